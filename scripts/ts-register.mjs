@@ -1,0 +1,4 @@
+// `node --import ./scripts/ts-register.mjs file.ts`: run TypeScript sources on Node 20.
+// Worker threads inherit `--import` through execArgv, so workers load `.ts` entries too.
+import { register } from "node:module";
+register("./ts-hooks.mjs", import.meta.url);

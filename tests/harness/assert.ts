@@ -1,0 +1,23 @@
+// Assertions uvu 0.5 lacks.
+import { Assertion } from "uvu/assert";
+
+/** Awaits `fn()` and asserts it rejects with an error accepted by `check` (a class or a predicate). */
+export async function rejects(
+  fn: () => Promise<unknown>,
+  check?: ((error: Error) => boolean) | (new (...args: never[]) => Error),
+  message = "expected the promise to reject",
+): Promise<Error> {
+  let error: unknown;
+  try {
+    await fn();
+  } catch (e) {
+    error = e;
+  }
+  if (error === undefined) throw new Assertion({ message, operator: "rejects", generated: false, expects: "rejection", actual: "resolution" } as never);
+  const e = error as Error;
+  if (check) {
+    const ok = check.prototype instanceof Error || check === Error ? e instanceof (check as new () => Error) : (check as (e: Error) => boolean)(e);
+    if (!ok) throw new Assertion({ message: `${message}: wrong error: ${e?.name}: ${e?.message}`, operator: "rejects", generated: false, expects: String(check), actual: String(e) } as never);
+  }
+  return e;
+}

@@ -1,0 +1,79 @@
+/**
+ * Runs the whole uvu test corpus inside the current runtime (Node via the TS loader, Bun,
+ * Deno) and ends with one machine-readable line `SHARDLINE-TEST-RESULT {...}` that
+ * scripts/test.mjs sums over the runtimes.
+ *
+ * usage: <runtime> tests/run.ts [substring ...]   only files whose path contains one of them
+ */
+import { readdirSync, statSync } from "node:fs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { join, relative } from "node:path";
+
+type SuiteRunner = () => Promise<[string | true, number, number, number]>;
+type Queue = Array<Array<string | null | SuiteRunner>>;
+
+const g = globalThis as unknown as { UVU_DEFER: number; UVU_QUEUE: Queue; UVU_INDEX: number };
+g.UVU_DEFER = 1;
+g.UVU_QUEUE = [];
+
+const testsDir = fileURLToPath(new URL(".", import.meta.url));
+const repoDir = join(testsDir, "..");
+const filters = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
+  (await import("node:process")).argv.slice(2);
+
+function findTests(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...findTests(path));
+    else if (name.endsWith(".test.ts")) out.push(path);
+  }
+  return out;
+}
+
+const files = findTests(testsDir).filter((f) =>
+  filters.length === 0 || filters.some((s) => relative(repoDir, f).includes(s))
+);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const failures: string[] = [];
+
+for (const [index, file] of files.entries()) {
+  const name = relative(repoDir, file);
+  g.UVU_INDEX = index;
+  g.UVU_QUEUE.push([name]);
+  try {
+    await import(pathToFileURL(file).href);
+  } catch (error) {
+    // A file that cannot even load counts as one failure, so it is never silently skipped.
+    failed++;
+    failures.push(`${name}: failed to load: ${(error as Error)?.stack ?? error}`);
+    continue;
+  }
+  const group = g.UVU_QUEUE[index];
+  for (let i = 1; i < group.length; i++) {
+    const run = group[i] as SuiteRunner;
+    group[i] = async () => {
+      const result = await run();
+      const [errors, ran, skips, total] = result;
+      passed += ran;
+      failed += total - ran;
+      skipped += skips;
+      if (errors !== true) failures.push(`${name}`);
+      return result;
+    };
+  }
+}
+
+const { exec } = await import("uvu");
+await exec();
+
+for (const f of failures) console.error(`FAILED: ${f}`);
+console.log(
+  `SHARDLINE-TEST-RESULT ${JSON.stringify({ files: files.length, passed, failed, skipped })}`,
+);
+// Leave with the right status even if something (a stray worker, a timer) would keep us alive.
+const proc = (await import("node:process")).default;
+proc.exit(failed > 0 || files.length === 0 ? 1 : 0);
