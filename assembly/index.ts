@@ -1,0 +1,304 @@
+// The shardline core: the exported surface of the WebAssembly module.
+//
+// Every thread instantiates this module on the same shared memory. The thread that
+// creates the memory calls `coreInit` once; every thread (including that one) then calls
+// `threadAttach` and may use everything else concurrently. Functions that return an
+// address return a status code (< STATUS_LIMIT, see layout.ts) instead when they fail;
+// nothing here traps on bad input and nothing writes outside the structure it was given.
+
+import { blockAlloc, blockFree, heapAlloc } from "./heap";
+import { crc32cInit, crc32cUpdate } from "./crc32c";
+import {
+  CONTROL_BASE,
+  CORE_MAGIC,
+  CTL_HEAP_LIMIT,
+  CTL_HEAP_START,
+  CTL_HEAP_TOP,
+  CTL_INIT_STATE,
+  CTL_LAYOUT_VERSION,
+  CTL_MAGIC,
+  CTL_SHARD_COUNT,
+  HEAP_ADDRESS_MAX,
+  INIT_READY,
+  INIT_RUNNING,
+  INIT_UNTOUCHED,
+  KEY_BYTES_MAX,
+  LAYOUT_VERSION,
+  SHARDS_MAX,
+  SHARD_RECORD_BYTES,
+  SHARD_TABLE,
+  STATUS_BAD_ARGUMENT,
+  STATUS_BAD_SHARD,
+  STATUS_KEY_TOO_LARGE,
+  STATUS_NOT_READY,
+  STATUS_NO_MEMORY,
+  STATUS_OK,
+  STATUS_VALUE_TOO_LARGE,
+  VALUE_BYTES_MAX,
+  alignUp,
+  shardCount,
+} from "./layout";
+import {
+  SHARD_ACTIVE_MEMTABLE,
+  SHARD_HAS_SUBSCRIBERS,
+  shardCounterRaise,
+  shardNextTs,
+  shardRecord,
+  validShard,
+} from "./shard";
+import {
+  MEMTABLE_BYTES_MIN,
+  MEMTABLE_MAGIC,
+  MT_CAPACITY,
+  MT_DATA_BYTES,
+  MT_ENTRIES,
+  MT_USED,
+  NODE_TS,
+  VALUE_TOMBSTONE,
+  firstNode,
+  getNode,
+  isStatus,
+  lastNode,
+  memtableFormat,
+  nextNode,
+  nodeCreate,
+  nodeLink,
+  prevNode,
+  seekGE,
+  seekLT,
+} from "./skiplist";
+import { xxh32, SHARD_SEED } from "./xxhash32";
+
+export { threadAttach, threadDetach, currentThreadBlock } from "./thread";
+
+// ---- lifecycle -------------------------------------------------------------------------
+
+/**
+ * Lays out the control region for `shards` shards and a heap that may grow up to
+ * `heapLimitBytes` (an address). Call once per memory, before any other thread attaches.
+ */
+export function coreInit(shards: u32, heapLimitBytes: u32): u32 {
+  if (__heap_base > CONTROL_BASE) return STATUS_NO_MEMORY;
+  if (shards == 0 || shards > SHARDS_MAX) return STATUS_BAD_SHARD;
+  const at = CONTROL_BASE + CTL_INIT_STATE;
+  if (atomic.cmpxchg<u32>(at, INIT_UNTOUCHED, INIT_RUNNING) != INIT_UNTOUCHED) return STATUS_NOT_READY;
+  const heapStart = alignUp(SHARD_TABLE + <usize>shards * SHARD_RECORD_BYTES, 64);
+  const limit = <u64>heapLimitBytes < HEAP_ADDRESS_MAX ? <u64>heapLimitBytes : HEAP_ADDRESS_MAX;
+  if (<u64>heapStart >= limit || <u64>memory.size() * 65536 < <u64>heapStart) return STATUS_NO_MEMORY;
+  memory.fill(SHARD_TABLE, 0, <usize>shards * SHARD_RECORD_BYTES);
+  crc32cInit();
+  store<u32>(CONTROL_BASE + CTL_LAYOUT_VERSION, LAYOUT_VERSION);
+  store<u32>(CONTROL_BASE + CTL_SHARD_COUNT, shards);
+  store<u32>(CONTROL_BASE + CTL_HEAP_START, <u32>heapStart);
+  atomic.store<u32>(CONTROL_BASE + CTL_HEAP_LIMIT, <u32>limit);
+  atomic.store<u32>(CONTROL_BASE + CTL_HEAP_TOP, <u32>heapStart);
+  store<u32>(CONTROL_BASE + CTL_MAGIC, CORE_MAGIC);
+  // Everything above happens-before this store; attaching threads check it first.
+  atomic.store<u32>(at, INIT_READY);
+  return STATUS_OK;
+}
+
+/** 1 when the memory holds an initialised core of this layout version. */
+export function coreReady(): u32 {
+  return atomic.load<u32>(CONTROL_BASE + CTL_INIT_STATE) == INIT_READY &&
+    load<u32>(CONTROL_BASE + CTL_MAGIC) == CORE_MAGIC &&
+    load<u32>(CONTROL_BASE + CTL_LAYOUT_VERSION) == LAYOUT_VERSION
+    ? 1
+    : 0;
+}
+
+export function coreLayoutVersion(): u32 {
+  return LAYOUT_VERSION;
+}
+export function coreShardCount(): u32 {
+  return shardCount();
+}
+export function coreHeapTop(): u32 {
+  return atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP);
+}
+export function coreHeapStart(): u32 {
+  return load<u32>(CONTROL_BASE + CTL_HEAP_START);
+}
+export function coreHeapLimit(): u32 {
+  return atomic.load<u32>(CONTROL_BASE + CTL_HEAP_LIMIT);
+}
+export function coreKeyBytesMax(): u32 {
+  return KEY_BYTES_MAX;
+}
+export function coreValueBytesMax(): u32 {
+  return VALUE_BYTES_MAX;
+}
+
+/** A block of `bytes` from the shared heap (64-aligned), or 0. For rings and buffers. */
+export function coreAlloc(bytes: u32): usize {
+  return blockAlloc(bytes);
+}
+export function coreFree(ptr: usize, bytes: u32): u32 {
+  return blockFree(ptr, bytes) ? 1 : 0;
+}
+/** Bump allocation that is never freed, e.g. for per-database fixed structures. */
+export function coreAllocPermanent(bytes: u32, alignment: u32): usize {
+  return heapAlloc(bytes, alignment);
+}
+
+// ---- hashing and checksums -------------------------------------------------------------
+
+export function hash32(ptr: usize, length: u32, seed: u32): u32 {
+  return xxh32(ptr, length, seed);
+}
+
+/** The shard a key belongs to: xxh32(key, 0) % shardCount. */
+export function shardOf(ptr: usize, length: u32): u32 {
+  return xxh32(ptr, length, SHARD_SEED) % shardCount();
+}
+
+export function crc32c(crc: u32, ptr: usize, length: u32): u32 {
+  return crc32cUpdate(crc, ptr, length);
+}
+
+// ---- shards ----------------------------------------------------------------------------
+
+export function shardRecordAddress(shard: u32): usize {
+  return validShard(shard) ? shardRecord(shard) : STATUS_BAD_SHARD;
+}
+
+/** Takes the next commit timestamp of `shard`; 0 for an invalid shard. */
+export function shardNextTimestamp(shard: u32): u64 {
+  return validShard(shard) ? shardNextTs(shard) : 0;
+}
+
+export function shardCommitCounter(shard: u32): u64 {
+  return validShard(shard) ? atomic.load<u64>(shardRecord(shard)) : 0;
+}
+
+export function shardRaiseCounter(shard: u32, ts: u64): u64 {
+  return validShard(shard) ? shardCounterRaise(shard, ts) : 0;
+}
+
+export function shardActiveMemtable(shard: u32): usize {
+  return validShard(shard) ? <usize>atomic.load<u32>(shardRecord(shard), SHARD_ACTIVE_MEMTABLE) : 0;
+}
+
+export function shardSetActiveMemtable(shard: u32, mt: usize): u32 {
+  if (!validShard(shard)) return STATUS_BAD_SHARD;
+  atomic.store<u32>(shardRecord(shard), <u32>mt, SHARD_ACTIVE_MEMTABLE);
+  return STATUS_OK;
+}
+
+export function shardSubscribers(shard: u32): u32 {
+  return validShard(shard) ? atomic.load<u32>(shardRecord(shard), SHARD_HAS_SUBSCRIBERS) : 0;
+}
+
+export function shardAddSubscribers(shard: u32, delta: i32): u32 {
+  if (!validShard(shard)) return 0;
+  return atomic.add<u32>(shardRecord(shard), <u32>delta, SHARD_HAS_SUBSCRIBERS) + <u32>delta;
+}
+
+// ---- memtables -------------------------------------------------------------------------
+
+/** A new, empty memtable of `bytes` (arena included). Address, or STATUS_NO_MEMORY / STATUS_BAD_ARGUMENT. */
+export function memtableCreate(bytes: u32): usize {
+  if (bytes < MEMTABLE_BYTES_MIN || (bytes & 63) != 0) return STATUS_BAD_ARGUMENT;
+  const arena = blockAlloc(bytes);
+  if (arena == 0) return STATUS_NO_MEMORY;
+  return memtableFormat(arena, bytes);
+}
+
+/** Gives the arena back for reuse. The caller guarantees no thread still reads it. */
+export function memtableRelease(mt: usize): u32 {
+  if (!isMemtable(mt)) return STATUS_BAD_ARGUMENT;
+  const bytes = load<u32>(mt, MT_CAPACITY);
+  atomic.store<u32>(mt, 0); // clear the magic: stale handles now fail isMemtable
+  return blockFree(mt, bytes) ? STATUS_OK : STATUS_NO_MEMORY;
+}
+
+function isMemtable(mt: usize): bool {
+  if (mt < <usize>load<u32>(CONTROL_BASE + CTL_HEAP_START)) return false;
+  if (mt >= <usize>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP)) return false;
+  if ((mt & 7) != 0) return false;
+  return atomic.load<u32>(mt) == MEMTABLE_MAGIC;
+}
+
+function checkLengths(keyLength: u32, valueLength: u32): u32 {
+  if (keyLength > KEY_BYTES_MAX) return STATUS_KEY_TOO_LARGE;
+  if (valueLength != VALUE_TOMBSTONE && valueLength > VALUE_BYTES_MAX) return STATUS_VALUE_TOO_LARGE;
+  return STATUS_OK;
+}
+
+/**
+ * Inserts (key, value) into `mt` with the next commit timestamp of `shard`, taken only
+ * once the node has room, so a full memtable never burns a timestamp.
+ * `valueLength == 0xFFFFFFFF` inserts a tombstone. Returns the node (its ts at +0) or a status.
+ */
+export function memtablePut(mt: usize, shard: u32, key: usize, keyLength: u32, value: usize, valueLength: u32): usize {
+  if (!isMemtable(mt)) return STATUS_BAD_ARGUMENT;
+  if (!validShard(shard)) return STATUS_BAD_SHARD;
+  const bad = checkLengths(keyLength, valueLength);
+  if (bad != STATUS_OK) return bad;
+  const node = nodeCreate(mt, key, keyLength, value, valueLength);
+  if (isStatus(node)) return node;
+  store<u64>(node, shardNextTs(shard), NODE_TS);
+  return nodeLink(mt, node);
+}
+
+/** Inserts (key, value) with a given timestamp (recovery, tests). Node or status. */
+export function memtableInsert(mt: usize, key: usize, keyLength: u32, value: usize, valueLength: u32, ts: u64): usize {
+  if (!isMemtable(mt)) return STATUS_BAD_ARGUMENT;
+  const bad = checkLengths(keyLength, valueLength);
+  if (bad != STATUS_OK) return bad;
+  const node = nodeCreate(mt, key, keyLength, value, valueLength);
+  if (isStatus(node)) return node;
+  store<u64>(node, ts, NODE_TS);
+  return nodeLink(mt, node);
+}
+
+/** Newest version of key at or below ts (value or tombstone), or 0. */
+export function memtableGet(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
+  if (!isMemtable(mt) || keyLength > KEY_BYTES_MAX) return 0;
+  return getNode(mt, key, keyLength, ts);
+}
+
+export function memtableSeekGE(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
+  if (!isMemtable(mt) || keyLength > KEY_BYTES_MAX) return 0;
+  return seekGE(mt, key, keyLength, ts);
+}
+
+export function memtableSeekLT(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
+  if (!isMemtable(mt) || keyLength > KEY_BYTES_MAX) return 0;
+  return seekLT(mt, key, keyLength, ts);
+}
+
+export function memtableFirst(mt: usize): usize {
+  return isMemtable(mt) ? firstNode(mt) : 0;
+}
+
+export function memtableLast(mt: usize): usize {
+  return isMemtable(mt) ? lastNode(mt) : 0;
+}
+
+export function memtableNext(node: usize): usize {
+  return nextNode(node);
+}
+
+export function memtablePrev(mt: usize, node: usize): usize {
+  return isMemtable(mt) ? prevNode(mt, node) : 0;
+}
+
+export function memtableBytesUsed(mt: usize): u32 {
+  if (!isMemtable(mt)) return 0;
+  const used = atomic.load<u32>(mt, MT_USED);
+  const capacity = load<u32>(mt, MT_CAPACITY);
+  return used < capacity ? used : capacity;
+}
+
+export function memtableCapacity(mt: usize): u32 {
+  return isMemtable(mt) ? load<u32>(mt, MT_CAPACITY) : 0;
+}
+
+export function memtableEntries(mt: usize): u32 {
+  return isMemtable(mt) ? atomic.load<u32>(mt, MT_ENTRIES) : 0;
+}
+
+export function memtableDataBytes(mt: usize): u64 {
+  return isMemtable(mt) ? atomic.load<u64>(mt, MT_DATA_BYTES) : 0;
+}

@@ -1,0 +1,490 @@
+// Memtable: a lock-free skip list in one arena of shared memory.
+//
+// Shape after Pebble's internal/arenaskl (itself after RocksDB's InlineSkipList and
+// Badger): nodes are bump-allocated from the arena, links are u32 addresses, every node
+// carries a tower of `height` forward links, insertion links the node bottom-up with one
+// compare-and-swap per level. Unlike arenaskl there are no backward links: reverse
+// iteration searches for the predecessor (as LevelDB's SkipList::FindLessThan does),
+// which keeps insertion at one CAS per level.
+//
+// Order: key bytes ascending (unsigned, shorter prefix first), then commit timestamp
+// DESCENDING, so the newest version of a key comes first and "newest version at or
+// below ts" is a single seek to (key, ts).
+//
+// Arena layout (arena = MemtableHeader followed by nodes):
+//
+//   +0  u32 magic          0x4C42544D ("MTBL")
+//   +4  u32 capacityBytes  arena size including this header
+//   +8  u32 usedBytes      bump offset inside the arena (atomic; may pass capacity
+//                          by at most one node per racing thread after a failed alloc)
+//   +12 u32 height         list height 1..HEIGHT_MAX (atomic, only raised, by CAS)
+//   +16 u32 head           address of the head node (a full-height sentinel)
+//   +20 u32 entries        nodes inserted (atomic; counted at allocation, so it may run
+//                          ahead of what a concurrent reader can see by the writers in flight)
+//   +24 u32 state          0 active, 1 frozen (atomic; set by the shard's owner)
+//   +28 u32 writers        writers between admission and link (atomic)
+//   +32 u64 dataBytes      key + value bytes of those nodes (atomic, counted likewise)
+//   +40 u32 generation     unique per format of an arena, so that a splice cached for an
+//                          earlier memtable in a recycled arena is never taken for this one
+//   +44 .. +64 reserved
+//
+// Node layout (8-aligned):
+//
+//   +0   u64 ts            commit timestamp
+//   +8   u64 keyPrefix     first 8 key bytes, big-endian, zero-padded: comparing two
+//                          prefixes as integers orders them as their bytes would, so most
+//                          comparisons cost one load; equal prefixes fall back to the bytes
+//   +16  u16 keyLength     0..KEY_BYTES_MAX
+//   +18  u8  height        1..HEIGHT_MAX
+//   +19  u8  reserved
+//   +20  u32 valueLength   VALUE_TOMBSTONE (0xFFFFFFFF) marks a deletion
+//   +24  u32 next[height]  forward links (atomic), 0 = end of level
+//   +24+4*height           key bytes, then value bytes
+//
+// Splice cache (after Pebble's Inserter and RocksDB's splice hint): each thread keeps, per
+// memtable it recently wrote (8 slots in its ThreadBlock, direct-mapped by address), the
+// prev/next pair of its last insert at every level. The next insert starts from the lowest
+// level whose cached pair is still adjacent and still brackets the new key, so ordered or
+// clustered inserts skip most of the descent; anything else falls back to a full search.
+// The cache is only ever a starting point: every pair is re-checked by key comparison
+// before use, and a stale pair makes its CAS fail, which re-searches that level.
+//
+// Invariants
+// - At every level the list is strictly increasing in (key asc, ts desc).
+// - A node is immutable once linked at level 0; only its links change, and a link only
+//   ever changes from `next` to a node that sorts between the owner and `next`.
+// - No node is ever unlinked or freed while the arena is in use; the whole arena is
+//   recycled at once by its owner after no reader can hold a pointer into it.
+// - No input makes the core write outside the arena: the node size is checked against
+//   the remaining capacity before anything is copied, and lengths against their maxima.
+// - Cached splices are monotone across levels: for i > j, prev[i] <= prev[j] and
+//   next[i] >= next[j] (in key order), so a pair that brackets a key at level j brackets
+//   it at every level above too.
+//
+// Threads: any number of threads insert, read and iterate concurrently; no locks. Splice
+// slots are private to their thread.
+//
+// Atomics (WebAssembly atomics are sequentially consistent):
+// - A node's body (ts, prefix, lengths, key, value) is written with plain stores BEFORE
+//   the level-0 CAS that publishes it. A reader reaches a node only through an atomic
+//   link load that observed that CAS, so it sees the finished body (publication safety).
+// - A node's own next[i] is stored atomically before the CAS at level i, because from
+//   level 0 upwards the node is already reachable and may be traversed at lower levels.
+// - On a failed CAS the splice for that level is searched again from `prev`, which stays
+//   valid: nodes are never removed, so prev still sorts before the new node.
+// - `height` is raised by CAS before the search; readers that see a taller list than
+//   any linked tower just find empty head links at the top levels.
+
+import { CONTROL_BASE, CTL_GENERATION, STATUS_DUPLICATE, STATUS_FULL, STATUS_LIMIT } from "./layout";
+
+export const MEMTABLE_MAGIC: u32 = 0x4c42544d;
+export const MEMTABLE_HEADER_BYTES: u32 = 64;
+export const HEIGHT_MAX: u32 = 16;
+export const NODE_HEADER_BYTES: u32 = 24;
+export const VALUE_TOMBSTONE: u32 = 0xffffffff;
+
+export const MT_MAGIC: usize = 0;
+export const MT_CAPACITY: usize = 4;
+export const MT_USED: usize = 8;
+export const MT_HEIGHT: usize = 12;
+export const MT_HEAD: usize = 16;
+export const MT_ENTRIES: usize = 20;
+export const MT_STATE: usize = 24;
+export const MT_WRITERS: usize = 28;
+export const MT_DATA_BYTES: usize = 32;
+export const MT_GENERATION: usize = 40;
+
+export const NODE_TS: usize = 0;
+export const NODE_PREFIX: usize = 8;
+export const NODE_KEY_LENGTH: usize = 16;
+export const NODE_HEIGHT: usize = 18;
+export const NODE_VALUE_LENGTH: usize = 20;
+export const NODE_LINKS: usize = 24;
+
+/** Smallest arena that holds the header, the head node and one maximal-height node. */
+export const MEMTABLE_BYTES_MIN: u32 = 4096;
+
+/**
+ * Splice slots per thread, and their layout:
+ * u32 memtable, u32 generation, u32 height, u32 pad, u32 prev[16], u32 next[16].
+ */
+export const SPLICE_SLOTS: u32 = 8;
+export const SPLICE_SLOT_BYTES: u32 = 16 + 2 * 4 * HEIGHT_MAX;
+const SLOT_MEMTABLE: usize = 0;
+const SLOT_GENERATION: usize = 4;
+const SLOT_HEIGHT: usize = 8;
+const SLOT_PREV: usize = 16;
+const SLOT_NEXT: usize = 16 + 4 * <usize>HEIGHT_MAX;
+
+// ---- per-thread state (module globals are per instance, i.e. per thread) -----------
+
+/** xorshift32 state for tower heights; seeded per thread in `skiplistSeed`. */
+let rngState: u32 = 0x9e3779b9;
+/** This thread's splice slots (SPLICE_SLOTS * SPLICE_SLOT_BYTES, in its ThreadBlock). */
+let spliceSlots: usize = 0;
+/** Out-values of `findSpliceForLevel` (per thread, so no sharing). */
+let foundNext: usize = 0;
+let foundEqual: bool = false;
+
+/** Gives this thread its splice slots (zeroed) and a height seed. */
+export function skiplistSeed(slots: usize, seed: u32): void {
+  spliceSlots = slots;
+  memory.fill(slots, 0, <usize>(SPLICE_SLOTS * SPLICE_SLOT_BYTES));
+  rngState = seed | 1;
+}
+
+/** A random tower height with P(height > h) = 4^-h, capped at HEIGHT_MAX. */
+@inline
+function randomHeight(): u32 {
+  let x = rngState;
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  rngState = x;
+  // Two bits per level: each extra level has probability 1/4 (as LevelDB's kBranching).
+  const h = (ctz<u32>(x | 0x80000000) >>> 1) + 1;
+  return h < HEIGHT_MAX ? h : HEIGHT_MAX;
+}
+
+@inline
+export function nodeBytes(height: u32, keyLength: u32, valueLength: u32): u32 {
+  const payload = valueLength == VALUE_TOMBSTONE ? keyLength : keyLength + valueLength;
+  return (NODE_HEADER_BYTES + (height << 2) + payload + 7) & ~7;
+}
+
+@inline
+export function nodeKeyLength(node: usize): u32 {
+  return <u32>load<u16>(node, NODE_KEY_LENGTH);
+}
+
+@inline
+export function nodeHeight(node: usize): u32 {
+  return <u32>load<u8>(node, NODE_HEIGHT);
+}
+
+@inline
+export function nodeKey(node: usize): usize {
+  return node + NODE_LINKS + (<usize>nodeHeight(node) << 2);
+}
+
+@inline
+function link(node: usize, level: u32): usize {
+  return <usize>atomic.load<u32>(node + NODE_LINKS + (<usize>level << 2));
+}
+
+/** The first 8 bytes of a key as a big-endian integer, zero-padded. */
+@inline
+export function keyPrefix(key: usize, keyLength: u32): u64 {
+  if (keyLength >= 8) return bswap<u64>(load<u64>(key));
+  let prefix: u64 = 0;
+  for (let i: u32 = 0; i < keyLength; i++) prefix |= (<u64>load<u8>(key + i)) << (56 - 8 * <u64>i);
+  return prefix;
+}
+
+/** Unsigned lexicographic comparison, 8 bytes at a time. */
+@inline
+export function compareBytes(a: usize, aLength: u32, b: usize, bLength: u32): i32 {
+  const n = aLength < bLength ? aLength : bLength;
+  let i: u32 = 0;
+  while (i + 8 <= n) {
+    const x = bswap<u64>(load<u64>(a + i));
+    const y = bswap<u64>(load<u64>(b + i));
+    if (x != y) return x < y ? -1 : 1;
+    i += 8;
+  }
+  while (i < n) {
+    const x = load<u8>(a + i);
+    const y = load<u8>(b + i);
+    if (x != y) return x < y ? -1 : 1;
+    i++;
+  }
+  return aLength < bLength ? -1 : aLength > bLength ? 1 : 0;
+}
+
+/**
+ * Where `node` sorts relative to (key, ts) whose prefix is `prefix`: negative before,
+ * 0 equal, positive after.
+ *
+ * Different prefixes decide the order: at the first differing byte either both keys have
+ * real bytes, or the shorter key has a padding zero where the longer has a non-zero byte,
+ * and a key sorts before its own extensions. Equal prefixes with either key at most 8
+ * bytes long mean every byte of the shorter key equals the longer key's byte at the same
+ * place, i.e. the shorter is a prefix of the longer: only the lengths remain to compare.
+ */
+@inline
+function compareNode(node: usize, key: usize, keyLength: u32, prefix: u64, ts: u64): i32 {
+  const nodePrefix = load<u64>(node, NODE_PREFIX);
+  if (nodePrefix != prefix) return nodePrefix < prefix ? -1 : 1;
+  const nodeLength = nodeKeyLength(node);
+  let c: i32;
+  if (nodeLength <= 8 || keyLength <= 8) {
+    c = nodeLength < keyLength ? -1 : nodeLength > keyLength ? 1 : 0;
+  } else {
+    c = compareBytes(nodeKey(node) + 8, nodeLength - 8, key + 8, keyLength - 8);
+  }
+  if (c != 0) return c;
+  const nodeTs = load<u64>(node, NODE_TS);
+  return nodeTs > ts ? -1 : nodeTs < ts ? 1 : 0;
+}
+
+/**
+ * Walks `level` from `start` (which sorts before (key, ts)) to the splice: returns the
+ * last node before (key, ts); the first node at or after it goes to `foundNext`, and
+ * `foundEqual` says whether that node equals (key, ts).
+ */
+function findSpliceForLevel(key: usize, keyLength: u32, prefix: u64, ts: u64, level: u32, start: usize): usize {
+  let prev = start;
+  while (true) {
+    const next = link(prev, level);
+    if (next == 0) {
+      foundNext = 0;
+      foundEqual = false;
+      return prev;
+    }
+    const c = compareNode(next, key, keyLength, prefix, ts);
+    if (c >= 0) {
+      foundNext = next;
+      foundEqual = c == 0;
+      return prev;
+    }
+    prev = next;
+  }
+}
+
+// ---- arena ---------------------------------------------------------------------------
+
+/** Formats `bytes` at `arena` as an empty memtable. Returns the memtable address or a status. */
+export function memtableFormat(arena: usize, bytes: u32): usize {
+  if (bytes < MEMTABLE_BYTES_MIN) return STATUS_FULL;
+  memory.fill(arena, 0, MEMTABLE_HEADER_BYTES);
+  store<u32>(arena, bytes, MT_CAPACITY);
+  const head = arena + MEMTABLE_HEADER_BYTES;
+  const headBytes = nodeBytes(HEIGHT_MAX, 0, 0);
+  memory.fill(head, 0, headBytes);
+  store<u8>(head, <u8>HEIGHT_MAX, NODE_HEIGHT);
+  store<u32>(arena, <u32>head, MT_HEAD);
+  store<u32>(arena, MEMTABLE_HEADER_BYTES + headBytes, MT_USED);
+  store<u32>(arena, 1, MT_HEIGHT);
+  store<u32>(arena, atomic.add<u32>(CONTROL_BASE + CTL_GENERATION, 1) + 1, MT_GENERATION);
+  atomic.store<u32>(arena, MEMTABLE_MAGIC, MT_MAGIC);
+  return arena;
+}
+
+/** Reserves `bytes` in the arena; 0 when it does not fit (the memtable is full). */
+function arenaAlloc(mt: usize, bytes: u32): usize {
+  const capacity = load<u32>(mt, MT_CAPACITY);
+  // Check first so that repeated failures cannot wrap usedBytes.
+  if (<u64>atomic.load<u32>(mt, MT_USED) + <u64>bytes > <u64>capacity) return 0;
+  const offset = atomic.add<u32>(mt, bytes, MT_USED);
+  if (<u64>offset + <u64>bytes > <u64>capacity) return 0;
+  return mt + <usize>offset;
+}
+
+// ---- insert --------------------------------------------------------------------------
+
+/**
+ * Allocates a node and copies key and value into it (not yet linked, ts not yet set).
+ * `valueLength == VALUE_TOMBSTONE` makes a deletion marker. Returns the node or STATUS_FULL.
+ * Lengths must already be checked against KEY_BYTES_MAX / VALUE_BYTES_MAX.
+ */
+export function nodeCreate(mt: usize, key: usize, keyLength: u32, value: usize, valueLength: u32): usize {
+  const height = randomHeight();
+  const node = arenaAlloc(mt, nodeBytes(height, keyLength, valueLength));
+  if (node == 0) return STATUS_FULL;
+  // Counted here, while this core still owns the header's cache line from the arena
+  // allocation just above, rather than after the search, when another writer has
+  // usually taken it: one line transfer per insert instead of two. A node that later
+  // turns out to be a duplicate is uncounted again in nodeLink.
+  countNode(mt, keyLength, valueLength, 1);
+  store<u64>(node, keyPrefix(key, keyLength), NODE_PREFIX);
+  store<u16>(node, <u16>keyLength, NODE_KEY_LENGTH);
+  store<u8>(node, <u8>height, NODE_HEIGHT);
+  store<u32>(node, valueLength, NODE_VALUE_LENGTH);
+  const keyAt = node + NODE_LINKS + (<usize>height << 2);
+  memory.copy(keyAt, key, keyLength);
+  if (valueLength != VALUE_TOMBSTONE) memory.copy(keyAt + keyLength, value, valueLength);
+  return node;
+}
+
+/** This thread's splice slot for `mt`. */
+@inline
+function spliceSlot(mt: usize): usize {
+  const index = ((<u32>mt >>> 6) * 0x9e3779b1) >>> (32 - 3);
+  return spliceSlots + <usize>index * SPLICE_SLOT_BYTES;
+}
+
+/**
+ * Fills the slot's prev/next below some level for (key, ts) and returns STATUS_OK, or
+ * STATUS_DUPLICATE when (key, ts) is already in the list. Levels at and above the lowest
+ * cached level that still brackets the key keep their cached pairs.
+ */
+function findSplice(mt: usize, slot: usize, listHeight: u32, key: usize, keyLength: u32, prefix: u64, ts: u64): u32 {
+  const head = <usize>load<u32>(mt, MT_HEAD);
+  const prevs = slot + SLOT_PREV;
+  const nexts = slot + SLOT_NEXT;
+  let level = listHeight;
+  let prev = head;
+  if (
+    <usize>load<u32>(slot, SLOT_MEMTABLE) == mt &&
+    load<u32>(slot, SLOT_GENERATION) == load<u32>(mt, MT_GENERATION) &&
+    load<u32>(slot, SLOT_HEIGHT) == listHeight
+  ) {
+    for (let l: u32 = 0; l < listHeight; l++) {
+      const p = <usize>load<u32>(prevs + (<usize>l << 2));
+      const n = <usize>load<u32>(nexts + (<usize>l << 2));
+      if (link(p, l) != n) continue; // something was inserted in between: look higher
+      if (p != head && compareNode(p, key, keyLength, prefix, ts) >= 0) break; // key before the splice
+      if (n != 0) {
+        const c = compareNode(n, key, keyLength, prefix, ts);
+        if (c == 0) return STATUS_DUPLICATE;
+        if (c < 0) break; // key after the splice
+      }
+      level = l;
+      prev = p;
+      break;
+    }
+  }
+  while (level > 0) {
+    level--;
+    prev = findSpliceForLevel(key, keyLength, prefix, ts, level, prev);
+    if (foundEqual) return STATUS_DUPLICATE;
+    store<u32>(prevs + (<usize>level << 2), <u32>prev);
+    store<u32>(nexts + (<usize>level << 2), <u32>foundNext);
+  }
+  return 0;
+}
+
+/** Links a filled node (ts set) into the list. Returns the node, or STATUS_DUPLICATE. */
+export function nodeLink(mt: usize, node: usize): usize {
+  const height = nodeHeight(node);
+  const key = nodeKey(node);
+  const keyLength = nodeKeyLength(node);
+  const prefix = load<u64>(node, NODE_PREFIX);
+  const ts = load<u64>(node, NODE_TS);
+
+  let listHeight = atomic.load<u32>(mt, MT_HEIGHT);
+  while (height > listHeight) {
+    const seen = atomic.cmpxchg<u32>(mt, listHeight, height, MT_HEIGHT);
+    if (seen == listHeight) {
+      listHeight = height;
+      break;
+    }
+    listHeight = seen;
+  }
+
+  const slot = spliceSlot(mt);
+  if (findSplice(mt, slot, listHeight, key, keyLength, prefix, ts) == STATUS_DUPLICATE) {
+    return uncountDuplicate(mt, slot, node);
+  }
+  const prevs = slot + SLOT_PREV;
+  const nexts = slot + SLOT_NEXT;
+
+  // Bottom-up linking: one CAS per level, re-searching from prev when it loses a race.
+  for (let i: u32 = 0; i < height; i++) {
+    const prevAt = prevs + (<usize>i << 2);
+    const nextAt = nexts + (<usize>i << 2);
+    let p = <usize>load<u32>(prevAt);
+    let n = <usize>load<u32>(nextAt);
+    const slotLink = node + NODE_LINKS + (<usize>i << 2);
+    while (true) {
+      atomic.store<u32>(slotLink, <u32>n);
+      const owner = p + NODE_LINKS + (<usize>i << 2);
+      if (atomic.cmpxchg<u32>(owner, <u32>n, <u32>node) == <u32>n) break;
+      p = findSpliceForLevel(key, keyLength, prefix, ts, i, p);
+      n = foundNext;
+      // Above level 0 our node is not linked yet, so an equal node found at any level
+      // is another writer's (key, ts): a duplicate, detected first at level 0.
+      if (foundEqual) return uncountDuplicate(mt, slot, node);
+    }
+    // The new node is the predecessor of the next key that lands right after it.
+    store<u32>(prevAt, <u32>node);
+    store<u32>(nextAt, <u32>n);
+  }
+  store<u32>(slot, <u32>mt, SLOT_MEMTABLE);
+  store<u32>(slot, load<u32>(mt, MT_GENERATION), SLOT_GENERATION);
+  store<u32>(slot, listHeight, SLOT_HEIGHT);
+  return node;
+}
+
+/** Adds (sign 1) or removes (sign -1) one node's share of the entry and data counters. */
+function countNode(mt: usize, keyLength: u32, valueLength: u32, sign: i32): void {
+  const data = <u64>(valueLength == VALUE_TOMBSTONE ? keyLength : keyLength + valueLength);
+  atomic.add<u32>(mt, <u32>sign, MT_ENTRIES);
+  atomic.add<u64>(mt, sign > 0 ? data : <u64>0 - data, MT_DATA_BYTES);
+}
+
+/** Undoes the node's count and forgets the slot's splice (it may be half updated). */
+function uncountDuplicate(mt: usize, slot: usize, node: usize): usize {
+  countNode(mt, nodeKeyLength(node), load<u32>(node, NODE_VALUE_LENGTH), -1);
+  store<u32>(slot, 0, SLOT_MEMTABLE);
+  return STATUS_DUPLICATE;
+}
+
+// ---- read ----------------------------------------------------------------------------
+
+/** First node at or after (key, ts); 0 if none. */
+export function seekGE(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
+  const prefix = keyPrefix(key, keyLength);
+  let prev = <usize>load<u32>(mt, MT_HEAD);
+  let level = atomic.load<u32>(mt, MT_HEIGHT);
+  while (level > 0) {
+    level--;
+    prev = findSpliceForLevel(key, keyLength, prefix, ts, level, prev);
+    if (foundEqual) return foundNext;
+  }
+  return foundNext;
+}
+
+/** Last node before (key, ts); 0 if none. */
+export function seekLT(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
+  const prefix = keyPrefix(key, keyLength);
+  const head = <usize>load<u32>(mt, MT_HEAD);
+  let prev = head;
+  let level = atomic.load<u32>(mt, MT_HEIGHT);
+  while (level > 0) {
+    level--;
+    prev = findSpliceForLevel(key, keyLength, prefix, ts, level, prev);
+  }
+  return prev == head ? 0 : prev;
+}
+
+/** Newest version of `key` with timestamp <= ts (a value or a tombstone); 0 if none. */
+export function getNode(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
+  const node = seekGE(mt, key, keyLength, ts);
+  if (node == 0) return 0;
+  if (compareBytes(nodeKey(node), nodeKeyLength(node), key, keyLength) != 0) return 0;
+  return node;
+}
+
+export function firstNode(mt: usize): usize {
+  return link(<usize>load<u32>(mt, MT_HEAD), 0);
+}
+
+export function nextNode(node: usize): usize {
+  return link(node, 0);
+}
+
+export function lastNode(mt: usize): usize {
+  const head = <usize>load<u32>(mt, MT_HEAD);
+  let node = head;
+  let level = atomic.load<u32>(mt, MT_HEIGHT);
+  while (level > 0) {
+    level--;
+    let next = link(node, level);
+    while (next != 0) {
+      node = next;
+      next = link(node, level);
+    }
+  }
+  return node == head ? 0 : node;
+}
+
+/** The node just before `node`; 0 at the start. */
+export function prevNode(mt: usize, node: usize): usize {
+  return seekLT(mt, nodeKey(node), nodeKeyLength(node), load<u64>(node, NODE_TS));
+}
+
+@inline
+export function isStatus(value: usize): bool {
+  return value < <usize>STATUS_LIMIT;
+}

@@ -1,0 +1,62 @@
+// ThreadBlock: each thread's private scratch in shared memory.
+//
+// Every thread that instantiates the core calls `threadAttach` once and gets its own
+// block. JavaScript copies keys and values into the staging area and passes addresses,
+// so one call into the core carries a whole write; the core keeps its splice arrays and
+// out-values here instead of on a managed stack (there is none with --runtime stub).
+//
+// Layout (THREAD_BLOCK_BYTES):
+//
+//   +0     u32 threadId        1, 2, 3, ... in attach order
+//   +4     u32 blockBytes
+//   +8 .. +64 reserved
+//   +64    result area, 64 B   out-values of multi-result calls (little-endian)
+//   +128   splice slots        SPLICE_SLOTS x SPLICE_SLOT_BYTES (8 x 144 B), the skip
+//                              list's per-memtable splice cache (skiplist.ts)
+//   +1280 .. +4096 reserved
+//   +4096  staging area        KEY_BYTES_MAX + VALUE_BYTES_MAX + STAGING_SLACK bytes
+//
+// Invariants: only the owning thread reads or writes its block (so no atomics are needed
+// inside it); blocks are recycled through the heap's free stacks by `threadDetach`.
+
+import { blockAlloc, blockFree } from "./heap";
+import { CONTROL_BASE, CTL_THREAD_COUNT, KEY_BYTES_MAX, VALUE_BYTES_MAX } from "./layout";
+import { skiplistSeed } from "./skiplist";
+
+export const TB_THREAD_ID: usize = 0;
+export const TB_BLOCK_BYTES: usize = 4;
+export const TB_RESULT: usize = 64;
+export const TB_SPLICE: usize = 128;
+export const TB_STAGING: usize = 4096;
+export const STAGING_SLACK: u32 = 4096;
+export const STAGING_BYTES: u32 = KEY_BYTES_MAX + VALUE_BYTES_MAX + STAGING_SLACK;
+export const THREAD_BLOCK_BYTES: u32 = <u32>TB_STAGING + STAGING_BYTES;
+
+/** This instance's (this thread's) block; 0 until attached. */
+let threadBlock: usize = 0;
+
+/** Allocates this thread's block. Returns its address, or 0 when out of memory. */
+export function threadAttach(): usize {
+  if (threadBlock != 0) return threadBlock;
+  const block = blockAlloc(THREAD_BLOCK_BYTES);
+  if (block == 0) return 0;
+  memory.fill(block, 0, <usize>TB_STAGING);
+  const id = atomic.add<u32>(CONTROL_BASE + CTL_THREAD_COUNT, 1) + 1;
+  store<u32>(block, id, TB_THREAD_ID);
+  store<u32>(block, THREAD_BLOCK_BYTES, TB_BLOCK_BYTES);
+  // A per-thread seed so threads do not draw identical tower heights.
+  skiplistSeed(block + TB_SPLICE, id * 0x9e3779b9 + <u32>block);
+  threadBlock = block;
+  return block;
+}
+
+/** Returns this thread's block for reuse. The instance must not be used afterwards. */
+export function threadDetach(): void {
+  if (threadBlock == 0) return;
+  blockFree(threadBlock, THREAD_BLOCK_BYTES);
+  threadBlock = 0;
+}
+
+export function currentThreadBlock(): usize {
+  return threadBlock;
+}

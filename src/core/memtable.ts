@@ -1,0 +1,165 @@
+/**
+ * Memtable: JavaScript view of one skip-list arena of the core (assembly/skiplist.ts).
+ *
+ * Writes copy the key and value into the thread's staging area and make one call into
+ * the core. Reads return copies, so nothing handed to a caller aliases shared memory
+ * that a later arena reuse could change.
+ *
+ * Threads: any thread holding a Core on the same memory may build a Memtable over the
+ * same address and use it concurrently with the others (the skip list is lock-free).
+ */
+import { checkKey, checkValue, Core, CoreError, Status, STATUS_LIMIT } from "./core.ts";
+
+/** Node layout (assembly/skiplist.ts): u64 ts, u64 prefix, u16 keyLength, u8 height, u8, u32 valueLength, links. */
+const NODE_KEY_LENGTH = 16;
+const NODE_HEIGHT = 18;
+const NODE_VALUE_LENGTH = 20;
+const NODE_LINKS = 24;
+/** valueLength of a deletion marker. */
+export const VALUE_TOMBSTONE = 0xffffffff;
+/** Smallest memtable arena, in bytes (assembly/skiplist.ts MEMTABLE_BYTES_MIN). */
+export const MEMTABLE_BYTES_MIN = 4096;
+
+/** One version of a key as stored in a memtable. `value` is undefined for a tombstone. */
+export interface MemtableEntry {
+  key: Uint8Array;
+  ts: bigint;
+  value: Uint8Array | undefined;
+}
+
+export class Memtable {
+  constructor(readonly core: Core, readonly address: number) {}
+
+  /** A new empty memtable of `bytes` (a multiple of 64, at least MEMTABLE_BYTES_MIN). */
+  static create(core: Core, bytes: number): Memtable {
+    if (!Number.isInteger(bytes) || bytes < MEMTABLE_BYTES_MIN || bytes % 64 !== 0 || bytes > 0xffffffff) {
+      throw new RangeError(`memtable size must be a multiple of 64 from ${MEMTABLE_BYTES_MIN} bytes, got ${bytes}`);
+    }
+    const address = core.exports.memtableCreate(bytes) >>> 0;
+    if (address < STATUS_LIMIT) throw new CoreError(`cannot create a ${bytes}-byte memtable (status ${address})`, address);
+    core.ensure(address + bytes);
+    return new Memtable(core, address);
+  }
+
+  /**
+   * Inserts key → value (undefined: a tombstone) with the next commit timestamp of `shard`.
+   * Returns the node address, or `Status.FULL` when the arena has no room (nothing was
+   * inserted and no timestamp was taken). Throws RangeError for oversized input.
+   */
+  put(shard: number, key: Uint8Array, value: Uint8Array | undefined): number {
+    checkKey(key);
+    const core = this.core;
+    const keyAt = core.stage(key);
+    let result: number;
+    if (value === undefined) {
+      result = core.exports.memtablePut(this.address, shard, keyAt, key.length, 0, VALUE_TOMBSTONE) >>> 0;
+    } else {
+      checkValue(value);
+      const valueAt = core.stage(value, key.length);
+      result = core.exports.memtablePut(this.address, shard, keyAt, key.length, valueAt, value.length) >>> 0;
+    }
+    return this.#expectNode(result);
+  }
+
+  /** Inserts with a given timestamp. Node address, `Status.FULL` or `Status.DUPLICATE`. */
+  insert(key: Uint8Array, value: Uint8Array | undefined, ts: bigint): number {
+    checkKey(key);
+    const core = this.core;
+    const keyAt = core.stage(key);
+    let result: number;
+    if (value === undefined) {
+      result = core.exports.memtableInsert(this.address, keyAt, key.length, 0, VALUE_TOMBSTONE, ts) >>> 0;
+    } else {
+      checkValue(value);
+      const valueAt = core.stage(value, key.length);
+      result = core.exports.memtableInsert(this.address, keyAt, key.length, valueAt, value.length, ts) >>> 0;
+    }
+    return this.#expectNode(result);
+  }
+
+  #expectNode(result: number): number {
+    if (result >= STATUS_LIMIT || result === Status.FULL || result === Status.DUPLICATE) return result;
+    throw new CoreError(`memtable insert failed with status ${result}`, result);
+  }
+
+  /** Newest version of `key` at or below `ts` (a value or a tombstone), or undefined. */
+  get(key: Uint8Array, ts: bigint): MemtableEntry | undefined {
+    checkKey(key);
+    const node = this.core.exports.memtableGet(this.address, this.core.stage(key), key.length, ts) >>> 0;
+    return node === 0 ? undefined : this.entry(node);
+  }
+
+  /** First node at or after (key, ts) in (key asc, ts desc) order; 0 if none. */
+  seekGE(key: Uint8Array, ts: bigint): number {
+    checkKey(key);
+    return this.core.exports.memtableSeekGE(this.address, this.core.stage(key), key.length, ts) >>> 0;
+  }
+
+  /** Last node before (key, ts); 0 if none. */
+  seekLT(key: Uint8Array, ts: bigint): number {
+    checkKey(key);
+    return this.core.exports.memtableSeekLT(this.address, this.core.stage(key), key.length, ts) >>> 0;
+  }
+
+  first(): number {
+    return this.core.exports.memtableFirst(this.address) >>> 0;
+  }
+  last(): number {
+    return this.core.exports.memtableLast(this.address) >>> 0;
+  }
+  next(node: number): number {
+    return this.core.exports.memtableNext(node) >>> 0;
+  }
+  prev(node: number): number {
+    return this.core.exports.memtablePrev(this.address, node) >>> 0;
+  }
+
+  /** Every version in order (key asc, ts desc), as copies. */
+  *entries(): IterableIterator<MemtableEntry> {
+    for (let node = this.first(); node !== 0; node = this.next(node)) yield this.entry(node);
+  }
+
+  /** Every version in reverse order. */
+  *entriesReverse(): IterableIterator<MemtableEntry> {
+    for (let node = this.last(); node !== 0; node = this.prev(node)) yield this.entry(node);
+  }
+
+  /** Copies a node out. */
+  entry(node: number): MemtableEntry {
+    const core = this.core;
+    core.ensure(node + NODE_LINKS);
+    const u8 = core.u8;
+    const keyLength = u8[node + NODE_KEY_LENGTH] | (u8[node + NODE_KEY_LENGTH + 1] << 8);
+    const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
+    const keyAt = node + NODE_LINKS + u8[node + NODE_HEIGHT] * 4;
+    const ts = core.u64[node >>> 3];
+    const key = core.copyOut(keyAt, keyLength);
+    const value = valueLength === VALUE_TOMBSTONE ? undefined : core.copyOut(keyAt + keyLength, valueLength);
+    return { key, ts, value };
+  }
+
+  /** Commit timestamp of a node. */
+  nodeTs(node: number): bigint {
+    this.core.ensure(node + 8);
+    return this.core.u64[node >>> 3];
+  }
+
+  get bytesUsed(): number {
+    return this.core.exports.memtableBytesUsed(this.address) >>> 0;
+  }
+  get capacity(): number {
+    return this.core.exports.memtableCapacity(this.address) >>> 0;
+  }
+  get count(): number {
+    return this.core.exports.memtableEntries(this.address) >>> 0;
+  }
+  get dataBytes(): bigint {
+    return this.core.exports.memtableDataBytes(this.address);
+  }
+
+  /** Returns the arena for reuse; the caller guarantees no thread reads it any more. */
+  release(): void {
+    const status = this.core.exports.memtableRelease(this.address);
+    if (status !== Status.OK) throw new CoreError(`memtable release failed with status ${status}`, status);
+  }
+}

@@ -1,0 +1,99 @@
+// Four workers insert 100,000 keys each into ONE shared memtable at the same time, some
+// keys common to all workers. Afterwards every (key, version) is present exactly once,
+// the list is in strict order, and each shard's commit counter equals the number of
+// timestamps taken from it, each taken exactly once.
+//
+// Soak: `for i in $(seq 20); do <runtime> tests/run.ts concurrency; done`.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Core } from "../../src/core/core.ts";
+import { Memtable } from "../../src/core/memtable.ts";
+import { runModuleInWorker } from "../../src/worker-client.ts";
+import { currentPlatform } from "../harness/platform.ts";
+import { type ConcurrencyJob, keyFor, valueFor } from "./concurrency-worker.ts";
+
+const test = suite("memtable concurrency");
+const WORKERS = 4;
+const PER_WORKER = 100_000;
+const SHARED_EVERY = 10;
+const SHARDS = 4;
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+test(`${WORKERS} workers x ${PER_WORKER} inserts into one memtable: every version once, in order, counters exact`, async () => {
+  const platform = await currentPlatform();
+  const core = await Core.create({ shards: SHARDS, memoryBytesMax: 512 << 20 });
+  const mt = Memtable.create(core, 64 << 20);
+  const barrier = core.exports.coreAlloc(64) >>> 0;
+  const words = new Int32Array(core.memory.buffer, barrier, 2);
+
+  const runs = Array.from({ length: WORKERS }, (_, worker) =>
+    runModuleInWorker(platform, {
+      module: core.module,
+      memory: core.memory,
+      url: new URL("./concurrency-worker.ts", import.meta.url).href,
+      exportName: "insertShared",
+      data: { worker, count: PER_WORKER, sharedEvery: SHARED_EVERY, memtable: mt.address, barrier } satisfies ConcurrencyJob,
+    }) as Promise<{ shards: Uint8Array; timestamps: Float64Array }>
+  );
+  const deadline = Date.now() + 60_000;
+  while (Atomics.load(words, 0) < WORKERS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+  Atomics.store(words, 1, 1);
+  Atomics.notify(words, 1);
+  const reports = await Promise.all(runs);
+
+  // Expected versions: key -> (ts -> value), from what each worker says it inserted.
+  const expected = new Map<string, Map<number, string>>();
+  const takenPerShard = Array.from({ length: SHARDS }, () => new Set<number>());
+  let inserts = 0;
+  reports.forEach(({ shards, timestamps }, worker) => {
+    for (let i = 0; i < PER_WORKER; i++) {
+      const key = keyFor(worker, i, SHARED_EVERY);
+      const ts = timestamps[i];
+      const taken = takenPerShard[shards[i]];
+      assert.not.ok(taken.has(ts), `timestamp ${ts} of shard ${shards[i]} handed out twice`);
+      taken.add(ts);
+      let versions = expected.get(key);
+      if (!versions) expected.set(key, (versions = new Map()));
+      versions.set(ts, valueFor(worker, i));
+      inserts++;
+    }
+  });
+  assert.is(inserts, WORKERS * PER_WORKER);
+
+  // Each shard's counter equals the number of timestamps taken from it, and they are 1..n.
+  for (let shard = 0; shard < SHARDS; shard++) {
+    const taken = takenPerShard[shard];
+    assert.is(core.exports.shardCommitCounter(shard), BigInt(taken.size), `shard ${shard} counter`);
+    for (let ts = 1; ts <= taken.size; ts++) assert.ok(taken.has(ts), `shard ${shard} is missing timestamp ${ts}`);
+  }
+
+  // The list holds exactly those versions, in strict (key asc, ts desc) order.
+  const dec = new TextDecoder();
+  let count = 0;
+  let prevKey: Uint8Array | undefined;
+  let prevTs = 0n;
+  for (const entry of mt.entries()) {
+    if (prevKey) {
+      const c = compareBytes(prevKey, entry.key);
+      assert.ok(c < 0 || (c === 0 && prevTs > entry.ts), `order broken at ${dec.decode(entry.key)}@${entry.ts}`);
+    }
+    prevKey = entry.key;
+    prevTs = entry.ts;
+    const key = dec.decode(entry.key);
+    const want = expected.get(key)?.get(Number(entry.ts));
+    assert.is(dec.decode(entry.value!), want, `${key}@${entry.ts}`);
+    count++;
+  }
+  assert.is(count, inserts, "every version present exactly once");
+  assert.is(mt.count, inserts);
+  const sharedKeys = [...expected.entries()].filter(([k]) => k.startsWith("shared-"));
+  assert.is(sharedKeys.length, PER_WORKER / SHARED_EVERY);
+  for (const [key, versions] of sharedKeys) assert.is(versions.size, WORKERS, `${key} has one version per worker`);
+});
+
+test.run();
