@@ -1,0 +1,137 @@
+/**
+ * Lock files and their holders, for the directory lock (src/lock.ts): the record a
+ * contender writes into its file in `<dir>/LOCK.d/`, and the judgement whether the holder
+ * of a file is alive, which is the only place where the lock protocol can err.
+ *
+ * Judgement of another contender's file:
+ *   - no complete record: alive if a kernel lock on it is held (where we can probe), else
+ *     alive iff younger than LOCK_FILE_WRITE_GRACE_MS (its writer may still be writing);
+ *   - record says `kernelLock: true` and we have a kernel lock: alive iff our
+ *     non-blocking exclusive lock on it fails (a success is undone at once);
+ *   - otherwise `platform.isProcessAlive({ pid, startTime })`.
+ * Invariants: a complete record is never judged dead while its process lives (pid plus
+ * start time, or a kernel lock released only by the holder's exit or release); a probe
+ * never keeps a lock it took. Threads: any one thread at a time; stateless.
+ */
+import type { FileHandle, Platform, RuntimeName } from "./platform.ts";
+import { hasErrorCode } from "./platform.ts";
+
+export const LOCK_DIR_NAME = "LOCK.d";
+
+export function lockDirOf(dir: string): string {
+  return `${dir.replace(/\/+$/, "")}/${LOCK_DIR_NAME}`;
+}
+
+/** A lock file without a complete record counts as being written for this long. */
+export const LOCK_FILE_WRITE_GRACE_MS = 10_000;
+/** `<pid>-<startTime>-<random hex>`; other names in LOCK.d are ignored. */
+export const LOCK_FILE_NAME = /^\d+-\d+-[0-9a-f]+$/;
+const RECORD_BYTES_MAX = 4096;
+
+/** What a lock file says about its holder. */
+export interface LockRecord {
+  pid: number;
+  startTime: number;
+  runtime: RuntimeName;
+  /** Reserved: not written yet (the Platform has no hostname). */
+  hostname?: string;
+  /** The holder took a kernel lock on its lock file before writing this record. */
+  kernelLock: boolean;
+  /** When the holder created the file (ISO 8601). */
+  acquiredAt: string;
+}
+
+export interface LockHolderStatus {
+  /** Name of the lock file in LOCK.d. */
+  file: string;
+  /** undefined when the file holds no complete record. */
+  record: LockRecord | undefined;
+  alive: boolean;
+  /** Why it was judged alive or dead, for diagnostics. */
+  reason: string;
+}
+
+export type Verdict = { status: "alive" | "dead"; record: LockRecord | undefined; reason: string } | { status: "gone" };
+
+function parseRecord(bytes: Uint8Array): LockRecord | undefined {
+  try {
+    const r = JSON.parse(new TextDecoder().decode(bytes)) as Partial<LockRecord>;
+    if (typeof r !== "object" || r === null) return undefined;
+    if (!Number.isSafeInteger(r.pid) || !Number.isSafeInteger(r.startTime)) return undefined;
+    if (typeof r.runtime !== "string" || typeof r.kernelLock !== "boolean") return undefined;
+    return r as LockRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+function readRecord(file: FileHandle): LockRecord | undefined {
+  const buf = new Uint8Array(RECORD_BYTES_MAX);
+  let n = 0;
+  while (n < buf.length) {
+    const got = file.read(buf.subarray(n), n);
+    if (got === 0) break;
+    n += got;
+  }
+  return parseRecord(buf.subarray(0, n));
+}
+
+/** Non-blocking probe: true if someone holds a kernel lock on `file`. */
+function kernelLockHeld(platform: Platform, file: FileHandle): boolean {
+  const kl = platform.kernelLock!;
+  if (!kl.tryLockExclusive(file)) return true;
+  kl.unlock(file);
+  return false;
+}
+
+/** Whether the holder of the lock file at `path` is alive; "gone" if the file vanished. */
+export function judgeLockFile(platform: Platform, path: string): Verdict {
+  let file: FileHandle;
+  try {
+    file = platform.open(path, "read");
+  } catch (error) {
+    if (hasErrorCode(error, "ENOENT")) return { status: "gone" };
+    throw error;
+  }
+  try {
+    const record = readRecord(file);
+    if (!record) {
+      if (platform.kernelLock && kernelLockHeld(platform, file)) {
+        return { status: "alive", record, reason: "being written (kernel lock held)" };
+      }
+      const stat = platform.stat(path);
+      if (!stat) return { status: "gone" };
+      const young = Date.now() - stat.mtimeMs < LOCK_FILE_WRITE_GRACE_MS;
+      return young
+        ? { status: "alive", record, reason: "no complete record yet, younger than 10 s" }
+        : { status: "dead", record, reason: "no complete record, older than 10 s" };
+    }
+    if (record.kernelLock && platform.kernelLock) {
+      return kernelLockHeld(platform, file)
+        ? { status: "alive", record, reason: "kernel lock held" }
+        : { status: "dead", record, reason: "kernel lock released" };
+    }
+    return platform.isProcessAlive(record)
+      ? { status: "alive", record, reason: "process alive" }
+      : { status: "dead", record, reason: "process gone (or pid reused)" };
+  } catch (error) {
+    if (hasErrorCode(error, "ENOENT")) return { status: "gone" };
+    throw error;
+  } finally {
+    file.close();
+  }
+}
+
+/** Every lock file in `dir/LOCK.d` with its holder and whether it is alive, for diagnostics. */
+export function readLockHolders(platform: Platform, dir: string): LockHolderStatus[] {
+  const lockDir = lockDirOf(dir);
+  if (!platform.stat(lockDir)?.isDirectory) return [];
+  const out: LockHolderStatus[] = [];
+  for (const file of platform.readdir(lockDir).sort()) {
+    if (!LOCK_FILE_NAME.test(file)) continue;
+    const verdict = judgeLockFile(platform, `${lockDir}/${file}`);
+    if (verdict.status === "gone") continue;
+    out.push({ file, record: verdict.record, alive: verdict.status === "alive", reason: verdict.reason });
+  }
+  return out;
+}

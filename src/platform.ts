@@ -1,0 +1,160 @@
+/**
+ * Platform: every primitive the engine may use from its host runtime.
+ *
+ * `src/` and `assembly/` are runtime-agnostic: they never name `Deno`, `Bun` or `process`.
+ * Each runtime supplies one `Platform` from `runtimes/<runtime>/platform.ts`, and nothing
+ * else lives in those adapters. One conformance test file (tests/platform/conformance.test.ts)
+ * holds every adapter to the same contract.
+ *
+ * File I/O is synchronous on purpose: the engine does its disk work on worker threads
+ * (the durability worker, the shard actors), where a blocking `pwrite` + `fdatasync` is
+ * the fastest and simplest thing, and the main thread touches the disk only while opening
+ * and recovering. Every method either completes fully or throws a `PlatformError`
+ * carrying the OS error code (`ENOENT`, `EEXIST`, `EIO`, ...); there are no partial
+ * results to check for (a short write is retried inside the adapter until done or failed).
+ */
+
+export type RuntimeName = "node" | "bun" | "deno";
+
+/** How a file is opened. Every mode opens for positional reads as well. */
+export type OpenMode =
+  /** read only; the file must exist */
+  | "read"
+  /** read and write; the file must exist */
+  | "readwrite"
+  /** read and write; created empty if missing, kept as it is if present */
+  | "create"
+  /** read and write; must not exist (fails with EEXIST), created atomically */
+  | "createExclusive"
+  /** read and write; created if missing, truncated to zero if present */
+  | "truncate";
+
+export interface FileStat {
+  size: number;
+  isFile: boolean;
+  isDirectory: boolean;
+  mtimeMs: number;
+}
+
+/** An open file. Positions and lengths are byte counts below 2^53. */
+export interface FileHandle {
+  readonly path: string;
+  /** Reads up to `buf.length` bytes at `position`; returns the count read, 0 at end of file. */
+  read(buf: Uint8Array, position: number): number;
+  /** Writes all of `buf` at `position` (looping over short writes), or throws. */
+  write(buf: Uint8Array, position: number): void;
+  /** Writes all buffers back to back starting at `position`, or throws. */
+  writev(bufs: readonly Uint8Array[], position: number): void;
+  /** fdatasync(2): file data and the metadata needed to read it back are durable. */
+  datasync(): void;
+  /** fsync(2): data and all metadata are durable. */
+  sync(): void;
+  truncate(length: number): void;
+  size(): number;
+  close(): void;
+}
+
+/**
+ * A kernel advisory lock held on an open file (flock(2) or the runtime's equivalent).
+ * Released by the kernel when the process dies, which makes it the best liveness oracle
+ * there is. Node has none (nodejs/node#54446), so this is optional; the cross-runtime
+ * directory lock in src/lock.ts works without it.
+ */
+export interface KernelLock {
+  /** Non-blocking exclusive lock; true if taken, false if another process holds it. */
+  tryLockExclusive(file: FileHandle): boolean;
+  unlock(file: FileHandle): void;
+}
+
+/** Identity of a live process: pid plus its start time, so a reused pid is not mistaken for it. */
+export interface ProcessIdentity {
+  pid: number;
+  /** Start time in clock ticks since boot (/proc/<pid>/stat field 22), or 0 where unknown. */
+  startTime: number;
+}
+
+/** What a worker is told to do; the first thing every worker receives. */
+export interface WorkerInit {
+  /** Which role in src/worker-main.ts to run ("durability", "actor", "module", ...). */
+  role: string;
+  /** The compiled shardline core, shared by every thread. */
+  module: WebAssembly.Module;
+  /** The one shared memory every thread instantiates the core on. */
+  memory: WebAssembly.Memory;
+  /** Role-specific, structured-cloneable arguments. */
+  args?: unknown;
+}
+
+/** A worker thread, as the engine sees it. */
+export interface WorkerHandle {
+  postMessage(message: unknown): void;
+  /** Messages that arrive before the first listener is added are held for it, not dropped. */
+  onMessage(listener: (message: unknown) => void): void;
+  /** Called once if the worker throws an uncaught error or exits before it was terminated. */
+  onError(listener: (error: Error) => void): void;
+  /** Lets the process exit while this worker is still running (the engine refs what it waits on). */
+  unref(): void;
+  ref(): void;
+  terminate(): Promise<void>;
+}
+
+/** The worker side of the channel to the thread that spawned it. */
+export interface ParentPort {
+  postMessage(message: unknown): void;
+  /** Messages that arrive before the first listener is added are held for it, not dropped. */
+  onMessage(listener: (message: unknown) => void): void;
+}
+
+export interface Platform {
+  readonly runtime: RuntimeName;
+  /** Runtime version string, for reports (e.g. "20.20.2"). */
+  readonly runtimeVersion: string;
+
+  open(path: string, mode: OpenMode): FileHandle;
+  /** Whole file; throws ENOENT if missing. */
+  readFile(path: string): Uint8Array;
+  /** Atomic within one directory (rename(2)); replaces `to` if present. */
+  rename(from: string, to: string): void;
+  unlink(path: string): void;
+  /** Names (not paths) in a directory, in no particular order. */
+  readdir(path: string): string[];
+  /** Creates a directory; with `recursive` creates parents and tolerates an existing one. */
+  mkdir(path: string, options?: { recursive?: boolean }): void;
+  /** Removes a file or a directory tree; missing is not an error. For tests and tools. */
+  removeAll(path: string): void;
+  /** undefined when the path does not exist. */
+  stat(path: string): FileStat | undefined;
+  truncate(path: string, length: number): void;
+  /** fsync(2) of a directory, so that creates, renames and unlinks in it are durable. */
+  fsyncDir(path: string): void;
+  /** A fresh, empty directory for scratch use (tests, benchmarks). */
+  makeTempDir(prefix: string): string;
+
+  /** Kernel lock where the runtime has one (Deno, Bun); undefined on Node. */
+  readonly kernelLock: KernelLock | undefined;
+  /** This process. */
+  processIdentity(): ProcessIdentity;
+  /** false only when certain the process is gone (or its pid was reused by another). */
+  isProcessAlive(identity: ProcessIdentity): boolean;
+
+  /** Starts a worker running runtimes/<runtime>/worker.ts with `init` as its first message. */
+  spawnWorker(init: WorkerInit): WorkerHandle;
+}
+
+/** Errors thrown by a Platform carry the OS error code. */
+export class PlatformError extends Error {
+  override readonly name = "PlatformError";
+  constructor(
+    message: string,
+    /** OS error code such as "ENOENT", "EEXIST", "EIO", "ENOSPC"; "EUNKNOWN" if none. */
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** True when `error` is a platform error with the given OS code. */
+export function hasErrorCode(error: unknown, code: string): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
+}
