@@ -1,0 +1,51 @@
+/**
+ * Deterministic benchmark data: every system and every runtime gets the same keys and
+ * values for the same seed. xorshift32, so no runtime's Math.random is involved.
+ */
+export function rng(seed: number): () => number {
+  let x = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+/** `count` random keys of `bytes` bytes each. */
+export function randomKeys(count: number, bytes: number, seed: number): Uint8Array[] {
+  const next = rng(seed);
+  const keys: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const key = new Uint8Array(bytes);
+    for (let j = 0; j < bytes; j += 4) {
+      const r = next();
+      for (let b = 0; b < 4 && j + b < bytes; b++) key[j + b] = (r >>> (8 * b)) & 0xff;
+    }
+    keys.push(key);
+  }
+  return keys;
+}
+
+/** `count` keys of `bytes` bytes in ascending order (big-endian counter after a fixed prefix). */
+export function sequentialKeys(count: number, bytes: number, start = 0): Uint8Array[] {
+  const keys: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const key = new Uint8Array(bytes).fill(0x6b);
+    let n = start + i;
+    for (let j = bytes - 1; j >= bytes - 8 && j >= 0; j--) {
+      key[j] = n & 0xff;
+      n = Math.floor(n / 256);
+    }
+    keys.push(key);
+  }
+  return keys;
+}
+
+/** One value of `bytes` bytes (shared by every write: values are not what is measured). */
+export function value(bytes: number, seed = 1): Uint8Array {
+  const next = rng(seed);
+  return Uint8Array.from({ length: bytes }, () => next() & 0xff);
+}
