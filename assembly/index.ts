@@ -50,11 +50,10 @@ import {
   MEMTABLE_BYTES_MIN,
   MEMTABLE_MAGIC,
   MT_CAPACITY,
-  MT_DATA_BYTES,
-  MT_ENTRIES,
   MT_USED,
   NODE_TS,
   VALUE_TOMBSTONE,
+  countNodes,
   firstNode,
   getNode,
   isStatus,
@@ -284,21 +283,16 @@ export function memtablePrev(mt: usize, node: usize): usize {
   return isMemtable(mt) ? prevNode(mt, node) : 0;
 }
 
+/** Bytes reserved from the arena (whole chunks, so up to one chunk per writing thread more than the nodes use). */
 export function memtableBytesUsed(mt: usize): u32 {
-  if (!isMemtable(mt)) return 0;
-  const used = atomic.load<u32>(mt, MT_USED);
-  const capacity = load<u32>(mt, MT_CAPACITY);
-  return used < capacity ? used : capacity;
+  return isMemtable(mt) ? atomic.load<u32>(mt, MT_USED) : 0;
 }
 
 export function memtableCapacity(mt: usize): u32 {
   return isMemtable(mt) ? load<u32>(mt, MT_CAPACITY) : 0;
 }
 
-export function memtableEntries(mt: usize): u32 {
-  return isMemtable(mt) ? atomic.load<u32>(mt, MT_ENTRIES) : 0;
-}
-
-export function memtableDataBytes(mt: usize): u64 {
-  return isMemtable(mt) ? atomic.load<u64>(mt, MT_DATA_BYTES) : 0;
+/** Entries linked now, by walking the list: O(n), for statistics and tests. */
+export function memtableCount(mt: usize): u32 {
+  return isMemtable(mt) ? countNodes(mt) : 0;
 }

@@ -15,18 +15,21 @@
 //
 //   +0  u32 magic          0x4C42544D ("MTBL")
 //   +4  u32 capacityBytes  arena size including this header
-//   +8  u32 usedBytes      bump offset inside the arena (atomic; may pass capacity
-//                          by at most one node per racing thread after a failed alloc)
+//   +8  u32 usedBytes      bytes reserved from the arena, by whole chunks (atomic; never
+//                          past capacity: a reservation is checked before it is made)
 //   +12 u32 height         list height 1..HEIGHT_MAX (atomic, only raised, by CAS)
 //   +16 u32 head           address of the head node (a full-height sentinel)
-//   +20 u32 entries        nodes inserted (atomic; counted at allocation, so it may run
-//                          ahead of what a concurrent reader can see by the writers in flight)
+//   +20 u32 reserved
 //   +24 u32 state          0 active, 1 frozen (atomic; set by the shard's owner)
 //   +28 u32 writers        writers between admission and link (atomic)
-//   +32 u64 dataBytes      key + value bytes of those nodes (atomic, counted likewise)
-//   +40 u32 generation     unique per format of an arena, so that a splice cached for an
-//                          earlier memtable in a recycled arena is never taken for this one
+//   +32 .. +40 reserved
+//   +40 u32 generation     unique per format of an arena, so that a splice or chunk cached
+//                          for an earlier memtable in a recycled arena is never used for this one
 //   +44 .. +64 reserved
+//
+// There is no entry counter: a shared counter bumped by every insert would bounce one
+// cache line between writers' cores on every write. `countNodes` walks level 0 instead,
+// for the statistics and tests that need an exact count.
 //
 // Node layout (8-aligned):
 //
@@ -40,6 +43,12 @@
 //   +20  u32 valueLength   VALUE_TOMBSTONE (0xFFFFFFFF) marks a deletion
 //   +24  u32 next[height]  forward links (atomic), 0 = end of level
 //   +24+4*height           key bytes, then value bytes
+//
+// Allocation chunks: a thread reserves arena space in chunks (CHUNK_BYTES_MAX, or a
+// sixteenth of a small arena) with one atomic add, then carves nodes out of its chunk
+// privately, like a JVM's thread-local allocation buffer. Writers on different cores
+// then share no header cache line per insert. The price is at most one partly used chunk
+// per writing thread when the memtable fills up.
 //
 // Splice cache (after Pebble's Inserter and RocksDB's splice hint): each thread keeps, per
 // memtable it recently wrote (8 slots in its ThreadBlock, direct-mapped by address), the
@@ -88,10 +97,8 @@ export const MT_CAPACITY: usize = 4;
 export const MT_USED: usize = 8;
 export const MT_HEIGHT: usize = 12;
 export const MT_HEAD: usize = 16;
-export const MT_ENTRIES: usize = 20;
 export const MT_STATE: usize = 24;
 export const MT_WRITERS: usize = 28;
-export const MT_DATA_BYTES: usize = 32;
 export const MT_GENERATION: usize = 40;
 
 export const NODE_TS: usize = 0;
@@ -104,17 +111,23 @@ export const NODE_LINKS: usize = 24;
 /** Smallest arena that holds the header, the head node and one maximal-height node. */
 export const MEMTABLE_BYTES_MIN: u32 = 4096;
 
+/** Largest allocation chunk a thread reserves at once. */
+export const CHUNK_BYTES_MAX: u32 = 16384;
+
 /**
- * Splice slots per thread, and their layout:
- * u32 memtable, u32 generation, u32 height, u32 pad, u32 prev[16], u32 next[16].
+ * Per-thread memtable slots (splice cache and allocation chunk), and their layout:
+ * u32 memtable, u32 generation, u32 spliceHeight (0 = no splice), u32 pad,
+ * u32 chunkCursor, u32 chunkEnd, u32 prev[16], u32 next[16].
  */
 export const SPLICE_SLOTS: u32 = 8;
-export const SPLICE_SLOT_BYTES: u32 = 16 + 2 * 4 * HEIGHT_MAX;
+export const SPLICE_SLOT_BYTES: u32 = 24 + 2 * 4 * HEIGHT_MAX;
 const SLOT_MEMTABLE: usize = 0;
 const SLOT_GENERATION: usize = 4;
 const SLOT_HEIGHT: usize = 8;
-const SLOT_PREV: usize = 16;
-const SLOT_NEXT: usize = 16 + 4 * <usize>HEIGHT_MAX;
+const SLOT_CHUNK_CURSOR: usize = 16;
+const SLOT_CHUNK_END: usize = 20;
+const SLOT_PREV: usize = 24;
+const SLOT_NEXT: usize = 24 + 4 * <usize>HEIGHT_MAX;
 
 // ---- per-thread state (module globals are per instance, i.e. per thread) -----------
 
@@ -270,14 +283,51 @@ export function memtableFormat(arena: usize, bytes: u32): usize {
   return arena;
 }
 
-/** Reserves `bytes` in the arena; 0 when it does not fit (the memtable is full). */
-function arenaAlloc(mt: usize, bytes: u32): usize {
+/** Reserves `bytes` from the arena's shared cursor; 0 when they do not fit. */
+function arenaReserve(mt: usize, bytes: u32): usize {
   const capacity = load<u32>(mt, MT_CAPACITY);
-  // Check first so that repeated failures cannot wrap usedBytes.
-  if (<u64>atomic.load<u32>(mt, MT_USED) + <u64>bytes > <u64>capacity) return 0;
-  const offset = atomic.add<u32>(mt, bytes, MT_USED);
-  if (<u64>offset + <u64>bytes > <u64>capacity) return 0;
-  return mt + <usize>offset;
+  while (true) {
+    const used = atomic.load<u32>(mt, MT_USED);
+    if (<u64>used + <u64>bytes > <u64>capacity) return 0;
+    if (atomic.cmpxchg<u32>(mt, used, used + bytes, MT_USED) == used) return mt + <usize>used;
+  }
+}
+
+/** This thread's slot for `mt`, re-keyed (splice and chunk dropped) if it held another memtable. */
+function slotFor(mt: usize): usize {
+  const index = ((<u32>mt >>> 6) * 0x9e3779b1) >>> (32 - 3);
+  const slot = spliceSlots + <usize>index * SPLICE_SLOT_BYTES;
+  const generation = load<u32>(mt, MT_GENERATION);
+  if (<usize>load<u32>(slot, SLOT_MEMTABLE) != mt || load<u32>(slot, SLOT_GENERATION) != generation) {
+    store<u32>(slot, <u32>mt, SLOT_MEMTABLE);
+    store<u32>(slot, generation, SLOT_GENERATION);
+    store<u32>(slot, 0, SLOT_HEIGHT);
+    store<u32>(slot, 0, SLOT_CHUNK_CURSOR);
+    store<u32>(slot, 0, SLOT_CHUNK_END);
+  }
+  return slot;
+}
+
+/** `bytes` for a node from this thread's chunk, refilling it from the arena; 0 when full. */
+function nodeAlloc(mt: usize, slot: usize, bytes: u32): usize {
+  const cursor = load<u32>(slot, SLOT_CHUNK_CURSOR);
+  const end = load<u32>(slot, SLOT_CHUNK_END);
+  if (<u64>cursor + <u64>bytes <= <u64>end) {
+    store<u32>(slot, cursor + bytes, SLOT_CHUNK_CURSOR);
+    return <usize>cursor;
+  }
+  const sixteenth = (load<u32>(mt, MT_CAPACITY) >>> 4) & ~7;
+  const chunk = sixteenth < CHUNK_BYTES_MAX ? sixteenth : CHUNK_BYTES_MAX;
+  if (chunk > bytes) {
+    const start = arenaReserve(mt, chunk);
+    if (start != 0) {
+      store<u32>(slot, <u32>(start + bytes), SLOT_CHUNK_CURSOR);
+      store<u32>(slot, <u32>(start + chunk), SLOT_CHUNK_END);
+      return start;
+    }
+  }
+  // A node larger than a chunk, or the arena's last bytes: reserve exactly this node.
+  return arenaReserve(mt, bytes);
 }
 
 // ---- insert --------------------------------------------------------------------------
@@ -289,13 +339,8 @@ function arenaAlloc(mt: usize, bytes: u32): usize {
  */
 export function nodeCreate(mt: usize, key: usize, keyLength: u32, value: usize, valueLength: u32): usize {
   const height = randomHeight();
-  const node = arenaAlloc(mt, nodeBytes(height, keyLength, valueLength));
+  const node = nodeAlloc(mt, slotFor(mt), nodeBytes(height, keyLength, valueLength));
   if (node == 0) return STATUS_FULL;
-  // Counted here, while this core still owns the header's cache line from the arena
-  // allocation just above, rather than after the search, when another writer has
-  // usually taken it: one line transfer per insert instead of two. A node that later
-  // turns out to be a duplicate is uncounted again in nodeLink.
-  countNode(mt, keyLength, valueLength, 1);
   store<u64>(node, keyPrefix(key, keyLength), NODE_PREFIX);
   store<u16>(node, <u16>keyLength, NODE_KEY_LENGTH);
   store<u8>(node, <u8>height, NODE_HEIGHT);
@@ -304,13 +349,6 @@ export function nodeCreate(mt: usize, key: usize, keyLength: u32, value: usize, 
   memory.copy(keyAt, key, keyLength);
   if (valueLength != VALUE_TOMBSTONE) memory.copy(keyAt + keyLength, value, valueLength);
   return node;
-}
-
-/** This thread's splice slot for `mt`. */
-@inline
-function spliceSlot(mt: usize): usize {
-  const index = ((<u32>mt >>> 6) * 0x9e3779b1) >>> (32 - 3);
-  return spliceSlots + <usize>index * SPLICE_SLOT_BYTES;
 }
 
 /**
@@ -324,11 +362,9 @@ function findSplice(mt: usize, slot: usize, listHeight: u32, key: usize, keyLeng
   const nexts = slot + SLOT_NEXT;
   let level = listHeight;
   let prev = head;
-  if (
-    <usize>load<u32>(slot, SLOT_MEMTABLE) == mt &&
-    load<u32>(slot, SLOT_GENERATION) == load<u32>(mt, MT_GENERATION) &&
-    load<u32>(slot, SLOT_HEIGHT) == listHeight
-  ) {
+  // The slot belongs to this memtable (slotFor re-keyed it); its splice is usable if it
+  // was made at the list's current height.
+  if (load<u32>(slot, SLOT_HEIGHT) == listHeight) {
     for (let l: u32 = 0; l < listHeight; l++) {
       const p = <usize>load<u32>(prevs + (<usize>l << 2));
       const n = <usize>load<u32>(nexts + (<usize>l << 2));
@@ -372,9 +408,9 @@ export function nodeLink(mt: usize, node: usize): usize {
     listHeight = seen;
   }
 
-  const slot = spliceSlot(mt);
+  const slot = slotFor(mt);
   if (findSplice(mt, slot, listHeight, key, keyLength, prefix, ts) == STATUS_DUPLICATE) {
-    return uncountDuplicate(mt, slot, node);
+    return forgetSplice(slot);
   }
   const prevs = slot + SLOT_PREV;
   const nexts = slot + SLOT_NEXT;
@@ -394,29 +430,19 @@ export function nodeLink(mt: usize, node: usize): usize {
       n = foundNext;
       // Above level 0 our node is not linked yet, so an equal node found at any level
       // is another writer's (key, ts): a duplicate, detected first at level 0.
-      if (foundEqual) return uncountDuplicate(mt, slot, node);
+      if (foundEqual) return forgetSplice(slot);
     }
     // The new node is the predecessor of the next key that lands right after it.
     store<u32>(prevAt, <u32>node);
     store<u32>(nextAt, <u32>n);
   }
-  store<u32>(slot, <u32>mt, SLOT_MEMTABLE);
-  store<u32>(slot, load<u32>(mt, MT_GENERATION), SLOT_GENERATION);
   store<u32>(slot, listHeight, SLOT_HEIGHT);
   return node;
 }
 
-/** Adds (sign 1) or removes (sign -1) one node's share of the entry and data counters. */
-function countNode(mt: usize, keyLength: u32, valueLength: u32, sign: i32): void {
-  const data = <u64>(valueLength == VALUE_TOMBSTONE ? keyLength : keyLength + valueLength);
-  atomic.add<u32>(mt, <u32>sign, MT_ENTRIES);
-  atomic.add<u64>(mt, sign > 0 ? data : <u64>0 - data, MT_DATA_BYTES);
-}
-
-/** Undoes the node's count and forgets the slot's splice (it may be half updated). */
-function uncountDuplicate(mt: usize, slot: usize, node: usize): usize {
-  countNode(mt, nodeKeyLength(node), load<u32>(node, NODE_VALUE_LENGTH), -1);
-  store<u32>(slot, 0, SLOT_MEMTABLE);
+/** Drops the slot's splice (it may be half updated) and answers DUPLICATE. The node's space is not reused. */
+function forgetSplice(slot: usize): usize {
+  store<u32>(slot, 0, SLOT_HEIGHT);
   return STATUS_DUPLICATE;
 }
 
@@ -454,6 +480,13 @@ export function getNode(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
   if (node == 0) return 0;
   if (compareBytes(nodeKey(node), nodeKeyLength(node), key, keyLength) != 0) return 0;
   return node;
+}
+
+/** Nodes linked at level 0 now, counted by walking the list (O(n); for statistics and tests). */
+export function countNodes(mt: usize): u32 {
+  let count: u32 = 0;
+  for (let node = link(<usize>load<u32>(mt, MT_HEAD), 0); node != 0; node = link(node, 0)) count++;
+  return count;
 }
 
 export function firstNode(mt: usize): usize {

@@ -11,9 +11,9 @@
 //   +4     u32 blockBytes
 //   +8 .. +64 reserved
 //   +64    result area, 64 B   out-values of multi-result calls (little-endian)
-//   +128   splice slots        SPLICE_SLOTS x SPLICE_SLOT_BYTES (8 x 144 B), the skip
-//                              list's per-memtable splice cache (skiplist.ts)
-//   +1280 .. +4096 reserved
+//   +128   memtable slots      SPLICE_SLOTS x SPLICE_SLOT_BYTES (8 x 152 B): the skip
+//                              list's per-memtable splice cache and allocation chunk
+//   +1344 .. +4096 reserved
 //   +4096  staging area        KEY_BYTES_MAX + VALUE_BYTES_MAX + STAGING_SLACK bytes
 //
 // Invariants: only the owning thread reads or writes its block (so no atomics are needed

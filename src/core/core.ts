@@ -53,8 +53,7 @@ export interface CoreExports {
   memtablePrev(mt: number, node: number): number;
   memtableBytesUsed(mt: number): number;
   memtableCapacity(mt: number): number;
-  memtableEntries(mt: number): number;
-  memtableDataBytes(mt: number): bigint;
+  memtableCount(mt: number): number;
   threadAttach(): number;
   threadDetach(): void;
   currentThreadBlock(): number;

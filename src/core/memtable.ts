@@ -144,17 +144,16 @@ export class Memtable {
     return this.core.u64[node >>> 3];
   }
 
+  /** Bytes reserved from the arena: nodes plus at most one partly used chunk per writing thread. */
   get bytesUsed(): number {
     return this.core.exports.memtableBytesUsed(this.address) >>> 0;
   }
   get capacity(): number {
     return this.core.exports.memtableCapacity(this.address) >>> 0;
   }
+  /** Entries linked now, counted by walking the list (O(n)). */
   get count(): number {
-    return this.core.exports.memtableEntries(this.address) >>> 0;
-  }
-  get dataBytes(): bigint {
-    return this.core.exports.memtableDataBytes(this.address);
+    return this.core.exports.memtableCount(this.address) >>> 0;
   }
 
   /** Returns the arena for reuse; the caller guarantees no thread reads it any more. */
