@@ -184,6 +184,18 @@ export function shardSetActiveMemtable(shard: u32, mt: usize): u32 {
   return STATUS_OK;
 }
 
+/** Bytes used in the shard's active memtable (0 when it has none). */
+export function shardMemtableBytesUsed(shard: u32): u32 {
+  const mt = shardActiveMemtable(shard);
+  return isMemtable(mt) ? atomic.load<u32>(mt, MT_USED) : 0;
+}
+
+/** Capacity of the shard's active memtable in bytes (0 when it has none). */
+export function shardMemtableCapacity(shard: u32): u32 {
+  const mt = shardActiveMemtable(shard);
+  return isMemtable(mt) ? load<u32>(mt, MT_CAPACITY) : 0;
+}
+
 export function shardSubscribers(shard: u32): u32 {
   return validShard(shard) ? atomic.load<u32>(shardRecord(shard), SHARD_HAS_SUBSCRIBERS) : 0;
 }

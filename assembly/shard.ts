@@ -6,7 +6,9 @@
 //   +8   u64 visibleTs       reserved for the engine's visibility watermark (atomic)
 //   +16  u32 hasSubscribers  number of change-feed subscribers; non-zero sends writes
 //                            to the shard's actor (atomic, read on every fast-path write)
-//   +20  u32 activeMemtable  address of the memtable fast-path writes go to; 0 = none (atomic)
+//   +20  u32 activeMemtable  address of the memtable fast-path writes go to; 0 = none (atomic);
+//                            its header holds the bytes used and the capacity
+//                            (shardMemtableBytesUsed / shardMemtableCapacity)
 //   +24  u32 flags           reserved for the engine (atomic)
 //   +28 .. +128 reserved
 //

@@ -38,6 +38,8 @@ export interface CoreExports {
   shardRaiseCounter(shard: number, ts: bigint): bigint;
   shardActiveMemtable(shard: number): number;
   shardSetActiveMemtable(shard: number, mt: number): number;
+  shardMemtableBytesUsed(shard: number): number;
+  shardMemtableCapacity(shard: number): number;
   shardSubscribers(shard: number): number;
   shardAddSubscribers(shard: number, delta: number): number;
   memtableCreate(bytes: number): number;

@@ -44,6 +44,26 @@ test("a second Core on the same memory shares shards and memtables but has its o
   assert.is(new TextDecoder().decode(mtB.get(enc.encode("k"), 100n)!.value!), "from a");
 });
 
+test("a shard record names its active memtable, whose bytes used and capacity it reports", async () => {
+  const c = await Core.create({ shards: 2, memoryBytesMax: 64 << 20 });
+  const e = c.exports;
+  assert.is(e.shardActiveMemtable(1), 0);
+  assert.is(e.shardMemtableBytesUsed(1), 0);
+  assert.is(e.shardMemtableCapacity(1), 0);
+  const mt = Memtable.create(c, 1 << 20);
+  assert.is(e.shardSetActiveMemtable(1, mt.address), Status.OK);
+  assert.is(e.shardActiveMemtable(1) >>> 0, mt.address);
+  assert.is(e.shardMemtableCapacity(1) >>> 0, 1 << 20);
+  const before = e.shardMemtableBytesUsed(1) >>> 0;
+  mt.put(1, enc.encode("key"), new Uint8Array(100));
+  assert.ok(e.shardMemtableBytesUsed(1) >>> 0 > before);
+  assert.is(e.shardMemtableBytesUsed(1) >>> 0, mt.bytesUsed);
+  assert.is(e.shardSetActiveMemtable(2, mt.address), Status.BAD_SHARD);
+  assert.is(e.shardSubscribers(0), 0);
+  assert.is(e.shardAddSubscribers(0, 1), 1);
+  assert.is(e.shardAddSubscribers(0, -1), 0);
+});
+
 test("thread blocks are recycled after detach", async () => {
   const a = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
   const b = await Core.attach(a.module, a.memory);
