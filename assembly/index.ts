@@ -17,8 +17,11 @@ import {
   CTL_INIT_STATE,
   CTL_LAYOUT_VERSION,
   CTL_MAGIC,
+  CTL_FAST_WRITES_DONE,
   CTL_SHARD_COUNT,
   HEAP_ADDRESS_MAX,
+  THREAD_REGISTRY,
+  THREADS_MAX,
   INIT_READY,
   INIT_RUNNING,
   INIT_UNTOUCHED,
@@ -40,21 +43,31 @@ import {
 } from "./layout";
 import {
   SHARD_ACTIVE_MEMTABLE,
+  SHARD_FAST_WRITE_OFF,
+  SHARD_FLAGS,
   SHARD_HAS_SUBSCRIBERS,
   shardCounterRaise,
+  shardMemtables,
   shardNextTs,
   shardRecord,
   validShard,
 } from "./shard";
 import {
   MEMTABLE_BYTES_MIN,
+  MEMTABLE_FROZEN,
   MEMTABLE_MAGIC,
+  MT_MIN_GROUP_LSN,
+  MT_STATE,
+  MT_WRITERS,
   MT_CAPACITY,
   MT_USED,
   NODE_TS,
   VALUE_TOMBSTONE,
   countNodes,
   firstNode,
+  getVisibleNode,
+  NODE_SEQ,
+  noteGroupLsn,
   getNode,
   isStatus,
   lastNode,
@@ -69,6 +82,22 @@ import {
 import { xxh32, SHARD_SEED } from "./xxhash32";
 
 export { threadAttach, threadDetach, currentThreadBlock } from "./thread";
+import { currentThreadBlock, TB_FAST_WRITES, TB_SHARD_LIST } from "./thread";
+export {
+  ringFormat as walRingFormat,
+  ringReserve as walReserve,
+  ringPublishReserved as walPublishReserved,
+  ringAppend as walAppend,
+  ringScan as walScan,
+  ringRelease as walRelease,
+  ringPublishDurable as walPublishDurable,
+  ringSetState as walSetState,
+  headerCrc as walHeaderCrc,
+} from "./walring";
+export { validateRecords as walValidate, findValidHeader as walFindValidHeader } from "./walscan";
+export { engineBatch, engineWrite } from "./engine";
+export { epochAdvance, epochEnter, epochExit, epochQuiet } from "./epoch";
+export { shardDropOldestFrozen, shardInstallActive, shardRotateActive } from "./shard";
 
 // ---- lifecycle -------------------------------------------------------------------------
 
@@ -153,6 +182,21 @@ export function shardOf(ptr: usize, length: u32): u32 {
 
 export function crc32c(crc: u32, ptr: usize, length: u32): u32 {
   return crc32cUpdate(crc, ptr, length);
+}
+
+/** 1 when all `length` bytes at `ptr` are zero (a log's zero tail), else 0. */
+export function bytesAllZero(ptr: usize, length: u32): u32 {
+  let at = ptr;
+  const end = ptr + <usize>length;
+  while (at + 8 <= end) {
+    if (load<u64>(at) != 0) return 0;
+    at += 8;
+  }
+  while (at < end) {
+    if (load<u8>(at) != 0) return 0;
+    at++;
+  }
+  return 1;
 }
 
 // ---- shards ----------------------------------------------------------------------------
@@ -249,18 +293,26 @@ export function memtablePut(mt: usize, shard: u32, key: usize, keyLength: u32, v
   const node = nodeCreate(mt, key, keyLength, value, valueLength);
   if (isStatus(node)) return node;
   store<u64>(node, shardNextTs(shard), NODE_TS);
+  store<u64>(node, 0, NODE_SEQ);
   return nodeLink(mt, node);
 }
 
-/** Inserts (key, value) with a given timestamp (recovery, tests). Node or status. */
-export function memtableInsert(mt: usize, key: usize, keyLength: u32, value: usize, valueLength: u32, ts: u64): usize {
+/** Inserts (key, value) with a given timestamp and seq (recovery, the actor, tests). Node or status. */
+export function memtableInsert(mt: usize, key: usize, keyLength: u32, value: usize, valueLength: u32, ts: u64, seq: u64): usize {
   if (!isMemtable(mt)) return STATUS_BAD_ARGUMENT;
   const bad = checkLengths(keyLength, valueLength);
   if (bad != STATUS_OK) return bad;
   const node = nodeCreate(mt, key, keyLength, value, valueLength);
   if (isStatus(node)) return node;
   store<u64>(node, ts, NODE_TS);
+  store<u64>(node, seq, NODE_SEQ);
   return nodeLink(mt, node);
+}
+
+/** Newest version of key visible to snapshot `snapshot` (seq < snapshot; an f64, exact below 2^53), or 0. */
+export function memtableGetVisible(mt: usize, key: usize, keyLength: u32, snapshot: f64): usize {
+  if (!isMemtable(mt) || keyLength > KEY_BYTES_MAX) return 0;
+  return getVisibleNode(mt, key, keyLength, <u64>snapshot);
 }
 
 /** Newest version of key at or below ts (value or tombstone), or 0. */
@@ -307,4 +359,50 @@ export function memtableCapacity(mt: usize): u32 {
 /** Entries linked now, by walking the list: O(n), for statistics and tests. */
 export function memtableCount(mt: usize): u32 {
   return isMemtable(mt) ? countNodes(mt) : 0;
+}
+
+/** A consistent copy of the shard's memtables, newest first, in this thread's shard-list area; returns the count. */
+export function shardMemtableList(shard: u32): u32 {
+  return validShard(shard) ? shardMemtables(shard, currentThreadBlock() + TB_SHARD_LIST) : 0;
+}
+
+/** Turns fast writes off (every write of the shard takes the channel path) or back on. */
+export function shardSetFastWrite(shard: u32, enabled: u32): u32 {
+  if (!validShard(shard)) return STATUS_BAD_SHARD;
+  const record = shardRecord(shard);
+  if (enabled != 0) atomic.and<u32>(record, ~SHARD_FAST_WRITE_OFF, SHARD_FLAGS);
+  else atomic.or<u32>(record, SHARD_FAST_WRITE_OFF, SHARD_FLAGS);
+  return STATUS_OK;
+}
+
+/** Freezes a memtable: later fast-path writers back out. Returns the writers still inside. */
+export function memtableFreeze(mt: usize): u32 {
+  if (!isMemtable(mt)) return 0;
+  atomic.store<u32>(mt, MEMTABLE_FROZEN, MT_STATE);
+  return atomic.load<u32>(mt, MT_WRITERS);
+}
+
+/** Fast-path writers still inside a memtable. */
+export function memtableWriters(mt: usize): u32 {
+  return isMemtable(mt) ? atomic.load<u32>(mt, MT_WRITERS) : 0;
+}
+
+/** Lowest group-WAL LSN of a record in the memtable (as an f64; 2^64-1 reads as 1.8e19 when none). */
+export function memtableMinGroupLsn(mt: usize): f64 {
+  return isMemtable(mt) ? <f64>atomic.load<u64>(mt, MT_MIN_GROUP_LSN) : 0;
+}
+
+/** Notes that a memtable holds a record of the group WAL at `lsn` (recovery's replay). */
+export function memtableNoteGroupLsn(mt: usize, lsn: f64): void {
+  if (isMemtable(mt)) noteGroupLsn(mt, <u64>lsn);
+}
+
+/** Writes committed on the fast path, by every thread so far (attached and detached). */
+export function engineFastWrites(): f64 {
+  let total = atomic.load<u64>(CONTROL_BASE + CTL_FAST_WRITES_DONE);
+  for (let i: u32 = 0; i < THREADS_MAX; i++) {
+    const block = <usize>atomic.load<u32>(THREAD_REGISTRY + (<usize>i << 2));
+    if (block != 0) total += atomic.load<u64>(block, TB_FAST_WRITES);
+  }
+  return <f64>total;
 }

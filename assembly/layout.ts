@@ -16,7 +16,10 @@
 //   +-------------------------+ CRC_TABLES = CONTROL_BASE + 256
 //   | CRC-32C tables  8 KiB   |  8 x 256 x u32, slicing-by-8; written once by coreInit,
 //   |                         |  read-only afterwards
-//   +-------------------------+ SHARD_TABLE = CRC_TABLES + 8192
+//   +-------------------------+ THREAD_REGISTRY = CRC_TABLES + 8192
+//   | u32 threadBlocks[256]   |  every attached thread's block (0 = free slot), so the
+//   |                         |  reclaimer can read each thread's epoch (epoch.ts)
+//   +-------------------------+ SHARD_TABLE = THREAD_REGISTRY + 1024
 //   | ShardShared[shards]     |  128 B each (two cache lines), see shard.ts
 //   +-------------------------+ heap start (64-aligned)
 //   | heap: memtable arenas,  |  bump-allocated with one CAS (heap.ts); grows the memory
@@ -35,10 +38,12 @@
 //   +28  u32 heapStart      first heap byte
 //   +32  FreeStack[8]       16 B each: u32 blockBytes, u32 pad, u64 head (tag << 32 | ptr)
 //   +160 u32 generation     memtables formatted so far (atomic, gives each a generation)
-//   +164 .. +256 reserved (zero)
+//   +164 u32 epoch          the reclamation epoch (atomic, epoch.ts)
+//   +168 u64 fastWritesDone fast-path writes of threads that detached (atomic, thread.ts)
+//   +176 .. +256 reserved (zero)
 
 export const CONTROL_BASE: usize = 4096;
-export const LAYOUT_VERSION: u32 = 1;
+export const LAYOUT_VERSION: u32 = 2;
 export const CORE_MAGIC: u32 = 0x4e4c4853;
 
 export const CTL_MAGIC: usize = 0;
@@ -51,6 +56,8 @@ export const CTL_THREAD_COUNT: usize = 24;
 export const CTL_HEAP_START: usize = 28;
 export const CTL_FREE_STACKS: usize = 32;
 export const CTL_GENERATION: usize = 160;
+export const CTL_EPOCH: usize = 164;
+export const CTL_FAST_WRITES_DONE: usize = 168;
 export const CONTROL_HEADER_BYTES: usize = 256;
 
 export const FREE_STACK_COUNT: u32 = 8;
@@ -63,7 +70,9 @@ export const INIT_READY: u32 = 2;
 export const CRC_TABLES: usize = CONTROL_BASE + CONTROL_HEADER_BYTES;
 export const CRC_TABLES_BYTES: usize = 8 * 256 * 4;
 
-export const SHARD_TABLE: usize = CRC_TABLES + CRC_TABLES_BYTES;
+export const THREAD_REGISTRY: usize = CRC_TABLES + CRC_TABLES_BYTES;
+export const THREADS_MAX: u32 = 256;
+export const SHARD_TABLE: usize = THREAD_REGISTRY + <usize>THREADS_MAX * 4;
 export const SHARD_RECORD_BYTES: usize = 128;
 export const SHARDS_MAX: u32 = 256;
 
@@ -81,6 +90,7 @@ export const STATUS_NO_MEMORY: u32 = 6;
 export const STATUS_NOT_READY: u32 = 7;
 export const STATUS_BAD_ARGUMENT: u32 = 8;
 export const STATUS_FROZEN: u32 = 9;
+export const STATUS_TOO_MANY_THREADS: u32 = 10;
 /** Every value below this is a status; every value at or above it is a pointer. */
 export const STATUS_LIMIT: u32 = 64;
 

@@ -21,8 +21,10 @@
 //   +16 u32 head           address of the head node (a full-height sentinel)
 //   +20 u32 reserved
 //   +24 u32 state          0 active, 1 frozen (atomic; set by the shard's owner)
-//   +28 u32 writers        writers between admission and link (atomic)
-//   +32 .. +40 reserved
+//   +28 u32 writers        fast-path writers between admission and link (atomic)
+//   +32 u64 minGroupLsn    lowest group-WAL LSN of a record in this memtable, u64 max if
+//                          none (atomic min; set before the record is published, so that a
+//                          checkpoint read after the durable LSN sees it)
 //   +40 u32 generation     unique per format of an arena, so that a splice or chunk cached
 //                          for an earlier memtable in a recycled arena is never used for this one
 //   +44 .. +64 reserved
@@ -33,16 +35,19 @@
 //
 // Node layout (8-aligned):
 //
-//   +0   u64 ts            commit timestamp
-//   +8   u64 keyPrefix     first 8 key bytes, big-endian, zero-padded: comparing two
+//   +0   u64 ts            commit timestamp (per shard; orders the versions of a key)
+//   +8   u64 seq           place in the database's global commit order (the group-WAL LSN
+//                          of the write's record; 0 = visible to everyone): a version is
+//                          visible to a snapshot S when seq < S
+//   +16  u64 keyPrefix     first 8 key bytes, big-endian, zero-padded: comparing two
 //                          prefixes as integers orders them as their bytes would, so most
 //                          comparisons cost one load; equal prefixes fall back to the bytes
-//   +16  u16 keyLength     0..KEY_BYTES_MAX
-//   +18  u8  height        1..HEIGHT_MAX
-//   +19  u8  reserved
-//   +20  u32 valueLength   VALUE_TOMBSTONE (0xFFFFFFFF) marks a deletion
-//   +24  u32 next[height]  forward links (atomic), 0 = end of level
-//   +24+4*height           key bytes, then value bytes
+//   +24  u16 keyLength     0..KEY_BYTES_MAX
+//   +26  u8  height        1..HEIGHT_MAX
+//   +27  u8  reserved
+//   +28  u32 valueLength   VALUE_TOMBSTONE (0xFFFFFFFF) marks a deletion
+//   +32  u32 next[height]  forward links (atomic), 0 = end of level
+//   +32+4*height           key bytes, then value bytes
 //
 // Allocation chunks: a thread reserves arena space in chunks (CHUNK_BYTES_MAX, or a
 // sixteenth of a small arena) with one atomic add, then carves nodes out of its chunk
@@ -89,7 +94,7 @@ import { CONTROL_BASE, CTL_GENERATION, STATUS_DUPLICATE, STATUS_FULL, STATUS_LIM
 export const MEMTABLE_MAGIC: u32 = 0x4c42544d;
 export const MEMTABLE_HEADER_BYTES: u32 = 64;
 export const HEIGHT_MAX: u32 = 16;
-export const NODE_HEADER_BYTES: u32 = 24;
+export const NODE_HEADER_BYTES: u32 = 32;
 export const VALUE_TOMBSTONE: u32 = 0xffffffff;
 
 export const MT_MAGIC: usize = 0;
@@ -99,14 +104,19 @@ export const MT_HEIGHT: usize = 12;
 export const MT_HEAD: usize = 16;
 export const MT_STATE: usize = 24;
 export const MT_WRITERS: usize = 28;
+export const MT_MIN_GROUP_LSN: usize = 32;
 export const MT_GENERATION: usize = 40;
 
+export const MEMTABLE_ACTIVE: u32 = 0;
+export const MEMTABLE_FROZEN: u32 = 1;
+
 export const NODE_TS: usize = 0;
-export const NODE_PREFIX: usize = 8;
-export const NODE_KEY_LENGTH: usize = 16;
-export const NODE_HEIGHT: usize = 18;
-export const NODE_VALUE_LENGTH: usize = 20;
-export const NODE_LINKS: usize = 24;
+export const NODE_SEQ: usize = 8;
+export const NODE_PREFIX: usize = 16;
+export const NODE_KEY_LENGTH: usize = 24;
+export const NODE_HEIGHT: usize = 26;
+export const NODE_VALUE_LENGTH: usize = 28;
+export const NODE_LINKS: usize = 32;
 
 /** Smallest arena that holds the header, the head node and one maximal-height node. */
 export const MEMTABLE_BYTES_MIN: u32 = 4096;
@@ -278,6 +288,7 @@ export function memtableFormat(arena: usize, bytes: u32): usize {
   store<u32>(arena, <u32>head, MT_HEAD);
   store<u32>(arena, MEMTABLE_HEADER_BYTES + headBytes, MT_USED);
   store<u32>(arena, 1, MT_HEIGHT);
+  store<u64>(arena, U64.MAX_VALUE, MT_MIN_GROUP_LSN);
   store<u32>(arena, atomic.add<u32>(CONTROL_BASE + CTL_GENERATION, 1) + 1, MT_GENERATION);
   atomic.store<u32>(arena, MEMTABLE_MAGIC, MT_MAGIC);
   return arena;
@@ -487,6 +498,31 @@ export function countNodes(mt: usize): u32 {
   let count: u32 = 0;
   for (let node = link(<usize>load<u32>(mt, MT_HEAD), 0); node != 0; node = link(node, 0)) count++;
   return count;
+}
+
+/**
+ * Newest version of `key` (highest ts) whose seq is below `snapshot`, value or tombstone;
+ * 0 if none. Versions of a key are adjacent and ordered by ts descending, so this walks
+ * past the few versions too new for the snapshot.
+ */
+export function getVisibleNode(mt: usize, key: usize, keyLength: u32, snapshot: u64): usize {
+  let node = seekGE(mt, key, keyLength, U64.MAX_VALUE);
+  while (node != 0) {
+    if (compareBytes(nodeKey(node), nodeKeyLength(node), key, keyLength) != 0) return 0;
+    if (load<u64>(node, NODE_SEQ) < snapshot) return node;
+    node = link(node, 0);
+  }
+  return 0;
+}
+
+/** Lowers the memtable's minGroupLsn to `lsn` if it is higher (atomic min). */
+export function noteGroupLsn(mt: usize, lsn: u64): void {
+  let seen = atomic.load<u64>(mt, MT_MIN_GROUP_LSN);
+  while (lsn < seen) {
+    const old = atomic.cmpxchg<u64>(mt, seen, lsn, MT_MIN_GROUP_LSN);
+    if (old == seen) return;
+    seen = old;
+  }
 }
 
 export function firstNode(mt: usize): usize {

@@ -45,3 +45,42 @@ export class LockedError extends ShardlineError {
     );
   }
 }
+
+/**
+ * The log (or the database) failed to write or sync and is in a failed state: this and
+ * every later write rejects. The operating system's error is the `cause`. Never retried:
+ * after a failed fsync the kernel may have dropped the data (fsyncgate), so nothing
+ * written since the last good sync can be promised. Reopen to recover from the disk.
+ */
+export class WalFailedError extends ShardlineError {
+  override name = "WalFailedError";
+  override readonly code = "SHARDLINE_WAL_FAILED";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, "SHARDLINE_WAL_FAILED", options);
+  }
+}
+
+/** Data on disk failed a checksum or is inconsistent; names the file and, where known, the offset. */
+export class CorruptionError extends ShardlineError {
+  override name = "CorruptionError";
+  override readonly code = "SHARDLINE_CORRUPTION";
+  constructor(
+    message: string,
+    /** The file in which the corruption was found. */
+    readonly file: string,
+    /** Byte offset in that file, when known. */
+    readonly offset?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, "SHARDLINE_CORRUPTION", options);
+  }
+}
+
+/** A call on a log or database after `close()`. */
+export class ClosedError extends ShardlineError {
+  override name = "ClosedError";
+  override readonly code = "SHARDLINE_CLOSED";
+  constructor(what: string) {
+    super(`${what} is closed`, "SHARDLINE_CLOSED");
+  }
+}

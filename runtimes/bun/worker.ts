@@ -6,6 +6,7 @@
  * Threads: the worker thread itself.
  */
 import { runWorker } from "../../src/worker-main.ts";
+import "../../src/worker-roles.ts";
 import { bunPlatform } from "./platform.ts";
 import { webParentPort } from "./web-worker.ts";
 

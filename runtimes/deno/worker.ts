@@ -9,6 +9,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { WorkerInit } from "../../src/platform.ts";
 import { runWorker } from "../../src/worker-main.ts";
+import "../../src/worker-roles.ts";
 import { nodeParentPort } from "../common/node-worker.ts";
 import { denoPlatform } from "./platform.ts";
 

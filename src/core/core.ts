@@ -32,6 +32,7 @@ export interface CoreExports {
   hash32(ptr: number, length: number, seed: number): number;
   shardOf(ptr: number, length: number): number;
   crc32c(crc: number, ptr: number, length: number): number;
+  bytesAllZero(ptr: number, length: number): number;
   shardRecordAddress(shard: number): number;
   shardNextTimestamp(shard: number): bigint;
   shardCommitCounter(shard: number): bigint;
@@ -45,7 +46,8 @@ export interface CoreExports {
   memtableCreate(bytes: number): number;
   memtableRelease(mt: number): number;
   memtablePut(mt: number, shard: number, key: number, keyLength: number, value: number, valueLength: number): number;
-  memtableInsert(mt: number, key: number, keyLength: number, value: number, valueLength: number, ts: bigint): number;
+  memtableInsert(mt: number, key: number, keyLength: number, value: number, valueLength: number, ts: bigint, seq: bigint): number;
+  memtableGetVisible(mt: number, key: number, keyLength: number, snapshot: number): number;
   memtableGet(mt: number, key: number, keyLength: number, ts: bigint): number;
   memtableSeekGE(mt: number, key: number, keyLength: number, ts: bigint): number;
   memtableSeekLT(mt: number, key: number, keyLength: number, ts: bigint): number;
@@ -56,6 +58,33 @@ export interface CoreExports {
   memtableBytesUsed(mt: number): number;
   memtableCapacity(mt: number): number;
   memtableCount(mt: number): number;
+  walRingFormat(ring: number, capacity: number, salt: number, startLsn: bigint, recordBytesMax: number): number;
+  walReserve(ring: number, payloadLength: number): number;
+  walPublishReserved(ring: number, payloadLength: number, type: number): number;
+  walAppend(ring: number, source: number, length: number): number;
+  walScan(ring: number, from: bigint, limit: bigint): bigint;
+  walRelease(ring: number, upTo: bigint): void;
+  walPublishDurable(ring: number, lsn: bigint, records: bigint): void;
+  walSetState(ring: number, state: number, failCode: number): number;
+  walHeaderCrc(salt: number, lsn: bigint, word: number, payloadCrc: number): number;
+  walValidate(buffer: number, length: number, salt: number, lsn: bigint): number;
+  walFindValidHeader(buffer: number, length: number, salt: number, lsn: bigint, start: number): number;
+  engineWrite(ring: number, key: number, keyLength: number, value: number, valueLength: number): number;
+  engineBatch(ring: number, ops: number, opsBytes: number, count: number, scratch: number): number;
+  epochEnter(): void;
+  epochExit(): void;
+  epochAdvance(): number;
+  epochQuiet(retired: number): number;
+  shardInstallActive(shard: number, mt: number): void;
+  shardRotateActive(shard: number, next: number): number;
+  shardDropOldestFrozen(shard: number): number;
+  shardMemtableList(shard: number): number;
+  shardSetFastWrite(shard: number, enabled: number): number;
+  memtableFreeze(mt: number): number;
+  memtableWriters(mt: number): number;
+  memtableMinGroupLsn(mt: number): number;
+  memtableNoteGroupLsn(mt: number, lsn: number): void;
+  engineFastWrites(): number;
   threadAttach(): number;
   threadDetach(): void;
   currentThreadBlock(): number;
@@ -89,9 +118,10 @@ export const MEMORY_BYTES_LIMIT = 0xffff0000;
 const PAGE_BYTES = 65536;
 /** ThreadBlock offsets (assembly/thread.ts). */
 const TB_RESULT = 64;
+const TB_SHARD_LIST = 1408;
 const TB_STAGING = 4096;
 /** Staging capacity: a maximal key plus a maximal value plus slack (assembly/thread.ts). */
-export const STAGING_BYTES = KEY_BYTES_MAX + VALUE_BYTES_MAX + 4096;
+export const STAGING_BYTES = KEY_BYTES_MAX + VALUE_BYTES_MAX + 64 * 1024;
 
 let compiled: Promise<WebAssembly.Module> | undefined;
 
@@ -134,6 +164,8 @@ export class Core {
   readonly staging: number;
   /** Address of this thread's 64-byte result area. */
   readonly result: number;
+  /** Address where `shardMemtableList` writes a shard's memtables (u32 each, newest first). */
+  readonly shardList: number;
   u8!: Uint8Array;
   u32!: Uint32Array;
   u64!: BigUint64Array;
@@ -157,6 +189,7 @@ export class Core {
     this.threadBlock = block;
     this.staging = block + TB_STAGING;
     this.result = block + TB_RESULT;
+    this.shardList = block + TB_SHARD_LIST;
     this.ensure(this.staging + STAGING_BYTES);
   }
 

@@ -10,11 +10,12 @@
  */
 import { checkKey, checkValue, Core, CoreError, Status, STATUS_LIMIT } from "./core.ts";
 
-/** Node layout (assembly/skiplist.ts): u64 ts, u64 prefix, u16 keyLength, u8 height, u8, u32 valueLength, links. */
-const NODE_KEY_LENGTH = 16;
-const NODE_HEIGHT = 18;
-const NODE_VALUE_LENGTH = 20;
-const NODE_LINKS = 24;
+/** Node layout (assembly/skiplist.ts): u64 ts, u64 seq, u64 prefix, u16 keyLength, u8 height, u8, u32 valueLength, links. */
+export const NODE_SEQ = 8;
+export const NODE_KEY_LENGTH = 24;
+export const NODE_HEIGHT = 26;
+export const NODE_VALUE_LENGTH = 28;
+export const NODE_LINKS = 32;
 /** valueLength of a deletion marker. */
 export const VALUE_TOMBSTONE = 0xffffffff;
 /** Smallest memtable arena, in bytes (assembly/skiplist.ts MEMTABLE_BYTES_MIN). */
@@ -24,6 +25,8 @@ export const MEMTABLE_BYTES_MIN = 4096;
 export interface MemtableEntry {
   key: Uint8Array;
   ts: bigint;
+  /** Place in the global commit order (0 = visible to every snapshot). */
+  seq?: bigint;
   value: Uint8Array | undefined;
 }
 
@@ -61,18 +64,18 @@ export class Memtable {
     return this.#expectNode(result);
   }
 
-  /** Inserts with a given timestamp. Node address, `Status.FULL` or `Status.DUPLICATE`. */
-  insert(key: Uint8Array, value: Uint8Array | undefined, ts: bigint): number {
+  /** Inserts with a given timestamp (and seq). Node address, `Status.FULL` or `Status.DUPLICATE`. */
+  insert(key: Uint8Array, value: Uint8Array | undefined, ts: bigint, seq = 0n): number {
     checkKey(key);
     const core = this.core;
     const keyAt = core.stage(key);
     let result: number;
     if (value === undefined) {
-      result = core.exports.memtableInsert(this.address, keyAt, key.length, 0, VALUE_TOMBSTONE, ts) >>> 0;
+      result = core.exports.memtableInsert(this.address, keyAt, key.length, 0, VALUE_TOMBSTONE, ts, seq) >>> 0;
     } else {
       checkValue(value);
       const valueAt = core.stage(value, key.length);
-      result = core.exports.memtableInsert(this.address, keyAt, key.length, valueAt, value.length, ts) >>> 0;
+      result = core.exports.memtableInsert(this.address, keyAt, key.length, valueAt, value.length, ts, seq) >>> 0;
     }
     return this.#expectNode(result);
   }
@@ -80,6 +83,13 @@ export class Memtable {
   #expectNode(result: number): number {
     if (result >= STATUS_LIMIT || result === Status.FULL || result === Status.DUPLICATE) return result;
     throw new CoreError(`memtable insert failed with status ${result}`, result);
+  }
+
+  /** Newest version of `key` visible to `snapshot` (seq below it), or undefined. */
+  getVisible(key: Uint8Array, snapshot: number): MemtableEntry | undefined {
+    checkKey(key);
+    const node = this.core.exports.memtableGetVisible(this.address, this.core.stage(key), key.length, snapshot) >>> 0;
+    return node === 0 ? undefined : this.entry(node);
   }
 
   /** Newest version of `key` at or below `ts` (a value or a tombstone), or undefined. */
@@ -133,9 +143,10 @@ export class Memtable {
     const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
     const keyAt = node + NODE_LINKS + u8[node + NODE_HEIGHT] * 4;
     const ts = core.u64[node >>> 3];
+    const seq = core.u64[(node + NODE_SEQ) >>> 3];
     const key = core.copyOut(keyAt, keyLength);
     const value = valueLength === VALUE_TOMBSTONE ? undefined : core.copyOut(keyAt + keyLength, valueLength);
-    return { key, ts, value };
+    return { key, ts, seq, value };
   }
 
   /** Commit timestamp of a node. */

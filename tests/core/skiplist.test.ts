@@ -5,6 +5,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { Core, KEY_BYTES_MAX, Status, VALUE_BYTES_MAX } from "../../src/core/core.ts";
 import { Memtable, type MemtableEntry } from "../../src/core/memtable.ts";
+import { throwsA } from "../harness/assert.ts";
 
 const test = suite("skiplist");
 const enc = new TextEncoder();
@@ -56,6 +57,27 @@ test("get returns the newest version at or below ts, tombstones included", () =>
   assert.is(dec.decode(mt.get(k("x"), 1000n)!.value!), "v40");
   assert.is(mt.get(k("y"), 1000n), undefined);
   assert.is(mt.get(k("w"), 1000n), undefined);
+});
+
+test("getVisible: the newest version (by ts) whose seq is below the snapshot", () => {
+  const mt = Memtable.create(core, 1 << 20);
+  // Versions of "k" by ts; their seqs are not in ts order (concurrent writers).
+  mt.insert(k("k"), k("ts1"), 1n, 100n);
+  mt.insert(k("k"), k("ts2"), 2n, 300n);
+  mt.insert(k("k"), k("ts3"), 3n, 200n);
+  mt.insert(k("k"), undefined, 4n, 500n);
+  mt.insert(k("j"), k("other"), 9n, 1n);
+  const at = (snapshot: number) => {
+    const e = mt.getVisible(k("k"), snapshot);
+    return e === undefined ? "none" : e.value === undefined ? "tombstone" : dec.decode(e.value);
+  };
+  assert.is(at(100), "none");
+  assert.is(at(101), "ts1");
+  assert.is(at(201), "ts3", "seq 200 visible, ts 3 is the newest visible");
+  assert.is(at(301), "ts3", "ts 3 outranks ts 2 once both are visible");
+  assert.is(at(501), "tombstone");
+  assert.is(mt.getVisible(k("l"), 1e9), undefined);
+  assert.is(mt.getVisible(k("k"), 201)!.seq, 200n);
 });
 
 test("seekGE and seekLT land on the right neighbours", () => {
@@ -136,7 +158,7 @@ test("oversized keys and values are refused with a RangeError naming the limit",
   const mt = Memtable.create(core, 1 << 20);
   assert.throws(() => mt.put(0, new Uint8Array(KEY_BYTES_MAX + 1), k("v")), (e: Error) => e instanceof RangeError && /2048/.test(e.message) && /KEY_BYTES_MAX/.test(e.message));
   assert.throws(() => mt.put(0, k("k"), new Uint8Array(VALUE_BYTES_MAX + 1)), (e: Error) => e instanceof RangeError && /1048576/.test(e.message) && /VALUE_BYTES_MAX/.test(e.message));
-  assert.throws(() => mt.insert(new Uint8Array(KEY_BYTES_MAX + 1), undefined, 1n), RangeError);
+  throwsA(() => mt.insert(new Uint8Array(KEY_BYTES_MAX + 1), undefined, 1n), RangeError);
   assert.is(mt.count, 0);
   // The limits themselves are accepted.
   assert.ok(mt.put(0, new Uint8Array(KEY_BYTES_MAX).fill(1), new Uint8Array(1000)) >= 64);
@@ -171,7 +193,7 @@ test("model: random inserts agree with a sorted-array model (order, get, seeks)"
           assert.is(r, Status.DUPLICATE);
         } else {
           assert.ok(r >= 64, `status ${r}`);
-          model.push({ key: op.key, ts: op.ts, value });
+          model.push({ key: op.key, ts: op.ts, seq: 0n, value });
         }
       }
       const order = (a: MemtableEntry, b: MemtableEntry) => compareKeys(a.key, b.key) || (a.ts > b.ts ? -1 : a.ts < b.ts ? 1 : 0);
@@ -181,10 +203,10 @@ test("model: random inserts agree with a sorted-array model (order, get, seeks)"
       for (const [key, ts] of probes) {
         const want = model.find((m) => compareKeys(m.key, key) === 0 && m.ts <= ts);
         assert.equal(mt.get(key, ts), want);
-        const ge = model.find((m) => order(m, { key, ts, value: undefined }) >= 0);
+        const ge = model.find((m) => order(m, { key, ts, seq: 0n, value: undefined }) >= 0);
         const geNode = mt.seekGE(key, ts);
         assert.equal(geNode === 0 ? undefined : mt.entry(geNode), ge);
-        const lt = [...model].reverse().find((m) => order(m, { key, ts, value: undefined }) < 0);
+        const lt = [...model].reverse().find((m) => order(m, { key, ts, seq: 0n, value: undefined }) < 0);
         const ltNode = mt.seekLT(key, ts);
         assert.equal(ltNode === 0 ? undefined : mt.entry(ltNode), lt);
       }
@@ -244,7 +266,7 @@ test("model: two threads' splice caches interleaving ordered and random inserts 
           if (model.has(id)) assert.is(r, Status.DUPLICATE, id);
           else {
             assert.ok(r >= 64, `${id}: status ${r}`);
-            model.set(id, { key, ts: run.ts, value: k(id) });
+            model.set(id, { key, ts: run.ts, seq: 0n, value: k(id) });
           }
         }
       }

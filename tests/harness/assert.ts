@@ -21,3 +21,17 @@ export async function rejects(
   }
   return e;
 }
+
+/**
+ * Asserts `fn` throws an instance of `Class` (uvu's `assert.throws(fn, X)` calls X as a
+ * predicate, so passing a class there would pass or fail for the wrong reason).
+ */
+export function throwsA(fn: () => unknown, Class: new (...args: never[]) => Error, message = `expected a ${Class.name}`): Error {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof Class) return e;
+    throw new Assertion({ message: `${message}: got ${(e as Error)?.name}: ${(e as Error)?.message}`, operator: "throws", generated: false, expects: Class.name, actual: String(e) } as never);
+  }
+  throw new Assertion({ message: `${message}: nothing was thrown`, operator: "throws", generated: false, expects: Class.name, actual: "no error" } as never);
+}

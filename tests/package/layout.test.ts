@@ -62,4 +62,14 @@ test("every relative import in src/, runtimes/, tests/ and bench/ names a .ts fi
   assert.equal(bad, []);
 });
 
+test("no test passes a class to uvu's assert.throws (it is called as a predicate, so it cannot check the type)", () => {
+  const bad: string[] = [];
+  for (const file of sources(join(repoDir, "tests"))) {
+    code(readFileSync(file, "utf8")).split("\n").forEach((line, i) => {
+      if (/assert\.throws\(.*,\s*[A-Z]\w*\s*\)\s*;/.test(line)) bad.push(`${relative(repoDir, file)}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  assert.equal(bad, []);
+});
+
 test.run();

@@ -1,0 +1,6 @@
+/** `shardline/wal` for Deno: the durable write-ahead log on its own (docs/wal-format.md). */
+import { bindLogApi } from "../../src/wal/public.ts";
+import { denoPlatform } from "./platform.ts";
+
+export * from "../../src/wal/public.ts";
+export const { openLog, attachLog } = bindLogApi(denoPlatform);

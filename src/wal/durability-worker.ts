@@ -1,0 +1,159 @@
+/**
+ * The durability worker: the one thread that writes a WalRing's records to the log's
+ * segment files (worker role "durability").
+ *
+ * Loop: take every contiguous published record (walScan), write them with one
+ * write/writev per segment piece, free the ring space, fdatasync once, publish the new
+ * durable LSN (an atomic store and a notify that wakes every waiting writer), repeat.
+ * - full durability: when records arrive while the worker is idle it syncs at once (a
+ *   lone writer never waits out an interval); records that arrive during a sync form the
+ *   next group.
+ * - async durability: after the first record of a batch arrives, the worker waits up to
+ *   batchIntervalUs to gather more, so a record is durable within one batch interval
+ *   plus one sync.
+ * - a failed write, sync or rotation is final: the ring goes FAILED (every pending and
+ *   later append rejects), the error is posted to the opener, the loop ends. It never
+ *   retries a sync (fsyncgate).
+ * - closing: the ring's CLOSING state makes it drain everything reserved, sync, store
+ *   CLOSED and exit.
+ *
+ * Invariants: bytes are written in LSN order without gaps; durableLsn is published only
+ * after the fdatasync that covers it returned; at most `capacity` bytes (syncBytesMax) are
+ * written between two syncs. Threads: this worker only; it blocks in Atomics.wait.
+ */
+import { Core } from "../core/core.ts";
+import type { FaultPlan } from "../platform-faults.ts";
+import { withFaults } from "../platform-faults.ts";
+import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
+import { registerWorkerRole } from "../worker-main.ts";
+import { FailCode, Ring, RingState } from "./format.ts";
+import { RingView } from "./ring.ts";
+import { SegmentWriter, type WriterSegment } from "./segment-writer.ts";
+
+export interface DurabilityArgs {
+  ring: number;
+  dir: string;
+  salt: number;
+  segmentBytesMax: number;
+  durability: "full" | "async";
+  batchIntervalUs: number;
+  /** The recovered last segment to continue, or undefined to create `fresh`. */
+  last: WriterSegment | undefined;
+  fresh: { number: number; firstLsn: number };
+  faults?: FaultPlan;
+}
+
+export type DurabilityMessage =
+  | { type: "started" }
+  | { type: "rotated"; number: number; firstLsn: number }
+  | { type: "failed"; message: string; code: string }
+  | { type: "closed" };
+
+/** How long an idle worker sleeps before re-checking the ring state anyway (ms). */
+const IDLE_CHECK_MS = 1000;
+
+function runDurability(platform: Platform, core: Core, args: DurabilityArgs, port: ParentPort): void {
+  const ring = new RingView(core, args.ring);
+  const exports = core.exports;
+  let writer: SegmentWriter;
+  try {
+    writer = SegmentWriter.open(
+      args.faults ? withFaults(platform, args.faults) : platform,
+      core,
+      { dir: args.dir, salt: args.salt, segmentBytesMax: args.segmentBytesMax, syncBytesMax: ring.capacity },
+      args.last,
+      args.fresh,
+    );
+  } catch (error) {
+    fail(ring, port, FailCode.ROTATE, error);
+    return;
+  }
+  port.postMessage({ type: "started" } satisfies DurabilityMessage);
+
+  const i32 = ring.i32;
+  const wakeIndex = ring.index(Ring.WAKE_SEQ);
+  const sleepingIndex = ring.index(Ring.WORKER_SLEEPING);
+  const intervalMs = args.batchIntervalUs / 1000;
+  const mask = ring.capacity - 1;
+  const u8 = core.u8;
+  let from = ring.drainTail;
+
+  for (;;) {
+    let to = Number(exports.walScan(args.ring, BigInt(from), BigInt(from + ring.capacity)));
+    if (to === from) {
+      const state = ring.state;
+      if (state === RingState.FAILED) break;
+      if (state !== RingState.OPEN && ring.reserveHead === from) {
+        writer.close();
+        ring.setState(RingState.CLOSED);
+        port.postMessage({ type: "closed" } satisfies DurabilityMessage);
+        return;
+      }
+      // Sleep until a writer publishes (Dekker handshake with wakeWorker in the core).
+      const seq = Atomics.load(i32, wakeIndex);
+      Atomics.store(i32, sleepingIndex, 1);
+      if (Number(exports.walScan(args.ring, BigInt(from), BigInt(from + 8))) === from) {
+        Atomics.wait(i32, wakeIndex, seq, IDLE_CHECK_MS);
+      }
+      Atomics.store(i32, sleepingIndex, 0);
+      continue;
+    }
+    if (args.durability === "async" && ring.state === RingState.OPEN && intervalMs > 0) {
+      // Gather: let more records join this batch for up to one interval. Writers do not
+      // notify a worker that is not marked sleeping, so only a state change (close, fail)
+      // cuts this short.
+      Atomics.wait(i32, wakeIndex, Atomics.load(i32, wakeIndex), intervalMs);
+      to = Number(exports.walScan(args.ring, BigInt(from), BigInt(from + ring.capacity)));
+    }
+
+    let records = 0;
+    let step = "write";
+    try {
+      let at = from;
+      while (at < to) {
+        let end = Number(exports.walScan(args.ring, BigInt(at), BigInt(Math.min(to, at + writer.roomBytes))));
+        records += Number(core.u64[(core.result + 16) >>> 3]);
+        if (end === at) {
+          step = "rotate";
+          writer.rotate();
+          port.postMessage({ type: "rotated", number: writer.segment.number, firstLsn: writer.segment.firstLsn } satisfies DurabilityMessage);
+          step = "write";
+          continue;
+        }
+        const a = at & mask;
+        const b = ((end - 1) & mask) + 1;
+        const bytes = end - at;
+        if (a < b) writer.write([u8.subarray(ring.data + a, ring.data + b)], bytes);
+        else writer.write([u8.subarray(ring.data + a, ring.data + ring.capacity), u8.subarray(ring.data, ring.data + b)], bytes);
+        at = end;
+      }
+      exports.walRelease(args.ring, BigInt(to));
+      step = "sync";
+      writer.sync();
+    } catch (error) {
+      fail(ring, port, step === "sync" ? FailCode.SYNC : step === "rotate" ? FailCode.ROTATE : FailCode.WRITE, error);
+      try {
+        writer.close();
+      } catch {
+        // already failing; the first error is the one reported
+      }
+      return;
+    }
+    exports.walPublishDurable(args.ring, BigInt(to), BigInt(records));
+    from = to;
+  }
+  writer.close();
+}
+
+function fail(ring: RingView, port: ParentPort, failCode: number, error: unknown): void {
+  const code = (error as { code?: unknown })?.code;
+  const osCode = typeof code === "string" ? code : "EUNKNOWN";
+  ring.setState(RingState.FAILED, failCode, osCode);
+  port.postMessage({ type: "failed", message: (error as Error)?.message ?? String(error), code: osCode } satisfies DurabilityMessage);
+}
+
+registerWorkerRole("durability", async (platform: Platform, init: WorkerInit, port: ParentPort) => {
+  const core = await Core.attach(init.module, init.memory);
+  runDurability(platform, core, init.args as DurabilityArgs, port);
+  core.detach();
+});

@@ -1,0 +1,410 @@
+/**
+ * Log: shardline's durable, segmented write-ahead log, usable on its own (`shardline/wal`)
+ * and by the engine.
+ *
+ *   const log = await openLog(dir, { segmentBytesMax, batchIntervalUs, durability })
+ *   await log.append(data | data[])   // LSN(s) once durable ("full") or buffered ("async")
+ *   log.appendNow(data | data[])      // LSN(s) at once; durable later
+ *   await log.flushUntil(lsn)         // everything up to lsn is durable
+ *   log.durableLsn, log.currentLsn    // monotonic bigints
+ *   for await (const { lsn, data } of log.stream({ from, follow, signal })) ...
+ *   await log.trimBefore(lsn)         // drop whole segments below lsn
+ *   log.share() / attachLog(handle)   // the same log from a worker thread
+ *   await log.close()                 // also [Symbol.asyncDispose]
+ *
+ * How: records go into a WalRing in a shared WebAssembly memory (one fetch-add per
+ * record, no lock), a durability worker thread writes and fdatasyncs them in groups
+ * (src/wal/durability-worker.ts), and appends wait for the durable LSN with one
+ * Atomics.waitAsync per thread (src/wal/durable-waiters.ts). Opening runs recovery
+ * (src/wal/recovery.ts) before anything is appended.
+ *
+ * Threads: a Log belongs to the thread that opened or attached it; the ring and the
+ * files are shared with the durability worker and with attached handles in workers.
+ * Only the opening handle closes the log, trims it and owns the directory lock.
+ */
+import { Core } from "../core/core.ts";
+import { ClosedError } from "../errors.ts";
+import { acquireDirLock, type DirLock } from "../lock.ts";
+import type { FaultPlan } from "../platform-faults.ts";
+import type { Platform, WorkerHandle } from "../platform.ts";
+import type { DurabilityArgs, DurabilityMessage } from "./durability-worker.ts";
+import { DurableWaiters } from "./durable-waiters.ts";
+import { FailCode, RECORD_BYTES_MAX, recordBytes, RING_HEADER_BYTES, RingState, SEGMENT_HEADER_BYTES, WalStatus } from "./format.ts";
+import { recoverLog, type RecoveryReport } from "./recovery.ts";
+import { RingView } from "./ring.ts";
+import { listSegmentFiles, trimSegments } from "./segment-files.ts";
+import { type LogRecord, type StreamOptions, streamRecords } from "./stream.ts";
+
+export type { LogRecord, StreamOptions } from "./stream.ts";
+export type { RecoveryReport } from "./recovery.ts";
+
+export type Durability = "full" | "async";
+export type Coordination = "auto" | "required" | "single-process-unsafe";
+
+export interface LogOptions {
+  /** A new segment starts when the current one would pass this size. Default 64 MiB; 4 KiB to 1 GiB. */
+  segmentBytesMax?: number;
+  /** async durability: longest a record waits before its sync, in microseconds. Default 1000; 0 to 1,000,000. */
+  batchIntervalUs?: number;
+  /** "full" (default): append resolves after the fdatasync that covers it. "async": at once. */
+  durability?: Durability;
+  /** Size of the shared buffer between writers and the durability worker; a power of two, 64 KiB to 256 MiB. Default 8 MiB. */
+  bufferBytes?: number;
+  /** Open a log with corruption in the middle by cutting it at the first bad record (reported in `recovery`). */
+  salvage?: boolean;
+  /** "auto"/"required": take the directory lock (one writer process); "single-process-unsafe": take none. */
+  coordination?: Coordination;
+  /** How long to wait for another process's lock before LockedError. Default 0. */
+  coordinationTimeoutMs?: number;
+  /** For tests: make the durability worker's n-th write or sync fail (src/platform-faults.ts). */
+  faults?: FaultPlan;
+}
+
+/** How the engine embeds a log (not part of the public options). */
+export interface LogEmbedding {
+  /** Put the ring in this core's memory instead of a new one. */
+  core?: Core;
+  /** A new log's first LSN (a multiple of 8); an existing log continues where it ends. */
+  startLsn?: number;
+}
+
+export interface LogLimits {
+  /** Largest payload of one record, in bytes. */
+  recordBytesMax: number;
+  segmentBytesMax: number;
+  bufferBytes: number;
+}
+
+export interface LogStats {
+  /** Records appended through this handle. */
+  appends: number;
+  /** Bytes appended to the log since it was opened, by every thread (framing included). */
+  bytes: number;
+  /** fdatasync calls that made records durable. */
+  syncs: number;
+  /** Records made durable since the log was opened, by every thread. */
+  syncedRecords: number;
+  /** syncedRecords / syncs. */
+  recordsPerSync: number;
+  durableLsn: bigint;
+  currentLsn: bigint;
+  /** Segment files in the log directory. */
+  segments: number;
+  /** Appends waiting for durability on this handle. */
+  waiting: number;
+  state: "open" | "closing" | "closed" | "failed";
+}
+
+/** What `log.share()` returns: structured-cloneable, for `attachLog` in a worker. */
+export interface SharedLogHandle {
+  kind: "shardline-log";
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  ring: number;
+  dir: string;
+  durability: Durability;
+}
+
+export type LogData = Uint8Array | string;
+
+const MIB = 1024 * 1024;
+const DEFAULTS = { segmentBytesMax: 64 * MIB, batchIntervalUs: 1000, bufferBytes: 8 * MIB };
+/** Shared memory beyond the buffer: thread blocks (~1 MiB each) and stream buffers (1 MiB each). */
+const MEMORY_HEADROOM_BYTES = 192 * MIB;
+const encoder = new TextEncoder();
+
+function checkInteger(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
+  }
+}
+
+function toBytes(data: LogData): Uint8Array {
+  if (typeof data === "string") return encoder.encode(data);
+  if (data instanceof Uint8Array) return data;
+  throw new TypeError(`log records must be Uint8Array or string, got ${data === null ? "null" : typeof data}`);
+}
+
+/** The effective limits for a set of options (RangeError for bad ones). */
+export function logLimits(options: LogOptions): LogLimits {
+  const segmentBytesMax = options.segmentBytesMax ?? DEFAULTS.segmentBytesMax;
+  const bufferBytes = options.bufferBytes ?? DEFAULTS.bufferBytes;
+  checkInteger("segmentBytesMax", segmentBytesMax, 4096, 1024 * MIB);
+  checkInteger("bufferBytes", bufferBytes, 64 * 1024, 256 * MIB);
+  if ((bufferBytes & (bufferBytes - 1)) !== 0) throw new RangeError(`bufferBytes must be a power of two, got ${bufferBytes}`);
+  const room = Math.min(bufferBytes, segmentBytesMax - SEGMENT_HEADER_BYTES);
+  return { recordBytesMax: Math.min(RECORD_BYTES_MAX, room - 19), segmentBytesMax, bufferBytes };
+}
+
+export class Log implements AsyncDisposable {
+  #appends = 0;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  readonly #waiters: DurableWaiters;
+  readonly #openedAtLsn: number;
+
+  private constructor(
+    private readonly platform: Platform,
+    private readonly core: Core,
+    private readonly ring: RingView,
+    readonly dir: string,
+    readonly durability: Durability,
+    /** What recovery found and did when the log was opened (undefined on attached handles). */
+    readonly recovery: RecoveryReport | undefined,
+    readonly limits: LogLimits,
+    private readonly owner: { worker: WorkerHandle; lock: DirLock | undefined; closed: Promise<void> } | undefined,
+  ) {
+    this.#waiters = new DurableWaiters(ring, `log ${dir}`);
+    this.#openedAtLsn = ring.reserveHead;
+  }
+
+  /** Opens (creating if needed) the log in `dir`, recovering it first. */
+  static async open(platform: Platform, dir: string, options: LogOptions = {}, embedding: LogEmbedding = {}): Promise<Log> {
+    if (typeof dir !== "string" || dir.length === 0) throw new TypeError("log directory must be a non-empty string");
+    const limits = logLimits(options);
+    const batchIntervalUs = options.batchIntervalUs ?? DEFAULTS.batchIntervalUs;
+    checkInteger("batchIntervalUs", batchIntervalUs, 0, 1_000_000);
+    const durability = options.durability ?? "full";
+    if (durability !== "full" && durability !== "async") throw new RangeError(`durability must be "full" or "async", got ${String(durability)}`);
+    const coordination = options.coordination ?? "auto";
+    if (!["auto", "required", "single-process-unsafe"].includes(coordination)) throw new RangeError(`coordination must be "auto", "required" or "single-process-unsafe"`);
+
+    platform.mkdir(dir, { recursive: true });
+    const lock = coordination === "single-process-unsafe"
+      ? undefined
+      : await acquireDirLock(platform, dir, { timeoutMs: options.coordinationTimeoutMs ?? 0 });
+    let worker: WorkerHandle | undefined;
+    try {
+      const core = embedding.core ?? await Core.create({
+        shards: 1,
+        memoryBytesMax: limits.bufferBytes + MEMORY_HEADROOM_BYTES,
+        initialBytes: limits.bufferBytes + 4 * MIB,
+      });
+      const recovered = recoverLog(core, platform, dir, { salvage: options.salvage });
+      if (recovered.isNew && embedding.startLsn !== undefined) {
+        if (embedding.startLsn % 8 !== 0) throw new RangeError(`startLsn must be a multiple of 8, got ${embedding.startLsn}`);
+        recovered.nextLsn = Math.max(recovered.nextLsn, embedding.startLsn);
+      }
+      const ringBytes = RING_HEADER_BYTES + limits.bufferBytes;
+      const ringAt = core.exports.coreAlloc(ringBytes) >>> 0;
+      if (ringAt < 64) throw new RangeError("no shared memory for the log buffer");
+      core.ensure(ringAt + ringBytes);
+      const status = core.exports.walRingFormat(ringAt, limits.bufferBytes, recovered.salt, BigInt(recovered.nextLsn), limits.recordBytesMax);
+      if (status !== WalStatus.OK) throw new RangeError(`cannot format the log buffer (status ${status})`);
+      const ring = new RingView(core, ringAt);
+
+      const lastNumber = recovered.last?.number ?? 0;
+      const args: DurabilityArgs = {
+        ring: ringAt,
+        dir,
+        salt: recovered.salt,
+        segmentBytesMax: limits.segmentBytesMax,
+        durability,
+        batchIntervalUs,
+        last: recovered.last,
+        fresh: { number: lastNumber + 1, firstLsn: recovered.nextLsn },
+        faults: options.faults,
+      };
+      worker = platform.spawnWorker({ role: "durability", module: core.module, memory: core.memory, args });
+      const spawned = worker;
+      let closedResolve!: () => void;
+      const closed = new Promise<void>((resolve) => (closedResolve = resolve));
+      await new Promise<void>((resolve, reject) => {
+        spawned.onMessage((message) => {
+          const m = message as DurabilityMessage | { type: "error"; message: string };
+          if (m.type === "started") resolve();
+          else if (m.type === "closed") closedResolve();
+          else if (m.type === "failed" || m.type === "error") {
+            // The ring is already FAILED (the worker set it before posting) unless the
+            // worker died some other way: make sure every writer sees the failure.
+            if (ring.state !== RingState.FAILED) ring.setState(RingState.FAILED, FailCode.OTHER, "EWORKER");
+            reject(ring.stateError(`log ${dir}`));
+            closedResolve();
+          }
+        });
+        spawned.onError((error) => {
+          if (ring.state !== RingState.FAILED) ring.setState(RingState.FAILED, FailCode.OTHER, "EWORKER");
+          reject(error);
+          closedResolve();
+        });
+      });
+      spawned.unref();
+      return new Log(platform, core, ring, dir, durability, recovered.report, limits, { worker: spawned, lock, closed });
+    } catch (error) {
+      await worker?.terminate();
+      lock?.release();
+      throw error;
+    }
+  }
+
+  /** A handle on a log another thread opened (see `share`). */
+  static async attach(platform: Platform, handle: SharedLogHandle): Promise<Log> {
+    if (handle?.kind !== "shardline-log") throw new TypeError("attachLog expects the value returned by log.share()");
+    const core = await Core.attach(handle.module, handle.memory);
+    const ring = new RingView(core, handle.ring);
+    const limits = { recordBytesMax: ring.recordBytesMax, segmentBytesMax: 0, bufferBytes: ring.capacity };
+    return new Log(platform, core, ring, handle.dir, handle.durability, undefined, limits, undefined);
+  }
+
+  /** The ring's address in the log's shared memory (for the engine). */
+  get ringAddress(): number {
+    return this.ring.ring;
+  }
+
+  /** The core whose memory holds the ring. */
+  get sharedCore(): Core {
+    return this.core;
+  }
+
+  /** Structured-cloneable handle for `attachLog` in a worker thread. */
+  share(): SharedLogHandle {
+    this.#checkOpen();
+    return { kind: "shardline-log", module: this.core.module, memory: this.core.memory, ring: this.ring.ring, dir: this.dir, durability: this.durability };
+  }
+
+  get durableLsn(): bigint {
+    return BigInt(this.ring.durableLsn);
+  }
+
+  /** The LSN the next record will get (records reserved by any thread are below it). */
+  get currentLsn(): bigint {
+    return BigInt(this.ring.reserveHead);
+  }
+
+  /** Appends; resolves with the LSN (or LSNs, for an array) once durable (full) or buffered (async). */
+  append(data: LogData): Promise<bigint>;
+  append(data: LogData[]): Promise<bigint[]>;
+  append(data: LogData | LogData[]): Promise<bigint | bigint[]> {
+    if (this.#closed) return Promise.reject(new ClosedError(`log ${this.dir}`));
+    try {
+      if (Array.isArray(data)) return this.#appendMany(data);
+      const bytes = toBytes(data);
+      const lsn = this.ring.tryAppend(bytes);
+      if (lsn < 0) return this.#appendSlow(bytes);
+      this.#appends++;
+      if (this.durability === "async") return Promise.resolve(BigInt(lsn));
+      return this.#waiters.wait(lsn + recordBytes(bytes.length)).then(() => BigInt(lsn));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async #appendSlow(bytes: Uint8Array): Promise<bigint> {
+    const lsn = await this.ring.append(bytes);
+    this.#appends++;
+    if (this.durability === "full") await this.#waiters.wait(lsn + recordBytes(bytes.length));
+    return BigInt(lsn);
+  }
+
+  async #appendMany(items: LogData[]): Promise<bigint[]> {
+    const all = items.map(toBytes);
+    const lsns: number[] = [];
+    let end = 0;
+    for (const bytes of all) {
+      const lsn = await this.ring.append(bytes);
+      this.#appends++;
+      lsns.push(lsn);
+      end = Math.max(end, lsn + recordBytes(bytes.length));
+    }
+    if (this.durability === "full" && lsns.length > 0) await this.#waiters.wait(end);
+    return lsns.map(BigInt);
+  }
+
+  /** Appends and returns the LSN(s) at once, blocking only while the buffer is full; durable later. */
+  appendNow(data: LogData): bigint;
+  appendNow(data: LogData[]): bigint[];
+  appendNow(data: LogData | LogData[]): bigint | bigint[] {
+    this.#checkOpen();
+    if (Array.isArray(data)) return data.map((d) => this.appendNow(d));
+    const lsn = this.ring.appendBlocking(toBytes(data));
+    this.#appends++;
+    return BigInt(lsn);
+  }
+
+  /**
+   * Appends and blocks this thread until the record is durable (for worker threads, where
+   * blocking is cheaper than an event-loop round trip).
+   */
+  appendSync(data: LogData): bigint {
+    this.#checkOpen();
+    const bytes = toBytes(data);
+    const lsn = this.ring.appendBlocking(bytes);
+    this.#appends++;
+    this.#waiters.waitSync(lsn + recordBytes(bytes.length));
+    return BigInt(lsn);
+  }
+
+  /** Resolves when every record at or below `lsn` (of those appended so far) is durable. */
+  flushUntil(lsn: bigint = this.currentLsn): Promise<void> {
+    if (typeof lsn !== "bigint") return Promise.reject(new TypeError("flushUntil expects a bigint LSN"));
+    return this.#waiters.wait(Math.min(Number(lsn) + 1, this.ring.reserveHead));
+  }
+
+  /** Records from `from` on, durable ones only; with `follow`, waits for more. */
+  stream(options: StreamOptions = {}): AsyncIterable<LogRecord> {
+    this.#checkOpen();
+    const source = { core: this.core, platform: this.platform, dir: this.dir, ring: this.ring, closed: () => this.#closed };
+    return streamRecords(source, options);
+  }
+
+  /**
+   * Deletes every segment whose records all lie below `lsn` (never the segment being
+   * written). Resolves with the number of segments removed and the oldest LSN kept.
+   */
+  async trimBefore(lsn: bigint): Promise<{ segmentsRemoved: number; firstLsn: bigint }> {
+    this.#checkOpen();
+    if (!this.owner) throw new TypeError("trimBefore is only available on the handle that opened the log");
+    const { removed, kept } = trimSegments(this.platform, this.dir, Number(lsn));
+    return { segmentsRemoved: removed, firstLsn: BigInt(kept[0]?.firstLsn ?? this.ring.durableLsn) };
+  }
+
+  stats(): LogStats {
+    const ring = this.ring;
+    const syncs = ring.syncs;
+    const syncedRecords = ring.syncedRecords;
+    const state = ring.state;
+    return {
+      appends: this.#appends,
+      bytes: ring.reserveHead - this.#openedAtLsn,
+      syncs,
+      syncedRecords,
+      recordsPerSync: syncs === 0 ? 0 : syncedRecords / syncs,
+      durableLsn: BigInt(ring.durableLsn),
+      currentLsn: BigInt(ring.reserveHead),
+      segments: listSegmentFiles(this.platform, this.dir).length,
+      waiting: this.#waiters.pending,
+      state: state === RingState.FAILED ? "failed" : this.#closed || state === RingState.CLOSED ? "closed" : state === RingState.CLOSING ? "closing" : "open",
+    };
+  }
+
+  /**
+   * Closes the log: later appends are refused with ClosedError, every record appended
+   * before is written and synced, the worker stops and the lock is released. On an
+   * attached handle, only that handle closes.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    if (!this.owner) {
+      this.core.detach();
+      return;
+    }
+    if (this.ring.state === RingState.OPEN) this.ring.setState(RingState.CLOSING);
+    this.owner.worker.ref();
+    await this.owner.closed;
+    await this.owner.worker.terminate();
+    this.owner.lock?.release();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError(`log ${this.dir}`);
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * Log recovery: reads every segment in order, checks every record, and applies the
+ * decision table of docs/wal-format.md (rows R1-R8) before anything is appended.
+ *
+ * Invariants: when this returns, the last segment's valid prefix ends at `last.dataEnd`,
+ * everything after it on disk is zero or has been truncated away (and fsynced), so the
+ * writer may append at `last.dataEnd`; nothing is ever cut from a segment that is not
+ * the last unless `salvage` is set, and then what was cut is reported and kept aside.
+ * Threads: the opening thread, before the durability worker starts.
+ */
+import type { Core } from "../core/core.ts";
+import { CorruptionError } from "../errors.ts";
+import type { Platform } from "../platform.ts";
+import { newSalt, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
+import { listSegmentFiles, readSegmentHeader, type SegmentFile } from "./segment-files.ts";
+import { SegmentScanner } from "./segment-scanner.ts";
+
+export interface SegmentInfo {
+  number: number;
+  firstLsn: number;
+  path: string;
+}
+
+export interface LastSegment extends SegmentInfo {
+  /** File offset where the next record goes (end of the valid prefix). */
+  dataEnd: number;
+  /** Bytes from dataEnd up to this file offset are known to be zero (preallocated). */
+  zeroedEnd: number;
+}
+
+export type RecoveryRow = "R1" | "R2" | "R3" | "R4" | "R5" | "R6" | "R7" | "R8";
+
+export interface RecoveryReport {
+  /** Segment files read. */
+  segmentsRead: number;
+  /** Valid records found. */
+  records: number;
+  /** Bytes removed from the end of the log (torn tail, or salvage). */
+  bytesCut: number;
+  /** Rows of the decision table that applied, in order. */
+  decisions: RecoveryRow[];
+  /** Segment files moved to `corrupt/` (salvage only). */
+  corruptSegments: string[];
+}
+
+export interface RecoveredLog {
+  isNew: boolean;
+  salt: number;
+  /** Segments that are part of the log, oldest first (the last one included). */
+  segments: SegmentInfo[];
+  last: LastSegment | undefined;
+  /** LSN the next record will get. */
+  nextLsn: number;
+  report: RecoveryReport;
+}
+
+export interface RecoveryOptions {
+  /** Open a log with corruption in the middle by cutting it at the first invalid record. */
+  salvage?: boolean;
+}
+
+/** True when the file has nothing but zeros after where its header would end (a torn creation). */
+function onlyZerosAfterHeader(platform: Platform, path: string): boolean {
+  const file = platform.open(path, "read");
+  try {
+    const size = file.size();
+    const chunk = new Uint8Array(Math.min(1 << 20, Math.max(0, size - SEGMENT_HEADER_BYTES)));
+    for (let at = SEGMENT_HEADER_BYTES; at < size; ) {
+      const n = file.read(chunk, at);
+      if (n === 0) break;
+      for (let i = 0; i < n; i++) if (chunk[i] !== 0) return false;
+      at += n;
+    }
+    return true;
+  } finally {
+    file.close();
+  }
+}
+
+/** Moves `files` into `<dir>/corrupt/` (kept for inspection, out of the log). */
+function moveAside(platform: Platform, dir: string, files: SegmentFile[]): string[] {
+  if (files.length === 0) return [];
+  platform.mkdir(`${dir}/corrupt`, { recursive: true });
+  const stamp = Date.now();
+  for (const f of files) platform.rename(f.path, `${dir}/corrupt/${f.name}.${stamp}`);
+  platform.fsyncDir(dir);
+  return files.map((f) => f.name);
+}
+
+export function recoverLog(core: Core, platform: Platform, dir: string, options: RecoveryOptions = {}): RecoveredLog {
+  const report: RecoveryReport = { segmentsRead: 0, records: 0, bytesCut: 0, decisions: [], corruptSegments: [] };
+  const listed = listSegmentFiles(platform, dir);
+
+  // R2 / R3: a last segment whose header never made it to disk (and that holds nothing
+  // but the zeros it is created with) was being created when the process died.
+  while (listed.length > 0) {
+    const last = listed[listed.length - 1];
+    const header = readSegmentHeader(core, platform, last.path);
+    if (!("invalid" in header) || !onlyZerosAfterHeader(platform, last.path)) break;
+    platform.unlink(last.path);
+    platform.fsyncDir(dir);
+    report.decisions.push(listed.length === 1 ? "R3" : "R2");
+    listed.pop();
+  }
+  if (listed.length === 0) {
+    if (report.decisions.length === 0) report.decisions.push("R1");
+    return { isNew: true, salt: newSalt(), segments: [], last: undefined, nextLsn: 0, report };
+  }
+
+  const kept: SegmentInfo[] = [];
+  let salt = 0;
+  let previous: { seg: SegmentInfo; header: SegmentHeader; number: number; endLsn: number; dataEnd: number; fileSize: number } | undefined;
+  for (let i = 0; i < listed.length; i++) {
+    const seg = listed[i];
+    const isLast = i === listed.length - 1;
+    const header = readSegmentHeader(core, platform, seg.path);
+    const problem = "invalid" in header
+      ? header.invalid
+      : i > 0 && header.salt !== salt
+      ? "its salt differs from the first segment's: it belongs to another log"
+      : header.segmentNumber !== seg.number || header.firstLsn !== seg.firstLsn
+      ? `its header says segment ${header.segmentNumber} at LSN ${header.firstLsn}`
+      : previous && header.segmentNumber !== previous.number + 1
+      ? `segment ${previous.number + 1} is missing`
+      : previous && header.firstLsn !== previous.endLsn
+      ? `it starts at LSN ${header.firstLsn} but the previous segment ends at ${previous.endLsn}`
+      : undefined;
+    if (problem !== undefined || "invalid" in header) {
+      // R4: a broken link in the chain of segments.
+      if (!options.salvage) throw new CorruptionError(`log segment ${seg.path} is corrupt: ${problem}`, seg.path);
+      report.decisions.push("R4");
+      report.corruptSegments.push(...moveAside(platform, dir, listed.slice(i)));
+      break;
+    }
+    if (i === 0) salt = header.salt;
+
+    const scanner = SegmentScanner.open(core, platform, seg.path, header);
+    let records = 0;
+    try {
+      for (const _ of scanner.read(Infinity, false)) records++;
+      report.segmentsRead++;
+      report.records += records;
+      const end = scanner.offset;
+      const cleanEnd = scanner.stopped === "end-of-file" || (scanner.stopped === "zero" && scanner.zeroFrom(end));
+      if (!isLast) {
+        if (!cleanEnd) {
+          // R5: a segment that was synced before its successor existed cannot have a torn tail.
+          if (!options.salvage) {
+            throw new CorruptionError(`log segment ${seg.path} is corrupt at offset ${end} (${scanner.stopped}), before later segments`, seg.path, end);
+          }
+          report.decisions.push("R5");
+          report.bytesCut += scanner.fileSize - end;
+          platform.truncate(seg.path, end);
+          report.corruptSegments.push(...moveAside(platform, dir, listed.slice(i + 1)));
+          kept.push(seg);
+          return finish(seg, header, end, end);
+        }
+        kept.push(seg);
+        previous = { seg, header, number: header.segmentNumber, endLsn: scanner.lsnAt(end), dataEnd: end, fileSize: scanner.fileSize };
+        continue;
+      }
+      kept.push(seg);
+      if (cleanEnd) {
+        report.decisions.push("R6");
+        return finish(seg, header, end, scanner.fileSize);
+      }
+      // Something other than zeros follows the valid prefix of the last segment.
+      const windowEnd = end + header.syncBytesMax;
+      const beyond = scanner.findValidRecord(windowEnd);
+      if (beyond >= 0 && !options.salvage) {
+        throw new CorruptionError(
+          `log segment ${seg.path} is corrupt at offset ${end} (${scanner.stopped}): a valid record follows at offset ${beyond}, ` +
+            `beyond what one crash can leave unsynced (${header.syncBytesMax} bytes); open with salvage to cut the log there`,
+          seg.path,
+          end,
+        );
+      }
+      report.decisions.push(beyond >= 0 ? "R8" : "R7");
+      report.bytesCut += scanner.fileSize - end;
+      const file = platform.open(seg.path, "readwrite");
+      try {
+        file.truncate(end);
+        file.datasync();
+      } finally {
+        file.close();
+      }
+      return finish(seg, header, end, end);
+    } finally {
+      scanner.close();
+    }
+  }
+  // Salvage (R4) moved the rest of the chain aside: the last kept segment, whose tail
+  // was checked to be clean, is now the end of the log.
+  if (!previous) return { isNew: true, salt: newSalt(), segments: [], last: undefined, nextLsn: 0, report };
+  return finish(previous.seg, previous.header, previous.dataEnd, previous.fileSize);
+
+  function finish(seg: SegmentInfo, header: SegmentHeader, dataEnd: number, zeroedEnd: number): RecoveredLog {
+    const last: LastSegment = { ...seg, dataEnd, zeroedEnd };
+    return {
+      isNew: false,
+      salt,
+      segments: kept.map(({ number, firstLsn, path }) => ({ number, firstLsn, path })),
+      last: { number: last.number, firstLsn: last.firstLsn, path: last.path, dataEnd, zeroedEnd },
+      nextLsn: header.firstLsn + (dataEnd - SEGMENT_HEADER_BYTES),
+      report,
+    };
+  }
+}

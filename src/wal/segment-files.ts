@@ -1,0 +1,51 @@
+/**
+ * The segment files of a log directory: listing them in order and reading their headers.
+ * Shared by recovery, streams and tools. Threads: any; plain file reads.
+ */
+import type { Core } from "../core/core.ts";
+import type { Platform } from "../platform.ts";
+import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
+
+export interface SegmentFile {
+  name: string;
+  number: number;
+  firstLsn: number;
+  path: string;
+}
+
+/** Segment files in `dir`, by segment number; other files are ignored. */
+export function listSegmentFiles(platform: Platform, dir: string): SegmentFile[] {
+  const out: SegmentFile[] = [];
+  for (const name of platform.readdir(dir)) {
+    const parsed = parseSegmentFileName(name);
+    if (parsed) out.push({ name, number: parsed.segmentNumber, firstLsn: parsed.firstLsn, path: `${dir}/${name}` });
+  }
+  return out.sort((a, b) => a.number - b.number);
+}
+
+/** The segment's header, or why it is not a valid one. */
+export function readSegmentHeader(core: Core, platform: Platform, path: string): SegmentHeader | { invalid: string } {
+  const file = platform.open(path, "read");
+  try {
+    const bytes = new Uint8Array(SEGMENT_HEADER_BYTES);
+    return decodeSegmentHeader(core, bytes.subarray(0, file.read(bytes, 0)));
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Deletes every segment whose records all lie below `lsn`: those followed by a segment
+ * that starts at or below it. Never the last segment (the one being written). Returns
+ * the segments left, oldest first.
+ */
+export function trimSegments(platform: Platform, dir: string, lsn: number): { removed: number; kept: SegmentFile[] } {
+  const segments = listSegmentFiles(platform, dir);
+  let removed = 0;
+  while (removed + 1 < segments.length && segments[removed + 1].firstLsn <= lsn) {
+    platform.unlink(segments[removed].path);
+    removed++;
+  }
+  if (removed > 0) platform.fsyncDir(dir);
+  return { removed, kept: segments.slice(removed) };
+}

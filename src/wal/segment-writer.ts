@@ -1,0 +1,148 @@
+/**
+ * SegmentWriter: appends record bytes to the log's current segment file and rotates to
+ * a new segment when the next record would pass `segmentBytesMax`.
+ *
+ * Preallocation: the writer keeps up to PREALLOCATE_BYTES of zeros written (and synced,
+ * with the batch that extends them) ahead of its data, so most batches overwrite space
+ * the file already has and `fdatasync` need not persist a size change (about 30% faster
+ * on ext4, measured: 93 vs 123-140 us p50). The zeros double as the end-of-data marker.
+ *
+ * Invariants
+ * - Records are written in LSN order with no gaps: `write` appends at `dataEnd` only.
+ * - A segment's header is written and synced, and the directory fsynced, before any
+ *   record goes into it; the previous segment is fully synced before the next exists.
+ * - Bytes in [dataEnd, zeroedEnd) are zero on disk (or will be at the next sync).
+ * - Every I/O error propagates: the caller (the durability worker) fails the log.
+ * Threads: the one thread that owns the log's writing (durability worker or an actor).
+ */
+import type { Core } from "../core/core.ts";
+import type { FileHandle, Platform } from "../platform.ts";
+import { encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName } from "./format.ts";
+
+/** Zeros kept written ahead of the data. */
+export const PREALLOCATE_BYTES = 1 << 20;
+/** Extend the zeros when fewer than this many are left ahead. */
+const PREALLOCATE_LOW_WATER = 64 * 1024;
+
+export interface WriterSegment {
+  number: number;
+  firstLsn: number;
+  path: string;
+  dataEnd: number;
+  zeroedEnd: number;
+}
+
+export interface SegmentWriterOptions {
+  dir: string;
+  salt: number;
+  segmentBytesMax: number;
+  syncBytesMax: number;
+}
+
+let zeros: Uint8Array | undefined;
+
+export class SegmentWriter {
+  #file: FileHandle;
+  segment: WriterSegment;
+  /** Segments created by this writer (for statistics). */
+  rotations = 0;
+
+  private constructor(
+    private readonly platform: Platform,
+    private readonly core: Core,
+    private readonly options: SegmentWriterOptions,
+    segment: WriterSegment,
+    file: FileHandle,
+  ) {
+    this.segment = segment;
+    this.#file = file;
+  }
+
+  /** Continues the recovered last segment, or creates segment `number` at `firstLsn`. */
+  static open(
+    platform: Platform,
+    core: Core,
+    options: SegmentWriterOptions,
+    last: WriterSegment | undefined,
+    fresh: { number: number; firstLsn: number },
+  ): SegmentWriter {
+    if (last) {
+      const file = platform.open(last.path, "readwrite");
+      return new SegmentWriter(platform, core, options, { ...last }, file);
+    }
+    const created = SegmentWriter.#create(platform, core, options, fresh.number, fresh.firstLsn);
+    return new SegmentWriter(platform, core, options, created.segment, created.file);
+  }
+
+  static #create(platform: Platform, core: Core, options: SegmentWriterOptions, number: number, firstLsn: number) {
+    const path = `${options.dir}/${segmentFileName(number, firstLsn)}`;
+    const file = platform.open(path, "createExclusive");
+    try {
+      const header = encodeSegmentHeader(core, {
+        segmentNumber: number,
+        firstLsn,
+        salt: options.salt,
+        syncBytesMax: options.syncBytesMax,
+        createdUnixMs: Date.now(),
+      });
+      file.write(header, 0);
+      const zeroedEnd = Math.min(options.segmentBytesMax, SEGMENT_HEADER_BYTES + PREALLOCATE_BYTES);
+      writeZeros(file, SEGMENT_HEADER_BYTES, zeroedEnd);
+      file.datasync();
+      platform.fsyncDir(options.dir);
+      return { file, segment: { number, firstLsn, path, dataEnd: SEGMENT_HEADER_BYTES, zeroedEnd } };
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  /** LSN the next record written will have. */
+  get nextLsn(): number {
+    return this.segment.firstLsn + (this.segment.dataEnd - SEGMENT_HEADER_BYTES);
+  }
+
+  /** Record bytes the current segment can still take. */
+  get roomBytes(): number {
+    return this.options.segmentBytesMax - this.segment.dataEnd;
+  }
+
+  /** Appends `parts` (whole records, `bytes` in total) at the end of the data. */
+  write(parts: readonly Uint8Array[], bytes: number): void {
+    const seg = this.segment;
+    if (bytes > this.roomBytes) throw new RangeError(`segment ${seg.number}: ${bytes} bytes do not fit in ${this.roomBytes}`);
+    if (parts.length === 1) this.#file.write(parts[0], seg.dataEnd);
+    else this.#file.writev(parts, seg.dataEnd);
+    seg.dataEnd += bytes;
+    if (seg.dataEnd + PREALLOCATE_LOW_WATER > seg.zeroedEnd && seg.zeroedEnd < this.options.segmentBytesMax) {
+      const from = Math.max(seg.dataEnd, seg.zeroedEnd);
+      const to = Math.min(this.options.segmentBytesMax, seg.dataEnd + PREALLOCATE_BYTES);
+      if (to > from) writeZeros(this.#file, from, to);
+      seg.zeroedEnd = Math.max(seg.zeroedEnd, to);
+    }
+  }
+
+  /** fdatasync of the current segment. */
+  sync(): void {
+    this.#file.datasync();
+  }
+
+  /** Syncs and closes the current segment, then creates the next one at `nextLsn`. */
+  rotate(): void {
+    this.#file.datasync();
+    this.#file.close();
+    const created = SegmentWriter.#create(this.platform, this.core, this.options, this.segment.number + 1, this.nextLsn);
+    this.#file = created.file;
+    this.segment = created.segment;
+    this.rotations++;
+  }
+
+  close(): void {
+    this.#file.close();
+  }
+}
+
+function writeZeros(file: FileHandle, from: number, to: number): void {
+  zeros ??= new Uint8Array(PREALLOCATE_BYTES);
+  for (let at = from; at < to; at += zeros.length) file.write(zeros.subarray(0, Math.min(zeros.length, to - at)), at);
+}
