@@ -1,0 +1,246 @@
+/**
+ * TableReader: an open table file (docs/table-format.md). Opening reads and checks the
+ * footer, then the index, filter and meta blocks (one read: they are contiguous at the
+ * end of the file) and keeps them in memory; data blocks are read on demand through the
+ * thread's BlockCache and checksum-verified when they come from disk (not on cache hits).
+ *
+ * Offers point lookups at a snapshot (`get`), the bloom filter alone (`mayContain`),
+ * cursors in both directions (table-cursor.ts), the table's metadata, and `close`.
+ *
+ * Invariants
+ * - Any inconsistency found on disk is a CorruptionError naming the file and the offset
+ *   of the block it is in (the footer's offset for the footer, or for a file too short
+ *   to have one, offset 0); I/O failures are the platform's errors, unchanged.
+ * - Every read checks the byte count it got back; a short read is reported as corruption
+ *   (the file is shorter than its own footer says).
+ * - After `close`, every method throws ClosedError and the cache holds none of its blocks.
+ * Threads: the thread that opened it (the FileHandle, the hasher and the cache belong to it).
+ */
+import { ClosedError, CorruptionError } from "../errors.ts";
+import type { FileHandle, Platform } from "../platform.ts";
+import { Block } from "./block.ts";
+import type { BlockCache } from "./block-cache.ts";
+import { BloomFilter } from "./bloom-filter.ts";
+import {
+  BlockKind,
+  decodeFooter,
+  decodeMeta,
+  FOOTER_BYTES,
+  KEY_BYTES_MAX,
+  type TableEntry,
+  type TableFooter,
+  type TableHasher,
+  type TableMeta,
+  U64_MAX,
+} from "./format.ts";
+import { compareKeys } from "./key-order.ts";
+import { type CursorSource, TableCursor } from "./table-cursor.ts";
+import { TableIndex } from "./table-index.ts";
+
+/** The newest visible version of a key in one table. `value` undefined: a tombstone. */
+export interface TableGetResult {
+  ts: bigint;
+  seq: bigint;
+  /** A copy the caller owns. */
+  value: Uint8Array | undefined;
+}
+
+/** Where each block of a table lies (for tools and tests). */
+export interface TableLayout {
+  dataBlocks: Array<{ offset: number; length: number }>;
+  index: { offset: number; length: number };
+  filter: { offset: number; length: number };
+  meta: { offset: number; length: number };
+  footer: { offset: number; length: number };
+}
+
+const U32_MAX = 0xffffffff;
+
+export class TableReader implements CursorSource {
+  readonly path: string;
+  /** This reader's id in the block cache. */
+  readonly fileId: number;
+  readonly meta: TableMeta;
+  readonly footer: TableFooter;
+  readonly index: TableIndex;
+  readonly filter: BloomFilter;
+  #file: FileHandle;
+  #hasher: TableHasher;
+  #cache: BlockCache;
+  #closed = false;
+  #getCursor: TableCursor | undefined;
+
+  private constructor(path: string, file: FileHandle, hasher: TableHasher, cache: BlockCache, footer: TableFooter, index: TableIndex, filter: BloomFilter, meta: TableMeta) {
+    this.path = path;
+    this.#file = file;
+    this.#hasher = hasher;
+    this.#cache = cache;
+    this.fileId = cache.newFileId();
+    this.footer = footer;
+    this.index = index;
+    this.filter = filter;
+    this.meta = meta;
+  }
+
+  /** Opens and checks `path`; data blocks will be read through `cache`. */
+  static open(platform: Platform, hasher: TableHasher, path: string, cache: BlockCache): TableReader {
+    const file = platform.open(path, "read");
+    try {
+      return TableReader.#read(file, hasher, path, cache);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  static #read(file: FileHandle, hasher: TableHasher, path: string, cache: BlockCache): TableReader {
+    const size = file.size();
+    if (size < FOOTER_BYTES) throw new CorruptionError(`table ${path} is ${size} bytes, shorter than its ${FOOTER_BYTES}-byte footer`, path, 0);
+    const footerOffset = size - FOOTER_BYTES;
+    const footerBytes = readExactly(file, path, footerOffset, FOOTER_BYTES, "footer");
+    const footer = decodeFooter(hasher, footerBytes, footerOffset);
+    if ("invalid" in footer) throw new CorruptionError(`footer at offset ${footerOffset} of ${path}: ${footer.invalid}`, path, footerOffset);
+
+    // Index, filter and meta are contiguous between the data and the footer: one read.
+    const tail = readExactly(file, path, footer.indexOffset, footerOffset - footer.indexOffset, "index, filter and meta blocks");
+    const indexBlock = Block.verify(hasher, BlockKind.INDEX, path, footer.indexOffset, tail.subarray(0, footer.indexLength));
+    const filterStart = footer.filterOffset - footer.indexOffset;
+    const filter = BloomFilter.verify(hasher, path, footer.filterOffset, tail.subarray(filterStart, filterStart + footer.filterLength));
+    const metaStart = footer.metaOffset - footer.indexOffset;
+    const keys = decodeMeta(hasher, tail.subarray(metaStart, metaStart + footer.metaLength), footer.metaOffset);
+    if ("invalid" in keys) throw new CorruptionError(`meta block at offset ${footer.metaOffset} of ${path}: ${keys.invalid}`, path, footer.metaOffset);
+    const index = TableIndex.decode(indexBlock, footer.dataBlocks, footer.indexOffset);
+
+    if (compareKeys(keys.largestKey, index.lastKey(index.count - 1)) !== 0) {
+      throw new CorruptionError(`meta block at offset ${footer.metaOffset} of ${path}: largest key differs from the index's last key`, path, footer.metaOffset);
+    }
+    if (compareKeys(keys.smallestKey, keys.largestKey) > 0) {
+      throw new CorruptionError(`meta block at offset ${footer.metaOffset} of ${path}: smallest key sorts after the largest`, path, footer.metaOffset);
+    }
+    if (filter.keys > footer.entries) {
+      throw new CorruptionError(`filter block at offset ${footer.filterOffset} of ${path}: ${filter.keys} keys for ${footer.entries} entries`, path, footer.filterOffset);
+    }
+    const meta: TableMeta = {
+      path,
+      bytes: size,
+      entries: footer.entries,
+      smallestKey: keys.smallestKey,
+      largestKey: keys.largestKey,
+      minTs: footer.minTs,
+      maxTs: footer.maxTs,
+      maxSeq: footer.maxSeq,
+      tombstones: footer.tombstones,
+    };
+    return new TableReader(path, file, hasher, cache, footer, index, filter, meta);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Number of data blocks. */
+  get dataBlocks(): number {
+    return this.index.count;
+  }
+
+  /** False when `key` is certainly not in this table (bloom filter only). */
+  mayContain(key: Uint8Array): boolean {
+    this.#check();
+    if (key.length > KEY_BYTES_MAX) return false;
+    return this.filter.mayContain(key);
+  }
+
+  /**
+   * The newest version of `key` (highest ts) among those with seq <= `snapshotSeq`, or
+   * undefined when this table has none. `value` undefined in the result is a tombstone.
+   */
+  get(key: Uint8Array, snapshotSeq: bigint): TableGetResult | undefined {
+    this.#check();
+    if (key.length > KEY_BYTES_MAX) throw new RangeError(`key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX} bytes (KEY_BYTES_MAX)`);
+    if (snapshotSeq < 0n) return undefined;
+    if (!this.filter.mayContain(key)) return undefined;
+    const snapshot = snapshotSeq > U64_MAX ? U64_MAX : snapshotSeq;
+    const sHi = Number(snapshot >> 32n);
+    const sLo = Number(snapshot & 0xffffffffn);
+    const c = (this.#getCursor ??= new TableCursor(this));
+    for (let ok = c.seekParts(key, U32_MAX, U32_MAX); ok && c.compareKey(key) === 0; ok = c.next()) {
+      const seqHi = c.seqHi;
+      if (seqHi < sHi || (seqHi === sHi && c.seqLo <= sLo)) {
+        const value = c.value;
+        return { ts: c.ts, seq: c.seq, value: value === undefined ? undefined : value.slice() };
+      }
+    }
+    return undefined;
+  }
+
+  /** A new cursor (not positioned yet). */
+  cursor(): TableCursor {
+    this.#check();
+    return new TableCursor(this);
+  }
+
+  /**
+   * Every entry as copies, in order from the first with key >= `from`, or in reverse
+   * from the last with key < `before` (or the last). Convenience over `cursor()`.
+   */
+  *entries(options: { from?: Uint8Array; reverse?: boolean; before?: Uint8Array } = {}): Generator<TableEntry> {
+    const c = this.cursor();
+    if (options.reverse) {
+      for (let ok = options.before ? c.seekBefore(options.before) : c.seekLast(); ok; ok = c.prev()) yield c.entry();
+    } else {
+      for (let ok = options.from ? c.seek(options.from) : c.seekFirst(); ok; ok = c.next()) yield c.entry();
+    }
+  }
+
+  /** Data block `i`: from the cache, or read from disk, verified and cached. */
+  blockAt(i: number): Block {
+    this.#check();
+    const offset = this.index.offsets[i];
+    const cached = this.#cache.get(this.fileId, offset);
+    if (cached !== undefined) return cached;
+    const bytes = readExactly(this.#file, this.path, offset, this.index.lengths[i], `data block ${i}`);
+    const block = Block.verify(this.#hasher, BlockKind.DATA, this.path, offset, bytes);
+    this.#cache.insert(this.fileId, offset, block);
+    return block;
+  }
+
+  layout(): TableLayout {
+    const f = this.footer;
+    const dataBlocks: TableLayout["dataBlocks"] = [];
+    for (let i = 0; i < this.index.count; i++) dataBlocks.push({ offset: this.index.offsets[i], length: this.index.lengths[i] });
+    return {
+      dataBlocks,
+      index: { offset: f.indexOffset, length: f.indexLength },
+      filter: { offset: f.filterOffset, length: f.filterLength },
+      meta: { offset: f.metaOffset, length: f.metaLength },
+      footer: { offset: this.meta.bytes - FOOTER_BYTES, length: FOOTER_BYTES },
+    };
+  }
+
+  /** Closes the file and drops this table's blocks from the cache. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cache.dropFile(this.fileId);
+    this.#file.close();
+  }
+
+  #check(): void {
+    if (this.#closed) throw new ClosedError(`table ${this.path}`);
+  }
+}
+
+/** `length` bytes at `position`, or a CorruptionError if the file ends first. */
+function readExactly(file: FileHandle, path: string, position: number, length: number, what: string): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = file.read(done === 0 ? bytes : bytes.subarray(done), position + done);
+    if (n <= 0) {
+      throw new CorruptionError(`${what} at offset ${position} of ${path}: the file ends after ${done} of its ${length} bytes`, path, position);
+    }
+    done += n;
+  }
+  if (done !== length) throw new CorruptionError(`${what} at offset ${position} of ${path}: read ${done} bytes, expected ${length}`, path, position);
+  return bytes;
+}

@@ -1,0 +1,135 @@
+// The block cache: bounded in bytes at every step, LRU order, hit/miss/eviction counts,
+// shared by several readers with separate file ids, blocks dropped on close, blocks larger
+// than the bound not cached, and checksums verified on disk reads only.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { CorruptionError } from "../../src/errors.ts";
+import { BlockCache, CACHE_ENTRY_OVERHEAD_BYTES } from "../../src/table/block-cache.ts";
+import type { TableEntry } from "../../src/table/format.ts";
+import { TableReader } from "../../src/table/table-reader.ts";
+import { throwsA } from "../harness/assert.ts";
+import { cleanup, core, entry, platform, readAll, writeAll, writeAndOpen } from "./helpers.ts";
+
+const test = suite("table block cache");
+
+const entries: TableEntry[] = Array.from({ length: 2000 }, (_, i) => entry(`key-${String(i).padStart(6, "0")}`, 5, i, `value-${i}-${"x".repeat(i % 50)}`));
+
+test("a full scan through a small cache never exceeds its bound, and counts misses and evictions", () => {
+  const cache = new BlockCache({ cacheBytesMax: 16 * 1024 });
+  const { reader } = writeAndOpen(entries, { blockBytesTarget: 1024 }, cache);
+  const blocks = reader.dataBlocks;
+  assert.ok(blocks > 50, `${blocks} blocks`);
+  const c = reader.cursor();
+  let steps = 0;
+  for (let ok = c.seekFirst(); ok; ok = c.next()) {
+    assert.ok(cache.bytes <= cache.cacheBytesMax, `${cache.bytes} bytes after step ${steps}`);
+    steps++;
+  }
+  assert.is(steps, entries.length);
+  assert.is(cache.misses, blocks, "each block read from disk once");
+  assert.is(cache.hits, 0);
+  assert.ok(cache.evictions >= blocks - 16, `${cache.evictions} evictions`);
+  // The charge is each block's length plus the overhead, summed.
+  const layout = reader.layout();
+  const stats = cache.stats();
+  assert.ok(stats.blocks > 0);
+  assert.ok(stats.bytes >= stats.blocks * (CACHE_ENTRY_OVERHEAD_BYTES + Math.min(...layout.dataBlocks.map((b) => b.length))));
+  // A reverse scan: still bounded.
+  for (let ok = c.seekLast(); ok; ok = c.prev()) assert.ok(cache.bytes <= cache.cacheBytesMax);
+  reader.close();
+  assert.is(cache.bytes, 0, "closing drops the reader's blocks");
+  assert.is(cache.blocks, 0);
+});
+
+test("a repeated get hits: misses stay, hits grow", () => {
+  const cache = new BlockCache({ cacheBytesMax: 1 << 20 });
+  const { reader } = writeAndOpen(entries, { blockBytesTarget: 1024 }, cache);
+  const key = entries[777].key;
+  assert.ok(reader.get(key, 10_000n) !== undefined);
+  const { hits, misses } = cache.stats();
+  assert.is(misses, 1);
+  assert.is(hits, 0);
+  for (let i = 0; i < 5; i++) assert.ok(reader.get(key, 10_000n) !== undefined);
+  assert.is(cache.misses, 1);
+  assert.is(cache.hits, 5);
+  reader.close();
+});
+
+test("least recently used goes first", () => {
+  const { reader, meta } = writeAndOpen(entries, { blockBytesTarget: 1024 });
+  const lengths = reader.layout().dataBlocks.map((b) => b.length);
+  reader.close();
+  // Room for blocks 0, 1, 2; adding 3 needs exactly one eviction, and evicting 1 makes room.
+  const charge = (i: number) => lengths[i] + CACHE_ENTRY_OVERHEAD_BYTES;
+  const cache = new BlockCache({ cacheBytesMax: charge(0) + charge(1) + charge(2) + Math.max(0, charge(3) - charge(1)) });
+  const r = TableReader.open(platform, core, meta.path, cache);
+  const read = (i: number) => r.blockAt(i);
+  read(0);
+  read(1);
+  read(2);
+  assert.equal([cache.misses, cache.hits, cache.evictions], [3, 0, 0]);
+  read(0); // 0 is now the most recently used
+  assert.equal([cache.misses, cache.hits], [3, 1]);
+  read(3); // evicts 1, the least recently used
+  assert.is(cache.evictions, 1);
+  const missesBefore = cache.misses;
+  read(0);
+  assert.is(cache.misses, missesBefore, "0 stayed");
+  read(1);
+  assert.is(cache.misses, missesBefore + 1, "1 was evicted");
+  r.close();
+});
+
+test("readers share one cache with separate file ids; closing one keeps the other's blocks", () => {
+  const cache = new BlockCache({ cacheBytesMax: 1 << 20 });
+  const a = writeAndOpen(entries, { blockBytesTarget: 1024 }, cache);
+  const b = TableReader.open(platform, core, a.path, cache);
+  assert.is.not(a.reader.fileId, b.fileId);
+  a.reader.get(entries[0].key, 10n);
+  b.get(entries[0].key, 10n);
+  assert.equal([cache.misses, cache.blocks], [2, 2], "same offset, different file ids: two entries");
+  a.reader.close();
+  assert.is(cache.blocks, 1);
+  b.get(entries[0].key, 10n);
+  assert.is(cache.hits, 1);
+  b.close();
+  assert.is(cache.bytes, 0);
+});
+
+test("a block larger than the whole cache is read but not cached", () => {
+  const cache = new BlockCache({ cacheBytesMax: 8 * 1024 });
+  const big = [entry("a", 1, 1, "small"), entry("b", 1, 2, new Uint8Array(100_000).fill(7)), entry("c", 1, 3, "small")];
+  const { reader } = writeAndOpen(big, { blockBytesTarget: 64 }, cache);
+  for (let i = 0; i < 3; i++) assert.is(reader.get(big[1].key, 5n)!.value!.length, 100_000);
+  assert.is(cache.misses, 3);
+  assert.ok(cache.bytes <= cache.cacheBytesMax);
+  reader.get(big[0].key, 5n);
+  reader.get(big[0].key, 5n);
+  assert.is(cache.hits, 1, "small blocks are cached");
+  reader.close();
+});
+
+test("checksums are verified when a block comes from disk, not on a cache hit", () => {
+  const cache = new BlockCache({ cacheBytesMax: 1 << 20 });
+  const { reader, path } = writeAndOpen(entries, { blockBytesTarget: 1024 }, cache);
+  const key = entries[0].key;
+  assert.ok(reader.get(key, 10n) !== undefined);
+  const bytes = readAll(path);
+  bytes[10] ^= 1; // damage block 0 on disk after it was cached
+  writeAll(path, bytes);
+  assert.ok(reader.get(key, 10n) !== undefined, "served from the cache");
+  reader.close();
+  const again = TableReader.open(platform, core, path, cache);
+  const error = throwsA(() => again.get(key, 10n), CorruptionError) as CorruptionError;
+  assert.is(error.offset, 0);
+  again.close();
+});
+
+test("options are checked", () => {
+  throwsA(() => new BlockCache({ cacheBytesMax: -1 }), RangeError);
+  throwsA(() => new BlockCache({ cacheBytesMax: 1.5 }), RangeError);
+  assert.is(new BlockCache().cacheBytesMax, 8 * 1024 * 1024);
+});
+
+test.after(cleanup);
+test.run();
