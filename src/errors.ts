@@ -84,3 +84,25 @@ export class ClosedError extends ShardlineError {
     super(`${what} is closed`, "SHARDLINE_CLOSED");
   }
 }
+
+/**
+ * `coordination: "required"` and the directory lock cannot be taken at all: the file
+ * system refused the lock protocol (the OS error is the `cause`). Under "auto" such a
+ * database opens without the lock and says so in `stats().coordination`.
+ */
+export class LockUnavailableError extends ShardlineError {
+  override name = "LockUnavailableError";
+  override readonly code = "SHARDLINE_LOCK_UNAVAILABLE";
+  constructor(readonly dir: string, options?: { cause?: unknown }) {
+    super(`cannot lock database directory ${dir}: ${(options?.cause as Error)?.message ?? "no lock available"}`, "SHARDLINE_LOCK_UNAVAILABLE", options);
+  }
+}
+
+/** A snapshot was used after `release()`. */
+export class SnapshotReleasedError extends ShardlineError {
+  override name = "SnapshotReleasedError";
+  override readonly code = "SHARDLINE_SNAPSHOT_RELEASED";
+  constructor() {
+    super("the snapshot was released", "SHARDLINE_SNAPSHOT_RELEASED");
+  }
+}

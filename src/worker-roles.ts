@@ -4,3 +4,4 @@
  * the role registry is per thread.
  */
 import "./wal/durability-worker.ts";
+import "./engine/actor.ts";

@@ -1,7 +1,16 @@
 /**
- * shardline for Bun: the package entry for the "bun" export condition. For now it names
- * the runtime and exposes the Bun Platform; the public API is added later.
- * Threads: main thread (and workers, which import the platform directly).
+ * shardline for Bun: the package entry (the "bun" export condition).
+ *
+ *   import { open } from "shardline";
+ *   const db = await open("./data");
+ *
+ * Everything is the runtime-agnostic engine in src/, bound here to the Bun Platform.
+ * Threads: any thread; `attach` is for workers holding a handle from `db.share()`.
  */
+import { bindDatabaseApi } from "../../src/engine/public.ts";
+import { bunPlatform } from "./platform.ts";
+
+export * from "../../src/engine/public.ts";
 export const runtime = "bun";
-export { bunPlatform } from "./platform.ts";
+export const { open, attach } = bindDatabaseApi(bunPlatform);
+export { bunPlatform };

@@ -1,7 +1,16 @@
 /**
- * shardline for Node: the package entry (bundled to dist/node/mod.js). For now it names
- * the runtime and exposes the Node Platform; the public API is added later.
- * Threads: main thread (and workers, which import the platform directly).
+ * shardline for Node: the package entry (the esbuild bundle dist/node/mod.js).
+ *
+ *   import { open } from "shardline";
+ *   const db = await open("./data");
+ *
+ * Everything is the runtime-agnostic engine in src/, bound here to the Node Platform.
+ * Threads: any thread; `attach` is for workers holding a handle from `db.share()`.
  */
+import { bindDatabaseApi } from "../../src/engine/public.ts";
+import { nodePlatform } from "./platform.ts";
+
+export * from "../../src/engine/public.ts";
 export const runtime = "node";
-export { nodePlatform } from "./platform.ts";
+export const { open, attach } = bindDatabaseApi(nodePlatform);
+export { nodePlatform };

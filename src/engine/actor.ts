@@ -1,0 +1,351 @@
+/**
+ * The actor: the single writer behind every shard (worker role "actor"). One thread
+ * hosts the actors of all shards; each shard keeps its own log partition.
+ *
+ * Channel path (requests arrive in the request ring, src/engine/channel.ts):
+ *   take every published request; give each operation its shard's next commit timestamp;
+ *   append each request as one record to the partition of its first operation's shard;
+ *   fdatasync every partition written (strict group commit: one sync per partition per
+ *   group, and nothing is acknowledged before it);
+ *   reserve one marker record in the group WAL ring; insert every operation into its
+ *   shard's active memtable with seq = the marker's LSN; publish the marker; reply.
+ * The marker gives the group its place in the database's single commit order, so its
+ * writes become visible together, once the marker is durable ("full") or published
+ * ("async"), like a fast-path record.
+ *
+ * Background (between groups, when idle): freeze a shard's memtable once it is 3/4 full,
+ * flush frozen memtables to tables, merge tables (compaction.ts), trim log segments below
+ * the checkpoints, reuse arenas no reader can be in.
+ *
+ * Failure: any failed write or sync (partition, table, manifest) fails the database: the
+ * shared state and the group ring go FAILED, every waiting and later request gets
+ * FAILED, and nothing is retried.
+ *
+ * Threads: its own worker; it blocks in Atomics.wait on the request ring.
+ */
+import { Core } from "../core/core.ts";
+import { Memtable } from "../core/memtable.ts";
+import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
+import { type FaultPlan, withFaults } from "../platform-faults.ts";
+import { BlockCache } from "../table/block-cache.ts";
+import { FailCode, Ring, RingState } from "../wal/format.ts";
+import { RingView } from "../wal/ring.ts";
+import { registerWorkerRole } from "../worker-main.ts";
+import { ReplyStatus, REQUEST_PREFIX_BYTES, writeReply } from "./channel.ts";
+import { COMPACTION_FAN_IN, mergeTables, pickCompaction, tablePath } from "./compaction.ts";
+import { flushShard, type FlushEnv, partitionDir, publishManifest } from "./flush.ts";
+import type { ManifestData, TableRecord } from "./manifest.ts";
+import { MemtableManager } from "./memtables.ts";
+import { PartitionLog } from "./partition-log.ts";
+import { decodeRecord, encodeMarker, encodeOperations, KIND_OPERATIONS, type Operation, OP_PUT } from "./records.ts";
+import { DbState, EngineShared } from "./shared-state.ts";
+
+export interface ActorArgs {
+  dir: string;
+  shared: number;
+  memtableBytes: number;
+  partitionSegmentBytes: number;
+  partitionSyncBytes: number;
+  cacheBytesMax: number;
+  /** Memtables handed over by the opener: their shard and partition LSN minimums. */
+  memtables: Array<{ address: number; shard: number; partitionMins: Array<[number, number]> }>;
+  manifest: ManifestData;
+  /** For tests: fail the actor's n-th write or sync (src/platform-faults.ts). */
+  faults?: FaultPlan;
+}
+
+export type ActorMessage =
+  | { type: "ready" }
+  | { type: "failed"; message: string; code: string }
+  | { type: "closed" };
+
+/** Freeze a memtable once this much of it is used, before writers find it full. */
+const FREEZE_FRACTION = 0.75;
+const IDLE_WAIT_MS = 20;
+
+interface Request {
+  slot: number;
+  threadBlock: number;
+  ops: Operation[];
+}
+
+class Actor implements FlushEnv {
+  readonly dir: string;
+  readonly shared: EngineShared;
+  readonly group: RingView;
+  readonly requests: RingView;
+  readonly memtables: MemtableManager;
+  readonly partitions: PartitionLog[] = [];
+  readonly cache: BlockCache;
+  manifest: ManifestData;
+  #failed = false;
+
+  constructor(
+    readonly platform: Platform,
+    readonly core: Core,
+    readonly args: ActorArgs,
+    readonly port: ParentPort,
+  ) {
+    this.shared = new EngineShared(core, args.shared);
+    this.group = new RingView(core, this.shared.groupRing);
+    this.requests = new RingView(core, this.shared.requestRing);
+    this.memtables = new MemtableManager(core, platform, args.dir, this.shared, args.memtableBytes);
+    for (const m of args.memtables) this.memtables.info.set(m.address, { shard: m.shard, partitionMins: new Map(m.partitionMins) });
+    this.cache = new BlockCache({ cacheBytesMax: args.cacheBytesMax });
+    this.manifest = args.manifest;
+    this.dir = args.dir;
+  }
+
+  groupDurable(): number {
+    return this.group.durableLsn;
+  }
+
+  partitionEnds(): number[] {
+    return this.partitions.map((p) => p.nextLsn);
+  }
+
+  open(): void {
+    for (let shard = 0; shard < this.shared.shards; shard++) {
+      const dir = partitionDir(this.dir, shard);
+      const recovered = PartitionLog.recover(this.core, this.platform, dir, false);
+      this.partitions.push(PartitionLog.open(this.core, this.platform, dir, recovered, {
+        segmentBytesMax: this.args.partitionSegmentBytes,
+        syncBytesMax: this.args.partitionSyncBytes,
+      }));
+    }
+  }
+
+  run(): void {
+    const i32 = this.requests.i32;
+    const wakeIndex = this.requests.index(Ring.WAKE_SEQ);
+    const sleepingIndex = this.requests.index(Ring.WORKER_SLEEPING);
+    for (;;) {
+      const from = this.requests.drainTail;
+      const to = Number(this.core.exports.walScan(this.requests.ring, BigInt(from), BigInt(from + this.requests.capacity)));
+      if (to > from) {
+        this.#handleRequests(from, to);
+        continue;
+      }
+      const state = this.shared.state;
+      if (state !== DbState.OPEN && this.requests.reserveHead === from) return this.#close();
+      if (this.#failed) return;
+      if (this.#background()) continue;
+      const seq = Atomics.load(i32, wakeIndex);
+      Atomics.store(i32, sleepingIndex, 1);
+      if (Number(this.core.exports.walScan(this.requests.ring, BigInt(from), BigInt(from + 8))) === from) {
+        Atomics.wait(i32, wakeIndex, seq, IDLE_WAIT_MS);
+      }
+      Atomics.store(i32, sleepingIndex, 0);
+    }
+  }
+
+  #close(): void {
+    for (const p of this.partitions) p.close();
+    this.requests.setState(RingState.CLOSED);
+    this.shared.markActorStopped();
+    this.port.postMessage({ type: "closed" } satisfies ActorMessage);
+  }
+
+  // ---- the channel path ------------------------------------------------------------
+
+  #decode(payload: Uint8Array): Request | undefined {
+    if (payload.length < REQUEST_PREFIX_BYTES || payload[0] !== 1) return undefined;
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+    const slot = view.getUint16(2, true);
+    const threadBlock = view.getUint32(4, true);
+    try {
+      const record = decodeRecord(payload.subarray(REQUEST_PREFIX_BYTES));
+      if (record.kind !== KIND_OPERATIONS) return undefined;
+      for (const op of record.ops) if (op.shard >= this.shared.shards) return undefined;
+      return { slot, threadBlock, ops: record.ops };
+    } catch {
+      return { slot, threadBlock, ops: [] };
+    }
+  }
+
+  #handleRequests(from: number, to: number): void {
+    const items = this.requests.payloads(from, to);
+    this.core.exports.walRelease(this.requests.ring, BigInt(to));
+    const requests: Request[] = [];
+    for (const { payload } of items) {
+      const request = this.#decode(payload);
+      if (!request) continue; // not even a reply address: nothing to answer
+      if (request.ops.length === 0 || this.#failed) {
+        this.#reply(request, this.#failed ? ReplyStatus.FAILED : ReplyStatus.BAD_REQUEST, 0n, 0);
+        continue;
+      }
+      requests.push(request);
+    }
+    if (requests.length === 0) return;
+    try {
+      this.#commit(requests);
+    } catch (error) {
+      this.#fail(error);
+      for (const r of requests) this.#reply(r, ReplyStatus.FAILED, 0n, 0);
+    }
+  }
+
+  #commit(requests: Request[]): void {
+    const e = this.core.exports;
+    // Room first, per shard for the whole group, so that inserting below rarely finds a
+    // memtable full while the marker is held (if it does, #insert freezes and goes on).
+    const need = new Map<number, number>();
+    for (const r of requests) {
+      for (const op of r.ops) need.set(op.shard, (need.get(op.shard) ?? 0) + op.key.length + (op.value?.length ?? 0) + 128);
+    }
+    for (const [shard, bytes] of need) this.#ensureRoom(shard, bytes);
+    // Timestamps, partition records, one sync per partition written.
+    const perPartition = new Map<number, { records: Uint8Array[]; requests: Request[] }>();
+    for (const r of requests) {
+      for (const op of r.ops) op.ts = e.shardNextTimestamp(op.shard);
+      const partition = r.ops[0].shard;
+      let batch = perPartition.get(partition);
+      if (!batch) perPartition.set(partition, (batch = { records: [], requests: [] }));
+      batch.records.push(encodeOperations(r.ops));
+      batch.requests.push(r);
+    }
+    const partitionLsn = new Map<Request, [number, number]>();
+    for (const [partition, batch] of perPartition) {
+      const lsns = this.partitions[partition].append(batch.records);
+      batch.requests.forEach((r, i) => partitionLsn.set(r, [partition, lsns[i]]));
+    }
+    for (const partition of perPartition.keys()) this.partitions[partition].sync();
+
+    // The marker: this group's place in the commit order.
+    const count = requests.reduce((n, r) => n + r.ops.length, 0);
+    const [firstPartition, firstLsn] = partitionLsn.get(requests[0])!;
+    const marker = encodeMarker(firstPartition, firstLsn, count);
+    let markerLsn = this.group.reserve(marker.length);
+    while (markerLsn < 0) {
+      Atomics.wait(this.group.i32, this.group.index(Ring.DRAIN_SEQ), Atomics.load(this.group.i32, this.group.index(Ring.DRAIN_SEQ)), 1);
+      markerLsn = this.group.reserve(marker.length);
+    }
+    this.group.write(markerLsn, marker);
+    for (const r of requests) {
+      const [partition, lsn] = partitionLsn.get(r)!;
+      for (const op of r.ops) this.#insert(op, BigInt(markerLsn), partition, lsn);
+    }
+    this.group.publishReserved(marker.length);
+    const visibleAfter = markerLsn + ((12 + marker.length + 7) & ~7);
+    this.shared.addStat("channelWrites", count);
+    for (const r of requests) {
+      const ts = r.ops.reduce((m, op) => (op.ts > m ? op.ts : m), 0n);
+      this.#reply(r, ReplyStatus.OK, ts, visibleAfter);
+    }
+  }
+
+  #insert(op: Operation, seq: bigint, partition: number, partitionLsn: number): void {
+    for (;;) {
+      const mt = this.memtables.active(op.shard);
+      const node = new Memtable(this.core, mt).insert(op.key, op.type === OP_PUT ? op.value : undefined, op.ts, seq);
+      if (node >= 64) {
+        this.memtables.notePartitionLsn(mt, partition, partitionLsn);
+        return;
+      }
+      // Fast-path writers filled it meanwhile: a fresh memtable always has room for one entry.
+      this.memtables.freeze(op.shard, (s) => this.#flushOldest(s));
+    }
+  }
+
+  #ensureRoom(shard: number, bytes: number): void {
+    const e = this.core.exports;
+    const capacity = e.shardMemtableCapacity(shard) >>> 0;
+    const used = e.shardMemtableBytesUsed(shard) >>> 0;
+    if (capacity - used < Math.min(bytes, capacity * 0.9)) this.memtables.freeze(shard, (s) => this.#flushOldest(s));
+  }
+
+  #reply(r: Request, status: number, ts: bigint, visibleAfter: number): void {
+    writeReply(this.core, this.requests.i32, r.threadBlock, r.slot, { status, ts, visibleAfter });
+  }
+
+  // ---- background work -------------------------------------------------------------
+
+  /** One unit of background work; true if it did any. */
+  #background(): boolean {
+    if (this.#failed) return false;
+    try {
+      this.memtables.reclaim();
+      for (let shard = 0; shard < this.shared.shards; shard++) {
+        if (this.memtables.usedFraction(shard) >= FREEZE_FRACTION) {
+          this.memtables.freeze(shard, (s) => this.#flushOldest(s));
+          return true;
+        }
+      }
+      for (let shard = 0; shard < this.shared.shards; shard++) {
+        if (this.memtables.frozenCount(shard) > 0) {
+          this.#flushOldest(shard);
+          return true;
+        }
+      }
+      for (let shard = 0; shard < this.shared.shards; shard++) {
+        if (this.#compact(shard)) return true;
+      }
+    } catch (error) {
+      this.#fail(error);
+    }
+    return false;
+  }
+
+  #flushOldest(shard: number): void {
+    flushShard(this, shard);
+  }
+
+  #compact(shard: number): boolean {
+    const inputs = pickCompaction(this.manifest, shard, COMPACTION_FAN_IN);
+    if (!inputs) return false;
+    const number = this.manifest.nextTableNumber;
+    const output = mergeTables(this.core, this.platform, this.args.dir, this.shared, this.cache, this.manifest, inputs, number);
+    const next: ManifestData = structuredClone(this.manifest);
+    const gone = new Set(inputs.map((t) => t.number));
+    next.tables = next.tables.filter((t) => !gone.has(t.number));
+    if (output) next.tables.push(output);
+    next.nextTableNumber = number + 1;
+    publishManifest(this, next);
+    for (const t of inputs) this.platform.unlink(tablePath(this.args.dir, t.number));
+    this.platform.fsyncDir(`${this.args.dir}/tables`);
+    this.shared.addStat("compactions", 1);
+    this.shared.addStat("compactedBytes", output?.bytes ?? 0);
+    return true;
+  }
+
+  /** Fails the database for an error nothing else caught, then stops answering. */
+  crash(error: unknown): void {
+    this.#fail(error);
+    this.shared.markActorStopped();
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    const code = typeof (error as { code?: unknown })?.code === "string" ? (error as { code: string }).code : "EUNKNOWN";
+    this.shared.state = DbState.FAILED;
+    this.group.setState(RingState.FAILED, FailCode.OTHER, code);
+    this.requests.setState(RingState.FAILED, FailCode.OTHER, code);
+    this.port.postMessage({ type: "failed", message: (error as Error)?.message ?? String(error), code } satisfies ActorMessage);
+  }
+}
+
+/** The tables of a shard, for tests and statistics. */
+export function shardTables(manifest: ManifestData, shard: number): TableRecord[] {
+  return manifest.tables.filter((t) => t.shard === shard);
+}
+
+registerWorkerRole("actor", async (base: Platform, init: WorkerInit, port: ParentPort) => {
+  const core = await Core.attach(init.module, init.memory);
+  const args = init.args as ActorArgs;
+  const platform = args.faults ? withFaults(base, args.faults) : base;
+  const actor = new Actor(platform, core, args, port);
+  try {
+    actor.open();
+  } catch (error) {
+    port.postMessage({ type: "failed", message: (error as Error)?.message ?? String(error), code: (error as { code?: string })?.code ?? "EUNKNOWN" } satisfies ActorMessage);
+    return;
+  }
+  port.postMessage({ type: "ready" } satisfies ActorMessage);
+  try {
+    actor.run();
+  } catch (error) {
+    actor.crash(error);
+  }
+  core.detach();
+});

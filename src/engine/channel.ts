@@ -1,0 +1,202 @@
+/**
+ * The channel path, client side: sending a write to the actor and receiving its reply.
+ *
+ * Requests are records in the actor's request ring (the WAL ring's reserve/publish
+ * protocol, no disk), so any thread holding the shared memory can send one, workers
+ * included. Replies come back in the requester's own ThreadBlock, in one of REPLY_SLOTS
+ * slots; the actor writes the slot, then bumps the thread's reply sequence word and
+ * notifies it. One thread keeps at most one Atomics.waitAsync on that word, however many
+ * requests it has in flight.
+ *
+ *   request := version:u8 = 1  kind:u8 = 1 (write)  slot:u16  threadBlock:u32
+ *              engine operations record (src/engine/records.ts, timestamps 0: the actor
+ *              assigns them)
+ *   reply slot (REPLY_BYTES, at TB_REPLIES + slot * REPLY_BYTES):
+ *              +0 u32 state (0 free, 1 pending, 2 done)  +4 u32 status (ReplyStatus)
+ *              +8 u64 ts (largest of the request)  +16 u64 visibleAfter (the write is visible
+ *              once the database's visible point passes it)
+ *
+ * Invariants: a slot is owned by its thread from acquire until the reply is read; the actor
+ * writes a reply's fields before the atomic store of state = done; the request is bounded by
+ * the request ring (its capacity) and the slots (REPLY_SLOTS in flight per thread).
+ * Threads: the thread owning the ThreadBlock (requests), the actor (replies).
+ */
+import type { Core } from "../core/core.ts";
+import type { RingView } from "../wal/ring.ts";
+import { encodeOperations, type Operation } from "./records.ts";
+
+export const TB_REPLY_SEQ = 12;
+export const TB_REPLIES = 1472;
+export const REPLY_SLOTS = 64;
+export const REPLY_BYTES = 32;
+export const REQUEST_PREFIX_BYTES = 8;
+export const REQUEST_KIND_WRITE = 1;
+export const ReplyState = { FREE: 0, PENDING: 1, DONE: 2 } as const;
+export const ReplyStatus = { OK: 0, FAILED: 1, CLOSED: 2, TOO_LARGE: 3, BAD_REQUEST: 4 } as const;
+
+export interface Reply {
+  status: number;
+  ts: bigint;
+  visibleAfter: number;
+}
+
+interface Pending {
+  resolve: (reply: Reply) => void;
+}
+
+export class ChannelClient {
+  #free: number[] = Array.from({ length: REPLY_SLOTS }, (_, i) => REPLY_SLOTS - 1 - i);
+  #slotWaiters: Array<() => void> = [];
+  #pending = new Map<number, Pending>();
+  #armed = false;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+  readonly #i32: Int32Array;
+
+  /**
+   * @param stoppedStatus the status to fail pending requests with once the actor will send
+   *   no more replies (it stopped or died), or undefined while it is running.
+   */
+  constructor(
+    private readonly core: Core,
+    private readonly requests: RingView,
+    private readonly stoppedStatus: () => number | undefined,
+  ) {
+    this.#i32 = new Int32Array(core.memory.buffer);
+  }
+
+  #slotAt(slot: number): number {
+    return this.core.threadBlock + TB_REPLIES + slot * REPLY_BYTES;
+  }
+
+  #request(slot: number, ops: readonly Operation[]): Uint8Array {
+    const body = encodeOperations(ops);
+    const out = new Uint8Array(REQUEST_PREFIX_BYTES + body.length);
+    const view = new DataView(out.buffer);
+    out[0] = 1;
+    out[1] = REQUEST_KIND_WRITE;
+    view.setUint16(2, slot, true);
+    view.setUint32(4, this.core.threadBlock, true);
+    out.set(body, REQUEST_PREFIX_BYTES);
+    return out;
+  }
+
+  async #acquire(): Promise<number> {
+    while (this.#free.length === 0) await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+    return this.#free.pop()!;
+  }
+
+  #release(slot: number): void {
+    Atomics.store(this.#i32, this.#slotAt(slot) >>> 2, ReplyState.FREE);
+    this.#free.push(slot);
+    this.#slotWaiters.shift()?.();
+  }
+
+  #readReply(slot: number): Reply {
+    const at = this.#slotAt(slot);
+    const core = this.core;
+    return {
+      status: core.u32[(at + 4) >>> 2],
+      ts: core.u64[(at + 8) >>> 3],
+      visibleAfter: Number(core.u64[(at + 16) >>> 3]),
+    };
+  }
+
+  /** Sends `ops` (one atomic write) to the actor; resolves with its reply. */
+  async send(ops: readonly Operation[]): Promise<Reply> {
+    const slot = await this.#acquire();
+    Atomics.store(this.#i32, this.#slotAt(slot) >>> 2, ReplyState.PENDING);
+    try {
+      await this.requests.append(this.#request(slot, ops));
+    } catch (error) {
+      this.#release(slot);
+      throw error;
+    }
+    return new Promise<Reply>((resolve) => {
+      this.#pending.set(slot, { resolve });
+      this.#keepAlive ??= setInterval(() => {}, 1 << 30);
+      this.#arm();
+    });
+  }
+
+  /** Sends and blocks this thread until the reply (for worker threads). */
+  sendSync(ops: readonly Operation[]): Reply {
+    if (this.#free.length === 0) throw new RangeError(`more than ${REPLY_SLOTS} requests in flight on this thread`);
+    const slot = this.#free.pop()!;
+    const stateIndex = this.#slotAt(slot) >>> 2;
+    Atomics.store(this.#i32, stateIndex, ReplyState.PENDING);
+    try {
+      this.requests.appendBlocking(this.#request(slot, ops));
+      while (Atomics.load(this.#i32, stateIndex) !== ReplyState.DONE) {
+        const stopped = this.stoppedStatus();
+        if (stopped !== undefined && Atomics.load(this.#i32, stateIndex) !== ReplyState.DONE) return { status: stopped, ts: 0n, visibleAfter: 0 };
+        Atomics.wait(this.#i32, stateIndex, ReplyState.PENDING, 1000);
+      }
+      return this.#readReply(slot);
+    } finally {
+      this.#release(slot);
+    }
+  }
+
+  /** Rejection for every request in flight (the database failed or closed). */
+  failAll(reply: Reply): void {
+    for (const [slot, pending] of this.#pending) {
+      this.#pending.delete(slot);
+      this.#release(slot);
+      pending.resolve(reply);
+    }
+    this.#disarmIfIdle();
+  }
+
+  #arm(): void {
+    if (this.#armed) return;
+    const seqIndex = (this.core.threadBlock + TB_REPLY_SEQ) >>> 2;
+    const seq = Atomics.load(this.#i32, seqIndex);
+    this.#settle();
+    if (this.#pending.size === 0) return this.#disarmIfIdle();
+    const stopped = this.stoppedStatus();
+    if (stopped !== undefined) {
+      // Replies are written before the actor is marked stopped: settle once more, then fail the rest.
+      this.#settle();
+      return this.failAll({ status: stopped, ts: 0n, visibleAfter: 0 });
+    }
+    this.#armed = true;
+    const result = Atomics.waitAsync(this.#i32, seqIndex, seq, 1000);
+    const wake = () => {
+      this.#armed = false;
+      this.#settle();
+      this.#arm();
+    };
+    if (result.async) result.value.then(wake);
+    else queueMicrotask(wake);
+  }
+
+  #settle(): void {
+    for (const [slot, pending] of this.#pending) {
+      if (Atomics.load(this.#i32, this.#slotAt(slot) >>> 2) !== ReplyState.DONE) continue;
+      const reply = this.#readReply(slot);
+      this.#pending.delete(slot);
+      this.#release(slot);
+      pending.resolve(reply);
+    }
+  }
+
+  #disarmIfIdle(): void {
+    if (this.#pending.size === 0 && this.#keepAlive !== undefined) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
+  }
+}
+
+/** Actor side: writes a reply into the requester's slot and wakes the requester. */
+export function writeReply(core: Core, i32: Int32Array, threadBlock: number, slot: number, reply: Reply): void {
+  const at = threadBlock + TB_REPLIES + slot * REPLY_BYTES;
+  core.u32[(at + 4) >>> 2] = reply.status;
+  core.u64[(at + 8) >>> 3] = reply.ts;
+  core.u64[(at + 16) >>> 3] = BigInt(reply.visibleAfter);
+  Atomics.store(i32, at >>> 2, ReplyState.DONE);
+  Atomics.notify(i32, at >>> 2);
+  const seqIndex = (threadBlock + TB_REPLY_SEQ) >>> 2;
+  Atomics.add(i32, seqIndex, 1);
+  Atomics.notify(i32, seqIndex);
+}

@@ -1,0 +1,117 @@
+/**
+ * Compaction: merging a shard's tables so that their number stays bounded while writes go on.
+ *
+ * Policy: size-tiered, per shard. A flushed memtable makes a tier-0 table; merging
+ * COMPACTION_FAN_IN tables of one tier makes one table of the next tier, about that many
+ * times larger. So a shard holds fewer than FAN_IN tables per tier and about
+ * log_FAN_IN(data / memtable) tiers: with 4 MiB memtables and a fan-in of 4, 1 GiB of a
+ * shard's data is at most 3 x 4 + 1 = 13 tables, and each byte is rewritten once per tier
+ * (about 4 times for that gigabyte). Why size-tiered and not leveled: shardline is
+ * write-optimised; tiering writes each byte fewer times (leveled LSMs rewrite ~10x per
+ * level) at the cost of more tables per read, which bloom filters keep cheap for gets.
+ *
+ * A merge keeps every version a snapshot can still need and drops the rest (version-gc.ts);
+ * a tombstone at the bottom of a key's history goes too when no table outside the merge may
+ * hold the key (their bloom filters say no): then nothing it shadows can exist.
+ *
+ * Threads: the database's owner (actor).
+ */
+import type { Core } from "../core/core.ts";
+import type { Platform } from "../platform.ts";
+import type { BlockCache } from "../table/block-cache.ts";
+import type { TableEntry } from "../table/format.ts";
+import type { TableCursor } from "../table/table-cursor.ts";
+import { TableReader } from "../table/table-reader.ts";
+import { writeTable } from "../table/table-writer.ts";
+import { type ManifestData, type TableRecord, tableFileName, tableRecord } from "./manifest.ts";
+import { compareBytes } from "./scan.ts";
+import type { EngineShared } from "./shared-state.ts";
+import { type Version, versionsToKeep } from "./version-gc.ts";
+
+export const COMPACTION_FAN_IN = 4;
+
+/** The tables to merge next in `shard`, or undefined: the oldest FAN_IN tables of the lowest tier that has FAN_IN. */
+export function pickCompaction(manifest: ManifestData, shard: number, fanIn = COMPACTION_FAN_IN): TableRecord[] | undefined {
+  const byTier = new Map<number, TableRecord[]>();
+  for (const t of manifest.tables) {
+    if (t.shard !== shard) continue;
+    byTier.set(t.tier, [...(byTier.get(t.tier) ?? []), t]);
+  }
+  for (const tier of [...byTier.keys()].sort((a, b) => a - b)) {
+    const tables = byTier.get(tier)!;
+    if (tables.length >= fanIn) return tables.sort((a, b) => a.number - b.number).slice(0, fanIn);
+  }
+  return undefined;
+}
+
+export function tablePath(dir: string, number: number): string {
+  return `${dir}/tables/${tableFileName(number)}`;
+}
+
+/** Merges `inputs` (tables of one shard) into one new table; returns its manifest record (undefined if nothing remains). */
+export function mergeTables(
+  core: Core,
+  platform: Platform,
+  dir: string,
+  shared: EngineShared,
+  cache: BlockCache,
+  manifest: ManifestData,
+  inputs: TableRecord[],
+  outputNumber: number,
+): TableRecord | undefined {
+  const shard = inputs[0].shard;
+  const readers = inputs.map((t) => TableReader.open(platform, core, tablePath(dir, t.number), cache));
+  const inputNumbers = new Set(inputs.map((t) => t.number));
+  const others = manifest.tables.filter((t) => t.shard === shard && !inputNumbers.has(t.number))
+    .map((t) => TableReader.open(platform, core, tablePath(dir, t.number), cache));
+  try {
+    const live = shared.liveSnapshotSeqs();
+    const visible = shared.visibleSeq();
+    const boundaries = [...live, visible].sort((a, b) => a - b);
+    const entries = mergedEntries(readers.map((r) => r.cursor()), (key) => others.every((r) => !r.mayContain(key)), boundaries, visible);
+    const first = entries.next();
+    if (first.done) return undefined;
+    const meta = writeTable(platform, core, tablePath(dir, outputNumber), prepend(first.value, entries));
+    const tier = Math.max(...inputs.map((t) => t.tier)) + 1;
+    return tableRecord(shard, outputNumber, tier, meta);
+  } finally {
+    for (const r of [...readers, ...others]) r.close();
+  }
+}
+
+function* prepend<T>(first: T, rest: Iterator<T>): Generator<T> {
+  yield first;
+  for (let r = rest.next(); !r.done; r = rest.next()) yield r.value;
+}
+
+/** Every version of the inputs in (key asc, ts desc) order, with what no snapshot needs dropped. */
+function* mergedEntries(
+  cursors: TableCursor[],
+  nothingOutside: (key: Uint8Array) => boolean,
+  boundaries: number[],
+  visible: number,
+): Generator<TableEntry> {
+  const live = cursors.filter((c) => c.seekFirst());
+  const before = (a: TableCursor, b: TableCursor) => {
+    const c = compareBytes(a.key, b.key);
+    return c < 0 || (c === 0 && a.ts > b.ts);
+  };
+  while (live.length > 0) {
+    // The smallest key among the cursors, and every version of it, newest first.
+    let min = live[0];
+    for (const c of live) if (before(c, min)) min = c;
+    const key = min.key.slice();
+    const versions: TableEntry[] = [];
+    for (;;) {
+      let best: TableCursor | undefined;
+      for (const c of live) if (compareBytes(c.key, key) === 0 && (!best || c.ts > best.ts)) best = c;
+      if (!best) break;
+      const e = best.entry();
+      // The same version in two inputs (a replayed write flushed twice) is kept once.
+      if (versions.length === 0 || versions[versions.length - 1].ts !== e.ts) versions.push(e);
+      if (!best.next()) live.splice(live.indexOf(best), 1);
+    }
+    const asVersions: Version[] = versions.map((v) => ({ ts: v.ts, seq: Number(v.seq), tombstone: v.value === undefined }));
+    for (const i of versionsToKeep(asVersions, boundaries, visible, nothingOutside(key))) yield versions[i];
+  }
+}

@@ -1,0 +1,562 @@
+/**
+ * Database: what users hold. One per thread: the opener's (owner: it also holds the
+ * directory lock, the group log with its durability worker, and the actor) and any number
+ * attached in workers through `share()` / `attach(handle)`, all on one shared memory.
+ *
+ * Writes take the fast path (one call into the core: src/engine's assembly/engine.ts) and
+ * fall back to the channel path (the actor, src/engine/channel.ts) when the shard has
+ * subscribers, fast writes are off, or its memtable is full. `durability: "full"` resolves
+ * a write once the fdatasync covering it returned; "async" once it is in the memtable.
+ * Reads (get, scan, snapshots) never lock and never leave the thread; they see a write
+ * once it is durable ("full") or published ("async"), never a part of a batch.
+ *
+ * Threads: a Database belongs to the thread that opened or attached it.
+ */
+import { Core, KEY_BYTES_MAX, STAGING_BYTES, VALUE_BYTES_MAX } from "../core/core.ts";
+import { VALUE_TOMBSTONE } from "../core/memtable.ts";
+import { ClosedError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
+import type { DirLock } from "../lock.ts";
+import type { Platform, WorkerHandle } from "../platform.ts";
+import { DurableWaiters } from "../wal/durable-waiters.ts";
+import { Ring, RingState } from "../wal/format.ts";
+import type { Log, RecoveryReport } from "../wal/log.ts";
+import { RingView, waitForChange } from "../wal/ring.ts";
+import { ChannelClient, ReplyStatus } from "./channel.ts";
+import { type ManifestData, readManifest } from "./manifest.ts";
+import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, BATCH_STAGED_OP_BYTES, type ResolvedOptions } from "./options.ts";
+import { ReadContext } from "./read-context.ts";
+import { OP_DELETE, OP_PUT, type Operation } from "./records.ts";
+import { prefixEnd, type ScanBounds, scanRows } from "./scan.ts";
+import { DbState, EngineShared } from "./shared-state.ts";
+
+/** Engine call statuses (assembly/engine.ts). */
+const E = { OK: 0, CHANNEL: 1, RING_FULL: 2, FAILED: 3, CLOSED: 4, TOO_LARGE: 5, KEY_TOO_LARGE: 6, VALUE_TOO_LARGE: 7, BAD_BATCH: 8 } as const;
+const REASON_NO_ACTIVE = 4;
+const R_LSN_END = 8;
+const R_TS = 16;
+const R_SHARD = 24;
+const R_REASON = 28;
+
+export type Key = Uint8Array | string;
+export type Value = Uint8Array | string;
+export type BatchOperation = { type: "put"; key: Key; value: Value } | { type: "delete"; key: Key };
+
+export interface ScanOptions {
+  prefix?: Key;
+  gte?: Key;
+  gt?: Key;
+  lte?: Key;
+  lt?: Key;
+  reverse?: boolean;
+  limit?: number;
+  snapshot?: Snapshot;
+}
+
+/** A consistent point-in-time view; release it when done (or `using`). */
+export interface Snapshot {
+  /** The snapshot's place in the commit order: it sees writes below it. */
+  readonly seq: bigint;
+  readonly released: boolean;
+  release(): void;
+  [Symbol.dispose](): void;
+}
+
+/** What `db.share()` returns: structured-cloneable, for `attach` in a worker. */
+export interface DatabaseHandle {
+  kind: "shardline-db";
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  dir: string;
+  shared: number;
+  durability: "full" | "async";
+  blockCacheBytesMax: number;
+}
+
+/** What only the opening handle owns. */
+export interface Owner {
+  log: Log;
+  actor: WorkerHandle;
+  actorDone: Promise<void>;
+  lock: DirLock | undefined;
+  recovery: RecoveryInfo;
+  coordination: CoordinationInfo;
+}
+
+/** How this database coordinates with other processes (the `coordination` option). */
+export interface CoordinationInfo {
+  mode: "auto" | "required" | "single-process-unsafe";
+  /** Whether this process holds the directory lock. */
+  locked: boolean;
+  /** Under "auto", why no lock could be taken. */
+  reason?: string;
+}
+
+/** What opening found and did. */
+export interface RecoveryInfo {
+  /** The group WAL's recovery report (docs/wal-format.md). */
+  groupLog: RecoveryReport | undefined;
+  /** Each shard's partition log recovery report. */
+  partitions: RecoveryReport[];
+  /** Log records replayed into memtables, and the operations they held. */
+  replayedRecords: number;
+  replayedOperations: number;
+}
+
+const encoder = new TextEncoder();
+
+function bytesOf(x: unknown, what: "key" | "value"): Uint8Array {
+  if (x instanceof Uint8Array) return x;
+  if (typeof x === "string") return encoder.encode(x);
+  throw new TypeError(`${what} must be a Uint8Array or a string, got ${x === null ? "null" : typeof x}`);
+}
+
+function keyOf(x: unknown): Uint8Array {
+  const key = bytesOf(x, "key");
+  if (key.length > KEY_BYTES_MAX) throw new RangeError(`key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX} bytes (KEY_BYTES_MAX)`);
+  return key;
+}
+
+function valueOf(x: unknown, limit: number): Uint8Array {
+  const value = bytesOf(x, "value");
+  if (value.length > limit) {
+    const name = limit === VALUE_BYTES_MAX ? "VALUE_BYTES_MAX" : "a quarter of memtableBytesMax";
+    throw new RangeError(`value is ${value.length} bytes; the limit is ${limit} bytes (${name})`);
+  }
+  return value;
+}
+
+const snapshotRegistry = new FinalizationRegistry<() => void>((release) => release());
+
+export class Database implements AsyncDisposable {
+  readonly #core: Core;
+  readonly #shared: EngineShared;
+  readonly #group: RingView;
+  readonly #requests: RingView;
+  readonly #waiters: DurableWaiters;
+  readonly #channel: ChannelClient;
+  readonly #read: ReadContext;
+  readonly #full: boolean;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #counts = { fast: 0, channel: 0 };
+  /**
+   * Channel writes this handle has in flight, per shard. While a shard has some, this
+   * handle's later writes to it take the channel too (the actor is FIFO), so one thread's
+   * writes always apply in the order it made them, awaited or not.
+   */
+  readonly #inFlight: Int32Array;
+  #inFlightTotal = 0;
+  /** Set while a write waits for room in the group WAL's ring; later writes queue behind it, in order. */
+  #ringGate: Promise<void> | undefined;
+
+  constructor(
+    core: Core,
+    readonly platform: Platform,
+    readonly dir: string,
+    sharedAddress: number,
+    readonly durability: "full" | "async",
+    private readonly blockCacheBytesMax: number,
+    private readonly owner: Owner | undefined,
+  ) {
+    this.#core = core;
+    this.#shared = new EngineShared(core, sharedAddress);
+    this.#group = new RingView(core, this.#shared.groupRing);
+    this.#requests = new RingView(core, this.#shared.requestRing);
+    this.#waiters = new DurableWaiters(this.#group, `database ${dir}`);
+    this.#channel = new ChannelClient(core, this.#requests, () => {
+      if (!this.#shared.actorStopped) return undefined;
+      return this.#shared.state === DbState.FAILED ? ReplyStatus.FAILED : ReplyStatus.CLOSED;
+    });
+    this.#read = new ReadContext(core, platform, dir, this.#shared, blockCacheBytesMax);
+    this.#full = durability === "full";
+    this.#inFlight = new Int32Array(this.#shared.shards);
+  }
+
+  /** A handle on a database another thread opened (see `share`). */
+  static async attach(platform: Platform, handle: DatabaseHandle): Promise<Database> {
+    if (handle?.kind !== "shardline-db") throw new TypeError("attach expects the value returned by db.share()");
+    const core = await Core.attach(handle.module, handle.memory);
+    return new Database(core, platform, handle.dir, handle.shared, handle.durability, handle.blockCacheBytesMax, undefined);
+  }
+
+  /** The opener saw the actor's thread die: fail what waits for it now rather than at the next poll. */
+  actorLost(): void {
+    this.#channel.failAll({ status: ReplyStatus.FAILED, ts: 0n, visibleAfter: 0 });
+  }
+
+  share(): DatabaseHandle {
+    this.#checkOpen();
+    return {
+      kind: "shardline-db",
+      module: this.#core.module,
+      memory: this.#core.memory,
+      dir: this.dir,
+      shared: this.#shared.address,
+      durability: this.durability,
+      blockCacheBytesMax: this.blockCacheBytesMax,
+    };
+  }
+
+  // ---- writes ----------------------------------------------------------------------
+
+  put(key: Key, value: Value): Promise<bigint> {
+    try {
+      this.#checkOpen();
+      return this.#write(keyOf(key), valueOf(value, this.#shared.valueBytesMax));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  delete(key: Key): Promise<bigint> {
+    try {
+      this.#checkOpen();
+      return this.#write(keyOf(key), undefined);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #write(key: Uint8Array, value: Uint8Array | undefined): Promise<bigint> {
+    if (this.#ringGate) return this.#ringGate.then(() => this.#write(key, value));
+    const core = this.#core;
+    const e = core.exports;
+    if (this.#inFlightTotal > 0) {
+      const shard = core.shardOf(key);
+      if (this.#inFlight[shard] > 0) return this.#viaChannel([{ type: value ? OP_PUT : OP_DELETE, shard, key, value, ts: 0n }]);
+    }
+    for (let attempt = 0; ; attempt++) {
+      const keyAt = core.stage(key);
+      const valueAt = value ? core.stage(value, key.length) : 0;
+      const status = e.engineWrite(this.#group.ring, keyAt, key.length, valueAt, value ? value.length : VALUE_TOMBSTONE);
+      if (status === E.OK) {
+        this.#counts.fast++;
+        const ts = core.u64[(core.result + R_TS) >>> 3];
+        if (!this.#full) return Promise.resolve(ts);
+        return this.#waiters.wait(Number(core.u64[(core.result + R_LSN_END) >>> 3])).then(() => ts);
+      }
+      if (status === E.CHANNEL) {
+        if (core.u32[(core.result + R_REASON) >>> 2] === REASON_NO_ACTIVE && attempt < 3) continue; // a freeze in progress
+        const shard = core.u32[(core.result + R_SHARD) >>> 2];
+        return this.#viaChannel([{ type: value ? OP_PUT : OP_DELETE, shard, key, value, ts: 0n }]);
+      }
+      if (status === E.RING_FULL) return this.#closeRingGate().then(() => this.#write(key, value));
+      throw this.#statusError(status);
+    }
+  }
+
+  /**
+   * Applies `ops` atomically: after a crash all or none of them are there, and no reader
+   * ever sees some of them without the others. Resolves with the highest commit timestamp
+   * the batch took (each operation takes its shard's next one).
+   */
+  batch(ops: readonly BatchOperation[]): Promise<bigint> {
+    try {
+      this.#checkOpen();
+      if (!Array.isArray(ops)) throw new TypeError("batch expects an array of operations");
+      if (ops.length > BATCH_OPS_MAX) throw new RangeError(`batch has ${ops.length} operations; the limit is ${BATCH_OPS_MAX} (BATCH_OPS_MAX)`);
+      const parsed = ops.map((op, i) => {
+        if (typeof op !== "object" || op === null) throw new TypeError(`batch operation ${i} must be an object`);
+        if (op.type === "put") return { type: OP_PUT, key: keyOf(op.key), value: valueOf(op.value, this.#shared.valueBytesMax) };
+        if (op.type === "delete") return { type: OP_DELETE, key: keyOf(op.key), value: undefined };
+        throw new TypeError(`batch operation ${i} has type ${JSON.stringify((op as { type?: unknown }).type)}; expected "put" or "delete"`);
+      });
+      const bytes = parsed.reduce((n, op) => n + op.key.length + (op.value?.length ?? 0), 0);
+      if (bytes > BATCH_BYTES_MAX) throw new RangeError(`batch holds ${bytes} bytes of keys and values; the limit is ${BATCH_BYTES_MAX} bytes (BATCH_BYTES_MAX)`);
+      if (parsed.length === 0) return Promise.resolve(0n);
+      return this.#batch(parsed as Array<{ type: 1 | 2; key: Uint8Array; value: Uint8Array | undefined }>);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #batch(ops: Array<{ type: 1 | 2; key: Uint8Array; value: Uint8Array | undefined }>): Promise<bigint> {
+    if (this.#ringGate) return this.#ringGate.then(() => this.#batch(ops));
+    const core = this.#core;
+    if (this.#inFlightTotal > 0) {
+      const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));
+      if (routed.some((op) => this.#inFlight[op.shard] > 0)) return this.#viaChannel(routed);
+    }
+    const u8 = core.u8;
+    let at = core.staging;
+    for (const op of ops) {
+      u8[at] = op.type;
+      u8[at + 1] = 0;
+      u8[at + 2] = op.key.length & 0xff;
+      u8[at + 3] = op.key.length >>> 8;
+      const vl = op.value?.length ?? 0;
+      u8[at + 4] = vl & 0xff;
+      u8[at + 5] = (vl >>> 8) & 0xff;
+      u8[at + 6] = (vl >>> 16) & 0xff;
+      u8[at + 7] = vl >>> 24;
+      u8.set(op.key, at + BATCH_STAGED_OP_BYTES);
+      if (op.value) u8.set(op.value, at + BATCH_STAGED_OP_BYTES + op.key.length);
+      at += BATCH_STAGED_OP_BYTES + op.key.length + vl;
+    }
+    const opsBytes = at - core.staging;
+    const scratch = (at + 7) & ~7;
+    if (scratch + ops.length * BATCH_SCRATCH_OP_BYTES > core.staging + STAGING_BYTES) throw new RangeError("batch does not fit the staging area");
+    const status = core.exports.engineBatch(this.#group.ring, core.staging, opsBytes, ops.length, scratch);
+    if (status === E.OK) {
+      this.#counts.fast += ops.length;
+      const ts = core.u64[(core.result + R_TS) >>> 3];
+      if (!this.#full) return Promise.resolve(ts);
+      return this.#waiters.wait(Number(core.u64[(core.result + R_LSN_END) >>> 3])).then(() => ts);
+    }
+    if (status === E.CHANNEL) {
+      return this.#viaChannel(ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n })));
+    }
+    if (status === E.RING_FULL) return this.#closeRingGate().then(() => this.#batch(ops));
+    return Promise.reject(this.#statusError(status));
+  }
+
+  async #viaChannel(ops: Operation[]): Promise<bigint> {
+    for (const op of ops) this.#inFlight[op.shard]++;
+    this.#inFlightTotal += ops.length;
+    let reply;
+    try {
+      reply = await this.#channel.send(ops);
+    } finally {
+      for (const op of ops) this.#inFlight[op.shard]--;
+      this.#inFlightTotal -= ops.length;
+    }
+    if (reply.status !== ReplyStatus.OK) {
+      if (reply.status === ReplyStatus.FAILED) throw this.#group.stateError(`database ${this.dir}`);
+      if (reply.status === ReplyStatus.CLOSED) throw new ClosedError(`database ${this.dir}`);
+      throw new ShardlineError(`the actor refused the write (status ${reply.status})`, "SHARDLINE_BAD_REQUEST");
+    }
+    this.#counts.channel += ops.length;
+    if (this.#full) await this.#waiters.wait(reply.visibleAfter);
+    return reply.ts;
+  }
+
+  /** Holds later writes back until the ring has drained some; resolves then. */
+  #closeRingGate(): Promise<void> {
+    const index = this.#group.index(Ring.DRAIN_SEQ);
+    const gate: Promise<void> = waitForChange(this.#group.i32, index, Atomics.load(this.#group.i32, index), 50).then(() => {
+      if (this.#ringGate === gate) this.#ringGate = undefined;
+    });
+    this.#ringGate = gate;
+    return gate;
+  }
+
+  #statusError(status: number): Error {
+    if (status === E.FAILED) return this.#group.stateError(`database ${this.dir}`);
+    if (status === E.CLOSED) return new ClosedError(`database ${this.dir}`);
+    if (status === E.TOO_LARGE) return new RangeError(`the write is larger than one log record can hold (${this.#group.recordBytesMax} bytes)`);
+    if (status === E.KEY_TOO_LARGE) return new RangeError(`key is too large; the limit is ${KEY_BYTES_MAX} bytes (KEY_BYTES_MAX)`);
+    if (status === E.VALUE_TOO_LARGE) return new RangeError(`value is too large; the limit is ${VALUE_BYTES_MAX} bytes (VALUE_BYTES_MAX)`);
+    return new ShardlineError(`write failed with status ${status}`, "SHARDLINE_INTERNAL");
+  }
+
+  /** Resolves once everything acknowledged (or buffered) so far is durable. */
+  async flush(): Promise<void> {
+    this.#checkOpen();
+    await this.#waiters.wait(this.#group.reserveHead);
+  }
+
+  // ---- reads -----------------------------------------------------------------------
+
+  /** The value of `key` (a copy), or undefined. Synchronous. */
+  get(key: Key, options: { snapshot?: Snapshot } = {}): Uint8Array | undefined {
+    this.#checkOpen();
+    const snapshot = options.snapshot;
+    if (snapshot?.released) throw new SnapshotReleasedError();
+    const found = this.#read.lookup(keyOf(key), snapshot === undefined ? undefined : Number(snapshot.seq));
+    return found?.value;
+  }
+
+  /** A consistent point-in-time view for get and scan. Release it (or `using`): it holds old versions. */
+  snapshot(): Snapshot {
+    this.#checkOpen();
+    const [slot, seq] = this.#shared.takeSnapshot();
+    const shared = this.#shared;
+    const state = { released: false };
+    const release = () => {
+      if (state.released) return;
+      state.released = true;
+      shared.releaseSnapshot(slot);
+    };
+    const snapshot: Snapshot = {
+      seq: BigInt(seq),
+      get released() {
+        return state.released;
+      },
+      release() {
+        snapshotRegistry.unregister(state);
+        release();
+      },
+      [Symbol.dispose]() {
+        this.release();
+      },
+    };
+    snapshotRegistry.register(snapshot, release, state);
+    return snapshot;
+  }
+
+  /** Rows in key order over all shards: [key, value] copies. A synchronous iterable; `break` ends it. */
+  scan(options: ScanOptions = {}): Iterable<[Uint8Array, Uint8Array]> {
+    this.#checkOpen();
+    if (typeof options !== "object" || options === null) throw new TypeError("scan options must be an object");
+    const bounds = scanBounds(options);
+    const given = options.snapshot;
+    if (given?.released) throw new SnapshotReleasedError();
+    const db = this;
+    return {
+      *[Symbol.iterator]() {
+        const own = given ? undefined : db.#shared.takeSnapshot();
+        try {
+          yield* scanRows(db.#read, own ? own[1] : Number(given!.seq), bounds);
+        } finally {
+          if (own) db.#shared.releaseSnapshot(own[0]);
+        }
+      },
+    };
+  }
+
+  // ---- statistics, lifecycle -----------------------------------------------------------
+
+  stats(): DatabaseStats {
+    this.#checkOpen();
+    const core = this.#core;
+    const e = core.exports;
+    const manifest: ManifestData | undefined = readManifest(core, this.platform, this.dir);
+    const shards = [];
+    for (let shard = 0; shard < this.#shared.shards; shard++) {
+      const tables = (manifest?.tables ?? []).filter((t) => t.shard === shard);
+      const tiers: Record<number, number> = {};
+      for (const t of tables) tiers[t.tier] = (tiers[t.tier] ?? 0) + 1;
+      shards.push({
+        shard,
+        commitTimestamp: e.shardCommitCounter(shard),
+        memtableBytesUsed: e.shardMemtableBytesUsed(shard) >>> 0,
+        memtableBytesMax: e.shardMemtableCapacity(shard) >>> 0,
+        frozenMemtables: Math.max(0, e.shardMemtableList(shard) - 1),
+        tables: tables.length,
+        tableBytes: tables.reduce((n, t) => n + t.bytes, 0),
+        tablesPerTier: tiers,
+        subscribers: e.shardSubscribers(shard),
+      });
+    }
+    const ring = this.#group;
+    const syncs = ring.syncs;
+    return {
+      shards,
+      wal: {
+        durableLsn: BigInt(ring.durableLsn),
+        currentLsn: BigInt(ring.reserveHead),
+        syncs,
+        syncedRecords: ring.syncedRecords,
+        recordsPerSync: syncs === 0 ? 0 : ring.syncedRecords / syncs,
+      },
+      paths: { fast: e.engineFastWrites(), channel: this.#shared.stat("channelWrites"), thisHandle: { ...this.#counts } },
+      flushes: this.#shared.stat("flushes"),
+      compactions: this.#shared.stat("compactions"),
+      compactedBytes: this.#shared.stat("compactedBytes"),
+      liveSnapshots: this.#shared.liveSnapshots(),
+      blockCache: this.#read.tables.cache.stats(),
+      recovery: this.owner?.recovery,
+      coordination: this.owner?.coordination,
+      state: (["open", "closing", "closed", "failed"] as const)[this.#shared.state] ?? "open",
+    };
+  }
+
+  /**
+   * Closes this handle. On the opener: later writes are refused, the actor finishes what
+   * it was given, the log makes everything durable, the lock is released.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    if (this.owner) {
+      if (this.#shared.state === DbState.OPEN) this.#shared.state = DbState.CLOSING;
+      this.#requests.setState(RingState.CLOSING);
+      this.owner.actor.ref();
+      await this.owner.actorDone;
+      await this.owner.actor.terminate();
+      await this.owner.log.close();
+      this.owner.lock?.release();
+    }
+    this.#read.close();
+    this.#core.detach();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError(`database ${this.dir}`);
+    if (this.#shared.state === DbState.FAILED) throw new WalFailedError(`database ${this.dir} failed; reopen to recover`);
+  }
+}
+
+export interface DatabaseStats {
+  shards: Array<{
+    shard: number;
+    commitTimestamp: bigint;
+    memtableBytesUsed: number;
+    memtableBytesMax: number;
+    frozenMemtables: number;
+    tables: number;
+    tableBytes: number;
+    tablesPerTier: Record<number, number>;
+    subscribers: number;
+  }>;
+  wal: { durableLsn: bigint; currentLsn: bigint; syncs: number; syncedRecords: number; recordsPerSync: number };
+  paths: { fast: number; channel: number; thisHandle: { fast: number; channel: number } };
+  flushes: number;
+  compactions: number;
+  compactedBytes: number;
+  liveSnapshots: number;
+  blockCache: unknown;
+  recovery: RecoveryInfo | undefined;
+  /** The opener's lock status (undefined on attached handles). */
+  coordination: CoordinationInfo | undefined;
+  state: "open" | "closing" | "closed" | "failed";
+}
+
+function scanBounds(options: ScanOptions): ScanBounds {
+  const opt = (k: Key | undefined) => (k === undefined ? undefined : keyOf(k));
+  let lower = opt(options.gte);
+  let lowerExclusive = false;
+  const gt = opt(options.gt);
+  if (gt && (!lower || compare(gt, lower) >= 0)) {
+    lower = gt;
+    lowerExclusive = true;
+  }
+  let upper = opt(options.lt);
+  let upperInclusive = false;
+  const lte = opt(options.lte);
+  if (lte && (!upper || compare(lte, upper) < 0)) {
+    upper = lte;
+    upperInclusive = true;
+  }
+  if (options.prefix !== undefined) {
+    const prefix = keyOf(options.prefix);
+    if (!lower || compare(prefix, lower) > 0) {
+      lower = prefix;
+      lowerExclusive = false;
+    }
+    const end = prefixEnd(prefix);
+    if (end && (!upper || compare(end, upper) < 0 || (compare(end, upper) === 0 && upperInclusive))) {
+      upper = end;
+      upperInclusive = false;
+    }
+  }
+  if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 0)) {
+    throw new RangeError(`limit must be a non-negative integer, got ${options.limit}`);
+  }
+  if (options.reverse !== undefined && typeof options.reverse !== "boolean") throw new TypeError("reverse must be a boolean");
+  return { lower, lowerExclusive, upper, upperInclusive, reverse: options.reverse ?? false, limit: options.limit ?? Infinity };
+}
+
+function compare(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}

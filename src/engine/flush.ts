@@ -1,0 +1,59 @@
+/**
+ * Flushing a shard's oldest frozen memtable and publishing the result: the table in the
+ * manifest together with the checkpoints computed without that memtable, the manifest
+ * replaced durably, the shared manifest generation bumped (readers re-read it), and only
+ * then the memtable dropped from the shard's list (src/engine/memtables.ts).
+ * Used by the actor, and by the opener when a long replay fills the memtables.
+ * Threads: the database's owner.
+ */
+import type { Core } from "../core/core.ts";
+import type { Platform } from "../platform.ts";
+import { trimSegments } from "../wal/segment-files.ts";
+import { type ManifestData, writeManifest } from "./manifest.ts";
+import type { MemtableManager } from "./memtables.ts";
+import type { EngineShared } from "./shared-state.ts";
+
+export interface FlushEnv {
+  core: Core;
+  platform: Platform;
+  dir: string;
+  shared: EngineShared;
+  memtables: MemtableManager;
+  /** The group WAL's durable LSN now. */
+  groupDurable(): number;
+  /** Each partition log's end (next LSN). */
+  partitionEnds(): number[];
+  manifest: ManifestData;
+}
+
+/** Replaces the manifest durably and tells every reader (bumps the shared generation). */
+export function publishManifest(env: FlushEnv, next: ManifestData): void {
+  env.manifest = writeManifest(env.core, env.platform, env.dir, next);
+  env.shared.bumpManifestGeneration();
+}
+
+export function flushShard(env: FlushEnv, shard: number): void {
+  env.memtables.flushOldest(shard, env.manifest, (record, flushed) => {
+    const durable = env.groupDurable();
+    const next: ManifestData = structuredClone(env.manifest);
+    if (record) {
+      next.tables.push(record);
+      next.nextTableNumber = record.number + 1;
+      if (BigInt(record.maxTs) > BigInt(next.maxTs[shard])) next.maxTs[shard] = record.maxTs;
+      if (BigInt(record.maxSeq) > BigInt(next.maxSeq)) next.maxSeq = record.maxSeq;
+    }
+    next.groupCheckpoint = Math.max(next.groupCheckpoint, env.memtables.groupCheckpoint(durable, flushed));
+    const ends = env.partitionEnds();
+    next.partitionCheckpoints = ends.map((end, i) => Math.max(next.partitionCheckpoints[i], env.memtables.partitionCheckpoint(i, end, flushed)));
+    publishManifest(env, next);
+  });
+  env.shared.addStat("flushes", 1);
+  trimSegments(env.platform, `${env.dir}/wal`, env.manifest.groupCheckpoint);
+  for (let i = 0; i < env.manifest.partitionCheckpoints.length; i++) {
+    trimSegments(env.platform, partitionDir(env.dir, i), env.manifest.partitionCheckpoints[i]);
+  }
+}
+
+export function partitionDir(dir: string, shard: number): string {
+  return `${dir}/shard-${String(shard).padStart(3, "0")}`;
+}

@@ -1,0 +1,157 @@
+/**
+ * Manifest: which table files make up the database and how far each log is checkpointed.
+ *
+ * File `MANIFEST`, replaced atomically: the new version is written to `MANIFEST.tmp`,
+ * fdatasynced, renamed over `MANIFEST`, and the directory fsynced, so a crash leaves
+ * either the old or the new version whole. Contents:
+ *
+ *   "SLMF 1\n" json "\n" crc32c(json) as 8 hex digits "\n"
+ *
+ * A table counts as part of the database only once a manifest naming it is durable; the
+ * table itself was synced (and its directory) before. Checkpoints: every record of the
+ * group WAL below `groupCheckpoint`, and of shard s's partition log below
+ * `partitionCheckpoints[s]`, is in a table; recovery replays from there (replaying a
+ * version a table already has is harmless: versions are identified by (key, ts)).
+ *
+ * Threads: written only by the database's owner (the opener during recovery, then the
+ * actor); read by any thread that needs the table list (readers re-read it when the
+ * shared manifest generation changes).
+ */
+import type { Core } from "../core/core.ts";
+import { CorruptionError } from "../errors.ts";
+import type { Platform } from "../platform.ts";
+import type { TableMeta } from "../table/format.ts";
+
+export const MANIFEST_NAME = "MANIFEST";
+const MAGIC_LINE = "SLMF 1\n";
+export const MANIFEST_FORMAT_VERSION = 1;
+
+export interface TableRecord {
+  shard: number;
+  /** File number: tables/<number, 6+ digits>.sst */
+  number: number;
+  /** Size tier (compaction.ts): 0 for a flushed memtable, +1 per merge generation. */
+  tier: number;
+  bytes: number;
+  entries: number;
+  tombstones: number;
+  /** base64 of the smallest and largest key */
+  smallestKey: string;
+  largestKey: string;
+  minTs: string;
+  maxTs: string;
+  maxSeq: string;
+}
+
+export interface ManifestData {
+  formatVersion: number;
+  shards: number;
+  /** Incremented on every replacement. */
+  version: number;
+  nextTableNumber: number;
+  /** Newest first within a shard is not implied: readers order by number (higher = newer data). */
+  tables: TableRecord[];
+  groupCheckpoint: number;
+  partitionCheckpoints: number[];
+  /** Highest ts known to be in tables, per shard (recovery raises the counters at least this far). */
+  maxTs: string[];
+  /** Highest seq (group-WAL LSN) written to a table. */
+  maxSeq: string;
+}
+
+export function newManifest(shards: number): ManifestData {
+  return {
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    shards,
+    version: 0,
+    nextTableNumber: 1,
+    tables: [],
+    groupCheckpoint: 0,
+    partitionCheckpoints: new Array(shards).fill(0),
+    maxTs: new Array(shards).fill("0"),
+    maxSeq: "0",
+  };
+}
+
+export function tableFileName(number: number): string {
+  return `${String(number).padStart(6, "0")}.sst`;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function toBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}
+
+export function fromBase64(text: string): Uint8Array {
+  const raw = atob(text);
+  const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
+/** The manifest record of a table just written. */
+export function tableRecord(shard: number, number: number, tier: number, meta: TableMeta): TableRecord {
+  return {
+    shard,
+    number,
+    tier,
+    bytes: meta.bytes,
+    entries: meta.entries,
+    tombstones: meta.tombstones,
+    smallestKey: toBase64(meta.smallestKey),
+    largestKey: toBase64(meta.largestKey),
+    minTs: String(meta.minTs),
+    maxTs: String(meta.maxTs),
+    maxSeq: String(meta.maxSeq),
+  };
+}
+
+/** Reads the manifest; undefined when there is none (a new database). */
+export function readManifest(core: Core, platform: Platform, dir: string): ManifestData | undefined {
+  const path = `${dir}/${MANIFEST_NAME}`;
+  if (!platform.stat(path)) return undefined;
+  const text = dec.decode(platform.readFile(path));
+  const fail = (why: string) => new CorruptionError(`manifest ${path} is corrupt: ${why}`, path, 0);
+  if (!text.startsWith(MAGIC_LINE)) throw fail("bad magic line");
+  const body = text.slice(MAGIC_LINE.length);
+  const cut = body.lastIndexOf("\n", body.length - 2);
+  if (cut < 0 || !body.endsWith("\n")) throw fail("no checksum line");
+  const json = body.slice(0, cut);
+  const crc = body.slice(cut + 1, -1);
+  if (!/^[0-9a-f]{8}$/.test(crc) || parseInt(crc, 16) !== core.crc32c(enc.encode(json))) throw fail("checksum mismatch");
+  let data: ManifestData;
+  try {
+    data = JSON.parse(json);
+  } catch (error) {
+    throw fail(`unreadable JSON (${(error as Error).message})`);
+  }
+  if (data.formatVersion !== MANIFEST_FORMAT_VERSION) throw fail(`format version ${data.formatVersion}`);
+  if (!Number.isInteger(data.shards) || data.partitionCheckpoints.length !== data.shards || data.maxTs.length !== data.shards) {
+    throw fail("inconsistent shard count");
+  }
+  return data;
+}
+
+/** Replaces the manifest atomically and durably with `data` (its version incremented). */
+export function writeManifest(core: Core, platform: Platform, dir: string, data: ManifestData): ManifestData {
+  const next = { ...data, version: data.version + 1 };
+  const json = JSON.stringify(next);
+  const text = `${MAGIC_LINE}${json}\n${core.crc32c(enc.encode(json)).toString(16).padStart(8, "0")}\n`;
+  const bytes = enc.encode(text);
+  const tmp = `${dir}/${MANIFEST_NAME}.tmp`;
+  const file = platform.open(tmp, "truncate");
+  try {
+    file.write(bytes, 0);
+    file.datasync();
+    if (file.size() !== bytes.length) throw new Error(`manifest write: size ${file.size()} is not ${bytes.length}`);
+  } finally {
+    file.close();
+  }
+  platform.rename(tmp, `${dir}/${MANIFEST_NAME}`);
+  platform.fsyncDir(dir);
+  return next;
+}

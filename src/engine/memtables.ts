@@ -1,0 +1,231 @@
+/**
+ * MemtableManager: the owner's side of every shard's memtables: creating, freezing,
+ * flushing to table files, and reusing their arenas once no reader can hold them.
+ *
+ * Freeze (shard): store FROZEN in the active memtable, install a fresh one as active (one
+ * seqlock section in the core: shardRotateActive), then wait for the fast-path writers
+ * still inside the old one to leave (assembly/engine.ts explains why none can be lost).
+ * Flush (oldest frozen memtable of a shard): write its versions, minus those no snapshot
+ * can see (version-gc.ts), to a table; record the table and the new checkpoints in the
+ * manifest; bump the shared manifest generation; only then drop the memtable from the
+ * shard's list and retire its arena (epoch-based reclamation, assembly/epoch.ts).
+ *
+ * Checkpoints (what recovery need not replay): the group WAL's is the minimum of the
+ * durable LSN (read first) and every unflushed memtable's minGroupLsn; a record below it
+ * was published, so its memtable had noted its LSN before that, so that memtable is
+ * flushed. A partition's is the minimum partition LSN any unflushed memtable took from it,
+ * or the partition's end.
+ *
+ * Threads: the database's owner only (the actor; the opener during recovery).
+ */
+import type { Core } from "../core/core.ts";
+import { CoreError, STATUS_LIMIT } from "../core/core.ts";
+import { Memtable, NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
+import type { Platform } from "../platform.ts";
+import type { TableEntry } from "../table/format.ts";
+import { writeTable } from "../table/table-writer.ts";
+import { type ManifestData, tableFileName, tableRecord } from "./manifest.ts";
+import type { EngineShared } from "./shared-state.ts";
+import { type Version, versionsToKeep } from "./version-gc.ts";
+
+/** Most frozen memtables per shard (assembly/shard.ts FROZEN_MAX). */
+export const FROZEN_MAX = 8;
+const U64_MAX_AS_NUMBER = 1.8e19;
+
+export interface MemtableInfo {
+  shard: number;
+  /** Lowest LSN taken from each partition log (by partition) by versions in this memtable. */
+  partitionMins: Map<number, number>;
+}
+
+/** What a flush produced, for the caller to record. */
+export interface FlushResult {
+  shard: number;
+  tableNumber: number | undefined;
+  entries: number;
+}
+
+export class MemtableManager {
+  readonly info = new Map<number, MemtableInfo>();
+  #retired: Array<{ mt: number; epoch: number }> = [];
+
+  constructor(
+    private readonly core: Core,
+    private readonly platform: Platform,
+    private readonly dir: string,
+    private readonly shared: EngineShared,
+    readonly memtableBytes: number,
+  ) {}
+
+  /** A new empty memtable (reusing a reclaimed arena when there is one). */
+  create(shard: number): number {
+    this.reclaim();
+    const address = this.core.exports.memtableCreate(this.memtableBytes) >>> 0;
+    if (address < STATUS_LIMIT) throw new CoreError(`no shared memory for another ${this.memtableBytes}-byte memtable`, address);
+    this.core.ensure(address + this.memtableBytes);
+    this.info.set(address, { shard, partitionMins: new Map() });
+    return address;
+  }
+
+  /** The shard's memtables, newest (active) first. */
+  list(shard: number): number[] {
+    const core = this.core;
+    const n = core.exports.shardMemtableList(shard);
+    return Array.from({ length: n }, (_, i) => core.u32[(core.shardList >>> 2) + i]);
+  }
+
+  active(shard: number): number {
+    return this.core.exports.shardActiveMemtable(shard) >>> 0;
+  }
+
+  frozenCount(shard: number): number {
+    return this.list(shard).length - 1;
+  }
+
+  usedFraction(shard: number): number {
+    const e = this.core.exports;
+    return (e.shardMemtableBytesUsed(shard) >>> 0) / Math.max(1, e.shardMemtableCapacity(shard) >>> 0);
+  }
+
+  /** Makes a fresh memtable active and the old one frozen; waits for writers to leave it. */
+  freeze(shard: number, flushOldest: (shard: number) => void): void {
+    if (this.frozenCount(shard) >= FROZEN_MAX) flushOldest(shard);
+    const next = this.create(shard);
+    const old = this.active(shard);
+    const e = this.core.exports;
+    e.memtableFreeze(old);
+    if (e.shardRotateActive(shard, next) !== 0) throw new Error(`shard ${shard}: frozen list full`);
+    waitUntil(() => e.memtableWriters(old) === 0);
+  }
+
+  notePartitionLsn(mt: number, partition: number, lsn: number): void {
+    const info = this.info.get(mt);
+    if (!info) return;
+    const seen = info.partitionMins.get(partition);
+    if (seen === undefined || lsn < seen) info.partitionMins.set(partition, lsn);
+  }
+
+  /** Every version in the memtable, in (key asc, ts desc) order, minus those no snapshot can see. */
+  *#flushEntries(mt: number): Generator<TableEntry> {
+    const core = this.core;
+    const e = core.exports;
+    const live = this.shared.liveSnapshotSeqs();
+    const visible = this.shared.visibleSeq();
+    const boundaries = [...live, visible].sort((a, b) => a - b);
+    let group: Array<Version & { key: Uint8Array; value: Uint8Array | undefined }> = [];
+    const emit = function* () {
+      for (const i of versionsToKeep(group, boundaries, visible, false)) {
+        const { key, ts, seq, value } = group[i];
+        yield { key, ts, seq: BigInt(seq), value };
+      }
+    };
+    for (let node = e.memtableFirst(mt) >>> 0; node !== 0; node = e.memtableNext(node) >>> 0) {
+      core.ensure(node + NODE_LINKS);
+      const u8 = core.u8;
+      const keyLength = u8[node + NODE_KEY_LENGTH] | (u8[node + NODE_KEY_LENGTH + 1] << 8);
+      const keyAt = node + NODE_LINKS + u8[node + NODE_HEIGHT] * 4;
+      const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
+      const tombstone = valueLength === VALUE_TOMBSTONE;
+      const key = core.copyOut(keyAt, keyLength);
+      if (group.length > 0 && !sameBytes(group[0].key, key)) {
+        yield* emit();
+        group = [];
+      }
+      group.push({
+        key,
+        ts: core.u64[node >>> 3],
+        seq: Number(core.u64[(node + NODE_SEQ) >>> 3]),
+        tombstone,
+        value: tombstone ? undefined : core.copyOut(keyAt + keyLength, valueLength),
+      });
+    }
+    if (group.length > 0) yield* emit();
+  }
+
+  /**
+   * Flushes the shard's oldest frozen memtable: writes its table (none if nothing is left
+   * after GC), then calls `publish(table, without)` to record the table and the
+   * checkpoints computed without this memtable in the manifest, then drops and retires it.
+   */
+  flushOldest(shard: number, manifest: ManifestData, publish: (record: ReturnType<typeof tableRecord> | undefined, flushed: number) => void): FlushResult {
+    const list = this.list(shard);
+    if (list.length < 2) return { shard, tableNumber: undefined, entries: 0 };
+    const mt = list[list.length - 1];
+    waitUntil(() => this.core.exports.memtableWriters(mt) === 0);
+    const number = manifest.nextTableNumber;
+    let record: ReturnType<typeof tableRecord> | undefined;
+    let entries = 0;
+    if (new Memtable(this.core, mt).first() !== 0) {
+      const path = `${this.dir}/tables/${tableFileName(number)}`;
+      const meta = writeTable(this.platform, this.core, path, this.#flushEntries(mt));
+      record = tableRecord(shard, number, 0, meta);
+      entries = meta.entries;
+    }
+    publish(record, mt);
+    const dropped = this.core.exports.shardDropOldestFrozen(shard) >>> 0;
+    if (dropped !== mt) throw new Error(`shard ${shard}: flushed memtable ${mt} but dropped ${dropped}`);
+    this.retire(mt);
+    return { shard, tableNumber: record?.number, entries };
+  }
+
+  /** Group-WAL checkpoint: min(durable LSN, minGroupLsn of every unflushed memtable but `except`). */
+  groupCheckpoint(durableLsn: number, except: number): number {
+    let checkpoint = durableLsn;
+    for (let shard = 0; shard < this.shared.shards; shard++) {
+      for (const mt of this.list(shard)) {
+        if (mt === except) continue;
+        const min = this.core.exports.memtableMinGroupLsn(mt);
+        if (min < U64_MAX_AS_NUMBER && min < checkpoint) checkpoint = min;
+      }
+    }
+    return checkpoint;
+  }
+
+  /** A partition's checkpoint: the lowest LSN any unflushed memtable (but `except`) took from it, or `end`. */
+  partitionCheckpoint(partition: number, end: number, except: number): number {
+    let checkpoint = end;
+    for (const [mt, info] of this.info) {
+      if (mt === except) continue;
+      const min = info.partitionMins.get(partition);
+      if (min !== undefined && min < checkpoint) checkpoint = min;
+    }
+    return checkpoint;
+  }
+
+  /** Retires an arena that is no longer in any shard list. */
+  retire(mt: number): void {
+    this.info.delete(mt);
+    this.#retired.push({ mt, epoch: this.core.exports.epochAdvance() >>> 0 });
+  }
+
+  /** Returns retired arenas that no reader can still be in. */
+  reclaim(): number {
+    let freed = 0;
+    this.#retired = this.#retired.filter(({ mt, epoch }) => {
+      if (this.core.exports.epochQuiet(epoch) !== 1) return true;
+      this.core.exports.memtableRelease(mt);
+      freed++;
+      return false;
+    });
+    return freed;
+  }
+
+  get retiredCount(): number {
+    return this.#retired.length;
+  }
+}
+
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Waits (blocking, in short sleeps) until `done()`; the writers it waits for leave within microseconds. */
+export function waitUntil(done: () => boolean): void {
+  for (let spins = 0; !done(); spins++) {
+    if (spins > 100) Atomics.wait(sleeper, 0, 0, 0.05);
+  }
+}

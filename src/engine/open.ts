@@ -1,0 +1,256 @@
+/**
+ * Opening a database: lock, manifest, logs, replay, then the worker threads.
+ *
+ *   1. take the directory lock (one writer process; LockedError after coordinationTimeoutMs);
+ *   2. read MANIFEST (a new database writes an empty one); an existing database keeps its
+ *      shard count, since shards decide where keys live;
+ *   3. delete what a crash left half done: tables not named by the manifest, temp files;
+ *   4. open the group WAL (its recovery cuts a torn tail, docs/wal-format.md) with its ring
+ *      in the database's shared memory, and recover every shard's partition log;
+ *   5. replay, from each log's checkpoint, every operation into its shard's memtable, each
+ *      shard's operations in commit-timestamp order (replayed versions get seq 0: visible to
+ *      every snapshot); a long replay flushes as it goes; a record that was already flushed
+ *      is harmless (a version is identified by key and timestamp);
+ *   6. raise every shard's commit counter past every timestamp on disk, so new writes sort
+ *      after old ones;
+ *   7. start the actor (the durability worker started with the log).
+ * A batch is one record, so after a crash it is replayed whole or not at all.
+ *
+ * Threads: the opening thread. Everything else starts after replay.
+ */
+import { Core, MEMORY_BYTES_LIMIT, Status, STATUS_LIMIT } from "../core/core.ts";
+import { Memtable } from "../core/memtable.ts";
+import { CorruptionError, LockedError, LockUnavailableError } from "../errors.ts";
+import { acquireDirLock, type DirLock } from "../lock.ts";
+import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
+import { FailCode, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
+import { Log } from "../wal/log.ts";
+import { readRecords } from "../wal/read-records.ts";
+import { RingView } from "../wal/ring.ts";
+import type { ActorArgs, ActorMessage } from "./actor.ts";
+import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
+import { type FlushEnv, flushShard, partitionDir } from "./flush.ts";
+import { type ManifestData, newManifest, readManifest, tableFileName, writeManifest } from "./manifest.ts";
+import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
+import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
+import { PartitionLog } from "./partition-log.ts";
+import { decodeRecord, KIND_OPERATIONS, type Operation, OP_PUT } from "./records.ts";
+import { DbState, EngineShared } from "./shared-state.ts";
+
+const MIB = 1024 * 1024;
+
+export async function openDatabase(platform: Platform, dir: string, options: DatabaseOptions = {}): Promise<Database> {
+  if (typeof dir !== "string" || dir.length === 0) throw new TypeError("database directory must be a non-empty string");
+  const o = resolveOptions(options);
+  platform.mkdir(`${dir}/tables`, { recursive: true });
+  const { lock, coordination } = await coordinate(platform, dir, o);
+  let log: Log | undefined;
+  let actor: WorkerHandle | undefined;
+  try {
+    const probe = await Core.create({ shards: 1, memoryBytesMax: 8 * MIB, initialBytes: 4 * MIB });
+    const existing = readManifest(probe, platform, dir);
+    probe.detach();
+    if (existing && o.shards !== undefined && o.shards !== existing.shards) {
+      throw new RangeError(`${dir} was created with ${existing.shards} shards; open it with shards: ${existing.shards} or leave shards out`);
+    }
+    const shards = existing?.shards ?? o.shards ?? DEFAULT_SHARDS;
+    const core = await Core.create({
+      shards,
+      memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + 512 * MIB),
+      initialBytes: o.walBufferBytes + REQUEST_QUEUE_BYTES + shards * o.memtableBytesMax + 8 * MIB,
+    });
+    let manifest: ManifestData = existing ?? writeManifest(core, platform, dir, newManifest(shards));
+    removeOrphans(platform, dir, manifest);
+
+    // Seqs are group-WAL LSNs: a new group WAL starts beyond every seq already in a table.
+    const startLsn = Math.ceil((Number(manifest.maxSeq) + 1) / 8) * 8;
+    log = await Log.open(platform, `${dir}/wal`, {
+      segmentBytesMax: o.walSegmentBytesMax,
+      bufferBytes: o.walBufferBytes,
+      batchIntervalUs: o.walBatchIntervalUs,
+      durability: o.durability,
+      salvage: o.salvage,
+      coordination: "single-process-unsafe",
+      faults: o.faults.groupLog,
+    }, { core, startLsn });
+    const group = new RingView(core, log.ringAddress);
+
+    const requestRing = core.exports.coreAlloc(RING_HEADER_BYTES + REQUEST_QUEUE_BYTES) >>> 0;
+    if (requestRing < STATUS_LIMIT) throw new RangeError("no shared memory for the actor's request queue");
+    core.ensure(requestRing + RING_HEADER_BYTES + REQUEST_QUEUE_BYTES);
+    if (core.exports.walRingFormat(requestRing, REQUEST_QUEUE_BYTES, 0, 0n, REQUEST_QUEUE_BYTES - 64) !== WalStatus.OK) {
+      throw new RangeError("cannot format the actor's request queue");
+    }
+    const shared = EngineShared.create(core, {
+      groupRing: log.ringAddress,
+      requestRing,
+      durabilityFull: o.durability === "full",
+      shards,
+      valueBytesMax: valueBytesMaxFor(o.memtableBytesMax),
+    });
+    const memtables = new MemtableManager(core, platform, dir, shared, o.memtableBytesMax);
+    for (let shard = 0; shard < shards; shard++) core.exports.shardInstallActive(shard, memtables.create(shard));
+    if (!o.fastWrite) for (let shard = 0; shard < shards; shard++) core.exports.shardSetFastWrite(shard, 0);
+
+    const partitionEnds: number[] = [];
+    const partitionReports = [];
+    for (let shard = 0; shard < shards; shard++) {
+      const recovered = PartitionLog.recover(core, platform, partitionDir(dir, shard), o.salvage);
+      partitionEnds.push(recovered.nextLsn);
+      partitionReports.push(recovered.report);
+    }
+    const env: FlushEnv = { core, platform, dir, shared, memtables, groupDurable: () => group.durableLsn, partitionEnds: () => partitionEnds, manifest };
+    const replayed = replay(env, shards);
+    manifest = env.manifest;
+    memtables.reclaim();
+    for (let shard = 0; shard < shards; shard++) {
+      const onDisk = BigInt(manifest.maxTs[shard]);
+      const max = replayed.maxTs[shard] > onDisk ? replayed.maxTs[shard] : onDisk;
+      core.exports.shardRaiseCounter(shard, max);
+    }
+
+    const recovery: RecoveryInfo = {
+      groupLog: log.recovery,
+      partitions: partitionReports,
+      replayedRecords: replayed.records,
+      replayedOperations: replayed.operations,
+    };
+    const args: ActorArgs = {
+      dir,
+      shared: shared.address,
+      memtableBytes: o.memtableBytesMax,
+      partitionSegmentBytes: Math.min(o.walSegmentBytesMax, 64 * MIB),
+      partitionSyncBytes: REQUEST_QUEUE_BYTES,
+      cacheBytesMax: o.blockCacheBytesMax,
+      memtables: [...memtables.info].map(([address, info]) => ({ address, shard: info.shard, partitionMins: [...info.partitionMins] })),
+      manifest,
+      faults: o.faults.actor,
+    };
+    actor = platform.spawnWorker({ role: "actor", module: core.module, memory: core.memory, args });
+    const started = actor;
+    let actorDoneResolve!: () => void;
+    const actorDone = new Promise<void>((resolve) => (actorDoneResolve = resolve));
+    // After "ready", the actor reports its own failures through the shared state; if its
+    // thread dies instead, nobody else will answer the channel: fail the database here.
+    const lost = (why: string) => {
+      if (shared.actorStopped) return;
+      shared.state = DbState.FAILED;
+      group.setState(RingState.FAILED, FailCode.OTHER, "EACTOR");
+      new RingView(core, requestRing).setState(RingState.FAILED, FailCode.OTHER, "EACTOR");
+      shared.markActorStopped();
+      onLost?.(why);
+    };
+    let onLost: ((why: string) => void) | undefined;
+    await new Promise<void>((resolve, reject) => {
+      let ready = false;
+      started.onMessage((message) => {
+        const m = message as ActorMessage | { type: "error"; message: string };
+        if (m.type === "ready") {
+          ready = true;
+          resolve();
+        } else if (m.type === "closed") actorDoneResolve();
+        else if (m.type === "failed" || m.type === "error") {
+          if (!ready) reject(new Error(`the database's actor failed: ${m.message}`));
+          else if (m.type === "error") lost(m.message);
+          actorDoneResolve();
+        }
+      });
+      started.onError((error) => {
+        if (!ready) reject(error);
+        else lost(error.message);
+        actorDoneResolve();
+      });
+    });
+    started.unref();
+    const db = new Database(core, platform, dir, shared.address, o.durability, o.blockCacheBytesMax, { log, actor: started, actorDone, lock, recovery, coordination });
+    onLost = () => db.actorLost();
+    return db;
+  } catch (error) {
+    await actor?.terminate();
+    await log?.close();
+    lock?.release();
+    throw error;
+  }
+}
+
+/** File-system errors that mean the lock protocol cannot work in this directory at all. */
+const LOCK_UNSUPPORTED = ["ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EPERM", "EACCES"];
+
+/** Step 1: the directory lock per `coordination` (see DatabaseOptions). */
+async function coordinate(platform: Platform, dir: string, o: ResolvedOptions): Promise<{ lock: DirLock | undefined; coordination: CoordinationInfo }> {
+  if (o.coordination === "single-process-unsafe") return { lock: undefined, coordination: { mode: o.coordination, locked: false } };
+  try {
+    const lock = await acquireDirLock(platform, dir, { timeoutMs: o.coordinationTimeoutMs });
+    return { lock, coordination: { mode: o.coordination, locked: true } };
+  } catch (error) {
+    if (error instanceof LockedError || !LOCK_UNSUPPORTED.some((code) => hasErrorCode(error, code))) throw error;
+    if (o.coordination === "required") throw new LockUnavailableError(dir, { cause: error });
+    return { lock: undefined, coordination: { mode: o.coordination, locked: false, reason: (error as Error).message } };
+  }
+}
+
+/** Deletes table files no manifest names (a crash mid-flush or mid-compaction) and temp files. */
+function removeOrphans(platform: Platform, dir: string, manifest: ManifestData): void {
+  const live = new Set(manifest.tables.map((t) => tableFileName(t.number)));
+  let removed = 0;
+  for (const name of platform.readdir(`${dir}/tables`)) {
+    if (name.endsWith(".tmp") || (name.endsWith(".sst") && !live.has(name))) {
+      platform.unlink(`${dir}/tables/${name}`);
+      removed++;
+    }
+  }
+  if (removed > 0) platform.fsyncDir(`${dir}/tables`);
+  if (platform.stat(`${dir}/MANIFEST.tmp`)) platform.unlink(`${dir}/MANIFEST.tmp`);
+}
+
+interface Replayed {
+  records: number;
+  operations: number;
+  maxTs: bigint[];
+}
+
+/** Replays both kinds of logs from their checkpoints into the memtables (step 5 above). */
+function replay(env: FlushEnv, shards: number): Replayed {
+  const { core, platform, dir, memtables } = env;
+  const perShard: Array<Array<{ op: Operation; source: number; lsn: number }>> = Array.from({ length: shards }, () => []);
+  let records = 0;
+  const collect = (source: number, logDir: string, from: number) => {
+    for (const { lsn, payload } of readRecords(core, platform, logDir, from)) {
+      let record;
+      try {
+        record = decodeRecord(payload);
+      } catch (error) {
+        throw new CorruptionError(`log ${logDir}: record at LSN ${lsn} is not an engine record: ${(error as Error).message}`, logDir);
+      }
+      records++;
+      if (record.kind !== KIND_OPERATIONS) continue;
+      for (const op of record.ops) {
+        if (op.shard >= shards) throw new CorruptionError(`log ${logDir}: record at LSN ${lsn} names shard ${op.shard} of ${shards}`, logDir);
+        perShard[op.shard].push({ op, source, lsn });
+      }
+    }
+  };
+  collect(-1, `${dir}/wal`, env.manifest.groupCheckpoint);
+  for (let shard = 0; shard < shards; shard++) collect(shard, partitionDir(dir, shard), env.manifest.partitionCheckpoints[shard]);
+
+  let operations = 0;
+  const maxTs: bigint[] = new Array(shards).fill(0n);
+  for (let shard = 0; shard < shards; shard++) {
+    const items = perShard[shard].sort((a, b) => (a.op.ts < b.op.ts ? -1 : a.op.ts > b.op.ts ? 1 : 0));
+    for (const { op, source, lsn } of items) {
+      if (op.ts > maxTs[shard]) maxTs[shard] = op.ts;
+      for (;;) {
+        const mt = memtables.active(shard);
+        const node = new Memtable(core, mt).insert(op.key, op.type === OP_PUT ? op.value : undefined, op.ts, 0n);
+        if (node >= STATUS_LIMIT || node === Status.DUPLICATE) {
+          if (source < 0) core.exports.memtableNoteGroupLsn(mt, lsn);
+          else memtables.notePartitionLsn(mt, source, lsn);
+          break;
+        }
+        memtables.freeze(shard, (s) => flushShard(env, s));
+      }
+      operations++;
+    }
+  }
+  return { records, operations, maxTs };
+}

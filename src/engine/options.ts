@@ -1,0 +1,114 @@
+/**
+ * Database options: defaults, limits and validation (TypeError for a wrong type,
+ * RangeError naming the limit for a value out of range). Documented in README.md.
+ * Threads: pure.
+ */
+import { KEY_BYTES_MAX, SHARDS_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
+import type { FaultPlan } from "../platform-faults.ts";
+
+export type Durability = "full" | "async";
+export type Coordination = "auto" | "required" | "single-process-unsafe";
+
+export interface DatabaseOptions {
+  /** Number of shards (1 to 256); fixed when the database is created. Default 4. */
+  shards?: number;
+  /** "full" (default): a write resolves after the fdatasync covering it. "async": after the memtable insert. */
+  durability?: Durability;
+  /** Fast path on (default). false: every write goes to the shard's actor. */
+  fastWrite?: boolean;
+  /** async durability: the longest a write waits before its sync, in microseconds. Default 1000. */
+  walBatchIntervalUs?: number;
+  /**
+   * Memtable size per shard, bytes (a multiple of 64 KiB, 64 KiB to 1 GiB). Default 4 MiB.
+   * Values may be at most a quarter of it (and at most VALUE_BYTES_MAX).
+   */
+  memtableBytesMax?: number;
+  /** Group WAL segment size, bytes (2 MiB to 1 GiB). Default 64 MiB. */
+  walSegmentBytesMax?: number;
+  /** The group WAL's shared buffer, bytes (a power of two, 4 MiB to 256 MiB). Default 16 MiB. */
+  walBufferBytes?: number;
+  /** "auto" (default) or "required": one writer process per directory; "single-process-unsafe": no lock. */
+  coordination?: Coordination;
+  /** How long a second open waits for the directory lock before LockedError, ms. Default 1000. */
+  coordinationTimeoutMs?: number;
+  /** Table block cache per thread, bytes. Default 8 MiB. */
+  blockCacheBytesMax?: number;
+  /** Open even with corruption in the middle of a log, cutting it there (reported in `stats().recovery`). */
+  salvage?: boolean;
+  /**
+   * For tests only: make the group log's durability worker or the actor fail its n-th write
+   * or sync (src/platform-faults.ts), to prove the database fails stop.
+   */
+  faults?: { groupLog?: FaultPlan; actor?: FaultPlan };
+}
+
+/** The largest value a database with this memtable size accepts. */
+export function valueBytesMaxFor(memtableBytesMax: number): number {
+  return Math.min(VALUE_BYTES_MAX, Math.floor(memtableBytesMax / 4));
+}
+
+export interface ResolvedOptions {
+  shards: number | undefined;
+  durability: Durability;
+  fastWrite: boolean;
+  walBatchIntervalUs: number;
+  memtableBytesMax: number;
+  walSegmentBytesMax: number;
+  walBufferBytes: number;
+  coordination: Coordination;
+  coordinationTimeoutMs: number;
+  blockCacheBytesMax: number;
+  salvage: boolean;
+  faults: { groupLog?: FaultPlan; actor?: FaultPlan };
+}
+
+const MIB = 1024 * 1024;
+export const DEFAULT_SHARDS = 4;
+export const MEMTABLE_BYTES_MIN = 64 * 1024;
+export const MEMTABLE_BYTES_MAX = 1024 * MIB;
+/** The actor's request queue, bytes (it bounds the channel path's queue). */
+export const REQUEST_QUEUE_BYTES = 4 * MIB;
+/** Most operations in one batch. */
+export const BATCH_OPS_MAX = 1000;
+/** Most key and value bytes in one batch (with its operation headers it must fit the staging area). */
+export const BATCH_BYTES_MAX = VALUE_BYTES_MAX + KEY_BYTES_MAX;
+/** A batch's operation headers in the staging area, and the core's scratch per operation. */
+export const BATCH_STAGED_OP_BYTES = 8;
+export const BATCH_SCRATCH_OP_BYTES = 12;
+
+function integer(name: string, value: unknown, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") throw new TypeError(`${name} must be a number, got ${typeof value}`);
+  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) throw new RangeError(`${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
+  if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  const memtableBytesMax = integer("memtableBytesMax", options.memtableBytesMax, MEMTABLE_BYTES_MIN, MEMTABLE_BYTES_MAX, 4 * MIB);
+  if (memtableBytesMax % (64 * 1024) !== 0) throw new RangeError(`memtableBytesMax must be a multiple of 65536, got ${memtableBytesMax}`);
+  const walBufferBytes = integer("walBufferBytes", options.walBufferBytes, 4 * MIB, 256 * MIB, 16 * MIB);
+  if ((walBufferBytes & (walBufferBytes - 1)) !== 0) throw new RangeError(`walBufferBytes must be a power of two, got ${walBufferBytes}`);
+  if (options.fastWrite !== undefined && typeof options.fastWrite !== "boolean") throw new TypeError("fastWrite must be a boolean");
+  if (options.salvage !== undefined && typeof options.salvage !== "boolean") throw new TypeError("salvage must be a boolean");
+  return {
+    shards: options.shards === undefined ? undefined : integer("shards", options.shards, 1, SHARDS_MAX, DEFAULT_SHARDS),
+    durability: oneOf("durability", options.durability, ["full", "async"], "full"),
+    fastWrite: options.fastWrite ?? true,
+    walBatchIntervalUs: integer("walBatchIntervalUs", options.walBatchIntervalUs, 0, 1_000_000, 1000),
+    memtableBytesMax,
+    walSegmentBytesMax: integer("walSegmentBytesMax", options.walSegmentBytesMax, 2 * MIB, 1024 * MIB, 64 * MIB),
+    walBufferBytes,
+    coordination: oneOf("coordination", options.coordination, ["auto", "required", "single-process-unsafe"], "auto"),
+    coordinationTimeoutMs: integer("coordinationTimeoutMs", options.coordinationTimeoutMs, 0, 3_600_000, 1000),
+    blockCacheBytesMax: integer("blockCacheBytesMax", options.blockCacheBytesMax, 0, 4096 * MIB, 8 * MIB),
+    salvage: options.salvage ?? false,
+    faults: options.faults ?? {},
+  };
+}

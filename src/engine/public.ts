@@ -1,0 +1,29 @@
+/**
+ * The public surface of `shardline`, bound to a runtime's Platform by each runtime entry
+ * (runtimes/<rt>/mod.ts), so users never see a Platform.
+ */
+import type { Platform } from "../platform.ts";
+import { Database, type DatabaseHandle } from "./database.ts";
+import { openDatabase } from "./open.ts";
+import type { DatabaseOptions } from "./options.ts";
+
+export { Database } from "./database.ts";
+export type { BatchOperation, CoordinationInfo, DatabaseHandle, DatabaseStats, Key, RecoveryInfo, ScanOptions, Snapshot, Value } from "./database.ts";
+export type { Coordination, DatabaseOptions, Durability } from "./options.ts";
+export { BATCH_BYTES_MAX, BATCH_OPS_MAX } from "./options.ts";
+export { KEY_BYTES_MAX, SHARDS_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
+export { ClosedError, CorruptionError, LockedError, LockUnavailableError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
+
+export interface DatabaseApi {
+  /** Opens (creating if needed) the database in `dir`, recovering it first. */
+  open(dir: string, options?: DatabaseOptions): Promise<Database>;
+  /** In a worker thread: a handle on a database another thread opened (`db.share()`). */
+  attach(handle: DatabaseHandle): Promise<Database>;
+}
+
+export function bindDatabaseApi(platform: Platform): DatabaseApi {
+  return {
+    open: (dir, options) => openDatabase(platform, dir, options),
+    attach: (handle) => Database.attach(platform, handle),
+  };
+}

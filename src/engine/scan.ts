@@ -1,0 +1,284 @@
+/**
+ * Scans: the database's rows in key order, across every shard, memtable and table.
+ *
+ * Each memtable and table gives a cursor over its versions in (key ascending, ts
+ * descending) order; a binary heap merges them all. For each key, the newest version
+ * visible to the snapshot (seq < S) decides: a value is yielded, a tombstone hides the
+ * key. Forward, the first visible version popped for a key is the newest; in reverse the
+ * heap yields a key's versions oldest first, so the last visible one wins.
+ *
+ * A scan holds the thread's reclamation epoch (memtable arenas stay valid) and a live
+ * snapshot (compaction keeps what it needs) from its first `next()` until it ends or is
+ * closed by `break`/`return`. Keys and values yielded are copies.
+ * Threads: the thread that iterates it.
+ */
+import { NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
+import type { TableCursor } from "../table/table-cursor.ts";
+import type { ReadContext } from "./read-context.ts";
+import { TableGoneError } from "./table-set.ts";
+
+export interface ScanBounds {
+  /** Inclusive lower bound. */
+  lower?: Uint8Array;
+  lowerExclusive?: boolean;
+  /** Upper bound. */
+  upper?: Uint8Array;
+  upperInclusive?: boolean;
+  reverse?: boolean;
+  limit?: number;
+}
+
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+/** The smallest key greater than every key that starts with `prefix`; undefined when there is none (all 0xff). */
+export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  const end = prefix.slice();
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] !== 0xff) {
+      end[i]++;
+      return end.slice(0, i + 1);
+    }
+  }
+  return undefined;
+}
+
+/** One source of versions: a memtable or a table. */
+interface Source {
+  valid: boolean;
+  key: Uint8Array;
+  ts: bigint;
+  seq: number;
+  tombstone: boolean;
+  value(): Uint8Array;
+  next(): void;
+  prev(): void;
+}
+
+class MemtableSource implements Source {
+  valid = false;
+  key: Uint8Array = new Uint8Array(0);
+  ts = 0n;
+  seq = 0;
+  tombstone = false;
+  #node = 0;
+  #valueAt = 0;
+  #valueLength = 0;
+
+  constructor(private readonly ctx: ReadContext, private readonly mt: number) {}
+
+  #load(node: number): void {
+    this.#node = node;
+    this.valid = node !== 0;
+    if (!this.valid) return;
+    const core = this.ctx.core;
+    core.ensure(node + NODE_LINKS);
+    const u8 = core.u8;
+    const keyLength = u8[node + NODE_KEY_LENGTH] | (u8[node + NODE_KEY_LENGTH + 1] << 8);
+    const keyAt = node + NODE_LINKS + u8[node + NODE_HEIGHT] * 4;
+    const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
+    this.key = u8.subarray(keyAt, keyAt + keyLength);
+    this.ts = core.u64[node >>> 3];
+    this.seq = Number(core.u64[(node + NODE_SEQ) >>> 3]);
+    this.tombstone = valueLength === VALUE_TOMBSTONE;
+    this.#valueAt = keyAt + keyLength;
+    this.#valueLength = this.tombstone ? 0 : valueLength;
+    core.ensure(this.#valueAt + this.#valueLength);
+  }
+
+  value(): Uint8Array {
+    return this.ctx.core.u8.subarray(this.#valueAt, this.#valueAt + this.#valueLength);
+  }
+
+  seek(key: Uint8Array | undefined): void {
+    const e = this.ctx.core.exports;
+    if (!key) return this.#load(e.memtableFirst(this.mt) >>> 0);
+    this.#load(e.memtableSeekGE(this.mt, this.ctx.core.stage(key), key.length, 0xffffffffffffffffn) >>> 0);
+  }
+
+  seekBefore(key: Uint8Array | undefined): void {
+    const e = this.ctx.core.exports;
+    if (!key) return this.#load(e.memtableLast(this.mt) >>> 0);
+    this.#load(e.memtableSeekLT(this.mt, this.ctx.core.stage(key), key.length, 0xffffffffffffffffn) >>> 0);
+  }
+
+  next(): void {
+    this.#load(this.ctx.core.exports.memtableNext(this.#node) >>> 0);
+  }
+
+  prev(): void {
+    this.#load(this.ctx.core.exports.memtablePrev(this.mt, this.#node) >>> 0);
+  }
+}
+
+class TableSource implements Source {
+  valid = false;
+  key: Uint8Array = new Uint8Array(0);
+  ts = 0n;
+  seq = 0;
+  tombstone = false;
+
+  constructor(private readonly cursor: TableCursor) {}
+
+  #load(ok: boolean): void {
+    this.valid = ok;
+    if (!ok) return;
+    const c = this.cursor;
+    this.key = c.key;
+    this.ts = c.ts;
+    this.seq = c.seqHi * 4294967296 + c.seqLo;
+    this.tombstone = c.isTombstone;
+  }
+
+  value(): Uint8Array {
+    return this.cursor.value!;
+  }
+
+  seek(key: Uint8Array | undefined): void {
+    this.#load(key ? this.cursor.seek(key) : this.cursor.seekFirst());
+  }
+
+  seekBefore(key: Uint8Array | undefined): void {
+    this.#load(key ? this.cursor.seekBefore(key) : this.cursor.seekLast());
+  }
+
+  next(): void {
+    this.#load(this.cursor.next());
+  }
+
+  prev(): void {
+    this.#load(this.cursor.prev());
+  }
+}
+
+/** Binary heap of sources; `before(a, b)` true when a comes first. */
+class SourceHeap {
+  items: Source[] = [];
+  constructor(private readonly before: (a: Source, b: Source) => boolean) {}
+
+  push(s: Source): void {
+    const items = this.items;
+    items.push(s);
+    let i = items.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(items[i], items[parent])) break;
+      [items[i], items[parent]] = [items[parent], items[i]];
+      i = parent;
+    }
+  }
+
+  /** Restores the heap after the top moved (or removes it when it is no longer valid). */
+  fixTop(): void {
+    const items = this.items;
+    if (!items[0].valid) {
+      const last = items.pop()!;
+      if (items.length === 0) return;
+      items[0] = last;
+    }
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let best = i;
+      if (l < items.length && this.before(items[l], items[best])) best = l;
+      if (r < items.length && this.before(items[r], items[best])) best = r;
+      if (best === i) return;
+      [items[i], items[best]] = [items[best], items[i]];
+      i = best;
+    }
+  }
+}
+
+const forward = (a: Source, b: Source) => {
+  const c = compareBytes(a.key, b.key);
+  return c < 0 || (c === 0 && a.ts > b.ts);
+};
+const backward = (a: Source, b: Source) => {
+  const c = compareBytes(a.key, b.key);
+  return c > 0 || (c === 0 && a.ts < b.ts);
+};
+
+/** Rows in key order from every shard: [key, value] copies. */
+export function* scanRows(ctx: ReadContext, snapshot: number, bounds: ScanBounds): Generator<[Uint8Array, Uint8Array], void, undefined> {
+  const { lower, upper, reverse = false, limit = Infinity } = bounds;
+  if (limit <= 0) return;
+  const shards = ctx.shared.shards;
+  const heap = new SourceHeap(reverse ? backward : forward);
+  ctx.enter();
+  try {
+    // Memtables first, then tables: a flush publishes its table (a new manifest generation)
+    // before it drops the memtable, so a memtable missing from the lists read here is in the
+    // tables read after them. A table removed by a compaction meanwhile means: refresh, again.
+    const memtables = Array.from({ length: shards }, (_, shard) => ctx.memtables(shard));
+    for (let attempt = 0; ; attempt++) {
+      heap.items = [];
+      try {
+        ctx.tables.refresh(attempt > 0);
+        for (let shard = 0; shard < shards; shard++) {
+          const sources: Array<MemtableSource | TableSource> = memtables[shard].map((mt) => new MemtableSource(ctx, mt));
+          for (const table of ctx.tables.tables(shard)) sources.push(new TableSource(ctx.tables.reader(table).cursor()));
+          for (const source of sources) {
+            if (reverse) {
+              // Upper bound: for "<= key" start before the key's immediate successor (key + 0x00).
+              const start = upper && bounds.upperInclusive ? concatZero(upper) : upper;
+              source.seekBefore(start);
+            } else {
+              source.seek(lower);
+            }
+            if (source.valid) heap.push(source);
+          }
+        }
+        break;
+      } catch (error) {
+        if (!(error instanceof TableGoneError) || attempt >= 8) throw error;
+      }
+    }
+
+    let produced = 0;
+    while (heap.items.length > 0) {
+      const key = heap.items[0].key.slice();
+      // Bounds on the far side of the iteration direction.
+      if (!reverse) {
+        if (upper) {
+          const c = compareBytes(key, upper);
+          if (c > 0 || (c === 0 && !bounds.upperInclusive)) return;
+        }
+      } else if (lower) {
+        const c = compareBytes(key, lower);
+        if (c < 0 || (c === 0 && bounds.lowerExclusive)) return;
+      }
+      let winner: Source | undefined;
+      let value: Uint8Array | undefined;
+      let tombstone = false;
+      // Pop every version of this key from every source.
+      while (heap.items.length > 0 && compareBytes(heap.items[0].key, key) === 0) {
+        const top = heap.items[0];
+        if (top.seq < snapshot && (reverse || !winner)) {
+          winner = top;
+          tombstone = top.tombstone;
+          value = tombstone ? undefined : top.value().slice();
+        }
+        if (reverse) top.prev();
+        else top.next();
+        heap.fixTop();
+      }
+      if (!winner || tombstone) continue;
+      if (!reverse && bounds.lowerExclusive && lower && compareBytes(key, lower) === 0) continue;
+      if (reverse && upper && !bounds.upperInclusive && compareBytes(key, upper) === 0) continue;
+      yield [key, value!];
+      if (++produced >= limit) return;
+    }
+  } finally {
+    ctx.exit();
+  }
+}
+
+function concatZero(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out.set(key);
+  return out;
+}

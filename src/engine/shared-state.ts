@@ -1,0 +1,195 @@
+/**
+ * EngineShared: the database's own block in shared memory, next to the core's control
+ * region, read and written by every thread of the database.
+ *
+ * Layout (SHARED_BYTES, 64-aligned, from the core's heap):
+ *   +0   u32 magic 0x42444C53 ("SLDB")
+ *   +4   u32 manifestGeneration  bumped (atomic) after each manifest replacement is durable;
+ *                                readers re-read MANIFEST when it changes
+ *   +8   u32 groupRing           address of the group WAL's ring
+ *   +12  u32 requestRing         address of the actor's request queue (a ring, no disk)
+ *   +16  u32 state              OPEN, CLOSING, CLOSED, FAILED (atomic)
+ *   +20  u32 durabilityFull      1 when snapshots read the durable LSN, 0 for the published one
+ *   +24  u32 shards
+ *   +28  u32 valueBytesMax       the value size limit (derived from memtableBytesMax)
+ *   +32  u64 channelWrites       operations applied by the actor (atomic, actor)
+ *   +40  u64 flushes             memtables written to tables (atomic, actor)
+ *   +48  u64 compactions         merges done (atomic, actor)
+ *   +56  u64 compactedBytes      bytes written by merges (atomic, actor)
+ *   +64  u32 actorStopped        1 once the actor will write no more replies: it stopped
+ *                                after answering everything it took, or it died (set by
+ *                                the opener). Channel clients then fail what is pending.
+ *   +68  ... reserved to +128
+ *   +128 u64 snapshots[SNAPSHOTS_MAX]  live snapshots: seq + 1, 0 for a free slot (CAS)
+ *
+ * Invariants: a live snapshot's slot holds its seq + 1 from before the snapshot is first
+ * read until it is released, so the actor's `oldestSnapshot()` never misses one that is in
+ * use (a snapshot is taken by reserving the slot first, then reading the visible point, then
+ * storing it; see `takeSnapshot`).
+ * Threads: any thread of the database; the actor alone writes the stats counters.
+ */
+import type { Core } from "../core/core.ts";
+import { Ring } from "../wal/format.ts";
+
+export const SHARED_MAGIC = 0x42444c53;
+export const SNAPSHOTS_MAX = 1024;
+export const SHARED_BYTES = 128 + SNAPSHOTS_MAX * 8;
+export const DbState = { OPEN: 0, CLOSING: 1, CLOSED: 2, FAILED: 3 } as const;
+
+const F = {
+  MAGIC: 0,
+  MANIFEST_GENERATION: 4,
+  GROUP_RING: 8,
+  REQUEST_RING: 12,
+  STATE: 16,
+  DURABILITY_FULL: 20,
+  SHARDS: 24,
+  VALUE_BYTES_MAX: 28,
+  CHANNEL_WRITES: 32,
+  FLUSHES: 40,
+  COMPACTIONS: 48,
+  COMPACTED_BYTES: 56,
+  ACTOR_STOPPED: 64,
+  SNAPSHOTS: 128,
+} as const;
+
+/** A reserved, not yet filled snapshot slot holds this (below every real seq + 1 it is 1: visible to nothing). */
+const RESERVED = 1n;
+
+export class EngineShared {
+  readonly i32: Int32Array;
+  readonly u64: BigUint64Array;
+
+  constructor(readonly core: Core, readonly address: number) {
+    this.i32 = new Int32Array(core.memory.buffer);
+    this.u64 = new BigUint64Array(core.memory.buffer);
+  }
+
+  /** Lays out a fresh block (opener only). */
+  static create(core: Core, options: { groupRing: number; requestRing: number; durabilityFull: boolean; shards: number; valueBytesMax: number }): EngineShared {
+    const address = core.exports.coreAlloc(SHARED_BYTES) >>> 0;
+    if (address < 64) throw new RangeError("no shared memory for the database's state");
+    core.ensure(address + SHARED_BYTES);
+    core.u8.fill(0, address, address + SHARED_BYTES);
+    const shared = new EngineShared(core, address);
+    const u32 = core.u32;
+    u32[(address + F.GROUP_RING) >>> 2] = options.groupRing;
+    u32[(address + F.REQUEST_RING) >>> 2] = options.requestRing;
+    u32[(address + F.DURABILITY_FULL) >>> 2] = options.durabilityFull ? 1 : 0;
+    u32[(address + F.SHARDS) >>> 2] = options.shards;
+    u32[(address + F.VALUE_BYTES_MAX) >>> 2] = options.valueBytesMax;
+    Atomics.store(shared.i32, (address + F.MAGIC) >>> 2, SHARED_MAGIC);
+    return shared;
+  }
+
+  #i(field: number): number {
+    return (this.address + field) >>> 2;
+  }
+  #q(field: number): number {
+    return (this.address + field) >>> 3;
+  }
+
+  get valid(): boolean {
+    return Atomics.load(this.i32, this.#i(F.MAGIC)) === SHARED_MAGIC;
+  }
+  get groupRing(): number {
+    return this.core.u32[this.#i(F.GROUP_RING)];
+  }
+  get requestRing(): number {
+    return this.core.u32[this.#i(F.REQUEST_RING)];
+  }
+  get durabilityFull(): boolean {
+    return this.core.u32[this.#i(F.DURABILITY_FULL)] === 1;
+  }
+  get shards(): number {
+    return this.core.u32[this.#i(F.SHARDS)];
+  }
+  get valueBytesMax(): number {
+    return this.core.u32[this.#i(F.VALUE_BYTES_MAX)];
+  }
+  get state(): number {
+    return Atomics.load(this.i32, this.#i(F.STATE));
+  }
+  set state(value: number) {
+    Atomics.store(this.i32, this.#i(F.STATE), value);
+  }
+  /** True once the actor will answer no more requests (see the layout). */
+  get actorStopped(): boolean {
+    return Atomics.load(this.i32, this.#i(F.ACTOR_STOPPED)) === 1;
+  }
+  /** Marks the actor stopped and wakes every thread waiting for a reply (they re-check). */
+  markActorStopped(): void {
+    Atomics.store(this.i32, this.#i(F.ACTOR_STOPPED), 1);
+  }
+  get manifestGeneration(): number {
+    return Atomics.load(this.i32, this.#i(F.MANIFEST_GENERATION));
+  }
+  bumpManifestGeneration(): void {
+    Atomics.add(this.i32, this.#i(F.MANIFEST_GENERATION), 1);
+  }
+
+  /** The visible point: versions with seq below it are visible (durable or published LSN of the group WAL). */
+  visibleSeq(): number {
+    const ring = this.groupRing;
+    const field = this.durabilityFull ? Ring.DURABLE_LSN : Ring.PUBLISHED_END;
+    return Number(Atomics.load(this.u64, (ring + field) >>> 3));
+  }
+
+  /**
+   * Takes a snapshot: reserves a slot (visible to nothing, so nothing it could need is
+   * collected meanwhile), reads the visible point, fills the slot. Returns [slot, seq].
+   */
+  takeSnapshot(): [number, number] {
+    for (let slot = 0; slot < SNAPSHOTS_MAX; slot++) {
+      const index = this.#q(F.SNAPSHOTS) + slot;
+      if (Atomics.compareExchange(this.u64, index, 0n, RESERVED) !== 0n) continue;
+      const seq = this.visibleSeq();
+      Atomics.store(this.u64, index, BigInt(seq) + 1n);
+      return [slot, seq];
+    }
+    throw new RangeError(`too many live snapshots: the limit is ${SNAPSHOTS_MAX} (SNAPSHOTS_MAX); release old ones`);
+  }
+
+  releaseSnapshot(slot: number): void {
+    Atomics.store(this.u64, this.#q(F.SNAPSHOTS) + slot, 0n);
+  }
+
+  /** The oldest live snapshot's seq, or Infinity when none is live (a reserved slot counts as seq 0). */
+  oldestSnapshot(): number {
+    let oldest = Infinity;
+    const base = this.#q(F.SNAPSHOTS);
+    for (let slot = 0; slot < SNAPSHOTS_MAX; slot++) {
+      const v = Atomics.load(this.u64, base + slot);
+      if (v !== 0n) oldest = Math.min(oldest, Number(v - 1n));
+    }
+    return oldest;
+  }
+
+  /** Every live snapshot's seq, ascending (a slot still being filled counts as seq 0). */
+  liveSnapshotSeqs(): number[] {
+    const out: number[] = [];
+    const base = this.#q(F.SNAPSHOTS);
+    for (let slot = 0; slot < SNAPSHOTS_MAX; slot++) {
+      const v = Atomics.load(this.u64, base + slot);
+      if (v !== 0n) out.push(Number(v - 1n));
+    }
+    return out.sort((a, b) => a - b);
+  }
+
+  liveSnapshots(): number {
+    let n = 0;
+    const base = this.#q(F.SNAPSHOTS);
+    for (let slot = 0; slot < SNAPSHOTS_MAX; slot++) if (Atomics.load(this.u64, base + slot) !== 0n) n++;
+    return n;
+  }
+
+  addStat(field: "channelWrites" | "flushes" | "compactions" | "compactedBytes", n: number): void {
+    const at = { channelWrites: F.CHANNEL_WRITES, flushes: F.FLUSHES, compactions: F.COMPACTIONS, compactedBytes: F.COMPACTED_BYTES }[field];
+    Atomics.add(this.u64, this.#q(at), BigInt(n));
+  }
+
+  stat(field: "channelWrites" | "flushes" | "compactions" | "compactedBytes"): number {
+    const at = { channelWrites: F.CHANNEL_WRITES, flushes: F.FLUSHES, compactions: F.COMPACTIONS, compactedBytes: F.COMPACTED_BYTES }[field];
+    return Number(Atomics.load(this.u64, this.#q(at)));
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Which versions of a key a flush or a compaction must keep.
+ *
+ * Reads happen at a snapshot S (versions with seq < S are visible; of those, the one with
+ * the highest timestamp is the value). Let V be the visible point when the flush or merge
+ * starts, and L the live snapshots then. Every snapshot that exists or can still be taken
+ * is in L or is at least V (the visible point only grows). So a version must stay if
+ *   - its seq >= V: not visible yet, it may be the newest visible at some later S; or
+ *   - it is the newest visible version at V, or at some snapshot in L.
+ * Every other version is shadowed at every snapshot that matters. (A plain get reads its S
+ * after reading the memtable list, and a scan registers its snapshot before reading S, so
+ * both read at an S in L or at least V: see src/engine/read-context.ts, shared-state.ts.)
+ *
+ * A tombstone left as the oldest version kept may also go, when it is visible to every
+ * snapshot (seq below the oldest of L and V) and nothing older can exist below it: the
+ * caller says so with `nothingBelow` (a compaction that checked every other table's bloom
+ * filter; a flush never can, older tables may hold the key).
+ *
+ * Threads: pure function.
+ */
+
+export interface Version {
+  ts: bigint;
+  seq: number;
+  tombstone: boolean;
+}
+
+/**
+ * `versions`: one key's versions in timestamp-descending order. `boundaries`: the live
+ * snapshots and V, ascending. Returns the indexes to keep, in the same order.
+ */
+export function versionsToKeep(versions: readonly Version[], boundaries: readonly number[], visible: number, nothingBelow: boolean): number[] {
+  const keep = new Set<number>();
+  versions.forEach((v, i) => {
+    if (v.seq >= visible) keep.add(i);
+  });
+  for (const b of boundaries) {
+    const i = versions.findIndex((v) => v.seq < b);
+    if (i >= 0) keep.add(i);
+  }
+  const kept = [...keep].sort((a, b) => a - b);
+  if (nothingBelow && kept.length > 0) {
+    const last = kept[kept.length - 1];
+    const oldestBoundary = Math.min(visible, ...boundaries);
+    if (versions[last].tombstone && versions[last].seq < oldestBoundary) kept.pop();
+  }
+  return kept;
+}

@@ -1,0 +1,33 @@
+/** Shared helpers for the engine tests: the platform, the database API, temp dirs, text. */
+import { currentPlatform } from "../harness/platform.ts";
+import { bindDatabaseApi } from "../../src/engine/public.ts";
+
+export const platform = await currentPlatform();
+export const { open, attach } = bindDatabaseApi(platform);
+export const enc = new TextEncoder();
+export const dec = new TextDecoder();
+export const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : dec.decode(bytes));
+
+const made: string[] = [];
+export function tempDir(prefix = "shardline-db-"): string {
+  const dir = platform.makeTempDir(prefix);
+  made.push(dir);
+  return dir;
+}
+export function cleanup(): void {
+  for (const dir of made.splice(0)) platform.removeAll(dir);
+}
+
+/** Rows of a scan as "key=value" strings. */
+export function rows(iterable: Iterable<[Uint8Array, Uint8Array]>): string[] {
+  return [...iterable].map(([k, v]) => `${dec.decode(k)}=${dec.decode(v)}`);
+}
+
+/** Waits (polling, never asserting on time) until `done()`; gives up after `limitMs` so a bug fails instead of hanging. */
+export async function eventually(done: () => boolean, what: string, limitMs = 30_000): Promise<void> {
+  const start = Date.now();
+  while (!done()) {
+    if (Date.now() - start > limitMs) throw new Error(`gave up waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
