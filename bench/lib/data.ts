@@ -49,3 +49,44 @@ export function value(bytes: number, seed = 1): Uint8Array {
   const next = rng(seed);
   return Uint8Array.from({ length: bytes }, () => next() & 0xff);
 }
+
+/**
+ * Distinct values of `bytes` bytes each, all views into one random pool, so every write
+ * carries different bytes (a constant value would flatter any system that compresses
+ * blocks, as LevelDB does with Snappy) and handing out a value allocates nothing.
+ * Value i starts at (i * 4099) mod (pool size - bytes): neighbours never overlap.
+ */
+export class ValuePool {
+  readonly #pool: Uint8Array;
+  readonly #span: number;
+  constructor(readonly bytes: number, seed = 7, poolBytes = 4 << 20) {
+    this.#pool = new Uint8Array(poolBytes + bytes);
+    const next = rng(seed);
+    const words = new Uint32Array(this.#pool.buffer, 0, this.#pool.length >>> 2);
+    for (let i = 0; i < words.length; i++) words[i] = next();
+    this.#span = poolBytes;
+  }
+  /** The i-th value (a view: copy it if it must outlive the pool). */
+  at(i: number): Uint8Array {
+    const start = (i * 4099) % this.#span;
+    return this.#pool.subarray(start, start + this.bytes);
+  }
+}
+
+/** A copy of `items` in a fixed pseudo-random order (Fisher-Yates with xorshift32). */
+export function shuffled<T>(items: readonly T[], seed: number): T[] {
+  const out = [...items];
+  const next = rng(seed);
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = next() % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/** Byte-wise comparison of two keys, the order every system here sorts keys in. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}

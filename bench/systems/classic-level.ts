@@ -1,0 +1,109 @@
+/**
+ * classic-level (LevelDB behind a native addon, the `level` family's Node store):
+ * - "classic-level-nosync": `await db.put(k, v)` with the default `sync: false`: the write
+ *   is in LevelDB's log and memtable, not synced — not durable;
+ * - "classic-level-sync": `await db.put(k, v, { sync: true })`: LevelDB syncs its log
+ *   before the put resolves (concurrent writers share a sync) — durable.
+ * Keys and values are raw bytes ("view" encodings); reads use `getSync` (classic-level 3)
+ * and an iterator read with `nextv`. Puts run on libuv's thread pool, so each resolves
+ * on a later event-loop turn.
+ *
+ * Threads: one handle per directory per process (LevelDB's LOCK file), used by the thread
+ * that opened it; no writes from workers.
+ */
+import { packageVersion } from "./package-version.ts";
+import { reasonOf, type Store, type System, touch } from "./system.ts";
+
+interface Iterator {
+  nextv(size: number): Promise<Array<[Uint8Array, Uint8Array]>>;
+  close(): Promise<void>;
+}
+interface Level {
+  open(): Promise<void>;
+  put(key: Uint8Array, value: Uint8Array, options?: { sync?: boolean }): Promise<void>;
+  del(key: Uint8Array, options?: { sync?: boolean }): Promise<void>;
+  batch(ops: Array<{ type: "put"; key: Uint8Array; value: Uint8Array }>, options?: { sync?: boolean }): Promise<void>;
+  getSync(key: Uint8Array): Uint8Array | undefined;
+  iterator(options: { gte: Uint8Array; limit: number }): Iterator;
+  close(): Promise<void>;
+}
+type LevelClass = new (dir: string, options: Record<string, unknown>) => Level;
+
+let loaded: Promise<LevelClass | string> | undefined;
+function load(): Promise<LevelClass | string> {
+  loaded ??= import("classic-level").then(
+    (m) => (m as unknown as { ClassicLevel: LevelClass }).ClassicLevel,
+    (e) => `classic-level failed to load: ${reasonOf(e)}`,
+  );
+  return loaded;
+}
+
+/** A key above every 16-byte benchmark key; written and deleted with sync to flush the log. */
+const FLUSH_KEY = new Uint8Array(17).fill(0xff);
+
+function store(db: Level, sync: boolean): Store {
+  const options = { sync };
+  return {
+    writeStyle: "await",
+    put: (k, v) => db.put(k, v, options),
+    readStyle: "sync",
+    get: (k) => db.getSync(k),
+    async scan(start, limit) {
+      const it = db.iterator({ gte: start, limit });
+      let n = 0;
+      let bytes = 0;
+      try {
+        for (;;) {
+          const rows = await it.nextv(1000);
+          if (rows.length === 0) break;
+          for (const [, v] of rows) bytes += v.length;
+          n += rows.length;
+        }
+      } finally {
+        await it.close();
+      }
+      touch(bytes);
+      return n;
+    },
+    async load(keys, values) {
+      const CHUNK = 10_000;
+      for (let i = 0; i < keys.length; i += CHUNK) {
+        const ops = [];
+        for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) ops.push({ type: "put" as const, key: keys[j], value: values(j) });
+        await db.batch(ops);
+      }
+    },
+    // LevelDB has no flush call; a synced write syncs the log with everything before it.
+    async flush() {
+      await db.put(FLUSH_KEY, FLUSH_KEY, { sync: true });
+      await db.del(FLUSH_KEY, { sync: true });
+    },
+    close: () => db.close(),
+  };
+}
+
+function levelSystem(id: string, sync: boolean): System {
+  return {
+    id,
+    name: "classic-level",
+    library: `classic-level ${packageVersion("classic-level")} (LevelDB)`,
+    mode: sync ? "await put, sync: true" : "await put, sync: false",
+    family: "classic-level",
+    durability: sync ? "durable" : "non-durable",
+    readApi: sync ? undefined : "getSync; iterator nextv(1000)",
+    noWorkers: "LevelDB locks its directory (LOCK): one open handle per process, so a second thread cannot write to it",
+    async available() {
+      const Level = await load();
+      return typeof Level === "string" ? Level : true;
+    },
+    async open(dir) {
+      const Level = (await load()) as LevelClass;
+      const db = new Level(dir, { keyEncoding: "view", valueEncoding: "view" });
+      await db.open();
+      return store(db, sync);
+    },
+  };
+}
+
+export const classicLevelNoSync = levelSystem("classic-level-nosync", false);
+export const classicLevelSync = levelSystem("classic-level-sync", true);

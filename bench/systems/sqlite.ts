@@ -1,0 +1,144 @@
+/**
+ * SQLite as a key-value store, through each runtime's own binding: better-sqlite3 in Node,
+ * `bun:sqlite` in Bun, `node:sqlite` in Deno (better-sqlite3 does not load in Bun or Deno,
+ * and node:sqlite is not in Node 20). One table `kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT
+ * ROWID`, prepared statements, one autocommit `INSERT OR REPLACE` per put, WAL journal:
+ * - "sqlite-normal": `synchronous=NORMAL`: a commit is not synced (only checkpoints are),
+ *   so it survives a process crash but not power loss — not durable;
+ * - "sqlite-full": `synchronous=FULL`: every commit syncs the WAL — durable.
+ * The bindings are synchronous, so writes go one at a time whatever the workload's depth.
+ *
+ * Threads: one connection per thread; a worker opens its own connection to the same file,
+ * and writers wait for SQLite's write lock (busy_timeout).
+ */
+import { runtimeName } from "../../runtimes/current.ts";
+import { packageVersion } from "./package-version.ts";
+import { reasonOf, type Store, type System, touch, type WorkerWriter } from "./system.ts";
+
+type Row = Record<string, unknown>;
+interface Statement {
+  run(...params: unknown[]): unknown;
+  get(...params: unknown[]): Row | undefined | null;
+  iterate(...params: unknown[]): Iterable<Row>;
+}
+interface Connection {
+  exec(sql: string): void;
+  prepare(sql: string): Statement;
+  close(): void;
+}
+interface Binding {
+  /** e.g. "better-sqlite3 12.10.0" */
+  name: string;
+  connect(path: string): Connection;
+}
+
+// Module names in variables, so no runtime resolves another runtime's built-in ahead of time.
+const BUN_SQLITE = "bun:sqlite";
+const NODE_SQLITE = "node:sqlite";
+const BETTER_SQLITE3 = "better-sqlite3";
+
+async function loadBinding(): Promise<Binding> {
+  switch (runtimeName()) {
+    case "bun": {
+      const { Database } = await import(BUN_SQLITE);
+      return { name: "bun:sqlite", connect: (path) => new Database(path) as Connection };
+    }
+    case "deno": {
+      const { DatabaseSync } = await import(NODE_SQLITE);
+      return { name: "node:sqlite", connect: (path) => new DatabaseSync(path) as Connection };
+    }
+    default: {
+      const Database = (await import(BETTER_SQLITE3)).default as new (path: string) => Connection;
+      return { name: `better-sqlite3 ${packageVersion("better-sqlite3")}`, connect: (path) => new Database(path) };
+    }
+  }
+}
+
+let loaded: Promise<Binding | string> | undefined;
+function load(): Promise<Binding | string> {
+  loaded ??= loadBinding().then((binding) => {
+    // Prove it works (a binding can import and still fail at its first call).
+    const c = binding.connect(":memory:");
+    const version = c.prepare("SELECT sqlite_version() AS v").get()?.v;
+    c.close();
+    return { ...binding, name: `${binding.name} (SQLite ${version})` };
+  }).catch((e) => `the SQLite binding of ${runtimeName()} failed to load: ${reasonOf(e)}`);
+  return loaded;
+}
+
+type Synchronous = "NORMAL" | "FULL";
+
+function connect(binding: Binding, dir: string, synchronous: Synchronous): { db: Connection; insert: Statement } {
+  const db = binding.connect(`${dir}/kv.sqlite`);
+  db.exec("PRAGMA busy_timeout = 60000");
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec(`PRAGMA synchronous = ${synchronous}`);
+  db.exec("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID");
+  return { db, insert: db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)") };
+}
+
+function store(db: Connection, insert: Statement): Store {
+  const select = db.prepare("SELECT v FROM kv WHERE k = ?");
+  const range = db.prepare("SELECT k, v FROM kv WHERE k >= ? ORDER BY k LIMIT ?");
+  return {
+    writeStyle: "sync",
+    put: (k, v) => void insert.run(k, v),
+    readStyle: "sync",
+    get: (k) => (select.get(k)?.v as Uint8Array | undefined) ?? undefined,
+    scan(start, limit) {
+      let n = 0;
+      let bytes = 0;
+      for (const row of range.iterate(start, limit)) {
+        bytes += (row.v as Uint8Array).length;
+        n++;
+      }
+      touch(bytes);
+      return n;
+    },
+    async load(keys, values) {
+      const CHUNK = 10_000;
+      for (let i = 0; i < keys.length; i += CHUNK) {
+        db.exec("BEGIN");
+        for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) insert.run(keys[j], values(j));
+        db.exec("COMMIT");
+      }
+    },
+    // A checkpoint copies the WAL into the database file and syncs it.
+    flush: async () => db.exec("PRAGMA wal_checkpoint(TRUNCATE)"),
+    close: async () => db.close(),
+  };
+}
+
+function sqliteSystem(id: string, synchronous: Synchronous): System {
+  const system: System = {
+    id,
+    name: "SQLite",
+    library: "SQLite",
+    mode: `WAL, synchronous=${synchronous}`,
+    family: "sqlite",
+    synchronousWrites: true,
+    durability: synchronous === "FULL" ? "durable" : "non-durable",
+    readApi: synchronous === "NORMAL" ? "prepared SELECT (sync)" : undefined,
+    async available() {
+      const binding = await load();
+      if (typeof binding === "string") return binding;
+      system.library = binding.name;
+      return true;
+    },
+    async open(dir) {
+      const { db, insert } = connect((await load()) as Binding, dir, synchronous);
+      return store(db, insert);
+    },
+    shareWriters: async (_store, dir) => ({ handle: { dir } }),
+    async attachWorker(handle): Promise<WorkerWriter> {
+      const binding = await load();
+      if (typeof binding === "string") throw new Error(binding);
+      const { db, insert } = connect(binding, (handle as { dir: string }).dir, synchronous);
+      return { writeStyle: "sync", put: (k, v) => void insert.run(k, v), close: async () => db.close() };
+    },
+  };
+  return system;
+}
+
+export const sqliteNormal = sqliteSystem("sqlite-normal", "NORMAL");
+export const sqliteFull = sqliteSystem("sqlite-full", "FULL");

@@ -1,0 +1,139 @@
+/**
+ * Reads after a flush: each engine (one mode per engine) is loaded with the same keys
+ * and values, the fastest way it offers, then flushed (everything durable), then measured:
+ * - "get-hit": gets of loaded keys in a fixed shuffled order;
+ * - "get-miss": gets of keys that were never written;
+ * - "scan": reads of scanRows consecutive rows in key order from loaded start keys.
+ * Every answer is checked (a hit must return a value of the right size, a miss nothing,
+ * a scan exactly scanRows rows); a wrong answer fails the result instead of timing it.
+ * Gets: ns/op from whole rounds, p50/p99 from a separate pass timing each get. Scans:
+ * rows per second, p50/p99 per whole scan.
+ * Threads: the harness's main thread.
+ */
+import { type Figures, type Round, summarize } from "../harness/measure.ts";
+import type { Sizes } from "../harness/sizes.ts";
+import { median, percentile } from "../lib/timing.ts";
+import type { Store } from "../systems/system.ts";
+import { isRepresentative, type Job, type JobContext, type Workload } from "./workload.ts";
+
+async function getPass(store: Store, keys: readonly Uint8Array[], count: number, hits: boolean, valueBytes: number, capMs: number): Promise<Round> {
+  let found = 0;
+  let wrongSize = 0;
+  let i = 0;
+  const started = performance.now();
+  const deadline = started + capMs;
+  while (i < count) {
+    const end = Math.min(count, i + 256);
+    if (store.readStyle === "sync") {
+      for (; i < end; i++) {
+        const v = store.get(keys[i]) as Uint8Array | undefined;
+        if (v !== undefined) {
+          found++;
+          if (v.length !== valueBytes) wrongSize++;
+        }
+      }
+    } else {
+      for (; i < end; i++) {
+        const v = await store.get(keys[i]);
+        if (v !== undefined) {
+          found++;
+          if (v.length !== valueBytes) wrongSize++;
+        }
+      }
+    }
+    if (performance.now() > deadline) break;
+  }
+  const ms = performance.now() - started;
+  const expected = hits ? i : 0;
+  if (found !== expected || wrongSize > 0) {
+    throw new Error(`wrong answers: ${found} of ${i} ${hits ? "loaded" : "absent"} keys found (expected ${expected}), ${wrongSize} values of the wrong size`);
+  }
+  return { ms, ops: i, capped: i < count };
+}
+
+async function getLatencies(store: Store, keys: readonly Uint8Array[], samples: number): Promise<number[]> {
+  const us: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const key = keys[i % keys.length];
+    const t = performance.now();
+    const v = store.get(key);
+    if (v instanceof Promise) await v;
+    us.push((performance.now() - t) * 1000);
+  }
+  return us;
+}
+
+async function gets(ctx: JobContext, store: Store, keys: readonly Uint8Array[], hits: boolean): Promise<Figures> {
+  const { sizes } = ctx;
+  await getPass(store, keys, Math.max(1, Math.round(sizes.getCount * sizes.warmupFraction)), hits, sizes.valueBytes, sizes.roundCapMs);
+  const rounds: Round[] = [];
+  for (let r = 0; r < sizes.rounds; r++) rounds.push(await getPass(store, keys, sizes.getCount, hits, sizes.valueBytes, sizes.roundCapMs));
+  const figures = summarize(rounds, sizes.getCount);
+  const us = await getLatencies(store, keys, sizes.latencySamples);
+  figures.p50Us = median(us);
+  figures.p99Us = percentile(us, 99);
+  figures.latencySamples = us.length;
+  return figures;
+}
+
+async function scans(ctx: JobContext, store: Store): Promise<Figures> {
+  const { sizes } = ctx;
+  const starts = ctx.data.scanStarts;
+  const scanOnce = async (start: Uint8Array) => {
+    const t = performance.now();
+    const rows = await store.scan(start, sizes.scanRows);
+    const ms = performance.now() - t;
+    if (rows !== sizes.scanRows) throw new Error(`wrong answer: a scan of ${sizes.scanRows} rows returned ${rows}`);
+    return ms;
+  };
+  await scanOnce(starts[0]); // warm-up
+  const rounds: Round[] = [];
+  const perScanUs: number[] = [];
+  for (let r = 0; r < sizes.rounds; r++) {
+    let total = 0;
+    for (const start of starts) {
+      const ms = await scanOnce(start);
+      total += ms;
+      perScanUs.push(ms * 1000);
+    }
+    rounds.push({ ms: total, ops: starts.length * sizes.scanRows, capped: false });
+  }
+  const figures = summarize(rounds, starts.length * sizes.scanRows);
+  figures.p50Us = median(perScanUs);
+  figures.p99Us = percentile(perScanUs, 99);
+  figures.latencySamples = perScanUs.length;
+  figures.extra = { rowsPerScan: sizes.scanRows, scansPerRound: starts.length };
+  return figures;
+}
+
+export function readJob(sizes: Sizes): Job {
+  const common = { group: "reads", durability: "n/a" as const, valueBytes: sizes.valueBytes };
+  const loaded = `${sizes.readKeys} random 16-byte keys with ${sizes.valueBytes}-byte values, loaded and flushed`;
+  const workloads: Workload[] = [
+    { ...common, id: "get-hit", title: "get, key present (after a flush)", short: "get hit", unit: "get", latency: "op", count: sizes.getCount, description: `${sizes.getCount} gets of present keys in shuffled order; ${loaded}` },
+    { ...common, id: "get-miss", title: "get, key absent (after a flush)", short: "get miss", unit: "get", latency: "op", count: sizes.getCount, description: `${sizes.getCount} gets of keys never written; ${loaded}` },
+    { ...common, id: "scan", title: `scan of ${sizes.scanRows.toLocaleString("en-US")} rows`, short: `scan ${sizes.scanRows >= 1000 ? `${sizes.scanRows / 1000}k` : sizes.scanRows}`, unit: "row", latency: "scan", count: sizes.scans * sizes.scanRows, description: `${sizes.scans} scans of ${sizes.scanRows} rows in key order from loaded keys; ${loaded}` },
+  ];
+  return {
+    id: "reads",
+    workloads,
+    participation: (system) => isRepresentative(system) ? { run: true, comparable: true, note: system.readApi } : undefined,
+    async run(ctx, system, wanted) {
+      const dir = ctx.freshDir();
+      const store = await system.open(dir, { valueBytes: sizes.valueBytes });
+      try {
+        const values = ctx.data.values;
+        await store.load(ctx.data.readKeys, (i) => values.at(i));
+        await store.flush();
+        const out: Record<string, Figures> = {};
+        if (wanted.has("get-hit")) out["get-hit"] = await gets(ctx, store, ctx.data.hitKeys, true);
+        if (wanted.has("get-miss")) out["get-miss"] = await gets(ctx, store, ctx.data.missKeys, false);
+        if (wanted.has("scan")) out.scan = await scans(ctx, store);
+        return out;
+      } finally {
+        await store.close();
+        ctx.removeDir(dir);
+      }
+    },
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * Recovery time for a log of recoveryLogBytes (256 MiB in a full run): a child process of
+ * this runtime (bench/harness/recovery-writer.ts) writes it, makes it durable and is
+ * killed with SIGKILL; then each round copies that directory and times reopening it:
+ * - with the engine: `open(dir)` (replays the log into memtables);
+ * - until the engine's open() exists: the write-ahead log on its own, `openLog(dir)`
+ *   (finds the valid end) plus reading every record back (what replay will read), and
+ *   the open alone in `extra.openMs`. The result's `variant` says which was measured.
+ * The copy sits in the page cache (it was just written), so this is recovery with a warm
+ * cache. The peers are listed with the reason they have no comparable figure.
+ * Threads: the harness's main thread, plus the writer process it starts and kills.
+ */
+import { spawn } from "node:child_process";
+import { cpSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+// @ts-ignore: plain .mjs without types
+import { runtimeCommand } from "../../scripts/runtimes.mjs";
+import { runtimeName } from "../../runtimes/current.ts";
+import { type Figures, type Round, summarize } from "../harness/measure.ts";
+import type { Sizes } from "../harness/sizes.ts";
+import { median } from "../lib/timing.ts";
+import { loadEngine, loadWal } from "../systems/shardline.ts";
+import { RECOVERY_MEMTABLE_BYTES } from "./bench-data.ts";
+import { type System, Unsupported } from "../systems/system.ts";
+import { isRepresentative, type Job, type JobContext, type Participation } from "./workload.ts";
+
+const WRITER = fileURLToPath(new URL("../harness/recovery-writer.ts", import.meta.url));
+const WRITER_LIMIT_MS = 300_000;
+
+const PEER_REASONS: Record<string, string> = {
+  lmdb: "no log to replay: LMDB's copy-on-write B+tree is consistent at every commit, so opening takes the same time however much was written",
+  sqlite: "not measured: recovering a crashed SQLite WAL of the same size is not in this harness yet",
+  "classic-level": "no comparable log: LevelDB turns its log into a table every 4 MiB (write_buffer_size), so it never recovers a 256 MiB log",
+  "deno-kv": "not measured: Deno KV is SQLite underneath, whose crashed-WAL recovery is not in this harness yet",
+};
+
+function participation(system: System): Participation {
+  if (system.id === "shardline-async") return { run: true, comparable: true, evenIfUnavailable: true };
+  if (system.family !== "shardline" && isRepresentative(system)) {
+    return { run: false, reason: PEER_REASONS[system.family] ?? "no comparable recovery" };
+  }
+  return undefined;
+}
+
+interface Written {
+  kind: "engine" | "wal";
+  records: number;
+  logBytes: number;
+  dirBytes: number;
+  note?: string;
+}
+
+/** Runs the writer until it reports READY, then kills it with SIGKILL. */
+function writeAndKill(kind: "engine" | "wal", dir: string, bytes: number): Promise<Written> {
+  const [cmd, args] = runtimeCommand(runtimeName(), WRITER, [kind, dir, String(bytes)]) as [string, string[]];
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise<Written>((resolve, reject) => {
+    let out = "";
+    let err = "";
+    let written: Written | undefined;
+    const timer = setTimeout(() => child.kill("SIGKILL"), WRITER_LIMIT_MS);
+    child.stdout!.setEncoding("utf8");
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (chunk: string) => void (err = (err + chunk).slice(-4000)));
+    child.stdout!.on("data", (chunk: string) => {
+      out += chunk;
+      const m = /SHARDLINE-RECOVERY-READY (\{.*\})\n/.exec(out);
+      if (m && !written) {
+        written = JSON.parse(m[1]);
+        child.kill("SIGKILL");
+      }
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      if (written && signal === "SIGKILL") resolve(written);
+      else reject(new Error(`the recovery writer ended (code ${code}, signal ${signal}) before it was ready: ${err.trim().split("\n").slice(-3).join(" | ")}`));
+    });
+  });
+}
+
+async function timeEngineOpen(dir: string): Promise<{ ms: number; openMs?: number }> {
+  const engine = await loadEngine();
+  if (typeof engine === "string") throw new Error(engine);
+  const t = performance.now();
+  const db = await engine.open(dir, { durability: "async", memtableBytesMax: RECOVERY_MEMTABLE_BYTES }).catch((e) => {
+    if (e instanceof RangeError) return engine.open(dir, { durability: "async" });
+    throw e;
+  });
+  const ms = performance.now() - t;
+  await db.close();
+  return { ms };
+}
+
+async function timeWalOpen(dir: string, records: number): Promise<{ ms: number; openMs: number }> {
+  const wal = await loadWal();
+  if (typeof wal === "string") throw new Error(wal);
+  const t = performance.now();
+  const log = await wal.openLog(dir, { durability: "async" });
+  const openMs = performance.now() - t;
+  let n = 0;
+  for await (const _ of log.stream({})) n++;
+  const ms = performance.now() - t;
+  await log.close();
+  if (n !== records) throw new Error(`recovered ${n} records, ${records} were written`);
+  return { ms, openMs };
+}
+
+async function recover(ctx: JobContext, sizes: Sizes): Promise<Figures> {
+  const engine = await loadEngine();
+  const wal = await loadWal();
+  if (typeof engine === "string" && typeof wal === "string") throw new Unsupported(`${engine}; ${wal}`);
+  const kind = typeof engine === "string" ? "wal" : "engine";
+  const pristine = ctx.freshDir();
+  try {
+    const written = await writeAndKill(kind, join(pristine, "db"), sizes.recoveryLogBytes);
+    const rounds: Round[] = [];
+    const opens: number[] = [];
+    for (let r = sizes.warmup ? -1 : 0; r < sizes.rounds; r++) {
+      const dir = ctx.freshDir();
+      try {
+        cpSync(join(pristine, "db"), join(dir, "db"), { recursive: true });
+        const timed = kind === "engine" ? await timeEngineOpen(join(dir, "db")) : await timeWalOpen(join(dir, "db"), written.records);
+        if (r < 0) continue; // warm-up
+        rounds.push({ ms: timed.ms, ops: written.records, capped: false });
+        if (timed.openMs !== undefined) opens.push(timed.openMs);
+      } finally {
+        ctx.removeDir(dir);
+      }
+    }
+    const figures = summarize(rounds, written.records);
+    const recoveryMs = (figures.nsPerOp * written.records) / 1e6;
+    figures.extra = {
+      recoveryMs,
+      logBytes: written.logBytes,
+      dirBytes: written.dirBytes,
+      records: written.records,
+      mbPerSecond: written.logBytes / (1 << 20) / (recoveryMs / 1000),
+    };
+    if (opens.length > 0) figures.extra.openMs = median(opens);
+    figures.variant = kind === "engine"
+      ? `engine: open() after kill -9${written.note ? ` (${written.note})` : ""}`
+      : "WAL only: openLog() and reading every record, after kill -9 (the engine's open() is not available yet)";
+    return figures;
+  } finally {
+    ctx.removeDir(pristine);
+  }
+}
+
+export function recoveryJob(sizes: Sizes): Job {
+  const mib = sizes.recoveryLogBytes / (1 << 20);
+  return {
+    id: "recovery",
+    workloads: [{
+      id: "recovery",
+      group: "recovery",
+      title: `recovery of a ${mib} MiB log after kill -9`,
+      short: `recover ${mib} MiB`,
+      unit: "record",
+      latency: "none",
+      durability: "n/a",
+      count: 0,
+      valueBytes: sizes.valueBytes,
+      description: `a ${mib} MiB log of 16-byte keys with 100-byte values, written by a process killed with SIGKILL once it was durable, reopened from a warm page cache`,
+    }],
+    participation,
+    run: async (ctx) => ({ recovery: await recover(ctx, sizes) }),
+  };
+}
