@@ -128,8 +128,8 @@ class Actor implements FlushEnv {
       }
       const state = this.shared.state;
       if (state !== DbState.OPEN && this.requests.reserveHead === from) return this.#close();
-      if (this.#failed) return;
-      if (this.#background()) continue;
+      // A failed actor stays: it answers what is still in its ring with FAILED until close.
+      if (!this.#failed && this.#background()) continue;
       const seq = Atomics.load(i32, wakeIndex);
       Atomics.store(i32, sleepingIndex, 1);
       if (Number(this.core.exports.walScan(this.requests.ring, BigInt(from), BigInt(from + 8))) === from) {

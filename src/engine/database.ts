@@ -201,7 +201,7 @@ export class Database implements AsyncDisposable {
 
   put(key: Key, value: Value): Promise<bigint> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       return this.#write(keyOf(key), valueOf(value, this.#shared.valueBytesMax));
     } catch (error) {
       return Promise.reject(error);
@@ -210,7 +210,7 @@ export class Database implements AsyncDisposable {
 
   delete(key: Key): Promise<bigint> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       return this.#write(keyOf(key), undefined);
     } catch (error) {
       return Promise.reject(error);
@@ -252,7 +252,7 @@ export class Database implements AsyncDisposable {
    */
   batch(ops: readonly BatchOperation[]): Promise<bigint> {
     try {
-      this.#checkOpen();
+      this.#checkWritable();
       if (!Array.isArray(ops)) throw new TypeError("batch expects an array of operations");
       if (ops.length > BATCH_OPS_MAX) throw new RangeError(`batch has ${ops.length} operations; the limit is ${BATCH_OPS_MAX} (BATCH_OPS_MAX)`);
       const parsed = ops.map((op, i) => {
@@ -351,7 +351,7 @@ export class Database implements AsyncDisposable {
 
   /** Resolves once everything acknowledged (or buffered) so far is durable. */
   async flush(): Promise<void> {
-    this.#checkOpen();
+    this.#checkWritable();
     await this.#waiters.wait(this.#group.reserveHead);
   }
 
@@ -457,7 +457,7 @@ export class Database implements AsyncDisposable {
       blockCache: this.#read.tables.cache.stats(),
       recovery: this.owner?.recovery,
       coordination: this.owner?.coordination,
-      state: (["open", "closing", "closed", "failed"] as const)[this.#shared.state] ?? "open",
+      state: this.#group.state === RingState.FAILED ? "failed" : (["open", "closing", "closed", "failed"] as const)[this.#shared.state] ?? "open",
     };
   }
 
@@ -489,9 +489,15 @@ export class Database implements AsyncDisposable {
     return this.close();
   }
 
+  /** Reads and statistics work until close, also on a failed database (they see what was durable). */
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError(`database ${this.dir}`);
-    if (this.#shared.state === DbState.FAILED) throw new WalFailedError(`database ${this.dir} failed; reopen to recover`);
+  }
+
+  /** Writes also need a database that has not failed. */
+  #checkWritable(): void {
+    this.#checkOpen();
+    if (this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED) throw this.#group.stateError(`database ${this.dir}`);
   }
 }
 

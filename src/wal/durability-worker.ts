@@ -142,7 +142,10 @@ function runDurability(platform: Platform, core: Core, args: DurabilityArgs, por
     exports.walPublishDurable(args.ring, BigInt(to), BigInt(records));
     from = to;
   }
+  // The ring was failed by another thread (the engine's actor): nothing more will be
+  // written; close the segment and tell the owner this worker is done.
   writer.close();
+  port.postMessage({ type: "closed" } satisfies DurabilityMessage);
 }
 
 function fail(ring: RingView, port: ParentPort, failCode: number, error: unknown): void {
