@@ -27,9 +27,8 @@ const entries = {
 const entryPoints = Object.fromEntries(Object.entries(entries).filter(([, src]) => existsSync(join(repoDir, src))));
 
 rmSync(join(repoDir, "dist/node"), { recursive: true, force: true });
-await build({
+const common = {
   absWorkingDir: repoDir,
-  entryPoints,
   outdir: "dist/node",
   bundle: true,
   format: "esm",
@@ -37,7 +36,13 @@ await build({
   target: "node20",
   sourcemap: true,
   logLevel: "warning",
-});
+};
+const { cli, ...library } = entryPoints;
+await build({ ...common, entryPoints: library });
+// The command line imports its npm dependencies (commander, cli-table3, cli-progress:
+// package.json "dependencies") from node_modules at run time rather than bundling them:
+// bundled into an ES module, their CommonJS `require("node:events")` calls would fail.
+if (cli) await build({ ...common, entryPoints: { cli }, packages: "external" });
 // Declarations (and a strict type check of src/ and the Node adapter) with tsc.
 rmSync(join(repoDir, "dist/types"), { recursive: true, force: true });
 const tsc = spawnSync(process.execPath, [join(repoDir, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: repoDir, stdio: "inherit" });

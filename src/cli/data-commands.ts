@@ -1,0 +1,139 @@
+/**
+ * `shardline get | put | delete | scan`: one operation on a database, through the engine's
+ * public API (open, operate, close). Keys and values are UTF-8 text by default, hex digits
+ * with `--hex`; output is a table, or JSON with `--json` (timestamps as decimal strings).
+ *
+ * JSON shapes:
+ *   get     { "key", "found": true, "value" } | { "key", "found": false }
+ *   put     { "key", "ts" }
+ *   delete  { "key", "existed", "ts" }
+ *   scan    [ { "key", "value" }, ... ]
+ * A key or value that is not valid UTF-8 (without --hex) is given as hex digits, with a
+ * "keyEncoding": "hex" / "valueEncoding": "hex" field beside it.
+ * Threads: the main thread of the command line.
+ */
+import type { ScanOptions } from "../engine/database.ts";
+import { openForCli } from "./database.ts";
+import { argBytes, cellBytes, type Encoding, fields, putBytes, table } from "./format.ts";
+import type { CliContext } from "./io.ts";
+import { EXIT_FAILURE, EXIT_OK, toJson } from "./io.ts";
+
+export interface DataOptions {
+  json?: boolean;
+  hex?: boolean;
+  /** How long to wait for the directory lock, ms. */
+  wait?: number;
+}
+
+const encodingOf = (o: DataOptions): Encoding => (o.hex ? "hex" : "utf8");
+
+export async function getCommand(ctx: CliContext, dir: string, keyArg: string, o: DataOptions): Promise<number> {
+  const encoding = encodingOf(o);
+  const key = argBytes(keyArg, encoding, "key");
+  const db = await openForCli(ctx.platform, dir, { waitMs: o.wait });
+  let value: Uint8Array | undefined;
+  try {
+    value = db.get(key);
+  } finally {
+    await db.close();
+  }
+  if (o.json) {
+    const out: Record<string, unknown> = {};
+    putBytes(out, "key", key, encoding);
+    out.found = value !== undefined;
+    if (value !== undefined) putBytes(out, "value", value, encoding);
+    ctx.io.stdout(toJson(out));
+  } else if (value !== undefined) {
+    ctx.io.stdout(table(["key", "value"], [[cellBytes(key, encoding), cellBytes(value, encoding)]]));
+  }
+  if (value === undefined) {
+    ctx.io.stderr(`shardline get: key ${cellBytes(key, encoding)} not found in ${dir}\n`);
+    return EXIT_FAILURE;
+  }
+  return EXIT_OK;
+}
+
+export async function putCommand(ctx: CliContext, dir: string, keyArg: string, valueArg: string, o: DataOptions): Promise<number> {
+  const encoding = encodingOf(o);
+  const key = argBytes(keyArg, encoding, "key");
+  const value = argBytes(valueArg, encoding, "value");
+  const db = await openForCli(ctx.platform, dir, { waitMs: o.wait, create: true });
+  let ts: bigint;
+  try {
+    ts = await db.put(key, value);
+  } finally {
+    await db.close();
+  }
+  if (o.json) {
+    const out: Record<string, unknown> = {};
+    putBytes(out, "key", key, encoding);
+    out.ts = ts;
+    ctx.io.stdout(toJson(out));
+  } else {
+    ctx.io.stdout(fields([["put", cellBytes(key, encoding)], ["bytes", value.length], ["commit timestamp", ts], ["durable", "yes"]]));
+  }
+  return EXIT_OK;
+}
+
+export async function deleteCommand(ctx: CliContext, dir: string, keyArg: string, o: DataOptions): Promise<number> {
+  const encoding = encodingOf(o);
+  const key = argBytes(keyArg, encoding, "key");
+  const db = await openForCli(ctx.platform, dir, { waitMs: o.wait });
+  let existed: boolean;
+  let ts: bigint;
+  try {
+    existed = db.get(key) !== undefined;
+    ts = await db.delete(key);
+  } finally {
+    await db.close();
+  }
+  if (o.json) {
+    const out: Record<string, unknown> = {};
+    putBytes(out, "key", key, encoding);
+    out.existed = existed;
+    out.ts = ts;
+    ctx.io.stdout(toJson(out));
+  } else {
+    ctx.io.stdout(fields([["deleted", cellBytes(key, encoding)], ["existed", existed ? "yes" : "no"], ["commit timestamp", ts], ["durable", "yes"]]));
+  }
+  return EXIT_OK;
+}
+
+export interface ScanCommandOptions extends DataOptions {
+  prefix?: string;
+  gte?: string;
+  gt?: string;
+  lte?: string;
+  lt?: string;
+  limit?: number;
+  reverse?: boolean;
+}
+
+export async function scanCommand(ctx: CliContext, dir: string, o: ScanCommandOptions): Promise<number> {
+  const encoding = encodingOf(o);
+  const bounds: ScanOptions = { reverse: o.reverse === true };
+  for (const name of ["prefix", "gte", "gt", "lte", "lt"] as const) {
+    const text = o[name];
+    if (text !== undefined) bounds[name] = argBytes(text, encoding, `--${name}`);
+  }
+  if (o.limit !== undefined) bounds.limit = o.limit;
+  const db = await openForCli(ctx.platform, dir, { waitMs: o.wait });
+  const rows: Array<[Uint8Array, Uint8Array]> = [];
+  try {
+    for (const row of db.scan(bounds)) rows.push(row);
+  } finally {
+    await db.close();
+  }
+  if (o.json) {
+    ctx.io.stdout(toJson(rows.map(([key, value]) => {
+      const out: Record<string, unknown> = {};
+      putBytes(out, "key", key, encoding);
+      putBytes(out, "value", value, encoding);
+      return out;
+    })));
+  } else {
+    if (rows.length > 0) ctx.io.stdout(table(["key", "value"], rows.map(([k, v]) => [cellBytes(k, encoding), cellBytes(v, encoding)])));
+    ctx.io.stdout(`${rows.length} ${rows.length === 1 ? "row" : "rows"}\n`);
+  }
+  return EXIT_OK;
+}

@@ -1,0 +1,74 @@
+/**
+ * Opening a database for a command (`stats`, `get`, `put`, `delete`, `scan`), with the
+ * failures a user can act on turned into CliErrors: no database at that path, the
+ * directory locked by someone else (naming the holder), corruption (pointing at `doctor`).
+ * Threads: the main thread of the command line.
+ */
+import { Core } from "../core/core.ts";
+import type { Database } from "../engine/database.ts";
+import { MANIFEST_NAME } from "../engine/manifest.ts";
+import { bindDatabaseApi } from "../engine/public.ts";
+import { CorruptionError, LockedError, LockUnavailableError } from "../errors.ts";
+import type { LockHolderInfo } from "../errors.ts";
+import type { Platform } from "../platform.ts";
+import { CliError } from "./io.ts";
+
+/** Default for `--wait`: how long a command waits for the directory lock, ms (the engine's default). */
+export const LOCK_WAIT_MS_DEFAULT = 1000;
+
+export function holderText(holder: LockHolderInfo | undefined): string {
+  return holder ? `pid ${holder.pid} (${holder.runtime})` : "a holder whose lock file is still being written";
+}
+
+/** Throws a CliError unless `dir` holds a database (a MANIFEST). */
+export function requireDatabase(platform: Platform, dir: string): void {
+  const stat = platform.stat(dir);
+  if (!stat) throw new CliError(`${dir} does not exist`, 1, "check the path; `shardline put` creates a new database");
+  if (!stat.isDirectory) throw new CliError(`${dir} is not a directory`, 1, "a shardline database is a directory");
+  if (!platform.stat(`${dir}/${MANIFEST_NAME}`)) {
+    throw new CliError(`${dir} is not a shardline database (it has no ${MANIFEST_NAME})`, 1, "check the path; `shardline put` creates a new database");
+  }
+}
+
+export interface OpenForCliOptions {
+  /** Create the database if `dir` holds none (only `put` does). */
+  create?: boolean;
+  /** How long to wait for the directory lock, ms. */
+  waitMs?: number;
+}
+
+/** Opens the database in `dir` (recovering it, as every open does), or throws a CliError saying why not. */
+export async function openForCli(platform: Platform, dir: string, options: OpenForCliOptions = {}): Promise<Database> {
+  if (!options.create) requireDatabase(platform, dir);
+  try {
+    return await bindDatabaseApi(platform).open(dir, { coordinationTimeoutMs: options.waitMs ?? LOCK_WAIT_MS_DEFAULT });
+  } catch (error) {
+    throw explainOpenError(error, dir);
+  }
+}
+
+/** A CliError for what `open` threw, or the error itself when there is nothing to add. */
+export function explainOpenError(error: unknown, dir: string): unknown {
+  if (error instanceof LockedError) {
+    return new CliError(
+      `database ${dir} is locked by ${holderText(error.holder)}: another program has it open`,
+      1,
+      "close the database there and try again, or wait longer for the lock with --wait <ms>; `shardline doctor` shows who holds it",
+    );
+  }
+  if (error instanceof LockUnavailableError) {
+    return new CliError(error.message, 1, "the file system refused the lock protocol; see docs/CLI.md");
+  }
+  if (error instanceof CorruptionError) {
+    return new CliError(`cannot open ${dir}: ${error.message}`, 1, `run \`shardline doctor ${dir}\` for a full report`);
+  }
+  return error;
+}
+
+/**
+ * A small core for tools that read files without opening the database (`doctor`, `wal
+ * dump`): checksums, and the buffers log scanners read segments into.
+ */
+export function toolCore(): Promise<Core> {
+  return Core.create({ shards: 1, memoryBytesMax: 64 * 1024 * 1024, initialBytes: 8 * 1024 * 1024 });
+}

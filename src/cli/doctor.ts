@@ -1,0 +1,645 @@
+/**
+ * `shardline doctor <dir>`: checks a database directory without opening it, and says what
+ * it finds, each finding with a severity:
+ *
+ *   lock       who holds `LOCK.d` (pid, runtime, since when), and lock files left by holders
+ *              that are gone (stale);
+ *   manifest   `MANIFEST` reads and its checksum matches; a `MANIFEST.tmp` left behind;
+ *   tables     every table the manifest lists exists, has the size the manifest says, and
+ *              its footer, index, filter, meta and every data block pass their checksums;
+ *              every entry decodes and the count matches the footer; table files the
+ *              manifest does not name (orphans of an interrupted flush or compaction);
+ *   logs       the group WAL (`wal/`) and every shard's partition log (`shard-NNN/`):
+ *              the chain of segment headers, every record's checksums and LSN binding, and
+ *              that every record is an engine record; a torn tail (what a crash leaves,
+ *              which open cuts) is told apart from corruption in the middle (which open
+ *              refuses), by the same rules as recovery (src/wal/recovery.ts).
+ *
+ * Severities: "ok" (checked, fine), "warning" (not a loss: what a normal open tidies up, or
+ * worth knowing), "error" (damage: data that cannot be read back, or a log open refuses).
+ * Exit status 0 without errors, 1 with errors (or a refused or failed repair), 2 usage.
+ *
+ * Read-only unless `--repair`: then, if some finding is one a normal open fixes (torn log
+ * tails, orphan table files, temp files, stale lock files, segments torn at creation), it
+ * opens and closes the database (which takes the lock, recovers and tidies), refusing while
+ * a live holder has the lock, and checks again. `--salvage` with `--repair` opens with
+ * `salvage: true`, cutting a log at corruption in its middle (what follows is lost; the
+ * cut segments are kept in `<log>/corrupt/`).
+ *
+ * Threads: the main thread of the command line.
+ */
+import type { Core } from "../core/core.ts";
+import { partitionDir } from "../engine/flush.ts";
+import { MANIFEST_NAME, type ManifestData, readManifest, type TableRecord, tableFileName } from "../engine/manifest.ts";
+import { bindDatabaseApi } from "../engine/public.ts";
+import { decodeRecord, KIND_OPERATIONS } from "../engine/records.ts";
+import type { RecoveryReport } from "../wal/recovery.ts";
+import { CorruptionError, LockedError } from "../errors.ts";
+import { LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
+import type { Platform } from "../platform.ts";
+import { BlockCache } from "../table/block-cache.ts";
+import { TableReader } from "../table/table-reader.ts";
+import { SEGMENT_HEADER_BYTES, type SegmentHeader } from "../wal/format.ts";
+import { listSegmentFiles, readSegmentHeader } from "../wal/segment-files.ts";
+import { SegmentScanner, type StopReason } from "../wal/segment-scanner.ts";
+import { explainOpenError, holderText, toolCore } from "./database.ts";
+import { bytesText, type Progress, progress, table } from "./format.ts";
+import type { CliContext } from "./io.ts";
+import { CliError, EXIT_FAILURE, EXIT_OK, toJson } from "./io.ts";
+
+export type Severity = "ok" | "warning" | "error";
+
+export interface Finding {
+  severity: Severity;
+  /** What was checked: "directory", "lock", "manifest", "tables", "wal", "partition logs". */
+  check: string;
+  /** The file or directory concerned, relative to the database directory. */
+  file: string;
+  message: string;
+  /** How it is fixed: by a normal open (`--repair`), or only by `--repair --salvage` (losing data). */
+  repair?: "open" | "salvage";
+  /** `--repair` must not open the database while this stands (it would make things worse). */
+  blocksRepair?: boolean;
+}
+
+export interface DoctorReport {
+  dir: string;
+  findings: Finding[];
+  summary: { errors: number; warnings: number; ok: number };
+  checked: {
+    tables: number;
+    tableBytes: number;
+    dataBlocks: number;
+    entries: number;
+    logs: number;
+    segments: number;
+    records: number;
+    logBytes: number;
+  };
+  /** A live holder of the directory lock, if any. */
+  lockedBy?: { pid: number; runtime: string } | "unknown";
+}
+
+export interface DoctorOptions {
+  json?: boolean;
+  repair?: boolean;
+  salvage?: boolean;
+}
+
+/** Most problems reported per file before the rest are summed up in one finding. */
+const PROBLEMS_PER_FILE_MAX = 5;
+
+class Examination {
+  readonly findings: Finding[] = [];
+  readonly checked: DoctorReport["checked"] = { tables: 0, tableBytes: 0, dataBlocks: 0, entries: 0, logs: 0, segments: 0, records: 0, logBytes: 0 };
+  lockedBy: DoctorReport["lockedBy"];
+  progress: Progress = { advance() {}, stop() {} };
+
+  constructor(
+    readonly platform: Platform,
+    readonly core: Core,
+    readonly dir: string,
+  ) {}
+
+  add(severity: Severity, check: string, file: string, message: string, extra: Partial<Finding> = {}): void {
+    this.findings.push({ severity, check, file, message, ...extra });
+  }
+
+  rel(path: string): string {
+    return path.startsWith(`${this.dir}/`) ? path.slice(this.dir.length + 1) : path;
+  }
+
+  size(path: string): number {
+    return this.platform.stat(path)?.size ?? 0;
+  }
+}
+
+/** Runs every check on `dir` (read-only). */
+async function examine(ctx: CliContext, dir: string, core: Core, showProgress: boolean): Promise<DoctorReport> {
+  const { platform } = ctx;
+  const stat = platform.stat(dir);
+  if (!stat) throw new CliError(`${dir} does not exist`, EXIT_FAILURE, "check the path");
+  if (!stat.isDirectory) throw new CliError(`${dir} is not a directory`, EXIT_FAILURE, "a shardline database is a directory");
+  const hasManifest = platform.stat(`${dir}/${MANIFEST_NAME}`) !== undefined;
+  const hasWal = platform.stat(`${dir}/wal`)?.isDirectory === true;
+  const hasTables = platform.stat(`${dir}/tables`)?.isDirectory === true;
+  if (!hasManifest && !hasWal && !hasTables) {
+    throw new CliError(`${dir} is not a shardline database (it has no ${MANIFEST_NAME}, wal/ or tables/)`, EXIT_FAILURE, "check the path");
+  }
+  const x = new Examination(platform, core, dir);
+
+  checkLock(x);
+  const manifest = checkManifest(x, hasManifest, hasTables);
+  const shards = manifest?.shards ?? Math.max(-1, ...partitionDirsOnDisk(x)) + 1;
+
+  // Everything the remaining checks read, for the progress bar.
+  const tableFiles = hasTables ? platform.readdir(`${dir}/tables`).sort() : [];
+  const logDirs = [`${dir}/wal`, ...Array.from({ length: shards }, (_, s) => partitionDir(dir, s))];
+  let total = 0;
+  for (const name of tableFiles) total += x.size(`${dir}/tables/${name}`);
+  for (const logDir of logDirs) if (platform.stat(logDir)?.isDirectory) for (const seg of listSegmentFiles(platform, logDir)) total += x.size(seg.path);
+  x.progress = progress(ctx.io, total, showProgress);
+  try {
+    checkTables(x, manifest, tableFiles, hasTables);
+    checkLogs(x, manifest, shards);
+  } finally {
+    x.progress.stop();
+  }
+
+  const summary = { errors: 0, warnings: 0, ok: 0 };
+  for (const f of x.findings) {
+    if (f.severity === "error") summary.errors++;
+    else if (f.severity === "warning") summary.warnings++;
+    else summary.ok++;
+  }
+  return { dir, findings: x.findings, summary, checked: x.checked, ...(x.lockedBy ? { lockedBy: x.lockedBy } : {}) };
+}
+
+function checkLock(x: Examination): void {
+  const holders = readLockHolders(x.platform, x.dir);
+  if (holders.length === 0) {
+    x.add("ok", "lock", LOCK_DIR_NAME, "not held: no program has the database open");
+    return;
+  }
+  for (const h of holders) {
+    const file = `${LOCK_DIR_NAME}/${h.file}`;
+    const r = h.record;
+    if (h.alive) {
+      x.lockedBy = r ? { pid: r.pid, runtime: r.runtime } : "unknown";
+      const who = r ? `pid ${r.pid} (${r.runtime}${r.kernelLock ? ", kernel lock" : ""}) since ${r.acquiredAt}` : `a holder whose lock file is still being written (${h.reason})`;
+      x.add("warning", "lock", file, `held by ${who}: another program has the database open, so the end of a log may still be being written; --repair waits until it is closed`);
+    } else {
+      const who = r ? `pid ${r.pid} (${r.runtime}), which is gone (${h.reason})` : `a holder that never finished writing it (${h.reason})`;
+      x.add("warning", "lock", file, `stale lock file left by ${who}; --repair (or the next open) removes it`, { repair: "open" });
+    }
+  }
+}
+
+function checkManifest(x: Examination, hasManifest: boolean, hasTables: boolean): ManifestData | undefined {
+  const { platform, dir } = x;
+  if (platform.stat(`${dir}/${MANIFEST_NAME}.tmp`)) {
+    x.add("warning", "manifest", `${MANIFEST_NAME}.tmp`, "left by an interrupted manifest update (the previous MANIFEST is the valid one); --repair (or the next open) removes it", { repair: "open" });
+  }
+  if (!hasManifest) {
+    const tables = hasTables ? platform.readdir(`${dir}/tables`).filter((n) => n.endsWith(".sst")).length : 0;
+    x.add(
+      "error",
+      "manifest",
+      MANIFEST_NAME,
+      tables > 0
+        ? `missing, but tables/ holds ${tables} table files: the list of tables and the log checkpoints are lost, and an open would start a new database and delete those files as orphans; --repair refuses`
+        : "missing: an open would start a new, empty database here",
+      { blocksRepair: tables > 0 },
+    );
+    return undefined;
+  }
+  try {
+    const manifest = readManifest(x.core, platform, dir)!;
+    x.add("ok", "manifest", MANIFEST_NAME, `version ${manifest.version}, ${manifest.shards} shards, ${manifest.tables.length} tables, checksum ok`);
+    return manifest;
+  } catch (error) {
+    if (!(error instanceof CorruptionError)) throw error;
+    x.add("error", "manifest", MANIFEST_NAME, `${error.message}: the database cannot be opened; table files and logs are checked on their own below`, { blocksRepair: true });
+    return undefined;
+  }
+}
+
+/** shard-NNN directories present, by shard number. */
+function partitionDirsOnDisk(x: Examination): number[] {
+  const out: number[] = [];
+  for (const name of x.platform.readdir(x.dir)) {
+    const m = /^shard-(\d{3,})$/.exec(name);
+    if (m && x.platform.stat(`${x.dir}/${name}`)?.isDirectory) out.push(Number(m[1]));
+  }
+  return out.sort((a, b) => a - b);
+}
+
+function checkTables(x: Examination, manifest: ManifestData | undefined, names: string[], hasTables: boolean): void {
+  const { dir } = x;
+  const problemsBefore = x.findings.length;
+  if (!hasTables) {
+    x.add(manifest && manifest.tables.length > 0 ? "error" : "warning", "tables", "tables", "the tables/ directory is missing" + (manifest && manifest.tables.length > 0 ? `, with the ${manifest.tables.length} tables the manifest lists` : " (the next open creates it)"));
+    return;
+  }
+  const present = new Set(names);
+  const live = new Map<string, TableRecord>();
+  for (const record of manifest?.tables ?? []) live.set(tableFileName(record.number), record);
+
+  for (const [name, record] of live) {
+    const file = `tables/${name}`;
+    if (manifest && (record.shard < 0 || record.shard >= manifest.shards)) {
+      x.add("error", "tables", file, `the manifest lists it for shard ${record.shard}, but the database has ${manifest.shards} shards`);
+    }
+    if (!present.has(name)) {
+      x.add("error", "tables", file, `listed by the manifest (shard ${record.shard}, ${record.entries} entries) but missing: its data is lost`);
+      continue;
+    }
+    verifyTable(x, `${dir}/${file}`, record);
+  }
+  for (const name of names) {
+    if (live.has(name)) continue;
+    const file = `tables/${name}`;
+    if (name.endsWith(".tmp")) {
+      x.add("warning", "tables", file, "temporary file of an interrupted flush or compaction; --repair (or the next open) deletes it", { repair: "open" });
+      x.progress.advance(x.size(`${dir}/${file}`), file);
+    } else if (name.endsWith(".sst")) {
+      if (manifest) {
+        x.add("warning", "tables", file, "not named by the manifest (left by an interrupted flush or compaction, never part of the database); --repair (or the next open) deletes it", { repair: "open" });
+        x.progress.advance(x.size(`${dir}/${file}`), file);
+      } else {
+        verifyTable(x, `${dir}/${file}`, undefined); // no manifest to tell live from orphan: check it all
+      }
+    }
+  }
+  if (!x.findings.slice(problemsBefore).some((f) => f.severity === "error")) {
+    const c = x.checked;
+    x.add("ok", "tables", "tables", `${plural(c.tables, "table")} (${bytesText(c.tableBytes)}), ${plural(c.dataBlocks, "data block")}, ${plural(c.entries, "entry", "entries")}: every checksum ok`);
+  }
+}
+
+function verifyTable(x: Examination, path: string, record: TableRecord | undefined): void {
+  const file = x.rel(path);
+  const fileBytes = x.size(path);
+  let advanced = 0;
+  const advance = (bytes: number) => {
+    advanced += bytes;
+    x.progress.advance(bytes, file);
+  };
+  let reader: TableReader;
+  try {
+    reader = TableReader.open(x.platform, x.core, path, new BlockCache({ cacheBytesMax: 0 }));
+  } catch (error) {
+    x.add("error", "tables", file, error instanceof CorruptionError ? error.message : `cannot be read: ${(error as Error).message}`);
+    advance(fileBytes);
+    return;
+  }
+  try {
+    x.checked.tables++;
+    x.checked.tableBytes += reader.meta.bytes;
+    if (record && record.bytes !== reader.meta.bytes) {
+      x.add("error", "tables", file, `is ${reader.meta.bytes} bytes, but the manifest says ${record.bytes}`);
+    }
+    if (record && record.entries !== reader.meta.entries) {
+      x.add("error", "tables", file, `holds ${reader.meta.entries} entries by its footer, but the manifest says ${record.entries}`);
+    }
+    let bad = 0;
+    for (let i = 0; i < reader.dataBlocks; i++) {
+      try {
+        reader.blockAt(i);
+      } catch (error) {
+        if (!(error instanceof CorruptionError)) throw error;
+        if (++bad <= PROBLEMS_PER_FILE_MAX) x.add("error", "tables", file, error.message);
+      }
+      advance(reader.index.lengths[i]);
+    }
+    x.checked.dataBlocks += reader.dataBlocks;
+    if (bad > PROBLEMS_PER_FILE_MAX) x.add("error", "tables", file, `${bad - PROBLEMS_PER_FILE_MAX} more data blocks fail their checksum`);
+    if (bad === 0) {
+      // Every block is intact: decode every entry (what a scan would do).
+      let entries = 0;
+      try {
+        const c = reader.cursor();
+        for (let ok = c.seekFirst(); ok; ok = c.next()) entries++;
+        if (entries !== reader.meta.entries) x.add("error", "tables", file, `holds ${entries} entries, but its footer says ${reader.meta.entries}`);
+      } catch (error) {
+        if (!(error instanceof CorruptionError)) throw error;
+        x.add("error", "tables", file, error.message);
+      }
+      x.checked.entries += entries;
+    }
+  } finally {
+    reader.close();
+    advance(Math.max(0, fileBytes - advanced));
+  }
+}
+
+function checkLogs(x: Examination, manifest: ManifestData | undefined, shards: number): void {
+  const { dir, platform } = x;
+  const group = checkLog(x, `${dir}/wal`, "wal", shards);
+  if (group) {
+    x.add("ok", "wal", "wal", `group WAL: ${plural(group.segments, "segment")} (${bytesText(group.bytes)}), ${plural(group.records, "record")}: every checksum ok`);
+  }
+  const totals = { logs: 0, segments: 0, records: 0, bytes: 0 };
+  let bad = 0;
+  for (let shard = 0; shard < shards; shard++) {
+    const logDir = partitionDir(dir, shard);
+    if (!platform.stat(logDir)?.isDirectory) {
+      x.add("warning", "partition logs", x.rel(logDir), `shard ${shard} has no partition log directory (the next open creates an empty one)`);
+      continue;
+    }
+    const r = checkLog(x, logDir, "partition logs", shards);
+    if (!r) {
+      bad++;
+      continue;
+    }
+    totals.logs++;
+    totals.segments += r.segments;
+    totals.records += r.records;
+    totals.bytes += r.bytes;
+  }
+  if (shards > 0 && bad === 0) {
+    x.add("ok", "partition logs", "shard-*", `${plural(totals.logs, "partition log")}: ${plural(totals.segments, "segment")} (${bytesText(totals.bytes)}), ${plural(totals.records, "record")}: every checksum ok`);
+  }
+  if (manifest) {
+    for (const shard of partitionDirsOnDisk(x)) {
+      if (shard >= manifest.shards) {
+        x.add("warning", "partition logs", x.rel(partitionDir(dir, shard)), `a partition log for shard ${shard}, but the database has ${manifest.shards} shards: open ignores it`);
+      }
+    }
+  }
+}
+
+/** True when the file holds nothing but zeros after where its header would end (a torn creation). */
+function onlyZerosAfterHeader(platform: Platform, path: string): boolean {
+  const file = platform.open(path, "read");
+  try {
+    const size = file.size();
+    const chunk = new Uint8Array(Math.min(1 << 20, Math.max(0, size - SEGMENT_HEADER_BYTES)));
+    for (let at = SEGMENT_HEADER_BYTES; at < size; ) {
+      const n = file.read(chunk, at);
+      if (n === 0) break;
+      for (let i = 0; i < n; i++) if (chunk[i] !== 0) return false;
+      at += n;
+    }
+    return true;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Checks one log directory by the rules of src/wal/recovery.ts, without changing it.
+ * Returns what it read when the log has no error (warnings allowed), undefined otherwise.
+ */
+function checkLog(x: Examination, logDir: string, check: string, shards: number): { segments: number; records: number; bytes: number } | undefined {
+  const { platform, core } = x;
+  const rel = x.rel(logDir);
+  const errorsBefore = x.findings.filter((f) => f.severity === "error").length;
+  const hasErrors = () => x.findings.filter((f) => f.severity === "error").length > errorsBefore;
+  if (!platform.stat(logDir)?.isDirectory) {
+    x.add("warning", check, rel, "the log directory is missing (the next open starts an empty log)");
+    return undefined;
+  }
+  x.checked.logs++;
+  if (platform.stat(`${logDir}/corrupt`)?.isDirectory) {
+    const kept = platform.readdir(`${logDir}/corrupt`).length;
+    if (kept > 0) x.add("warning", check, `${rel}/corrupt`, `${kept} segment files an earlier salvage cut from this log are kept here for inspection (their records are not part of the database)`);
+  }
+  const listed = listSegmentFiles(platform, logDir);
+  const result = { segments: 0, records: 0, bytes: 0 };
+
+  // A last segment with no valid header and nothing but zeros was being created (R2/R3).
+  while (listed.length > 0) {
+    const last = listed[listed.length - 1];
+    const header = readSegmentHeader(core, platform, last.path);
+    if (!("invalid" in header) || !onlyZerosAfterHeader(platform, last.path)) break;
+    x.add("warning", check, `${rel}/${last.name}`, `segment torn at creation (${header.invalid}, only zeros after it): it holds no records; --repair (or the next open) deletes it`, { repair: "open" });
+    x.progress.advance(x.size(last.path), `${rel}/${last.name}`);
+    listed.pop();
+  }
+
+  let salt = 0;
+  let previous: { number: number; endLsn: number } | undefined;
+  for (let i = 0; i < listed.length; i++) {
+    const seg = listed[i];
+    const file = `${rel}/${seg.name}`;
+    const isLast = i === listed.length - 1;
+    const fileBytes = x.size(seg.path);
+    const header = readSegmentHeader(core, platform, seg.path);
+    const problem = "invalid" in header
+      ? header.invalid
+      : i > 0 && header.salt !== salt
+      ? "its salt differs from the first segment's: it belongs to another log"
+      : header.segmentNumber !== seg.number || header.firstLsn !== seg.firstLsn
+      ? `its header says segment ${header.segmentNumber} at LSN ${header.firstLsn}`
+      : previous && header.segmentNumber !== previous.number + 1
+      ? `segment ${previous.number + 1} is missing`
+      : previous && header.firstLsn !== previous.endLsn
+      ? `it starts at LSN ${header.firstLsn} but the previous segment ends at ${previous.endLsn}`
+      : undefined;
+    if (problem !== undefined) {
+      const rest = listed.length - i - 1;
+      x.add("error", check, file, `corrupt segment: ${problem}; open refuses this log (--repair --salvage moves this segment${rest > 0 ? ` and the ${rest} after it` : ""} aside, losing their records)` + (rest > 0 ? `; the ${rest} later segments were not checked` : ""), { repair: "salvage" });
+      for (const s of listed.slice(i)) x.progress.advance(x.size(s.path), file);
+      return undefined;
+    }
+    if (i === 0) salt = (header as SegmentHeader).salt;
+    const h = header as SegmentHeader;
+    const scanner = SegmentScanner.open(core, platform, seg.path, h);
+    let scanned = 0;
+    try {
+      let badRecords = 0;
+      for (const record of scanner.read(Infinity, true)) {
+        result.records++;
+        scanned += record.bytes;
+        x.progress.advance(record.bytes, file);
+        const why = engineRecordProblem(record.payload!, shards);
+        if (why !== undefined && ++badRecords <= PROBLEMS_PER_FILE_MAX) {
+          x.add("error", check, file, `record at LSN ${record.lsn} passes its checksums but is not a valid engine record: ${why}; open refuses to replay it`);
+        }
+      }
+      if (badRecords > PROBLEMS_PER_FILE_MAX) x.add("error", check, file, `${badRecords - PROBLEMS_PER_FILE_MAX} more records are not valid engine records`);
+      result.segments++;
+      result.bytes += fileBytes;
+      const end = scanner.offset;
+      const cleanEnd = scanner.stopped === "end-of-file" || (scanner.stopped === "zero" && scanner.zeroFrom(end));
+      if (!isLast) {
+        if (!cleanEnd) {
+          x.add("error", check, file, `corrupt at offset ${end} (${stopText(scanner.stopped)}), before later segments: a segment synced before the next one existed cannot have a torn tail, so open refuses this log (--repair --salvage cuts it there and moves the later segments aside, losing their records)`, { repair: "salvage" });
+          return undefined;
+        }
+        previous = { number: h.segmentNumber, endLsn: scanner.lsnAt(end) };
+        continue;
+      }
+      if (!cleanEnd) {
+        const beyond = scanner.findValidRecord(end + h.syncBytesMax);
+        if (beyond >= 0) {
+          x.add("error", check, file, `corrupt at offset ${end} (${stopText(scanner.stopped)}): a valid record follows at offset ${beyond}, beyond what one crash leaves unsynced (${h.syncBytesMax} bytes), so open refuses this log (--repair --salvage cuts it at offset ${end}, losing what follows)`, { repair: "salvage" });
+        } else {
+          // Recovery's rule R7: what follows a bad record within one sync window cannot have
+          // been acknowledged (the sync that would have covered it did not complete).
+          const within = scanner.findValidRecord(end) >= 0;
+          x.add(
+            "warning",
+            check,
+            file,
+            `torn tail: the ${scanner.fileSize - end} bytes after offset ${end} (${stopText(scanner.stopped)}) are not a valid record, as a crash in the middle of a write leaves them` +
+              (within ? `; the valid records after it lie within one sync window (${h.syncBytesMax} bytes), so they were never acknowledged and are cut with it` : "") +
+              "; --repair (or the next open) cuts them",
+            { repair: "open" },
+          );
+        }
+      }
+    } finally {
+      scanner.close();
+      x.progress.advance(Math.max(0, fileBytes - scanned), file);
+    }
+  }
+  x.checked.segments += result.segments;
+  x.checked.records += result.records;
+  x.checked.logBytes += result.bytes;
+  return hasErrors() ? undefined : result;
+}
+
+/** Why a segment scan stopped before the end of the file, in words. */
+function stopText(reason: StopReason | undefined): string {
+  switch (reason) {
+    case "zero":
+      return "zeros, then other bytes";
+    case "bad-type":
+      return "not a record header";
+    case "bad-header-checksum":
+      return "record header checksum mismatch";
+    case "bad-payload-checksum":
+      return "record payload checksum mismatch";
+    case "past-end-of-file":
+      return "a record cut short by the end of the file";
+    default:
+      return reason ?? "unknown";
+  }
+}
+
+/** Why `payload` is not an engine record open can replay, or undefined when it is one. */
+function engineRecordProblem(payload: Uint8Array, shards: number): string | undefined {
+  try {
+    const record = decodeRecord(payload);
+    if (record.kind === KIND_OPERATIONS) {
+      for (const op of record.ops) if (shards > 0 && op.shard >= shards) return `it names shard ${op.shard} of ${shards}`;
+    } else if (shards > 0 && record.shard >= shards) {
+      return `its marker names shard ${record.shard} of ${shards}`;
+    }
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+interface RepairOutcome {
+  performed: boolean;
+  /** What was done, or why nothing was. */
+  actions: string[];
+  error?: string;
+}
+
+async function repair(ctx: CliContext, report: DoctorReport, salvage: boolean): Promise<RepairOutcome> {
+  const fixable = report.findings.filter((f) => f.repair === "open" || (salvage && f.repair === "salvage"));
+  const needSalvage = report.findings.filter((f) => f.repair === "salvage");
+  if (fixable.length === 0) {
+    const note = needSalvage.length > 0 ? " (corruption in the middle of a log needs --repair --salvage, which loses the records after it)" : "";
+    return { performed: false, actions: [`nothing --repair can fix${note}`] };
+  }
+  if (report.lockedBy) {
+    const who = report.lockedBy === "unknown" ? holderText(undefined) : holderText(report.lockedBy);
+    return { performed: false, actions: [], error: `refusing to repair: the database is locked by ${who}, which has it open; close it there first` };
+  }
+  const blocker = report.findings.find((f) => f.blocksRepair);
+  if (blocker) return { performed: false, actions: [], error: `refusing to repair: ${blocker.file}: ${blocker.message}` };
+  let db;
+  try {
+    db = await bindDatabaseApi(ctx.platform).open(report.dir, { coordinationTimeoutMs: 0, salvage });
+  } catch (error) {
+    if (error instanceof LockedError) return { performed: false, actions: [], error: `refusing to repair: the database is locked by ${holderText(error.holder)}, which has it open; close it there first` };
+    const explained = explainOpenError(error, report.dir);
+    return { performed: false, actions: [], error: `repair failed: ${(explained as Error).message ?? String(explained)}` };
+  }
+  const actions: string[] = [];
+  try {
+    const recovery = db.stats().recovery;
+    const describe = (name: string, r: RecoveryReport | undefined) => {
+      if (!r) return;
+      if (r.bytesCut > 0) actions.push(`${name}: cut ${r.bytesCut} bytes (recovery decisions ${r.decisions.join(" ")})`);
+      if (r.corruptSegments.length > 0) actions.push(`${name}: moved ${r.corruptSegments.length} segments aside to corrupt/ (${r.corruptSegments.join(", ")})`);
+      if (r.decisions.includes("R2") || r.decisions.includes("R3")) actions.push(`${name}: deleted a segment torn at creation`);
+    };
+    describe("wal", recovery?.groupLog);
+    recovery?.partitions.forEach((r, shard) => describe(`shard ${shard}`, r));
+  } finally {
+    await db.close();
+  }
+  for (const f of fixable) {
+    if (f.check === "tables") actions.push(`${f.file}: deleted`);
+    else if (f.check === "lock") actions.push(`${f.file}: stale lock file removed`);
+    else if (f.check === "manifest") actions.push(`${f.file}: removed`);
+  }
+  actions.push("opened and closed the database: recovered, replayed the logs, tidied the directory");
+  return { performed: true, actions };
+}
+
+function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
+}
+
+function severityText(s: Severity): string {
+  return s === "error" ? "ERROR" : s === "warning" ? "warning" : "ok";
+}
+
+/** Wraps `text` to `width` columns (on spaces; words longer than that are broken). */
+function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  let line = "";
+  for (let word of text.split(" ")) {
+    while (word.length > width) {
+      if (line) {
+        lines.push(line);
+        line = "";
+      }
+      lines.push(word.slice(0, width));
+      word = word.slice(width);
+    }
+    if (!line) line = word;
+    else if (line.length + 1 + word.length <= width) line += ` ${word}`;
+    else {
+      lines.push(line);
+      line = word;
+    }
+  }
+  if (line) lines.push(line);
+  return lines.join("\n");
+}
+
+function renderReport(ctx: CliContext, report: DoctorReport, title: string): string {
+  const columns = ctx.io.columns;
+  const fileWidth = columns ? Math.max(16, Math.floor(columns * 0.3)) : Infinity;
+  const messageWidth = columns ? Math.max(30, columns - fileWidth - 30) : Infinity;
+  const rows = report.findings.map((f) => [
+    severityText(f.severity),
+    f.check,
+    Number.isFinite(fileWidth) ? wrap(f.file, fileWidth) : f.file,
+    Number.isFinite(messageWidth) ? wrap(f.message, messageWidth) : f.message,
+  ]);
+  const { errors, warnings, ok } = report.summary;
+  return `${title}\n${table(["severity", "check", "file", "finding"], rows)}${plural(errors, "error")}, ${plural(warnings, "warning")}, ${ok} ok\n`;
+}
+
+export async function doctorCommand(ctx: CliContext, dir: string, o: DoctorOptions): Promise<number> {
+  const core = await toolCore();
+  try {
+    const showProgress = !o.json;
+    const before = await examine(ctx, dir, core, showProgress);
+    if (!o.repair) {
+      if (o.json) ctx.io.stdout(toJson(before));
+      else {
+        ctx.io.stdout(renderReport(ctx, before, `shardline doctor ${dir}`));
+        const fixable = before.findings.filter((f) => f.repair === "open").length;
+        if (fixable > 0) ctx.io.stdout(`${fixable} of these a normal open fixes: run \`shardline doctor --repair ${dir}\` to fix them now\n`);
+      }
+      return before.summary.errors > 0 ? EXIT_FAILURE : EXIT_OK;
+    }
+    const outcome = await repair(ctx, before, o.salvage === true);
+    const after = outcome.performed ? await examine(ctx, dir, core, showProgress) : undefined;
+    const final = after ?? before;
+    const status = outcome.error !== undefined || final.summary.errors > 0 ? EXIT_FAILURE : EXIT_OK;
+    if (o.json) {
+      ctx.io.stdout(toJson({ ...before, repair: { ...outcome, ...(after ? { after } : {}) } }));
+    } else {
+      ctx.io.stdout(renderReport(ctx, before, `shardline doctor ${dir}`));
+      ctx.io.stdout(`\nrepair:\n${outcome.actions.map((a) => `  ${a}\n`).join("")}`);
+      if (outcome.error) ctx.io.stdout(`  ${outcome.error}\n`);
+      if (after) ctx.io.stdout(`\n${renderReport(ctx, after, "after repair:")}`);
+    }
+    if (outcome.error) ctx.io.stderr(`shardline doctor: ${outcome.error}\n`);
+    return status;
+  } finally {
+    core.detach();
+  }
+}

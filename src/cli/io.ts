@@ -1,0 +1,74 @@
+/**
+ * The command line's connection to the outside world, so that every command runs the same
+ * in memory (tests capture the output) and from a runtime's entry point (runtimes/<rt>/cli.ts).
+ *
+ * Exit statuses: 0 success (for `doctor`: no errors found), 1 failure (for `doctor`: errors
+ * found; for `get`: no such key), 2 usage error (unknown command or flag, bad argument).
+ * Threads: the main thread of the command line.
+ */
+import type { Platform } from "../platform.ts";
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** Where a command writes, and what it knows about the terminal. */
+export interface CliIo {
+  /** Writes to standard output (text as given; commands end their lines with "\n"). */
+  stdout(text: string): void;
+  /** Writes to standard error. */
+  stderr(text: string): void;
+  /** Standard error is a terminal: progress bars may be drawn there. */
+  isTTY: boolean;
+  /** Terminal width, for help text; 80 when unknown. */
+  columns?: number;
+  /**
+   * Work that takes longer than this shows a progress bar (when `isTTY`); default 250 ms.
+   * Tests pass 0 to see the bar drawn at once.
+   */
+  progressAfterMs?: number;
+}
+
+/** What only the runtime's entry point can do for the command line. */
+export interface CliHost {
+  /** The package's version, for `--version`. */
+  version?: string;
+  /**
+   * Runs the benchmark harness (`node scripts/bench.mjs <args>`, output straight to the
+   * terminal) and resolves with its exit status. Absent where there is none to run.
+   */
+  runBench?(args: string[]): Promise<number>;
+}
+
+/** Everything a command needs. */
+export interface CliContext {
+  platform: Platform;
+  io: CliIo;
+  host: CliHost;
+}
+
+/** An error the command line reports as it is (message, then a hint), with an exit status. */
+export class CliError extends Error {
+  override name = "CliError";
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT_FAILURE,
+    /** What to do about it, printed on its own line. */
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A bad argument or flag value: exit status 2. */
+export class UsageError extends CliError {
+  override name = "UsageError";
+  constructor(message: string, hint?: string) {
+    super(message, EXIT_USAGE, hint);
+  }
+}
+
+/** JSON text with bigints as decimal strings, two-space indented, and a final newline. */
+export function toJson(value: unknown): string {
+  return `${JSON.stringify(value, (_key, v) => (typeof v === "bigint" ? v.toString() : v), 2)}\n`;
+}
