@@ -3,7 +3,7 @@
 //
 //   shard = xxh32(key) % shards
 //   admit: the shard has no subscribers, fast writes are on, and its active memtable is
-//          ACTIVE; announce ourselves in that memtable's `writers`
+//          ACTIVE; announce ourselves in that memtable's `writers`, then re-check its state and the subscribers
 //   node  = space for the version in the memtable       (FULL -> take the channel path)
 //   lsn   = space for the record in the group-WAL ring  (FULL -> wait for the worker, retry)
 //   ts    = the shard's commit counter, fetch-add
@@ -121,6 +121,15 @@ function enterActive(shard: u32): usize {
   if (atomic.load<u32>(mt, MT_STATE) != MEMTABLE_ACTIVE || <usize>atomic.load<u32>(record, SHARD_ACTIVE_MEMTABLE) != mt) {
     atomic.sub<u32>(mt, 1, MT_WRITERS);
     channel(REASON_NO_ACTIVE);
+    return 0;
+  }
+  // Re-read after announcing ourselves: a subscriber adds itself, then waits for `writers`
+  // to drain before it reads the commit counter (src/engine/change-feed.ts). Either it sees
+  // us (and our timestamp is below its starting point) or we see it (and take the channel,
+  // where every write is delivered to it).
+  if (atomic.load<u32>(record, SHARD_HAS_SUBSCRIBERS) != 0) {
+    atomic.sub<u32>(mt, 1, MT_WRITERS);
+    channel(REASON_SUBSCRIBERS);
     return 0;
   }
   return mt;

@@ -106,3 +106,61 @@ export class SnapshotReleasedError extends ShardlineError {
     super("the snapshot was released", "SHARDLINE_SNAPSHOT_RELEASED");
   }
 }
+
+/** `db.enqueue`: the write queue already holds `capacity` requests that have not started. */
+export class QueueFullError extends ShardlineError {
+  override name = "QueueFullError";
+  override readonly code = "SHARDLINE_QUEUE_FULL";
+  constructor(
+    /** The queue's capacity (the `writeQueue.capacity` option). */
+    readonly capacity: number,
+  ) {
+    super(`the write queue is full (${capacity} requests waiting; writeQueue.capacity)`, "SHARDLINE_QUEUE_FULL");
+  }
+}
+
+/** `db.enqueue` after `close()` was called on that handle. */
+export class QueueClosedError extends ShardlineError {
+  override name = "QueueClosedError";
+  override readonly code = "SHARDLINE_QUEUE_CLOSED";
+  constructor(what: string) {
+    super(`the write queue of ${what} is closed`, "SHARDLINE_QUEUE_CLOSED");
+  }
+}
+
+/**
+ * A queued write waited longer than its `timeoutMs` without starting: nothing of it was
+ * written. (Named "TimeoutError" like the DOM's, with a stable code.)
+ */
+export class TimeoutError extends ShardlineError {
+  override name = "TimeoutError";
+  override readonly code = "SHARDLINE_TIMEOUT";
+  constructor(
+    /** The timeout that expired, ms. */
+    readonly timeoutMs: number,
+  ) {
+    super(`the queued write did not start within ${timeoutMs} ms; nothing was written`, "SHARDLINE_TIMEOUT");
+  }
+}
+
+/**
+ * A change-feed subscriber fell further behind than the feed's buffer holds: events it had
+ * not read were overwritten. Its iteration ends with this error; subscribe again (with
+ * `from` to catch up from the WAL while it still holds them).
+ */
+export class FeedOverflowError extends ShardlineError {
+  override name = "FeedOverflowError";
+  override readonly code = "SHARDLINE_FEED_OVERFLOW";
+  constructor(readonly bufferBytes: number) {
+    super(`the change-feed subscriber fell more than the feed buffer (${bufferBytes} bytes) behind; events were lost to it`, "SHARDLINE_FEED_OVERFLOW");
+  }
+}
+
+/** `subscribe({ from })` asked for changes the WAL no longer holds (they were flushed to tables and trimmed). */
+export class FeedHistoryError extends ShardlineError {
+  override name = "FeedHistoryError";
+  override readonly code = "SHARDLINE_FEED_HISTORY_GONE";
+  constructor(readonly from: bigint, readonly shard: number, readonly flushedThrough: bigint) {
+    super(`changes from commit timestamp ${from} are no longer in the WAL: shard ${shard} flushed through ${flushedThrough}`, "SHARDLINE_FEED_HISTORY_GONE");
+  }
+}

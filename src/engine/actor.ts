@@ -8,7 +8,8 @@
  *   fdatasync every partition written (strict group commit: one sync per partition per
  *   group, and nothing is acknowledged before it);
  *   reserve one marker record in the group WAL ring; insert every operation into its
- *   shard's active memtable with seq = the marker's LSN; publish the marker; reply.
+ *   shard's active memtable with seq = the marker's LSN; publish the marker; append a
+ *   change event for each operation on a shard with subscribers (change-feed.ts); reply.
  * The marker gives the group its place in the database's single commit order, so its
  * writes become visible together, once the marker is durable ("full") or published
  * ("async"), like a fast-path record.
@@ -24,6 +25,7 @@
  * Threads: its own worker; it blocks in Atomics.wait on the request ring.
  */
 import { Core } from "../core/core.ts";
+import { ShardlineError } from "../errors.ts";
 import { Memtable } from "../core/memtable.ts";
 import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
 import { type FaultPlan, withFaults } from "../platform-faults.ts";
@@ -31,11 +33,13 @@ import { BlockCache } from "../table/block-cache.ts";
 import { FailCode, Ring, RingState } from "../wal/format.ts";
 import { RingView } from "../wal/ring.ts";
 import { registerWorkerRole } from "../worker-main.ts";
+import { encodeChange } from "./change-feed.ts";
 import { ReplyStatus, REQUEST_PREFIX_BYTES, writeReply } from "./channel.ts";
+import { FeedRing } from "./feed-ring.ts";
 import { COMPACTION_FAN_IN, mergeTables, pickCompaction, tablePath } from "./compaction.ts";
-import { flushShard, type FlushEnv, partitionDir, publishManifest } from "./flush.ts";
+import { awaitDurableBeyond, flushShard, type FlushEnv, partitionDir, publishManifest } from "./flush.ts";
 import type { ManifestData, TableRecord } from "./manifest.ts";
-import { MemtableManager } from "./memtables.ts";
+import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { PartitionLog } from "./partition-log.ts";
 import { decodeRecord, encodeMarker, encodeOperations, KIND_OPERATIONS, type Operation, OP_PUT } from "./records.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
@@ -62,6 +66,7 @@ export type ActorMessage =
 /** Freeze a memtable once this much of it is used, before writers find it full. */
 const FREEZE_FRACTION = 0.75;
 const IDLE_WAIT_MS = 20;
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
 interface Request {
   slot: number;
@@ -73,12 +78,15 @@ class Actor implements FlushEnv {
   readonly dir: string;
   readonly shared: EngineShared;
   readonly group: RingView;
+  readonly feed: FeedRing;
   readonly requests: RingView;
   readonly memtables: MemtableManager;
   readonly partitions: PartitionLog[] = [];
   readonly cache: BlockCache;
   manifest: ManifestData;
   #failed = false;
+  /** The LSN of the marker this thread reserved and has not yet published, or -1. */
+  #heldMarker = -1;
 
   constructor(
     readonly platform: Platform,
@@ -88,6 +96,7 @@ class Actor implements FlushEnv {
   ) {
     this.shared = new EngineShared(core, args.shared);
     this.group = new RingView(core, this.shared.groupRing);
+    this.feed = new FeedRing(core, this.shared.feedRing);
     this.requests = new RingView(core, this.shared.requestRing);
     this.memtables = new MemtableManager(core, platform, args.dir, this.shared, args.memtableBytes);
     for (const m of args.memtables) this.memtables.info.set(m.address, { shard: m.shard, partitionMins: new Map(m.partitionMins) });
@@ -98,6 +107,19 @@ class Actor implements FlushEnv {
 
   groupDurable(): number {
     return this.group.durableLsn;
+  }
+
+  /**
+   * A flush's wait for durability. Under a held marker the log cannot become durable past
+   * it, so waiting for a version at or beyond it would never end: #ensureRoom makes that
+   * unreachable, and should it happen anyway (fast-path writers filling several memtables
+   * during one commit), the database fails with an error instead of hanging.
+   */
+  awaitGroupDurable(seq: number): void {
+    if (this.#heldMarker >= 0 && seq >= this.#heldMarker) {
+      throw new ShardlineError(`a flush during a channel commit needs versions past the commit's own marker (LSN ${this.#heldMarker}) to be durable; too many memtables filled during one commit`, "SHARDLINE_INTERNAL");
+    }
+    awaitDurableBeyond(this.group, seq);
   }
 
   partitionEnds(): number[] {
@@ -178,22 +200,40 @@ class Actor implements FlushEnv {
     }
     if (requests.length === 0) return;
     try {
-      this.#commit(requests);
+      for (const chunk of this.#chunks(requests)) this.#commit(chunk);
     } catch (error) {
       this.#fail(error);
       for (const r of requests) this.#reply(r, ReplyStatus.FAILED, 0n, 0);
     }
   }
 
+  /**
+   * Splits a group so that no shard needs more than one memtable's worth of room for one
+   * commit (a single request may need more: the batch limit keeps it to a few memtables).
+   */
+  *#chunks(requests: Request[]): Generator<Request[]> {
+    let chunk: Request[] = [];
+    let need = new Map<number, number>();
+    for (const r of requests) {
+      const own = roomNeeded([r]);
+      const over = [...own].some(([shard, bytes]) => (need.get(shard) ?? 0) + bytes > (this.core.exports.shardMemtableCapacity(shard) >>> 0));
+      if (over && chunk.length > 0) {
+        yield chunk;
+        chunk = [];
+        need = new Map();
+      }
+      chunk.push(r);
+      for (const [shard, bytes] of own) need.set(shard, (need.get(shard) ?? 0) + bytes);
+    }
+    if (chunk.length > 0) yield chunk;
+  }
+
   #commit(requests: Request[]): void {
     const e = this.core.exports;
-    // Room first, per shard for the whole group, so that inserting below rarely finds a
-    // memtable full while the marker is held (if it does, #insert freezes and goes on).
-    const need = new Map<number, number>();
-    for (const r of requests) {
-      for (const op of r.ops) need.set(op.shard, (need.get(op.shard) ?? 0) + op.key.length + (op.value?.length ?? 0) + 128);
-    }
-    for (const [shard, bytes] of need) this.#ensureRoom(shard, bytes);
+    // Room first, per shard for the whole chunk, while no marker is held: a flush waits for
+    // the group WAL to be durable beyond the versions it writes, which cannot happen past
+    // a marker this thread reserved and has not published (see #awaitGroupDurable).
+    for (const [shard, bytes] of roomNeeded(requests)) this.#ensureRoom(shard, bytes);
     // Timestamps, partition records, one sync per partition written.
     const perPartition = new Map<number, { records: Uint8Array[]; requests: Request[] }>();
     for (const r of requests) {
@@ -221,12 +261,19 @@ class Actor implements FlushEnv {
       markerLsn = this.group.reserve(marker.length);
     }
     this.group.write(markerLsn, marker);
+    this.#heldMarker = markerLsn;
     for (const r of requests) {
       const [partition, lsn] = partitionLsn.get(r)!;
       for (const op of r.ops) this.#insert(op, BigInt(markerLsn), partition, lsn);
     }
+    this.#heldMarker = -1;
     this.group.publishReserved(marker.length);
     const visibleAfter = markerLsn + ((12 + marker.length + 7) & ~7);
+    // Change events, in commit order, for shards with subscribers (read after the
+    // timestamps were taken: see src/engine/change-feed.ts).
+    for (const r of requests) {
+      for (const op of r.ops) if (e.shardSubscribers(op.shard) > 0) this.feed.append(encodeChange(op, visibleAfter));
+    }
     this.shared.addStat("channelWrites", count);
     for (const r of requests) {
       const ts = r.ops.reduce((m, op) => (op.ts > m ? op.ts : m), 0n);
@@ -247,11 +294,19 @@ class Actor implements FlushEnv {
     }
   }
 
+  /**
+   * Makes room for `bytes` in the shard before a commit: a fresh memtable if the active one
+   * lacks it, and enough free places in the frozen list for every further memtable the
+   * commit may fill (plus slack for fast-path writers filling them meanwhile), so that
+   * inserting under the marker never has to flush.
+   */
   #ensureRoom(shard: number, bytes: number): void {
     const e = this.core.exports;
     const capacity = e.shardMemtableCapacity(shard) >>> 0;
     const used = e.shardMemtableBytesUsed(shard) >>> 0;
     if (capacity - used < Math.min(bytes, capacity * 0.9)) this.memtables.freeze(shard, (s) => this.#flushOldest(s));
+    const freezesAhead = Math.ceil(bytes / (capacity * 0.5)) + 2;
+    while (this.memtables.frozenCount(shard) > 0 && this.memtables.frozenCount(shard) + freezesAhead > FROZEN_MAX) this.#flushOldest(shard);
   }
 
   #reply(r: Request, status: number, ts: bigint, visibleAfter: number): void {
@@ -270,6 +325,11 @@ class Actor implements FlushEnv {
           this.memtables.freeze(shard, (s) => this.#flushOldest(s));
           return true;
         }
+      }
+      // Compaction debt first once a tier holds twice the fan-in: under a sustained load
+      // flushes alone would pile tables up faster than merges remove them.
+      for (let shard = 0; shard < this.shared.shards; shard++) {
+        if (pickCompaction(this.manifest, shard, 2 * COMPACTION_FAN_IN) && this.#compact(shard)) return true;
       }
       for (let shard = 0; shard < this.shared.shards; shard++) {
         if (this.memtables.frozenCount(shard) > 0) {
@@ -294,7 +354,9 @@ class Actor implements FlushEnv {
     const inputs = pickCompaction(this.manifest, shard, COMPACTION_FAN_IN);
     if (!inputs) return false;
     const number = this.manifest.nextTableNumber;
-    const output = mergeTables(this.core, this.platform, this.args.dir, this.shared, this.cache, this.manifest, inputs, number);
+    const memtables = this.memtables.list(shard).map((mt) => new Memtable(this.core, mt));
+    const memtablesHold = (key: Uint8Array) => memtables.some((mt) => mt.get(key, U64_MAX) !== undefined);
+    const output = mergeTables(this.core, this.platform, this.args.dir, this.shared, this.cache, this.manifest, inputs, number, memtablesHold);
     const next: ManifestData = structuredClone(this.manifest);
     const gone = new Set(inputs.map((t) => t.number));
     next.tables = next.tables.filter((t) => !gone.has(t.number));
@@ -323,6 +385,15 @@ class Actor implements FlushEnv {
     this.requests.setState(RingState.FAILED, FailCode.OTHER, code);
     this.port.postMessage({ type: "failed", message: (error as Error)?.message ?? String(error), code } satisfies ActorMessage);
   }
+}
+
+/** Memtable room each shard needs for the requests' operations (payload plus node overhead). */
+function roomNeeded(requests: readonly Request[]): Map<number, number> {
+  const need = new Map<number, number>();
+  for (const r of requests) {
+    for (const op of r.ops) need.set(op.shard, (need.get(op.shard) ?? 0) + op.key.length + (op.value?.length ?? 0) + 128);
+  }
+  return need;
 }
 
 /** The tables of a shard, for tests and statistics. */

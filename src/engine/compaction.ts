@@ -10,9 +10,15 @@
  * write-optimised; tiering writes each byte fewer times (leveled LSMs rewrite ~10x per
  * level) at the cost of more tables per read, which bloom filters keep cheap for gets.
  *
+ * Scheduling (actor.ts #background): a flush goes before a merge, except when a tier holds
+ * 2 x FAN_IN tables: then merges go first, so that a sustained load cannot pile tables up
+ * faster than they are merged (tests/engine/compaction.test.ts measures the peak).
+ *
  * A merge keeps every version a snapshot can still need and drops the rest (version-gc.ts);
  * a tombstone at the bottom of a key's history goes too when no table outside the merge may
- * hold the key (their bloom filters say no): then nothing it shadows can exist.
+ * hold the key (their bloom filters say no) and no memtable of the shard holds it (after a
+ * recovery a memtable can hold versions older than the tables: replay restarts from the
+ * checkpoint): then nothing it shadows can exist.
  *
  * Threads: the database's owner (actor).
  */
@@ -58,6 +64,7 @@ export function mergeTables(
   manifest: ManifestData,
   inputs: TableRecord[],
   outputNumber: number,
+  memtablesHold: (key: Uint8Array) => boolean,
 ): TableRecord | undefined {
   const shard = inputs[0].shard;
   const readers = inputs.map((t) => TableReader.open(platform, core, tablePath(dir, t.number), cache));
@@ -68,7 +75,7 @@ export function mergeTables(
     const live = shared.liveSnapshotSeqs();
     const visible = shared.visibleSeq();
     const boundaries = [...live, visible].sort((a, b) => a - b);
-    const entries = mergedEntries(readers.map((r) => r.cursor()), (key) => others.every((r) => !r.mayContain(key)), boundaries, visible);
+    const entries = mergedEntries(readers.map((r) => r.cursor()), (key) => others.every((r) => !r.mayContain(key)) && !memtablesHold(key), boundaries, visible);
     const first = entries.next();
     if (first.done) return undefined;
     const meta = writeTable(platform, core, tablePath(dir, outputNumber), prepend(first.value, entries));
@@ -112,6 +119,7 @@ function* mergedEntries(
       if (!best.next()) live.splice(live.indexOf(best), 1);
     }
     const asVersions: Version[] = versions.map((v) => ({ ts: v.ts, seq: Number(v.seq), tombstone: v.value === undefined }));
-    for (const i of versionsToKeep(asVersions, boundaries, visible, nothingOutside(key))) yield versions[i];
+    const nothingBelow = asVersions.some((v) => v.tombstone) && nothingOutside(key);
+    for (const i of versionsToKeep(asVersions, boundaries, visible, nothingBelow)) yield versions[i];
   }
 }

@@ -21,13 +21,18 @@ import { DurableWaiters } from "../wal/durable-waiters.ts";
 import { Ring, RingState } from "../wal/format.ts";
 import type { Log, RecoveryReport } from "../wal/log.ts";
 import { RingView, waitForChange } from "../wal/ring.ts";
+import { type ChangeEvent, Subscription } from "./change-feed.ts";
 import { ChannelClient, ReplyStatus } from "./channel.ts";
 import { type ManifestData, readManifest } from "./manifest.ts";
-import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, BATCH_STAGED_OP_BYTES, type ResolvedOptions } from "./options.ts";
+import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, batchBytesMaxFor, BATCH_STAGED_OP_BYTES, type ResolvedOptions, type ResolvedWriteQueueOptions, resolveWriteQueueOptions } from "./options.ts";
 import { ReadContext } from "./read-context.ts";
 import { OP_DELETE, OP_PUT, type Operation } from "./records.ts";
 import { prefixEnd, type ScanBounds, scanRows } from "./scan.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
+import { type Applied, type EnqueueOptions, WriteQueue, type WriteQueueStats } from "./write-queue.ts";
+
+/** A batch operation after validation (`#parseBatch`). */
+type ParsedOp = { type: 1 | 2; key: Uint8Array; value: Uint8Array | undefined };
 
 /** Engine call statuses (assembly/engine.ts). */
 const E = { OK: 0, CHANNEL: 1, RING_FULL: 2, FAILED: 3, CLOSED: 4, TOO_LARGE: 5, KEY_TOO_LARGE: 6, VALUE_TOO_LARGE: 7, BAD_BATCH: 8 } as const;
@@ -70,6 +75,8 @@ export interface DatabaseHandle {
   shared: number;
   durability: "full" | "async";
   blockCacheBytesMax: number;
+  /** The opener's `writeQueue` options: an attached handle's own queue gets the same. */
+  writeQueue: ResolvedWriteQueueOptions;
 }
 
 /** What only the opening handle owns. */
@@ -137,6 +144,8 @@ export class Database implements AsyncDisposable {
   readonly #read: ReadContext;
   readonly #full: boolean;
   #closed = false;
+  /** This handle's live change-feed subscriptions (ended on close). */
+  readonly #subscriptions = new Set<Subscription>();
   #closing: Promise<void> | undefined;
   #counts = { fast: 0, channel: 0 };
   /**
@@ -148,6 +157,8 @@ export class Database implements AsyncDisposable {
   #inFlightTotal = 0;
   /** Set while a write waits for room in the group WAL's ring; later writes queue behind it, in order. */
   #ringGate: Promise<void> | undefined;
+  /** This handle's queue behind `enqueue` (src/engine/write-queue.ts). */
+  readonly #queue: WriteQueue<ParsedOp[]>;
 
   constructor(
     core: Core,
@@ -157,6 +168,7 @@ export class Database implements AsyncDisposable {
     readonly durability: "full" | "async",
     private readonly blockCacheBytesMax: number,
     private readonly owner: Owner | undefined,
+    private readonly writeQueue: ResolvedWriteQueueOptions = resolveWriteQueueOptions(undefined),
   ) {
     this.#core = core;
     this.#shared = new EngineShared(core, sharedAddress);
@@ -170,13 +182,21 @@ export class Database implements AsyncDisposable {
     this.#read = new ReadContext(core, platform, dir, this.#shared, blockCacheBytesMax);
     this.#full = durability === "full";
     this.#inFlight = new Int32Array(this.#shared.shards);
+    this.#queue = new WriteQueue<ParsedOp[]>(writeQueue, {
+      parse: (ops) => this.#parseBatch(ops),
+      apply: (ops) => (ops.length === 0 ? { ts: 0n, durableAt: 0 } : this.#apply(ops)),
+      waitDurable: (lsn) => this.#waiters.wait(lsn),
+      durableLsn: () => this.#group.durableLsn,
+      syncs: () => this.#group.syncs,
+      refusal: () => (this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED ? this.#group.stateError(`database ${dir}`) : undefined),
+    }, `database ${dir}`);
   }
 
   /** A handle on a database another thread opened (see `share`). */
   static async attach(platform: Platform, handle: DatabaseHandle): Promise<Database> {
     if (handle?.kind !== "shardline-db") throw new TypeError("attach expects the value returned by db.share()");
     const core = await Core.attach(handle.module, handle.memory);
-    return new Database(core, platform, handle.dir, handle.shared, handle.durability, handle.blockCacheBytesMax, undefined);
+    return new Database(core, platform, handle.dir, handle.shared, handle.durability, handle.blockCacheBytesMax, undefined, resolveWriteQueueOptions(handle.writeQueue));
   }
 
   /** The opener saw the actor's thread die: fail what waits for it now rather than at the next poll. */
@@ -194,6 +214,7 @@ export class Database implements AsyncDisposable {
       shared: this.#shared.address,
       durability: this.durability,
       blockCacheBytesMax: this.blockCacheBytesMax,
+      writeQueue: { ...this.writeQueue },
     };
   }
 
@@ -253,29 +274,49 @@ export class Database implements AsyncDisposable {
   batch(ops: readonly BatchOperation[]): Promise<bigint> {
     try {
       this.#checkWritable();
-      if (!Array.isArray(ops)) throw new TypeError("batch expects an array of operations");
-      if (ops.length > BATCH_OPS_MAX) throw new RangeError(`batch has ${ops.length} operations; the limit is ${BATCH_OPS_MAX} (BATCH_OPS_MAX)`);
-      const parsed = ops.map((op, i) => {
-        if (typeof op !== "object" || op === null) throw new TypeError(`batch operation ${i} must be an object`);
-        if (op.type === "put") return { type: OP_PUT, key: keyOf(op.key), value: valueOf(op.value, this.#shared.valueBytesMax) };
-        if (op.type === "delete") return { type: OP_DELETE, key: keyOf(op.key), value: undefined };
-        throw new TypeError(`batch operation ${i} has type ${JSON.stringify((op as { type?: unknown }).type)}; expected "put" or "delete"`);
-      });
-      const bytes = parsed.reduce((n, op) => n + op.key.length + (op.value?.length ?? 0), 0);
-      if (bytes > BATCH_BYTES_MAX) throw new RangeError(`batch holds ${bytes} bytes of keys and values; the limit is ${BATCH_BYTES_MAX} bytes (BATCH_BYTES_MAX)`);
+      const parsed = this.#parseBatch(ops);
       if (parsed.length === 0) return Promise.resolve(0n);
-      return this.#batch(parsed as Array<{ type: 1 | 2; key: Uint8Array; value: Uint8Array | undefined }>);
+      return this.#batch(parsed);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  #batch(ops: Array<{ type: 1 | 2; key: Uint8Array; value: Uint8Array | undefined }>): Promise<bigint> {
-    if (this.#ringGate) return this.#ringGate.then(() => this.#batch(ops));
+  /** Validates a batch's operations (for `batch` and `enqueue`): TypeError, or RangeError naming the limit. */
+  #parseBatch(ops: unknown): ParsedOp[] {
+    if (!Array.isArray(ops)) throw new TypeError("batch expects an array of operations");
+    if (ops.length > BATCH_OPS_MAX) throw new RangeError(`batch has ${ops.length} operations; the limit is ${BATCH_OPS_MAX} (BATCH_OPS_MAX)`);
+    const parsed = (ops as readonly BatchOperation[]).map((op, i) => {
+      if (typeof op !== "object" || op === null) throw new TypeError(`batch operation ${i} must be an object`);
+      if (op.type === "put") return { type: OP_PUT, key: keyOf(op.key), value: valueOf(op.value, this.#shared.valueBytesMax) };
+      if (op.type === "delete") return { type: OP_DELETE, key: keyOf(op.key), value: undefined };
+      throw new TypeError(`batch operation ${i} has type ${JSON.stringify((op as { type?: unknown }).type)}; expected "put" or "delete"`);
+    });
+    const bytes = parsed.reduce((n, op) => n + op.key.length + (op.value?.length ?? 0), 0);
+    const bytesMax = batchBytesMaxFor(this.#shared.valueBytesMax);
+    if (bytes > bytesMax) {
+      const name = bytesMax === BATCH_BYTES_MAX ? "BATCH_BYTES_MAX" : "twice memtableBytesMax";
+      throw new RangeError(`batch holds ${bytes} bytes of keys and values; the limit is ${bytesMax} bytes (${name})`);
+    }
+    return parsed as ParsedOp[];
+  }
+
+  #batch(ops: ParsedOp[]): Promise<bigint> {
+    const applied = this.#apply(ops);
+    return applied instanceof Promise ? applied.then((a) => this.#durable(a)) : this.#durable(applied);
+  }
+
+  /**
+   * Writes a parsed, non-empty batch atomically (fast path, or the channel path) without
+   * waiting for durability: its highest commit timestamp and the group-WAL LSN its
+   * durability waits for. Synchronous on the fast path. Used by `batch` and the write queue.
+   */
+  #apply(ops: ParsedOp[]): Applied | Promise<Applied> {
+    if (this.#ringGate) return this.#ringGate.then(() => this.#apply(ops));
     const core = this.#core;
     if (this.#inFlightTotal > 0) {
       const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));
-      if (routed.some((op) => this.#inFlight[op.shard] > 0)) return this.#viaChannel(routed);
+      if (routed.some((op) => this.#inFlight[op.shard] > 0)) return this.#applyViaChannel(routed);
     }
     const u8 = core.u8;
     let at = core.staging;
@@ -299,18 +340,27 @@ export class Database implements AsyncDisposable {
     const status = core.exports.engineBatch(this.#group.ring, core.staging, opsBytes, ops.length, scratch);
     if (status === E.OK) {
       this.#counts.fast += ops.length;
-      const ts = core.u64[(core.result + R_TS) >>> 3];
-      if (!this.#full) return Promise.resolve(ts);
-      return this.#waiters.wait(Number(core.u64[(core.result + R_LSN_END) >>> 3])).then(() => ts);
+      return { ts: core.u64[(core.result + R_TS) >>> 3], durableAt: Number(core.u64[(core.result + R_LSN_END) >>> 3]) };
     }
     if (status === E.CHANNEL) {
-      return this.#viaChannel(ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n })));
+      return this.#applyViaChannel(ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n })));
     }
-    if (status === E.RING_FULL) return this.#closeRingGate().then(() => this.#batch(ops));
-    return Promise.reject(this.#statusError(status));
+    if (status === E.RING_FULL) return this.#closeRingGate().then(() => this.#apply(ops));
+    throw this.#statusError(status);
   }
 
-  async #viaChannel(ops: Operation[]): Promise<bigint> {
+  /** Resolves with the write's timestamp once it is durable ("full"), or at once ("async"). */
+  #durable(applied: Applied): Promise<bigint> {
+    if (!this.#full) return Promise.resolve(applied.ts);
+    return this.#waiters.wait(applied.durableAt).then(() => applied.ts);
+  }
+
+  #viaChannel(ops: Operation[]): Promise<bigint> {
+    return this.#applyViaChannel(ops).then((applied) => this.#durable(applied));
+  }
+
+  /** The channel path without the durability wait: the actor's reply. */
+  async #applyViaChannel(ops: Operation[]): Promise<Applied> {
     for (const op of ops) this.#inFlight[op.shard]++;
     this.#inFlightTotal += ops.length;
     let reply;
@@ -326,8 +376,7 @@ export class Database implements AsyncDisposable {
       throw new ShardlineError(`the actor refused the write (status ${reply.status})`, "SHARDLINE_BAD_REQUEST");
     }
     this.#counts.channel += ops.length;
-    if (this.#full) await this.#waiters.wait(reply.visibleAfter);
-    return reply.ts;
+    return { ts: reply.ts, durableAt: reply.visibleAfter };
   }
 
   /** Holds later writes back until the ring has drained some; resolves then. */
@@ -347,6 +396,51 @@ export class Database implements AsyncDisposable {
     if (status === E.KEY_TOO_LARGE) return new RangeError(`key is too large; the limit is ${KEY_BYTES_MAX} bytes (KEY_BYTES_MAX)`);
     if (status === E.VALUE_TOO_LARGE) return new RangeError(`value is too large; the limit is ${VALUE_BYTES_MAX} bytes (VALUE_BYTES_MAX)`);
     return new ShardlineError(`write failed with status ${status}`, "SHARDLINE_INTERNAL");
+  }
+
+  /**
+   * Queues a self-contained write (`ops` as for `batch`, applied atomically) in this handle's
+   * bounded FIFO (the `writeQueue` option; src/engine/write-queue.ts). Ready requests are
+   * written as one group and acknowledged after one fdatasync covering them all, whatever
+   * `durability` says. Resolves with the commit timestamp once durable; rejects with the
+   * request's own error (bad input, a failed log), TimeoutError or an AbortError if it did
+   * not start in time or its signal aborted first (nothing written), or at once with
+   * QueueFullError, QueueClosedError (after `close()`), or the failed database's error.
+   * `ops` is read when the request starts: keep it unchanged until the promise settles.
+   */
+  enqueue(ops: readonly BatchOperation[], options?: EnqueueOptions): Promise<bigint> {
+    return this.#queue.enqueue(ops, options);
+  }
+
+  // ---- change feeds ----------------------------------------------------------------
+
+  /**
+   * Every write acknowledged from now on (and, with `from`, the ones since that commit
+   * timestamp the WAL still holds), once each, in commit order per shard, as an async
+   * iterable: `for await (const change of db.subscribe({ prefix }))`. While a shard has
+   * subscribers its writes take the channel path. Ends on `break`, when `signal` aborts and
+   * on `close()`; a subscriber that falls more than the feed buffer behind gets
+   * FeedOverflowError (src/engine/change-feed.ts).
+   */
+  subscribe(options: { prefix?: Key; from?: bigint; signal?: AbortSignal } = {}): AsyncIterableIterator<ChangeEvent> {
+    this.#checkOpen();
+    if (typeof options !== "object" || options === null) throw new TypeError("subscribe options must be an object");
+    const prefix = options.prefix === undefined ? undefined : keyOf(options.prefix);
+    if (options.from !== undefined && (typeof options.from !== "bigint" || options.from < 0n)) throw new TypeError("subscribe's from must be a non-negative bigint commit timestamp");
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("subscribe's signal must be an AbortSignal");
+    const subscription = new Subscription({
+      core: this.#core,
+      platform: this.platform,
+      dir: this.dir,
+      shared: this.#shared,
+      waitVisible: (lsn) => (this.#full ? this.#waiters.wait(lsn) : Promise.resolve()),
+      flush: () => this.#waiters.wait(this.#group.reserveHead),
+      ended: (s) => this.#subscriptions.delete(s),
+    }, { prefix, from: options.from, signal });
+    this.#subscriptions.add(subscription);
+    if (signal?.aborted) subscription.end();
+    return subscription;
   }
 
   /** Resolves once everything acknowledged (or buffered) so far is durable. */
@@ -457,13 +551,16 @@ export class Database implements AsyncDisposable {
       blockCache: this.#read.tables.cache.stats(),
       recovery: this.owner?.recovery,
       coordination: this.owner?.coordination,
+      writeQueue: this.#queue.stats(),
       state: this.#group.state === RingState.FAILED ? "failed" : (["open", "closing", "closed", "failed"] as const)[this.#shared.state] ?? "open",
     };
   }
 
   /**
-   * Closes this handle. On the opener: later writes are refused, the actor finishes what
-   * it was given, the log makes everything durable, the lock is released.
+   * Closes this handle, after draining its write queue (requests enqueued before close()
+   * run and settle; later ones reject with QueueClosedError). On the opener: later writes
+   * are refused, the actor finishes what it was given, the log makes everything durable,
+   * the lock is released.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -472,6 +569,9 @@ export class Database implements AsyncDisposable {
 
   async #close(): Promise<void> {
     this.#closed = true;
+    // Drain: requests enqueued before close() still run and settle (later ones: QueueClosedError).
+    await this.#queue.close();
+    for (const subscription of [...this.#subscriptions]) subscription.end();
     if (this.owner) {
       if (this.#shared.state === DbState.OPEN) this.#shared.state = DbState.CLOSING;
       this.#requests.setState(RingState.CLOSING);
@@ -523,6 +623,8 @@ export interface DatabaseStats {
   recovery: RecoveryInfo | undefined;
   /** The opener's lock status (undefined on attached handles). */
   coordination: CoordinationInfo | undefined;
+  /** This handle's `enqueue` queue; each field is defined at WriteQueueStats (src/engine/write-queue.ts). */
+  writeQueue: WriteQueueStats;
   state: "open" | "closing" | "closed" | "failed";
 }
 

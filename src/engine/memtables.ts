@@ -5,7 +5,8 @@
  * Freeze (shard): store FROZEN in the active memtable, install a fresh one as active (one
  * seqlock section in the core: shardRotateActive), then wait for the fast-path writers
  * still inside the old one to leave (assembly/engine.ts explains why none can be lost).
- * Flush (oldest frozen memtable of a shard): write its versions, minus those no snapshot
+ * Flush (oldest frozen memtable of a shard): wait until the group WAL is durable beyond
+ * its newest version's seq (a table never holds what a crash could take from the log), write its versions, minus those no snapshot
  * can see (version-gc.ts), to a table; record the table and the new checkpoints in the
  * manifest; bump the shared manifest generation; only then drop the memtable from the
  * shard's list and retire its arena (epoch-based reclamation, assembly/epoch.ts).
@@ -147,11 +148,17 @@ export class MemtableManager {
    * after GC), then calls `publish(table, without)` to record the table and the
    * checkpoints computed without this memtable in the manifest, then drops and retires it.
    */
-  flushOldest(shard: number, manifest: ManifestData, publish: (record: ReturnType<typeof tableRecord> | undefined, flushed: number) => void): FlushResult {
+  flushOldest(
+    shard: number,
+    manifest: ManifestData,
+    beforeWrite: (maxSeq: number) => void,
+    publish: (record: ReturnType<typeof tableRecord> | undefined, flushed: number) => void,
+  ): FlushResult {
     const list = this.list(shard);
     if (list.length < 2) return { shard, tableNumber: undefined, entries: 0 };
     const mt = list[list.length - 1];
     waitUntil(() => this.core.exports.memtableWriters(mt) === 0);
+    beforeWrite(this.maxSeq(mt));
     const number = manifest.nextTableNumber;
     let record: ReturnType<typeof tableRecord> | undefined;
     let entries = 0;
@@ -166,6 +173,19 @@ export class MemtableManager {
     if (dropped !== mt) throw new Error(`shard ${shard}: flushed memtable ${mt} but dropped ${dropped}`);
     this.retire(mt);
     return { shard, tableNumber: record?.number, entries };
+  }
+
+  /** The highest seq (group WAL LSN) of any version in the memtable; 0 when empty or replayed. */
+  maxSeq(mt: number): number {
+    const core = this.core;
+    const e = core.exports;
+    let max = 0;
+    for (let node = e.memtableFirst(mt) >>> 0; node !== 0; node = e.memtableNext(node) >>> 0) {
+      core.ensure(node + NODE_LINKS);
+      const seq = Number(core.u64[(node + NODE_SEQ) >>> 3]);
+      if (seq > max) max = seq;
+    }
+    return max;
   }
 
   /** Group-WAL checkpoint: min(durable LSN, minGroupLsn of every unflushed memtable but `except`). */

@@ -20,21 +20,22 @@
  */
 import { Core, MEMORY_BYTES_LIMIT, Status, STATUS_LIMIT } from "../core/core.ts";
 import { Memtable } from "../core/memtable.ts";
-import { CorruptionError, LockedError, LockUnavailableError } from "../errors.ts";
+import { LockedError, LockUnavailableError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
 import { FailCode, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
 import { Log } from "../wal/log.ts";
-import { readRecords } from "../wal/read-records.ts";
 import { RingView } from "../wal/ring.ts";
 import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
-import { type FlushEnv, flushShard, partitionDir } from "./flush.ts";
+import { awaitDurableBeyond, type FlushEnv, flushShard, partitionDir } from "./flush.ts";
+import { FEED_HEADER_BYTES, FeedRing } from "./feed-ring.ts";
+import { type LoggedOperation, loggedOperations } from "./logged-operations.ts";
 import { type ManifestData, newManifest, readManifest, tableFileName, writeManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
-import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
+import { type DatabaseOptions, DEFAULT_SHARDS, FEED_BUFFER_BYTES, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
-import { decodeRecord, KIND_OPERATIONS, type Operation, OP_PUT } from "./records.ts";
+import { OP_PUT } from "./records.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 
 const MIB = 1024 * 1024;
@@ -57,7 +58,7 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
     const core = await Core.create({
       shards,
       memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + 512 * MIB),
-      initialBytes: o.walBufferBytes + REQUEST_QUEUE_BYTES + shards * o.memtableBytesMax + 8 * MIB,
+      initialBytes: o.walBufferBytes + REQUEST_QUEUE_BYTES + FEED_BUFFER_BYTES + shards * o.memtableBytesMax + 8 * MIB,
     });
     let manifest: ManifestData = existing ?? writeManifest(core, platform, dir, newManifest(shards));
     removeOrphans(platform, dir, manifest);
@@ -81,9 +82,14 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
     if (core.exports.walRingFormat(requestRing, REQUEST_QUEUE_BYTES, 0, 0n, REQUEST_QUEUE_BYTES - 64) !== WalStatus.OK) {
       throw new RangeError("cannot format the actor's request queue");
     }
+    const feedRing = core.exports.coreAlloc(FEED_HEADER_BYTES + FEED_BUFFER_BYTES) >>> 0;
+    if (feedRing < STATUS_LIMIT) throw new RangeError("no shared memory for the change feed's buffer");
+    core.ensure(feedRing + FEED_HEADER_BYTES + FEED_BUFFER_BYTES);
+    FeedRing.format(core, feedRing, FEED_BUFFER_BYTES);
     const shared = EngineShared.create(core, {
       groupRing: log.ringAddress,
       requestRing,
+      feedRing,
       durabilityFull: o.durability === "full",
       shards,
       valueBytesMax: valueBytesMaxFor(o.memtableBytesMax),
@@ -99,7 +105,7 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
       partitionEnds.push(recovered.nextLsn);
       partitionReports.push(recovered.report);
     }
-    const env: FlushEnv = { core, platform, dir, shared, memtables, groupDurable: () => group.durableLsn, partitionEnds: () => partitionEnds, manifest };
+    const env: FlushEnv = { core, platform, dir, shared, memtables, groupDurable: () => group.durableLsn, awaitGroupDurable: (seq) => awaitDurableBeyond(group, seq), partitionEnds: () => partitionEnds, manifest };
     const replayed = replay(env, shards);
     manifest = env.manifest;
     memtables.reclaim();
@@ -162,7 +168,7 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
       });
     });
     started.unref();
-    const db = new Database(core, platform, dir, shared.address, o.durability, o.blockCacheBytesMax, { log, actor: started, actorDone, lock, recovery, coordination });
+    const db = new Database(core, platform, dir, shared.address, o.durability, o.blockCacheBytesMax, { log, actor: started, actorDone, lock, recovery, coordination }, o.writeQueue);
     onLost = () => db.actorLost();
     return db;
   } catch (error) {
@@ -212,26 +218,10 @@ interface Replayed {
 /** Replays both kinds of logs from their checkpoints into the memtables (step 5 above). */
 function replay(env: FlushEnv, shards: number): Replayed {
   const { core, platform, dir, memtables } = env;
-  const perShard: Array<Array<{ op: Operation; source: number; lsn: number }>> = Array.from({ length: shards }, () => []);
-  let records = 0;
-  const collect = (source: number, logDir: string, from: number) => {
-    for (const { lsn, payload } of readRecords(core, platform, logDir, from)) {
-      let record;
-      try {
-        record = decodeRecord(payload);
-      } catch (error) {
-        throw new CorruptionError(`log ${logDir}: record at LSN ${lsn} is not an engine record: ${(error as Error).message}`, logDir);
-      }
-      records++;
-      if (record.kind !== KIND_OPERATIONS) continue;
-      for (const op of record.ops) {
-        if (op.shard >= shards) throw new CorruptionError(`log ${logDir}: record at LSN ${lsn} names shard ${op.shard} of ${shards}`, logDir);
-        perShard[op.shard].push({ op, source, lsn });
-      }
-    }
-  };
-  collect(-1, `${dir}/wal`, env.manifest.groupCheckpoint);
-  for (let shard = 0; shard < shards; shard++) collect(shard, partitionDir(dir, shard), env.manifest.partitionCheckpoints[shard]);
+  const perShard: LoggedOperation[][] = Array.from({ length: shards }, () => []);
+  const count = { records: 0 };
+  for (const item of loggedOperations(core, platform, dir, env.manifest, shards, count)) perShard[item.op.shard].push(item);
+  const records = count.records;
 
   let operations = 0;
   const maxTs: bigint[] = new Array(shards).fill(0n);

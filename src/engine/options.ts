@@ -35,11 +35,49 @@ export interface DatabaseOptions {
   blockCacheBytesMax?: number;
   /** Open even with corruption in the middle of a log, cutting it there (reported in `stats().recovery`). */
   salvage?: boolean;
+  /** The queue behind `db.enqueue` (src/engine/write-queue.ts); every handle has its own, with this config. */
+  writeQueue?: WriteQueueOptions;
   /**
    * For tests only: make the group log's durability worker or the actor fail its n-th write
    * or sync (src/platform-faults.ts), to prove the database fails stop.
    */
   faults?: { groupLog?: FaultPlan; actor?: FaultPlan };
+}
+
+/** `db.enqueue`'s queue (README.md, docs/ENGINE.md "Queued writes"). */
+export interface WriteQueueOptions {
+  /** Requests admitted and not yet started, at most (1 to 1,000,000). Default 1024. */
+  capacity?: number;
+  /** Requests in one group: written together, acknowledged after one durability wait (1 to capacity). Default 64 (or capacity if smaller). */
+  maxBatch?: number;
+  /** How long a group waits for more requests before it starts, microseconds (0 to 1,000,000). Default 0. */
+  maxGroupDelayUs?: number;
+  /** Default timeout of a request that has not started, ms (0 = none, up to 2,147,483,647). Default 0. */
+  timeoutMs?: number;
+}
+
+export interface ResolvedWriteQueueOptions {
+  capacity: number;
+  maxBatch: number;
+  maxGroupDelayUs: number;
+  timeoutMs: number;
+}
+
+/** The largest timeout a timer can hold (setTimeout's limit), ms. */
+export const TIMEOUT_MS_MAX = 2_147_483_647;
+export const WRITE_QUEUE_CAPACITY_MAX = 1_000_000;
+
+/** Validates `writeQueue` (TypeError / RangeError naming `writeQueue.<field>`). */
+export function resolveWriteQueueOptions(options: WriteQueueOptions | undefined): ResolvedWriteQueueOptions {
+  if (options !== undefined && (typeof options !== "object" || options === null)) throw new TypeError("writeQueue must be an object");
+  const o = options ?? {};
+  const capacity = integer("writeQueue.capacity", o.capacity, 1, WRITE_QUEUE_CAPACITY_MAX, 1024);
+  return {
+    capacity,
+    maxBatch: integer("writeQueue.maxBatch", o.maxBatch, 1, capacity, Math.min(64, capacity)),
+    maxGroupDelayUs: integer("writeQueue.maxGroupDelayUs", o.maxGroupDelayUs, 0, 1_000_000, 0),
+    timeoutMs: integer("writeQueue.timeoutMs", o.timeoutMs, 0, TIMEOUT_MS_MAX, 0),
+  };
 }
 
 /** The largest value a database with this memtable size accepts. */
@@ -59,6 +97,7 @@ export interface ResolvedOptions {
   coordinationTimeoutMs: number;
   blockCacheBytesMax: number;
   salvage: boolean;
+  writeQueue: ResolvedWriteQueueOptions;
   faults: { groupLog?: FaultPlan; actor?: FaultPlan };
 }
 
@@ -68,10 +107,21 @@ export const MEMTABLE_BYTES_MIN = 64 * 1024;
 export const MEMTABLE_BYTES_MAX = 1024 * MIB;
 /** The actor's request queue, bytes (it bounds the channel path's queue). */
 export const REQUEST_QUEUE_BYTES = 4 * MIB;
+/** The change feed's shared buffer, bytes: how far a subscriber may fall behind (src/engine/feed-ring.ts). */
+export const FEED_BUFFER_BYTES = 4 * MIB;
 /** Most operations in one batch. */
 export const BATCH_OPS_MAX = 1000;
 /** Most key and value bytes in one batch (with its operation headers it must fit the staging area). */
 export const BATCH_BYTES_MAX = VALUE_BYTES_MAX + KEY_BYTES_MAX;
+
+/**
+ * The batch limit of a database: BATCH_BYTES_MAX, or twice memtableBytesMax when that is
+ * less (valueBytesMax is a quarter of it then), so that the actor can always apply one
+ * batch within the frozen memtables a shard may have (src/engine/actor.ts #commit).
+ */
+export function batchBytesMaxFor(valueBytesMax: number): number {
+  return Math.min(BATCH_BYTES_MAX, valueBytesMax * 8);
+}
 /** A batch's operation headers in the staging area, and the core's scratch per operation. */
 export const BATCH_STAGED_OP_BYTES = 8;
 export const BATCH_SCRATCH_OP_BYTES = 12;
@@ -109,6 +159,7 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
     coordinationTimeoutMs: integer("coordinationTimeoutMs", options.coordinationTimeoutMs, 0, 3_600_000, 1000),
     blockCacheBytesMax: integer("blockCacheBytesMax", options.blockCacheBytesMax, 0, 4096 * MIB, 8 * MIB),
     salvage: options.salvage ?? false,
+    writeQueue: resolveWriteQueueOptions(options.writeQueue),
     faults: options.faults ?? {},
   };
 }

@@ -9,10 +9,12 @@ import type { DatabaseOptions } from "./options.ts";
 
 export { Database } from "./database.ts";
 export type { BatchOperation, CoordinationInfo, DatabaseHandle, DatabaseStats, Key, RecoveryInfo, ScanOptions, Snapshot, Value } from "./database.ts";
-export type { Coordination, DatabaseOptions, Durability } from "./options.ts";
+export type { Coordination, DatabaseOptions, Durability, WriteQueueOptions } from "./options.ts";
 export { BATCH_BYTES_MAX, BATCH_OPS_MAX } from "./options.ts";
 export { KEY_BYTES_MAX, SHARDS_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
-export { ClosedError, CorruptionError, LockedError, LockUnavailableError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
+export { ClosedError, CorruptionError, LockedError, LockUnavailableError, QueueClosedError, QueueFullError, FeedHistoryError, FeedOverflowError, ShardlineError, SnapshotReleasedError, TimeoutError, WalFailedError } from "../errors.ts";
+export type { EnqueueOptions, WriteQueueStats } from "./write-queue.ts";
+export type { ChangeEvent } from "./change-feed.ts";
 
 export interface DatabaseApi {
   /** Opens (creating if needed) the database in `dir`, recovering it first. */

@@ -1,0 +1,169 @@
+// Change feeds (db.subscribe): every acknowledged write delivered once, in commit order per
+// shard, under concurrent writers from two workers; prefix filter; `from` replay from the
+// WAL; overflow of a subscriber that does not read; abort; close with a pending next();
+// a subscriber in a worker; while subscribed, writes take the channel path.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { FeedHistoryError, FeedOverflowError } from "../../src/engine/public.ts";
+import type { ChangeEvent } from "../../src/engine/change-feed.ts";
+import { runModuleInWorker } from "../../src/worker-client.ts";
+import { rejects } from "../harness/assert.ts";
+import { valueFor } from "./fixtures/attach-writer.ts";
+import { cleanup, eventually, open, platform, tempDir, text } from "./helpers.ts";
+
+const test = suite("engine change feeds");
+
+const show = (c: ChangeEvent) => `${text(c.key)}=${c.value ? text(c.value) : "-"}`;
+
+/** Checks commit order per shard: timestamps strictly increase within each shard. */
+function assertCommitOrder(events: Array<{ commitTs: bigint; shard: number }>): void {
+  const last = new Map<number, bigint>();
+  for (const e of events) {
+    const before = last.get(e.shard);
+    assert.ok(before === undefined || e.commitTs > before, `shard ${e.shard}: ${e.commitTs} after ${before}`);
+    last.set(e.shard, e.commitTs);
+  }
+}
+
+test("writes from two workers at once: each delivered once, in commit order per shard, by the channel path", async () => {
+  const PER_WORKER = 400;
+  const db = await open(tempDir(), { shards: 2, durability: "async" });
+  const feed = db.subscribe({ prefix: "w" });
+  const handle = db.share();
+  const runs = [0, 1].map((worker) =>
+    runModuleInWorker(platform, {
+      module: handle.module,
+      memory: handle.memory,
+      url: new URL("./fixtures/attach-writer.ts", import.meta.url).href,
+      exportName: "writeFromWorker",
+      data: { handle, worker, count: PER_WORKER, inFlight: 16, valueBytes: 40 },
+    }) as Promise<{ fast: number; channel: number }>
+  );
+  const events: ChangeEvent[] = [];
+  for await (const change of feed) {
+    events.push(change);
+    if (events.length === 2 * PER_WORKER) break;
+  }
+  const counts = await Promise.all(runs);
+  assert.is(counts[0].fast + counts[1].fast, 0, "no write took the fast path while subscribed");
+  assertCommitOrder(events);
+  const keys = new Set(events.map((e) => text(e.key)));
+  assert.is(keys.size, 2 * PER_WORKER, "each write delivered once");
+  for (const e of events) {
+    const [, w, i] = /^w(\d)-(\d+)$/.exec(text(e.key)!)!;
+    assert.is(text(e.value), valueFor(Number(w), Number(i), 40));
+    assert.is(e.type, "put");
+  }
+  assert.is(db.stats().shards.reduce((n, s) => n + s.subscribers, 0), 0, "break unsubscribed");
+  await db.close();
+});
+
+test("prefix filter, deletes, batches; nothing from before the subscription", async () => {
+  const db = await open(tempDir(), { shards: 4 });
+  await db.put("a/old", "x");
+  const feed = db.subscribe({ prefix: "a/" });
+  await db.put("b/1", "no");
+  await db.put("a/1", "one");
+  await db.batch([{ type: "put", key: "a/2", value: "two" }, { type: "delete", key: "a/old" }, { type: "put", key: "b/2", value: "no" }]);
+  await db.delete("a/1");
+  const got: string[] = [];
+  for await (const change of feed) {
+    got.push(`${change.type} ${show(change)}`);
+    if (got.length === 4) break;
+  }
+  assert.equal(got.sort(), ["delete a/1=-", "delete a/old=-", "put a/1=one", "put a/2=two"]);
+  await db.close();
+});
+
+test("from: replays what the WAL still holds, then goes on live, without duplicates", async () => {
+  const db = await open(tempDir(), { shards: 2 });
+  const first = await db.put("k0", "v0");
+  for (let i = 1; i < 20; i++) await db.put(`k${i}`, `v${i}`);
+  const feed = db.subscribe({ from: 1n });
+  for (let i = 20; i < 30; i++) await db.put(`k${i}`, `v${i}`);
+  const events: ChangeEvent[] = [];
+  for await (const change of feed) {
+    events.push(change);
+    if (events.length === 30) break;
+  }
+  assert.ok(first >= 1n);
+  assertCommitOrder(events);
+  assert.equal(events.map(show).sort(), Array.from({ length: 30 }, (_, i) => `k${i}=v${i}`).sort());
+  await db.close();
+});
+
+test("from: changes already flushed to tables and trimmed: FeedHistoryError, not silence", async () => {
+  const db = await open(tempDir(), { shards: 1, memtableBytesMax: 64 * 1024 });
+  for (let i = 0; i < 2000; i++) await db.put(`k${i}`, "x".repeat(100));
+  await eventually(() => db.stats().flushes > 0, "a flush");
+  const feed = db.subscribe({ from: 1n });
+  await rejects(() => feed.next(), FeedHistoryError);
+  await db.close();
+});
+
+test("a subscriber that does not read falls behind the buffer: FeedOverflowError", async () => {
+  const db = await open(tempDir(), { shards: 2, durability: "async" });
+  const feed = db.subscribe();
+  const value = "v".repeat(4096);
+  for (let i = 0; i < 1500; i++) await db.put(`k${i}`, value); // ~6 MiB of events > the 4 MiB buffer
+  await rejects(() => feed.next(), FeedOverflowError);
+  assert.is(db.stats().shards.reduce((n, s) => n + s.subscribers, 0), 0, "the overflowed subscription is gone");
+  await db.put("after", "fast again");
+  assert.ok(db.stats().paths.fast > 0);
+  await db.close();
+});
+
+test("abort ends the iteration cleanly, pending next() included; an aborted signal ends it at once", async () => {
+  const db = await open(tempDir(), { shards: 2 });
+  const controller = new AbortController();
+  const feed = db.subscribe({ signal: controller.signal });
+  const pending = feed.next();
+  controller.abort();
+  assert.equal(await pending, { done: true, value: undefined });
+  const already = db.subscribe({ signal: AbortSignal.abort() });
+  assert.equal(await already.next(), { done: true, value: undefined });
+  assert.is(db.stats().shards.reduce((n, s) => n + s.subscribers, 0), 0);
+  await db.close();
+});
+
+test("close() with a pending next(): it resolves done, no hang", async () => {
+  const db = await open(tempDir(), { shards: 2 });
+  const feed = db.subscribe();
+  const pending = feed.next();
+  await db.close();
+  assert.equal(await pending, { done: true, value: undefined });
+});
+
+test("a subscriber in a worker receives the main thread's writes", async () => {
+  const db = await open(tempDir(), { shards: 2 });
+  const handle = db.share();
+  const run = runModuleInWorker(platform, {
+    module: handle.module,
+    memory: handle.memory,
+    url: new URL("./fixtures/feed-worker.ts", import.meta.url).href,
+    exportName: "subscribeInWorker",
+    data: { handle, prefix: "m", count: 50 },
+  }) as Promise<string[]>;
+  await eventually(() => db.get("ready") !== undefined, "the worker subscribed");
+  for (let i = 0; i < 50; i++) await db.put(`m${i}`, `v${i}`);
+  const seen = await run;
+  assert.equal(seen.map((s) => s.split("@")[0]).sort(), Array.from({ length: 50 }, (_, i) => `m${i}=v${i}`).sort());
+  await db.close();
+});
+
+test("bad options: TypeError", async () => {
+  const db = await open(tempDir(), { shards: 1 });
+  for (const bad of [{ from: 1 }, { from: -1n }, { prefix: 5 }, { signal: {} }]) {
+    let threw = false;
+    try {
+      db.subscribe(bad as never);
+    } catch (error) {
+      threw = error instanceof TypeError;
+    }
+    assert.ok(threw, JSON.stringify(bad, (_, v) => (typeof v === "bigint" ? String(v) : v)));
+  }
+  await db.close();
+});
+
+test.after(cleanup);
+test.run();
