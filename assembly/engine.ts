@@ -50,7 +50,8 @@ import {
   noteGroupLsn,
   VALUE_TOMBSTONE,
 } from "./skiplist";
-import { currentThreadBlock, TB_FAST_WRITES, TB_RESULT, TB_SCRATCH } from "./thread";
+import { epochEnter, epochExit } from "./epoch";
+import { currentThreadBlock, TB_EPOCH, TB_FAST_WRITES, TB_RESULT, TB_SCRATCH } from "./thread";
 import { RECORD_HEADER_BYTES, RECORD_TYPE_FULL, ringCopyIn, ringPublish, ringReserve, WAL_CLOSED, WAL_FAILED, WAL_FULL, WAL_OK, WAL_TOO_LARGE } from "./walring";
 import { SHARD_SEED, xxh32 } from "./xxhash32";
 
@@ -172,7 +173,7 @@ function writePrefix(ring: usize, at: u64, count: u32): void {
 }
 
 /** A put (or, with valueLength = 0xFFFFFFFF, a delete) on the fast path. */
-export function engineWrite(ring: usize, key: usize, keyLength: u32, value: usize, valueLength: u32): u32 {
+function writeOne(ring: usize, key: usize, keyLength: u32, value: usize, valueLength: u32): u32 {
   if (keyLength > KEY_BYTES_MAX) return E_KEY_TOO_LARGE;
   if (valueLength != VALUE_TOMBSTONE && valueLength > VALUE_BYTES_MAX) return E_VALUE_TOO_LARGE;
   const shard = xxh32(key, keyLength, SHARD_SEED) % shardCount();
@@ -211,7 +212,7 @@ export function engineWrite(ring: usize, key: usize, keyLength: u32, value: usiz
  * u32 valueLength, key, value; valueLength ignored for deletes), applied atomically with
  * one record. `scratch` holds 12 bytes per operation (memtable, node, shard).
  */
-export function engineBatch(ring: usize, ops: usize, opsBytes: u32, count: u32, scratch: usize): u32 {
+function writeBatch(ring: usize, ops: usize, opsBytes: u32, count: u32, scratch: usize): u32 {
   // Pass 1: validate, route, admit, allocate nodes.
   let at = ops;
   const end = ops + <usize>opsBytes;
@@ -285,5 +286,33 @@ export function engineBatch(ring: usize, ops: usize, opsBytes: u32, count: u32, 
 /** Leaves the memtables of the first `admitted` operations (their nodes stay unlinked, wasted) and returns `status`. */
 function abort(scratch: usize, admitted: u32, status: u32): u32 {
   for (let i: u32 = 0; i < admitted; i++) leave(<usize>load<u32>(scratch + <usize>i * 12));
+  return status;
+}
+
+// Writers hold an epoch while they use a memtable address they loaded, like readers, so
+// that the owner never recycles an arena a writer is about to announce itself in (its
+// `writers` count would be reset under it). A thread already inside an epoch (a scan in
+// progress on this thread) keeps it.
+
+@inline
+function pinEpoch(): bool {
+  if (atomic.load<u32>(currentThreadBlock() + TB_EPOCH) != 0) return false;
+  epochEnter();
+  return true;
+}
+
+/** One put or delete on the fast path (see the top of this file); E_* status. */
+export function engineWrite(ring: usize, key: usize, keyLength: u32, value: usize, valueLength: u32): u32 {
+  const pinned = pinEpoch();
+  const status = writeOne(ring, key, keyLength, value, valueLength);
+  if (pinned) epochExit();
+  return status;
+}
+
+/** One atomic batch on the fast path; E_* status. */
+export function engineBatch(ring: usize, ops: usize, opsBytes: u32, count: u32, scratch: usize): u32 {
+  const pinned = pinEpoch();
+  const status = writeBatch(ring, ops, opsBytes, count, scratch);
+  if (pinned) epochExit();
   return status;
 }

@@ -90,7 +90,6 @@ export const STATUS_NO_MEMORY: u32 = 6;
 export const STATUS_NOT_READY: u32 = 7;
 export const STATUS_BAD_ARGUMENT: u32 = 8;
 export const STATUS_FROZEN: u32 = 9;
-export const STATUS_TOO_MANY_THREADS: u32 = 10;
 /** Every value below this is a status; every value at or above it is a pointer. */
 export const STATUS_LIMIT: u32 = 64;
 

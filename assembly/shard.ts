@@ -26,7 +26,8 @@
 //   (its actor, or the opener during recovery), always inside an odd listSeq.
 //
 // Threads: any thread reads and takes timestamps; only the shard's owner changes
-// activeMemtable and hasSubscribers.
+// activeMemtable; any thread adds or removes itself in hasSubscribers (atomic add, by
+// db.subscribe, src/engine/change-feed.ts).
 //
 // Atomics: fetch-add on commitCounter is the linearisation point that orders all writes
 // of a shard, whichever thread or path they come from. activeMemtable is read and
@@ -35,7 +36,6 @@
 import { SHARD_RECORD_BYTES, SHARD_TABLE, shardCount, STATUS_FULL } from "./layout";
 
 export const SHARD_COMMIT_COUNTER: usize = 0;
-export const SHARD_VISIBLE_TS: usize = 8;
 export const SHARD_HAS_SUBSCRIBERS: usize = 16;
 export const SHARD_ACTIVE_MEMTABLE: usize = 20;
 export const SHARD_FLAGS: usize = 24;

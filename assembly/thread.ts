@@ -23,7 +23,9 @@
 //   +4096  staging area        KEY_BYTES_MAX + VALUE_BYTES_MAX + STAGING_SLACK bytes
 //
 // Invariants: only the owning thread reads or writes its block (so no atomics are needed
-// inside it); blocks are recycled through the heap's free stacks by `threadDetach`.
+// inside it), except the reply slots and the reply sequence word, which the actor writes
+// (atomic stores and notify, src/engine/channel.ts); blocks are recycled through the
+// heap's free stacks by `threadDetach`.
 
 import { registerThread, unregisterThread } from "./epoch";
 import { blockAlloc, blockFree } from "./heap";

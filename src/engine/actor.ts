@@ -15,8 +15,9 @@
  * ("async"), like a fast-path record.
  *
  * Background (between groups, when idle): freeze a shard's memtable once it is 3/4 full,
- * flush frozen memtables to tables, merge tables (compaction.ts), trim log segments below
- * the checkpoints, reuse arenas no reader can be in.
+ * merge tables first when a tier holds 2 x fan-in of them, flush frozen memtables to
+ * tables (each flush then trims the log segments below the new checkpoints, flush.ts),
+ * merge tables (compaction.ts), reuse arenas no reader can be in.
  *
  * Failure: any failed write or sync (partition, table, manifest) fails the database: the
  * shared state and the group ring go FAILED, every waiting and later request gets
@@ -164,6 +165,7 @@ class Actor implements FlushEnv {
   #close(): void {
     for (const p of this.partitions) p.close();
     this.requests.setState(RingState.CLOSED);
+    if (this.shared.state === DbState.CLOSING) this.shared.state = DbState.CLOSED;
     this.shared.markActorStopped();
     this.port.postMessage({ type: "closed" } satisfies ActorMessage);
   }

@@ -49,6 +49,9 @@ export class ChannelClient {
   #slotWaiters: Array<() => void> = [];
   #pending = new Map<number, Pending>();
   #armed = false;
+  /** Appends still waiting for room in the request ring, and the last of them. */
+  #waitingAppends = 0;
+  #appendTail: Promise<unknown> = Promise.resolve();
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   readonly #i32: Int32Array;
 
@@ -106,7 +109,7 @@ export class ChannelClient {
     const slot = await this.#acquire();
     Atomics.store(this.#i32, this.#slotAt(slot) >>> 2, ReplyState.PENDING);
     try {
-      await this.requests.append(this.#request(slot, ops));
+      await this.#appendInOrder(this.#request(slot, ops));
     } catch (error) {
       this.#release(slot);
       throw error;
@@ -116,6 +119,19 @@ export class ChannelClient {
       this.#keepAlive ??= setInterval(() => {}, 1 << 30);
       this.#arm();
     });
+  }
+
+  /**
+   * Appends to the request ring in the order of the calls: when the ring is full, a later
+   * (smaller) request must not slip in ahead of an earlier one still waiting for room, or
+   * this thread's writes to a shard would apply out of order.
+   */
+  #appendInOrder(payload: Uint8Array): Promise<unknown> | undefined {
+    if (this.#waitingAppends === 0 && this.requests.tryAppend(payload) >= 0) return undefined;
+    this.#waitingAppends++;
+    const mine = this.#appendTail.then(() => this.requests.append(payload)).finally(() => this.#waitingAppends--);
+    this.#appendTail = mine.catch(() => undefined);
+    return mine;
   }
 
   /** Sends and blocks this thread until the reply (for worker threads). */

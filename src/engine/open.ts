@@ -9,7 +9,8 @@
  *      in the database's shared memory, and recover every shard's partition log;
  *   5. replay, from each log's checkpoint, every operation into its shard's memtable, each
  *      shard's operations in commit-timestamp order (replayed versions get seq 0: visible to
- *      every snapshot); a long replay flushes as it goes; a record that was already flushed
+ *      every snapshot); when the replay fills a shard's memtables, it freezes the active one
+ *      and, with FROZEN_MAX frozen, flushes the oldest to a table before going on; a record that was already flushed
  *      is harmless (a version is identified by key and timestamp);
  *   6. raise every shard's commit counter past every timestamp on disk, so new writes sort
  *      after old ones;

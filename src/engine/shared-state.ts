@@ -8,7 +8,8 @@
  *                                readers re-read MANIFEST when it changes
  *   +8   u32 groupRing           address of the group WAL's ring
  *   +12  u32 requestRing         address of the actor's request queue (a ring, no disk)
- *   +16  u32 state              OPEN, CLOSING, CLOSED, FAILED (atomic)
+ *   +16  u32 state              OPEN, CLOSING (the opener's close), CLOSED (the actor
+ *                                stopped after it), FAILED (atomic)
  *   +20  u32 durabilityFull      1 when snapshots read the durable LSN, 0 for the published one
  *   +24  u32 shards
  *   +28  u32 valueBytesMax       the value size limit (derived from memtableBytesMax)
@@ -24,7 +25,7 @@
  *   +128 u64 snapshots[SNAPSHOTS_MAX]  live snapshots: seq + 1, 0 for a free slot (CAS)
  *
  * Invariants: a live snapshot's slot holds its seq + 1 from before the snapshot is first
- * read until it is released, so the actor's `oldestSnapshot()` never misses one that is in
+ * read until it is released, so the actor's `liveSnapshotSeqs()` never misses one that is in
  * use (a snapshot is taken by reserving the slot first, then reading the visible point, then
  * storing it; see `takeSnapshot`).
  * Threads: any thread of the database; the actor alone writes the stats counters.
@@ -123,7 +124,7 @@ export class EngineShared {
   get actorStopped(): boolean {
     return Atomics.load(this.i32, this.#i(F.ACTOR_STOPPED)) === 1;
   }
-  /** Marks the actor stopped and wakes every thread waiting for a reply (they re-check). */
+  /** Marks the actor stopped; threads waiting for a reply see it at their next re-check (they wait with a timeout). */
   markActorStopped(): void {
     Atomics.store(this.i32, this.#i(F.ACTOR_STOPPED), 1);
   }
@@ -158,17 +159,6 @@ export class EngineShared {
 
   releaseSnapshot(slot: number): void {
     Atomics.store(this.u64, this.#q(F.SNAPSHOTS) + slot, 0n);
-  }
-
-  /** The oldest live snapshot's seq, or Infinity when none is live (a reserved slot counts as seq 0). */
-  oldestSnapshot(): number {
-    let oldest = Infinity;
-    const base = this.#q(F.SNAPSHOTS);
-    for (let slot = 0; slot < SNAPSHOTS_MAX; slot++) {
-      const v = Atomics.load(this.u64, base + slot);
-      if (v !== 0n) oldest = Math.min(oldest, Number(v - 1n));
-    }
-    return oldest;
   }
 
   /** Every live snapshot's seq, ascending (a slot still being filled counts as seq 0). */

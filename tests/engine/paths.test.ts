@@ -114,5 +114,18 @@ test("durability full: a write resolves only once durable (durable LSN covers it
   await db.close();
 });
 
+test("channel requests from one thread keep their order when the request queue is full", async () => {
+  // 40 puts to one key without awaiting, alternating ~900 KiB and tiny values: the 4 MiB
+  // request queue fills, and a tiny request must not slip in ahead of a big one waiting.
+  const db = await open(tempDir(), { shards: 1, fastWrite: false, durability: "async" });
+  const big = (i: number) => `${i}:`.padEnd(900 * 1024, "x");
+  const valueAt = (i: number) => (i % 2 === 0 ? big(i) : `${i}`);
+  const puts = Array.from({ length: 40 }, (_, i) => db.put("k", valueAt(i)));
+  const timestamps = await Promise.all(puts);
+  for (let i = 1; i < timestamps.length; i++) assert.ok(timestamps[i] > timestamps[i - 1], `put ${i} committed after put ${i - 1}`);
+  assert.is(text(db.get("k")), valueAt(39));
+  await db.close();
+});
+
 test.after(cleanup);
 test.run();
