@@ -15,7 +15,7 @@
 import { Core, KEY_BYTES_MAX, STAGING_BYTES, VALUE_BYTES_MAX } from "../core/core.ts";
 import { VALUE_TOMBSTONE } from "../core/memtable.ts";
 import { ClosedError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
-import type { DirLock } from "../lock.ts";
+import type { DirLock, LockRecord } from "../lock.ts";
 import type { Platform, WorkerHandle } from "../platform.ts";
 import { DurableWaiters } from "../wal/durable-waiters.ts";
 import { Ring, RingState } from "../wal/format.ts";
@@ -23,7 +23,8 @@ import type { Log, RecoveryReport } from "../wal/log.ts";
 import { RingView, waitForChange } from "../wal/ring.ts";
 import { type ChangeEvent, Subscription } from "./change-feed.ts";
 import { ChannelClient, ReplyStatus } from "./channel.ts";
-import { type ManifestData, readManifest } from "./manifest.ts";
+import { COMPACTION_FAN_IN } from "./compaction.ts";
+import { type ManifestData, readManifest, type TableRecord } from "./manifest.ts";
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, batchBytesMaxFor, BATCH_STAGED_OP_BYTES, type ResolvedOptions, type ResolvedWriteQueueOptions, resolveWriteQueueOptions } from "./options.ts";
 import { ReadContext } from "./read-context.ts";
 import { OP_DELETE, OP_PUT, type Operation } from "./records.ts";
@@ -96,6 +97,8 @@ export interface CoordinationInfo {
   locked: boolean;
   /** Under "auto", why no lock could be taken. */
   reason?: string;
+  /** The lock record this process wrote (pid, runtime, when, kernel lock), while it holds the lock. */
+  holder?: LockRecord;
 }
 
 /** What opening found and did. */
@@ -130,6 +133,23 @@ function valueOf(x: unknown, limit: number): Uint8Array {
     throw new RangeError(`value is ${value.length} bytes; the limit is ${limit} bytes (${name})`);
   }
   return value;
+}
+
+/**
+ * What the size-tiered policy (src/engine/compaction.ts) still has to do in a shard: one
+ * merge per COMPACTION_FAN_IN tables of a tier, and the bytes those merges would read.
+ */
+function compactionDebt(tables: readonly TableRecord[]): { merges: number; bytes: number } {
+  const byTier = new Map<number, TableRecord[]>();
+  for (const t of tables) byTier.set(t.tier, [...(byTier.get(t.tier) ?? []), t]);
+  let merges = 0;
+  let bytes = 0;
+  for (const tier of byTier.values()) {
+    const n = Math.floor(tier.length / COMPACTION_FAN_IN);
+    merges += n;
+    bytes += tier.sort((a, b) => a.number - b.number).slice(0, n * COMPACTION_FAN_IN).reduce((sum, t) => sum + t.bytes, 0);
+  }
+  return { merges, bytes };
 }
 
 const snapshotRegistry = new FinalizationRegistry<() => void>((release) => release());
@@ -529,6 +549,7 @@ export class Database implements AsyncDisposable {
         tables: tables.length,
         tableBytes: tables.reduce((n, t) => n + t.bytes, 0),
         tablesPerTier: tiers,
+        compactionDebt: compactionDebt(tables),
         subscribers: e.shardSubscribers(shard),
       });
     }
@@ -550,7 +571,7 @@ export class Database implements AsyncDisposable {
       liveSnapshots: this.#shared.liveSnapshots(),
       blockCache: this.#read.tables.cache.stats(),
       recovery: this.owner?.recovery,
-      coordination: this.owner?.coordination,
+      coordination: this.owner ? { ...this.owner.coordination, holder: this.owner.lock?.released === false ? this.owner.lock.holder : undefined } : undefined,
       writeQueue: this.#queue.stats(),
       state: this.#group.state === RingState.FAILED ? "failed" : (["open", "closing", "closed", "failed"] as const)[this.#shared.state] ?? "open",
     };
@@ -611,6 +632,9 @@ export interface DatabaseStats {
     tables: number;
     tableBytes: number;
     tablesPerTier: Record<number, number>;
+    /** Merges the compaction policy still owes this shard, and the table bytes they would read. */
+    compactionDebt: { merges: number; bytes: number };
+    /** Change-feed subscriptions on this shard (all threads). */
     subscribers: number;
   }>;
   wal: { durableLsn: bigint; currentLsn: bigint; syncs: number; syncedRecords: number; recordsPerSync: number };

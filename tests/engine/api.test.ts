@@ -2,6 +2,7 @@
 // as bytes or strings, every scan bound, typed errors for bad input, limits named.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import process from "node:process";
 import { ClosedError, KEY_BYTES_MAX, ShardlineError, VALUE_BYTES_MAX } from "../../src/engine/public.ts";
 import { rejects, throwsA } from "../harness/assert.ts";
 import { cleanup, dec, enc, open, rows, tempDir, text } from "./helpers.ts";
@@ -175,6 +176,11 @@ test("stats: per shard, WAL, paths, flushes, compactions, in a documented shape"
   assert.is(s.paths.channel, 0);
   assert.is(s.state, "open");
   assert.ok(s.recovery !== undefined);
+  assert.equal(s.shards[0].compactionDebt, { merges: 0, bytes: 0 });
+  assert.is(s.shards[0].subscribers, 0);
+  assert.is(s.coordination?.mode, "auto");
+  if (s.coordination?.locked) assert.is(s.coordination.holder?.pid, process.pid, "the lock holder is this process");
+  assert.is(s.writeQueue.depth, 0);
   await db.close();
 });
 
