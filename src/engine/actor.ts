@@ -382,9 +382,10 @@ class Actor implements FlushEnv {
     if (this.#failed) return;
     this.#failed = true;
     const code = typeof (error as { code?: unknown })?.code === "string" ? (error as { code: string }).code : "EUNKNOWN";
-    this.shared.state = DbState.FAILED;
+    // The rings first: whoever sees the shared state FAILED must find the failure's details.
     this.group.setState(RingState.FAILED, FailCode.OTHER, code);
     this.requests.setState(RingState.FAILED, FailCode.OTHER, code);
+    this.shared.state = DbState.FAILED;
     this.port.postMessage({ type: "failed", message: (error as Error)?.message ?? String(error), code } satisfies ActorMessage);
   }
 }

@@ -571,10 +571,15 @@ export class Database implements AsyncDisposable {
       liveSnapshots: this.#shared.liveSnapshots(),
       blockCache: this.#read.tables.cache.stats(),
       recovery: this.owner?.recovery,
-      coordination: this.owner ? { ...this.owner.coordination, holder: this.owner.lock?.released === false ? this.owner.lock.holder : undefined } : undefined,
+      coordination: this.owner ? this.#coordination(this.owner) : undefined,
       writeQueue: this.#queue.stats(),
       state: this.#group.state === RingState.FAILED ? "failed" : (["open", "closing", "closed", "failed"] as const)[this.#shared.state] ?? "open",
     };
+  }
+
+  #coordination(owner: Owner): CoordinationInfo {
+    const lock = owner.lock;
+    return lock && !lock.released ? { ...owner.coordination, holder: lock.holder } : owner.coordination;
   }
 
   /**

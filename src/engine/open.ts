@@ -141,9 +141,9 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
     // thread dies instead, nobody else will answer the channel: fail the database here.
     const lost = (why: string) => {
       if (shared.actorStopped) return;
-      shared.state = DbState.FAILED;
       group.setState(RingState.FAILED, FailCode.OTHER, "EACTOR");
       new RingView(core, requestRing).setState(RingState.FAILED, FailCode.OTHER, "EACTOR");
+      shared.state = DbState.FAILED;
       shared.markActorStopped();
       onLost?.(why);
     };
