@@ -56,7 +56,8 @@
 // per writing thread when the memtable fills up.
 //
 // Splice cache (after Pebble's Inserter and RocksDB's splice hint): each thread keeps, per
-// memtable it recently wrote (8 slots in its ThreadBlock, direct-mapped by address), the
+// memtable it recently wrote (8 slots in its ThreadBlock, fully associative, round-robin
+// replacement), the
 // prev/next pair of its last insert at every level. The next insert starts from the lowest
 // level whose cached pair is still adjacent and still brackets the new key, so ordered or
 // clustered inserts skip most of the descent; anything else falls back to a full search.
@@ -145,6 +146,8 @@ const SLOT_NEXT: usize = 24 + 4 * <usize>HEIGHT_MAX;
 let rngState: u32 = 0x9e3779b9;
 /** This thread's splice slots (SPLICE_SLOTS * SPLICE_SLOT_BYTES, in its ThreadBlock). */
 let spliceSlots: usize = 0;
+/** The slot the next memtable without one takes (this thread's, round-robin). */
+let nextVictim: u32 = 0;
 /** Out-values of `findSpliceForLevel` (per thread, so no sharing). */
 let foundNext: usize = 0;
 let foundEqual: bool = false;
@@ -304,18 +307,27 @@ function arenaReserve(mt: usize, bytes: u32): usize {
   }
 }
 
-/** This thread's slot for `mt`, re-keyed (splice and chunk dropped) if it held another memtable. */
+/**
+ * This thread's slot for `mt`: the one that holds it (any of the SPLICE_SLOTS, checked in
+ * turn from the address's home slot), or else the next slot in round-robin order,
+ * re-keyed (its splice and chunk dropped). Fully associative on purpose: with a
+ * direct-mapped slot, two memtables of different shards sharing one would drop each
+ * other's chunk on every alternating insert and fill their arenas with abandoned chunks.
+ */
 function slotFor(mt: usize): usize {
-  const index = ((<u32>mt >>> 6) * 0x9e3779b1) >>> (32 - 3);
-  const slot = spliceSlots + <usize>index * SPLICE_SLOT_BYTES;
   const generation = load<u32>(mt, MT_GENERATION);
-  if (<usize>load<u32>(slot, SLOT_MEMTABLE) != mt || load<u32>(slot, SLOT_GENERATION) != generation) {
-    store<u32>(slot, <u32>mt, SLOT_MEMTABLE);
-    store<u32>(slot, generation, SLOT_GENERATION);
-    store<u32>(slot, 0, SLOT_HEIGHT);
-    store<u32>(slot, 0, SLOT_CHUNK_CURSOR);
-    store<u32>(slot, 0, SLOT_CHUNK_END);
+  const home = ((<u32>mt >>> 6) * 0x9e3779b1) >>> (32 - 3);
+  for (let i: u32 = 0; i < SPLICE_SLOTS; i++) {
+    const slot = spliceSlots + <usize>((home + i) & (SPLICE_SLOTS - 1)) * SPLICE_SLOT_BYTES;
+    if (<usize>load<u32>(slot, SLOT_MEMTABLE) == mt && load<u32>(slot, SLOT_GENERATION) == generation) return slot;
   }
+  const slot = spliceSlots + <usize>nextVictim * SPLICE_SLOT_BYTES;
+  nextVictim = (nextVictim + 1) & (SPLICE_SLOTS - 1);
+  store<u32>(slot, <u32>mt, SLOT_MEMTABLE);
+  store<u32>(slot, generation, SLOT_GENERATION);
+  store<u32>(slot, 0, SLOT_HEIGHT);
+  store<u32>(slot, 0, SLOT_CHUNK_CURSOR);
+  store<u32>(slot, 0, SLOT_CHUNK_END);
   return slot;
 }
 

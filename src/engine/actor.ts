@@ -155,7 +155,7 @@ class Actor implements FlushEnv {
       if (!this.#failed && this.#background()) continue;
       const seq = Atomics.load(i32, wakeIndex);
       Atomics.store(i32, sleepingIndex, 1);
-      if (Number(this.core.exports.walScan(this.requests.ring, BigInt(from), BigInt(from + 8))) === from) {
+      if (Number(this.core.exports.walScan(this.requests.ring, BigInt(from), BigInt(from + this.requests.capacity))) === from) {
         Atomics.wait(i32, wakeIndex, seq, IDLE_WAIT_MS);
       }
       Atomics.store(i32, sleepingIndex, 0);

@@ -92,7 +92,7 @@ function runDurability(platform: Platform, core: Core, args: DurabilityArgs, por
       // Sleep until a writer publishes (Dekker handshake with wakeWorker in the core).
       const seq = Atomics.load(i32, wakeIndex);
       Atomics.store(i32, sleepingIndex, 1);
-      if (Number(exports.walScan(args.ring, BigInt(from), BigInt(from + 8))) === from) {
+      if (Number(exports.walScan(args.ring, BigInt(from), BigInt(from + ring.capacity))) === from) {
         Atomics.wait(i32, wakeIndex, seq, IDLE_CHECK_MS);
       }
       Atomics.store(i32, sleepingIndex, 0);
