@@ -12,7 +12,7 @@
 //                   results: [{ workload, system, status: "ok"|"unavailable"|"not-applicable"|"failed",
 //                               reason?, comparable?, note?, variant?, ops, rounds, nsPerOp, opsPerSecond,
 //                               p50Us?, p99Us?, latencySamples?, capped?, opsDoneMin?, extra?, shardlineRatio? }],
-//                   suites: { core?: {...}|{status:"failed",reason}, wal?: ... } }],
+//                   suites: { core?: {...}|{status:"failed",reason}, wal?: ..., engine?: ... } }],
 //     goals: [{ id, runtime, goal, status: "met"|"missed"|"not-measured", measured?, target?, detail?, reason? }] }
 import { evaluateGoals } from "./goals.mjs";
 
@@ -26,7 +26,7 @@ export function runtimeEntry(runtime, records, outcome) {
     runtime,
     version: info?.version ?? "unknown",
     status: outcome.ok ? "ok" : "failed",
-    /** Whether bench/harness ran here (not when only bench/core or bench/wal were asked for). */
+    /** Whether bench/harness ran here (not when only bench/core, bench/wal or bench/engine were asked for). */
     harness: outcome.harness,
     ...(outcome.ok ? {} : { error: outcome.error }),
     seconds: outcome.seconds,

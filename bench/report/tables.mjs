@@ -1,7 +1,7 @@
 // The report as tables: one per runtime (every workload × system that ran or could not:
 // rate, median and p99 latency, shardline's ratio to the peer, durable latency as a
-// multiple of the fdatasync floor), one for bench/core and bench/wal across runtimes, and
-// the goals. Rendered for the terminal with cli-table3 and as Markdown for the README.
+// multiple of the fdatasync floor), one for bench/core, bench/wal and bench/engine across
+// runtimes, and the goals. Rendered for the terminal with cli-table3 and as Markdown for the README.
 // Pure functions of the report; used by scripts/bench.mjs (Node).
 import Table from "cli-table3";
 import { bytes, count, micros, ratio } from "./format.mjs";
@@ -108,7 +108,9 @@ export function terminalRuntimeTable(report, rt) {
   return lines.join("\n");
 }
 
-/** bench/core and bench/wal side by side, one column per runtime. */
+const SUITES_HEAD = "bench/core, bench/wal, bench/engine";
+
+/** bench/core, bench/wal and bench/engine side by side, one column per runtime. */
 function suiteRows(report) {
   const rts = report.runtimes;
   const rows = [];
@@ -136,13 +138,25 @@ function suiteRows(report) {
     add("wal", `wal: durable appends, ${d} in flight`, (s) => s.inFlight?.[d] ? `${count(s.inFlight[d].perSecond)}/s, ${s.inFlight[d].recordsPerSync.toFixed(1)}/sync` : "—");
   }
   add("wal", "wal: appendNow / async append", (s) => `${s.appendNowNsPerOp.toFixed(0)} / ${s.asyncAppendNsPerOp.toFixed(0)} ns/op`);
+  const met = (ok) => (ok ? "met" : "MISSED");
+  add("engine", "engine: async put, awaited / not awaited (target ≤ 500 ns)", (s) => `${s.put.awaitNsPerOp.toFixed(0)} / ${s.put.fireNsPerOp.toFixed(0)} ns/op (${met(s.put.awaitMet)} / ${met(s.put.fireMet)})`);
+  for (const d of ["1", "16", "256"]) {
+    add("engine", `engine: durable puts, ${d} in flight (WAL records, puts per sync)`, (s) => s.inFlight?.[d] ? `${count(s.inFlight[d].perSecond)}/s, ${s.inFlight[d].recordsPerSync.toFixed(1)} / ${s.inFlight[d].putsPerSync.toFixed(1)} per sync` : "—");
+  }
+  add("engine", "engine: channel path put p50, async / full", (s) => `${micros(s.channel.async.p50Us)} / ${micros(s.channel.full.p50Us)}`);
+  for (const [kind, where] of [["memtable", "keys sized to fit the memtables"], ["tables", "keys flushed to tables"]]) {
+    add("engine", `engine: get hit / miss p50, ${where}`, (s) => `${micros(s.reads[kind].hit.p50Ns / 1000)} / ${micros(s.reads[kind].miss.p50Ns / 1000)} (${(s.reads[kind].hitsFromTablesShare * 100).toFixed(0)}% of hits from tables)`);
+    add("engine", `engine: scan, 10,000-row scans, ${where}`, (s) => `${count(s.reads[kind].scan.rowsPerSecond)} rows/s`);
+  }
+  add("engine", "engine: async puts, 2 workers vs 1", (s) => `${count(s.workers.twoWorkersPerSecond)} vs ${count(s.workers.oneWorkerPerSecond)}/s (${ratio(s.workers.ratio)})`);
+  add("engine", "engine: RSS growth for the keys (per key)", (s) => `${bytes(s.memory.rssDeltaBytes)} for ${count(s.memory.keys)} (${s.memory.rssDeltaPerKeyBytes.toFixed(0)} B)`);
   return rows;
 }
 
 export function terminalSuiteTable(report) {
   const rows = suiteRows(report);
   if (rows.length === 0) return "";
-  const table = new Table({ head: ["bench/core and bench/wal", ...report.runtimes.map((rt) => rt.runtime)], style: { head: [], border: [] }, chars: COMPACT });
+  const table = new Table({ head: [SUITES_HEAD, ...report.runtimes.map((rt) => rt.runtime)], style: { head: [], border: [] }, chars: COMPACT });
   for (const r of rows) table.push(r);
   return table.toString();
 }
@@ -202,7 +216,7 @@ function markdownRuntime(report, rt) {
 function markdownSuites(report) {
   const suites = suiteRows(report);
   if (suites.length === 0) return [];
-  const head = ["bench/core and bench/wal", ...report.runtimes.map((rt) => rt.runtime)];
+  const head = [SUITES_HEAD, ...report.runtimes.map((rt) => rt.runtime)];
   return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...suites.map((r) => `| ${r.map(md).join(" | ")} |`), ""];
 }
 
