@@ -8,17 +8,13 @@
  * cores). Engines that cannot take writes from two threads are listed with the reason.
  * Threads: the harness's main thread, plus the workers it starts and always terminates.
  */
-import { Worker } from "node:worker_threads";
 import { type Figures, type Round, summarize } from "../harness/measure.ts";
-import type { PutWorkerJob, PutWorkerMessage } from "../harness/put-worker.ts";
+import type { PutWorkerMessage } from "../harness/put-worker.ts";
+import { putWorkersSpan, runPutWorkers } from "../harness/put-workers.ts";
 import type { Sizes } from "../harness/sizes.ts";
 import { type System, Unsupported } from "../systems/system.ts";
 import { SEEDS } from "./bench-data.ts";
 import type { Job, JobContext, Participation } from "./workload.ts";
-
-const WORKER_URL = new URL("../harness/put-worker.ts", import.meta.url);
-/** Longest a worker may take to attach and reach the barrier. */
-const READY_LIMIT_MS = 60_000;
 
 function participation(system: System): Participation {
   if (system.durability !== "non-durable") return system.noNonDurable ? { run: false, reason: system.noNonDurable } : undefined;
@@ -31,40 +27,19 @@ function participation(system: System): Participation {
 async function workersRound(ctx: JobContext, system: System, workers: number, count: number): Promise<Round> {
   const dir = ctx.freshDir();
   const store = await system.open(dir, { valueBytes: ctx.sizes.valueBytes });
-  const running: Worker[] = [];
   try {
     const shared = await system.shareWriters!(store, dir);
-    const barrier = new SharedArrayBuffer(8);
-    const words = new Int32Array(barrier);
-    const outcomes = Array.from({ length: workers }, (_, w) => {
-      const job: PutWorkerJob = {
-        systemId: system.id,
-        handle: shared.handle,
-        keySeed: SEEDS.workerKeys + w,
-        keyBytes: ctx.sizes.keyBytes,
-        valueBytes: ctx.sizes.valueBytes,
-        valueSeed: SEEDS.values,
-        valueBase: w * count,
-        count,
-        capMs: ctx.sizes.roundCapMs,
-        barrier,
-      };
-      const worker = new Worker(WORKER_URL, { workerData: job });
-      running.push(worker);
-      return new Promise<PutWorkerMessage>((resolve) => {
-        worker.once("message", resolve);
-        worker.once("error", (e) => resolve({ type: "error", stage: "run", unsupported: false, message: String(e) }));
-        worker.once("exit", (code) => resolve({ type: "error", stage: "run", unsupported: false, message: `worker exited with code ${code}` }));
-      });
-    });
-    const readyBy = performance.now() + READY_LIMIT_MS;
-    while (Atomics.load(words, 0) < workers) {
-      if (performance.now() > readyBy) throw new Error(`workers not ready within ${READY_LIMIT_MS} ms`);
-      await new Promise((r) => setTimeout(r, 1));
-    }
-    Atomics.store(words, 1, 1);
-    Atomics.notify(words, 1);
-    const messages = await Promise.all(outcomes);
+    const messages = await runPutWorkers(Array.from({ length: workers }, (_, w) => ({
+      systemId: system.id,
+      handle: shared.handle,
+      keySeed: SEEDS.workerKeys + w,
+      keyBytes: ctx.sizes.keyBytes,
+      valueBytes: ctx.sizes.valueBytes,
+      valueSeed: SEEDS.values,
+      valueBase: w * count,
+      count,
+      capMs: ctx.sizes.roundCapMs,
+    })));
     for (const m of messages) {
       if (m.type !== "error") continue;
       // A peer that cannot be opened in a worker is unavailable there; shardline failing to attach is a failure.
@@ -72,11 +47,9 @@ async function workersRound(ctx: JobContext, system: System, workers: number, co
       throw new Error(`worker failed: ${m.message}`);
     }
     const done = messages as Array<Extract<PutWorkerMessage, { type: "done" }>>;
-    const ms = Math.max(...done.map((m) => m.endMs)) - Math.min(...done.map((m) => m.startMs));
     await shared.release?.();
-    return { ms, ops: done.reduce((s, m) => s + m.ops, 0), capped: done.some((m) => m.capped) };
+    return { ...putWorkersSpan(done), capped: done.some((m) => m.capped) };
   } finally {
-    await Promise.all(running.map((w) => w.terminate()));
     await store.close();
     ctx.removeDir(dir);
   }

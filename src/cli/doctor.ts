@@ -33,13 +33,13 @@ import { partitionDir } from "../engine/flush.ts";
 import { MANIFEST_NAME, type ManifestData, readManifest, type TableRecord, tableFileName } from "../engine/manifest.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
 import { decodeRecord, KIND_OPERATIONS } from "../engine/records.ts";
-import type { RecoveryReport } from "../wal/recovery.ts";
+import { onlyZerosAfterHeader, type RecoveryReport } from "../wal/recovery.ts";
 import { CorruptionError, LockedError } from "../errors.ts";
 import { LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
 import type { Platform } from "../platform.ts";
 import { BlockCache } from "../table/block-cache.ts";
 import { TableReader } from "../table/table-reader.ts";
-import { SEGMENT_HEADER_BYTES, type SegmentHeader } from "../wal/format.ts";
+import type { SegmentHeader } from "../wal/format.ts";
 import { listSegmentFiles, readSegmentHeader } from "../wal/segment-files.ts";
 import { SegmentScanner, type StopReason } from "../wal/segment-scanner.ts";
 import { explainOpenError, holderText, toolCore } from "./database.ts";
@@ -346,24 +346,6 @@ function checkLogs(x: Examination, manifest: ManifestData | undefined, shards: n
         x.add("warning", "partition logs", x.rel(partitionDir(dir, shard)), `a partition log for shard ${shard}, but the database has ${manifest.shards} shards: open ignores it`);
       }
     }
-  }
-}
-
-/** True when the file holds nothing but zeros after where its header would end (a torn creation). */
-function onlyZerosAfterHeader(platform: Platform, path: string): boolean {
-  const file = platform.open(path, "read");
-  try {
-    const size = file.size();
-    const chunk = new Uint8Array(Math.min(1 << 20, Math.max(0, size - SEGMENT_HEADER_BYTES)));
-    for (let at = SEGMENT_HEADER_BYTES; at < size; ) {
-      const n = file.read(chunk, at);
-      if (n === 0) break;
-      for (let i = 0; i < n; i++) if (chunk[i] !== 0) return false;
-      at += n;
-    }
-    return true;
-  } finally {
-    file.close();
   }
 }
 

@@ -60,7 +60,7 @@ export interface RecoveryOptions {
 }
 
 /** True when the file has nothing but zeros after where its header would end (a torn creation). */
-function onlyZerosAfterHeader(platform: Platform, path: string): boolean {
+export function onlyZerosAfterHeader(platform: Platform, path: string): boolean {
   const file = platform.open(path, "read");
   try {
     const size = file.size();

@@ -10,7 +10,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
-import { spawnChild } from "../harness/child.ts";
+import { linesUntilExit, spawnChild } from "../harness/child.ts";
 import { runtimeName } from "../harness/platform.ts";
 import { KILL_DB_OPTIONS, KILL_KEYS, killValue, parseKillValue } from "./fixtures/kill-shape.ts";
 import type { Database } from "../../src/engine/database.ts";
@@ -35,13 +35,7 @@ test(`SIGKILL during durable puts, ${ROUNDS} rounds on one database: every ackno
     await new Promise((r) => setTimeout(r, Math.random() * 150));
     child.kill("SIGKILL");
     let roundAcks = 0;
-    for (;;) {
-      let line: string;
-      try {
-        line = await child.nextLine();
-      } catch {
-        break; // the child is gone; lines it printed before were all delivered first
-      }
+    for await (const line of linesUntilExit(child)) {
       const m = /^ack (\d+)$/.exec(line);
       if (!m) continue;
       const i = Number(m[1]);

@@ -126,3 +126,16 @@ export function spawnChild(runtime: RuntimeName, entry: string, args: string[] =
     stderr: () => errText,
   };
 }
+
+/** The child's remaining stdout lines, until it is gone (every line it printed before is delivered first). */
+export async function* linesUntilExit(child: Child): AsyncGenerator<string> {
+  for (;;) {
+    let line: string;
+    try {
+      line = await child.nextLine();
+    } catch {
+      return;
+    }
+    yield line;
+  }
+}

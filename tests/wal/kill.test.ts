@@ -9,7 +9,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
-import { spawnChild } from "../harness/child.ts";
+import { linesUntilExit, spawnChild } from "../harness/child.ts";
 import { runtimeName } from "../harness/platform.ts";
 import { KILL_LOG_OPTIONS, payloadFor } from "./fixtures/kill-payload.ts";
 import { cleanup, openLog, tempDir } from "./helpers.ts";
@@ -39,13 +39,7 @@ test(`SIGKILL during durable appends, ${ROUNDS} rounds (${ROUNDS_PER_LOG} per lo
     await new Promise((r) => setTimeout(r, Math.random() * 60));
     child.kill("SIGKILL");
     let roundAcks = 0;
-    for (;;) {
-      let line: string;
-      try {
-        line = await child.nextLine();
-      } catch {
-        break; // the child is gone; lines it printed before were all delivered first
-      }
+    for await (const line of linesUntilExit(child)) {
       const m = /^ack (\d+) (\d+)$/.exec(line);
       if (m) {
         acked.push({ round, i: Number(m[1]), lsn: BigInt(m[2]) });
