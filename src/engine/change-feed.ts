@@ -120,6 +120,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   readonly #startTs: bigint[] = [];
   #position: number;
   #history: ChangeEvent[] | undefined;
+  #historyAt = 0;
   #done = false;
   #wake: (() => void) | undefined;
   #busy: Promise<unknown> = Promise.resolve();
@@ -176,9 +177,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   async #next(): Promise<IteratorResult<ChangeEvent>> {
     try {
       if (this.#from !== undefined && this.#history === undefined && !this.#done) this.#history = await this.#replay(this.#from);
-      while (this.#history && this.#history.length > 0 && !this.#done) {
-        return { done: false, value: this.#history.shift()! };
-      }
+      if (this.#history && this.#historyAt < this.#history.length && !this.#done) return { done: false, value: this.#history[this.#historyAt++] };
       while (!this.#done) {
         const read = this.#ring.read(this.#position);
         if (read === "overflow") throw new FeedOverflowError(this.#ring.capacity);
