@@ -33,7 +33,7 @@ import { partitionDir } from "../engine/flush.ts";
 import { MANIFEST_NAME, type ManifestData, readManifest, type TableRecord, tableFileName } from "../engine/manifest.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
 import { decodeRecord, KIND_OPERATIONS } from "../engine/records.ts";
-import { onlyZerosAfterHeader, type RecoveryReport } from "../wal/recovery.ts";
+import { onlyZerosAfterHeader, type RecoveryReport, segmentChainProblem } from "../wal/recovery.ts";
 import { CorruptionError, LockedError } from "../errors.ts";
 import { LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
 import type { Platform } from "../platform.ts";
@@ -388,17 +388,7 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number)
     const isLast = i === listed.length - 1;
     const fileBytes = x.size(seg.path);
     const header = readSegmentHeader(core, platform, seg.path);
-    const problem = "invalid" in header
-      ? header.invalid
-      : i > 0 && header.salt !== salt
-      ? "its salt differs from the first segment's: it belongs to another log"
-      : header.segmentNumber !== seg.number || header.firstLsn !== seg.firstLsn
-      ? `its header says segment ${header.segmentNumber} at LSN ${header.firstLsn}`
-      : previous && header.segmentNumber !== previous.number + 1
-      ? `segment ${previous.number + 1} is missing`
-      : previous && header.firstLsn !== previous.endLsn
-      ? `it starts at LSN ${header.firstLsn} but the previous segment ends at ${previous.endLsn}`
-      : undefined;
+    const problem = segmentChainProblem(header, seg, i === 0 ? undefined : salt, previous);
     if (problem !== undefined) {
       const rest = listed.length - i - 1;
       x.add("error", check, file, `corrupt segment: ${problem}; open refuses this log (--repair --salvage moves this segment${rest > 0 ? ` and the ${rest} after it` : ""} aside, losing their records)` + (rest > 0 ? `; the ${rest} later segments were not checked` : ""), { repair: "salvage" });

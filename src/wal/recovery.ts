@@ -59,6 +59,26 @@ export interface RecoveryOptions {
   salvage?: boolean;
 }
 
+/**
+ * Why a segment does not continue the chain of segments before it (decision row R4), or
+ * undefined: an invalid header, another log's salt (`salt` is the first segment's, undefined
+ * for the first), a header that disagrees with the file name, a missing segment number, or a
+ * gap in LSNs after `previous`.
+ */
+export function segmentChainProblem(
+  header: SegmentHeader | { invalid: string },
+  seg: { number: number; firstLsn: number },
+  salt: number | undefined,
+  previous: { number: number; endLsn: number } | undefined,
+): string | undefined {
+  if ("invalid" in header) return header.invalid;
+  if (salt !== undefined && header.salt !== salt) return "its salt differs from the first segment's: it belongs to another log";
+  if (header.segmentNumber !== seg.number || header.firstLsn !== seg.firstLsn) return `its header says segment ${header.segmentNumber} at LSN ${header.firstLsn}`;
+  if (previous && header.segmentNumber !== previous.number + 1) return `segment ${previous.number + 1} is missing`;
+  if (previous && header.firstLsn !== previous.endLsn) return `it starts at LSN ${header.firstLsn} but the previous segment ends at ${previous.endLsn}`;
+  return undefined;
+}
+
 /** True when the file has nothing but zeros after where its header would end (a torn creation). */
 export function onlyZerosAfterHeader(platform: Platform, path: string): boolean {
   const file = platform.open(path, "read");
@@ -114,17 +134,7 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
     const seg = listed[i];
     const isLast = i === listed.length - 1;
     const header = readSegmentHeader(core, platform, seg.path);
-    const problem = "invalid" in header
-      ? header.invalid
-      : i > 0 && header.salt !== salt
-      ? "its salt differs from the first segment's: it belongs to another log"
-      : header.segmentNumber !== seg.number || header.firstLsn !== seg.firstLsn
-      ? `its header says segment ${header.segmentNumber} at LSN ${header.firstLsn}`
-      : previous && header.segmentNumber !== previous.number + 1
-      ? `segment ${previous.number + 1} is missing`
-      : previous && header.firstLsn !== previous.endLsn
-      ? `it starts at LSN ${header.firstLsn} but the previous segment ends at ${previous.endLsn}`
-      : undefined;
+    const problem = segmentChainProblem(header, seg, i === 0 ? undefined : salt, previous);
     if (problem !== undefined || "invalid" in header) {
       // R4: a broken link in the chain of segments.
       if (!options.salvage) throw new CorruptionError(`log segment ${seg.path} is corrupt: ${problem}`, seg.path);
