@@ -110,7 +110,8 @@ export class ReadContext {
         }
         return found;
       } catch (error) {
-        if (!(error instanceof TableGoneError) || attempt >= RETRIES_MAX) throw error;
+        if (!(error instanceof TableGoneError)) throw error;
+        if (attempt >= RETRIES_MAX) throw error.asCorruption();
       }
     }
   }

@@ -234,7 +234,8 @@ export function* scanRows(ctx: ReadContext, snapshot: number, bounds: ScanBounds
         }
         break;
       } catch (error) {
-        if (!(error instanceof TableGoneError) || attempt >= 8) throw error;
+        if (!(error instanceof TableGoneError)) throw error;
+        if (attempt >= 8) throw error.asCorruption();
       }
     }
 

@@ -12,6 +12,7 @@
  * can stop at the first table whose newest version is older than what it already found.
  * Threads: the owning thread only.
  */
+import { CorruptionError } from "../errors.ts";
 import type { Core } from "../core/core.ts";
 import { hasErrorCode, type Platform } from "../platform.ts";
 import { BlockCache } from "../table/block-cache.ts";
@@ -28,6 +29,14 @@ export interface LiveTable {
 /** A table listed in the manifest the caller read is gone: refresh and retry. */
 export class TableGoneError extends Error {
   override readonly name = "TableGoneError";
+  constructor(readonly path: string) {
+    super(`table ${path} was removed by a compaction`);
+  }
+
+  /** After the retries: the freshly read MANIFEST still names a file that is not there. */
+  asCorruption(): CorruptionError {
+    return new CorruptionError(`table ${this.path} is named by the MANIFEST but missing`, this.path, undefined, { cause: this });
+  }
 }
 
 export class TableSet {
@@ -85,7 +94,7 @@ export class TableSet {
       try {
         reader = TableReader.open(this.platform, this.core, table.path, this.cache);
       } catch (error) {
-        if (hasErrorCode(error, "ENOENT")) throw new TableGoneError(`table ${table.path} was removed by a compaction`);
+        if (hasErrorCode(error, "ENOENT")) throw new TableGoneError(table.path);
         throw error;
       }
       this.#readers.set(table.record.number, reader);

@@ -2,7 +2,8 @@
 // bounded (fewer than COMPACTION_FAN_IN tables per tier once the actor catches up), the
 // snapshot keeps reading the versions it saw across every merge, the newest reads see the
 // last writes; after the snapshot is released, merges drop what it held. Corruption: a
-// damaged table block or MANIFEST surfaces as a CorruptionError naming the file.
+// damaged table block or MANIFEST, or a missing table file, surfaces as a CorruptionError
+// naming the file.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { CorruptionError } from "../../src/engine/public.ts";
@@ -66,6 +67,24 @@ test("a corrupt table block: reads of it fail with CorruptionError naming the ta
   }, CorruptionError);
   assert.ok((error as CorruptionError).file.endsWith(name), (error as CorruptionError).file);
   assert.is((error as CorruptionError).code, "SHARDLINE_CORRUPTION");
+  await again.close();
+});
+
+test("a table file the MANIFEST names is missing: reads fail with CorruptionError naming it", async () => {
+  const dir = tempDir();
+  const db = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
+  for (let i = 0; i < 1000; i++) await db.put(`k${String(i).padStart(4, "0")}`, "v".repeat(100));
+  await eventually(() => db.stats().shards[0].tables > 0 && db.stats().shards[0].frozenMemtables === 0, "a table");
+  await db.close();
+  const name = platform.readdir(`${dir}/tables`).find((n) => n.endsWith(".sst"))!;
+  platform.unlink(`${dir}/tables/${name}`);
+  const again = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
+  const error = throwsA(() => {
+    for (let i = 0; i < 1000; i++) again.get(`k${String(i).padStart(4, "0")}`);
+  }, CorruptionError);
+  assert.ok((error as CorruptionError).file.endsWith(name), (error as CorruptionError).file);
+  const scanError = throwsA(() => [...again.scan()], CorruptionError);
+  assert.ok((scanError as CorruptionError).file.endsWith(name), (scanError as CorruptionError).file);
   await again.close();
 });
 
