@@ -6,8 +6,10 @@
 import { KEY_BYTES_MAX, SHARDS_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
 import type { FaultPlan } from "../platform-faults.ts";
 
-export type Durability = "full" | "async";
-export type Coordination = "auto" | "required" | "single-process-unsafe";
+import type { Coordination, Durability } from "../wal/log.ts";
+
+/** The same meanings as the log's own options (src/wal/log.ts). */
+export type { Coordination, Durability };
 
 export interface DatabaseOptions {
   /** Number of shards (1 to 256); fixed when the database is created. Default 4. */

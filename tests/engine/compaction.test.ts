@@ -15,6 +15,25 @@ const FAN_IN = 4;
 const KEYS = 300;
 const valueOf = (round: number, i: number) => `r${round}-${i}-`.padEnd(120, "x");
 
+/** A closed one-shard database holding 1,000 keys and at least one table file; that file's name. */
+async function closedDatabaseWithTable(): Promise<{ dir: string; name: string }> {
+  const dir = tempDir();
+  const db = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
+  for (let i = 0; i < 1000; i++) await db.put(`k${String(i).padStart(4, "0")}`, "v".repeat(100));
+  await eventually(() => db.stats().shards[0].tables > 0 && db.stats().shards[0].frozenMemtables === 0, "a table");
+  await db.close();
+  return { dir, name: platform.readdir(`${dir}/tables`).find((n) => n.endsWith(".sst"))! };
+}
+
+/** XORs the byte at `offset` of the file with `mask`, durably. */
+function flipByte(path: string, offset: number, mask: number): void {
+  const bytes = platform.readFile(path);
+  const file = platform.open(path, "readwrite");
+  file.write(new Uint8Array([bytes[offset] ^ mask]), offset);
+  file.sync();
+  file.close();
+}
+
 const tierCounts = (db: Awaited<ReturnType<typeof open>>) => Object.values(db.stats().shards[0].tablesPerTier);
 
 test("sustained overwrites with a live snapshot: tables stay bounded, the snapshot reads its versions across merges", async () => {
@@ -48,18 +67,9 @@ test("sustained overwrites with a live snapshot: tables stay bounded, the snapsh
 });
 
 test("a corrupt table block: reads of it fail with CorruptionError naming the table file", async () => {
-  const dir = tempDir();
-  const db = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
-  for (let i = 0; i < 1000; i++) await db.put(`k${String(i).padStart(4, "0")}`, "v".repeat(100));
-  await eventually(() => db.stats().shards[0].tables > 0 && db.stats().shards[0].frozenMemtables === 0, "a table");
-  await db.close();
-  const name = platform.readdir(`${dir}/tables`).find((n) => n.endsWith(".sst"))!;
+  const { dir, name } = await closedDatabaseWithTable();
   const path = `${dir}/tables/${name}`;
-  const bytes = platform.readFile(path);
-  const file = platform.open(path, "readwrite");
-  file.write(new Uint8Array([bytes[100] ^ 0xff]), 100); // inside the first data block
-  file.sync();
-  file.close();
+  flipByte(path, 100, 0xff); // inside the first data block
   const again = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
   const error = throwsA(() => {
     for (let i = 0; i < 1000; i++) again.get(`k${String(i).padStart(4, "0")}`);
@@ -71,12 +81,7 @@ test("a corrupt table block: reads of it fail with CorruptionError naming the ta
 });
 
 test("a table file the MANIFEST names is missing: reads fail with CorruptionError naming it", async () => {
-  const dir = tempDir();
-  const db = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
-  for (let i = 0; i < 1000; i++) await db.put(`k${String(i).padStart(4, "0")}`, "v".repeat(100));
-  await eventually(() => db.stats().shards[0].tables > 0 && db.stats().shards[0].frozenMemtables === 0, "a table");
-  await db.close();
-  const name = platform.readdir(`${dir}/tables`).find((n) => n.endsWith(".sst"))!;
+  const { dir, name } = await closedDatabaseWithTable();
   platform.unlink(`${dir}/tables/${name}`);
   const again = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
   const error = throwsA(() => {
@@ -93,11 +98,7 @@ test("a corrupt MANIFEST: open fails with CorruptionError naming it", async () =
   const db = await open(dir, { shards: 1 });
   await db.put("a", "b");
   await db.close();
-  const bytes = platform.readFile(`${dir}/MANIFEST`);
-  const file = platform.open(`${dir}/MANIFEST`, "readwrite");
-  file.write(new Uint8Array([bytes[bytes.length >> 1] ^ 0x01]), bytes.length >> 1);
-  file.sync();
-  file.close();
+  flipByte(`${dir}/MANIFEST`, platform.readFile(`${dir}/MANIFEST`).length >> 1, 0x01);
   const error = await rejects(() => open(dir, { shards: 1 }), CorruptionError);
   assert.ok((error as CorruptionError).file.endsWith("MANIFEST"), (error as CorruptionError).file);
 });
