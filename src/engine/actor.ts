@@ -88,6 +88,8 @@ class Actor implements FlushEnv {
   #failed = false;
   /** The LSN of the marker this thread reserved and has not yet published, or -1. */
   #heldMarker = -1;
+  /** During #commit: each partition written, and the LSN of its first record in the commit. */
+  #committing = new Map<number, number>();
 
   constructor(
     readonly platform: Platform,
@@ -123,8 +125,13 @@ class Actor implements FlushEnv {
     awaitDurableBeyond(this.group, seq);
   }
 
+  /**
+   * Each partition's end for checkpoints: its next LSN, or, during a commit, the first
+   * record of the commit, whose operations may not all be in a memtable yet (a flush
+   * forced in #insert must not checkpoint past them).
+   */
   partitionEnds(): number[] {
-    return this.partitions.map((p) => p.nextLsn);
+    return this.partitions.map((p, i) => Math.min(p.nextLsn, this.#committing.get(i) ?? Infinity));
   }
 
   open(): void {
@@ -249,6 +256,7 @@ class Actor implements FlushEnv {
     const partitionLsn = new Map<Request, [number, number]>();
     for (const [partition, batch] of perPartition) {
       const lsns = this.partitions[partition].append(batch.records);
+      this.#committing.set(partition, lsns[0]);
       batch.requests.forEach((r, i) => partitionLsn.set(r, [partition, lsns[i]]));
     }
     for (const partition of perPartition.keys()) this.partitions[partition].sync();
@@ -269,6 +277,7 @@ class Actor implements FlushEnv {
       for (const op of r.ops) this.#insert(op, BigInt(markerLsn), partition, lsn);
     }
     this.#heldMarker = -1;
+    this.#committing.clear();
     this.group.publishReserved(marker.length);
     const visibleAfter = markerLsn + ((12 + marker.length + 7) & ~7);
     // Change events, in commit order, for shards with subscribers (read after the

@@ -10,8 +10,9 @@
  *   5. replay, from each log's checkpoint, every operation into its shard's memtable, each
  *      shard's operations in commit-timestamp order (replayed versions get seq 0: visible to
  *      every snapshot); when the replay fills a shard's memtables, it freezes the active one
- *      and, with FROZEN_MAX frozen, flushes the oldest to a table before going on; a record that was already flushed
- *      is harmless (a version is identified by key and timestamp);
+ *      and, with FROZEN_MAX frozen, flushes the oldest to a table before going on, never
+ *      moving a checkpoint past a record still to replay (replay.ts); a record that was
+ *      already flushed is harmless (a version is identified by key and timestamp);
  *   6. raise every shard's commit counter past every timestamp on disk, so new writes sort
  *      after old ones;
  *   7. start the actor (the durability worker started with the log).
@@ -19,8 +20,7 @@
  *
  * Threads: the opening thread. Everything else starts after replay.
  */
-import { Core, MEMORY_BYTES_LIMIT, Status, STATUS_LIMIT } from "../core/core.ts";
-import { Memtable } from "../core/memtable.ts";
+import { Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";
 import { LockedError, LockUnavailableError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
@@ -29,14 +29,13 @@ import { Log } from "../wal/log.ts";
 import { RingView } from "../wal/ring.ts";
 import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
-import { awaitDurableBeyond, type FlushEnv, flushShard, partitionDir } from "./flush.ts";
+import { awaitDurableBeyond, type FlushEnv, partitionDir } from "./flush.ts";
 import { FEED_HEADER_BYTES, FeedRing } from "./feed-ring.ts";
-import { type LoggedOperation, loggedOperations } from "./logged-operations.ts";
 import { type ManifestData, newManifest, readManifest, tableFileName, writeManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { type DatabaseOptions, DEFAULT_SHARDS, FEED_BUFFER_BYTES, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
-import { OP_PUT } from "./records.ts";
+import { replay } from "./replay.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 
 const MIB = 1024 * 1024;
@@ -208,40 +207,4 @@ function removeOrphans(platform: Platform, dir: string, manifest: ManifestData):
   }
   if (removed > 0) platform.fsyncDir(`${dir}/tables`);
   if (platform.stat(`${dir}/MANIFEST.tmp`)) platform.unlink(`${dir}/MANIFEST.tmp`);
-}
-
-interface Replayed {
-  records: number;
-  operations: number;
-  maxTs: bigint[];
-}
-
-/** Replays both kinds of logs from their checkpoints into the memtables (step 5 above). */
-function replay(env: FlushEnv, shards: number): Replayed {
-  const { core, platform, dir, memtables } = env;
-  const perShard: LoggedOperation[][] = Array.from({ length: shards }, () => []);
-  const count = { records: 0 };
-  for (const item of loggedOperations(core, platform, dir, env.manifest, shards, count)) perShard[item.op.shard].push(item);
-  const records = count.records;
-
-  let operations = 0;
-  const maxTs: bigint[] = new Array(shards).fill(0n);
-  for (let shard = 0; shard < shards; shard++) {
-    const items = perShard[shard].sort((a, b) => (a.op.ts < b.op.ts ? -1 : a.op.ts > b.op.ts ? 1 : 0));
-    for (const { op, source, lsn } of items) {
-      if (op.ts > maxTs[shard]) maxTs[shard] = op.ts;
-      for (;;) {
-        const mt = memtables.active(shard);
-        const node = new Memtable(core, mt).insert(op.key, op.type === OP_PUT ? op.value : undefined, op.ts, 0n);
-        if (node >= STATUS_LIMIT || node === Status.DUPLICATE) {
-          if (source < 0) core.exports.memtableNoteGroupLsn(mt, lsn);
-          else memtables.notePartitionLsn(mt, source, lsn);
-          break;
-        }
-        memtables.freeze(shard, (s) => flushShard(env, s));
-      }
-      operations++;
-    }
-  }
-  return { records, operations, maxTs };
 }
