@@ -29,44 +29,37 @@ export interface Replayed {
 
 /**
  * The lowest LSN, per source log (-1: the group WAL; s: shard s's partition), of a record
- * with operations not yet inserted. Invariant: every pending count is > 0 exactly for the
- * records still to insert; `#next[source]` indexes the lowest of them in `#lsns[source]`.
+ * with operations not yet inserted. Invariant, per source: `pending` counts are > 0 exactly
+ * for the records still to insert, and `lsns[next]` is the lowest of them.
  */
 export class ReplayHorizon {
-  #lsns = new Map<number, number[]>();
-  #pending = new Map<number, Map<number, number>>();
-  #next = new Map<number, number>();
+  #sources = new Map<number, { lsns: number[]; pending: Map<number, number>; next: number }>();
 
   constructor(items: readonly LoggedOperation[]) {
+    const pendingBySource = new Map<number, Map<number, number>>();
     for (const { source, lsn } of items) {
-      let counts = this.#pending.get(source);
-      if (!counts) this.#pending.set(source, (counts = new Map()));
-      counts.set(lsn, (counts.get(lsn) ?? 0) + 1);
+      let pending = pendingBySource.get(source);
+      if (!pending) pendingBySource.set(source, (pending = new Map()));
+      pending.set(lsn, (pending.get(lsn) ?? 0) + 1);
     }
-    for (const [source, counts] of this.#pending) {
-      this.#lsns.set(source, [...counts.keys()].sort((a, b) => a - b));
-      this.#next.set(source, 0);
+    for (const [source, pending] of pendingBySource) {
+      this.#sources.set(source, { lsns: [...pending.keys()].sort((a, b) => a - b), pending, next: 0 });
     }
   }
 
   /** One operation of the record at `lsn` in `source` is in a memtable (and noted there). */
   inserted(source: number, lsn: number): void {
-    const counts = this.#pending.get(source);
-    const left = counts?.get(lsn);
-    if (counts === undefined || left === undefined || left <= 0) throw new Error(`replay: no pending operation at LSN ${lsn} of log ${source}`);
-    counts.set(lsn, left - 1);
-    const lsns = this.#lsns.get(source)!;
-    let next = this.#next.get(source)!;
-    while (next < lsns.length && counts.get(lsns[next]) === 0) next++;
-    this.#next.set(source, next);
+    const s = this.#sources.get(source);
+    const left = s?.pending.get(lsn);
+    if (s === undefined || left === undefined || left <= 0) throw new Error(`replay: no pending operation at LSN ${lsn} of log ${source}`);
+    s.pending.set(lsn, left - 1);
+    while (s.next < s.lsns.length && s.pending.get(s.lsns[s.next]) === 0) s.next++;
   }
 
   /** `limit`, lowered to the first record of `source` still to insert. */
   cap(source: number, limit: number): number {
-    const lsns = this.#lsns.get(source);
-    if (!lsns) return limit;
-    const next = this.#next.get(source)!;
-    return next < lsns.length ? Math.min(limit, lsns[next]) : limit;
+    const s = this.#sources.get(source);
+    return s !== undefined && s.next < s.lsns.length ? Math.min(limit, s.lsns[s.next]) : limit;
   }
 }
 
