@@ -8,7 +8,7 @@ import { FeedHistoryError, FeedOverflowError } from "../../src/engine/public.ts"
 import type { ChangeEvent } from "../../src/engine/change-feed.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
 import { rejects } from "../harness/assert.ts";
-import { valueFor } from "./fixtures/attach-writer.ts";
+import { startWriters, valueFor } from "./fixtures/attach-writer.ts";
 import { cleanup, eventually, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine change feeds");
@@ -30,15 +30,7 @@ test("writes from two workers at once: each delivered once, in commit order per 
   const db = await open(tempDir(), { shards: 2, durability: "async" });
   const feed = db.subscribe({ prefix: "w" });
   const handle = db.share();
-  const runs = [0, 1].map((worker) =>
-    runModuleInWorker(platform, {
-      module: handle.module,
-      memory: handle.memory,
-      url: new URL("./fixtures/attach-writer.ts", import.meta.url).href,
-      exportName: "writeFromWorker",
-      data: { handle, worker, count: PER_WORKER, inFlight: 16, valueBytes: 40 },
-    }) as Promise<{ fast: number; channel: number }>
-  );
+  const runs = startWriters(platform, handle, { count: PER_WORKER, inFlight: 16, valueBytes: 40 });
   const events: ChangeEvent[] = [];
   for await (const change of feed) {
     events.push(change);

@@ -6,8 +6,7 @@
 // remaining log, so the reopen would not find it).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { runModuleInWorker } from "../../src/worker-client.ts";
-import { valueFor } from "./fixtures/attach-writer.ts";
+import { startWriters, valueFor } from "./fixtures/attach-writer.ts";
 import { Core } from "../../src/core/core.ts";
 import { Memtable } from "../../src/core/memtable.ts";
 import { cleanup, enc, eventually, open, platform, tempDir, text } from "./helpers.ts";
@@ -23,15 +22,7 @@ async function writeFromTwoWorkers(durability: "full" | "async") {
   const dir = tempDir();
   const db = await open(dir, { shards: 2, memtableBytesMax: 64 * 1024, durability, walSegmentBytesMax: 2 * 1024 * 1024 });
   const handle = db.share();
-  const runs = [0, 1].map((worker) =>
-    runModuleInWorker(platform, {
-      module: handle.module,
-      memory: handle.memory,
-      url: new URL("./fixtures/attach-writer.ts", import.meta.url).href,
-      exportName: "writeFromWorker",
-      data: { handle, worker, count: PER_WORKER, inFlight: 32, valueBytes: VALUE_BYTES },
-    }) as Promise<{ fast: number; channel: number }>
-  );
+  const runs = startWriters(platform, handle, { count: PER_WORKER, inFlight: 32, valueBytes: VALUE_BYTES });
   // The main thread reads while they write: a key it sees once keeps its value.
   let reads = 0;
   const seen = new Set<string>();
