@@ -122,7 +122,9 @@ export class SegmentScanner {
           return this.#stop(this.zeroFrom(this.offset) ? "zero" : "past-end-of-file");
         }
         if (needed <= BUFFER_BYTES) continue; // refill from the record's start
-        const big = this.#readLarge(payloads);
+        // The large record's header sits where the validated run ended (`at`), not at the
+        // start of the buffer: records may precede it in this read.
+        const big = this.#readLarge(buffer + at, payloads);
         if (!big) return;
         if (big.lsn >= untilLsn) return this.#stop("limit");
         this.offset += big.bytes;
@@ -133,12 +135,16 @@ export class SegmentScanner {
     }
   }
 
-  /** A record larger than the buffer at the current offset, checked piece by piece; its header was already validated. */
-  #readLarge(payloads: boolean): ScannedRecord | undefined {
+  /**
+   * A record larger than the buffer at the current offset, checked piece by piece. Its
+   * header was already validated and is in the buffer at address `headerAt` (read before
+   * the pieces overwrite the buffer).
+   */
+  #readLarge(headerAt: number, payloads: boolean): ScannedRecord | undefined {
     const core = this.core;
     const buffer = this.#buffer;
-    const word = core.u32[(buffer + 4) >>> 2];
-    const storedPayloadCrc = core.u32[(buffer + 8) >>> 2];
+    const word = core.u32[(headerAt + 4) >>> 2];
+    const storedPayloadCrc = core.u32[(headerAt + 8) >>> 2];
     const length = word & RECORD_LENGTH_MAX;
     if (word >>> 24 !== RECORD_TYPE_FULL) return void this.#stop("bad-type");
     const payload = payloads ? new Uint8Array(length) : undefined;
