@@ -245,14 +245,21 @@ class Actor implements FlushEnv {
     for (const [shard, bytes] of roomNeeded(requests)) this.#ensureRoom(shard, bytes);
     // Timestamps, partition records, one sync per partition written.
     const perPartition = new Map<number, { records: Uint8Array[]; requests: Request[] }>();
+    // The first timestamp taken per shard holds its replay floor until every operation is
+    // in a memtable (memtables.ts: holdTs), since a freeze while inserting may flush.
+    const heldTs = new Map<number, bigint>();
     for (const r of requests) {
-      for (const op of r.ops) op.ts = e.shardNextTimestamp(op.shard);
+      for (const op of r.ops) {
+        op.ts = e.shardNextTimestamp(op.shard);
+        if (!heldTs.has(op.shard)) heldTs.set(op.shard, op.ts);
+      }
       const partition = r.ops[0].shard;
       let batch = perPartition.get(partition);
       if (!batch) perPartition.set(partition, (batch = { records: [], requests: [] }));
       batch.records.push(encodeOperations(r.ops));
       batch.requests.push(r);
     }
+    for (const [shard, ts] of heldTs) this.memtables.holdTs(shard, ts);
     const partitionLsn = new Map<Request, [number, number]>();
     for (const [partition, batch] of perPartition) {
       const lsns = this.partitions[partition].append(batch.records);
@@ -278,6 +285,7 @@ class Actor implements FlushEnv {
     }
     this.#heldMarker = -1;
     this.#committing.clear();
+    for (const shard of heldTs.keys()) this.memtables.holdTs(shard, undefined);
     this.group.publishReserved(marker.length);
     const visibleAfter = markerLsn + ((12 + marker.length + 7) & ~7);
     // Change events, in commit order, for shards with subscribers (read after the
@@ -297,6 +305,7 @@ class Actor implements FlushEnv {
       const mt = this.memtables.active(op.shard);
       const node = new Memtable(this.core, mt).insert(op.key, op.type === OP_PUT ? op.value : undefined, op.ts, seq);
       if (node >= 64) {
+        this.memtables.noteTs(mt, op.ts);
         this.memtables.notePartitionLsn(mt, partition, partitionLsn);
         return;
       }

@@ -15,10 +15,12 @@
  * faster than they are merged (tests/engine/compaction.test.ts measures the peak).
  *
  * A merge keeps every version a snapshot can still need and drops the rest (version-gc.ts);
- * a tombstone at the bottom of a key's history goes too when no table outside the merge may
- * hold the key (their bloom filters say no) and no memtable of the shard holds it (after a
- * recovery a memtable can hold versions older than the tables: replay restarts from the
- * checkpoint): then nothing it shadows can exist.
+ * a tombstone at the bottom of a key's history goes too when nothing it shadows can exist
+ * anywhere else, now or after a recovery: no table outside the merge may hold the key
+ * (their bloom filters say no), no memtable of the shard holds it, and every tombstone of
+ * the key is at or below the shard's replay floor (manifest.ts), so recovery will never
+ * insert an older version of it from a log (the logs are replayed from checkpoints that a
+ * quiet shard can hold far back: tests/engine/tombstone.test.ts).
  *
  * Threads: the database's owner (actor).
  */
@@ -75,7 +77,9 @@ export function mergeTables(
     const live = shared.liveSnapshotSeqs();
     const visible = shared.visibleSeq();
     const boundaries = [...live, visible].sort((a, b) => a - b);
-    const entries = mergedEntries(readers.map((r) => r.cursor()), (key) => others.every((r) => !r.mayContain(key)) && !memtablesHold(key), boundaries, visible);
+    const replayFloorTs = BigInt(manifest.replayFloorTs[shard]);
+    const nothingOutside = (key: Uint8Array) => others.every((r) => !r.mayContain(key)) && !memtablesHold(key);
+    const entries = mergedEntries(readers.map((r) => r.cursor()), nothingOutside, replayFloorTs, boundaries, visible);
     const first = entries.next();
     if (first.done) return undefined;
     const meta = writeTable(platform, core, tablePath(dir, outputNumber), prepend(first.value, entries));
@@ -95,6 +99,7 @@ function* prepend<T>(first: T, rest: Iterator<T>): Generator<T> {
 function* mergedEntries(
   cursors: TableCursor[],
   nothingOutside: (key: Uint8Array) => boolean,
+  replayFloorTs: bigint,
   boundaries: number[],
   visible: number,
 ): Generator<TableEntry> {
@@ -119,7 +124,8 @@ function* mergedEntries(
       if (!best.next()) live.splice(live.indexOf(best), 1);
     }
     const asVersions: Version[] = versions.map((v) => ({ ts: v.ts, seq: Number(v.seq), tombstone: v.value === undefined }));
-    const nothingBelow = asVersions.some((v) => v.tombstone) && nothingOutside(key);
+    const tombstonesBelowFloor = asVersions.some((v) => v.tombstone) && asVersions.every((v) => !v.tombstone || v.ts <= replayFloorTs);
+    const nothingBelow = tombstonesBelowFloor && nothingOutside(key);
     for (const i of versionsToKeep(asVersions, boundaries, visible, nothingBelow)) yield versions[i];
   }
 }

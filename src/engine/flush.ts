@@ -1,6 +1,7 @@
 /**
  * Flushing a shard's oldest frozen memtable and publishing the result: the table in the
- * manifest together with the checkpoints computed without that memtable, the manifest
+ * manifest together with the checkpoints and the shard's replay floor computed without
+ * that memtable, the manifest
  * replaced durably, the shared manifest generation bumped (readers re-read it), and only
  * then the memtable dropped from the shard's list (src/engine/memtables.ts).
  * Used by the actor, and by the opener when a long replay fills the memtables.
@@ -56,6 +57,7 @@ export function flushShard(env: FlushEnv, shard: number): void {
       if (BigInt(record.maxTs) > BigInt(next.maxTs[shard])) next.maxTs[shard] = record.maxTs;
       if (BigInt(record.maxSeq) > BigInt(next.maxSeq)) next.maxSeq = record.maxSeq;
     }
+    raiseReplayFloor(next, shard, env.memtables.replayFloor(shard, flushed));
     next.groupCheckpoint = Math.max(next.groupCheckpoint, env.memtables.groupCheckpoint(durable, flushed));
     const ends = env.partitionEnds();
     next.partitionCheckpoints = ends.map((end, i) => Math.max(next.partitionCheckpoints[i], env.memtables.partitionCheckpoint(i, end, flushed)));
@@ -66,6 +68,17 @@ export function flushShard(env: FlushEnv, shard: number): void {
   for (let i = 0; i < env.manifest.partitionCheckpoints.length; i++) {
     trimSegments(env.platform, partitionDir(env.dir, i), env.manifest.partitionCheckpoints[i]);
   }
+}
+
+/**
+ * Raises the shard's replay floor (manifest.ts) to `floorTs`, never lowers it, and the
+ * shard's maxTs with it: recovery restarts the commit counter above maxTs, and a write
+ * that got a timestamp at or below the floor would be skipped by the next replay.
+ */
+function raiseReplayFloor(next: ManifestData, shard: number, floorTs: bigint): void {
+  if (floorTs <= BigInt(next.replayFloorTs[shard])) return;
+  next.replayFloorTs[shard] = String(floorTs);
+  if (floorTs > BigInt(next.maxTs[shard])) next.maxTs[shard] = String(floorTs);
 }
 
 /** Blocking wait on the ring's durable LSN, for the owner's thread (the actor, or the opener). */

@@ -13,6 +13,16 @@
  * `partitionCheckpoints[s]`, is in a table; recovery replays from there (replaying a
  * version a table already has is harmless: versions are identified by (key, ts)).
  *
+ * Replay floors: `replayFloorTs[s]` is a commit timestamp of shard s such that every
+ * version of s with ts <= it is in a table this manifest names (or was dropped by a merge
+ * as shadowed). Recovery skips logged operations at or below it, so a version a table
+ * already holds is never inserted again, and a merge may drop a tombstone at or below it
+ * together with what it shadows: nothing older can come back from a log (the group WAL's
+ * checkpoint alone cannot say so, since a quiet shard holds it back for every shard).
+ * Floors only grow. A manifest without the field (written before it existed) reads as
+ * floors of 0: replay then skips nothing, and merges keep every tombstone until the next
+ * flush of the shard raises its floor.
+ *
  * Threads: written only by the database's owner (the opener during recovery, then the
  * actor); read by any thread that needs the table list (readers re-read it when the
  * shared manifest generation changes).
@@ -53,10 +63,12 @@ export interface ManifestData {
   tables: TableRecord[];
   groupCheckpoint: number;
   partitionCheckpoints: number[];
-  /** Highest ts known to be in tables, per shard (recovery raises the counters at least this far). */
+  /** Per shard, at least the highest ts in tables and the replay floor (recovery raises the counters at least this far). */
   maxTs: string[];
   /** Highest seq (group-WAL LSN) written to a table. */
   maxSeq: string;
+  /** Per shard: every version with ts <= this is in a table (see the header). Decimal strings. */
+  replayFloorTs: string[];
 }
 
 export function newManifest(shards: number): ManifestData {
@@ -70,6 +82,7 @@ export function newManifest(shards: number): ManifestData {
     partitionCheckpoints: new Array(shards).fill(0),
     maxTs: new Array(shards).fill("0"),
     maxSeq: "0",
+    replayFloorTs: new Array(shards).fill("0"),
   };
 }
 
@@ -133,6 +146,8 @@ export function readManifest(core: Core, platform: Platform, dir: string): Manif
   if (!Number.isInteger(data.shards) || data.partitionCheckpoints.length !== data.shards || data.maxTs.length !== data.shards) {
     throw fail("inconsistent shard count");
   }
+  data.replayFloorTs ??= new Array(data.shards).fill("0");
+  if (data.replayFloorTs.length !== data.shards || !data.replayFloorTs.every((t) => /^[0-9]+$/.test(t))) throw fail("bad replay floors");
   return data;
 }
 

@@ -11,6 +11,16 @@
  * manifest; bump the shared manifest generation; only then drop the memtable from the
  * shard's list and retire its arena (epoch-based reclamation, assembly/epoch.ts).
  *
+ * Replay floor of a shard (manifest.ts): every memtable notes `startTs`, a timestamp below
+ * every version it holds. create() reads the shard's commit counter before the memtable
+ * becomes active, and a fast-path writer announces itself in the active memtable before it
+ * takes its timestamp (assembly/engine.ts), so its versions are above the counter read; the
+ * owner, which takes timestamps before it knows which memtable an operation lands in,
+ * lowers startTs when it inserts (noteTs) and holds the floor below timestamps it has taken
+ * but not inserted yet (holdTs). So a version of the shard with ts <= the minimum startTs of
+ * its unflushed memtables (and held timestamps) is in no unflushed memtable: it is in a
+ * table, since memtables are flushed oldest first.
+ *
  * Checkpoints (what recovery need not replay): the group WAL's is the minimum of the
  * durable LSN (read first) and every unflushed memtable's minGroupLsn; a record below it
  * was published, so its memtable had noted its LSN before that, so that memtable is
@@ -32,11 +42,14 @@ import { type Version, versionsToKeep } from "./version-gc.ts";
 /** Most frozen memtables per shard (assembly/shard.ts FROZEN_MAX). */
 export const FROZEN_MAX = 8;
 const U64_MAX_AS_NUMBER = 1.8e19;
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
 export interface MemtableInfo {
   shard: number;
   /** Lowest LSN taken from each partition log (by partition) by versions in this memtable. */
   partitionMins: Map<number, number>;
+  /** Every version in this memtable has a ts above this (the header); undefined: unknown, no bound. */
+  startTs?: bigint;
 }
 
 /** What a flush produced, for the caller to record. */
@@ -49,6 +62,7 @@ export interface FlushResult {
 export class MemtableManager {
   readonly info = new Map<number, MemtableInfo>();
   #retired: Array<{ mt: number; epoch: number }> = [];
+  #heldTs = new Map<number, bigint>();
 
   constructor(
     private readonly core: Core,
@@ -64,8 +78,38 @@ export class MemtableManager {
     const address = this.core.exports.memtableCreate(this.memtableBytes) >>> 0;
     if (address < STATUS_LIMIT) throw new CoreError(`no shared memory for another ${this.memtableBytes}-byte memtable`, address);
     this.core.ensure(address + this.memtableBytes);
-    this.info.set(address, { shard, partitionMins: new Map() });
+    this.info.set(address, { shard, partitionMins: new Map(), startTs: this.core.exports.shardCommitCounter(shard) });
     return address;
+  }
+
+  /** An operation with timestamp `ts` went into `mt` (the owner's inserts): keeps startTs below it. */
+  noteTs(mt: number, ts: bigint): void {
+    const info = this.info.get(mt);
+    if (info?.startTs !== undefined && ts <= info.startTs) info.startTs = ts - 1n;
+  }
+
+  /**
+   * The owner took timestamps down to `ts` in `shard` for operations not yet inserted
+   * (undefined: none any more); the replay floor stays below them meanwhile.
+   */
+  holdTs(shard: number, ts: bigint | undefined): void {
+    if (ts === undefined) this.#heldTs.delete(shard);
+    else this.#heldTs.set(shard, ts);
+  }
+
+  /**
+   * The shard's replay floor computed without memtable `except`: the lowest startTs of its
+   * other memtables and of the timestamps held, or 0n where a bound is unknown.
+   */
+  replayFloor(shard: number, except: number): bigint {
+    const held = this.#heldTs.get(shard);
+    let floor = held === undefined ? U64_MAX : held - 1n;
+    for (const mt of this.list(shard)) {
+      if (mt === except) continue;
+      const startTs = this.info.get(mt)?.startTs ?? 0n;
+      if (startTs < floor) floor = startTs;
+    }
+    return floor === U64_MAX ? 0n : floor;
   }
 
   /** The shard's memtables, newest (active) first. */

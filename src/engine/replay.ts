@@ -1,6 +1,6 @@
 /**
  * Recovery's replay (step 5 of open.ts): every operation the logs hold beyond their
- * checkpoints goes into its shard's memtable, each shard's operations in commit-timestamp
+ * checkpoints and above its shard's replay floor goes into its shard's memtable, each shard's operations in commit-timestamp
  * order, with seq 0 (they came from durable logs: visible to every snapshot).
  *
  * A long replay fills memtables, and the opener then flushes some to tables (flush.ts)
@@ -67,7 +67,10 @@ export class ReplayHorizon {
 export function replay(env: FlushEnv, shards: number): Replayed {
   const { core, platform, dir, memtables } = env;
   const count = { records: 0 };
-  const items = [...loggedOperations(core, platform, dir, env.manifest, shards, count)];
+  // What a table already holds is not inserted again (the replay floor, manifest.ts): a
+  // merge may have dropped a tombstone that shadowed it.
+  const floors = env.manifest.replayFloorTs.map(BigInt);
+  const items = [...loggedOperations(core, platform, dir, env.manifest, shards, count)].filter(({ op }) => op.ts > floors[op.shard]);
   const horizon = new ReplayHorizon(items);
   const perShard: LoggedOperation[][] = Array.from({ length: shards }, () => []);
   for (const item of items) perShard[item.op.shard].push(item);
@@ -88,6 +91,7 @@ export function replay(env: FlushEnv, shards: number): Replayed {
         const mt = memtables.active(shard);
         const node = new Memtable(core, mt).insert(op.key, op.type === OP_PUT ? op.value : undefined, op.ts, 0n);
         if (node >= STATUS_LIMIT || node === Status.DUPLICATE) {
+          memtables.noteTs(mt, op.ts);
           if (source < 0) core.exports.memtableNoteGroupLsn(mt, lsn);
           else memtables.notePartitionLsn(mt, source, lsn);
           break;
