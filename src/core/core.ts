@@ -9,9 +9,16 @@
  *
  * Threads: a Core belongs to the thread that made it; the memory behind it is shared.
  *
- * Views: growing a shared memory leaves existing JS views at their old length. `u8`,
- * `u32` and `u64` are refreshed by `ensure(end)` whenever an address beyond them is about
- * to be touched, which is a single comparison on the hot path.
+ * Views (docs/ARCHITECTURE.md, "Decision: the whole shared memory is reserved at open"):
+ * `Core.create` makes the memory with initial = maximum pages, so it never grows and its
+ * buffer never changes length. Invariant: every JS view of the shared memory, on every
+ * thread (opener, attached workers, the actor, the durability worker), is one of this
+ * Core's `u8`, `u32`, `i32`, `u64`, made once in the constructor over the whole memory;
+ * so no read or write goes through a view shorter than the address it touches. Nothing
+ * else may wrap `memory.buffer`. The constructor refuses a memory whose buffer does not
+ * cover the core's heap limit (one not made by `Core.create`), so the core's `memory.grow`
+ * (assembly/heap.ts) can never run. Untouched pages cost no resident memory (measured in
+ * Node, Bun and Deno: RSS unchanged after reserving 3 × 4 GiB).
  */
 import { CORE_WASM_BASE64 } from "./wasm-binary.ts";
 
@@ -142,9 +149,12 @@ export function coreBytes(): Uint8Array<ArrayBuffer> {
 export interface CoreOptions {
   /** Shards laid out in the control region, 1..SHARDS_MAX. */
   shards: number;
-  /** The memory may grow to this many bytes (rounded up to 64 KiB pages). */
+  /** The memory's size in bytes (rounded up to 64 KiB pages), all reserved at create. */
   memoryBytesMax: number;
-  /** Bytes to commit up front (rounded up to pages); the rest grows on demand. Default 2 MiB. */
+  /**
+   * @deprecated Ignored: the whole memory is reserved at create (see the header). Still
+   * accepted so that callers outside src/core compile; remove it with them.
+   */
   initialBytes?: number;
 }
 
@@ -166,9 +176,12 @@ export class Core {
   readonly result: number;
   /** Address where `shardMemtableList` writes a shard's memtables (u32 each, newest first). */
   readonly shardList: number;
-  u8!: Uint8Array;
-  u32!: Uint32Array;
-  u64!: BigUint64Array;
+  /** Views over the whole shared memory, made once (the buffer never changes length). */
+  readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+  /** For Atomics.wait / notify and other i32 atomics. */
+  readonly i32: Int32Array;
+  readonly u64: BigUint64Array;
   #detached = false;
 
   private constructor(
@@ -177,23 +190,33 @@ export class Core {
     instance: WebAssembly.Instance,
   ) {
     this.exports = instance.exports as unknown as CoreExports;
-    this.refresh();
     if (this.exports.coreReady() !== 1) {
       throw new CoreError("the shared memory holds no initialised shardline core of this layout version", Status.NOT_READY);
     }
     if (this.exports.coreKeyBytesMax() !== KEY_BYTES_MAX || this.exports.coreValueBytesMax() !== VALUE_BYTES_MAX) {
       throw new CoreError("the core's size limits differ from src/core/core.ts: rebuild the core", Status.BAD_ARGUMENT);
     }
+    const buffer = memory.buffer;
+    const heapLimitBytes = this.exports.coreHeapLimit() >>> 0;
+    if (buffer.byteLength < heapLimitBytes) {
+      throw new CoreError(
+        `the shared memory is ${buffer.byteLength} bytes but the core's heap reaches ${heapLimitBytes}: it must be reserved in full (Core.create)`,
+        Status.BAD_ARGUMENT,
+      );
+    }
+    this.u8 = new Uint8Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+    this.i32 = new Int32Array(buffer);
+    this.u64 = new BigUint64Array(buffer);
     const block = this.exports.threadAttach() >>> 0;
     if (block === 0) throw new CoreError("no memory left for this thread's block", Status.NO_MEMORY);
     this.threadBlock = block;
     this.staging = block + TB_STAGING;
     this.result = block + TB_RESULT;
     this.shardList = block + TB_SHARD_LIST;
-    this.ensure(this.staging + STAGING_BYTES);
   }
 
-  /** Compiles the core if needed, creates the shared memory and initialises it. */
+  /** Compiles the core if needed, creates the shared memory (all of it, once) and initialises it. */
   static async create(options: CoreOptions): Promise<Core> {
     const { shards, memoryBytesMax } = options;
     if (!Number.isInteger(shards) || shards < 1 || shards > SHARDS_MAX) {
@@ -202,12 +225,12 @@ export class Core {
     if (!Number.isInteger(memoryBytesMax) || memoryBytesMax < 8 * PAGE_BYTES || memoryBytesMax > MEMORY_BYTES_LIMIT) {
       throw new RangeError(`memoryBytesMax must be an integer from ${8 * PAGE_BYTES} to ${MEMORY_BYTES_LIMIT}, got ${memoryBytesMax}`);
     }
-    const maximum = Math.ceil(memoryBytesMax / PAGE_BYTES);
-    const initial = Math.min(maximum, Math.ceil((options.initialBytes ?? 2 * 1024 * 1024) / PAGE_BYTES));
+    const pages = Math.ceil(memoryBytesMax / PAGE_BYTES);
     const module = await compileCore();
-    const memory = new WebAssembly.Memory({ initial, maximum, shared: true });
+    // initial = maximum: the buffer has its final length before any view is made.
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
-    const status = (instance.exports as unknown as CoreExports).coreInit(shards, Math.min(maximum * PAGE_BYTES, MEMORY_BYTES_LIMIT));
+    const status = (instance.exports as unknown as CoreExports).coreInit(shards, Math.min(pages * PAGE_BYTES, MEMORY_BYTES_LIMIT));
     if (status !== Status.OK) throw new CoreError(`core initialisation failed with status ${status}`, status);
     return new Core(module, memory, instance);
   }
@@ -218,17 +241,13 @@ export class Core {
     return new Core(module, memory, instance);
   }
 
-  /** Re-creates the views over the memory's current buffer (after it grew). */
-  refresh(): void {
-    const buffer = this.memory.buffer;
-    this.u8 = new Uint8Array(buffer);
-    this.u32 = new Uint32Array(buffer);
-    this.u64 = new BigUint64Array(buffer);
-  }
-
-  /** Makes sure the views reach address `end` (exclusive). */
+  /**
+   * @deprecated The views always cover the whole memory; this only asserts that `end`
+   * (exclusive) lies inside it. Kept for call sites outside src/core (open.ts, log.ts,
+   * memtables.ts, read-context.ts, segment-scanner.ts, bench/core/main.ts); delete it with them.
+   */
   ensure(end: number): void {
-    if (end > this.u8.length) this.refresh();
+    if (end > this.u8.length) throw new RangeError(`address ${end} is beyond the shared memory (${this.u8.length} bytes)`);
   }
 
   /** Copies `bytes` into the staging area at `offset`; returns its address. Caller checks sizes. */
@@ -240,7 +259,6 @@ export class Core {
 
   /** A copy of `length` bytes at `ptr`. */
   copyOut(ptr: number, length: number): Uint8Array {
-    this.ensure(ptr + length);
     return this.u8.slice(ptr, ptr + length);
   }
 

@@ -7,6 +7,7 @@
  *
  * Threads: any thread holding a Core on the same memory may build a Memtable over the
  * same address and use it concurrently with the others (the skip list is lock-free).
+ * Nodes are read through the Core's views, which cover the whole memory (core.ts header).
  */
 import { checkKey, checkValue, Core, CoreError, Status, STATUS_LIMIT } from "./core.ts";
 
@@ -40,7 +41,6 @@ export class Memtable {
     }
     const address = core.exports.memtableCreate(bytes) >>> 0;
     if (address < STATUS_LIMIT) throw new CoreError(`cannot create a ${bytes}-byte memtable (status ${address})`, address);
-    core.ensure(address + bytes);
     return new Memtable(core, address);
   }
 
@@ -137,7 +137,6 @@ export class Memtable {
   /** Copies a node out. */
   entry(node: number): MemtableEntry {
     const core = this.core;
-    core.ensure(node + NODE_LINKS);
     const u8 = core.u8;
     const keyLength = u8[node + NODE_KEY_LENGTH] | (u8[node + NODE_KEY_LENGTH + 1] << 8);
     const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
@@ -151,7 +150,6 @@ export class Memtable {
 
   /** Commit timestamp of a node. */
   nodeTs(node: number): bigint {
-    this.core.ensure(node + 8);
     return this.core.u64[node >>> 3];
   }
 

@@ -330,7 +330,7 @@ class Actor implements FlushEnv {
   }
 
   #reply(r: Request, status: number, ts: bigint, visibleAfter: number): void {
-    writeReply(this.core, this.requests.i32, r.threadBlock, r.slot, { status, ts, visibleAfter });
+    writeReply(this.core, r.threadBlock, r.slot, { status, ts, visibleAfter });
   }
 
   // ---- background work -------------------------------------------------------------

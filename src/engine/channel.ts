@@ -64,7 +64,7 @@ export class ChannelClient {
     private readonly requests: RingView,
     private readonly stoppedStatus: () => number | undefined,
   ) {
-    this.#i32 = new Int32Array(core.memory.buffer);
+    this.#i32 = core.i32;
   }
 
   #slotAt(slot: number): number {
@@ -205,7 +205,8 @@ export class ChannelClient {
 }
 
 /** Actor side: writes a reply into the requester's slot and wakes the requester. */
-export function writeReply(core: Core, i32: Int32Array, threadBlock: number, slot: number, reply: Reply): void {
+export function writeReply(core: Core, threadBlock: number, slot: number, reply: Reply): void {
+  const i32 = core.i32;
   const at = threadBlock + TB_REPLIES + slot * REPLY_BYTES;
   core.u32[(at + 4) >>> 2] = reply.status;
   core.u64[(at + 8) >>> 3] = reply.ts;

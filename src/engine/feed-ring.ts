@@ -31,13 +31,14 @@ const SKIP = 0xffffffff;
 export type FeedRead = { payload: Uint8Array; next: number } | "empty" | "overflow";
 
 export class FeedRing {
+  /** The Core's whole-memory views (src/core/core.ts: views are made once, there only). */
   readonly i32: Int32Array;
   readonly #u64: BigUint64Array;
   readonly capacity: number;
 
   constructor(readonly core: Core, readonly address: number) {
-    this.i32 = new Int32Array(core.memory.buffer);
-    this.#u64 = new BigUint64Array(core.memory.buffer);
+    this.i32 = core.i32;
+    this.#u64 = core.u64;
     this.capacity = core.u32[(address + H_CAPACITY) >>> 2];
   }
 

@@ -75,7 +75,6 @@ class MemtableSource implements Source {
     this.valid = node !== 0;
     if (!this.valid) return;
     const core = this.ctx.core;
-    core.ensure(node + NODE_LINKS);
     const u8 = core.u8;
     const keyLength = u8[node + NODE_KEY_LENGTH] | (u8[node + NODE_KEY_LENGTH + 1] << 8);
     const keyAt = node + NODE_LINKS + u8[node + NODE_HEIGHT] * 4;
@@ -86,7 +85,6 @@ class MemtableSource implements Source {
     this.tombstone = valueLength === VALUE_TOMBSTONE;
     this.#valueAt = keyAt + keyLength;
     this.#valueLength = this.tombstone ? 0 : valueLength;
-    core.ensure(this.#valueAt + this.#valueLength);
   }
 
   value(): Uint8Array {

@@ -60,19 +60,19 @@ const F = {
 const RESERVED = 1n;
 
 export class EngineShared {
+  /** The Core's whole-memory views (src/core/core.ts: views are made once, there only). */
   readonly i32: Int32Array;
   readonly u64: BigUint64Array;
 
   constructor(readonly core: Core, readonly address: number) {
-    this.i32 = new Int32Array(core.memory.buffer);
-    this.u64 = new BigUint64Array(core.memory.buffer);
+    this.i32 = core.i32;
+    this.u64 = core.u64;
   }
 
   /** Lays out a fresh block (opener only). */
   static create(core: Core, options: { groupRing: number; requestRing: number; feedRing: number; durabilityFull: boolean; shards: number; valueBytesMax: number }): EngineShared {
     const address = core.exports.coreAlloc(SHARED_BYTES) >>> 0;
     if (address < 64) throw new RangeError("no shared memory for the database's state");
-    core.ensure(address + SHARED_BYTES);
     core.u8.fill(0, address, address + SHARED_BYTES);
     const shared = new EngineShared(core, address);
     const u32 = core.u32;

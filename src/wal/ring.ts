@@ -19,6 +19,7 @@ import { FailCode, Ring, RECORD_HEADER_BYTES, RECORD_TYPE_FULL, recordBytes, Rin
 const TWO_32 = 2 ** 32;
 
 export class RingView {
+  /** The Core's whole-memory i32 view (src/core/core.ts: views are made once, there only). */
   readonly i32: Int32Array;
   readonly capacity: number;
   readonly data: number;
@@ -26,13 +27,12 @@ export class RingView {
   readonly recordBytesMax: number;
 
   constructor(readonly core: Core, readonly ring: number) {
-    this.i32 = new Int32Array(core.memory.buffer);
+    this.i32 = core.i32;
     const u32 = core.u32;
     this.capacity = u32[(ring + Ring.CAPACITY) >>> 2];
     this.data = u32[(ring + Ring.DATA) >>> 2];
     this.salt = u32[(ring + Ring.SALT) >>> 2];
     this.recordBytesMax = u32[(ring + Ring.RECORD_MAX) >>> 2];
-    core.ensure(this.data + this.capacity);
   }
 
   /** Index into `i32` of a 4-byte ring field. */

@@ -1,5 +1,5 @@
 // Core lifecycle: initialisation limits, attaching, the shared heap, thread blocks and
-// memory growth (JS views must follow the memory when it grows).
+// the memory reserved in full at create (views made once cover every address).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { rejects } from "../harness/assert.ts";
@@ -73,16 +73,32 @@ test("thread blocks are recycled after detach", async () => {
   assert.is(c.threadBlock, block);
 });
 
-test("the memory grows on demand and views follow it", async () => {
-  const c = await Core.create({ shards: 1, memoryBytesMax: 256 << 20, initialBytes: 4 << 20 });
-  const pagesBefore = c.memory.buffer.byteLength;
+test("the whole memory is reserved at create: it never grows, and views reach an arena at its end", async () => {
+  const c = await Core.create({ shards: 1, memoryBytesMax: 256 << 20 });
+  const bytes = c.memory.buffer.byteLength;
+  assert.is(bytes, 256 << 20, "reserved in full");
+  assert.is(c.u8.length, bytes);
+  assert.is(c.i32.length * 4, bytes);
   const tables: Memtable[] = [];
-  for (let i = 0; i < 8; i++) tables.push(Memtable.create(c, 8 << 20));
-  assert.ok(c.memory.buffer.byteLength > pagesBefore, "memory grew");
+  for (let i = 0; i < 28; i++) tables.push(Memtable.create(c, 8 << 20));
+  assert.is(c.memory.buffer.byteLength, bytes, "the memory did not grow");
   const last = tables[tables.length - 1];
-  assert.ok(last.address > pagesBefore, "the last arena lies beyond the initial memory");
-  last.put(0, enc.encode("far"), enc.encode("away"));
-  assert.is(new TextDecoder().decode(last.get(enc.encode("far"), 1n << 60n)!.value!), "away");
+  assert.ok(last.address > 192 << 20, "the last arena lies in the last quarter");
+  const key = enc.encode("k".repeat(2000));
+  last.put(0, key, enc.encode("away"));
+  const other = await Core.attach(c.module, c.memory);
+  const found = new Memtable(other, last.address).get(key, 1n << 60n)!;
+  assert.is(found.key.length, 2000);
+  assert.is(new TextDecoder().decode(found.value!), "away");
+});
+
+test("attaching to a memory not reserved in full is refused", async () => {
+  const module = await compileCore();
+  const memory = new WebAssembly.Memory({ initial: 32, maximum: 256, shared: true });
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const e = instance.exports as unknown as { coreInit(shards: number, heapLimitBytes: number): number };
+  assert.is(e.coreInit(1, 256 * 65536), Status.OK);
+  await rejects(() => Core.attach(module, memory), (err: Error) => err instanceof CoreError && /reserved in full/.test(err.message));
 });
 
 test("running out of memory is an error, never an overlap", async () => {
