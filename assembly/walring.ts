@@ -45,6 +45,9 @@
 //   nothing unwritten is ever overwritten.
 // - Reserved ranges are published in any order; the worker only ever takes the contiguous
 //   published prefix, so the file receives records in LSN order with no holes.
+// - Every range reserved is published unless the ring FAILED: closing drains up to
+//   reserveHead, so an unpublished range would stall it (ringReserve waits for room
+//   through CLOSING for that reason).
 //
 // Threads: any number of writers; exactly one durability worker (scan, release, publish
 // durable); any thread may read the counters.
@@ -154,10 +157,13 @@ export function ringReserve(ring: usize, payloadLength: u32): u32 {
   const lsn = atomic.add<u64>(ring, size, R_RESERVE_HEAD);
   while (lsn + size - atomic.load<u64>(ring, R_DRAIN_TAIL) > capacity) {
     // Lost the race for the last room: the range is ours, so wait for the worker to
-    // drain; it does not need anything from this thread to make progress.
+    // drain; it does not need anything from this thread to make progress. Only FAILED
+    // ends the wait: under CLOSING the worker drains up to reserveHead, which is beyond
+    // this range, so it waits for this record; a writer that left without publishing
+    // would make it (and close) wait forever. CLOSED cannot come first, for the same reason.
     const seq = atomic.load<i32>(ring, R_DRAIN_SEQ);
     if (lsn + size - atomic.load<u64>(ring, R_DRAIN_TAIL) <= capacity) break;
-    if (atomic.load<u32>(ring, R_STATE) != STATE_OPEN) return stateStatus(ring);
+    if (atomic.load<u32>(ring, R_STATE) == STATE_FAILED) return WAL_FAILED;
     atomic.wait<i32>(ring + R_DRAIN_SEQ, seq, SPACE_WAIT_NS);
   }
   const result = currentThreadBlock() + TB_RESULT;
