@@ -24,18 +24,21 @@
  * opens and closes the database (which takes the lock, recovers and tidies), refusing while
  * a live holder has the lock, and checks again. `--salvage` with `--repair` opens with
  * `salvage: true`, cutting a log at corruption in its middle (what follows is lost; the
- * cut segments are kept in `<log>/corrupt/`).
+ * cut segments are kept in `<log>/corrupt/`). A MANIFEST that is missing while table files
+ * or logs are there (open refuses such a directory) is rebuilt first, from the tables'
+ * footers and meta blocks (`rebuildManifest`), and the open then replays the logs whole.
  *
  * Threads: the main thread of the command line.
  */
-import type { Core } from "../core/core.ts";
+import { Core } from "../core/core.ts";
 import { partitionDir } from "../engine/flush.ts";
-import { MANIFEST_NAME, type ManifestData, readManifest, type TableRecord, tableFileName } from "../engine/manifest.ts";
+import { MANIFEST_NAME, type ManifestData, newManifest, readManifest, type TableRecord, tableFileName, tableRecord, writeManifest } from "../engine/manifest.ts";
+import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
 import { decodeRecord, KIND_OPERATIONS } from "../engine/records.ts";
 import { onlyZerosAfterHeader, type RecoveryReport, segmentChainProblem } from "../wal/recovery.ts";
 import { CorruptionError, LockedError } from "../errors.ts";
-import { LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
+import { acquireDirLock, LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
 import type { Platform } from "../platform.ts";
 import { BlockCache } from "../table/block-cache.ts";
 import { TableReader } from "../table/table-reader.ts";
@@ -56,8 +59,11 @@ export interface Finding {
   /** The file or directory concerned, relative to the database directory. */
   file: string;
   message: string;
-  /** How it is fixed: by a normal open (`--repair`), or only by `--repair --salvage` (losing data). */
-  repair?: "open" | "salvage";
+  /**
+   * How it is fixed: by a normal open (`--repair`), by rebuilding the MANIFEST from the
+   * table files before that open (`--repair`), or only by `--repair --salvage` (losing data).
+   */
+  repair?: "open" | "rebuild" | "salvage";
   /** `--repair` must not open the database while this stands (it would make things worse). */
   blocksRepair?: boolean;
 }
@@ -130,7 +136,7 @@ async function examine(ctx: CliContext, dir: string, core: Core, showProgress: b
 
   checkLock(x);
   const manifest = checkManifest(x, hasManifest, hasTables);
-  const shards = manifest?.shards ?? Math.max(-1, ...partitionDirsOnDisk(x)) + 1;
+  const shards = manifest?.shards ?? Math.max(-1, ...partitionDirsOnDisk(platform, dir)) + 1;
 
   // Everything the remaining checks read, for the progress bar.
   const tableFiles = hasTables ? platform.readdir(`${dir}/tables`).sort() : [];
@@ -181,15 +187,18 @@ function checkManifest(x: Examination, hasManifest: boolean, hasTables: boolean)
     x.add("warning", "manifest", `${MANIFEST_NAME}.tmp`, "left by an interrupted manifest update (the previous MANIFEST is the valid one); --repair (or the next open) removes it", { repair: "open" });
   }
   if (!hasManifest) {
-    const tables = hasTables ? platform.readdir(`${dir}/tables`).filter((n) => n.endsWith(".sst")).length : 0;
+    const found = dataWithoutManifest(platform, dir);
+    if (found.tableFiles === 0 && found.groupLogSegments === 0 && found.partitionLogs === 0) {
+      x.add("error", "manifest", MANIFEST_NAME, "missing: an open would start a new, empty database here");
+      return undefined;
+    }
     x.add(
       "error",
       "manifest",
       MANIFEST_NAME,
-      tables > 0
-        ? `missing, but tables/ holds ${tables} table files: the list of tables and the log checkpoints are lost, and an open would start a new database and delete those files as orphans; --repair refuses`
-        : "missing: an open would start a new, empty database here",
-      { blocksRepair: tables > 0 },
+      `missing, but the directory holds ${dataWithoutManifestText(found)}: the list of tables, the log checkpoints and the replay floors are lost, so open refuses it; ` +
+        "--repair rebuilds the MANIFEST from the table files (shard count from the shard-NNN directories) and replays every record the logs still hold",
+      { repair: "rebuild" },
     );
     return undefined;
   }
@@ -205,11 +214,11 @@ function checkManifest(x: Examination, hasManifest: boolean, hasTables: boolean)
 }
 
 /** shard-NNN directories present, by shard number. */
-function partitionDirsOnDisk(x: Examination): number[] {
+function partitionDirsOnDisk(platform: Platform, dir: string): number[] {
   const out: number[] = [];
-  for (const name of x.platform.readdir(x.dir)) {
+  for (const name of platform.readdir(dir)) {
     const m = /^shard-(\d{3,})$/.exec(name);
-    if (m && x.platform.stat(`${x.dir}/${name}`)?.isDirectory) out.push(Number(m[1]));
+    if (m && platform.stat(`${dir}/${name}`)?.isDirectory) out.push(Number(m[1]));
   }
   return out.sort((a, b) => a - b);
 }
@@ -341,7 +350,7 @@ function checkLogs(x: Examination, manifest: ManifestData | undefined, shards: n
     x.add("ok", "partition logs", "shard-*", `${plural(totals.logs, "partition log")}: ${plural(totals.segments, "segment")} (${bytesText(totals.bytes)}), ${plural(totals.records, "record")}: every checksum ok`);
   }
   if (manifest) {
-    for (const shard of partitionDirsOnDisk(x)) {
+    for (const shard of partitionDirsOnDisk(platform, dir)) {
       if (shard >= manifest.shards) {
         x.add("warning", "partition logs", x.rel(partitionDir(dir, shard)), `a partition log for shard ${shard}, but the database has ${manifest.shards} shards: open ignores it`);
       }
@@ -493,8 +502,8 @@ interface RepairOutcome {
   error?: string;
 }
 
-async function repair(ctx: CliContext, report: DoctorReport, salvage: boolean): Promise<RepairOutcome> {
-  const fixable = report.findings.filter((f) => f.repair === "open" || (salvage && f.repair === "salvage"));
+async function repair(ctx: CliContext, core: Core, report: DoctorReport, salvage: boolean): Promise<RepairOutcome> {
+  const fixable = report.findings.filter((f) => f.repair === "open" || f.repair === "rebuild" || (salvage && f.repair === "salvage"));
   const needSalvage = report.findings.filter((f) => f.repair === "salvage");
   if (fixable.length === 0) {
     const note = needSalvage.length > 0 ? " (corruption in the middle of a log needs --repair --salvage, which loses the records after it)" : "";
@@ -506,15 +515,20 @@ async function repair(ctx: CliContext, report: DoctorReport, salvage: boolean): 
   }
   const blocker = report.findings.find((f) => f.blocksRepair);
   if (blocker) return { performed: false, actions: [], error: `refusing to repair: ${blocker.file}: ${blocker.message}` };
+  const actions: string[] = [];
+  if (report.findings.some((f) => f.repair === "rebuild")) {
+    const rebuilt = await rebuildManifest(ctx, core, report);
+    if ("error" in rebuilt) return { performed: false, actions: [], error: `refusing to rebuild the ${MANIFEST_NAME}: ${rebuilt.error}` };
+    actions.push(rebuilt.action);
+  }
   let db;
   try {
     db = await bindDatabaseApi(ctx.platform).open(report.dir, { coordinationTimeoutMs: 0, salvage });
   } catch (error) {
     if (error instanceof LockedError) return { performed: false, actions: [], error: `refusing to repair: the database is locked by ${holderText(error.holder)}, which has it open; close it there first` };
     const explained = explainOpenError(error, report.dir);
-    return { performed: false, actions: [], error: `repair failed: ${(explained as Error).message ?? String(explained)}` };
+    return { performed: actions.length > 0, actions, error: `repair failed: ${(explained as Error).message ?? String(explained)}` };
   }
-  const actions: string[] = [];
   try {
     const recovery = db.stats().recovery;
     const describe = (name: string, r: RecoveryReport | undefined) => {
@@ -529,12 +543,112 @@ async function repair(ctx: CliContext, report: DoctorReport, salvage: boolean): 
     await db.close();
   }
   for (const f of fixable) {
+    if (f.repair === "rebuild") continue;
     if (f.check === "tables") actions.push(`${f.file}: deleted`);
     else if (f.check === "lock") actions.push(`${f.file}: stale lock file removed`);
     else if (f.check === "manifest") actions.push(`${f.file}: removed`);
   }
   actions.push("opened and closed the database: recovered, replayed the logs, tidied the directory");
   return { performed: true, actions };
+}
+
+/**
+ * Writes a MANIFEST for a directory that lost its own (docs/RECOVERY.md, row M1a), under
+ * the directory lock, or says why it cannot be done safely. What a table file tells about
+ * itself is enough to list it: its number (the file name), its shard (where its keys route,
+ * with the shard count read from the shard-NNN directories, which every open creates),
+ * and its size, entry counts, key range, timestamps and seq (footer and meta block). What
+ * is lost and how it is replaced:
+ *   - which table files were live: every intact `.sst` is listed (an orphan of an
+ *     interrupted flush or merge holds versions the database has anyway, or versions that
+ *     newer ones shadow, and a version is identified by key and ts, so listing it is harmless);
+ *   - each table's tier: 0 (tiers only steer which tables merge next);
+ *   - the log checkpoints and replay floors: 0, so the next open replays every record the
+ *     logs still hold (replaying a version a table has is harmless). Nothing acknowledged is
+ *     lost; the price is that a key deleted on one write path after a put on the other can
+ *     reappear if a merge had already dropped its tombstone (what replay floors prevent).
+ * A damaged table file, a shard count the shard-NNN directories do not tell, or a table whose
+ * keys route to two shards under that count makes it refuse.
+ */
+async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport): Promise<{ action: string } | { error: string }> {
+  const { platform } = ctx;
+  const dir = report.dir;
+  const damaged = report.findings.find((f) => f.check === "tables" && f.severity === "error");
+  if (damaged) return { error: `${damaged.file}: ${damaged.message}; a damaged table file cannot be listed` };
+  const dirs = partitionDirsOnDisk(platform, dir);
+  const shards = dirs.length;
+  if (shards === 0 || dirs[shards - 1] !== shards - 1) {
+    return { error: `the shard count is unknown: the shard-NNN directories (${dirs.map((s) => partitionDir("", s).slice(1)).join(", ") || "none"}) are not shard-000 to shard-${String(shards - 1).padStart(3, "0")}` };
+  }
+  const router = await Core.create({ shards, memoryBytesMax: 16 * 1024 * 1024, initialBytes: 4 * 1024 * 1024 });
+  let tables: TableRecord[] | { error: string };
+  try {
+    tables = listTablesForRebuild(platform, core, router, dir);
+  } finally {
+    router.detach();
+  }
+  if ("error" in tables) return tables;
+  const lock = await acquireDirLock(platform, dir, { timeoutMs: 0 }).catch((error: Error) => error);
+  if (lock instanceof Error) return { error: `cannot take the directory lock: ${lock.message}` };
+  try {
+    if (platform.stat(`${dir}/${MANIFEST_NAME}`)) return { error: `a ${MANIFEST_NAME} appeared in ${dir} meanwhile` };
+    writeManifest(core, platform, dir, manifestFromTables(shards, tables));
+  } finally {
+    lock.release();
+  }
+  return {
+    action:
+      `${MANIFEST_NAME}: rebuilt from ${plural(tables.length, "table file")} (${shards} shards, from the shard-NNN directories; every table at tier 0); ` +
+      "the log checkpoints and replay floors it held are lost, so the open below replayed every record the logs still hold: no acknowledged write is lost, " +
+      "but a key deleted on one write path after a put on the other can reappear if a merge had already dropped its tombstone",
+  };
+}
+
+/**
+ * The manifest record of every `.sst` file in `<dir>/tables`, by file number, or why one
+ * cannot be listed. `router` is a core with the database's shard count (its shardOf).
+ */
+function listTablesForRebuild(platform: Platform, hasher: Core, router: Core, dir: string): TableRecord[] | { error: string } {
+  const shards = router.shardCount;
+  const records: TableRecord[] = [];
+  for (const name of platform.readdir(`${dir}/tables`).sort()) {
+    const m = /^(\d+)\.sst$/.exec(name);
+    if (!m) continue;
+    let reader: TableReader;
+    try {
+      reader = TableReader.open(platform, hasher, `${dir}/tables/${name}`, new BlockCache({ cacheBytesMax: 0 }));
+    } catch (error) {
+      return { error: `tables/${name} cannot be read: ${(error as Error).message}` };
+    }
+    try {
+      const meta = reader.meta;
+      const shard = router.shardOf(meta.smallestKey);
+      const largestShard = router.shardOf(meta.largestKey);
+      if (shard !== largestShard) {
+        return { error: `tables/${name}: its smallest key routes to shard ${shard} and its largest to shard ${largestShard} of ${shards}, so ${shards} (the shard-NNN directories) is not the database's shard count` };
+      }
+      records.push(tableRecord(shard, Number(m[1]), 0, meta));
+    } finally {
+      reader.close();
+    }
+  }
+  return records.sort((a, b) => a.number - b.number);
+}
+
+/** A manifest listing `tables`, with checkpoints and replay floors at 0 (replay everything the logs hold). */
+function manifestFromTables(shards: number, tables: TableRecord[]): ManifestData {
+  const manifest = newManifest(shards);
+  manifest.tables = tables;
+  manifest.nextTableNumber = Math.max(0, ...tables.map((t) => t.number)) + 1;
+  let maxSeq = 0n;
+  const maxTs = new Array<bigint>(shards).fill(0n);
+  for (const t of tables) {
+    if (BigInt(t.maxTs) > maxTs[t.shard]) maxTs[t.shard] = BigInt(t.maxTs);
+    if (BigInt(t.maxSeq) > maxSeq) maxSeq = BigInt(t.maxSeq);
+  }
+  manifest.maxTs = maxTs.map(String);
+  manifest.maxSeq = String(maxSeq);
+  return manifest;
 }
 
 function plural(n: number, word: string, many = `${word}s`): string {
@@ -592,12 +706,12 @@ export async function doctorCommand(ctx: CliContext, dir: string, o: DoctorOptio
       if (o.json) ctx.io.stdout(toJson(before));
       else {
         ctx.io.stdout(renderReport(ctx, before, `shardline doctor ${dir}`));
-        const fixable = before.findings.filter((f) => f.repair === "open").length;
+        const fixable = before.findings.filter((f) => f.repair === "open" || f.repair === "rebuild").length;
         if (fixable > 0) ctx.io.stdout(`${fixable} of these a normal open fixes: run \`shardline doctor --repair ${dir}\` to fix them now\n`);
       }
       return before.summary.errors > 0 ? EXIT_FAILURE : EXIT_OK;
     }
-    const outcome = await repair(ctx, before, o.salvage === true);
+    const outcome = await repair(ctx, core, before, o.salvage === true);
     const after = outcome.performed ? await examine(ctx, dir, core, showProgress) : undefined;
     const final = after ?? before;
     const status = outcome.error !== undefined || final.summary.errors > 0 ? EXIT_FAILURE : EXIT_OK;

@@ -3,7 +3,8 @@
  *
  *   1. take the directory lock (one writer process; LockedError after coordinationTimeoutMs);
  *   2. read MANIFEST (a new database writes an empty one); an existing database keeps its
- *      shard count, since shards decide where keys live;
+ *      shard count, since shards decide where keys live; a directory without MANIFEST but
+ *      with table files or log segments is refused (CorruptionError), never started anew;
  *   3. delete what a crash left half done: tables not named by the manifest, temp files;
  *   4. open the group WAL (its recovery cuts a torn tail, docs/wal-format.md) with its ring
  *      in the database's shared memory, and recover every shard's partition log;
@@ -21,17 +22,18 @@
  * Threads: the opening thread. Everything else starts after replay.
  */
 import { Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";
-import { LockedError, LockUnavailableError } from "../errors.ts";
+import { CorruptionError, LockedError, LockUnavailableError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
 import { FailCode, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
 import { Log } from "../wal/log.ts";
 import { RingView } from "../wal/ring.ts";
+import { listSegmentFiles } from "../wal/segment-files.ts";
 import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
 import { awaitDurableBeyond, type FlushEnv, partitionDir } from "./flush.ts";
 import { FEED_HEADER_BYTES, FeedRing } from "./feed-ring.ts";
-import { type ManifestData, newManifest, readManifest, tableFileName, writeManifest } from "./manifest.ts";
+import { MANIFEST_NAME, type ManifestData, newManifest, readManifest, tableFileName, writeManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { type DatabaseOptions, DEFAULT_SHARDS, FEED_BUFFER_BYTES, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
@@ -51,6 +53,7 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
     const probe = await Core.create({ shards: 1, memoryBytesMax: 8 * MIB, initialBytes: 4 * MIB });
     const existing = readManifest(probe, platform, dir);
     probe.detach();
+    if (!existing) refuseIfNotNew(platform, dir);
     if (existing && o.shards !== undefined && o.shards !== existing.shards) {
       throw new RangeError(`${dir} was created with ${existing.shards} shards; open it with shards: ${existing.shards} or leave shards out`);
     }
@@ -193,6 +196,54 @@ async function coordinate(platform: Platform, dir: string, o: ResolvedOptions): 
     if (o.coordination === "required") throw new LockUnavailableError(dir, { cause: error });
     return { lock: undefined, coordination: { mode: o.coordination, locked: false, reason: (error as Error).message } };
   }
+}
+
+/** What a directory without MANIFEST holds that only an existing database writes. */
+export interface DataWithoutManifest {
+  /** `tables/*.sst` files. */
+  tableFiles: number;
+  /** Segment files of the group WAL (`wal/`). */
+  groupLogSegments: number;
+  /** `shard-NNN/` directories that hold segment files. */
+  partitionLogs: number;
+}
+
+/**
+ * Table files and log segments in `dir`. A new database writes its MANIFEST before any of
+ * them exists (tables name it, logs are opened after it), so finding one without a
+ * MANIFEST means the MANIFEST was lost, not that the database is new.
+ */
+export function dataWithoutManifest(platform: Platform, dir: string): DataWithoutManifest {
+  const isDir = (path: string) => platform.stat(path)?.isDirectory === true;
+  const segmentsIn = (path: string) => (isDir(path) ? listSegmentFiles(platform, path).length : 0);
+  const tableFiles = isDir(`${dir}/tables`) ? platform.readdir(`${dir}/tables`).filter((name) => name.endsWith(".sst")).length : 0;
+  const partitionLogs = platform.readdir(dir).filter((name) => /^shard-\d{3,}$/.test(name) && segmentsIn(`${dir}/${name}`) > 0).length;
+  return { tableFiles, groupLogSegments: segmentsIn(`${dir}/wal`), partitionLogs };
+}
+
+/** "12 table files, a group WAL (3 segments) and 4 partition logs": what `found` counts, in words. */
+export function dataWithoutManifestText(found: DataWithoutManifest): string {
+  const parts: string[] = [];
+  if (found.tableFiles > 0) parts.push(`${found.tableFiles} table ${found.tableFiles === 1 ? "file" : "files"}`);
+  if (found.groupLogSegments > 0) parts.push(`a group WAL (${found.groupLogSegments} ${found.groupLogSegments === 1 ? "segment" : "segments"})`);
+  if (found.partitionLogs > 0) parts.push(`${found.partitionLogs} partition ${found.partitionLogs === 1 ? "log" : "logs"}`);
+  return parts.length <= 1 ? parts.join("") : `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}`;
+}
+
+/**
+ * Step 2 without a MANIFEST (docs/RECOVERY.md, M1 and M1a): a directory that holds table
+ * files or log segments is an existing database whose MANIFEST is gone. Starting a new one
+ * there would delete every table as an orphan, so refuse and touch nothing.
+ */
+function refuseIfNotNew(platform: Platform, dir: string): void {
+  const found = dataWithoutManifest(platform, dir);
+  if (found.tableFiles === 0 && found.groupLogSegments === 0 && found.partitionLogs === 0) return;
+  throw new CorruptionError(
+    `${MANIFEST_NAME} missing in ${dir}, but it holds ${dataWithoutManifestText(found)}: it is an existing database whose ${MANIFEST_NAME} was lost, ` +
+      `so open refuses to start a new one there (that would delete the tables as orphans); nothing was changed. ` +
+      `Run \`shardline doctor --repair ${dir}\` to rebuild the ${MANIFEST_NAME} from the table files`,
+    `${dir}/${MANIFEST_NAME}`,
+  );
 }
 
 /** Deletes table files no manifest names (a crash mid-flush or mid-compaction) and temp files. */
