@@ -22,6 +22,7 @@
  * Threads: the opening thread. Everything else starts after replay.
  */
 import { Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";
+import { makeDirDurable } from "../durable-dirs.ts";
 import { CorruptionError, LockedError, LockUnavailableError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
@@ -45,7 +46,7 @@ const MIB = 1024 * 1024;
 export async function openDatabase(platform: Platform, dir: string, options: DatabaseOptions = {}): Promise<Database> {
   if (typeof dir !== "string" || dir.length === 0) throw new TypeError("database directory must be a non-empty string");
   const o = resolveOptions(options);
-  platform.mkdir(`${dir}/tables`, { recursive: true });
+  makeDirDurable(platform, `${dir}/tables`);
   const { lock, coordination } = await coordinate(platform, dir, o);
   let log: Log | undefined;
   let actor: WorkerHandle | undefined;
@@ -104,6 +105,7 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
     const partitionEnds: number[] = [];
     const partitionReports = [];
     for (let shard = 0; shard < shards; shard++) {
+      makeDirDurable(platform, partitionDir(dir, shard));
       const recovered = PartitionLog.recover(core, platform, partitionDir(dir, shard), o.salvage);
       partitionEnds.push(recovered.nextLsn);
       partitionReports.push(recovered.report);

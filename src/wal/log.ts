@@ -23,6 +23,7 @@
  * Only the opening handle closes the log, trims it and owns the directory lock.
  */
 import { Core } from "../core/core.ts";
+import { makeDirDurable } from "../durable-dirs.ts";
 import { ClosedError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import type { FaultPlan } from "../platform-faults.ts";
@@ -169,7 +170,7 @@ export class Log implements AsyncDisposable {
     const coordination = options.coordination ?? "auto";
     if (!["auto", "required", "single-process-unsafe"].includes(coordination)) throw new RangeError(`coordination must be "auto", "required" or "single-process-unsafe"`);
 
-    platform.mkdir(dir, { recursive: true });
+    makeDirDurable(platform, dir);
     const lock = coordination === "single-process-unsafe"
       ? undefined
       : await acquireDirLock(platform, dir, { timeoutMs: options.coordinationTimeoutMs ?? 0 });

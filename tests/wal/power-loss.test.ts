@@ -1,0 +1,308 @@
+// Power loss under the WAL (tests/harness/power-loss-platform.ts): what the disk keeps is
+// only what was fdatasynced, and only the directory entries whose directory was fsynced.
+//
+// First the wrapper itself, so the WAL tests below can fail: it drops unsynced data, a
+// file or directory whose entry was never fsynced into its parent vanishes, renames and
+// unlinks not made durable are undone, torn pages follow the seed, and a worker
+// thread's I/O is journaled too.
+// Then the log: rounds on one log directory, each opened through a fresh wrapper (so
+// recovery itself runs under power loss), checking that every record acknowledged in
+// earlier rounds is there and nothing that was never appended is, then appending with
+// durability "full" until a seeded operation count cuts the power. Unsynced data is
+// dropped, kept in a prefix with a torn page, or kept page by page at random, by round.
+// A final open through the real platform checks again, appends, and reopens.
+//
+// SHARDLINE_POWER_LOSS_ROUNDS sets the rounds (default 5; each costs about a second, mostly opening the log); SHARDLINE_POWER_LOSS_SEED the seed.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import process from "node:process";
+import { Core } from "../../src/core/core.ts";
+import type { Log } from "../../src/wal/log.ts";
+import { bindLogApi } from "../../src/wal/public.ts";
+import { runModuleInWorker } from "../../src/worker-client.ts";
+import { hasErrorCode } from "../../src/platform.ts";
+import { type PowerLossPlatform, type UnsyncedFate, withPowerLoss } from "../harness/power-loss-platform.ts";
+import { cleanup, collect, dec, enc, platform, tempDir } from "./helpers.ts";
+
+const test = suite("wal power loss");
+const ROUNDS = Number(process.env.SHARDLINE_POWER_LOSS_ROUNDS ?? 5);
+const SEED = Number(process.env.SHARDLINE_POWER_LOSS_SEED ?? 20261202);
+const FATES: UnsyncedFate[] = ["drop", "prefix", "pages"];
+
+const read = (path: string) => dec.decode(platform.readFile(path));
+
+function writeFile(p: PowerLossPlatform, path: string, text: string, sync: boolean): void {
+  const file = p.open(path, "truncate");
+  try {
+    file.write(enc.encode(text), 0);
+    if (sync) file.datasync();
+  } finally {
+    file.close();
+  }
+}
+
+test.after.each(cleanup);
+
+// ---- the wrapper ------------------------------------------------------------------------
+
+test("wrapper: unsynced data is dropped, synced data is kept, and the crashed platform refuses I/O", () => {
+  const root = tempDir();
+  const p = withPowerLoss(platform, root);
+  const file = p.open(`${root}/a`, "createExclusive");
+  file.write(enc.encode("hello"), 0);
+  file.datasync();
+  p.fsyncDir(root);
+  file.write(enc.encode(" world"), 5);
+  file.close();
+  assert.is(read(`${root}/a`), "hello world", "before the crash, reads see everything written");
+  const report = p.crash();
+  assert.is(read(`${root}/a`), "hello");
+  assert.is(report.files, 1);
+  assert.ok(p.crashed);
+  try {
+    p.open(`${root}/a`, "read");
+    assert.unreachable("I/O after the crash must throw");
+  } catch (error) {
+    assert.ok(hasErrorCode(error, "EIO"), String(error));
+  }
+});
+
+test("wrapper: a file whose directory was not fsynced after its creation vanishes, synced data or not", () => {
+  const root = tempDir();
+  const p = withPowerLoss(platform, root);
+  writeFile(p, `${root}/unsynced-entry`, "data synced, entry not", true);
+  writeFile(p, `${root}/durable`, "both", true);
+  p.fsyncDir(root);
+  writeFile(p, `${root}/late`, "created after the fsync", true);
+  p.crash();
+  assert.equal(platform.readdir(root).sort(), ["durable", "unsynced-entry"]);
+  assert.is(read(`${root}/durable`), "both");
+});
+
+test("wrapper: a directory not fsynced into its parent after mkdir is lost with its files", () => {
+  const root = tempDir();
+  const p = withPowerLoss(platform, root);
+  p.mkdir(`${root}/kept`);
+  p.fsyncDir(root);
+  writeFile(p, `${root}/kept/f`, "synced", true);
+  p.fsyncDir(`${root}/kept`);
+  p.mkdir(`${root}/lost/deeper`, { recursive: true });
+  writeFile(p, `${root}/lost/deeper/f`, "synced", true);
+  p.fsyncDir(`${root}/lost/deeper`);
+  p.fsyncDir(`${root}/lost`);
+  p.crash();
+  assert.equal(platform.readdir(root).sort(), ["kept"]);
+  assert.is(read(`${root}/kept/f`), "synced");
+});
+
+test("wrapper: renames and unlinks not made durable are undone; made durable, they stay", () => {
+  const root = tempDir();
+  writeFileDirect(`${root}/MANIFEST`, "v1");
+  writeFileDirect(`${root}/old`, "old data");
+  writeFileDirect(`${root}/gone`, "to be deleted");
+  const p = withPowerLoss(platform, root);
+  writeFile(p, `${root}/MANIFEST.tmp`, "v2", true);
+  p.rename(`${root}/MANIFEST.tmp`, `${root}/MANIFEST`);
+  p.unlink(`${root}/old`);
+  p.unlink(`${root}/gone`);
+  p.fsyncDir(root);
+  writeFile(p, `${root}/MANIFEST.tmp`, "v3", true);
+  p.rename(`${root}/MANIFEST.tmp`, `${root}/MANIFEST`);
+  p.rename(`${root}/MANIFEST`, `${root}/renamed`);
+  p.crash();
+  assert.equal(platform.readdir(root).sort(), ["MANIFEST"]);
+  assert.is(read(`${root}/MANIFEST`), "v2", "the durable rename stays, the later ones are undone");
+
+  const again = tempDir();
+  writeFileDirect(`${again}/keep-me`, "here");
+  const q = withPowerLoss(platform, again);
+  q.unlink(`${again}/keep-me`);
+  q.crash();
+  assert.is(read(`${again}/keep-me`), "here", "an unlink without a directory fsync is undone");
+});
+
+test("wrapper: unsynced pages survive as a seeded prefix with one torn page, or page by page", () => {
+  const PAGES = 10;
+  const pattern = new Uint8Array(PAGES * 4096).map((_, i) => 1 + (i % 251));
+  const outcome = (seed: number, fate: UnsyncedFate) => {
+    const root = tempDir();
+    const p = withPowerLoss(platform, root, { seed, unsynced: fate });
+    const file = p.open(`${root}/f`, "createExclusive");
+    file.write(pattern.subarray(0, 4096), 0);
+    file.datasync();
+    p.fsyncDir(root);
+    file.write(pattern.subarray(4096), 4096);
+    file.close();
+    p.crash();
+    return platform.readFile(`${root}/f`);
+  };
+  let torn = 0;
+  const lengths = new Set<number>();
+  for (let seed = 1; seed <= 12; seed++) {
+    const bytes = outcome(seed, "prefix");
+    assert.equal(outcome(seed, "prefix"), bytes, `seed ${seed}: the same seed gives the same disk`);
+    lengths.add(bytes.length);
+    // A prefix of the pattern, then zeros to the end of the torn page, if any.
+    let same = 0;
+    while (same < bytes.length && bytes[same] === pattern[same]) same++;
+    assert.ok(same >= 4096, `seed ${seed}: the synced page is kept`);
+    assert.ok(bytes.subarray(same).every((b) => b === 0), `seed ${seed}: after the kept prefix only zeros`);
+    assert.ok(same % 512 === 0 && bytes.length - same < 4096, `seed ${seed}: tears at a sector, within one page`);
+    if (same % 4096 !== 0) torn++;
+  }
+  assert.ok(torn > 0, "some seed tears a page");
+  assert.ok(lengths.size > 2, "seeds keep different amounts");
+  assert.equal(outcome(3, "drop"), pattern.subarray(0, 4096), "drop keeps the synced page only");
+  const pages = outcome(5, "pages");
+  assert.ok(pages.length >= 4096 && pages.length <= pattern.length);
+});
+
+test("wrapper: I/O in a worker thread spawned through it is journaled and crashes with the rest", async () => {
+  const root = tempDir();
+  const p = withPowerLoss(platform, root);
+  const core = await Core.create({ shards: 1, memoryBytesMax: 8 * 1024 * 1024, initialBytes: 4 * 1024 * 1024 });
+  try {
+    const size = await runModuleInWorker(p, {
+      module: core.module,
+      memory: core.memory,
+      url: new URL("../harness/fixtures/power-loss-worker-io.ts", import.meta.url).href,
+      exportName: "writeInWorker",
+      data: { path: `${root}/w`, dir: root },
+    });
+    assert.is(size, 15, "the worker wrote through to the real file");
+  } finally {
+    core.detach();
+  }
+  assert.ok(p.operations >= 5, `the worker's operations were counted (${p.operations})`);
+  p.crash();
+  assert.is(read(`${root}/w`), "synced");
+});
+
+function writeFileDirect(path: string, text: string): void {
+  const file = platform.open(path, "truncate");
+  try {
+    file.write(enc.encode(text), 0);
+    file.datasync();
+  } finally {
+    file.close();
+  }
+}
+
+// ---- the log ------------------------------------------------------------------------------
+
+const LOG_OPTIONS = { segmentBytesMax: 16 * 1024, bufferBytes: 64 * 1024, durability: "full", coordination: "single-process-unsafe" } as const;
+const APPENDS_PER_ROUND = 300;
+const IN_FLIGHT = 8;
+
+const payload = (id: number) => `r${id}:${"x".repeat((id * 37) % 700)}`;
+const idOf = (text: string) => {
+  const m = /^r(\d+):(x*)$/.exec(text);
+  return m && m[2].length === (Number(m[1]) * 37) % 700 ? Number(m[1]) : undefined;
+};
+
+/** Seeded PRNG for the test's own choices (mulberry32). */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Ledger {
+  issued: Set<number>;
+  acked: Set<number>;
+  next: number;
+}
+
+/** Every acknowledged record is there, once; every record there was appended, whole. */
+function checkRecords(records: Array<{ lsn: bigint; text: string }>, ledger: Ledger, when: string): void {
+  const seen = new Set<number>();
+  for (const { lsn, text } of records) {
+    const id = idOf(text);
+    assert.ok(id !== undefined && ledger.issued.has(id), `${when}: record at LSN ${lsn} was never appended: ${text.slice(0, 40)}`);
+    assert.ok(!seen.has(id!), `${when}: record r${id} appears twice`);
+    seen.add(id!);
+  }
+  for (const id of ledger.acked) assert.ok(seen.has(id), `${when}: acknowledged record r${id} is missing (${seen.size} records found)`);
+}
+
+/** Appends with IN_FLIGHT in flight until the platform crashes or the round's appends are issued. */
+async function appendUntilCrash(log: Log, p: PowerLossPlatform, ledger: Ledger): Promise<Set<Promise<void>>> {
+  const inFlight = new Set<Promise<void>>();
+  for (let i = 0; i < APPENDS_PER_ROUND && !p.crashed; i++) {
+    const id = ledger.next++;
+    ledger.issued.add(id);
+    const done: Promise<void> = log.append(payload(id)).then(
+      () => void ledger.acked.add(id),
+      () => {},
+    ).finally(() => inFlight.delete(done));
+    inFlight.add(done);
+    if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+  }
+  return inFlight;
+}
+
+/** Waits for `promise`, but no longer than `ms` (an abandoned log may never settle). */
+const bounded = (promise: Promise<unknown>, ms = 5000) =>
+  Promise.race([promise.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref?.())]);
+
+test("log: a new log's first acknowledged record survives a power loss right after it (its directory was fsynced into its parent)", async () => {
+  const root = tempDir();
+  const p = withPowerLoss(platform, root);
+  const log = await bindLogApi(p).openLog(`${root}/wal`, LOG_OPTIONS);
+  await log.append("first");
+  const report = p.crash();
+  await bounded(log.close());
+  const reopened = await bindLogApi(platform).openLog(`${root}/wal`, LOG_OPTIONS);
+  try {
+    assert.equal((await collect(reopened)).map((r) => r.text), ["first"], `lost with ${report.filesLost} files`);
+  } finally {
+    await reopened.close();
+  }
+});
+
+test(`log: ${ROUNDS} power losses at seeded points, recovery under power loss too: acknowledged records survive, nothing else appears`, async () => {
+  const root = tempDir();
+  const dir = `${root}/wal`; // created by the log: its entry in root must be made durable too
+  const random = seeded(SEED);
+  const ledger: Ledger = { issued: new Set(), acked: new Set(), next: 0 };
+  let checkedRounds = 0;
+  let crashesWithUnsynced = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const fate = FATES[round % FATES.length];
+    const p = withPowerLoss(platform, root, { seed: SEED + round, unsynced: fate, crashAtOperation: 1 + Math.floor(random() * 160) });
+    let log: Log | undefined;
+    let inFlight = new Set<Promise<void>>();
+    try {
+      log = await bindLogApi(p).openLog(dir, LOG_OPTIONS);
+      checkRecords(await collect(log), ledger, `round ${round} (${fate}), after recovery`);
+      checkedRounds++;
+      inFlight = await appendUntilCrash(log, p, ledger);
+    } catch (error) {
+      if (!p.crashed) throw error;
+    }
+    const report = p.crash();
+    if (report.bytesChanged > 0 || report.filesLost > 0) crashesWithUnsynced++;
+    if (log) await bounded(log.close());
+    await bounded(Promise.allSettled(inFlight));
+  }
+  console.log(`  [power loss] wal: ${ROUNDS} rounds, ${checkedRounds} recovered under the wrapper, ${crashesWithUnsynced} lost unsynced state, ${ledger.acked.size}/${ledger.issued.size} appends acknowledged`);
+  assert.ok(ledger.acked.size > 0, "some appends were acknowledged");
+
+  const { openLog } = bindLogApi(platform);
+  const log = await openLog(dir, LOG_OPTIONS);
+  checkRecords(await collect(log), ledger, "final recovery");
+  const id = ledger.next++;
+  ledger.issued.add(id);
+  await log.append(payload(id));
+  ledger.acked.add(id);
+  await log.close();
+  const again = await openLog(dir, LOG_OPTIONS);
+  checkRecords(await collect(again), ledger, "after appending past every recovery");
+  await again.close();
+});
+
+test.run();
