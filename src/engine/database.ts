@@ -508,7 +508,12 @@ export class Database implements AsyncDisposable {
     return snapshot;
   }
 
-  /** Rows in key order over all shards: [key, value] copies. A synchronous iterable; `break` ends it. */
+  /**
+   * Rows in key order over all shards: [key, value] copies. A synchronous iterable; `break`
+   * ends it. An iteration holds the memtables and table files it reads until it ends, so it
+   * survives flushes and compactions (and this thread's reads) while it is suspended; one
+   * neither finished nor ended holds them, and memtable memory, until this handle closes.
+   */
   scan(options: ScanOptions = {}): Iterable<[Uint8Array, Uint8Array]> {
     this.#checkOpen();
     if (typeof options !== "object" || options === null) throw new TypeError("scan options must be an object");
@@ -517,13 +522,11 @@ export class Database implements AsyncDisposable {
     if (given?.released) throw new SnapshotReleasedError();
     const db = this;
     return {
-      *[Symbol.iterator]() {
-        const own = given ? undefined : db.#shared.takeSnapshot();
-        try {
-          yield* scanRows(db.#read, own ? own[1] : Number(given!.seq), bounds);
-        } finally {
-          if (own) db.#shared.releaseSnapshot(own[0]);
-        }
+      // Without a snapshot the scan reads at the visible point of its first next(); it pins
+      // what it reads instead of taking a snapshot slot (src/engine/scan.ts).
+      [Symbol.iterator]: () => {
+        if (given?.released) throw new SnapshotReleasedError();
+        return scanRows(db.#read, given === undefined ? undefined : Number(given.seq), bounds);
       },
     };
   }

@@ -1,6 +1,7 @@
 /**
  * ReadContext: one thread's means of reading the database: the core (memtables in shared
- * memory), the table set (files), the reclamation epoch, and point lookups.
+ * memory), the table set (files, as reference-counted versions), the reclamation epoch, and
+ * point lookups.
  *
  * A lookup of a key at snapshot S (versions with seq < S are visible) takes, among every
  * memtable of the key's shard and every table of that shard, the visible version with the
@@ -9,16 +10,38 @@
  * visited in descending order of their highest timestamp and skipped once they cannot hold
  * anything newer than what was found.
  *
- * Memtables are read inside the thread's reclamation epoch (epochEnter/epochExit, counted so
- * that a scan holding it and a get inside the scan's loop nest), so their arenas are not
- * reused under a reader.
+ * What a read holds while it runs (so that nothing it reads changes or goes away):
+ * - the thread's reclamation epoch while it reads memtables (epochEnter/epochExit, counted
+ *   so that a scan holding it and a get inside the scan's loop nest; the word keeps the
+ *   OUTERMOST entry's epoch, which protects everything a nested read loads too), so their
+ *   arenas are not reused under it;
+ * - a reference on a TableVersion with the tables it reads open (table-set.ts), so a
+ *   compaction deleting them, or this thread loading a newer version, closes nothing it
+ *   still reads.
+ *
+ * Order of a read without a registered snapshot: (1) the memtable list, (2) the table
+ * version, its tables opened, (3) S = the visible point, (4) the memtables' contents, then
+ * the tables. Why every version with seq < S is found, and with what S needs kept:
+ * - it was linked into its memtable M before it was published, so before (3). If M is in
+ *   the list (1), step (4) reads M after (3) and finds it.
+ * - if M is not in the list, a flush removed it, and it publishes its table (manifest and
+ *   generation) before removing the memtable: the table is in the version (2), or a merge
+ *   output that replaced it is.
+ * - every table in the version was written by a flush or merge that read its visible point
+ *   V before publishing the table, so before (2), so V <= S: version GC kept every version
+ *   a reader at S or later needs (version-gc.ts). And the version's files are open from (2)
+ *   on, so no later merge (whose V may exceed S) can take them away.
+ * With a registered snapshot S (db.snapshot(), or a scan given one), S was read before (1)
+ * and the flushes and merges that ran since kept what S needs (its slot, shared-state.ts):
+ * the same steps find every version.
  * Threads: the owning thread only.
  */
 import type { Core } from "../core/core.ts";
 import { NODE_KEY_LENGTH, NODE_HEIGHT, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { Platform } from "../platform.ts";
+import { ClosedError } from "../errors.ts";
 import type { EngineShared } from "./shared-state.ts";
-import { TableGoneError, TableSet } from "./table-set.ts";
+import { TableGoneError, TableSet, type TableVersion } from "./table-set.ts";
 
 export interface Found {
   ts: bigint;
@@ -31,6 +54,7 @@ const RETRIES_MAX = 8;
 export class ReadContext {
   readonly tables: TableSet;
   #epochDepth = 0;
+  #closed = false;
 
   constructor(
     readonly core: Core,
@@ -43,11 +67,16 @@ export class ReadContext {
   }
 
   enter(): void {
+    this.#checkOpen();
     if (this.#epochDepth++ === 0) this.core.exports.epochEnter();
   }
 
+  /**
+   * Leaves the epoch (the outermost exit clears the word). After `close` the thread's block
+   * may already belong to another thread (Core.detach): a scan ending then touches nothing.
+   */
   exit(): void {
-    if (--this.#epochDepth === 0) this.core.exports.epochExit();
+    if (--this.#epochDepth === 0 && !this.#closed) this.core.exports.epochExit();
   }
 
   /** The shard's memtables now (newest first), as addresses; valid while inside the epoch. */
@@ -78,42 +107,73 @@ export class ReadContext {
   }
 
   /**
-   * The newest version of `key` visible at `snapshot` (value or tombstone), or undefined if
-   * none. Without a snapshot, the visible point is read AFTER the memtable list: a flush
-   * that removed a memtable from the list already published its table, and kept in it every
-   * version a reader at this (or any later) visible point needs (src/engine/version-gc.ts).
+   * The newest version of `key` visible at `given` (or, without one, at the visible point
+   * read in the order of the header), value or tombstone, or undefined if none.
    */
   lookup(key: Uint8Array, given: number | undefined): Found | undefined {
-    const core = this.core;
-    const keyAt = core.stage(key);
-    const shard = core.exports.shardOf(keyAt, key.length) >>> 0;
+    this.#checkOpen();
+    const shard = this.core.shardOf(key);
     this.enter();
+    let version: TableVersion | undefined;
     let best: Found | undefined;
     let snapshot: number;
     try {
-      const memtables = this.memtables(shard);
-      snapshot = given ?? this.shared.visibleSeq();
-      best = this.#fromMemtables(memtables, key.length, snapshot);
+      const memtables = this.memtables(shard); // (1)
+      version = this.pin([shard]); // (2)
+      snapshot = given ?? this.shared.visibleSeq(); // (3)
+      this.core.stage(key); // after (2): opening a table stages its checksums
+      best = this.#fromMemtables(memtables, key.length, snapshot); // (4)
+    } catch (error) {
+      version?.release();
+      throw error;
     } finally {
       this.exit();
     }
-    if (snapshot <= 0) return best;
-    const visible = BigInt(snapshot) - 1n; // tables: visible iff seq <= that
+    try {
+      return snapshot! <= 0 ? best : this.#fromTables(version!, shard, key, snapshot!, best);
+    } finally {
+      version!.release();
+    }
+  }
+
+  /**
+   * The current table version, referenced (the caller releases it), with every table of
+   * `shards` open. A table deleted between the manifest read and the open means the
+   * manifest read was stale: read it again (up to RETRIES_MAX times, then the MANIFEST
+   * names a file that is not there: CorruptionError).
+   */
+  pin(shards: readonly number[]): TableVersion {
     for (let attempt = 0; ; attempt++) {
-      this.tables.refresh(attempt > 0);
+      const version = this.tables.acquire(attempt > 0);
       try {
-        let found = best;
-        for (const table of this.tables.tables(shard)) {
-          if (found && found.ts >= table.maxTs) break;
-          const got = this.tables.reader(table).get(key, visible);
-          if (got && (!found || got.ts > found.ts)) found = { ts: got.ts, value: got.value };
-        }
-        return found;
+        for (const shard of shards) version.openShard(shard);
+        return version;
       } catch (error) {
+        version.release();
         if (!(error instanceof TableGoneError)) throw error;
         if (attempt >= RETRIES_MAX) throw error.asCorruption();
       }
     }
+  }
+
+  /** The shard's tables' newest version of `key` visible at `snapshot` if newer than `best`. */
+  #fromTables(version: TableVersion, shard: number, key: Uint8Array, snapshot: number, best: Found | undefined): Found | undefined {
+    const visible = BigInt(snapshot) - 1n; // tables: visible iff seq <= that
+    let found = best;
+    for (const table of version.tables(shard)) {
+      if (found && found.ts >= table.maxTs) break;
+      const got = version.reader(table).get(key, visible);
+      if (got && (!found || got.ts > found.ts)) found = { ts: got.ts, value: got.value };
+    }
+    return found;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError(`database ${this.dir}`);
   }
 
   /** Reads a memtable node's seq (for scans). */
@@ -122,6 +182,7 @@ export class ReadContext {
   }
 
   close(): void {
+    this.#closed = true;
     this.tables.close();
   }
 }

@@ -7,15 +7,17 @@
  * key. Forward, the first visible version popped for a key is the newest; in reverse the
  * heap yields a key's versions oldest first, so the last visible one wins.
  *
- * A scan holds the thread's reclamation epoch (memtable arenas stay valid) and a live
- * snapshot (compaction keeps what it needs) from its first `next()` until it ends or is
- * closed by `break`/`return`. Keys and values yielded are copies.
+ * A scan pins its sources from its first `next()` until it ends or is closed by
+ * `break`/`return`: the thread's reclamation epoch (memtable arenas stay valid) and a
+ * table version with every table open (files stay readable through compactions and this
+ * thread's later reads); see `scanRows`. Keys and values yielded are copies.
  * Threads: the thread that iterates it.
  */
 import { NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { TableCursor } from "../table/table-cursor.ts";
+import { ClosedError } from "../errors.ts";
 import type { ReadContext } from "./read-context.ts";
-import { TableGoneError } from "./table-set.ts";
+import type { TableVersion } from "./table-set.ts";
 
 export interface ScanBounds {
   /** Inclusive lower bound. */
@@ -200,45 +202,48 @@ const backward = (a: Source, b: Source) => {
   return c > 0 || (c === 0 && a.ts < b.ts);
 };
 
-/** Rows in key order from every shard: [key, value] copies. */
-export function* scanRows(ctx: ReadContext, snapshot: number, bounds: ScanBounds): Generator<[Uint8Array, Uint8Array], void, undefined> {
+/**
+ * Rows in key order from every shard: [key, value] copies, at `given` (a registered
+ * snapshot) or, without one, at the visible point read after the sources are pinned.
+ *
+ * The scan pins its sources when iteration starts and holds them until it ends (finished,
+ * `break`/`return`, or an error): the epoch (memtable arenas stay valid) and a reference
+ * on a table version whose every table is open (files stay readable though a compaction
+ * deletes them, and this thread loading a newer version closes nothing the scan reads). The
+ * order is the one of a get (read-context.ts): memtable lists, then the table version, then
+ * S; with S fixed and every source pinned, nothing the scan reads changes under it (versions
+ * inserted later have seq >= S), so it needs no snapshot slot of its own.
+ */
+export function* scanRows(ctx: ReadContext, given: number | undefined, bounds: ScanBounds): Generator<[Uint8Array, Uint8Array], void, undefined> {
   const { lower, upper, reverse = false, limit = Infinity } = bounds;
   if (limit <= 0) return;
   const shards = ctx.shared.shards;
   const heap = new SourceHeap(reverse ? backward : forward);
   ctx.enter();
+  let version: TableVersion | undefined;
   try {
-    // Memtables first, then tables: a flush publishes its table (a new manifest generation)
-    // before it drops the memtable, so a memtable missing from the lists read here is in the
-    // tables read after them. A table removed by a compaction meanwhile means: refresh, again.
     const memtables = Array.from({ length: shards }, (_, shard) => ctx.memtables(shard));
-    for (let attempt = 0; ; attempt++) {
-      heap.items = [];
-      try {
-        ctx.tables.refresh(attempt > 0);
-        for (let shard = 0; shard < shards; shard++) {
-          const sources: Array<MemtableSource | TableSource> = memtables[shard].map((mt) => new MemtableSource(ctx, mt));
-          for (const table of ctx.tables.tables(shard)) sources.push(new TableSource(ctx.tables.reader(table).cursor()));
-          for (const source of sources) {
-            if (reverse) {
-              // Upper bound: for "<= key" start before the key's immediate successor (key + 0x00).
-              const start = upper && bounds.upperInclusive ? concatZero(upper) : upper;
-              source.seekBefore(start);
-            } else {
-              source.seek(lower);
-            }
-            if (source.valid) heap.push(source);
-          }
+    const allShards = Array.from({ length: shards }, (_, shard) => shard);
+    version = ctx.pin(allShards);
+    const snapshot = given ?? ctx.shared.visibleSeq();
+    for (let shard = 0; shard < shards; shard++) {
+      const sources: Array<MemtableSource | TableSource> = memtables[shard].map((mt) => new MemtableSource(ctx, mt));
+      for (const table of version.tables(shard)) sources.push(new TableSource(version.reader(table).cursor()));
+      for (const source of sources) {
+        if (reverse) {
+          // Upper bound: for "<= key" start before the key's immediate successor (key + 0x00).
+          const start = upper && bounds.upperInclusive ? concatZero(upper) : upper;
+          source.seekBefore(start);
+        } else {
+          source.seek(lower);
         }
-        break;
-      } catch (error) {
-        if (!(error instanceof TableGoneError)) throw error;
-        if (attempt >= 8) throw error.asCorruption();
+        if (source.valid) heap.push(source);
       }
     }
 
     let produced = 0;
     while (heap.items.length > 0) {
+      if (ctx.closed) throw new ClosedError(`database ${ctx.dir}`);
       const key = heap.items[0].key.slice();
       // Bounds on the far side of the iteration direction.
       if (!reverse) {
@@ -272,6 +277,7 @@ export function* scanRows(ctx: ReadContext, snapshot: number, bounds: ScanBounds
       if (++produced >= limit) return;
     }
   } finally {
+    version?.release();
     ctx.exit();
   }
 }

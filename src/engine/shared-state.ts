@@ -21,13 +21,39 @@
  *                                after answering everything it took, or it died (set by
  *                                the opener). Channel clients then fail what is pending.
  *   +68  u32 feedRing            address of the change feed's buffer (src/engine/feed-ring.ts)
- *   +72  ... reserved to +128
- *   +128 u64 snapshots[SNAPSHOTS_MAX]  live snapshots: seq + 1, 0 for a free slot (CAS)
+ *   +72  u32 horizonReads        +1 (atomic add) by every version-GC horizon read (gcHorizon)
+ *   +76  ... reserved to +128
+ *   +128 u64 snapshots[SNAPSHOTS_MAX]  live snapshots: seq + 1; 0 a free slot; 1 (RESERVED)
+ *                                a slot taken whose seq is not stored yet
  *
- * Invariants: a live snapshot's slot holds its seq + 1 from before the snapshot is first
- * read until it is released, so the actor's `liveSnapshotSeqs()` never misses one that is in
- * use (a snapshot is taken by reserving the slot first, then reading the visible point, then
- * storing it; see `takeSnapshot`).
+ * Snapshot slots and the GC horizon: a snapshot is protected from the moment it is taken.
+ * Threads: any thread takes (`takeSnapshot`) and releases (`releaseSnapshot`) snapshots in
+ * its own slots; the thread doing version GC (the actor; the opener during replay) reads a
+ * horizon (`gcHorizon`): the visible point V, then the live slots. GC keeps, per key, every
+ * version with seq >= V and the newest version below each boundary (version-gc.ts), so it
+ * needs: every snapshot S that exists or can still be taken is a boundary or is >= V.
+ *
+ *   taker (any thread)                           GC (actor)
+ *   t0 CAS slot 0 → RESERVED                     g1 V = load visible point
+ *   t1 h = load horizonReads                     g2 add horizonReads, 1
+ *   t2 S = load visible point                    g3 load every slot
+ *   t3 store slot = S + 1
+ *   t4 if load horizonReads != h: again from t1
+ *
+ * Every access is an Atomics operation, so all of them fall in one total order consistent
+ * with each thread's program order (sequential consistency), and the visible point never
+ * decreases. Take the taker's final round (h equal at t1 and t4). If g3 reads the slot after
+ * t3, S is a boundary. Otherwise t3 comes after g3, so t4 comes after g2; as t4 saw the same
+ * count as t1, g2 came before t1, so t2 comes after g1, and S >= V. A RESERVED slot seen by
+ * g3 is therefore skipped: whatever it ends up holding is >= V. Reading the slots before V
+ * (as flush and compaction did) loses the snapshot taken between the two reads; storing S
+ * without the re-check loses the snapshot whose S was read before g1 and stored after g3
+ * (tests/engine/snapshot-horizon.test.ts forces both). The loop ends once a round meets no
+ * horizon read, and horizons are read once per flush or merge. A seq stored by an earlier
+ * round only protects more meanwhile. A release is a plain store of 0: a GC that still sees
+ * the old seq keeps a little more than it must.
+ * Reads without a slot (a get, a scan without a snapshot) need none of this: they pin what
+ * they read before they read their visible point (src/engine/read-context.ts).
  * Threads: any thread of the database; the actor alone writes the stats counters.
  */
 import type { Core } from "../core/core.ts";
@@ -53,6 +79,7 @@ const F = {
   COMPACTED_BYTES: 56,
   ACTOR_STOPPED: 64,
   FEED_RING: 68,
+  HORIZON_READS: 72,
   SNAPSHOTS: 128,
 } as const;
 
@@ -143,25 +170,66 @@ export class EngineShared {
   }
 
   /**
-   * Takes a snapshot: reserves a slot (visible to nothing, so nothing it could need is
-   * collected meanwhile), reads the visible point, fills the slot. Returns [slot, seq].
+   * Takes a snapshot: reserves a free slot (CAS 0 → RESERVED), then, until no horizon was
+   * read meanwhile, reads the horizon counter, reads the visible point S and stores S + 1
+   * in the slot (see the header for why this protects S). Returns [slot, S].
+   * `afterVisibleRead` runs between reading S and storing it (tests force interleavings).
    */
-  takeSnapshot(): [number, number] {
+  takeSnapshot(afterVisibleRead: () => void = () => {}): [number, number] {
+    const [slot, index] = this.#reserveSlot();
+    for (;;) {
+      const horizonsBefore = Atomics.load(this.i32, this.#i(F.HORIZON_READS));
+      const seq = this.visibleSeq();
+      afterVisibleRead();
+      Atomics.store(this.u64, index, BigInt(seq) + 1n);
+      if (Atomics.load(this.i32, this.#i(F.HORIZON_READS)) === horizonsBefore) return [slot, seq];
+    }
+  }
+
+  /** A free snapshot slot, now RESERVED: [slot, its u64 index]. */
+  #reserveSlot(): [number, number] {
     for (let slot = 0; slot < SNAPSHOTS_MAX; slot++) {
       const index = this.#q(F.SNAPSHOTS) + slot;
-      if (Atomics.compareExchange(this.u64, index, 0n, RESERVED) !== 0n) continue;
-      const seq = this.visibleSeq();
-      Atomics.store(this.u64, index, BigInt(seq) + 1n);
-      return [slot, seq];
+      if (Atomics.compareExchange(this.u64, index, 0n, RESERVED) === 0n) return [slot, index];
     }
     throw new RangeError(`too many live snapshots: the limit is ${SNAPSHOTS_MAX} (SNAPSHOTS_MAX); release old ones`);
+  }
+
+  /**
+   * What version GC (flush, compaction) must keep for: the visible point V, then the live
+   * snapshots, read in that order with the horizon counter bumped in between (see the
+   * header). Every snapshot that exists or can still be taken is in `boundaries` or at
+   * least V. `boundaries` is ascending and includes V. `betweenReads` runs after the bump,
+   * before the slots are read (tests force interleavings).
+   */
+  gcHorizon(betweenReads: () => void = () => {}): { visible: number; boundaries: number[] } {
+    const visible = this.visibleSeq();
+    Atomics.add(this.i32, this.#i(F.HORIZON_READS), 1);
+    betweenReads();
+    const live = this.#filledSnapshotSeqs();
+    return { visible, boundaries: [...live, visible].sort((a, b) => a - b) };
+  }
+
+  /** Seqs of the filled slots (a RESERVED one will hold a seq >= the caller's V: header). */
+  #filledSnapshotSeqs(): number[] {
+    const out: number[] = [];
+    const base = this.#q(F.SNAPSHOTS);
+    for (let slot = 0; slot < SNAPSHOTS_MAX; slot++) {
+      const v = Atomics.load(this.u64, base + slot);
+      if (v > RESERVED) out.push(Number(v - 1n));
+    }
+    return out;
   }
 
   releaseSnapshot(slot: number): void {
     Atomics.store(this.u64, this.#q(F.SNAPSHOTS) + slot, 0n);
   }
 
-  /** Every live snapshot's seq, ascending (a slot still being filled counts as seq 0). */
+  /**
+   * Every live snapshot's seq, ascending (a slot still being filled counts as seq 0).
+   * Not a GC horizon on its own: a snapshot taken between this and a later read of the
+   * visible point is in neither. Version GC uses `gcHorizon`.
+   */
   liveSnapshotSeqs(): number[] {
     const out: number[] = [];
     const base = this.#q(F.SNAPSHOTS);

@@ -2,14 +2,19 @@
  * Which versions of a key a flush or a compaction must keep.
  *
  * Reads happen at a snapshot S (versions with seq < S are visible; of those, the one with
- * the highest timestamp is the value). Let V be the visible point when the flush or merge
- * starts, and L the live snapshots then. Every snapshot that exists or can still be taken
- * is in L or is at least V (the visible point only grows). So a version must stay if
+ * the highest timestamp is the value). Let V be the visible point and L the live snapshots
+ * of the horizon the flush or merge reads when it starts (`EngineShared.gcHorizon`: V first,
+ * then L, with the handshake of shared-state.ts): every snapshot that exists or can still be
+ * taken is in L or is at least V. So a version must stay if
  *   - its seq >= V: not visible yet, it may be the newest visible at some later S; or
  *   - it is the newest visible version at V, or at some snapshot in L.
- * Every other version is shadowed at every snapshot that matters. (A plain get reads its S
- * after reading the memtable list, and a scan registers its snapshot before reading S, so
- * both read at an S in L or at least V: see src/engine/read-context.ts, shared-state.ts.)
+ * Every other version is shadowed at every snapshot that matters. Reads without a snapshot
+ * slot (a get, a scan without a snapshot) never read what this drops: they pin the memtables
+ * and table files they read before reading their S, and every table they pinned was written
+ * by a GC whose V was read before it, so V <= S (src/engine/read-context.ts).
+ * Reading L before V loses a snapshot taken between the two reads (below V, in no slot the
+ * GC saw): callers must take both from `gcHorizon`, never from `liveSnapshotSeqs()` and a
+ * later `visibleSeq()`.
  *
  * A tombstone left as the oldest version kept may also go, when it is visible to every
  * snapshot (seq below the oldest of L and V) and nothing older can exist below it: the
@@ -26,8 +31,9 @@ export interface Version {
 }
 
 /**
- * `versions`: one key's versions in timestamp-descending order. `boundaries`: the live
- * snapshots and V, ascending. Returns the indexes to keep, in the same order.
+ * `versions`: one key's versions in timestamp-descending order. `boundaries` and `visible`:
+ * a horizon from `EngineShared.gcHorizon()` (the live snapshots and V, ascending; V).
+ * Returns the indexes to keep, in the same order.
  */
 export function versionsToKeep(versions: readonly Version[], boundaries: readonly number[], visible: number, nothingBelow: boolean): number[] {
   const keep = new Set<number>();
