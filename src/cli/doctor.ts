@@ -611,7 +611,8 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
 function listTablesForRebuild(platform: Platform, hasher: Core, router: Core, dir: string): TableRecord[] | { error: string } {
   const shards = router.shardCount;
   const records: TableRecord[] = [];
-  for (const name of platform.readdir(`${dir}/tables`).sort()) {
+  const names = platform.stat(`${dir}/tables`)?.isDirectory ? platform.readdir(`${dir}/tables`).sort() : [];
+  for (const name of names) {
     const m = /^(\d+)\.sst$/.exec(name);
     if (!m) continue;
     let reader: TableReader;

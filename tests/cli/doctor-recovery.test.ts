@@ -142,6 +142,25 @@ test("doctor: a missing MANIFEST with 40,000 rows in tables is an error; --repai
   assert.is((await cli(["doctor", dir])).code, 0, "clean afterwards");
 });
 
+test("doctor --repair rebuilds a missing MANIFEST of a database whose rows are only in its logs", async () => {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir);
+  for (const k of ["apple", "banana", "cherry"]) await db.put(k, `${k}-value`);
+  await db.delete("banana");
+  await db.close();
+  assert.equal(platform.readdir(`${dir}/tables`), [], "no table files");
+  platform.unlink(`${dir}/MANIFEST`);
+  const repaired = await cli(["doctor", dir, "--repair"]);
+  assert.is(repaired.code, 0, repaired.out + repaired.err);
+  assert.match(repaired.out, /MANIFEST: rebuilt from 0 table files \(4 shards/);
+  const again = await open(dir);
+  try {
+    assert.equal(["apple", "banana", "cherry"].map((k) => text(again.get(k))), ["apple-value", undefined, "cherry-value"]);
+  } finally {
+    await again.close();
+  }
+});
+
 test("doctor --repair refuses to rebuild a missing MANIFEST when the shard count cannot be told", async () => {
   const dir = tempDir("shardline-cli-");
   const db = await open(dir, { memtableBytesMax: 64 * 1024 });
