@@ -161,6 +161,8 @@ export class Database implements AsyncDisposable {
   readonly #requests: RingView;
   readonly #waiters: DurableWaiters;
   readonly #channel: ChannelClient;
+  /** Channel-path writes of this handle not settled yet (close() waits for them). */
+  readonly #channelWrites = new Set<Promise<unknown>>();
   readonly #read: ReadContext;
   readonly #full: boolean;
   #closed = false;
@@ -323,7 +325,7 @@ export class Database implements AsyncDisposable {
 
   #batch(ops: ParsedOp[]): Promise<bigint> {
     const applied = this.#apply(ops);
-    return applied instanceof Promise ? applied.then((a) => this.#durable(a)) : this.#durable(applied);
+    return applied instanceof Promise ? this.#trackChannelWrite(applied.then((a) => this.#durable(a))) : this.#durable(applied);
   }
 
   /**
@@ -376,7 +378,15 @@ export class Database implements AsyncDisposable {
   }
 
   #viaChannel(ops: Operation[]): Promise<bigint> {
-    return this.#applyViaChannel(ops).then((applied) => this.#durable(applied));
+    return this.#trackChannelWrite(this.#applyViaChannel(ops).then((applied) => this.#durable(applied)));
+  }
+
+  /** Notes a channel-path write until it settles, so that close() waits for it. */
+  #trackChannelWrite<T>(write: Promise<T>): Promise<T> {
+    this.#channelWrites.add(write);
+    const forget = () => this.#channelWrites.delete(write);
+    write.then(forget, forget);
+    return write;
   }
 
   /** The channel path without the durability wait: the actor's reply. */
@@ -600,6 +610,9 @@ export class Database implements AsyncDisposable {
     this.#closed = true;
     // Drain: requests enqueued before close() still run and settle (later ones: QueueClosedError).
     await this.#queue.close();
+    // Channel-path writes already sent settle too: their replies come to this thread's
+    // ThreadBlock, which detach() gives back to the next thread that attaches.
+    await Promise.allSettled(this.#channelWrites);
     for (const subscription of [...this.#subscriptions]) subscription.end();
     if (this.owner) {
       if (this.#shared.state === DbState.OPEN) this.#shared.state = DbState.CLOSING;
