@@ -2,9 +2,10 @@
  * MemtableManager: the owner's side of every shard's memtables: creating, freezing,
  * flushing to table files, and reusing their arenas once no reader can hold them.
  *
- * Freeze (shard): store FROZEN in the active memtable, install a fresh one as active (one
- * seqlock section in the core: shardRotateActive), then wait for the fast-path writers
- * still inside the old one to leave (assembly/engine.ts explains why none can be lost).
+ * Freeze (shard): store FROZEN in the active memtable and install a fresh one as active
+ * (one seqlock section in the core: shardRotateActive). Fast-path writers still inside the
+ * old one finish there (assembly/engine.ts explains why none can be lost); its flush waits
+ * for them to leave.
  * Flush (oldest frozen memtable of a shard): wait until the group WAL is durable beyond
  * its newest version's seq (a table never holds what a crash could take from the log), write its versions, minus those no snapshot
  * can see (version-gc.ts), to a table; record the table and the new checkpoints in the
@@ -132,7 +133,14 @@ export class MemtableManager {
     return (e.shardMemtableBytesUsed(shard) >>> 0) / Math.max(1, e.shardMemtableCapacity(shard) >>> 0);
   }
 
-  /** Makes a fresh memtable active and the old one frozen; waits for writers to leave it. */
+  /**
+   * Makes a fresh memtable active and the old one frozen. It does not wait for the
+   * fast-path writers still inside the old one: the flush of that memtable does
+   * (flushOldest). Waiting here deadlocked: the actor freezes while it inserts under a
+   * marker it reserved in the group-WAL ring and has not published, and a writer inside
+   * the old memtable may be waiting for ring space that the durability worker can free
+   * only past that marker.
+   */
   freeze(shard: number, flushOldest: (shard: number) => void): void {
     if (this.frozenCount(shard) >= FROZEN_MAX) flushOldest(shard);
     const next = this.create(shard);
@@ -140,7 +148,6 @@ export class MemtableManager {
     const e = this.core.exports;
     e.memtableFreeze(old);
     if (e.shardRotateActive(shard, next) !== 0) throw new Error(`shard ${shard}: frozen list full`);
-    waitUntil(() => e.memtableWriters(old) === 0);
   }
 
   notePartitionLsn(mt: number, partition: number, lsn: number): void {
