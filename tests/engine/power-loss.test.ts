@@ -156,8 +156,8 @@ test(`database: ${ROUNDS} power losses at seeded points, recovery under power lo
       db = await bindDatabaseApi(p).open(dir, OPTIONS);
       checkKeys(db, history, `round ${round} (${fate}, crash at operation ${crashAt}), after recovery`);
       checkedRounds++;
-      inFlight = await writeUntilCrash(db, p, history, round, random);
       tablesSeen = Math.max(tablesSeen, db.stats().shards.reduce((n, s) => n + s.tables, 0));
+      inFlight = await writeUntilCrash(db, p, history, round, random);
     } catch (error) {
       if (!p.crashed) throw error;
     }

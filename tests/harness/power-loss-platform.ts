@@ -29,23 +29,25 @@
  *   journal in a SharedArrayBuffer; every mutating operation holds its lock while it
  *   runs, so the journal order is the order the disk saw.
  * - The crash point: `crash()` at any moment, or `crashAtOperation: n` (the n-th
- *   mutating operation, counted over all threads, fails with EIO without happening and
- *   the platform is crashed from then on). After the crash every call through the wrapper,
+ *   mutating operation, counted over all threads, runs, then the power fails: the call
+ *   throws EIO, so a write is in the page cache only and a sync is durable but was never
+ *   reported as done). After the crash every call through the wrapper,
  *   in any thread, throws EIO (`close` excepted: it only releases the descriptor), so
  *   the database or log above it must be abandoned; `crash()` then rewrites the disk.
  *   The outcome is a function of the seed and of the journal; threads may interleave
  *   differently from run to run, so a run is reproducible only as far as they do.
  *
  * What it does not model
- * - Metadata-only fsync differences (fsync and fdatasync are the same here), a file's
- *   entry made durable by fsyncing the file itself (ext4 often does; POSIX does not
- *   promise it), directory renames of directories with unsynced contents beyond what the
- *   entry maps say, hard links, other processes, reads of data the crash would lose
- *   (reads see the page cache, as they do on a real system), and a second crash while
- *   `crash()` rewrites the directory.
- * - Corruption of durable data or of pages nobody wrote (see src/platform-faults.ts and
- *   the WAL recovery tests for bit flips).
- * - Paths outside `root` pass through untracked (renames across it are refused).
+ * - fsync and fdatasync are the same here (no separate size/mtime metadata); a file's
+ *   fsync does not make its directory entry durable (ext4 often does; POSIX does not
+ *   promise it, so the strict reading is the useful one for tests).
+ * - A 512-byte sector is written whole or not at all; torn pages mix whole sectors of old
+ *   and new bytes, never garbage. Durable data is never corrupted (bit flips are for
+ *   src/platform-faults.ts and the WAL recovery tests).
+ * - Reads see the page cache, as on a real system: what a read returns may be lost later.
+ * - Hard links, ".." in paths, other processes, and a second power loss while `crash()`
+ *   rewrites the directory. Paths outside `root` pass through untracked (renames across
+ *   it are refused).
  * Cost: every write under the root takes the journal lock, an fstat and, when it
  *   overwrites existing bytes, a read of them; `crash()` holds every durable file in
  *   memory. Meant for small test databases.
@@ -64,7 +66,7 @@ export interface PowerLossOptions {
   seed?: number;
   /** What becomes of unsynced data at the crash. Default "drop". */
   unsynced?: UnsyncedFate;
-  /** The n-th mutating operation (1-based, all threads) crashes the platform instead of running. */
+  /** The power fails right after the n-th mutating operation (1-based, all threads), which then throws EIO. */
   crashAtOperation?: number;
   /** Size of the shared journal. Default 64 MiB. */
   journalBytes?: number;
@@ -153,17 +155,23 @@ class Journal {
     return Atomics.add(this.i32, slot, 1) + 1;
   }
 
-  /** Runs `fn` holding the lock, as one mutating operation; EIO once crashed. */
-  mutate<T>(what: string, fn: () => T): T {
+  /**
+   * Runs `fn` holding the lock; EIO once crashed. A mutating operation (one that may
+   * change the disk) counts towards `crashAtOperation`; an open for read or readwrite does not.
+   */
+  mutate<T>(what: string, fn: () => T, mutating = true): T {
     this.#lock();
     try {
       if (this.crashed) throw crashedError(what);
+      if (!mutating) return fn();
       const n = Atomics.add(this.i32, OPERATIONS, 1) + 1;
+      const result = fn();
       if (n === Atomics.load(this.i32, CRASH_AT)) {
+        // It reached the page cache (or the disk, for a sync); its caller never learns.
         Atomics.store(this.i32, CRASHED, 1);
         throw crashedError(what);
       }
-      return fn();
+      return result;
     } finally {
       this.#unlock();
     }
@@ -300,13 +308,14 @@ function makeWrapper(base: Platform, setup: SharedSetup, journal: Journal): Plat
       readGate(`open ${path}`);
       return base.open(path, mode);
     }
+    const existing = mode === "read" || mode === "readwrite";
     return journal.mutate(`open ${path}`, () => {
-      const existed = mode === "read" || mode === "readwrite" || base.stat(path) !== undefined;
+      const existed = existing || base.stat(path) !== undefined;
       const file = base.open(path, mode);
       const handle = journal.next(NEXT_HANDLE);
       journal.append({ op: "open", handle, path, created: !existed });
       return wrapFile(file, handle);
-    });
+    }, !existing);
   }
 
   /** "truncate" mode on an existing non-empty file: log the truncation (with the old bytes) before opening. */
