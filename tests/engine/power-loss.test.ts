@@ -7,7 +7,7 @@
 // Rounds on one database (created by the first open, inside the wrapper's root): each
 // opens through a fresh wrapper (so recovery and its replay-time flushes run under power
 // loss too), checks every key against what was acknowledged so far, then puts and
-// deletes with durability "full" and small memtables (flushes and compactions happen)
+// deletes and batches with durability "full" and small memtables (flushes and compactions happen)
 // until a seeded operation count cuts the power; unsynced data is dropped, kept as a
 // prefix with a torn page, or kept page by page, by round. Each round writes after the
 // previous recovery, so a torn tail must have been cut before it. A final open through
@@ -17,6 +17,7 @@
 // on it issued after that one (which may have become durable without its acknowledgement
 // reaching us); a delete's outcome is absence. So an acknowledged write is never lost, a
 // value that was never written never appears, and an acknowledged delete stays deleted.
+// A batch (puts on three keys) that is the last operation on its keys is on all or none.
 //
 // SHARDLINE_POWER_LOSS_ROUNDS sets the rounds (default 3: an open alone takes 1 to 3 s); SHARDLINE_POWER_LOSS_SEED the seed.
 import { suite } from "uvu";
@@ -61,11 +62,12 @@ function seeded(seed: number): () => number {
   };
 }
 
-/** One operation on one key: a put of `value`, or a delete (value undefined). */
+/** One operation on one key: a put of `value`, or a delete (value undefined); `batch` names its batch. */
 interface Op {
   id: string;
   value: string | undefined;
   acked: boolean;
+  batch?: string;
 }
 
 /** Every operation issued, per key, oldest first. */
@@ -103,16 +105,46 @@ function checkKeys(db: Database, history: History, when: string): void {
   }
 }
 
-/** Puts and deletes with IN_FLIGHT in flight until the platform crashes or the round's ops are issued. */
+/**
+ * A batch that was not acknowledged and that no later operation on its keys superseded
+ * is on every one of its keys or on none (batches are puts only, so each is visible).
+ */
+function checkBatches(db: Database, history: History, when: string): void {
+  const latest = new Map<string, Array<{ key: string; op: Op }>>();
+  for (const [key, ops] of history) {
+    const last = ops[ops.length - 1];
+    if (last?.batch && !last.acked) latest.set(last.batch, [...(latest.get(last.batch) ?? []), { key, op: last }]);
+  }
+  for (const [batch, parts] of latest) {
+    if (parts.length !== BATCH_KEYS.length) continue; // a later operation superseded it on some key
+    const applied = parts.filter(({ key, op }) => text(db.get(key)) === op.value).map(({ key }) => key);
+    assert.ok(applied.length === 0 || applied.length === parts.length, `${when}: batch ${batch} is on ${applied.join(",")} but not on all of ${parts.map((x) => x.key).join(",")}`);
+  }
+}
+
+/** The key offsets of one batch (distinct keys, most likely in both shards). */
+const BATCH_KEYS = [0, 20, 40];
+
+/** Issues one operation: a put, a delete, or a batch of puts; returns its write and its ops. */
+function issue(db: Database, history: History, id: string, i: number, random: () => number): { write: Promise<bigint>; ops: Op[] } {
+  const r = random();
+  if (r < 0.2) {
+    const ops = BATCH_KEYS.map((offset) => ({ key: keyOf(i + offset), op: { id, value: valueOf(id, i + offset), acked: false, batch: id } as Op }));
+    for (const { key, op } of ops) history.set(key, [...(history.get(key) ?? []), op]);
+    return { write: db.batch(ops.map(({ key, op }) => ({ type: "put", key, value: op.value! }))), ops: ops.map((x) => x.op) };
+  }
+  const key = keyOf(i);
+  const op: Op = { id, value: r < 0.8 ? valueOf(id, i) : undefined, acked: false };
+  history.set(key, [...(history.get(key) ?? []), op]);
+  return { write: op.value === undefined ? db.delete(key) : db.put(key, op.value), ops: [op] };
+}
+
+/** Puts, deletes and batches with IN_FLIGHT in flight until the platform crashes or the round's ops are issued. */
 async function writeUntilCrash(db: Database, p: PowerLossPlatform, history: History, round: number, random: () => number): Promise<Set<Promise<void>>> {
   const inFlight = new Set<Promise<void>>();
   for (let i = 0; i < OPS_PER_ROUND && !p.crashed; i++) {
-    const key = keyOf(i);
-    const id = `${round}.${i}`;
-    const op: Op = { id, value: random() < 0.75 ? valueOf(id, i) : undefined, acked: false };
-    history.set(key, [...(history.get(key) ?? []), op]);
-    const write = op.value === undefined ? db.delete(key) : db.put(key, op.value);
-    const done: Promise<void> = write.then(() => void (op.acked = true), () => {}).finally(() => inFlight.delete(done));
+    const { write, ops } = issue(db, history, `${round}.${i}`, i, random);
+    const done: Promise<void> = write.then(() => void ops.forEach((op) => (op.acked = true)), () => {}).finally(() => inFlight.delete(done));
     inFlight.add(done);
     if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
   }
@@ -155,6 +187,7 @@ test(`database: ${ROUNDS} power losses at seeded points, recovery under power lo
     try {
       db = await bindDatabaseApi(p).open(dir, OPTIONS);
       checkKeys(db, history, `round ${round} (${fate}, crash at operation ${crashAt}), after recovery`);
+      checkBatches(db, history, `round ${round} (${fate}, crash at operation ${crashAt}), after recovery`);
       checkedRounds++;
       tablesSeen = Math.max(tablesSeen, db.stats().shards.reduce((n, s) => n + s.tables, 0));
       inFlight = await writeUntilCrash(db, p, history, round, random);
@@ -171,6 +204,7 @@ test(`database: ${ROUNDS} power losses at seeded points, recovery under power lo
   assert.ok(acked > 0, "some writes were acknowledged");
   const db = await open(dir, OPTIONS);
   checkKeys(db, history, "final recovery, through the real platform");
+  checkBatches(db, history, "final recovery, through the real platform");
   await db.close();
 });
 
