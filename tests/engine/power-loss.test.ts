@@ -9,7 +9,8 @@
 // loss too), checks every key against what was acknowledged so far, then puts and
 // deletes and batches with durability "full" and small memtables (flushes and compactions happen)
 // until a seeded operation count cuts the power; unsynced data is dropped, kept as a
-// prefix with a torn page, or kept page by page, by round. Each round writes after the
+// prefix with a torn page, or kept page by page, by round; every other round a seeded
+// prefix of the unfsynced directory operations survives too (metadata committed in order). Each round writes after the
 // previous recovery, so a torn tail must have been cut before it. A final open through
 // the real platform checks again.
 //
@@ -181,13 +182,14 @@ test(`database: ${ROUNDS} power losses at seeded points, recovery under power lo
   for (let round = 0; round < ROUNDS; round++) {
     const fate = FATES[round % FATES.length];
     const crashAt = 1 + Math.floor(random() * CRASH_AT_MAX);
-    const p = withPowerLoss(platform, root, { seed: SEED + round, unsynced: fate, crashAtOperation: crashAt });
+    const entries = round % 2 === 1 ? "ordered" : "fsynced";
+    const p = withPowerLoss(platform, root, { seed: SEED + round, unsynced: fate, entries, crashAtOperation: crashAt });
     let db: Database | undefined;
     let inFlight = new Set<Promise<void>>();
     try {
       db = await bindDatabaseApi(p).open(dir, OPTIONS);
-      checkKeys(db, history, `round ${round} (${fate}, crash at operation ${crashAt}), after recovery`);
-      checkBatches(db, history, `round ${round} (${fate}, crash at operation ${crashAt}), after recovery`);
+      checkKeys(db, history, `round ${round} (${fate}, ${entries}, crash at operation ${crashAt}), after recovery`);
+      checkBatches(db, history, `round ${round} (${fate}, ${entries}, crash at operation ${crashAt}), after recovery`);
       checkedRounds++;
       tablesSeen = Math.max(tablesSeen, db.stats().shards.reduce((n, s) => n + s.tables, 0));
       inFlight = await writeUntilCrash(db, p, history, round, random);

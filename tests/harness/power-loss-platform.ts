@@ -14,7 +14,9 @@
  *   whose creation was not made durable vanishes (even if its data was synced), a rename
  *   is undone, an unlinked file comes back with its durable data, a directory vanishes
  *   with everything in it. The root itself (and what was in it when the wrapper was
- *   made) counts as durable.
+ *   made) counts as durable. With `entries: "ordered"`, in addition, a seeded prefix of
+ *   every directory operation (in journal order, across directories) reached the disk
+ *   unasked, as a journaling file system that commits metadata in order may do.
  * - Optionally (`unsynced`), some unsynced data survives, chosen by a seeded PRNG, in
  *   4 KiB pages where the durable and the current bytes differ:
  *     "drop"   (default) none survives;
@@ -60,12 +62,15 @@ import { PlatformError } from "../../src/platform.ts";
 import { type ModuleTaskContext, runWorker } from "../../src/worker-main.ts";
 
 export type UnsyncedFate = "drop" | "prefix" | "pages";
+export type EntryFate = "fsynced" | "ordered";
 
 export interface PowerLossOptions {
   /** Seeds the PRNG that chooses which unsynced pages survive. Default 1. */
   seed?: number;
   /** What becomes of unsynced data at the crash. Default "drop". */
   unsynced?: UnsyncedFate;
+  /** Which directory entries survive: only fsynced ones (default), or also a seeded prefix of the rest, in order. */
+  entries?: EntryFate;
   /** The power fails right after the n-th mutating operation (1-based, all threads), which then throws EIO. */
   crashAtOperation?: number;
   /** Size of the shared journal. Default 64 MiB. */
@@ -499,8 +504,20 @@ function scanDurable(base: Platform, dir: DirNode): void {
   }
 }
 
+/** Every directory reachable through live entries from `dir`, itself included. */
+function liveDirs(dir: DirNode, out: DirNode[] = []): DirNode[] {
+  out.push(dir);
+  for (const node of dir.live.values()) if (node.kind === "dir") liveDirs(node, out);
+  return out;
+}
+
 class Replay {
   readonly handles = new Map<number, FileNode>();
+  /** Journal index of each directory's last fsync. */
+  readonly fsyncedAt = new Map<DirNode, number>();
+  /** Every directory's entries at the `entries: "ordered"` cut. */
+  readonly atCut = new Map<DirNode, Map<string, Node>>();
+  index = 0;
 
   constructor(readonly root: DirNode, readonly graveyard: DirNode, readonly rootPath: string) {}
 
@@ -532,7 +549,18 @@ class Replay {
     dir.live.set(name, node);
   }
 
+  /** The "ordered" cut: every directory operation so far reached the disk. */
+  cut(): void {
+    for (const dir of [...liveDirs(this.root), ...liveDirs(this.graveyard)]) this.atCut.set(dir, new Map(dir.live));
+  }
+
+  /** After the journal: a directory not fsynced since the cut keeps its entries as of the cut. */
+  applyCut(cutIndex: number): void {
+    for (const [dir, entries] of this.atCut) if ((this.fsyncedAt.get(dir) ?? -1) < cutIndex) dir.durable = entries;
+  }
+
   apply(event: JournalEvent, bytes: Uint8Array | undefined): void {
+    this.index++;
     switch (event.op) {
       case "open": {
         if (event.created) {
@@ -573,6 +601,7 @@ class Replay {
         const dir = this.lookup(event.path);
         if (dir.kind !== "dir") fail(`fsyncDir of a file ${event.path}`);
         (dir as DirNode).durable = new Map((dir as DirNode).live);
+        this.fsyncedAt.set(dir as DirNode, this.index);
         return;
       }
     }
@@ -747,9 +776,17 @@ export function withPowerLoss(base: Platform, root: string, options: PowerLossOp
       journal.crash();
       rewritten = true;
       const replay = new Replay(rootNode, graveNode, rootPath);
-      for (const { event, bytes } of journal.events()) replay.apply(event, bytes);
+      const random = prng(options.seed ?? 1);
+      const events = [...journal.events()];
+      const cutIndex = options.entries === "ordered" ? Math.floor(random() * (events.length + 1)) : -1;
+      for (const { event, bytes } of events) {
+        if (replay.index === cutIndex) replay.cut();
+        replay.apply(event, bytes);
+      }
+      if (replay.index === cutIndex) replay.cut();
+      if (cutIndex >= 0) replay.applyCut(cutIndex);
       const filesBefore = countFiles(base, rootPath);
-      const planned = plan(base, rootNode, rootPath, options.unsynced ?? "drop", prng(options.seed ?? 1));
+      const planned = plan(base, rootNode, rootPath, options.unsynced ?? "drop", random);
       rewrite(base, rootPath, planned);
       base.removeAll(graveyard);
       return {

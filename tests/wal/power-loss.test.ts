@@ -3,13 +3,15 @@
 //
 // First the wrapper itself, so the WAL tests below can fail: it drops unsynced data, a
 // file or directory whose entry was never fsynced into its parent vanishes, renames and
-// unlinks not made durable are undone, torn pages follow the seed, and a worker
+// unlinks not made durable are undone, torn pages follow the seed, an ordered prefix of
+// directory operations can survive, and a worker
 // thread's I/O is journaled too.
 // Then the log: rounds on one log directory, each opened through a fresh wrapper (so
 // recovery itself runs under power loss), checking that every record acknowledged in
 // earlier rounds is there and nothing that was never appended is, then appending with
 // durability "full" until a seeded operation count cuts the power. Unsynced data is
-// dropped, kept in a prefix with a torn page, or kept page by page at random, by round.
+// dropped, kept in a prefix with a torn page, or kept page by page at random, by round;
+// every other round, a seeded prefix of the unfsynced directory operations survives too.
 // A final open through the real platform checks again, appends, and reopens.
 //
 // SHARDLINE_POWER_LOSS_ROUNDS sets the rounds (default 5; each costs about a second, mostly opening the log); SHARDLINE_POWER_LOSS_SEED the seed.
@@ -157,6 +159,22 @@ test("wrapper: unsynced pages survive as a seeded prefix with one torn page, or 
   assert.ok(pages.length >= 4096 && pages.length <= pattern.length);
 });
 
+test("wrapper: with entries \"ordered\", a seeded prefix of the unsynced directory operations survives, in order", () => {
+  const kept = new Set<string>();
+  for (let seed = 1; seed <= 12; seed++) {
+    const root = tempDir();
+    const p = withPowerLoss(platform, root, { seed, entries: "ordered" });
+    for (const name of ["a", "b", "c"]) writeFile(p, `${root}/${name}`, name, true);
+    p.rename(`${root}/a`, `${root}/d`);
+    p.crash();
+    const names = platform.readdir(root).sort().join("");
+    assert.ok(["", "a", "ab", "abc", "bcd"].includes(names), `seed ${seed}: ${names} is not a prefix of the operations`);
+    for (const name of platform.readdir(root)) assert.is(read(`${root}/${name}`), name === "d" ? "a" : name);
+    kept.add(names);
+  }
+  assert.ok(kept.size >= 3, `seeds cut at different places (${[...kept].join(" ")})`);
+});
+
 test("wrapper: I/O in a worker thread spawned through it is journaled and crashes with the rest", async () => {
   const root = tempDir();
   const p = withPowerLoss(platform, root);
@@ -273,7 +291,8 @@ test(`log: ${ROUNDS} power losses at seeded points, recovery under power loss to
   let crashesWithUnsynced = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const fate = FATES[round % FATES.length];
-    const p = withPowerLoss(platform, root, { seed: SEED + round, unsynced: fate, crashAtOperation: 1 + Math.floor(random() * 160) });
+    const entries = round % 2 === 1 ? "ordered" : "fsynced";
+    const p = withPowerLoss(platform, root, { seed: SEED + round, unsynced: fate, entries, crashAtOperation: 1 + Math.floor(random() * 160) });
     let log: Log | undefined;
     let inFlight = new Set<Promise<void>>();
     try {
