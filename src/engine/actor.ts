@@ -1,18 +1,19 @@
 /**
  * The actor: the single writer behind every shard (worker role "actor"). One thread
- * hosts the actors of all shards; each shard keeps its own log partition.
+ * hosts the actors of all shards.
  *
  * Channel path (requests arrive in the request ring, src/engine/channel.ts):
  *   take every published request; give each operation its shard's next commit timestamp;
- *   append each request as one record to the partition of its first operation's shard;
- *   fdatasync every partition written (strict group commit: one sync per partition per
- *   group, and nothing is acknowledged before it);
- *   reserve one marker record in the group WAL ring; insert every operation into its
- *   shard's active memtable with seq = the marker's LSN; publish the marker; append a
+ *   reserve one record in the group WAL ring for the group (more when it exceeds the
+ *   ring's record limit), write the operations into it, insert every operation into its
+ *   shard's active memtable with seq = the record's LSN, publish the record; append a
  *   change event for each operation on a shard with subscribers (change-feed.ts); reply.
- * The marker gives the group its place in the database's single commit order, so its
- * writes become visible together, once the marker is durable ("full") or published
- * ("async"), like a fast-path record.
+ * The group WAL is the only log written: a channel group is a record like a fast-path
+ * batch, so its writes become visible together once the record is durable ("full") or
+ * published ("async"), and the durability worker syncs it with everyone else's records;
+ * the requester waits for durability as a fast-path writer does (database.ts #durable).
+ * Partition logs (shard-NNN/) of databases written before are replayed at open and
+ * trimmed as their operations reach tables; nothing appends to them any more.
  *
  * Background (between groups, when idle): freeze a shard's memtable once it is 3/4 full,
  * merge tables first when a tier holds 2 x fan-in of them, flush frozen memtables to
@@ -31,26 +32,25 @@ import { Memtable } from "../core/memtable.ts";
 import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
 import { type FaultPlan, withFaults } from "../platform-faults.ts";
 import { BlockCache } from "../table/block-cache.ts";
-import { FailCode, Ring, RingState } from "../wal/format.ts";
+import { FailCode, RECORD_HEADER_BYTES, Ring, RingState } from "../wal/format.ts";
 import { RingView } from "../wal/ring.ts";
 import { registerWorkerRole } from "../worker-main.ts";
 import { encodeChange } from "./change-feed.ts";
 import { ReplyStatus, REQUEST_PREFIX_BYTES, writeReply } from "./channel.ts";
 import { FeedRing } from "./feed-ring.ts";
 import { COMPACTION_FAN_IN, mergeTables, pickCompaction, tablePath } from "./compaction.ts";
-import { awaitDurableBeyond, flushShard, type FlushEnv, partitionDir, publishManifest } from "./flush.ts";
+import { awaitDurableBeyond, flushShard, type FlushEnv, publishManifest } from "./flush.ts";
 import type { ManifestData, TableRecord } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
-import { PartitionLog } from "./partition-log.ts";
-import { decodeRecord, encodeMarker, encodeOperations, KIND_OPERATIONS, type Operation, OP_PUT } from "./records.ts";
+import { decodeRecord, encodeOperations, KIND_OPERATIONS, type Operation, OP_PUT, operationBytes, RECORD_PREFIX_BYTES } from "./records.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 
 export interface ActorArgs {
   dir: string;
   shared: number;
   memtableBytes: number;
-  partitionSegmentBytes: number;
-  partitionSyncBytes: number;
+  /** Each legacy partition log's end (next LSN), as recovery found it: nothing appends to them. */
+  partitionEnds: number[];
   cacheBytesMax: number;
   /** Memtables handed over by the opener: their shard and partition LSN minimums. */
   memtables: Array<{ address: number; shard: number; partitionMins: Array<[number, number]> }>;
@@ -82,14 +82,11 @@ class Actor implements FlushEnv {
   readonly feed: FeedRing;
   readonly requests: RingView;
   readonly memtables: MemtableManager;
-  readonly partitions: PartitionLog[] = [];
   readonly cache: BlockCache;
   manifest: ManifestData;
   #failed = false;
-  /** The LSN of the marker this thread reserved and has not yet published, or -1. */
-  #heldMarker = -1;
-  /** During #commit: each partition written, and the LSN of its first record in the commit. */
-  #committing = new Map<number, number>();
+  /** The LSN of the group-WAL record this thread reserved and has not yet published, or -1. */
+  #heldRecord = -1;
 
   constructor(
     readonly platform: Platform,
@@ -113,36 +110,21 @@ class Actor implements FlushEnv {
   }
 
   /**
-   * A flush's wait for durability. Under a held marker the log cannot become durable past
+   * A flush's wait for durability. Under a held record the log cannot become durable past
    * it, so waiting for a version at or beyond it would never end: #ensureRoom makes that
    * unreachable, and should it happen anyway (fast-path writers filling several memtables
    * during one commit), the database fails with an error instead of hanging.
    */
   awaitGroupDurable(seq: number): void {
-    if (this.#heldMarker >= 0 && seq >= this.#heldMarker) {
-      throw new ShardlineError(`a flush during a channel commit needs versions past the commit's own marker (LSN ${this.#heldMarker}) to be durable; too many memtables filled during one commit`, "SHARDLINE_INTERNAL");
+    if (this.#heldRecord >= 0 && seq >= this.#heldRecord) {
+      throw new ShardlineError(`a flush during a channel commit needs versions past the commit's own record (LSN ${this.#heldRecord}) to be durable; too many memtables filled during one commit`, "SHARDLINE_INTERNAL");
     }
     awaitDurableBeyond(this.group, seq);
   }
 
-  /**
-   * Each partition's end for checkpoints: its next LSN, or, during a commit, the first
-   * record of the commit, whose operations may not all be in a memtable yet (a flush
-   * forced in #insert must not checkpoint past them).
-   */
+  /** Each legacy partition log's end, for its checkpoint (nothing appends to them). */
   partitionEnds(): number[] {
-    return this.partitions.map((p, i) => Math.min(p.nextLsn, this.#committing.get(i) ?? Infinity));
-  }
-
-  open(): void {
-    for (let shard = 0; shard < this.shared.shards; shard++) {
-      const dir = partitionDir(this.dir, shard);
-      const recovered = PartitionLog.recover(this.core, this.platform, dir, false);
-      this.partitions.push(PartitionLog.open(this.core, this.platform, dir, recovered, {
-        segmentBytesMax: this.args.partitionSegmentBytes,
-        syncBytesMax: this.args.partitionSyncBytes,
-      }));
-    }
+    return this.args.partitionEnds;
   }
 
   run(): void {
@@ -170,7 +152,6 @@ class Actor implements FlushEnv {
   }
 
   #close(): void {
-    for (const p of this.partitions) p.close();
     this.requests.setState(RingState.CLOSED);
     if (this.shared.state === DbState.CLOSING) this.shared.state = DbState.CLOSED;
     this.shared.markActorStopped();
@@ -239,12 +220,10 @@ class Actor implements FlushEnv {
 
   #commit(requests: Request[]): void {
     const e = this.core.exports;
-    // Room first, per shard for the whole chunk, while no marker is held: a flush waits for
+    // Room first, per shard for the whole chunk, while no record is held: a flush waits for
     // the group WAL to be durable beyond the versions it writes, which cannot happen past
-    // a marker this thread reserved and has not published (see #awaitGroupDurable).
+    // a record this thread reserved and has not published (see awaitGroupDurable).
     for (const [shard, bytes] of roomNeeded(requests)) this.#ensureRoom(shard, bytes);
-    // Timestamps, partition records, one sync per partition written.
-    const perPartition = new Map<number, { records: Uint8Array[]; requests: Request[] }>();
     // The first timestamp taken per shard holds its replay floor until every operation is
     // in a memtable (memtables.ts: holdTs), since a freeze while inserting may flush.
     const heldTs = new Map<number, bigint>();
@@ -253,60 +232,75 @@ class Actor implements FlushEnv {
         op.ts = e.shardNextTimestamp(op.shard);
         if (!heldTs.has(op.shard)) heldTs.set(op.shard, op.ts);
       }
-      const partition = r.ops[0].shard;
-      let batch = perPartition.get(partition);
-      if (!batch) perPartition.set(partition, (batch = { records: [], requests: [] }));
-      batch.records.push(encodeOperations(r.ops));
-      batch.requests.push(r);
     }
     for (const [shard, ts] of heldTs) this.memtables.holdTs(shard, ts);
-    const partitionLsn = new Map<Request, [number, number]>();
-    for (const [partition, batch] of perPartition) {
-      const lsns = this.partitions[partition].append(batch.records);
-      this.#committing.set(partition, lsns[0]);
-      batch.requests.forEach((r, i) => partitionLsn.set(r, [partition, lsns[i]]));
+    const visibleAfter = new Map<Request, number>();
+    for (const records of this.#records(requests)) {
+      const end = this.#logAndInsert(records);
+      for (const r of records) visibleAfter.set(r, end);
     }
-    for (const partition of perPartition.keys()) this.partitions[partition].sync();
-
-    // The marker: this group's place in the commit order.
-    const count = requests.reduce((n, r) => n + r.ops.length, 0);
-    const [firstPartition, firstLsn] = partitionLsn.get(requests[0])!;
-    const marker = encodeMarker(firstPartition, firstLsn, count);
-    let markerLsn = this.group.reserve(marker.length);
-    while (markerLsn < 0) {
-      Atomics.wait(this.group.i32, this.group.index(Ring.DRAIN_SEQ), Atomics.load(this.group.i32, this.group.index(Ring.DRAIN_SEQ)), 1);
-      markerLsn = this.group.reserve(marker.length);
-    }
-    this.group.write(markerLsn, marker);
-    this.#heldMarker = markerLsn;
-    for (const r of requests) {
-      const [partition, lsn] = partitionLsn.get(r)!;
-      for (const op of r.ops) this.#insert(op, BigInt(markerLsn), partition, lsn);
-    }
-    this.#heldMarker = -1;
-    this.#committing.clear();
     for (const shard of heldTs.keys()) this.memtables.holdTs(shard, undefined);
-    this.group.publishReserved(marker.length);
-    const visibleAfter = markerLsn + ((12 + marker.length + 7) & ~7);
     // Change events, in commit order, for shards with subscribers (read after the
     // timestamps were taken: see src/engine/change-feed.ts).
     for (const r of requests) {
-      for (const op of r.ops) if (e.shardSubscribers(op.shard) > 0) this.feed.append(encodeChange(op, visibleAfter));
+      for (const op of r.ops) if (e.shardSubscribers(op.shard) > 0) this.feed.append(encodeChange(op, visibleAfter.get(r)!));
     }
-    this.shared.addStat("channelWrites", count);
+    this.shared.addStat("channelWrites", requests.reduce((n, r) => n + r.ops.length, 0));
     for (const r of requests) {
       const ts = r.ops.reduce((m, op) => (op.ts > m ? op.ts : m), 0n);
-      this.#reply(r, ReplyStatus.OK, ts, visibleAfter);
+      this.#reply(r, ReplyStatus.OK, ts, visibleAfter.get(r)!);
     }
   }
 
-  #insert(op: Operation, seq: bigint, partition: number, partitionLsn: number): void {
+  /** Splits a group's requests into runs that each fit one group-WAL record (a request is never split). */
+  *#records(requests: Request[]): Generator<Request[]> {
+    let run: Request[] = [];
+    let bytes = RECORD_PREFIX_BYTES;
+    for (const r of requests) {
+      const own = r.ops.reduce((n, op) => n + operationBytes(op.key, op.value), 0);
+      if (run.length > 0 && bytes + own > this.group.recordBytesMax) {
+        yield run;
+        run = [];
+        bytes = RECORD_PREFIX_BYTES;
+      }
+      run.push(r);
+      bytes += own;
+    }
+    if (run.length > 0) yield run;
+  }
+
+  /**
+   * Writes the requests' operations as one group-WAL record and inserts them with seq =
+   * its LSN, then publishes it (after the inserts: published, and so durable, implies
+   * applied, as on the fast path). Returns the LSN after the record: the requests are
+   * visible, and durable, once the log's visible point passes it.
+   */
+  #logAndInsert(requests: Request[]): number {
+    const ops = requests.flatMap((r) => r.ops);
+    const record = encodeOperations(ops);
+    if (record.length > this.group.recordBytesMax) {
+      throw new RangeError(`a channel request of ${record.length} bytes exceeds the group WAL's record limit (${this.group.recordBytesMax} bytes)`);
+    }
+    let lsn = this.group.reserve(record.length);
+    while (lsn < 0) {
+      Atomics.wait(this.group.i32, this.group.index(Ring.DRAIN_SEQ), Atomics.load(this.group.i32, this.group.index(Ring.DRAIN_SEQ)), 1);
+      lsn = this.group.reserve(record.length);
+    }
+    this.group.write(lsn, record);
+    this.#heldRecord = lsn;
+    for (const op of ops) this.#insert(op, lsn);
+    this.#heldRecord = -1;
+    this.group.publishReserved(record.length);
+    return lsn + ((RECORD_HEADER_BYTES + record.length + 7) & ~7);
+  }
+
+  #insert(op: Operation, lsn: number): void {
     for (;;) {
       const mt = this.memtables.active(op.shard);
-      const node = new Memtable(this.core, mt).insert(op.key, op.type === OP_PUT ? op.value : undefined, op.ts, seq);
+      const node = new Memtable(this.core, mt).insert(op.key, op.type === OP_PUT ? op.value : undefined, op.ts, BigInt(lsn));
       if (node >= 64) {
         this.memtables.noteTs(mt, op.ts);
-        this.memtables.notePartitionLsn(mt, partition, partitionLsn);
+        this.core.exports.memtableNoteGroupLsn(mt, lsn);
         return;
       }
       // Fast-path writers filled it meanwhile: a fresh memtable always has room for one entry.
@@ -427,12 +421,6 @@ registerWorkerRole("actor", async (base: Platform, init: WorkerInit, port: Paren
   const args = init.args as ActorArgs;
   const platform = args.faults ? withFaults(base, args.faults) : base;
   const actor = new Actor(platform, core, args, port);
-  try {
-    actor.open();
-  } catch (error) {
-    port.postMessage({ type: "failed", message: (error as Error)?.message ?? String(error), code: (error as { code?: string })?.code ?? "EUNKNOWN" } satisfies ActorMessage);
-    return;
-  }
   port.postMessage({ type: "ready" } satisfies ActorMessage);
   try {
     actor.run();

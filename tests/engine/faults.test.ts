@@ -1,5 +1,5 @@
-// Fail-stop in the engine: a failed fdatasync of the group WAL, of a shard's partition log
-// (channel path), or a failed table write during a flush puts the database in a failed
+// Fail-stop in the engine: a failed fdatasync of the group WAL (whichever path wrote the
+// record: the channel path logs there too), or a failed table write during a flush puts the database in a failed
 // state; the write it hit and every later write reject with WalFailedError carrying the
 // OS error; nothing is retried; close still works; reopening recovers every write that
 // was acknowledged. Faults are injected through the platform adapter of the thread doing
@@ -70,8 +70,8 @@ test("a failed write of the group WAL fails the database", async () => {
   await checkFailStop({ shards: 2, faults: { groupLog: { failWriteAt: 4 } } }, 300);
 });
 
-test("a failed fdatasync of a shard's partition log (channel path) fails the database", async () => {
-  const r = await checkFailStop({ shards: 2, fastWrite: false, faults: { actor: { failSyncAt: 8 } } }, 300);
+test("a failed fdatasync of the group WAL under channel-path writes (fastWrite: false) fails the database", async () => {
+  const r = await checkFailStop({ shards: 2, fastWrite: false, faults: { groupLog: { failSyncAt: 8 } } }, 300);
   assert.ok(r.acked > 0);
 });
 
