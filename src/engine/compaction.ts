@@ -74,9 +74,7 @@ export function mergeTables(
   const others = manifest.tables.filter((t) => t.shard === shard && !inputNumbers.has(t.number))
     .map((t) => TableReader.open(platform, core, tablePath(dir, t.number), cache));
   try {
-    const live = shared.liveSnapshotSeqs();
-    const visible = shared.visibleSeq();
-    const boundaries = [...live, visible].sort((a, b) => a - b);
+    const { visible, boundaries } = shared.gcHorizon();
     const replayFloorTs = BigInt(manifest.replayFloorTs[shard]);
     const nothingOutside = (key: Uint8Array) => others.every((r) => !r.mayContain(key)) && !memtablesHold(key);
     const entries = mergedEntries(readers.map((r) => r.cursor()), nothingOutside, replayFloorTs, boundaries, visible);

@@ -161,9 +161,7 @@ export class MemtableManager {
   *#flushEntries(mt: number): Generator<TableEntry> {
     const core = this.core;
     const e = core.exports;
-    const live = this.shared.liveSnapshotSeqs();
-    const visible = this.shared.visibleSeq();
-    const boundaries = [...live, visible].sort((a, b) => a - b);
+    const { visible, boundaries } = this.shared.gcHorizon();
     let group: Array<Version & { key: Uint8Array; value: Uint8Array | undefined }> = [];
     const emit = function* () {
       for (const i of versionsToKeep(group, boundaries, visible, false)) {
