@@ -9,6 +9,8 @@
  * - durable put (durability "full"): puts per second with 1, 16 and 256 in flight, with
  *   p50/p99 per put and WAL records per fdatasync (db.stats().wal);
  * - the channel path (`fastWrite: false`): one put at a time, awaited, p50/p99, async and full;
+ *   and 256 awaited puts in flight: puts/s and p50/p99;
+ * - one change-feed subscriber: async puts/s (256 in flight) with it, divided by without;
  * - get hit and miss, ns/op over a whole loop and p50/p99 of individually timed gets, on
  *   two databases, each after db.flush() and after waiting (polling stats, with a limit)
  *   until no frozen memtable is left: one with few enough keys for its 4 MiB memtables,
@@ -282,19 +284,8 @@ async function durable(depth: number, keys: readonly Uint8Array[]): Promise<Dura
     for (let i = 0; i < 50; i++) await db.put(keys[i], values.at(i)); // warm up
     const before = db.stats().wal;
     const pathsBefore = paths(db);
-    const latencies: number[] = [];
-    let next = 0;
-    const deadline = performance.now() + SIZES.durableMs;
     const started = performance.now();
-    async function lane(): Promise<void> {
-      while (performance.now() < deadline) {
-        const i = next++ % keys.length;
-        const t = performance.now();
-        await db.put(keys[i], values.at(i));
-        latencies.push((performance.now() - t) * 1000);
-      }
-    }
-    await Promise.all(Array.from({ length: depth }, lane));
+    const latencies = await lanes(db, depth, keys, SIZES.durableMs);
     const seconds = (performance.now() - started) / 1000;
     const after = db.stats().wal;
     const syncs = after.syncs - before.syncs;
@@ -337,6 +328,69 @@ async function channelPath(durability: "async" | "full", keys: readonly Uint8Arr
     }
     const p = paths(db);
     return { p50Us: median(samples), p99Us: percentile(samples, 99), maxUs: maxOf(samples), samples: samples.length, channelShare: p.channel / (p.fast + p.channel) };
+  });
+}
+
+/** Puts per second on the channel path (`fastWrite: false`) with `depth` awaited puts in flight, and their p50. */
+async function channelInFlight(durability: "async" | "full", depth: number, keys: readonly Uint8Array[]): Promise<{ perSecond: number; p50Us: number; p99Us: number }> {
+  return fresh(`channel-${durability}-${depth}`, { durability, fastWrite: false }, async (db) => {
+    for (let i = 0; i < 50; i++) await db.put(keys[i], values.at(i)); // warm up
+    const started = performance.now();
+    const latencies = await lanes(db, depth, keys, SIZES.durableMs);
+    return { perSecond: latencies.length / ((performance.now() - started) / 1000), p50Us: median(latencies), p99Us: percentile(latencies, 99) };
+  });
+}
+
+/** `depth` lanes of awaited puts for `ms`: every put's latency in µs. */
+async function lanes(db: Database, depth: number, keys: readonly Uint8Array[], ms: number): Promise<number[]> {
+  const latencies: number[] = [];
+  let next = 0;
+  const deadline = performance.now() + ms;
+  async function lane(): Promise<void> {
+    while (performance.now() < deadline) {
+      const i = next++ % keys.length;
+      const t = performance.now();
+      await db.put(keys[i], values.at(i));
+      latencies.push((performance.now() - t) * 1000);
+    }
+  }
+  await Promise.all(Array.from({ length: depth }, lane));
+  return latencies;
+}
+
+interface SubscriberFigures {
+  withoutPerSecond: number;
+  withPerSecond: number;
+  /** withPerSecond / withoutPerSecond (issue 10's target: at least 0.8). */
+  ratio: number;
+  eventsRead: number;
+}
+
+/**
+ * Async puts/s, 256 awaited in flight, in one database: without a subscriber, then with one
+ * change-feed subscriber reading every event (which today sends every write to the channel
+ * path), then without again; the "without" figure is the mean of the two.
+ */
+async function subscriberRatio(keys: readonly Uint8Array[]): Promise<SubscriberFigures> {
+  return fresh("subscriber", { durability: "async" }, async (db) => {
+    for (let i = 0; i < 50; i++) await db.put(keys[i], values.at(i)); // warm up
+    const ms = SIZES.durableMs;
+    const rate = async () => {
+      const t = performance.now();
+      const n = (await lanes(db, 256, keys, ms)).length;
+      return n / ((performance.now() - t) / 1000);
+    };
+    const before = await rate();
+    const feed = db.subscribe();
+    let eventsRead = 0;
+    const reading = (async () => {
+      for await (const _ of feed) eventsRead++;
+    })();
+    const withPerSecond = await rate();
+    await feed.return?.();
+    await reading;
+    const withoutPerSecond = (before + (await rate())) / 2;
+    return { withoutPerSecond, withPerSecond, ratio: withPerSecond / withoutPerSecond, eventsRead };
   });
 }
 
@@ -555,6 +609,8 @@ try {
     for (const depth of [1, 16, 256]) inFlight[depth] = await durable(depth, durableKeys);
   });
   const channel = await section("channel", async () => ({ async: await channelPath("async", durableKeys), full: await channelPath("full", durableKeys) }));
+  const channel256 = await section("channel256", async () => ({ async: await channelInFlight("async", 256, durableKeys), full: await channelInFlight("full", 256, durableKeys) }));
+  const subscriber = await section("subscriber", () => subscriberRatio(durableKeys));
   const memtableRead = await section("readsMemtable", () => reads("memtable"));
   const tableRead = await section("readsTables", () => reads("tables"));
   const w = await section("workers", workers);
@@ -567,6 +623,8 @@ try {
     put,
     inFlight,
     channel,
+    channel256,
+    subscriber,
     reads: { memtable: memtableRead, tables: tableRead },
     workers: w,
     memory: mem,
@@ -613,6 +671,11 @@ const rows: Array<[string, string]> = [
     const f = r.channel[d];
     return [`channel path (fastWrite: false), "${d}", one awaited put`, `p50 ${us(f.p50Us)}, p99 ${us(f.p99Us)}, max ${us(f.maxUs)} (${f.samples} puts, ${pct(f.channelShare)} via channel)`];
   }),
+  ...(["async", "full"] as const).map((d): [string, string] => {
+    const f = r.channel256[d];
+    return [`channel path (fastWrite: false), "${d}", 256 in flight`, `${count(f.perSecond)}/s, p50 ${us(f.p50Us)}, p99 ${us(f.p99Us)}`];
+  }),
+  [`async puts, 256 in flight: one subscriber / none`, `${count(r.subscriber.withPerSecond)}/s / ${count(r.subscriber.withoutPerSecond)}/s = ${r.subscriber.ratio.toFixed(2)} (${count(r.subscriber.eventsRead)} events read)`],
   ...readRows("memtable"),
   ...readRows("tables"),
   [`async puts from worker threads (${count(r.workers.putsEach)} each)`, `1: ${count(r.workers.oneWorkerPerSecond)}/s, 2: ${count(r.workers.twoWorkersPerSecond)}/s, ratio ${r.workers.ratio.toFixed(2)}x`],
