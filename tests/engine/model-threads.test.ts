@@ -1,0 +1,164 @@
+// Multi-threaded model test (issue 10): the opener and two attached workers run random
+// put / delete / batch / un-awaited bursts / get / scan (bounds, reverse, limit) / snapshot
+// reads at once, on both write paths, checked against a model of every acknowledged write.
+//
+// Exact despite the threads: each thread owns its keys (tests/engine/fixtures/model-thread.ts
+// `chooseKeys`: per thread 9 keys on shard 0, 9 on shard 1, one on each of shards 2 and 3, so
+// 90% of the traffic goes to two shards and two stay quiet) and checks them exactly after
+// each of its operations; it checks other threads' keys against their programs, which it
+// rebuilds from the seed (values name writer, key and sequence number; reads never go back;
+// a whole-range read is a cut of the writer's program; a snapshot reads the same twice). The
+// opener opens and closes change feeds (which send every shard's writes, everyone's, to the
+// channel path while open) and checks their events; the second option set has fastWrite off.
+// 64 KiB memtables (values up to their quarter, 16 KiB): flushes and compactions happen
+// during the run. After each phase every thread hands its model to the opener, which closes,
+// reopens and checks every key of every thread exactly; the workers attach again.
+//
+// Deterministic per thread from SHARDLINE_MODEL_SEED (the interleaving is not; the checks
+// hold for any). SHARDLINE_MODEL_ROUNDS runs that many seeds (seed, seed+1, ...);
+// SHARDLINE_MODEL_OPS and SHARDLINE_MODEL_PHASES scale a round. scripts/soak-model.sh soaks.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import process from "node:process";
+import { Core } from "../../src/core/core.ts";
+import type { Database } from "../../src/engine/public.ts";
+import { type DatabaseOptions, valueBytesMaxFor } from "../../src/engine/options.ts";
+import { runModuleInWorker } from "../../src/worker-client.ts";
+import { chooseKeys, describe, History, makeValue, type ModelConfig, runThread, type ThreadInput, type ThreadResult } from "./fixtures/model-thread.ts";
+import { cleanup, dec, enc, open, platform, tempDir } from "./helpers.ts";
+
+const test = suite("engine model, three threads");
+
+const SEED = Number(process.env.SHARDLINE_MODEL_SEED ?? 1010);
+const ROUNDS = Number(process.env.SHARDLINE_MODEL_ROUNDS ?? 1);
+const PHASES = Number(process.env.SHARDLINE_MODEL_PHASES ?? 3);
+const OPS = Number(process.env.SHARDLINE_MODEL_OPS ?? 320);
+const THREADS = 3;
+const MEMTABLE = 64 * 1024;
+const RUNTIME = process.env.SHARDLINE_TEST_RUNTIME ?? "node";
+const FIXTURE = new URL("./fixtures/model-thread.ts", import.meta.url).href;
+
+interface Totals {
+  fast: number;
+  channel: number;
+  flushes: number;
+  compactions: number;
+  feedEvents: number;
+  phaseMs: number[];
+  threadMs: number[];
+  ops: Record<string, number>;
+}
+
+/** After a reopen: every key of every thread is exactly what its model says (and its model is its program's end state). */
+function checkReopened(db: Database, cfg: ModelConfig, phase: number, results: ThreadResult[]): void {
+  const expected: Array<[string, Uint8Array]> = [];
+  for (const result of results) {
+    const t = result.thread;
+    const model = new Map(result.model.map(([k, seq, len]) => [k, { seq, len }]));
+    const program = new History(cfg, t, phase).finalModel();
+    assert.equal(
+      [...model.entries()].sort((a, b) => a[0] - b[0]),
+      [...program.entries()].map(([k, w]): [number, { seq: number; len: number | undefined }] => [k, { seq: w.seq, len: w.len }]).sort((a, b) => a[0] - b[0]),
+      `thread ${t}'s model is the end state of its program`,
+    );
+    cfg.keys[t].forEach((key, k) => {
+      const w = model.get(k);
+      const want = w === undefined ? undefined : makeValue(t, k, w.seq, w.len);
+      const got = db.get(key);
+      if (describe(got) !== describe(want) || (got && want && !got.every((b, i) => b === want[i]))) {
+        assert.unreachable(`after the reopen following phase ${phase}: ${key} (thread ${t}) = ${describe(got)}, its model says ${describe(want)}`);
+      }
+      if (want) expected.push([key, want]);
+    });
+  }
+  expected.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const rows = [...db.scan()];
+  assert.equal(rows.map(([k]) => dec.decode(k)), expected.map(([k]) => k), `after the reopen following phase ${phase}: the keys of a full scan`);
+  rows.forEach(([, v], i) => assert.ok(v.length === expected[i][1].length && v.every((b, j) => b === expected[i][1][j]), `after the reopen following phase ${phase}: scan row ${expected[i][0]}`));
+}
+
+async function runModel(options: DatabaseOptions, seed: number, totals: Totals): Promise<void> {
+  const dir = tempDir();
+  let db = await open(dir, options);
+  let open_ = true;
+  try {
+    const shared = db.share();
+    const core = await Core.attach(shared.module, shared.memory);
+    const keys = chooseKeys(THREADS, (key) => core.shardOf(enc.encode(key)));
+    core.detach();
+    const cfg: ModelConfig = { seed, threads: THREADS, opsPerPhase: OPS, valueBytesMax: valueBytesMaxFor(options.memtableBytesMax!), keys, feeds: true };
+    let models: ThreadInput["model"][] = keys.map(() => []);
+    for (let phase = 0; phase < PHASES; phase++) {
+      const phaseStart = Date.now();
+      const handle = db.share();
+      const barrier = new SharedArrayBuffer(4);
+      const input = (thread: number): ThreadInput => ({ cfg, thread, phase, model: models[thread], barrier });
+      const runs: Array<Promise<ThreadResult>> = [];
+      for (let t = 1; t < THREADS; t++) {
+        runs.push(runModuleInWorker(platform, { module: handle.module, memory: handle.memory, url: FIXTURE, exportName: "modelThread", data: { handle, input: input(t) } }) as Promise<ThreadResult>);
+      }
+      runs.unshift(runThread(db, input(0)));
+      const settled = await Promise.allSettled(runs);
+      const stats = db.stats();
+      totals.flushes += stats.flushes;
+      totals.compactions += stats.compactions;
+      open_ = false;
+      await db.close();
+      const failure = settled.find((s) => s.status === "rejected");
+      if (failure) throw (failure as PromiseRejectedResult).reason;
+      const results = settled.map((s) => (s as PromiseFulfilledResult<ThreadResult>).value);
+      for (const r of results) {
+        totals.fast += r.paths.fast;
+        totals.channel += r.paths.channel;
+        totals.feedEvents += r.feedEvents;
+        for (const [op, n] of Object.entries(r.counts)) totals.ops[op] = (totals.ops[op] ?? 0) + n;
+      }
+      models = results.map((r) => r.model);
+      db = await open(dir, options);
+      open_ = true;
+      checkReopened(db, cfg, phase, results);
+      totals.phaseMs.push(Date.now() - phaseStart);
+      totals.threadMs.push(Math.max(...results.map((r) => r.ms)));
+    }
+  } finally {
+    if (open_) await db.close();
+  }
+}
+
+async function rounds(name: string, options: DatabaseOptions): Promise<Totals> {
+  const totals: Totals = { fast: 0, channel: 0, flushes: 0, compactions: 0, feedEvents: 0, phaseMs: [], threadMs: [], ops: {} };
+  const started = Date.now();
+  for (let round = 0; round < ROUNDS; round++) {
+    const seed = SEED + round;
+    try {
+      await runModel(options, seed, totals);
+    } catch (error) {
+      const replay = `SHARDLINE_MODEL_SEED=${seed} SHARDLINE_MODEL_OPS=${OPS} SHARDLINE_MODEL_PHASES=${PHASES} node scripts/test.mjs --runtime ${RUNTIME} tests/engine/model-threads`;
+      const e = new Error(`model-threads FAILED: seed ${seed}, runtime ${RUNTIME}, ${name} (replay: ${replay}): ${(error as Error)?.message ?? error}`);
+      e.stack = `${e.message}\n${(error as Error)?.stack ?? ""}`;
+      console.log(e.message);
+      throw e;
+    }
+  }
+  console.log(`  model-threads ${RUNTIME} ${name}: seeds ${SEED}..${SEED + ROUNDS - 1}, ${((Date.now() - started) / 1000).toFixed(1)}s, ${JSON.stringify({ ...totals, ops: undefined })} ops ${JSON.stringify(totals.ops)}`);
+  return totals;
+}
+
+const BASE: DatabaseOptions = { shards: 4, memtableBytesMax: MEMTABLE, durability: "full" };
+
+test("three threads on the fast path, change feeds coming and going on the opener, reopens between phases", async () => {
+  const totals = await rounds("fastWrite: true", BASE);
+  assert.ok(totals.fast > 0, `writes took the fast path (${totals.fast})`);
+  assert.ok(totals.channel > 0, `writes took the channel path (${totals.channel})`);
+  if (OPS * PHASES >= 600) assert.ok(totals.flushes >= 4 && totals.compactions >= 1, `flushes (${totals.flushes}) and compactions (${totals.compactions}) happened`);
+});
+
+test("three threads with fastWrite: false (every write through the actor)", async () => {
+  const totals = await rounds("fastWrite: false", { ...BASE, fastWrite: false });
+  assert.is(totals.fast, 0, "no write took the fast path");
+  assert.ok(totals.channel > 0);
+  if (OPS * PHASES >= 600) assert.ok(totals.flushes >= 4 && totals.compactions >= 1, `flushes (${totals.flushes}) and compactions (${totals.compactions}) happened`);
+});
+
+test.after(cleanup);
+test.run();
