@@ -68,7 +68,6 @@ async function twoWorkers(): Promise<{ nsPerOpTotal: number; speedup: number }> 
     for (const workers of [1, 2]) {
       const mt = arena();
       const barrier = core.exports.coreAlloc(64) >>> 0;
-      core.ensure(barrier + 8);
       const words = new Int32Array(core.memory.buffer, barrier, 2);
       Atomics.store(words, 0, 0);
       Atomics.store(words, 1, 0);

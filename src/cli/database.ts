@@ -70,5 +70,5 @@ export function explainOpenError(error: unknown, dir: string): unknown {
  * dump`): checksums, and the buffers log scanners read segments into.
  */
 export function toolCore(): Promise<Core> {
-  return Core.create({ shards: 1, memoryBytesMax: 64 * 1024 * 1024, initialBytes: 8 * 1024 * 1024 });
+  return Core.create({ shards: 1, memoryBytesMax: 64 * 1024 * 1024 });
 }

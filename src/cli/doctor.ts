@@ -580,7 +580,7 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
   if (shards === 0 || dirs[shards - 1] !== shards - 1) {
     return { error: `the shard count is unknown: the shard-NNN directories (${dirs.map((s) => partitionDir("", s).slice(1)).join(", ") || "none"}) are not shard-000 to shard-${String(shards - 1).padStart(3, "0")}` };
   }
-  const router = await Core.create({ shards, memoryBytesMax: 16 * 1024 * 1024, initialBytes: 4 * 1024 * 1024 });
+  const router = await Core.create({ shards, memoryBytesMax: 16 * 1024 * 1024 });
   let tables: TableRecord[] | { error: string };
   try {
     tables = listTablesForRebuild(platform, core, router, dir);

@@ -151,11 +151,6 @@ export interface CoreOptions {
   shards: number;
   /** The memory's size in bytes (rounded up to 64 KiB pages), all reserved at create. */
   memoryBytesMax: number;
-  /**
-   * @deprecated Ignored: the whole memory is reserved at create (see the header). Still
-   * accepted so that callers outside src/core compile; remove it with them.
-   */
-  initialBytes?: number;
 }
 
 /** Thrown when the core cannot do what it is asked with the memory it has. */
@@ -239,15 +234,6 @@ export class Core {
   static async attach(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<Core> {
     const instance = await WebAssembly.instantiate(module, { env: { memory } });
     return new Core(module, memory, instance);
-  }
-
-  /**
-   * @deprecated The views always cover the whole memory; this only asserts that `end`
-   * (exclusive) lies inside it. Kept for call sites outside src/core (open.ts, log.ts,
-   * memtables.ts, read-context.ts, segment-scanner.ts, bench/core/main.ts); delete it with them.
-   */
-  ensure(end: number): void {
-    if (end > this.u8.length) throw new RangeError(`address ${end} is beyond the shared memory (${this.u8.length} bytes)`);
   }
 
   /** Copies `bytes` into the staging area at `offset`; returns its address. Caller checks sizes. */

@@ -78,7 +78,6 @@ export class MemtableManager {
     this.reclaim();
     const address = this.core.exports.memtableCreate(this.memtableBytes) >>> 0;
     if (address < STATUS_LIMIT) throw new CoreError(`no shared memory for another ${this.memtableBytes}-byte memtable`, address);
-    this.core.ensure(address + this.memtableBytes);
     this.info.set(address, { shard, partitionMins: new Map(), startTs: this.core.exports.shardCommitCounter(shard) });
     return address;
   }
@@ -170,7 +169,6 @@ export class MemtableManager {
       }
     };
     for (let node = e.memtableFirst(mt) >>> 0; node !== 0; node = e.memtableNext(node) >>> 0) {
-      core.ensure(node + NODE_LINKS);
       const u8 = core.u8;
       const keyLength = u8[node + NODE_KEY_LENGTH] | (u8[node + NODE_KEY_LENGTH + 1] << 8);
       const keyAt = node + NODE_LINKS + u8[node + NODE_HEIGHT] * 4;
@@ -230,7 +228,6 @@ export class MemtableManager {
     const e = core.exports;
     let max = 0;
     for (let node = e.memtableFirst(mt) >>> 0; node !== 0; node = e.memtableNext(node) >>> 0) {
-      core.ensure(node + NODE_LINKS);
       const seq = Number(core.u64[(node + NODE_SEQ) >>> 3]);
       if (seq > max) max = seq;
     }

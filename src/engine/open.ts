@@ -51,7 +51,7 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
   let log: Log | undefined;
   let actor: WorkerHandle | undefined;
   try {
-    const probe = await Core.create({ shards: 1, memoryBytesMax: 8 * MIB, initialBytes: 4 * MIB });
+    const probe = await Core.create({ shards: 1, memoryBytesMax: 8 * MIB });
     const existing = readManifest(probe, platform, dir);
     probe.detach();
     if (!existing) refuseIfNotNew(platform, dir);
@@ -62,7 +62,6 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
     const core = await Core.create({
       shards,
       memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + 512 * MIB),
-      initialBytes: o.walBufferBytes + REQUEST_QUEUE_BYTES + FEED_BUFFER_BYTES + shards * o.memtableBytesMax + 8 * MIB,
     });
     let manifest: ManifestData = existing ?? writeManifest(core, platform, dir, newManifest(shards));
     removeOrphans(platform, dir, manifest);
@@ -82,13 +81,11 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
 
     const requestRing = core.exports.coreAlloc(RING_HEADER_BYTES + REQUEST_QUEUE_BYTES) >>> 0;
     if (requestRing < STATUS_LIMIT) throw new RangeError("no shared memory for the actor's request queue");
-    core.ensure(requestRing + RING_HEADER_BYTES + REQUEST_QUEUE_BYTES);
     if (core.exports.walRingFormat(requestRing, REQUEST_QUEUE_BYTES, 0, 0n, REQUEST_QUEUE_BYTES - 64) !== WalStatus.OK) {
       throw new RangeError("cannot format the actor's request queue");
     }
     const feedRing = core.exports.coreAlloc(FEED_HEADER_BYTES + FEED_BUFFER_BYTES) >>> 0;
     if (feedRing < STATUS_LIMIT) throw new RangeError("no shared memory for the change feed's buffer");
-    core.ensure(feedRing + FEED_HEADER_BYTES + FEED_BUFFER_BYTES);
     FeedRing.format(core, feedRing, FEED_BUFFER_BYTES);
     const shared = EngineShared.create(core, {
       groupRing: log.ringAddress,

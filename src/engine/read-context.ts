@@ -95,7 +95,6 @@ export class ReadContext {
     for (const mt of memtables) {
       const node = core.exports.memtableGetVisible(mt, core.staging, keyLength, snapshot) >>> 0;
       if (node === 0) continue;
-      core.ensure(node + NODE_LINKS);
       const ts = core.u64[node >>> 3];
       if (best && best.ts >= ts) continue;
       const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];

@@ -179,7 +179,6 @@ export class Log implements AsyncDisposable {
       const core = embedding.core ?? await Core.create({
         shards: 1,
         memoryBytesMax: limits.bufferBytes + MEMORY_HEADROOM_BYTES,
-        initialBytes: limits.bufferBytes + 4 * MIB,
       });
       const recovered = recoverLog(core, platform, dir, { salvage: options.salvage });
       if (recovered.isNew && embedding.startLsn !== undefined) {
@@ -189,7 +188,6 @@ export class Log implements AsyncDisposable {
       const ringBytes = RING_HEADER_BYTES + limits.bufferBytes;
       const ringAt = core.exports.coreAlloc(ringBytes) >>> 0;
       if (ringAt < 64) throw new RangeError("no shared memory for the log buffer");
-      core.ensure(ringAt + ringBytes);
       const status = core.exports.walRingFormat(ringAt, limits.bufferBytes, recovered.salt, BigInt(recovered.nextLsn), limits.recordBytesMax);
       if (status !== WalStatus.OK) throw new RangeError(`cannot format the log buffer (status ${status})`);
       const ring = new RingView(core, ringAt);

@@ -62,7 +62,6 @@ export class SegmentScanner {
     this.#fileSize = file.size();
     this.#buffer = core.exports.coreAlloc(BUFFER_BYTES) >>> 0;
     if (this.#buffer < 64) throw new RangeError("no shared memory left for a log read buffer");
-    core.ensure(this.#buffer + BUFFER_BYTES);
   }
 
   /** Opens `path` read-only and reads its header; the caller validated it already. */
