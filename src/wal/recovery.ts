@@ -14,6 +14,7 @@ import type { Platform } from "../platform.ts";
 import { newSalt, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
 import { listSegmentFiles, readSegmentHeader, type SegmentFile } from "./segment-files.ts";
 import { SegmentScanner } from "./segment-scanner.ts";
+import { makeDirDurable } from "../durable-dirs.ts";
 
 export interface SegmentInfo {
   number: number;
@@ -100,9 +101,12 @@ export function onlyZerosAfterHeader(platform: Platform, path: string): boolean 
 /** Moves `files` into `<dir>/corrupt/` (kept for inspection, out of the log). */
 function moveAside(platform: Platform, dir: string, files: SegmentFile[]): string[] {
   if (files.length === 0) return [];
-  platform.mkdir(`${dir}/corrupt`, { recursive: true });
+  makeDirDurable(platform, `${dir}/corrupt`);
   const stamp = Date.now();
   for (const f of files) platform.rename(f.path, `${dir}/corrupt/${f.name}.${stamp}`);
+  // The new entries first, then the removals: a power loss between the two syncs leaves a
+  // segment in both directories, never in neither.
+  platform.fsyncDir(`${dir}/corrupt`);
   platform.fsyncDir(dir);
   return files.map((f) => f.name);
 }

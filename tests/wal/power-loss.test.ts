@@ -24,7 +24,8 @@ import { bindLogApi } from "../../src/wal/public.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
 import { hasErrorCode } from "../../src/platform.ts";
 import { type PowerLossPlatform, type UnsyncedFate, withPowerLoss } from "../harness/power-loss-platform.ts";
-import { cleanup, collect, dec, enc, platform, tempDir } from "./helpers.ts";
+import { recoverLog } from "../../src/wal/recovery.ts";
+import { cleanup, collect, dec, enc, openLog, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
 
 const test = suite("wal power loss");
 const ROUNDS = Number(process.env.SHARDLINE_POWER_LOSS_ROUNDS ?? 5);
@@ -322,6 +323,25 @@ test(`log: ${ROUNDS} power losses at seeded points, recovery under power loss to
   const again = await openLog(dir, LOG_OPTIONS);
   checkRecords(await collect(again), ledger, "after appending past every recovery");
   await again.close();
+});
+
+test("salvage: the segments recovery sets aside in corrupt/ survive a power loss right after it", async () => {
+  const dir = tempDir();
+  const log = await openLog(dir, { segmentBytesMax: 4096, bufferBytes: 64 * 1024 });
+  await log.append(Array.from({ length: 300 }, (_, i) => `rec-${i}-${"x".repeat(i % 17)}`));
+  await log.close();
+  const paths = segmentPaths(dir);
+  const middle = readAll(paths[1]);
+  middle[10] ^= 0x40; // a corrupt header with data after it: R4, salvage moves it and the rest aside
+  writeAll(paths[1], middle);
+  const core = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const p = withPowerLoss(platform, dir, { seed: SEED });
+  const recovered = recoverLog(core, p, dir, { salvage: true });
+  assert.is(recovered.report.corruptSegments.length, paths.length - 1);
+  p.crash();
+  core.detach();
+  const asideNames = platform.stat(`${dir}/corrupt`) ? platform.readdir(`${dir}/corrupt`) : [];
+  assert.is(asideNames.length, paths.length - 1, `set aside and durable: ${asideNames.join(", ")}`);
 });
 
 test.run();
