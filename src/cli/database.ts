@@ -7,6 +7,7 @@
 import { Core } from "../core/core.ts";
 import type { Database } from "../engine/database.ts";
 import { MANIFEST_NAME } from "../engine/manifest.ts";
+import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
 import { CorruptionError, LockedError, LockUnavailableError } from "../errors.ts";
 import type { LockHolderInfo } from "../errors.ts";
@@ -26,6 +27,10 @@ export function requireDatabase(platform: Platform, dir: string): void {
   if (!stat) throw new CliError(`${dir} does not exist`, 1, "check the path; `shardline put` creates a new database");
   if (!stat.isDirectory) throw new CliError(`${dir} is not a directory`, 1, "a shardline database is a directory");
   if (!platform.stat(`${dir}/${MANIFEST_NAME}`)) {
+    const found = dataWithoutManifest(platform, dir);
+    if (found.tableFiles + found.groupLogSegments + found.partitionLogs > 0) {
+      throw new CliError(`${dir} has lost its ${MANIFEST_NAME}: it holds ${dataWithoutManifestText(found)}`, 1, `run \`shardline doctor --repair ${dir}\` to rebuild it`);
+    }
     throw new CliError(`${dir} is not a shardline database (it has no ${MANIFEST_NAME})`, 1, "check the path; `shardline put` creates a new database");
   }
 }
