@@ -19,14 +19,20 @@
  *   compaction deleting them, or this thread loading a newer version, closes nothing it
  *   still reads.
  *
- * Order of a read without a registered snapshot: (1) the memtable list, (2) the table
- * version, its tables opened, (3) S = the visible point, (4) the memtables' contents, then
- * the tables. Why every version with seq < S is found, and with what S needs kept:
+ * Order of a read without a registered snapshot (pinRead): (1) the memtable lists, (2) the
+ * table version, its tables opened, (3) S = the visible point, (3b) check that each shard's
+ * active memtable is still the newest of its list (1), else start again, (4) the memtables'
+ * contents, then the tables. Why every version with seq < S is found, and with what S needs
+ * kept:
  * - it was linked into its memtable M before it was published, so before (3). If M is in
  *   the list (1), step (4) reads M after (3) and finds it.
- * - if M is not in the list, a flush removed it, and it publishes its table (manifest and
- *   generation) before removing the memtable: the table is in the version (2), or a merge
- *   output that replaced it is.
+ * - if M is not in the list, either M was installed by a freeze after (1): then the active
+ *   memtable at (3b) is not the one (1) listed (it is M or newer), and the read starts
+ *   again (a freeze between (1) and (3) is rare, so is a retry); or a flush removed M, and
+ *   it publishes its table (manifest and generation) before removing the memtable: the
+ *   table is in the version (2), or a merge output that replaced it is. (Without (3b), a
+ *   scan returned half of a batch published into a memtable frozen in between:
+ *   tests/engine/model-threads.test.ts.)
  * - every table in the version was written by a flush or merge that read its visible point
  *   V before publishing the table, so before (2), so V <= S: version GC kept every version
  *   a reader at S or later needs (version-gc.ts). And the version's files are open from (2)
@@ -39,7 +45,7 @@
 import type { Core } from "../core/core.ts";
 import { NODE_KEY_LENGTH, NODE_HEIGHT, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { Platform } from "../platform.ts";
-import { ClosedError } from "../errors.ts";
+import { ClosedError, ShardlineError } from "../errors.ts";
 import type { EngineShared } from "./shared-state.ts";
 import { TableGoneError, TableSet, type TableVersion } from "./table-set.ts";
 
@@ -50,6 +56,8 @@ export interface Found {
 }
 
 const RETRIES_MAX = 8;
+/** Reads started again because a freeze fell between their steps (1) and (3): far more than a write load can cause. */
+const FREEZE_RETRIES_MAX = 10_000;
 
 export class ReadContext {
   readonly tables: TableSet;
@@ -117,11 +125,11 @@ export class ReadContext {
     let best: Found | undefined;
     let snapshot: number;
     try {
-      const memtables = this.memtables(shard); // (1)
-      version = this.pin([shard]); // (2)
-      snapshot = given ?? this.shared.visibleSeq(); // (3)
+      const pinned = this.pinRead([shard], given); // (1) to (3b)
+      version = pinned.version;
+      snapshot = pinned.snapshot;
       this.core.stage(key); // after (2): opening a table stages its checksums
-      best = this.#fromMemtables(memtables, key.length, snapshot); // (4)
+      best = this.#fromMemtables(pinned.memtables[0], key.length, snapshot); // (4)
     } catch (error) {
       version?.release();
       throw error;
@@ -132,6 +140,29 @@ export class ReadContext {
       return snapshot! <= 0 ? best : this.#fromTables(version!, shard, key, snapshot!, best);
     } finally {
       version!.release();
+    }
+  }
+
+  /**
+   * Steps (1) to (3b) of the header for `shards`: their memtable lists (aligned with
+   * `shards`), a referenced table version with their tables open (the caller releases it),
+   * and S (`given`, or the visible point read after the version). Call inside the epoch.
+   */
+  pinRead(shards: readonly number[], given: number | undefined): { memtables: number[][]; version: TableVersion; snapshot: number } {
+    for (let attempt = 0; ; attempt++) {
+      const memtables = shards.map((shard) => this.memtables(shard)); // (1)
+      const version = this.pin(shards); // (2)
+      const snapshot = given ?? this.shared.visibleSeq(); // (3)
+      const e = this.core.exports;
+      // (3b) A registered snapshot needs no check: a write admitted into a memtable installed
+      // after (1) reserved its seq after (1), so after S was read.
+      if (given !== undefined || shards.every((shard, i) => memtables[i][0] === e.shardActiveMemtable(shard) >>> 0)) {
+        return { memtables, version, snapshot };
+      }
+      version.release();
+      if (attempt >= FREEZE_RETRIES_MAX) {
+        throw new ShardlineError(`a read found a memtable freeze between its steps ${FREEZE_RETRIES_MAX} times in a row`, "SHARDLINE_INTERNAL");
+      }
     }
   }
 

@@ -210,8 +210,8 @@ const backward = (a: Source, b: Source) => {
  * `break`/`return`, or an error): the epoch (memtable arenas stay valid) and a reference
  * on a table version whose every table is open (files stay readable though a compaction
  * deletes them, and this thread loading a newer version closes nothing the scan reads). The
- * order is the one of a get (read-context.ts): memtable lists, then the table version, then
- * S; with S fixed and every source pinned, nothing the scan reads changes under it (versions
+ * order is the one of a get (read-context.ts pinRead): memtable lists, then the table
+ * version, then S, then the check that no freeze came in between; with S fixed and every source pinned, nothing the scan reads changes under it (versions
  * inserted later have seq >= S), so it needs no snapshot slot of its own.
  */
 export function* scanRows(ctx: ReadContext, given: number | undefined, bounds: ScanBounds): Generator<[Uint8Array, Uint8Array], void, undefined> {
@@ -222,10 +222,9 @@ export function* scanRows(ctx: ReadContext, given: number | undefined, bounds: S
   ctx.enter();
   let version: TableVersion | undefined;
   try {
-    const memtables = Array.from({ length: shards }, (_, shard) => ctx.memtables(shard));
-    const allShards = Array.from({ length: shards }, (_, shard) => shard);
-    version = ctx.pin(allShards);
-    const snapshot = given ?? ctx.shared.visibleSeq();
+    const pinned = ctx.pinRead(Array.from({ length: shards }, (_, shard) => shard), given);
+    version = pinned.version;
+    const { memtables, snapshot } = pinned;
     for (let shard = 0; shard < shards; shard++) {
       const sources: Array<MemtableSource | TableSource> = memtables[shard].map((mt) => new MemtableSource(ctx, mt));
       for (const table of version.tables(shard)) sources.push(new TableSource(version.reader(table).cursor()));

@@ -166,58 +166,56 @@ test("three threads with fastWrite: false (every write through the actor)", asyn
 // (a freeze) is in no list, yet the writes published into it before S is read have seq < S:
 // the scan misses them, and of a batch over two shards it returns one half. Deterministic
 // here: the pin waits while a worker fills shard 0 until the actor freezes it and then writes
-// a batch over both shards on the fast path. Known bug, not fixed in this change: the test
-// runs with SHARDLINE_KNOWN_BUGS=1 (drop the condition once scans handle it).
-if (process.env.SHARDLINE_KNOWN_BUGS) {
-  test("a scan sees all or nothing of a batch published while it pins its tables (a freeze in between)", async () => {
-    const db = await open(tempDir(), { shards: 2, memtableBytesMax: MEMTABLE, durability: "async" });
-    const handle = db.share();
-    const core = await Core.attach(handle.module, handle.memory);
-    const of = (prefix: string, shard: number, n: number) => {
-      const out: string[] = [];
-      for (let i = 0; out.length < n; i++) if (core.shardOf(enc.encode(prefix + i)) === shard) out.push(prefix + i);
-      return out;
-    };
-    const [a] = of("a", 0, 1);
-    const [b] = of("b", 1, 1);
-    const fill = of("fill", 0, 16);
-    core.detach();
-    await db.put(a, "old");
-    await db.put(b, "old");
-    const sync = new SharedArrayBuffer(8);
-    const line = new Int32Array(sync);
-    const worker = runModuleInWorker(platform, {
-      module: handle.module,
-      memory: handle.memory,
-      url: new URL("./fixtures/scan-freeze-race.ts", import.meta.url).href,
-      exportName: "freezeThenBatch",
-      data: { handle, sync, fill, a, b },
-    });
-    const pin = ReadContext.prototype.pin;
-    let armed = true;
-    ReadContext.prototype.pin = function (shards) {
-      if (armed) {
-        armed = false;
-        Atomics.store(line, 0, 1);
-        Atomics.notify(line, 0);
-        while (Atomics.load(line, 1) === 0) Atomics.wait(line, 1, 0, 100);
-      }
-      return pin.call(this, shards);
-    };
-    let scanned: string[];
-    try {
-      scanned = rows(db.scan()).filter((r) => r === `${a}=old` || r === `${a}=new` || r === `${b}=old` || r === `${b}=new`);
-    } finally {
-      ReadContext.prototype.pin = pin;
-    }
-    await worker;
-    try {
-      assert.ok(scanned.join() === `${a}=new,${b}=new` || scanned.join() === `${a}=old,${b}=old`, `the scan returned half of the batch: ${scanned.join(", ")}`);
-    } finally {
-      await db.close();
-    }
+// a batch over both shards on the fast path. Fixed by the check after S (read-context.ts
+// pinRead, step 3b): a freeze in between starts the read again.
+test("a scan sees all or nothing of a batch published while it pins its tables (a freeze in between)", async () => {
+  const db = await open(tempDir(), { shards: 2, memtableBytesMax: MEMTABLE, durability: "async" });
+  const handle = db.share();
+  const core = await Core.attach(handle.module, handle.memory);
+  const of = (prefix: string, shard: number, n: number) => {
+    const out: string[] = [];
+    for (let i = 0; out.length < n; i++) if (core.shardOf(enc.encode(prefix + i)) === shard) out.push(prefix + i);
+    return out;
+  };
+  const [a] = of("a", 0, 1);
+  const [b] = of("b", 1, 1);
+  const fill = of("fill", 0, 16);
+  core.detach();
+  await db.put(a, "old");
+  await db.put(b, "old");
+  const sync = new SharedArrayBuffer(8);
+  const line = new Int32Array(sync);
+  const worker = runModuleInWorker(platform, {
+    module: handle.module,
+    memory: handle.memory,
+    url: new URL("./fixtures/scan-freeze-race.ts", import.meta.url).href,
+    exportName: "freezeThenBatch",
+    data: { handle, sync, fill, a, b },
   });
-}
+  const pin = ReadContext.prototype.pin;
+  let armed = true;
+  ReadContext.prototype.pin = function (shards) {
+    if (armed) {
+      armed = false;
+      Atomics.store(line, 0, 1);
+      Atomics.notify(line, 0);
+      while (Atomics.load(line, 1) === 0) Atomics.wait(line, 1, 0, 100);
+    }
+    return pin.call(this, shards);
+  };
+  let scanned: string[];
+  try {
+    scanned = rows(db.scan()).filter((r) => r === `${a}=old` || r === `${a}=new` || r === `${b}=old` || r === `${b}=new`);
+  } finally {
+    ReadContext.prototype.pin = pin;
+  }
+  await worker;
+  try {
+    assert.ok(scanned.join() === `${a}=new,${b}=new` || scanned.join() === `${a}=old,${b}=old`, `the scan returned half of the batch: ${scanned.join(", ")}`);
+  } finally {
+    await db.close();
+  }
+});
 
 test.after(cleanup);
 test.run();
