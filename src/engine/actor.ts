@@ -218,8 +218,16 @@ class Actor implements FlushEnv {
     if (chunk.length > 0) yield chunk;
   }
 
-  #commit(requests: Request[]): void {
+  #commit(all: Request[]): void {
     const e = this.core.exports;
+    // A request is logged inside one group-WAL record: one larger than a record can be is
+    // refused (the client's batch limits keep requests well below it).
+    const requests = all.filter((r) => {
+      const fits = RECORD_PREFIX_BYTES + r.ops.reduce((n, op) => n + operationBytes(op.key, op.value), 0) <= this.group.recordBytesMax;
+      if (!fits) this.#reply(r, ReplyStatus.TOO_LARGE, 0n, 0);
+      return fits;
+    });
+    if (requests.length === 0) return;
     // Room first, per shard for the whole chunk, while no record is held: a flush waits for
     // the group WAL to be durable beyond the versions it writes, which cannot happen past
     // a record this thread reserved and has not published (see awaitGroupDurable).

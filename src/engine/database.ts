@@ -403,6 +403,7 @@ export class Database implements AsyncDisposable {
     if (reply.status !== ReplyStatus.OK) {
       if (reply.status === ReplyStatus.FAILED) throw this.#group.stateError(`database ${this.dir}`);
       if (reply.status === ReplyStatus.CLOSED) throw new ClosedError(`database ${this.dir}`);
+      if (reply.status === ReplyStatus.TOO_LARGE) throw new RangeError(`the write is larger than one log record can hold (${this.#group.recordBytesMax} bytes)`);
       throw new ShardlineError(`the actor refused the write (status ${reply.status})`, "SHARDLINE_BAD_REQUEST");
     }
     this.#counts.channel += ops.length;
