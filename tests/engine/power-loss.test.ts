@@ -27,7 +27,7 @@ import process from "node:process";
 import type { Database } from "../../src/engine/database.ts";
 import type { DatabaseOptions } from "../../src/engine/options.ts";
 import { bindDatabaseApi } from "../../src/engine/public.ts";
-import { type PowerLossPlatform, type UnsyncedFate, withPowerLoss } from "../harness/power-loss-platform.ts";
+import { bounded, type PowerLossPlatform, type UnsyncedFate, withPowerLoss } from "../harness/power-loss-platform.ts";
 import { cleanup, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine power loss");
@@ -151,10 +151,6 @@ async function writeUntilCrash(db: Database, p: PowerLossPlatform, history: Hist
   }
   return inFlight;
 }
-
-/** Waits for `promise`, but no longer than `ms` (an abandoned database may never settle). */
-const bounded = (promise: Promise<unknown>, ms = 5000) =>
-  Promise.race([promise.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref?.())]);
 
 test("database: a new database's first acknowledged write survives a power loss right after it (its directories were fsynced into their parents)", async () => {
   const root = tempDir();

@@ -60,6 +60,7 @@
 import type { FileHandle, OpenMode, ParentPort, Platform, WorkerHandle, WorkerInit } from "../../src/platform.ts";
 import { PlatformError } from "../../src/platform.ts";
 import { type ModuleTaskContext, runWorker } from "../../src/worker-main.ts";
+import { seededRandom } from "./seeded-random.ts";
 
 export type UnsyncedFate = "drop" | "prefix" | "pages";
 export type EntryFate = "fsynced" | "ordered";
@@ -625,18 +626,6 @@ function durableBytes(current: Uint8Array, file: FileNode): Uint8Array {
   return image;
 }
 
-/** mulberry32: a small seeded PRNG; returns floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Page indexes where `a` and `b` differ (including pages only one of them reaches). */
 function differingPages(a: Uint8Array, b: Uint8Array): number[] {
   const pages: number[] = [];
@@ -776,7 +765,7 @@ export function withPowerLoss(base: Platform, root: string, options: PowerLossOp
       journal.crash();
       rewritten = true;
       const replay = new Replay(rootNode, graveNode, rootPath);
-      const random = prng(options.seed ?? 1);
+      const random = seededRandom(options.seed ?? 1);
       const events = [...journal.events()];
       const cutIndex = options.entries === "ordered" ? Math.floor(random() * (events.length + 1)) : -1;
       for (const { event, bytes } of events) {
@@ -798,4 +787,9 @@ export function withPowerLoss(base: Platform, root: string, options: PowerLossOp
       };
     },
   };
+}
+
+/** Waits for `promise` (its rejection ignored), but no longer than `ms`: a database or log abandoned at a crash may never settle. */
+export function bounded(promise: Promise<unknown>, ms = 5000): Promise<unknown> {
+  return Promise.race([promise.catch(() => {}), new Promise((resolve) => setTimeout(resolve, ms).unref?.())]);
 }

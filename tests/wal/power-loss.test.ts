@@ -23,7 +23,7 @@ import type { Log } from "../../src/wal/log.ts";
 import { bindLogApi } from "../../src/wal/public.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
 import { hasErrorCode } from "../../src/platform.ts";
-import { type PowerLossPlatform, type UnsyncedFate, withPowerLoss } from "../harness/power-loss-platform.ts";
+import { bounded, type PowerLossPlatform, type UnsyncedFate, withPowerLoss } from "../harness/power-loss-platform.ts";
 import { recoverLog } from "../../src/wal/recovery.ts";
 import { cleanup, collect, dec, enc, openLog, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
 
@@ -263,10 +263,6 @@ async function appendUntilCrash(log: Log, p: PowerLossPlatform, ledger: Ledger):
   }
   return inFlight;
 }
-
-/** Waits for `promise`, but no longer than `ms` (an abandoned log may never settle). */
-const bounded = (promise: Promise<unknown>, ms = 5000) =>
-  Promise.race([promise.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref?.())]);
 
 test("log: a new log's first acknowledged record survives a power loss right after it (its directory was fsynced into its parent)", async () => {
   const root = tempDir();

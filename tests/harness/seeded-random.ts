@@ -1,0 +1,15 @@
+/**
+ * Seeded pseudo-random numbers for tests that must replay from a seed: mulberry32 (Tommy
+ * Ettinger's 32-bit generator), floats in [0, 1). Not for anything but test inputs.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
