@@ -29,6 +29,7 @@ import type { DatabaseOptions } from "../../src/engine/options.ts";
 import { bindDatabaseApi } from "../../src/engine/public.ts";
 import { bounded, type PowerLossPlatform, type UnsyncedFate, withPowerLoss } from "../harness/power-loss-platform.ts";
 import { cleanup, open, platform, tempDir, text } from "./helpers.ts";
+import { seededRandom } from "../harness/seeded-random.ts";
 
 const test = suite("engine power loss");
 const ROUNDS = Number(process.env.SHARDLINE_POWER_LOSS_ROUNDS ?? 3);
@@ -51,17 +52,6 @@ const OPS_PER_ROUND = 300;
 const CRASH_AT_MAX = 220;
 
 test.after.each(cleanup);
-
-/** Seeded PRNG for the test's own choices (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One operation on one key: a put of `value`, or a delete (value undefined); `batch` names its batch. */
 interface Op {
@@ -170,7 +160,7 @@ test("database: a new database's first acknowledged write survives a power loss 
 test(`database: ${ROUNDS} power losses at seeded points, recovery under power loss too: acknowledged writes and deletes survive, nothing else appears`, async () => {
   const root = tempDir();
   const dir = `${root}/db`; // created by the first open: its entry in root must be made durable too
-  const random = seeded(SEED);
+  const random = seededRandom(SEED);
   const history: History = new Map();
   let checkedRounds = 0;
   let acked = 0;

@@ -26,6 +26,7 @@ import { hasErrorCode } from "../../src/platform.ts";
 import { bounded, type PowerLossPlatform, type UnsyncedFate, withPowerLoss } from "../harness/power-loss-platform.ts";
 import { recoverLog } from "../../src/wal/recovery.ts";
 import { cleanup, collect, dec, enc, openLog, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
+import { seededRandom } from "../harness/seeded-random.ts";
 
 const test = suite("wal power loss");
 const ROUNDS = Number(process.env.SHARDLINE_POWER_LOSS_ROUNDS ?? 5);
@@ -219,17 +220,6 @@ const idOf = (text: string) => {
   return m && m[2].length === (Number(m[1]) * 37) % 700 ? Number(m[1]) : undefined;
 };
 
-/** Seeded PRNG for the test's own choices (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Ledger {
   issued: Set<number>;
   acked: Set<number>;
@@ -282,7 +272,7 @@ test("log: a new log's first acknowledged record survives a power loss right aft
 test(`log: ${ROUNDS} power losses at seeded points, recovery under power loss too: acknowledged records survive, nothing else appears`, async () => {
   const root = tempDir();
   const dir = `${root}/wal`; // created by the log: its entry in root must be made durable too
-  const random = seeded(SEED);
+  const random = seededRandom(SEED);
   const ledger: Ledger = { issued: new Set(), acked: new Set(), next: 0 };
   let checkedRounds = 0;
   let crashesWithUnsynced = 0;
