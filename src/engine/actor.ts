@@ -320,7 +320,7 @@ class Actor implements FlushEnv {
    * Makes room for `bytes` in the shard before a commit: a fresh memtable if the active one
    * lacks it, and enough free places in the frozen list for every further memtable the
    * commit may fill (plus slack for fast-path writers filling them meanwhile), so that
-   * inserting under the marker never has to flush.
+   * inserting under the held record never has to flush.
    */
   #ensureRoom(shard: number, bytes: number): void {
     const e = this.core.exports;

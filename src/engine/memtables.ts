@@ -136,9 +136,9 @@ export class MemtableManager {
    * Makes a fresh memtable active and the old one frozen. It does not wait for the
    * fast-path writers still inside the old one: the flush of that memtable does
    * (flushOldest). Waiting here deadlocked: the actor freezes while it inserts under a
-   * marker it reserved in the group-WAL ring and has not published, and a writer inside
+   * record it reserved in the group-WAL ring and has not published, and a writer inside
    * the old memtable may be waiting for ring space that the durability worker can free
-   * only past that marker.
+   * only past that record.
    */
   freeze(shard: number, flushOldest: (shard: number) => void): void {
     if (this.frozenCount(shard) >= FROZEN_MAX) flushOldest(shard);

@@ -63,17 +63,6 @@ export function encodeOperations(ops: readonly Operation[]): Uint8Array {
   return out;
 }
 
-export function encodeMarker(shard: number, partitionLsn: number, count: number): Uint8Array {
-  const out = new Uint8Array(RECORD_PREFIX_BYTES + MARKER_BODY_BYTES);
-  const view = new DataView(out.buffer);
-  out[0] = RECORD_VERSION;
-  out[1] = KIND_MARKER;
-  view.setUint32(4, count, true);
-  view.setUint16(8, shard, true);
-  view.setBigUint64(12, BigInt(partitionLsn), true);
-  return out;
-}
-
 /** Decodes a record, or throws an Error saying what is wrong (the caller reports corruption). */
 export function decodeRecord(payload: Uint8Array): EngineRecord {
   if (payload.length < RECORD_PREFIX_BYTES) throw new Error(`engine record of ${payload.length} bytes is shorter than its prefix`);
