@@ -2,8 +2,8 @@
 // message (docs/ARCHITECTURE.md, "Write paths").
 //
 //   shard = xxh32(key) % shards
-//   admit: the shard has no subscribers, fast writes are on, and its active memtable is
-//          ACTIVE; announce ourselves in that memtable's `writers`, then re-check its state and the subscribers
+//   admit: fast writes are on and the shard's active memtable is ACTIVE; announce
+//          ourselves in that memtable's `writers`, then re-check its state
 //   node  = space for the version in the memtable       (FULL -> take the channel path)
 //   lsn   = space for the record in the group-WAL ring  (FULL -> wait for the worker, retry)
 //   ts    = the shard's commit counter, fetch-add
@@ -37,7 +37,7 @@ import {
   shardCount,
   VALUE_BYTES_MAX,
 } from "./layout";
-import { SHARD_ACTIVE_MEMTABLE, SHARD_FAST_WRITE_OFF, SHARD_FLAGS, SHARD_HAS_SUBSCRIBERS, shardNextTs, shardRecord } from "./shard";
+import { SHARD_ACTIVE_MEMTABLE, SHARD_FAST_WRITE_OFF, SHARD_FLAGS, shardNextTs, shardRecord } from "./shard";
 import {
   isStatus,
   MEMTABLE_ACTIVE,
@@ -65,7 +65,6 @@ export const E_KEY_TOO_LARGE: u32 = 6;
 export const E_VALUE_TOO_LARGE: u32 = 7;
 export const E_BAD_BATCH: u32 = 8;
 
-export const REASON_SUBSCRIBERS: u32 = 1;
 export const REASON_FAST_WRITE_OFF: u32 = 2;
 export const REASON_MEMTABLE_FULL: u32 = 3;
 export const REASON_NO_ACTIVE: u32 = 4;
@@ -105,10 +104,6 @@ function ringStatus(status: u32): u32 {
 /** Admits the caller into the shard's active memtable; 0 (reason stored) when it must take the channel path. */
 function enterActive(shard: u32): usize {
   const record = shardRecord(shard);
-  if (atomic.load<u32>(record, SHARD_HAS_SUBSCRIBERS) != 0) {
-    channel(REASON_SUBSCRIBERS);
-    return 0;
-  }
   if ((atomic.load<u32>(record, SHARD_FLAGS) & SHARD_FAST_WRITE_OFF) != 0) {
     channel(REASON_FAST_WRITE_OFF);
     return 0;
@@ -122,15 +117,6 @@ function enterActive(shard: u32): usize {
   if (atomic.load<u32>(mt, MT_STATE) != MEMTABLE_ACTIVE || <usize>atomic.load<u32>(record, SHARD_ACTIVE_MEMTABLE) != mt) {
     atomic.sub<u32>(mt, 1, MT_WRITERS);
     channel(REASON_NO_ACTIVE);
-    return 0;
-  }
-  // Re-read after announcing ourselves: a subscriber adds itself, then waits for `writers`
-  // to drain before it reads the commit counter (src/engine/change-feed.ts). Either it sees
-  // us (and our timestamp is below its starting point) or we see it (and take the channel,
-  // where every write is delivered to it).
-  if (atomic.load<u32>(record, SHARD_HAS_SUBSCRIBERS) != 0) {
-    atomic.sub<u32>(mt, 1, MT_WRITERS);
-    channel(REASON_SUBSCRIBERS);
     return 0;
   }
   return mt;

@@ -45,7 +45,7 @@ import {
   SHARD_ACTIVE_MEMTABLE,
   SHARD_FAST_WRITE_OFF,
   SHARD_FLAGS,
-  SHARD_HAS_SUBSCRIBERS,
+  SHARD_SUBSCRIBERS,
   shardCounterRaise,
   shardMemtables,
   shardNextTs,
@@ -241,12 +241,12 @@ export function shardMemtableCapacity(shard: u32): u32 {
 }
 
 export function shardSubscribers(shard: u32): u32 {
-  return validShard(shard) ? atomic.load<u32>(shardRecord(shard), SHARD_HAS_SUBSCRIBERS) : 0;
+  return validShard(shard) ? atomic.load<u32>(shardRecord(shard), SHARD_SUBSCRIBERS) : 0;
 }
 
 export function shardAddSubscribers(shard: u32, delta: i32): u32 {
   if (!validShard(shard)) return 0;
-  return atomic.add<u32>(shardRecord(shard), <u32>delta, SHARD_HAS_SUBSCRIBERS) + <u32>delta;
+  return atomic.add<u32>(shardRecord(shard), <u32>delta, SHARD_SUBSCRIBERS) + <u32>delta;
 }
 
 // ---- memtables -------------------------------------------------------------------------

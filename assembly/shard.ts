@@ -7,8 +7,8 @@
 //                            owner changes them; readers retry until they read the same even
 //                            value before and after (atomic)
 //   +12  u32 reserved
-//   +16  u32 hasSubscribers  number of change-feed subscribers; non-zero sends writes
-//                            to the shard's actor (atomic, read on every fast-path write)
+//   +16  u32 subscribers     number of change-feed subscriptions, for statistics only: feeds
+//                            read the log, writes never look at it (atomic)
 //   +20  u32 activeMemtable  address of the memtable fast-path writes go to; 0 = none (atomic);
 //                            its header holds the bytes used and the capacity
 //                            (shardMemtableBytesUsed / shardMemtableCapacity)
@@ -22,11 +22,15 @@
 //   and a shard's timestamps are strictly increasing in the order they are taken. Nobody
 //   ever stores to it except `shardCounterRaise`, which only moves it forward (CAS), used
 //   when recovery finds timestamps already on disk.
+// - Between two raises, every timestamp taken is logged in exactly one group-WAL record:
+//   the fast path takes it after its ring reservation succeeded, the actor only for
+//   operations it then logs (a failure in between fails the database). Change feeds rely
+//   on it to put a shard's events back in timestamp order (src/engine/change-feed.ts).
 // - activeMemtable, the frozen list and listSeq change only by the shard's single owner
 //   (its actor, or the opener during recovery), always inside an odd listSeq.
 //
 // Threads: any thread reads and takes timestamps; only the shard's owner changes
-// activeMemtable; any thread adds or removes itself in hasSubscribers (atomic add, by
+// activeMemtable; any thread adds or removes itself in subscribers (atomic add, by
 // db.subscribe, src/engine/change-feed.ts).
 //
 // Atomics: fetch-add on commitCounter is the linearisation point that orders all writes
@@ -36,7 +40,7 @@
 import { SHARD_RECORD_BYTES, SHARD_TABLE, shardCount, STATUS_FULL } from "./layout";
 
 export const SHARD_COMMIT_COUNTER: usize = 0;
-export const SHARD_HAS_SUBSCRIBERS: usize = 16;
+export const SHARD_SUBSCRIBERS: usize = 16;
 export const SHARD_ACTIVE_MEMTABLE: usize = 20;
 export const SHARD_FLAGS: usize = 24;
 export const SHARD_LIST_SEQ: usize = 8;

@@ -144,15 +144,16 @@ export class TimeoutError extends ShardlineError {
 }
 
 /**
- * A change-feed subscriber fell further behind than the feed's buffer holds: events it had
- * not read were overwritten. Its iteration ends with this error; subscribe again (with
- * `from` to catch up from the WAL while it still holds them).
+ * A change-feed subscriber fell too far behind: the log it reads was flushed to tables and
+ * trimmed before it read it (or, `reason` says, it would have to hold too many events).
+ * Its iteration ends with this error; subscribe again (with `from` to catch up while the
+ * WAL still holds the changes).
  */
 export class FeedOverflowError extends ShardlineError {
   override name = "FeedOverflowError";
   override readonly code = "SHARDLINE_FEED_OVERFLOW";
-  constructor(readonly bufferBytes: number) {
-    super(`the change-feed subscriber fell more than the feed buffer (${bufferBytes} bytes) behind; events were lost to it`, "SHARDLINE_FEED_OVERFLOW");
+  constructor(readonly reason: string) {
+    super(`the change-feed subscriber fell behind: ${reason}; events were lost to it`, "SHARDLINE_FEED_OVERFLOW");
   }
 }
 

@@ -368,7 +368,7 @@ interface SubscriberFigures {
 
 /**
  * Async puts/s, 256 awaited in flight, in one database: without a subscriber, then with one
- * change-feed subscriber reading every event (which today sends every write to the channel
+ * change-feed subscriber reading every event (it reads the group WAL; writers keep their
  * path), then without again; the "without" figure is the mean of the two. Each phase starts
  * after the memtables of the one before are flushed.
  */

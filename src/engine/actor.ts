@@ -6,8 +6,8 @@
  *   take every published request; give each operation its shard's next commit timestamp;
  *   reserve one record in the group WAL ring for the group (more when it exceeds the
  *   ring's record limit), write the operations into it, insert every operation into its
- *   shard's active memtable with seq = the record's LSN, publish the record; append a
- *   change event for each operation on a shard with subscribers (change-feed.ts); reply.
+ *   shard's active memtable with seq = the record's LSN, publish the record; reply.
+ *   (Change feeds read these records from the log, like everyone else's: change-feed.ts.)
  * The group WAL is the only log written: a channel group is a record like a fast-path
  * batch, so its writes become visible together once the record is durable ("full") or
  * published ("async"), and the durability worker syncs it with everyone else's records;
@@ -35,9 +35,7 @@ import { BlockCache } from "../table/block-cache.ts";
 import { FailCode, RECORD_HEADER_BYTES, Ring, RingState } from "../wal/format.ts";
 import { RingView } from "../wal/ring.ts";
 import { registerWorkerRole } from "../worker-main.ts";
-import { encodeChange } from "./change-feed.ts";
 import { ReplyStatus, REQUEST_PREFIX_BYTES, writeReply } from "./channel.ts";
-import { FeedRing } from "./feed-ring.ts";
 import { COMPACTION_FAN_IN, mergeTables, pickCompaction, tablePath } from "./compaction.ts";
 import { awaitDurableBeyond, flushShard, type FlushEnv, publishManifest } from "./flush.ts";
 import type { ManifestData, TableRecord } from "./manifest.ts";
@@ -79,7 +77,6 @@ class Actor implements FlushEnv {
   readonly dir: string;
   readonly shared: EngineShared;
   readonly group: RingView;
-  readonly feed: FeedRing;
   readonly requests: RingView;
   readonly memtables: MemtableManager;
   readonly cache: BlockCache;
@@ -96,7 +93,6 @@ class Actor implements FlushEnv {
   ) {
     this.shared = new EngineShared(core, args.shared);
     this.group = new RingView(core, this.shared.groupRing);
-    this.feed = new FeedRing(core, this.shared.feedRing);
     this.requests = new RingView(core, this.shared.requestRing);
     this.memtables = new MemtableManager(core, platform, args.dir, this.shared, args.memtableBytes);
     for (const m of args.memtables) this.memtables.info.set(m.address, { shard: m.shard, partitionMins: new Map(m.partitionMins) });
@@ -248,11 +244,6 @@ class Actor implements FlushEnv {
       for (const r of records) visibleAfter.set(r, end);
     }
     for (const shard of heldTs.keys()) this.memtables.holdTs(shard, undefined);
-    // Change events, in commit order, for shards with subscribers (read after the
-    // timestamps were taken: see src/engine/change-feed.ts).
-    for (const r of requests) {
-      for (const op of r.ops) if (e.shardSubscribers(op.shard) > 0) this.feed.append(encodeChange(op, visibleAfter.get(r)!));
-    }
     this.shared.addStat("channelWrites", requests.reduce((n, r) => n + r.ops.length, 0));
     for (const r of requests) {
       const ts = r.ops.reduce((m, op) => (op.ts > m ? op.ts : m), 0n);

@@ -1,51 +1,61 @@
 /**
  * Change feeds: `db.subscribe({ prefix?, from?, signal? })`, an async iterable of every
- * acknowledged write, once each, in commit order per shard.
+ * acknowledged write, once each, in commit-timestamp order per shard, read from the group
+ * WAL. Writers never look at subscribers: both write paths log every operation in the
+ * group WAL anyway, so a feed is a reader of the log (a LogTail over its segment files,
+ * src/wal/log-tail.ts), as a follower would be, and costs the writers nothing.
  *
- * How: while a shard has subscribers (its count in the core's shard record), every write
- * to it takes the channel path, and the actor, after committing a group, appends one change
- * event per operation to the FeedRing (src/engine/feed-ring.ts) in commit order. A
- * subscription reads the ring from where it stood when it subscribed, yields an event once
- * the write is visible (durable under "full"), and skips what it must not see.
+ * Visibility: a subscription reads the log up to its durable LSN, so it never yields a
+ * write a crash could still take back (under `durability: "async"` too: events trail the
+ * acknowledgement by one group commit).
  *
- * Starting point, per shard, without a lock: subscribe (1) reads the ring's head, (2) adds
- * itself to every shard's subscriber count, (3) waits for the fast-path writers inside the
- * shard's memtables to leave, (4) reads each shard's commit counter: startTs. A fast-path
- * writer re-reads the count after announcing itself in its memtable (assembly/engine.ts),
- * so it either backs out to the channel or is waited for in (3) and has a timestamp at or
- * below startTs. The actor reads the count after taking timestamps, so every write above
- * startTs is in the ring after position (1). Events at or below startTs are skipped.
+ * Starting point, per shard, without a lock: subscribe (1) reads the ring's publishedEnd P,
+ * then (2) each shard's commit counter: startTs. A record below P was published before (1),
+ * and every write takes its timestamp before it publishes, so every write with a timestamp
+ * above startTs is in a record at or after P. Events at or below startTs are skipped.
+ *
+ * Order: LSN order is not timestamp order (a fast-path writer reserves its record, then
+ * takes its timestamp; the actor takes timestamps, then reserves). But a shard's
+ * timestamps are dense: every one taken is logged in exactly one record (assembly/shard.ts,
+ * invariants). So each shard expects startTs + 1, + 2, ...: an operation arriving early
+ * waits in `#held` until the ones before it arrive (operations the prefix filters out
+ * still count, as placeholders). Only writes in flight at once can be out of order, so
+ * `#held` stays small; past HELD_EVENTS_MAX the subscription overflows rather than grow.
  *
  * `from`: first the logs' operations with from <= ts <= startTs (after making them all
- * durable; src/engine/logged-operations.ts), in timestamp order per shard, then the ring.
+ * durable; src/engine/logged-operations.ts), in timestamp order per shard, then the log.
  * If a shard already flushed a timestamp >= from to a table, its log may be trimmed: the
  * iteration fails with FeedHistoryError rather than skip changes silently.
  *
- * Limits: the ring (FEED_BUFFER_BYTES) is all the buffering there is; a subscriber further
- * behind gets FeedOverflowError. `from` holds the replayed events in memory (at most what
- * the unflushed logs hold).
+ * Limits: the log is the buffer. A subscriber that falls so far behind that a flush trimmed
+ * the segment it reads next gets FeedOverflowError; in memory it holds at most one read
+ * batch (READ_EVENTS_MAX events) plus `#held`. `from` holds the replayed events in memory
+ * (at most what the unflushed log holds).
  *
- * Ends: `break` / `return()`, the signal aborting, this handle's `close()`, or the database
- * closing (the actor stopped and the ring is drained) end the iteration cleanly, pending
- * `next()` included. Threads: the subscribing thread (main or worker).
- *
- * Event record (the FeedRing payload):
- *   u8 type (1 put, 2 delete)  u8 0  u16 shard  u32 keyLength  u32 valueLength  u32 0
- *   u64 commitTs  u64 visibleAfter (group WAL LSN)  key  value
+ * Ends: `break` / `return()`, the signal aborting, this handle's `close()`, or the log
+ * closing (after the last durable record is read) end the iteration cleanly, pending
+ * `next()` included; a failed log fails it with the log's error.
+ * Threads: the subscribing thread (main or worker) owns the subscription and its files;
+ * it reads the ring's counters (publishedEnd, durableLsn, state) and the shards' commit
+ * counters atomically, and adds itself to each shard's `subscribers` (statistics only).
  */
 import type { Core } from "../core/core.ts";
-import { FeedHistoryError, FeedOverflowError } from "../errors.ts";
+import { CorruptionError, FeedHistoryError, FeedOverflowError, ShardlineError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
-import { FeedRing } from "./feed-ring.ts";
+import { Ring, RingState } from "../wal/format.ts";
+import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
+import { type RingView, waitForChange } from "../wal/ring.ts";
 import { loggedOperations } from "./logged-operations.ts";
 import { readManifest } from "./manifest.ts";
-import { waitUntil } from "./memtables.ts";
-import { OP_PUT, type Operation } from "./records.ts";
+import { decodeRecord, KIND_OPERATIONS, OP_PUT, type Operation } from "./records.ts";
 import type { EngineShared } from "./shared-state.ts";
 
-const EVENT_HEADER_BYTES = 32;
-/** How often a waiting subscription re-checks abort, close and the actor (ms). */
+/** How often a waiting subscription re-checks the log's state (ms). */
 const POLL_MS = 100;
+/** Events decoded per read of the log before they are handed out. */
+const READ_EVENTS_MAX = 4096;
+/** Early operations a subscription holds while it waits for an earlier timestamp. */
+const HELD_EVENTS_MAX = 65536;
 
 export interface ChangeEvent {
   key: Uint8Array;
@@ -63,48 +73,14 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
 }
 
-/** Actor side: the event for one committed operation. */
-export function encodeChange(op: Operation, visibleAfter: number): Uint8Array {
-  const valueLength = op.value?.length ?? 0;
-  const out = new Uint8Array(EVENT_HEADER_BYTES + op.key.length + valueLength);
-  const view = new DataView(out.buffer);
-  out[0] = op.type;
-  view.setUint16(2, op.shard, true);
-  view.setUint32(4, op.key.length, true);
-  view.setUint32(8, valueLength, true);
-  view.setBigUint64(16, op.ts, true);
-  view.setBigUint64(24, BigInt(visibleAfter), true);
-  out.set(op.key, EVENT_HEADER_BYTES);
-  if (op.value) out.set(op.value, EVENT_HEADER_BYTES + op.key.length);
-  return out;
-}
-
-function decodeChange(payload: Uint8Array): { event: ChangeEvent; visibleAfter: number } {
-  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-  const keyLength = view.getUint32(4, true);
-  const valueLength = view.getUint32(8, true);
-  const put = payload[0] === OP_PUT;
-  const key = payload.subarray(EVENT_HEADER_BYTES, EVENT_HEADER_BYTES + keyLength);
-  return {
-    event: {
-      key,
-      value: put ? payload.subarray(EVENT_HEADER_BYTES + keyLength, EVENT_HEADER_BYTES + keyLength + valueLength) : undefined,
-      type: put ? "put" : "delete",
-      commitTs: view.getBigUint64(16, true),
-      shard: view.getUint16(2, true),
-    },
-    visibleAfter: Number(view.getBigUint64(24, true)),
-  };
-}
-
 /** What a subscription needs from its Database handle. */
 export interface FeedEnv {
   core: Core;
   platform: Platform;
   dir: string;
   shared: EngineShared;
-  /** Resolves once the group WAL's visible point passes `lsn`. */
-  waitVisible(lsn: number): Promise<void>;
+  /** The group WAL's ring: its counters say how far the log is published and durable. */
+  group: RingView;
   /** Resolves once everything written so far is durable. */
   flush(): Promise<void>;
   /** Called once when the subscription ends, however it ends. */
@@ -113,12 +89,18 @@ export interface FeedEnv {
 
 export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   readonly #env: FeedEnv;
-  readonly #ring: FeedRing;
   readonly #prefix: Uint8Array | undefined;
   readonly #from: bigint | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #startTs: bigint[] = [];
-  #position: number;
+  /** Per shard, the next timestamp to hand out. */
+  readonly #expected: bigint[] = [];
+  /** Per shard, operations that arrived before `#expected` (null: filtered out). */
+  readonly #held: Array<Map<bigint, ChangeEvent | null>> = [];
+  #heldCount = 0;
+  readonly #tail: LogTail;
+  #ready: ChangeEvent[] = [];
+  #readyAt = 0;
   #history: ChangeEvent[] | undefined;
   #historyAt = 0;
   #done = false;
@@ -128,18 +110,19 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
 
   constructor(env: FeedEnv, options: SubscribeOptions) {
     this.#env = env;
-    this.#ring = new FeedRing(env.core, env.shared.feedRing);
     this.#prefix = options.prefix;
     this.#from = options.from;
     this.#signal = options.signal;
     const e = env.core.exports;
     const shards = env.shared.shards;
-    this.#position = this.#ring.head; // (1)
-    for (let shard = 0; shard < shards; shard++) e.shardAddSubscribers(shard, 1); // (2)
+    this.#tail = new LogTail(env.core, env.platform, `${env.dir}/wal`, env.group.publishedEnd, true); // (1)
     for (let shard = 0; shard < shards; shard++) {
-      for (const mt of memtablesOf(env.core, shard)) waitUntil(() => e.memtableWriters(mt) === 0); // (3)
+      const startTs = e.shardCommitCounter(shard); // (2)
+      this.#startTs.push(startTs);
+      this.#expected.push(startTs + 1n);
+      this.#held.push(new Map());
+      e.shardAddSubscribers(shard, 1);
     }
-    for (let shard = 0; shard < shards; shard++) this.#startTs.push(e.shardCommitCounter(shard)); // (4)
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
@@ -159,13 +142,14 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     return { done: true, value: undefined };
   }
 
-  /** Ends the iteration: a pending `next()` resolves done; the shards stop routing writes here. */
+  /** Ends the iteration: a pending `next()` resolves done; the log's files are closed. */
   end(): void {
     if (this.#done) return;
     this.#done = true;
     const e = this.#env.core.exports;
     for (let shard = 0; shard < this.#env.shared.shards; shard++) e.shardAddSubscribers(shard, -1);
     this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#tail.close();
     this.#wake?.();
     this.#env.ended(this);
   }
@@ -178,26 +162,72 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     try {
       if (this.#from !== undefined && this.#history === undefined && !this.#done) this.#history = await this.#replay(this.#from);
       if (this.#history && this.#historyAt < this.#history.length && !this.#done) return { done: false, value: this.#history[this.#historyAt++] };
+      const group = this.#env.group;
+      const seqIndex = group.index(Ring.DURABLE_SEQ);
       while (!this.#done) {
-        const read = this.#ring.read(this.#position);
-        if (read === "overflow") throw new FeedOverflowError(this.#ring.capacity);
-        if (read === "empty") {
-          if (this.#env.shared.actorStopped && this.#ring.read(this.#position) === "empty") break;
-          await this.#waitForEvents();
+        if (this.#readyAt < this.#ready.length) return { done: false, value: this.#ready[this.#readyAt++] };
+        const seq = Atomics.load(group.i32, seqIndex);
+        const durable = group.durableLsn;
+        if (this.#tail.next < durable) {
+          this.#readLog(durable);
           continue;
         }
-        this.#position = read.next;
-        const { event, visibleAfter } = decodeChange(read.payload);
-        if (event.commitTs <= this.#startTs[event.shard] || !this.#matches(event.key)) continue;
-        await this.#env.waitVisible(visibleAfter);
-        return { done: false, value: event };
+        const state = group.state;
+        if (state === RingState.FAILED) throw group.stateError(`database ${this.#env.dir}`);
+        if (state === RingState.CLOSED) break;
+        await this.#waitForLog(seqIndex, seq);
       }
     } catch (error) {
       this.end();
-      throw error;
+      throw error instanceof LogTrimmedError ? new FeedOverflowError(`the log before LSN ${error.oldestLsn} was flushed to tables and trimmed, and this subscription had not read LSN ${error.lsn} yet`) : error;
     }
     this.end();
     return { done: true, value: undefined };
+  }
+
+  /** Decodes the log's records from the tail up to `durable` (at most a batch) into `#ready`. */
+  #readLog(durable: number): void {
+    this.#ready = [];
+    this.#readyAt = 0;
+    for (const { lsn, payload } of this.#tail.read(durable)) {
+      let record;
+      try {
+        record = decodeRecord(payload!);
+      } catch (error) {
+        throw new CorruptionError(`group WAL record at LSN ${lsn} is not an engine record: ${(error as Error).message}`, `${this.#env.dir}/wal`);
+      }
+      if (record.kind !== KIND_OPERATIONS) continue;
+      for (const op of record.ops) this.#accept(op, lsn);
+      if (this.#ready.length >= READ_EVENTS_MAX) break;
+    }
+  }
+
+  /** Puts one logged operation in its shard's timestamp order. */
+  #accept(op: Operation, lsn: number): void {
+    const shard = op.shard;
+    if (shard >= this.#expected.length) throw new CorruptionError(`group WAL record at LSN ${lsn} names shard ${shard} of ${this.#expected.length}`, `${this.#env.dir}/wal`);
+    if (op.ts <= this.#startTs[shard]) return;
+    const event = this.#matches(op.key) ? toEvent(op) : null;
+    const expected = this.#expected[shard];
+    if (op.ts > expected) {
+      const held = this.#held[shard];
+      if (held.has(op.ts)) throw new ShardlineError(`change feed: shard ${shard} logged timestamp ${op.ts} twice (LSN ${lsn})`, "SHARDLINE_INTERNAL");
+      if (++this.#heldCount > HELD_EVENTS_MAX) throw new FeedOverflowError(`more than ${HELD_EVENTS_MAX} operations of one shard arrived ahead of timestamp ${expected}`);
+      held.set(op.ts, event);
+      return;
+    }
+    if (op.ts < expected) throw new ShardlineError(`change feed: shard ${shard} logged timestamp ${op.ts} again (LSN ${lsn})`, "SHARDLINE_INTERNAL");
+    if (event) this.#ready.push(event);
+    let next = expected + 1n;
+    const held = this.#held[shard];
+    while (held.size > 0 && held.has(next)) {
+      const early = held.get(next)!;
+      held.delete(next);
+      this.#heldCount--;
+      if (early) this.#ready.push(early);
+      next++;
+    }
+    this.#expected[shard] = next;
   }
 
   #matches(key: Uint8Array): boolean {
@@ -208,19 +238,13 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     return true;
   }
 
-  /** Sleeps until the ring moves, this subscription ends, or POLL_MS pass; keeps the process alive meanwhile. */
-  async #waitForEvents(): Promise<void> {
-    const i32 = this.#ring.i32;
-    const seen = Atomics.load(i32, this.#ring.seqIndex);
-    if (this.#ring.read(this.#position) !== "empty") return;
-    const keepAlive = setInterval(() => {}, 1 << 30);
+  /** Sleeps until the log's durable point moves, this subscription ends, or POLL_MS pass. */
+  async #waitForLog(seqIndex: number, seen: number): Promise<void> {
+    const woken = new Promise<void>((resolve) => (this.#wake = resolve));
     try {
-      const woken = new Promise<void>((resolve) => (this.#wake = resolve));
-      const result = Atomics.waitAsync(i32, this.#ring.seqIndex, seen, POLL_MS);
-      if (result.async) await Promise.race([result.value, woken]);
+      await Promise.race([waitForChange(this.#env.group.i32, seqIndex, seen, POLL_MS), woken]);
     } finally {
       this.#wake = undefined;
-      clearInterval(keepAlive);
     }
   }
 
@@ -247,7 +271,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
         const id = `${op.shard}:${op.ts}`;
         if (seen.has(id)) continue; // a write can be in two logs across a crash's replay
         seen.add(id);
-        events.push({ key: op.key, value: op.type === OP_PUT ? op.value : undefined, type: op.type === OP_PUT ? "put" : "delete", commitTs: op.ts, shard: op.shard });
+        events.push(toEvent(op));
       }
     } catch (error) {
       check(); // a flush trimmed what was being read: say so if that is why
@@ -259,7 +283,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   }
 }
 
-function memtablesOf(core: Core, shard: number): number[] {
-  const n = core.exports.shardMemtableList(shard);
-  return Array.from({ length: n }, (_, i) => core.u32[(core.shardList >>> 2) + i]);
+function toEvent(op: Operation): ChangeEvent {
+  const put = op.type === OP_PUT;
+  return { key: op.key, value: put ? op.value : undefined, type: put ? "put" : "delete", commitTs: op.ts, shard: op.shard };
 }

@@ -447,10 +447,10 @@ export class Database implements AsyncDisposable {
 
   /**
    * Every write acknowledged from now on (and, with `from`, the ones since that commit
-   * timestamp the WAL still holds), once each, in commit order per shard, as an async
-   * iterable: `for await (const change of db.subscribe({ prefix }))`. While a shard has
-   * subscribers its writes take the channel path. Ends on `break`, when `signal` aborts and
-   * on `close()`; a subscriber that falls more than the feed buffer behind gets
+   * timestamp the WAL still holds), once each, in commit order per shard, once durable, as
+   * an async iterable: `for await (const change of db.subscribe({ prefix }))`. It reads the
+   * group WAL; writers do not change path for it. Ends on `break`, when `signal` aborts and
+   * on `close()`; a subscriber so far behind that the log it needs was trimmed gets
    * FeedOverflowError (src/engine/change-feed.ts).
    */
   subscribe(options: { prefix?: Key; from?: bigint; signal?: AbortSignal } = {}): AsyncIterableIterator<ChangeEvent> {
@@ -465,7 +465,7 @@ export class Database implements AsyncDisposable {
       platform: this.platform,
       dir: this.dir,
       shared: this.#shared,
-      waitVisible: (lsn) => (this.#full ? this.#waiters.wait(lsn) : Promise.resolve()),
+      group: this.#group,
       flush: () => this.#waiters.wait(this.#group.reserveHead),
       ended: (s) => this.#subscriptions.delete(s),
     }, { prefix, from: options.from, signal });

@@ -33,10 +33,9 @@ import { listSegmentFiles } from "../wal/segment-files.ts";
 import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
 import { awaitDurableBeyond, type FlushEnv, partitionDir } from "./flush.ts";
-import { FEED_HEADER_BYTES, FeedRing } from "./feed-ring.ts";
 import { MANIFEST_NAME, type ManifestData, newManifest, readManifest, tableFileName, writeManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
-import { type DatabaseOptions, DEFAULT_SHARDS, FEED_BUFFER_BYTES, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
+import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
 import { replay } from "./replay.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
@@ -84,13 +83,9 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
     if (core.exports.walRingFormat(requestRing, REQUEST_QUEUE_BYTES, 0, 0n, REQUEST_QUEUE_BYTES - 64) !== WalStatus.OK) {
       throw new RangeError("cannot format the actor's request queue");
     }
-    const feedRing = core.exports.coreAlloc(FEED_HEADER_BYTES + FEED_BUFFER_BYTES) >>> 0;
-    if (feedRing < STATUS_LIMIT) throw new RangeError("no shared memory for the change feed's buffer");
-    FeedRing.format(core, feedRing, FEED_BUFFER_BYTES);
     const shared = EngineShared.create(core, {
       groupRing: log.ringAddress,
       requestRing,
-      feedRing,
       durabilityFull: o.durability === "full",
       shards,
       valueBytesMax: valueBytesMaxFor(o.memtableBytesMax),

@@ -109,8 +109,6 @@ export const MEMTABLE_BYTES_MIN = 64 * 1024;
 export const MEMTABLE_BYTES_MAX = 1024 * MIB;
 /** The actor's request queue, bytes (it bounds the channel path's queue). */
 export const REQUEST_QUEUE_BYTES = 4 * MIB;
-/** The change feed's shared buffer, bytes: how far a subscriber may fall behind (src/engine/feed-ring.ts). */
-export const FEED_BUFFER_BYTES = 4 * MIB;
 /** Most operations in one batch. */
 export const BATCH_OPS_MAX = 1000;
 /** Most key and value bytes in one batch (with its operation headers it must fit the staging area). */

@@ -20,7 +20,7 @@
  *   +64  u32 actorStopped        1 once the actor will write no more replies: it stopped
  *                                after answering everything it took, or it died (set by
  *                                the opener). Channel clients then fail what is pending.
- *   +68  u32 feedRing            address of the change feed's buffer (src/engine/feed-ring.ts)
+ *   +68  u32 reserved            (the change feed's buffer until feeds read the log)
  *   +72  u32 horizonReads        +1 (atomic add) by every version-GC horizon read (gcHorizon)
  *   +76  ... reserved to +128
  *   +128 u64 snapshots[SNAPSHOTS_MAX]  live snapshots: seq + 1; 0 a free slot; 1 (RESERVED)
@@ -78,7 +78,6 @@ const F = {
   COMPACTIONS: 48,
   COMPACTED_BYTES: 56,
   ACTOR_STOPPED: 64,
-  FEED_RING: 68,
   HORIZON_READS: 72,
   SNAPSHOTS: 128,
 } as const;
@@ -97,7 +96,7 @@ export class EngineShared {
   }
 
   /** Lays out a fresh block (opener only). */
-  static create(core: Core, options: { groupRing: number; requestRing: number; feedRing: number; durabilityFull: boolean; shards: number; valueBytesMax: number }): EngineShared {
+  static create(core: Core, options: { groupRing: number; requestRing: number; durabilityFull: boolean; shards: number; valueBytesMax: number }): EngineShared {
     const address = core.exports.coreAlloc(SHARED_BYTES) >>> 0;
     if (address < 64) throw new RangeError("no shared memory for the database's state");
     core.u8.fill(0, address, address + SHARED_BYTES);
@@ -105,7 +104,6 @@ export class EngineShared {
     const u32 = core.u32;
     u32[(address + F.GROUP_RING) >>> 2] = options.groupRing;
     u32[(address + F.REQUEST_RING) >>> 2] = options.requestRing;
-    u32[(address + F.FEED_RING) >>> 2] = options.feedRing;
     u32[(address + F.DURABILITY_FULL) >>> 2] = options.durabilityFull ? 1 : 0;
     u32[(address + F.SHARDS) >>> 2] = options.shards;
     u32[(address + F.VALUE_BYTES_MAX) >>> 2] = options.valueBytesMax;
@@ -125,9 +123,6 @@ export class EngineShared {
   }
   get groupRing(): number {
     return this.core.u32[this.#i(F.GROUP_RING)];
-  }
-  get feedRing(): number {
-    return this.core.u32[(this.address + F.FEED_RING) >>> 2];
   }
   get requestRing(): number {
     return this.core.u32[this.#i(F.REQUEST_RING)];

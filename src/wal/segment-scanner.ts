@@ -113,6 +113,9 @@ export class SegmentScanner {
         this.offset += bytes;
         yield { lsn, payload, bytes };
       }
+      // Whatever stopped validation lies at or past the limit: a live log's writer may be
+      // writing there right now (tests/wal/live-tail.test.ts).
+      if (this.lsnAt(this.offset) >= untilLsn) return this.#stop("limit");
       if (reason === Stop.END) continue;
       if (reason === Stop.PARTIAL) {
         if (this.offset + needed > this.#fileSize) {

@@ -1,11 +1,18 @@
-// Change feeds (db.subscribe): every acknowledged write delivered once, in commit order per
-// shard, under concurrent writers from two workers; prefix filter; `from` replay from the
-// WAL; overflow of a subscriber that does not read; abort; close with a pending next();
-// a subscriber in a worker; while subscribed, writes take the channel path.
+// Change feeds (db.subscribe), read from the group WAL: every acknowledged write delivered
+// once, in commit order per shard, under concurrent writers from two workers that keep the
+// fast path; operations logged out of timestamp order put back in order; prefix filter;
+// `from` replay from the WAL; a late reader catching up from the log; overflow of a
+// subscriber whose log was trimmed; abort; close with a pending next(); a subscriber in a
+// worker.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { Core } from "../../src/core/core.ts";
 import { FeedHistoryError, FeedOverflowError } from "../../src/engine/public.ts";
 import type { ChangeEvent } from "../../src/engine/change-feed.ts";
+import { encodeOperations, OP_PUT } from "../../src/engine/records.ts";
+import { EngineShared } from "../../src/engine/shared-state.ts";
+import { RingView } from "../../src/wal/ring.ts";
+import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
 import { rejects } from "../harness/assert.ts";
 import { startWriters, valueFor } from "./fixtures/attach-writer.ts";
@@ -25,7 +32,7 @@ function assertCommitOrder(events: Array<{ commitTs: bigint; shard: number }>): 
   }
 }
 
-test("writes from two workers at once: each delivered once, in commit order per shard, by the channel path", async () => {
+test("writes from two workers at once: each delivered once, in commit order per shard, writers on the fast path", async () => {
   const PER_WORKER = 400;
   const db = await open(tempDir(), { shards: 2, durability: "async" });
   const feed = db.subscribe({ prefix: "w" });
@@ -37,7 +44,7 @@ test("writes from two workers at once: each delivered once, in commit order per 
     if (events.length === 2 * PER_WORKER) break;
   }
   const counts = await Promise.all(runs);
-  assert.is(counts[0].fast + counts[1].fast, 0, "no write took the fast path while subscribed");
+  assert.is(counts[0].channel + counts[1].channel, 0, "a subscriber sends no write to the channel path");
   assertCommitOrder(events);
   const keys = new Set(events.map((e) => text(e.key)));
   assert.is(keys.size, 2 * PER_WORKER, "each write delivered once");
@@ -93,15 +100,52 @@ test("from: changes already flushed to tables and trimmed: FeedHistoryError, not
   await db.close();
 });
 
-test("a subscriber that does not read falls behind the buffer: FeedOverflowError", async () => {
+test("operations logged out of timestamp order come out in timestamp order, filtered ones included", async () => {
+  // The actor takes timestamps before it reserves its record, a fast-path writer after:
+  // LSN order can invert a shard's timestamp order. Log three records that way by hand.
+  const db = await open(tempDir(), { shards: 1 });
+  const all = db.subscribe();
+  const onlyB = db.subscribe({ prefix: "b" });
+  const handle = db.share();
+  const core = await Core.attach(handle.module, handle.memory);
+  const ring = new RingView(core, new EngineShared(core, handle.shared).groupRing);
+  const [t1, t2, t3] = [0, 1, 2].map(() => core.exports.shardNextTimestamp(0));
+  const put = (key: string, ts: bigint) => ring.tryAppend(encodeOperations([{ type: OP_PUT, shard: 0, key: new TextEncoder().encode(key), value: new TextEncoder().encode(String(ts)), ts }]));
+  put("b2", t2);
+  put("b3", t3);
+  put("a1", t1);
+  await db.flush();
+  const got = async (feed: AsyncIterableIterator<ChangeEvent>, n: number) => {
+    const out: string[] = [];
+    for await (const change of feed) if (out.push(`${text(change.key)}@${change.commitTs - t1}`) === n) break;
+    return out;
+  };
+  assert.equal(await got(all, 3), ["a1@0", "b2@1", "b3@2"]);
+  assert.equal(await got(onlyB, 2), ["b2@1", "b3@2"], "a filtered-out operation still counts in the order");
+  await db.close();
+});
+
+test("a subscriber that reads late catches up from the log: nothing lost, writers never wait", async () => {
   const db = await open(tempDir(), { shards: 2, durability: "async" });
   const feed = db.subscribe();
   const value = "v".repeat(4096);
-  for (let i = 0; i < 1500; i++) await db.put(`k${i}`, value); // ~6 MiB of events > the 4 MiB buffer
+  for (let i = 0; i < 1500; i++) await db.put(`k${i}`, value); // ~6 MiB, more than the old 4 MiB feed buffer
+  const seen = new Set<string>();
+  for await (const change of feed) if (seen.add(text(change.key)!).size === 1500) break;
+  assert.is(seen.size, 1500);
+  assert.is(db.stats().paths.channel, 0);
+  await db.close();
+});
+
+test("a subscriber that does not read while its log is flushed and trimmed: FeedOverflowError", async () => {
+  const dir = tempDir();
+  const db = await open(dir, { shards: 1, durability: "async", memtableBytesMax: 64 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
+  const feed = db.subscribe();
+  const value = "v".repeat(4096);
+  for (let i = 0; i < 1500; i++) await db.put(`k${i}`, value); // ~6 MiB: three segments
+  await eventually(() => (listSegmentFiles(platform, `${dir}/wal`)[0]?.firstLsn ?? 0) > 0, "the first segment trimmed");
   await rejects(() => feed.next(), FeedOverflowError);
   assert.is(db.stats().shards.reduce((n, s) => n + s.subscribers, 0), 0, "the overflowed subscription is gone");
-  await db.put("after", "fast again");
-  assert.ok(db.stats().paths.fast > 0);
   await db.close();
 });
 

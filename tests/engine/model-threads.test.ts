@@ -8,8 +8,8 @@
 // each of its operations; it checks other threads' keys against their programs, which it
 // rebuilds from the seed (values name writer, key and sequence number; reads never go back;
 // a whole-range read is a cut of the writer's program; a snapshot reads the same twice). The
-// opener opens and closes change feeds (which send every shard's writes, everyone's, to the
-// channel path while open) and checks their events; the second option set has fastWrite off.
+// opener opens and closes change feeds (readers of the group WAL, putting each shard's
+// operations back in timestamp order) and checks their events; the second option set has fastWrite off.
 // 64 KiB memtables (values up to their quarter, 16 KiB): flushes and compactions happen
 // during the run. After each phase every thread hands its model to the opener, which closes,
 // reopens and checks every key of every thread exactly; the workers attach again.
