@@ -1,7 +1,7 @@
 /**
  * shardline's two other write paths, against its fast path (put-rand):
  * - "channel-path": `fastWrite: false`, so every put goes to its shard's actor over a
- *   channel (what happens when the memtable is full or a feed is subscribed);
+ *   channel (what happens when the memtable is full);
  * - "subscriber": the fast path with one change-feed subscriber (`db.subscribe()`)
  *   reading every change while the puts run; also reports how long after the last put's
  *   acknowledgement the subscriber saw the last change (`feedDrainMs`).

@@ -44,16 +44,19 @@ import { CorruptionError, FeedHistoryError, FeedOverflowError, ShardlineError } 
 import type { Platform } from "../platform.ts";
 import { Ring, RingState } from "../wal/format.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
+import type { ScannedRecord } from "../wal/segment-scanner.ts";
 import { type RingView, waitForChange } from "../wal/ring.ts";
 import { loggedOperations } from "./logged-operations.ts";
 import { readManifest } from "./manifest.ts";
-import { decodeRecord, KIND_OPERATIONS, OP_PUT, type Operation } from "./records.ts";
+import { KIND_OPERATIONS, OP_DELETE, OP_HEADER_BYTES, OP_PUT, type Operation, RECORD_PREFIX_BYTES, RECORD_VERSION } from "./records.ts";
 import type { EngineShared } from "./shared-state.ts";
 
 /** How often a waiting subscription re-checks the log's state (ms). */
 const POLL_MS = 100;
 /** Events decoded per read of the log before they are handed out. */
 const READ_EVENTS_MAX = 4096;
+/** Events' keys and values are copied into arenas of this size (a larger record gets its own copy). */
+const ARENA_BYTES = 256 * 1024;
 /** Early operations a subscription holds while it waits for an earlier timestamp. */
 const HELD_EVENTS_MAX = 65536;
 
@@ -93,12 +96,23 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   readonly #from: bigint | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #startTs: bigint[] = [];
-  /** Per shard, the next timestamp to hand out. */
-  readonly #expected: bigint[] = [];
+  /**
+   * Per shard, the next timestamp to hand out. Timestamps on the live path are numbers
+   * (exact below 2^53: a counter that grows by one per write), so that only an event
+   * handed out makes a bigint.
+   */
+  readonly #expected: number[] = [];
+  /** `#startTs` as numbers. */
+  readonly #startAt: number[] = [];
   /** Per shard, operations that arrived before `#expected` (null: filtered out). */
-  readonly #held: Array<Map<bigint, ChangeEvent | null>> = [];
+  readonly #held: Array<Map<number, ChangeEvent | null>> = [];
   #heldCount = 0;
   readonly #tail: LogTail;
+  /** The log's records being read, up to the durable LSN seen when it started. */
+  #records: Iterator<ScannedRecord> | undefined;
+  /** Where events' bytes are copied: one allocation for many events (they keep it alive). */
+  #arena = new Uint8Array(0);
+  #arenaAt = 0;
   #ready: ChangeEvent[] = [];
   #readyAt = 0;
   #history: ChangeEvent[] | undefined;
@@ -106,6 +120,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   #done = false;
   #wake: (() => void) | undefined;
   #busy: Promise<unknown> = Promise.resolve();
+  /** `next()` calls not settled yet: while there are some, later calls queue behind them. */
+  #pending = 0;
   readonly #onAbort = () => this.end();
 
   constructor(env: FeedEnv, options: SubscribeOptions) {
@@ -119,7 +135,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     for (let shard = 0; shard < shards; shard++) {
       const startTs = e.shardCommitCounter(shard); // (2)
       this.#startTs.push(startTs);
-      this.#expected.push(startTs + 1n);
+      this.#startAt.push(Number(startTs));
+      this.#expected.push(Number(startTs) + 1);
       this.#held.push(new Map());
       e.shardAddSubscribers(shard, 1);
     }
@@ -132,8 +149,14 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
 
   /** One `next()` at a time: concurrent calls queue behind each other, in order. */
   next(): Promise<IteratorResult<ChangeEvent>> {
+    // Events already decoded go out at once (only after `from`'s history: see #next).
+    if (this.#pending === 0 && this.#readyAt < this.#ready.length && !this.#done) return Promise.resolve({ done: false, value: this.#ready[this.#readyAt++] });
+    this.#pending++;
     const result = this.#busy.then(() => this.#next());
-    this.#busy = result.catch(() => undefined);
+    this.#busy = result.then(
+      () => void this.#pending--,
+      () => void this.#pending--,
+    );
     return result;
   }
 
@@ -146,6 +169,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   end(): void {
     if (this.#done) return;
     this.#done = true;
+    this.#records?.return?.(undefined);
+    this.#records = undefined;
     const e = this.#env.core.exports;
     for (let shard = 0; shard < this.#env.shared.shards; shard++) e.shardAddSubscribers(shard, -1);
     this.#signal?.removeEventListener("abort", this.#onAbort);
@@ -168,7 +193,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
         if (this.#readyAt < this.#ready.length) return { done: false, value: this.#ready[this.#readyAt++] };
         const seq = Atomics.load(group.i32, seqIndex);
         const durable = group.durableLsn;
-        if (this.#tail.next < durable) {
+        if (this.#records || this.#tail.next < durable) {
           this.#readLog(durable);
           continue;
         }
@@ -185,40 +210,77 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     return { done: true, value: undefined };
   }
 
-  /** Decodes the log's records from the tail up to `durable` (at most a batch) into `#ready`. */
+  /**
+   * Decodes the log's records from the tail (up to `durable` as it was when this read of
+   * the log began) into `#ready`, until READ_EVENTS_MAX events are ready or the records run
+   * out. Payloads are views of the scanner's buffer, copied into an arena first; events'
+   * keys and values are views of that copy.
+   */
   #readLog(durable: number): void {
     this.#ready = [];
     this.#readyAt = 0;
-    for (const { lsn, payload } of this.#tail.read(durable)) {
-      let record;
-      try {
-        record = decodeRecord(payload!);
-      } catch (error) {
-        throw new CorruptionError(`group WAL record at LSN ${lsn} is not an engine record: ${(error as Error).message}`, `${this.#env.dir}/wal`);
+    const records = (this.#records ??= this.#tail.read(durable, true));
+    while (this.#ready.length < READ_EVENTS_MAX) {
+      const step = records.next();
+      if (step.done) {
+        this.#records = undefined;
+        return;
       }
-      if (record.kind !== KIND_OPERATIONS) continue;
-      for (const op of record.ops) this.#accept(op, lsn);
-      if (this.#ready.length >= READ_EVENTS_MAX) break;
+      this.#decode(this.#own(step.value.payload!), step.value.lsn);
+    }
+  }
+
+  /** A copy of a passing view of a payload, carved from the current arena. */
+  #own(view: Uint8Array): Uint8Array {
+    if (view.length > ARENA_BYTES / 4) return view.slice();
+    if (this.#arenaAt + view.length > this.#arena.length) {
+      this.#arena = new Uint8Array(ARENA_BYTES);
+      this.#arenaAt = 0;
+    }
+    const at = this.#arenaAt;
+    this.#arena.set(view, at);
+    this.#arenaAt = (at + view.length + 7) & ~7;
+    return this.#arena.subarray(at, at + view.length);
+  }
+
+  /** One engine record (src/engine/records.ts, kind 1: operations) into `#accept`. */
+  #decode(payload: Uint8Array, lsn: number): void {
+    const corrupt = (why: string) => new CorruptionError(`group WAL record at LSN ${lsn} is not an engine record: ${why}`, `${this.#env.dir}/wal`);
+    if (payload.length < RECORD_PREFIX_BYTES || payload[0] !== RECORD_VERSION) throw corrupt("bad prefix");
+    if (payload[1] !== KIND_OPERATIONS) return;
+    const count = u32At(payload, 4);
+    let at = RECORD_PREFIX_BYTES;
+    for (let i = 0; i < count; i++) {
+      if (at + OP_HEADER_BYTES > payload.length) throw corrupt(`operation ${i} of ${count} is cut short`);
+      const type = payload[at];
+      const shard = payload[at + 2] | (payload[at + 3] << 8);
+      const keyLength = payload[at + 4] | (payload[at + 5] << 8);
+      const valueLength = type === OP_PUT ? u32At(payload, at + 8) : 0;
+      const ts = u32At(payload, at + 12) + u32At(payload, at + 16) * 0x1_0000_0000;
+      const keyAt = at + OP_HEADER_BYTES;
+      at = keyAt + keyLength + valueLength;
+      if ((type !== OP_PUT && type !== OP_DELETE) || at > payload.length) throw corrupt(`operation ${i} of ${count} is malformed`);
+      this.#accept(payload, type, shard, ts, keyAt, keyLength, valueLength, lsn);
     }
   }
 
   /** Puts one logged operation in its shard's timestamp order. */
-  #accept(op: Operation, lsn: number): void {
-    const shard = op.shard;
+  #accept(payload: Uint8Array, type: number, shard: number, ts: number, keyAt: number, keyLength: number, valueLength: number, lsn: number): void {
     if (shard >= this.#expected.length) throw new CorruptionError(`group WAL record at LSN ${lsn} names shard ${shard} of ${this.#expected.length}`, `${this.#env.dir}/wal`);
-    if (op.ts <= this.#startTs[shard]) return;
-    const event = this.#matches(op.key) ? toEvent(op) : null;
+    if (ts <= this.#startAt[shard]) return;
+    const key = payload.subarray(keyAt, keyAt + keyLength);
+    const event = this.#matches(key) ? newEvent(payload, type, shard, ts, keyAt, keyLength, valueLength) : null;
     const expected = this.#expected[shard];
-    if (op.ts > expected) {
+    if (ts > expected) {
       const held = this.#held[shard];
-      if (held.has(op.ts)) throw new ShardlineError(`change feed: shard ${shard} logged timestamp ${op.ts} twice (LSN ${lsn})`, "SHARDLINE_INTERNAL");
+      if (held.has(ts)) throw new ShardlineError(`change feed: shard ${shard} logged timestamp ${ts} twice (LSN ${lsn})`, "SHARDLINE_INTERNAL");
       if (++this.#heldCount > HELD_EVENTS_MAX) throw new FeedOverflowError(`more than ${HELD_EVENTS_MAX} operations of one shard arrived ahead of timestamp ${expected}`);
-      held.set(op.ts, event);
+      held.set(ts, event);
       return;
     }
-    if (op.ts < expected) throw new ShardlineError(`change feed: shard ${shard} logged timestamp ${op.ts} again (LSN ${lsn})`, "SHARDLINE_INTERNAL");
+    if (ts < expected) throw new ShardlineError(`change feed: shard ${shard} logged timestamp ${ts} again (LSN ${lsn})`, "SHARDLINE_INTERNAL");
     if (event) this.#ready.push(event);
-    let next = expected + 1n;
+    let next = expected + 1;
     const held = this.#held[shard];
     while (held.size > 0 && held.has(next)) {
       const early = held.get(next)!;
@@ -281,6 +343,18 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     events.sort((a, b) => (a.commitTs < b.commitTs ? -1 : a.commitTs > b.commitTs ? 1 : a.shard - b.shard));
     return events;
   }
+}
+
+function u32At(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+/** An event whose key and value are views of `payload` (a copy this subscription owns). */
+function newEvent(payload: Uint8Array, type: number, shard: number, ts: number, keyAt: number, keyLength: number, valueLength: number): ChangeEvent {
+  const key = payload.subarray(keyAt, keyAt + keyLength);
+  const put = type === OP_PUT;
+  const value = put ? payload.subarray(keyAt + keyLength, keyAt + keyLength + valueLength) : undefined;
+  return { key, value, type: put ? "put" : "delete", commitTs: BigInt(ts), shard };
 }
 
 function toEvent(op: Operation): ChangeEvent {

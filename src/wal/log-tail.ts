@@ -49,12 +49,15 @@ export class LogTail {
     this.#from = from;
   }
 
-  /** The records in [next, untilLsn), in order; `next` moves past each one handed out. */
-  *read(untilLsn: number): Generator<ScannedRecord> {
+  /**
+   * The records in [next, untilLsn), in order; `next` moves past each one handed out. With
+   * `view`, payloads are views valid only until the generator resumes (SegmentScanner.read).
+   */
+  *read(untilLsn: number, view = false): Generator<ScannedRecord> {
     while (this.next < untilLsn) {
       const scanner = (this.#scanner ??= this.#open(this.next));
       scanner.refreshSize();
-      for (const record of scanner.read(untilLsn, true)) {
+      for (const record of scanner.read(untilLsn, view ? "view" : true)) {
         if (record.lsn < this.next) continue;
         this.next = record.lsn + record.bytes;
         yield record;

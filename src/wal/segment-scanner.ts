@@ -85,9 +85,11 @@ export class SegmentScanner {
   /**
    * Valid records from the current offset, at most up to LSN `untilLsn` (exclusive; a
    * record starting at or after it is left for a later call, stop reason "limit").
-   * Payloads are copied only when `payloads` is true.
+   * Payloads are copied when `payloads` is true; with "view" a payload is a view of the
+   * scanner's buffer in the core's memory, valid only until the generator resumes (a
+   * record larger than the buffer is still a copy); with false there is none.
    */
-  *read(untilLsn = Infinity, payloads = true): Generator<ScannedRecord> {
+  *read(untilLsn = Infinity, payloads: boolean | "view" = true): Generator<ScannedRecord> {
     const core = this.core;
     const buffer = this.#buffer;
     this.stopped = undefined;
@@ -108,7 +110,8 @@ export class SegmentScanner {
         const word = core.u32[(buffer + at + 4) >>> 2];
         const length = word & RECORD_LENGTH_MAX;
         const bytes = recordBytes(length);
-        const payload = payloads ? core.copyOut(buffer + at + RECORD_HEADER_BYTES, length) : undefined;
+        const from = buffer + at + RECORD_HEADER_BYTES;
+        const payload = payloads === "view" ? core.u8.subarray(from, from + length) : payloads ? core.copyOut(from, length) : undefined;
         at += bytes;
         this.offset += bytes;
         yield { lsn, payload, bytes };
@@ -126,7 +129,7 @@ export class SegmentScanner {
         if (needed <= BUFFER_BYTES) continue; // refill from the record's start
         // The large record's header sits where the validated run ended (`at`), not at the
         // start of the buffer: records may precede it in this read.
-        const big = this.#readLarge(buffer + at, payloads);
+        const big = this.#readLarge(buffer + at, payloads !== false);
         if (!big) return;
         if (big.lsn >= untilLsn) return this.#stop("limit");
         this.offset += big.bytes;
