@@ -48,6 +48,7 @@ import type { ScannedRecord } from "../wal/segment-scanner.ts";
 import { type RingView, waitForChange } from "../wal/ring.ts";
 import { loggedOperations } from "./logged-operations.ts";
 import { readManifest } from "./manifest.ts";
+import { BATCH_OPS_MAX } from "./options.ts";
 import { KIND_OPERATIONS, OP_DELETE, OP_HEADER_BYTES, OP_PUT, type Operation, RECORD_PREFIX_BYTES, RECORD_VERSION } from "./records.ts";
 import type { EngineShared } from "./shared-state.ts";
 
@@ -57,8 +58,13 @@ const POLL_MS = 100;
 const READ_EVENTS_MAX = 4096;
 /** Events' keys and values are copied into arenas of this size (a larger record gets its own copy). */
 const ARENA_BYTES = 256 * 1024;
-/** Early operations a subscription holds while it waits for an earlier timestamp. */
-const HELD_EVENTS_MAX = 65536;
+/**
+ * Early operations a subscription holds while it waits for an earlier timestamp: a guard,
+ * not a tuning knob. Writes in flight at once bound what arrives early (a batch logged
+ * before a single write that took a timestamp in the middle of the batch's holds the rest
+ * of the batch), so the guard allows many batches' worth.
+ */
+const HELD_EVENTS_MAX = Math.max(65536, 64 * BATCH_OPS_MAX);
 
 export interface ChangeEvent {
   key: Uint8Array;
