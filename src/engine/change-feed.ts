@@ -56,6 +56,11 @@ import type { EngineShared } from "./shared-state.ts";
 const POLL_MS = 100;
 /** Events decoded per read of the log before they are handed out. */
 const READ_EVENTS_MAX = 4096;
+/**
+ * Live subscriptions per database, all threads: each one holds a segment scanner's read
+ * buffer (1 MiB of the shared memory) while it reads.
+ */
+export const SUBSCRIPTIONS_MAX = 64;
 /** Events' keys and values are copied into arenas of this size (a larger record gets its own copy). */
 const ARENA_BYTES = 256 * 1024;
 /**
@@ -137,6 +142,12 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     this.#signal = options.signal;
     const e = env.core.exports;
     const shards = env.shared.shards;
+    // Shard 0's count is the database's: claim a place first (an atomic add, so threads
+    // subscribing at once cannot both take the last one).
+    if (e.shardAddSubscribers(0, 1) > SUBSCRIPTIONS_MAX) {
+      e.shardAddSubscribers(0, -1);
+      throw new RangeError(`a database has at most ${SUBSCRIPTIONS_MAX} change-feed subscriptions at once (SUBSCRIPTIONS_MAX); end one first`);
+    }
     this.#tail = new LogTail(env.core, env.platform, `${env.dir}/wal`, env.group.publishedEnd, true); // (1)
     for (let shard = 0; shard < shards; shard++) {
       const startTs = e.shardCommitCounter(shard); // (2)
@@ -144,7 +155,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
       this.#startAt.push(Number(startTs));
       this.#expected.push(Number(startTs) + 1);
       this.#held.push(new Map());
-      e.shardAddSubscribers(shard, 1);
+      if (shard > 0) e.shardAddSubscribers(shard, 1);
     }
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }

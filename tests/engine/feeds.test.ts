@@ -8,7 +8,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
 import { FeedHistoryError, FeedOverflowError } from "../../src/engine/public.ts";
-import type { ChangeEvent } from "../../src/engine/change-feed.ts";
+import { type ChangeEvent, SUBSCRIPTIONS_MAX } from "../../src/engine/change-feed.ts";
 import { encodeOperations, OP_PUT } from "../../src/engine/records.ts";
 import { EngineShared } from "../../src/engine/shared-state.ts";
 import { RingView } from "../../src/wal/ring.ts";
@@ -184,6 +184,18 @@ test("a subscriber in a worker receives the main thread's writes", async () => {
   for (let i = 0; i < 50; i++) await db.put(`m${i}`, `v${i}`);
   const seen = await run;
   assert.equal(seen.map((s) => s.split("@")[0]).sort(), Array.from({ length: 50 }, (_, i) => `m${i}=v${i}`).sort());
+  await db.close();
+});
+
+test("at most SUBSCRIPTIONS_MAX live subscriptions per database; ending one frees its place", async () => {
+  const db = await open(tempDir(), { shards: 2 });
+  const feeds = Array.from({ length: SUBSCRIPTIONS_MAX }, () => db.subscribe());
+  assert.throws(() => db.subscribe(), (e: Error) => e instanceof RangeError && /SUBSCRIPTIONS_MAX/.test(e.message));
+  await feeds[0].return?.();
+  const again = db.subscribe();
+  await db.put("k", "v");
+  assert.is(text((await again.next()).value?.key), "k");
+  assert.is(db.stats().shards[0].subscribers, SUBSCRIPTIONS_MAX);
   await db.close();
 });
 
