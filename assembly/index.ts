@@ -98,6 +98,7 @@ export { validateRecords as walValidate, findValidHeader as walFindValidHeader }
 export { engineBatch, engineWrite } from "./engine";
 export { epochAdvance, epochEnter, epochExit, epochQuiet } from "./epoch";
 export { shardDropOldestFrozen, shardInstallActive, shardRotateActive } from "./shard";
+export { replayLink, replayRecord, replayRun } from "./replay";
 
 // ---- lifecycle -------------------------------------------------------------------------
 

@@ -161,7 +161,7 @@ export function skiplistSeed(slots: usize, seed: u32): void {
 
 /** A random tower height with P(height > h) = 4^-h, capped at HEIGHT_MAX. */
 @inline
-function randomHeight(): u32 {
+export function randomHeight(): u32 {
   let x = rngState;
   x ^= x << 13;
   x ^= x >>> 17;
@@ -298,7 +298,7 @@ export function memtableFormat(arena: usize, bytes: u32): usize {
 }
 
 /** Reserves `bytes` from the arena's shared cursor; 0 when they do not fit. */
-function arenaReserve(mt: usize, bytes: u32): usize {
+export function arenaReserve(mt: usize, bytes: u32): usize {
   const capacity = load<u32>(mt, MT_CAPACITY);
   while (true) {
     const used = atomic.load<u32>(mt, MT_USED);
@@ -364,6 +364,15 @@ export function nodeCreate(mt: usize, key: usize, keyLength: u32, value: usize, 
   const height = randomHeight();
   const node = nodeAlloc(mt, slotFor(mt), nodeBytes(height, keyLength, valueLength));
   if (node == 0) return STATUS_FULL;
+  return nodeInit(node, height, key, keyLength, value, valueLength);
+}
+
+/**
+ * Fills a node of `height` at `node` (nodeBytes(height, keyLength, valueLength) bytes of
+ * arena the caller reserved) with the key and value; ts, seq and links are left to the
+ * caller. Returns `node`.
+ */
+export function nodeInit(node: usize, height: u32, key: usize, keyLength: u32, value: usize, valueLength: u32): usize {
   store<u64>(node, keyPrefix(key, keyLength), NODE_PREFIX);
   store<u16>(node, <u16>keyLength, NODE_KEY_LENGTH);
   store<u8>(node, <u8>height, NODE_HEIGHT);

@@ -8,9 +8,9 @@
  *   3. delete what a crash left half done: tables not named by the manifest, temp files;
  *   4. open the group WAL (its recovery cuts a torn tail, docs/wal-format.md) with its ring
  *      in the database's shared memory, and recover every shard's partition log;
- *   5. replay, from each log's checkpoint, every operation into its shard's memtable, each
- *      shard's operations in commit-timestamp order (replayed versions get seq 0: visible to
- *      every snapshot); when the replay fills a shard's memtables, it freezes the active one
+ *   5. replay, from each log's checkpoint, every operation into its shard's memtable,
+ *      streaming each log once in LSN order (replayed versions get seq 0: visible to every
+ *      snapshot); when the replay fills a shard's memtables, it freezes the active one
  *      and, with FROZEN_MAX frozen, flushes the oldest to a table before going on, never
  *      moving a checkpoint past a record still to replay (replay.ts); a record that was
  *      already flushed is harmless (a version is identified by key and timestamp);
@@ -23,7 +23,7 @@
  */
 import { Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
-import { CorruptionError, LockedError, LockUnavailableError } from "../errors.ts";
+import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, LockedError, LockUnavailableError, publicError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
 import { FailCode, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
@@ -43,8 +43,26 @@ import { DbState, EngineShared } from "./shared-state.ts";
 const MIB = 1024 * 1024;
 
 export async function openDatabase(platform: Platform, dir: string, options: DatabaseOptions = {}): Promise<Database> {
+  try {
+    return await openResolved(platform, dir, options);
+  } catch (error) {
+    throw publicError(error);
+  }
+}
+
+/** `createIfMissing` and `errorIfExists`, judged before anything is created or locked. */
+function checkExistence(platform: Platform, dir: string, o: ResolvedOptions): void {
+  if (!o.createIfMissing && !platform.stat(`${dir}/${MANIFEST_NAME}`)) {
+    if (platform.stat(dir)?.isDirectory) refuseIfNotNew(platform, dir); // a lost MANIFEST says so
+    throw new DatabaseNotFoundError(dir);
+  }
+  if (o.errorIfExists && platform.stat(`${dir}/${MANIFEST_NAME}`)) throw new DatabaseExistsError(dir);
+}
+
+async function openResolved(platform: Platform, dir: string, options: DatabaseOptions): Promise<Database> {
   if (typeof dir !== "string" || dir.length === 0) throw new TypeError("database directory must be a non-empty string");
   const o = resolveOptions(options);
+  checkExistence(platform, dir, o);
   makeDirDurable(platform, `${dir}/tables`);
   const { lock, coordination } = await coordinate(platform, dir, o);
   let log: Log | undefined;

@@ -1,107 +1,282 @@
 /**
  * Recovery's replay (step 5 of open.ts): every operation the logs hold beyond their
- * checkpoints and above its shard's replay floor goes into its shard's memtable, each shard's operations in commit-timestamp
- * order, with seq 0 (they came from durable logs: visible to every snapshot).
+ * checkpoints and above its shard's replay floor goes into its shard's memtable, with its
+ * commit timestamp and seq 0 (it came from a durable log: visible to every snapshot).
  *
- * A long replay fills memtables, and the opener then flushes some to tables (flush.ts)
- * before the rest of the operations are in a memtable. Such a flush must not move a log's
- * checkpoint past a record that is not yet in any memtable: the next recovery would skip
- * it, and a crash before the actor flushed it would lose acknowledged writes
- * (tests/engine/replay.test.ts). The ReplayHorizon below caps every checkpoint at the
- * lowest LSN, per log, of a record with an operation still to insert. Records are
- * noted in their memtable (minGroupLsn / partitionMins) before they leave the horizon,
- * so the checkpoint rule of memtables.ts covers them from then on.
+ * Streaming: the logs are read once, in LSN order (the group WAL, then each legacy
+ * partition log, src/engine/partition-log.ts), a buffer at a time (src/wal/record-runs.ts),
+ * and nothing per record or operation is kept: memory is the read buffer, the memtables
+ * and one pending index per shard (16 bytes per version, at most one memtable's worth),
+ * however long the logs are. The per-operation work is in the core (assembly/replay.ts):
+ * it checks each record as decodeRecord does, skips what is at or below the floor, and
+ * creates the version in the shard's active memtable; a shard's versions are linked into
+ * its skip list in (key, ts) order in one pass before its memtable is frozen and at the
+ * end. The memtable orders versions by (key, ts) whatever the insertion order, so no sort
+ * by timestamp is needed: replay order only matters for the checkpoints and the floor.
  *
- * Threads: the opening thread.
+ * Checkpoints. A long replay fills memtables; the opener then freezes them, and with
+ * FROZEN_MAX frozen flushes the oldest to a table (flush.ts), which moves the checkpoints.
+ * A flush must not move a log's checkpoint past a record that is not yet in a memtable: the
+ * next recovery would skip it. Streaming makes the cap simple: a flush happens only when a
+ * memtable is full while the record at LSN L of source log k is being inserted, and then
+ * every record of k below L is in some memtable, and noted there (minGroupLsn,
+ * partitionMins; `noteAll` runs before every freeze) — so the checkpoint rule of
+ * memtables.ts covers it — while L and everything after it is not. So each checkpoint is
+ * capped (`cap`): k's at L, the logs after k at their starting checkpoints, the logs before
+ * k not at all. For k itself the notes already imply the cap (the memtable just frozen holds
+ * a record of k below L); for the logs after k they do not: no memtable holds any of their
+ * records yet, so without the cap a flush during the group WAL's replay moved a legacy
+ * partition log's checkpoint to its end (tests/engine/replay-stream.test.ts). A record
+ * whose operations straddle the flush (a batch across shards) is replayed again next time:
+ * harmless, a version is identified by (key, ts).
+ *
+ * Replay floor (ENGINE.md, "The tombstone rule"; memtables.ts). Versions are inserted in
+ * LSN order, not timestamp order: two writers can log their records in the opposite order
+ * of their timestamps, and a legacy partition log interleaves with the group WAL. A flush
+ * during replay must not raise a shard's floor above a timestamp not yet inserted (the next
+ * replay would skip it as "in a table"). Each shard's floor is therefore held at its value
+ * in the manifest for the whole replay (`holdTs(shard, floor + 1)`): every operation still
+ * to insert has a ts above that value, since those at or below it are skipped, so holding
+ * it there is always safe; it rises again when the actor flushes the memtables replay
+ * filled. (The memtables replay creates also have startTs 0: the commit counters are raised
+ * only after replay, open.ts step 6; `noteTs` keeps startTs right if that ever changes.)
+ *
+ * Threads: the opening thread. Nothing else of the database runs until replay is done.
  */
-import { Status, STATUS_LIMIT } from "../core/core.ts";
-import { Memtable } from "../core/memtable.ts";
-import { type FlushEnv, flushShard } from "./flush.ts";
-import { type LoggedOperation, loggedOperations } from "./logged-operations.ts";
-import { OP_PUT } from "./records.ts";
+import type { Core } from "../core/core.ts";
+import { CorruptionError } from "../errors.ts";
+import { readRecordRuns } from "../wal/record-runs.ts";
+import { type FlushEnv, flushShard, partitionDir } from "./flush.ts";
+import { decodeRecord } from "./records.ts";
 
 export interface Replayed {
   records: number;
   operations: number;
-  /** The highest commit timestamp replayed, per shard (0n if none). */
+  /** The highest commit timestamp read, per shard (0n if none). */
   maxTs: bigint[];
 }
 
-/**
- * The lowest LSN, per source log (-1: the group WAL; s: shard s's partition), of a record
- * with operations not yet inserted. Invariant, per source: `pending` counts are > 0 exactly
- * for the records still to insert, and `lsns[next]` is the lowest of them.
- */
-export class ReplayHorizon {
-  #sources = new Map<number, { lsns: number[]; pending: Map<number, number>; next: number }>();
+/** Statuses of the core's replayRun / replayRecord (assembly/replay.ts). */
+const ReplayStatus = { DONE: 0, FULL: 1, NOT_ENGINE_RECORD: 2, BAD_SHARD: 3, TOO_LARGE: 4, NO_ROOM: 5, MEMTABLE_CHANGED: 6, NO_INDEX: 7 } as const;
 
-  constructor(items: readonly LoggedOperation[]) {
-    const pendingBySource = new Map<number, Map<number, number>>();
-    for (const { source, lsn } of items) {
-      let pending = pendingBySource.get(source);
-      if (!pending) pendingBySource.set(source, (pending = new Map()));
-      pending.set(lsn, (pending.get(lsn) ?? 0) + 1);
-    }
-    for (const [source, pending] of pendingBySource) {
-      this.#sources.set(source, { lsns: [...pending.keys()].sort((a, b) => a - b), pending, next: 0 });
-    }
-  }
+/** ReplayState layout (assembly/replay.ts). */
+const STATE_BYTES = 64;
+const SHARD_BYTES = 64;
+const INDEX_ENTRY_BYTES = 16;
+const S = { RESUME: 4, STOP_SHARD: 12, STOP_LSN: 16, STOP_OFFSET: 24, STOP_DETAIL: 28, RECORDS: 32, OPERATIONS: 40, FROM_LSN: 48 } as const;
+const H = { FLOOR_TS: 0, MAX_TS: 8, MIN_TS: 16, MIN_LSN: 24, MT: 32, INDEX: 36, CAPACITY: 40, PENDING: 44 } as const;
+/** The state at its largest (SHARDS_MAX shards) with its scratch (histograms, prev[]), once per open. */
+const STATE_ALLOC_BYTES = STATE_BYTES + 256 * SHARD_BYTES + 8 * 256 * 4 + 16 * 4;
+/** A pending index when one of a memtable's size cannot be had (the scanner buffer's size class). */
+const SMALL_INDEX_BYTES = 1 << 20;
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
-  /** One operation of the record at `lsn` in `source` is in a memtable (and noted there). */
-  inserted(source: number, lsn: number): void {
-    const s = this.#sources.get(source);
-    const left = s?.pending.get(lsn);
-    if (s === undefined || left === undefined || left <= 0) throw new Error(`replay: no pending operation at LSN ${lsn} of log ${source}`);
-    s.pending.set(lsn, left - 1);
-    while (s.next < s.lsns.length && s.pending.get(s.lsns[s.next]) === 0) s.next++;
-  }
-
-  /** `limit`, lowered to the first record of `source` still to insert. */
-  cap(source: number, limit: number): number {
-    const s = this.#sources.get(source);
-    return s !== undefined && s.next < s.lsns.length ? Math.min(limit, s.lsns[s.next]) : limit;
-  }
+interface Source {
+  /** -1: the group WAL; s: shard s's partition log. */
+  source: number;
+  dir: string;
+  from: number;
 }
 
 /** Replays both kinds of logs from their checkpoints into the memtables; flushes (with capped checkpoints) when they fill. */
 export function replay(env: FlushEnv, shards: number): Replayed {
-  const { core, platform, dir, memtables } = env;
-  const count = { records: 0 };
-  // What a table already holds is not inserted again (the replay floor, manifest.ts): a
-  // merge may have dropped a tombstone that shadowed it.
+  const { core, dir, memtables } = env;
+  const sources: Source[] = [{ source: -1, dir: `${dir}/wal`, from: env.manifest.groupCheckpoint }];
+  for (let shard = 0; shard < shards; shard++) sources.push({ source: shard, dir: partitionDir(dir, shard), from: env.manifest.partitionCheckpoints[shard] });
   const floors = env.manifest.replayFloorTs.map(BigInt);
-  const items = [...loggedOperations(core, platform, dir, env.manifest, shards, count)].filter(({ op }) => op.ts > floors[op.shard]);
-  const horizon = new ReplayHorizon(items);
-  const perShard: LoggedOperation[][] = Array.from({ length: shards }, () => []);
-  for (const item of items) perShard[item.op.shard].push(item);
 
+  // Where replay is: sources[current], inserting the record at `lsn`.
+  const at = { current: 0, lsn: sources[0].from };
+  const cap = (source: number, limit: number): number => {
+    const i = source + 1;
+    if (i < at.current) return limit;
+    return Math.min(limit, i === at.current ? at.lsn : sources[i].from);
+  };
   const { groupDurable, partitionEnds } = env;
   const capped: FlushEnv = {
     ...env,
-    groupDurable: () => horizon.cap(-1, groupDurable()),
-    partitionEnds: () => partitionEnds().map((end, partition) => horizon.cap(partition, end)),
+    groupDurable: () => cap(-1, groupDurable()),
+    partitionEnds: () => partitionEnds().map((end, partition) => cap(partition, end)),
   };
-  let operations = 0;
-  const maxTs: bigint[] = new Array(shards).fill(0n);
-  for (let shard = 0; shard < shards; shard++) {
-    const ordered = perShard[shard].sort((a, b) => (a.op.ts < b.op.ts ? -1 : a.op.ts > b.op.ts ? 1 : 0));
-    for (const { op, source, lsn } of ordered) {
-      if (op.ts > maxTs[shard]) maxTs[shard] = op.ts;
-      for (;;) {
-        const mt = memtables.active(shard);
-        const node = new Memtable(core, mt).insert(op.key, op.type === OP_PUT ? op.value : undefined, op.ts, 0n);
-        if (node >= STATUS_LIMIT || node === Status.DUPLICATE) {
-          memtables.noteTs(mt, op.ts);
-          if (source < 0) core.exports.memtableNoteGroupLsn(mt, lsn);
-          else memtables.notePartitionLsn(mt, source, lsn);
-          break;
+
+  const state = new ReplayState(core, shards, floors, memtables.memtableBytes);
+  for (let shard = 0; shard < shards; shard++) memtables.holdTs(shard, floors[shard] + 1n);
+  try {
+    for (; at.current < sources.length; at.current++) {
+      const { source, dir: logDir, from } = sources[at.current];
+      at.lsn = from;
+      state.fromLsn = from;
+      const onStop = (status: number, payloadAt: (offset: number) => { address: number; length: number }): void => {
+        const lsn = state.stopLsn;
+        switch (status) {
+          case ReplayStatus.FULL: {
+            // Every record of this log below `lsn` is in a memtable; `lsn` may be in part.
+            const shard = state.stopShard;
+            at.lsn = lsn;
+            core.exports.replayLink(state.address, shard);
+            state.noteAll(source, memtables);
+            memtables.freeze(shard, (s) => flushShard(capped, s));
+            return;
+          }
+          case ReplayStatus.NO_INDEX:
+            state.allocateIndex(state.stopShard);
+            return;
+          case ReplayStatus.NOT_ENGINE_RECORD: {
+            const { address, length } = payloadAt(state.stopOffset);
+            let why = "the core's check and decodeRecord disagree";
+            try {
+              decodeRecord(core.copyOut(address, length));
+            } catch (error) {
+              why = (error as Error).message;
+            }
+            throw new CorruptionError(`log ${logDir}: record at LSN ${lsn} is not an engine record: ${why}`, logDir);
+          }
+          case ReplayStatus.BAD_SHARD:
+            throw new CorruptionError(`log ${logDir}: record at LSN ${lsn} names shard ${state.stopShard} of ${shards}`, logDir);
+          case ReplayStatus.TOO_LARGE:
+            throw new CorruptionError(`log ${logDir}: record at LSN ${lsn} holds a key or value of ${state.stopDetail} bytes, beyond the core's limits`, logDir);
+          case ReplayStatus.NO_ROOM:
+            throw new RangeError(
+              `log ${logDir}: the record at LSN ${lsn} holds an operation larger than an empty memtable of ${memtables.memtableBytes} bytes; open with a larger memtableBytesMax`,
+            );
+          default:
+            throw new Error(`replay: the core stopped with status ${status} at LSN ${lsn} of ${logDir}`);
         }
-        memtables.freeze(shard, (s) => flushShard(capped, s));
+      };
+      for (const run of readRecordRuns(core, env.platform, logDir, from)) {
+        if (run.kind === "run") {
+          const runAt = (offset: number) => ({ address: run.address + offset + 12, length: core.u32[(run.address + offset + 4) >>> 2] & 0xffffff });
+          for (let start = 0; ;) {
+            const status = core.exports.replayRun(state.address, run.address, run.bytes, BigInt(run.lsn), start);
+            if (status === ReplayStatus.DONE) break;
+            onStop(status, runAt);
+            start = state.stopOffset;
+          }
+        } else {
+          for (;;) {
+            const status = core.exports.replayRecord(state.address, run.address, run.length, BigInt(run.lsn));
+            if (status === ReplayStatus.DONE) break;
+            onStop(status, () => ({ address: run.address, length: run.length }));
+          }
+        }
       }
-      horizon.inserted(source, lsn);
-      operations++;
+      // The log is done: what it put in memtables is noted before the next one starts
+      // (the notes say which log a version came from).
+      state.noteAll(source, memtables);
+    }
+    for (let shard = 0; shard < shards; shard++) core.exports.replayLink(state.address, shard);
+    env.manifest = capped.manifest;
+    return { records: state.records, operations: state.operations, maxTs: Array.from({ length: shards }, (_, shard) => state.maxTs(shard)) };
+  } finally {
+    for (let shard = 0; shard < shards; shard++) memtables.holdTs(shard, undefined);
+    state.free();
+  }
+}
+
+/** The core's ReplayState for one replay (assembly/replay.ts), and the shards' pending indexes. */
+class ReplayState {
+  readonly address: number;
+  #indexes: Array<{ address: number; bytes: number }> = [];
+
+  constructor(
+    private readonly core: Core,
+    private readonly shards: number,
+    floors: bigint[],
+    private readonly memtableBytes: number,
+  ) {
+    // Permanent (bump) memory: once per open, so no free list is claimed for its size.
+    const address = core.exports.coreAllocPermanent(STATE_ALLOC_BYTES, 64) >>> 0;
+    if (address < 64) throw new RangeError("no shared memory left for recovery's replay state");
+    this.address = address;
+    core.u8.fill(0, address, address + STATE_ALLOC_BYTES);
+    core.u32[address >>> 2] = shards;
+    for (let shard = 0; shard < shards; shard++) {
+      this.#set64(shard, H.FLOOR_TS, floors[shard]);
+      this.#set64(shard, H.MIN_TS, U64_MAX);
+      this.#set64(shard, H.MIN_LSN, U64_MAX);
     }
   }
-  env.manifest = capped.manifest;
-  return { records: count.records, operations, maxTs };
+
+  #shard(shard: number): number {
+    return this.address + STATE_BYTES + shard * SHARD_BYTES;
+  }
+  #get64(shard: number, field: number): bigint {
+    return this.core.u64[(this.#shard(shard) + field) >>> 3];
+  }
+  #set64(shard: number, field: number, value: bigint): void {
+    this.core.u64[(this.#shard(shard) + field) >>> 3] = value;
+  }
+  #u32(at: number): number {
+    return this.core.u32[(this.address + at) >>> 2];
+  }
+
+  set fromLsn(lsn: number) {
+    this.core.u64[(this.address + S.FROM_LSN) >>> 3] = BigInt(lsn);
+    this.core.u32[(this.address + S.RESUME) >>> 2] = 0;
+  }
+  get stopLsn(): number {
+    return Number(this.core.u64[(this.address + S.STOP_LSN) >>> 3]);
+  }
+  get stopShard(): number {
+    return this.#u32(S.STOP_SHARD);
+  }
+  get stopOffset(): number {
+    return this.#u32(S.STOP_OFFSET);
+  }
+  get stopDetail(): number {
+    return this.#u32(S.STOP_DETAIL);
+  }
+  get records(): number {
+    return Number(this.core.u64[(this.address + S.RECORDS) >>> 3]);
+  }
+  get operations(): number {
+    return Number(this.core.u64[(this.address + S.OPERATIONS) >>> 3]);
+  }
+  maxTs(shard: number): bigint {
+    return this.#get64(shard, H.MAX_TS);
+  }
+
+  /**
+   * Notes, in each memtable replay created versions in since the last call, the lowest LSN
+   * of `source` they came from (for the checkpoints) and their lowest ts (its startTs).
+   */
+  noteAll(source: number, memtables: FlushEnv["memtables"]): void {
+    for (let shard = 0; shard < this.shards; shard++) {
+      const minLsn = this.#get64(shard, H.MIN_LSN);
+      if (minLsn === U64_MAX) continue;
+      const mt = this.core.u32[(this.#shard(shard) + H.MT) >>> 2];
+      if (source < 0) this.core.exports.memtableNoteGroupLsn(mt, Number(minLsn));
+      else memtables.notePartitionLsn(mt, source, Number(minLsn));
+      memtables.noteTs(mt, this.#get64(shard, H.MIN_TS));
+      this.#set64(shard, H.MIN_LSN, U64_MAX);
+      this.#set64(shard, H.MIN_TS, U64_MAX);
+    }
+  }
+
+  /**
+   * Gives `shard` its pending index: a block of a memtable's size, half entries and half
+   * room for the sort (a version takes at least 40 bytes of arena, an entry and its room
+   * 32, so it never fills before the memtable; freed, the block serves as a memtable arena
+   * later), or a small one when that cannot be had.
+   */
+  allocateIndex(shard: number): void {
+    const e = this.core.exports;
+    let bytes = this.memtableBytes;
+    let address = e.coreAlloc(bytes) >>> 0;
+    if (address < 64) {
+      bytes = SMALL_INDEX_BYTES;
+      address = e.coreAlloc(bytes) >>> 0;
+      if (address < 64) throw new RangeError("no shared memory left for recovery's replay index");
+    }
+    this.#indexes.push({ address, bytes });
+    const h = this.#shard(shard);
+    this.core.u32[(h + H.INDEX) >>> 2] = address;
+    this.core.u32[(h + H.CAPACITY) >>> 2] = Math.floor(bytes / (2 * INDEX_ENTRY_BYTES));
+    this.core.u32[(h + H.PENDING) >>> 2] = 0;
+  }
+
+  free(): void {
+    const e = this.core.exports;
+    for (const { address, bytes } of this.#indexes.splice(0)) e.coreFree(address, bytes);
+  }
 }

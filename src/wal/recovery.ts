@@ -12,6 +12,7 @@ import type { Core } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { newSalt, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
+import { countSegmentRecords } from "./record-runs.ts";
 import { listSegmentFiles, readSegmentHeader, type SegmentFile } from "./segment-files.ts";
 import { SegmentScanner } from "./segment-scanner.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
@@ -149,18 +150,17 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
     if (i === 0) salt = header.salt;
 
     const scanner = SegmentScanner.open(core, platform, seg.path, header);
-    let records = 0;
     try {
-      for (const _ of scanner.read(Infinity, false)) records++;
+      // Runs of records are validated in the core and counted, never handed out one by one.
+      const { records, stopped, offset: end } = countSegmentRecords(core, scanner);
       report.segmentsRead++;
       report.records += records;
-      const end = scanner.offset;
-      const cleanEnd = scanner.stopped === "end-of-file" || (scanner.stopped === "zero" && scanner.zeroFrom(end));
+      const cleanEnd = stopped === "end-of-file" || (stopped === "zero" && scanner.zeroFrom(end));
       if (!isLast) {
         if (!cleanEnd) {
           // R5: a segment that was synced before its successor existed cannot have a torn tail.
           if (!options.salvage) {
-            throw new CorruptionError(`log segment ${seg.path} is corrupt at offset ${end} (${scanner.stopped}), before later segments`, seg.path, end);
+            throw new CorruptionError(`log segment ${seg.path} is corrupt at offset ${end} (${stopped}), before later segments`, seg.path, end);
           }
           report.decisions.push("R5");
           report.bytesCut += scanner.fileSize - end;
@@ -183,7 +183,7 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
       const beyond = scanner.findValidRecord(windowEnd);
       if (beyond >= 0 && !options.salvage) {
         throw new CorruptionError(
-          `log segment ${seg.path} is corrupt at offset ${end} (${scanner.stopped}): a valid record follows at offset ${beyond}, ` +
+          `log segment ${seg.path} is corrupt at offset ${end} (${stopped}): a valid record follows at offset ${beyond}, ` +
             `beyond what one crash can leave unsynced (${header.syncBytesMax} bytes); open with salvage to cut the log there`,
           seg.path,
           end,
