@@ -3,9 +3,11 @@
  * `code` (like Level's `LEVEL_*` codes) so callers can branch without parsing messages.
  *
  * Invariants: `code` never changes for a given class once published; messages may.
- * Platform failures are `PlatformError` (src/platform.ts), not these.
+ * Platform failures are `PlatformError` (src/platform.ts) inside; the public API hands
+ * them out as FileSystemError (`publicError`), with the PlatformError as `cause`.
  * Threads: plain values; any thread may create and throw them.
  */
+import { PlatformError } from "./platform.ts";
 
 /** Base class of every error shardline itself raises. */
 export class ShardlineError extends Error {
@@ -18,6 +20,61 @@ export class ShardlineError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/**
+ * A file-system operation failed where no more specific error applies (opening a path
+ * that is a file, a directory without permission, a full disk while opening...). The
+ * message names the operation and the path once; `cause` is the platform's error, whose
+ * `code` is the OS code ("ENOTDIR", "EACCES", ...), also here as `osCode`.
+ */
+export class FileSystemError extends ShardlineError {
+  override name = "FileSystemError";
+  override readonly code = "SHARDLINE_FS";
+  /** The OS error code, as on `cause.code` ("ENOENT", "ENOTDIR", "EACCES", ...). */
+  readonly osCode: string;
+  /** The operation that failed ("mkdir", "open(create)", ...), when known. */
+  readonly operation: string | undefined;
+  /** The path it failed on, when known. */
+  readonly path: string | undefined;
+  constructor(cause: Error & { code: string; operation?: string; path?: string }) {
+    super(cause.message, "SHARDLINE_FS", { cause });
+    this.osCode = cause.code;
+    this.operation = cause.operation;
+    this.path = cause.path;
+  }
+}
+
+/** A write (or flush) on a database opened with `readOnly: true`. */
+export class ReadOnlyError extends ShardlineError {
+  override name = "ReadOnlyError";
+  override readonly code = "SHARDLINE_READ_ONLY";
+  constructor(readonly dir: string, what: string) {
+    super(`${what} refused: database ${dir} was opened with readOnly: true`, "SHARDLINE_READ_ONLY");
+  }
+}
+
+/** `open` with `createIfMissing: false` where the directory holds no database (no MANIFEST). */
+export class DatabaseNotFoundError extends ShardlineError {
+  override name = "DatabaseNotFoundError";
+  override readonly code = "SHARDLINE_NOT_FOUND";
+  constructor(readonly dir: string) {
+    super(`no database in ${dir} (no MANIFEST) and createIfMissing is false; nothing was created`, "SHARDLINE_NOT_FOUND");
+  }
+}
+
+/** `open` with `errorIfExists: true` where the directory already holds a database. */
+export class DatabaseExistsError extends ShardlineError {
+  override name = "DatabaseExistsError";
+  override readonly code = "SHARDLINE_EXISTS";
+  constructor(readonly dir: string) {
+    super(`a database already exists in ${dir} and errorIfExists is true`, "SHARDLINE_EXISTS");
+  }
+}
+
+/** What the public API throws for `error`: a PlatformError becomes a FileSystemError; the rest as it is. */
+export function publicError(error: unknown): unknown {
+  return error instanceof PlatformError ? new FileSystemError(error) : error;
 }
 
 /** Who holds a directory lock, as far as its lock file tells. */

@@ -141,17 +141,26 @@ export interface Platform {
   spawnWorker(init: WorkerInit): WorkerHandle;
 }
 
-/** Errors thrown by a Platform carry the OS error code. */
+/**
+ * Errors thrown by a Platform carry the OS error code. Internal: the public API turns
+ * them into FileSystemError (src/errors.ts), whose `cause` is this error.
+ */
 export class PlatformError extends Error {
   override readonly name = "PlatformError";
   constructor(
     message: string,
     /** OS error code such as "ENOENT", "EEXIST", "EIO", "ENOSPC"; "EUNKNOWN" if none. */
     readonly code: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; operation?: string; path?: string },
   ) {
     super(message, options);
+    this.operation = options?.operation;
+    this.path = options?.path;
   }
+  /** The operation that failed ("mkdir", "open(create)", ...), when the adapter said. */
+  readonly operation: string | undefined;
+  /** The path it failed on, when the adapter said. */
+  readonly path: string | undefined;
 }
 
 /** True when `error` is a platform error with the given OS code. */

@@ -62,6 +62,7 @@ function checkExistence(platform: Platform, dir: string, o: ResolvedOptions): vo
 async function openResolved(platform: Platform, dir: string, options: DatabaseOptions): Promise<Database> {
   if (typeof dir !== "string" || dir.length === 0) throw new TypeError("database directory must be a non-empty string");
   const o = resolveOptions(options);
+  if (o.readOnly) throw new RangeError("readOnly: true is not supported yet");
   checkExistence(platform, dir, o);
   makeDirDurable(platform, `${dir}/tables`);
   const { lock, coordination } = await coordinate(platform, dir, o);

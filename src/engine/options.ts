@@ -4,6 +4,7 @@
  * Threads: pure.
  */
 import { KEY_BYTES_MAX, SHARDS_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
+import { rejectUnknownNames } from "../nearest-name.ts";
 import type { FaultPlan } from "../platform-faults.ts";
 
 import type { Coordination, Durability } from "../wal/log.ts";
@@ -39,6 +40,16 @@ export interface DatabaseOptions {
   salvage?: boolean;
   /** The queue behind `db.enqueue` (src/engine/write-queue.ts); every handle has its own, with this config. */
   writeQueue?: WriteQueueOptions;
+  /** false: opening a directory without a database fails with DatabaseNotFoundError, creating nothing. Default true. */
+  createIfMissing?: boolean;
+  /** true: opening a directory that already holds a database fails with DatabaseExistsError. Default false. */
+  errorIfExists?: boolean;
+  /**
+   * true: open for reading only (get, scan, snapshots, stats; writes reject with
+   * ReadOnlyError). Takes no directory lock, starts no thread and changes no file: the
+   * log is replayed into memory only (docs/RECOVERY.md, "Read-only open"). Default false.
+   */
+  readOnly?: boolean;
   /**
    * For tests only: make the group log's durability worker or the actor fail its n-th write
    * or sync (src/platform-faults.ts), to prove the database fails stop.
@@ -73,6 +84,7 @@ export const WRITE_QUEUE_CAPACITY_MAX = 1_000_000;
 export function resolveWriteQueueOptions(options: WriteQueueOptions | undefined): ResolvedWriteQueueOptions {
   if (options !== undefined && (typeof options !== "object" || options === null)) throw new TypeError("writeQueue must be an object");
   const o = options ?? {};
+  rejectUnknownNames(o, WRITE_QUEUE_OPTION_NAMES, "writeQueue.");
   const capacity = integer("writeQueue.capacity", o.capacity, 1, WRITE_QUEUE_CAPACITY_MAX, 1024);
   return {
     capacity,
@@ -87,8 +99,19 @@ export function valueBytesMaxFor(memtableBytesMax: number): number {
   return Math.min(VALUE_BYTES_MAX, Math.floor(memtableBytesMax / 4));
 }
 
+/** Every key DatabaseOptions has: any other is refused (TypeError naming the nearest). */
+const OPTION_NAMES: readonly (keyof DatabaseOptions)[] = [
+  "shards", "durability", "fastWrite", "walBatchIntervalUs", "memtableBytesMax", "walSegmentBytesMax", "walBufferBytes",
+  "coordination", "coordinationTimeoutMs", "blockCacheBytesMax", "salvage", "writeQueue", "createIfMissing", "errorIfExists",
+  "readOnly", "faults",
+];
+const WRITE_QUEUE_OPTION_NAMES: readonly (keyof WriteQueueOptions)[] = ["capacity", "maxBatch", "maxGroupDelayUs", "timeoutMs"];
+
 export interface ResolvedOptions {
   shards: number | undefined;
+  createIfMissing: boolean;
+  errorIfExists: boolean;
+  readOnly: boolean;
   durability: Durability;
   fastWrite: boolean;
   walBatchIntervalUs: number;
@@ -141,6 +164,10 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 
 export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
   if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+  rejectUnknownNames(options, OPTION_NAMES);
+  for (const name of ["createIfMissing", "errorIfExists", "readOnly"] as const) {
+    if (options[name] !== undefined && typeof options[name] !== "boolean") throw new TypeError(`${name} must be a boolean`);
+  }
   const memtableBytesMax = integer("memtableBytesMax", options.memtableBytesMax, MEMTABLE_BYTES_MIN, MEMTABLE_BYTES_MAX, 4 * MIB);
   if (memtableBytesMax % (64 * 1024) !== 0) throw new RangeError(`memtableBytesMax must be a multiple of 65536, got ${memtableBytesMax}`);
   const walBufferBytes = integer("walBufferBytes", options.walBufferBytes, 4 * MIB, 256 * MIB, 16 * MIB);
@@ -149,6 +176,9 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
   if (options.salvage !== undefined && typeof options.salvage !== "boolean") throw new TypeError("salvage must be a boolean");
   return {
     shards: options.shards === undefined ? undefined : integer("shards", options.shards, 1, SHARDS_MAX, DEFAULT_SHARDS),
+    createIfMissing: options.createIfMissing ?? true,
+    errorIfExists: options.errorIfExists ?? false,
+    readOnly: options.readOnly ?? false,
     durability: oneOf("durability", options.durability, ["full", "async"], "full"),
     fastWrite: options.fastWrite ?? true,
     walBatchIntervalUs: integer("walBatchIntervalUs", options.walBatchIntervalUs, 0, 1_000_000, 1000),

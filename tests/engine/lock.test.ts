@@ -5,7 +5,7 @@
 // takes none.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { LockedError, LockUnavailableError } from "../../src/engine/public.ts";
+import { FileSystemError, LockedError, LockUnavailableError } from "../../src/engine/public.ts";
 import { openDatabase } from "../../src/engine/open.ts";
 import { type Platform, PlatformError, type RuntimeName } from "../../src/platform.ts";
 import { rejects } from "../harness/assert.ts";
@@ -87,7 +87,7 @@ test("coordination: required fails where no lock can be had; auto opens without 
   await db.put("k", "v");
   await db.close();
   // Any other error is not "no lock available": it fails the open under auto too.
-  await rejects(() => openDatabase(refusingLocks(platform, "EIO"), tempDir(), { coordination: "auto" }), (e) => (e as { code?: string }).code === "EIO");
+  await rejects(() => openDatabase(refusingLocks(platform, "EIO"), tempDir(), { coordination: "auto" }), (e) => e instanceof FileSystemError && e.osCode === "EIO");
 });
 
 test("single-process-unsafe takes no lock", async () => {

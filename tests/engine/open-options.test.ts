@@ -1,0 +1,94 @@
+// The options users expect of open (README.md "Options"): createIfMissing, errorIfExists,
+// unknown options refused with the nearest known name, and file-system failures handed out
+// as FileSystemError (code SHARDLINE_FS, the OS error as `cause`).
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FileSystemError, ShardlineError } from "../../src/engine/public.ts";
+import { editDistance, nearestName } from "../../src/nearest-name.ts";
+import { rejects } from "../harness/assert.ts";
+import { cleanup, open, platform, tempDir, text } from "./helpers.ts";
+
+const test = suite("engine open options");
+test.after.each(cleanup);
+
+test("createIfMissing: false refuses a missing or empty directory and creates nothing", async () => {
+  const parent = tempDir();
+  const missing = `${parent}/none`;
+  const error = await rejects(() => open(missing, { createIfMissing: false }), DatabaseNotFoundError);
+  assert.ok(error instanceof ShardlineError);
+  assert.is((error as DatabaseNotFoundError).code, "SHARDLINE_NOT_FOUND");
+  assert.match(error.message, /createIfMissing/);
+  assert.is(platform.stat(missing), undefined, "nothing was created");
+  const empty = tempDir();
+  await rejects(() => open(empty, { createIfMissing: false }), DatabaseNotFoundError);
+  assert.equal(platform.readdir(empty), [], "the empty directory stays empty");
+});
+
+test("createIfMissing: false opens an existing database", async () => {
+  const dir = tempDir();
+  const db = await open(dir);
+  await db.put("k", "v");
+  await db.close();
+  const again = await open(dir, { createIfMissing: false });
+  assert.is(text(again.get("k")), "v");
+  await again.close();
+});
+
+test("createIfMissing: false on a directory that lost its MANIFEST still says the MANIFEST is lost", async () => {
+  const dir = tempDir();
+  const db = await open(dir, { memtableBytesMax: 64 * 1024 });
+  await db.put("k", "v");
+  await db.close();
+  platform.unlink(`${dir}/MANIFEST`);
+  await rejects(() => open(dir, { createIfMissing: false }), CorruptionError);
+});
+
+test("errorIfExists: true refuses an existing database and creates a new one", async () => {
+  const dir = tempDir();
+  const db = await open(dir, { errorIfExists: true });
+  await db.close();
+  const error = await rejects(() => open(dir, { errorIfExists: true }), DatabaseExistsError);
+  assert.is((error as DatabaseExistsError).code, "SHARDLINE_EXISTS");
+  assert.is((error as DatabaseExistsError).dir, dir);
+});
+
+test("an unknown option is a TypeError naming it and the nearest known one", async () => {
+  const dir = tempDir();
+  const error = await rejects(() => open(dir, { shard: 8 } as never), TypeError);
+  assert.is(error.message, "unknown option shard; did you mean shards?");
+  const far = await rejects(() => open(dir, { zzzzzzzzz: 1 } as never), TypeError);
+  assert.is(far.message, "unknown option zzzzzzzzz");
+  const nested = await rejects(() => open(dir, { writeQueue: { maxBatches: 2 } } as never), TypeError);
+  assert.is(nested.message, "unknown option writeQueue.maxBatches; did you mean writeQueue.maxBatch?");
+  const typed = await rejects(() => open(dir, { readOnly: "yes" } as never), TypeError);
+  assert.match(typed.message, /readOnly must be a boolean/);
+  assert.equal(platform.readdir(dir), [], "a refused option creates nothing");
+});
+
+test("edit distance and the nearest name", () => {
+  assert.is(editDistance("shard", "shards"), 1);
+  assert.is(editDistance("kitten", "sitting"), 3);
+  assert.is(editDistance("", "abc"), 3);
+  assert.is(nearestName("durabilty", ["durability", "shards"]), "durability");
+  assert.is(nearestName("MemtableBytesMax", ["memtableBytesMax"]), "memtableBytesMax");
+  assert.is(nearestName("x", ["shards"]), undefined);
+});
+
+test("open on a path that is a file: FileSystemError with the OS error as cause, operation and path said once", async () => {
+  const dir = tempDir();
+  const file = `${dir}/a-file`;
+  const handle = platform.open(file, "truncate");
+  handle.close();
+  const error = await rejects(() => open(file), FileSystemError);
+  const fsError = error as FileSystemError;
+  assert.ok(fsError instanceof ShardlineError);
+  assert.is(fsError.code, "SHARDLINE_FS");
+  assert.is(fsError.name, "FileSystemError");
+  assert.ok(["ENOTDIR", "EEXIST"].includes(fsError.osCode), fsError.osCode);
+  assert.is((fsError.cause as { code?: string }).code, fsError.osCode, "the cause carries the OS code");
+  assert.is(fsError.message.split(file).length - 1, 1, `the path once in: ${fsError.message}`);
+  assert.is(fsError.message.split(fsError.osCode).length - 1, 1, `the code once in: ${fsError.message}`);
+  assert.match(fsError.message, new RegExp(`^${fsError.operation} `));
+});
+
+test.run();
