@@ -3,15 +3,18 @@
 //   node scripts/build-core.mjs                 build to build/shardline.wasm
 //   node scripts/build-core.mjs --out FILE      build to FILE
 //   node scripts/build-core.mjs --embed         build, then regenerate src/core/wasm-binary.ts,
-//                                               the committed copy every runtime loads
+//                                               the committed copy every runtime loads, and
+//                                               src/core/core-exports.generated.ts, the exports'
+//                                               declarations jco generates from wit/core.wit
 //                                               (`npm run build:core` does this)
-//   node scripts/build-core.mjs --check         build, then fail unless the committed copy
-//                                               equals the fresh build
+//   node scripts/build-core.mjs --check         build, then fail unless both committed files
+//                                               equal fresh ones
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { repoDir } from "./runtimes.mjs";
+import { contractIsCurrent, writeContract } from "./core-contract.mjs";
 
 export const EMBEDDED_PATH = join(repoDir, "src/core/wasm-binary.ts");
 
@@ -61,14 +64,19 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const bytes = buildCore(outFile);
   if (args.includes("--embed")) {
     embed(bytes);
-    console.log(`core: ${bytes.length} bytes, embedded in src/core/wasm-binary.ts`);
+    await writeContract();
+    console.log(`core: ${bytes.length} bytes, embedded in src/core/wasm-binary.ts; src/core/core-exports.generated.ts regenerated from wit/core.wit`);
   } else if (args.includes("--check")) {
     const committed = readEmbedded();
     if (!committed.equals(bytes)) {
       console.error("core: src/core/wasm-binary.ts differs from a fresh build of assembly/; run `npm run build:core` and commit it");
       process.exit(1);
     }
-    console.log(`core: ${bytes.length} bytes, committed copy matches the fresh build`);
+    if (!(await contractIsCurrent())) {
+      console.error("core: src/core/core-exports.generated.ts differs from jco's output for wit/core.wit; run `npm run build:core` and commit it");
+      process.exit(1);
+    }
+    console.log(`core: ${bytes.length} bytes, committed copy matches the fresh build; core-exports.generated.ts matches wit/core.wit`);
   } else {
     console.log(`core: ${bytes.length} bytes -> ${outFile}`);
   }

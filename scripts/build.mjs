@@ -9,11 +9,17 @@ import { build } from "esbuild";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildCore, readEmbedded } from "./build-core.mjs";
+import { contractIsCurrent } from "./core-contract.mjs";
 import { repoDir } from "./runtimes.mjs";
 
 const core = buildCore(join(repoDir, "build/shardline.wasm"));
 if (!readEmbedded().equals(core)) {
   console.error("build: src/core/wasm-binary.ts differs from a fresh build of assembly/. Run `npm run build:core` and commit the result.");
+  process.exit(1);
+}
+// The exports' declarations src/ uses must be jco's output for the core's contract, wit/core.wit.
+if (!(await contractIsCurrent())) {
+  console.error("build: src/core/core-exports.generated.ts differs from jco's output for wit/core.wit. Run `npm run build:core` and commit the result.");
   process.exit(1);
 }
 
