@@ -1,12 +1,19 @@
-// Build step of `npm test`, `npm run build` and `npm install` (prepare):
+// Build step of `npm test`, `npm run build`, `npm install` and `npm pack` (prepare):
 //  1. compile the core from assembly/ into build/ and check that the committed copy
 //     (src/core/wasm-binary.ts) is that build, so nothing runs a stale core;
-//  2. bundle the Node entry points with esbuild into dist/node/ (Bun and Deno run the
-//     TypeScript sources directly);
-//  3. emit TypeScript declarations into dist/types/ for the package's "types" condition.
+//  2. bundle, for every entry in package.json "exports" ("." is mod, "./wal" is wal, ...),
+//     runtimes/node/<name>.ts into dist/node/<name>.js and runtimes/deno/<name>.ts into
+//     dist/deno/<name>.js with esbuild, plus each runtime's worker entry and the Node
+//     command line. Deno needs plain JavaScript there: it strips no types under
+//     node_modules. Bun runs the TypeScript sources (runtimes/bun/), types stripped even
+//     under node_modules. No source maps: they would double the package;
+//  3. emit TypeScript declarations into dist/types/ (stripInternal drops what is marked
+//     @internal: the Platform binders, the tests-only `faults` option), add the
+//     disposable globals they mention (runtimes/common/disposable.d.ts) so they compile
+//     without @types/node, and put declarations beside each Deno bundle.
 import { spawnSync } from "node:child_process";
 import { build } from "esbuild";
-import { existsSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildCore, readEmbedded } from "./build-core.mjs";
 import { contractIsCurrent } from "./core-contract.mjs";
@@ -23,32 +30,36 @@ if (!(await contractIsCurrent())) {
   process.exit(1);
 }
 
-/** Node entry points: name in dist/node -> source. Only those that exist are built. */
-const entries = {
-  mod: "runtimes/node/mod.ts",
-  worker: "runtimes/node/worker.ts",
-  wal: "runtimes/node/wal.ts",
-  cli: "runtimes/node/cli.ts",
-};
-const entryPoints = Object.fromEntries(Object.entries(entries).filter(([, src]) => existsSync(join(repoDir, src))));
+/** Entry names from package.json "exports": "." -> mod, "./wal" -> wal, "./level" -> level. */
+const pkg = JSON.parse(readFileSync(join(repoDir, "package.json"), "utf8"));
+const exportNames = Object.keys(pkg.exports)
+  .filter((subpath) => subpath !== "./package.json")
+  .map((subpath) => (subpath === "." ? "mod" : subpath.slice(2)));
+/** name in dist/<runtime> -> source, for those sources that exist. */
+function entriesOf(runtime, names) {
+  const sources = names.map((name) => [name, `runtimes/${runtime}/${name}.ts`]);
+  return Object.fromEntries(sources.filter(([, src]) => existsSync(join(repoDir, src))));
+}
+const nodeEntries = entriesOf("node", [...exportNames, "worker"]);
+const denoEntries = entriesOf("deno", [...exportNames, "worker"]);
+const cliEntry = entriesOf("node", ["cli"]);
 
 rmSync(join(repoDir, "dist/node"), { recursive: true, force: true });
+rmSync(join(repoDir, "dist/deno"), { recursive: true, force: true });
 const common = {
   absWorkingDir: repoDir,
-  outdir: "dist/node",
   bundle: true,
   format: "esm",
-  platform: "node",
-  target: "node20",
-  sourcemap: true,
   logLevel: "warning",
 };
-const { cli, ...library } = entryPoints;
-await build({ ...common, entryPoints: library });
+await build({ ...common, entryPoints: nodeEntries, outdir: "dist/node", platform: "node", target: "node20" });
 // The command line imports its npm dependencies (commander, cli-table3, cli-progress:
 // package.json "dependencies") from node_modules at run time rather than bundling them:
 // bundled into an ES module, their CommonJS `require("node:events")` calls would fail.
-if (cli) await build({ ...common, entryPoints: { cli }, packages: "external" });
+if (cliEntry.cli) await build({ ...common, entryPoints: cliEntry, outdir: "dist/node", platform: "node", target: "node20", packages: "external" });
+// Deno: node: built-ins stay imports (Deno provides them); nothing else is external.
+await build({ ...common, entryPoints: denoEntries, outdir: "dist/deno", platform: "neutral", target: "esnext", external: ["node:*"] });
+
 // Declarations (and a strict type check of src/ and the Node adapter) with tsc.
 rmSync(join(repoDir, "dist/types"), { recursive: true, force: true });
 const tsc = spawnSync(process.execPath, [join(repoDir, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: repoDir, stdio: "inherit" });
@@ -56,4 +67,18 @@ if (tsc.status !== 0) {
   console.error("build: tsc reported errors");
   process.exit(1);
 }
-console.log(`build: core ${core.length} bytes (matches committed), dist/node: ${Object.keys(entryPoints).join(", ")}, dist/types`);
+copyFileSync(join(repoDir, "runtimes/common/disposable.d.ts"), join(repoDir, "dist/types/disposable.d.ts"));
+for (const name of exportNames) {
+  const nodeTypes = join(repoDir, `dist/types/runtimes/node/${name}.d.ts`);
+  if (!existsSync(nodeTypes)) continue;
+  const text = readFileSync(nodeTypes, "utf8");
+  writeFileSync(nodeTypes, `/// <reference path="../../disposable.d.ts" />\n${text}`);
+  if (!denoEntries[name]) continue;
+  // The Deno entries export what the Node ones do, bound to the Deno Platform.
+  const runtime = /export declare const runtime\b/.test(text) ? `export declare const runtime = "deno";\n` : "";
+  writeFileSync(
+    join(repoDir, `dist/deno/${name}.d.ts`),
+    `/// <reference path="../types/disposable.d.ts" />\nexport * from "../types/runtimes/node/${name}.js";\n${runtime}`,
+  );
+}
+console.log(`build: core ${core.length} bytes (matches committed), dist/node: ${Object.keys({ ...nodeEntries, ...cliEntry }).join(", ")}, dist/deno: ${Object.keys(denoEntries).join(", ")}, dist/types`);

@@ -13,4 +13,3 @@ import { bunPlatform } from "./platform.ts";
 export * from "../../src/engine/public.ts";
 export const runtime = "bun";
 export const { open, attach } = bindDatabaseApi(bunPlatform);
-export { bunPlatform };

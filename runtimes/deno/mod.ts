@@ -1,5 +1,7 @@
 /**
- * shardline for Deno: the package entry (the "deno" export condition and the Deno module URL).
+ * shardline for Deno: the module URL entry (no build step), and the source of the package's
+ * "deno" export condition, dist/deno/mod.js (scripts/build.mjs bundles it: Deno strips no
+ * types under node_modules).
  *
  *   import { open } from "shardline";
  *   const db = await open("./data");
@@ -13,4 +15,3 @@ import { denoPlatform } from "./platform.ts";
 export * from "../../src/engine/public.ts";
 export const runtime = "deno";
 export const { open, attach } = bindDatabaseApi(denoPlatform);
-export { denoPlatform };

@@ -38,7 +38,8 @@ import { NodeFsFile } from "../common/node-fs-file.ts";
 import { spawnNodeWorker } from "../common/node-worker.ts";
 import { osError } from "../common/os-error.ts";
 
-const WORKER_URL = new URL("./worker.ts", import.meta.url);
+// `worker.ts` beside the sources, `worker.js` beside the esbuild bundle (dist/deno/).
+const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
 
 function attempt<T>(operation: string, path: string, fn: () => T): T {
   try {

@@ -13,4 +13,3 @@ import { nodePlatform } from "./platform.ts";
 export * from "../../src/engine/public.ts";
 export const runtime = "node";
 export const { open, attach } = bindDatabaseApi(nodePlatform);
-export { nodePlatform };

@@ -51,6 +51,7 @@ export interface DatabaseOptions {
    */
   readOnly?: boolean;
   /**
+   * @internal Left out of the published declarations (tsconfig stripInternal).
    * For tests only: make the group log's durability worker or the actor fail its n-th write
    * or sync (src/platform-faults.ts), to prove the database fails stop.
    */

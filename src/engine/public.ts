@@ -24,6 +24,7 @@ export interface DatabaseApi {
 }
 
 export function bindDatabaseApi(platform: Platform): DatabaseApi {
+/** @internal The runtime entries bind their Platform with it; tests import it from here. */
   return {
     open: (dir, options) => openDatabase(platform, dir, options),
     attach: (handle) => Database.attach(platform, handle),

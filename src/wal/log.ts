@@ -57,7 +57,7 @@ export interface LogOptions {
   coordination?: Coordination;
   /** How long to wait for another process's lock before LockedError. Default 0. */
   coordinationTimeoutMs?: number;
-  /** For tests: make the durability worker's n-th write or sync fail (src/platform-faults.ts). */
+  /** @internal For tests: make the durability worker's n-th write or sync fail (src/platform-faults.ts). */
   faults?: FaultPlan;
 }
 

@@ -17,6 +17,7 @@ export interface LogApi {
   attachLog(handle: SharedLogHandle): Promise<Log>;
 }
 
+/** @internal The runtime entries bind their Platform with it; tests import it from here. */
 export function bindLogApi(platform: Platform): LogApi {
   return {
     openLog: (dir, options) => Log.open(platform, dir, options).catch((error) => Promise.reject(publicError(error))),

@@ -1,10 +1,13 @@
 // The package's `exports` conditions: `import("shardline")` from a consumer resolves to the
-// esbuild bundle in Node, to runtimes/bun/mod.ts in Bun and to runtimes/deno/mod.ts in
-// Deno. Each runtime is checked from every runtime the suite runs in, by a real child
-// process in a consumer directory whose node_modules/shardline links to this repository.
+// esbuild bundle dist/node/mod.js in Node, to the sources runtimes/bun/mod.ts in Bun and to
+// the esbuild bundle dist/deno/mod.js in Deno (Deno strips no types under node_modules).
+// Each runtime is checked from every runtime the suite runs in, by a real child process in
+// a consumer directory whose node_modules/shardline links to this repository; and every
+// entry of `exports` (".", "./wal", ...) is checked to follow the same layout, which
+// scripts/build.mjs builds from. The installed tarball itself: tests/package/install.test.ts.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnChild } from "../harness/child.ts";
@@ -27,7 +30,7 @@ console.log(JSON.stringify({ runtime: m.runtime, url: import.meta.resolve("shard
 const EXPECTED = {
   node: "/dist/node/mod.js",
   bun: "/runtimes/bun/mod.ts",
-  deno: "/runtimes/deno/mod.ts",
+  deno: "/dist/deno/mod.js",
 } as const;
 
 for (const runtime of ["node", "bun", "deno"] as const) {
@@ -44,6 +47,28 @@ for (const runtime of ["node", "bun", "deno"] as const) {
     assert.ok(got.url.endsWith(EXPECTED[runtime]), got.url);
   });
 }
+
+test("every export maps bun to runtimes/bun, deno and node to their bundles, before types", () => {
+  const pkg = JSON.parse(readFileSync(join(repoDir, "package.json"), "utf8")) as { exports: Record<string, Record<string, string> | string> };
+  for (const [subpath, target] of Object.entries(pkg.exports)) {
+    if (subpath === "./package.json") continue;
+    const name = subpath === "." ? "mod" : subpath.slice(2);
+    assert.type(target, "object", subpath);
+    const conditions = target as Record<string, string>;
+    assert.equal(conditions, {
+      bun: `./runtimes/bun/${name}.ts`,
+      deno: `./dist/deno/${name}.js`,
+      types: `./dist/types/runtimes/node/${name}.d.ts`,
+      node: `./dist/node/${name}.js`,
+      default: `./dist/node/${name}.js`,
+    }, subpath);
+    // Conditions match in order: Deno takes "types" too, so it must meet "deno" first
+    // (dist/deno/<name>.d.ts, beside the bundle); tsc knows neither bun nor deno.
+    assert.equal(Object.keys(conditions), ["bun", "deno", "types", "node", "default"], subpath);
+    for (const file of Object.values(conditions)) assert.ok(existsSync(join(repoDir, file)), `${subpath}: ${file} is missing (npm run build)`);
+    assert.ok(existsSync(join(repoDir, `dist/deno/${name}.d.ts`)), `${subpath}: dist/deno/${name}.d.ts is missing`);
+  }
+});
 
 test.after(() => rmSync(consumer, { recursive: true, force: true }));
 test.run();
