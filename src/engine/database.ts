@@ -28,7 +28,7 @@ import { type ManifestData, readManifest, type TableRecord } from "./manifest.ts
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, batchBytesMaxFor, BATCH_STAGED_OP_BYTES, type ResolvedOptions, type ResolvedWriteQueueOptions, resolveWriteQueueOptions } from "./options.ts";
 import { ReadContext } from "./read-context.ts";
 import { OP_DELETE, OP_PUT, type Operation } from "./records.ts";
-import { prefixEnd, type ScanBounds, scanRows } from "./scan.ts";
+import { prefixEnd, type ScanBounds, ScanIterator } from "./scan.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 import { type Applied, type EnqueueOptions, WriteQueue, type WriteQueueStats } from "./write-queue.ts";
 
@@ -491,6 +491,18 @@ export class Database implements AsyncDisposable {
     return found?.value;
   }
 
+  /**
+   * Whether `key` has a value (at `snapshot`, or now): a get that copies no value. A
+   * tombstone counts as absent. Synchronous.
+   */
+  has(key: Key, options: { snapshot?: Snapshot } = {}): boolean {
+    this.#checkOpen();
+    const snapshot = options.snapshot;
+    if (snapshot?.released) throw new SnapshotReleasedError();
+    const found = this.#read.lookup(keyOf(key), snapshot === undefined ? undefined : Number(snapshot.seq), false);
+    return found !== undefined && found.value !== undefined;
+  }
+
   /** A consistent point-in-time view for get and scan. Release it (or `using`): it holds old versions. */
   snapshot(): Snapshot {
     this.#checkOpen();
@@ -520,26 +532,22 @@ export class Database implements AsyncDisposable {
   }
 
   /**
-   * Rows in key order over all shards: [key, value] copies. A synchronous iterable; `break`
-   * ends it. An iteration holds the memtables and table files it reads until it ends, so it
-   * survives flushes and compactions (and this thread's reads) while it is suspended; one
-   * neither finished nor ended holds them, and memtable memory, until this handle closes.
+   * Rows in key order over all shards: [key, value] copies, read at the point of this call
+   * (or at `snapshot`). A synchronous iterator (iterate it once); `break` or `return()` ends
+   * it, `seek(target)` repositions it at the first key >= target (reverse: <= target) within
+   * its bounds, at the same point. From this call until it ends, the scan holds the
+   * memtables and table files it reads, so it survives flushes and compactions (and this
+   * thread's reads); one neither finished nor ended holds them, and memtable memory, until
+   * this handle closes.
    */
-  scan(options: ScanOptions = {}): Iterable<[Uint8Array, Uint8Array]> {
+  scan(options: ScanOptions = {}): ScanIterator {
     this.#checkOpen();
     if (typeof options !== "object" || options === null) throw new TypeError("scan options must be an object");
     const bounds = scanBounds(options);
     const given = options.snapshot;
     if (given?.released) throw new SnapshotReleasedError();
-    const db = this;
-    return {
-      // Without a snapshot the scan reads at the visible point of its first next(); it pins
-      // what it reads instead of taking a snapshot slot (src/engine/scan.ts).
-      [Symbol.iterator]: () => {
-        if (given?.released) throw new SnapshotReleasedError();
-        return scanRows(db.#read, given === undefined ? undefined : Number(given.seq), bounds);
-      },
-    };
+    // Pins what it reads now (src/engine/scan.ts), instead of taking a snapshot slot.
+    return new ScanIterator(this.#read, given === undefined ? undefined : Number(given.seq), bounds, keyOf);
   }
 
   // ---- statistics, lifecycle -----------------------------------------------------------

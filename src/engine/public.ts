@@ -15,6 +15,7 @@ export { KEY_BYTES_MAX, SHARDS_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
 export { ClosedError, CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FileSystemError, LockedError, LockUnavailableError, QueueClosedError, QueueFullError, FeedHistoryError, FeedOverflowError, ShardlineError, SnapshotReleasedError, TimeoutError, WalFailedError } from "../errors.ts";
 export type { EnqueueOptions, WriteQueueStats } from "./write-queue.ts";
 export type { ChangeEvent } from "./change-feed.ts";
+export type { ScanIterator } from "./scan.ts";
 
 export interface DatabaseApi {
   /** Opens (creating if needed) the database in `dir`, recovering it first. */

@@ -55,6 +55,9 @@ export interface Found {
   value: Uint8Array | undefined;
 }
 
+/** What a lookup without copy (has) gives for a value: present, not copied. */
+export const PRESENT = new Uint8Array(0);
+
 const RETRIES_MAX = 8;
 /** Reads started again because a freeze fell between their steps (1) and (3): far more than a write load can cause. */
 const FREEZE_RETRIES_MAX = 10_000;
@@ -96,8 +99,11 @@ export class ReadContext {
     return out;
   }
 
-  /** Newest visible version of `key` (already staged at the start of the staging area) in the given memtables. */
-  #fromMemtables(memtables: number[], keyLength: number, snapshot: number): Found | undefined {
+  /**
+   * Newest visible version of `key` (already staged at the start of the staging area) in the
+   * given memtables; without `copy`, a value found is PRESENT instead of a copy.
+   */
+  #fromMemtables(memtables: number[], keyLength: number, snapshot: number, copy: boolean): Found | undefined {
     const core = this.core;
     let best: Found | undefined;
     for (const mt of memtables) {
@@ -106,6 +112,10 @@ export class ReadContext {
       const ts = core.u64[node >>> 3];
       if (best && best.ts >= ts) continue;
       const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
+      if (!copy) {
+        best = { ts, value: valueLength === VALUE_TOMBSTONE ? undefined : PRESENT };
+        continue;
+      }
       const keyAt = node + NODE_LINKS + core.u8[node + NODE_HEIGHT] * 4;
       const keyLen = core.u8[node + NODE_KEY_LENGTH] | (core.u8[node + NODE_KEY_LENGTH + 1] << 8);
       best = { ts, value: valueLength === VALUE_TOMBSTONE ? undefined : core.copyOut(keyAt + keyLen, valueLength) };
@@ -115,9 +125,10 @@ export class ReadContext {
 
   /**
    * The newest version of `key` visible at `given` (or, without one, at the visible point
-   * read in the order of the header), value or tombstone, or undefined if none.
+   * read in the order of the header), value or tombstone, or undefined if none. Without
+   * `copy` (has) no value is copied: a value found is PRESENT (an empty array).
    */
-  lookup(key: Uint8Array, given: number | undefined): Found | undefined {
+  lookup(key: Uint8Array, given: number | undefined, copy = true): Found | undefined {
     this.#checkOpen();
     const shard = this.core.shardOf(key);
     this.enter();
@@ -129,7 +140,7 @@ export class ReadContext {
       version = pinned.version;
       snapshot = pinned.snapshot;
       this.core.stage(key); // after (2): opening a table stages its checksums
-      best = this.#fromMemtables(pinned.memtables[0], key.length, snapshot); // (4)
+      best = this.#fromMemtables(pinned.memtables[0], key.length, snapshot, copy); // (4)
     } catch (error) {
       version?.release();
       throw error;
@@ -137,7 +148,7 @@ export class ReadContext {
       this.exit();
     }
     try {
-      return snapshot! <= 0 ? best : this.#fromTables(version!, shard, key, snapshot!, best);
+      return snapshot! <= 0 ? best : this.#fromTables(version!, shard, key, snapshot!, best, copy);
     } finally {
       version!.release();
     }
@@ -187,13 +198,13 @@ export class ReadContext {
   }
 
   /** The shard's tables' newest version of `key` visible at `snapshot` if newer than `best`. */
-  #fromTables(version: TableVersion, shard: number, key: Uint8Array, snapshot: number, best: Found | undefined): Found | undefined {
+  #fromTables(version: TableVersion, shard: number, key: Uint8Array, snapshot: number, best: Found | undefined, copy: boolean): Found | undefined {
     const visible = BigInt(snapshot) - 1n; // tables: visible iff seq <= that
     let found = best;
     for (const table of version.tables(shard)) {
       if (found && found.ts >= table.maxTs) break;
-      const got = version.reader(table).get(key, visible);
-      if (got && (!found || got.ts > found.ts)) found = { ts: got.ts, value: got.value };
+      const got = version.reader(table).get(key, visible, copy);
+      if (got && (!found || got.ts > found.ts)) found = { ts: got.ts, value: got.value === undefined || copy ? got.value : PRESENT };
     }
     return found;
   }

@@ -7,10 +7,11 @@
  * key. Forward, the first visible version popped for a key is the newest; in reverse the
  * heap yields a key's versions oldest first, so the last visible one wins.
  *
- * A scan pins its sources from its first `next()` until it ends or is closed by
- * `break`/`return`: the thread's reclamation epoch (memtable arenas stay valid) and a
- * table version with every table open (files stay readable through compactions and this
- * thread's later reads); see `scanRows`. Keys and values yielded are copies.
+ * A scan pins its sources from its creation (`db.scan()`, which is therefore its snapshot
+ * point) until it ends or is closed by `break`/`return`: the thread's reclamation epoch
+ * (memtable arenas stay valid) and a table version with every table open (files stay
+ * readable through compactions and this thread's later reads); see `ScanIterator`. Keys and
+ * values yielded are copies.
  * Threads: the thread that iterates it.
  */
 import { NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
@@ -206,41 +207,144 @@ const backward = (a: Source, b: Source) => {
  * Rows in key order from every shard: [key, value] copies, at `given` (a registered
  * snapshot) or, without one, at the visible point read after the sources are pinned.
  *
- * The scan pins its sources when iteration starts and holds them until it ends (finished,
- * `break`/`return`, or an error): the epoch (memtable arenas stay valid) and a reference
- * on a table version whose every table is open (files stay readable though a compaction
- * deletes them, and this thread loading a newer version closes nothing the scan reads). The
- * order is the one of a get (read-context.ts pinRead): memtable lists, then the table
- * version, then S, then the check that no freeze came in between; with S fixed and every source pinned, nothing the scan reads changes under it (versions
- * inserted later have seq >= S), so it needs no snapshot slot of its own.
+ * The iterator pins its sources when it is created (`db.scan()`), so it reads at the point
+ * of that call, and holds them until it ends (finished, `break`/`return`, an error, or its
+ * `limit` reached): the epoch (memtable arenas stay valid) and a reference on a table
+ * version whose every table is open (files stay readable though a compaction deletes them,
+ * and this thread loading a newer version closes nothing the scan reads). The order is the
+ * one of a get (read-context.ts pinRead): memtable lists, then the table version, then S,
+ * then the check that no freeze came in between; with S fixed and every source pinned,
+ * nothing the scan reads changes under it (versions inserted later have seq >= S), so it
+ * needs no snapshot slot of its own.
+ *
+ * `seek(target)` repositions every source (the same pinned ones, so at the same S) at the
+ * first key >= target (reverse: <= target), clamped to the scan's bounds; `limit` counts
+ * rows over the whole life of the iterator, seeks included.
  */
-export function* scanRows(ctx: ReadContext, given: number | undefined, bounds: ScanBounds): Generator<[Uint8Array, Uint8Array], void, undefined> {
-  const { lower, upper, reverse = false, limit = Infinity } = bounds;
-  if (limit <= 0) return;
-  const shards = ctx.shared.shards;
-  const heap = new SourceHeap(reverse ? backward : forward);
-  ctx.enter();
-  let version: TableVersion | undefined;
-  try {
-    const pinned = ctx.pinRead(Array.from({ length: shards }, (_, shard) => shard), given);
-    version = pinned.version;
-    const { memtables, snapshot } = pinned;
-    for (let shard = 0; shard < shards; shard++) {
-      const sources: Array<MemtableSource | TableSource> = memtables[shard].map((mt) => new MemtableSource(ctx, mt));
-      for (const table of version.tables(shard)) sources.push(new TableSource(version.reader(table).cursor()));
-      for (const source of sources) {
-        if (reverse) {
-          // Upper bound: for "<= key" start before the key's immediate successor (key + 0x00).
-          const start = upper && bounds.upperInclusive ? concatZero(upper) : upper;
-          source.seekBefore(start);
-        } else {
-          source.seek(lower);
-        }
+export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> {
+  readonly #ctx: ReadContext;
+  readonly #bounds: ScanBounds;
+  readonly #reverse: boolean;
+  readonly #limit: number;
+  readonly #heap: SourceHeap;
+  #sources: Array<MemtableSource | TableSource> = [];
+  #version: TableVersion | undefined;
+  #snapshot = 0;
+  #produced = 0;
+  /** Pins held (entered the epoch, referenced the version); false once ended. */
+  #open = false;
+
+  readonly #toKey: (target: unknown) => Uint8Array;
+
+  /** `toKey` validates and converts `seek`'s target (the database's key rules). */
+  constructor(ctx: ReadContext, given: number | undefined, bounds: ScanBounds, toKey: (target: unknown) => Uint8Array = (t) => t as Uint8Array) {
+    this.#ctx = ctx;
+    this.#toKey = toKey;
+    this.#bounds = bounds;
+    this.#reverse = bounds.reverse ?? false;
+    this.#limit = bounds.limit ?? Infinity;
+    this.#heap = new SourceHeap(this.#reverse ? backward : forward);
+    if (this.#limit <= 0) return;
+    ctx.enter();
+    this.#open = true;
+    try {
+      const shards = ctx.shared.shards;
+      const pinned = ctx.pinRead(Array.from({ length: shards }, (_, shard) => shard), given);
+      this.#version = pinned.version;
+      this.#snapshot = pinned.snapshot;
+      for (let shard = 0; shard < shards; shard++) {
+        for (const mt of pinned.memtables[shard]) this.#sources.push(new MemtableSource(ctx, mt));
+        for (const table of pinned.version.tables(shard)) this.#sources.push(new TableSource(pinned.version.reader(table).cursor()));
+      }
+      this.#position(undefined);
+    } catch (error) {
+      this.#end();
+      throw error;
+    }
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+
+  /** Positions every source at `target` (undefined: the scan's start), within the bounds. */
+  #position(target: Uint8Array | undefined): void {
+    const { lower, upper, upperInclusive } = this.#bounds;
+    const heap = this.#heap;
+    heap.items.length = 0;
+    if (this.#reverse) {
+      // "<= key" starts before the key's immediate successor (key + 0x00).
+      const upperStart = upper && upperInclusive ? concatZero(upper) : upper;
+      const wanted = target === undefined ? undefined : concatZero(target);
+      const start = wanted === undefined ? upperStart : upperStart === undefined || compareBytes(wanted, upperStart) < 0 ? wanted : upperStart;
+      for (const source of this.#sources) {
+        source.seekBefore(start);
+        if (source.valid) heap.push(source);
+      }
+    } else {
+      const start = target === undefined ? lower : lower === undefined || compareBytes(target, lower) > 0 ? target : lower;
+      for (const source of this.#sources) {
+        source.seek(start);
         if (source.valid) heap.push(source);
       }
     }
+  }
 
-    let produced = 0;
+  /**
+   * Repositions the scan at the first key >= `target` (reverse: <= `target`) within its
+   * bounds, at the same snapshot. On an ended scan it does nothing.
+   */
+  seek(target: Uint8Array | string): void {
+    const key = this.#toKey(target);
+    if (!this.#open) return;
+    if (this.#ctx.closed) throw new ClosedError(`database ${this.#ctx.dir}`);
+    try {
+      this.#position(key);
+    } catch (error) {
+      this.#end();
+      throw error;
+    }
+  }
+
+  next(): IteratorResult<[Uint8Array, Uint8Array], undefined> {
+    if (!this.#open) return { done: true, value: undefined };
+    try {
+      const row = this.#step();
+      if (row === undefined) {
+        this.#end();
+        return { done: true, value: undefined };
+      }
+      if (++this.#produced >= this.#limit) this.#end();
+      return { done: false, value: row };
+    } catch (error) {
+      this.#end();
+      throw error;
+    }
+  }
+
+  /** Ends the scan (what `break` calls) and releases what it holds. */
+  return(): IteratorResult<[Uint8Array, Uint8Array], undefined> {
+    this.#end();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.dispose](): void {
+    this.#end();
+  }
+
+  /** Whether the scan still holds its sources (not finished, not ended). */
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /** The next visible row within the bounds, or undefined at the end. */
+  #step(): [Uint8Array, Uint8Array] | undefined {
+    const ctx = this.#ctx;
+    const heap = this.#heap;
+    const bounds = this.#bounds;
+    const { lower, upper } = bounds;
+    const reverse = this.#reverse;
+    const snapshot = this.#snapshot;
     while (heap.items.length > 0) {
       if (ctx.closed) throw new ClosedError(`database ${ctx.dir}`);
       const key = heap.items[0].key.slice();
@@ -248,11 +352,11 @@ export function* scanRows(ctx: ReadContext, given: number | undefined, bounds: S
       if (!reverse) {
         if (upper) {
           const c = compareBytes(key, upper);
-          if (c > 0 || (c === 0 && !bounds.upperInclusive)) return;
+          if (c > 0 || (c === 0 && !bounds.upperInclusive)) return undefined;
         }
       } else if (lower) {
         const c = compareBytes(key, lower);
-        if (c < 0 || (c === 0 && bounds.lowerExclusive)) return;
+        if (c < 0 || (c === 0 && bounds.lowerExclusive)) return undefined;
       }
       let winner: Source | undefined;
       let value: Uint8Array | undefined;
@@ -272,12 +376,23 @@ export function* scanRows(ctx: ReadContext, given: number | undefined, bounds: S
       if (!winner || tombstone) continue;
       if (!reverse && bounds.lowerExclusive && lower && compareBytes(key, lower) === 0) continue;
       if (reverse && upper && !bounds.upperInclusive && compareBytes(key, upper) === 0) continue;
-      yield [key, value!];
-      if (++produced >= limit) return;
+      return [key, value!];
     }
-  } finally {
-    version?.release();
-    ctx.exit();
+    return undefined;
+  }
+
+  #end(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.#heap.items.length = 0;
+    this.#sources = [];
+    const version = this.#version;
+    this.#version = undefined;
+    try {
+      version?.release();
+    } finally {
+      this.#ctx.exit();
+    }
   }
 }
 

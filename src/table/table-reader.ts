@@ -153,8 +153,10 @@ export class TableReader implements CursorSource {
   /**
    * The newest version of `key` (highest ts) among those with seq <= `snapshotSeq`, or
    * undefined when this table has none. `value` undefined in the result is a tombstone.
+   * Without `copy` the value is a view into the cached block (valid until the block leaves
+   * the cache): for existence checks that never read it.
    */
-  get(key: Uint8Array, snapshotSeq: bigint): TableGetResult | undefined {
+  get(key: Uint8Array, snapshotSeq: bigint, copy = true): TableGetResult | undefined {
     this.#check();
     if (key.length > KEY_BYTES_MAX) throw new RangeError(`key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX} bytes (KEY_BYTES_MAX)`);
     if (snapshotSeq < 0n) return undefined;
@@ -167,7 +169,7 @@ export class TableReader implements CursorSource {
       const seqHi = c.seqHi;
       if (seqHi < sHi || (seqHi === sHi && c.seqLo <= sLo)) {
         const value = c.value;
-        return { ts: c.ts, seq: c.seq, value: value === undefined ? undefined : value.slice() };
+        return { ts: c.ts, seq: c.seq, value: value === undefined || !copy ? value : value.slice() };
       }
     }
     return undefined;
