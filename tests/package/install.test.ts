@@ -11,7 +11,8 @@
 //  - that a plain TypeScript app (`tsc --target es2022 --module nodenext`, no @types/node)
 //    type-checks against the published declarations, that they still compile beside
 //    lib esnext and @types/node, and that they hide the internals (the Platform binders,
-//    each runtime's Platform, the tests-only `faults` option).
+//    each runtime's Platform, the tests-only `faults` option); under Deno, that `deno check`
+//    takes dist/deno's declarations (Deno honours "types" too, so "deno" comes first).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
@@ -132,6 +133,18 @@ test("a TypeScript app type-checks against the published declarations without @t
   const full = tsc(dir, ["--target", "esnext", "--types", "node", "--typeRoots", join(repoDir, "node_modules", "@types"), "app.ts"]);
   assert.is(full.status, 0, full.output);
 });
+
+if (runtime === "deno") {
+  test("deno check type-checks the app against dist/deno's declarations (runtime \"deno\")", async () => {
+    const pkg = await installedPackage();
+    const dir = join(pkg.project, "ts-app-deno");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module", private: true }));
+    writeFileSync(join(dir, "app.ts"), `import { runtime } from "shardline";\nconst deno: "deno" = runtime;\n${APP}console.log(deno);\n`);
+    const r = spawnSync(runtimeExecutable("deno"), ["check", "--quiet", "app.ts"], { cwd: dir, encoding: "utf8" });
+    assert.is(r.status, 0, r.error ? r.error.message : `${r.stdout}${r.stderr}`);
+  });
+}
 
 test("the published declarations hide the Platform binders, the Platforms and the faults option", async () => {
   const pkg = await installedPackage();

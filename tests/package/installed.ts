@@ -96,7 +96,7 @@ export interface RunResult {
  * Runs a JavaScript file in `runtime` as a user would (`node f.mjs`, `bun f.mjs`,
  * `deno run -A f.mjs`) in `cwd`, killing it after `timeoutMs` if it does not end itself.
  */
-export function runProgram(runtime: RuntimeName, file: string, cwd: string, timeoutMs = 20_000): Promise<RunResult> {
+export function runProgram(runtime: RuntimeName, file: string, cwd: string, timeoutMs = 60_000): Promise<RunResult> {
   const args = runtime === "deno" ? ["run", "-A", "--quiet", file] : [file];
   return new Promise((resolve, reject) => {
     // NODE_OPTIONS could carry the suite's TypeScript loader into the child: a user has none.

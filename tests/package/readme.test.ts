@@ -80,7 +80,8 @@ for (const example of examples.filter((e) => e.runtimes.includes(runtime))) {
     const dir = join(pkg.project, `readme-${runtime}-${example.line}`);
     mkdirSync(dir, { recursive: true });
     for (const [name, body] of example.files) writeFileSync(join(dir, name), body);
-    const r = await runProgram(runtime, join(dir, example.entry), dir);
+    // Each example takes a second or two; the bound only tells a hang from a slow machine.
+    const r = await runProgram(runtime, join(dir, example.entry), dir, 60_000);
     assert.not.ok(r.timedOut, `did not end by itself within the timeout; output so far:\n${r.stdout}\n${r.stderr}`);
     assert.is(r.code, 0, r.stderr);
     if (example.output !== undefined) assert.fixture(trimLines(r.stdout), trimLines(example.output));
