@@ -46,18 +46,20 @@ const cliEntry = entriesOf("node", ["cli"]);
 
 rmSync(join(repoDir, "dist/node"), { recursive: true, force: true });
 rmSync(join(repoDir, "dist/deno"), { recursive: true, force: true });
+// Every entry imports its npm dependencies (package.json "dependencies": commander,
+// cli-table3 and cli-progress for the command line, abstract-level for shardline/level)
+// from node_modules at run time rather than bundling them: bundled into an ES module,
+// their CommonJS `require("node:events")` calls would fail. Deno resolves them the same
+// way from node_modules/shardline/dist/deno/.
 const common = {
   absWorkingDir: repoDir,
   bundle: true,
   format: "esm",
   logLevel: "warning",
+  packages: "external",
 };
-await build({ ...common, entryPoints: nodeEntries, outdir: "dist/node", platform: "node", target: "node20" });
-// The command line imports its npm dependencies (commander, cli-table3, cli-progress:
-// package.json "dependencies") from node_modules at run time rather than bundling them:
-// bundled into an ES module, their CommonJS `require("node:events")` calls would fail.
-if (cliEntry.cli) await build({ ...common, entryPoints: cliEntry, outdir: "dist/node", platform: "node", target: "node20", packages: "external" });
-// Deno: node: built-ins stay imports (Deno provides them); nothing else is external.
+await build({ ...common, entryPoints: { ...nodeEntries, ...cliEntry }, outdir: "dist/node", platform: "node", target: "node20" });
+// Deno: node: built-ins stay imports too (Deno provides them).
 await build({ ...common, entryPoints: denoEntries, outdir: "dist/deno", platform: "neutral", target: "esnext", external: ["node:*"] });
 
 // Declarations (and a strict type check of src/ and the Node adapter) with tsc.
