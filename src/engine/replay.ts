@@ -57,7 +57,7 @@ export interface Replayed {
 }
 
 /** Statuses of the core's replayRun / replayRecord (assembly/replay.ts). */
-const ReplayStatus = { DONE: 0, FULL: 1, NOT_ENGINE_RECORD: 2, BAD_SHARD: 3, TOO_LARGE: 4, NO_ROOM: 5, MEMTABLE_CHANGED: 6, NO_INDEX: 7 } as const;
+export const ReplayStatus = { DONE: 0, FULL: 1, NOT_ENGINE_RECORD: 2, BAD_SHARD: 3, TOO_LARGE: 4, NO_ROOM: 5, MEMTABLE_CHANGED: 6, NO_INDEX: 7 } as const;
 
 /** ReplayState layout (assembly/replay.ts). */
 const STATE_BYTES = 64;
@@ -173,8 +173,12 @@ export function replay(env: FlushEnv, shards: number): Replayed {
   }
 }
 
-/** The core's ReplayState for one replay (assembly/replay.ts), and the shards' pending indexes. */
-class ReplayState {
+/**
+ * The core's ReplayState for one replay (assembly/replay.ts), and the shards' pending
+ * indexes (of `indexBytes` each: a memtable's size; tests/core/replay.test.ts gives smaller
+ * ones). Exported for that test.
+ */
+export class ReplayState {
   readonly address: number;
   #indexes: Array<{ address: number; bytes: number }> = [];
 
@@ -182,7 +186,7 @@ class ReplayState {
     private readonly core: Core,
     private readonly shards: number,
     floors: bigint[],
-    private readonly memtableBytes: number,
+    private readonly indexBytes: number,
   ) {
     // Permanent (bump) memory: once per open, so no free list is claimed for its size.
     const address = core.exports.coreAllocPermanent(STATE_ALLOC_BYTES, 64) >>> 0;
@@ -232,6 +236,10 @@ class ReplayState {
   get operations(): number {
     return Number(this.core.u64[(this.address + S.OPERATIONS) >>> 3]);
   }
+  /** Versions whose (key, ts) their memtable held already when they were linked. */
+  get duplicates(): number {
+    return Number(this.core.u64[(this.address + 56) >>> 3]);
+  }
   maxTs(shard: number): bigint {
     return this.#get64(shard, H.MAX_TS);
   }
@@ -254,14 +262,14 @@ class ReplayState {
   }
 
   /**
-   * Gives `shard` its pending index: a block of a memtable's size, half entries and half
-   * room for the sort (a version takes at least 40 bytes of arena, an entry and its room
-   * 32, so it never fills before the memtable; freed, the block serves as a memtable arena
-   * later), or a small one when that cannot be had.
+   * Gives `shard` its pending index: a block of `indexBytes` (a memtable's size), half
+   * entries and half room for the sort (a version takes at least 40 bytes of arena, an
+   * entry and its room 32, so it never fills before the memtable; freed, the block serves
+   * as a memtable arena later), or a small one when that cannot be had.
    */
   allocateIndex(shard: number): void {
     const e = this.core.exports;
-    let bytes = this.memtableBytes;
+    let bytes = this.indexBytes;
     let address = e.coreAlloc(bytes) >>> 0;
     if (address < 64) {
       bytes = SMALL_INDEX_BYTES;
