@@ -6,7 +6,8 @@
  * Streaming: the logs are read once, in LSN order (the group WAL, then each legacy
  * partition log, src/engine/partition-log.ts), a buffer at a time (src/wal/record-runs.ts),
  * and nothing per record or operation is kept: memory is the read buffer, the memtables
- * and one pending index per shard (16 bytes per version, at most one memtable's worth),
+ * and one pending index per shard (a block of a memtable's size, of which replay touches
+ * 32 bytes per version it holds; freed at the end, where later memtables reuse it),
  * however long the logs are. The per-operation work is in the core (assembly/replay.ts):
  * it checks each record as decodeRecord does, skips what is at or below the floor, and
  * creates the version in the shard's active memtable; a shard's versions are linked into
