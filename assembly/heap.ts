@@ -94,10 +94,30 @@ export function blockAlloc(bytes: u32): usize {
       // the tag has changed and the CAS below fails.
       const next = <u64>atomic.load<u32>(ptr);
       const tag = ((old >> 32) + 1) << 32;
-      if (atomic.cmpxchg<u64>(head, old, tag | next) == old) return ptr;
+      if (atomic.cmpxchg<u64>(head, old, tag | next) == old) {
+        lastFreshBlock = 0;
+        return ptr;
+      }
     }
   }
-  return heapAlloc(bytes, 64);
+  const fresh = heapAlloc(bytes, 64);
+  lastFreshBlock = fresh;
+  return fresh;
+}
+
+/**
+ * The last block this thread's `blockAlloc` carved from the untouched heap (0 if the last
+ * one came from a free stack). Memory above the heap top was never written, so such a
+ * block is all zeros: `takeFreshBlock` lets a caller that needs zeros skip writing them,
+ * which would make every page of the block resident (a 16 MiB ring: 16 MiB of RSS).
+ */
+let lastFreshBlock: usize = 0;
+
+/** True, once, when `ptr` is the block this thread's last `blockAlloc` returned from the untouched heap. */
+export function takeFreshBlock(ptr: usize): bool {
+  const fresh = ptr != 0 && ptr == lastFreshBlock;
+  lastFreshBlock = 0;
+  return fresh;
 }
 
 /** Returns a block of exactly `bytes` (from `blockAlloc`) for reuse. False if it had to be leaked. */

@@ -64,6 +64,7 @@
 
 import { crc32cUpdate } from "./crc32c";
 import { currentThreadBlock, TB_RESULT } from "./thread";
+import { takeFreshBlock } from "./heap";
 
 export const RING_MAGIC: u32 = 0x474e5257;
 export const RING_HEADER_BYTES: u32 = 256;
@@ -116,12 +117,18 @@ function dataAt(ring: usize, lsn: u64): usize {
   return <usize>load<u32>(ring, R_DATA) + <usize>(lsn & <u64>(load<u32>(ring, R_CAPACITY) - 1));
 }
 
-/** Formats a ring whose data area follows its header. Returns WAL_OK or WAL_BAD_ARGUMENT. */
+/**
+ * Formats a ring whose data area follows its header. Returns WAL_OK or WAL_BAD_ARGUMENT.
+ * The data area is zeroed unless the ring is the block this thread just took from the
+ * untouched heap (coreAlloc), which is zero already.
+ */
 export function ringFormat(ring: usize, capacity: u32, salt: u32, startLsn: u64, recordBytesMax: u32): u32 {
   if (capacity < RING_CAPACITY_MIN || (capacity & (capacity - 1)) != 0) return WAL_BAD_ARGUMENT;
   if ((startLsn & 7) != 0 || recordBytesMax > RECORD_LENGTH_MAX) return WAL_BAD_ARGUMENT;
   if (recordBytes(recordBytesMax) > <u64>capacity) return WAL_BAD_ARGUMENT;
-  memory.fill(ring, 0, <usize>RING_HEADER_BYTES + <usize>capacity);
+  // The data area must be zero (a zero header is "not yet published"); a block fresh from
+  // the heap already is, and writing the zeros would make all of it resident.
+  memory.fill(ring, 0, takeFreshBlock(ring) ? <usize>RING_HEADER_BYTES : <usize>RING_HEADER_BYTES + <usize>capacity);
   store<u32>(ring, capacity, R_CAPACITY);
   store<u32>(ring, <u32>(ring + RING_HEADER_BYTES), R_DATA);
   store<u32>(ring, salt, R_SALT);

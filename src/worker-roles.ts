@@ -5,3 +5,4 @@
  */
 import "./wal/durability-worker.ts";
 import "./engine/actor.ts";
+import "./worker-pool.ts";

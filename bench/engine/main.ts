@@ -623,6 +623,54 @@ async function memory(): Promise<MemoryFigures> {
   });
 }
 
+// ---- open and close ----------------------------------------------------------------------
+
+interface OpenCloseFigures {
+  cycles: number;
+  /** The first open: creates the database, and starts the pool's threads if none are idle. */
+  firstOpenMs: number;
+  openP50Ms: number;
+  openP99Ms: number;
+  closeP50Ms: number;
+  closeP99Ms: number;
+  rssBeforeBytes: number;
+  /** RSS after the cycles, less RSS before them (the threads stay pooled; memories are collected lazily). */
+  rssDeltaBytes: number;
+}
+
+/**
+ * Open and close of an empty database, `cycles` times in one directory (so it is a reopen
+ * after the first): open and close p50/p99 and RSS before and after. Reported, never
+ * asserted: a figure of this machine, its disk (the fsyncs of the lock and the log) and load.
+ */
+async function openClose(): Promise<OpenCloseFigures> {
+  const cycles = quick ? 20 : 100;
+  const dir = `${root}/open-close`;
+  const rssBefore = process.memoryUsage().rss;
+  const openMs: number[] = [];
+  const closeMs: number[] = [];
+  for (let i = 0; i <= cycles; i++) {
+    let t = performance.now();
+    const db = await open(dir);
+    openMs.push(performance.now() - t);
+    t = performance.now();
+    await db.close();
+    closeMs.push(performance.now() - t);
+  }
+  const [first, ...opens] = openMs;
+  platform.removeAll(dir);
+  return {
+    cycles,
+    firstOpenMs: first,
+    openP50Ms: percentile(opens, 50),
+    openP99Ms: percentile(opens, 99),
+    closeP50Ms: percentile(closeMs.slice(1), 50),
+    closeP99Ms: percentile(closeMs.slice(1), 99),
+    rssBeforeBytes: rssBefore,
+    rssDeltaBytes: process.memoryUsage().rss - rssBefore,
+  };
+}
+
 // ---- the run ---------------------------------------------------------------------------
 
 const started = performance.now();
@@ -640,6 +688,7 @@ let results;
 try {
   // Memory first, while the process has allocated the least.
   const mem = await section("memory", memory);
+  const openCloseFigures = await section("openClose", openClose);
   const put = await section("put", asyncPuts);
   const durableKeys = randomKeys(quick ? 20_000 : 200_000, KEY_BYTES, SEEDS.durableKeys);
   const inFlight: Record<string, DurableFigures> = {};
@@ -666,6 +715,7 @@ try {
     reads: { memtable: memtableRead, tables: tableRead },
     workers: w,
     memory: mem,
+    openClose: openCloseFigures,
     seconds: (performance.now() - started) / 1000,
     sectionSeconds,
   };
@@ -720,6 +770,8 @@ const rows: Array<[string, string]> = [
   [`memory, ${count(r.memory.keys)} keys (16 B + 100 B), RSS growth`, `${mib(r.memory.rssDeltaBytes)} (${r.memory.rssDeltaPerKeyBytes.toFixed(0)} B/key; ${mib(r.memory.rssOpenBytes)} of it at open)`],
   [`  memtables / tables / Wasm memory`, `${mib(r.memory.memtableBytes)} / ${mib(r.memory.tableBytes)} (${r.memory.tables} tables) / ${mib(r.memory.wasmMemoryBytes)}${r.memory.settled ? "" : " (flushes NOT settled)"}`],
   [`  those puts, awaited`, `${ns(r.memory.putNsPerOp)}/op`],
+  [`open+close of an empty database (${r.openClose.cycles} cycles, one directory)`, `open p50 ${r.openClose.openP50Ms.toFixed(1)} ms, p99 ${r.openClose.openP99Ms.toFixed(1)} ms (first, creating it: ${r.openClose.firstOpenMs.toFixed(0)} ms); close p50 ${r.openClose.closeP50Ms.toFixed(1)} ms, p99 ${r.openClose.closeP99Ms.toFixed(1)} ms`],
+  [`  RSS before / after the cycles`, `${mib(r.openClose.rssBeforeBytes)} / ${mib(r.openClose.rssBeforeBytes + r.openClose.rssDeltaBytes)} (${r.openClose.rssDeltaBytes >= 0 ? "+" : ""}${mib(r.openClose.rssDeltaBytes)})`],
 ];
 console.log(`\nbench/engine on ${r.runtime} ${r.runtimeVersion}${quick ? " (quick: figures mean little)" : ""}, ${r.seconds.toFixed(1)} s; performance.now() pair ${r.timerCostNs.toFixed(0)} ns`);
 for (const [name, figure] of rows) console.log(`  ${name.padEnd(64)} ${figure}`);

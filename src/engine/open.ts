@@ -17,15 +17,20 @@
  *   6. raise every shard's commit counter past every timestamp on disk, so new writes sort
  *      after old ones;
  *   7. start the actor (the durability worker started with the log).
+ * Both run on threads of the per-process worker pool (src/worker-pool.ts): started at the
+ * beginning of the open, alongside its file work, when none are idle; taken from the pool,
+ * already started, when a closed database gave its threads back. The durability worker
+ * opens its new segment while the partition logs are recovered; the replay waits for it.
  * A batch is one record, so after a crash it is replayed whole or not at all.
  *
  * Threads: the opening thread. Everything else starts after replay.
  */
-import { Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";
+import { compileCore, Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
 import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, LockedError, LockUnavailableError, publicError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
+import { workerPool } from "../worker-pool.ts";
 import { FailCode, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
 import { Log } from "../wal/log.ts";
 import { RingView } from "../wal/ring.ts";
@@ -64,6 +69,8 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
   const o = resolveOptions(options);
   if (o.readOnly) throw new RangeError("readOnly: true is not supported yet");
   checkExistence(platform, dir, o);
+  // The durability worker and the actor: their threads start now, alongside the file work.
+  workerPool(platform).prewarm(2, await compileCore());
   makeDirDurable(platform, `${dir}/tables`);
   const { lock, coordination } = await coordinate(platform, dir, o);
   let log: Log | undefined;
@@ -94,7 +101,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       salvage: o.salvage,
       coordination: "single-process-unsafe",
       faults: o.faults.groupLog,
-    }, { core, startLsn });
+    }, { core, startLsn, deferStart: true });
     const group = new RingView(core, log.ringAddress);
 
     const requestRing = core.exports.coreAlloc(RING_HEADER_BYTES + REQUEST_QUEUE_BYTES) >>> 0;
@@ -122,6 +129,9 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       partitionReports.push(recovered.report);
     }
     const env: FlushEnv = { core, platform, dir, shared, memtables, groupDurable: () => group.durableLsn, awaitGroupDurable: (seq) => awaitDurableBeyond(group, seq), partitionEnds: () => partitionEnds, manifest };
+    // The durability worker opened its new segment meanwhile; the replay reads the
+    // segments, so it must not find that one half made.
+    await log.started;
     const replayed = replay(env, shards);
     manifest = env.manifest;
     memtables.reclaim();
@@ -147,7 +157,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       manifest,
       faults: o.faults.actor,
     };
-    actor = platform.spawnWorker({ role: "actor", module: core.module, memory: core.memory, args });
+    actor = workerPool(platform).spawn({ role: "actor", module: core.module, memory: core.memory, args });
     const started = actor;
     let actorDoneResolve!: () => void;
     const actorDone = new Promise<void>((resolve) => (actorDoneResolve = resolve));

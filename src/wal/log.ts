@@ -28,6 +28,7 @@ import { ClosedError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import type { FaultPlan } from "../platform-faults.ts";
 import type { Platform, WorkerHandle } from "../platform.ts";
+import { workerPool } from "../worker-pool.ts";
 import type { DurabilityArgs, DurabilityMessage } from "./durability-worker.ts";
 import { DurableWaiters } from "./durable-waiters.ts";
 import { FailCode, RECORD_BYTES_MAX, recordBytes, RING_HEADER_BYTES, RingState, SEGMENT_HEADER_BYTES, WalStatus } from "./format.ts";
@@ -67,6 +68,11 @@ export interface LogEmbedding {
   core?: Core;
   /** A new log's first LSN (a multiple of 8); an existing log continues where it ends. */
   startLsn?: number;
+  /**
+   * Return before the durability worker has opened its segment (its fsyncs overlap the
+   * caller's work); the caller must await `started` (a failure to start rejects it).
+   */
+  deferStart?: boolean;
 }
 
 export interface LogLimits {
@@ -153,7 +159,7 @@ export class Log implements AsyncDisposable {
     /** What recovery found and did when the log was opened (undefined on attached handles). */
     readonly recovery: RecoveryReport | undefined,
     readonly limits: LogLimits,
-    private readonly owner: { worker: WorkerHandle; lock: DirLock | undefined; closed: Promise<void> } | undefined,
+    private readonly owner: { worker: WorkerHandle; lock: DirLock | undefined; closed: Promise<void>; started: Promise<void> } | undefined,
   ) {
     this.#waiters = new DurableWaiters(ring, `log ${dir}`);
     this.#openedAtLsn = ring.reserveHead;
@@ -204,11 +210,11 @@ export class Log implements AsyncDisposable {
         fresh: { number: lastNumber + 1, firstLsn: recovered.nextLsn },
         faults: options.faults,
       };
-      worker = platform.spawnWorker({ role: "durability", module: core.module, memory: core.memory, args });
+      worker = workerPool(platform).spawn({ role: "durability", module: core.module, memory: core.memory, args });
       const spawned = worker;
       let closedResolve!: () => void;
       const closed = new Promise<void>((resolve) => (closedResolve = resolve));
-      await new Promise<void>((resolve, reject) => {
+      const started = new Promise<void>((resolve, reject) => {
         spawned.onMessage((message) => {
           const m = message as DurabilityMessage | { type: "error"; message: string };
           if (m.type === "started") resolve();
@@ -227,8 +233,14 @@ export class Log implements AsyncDisposable {
           closedResolve();
         });
       });
+      const log = new Log(platform, core, ring, dir, durability, recovered.report, limits, { worker: spawned, lock, closed, started });
+      if (embedding.deferStart) {
+        started.then(() => spawned.unref(), () => {});
+        return log;
+      }
+      await started;
       spawned.unref();
-      return new Log(platform, core, ring, dir, durability, recovered.report, limits, { worker: spawned, lock, closed });
+      return log;
     } catch (error) {
       await worker?.terminate();
       lock?.release();
@@ -243,6 +255,11 @@ export class Log implements AsyncDisposable {
     const ring = new RingView(core, handle.ring);
     const limits = { recordBytesMax: ring.recordBytesMax, segmentBytesMax: 0, bufferBytes: ring.capacity };
     return new Log(platform, core, ring, handle.dir, handle.durability, undefined, limits, undefined);
+  }
+
+  /** Settles when the durability worker has opened its segment, or failed to (opening handle only). */
+  get started(): Promise<void> {
+    return this.owner?.started ?? Promise.resolve();
   }
 
   /** The ring's address in the log's shared memory (for the engine). */
