@@ -45,12 +45,15 @@ export class FileSystemError extends ShardlineError {
   }
 }
 
-/** A write (or flush) on a database opened with `readOnly: true`. */
+/**
+ * A database opened with `readOnly: true` was asked to change something: a write, a flush,
+ * or, during the open, a repair of a log or a flush the replay needed (`what` says which).
+ */
 export class ReadOnlyError extends ShardlineError {
   override name = "ReadOnlyError";
   override readonly code = "SHARDLINE_READ_ONLY";
-  constructor(readonly dir: string, what: string) {
-    super(`${what} refused: database ${dir} was opened with readOnly: true`, "SHARDLINE_READ_ONLY");
+  constructor(readonly dir: string, readonly what: string, detail = "") {
+    super(`${what} refused: database ${dir} was opened with readOnly: true${detail}`, "SHARDLINE_READ_ONLY");
   }
 }
 

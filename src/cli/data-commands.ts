@@ -30,7 +30,7 @@ const encodingOf = (o: DataOptions): Encoding => (o.hex ? "hex" : "utf8");
 export async function getCommand(ctx: CliContext, dir: string, keyArg: string, o: DataOptions): Promise<number> {
   const encoding = encodingOf(o);
   const key = argBytes(keyArg, encoding, "key");
-  const db = await openForCli(ctx.platform, dir, { waitMs: o.wait });
+  const db = await openForCli(ctx.platform, dir, { waitMs: o.wait, readOnly: true });
   let value: Uint8Array | undefined;
   try {
     value = db.get(key);
@@ -117,7 +117,7 @@ export async function scanCommand(ctx: CliContext, dir: string, o: ScanCommandOp
     if (text !== undefined) bounds[name] = argBytes(text, encoding, `--${name}`);
   }
   if (o.limit !== undefined) bounds.limit = o.limit;
-  const db = await openForCli(ctx.platform, dir, { waitMs: o.wait });
+  const db = await openForCli(ctx.platform, dir, { waitMs: o.wait, readOnly: true });
   const rows: Array<[Uint8Array, Uint8Array]> = [];
   try {
     for (const row of db.scan(bounds)) rows.push(row);

@@ -1,5 +1,6 @@
 /**
- * Opening a database for a command (`stats`, `get`, `put`, `delete`, `scan`), with the
+ * Opening a database for a command (`stats`, `get`, `put`, `delete`, `scan`; the reading
+ * ones open it read-only: no lock, so they work while a program has it open), with the
  * failures a user can act on turned into CliErrors: no database at that path, the
  * directory locked by someone else (naming the holder), corruption (pointing at `doctor`).
  * Threads: the main thread of the command line.
@@ -9,7 +10,7 @@ import type { Database } from "../engine/database.ts";
 import { MANIFEST_NAME } from "../engine/manifest.ts";
 import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
-import { CorruptionError, LockedError, LockUnavailableError } from "../errors.ts";
+import { CorruptionError, LockedError, LockUnavailableError, ReadOnlyError } from "../errors.ts";
 import type { LockHolderInfo } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { CliError } from "./io.ts";
@@ -40,13 +41,15 @@ export interface OpenForCliOptions {
   create?: boolean;
   /** How long to wait for the directory lock, ms. */
   waitMs?: number;
+  /** Open with `readOnly: true` (get, scan, stats): no lock, no thread, nothing written. */
+  readOnly?: boolean;
 }
 
 /** Opens the database in `dir` (recovering it, as every open does), or throws a CliError saying why not. */
 export async function openForCli(platform: Platform, dir: string, options: OpenForCliOptions = {}): Promise<Database> {
   if (!options.create) requireDatabase(platform, dir);
   try {
-    return await bindDatabaseApi(platform).open(dir, { coordinationTimeoutMs: options.waitMs ?? LOCK_WAIT_MS_DEFAULT });
+    return await bindDatabaseApi(platform).open(dir, { coordinationTimeoutMs: options.waitMs ?? LOCK_WAIT_MS_DEFAULT, readOnly: options.readOnly ?? false });
   } catch (error) {
     throw explainOpenError(error, dir);
   }
@@ -63,6 +66,9 @@ export function explainOpenError(error: unknown, dir: string): unknown {
   }
   if (error instanceof LockUnavailableError) {
     return new CliError(error.message, 1, "the file system refused the lock protocol; see docs/CLI.md");
+  }
+  if (error instanceof ReadOnlyError) {
+    return new CliError(`cannot read ${dir} without changing it: ${error.message}`, 1, "open it once with a command that writes (or from your program) so that it recovers, then read it");
   }
   if (error instanceof CorruptionError) {
     return new CliError(`cannot open ${dir}: ${error.message}`, 1, `run \`shardline doctor ${dir}\` for a full report`);

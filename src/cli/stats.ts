@@ -16,7 +16,7 @@ export interface StatsOptions {
 }
 
 export async function statsCommand(ctx: CliContext, dir: string, o: StatsOptions): Promise<number> {
-  const db = await openForCli(ctx.platform, dir, { waitMs: o.wait });
+  const db = await openForCli(ctx.platform, dir, { waitMs: o.wait, readOnly: true });
   let stats: DatabaseStats;
   try {
     stats = db.stats();

@@ -14,7 +14,7 @@
  */
 import { Core, KEY_BYTES_MAX, STAGING_BYTES, VALUE_BYTES_MAX } from "../core/core.ts";
 import { VALUE_TOMBSTONE } from "../core/memtable.ts";
-import { ClosedError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
+import { ClosedError, ReadOnlyError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
 import type { DirLock, LockRecord } from "../lock.ts";
 import type { Platform, WorkerHandle } from "../platform.ts";
 import { DurableWaiters } from "../wal/durable-waiters.ts";
@@ -82,9 +82,12 @@ export interface DatabaseHandle {
 
 /** What only the opening handle owns. */
 export interface Owner {
-  log: Log;
-  actor: WorkerHandle;
+  /** The group WAL and the actor; neither on a read-only database (src/engine/open-read-only.ts). */
+  log: Log | undefined;
+  actor: WorkerHandle | undefined;
   actorDone: Promise<void>;
+  /** Opened with `readOnly: true`: writes reject with ReadOnlyError. */
+  readOnly?: boolean;
   lock: DirLock | undefined;
   recovery: RecoveryInfo;
   coordination: CoordinationInfo;
@@ -210,7 +213,7 @@ export class Database implements AsyncDisposable {
       waitDurable: (lsn) => this.#waiters.wait(lsn),
       durableLsn: () => this.#group.durableLsn,
       syncs: () => this.#group.syncs,
-      refusal: () => (this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED ? this.#group.stateError(`database ${dir}`) : undefined),
+      refusal: () => (this.owner?.readOnly ? new ReadOnlyError(dir, "writes are") : this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED ? this.#group.stateError(`database ${dir}`) : undefined),
     }, `database ${dir}`);
   }
 
@@ -626,10 +629,10 @@ export class Database implements AsyncDisposable {
     if (this.owner) {
       if (this.#shared.state === DbState.OPEN) this.#shared.state = DbState.CLOSING;
       this.#requests.setState(RingState.CLOSING);
-      this.owner.actor.ref();
+      this.owner.actor?.ref();
       await this.owner.actorDone;
-      await this.owner.actor.terminate();
-      await this.owner.log.close();
+      await this.owner.actor?.terminate();
+      await this.owner.log?.close();
       this.owner.lock?.release();
     }
     this.#read.close();
@@ -648,6 +651,7 @@ export class Database implements AsyncDisposable {
   /** Writes also need a database that has not failed. */
   #checkWritable(): void {
     this.#checkOpen();
+    if (this.owner?.readOnly) throw new ReadOnlyError(this.dir, "writes are");
     if (this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED) throw this.#group.stateError(`database ${this.dir}`);
   }
 }

@@ -37,6 +37,7 @@ import { RingView } from "../wal/ring.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
 import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
+import { openReadOnly } from "./open-read-only.ts";
 import { awaitDurableBeyond, type FlushEnv, partitionDir } from "./flush.ts";
 import { MANIFEST_NAME, type ManifestData, newManifest, readManifest, tableFileName, writeManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
@@ -67,7 +68,7 @@ function checkExistence(platform: Platform, dir: string, o: ResolvedOptions): vo
 async function openResolved(platform: Platform, dir: string, options: DatabaseOptions): Promise<Database> {
   if (typeof dir !== "string" || dir.length === 0) throw new TypeError("database directory must be a non-empty string");
   const o = resolveOptions(options);
-  if (o.readOnly) throw new RangeError("readOnly: true is not supported yet");
+  if (o.readOnly) return openReadOnly(platform, dir, o, refuseIfNotNew);
   checkExistence(platform, dir, o);
   // The durability worker and the actor: their threads start now, alongside the file work.
   workerPool(platform).prewarm(2, await compileCore());

@@ -1,0 +1,134 @@
+/**
+ * Opening a database with `readOnly: true`: what `open` does (src/engine/open.ts), minus
+ * everything that writes, on a Platform that refuses every change (src/read-only-platform.ts).
+ *
+ *   - no directory lock (a reader may open a database a writer holds: the CLI's read
+ *     commands do) and no thread: no durability worker, no actor;
+ *   - the database must exist (DatabaseNotFoundError; a directory that lost its MANIFEST
+ *     gets the CorruptionError open gives);
+ *   - the group WAL and the partition logs are recovered as open recovers them, but a log
+ *     that needs a repair (a torn tail to cut, a half-made segment to delete, salvage)
+ *     fails the open with ReadOnlyError instead: open it read-write once;
+ *   - the log not yet flushed to tables is replayed into memtables in memory only; if the
+ *     replay would have to flush (the memtables cannot hold it), ReadOnlyError too;
+ *   - the group WAL's ring exists (the read paths and stats read it) but is CLOSED: a
+ *     write through a handle attached with `attach(db.share())` gets ClosedError; the
+ *     opener's own writes get ReadOnlyError (src/engine/database.ts).
+ * docs/RECOVERY.md ("Read-only open") has the decision and its why.
+ *
+ * Invariants: nothing in the directory changes (no file created, written, truncated,
+ * renamed or deleted); what the handle shows is the database as it was on disk at open
+ * (a writer's later changes are not seen; tables a writer's compaction deletes later may
+ * still be read through descriptors already open, or fail to open: FileSystemError).
+ * Threads: the opening thread only.
+ */
+import { Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";
+import { DatabaseExistsError, DatabaseNotFoundError, ReadOnlyError } from "../errors.ts";
+import type { Platform } from "../platform.ts";
+import { readOnlyPlatform } from "../read-only-platform.ts";
+import { RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
+import { logLimits } from "../wal/log.ts";
+import { recoverLog, type RecoveryReport } from "../wal/recovery.ts";
+import { RingView } from "../wal/ring.ts";
+import { Database, type RecoveryInfo } from "./database.ts";
+import { awaitDurableBeyond, type FlushEnv, partitionDir } from "./flush.ts";
+import { MANIFEST_NAME, readManifest } from "./manifest.ts";
+import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
+import { REQUEST_QUEUE_BYTES, type ResolvedOptions, valueBytesMaxFor } from "./options.ts";
+import { replay } from "./replay.ts";
+import { EngineShared } from "./shared-state.ts";
+
+const MIB = 1024 * 1024;
+
+/** `refuseIfNotNew` of open.ts: a directory without MANIFEST that holds data is a lost MANIFEST. */
+export type RefuseIfNotNew = (platform: Platform, dir: string) => void;
+
+export async function openReadOnly(base: Platform, dir: string, o: ResolvedOptions, refuseIfNotNew: RefuseIfNotNew): Promise<Database> {
+  const platform = readOnlyPlatform(base, dir);
+  if (!platform.stat(`${dir}/${MANIFEST_NAME}`)) {
+    if (platform.stat(dir)?.isDirectory) refuseIfNotNew(platform, dir);
+    throw new DatabaseNotFoundError(dir);
+  }
+  if (o.errorIfExists) throw new DatabaseExistsError(dir);
+  const probe = await Core.create({ shards: 1, memoryBytesMax: 8 * MIB });
+  const manifest = readManifest(probe, platform, dir);
+  probe.detach();
+  if (!manifest) throw new DatabaseNotFoundError(dir);
+  if (o.shards !== undefined && o.shards !== manifest.shards) {
+    throw new RangeError(`${dir} was created with ${manifest.shards} shards; open it with shards: ${manifest.shards} or leave shards out`);
+  }
+  const shards = manifest.shards;
+  const core = await Core.create({
+    shards,
+    memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + 512 * MIB),
+  });
+
+  const groupDir = `${dir}/wal`;
+  const recovered = platform.stat(groupDir)?.isDirectory ? recoverLog(core, platform, groupDir, { salvage: false }) : undefined;
+  const startLsn = Math.max(recovered?.nextLsn ?? 0, Math.ceil((Number(manifest.maxSeq) + 1) / 8) * 8);
+  const group = closedRing(core, o.walBufferBytes, logLimits({ segmentBytesMax: o.walSegmentBytesMax, bufferBytes: o.walBufferBytes }).recordBytesMax, recovered?.salt ?? 0, startLsn);
+  const requests = closedRing(core, REQUEST_QUEUE_BYTES, REQUEST_QUEUE_BYTES - 64, 0, 0);
+  const shared = EngineShared.create(core, {
+    groupRing: group.ring,
+    requestRing: requests.ring,
+    durabilityFull: o.durability === "full",
+    shards,
+    valueBytesMax: valueBytesMaxFor(o.memtableBytesMax),
+  });
+  const memtables = new MemtableManager(core, platform, dir, shared, o.memtableBytesMax);
+  for (let shard = 0; shard < shards; shard++) core.exports.shardInstallActive(shard, memtables.create(shard));
+
+  const partitionEnds: number[] = [];
+  const partitionReports: RecoveryReport[] = [];
+  for (let shard = 0; shard < shards; shard++) {
+    const recoveredPartition = recoverLog(core, platform, partitionDir(dir, shard), { salvage: false });
+    partitionEnds.push(recoveredPartition.nextLsn);
+    partitionReports.push(recoveredPartition.report);
+  }
+  const env: FlushEnv = { core, platform, dir, shared, memtables, groupDurable: () => group.durableLsn, awaitGroupDurable: (seq) => awaitDurableBeyond(group, seq), partitionEnds: () => partitionEnds, manifest };
+  const replayed = replayInMemory(env, shards, dir);
+  memtables.reclaim();
+  for (let shard = 0; shard < shards; shard++) {
+    const onDisk = BigInt(manifest.maxTs[shard]);
+    core.exports.shardRaiseCounter(shard, replayed.maxTs[shard] > onDisk ? replayed.maxTs[shard] : onDisk);
+  }
+  const recovery: RecoveryInfo = {
+    groupLog: recovered?.report,
+    partitions: partitionReports,
+    replayedRecords: replayed.records,
+    replayedOperations: replayed.operations,
+  };
+  return new Database(core, platform, dir, shared.address, o.durability, o.blockCacheBytesMax, {
+    log: undefined,
+    actor: undefined,
+    actorDone: Promise.resolve(),
+    lock: undefined,
+    recovery,
+    coordination: { mode: o.coordination, locked: false, reason: "readOnly: no lock is taken" },
+    readOnly: true,
+  }, o.writeQueue);
+}
+
+/** A ring formatted at `startLsn` (everything below it reads as durable) and CLOSED: nothing drains it. */
+function closedRing(core: Core, capacity: number, recordBytesMax: number, salt: number, startLsn: number): RingView {
+  const at = core.exports.coreAlloc(RING_HEADER_BYTES + capacity) >>> 0;
+  if (at < STATUS_LIMIT) throw new RangeError("no shared memory for a ring");
+  if (core.exports.walRingFormat(at, capacity, salt, BigInt(startLsn), recordBytesMax) !== WalStatus.OK) throw new RangeError("cannot format a ring");
+  const ring = new RingView(core, at);
+  ring.setState(RingState.CLOSED);
+  return ring;
+}
+
+/** The replay, which must not flush: if it tries, the log does not fit the memtables. */
+function replayInMemory(env: FlushEnv, shards: number, dir: string): ReturnType<typeof replay> {
+  try {
+    return replay(env, shards);
+  } catch (error) {
+    if (!(error instanceof ReadOnlyError)) throw error;
+    throw new ReadOnlyError(
+      dir,
+      "the replay's flush",
+      `: the log not yet flushed to tables does not fit the memtables (${error.what}); open it read-write once, which flushes it, or read-only with a larger memtableBytesMax`,
+    );
+  }
+}
