@@ -56,6 +56,11 @@ export interface ScanOptions {
   reverse?: boolean;
   limit?: number;
   snapshot?: Snapshot;
+  /**
+   * Keep the scan open when it reaches its end, so that `seek` can take it back, until
+   * `return()` (or `break`) ends it. Default false: the end releases what it holds.
+   */
+  holdAtEnd?: boolean;
 }
 
 /** A consistent point-in-time view; release it when done (or `using`). */
@@ -718,7 +723,8 @@ function scanBounds(options: ScanOptions): ScanBounds {
     throw new RangeError(`limit must be a non-negative integer, got ${options.limit}`);
   }
   if (options.reverse !== undefined && typeof options.reverse !== "boolean") throw new TypeError("reverse must be a boolean");
-  return { lower, lowerExclusive, upper, upperInclusive, reverse: options.reverse ?? false, limit: options.limit ?? Infinity };
+  if (options.holdAtEnd !== undefined && typeof options.holdAtEnd !== "boolean") throw new TypeError("holdAtEnd must be a boolean");
+  return { lower, lowerExclusive, upper, upperInclusive, reverse: options.reverse ?? false, limit: options.limit ?? Infinity, holdAtEnd: options.holdAtEnd ?? false };
 }
 
 function compare(a: Uint8Array, b: Uint8Array): number {

@@ -29,6 +29,8 @@ export interface ScanBounds {
   upperInclusive?: boolean;
   reverse?: boolean;
   limit?: number;
+  /** Stay open at the natural end (a later seek can go back) until `return()`. */
+  holdAtEnd?: boolean;
 }
 
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -311,7 +313,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     try {
       const row = this.#step();
       if (row === undefined) {
-        this.#end();
+        if (!this.#bounds.holdAtEnd) this.#end();
         return { done: true, value: undefined };
       }
       if (++this.#produced >= this.#limit) this.#end();

@@ -108,5 +108,21 @@ test("seek across memtables and tables", async () => {
   await db.close();
 });
 
+test("holdAtEnd: a scan that reached its end stays seekable until return()", async () => {
+  const db = await filled();
+  const it = db.scan({ gte: "c", holdAtEnd: true });
+  assert.equal(keysOf(it), ["c", "d", "e", "f"]);
+  assert.ok(it.open, "still open at its end");
+  it.seek("a");
+  assert.equal(take(it, 2), ["c", "d"], "back to the lower bound");
+  it.return();
+  assert.is(it.open, false);
+  const plain = db.scan();
+  assert.equal(keysOf(plain).length, 6);
+  assert.is(plain.open, false, "without holdAtEnd the end releases the scan");
+  assert.throws(() => db.scan({ holdAtEnd: "yes" as unknown as boolean }), TypeError);
+  await db.close();
+});
+
 test.after(cleanup);
 test.run();

@@ -1,0 +1,404 @@
+/**
+ * ShardlineLevel: an abstract-level (v3) database backed by shardline, for the Level
+ * ecosystem (sublevels, encodings, level-* plugins). Runtime-agnostic: each runtime entry
+ * (runtimes/<rt>/level.ts) binds it to its own `open` with `bindLevel`.
+ *
+ * What it declares (the manifest) and how each holds:
+ * - keys and values are bytes in shardline; the private API takes 'view' (Uint8Array) and
+ *   'utf8' (string) natively, abstract-level transcodes every other encoding to one of them;
+ * - implicit snapshots: `get`, `getMany`, `has`, `hasMany` read synchronously when called,
+ *   and an iterator takes its snapshot when it is created (`db.scan()` pins its sources at
+ *   the call: src/engine/scan.ts); `clear` deletes what its range held when it was called;
+ * - explicit snapshots: `db.snapshot()` is a shardline snapshot (`Snapshot`), released on
+ *   `snapshot.close()` or the database's close;
+ * - getSync, has/hasMany, iterator seek, createIfMissing/errorIfExists, iterator abort
+ *   signals (each call yields once and then checks the signal).
+ * Batches are atomic up to shardline's batch limits (BATCH_OPS_MAX, BATCH_BYTES_MAX); `clear`
+ * is not atomic (abstract-level does not ask it to be): it deletes in batches.
+ * Errors: shardline's errors become abstract-level's LEVEL_* codes (level-errors.ts).
+ * Threads: the thread that created it (a shardline Database belongs to one thread).
+ */
+import { AbstractIterator, AbstractKeyIterator, AbstractLevel, AbstractSnapshot, AbstractValueIterator } from "abstract-level";
+import type { BatchOperation, Database, Key, Snapshot } from "../engine/database.ts";
+import type { DatabaseOptions } from "../engine/options.ts";
+import type { ScanIterator } from "../engine/scan.ts";
+import { abortError, LevelError, levelError } from "./level-errors.ts";
+
+/** What a runtime gives the adapter: its bound `open` (which checks createIfMissing and errorIfExists). */
+export interface LevelRuntime {
+  open(dir: string, options?: DatabaseOptions): Promise<Database>;
+}
+
+/** Options of `new ShardlineLevel(location, options)`: abstract-level's, plus shardline's own under `shardline`. */
+export interface ShardlineLevelOptions {
+  keyEncoding?: unknown;
+  valueEncoding?: unknown;
+  createIfMissing?: boolean;
+  errorIfExists?: boolean;
+  passive?: boolean;
+  /** Options for shardline's `open` (durability, shards, memtableBytesMax, ...). */
+  shardline?: Omit<DatabaseOptions, "createIfMissing" | "errorIfExists">;
+  [option: string]: unknown;
+}
+
+type Format = "view" | "utf8";
+type Encoded = Uint8Array | string;
+interface RangeOptions {
+  gt?: Encoded;
+  gte?: Encoded;
+  lt?: Encoded;
+  lte?: Encoded;
+  reverse?: boolean;
+  limit?: number;
+}
+interface ReadOptions {
+  keyEncoding?: Format;
+  valueEncoding?: Format;
+  snapshot?: ShardlineLevelSnapshot;
+}
+interface IteratorOptions extends RangeOptions, ReadOptions {
+  keys?: boolean;
+  values?: boolean;
+  signal?: AbortSignal;
+}
+
+const decoder = new TextDecoder();
+
+/** A row's key or value in the format the private API was asked for. */
+function decoded(bytes: Uint8Array, format: Format | undefined): Encoded {
+  return format === "utf8" ? decoder.decode(bytes) : bytes;
+}
+
+/** Runs `fn`, rethrowing its error as abstract-level reports it. */
+function mapped<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw levelError(error);
+  }
+}
+
+/** A shardline snapshot as an abstract-level explicit snapshot. */
+class ShardlineLevelSnapshot extends AbstractSnapshot {
+  constructor(readonly inner: Snapshot, options: object) {
+    // abstract-level's typings declare no constructor argument; the class takes { owner }.
+    super(...([options] as unknown as []));
+  }
+
+  async _close(): Promise<void> {
+    this.inner.release();
+  }
+}
+
+type Entry = [Encoded | undefined, Encoded | undefined];
+
+/**
+ * What the three iterator kinds share: a shardline scan taken when the iterator is created
+ * (its implicit snapshot), the formats to decode to, and the abort signal. The scan is
+ * unlimited and stays open at its end (so that seek can go back); abstract-level counts the
+ * limit, and `max` is what it still allows.
+ */
+class ScanReader {
+  constructor(
+    readonly scan: ScanIterator,
+    readonly keys: boolean,
+    readonly values: boolean,
+    readonly keyFormat: Format | undefined,
+    readonly valueFormat: Format | undefined,
+    readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** The next entry, or undefined at the end. */
+  take(): Entry | undefined {
+    const r = mapped(() => this.scan.next());
+    if (r.done) return undefined;
+    const [key, value] = r.value;
+    return [this.keys ? decoded(key, this.keyFormat) : undefined, this.values ? decoded(value, this.valueFormat) : undefined];
+  }
+
+  /** Every call yields once before it reads, so that an abort signalled meanwhile rejects it. */
+  async pause(): Promise<void> {
+    await undefined;
+    if (this.signal?.aborted) throw abortError(this.signal.reason);
+  }
+
+  async many(max: number): Promise<Entry[]> {
+    await this.pause();
+    const out: Entry[] = [];
+    while (out.length < max) {
+      const entry = this.take();
+      if (entry === undefined) break;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  seek(target: Encoded): void {
+    mapped(() => this.scan.seek(target));
+  }
+
+  close(): void {
+    this.scan.return();
+  }
+}
+
+/** What abstract-level's iterators expose that the private methods need. */
+interface Counted {
+  readonly count: number;
+  readonly limit: number;
+}
+const remaining = (it: Counted) => (Number.isFinite(it.limit) && it.limit >= 0 ? it.limit - it.count : Infinity);
+
+class ShardlineLevelIterator extends AbstractIterator<unknown, unknown, unknown> {
+  constructor(db: ShardlineLevelBase, readonly reader: ScanReader, options: IteratorOptions) {
+    super(db as never, options as never);
+  }
+  async _next(): Promise<Entry | undefined> {
+    return (await this.reader.many(1))[0];
+  }
+  _nextv(size: number): Promise<Entry[]> {
+    return this.reader.many(size);
+  }
+  _all(): Promise<Entry[]> {
+    return this.reader.many(remaining(this as unknown as Counted));
+  }
+  _seek(target: Encoded): void {
+    this.reader.seek(target);
+  }
+  async _close(): Promise<void> {
+    this.reader.close();
+  }
+}
+
+class ShardlineLevelKeyIterator extends AbstractKeyIterator<unknown, unknown> {
+  constructor(db: ShardlineLevelBase, readonly reader: ScanReader, options: IteratorOptions) {
+    super(db as never, options as never);
+  }
+  async _next(): Promise<Encoded | undefined> {
+    return (await this.reader.many(1))[0]?.[0];
+  }
+  async _nextv(size: number): Promise<Array<Encoded | undefined>> {
+    return (await this.reader.many(size)).map((e) => e[0]);
+  }
+  async _all(): Promise<Array<Encoded | undefined>> {
+    return (await this.reader.many(remaining(this as unknown as Counted))).map((e) => e[0]);
+  }
+  _seek(target: Encoded): void {
+    this.reader.seek(target);
+  }
+  async _close(): Promise<void> {
+    this.reader.close();
+  }
+}
+
+class ShardlineLevelValueIterator extends AbstractValueIterator<unknown, unknown, unknown> {
+  constructor(db: ShardlineLevelBase, readonly reader: ScanReader, options: IteratorOptions) {
+    super(db as never, options as never);
+  }
+  async _next(): Promise<Encoded | undefined> {
+    return (await this.reader.many(1))[0]?.[1];
+  }
+  async _nextv(size: number): Promise<Array<Encoded | undefined>> {
+    return (await this.reader.many(size)).map((e) => e[1]);
+  }
+  async _all(): Promise<Array<Encoded | undefined>> {
+    return (await this.reader.many(remaining(this as unknown as Counted))).map((e) => e[1]);
+  }
+  _seek(target: Encoded): void {
+    this.reader.seek(target);
+  }
+  async _close(): Promise<void> {
+    this.reader.close();
+  }
+}
+
+/** Most deletes `clear` puts in one batch (within BATCH_OPS_MAX). */
+const CLEAR_BATCH_OPS = 1000;
+
+/** The adapter, bound to a runtime by `bindLevel`. */
+export class ShardlineLevelBase extends AbstractLevel<Encoded, unknown, unknown> {
+  readonly location: string;
+  readonly #runtime: LevelRuntime;
+  readonly #databaseOptions: ShardlineLevelOptions["shardline"];
+  #db: Database | undefined;
+
+  constructor(runtime: LevelRuntime, location: string, options: ShardlineLevelOptions = {}) {
+    // shardline's own options stay here: abstract-level hands the rest to hooks and _open.
+    const { shardline, ...levelOptions } = options ?? {};
+    super(
+      {
+        encodings: { view: true, utf8: true },
+        implicitSnapshots: true,
+        explicitSnapshots: true,
+        getSync: true,
+        has: true,
+        seek: true,
+        createIfMissing: true,
+        errorIfExists: true,
+        signals: { iterators: true },
+      } as never, // level-supports' typings predate getSync, has, explicitSnapshots
+      levelOptions as never,
+    );
+    if (typeof location !== "string" || location === "") throw new TypeError("The first argument 'location' must be a non-empty string");
+    this.location = location;
+    this.#runtime = runtime;
+    this.#databaseOptions = shardline;
+  }
+
+  /** The shardline database underneath (while open): for shardline-only features such as change feeds. */
+  get database(): Database {
+    if (this.#db === undefined) throw new LevelError("Database is not open", "LEVEL_DATABASE_NOT_OPEN");
+    return this.#db;
+  }
+
+  async _open(options: { createIfMissing: boolean; errorIfExists: boolean }): Promise<void> {
+    try {
+      this.#db = await this.#runtime.open(this.location, {
+        ...this.#databaseOptions,
+        createIfMissing: options.createIfMissing,
+        errorIfExists: options.errorIfExists,
+      });
+    } catch (error) {
+      // abstract-level reports these as LEVEL_DATABASE_NOT_OPEN with this error as `cause`,
+      // whose message Level users (and abstract-level's tests) read as "does not exist" /
+      // "exists".
+      const code = (error as { code?: unknown })?.code;
+      if (code === "SHARDLINE_NOT_FOUND") throw new LevelError(`database ${this.location} does not exist (createIfMissing is false)`, "LEVEL_DATABASE_NOT_OPEN", { cause: error });
+      if (code === "SHARDLINE_EXISTS") throw new LevelError(`database ${this.location} exists (errorIfExists is true)`, "LEVEL_DATABASE_NOT_OPEN", { cause: error });
+      throw levelError(error);
+    }
+  }
+
+  async _close(): Promise<void> {
+    const db = this.#db;
+    this.#db = undefined;
+    await db?.close();
+  }
+
+  #open(): Database {
+    if (this.#db === undefined) throw new LevelError("Database is not open", "LEVEL_DATABASE_NOT_OPEN");
+    return this.#db;
+  }
+
+  _getSync(key: Encoded, options: ReadOptions): Encoded | undefined {
+    return mapped(() => {
+      const value = this.#open().get(key, { snapshot: options.snapshot?.inner });
+      return value === undefined ? undefined : decoded(value, options.valueEncoding);
+    });
+  }
+
+  async _get(key: Encoded, options: ReadOptions): Promise<Encoded | undefined> {
+    return this._getSync(key, options);
+  }
+
+  async _getMany(keys: Encoded[], options: ReadOptions): Promise<Array<Encoded | undefined>> {
+    return keys.map((key) => this._getSync(key, options));
+  }
+
+  async _has(key: Encoded, options: ReadOptions): Promise<boolean> {
+    return mapped(() => this.#open().has(key, { snapshot: options.snapshot?.inner }));
+  }
+
+  async _hasMany(keys: Encoded[], options: ReadOptions): Promise<boolean[]> {
+    return mapped(() => {
+      const db = this.#open();
+      return keys.map((key) => db.has(key, { snapshot: options.snapshot?.inner }));
+    });
+  }
+
+  async _put(key: Encoded, value: Encoded): Promise<void> {
+    try {
+      await this.#open().put(key, value);
+    } catch (error) {
+      throw levelError(error);
+    }
+  }
+
+  async _del(key: Encoded): Promise<void> {
+    try {
+      await this.#open().delete(key);
+    } catch (error) {
+      throw levelError(error);
+    }
+  }
+
+  async _batch(operations: Array<{ type: "put" | "del"; key: Encoded; value?: Encoded }>): Promise<void> {
+    const ops: BatchOperation[] = operations.map((op) =>
+      op.type === "put" ? { type: "put", key: op.key, value: op.value as Encoded } : { type: "delete", key: op.key }
+    );
+    try {
+      await this.#open().batch(ops);
+    } catch (error) {
+      throw levelError(error);
+    }
+  }
+
+  /**
+   * A shardline scan over abstract-level's range options, taken now. Level's `gte` and `lte`
+   * take precedence over `gt` and `lt` (shardline's own scan would take the tighter bound).
+   */
+  #scan(options: RangeOptions & { snapshot?: ShardlineLevelSnapshot }, limited: boolean, holdAtEnd: boolean): ScanIterator {
+    const range: { gt?: Key; gte?: Key; lt?: Key; lte?: Key } = {};
+    if (options.gte !== undefined) range.gte = options.gte;
+    else if (options.gt !== undefined) range.gt = options.gt;
+    if (options.lte !== undefined) range.lte = options.lte;
+    else if (options.lt !== undefined) range.lt = options.lt;
+    const limit = limited && options.limit !== undefined && options.limit >= 0 ? options.limit : undefined;
+    return mapped(() => this.#open().scan({ ...range, reverse: options.reverse === true, limit, snapshot: options.snapshot?.inner, holdAtEnd }));
+  }
+
+  /** The scan of an iterator of any kind: created before the iterator, so a failure leaves none behind. */
+  #reader(options: IteratorOptions, keys: boolean, values: boolean): ScanReader {
+    // abstract-level counts the limit itself (also across seeks): the scan is unlimited, and
+    // stays open at its end so that a seek can go back.
+    return new ScanReader(this.#scan(options, false, true), keys, values, options.keyEncoding, options.valueEncoding, options.signal);
+  }
+
+  _iterator(options: IteratorOptions): ShardlineLevelIterator {
+    return new ShardlineLevelIterator(this, this.#reader(options, options.keys !== false, options.values !== false), options);
+  }
+
+  _keys(options: IteratorOptions): ShardlineLevelKeyIterator {
+    return new ShardlineLevelKeyIterator(this, this.#reader(options, true, false), options);
+  }
+
+  _values(options: IteratorOptions): ShardlineLevelValueIterator {
+    return new ShardlineLevelValueIterator(this, this.#reader(options, false, true), options);
+  }
+
+  async _clear(options: RangeOptions & { snapshot?: ShardlineLevelSnapshot }): Promise<void> {
+    const scan = this.#scan(options, true, false);
+    try {
+      for (;;) {
+        const deletes: BatchOperation[] = [];
+        while (deletes.length < CLEAR_BATCH_OPS) {
+          const r = scan.next();
+          if (r.done) break;
+          deletes.push({ type: "delete", key: r.value[0] });
+        }
+        if (deletes.length > 0) await this.#open().batch(deletes);
+        if (deletes.length < CLEAR_BATCH_OPS) return;
+      }
+    } catch (error) {
+      throw levelError(error);
+    } finally {
+      scan.return();
+    }
+  }
+
+  _snapshot(options: object): ShardlineLevelSnapshot {
+    return new ShardlineLevelSnapshot(mapped(() => this.#open().snapshot()), options);
+  }
+}
+
+/** The `ShardlineLevel` class of a runtime: `new ShardlineLevel(location, options)`. */
+export type ShardlineLevelClass = new (location: string, options?: ShardlineLevelOptions) => ShardlineLevelBase;
+
+/** Binds the adapter to a runtime's `open` (runtimes/<rt>/level.ts). */
+export function bindLevel(runtime: LevelRuntime): ShardlineLevelClass {
+  return class ShardlineLevel extends ShardlineLevelBase {
+    constructor(location: string, options?: ShardlineLevelOptions) {
+      super(runtime, location, options);
+    }
+  };
+}
