@@ -23,7 +23,7 @@ test("has sees puts, not deletes, in the memtable; a snapshot keeps its answer",
   assert.is(db.has("b", { snapshot }), false, "b came after the snapshot");
   snapshot.release();
   assert.throws(() => db.has("a", { snapshot }), /released/);
-  assert.throws(() => db.has(42 as unknown as string), TypeError);
+  assert.throws(() => db.has(42 as unknown as string), (e: unknown) => e instanceof TypeError);
   await db.close();
   assert.throws(() => db.has("a"), /closed/);
 });

@@ -104,7 +104,7 @@ test("seek across memtables and tables", async () => {
   it.seek(key(10));
   assert.equal(take(it, 2), [key(10), key(11)]);
   it.return();
-  assert.throws(() => it.seek(42 as unknown as string), TypeError);
+  assert.throws(() => it.seek(42 as unknown as string), (e: unknown) => e instanceof TypeError);
   await db.close();
 });
 
@@ -120,7 +120,7 @@ test("holdAtEnd: a scan that reached its end stays seekable until return()", asy
   const plain = db.scan();
   assert.equal(keysOf(plain).length, 6);
   assert.is(plain.open, false, "without holdAtEnd the end releases the scan");
-  assert.throws(() => db.scan({ holdAtEnd: "yes" as unknown as boolean }), TypeError);
+  assert.throws(() => db.scan({ holdAtEnd: "yes" as unknown as boolean }), (e: unknown) => e instanceof TypeError);
   await db.close();
 });
 
