@@ -24,8 +24,8 @@ export interface DatabaseApi {
   attach(handle: DatabaseHandle): Promise<Database>;
 }
 
-export function bindDatabaseApi(platform: Platform): DatabaseApi {
 /** @internal The runtime entries bind their Platform with it; tests import it from here. */
+export function bindDatabaseApi(platform: Platform): DatabaseApi {
   return {
     open: (dir, options) => openDatabase(platform, dir, options),
     attach: (handle) => Database.attach(platform, handle),
