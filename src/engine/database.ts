@@ -595,6 +595,7 @@ export class Database implements AsyncDisposable {
         recordsPerSync: syncs === 0 ? 0 : ring.syncedRecords / syncs,
       },
       paths: { fast: e.engineFastWrites(), channel: this.#shared.stat("channelWrites"), thisHandle: { ...this.#counts } },
+      abandonedScans: this.#read.abandonedScans,
       flushes: this.#shared.stat("flushes"),
       compactions: this.#shared.stat("compactions"),
       compactedBytes: this.#shared.stat("compactedBytes"),
@@ -678,6 +679,8 @@ export interface DatabaseStats {
   }>;
   wal: { durableLsn: bigint; currentLsn: bigint; syncs: number; syncedRecords: number; recordsPerSync: number };
   paths: { fast: number; channel: number; thisHandle: { fast: number; channel: number } };
+  /** Scans of this handle dropped without being ended (no `break`, `return()` or end reached), released when garbage-collected: each held memtable arenas and table files until then. */
+  abandonedScans: number;
   flushes: number;
   compactions: number;
   compactedBytes: number;

@@ -77,6 +77,9 @@ export class ReadContext {
     this.tables = new TableSet(core, platform, dir, shared, cacheBytesMax);
   }
 
+  /** Scans dropped without being ended, released by the garbage collector (scan.ts). */
+  abandonedScans = 0;
+
   enter(): void {
     this.#checkOpen();
     if (this.#epochDepth++ === 0) this.core.exports.epochEnter();

@@ -223,6 +223,37 @@ const backward = (a: Source, b: Source) => {
  * first key >= target (reverse: <= target), clamped to the scan's bounds; `limit` counts
  * rows over the whole life of the iterator, seeks included.
  */
+/**
+ * What a scan holds while it is open: this thread's epoch and a table version. Kept apart
+ * from the iterator so that an iterator dropped without being ended (never stepped to its
+ * end, no `break`, no `return()`) can be released by the garbage collector: otherwise it
+ * would keep this thread in the epoch (no memtable arena reused) and its table files open
+ * until the handle closes. `ReadContext.abandonedScans` counts those releases.
+ */
+class ScanPins {
+  version: TableVersion | undefined;
+  #held = true;
+
+  constructor(readonly ctx: ReadContext) {}
+
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    const version = this.version;
+    this.version = undefined;
+    try {
+      version?.release();
+    } finally {
+      this.ctx.exit();
+    }
+  }
+}
+
+const abandonedScans = new FinalizationRegistry<ScanPins>((pins) => {
+  pins.ctx.abandonedScans++;
+  pins.release();
+});
+
 export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> {
   readonly #ctx: ReadContext;
   readonly #bounds: ScanBounds;
@@ -230,7 +261,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
   readonly #limit: number;
   readonly #heap: SourceHeap;
   #sources: Array<MemtableSource | TableSource> = [];
-  #version: TableVersion | undefined;
+  #pins: ScanPins | undefined;
   #snapshot = 0;
   #produced = 0;
   /** Pins held (entered the epoch, referenced the version); false once ended. */
@@ -249,10 +280,12 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     if (this.#limit <= 0) return;
     ctx.enter();
     this.#open = true;
+    const pins = (this.#pins = new ScanPins(ctx));
+    abandonedScans.register(this, pins, pins);
     try {
       const shards = ctx.shared.shards;
       const pinned = ctx.pinRead(Array.from({ length: shards }, (_, shard) => shard), given);
-      this.#version = pinned.version;
+      pins.version = pinned.version;
       this.#snapshot = pinned.snapshot;
       for (let shard = 0; shard < shards; shard++) {
         for (const mt of pinned.memtables[shard]) this.#sources.push(new MemtableSource(ctx, mt));
@@ -388,13 +421,9 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     this.#open = false;
     this.#heap.items.length = 0;
     this.#sources = [];
-    const version = this.#version;
-    this.#version = undefined;
-    try {
-      version?.release();
-    } finally {
-      this.#ctx.exit();
-    }
+    const pins = this.#pins!;
+    abandonedScans.unregister(pins);
+    pins.release();
   }
 }
 
