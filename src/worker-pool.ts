@@ -32,6 +32,7 @@
  */
 import type { ParentPort, Platform, WorkerHandle, WorkerInit } from "./platform.ts";
 import { registerWorkerRole, runWorker } from "./worker-main.ts";
+import { MessageQueue } from "./message-queue.ts";
 
 /** Tag of the pool's control messages; role messages never carry it. */
 const POOL = "__shardlinePool";
@@ -55,23 +56,10 @@ function controlOf(message: unknown): Control[typeof POOL] | undefined {
   return typeof message === "object" && message !== null ? (message as Record<string, unknown>)[POOL] as Control[typeof POOL] : undefined;
 }
 
-/** Messages held until the first listener, then fanned out (one per lease or job). */
-class Inbox {
-  #listeners: Array<(message: unknown) => void> = [];
-  #held: unknown[] = [];
-  deliver(message: unknown): void {
-    if (this.#listeners.length === 0) this.#held.push(message);
-    else for (const listener of this.#listeners) listener(message);
-  }
-  listen(listener: (message: unknown) => void): void {
-    this.#listeners.push(listener);
-    if (this.#listeners.length === 1) for (const message of this.#held.splice(0)) listener(message);
-  }
-}
 
 /** One job on a pooled thread, as its spawner sees it. */
 class Lease {
-  readonly inbox = new Inbox();
+  readonly inbox = new MessageQueue();
   readonly errorListeners: Array<(error: Error) => void> = [];
   ended = false;
   done = false;
@@ -213,7 +201,7 @@ export function workerPool(platform: Platform): WorkerPool {
 /** Runs jobs one after another; asks to retire after idleWorkerMsMax without one. */
 async function runPooled(platform: Platform, init: WorkerInit, port: ParentPort): Promise<void> {
   const { idleWorkerMsMax } = init.args as { idleWorkerMsMax: number };
-  let job: Inbox | undefined;
+  let job: MessageQueue | undefined;
   let retireTimer: ReturnType<typeof setTimeout> | undefined;
   const idle = () => {
     job = undefined;
@@ -221,7 +209,7 @@ async function runPooled(platform: Platform, init: WorkerInit, port: ParentPort)
   };
   const run = async (jobInit: WorkerInit) => {
     clearTimeout(retireTimer);
-    const inbox = (job = new Inbox());
+    const inbox = (job = new MessageQueue());
     const jobPort: ParentPort = { postMessage: (message) => port.postMessage(message), onMessage: (listener) => inbox.listen(listener) };
     await runWorker(platform, jobInit, jobPort);
     port.postMessage({ [POOL]: "done" } satisfies Control);

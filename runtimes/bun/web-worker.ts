@@ -9,7 +9,7 @@
  * Threads: a WorkerHandle is used by the thread that spawned it; a ParentPort by its worker.
  */
 import type { ParentPort, WorkerHandle, WorkerInit } from "../../src/platform.ts";
-import { MessageQueue } from "../common/message-queue.ts";
+import { MessageQueue } from "../../src/message-queue.ts";
 
 type BunWorker = Worker & { ref(): void; unref(): void };
 

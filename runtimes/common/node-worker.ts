@@ -13,7 +13,7 @@
 import { Worker } from "node:worker_threads";
 import type { MessagePort } from "node:worker_threads";
 import type { ParentPort, WorkerHandle, WorkerInit } from "../../src/platform.ts";
-import { MessageQueue } from "./message-queue.ts";
+import { MessageQueue } from "../../src/message-queue.ts";
 
 export function spawnNodeWorker(url: URL, init: WorkerInit): WorkerHandle {
   const worker = new Worker(url, { workerData: init });

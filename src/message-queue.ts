@@ -4,7 +4,8 @@
  *
  * Invariants: messages reach listeners in arrival order; queued messages are delivered,
  * in order, to the first listener when it is added.
- * Threads: owned by one worker thread.
+ * Threads: owned by one thread: a worker (its incoming messages) or a worker pool's spawner
+ * (a pooled thread's messages, src/worker-pool.ts).
  */
 export class MessageQueue {
   #listeners: Array<(message: unknown) => void> = [];
