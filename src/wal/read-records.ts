@@ -11,14 +11,26 @@ import type { Core } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { listSegmentFiles, readSegmentHeader } from "./segment-files.ts";
-import { SegmentScanner } from "./segment-scanner.ts";
+import { SegmentScanner, type StopReason } from "./segment-scanner.ts";
 
 export interface LogRecordBytes {
   lsn: number;
   payload: Uint8Array;
 }
 
-export function* readRecords(core: Core, platform: Platform, dir: string, fromLsn = 0): Generator<LogRecordBytes> {
+/** Why reading a segment stopped, and at which file offset its records end. */
+export interface SegmentEnd {
+  stopped: StopReason;
+  offset: number;
+}
+
+/**
+ * Opens each segment of `dir` from the one holding `fromLsn` on, hands its scanner to
+ * `read` (which yields what it reads and returns where the segment's records end), then
+ * checks that the next segment starts exactly there: the one walk behind readRecords and
+ * readRecordRuns (record-runs.ts).
+ */
+export function* walkSegments<T>(core: Core, platform: Platform, dir: string, fromLsn: number, read: (scanner: SegmentScanner) => Generator<T, SegmentEnd>): Generator<T> {
   const segments = listSegmentFiles(platform, dir);
   let start = 0;
   for (let i = 0; i < segments.length; i++) if (segments[i].firstLsn <= fromLsn) start = i;
@@ -28,16 +40,23 @@ export function* readRecords(core: Core, platform: Platform, dir: string, fromLs
     if ("invalid" in header) throw new CorruptionError(`log segment ${segment.path}: ${header.invalid}`, segment.path, 0);
     const scanner = SegmentScanner.open(core, platform, segment.path, header);
     try {
-      for (const record of scanner.read(Infinity, true)) {
-        if (record.lsn >= fromLsn) yield { lsn: record.lsn, payload: record.payload! };
-      }
+      const { stopped, offset } = yield* read(scanner);
       const next = segments[i + 1];
-      const clean = scanner.stopped === "end-of-file" || (scanner.stopped === "zero" && scanner.zeroFrom(scanner.offset));
-      if (next && (!clean || next.firstLsn !== scanner.lsnAt(scanner.offset))) {
-        throw new CorruptionError(`log segment ${segment.path} ends at offset ${scanner.offset} (${scanner.stopped}) but the next segment starts at LSN ${next.firstLsn}`, segment.path, scanner.offset);
+      const clean = stopped === "end-of-file" || (stopped === "zero" && scanner.zeroFrom(offset));
+      if (next && (!clean || next.firstLsn !== scanner.lsnAt(offset))) {
+        throw new CorruptionError(`log segment ${segment.path} ends at offset ${offset} (${stopped}) but the next segment starts at LSN ${next.firstLsn}`, segment.path, offset);
       }
     } finally {
       scanner.close();
     }
   }
+}
+
+export function* readRecords(core: Core, platform: Platform, dir: string, fromLsn = 0): Generator<LogRecordBytes> {
+  yield* walkSegments(core, platform, dir, fromLsn, function* (scanner): Generator<LogRecordBytes, SegmentEnd> {
+    for (const record of scanner.read(Infinity, true)) {
+      if (record.lsn >= fromLsn) yield { lsn: record.lsn, payload: record.payload! };
+    }
+    return { stopped: scanner.stopped!, offset: scanner.offset };
+  });
 }

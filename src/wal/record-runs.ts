@@ -24,10 +24,9 @@
  * Threads: the calling thread (its own file handles and buffers).
  */
 import type { Core } from "../core/core.ts";
-import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { RECORD_HEADER_BYTES, RECORD_LENGTH_MAX, recordBytes, SEGMENT_HEADER_BYTES, Stop } from "./format.ts";
-import { listSegmentFiles, readSegmentHeader } from "./segment-files.ts";
+import { type SegmentEnd, walkSegments } from "./read-records.ts";
 import { BUFFER_BYTES, SegmentScanner, type StopReason } from "./segment-scanner.ts";
 
 /** Whole, valid log records at `address` in shared memory: `bytes` bytes, the first at `lsn`. */
@@ -52,33 +51,10 @@ export interface LargeRecord {
 const LARGE_BLOCK_BYTES = (RECORD_LENGTH_MAX + 64) & ~63;
 
 /** Where a segment's valid records end (a file offset), and why they end there. */
-export interface SegmentEnd {
-  stopped: StopReason;
-  offset: number;
-}
-
 export function* readRecordRuns(core: Core, platform: Platform, dir: string, fromLsn = 0): Generator<RecordRun | LargeRecord> {
-  const segments = listSegmentFiles(platform, dir);
-  let start = 0;
-  for (let i = 0; i < segments.length; i++) if (segments[i].firstLsn <= fromLsn) start = i;
   const large = new LargeRecordBlock(core);
   try {
-    for (let i = start; i < segments.length; i++) {
-      const segment = segments[i];
-      const header = readSegmentHeader(core, platform, segment.path);
-      if ("invalid" in header) throw new CorruptionError(`log segment ${segment.path}: ${header.invalid}`, segment.path, 0);
-      const scanner = SegmentScanner.open(core, platform, segment.path, header);
-      try {
-        const { stopped, offset } = yield* segmentRuns(core, scanner, large);
-        const next = segments[i + 1];
-        const clean = stopped === "end-of-file" || (stopped === "zero" && scanner.zeroFrom(offset));
-        if (next && (!clean || next.firstLsn !== scanner.lsnAt(offset))) {
-          throw new CorruptionError(`log segment ${segment.path} ends at offset ${offset} (${stopped}) but the next segment starts at LSN ${next.firstLsn}`, segment.path, offset);
-        }
-      } finally {
-        scanner.close();
-      }
-    }
+    yield* walkSegments(core, platform, dir, fromLsn, (scanner) => segmentRuns(core, scanner, large));
   } finally {
     large.free();
   }
