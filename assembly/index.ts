@@ -49,6 +49,7 @@ import {
   shardCounterRaise,
   shardMemtables,
   shardNextTs,
+  shardTakeTs,
   shardRecord,
   validShard,
 } from "./shard";
@@ -209,6 +210,11 @@ export function shardRecordAddress(shard: u32): usize {
 /** Takes the next commit timestamp of `shard`; 0 for an invalid shard. */
 export function shardNextTimestamp(shard: u32): u64 {
   return validShard(shard) ? shardNextTs(shard) : 0;
+}
+
+/** Takes `count` consecutive timestamps of the shard at once (a large batch's); returns the first, 0 if invalid. */
+export function shardTakeTimestamps(shard: u32, count: u32): u64 {
+  return validShard(shard) && count > 0 ? shardTakeTs(shard, count) : 0;
 }
 
 export function shardCommitCounter(shard: u32): u64 {

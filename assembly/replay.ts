@@ -105,6 +105,12 @@ export const REPLAY_NO_ROOM: u32 = 5;
 export const REPLAY_MEMTABLE_CHANGED: u32 = 6;
 /** stopShard has no pending index yet: the caller gives it one (capacity, index) and calls again. */
 export const REPLAY_NO_INDEX: u32 = 7;
+/**
+ * The record at stopLsn (stopOffset) is part of a large batch (a fragment or its commit):
+ * the caller applies the batch when it reads the commit (src/engine/batch-assembler.ts)
+ * and calls again from the record after it.
+ */
+export const REPLAY_BATCH_RECORD: u32 = 8;
 
 export const REPLAY_STATE_BYTES: u32 = 64;
 export const REPLAY_SHARD_BYTES: u32 = 64;
@@ -142,6 +148,8 @@ const H_CHUNK_END: usize = 52;
 const RECORD_VERSION: u8 = 1;
 const KIND_OPERATIONS: u8 = 1;
 const KIND_MARKER: u8 = 2;
+const KIND_FRAGMENT: u8 = 3;
+const KIND_COMMIT: u8 = 4;
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
 const PREFIX_BYTES: u32 = 8;
@@ -168,6 +176,10 @@ function checkRecord(state: usize, payload: usize, length: u32, lsn: u64): u32 {
   const kind = load<u8>(payload, 1);
   if (kind == KIND_MARKER) {
     return length == PREFIX_BYTES + MARKER_BODY_BYTES ? REPLAY_DONE : notEngineRecord(state, lsn);
+  }
+  if (kind == KIND_FRAGMENT || kind == KIND_COMMIT) {
+    stopAt(state, lsn, 0, 0);
+    return REPLAY_BATCH_RECORD;
   }
   if (kind != KIND_OPERATIONS) return notEngineRecord(state, lsn);
   const count = load<u32>(payload, 4);

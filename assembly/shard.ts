@@ -65,6 +65,11 @@ export function shardNextTs(shard: u32): u64 {
   return atomic.add<u64>(shardRecord(shard), 1, SHARD_COMMIT_COUNTER) + 1;
 }
 
+/** Takes `count` consecutive timestamps in one atomic add (dense like single ones); returns the first. */
+export function shardTakeTs(shard: u32, count: u32): u64 {
+  return atomic.add<u64>(shardRecord(shard), <u64>count, SHARD_COMMIT_COUNTER) + 1;
+}
+
 /** Moves the counter forward to at least `ts`, never backwards. Returns the counter after. */
 export function shardCounterRaise(shard: u32, ts: u64): u64 {
   const at = shardRecord(shard) + SHARD_COMMIT_COUNTER;

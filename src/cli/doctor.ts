@@ -35,7 +35,7 @@ import { partitionDir } from "../engine/flush.ts";
 import { MANIFEST_NAME, type ManifestData, newManifest, readManifest, type TableRecord, tableFileName, tableRecord, writeManifest } from "../engine/manifest.ts";
 import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
-import { decodeRecord, KIND_OPERATIONS } from "../engine/records.ts";
+import { decodeRecord, KIND_COMMIT, KIND_FRAGMENT, KIND_OPERATIONS } from "../engine/records.ts";
 import { onlyZerosAfterHeader, type RecoveryReport, segmentChainProblem } from "../wal/recovery.ts";
 import { CorruptionError, LockedError } from "../errors.ts";
 import { acquireDirLock, LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
@@ -484,8 +484,10 @@ function stopText(reason: StopReason | undefined): string {
 function engineRecordProblem(payload: Uint8Array, shards: number): string | undefined {
   try {
     const record = decodeRecord(payload);
-    if (record.kind === KIND_OPERATIONS) {
+    if (record.kind === KIND_OPERATIONS || record.kind === KIND_FRAGMENT) {
       for (const op of record.ops) if (shards > 0 && op.shard >= shards) return `it names shard ${op.shard} of ${shards}`;
+    } else if (record.kind === KIND_COMMIT) {
+      for (const s of record.shards) if (shards > 0 && s.shard >= shards) return `its batch commit names shard ${s.shard} of ${shards}`;
     } else if (shards > 0 && record.shard >= shards) {
       return `its marker names shard ${record.shard} of ${shards}`;
     }

@@ -15,7 +15,7 @@
 import type { Core } from "../core/core.ts";
 import { partitionDir } from "../engine/flush.ts";
 import { readManifest } from "../engine/manifest.ts";
-import { decodeRecord, KIND_MARKER, OP_PUT } from "../engine/records.ts";
+import { decodeRecord, KIND_COMMIT, KIND_FRAGMENT, KIND_MARKER, OP_PUT } from "../engine/records.ts";
 import { CorruptionError } from "../errors.ts";
 import { readRecords } from "../wal/read-records.ts";
 import { toolCore } from "./database.ts";
@@ -50,6 +50,14 @@ function dumpRecord(lsn: number, payload: Uint8Array, encoding: Encoding): Dumpe
       rows: [[lsn, payload.length, "marker", record.shard, "", "", `partition LSN ${record.partitionLsn}`, `${record.count} operations`]],
     };
   }
+  if (record.kind === KIND_COMMIT) {
+    const shards = record.shards.map((s) => ({ shard: s.shard, operations: s.operations, firstTs: s.firstTs }));
+    return {
+      json: { lsn, bytes: payload.length, kind: "batch-commit", firstFragmentLsn: record.firstFragmentLsn, fragments: record.fragments, count: record.count, shards },
+      rows: [[lsn, payload.length, "batch commit", "", "", "", `fragments from LSN ${record.firstFragmentLsn}`, `${record.count} operations in ${record.fragments} fragments`]],
+    };
+  }
+  const kind = record.kind === KIND_FRAGMENT ? "batch-fragment" : "operations";
   const ops = record.ops.map((op) => {
     const out: Record<string, unknown> = { type: op.type === OP_PUT ? "put" : "delete", shard: op.shard, ts: op.ts };
     putBytes(out, "key", op.key, encoding);
@@ -59,7 +67,7 @@ function dumpRecord(lsn: number, payload: Uint8Array, encoding: Encoding): Dumpe
   const rows = record.ops.map((op, i): Array<string | number | bigint> => [
     i === 0 ? lsn : "",
     i === 0 ? payload.length : "",
-    i === 0 ? `operations (${record.ops.length})` : "",
+    i === 0 ? `${kind === "operations" ? "operations" : "batch fragment"} (${record.ops.length})` : "",
     op.shard,
     op.ts,
     op.type === OP_PUT ? "put" : "delete",
@@ -67,7 +75,7 @@ function dumpRecord(lsn: number, payload: Uint8Array, encoding: Encoding): Dumpe
     op.value === undefined ? "" : cellBytes(op.value, encoding),
   ]);
   if (rows.length === 0) rows.push([lsn, payload.length, "operations (0)", "", "", "", "", ""]);
-  return { json: { lsn, bytes: payload.length, kind: "operations", ops }, rows };
+  return { json: { lsn, bytes: payload.length, kind, ops }, rows };
 }
 
 /** The log directory `wal dump` reads: the group WAL, or shard n's partition log. */

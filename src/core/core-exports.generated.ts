@@ -60,6 +60,10 @@ export interface CoreExports {
    * Takes the next commit timestamp of `shard`; 0 for an invalid shard.
    */
   shardNextTimestamp(shard: number): bigint;
+  /**
+   * Takes `count` consecutive timestamps of `shard` at once; returns the first, 0 if invalid.
+   */
+  shardTakeTimestamps(shard: number, count: number): bigint;
   shardCommitCounter(shard: number): bigint;
   /**
    * Moves the shard's counter forward to at least `ts`; returns the counter after.

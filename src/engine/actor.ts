@@ -26,21 +26,23 @@
  *
  * Threads: its own worker; it blocks in Atomics.wait on the request ring.
  */
-import { Core } from "../core/core.ts";
+import { Core, CoreError } from "../core/core.ts";
 import { ShardlineError } from "../errors.ts";
 import { Memtable } from "../core/memtable.ts";
 import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
 import { type FaultPlan, withFaults } from "../platform-faults.ts";
 import { BlockCache } from "../table/block-cache.ts";
-import { FailCode, RECORD_HEADER_BYTES, Ring, RingState } from "../wal/format.ts";
+import { FailCode, RECORD_HEADER_BYTES, recordBytes, Ring, RingState } from "../wal/format.ts";
 import { RingView } from "../wal/ring.ts";
 import { registerWorkerRole } from "../worker-main.ts";
-import { ReplyStatus, REQUEST_PREFIX_BYTES, writeReply } from "./channel.ts";
+import { NO_REPLY_SLOT, PART_HEADER_BYTES, PART_LAST, ReplyStatus, REQUEST_KIND_BATCH_PART, REQUEST_PREFIX_BYTES, writeReply } from "./channel.ts";
 import { COMPACTION_FAN_IN, mergeTables, pickCompaction, tablePath } from "./compaction.ts";
 import { awaitDurableBeyond, flushShard, type FlushEnv, publishManifest } from "./flush.ts";
 import type { ManifestData, TableRecord } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
-import { decodeRecord, encodeOperations, KIND_OPERATIONS, type Operation, OP_PUT, operationBytes, RECORD_PREFIX_BYTES } from "./records.ts";
+import { MEMTABLE_BYTES_MAX as MEMTABLE_ARENA_BYTES_MAX } from "./options.ts";
+import { BATCH_LOG_BYTES_MAX, BATCH_OPS_MAX } from "./options.ts";
+import { type BatchCommit, decodeRecord, encodeCommit, encodeOperations, forEachOperation, isOperationsRecord, KIND_FRAGMENT, KIND_OPERATIONS, type Operation, OP_PUT, operationBytes, RECORD_PREFIX_BYTES } from "./records.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 
 export interface ActorArgs {
@@ -71,7 +73,23 @@ interface Request {
   slot: number;
   threadBlock: number;
   ops: Operation[];
+  /** A large batch's part (request kind 2): its index, whether it is the last, its operations record. */
+  part?: { index: number; last: boolean; record: Uint8Array };
 }
+
+/** A large batch whose parts are arriving (one per requesting thread). */
+interface LargeBatch {
+  next: number;
+  /** Its parts' operations records (own copies, timestamps 0): the fragments to log. */
+  records: Uint8Array[];
+  ops: number;
+  bytes: number;
+  /** ReplyStatus.OK, or why the batch is refused once its last part arrives. */
+  status: number;
+}
+
+/** Memtable room a version takes at most beyond its key and value (node header, links, alignment). */
+const NODE_OVERHEAD_BYTES = 128;
 
 class Actor implements FlushEnv {
   readonly dir: string;
@@ -161,6 +179,7 @@ class Actor implements FlushEnv {
     const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     const slot = view.getUint16(2, true);
     const threadBlock = view.getUint32(4, true);
+    if (payload[1] === REQUEST_KIND_BATCH_PART) return this.#decodePart(payload, view, slot, threadBlock);
     try {
       const record = decodeRecord(payload.subarray(REQUEST_PREFIX_BYTES));
       if (record.kind !== KIND_OPERATIONS) return undefined;
@@ -171,19 +190,48 @@ class Actor implements FlushEnv {
     }
   }
 
+  /** A batch part: its operations record is checked and copied (the ring's space is released next). */
+  #decodePart(payload: Uint8Array, view: DataView, slot: number, threadBlock: number): Request {
+    const bad: Request = { slot, threadBlock, ops: [] };
+    if (payload.length < REQUEST_PREFIX_BYTES + PART_HEADER_BYTES) return bad;
+    const record = payload.slice(REQUEST_PREFIX_BYTES + PART_HEADER_BYTES);
+    if (!isOperationsRecord(record, this.shared.shards) || record.length === RECORD_PREFIX_BYTES) return bad;
+    const index = view.getUint32(REQUEST_PREFIX_BYTES, true);
+    const last = (view.getUint32(REQUEST_PREFIX_BYTES + 4, true) & PART_LAST) !== 0;
+    return { slot, threadBlock, ops: [], part: { index, last, record } };
+  }
+
+  /**
+   * Takes the published requests in ring order: writes are committed in groups, and a
+   * large batch when its last part arrives, after the writes before it (so each thread's
+   * writes apply in the order it sent them).
+   */
   #handleRequests(from: number, to: number): void {
     const items = this.requests.payloads(from, to);
     this.core.exports.walRelease(this.requests.ring, BigInt(to));
-    const requests: Request[] = [];
+    let requests: Request[] = [];
     for (const { payload } of items) {
       const request = this.#decode(payload);
       if (!request) continue; // not even a reply address: nothing to answer
+      if (payload[1] === REQUEST_KIND_BATCH_PART) {
+        const batch = this.#addPart(request);
+        if (batch) {
+          this.#commitGroup(requests);
+          requests = [];
+          this.#commitLarge(request, batch);
+        }
+        continue;
+      }
       if (request.ops.length === 0 || this.#failed) {
         this.#reply(request, this.#failed ? ReplyStatus.FAILED : ReplyStatus.BAD_REQUEST, 0n, 0);
         continue;
       }
       requests.push(request);
     }
+    this.#commitGroup(requests);
+  }
+
+  #commitGroup(requests: Request[]): void {
     if (requests.length === 0) return;
     try {
       for (const chunk of this.#chunks(requests)) this.#commit(chunk);
@@ -191,6 +239,154 @@ class Actor implements FlushEnv {
       this.#fail(error);
       for (const r of requests) this.#reply(r, ReplyStatus.FAILED, 0n, 0);
     }
+  }
+
+  // ---- large batches (docs/ENGINE.md, "Large atomic batches") -------------------------
+
+  /** Large batches whose parts are arriving, by requesting thread (its ThreadBlock). */
+  readonly #largeBatches = new Map<number, LargeBatch>();
+
+  /**
+   * Adds a part to its thread's batch; returns the batch when this was the last part. A
+   * part out of order, malformed or over the limits spoils the batch (refused at its last
+   * part); a part 0 starts a new one (a thread that died between parts left an old one).
+   */
+  #addPart(r: Request): LargeBatch | undefined {
+    const part = r.part;
+    let batch = this.#largeBatches.get(r.threadBlock);
+    if (part?.index === 0 || !batch) {
+      batch = { next: 0, records: [], ops: 0, bytes: 0, status: ReplyStatus.OK };
+      this.#largeBatches.set(r.threadBlock, batch);
+    }
+    if (!part || part.index !== batch.next) batch.status = ReplyStatus.BAD_REQUEST;
+    if (batch.status === ReplyStatus.OK && part) {
+      batch.next++;
+      batch.records.push(part.record);
+      batch.ops += new DataView(part.record.buffer, part.record.byteOffset).getUint32(4, true);
+      batch.bytes += part.record.length;
+      if (batch.ops > BATCH_OPS_MAX || batch.bytes > BATCH_LOG_BYTES_MAX) batch.status = ReplyStatus.TOO_LARGE;
+    }
+    if (batch.status !== ReplyStatus.OK) batch.records = [];
+    if (r.slot === NO_REPLY_SLOT) return undefined;
+    this.#largeBatches.delete(r.threadBlock);
+    return batch;
+  }
+
+  /**
+   * Commits a large batch atomically (the last part's request `r` gets the reply):
+   * 1. per shard, a private memtable big enough for all the batch's versions there (no
+   *    thread can see it), and two free places in the shard's frozen list, flushing first
+   *    if needed (nothing is held yet, so a flush can wait for durability);
+   * 2. the parts as fragment records in the group WAL, published one by one (the log's
+   *    durability worker drains them like any record: a batch may exceed the ring);
+   * 3. each shard's timestamps in one take, then the commit record reserved at LSN C and
+   *    written, not published;
+   * 4. every version inserted into its private memtable with seq = C, which is noted as
+   *    holding the first fragment's LSN (so checkpoints stay at or below it until flushed);
+   * 5. each private memtable installed as its shard's newest frozen one;
+   * 6. the commit record published.
+   * Readers see none of it before 6 (seq C is not below the visible point until the commit
+   * record is published, "async", or durable, "full"), and all of it after; a crash before
+   * the commit record is durable loses all of it (replay applies fragments only with their
+   * commit: batch-assembler.ts). Nothing here flushes while C is held (step 1 made room).
+   */
+  #commitLarge(r: Request, batch: LargeBatch): void {
+    if (this.#failed || batch.status !== ReplyStatus.OK) return this.#reply(r, this.#failed ? ReplyStatus.FAILED : batch.status, 0n, 0);
+    const shards = new Map<number, { ops: number; bytes: number; mt: number; ts: bigint }>();
+    for (const record of batch.records) {
+      forEachOperation(record, (_type, shard, key, value) => {
+        const s = shards.get(shard) ?? { ops: 0, bytes: 0, mt: 0, ts: 0n };
+        s.ops++;
+        s.bytes += key.length + (value?.length ?? 0) + NODE_OVERHEAD_BYTES;
+        shards.set(shard, s);
+      });
+    }
+    try {
+      if (!this.#largeBatchArenas(shards)) return this.#reply(r, ReplyStatus.TOO_LARGE, 0n, 0);
+      const firstLsn = this.#logFragments(batch.records);
+      const commit: BatchCommit = { firstFragmentLsn: firstLsn, fragments: batch.records.length, count: batch.ops, shards: [] };
+      for (const [shard, s] of shards) {
+        s.ts = this.core.exports.shardTakeTimestamps(shard, s.ops);
+        this.memtables.holdTs(shard, s.ts);
+        commit.shards.push({ shard, operations: s.ops, firstTs: s.ts });
+      }
+      const record = encodeCommit(commit);
+      const commitLsn = this.#reserveGroup(record.length);
+      this.group.write(commitLsn, record);
+      this.#heldRecord = commitLsn;
+      let maxTs = 0n;
+      for (const fragment of batch.records) {
+        forEachOperation(fragment, (type, shard, key, value) => {
+          const s = shards.get(shard)!;
+          const node = new Memtable(this.core, s.mt).insert(key, type === OP_PUT ? value : undefined, s.ts, BigInt(commitLsn));
+          if (node < 64) throw new ShardlineError(`a large batch's memtable for shard ${shard} is full (${node})`, "SHARDLINE_INTERNAL");
+          if (s.ts > maxTs) maxTs = s.ts;
+          s.ts++;
+        });
+      }
+      for (const [shard, s] of shards) {
+        this.core.exports.memtableNoteGroupLsn(s.mt, firstLsn);
+        this.memtables.installFrozen(shard, s.mt);
+      }
+      this.#heldRecord = -1;
+      this.group.publishReserved(record.length);
+      this.shared.largeBatchLsn = 0;
+      for (const shard of shards.keys()) this.memtables.holdTs(shard, undefined);
+      this.shared.addStat("channelWrites", batch.ops);
+      this.#reply(r, ReplyStatus.OK, maxTs, commitLsn + recordBytes(record.length));
+    } catch (error) {
+      this.#fail(error);
+      this.#reply(r, ReplyStatus.FAILED, 0n, 0);
+    }
+  }
+
+  /**
+   * Step 1 of #commitLarge: a private memtable per shard (an arena of memtableBytes times a
+   * power of two, so that arenas of few sizes are freed and reused) and room in the frozen
+   * lists. False, with nothing kept, when the shared memory has no room for the arenas.
+   */
+  #largeBatchArenas(shards: Map<number, { bytes: number; mt: number }>): boolean {
+    for (const shard of shards.keys()) {
+      while (this.memtables.frozenCount(shard) + 2 > FROZEN_MAX) this.#flushOldest(shard);
+    }
+    for (const [shard, s] of shards) {
+      let bytes = this.memtables.memtableBytes;
+      while (bytes < s.bytes + 65536 && bytes < MEMTABLE_ARENA_BYTES_MAX) bytes *= 2;
+      try {
+        s.mt = this.memtables.create(shard, bytes);
+      } catch (error) {
+        if (!(error instanceof CoreError)) throw error;
+        for (const other of shards.values()) if (other.mt !== 0) this.memtables.discard(other.mt);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Step 2 of #commitLarge: the parts as fragment records; returns the first one's LSN. */
+  #logFragments(records: Uint8Array[]): number {
+    let first = -1;
+    for (const record of records) {
+      record[1] = KIND_FRAGMENT;
+      const lsn = this.#reserveGroup(record.length);
+      this.group.write(lsn, record);
+      if (first < 0) {
+        first = lsn;
+        this.shared.largeBatchLsn = lsn; // before it is published: a feed starting now reads it
+      }
+      this.group.publishReserved(record.length);
+    }
+    return first;
+  }
+
+  /** Reserves `bytes` in the group WAL ring, waiting for the durability worker to drain it when full. */
+  #reserveGroup(bytes: number): number {
+    let lsn = this.group.reserve(bytes);
+    while (lsn < 0) {
+      Atomics.wait(this.group.i32, this.group.index(Ring.DRAIN_SEQ), Atomics.load(this.group.i32, this.group.index(Ring.DRAIN_SEQ)), 1);
+      lsn = this.group.reserve(bytes);
+    }
+    return lsn;
   }
 
   /**
@@ -280,11 +476,7 @@ class Actor implements FlushEnv {
     if (record.length > this.group.recordBytesMax) {
       throw new RangeError(`a channel request of ${record.length} bytes exceeds the group WAL's record limit (${this.group.recordBytesMax} bytes)`);
     }
-    let lsn = this.group.reserve(record.length);
-    while (lsn < 0) {
-      Atomics.wait(this.group.i32, this.group.index(Ring.DRAIN_SEQ), Atomics.load(this.group.i32, this.group.index(Ring.DRAIN_SEQ)), 1);
-      lsn = this.group.reserve(record.length);
-    }
+    const lsn = this.#reserveGroup(record.length);
     this.group.write(lsn, record);
     this.#heldRecord = lsn;
     for (const op of ops) this.#insert(op, lsn);

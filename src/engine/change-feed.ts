@@ -10,9 +10,20 @@
  * acknowledgement by one group commit).
  *
  * Starting point, per shard, without a lock: subscribe (1) reads the ring's publishedEnd P,
- * then (2) each shard's commit counter: startTs. A record below P was published before (1),
+ * (1b) the first fragment's LSN X of the large batch being committed (0: none), then (2)
+ * each shard's commit counter: startTs. A record below P was published before (1),
  * and every write takes its timestamp before it publishes, so every write with a timestamp
  * above startTs is in a record at or after P. Events at or below startTs are skipped.
+ * A large batch (docs/ENGINE.md) is logged as fragments, then its timestamps are taken,
+ * then its commit record is logged; its operations are events when its commit is read
+ * (batch-assembler.ts), so its fragments must be read too, though they may lie below P.
+ * The log is read from min(P, X). If (1b) sees X, the batch's fragments are at or after X.
+ * If it sees 0 for a batch whose first fragment is below P: either the actor stores X
+ * only after (1b), and then after (1), when the fragment was not yet reserved (a
+ * reservation comes after every published end read before it): no fragment is below P;
+ * or the actor cleared X before (1b), after the commit, after taking the timestamps: they
+ * are at or below startTs (2), and the batch is no event (the assembler skips a commit
+ * whose first fragment is before where reading began).
  *
  * Order: LSN order is not timestamp order (a fast-path writer reserves its record, then
  * takes its timestamp; the actor takes timestamps, then reserves). But a shard's
@@ -29,8 +40,9 @@
  *
  * Limits: the log is the buffer. A subscriber that falls so far behind that a flush trimmed
  * the segment it reads next gets FeedOverflowError; in memory it holds at most one read
- * batch (READ_EVENTS_MAX events) plus `#held`. `from` holds the replayed events in memory
- * (at most what the unflushed log holds).
+ * batch (READ_EVENTS_MAX events) plus `#held`, and a large batch's fragments until its
+ * commit is read (at most BATCH_LOG_BYTES_MAX), whose events are then decoded at once.
+ * `from` holds the replayed events in memory (at most what the unflushed log holds).
  *
  * Ends: `break` / `return()`, the signal aborting, this handle's `close()`, or the log
  * closing (after the last durable record is read) end the iteration cleanly, pending
@@ -48,7 +60,8 @@ import type { ScannedRecord } from "../wal/segment-scanner.ts";
 import { type RingView, waitForChange } from "../wal/ring.ts";
 import { loggedOperations } from "./logged-operations.ts";
 import { readManifest } from "./manifest.ts";
-import { BATCH_OPS_MAX } from "./options.ts";
+import { BatchAssembler } from "./batch-assembler.ts";
+import { SMALL_BATCH_OPS_MAX } from "./options.ts";
 import { KIND_OPERATIONS, OP_DELETE, OP_HEADER_BYTES, OP_PUT, type Operation, RECORD_PREFIX_BYTES, RECORD_VERSION } from "./records.ts";
 import type { EngineShared } from "./shared-state.ts";
 
@@ -67,9 +80,11 @@ const ARENA_BYTES = 256 * 1024;
  * Early operations a subscription holds while it waits for an earlier timestamp: a guard,
  * not a tuning knob. Writes in flight at once bound what arrives early (a batch logged
  * before a single write that took a timestamp in the middle of the batch's holds the rest
- * of the batch), so the guard allows many batches' worth.
+ * of the batch), so the guard allows many small batches' worth. A large batch's operations
+ * never arrive early: its timestamps are taken after its fragments are logged and just
+ * before its commit record is reserved, so every write with an earlier one is logged before.
  */
-const HELD_EVENTS_MAX = Math.max(65536, 64 * BATCH_OPS_MAX);
+const HELD_EVENTS_MAX = Math.max(65536, 64 * SMALL_BATCH_OPS_MAX);
 
 export interface ChangeEvent {
   key: Uint8Array;
@@ -119,6 +134,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   readonly #held: Array<Map<number, ChangeEvent | null>> = [];
   #heldCount = 0;
   readonly #tail: LogTail;
+  /** Keeps large batches' fragments until their commit record is read. */
+  readonly #batches: BatchAssembler;
   /** The log's records being read, up to the durable LSN seen when it started. */
   #records: Iterator<ScannedRecord> | undefined;
   /** Where events' bytes are copied: one allocation for many events (they keep it alive). */
@@ -148,7 +165,11 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
       e.shardAddSubscribers(0, -1);
       throw new RangeError(`a database has at most ${SUBSCRIPTIONS_MAX} change-feed subscriptions at once (SUBSCRIPTIONS_MAX); end one first`);
     }
-    this.#tail = new LogTail(env.core, env.platform, `${env.dir}/wal`, env.group.publishedEnd, true); // (1)
+    const published = env.group.publishedEnd; // (1)
+    const largeBatch = env.shared.largeBatchLsn; // (1b)
+    const startLsn = largeBatch > 0 && largeBatch < published ? largeBatch : published;
+    this.#tail = new LogTail(env.core, env.platform, `${env.dir}/wal`, startLsn, true);
+    this.#batches = new BatchAssembler(startLsn);
     for (let shard = 0; shard < shards; shard++) {
       const startTs = e.shardCommitCounter(shard); // (2)
       this.#startTs.push(startTs);
@@ -260,11 +281,21 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     return this.#arena.subarray(at, at + view.length);
   }
 
-  /** One engine record (src/engine/records.ts, kind 1: operations) into `#accept`. */
+  /** One engine record (src/engine/records.ts) into `#accept`: its operations, or a large batch's at its commit. */
   #decode(payload: Uint8Array, lsn: number): void {
     const corrupt = (why: string) => new CorruptionError(`group WAL record at LSN ${lsn} is not an engine record: ${why}`, `${this.#env.dir}/wal`);
     if (payload.length < RECORD_PREFIX_BYTES || payload[0] !== RECORD_VERSION) throw corrupt("bad prefix");
-    if (payload[1] !== KIND_OPERATIONS) return;
+    if (payload[1] === KIND_OPERATIONS) return this.#decodeOperations(payload, lsn, corrupt);
+    let records: Uint8Array[];
+    try {
+      records = this.#batches.add(lsn, payload);
+    } catch (error) {
+      throw corrupt((error as Error).message);
+    }
+    for (const record of records) this.#decodeOperations(record, lsn, corrupt);
+  }
+
+  #decodeOperations(payload: Uint8Array, lsn: number, corrupt: (why: string) => Error): void {
     const count = u32At(payload, 4);
     let at = RECORD_PREFIX_BYTES;
     for (let i = 0; i < count; i++) {

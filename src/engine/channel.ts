@@ -8,9 +8,14 @@
  * notifies it. One thread keeps at most one Atomics.waitAsync on that word, however many
  * requests it has in flight.
  *
- *   request := version:u8 = 1  kind:u8 = 1 (write)  slot:u16  threadBlock:u32
- *              engine operations record (src/engine/records.ts, timestamps 0: the actor
- *              assigns them)
+ *   request := version:u8 = 1  kind:u8  slot:u16  threadBlock:u32  body
+ *   kind 1 (write):      body := engine operations record (src/engine/records.ts,
+ *                        timestamps 0: the actor assigns them)
+ *   kind 2 (batch part): body := index:u32  flags:u32 (1: the last part)  engine operations
+ *                        record (timestamps 0). A large batch (docs/ENGINE.md) is sent as
+ *                        parts 0..n-1, appended back to back in order; only the last has a
+ *                        reply slot (the others say slot 0xFFFF), and the actor commits the
+ *                        batch when it takes the last, replying for all of it.
  *   reply slot (REPLY_BYTES, at TB_REPLIES + slot * REPLY_BYTES):
  *              +0 u32 state (0 free, 1 pending, 2 done)  +4 u32 status (ReplyStatus)
  *              +8 u64 ts (largest of the request)  +16 u64 visibleAfter (the write is visible
@@ -23,7 +28,7 @@
  */
 import type { Core } from "../core/core.ts";
 import type { RingView } from "../wal/ring.ts";
-import { encodeOperations, type Operation } from "./records.ts";
+import { encodeOperations, KIND_OPERATIONS, type Operation, OP_HEADER_BYTES, operationBytes, RECORD_PREFIX_BYTES, RECORD_VERSION } from "./records.ts";
 
 export const TB_REPLY_SEQ = 12;
 export const TB_REPLIES = 1472;
@@ -31,6 +36,11 @@ export const REPLY_SLOTS = 64;
 export const REPLY_BYTES = 32;
 export const REQUEST_PREFIX_BYTES = 8;
 export const REQUEST_KIND_WRITE = 1;
+export const REQUEST_KIND_BATCH_PART = 2;
+export const PART_HEADER_BYTES = 8;
+export const PART_LAST = 1;
+/** The slot of a request that gets no reply (a large batch's parts but the last). */
+export const NO_REPLY_SLOT = 0xffff;
 export const ReplyState = { FREE: 0, PENDING: 1, DONE: 2 } as const;
 export const ReplyStatus = { OK: 0, FAILED: 1, CLOSED: 2, TOO_LARGE: 3, BAD_REQUEST: 4 } as const;
 
@@ -114,11 +124,41 @@ export class ChannelClient {
       this.#release(slot);
       throw error;
     }
+    return this.#reply(slot);
+  }
+
+  /** The reply that will come in `slot`. */
+  #reply(slot: number): Promise<Reply> {
     return new Promise<Reply>((resolve) => {
       this.#pending.set(slot, { resolve });
       this.#keepAlive ??= setInterval(() => {}, 1 << 30);
       this.#arm();
     });
+  }
+
+  /**
+   * Sends a large batch as `parts` (each within a request's size), appended back to back in
+   * order (nothing this thread sends later can come between them); resolves with the reply
+   * to the last part, which the actor sends once it committed the whole batch.
+   */
+  async sendLarge(parts: readonly Uint8Array[]): Promise<Reply> {
+    const slot = await this.#acquire();
+    Atomics.store(this.#i32, this.#slotAt(slot) >>> 2, ReplyState.PENDING);
+    try {
+      const appends: Array<Promise<unknown> | undefined> = [];
+      for (let index = 0; index < parts.length; index++) {
+        const part = parts[index];
+        const view = new DataView(part.buffer, part.byteOffset, part.byteLength);
+        view.setUint16(2, index === parts.length - 1 ? slot : NO_REPLY_SLOT, true);
+        view.setUint32(4, this.core.threadBlock, true);
+        appends.push(this.#appendInOrder(part));
+      }
+      await Promise.all(appends);
+    } catch (error) {
+      this.#release(slot);
+      throw error;
+    }
+    return this.#reply(slot);
   }
 
   /**
@@ -202,6 +242,57 @@ export class ChannelClient {
       this.#keepAlive = undefined;
     }
   }
+}
+
+/**
+ * A large batch's part requests (kind 2): `ops`, of shards `shards`, in parts whose
+ * operations records hold at most `recordBytesMax` bytes each; slot and threadBlock are
+ * filled in by sendLarge. Written byte by byte: a batch may hold a million operations.
+ */
+export function encodeParts(ops: ReadonlyArray<{ type: number; key: Uint8Array; value: Uint8Array | undefined }>, shards: Uint16Array, recordBytesMax: number): Uint8Array[] {
+  const ends: number[] = [];
+  const sizes: number[] = [];
+  let bytes = RECORD_PREFIX_BYTES;
+  for (let i = 0; i < ops.length; i++) {
+    const own = operationBytes(ops[i].key, ops[i].value);
+    if (i > 0 && bytes + own > recordBytesMax) {
+      ends.push(i);
+      sizes.push(bytes);
+      bytes = RECORD_PREFIX_BYTES;
+    }
+    bytes += own;
+  }
+  ends.push(ops.length);
+  sizes.push(bytes);
+  const parts: Uint8Array[] = [];
+  for (let p = 0, i = 0; p < ends.length; p++) {
+    const out = new Uint8Array(REQUEST_PREFIX_BYTES + PART_HEADER_BYTES + sizes[p]);
+    const view = new DataView(out.buffer);
+    out[0] = 1;
+    out[1] = REQUEST_KIND_BATCH_PART;
+    view.setUint32(REQUEST_PREFIX_BYTES, p, true);
+    view.setUint32(REQUEST_PREFIX_BYTES + 4, p === ends.length - 1 ? PART_LAST : 0, true);
+    const record = REQUEST_PREFIX_BYTES + PART_HEADER_BYTES;
+    out[record] = RECORD_VERSION;
+    out[record + 1] = KIND_OPERATIONS;
+    view.setUint32(record + 4, ends[p] - i, true);
+    let at = record + RECORD_PREFIX_BYTES;
+    for (; i < ends[p]; i++) {
+      const { type, key, value } = ops[i];
+      const valueLength = value?.length ?? 0;
+      out[at] = type;
+      out[at + 2] = shards[i] & 0xff;
+      out[at + 3] = shards[i] >>> 8;
+      out[at + 4] = key.length & 0xff;
+      out[at + 5] = key.length >>> 8;
+      view.setUint32(at + 8, valueLength, true);
+      out.set(key, at + OP_HEADER_BYTES);
+      if (value) out.set(value, at + OP_HEADER_BYTES + key.length);
+      at += OP_HEADER_BYTES + key.length + valueLength; // the timestamp stays 0: the actor's
+    }
+    parts.push(out);
+  }
+  return parts;
 }
 
 /** Actor side: writes a reply into the requester's slot and wakes the requester. */

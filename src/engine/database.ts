@@ -22,12 +22,12 @@ import { Ring, RingState } from "../wal/format.ts";
 import type { Log, RecoveryReport } from "../wal/log.ts";
 import { RingView, waitForChange } from "../wal/ring.ts";
 import { type ChangeEvent, Subscription } from "./change-feed.ts";
-import { ChannelClient, ReplyStatus } from "./channel.ts";
+import { ChannelClient, encodeParts, PART_HEADER_BYTES, type Reply, ReplyStatus, REQUEST_PREFIX_BYTES } from "./channel.ts";
 import { COMPACTION_FAN_IN } from "./compaction.ts";
 import { type ManifestData, readManifest, type TableRecord } from "./manifest.ts";
-import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, batchBytesMaxFor, BATCH_STAGED_OP_BYTES, type ResolvedOptions, type ResolvedWriteQueueOptions, resolveWriteQueueOptions } from "./options.ts";
+import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, BATCH_STAGED_OP_BYTES, SMALL_BATCH_OPS_MAX, smallBatchBytesMaxFor, type ResolvedOptions, type ResolvedWriteQueueOptions, resolveWriteQueueOptions } from "./options.ts";
 import { ReadContext } from "./read-context.ts";
-import { OP_DELETE, OP_PUT, type Operation } from "./records.ts";
+import { OP_DELETE, OP_PUT, type Operation, operationBytes, RECORD_PREFIX_BYTES } from "./records.ts";
 import { prefixEnd, type ScanBounds, ScanIterator } from "./scan.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 import { type Applied, type EnqueueOptions, WriteQueue, type WriteQueueStats } from "./write-queue.ts";
@@ -299,36 +299,54 @@ export class Database implements AsyncDisposable {
   /**
    * Applies `ops` atomically: after a crash all or none of them are there, and no reader
    * ever sees some of them without the others. Resolves with the highest commit timestamp
-   * the batch took (each operation takes its shard's next one).
+   * the batch took (each operation takes its shard's next one). Up to BATCH_OPS_MAX
+   * operations and BATCH_BYTES_MAX bytes of keys and values; beyond the small limits it is
+   * a large batch (docs/ENGINE.md, "Large atomic batches"): the actor commits it.
    */
   batch(ops: readonly BatchOperation[]): Promise<bigint> {
     try {
       this.#checkWritable();
-      const parsed = this.#parseBatch(ops);
+      const parsed = this.#parseBatch(ops, true);
       if (parsed.length === 0) return Promise.resolve(0n);
-      return this.#batch(parsed);
+      if (parsed.length <= SMALL_BATCH_OPS_MAX && batchBytes(parsed) <= smallBatchBytesMaxFor(this.#shared.valueBytesMax)) return this.#batch(parsed);
+      return this.#largeBatch(parsed);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** Validates a batch's operations (for `batch` and `enqueue`): TypeError, or RangeError naming the limit. */
-  #parseBatch(ops: unknown): ParsedOp[] {
+  /**
+   * Validates a batch's operations: TypeError, or RangeError naming the limit. `large`:
+   * within the limits of `batch`; else of a small batch (`enqueue`).
+   */
+  #parseBatch(ops: unknown, large = false): ParsedOp[] {
     if (!Array.isArray(ops)) throw new TypeError("batch expects an array of operations");
-    if (ops.length > BATCH_OPS_MAX) throw new RangeError(`batch has ${ops.length} operations; the limit is ${BATCH_OPS_MAX} (BATCH_OPS_MAX)`);
+    const opsMax = large ? BATCH_OPS_MAX : SMALL_BATCH_OPS_MAX;
+    if (ops.length > opsMax) throw new RangeError(`batch has ${ops.length} operations; the limit is ${opsMax} (${large ? "BATCH_OPS_MAX" : "SMALL_BATCH_OPS_MAX; batch() takes more"})`);
     const parsed = (ops as readonly BatchOperation[]).map((op, i) => {
       if (typeof op !== "object" || op === null) throw new TypeError(`batch operation ${i} must be an object`);
       if (op.type === "put") return { type: OP_PUT, key: keyOf(op.key), value: valueOf(op.value, this.#shared.valueBytesMax) };
       if (op.type === "delete") return { type: OP_DELETE, key: keyOf(op.key), value: undefined };
       throw new TypeError(`batch operation ${i} has type ${JSON.stringify((op as { type?: unknown }).type)}; expected "put" or "delete"`);
-    });
-    const bytes = parsed.reduce((n, op) => n + op.key.length + (op.value?.length ?? 0), 0);
-    const bytesMax = batchBytesMaxFor(this.#shared.valueBytesMax);
+    }) as ParsedOp[];
+    const bytes = batchBytes(parsed);
+    const bytesMax = large ? BATCH_BYTES_MAX : smallBatchBytesMaxFor(this.#shared.valueBytesMax);
     if (bytes > bytesMax) {
-      const name = bytesMax === BATCH_BYTES_MAX ? "BATCH_BYTES_MAX" : "twice memtableBytesMax";
+      const name = large ? "BATCH_BYTES_MAX" : bytesMax === smallBatchBytesMaxFor(Infinity) ? "SMALL_BATCH_BYTES_MAX; batch() takes more" : "twice memtableBytesMax; batch() takes more";
       throw new RangeError(`batch holds ${bytes} bytes of keys and values; the limit is ${bytesMax} bytes (${name})`);
     }
-    return parsed as ParsedOp[];
+    return parsed;
+  }
+
+  /** A large batch: sent to the actor in parts that each fit a log record, committed as one. */
+  #largeBatch(ops: ParsedOp[]): Promise<bigint> {
+    const core = this.#core;
+    const shards = new Uint16Array(ops.length);
+    for (let i = 0; i < ops.length; i++) shards[i] = core.shardOf(ops[i].key);
+    const partBytesMax = Math.min(this.#group.recordBytesMax, this.#requests.recordBytesMax) - REQUEST_PREFIX_BYTES - PART_HEADER_BYTES;
+    const parts = encodeParts(ops, shards, partBytesMax);
+    const applied = this.#applyViaChannel(shards, () => this.#channel.sendLarge(parts), true);
+    return this.#trackChannelWrite(applied.then((a) => this.#durable(a)));
   }
 
   #batch(ops: ParsedOp[]): Promise<bigint> {
@@ -346,7 +364,7 @@ export class Database implements AsyncDisposable {
     const core = this.#core;
     if (this.#inFlightTotal > 0) {
       const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));
-      if (routed.some((op) => this.#inFlight[op.shard] > 0)) return this.#applyViaChannel(routed);
+      if (routed.some((op) => this.#inFlight[op.shard] > 0)) return this.#applyViaChannel(routed.map((op) => op.shard), () => this.#channel.send(routed));
     }
     const u8 = core.u8;
     let at = core.staging;
@@ -373,7 +391,8 @@ export class Database implements AsyncDisposable {
       return { ts: core.u64[(core.result + R_TS) >>> 3], durableAt: Number(core.u64[(core.result + R_LSN_END) >>> 3]) };
     }
     if (status === E.CHANNEL) {
-      return this.#applyViaChannel(ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n })));
+      const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));
+      return this.#applyViaChannel(routed.map((op) => op.shard), () => this.#channel.send(routed));
     }
     if (status === E.RING_FULL) return this.#closeRingGate().then(() => this.#apply(ops));
     throw this.#statusError(status);
@@ -386,7 +405,7 @@ export class Database implements AsyncDisposable {
   }
 
   #viaChannel(ops: Operation[]): Promise<bigint> {
-    return this.#trackChannelWrite(this.#applyViaChannel(ops).then((applied) => this.#durable(applied)));
+    return this.#trackChannelWrite(this.#applyViaChannel(ops.map((op) => op.shard), () => this.#channel.send(ops)).then((applied) => this.#durable(applied)));
   }
 
   /** Notes a channel-path write until it settles, so that close() waits for it. */
@@ -397,24 +416,31 @@ export class Database implements AsyncDisposable {
     return write;
   }
 
-  /** The channel path without the durability wait: the actor's reply. */
-  async #applyViaChannel(ops: Operation[]): Promise<Applied> {
-    for (const op of ops) this.#inFlight[op.shard]++;
-    this.#inFlightTotal += ops.length;
+  /**
+   * The channel path without the durability wait: the actor's reply to what `send` sent,
+   * operations of `shards` (one entry per operation: this thread's later writes to them
+   * take the channel too until the reply, so that they apply after).
+   */
+  async #applyViaChannel(shards: ArrayLike<number>, send: () => Promise<Reply>, large = false): Promise<Applied> {
+    for (let i = 0; i < shards.length; i++) this.#inFlight[shards[i]]++;
+    this.#inFlightTotal += shards.length;
     let reply;
     try {
-      reply = await this.#channel.send(ops);
+      reply = await send();
     } finally {
-      for (const op of ops) this.#inFlight[op.shard]--;
-      this.#inFlightTotal -= ops.length;
+      for (let i = 0; i < shards.length; i++) this.#inFlight[shards[i]]--;
+      this.#inFlightTotal -= shards.length;
     }
     if (reply.status !== ReplyStatus.OK) {
       if (reply.status === ReplyStatus.FAILED) throw this.#group.stateError(`database ${this.dir}`);
       if (reply.status === ReplyStatus.CLOSED) throw new ClosedError(`database ${this.dir}`);
-      if (reply.status === ReplyStatus.TOO_LARGE) throw new RangeError(`the write is larger than one log record can hold (${this.#group.recordBytesMax} bytes)`);
+      if (reply.status === ReplyStatus.TOO_LARGE) {
+        if (large) throw new RangeError(`the batch's ${shards.length} operations do not fit in the shared memory's free room now (docs/ENGINE.md, "Large atomic batches"); write it in smaller batches`);
+        throw new RangeError(`the write is larger than one log record can hold (${this.#group.recordBytesMax} bytes)`);
+      }
       throw new ShardlineError(`the actor refused the write (status ${reply.status})`, "SHARDLINE_BAD_REQUEST");
     }
-    this.#counts.channel += ops.length;
+    this.#counts.channel += shards.length;
     return { ts: reply.ts, durableAt: reply.visibleAfter };
   }
 
@@ -734,4 +760,11 @@ function compare(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
   return a.length - b.length;
+}
+
+/** Key and value bytes of a batch's operations. */
+function batchBytes(ops: ReadonlyArray<{ key: Uint8Array; value: Uint8Array | undefined }>): number {
+  let bytes = 0;
+  for (const op of ops) bytes += op.key.length + (op.value?.length ?? 0);
+  return bytes;
 }

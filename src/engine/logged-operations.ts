@@ -1,6 +1,7 @@
 /**
  * The operations the database's logs still hold: the group WAL from its checkpoint and each
- * shard's partition log from its own, decoded (engine records, src/engine/records.ts).
+ * shard's partition log from its own, decoded (engine records, src/engine/records.ts; a large
+ * batch's operations at its commit record, src/engine/batch-assembler.ts).
  * Used by recovery's replay (open.ts) and by change feeds replaying `from` a timestamp.
  *
  * Threads: any thread of the database (it reads files with its own handles); the caller
@@ -12,6 +13,7 @@ import type { Platform } from "../platform.ts";
 import { readRecords } from "../wal/read-records.ts";
 import { partitionDir } from "./flush.ts";
 import type { ManifestData } from "./manifest.ts";
+import { BatchAssembler } from "./batch-assembler.ts";
 import { decodeRecord, KIND_OPERATIONS, type Operation } from "./records.ts";
 
 export interface LoggedOperation {
@@ -26,18 +28,21 @@ export function* loggedOperations(core: Core, platform: Platform, dir: string, m
   const sources: Array<[number, string, number]> = [[-1, `${dir}/wal`, manifest.groupCheckpoint]];
   for (let shard = 0; shard < shards; shard++) sources.push([shard, partitionDir(dir, shard), manifest.partitionCheckpoints[shard]]);
   for (const [source, logDir, from] of sources) {
+    const batches = new BatchAssembler(from);
     for (const { lsn, payload } of readRecords(core, platform, logDir, from)) {
-      let record;
+      let records;
       try {
-        record = decodeRecord(payload);
+        records = batches.add(lsn, payload).map(decodeRecord);
       } catch (error) {
         throw new CorruptionError(`log ${logDir}: record at LSN ${lsn} is not an engine record: ${(error as Error).message}`, logDir);
       }
       if (count) count.records++;
-      if (record.kind !== KIND_OPERATIONS) continue;
-      for (const op of record.ops) {
-        if (op.shard >= shards) throw new CorruptionError(`log ${logDir}: record at LSN ${lsn} names shard ${op.shard} of ${shards}`, logDir);
-        yield { op, source, lsn };
+      for (const record of records) {
+        if (record.kind !== KIND_OPERATIONS) continue;
+        for (const op of record.ops) {
+          if (op.shard >= shards) throw new CorruptionError(`log ${logDir}: record at LSN ${lsn} names shard ${op.shard} of ${shards}`, logDir);
+          yield { op, source, lsn };
+        }
       }
     }
   }

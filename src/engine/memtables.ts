@@ -73,11 +73,11 @@ export class MemtableManager {
     readonly memtableBytes: number,
   ) {}
 
-  /** A new empty memtable (reusing a reclaimed arena when there is one). */
-  create(shard: number): number {
+  /** A new empty memtable of `bytes` (reusing a reclaimed arena of that size when there is one). */
+  create(shard: number, bytes = this.memtableBytes): number {
     this.reclaim();
-    const address = this.core.exports.memtableCreate(this.memtableBytes) >>> 0;
-    if (address < STATUS_LIMIT) throw new CoreError(`no shared memory for another ${this.memtableBytes}-byte memtable`, address);
+    const address = this.core.exports.memtableCreate(bytes) >>> 0;
+    if (address < STATUS_LIMIT) throw new CoreError(`no shared memory for another ${bytes}-byte memtable`, address);
     this.info.set(address, { shard, partitionMins: new Map(), startTs: this.core.exports.shardCommitCounter(shard) });
     return address;
   }
@@ -147,6 +147,29 @@ export class MemtableManager {
     const e = this.core.exports;
     e.memtableFreeze(old);
     if (e.shardRotateActive(shard, next) !== 0) throw new Error(`shard ${shard}: frozen list full`);
+  }
+
+  /**
+   * Puts `mt`, filled while no other thread could see it (a large batch's versions, under
+   * a record not yet published), into the shard's list as its newest frozen memtable: it
+   * becomes active (the old active frozen), then is frozen itself behind a fresh one. Two
+   * rotations, each one seqlock section that readers detect (read-context.ts, step 3b).
+   * The caller made room: the frozen list has two free places.
+   */
+  installFrozen(shard: number, mt: number): void {
+    if (this.frozenCount(shard) + 2 > FROZEN_MAX) throw new Error(`shard ${shard}: no room in the frozen list for a large batch's memtable`);
+    const e = this.core.exports;
+    e.memtableFreeze(this.active(shard));
+    if (e.shardRotateActive(shard, mt) !== 0) throw new Error(`shard ${shard}: frozen list full`);
+    this.freeze(shard, () => {
+      throw new Error("unreachable: room was made");
+    });
+  }
+
+  /** Gives back a memtable that never was in a shard's list (no reader can be in it). */
+  discard(mt: number): void {
+    this.info.delete(mt);
+    this.core.exports.memtableRelease(mt);
   }
 
   notePartitionLsn(mt: number, partition: number, lsn: number): void {

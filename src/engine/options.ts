@@ -133,18 +133,28 @@ export const MEMTABLE_BYTES_MIN = 64 * 1024;
 export const MEMTABLE_BYTES_MAX = 1024 * MIB;
 /** The actor's request queue, bytes (it bounds the channel path's queue). */
 export const REQUEST_QUEUE_BYTES = 4 * MIB;
-/** Most operations in one batch. */
-export const BATCH_OPS_MAX = 1000;
-/** Most key and value bytes in one batch (with its operation headers it must fit the staging area). */
-export const BATCH_BYTES_MAX = VALUE_BYTES_MAX + KEY_BYTES_MAX;
+/** Most operations in one atomic batch (`batch`). */
+export const BATCH_OPS_MAX = 1_000_000;
+/** Most key and value bytes in one atomic batch (`batch`). */
+export const BATCH_BYTES_MAX = 64 * MIB;
+/**
+ * A batch within both small limits is written as one record (fast path, or one channel
+ * request); a larger one as a large batch: fragments and a commit record (docs/ENGINE.md,
+ * "Large atomic batches"). `enqueue` takes small batches only.
+ */
+export const SMALL_BATCH_OPS_MAX = 1000;
+/** Most key and value bytes in a small batch (with its operation headers it fits the staging area). */
+export const SMALL_BATCH_BYTES_MAX = VALUE_BYTES_MAX + KEY_BYTES_MAX;
+/** Most bytes a large batch's fragment records hold (keys, values, operation and record headers). */
+export const BATCH_LOG_BYTES_MAX = BATCH_BYTES_MAX + BATCH_OPS_MAX * 28;
 
 /**
- * The batch limit of a database: BATCH_BYTES_MAX, or twice memtableBytesMax when that is
- * less (valueBytesMax is a quarter of it then), so that the actor can always apply one
- * batch within the frozen memtables a shard may have (src/engine/actor.ts #commit).
+ * The small-batch limit of a database: SMALL_BATCH_BYTES_MAX, or twice memtableBytesMax when
+ * that is less (valueBytesMax is a quarter of it then), so that the actor can always apply
+ * one small batch within the frozen memtables a shard may have (src/engine/actor.ts #commit).
  */
-export function batchBytesMaxFor(valueBytesMax: number): number {
-  return Math.min(BATCH_BYTES_MAX, valueBytesMax * 8);
+export function smallBatchBytesMaxFor(valueBytesMax: number): number {
+  return Math.min(SMALL_BATCH_BYTES_MAX, valueBytesMax * 8);
 }
 /** A batch's operation headers in the staging area, and the core's scratch per operation. */
 export const BATCH_STAGED_OP_BYTES = 8;

@@ -48,7 +48,9 @@ import type { Core } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
 import { readRecordRuns } from "../wal/record-runs.ts";
 import { type FlushEnv, flushShard, partitionDir } from "./flush.ts";
-import { decodeRecord } from "./records.ts";
+import { RECORD_HEADER_BYTES, recordBytes } from "../wal/format.ts";
+import { BatchAssembler } from "./batch-assembler.ts";
+import { decodeRecord, KIND_COMMIT } from "./records.ts";
 
 export interface Replayed {
   records: number;
@@ -58,7 +60,7 @@ export interface Replayed {
 }
 
 /** Statuses of the core's replayRun / replayRecord (assembly/replay.ts). */
-export const ReplayStatus = { DONE: 0, FULL: 1, NOT_ENGINE_RECORD: 2, BAD_SHARD: 3, TOO_LARGE: 4, NO_ROOM: 5, MEMTABLE_CHANGED: 6, NO_INDEX: 7 } as const;
+export const ReplayStatus = { DONE: 0, FULL: 1, NOT_ENGINE_RECORD: 2, BAD_SHARD: 3, TOO_LARGE: 4, NO_ROOM: 5, MEMTABLE_CHANGED: 6, NO_INDEX: 7, BATCH_RECORD: 8 } as const;
 
 /** ReplayState layout (assembly/replay.ts). */
 const STATE_BYTES = 64;
@@ -107,21 +109,37 @@ export function replay(env: FlushEnv, shards: number): Replayed {
       const { source, dir: logDir, from } = sources[at.current];
       at.lsn = from;
       state.fromLsn = from;
-      const onStop = (status: number, payloadAt: (offset: number) => { address: number; length: number }): void => {
+      const batches = new BatchAssembler(from);
+      /** Handles why the core stopped; true when the record it stopped at is done with (a large batch's). */
+      const onStop = (status: number, payloadAt: (offset: number) => { address: number; length: number }): boolean => {
         const lsn = state.stopLsn;
         switch (status) {
           case ReplayStatus.FULL: {
-            // Every record of this log below `lsn` is in a memtable; `lsn` may be in part.
+            // Every record of this log below `lsn` is in a memtable; `lsn` may be in part,
+            // and so may a large batch whose fragments were read and commit was not.
             const shard = state.stopShard;
-            at.lsn = lsn;
+            at.lsn = Math.min(lsn, batches.pendingFrom ?? lsn);
             core.exports.replayLink(state.address, shard);
             state.noteAll(source, memtables);
             memtables.freeze(shard, (s) => flushShard(capped, s));
-            return;
+            return false;
           }
           case ReplayStatus.NO_INDEX:
             state.allocateIndex(state.stopShard);
-            return;
+            return false;
+          case ReplayStatus.BATCH_RECORD: {
+            const { address, length } = payloadAt(state.stopOffset);
+            let records: Uint8Array[];
+            try {
+              records = batches.add(lsn, core.u8.subarray(address, address + length));
+            } catch (error) {
+              throw new CorruptionError(`log ${logDir}: record at LSN ${lsn}: ${(error as Error).message}`, logDir);
+            }
+            // A committed batch: its versions as if logged at its first fragment (where a
+            // flush while inserting them caps the checkpoint).
+            if (records.length > 0) replayBatch(core, state, records, decodeCommitFirstLsn(core.u8.subarray(address, address + length)), onStop);
+            return true;
+          }
           case ReplayStatus.NOT_ENGINE_RECORD: {
             const { address, length } = payloadAt(state.stopOffset);
             let why = "the core's check and decodeRecord disagree";
@@ -146,18 +164,17 @@ export function replay(env: FlushEnv, shards: number): Replayed {
       };
       for (const run of readRecordRuns(core, env.platform, logDir, from)) {
         if (run.kind === "run") {
-          const runAt = (offset: number) => ({ address: run.address + offset + 12, length: core.u32[(run.address + offset + 4) >>> 2] & 0xffffff });
+          const runAt = (offset: number) => ({ address: run.address + offset + RECORD_HEADER_BYTES, length: core.u32[(run.address + offset + 4) >>> 2] & 0xffffff });
           for (let start = 0; ;) {
             const status = core.exports.replayRun(state.address, run.address, run.bytes, BigInt(run.lsn), start);
             if (status === ReplayStatus.DONE) break;
-            onStop(status, runAt);
-            start = state.stopOffset;
+            const offset = state.stopOffset;
+            start = onStop(status, runAt) ? offset + recordBytes(runAt(offset).length) : offset;
           }
         } else {
           for (;;) {
             const status = core.exports.replayRecord(state.address, run.address, run.length, BigInt(run.lsn));
-            if (status === ReplayStatus.DONE) break;
-            onStop(status, () => ({ address: run.address, length: run.length }));
+            if (status === ReplayStatus.DONE || onStop(status, () => ({ address: run.address, length: run.length }))) break;
           }
         }
       }
@@ -172,6 +189,34 @@ export function replay(env: FlushEnv, shards: number): Replayed {
     for (let shard = 0; shard < shards; shard++) memtables.holdTs(shard, undefined);
     state.free();
   }
+}
+
+/**
+ * Replays a committed large batch's records (operations records, timestamps filled in) as
+ * if logged at `lsn`, its first fragment's: each is copied into shared memory for the core.
+ */
+function replayBatch(core: Core, state: ReplayState, records: Uint8Array[], lsn: number, onStop: (status: number, payloadAt: () => { address: number; length: number }) => boolean): void {
+  const bytes = (Math.max(...records.map((r) => r.length)) + 63) & ~63;
+  const address = core.exports.coreAlloc(bytes) >>> 0;
+  if (address < 64) throw new RangeError("no shared memory left to replay a large batch");
+  try {
+    for (const record of records) {
+      core.u8.set(record, address);
+      for (;;) {
+        const status = core.exports.replayRecord(state.address, address, record.length, BigInt(lsn));
+        if (status === ReplayStatus.DONE || onStop(status, () => ({ address, length: record.length }))) break;
+      }
+    }
+  } finally {
+    core.exports.coreFree(address, bytes);
+  }
+}
+
+/** The first fragment's LSN a commit record names. */
+function decodeCommitFirstLsn(payload: Uint8Array): number {
+  const record = decodeRecord(payload);
+  if (record.kind !== KIND_COMMIT) throw new Error("not a batch commit record");
+  return record.firstFragmentLsn;
 }
 
 /**

@@ -22,7 +22,11 @@
  *                                the opener). Channel clients then fail what is pending.
  *   +68  u32 reserved            (the change feed's buffer until feeds read the log)
  *   +72  u32 horizonReads        +1 (atomic add) by every version-GC horizon read (gcHorizon)
- *   +76  ... reserved to +128
+ *   +76  u32 reserved
+ *   +80  u64 largeBatchLsn       the first fragment's LSN of the large batch the actor is
+ *                                committing, 0 when none (atomic; the actor). Change feeds
+ *                                start reading there (change-feed.ts, starting point)
+ *   +88  ... reserved to +128
  *   +128 u64 snapshots[SNAPSHOTS_MAX]  live snapshots: seq + 1; 0 a free slot; 1 (RESERVED)
  *                                a slot taken whose seq is not stored yet
  *
@@ -79,6 +83,7 @@ const F = {
   COMPACTED_BYTES: 56,
   ACTOR_STOPPED: 64,
   HORIZON_READS: 72,
+  LARGE_BATCH_LSN: 80,
   SNAPSHOTS: 128,
 } as const;
 
@@ -149,6 +154,13 @@ export class EngineShared {
   /** Marks the actor stopped; threads waiting for a reply see it at their next re-check (they wait with a timeout). */
   markActorStopped(): void {
     Atomics.store(this.i32, this.#i(F.ACTOR_STOPPED), 1);
+  }
+  /** The first fragment's LSN of the large batch being committed, or 0 (see the layout). */
+  get largeBatchLsn(): number {
+    return Number(Atomics.load(this.u64, this.#q(F.LARGE_BATCH_LSN)));
+  }
+  set largeBatchLsn(lsn: number) {
+    Atomics.store(this.u64, this.#q(F.LARGE_BATCH_LSN), BigInt(lsn));
   }
   get manifestGeneration(): number {
     return Atomics.load(this.i32, this.#i(F.MANIFEST_GENERATION));

@@ -3,7 +3,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
-import { ClosedError, KEY_BYTES_MAX, ShardlineError, VALUE_BYTES_MAX } from "../../src/engine/public.ts";
+import { BATCH_OPS_MAX, ClosedError, KEY_BYTES_MAX, ShardlineError, VALUE_BYTES_MAX } from "../../src/engine/public.ts";
 import { rejects, throwsA } from "../harness/assert.ts";
 import { cleanup, dec, enc, open, rows, tempDir, text } from "./helpers.ts";
 
@@ -115,7 +115,7 @@ test("bad input: TypeErrors for wrong types, RangeErrors naming the limits", asy
   assert.match(value.message, /1048576 bytes \(VALUE_BYTES_MAX\)/);
   await rejects(() => db.batch("no" as unknown as []), TypeError);
   await rejects(() => db.batch([{ type: "upsert", key: "k" } as never]), TypeError);
-  await rejects(() => db.batch(Array.from({ length: 1001 }, () => ({ type: "delete" as const, key: "k" }))), (e) => e instanceof RangeError && /BATCH_OPS_MAX/.test(e.message));
+  await rejects(() => db.batch(Array.from({ length: BATCH_OPS_MAX + 1 }, () => ({ type: "delete" as const, key: "k" }))), (e) => e instanceof RangeError && /BATCH_OPS_MAX/.test(e.message));
   throwsA(() => db.scan({ limit: -1 }), RangeError);
   throwsA(() => db.scan({ reverse: "yes" as unknown as boolean }), TypeError);
   // The limits themselves work.

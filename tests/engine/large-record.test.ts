@@ -7,7 +7,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
-import { BATCH_BYTES_MAX } from "../../src/engine/options.ts";
+import { SMALL_BATCH_BYTES_MAX } from "../../src/engine/options.ts";
 import { VALUE_BYTES_MAX } from "../../src/engine/public.ts";
 import { BUFFER_BYTES } from "../../src/wal/segment-scanner.ts";
 import { cleanup, enc, open, tempDir, text } from "./helpers.ts";
@@ -76,10 +76,10 @@ test("values near VALUE_BYTES_MAX put after a small one (durability full) are ba
 
 test("a same-shard batch of ~1 MiB after a small write (durability full) is back whole after close and open", async () => {
   const dir = tempDir();
-  // 19 values filling BATCH_BYTES_MAX but for 1 KiB: one record just over 1 MiB.
+  // 19 values filling SMALL_BATCH_BYTES_MAX but for 1 KiB: one record just over 1 MiB.
   const [first, ...batchKeys] = keysOfShard("batch-key-", 0, 1 + 19);
   const keyBytes = batchKeys.reduce((n, key) => n + key.length, 0);
-  const valueBytes = Math.floor((BATCH_BYTES_MAX - keyBytes - 1024) / batchKeys.length);
+  const valueBytes = Math.floor((SMALL_BATCH_BYTES_MAX - keyBytes - 1024) / batchKeys.length);
   const values = batchKeys.map((_, i) => pattern(valueBytes, i));
   const db = await open(dir, { shards: SHARDS, durability: "full" });
   await db.put(first, "small");
