@@ -16,8 +16,9 @@
 // it is all or nothing, and since every version of a batch has the same seq (the record's
 // LSN), a snapshot sees all of it or none of it.
 //
-// Engine record payload (inside a WAL record, docs/wal-format.md "engine records"):
-//   u8 version = 1, u8 kind (1 = operations, 2 = channel marker), u16 reserved, u32 count
+// Engine record payload (inside a WAL record; docs/ENGINE.md "Engine records" has them all,
+// kinds 3 and 4 being a large batch's fragments and commit, written by the actor only):
+//   u8 version = 1, u8 kind (1 = operations, the kind written here), u16 reserved, u32 count
 //   count x operation:
 //     u8 type (1 put, 2 delete), u8 reserved, u16 shard, u16 keyLength, u16 reserved,
 //     u32 valueLength (0 for a delete), u64 ts, key bytes, value bytes
