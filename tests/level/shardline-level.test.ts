@@ -1,6 +1,7 @@
 // shardline/level on real directories (the abstract-level suite shares databases): the
 // runtime entry (runtimes/<rt>/level.ts) loads, data survives a close and reopen,
-// createIfMissing/errorIfExists, an iterator reads at its creation, shardline's errors
+// createIfMissing/errorIfExists, an iterator reads at its creation, a batch of 100,000
+// operations is one atomic write, shardline's errors
 // carry Level's codes, and the shardline Database underneath is reachable.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -65,6 +66,26 @@ test("an iterator reads at its creation; clear() of a range; seek", async () => 
   assert.is(await keys.next(), "e");
   await keys.close();
   await db.close();
+});
+
+test("a Level batch of 100,000 operations (chained and array forms) is one atomic write that survives reopen", async () => {
+  const dir = tempDir("shardline-level-");
+  const db = new ShardlineLevel(dir, { shardline: FAST });
+  await db.open();
+  const n = 100_000;
+  await db.batch(Array.from({ length: n }, (_, i) => ({ type: "put" as const, key: `a${String(i).padStart(6, "0")}`, value: `v${i}` })));
+  const chained = db.batch();
+  for (let i = 0; i < n; i += 2) chained.del(`a${String(i).padStart(6, "0")}`);
+  chained.put("chained", "yes");
+  await chained.write();
+  assert.is(await db.get("a000001"), "v1");
+  assert.is(await db.get("a000002"), undefined);
+  await db.close();
+  const again = new ShardlineLevel(dir, { shardline: FAST });
+  await again.open({ createIfMissing: false });
+  assert.is((await again.keys({ gte: "a", lt: "b" }).all()).length, n / 2, "half of the keys after reopen");
+  assert.is(await again.get("chained"), "yes");
+  await again.close();
 });
 
 test("shardline's limits and states as Level error codes", async () => {
