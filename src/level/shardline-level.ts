@@ -212,7 +212,7 @@ class ShardlineLevelValueIterator extends AbstractValueIterator<unknown, unknown
   }
 }
 
-/** Most deletes `clear` puts in one batch (within BATCH_OPS_MAX). */
+/** Most deletes `clear` puts in one batch: a small batch (SMALL_BATCH_OPS_MAX), which takes the fast path and holds no other writer back. */
 const CLEAR_BATCH_OPS = 1000;
 
 /** The adapter, bound to a runtime by `bindLevel`. */
