@@ -11,6 +11,7 @@ const COLOURS = {
   "shardline-async": "#d62728",
   "shardline-full": "#8b1a1a",
   "lmdb-put": "#1e7b1e",
+  "lmdb-put-flushed": "#3aa03a",
   "lmdb-putsync": "#8fd18f",
   "sqlite-normal": "#1f5fb4",
   "sqlite-full": "#9cc3ea",

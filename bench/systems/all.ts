@@ -4,7 +4,7 @@
  */
 import { classicLevelNoSync, classicLevelSync } from "./classic-level.ts";
 import { denoKv } from "./deno-kv.ts";
-import { lmdbPut, lmdbPutSync } from "./lmdb.ts";
+import { lmdbPut, lmdbPutFlushed, lmdbPutSync } from "./lmdb.ts";
 import { shardlineAsync, shardlineFull } from "./shardline.ts";
 import { sqliteFull, sqliteNormal } from "./sqlite.ts";
 import type { System } from "./system.ts";
@@ -13,6 +13,7 @@ export const ALL_SYSTEMS: readonly System[] = [
   shardlineAsync,
   shardlineFull,
   lmdbPut,
+  lmdbPutFlushed,
   lmdbPutSync,
   sqliteNormal,
   sqliteFull,

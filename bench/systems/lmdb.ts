@@ -1,10 +1,16 @@
 /**
- * lmdb-js (the `lmdb` package, LMDB's copy-on-write B+tree behind a native addon), in its
- * two write modes:
+ * lmdb-js (the `lmdb` package, LMDB's copy-on-write B+tree behind a native addon), in three
+ * write modes:
  * - "lmdb-put": `db.put` with the defaults: writes issued in one event turn commit as one
- *   transaction, and the promise resolves once that transaction is committed and flushed
- *   to disk (overlappingSync) — durable on resolve (checked with strace: one fdatasync
- *   per transaction);
+ *   transaction, and the promise resolves when that transaction is COMMITTED (visible), not
+ *   when it is on disk: with `overlappingSync` (the default everywhere but Windows) the
+ *   fdatasync of a transaction runs while later ones commit (lmdb 3.5.6 write.js,
+ *   resolveWrites/resolveCommit at TXN_COMMITTED) — not durable on resolve. Checked with
+ *   strace (bench/README.md): puts issued in consecutive event turns resolve while the
+ *   fdatasync covering them is still running.
+ * - "lmdb-put-flushed": the same `db.put` on an environment opened with
+ *   `separateFlushed: true`, each put awaited until its promise's `.flushed` resolves (the
+ *   fdatasync covering its transaction returned) — durable on resolve.
  * - "lmdb-putsync": `db.putSync` on an environment opened with `noSync: true`: each call
  *   commits its own transaction and nothing is ever synced — not durable.
  * Keys and values are raw bytes (`keyEncoding`/`encoding` "binary"); reads use the
@@ -37,14 +43,24 @@ function load(): Promise<LmdbModule | string> {
 
 const MAP_BYTES = 4 << 30;
 
-function openDb(lmdb: LmdbModule, dir: string, noSync: boolean): LmdbDb {
-  return lmdb.open({ path: dir, keyEncoding: "binary", encoding: "binary", mapSize: MAP_BYTES, noSync });
+/** How a mode writes: putSync without syncs, put (resolves at commit), or put awaited until flushed. */
+type WriteMode = "putsync" | "put" | "flushed";
+
+function openDb(lmdb: LmdbModule, dir: string, mode: WriteMode): LmdbDb {
+  return lmdb.open({ path: dir, keyEncoding: "binary", encoding: "binary", mapSize: MAP_BYTES, noSync: mode === "putsync", separateFlushed: mode === "flushed" });
 }
 
-function store(db: LmdbDb, batched: boolean): Store {
+/** A put as the mode acknowledges it. */
+function putOf(db: LmdbDb, mode: WriteMode): Store["put"] {
+  if (mode === "putsync") return (k, v) => void db.putSync(k, v);
+  if (mode === "put") return (k, v) => db.put(k, v);
+  return (k, v) => (db.put(k, v) as Promise<boolean> & { flushed: Promise<boolean> }).flushed;
+}
+
+function store(db: LmdbDb, mode: WriteMode): Store {
   return {
-    writeStyle: batched ? "turn" : "sync",
-    put: batched ? (k, v) => db.put(k, v) : (k, v) => void db.putSync(k, v),
+    writeStyle: mode === "putsync" ? "sync" : "turn",
+    put: putOf(db, mode),
     readStyle: "sync",
     get: (k) => db.get(k),
     scan(start, limit) {
@@ -71,35 +87,32 @@ function store(db: LmdbDb, batched: boolean): Store {
   };
 }
 
-function lmdbSystem(id: string, mode: string, batched: boolean): System {
+function lmdbSystem(id: string, label: string, mode: WriteMode): System {
   const system: System = {
     id,
     name: "lmdb-js",
     library: `lmdb ${packageVersion("lmdb")}`,
-    mode,
+    mode: label,
     family: "lmdb",
-    synchronousWrites: !batched,
-    durability: batched ? "durable" : "non-durable",
-    readApi: batched ? undefined : "get (sync, copies); getRange",
-    alsoNonDurable: batched
-      ? "durable on resolve: a stronger guarantee than this workload asks; shown because the goals compare with it"
-      : undefined,
+    synchronousWrites: mode === "putsync",
+    durability: mode === "flushed" ? "durable" : "non-durable",
+    readApi: mode === "putsync" ? "get (sync, copies); getRange" : undefined,
     async available() {
       const lmdb = await load();
       return typeof lmdb === "string" ? lmdb : true;
     },
     async open(dir) {
-      return store(openDb((await load()) as LmdbModule, dir, !batched), batched);
+      return store(openDb((await load()) as LmdbModule, dir, mode), mode);
     },
-    shareWriters: async (_store, dir) => ({ handle: { dir, noSync: !batched } }),
+    shareWriters: async (_store, dir) => ({ handle: { dir, mode } }),
     async attachWorker(handle): Promise<WorkerWriter> {
-      const { dir, noSync } = handle as { dir: string; noSync: boolean };
+      const { dir, mode } = handle as { dir: string; mode: WriteMode };
       const lmdb = await load();
       if (typeof lmdb === "string") throw new Error(lmdb);
-      const db = openDb(lmdb, dir, noSync);
+      const db = openDb(lmdb, dir, mode);
       return {
-        writeStyle: noSync ? "sync" : "turn",
-        put: noSync ? (k, v) => void db.putSync(k, v) : (k, v) => db.put(k, v),
+        writeStyle: mode === "putsync" ? "sync" : "turn",
+        put: putOf(db, mode),
         close: () => db.close(),
       };
     },
@@ -107,5 +120,6 @@ function lmdbSystem(id: string, mode: string, batched: boolean): System {
   return system;
 }
 
-export const lmdbPut = lmdbSystem("lmdb-put", "put, batched per event turn", true);
-export const lmdbPutSync = lmdbSystem("lmdb-putsync", "putSync, noSync", false);
+export const lmdbPut = lmdbSystem("lmdb-put", "put, batched per event turn (resolves at commit)", "put");
+export const lmdbPutFlushed = lmdbSystem("lmdb-put-flushed", "put, batched per event turn, awaited until .flushed", "flushed");
+export const lmdbPutSync = lmdbSystem("lmdb-putsync", "putSync, noSync", "putsync");

@@ -83,11 +83,6 @@ export interface System {
   readonly durability: Durability;
   /** The read API used by the read workloads, for the report (only on the mode that does reads). */
   readonly readApi?: string;
-  /**
-   * A durable mode that also runs in the non-durable workloads, labelled with this note
-   * (lmdb-js's batched put: the goals compare shardline's non-durable put with it).
-   */
-  readonly alsoNonDurable?: string;
   /** A synchronous write API: one write at a time from a thread, whatever the depth asked. */
   readonly synchronousWrites?: boolean;
   /** Why the engine has no non-durable mode at all (listed, not run, in those workloads). */

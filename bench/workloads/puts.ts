@@ -12,7 +12,6 @@ import type { Job, JobContext, Participation, Workload } from "./workload.ts";
 /** Who takes part in a workload that asks for a non-durable acknowledgement. */
 export function nonDurableParticipation(system: System): Participation {
   if (system.durability === "non-durable") return { run: true, comparable: true };
-  if (system.alsoNonDurable) return { run: true, comparable: false, note: system.alsoNonDurable };
   if (system.noNonDurable) return { run: false, reason: system.noNonDurable };
   return undefined;
 }
