@@ -88,6 +88,18 @@ interface LargeBatch {
   status: number;
 }
 
+/** What #commitLarge keeps per shard of a large batch. */
+interface LargeBatchShard {
+  ops: number;
+  /** Memtable room its versions need at most. */
+  bytes: number;
+  /** The private memtable its versions go into, and the empty one that follows it. */
+  mt: number;
+  fresh: number;
+  /** The next timestamp to give (from the shard's take). */
+  ts: bigint;
+}
+
 /** Memtable room a version takes at most beyond its key and value (node header, links, alignment). */
 const NODE_OVERHEAD_BYTES = 128;
 
@@ -292,10 +304,10 @@ class Actor implements FlushEnv {
    */
   #commitLarge(r: Request, batch: LargeBatch): void {
     if (this.#failed || batch.status !== ReplyStatus.OK) return this.#reply(r, this.#failed ? ReplyStatus.FAILED : batch.status, 0n, 0);
-    const shards = new Map<number, { ops: number; bytes: number; mt: number; ts: bigint }>();
+    const shards = new Map<number, LargeBatchShard>();
     for (const record of batch.records) {
       forEachOperation(record, (_type, shard, key, value) => {
-        const s = shards.get(shard) ?? { ops: 0, bytes: 0, mt: 0, ts: 0n };
+        const s = shards.get(shard) ?? { ops: 0, bytes: 0, mt: 0, fresh: 0, ts: 0n };
         s.ops++;
         s.bytes += key.length + (value?.length ?? 0) + NODE_OVERHEAD_BYTES;
         shards.set(shard, s);
@@ -326,7 +338,7 @@ class Actor implements FlushEnv {
       }
       for (const [shard, s] of shards) {
         this.core.exports.memtableNoteGroupLsn(s.mt, firstLsn);
-        this.memtables.installFrozen(shard, s.mt);
+        this.memtables.installFrozen(shard, s.mt, s.fresh);
       }
       this.#heldRecord = -1;
       this.group.publishReserved(record.length);
@@ -341,24 +353,28 @@ class Actor implements FlushEnv {
   }
 
   /**
-   * Step 1 of #commitLarge: a private memtable per shard (an arena of memtableBytes times a
-   * power of two, so that arenas of few sizes are freed and reused) and room in the frozen
-   * lists. False, with nothing kept, when the shared memory has no room for the arenas.
+   * Step 1 of #commitLarge: per shard, a private memtable (an arena of memtableBytes times a
+   * power of two, so that arenas of few sizes are freed and reused), the fresh memtable
+   * that will follow it, and room in the frozen list. False, with nothing kept, when the
+   * shared memory has no room for them.
    */
-  #largeBatchArenas(shards: Map<number, { bytes: number; mt: number }>): boolean {
+  #largeBatchArenas(shards: Map<number, LargeBatchShard>): boolean {
     for (const shard of shards.keys()) {
       while (this.memtables.frozenCount(shard) + 2 > FROZEN_MAX) this.#flushOldest(shard);
     }
-    for (const [shard, s] of shards) {
-      let bytes = this.memtables.memtableBytes;
-      while (bytes < s.bytes + 65536 && bytes < MEMTABLE_ARENA_BYTES_MAX) bytes *= 2;
-      try {
+    try {
+      for (const [shard, s] of shards) {
+        let bytes = this.memtables.memtableBytes;
+        while (bytes < s.bytes + 65536 && bytes < MEMTABLE_ARENA_BYTES_MAX) bytes *= 2;
         s.mt = this.memtables.create(shard, bytes);
-      } catch (error) {
-        if (!(error instanceof CoreError)) throw error;
-        for (const other of shards.values()) if (other.mt !== 0) this.memtables.discard(other.mt);
-        return false;
+        s.fresh = this.memtables.create(shard);
       }
+    } catch (error) {
+      if (!(error instanceof CoreError)) throw error;
+      for (const s of shards.values()) {
+        for (const mt of [s.mt, s.fresh]) if (mt !== 0) this.memtables.discard(mt);
+      }
+      return false;
     }
     return true;
   }

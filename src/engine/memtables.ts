@@ -152,18 +152,18 @@ export class MemtableManager {
   /**
    * Puts `mt`, filled while no other thread could see it (a large batch's versions, under
    * a record not yet published), into the shard's list as its newest frozen memtable: it
-   * becomes active (the old active frozen), then is frozen itself behind a fresh one. Two
+   * becomes active (the old active frozen), then is frozen itself behind `fresh` (an empty
+   * memtable the caller created beforehand, so that nothing here can fail for memory). Two
    * rotations, each one seqlock section that readers detect (read-context.ts, step 3b).
    * The caller made room: the frozen list has two free places.
    */
-  installFrozen(shard: number, mt: number): void {
+  installFrozen(shard: number, mt: number, fresh: number): void {
     if (this.frozenCount(shard) + 2 > FROZEN_MAX) throw new Error(`shard ${shard}: no room in the frozen list for a large batch's memtable`);
     const e = this.core.exports;
-    e.memtableFreeze(this.active(shard));
-    if (e.shardRotateActive(shard, mt) !== 0) throw new Error(`shard ${shard}: frozen list full`);
-    this.freeze(shard, () => {
-      throw new Error("unreachable: room was made");
-    });
+    for (const [old, next] of [[this.active(shard), mt], [mt, fresh]]) {
+      e.memtableFreeze(old);
+      if (e.shardRotateActive(shard, next) !== 0) throw new Error(`shard ${shard}: frozen list full`);
+    }
   }
 
   /** Gives back a memtable that never was in a shard's list (no reader can be in it). */
