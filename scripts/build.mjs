@@ -4,7 +4,8 @@
 //  2. bundle, for every entry in package.json "exports" ("." is mod, "./wal" is wal, ...),
 //     runtimes/node/<name>.ts into dist/node/<name>.js and runtimes/deno/<name>.ts into
 //     dist/deno/<name>.js with esbuild, plus each runtime's worker entry and the Node
-//     command line. Deno needs plain JavaScript there: it strips no types under
+//     command line (dist/node/cli.js, and the chunk its commands load when one runs).
+//     Deno needs plain JavaScript there: it strips no types under
 //     node_modules. Bun runs the TypeScript sources (runtimes/bun/), types stripped even
 //     under node_modules. No source maps: they would double the package;
 //  3. emit TypeScript declarations into dist/types/ (stripInternal drops what is marked
@@ -58,7 +59,14 @@ const common = {
   logLevel: "warning",
   packages: "external",
 };
-await build({ ...common, entryPoints: { ...nodeEntries, ...cliEntry }, outdir: "dist/node", platform: "node", target: "node20" });
+await build({ ...common, entryPoints: nodeEntries, outdir: "dist/node", platform: "node", target: "node20" });
+// The command line, split at its dynamic imports: src/cli/main.ts imports the commands
+// (src/cli/commands.ts) only when one runs, so dist/node/cli.js holds the argument parsing
+// and the Platform, and a chunk beside it, dist/node/cli-commands-<hash>.js, holds the
+// commands and the engine and imports cli-table3 (cli-progress: only when doctor runs);
+// `shardline --help` parses and loads none of them. The chunks sit beside cli.js, two
+// levels below the package root, as runtimes/common/cli-host.ts expects.
+await build({ ...common, entryPoints: cliEntry, outdir: "dist/node", platform: "node", target: "node20", splitting: true, chunkNames: "cli-[name]-[hash]" });
 // Deno: node: built-ins stay imports too (Deno provides them).
 await build({ ...common, entryPoints: denoEntries, outdir: "dist/deno", platform: "neutral", target: "esnext", external: ["node:*"] });
 

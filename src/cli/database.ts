@@ -13,10 +13,7 @@ import { bindDatabaseApi } from "../engine/public.ts";
 import { CorruptionError, LockedError, LockUnavailableError, ReadOnlyError } from "../errors.ts";
 import type { LockHolderInfo } from "../errors.ts";
 import type { Platform } from "../platform.ts";
-import { CliError } from "./io.ts";
-
-/** Default for `--wait`: how long a command waits for the directory lock, ms (the engine's default). */
-export const LOCK_WAIT_MS_DEFAULT = 1000;
+import { CliError, LOCK_WAIT_MS_DEFAULT } from "./io.ts";
 
 export function holderText(holder: LockHolderInfo | undefined): string {
   return holder ? `pid ${holder.pid} (${holder.runtime})` : "a holder whose lock file is still being written";

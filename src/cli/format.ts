@@ -2,9 +2,11 @@
  * Output helpers of the command line: keys and values as UTF-8 or hex, tables
  * (cli-table3, no colours so output is the same on a terminal and in a pipe), numbers,
  * and the progress bar (cli-progress, on a terminal only, for work that takes a while).
+ * cli-progress is loaded by `loadProgressBar()`, which main.ts awaits only for the command
+ * that draws a bar (doctor), so that the others do not load it.
  * Threads: the main thread of the command line.
  */
-import cliProgress from "cli-progress";
+import type { SingleBar } from "cli-progress";
 import Table from "cli-table3";
 import type { CliIo } from "./io.ts";
 import { UsageError } from "./io.ts";
@@ -113,12 +115,21 @@ export interface Progress {
 
 const NO_PROGRESS: Progress = { advance() {}, stop() {} };
 
+let cliProgress: typeof import("cli-progress") | undefined;
+
+/** Loads cli-progress, which `progress()` draws with: await it before running a command that shows progress. */
+export async function loadProgressBar(): Promise<void> {
+  cliProgress ??= (await import("cli-progress")).default;
+}
+
 export function progress(io: CliIo, totalBytes: number, enabled: boolean): Progress {
   if (!enabled || !io.isTTY || totalBytes <= 0) return NO_PROGRESS;
+  const bars = cliProgress;
+  if (!bars) throw new Error("progress(): cli-progress is not loaded (await loadProgressBar() before the command runs)");
   const started = Date.now();
   const after = io.progressAfterMs ?? 250;
   let done = 0;
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: SingleBar | undefined;
   // cli-progress writes escape sequences to a stream; ours goes to io.stderr.
   const stream = {
     isTTY: true,
@@ -133,13 +144,13 @@ export function progress(io: CliIo, totalBytes: number, enabled: boolean): Progr
     advance(bytes, step) {
       done += bytes;
       if (!bar && Date.now() - started >= after) {
-        bar = new cliProgress.SingleBar({
+        bar = new bars.SingleBar({
           stream: stream as unknown as NodeJS.WritableStream,
           format: "{bar} {percentage}% | {doneText} of {totalText} | {step}",
           clearOnComplete: true,
           hideCursor: false,
           etaBuffer: 50,
-        }, cliProgress.Presets.shades_classic);
+        }, bars.Presets.shades_classic);
         bar.start(totalBytes, 0, { step, doneText: bytesText(0), totalText: bytesText(totalBytes) });
       }
       bar?.update(Math.min(done, totalBytes), { step, doneText: bytesText(done), totalText: bytesText(totalBytes) });

@@ -12,6 +12,9 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
+/** Default for `--wait`: how long a command waits for the directory lock, ms (the engine's default). */
+export const LOCK_WAIT_MS_DEFAULT = 1000;
+
 /** Where a command writes, and what it knows about the terminal. */
 export interface CliIo {
   /** Writes to standard output (text as given; commands end their lines with "\n"). */

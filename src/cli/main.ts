@@ -9,18 +9,16 @@
  * runtimes/<rt>/cli.ts; bin/shardline.mjs runs the Node bundle of one (dist/node/cli.js).
  *
  * Commands: doctor, stats, get, put, delete, scan, wal dump, bench (docs/CLI.md).
+ * Start-up: this module loads commander and nothing else. The commands (./commands.ts, and
+ * with them the engine and cli-table3) are imported when a command runs, and cli-progress
+ * only for doctor, so `shardline --help` and usage errors load none of them.
  * Exit statuses: 0 success, 1 failure (doctor: errors found; get: no such key), 2 usage.
  * Threads: the main thread; one call at a time per `io`.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Platform } from "../platform.ts";
-import { deleteCommand, getCommand, putCommand, scanCommand } from "./data-commands.ts";
-import { LOCK_WAIT_MS_DEFAULT } from "./database.ts";
-import { doctorCommand } from "./doctor.ts";
 import type { CliContext, CliHost, CliIo } from "./io.ts";
-import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from "./io.ts";
-import { statsCommand } from "./stats.ts";
-import { walDumpCommand } from "./wal-dump.ts";
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LOCK_WAIT_MS_DEFAULT, UsageError } from "./io.ts";
 
 export type { CliHost, CliIo } from "./io.ts";
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./io.ts";
@@ -85,6 +83,8 @@ Findings have a severity: ok, warning (what a normal open tidies up, or worth kn
 Exit status: 0 no errors found (warnings allowed), 1 errors found (or the repair was refused or failed), 2 usage error.`)
     .action(async (dir: string, o: { json?: boolean; repair?: boolean; salvage?: boolean }) => {
       if (o.salvage && !o.repair) throw new UsageError("--salvage only goes with --repair");
+      const { doctorCommand, loadProgressBar } = await import("./commands.ts");
+      await loadProgressBar(); // the only command that draws a progress bar
       done("doctor", await doctorCommand(ctx, dir, o));
     });
 
@@ -95,7 +95,10 @@ Exit status: 0 no errors found (warnings allowed), 1 errors found (or the repair
     .addOption(jsonOption())
     .addOption(waitOption())
     .addHelpText("after", EXIT_TEXT)
-    .action(async (dir: string, o: { json?: boolean; wait: number }) => done("stats", await statsCommand(ctx, dir, o)));
+    .action(async (dir: string, o: { json?: boolean; wait: number }) => {
+      const { statsCommand } = await import("./commands.ts");
+      done("stats", await statsCommand(ctx, dir, o));
+    });
 
   program
     .command("get")
@@ -107,7 +110,10 @@ Exit status: 0 no errors found (warnings allowed), 1 errors found (or the repair
     .addOption(waitOption())
     .addHelpText("after", `
 Exit status: 0 found, 1 not found (or failure), 2 usage error.`)
-    .action(async (dir: string, key: string, o: { json?: boolean; hex?: boolean; wait: number }) => done("get", await getCommand(ctx, dir, key, o)));
+    .action(async (dir: string, key: string, o: { json?: boolean; hex?: boolean; wait: number }) => {
+      const { getCommand } = await import("./commands.ts");
+      done("get", await getCommand(ctx, dir, key, o));
+    });
 
   program
     .command("put")
@@ -119,7 +125,10 @@ Exit status: 0 found, 1 not found (or failure), 2 usage error.`)
     .addOption(jsonOption())
     .addOption(waitOption())
     .addHelpText("after", EXIT_TEXT)
-    .action(async (dir: string, key: string, value: string, o: { json?: boolean; hex?: boolean; wait: number }) => done("put", await putCommand(ctx, dir, key, value, o)));
+    .action(async (dir: string, key: string, value: string, o: { json?: boolean; hex?: boolean; wait: number }) => {
+      const { putCommand } = await import("./commands.ts");
+      done("put", await putCommand(ctx, dir, key, value, o));
+    });
 
   program
     .command("delete")
@@ -130,7 +139,10 @@ Exit status: 0 found, 1 not found (or failure), 2 usage error.`)
     .addOption(jsonOption())
     .addOption(waitOption())
     .addHelpText("after", EXIT_TEXT)
-    .action(async (dir: string, key: string, o: { json?: boolean; hex?: boolean; wait: number }) => done("delete", await deleteCommand(ctx, dir, key, o)));
+    .action(async (dir: string, key: string, o: { json?: boolean; hex?: boolean; wait: number }) => {
+      const { deleteCommand } = await import("./commands.ts");
+      done("delete", await deleteCommand(ctx, dir, key, o));
+    });
 
   program
     .command("scan")
@@ -149,7 +161,10 @@ Exit status: 0 found, 1 not found (or failure), 2 usage error.`)
     .addHelpText("after", `
 Bounds combine (a prefix and a range give their intersection). Table cells longer than 120
 characters are cut; --json output never is.${EXIT_TEXT}`)
-    .action(async (dir: string, o: Record<string, unknown>) => done("scan", await scanCommand(ctx, dir, o as never)));
+    .action(async (dir: string, o: Record<string, unknown>) => {
+      const { scanCommand } = await import("./commands.ts");
+      done("scan", await scanCommand(ctx, dir, o as never));
+    });
 
   const wal = program
     .command("wal")
@@ -167,7 +182,10 @@ characters are cut; --json output never is.${EXIT_TEXT}`)
     .addHelpText("after", `
 A torn tail at the end of the log (what a crash leaves) ends the dump quietly; \`shardline doctor\` reports it.
 Exit status: 0 success, 1 failure (including damage before the end of the log: the dump stops there), 2 usage error.`)
-    .action(async (dir: string, o: { from?: number; limit?: number; shard?: number; json?: boolean; hex?: boolean }) => done("wal dump", await walDumpCommand(ctx, dir, o)));
+    .action(async (dir: string, o: { from?: number; limit?: number; shard?: number; json?: boolean; hex?: boolean }) => {
+      const { walDumpCommand } = await import("./commands.ts");
+      done("wal dump", await walDumpCommand(ctx, dir, o));
+    });
 
   program
     .command("bench")

@@ -92,15 +92,25 @@ export interface RunResult {
   timedOut: boolean;
 }
 
+export interface RunOptions {
+  /** Arguments for the program, after the file. */
+  args?: string[];
+  /** Options for the runtime itself, before the file (e.g. node's `--import`). */
+  runtimeArgs?: string[];
+  /** Variables added to the environment. */
+  env?: Record<string, string>;
+}
+
 /**
  * Runs a JavaScript file in `runtime` as a user would (`node f.mjs`, `bun f.mjs`,
  * `deno run -A f.mjs`) in `cwd`, killing it after `timeoutMs` if it does not end itself.
  */
-export function runProgram(runtime: RuntimeName, file: string, cwd: string, timeoutMs = 60_000): Promise<RunResult> {
-  const args = runtime === "deno" ? ["run", "-A", "--quiet", file] : [file];
+export function runProgram(runtime: RuntimeName, file: string, cwd: string, timeoutMs = 60_000, options: RunOptions = {}): Promise<RunResult> {
+  const runtimeArgs = [...(runtime === "deno" ? ["run", "-A", "--quiet"] : []), ...(options.runtimeArgs ?? [])];
+  const args = [...runtimeArgs, file, ...(options.args ?? [])];
   return new Promise((resolve, reject) => {
     // NODE_OPTIONS could carry the suite's TypeScript loader into the child: a user has none.
-    const env = { ...process.env, NODE_OPTIONS: "" };
+    const env = { ...process.env, NODE_OPTIONS: "", ...options.env };
     const child = spawn(runtimeExecutable(runtime), args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
