@@ -12,6 +12,6 @@
 import { bindDatabaseApi } from "../../src/engine/public.ts";
 import { denoPlatform } from "./platform.ts";
 
-export * from "../../src/engine/public.ts";
+export * from "../common/mod-exports.ts";
 export const runtime = "deno";
 export const { open, attach } = bindDatabaseApi(denoPlatform);

@@ -10,6 +10,6 @@
 import { bindDatabaseApi } from "../../src/engine/public.ts";
 import { nodePlatform } from "./platform.ts";
 
-export * from "../../src/engine/public.ts";
+export * from "../common/mod-exports.ts";
 export const runtime = "node";
 export const { open, attach } = bindDatabaseApi(nodePlatform);

@@ -2,5 +2,5 @@
 import { bindLogApi } from "../../src/wal/public.ts";
 import { nodePlatform } from "./platform.ts";
 
-export * from "../../src/wal/public.ts";
+export * from "../common/wal-exports.ts";
 export const { openLog, attachLog } = bindLogApi(nodePlatform);

@@ -4,7 +4,10 @@
 // Each runtime is checked from every runtime the suite runs in, by a real child process in
 // a consumer directory whose node_modules/shardline links to this repository; and every
 // entry of `exports` (".", "./wal", ...) is checked to follow the same layout, which
-// scripts/build.mjs builds from. The installed tarball itself: tests/package/install.test.ts.
+// scripts/build.mjs builds from. The values the entries share (runtimes/common/*-exports.ts)
+// are checked to be every value of src/engine/public.ts and src/wal/public.ts but their
+// Platform binders, so a value added there is not silently missing from the package.
+// The installed tarball itself: tests/package/install.test.ts.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -69,6 +72,18 @@ test("every export maps bun to runtimes/bun, deno and node to their bundles, bef
     assert.ok(existsSync(join(repoDir, `dist/deno/${name}.d.ts`)), `${subpath}: dist/deno/${name}.d.ts is missing`);
   }
 });
+
+// The Platform binders: exported by public.ts for the runtime entries and the tests only.
+const BINDERS = { engine: "bindDatabaseApi", wal: "bindLogApi" } as const;
+
+for (const [from, shared] of [["engine", "mod"], ["wal", "wal"]] as const) {
+  test(`runtimes/common/${shared}-exports.ts exports every value of src/${from}/public.ts but ${BINDERS[from]}`, async () => {
+    const publicValues = Object.keys(await import(`../../src/${from}/public.ts`)).sort();
+    assert.ok(publicValues.includes(BINDERS[from]), `src/${from}/public.ts exports ${BINDERS[from]}`);
+    const sharedValues = Object.keys(await import(`../../runtimes/common/${shared}-exports.ts`)).sort();
+    assert.equal(sharedValues, publicValues.filter((name) => name !== BINDERS[from]));
+  });
+}
 
 test.after(() => rmSync(consumer, { recursive: true, force: true }));
 test.run();

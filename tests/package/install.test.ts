@@ -8,6 +8,8 @@
 //    node_modules and does a put, get and close there (Deno strips no types under
 //    node_modules, so its entry must be JavaScript); Deno also through a file URL of
 //    runtimes/deno/mod.ts in this repository, the path with no build step;
+//  - that, in that runtime, `shardline`, `shardline/wal` and `shardline/level` export at run
+//    time exactly their public names (PUBLIC_EXPORTS): no internals (the Platform binders);
 //  - that a plain TypeScript app (`tsc --target es2022 --module nodenext`, no @types/node)
 //    type-checks against the published declarations, that they still compile beside
 //    lib esnext and @types/node, and that they hide the internals (the Platform binders,
@@ -70,6 +72,39 @@ test(`${runtime} imports shardline from node_modules (${ENTRY[runtime]}), puts, 
   assert.is(got.value, "Ada");
   assert.is(got.openLog, "function");
   assert.is(got.url, pathToFileURL(join(pkg.packageDir, ENTRY[runtime])).href);
+});
+
+// The values each entry exports at run time; everything else is a type. From README: open
+// and attach ("Using shardline", "From worker threads"), the limits ("Limits": "are
+// exported"), the error classes ("Errors": "All are exported"), openLog, attachLog and the
+// wal's errors ("The write-ahead log on its own"), ShardlineLevel ("The Level ecosystem");
+// and from the declarations, which README points to: `runtime` (the entry loaded, "node",
+// "bun" or "deno"), the classes `Database` and `Log` (what open and openLog return).
+const ERRORS = ["ClosedError", "CorruptionError", "FileSystemError", "LockedError", "ShardlineError", "WalFailedError"];
+const PUBLIC_EXPORTS: Record<string, string[]> = {
+  shardline: [
+    "open", "attach", "runtime", "Database",
+    "KEY_BYTES_MAX", "VALUE_BYTES_MAX", "SHARDS_MAX", "BATCH_OPS_MAX", "BATCH_BYTES_MAX",
+    ...ERRORS, "DatabaseExistsError", "DatabaseNotFoundError", "FeedHistoryError", "FeedOverflowError", "LockUnavailableError",
+    "QueueClosedError", "QueueFullError", "ReadOnlyError", "SnapshotReleasedError", "TimeoutError",
+  ],
+  "shardline/wal": ["openLog", "attachLog", "Log", ...ERRORS],
+  "shardline/level": ["ShardlineLevel"],
+};
+
+test(`${runtime}: the installed shardline, shardline/wal and shardline/level export exactly their public names at run time`, async () => {
+  const pkg = await installedPackage();
+  const dir = join(pkg.project, `exports-${runtime}`);
+  mkdirSync(dir);
+  const specifiers = Object.keys(PUBLIC_EXPORTS);
+  writeFileSync(
+    join(dir, "exports.mjs"),
+    `const names = {};\nfor (const s of ${JSON.stringify(specifiers)}) names[s] = Object.keys(await import(s)).sort();\nconsole.log(JSON.stringify(names));\n`,
+  );
+  const r = await runProgram(runtime, join(dir, "exports.mjs"), dir);
+  assert.is(r.code, 0, r.stderr);
+  const got = JSON.parse(r.stdout.trim()) as Record<string, string[]>;
+  for (const specifier of specifiers) assert.equal(got[specifier], [...PUBLIC_EXPORTS[specifier]].sort(), specifier);
 });
 
 if (runtime === "deno") {
