@@ -67,14 +67,14 @@ export function operationBytes(key: Uint8Array, value: Uint8Array | undefined): 
   return OP_HEADER_BYTES + key.length + (value?.length ?? 0);
 }
 
-/** An operations record for `ops` (timestamps already assigned), or a fragment (kind 3, timestamps 0). */
-export function encodeOperations(ops: readonly Operation[], kind: typeof KIND_OPERATIONS | typeof KIND_FRAGMENT = KIND_OPERATIONS): Uint8Array {
+/** An operations record for `ops` (timestamps already assigned). */
+export function encodeOperations(ops: readonly Operation[]): Uint8Array {
   let bytes = RECORD_PREFIX_BYTES;
   for (const op of ops) bytes += operationBytes(op.key, op.value);
   const out = new Uint8Array(bytes);
   const view = new DataView(out.buffer);
   out[0] = RECORD_VERSION;
-  out[1] = kind;
+  out[1] = KIND_OPERATIONS;
   view.setUint32(4, ops.length, true);
   let at = RECORD_PREFIX_BYTES;
   for (const op of ops) {
@@ -125,6 +125,13 @@ export function decodeRecord(payload: Uint8Array): EngineRecord {
   }
   if (at !== payload.length) throw new Error("engine record has bytes after its last operation");
   return kind === KIND_FRAGMENT ? { kind, ops } : { kind: KIND_OPERATIONS, ops };
+}
+
+/** A batch fragment record (kind 3) for `ops`, whose timestamps are 0. */
+export function encodeFragment(ops: readonly Operation[]): Uint8Array {
+  const out = encodeOperations(ops);
+  out[1] = KIND_FRAGMENT;
+  return out;
 }
 
 /** A batch commit record (kind 4). */

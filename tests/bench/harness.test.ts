@@ -20,7 +20,7 @@ const test = suite("bench harness");
 const SAFETY_TIMEOUT_MS = 240_000;
 
 const WORKLOADS = ["put-seq", "put-rand", "put-rand-1k", "durable-1", "durable-16", "durable-256", "channel-path", "subscriber", "get-hit", "get-miss", "scan", "workers", "recovery"];
-const SYSTEMS = ["shardline-async", "shardline-full", "lmdb-put", "lmdb-putsync", "sqlite-normal", "sqlite-full", "classic-level-nosync", "classic-level-sync", "deno-kv"];
+const SYSTEMS = ["shardline-async", "shardline-full", "lmdb-put", "lmdb-put-flushed", "lmdb-putsync", "sqlite-normal", "sqlite-full", "classic-level-nosync", "classic-level-sync", "deno-kv"];
 
 function run(args: string[]): Promise<{ code: number | null; output: string }> {
   // The driver is plain JavaScript; running it through the Node command line of

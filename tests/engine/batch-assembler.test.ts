@@ -5,12 +5,12 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { BatchAssembler } from "../../src/engine/batch-assembler.ts";
-import { decodeRecord, encodeCommit, encodeOperations, KIND_FRAGMENT, KIND_OPERATIONS, type Operation, OP_DELETE, OP_PUT } from "../../src/engine/records.ts";
+import { decodeRecord, encodeCommit, encodeFragment, encodeOperations, KIND_OPERATIONS, type Operation, OP_DELETE, OP_PUT } from "../../src/engine/records.ts";
 
 const test = suite("engine batch assembler");
 const enc = new TextEncoder();
 const op = (shard: number, key: string, value?: string): Operation => ({ type: value === undefined ? OP_DELETE : OP_PUT, shard, key: enc.encode(key), value: value === undefined ? undefined : enc.encode(value), ts: 0n });
-const fragment = (ops: Operation[]) => encodeOperations(ops, KIND_FRAGMENT);
+const fragment = (ops: Operation[]) => encodeFragment(ops);
 const commit = (firstFragmentLsn: number, fragments: number, shards: Array<[number, number, bigint]>) =>
   encodeCommit({ firstFragmentLsn, fragments, count: shards.reduce((n, s) => n + s[1], 0), shards: shards.map(([shard, operations, firstTs]) => ({ shard, operations, firstTs })) });
 
