@@ -5,6 +5,9 @@
  * the core. Reads return copies, so nothing handed to a caller aliases shared memory
  * that a later arena reuse could change.
  *
+ * ArenaNeed (below) bounds the arena a known set of versions can take, from the core's
+ * allocation rules (nodes carved from per-thread chunks), for memtables filled privately.
+ *
  * Threads: any thread holding a Core on the same memory may build a Memtable over the
  * same address and use it concurrently with the others (the skip list is lock-free).
  * Nodes are read through the Core's views, which cover the whole memory (core.ts header).
@@ -21,6 +24,63 @@ export const NODE_LINKS = 32;
 export const VALUE_TOMBSTONE = 0xffffffff;
 /** Smallest memtable arena, in bytes (assembly/skiplist.ts MEMTABLE_BYTES_MIN). */
 export const MEMTABLE_BYTES_MIN = 4096;
+/** The core's allocation (assembly/skiplist.ts): tallest tower, node header, arena header, chunk, splice slots per thread. */
+export const HEIGHT_MAX = 16;
+export const NODE_HEADER_BYTES = 32;
+export const MEMTABLE_HEADER_BYTES = 64;
+export const CHUNK_BYTES_MAX = 16384;
+export const SPLICE_SLOTS = 8;
+
+/** Arena bytes of a node of `height` (assembly/skiplist.ts nodeBytes); `valueLength` undefined: a tombstone. */
+export function nodeBytes(height: number, keyLength: number, valueLength: number | undefined): number {
+  return (NODE_HEADER_BYTES + height * 4 + keyLength + (valueLength ?? 0) + 7) & ~7;
+}
+
+/**
+ * An upper bound on the arena bytes one thread reserves to insert a known set of versions
+ * into an empty memtable that no other thread writes, provided it keeps the memtable's
+ * splice slot from its first insert to its last (it writes at most SPLICE_SLOTS memtables
+ * in turn meanwhile: a slot is replaced only when the thread writes a memtable it does not
+ * hold, round robin, and a replaced slot's chunk is abandoned). The large-batch actor sizes
+ * its private memtables with it (src/engine/actor.ts #commitLarge): one that fills up under
+ * the batch's held commit record fails the database.
+ *
+ * The core's allocator (nodeAlloc): a node of b bytes with b < chunk C (CHUNK_BYTES_MAX or a
+ * sixteenth of the arena) is carved from the thread's chunk, and when the chunk's remainder
+ * r is less than b, a new chunk is reserved and r is wasted; a node of b >= C is reserved
+ * exactly. So every closed chunk holds more than C - b_o of nodes and wastes r < b_o, where
+ * o is the node that closed it (b_o < C). With m the largest such b (m < C, a multiple of
+ * 8, so m <= C - 8) and S the bytes of all nodes below C: closed chunks number fewer than
+ * S / (C - m) and waste less than m each, and never more than the nodes that closed them:
+ *   waste < min(S, S * m / (C - m)).
+ * The arena then holds its header and head node, the nodes (each at most its size at
+ * HEIGHT_MAX, whatever height it draws), the waste, and the last chunk: that is the bound.
+ * Without the factor, nodes of just over C / 2 (values of about 8 KiB) fill an arena sized
+ * for their payload at half of it; without the slot, every insert opens a chunk.
+ */
+export class ArenaNeed {
+  #nodes = 0;
+  /** Nodes that may be smaller than a chunk (their smallest size is below CHUNK_BYTES_MAX): their bytes at HEIGHT_MAX, and the largest. */
+  #small = 0;
+  #largestSmall = 0;
+
+  add(keyLength: number, valueLength: number | undefined): void {
+    const most = nodeBytes(HEIGHT_MAX, keyLength, valueLength);
+    this.#nodes += most;
+    if (nodeBytes(1, keyLength, valueLength) < CHUNK_BYTES_MAX) {
+      this.#small += most;
+      if (most > this.#largestSmall) this.#largestSmall = most;
+    }
+  }
+
+  /** The bound for an arena of `capacity` bytes (its chunk size depends on it). */
+  bytesFor(capacity: number): number {
+    const chunk = Math.min(Math.floor(capacity / 16) & ~7, CHUNK_BYTES_MAX);
+    const m = Math.min(this.#largestSmall, chunk - 8);
+    const waste = m <= 0 ? 0 : Math.min(this.#small, Math.ceil((this.#small * m) / (chunk - m)));
+    return MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0) + this.#nodes + waste + chunk;
+  }
+}
 
 /** One version of a key as stored in a memtable. `value` is undefined for a tombstone. */
 export interface MemtableEntry {

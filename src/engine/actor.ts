@@ -15,6 +15,15 @@
  * Partition logs (shard-NNN/) of databases written before are replayed at open and
  * trimmed as their operations reach tables; nothing appends to them any more.
  *
+ * Large batches (#commitLarge): logged as fragments, committed under one held commit
+ * record, inserted meanwhile into private memtables. Nothing under the held record may fail
+ * for room (it would fail the database for a batch that could have been refused): step 1
+ * takes, before anything is logged, each shard's private memtable sized by ArenaNeed
+ * (src/core/memtable.ts: the core allocator's worst case for those versions, on condition
+ * that this thread keeps the memtable's splice slot from its first insert to its last,
+ * which inserting in passes of at most SPLICE_SLOTS shards ensures) and the fresh memtable
+ * that follows it, or refuses the batch.
+ *
  * Background (between groups, when idle): freeze a shard's memtable once it is 3/4 full,
  * merge tables first when a tier holds 2 x fan-in of them, flush frozen memtables to
  * tables (each flush then trims the log segments below the new checkpoints, flush.ts),
@@ -28,7 +37,7 @@
  */
 import { Core, CoreError } from "../core/core.ts";
 import { ShardlineError } from "../errors.ts";
-import { Memtable } from "../core/memtable.ts";
+import { ArenaNeed, Memtable, SPLICE_SLOTS } from "../core/memtable.ts";
 import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
 import { type FaultPlan, withFaults } from "../platform-faults.ts";
 import { BlockCache } from "../table/block-cache.ts";
@@ -91,8 +100,8 @@ interface LargeBatch {
 /** What #commitLarge keeps per shard of a large batch. */
 interface LargeBatchShard {
   ops: number;
-  /** Memtable room its versions need at most. */
-  bytes: number;
+  /** Memtable room its versions need at most (src/core/memtable.ts ArenaNeed). */
+  need: ArenaNeed;
   /** The private memtable its versions go into, and the empty one that follows it. */
   mt: number;
   fresh: number;
@@ -100,8 +109,6 @@ interface LargeBatchShard {
   ts: bigint;
 }
 
-/** Memtable room a version takes at most beyond its key and value (node header, links, alignment). */
-const NODE_OVERHEAD_BYTES = 128;
 
 class Actor implements FlushEnv {
   readonly dir: string;
@@ -307,9 +314,9 @@ class Actor implements FlushEnv {
     const shards = new Map<number, LargeBatchShard>();
     for (const record of batch.records) {
       forEachOperation(record, (_type, shard, key, value) => {
-        const s = shards.get(shard) ?? { ops: 0, bytes: 0, mt: 0, fresh: 0, ts: 0n };
+        const s = shards.get(shard) ?? { ops: 0, need: new ArenaNeed(), mt: 0, fresh: 0, ts: 0n };
         s.ops++;
-        s.bytes += key.length + (value?.length ?? 0) + NODE_OVERHEAD_BYTES;
+        s.need.add(key.length, value?.length);
         shards.set(shard, s);
       });
     }
@@ -327,14 +334,22 @@ class Actor implements FlushEnv {
       this.group.write(commitLsn, record);
       this.#heldRecord = commitLsn;
       let maxTs = 0n;
-      for (const fragment of batch.records) {
-        forEachOperation(fragment, (type, shard, key, value) => {
-          const s = shards.get(shard)!;
-          const node = new Memtable(this.core, s.mt).insert(key, type === OP_PUT ? value : undefined, s.ts, BigInt(commitLsn));
-          if (node < 64) throw new ShardlineError(`a large batch's memtable for shard ${shard} is full (${node})`, "SHARDLINE_INTERNAL");
-          if (s.ts > maxTs) maxTs = s.ts;
-          s.ts++;
-        });
+      // At most SPLICE_SLOTS shards' memtables per pass over the batch, so that this thread
+      // keeps each one's splice slot (and allocation chunk) from its first insert to its
+      // last, as the arena's size assumes (ArenaNeed). Each shard's operations still go in
+      // in the batch's order, taking its timestamps in that order (as replay gives them).
+      const order = [...shards.keys()];
+      for (let at = 0; at < order.length; at += SPLICE_SLOTS) {
+        const group = order.length <= SPLICE_SLOTS ? undefined : new Set(order.slice(at, at + SPLICE_SLOTS));
+        for (const fragment of batch.records) {
+          forEachOperation(fragment, (type, shard, key, value) => {
+            const s = shards.get(shard)!;
+            const node = new Memtable(this.core, s.mt).insert(key, type === OP_PUT ? value : undefined, s.ts, BigInt(commitLsn));
+            if (node < 64) throw new ShardlineError(`a large batch's memtable for shard ${shard} is full (${node})`, "SHARDLINE_INTERNAL");
+            if (s.ts > maxTs) maxTs = s.ts;
+            s.ts++;
+          }, group && ((shard) => group.has(shard)));
+        }
       }
       for (const [shard, s] of shards) {
         this.core.exports.memtableNoteGroupLsn(s.mt, firstLsn);
@@ -354,9 +369,10 @@ class Actor implements FlushEnv {
 
   /**
    * Step 1 of #commitLarge: per shard, a private memtable (an arena of memtableBytes times a
-   * power of two, so that arenas of few sizes are freed and reused), the fresh memtable
-   * that will follow it, and room in the frozen list. False, with nothing kept, when the
-   * shared memory has no room for them.
+   * power of two, so that arenas of few sizes are freed and reused, at least the bound of
+   * ArenaNeed: step 4 inserts under the held commit record, where a full arena fails the
+   * database), the fresh memtable that will follow it, and room in the frozen list. False,
+   * with nothing kept, when the shared memory has no room for them.
    */
   #largeBatchArenas(shards: Map<number, LargeBatchShard>): boolean {
     for (const shard of shards.keys()) {
@@ -365,7 +381,8 @@ class Actor implements FlushEnv {
     try {
       for (const [shard, s] of shards) {
         let bytes = this.memtables.memtableBytes;
-        while (bytes < s.bytes + 65536 && bytes < MEMTABLE_ARENA_BYTES_MAX) bytes *= 2;
+        while (bytes < s.need.bytesFor(bytes) && bytes < MEMTABLE_ARENA_BYTES_MAX) bytes *= 2;
+        if (bytes < s.need.bytesFor(bytes)) throw new CoreError(`a large batch needs more than a ${bytes}-byte memtable in shard ${shard}`, 0);
         s.mt = this.memtables.create(shard, bytes);
         s.fresh = this.memtables.create(shard);
       }

@@ -174,9 +174,14 @@ function decodeCommitBody(payload: Uint8Array, view: DataView, count: number): B
 
 /**
  * Calls `each` for every operation of a checked operations or fragment record, with its key
- * and value as views of `payload` (no copy).
+ * and value as views of `payload` (no copy); with `only`, just for those of the shards it
+ * accepts.
  */
-export function forEachOperation(payload: Uint8Array, each: (type: number, shard: number, key: Uint8Array, value: Uint8Array | undefined) => void): void {
+export function forEachOperation(
+  payload: Uint8Array,
+  each: (type: number, shard: number, key: Uint8Array, value: Uint8Array | undefined) => void,
+  only?: (shard: number) => boolean,
+): void {
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const count = view.getUint32(4, true);
   let at = RECORD_PREFIX_BYTES;
@@ -187,6 +192,7 @@ export function forEachOperation(payload: Uint8Array, each: (type: number, shard
     const valueLength = type === OP_PUT ? view.getUint32(at + 8, true) : 0;
     const keyAt = at + OP_HEADER_BYTES;
     at = keyAt + keyLength + valueLength;
+    if (only && !only(shard)) continue;
     each(type, shard, payload.subarray(keyAt, keyAt + keyLength), type === OP_PUT ? payload.subarray(keyAt + keyLength, at) : undefined);
   }
 }

@@ -1,0 +1,96 @@
+// Large atomic batches (src/engine/actor.ts #commitLarge): the room of a batch's private
+// memtables. The actor inserts every version into them while it holds the batch's commit
+// record, where a full memtable fails the whole database, so step 1 must size them for the
+// worst the core's allocator can do (src/core/memtable.ts ArenaNeed) and have them, and
+// the fresh memtable behind each, before anything is logged:
+// - a batch over more shards than a thread's 8 splice slots (a thread that writes more
+//   memtables in turn than it has slots abandons an allocation chunk at every switch);
+// - values of just over half an allocation chunk (each chunk holds one, half of it wasted);
+// - a shared memory with room for the private memtable but not for the fresh one behind it:
+//   the batch is refused, the database stays open.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Core } from "../../src/core/core.ts";
+import type { Database } from "../../src/engine/database.ts";
+import { cleanup, open, tempDir, text } from "./helpers.ts";
+
+const test = suite("engine large batch arenas");
+const pad = (i: number) => String(i).padStart(6, "0");
+
+test.after.each(cleanup);
+
+function countKeys(db: Database, prefix: string): number {
+  let n = 0;
+  for (const _ of db.scan({ prefix })) n++;
+  return n;
+}
+
+test("a large batch over 16 shards (more than a thread's 8 splice slots) fits its private memtables: the database stays open", async () => {
+  const dir = tempDir();
+  const db = await open(dir, { shards: 16, durability: "async" });
+  const n = 100_000;
+  await db.batch(Array.from({ length: n }, (_, i) => ({ type: "put" as const, key: `w${pad(i)}`, value: `v${i}` })));
+  assert.is(db.stats().state, "open");
+  for (const i of [0, 1, 777, 50_000, n - 1]) assert.is(text(db.get(`w${pad(i)}`)), `v${i}`);
+  assert.is(countKeys(db, "w"), n);
+  await db.close();
+  const again = await open(dir);
+  assert.is(countKeys(again, "w"), n, "after reopen");
+  await again.close();
+});
+
+test("a large batch of values just over half an allocation chunk (8,150 bytes) fits its private memtable: the database stays open", async () => {
+  const dir = tempDir();
+  const db = await open(dir, { shards: 1, durability: "async" });
+  const n = 1000;
+  const value = (i: number) => new Uint8Array(8150).fill((i % 250) + 1);
+  await db.batch(Array.from({ length: n }, (_, i) => ({ type: "put" as const, key: `c${pad(i)}`, value: value(i) })));
+  assert.is(db.stats().state, "open");
+  const check = (d: Database, when: string) => {
+    for (const i of [0, 499, n - 1]) {
+      const got = d.get(`c${pad(i)}`);
+      assert.ok(got && got.length === 8150 && got[0] === (i % 250) + 1 && got[8149] === (i % 250) + 1, `${when}: c${pad(i)}`);
+    }
+    assert.is(countKeys(d, "c"), n, when);
+  };
+  check(db, "after the batch");
+  await db.close();
+  const again = await open(dir);
+  check(again, "after reopen");
+  await again.close();
+});
+
+test("a large batch when the shared memory has room for its private memtable but not for the fresh one behind it: refused, and the database stays open", async () => {
+  const dir = tempDir();
+  const db = await open(dir, { shards: 1, durability: "async", memtableBytesMax: 64 * 1024 });
+  const handle = db.share();
+  const core = await Core.attach(handle.module, handle.memory);
+  try {
+    const e = core.exports;
+    // Free blocks of every size a batch of 1,001 small puts may take as its private memtable
+    // (reused from their free stacks), then take the rest of the heap for good: what is left
+    // is less than one more 64 KiB memtable.
+    for (let k = 1; k <= 5; k++) {
+      const bytes = 65536 * 2 ** k;
+      const at = e.coreAlloc(bytes) >>> 0;
+      assert.ok(at >= 64, `a block of ${bytes} bytes`);
+      e.coreFree(at, bytes);
+    }
+    const left = (e.coreHeapLimit() >>> 0) - (e.coreHeapTop() >>> 0);
+    assert.ok(e.coreAllocPermanent(left - 128, 64) >>> 0 >= 64, "the rest of the heap");
+    const ops = Array.from({ length: 1001 }, (_, i) => ({ type: "put" as const, key: `m${pad(i)}`, value: "v" }));
+    await db.batch(ops).then(
+      () => assert.unreachable("the batch was written"),
+      (error) => assert.ok(error instanceof RangeError && /shared memory/.test(error.message), String(error)),
+    );
+    assert.is(db.stats().state, "open", "the database did not fail");
+    assert.is(db.get("m000000"), undefined, "nothing of the refused batch");
+    await db.put("after", "still writable");
+    assert.is(text(db.get("after")), "still writable");
+  } finally {
+    core.detach();
+    await db.close();
+  }
+});
+
+test.run();
