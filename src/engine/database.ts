@@ -338,8 +338,17 @@ export class Database implements AsyncDisposable {
     return parsed;
   }
 
-  /** A large batch: sent to the actor in parts that each fit a log record, committed as one. */
+  /**
+   * A large batch: sent to the actor in parts that each fit a log record, committed as one.
+   * Behind the ring gate like every other write of this handle (per-thread program order):
+   * a write waiting there for room in the group WAL ring was made before this batch and
+   * retries when the gate opens; sent at once, the batch would take its timestamps first and
+   * that earlier write would win over it. When the gate opens, the writes behind it run in
+   * the order they were made, and the batch marks its shards in flight before the next one
+   * runs, so a later write to them takes the channel after it.
+   */
   #largeBatch(ops: ParsedOp[]): Promise<bigint> {
+    if (this.#ringGate) return this.#trackChannelWrite(this.#ringGate.then(() => this.#largeBatch(ops)));
     const core = this.#core;
     const shards = new Uint16Array(ops.length);
     for (let i = 0; i < ops.length; i++) shards[i] = core.shardOf(ops[i].key);
