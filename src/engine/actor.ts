@@ -298,8 +298,9 @@ class Actor implements FlushEnv {
    *    if needed (nothing is held yet, so a flush can wait for durability);
    * 2. the parts as fragment records in the group WAL, published one by one (the log's
    *    durability worker drains them like any record: a batch may exceed the ring);
-   * 3. each shard's timestamps in one take, then the commit record reserved at LSN C and
-   *    written, not published;
+   * 3. each shard's timestamps in one take (all shards' takes in one takeSeq section,
+   *    shared-state.ts, so a change feed starts before all of them or after all of them),
+   *    then the commit record reserved at LSN C and written, not published;
    * 4. every version inserted into its private memtable with seq = C, which is noted as
    *    holding the first fragment's LSN (so checkpoints stay at or below it until flushed);
    * 5. each private memtable installed as its shard's newest frozen one;
@@ -324,8 +325,12 @@ class Actor implements FlushEnv {
       if (!this.#largeBatchArenas(shards)) return this.#reply(r, ReplyStatus.TOO_LARGE, 0n, 0);
       const firstLsn = this.#logFragments(batch.records);
       const commit: BatchCommit = { firstFragmentLsn: firstLsn, fragments: batch.records.length, count: batch.ops, shards: [] };
+      // One section for all shards' takes: a change feed starting meanwhile reads its
+      // counters before all of them or after all of them, never between (all or none).
+      this.shared.takingTimestamps(() => {
+        for (const [shard, s] of shards) s.ts = this.core.exports.shardTakeTimestamps(shard, s.ops);
+      });
       for (const [shard, s] of shards) {
-        s.ts = this.core.exports.shardTakeTimestamps(shard, s.ops);
         this.memtables.holdTs(shard, s.ts);
         commit.shards.push({ shard, operations: s.ops, firstTs: s.ts });
       }

@@ -24,6 +24,14 @@
  * or the actor cleared X before (1b), after the commit, after taking the timestamps: they
  * are at or below startTs (2), and the batch is no event (the assembler skips a commit
  * whose first fragment is before where reading began).
+ * All of a large batch or none of it: the actor takes its shards' timestamps one shard
+ * after the other, so counters read one after the other could fall between two takes
+ * (the batch's first shard read before its take, the second after: half of the batch).
+ * The actor takes them all inside one takeSeq section and (2) reads every counter between
+ * two equal even values of takeSeq (shared-state.ts), so no take of any large batch ran
+ * during (2): each batch's timestamps are all above startTs (all events) or all at or below
+ * (none). (A small batch takes its timestamps one operation at a time, in the core or the
+ * actor, outside any such section: a feed may start in the middle of one.)
  *
  * Order: LSN order is not timestamp order (a fast-path writer reserves its record, then
  * takes its timestamp; the actor takes timestamps, then reserves). But a shard's
@@ -170,8 +178,9 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     const startLsn = largeBatch > 0 && largeBatch < published ? largeBatch : published;
     this.#tail = new LogTail(env.core, env.platform, `${env.dir}/wal`, startLsn, true);
     this.#batches = new BatchAssembler(startLsn);
+    const counters = env.shared.betweenTakes(() => Array.from({ length: shards }, (_, shard) => e.shardCommitCounter(shard))); // (2)
     for (let shard = 0; shard < shards; shard++) {
-      const startTs = e.shardCommitCounter(shard); // (2)
+      const startTs = counters[shard];
       this.#startTs.push(startTs);
       this.#startAt.push(Number(startTs));
       this.#expected.push(Number(startTs) + 1);

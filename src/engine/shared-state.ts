@@ -22,7 +22,10 @@
  *                                the opener). Channel clients then fail what is pending.
  *   +68  u32 reserved            (the change feed's buffer until feeds read the log)
  *   +72  u32 horizonReads        +1 (atomic add) by every version-GC horizon read (gcHorizon)
- *   +76  u32 reserved
+ *   +76  u32 takeSeq             odd while the actor takes a large batch's timestamps, one
+ *                                shard after the other (+1 before, +1 after; atomic; the
+ *                                actor). Change feeds read their starting counters between
+ *                                two equal even values (change-feed.ts, starting point)
  *   +80  u64 largeBatchLsn       the first fragment's LSN of the large batch the actor is
  *                                committing, 0 when none (atomic; the actor). Change feeds
  *                                start reading there (change-feed.ts, starting point)
@@ -83,6 +86,7 @@ const F = {
   COMPACTED_BYTES: 56,
   ACTOR_STOPPED: 64,
   HORIZON_READS: 72,
+  TAKE_SEQ: 76,
   LARGE_BATCH_LSN: 80,
   SNAPSHOTS: 128,
 } as const;
@@ -161,6 +165,35 @@ export class EngineShared {
   }
   set largeBatchLsn(lsn: number) {
     Atomics.store(this.u64, this.#q(F.LARGE_BATCH_LSN), BigInt(lsn));
+  }
+  /**
+   * Runs `take` (a large batch's takes of its shards' timestamps) inside the takeSeq section
+   * of the layout, so that a change feed never reads a set of counters from partway through.
+   */
+  takingTimestamps<T>(take: () => T): T {
+    const index = this.#i(F.TAKE_SEQ);
+    Atomics.add(this.i32, index, 1);
+    try {
+      return take();
+    } finally {
+      Atomics.add(this.i32, index, 1);
+    }
+  }
+  /**
+   * What `read` returns when it ran while no large batch was taking its timestamps: the
+   * section was even before and unchanged after (else `read` runs again). The section lasts
+   * a few core calls; a reader meanwhile spins, then sleeps in 50 µs steps.
+   */
+  betweenTakes<T>(read: () => T): T {
+    const index = this.#i(F.TAKE_SEQ);
+    for (let spins = 0; ; spins++) {
+      const seq = Atomics.load(this.i32, index);
+      if ((seq & 1) === 0) {
+        const value = read();
+        if (Atomics.load(this.i32, index) === seq) return value;
+      }
+      if (spins > 100) Atomics.wait(this.i32, index, seq, 0.05);
+    }
   }
   get manifestGeneration(): number {
     return Atomics.load(this.i32, this.#i(F.MANIFEST_GENERATION));
