@@ -23,6 +23,14 @@
  * that this thread keeps the memtable's splice slot from its first insert to its last,
  * which inserting in passes of at most SPLICE_SLOTS shards ensures) and the fresh memtable
  * that follows it, or refuses the batch.
+ * Arena sizes: the core reuses a freed block only through a free list for its exact size,
+ * and has 8 of them (assembly/heap.ts FREE_STACK_COUNT); a block of a size without one is
+ * lost for good. The engine frees blocks of memtableBytes, 1 MiB (scanner buffers, small
+ * replay indexes), a ThreadBlock's size, 16 MiB (record-runs.ts large records) and 4 MiB
+ * (replay.ts, a large batch's records): with private memtables of memtableBytes or
+ * 4 MiB x 4^k (4, 16, 64, 256 MiB, 1 GiB: ArenaNeed never exceeds 1 GiB within the batch
+ * limits) that is at most 8 sizes, so every arena is reused. (Sizes of memtableBytes x 2^k
+ * made up to 14 and leaked the larger arenas: tests/engine/large-batch-arena.test.ts.)
  *
  * Background (between groups, when idle): freeze a shard's memtable once it is 3/4 full,
  * merge tables first when a tier holds 2 x fan-in of them, flush frozen memtables to
@@ -75,6 +83,8 @@ export type ActorMessage =
 
 /** Freeze a memtable once this much of it is used, before writers find it full. */
 const FREEZE_FRACTION = 0.75;
+/** The smallest of the large private memtables' sizes (4 MiB x 4^k; see the header: arena sizes). */
+const LARGE_ARENA_BYTES_MIN = 4 * 1024 * 1024;
 const IDLE_WAIT_MS = 20;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
@@ -373,8 +383,8 @@ class Actor implements FlushEnv {
   }
 
   /**
-   * Step 1 of #commitLarge: per shard, a private memtable (an arena of memtableBytes times a
-   * power of two, so that arenas of few sizes are freed and reused, at least the bound of
+   * Step 1 of #commitLarge: per shard, a private memtable (an arena of memtableBytes, or of
+   * one of the large sizes, LARGE_ARENA_BYTES_MIN times a power of 4; at least the bound of
    * ArenaNeed: step 4 inserts under the held commit record, where a full arena fails the
    * database), the fresh memtable that will follow it, and room in the frozen list. False,
    * with nothing kept, when the shared memory has no room for them.
@@ -386,7 +396,10 @@ class Actor implements FlushEnv {
     try {
       for (const [shard, s] of shards) {
         let bytes = this.memtables.memtableBytes;
-        while (bytes < s.need.bytesFor(bytes) && bytes < MEMTABLE_ARENA_BYTES_MAX) bytes *= 2;
+        if (bytes < s.need.bytesFor(bytes)) {
+          bytes = LARGE_ARENA_BYTES_MIN;
+          while (bytes < s.need.bytesFor(bytes) && bytes < MEMTABLE_ARENA_BYTES_MAX) bytes *= 4;
+        }
         if (bytes < s.need.bytesFor(bytes)) throw new CoreError(`a large batch needs more than a ${bytes}-byte memtable in shard ${shard}`, 0);
         s.mt = this.memtables.create(shard, bytes);
         s.fresh = this.memtables.create(shard);

@@ -48,7 +48,7 @@ import type { Core } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
 import { readRecordRuns } from "../wal/record-runs.ts";
 import { type FlushEnv, flushShard, partitionDir } from "./flush.ts";
-import { RECORD_HEADER_BYTES, recordBytes } from "../wal/format.ts";
+import { RECORD_BYTES_MAX, RECORD_HEADER_BYTES, recordBytes } from "../wal/format.ts";
 import { BatchAssembler } from "./batch-assembler.ts";
 import { decodeRecord, KIND_COMMIT } from "./records.ts";
 
@@ -193,10 +193,15 @@ export function replay(env: FlushEnv, shards: number): Replayed {
 
 /**
  * Replays a committed large batch's records (operations records, timestamps filled in) as
- * if logged at `lsn`, its first fragment's: each is copied into shared memory for the core.
+ * if logged at `lsn`, its first fragment's: each is copied into shared memory for the core,
+ * into a block of RECORD_BYTES_MAX (a record is never larger): one size for every batch,
+ * one the actor's large memtables use too (the core reuses a freed block only through a
+ * free list for its exact size, and has 8 of them: actor.ts, arena sizes).
  */
 function replayBatch(core: Core, state: ReplayState, records: Uint8Array[], lsn: number, onStop: (status: number, payloadAt: () => { address: number; length: number }) => boolean): void {
-  const bytes = (Math.max(...records.map((r) => r.length)) + 63) & ~63;
+  let longest = 0;
+  for (const record of records) if (record.length > longest) longest = record.length;
+  const bytes = Math.max(RECORD_BYTES_MAX, (longest + 63) & ~63);
   const address = core.exports.coreAlloc(bytes) >>> 0;
   if (address < 64) throw new RangeError("no shared memory left to replay a large batch");
   try {

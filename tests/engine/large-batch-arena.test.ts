@@ -7,12 +7,14 @@
 //   memtables in turn than it has slots abandons an allocation chunk at every switch);
 // - values of just over half an allocation chunk (each chunk holds one, half of it wasted);
 // - a shared memory with room for the private memtable but not for the fresh one behind it:
-//   the batch is refused, the database stays open.
+//   the batch is refused, the database stays open;
+// - batches of many sizes, again and again: their private memtables' arenas are reused
+//   (a freed block of a size the core has no free list for is lost, and the heap runs out).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
 import type { Database } from "../../src/engine/database.ts";
-import { cleanup, open, tempDir, text } from "./helpers.ts";
+import { cleanup, eventually, open, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine large batch arenas");
 const pad = (i: number) => String(i).padStart(6, "0");
@@ -67,11 +69,11 @@ test("a large batch when the shared memory has room for its private memtable but
   const core = await Core.attach(handle.module, handle.memory);
   try {
     const e = core.exports;
-    // Free blocks of every size a batch of 1,001 small puts may take as its private memtable
-    // (reused from their free stacks), then take the rest of the heap for good: what is left
-    // is less than one more 64 KiB memtable.
-    for (let k = 1; k <= 5; k++) {
-      const bytes = 65536 * 2 ** k;
+    // Free a block of the size a batch of 1,001 small puts takes as its private memtable
+    // (4 MiB, the smallest large arena: src/engine/actor.ts; reused from its free list),
+    // then take the rest of the heap for good: what is left is less than one more 64 KiB
+    // memtable.
+    for (const bytes of [4 * 1024 * 1024]) {
       const at = e.coreAlloc(bytes) >>> 0;
       assert.ok(at >= 64, `a block of ${bytes} bytes`);
       e.coreFree(at, bytes);
@@ -87,6 +89,34 @@ test("a large batch when the shared memory has room for its private memtable but
     assert.is(db.get("m000000"), undefined, "nothing of the refused batch");
     await db.put("after", "still writable");
     assert.is(text(db.get("after")), "still writable");
+  } finally {
+    core.detach();
+    await db.close();
+  }
+});
+
+test("large batches of many sizes, written again and again, reuse their private memtables' memory (the core keeps free lists for 8 block sizes)", async () => {
+  const dir = tempDir();
+  const db = await open(dir, { shards: 1, durability: "async", memtableBytesMax: 64 * 1024 });
+  const handle = db.share();
+  const core = await Core.attach(handle.module, handle.memory);
+  try {
+    // From 20 KB to 12.8 MB of values: private memtables of many sizes (a freed block whose
+    // size has no free list of the core's 8 is lost for good).
+    const sizes = [20, 100, 200, 400, 800, 1600, 2400, 3200, 6400, 12800].map((kb) => kb * 1024);
+    const tops: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      for (const bytes of sizes) {
+        const n = Math.max(1001, Math.ceil(bytes / 16000));
+        const value = new Uint8Array(Math.floor(bytes / n));
+        await db.batch(Array.from({ length: n }, (_, i) => ({ type: "put" as const, key: `r${pad(i)}`, value })));
+        // Flushed, so that the next batch's private memtable can reuse its arena.
+        await eventually(() => db.stats().shards[0].frozenMemtables === 0, "the batch's memtables flushed");
+      }
+      tops.push(core.exports.coreHeapTop() >>> 0);
+    }
+    assert.is(tops[1], tops[0], `the heap grew by ${((tops[1] - tops[0]) / 1048576).toFixed(1)} MiB in the second round of the same batches`);
+    assert.is(db.stats().state, "open");
   } finally {
     core.detach();
     await db.close();
