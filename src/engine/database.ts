@@ -9,6 +9,12 @@
  * a write once the fdatasync covering it returned; "async" once it is in the memtable.
  * Reads (get, scan, snapshots) never lock and never leave the thread; they see a write
  * once it is durable ("full") or published ("async"), never a part of a batch.
+ * Per-thread program order: a handle's writes to a shard apply in the order it made them.
+ * Two queues keep it: the ring gate (a write that found the group WAL ring full, and every
+ * later write of the handle, large batches included, waits behind it and runs in order)
+ * and the channel writes in flight per shard (while a shard has one, later writes to it
+ * take the channel too, after it in the actor's FIFO; a large batch counts for every
+ * shard it touches from the moment it is made, before its parts are sent).
  *
  * Threads: a Database belongs to the thread that opened or attached it.
  */

@@ -40,6 +40,18 @@
  * With a registered snapshot S (db.snapshot(), or a scan given one), S was read before (1)
  * and the flushes and merges that ran since kept what S needs (its slot, shared-state.ts):
  * the same steps find every version.
+ * A large batch (actor.ts #commitLarge) is the one writer whose versions are linked before
+ * their memtable is in any list: the actor fills a private memtable under the batch's
+ * commit record C, installs it (two rotations, each a change of the active memtable), and
+ * only then publishes C. So the first point above holds for it too: a read whose S passes
+ * C read S after C was published, so after the install; if the install came after (1),
+ * (3b) sees another active memtable than (1) listed and the read starts again (a
+ * multi-shard scan checks every shard, so it never takes one shard's batch memtable and
+ * misses another's); if it came before (1), (1) lists the memtable. With a registered
+ * snapshot S > C, S itself was read after the publication, so before (1), after the
+ * install: (1) lists it. (The check (3b) cannot be fooled by reuse: the active memtable
+ * listed at (1) stays in the list, and its arena unreclaimed, while this thread is in its
+ * epoch.)
  * Threads: the owning thread only.
  */
 import type { Core } from "../core/core.ts";
@@ -169,7 +181,8 @@ export class ReadContext {
       const snapshot = given ?? this.shared.visibleSeq(); // (3)
       const e = this.core.exports;
       // (3b) A registered snapshot needs no check: a write admitted into a memtable installed
-      // after (1) reserved its seq after (1), so after S was read.
+      // after (1) reserved its seq after (1), so after S was read; a large batch's memtable,
+      // installed after (1), holds a seq whose record was published after (1), so after S.
       if (given !== undefined || shards.every((shard, i) => memtables[i][0] === e.shardActiveMemtable(shard) >>> 0)) {
         return { memtables, version, snapshot };
       }
