@@ -14,8 +14,9 @@
 // usage: npm run bench [-- options] [core|wal|engine ...]
 //   --runtime node,bun,deno   runtimes to run (default all three)
 //   --quick                   every workload at a tiny size, in seconds (figures mean nothing)
-//   --workload a,b            workload ids or groups (put, durable, paths, reads, workers,
-//                             recovery) and/or the suites core, wal, engine; positional names work too
+//   --workload a,b            workload ids or groups (put, durable, paths, reads, ycsb,
+//                             sustained, workers, recovery) and/or the suites core, wal, engine;
+//                             positional names work too
 //   --system a,b              system ids or families (shardline, lmdb, sqlite, classic-level, deno-kv)
 //   --out <dir>               where to write latest.* (default: bench/results for a full run
 //                             of everything, .tmp/bench-results for a quick or narrowed one)
@@ -239,7 +240,11 @@ const suiteTable = terminalSuiteTable(report);
 if (suiteTable) console.log(`${suiteTable}\n`);
 if (sizes) {
   const s = sizes;
-  console.log(`Sizes${quick ? " (quick)" : ""}: ${s.rounds} round(s)${s.warmup ? ` after a warm-up of ${s.warmupFraction * 100}%` : ", no warm-up"}; puts ${s.putCount} (1 KiB: ${s.putLargeCount}); durable ${s.durableCount[1]}/${s.durableCount[16]}/${s.durableCount[256]} at depth 1/16/256; ${s.readKeys} keys loaded, ${s.getCount} gets, ${s.scans} scans of ${s.scanRows} rows; ${s.workerPutsEach} puts per worker; ${s.recoveryLogBytes / (1 << 20)} MiB log; ${s.floorSamples} fdatasyncs for the floor; a round stops at ${s.roundCapMs / 1000} s.\n`);
+  const y = s.ycsb;
+  const t = s.sustained;
+  const ycsb = y ? `; YCSB: ${y.records} records of ${y.valueBytes} B, ${y.operations} operations (E: ${y.scanOperations})` : "";
+  const sustained = t ? `; sustained: ${t.factor}× ${t.shards} × ${t.memtableBytesMax / (1 << 20)} MiB memtables, ${t.valueBytes} B values` : "";
+  console.log(`Sizes${quick ? " (quick)" : ""}: ${s.rounds} round(s)${s.warmup ? ` after a warm-up of ${s.warmupFraction * 100}%` : ", no warm-up"}; puts ${s.putCount} (1 KiB: ${s.putLargeCount}; 16 KiB: ${s.putHugeCount}; strings: ${s.stringPutCount}); durable ${s.durableCount[1]}/${s.durableCount[16]}/${s.durableCount[256]} at depth 1/16/256; ${s.readKeys} keys loaded, ${s.getCount} gets (strings: ${s.stringGetCount}), ${s.scans} scans of ${s.scanRows} rows${ycsb}${sustained}; ${s.workerPutsEach} puts per worker; ${s.recoveryLogBytes / (1 << 20)} MiB log; ${s.floorSamples} fdatasyncs for the floor; a round stops at ${s.roundCapMs / 1000} s.\n`);
 }
 if (report.runtimes.some((rt) => rt.harness)) console.log(terminalGoals(report));
 

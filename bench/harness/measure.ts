@@ -40,6 +40,11 @@ export interface Figures {
   extra?: Record<string, number>;
   /** Workload-specific labels (what exactly was measured). */
   variant?: string;
+  /**
+   * Latency per kind of operation in a mixed workload (YCSB: read, update, insert, scan),
+   * each from individually timed operations pooled over the measured rounds.
+   */
+  byType?: Record<string, { ops: number; p50Us: number; p99Us: number }>;
 }
 
 export function summarize(rounds: Round[], asked: number): Figures {
@@ -66,16 +71,22 @@ export async function measureRounds(sizes: Sizes, count: number, round: (count: 
   return summarize(rounds, count);
 }
 
-export interface Writer {
+/** A writer of keys and values of type T (bytes, or strings for the string workloads). */
+export interface Writer<T = Uint8Array> {
   readonly writeStyle: WriteStyle;
-  put(key: Uint8Array, value: Uint8Array): Promise<unknown> | undefined;
+  put(key: T, value: T): Promise<unknown> | undefined;
+}
+
+/** Values handed out by index (a ValuePool, or precomputed strings). */
+export interface Values<T = Uint8Array> {
+  at(i: number): T;
 }
 
 /**
  * Writes keys[0..count) one after another from this thread, each acknowledged the way
  * the writer's style says (see WriteStyle); values are values.at(valueBase + i).
  */
-export async function putLoop(writer: Writer, keys: readonly Uint8Array[], values: ValuePool, count: number, capMs: number, valueBase = 0): Promise<Round> {
+export async function putLoop<T>(writer: Writer<T>, keys: readonly T[], values: Values<T>, count: number, capMs: number, valueBase = 0): Promise<Round> {
   const started = performance.now();
   const deadline = started + capMs;
   let i = 0;

@@ -1,9 +1,11 @@
 /**
  * Sizes of every workload, full and `--quick`. The same sizes apply to every system in a
  * run (the honesty rule: same keys, values and counts for everyone); the report prints
- * them. Full sizes are chosen so the whole run (three runtimes, bench/core and bench/wal
- * included) takes about ten minutes on the 2-core development VM; `--quick` only proves
- * that everything runs, in seconds, and its figures mean nothing.
+ * them. Full sizes are chosen so the whole run (three runtimes, bench/core, bench/wal and
+ * bench/engine included) takes about a quarter of an hour on the 2-core development VM
+ * (the YCSB, sustained, 16 KiB and string workloads take about 2.6 minutes of it over the
+ * three runtimes); `--quick` only proves that everything runs, in seconds, and its figures
+ * mean nothing.
  * Threads: any.
  */
 
@@ -22,6 +24,14 @@ export interface Sizes {
   putCount: number;
   /** Non-durable puts per round, 1 KiB values. */
   putLargeCount: number;
+  /** Bytes per value of the 16 KiB put workload, and its puts per round. */
+  hugeValueBytes: number;
+  putHugeCount: number;
+  /** The string workloads (put-rand-str, get-hit-str): characters per key and per value (ASCII), puts and gets per round. */
+  stringKeyChars: number;
+  stringValueChars: number;
+  stringPutCount: number;
+  stringGetCount: number;
   /** Durable puts per round, by the number kept in flight. */
   durableCount: { 1: number; 16: number; 256: number };
   /** Puts per round on the channel path and with a change-feed subscriber. */
@@ -42,6 +52,35 @@ export interface Sizes {
   recoveryLogBytes: number;
   /** fdatasync samples for the floor. */
   floorSamples: number;
+  /** YCSB core workloads A-E (bench/workloads/ycsb.ts). */
+  ycsb: YcsbSizes;
+  /** The sustained random-put load (bench/workloads/sustained.ts). */
+  sustained: SustainedSizes;
+}
+
+export interface YcsbSizes {
+  /** Records loaded before the run phases (YCSB's recordcount). */
+  records: number;
+  /** Bytes per record (YCSB's default record: 10 fields of 100 bytes, stored here as one value). */
+  valueBytes: number;
+  /** Measured operations of workloads A to D (YCSB's operationcount), split into `rounds` rounds. */
+  operations: number;
+  /** Measured operations of workload E (scans read up to maxScanLength rows each). */
+  scanOperations: number;
+  /** YCSB's maxscanlength: scan lengths are uniform in 1..maxScanLength. */
+  maxScanLength: number;
+}
+
+export interface SustainedSizes {
+  /** shardline's shards and memtable bytes per shard in this workload; the load is `factor` times their product. */
+  shards: number;
+  memtableBytesMax: number;
+  factor: number;
+  valueBytes: number;
+  /** Every n-th put is timed on its own (the p50/p99 sample). */
+  latencyEvery: number;
+  /** The load stops here (and is marked capped) if a system is slower. */
+  capMs: number;
 }
 
 const MIB = 1 << 20;
@@ -56,6 +95,12 @@ export const FULL: Sizes = {
   largeValueBytes: 1024,
   putCount: 50_000,
   putLargeCount: 20_000,
+  hugeValueBytes: 16 * 1024,
+  putHugeCount: 2_000,
+  stringKeyChars: 16,
+  stringValueChars: 100,
+  stringPutCount: 10_000,
+  stringGetCount: 20_000,
   durableCount: { 1: 1_000, 16: 4_000, 256: 8_192 },
   pathCount: 50_000,
   readKeys: 50_000,
@@ -66,6 +111,11 @@ export const FULL: Sizes = {
   workerPutsEach: 50_000,
   recoveryLogBytes: 256 * MIB,
   floorSamples: 500,
+  ycsb: { records: 40_000, valueBytes: 1000, operations: 9_000, scanOperations: 1_200, maxScanLength: 100 },
+  // shardline's defaults (src/engine/options.ts): 4 shards of 4 MiB memtables, so 160 MiB of
+  // puts. 4 KiB values keep that to 40,801 puts: with 1 KiB values (161,320 puts) SQLite and
+  // LevelDB, which pay per put, would take 15-20 s each per runtime.
+  sustained: { shards: 4, memtableBytesMax: 4 * MIB, factor: 10, valueBytes: 4096, latencyEvery: 16, capMs: 60_000 },
 };
 
 export const QUICK: Sizes = {
@@ -79,6 +129,12 @@ export const QUICK: Sizes = {
   largeValueBytes: 1024,
   putCount: 2_000,
   putLargeCount: 1_000,
+  hugeValueBytes: 16 * 1024,
+  putHugeCount: 100,
+  stringKeyChars: 16,
+  stringValueChars: 100,
+  stringPutCount: 2_000,
+  stringGetCount: 2_000,
   durableCount: { 1: 20, 16: 64, 256: 512 },
   pathCount: 2_000,
   readKeys: 2_000,
@@ -89,4 +145,13 @@ export const QUICK: Sizes = {
   workerPutsEach: 2_000,
   recoveryLogBytes: 4 * MIB,
   floorSamples: 50,
+  ycsb: { records: 2_000, valueBytes: 1000, operations: 600, scanOperations: 60, maxScanLength: 100 },
+  // The smallest memtables, so that the quick run still flushes and compacts (2.5 MiB of puts).
+  sustained: { shards: 4, memtableBytesMax: 64 * 1024, factor: 10, valueBytes: 4096, latencyEvery: 16, capMs: 20_000 },
 };
+
+/** Puts of the sustained load: 16-byte keys and values adding up to `factor` times shardline's memtables (shards × memtableBytesMax). */
+export function sustainedPuts(s: Sizes): number {
+  const t = s.sustained;
+  return Math.ceil((t.factor * t.shards * t.memtableBytesMax) / (s.keyBytes + t.valueBytes));
+}

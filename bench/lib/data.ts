@@ -54,23 +54,46 @@ export function value(bytes: number, seed = 1): Uint8Array {
  * Distinct values of `bytes` bytes each, all views into one random pool, so every write
  * carries different bytes (a constant value would flatter any system that compresses
  * blocks, as LevelDB does with Snappy) and handing out a value allocates nothing.
- * Value i starts at (i * 4099) mod (pool size - bytes): neighbours never overlap.
+ * Value i starts at (i * stride) mod poolBytes, where the stride is 4099 (a prime) or,
+ * for values longer than that, the first odd number above `bytes` that shares no factor
+ * with the pool's size: neighbours never overlap.
  */
 export class ValuePool {
   readonly #pool: Uint8Array;
   readonly #span: number;
+  readonly #stride: number;
   constructor(readonly bytes: number, seed = 7, poolBytes = 4 << 20) {
     this.#pool = new Uint8Array(poolBytes + bytes);
     const next = rng(seed);
     const words = new Uint32Array(this.#pool.buffer, 0, this.#pool.length >>> 2);
     for (let i = 0; i < words.length; i++) words[i] = next();
     this.#span = poolBytes;
+    // poolBytes is a power of two, so any odd stride visits every start before repeating.
+    this.#stride = bytes < 4099 ? 4099 : bytes + 1 + (bytes % 2);
   }
   /** The i-th value (a view: copy it if it must outlive the pool). */
   at(i: number): Uint8Array {
-    const start = (i * 4099) % this.#span;
+    const start = (i * this.#stride) % this.#span;
     return this.#pool.subarray(start, start + this.bytes);
   }
+}
+
+/** The characters of the string workloads' keys and values (the base64url alphabet: ASCII, one UTF-8 byte each). */
+const STRING_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/**
+ * `count` random strings of `chars` characters each (STRING_CHARS), each a flat string of
+ * its own (built from char codes, never a slice of a larger string).
+ */
+export function randomStrings(count: number, chars: number, seed: number): string[] {
+  const next = rng(seed);
+  const codes = new Array<number>(chars);
+  const out: string[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    for (let j = 0; j < chars; j++) codes[j] = STRING_CHARS.charCodeAt(next() & 63);
+    out[i] = String.fromCharCode(...codes);
+  }
+  return out;
 }
 
 /** A copy of `items` in a fixed pseudo-random order (Fisher-Yates with xorshift32). */

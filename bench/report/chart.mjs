@@ -162,7 +162,10 @@ export function renderChart(report) {
         }
         const by = plotTop + y(r.opsPerSecond);
         const bh = plotTop + PLOT_H - by;
-        const tip = `${sys.name} ${sys.mode}, ${g.w.title}: ${Math.round(r.opsPerSecond).toLocaleString("en-US")} ${g.w.unit}s/s${r.p50Us !== undefined ? `, p50 ${micros(r.p50Us)}, p99 ${micros(r.p99Us)}` : ""}${r.comparable === false ? ` (not comparable: ${r.note})` : ""}${r.variant ? ` (${r.variant})` : ""}`;
+        const latency = r.byType
+          ? Object.entries(r.byType).map(([t, x]) => `, ${t} p50 ${micros(x.p50Us)}, p99 ${micros(x.p99Us)}`).join("")
+          : r.p50Us !== undefined ? `, p50 ${micros(r.p50Us)}, p99 ${micros(r.p99Us)}` : "";
+        const tip = `${sys.name} ${sys.mode}, ${g.w.title}: ${Math.round(r.opsPerSecond).toLocaleString("en-US")} ${g.w.unit}s/s${latency}${r.comparable === false ? ` (not comparable: ${r.note})` : ""}${r.variant ? ` (${r.variant})` : ""}`;
         out.push(`<rect class="bar" data-system="${esc(id)}" data-workload="${esc(g.w.id)}" x="${bx + 1}" y="${by.toFixed(1)}" width="${BAR - 2}" height="${Math.max(1, bh).toFixed(1)}" fill="${colour(id, systemIndex.get(id))}"><title>${esc(tip)}</title></rect>`);
         if (r.comparable === false) out.push(`<rect x="${bx + 1}" y="${by.toFixed(1)}" width="${BAR - 2}" height="${Math.max(1, bh).toFixed(1)}" fill="url(#hatch)"/>`);
         const inside = by - plotTop < 34;

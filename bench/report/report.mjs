@@ -11,7 +11,8 @@
 //                   systems: [{ id, library, available, reason? }],
 //                   results: [{ workload, system, status: "ok"|"unavailable"|"not-applicable"|"failed",
 //                               reason?, comparable?, note?, variant?, ops, rounds, nsPerOp, opsPerSecond,
-//                               p50Us?, p99Us?, latencySamples?, capped?, opsDoneMin?, extra?, shardlineRatio? }],
+//                               p50Us?, p99Us?, latencySamples?, capped?, opsDoneMin?, extra?,
+//                               byType?: { [read|update|insert|scan]: { ops, p50Us, p99Us } }, shardlineRatio? }],
 //                   suites: { core?: {...}|{status:"failed",reason}, wal?: ..., engine?: ... } }],
 //     goals: [{ id, runtime, goal, status: "met"|"missed"|"not-measured", measured?, target?, detail?, reason? }] }
 import { evaluateGoals } from "./goals.mjs";

@@ -1,7 +1,8 @@
 // The report as tables: one per runtime (every workload × system that ran or could not:
-// rate, median and p99 latency, shardline's ratio to the peer, durable latency as a
-// multiple of the fdatasync floor), one for bench/core, bench/wal and bench/engine across
-// runtimes, and the goals. Rendered for the terminal with cli-table3 and as Markdown for the README.
+// rate, median and p99 latency (per operation type for YCSB), shardline's ratio to the
+// peer, durable latency as a multiple of the fdatasync floor), one for bench/core,
+// bench/wal and bench/engine across runtimes, and the goals. Rendered for the terminal
+// with cli-table3 and as Markdown for the README.
 // Pure functions of the report; used by scripts/bench.mjs (Node).
 import Table from "cli-table3";
 import { bytes, count, micros, ratio } from "./format.mjs";
@@ -45,11 +46,17 @@ export function runtimeRows(report, rt) {
         else if (r.note && r.note !== mode) marks.push(mark(r.note));
         if (r.variant && r.variant !== mode) marks.push(mark(`measured: ${r.variant}`));
         if (r.capped) marks.push(mark(`stopped at the time cap: the shortest round did ${count(r.opsDoneMin)} of ${count(r.ops)} operations`));
+        if (r.byType) marks.push(mark(BY_TYPE));
         if (marks.length) row.mode = `${row.mode} ${marks.join("")}`;
         row.rate = `${count(r.opsPerSecond)} ${w.unit}s`;
         if (w.id === "recovery") {
           row.median = micros(r.extra.recoveryMs * 1000);
           row.rate = `${row.rate} (${bytes(r.extra.logBytes)} log)`;
+        } else if (r.byType) {
+          // Mixed workloads (YCSB): one line per operation type, "r 2.10 µs" (see BY_TYPE).
+          const types = Object.entries(r.byType);
+          row.median = types.map(([t, x]) => `${t[0]} ${micros(x.p50Us)}`).join("\n");
+          row.p99 = types.map(([t, x]) => `${t[0]} ${micros(x.p99Us)}`).join("\n");
         } else if (r.p50Us !== undefined) {
           row.median = micros(r.p50Us);
           row.p99 = micros(r.p99Us);
@@ -58,6 +65,7 @@ export function runtimeRows(report, rt) {
         }
         if (w.id === "workers") row.rate = `${row.rate}; ${ratio(r.extra.speedup)} one worker`;
         if (w.id === "subscriber") row.rate = `${row.rate} (feed drained ${micros(r.extra.feedDrainMs * 1000)} after)`;
+        if (w.id === "sustained" && r.extra?.flushes !== undefined) row.rate = `${row.rate} (${count(r.extra.flushes)} flushes, ${count(r.extra.compactions)} compactions)`;
         if (r.shardlineRatio !== undefined) row.ratio = ratio(r.shardlineRatio);
         if (r.extra?.vsFdatasyncP50 !== undefined) row.floor = ratio(r.extra.vsFdatasyncP50);
       }
@@ -66,6 +74,9 @@ export function runtimeRows(report, rt) {
   }
   return { rows, notes, notRun };
 }
+
+/** The footnote of rows with latency per operation type. */
+const BY_TYPE = "YCSB rows: median and p99 per operation type, r read, u update, i insert, s scan (a whole scan), of every measured operation timed on its own";
 
 function runtimeTitle(rt) {
   const f = rt.floor;
@@ -203,7 +214,7 @@ function markdownRuntime(report, rt) {
   const { rows, notes, notRun } = runtimeRows(report, rt);
   if (rows.length > 0) {
     out.push(`| ${HEAD.join(" | ")} |`, `|${HEAD.map((_, i) => (i >= 3 ? "---:" : "---")).join("|")}|`);
-    for (const r of rows) out.push(`| ${[r.workload, r.system, r.mode, r.rate, r.median, r.p99, r.ratio, r.floor].map(md).join(" | ")} |`);
+    for (const r of rows) out.push(`| ${[r.workload, r.system, r.mode, r.rate, r.median, r.p99, r.ratio, r.floor].map((c) => md(c).replaceAll("\n", "<br>")).join(" | ")} |`);
     out.push("");
   }
   out.push(`Peers: ${md(libraries(rt, report))}. ${FOOTER}`, "");

@@ -75,6 +75,12 @@ export function validateReport(report) {
         if (r.comparable === false && !isText(r.note)) fail(rat, "not comparable without a note saying why");
         for (const k of ["p50Us", "p99Us", "latencySamples", "shardlineRatio", "opsDoneMin"]) if (k in r && !isFigure(r[k])) fail(rat, `${k} is not a figure`);
         if (r.extra !== undefined) for (const [k, v] of Object.entries(r.extra)) if (!isFigure(v)) fail(rat, `extra.${k} is not a figure`);
+        if (r.byType !== undefined) {
+          if (typeof r.byType !== "object" || Object.keys(r.byType).length === 0) fail(rat, "byType is empty");
+          else for (const [t, x] of Object.entries(r.byType)) {
+            for (const k of ["ops", "p50Us", "p99Us"]) if (!isFigure(x?.[k])) fail(rat, `byType.${t}.${k} is not a figure`);
+          }
+        }
       } else if (!isText(r.reason)) {
         fail(rat, `${r.status} without a reason`);
       }

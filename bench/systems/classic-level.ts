@@ -6,28 +6,29 @@
  *   before the put resolves (concurrent writers share a sync) — durable.
  * Keys and values are raw bytes ("view" encodings); reads use `getSync` (classic-level 3)
  * and an iterator read with `nextv`. Puts run on libuv's thread pool, so each resolves
- * on a later event-loop turn.
+ * on a later event-loop turn. The string workloads open it with the "utf8" encodings, so
+ * `getSync` returns the string.
  *
  * Threads: one handle per directory per process (LevelDB's LOCK file), used by the thread
  * that opened it; no writes from workers.
  */
 import { packageVersion } from "./package-version.ts";
-import { reasonOf, type Store, type System, touch } from "./system.ts";
+import { reasonOf, type Store, type StringStore, type System, touch } from "./system.ts";
 
 interface Iterator {
   nextv(size: number): Promise<Array<[Uint8Array, Uint8Array]>>;
   close(): Promise<void>;
 }
-interface Level {
+interface Level<T = Uint8Array> {
   open(): Promise<void>;
-  put(key: Uint8Array, value: Uint8Array, options?: { sync?: boolean }): Promise<void>;
-  del(key: Uint8Array, options?: { sync?: boolean }): Promise<void>;
-  batch(ops: Array<{ type: "put"; key: Uint8Array; value: Uint8Array }>, options?: { sync?: boolean }): Promise<void>;
-  getSync(key: Uint8Array): Uint8Array | undefined;
-  iterator(options: { gte: Uint8Array; limit: number }): Iterator;
+  put(key: T, value: T, options?: { sync?: boolean }): Promise<void>;
+  del(key: T, options?: { sync?: boolean }): Promise<void>;
+  batch(ops: Array<{ type: "put"; key: T; value: T }>, options?: { sync?: boolean }): Promise<void>;
+  getSync(key: T): T | undefined;
+  iterator(options: { gte: T; limit: number }): Iterator;
   close(): Promise<void>;
 }
-type LevelClass = new (dir: string, options: Record<string, unknown>) => Level;
+type LevelClass = new <T = Uint8Array>(dir: string, options: Record<string, unknown>) => Level<T>;
 
 let loaded: Promise<LevelClass | string> | undefined;
 function load(): Promise<LevelClass | string> {
@@ -82,6 +83,32 @@ function store(db: Level, sync: boolean): Store {
   };
 }
 
+/** Above every string key of the benchmark (ASCII): written and deleted with sync to flush the log. */
+const FLUSH_STRING_KEY = "\u{10ffff}";
+
+function stringStore(db: Level<string>, sync: boolean): StringStore {
+  const options = { sync };
+  return {
+    writeStyle: "await",
+    put: (k, v) => db.put(k, v, options),
+    readStyle: "sync",
+    get: (k) => db.getSync(k),
+    async load(keys, values) {
+      const CHUNK = 10_000;
+      for (let i = 0; i < keys.length; i += CHUNK) {
+        const ops = [];
+        for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) ops.push({ type: "put" as const, key: keys[j], value: values(j) });
+        await db.batch(ops);
+      }
+    },
+    async flush() {
+      await db.put(FLUSH_STRING_KEY, FLUSH_STRING_KEY, { sync: true });
+      await db.del(FLUSH_STRING_KEY, { sync: true });
+    },
+    close: () => db.close(),
+  };
+}
+
 function levelSystem(id: string, sync: boolean): System {
   return {
     id,
@@ -91,6 +118,7 @@ function levelSystem(id: string, sync: boolean): System {
     family: "classic-level",
     durability: sync ? "durable" : "non-durable",
     readApi: sync ? undefined : "getSync; iterator nextv(1000)",
+    stringReadApi: sync ? undefined : "getSync, \"utf8\" encodings",
     noWorkers: "LevelDB locks its directory (LOCK): one open handle per process, so a second thread cannot write to it",
     async available() {
       const Level = await load();
@@ -101,6 +129,12 @@ function levelSystem(id: string, sync: boolean): System {
       const db = new Level(dir, { keyEncoding: "view", valueEncoding: "view" });
       await db.open();
       return store(db, sync);
+    },
+    async openStrings(dir) {
+      const Level = (await load()) as LevelClass;
+      const db = new Level<string>(dir, { keyEncoding: "utf8", valueEncoding: "utf8" });
+      await db.open();
+      return stringStore(db, sync);
     },
   };
 }

@@ -3,20 +3,21 @@
  * in its only mode: `await kv.set([key], value)`, one transaction per set, fsynced before
  * it resolves (checked with strace: one fsync per set) — durable. Keys are `[Uint8Array]`
  * (ordered byte-wise, like every other system here); reads use `await kv.get` and
- * `kv.list`. Only in Deno: elsewhere it is unavailable, with that reason.
+ * `kv.list`. The string workloads use `[string]` keys and string values. Only in Deno:
+ * elsewhere it is unavailable, with that reason.
  *
  * Threads: the thread that opened it; no writes from workers here, because the workload
  * that uses workers measures non-durable writes, which Deno KV does not have.
  */
 import { runtimeName } from "../../runtimes/current.ts";
-import { reasonOf, type Store, type System, touch } from "./system.ts";
+import { reasonOf, type Store, type StringStore, type System, touch } from "./system.ts";
 
-type KvKey = Uint8Array[];
+type KvKey = Array<Uint8Array | string>;
 interface Kv {
-  set(key: KvKey, value: Uint8Array): Promise<unknown>;
+  set(key: KvKey, value: Uint8Array | string): Promise<unknown>;
   get(key: KvKey): Promise<{ value: unknown }>;
   list(selector: { start: KvKey; end: KvKey }, options: { limit: number; batchSize: number }): AsyncIterable<{ value: unknown }>;
-  atomic(): { set(key: KvKey, value: Uint8Array): unknown; commit(): Promise<{ ok: boolean }> };
+  atomic(): { set(key: KvKey, value: Uint8Array | string): unknown; commit(): Promise<{ ok: boolean }> };
   close(): void;
 }
 interface DenoKvNamespace {
@@ -36,6 +37,7 @@ export const denoKv: System = {
   family: "deno-kv",
   durability: "durable",
   readApi: "await kv.get; kv.list",
+  stringReadApi: "await kv.get, [string] keys, string values",
   noNonDurable: "Deno KV has no non-durable mode: every set is fsynced",
   noWorkers: "Deno KV has no non-durable mode, which the two-worker workload measures",
   async available() {
@@ -76,6 +78,26 @@ export const denoKv: System = {
         }
       },
       // Every commit is already durable.
+      flush: async () => {},
+      close: async () => kv.close(),
+    };
+  },
+  async openStrings(dir): Promise<StringStore> {
+    const kv = await deno!.openKv!(`${dir}/kv.sqlite`);
+    return {
+      writeStyle: "await",
+      put: (k, v) => kv.set([k], v),
+      readStyle: "await",
+      get: async (k) => (await kv.get([k])).value as string | undefined ?? undefined,
+      async load(keys, values) {
+        const CHUNK = 1000;
+        for (let i = 0; i < keys.length; i += CHUNK) {
+          const op = kv.atomic();
+          for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) op.set([keys[j]], values(j));
+          const { ok } = await op.commit();
+          if (!ok) throw new Error("Deno KV atomic load failed");
+        }
+      },
       flush: async () => {},
       close: async () => kv.close(),
     };

@@ -14,25 +14,27 @@
  * - "lmdb-putsync": `db.putSync` on an environment opened with `noSync: true`: each call
  *   commits its own transaction and nothing is ever synced — not durable.
  * Keys and values are raw bytes (`keyEncoding`/`encoding` "binary"); reads use the
- * synchronous `db.get` (a copy of the value) and `getRange`.
+ * synchronous `db.get` (a copy of the value) and `getRange`. The string workloads open the
+ * same mode with `keyEncoding: "ordered-binary"` (lmdb-js's default, which takes string
+ * keys) and `encoding: "string"`, so `get` returns the string.
  *
  * Threads: one environment per thread; a worker opens the same path itself (lmdb-js
  * supports that), and writers from several threads take LMDB's single write lock in turn.
  */
 import { packageVersion } from "./package-version.ts";
-import { reasonOf, type Store, touch, type System, type WorkerWriter } from "./system.ts";
+import { reasonOf, type Store, type StringStore, touch, type System, type WorkerWriter } from "./system.ts";
 
-interface LmdbDb {
-  put(key: Uint8Array, value: Uint8Array): Promise<boolean>;
-  putSync(key: Uint8Array, value: Uint8Array): boolean;
-  get(key: Uint8Array): Uint8Array | undefined;
+interface LmdbDb<T = Uint8Array> {
+  put(key: T, value: T): Promise<boolean>;
+  putSync(key: T, value: T): boolean;
+  get(key: T): T | undefined;
   getRange(options: { start: Uint8Array; limit: number }): Iterable<{ key: Uint8Array; value: Uint8Array }>;
   transactionSync<T>(fn: () => T): T;
   flushed: Promise<boolean>;
   close(): Promise<void>;
 }
 interface LmdbModule {
-  open(options: Record<string, unknown>): LmdbDb;
+  open<T = Uint8Array>(options: Record<string, unknown>): LmdbDb<T>;
 }
 
 let loaded: Promise<LmdbModule | string> | undefined;
@@ -50,11 +52,35 @@ function openDb(lmdb: LmdbModule, dir: string, mode: WriteMode): LmdbDb {
   return lmdb.open({ path: dir, keyEncoding: "binary", encoding: "binary", mapSize: MAP_BYTES, noSync: mode === "putsync", separateFlushed: mode === "flushed" });
 }
 
+function openStringDb(lmdb: LmdbModule, dir: string, mode: WriteMode): LmdbDb<string> {
+  return lmdb.open<string>({ path: dir, keyEncoding: "ordered-binary", encoding: "string", mapSize: MAP_BYTES, noSync: mode === "putsync", separateFlushed: mode === "flushed" });
+}
+
 /** A put as the mode acknowledges it. */
-function putOf(db: LmdbDb, mode: WriteMode): Store["put"] {
+function putOf<T>(db: LmdbDb<T>, mode: WriteMode): (key: T, value: T) => Promise<unknown> | undefined {
   if (mode === "putsync") return (k, v) => void db.putSync(k, v);
   if (mode === "put") return (k, v) => db.put(k, v);
   return (k, v) => (db.put(k, v) as Promise<boolean> & { flushed: Promise<boolean> }).flushed;
+}
+
+function stringStore(db: LmdbDb<string>, mode: WriteMode): StringStore {
+  return {
+    writeStyle: mode === "putsync" ? "sync" : "turn",
+    put: putOf(db, mode),
+    readStyle: "sync",
+    get: (k) => db.get(k),
+    async load(keys, values) {
+      const CHUNK = 10_000;
+      for (let i = 0; i < keys.length; i += CHUNK) {
+        db.transactionSync(() => {
+          for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) db.putSync(keys[j], values(j));
+        });
+      }
+      await db.flushed;
+    },
+    flush: async () => void (await db.flushed),
+    close: () => db.close(),
+  };
 }
 
 function store(db: LmdbDb, mode: WriteMode): Store {
@@ -97,12 +123,16 @@ function lmdbSystem(id: string, label: string, mode: WriteMode): System {
     synchronousWrites: mode === "putsync",
     durability: mode === "flushed" ? "durable" : "non-durable",
     readApi: mode === "putsync" ? "get (sync, copies); getRange" : undefined,
+    stringReadApi: mode === "putsync" ? "get (sync), encoding: \"string\"" : undefined,
     async available() {
       const lmdb = await load();
       return typeof lmdb === "string" ? lmdb : true;
     },
     async open(dir) {
       return store(openDb((await load()) as LmdbModule, dir, mode), mode);
+    },
+    async openStrings(dir) {
+      return stringStore(openStringDb((await load()) as LmdbModule, dir, mode), mode);
     },
     shareWriters: async (_store, dir) => ({ handle: { dir, mode } }),
     async attachWorker(handle): Promise<WorkerWriter> {

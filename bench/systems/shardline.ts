@@ -7,7 +7,11 @@
  * - "shardline-full": `open(dir, { durability: "full" })`: `put` resolves after the
  *   fdatasync that covers it — durable.
  * Reads are the synchronous `db.get` and `db.scan`. Writers in workers use `db.share()`
- * and `attach(handle)`; the change feed is `db.subscribe()`.
+ * and `attach(handle)`; the change feed is `db.subscribe()`. Databases open with the
+ * engine's defaults (4 shards of 4 MiB memtables) unless a workload asks for `shards` or
+ * `memtableBytesMax` (the sustained load states them). The string workloads pass JS
+ * strings to `db.put`/`db.get` (the engine encodes them as UTF-8); `db.get` returns bytes,
+ * which the string store decodes with a TextDecoder (a caller wants its string back).
  *
  * Until the engine lands, the entry has no `open`: both modes are then unavailable with
  * that reason, exactly like a peer that will not load, and the recovery workload falls
@@ -24,7 +28,7 @@
 import { runtimeName } from "../../runtimes/current.ts";
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { reasonOf, type Store, type System, touch, Unsupported, type WorkerWriter } from "./system.ts";
+import { type EngineStats, reasonOf, type Store, type StringStore, type System, touch, Unsupported, type WorkerWriter } from "./system.ts";
 
 export interface ShardlineOptions {
   shards?: number;
@@ -35,14 +39,15 @@ export interface ShardlineOptions {
   walSegmentBytesMax?: number;
 }
 interface Db {
-  put(key: Uint8Array, value: Uint8Array): Promise<unknown>;
-  get(key: Uint8Array): Uint8Array | undefined;
+  put(key: Uint8Array | string, value: Uint8Array | string): Promise<unknown>;
+  get(key: Uint8Array | string): Uint8Array | undefined;
   scan(options: { gte?: Uint8Array; limit?: number }): Iterable<[Uint8Array, Uint8Array]>;
-  batch?(ops: Array<{ type: "put"; key: Uint8Array; value: Uint8Array }>): Promise<unknown>;
+  batch?(ops: Array<{ type: "put"; key: Uint8Array | string; value: Uint8Array | string }>): Promise<unknown>;
   flush(): Promise<unknown>;
   close(): Promise<unknown>;
   share?(): unknown;
   subscribe?(options: { signal?: AbortSignal }): AsyncIterable<unknown>;
+  stats?(): { shards: Array<{ memtableBytesMax: number }>; flushes: number; compactions: number };
 }
 interface Engine {
   open(dir: string, options?: ShardlineOptions): Promise<Db>;
@@ -131,9 +136,43 @@ function store(db: Db): Store {
     subscribe: typeof db.subscribe === "function"
       ? (signal) => db.subscribe!({ signal })
       : undefined,
+    engineStats(): EngineStats | undefined {
+      if (typeof db.stats !== "function") return undefined;
+      const st = db.stats();
+      return { memtableBytesTotal: st.shards.reduce((n, x) => n + x.memtableBytesMax, 0), flushes: st.flushes, compactions: st.compactions };
+    },
   };
   databases.set(s, db);
   return s;
+}
+
+function stringStore(db: Db): StringStore {
+  const decoder = new TextDecoder();
+  return {
+    writeStyle: "await",
+    put: (k, v) => db.put(k, v),
+    readStyle: "sync",
+    get(k) {
+      const v = db.get(k);
+      return v === undefined ? undefined : decoder.decode(v);
+    },
+    async load(keys, values) {
+      const CHUNK = 1000;
+      for (let i = 0; i < keys.length; i += CHUNK) {
+        const end = Math.min(keys.length, i + CHUNK);
+        if (typeof db.batch === "function") {
+          const ops = [];
+          for (let j = i; j < end; j++) ops.push({ type: "put" as const, key: keys[j], value: values(j) });
+          await db.batch(ops);
+        } else {
+          for (let j = i; j < end; j++) await db.put(keys[j], values(j));
+        }
+      }
+      await db.flush();
+    },
+    flush: async () => void (await db.flush()),
+    close: async () => void (await db.close()),
+  };
 }
 
 function shardlineSystem(id: string, durability: "async" | "full"): System {
@@ -145,6 +184,7 @@ function shardlineSystem(id: string, durability: "async" | "full"): System {
     family: "shardline",
     durability: durability === "full" ? "durable" : "non-durable",
     readApi: durability === "async" ? "get, scan (sync)" : undefined,
+    stringReadApi: durability === "async" ? "get(string) (sync), bytes decoded with TextDecoder" : undefined,
     async available() {
       const e = await loadEngine();
       return typeof e === "string" ? e : true;
@@ -153,7 +193,13 @@ function shardlineSystem(id: string, durability: "async" | "full"): System {
       const e = (await loadEngine()) as Engine;
       const opts: ShardlineOptions = { durability };
       if (options.fastWrite === false) opts.fastWrite = false;
+      if (options.shards !== undefined) opts.shards = options.shards;
+      if (options.memtableBytesMax !== undefined) opts.memtableBytesMax = options.memtableBytesMax;
       return store(await e.open(dir, opts));
+    },
+    async openStrings(dir) {
+      const e = (await loadEngine()) as Engine;
+      return stringStore(await e.open(dir, { durability }));
     },
     async shareWriters(s) {
       const db = databases.get(s);

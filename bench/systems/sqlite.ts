@@ -7,13 +7,14 @@
  *   so it survives a process crash but not power loss — not durable;
  * - "sqlite-full": `synchronous=FULL`: every commit syncs the WAL — durable.
  * The bindings are synchronous, so writes go one at a time whatever the workload's depth.
+ * The string workloads use a table `kv (k TEXT PRIMARY KEY, v TEXT)` and bind JS strings.
  *
  * Threads: one connection per thread; a worker opens its own connection to the same file,
  * and writers wait for SQLite's write lock (busy_timeout).
  */
 import { runtimeName } from "../../runtimes/current.ts";
 import { packageVersion } from "./package-version.ts";
-import { reasonOf, type Store, type System, touch, type WorkerWriter } from "./system.ts";
+import { reasonOf, type Store, type StringStore, type System, touch, type WorkerWriter } from "./system.ts";
 
 type Row = Record<string, unknown>;
 interface Statement {
@@ -68,12 +69,12 @@ function load(): Promise<Binding | string> {
 
 type Synchronous = "NORMAL" | "FULL";
 
-function connect(binding: Binding, dir: string, synchronous: Synchronous): { db: Connection; insert: Statement } {
+function connect(binding: Binding, dir: string, synchronous: Synchronous, type: "BLOB" | "TEXT" = "BLOB"): { db: Connection; insert: Statement } {
   const db = binding.connect(`${dir}/kv.sqlite`);
   db.exec("PRAGMA busy_timeout = 60000");
   db.exec("PRAGMA journal_mode = WAL");
   db.exec(`PRAGMA synchronous = ${synchronous}`);
-  db.exec("CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID");
+  db.exec(`CREATE TABLE IF NOT EXISTS kv (k ${type} PRIMARY KEY, v ${type} NOT NULL) WITHOUT ROWID`);
   return { db, insert: db.prepare("INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)") };
 }
 
@@ -109,6 +110,26 @@ function store(db: Connection, insert: Statement): Store {
   };
 }
 
+function stringStore(db: Connection, insert: Statement): StringStore {
+  const select = db.prepare("SELECT v FROM kv WHERE k = ?");
+  return {
+    writeStyle: "sync",
+    put: (k, v) => void insert.run(k, v),
+    readStyle: "sync",
+    get: (k) => (select.get(k)?.v as string | undefined) ?? undefined,
+    async load(keys, values) {
+      const CHUNK = 10_000;
+      for (let i = 0; i < keys.length; i += CHUNK) {
+        db.exec("BEGIN");
+        for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) insert.run(keys[j], values(j));
+        db.exec("COMMIT");
+      }
+    },
+    flush: async () => db.exec("PRAGMA wal_checkpoint(TRUNCATE)"),
+    close: async () => db.close(),
+  };
+}
+
 function sqliteSystem(id: string, synchronous: Synchronous): System {
   const system: System = {
     id,
@@ -119,6 +140,7 @@ function sqliteSystem(id: string, synchronous: Synchronous): System {
     synchronousWrites: true,
     durability: synchronous === "FULL" ? "durable" : "non-durable",
     readApi: synchronous === "NORMAL" ? "prepared SELECT (sync)" : undefined,
+    stringReadApi: synchronous === "NORMAL" ? "prepared SELECT (sync), TEXT columns" : undefined,
     async available() {
       const binding = await load();
       if (typeof binding === "string") return binding;
@@ -128,6 +150,10 @@ function sqliteSystem(id: string, synchronous: Synchronous): System {
     async open(dir) {
       const { db, insert } = connect((await load()) as Binding, dir, synchronous);
       return store(db, insert);
+    },
+    async openStrings(dir) {
+      const { db, insert } = connect((await load()) as Binding, dir, synchronous, "TEXT");
+      return stringStore(db, insert);
     },
     shareWriters: async (_store, dir) => ({ handle: { dir } }),
     async attachWorker(handle): Promise<WorkerWriter> {

@@ -34,6 +34,9 @@ export interface OpenOptions {
   valueBytes: number;
   /** shardline only: false sends every write through the shard actors (the channel path). */
   fastWrite?: boolean;
+  /** shardline only: its shards and memtable bytes per shard (its defaults when absent). */
+  shards?: number;
+  memtableBytesMax?: number;
 }
 
 export interface Store {
@@ -52,6 +55,33 @@ export interface Store {
   close(): Promise<void>;
   /** shardline only: a change feed over every key (undefined when the engine has none). */
   subscribe?(signal: AbortSignal): AsyncIterable<unknown>;
+  /** shardline only: its memtable capacity and the flushes and compactions so far (db.stats()). */
+  engineStats?(): EngineStats | undefined;
+}
+
+export interface EngineStats {
+  /** Sum of memtableBytesMax over the shards. */
+  memtableBytesTotal: number;
+  flushes: number;
+  compactions: number;
+}
+
+/**
+ * A store whose keys and values are JS strings, opened the way each library takes
+ * strings natively (lmdb-js `encoding: "string"`, SQLite TEXT, classic-level "utf8",
+ * Deno KV string keys and values, shardline's string keys and values). `get` returns
+ * the string; where the library hands back bytes (shardline), the store decodes them
+ * with a TextDecoder, because a caller who stored a string wants a string back.
+ */
+export interface StringStore {
+  readonly writeStyle: WriteStyle;
+  put(key: string, value: string): Promise<unknown> | undefined;
+  readonly readStyle: "sync" | "await";
+  get(key: string): string | undefined | Promise<string | undefined>;
+  /** Writes every key with value `values(i)` the fastest way the library offers (not measured). */
+  load(keys: readonly string[], values: (i: number) => string): Promise<void>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** A writer in a worker thread (the two-worker workload). */
@@ -83,6 +113,8 @@ export interface System {
   readonly durability: Durability;
   /** The read API used by the read workloads, for the report (only on the mode that does reads). */
   readonly readApi?: string;
+  /** The same for the string gets (get-hit-str), with how a string comes back. */
+  readonly stringReadApi?: string;
   /** A synchronous write API: one write at a time from a thread, whatever the depth asked. */
   readonly synchronousWrites?: boolean;
   /** Why the engine has no non-durable mode at all (listed, not run, in those workloads). */
@@ -91,6 +123,8 @@ export interface System {
   readonly noWorkers?: string;
   available(): Promise<true | string>;
   open(dir: string, options: OpenOptions): Promise<Store>;
+  /** The same mode with string keys and values (StringStore). */
+  openStrings(dir: string, options: OpenOptions): Promise<StringStore>;
   /** Prepares `store` (opened by `open` on `dir`) for writers in other threads. */
   shareWriters?(store: Store, dir: string): Promise<SharedWriters>;
   /** In a worker: a writer on the store `shareWriters` described. */

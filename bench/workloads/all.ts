@@ -5,14 +5,26 @@
 import type { Sizes } from "../harness/sizes.ts";
 import { durableJobs } from "./durable-puts.ts";
 import { putJobs } from "./puts.ts";
-import { readJob } from "./reads.ts";
+import { readJob, stringReadJob } from "./reads.ts";
 import { recoveryJob } from "./recovery.ts";
+import { sustainedJob } from "./sustained.ts";
 import { twoWorkersJob } from "./two-workers.ts";
 import type { Job } from "./workload.ts";
 import { writePathJobs } from "./write-paths.ts";
+import { ycsbJob } from "./ycsb.ts";
 
 export function allJobs(sizes: Sizes): Job[] {
-  return [...putJobs(sizes), ...durableJobs(sizes), ...writePathJobs(sizes), readJob(sizes), twoWorkersJob(sizes), recoveryJob(sizes)];
+  return [
+    ...putJobs(sizes),
+    ...durableJobs(sizes),
+    ...writePathJobs(sizes),
+    readJob(sizes),
+    stringReadJob(sizes),
+    ycsbJob(sizes),
+    sustainedJob(sizes),
+    twoWorkersJob(sizes),
+    recoveryJob(sizes),
+  ];
 }
 
 /** The jobs with at least one selected workload, and the selected workload ids. */

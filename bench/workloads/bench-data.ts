@@ -4,11 +4,29 @@
  * from ValuePools (distinct bytes per write, no allocation while measuring).
  * Each list is made on first use and kept for the run. Threads: main thread.
  */
-import { compareBytes, randomKeys, sequentialKeys, shuffled, ValuePool } from "../lib/data.ts";
-import type { Sizes } from "../harness/sizes.ts";
+import { compareBytes, randomKeys, randomStrings, sequentialKeys, shuffled, ValuePool } from "../lib/data.ts";
+import { type Sizes, sustainedPuts } from "../harness/sizes.ts";
+import { makeYcsbData, type YcsbData } from "./ycsb-data.ts";
 
 /** Seeds: one per key list, fixed forever so every run writes the same keys. */
-export const SEEDS = { putKeys: 1, durableKeys: 3, readKeys: 4, missKeys: 5, getOrder: 6, values: 7, largeValues: 8, scanStarts: 9, workerKeys: 100 };
+export const SEEDS = {
+  putKeys: 1,
+  durableKeys: 3,
+  readKeys: 4,
+  missKeys: 5,
+  getOrder: 6,
+  values: 7,
+  largeValues: 8,
+  scanStarts: 9,
+  hugeValues: 10,
+  stringKeys: 11,
+  stringValues: 12,
+  stringReadKeys: 13,
+  sustainedKeys: 14,
+  sustainedValues: 15,
+  ycsb: 20,
+  workerKeys: 100,
+};
 
 /**
  * Memtable bytes per shard (shardline's memtableBytesMax) for the recovery workload: with
@@ -70,5 +88,45 @@ export class BenchData {
   }
   get largeValues(): ValuePool {
     return this.#once("largeValues", () => new ValuePool(this.#sizes.largeValueBytes, SEEDS.largeValues));
+  }
+  /** Values of the 16 KiB put workload (a larger pool, so that thousands of them are distinct). */
+  get hugeValues(): ValuePool {
+    return this.#once("hugeValues", () => new ValuePool(this.#sizes.hugeValueBytes, SEEDS.hugeValues, 16 << 20));
+  }
+
+  /** Random string keys of the string put workload. */
+  get stringPutKeys(): string[] {
+    const s = this.#sizes;
+    return this.#once("stringPutKeys", () => randomStrings(s.stringPutCount, s.stringKeyChars, SEEDS.stringKeys));
+  }
+  /** String values, one per write (the string put workload, and the values loaded for string gets). */
+  get stringValues(): string[] {
+    const s = this.#sizes;
+    return this.#once("stringValues", () => randomStrings(Math.max(s.stringPutCount, s.readKeys), s.stringValueChars, SEEDS.stringValues));
+  }
+  /** String keys loaded before the string gets. */
+  get stringReadKeys(): string[] {
+    const s = this.#sizes;
+    return this.#once("stringReadKeys", () => randomStrings(s.readKeys, s.stringKeyChars, SEEDS.stringReadKeys));
+  }
+  /** The loaded string keys in the order the string gets ask for them (the same shuffle as hitKeys). */
+  get stringHitKeys(): string[] {
+    return this.#once("stringHitKeys", () => {
+      const order = shuffled(this.stringReadKeys, SEEDS.getOrder);
+      return Array.from({ length: this.#sizes.stringGetCount }, (_, i) => order[i % order.length]);
+    });
+  }
+
+  /** Puts of the sustained load: enough 16-byte keys and values to write `factor` times shardline's memtables. */
+  get sustainedKeys(): Uint8Array[] {
+    return this.#once("sustainedKeys", () => randomKeys(sustainedPuts(this.#sizes), this.#sizes.keyBytes, SEEDS.sustainedKeys));
+  }
+  get sustainedValues(): ValuePool {
+    return this.#once("sustainedValues", () => new ValuePool(this.#sizes.sustained.valueBytes, SEEDS.sustainedValues));
+  }
+
+  /** The YCSB records and the operation sequences of workloads A to E. */
+  get ycsb(): YcsbData {
+    return this.#once("ycsb", () => makeYcsbData(this.#sizes, SEEDS.ycsb));
   }
 }

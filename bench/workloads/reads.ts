@@ -6,6 +6,9 @@
  * - "scan": reads of scanRows consecutive rows in key order from loaded start keys.
  * Every answer is checked (a hit must return a value of the right size, a miss nothing,
  * a scan exactly scanRows rows); a wrong answer fails the result instead of timing it.
+ * - "get-hit-str": get-hit with JS strings: string keys loaded with string values through
+ *   each system's string API (StringStore), then gets of loaded keys that must return the
+ *   string (shardline returns bytes: decoded with a TextDecoder, inside the timing).
  * Gets: ns/op from whole rounds, p50/p99 from a separate pass timing each get. Scans:
  * rows per second, p50/p99 per whole scan.
  * Threads: the harness's main thread.
@@ -13,7 +16,7 @@
 import { type Figures, type Round, summarize } from "../harness/measure.ts";
 import type { Sizes } from "../harness/sizes.ts";
 import { median, percentile } from "../lib/timing.ts";
-import type { Store } from "../systems/system.ts";
+import type { Store, StringStore } from "../systems/system.ts";
 import { isRepresentative, type Job, type JobContext, type Workload } from "./workload.ts";
 
 async function getPass(store: Store, keys: readonly Uint8Array[], count: number, hits: boolean, valueBytes: number, capMs: number): Promise<Round> {
@@ -130,6 +133,89 @@ export function readJob(sizes: Sizes): Job {
         if (wanted.has("get-miss")) out["get-miss"] = await gets(ctx, store, ctx.data.missKeys, false);
         if (wanted.has("scan")) out.scan = await scans(ctx, store);
         return out;
+      } finally {
+        await store.close();
+        ctx.removeDir(dir);
+      }
+    },
+  };
+}
+
+async function stringGetPass(store: StringStore, keys: readonly string[], count: number, chars: number, capMs: number): Promise<Round> {
+  let found = 0;
+  let wrong = 0;
+  let i = 0;
+  const started = performance.now();
+  const deadline = started + capMs;
+  while (i < count) {
+    const end = Math.min(count, i + 256);
+    if (store.readStyle === "sync") {
+      for (; i < end; i++) {
+        const v = store.get(keys[i]) as string | undefined;
+        if (v !== undefined) {
+          found++;
+          if (typeof v !== "string" || v.length !== chars) wrong++;
+        }
+      }
+    } else {
+      for (; i < end; i++) {
+        const v = await store.get(keys[i]);
+        if (v !== undefined) {
+          found++;
+          if (typeof v !== "string" || v.length !== chars) wrong++;
+        }
+      }
+    }
+    if (performance.now() > deadline) break;
+  }
+  const ms = performance.now() - started;
+  if (found !== i || wrong > 0) throw new Error(`wrong answers: ${found} of ${i} loaded string keys found, ${wrong} answers not a string of ${chars} characters`);
+  return { ms, ops: i, capped: i < count };
+}
+
+/** Gets of loaded string keys, each answer a string of the loaded length (as get-hit, with strings). */
+export function stringReadJob(sizes: Sizes): Job {
+  const workload: Workload = {
+    id: "get-hit-str",
+    group: "reads",
+    title: "get of a string key, key present (after a flush)",
+    short: "get hit str",
+    unit: "get",
+    latency: "op",
+    durability: "n/a",
+    count: sizes.stringGetCount,
+    valueBytes: sizes.stringValueChars,
+    description: `${sizes.stringGetCount} gets of present keys in shuffled order, each answer a JS string; ${sizes.readKeys} random ${sizes.stringKeyChars}-character string keys with ${sizes.stringValueChars}-character string values (ASCII) loaded through each system's string API and flushed; shardline's get returns bytes, decoded with a TextDecoder inside the timing`,
+  };
+  return {
+    id: "reads-str",
+    workloads: [workload],
+    participation: (system) => isRepresentative(system) ? { run: true, comparable: true, note: system.stringReadApi ?? system.readApi } : undefined,
+    async run(ctx, system) {
+      const chars = sizes.stringValueChars;
+      const dir = ctx.freshDir();
+      const store = await system.openStrings(dir, { valueBytes: chars });
+      try {
+        const values = ctx.data.stringValues;
+        await store.load(ctx.data.stringReadKeys, (i) => values[i]);
+        await store.flush();
+        const keys = ctx.data.stringHitKeys;
+        const count = sizes.stringGetCount;
+        await stringGetPass(store, keys, Math.max(1, Math.round(count * sizes.warmupFraction)), chars, sizes.roundCapMs);
+        const rounds: Round[] = [];
+        for (let r = 0; r < sizes.rounds; r++) rounds.push(await stringGetPass(store, keys, count, chars, sizes.roundCapMs));
+        const figures = summarize(rounds, count);
+        const us: number[] = [];
+        for (let i = 0; i < sizes.latencySamples; i++) {
+          const t = performance.now();
+          const v = store.get(keys[i % keys.length]);
+          if (v instanceof Promise) await v;
+          us.push((performance.now() - t) * 1000);
+        }
+        figures.p50Us = median(us);
+        figures.p99Us = percentile(us, 99);
+        figures.latencySamples = us.length;
+        return { "get-hit-str": figures };
       } finally {
         await store.close();
         ctx.removeDir(dir);

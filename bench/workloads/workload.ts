@@ -12,7 +12,8 @@
  * Invariants: every system that runs gets the same keys, values and counts (from
  * JobContext.data); each round opens a fresh store in a fresh directory under the run's
  * root (the same disk as the fdatasync floor) and closes it and removes the directory
- * before the next round.
+ * before the next round — except where the workload is a sequence on one loaded store
+ * (the reads, and YCSB A to E, which run one after another on one load, as YCSB does).
  * Threads: the harness's main thread.
  */
 import type { Platform } from "../../src/platform.ts";
@@ -24,12 +25,12 @@ import type { BenchData } from "./bench-data.ts";
 
 export interface Workload {
   id: string;
-  /** `--workload` also matches this: "put", "durable", "paths", "reads", "workers", "recovery". */
+  /** `--workload` also matches this: "put", "durable", "paths", "reads", "ycsb", "sustained", "workers", "recovery". */
   group: string;
   title: string;
   /** A few words for the chart's axis. */
   short: string;
-  /** What one operation is: "put", "get", "row", "record". */
+  /** What one operation is: "put", "get", "row", "record", "op" (a YCSB operation of any type). */
   unit: string;
   /** What p50/p99 are per: "op" (one operation), "scan" (one whole scan) or "none". */
   latency: "op" | "scan" | "none";

@@ -19,7 +19,10 @@ const test = suite("bench harness");
 /** Only so a broken harness cannot hang the suite; a quick run takes seconds. */
 const SAFETY_TIMEOUT_MS = 240_000;
 
-const WORKLOADS = ["put-seq", "put-rand", "put-rand-1k", "durable-1", "durable-16", "durable-256", "channel-path", "subscriber", "get-hit", "get-miss", "scan", "workers", "recovery"];
+const WORKLOADS = [
+  "put-seq", "put-rand", "put-rand-1k", "put-rand-16k", "put-rand-str", "durable-1", "durable-16", "durable-256", "channel-path", "subscriber",
+  "get-hit", "get-miss", "scan", "get-hit-str", "ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "sustained", "workers", "recovery",
+];
 const SYSTEMS = ["shardline-async", "shardline-full", "lmdb-put", "lmdb-put-flushed", "lmdb-putsync", "sqlite-normal", "sqlite-full", "classic-level-nosync", "classic-level-sync", "deno-kv"];
 
 function run(args: string[]): Promise<{ code: number | null; output: string }> {
@@ -61,6 +64,10 @@ test("--quick runs every workload and system in this runtime and writes a valid 
     // Every workload has a row for shardline (measured, or unavailable with the reason).
     for (const w of WORKLOADS) {
       assert.ok(rt.results.some((r: { workload: string; system: string }) => r.workload === w && r.system.startsWith("shardline")), `shardline listed for ${w}`);
+    }
+    // Mixed workloads report latency per operation type.
+    for (const r of rt.results.filter((x: { workload: string; status: string }) => x.workload.startsWith("ycsb-") && x.status === "ok")) {
+      assert.ok(r.byType && Object.keys(r.byType).length > 0, `${r.workload} / ${r.system} has latency per operation type`);
     }
     // Peers that load here were measured: at least one figure beside shardline's.
     assert.ok(rt.results.some((r: { status: string; system: string }) => r.status === "ok" && !r.system.startsWith("shardline")), "some peer ran");
