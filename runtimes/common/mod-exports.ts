@@ -7,7 +7,7 @@
 // cost nothing at run time and follow public.ts as it is (its declarations hide the binder).
 // tests/package/exports.test.ts checks that public.ts exports no other value but the
 // binder; tests/package/install.test.ts that the installed package exports exactly the
-// public names (listed there, with where README documents them) in Node, Bun and Deno.
+// public names (README "Exports") in Node, Bun and Deno.
 
 export { Database } from "../../src/engine/public.ts";
 export { BATCH_BYTES_MAX, BATCH_OPS_MAX, KEY_BYTES_MAX, SHARDS_MAX, VALUE_BYTES_MAX } from "../../src/engine/public.ts";

@@ -74,12 +74,7 @@ test(`${runtime} imports shardline from node_modules (${ENTRY[runtime]}), puts, 
   assert.is(got.url, pathToFileURL(join(pkg.packageDir, ENTRY[runtime])).href);
 });
 
-// The values each entry exports at run time; everything else is a type. From README: open
-// and attach ("Using shardline", "From worker threads"), the limits ("Limits": "are
-// exported"), the error classes ("Errors": "All are exported"), openLog, attachLog and the
-// wal's errors ("The write-ahead log on its own"), ShardlineLevel ("The Level ecosystem");
-// and from the declarations, which README points to: `runtime` (the entry loaded, "node",
-// "bun" or "deno"), the classes `Database` and `Log` (what open and openLog return).
+// README "Exports": the values each entry exports at run time (everything else is a type).
 const ERRORS = ["ClosedError", "CorruptionError", "FileSystemError", "LockedError", "ShardlineError", "WalFailedError"];
 const PUBLIC_EXPORTS: Record<string, string[]> = {
   shardline: [
