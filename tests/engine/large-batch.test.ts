@@ -46,8 +46,15 @@ test("a batch of 100,000 puts: readers see none or all of it while the actor com
   let polls = 0;
   let torn = 0;
   while (!done) {
-    const seen = probes.map((k) => db.get(k) !== undefined);
+    // One snapshot per poll: separate gets each read their own visible point, and the
+    // batch becoming visible between two of them is not a tear.
+    const snapshot = db.snapshot();
+    const seen = probes.map((k) => db.get(k, { snapshot }) !== undefined);
+    snapshot.release();
     if (seen.some(Boolean) && !seen.every(Boolean)) torn++;
+    // Without a snapshot, once a get sees the batch every later one must too.
+    const live = probes.map((k) => db.get(k) !== undefined);
+    if (live.indexOf(true) >= 0 && live.indexOf(false, live.indexOf(true)) >= 0) torn++;
     polls++;
     await tick();
   }
