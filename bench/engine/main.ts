@@ -21,7 +21,10 @@
  * - scan: rows per second over 10,000-row scans, on both of those databases;
  * - puts/s from 2 worker threads at once against 1 (bench/harness/put-worker.ts);
  * - memory: RSS growth of this process for 1 million keys (async puts, then db.flush()
- *   and the memtable flushes), with the memtable, table and Wasm memory bytes.
+ *   and the memtable flushes), with the memtable, table and Wasm memory bytes;
+ * - RSS of databases opened and closed, in a process of its own running the package entry
+ *   (bench/engine/rss.mjs): per database held open (10 at once), after 100 open/close
+ *   cycles, after closing the 10, and once the pool's idle threads retired.
  *
  * Every database is opened in a fresh directory under one temporary root, closed and
  * removed after its measurement; the root is removed at the end. A full run takes about
@@ -29,6 +32,7 @@
  *
  * Prints a readable table and `SHARDLINE-BENCH {json}`. usage: <runtime> bench/engine/main.ts [--quick]
  */
+import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { bindDatabaseApi, type Database, type DatabaseOptions } from "../../src/engine/public.ts";
 import { timerCostNs } from "../harness/measure.ts";
@@ -671,6 +675,52 @@ async function openClose(): Promise<OpenCloseFigures> {
   };
 }
 
+// ---- RSS of databases opened and closed, in a process of its own -------------------------
+
+interface RssRun {
+  /** Whether the child could force full collections of its main thread before each reading. */
+  gc: boolean;
+  /** RSS at each reading (bench/engine/rss.mjs), bytes; firstRetired and retired not in --quick. */
+  readings: Record<string, number>;
+  /** RSS at the same moments before the forced collections. */
+  unforced: Record<string, number>;
+  /** The process's threads at each reading (Linux). */
+  threads: Record<string, number | undefined>;
+  cycles: number;
+  cycleMs: number;
+  retireWaitMs: number;
+  seconds: number;
+}
+
+type RssFigures =
+  | ({ status: "ok"; entry: string; perDbBytes: number; perCycleBytes: number } & RssRun)
+  | { status: "failed"; entry: string; reason: string };
+
+/**
+ * bench/engine/rss.mjs in a new process of this runtime, on the package entry (what an
+ * application runs; Node's without the TypeScript loader, which its workers would load
+ * too), with the flags that let it force collections. Reported, never asserted.
+ */
+function rssRun(): RssFigures {
+  const repo = new URL("../../", import.meta.url);
+  const entries = { node: "dist/node/mod.js", bun: "runtimes/bun/mod.ts", deno: "dist/deno/mod.js" } as const;
+  const entry = entries[platform.runtime];
+  const script = new URL("./rss.mjs", import.meta.url).pathname;
+  const dir = `${root}/rss`;
+  platform.mkdir(dir);
+  const rest = [script, new URL(entry, repo).href, dir, String(quick ? 20 : 100), String(quick ? 0 : 7_000)];
+  const argv = platform.runtime === "node" ? ["--expose-gc", ...rest] : platform.runtime === "deno" ? ["run", "-A", "--v8-flags=--expose-gc", ...rest] : rest;
+  const child = spawnSync(process.execPath, argv, { encoding: "utf8", timeout: 5 * 60_000 });
+  platform.removeAll(dir);
+  const line = child.stdout?.split("\n").find((l) => l.startsWith("SHARDLINE-RSS "));
+  if (child.status !== 0 || !line) {
+    return { status: "failed", entry, reason: `exited with ${child.status ?? child.signal}: ${(child.stderr ?? "").trim().split("\n").slice(-3).join(" | ")}` };
+  }
+  const run = JSON.parse(line.slice("SHARDLINE-RSS ".length)) as RssRun;
+  const x = run.readings;
+  return { status: "ok", entry, ...run, perDbBytes: (x.open10 - x.open1) / 9, perCycleBytes: (x.cycles - x.first) / run.cycles };
+}
+
 // ---- the run ---------------------------------------------------------------------------
 
 const started = performance.now();
@@ -689,6 +739,7 @@ try {
   // Memory first, while the process has allocated the least.
   const mem = await section("memory", memory);
   const openCloseFigures = await section("openClose", openClose);
+  const rss = await section("rss", async () => rssRun());
   const put = await section("put", asyncPuts);
   const durableKeys = randomKeys(quick ? 20_000 : 200_000, KEY_BYTES, SEEDS.durableKeys);
   const inFlight: Record<string, DurableFigures> = {};
@@ -716,6 +767,7 @@ try {
     workers: w,
     memory: mem,
     openClose: openCloseFigures,
+    rss,
     seconds: (performance.now() - started) / 1000,
     sectionSeconds,
   };
@@ -772,7 +824,22 @@ const rows: Array<[string, string]> = [
   [`  those puts, awaited`, `${ns(r.memory.putNsPerOp)}/op`],
   [`open+close of an empty database (${r.openClose.cycles} cycles, one directory)`, `open p50 ${r.openClose.openP50Ms.toFixed(1)} ms, p99 ${r.openClose.openP99Ms.toFixed(1)} ms (first, creating it: ${r.openClose.firstOpenMs.toFixed(0)} ms); close p50 ${r.openClose.closeP50Ms.toFixed(1)} ms, p99 ${r.openClose.closeP99Ms.toFixed(1)} ms`],
   [`  RSS before / after the cycles`, `${mib(r.openClose.rssBeforeBytes)} / ${mib(r.openClose.rssBeforeBytes + r.openClose.rssDeltaBytes)} (${r.openClose.rssDeltaBytes >= 0 ? "+" : ""}${mib(r.openClose.rssDeltaBytes)})`],
+  ...rssRows(r.rss),
 ];
+/** The rows of bench/engine/rss.mjs's figures: RSS over its start, after forced collections unless said. */
+function rssRows(f: RssFigures): Array<[string, string]> {
+  if (f.status !== "ok") return [[`RSS of open and closed databases (${f.entry})`, `FAILED: ${f.reason}`]];
+  const x = f.readings;
+  const signed = (bytes: number) => `${bytes >= 0 ? "+" : ""}${mib(bytes)}`;
+  const over = (name: string) => (x[name] === undefined ? "—" : signed(x[name] - x.start));
+  const retired = x.retired === undefined ? "" : `; all threads retired: ${over("retired")} (${over("firstRetired")} after the first alone)`;
+  return [
+    [`RSS, own process (${f.entry}${f.gc ? "" : ", NO forced collections"}), start`, `${mib(x.start)}`],
+    [`  per database held open (10 at once)`, `${mib(f.perDbBytes)}`],
+    [`  over start: first open+close / ${f.cycles} cycles more / 10 closed`, `${over("first")} / ${over("cycles")} (${(f.perCycleBytes / 1024).toFixed(0)} KiB per cycle; ${signed(f.unforced.cycles - x.start)} before the forced collection) / ${over("closed10")}${retired}`],
+  ];
+}
+
 console.log(`\nbench/engine on ${r.runtime} ${r.runtimeVersion}${quick ? " (quick: figures mean little)" : ""}, ${r.seconds.toFixed(1)} s; performance.now() pair ${r.timerCostNs.toFixed(0)} ns`);
 for (const [name, figure] of rows) console.log(`  ${name.padEnd(64)} ${figure}`);
 console.log(`  target async put <= ${PUT_TARGET_NS} ns/op from one thread: awaited ${met(r.put.awaitMet)}, not awaited ${met(r.put.fireMet)}`);

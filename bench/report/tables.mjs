@@ -161,6 +161,14 @@ function suiteRows(report) {
   }
   add("engine", "engine: async puts, 2 workers vs 1", (s) => `${count(s.workers.twoWorkersPerSecond)} vs ${count(s.workers.oneWorkerPerSecond)}/s (${ratio(s.workers.ratio)})`);
   add("engine", "engine: RSS growth for the keys (per key)", (s) => `${bytes(s.memory.rssDeltaBytes)} for ${count(s.memory.keys)} (${s.memory.rssDeltaPerKeyBytes.toFixed(0)} B)`);
+  // bench/engine/rss.mjs, in a process of its own on the package entry, after forced collections.
+  const rssOk = (s) => s.rss?.status === "ok";
+  const overStart = (s, name) => {
+    const d = s.rss.readings[name] - s.rss.readings.start;
+    return Number.isFinite(d) ? `${d >= 0 ? "+" : "-"}${bytes(Math.abs(d))}` : "—";
+  };
+  add("engine", "engine: RSS per database held open (10 at once)", (s) => (rssOk(s) ? bytes(s.rss.perDbBytes) : "—"));
+  add("engine", "engine: RSS over start after open+close cycles / all threads retired", (s) => (rssOk(s) ? `${overStart(s, "cycles")} after ${s.rss.cycles} / ${overStart(s, "retired")}` : "—"));
   return rows;
 }
 
