@@ -139,6 +139,28 @@ export interface Platform {
 
   /** Starts a worker running runtimes/<runtime>/worker.ts with `init` as its first message. */
   spawnWorker(init: WorkerInit): WorkerHandle;
+
+  /**
+   * A full, synchronous garbage collection of the calling thread's heap; false (and nothing
+   * done) where the runtime offers none. Called by src/worker-pool.ts on a pooled thread
+   * that has been idle for a while, never on the opening thread: an idle thread allocates nothing, so
+   * its collector would never run on its own, and it would keep the garbage of the job it
+   * ran (the shared memory of a closed database among it) for as long as it lives
+   * (docs/ARCHITECTURE.md, "Decision: worker threads are pooled per process"). Optional, so
+   * that wrappers and test platforms need not have it; the three adapters do.
+   */
+  collectGarbage?(): boolean;
+
+  /**
+   * Makes the calling thread's garbage collector count about `bytes` for as long as
+   * `memory` (a shared memory) is reachable from it, where the runtime counts nothing for a
+   * shared memory (Node's V8: runtimes/common/v8-memory.ts), so that dropping shared memories
+   * prompts a collection as dropping ArrayBuffers of that size would. Costs no resident
+   * memory. src/worker-pool.ts weighs each database's memory on the opening thread and on
+   * the pooled threads. Optional: runtimes whose collector needs no help (Bun, Deno 2.9) do
+   * without.
+   */
+  weighSharedMemory?(memory: WebAssembly.Memory, bytes: number): void;
 }
 
 /**

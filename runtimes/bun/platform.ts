@@ -41,4 +41,8 @@ export const bunPlatform: Platform = {
     return procIsAlive(nodeFsPaths.readFile, pid, startTime) ?? killProbe(pid);
   },
   spawnWorker: (init) => spawnWebWorker(WORKER_URL, init),
+  collectGarbage() {
+    (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(true); // full and synchronous, of this thread's VM
+    return true;
+  },
 };

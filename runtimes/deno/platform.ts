@@ -37,6 +37,7 @@ import { killProbe } from "../common/kill-probe.ts";
 import { NodeFsFile } from "../common/node-fs-file.ts";
 import { spawnNodeWorker } from "../common/node-worker.ts";
 import { osError } from "../common/os-error.ts";
+import { v8CollectGarbage } from "../common/v8-memory.ts";
 
 // `worker.ts` beside the sources, `worker.js` beside the esbuild bundle (dist/deno/).
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
@@ -152,4 +153,5 @@ export const denoPlatform: Platform = {
     return procIsAlive(denoPlatform.readFile, pid, startTime) ?? killProbe(pid);
   },
   spawnWorker: (init) => spawnNodeWorker(WORKER_URL, init),
+  collectGarbage: v8CollectGarbage,
 };

@@ -17,6 +17,7 @@ import { NodeFsFile } from "../common/node-fs-file.ts";
 import { nodeFsPaths } from "../common/node-fs-paths.ts";
 import { killProbe } from "../common/kill-probe.ts";
 import { spawnNodeWorker } from "../common/node-worker.ts";
+import { v8CollectGarbage, v8WeighSharedMemory } from "../common/v8-memory.ts";
 
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
 
@@ -36,4 +37,6 @@ export const nodePlatform: Platform = {
     return procIsAlive(nodeFsPaths.readFile, pid, startTime) ?? killProbe(pid);
   },
   spawnWorker: (init) => spawnNodeWorker(WORKER_URL, init),
+  collectGarbage: v8CollectGarbage,
+  weighSharedMemory: v8WeighSharedMemory,
 };

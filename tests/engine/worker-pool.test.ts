@@ -1,10 +1,14 @@
 // The per-process pool of worker threads (src/worker-pool.ts): a closed database's
 // durability worker and actor threads run the next database's, which sees nothing of the
-// first; idle threads retire after idleWorkerMsMax and never keep a process alive.
+// first; idle threads retire after idleWorkerMsMax and never keep a process alive; an idle
+// thread collects its garbage and keeps nothing of its last job.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { compileCore } from "../../src/core/core.ts";
-import { WorkerPool, workerPool } from "../../src/worker-pool.ts";
+import { MessageQueue } from "../../src/message-queue.ts";
+import type { ParentPort, Platform } from "../../src/platform.ts";
+import { registerWorkerRole, runWorker } from "../../src/worker-main.ts";
+import { POOL, type PooledArgs, WorkerPool, workerPool } from "../../src/worker-pool.ts";
 import { spawnChild } from "../harness/child.ts";
 import { runtimeName } from "../harness/platform.ts";
 import { cleanup, eventually, open, platform, rows, tempDir, text } from "./helpers.ts";
@@ -70,6 +74,50 @@ test("idle pooled threads never keep the process alive", async () => {
   } finally {
     child.kill();
   }
+});
+
+// The pooled thread's loop, run here on a port of the test's (a thread's heap cannot be
+// looked into from outside): after a job, once idle, it collects, and the job's memory is
+// gone. A reference the loop kept (its job's init, a queue holding a message, a listener)
+// would keep the memory, and in a real thread every page the database touched, until the
+// thread retires.
+registerWorkerRole("test-pooled-job", async (_platform, init, port) => {
+  Atomics.store(new Int32Array(init.memory.buffer), 0, 1);
+  port.postMessage("ran");
+  await new Promise((resolve) => setTimeout(resolve, 1));
+});
+
+test("a pooled thread collects once idle and keeps no reference to its last job's memory", async () => {
+  let collections = 0;
+  let weighed = 0;
+  const spy: Platform = {
+    ...platform,
+    collectGarbage: () => {
+      collections++;
+      return platform.collectGarbage!();
+    },
+    weighSharedMemory: (memory, bytes) => {
+      weighed++;
+      platform.weighSharedMemory?.(memory, bytes);
+    },
+  };
+  const toThread = new MessageQueue();
+  const fromThread: unknown[] = [];
+  const port: ParentPort = { postMessage: (message) => void fromThread.push(message), onMessage: (listener) => toThread.listen(listener) };
+  const module = await compileCore();
+  const args: PooledArgs = { idleWorkerMsMax: 60_000, collectIdleMs: 10 };
+  void runWorker(spy, { role: "pooled", module, memory: new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }), args }, port);
+  await eventually(() => collections === 1, "the thread collects as soon as it is idle at start");
+
+  const ref = ((memory: WebAssembly.Memory) => {
+    toThread.deliver({ [POOL]: "run", init: { role: "test-pooled-job", module, memory } });
+    return new WeakRef(memory);
+  })(new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }));
+  await eventually(() => fromThread.some((m) => (m as Record<string, unknown>)[POOL] === "done"), "the job ends");
+  assert.ok(fromThread.includes("ran"));
+  assert.is(weighed, 1, "the thread weighed the job's memory");
+  await eventually(() => collections === 2, "the thread collects once idle after the job");
+  assert.is(ref.deref(), undefined, "nothing in the pooled thread kept the job's memory");
 });
 
 test.run();

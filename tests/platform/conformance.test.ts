@@ -2,7 +2,8 @@
 // is held to, run unchanged under Node, Bun and Deno against the adapter of the runtime
 // running it. Files: open modes, positional and vectored writes, reads, sync, size,
 // truncate, rename, unlink, directories, stat, errors. Workers: a module + shared memory
-// round trip. Processes: identity and liveness.
+// round trip. Processes: identity and liveness. Garbage: collections on demand and weights
+// for shared memories (src/worker-pool.ts uses both).
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import { suite } from "uvu";
@@ -430,6 +431,40 @@ test("worker: an unref'd worker does not keep the process alive", async () => {
   } finally {
     child.kill();
   }
+});
+
+/** A WeakRef to a shared memory that nothing else references, after the job that made it. */
+async function droppedMemory(weigh?: (memory: WebAssembly.Memory) => void): Promise<WeakRef<WebAssembly.Memory>> {
+  const ref = ((memory: WebAssembly.Memory) => {
+    weigh?.(memory);
+    return new WeakRef(memory);
+  })(new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }));
+  await new Promise((resolve) => setTimeout(resolve, 0)); // a WeakRef holds its target until the job that made it ends
+  return ref;
+}
+
+test("collectGarbage: every adapter has it; it collects this thread's garbage, here and in a worker", async () => {
+  assert.type(p.collectGarbage, "function");
+  const ref = await droppedMemory();
+  assert.is(p.collectGarbage!(), true);
+  assert.is(ref.deref(), undefined, "a shared memory nothing references is collected");
+
+  const module = new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  const url = new URL("./fixtures/worker-tasks.ts", import.meta.url).href;
+  const inWorker = await runModuleInWorker(p, { module, memory, url, exportName: "collectsGarbage" });
+  assert.equal(inWorker, { collected: true, cleared: true }, "in a worker thread too");
+});
+
+test("weighSharedMemory: Node's adapter has it; a weighed memory is still collected", async () => {
+  if (p.runtime === "node") assert.type(p.weighSharedMemory, "function");
+  if (!p.weighSharedMemory) return;
+  const ref = await droppedMemory((memory) => {
+    p.weighSharedMemory!(memory, 4 << 20);
+    p.weighSharedMemory!(memory, 4 << 20); // twice: one weight
+  });
+  p.collectGarbage!();
+  assert.is(ref.deref(), undefined, "the weight does not keep its memory alive");
 });
 
 test("processIdentity: this process, with its /proc start time", () => {
