@@ -63,13 +63,14 @@ function putOf<T>(db: LmdbDb<T>, mode: WriteMode): (key: T, value: T) => Promise
   return (k, v) => (db.put(k, v) as Promise<boolean> & { flushed: Promise<boolean> }).flushed;
 }
 
-function stringStore(db: LmdbDb<string>, mode: WriteMode): StringStore {
+/** What the byte and string stores share: writes, point reads, the bulk load, flush and close. */
+function common<T>(db: LmdbDb<T>, mode: WriteMode) {
   return {
-    writeStyle: mode === "putsync" ? "sync" : "turn",
+    writeStyle: mode === "putsync" ? ("sync" as const) : ("turn" as const),
     put: putOf(db, mode),
-    readStyle: "sync",
-    get: (k) => db.get(k),
-    async load(keys, values) {
+    readStyle: "sync" as const,
+    get: (k: T) => db.get(k),
+    async load(keys: readonly T[], values: (i: number) => T) {
       const CHUNK = 10_000;
       for (let i = 0; i < keys.length; i += CHUNK) {
         db.transactionSync(() => {
@@ -83,12 +84,13 @@ function stringStore(db: LmdbDb<string>, mode: WriteMode): StringStore {
   };
 }
 
+function stringStore(db: LmdbDb<string>, mode: WriteMode): StringStore {
+  return common(db, mode);
+}
+
 function store(db: LmdbDb, mode: WriteMode): Store {
   return {
-    writeStyle: mode === "putsync" ? "sync" : "turn",
-    put: putOf(db, mode),
-    readStyle: "sync",
-    get: (k) => db.get(k),
+    ...common(db, mode),
     scan(start, limit) {
       let n = 0;
       let bytes = 0;
@@ -99,17 +101,6 @@ function store(db: LmdbDb, mode: WriteMode): Store {
       touch(bytes);
       return n;
     },
-    async load(keys, values) {
-      const CHUNK = 10_000;
-      for (let i = 0; i < keys.length; i += CHUNK) {
-        db.transactionSync(() => {
-          for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) db.putSync(keys[j], values(j));
-        });
-      }
-      await db.flushed;
-    },
-    flush: async () => void (await db.flushed),
-    close: () => db.close(),
   };
 }
 
