@@ -66,14 +66,7 @@ function store(db: Level, sync: boolean): Store {
       touch(bytes);
       return n;
     },
-    async load(keys, values) {
-      const CHUNK = 10_000;
-      for (let i = 0; i < keys.length; i += CHUNK) {
-        const ops = [];
-        for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) ops.push({ type: "put" as const, key: keys[j], value: values(j) });
-        await db.batch(ops);
-      }
-    },
+    load: (keys, values) => loadAll(db, keys, values),
     // LevelDB has no flush call; a synced write syncs the log with everything before it.
     async flush() {
       await db.put(FLUSH_KEY, FLUSH_KEY, { sync: true });
@@ -81,6 +74,16 @@ function store(db: Level, sync: boolean): Store {
     },
     close: () => db.close(),
   };
+}
+
+/** Loads keys and values in batches of 10,000. */
+async function loadAll<K>(db: Level<K>, keys: readonly K[], values: (i: number) => K): Promise<void> {
+  const CHUNK = 10_000;
+  for (let i = 0; i < keys.length; i += CHUNK) {
+    const ops = [];
+    for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) ops.push({ type: "put" as const, key: keys[j], value: values(j) });
+    await db.batch(ops);
+  }
 }
 
 /** Above every string key of the benchmark (ASCII): written and deleted with sync to flush the log. */
@@ -93,14 +96,7 @@ function stringStore(db: Level<string>, sync: boolean): StringStore {
     put: (k, v) => db.put(k, v, options),
     readStyle: "sync",
     get: (k) => db.getSync(k),
-    async load(keys, values) {
-      const CHUNK = 10_000;
-      for (let i = 0; i < keys.length; i += CHUNK) {
-        const ops = [];
-        for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) ops.push({ type: "put" as const, key: keys[j], value: values(j) });
-        await db.batch(ops);
-      }
-    },
+    load: (keys, values) => loadAll(db, keys, values),
     async flush() {
       await db.put(FLUSH_STRING_KEY, FLUSH_STRING_KEY, { sync: true });
       await db.del(FLUSH_STRING_KEY, { sync: true });

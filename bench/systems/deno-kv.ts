@@ -20,6 +20,17 @@ interface Kv {
   atomic(): { set(key: KvKey, value: Uint8Array | string): unknown; commit(): Promise<{ ok: boolean }> };
   close(): void;
 }
+/** Loads keys and values in atomic operations of 1,000 mutations (Deno KV's limit per operation). */
+async function loadAll(kv: Kv, keys: readonly (Uint8Array | string)[], values: (i: number) => Uint8Array | string): Promise<void> {
+  const CHUNK = 1000;
+  for (let i = 0; i < keys.length; i += CHUNK) {
+    const op = kv.atomic();
+    for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) op.set([keys[j]], values(j));
+    const { ok } = await op.commit();
+    if (!ok) throw new Error("Deno KV atomic load failed");
+  }
+}
+
 interface DenoKvNamespace {
   openKv?: (path: string) => Promise<Kv>;
   version: { deno: string };
@@ -68,15 +79,7 @@ export const denoKv: System = {
         touch(bytes);
         return n;
       },
-      async load(keys, values) {
-        const CHUNK = 1000; // Deno KV's limit of mutations per atomic operation
-        for (let i = 0; i < keys.length; i += CHUNK) {
-          const op = kv.atomic();
-          for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) op.set([keys[j]], values(j));
-          const { ok } = await op.commit();
-          if (!ok) throw new Error("Deno KV atomic load failed");
-        }
-      },
+      load: (keys, values) => loadAll(kv, keys, values),
       // Every commit is already durable.
       flush: async () => {},
       close: async () => kv.close(),
@@ -89,15 +92,7 @@ export const denoKv: System = {
       put: (k, v) => kv.set([k], v),
       readStyle: "await",
       get: async (k) => (await kv.get([k])).value as string | undefined ?? undefined,
-      async load(keys, values) {
-        const CHUNK = 1000;
-        for (let i = 0; i < keys.length; i += CHUNK) {
-          const op = kv.atomic();
-          for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) op.set([keys[j]], values(j));
-          const { ok } = await op.commit();
-          if (!ok) throw new Error("Deno KV atomic load failed");
-        }
-      },
+      load: (keys, values) => loadAll(kv, keys, values),
       flush: async () => {},
       close: async () => kv.close(),
     };

@@ -117,20 +117,7 @@ function store(db: Db): Store {
       touch(bytes);
       return n;
     },
-    async load(keys, values) {
-      const CHUNK = 1000;
-      for (let i = 0; i < keys.length; i += CHUNK) {
-        const end = Math.min(keys.length, i + CHUNK);
-        if (typeof db.batch === "function") {
-          const ops = [];
-          for (let j = i; j < end; j++) ops.push({ type: "put" as const, key: keys[j], value: values(j) });
-          await db.batch(ops);
-        } else {
-          for (let j = i; j < end; j++) await db.put(keys[j], values(j));
-        }
-      }
-      await db.flush();
-    },
+    load: (keys, values) => loadAll(db, keys, values),
     flush: async () => void (await db.flush()),
     close: async () => void (await db.close()),
     subscribe: typeof db.subscribe === "function"
@@ -146,6 +133,22 @@ function store(db: Db): Store {
   return s;
 }
 
+/** Loads keys and values in batches of 1,000 (puts one by one where the engine has no batch), then flushes. */
+async function loadAll<K extends Uint8Array | string>(db: Db, keys: readonly K[], values: (i: number) => K): Promise<void> {
+  const CHUNK = 1000;
+  for (let i = 0; i < keys.length; i += CHUNK) {
+    const end = Math.min(keys.length, i + CHUNK);
+    if (typeof db.batch === "function") {
+      const ops = [];
+      for (let j = i; j < end; j++) ops.push({ type: "put" as const, key: keys[j], value: values(j) });
+      await db.batch(ops);
+    } else {
+      for (let j = i; j < end; j++) await db.put(keys[j], values(j));
+    }
+  }
+  await db.flush();
+}
+
 function stringStore(db: Db): StringStore {
   const decoder = new TextDecoder();
   return {
@@ -156,20 +159,7 @@ function stringStore(db: Db): StringStore {
       const v = db.get(k);
       return v === undefined ? undefined : decoder.decode(v);
     },
-    async load(keys, values) {
-      const CHUNK = 1000;
-      for (let i = 0; i < keys.length; i += CHUNK) {
-        const end = Math.min(keys.length, i + CHUNK);
-        if (typeof db.batch === "function") {
-          const ops = [];
-          for (let j = i; j < end; j++) ops.push({ type: "put" as const, key: keys[j], value: values(j) });
-          await db.batch(ops);
-        } else {
-          for (let j = i; j < end; j++) await db.put(keys[j], values(j));
-        }
-      }
-      await db.flush();
-    },
+    load: (keys, values) => loadAll(db, keys, values),
     flush: async () => void (await db.flush()),
     close: async () => void (await db.close()),
   };

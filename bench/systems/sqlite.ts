@@ -96,18 +96,21 @@ function store(db: Connection, insert: Statement): Store {
       touch(bytes);
       return n;
     },
-    async load(keys, values) {
-      const CHUNK = 10_000;
-      for (let i = 0; i < keys.length; i += CHUNK) {
-        db.exec("BEGIN");
-        for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) insert.run(keys[j], values(j));
-        db.exec("COMMIT");
-      }
-    },
+    load: async (keys, values) => loadAll(db, insert, keys, values),
     // A checkpoint copies the WAL into the database file and syncs it.
     flush: async () => db.exec("PRAGMA wal_checkpoint(TRUNCATE)"),
     close: async () => db.close(),
   };
+}
+
+/** Loads keys and values in transactions of 10,000 inserts. */
+function loadAll<K>(db: Connection, insert: Statement, keys: readonly K[], values: (i: number) => K): void {
+  const CHUNK = 10_000;
+  for (let i = 0; i < keys.length; i += CHUNK) {
+    db.exec("BEGIN");
+    for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) insert.run(keys[j], values(j));
+    db.exec("COMMIT");
+  }
 }
 
 function stringStore(db: Connection, insert: Statement): StringStore {
@@ -117,14 +120,7 @@ function stringStore(db: Connection, insert: Statement): StringStore {
     put: (k, v) => void insert.run(k, v),
     readStyle: "sync",
     get: (k) => (select.get(k)?.v as string | undefined) ?? undefined,
-    async load(keys, values) {
-      const CHUNK = 10_000;
-      for (let i = 0; i < keys.length; i += CHUNK) {
-        db.exec("BEGIN");
-        for (let j = i; j < Math.min(keys.length, i + CHUNK); j++) insert.run(keys[j], values(j));
-        db.exec("COMMIT");
-      }
-    },
+    load: async (keys, values) => loadAll(db, insert, keys, values),
     flush: async () => db.exec("PRAGMA wal_checkpoint(TRUNCATE)"),
     close: async () => db.close(),
   };
