@@ -33,7 +33,7 @@ import { COMPACTION_FAN_IN } from "./compaction.ts";
 import { type ManifestData, readManifest, type TableRecord } from "./manifest.ts";
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, BATCH_STAGED_OP_BYTES, SMALL_BATCH_OPS_MAX, smallBatchBytesMaxFor, type ResolvedOptions, type ResolvedWriteQueueOptions, resolveWriteQueueOptions } from "./options.ts";
 import { ReadContext } from "./read-context.ts";
-import { OP_DELETE, OP_PUT, type Operation, operationBytes, RECORD_PREFIX_BYTES } from "./records.ts";
+import { OP_DELETE, OP_PUT, type Operation } from "./records.ts";
 import { prefixEnd, type ScanBounds, ScanIterator } from "./scan.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 import { type Applied, type EnqueueOptions, WriteQueue, type WriteQueueStats } from "./write-queue.ts";
