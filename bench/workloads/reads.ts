@@ -19,9 +19,19 @@ import { median, percentile } from "../lib/timing.ts";
 import type { Store, StringStore } from "../systems/system.ts";
 import { isRepresentative, type Job, type JobContext, type Workload } from "./workload.ts";
 
-async function getPass(store: Store, keys: readonly Uint8Array[], count: number, hits: boolean, valueBytes: number, capMs: number): Promise<Round> {
+/**
+ * Gets of `keys[0..count)` in slices of 256, until done or `capMs` passed: how many were found,
+ * and how many of those `right` rejects. The timed loop of get-hit, get-miss and get-hit-str.
+ */
+async function timedGets<K, V>(
+  store: { readStyle: Store["readStyle"]; get(key: K): V | undefined | Promise<V | undefined> },
+  keys: readonly K[],
+  count: number,
+  capMs: number,
+  right: (value: V) => boolean,
+): Promise<Round & { found: number; wrong: number }> {
   let found = 0;
-  let wrongSize = 0;
+  let wrong = 0;
   let i = 0;
   const started = performance.now();
   const deadline = started + capMs;
@@ -29,10 +39,10 @@ async function getPass(store: Store, keys: readonly Uint8Array[], count: number,
     const end = Math.min(count, i + 256);
     if (store.readStyle === "sync") {
       for (; i < end; i++) {
-        const v = store.get(keys[i]) as Uint8Array | undefined;
+        const v = store.get(keys[i]) as V | undefined;
         if (v !== undefined) {
           found++;
-          if (v.length !== valueBytes) wrongSize++;
+          if (!right(v)) wrong++;
         }
       }
     } else {
@@ -40,18 +50,22 @@ async function getPass(store: Store, keys: readonly Uint8Array[], count: number,
         const v = await store.get(keys[i]);
         if (v !== undefined) {
           found++;
-          if (v.length !== valueBytes) wrongSize++;
+          if (!right(v)) wrong++;
         }
       }
     }
     if (performance.now() > deadline) break;
   }
-  const ms = performance.now() - started;
-  const expected = hits ? i : 0;
-  if (found !== expected || wrongSize > 0) {
-    throw new Error(`wrong answers: ${found} of ${i} ${hits ? "loaded" : "absent"} keys found (expected ${expected}), ${wrongSize} values of the wrong size`);
+  return { ms: performance.now() - started, ops: i, capped: i < count, found, wrong };
+}
+
+async function getPass(store: Store, keys: readonly Uint8Array[], count: number, hits: boolean, valueBytes: number, capMs: number): Promise<Round> {
+  const { ms, ops, capped, found, wrong } = await timedGets(store, keys, count, capMs, (v: Uint8Array) => v.length === valueBytes);
+  const expected = hits ? ops : 0;
+  if (found !== expected || wrong > 0) {
+    throw new Error(`wrong answers: ${found} of ${ops} ${hits ? "loaded" : "absent"} keys found (expected ${expected}), ${wrong} values of the wrong size`);
   }
-  return { ms, ops: i, capped: i < count };
+  return { ms, ops, capped };
 }
 
 async function getLatencies(store: Store, keys: readonly Uint8Array[], samples: number): Promise<number[]> {
@@ -142,35 +156,9 @@ export function readJob(sizes: Sizes): Job {
 }
 
 async function stringGetPass(store: StringStore, keys: readonly string[], count: number, chars: number, capMs: number): Promise<Round> {
-  let found = 0;
-  let wrong = 0;
-  let i = 0;
-  const started = performance.now();
-  const deadline = started + capMs;
-  while (i < count) {
-    const end = Math.min(count, i + 256);
-    if (store.readStyle === "sync") {
-      for (; i < end; i++) {
-        const v = store.get(keys[i]) as string | undefined;
-        if (v !== undefined) {
-          found++;
-          if (typeof v !== "string" || v.length !== chars) wrong++;
-        }
-      }
-    } else {
-      for (; i < end; i++) {
-        const v = await store.get(keys[i]);
-        if (v !== undefined) {
-          found++;
-          if (typeof v !== "string" || v.length !== chars) wrong++;
-        }
-      }
-    }
-    if (performance.now() > deadline) break;
-  }
-  const ms = performance.now() - started;
-  if (found !== i || wrong > 0) throw new Error(`wrong answers: ${found} of ${i} loaded string keys found, ${wrong} answers not a string of ${chars} characters`);
-  return { ms, ops: i, capped: i < count };
+  const { ms, ops, capped, found, wrong } = await timedGets(store, keys, count, capMs, (v: string) => typeof v === "string" && v.length === chars);
+  if (found !== ops || wrong > 0) throw new Error(`wrong answers: ${found} of ${ops} loaded string keys found, ${wrong} answers not a string of ${chars} characters`);
+  return { ms, ops, capped };
 }
 
 /** Gets of loaded string keys, each answer a string of the loaded length (as get-hit, with strings). */
