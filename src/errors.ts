@@ -57,6 +57,24 @@ export class ReadOnlyError extends ShardlineError {
   }
 }
 
+/**
+ * A read-only handle fell so far behind the writer (its reads would keep more than the
+ * writer's `readerRetainBytesMax` of old log and tables) that the writer dropped its claim
+ * on those files (src/engine/reader-slots.ts). Reads refuse until `await db.refresh()`,
+ * which rebuilds the handle from the current files (or reopen it); snapshots and scans
+ * taken before cannot be continued.
+ */
+export class ReaderEvictedError extends ShardlineError {
+  override name = "ReaderEvictedError";
+  override readonly code = "SHARDLINE_READER_EVICTED";
+  constructor(readonly dir: string) {
+    super(
+      `read-only handle on ${dir} fell too far behind its writer, which no longer keeps the files it read: await db.refresh() (or reopen) to read the current state`,
+      "SHARDLINE_READER_EVICTED",
+    );
+  }
+}
+
 /** `open` with `createIfMissing: false` where the directory holds no database (no MANIFEST). */
 export class DatabaseNotFoundError extends ShardlineError {
   override name = "DatabaseNotFoundError";

@@ -24,6 +24,7 @@ export {
   QueueClosedError,
   QueueFullError,
   ReadOnlyError,
+  ReaderEvictedError,
   ShardlineError,
   SnapshotReleasedError,
   TimeoutError,

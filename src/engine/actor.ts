@@ -53,7 +53,8 @@ import { FailCode, RECORD_HEADER_BYTES, recordBytes, Ring, RingState } from "../
 import { RingView } from "../wal/ring.ts";
 import { registerWorkerRole } from "../worker-main.ts";
 import { NO_REPLY_SLOT, PART_HEADER_BYTES, PART_LAST, ReplyStatus, REQUEST_KIND_BATCH_PART, REQUEST_PREFIX_BYTES, writeReply } from "./channel.ts";
-import { COMPACTION_FAN_IN, mergeTables, pickCompaction, tablePath } from "./compaction.ts";
+import { COMPACTION_FAN_IN, mergeTables, pickCompaction } from "./compaction.ts";
+import { ReaderRetention } from "./reader-slots.ts";
 import { awaitDurableBeyond, flushShard, type FlushEnv, publishManifest } from "./flush.ts";
 import type { ManifestData, TableRecord } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
@@ -72,6 +73,8 @@ export interface ActorArgs {
   /** Memtables handed over by the opener: their shard and partition LSN minimums. */
   memtables: Array<{ address: number; shard: number; partitionMins: Array<[number, number]> }>;
   manifest: ManifestData;
+  /** How much one live reader in another process may keep from deletion (reader-slots.ts). */
+  readerRetainBytesMax: number;
   /** For tests: fail the actor's n-th write or sync (src/platform-faults.ts). */
   faults?: FaultPlan;
 }
@@ -127,6 +130,7 @@ class Actor implements FlushEnv {
   readonly requests: RingView;
   readonly memtables: MemtableManager;
   readonly cache: BlockCache;
+  readonly retention: ReaderRetention;
   manifest: ManifestData;
   #failed = false;
   /** The LSN of the group-WAL record this thread reserved and has not yet published, or -1. */
@@ -146,6 +150,7 @@ class Actor implements FlushEnv {
     this.cache = new BlockCache({ cacheBytesMax: args.cacheBytesMax });
     this.manifest = args.manifest;
     this.dir = args.dir;
+    this.retention = new ReaderRetention(platform, args.dir, args.readerRetainBytesMax);
   }
 
   groupDurable(): number {
@@ -619,8 +624,9 @@ class Actor implements FlushEnv {
     if (output) next.tables.push(output);
     next.nextTableNumber = number + 1;
     publishManifest(this, next);
-    for (const t of inputs) this.platform.unlink(tablePath(this.args.dir, t.number));
-    this.platform.fsyncDir(`${this.args.dir}/tables`);
+    // The inputs go now unless a live reader in another process is at an older MANIFEST;
+    // then a later flush or compaction deletes them (reader-slots.ts).
+    this.retention.removeDroppedTables(this.manifest);
     this.shared.addStat("compactions", 1);
     this.shared.addStat("compactedBytes", output?.bytes ?? 0);
     return true;

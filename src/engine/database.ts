@@ -32,7 +32,9 @@ import { ChannelClient, encodeParts, PART_HEADER_BYTES, type Reply, ReplyStatus,
 import { COMPACTION_FAN_IN } from "./compaction.ts";
 import { type ManifestData, readManifest, type TableRecord } from "./manifest.ts";
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, BATCH_STAGED_OP_BYTES, SMALL_BATCH_OPS_MAX, smallBatchBytesMaxFor, type ResolvedOptions, type ResolvedWriteQueueOptions, resolveWriteQueueOptions } from "./options.ts";
+import type { LiveReader, LiveReaderStats } from "./live-reader.ts";
 import { ReadContext } from "./read-context.ts";
+import { listReaderSlots, type ReaderSlotInfo } from "./reader-slots.ts";
 import { OP_DELETE, OP_PUT, type Operation } from "./records.ts";
 import { prefixEnd, type ScanBounds, ScanIterator } from "./scan.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
@@ -113,6 +115,10 @@ export interface CoordinationInfo {
   reason?: string;
   /** The lock record this process wrote (pid, runtime, when, kernel lock), while it holds the lock. */
   holder?: LockRecord;
+  /** Read-only handles of any process on this directory, from their slot files (src/engine/reader-slots.ts). */
+  readers?: ReaderSlotInfo[];
+  /** A read-only handle's refreshes (src/engine/live-reader.ts); undefined on a static one. */
+  live?: LiveReaderStats;
 }
 
 /** What opening found and did. */
@@ -195,6 +201,10 @@ export class Database implements AsyncDisposable {
   #ringGate: Promise<void> | undefined;
   /** This handle's queue behind `enqueue` (src/engine/write-queue.ts). */
   readonly #queue: WriteQueue<ParsedOp[]>;
+  /** A live read-only handle's refreshes: reads go to its current view (src/engine/live-reader.ts). */
+  #live: LiveReader | undefined;
+  /** This handle's own view was closed (it is a live handle whose reads go to newer views). */
+  #viewClosed = false;
 
   constructor(
     core: Core,
@@ -242,6 +252,9 @@ export class Database implements AsyncDisposable {
 
   share(): DatabaseHandle {
     this.#checkOpen();
+    if (this.#live) {
+      throw new TypeError("share() is not available on a readOnly handle: open the database with readOnly: true in each thread that reads it (each handle follows the writer itself)");
+    }
     return {
       kind: "shardline-db",
       module: this.#core.module,
@@ -504,6 +517,8 @@ export class Database implements AsyncDisposable {
    */
   subscribe(options: { prefix?: Key; from?: bigint; signal?: AbortSignal } = {}): AsyncIterableIterator<ChangeEvent> {
     this.#checkOpen();
+    const view = this.#view(undefined);
+    if (view) return view.subscribe(options);
     if (typeof options !== "object" || options === null) throw new TypeError("subscribe options must be an object");
     const prefix = options.prefix === undefined ? undefined : keyOf(options.prefix);
     if (options.from !== undefined && (typeof options.from !== "bigint" || options.from < 0n)) throw new TypeError("subscribe's from must be a non-negative bigint commit timestamp");
@@ -534,6 +549,8 @@ export class Database implements AsyncDisposable {
   /** The value of `key` (a copy), or undefined. Synchronous. */
   get(key: Key, options: { snapshot?: Snapshot } = {}): Uint8Array | undefined {
     this.#checkOpen();
+    const view = this.#view(options?.snapshot);
+    if (view) return view.get(key, options);
     const snapshot = options.snapshot;
     if (snapshot?.released) throw new SnapshotReleasedError();
     const found = this.#read.lookup(keyOf(key), snapshot === undefined ? undefined : Number(snapshot.seq));
@@ -546,6 +563,8 @@ export class Database implements AsyncDisposable {
    */
   has(key: Key, options: { snapshot?: Snapshot } = {}): boolean {
     this.#checkOpen();
+    const view = this.#view(options?.snapshot);
+    if (view) return view.has(key, options);
     const snapshot = options.snapshot;
     if (snapshot?.released) throw new SnapshotReleasedError();
     const found = this.#read.lookup(keyOf(key), snapshot === undefined ? undefined : Number(snapshot.seq), false);
@@ -555,6 +574,17 @@ export class Database implements AsyncDisposable {
   /** A consistent point-in-time view for get and scan. Release it (or `using`): it holds old versions. */
   snapshot(): Snapshot {
     this.#checkOpen();
+    const live = this.#live;
+    if (live) {
+      const view = live.route();
+      const snapshot = view === this ? this.#snapshot() : view.snapshot();
+      live.noteSnapshot(snapshot, view);
+      return snapshot;
+    }
+    return this.#snapshot();
+  }
+
+  #snapshot(): Snapshot {
     const [slot, seq] = this.#shared.takeSnapshot();
     const shared = this.#shared;
     const state = { released: false };
@@ -592,6 +622,8 @@ export class Database implements AsyncDisposable {
   scan(options: ScanOptions = {}): ScanIterator {
     this.#checkOpen();
     if (typeof options !== "object" || options === null) throw new TypeError("scan options must be an object");
+    const view = this.#view(options.snapshot);
+    if (view) return view.scan(options);
     const bounds = scanBounds(options);
     const given = options.snapshot;
     if (given?.released) throw new SnapshotReleasedError();
@@ -603,6 +635,8 @@ export class Database implements AsyncDisposable {
 
   stats(): DatabaseStats {
     this.#checkOpen();
+    const view = this.#view(undefined);
+    if (view) return { ...view.stats(), coordination: this.#coordination(this.owner!) };
     const core = this.#core;
     const e = core.exports;
     const manifest: ManifestData | undefined = readManifest(core, this.platform, this.dir);
@@ -651,7 +685,54 @@ export class Database implements AsyncDisposable {
 
   #coordination(owner: Owner): CoordinationInfo {
     const lock = owner.lock;
-    return lock && !lock.released ? { ...owner.coordination, holder: lock.holder } : owner.coordination;
+    const info: CoordinationInfo = lock && !lock.released ? { ...owner.coordination, holder: lock.holder } : { ...owner.coordination };
+    info.readers = listReaderSlots(this.platform, this.dir);
+    if (this.#live) info.live = this.#live.stats();
+    return info;
+  }
+
+  // ---- live read-only handles (src/engine/live-reader.ts) ------------------------------
+
+  /**
+   * On a read-only handle: builds a new view of the database from the files now (the
+   * writer's durable log and MANIFEST) if they changed, and resolves once reads see it.
+   * Reads also refresh by themselves, in the background, every `refreshIntervalMs`. On a
+   * writer's handle, and on a read-only one that cannot follow (its directory is not
+   * writable), it resolves at once: there is nothing to catch up with.
+   */
+  async refresh(): Promise<void> {
+    this.#checkOpen();
+    await this.#live?.refresh();
+  }
+
+  /** @internal The opener of a read-only handle makes it follow the writer (open-read-only.ts). */
+  follow(live: LiveReader): void {
+    this.#live = live;
+  }
+
+  /** @internal Whether a scan, snapshot or change feed still reads this handle's view. */
+  hasOpenReads(): boolean {
+    return this.#read.busy || this.#shared.liveSnapshots() > 0 || this.#subscriptions.size > 0;
+  }
+
+  /** @internal A live handle's view that nothing reads any more: free its memory and files. */
+  closeView(): void {
+    if (!this.#live) {
+      void this.close().catch(() => {});
+      return;
+    }
+    if (this.#viewClosed) return;
+    this.#viewClosed = true;
+    this.#read.close();
+    this.#core.detach();
+  }
+
+  /** The view a read goes to on a live handle, or undefined to read this handle's own. */
+  #view(snapshot: Snapshot | undefined): Database | undefined {
+    const live = this.#live;
+    if (!live) return undefined;
+    const view = live.route(snapshot);
+    return view === this ? undefined : view;
   }
 
   /**
@@ -673,6 +754,11 @@ export class Database implements AsyncDisposable {
     // ThreadBlock, which detach() gives back to the next thread that attaches.
     await Promise.allSettled(this.#channelWrites);
     for (const subscription of [...this.#subscriptions]) subscription.end();
+    const live = this.#live;
+    if (live) {
+      await live.close();
+      if (live.current !== this) await live.current.close();
+    }
     if (this.owner) {
       if (this.#shared.state === DbState.OPEN) this.#shared.state = DbState.CLOSING;
       this.#requests.setState(RingState.CLOSING);
@@ -682,8 +768,11 @@ export class Database implements AsyncDisposable {
       await this.owner.log?.close();
       this.owner.lock?.release();
     }
-    this.#read.close();
-    this.#core.detach();
+    if (!this.#viewClosed) {
+      this.#viewClosed = true;
+      this.#read.close();
+      this.#core.detach();
+    }
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -14,6 +14,7 @@ import type { RingView } from "../wal/ring.ts";
 import { trimSegments } from "../wal/segment-files.ts";
 import { type ManifestData, writeManifest } from "./manifest.ts";
 import type { MemtableManager } from "./memtables.ts";
+import type { ReaderRetention } from "./reader-slots.ts";
 import type { EngineShared } from "./shared-state.ts";
 
 export interface FlushEnv {
@@ -32,6 +33,12 @@ export interface FlushEnv {
   /** Each partition log's end (next LSN). */
   partitionEnds(): number[];
   manifest: ManifestData;
+  /**
+   * What live read-only handles in other processes still read (reader-slots.ts): the
+   * writer deletes no segment or table they need. Undefined for a read-only open, which
+   * never flushes.
+   */
+  retention?: ReaderRetention;
 }
 
 /** Replaces the manifest durably and tells every reader (bumps the shared generation). */
@@ -64,7 +71,13 @@ export function flushShard(env: FlushEnv, shard: number): void {
     publishManifest(env, next);
   });
   env.shared.addStat("flushes", 1);
-  trimSegments(env.platform, `${env.dir}/wal`, env.manifest.groupCheckpoint);
+  // After the MANIFEST is published: the live readers' slots are listed now (reader-slots.ts).
+  if (env.retention) {
+    env.retention.trimLog(env.manifest);
+    env.retention.removeDroppedTables(env.manifest);
+  } else {
+    trimSegments(env.platform, `${env.dir}/wal`, env.manifest.groupCheckpoint);
+  }
   for (let i = 0; i < env.manifest.partitionCheckpoints.length; i++) {
     trimSegments(env.platform, partitionDir(env.dir, i), env.manifest.partitionCheckpoints[i]);
   }

@@ -37,8 +37,15 @@ import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { REQUEST_QUEUE_BYTES, type ResolvedOptions, valueBytesMaxFor } from "./options.ts";
 import { replay } from "./replay.ts";
 import { EngineShared } from "./shared-state.ts";
+import { LiveReader, type View } from "./live-reader.ts";
+import { type ManifestData } from "./manifest.ts";
+import { durableMarkPath, ReaderSlot } from "./reader-slots.ts";
+import { readDurableMark } from "../wal/durable-mark.ts";
+import { listSegmentFiles } from "../wal/segment-files.ts";
 
 const MIB = 1024 * 1024;
+/** Memory beyond the memtables and rings a view needs: replay's state and indexes, read buffers, a large record's block. */
+const READ_ONLY_SCRATCH_BYTES = 128 * MIB;
 
 /** `refuseIfNotNew` of open.ts: a directory without MANIFEST that holds data is a lost MANIFEST. */
 export type RefuseIfNotNew = (platform: Platform, dir: string) => void;
@@ -50,22 +57,86 @@ export async function openReadOnly(base: Platform, dir: string, o: ResolvedOptio
     throw new DatabaseNotFoundError(dir);
   }
   if (o.errorIfExists) throw new DatabaseExistsError(dir);
+  // The slot first, claiming everything, before any MANIFEST or log is read (reader-slots.ts).
+  const slot = ReaderSlot.create(base, dir);
+  const startedAtMs = Date.now();
+  try {
+    const build = () => buildView(platform, dir, o, slot !== undefined);
+    const first = await build();
+    if (slot) first.db.follow(new LiveReader(base, dir, slot, first, build, o.refreshIntervalMs, startedAtMs));
+    return first.db;
+  } catch (error) {
+    slot?.release();
+    throw error;
+  }
+}
+
+/** How often a view's build starts again because the writer trimmed the log it was reading. */
+const BUILD_ATTEMPTS_MAX = 8;
+
+/**
+ * A view of the database as the files are now: the tables of the current MANIFEST and the
+ * group WAL replayed from its checkpoint, up to the writer's durable mark when `live` and
+ * there is one (else to the log's end, which must then need no repair).
+ */
+async function buildView(platform: Platform, dir: string, o: ResolvedOptions, live: boolean): Promise<View> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await buildViewOnce(platform, dir, o, live);
+    } catch (error) {
+      if (!(error instanceof LogTrimmedError) || attempt >= BUILD_ATTEMPTS_MAX) throw error;
+    }
+  }
+}
+
+/** The log from a MANIFEST's checkpoint was trimmed by a writer that published a newer one meanwhile. */
+class LogTrimmedError extends Error {}
+
+async function buildViewOnce(platform: Platform, dir: string, o: ResolvedOptions, live: boolean): Promise<View> {
   const probe = await Core.create({ shards: 1, memoryBytesMax: 8 * MIB });
+  const manifestBytes = platform.readFile(`${dir}/${MANIFEST_NAME}`);
   const manifest = readManifest(probe, platform, dir);
   probe.detach();
   if (!manifest) throw new DatabaseNotFoundError(dir);
   if (o.shards !== undefined && o.shards !== manifest.shards) {
     throw new RangeError(`${dir} was created with ${manifest.shards} shards; open it with shards: ${manifest.shards} or leave shards out`);
   }
+  // After the MANIFEST: the mark then covers every version its tables hold.
+  const durableLsn = live ? readDurableMark(platform, durableMarkPath(dir)) : undefined;
   const shards = manifest.shards;
   const core = await Core.create({
     shards,
-    memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + 512 * MIB),
+    memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + READ_ONLY_SCRATCH_BYTES),
   });
+  try {
+    const db = await replayView(core, platform, dir, o, manifest, durableLsn);
+    return { db, source: { manifestVersion: manifest.version, checkpoint: manifest.groupCheckpoint, durableLsn, manifestBytes } };
+  } catch (error) {
+    core.detach();
+    throw error;
+  }
+}
 
+/** Replays the log into `core`'s memtables and makes the Database of the view. */
+async function replayView(core: Core, platform: Platform, dir: string, o: ResolvedOptions, manifest: ManifestData, durableLsn: number | undefined): Promise<Database> {
+  const shards = manifest.shards;
   const groupDir = `${dir}/wal`;
-  const recovered = platform.stat(groupDir)?.isDirectory ? recoverLog(core, platform, groupDir, { salvage: false }) : undefined;
-  const startLsn = Math.max(recovered?.nextLsn ?? 0, Math.ceil((Number(manifest.maxSeq) + 1) / 8) * 8);
+  let recovered: { nextLsn: number; salt: number; report: RecoveryReport } | undefined;
+  if (durableLsn !== undefined) {
+    // A writer published what is durable: read below it, judge nothing past it (it may be
+    // being written), repair nothing. The segments from the checkpoint must all be there.
+    const segments = platform.stat(groupDir)?.isDirectory ? listSegmentFiles(platform, groupDir) : [];
+    // (A log's first segment, number 1, may start past the checkpoint: nothing was below it.
+    // A later first segment that does was preceded by one the writer trimmed.)
+    const first = segments[0];
+    if (manifest.groupCheckpoint < durableLsn && (!first || (first.firstLsn > manifest.groupCheckpoint && first.number > 1))) {
+      throw new LogTrimmedError(`the group WAL no longer holds LSN ${manifest.groupCheckpoint}`);
+    }
+  } else if (platform.stat(groupDir)?.isDirectory) {
+    recovered = recoverLog(core, platform, groupDir, { salvage: false });
+  }
+  const logEnd = durableLsn ?? recovered?.nextLsn ?? 0;
+  const startLsn = Math.max(logEnd, Math.ceil((Number(manifest.maxSeq) + 1) / 8) * 8);
   const group = closedRing(core, o.walBufferBytes, logLimits({ segmentBytesMax: o.walSegmentBytesMax, bufferBytes: o.walBufferBytes }).recordBytesMax, recovered?.salt ?? 0, startLsn);
   const requests = closedRing(core, REQUEST_QUEUE_BYTES, REQUEST_QUEUE_BYTES - 64, 0, 0);
   const shared = EngineShared.create(core, {
@@ -86,7 +157,7 @@ export async function openReadOnly(base: Platform, dir: string, o: ResolvedOptio
     partitionReports.push(recoveredPartition.report);
   }
   const env: FlushEnv = { core, platform, dir, shared, memtables, groupDurable: () => group.durableLsn, awaitGroupDurable: (seq) => awaitDurableBeyond(group, seq), partitionEnds: () => partitionEnds, manifest };
-  const replayed = replayInMemory(env, shards, dir);
+  const replayed = replayInMemory(env, shards, dir, durableLsn);
   memtables.reclaim();
   for (let shard = 0; shard < shards; shard++) {
     const onDisk = BigInt(manifest.maxTs[shard]);
@@ -120,9 +191,9 @@ function closedRing(core: Core, capacity: number, recordBytesMax: number, salt: 
 }
 
 /** The replay, which must not flush: if it tries, the log does not fit the memtables. */
-function replayInMemory(env: FlushEnv, shards: number, dir: string): ReturnType<typeof replay> {
+function replayInMemory(env: FlushEnv, shards: number, dir: string, groupEndLsn = Infinity): ReturnType<typeof replay> {
   try {
-    return replay(env, shards);
+    return replay(env, shards, groupEndLsn);
   } catch (error) {
     if (!(error instanceof ReadOnlyError)) throw error;
     throw new ReadOnlyError(

@@ -39,10 +39,11 @@ import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
 import { openReadOnly } from "./open-read-only.ts";
 import { awaitDurableBeyond, type FlushEnv, partitionDir } from "./flush.ts";
-import { MANIFEST_NAME, type ManifestData, newManifest, readManifest, tableFileName, writeManifest } from "./manifest.ts";
+import { MANIFEST_NAME, type ManifestData, newManifest, readManifest, writeManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
+import { durableMarkPath, ReaderRetention, readersDir } from "./reader-slots.ts";
 import { replay } from "./replay.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 
@@ -90,7 +91,9 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + 512 * MIB),
     });
     let manifest: ManifestData = existing ?? writeManifest(core, platform, dir, newManifest(shards));
-    removeOrphans(platform, dir, manifest);
+    makeDirDurable(platform, readersDir(dir));
+    const retention = new ReaderRetention(platform, dir, o.readerRetainBytesMax);
+    removeOrphans(platform, dir, manifest, retention);
 
     // Seqs are group-WAL LSNs: a new group WAL starts beyond every seq already in a table.
     const startLsn = Math.ceil((Number(manifest.maxSeq) + 1) / 8) * 8;
@@ -102,7 +105,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       salvage: o.salvage,
       coordination: "single-process-unsafe",
       faults: o.faults.groupLog,
-    }, { core, startLsn, deferStart: true });
+    }, { core, startLsn, deferStart: true, durableMarkPath: durableMarkPath(dir) });
     const group = new RingView(core, log.ringAddress);
 
     const requestRing = core.exports.coreAlloc(RING_HEADER_BYTES + REQUEST_QUEUE_BYTES) >>> 0;
@@ -129,7 +132,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       partitionEnds.push(recovered.nextLsn);
       partitionReports.push(recovered.report);
     }
-    const env: FlushEnv = { core, platform, dir, shared, memtables, groupDurable: () => group.durableLsn, awaitGroupDurable: (seq) => awaitDurableBeyond(group, seq), partitionEnds: () => partitionEnds, manifest };
+    const env: FlushEnv = { core, platform, dir, shared, memtables, groupDurable: () => group.durableLsn, awaitGroupDurable: (seq) => awaitDurableBeyond(group, seq), partitionEnds: () => partitionEnds, manifest, retention };
     // The durability worker opened its new segment meanwhile; the replay reads the
     // segments, so it must not find that one half made.
     await log.started;
@@ -156,6 +159,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       cacheBytesMax: o.blockCacheBytesMax,
       memtables: [...memtables.info].map(([address, info]) => ({ address, shard: info.shard, partitionMins: [...info.partitionMins] })),
       manifest,
+      readerRetainBytesMax: o.readerRetainBytesMax,
       faults: o.faults.actor,
     };
     actor = workerPool(platform).spawn({ role: "actor", module: core.module, memory: core.memory, args });
@@ -269,16 +273,19 @@ function refuseIfNotNew(platform: Platform, dir: string): void {
   );
 }
 
-/** Deletes table files no manifest names (a crash mid-flush or mid-compaction) and temp files. */
-function removeOrphans(platform: Platform, dir: string, manifest: ManifestData): void {
-  const live = new Set(manifest.tables.map((t) => tableFileName(t.number)));
+/**
+ * Deletes table files no manifest names (a crash mid-flush or mid-compaction: unless a live
+ * reader in another process is at an older MANIFEST, reader-slots.ts) and temp files.
+ */
+function removeOrphans(platform: Platform, dir: string, manifest: ManifestData, retention: ReaderRetention): void {
   let removed = 0;
   for (const name of platform.readdir(`${dir}/tables`)) {
-    if (name.endsWith(".tmp") || (name.endsWith(".sst") && !live.has(name))) {
+    if (name.endsWith(".tmp")) {
       platform.unlink(`${dir}/tables/${name}`);
       removed++;
     }
   }
   if (removed > 0) platform.fsyncDir(`${dir}/tables`);
+  retention.removeDroppedTables(manifest);
   if (platform.stat(`${dir}/MANIFEST.tmp`)) platform.unlink(`${dir}/MANIFEST.tmp`);
 }

@@ -51,6 +51,19 @@ export interface DatabaseOptions {
    */
   readOnly?: boolean;
   /**
+   * readOnly: a read starts a refresh in the background (the handle follows the writer's
+   * durable log and MANIFEST: docs/ENGINE.md "Live readers") when the last one started more
+   * than this long ago, in ms (0 to 2,147,483,647; 0: at every read, one at a time). Reads
+   * never wait for it; `await db.refresh()` does. Default 100.
+   */
+  refreshIntervalMs?: number;
+  /**
+   * Writer: the most bytes of old log segments and dropped tables one live read-only handle
+   * may keep from deletion (src/engine/reader-slots.ts); a reader past it is evicted (its
+   * reads get ReaderEvictedError until it refreshes). 0 to 2^53-1. Default 1 GiB.
+   */
+  readerRetainBytesMax?: number;
+  /**
    * @internal Left out of the published declarations (tsconfig stripInternal).
    * For tests only: make the group log's durability worker or the actor fail its n-th write
    * or sync (src/platform-faults.ts), to prove the database fails stop.
@@ -104,7 +117,7 @@ export function valueBytesMaxFor(memtableBytesMax: number): number {
 const OPTION_NAMES: readonly (keyof DatabaseOptions)[] = [
   "shards", "durability", "fastWrite", "walBatchIntervalUs", "memtableBytesMax", "walSegmentBytesMax", "walBufferBytes",
   "coordination", "coordinationTimeoutMs", "blockCacheBytesMax", "salvage", "writeQueue", "createIfMissing", "errorIfExists",
-  "readOnly", "faults",
+  "readOnly", "refreshIntervalMs", "readerRetainBytesMax", "faults",
 ];
 const WRITE_QUEUE_OPTION_NAMES: readonly (keyof WriteQueueOptions)[] = ["capacity", "maxBatch", "maxGroupDelayUs", "timeoutMs"];
 
@@ -113,6 +126,8 @@ export interface ResolvedOptions {
   createIfMissing: boolean;
   errorIfExists: boolean;
   readOnly: boolean;
+  refreshIntervalMs: number;
+  readerRetainBytesMax: number;
   durability: Durability;
   fastWrite: boolean;
   walBatchIntervalUs: number;
@@ -190,6 +205,8 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
     createIfMissing: options.createIfMissing ?? true,
     errorIfExists: options.errorIfExists ?? false,
     readOnly: options.readOnly ?? false,
+    refreshIntervalMs: integer("refreshIntervalMs", options.refreshIntervalMs, 0, TIMEOUT_MS_MAX, 100),
+    readerRetainBytesMax: integer("readerRetainBytesMax", options.readerRetainBytesMax, 0, Number.MAX_SAFE_INTEGER, 1024 * MIB),
     durability: oneOf("durability", options.durability, ["full", "async"], "full"),
     fastWrite: options.fastWrite ?? true,
     walBatchIntervalUs: integer("walBatchIntervalUs", options.walBatchIntervalUs, 0, 1_000_000, 1000),

@@ -229,6 +229,11 @@ export class ReadContext {
     return this.#closed;
   }
 
+  /** A read is under way on this thread: a scan not yet ended holds the epoch (scan.ts). */
+  get busy(): boolean {
+    return this.#epochDepth > 0;
+  }
+
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError(`database ${this.dir}`);
   }

@@ -81,8 +81,12 @@ interface Source {
   from: number;
 }
 
-/** Replays both kinds of logs from their checkpoints into the memtables; flushes (with capped checkpoints) when they fill. */
-export function replay(env: FlushEnv, shards: number): Replayed {
+/**
+ * Replays both kinds of logs from their checkpoints into the memtables; flushes (with capped
+ * checkpoints) when they fill. The group WAL is read up to `groupEndLsn` (exclusive; a live
+ * reader's durable mark, src/engine/live-reader.ts), or to its end.
+ */
+export function replay(env: FlushEnv, shards: number, groupEndLsn = Infinity): Replayed {
   const { core, dir, memtables } = env;
   const sources: Source[] = [{ source: -1, dir: `${dir}/wal`, from: env.manifest.groupCheckpoint }];
   for (let shard = 0; shard < shards; shard++) sources.push({ source: shard, dir: partitionDir(dir, shard), from: env.manifest.partitionCheckpoints[shard] });
@@ -162,7 +166,7 @@ export function replay(env: FlushEnv, shards: number): Replayed {
             throw new Error(`replay: the core stopped with status ${status} at LSN ${lsn} of ${logDir}`);
         }
       };
-      for (const run of readRecordRuns(core, env.platform, logDir, from)) {
+      for (const run of readRecordRuns(core, env.platform, logDir, from, source === -1 ? groupEndLsn : Infinity)) {
         if (run.kind === "run") {
           const runAt = (offset: number) => ({ address: run.address + offset + RECORD_HEADER_BYTES, length: core.u32[(run.address + offset + 4) >>> 2] & 0xffffff });
           for (let start = 0; ;) {

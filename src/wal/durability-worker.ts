@@ -4,7 +4,8 @@
  *
  * Loop: take every contiguous published record (walScan), write them with one
  * write/writev per segment piece, free the ring space, fdatasync once, publish the new
- * durable LSN (an atomic store and a notify that wakes every waiting writer), repeat.
+ * durable LSN (to the durable mark file for other processes when the owner asked for one,
+ * then an atomic store and a notify that wakes every waiting writer), repeat.
  * - full durability: when records arrive while the worker is idle it syncs at once (a
  *   lone writer never waits out an interval); records that arrive during a sync form the
  *   next group.
@@ -26,6 +27,7 @@ import type { FaultPlan } from "../platform-faults.ts";
 import { withFaults } from "../platform-faults.ts";
 import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
 import { registerWorkerRole } from "../worker-main.ts";
+import { DurableMarkWriter } from "./durable-mark.ts";
 import { FailCode, Ring, RingState } from "./format.ts";
 import { RingView } from "./ring.ts";
 import { SegmentWriter, type WriterSegment } from "./segment-writer.ts";
@@ -41,6 +43,12 @@ export interface DurabilityArgs {
   last: WriterSegment | undefined;
   fresh: { number: number; firstLsn: number };
   faults?: FaultPlan;
+  /**
+   * Where to publish the durable LSN for other processes (src/wal/durable-mark.ts), or
+   * undefined for none. With it, the recovered last segment is synced before the first
+   * mark: what a killed writer left in the page cache is durable before a reader may read it.
+   */
+  durableMarkPath?: string;
 }
 
 export type DurabilityMessage =
@@ -56,14 +64,15 @@ function runDurability(platform: Platform, core: Core, args: DurabilityArgs, por
   const ring = new RingView(core, args.ring);
   const exports = core.exports;
   let writer: SegmentWriter;
+  let mark: DurableMarkWriter | undefined;
   try {
-    writer = SegmentWriter.open(
-      args.faults ? withFaults(platform, args.faults) : platform,
-      core,
-      { dir: args.dir, salt: args.salt, segmentBytesMax: args.segmentBytesMax, syncBytesMax: ring.capacity },
-      args.last,
-      args.fresh,
-    );
+    const files = args.faults ? withFaults(platform, args.faults) : platform;
+    writer = SegmentWriter.open(files, core, { dir: args.dir, salt: args.salt, segmentBytesMax: args.segmentBytesMax, syncBytesMax: ring.capacity }, args.last, args.fresh);
+    if (args.durableMarkPath !== undefined) {
+      if (args.last) writer.sync();
+      mark = new DurableMarkWriter(files, args.durableMarkPath);
+      mark.publish(ring.durableLsn);
+    }
   } catch (error) {
     fail(ring, port, FailCode.ROTATE, error);
     return;
@@ -85,6 +94,7 @@ function runDurability(platform: Platform, core: Core, args: DurabilityArgs, por
       if (state === RingState.FAILED) break;
       if (state !== RingState.OPEN && ring.reserveHead === from) {
         writer.close();
+        mark?.close();
         ring.setState(RingState.CLOSED);
         port.postMessage({ type: "closed" } satisfies DurabilityMessage);
         return;
@@ -130,10 +140,13 @@ function runDurability(platform: Platform, core: Core, args: DurabilityArgs, por
       exports.walRelease(args.ring, BigInt(to));
       step = "sync";
       writer.sync();
+      step = "mark";
+      mark?.publish(to);
     } catch (error) {
       fail(ring, port, step === "sync" ? FailCode.SYNC : step === "rotate" ? FailCode.ROTATE : FailCode.WRITE, error);
       try {
         writer.close();
+        mark?.close();
       } catch {
         // already failing; the first error is the one reported
       }
@@ -145,6 +158,7 @@ function runDurability(platform: Platform, core: Core, args: DurabilityArgs, por
   // The ring was failed by another thread (the engine's actor): nothing more will be
   // written; close the segment and tell the owner this worker is done.
   writer.close();
+  mark?.close();
   port.postMessage({ type: "closed" } satisfies DurabilityMessage);
 }
 

@@ -73,6 +73,8 @@ export interface LogEmbedding {
    * caller's work); the caller must await `started` (a failure to start rejects it).
    */
   deferStart?: boolean;
+  /** Publish the durable LSN in this file for other processes (src/wal/durable-mark.ts). */
+  durableMarkPath?: string;
 }
 
 export interface LogLimits {
@@ -209,6 +211,7 @@ export class Log implements AsyncDisposable {
         last: recovered.last,
         fresh: { number: lastNumber + 1, firstLsn: recovered.nextLsn },
         faults: options.faults,
+        durableMarkPath: embedding.durableMarkPath,
       };
       worker = workerPool(platform).spawn({ role: "durability", module: core.module, memory: core.memory, args });
       const spawned = worker;

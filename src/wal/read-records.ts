@@ -28,10 +28,19 @@ export interface SegmentEnd {
  * Opens each segment of `dir` from the one holding `fromLsn` on, hands its scanner to
  * `read` (which yields what it reads and returns where the segment's records end), then
  * checks that the next segment starts exactly there: the one walk behind readRecords and
- * readRecordRuns (record-runs.ts).
+ * readRecordRuns (record-runs.ts). With `endLsn` (a record boundary, e.g. a durable mark)
+ * nothing at or past it is read: segments starting there are not opened, and the one
+ * holding it is read only up to it (its `read` stops with "limit").
  */
-export function* walkSegments<T>(core: Core, platform: Platform, dir: string, fromLsn: number, read: (scanner: SegmentScanner) => Generator<T, SegmentEnd>): Generator<T> {
-  const segments = listSegmentFiles(platform, dir);
+export function* walkSegments<T>(
+  core: Core,
+  platform: Platform,
+  dir: string,
+  fromLsn: number,
+  read: (scanner: SegmentScanner, endLsn: number) => Generator<T, SegmentEnd>,
+  endLsn = Infinity,
+): Generator<T> {
+  const segments = listSegmentFiles(platform, dir).filter((segment) => segment.firstLsn < endLsn);
   let start = 0;
   for (let i = 0; i < segments.length; i++) if (segments[i].firstLsn <= fromLsn) start = i;
   for (let i = start; i < segments.length; i++) {
@@ -40,9 +49,9 @@ export function* walkSegments<T>(core: Core, platform: Platform, dir: string, fr
     if ("invalid" in header) throw new CorruptionError(`log segment ${segment.path}: ${header.invalid}`, segment.path, 0);
     const scanner = SegmentScanner.open(core, platform, segment.path, header);
     try {
-      const { stopped, offset } = yield* read(scanner);
+      const { stopped, offset } = yield* read(scanner, endLsn);
       const next = segments[i + 1];
-      const clean = stopped === "end-of-file" || (stopped === "zero" && scanner.zeroFrom(offset));
+      const clean = stopped === "end-of-file" || stopped === "limit" || (stopped === "zero" && scanner.zeroFrom(offset));
       if (next && (!clean || next.firstLsn !== scanner.lsnAt(offset))) {
         throw new CorruptionError(`log segment ${segment.path} ends at offset ${offset} (${stopped}) but the next segment starts at LSN ${next.firstLsn}`, segment.path, offset);
       }

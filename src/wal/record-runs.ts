@@ -50,11 +50,11 @@ export interface LargeRecord {
 /** Size of the block a record larger than the read buffer is read into (the largest payload the format frames). */
 const LARGE_BLOCK_BYTES = (RECORD_LENGTH_MAX + 64) & ~63;
 
-/** Where a segment's valid records end (a file offset), and why they end there. */
-export function* readRecordRuns(core: Core, platform: Platform, dir: string, fromLsn = 0): Generator<RecordRun | LargeRecord> {
+/** The runs from the segment holding `fromLsn` on, up to `endLsn` (exclusive, a record boundary) or the log's end. */
+export function* readRecordRuns(core: Core, platform: Platform, dir: string, fromLsn = 0, endLsn = Infinity): Generator<RecordRun | LargeRecord> {
   const large = new LargeRecordBlock(core);
   try {
-    yield* walkSegments(core, platform, dir, fromLsn, (scanner) => segmentRuns(core, scanner, large));
+    yield* walkSegments(core, platform, dir, fromLsn, (scanner, end) => segmentRuns(core, scanner, large, end), endLsn);
   } finally {
     large.free();
   }
@@ -101,15 +101,16 @@ class LargeRecordBlock {
 
 /**
  * The runs of one segment (its scanner's file and buffer), from its first record to where
- * valid records stop, and why they stop there.
+ * valid records stop, or to `endLsn`, and why they stop there.
  */
-function* segmentRuns(core: Core, scanner: SegmentScanner, large: LargeRecordBlock | undefined): Generator<RecordRun | LargeRecord, SegmentEnd> {
+function* segmentRuns(core: Core, scanner: SegmentScanner, large: LargeRecordBlock | undefined, endLsn = Infinity): Generator<RecordRun | LargeRecord, SegmentEnd> {
   const buffer = scanner.bufferAddress;
-  const size = scanner.fileSize;
+  const limited = scanner.offsetOf(endLsn) < scanner.fileSize;
+  const size = limited ? scanner.offsetOf(endLsn) : scanner.fileSize;
   const salt = scanner.header.salt;
   let offset = SEGMENT_HEADER_BYTES;
   for (;;) {
-    if (offset >= size) return { stopped: "end-of-file", offset };
+    if (offset >= size) return { stopped: limited ? "limit" : "end-of-file", offset };
     const read = scanner.peek(offset, size - offset).length;
     if (read === 0) return { stopped: "end-of-file", offset };
     const valid = core.exports.walValidate(buffer, read, salt, BigInt(scanner.lsnAt(offset))) >>> 0;

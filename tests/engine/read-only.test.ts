@@ -1,7 +1,9 @@
 // open(dir, { readOnly: true }) (src/engine/open-read-only.ts, docs/RECOVERY.md "Read-only
 // open"): reads, scans and snapshots work, including what is only in the log; writes reject
-// with ReadOnlyError; no lock, so it opens beside a writer; nothing in the directory changes,
-// and a log the memtables cannot hold without a flush is refused rather than flushed.
+// with ReadOnlyError; no lock, so it opens beside a writer and follows it on refresh (the
+// live part is tests/engine/live-readers.test.ts); nothing in the directory changes but the
+// handle's own slot file, gone again at close; a log the memtables cannot hold without a
+// flush is refused rather than flushed.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { DatabaseNotFoundError, ReadOnlyError } from "../../src/engine/public.ts";
@@ -60,15 +62,21 @@ test("reads, scans and snapshots see tables and the unflushed log; writes reject
   await again.close();
 });
 
-test("a read-only open beside a writer that holds the lock", async () => {
+test("a read-only open beside a writer that holds the lock follows it on refresh", async () => {
   const dir = tempDir();
   const writer = await open(dir);
   await writer.put("a", "1");
-  const reader = await open(dir, { readOnly: true, coordinationTimeoutMs: 0 });
+  const reader = await open(dir, { readOnly: true, coordinationTimeoutMs: 0, refreshIntervalMs: 3_600_000 });
   assert.is(text(reader.get("a")), "1");
   await writer.put("b", "2");
-  assert.is(reader.get("b"), undefined, "the reader sees the database as it was at its open");
+  assert.is(reader.get("b"), undefined, "no refresh yet: the reader shows the durable state at its open");
+  await reader.refresh();
+  assert.is(text(reader.get("b")), "2", "after refresh() it shows what the writer made durable since");
+  const slots = writer.stats().coordination?.readers ?? [];
+  assert.is(slots.length, 1, "the writer sees the reader's slot");
+  assert.ok(slots[0].alive);
   await reader.close();
+  assert.equal(writer.stats().coordination?.readers, [], "close gave the slot back");
   await writer.put("c", "3");
   await writer.close();
 });
@@ -97,7 +105,7 @@ test("a log the memtables cannot hold without a flush: ReadOnlyError, nothing fl
   await fits.close();
 });
 
-test("a log that needs a repair (a torn tail): ReadOnlyError, the log untouched; a read-write open repairs it", async () => {
+test("a torn tail past the durable mark is not read (no repair needed); without a mark it needs the repair: ReadOnlyError, the log untouched", async () => {
   const dir = tempDir();
   const writer = await open(dir);
   await writer.put("a", "1");
@@ -108,9 +116,16 @@ test("a log that needs a repair (a torn tail): ReadOnlyError, the log untouched;
   file.write(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]), file.size() - 8); // garbage after the zeros: a torn tail
   file.close();
   const before = listing(dir);
+  const marked = await open(dir, { readOnly: true });
+  assert.is(text(marked.get("a")), "1", "the log below the writer's durable mark is read; what follows is not judged");
+  await marked.close();
+  assert.equal(listing(dir), before, "nothing changed");
+
+  platform.unlink(`${dir}/readers/DURABLE`); // a directory last written before durable marks existed
+  const withoutMark = listing(dir);
   const error = await rejects(() => open(dir, { readOnly: true }), ReadOnlyError);
   assert.match(error.message, /truncate|open\(readwrite\)/);
-  assert.equal(listing(dir), before, "the torn tail is still there");
+  assert.equal(listing(dir), withoutMark, "the torn tail is still there");
   const repaired = await open(dir);
   assert.is(text(repaired.get("a")), "1");
   await repaired.close();

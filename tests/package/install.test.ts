@@ -81,7 +81,7 @@ const PUBLIC_EXPORTS: Record<string, string[]> = {
     "open", "attach", "runtime", "Database",
     "KEY_BYTES_MAX", "VALUE_BYTES_MAX", "SHARDS_MAX", "BATCH_OPS_MAX", "BATCH_BYTES_MAX",
     ...ERRORS, "DatabaseExistsError", "DatabaseNotFoundError", "FeedHistoryError", "FeedOverflowError", "LockUnavailableError",
-    "QueueClosedError", "QueueFullError", "ReadOnlyError", "SnapshotReleasedError", "TimeoutError",
+    "QueueClosedError", "QueueFullError", "ReadOnlyError", "ReaderEvictedError", "SnapshotReleasedError", "TimeoutError",
   ],
   "shardline/wal": ["openLog", "attachLog", "Log", ...ERRORS],
   "shardline/level": ["ShardlineLevel"],

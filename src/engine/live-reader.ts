@@ -1,0 +1,235 @@
+/**
+ * LiveReader: what makes a `readOnly` handle follow the writer (docs/ENGINE.md "Live
+ * readers"). The handle the user holds routes every read to the newest *view*: a read-only
+ * Database built from the files as they were at one refresh (open-read-only.ts: the tables
+ * of one MANIFEST plus the group WAL replayed from its checkpoint up to the writer's durable
+ * mark). A refresh builds a new view when the MANIFEST or the durable mark changed, then
+ * makes it current; the views before it stay alive while a snapshot or scan taken on them
+ * is open (each such read keeps reading the view it started on, so it sees one consistent
+ * state), and are closed once nothing reads them.
+ *
+ *   reads ──► current view ◄── refresh (async: build, then swap)
+ *              retired views: closed when their last snapshot / scan ends
+ *
+ * When: a read starts a refresh in the background if the last one started more than
+ * refreshIntervalMs ago (reads never wait for it; the staleness of a read is bounded by
+ * that interval plus the time a refresh takes); `await db.refresh()` starts one and waits.
+ * One refresh runs at a time.
+ *
+ * What the writer keeps for us: the handle's ReaderSlot (reader-slots.ts) claims, at every
+ * moment, the oldest MANIFEST version and log checkpoint of any live view, and claimed
+ * them before any of them was read; a refresh re-writes it after each swap and after views
+ * close. If the writer evicted the slot (we held more than its readerRetainBytesMax), the
+ * files of the current view may be gone: reads throw ReaderEvictedError, and the next
+ * refresh claims everything again and builds a new view from scratch.
+ *
+ * Never a torn or undurable record: a view reads the log only below the durable mark
+ * (src/wal/durable-mark.ts), read after the MANIFEST, so it also covers every table's
+ * versions. Commit order: a view is a prefix of the log at a record boundary.
+ * Threads: the thread that opened the handle (its views have no threads of their own).
+ */
+import { ReaderEvictedError } from "../errors.ts";
+import type { Platform } from "../platform.ts";
+import { readDurableMark } from "../wal/durable-mark.ts";
+import type { Database } from "./database.ts";
+import { MANIFEST_NAME } from "./manifest.ts";
+import { durableMarkPath, type ReaderSlot } from "./reader-slots.ts";
+
+/** What one view was built from. */
+export interface ViewSource {
+  manifestVersion: number;
+  /** The group WAL's checkpoint in that MANIFEST: the view replayed the log from here. */
+  checkpoint: number;
+  /** The durable mark it read the log up to (undefined: none, the whole clean log). */
+  durableLsn: number | undefined;
+  /** The MANIFEST's bytes, to tell cheaply whether it changed. */
+  manifestBytes: Uint8Array;
+}
+
+export interface View {
+  db: Database;
+  source: ViewSource;
+}
+
+/** Builds a view from the files as they are now (open-read-only.ts). */
+export type BuildView = () => Promise<View>;
+
+/** Refresh statistics, in stats().coordination.live. */
+export interface LiveReaderStats {
+  /** Refreshes that found something new and built a view. */
+  refreshes: number;
+  /** Refreshes that found nothing new. */
+  unchanged: number;
+  /** Views still open (the current one and retired ones still read). */
+  views: number;
+  manifestVersion: number;
+  durableLsn: bigint | undefined;
+  /** When the current view's refresh started (ms since the epoch). */
+  refreshedAtMs: number;
+  /** Milliseconds the last refresh that built a view took. */
+  lastBuildMs: number;
+  /** The last refresh's failure, if the last one failed (reads go on with the current view). */
+  lastError: string | undefined;
+  evicted: boolean;
+}
+
+export class LiveReader {
+  #current: View;
+  readonly #retired: View[] = [];
+  #refreshing: Promise<void> | undefined;
+  #lastStartMs: number;
+  #refreshedAtMs: number;
+  #evicted = false;
+  #closed = false;
+  #stats = { refreshes: 0, unchanged: 0, lastBuildMs: 0, lastError: undefined as string | undefined };
+  /** Which view each snapshot was taken on (a snapshot reads only its own view). */
+  readonly #snapshotViews = new WeakMap<object, Database>();
+
+  constructor(
+    private readonly platform: Platform,
+    readonly dir: string,
+    private readonly slot: ReaderSlot,
+    first: View,
+    private readonly build: BuildView,
+    private readonly intervalMs: number,
+    startedAtMs: number,
+  ) {
+    this.#current = first;
+    this.#lastStartMs = startedAtMs;
+    this.#refreshedAtMs = startedAtMs;
+    this.#claim();
+  }
+
+  /**
+   * The view a read goes to: the one `snapshot` was taken on, else the current one (after
+   * starting a background refresh if one is due). Throws ReaderEvictedError while the
+   * writer no longer keeps our files.
+   */
+  route(snapshot?: object): Database {
+    if (snapshot !== undefined) {
+      const view = this.#snapshotViews.get(snapshot);
+      if (view) return view;
+    }
+    this.#closeUnread();
+    if (Date.now() - this.#lastStartMs >= this.intervalMs && !this.#refreshing) {
+      if (this.slot.evicted) this.#evicted = true;
+      this.refresh().catch(() => {}); // its failure is in stats and in the next refresh()
+    }
+    if (this.#evicted) throw new ReaderEvictedError(this.dir);
+    return this.#current.db;
+  }
+
+  /** Notes that `snapshot` belongs to `db` (a view), so reads with it go there. */
+  noteSnapshot(snapshot: object, db: Database): void {
+    this.#snapshotViews.set(snapshot, db);
+  }
+
+  get current(): Database {
+    return this.#current.db;
+  }
+
+  /** Starts a refresh (or joins the one running) and resolves when it is done. */
+  refresh(): Promise<void> {
+    this.#refreshing ??= this.#refresh().finally(() => (this.#refreshing = undefined));
+    return this.#refreshing;
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.#closed) return;
+    const startedAtMs = Date.now();
+    this.#lastStartMs = startedAtMs;
+    try {
+      this.#closeUnread();
+      if (this.slot.evicted) {
+        // Everything we read may be gone: claim everything again before reading anything.
+        this.#evicted = true;
+        this.slot.reclaim();
+      } else if (this.#unchanged()) {
+        this.#stats.unchanged++;
+        this.#refreshedAtMs = startedAtMs;
+        this.#stats.lastError = undefined;
+        return;
+      }
+      const view = await this.build();
+      if (this.#closed) {
+        await view.db.close();
+        return;
+      }
+      this.#retired.push(this.#current);
+      this.#current = view;
+      this.#evicted = false;
+      this.#refreshedAtMs = startedAtMs;
+      this.#stats.refreshes++;
+      this.#stats.lastBuildMs = Date.now() - startedAtMs;
+      this.#stats.lastError = undefined;
+      this.#closeUnread();
+      this.#claim();
+    } catch (error) {
+      this.#stats.lastError = (error as Error)?.message ?? String(error);
+      throw error;
+    }
+  }
+
+  /** Whether the MANIFEST and the durable mark are what the current view was built from. */
+  #unchanged(): boolean {
+    const source = this.#current.source;
+    if (readDurableMark(this.platform, durableMarkPath(this.dir)) !== source.durableLsn) return false;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.platform.readFile(`${this.dir}/${MANIFEST_NAME}`);
+    } catch {
+      return false; // being replaced: the build reads it properly
+    }
+    return bytes.length === source.manifestBytes.length && bytes.every((b, i) => b === source.manifestBytes[i]);
+  }
+
+  /** Closes retired views nothing reads any more. */
+  #closeUnread(): void {
+    if (this.#retired.length === 0) return;
+    let closed = false;
+    for (let i = this.#retired.length - 1; i >= 0; i--) {
+      const view = this.#retired[i];
+      if (view.db.hasOpenReads()) continue;
+      this.#retired.splice(i, 1);
+      view.db.closeView();
+      closed = true;
+    }
+    if (closed && !this.#evicted) this.#claim();
+  }
+
+  /** Writes our slot: the oldest MANIFEST version and checkpoint any open view reads. */
+  #claim(): void {
+    let version = this.#current.source.manifestVersion;
+    let lsn = this.#current.source.checkpoint;
+    for (const view of this.#retired) {
+      version = Math.min(version, view.source.manifestVersion);
+      lsn = Math.min(lsn, view.source.checkpoint);
+    }
+    try {
+      this.slot.update(version, lsn);
+    } catch (error) {
+      if (!(error instanceof ReaderEvictedError)) throw error;
+      this.#evicted = true;
+    }
+  }
+
+  stats(): LiveReaderStats {
+    const source = this.#current.source;
+    return {
+      ...this.#stats,
+      views: 1 + this.#retired.length,
+      manifestVersion: source.manifestVersion,
+      durableLsn: source.durableLsn === undefined ? undefined : BigInt(source.durableLsn),
+      refreshedAtMs: this.#refreshedAtMs,
+      evicted: this.#evicted,
+    };
+  }
+
+  /** Closes every view (waiting for a refresh in flight) and gives the slot back. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#refreshing?.catch(() => {});
+    for (const view of this.#retired.splice(0)) view.db.closeView();
+    this.slot.release();
+  }
+}

@@ -1,0 +1,336 @@
+/**
+ * Reader slots: how live read-only handles in other processes (src/engine/live-reader.ts)
+ * tell the writer what they still read, so that it deletes no log segment or table file
+ * they need, and how the writer tells them what is durable.
+ *
+ *   <dir>/readers/DURABLE                        the group WAL's durable mark, written by
+ *                                                the writer's durability worker
+ *                                                (src/wal/durable-mark.ts)
+ *   <dir>/readers/<pid>-<startTime>-<hex>.reader one per read-only handle, JSON:
+ *     { pid, startTime, runtime, openedAt, updatedAt, manifestVersion, lsn }
+ *
+ * A slot says: "I read tables of MANIFEST versions >= manifestVersion and may still read
+ * the group WAL from LSN `lsn` on". Each slot has one writer, its reader, which replaces it
+ * whole (write `<name>.tmp`, rename over `<name>`: another process sees the old or the new
+ * record, never a torn one; no fsync, a slot means nothing after a power loss) and deletes
+ * it on close. There is no shared file to lock: Node has no kernel file lock, and one file
+ * per reader needs none.
+ *
+ * The writer (the opener during recovery, then the actor) consults the slots each time it
+ * would delete something (ReaderRetention):
+ * - log segments: trimmed below min(checkpoint, every live slot's lsn);
+ * - table files no longer named by the MANIFEST (compaction inputs, orphans of a crash):
+ *   deleted only when every live slot's manifestVersion is at least the current version.
+ *   (A reader at version v needs the tables of v; a table dropped in version w is needed
+ *   only if v < w <= current, so "all slots at the current version" is sufficient and
+ *   needs no memory of when each table was dropped; it keeps a laggard's files a little
+ *   longer than strictly needed.)
+ * Why no needed file is ever deleted: the reader writes its slot (first with version 0 and
+ * LSN 0: everything) BEFORE it reads a MANIFEST or the log, and keeps it at or below the
+ * versions and checkpoints of everything it still reads; the writer publishes a MANIFEST
+ * BEFORE it lists the slots and deletes. So for any file the reader may read, either the
+ * writer's listing saw a slot that covers it, or the reader's slot write came after the
+ * listing, and then so did its MANIFEST read, which found the new MANIFEST, which no longer
+ * needs the file. A reader that finds the log trimmed under its own earlier read (the only
+ * window: between a MANIFEST read and the slot update that follows it, when the slot
+ * already covered it, there is none) reads the MANIFEST again.
+ *
+ * Liveness and limits: a slot whose process is dead (pid and start time, as the write lock
+ * judges them: src/lock-holders.ts) is deleted by the writer; a live slot that makes the
+ * writer keep more than `retainBytesMax` bytes (log behind the checkpoint plus dropped
+ * tables) is evicted: the writer deletes it, and the reader, finding its slot gone, refuses
+ * reads with ReaderEvictedError until `refresh()` rebuilds it from the current files.
+ * Threads: a ReaderSlot belongs to its handle's thread; a ReaderRetention to the writer's
+ * owner thread. Processes: any number of readers, one writer (the directory lock).
+ */
+import { ReaderEvictedError } from "../errors.ts";
+import { LOCK_FILE_WRITE_GRACE_MS } from "../lock-holders.ts";
+import type { Platform, RuntimeName } from "../platform.ts";
+import { hasErrorCode } from "../platform.ts";
+import { listSegmentFiles, trimSegments } from "../wal/segment-files.ts";
+import { type ManifestData, tableFileName } from "./manifest.ts";
+
+export const READERS_DIR_NAME = "readers";
+export const DURABLE_MARK_NAME = "DURABLE";
+const SLOT_NAME = /^(\d+)-(\d+)-[0-9a-f]+\.reader(\.tmp)?$/;
+const SLOT_BYTES_MAX = 4096;
+
+export function readersDir(dir: string): string {
+  return `${dir}/${READERS_DIR_NAME}`;
+}
+
+export function durableMarkPath(dir: string): string {
+  return `${readersDir(dir)}/${DURABLE_MARK_NAME}`;
+}
+
+export interface ReaderSlotRecord {
+  pid: number;
+  startTime: number;
+  runtime: RuntimeName;
+  /** ISO 8601 */
+  openedAt: string;
+  updatedAt: string;
+  /** The oldest MANIFEST version whose tables the reader may still read (0: any). */
+  manifestVersion: number;
+  /** The oldest group-WAL LSN the reader may still read. */
+  lsn: number;
+}
+
+export interface ReaderSlotInfo {
+  /** File name in <dir>/readers. */
+  file: string;
+  /** undefined when the file holds no whole record. */
+  record: ReaderSlotRecord | undefined;
+  alive: boolean;
+  reason: string;
+}
+
+function parseSlot(bytes: Uint8Array): ReaderSlotRecord | undefined {
+  try {
+    const r = JSON.parse(new TextDecoder().decode(bytes)) as Partial<ReaderSlotRecord>;
+    if (typeof r !== "object" || r === null) return undefined;
+    if (!Number.isSafeInteger(r.pid) || !Number.isSafeInteger(r.startTime)) return undefined;
+    if (!Number.isSafeInteger(r.manifestVersion) || !Number.isSafeInteger(r.lsn)) return undefined;
+    return r as ReaderSlotRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+function readSlot(platform: Platform, path: string): ReaderSlotRecord | undefined | "gone" {
+  let bytes: Uint8Array;
+  try {
+    bytes = platform.readFile(path);
+  } catch (error) {
+    if (hasErrorCode(error, "ENOENT")) return "gone";
+    throw error;
+  }
+  return bytes.length > SLOT_BYTES_MAX ? undefined : parseSlot(bytes);
+}
+
+/** Every slot file in `dir`'s readers directory, judged alive or dead (nothing is deleted). */
+export function listReaderSlots(platform: Platform, dir: string): ReaderSlotInfo[] {
+  const out: ReaderSlotInfo[] = [];
+  let names: string[];
+  try {
+    names = platform.readdir(readersDir(dir));
+  } catch (error) {
+    if (hasErrorCode(error, "ENOENT")) return out;
+    throw error;
+  }
+  for (const file of names.sort()) {
+    const name = SLOT_NAME.exec(file);
+    if (!name) continue;
+    const path = `${readersDir(dir)}/${file}`;
+    const record = readSlot(platform, path);
+    if (record === "gone") continue;
+    const identity = { pid: Number(name[1]), startTime: Number(name[2]) };
+    if (platform.isProcessAlive(identity)) {
+      out.push({ file, record: name[3] ? undefined : record, alive: true, reason: "its process is alive" });
+    } else {
+      out.push({ file, record: name[3] ? undefined : record, alive: false, reason: "its process is gone" });
+    }
+  }
+  return out;
+}
+
+/** The reader's own slot. */
+export class ReaderSlot {
+  readonly path: string;
+  readonly #tmp: string;
+  readonly #record: ReaderSlotRecord;
+  #released = false;
+
+  private constructor(private readonly platform: Platform, readonly dir: string, name: string, record: ReaderSlotRecord) {
+    this.path = `${readersDir(dir)}/${name}`;
+    this.#tmp = `${this.path}.tmp`;
+    this.#record = record;
+  }
+
+  /**
+   * A slot claiming everything (version 0, LSN 0), or undefined when the directory cannot
+   * be written (a read-only file system or no permission: the handle then shows the files
+   * as they are at open, like a backup, and says so in stats().coordination).
+   */
+  static create(platform: Platform, dir: string): ReaderSlot | undefined {
+    const me = platform.processIdentity();
+    const random = crypto.getRandomValues(new Uint8Array(6));
+    const hex = Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("");
+    const now = new Date().toISOString();
+    const slot = new ReaderSlot(platform, dir, `${me.pid}-${me.startTime}-${hex}.reader`, {
+      pid: me.pid,
+      startTime: me.startTime,
+      runtime: platform.runtime,
+      openedAt: now,
+      updatedAt: now,
+      manifestVersion: 0,
+      lsn: 0,
+    });
+    try {
+      if (!platform.stat(readersDir(dir))?.isDirectory) platform.mkdir(readersDir(dir), { recursive: true });
+      slot.#write();
+    } catch (error) {
+      if (hasErrorCode(error, "EROFS") || hasErrorCode(error, "EACCES") || hasErrorCode(error, "EPERM")) return undefined;
+      throw error;
+    }
+    return slot;
+  }
+
+  get record(): Readonly<ReaderSlotRecord> {
+    return this.#record;
+  }
+
+  /** Stores what the reader still reads; throws ReaderEvictedError if the writer deleted the slot. */
+  update(manifestVersion: number, lsn: number): void {
+    if (manifestVersion === this.#record.manifestVersion && lsn === this.#record.lsn) {
+      this.checkKept();
+      return;
+    }
+    this.checkKept();
+    this.#record.manifestVersion = manifestVersion;
+    this.#record.lsn = lsn;
+    this.#record.updatedAt = new Date().toISOString();
+    this.#write();
+  }
+
+  /** The writer evicted this slot (or someone deleted it): what the reader holds may be gone. */
+  get evicted(): boolean {
+    return !this.#released && this.platform.stat(this.path) === undefined;
+  }
+
+  checkKept(): void {
+    if (this.evicted) throw new ReaderEvictedError(this.dir);
+  }
+
+  /** Takes a new slot file after an eviction (claiming everything again). */
+  reclaim(): void {
+    this.#record.manifestVersion = 0;
+    this.#record.lsn = 0;
+    this.#record.updatedAt = new Date().toISOString();
+    this.#write();
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    for (const path of [this.path, this.#tmp]) {
+      try {
+        this.platform.unlink(path);
+      } catch (error) {
+        if (!hasErrorCode(error, "ENOENT")) throw error;
+      }
+    }
+  }
+
+  #write(): void {
+    const file = this.platform.open(this.#tmp, "truncate");
+    try {
+      file.write(new TextEncoder().encode(JSON.stringify(this.#record)), 0);
+    } finally {
+      file.close();
+    }
+    this.platform.rename(this.#tmp, this.path);
+  }
+}
+
+/** What the live readers still need: nothing below these may be deleted. */
+export interface RetentionFloor {
+  lsn: number;
+  manifestVersion: number;
+  /** Live slots (after dead ones were deleted and laggards evicted). */
+  readers: number;
+}
+
+/** The writer's side: judges the slots each time it would delete a file. */
+export class ReaderRetention {
+  constructor(
+    private readonly platform: Platform,
+    private readonly dir: string,
+    readonly retainBytesMax: number,
+  ) {}
+
+  /**
+   * Deletes the slots of dead processes, evicts live ones that hold more than
+   * retainBytesMax (given `manifest`, the current one), and returns what the rest need.
+   */
+  floor(manifest: ManifestData): RetentionFloor {
+    const floor: RetentionFloor = { lsn: Infinity, manifestVersion: Infinity, readers: 0 };
+    let droppedTableBytes: number | undefined;
+    for (const slot of listReaderSlots(this.platform, this.dir)) {
+      const path = `${readersDir(this.dir)}/${slot.file}`;
+      const young = () => Date.now() - (this.platform.stat(path)?.mtimeMs ?? 0) < LOCK_FILE_WRITE_GRACE_MS;
+      if (!slot.alive) {
+        this.#unlink(path);
+        continue;
+      }
+      const record = slot.record;
+      if (!record) {
+        // A live process's temp file, or a record that does not parse: it claims nothing
+        // (the reader writes a whole slot before it reads anything).
+        if (!young() && !slot.file.endsWith(".tmp")) this.#unlink(path);
+        continue;
+      }
+      const logBytes = Math.max(0, manifest.groupCheckpoint - record.lsn);
+      if (record.manifestVersion < manifest.version) droppedTableBytes ??= this.#droppedTableBytes(manifest);
+      const held = logBytes + (record.manifestVersion < manifest.version ? droppedTableBytes! : 0);
+      // A reader still claiming everything (version 0) is reading its first MANIFEST: it
+      // is given the grace a lock file gets before it counts as a laggard.
+      const settled = record.manifestVersion > 0 || Date.now() - Date.parse(record.updatedAt) > LOCK_FILE_WRITE_GRACE_MS;
+      if (held > this.retainBytesMax && settled) {
+        this.#unlink(path); // evicted: the reader finds its slot gone
+        continue;
+      }
+      floor.lsn = Math.min(floor.lsn, record.lsn);
+      floor.manifestVersion = Math.min(floor.manifestVersion, record.manifestVersion);
+      floor.readers++;
+    }
+    return floor;
+  }
+
+  /** Deletes the group WAL's segments below `checkpoint` that no live reader needs. */
+  trimLog(manifest: ManifestData): void {
+    const floor = this.floor(manifest);
+    trimSegments(this.platform, `${this.dir}/wal`, Math.min(manifest.groupCheckpoint, floor.lsn));
+  }
+
+  /**
+   * Deletes table files `manifest` does not name (compaction inputs, what a crash left),
+   * unless a live reader is at an older version; `.tmp` files are left to open.
+   * Returns how many were deleted.
+   */
+  removeDroppedTables(manifest: ManifestData): number {
+    const dropped = this.#droppedTables(manifest);
+    if (dropped.length === 0) return 0;
+    if (this.floor(manifest).manifestVersion < manifest.version) return 0;
+    for (const name of dropped) this.#unlink(`${this.dir}/tables/${name}`);
+    this.platform.fsyncDir(`${this.dir}/tables`);
+    return dropped.length;
+  }
+
+  #droppedTables(manifest: ManifestData): string[] {
+    const live = new Set(manifest.tables.map((t) => tableFileName(t.number)));
+    return this.platform.readdir(`${this.dir}/tables`).filter((name) => name.endsWith(".sst") && !live.has(name));
+  }
+
+  #droppedTableBytes(manifest: ManifestData): number {
+    let bytes = 0;
+    for (const name of this.#droppedTables(manifest)) bytes += this.platform.stat(`${this.dir}/tables/${name}`)?.size ?? 0;
+    return bytes;
+  }
+
+  #unlink(path: string): void {
+    try {
+      this.platform.unlink(path);
+    } catch (error) {
+      if (!hasErrorCode(error, "ENOENT")) throw error;
+    }
+  }
+}
+
+/** Bytes of log segments, for `doctor` and stats: what the live readers keep behind the checkpoint. */
+export function logBytesBelow(platform: Platform, dir: string, lsn: number): number {
+  const segments = listSegmentFiles(platform, `${dir}/wal`);
+  let bytes = 0;
+  for (let i = 0; i + 1 < segments.length && segments[i + 1].firstLsn <= lsn; i++) bytes += platform.stat(segments[i].path)?.size ?? 0;
+  return bytes;
+}
