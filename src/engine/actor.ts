@@ -150,7 +150,7 @@ class Actor implements FlushEnv {
     this.cache = new BlockCache({ cacheBytesMax: args.cacheBytesMax });
     this.manifest = args.manifest;
     this.dir = args.dir;
-    this.retention = new ReaderRetention(platform, args.dir, args.readerRetainBytesMax);
+    this.retention = new ReaderRetention(platform, args.dir, args.readerRetainBytesMax, args.manifest.version);
   }
 
   groupDurable(): number {
@@ -626,6 +626,7 @@ class Actor implements FlushEnv {
     publishManifest(this, next);
     // The inputs go now unless a live reader in another process is at an older MANIFEST;
     // then a later flush or compaction deletes them (reader-slots.ts).
+    this.retention.noteDropped(inputs.map((t) => t.number), this.manifest.version);
     this.retention.removeDroppedTables(this.manifest);
     this.shared.addStat("compactions", 1);
     this.shared.addStat("compactedBytes", output?.bytes ?? 0);

@@ -101,6 +101,8 @@ export interface Owner {
   actorDone: Promise<void>;
   /** Opened with `readOnly: true`: writes reject with ReadOnlyError. */
   readOnly?: boolean;
+  /** A read-only view's MANIFEST: the tables it reads, whatever the writer publishes later. */
+  manifest?: ManifestData;
   lock: DirLock | undefined;
   recovery: RecoveryInfo;
   coordination: CoordinationInfo;
@@ -225,7 +227,7 @@ export class Database implements AsyncDisposable {
       if (!this.#shared.actorStopped) return undefined;
       return this.#shared.state === DbState.FAILED ? ReplyStatus.FAILED : ReplyStatus.CLOSED;
     });
-    this.#read = new ReadContext(core, platform, dir, this.#shared, blockCacheBytesMax);
+    this.#read = new ReadContext(core, platform, dir, this.#shared, blockCacheBytesMax, owner?.manifest);
     this.#full = durability === "full";
     this.#inFlight = new Int32Array(this.#shared.shards);
     this.#queue = new WriteQueue<ParsedOp[]>(writeQueue, {

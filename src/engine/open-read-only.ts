@@ -177,6 +177,7 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
     recovery,
     coordination: { mode: o.coordination, locked: false, reason: "readOnly: no lock is taken" },
     readOnly: true,
+    manifest,
   }, o.writeQueue);
 }
 

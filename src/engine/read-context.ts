@@ -59,6 +59,7 @@ import { NODE_KEY_LENGTH, NODE_HEIGHT, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, 
 import type { Platform } from "../platform.ts";
 import { ClosedError, ShardlineError } from "../errors.ts";
 import type { EngineShared } from "./shared-state.ts";
+import type { ManifestData } from "./manifest.ts";
 import { TableGoneError, TableSet, type TableVersion } from "./table-set.ts";
 
 export interface Found {
@@ -85,8 +86,10 @@ export class ReadContext {
     readonly dir: string,
     readonly shared: EngineShared,
     cacheBytesMax: number,
+    /** A read-only view's MANIFEST, its table set for good (table-set.ts). */
+    manifest?: ManifestData,
   ) {
-    this.tables = new TableSet(core, platform, dir, shared, cacheBytesMax);
+    this.tables = new TableSet(core, platform, dir, shared, cacheBytesMax, manifest);
   }
 
   /** Scans dropped without being ended, released by the garbage collector (scan.ts). */

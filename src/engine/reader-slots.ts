@@ -20,11 +20,10 @@
  * would delete something (ReaderRetention):
  * - log segments: trimmed below min(checkpoint, every live slot's lsn);
  * - table files no longer named by the MANIFEST (compaction inputs, orphans of a crash):
- *   deleted only when every live slot's manifestVersion is at least the current version.
- *   (A reader at version v needs the tables of v; a table dropped in version w is needed
- *   only if v < w <= current, so "all slots at the current version" is sufficient and
- *   needs no memory of when each table was dropped; it keeps a laggard's files a little
- *   longer than strictly needed.)
+ *   a file the MANIFEST of version w dropped is deleted once every live slot's
+ *   manifestVersion is at least w (a reader at version v reads the tables of v, which
+ *   include it only if v < w). The writer remembers w for what it dropped itself; a file
+ *   it finds unnamed at its open counts as dropped at that open's version.
  * Why no needed file is ever deleted: the reader writes its slot (first with version 0 and
  * LSN 0: everything) BEFORE it reads a MANIFEST or the log, and keeps it at or below the
  * versions and checkpoints of everything it still reads; the writer publishes a MANIFEST
@@ -243,11 +242,25 @@ export interface RetentionFloor {
 
 /** The writer's side: judges the slots each time it would delete a file. */
 export class ReaderRetention {
+  /** Table files this writer dropped, by name: the MANIFEST version that no longer names them. */
+  readonly #droppedAt = new Map<string, number>();
+
+  /**
+   * `openedVersion`: the MANIFEST version when this writer started; a table file it finds
+   * unnamed without having dropped it (a previous writer's compaction or crash) counts as
+   * dropped at that version (it was named by none at or after it).
+   */
   constructor(
     private readonly platform: Platform,
     private readonly dir: string,
     readonly retainBytesMax: number,
+    private readonly openedVersion: number,
   ) {}
+
+  /** Tables the MANIFEST of `version` dropped (a compaction's inputs). */
+  noteDropped(numbers: readonly number[], version: number): void {
+    for (const number of numbers) this.#droppedAt.set(tableFileName(number), version);
+  }
 
   /**
    * Deletes the slots of dead processes, evicts live ones that hold more than
@@ -294,17 +307,23 @@ export class ReaderRetention {
   }
 
   /**
-   * Deletes table files `manifest` does not name (compaction inputs, what a crash left),
-   * unless a live reader is at an older version; `.tmp` files are left to open.
-   * Returns how many were deleted.
+   * Deletes the table files `manifest` does not name (compaction inputs, what a crash left)
+   * that no live reader may read: a file dropped at version w is needed by a reader at a
+   * version below w only. `.tmp` files are left to open. Returns how many were deleted.
    */
   removeDroppedTables(manifest: ManifestData): number {
     const dropped = this.#droppedTables(manifest);
     if (dropped.length === 0) return 0;
-    if (this.floor(manifest).manifestVersion < manifest.version) return 0;
-    for (const name of dropped) this.#unlink(`${this.dir}/tables/${name}`);
-    this.platform.fsyncDir(`${this.dir}/tables`);
-    return dropped.length;
+    const floor = this.floor(manifest).manifestVersion;
+    let removed = 0;
+    for (const name of dropped) {
+      if (floor < (this.#droppedAt.get(name) ?? this.openedVersion)) continue;
+      this.#unlink(`${this.dir}/tables/${name}`);
+      this.#droppedAt.delete(name);
+      removed++;
+    }
+    if (removed > 0) this.platform.fsyncDir(`${this.dir}/tables`);
+    return removed;
   }
 
   #droppedTables(manifest: ManifestData): string[] {

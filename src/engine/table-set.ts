@@ -46,7 +46,7 @@ import type { Core } from "../core/core.ts";
 import { hasErrorCode, type Platform } from "../platform.ts";
 import { BlockCache } from "../table/block-cache.ts";
 import { TableReader } from "../table/table-reader.ts";
-import { readManifest, type TableRecord, tableFileName } from "./manifest.ts";
+import { type ManifestData, readManifest, type TableRecord, tableFileName } from "./manifest.ts";
 import type { EngineShared } from "./shared-state.ts";
 
 export interface LiveTable {
@@ -169,6 +169,12 @@ export class TableSet implements HandleSource {
     private readonly dir: string,
     private readonly shared: EngineShared,
     cacheBytesMax: number,
+    /**
+     * A read-only view's MANIFEST (open-read-only.ts): its tables are the set for good, the
+     * file on disk is never read again (a writer may have replaced it since the view's log
+     * replay, and mixing a newer table set with an older replay loses rows).
+     */
+    private readonly fixed?: ManifestData,
   ) {
     this.cache = new BlockCache({ cacheBytesMax });
   }
@@ -205,7 +211,7 @@ export class TableSet implements HandleSource {
 
   /** The manifest's tables per shard, highest timestamp first (ties: the newer file first). */
   #readLiveTables(): LiveTable[][] {
-    const manifest = readManifest(this.core, this.platform, this.dir);
+    const manifest = this.fixed ?? readManifest(this.core, this.platform, this.dir);
     const byShard: LiveTable[][] = Array.from({ length: this.shared.shards }, () => []);
     for (const record of manifest?.tables ?? []) {
       byShard[record.shard].push({ record, maxTs: BigInt(record.maxTs), path: `${this.dir}/tables/${tableFileName(record.number)}` });

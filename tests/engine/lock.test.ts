@@ -93,7 +93,7 @@ test("coordination: required fails where no lock can be had; auto opens without 
 test("single-process-unsafe takes no lock", async () => {
   const dir = tempDir();
   const db = await open(dir, { coordination: "single-process-unsafe" });
-  assert.equal(db.stats().coordination, { mode: "single-process-unsafe", locked: false });
+  assert.equal(db.stats().coordination, { mode: "single-process-unsafe", locked: false, readers: [] });
   assert.is(platform.stat(`${dir}/LOCK.d`), undefined, "no lock directory was made");
   await db.close();
   const locked = await open(dir);

@@ -1,0 +1,190 @@
+// Live read-only handles in one process (src/engine/live-reader.ts, reader-slots.ts,
+// docs/ENGINE.md "Live readers"): a readOnly handle follows the writer on refresh, keeps
+// snapshots and scans on the view they began on, and the writer keeps every file a live
+// reader's views still read, reclaims dead readers' slots and evicts a reader past its
+// readerRetainBytesMax. Readers in other processes and runtimes:
+// tests/engine/live-readers-processes.test.ts.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { bindDatabaseApi, ReaderEvictedError } from "../../src/engine/public.ts";
+import type { Platform } from "../../src/platform.ts";
+import { PlatformError } from "../../src/platform.ts";
+import { rejects, throwsA } from "../harness/assert.ts";
+import { cleanup, eventually, open, platform, rows, tempDir, text } from "./helpers.ts";
+
+const test = suite("engine live readers");
+test.after.each(cleanup);
+
+const SMALL = { memtableBytesMax: 64 * 1024, shards: 2 } as const;
+const NO_AUTO_REFRESH = { readOnly: true, refreshIntervalMs: 2_000_000_000 } as const;
+const pad = (i: number) => String(i).padStart(5, "0");
+
+async function fill(db: Awaited<ReturnType<typeof open>>, from: number, to: number, tag: string): Promise<void> {
+  for (let i = from; i < to; i++) await db.put(`k${pad(i)}`, `${tag}${i}${"-".repeat(200)}`);
+}
+
+function sstFiles(dir: string): string[] {
+  return platform.readdir(`${dir}/tables`).filter((name) => name.endsWith(".sst")).sort();
+}
+
+test("refresh shows what the writer made durable since, deletes included, across flushes and compactions", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, SMALL);
+  await fill(writer, 0, 200, "a");
+  const reader = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
+  assert.is(text(reader.get("k00000"))?.slice(0, 2), "a0");
+  await writer.delete("k00000");
+  await fill(writer, 200, 3000, "b");
+  assert.ok(writer.stats().flushes > 0 && writer.stats().compactions > 0, "flushes and compactions ran");
+  assert.is(text(reader.get("k00000"))?.slice(0, 2), "a0", "before refresh: the view at open");
+  await reader.refresh();
+  assert.is(reader.get("k00000"), undefined, "the delete is seen; the old put does not come back");
+  assert.is(text(reader.get("k02999"))?.slice(0, 5), "b2999");
+  assert.is([...reader.scan()].length, 2999);
+  const live = reader.stats().coordination!.live!;
+  assert.ok(live.refreshes >= 1 && live.views === 1 && !live.evicted, JSON.stringify(live, (_, v) => (typeof v === "bigint" ? String(v) : v)));
+  await reader.close();
+  await writer.close();
+});
+
+test("a snapshot and a scan stay on the view they began on; the old view closes when they end", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, SMALL);
+  await fill(writer, 0, 100, "old");
+  const reader = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
+  const snapshot = reader.snapshot();
+  const scan = reader.scan({ gte: "k00000", lt: "k00100" });
+  const first = scan.next();
+  await fill(writer, 0, 2000, "new");
+  await reader.refresh();
+  assert.is(reader.stats().coordination!.live!.views, 2, "the old view is kept while read");
+  assert.is(text(reader.get("k00050"))?.slice(0, 5), "new50");
+  assert.is(text(reader.get("k00050", { snapshot }))?.slice(0, 5), "old50", "the snapshot reads its own view");
+  assert.equal(rows(reader.scan({ gte: "k00001", lt: "k00003", snapshot })).map((r) => r.slice(0, 10)), ["k00001=old", "k00002=old"]);
+  const rest = [first.value!, ...scan].map(([k, v]) => `${text(k)}=${text(v)!.slice(0, 3)}`);
+  assert.is(rest.length, 100);
+  assert.ok(rest.every((r) => r.endsWith("=old")), "the scan saw only its view");
+  snapshot.release();
+  await reader.refresh(); // nothing new; closes views nothing reads
+  assert.is(reader.stats().coordination!.live!.views, 1);
+  await reader.close();
+  await writer.close();
+});
+
+test("the writer keeps the tables a reader's view still reads, the view reads its own MANIFEST's tables (not a newer one: rows were lost), and the writer deletes them once the reader moved on", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, SMALL);
+  await fill(writer, 0, 1500, "a");
+  const reader = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
+  const pinned = new Set(sstFiles(dir));
+  assert.ok(pinned.size > 0);
+  const compactionsBefore = writer.stats().compactions;
+  await fill(writer, 0, 3000, "b");
+  assert.ok(writer.stats().compactions > compactionsBefore, "compactions dropped tables meanwhile");
+  const kept = sstFiles(dir).filter((name) => pinned.has(name));
+  assert.equal(kept, [...pinned].sort(), "every table of the reader's view is still there");
+  assert.is(text(reader.get("k01000"))?.slice(0, 5), "a1000");
+  assert.is([...reader.scan()].length, 1500);
+
+  await reader.refresh();
+  await fill(writer, 3000, 3400, "c"); // a flush after the reader moved on deletes what it no longer needs
+  await eventually(() => sstFiles(dir).filter((name) => pinned.has(name)).length < pinned.size, "dropped tables deleted");
+  await reader.close();
+  await writer.close();
+});
+
+test("the writer keeps the log segments a reader may still replay", async () => {
+  const dir = tempDir();
+  const options = { ...SMALL, walSegmentBytesMax: 2 * 1024 * 1024 };
+  const writer = await open(dir, options);
+  const reader = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
+  const firstSegment = platform.readdir(`${dir}/wal`).filter((n) => n.endsWith(".wal")).sort()[0];
+  const big = "x".repeat(4000);
+  for (let i = 0; i < 2000; i++) await writer.put(`k${pad(i % 300)}`, big); // ~8 MiB of log: several segments
+  assert.ok(platform.readdir(`${dir}/wal`).includes(firstSegment), "the reader's slot (LSN 0) keeps the first segment");
+  await reader.refresh();
+  for (let i = 0; i < 200; i++) await writer.put(`z${pad(i)}`, big);
+  assert.not.ok(platform.readdir(`${dir}/wal`).includes(firstSegment), "once the reader moved on, the writer trims it");
+  assert.is(text(reader.get("k00001"))?.length, 4000);
+  await reader.close();
+  await writer.close();
+});
+
+test("a reader past readerRetainBytesMax is evicted: ReaderEvictedError until refresh()", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { ...SMALL, readerRetainBytesMax: 0 });
+  await fill(writer, 0, 100, "a");
+  const reader = await open(dir, { readOnly: true, refreshIntervalMs: 0, ...SMALL });
+  await reader.refresh();
+  const held = reader.snapshot(); // keeps its view, so the next refresh cannot drop it
+  await fill(writer, 0, 2000, "b"); // flushes: the slot's LSN falls behind the checkpoint
+  await eventually(() => (writer.stats().coordination?.readers ?? []).length === 0, "the writer evicted the slot");
+  const error = throwsA(() => reader.get("k00001"), ReaderEvictedError) as ReaderEvictedError;
+  assert.is(error.code, "SHARDLINE_READER_EVICTED");
+  held.release();
+  await reader.refresh();
+  assert.is(text(reader.get("k01999"))?.slice(0, 5), "b1999", "refresh() claimed a new slot and rebuilt the view");
+  assert.is((writer.stats().coordination?.readers ?? []).length, 1);
+  await reader.close();
+  await writer.close();
+});
+
+test("reads refresh by themselves after refreshIntervalMs", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, SMALL);
+  const reader = await open(dir, { readOnly: true, refreshIntervalMs: 0, ...SMALL });
+  await writer.put("later", "yes");
+  await eventually(() => text(reader.get("later")) === "yes", "a read's background refresh shows the write");
+  await reader.close();
+  await writer.close();
+});
+
+test("the writer deletes the slot of a reader whose process is gone", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, SMALL);
+  // A slot as a reader of a process that no longer exists leaves it (pid 0x3ffffe is beyond
+  // the default pid_max; start time 1).
+  const dead = `${dir}/readers/4194302-1-0123456789ab.reader`;
+  const file = platform.open(dead, "truncate");
+  const now = new Date().toISOString();
+  file.write(new TextEncoder().encode(JSON.stringify({ pid: 4194302, startTime: 1, runtime: "node", openedAt: now, updatedAt: now, manifestVersion: 0, lsn: 0 })), 0);
+  file.close();
+  assert.equal(writer.stats().coordination!.readers!.map((r) => [r.file, r.alive]), [["4194302-1-0123456789ab.reader", false]]);
+  await fill(writer, 0, 1500, "a"); // a flush judges the slots
+  assert.is(platform.stat(dead), undefined, "the dead reader's slot was deleted");
+  assert.equal(writer.stats().coordination!.readers, []);
+  await writer.close();
+});
+
+test("a directory the reader cannot write: a static read-only handle (no slot, no refresh)", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, SMALL);
+  await writer.put("a", "1");
+  const erofs: Platform = {
+    ...platform,
+    open(path, mode) {
+      if (path.includes("/readers/") && mode !== "read") throw new PlatformError(`EROFS: read-only file system, open '${path}'`, "EROFS");
+      return platform.open(path, mode);
+    },
+  };
+  const reader = await bindDatabaseApi(erofs).open(dir, { readOnly: true });
+  assert.is(text(reader.get("a")), "1");
+  assert.is(reader.stats().coordination?.live, undefined, "not live");
+  assert.equal(writer.stats().coordination?.readers, []);
+  await reader.refresh(); // resolves: nothing to follow
+  await reader.close();
+  await writer.close();
+});
+
+test("share() on a live read-only handle is refused with a TypeError that says what to do", async () => {
+  const dir = tempDir();
+  const writer = await open(dir);
+  await writer.close();
+  const reader = await open(dir, { readOnly: true });
+  const error = throwsA(() => reader.share(), TypeError);
+  assert.match(error.message, /readOnly: true in each thread/);
+  await reader.close();
+  await rejects(() => reader.refresh(), Error);
+});
+
+test.run();
