@@ -35,6 +35,9 @@ import type { Database } from "./database.ts";
 import { MANIFEST_NAME } from "./manifest.ts";
 import { durableMarkPath, type ReaderSlot } from "./reader-slots.ts";
 
+/** Closed views between two garbage collections this reader asks for. */
+const VIEWS_PER_COLLECTION = 4;
+
 /** What one view was built from. */
 export interface ViewSource {
   manifestVersion: number;
@@ -81,6 +84,7 @@ export class LiveReader {
   #refreshedAtMs: number;
   #evicted = false;
   #closed = false;
+  #closedSinceCollection = 0;
   #stats = { refreshes: 0, unchanged: 0, lastBuildMs: 0, lastError: undefined as string | undefined };
   /** Which view each snapshot was taken on (a snapshot reads only its own view). */
   readonly #snapshotViews = new WeakMap<object, Database>();
@@ -183,7 +187,12 @@ export class LiveReader {
     return bytes.length === source.manifestBytes.length && bytes.every((b, i) => b === source.manifestBytes[i]);
   }
 
-  /** Closes retired views nothing reads any more. */
+  /**
+   * Closes retired views nothing reads any more. Every VIEWS_PER_COLLECTION closed views,
+   * asks for a garbage collection: a view's shared memory (its replayed memtables) is freed
+   * only when collected, and a thread that mostly refreshes allocates too little to prompt
+   * one (Bun grew past 2 GiB in 20 s of refreshes under a writer without it).
+   */
   #closeUnread(): void {
     if (this.#retired.length === 0) return;
     let closed = false;
@@ -193,6 +202,10 @@ export class LiveReader {
       this.#retired.splice(i, 1);
       view.db.closeView();
       closed = true;
+      if (++this.#closedSinceCollection >= VIEWS_PER_COLLECTION) {
+        this.#closedSinceCollection = 0;
+        this.platform.collectGarbage?.();
+      }
     }
     if (closed && !this.#evicted) this.#claim();
   }

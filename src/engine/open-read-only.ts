@@ -41,6 +41,7 @@ import { LiveReader, type View } from "./live-reader.ts";
 import { type ManifestData } from "./manifest.ts";
 import { durableMarkPath, ReaderSlot } from "./reader-slots.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
+import { MEMORY_WEIGHT_BYTES } from "../worker-pool.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
 
 const MIB = 1024 * 1024;
@@ -108,6 +109,8 @@ async function buildViewOnce(platform: Platform, dir: string, o: ResolvedOptions
     shards,
     memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + READ_ONLY_SCRATCH_BYTES),
   });
+  // Node's collector counts nothing for a shared memory: make it count this one (worker-pool.ts).
+  platform.weighSharedMemory?.(core.memory, MEMORY_WEIGHT_BYTES);
   try {
     const db = await replayView(core, platform, dir, o, manifest, durableLsn);
     return { db, source: { manifestVersion: manifest.version, checkpoint: manifest.groupCheckpoint, durableLsn, manifestBytes } };
