@@ -4,6 +4,9 @@
  *
  *   lock       who holds `LOCK.d` (pid, runtime, since when), and lock files left by holders
  *              that are gone (stale);
+ *   readers    the writer's durable mark and every read-only handle's slot (`readers/`):
+ *              whose, since when, which MANIFEST version and log it still reads, what that
+ *              keeps from deletion; slots of processes that are gone;
  *   manifest   `MANIFEST` reads and its checksum matches; a `MANIFEST.tmp` left behind;
  *   tables     every table the manifest lists exists, has the size the manifest says, and
  *              its footer, index, filter, meta and every data block pass their checksums;
@@ -38,6 +41,8 @@ import { bindDatabaseApi } from "../engine/public.ts";
 import { decodeRecord, KIND_COMMIT, KIND_FRAGMENT, KIND_OPERATIONS } from "../engine/records.ts";
 import { onlyZerosAfterHeader, type RecoveryReport, segmentChainProblem } from "../wal/recovery.ts";
 import { CorruptionError, LockedError } from "../errors.ts";
+import { DURABLE_MARK_NAME, durableMarkPath, listReaderSlots, logBytesBelow, READERS_DIR_NAME } from "../engine/reader-slots.ts";
+import { readDurableMark } from "../wal/durable-mark.ts";
 import { acquireDirLock, LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
 import type { Platform } from "../platform.ts";
 import { BlockCache } from "../table/block-cache.ts";
@@ -136,6 +141,7 @@ async function examine(ctx: CliContext, dir: string, core: Core, showProgress: b
 
   checkLock(x);
   const manifest = checkManifest(x, hasManifest, hasTables);
+  const readersAtOlderVersions = checkReaders(x, manifest);
   const shards = manifest?.shards ?? Math.max(-1, ...partitionDirsOnDisk(platform, dir)) + 1;
 
   // Everything the remaining checks read, for the progress bar.
@@ -146,7 +152,7 @@ async function examine(ctx: CliContext, dir: string, core: Core, showProgress: b
   for (const logDir of logDirs) if (platform.stat(logDir)?.isDirectory) for (const seg of listSegmentFiles(platform, logDir)) total += x.size(seg.path);
   x.progress = progress(ctx.io, total, showProgress);
   try {
-    checkTables(x, manifest, tableFiles, hasTables);
+    checkTables(x, manifest, tableFiles, hasTables, readersAtOlderVersions);
     checkLogs(x, manifest, shards);
   } finally {
     x.progress.stop();
@@ -179,6 +185,43 @@ function checkLock(x: Examination): void {
       x.add("warning", "lock", file, `stale lock file left by ${who}; --repair (or the next open) removes it`, { repair: "open" });
     }
   }
+}
+
+/**
+ * The read-only handles' slots (src/engine/reader-slots.ts) and the writer's durable mark:
+ * who reads the database from other processes, and what each keeps from deletion. Returns
+ * how many live readers are at a MANIFEST version older than the current one.
+ */
+function checkReaders(x: Examination, manifest: ManifestData | undefined): number {
+  const { platform, dir } = x;
+  const mark = readDurableMark(platform, durableMarkPath(dir));
+  if (mark !== undefined) x.add("ok", "readers", `${READERS_DIR_NAME}/${DURABLE_MARK_NAME}`, `durable mark at LSN ${mark}: read-only handles read the group WAL up to it`);
+  let older = 0;
+  for (const slot of listReaderSlots(platform, dir)) {
+    const file = `${READERS_DIR_NAME}/${slot.file}`;
+    const r = slot.record;
+    if (!slot.alive) {
+      x.add("warning", "readers", file, `slot of a read-only handle of pid ${r?.pid ?? "?"} (${r?.runtime ?? "?"}), which is gone; the writer (its next flush or compaction) deletes it`, { repair: "open" });
+      continue;
+    }
+    if (!r) {
+      x.add("ok", "readers", file, "slot of a live read-only handle, being written");
+      continue;
+    }
+    const behindVersion = manifest !== undefined && r.manifestVersion < manifest.version;
+    if (behindVersion) older++;
+    // Segments wholly below the checkpoint (the writer would trim them) that this reader's LSN still needs.
+    const logBytes = manifest && r.lsn < manifest.groupCheckpoint ? logBytesBelow(platform, dir, manifest.groupCheckpoint) - logBytesBelow(platform, dir, r.lsn) : 0;
+    const keeps = manifest && r.lsn < manifest.groupCheckpoint ? `the group WAL from LSN ${r.lsn} (${manifest.groupCheckpoint - r.lsn} bytes behind the checkpoint)` : "no log behind the checkpoint";
+    x.add(
+      "ok",
+      "readers",
+      file,
+      `live read-only handle of pid ${r.pid} (${r.runtime}) since ${r.openedAt}, last refreshed ${r.updatedAt}: reads MANIFEST version ${r.manifestVersion}` +
+        `${manifest ? ` of ${manifest.version}` : ""}, keeps ${keeps}${behindVersion ? " and the tables dropped since its version" : ""}${logBytes > 0 ? ` (${bytesText(logBytes)} of segments)` : ""}`,
+    );
+  }
+  return older;
 }
 
 function checkManifest(x: Examination, hasManifest: boolean, hasTables: boolean): ManifestData | undefined {
@@ -223,7 +266,7 @@ function partitionDirsOnDisk(platform: Platform, dir: string): number[] {
   return out.sort((a, b) => a - b);
 }
 
-function checkTables(x: Examination, manifest: ManifestData | undefined, names: string[], hasTables: boolean): void {
+function checkTables(x: Examination, manifest: ManifestData | undefined, names: string[], hasTables: boolean, readersAtOlderVersions = 0): void {
   const { dir } = x;
   const problemsBefore = x.findings.length;
   if (!hasTables) {
@@ -252,7 +295,10 @@ function checkTables(x: Examination, manifest: ManifestData | undefined, names: 
       x.add("warning", "tables", file, "temporary file of an interrupted flush or compaction; --repair (or the next open) deletes it", { repair: "open" });
       x.progress.advance(x.size(`${dir}/${file}`), file);
     } else if (name.endsWith(".sst")) {
-      if (manifest) {
+      if (manifest && readersAtOlderVersions > 0) {
+        x.add("ok", "tables", file, `not named by the manifest: dropped by a compaction, kept while ${plural(readersAtOlderVersions, "live read-only handle")} at an older MANIFEST version may read it (see readers)`);
+        x.progress.advance(x.size(`${dir}/${file}`), file);
+      } else if (manifest) {
         x.add("warning", "tables", file, "not named by the manifest (left by an interrupted flush or compaction, never part of the database); --repair (or the next open) deletes it", { repair: "open" });
         x.progress.advance(x.size(`${dir}/${file}`), file);
       } else {

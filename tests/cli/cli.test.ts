@@ -261,6 +261,40 @@ test("a database open elsewhere: stats and get read it (read-only, no lock); del
   assert.ok(repaired.out.includes(`tables/${tableFileName(999)}`), repaired.out);
 });
 
+test("a live database being written: get, scan and stats read its durable state; doctor lists the durable mark and a live reader's slot", async () => {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir, { memtableBytesMax: 64 * 1024 });
+  const reader = await open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000, memtableBytesMax: 64 * 1024 });
+  try {
+    for (let i = 0; i < 1500; i++) await db.put(`k${String(i).padStart(4, "0")}`, "v".repeat(100));
+    // The writer keeps going while the commands run: the end of its log is being written.
+    const writing = (async () => {
+      for (let i = 0; i < 300; i++) await db.put(`w${i}`, "x");
+    })();
+    const get = await cli(["get", dir, "k1499", "--wait", "0"]);
+    assert.is(get.code, 0, get.err);
+    assert.match(get.out, /v{100}/);
+    const scan = await cli(["scan", dir, "--prefix", "k", "--json", "--wait", "0"]);
+    assert.is(scan.code, 0, scan.err);
+    assert.is(json(scan).length, 1500);
+    const stats = await cli(["stats", dir, "--json", "--wait", "0"]);
+    assert.is(stats.code, 0, stats.err);
+    await writing;
+
+    const report = json(await cli(["doctor", dir, "--json"]));
+    const readers = report.findings.filter((x: { check: string }) => x.check === "readers");
+    assert.ok(readers.some((f: { file: string; message: string }) => f.file === "readers/DURABLE" && /durable mark at LSN \d+/.test(f.message)), JSON.stringify(readers));
+    const slot = readers.find((f: { file: string }) => f.file.endsWith(".reader"));
+    assert.ok(slot, JSON.stringify(readers));
+    assert.is(slot.severity, "ok");
+    assert.ok(slot.message.includes(`pid ${platform.processIdentity().pid} (${platform.runtime})`), slot.message);
+    assert.match(slot.message, /reads MANIFEST version \d+ of \d+/);
+  } finally {
+    await reader.close();
+    await db.close();
+  }
+});
+
 // ---- doctor ---------------------------------------------------------------------------
 
 test("doctor on a clean database: exit 0, every check ok, nothing changed", async () => {
