@@ -23,6 +23,12 @@ async function fill(db: Awaited<ReturnType<typeof open>>, from: number, to: numb
   for (let i = from; i < to; i++) await db.put(`k${pad(i)}`, `${tag}${i}${"-".repeat(200)}`);
 }
 
+/** The MANIFEST on disk: its version and the table files it names. */
+function manifestNow(dir: string): { version: number; tables: string[] } {
+  const json = JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]);
+  return { version: json.version, tables: json.tables.map((t: { number: number }) => `${String(t.number).padStart(6, "0")}.sst`).sort() };
+}
+
 function sstFiles(dir: string): string[] {
   return platform.readdir(`${dir}/tables`).filter((name) => name.endsWith(".sst")).sort();
 }
@@ -76,7 +82,16 @@ test("the writer keeps the tables a reader's view still reads, the view reads it
   const writer = await open(dir, SMALL);
   await fill(writer, 0, 1500, "a");
   const reader = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
-  const pinned = new Set(sstFiles(dir));
+  // The tables of the reader's view: the MANIFEST's, once the writer's compactions of the
+  // load above are done and the view is at that MANIFEST.
+  let named = manifestNow(dir);
+  for (let attempt = 0; named.version !== reader.stats().coordination!.live!.manifestVersion; attempt++) {
+    assert.ok(attempt < 200, "the view catches up with the MANIFEST");
+    await new Promise((r) => setTimeout(r, 10));
+    await reader.refresh();
+    named = manifestNow(dir);
+  }
+  const pinned = new Set(named.tables);
   assert.ok(pinned.size > 0);
   const compactionsBefore = writer.stats().compactions;
   await fill(writer, 0, 3000, "b");
