@@ -2,6 +2,10 @@
 // flush / reopen, checked against a Map after every read. Memtables are 64 KiB, so bulk
 // writes force memtable freezes, flushes to tables and compactions while the model runs;
 // a separate test waits until compactions have happened and checks everything again.
+// A live read-only handle (docs/ENGINE.md "Live readers") runs beside the writer through
+// all of it, the writer's reopens included: after its refresh it must equal the model (every
+// write was awaited under durability "full", so all of it is durable), and its snapshots
+// must keep the state they were taken at across later refreshes.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
@@ -26,6 +30,11 @@ const opArb = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("bulk" as const), n: fc.integer({ min: 50, max: 400 }), seed: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("flush" as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("reopen" as const) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("readerRefresh" as const) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("readerGet" as const), key: keyArb }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("readerScan" as const), gte: fc.option(keyArb, { nil: undefined }), reverse: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("readerSnapshot" as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("readerSnapshotRead" as const), which: fc.nat() }) },
 );
 
 function modelScan(model: Model, gte?: string, lt?: string, reverse = false, limit = Infinity): string[] {
@@ -50,6 +59,10 @@ async function run(ops: Array<Record<string, unknown>>): Promise<void> {
   let db = await open(dir, OPTIONS);
   const model: Model = new Map();
   const snapshots: Array<{ snap: Snapshot; model: Model }> = [];
+  // The reader refreshes only when told, so its expected state is the model at its last refresh.
+  const reader = await open(dir, { ...OPTIONS, readOnly: true, refreshIntervalMs: 2_000_000_000 });
+  let readerModel: Model = new Map();
+  const readerSnapshots: Array<{ snap: Snapshot; model: Model }> = [];
   try {
     for (const op of ops as Array<{ kind: string } & Record<string, never>>) {
       switch (op.kind) {
@@ -111,11 +124,39 @@ async function run(ops: Array<Record<string, unknown>>): Promise<void> {
           await db.close();
           db = await open(dir, OPTIONS);
           break;
+        case "readerRefresh":
+          await reader.refresh();
+          readerModel = new Map(model);
+          assert.equal(scanRows(reader, {}), modelScan(readerModel), "reader after refresh");
+          break;
+        case "readerGet": {
+          const got = reader.get(op.key);
+          assert.is(got === undefined ? undefined : dec.decode(got), readerModel.get(op.key), `reader get ${op.key}`);
+          break;
+        }
+        case "readerScan": {
+          const { gte, reverse } = op as unknown as { gte?: string; reverse: boolean };
+          assert.equal(scanRows(reader, { gte, reverse }), modelScan(readerModel, gte, undefined, reverse), "reader scan");
+          break;
+        }
+        case "readerSnapshot":
+          readerSnapshots.push({ snap: reader.snapshot(), model: readerModel });
+          break;
+        case "readerSnapshotRead": {
+          if (readerSnapshots.length === 0) break;
+          const { snap, model: then } = readerSnapshots[(op.which as number) % readerSnapshots.length];
+          assert.equal(scanRows(reader, { snapshot: snap }), modelScan(then), "reader snapshot scan");
+          break;
+        }
       }
     }
     assert.equal(scanRows(db, {}), modelScan(model), "final scan");
+    await reader.refresh();
+    assert.equal(scanRows(reader, {}), modelScan(model), "final reader scan");
   } finally {
     for (const s of snapshots) s.snap.release();
+    for (const s of readerSnapshots) s.snap.release();
+    await reader.close();
     await db.close();
   }
 }
