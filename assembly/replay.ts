@@ -59,6 +59,11 @@
 //     +44 u32 pending     entries in it
 //     +48 u32 chunkCursor next free byte of the shard's arena chunk
 //     +52 u32 chunkEnd
+//     +56 u64 seq         the seq of the versions it creates: 0 (recovery: visible to every
+//                         snapshot), u64 max: the record's LSN (a live reader's view appending
+//                         what the writer made durable since, src/engine/open-read-only.ts,
+//                         invisible to the view's older snapshots), else that value (a
+//                         large batch's versions: its commit record's LSN)
 //   then scratch for one call at a time: the radix sort's 8 x 256 u32 counts, buildList's
 //   u32 prev[HEIGHT_MAX]
 //
@@ -143,6 +148,7 @@ const H_CAPACITY: usize = 40;
 const H_PENDING: usize = 44;
 const H_CHUNK_CURSOR: usize = 48;
 const H_CHUNK_END: usize = 52;
+const H_SEQ: usize = 56;
 
 // Engine record format (engine.ts header; src/engine/records.ts).
 const RECORD_VERSION: u8 = 1;
@@ -155,6 +161,9 @@ const OP_DELETE: u8 = 2;
 const PREFIX_BYTES: u32 = 8;
 const OP_HEADER_BYTES: u32 = 20;
 const MARKER_BODY_BYTES: u32 = 12;
+
+/** H_SEQ's "the record's LSN". */
+const U64_MAX_SEQ: u64 = 0xffff_ffff_ffff_ffff;
 
 /** Largest arena chunk replay reserves for a shard at once. */
 const REPLAY_CHUNK_BYTES_MAX: u32 = 65536;
@@ -296,7 +305,8 @@ function createVersions(state: usize, payload: usize, lsn: u64, firstOp: u32): u
     const key = op + <usize>OP_HEADER_BYTES;
     nodeInit(node, height, key, keyLength, key + <usize>keyLength, valueStored);
     store<u64>(node, ts, NODE_TS);
-    store<u64>(node, 0, NODE_SEQ);
+    const seq = load<u64>(h, H_SEQ);
+    store<u64>(node, seq == U64_MAX_SEQ ? lsn : seq, NODE_SEQ);
     const pending = load<u32>(h, H_PENDING);
     const entry = <usize>load<u32>(h, H_INDEX) + (<usize>pending << 4);
     store<u64>(entry, load<u64>(node, NODE_PREFIX));

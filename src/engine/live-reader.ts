@@ -11,6 +11,10 @@
  *   reads ──► current view ◄── refresh (async: build, then swap)
  *              retired views: closed when their last snapshot / scan ends
  *
+ * A refresh whose only news is a newer durable mark (same MANIFEST bytes) appends the log
+ * up to it to the current view instead (View.append: versions with their LSN as seq, then
+ * the view's visible point moves, so the view's older snapshots and scans see none of it).
+ *
  * When: a read starts a refresh in the background if the last one started more than
  * refreshIntervalMs ago (reads never wait for it; the staleness of a read is bounded by
  * that interval plus the time a refresh takes); `await db.refresh()` starts one and waits.
@@ -52,6 +56,13 @@ export interface ViewSource {
 export interface View {
   db: Database;
   source: ViewSource;
+  /**
+   * Appends the group WAL up to `endLsn` (a newer durable mark, same MANIFEST) to this view:
+   * its versions take their record's LSN as seq and the view's visible point moves to
+   * `endLsn`, so snapshots taken before do not see them. false: it would need a flush (the
+   * memtables are full): build a new view. Undefined for a view without a mark.
+   */
+  append?: (endLsn: number) => boolean;
 }
 
 /** Builds a view from the files as they are now (open-read-only.ts). */
@@ -61,6 +72,8 @@ export type BuildView = () => Promise<View>;
 export interface LiveReaderStats {
   /** Refreshes that found something new and built a view. */
   refreshes: number;
+  /** Refreshes that found only more durable log (same MANIFEST) and appended it to the current view. */
+  appends: number;
   /** Refreshes that found nothing new. */
   unchanged: number;
   /** Views still open (the current one and retired ones still read). */
@@ -85,7 +98,7 @@ export class LiveReader {
   #evicted = false;
   #closed = false;
   #closedSinceCollection = 0;
-  #stats = { refreshes: 0, unchanged: 0, lastBuildMs: 0, lastError: undefined as string | undefined };
+  #stats = { refreshes: 0, appends: 0, unchanged: 0, lastBuildMs: 0, lastError: undefined as string | undefined };
   /** Which view each snapshot was taken on (a snapshot reads only its own view). */
   readonly #snapshotViews = new WeakMap<object, Database>();
 
@@ -148,11 +161,14 @@ export class LiveReader {
         // Everything we read may be gone: claim everything again before reading anything.
         this.#evicted = true;
         this.slot.reclaim();
-      } else if (this.#unchanged()) {
-        this.#stats.unchanged++;
-        this.#refreshedAtMs = startedAtMs;
-        this.#stats.lastError = undefined;
-        return;
+      } else {
+        const change = this.#change();
+        if (change.kind === "none" || (change.kind === "log" && this.#append(change.durableLsn))) {
+          if (change.kind === "none") this.#stats.unchanged++;
+          this.#refreshedAtMs = startedAtMs;
+          this.#stats.lastError = undefined;
+          return;
+        }
       }
       const view = await this.build();
       if (this.#closed) {
@@ -174,17 +190,34 @@ export class LiveReader {
     }
   }
 
-  /** Whether the MANIFEST and the durable mark are what the current view was built from. */
-  #unchanged(): boolean {
+  /**
+   * What changed since the current view was built or last appended to: nothing, only the
+   * durable mark (more log, same MANIFEST), or the MANIFEST (a flush or compaction: a new view).
+   */
+  #change(): { kind: "none" } | { kind: "log"; durableLsn: number } | { kind: "manifest" } {
     const source = this.#current.source;
-    if (readDurableMark(this.platform, durableMarkPath(this.dir)) !== source.durableLsn) return false;
     let bytes: Uint8Array;
     try {
       bytes = this.platform.readFile(`${this.dir}/${MANIFEST_NAME}`);
     } catch {
-      return false; // being replaced: the build reads it properly
+      return { kind: "manifest" }; // being replaced: the build reads it properly
     }
-    return bytes.length === source.manifestBytes.length && bytes.every((b, i) => b === source.manifestBytes[i]);
+    const same = bytes.length === source.manifestBytes.length && bytes.every((b, i) => b === source.manifestBytes[i]);
+    if (!same) return { kind: "manifest" };
+    // The mark after the MANIFEST: it covers every table of that MANIFEST (as in a build).
+    const durableLsn = readDurableMark(this.platform, durableMarkPath(this.dir));
+    if (durableLsn === source.durableLsn) return { kind: "none" };
+    if (durableLsn === undefined || source.durableLsn === undefined || durableLsn < source.durableLsn) return { kind: "manifest" };
+    return { kind: "log", durableLsn };
+  }
+
+  /** Appends the log up to `durableLsn` to the current view; false when it cannot (build a new one). */
+  #append(durableLsn: number): boolean {
+    const view = this.#current;
+    if (!view.append || !view.append(durableLsn)) return false;
+    view.source.durableLsn = durableLsn;
+    this.#stats.appends++;
+    return true;
   }
 
   /**

@@ -26,7 +26,7 @@ import { Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";
 import { DatabaseExistsError, DatabaseNotFoundError, ReadOnlyError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { readOnlyPlatform } from "../read-only-platform.ts";
-import { RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
+import { Ring, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
 import { logLimits } from "../wal/log.ts";
 import { recoverLog, type RecoveryReport } from "../wal/recovery.ts";
 import { RingView } from "../wal/ring.ts";
@@ -112,16 +112,16 @@ async function buildViewOnce(platform: Platform, dir: string, o: ResolvedOptions
   // Node's collector counts nothing for a shared memory: make it count this one (worker-pool.ts).
   platform.weighSharedMemory?.(core.memory, MEMORY_WEIGHT_BYTES);
   try {
-    const db = await replayView(core, platform, dir, o, manifest, durableLsn);
-    return { db, source: { manifestVersion: manifest.version, checkpoint: manifest.groupCheckpoint, durableLsn, manifestBytes } };
+    const { db, append } = await replayView(core, platform, dir, o, manifest, durableLsn);
+    return { db, append, source: { manifestVersion: manifest.version, checkpoint: manifest.groupCheckpoint, durableLsn, manifestBytes } };
   } catch (error) {
     core.detach();
     throw error;
   }
 }
 
-/** Replays the log into `core`'s memtables and makes the Database of the view. */
-async function replayView(core: Core, platform: Platform, dir: string, o: ResolvedOptions, manifest: ManifestData, durableLsn: number | undefined): Promise<Database> {
+/** Replays the log into `core`'s memtables and makes the Database of the view (and its append, with a mark). */
+async function replayView(core: Core, platform: Platform, dir: string, o: ResolvedOptions, manifest: ManifestData, durableLsn: number | undefined): Promise<{ db: Database; append: View["append"] }> {
   const shards = manifest.shards;
   const groupDir = `${dir}/wal`;
   let recovered: { nextLsn: number; salt: number; report: RecoveryReport } | undefined;
@@ -172,7 +172,7 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
     replayedRecords: replayed.records,
     replayedOperations: replayed.operations,
   };
-  return new Database(core, platform, dir, shared.address, o.durability, o.blockCacheBytesMax, {
+  const db = new Database(core, platform, dir, shared.address, o.durability, o.blockCacheBytesMax, {
     log: undefined,
     actor: undefined,
     actorDone: Promise.resolve(),
@@ -182,6 +182,28 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
     readOnly: true,
     manifest,
   }, o.writeQueue);
+  if (durableLsn === undefined) return { db, append: undefined };
+  let end = durableLsn;
+  let pendingFrom = replayed.groupPendingFrom;
+  const append = (endLsn: number): boolean => {
+    if (endLsn <= end) return true;
+    let more: ReturnType<typeof replay>;
+    try {
+      more = replay(env, shards, endLsn, { fromLsn: pendingFrom ?? end });
+    } catch (error) {
+      if (error instanceof ReadOnlyError) return false; // it would have to flush: the caller builds a new view
+      throw error;
+    }
+    memtables.reclaim();
+    for (let shard = 0; shard < shards; shard++) core.exports.shardRaiseCounter(shard, more.maxTs[shard]);
+    pendingFrom = more.groupPendingFrom;
+    end = endLsn;
+    // The new visible point: reads from now on see the appended versions (seq < it),
+    // snapshots taken before keep their own, lower one.
+    for (const field of [Ring.RESERVE_HEAD, Ring.PUBLISHED_END, Ring.DURABLE_LSN]) Atomics.store(core.u64, (group.ring + field) >>> 3, BigInt(endLsn));
+    return true;
+  };
+  return { db, append };
 }
 
 /** A ring formatted at `startLsn` (everything below it reads as durable) and CLOSED: nothing drains it. */

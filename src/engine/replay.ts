@@ -57,6 +57,14 @@ export interface Replayed {
   operations: number;
   /** The highest commit timestamp read, per shard (0n if none). */
   maxTs: bigint[];
+  /** The first fragment's LSN of a large batch the group WAL holds fragments of but not (up to its end) the commit. */
+  groupPendingFrom: number | undefined;
+}
+
+/** A live reader's append (src/engine/open-read-only.ts): more of the group WAL into a view's memtables. */
+export interface ReplayAppend {
+  /** Read the group WAL from here (no partition log). */
+  fromLsn: number;
 }
 
 /** Statuses of the core's replayRun / replayRecord (assembly/replay.ts). */
@@ -67,12 +75,14 @@ const STATE_BYTES = 64;
 const SHARD_BYTES = 64;
 const INDEX_ENTRY_BYTES = 16;
 const S = { RESUME: 4, STOP_SHARD: 12, STOP_LSN: 16, STOP_OFFSET: 24, STOP_DETAIL: 28, RECORDS: 32, OPERATIONS: 40, FROM_LSN: 48 } as const;
-const H = { FLOOR_TS: 0, MAX_TS: 8, MIN_TS: 16, MIN_LSN: 24, MT: 32, INDEX: 36, CAPACITY: 40, PENDING: 44 } as const;
+const H = { FLOOR_TS: 0, MAX_TS: 8, MIN_TS: 16, MIN_LSN: 24, MT: 32, INDEX: 36, CAPACITY: 40, PENDING: 44, SEQ: 56 } as const;
 /** The state at its largest (SHARDS_MAX shards) with its scratch (histograms, prev[]), once per open. */
 const STATE_ALLOC_BYTES = STATE_BYTES + 256 * SHARD_BYTES + 8 * 256 * 4 + 16 * 4;
 /** A pending index when one of a memtable's size cannot be had (the scanner buffer's size class). */
 const SMALL_INDEX_BYTES = 1 << 20;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
+/** ReplayState.seq: each version takes its record's LSN. */
+const SEQ_FROM_LSN = U64_MAX;
 
 interface Source {
   /** -1: the group WAL; s: shard s's partition log. */
@@ -86,10 +96,11 @@ interface Source {
  * checkpoints) when they fill. The group WAL is read up to `groupEndLsn` (exclusive; a live
  * reader's durable mark, src/engine/live-reader.ts), or to its end.
  */
-export function replay(env: FlushEnv, shards: number, groupEndLsn = Infinity): Replayed {
+export function replay(env: FlushEnv, shards: number, groupEndLsn = Infinity, append?: ReplayAppend): Replayed {
   const { core, dir, memtables } = env;
-  const sources: Source[] = [{ source: -1, dir: `${dir}/wal`, from: env.manifest.groupCheckpoint }];
-  for (let shard = 0; shard < shards; shard++) sources.push({ source: shard, dir: partitionDir(dir, shard), from: env.manifest.partitionCheckpoints[shard] });
+  const sources: Source[] = [{ source: -1, dir: `${dir}/wal`, from: append?.fromLsn ?? env.manifest.groupCheckpoint }];
+  if (!append) for (let shard = 0; shard < shards; shard++) sources.push({ source: shard, dir: partitionDir(dir, shard), from: env.manifest.partitionCheckpoints[shard] });
+  let groupPendingFrom: number | undefined;
   const floors = env.manifest.replayFloorTs.map(BigInt);
 
   // Where replay is: sources[current], inserting the record at `lsn`.
@@ -107,6 +118,9 @@ export function replay(env: FlushEnv, shards: number, groupEndLsn = Infinity): R
   };
 
   const state = new ReplayState(core, shards, floors, memtables.memtableBytes);
+  // Appended versions take their record's LSN as seq: the view's older snapshots do not see them.
+  const seqMode = append ? SEQ_FROM_LSN : 0n;
+  state.seq = seqMode;
   for (let shard = 0; shard < shards; shard++) memtables.holdTs(shard, floors[shard] + 1n);
   try {
     for (; at.current < sources.length; at.current++) {
@@ -141,7 +155,12 @@ export function replay(env: FlushEnv, shards: number, groupEndLsn = Infinity): R
             }
             // A committed batch: its versions as if logged at its first fragment (where a
             // flush while inserting them caps the checkpoint).
-            if (records.length > 0) replayBatch(core, state, records, decodeCommitFirstLsn(core.u8.subarray(address, address + length)), onStop);
+            if (records.length > 0) {
+              // Appended: the batch's versions take its commit record's LSN (as the actor's do).
+              if (append) state.seq = BigInt(lsn);
+              replayBatch(core, state, records, decodeCommitFirstLsn(core.u8.subarray(address, address + length)), onStop);
+              state.seq = seqMode;
+            }
             return true;
           }
           case ReplayStatus.NOT_ENGINE_RECORD: {
@@ -185,10 +204,11 @@ export function replay(env: FlushEnv, shards: number, groupEndLsn = Infinity): R
       // The log is done: what it put in memtables is noted before the next one starts
       // (the notes say which log a version came from).
       state.noteAll(source, memtables);
+      if (source === -1) groupPendingFrom = batches.pendingFrom;
     }
     for (let shard = 0; shard < shards; shard++) core.exports.replayLink(state.address, shard);
     env.manifest = capped.manifest;
-    return { records: state.records, operations: state.operations, maxTs: Array.from({ length: shards }, (_, shard) => state.maxTs(shard)) };
+    return { records: state.records, operations: state.operations, maxTs: Array.from({ length: shards }, (_, shard) => state.maxTs(shard)), groupPendingFrom };
   } finally {
     for (let shard = 0; shard < shards; shard++) memtables.holdTs(shard, undefined);
     state.free();
@@ -267,6 +287,11 @@ export class ReplayState {
   }
   #u32(at: number): number {
     return this.core.u32[(this.address + at) >>> 2];
+  }
+
+  /** The seq of the versions created from now on, in every shard: 0n, SEQ_FROM_LSN, or a value (assembly/replay.ts, H_SEQ). */
+  set seq(value: bigint) {
+    for (let shard = 0; shard < this.shards; shard++) this.#set64(shard, H.SEQ, value);
   }
 
   set fromLsn(lsn: number) {

@@ -77,6 +77,55 @@ test("a snapshot and a scan stay on the view they began on; the old view closes 
   await writer.close();
 });
 
+test("a refresh with the same MANIFEST appends the new log to the current view; snapshots and scans taken before do not see it", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { shards: 2 }); // 4 MiB memtables: no flush below
+  await writer.put("a", "1");
+  const reader = await open(dir, { ...NO_AUTO_REFRESH, shards: 2 });
+  const before = reader.snapshot();
+  const scan = reader.scan();
+  assert.equal(rows([scan.next().value!]), ["a=1"]);
+  await writer.put("b", "2");
+  await writer.delete("a");
+  await reader.refresh();
+  const live = reader.stats().coordination!.live!;
+  assert.is(live.appends, 1, "appended, not rebuilt");
+  assert.is(live.refreshes, 0);
+  assert.is(live.views, 1);
+  assert.equal(rows(reader.scan()), ["b=2"]);
+  assert.is(text(reader.get("a", { snapshot: before })), "1", "the snapshot keeps its point");
+  assert.equal(rows(reader.scan({ snapshot: before })), ["a=1"]);
+  assert.equal([...scan], [], "the scan begun before the append sees nothing appended");
+  before.release();
+  await reader.close();
+  await writer.close();
+});
+
+test("a large batch is seen by a refreshing reader all at once, never in part", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { shards: 2, memtableBytesMax: 16 * 1024 * 1024 });
+  const reader = await open(dir, { ...NO_AUTO_REFRESH, shards: 2, memtableBytesMax: 16 * 1024 * 1024 });
+  const N = 60_000;
+  const ops = Array.from({ length: N }, (_, i) => ({ type: "put" as const, key: `b${pad(i)}`, value: "v" }));
+  let done = false;
+  const batch = writer.batch(ops).then(() => void (done = true));
+  const seen = new Set<number>();
+  for (let round = 0; !done || round < 2; round++) {
+    await reader.refresh();
+    const count = [...reader.scan({ prefix: "b" })].length;
+    seen.add(count);
+    assert.ok(count === 0 || count === N, `a refresh showed ${count} of the batch's ${N} puts`);
+    if (done) round++;
+  }
+  await batch;
+  await reader.refresh();
+  assert.is([...reader.scan({ prefix: "b" })].length, N);
+  const live = reader.stats().coordination!.live!;
+  assert.ok(live.appends + live.refreshes > 0);
+  await reader.close();
+  await writer.close();
+});
+
 test("the writer keeps the tables a reader's view still reads, the view reads its own MANIFEST's tables (not a newer one: rows were lost), and the writer deletes them once the reader moved on", async () => {
   const dir = tempDir();
   const writer = await open(dir, SMALL);
