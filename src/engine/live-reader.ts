@@ -8,7 +8,7 @@
  * is open (each such read keeps reading the view it started on, so it sees one consistent
  * state), and are closed once nothing reads them.
  *
- *   reads ──► current view ◄── refresh (async: build, then swap)
+ *   reads ──► current view ◄── refresh: append (same MANIFEST), or build a new view and swap
  *              retired views: closed when their last snapshot / scan ends
  *
  * A refresh whose only news is a newer durable mark (same MANIFEST bytes) appends the log
