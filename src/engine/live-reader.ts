@@ -39,6 +39,9 @@ import type { Database } from "./database.ts";
 import { MANIFEST_NAME } from "./manifest.ts";
 import { durableMarkPath, type ReaderSlot } from "./reader-slots.ts";
 
+/** The longest wait between background refreshes after failures in a row. */
+const FAILURE_BACKOFF_MS_MAX = 30_000;
+
 /** Closed views between two garbage collections this reader asks for. */
 const VIEWS_PER_COLLECTION = 4;
 
@@ -98,6 +101,8 @@ export class LiveReader {
   #evicted = false;
   #closed = false;
   #closedSinceCollection = 0;
+  /** Refreshes that failed in a row. */
+  #failures = 0;
   #stats = { refreshes: 0, appends: 0, unchanged: 0, lastBuildMs: 0, lastError: undefined as string | undefined };
   /** Which view each snapshot was taken on (a snapshot reads only its own view). */
   readonly #snapshotViews = new WeakMap<object, Database>();
@@ -128,12 +133,24 @@ export class LiveReader {
       if (view) return view;
     }
     this.#closeUnread();
-    if (Date.now() - this.#lastStartMs >= this.intervalMs && !this.#refreshing) {
+    if (Date.now() - this.#lastStartMs >= this.#dueAfterMs() && !this.#refreshing) {
       if (this.slot.evicted) this.#evicted = true;
       this.refresh().catch(() => {}); // its failure is in stats and in the next refresh()
     }
     if (this.#evicted) throw new ReaderEvictedError(this.dir);
     return this.#current.db;
+  }
+
+  /**
+   * How long after the last refresh started the next background one is due: the interval,
+   * or after failures in a row (a log that does not fit the memtables, a file system error)
+   * a backoff doubling from 1 s to 30 s, so a failing build is not retried at every read.
+   * `refresh()` always tries at once.
+   */
+  #dueAfterMs(): number {
+    const failures = this.#failures;
+    if (failures === 0) return this.intervalMs;
+    return Math.max(this.intervalMs, Math.min(FAILURE_BACKOFF_MS_MAX, 1000 * 2 ** (failures - 1)));
   }
 
   /** Notes that `snapshot` belongs to `db` (a view), so reads with it go there. */
@@ -167,6 +184,7 @@ export class LiveReader {
           if (change.kind === "none") this.#stats.unchanged++;
           this.#refreshedAtMs = startedAtMs;
           this.#stats.lastError = undefined;
+          this.#failures = 0;
           return;
         }
       }
@@ -182,10 +200,12 @@ export class LiveReader {
       this.#stats.refreshes++;
       this.#stats.lastBuildMs = Date.now() - startedAtMs;
       this.#stats.lastError = undefined;
+      this.#failures = 0;
       this.#closeUnread();
       this.#claim();
     } catch (error) {
       this.#stats.lastError = (error as Error)?.message ?? String(error);
+      this.#failures++;
       throw error;
     }
   }

@@ -31,7 +31,7 @@ import { logLimits } from "../wal/log.ts";
 import { recoverLog, type RecoveryReport } from "../wal/recovery.ts";
 import { RingView } from "../wal/ring.ts";
 import { Database, type RecoveryInfo } from "./database.ts";
-import { awaitDurableBeyond, type FlushEnv, partitionDir } from "./flush.ts";
+import { type FlushEnv, partitionDir } from "./flush.ts";
 import { MANIFEST_NAME, readManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { REQUEST_QUEUE_BYTES, type ResolvedOptions, valueBytesMaxFor } from "./options.ts";
@@ -159,7 +159,12 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
     partitionEnds.push(recoveredPartition.nextLsn);
     partitionReports.push(recoveredPartition.report);
   }
-  const env: FlushEnv = { core, platform, dir, shared, memtables, groupDurable: () => group.durableLsn, awaitGroupDurable: (seq) => awaitDurableBeyond(group, seq), partitionEnds: () => partitionEnds, manifest };
+  // A view never flushes: a flush the replay would need fails at once (the closed ring's
+  // durable LSN never moves, so waiting for it, as a writer's flush does, would never end).
+  const cannotFlush = (): never => {
+    throw new ReadOnlyError(dir, "the replay's flush");
+  };
+  const env: FlushEnv = { core, platform, dir, shared, memtables, groupDurable: () => group.durableLsn, awaitGroupDurable: cannotFlush, partitionEnds: () => partitionEnds, manifest };
   const replayed = replayInMemory(env, shards, dir, durableLsn);
   memtables.reclaim();
   for (let shard = 0; shard < shards; shard++) {

@@ -6,7 +6,7 @@
 // tests/engine/live-readers-processes.test.ts.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { bindDatabaseApi, ReaderEvictedError } from "../../src/engine/public.ts";
+import { bindDatabaseApi, ReaderEvictedError, ReadOnlyError } from "../../src/engine/public.ts";
 import type { Platform } from "../../src/platform.ts";
 import { PlatformError } from "../../src/platform.ts";
 import { rejects, throwsA } from "../harness/assert.ts";
@@ -189,6 +189,22 @@ test("a reader past readerRetainBytesMax is evicted: ReaderEvictedError until re
   await reader.refresh();
   assert.is(text(reader.get("k01999"))?.slice(0, 5), "b1999", "refresh() claimed a new slot and rebuilt the view");
   assert.is((writer.stats().coordination?.readers ?? []).length, 1);
+  await reader.close();
+  await writer.close();
+});
+
+test("a refresh that cannot build (the log outgrew the reader's memtables): refresh() rejects, stats say why, reads go on with the last view", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { shards: 1, memtableBytesMax: 16 * 1024 * 1024 });
+  await writer.put("a", "1");
+  const reader = await open(dir, { readOnly: true, refreshIntervalMs: 0, shards: 1, memtableBytesMax: 64 * 1024 });
+  const value = "x".repeat(1000);
+  for (let i = 0; i < 600; i++) await writer.put(`k${i}`, value); // ~600 KB, no flush: more than the reader's memtables
+  const error = await rejects(() => reader.refresh(), ReadOnlyError);
+  assert.match(error.message, /larger memtableBytesMax/);
+  assert.match(reader.stats().coordination!.live!.lastError!, /larger memtableBytesMax/);
+  assert.is(text(reader.get("a")), "1", "reads go on with the view it had");
+  assert.is(reader.get("k599"), undefined);
   await reader.close();
   await writer.close();
 });
