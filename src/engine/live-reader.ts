@@ -96,6 +96,8 @@ export class LiveReader {
   #current: View;
   readonly #retired: View[] = [];
   #refreshing: Promise<void> | undefined;
+  /** Refreshes started so far (the one running is number #refreshesStarted). */
+  #refreshesStarted = 0;
   #lastStartMs: number;
   #refreshedAtMs: number;
   #evicted = false;
@@ -135,7 +137,7 @@ export class LiveReader {
     this.#closeUnread();
     if (Date.now() - this.#lastStartMs >= this.#dueAfterMs() && !this.#refreshing) {
       if (this.slot.evicted) this.#evicted = true;
-      this.refresh().catch(() => {}); // its failure is in stats and in the next refresh()
+      this.#refreshInBackground();
     }
     if (this.#evicted) throw new ReaderEvictedError(this.dir);
     return this.#current.db;
@@ -162,10 +164,34 @@ export class LiveReader {
     return this.#current.db;
   }
 
-  /** Starts a refresh (or joins the one running) and resolves when it is done. */
-  refresh(): Promise<void> {
-    this.#refreshing ??= this.#refresh().finally(() => (this.#refreshing = undefined));
-    return this.#refreshing;
+  /**
+   * Resolves once a refresh that STARTED AFTER this call is done, so it shows everything
+   * durable at the call. One already running (a read's background refresh) may have read
+   * the mark before the call: it is waited out, then the next one is joined or started.
+   * Refreshes are numbered as they start; the call needs one numbered above the last
+   * started at the call, and any such started after the call, so joining it is right; the
+   * loop turns at most twice (the running one ends, then the next exists).
+   * Joining the running one lost writes durable before the call
+   * (tests/engine/live-readers-processes.test.ts).
+   */
+  async refresh(): Promise<void> {
+    const first = this.#refreshesStarted + 1; // the first refresh that starts after this call
+    for (;;) {
+      if (!this.#refreshing) this.#startRefresh();
+      if (this.#refreshesStarted >= first) return this.#refreshing!;
+      await this.#refreshing!.catch(() => {});
+    }
+  }
+
+  #startRefresh(): void {
+    this.#refreshesStarted++;
+    this.#refreshing = this.#refresh().finally(() => (this.#refreshing = undefined));
+  }
+
+  /** A background refresh (a read's): joins the one running, if any. */
+  #refreshInBackground(): void {
+    if (!this.#refreshing) this.#startRefresh();
+    this.#refreshing!.catch(() => {}); // its failure is in stats and in the next refresh()
   }
 
   async #refresh(): Promise<void> {

@@ -107,8 +107,13 @@ function readSlot(platform: Platform, path: string): ReaderSlotRecord | undefine
   return bytes.length > SLOT_BYTES_MAX ? undefined : parseSlot(bytes);
 }
 
-/** Every slot file in `dir`'s readers directory, judged alive or dead (nothing is deleted). */
-export function listReaderSlots(platform: Platform, dir: string): ReaderSlotInfo[] {
+/**
+ * Every slot file in `dir`'s readers directory, judged alive or dead (nothing is deleted);
+ * with `withTemp`, also the `.tmp` files readers write their slots through (for the
+ * writer, which deletes those of dead processes; listed to users they would count a
+ * reader twice while it rewrites its slot).
+ */
+export function listReaderSlots(platform: Platform, dir: string, withTemp = false): ReaderSlotInfo[] {
   const out: ReaderSlotInfo[] = [];
   let names: string[];
   try {
@@ -119,7 +124,7 @@ export function listReaderSlots(platform: Platform, dir: string): ReaderSlotInfo
   }
   for (const file of names.sort()) {
     const name = SLOT_NAME.exec(file);
-    if (!name) continue;
+    if (!name || (name[3] && !withTemp)) continue;
     const path = `${readersDir(dir)}/${file}`;
     const record = readSlot(platform, path);
     if (record === "gone") continue;
@@ -269,7 +274,7 @@ export class ReaderRetention {
   floor(manifest: ManifestData): RetentionFloor {
     const floor: RetentionFloor = { lsn: Infinity, manifestVersion: Infinity, readers: 0 };
     let droppedTableBytes: number | undefined;
-    for (const slot of listReaderSlots(this.platform, this.dir)) {
+    for (const slot of listReaderSlots(this.platform, this.dir, true)) {
       const path = `${readersDir(this.dir)}/${slot.file}`;
       const young = () => Date.now() - (this.platform.stat(path)?.mtimeMs ?? 0) < LOCK_FILE_WRITE_GRACE_MS;
       if (!slot.alive) {

@@ -111,6 +111,7 @@ test("a large batch is seen by a refreshing reader all at once, never in part", 
   const batch = writer.batch(ops).then(() => void (done = true));
   const seen = new Set<number>();
   for (let round = 0; !done || round < 2; round++) {
+    await new Promise((r) => setTimeout(r, 1)); // let the writer's replies in: a refresh that finds nothing new never leaves the microtask queue
     await reader.refresh();
     const count = [...reader.scan({ prefix: "b" })].length;
     seen.add(count);
