@@ -73,8 +73,7 @@ export function flushShard(env: FlushEnv, shard: number): void {
   env.shared.addStat("flushes", 1);
   // After the MANIFEST is published: the live readers' slots are listed now (reader-slots.ts).
   if (env.retention) {
-    env.retention.trimLog(env.manifest);
-    env.retention.removeDroppedTables(env.manifest);
+    env.retention.afterFlush(env.manifest);
   } else {
     trimSegments(env.platform, `${env.dir}/wal`, env.manifest.groupCheckpoint);
   }

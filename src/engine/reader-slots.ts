@@ -186,11 +186,8 @@ export class ReaderSlot {
 
   /** Stores what the reader still reads; throws ReaderEvictedError if the writer deleted the slot. */
   update(manifestVersion: number, lsn: number): void {
-    if (manifestVersion === this.#record.manifestVersion && lsn === this.#record.lsn) {
-      this.checkKept();
-      return;
-    }
     this.checkKept();
+    if (manifestVersion === this.#record.manifestVersion && lsn === this.#record.lsn) return;
     this.#record.manifestVersion = manifestVersion;
     this.#record.lsn = lsn;
     this.#record.updatedAt = new Date().toISOString();
@@ -305,10 +302,14 @@ export class ReaderRetention {
     return floor;
   }
 
-  /** Deletes the group WAL's segments below `checkpoint` that no live reader needs. */
-  trimLog(manifest: ManifestData): void {
+  /**
+   * After a flush published `manifest`: judges the slots once, then trims the group WAL's
+   * segments below its checkpoint and deletes the dropped tables no live reader needs.
+   */
+  afterFlush(manifest: ManifestData): void {
     const floor = this.floor(manifest);
     trimSegments(this.platform, `${this.dir}/wal`, Math.min(manifest.groupCheckpoint, floor.lsn));
+    this.removeDroppedTables(manifest, floor);
   }
 
   /**
@@ -316,10 +317,10 @@ export class ReaderRetention {
    * that no live reader may read: a file dropped at version w is needed by a reader at a
    * version below w only. `.tmp` files are left to open. Returns how many were deleted.
    */
-  removeDroppedTables(manifest: ManifestData): number {
+  removeDroppedTables(manifest: ManifestData, judged?: RetentionFloor): number {
     const dropped = this.#droppedTables(manifest);
     if (dropped.length === 0) return 0;
-    const floor = this.floor(manifest).manifestVersion;
+    const floor = (judged ?? this.floor(manifest)).manifestVersion;
     let removed = 0;
     for (const name of dropped) {
       if (floor < (this.#droppedAt.get(name) ?? this.openedVersion)) continue;
