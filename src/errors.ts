@@ -57,6 +57,15 @@ export class ReadOnlyError extends ShardlineError {
   }
 }
 
+/** A writer `open` of a follower's directory (src/replicate/follower.ts): only the follower writes there. */
+export class FollowerDirectoryError extends ReadOnlyError {
+  override name = "FollowerDirectoryError";
+  constructor(dir: string) {
+    super(dir, "writes");
+    this.message = `database ${dir} is a follower's directory (it holds FOLLOWER): only its follower writes to it (openFollower); open it with readOnly: true to read it`;
+  }
+}
+
 /**
  * A read-only handle fell so far behind the writer (its reads would keep more than the
  * writer's `readerRetainBytesMax` of old log and tables) that the writer dropped its claim

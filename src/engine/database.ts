@@ -635,6 +635,11 @@ export class Database implements AsyncDisposable {
 
   // ---- statistics, lifecycle -----------------------------------------------------------
 
+  /** @internal Opened with readOnly: true (a live reader or a static one). */
+  get isReadOnly(): boolean {
+    return this.owner?.readOnly === true;
+  }
+
   stats(): DatabaseStats {
     this.#checkOpen();
     const view = this.#view(undefined);

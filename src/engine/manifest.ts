@@ -33,6 +33,8 @@ import type { Platform } from "../platform.ts";
 import type { TableMeta } from "../table/format.ts";
 
 export const MANIFEST_NAME = "MANIFEST";
+/** Marks a follower's directory (src/replicate/follower.ts): no writer but the follower opens it. */
+export const FOLLOWER_FILE_NAME = "FOLLOWER";
 const MAGIC_LINE = "SLMF 1\n";
 export const MANIFEST_FORMAT_VERSION = 1;
 
@@ -127,7 +129,12 @@ export function tableRecord(shard: number, number: number, tier: number, meta: T
 export function readManifest(core: Core, platform: Platform, dir: string): ManifestData | undefined {
   const path = `${dir}/${MANIFEST_NAME}`;
   if (!platform.stat(path)) return undefined;
-  const text = dec.decode(platform.readFile(path));
+  return decodeManifest(core, platform.readFile(path), path);
+}
+
+/** A MANIFEST file's contents, checked (CorruptionError naming `path` otherwise). */
+export function decodeManifest(core: Core, bytes: Uint8Array, path: string): ManifestData {
+  const text = dec.decode(bytes);
   const fail = (why: string) => new CorruptionError(`manifest ${path} is corrupt: ${why}`, path, 0);
   if (!text.startsWith(MAGIC_LINE)) throw fail("bad magic line");
   const body = text.slice(MAGIC_LINE.length);

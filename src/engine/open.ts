@@ -27,7 +27,7 @@
  */
 import { compileCore, Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
-import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, LockedError, LockUnavailableError, publicError } from "../errors.ts";
+import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FollowerDirectoryError, LockedError, LockUnavailableError, publicError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
 import { workerPool } from "../worker-pool.ts";
@@ -39,7 +39,7 @@ import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
 import { openReadOnly } from "./open-read-only.ts";
 import { awaitDurableBeyond, type FlushEnv, partitionDir } from "./flush.ts";
-import { MANIFEST_NAME, type ManifestData, newManifest, readManifest, writeManifest } from "./manifest.ts";
+import { FOLLOWER_FILE_NAME, MANIFEST_NAME, type ManifestData, newManifest, readManifest, writeManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
@@ -71,6 +71,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
   const o = resolveOptions(options);
   if (o.readOnly) return openReadOnly(platform, dir, o, refuseIfNotNew);
   checkExistence(platform, dir, o);
+  if (!o.followerCheckpoint && platform.stat(`${dir}/${FOLLOWER_FILE_NAME}`)) throw new FollowerDirectoryError(dir);
   // The durability worker and the actor: their threads start now, alongside the file work.
   workerPool(platform).prewarm(2, await compileCore());
   makeDirDurable(platform, `${dir}/tables`);

@@ -8,6 +8,9 @@
  *                                                (src/wal/durable-mark.ts)
  *   <dir>/readers/<pid>-<startTime>-<hex>.reader one per read-only handle, JSON:
  *     { pid, startTime, runtime, openedAt, updatedAt, manifestVersion, lsn }
+ *   <dir>/readers/retain-<label>.reader          a retained slot (a replication publisher,
+ *                                                src/replicate/publisher.ts): the same JSON,
+ *                                                but not bound to its process's life
  *
  * A slot says: "I read tables of MANIFEST versions >= manifestVersion and may still read
  * the group WAL from LSN `lsn` on". Each slot has one writer, its reader, which replaces it
@@ -35,7 +38,9 @@
  * already covered it, there is none) reads the MANIFEST again.
  *
  * Liveness and limits: a slot whose process is dead (pid and start time, as the write lock
- * judges them: src/lock-holders.ts) is deleted by the writer; a live slot that makes the
+ * judges them: src/lock-holders.ts) is deleted by the writer; a retained slot counts as
+ * live whoever wrote it (a publisher that restarts, even with its writer, resumes from the
+ * LSN it stored) until its owner releases it; a live slot that makes the
  * writer keep more than `retainBytesMax` bytes (log behind the checkpoint plus dropped
  * tables) is evicted: the writer deletes it, and the reader, finding its slot gone, refuses
  * reads with ReaderEvictedError until `refresh()` rebuilds it from the current files.
@@ -52,6 +57,9 @@ import { type ManifestData, tableFileName } from "./manifest.ts";
 export const READERS_DIR_NAME = "readers";
 export const DURABLE_MARK_NAME = "DURABLE";
 const SLOT_NAME = /^(\d+)-(\d+)-[0-9a-f]+\.reader(\.tmp)?$/;
+const RETAINED_NAME = /^retain-([A-Za-z0-9_-]{1,128})\.reader(\.tmp)?$/;
+/** Labels a retained slot may have (they name a file). */
+export const RETAINED_LABEL = /^[A-Za-z0-9_-]{1,128}$/;
 const SLOT_BYTES_MAX = 4096;
 
 export function readersDir(dir: string): string {
@@ -123,6 +131,14 @@ export function listReaderSlots(platform: Platform, dir: string, withTemp = fals
     throw error;
   }
   for (const file of names.sort()) {
+    const retained = RETAINED_NAME.exec(file);
+    if (retained) {
+      if (retained[2] && !withTemp) continue;
+      const record = readSlot(platform, `${readersDir(dir)}/${file}`);
+      if (record === "gone") continue;
+      out.push({ file, record: retained[2] ? undefined : record, alive: true, reason: "a retained slot (kept until released)" });
+      continue;
+    }
     const name = SLOT_NAME.exec(file);
     if (!name || (name[3] && !withTemp)) continue;
     const path = `${readersDir(dir)}/${file}`;
@@ -144,6 +160,7 @@ export class ReaderSlot {
   readonly #tmp: string;
   readonly #record: ReaderSlotRecord;
   #released = false;
+  #retained = false;
 
   private constructor(private readonly platform: Platform, readonly dir: string, name: string, record: ReaderSlotRecord) {
     this.path = `${readersDir(dir)}/${name}`;
@@ -180,6 +197,33 @@ export class ReaderSlot {
     return slot;
   }
 
+  /**
+   * The retained slot `label` (`retain-<label>.reader`): the record it holds when it exists
+   * (its LSN and version stand until updated), else a new one claiming everything. Its
+   * `release` leaves the file in place; `discard` deletes it.
+   */
+  static retained(platform: Platform, dir: string, label: string): ReaderSlot {
+    if (!RETAINED_LABEL.test(label)) throw new RangeError(`a retained slot label must match ${RETAINED_LABEL}, got ${JSON.stringify(label)}`);
+    const me = platform.processIdentity();
+    const now = new Date().toISOString();
+    const name = `retain-${label}.reader`;
+    if (!platform.stat(readersDir(dir))?.isDirectory) platform.mkdir(readersDir(dir), { recursive: true });
+    const found = readSlot(platform, `${readersDir(dir)}/${name}`);
+    const kept = found !== "gone" && found !== undefined ? found : undefined;
+    const slot = new ReaderSlot(platform, dir, name, {
+      pid: me.pid,
+      startTime: me.startTime,
+      runtime: platform.runtime,
+      openedAt: now,
+      updatedAt: now,
+      manifestVersion: kept?.manifestVersion ?? 0,
+      lsn: kept?.lsn ?? 0,
+    });
+    slot.#retained = true;
+    slot.#write();
+    return slot;
+  }
+
   get record(): Readonly<ReaderSlotRecord> {
     return this.#record;
   }
@@ -211,9 +255,20 @@ export class ReaderSlot {
     this.#write();
   }
 
+  /** Deletes the slot file (a retained slot's stays: `discard` deletes it). */
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    if (!this.#retained) this.#unlinkFiles();
+  }
+
+  /** Deletes the slot file, retained or not: nothing is kept for it any more. */
+  discard(): void {
+    this.#released = true;
+    this.#unlinkFiles();
+  }
+
+  #unlinkFiles(): void {
     for (const path of [this.path, this.#tmp]) {
       try {
         this.platform.unlink(path);

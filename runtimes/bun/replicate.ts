@@ -1,0 +1,6 @@
+/** `shardline/replicate` for Bun: followers on other machines through NATS JetStream (docs/REPLICATION.md). */
+import { bindReplicateApi } from "../../src/replicate/public.ts";
+import { bunPlatform } from "./platform.ts";
+
+export * from "../common/replicate-exports.ts";
+export const { startPublisher, openFollower } = bindReplicateApi(bunPlatform);

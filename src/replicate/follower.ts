@@ -1,0 +1,455 @@
+/**
+ * Follower: a local database kept equal to a prefix of a writer's durable history by
+ * applying the records its publisher (publisher.ts) put in a JetStream stream
+ * (docs/REPLICATION.md).
+ *
+ * The follower's directory is a shardline database whose group WAL continues the
+ * writer's LSN for LSN: each record from the stream is appended, byte for byte, to the
+ * follower's own group WAL (src/wal/log.ts, with the durable mark the live readers follow),
+ * and since an LSN is a record's byte position in the log, the record lands at the LSN it
+ * has on the writer; the append's returned LSN is checked against it. So the applied LSN
+ * is simply where the follower's log ends: it is stored atomically with the record itself
+ * (one fdatasync covers both), recovery finds it after a crash (cutting a torn tail, which
+ * was never applied), and the follower resumes the stream there. Its state is readable
+ * through `follower.db`, a live read-only handle (src/engine/live-reader.ts) on the same
+ * directory, which replays the log below the durable mark like any reader of a writer in
+ * another process; more readers may open the directory with `readOnly: true`.
+ *
+ * Checkpoints: when `checkpointBytes` of log have been applied since the last one, the
+ * follower closes its log, opens the directory with the engine's writer (the internal
+ * `followerCheckpoint` option; every other writer open refuses a directory holding
+ * FOLLOWER), flushes it into tables (which trims the log below the checkpoint, keeping
+ * what live readers still read) and reopens its log, which must end where it did: the
+ * engine appends nothing of its own.
+ *
+ * Bootstrap: an empty directory gets FOLLOWER (state "bootstrapping"), the latest
+ * snapshot's tables and MANIFEST (snapshot.ts), a log starting at the snapshot's LSN, then
+ * FOLLOWER (state "following"). A directory found "bootstrapping" is emptied and started
+ * again; one with a MANIFEST and no FOLLOWER is refused (it is not a follower's: open never
+ * destroys what it cannot explain).
+ *
+ * Order and gaps: messages are applied only at the follower's next LSN. One below it was
+ * applied before (a redelivery, or the tail of a restart) and is skipped; one above it
+ * means the stream lost records the follower needs (purged after a newer snapshot, or the
+ * publisher restarted from a snapshot): the follower stops with ReplicationGapError. A
+ * stream that ends below the follower's log (it lost acknowledged messages: a
+ * single-server stream after a crash) is refused the same way, never forked.
+ *
+ * Threads: the thread that opened it. Processes: one follower per directory (the directory
+ * lock, held while it appends; released only while its own checkpoint writer holds it).
+ */
+import { DeliverPolicy, jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { Objm } from "@nats-io/obj";
+import type { ConsumerMessages } from "@nats-io/jetstream";
+import { toolCore } from "../cli/database.ts";
+import type { Core } from "../core/core.ts";
+import type { Database } from "../engine/database.ts";
+import { FOLLOWER_FILE_NAME, MANIFEST_NAME } from "../engine/manifest.ts";
+import { openDatabase } from "../engine/open.ts";
+import { durableMarkPath, readersDir } from "../engine/reader-slots.ts";
+import { makeDirDurable } from "../durable-dirs.ts";
+import { ClosedError } from "../errors.ts";
+import { acquireDirLock, type DirLock, LOCK_DIR_NAME } from "../lock.ts";
+import { partitionDir } from "../engine/flush.ts";
+import type { Platform } from "../platform.ts";
+import { Log } from "../wal/log.ts";
+import { checkStreamName, defaultSubject, type HeldConnection, holdConnection, type NatsTarget } from "./nats-connection.ts";
+import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
+import { decodeMessageId, lsnAfter, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
+
+const MIB = 1024 * 1024;
+const DELAY_WINDOW = 4096;
+
+export interface FollowerOptions extends NatsTarget {
+  /** The stream its publisher writes. */
+  stream: string;
+  /** Default `shardline.<stream>`. */
+  subject?: string;
+  /** Flush the applied records into tables after this many bytes of log. Default 64 MiB; at least 1 MiB. */
+  checkpointBytes?: number;
+  /** Appends awaiting durability, at most. Default 1024. */
+  inFlightMax?: number;
+  /** `follower.db`'s bound of staleness (DatabaseOptions.refreshIntervalMs). Default 100. */
+  refreshIntervalMs?: number;
+  /** How long a new follower waits for the publisher's first snapshot, in ms. Default 30,000. */
+  bootstrapTimeoutMs?: number;
+}
+
+export interface FollowerLag {
+  /** Messages in the stream the follower has not applied (durably). */
+  records: number;
+  /** Bytes of log between the follower's end and the stream's. */
+  bytes: number;
+  /** How long ago the stream took the oldest record not yet applied; 0 when caught up. */
+  ms: number;
+  appliedLsn: number;
+  streamLsn: number;
+}
+
+export interface FollowerStats {
+  stream: string;
+  appliedLsn: number;
+  /** Records applied (durably) since open. */
+  records: number;
+  checkpoints: number;
+  /** Stream-to-follower delay of recent records: from the stream taking it to the follower's fdatasync, in ms. */
+  delayMs: { p50: number; p99: number; samples: number };
+  restarts: number;
+  lastError: string | undefined;
+  failed: string | undefined;
+}
+
+interface FollowerFile {
+  format: 1;
+  stream: string;
+  subject: string;
+  state: "bootstrapping" | "following";
+  snapshotLsn: number;
+}
+
+interface Pending {
+  durable: Promise<bigint>;
+  lsn: number;
+  end: number;
+  takenMs: number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function readFollowerFile(platform: Platform, dir: string): FollowerFile | undefined {
+  const path = `${dir}/${FOLLOWER_FILE_NAME}`;
+  if (!platform.stat(path)) return undefined;
+  return JSON.parse(new TextDecoder().decode(platform.readFile(path))) as FollowerFile;
+}
+
+function writeFollowerFile(platform: Platform, dir: string, record: FollowerFile): void {
+  const tmp = `${dir}/${FOLLOWER_FILE_NAME}.tmp`;
+  const file = platform.open(tmp, "truncate");
+  try {
+    file.write(new TextEncoder().encode(JSON.stringify(record)), 0);
+    file.datasync();
+  } finally {
+    file.close();
+  }
+  platform.rename(tmp, `${dir}/${FOLLOWER_FILE_NAME}`);
+  platform.fsyncDir(dir);
+}
+
+function openFollowerLog(platform: Platform, dir: string, startLsn?: number): Promise<Log> {
+  makeDirDurable(platform, readersDir(dir));
+  return Log.open(platform, `${dir}/wal`, { durability: "full", coordination: "single-process-unsafe" }, { startLsn, durableMarkPath: durableMarkPath(dir) });
+}
+
+export class Follower {
+  /** The follower's state, readable like any read-only database. */
+  readonly db: Database;
+  #lock: DirLock;
+  #log: Log;
+  /** The LSN the next record must have: where the follower's log ends. */
+  #next: number;
+  /** Applied durably: every record below it is in the follower's log and synced. */
+  #applied: number;
+  #checkpointLsn: number;
+  readonly #pending: Pending[] = [];
+  #pieces: Uint8Array[] = [];
+  #closing = false;
+  #messages: ConsumerMessages | undefined;
+  #failure: Error | undefined;
+  /** The local log or a checkpoint failed: fail-stop, never retried. */
+  #localFailure: Error | undefined;
+  readonly #done: Promise<void>;
+  readonly #delays: number[] = [];
+  #consumerPending = 0;
+  #oldestUnappliedMs = 0;
+  #stats = { records: 0, checkpoints: 0, restarts: 0, lastError: undefined as string | undefined };
+
+  private constructor(
+    private readonly platform: Platform,
+    readonly dir: string,
+    private readonly held: HeldConnection,
+    private readonly jsm: JetStreamManager,
+    readonly stream: string,
+    readonly subject: string,
+    private readonly options: Required<Pick<FollowerOptions, "checkpointBytes" | "inFlightMax">>,
+    lock: DirLock,
+    log: Log,
+    db: Database,
+  ) {
+    this.#lock = lock;
+    this.#log = log;
+    this.db = db;
+    this.#next = Number(log.stats().currentLsn);
+    this.#applied = this.#next;
+    this.#checkpointLsn = this.#next;
+    this.#done = this.#run();
+  }
+
+  static async open(platform: Platform, dir: string, options: FollowerOptions): Promise<Follower> {
+    if (typeof dir !== "string" || dir.length === 0) throw new TypeError("follower directory must be a non-empty string");
+    const stream = checkStreamName(options?.stream);
+    const subject = options.subject ?? defaultSubject(stream);
+    const checkpointBytes = options.checkpointBytes ?? 64 * MIB;
+    if (!Number.isInteger(checkpointBytes) || checkpointBytes < MIB) throw new RangeError(`checkpointBytes must be an integer of at least ${MIB}, got ${checkpointBytes}`);
+    const inFlightMax = options.inFlightMax ?? 1024;
+    if (!Number.isInteger(inFlightMax) || inFlightMax < 1 || inFlightMax > 65_536) throw new RangeError(`inFlightMax must be an integer from 1 to 65536, got ${inFlightMax}`);
+    platform.mkdir(dir, { recursive: true });
+    const held = await holdConnection(options, `shardline follower ${stream}`);
+    let lock: DirLock | undefined;
+    let log: Log | undefined;
+    try {
+      const jsm = await jetstreamManager(held.nc);
+      lock = await acquireDirLock(platform, dir, { timeoutMs: 0 });
+      const found = readFollowerFile(platform, dir);
+      if (!found && platform.stat(`${dir}/${MANIFEST_NAME}`)) {
+        throw new ReplicationError(`${dir} holds a database that is not a follower's (no ${FOLLOWER_FILE_NAME} file): a follower starts in an empty directory`);
+      }
+      if (found && (found.stream !== stream || found.subject !== subject)) {
+        throw new ReplicationError(`${dir} follows stream ${found.stream} (subject ${found.subject}), not ${stream} (${subject})`);
+      }
+      if (!found || found.state === "bootstrapping") {
+        log = await Follower.#bootstrap(platform, dir, held, stream, subject, options.bootstrapTimeoutMs ?? 30_000);
+      } else {
+        log = await openFollowerLog(platform, dir);
+      }
+      const db = await openDatabase(platform, dir, { readOnly: true, refreshIntervalMs: options.refreshIntervalMs ?? 100 });
+      return new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax }, lock, log, db);
+    } catch (error) {
+      await log?.close().catch(() => {});
+      lock?.release();
+      await held.release();
+      throw error;
+    }
+  }
+
+  static async #bootstrap(platform: Platform, dir: string, held: HeldConnection, stream: string, subject: string, timeoutMs: number): Promise<Log> {
+    // What an interrupted bootstrap left is ours to remove: FOLLOWER says so.
+    for (const name of platform.readdir(dir)) {
+      if (name !== LOCK_DIR_NAME && !name.startsWith(FOLLOWER_FILE_NAME)) platform.removeAll(`${dir}/${name}`);
+    }
+    const store = await new Objm(held.nc).open(snapshotBucket(stream)).catch(() => undefined);
+    const deadline = Date.now() + timeoutMs;
+    let snapshot = store ? await latestSnapshot(store) : undefined;
+    let bucket = store;
+    while (!snapshot || !bucket) {
+      if (Date.now() > deadline) throw new ReplicationError(`no snapshot of stream ${stream} within ${timeoutMs} ms: start its publisher first`);
+      await sleep(200);
+      bucket ??= await new Objm(held.nc).open(snapshotBucket(stream)).catch(() => undefined);
+      snapshot = bucket ? await latestSnapshot(bucket) : undefined;
+    }
+    writeFollowerFile(platform, dir, { format: 1, stream, subject, state: "bootstrapping", snapshotLsn: snapshot.lsn });
+    const core = await toolCore();
+    try {
+      const manifest = await downloadSnapshot(core, platform, dir, bucket, snapshot);
+      for (let shard = 0; shard < manifest.shards; shard++) makeDirDurable(platform, partitionDir(dir, shard));
+    } finally {
+      core.detach();
+    }
+    const log = await openFollowerLog(platform, dir, snapshot.lsn);
+    const at = Number(log.stats().currentLsn);
+    if (at !== snapshot.lsn) {
+      await log.close();
+      throw new ReplicationError(`follower log in ${dir} starts at LSN ${at}, not at the snapshot's ${snapshot.lsn}`);
+    }
+    writeFollowerFile(platform, dir, { format: 1, stream, subject, state: "following", snapshotLsn: snapshot.lsn });
+    return log;
+  }
+
+  /** Resolves once every record below `lsn` is applied durably (and readable after `db.refresh()`). */
+  async caughtUp(lsn: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#applied < lsn) {
+      if (this.#failure) throw this.#failure;
+      if (this.#closing) throw new ClosedError("follower");
+      if (Date.now() > deadline) throw new ReplicationError(`follower ${this.dir}: applied up to LSN ${this.#applied}, not ${lsn}, within ${timeoutMs} ms`);
+      await sleep(2);
+    }
+  }
+
+  get appliedLsn(): number {
+    return this.#applied;
+  }
+
+  /** Why the follower stopped following, if it did (a gap or a fork: it needs a new bootstrap). */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  async lag(): Promise<FollowerLag> {
+    const end = await streamEnd(this.jsm, this.stream);
+    const streamLsn = end.nextLsn ?? end.last?.lsn ?? this.#applied;
+    const records = this.#consumerPending + this.#pending.length + (this.#pieces.length > 0 ? 1 : 0);
+    const behind = streamLsn > this.#applied;
+    return {
+      records: behind ? Math.max(records, 1) : 0,
+      bytes: Math.max(0, streamLsn - this.#applied),
+      ms: behind && this.#oldestUnappliedMs > 0 ? Math.max(0, Date.now() - this.#oldestUnappliedMs) : 0,
+      appliedLsn: this.#applied,
+      streamLsn,
+    };
+  }
+
+  stats(): FollowerStats {
+    const sorted = [...this.#delays].sort((a, b) => a - b);
+    const at = (q: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+    return {
+      stream: this.stream,
+      appliedLsn: this.#applied,
+      records: this.#stats.records,
+      checkpoints: this.#stats.checkpoints,
+      delayMs: { p50: at(0.5), p99: at(0.99), samples: sorted.length },
+      restarts: this.#stats.restarts,
+      lastError: this.#stats.lastError,
+      failed: this.#failure?.message,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#messages?.stop();
+    }
+    await this.#done;
+    await this.db.close();
+    await this.#log.close().catch(() => {});
+    this.#lock.release();
+    await this.held.release();
+  }
+
+  async #run(): Promise<void> {
+    let backoffMs = 50;
+    while (!this.#closing) {
+      try {
+        await this.#follow();
+        backoffMs = 50;
+      } catch (error) {
+        if (this.#closing) break;
+        this.#stats.lastError = (error as Error).message;
+        try {
+          await this.#drain(0);
+        } catch (drainError) {
+          this.#localFailure ??= drainError as Error; // the local log failed: fail-stop
+        }
+        if (error instanceof ReplicationError || this.#localFailure) {
+          this.#failure = this.#localFailure ?? (error as Error);
+          break;
+        }
+        this.#stats.restarts++;
+        await sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 2000);
+      }
+    }
+    try {
+      await this.#drain(0);
+    } catch (error) {
+      this.#failure ??= error as Error;
+    }
+  }
+
+  /** One subscription to the stream from the follower's next LSN, until it ends or fails. */
+  async #follow(): Promise<void> {
+    this.#pieces = [];
+    const info = await this.jsm.streams.info(this.stream);
+    const end = await streamEnd(this.jsm, this.stream);
+    if (end.nextLsn !== undefined && end.nextLsn < this.#next) {
+      throw new ReplicationError(`stream ${this.stream} ends at LSN ${end.nextLsn}, below the follower's ${this.#next}: it lost records the follower applied (a stream on one server after a crash?); the follower will not fork`, "SHARDLINE_REPLICATION_FORK");
+    }
+    const seq = (await seqOfLsn(this.jsm, this.stream, this.#next)) ?? info.state.last_seq + 1;
+    const consumer = await jetstream(this.held.nc).consumers.get(this.stream, { filter_subjects: this.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
+    const messages = await consumer.consume({ max_messages: 1024 });
+    this.#messages = messages;
+    if (this.#closing) messages.stop();
+    for await (const m of messages) {
+      if (this.#closing) break;
+      const id = decodeMessageId(m.headers?.get("Nats-Msg-Id") || undefined, `stream ${this.stream} message ${m.seq}`);
+      this.#consumerPending = m.info.pending;
+      if (id.lsn < this.#next) continue; // applied before
+      if (id.lsn > this.#next) throw new ReplicationGapError(this.#next, id.lsn, "the stream skips records");
+      if (id.parts > 1) {
+        if (id.part !== this.#pieces.length) throw new ReplicationError(`stream ${this.stream} message ${m.seq}: piece ${id.part} of the record at LSN ${id.lsn} follows ${this.#pieces.length} pieces`);
+        this.#pieces.push(m.data.slice());
+        if (id.part + 1 < id.parts) continue;
+      }
+      const payload = id.parts > 1 ? concat(this.#pieces) : m.data.slice();
+      this.#pieces = [];
+      const takenMs = Number(m.info.timestampNanos) / 1e6;
+      if (this.#pending.length === 0) this.#oldestUnappliedMs = takenMs;
+      const durable = this.#log.append(payload);
+      durable.catch(() => {}); // judged in order by #drain
+      this.#pending.push({ durable, lsn: id.lsn, end: lsnAfter(id.lsn, payload.length), takenMs });
+      this.#next = lsnAfter(id.lsn, payload.length);
+      if (this.#pending.length >= this.options.inFlightMax) await this.#drain(this.options.inFlightMax >> 1);
+      else if (m.info.pending === 0) {
+        // Caught up: settle in the background so that the next message is not held back.
+        this.#drain(0).catch((error) => (this.#localFailure ??= error as Error));
+      }
+      if (this.#localFailure) throw this.#localFailure;
+      if (this.#next - this.#checkpointLsn >= this.options.checkpointBytes) await this.#checkpoint();
+    }
+  }
+
+  /** Awaits appends, oldest first, until at most `left` are pending; checks each landed at its LSN. */
+  async #drain(left: number): Promise<void> {
+    while (this.#pending.length > left) {
+      const first = this.#pending[0];
+      const lsn = Number(await first.durable);
+      if (this.#pending[0] !== first) continue; // a concurrent drain took it
+      this.#pending.shift();
+      if (lsn !== first.lsn) {
+        throw new ReplicationError(`follower log in ${this.dir}: a record for LSN ${first.lsn} landed at ${lsn}`, "SHARDLINE_REPLICATION_FORK");
+      }
+      this.#applied = first.end;
+      this.#stats.records++;
+      const delay = Date.now() - first.takenMs;
+      if (this.#delays.length >= DELAY_WINDOW) this.#delays.shift();
+      this.#delays.push(delay);
+      this.#oldestUnappliedMs = this.#pending[0]?.takenMs ?? 0;
+    }
+  }
+
+  /** Flushes the applied log into tables with the engine's writer, then reopens the log. */
+  async #checkpoint(): Promise<void> {
+    try {
+      await this.#checkpointOnce();
+    } catch (error) {
+      this.#localFailure ??= error as Error;
+      throw error;
+    }
+  }
+
+  async #checkpointOnce(): Promise<void> {
+    await this.#drain(0);
+    await this.#log.close();
+    this.#lock.release();
+    const writer = await openDatabase(this.platform, this.dir, { followerCheckpoint: true, createIfMissing: false });
+    try {
+      await writer.flush();
+    } finally {
+      await writer.close();
+    }
+    this.#lock = await acquireDirLock(this.platform, this.dir, { timeoutMs: 10_000 });
+    this.#log = await openFollowerLog(this.platform, this.dir);
+    const at = Number(this.#log.stats().currentLsn);
+    if (at !== this.#next) throw new ReplicationError(`follower log in ${this.dir} ends at LSN ${at} after a checkpoint, not at ${this.#next}`, "SHARDLINE_REPLICATION_FORK");
+    this.#checkpointLsn = this.#next;
+    this.#stats.checkpoints++;
+  }
+
+  /** Settles when the follower stopped; with its failure, if it failed. */
+  get done(): Promise<Error | undefined> {
+    return this.#done.then(() => this.#failure);
+  }
+}
+
+function concat(pieces: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of pieces) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,47 @@
+/**
+ * The NATS connection a publisher or follower uses: the caller's own (`connection`, left
+ * open on close) or one made from `servers` (closed with it). Reconnects forever: a
+ * cluster that loses a server, or restarts, is waited for, not given up on.
+ *
+ * Threads: the thread that connects.
+ */
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+
+export interface NatsTarget {
+  /** NATS server URLs ("nats://127.0.0.1:4222"), used when `connection` is not given. */
+  servers?: string | string[];
+  /** An open connection to use instead (not closed by shardline). */
+  connection?: NatsConnection;
+}
+
+export interface HeldConnection {
+  nc: NatsConnection;
+  /** Closes the connection if shardline opened it. */
+  release(): Promise<void>;
+}
+
+export async function holdConnection(target: NatsTarget, name: string): Promise<HeldConnection> {
+  if (target.connection) return { nc: target.connection, release: async () => {} };
+  if (target.servers === undefined || (Array.isArray(target.servers) && target.servers.length === 0)) {
+    throw new TypeError("replication needs `servers` (NATS URLs) or an open `connection`");
+  }
+  const nc = await connect({ servers: target.servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 10_000 });
+  return {
+    nc,
+    release: async () => {
+      if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+    },
+  };
+}
+
+/** Names JetStream accepts for a stream (and, suffixed, a bucket): no dots, spaces or wildcards. */
+export const STREAM_NAME = /^[A-Za-z0-9_-]{1,200}$/;
+
+export function checkStreamName(stream: unknown): string {
+  if (typeof stream !== "string" || !STREAM_NAME.test(stream)) throw new TypeError(`stream must be a name matching ${STREAM_NAME}, got ${JSON.stringify(stream)}`);
+  return stream;
+}
+
+export function defaultSubject(stream: string): string {
+  return `shardline.${stream}`;
+}

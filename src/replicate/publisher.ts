@@ -1,0 +1,376 @@
+/**
+ * Publisher: ships every durable record of a writer's group WAL to a JetStream stream, in
+ * LSN order, for followers on other machines (follower.ts; docs/REPLICATION.md).
+ *
+ * What it reads: the group WAL's segment files below the durable mark
+ * (readers/DURABLE, src/wal/durable-mark.ts), through a LogTail, like a live reader of
+ * another process: nothing undurable or torn is ever shipped, and the writer's hot path is
+ * untouched (the publisher costs it page-cache reads and nothing else). It holds a
+ * retained reader slot `retain-publisher-<stream>.reader` (src/engine/reader-slots.ts)
+ * whose LSN is the first record not yet acknowledged by the stream: the writer keeps every
+ * segment from there, across restarts of the publisher and of the writer itself, until
+ * the slot holds more than `readerRetainBytesMax` (then the slot is evicted, and the
+ * publisher uploads a snapshot and continues from it: followers behind it get a
+ * ReplicationGapError and bootstrap again).
+ *
+ * Exactly once, in order, never forked: every message is published with
+ * `expect.lastSequence` = the sequence of the message before it (so a second publisher, or
+ * a message the stream already took, makes the publish fail instead of appending out of
+ * order) and with the record's LSN as its message id (JetStream drops a repeat within its
+ * duplicate window). Up to `inFlightMax` publishes are pipelined; the first failure (a
+ * rejected expectation, a timeout, a lost server) stops the pipeline, and once every
+ * publish in flight has settled the publisher asks the stream where it ends (its last
+ * message's LSN and piece) and continues from there: a record the stream took although its
+ * acknowledgement was lost is not sent again, and one it did not take is.
+ *
+ * Threads: the thread that started it (its LogTail, Core and connection are its own).
+ * Invariants: `#acked` only grows and is a record boundary; the slot's LSN is never above
+ * the first record the stream has not acknowledged.
+ */
+import { type JetStreamClient, jetstream, type JetStreamManager, jetstreamManager, type PubAck, StorageType } from "@nats-io/jetstream";
+import { type ObjectStore, Objm, StorageType as ObjStorageType } from "@nats-io/obj";
+import { toolCore } from "../cli/database.ts";
+import type { Core } from "../core/core.ts";
+import type { Database } from "../engine/database.ts";
+import { durableMarkPath, ReaderSlot } from "../engine/reader-slots.ts";
+import { ClosedError } from "../errors.ts";
+import type { Platform } from "../platform.ts";
+import { readDurableMark } from "../wal/durable-mark.ts";
+import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
+import { checkStreamName, defaultSubject, type HeldConnection, holdConnection, type NatsTarget } from "./nats-connection.ts";
+import { type SnapshotInfo, snapshotBucket, uploadSnapshot, latestSnapshot } from "./snapshot.ts";
+import { encodeMessageId, lsnAfter, PIECE_HEADER_ROOM_BYTES, piecesOf, ReplicationError, seqOfLsn, streamEnd } from "./stream-messages.ts";
+
+const MIB = 1024 * 1024;
+
+export interface PublisherOptions extends NatsTarget {
+  /** JetStream stream name; created when missing (with `replicas`). */
+  stream: string;
+  /** Subject the records are published on. Default `shardline.<stream>`. */
+  subject?: string;
+  /** Replicas of the stream and the snapshot bucket when the publisher creates them. Default 3 (what NATS recommends for data you cannot lose). */
+  replicas?: number;
+  /** Publishes awaiting their acknowledgement, at most. Default 256; 1 to 65,536. */
+  inFlightMax?: number;
+  /** How often the durable mark is read while nothing new is durable, in ms. Default 2; 1 to 1,000. */
+  pollIntervalMs?: number;
+  /** A new snapshot after this many bytes of log were published since the last. Default 256 MiB; at least 1 MiB. */
+  snapshotEveryBytes?: number;
+  /** Wait for each publish's acknowledgement at most this long, in ms. Default 10,000. */
+  publishTimeoutMs?: number;
+}
+
+export interface PublisherStats {
+  stream: string;
+  subject: string;
+  /** First LSN the stream has not acknowledged. */
+  ackedLsn: number;
+  /** The writer's durable mark at the last read. */
+  durableLsn: number;
+  /** Records and bytes (payload) acknowledged by the stream through this publisher. */
+  records: number;
+  bytes: number;
+  /** Publishes the stream reported as duplicates (taken before). */
+  duplicates: number;
+  /** Times the pipeline stopped and resumed from the stream's end. */
+  resumes: number;
+  snapshots: number;
+  lastSnapshotLsn: number | undefined;
+  lastError: string | undefined;
+}
+
+interface InFlight {
+  ack: Promise<PubAck>;
+  /** The LSN after the record when this is its last piece, else undefined. */
+  end: number | undefined;
+  payloadBytes: number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function checkInteger(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+/** Creates the stream when it does not exist; checks that an existing one takes the subject. */
+async function ensureStream(jsm: JetStreamManager, stream: string, subject: string, replicas: number): Promise<void> {
+  try {
+    const info = await jsm.streams.info(stream);
+    if (!info.config.subjects?.includes(subject)) throw new ReplicationError(`stream ${stream} exists but does not take subject ${subject} (it takes ${JSON.stringify(info.config.subjects)})`);
+    return;
+  } catch (error) {
+    if (error instanceof ReplicationError) throw error;
+    if (!/not found/i.test((error as Error).message)) throw error;
+  }
+  await jsm.streams.add({ name: stream, subjects: [subject], num_replicas: replicas, storage: StorageType.File });
+}
+
+export class Publisher {
+  readonly #slot: ReaderSlot;
+  #tail: LogTail;
+  #acked: number;
+  #durable = 0;
+  #lastSeq = 0;
+  /** Next piece of the record at #tail's position to send (a record cut short by an earlier publisher resumes here). */
+  #resumePart = 0;
+  readonly #inFlight: InFlight[] = [];
+  #closing = false;
+  #done: Promise<void> = Promise.resolve();
+  #failure: Error | undefined;
+  #stats: Omit<PublisherStats, "ackedLsn" | "durableLsn" | "stream" | "subject">;
+  #snapshotAt = 0;
+  #slotWrittenAt = 0;
+  #wake: (() => void) | undefined;
+
+  private constructor(
+    private readonly core: Core,
+    private readonly platform: Platform,
+    private readonly dir: string,
+    private readonly held: HeldConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly store: ObjectStore,
+    readonly stream: string,
+    readonly subject: string,
+    private readonly options: Required<Pick<PublisherOptions, "inFlightMax" | "pollIntervalMs" | "snapshotEveryBytes" | "publishTimeoutMs">>,
+    slot: ReaderSlot,
+    from: number,
+    private readonly pieceBytes: number,
+  ) {
+    this.#slot = slot;
+    this.#acked = from;
+    this.#tail = new LogTail(core, platform, `${dir}/wal`, from, true);
+    this.#stats = { records: 0, bytes: 0, duplicates: 0, resumes: 0, snapshots: 0, lastSnapshotLsn: undefined, lastError: undefined };
+  }
+
+  /** Starts publishing `db`'s durable records (db is the writer, in this process). */
+  static async start(platform: Platform, db: Database, options: PublisherOptions): Promise<Publisher> {
+    if (db.isReadOnly) throw new TypeError("a publisher needs the writer's handle; this one is readOnly (a follower's stream comes from its writer)");
+    const stream = checkStreamName(options?.stream);
+    const subject = options.subject ?? defaultSubject(stream);
+    const replicas = checkInteger("replicas", options.replicas ?? 3, 1, 5);
+    const resolved = {
+      inFlightMax: checkInteger("inFlightMax", options.inFlightMax ?? 256, 1, 65_536),
+      pollIntervalMs: checkInteger("pollIntervalMs", options.pollIntervalMs ?? 2, 1, 1000),
+      snapshotEveryBytes: checkInteger("snapshotEveryBytes", options.snapshotEveryBytes ?? 256 * MIB, MIB, Number.MAX_SAFE_INTEGER),
+      publishTimeoutMs: checkInteger("publishTimeoutMs", options.publishTimeoutMs ?? 10_000, 100, 600_000),
+    };
+    const held = await holdConnection(options, `shardline publisher ${stream}`);
+    let core: Core | undefined;
+    try {
+      const jsm = await jetstreamManager(held.nc);
+      await ensureStream(jsm, stream, subject, replicas);
+      const store = await new Objm(held.nc).create(snapshotBucket(stream), { replicas, storage: ObjStorageType.File });
+      core = await toolCore();
+      const slot = ReaderSlot.retained(platform, db.dir, `publisher-${stream}`);
+      const end = await streamEnd(jsm, stream);
+      let snapshot = await latestSnapshot(store);
+      if (!snapshot) snapshot = await uploadSnapshot(core, platform, db.dir, store, slot);
+      // Where to go on: after the stream's last record; an empty stream starts at the snapshot.
+      const from = end.last ? end.last.lsn : snapshot.lsn;
+      const pieceBytes = Math.max(64 * 1024, (held.nc.info?.max_payload ?? MIB) - PIECE_HEADER_ROOM_BYTES);
+      const publisher = new Publisher(core, platform, db.dir, held, jetstream(held.nc), jsm, store, stream, subject, resolved, slot, end.nextLsn ?? from, pieceBytes);
+      publisher.#lastSeq = end.seq;
+      if (end.last && end.nextLsn === undefined) publisher.#resumePart = end.last.part + 1;
+      publisher.#stats.lastSnapshotLsn = snapshot.lsn;
+      publisher.#snapshotAt = snapshot.lsn;
+      publisher.#done = publisher.#run();
+      return publisher;
+    } catch (error) {
+      core?.detach();
+      await held.release();
+      throw error;
+    }
+  }
+
+  stats(): PublisherStats {
+    return { stream: this.stream, subject: this.subject, ackedLsn: this.#acked, durableLsn: this.#durable, ...this.#stats };
+  }
+
+  /** Resolves once the stream acknowledged every record below `lsn` (default: the durable mark now). */
+  async caughtUp(lsn = readDurableMark(this.platform, durableMarkPath(this.dir)) ?? 0, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#acked < lsn) {
+      if (this.#failure) throw this.#failure;
+      if (this.#closing) throw new ClosedError("publisher");
+      if (Date.now() > deadline) throw new ReplicationError(`publisher ${this.stream}: the stream acknowledged up to LSN ${this.#acked}, not ${lsn}, within ${timeoutMs} ms`);
+      await sleep(2);
+    }
+  }
+
+  /** Uploads a snapshot now (the next follower starts from it). */
+  snapshot(): Promise<SnapshotInfo> {
+    return this.#snapshot();
+  }
+
+  /**
+   * Stops publishing (what is in flight settles first). The retained slot stays, so the
+   * next publisher of this stream resumes where this one stopped; with `forget: true` it
+   * is deleted and the writer keeps nothing more for this stream.
+   */
+  async close(options: { forget?: boolean } = {}): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#wake?.();
+    }
+    await this.#done;
+    if (options.forget) this.#slot.discard();
+    else this.#slot.release();
+    this.#tail.close();
+    this.core.detach();
+    await this.held.release();
+  }
+
+  async #snapshot(): Promise<SnapshotInfo> {
+    const snapshot = await uploadSnapshot(this.core, this.platform, this.dir, this.store, this.#slot);
+    this.#slot.update(snapshot.manifestVersion, Math.min(this.#acked, snapshot.lsn));
+    this.#stats.snapshots++;
+    this.#stats.lastSnapshotLsn = snapshot.lsn;
+    this.#snapshotAt = Math.max(this.#acked, snapshot.lsn);
+    if (snapshot.previousLsn !== undefined) await this.#purgeBelow(snapshot.previousLsn);
+    return snapshot;
+  }
+
+  /** Removes the stream's messages below `lsn` (no follower bootstraps from before it). */
+  async #purgeBelow(lsn: number): Promise<void> {
+    let seq: number | undefined;
+    try {
+      seq = await seqOfLsn(this.jsm, this.stream, lsn);
+    } catch {
+      return; // already gone, or not yet published: nothing to purge
+    }
+    if (seq !== undefined && seq > 1) await this.jsm.streams.purge(this.stream, { seq });
+  }
+
+  async #run(): Promise<void> {
+    let backoffMs = 50;
+    while (!this.#closing) {
+      try {
+        await this.#pump();
+        backoffMs = 50;
+      } catch (error) {
+        if (error instanceof ClosedError) break;
+        this.#stats.lastError = (error as Error).message;
+        if (globalThis.process?.env?.SHARDLINE_DEBUG_PUBLISHER) console.error("publisher:", error);
+        await this.#settleInFlight();
+        if (error instanceof LogTrimmedError) {
+          // Evicted, or never held: the records we needed are gone. Continue from a snapshot.
+          await this.#restartFromSnapshot().catch((e) => (this.#stats.lastError = (e as Error).message));
+        } else {
+          await this.#resume().catch((e) => (this.#stats.lastError = (e as Error).message));
+        }
+        await sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 5000);
+      }
+    }
+    await this.#settleInFlight();
+  }
+
+  /** Reads what is durable and publishes it, until nothing is new; then waits a poll interval. */
+  async #pump(): Promise<void> {
+    const mark = readDurableMark(this.platform, durableMarkPath(this.dir)) ?? 0;
+    if (mark > this.#durable) this.#durable = mark;
+    if (this.#tail.next >= this.#durable) {
+      await this.#drainAcks(0);
+      this.#storeSlot(false);
+      if (this.#acked - this.#snapshotAt >= this.options.snapshotEveryBytes) await this.#snapshot();
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        setTimeout(resolve, this.options.pollIntervalMs);
+      });
+      return;
+    }
+    for (const record of this.#tail.read(this.#durable)) {
+      if (this.#closing) throw new ClosedError("publisher");
+      const payload = record.payload!;
+      const parts = piecesOf(payload.length, this.pieceBytes);
+      for (let part = this.#resumePart; part < parts; part++) {
+        const piece = parts === 1 ? payload : payload.subarray(part * this.pieceBytes, Math.min(payload.length, (part + 1) * this.pieceBytes));
+        const last = part + 1 === parts;
+        this.#send(piece, encodeMessageId(record.lsn, part, parts), last ? lsnAfter(record.lsn, payload.length) : undefined, last ? payload.length : 0);
+        if (this.#inFlight.length >= this.options.inFlightMax) await this.#drainAcks(this.options.inFlightMax >> 1);
+      }
+      this.#resumePart = 0;
+      this.#storeSlot(false);
+    }
+  }
+
+  #send(piece: Uint8Array, id: string, end: number | undefined, payloadBytes: number): void {
+    const expected = this.#lastSeq;
+    this.#lastSeq++;
+    const ack = this.js.publish(this.subject, piece, { msgID: id, expect: { lastSequence: expected }, timeout: this.options.publishTimeoutMs });
+    ack.catch(() => {}); // judged in order by #drainAcks
+    this.#inFlight.push({ ack, end, payloadBytes });
+  }
+
+  /** Awaits acknowledgements, oldest first, until at most `left` are in flight. */
+  async #drainAcks(left: number): Promise<void> {
+    while (this.#inFlight.length > left) {
+      const first = this.#inFlight[0];
+      const ack = await first.ack;
+      this.#inFlight.shift();
+      if (ack.duplicate) this.#stats.duplicates++;
+      if (first.end !== undefined) {
+        this.#acked = first.end;
+        this.#stats.records++;
+        this.#stats.bytes += first.payloadBytes;
+      }
+    }
+  }
+
+  async #settleInFlight(): Promise<void> {
+    try {
+      await this.#drainAcks(0);
+    } catch {
+      await Promise.allSettled(this.#inFlight.map((f) => f.ack));
+      this.#inFlight.length = 0;
+    }
+  }
+
+  /** Continues from where the stream ends (after a failed publish). */
+  async #resume(): Promise<void> {
+    this.#stats.resumes++;
+    const end = await streamEnd(this.jsm, this.stream);
+    this.#lastSeq = end.seq;
+    const from = end.nextLsn ?? end.last?.lsn ?? this.#snapshotAt;
+    this.#resumePart = end.last && end.nextLsn === undefined ? end.last.part + 1 : 0;
+    if (end.nextLsn !== undefined) this.#acked = Math.max(this.#acked, end.nextLsn);
+    this.#tail.close();
+    this.#tail = new LogTail(this.core, this.platform, `${this.dir}/wal`, from, true);
+  }
+
+  /** The log no longer holds the next record: upload a snapshot and publish from its LSN. */
+  async #restartFromSnapshot(): Promise<void> {
+    if (this.#slot.evicted) this.#slot.reclaim();
+    const snapshot = await uploadSnapshot(this.core, this.platform, this.dir, this.store, this.#slot);
+    this.#acked = snapshot.lsn;
+    this.#slot.update(snapshot.manifestVersion, snapshot.lsn);
+    this.#stats.snapshots++;
+    this.#stats.lastSnapshotLsn = snapshot.lsn;
+    this.#snapshotAt = snapshot.lsn;
+    const end = await streamEnd(this.jsm, this.stream);
+    this.#lastSeq = end.seq;
+    this.#resumePart = 0;
+    this.#tail.close();
+    this.#tail = new LogTail(this.core, this.platform, `${this.dir}/wal`, snapshot.lsn, true);
+  }
+
+  /** Moves the slot to the first unacknowledged LSN (at most every 100 ms unless `now`). */
+  #storeSlot(now: boolean): void {
+    const t = Date.now();
+    if (!now && t - this.#slotWrittenAt < 100) return;
+    this.#slotWrittenAt = t;
+    if (this.#slot.evicted) throw new LogTrimmedError(this.#acked, undefined);
+    this.#slot.update(this.#slot.record.manifestVersion, this.#acked);
+  }
+
+  /** Settles when the publisher stopped; rejects with what stopped it, if it failed. */
+  get done(): Promise<void> {
+    return this.#done.then(() => {
+      if (this.#failure) throw this.#failure;
+    });
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Snapshots: a consistent copy of a database's tables in a JetStream object store, from
+ * which a new follower starts before it applies the stream (docs/REPLICATION.md).
+ *
+ *   bucket   "<stream>-snapshots"
+ *   tables/<number>.sst        a table file, uploaded once (table files never change)
+ *   manifests/<version>        the MANIFEST file naming them, byte for byte
+ *   latest                     JSON: { format: 1, lsn, manifestVersion, manifest, tables,
+ *                                      previousLsn, createdAt }, replaced last
+ *
+ * A snapshot is consistent because a MANIFEST names whole, immutable tables and its
+ * checkpoint (`lsn`, the group WAL's `groupCheckpoint`) says every record below it is in
+ * them; the follower replays the stream from `lsn`. The publisher's retained reader slot
+ * (src/engine/reader-slots.ts) keeps the writer from deleting a table of the MANIFEST it
+ * copies: the slot claims version 0 before the MANIFEST is read and that version after, so
+ * the writer deletes none of those tables until the copy is done. `latest` is written only
+ * after every object it names is stored: a follower never sees a half-uploaded snapshot.
+ * The object store checks each object's SHA-256 digest on the way back; the MANIFEST's own
+ * CRC-32C and the tables' block checksums are checked again by the follower's engine.
+ *
+ * Download (`downloadSnapshot`): every table is written as `<name>.tmp`, fdatasynced and
+ * renamed, the directory fsynced, then the MANIFEST the same way, last: a crash before it
+ * leaves a directory without a MANIFEST, which the follower recognises by its
+ * FOLLOWER file (follower.ts) and downloads again.
+ *
+ * Threads: the thread of the publisher or follower that calls it.
+ */
+import type { ObjectStore } from "@nats-io/obj";
+import type { Core } from "../core/core.ts";
+import { decodeManifest, MANIFEST_NAME, type ManifestData, tableFileName } from "../engine/manifest.ts";
+import type { ReaderSlot } from "../engine/reader-slots.ts";
+import type { Platform } from "../platform.ts";
+import { listSegmentFiles } from "../wal/segment-files.ts";
+import { ReplicationError } from "./stream-messages.ts";
+
+export const SNAPSHOT_FORMAT = 1;
+const LATEST = "latest";
+const CHUNK_BYTES = 1 << 20;
+
+export interface SnapshotInfo {
+  format: number;
+  /** The group WAL checkpoint of the copy: the stream continues it from this LSN. */
+  lsn: number;
+  manifestVersion: number;
+  /** Object name of the MANIFEST. */
+  manifest: string;
+  /** Object names of the tables. */
+  tables: string[];
+  /** The previous snapshot's LSN (the stream is kept from there), if any. */
+  previousLsn: number | undefined;
+  createdAt: string;
+}
+
+export function snapshotBucket(stream: string): string {
+  return `${stream}-snapshots`;
+}
+
+const encoder = new TextEncoder();
+
+export async function latestSnapshot(store: ObjectStore): Promise<SnapshotInfo | undefined> {
+  const bytes = await store.getBlob(LATEST);
+  if (!bytes) return undefined;
+  const info = JSON.parse(new TextDecoder().decode(bytes)) as SnapshotInfo;
+  if (info.format !== SNAPSHOT_FORMAT || !Number.isSafeInteger(info.lsn) || !Array.isArray(info.tables)) {
+    throw new ReplicationError(`snapshot "latest" is not a shardline snapshot of format ${SNAPSHOT_FORMAT}`);
+  }
+  return info;
+}
+
+/** A file as a stream of chunks (the whole of a table can be large). */
+function fileStream(platform: Platform, path: string): ReadableStream<Uint8Array> {
+  const file = platform.open(path, "read");
+  const size = file.size();
+  let position = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (position >= size) {
+        file.close();
+        controller.close();
+        return;
+      }
+      const chunk = new Uint8Array(Math.min(CHUNK_BYTES, size - position));
+      const n = file.read(chunk, position);
+      if (n <= 0) {
+        file.close();
+        controller.error(new ReplicationError(`${path} ended at ${position} of ${size} bytes while it was uploaded`));
+        return;
+      }
+      position += n;
+      controller.enqueue(n === chunk.length ? chunk : chunk.subarray(0, n));
+    },
+    cancel() {
+      file.close();
+    },
+  });
+}
+
+/**
+ * Uploads the database's current tables and MANIFEST, then `latest`. `slot` is the
+ * publisher's: on return it claims the copied version (the caller moves it on).
+ */
+export async function uploadSnapshot(core: Core, platform: Platform, dir: string, store: ObjectStore, slot: ReaderSlot): Promise<SnapshotInfo> {
+  const previous = await latestSnapshot(store);
+  slot.update(0, slot.record.lsn); // claim every table before the MANIFEST is read
+  const path = `${dir}/${MANIFEST_NAME}`;
+  const bytes = platform.readFile(path);
+  const manifest: ManifestData = decodeManifest(core, bytes, path);
+  slot.update(manifest.version, Math.min(slot.record.lsn, manifest.groupCheckpoint));
+  const tables: string[] = [];
+  for (const table of manifest.tables) {
+    const name = `tables/${tableFileName(table.number)}`;
+    tables.push(name);
+    const stored = await store.info(name);
+    if (stored && !stored.deleted && stored.size === table.bytes) continue;
+    const info = await store.put({ name }, fileStream(platform, `${dir}/tables/${tableFileName(table.number)}`));
+    if (info.size !== table.bytes) throw new ReplicationError(`uploaded ${name}: ${info.size} bytes stored, the MANIFEST says ${table.bytes}`);
+  }
+  const manifestName = `manifests/${manifest.version}`;
+  await store.putBlob({ name: manifestName }, bytes);
+  // The stream continues the copy from its checkpoint, or from where the log starts when
+  // it starts later: a new log begins past every seq in a table (src/engine/open.ts), and
+  // segments at or above the checkpoint are never trimmed, so nothing lies between.
+  const firstLsn = listSegmentFiles(platform, `${dir}/wal`)[0]?.firstLsn ?? manifest.groupCheckpoint;
+  const snapshot: SnapshotInfo = {
+    format: SNAPSHOT_FORMAT,
+    lsn: Math.max(manifest.groupCheckpoint, firstLsn),
+    manifestVersion: manifest.version,
+    manifest: manifestName,
+    tables,
+    previousLsn: previous && previous.lsn < Math.max(manifest.groupCheckpoint, firstLsn) ? previous.lsn : previous?.previousLsn,
+    createdAt: new Date().toISOString(),
+  };
+  await store.putBlob({ name: LATEST }, encoder.encode(JSON.stringify(snapshot)));
+  if (previous) await removeUnreferenced(store, previous, snapshot);
+  return snapshot;
+}
+
+/** Deletes the objects of the snapshot before `previous` that neither of the last two needs. */
+async function removeUnreferenced(store: ObjectStore, previous: SnapshotInfo, latest: SnapshotInfo): Promise<void> {
+  const keep = new Set([...previous.tables, ...latest.tables, previous.manifest, latest.manifest, LATEST]);
+  const listed = await store.list();
+  for (const entry of listed) {
+    if (entry.deleted || keep.has(entry.name)) continue;
+    await store.delete(entry.name);
+  }
+}
+
+async function download(store: ObjectStore, name: string, platform: Platform, path: string): Promise<number> {
+  const result = await store.get(name);
+  if (!result) throw new ReplicationError(`snapshot object ${name} is missing from the object store`);
+  const file = platform.open(path, "truncate");
+  let bytes = 0;
+  try {
+    const reader = result.data.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      file.write(value, bytes);
+      bytes += value.length;
+    }
+    const error = await result.error;
+    if (error) throw new ReplicationError(`snapshot object ${name}: ${error.message}`);
+    file.datasync();
+  } finally {
+    file.close();
+  }
+  return bytes;
+}
+
+/** Writes the snapshot's tables into `dir`, then its MANIFEST (durably, MANIFEST last). */
+export async function downloadSnapshot(core: Core, platform: Platform, dir: string, store: ObjectStore, snapshot: SnapshotInfo): Promise<ManifestData> {
+  const manifestBytes = await store.getBlob(snapshot.manifest);
+  if (!manifestBytes) throw new ReplicationError(`snapshot object ${snapshot.manifest} is missing from the object store`);
+  const manifest = decodeManifest(core, manifestBytes, snapshot.manifest);
+  platform.mkdir(`${dir}/tables`, { recursive: true });
+  for (const table of manifest.tables) {
+    const name = tableFileName(table.number);
+    const path = `${dir}/tables/${name}`;
+    const bytes = await download(store, `tables/${name}`, platform, `${path}.tmp`);
+    if (bytes !== table.bytes) throw new ReplicationError(`snapshot table ${name}: ${bytes} bytes downloaded, the MANIFEST says ${table.bytes}`);
+    platform.rename(`${path}.tmp`, path);
+  }
+  platform.fsyncDir(`${dir}/tables`);
+  const tmp = `${dir}/${MANIFEST_NAME}.tmp`;
+  const file = platform.open(tmp, "truncate");
+  try {
+    file.write(manifestBytes, 0);
+    file.datasync();
+  } finally {
+    file.close();
+  }
+  platform.rename(tmp, `${dir}/${MANIFEST_NAME}`);
+  platform.fsyncDir(dir);
+  return manifest;
+}
