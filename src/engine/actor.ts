@@ -75,6 +75,11 @@ export interface ActorArgs {
   manifest: ManifestData;
   /** How much one live reader in another process may keep from deletion (reader-slots.ts). */
   readerRetainBytesMax: number;
+  /**
+   * At close, flush every memtable into tables first (a follower's checkpoint,
+   * src/replicate/follower.ts: its log then needs no replay below the new checkpoint).
+   */
+  flushOnClose?: boolean;
   /** For tests: fail the actor's n-th write or sync (src/platform-faults.ts). */
   faults?: FaultPlan;
 }
@@ -200,6 +205,7 @@ class Actor implements FlushEnv {
   }
 
   #close(): void {
+    if (this.args.flushOnClose && !this.#failed) this.#flushAll();
     this.requests.setState(RingState.CLOSED);
     if (this.shared.state === DbState.CLOSING) this.shared.state = DbState.CLOSED;
     this.shared.markActorStopped();
@@ -609,6 +615,18 @@ class Actor implements FlushEnv {
 
   #flushOldest(shard: number): void {
     flushShard(this, shard);
+  }
+
+  /** Freezes every shard's non-empty active memtable and flushes all frozen ones (no writer is left: the database is closing). */
+  #flushAll(): void {
+    try {
+      for (let shard = 0; shard < this.shared.shards; shard++) {
+        if (this.memtables.usedFraction(shard) > 0) this.memtables.freeze(shard, (s) => this.#flushOldest(s));
+        while (this.memtables.frozenCount(shard) > 0) this.#flushOldest(shard);
+      }
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
   #compact(shard: number): boolean {

@@ -161,6 +161,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       memtables: [...memtables.info].map(([address, info]) => ({ address, shard: info.shard, partitionMins: [...info.partitionMins] })),
       manifest,
       readerRetainBytesMax: o.readerRetainBytesMax,
+      flushOnClose: o.followerCheckpoint,
       faults: o.faults.actor,
     };
     actor = workerPool(platform).spawn({ role: "actor", module: core.module, memory: core.memory, args });

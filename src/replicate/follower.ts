@@ -38,7 +38,7 @@
  * Threads: the thread that opened it. Processes: one follower per directory (the directory
  * lock, held while it appends; released only while its own checkpoint writer holds it).
  */
-import { DeliverPolicy, jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import type { ConsumerMessages } from "@nats-io/jetstream";
 import { toolCore } from "../cli/database.ts";
@@ -53,12 +53,15 @@ import { acquireDirLock, type DirLock, LOCK_DIR_NAME } from "../lock.ts";
 import { partitionDir } from "../engine/flush.ts";
 import type { Platform } from "../platform.ts";
 import { Log } from "../wal/log.ts";
-import { checkStreamName, defaultSubject, type HeldConnection, holdConnection, type NatsTarget } from "./nats-connection.ts";
+import { checkStreamName, defaultSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
+import { KIND_FRAGMENT } from "../engine/records.ts";
 import { decodeMessageId, lsnAfter, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
 
 const MIB = 1024 * 1024;
 const DELAY_WINDOW = 4096;
+/** A subscription that delivers nothing this long while the stream holds more is replaced. */
+const STALL_MS = 2000;
 
 export interface FollowerOptions extends NatsTarget {
   /** The stream its publisher writes. */
@@ -154,6 +157,13 @@ export class Follower {
   #checkpointLsn: number;
   readonly #pending: Pending[] = [];
   #pieces: Uint8Array[] = [];
+  /**
+   * The last record appended is a large batch's fragment: its commit record is still to
+   * come. No checkpoint then: the engine's recovery would take the fragments for an
+   * unfinished batch, skip them and checkpoint past them, and the commit, when it came,
+   * would find them below the checkpoint (src/engine/records.ts, kinds 3 and 4).
+   */
+  #inBatch = false;
   #closing = false;
   #messages: ConsumerMessages | undefined;
   #failure: Error | undefined;
@@ -194,12 +204,12 @@ export class Follower {
     if (!Number.isInteger(checkpointBytes) || checkpointBytes < MIB) throw new RangeError(`checkpointBytes must be an integer of at least ${MIB}, got ${checkpointBytes}`);
     const inFlightMax = options.inFlightMax ?? 1024;
     if (!Number.isInteger(inFlightMax) || inFlightMax < 1 || inFlightMax > 65_536) throw new RangeError(`inFlightMax must be an integer from 1 to 65536, got ${inFlightMax}`);
-    platform.mkdir(dir, { recursive: true });
+    makeDirDurable(platform, dir); // its entry in the parent too: a power loss must not take the directory
     const held = await holdConnection(options, `shardline follower ${stream}`);
     let lock: DirLock | undefined;
     let log: Log | undefined;
     try {
-      const jsm = await jetstreamManager(held.nc);
+      const jsm = await readyJetStream(held.nc);
       lock = await acquireDirLock(platform, dir, { timeoutMs: 0 });
       const found = readFollowerFile(platform, dir);
       if (!found && platform.stat(`${dir}/${MANIFEST_NAME}`)) {
@@ -311,10 +321,17 @@ export class Follower {
       this.#messages?.stop();
     }
     await this.#done;
-    await this.db.close();
-    await this.#log.close().catch(() => {});
-    this.#lock.release();
-    await this.held.release();
+    // Each part is let go even when another fails (after a power loss every file call fails).
+    const errors: unknown[] = [];
+    await this.db.close().catch((e) => errors.push(e));
+    await this.#log.close().catch((e) => errors.push(e));
+    try {
+      this.#lock.release();
+    } catch (e) {
+      errors.push(e);
+    }
+    await this.held.release().catch((e) => errors.push(e));
+    if (errors.length > 0) throw errors[0];
   }
 
   async #run(): Promise<void> {
@@ -357,11 +374,41 @@ export class Follower {
     }
     const seq = (await seqOfLsn(this.jsm, this.stream, this.#next)) ?? info.state.last_seq + 1;
     const consumer = await jetstream(this.held.nc).consumers.get(this.stream, { filter_subjects: this.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
-    const messages = await consumer.consume({ max_messages: 1024 });
+    const messages = await consumer.consume({ max_messages: 1024, expires: 5000 });
     this.#messages = messages;
     if (this.#closing) messages.stop();
+    // A consumer whose server died may wait for its pull to expire before it asks again;
+    // when the stream holds more than was delivered and nothing came for STALL_MS, start a
+    // new subscription from the next LSN instead.
+    let deliveredMs = Date.now();
+    let deliveredSeq = seq - 1;
+    let stalled = false;
+    let probing = false;
+    const watchdog = setInterval(() => {
+      if (probing || Date.now() - deliveredMs < STALL_MS) return;
+      probing = true;
+      this.jsm.streams.info(this.stream).then((i) => {
+        if (i.state.last_seq > deliveredSeq && Date.now() - deliveredMs >= STALL_MS) {
+          stalled = true;
+          messages.stop();
+        }
+      }, () => {}).finally(() => (probing = false));
+    }, STALL_MS / 2);
+    try {
+      await this.#apply(messages, () => {
+        deliveredMs = Date.now();
+      }, (s) => (deliveredSeq = s));
+    } finally {
+      clearInterval(watchdog);
+    }
+    if (stalled && !this.#closing) throw new Error(`stream ${this.stream}: nothing delivered for ${STALL_MS} ms while the stream holds more; subscribing again`);
+  }
+
+  async #apply(messages: ConsumerMessages, alive: () => void, delivered: (seq: number) => void): Promise<void> {
     for await (const m of messages) {
       if (this.#closing) break;
+      alive();
+      delivered(m.seq);
       const id = decodeMessageId(m.headers?.get("Nats-Msg-Id") || undefined, `stream ${this.stream} message ${m.seq}`);
       this.#consumerPending = m.info.pending;
       if (id.lsn < this.#next) continue; // applied before
@@ -379,13 +426,17 @@ export class Follower {
       durable.catch(() => {}); // judged in order by #drain
       this.#pending.push({ durable, lsn: id.lsn, end: lsnAfter(id.lsn, payload.length), takenMs });
       this.#next = lsnAfter(id.lsn, payload.length);
+      this.#inBatch = payload[1] === KIND_FRAGMENT;
       if (this.#pending.length >= this.options.inFlightMax) await this.#drain(this.options.inFlightMax >> 1);
       else if (m.info.pending === 0) {
         // Caught up: settle in the background so that the next message is not held back.
         this.#drain(0).catch((error) => (this.#localFailure ??= error as Error));
       }
       if (this.#localFailure) throw this.#localFailure;
-      if (this.#next - this.#checkpointLsn >= this.options.checkpointBytes) await this.#checkpoint();
+      if (!this.#inBatch && this.#next - this.#checkpointLsn >= this.options.checkpointBytes) {
+        await this.#checkpoint();
+        alive();
+      }
     }
   }
 
@@ -422,12 +473,9 @@ export class Follower {
     await this.#drain(0);
     await this.#log.close();
     this.#lock.release();
+    // The engine replays the log into memtables and, at close, flushes them all (ActorArgs.flushOnClose).
     const writer = await openDatabase(this.platform, this.dir, { followerCheckpoint: true, createIfMissing: false });
-    try {
-      await writer.flush();
-    } finally {
-      await writer.close();
-    }
+    await writer.close();
     this.#lock = await acquireDirLock(this.platform, this.dir, { timeoutMs: 10_000 });
     this.#log = await openFollowerLog(this.platform, this.dir);
     const at = Number(this.#log.stats().currentLsn);

@@ -6,6 +6,7 @@
  * Threads: the thread that connects.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 
 export interface NatsTarget {
   /** NATS server URLs ("nats://127.0.0.1:4222"), used when `connection` is not given. */
@@ -44,4 +45,21 @@ export function checkStreamName(stream: unknown): string {
 
 export function defaultSubject(stream: string): string {
   return `shardline.${stream}`;
+}
+
+/**
+ * A JetStream manager once JetStream answers: while a cluster elects a new meta leader
+ * (after losing a server) its API times out for a few seconds; that is waited out, up to
+ * `timeoutMs`.
+ */
+export async function readyJetStream(nc: NatsConnection, timeoutMs = 30_000): Promise<JetStreamManager> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await jetstreamManager(nc);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }

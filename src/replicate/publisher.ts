@@ -27,7 +27,7 @@
  * Invariants: `#acked` only grows and is a record boundary; the slot's LSN is never above
  * the first record the stream has not acknowledged.
  */
-import { type JetStreamClient, jetstream, type JetStreamManager, jetstreamManager, type PubAck, StorageType } from "@nats-io/jetstream";
+import { type JetStreamClient, jetstream, type JetStreamManager, type PubAck, StorageType } from "@nats-io/jetstream";
 import { type ObjectStore, Objm, StorageType as ObjStorageType } from "@nats-io/obj";
 import { toolCore } from "../cli/database.ts";
 import type { Core } from "../core/core.ts";
@@ -37,7 +37,7 @@ import { ClosedError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
-import { checkStreamName, defaultSubject, type HeldConnection, holdConnection, type NatsTarget } from "./nats-connection.ts";
+import { checkStreamName, defaultSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
 import { type SnapshotInfo, snapshotBucket, uploadSnapshot, latestSnapshot } from "./snapshot.ts";
 import { encodeMessageId, lsnAfter, PIECE_HEADER_ROOM_BYTES, piecesOf, ReplicationError, seqOfLsn, streamEnd } from "./stream-messages.ts";
 
@@ -56,7 +56,7 @@ export interface PublisherOptions extends NatsTarget {
   pollIntervalMs?: number;
   /** A new snapshot after this many bytes of log were published since the last. Default 256 MiB; at least 1 MiB. */
   snapshotEveryBytes?: number;
-  /** Wait for each publish's acknowledgement at most this long, in ms. Default 10,000. */
+  /** Wait for each publish's acknowledgement at most this long, in ms (then the publisher asks the stream where it ends and goes on from there). Default 2,000. */
   publishTimeoutMs?: number;
 }
 
@@ -156,12 +156,12 @@ export class Publisher {
       inFlightMax: checkInteger("inFlightMax", options.inFlightMax ?? 256, 1, 65_536),
       pollIntervalMs: checkInteger("pollIntervalMs", options.pollIntervalMs ?? 2, 1, 1000),
       snapshotEveryBytes: checkInteger("snapshotEveryBytes", options.snapshotEveryBytes ?? 256 * MIB, MIB, Number.MAX_SAFE_INTEGER),
-      publishTimeoutMs: checkInteger("publishTimeoutMs", options.publishTimeoutMs ?? 10_000, 100, 600_000),
+      publishTimeoutMs: checkInteger("publishTimeoutMs", options.publishTimeoutMs ?? 2000, 100, 600_000),
     };
     const held = await holdConnection(options, `shardline publisher ${stream}`);
     let core: Core | undefined;
     try {
-      const jsm = await jetstreamManager(held.nc);
+      const jsm = await readyJetStream(held.nc);
       await ensureStream(jsm, stream, subject, replicas);
       const store = await new Objm(held.nc).create(snapshotBucket(stream), { replicas, storage: ObjStorageType.File });
       core = await toolCore();

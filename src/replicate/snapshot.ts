@@ -29,6 +29,7 @@ import type { ObjectStore } from "@nats-io/obj";
 import type { Core } from "../core/core.ts";
 import { decodeManifest, MANIFEST_NAME, type ManifestData, tableFileName } from "../engine/manifest.ts";
 import type { ReaderSlot } from "../engine/reader-slots.ts";
+import { makeDirDurable } from "../durable-dirs.ts";
 import type { Platform } from "../platform.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
 import { ReplicationError } from "./stream-messages.ts";
@@ -172,7 +173,7 @@ export async function downloadSnapshot(core: Core, platform: Platform, dir: stri
   const manifestBytes = await store.getBlob(snapshot.manifest);
   if (!manifestBytes) throw new ReplicationError(`snapshot object ${snapshot.manifest} is missing from the object store`);
   const manifest = decodeManifest(core, manifestBytes, snapshot.manifest);
-  platform.mkdir(`${dir}/tables`, { recursive: true });
+  makeDirDurable(platform, `${dir}/tables`);
   for (const table of manifest.tables) {
     const name = tableFileName(table.number);
     const path = `${dir}/tables/${name}`;

@@ -1,0 +1,292 @@
+// shardline/replicate in one process (src/replicate/): a publisher on a writer and
+// followers of its stream, against a real 3-node JetStream cluster on 127.0.0.1
+// (tests/harness/nats-cluster.ts), each stream replicated on the three servers. Bootstrap
+// from a snapshot, large records cut in pieces, deletes that must not come back, restarts of
+// followers and publishers (two publishers at once), gaps, a follower's power loss, the
+// follower directory's guard, and typed errors for bad input. Processes and SIGKILL:
+// followers-processes.test.ts.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Database } from "../../src/engine/database.ts";
+import { bindDatabaseApi } from "../../src/engine/public.ts";
+import { FollowerDirectoryError, ReadOnlyError } from "../../src/errors.ts";
+import { bindReplicateApi, type Follower, ReplicationError, ReplicationGapError } from "../../src/replicate/public.ts";
+import { decodeMessageId, lsnAfter } from "../../src/replicate/stream-messages.ts";
+import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.ts";
+import { withPowerLoss } from "../harness/power-loss-platform.ts";
+import { rejects } from "../harness/assert.ts";
+import { cleanup, dec, open, platform, tempDir } from "../engine/helpers.ts";
+
+const test = suite("replicate");
+const { startPublisher, openFollower } = bindReplicateApi(platform);
+let cluster: NatsCluster;
+let streams = 0;
+/** Each test its own stream, replicated on the three servers. */
+const newStream = () => `t${++streams}-${Date.now().toString(36)}`;
+/** Small memtables: the writer flushes (and its checkpoint moves) every few hundred writes. */
+const SMALL = { memtableBytesMax: 64 * 1024, shards: 2 };
+/** Memtables that take a value of VALUE_BYTES_MAX (a quarter of memtableBytesMax). */
+const LARGE = { memtableBytesMax: 8 * 1024 * 1024, shards: 2 };
+
+test.before(async () => {
+  cluster = await startNatsCluster();
+  await cluster.ready();
+});
+test.after(async () => {
+  await cluster.stop();
+});
+test.after.each(cleanup);
+
+function entries(db: Database): Array<[string, string]> {
+  return [...db.scan()].map(([k, v]) => [dec.decode(k), dec.decode(v)] as [string, string]);
+}
+
+async function sameState(follower: Follower, writer: Database, when: string): Promise<void> {
+  await follower.caughtUp(Number(writer.stats().wal.durableLsn));
+  await follower.db.refresh();
+  const want = entries(writer);
+  const got = entries(follower.db);
+  assert.is(got.length, want.length, `${when}: keys`);
+  assert.ok(JSON.stringify(got) === JSON.stringify(want), `${when}: the follower's state differs from the writer's`);
+}
+
+async function writeRange(db: Database, from: number, to: number, prefix = "k"): Promise<void> {
+  const writes: Promise<unknown>[] = [];
+  for (let i = from; i < to; i++) writes.push(db.put(`${prefix}${String(i).padStart(6, "0")}`, `value ${i} `.repeat(1 + (i % 5))));
+  await Promise.all(writes);
+}
+
+test("a new follower bootstraps from the snapshot of the tables, then applies the stream: deletes stay deleted, a 1 MiB value and a 3 MiB batch arrive whole (records cut in pieces)", async () => {
+  const stream = newStream();
+  const dir = tempDir();
+  const first = await open(dir, SMALL); // flushes: the snapshot holds tables
+  await writeRange(first, 0, 3000);
+  for (let i = 0; i < 3000; i += 3) await first.delete(`k${String(i).padStart(6, "0")}`);
+  await first.close();
+  const writer = await open(dir, LARGE);
+  assert.ok(writer.stats().shards.some((s) => s.tables > 0), "tables before the publisher starts");
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  const follower = await openFollower(tempDir(), { servers: cluster.servers, stream, checkpointBytes: 1 << 20 });
+  try {
+    await writer.put("large", "L".repeat(1024 * 1024)); // VALUE_BYTES_MAX: its record is cut in two pieces
+    const batch = Array.from({ length: 48 }, (_, i) => ({ type: "put" as const, key: `batch${i}`, value: String(i).repeat(64 * 1024) }));
+    await writer.batch(batch);
+    await writeRange(writer, 3000, 6000);
+    for (let i = 1; i < 3000; i += 7) await writer.delete(`k${String(i).padStart(6, "0")}`);
+    await sameState(follower, writer, "after bootstrap and the stream");
+    assert.is(follower.db.get("k000000"), undefined, "a key deleted after it was flushed stays deleted");
+    assert.is(dec.decode(follower.db.get("large")!).length, 1024 * 1024);
+    const stats = follower.stats();
+    assert.ok(stats.checkpoints >= 1, `checkpoints: ${stats.checkpoints}`);
+    assert.is(stats.failed, undefined);
+    const lag = await follower.lag();
+    assert.equal([lag.records, lag.bytes, lag.ms], [0, 0, 0], "caught up: no lag");
+  } finally {
+    await follower.close();
+    await publisher.close();
+    await writer.close();
+  }
+});
+
+test("a follower restarted resumes at its applied LSN: nothing applied twice, nothing skipped", async () => {
+  const stream = newStream();
+  const writer = await open(tempDir(), SMALL);
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  const dir = tempDir();
+  try {
+    let follower = await openFollower(dir, { servers: cluster.servers, stream });
+    await writeRange(writer, 0, 2000);
+    await sameState(follower, writer, "first run");
+    const applied = follower.appliedLsn;
+    const firstRecords = follower.stats().records;
+    await follower.close();
+    await writeRange(writer, 2000, 2500);
+    follower = await openFollower(dir, { servers: cluster.servers, stream });
+    try {
+      assert.is(follower.appliedLsn, applied, "it reopens where it stopped");
+      await sameState(follower, writer, "second run");
+      assert.is(follower.stats().records, 500, `the second run applied only the 500 new records (the first applied ${firstRecords})`);
+    } finally {
+      await follower.close();
+    }
+  } finally {
+    await publisher.close();
+    await writer.close();
+  }
+});
+
+/** Every message of the stream, checked: ids are contiguous LSNs, each record's pieces in order. */
+async function streamRecords(nc: NatsConnection, stream: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream);
+  const consumer = await jetstream(nc).consumers.get(stream);
+  let next: number | undefined;
+  let pieces = 0;
+  let length = 0;
+  let records = 0;
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await consumer.next({ expires: 5000 });
+    assert.ok(m, `message ${seq}`);
+    const id = decodeMessageId(m!.headers?.get("Nats-Msg-Id"), `message ${m!.seq}`);
+    if (next !== undefined) assert.is(id.lsn, id.part === 0 ? next : id.lsn, `message ${m!.seq}: LSN ${id.lsn} where ${next} was next`);
+    assert.is(id.part, pieces, `message ${m!.seq}: piece ${id.part} of the record at ${id.lsn}`);
+    length += m!.data.length;
+    pieces++;
+    if (pieces === id.parts) {
+      next = lsnAfter(id.lsn, length);
+      records++;
+      pieces = 0;
+      length = 0;
+    }
+  }
+  return records;
+}
+
+test("publishers restarted, two at once, neither lose, repeat nor fork the stream: its messages are the log's records, each once, in LSN order", async () => {
+  const stream = newStream();
+  const writer = await open(tempDir(), LARGE);
+  const nc = await connect({ servers: cluster.servers });
+  try {
+    let publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+    await writeRange(writer, 0, 1000);
+    await writer.batch([0, 1, 2].map((i) => ({ type: "put" as const, key: `pieces${i}`, value: "P".repeat(800 * 1024) }))); // a record of three pieces
+    await publisher.caughtUp();
+    await publisher.close();
+    await writeRange(writer, 1000, 1500); // while no publisher runs
+    const two = [await startPublisher(writer, { servers: cluster.servers, stream }), await startPublisher(writer, { servers: cluster.servers, stream })];
+    await writeRange(writer, 1500, 3000);
+    for (const p of two) await p.caughtUp();
+    const records = await streamRecords(nc, stream);
+    const follower = await openFollower(tempDir(), { servers: cluster.servers, stream });
+    try {
+      await sameState(follower, writer, "a follower of that stream");
+      assert.ok(records >= 3001, `the stream holds ${records} records`);
+    } finally {
+      await follower.close();
+    }
+    for (const p of two) await p.close();
+    publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+    await publisher.close({ forget: true });
+  } finally {
+    await nc.close();
+    await writer.close();
+  }
+});
+
+test("a follower behind what the stream still holds stops with ReplicationGapError; a follower in an empty directory bootstraps from the newest snapshot", async () => {
+  const stream = newStream();
+  const writer = await open(tempDir(), SMALL);
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  const dir = tempDir();
+  try {
+    let follower = await openFollower(dir, { servers: cluster.servers, stream });
+    await writeRange(writer, 0, 500);
+    await sameState(follower, writer, "before the gap");
+    await follower.close();
+    // Two snapshots later, the stream is purged below the first of them.
+    for (const round of [1, 2]) {
+      const checkpoint = writer.stats().flushes;
+      await writeRange(writer, round * 5000, round * 5000 + 3000);
+      assert.ok(writer.stats().flushes > checkpoint, "the writer flushed: its checkpoint moved");
+      await publisher.caughtUp();
+      await publisher.snapshot();
+    }
+    follower = await openFollower(dir, { servers: cluster.servers, stream });
+    const failure = await follower.done;
+    assert.instance(failure, ReplicationGapError, String(failure));
+    assert.is((failure as ReplicationGapError).code, "SHARDLINE_REPLICATION_GAP");
+    await follower.close();
+    const fresh = await openFollower(tempDir(), { servers: cluster.servers, stream });
+    try {
+      await sameState(fresh, writer, "a new follower after the purge");
+    } finally {
+      await fresh.close();
+    }
+  } finally {
+    await publisher.close();
+    await writer.close();
+  }
+});
+
+test("a follower's power loss: what it applied durably survives, its torn tail is cut, and it resumes to exactly the writer's state", async () => {
+  const stream = newStream();
+  const writer = await open(tempDir(), SMALL);
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  const root = tempDir();
+  const dir = `${root}/follower`;
+  try {
+    const p = withPowerLoss(platform, root, { seed: 7, unsynced: "pages" });
+    const follower = await bindReplicateApi(p).openFollower(dir, { servers: cluster.servers, stream, checkpointBytes: 1 << 20 });
+    const writing = writeRange(writer, 0, 8000);
+    while (follower.appliedLsn < 400_000) await new Promise((resolve) => setTimeout(resolve, 5));
+    const appliedBefore = follower.appliedLsn;
+    p.crash();
+    await follower.close().catch(() => {}); // its files now fail with EIO
+    // A real power loss takes the process too, and its lock file then names a dead process;
+    // this one lives on, so its lock file (made durable) is removed as the dead one's would be.
+    platform.removeAll(`${dir}/LOCK.d`);
+    await writing;
+    const resumed = await openFollower(dir, { servers: cluster.servers, stream });
+    try {
+      assert.ok(resumed.appliedLsn >= appliedBefore, `applied LSN ${resumed.appliedLsn} after the power loss, ${appliedBefore} acknowledged before`);
+      await sameState(resumed, writer, "after the power loss");
+    } finally {
+      await resumed.close();
+    }
+  } finally {
+    await publisher.close();
+    await writer.close();
+  }
+});
+
+test("a follower's directory refuses writers (FollowerDirectoryError) and opens readOnly for readers in any process", async () => {
+  const stream = newStream();
+  const writer = await open(tempDir(), SMALL);
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  const dir = tempDir();
+  const follower = await openFollower(dir, { servers: cluster.servers, stream });
+  try {
+    await writeRange(writer, 0, 300);
+    await sameState(follower, writer, "follower");
+    await follower.close();
+    const refused = await open(dir).then(() => undefined, (error) => error);
+    assert.instance(refused, FollowerDirectoryError);
+    assert.instance(refused, ReadOnlyError);
+    const reader = await open(dir, { readOnly: true });
+    try {
+      assert.equal(entries(reader), entries(writer));
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    await publisher.close();
+    await writer.close();
+  }
+});
+
+test("bad input gets typed errors: a readOnly handle as publisher, stream names, missing servers, limits, a directory that is not a follower's", async () => {
+  const dir = tempDir();
+  const writer = await open(dir);
+  await writer.put("a", "1");
+  await writer.close();
+  const reader = await open(dir, { readOnly: true });
+  try {
+    await rejects(() => startPublisher(reader, { servers: cluster.servers, stream: "ok" }), TypeError);
+  } finally {
+    await reader.close();
+  }
+  const db = await open(tempDir());
+  try {
+    await rejects(() => startPublisher(db, { servers: cluster.servers, stream: "a.b" }), TypeError);
+    await rejects(() => startPublisher(db, { stream: "nosrv" }), TypeError);
+    await rejects(() => startPublisher(db, { servers: cluster.servers, stream: "lim", inFlightMax: 0 }), RangeError);
+    await rejects(() => openFollower(tempDir(), { servers: cluster.servers, stream: "x", checkpointBytes: 10 }), RangeError);
+    await rejects(() => openFollower(dir, { servers: cluster.servers, stream: "x" }), ReplicationError);
+  } finally {
+    await db.close();
+  }
+});
+
+test.run();
