@@ -2,8 +2,8 @@
 // Bun and Deno, with the disk's fdatasync floor measured beside them, in one run.
 //
 // For each runtime, one after another, each in its own process: bench/harness/main.ts
-// (every workload × system, see bench/harness/main.ts), then bench/core, bench/wal and
-// bench/engine.
+// (every workload × system, see bench/harness/main.ts), then bench/core, bench/wal,
+// bench/engine and bench/replicate (a 3-server JetStream cluster on 127.0.0.1).
 // Shows live progress (cli-progress, fed by the children's SHARDLINE-PROGRESS lines),
 // gathers their SHARDLINE-BENCH records, and writes <out>/latest.json (every figure, the
 // machine, the runtimes and versions), <out>/latest.svg (the chart) and <out>/latest.md
@@ -11,11 +11,11 @@
 // met or MISSED. A full run writing to bench/results also refreshes the README between
 // `<!-- shardline-bench:start -->` and `<!-- shardline-bench:end -->`, if it has them.
 //
-// usage: npm run bench [-- options] [core|wal|engine ...]
+// usage: npm run bench [-- options] [core|wal|engine|replicate ...]
 //   --runtime node,bun,deno   runtimes to run (default all three)
 //   --quick                   every workload at a tiny size, in seconds (figures mean nothing)
 //   --workload a,b            workload ids or groups (put, durable, paths, reads, ycsb,
-//                             sustained, workers, recovery) and/or the suites core, wal, engine;
+//                             sustained, workers, recovery) and/or the suites core, wal, engine, replicate;
 //                             positional names work too
 //   --system a,b              system ids or families (shardline, lmdb, sqlite, classic-level, deno-kv)
 //   --out <dir>               where to write latest.* (default: bench/results for a full run
@@ -69,7 +69,7 @@ const list = (text) => (text ?? "").split(",").map((s) => s.trim()).filter(Boole
 const runtimes = opts.runtime ? list(opts.runtime) : RUNTIMES;
 for (const r of runtimes) if (!RUNTIMES.includes(r)) throw new Error(`unknown runtime ${r}; known: ${RUNTIMES.join(", ")}`);
 const names = [...list(opts.workload), ...positionals.flatMap(list)];
-const SUITES = ["core", "wal", "engine"];
+const SUITES = ["core", "wal", "engine", "replicate"];
 const harnessNames = names.filter((n) => !SUITES.includes(n));
 const suites = SUITES.filter((s) => names.length === 0 || names.includes(s));
 const runHarness = names.length === 0 || harnessNames.length > 0;

@@ -119,7 +119,7 @@ export function terminalRuntimeTable(report, rt) {
   return lines.join("\n");
 }
 
-const SUITES_HEAD = "bench/core, bench/wal, bench/engine";
+const SUITES_HEAD = "bench/core, bench/wal, bench/engine, bench/replicate";
 
 /** bench/core, bench/wal and bench/engine side by side, one column per runtime. */
 function suiteRows(report) {
@@ -169,6 +169,8 @@ function suiteRows(report) {
   };
   add("engine", "engine: RSS per database held open (10 at once)", (s) => (rssOk(s) ? bytes(s.rss.perDbBytes) : "—"));
   add("engine", "engine: RSS over start after open+close cycles / all threads retired", (s) => (rssOk(s) ? `${overStart(s, "cycles")} after ${s.rss.cycles} / ${overStart(s, "retired")}` : "—"));
+  add("replicate", "replicate: durable puts/s, 256 in flight, without / with publisher + follower", (s) => `${count(s.withoutPublisherPerSecond)} / ${count(s.withPublisherPerSecond)}/s (${ratio(s.ratio)})`);
+  add("replicate", "replicate: follower lag behind the writer's acks, p50 / p99", (s) => `${s.lagMs.p50.toFixed(0)} / ${s.lagMs.p99.toFixed(0)} ms`);
   return rows;
 }
 

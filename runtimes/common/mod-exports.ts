@@ -25,6 +25,7 @@ export {
   QueueFullError,
   ReadOnlyError,
   ReaderEvictedError,
+  FollowerDirectoryError,
   ShardlineError,
   SnapshotReleasedError,
   TimeoutError,

@@ -56,7 +56,7 @@ import { Log } from "../wal/log.ts";
 import { checkStreamName, defaultSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
 import { KIND_FRAGMENT } from "../engine/records.ts";
-import { decodeMessageId, lsnAfter, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
+import { decodeFrames, decodeMessageId, type Frame, lsnAfter, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
 
 const MIB = 1024 * 1024;
 const DELAY_WINDOW = 4096;
@@ -186,6 +186,8 @@ export class Follower {
     lock: DirLock,
     log: Log,
     db: Database,
+    /** For CRC-32C checks of what arrives. */
+    private readonly core: Core,
   ) {
     this.#lock = lock;
     this.#log = log;
@@ -208,6 +210,7 @@ export class Follower {
     const held = await holdConnection(options, `shardline follower ${stream}`);
     let lock: DirLock | undefined;
     let log: Log | undefined;
+    let core: Core | undefined;
     try {
       const jsm = await readyJetStream(held.nc);
       lock = await acquireDirLock(platform, dir, { timeoutMs: 0 });
@@ -224,8 +227,10 @@ export class Follower {
         log = await openFollowerLog(platform, dir);
       }
       const db = await openDatabase(platform, dir, { readOnly: true, refreshIntervalMs: options.refreshIntervalMs ?? 100 });
-      return new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax }, lock, log, db);
+      core = await toolCore();
+      return new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax }, lock, log, db, core);
     } catch (error) {
+      core?.detach();
       await log?.close().catch(() => {});
       lock?.release();
       await held.release();
@@ -331,6 +336,7 @@ export class Follower {
       errors.push(e);
     }
     await this.held.release().catch((e) => errors.push(e));
+    this.core.detach();
     if (errors.length > 0) throw errors[0];
   }
 
@@ -409,26 +415,39 @@ export class Follower {
       if (this.#closing) break;
       alive();
       delivered(m.seq);
-      const id = decodeMessageId(m.headers?.get("Nats-Msg-Id") || undefined, `stream ${this.stream} message ${m.seq}`);
+      const where = `stream ${this.stream} message ${m.seq}`;
+      const id = decodeMessageId(m.headers?.get("Nats-Msg-Id") || undefined, where);
       this.#consumerPending = m.info.pending;
-      if (id.lsn < this.#next) continue; // applied before
       if (id.lsn > this.#next) throw new ReplicationGapError(this.#next, id.lsn, "the stream skips records");
+      let frames: Frame[];
       if (id.parts > 1) {
-        if (id.part !== this.#pieces.length) throw new ReplicationError(`stream ${this.stream} message ${m.seq}: piece ${id.part} of the record at LSN ${id.lsn} follows ${this.#pieces.length} pieces`);
+        if (id.lsn < this.#next) continue; // a record applied before
+        if (id.part !== this.#pieces.length) throw new ReplicationError(`${where}: piece ${id.part} of the record at LSN ${id.lsn} follows ${this.#pieces.length} pieces`);
         this.#pieces.push(m.data.slice());
         if (id.part + 1 < id.parts) continue;
+        frames = decodeFrames(concat(this.#pieces), id.lsn, where);
+        this.#pieces = [];
+        if (frames.length !== 1) throw new ReplicationError(`${where}: the pieces of the record at LSN ${id.lsn} hold ${frames.length} frames`);
+      } else {
+        frames = decodeFrames(m.data, id.lsn, where);
       }
-      const payload = id.parts > 1 ? concat(this.#pieces) : m.data.slice();
-      this.#pieces = [];
       const takenMs = Number(m.info.timestampNanos) / 1e6;
-      if (this.#pending.length === 0) this.#oldestUnappliedMs = takenMs;
-      const durable = this.#log.append(payload);
-      durable.catch(() => {}); // judged in order by #drain
-      this.#pending.push({ durable, lsn: id.lsn, end: lsnAfter(id.lsn, payload.length), takenMs });
-      this.#next = lsnAfter(id.lsn, payload.length);
-      this.#inBatch = payload[1] === KIND_FRAGMENT;
-      if (this.#pending.length >= this.options.inFlightMax) await this.#drain(this.options.inFlightMax >> 1);
-      else if (m.info.pending === 0) {
+      for (const frame of frames) {
+        if (frame.lsn < this.#next) continue; // applied before
+        if (frame.lsn > this.#next) throw new ReplicationGapError(this.#next, frame.lsn, "the stream skips records");
+        if (this.core.crc32c(frame.payload) !== frame.crc) {
+          throw new ReplicationError(`${where}: the record at LSN ${frame.lsn} fails its CRC-32C`, "SHARDLINE_REPLICATION_CORRUPT");
+        }
+        const payload = frame.payload.slice();
+        if (this.#pending.length === 0) this.#oldestUnappliedMs = takenMs;
+        const durable = this.#log.append(payload);
+        durable.catch(() => {}); // judged in order by #drain
+        this.#next = lsnAfter(frame.lsn, payload.length);
+        this.#pending.push({ durable, lsn: frame.lsn, end: this.#next, takenMs });
+        this.#inBatch = payload[1] === KIND_FRAGMENT;
+        if (this.#pending.length >= this.options.inFlightMax) await this.#drain(this.options.inFlightMax >> 1);
+      }
+      if (m.info.pending === 0) {
         // Caught up: settle in the background so that the next message is not held back.
         this.#drain(0).catch((error) => (this.#localFailure ??= error as Error));
       }

@@ -39,7 +39,7 @@ import { readDurableMark } from "../wal/durable-mark.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
 import { checkStreamName, defaultSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
 import { type SnapshotInfo, snapshotBucket, uploadSnapshot, latestSnapshot } from "./snapshot.ts";
-import { encodeMessageId, lsnAfter, PIECE_HEADER_ROOM_BYTES, piecesOf, ReplicationError, seqOfLsn, streamEnd } from "./stream-messages.ts";
+import { encodeMessageId, FRAME_HEADER_BYTES, lsnAfter, PIECE_HEADER_ROOM_BYTES, ReplicationError, seqOfLsn, streamEnd, writeFrame } from "./stream-messages.ts";
 
 const MIB = 1024 * 1024;
 
@@ -67,8 +67,9 @@ export interface PublisherStats {
   ackedLsn: number;
   /** The writer's durable mark at the last read. */
   durableLsn: number;
-  /** Records and bytes (payload) acknowledged by the stream through this publisher. */
+  /** Records and bytes (payload) acknowledged by the stream through this publisher, and the messages that carried them. */
   records: number;
+  messages: number;
   bytes: number;
   /** Publishes the stream reported as duplicates (taken before). */
   duplicates: number;
@@ -81,8 +82,10 @@ export interface PublisherStats {
 
 interface InFlight {
   ack: Promise<PubAck>;
-  /** The LSN after the record when this is its last piece, else undefined. */
+  /** The LSN after the message's last record, or undefined for a piece that does not end one. */
   end: number | undefined;
+  /** Records it ends, and their payload bytes. */
+  records: number;
   payloadBytes: number;
 }
 
@@ -124,6 +127,8 @@ export class Publisher {
   #snapshotAt = 0;
   #slotWrittenAt = 0;
   #wake: (() => void) | undefined;
+  /** Where a message's frames are gathered (pieceBytes). */
+  #runBuffer: Uint8Array | undefined;
 
   private constructor(
     private readonly core: Core,
@@ -143,7 +148,7 @@ export class Publisher {
     this.#slot = slot;
     this.#acked = from;
     this.#tail = new LogTail(core, platform, `${dir}/wal`, from, true);
-    this.#stats = { records: 0, bytes: 0, duplicates: 0, resumes: 0, snapshots: 0, lastSnapshotLsn: undefined, lastError: undefined };
+    this.#stats = { records: 0, messages: 0, bytes: 0, duplicates: 0, resumes: 0, snapshots: 0, lastSnapshotLsn: undefined, lastError: undefined };
   }
 
   /** Starts publishing `db`'s durable records (db is the writer, in this process). */
@@ -283,27 +288,57 @@ export class Publisher {
       });
       return;
     }
+    // Records gather into one message (a run of frames) up to pieceBytes; a record whose
+    // frame alone is larger goes in pieces.
+    const run = (this.#runBuffer ??= new Uint8Array(this.pieceBytes));
+    let runBytes = 0;
+    let runLsn = 0;
+    let runRecords = 0;
+    let runPayloadBytes = 0;
+    let runEnd = 0;
+    const sendRun = async () => {
+      if (runRecords === 0) return;
+      this.#send(run.slice(0, runBytes), encodeMessageId(runLsn, 0, 1), runEnd, runRecords, runPayloadBytes);
+      runBytes = runRecords = runPayloadBytes = 0;
+      if (this.#inFlight.length >= this.options.inFlightMax) await this.#drainAcks(this.options.inFlightMax >> 1);
+    };
     for (const record of this.#tail.read(this.#durable)) {
       if (this.#closing) throw new ClosedError("publisher");
       const payload = record.payload!;
-      const parts = piecesOf(payload.length, this.pieceBytes);
-      for (let part = this.#resumePart; part < parts; part++) {
-        const piece = parts === 1 ? payload : payload.subarray(part * this.pieceBytes, Math.min(payload.length, (part + 1) * this.pieceBytes));
-        const last = part + 1 === parts;
-        this.#send(piece, encodeMessageId(record.lsn, part, parts), last ? lsnAfter(record.lsn, payload.length) : undefined, last ? payload.length : 0);
-        if (this.#inFlight.length >= this.options.inFlightMax) await this.#drainAcks(this.options.inFlightMax >> 1);
+      const crc = this.core.crc32c(payload);
+      const frameBytes = FRAME_HEADER_BYTES + payload.length;
+      const end = lsnAfter(record.lsn, payload.length);
+      if (frameBytes > this.pieceBytes) {
+        await sendRun();
+        const frame = new Uint8Array(frameBytes);
+        writeFrame(frame, 0, payload, crc);
+        const parts = Math.ceil(frameBytes / this.pieceBytes);
+        for (let part = this.#resumePart; part < parts; part++) {
+          const piece = frame.subarray(part * this.pieceBytes, Math.min(frameBytes, (part + 1) * this.pieceBytes));
+          const last = part + 1 === parts;
+          this.#send(piece, encodeMessageId(record.lsn, part, parts), last ? end : undefined, last ? 1 : 0, last ? payload.length : 0);
+          if (this.#inFlight.length >= this.options.inFlightMax) await this.#drainAcks(this.options.inFlightMax >> 1);
+        }
+        this.#resumePart = 0;
+      } else {
+        if (runBytes + frameBytes > this.pieceBytes) await sendRun();
+        if (runRecords === 0) runLsn = record.lsn;
+        runBytes = writeFrame(run, runBytes, payload, crc);
+        runRecords++;
+        runPayloadBytes += payload.length;
+        runEnd = end;
       }
-      this.#resumePart = 0;
       this.#storeSlot(false);
     }
+    await sendRun();
   }
 
-  #send(piece: Uint8Array, id: string, end: number | undefined, payloadBytes: number): void {
+  #send(data: Uint8Array, id: string, end: number | undefined, records: number, payloadBytes: number): void {
     const expected = this.#lastSeq;
     this.#lastSeq++;
-    const ack = this.js.publish(this.subject, piece, { msgID: id, expect: { lastSequence: expected }, timeout: this.options.publishTimeoutMs });
+    const ack = this.js.publish(this.subject, data, { msgID: id, expect: { lastSequence: expected }, timeout: this.options.publishTimeoutMs });
     ack.catch(() => {}); // judged in order by #drainAcks
-    this.#inFlight.push({ ack, end, payloadBytes });
+    this.#inFlight.push({ ack, end, records, payloadBytes });
   }
 
   /** Awaits acknowledgements, oldest first, until at most `left` are in flight. */
@@ -313,9 +348,10 @@ export class Publisher {
       const ack = await first.ack;
       this.#inFlight.shift();
       if (ack.duplicate) this.#stats.duplicates++;
+      this.#stats.messages++;
       if (first.end !== undefined) {
         this.#acked = first.end;
-        this.#stats.records++;
+        this.#stats.records += first.records;
         this.#stats.bytes += first.payloadBytes;
       }
     }

@@ -2,18 +2,22 @@
  * Stream messages: how group-WAL records travel through a JetStream stream
  * (docs/REPLICATION.md, "Stream format").
  *
- *   message  := subject "<subject>"  data payload-piece  header Nats-Msg-Id = id
- *   id       := lsn                           a whole record (payload <= pieceBytes)
- *             | lsn "/" part "/" parts        piece `part` (0-based) of a record cut in `parts`
- *   lsn      := decimal LSN of the record in the writer's group WAL
+ *   message  := subject "<subject>"  header Nats-Msg-Id = id  data
+ *   id       := lsn                        data = frame+: whole records, the first at `lsn`,
+ *                                          each next one at the LSN after its predecessor
+ *             | lsn "/" part "/" parts     data = piece `part` (0-based) of the one frame of
+ *                                          the record at `lsn`, cut in `parts` pieces
+ *   frame    := length:u32le  crc:u32le  payload:byte[length]
+ *                                          crc = CRC-32C of the payload (checked by the follower)
+ *   lsn      := decimal LSN in the writer's group WAL
  *
- * Messages come in LSN order and, within a record, in part order; the stream sequence of
- * a message is one more than its predecessor's (the publisher sends every message with
- * `expect.lastSequence`). The id doubles as JetStream's deduplication key, so a record
- * published twice within the duplicate window is stored once.
- *
- * A piece is at most the server's max_payload less room for headers; the default server
- * limit is 1 MiB and records reach 4 MiB (docs/wal-format.md), so large records are cut.
+ * Messages come in LSN order (a record's pieces in part order); the stream sequence of a
+ * message is one more than its predecessor's (the publisher sends every message with
+ * `expect.lastSequence`). The id doubles as JetStream's deduplication key. A message holds
+ * at most `pieceBytes` (the server's max_payload less room for headers): many small records
+ * share one message (a message per record would cost the writer's thread one publish per
+ * put), and a record whose frame is larger is cut in pieces (records reach 4 MiB,
+ * docs/wal-format.md; the default max_payload is 1 MiB).
  *
  * Threads: pure functions and one-connection helpers; any thread.
  */
@@ -21,14 +25,21 @@ import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { ShardlineError } from "../errors.ts";
 import { recordBytes } from "../wal/format.ts";
 
-/** Header room kept under the server's max_payload for each piece. */
+/** Header room kept under the server's max_payload for each message. */
 export const PIECE_HEADER_ROOM_BYTES = 4096;
+export const FRAME_HEADER_BYTES = 8;
 const ID = /^(\d+)(?:\/(\d+)\/(\d+))?$/;
 
 export interface MessageId {
   lsn: number;
   part: number;
   parts: number;
+}
+
+export interface Frame {
+  lsn: number;
+  payload: Uint8Array;
+  crc: number;
 }
 
 export function encodeMessageId(lsn: number, part: number, parts: number): string {
@@ -44,9 +55,32 @@ export function decodeMessageId(id: string | undefined, where: string): MessageI
   return parsed;
 }
 
-/** How many pieces a payload of `length` bytes is cut into. */
-export function piecesOf(length: number, pieceBytes: number): number {
-  return Math.max(1, Math.ceil(length / pieceBytes));
+/** Writes the frame of `payload` at `at` in `out`; returns the offset after it. */
+export function writeFrame(out: Uint8Array, at: number, payload: Uint8Array, crc: number): number {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  view.setUint32(at, payload.length, true);
+  view.setUint32(at + 4, crc, true);
+  out.set(payload, at + FRAME_HEADER_BYTES);
+  return at + FRAME_HEADER_BYTES + payload.length;
+}
+
+/** The frames of a whole-records message whose first record is at `lsn`, with their LSNs. */
+export function decodeFrames(data: Uint8Array, lsn: number, where: string): Frame[] {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const frames: Frame[] = [];
+  let at = 0;
+  let next = lsn;
+  while (at < data.length) {
+    if (at + FRAME_HEADER_BYTES > data.length) throw new ReplicationError(`${where}: a frame header is cut at byte ${at} of ${data.length}`);
+    const length = view.getUint32(at, true);
+    const crc = view.getUint32(at + 4, true);
+    if (at + FRAME_HEADER_BYTES + length > data.length) throw new ReplicationError(`${where}: a ${length}-byte frame at byte ${at} runs past the message's ${data.length} bytes`);
+    frames.push({ lsn: next, payload: data.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + length), crc });
+    at += FRAME_HEADER_BYTES + length;
+    next = lsnAfter(next, length);
+  }
+  if (frames.length === 0) throw new ReplicationError(`${where}: an empty message`);
+  return frames;
 }
 
 /** The LSN after a record whose payload has `length` bytes. */
@@ -83,10 +117,16 @@ function idOf(message: StoredMsg): string | undefined {
 export interface StreamEnd {
   /** Stream sequence of the last message (0: empty). */
   seq: number;
-  /** The first LSN not in the stream (where the next record goes), when it is known. */
+  /** The first LSN not in the stream (where the next record goes), when the last message ends a record. */
   nextLsn: number | undefined;
   /** The last message's id, when the stream is not empty. */
   last: MessageId | undefined;
+}
+
+async function messageAt(jsm: JetStreamManager, stream: string, seq: number): Promise<{ id: MessageId; data: Uint8Array }> {
+  const message = await jsm.streams.getMessage(stream, { seq });
+  if (!message) throw new ReplicationError(`stream ${stream}: message ${seq} cannot be read`);
+  return { id: decodeMessageId(idOf(message), `stream ${stream} message ${seq}`), data: message.data };
 }
 
 /** Where the stream ends: its last message, decoded. */
@@ -94,57 +134,44 @@ export async function streamEnd(jsm: JetStreamManager, stream: string): Promise<
   const info = await jsm.streams.info(stream);
   const seq = info.state.last_seq;
   if (info.state.messages === 0 || seq === 0) return { seq, nextLsn: undefined, last: undefined };
-  const message = await jsm.streams.getMessage(stream, { seq });
-  if (!message) throw new ReplicationError(`stream ${stream}: its last message (${seq}) cannot be read`);
-  const last = decodeMessageId(idOf(message), `stream ${stream} message ${seq}`);
-  // A record's last piece ends it; a record cut short (its publisher stopped between pieces)
-  // is resumed by the next publisher from the following piece.
-  const nextLsn = last.part + 1 === last.parts ? lsnAfter(last.lsn, last.parts === 1 ? message.data.length : await recordLength(jsm, stream, seq, last)) : undefined;
-  return { seq, nextLsn, last };
-}
-
-/** A cut record's payload length: the sum of its pieces (the message at `seq` is its last). */
-async function recordLength(jsm: JetStreamManager, stream: string, seq: number, last: MessageId): Promise<number> {
-  let length = 0;
-  for (let s = seq - last.part; s <= seq; s++) {
-    const piece = await jsm.streams.getMessage(stream, { seq: s });
-    if (!piece) throw new ReplicationError(`stream ${stream}: piece ${s} of the record at LSN ${last.lsn} cannot be read`);
-    length += piece.data.length;
+  const { id: last, data } = await messageAt(jsm, stream, seq);
+  if (last.parts === 1) {
+    const frames = decodeFrames(data, last.lsn, `stream ${stream} message ${seq}`);
+    const final = frames[frames.length - 1];
+    return { seq, nextLsn: lsnAfter(final.lsn, final.payload.length), last };
   }
-  return length;
+  // A record's last piece ends it (its length is in the frame header, in the first piece);
+  // a record cut short (its publisher stopped between pieces) is resumed from the next piece.
+  if (last.part + 1 < last.parts) return { seq, nextLsn: undefined, last };
+  const first = last.part === 0 ? data : (await messageAt(jsm, stream, seq - last.part)).data;
+  const length = new DataView(first.buffer, first.byteOffset, first.byteLength).getUint32(0, true);
+  return { seq, nextLsn: lsnAfter(last.lsn, length), last };
 }
 
 /**
- * The sequence of the first message of the record at `lsn` or later (part 0), by binary
- * search over the stream's sequences (LSNs grow with them); undefined when every record in
- * the stream is below `lsn`. Throws ReplicationGapError when the stream's first record is
- * past `lsn` (what lies between is gone).
+ * The sequence of the message holding the record at `lsn` (the last message whose first
+ * record is at or below it, at its first piece), by binary search over the stream's
+ * sequences (LSNs grow with them); undefined for an empty stream. A follower starting there
+ * skips the records below `lsn`. Throws ReplicationGapError when the stream's oldest record
+ * is past `lsn` (what lies between is gone).
  */
 export async function seqOfLsn(jsm: JetStreamManager, stream: string, lsn: number): Promise<number | undefined> {
   const info = await jsm.streams.info(stream);
   let lo = info.state.first_seq;
   let hi = info.state.last_seq;
   if (info.state.messages === 0 || hi < lo) return undefined;
-  const at = async (seq: number): Promise<MessageId> => {
-    const message = await jsm.streams.getMessage(stream, { seq });
-    if (!message) throw new ReplicationError(`stream ${stream}: message ${seq} cannot be read`);
-    return decodeMessageId(idOf(message), `stream ${stream} message ${seq}`);
-  };
-  const first = await at(lo);
+  const idAt = async (seq: number) => (await messageAt(jsm, stream, seq)).id;
+  const first = await idAt(lo);
   if (first.lsn > lsn) throw new ReplicationGapError(lsn, first.lsn, "the stream's oldest record is newer");
-  // The first message with (lsn, part) >= (lsn, 0).
-  let found: number | undefined;
+  // The last message with first LSN <= lsn.
+  let found = lo;
   while (lo <= hi) {
     const mid = lo + Math.floor((hi - lo) / 2);
-    const id = await at(mid);
-    if (id.lsn >= lsn) {
+    if ((await idAt(mid)).lsn <= lsn) {
       found = mid;
-      hi = mid - 1;
-    } else lo = mid + 1;
+      lo = mid + 1;
+    } else hi = mid - 1;
   }
-  if (found === undefined) return undefined;
-  const id = await at(found);
-  if (id.part !== 0) throw new ReplicationError(`stream ${stream}: the record at LSN ${id.lsn} starts with piece ${id.part}`);
-  if (id.lsn !== lsn) throw new ReplicationGapError(lsn, id.lsn, "no record starts there");
-  return found;
+  const id = await idAt(found);
+  return found - id.part;
 }

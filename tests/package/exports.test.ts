@@ -74,9 +74,9 @@ test("every export maps bun to runtimes/bun, deno and node to their bundles, bef
 });
 
 // The Platform binders: exported by public.ts for the runtime entries and the tests only.
-const BINDERS = { engine: "bindDatabaseApi", wal: "bindLogApi" } as const;
+const BINDERS = { engine: "bindDatabaseApi", wal: "bindLogApi", replicate: "bindReplicateApi" } as const;
 
-for (const [from, shared] of [["engine", "mod"], ["wal", "wal"]] as const) {
+for (const [from, shared] of [["engine", "mod"], ["wal", "wal"], ["replicate", "replicate"]] as const) {
   test(`runtimes/common/${shared}-exports.ts exports every value of src/${from}/public.ts but ${BINDERS[from]}`, async () => {
     const publicValues = Object.keys(await import(`../../src/${from}/public.ts`)).sort();
     assert.ok(publicValues.includes(BINDERS[from]), `src/${from}/public.ts exports ${BINDERS[from]}`);

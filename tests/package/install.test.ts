@@ -82,12 +82,14 @@ const PUBLIC_EXPORTS: Record<string, string[]> = {
     "KEY_BYTES_MAX", "VALUE_BYTES_MAX", "SHARDS_MAX", "BATCH_OPS_MAX", "BATCH_BYTES_MAX",
     ...ERRORS, "DatabaseExistsError", "DatabaseNotFoundError", "FeedHistoryError", "FeedOverflowError", "LockUnavailableError",
     "QueueClosedError", "QueueFullError", "ReadOnlyError", "ReaderEvictedError", "SnapshotReleasedError", "TimeoutError",
+    "FollowerDirectoryError",
   ],
   "shardline/wal": ["openLog", "attachLog", "Log", ...ERRORS],
   "shardline/level": ["ShardlineLevel"],
+  "shardline/replicate": ["startPublisher", "openFollower", "Follower", "Publisher", "ReplicationError", "ReplicationGapError"],
 };
 
-test(`${runtime}: the installed shardline, shardline/wal and shardline/level export exactly their public names at run time`, async () => {
+test(`${runtime}: the installed shardline, shardline/wal, shardline/level and shardline/replicate export exactly their public names at run time`, async () => {
   const pkg = await installedPackage();
   const dir = join(pkg.project, `exports-${runtime}`);
   mkdirSync(dir);

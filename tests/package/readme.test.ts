@@ -7,6 +7,9 @@
 // Markers, in the fence's info string (GitHub still highlights by the first word):
 //   ```js run=node,bun,deno            an example's entry file, run in those runtimes
 //   ```js run=node file=main.mjs       the same, written as main.mjs (default example.mjs)
+//   ```js run=node nats                the same, with a JetStream server of its own on
+//                                      127.0.0.1 (tests/harness/nats-cluster.ts, one node)
+//                                      whose URL is in the NATS_URL environment variable
 //   ```js file=writer.mjs              another file of the example above it (e.g. a worker)
 //   ```text output                     the entry's exact standard output (trailing
 //                                      whitespace aside); without one, only the exit
@@ -22,6 +25,7 @@ import { join } from "node:path";
 import type { RuntimeName } from "../../src/platform.ts";
 import { runtimeName } from "../harness/platform.ts";
 import { installedPackage, runProgram } from "./installed.ts";
+import { startNatsCluster } from "../harness/nats-cluster.ts";
 // @ts-ignore: plain .mjs without types
 import { repoDir } from "../../scripts/runtimes.mjs";
 
@@ -35,6 +39,8 @@ interface Example {
   entry: string;
   files: Map<string, string>;
   output?: string;
+  /** Runs beside a JetStream server of its own (NATS_URL). */
+  nats: boolean;
 }
 
 /** The runnable examples of a Markdown text, in order (see the markers above). */
@@ -50,7 +56,7 @@ function readmeExamples(markdown: string): Example[] {
       const runtimes = attrs.get("run")!.split(",") as RuntimeName[];
       for (const r of runtimes) if (!["node", "bun", "deno"].includes(r)) throw new Error(`README.md:${line}: unknown runtime ${r}`);
       const entry = attrs.get("file") || (lang === "js" ? "example.mjs" : `example.${lang}`);
-      examples.push({ line, runtimes, entry, files: new Map([[entry, body]]) });
+      examples.push({ line, runtimes, entry, files: new Map([[entry, body]]), nats: attrs.has("nats") });
       continue;
     }
     const current = examples.at(-1);
@@ -81,7 +87,14 @@ for (const example of examples.filter((e) => e.runtimes.includes(runtime))) {
     mkdirSync(dir, { recursive: true });
     for (const [name, body] of example.files) writeFileSync(join(dir, name), body);
     // Each example takes a second or two; the bound only tells a hang from a slow machine.
-    const r = await runProgram(runtime, join(dir, example.entry), dir, 60_000);
+    const nats = example.nats ? await startNatsCluster({ nodes: 1 }) : undefined;
+    let r;
+    try {
+      await nats?.ready();
+      r = await runProgram(runtime, join(dir, example.entry), dir, 60_000, nats ? { env: { NATS_URL: nats.servers[0] } } : {});
+    } finally {
+      await nats?.stop();
+    }
     assert.not.ok(r.timedOut, `did not end by itself within the timeout; output so far:\n${r.stdout}\n${r.stderr}`);
     assert.is(r.code, 0, r.stderr);
     if (example.output !== undefined) assert.fixture(trimLines(r.stdout), trimLines(example.output));

@@ -13,7 +13,8 @@ import type { Database } from "../../src/engine/database.ts";
 import { bindDatabaseApi } from "../../src/engine/public.ts";
 import { FollowerDirectoryError, ReadOnlyError } from "../../src/errors.ts";
 import { bindReplicateApi, type Follower, ReplicationError, ReplicationGapError } from "../../src/replicate/public.ts";
-import { decodeMessageId, lsnAfter } from "../../src/replicate/stream-messages.ts";
+import { decodeFrames, decodeMessageId, lsnAfter } from "../../src/replicate/stream-messages.ts";
+import { toolCore } from "../../src/cli/database.ts";
 import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.ts";
 import { withPowerLoss } from "../harness/power-loss-platform.ts";
 import { rejects } from "../harness/assert.ts";
@@ -117,29 +118,36 @@ test("a follower restarted resumes at its applied LSN: nothing applied twice, no
   }
 });
 
-/** Every message of the stream, checked: ids are contiguous LSNs, each record's pieces in order. */
+/** Every record in the stream, checked: contiguous LSNs, each once, pieces in order, checksums right. */
 async function streamRecords(nc: NatsConnection, stream: string): Promise<number> {
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(stream);
   const consumer = await jetstream(nc).consumers.get(stream);
+  const crc = await toolCore();
   let next: number | undefined;
-  let pieces = 0;
-  let length = 0;
+  let pieces: Uint8Array[] = [];
   let records = 0;
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-    const m = await consumer.next({ expires: 5000 });
-    assert.ok(m, `message ${seq}`);
-    const id = decodeMessageId(m!.headers?.get("Nats-Msg-Id"), `message ${m!.seq}`);
-    if (next !== undefined) assert.is(id.lsn, id.part === 0 ? next : id.lsn, `message ${m!.seq}: LSN ${id.lsn} where ${next} was next`);
-    assert.is(id.part, pieces, `message ${m!.seq}: piece ${id.part} of the record at ${id.lsn}`);
-    length += m!.data.length;
-    pieces++;
-    if (pieces === id.parts) {
-      next = lsnAfter(id.lsn, length);
-      records++;
-      pieces = 0;
-      length = 0;
+  try {
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const m = await consumer.next({ expires: 5000 });
+      assert.ok(m, `message ${seq}`);
+      const where = `message ${m!.seq}`;
+      const id = decodeMessageId(m!.headers?.get("Nats-Msg-Id"), where);
+      if (next !== undefined) assert.is(id.lsn, next, `${where}: its first record is at LSN ${id.lsn}, the previous message ended at ${next}`);
+      assert.is(id.part, pieces.length, `${where}: piece ${id.part} of the record at ${id.lsn}`);
+      pieces.push(m!.data.slice());
+      if (pieces.length < id.parts) continue;
+      const data = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+      pieces.reduce((at, p) => (data.set(p, at), at + p.length), 0);
+      pieces = [];
+      for (const frame of decodeFrames(data, id.lsn, where)) {
+        assert.is(crc.crc32c(frame.payload), frame.crc, `${where}: the record at LSN ${frame.lsn} fails its checksum`);
+        next = lsnAfter(frame.lsn, frame.payload.length);
+        records++;
+      }
     }
+  } finally {
+    crc.detach();
   }
   return records;
 }
