@@ -36,6 +36,7 @@ import { renderChart } from "../bench/report/chart.mjs";
 import { buildReport, runtimeEntry } from "../bench/report/report.mjs";
 import { markdownReport, readmeSection, terminalGoals, terminalRuntimeTable, terminalSuiteTable } from "../bench/report/tables.mjs";
 import { validateReport } from "../bench/report/validate.mjs";
+import { ensureNatsServer } from "./nats-server.mjs";
 import { RUNTIMES, repoDir, runtimeCommand } from "./runtimes.mjs";
 
 let parsed;
@@ -73,6 +74,7 @@ const SUITES = ["core", "wal", "engine", "replicate"];
 const harnessNames = names.filter((n) => !SUITES.includes(n));
 const suites = SUITES.filter((s) => names.length === 0 || names.includes(s));
 const runHarness = names.length === 0 || harnessNames.length > 0;
+if (suites.includes("replicate") && !ensureNatsServer()) process.exit(1);
 // Only a full run of everything may replace the committed report in bench/results; a quick
 // or narrowed run goes to .tmp/bench-results unless --out says otherwise.
 const complete = !opts.quick && names.length === 0 && !opts.system && runtimes.length === RUNTIMES.length;

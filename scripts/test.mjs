@@ -7,8 +7,8 @@
 // Needs nats-server (the JetStream cluster tests, tests/harness/nats-cluster.ts): on PATH or
 // in /usr/sbin, else installed with apt-get when run as root; if still missing, no test runs.
 import { spawn, spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
+import { ensureNatsServer } from "./nats-server.mjs";
 import { RUNTIMES, repoDir, runtimeCommand } from "./runtimes.mjs";
 
 const argv = process.argv.slice(2);
@@ -30,61 +30,10 @@ function step(title, cmd, args) {
   }
 }
 
-/** `name` on PATH or in one of `extraDirs`, as an executable path; undefined if nowhere. */
-function findExecutable(name, extraDirs = []) {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter).filter(Boolean), ...extraDirs];
-  for (const dir of dirs) {
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+if (!ensureNatsServer()) {
+  console.log("0 passed, 1 failed");
+  process.exit(1);
 }
-
-// The same places tests/harness/nats-cluster.ts looks in.
-const NATS_SERVER_DIRS = ["/usr/sbin", "/usr/local/bin", "/usr/bin", "/usr/local/sbin"];
-const APT_TIMEOUT_MS = 10 * 60 * 1000;
-
-function apt(aptGet, args) {
-  console.log(`${aptGet} ${args.join(" ")}`);
-  const r = spawnSync(aptGet, args, {
-    stdio: "inherit",
-    timeout: APT_TIMEOUT_MS,
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-  });
-  return r.status === 0;
-}
-
-/** Fails the run (never skips) unless nats-server is there, installing it with apt-get as root. */
-function ensureNatsServer() {
-  console.log("\n== nats-server (JetStream cluster tests)");
-  let path = findExecutable("nats-server", NATS_SERVER_DIRS);
-  const aptGet = findExecutable("apt-get", ["/usr/bin"]);
-  if (!path && process.getuid?.() === 0 && aptGet) {
-    console.log("nats-server not found; installing the Debian package");
-    if (!apt(aptGet, ["install", "-y", "nats-server"])) {
-      apt(aptGet, ["update"]);
-      apt(aptGet, ["install", "-y", "nats-server"]);
-    }
-    path = findExecutable("nats-server", NATS_SERVER_DIRS);
-  }
-  if (!path) {
-    console.log(
-      "nats-server not found on PATH nor in " + NATS_SERVER_DIRS.join(", ") + ", and it could not be installed here.\n" +
-        "The JetStream cluster tests need it: install it with `apt-get install nats-server` (as root; Debian/Ubuntu)\n" +
-        "or put a nats-server 2.9+ binary on PATH, then run the tests again.",
-    );
-    console.log("0 passed, 1 failed");
-    process.exit(1);
-  }
-  const version = spawnSync(path, ["--version"], { encoding: "utf8", timeout: 10_000 });
-  console.log(`${path}: ${(version.stdout || version.stderr || "").trim() || "version unknown"}`);
-}
-
-ensureNatsServer();
 step("build core (asc) and Node bundle (esbuild)", process.execPath, [join(repoDir, "scripts/build.mjs")]);
 
 function runOne(runtime) {

@@ -62,6 +62,8 @@ const MIB = 1024 * 1024;
 const DELAY_WINDOW = 4096;
 /** A subscription that delivers nothing this long while the stream holds more is replaced. */
 const STALL_MS = 2000;
+/** Bytes of messages the subscription may hold ahead of the follower. */
+const CONSUME_BYTES_MAX = 16 * MIB;
 
 export interface FollowerOptions extends NatsTarget {
   /** The stream its publisher writes. */
@@ -380,7 +382,8 @@ export class Follower {
     }
     const seq = (await seqOfLsn(this.jsm, this.stream, this.#next)) ?? info.state.last_seq + 1;
     const consumer = await jetstream(this.held.nc).consumers.get(this.stream, { filter_subjects: this.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
-    const messages = await consumer.consume({ max_messages: 1024, expires: 5000 });
+    // At most CONSUME_BYTES_MAX buffered ahead of the follower (messages reach 1 MiB).
+    const messages = await consumer.consume({ max_bytes: CONSUME_BYTES_MAX, max_messages: 1024, expires: 5000 });
     this.#messages = messages;
     if (this.#closing) messages.stop();
     // A consumer whose server died may wait for its pull to expire before it asks again;

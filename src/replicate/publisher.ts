@@ -42,6 +42,14 @@ import { type SnapshotInfo, snapshotBucket, uploadSnapshot, latestSnapshot } fro
 import { encodeMessageId, FRAME_HEADER_BYTES, lsnAfter, PIECE_HEADER_ROOM_BYTES, ReplicationError, seqOfLsn, streamEnd, writeFrame } from "./stream-messages.ts";
 
 const MIB = 1024 * 1024;
+/** Message bytes awaiting acknowledgement, at most (besides inFlightMax). */
+const IN_FLIGHT_BYTES_MAX = 32 * MIB;
+/**
+ * The retained slot's MANIFEST version outside a snapshot upload: the publisher reads no
+ * table then, so it must hold none back (a slot at an old version would keep every table
+ * compaction dropped since, and be evicted for it).
+ */
+const READS_NO_TABLES = Number.MAX_SAFE_INTEGER;
 
 export interface PublisherOptions extends NatsTarget {
   /** JetStream stream name; created when missing (with `replicas`). */
@@ -87,6 +95,8 @@ interface InFlight {
   /** Records it ends, and their payload bytes. */
   records: number;
   payloadBytes: number;
+  /** The message's size. */
+  bytes: number;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -120,6 +130,7 @@ export class Publisher {
   /** Next piece of the record at #tail's position to send (a record cut short by an earlier publisher resumes here). */
   #resumePart = 0;
   readonly #inFlight: InFlight[] = [];
+  #inFlightBytes = 0;
   #closing = false;
   #done: Promise<void> = Promise.resolve();
   #failure: Error | undefined;
@@ -174,6 +185,7 @@ export class Publisher {
       const end = await streamEnd(jsm, stream);
       let snapshot = await latestSnapshot(store);
       if (!snapshot) snapshot = await uploadSnapshot(core, platform, db.dir, store, slot);
+      slot.update(READS_NO_TABLES, slot.record.lsn);
       // Where to go on: after the stream's last record; an empty stream starts at the snapshot.
       const from = end.last ? end.last.lsn : snapshot.lsn;
       const pieceBytes = Math.max(64 * 1024, (held.nc.info?.max_payload ?? MIB) - PIECE_HEADER_ROOM_BYTES);
@@ -231,7 +243,7 @@ export class Publisher {
 
   async #snapshot(): Promise<SnapshotInfo> {
     const snapshot = await uploadSnapshot(this.core, this.platform, this.dir, this.store, this.#slot);
-    this.#slot.update(snapshot.manifestVersion, Math.min(this.#acked, snapshot.lsn));
+    this.#slot.update(READS_NO_TABLES, this.#acked);
     this.#stats.snapshots++;
     this.#stats.lastSnapshotLsn = snapshot.lsn;
     this.#snapshotAt = Math.max(this.#acked, snapshot.lsn);
@@ -300,7 +312,7 @@ export class Publisher {
       if (runRecords === 0) return;
       this.#send(run.slice(0, runBytes), encodeMessageId(runLsn, 0, 1), runEnd, runRecords, runPayloadBytes);
       runBytes = runRecords = runPayloadBytes = 0;
-      if (this.#inFlight.length >= this.options.inFlightMax) await this.#drainAcks(this.options.inFlightMax >> 1);
+      if (this.#full) await this.#drainAcks(this.options.inFlightMax >> 1, IN_FLIGHT_BYTES_MAX / 2);
     };
     for (const record of this.#tail.read(this.#durable)) {
       if (this.#closing) throw new ClosedError("publisher");
@@ -317,7 +329,7 @@ export class Publisher {
           const piece = frame.subarray(part * this.pieceBytes, Math.min(frameBytes, (part + 1) * this.pieceBytes));
           const last = part + 1 === parts;
           this.#send(piece, encodeMessageId(record.lsn, part, parts), last ? end : undefined, last ? 1 : 0, last ? payload.length : 0);
-          if (this.#inFlight.length >= this.options.inFlightMax) await this.#drainAcks(this.options.inFlightMax >> 1);
+          if (this.#full) await this.#drainAcks(this.options.inFlightMax >> 1, IN_FLIGHT_BYTES_MAX / 2);
         }
         this.#resumePart = 0;
       } else {
@@ -338,15 +350,22 @@ export class Publisher {
     this.#lastSeq++;
     const ack = this.js.publish(this.subject, data, { msgID: id, expect: { lastSequence: expected }, timeout: this.options.publishTimeoutMs });
     ack.catch(() => {}); // judged in order by #drainAcks
-    this.#inFlight.push({ ack, end, records, payloadBytes });
+    this.#inFlight.push({ ack, end, records, payloadBytes: payloadBytes, bytes: data.length });
+    this.#inFlightBytes += data.length;
   }
 
-  /** Awaits acknowledgements, oldest first, until at most `left` are in flight. */
-  async #drainAcks(left: number): Promise<void> {
-    while (this.#inFlight.length > left) {
+  /** Too much awaits acknowledgement: by count (inFlightMax) or by bytes (IN_FLIGHT_BYTES_MAX). */
+  get #full(): boolean {
+    return this.#inFlight.length >= this.options.inFlightMax || this.#inFlightBytes >= IN_FLIGHT_BYTES_MAX;
+  }
+
+  /** Awaits acknowledgements, oldest first, until at most `left` messages and `leftBytes` bytes are in flight. */
+  async #drainAcks(left: number, leftBytes = 0): Promise<void> {
+    while (this.#inFlight.length > left || (this.#inFlight.length > 0 && this.#inFlightBytes > leftBytes)) {
       const first = this.#inFlight[0];
       const ack = await first.ack;
       this.#inFlight.shift();
+      this.#inFlightBytes -= first.bytes;
       if (ack.duplicate) this.#stats.duplicates++;
       this.#stats.messages++;
       if (first.end !== undefined) {
@@ -363,6 +382,7 @@ export class Publisher {
     } catch {
       await Promise.allSettled(this.#inFlight.map((f) => f.ack));
       this.#inFlight.length = 0;
+      this.#inFlightBytes = 0;
     }
   }
 
@@ -383,7 +403,7 @@ export class Publisher {
     if (this.#slot.evicted) this.#slot.reclaim();
     const snapshot = await uploadSnapshot(this.core, this.platform, this.dir, this.store, this.#slot);
     this.#acked = snapshot.lsn;
-    this.#slot.update(snapshot.manifestVersion, snapshot.lsn);
+    this.#slot.update(READS_NO_TABLES, snapshot.lsn);
     this.#stats.snapshots++;
     this.#stats.lastSnapshotLsn = snapshot.lsn;
     this.#snapshotAt = snapshot.lsn;
