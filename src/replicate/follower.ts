@@ -53,7 +53,7 @@ import { acquireDirLock, type DirLock, LOCK_DIR_NAME } from "../lock.ts";
 import { partitionDir } from "../engine/flush.ts";
 import type { Platform } from "../platform.ts";
 import { Log } from "../wal/log.ts";
-import { checkStreamName, defaultSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
+import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
 import { KIND_FRAGMENT } from "../engine/records.ts";
 import { decodeFrames, decodeMessageId, type Frame, lsnAfter, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
@@ -203,7 +203,7 @@ export class Follower {
   static async open(platform: Platform, dir: string, options: FollowerOptions): Promise<Follower> {
     if (typeof dir !== "string" || dir.length === 0) throw new TypeError("follower directory must be a non-empty string");
     const stream = checkStreamName(options?.stream);
-    const subject = options.subject ?? defaultSubject(stream);
+    const subject = checkSubject(options.subject, stream);
     const checkpointBytes = options.checkpointBytes ?? 64 * MIB;
     if (!Number.isInteger(checkpointBytes) || checkpointBytes < MIB) throw new RangeError(`checkpointBytes must be an integer of at least ${MIB}, got ${checkpointBytes}`);
     const inFlightMax = options.inFlightMax ?? 1024;

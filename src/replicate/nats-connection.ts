@@ -47,6 +47,17 @@ export function defaultSubject(stream: string): string {
   return `shardline.${stream}`;
 }
 
+/** A subject to publish on: dot-separated tokens, no wildcards or spaces. */
+const SUBJECT = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
+
+export function checkSubject(subject: unknown, stream: string): string {
+  if (subject === undefined) return defaultSubject(stream);
+  if (typeof subject !== "string" || subject.length > 256 || !SUBJECT.test(subject)) {
+    throw new TypeError(`subject must be a NATS subject without wildcards or spaces (at most 256 characters), got ${JSON.stringify(subject)}`);
+  }
+  return subject;
+}
+
 /**
  * A JetStream manager once JetStream answers: while a cluster elects a new meta leader
  * (after losing a server) its API times out for a few seconds; that is waited out, up to

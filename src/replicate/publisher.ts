@@ -37,7 +37,7 @@ import { ClosedError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
-import { checkStreamName, defaultSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
+import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
 import { type SnapshotInfo, snapshotBucket, uploadSnapshot, latestSnapshot } from "./snapshot.ts";
 import { encodeMessageId, FRAME_HEADER_BYTES, lsnAfter, PIECE_HEADER_ROOM_BYTES, ReplicationError, seqOfLsn, streamEnd, writeFrame } from "./stream-messages.ts";
 
@@ -166,7 +166,7 @@ export class Publisher {
   static async start(platform: Platform, db: Database, options: PublisherOptions): Promise<Publisher> {
     if (db.isReadOnly) throw new TypeError("a publisher needs the writer's handle; this one is readOnly (a follower's stream comes from its writer)");
     const stream = checkStreamName(options?.stream);
-    const subject = options.subject ?? defaultSubject(stream);
+    const subject = checkSubject(options.subject, stream);
     const replicas = checkInteger("replicas", options.replicas ?? 3, 1, 5);
     const resolved = {
       inFlightMax: checkInteger("inFlightMax", options.inFlightMax ?? 256, 1, 65_536),
@@ -271,7 +271,6 @@ export class Publisher {
       } catch (error) {
         if (error instanceof ClosedError) break;
         this.#stats.lastError = (error as Error).message;
-        if (globalThis.process?.env?.SHARDLINE_DEBUG_PUBLISHER) console.error("publisher:", error);
         await this.#settleInFlight();
         if (error instanceof LogTrimmedError) {
           // Evicted, or never held: the records we needed are gone. Continue from a snapshot.

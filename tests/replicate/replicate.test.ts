@@ -288,6 +288,7 @@ test("bad input gets typed errors: a readOnly handle as publisher, stream names,
   const db = await open(tempDir());
   try {
     await rejects(() => startPublisher(db, { servers: cluster.servers, stream: "a.b" }), TypeError);
+    await rejects(() => startPublisher(db, { servers: cluster.servers, stream: "ok", subject: "orders.>" }), TypeError);
     await rejects(() => startPublisher(db, { stream: "nosrv" }), TypeError);
     await rejects(() => startPublisher(db, { servers: cluster.servers, stream: "lim", inFlightMax: 0 }), RangeError);
     await rejects(() => openFollower(tempDir(), { servers: cluster.servers, stream: "x", checkpointBytes: 10 }), RangeError);
