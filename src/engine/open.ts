@@ -49,9 +49,19 @@ import { DbState, EngineShared } from "./shared-state.ts";
 
 const MIB = 1024 * 1024;
 
-export async function openDatabase(platform: Platform, dir: string, options: DatabaseOptions = {}): Promise<Database> {
+/**
+ * Not options a user can pass: how shardline's own parts open a database.
+ * `followerCheckpoint`: a follower's checkpoint (src/replicate/follower.ts) opens the
+ * follower directory holding FOLLOWER as its writer and flushes every memtable at close;
+ * every other writer open refuses such a directory (a write there would fork it).
+ */
+export interface OpenPurpose {
+  followerCheckpoint?: boolean;
+}
+
+export async function openDatabase(platform: Platform, dir: string, options: DatabaseOptions = {}, purpose: OpenPurpose = {}): Promise<Database> {
   try {
-    return await openResolved(platform, dir, options);
+    return await openResolved(platform, dir, options, purpose);
   } catch (error) {
     throw publicError(error);
   }
@@ -66,12 +76,12 @@ function checkExistence(platform: Platform, dir: string, o: ResolvedOptions): vo
   if (o.errorIfExists && platform.stat(`${dir}/${MANIFEST_NAME}`)) throw new DatabaseExistsError(dir);
 }
 
-async function openResolved(platform: Platform, dir: string, options: DatabaseOptions): Promise<Database> {
+async function openResolved(platform: Platform, dir: string, options: DatabaseOptions, purpose: OpenPurpose): Promise<Database> {
   if (typeof dir !== "string" || dir.length === 0) throw new TypeError("database directory must be a non-empty string");
   const o = resolveOptions(options);
   if (o.readOnly) return openReadOnly(platform, dir, o, refuseIfNotNew);
   checkExistence(platform, dir, o);
-  if (!o.followerCheckpoint && platform.stat(`${dir}/${FOLLOWER_FILE_NAME}`)) throw new FollowerDirectoryError(dir);
+  if (!purpose.followerCheckpoint && platform.stat(`${dir}/${FOLLOWER_FILE_NAME}`)) throw new FollowerDirectoryError(dir);
   // The durability worker and the actor: their threads start now, alongside the file work.
   workerPool(platform).prewarm(2, await compileCore());
   makeDirDurable(platform, `${dir}/tables`);
@@ -161,7 +171,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       memtables: [...memtables.info].map(([address, info]) => ({ address, shard: info.shard, partitionMins: [...info.partitionMins] })),
       manifest,
       readerRetainBytesMax: o.readerRetainBytesMax,
-      flushOnClose: o.followerCheckpoint,
+      flushOnClose: purpose.followerCheckpoint === true,
       faults: o.faults.actor,
     };
     actor = workerPool(platform).spawn({ role: "actor", module: core.module, memory: core.memory, args });

@@ -69,13 +69,6 @@ export interface DatabaseOptions {
    * or sync (src/platform-faults.ts), to prove the database fails stop.
    */
   faults?: { groupLog?: FaultPlan; actor?: FaultPlan };
-  /**
-   * @internal A follower's own checkpoint (src/replicate/follower.ts): open the follower
-   * directory holding FOLLOWER as its writer, to flush what it applied into tables. Every
-   * other writer open refuses such a directory (a write there would fork it from its
-   * stream).
-   */
-  followerCheckpoint?: boolean;
 }
 
 /** `db.enqueue`'s queue (README.md, docs/ENGINE.md "Queued writes"). */
@@ -124,7 +117,7 @@ export function valueBytesMaxFor(memtableBytesMax: number): number {
 const OPTION_NAMES: readonly (keyof DatabaseOptions)[] = [
   "shards", "durability", "fastWrite", "walBatchIntervalUs", "memtableBytesMax", "walSegmentBytesMax", "walBufferBytes",
   "coordination", "coordinationTimeoutMs", "blockCacheBytesMax", "salvage", "writeQueue", "createIfMissing", "errorIfExists",
-  "readOnly", "refreshIntervalMs", "readerRetainBytesMax", "faults", "followerCheckpoint",
+  "readOnly", "refreshIntervalMs", "readerRetainBytesMax", "faults",
 ];
 const WRITE_QUEUE_OPTION_NAMES: readonly (keyof WriteQueueOptions)[] = ["capacity", "maxBatch", "maxGroupDelayUs", "timeoutMs"];
 
@@ -147,7 +140,6 @@ export interface ResolvedOptions {
   salvage: boolean;
   writeQueue: ResolvedWriteQueueOptions;
   faults: { groupLog?: FaultPlan; actor?: FaultPlan };
-  followerCheckpoint: boolean;
 }
 
 const MIB = 1024 * 1024;
@@ -227,6 +219,5 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
     salvage: options.salvage ?? false,
     writeQueue: resolveWriteQueueOptions(options.writeQueue),
     faults: options.faults ?? {},
-    followerCheckpoint: options.followerCheckpoint === true,
   };
 }

@@ -199,10 +199,12 @@ export class ReaderSlot {
 
   /**
    * The retained slot `label` (`retain-<label>.reader`): the record it holds when it exists
-   * (its LSN and version stand until updated), else a new one claiming everything. Its
-   * `release` leaves the file in place; `discard` deletes it.
+   * (its LSN and version stand until updated), else a new one claiming every table (version
+   * 0) and the log from `lsn` (what the log holds now: claiming LSN 0 would count the whole
+   * history as held and get the slot evicted at once). Its `release` leaves the file in
+   * place; `discard` deletes it.
    */
-  static retained(platform: Platform, dir: string, label: string): ReaderSlot {
+  static retained(platform: Platform, dir: string, label: string, lsn: number): ReaderSlot {
     if (!RETAINED_LABEL.test(label)) throw new RangeError(`a retained slot label must match ${RETAINED_LABEL}, got ${JSON.stringify(label)}`);
     const me = platform.processIdentity();
     const now = new Date().toISOString();
@@ -217,7 +219,7 @@ export class ReaderSlot {
       openedAt: now,
       updatedAt: now,
       manifestVersion: kept?.manifestVersion ?? 0,
-      lsn: kept?.lsn ?? 0,
+      lsn: kept?.lsn ?? lsn,
     });
     slot.#retained = true;
     slot.#write();
@@ -247,10 +249,10 @@ export class ReaderSlot {
     if (this.evicted) throw new ReaderEvictedError(this.dir);
   }
 
-  /** Takes a new slot file after an eviction (claiming everything again). */
-  reclaim(): void {
+  /** Takes a new slot file after an eviction (claiming every table again, and the log from `lsn`). */
+  reclaim(lsn = 0): void {
     this.#record.manifestVersion = 0;
-    this.#record.lsn = 0;
+    this.#record.lsn = lsn;
     this.#record.updatedAt = new Date().toISOString();
     this.#write();
   }

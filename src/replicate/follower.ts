@@ -17,16 +17,29 @@
  *
  * Checkpoints: when `checkpointBytes` of log have been applied since the last one, the
  * follower closes its log, opens the directory with the engine's writer (the internal
- * `followerCheckpoint` option; every other writer open refuses a directory holding
+ * `followerCheckpoint` purpose of openDatabase; every other writer open refuses a directory holding
  * FOLLOWER), flushes it into tables (which trims the log below the checkpoint, keeping
  * what live readers still read) and reopens its log, which must end where it did: the
  * engine appends nothing of its own.
  *
+ * Appending: `appendNow`, one record after another in stream order, each checked to land
+ * at its LSN before the next is taken; durability is awaited separately (`flushUntil`),
+ * oldest first. (`append` would not do: when the log's buffer is full it waits
+ * asynchronously, and the next, smaller record could take the earlier one's place.)
+ *
+ * Large batches: a checkpoint never runs while a batch's fragments (kind 3) are applied and
+ * its commit (kind 4) is not: the engine's recovery would take the fragments for an
+ * unfinished batch, checkpoint past them, and the commit would then find them below the
+ * checkpoint. Other records (kind 1, from other threads of the writer) may lie between
+ * fragments and commit, so only a commit ends the batch. At open the state is rebuilt by
+ * reading the log from the MANIFEST's checkpoint (scanUnflushed), which is also where the
+ * count towards the next checkpoint starts.
+ *
  * Bootstrap: an empty directory gets FOLLOWER (state "bootstrapping"), the latest
  * snapshot's tables and MANIFEST (snapshot.ts), a log starting at the snapshot's LSN, then
- * FOLLOWER (state "following"). A directory found "bootstrapping" is emptied and started
- * again; one with a MANIFEST and no FOLLOWER is refused (it is not a follower's: open never
- * destroys what it cannot explain).
+ * FOLLOWER (state "following"). In a directory found "bootstrapping" the names a bootstrap
+ * writes (BOOTSTRAP_NAMES) are removed and it starts again; a directory without FOLLOWER
+ * that is not empty is refused, untouched (open never destroys what it cannot explain).
  *
  * Order and gaps: messages are applied only at the follower's next LSN. One below it was
  * applied before (a redelivery, or the tail of a restart) and is skipped; one above it
@@ -35,8 +48,9 @@
  * stream that ends below the follower's log (it lost acknowledged messages: a
  * single-server stream after a crash) is refused the same way, never forked.
  *
- * Threads: the thread that opened it. Processes: one follower per directory (the directory
- * lock, held while it appends; released only while its own checkpoint writer holds it).
+ * Threads: the thread that opened it. Processes: one follower per directory: it holds
+ * `FOLLOWER.d`'s lock for its whole life, and the database lock while it appends (released
+ * only while its own checkpoint writer holds it).
  */
 import { DeliverPolicy, jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
@@ -44,7 +58,8 @@ import type { ConsumerMessages } from "@nats-io/jetstream";
 import { toolCore } from "../cli/database.ts";
 import type { Core } from "../core/core.ts";
 import type { Database } from "../engine/database.ts";
-import { FOLLOWER_FILE_NAME, MANIFEST_NAME } from "../engine/manifest.ts";
+import { FOLLOWER_FILE_NAME, readManifest } from "../engine/manifest.ts";
+import { readRecords } from "../wal/read-records.ts";
 import { openDatabase } from "../engine/open.ts";
 import { durableMarkPath, readersDir } from "../engine/reader-slots.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
@@ -55,7 +70,7 @@ import type { Platform } from "../platform.ts";
 import { Log } from "../wal/log.ts";
 import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
-import { KIND_FRAGMENT } from "../engine/records.ts";
+import { KIND_COMMIT, KIND_FRAGMENT } from "../engine/records.ts";
 import { decodeFrames, decodeMessageId, type Frame, lsnAfter, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
 
 const MIB = 1024 * 1024;
@@ -64,6 +79,25 @@ const DELAY_WINDOW = 4096;
 const STALL_MS = 2000;
 /** Bytes of messages the subscription may hold ahead of the follower. */
 const CONSUME_BYTES_MAX = 16 * MIB;
+/** The lock a follower holds for its whole life: `<dir>/FOLLOWER.d/LOCK.d`. */
+const FOLLOWER_LOCK_DIR = "FOLLOWER.d";
+/** What a bootstrap writes (removed when FOLLOWER says one was interrupted). */
+const BOOTSTRAP_NAMES = /^(tables|wal|readers|shard-\d+|MANIFEST(\.tmp)?)$/;
+
+/**
+ * Where the follower's last checkpoint left its log (the MANIFEST's group checkpoint) and
+ * whether the records since end inside a large batch (a fragment, kind 3, with no commit,
+ * kind 4, after it: other records may come between, from other writers' threads).
+ */
+function scanUnflushed(core: Core, platform: Platform, dir: string): { checkpointLsn: number; inBatch: boolean } {
+  const checkpointLsn = readManifest(core, platform, dir)?.groupCheckpoint ?? 0;
+  let inBatch = false;
+  for (const record of readRecords(core, platform, `${dir}/wal`, checkpointLsn)) {
+    if (record.payload[1] === KIND_FRAGMENT) inBatch = true;
+    else if (record.payload[1] === KIND_COMMIT) inBatch = false;
+  }
+  return { checkpointLsn, inBatch };
+}
 
 export interface FollowerOptions extends NatsTarget {
   /** The stream its publisher writes. */
@@ -113,7 +147,7 @@ interface FollowerFile {
 }
 
 interface Pending {
-  durable: Promise<bigint>;
+  durable: Promise<void>;
   lsn: number;
   end: number;
   takenMs: number;
@@ -159,6 +193,8 @@ export class Follower {
   #checkpointLsn: number;
   readonly #pending: Pending[] = [];
   #pieces: Uint8Array[] = [];
+  /** How many pieces the record being gathered has (0: none being gathered). */
+  #pieceParts = 0;
   /**
    * The last record appended is a large batch's fragment: its commit record is still to
    * come. No checkpoint then: the engine's recovery would take the fragments for an
@@ -185,18 +221,24 @@ export class Follower {
     readonly stream: string,
     readonly subject: string,
     private readonly options: Required<Pick<FollowerOptions, "checkpointBytes" | "inFlightMax">>,
+    /** Held for the follower's whole life (FOLLOWER.d): one follower per directory, also while a checkpoint has the database lock. */
+    private readonly followerLock: DirLock,
     lock: DirLock,
     log: Log,
     db: Database,
     /** For CRC-32C checks of what arrives. */
     private readonly core: Core,
+    /** The snapshot it bootstrapped from: a stream may still end below it (FOLLOWER's snapshotLsn). */
+    private readonly snapshotLsn: number,
   ) {
     this.#lock = lock;
     this.#log = log;
     this.db = db;
     this.#next = Number(log.stats().currentLsn);
     this.#applied = this.#next;
-    this.#checkpointLsn = this.#next;
+    const tail = scanUnflushed(core, platform, dir);
+    this.#checkpointLsn = tail.checkpointLsn;
+    this.#inBatch = tail.inBatch;
     this.#done = this.#run();
   }
 
@@ -210,16 +252,23 @@ export class Follower {
     if (!Number.isInteger(inFlightMax) || inFlightMax < 1 || inFlightMax > 65_536) throw new RangeError(`inFlightMax must be an integer from 1 to 65536, got ${inFlightMax}`);
     makeDirDurable(platform, dir); // its entry in the parent too: a power loss must not take the directory
     const held = await holdConnection(options, `shardline follower ${stream}`);
+    let followerLock: DirLock | undefined;
     let lock: DirLock | undefined;
     let log: Log | undefined;
     let core: Core | undefined;
+    let db: Database | undefined;
     try {
       const jsm = await readyJetStream(held.nc);
-      lock = await acquireDirLock(platform, dir, { timeoutMs: 0 });
       const found = readFollowerFile(platform, dir);
-      if (!found && platform.stat(`${dir}/${MANIFEST_NAME}`)) {
-        throw new ReplicationError(`${dir} holds a database that is not a follower's (no ${FOLLOWER_FILE_NAME} file): a follower starts in an empty directory`);
+      if (!found) {
+        // Never destroy what cannot be explained: a new follower starts in an empty directory.
+        const there = platform.readdir(dir).filter((name) => name !== LOCK_DIR_NAME && name !== FOLLOWER_LOCK_DIR);
+        if (there.length > 0) {
+          throw new ReplicationError(`${dir} is not empty and holds no ${FOLLOWER_FILE_NAME} file (${there.slice(0, 5).join(", ")}${there.length > 5 ? ", ..." : ""}): a new follower starts in an empty directory`);
+        }
       }
+      followerLock = await acquireDirLock(platform, `${dir}/${FOLLOWER_LOCK_DIR}`, { timeoutMs: 0 });
+      lock = await acquireDirLock(platform, dir, { timeoutMs: 0 });
       if (found && (found.stream !== stream || found.subject !== subject)) {
         throw new ReplicationError(`${dir} follows stream ${found.stream} (subject ${found.subject}), not ${stream} (${subject})`);
       }
@@ -228,22 +277,26 @@ export class Follower {
       } else {
         log = await openFollowerLog(platform, dir);
       }
-      const db = await openDatabase(platform, dir, { readOnly: true, refreshIntervalMs: options.refreshIntervalMs ?? 100 });
       core = await toolCore();
-      return new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax }, lock, log, db, core);
+      db = await openDatabase(platform, dir, { readOnly: true, refreshIntervalMs: options.refreshIntervalMs ?? 100 });
+      const snapshotLsn = readFollowerFile(platform, dir)!.snapshotLsn;
+      return new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax }, followerLock, lock, log, db, core, snapshotLsn);
     } catch (error) {
+      await db?.close().catch(() => {});
       core?.detach();
       await log?.close().catch(() => {});
       lock?.release();
+      followerLock?.release();
       await held.release();
       throw error;
     }
   }
 
   static async #bootstrap(platform: Platform, dir: string, held: HeldConnection, stream: string, subject: string, timeoutMs: number): Promise<Log> {
-    // What an interrupted bootstrap left is ours to remove: FOLLOWER says so.
+    // What an interrupted bootstrap left is ours to remove (FOLLOWER says "bootstrapping"):
+    // only the names a bootstrap creates.
     for (const name of platform.readdir(dir)) {
-      if (name !== LOCK_DIR_NAME && !name.startsWith(FOLLOWER_FILE_NAME)) platform.removeAll(`${dir}/${name}`);
+      if (BOOTSTRAP_NAMES.test(name)) platform.removeAll(`${dir}/${name}`);
     }
     const store = await new Objm(held.nc).open(snapshotBucket(stream)).catch(() => undefined);
     const deadline = Date.now() + timeoutMs;
@@ -332,10 +385,12 @@ export class Follower {
     const errors: unknown[] = [];
     await this.db.close().catch((e) => errors.push(e));
     await this.#log.close().catch((e) => errors.push(e));
-    try {
-      this.#lock.release();
-    } catch (e) {
-      errors.push(e);
+    for (const lock of [this.#lock, this.followerLock]) {
+      try {
+        lock.release();
+      } catch (e) {
+        errors.push(e);
+      }
     }
     await this.held.release().catch((e) => errors.push(e));
     this.core.detach();
@@ -377,13 +432,15 @@ export class Follower {
     this.#pieces = [];
     const info = await this.jsm.streams.info(this.stream);
     const end = await streamEnd(this.jsm, this.stream);
-    if (end.nextLsn !== undefined && end.nextLsn < this.#next) {
+    // Right after a bootstrap the stream may not yet have reached the snapshot's LSN (the
+    // publisher lags its writer); past it, a stream ending below the follower lost records.
+    if (end.nextLsn !== undefined && end.nextLsn < this.#next && this.#next > this.snapshotLsn) {
       throw new ReplicationError(`stream ${this.stream} ends at LSN ${end.nextLsn}, below the follower's ${this.#next}: it lost records the follower applied (a stream on one server after a crash?); the follower will not fork`, "SHARDLINE_REPLICATION_FORK");
     }
     const seq = (await seqOfLsn(this.jsm, this.stream, this.#next)) ?? info.state.last_seq + 1;
     const consumer = await jetstream(this.held.nc).consumers.get(this.stream, { filter_subjects: this.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
     // At most CONSUME_BYTES_MAX buffered ahead of the follower (messages reach 1 MiB).
-    const messages = await consumer.consume({ max_bytes: CONSUME_BYTES_MAX, max_messages: 1024, expires: 5000 });
+    const messages = await consumer.consume({ max_bytes: CONSUME_BYTES_MAX, expires: 5000 });
     this.#messages = messages;
     if (this.#closing) messages.stop();
     // A consumer whose server died may wait for its pull to expire before it asks again;
@@ -423,16 +480,22 @@ export class Follower {
       this.#consumerPending = m.info.pending;
       if (id.lsn > this.#next) throw new ReplicationGapError(this.#next, id.lsn, "the stream skips records");
       let frames: Frame[];
-      if (id.parts > 1) {
+      if (id.end === undefined) {
         if (id.lsn < this.#next) continue; // a record applied before
-        if (id.part !== this.#pieces.length) throw new ReplicationError(`${where}: piece ${id.part} of the record at LSN ${id.lsn} follows ${this.#pieces.length} pieces`);
+        // A piece 0 starts the record (again: a publisher that restarted sends it anew).
+        if (id.part === 0) this.#pieces = [];
+        if (id.part !== this.#pieces.length || (this.#pieceParts !== 0 && id.part > 0 && id.parts !== this.#pieceParts)) {
+          throw new ReplicationError(`${where}: piece ${id.part} of ${id.parts} of the record at LSN ${id.lsn} follows ${this.#pieces.length} pieces of ${this.#pieceParts}`);
+        }
+        this.#pieceParts = id.parts;
         this.#pieces.push(m.data.slice());
         if (id.part + 1 < id.parts) continue;
         frames = decodeFrames(concat(this.#pieces), id.lsn, where);
         this.#pieces = [];
+        this.#pieceParts = 0;
         if (frames.length !== 1) throw new ReplicationError(`${where}: the pieces of the record at LSN ${id.lsn} hold ${frames.length} frames`);
       } else {
-        frames = decodeFrames(m.data, id.lsn, where);
+        frames = decodeFrames(m.data, id.lsn, where, id.end);
       }
       const takenMs = Number(m.info.timestampNanos) / 1e6;
       for (const frame of frames) {
@@ -441,13 +504,18 @@ export class Follower {
         if (this.core.crc32c(frame.payload) !== frame.crc) {
           throw new ReplicationError(`${where}: the record at LSN ${frame.lsn} fails its CRC-32C`, "SHARDLINE_REPLICATION_CORRUPT");
         }
-        const payload = frame.payload.slice();
         if (this.#pending.length === 0) this.#oldestUnappliedMs = takenMs;
-        const durable = this.#log.append(payload);
+        // appendNow: in order, whatever the ring's room (it blocks this thread while the ring
+        // is full; an append that waited asynchronously could be overtaken by the next one).
+        const lsn = Number(this.#log.appendNow(frame.payload));
+        if (lsn !== frame.lsn) throw new ReplicationError(`follower log in ${this.dir}: the record for LSN ${frame.lsn} was appended at ${lsn}`, "SHARDLINE_REPLICATION_FORK");
+        this.#next = lsnAfter(frame.lsn, frame.payload.length);
+        const durable = this.#log.flushUntil(BigInt(lsn));
         durable.catch(() => {}); // judged in order by #drain
-        this.#next = lsnAfter(frame.lsn, payload.length);
         this.#pending.push({ durable, lsn: frame.lsn, end: this.#next, takenMs });
-        this.#inBatch = payload[1] === KIND_FRAGMENT;
+        const kind = frame.payload[1];
+        if (kind === KIND_FRAGMENT) this.#inBatch = true;
+        else if (kind === KIND_COMMIT) this.#inBatch = false;
         if (this.#pending.length >= this.options.inFlightMax) await this.#drain(this.options.inFlightMax >> 1);
       }
       if (m.info.pending === 0) {
@@ -466,12 +534,9 @@ export class Follower {
   async #drain(left: number): Promise<void> {
     while (this.#pending.length > left) {
       const first = this.#pending[0];
-      const lsn = Number(await first.durable);
+      await first.durable;
       if (this.#pending[0] !== first) continue; // a concurrent drain took it
       this.#pending.shift();
-      if (lsn !== first.lsn) {
-        throw new ReplicationError(`follower log in ${this.dir}: a record for LSN ${first.lsn} landed at ${lsn}`, "SHARDLINE_REPLICATION_FORK");
-      }
       this.#applied = first.end;
       this.#stats.records++;
       const delay = Date.now() - first.takenMs;
@@ -496,7 +561,7 @@ export class Follower {
     await this.#log.close();
     this.#lock.release();
     // The engine replays the log into memtables and, at close, flushes them all (ActorArgs.flushOnClose).
-    const writer = await openDatabase(this.platform, this.dir, { followerCheckpoint: true, createIfMissing: false });
+    const writer = await openDatabase(this.platform, this.dir, { createIfMissing: false }, { followerCheckpoint: true });
     await writer.close();
     this.#lock = await acquireDirLock(this.platform, this.dir, { timeoutMs: 10_000 });
     this.#log = await openFollowerLog(this.platform, this.dir);

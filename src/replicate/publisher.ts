@@ -5,23 +5,30 @@
  * What it reads: the group WAL's segment files below the durable mark
  * (readers/DURABLE, src/wal/durable-mark.ts), through a LogTail, like a live reader of
  * another process: nothing undurable or torn is ever shipped, and the writer's hot path is
- * untouched (the publisher costs it page-cache reads and nothing else). It holds a
- * retained reader slot `retain-publisher-<stream>.reader` (src/engine/reader-slots.ts)
- * whose LSN is the first record not yet acknowledged by the stream: the writer keeps every
+ * untouched (the publisher costs it page-cache reads and its thread's publishes). It holds
+ * a retained reader slot `retain-publisher-<stream>.reader` (src/engine/reader-slots.ts)
+ * whose LSN is the first record the stream has not acknowledged: the writer keeps every
  * segment from there, across restarts of the publisher and of the writer itself, until
- * the slot holds more than `readerRetainBytesMax` (then the slot is evicted, and the
- * publisher uploads a snapshot and continues from it: followers behind it get a
- * ReplicationGapError and bootstrap again).
+ * the slot holds more than `readerRetainBytesMax`. Then the slot is evicted, and the
+ * publisher uploads a snapshot and continues from it (followers behind it get a
+ * ReplicationGapError and bootstrap again). A new slot claims the log from its oldest
+ * segment, never from LSN 0 (that would count the whole history as held). Outside a
+ * snapshot upload the slot claims no table (READS_NO_TABLES).
  *
  * Exactly once, in order, never forked: every message is published with
- * `expect.lastSequence` = the sequence of the message before it (so a second publisher, or
- * a message the stream already took, makes the publish fail instead of appending out of
- * order) and with the record's LSN as its message id (JetStream drops a repeat within its
- * duplicate window). Up to `inFlightMax` publishes are pipelined; the first failure (a
- * rejected expectation, a timeout, a lost server) stops the pipeline, and once every
- * publish in flight has settled the publisher asks the stream where it ends (its last
- * message's LSN and piece) and continues from there: a record the stream took although its
- * acknowledgement was lost is not sent again, and one it did not take is.
+ * `expect.lastSequence` and `expect.lastMsgID` (the sequence and id of the message before
+ * it) and an id naming its whole extent (stream-messages.ts), which JetStream also uses to
+ * drop a repeat. So a message lands only right after the one this publisher believes is
+ * last, and a repeat of the very message the stream holds there is acknowledged as a
+ * duplicate at that sequence; any other outcome (a rejected expectation, a duplicate at
+ * another sequence, a timeout, a lost server) stops the pipeline. Once every publish in
+ * flight has settled, the publisher asks the stream where it ends (its last message's end
+ * LSN, or piece) and continues from there: a record the stream took although its
+ * acknowledgement was lost is not sent again, one it did not take is, and a second
+ * publisher cutting runs differently cannot make this one skip what lies between.
+ *
+ * Snapshots (snapshot.ts) are uploaded one at a time (`#snapshotChain`); the slot goes
+ * back to READS_NO_TABLES after each, failed or not.
  *
  * Threads: the thread that started it (its LogTail, Core and connection are its own).
  * Invariants: `#acked` only grows and is a record boundary; the slot's LSN is never above
@@ -38,8 +45,9 @@ import type { Platform } from "../platform.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
 import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
-import { type SnapshotInfo, snapshotBucket, uploadSnapshot, latestSnapshot } from "./snapshot.ts";
-import { encodeMessageId, FRAME_HEADER_BYTES, lsnAfter, PIECE_HEADER_ROOM_BYTES, ReplicationError, seqOfLsn, streamEnd, writeFrame } from "./stream-messages.ts";
+import { latestSnapshot, type SnapshotInfo, snapshotBucket, uploadSnapshot } from "./snapshot.ts";
+import { FRAME_HEADER_BYTES, lsnAfter, PARTS_MAX, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, streamEnd, writeFrame } from "./stream-messages.ts";
+import { listSegmentFiles } from "../wal/segment-files.ts";
 
 const MIB = 1024 * 1024;
 /** Message bytes awaiting acknowledgement, at most (besides inFlightMax). */
@@ -90,6 +98,8 @@ export interface PublisherStats {
 
 interface InFlight {
   ack: Promise<PubAck>;
+  /** The stream sequence it must land at. */
+  seq: number;
   /** The LSN after the message's last record, or undefined for a piece that does not end one. */
   end: number | undefined;
   /** Records it ends, and their payload bytes. */
@@ -124,18 +134,22 @@ async function ensureStream(jsm: JetStreamManager, stream: string, subject: stri
 export class Publisher {
   readonly #slot: ReaderSlot;
   #tail: LogTail;
+  /** First LSN the stream has not acknowledged. */
   #acked: number;
   #durable = 0;
+  /** Sequence and id of the last message sent (or found in the stream). */
   #lastSeq = 0;
+  #lastId: string | undefined;
   /** Next piece of the record at #tail's position to send (a record cut short by an earlier publisher resumes here). */
   #resumePart = 0;
   readonly #inFlight: InFlight[] = [];
   #inFlightBytes = 0;
   #closing = false;
   #done: Promise<void> = Promise.resolve();
-  #failure: Error | undefined;
   #stats: Omit<PublisherStats, "ackedLsn" | "durableLsn" | "stream" | "subject">;
+  /** Where the log published since the last snapshot starts. */
   #snapshotAt = 0;
+  #snapshotChain: Promise<unknown> = Promise.resolve();
   #slotWrittenAt = 0;
   #wake: (() => void) | undefined;
   /** Where a message's frames are gathered (pieceBytes). */
@@ -153,12 +167,11 @@ export class Publisher {
     readonly subject: string,
     private readonly options: Required<Pick<PublisherOptions, "inFlightMax" | "pollIntervalMs" | "snapshotEveryBytes" | "publishTimeoutMs">>,
     slot: ReaderSlot,
-    from: number,
     private readonly pieceBytes: number,
   ) {
     this.#slot = slot;
-    this.#acked = from;
-    this.#tail = new LogTail(core, platform, `${dir}/wal`, from, true);
+    this.#acked = slot.record.lsn;
+    this.#tail = new LogTail(core, platform, `${dir}/wal`, this.#acked, true);
     this.#stats = { records: 0, messages: 0, bytes: 0, duplicates: 0, resumes: 0, snapshots: 0, lastSnapshotLsn: undefined, lastError: undefined };
   }
 
@@ -181,19 +194,14 @@ export class Publisher {
       await ensureStream(jsm, stream, subject, replicas);
       const store = await new Objm(held.nc).create(snapshotBucket(stream), { replicas, storage: ObjStorageType.File });
       core = await toolCore();
-      const slot = ReaderSlot.retained(platform, db.dir, `publisher-${stream}`);
-      const end = await streamEnd(jsm, stream);
-      let snapshot = await latestSnapshot(store);
-      if (!snapshot) snapshot = await uploadSnapshot(core, platform, db.dir, store, slot);
-      slot.update(READS_NO_TABLES, slot.record.lsn);
-      // Where to go on: after the stream's last record; an empty stream starts at the snapshot.
-      const from = end.last ? end.last.lsn : snapshot.lsn;
+      const oldest = listSegmentFiles(platform, `${db.dir}/wal`)[0]?.firstLsn ?? 0;
+      const slot = ReaderSlot.retained(platform, db.dir, `publisher-${stream}`, oldest);
       const pieceBytes = Math.max(64 * 1024, (held.nc.info?.max_payload ?? MIB) - PIECE_HEADER_ROOM_BYTES);
-      const publisher = new Publisher(core, platform, db.dir, held, jetstream(held.nc), jsm, store, stream, subject, resolved, slot, end.nextLsn ?? from, pieceBytes);
-      publisher.#lastSeq = end.seq;
-      if (end.last && end.nextLsn === undefined) publisher.#resumePart = end.last.part + 1;
+      const publisher = new Publisher(core, platform, db.dir, held, jetstream(held.nc), jsm, store, stream, subject, resolved, slot, pieceBytes);
+      const snapshot = (await latestSnapshot(store)) ?? (await publisher.#uploadSnapshot());
       publisher.#stats.lastSnapshotLsn = snapshot.lsn;
-      publisher.#snapshotAt = snapshot.lsn;
+      await publisher.#continueFromStream(snapshot.lsn);
+      publisher.#snapshotAt = publisher.#acked;
       publisher.#done = publisher.#run();
       return publisher;
     } catch (error) {
@@ -211,16 +219,19 @@ export class Publisher {
   async caughtUp(lsn = readDurableMark(this.platform, durableMarkPath(this.dir)) ?? 0, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.#acked < lsn) {
-      if (this.#failure) throw this.#failure;
       if (this.#closing) throw new ClosedError("publisher");
-      if (Date.now() > deadline) throw new ReplicationError(`publisher ${this.stream}: the stream acknowledged up to LSN ${this.#acked}, not ${lsn}, within ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new ReplicationError(`publisher ${this.stream}: the stream acknowledged up to LSN ${this.#acked}, not ${lsn}, within ${timeoutMs} ms (last error: ${this.#stats.lastError ?? "none"})`);
       await sleep(2);
     }
   }
 
-  /** Uploads a snapshot now (the next follower starts from it). */
-  snapshot(): Promise<SnapshotInfo> {
-    return this.#snapshot();
+  /** Uploads a snapshot now (the next follower starts from it; the stream is purged below the one before). */
+  async snapshot(): Promise<SnapshotInfo> {
+    if (this.#closing) throw new ClosedError("publisher");
+    const snapshot = await this.#uploadSnapshot();
+    this.#snapshotAt = Math.max(this.#acked, snapshot.lsn);
+    if (snapshot.previousLsn !== undefined) await this.#purgeBelow(snapshot.previousLsn);
+    return snapshot;
   }
 
   /**
@@ -234,6 +245,7 @@ export class Publisher {
       this.#wake?.();
     }
     await this.#done;
+    await this.#snapshotChain.catch(() => {});
     if (options.forget) this.#slot.discard();
     else this.#slot.release();
     this.#tail.close();
@@ -241,14 +253,20 @@ export class Publisher {
     await this.held.release();
   }
 
-  async #snapshot(): Promise<SnapshotInfo> {
-    const snapshot = await uploadSnapshot(this.core, this.platform, this.dir, this.store, this.#slot);
-    this.#slot.update(READS_NO_TABLES, this.#acked);
-    this.#stats.snapshots++;
-    this.#stats.lastSnapshotLsn = snapshot.lsn;
-    this.#snapshotAt = Math.max(this.#acked, snapshot.lsn);
-    if (snapshot.previousLsn !== undefined) await this.#purgeBelow(snapshot.previousLsn);
-    return snapshot;
+  /** Uploads a snapshot, one at a time; the slot claims no table afterwards, whatever happened. */
+  #uploadSnapshot(): Promise<SnapshotInfo> {
+    const upload = this.#snapshotChain.catch(() => {}).then(async () => {
+      try {
+        const snapshot = await uploadSnapshot(this.core, this.platform, this.dir, this.store, this.#slot);
+        this.#stats.snapshots++;
+        this.#stats.lastSnapshotLsn = snapshot.lsn;
+        return snapshot;
+      } finally {
+        if (!this.#slot.evicted) this.#slot.update(READS_NO_TABLES, this.#acked);
+      }
+    });
+    this.#snapshotChain = upload;
+    return upload;
   }
 
   /** Removes the stream's messages below `lsn` (no follower bootstraps from before it). */
@@ -257,7 +275,7 @@ export class Publisher {
     try {
       seq = await seqOfLsn(this.jsm, this.stream, lsn);
     } catch {
-      return; // already gone, or not yet published: nothing to purge
+      return; // already gone: nothing to purge
     }
     if (seq !== undefined && seq > 1) await this.jsm.streams.purge(this.stream, { seq });
   }
@@ -272,11 +290,11 @@ export class Publisher {
         if (error instanceof ClosedError) break;
         this.#stats.lastError = (error as Error).message;
         await this.#settleInFlight();
-        if (error instanceof LogTrimmedError) {
-          // Evicted, or never held: the records we needed are gone. Continue from a snapshot.
-          await this.#restartFromSnapshot().catch((e) => (this.#stats.lastError = (e as Error).message));
-        } else {
-          await this.#resume().catch((e) => (this.#stats.lastError = (e as Error).message));
+        try {
+          if (error instanceof LogTrimmedError || this.#slot.evicted) await this.#restartFromSnapshot();
+          else await this.#resume();
+        } catch (e) {
+          this.#stats.lastError = (e as Error).message;
         }
         await sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 5000);
@@ -292,7 +310,7 @@ export class Publisher {
     if (this.#tail.next >= this.#durable) {
       await this.#drainAcks(0);
       this.#storeSlot(false);
-      if (this.#acked - this.#snapshotAt >= this.options.snapshotEveryBytes) await this.#snapshot();
+      if (this.#acked - this.#snapshotAt >= this.options.snapshotEveryBytes) await this.snapshot();
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
         setTimeout(resolve, this.options.pollIntervalMs);
@@ -309,7 +327,7 @@ export class Publisher {
     let runEnd = 0;
     const sendRun = async () => {
       if (runRecords === 0) return;
-      this.#send(run.slice(0, runBytes), encodeMessageId(runLsn, 0, 1), runEnd, runRecords, runPayloadBytes);
+      this.#send(run.slice(0, runBytes), runId(runLsn, runEnd), runEnd, runRecords, runPayloadBytes);
       runBytes = runRecords = runPayloadBytes = 0;
       if (this.#full) await this.#drainAcks(this.options.inFlightMax >> 1, IN_FLIGHT_BYTES_MAX / 2);
     };
@@ -319,19 +337,22 @@ export class Publisher {
       const crc = this.core.crc32c(payload);
       const frameBytes = FRAME_HEADER_BYTES + payload.length;
       const end = lsnAfter(record.lsn, payload.length);
+      const resumePart = this.#resumePart;
+      this.#resumePart = 0;
       if (frameBytes > this.pieceBytes) {
         await sendRun();
         const frame = new Uint8Array(frameBytes);
         writeFrame(frame, 0, payload, crc);
         const parts = Math.ceil(frameBytes / this.pieceBytes);
-        for (let part = this.#resumePart; part < parts; part++) {
+        if (parts > PARTS_MAX) throw new ReplicationError(`the record at LSN ${record.lsn} needs ${parts} pieces of ${this.pieceBytes} bytes (at most ${PARTS_MAX}): raise the server's max_payload`);
+        for (let part = resumePart; part < parts; part++) {
           const piece = frame.subarray(part * this.pieceBytes, Math.min(frameBytes, (part + 1) * this.pieceBytes));
           const last = part + 1 === parts;
-          this.#send(piece, encodeMessageId(record.lsn, part, parts), last ? end : undefined, last ? 1 : 0, last ? payload.length : 0);
+          this.#send(piece.slice(), pieceId(record.lsn, part, parts), last ? end : undefined, last ? 1 : 0, last ? payload.length : 0);
           if (this.#full) await this.#drainAcks(this.options.inFlightMax >> 1, IN_FLIGHT_BYTES_MAX / 2);
         }
-        this.#resumePart = 0;
       } else {
+        if (resumePart !== 0) throw new ReplicationError(`the stream ends inside the record at LSN ${record.lsn} (piece ${resumePart}), but it fits one message of ${this.pieceBytes} bytes here: the servers' max_payload changed`);
         if (runBytes + frameBytes > this.pieceBytes) await sendRun();
         if (runRecords === 0) runLsn = record.lsn;
         runBytes = writeFrame(run, runBytes, payload, crc);
@@ -345,11 +366,13 @@ export class Publisher {
   }
 
   #send(data: Uint8Array, id: string, end: number | undefined, records: number, payloadBytes: number): void {
-    const expected = this.#lastSeq;
+    const expect: { lastSequence: number; lastMsgID?: string } = { lastSequence: this.#lastSeq };
+    if (this.#lastId !== undefined) expect.lastMsgID = this.#lastId;
     this.#lastSeq++;
-    const ack = this.js.publish(this.subject, data, { msgID: id, expect: { lastSequence: expected }, timeout: this.options.publishTimeoutMs });
+    this.#lastId = id;
+    const ack = this.js.publish(this.subject, data, { msgID: id, expect, timeout: this.options.publishTimeoutMs });
     ack.catch(() => {}); // judged in order by #drainAcks
-    this.#inFlight.push({ ack, end, records, payloadBytes: payloadBytes, bytes: data.length });
+    this.#inFlight.push({ ack, seq: this.#lastSeq, end, records, payloadBytes, bytes: data.length });
     this.#inFlightBytes += data.length;
   }
 
@@ -363,6 +386,9 @@ export class Publisher {
     while (this.#inFlight.length > left || (this.#inFlight.length > 0 && this.#inFlightBytes > leftBytes)) {
       const first = this.#inFlight[0];
       const ack = await first.ack;
+      // A duplicate is the very message the stream already holds where this one was to go
+      // (an earlier attempt landed); one at another sequence means the stream moved on.
+      if (ack.seq !== first.seq) throw new ReplicationError(`stream ${this.stream}: a message meant for sequence ${first.seq} was acknowledged at ${ack.seq}${ack.duplicate ? " as a duplicate" : ""}`);
       this.#inFlight.shift();
       this.#inFlightBytes -= first.bytes;
       if (ack.duplicate) this.#stats.duplicates++;
@@ -385,32 +411,39 @@ export class Publisher {
     }
   }
 
+  /** Takes the stream's end as where to go on (an empty stream: from `emptyFrom`). */
+  async #continueFromStream(emptyFrom: number): Promise<void> {
+    const end = await streamEnd(this.jsm, this.stream);
+    this.#lastSeq = end.seq;
+    this.#lastId = end.lastId;
+    const from = end.nextLsn ?? end.last?.lsn ?? emptyFrom;
+    this.#resumePart = end.last && end.nextLsn === undefined ? end.last.part + 1 : 0;
+    this.#acked = end.nextLsn ?? from;
+    this.#tail.close();
+    this.#tail = new LogTail(this.core, this.platform, `${this.dir}/wal`, from, true);
+    this.#storeSlot(true);
+  }
+
   /** Continues from where the stream ends (after a failed publish). */
   async #resume(): Promise<void> {
     this.#stats.resumes++;
-    const end = await streamEnd(this.jsm, this.stream);
-    this.#lastSeq = end.seq;
-    const from = end.nextLsn ?? end.last?.lsn ?? this.#snapshotAt;
-    this.#resumePart = end.last && end.nextLsn === undefined ? end.last.part + 1 : 0;
-    if (end.nextLsn !== undefined) this.#acked = Math.max(this.#acked, end.nextLsn);
-    this.#tail.close();
-    this.#tail = new LogTail(this.core, this.platform, `${this.dir}/wal`, from, true);
+    await this.#continueFromStream(this.#acked);
   }
 
   /** The log no longer holds the next record: upload a snapshot and publish from its LSN. */
   async #restartFromSnapshot(): Promise<void> {
-    if (this.#slot.evicted) this.#slot.reclaim();
-    const snapshot = await uploadSnapshot(this.core, this.platform, this.dir, this.store, this.#slot);
-    this.#acked = snapshot.lsn;
-    this.#slot.update(READS_NO_TABLES, snapshot.lsn);
-    this.#stats.snapshots++;
-    this.#stats.lastSnapshotLsn = snapshot.lsn;
-    this.#snapshotAt = snapshot.lsn;
+    const oldest = listSegmentFiles(this.platform, `${this.dir}/wal`)[0]?.firstLsn ?? 0;
+    if (this.#slot.evicted) this.#slot.reclaim(oldest);
+    const snapshot = await this.#uploadSnapshot();
     const end = await streamEnd(this.jsm, this.stream);
     this.#lastSeq = end.seq;
+    this.#lastId = end.lastId;
     this.#resumePart = 0;
+    this.#acked = snapshot.lsn;
+    this.#snapshotAt = snapshot.lsn;
     this.#tail.close();
     this.#tail = new LogTail(this.core, this.platform, `${this.dir}/wal`, snapshot.lsn, true);
+    this.#storeSlot(true);
   }
 
   /** Moves the slot to the first unacknowledged LSN (at most every 100 ms unless `now`). */
@@ -422,10 +455,8 @@ export class Publisher {
     this.#slot.update(this.#slot.record.manifestVersion, this.#acked);
   }
 
-  /** Settles when the publisher stopped; rejects with what stopped it, if it failed. */
+  /** Settles when the publisher stopped (after close). */
   get done(): Promise<void> {
-    return this.#done.then(() => {
-      if (this.#failure) throw this.#failure;
-    });
+    return this.#done;
   }
 }

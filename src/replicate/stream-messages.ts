@@ -3,8 +3,9 @@
  * (docs/REPLICATION.md, "Stream format").
  *
  *   message  := subject "<subject>"  header Nats-Msg-Id = id  data
- *   id       := lsn                        data = frame+: whole records, the first at `lsn`,
- *                                          each next one at the LSN after its predecessor
+ *   id       := lsn "-" end                 data = frame+: whole records, the first at `lsn`,
+ *                                          each next one at the LSN after its predecessor,
+ *                                          the last ending at `end`
  *             | lsn "/" part "/" parts     data = piece `part` (0-based) of the one frame of
  *                                          the record at `lsn`, cut in `parts` pieces
  *   frame    := length:u32le  crc:u32le  payload:byte[length]
@@ -12,8 +13,13 @@
  *   lsn      := decimal LSN in the writer's group WAL
  *
  * Messages come in LSN order (a record's pieces in part order); the stream sequence of a
- * message is one more than its predecessor's (the publisher sends every message with
- * `expect.lastSequence`). The id doubles as JetStream's deduplication key. A message holds
+ * message is one more than its predecessor's. The publisher sends every message with
+ * `expect.lastSequence` and `expect.lastMsgID` (its predecessor's sequence and id), and the
+ * id doubles as JetStream's deduplication key, which the stream checks first: so the id
+ * names the message's whole extent (a run's first and end LSN), never only where it
+ * starts. Two publishers that cut runs differently (each reads the durable mark at its
+ * own moment) thus send different ids for different contents, and neither can take the
+ * other's message for its own and go on after it (a gap). A message holds
  * at most `pieceBytes` (the server's max_payload less room for headers): many small records
  * share one message (a message per record would cost the writer's thread one publish per
  * put), and a record whose frame is larger is cut in pieces (records reach 4 MiB,
@@ -28,10 +34,14 @@ import { recordBytes } from "../wal/format.ts";
 /** Header room kept under the server's max_payload for each message. */
 export const PIECE_HEADER_ROOM_BYTES = 4096;
 export const FRAME_HEADER_BYTES = 8;
-const ID = /^(\d+)(?:\/(\d+)\/(\d+))?$/;
+const ID = /^(\d+)(?:-(\d+)|\/(\d+)\/(\d+))$/;
+/** More pieces than a record of the format's largest length (16 MiB) in 64 KiB pieces is a broken stream. */
+export const PARTS_MAX = 256;
 
 export interface MessageId {
   lsn: number;
+  /** A run's end LSN; undefined for a piece. */
+  end: number | undefined;
   part: number;
   parts: number;
 }
@@ -42,17 +52,23 @@ export interface Frame {
   crc: number;
 }
 
-export function encodeMessageId(lsn: number, part: number, parts: number): string {
-  return parts === 1 ? String(lsn) : `${lsn}/${part}/${parts}`;
+export function runId(lsn: number, end: number): string {
+  return `${lsn}-${end}`;
+}
+
+export function pieceId(lsn: number, part: number, parts: number): string {
+  return `${lsn}/${part}/${parts}`;
 }
 
 export function decodeMessageId(id: string | undefined, where: string): MessageId {
   const m = id === undefined ? null : ID.exec(id);
-  const parsed = m ? { lsn: Number(m[1]), part: m[2] === undefined ? 0 : Number(m[2]), parts: m[3] === undefined ? 1 : Number(m[3]) } : undefined;
-  if (!parsed || !Number.isSafeInteger(parsed.lsn) || parsed.parts < 1 || parsed.part >= parsed.parts) {
-    throw new ReplicationError(`${where}: message id ${JSON.stringify(id)} is not a shardline record id (lsn or lsn/part/parts)`);
-  }
-  return parsed;
+  const parsed = !m ? undefined : m[2] !== undefined
+    ? { lsn: Number(m[1]), end: Number(m[2]), part: 0, parts: 1 }
+    : { lsn: Number(m[1]), end: undefined, part: Number(m[3]), parts: Number(m[4]) };
+  const bad = !parsed || !Number.isSafeInteger(parsed.lsn) || (parsed.end !== undefined && !(Number.isSafeInteger(parsed.end) && parsed.end > parsed.lsn)) ||
+    (parsed.end === undefined && !(parsed.parts >= 2 && parsed.parts <= PARTS_MAX && parsed.part < parsed.parts));
+  if (bad) throw new ReplicationError(`${where}: message id ${JSON.stringify(id)} is not a shardline id (lsn-end, or lsn/part/parts with 2 to ${PARTS_MAX} parts)`);
+  return parsed!;
 }
 
 /** Writes the frame of `payload` at `at` in `out`; returns the offset after it. */
@@ -64,8 +80,8 @@ export function writeFrame(out: Uint8Array, at: number, payload: Uint8Array, crc
   return at + FRAME_HEADER_BYTES + payload.length;
 }
 
-/** The frames of a whole-records message whose first record is at `lsn`, with their LSNs. */
-export function decodeFrames(data: Uint8Array, lsn: number, where: string): Frame[] {
+/** The frames of a whole-records message whose first record is at `lsn`, with their LSNs; with `end`, they must end there. */
+export function decodeFrames(data: Uint8Array, lsn: number, where: string, end?: number): Frame[] {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const frames: Frame[] = [];
   let at = 0;
@@ -80,6 +96,7 @@ export function decodeFrames(data: Uint8Array, lsn: number, where: string): Fram
     next = lsnAfter(next, length);
   }
   if (frames.length === 0) throw new ReplicationError(`${where}: an empty message`);
+  if (end !== undefined && next !== end) throw new ReplicationError(`${where}: its records end at LSN ${next}, its id says ${end}`);
   return frames;
 }
 
@@ -119,33 +136,31 @@ export interface StreamEnd {
   seq: number;
   /** The first LSN not in the stream (where the next record goes), when the last message ends a record. */
   nextLsn: number | undefined;
-  /** The last message's id, when the stream is not empty. */
+  /** The last message's id, decoded and as it is, when the stream is not empty. */
   last: MessageId | undefined;
+  lastId: string | undefined;
 }
 
-async function messageAt(jsm: JetStreamManager, stream: string, seq: number): Promise<{ id: MessageId; data: Uint8Array }> {
+async function messageAt(jsm: JetStreamManager, stream: string, seq: number): Promise<{ id: MessageId; raw: string; data: Uint8Array }> {
   const message = await jsm.streams.getMessage(stream, { seq });
   if (!message) throw new ReplicationError(`stream ${stream}: message ${seq} cannot be read`);
-  return { id: decodeMessageId(idOf(message), `stream ${stream} message ${seq}`), data: message.data };
+  const raw = idOf(message);
+  return { id: decodeMessageId(raw, `stream ${stream} message ${seq}`), raw: raw!, data: message.data };
 }
 
 /** Where the stream ends: its last message, decoded. */
 export async function streamEnd(jsm: JetStreamManager, stream: string): Promise<StreamEnd> {
   const info = await jsm.streams.info(stream);
   const seq = info.state.last_seq;
-  if (info.state.messages === 0 || seq === 0) return { seq, nextLsn: undefined, last: undefined };
-  const { id: last, data } = await messageAt(jsm, stream, seq);
-  if (last.parts === 1) {
-    const frames = decodeFrames(data, last.lsn, `stream ${stream} message ${seq}`);
-    const final = frames[frames.length - 1];
-    return { seq, nextLsn: lsnAfter(final.lsn, final.payload.length), last };
-  }
+  if (info.state.messages === 0 || seq === 0) return { seq, nextLsn: undefined, last: undefined, lastId: undefined };
+  const { id: last, raw: lastId, data } = await messageAt(jsm, stream, seq);
+  if (last.end !== undefined) return { seq, nextLsn: last.end, last, lastId };
   // A record's last piece ends it (its length is in the frame header, in the first piece);
   // a record cut short (its publisher stopped between pieces) is resumed from the next piece.
-  if (last.part + 1 < last.parts) return { seq, nextLsn: undefined, last };
+  if (last.part + 1 < last.parts) return { seq, nextLsn: undefined, last, lastId };
   const first = last.part === 0 ? data : (await messageAt(jsm, stream, seq - last.part)).data;
   const length = new DataView(first.buffer, first.byteOffset, first.byteLength).getUint32(0, true);
-  return { seq, nextLsn: lsnAfter(last.lsn, length), last };
+  return { seq, nextLsn: lsnAfter(last.lsn, length), last, lastId };
 }
 
 /**

@@ -274,6 +274,71 @@ test("a follower's directory refuses writers (FollowerDirectoryError) and opens 
   }
 });
 
+test("a new follower refuses a directory that is not empty and not a follower's, and leaves it as it was", async () => {
+  const stream = newStream();
+  const writer = await open(tempDir(), SMALL);
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  const dir = tempDir();
+  platform.mkdir(`${dir}/tables`, { recursive: true });
+  const notes = platform.open(`${dir}/notes.txt`, "truncate");
+  notes.write(new TextEncoder().encode("mine"), 0);
+  notes.close();
+  try {
+    await rejects(() => openFollower(dir, { servers: cluster.servers, stream }), ReplicationError);
+    assert.equal(platform.readdir(dir).filter((n) => n !== "LOCK.d").sort(), ["notes.txt", "tables"], "nothing removed");
+  } finally {
+    await publisher.close({ forget: true });
+    await writer.close();
+  }
+});
+
+test("a follower restarted more often than every checkpointBytes still checkpoints (it counts from its MANIFEST's checkpoint, not from where it reopened)", async () => {
+  const stream = newStream();
+  const writer = await open(tempDir(), SMALL);
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  const dir = tempDir();
+  try {
+    let checkpoints = 0;
+    for (let round = 0; round < 3; round++) {
+      const follower = await openFollower(dir, { servers: cluster.servers, stream, checkpointBytes: 1 << 20 });
+      try {
+        await writeRange(writer, round * 5000, round * 5000 + 5000, `r${round}-`); // ~0.5 MiB of log each
+        await sameState(follower, writer, `round ${round}`);
+        checkpoints += follower.stats().checkpoints;
+      } finally {
+        await follower.close();
+      }
+    }
+    assert.ok(checkpoints >= 1, `checkpoints over three runs of ~0.5 MiB each: ${checkpoints}`);
+  } finally {
+    await publisher.close({ forget: true });
+    await writer.close();
+  }
+});
+
+test("a follower catching up 24 MiB at once (more than its log's 8 MiB buffer) applies every record in order", async () => {
+  const stream = newStream();
+  const writer = await open(tempDir(), LARGE);
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  try {
+    const value = "v".repeat(16 * 1024);
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 1536; i++) writes.push(writer.put(`big${String(i).padStart(5, "0")}`, `${i}:${value}`));
+    await Promise.all(writes);
+    await publisher.caughtUp(undefined, 60_000);
+    const follower = await openFollower(tempDir(), { servers: cluster.servers, stream, checkpointBytes: 64 << 20 });
+    try {
+      await sameState(follower, writer, "after catching up");
+      assert.is(follower.failure, undefined);
+    } finally {
+      await follower.close();
+    }
+  } finally {
+    await publisher.close({ forget: true });
+    await writer.close();
+  }
+});
+
 test("bad input gets typed errors: a readOnly handle as publisher, stream names, missing servers, limits, a directory that is not a follower's", async () => {
   const dir = tempDir();
   const writer = await open(dir);
