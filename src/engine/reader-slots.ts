@@ -161,6 +161,8 @@ export class ReaderSlot {
   readonly #record: ReaderSlotRecord;
   #released = false;
   #retained = false;
+  /** A retained slot this call created (there was none): its creator discards it if it fails to start. */
+  createdNow = false;
 
   private constructor(private readonly platform: Platform, readonly dir: string, name: string, record: ReaderSlotRecord) {
     this.path = `${readersDir(dir)}/${name}`;
@@ -222,6 +224,7 @@ export class ReaderSlot {
       lsn: kept?.lsn ?? lsn,
     });
     slot.#retained = true;
+    slot.createdNow = kept === undefined;
     slot.#write();
     return slot;
   }

@@ -189,13 +189,14 @@ export class Publisher {
     };
     const held = await holdConnection(options, `shardline publisher ${stream}`);
     let core: Core | undefined;
+    let slot: ReaderSlot | undefined;
     try {
       const jsm = await readyJetStream(held.nc);
       await ensureStream(jsm, stream, subject, replicas);
       const store = await new Objm(held.nc).create(snapshotBucket(stream), { replicas, storage: ObjStorageType.File });
       core = await toolCore();
       const oldest = listSegmentFiles(platform, `${db.dir}/wal`)[0]?.firstLsn ?? 0;
-      const slot = ReaderSlot.retained(platform, db.dir, `publisher-${stream}`, oldest);
+      slot = ReaderSlot.retained(platform, db.dir, `publisher-${stream}`, oldest);
       const pieceBytes = Math.max(64 * 1024, (held.nc.info?.max_payload ?? MIB) - PIECE_HEADER_ROOM_BYTES);
       const publisher = new Publisher(core, platform, db.dir, held, jetstream(held.nc), jsm, store, stream, subject, resolved, slot, pieceBytes);
       const snapshot = (await latestSnapshot(store)) ?? (await publisher.#uploadSnapshot());
@@ -205,6 +206,7 @@ export class Publisher {
       publisher.#done = publisher.#run();
       return publisher;
     } catch (error) {
+      if (slot?.createdNow) slot.discard(); // keeps nothing for a publisher that never started
       core?.detach();
       await held.release();
       throw error;
