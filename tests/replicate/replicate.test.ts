@@ -192,17 +192,33 @@ test("a follower behind what the stream still holds stops with ReplicationGapErr
     let follower = await openFollower(dir, { servers: cluster.servers, stream });
     await writeRange(writer, 0, 500);
     await sameState(follower, writer, "before the gap");
+    const stoppedAt = follower.appliedLsn;
     await follower.close();
-    // Two snapshots later, the stream is purged below the first of them.
-    for (const round of [1, 2]) {
-      const checkpoint = writer.stats().flushes;
-      await writeRange(writer, round * 5000, round * 5000 + 3000);
-      assert.ok(writer.stats().flushes > checkpoint, "the writer flushed: its checkpoint moved");
-      await publisher.caughtUp();
-      await publisher.snapshot();
+    // Snapshots until the stream is purged past where the follower stopped: each purge
+    // keeps the message holding the previous snapshot's LSN, so how far it reaches depends
+    // on how the publisher cut its runs (small chunks, each published before the next, make
+    // many messages) and on where the writer's checkpoint was (bounded rounds).
+    const nc = await connect({ servers: cluster.servers });
+    const jsm = await jetstreamManager(nc);
+    const oldestLsn = async () => {
+      const info = await jsm.streams.info(stream);
+      const first = await jsm.streams.getMessage(stream, { seq: info.state.first_seq });
+      return decodeMessageId(first!.header.get("Nats-Msg-Id"), "oldest message").lsn;
+    };
+    try {
+      for (let round = 1; round <= 8 && (await oldestLsn()) <= stoppedAt; round++) {
+        for (let chunk = 0; chunk < 6; chunk++) {
+          await writeRange(writer, round * 10_000 + chunk * 500, round * 10_000 + chunk * 500 + 500);
+          await publisher.caughtUp();
+        }
+        await publisher.snapshot();
+      }
+      assert.ok((await oldestLsn()) > stoppedAt, `the stream was purged past LSN ${stoppedAt}, where the follower stopped`);
+    } finally {
+      await nc.close();
     }
     follower = await openFollower(dir, { servers: cluster.servers, stream });
-    const failure = await follower.done;
+    const failure = await Promise.race([follower.done, new Promise((resolve) => setTimeout(() => resolve("still following after 30 s"), 30_000))]);
     assert.instance(failure, ReplicationGapError, String(failure));
     assert.is((failure as ReplicationGapError).code, "SHARDLINE_REPLICATION_GAP");
     await follower.close();
@@ -299,17 +315,21 @@ test("a follower restarted more often than every checkpointBytes still checkpoin
   const dir = tempDir();
   try {
     let checkpoints = 0;
+    const logBytes: number[] = [];
     for (let round = 0; round < 3; round++) {
       const follower = await openFollower(dir, { servers: cluster.servers, stream, checkpointBytes: 1 << 20 });
       try {
-        await writeRange(writer, round * 5000, round * 5000 + 5000, `r${round}-`); // ~0.5 MiB of log each
+        // 700 to ~750 KiB of log per run: below checkpointBytes in any one run, above it in two.
+        const from = Number(writer.stats().wal.durableLsn);
+        for (let i = 0; Number(writer.stats().wal.durableLsn) - from < 700 * 1024; i += 200) await writeRange(writer, i, i + 200, `r${round}-`);
+        logBytes.push(Number(writer.stats().wal.durableLsn) - from);
         await sameState(follower, writer, `round ${round}`);
         checkpoints += follower.stats().checkpoints;
       } finally {
         await follower.close();
       }
     }
-    assert.ok(checkpoints >= 1, `checkpoints over three runs of ~0.5 MiB each: ${checkpoints}`);
+    assert.ok(checkpoints >= 1, `checkpoints over three runs of ${logBytes.join(", ")} bytes of log: ${checkpoints}`);
   } finally {
     await publisher.close({ forget: true });
     await writer.close();
