@@ -244,7 +244,11 @@ test("a follower's power loss: what it applied durably survives, its torn tail i
     const p = withPowerLoss(platform, root, { seed: 7, unsynced: "pages" });
     const follower = await bindReplicateApi(p).openFollower(dir, { servers: cluster.servers, stream, checkpointBytes: 1 << 20 });
     const writing = writeRange(writer, 0, 8000);
-    while (follower.appliedLsn < 400_000) await new Promise((resolve) => setTimeout(resolve, 5));
+    const deadline = Date.now() + 30_000;
+    while (follower.appliedLsn < 400_000) {
+      assert.ok(Date.now() < deadline && !follower.failure, `the follower applied only up to LSN ${follower.appliedLsn} in 30 s (${follower.failure ?? "no failure"})`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     const appliedBefore = follower.appliedLsn;
     p.crash();
     await follower.close().catch(() => {}); // its files now fail with EIO
