@@ -208,7 +208,9 @@ export class Follower {
   /** The local log or a checkpoint failed: fail-stop, never retried. */
   #localFailure: Error | undefined;
   readonly #done: Promise<void>;
-  readonly #delays: number[] = [];
+  /** The last DELAY_WINDOW records' delays (ms), a ring: `#delaysSeen` counts every one written. */
+  readonly #delays = new Float64Array(DELAY_WINDOW);
+  #delaysSeen = 0;
   #consumerPending = 0;
   #oldestUnappliedMs = 0;
   #stats = { records: 0, checkpoints: 0, restarts: 0, lastError: undefined as string | undefined };
@@ -361,7 +363,7 @@ export class Follower {
   }
 
   stats(): FollowerStats {
-    const sorted = [...this.#delays].sort((a, b) => a - b);
+    const sorted = this.#delays.slice(0, Math.min(this.#delaysSeen, DELAY_WINDOW)).sort();
     const at = (q: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
     return {
       stream: this.stream,
@@ -540,8 +542,7 @@ export class Follower {
       this.#applied = first.end;
       this.#stats.records++;
       const delay = Date.now() - first.takenMs;
-      if (this.#delays.length >= DELAY_WINDOW) this.#delays.shift();
-      this.#delays.push(delay);
+      this.#delays[this.#delaysSeen++ % DELAY_WINDOW] = delay;
       this.#oldestUnappliedMs = this.#pending[0]?.takenMs ?? 0;
     }
   }
