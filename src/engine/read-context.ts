@@ -58,6 +58,7 @@ import type { Core } from "../core/core.ts";
 import { NODE_KEY_LENGTH, NODE_HEIGHT, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { Platform } from "../platform.ts";
 import { ClosedError, ShardlineError } from "../errors.ts";
+import { filterHash1, filterHash2 } from "../table/bloom-filter.ts";
 import type { EngineShared } from "./shared-state.ts";
 import type { ManifestData } from "./manifest.ts";
 import { TableGoneError, TableSet, type TableVersion } from "./table-set.ts";
@@ -218,11 +219,18 @@ export class ReadContext {
 
   /** The shard's tables' newest version of `key` visible at `snapshot` if newer than `best`. */
   #fromTables(version: TableVersion, shard: number, key: Uint8Array, snapshot: number, best: Found | undefined, copy: boolean): Found | undefined {
-    const visible = BigInt(snapshot) - 1n; // tables: visible iff seq <= that
+    const seqMax = snapshot - 1; // tables: visible iff seq <= that
     let found = best;
+    let h1 = -1;
+    let h2 = -1;
     for (const table of version.tables(shard)) {
       if (found && found.ts >= table.maxTs) break;
-      const got = version.reader(table).get(key, visible, copy);
+      if (h1 < 0) {
+        // Once per lookup, not per table: the filter hashes depend on the key alone.
+        h1 = filterHash1(this.core, key);
+        h2 = filterHash2(this.core, key);
+      }
+      const got = version.reader(table).getVisible(key, seqMax, h1, h2, copy);
       if (got && (!found || got.ts > found.ts)) found = { ts: got.ts, value: got.value === undefined || copy ? got.value : PRESENT };
     }
     return found;

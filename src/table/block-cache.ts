@@ -4,9 +4,18 @@
  * `fileId` from the cache when it opens, so a reopened or replaced file never sees
  * another file's blocks, and drops its blocks when it closes.
  *
- * Each cached block is charged its length plus CACHE_ENTRY_OVERHEAD_BYTES (the node, the
- * map slot, the Block object). A block whose charge alone exceeds `cacheBytesMax` is not
- * cached (the reader uses it once and lets it go).
+ * Each cached block is charged the buffer it lives in (`cacheCharge`: its length rounded
+ * up to BUFFER_CLASS_BYTES) plus CACHE_ENTRY_OVERHEAD_BYTES (the node, the map slot, the
+ * Block object). A block whose charge alone exceeds `cacheBytesMax` is not cached (the
+ * reader uses it once and lets it go).
+ *
+ * Buffers (BlockBuffers): readers read blocks into buffers the cache lends them, and a
+ * block's buffer comes back when the cache has evicted the block and no cursor is on it
+ * (block.ts, Memory). A miss then reads into the buffer of the block it evicted instead of
+ * allocating an ArrayBuffer: per miss, that allocation and its share of garbage collection
+ * cost more than the read and the checksum together (docs/PERFORMANCE.md). Free buffers
+ * are kept per size class, FREE_BUFFER_BYTES_MAX in all; a block longer than
+ * POOLED_BLOCK_BYTES_MAX gets a buffer of its own and never comes back.
  *
  * Invariants: `bytes` <= `cacheBytesMax` after every call; `bytes` is the sum of the
  * charges of the cached blocks; hits + misses = lookups. Cached blocks are immutable and
@@ -16,8 +25,67 @@
  */
 import type { Block } from "./block.ts";
 
-/** Bytes charged per cached block on top of its length. */
+/** Bytes charged per cached block on top of its buffer. */
 export const CACHE_ENTRY_OVERHEAD_BYTES = 128;
+/** Pooled buffers come in multiples of this many bytes. */
+export const BUFFER_CLASS_BYTES = 256;
+/** Longer blocks are read into buffers of their own, never pooled. */
+export const POOLED_BLOCK_BYTES_MAX = 64 * 1024;
+/** Bytes of free buffers a cache keeps for the next misses. */
+export const FREE_BUFFER_BYTES_MAX = 1024 * 1024;
+
+/** The bytes of the buffer a block of `length` bytes is read into. */
+export function bufferBytes(length: number): number {
+  return length > POOLED_BLOCK_BYTES_MAX ? length : Math.ceil(length / BUFFER_CLASS_BYTES) * BUFFER_CLASS_BYTES;
+}
+
+/** What the cache charges for a block of `length` bytes. */
+export function cacheCharge(length: number): number {
+  return bufferBytes(length) + CACHE_ENTRY_OVERHEAD_BYTES;
+}
+
+/**
+ * BlockBuffers: the free buffers of one cache, by size, for reading blocks into. Only
+ * buffers of blocks that nothing can read any more come here (Block.recycle).
+ * Invariants: every free buffer is BUFFER_CLASS_BYTES-aligned in size, at most
+ * POOLED_BLOCK_BYTES_MAX, and in one list once; `freeBytes` <= FREE_BUFFER_BYTES_MAX.
+ * Threads: the cache's.
+ */
+export class BlockBuffers {
+  #free = new Map<number, ArrayBuffer[]>();
+  #freeBytes = 0;
+  /** Buffers taken from the free lists (statistics). */
+  reused = 0;
+
+  /** A buffer for a block of `length` bytes: a free one of its class, or a new one. */
+  take(length: number): Uint8Array {
+    const bytes = bufferBytes(length);
+    const buffer = this.#free.get(bytes)?.pop();
+    if (buffer === undefined) return new Uint8Array(new ArrayBuffer(bytes), 0, length);
+    this.#freeBytes -= bytes;
+    this.reused++;
+    return new Uint8Array(buffer, 0, length);
+  }
+
+  /** Takes back a block's buffer (from `take`; nothing reads it any more). Dropped when the lists are full. */
+  give(block: Uint8Array): void {
+    const buffer = block.buffer as ArrayBuffer;
+    const bytes = buffer.byteLength;
+    if (block.byteOffset !== 0 || bytes > POOLED_BLOCK_BYTES_MAX || bytes % BUFFER_CLASS_BYTES !== 0) return;
+    if (this.#freeBytes + bytes > FREE_BUFFER_BYTES_MAX) return;
+    let list = this.#free.get(bytes);
+    if (list === undefined) {
+      list = [];
+      this.#free.set(bytes, list);
+    }
+    list.push(buffer);
+    this.#freeBytes += bytes;
+  }
+
+  get freeBytes(): number {
+    return this.#freeBytes;
+  }
+}
 /** Default bound: 8 MiB. */
 export const CACHE_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
 
@@ -41,6 +109,8 @@ export interface BlockCacheStats {
   /** Blocks cached now. */
   blocks: number;
   cacheBytesMax: number;
+  /** Misses read into the buffer of an evicted block rather than a new one. */
+  buffersReused: number;
 }
 
 export class BlockCache {
@@ -56,6 +126,8 @@ export class BlockCache {
   /** Least recently used end of the list. */
   #oldest: CacheNode | undefined;
   #nextFileId = 1;
+  /** Where readers of this cache get the buffers they read blocks into. */
+  readonly buffers = new BlockBuffers();
 
   constructor(options: { cacheBytesMax?: number } = {}) {
     const max = options.cacheBytesMax ?? CACHE_BYTES_MAX_DEFAULT;
@@ -77,7 +149,7 @@ export class BlockCache {
   }
 
   stats(): BlockCacheStats {
-    return { hits: this.hits, misses: this.misses, evictions: this.evictions, bytes: this.#bytes, blocks: this.#blocks, cacheBytesMax: this.cacheBytesMax };
+    return { hits: this.hits, misses: this.misses, evictions: this.evictions, bytes: this.#bytes, blocks: this.#blocks, cacheBytesMax: this.cacheBytesMax, buffersReused: this.buffers.reused };
   }
 
   /** The cached block, now the most recently used; counts a hit or a miss. */
@@ -97,7 +169,7 @@ export class BlockCache {
 
   /** Caches `block` (read from disk and verified) as the most recently used, evicting as needed. */
   insert(fileId: number, offset: number, block: Block): void {
-    const charge = block.length + CACHE_ENTRY_OVERHEAD_BYTES;
+    const charge = cacheCharge(block.length);
     if (charge > this.cacheBytesMax) return;
     const existing = this.#files.get(fileId)?.get(offset);
     if (existing !== undefined) this.#remove(existing, this.#files.get(fileId)!);
@@ -114,6 +186,7 @@ export class BlockCache {
     }
     const node: CacheNode = { fileId, offset, block, charge, newer: undefined, older: undefined };
     file.set(offset, node);
+    block.cached = true;
     this.#pushNewest(node);
     this.#bytes += charge;
     this.#blocks++;
@@ -128,6 +201,7 @@ export class BlockCache {
       this.#unlink(node);
       this.#bytes -= node.charge;
       this.#blocks--;
+      this.#release(node.block);
     }
     this.#files.delete(fileId);
   }
@@ -143,6 +217,13 @@ export class BlockCache {
     if (file.size === 0) this.#files.delete(node.fileId);
     this.#bytes -= node.charge;
     this.#blocks--;
+    this.#release(node.block);
+  }
+
+  /** The cache lets go of `block`: its buffer is free once no cursor is on it either. */
+  #release(block: Block): void {
+    block.cached = false;
+    if (block.pins === 0) block.recycle();
   }
 
   #pushNewest(node: CacheNode): void {

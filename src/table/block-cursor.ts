@@ -55,6 +55,9 @@ export class BlockCursor {
 
   /** Moves onto `block`; the cursor is not valid until positioned. */
   reset(block: Block): void {
+    // Pin before unpinning: the same block must never be recycled in between.
+    block.pin();
+    this.#block?.unpin();
     this.#block = block;
     this.#bytes = block.bytes;
     this.#view = block.view;

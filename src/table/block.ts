@@ -8,13 +8,30 @@
  * - 1 <= restartCount, and the restart array fits before the trailer;
  * - restart[0] = 0, restart offsets strictly increase and lie below `restartsOffset`.
  * Entry contents are checked as cursors decode them (block-cursor.ts).
- * Threads: immutable; any thread that has it (in practice the reader's thread).
+ *
+ * Memory: a block read through a cache lives in a buffer of that cache's pool
+ * (block-cache.ts, BlockBuffers), which is used again for another block once nothing can
+ * read this one: the cache no longer holds it (`cached` false) and no cursor is positioned
+ * on it (`pins` 0). A cursor pins the block it moves onto and unpins the one it leaves
+ * (block-cursor.ts); whatever else takes a block from `TableReader.blockAt` must use it
+ * before the next call into the same cache, and must not keep views into it. Reading a
+ * block from disk therefore allocates nothing in the steady state: allocating a fresh
+ * ArrayBuffer per cache miss cost more in garbage collection than the read itself
+ * (docs/PERFORMANCE.md).
+ * Threads: the reader's thread (the pin count and the pool are not thread-safe).
  */
 import { CorruptionError } from "../errors.ts";
+import type { BlockBuffers } from "./block-cache.ts";
 import { BLOCK_BYTES_MIN, BLOCK_KIND_NAMES, BLOCK_TRAILER_BYTES, checksumMatches, type TableHasher } from "./format.ts";
 
 export class Block {
   readonly view: DataView;
+  /** Cursors positioned on this block now. */
+  pins = 0;
+  /** Held by the block cache now (set and cleared by BlockCache only). */
+  cached = false;
+  /** The pool `bytes` goes back to once nothing holds the block; undefined after that, or when not pooled. */
+  pool: BlockBuffers | undefined;
   /** Where the restart array starts: entries occupy [0, restartsOffset). */
   readonly restartsOffset: number;
   readonly restartCount: number;
@@ -56,6 +73,24 @@ export class Block {
       previous = r;
     }
     return block;
+  }
+
+  /** A cursor moves onto this block. */
+  pin(): void {
+    this.pins++;
+  }
+
+  /** A cursor leaves this block: its buffer goes back to the pool if the cache dropped it too. */
+  unpin(): void {
+    if (--this.pins === 0 && !this.cached) this.recycle();
+  }
+
+  /** Gives `bytes` back to the pool (once); the block must not be read afterwards. Caller checks pins and cached. */
+  recycle(): void {
+    const pool = this.pool;
+    if (pool === undefined) return;
+    this.pool = undefined;
+    pool.give(this.bytes);
   }
 
   /** Offset in the block of restart point `i`. */

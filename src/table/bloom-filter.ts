@@ -71,8 +71,8 @@ export class BloomFilterBuilder {
       h2.set(this.#h2);
       this.#h2 = h2;
     }
-    this.#h1[n] = this.hasher.hash32(key, BLOOM_SEED_1);
-    this.#h2[n] = this.hasher.hash32(key, BLOOM_SEED_2);
+    this.#h1[n] = filterHash1(this.hasher, key);
+    this.#h2[n] = filterHash2(this.hasher, key);
     this.#keys = n + 1;
   }
 
@@ -134,10 +134,17 @@ export class BloomFilter {
 
   /** False when `key` is certainly not in the table; true when it may be. */
   mayContain(key: Uint8Array): boolean {
+    return this.mayContainHashed(filterHash1(this.hasher, key), filterHash2(this.hasher, key));
+  }
+
+  /**
+   * `mayContain` for a key whose two hashes (filterHash1, filterHash2) the caller computed
+   * once: a lookup probes every table of its shard with the same pair.
+   */
+  mayContainHashed(h1: number, h2: number): boolean {
     const bits = this.bits;
     const m = bits.length * 8;
-    const h2 = this.hasher.hash32(key, BLOOM_SEED_2) >>> 0;
-    let g = this.hasher.hash32(key, BLOOM_SEED_1) >>> 0;
+    let g = h1;
     for (let i = 0; i < this.probes; i++) {
       const bit = g % m;
       if ((bits[bit >>> 3] & (1 << (bit & 7))) === 0) return false;
@@ -145,4 +152,14 @@ export class BloomFilter {
     }
     return true;
   }
+}
+
+/** The filter's first hash of `key` (h1 of the header): the same for every table. */
+export function filterHash1(hasher: TableHasher, key: Uint8Array): number {
+  return hasher.hash32(key, BLOOM_SEED_1) >>> 0;
+}
+
+/** The filter's second hash of `key` (h2 of the header). */
+export function filterHash2(hasher: TableHasher, key: Uint8Array): number {
+  return hasher.hash32(key, BLOOM_SEED_2) >>> 0;
 }

@@ -162,15 +162,32 @@ export class TableReader implements CursorSource {
     if (snapshotSeq < 0n) return undefined;
     if (!this.filter.mayContain(key)) return undefined;
     const snapshot = snapshotSeq > U64_MAX ? U64_MAX : snapshotSeq;
-    const sHi = Number(snapshot >> 32n);
-    const sLo = Number(snapshot & 0xffffffffn);
+    const c = this.#seekVisible(key, Number(snapshot >> 32n), Number(snapshot & 0xffffffffn));
+    if (c === undefined) return undefined;
+    const value = c.value;
+    return { ts: c.ts, seq: c.seq, value: value === undefined || !copy ? value : value.slice() };
+  }
+
+  /**
+   * The engine's point lookup: `get` for a seq bound below 2^53 (a JS number: seq <=
+   * `seqMax`), with the key's filter hashes computed once by the caller (filterHash1,
+   * filterHash2) and no BigInt arithmetic. `copy` as for `get`.
+   */
+  getVisible(key: Uint8Array, seqMax: number, h1: number, h2: number, copy: boolean): { ts: bigint; value: Uint8Array | undefined } | undefined {
+    this.#check();
+    if (seqMax < 0 || !this.filter.mayContainHashed(h1, h2)) return undefined;
+    const c = this.#seekVisible(key, Math.floor(seqMax / 0x100000000), seqMax >>> 0);
+    if (c === undefined) return undefined;
+    const value = c.value;
+    return { ts: c.ts, value: value === undefined || !copy ? value : value.slice() };
+  }
+
+  /** The shared cursor on the newest version of `key` with seq <= (sHi, sLo), or undefined. */
+  #seekVisible(key: Uint8Array, sHi: number, sLo: number): TableCursor | undefined {
     const c = (this.#getCursor ??= new TableCursor(this));
     for (let ok = c.seekParts(key, U32_MAX, U32_MAX); ok && c.compareKey(key) === 0; ok = c.next()) {
       const seqHi = c.seqHi;
-      if (seqHi < sHi || (seqHi === sHi && c.seqLo <= sLo)) {
-        const value = c.value;
-        return { ts: c.ts, seq: c.seq, value: value === undefined || !copy ? value : value.slice() };
-      }
+      if (seqHi < sHi || (seqHi === sHi && c.seqLo <= sLo)) return c;
     }
     return undefined;
   }
@@ -200,8 +217,10 @@ export class TableReader implements CursorSource {
     const offset = this.index.offsets[i];
     const cached = this.#cache.get(this.fileId, offset);
     if (cached !== undefined) return cached;
-    const bytes = readExactly(this.#file, this.path, offset, this.index.lengths[i], `data block ${i}`);
+    const bytes = this.#cache.buffers.take(this.index.lengths[i]);
+    readInto(this.#file, this.path, offset, bytes, `data block ${i}`);
     const block = Block.verify(this.#hasher, BlockKind.DATA, this.path, offset, bytes);
+    block.pool = this.#cache.buffers;
     this.#cache.insert(this.fileId, offset, block);
     return block;
   }
@@ -235,6 +254,13 @@ export class TableReader implements CursorSource {
 /** `length` bytes at `position`, or a CorruptionError if the file ends first. */
 function readExactly(file: FileHandle, path: string, position: number, length: number, what: string): Uint8Array {
   const bytes = new Uint8Array(length);
+  readInto(file, path, position, bytes, what);
+  return bytes;
+}
+
+/** Fills `bytes` from `position`, or a CorruptionError if the file ends first. */
+function readInto(file: FileHandle, path: string, position: number, bytes: Uint8Array, what: string): void {
+  const length = bytes.length;
   let done = 0;
   while (done < length) {
     const n = file.read(done === 0 ? bytes : bytes.subarray(done), position + done);
@@ -244,5 +270,4 @@ function readExactly(file: FileHandle, path: string, position: number, length: n
     done += n;
   }
   if (done !== length) throw new CorruptionError(`${what} at offset ${position} of ${path}: read ${done} bytes, expected ${length}`, path, position);
-  return bytes;
 }

@@ -1,10 +1,11 @@
 // The block cache: bounded in bytes at every step, LRU order, hit/miss/eviction counts,
 // shared by several readers with separate file ids, blocks dropped on close, blocks larger
-// than the bound not cached, and checksums verified on disk reads only.
+// than the bound not cached, checksums verified on disk reads only, and the buffers of
+// evicted blocks read into again, but never while a cursor is on the block.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { CorruptionError } from "../../src/errors.ts";
-import { BlockCache, CACHE_ENTRY_OVERHEAD_BYTES } from "../../src/table/block-cache.ts";
+import { BlockCache, CACHE_ENTRY_OVERHEAD_BYTES, cacheCharge } from "../../src/table/block-cache.ts";
 import type { TableEntry } from "../../src/table/format.ts";
 import { TableReader } from "../../src/table/table-reader.ts";
 import { throwsA } from "../harness/assert.ts";
@@ -29,7 +30,7 @@ test("a full scan through a small cache never exceeds its bound, and counts miss
   assert.is(cache.misses, blocks, "each block read from disk once");
   assert.is(cache.hits, 0);
   assert.ok(cache.evictions >= blocks - 16, `${cache.evictions} evictions`);
-  // The charge is each block's length plus the overhead, summed.
+  // The charge is each block's buffer plus the overhead, summed.
   const layout = reader.layout();
   const stats = cache.stats();
   assert.ok(stats.blocks > 0);
@@ -60,7 +61,7 @@ test("least recently used goes first", () => {
   const lengths = reader.layout().dataBlocks.map((b) => b.length);
   reader.close();
   // Room for blocks 0, 1, 2; adding 3 needs exactly one eviction, and evicting 1 makes room.
-  const charge = (i: number) => lengths[i] + CACHE_ENTRY_OVERHEAD_BYTES;
+  const charge = (i: number) => cacheCharge(lengths[i]);
   const cache = new BlockCache({ cacheBytesMax: charge(0) + charge(1) + charge(2) + Math.max(0, charge(3) - charge(1)) });
   const r = TableReader.open(platform, core, meta.path, cache);
   const read = (i: number) => r.blockAt(i);
@@ -123,6 +124,43 @@ test("checksums are verified when a block comes from disk, not on a cache hit", 
   const error = throwsA(() => again.get(key, 10n), CorruptionError) as CorruptionError;
   assert.is(error.offset, 0);
   again.close();
+});
+
+const uniform: TableEntry[] = Array.from({ length: 2000 }, (_, i) => entry(`key-${String(i).padStart(6, "0")}`, 5, i, `value-${String(i).padStart(6, "0")}-${"x".repeat(40)}`));
+
+test("misses read into the buffers of evicted blocks", () => {
+  const cache = new BlockCache({ cacheBytesMax: 16 * 1024 });
+  const { reader } = writeAndOpen(uniform, { blockBytesTarget: 1024 }, cache);
+  let n = 0;
+  const c = reader.cursor();
+  for (let ok = c.seekFirst(); ok; ok = c.next()) assert.equal(c.entry(), uniform[n++]);
+  assert.is(n, uniform.length);
+  const stats = cache.stats();
+  assert.ok(stats.evictions > 50, `${stats.evictions} evictions`);
+  assert.ok(stats.buffersReused >= stats.evictions - 8, `${stats.buffersReused} of ${stats.misses} misses reused a buffer (${stats.evictions} evictions)`);
+  assert.ok(cache.buffers.freeBytes <= 1 << 20);
+  reader.close();
+});
+
+test("a block evicted while a cursor is on it keeps its bytes until the cursor leaves it", () => {
+  // Room for about three blocks; every block's buffer is of one size, so any miss could
+  // take the buffer of any evicted block.
+  const cache = new BlockCache({ cacheBytesMax: 4 * 1024 });
+  const { reader } = writeAndOpen(uniform, { blockBytesTarget: 1024 }, cache);
+  const held = reader.cursor();
+  assert.ok(held.seekFirst());
+  assert.equal(held.entry(), uniform[0]);
+  // Another cursor reads every other block: block 0 leaves the cache early on, and its
+  // buffer would be the first one free.
+  const other = reader.cursor();
+  for (let ok = other.seek(uniform[200].key); ok; ok = other.next());
+  assert.ok(cache.stats().buffersReused > 10);
+  // The held cursor walks on through block 0 and into the blocks after it, unharmed.
+  for (let i = 1; i < 200; i++) {
+    assert.ok(held.next());
+    assert.equal(held.entry(), uniform[i]);
+  }
+  reader.close();
 });
 
 test("options are checked", () => {
