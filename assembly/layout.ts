@@ -14,9 +14,9 @@
 //   |                         |  heap bump pointer and limit, thread counter,
 //   |                         |  8 free-block stacks
 //   +-------------------------+ CRC_TABLES = CONTROL_BASE + 256
-//   | CRC-32C tables  8 KiB   |  8 x 256 x u32, slicing-by-8; written once by coreInit,
+//   | CRC-32C tables 16 KiB   |  16 x 256 x u32, slicing-by-16; written once by coreInit,
 //   |                         |  read-only afterwards
-//   +-------------------------+ THREAD_REGISTRY = CRC_TABLES + 8192
+//   +-------------------------+ THREAD_REGISTRY = CRC_TABLES + 16384
 //   | u32 threadBlocks[256]   |  every attached thread's block (0 = free slot), so the
 //   |                         |  reclaimer can read each thread's epoch (epoch.ts)
 //   +-------------------------+ SHARD_TABLE = THREAD_REGISTRY + 1024
@@ -43,7 +43,7 @@
 //   +176 .. +256 reserved (zero)
 
 export const CONTROL_BASE: usize = 4096;
-export const LAYOUT_VERSION: u32 = 2;
+export const LAYOUT_VERSION: u32 = 3;
 export const CORE_MAGIC: u32 = 0x4e4c4853;
 
 export const CTL_MAGIC: usize = 0;
@@ -68,7 +68,7 @@ export const INIT_RUNNING: u32 = 1;
 export const INIT_READY: u32 = 2;
 
 export const CRC_TABLES: usize = CONTROL_BASE + CONTROL_HEADER_BYTES;
-export const CRC_TABLES_BYTES: usize = 8 * 256 * 4;
+export const CRC_TABLES_BYTES: usize = 16 * 256 * 4;
 
 export const THREAD_REGISTRY: usize = CRC_TABLES + CRC_TABLES_BYTES;
 export const THREADS_MAX: u32 = 256;
