@@ -153,8 +153,9 @@ export class TableReader implements CursorSource {
   /**
    * The newest version of `key` (highest ts) among those with seq <= `snapshotSeq`, or
    * undefined when this table has none. `value` undefined in the result is a tombstone.
-   * Without `copy` the value is a view into the cached block (valid until the block leaves
-   * the cache): for existence checks that never read it.
+   * Without `copy` the value is a view into the block (valid only until the next lookup on
+   * this reader: the block's buffer may then hold another block, block.ts): for existence
+   * checks that never read it.
    */
   get(key: Uint8Array, snapshotSeq: bigint, copy = true): TableGetResult | undefined {
     this.#check();
