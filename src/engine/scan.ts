@@ -11,11 +11,14 @@
  * point) until it ends or is closed by `break`/`return`: the thread's reclamation epoch
  * (memtable arenas stay valid) and a table version with every table open (files stay
  * readable through compactions and this thread's later reads); see `ScanIterator`. Keys and
- * values yielded are copies.
+ * values yielded are copies. A scan that ends gives its table cursors back to their readers
+ * (TableReader.releaseCursor) before it releases the version, so the next scan allocates
+ * none; a scan dropped without ending keeps them (the collector takes them).
  * Threads: the thread that iterates it.
  */
 import { NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { TableCursor } from "../table/table-cursor.ts";
+import type { TableReader } from "../table/table-reader.ts";
 import { ClosedError } from "../errors.ts";
 import type { ReadContext } from "./read-context.ts";
 import type { TableVersion } from "./table-set.ts";
@@ -124,7 +127,13 @@ class TableSource implements Source {
   seq = 0;
   tombstone = false;
 
-  constructor(private readonly cursor: TableCursor) {}
+  constructor(private readonly cursor: TableCursor, private readonly reader: TableReader) {}
+
+  /** Gives the cursor back to its reader (the scan ended and reads nothing more). */
+  release(): void {
+    this.valid = false;
+    this.reader.releaseCursor(this.cursor);
+  }
 
   #load(ok: boolean): void {
     this.valid = ok;
@@ -289,7 +298,10 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
       this.#snapshot = pinned.snapshot;
       for (let shard = 0; shard < shards; shard++) {
         for (const mt of pinned.memtables[shard]) this.#sources.push(new MemtableSource(ctx, mt));
-        for (const table of pinned.version.tables(shard)) this.#sources.push(new TableSource(pinned.version.reader(table).cursor()));
+        for (const table of pinned.version.tables(shard)) {
+          const reader = pinned.version.reader(table);
+          this.#sources.push(new TableSource(reader.cursor(), reader));
+        }
       }
       this.#position(undefined);
     } catch (error) {
@@ -420,6 +432,8 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     if (!this.#open) return;
     this.#open = false;
     this.#heap.items.length = 0;
+    // Before the version is released: its readers are open until then.
+    for (const source of this.#sources) if (source instanceof TableSource) source.release();
     this.#sources = [];
     const pins = this.#pins!;
     abandonedScans.unregister(pins);

@@ -24,11 +24,13 @@ import { compareByteRanges, compareTsDescending } from "./key-order.ts";
 import { readVarint, varintEnd } from "./varint.ts";
 
 const EMPTY = new Uint8Array(0);
+const EMPTY_I32 = new Int32Array(0);
+const EMPTY_VIEW = new DataView(EMPTY.buffer);
 
 export class BlockCursor {
   #block: Block | undefined;
   #bytes: Uint8Array = EMPTY;
-  #view: DataView = new DataView(EMPTY.buffer);
+  #view: DataView = EMPTY_VIEW;
   /** End of the entries (start of the restart array). */
   #limit = 0;
   /** Offset of the current entry, -1 when not valid. */
@@ -49,9 +51,21 @@ export class BlockCursor {
   // Interval cache for backward steps: entries of restart interval #ivRestart.
   #ivRestart = -1;
   #ivCount = 0;
-  #ivOffsets = new Int32Array(32);
-  #ivKeyEnds = new Int32Array(32);
-  #ivKeys = new Uint8Array(4096);
+  // Allocated on the first backward step: most cursors only go forward.
+  #ivOffsets = EMPTY_I32;
+  #ivKeyEnds = EMPTY_I32;
+  #ivKeys = EMPTY;
+
+  /** Leaves its block (unpinned) and becomes not valid, as a new cursor: for cursors kept to be used again. */
+  detach(): void {
+    this.#block?.unpin();
+    this.#block = undefined;
+    this.#bytes = EMPTY;
+    this.#view = EMPTY_VIEW;
+    this.#offset = -1;
+    this.#ivRestart = -1;
+    this.keyLength = 0;
+  }
 
   /** Moves onto `block`; the cursor is not valid until positioned. */
   reset(block: Block): void {
@@ -303,15 +317,15 @@ export class BlockCursor {
     while (at < end) {
       this.#decode(at, true);
       if (count === this.#ivOffsets.length) {
-        const offsets = new Int32Array(count * 2);
+        const offsets = new Int32Array(Math.max(32, count * 2));
         offsets.set(this.#ivOffsets);
         this.#ivOffsets = offsets;
-        const ends = new Int32Array(count * 2);
+        const ends = new Int32Array(offsets.length);
         ends.set(this.#ivKeyEnds);
         this.#ivKeyEnds = ends;
       }
       if (keyBytes + this.keyLength > this.#ivKeys.length) {
-        const keys = new Uint8Array(Math.max(this.#ivKeys.length * 2, keyBytes + this.keyLength));
+        const keys = new Uint8Array(Math.max(this.#ivKeys.length * 2, keyBytes + this.keyLength, 4096));
         keys.set(this.#ivKeys.subarray(0, keyBytes));
         this.#ivKeys = keys;
       }

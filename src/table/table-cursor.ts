@@ -184,6 +184,13 @@ export class TableCursor {
     return { key: this.#block.keyBuffer.slice(0, this.#block.keyLength), ts: this.#block.ts, seq: this.#block.seq, value: value?.slice() };
   }
 
+  /** Leaves its block (unpinned) and becomes a cursor not yet positioned (TableReader.releaseCursor). */
+  detach(): void {
+    this.#block.detach();
+    this.#blockIndex = -1;
+    this.#keyView = undefined;
+  }
+
   /** Moves onto block i. Always asks the source (so the cache sees every use and keeps it recent). */
   #load(i: number): void {
     this.#keyView = undefined;

@@ -55,6 +55,8 @@ export interface TableLayout {
 }
 
 const U32_MAX = 0xffffffff;
+/** Cursors a reader keeps for the next scans. */
+const SPARE_CURSORS_MAX = 2;
 
 export class TableReader implements CursorSource {
   readonly path: string;
@@ -69,6 +71,8 @@ export class TableReader implements CursorSource {
   #cache: BlockCache;
   #closed = false;
   #getCursor: TableCursor | undefined;
+  /** Cursors given back by ended scans (at most SPARE_CURSORS_MAX). */
+  #spareCursors: TableCursor[] = [];
 
   private constructor(path: string, file: FileHandle, hasher: TableHasher, cache: BlockCache, footer: TableFooter, index: TableIndex, filter: BloomFilter, meta: TableMeta) {
     this.path = path;
@@ -193,10 +197,21 @@ export class TableReader implements CursorSource {
     return undefined;
   }
 
-  /** A new cursor (not positioned yet). */
+  /** A cursor not positioned yet: one given back by `releaseCursor`, or a new one. */
   cursor(): TableCursor {
     this.#check();
-    return new TableCursor(this);
+    return this.#spareCursors.pop() ?? new TableCursor(this);
+  }
+
+  /**
+   * Takes back a cursor of this reader that its user will not touch again (a scan that
+   * ended), to hand out again: a scan then allocates no cursor (each holds a key buffer of
+   * KEY_BYTES_MAX). It leaves its block first, so the block's buffer can be reused.
+   */
+  releaseCursor(c: TableCursor): void {
+    if (this.#closed || this.#spareCursors.length >= SPARE_CURSORS_MAX) return;
+    c.detach();
+    this.#spareCursors.push(c);
   }
 
   /**
@@ -243,6 +258,7 @@ export class TableReader implements CursorSource {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#spareCursors = [];
     this.#cache.dropFile(this.fileId);
     this.#file.close();
   }

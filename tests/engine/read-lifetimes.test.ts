@@ -23,9 +23,9 @@ const tableFiles = (dir: string) => platform.readdir(`${dir}/tables`).filter((n)
  * A database with round 0 of every key written: part of it in at least one table, the rest
  * in the active memtable (so a scan reads both kinds of source), and no merge yet.
  */
-async function loaded(): Promise<{ db: Db; dir: string }> {
+async function loaded(blockCacheBytesMax?: number): Promise<{ db: Db; dir: string }> {
   const dir = tempDir();
-  const db = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024, durability: "async" });
+  const db = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024, durability: "async", blockCacheBytesMax });
   for (let i = 0; i < KEYS; i++) await db.put(key(i), valueOf(0, i));
   await eventually(() => db.stats().shards[0].tables > 0 && db.stats().shards[0].frozenMemtables === 0, "part of round 0 in a table");
   assert.is(db.stats().compactions, 0, "no merge yet");
@@ -145,6 +145,29 @@ test("a scan suspended when its handle closes: its next step throws ClosedError"
   }
   assert.is((error as Error)?.name, "ClosedError", String(error));
   assert.is(scan.next().done, true, "the iteration is over");
+});
+
+test("scans that end hand their table cursors to the next scans while another scan is suspended on the same tables", async () => {
+  const { db } = await loaded(16 * 1024);
+  await db.flush();
+  const suspended = db.scan({ gte: key(100) });
+  const firstRows: Array<[Uint8Array, Uint8Array]> = [];
+  for (let i = 0; i < 50; i++) firstRows.push(suspended.next().value as [Uint8Array, Uint8Array]);
+  // Many short scans end (their cursors go back to the readers and come out again for the
+  // next one), reading other places of the same tables, with a small block cache churning.
+  for (let s = 0; s < 300; s++) {
+    const from = (s * 37) % (KEYS - 20);
+    const rows = [...db.scan({ gte: key(from), limit: 1 + (s % 20) })];
+    assert.is(rows.length, 1 + (s % 20), `scan ${s}`);
+    rows.forEach(([k, v], j) => {
+      assert.is(dec.decode(k), key(from + j), `scan ${s}: key`);
+      assert.is(dec.decode(v), valueOf(0, from + j), `scan ${s}: value`);
+    });
+  }
+  // The suspended scan's cursors were never handed out: it goes on exactly where it was.
+  for (let r = suspended.next(); !r.done; r = suspended.next()) firstRows.push(r.value);
+  assertRound0(firstRows, 100, "the suspended scan");
+  await db.close();
 });
 
 test.after(cleanup);

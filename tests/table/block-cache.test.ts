@@ -1,10 +1,11 @@
 // The block cache: bounded in bytes at every step, LRU order, hit/miss/eviction counts,
 // shared by several readers with separate file ids, blocks dropped on close, blocks larger
 // than the bound not cached, checksums verified on disk reads only, and the buffers of
-// evicted blocks read into again, but never while a cursor is on the block.
+// evicted blocks read into again, but never while a cursor is on the block; cursors given
+// back by ended scans are handed out again.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { CorruptionError } from "../../src/errors.ts";
+import { ClosedError, CorruptionError } from "../../src/errors.ts";
 import { BlockCache, CACHE_ENTRY_OVERHEAD_BYTES, cacheCharge } from "../../src/table/block-cache.ts";
 import type { TableEntry } from "../../src/table/format.ts";
 import { TableReader } from "../../src/table/table-reader.ts";
@@ -161,6 +162,28 @@ test("a block evicted while a cursor is on it keeps its bytes until the cursor l
     assert.equal(held.entry(), uniform[i]);
   }
   reader.close();
+});
+
+test("a cursor given back to its reader leaves its block, and the next cursor() is that cursor, unpositioned and correct", () => {
+  const cache = new BlockCache({ cacheBytesMax: 4 * 1024 });
+  const { reader } = writeAndOpen(uniform, { blockBytesTarget: 1024 }, cache);
+  const first = reader.cursor();
+  assert.ok(first.seek(uniform[500].key));
+  // Push block of uniform[500] out of the cache while `first` is on it: pinned, not freed.
+  const other = reader.cursor();
+  for (let ok = other.seek(uniform[1000].key); ok; ok = other.next());
+  const freeBefore = cache.buffers.freeBytes;
+  reader.releaseCursor(first);
+  assert.ok(cache.buffers.freeBytes > freeBefore, "its evicted block's buffer is free once it left");
+  const again = reader.cursor();
+  assert.is(again, first);
+  assert.not.ok(again.valid);
+  assert.ok(again.seek(uniform[7].key));
+  for (let i = 7; i < 120; i++, again.next()) assert.equal(again.entry(), uniform[i]);
+  // A closed reader keeps nothing: a cursor given back then is not handed out again.
+  reader.releaseCursor(other);
+  reader.close();
+  throwsA(() => reader.cursor(), ClosedError);
 });
 
 test("options are checked", () => {
