@@ -62,9 +62,11 @@ const SIZES = {
   durableMs: quick ? 200 : 2_000,
   /**
    * Pairs of subscriber phases (one without, one with) and each phase's puts: fewer than the
-   * memtables hold (4 x 4 MiB, ~100,000 puts of these sizes), so that no phase runs into a
-   * flush backlog, which sends puts to the channel path and made single phases 10 times
-   * slower than their neighbours whether a subscriber was there or not.
+   * memtables hold (4 x 4 MiB, ~100,000 puts of these sizes), so that no phase fills them.
+   * With 2-second phases, flushes and the compactions they start ran in some phases and not
+   * in others, and made single phases up to 10 times slower than their neighbours whether
+   * a subscriber was there or not (the actor merging tables on one of 2 cores; few of those
+   * puts took the channel path).
    */
   subscriberPairs: quick ? 2 : 8,
   subscriberPhasePuts: quick ? 5_000 : 60_000,
