@@ -206,11 +206,12 @@ export class TableReader implements CursorSource {
   /**
    * Takes back a cursor of this reader that its user will not touch again (a scan that
    * ended), to hand out again: a scan then allocates no cursor (each holds a key buffer of
-   * KEY_BYTES_MAX). It leaves its block first, so the block's buffer can be reused.
+   * KEY_BYTES_MAX). It leaves its block in every case, kept or not, so the block's buffer
+   * can be reused.
    */
   releaseCursor(c: TableCursor): void {
-    if (this.#closed || this.#spareCursors.length >= SPARE_CURSORS_MAX) return;
     c.detach();
+    if (this.#closed || this.#spareCursors.length >= SPARE_CURSORS_MAX) return;
     this.#spareCursors.push(c);
   }
 

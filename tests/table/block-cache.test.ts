@@ -186,6 +186,25 @@ test("a cursor given back to its reader leaves its block, and the next cursor() 
   throwsA(() => reader.cursor(), ClosedError);
 });
 
+test("a cursor given back when the reader keeps enough spares still leaves its block, whose buffer is then free", () => {
+  const cache = new BlockCache({ cacheBytesMax: 4 * 1024 });
+  const { reader } = writeAndOpen(uniform, { blockBytesTarget: 1024 }, cache);
+  const cursors = [0, 300, 600].map((i) => {
+    const c = reader.cursor();
+    assert.ok(c.seek(uniform[i].key));
+    return c;
+  });
+  // Every block the three are on leaves the cache; each stays pinned by its cursor.
+  const other = reader.cursor();
+  for (let ok = other.seek(uniform[1000].key); ok; ok = other.next());
+  reader.releaseCursor(cursors[0]);
+  reader.releaseCursor(cursors[1]);
+  const freeBefore = cache.buffers.freeBytes;
+  reader.releaseCursor(cursors[2]); // beyond the spares the reader keeps
+  assert.ok(cache.buffers.freeBytes > freeBefore, "the third cursor's block was unpinned and its buffer freed");
+  reader.close();
+});
+
 test("options are checked", () => {
   throwsA(() => new BlockCache({ cacheBytesMax: -1 }), RangeError);
   throwsA(() => new BlockCache({ cacheBytesMax: 1.5 }), RangeError);
