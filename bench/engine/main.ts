@@ -61,15 +61,15 @@ const SIZES = {
   /** How long each in-flight depth of durable puts runs. */
   durableMs: quick ? 200 : 2_000,
   /**
-   * Pairs of subscriber phases (one without, one with) and each phase's puts: fewer than the
-   * memtables hold (4 x 4 MiB, ~100,000 puts of these sizes), so that no phase fills them.
-   * With 2-second phases, flushes and the compactions they start ran in some phases and not
-   * in others, and made single phases up to 10 times slower than their neighbours whether
-   * a subscriber was there or not (the actor merging tables on one of 2 cores; few of those
-   * puts took the channel path).
+   * Pairs of subscriber phases (one without, one with), each phase's measured puts and
+   * warm-up puts before them, and the memtables of each phase's database: large enough
+   * that no phase flushes (80,000 puts of these sizes take about 3.5 MiB of each of the 4
+   * shards' memtables).
    */
   subscriberPairs: quick ? 2 : 8,
   subscriberPhasePuts: quick ? 5_000 : 60_000,
+  subscriberWarmupPuts: quick ? 5_000 : 20_000,
+  subscriberMemtableBytes: 16 * MIB,
   /** Awaited puts on the channel path, per durability. */
   channelSamples: quick ? 100 : 2_000,
   /** Keys of the read database sized to fit its (default, 4 MiB) memtables. */
@@ -359,10 +359,11 @@ async function channelInFlight(durability: "async" | "full", depth: number, keys
 }
 
 /** `count` puts in `depth` lanes of awaited puts; returns `count`. */
-async function putsInLanes(db: Database, depth: number, keys: readonly Uint8Array[], count: number): Promise<number> {
-  let next = 0;
+async function putsInLanes(db: Database, depth: number, keys: readonly Uint8Array[], count: number, firstKey = 0): Promise<number> {
+  let next = firstKey;
+  const end = firstKey + count;
   async function lane(): Promise<void> {
-    while (next < count) {
+    while (next < end) {
       const i = next++ % keys.length;
       await db.put(keys[i], values.at(i));
     }
@@ -406,80 +407,88 @@ interface SubscriberFigures {
 }
 
 /**
- * Async puts/s, 256 awaited in flight (SIZES.subscriberPhasePuts puts a phase, starting from
- * empty memtables), in one database, in SIZES.subscriberPairs pairs of
- * phases: one without a subscriber and one with, the order alternating from pair to pair
- * (without then with, with then without, ...) so that a drift over the run (tables piling up,
- * the collector, the other threads' share of 2 cores) favours neither side. Each pair gives
- * with / without; the figure is the median of those ratios, which a single slow or fast
- * phase moves little (single phases vary widely on a 2-core machine: one more busy thread
- * can delay the durability worker enough to fill the WAL ring). Each phase starts after the
- * memtables of the one before are flushed. The subscriber is a worker thread reading every
- * event (it reads the group WAL; writers keep their path): a thread whose puts all resolve
- * at once (the fast path under "async") never yields to its event loop, so a subscriber on
- * it would read nothing until the phase ended. A "with" phase counts only when its
- * subscriber read every one of the phase's puts.
+ * Async puts/s, 256 awaited in flight, SIZES.subscriberPhasePuts puts a phase, in
+ * SIZES.subscriberPairs pairs of phases: one without a subscriber and one with, the order
+ * alternating from pair to pair (without then with, with then without, ...) so that a drift
+ * over the run (the collector, the other threads' share of 2 cores) favours neither side.
+ * Each pair gives with / without; the figure is the median of those ratios. Every phase
+ * runs in a database of its own, opened for it: its memtables start empty and hold the whole
+ * phase, and no flush or compaction of an earlier phase runs during it. (When the phases
+ * shared one database, its memtables filled every other phase or so; those phases ran
+ * flushes, compactions and channel-path puts, at 45,000–120,000 puts/s against
+ * 260,000–420,000 for the others, with or without a subscriber, and the ratio ranged from
+ * 0.5 to 1.4 from run to run.) The subscriber is a worker thread reading every event (it
+ * reads the group WAL; writers keep their path): a thread whose puts all resolve at once
+ * (the fast path under "async") never yields to its event loop, so a subscriber on it would
+ * read nothing until the phase ended. A "with" phase counts only when its subscriber read
+ * every one of the phase's puts.
  */
 async function subscriberRatio(keys: readonly Uint8Array[]): Promise<SubscriberFigures> {
-  return fresh("subscriber", { durability: "async" }, async (db) => {
-    for (let i = 0; i < 50; i++) await db.put(keys[i], values.at(i)); // warm up
-    // Each phase starts with the previous one's memtables flushed: the actor flushes on the
-    // thread that commits channel writes, so a backlog would be charged to the next phase.
-    const phase = async () => {
-      await db.flush();
-      await settle(db);
-      const t = performance.now();
-      const n = await putsInLanes(db, 256, keys, SIZES.subscriberPhasePuts);
-      return { puts: n, perSecond: n / ((performance.now() - t) / 1000) };
-    };
-    let eventsRead = 0;
-    let catchUpMsMax = 0;
-    const withSubscriber = async () => {
+  const options = { durability: "async", memtableBytesMax: SIZES.subscriberMemtableBytes } as const;
+  // Before the measured puts, a warm-up (the same in both phases) that a subscriber reads in
+  // full: what is measured is a subscriber that is running, not one starting (its worker's
+  // modules compiled and its reading code optimised on one of the 2 cores, during the puts).
+  const phase = async (db: Database, caughtUp: (events: number) => Promise<void>) => {
+    await putsInLanes(db, 256, keys, SIZES.subscriberWarmupPuts);
+    await db.flush();
+    await caughtUp(SIZES.subscriberWarmupPuts);
+    const t = performance.now();
+    const n = await putsInLanes(db, 256, keys, SIZES.subscriberPhasePuts, SIZES.subscriberWarmupPuts);
+    const perSecond = n / ((performance.now() - t) / 1000);
+    const stats = db.stats();
+    if (stats.flushes > 0) throw new Error(`a subscriber phase flushed ${stats.flushes} memtables: SIZES.subscriberMemtableBytes is too small for its puts`);
+    return { puts: n, perSecond };
+  };
+  let eventsRead = 0;
+  let catchUpMsMax = 0;
+  const without = () => fresh("subscriber-without", options, (db) => phase(db, async () => {}));
+  const withSubscriber = () =>
+    fresh("subscriber-with", options, async (db) => {
       const handle = db.share();
-      const expected = new Int32Array(new SharedArrayBuffer(4));
+      const counters = new Int32Array(new SharedArrayBuffer(8));
       const subscriber = runModuleInWorker(platform, {
         module: handle.module,
         memory: handle.memory,
         url: new URL("./subscriber-worker.ts", import.meta.url).href,
         exportName: "readEveryEvent",
-        data: { handle, expected },
+        data: { handle, counters },
       }) as Promise<SubscriberResult>;
       while (db.get("bench/subscribed") === undefined) await sleep(1);
-      const during = await phase();
+      // Its events: its own "bench/subscribed", the warm-up, the phase's puts, and "bench/caught-up".
+      const during = await phase(db, async (warmup) => {
+        while (Atomics.load(counters, 1) < 1 + warmup) await sleep(1);
+      });
       const t = performance.now();
-      // Its events: its own "bench/subscribed", the phase's puts, and "bench/caught-up".
-      const events = during.puts + 2;
-      Atomics.store(expected, 0, events);
+      const events = 1 + SIZES.subscriberWarmupPuts + during.puts + 1;
+      Atomics.store(counters, 0, events);
       await db.put("bench/caught-up", "1"); // the one more event that wakes a waiting next()
       const result = await subscriber;
       catchUpMsMax = Math.max(catchUpMsMax, performance.now() - t);
       if (result.eventsRead !== events) throw new Error(`the subscriber read ${result.eventsRead} events of ${events}`);
       eventsRead += result.eventsRead;
-      await db.delete("bench/subscribed");
       return during;
-    };
-    const withouts: number[] = [];
-    const withs: number[] = [];
-    const pairRatios: number[] = [];
-    const phasesPerSecond: number[] = [];
-    for (let pair = 0; pair < SIZES.subscriberPairs; pair++) {
-      let without: number;
-      let withOne: number;
-      if (pair % 2 === 0) {
-        without = (await phase()).perSecond;
-        withOne = (await withSubscriber()).perSecond;
-        phasesPerSecond.push(without, withOne);
-      } else {
-        withOne = (await withSubscriber()).perSecond;
-        without = (await phase()).perSecond;
-        phasesPerSecond.push(withOne, without);
-      }
-      withouts.push(without);
-      withs.push(withOne);
-      pairRatios.push(withOne / without);
+    });
+  const withouts: number[] = [];
+  const withs: number[] = [];
+  const pairRatios: number[] = [];
+  const phasesPerSecond: number[] = [];
+  for (let pair = 0; pair < SIZES.subscriberPairs; pair++) {
+    let withoutOne: number;
+    let withOne: number;
+    if (pair % 2 === 0) {
+      withoutOne = (await without()).perSecond;
+      withOne = (await withSubscriber()).perSecond;
+      phasesPerSecond.push(withoutOne, withOne);
+    } else {
+      withOne = (await withSubscriber()).perSecond;
+      withoutOne = (await without()).perSecond;
+      phasesPerSecond.push(withOne, withoutOne);
     }
-    return { withoutPerSecond: median(withouts), withPerSecond: median(withs), ratio: median(pairRatios), pairRatios, phasesPerSecond, eventsRead, catchUpMsMax };
-  });
+    withouts.push(withoutOne);
+    withs.push(withOne);
+    pairRatios.push(withOne / withoutOne);
+  }
+  return { withoutPerSecond: median(withouts), withPerSecond: median(withs), ratio: median(pairRatios), pairRatios, phasesPerSecond, eventsRead, catchUpMsMax };
 }
 
 // ---- 4, 5. get and scan ----------------------------------------------------------------
@@ -781,23 +790,51 @@ async function section<T>(name: string, body: () => Promise<T>): Promise<T> {
   }
 }
 let results;
-try {
-  // Memory first, while the process has allocated the least.
-  const mem = await section("memory", memory);
-  const openCloseFigures = await section("openClose", openClose);
-  const rss = await section("rss", async () => rssRun());
-  const put = await section("put", asyncPuts);
-  const durableKeys = randomKeys(quick ? 20_000 : 200_000, KEY_BYTES, SEEDS.durableKeys);
-  const inFlight: Record<string, DurableFigures> = {};
-  await section("durable", async () => {
+const durableKeys = randomKeys(quick ? 20_000 : 200_000, KEY_BYTES, SEEDS.durableKeys);
+/** Each part of the run, in the order a full run takes them (memory first, while the process has allocated the least). */
+const parts = {
+  memory,
+  openClose,
+  rss: async () => rssRun(),
+  put: asyncPuts,
+  durable: async () => {
+    const inFlight: Record<string, DurableFigures> = {};
     for (const depth of [1, 16, 256]) inFlight[depth] = await durable(depth, durableKeys);
-  });
-  const channel = await section("channel", async () => ({ async: await channelPath("async", durableKeys), full: await channelPath("full", durableKeys) }));
-  const channel256 = await section("channel256", async () => ({ async: await channelInFlight("async", 256, durableKeys), full: await channelInFlight("full", 256, durableKeys) }));
-  const subscriber = await section("subscriber", () => subscriberRatio(durableKeys));
-  const memtableRead = await section("readsMemtable", () => reads("memtable"));
-  const tableRead = await section("readsTables", () => reads("tables"));
-  const w = await section("workers", workers);
+    return inFlight;
+  },
+  channel: async () => ({ async: await channelPath("async", durableKeys), full: await channelPath("full", durableKeys) }),
+  channel256: async () => ({ async: await channelInFlight("async", 256, durableKeys), full: await channelInFlight("full", 256, durableKeys) }),
+  subscriber: () => subscriberRatio(durableKeys),
+  readsMemtable: () => reads("memtable"),
+  readsTables: () => reads("tables"),
+  workers,
+};
+/** `--only=subscriber,channel`: run those parts, print their figures as JSON, write no report (for measuring one change). */
+const only = args.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
+if (only) {
+  const unknown = only.filter((name) => !(name in parts));
+  if (unknown.length > 0) throw new TypeError(`--only: no part named ${unknown.join(", ")} (parts: ${Object.keys(parts).join(", ")})`);
+  try {
+    const figures: Record<string, unknown> = {};
+    for (const name of only) figures[name] = await section(name, parts[name as keyof typeof parts]);
+    console.log(JSON.stringify({ runtime: platform.runtime, quick, figures, sectionSeconds }, null, 1));
+  } finally {
+    platform.removeAll(root);
+  }
+  process.exit(0);
+}
+try {
+  const mem = await section("memory", parts.memory);
+  const openCloseFigures = await section("openClose", parts.openClose);
+  const rss = await section("rss", parts.rss);
+  const put = await section("put", parts.put);
+  const inFlight = await section("durable", parts.durable);
+  const channel = await section("channel", parts.channel);
+  const channel256 = await section("channel256", parts.channel256);
+  const subscriber = await section("subscriber", parts.subscriber);
+  const memtableRead = await section("readsMemtable", parts.readsMemtable);
+  const tableRead = await section("readsTables", parts.readsTables);
+  const w = await section("workers", parts.workers);
   results = {
     runtime: platform.runtime,
     runtimeVersion: platform.runtimeVersion,

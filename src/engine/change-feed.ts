@@ -82,8 +82,6 @@ const READ_EVENTS_MAX = 4096;
  * buffer (1 MiB of the shared memory) while it reads.
  */
 export const SUBSCRIPTIONS_MAX = 64;
-/** Events' keys and values are copied into arenas of this size (a larger record gets its own copy). */
-const ARENA_BYTES = 256 * 1024;
 /**
  * Early operations a subscription holds while it waits for an earlier timestamp: a guard,
  * not a tuning knob. Writes in flight at once bound what arrives early (a batch logged
@@ -146,9 +144,6 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   readonly #batches: BatchAssembler;
   /** The log's records being read, up to the durable LSN seen when it started. */
   #records: Iterator<ScannedRecord> | undefined;
-  /** Where events' bytes are copied: one allocation for many events (they keep it alive). */
-  #arena = new Uint8Array(0);
-  #arenaAt = 0;
   #ready: ChangeEvent[] = [];
   #readyAt = 0;
   #history: ChangeEvent[] | undefined;
@@ -266,28 +261,15 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   #readLog(durable: number): void {
     this.#ready = [];
     this.#readyAt = 0;
-    const records = (this.#records ??= this.#tail.read(durable, true));
+    const records = (this.#records ??= this.#tail.read(durable, "window"));
     while (this.#ready.length < READ_EVENTS_MAX) {
       const step = records.next();
       if (step.done) {
         this.#records = undefined;
         return;
       }
-      this.#decode(this.#own(step.value.payload!), step.value.lsn);
+      this.#decode(step.value.payload!, step.value.lsn);
     }
-  }
-
-  /** A copy of a passing view of a payload, carved from the current arena. */
-  #own(view: Uint8Array): Uint8Array {
-    if (view.length > ARENA_BYTES / 4) return view.slice();
-    if (this.#arenaAt + view.length > this.#arena.length) {
-      this.#arena = new Uint8Array(ARENA_BYTES);
-      this.#arenaAt = 0;
-    }
-    const at = this.#arenaAt;
-    this.#arena.set(view, at);
-    this.#arenaAt = (at + view.length + 7) & ~7;
-    return this.#arena.subarray(at, at + view.length);
   }
 
   /** One engine record (src/engine/records.ts) into `#accept`: its operations, or a large batch's at its commit. */
@@ -325,8 +307,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   #accept(payload: Uint8Array, type: number, shard: number, ts: number, keyAt: number, keyLength: number, valueLength: number, lsn: number): void {
     if (shard >= this.#expected.length) throw new CorruptionError(`group WAL record at LSN ${lsn} names shard ${shard} of ${this.#expected.length}`, `${this.#env.dir}/wal`);
     if (ts <= this.#startAt[shard]) return;
-    const key = payload.subarray(keyAt, keyAt + keyLength);
-    const event = this.#matches(key) ? newEvent(payload, type, shard, ts, keyAt, keyLength, valueLength) : null;
+    const event = this.#matchesAt(payload, keyAt, keyLength) ? newEvent(payload, type, shard, ts, keyAt, keyLength, valueLength) : null;
     const expected = this.#expected[shard];
     if (ts > expected) {
       const held = this.#held[shard];
@@ -350,10 +331,15 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   }
 
   #matches(key: Uint8Array): boolean {
+    return this.#matchesAt(key, 0, key.length);
+  }
+
+  /** Whether the key at `keyAt` in `bytes` starts with the prefix. */
+  #matchesAt(bytes: Uint8Array, keyAt: number, keyLength: number): boolean {
     const prefix = this.#prefix;
     if (!prefix) return true;
-    if (key.length < prefix.length) return false;
-    for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false;
+    if (keyLength < prefix.length) return false;
+    for (let i = 0; i < prefix.length; i++) if (bytes[keyAt + i] !== prefix[i]) return false;
     return true;
   }
 
@@ -406,7 +392,7 @@ function u32At(bytes: Uint8Array, at: number): number {
   return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
 }
 
-/** An event whose key and value are views of `payload` (a copy this subscription owns). */
+/** An event whose key and value are views of `payload` (of a window this subscription's scanner copied). */
 function newEvent(payload: Uint8Array, type: number, shard: number, ts: number, keyAt: number, keyLength: number, valueLength: number): ChangeEvent {
   const key = payload.subarray(keyAt, keyAt + keyLength);
   const put = type === OP_PUT;

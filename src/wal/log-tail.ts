@@ -50,14 +50,15 @@ export class LogTail {
   }
 
   /**
-   * The records in [next, untilLsn), in order; `next` moves past each one handed out. With
-   * `view`, payloads are views valid only until the generator resumes (SegmentScanner.read).
+   * The records in [next, untilLsn), in order; `next` moves past each one handed out.
+   * Payloads as SegmentScanner.read hands them out: copies by default; with "window", views
+   * of copies shared by neighbouring records.
    */
-  *read(untilLsn: number, view = false): Generator<ScannedRecord> {
+  *read(untilLsn: number, payloads: true | "window" = true): Generator<ScannedRecord> {
     while (this.next < untilLsn) {
       const scanner = (this.#scanner ??= this.#open(this.next));
       scanner.refreshSize();
-      for (const record of scanner.read(untilLsn, view ? "view" : true)) {
+      for (const record of scanner.read(untilLsn, payloads)) {
         if (record.lsn < this.next) continue;
         this.next = record.lsn + record.bytes;
         yield record;

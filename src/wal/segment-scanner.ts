@@ -9,7 +9,10 @@
  * follower can wait for more durable data and go on.
  *
  * Invariants: every record handed out passed both checksums at its own LSN; `offset` only
- * moves forward and always sits at a record boundary (or the stop position).
+ * moves forward and always sits at a record boundary (or the stop position). A "window"
+ * payload is a view of a copy made from the current fill of the buffer: the window is
+ * forgotten before each refill, so no payload is ever served from bytes of an earlier fill
+ * (tests/wal/scanner-windows.test.ts).
  * Threads: the thread that created it (its FileHandle and buffer belong to that thread).
  */
 import type { Core } from "../core/core.ts";
@@ -26,6 +29,11 @@ import {
 
 /** Read buffer per scanner, in the core's shared memory. */
 export const BUFFER_BYTES = 1 << 20;
+/**
+ * Payloads read with `"window"` are views of copies of this many bytes of the buffer (or
+ * less): one copy for many records, and what one record kept alive keeps alive at most.
+ */
+export const WINDOW_BYTES = 256 * 1024;
 
 export interface ScannedRecord {
   lsn: number;
@@ -87,16 +95,23 @@ export class SegmentScanner {
    * record starting at or after it is left for a later call, stop reason "limit").
    * Payloads are copied when `payloads` is true; with "view" a payload is a view of the
    * scanner's buffer in the core's memory, valid only until the generator resumes (a
-   * record larger than the buffer is still a copy); with false there is none.
+   * record larger than the buffer is still a copy); with "window" a payload is a view of a
+   * copy of up to WINDOW_BYTES of the buffer, shared with the records around it (one
+   * copy for many records: a payload keeps its window alive); with false there is none.
    */
-  *read(untilLsn = Infinity, payloads: boolean | "view" = true): Generator<ScannedRecord> {
+  *read(untilLsn = Infinity, payloads: boolean | "view" | "window" = true): Generator<ScannedRecord> {
     const core = this.core;
     const buffer = this.#buffer;
     this.stopped = undefined;
+    // "window": the copy of buffer bytes [windowFrom, windowEnd) of the current fill.
+    let window = new Uint8Array(0);
+    let windowFrom = 0;
+    let windowEnd = 0;
     while (true) {
       if (this.lsnAt(this.offset) >= untilLsn) return this.#stop("limit");
       const available = Math.min(BUFFER_BYTES, this.#fileSize - this.offset);
       if (available <= 0) return this.#stop("end-of-file");
+      windowEnd = 0; // the fill below overwrites what the window copied
       const read = this.#fill(available);
       if (read === 0) return this.#stop("end-of-file");
       const valid = core.exports.walValidate(buffer, read, this.header.salt, BigInt(this.lsnAt(this.offset))) >>> 0;
@@ -111,7 +126,21 @@ export class SegmentScanner {
         const length = word & RECORD_LENGTH_MAX;
         const bytes = recordBytes(length);
         const from = buffer + at + RECORD_HEADER_BYTES;
-        const payload = payloads === "view" ? core.u8.subarray(from, from + length) : payloads ? core.copyOut(from, length) : undefined;
+        let payload: Uint8Array | undefined;
+        if (payloads === "window") {
+          if (at + RECORD_HEADER_BYTES + length > windowEnd) {
+            // Copy from this record to the end of the validated run, at most WINDOW_BYTES
+            // (at least this record).
+            windowFrom = at;
+            windowEnd = Math.min(valid, at + Math.max(WINDOW_BYTES, bytes));
+            window = new Uint8Array(windowEnd - windowFrom);
+            window.set(core.u8.subarray(buffer + windowFrom, buffer + windowEnd));
+          }
+          const inWindow = at - windowFrom + RECORD_HEADER_BYTES;
+          payload = window.subarray(inWindow, inWindow + length);
+        } else {
+          payload = payloads === "view" ? core.u8.subarray(from, from + length) : payloads ? core.copyOut(from, length) : undefined;
+        }
         at += bytes;
         this.offset += bytes;
         yield { lsn, payload, bytes };
