@@ -59,44 +59,66 @@ async function writeRange(db: Database, from: number, to: number, prefix = "k"):
   await Promise.all(writes);
 }
 
-test("a new follower bootstraps from the snapshot of the tables, then applies the stream: deletes stay deleted, a 1 MiB value and a 3 MiB batch arrive whole (records cut in pieces)", async () => {
+/** What a test gets from `withPublisher`: a writer and its publisher on a new stream of its own. */
+interface Published {
+  writer: Database;
+  publisher: Awaited<ReturnType<typeof startPublisher>>;
+  stream: string;
+}
+
+/**
+ * Opens a writer (in `dir`, or a new directory) with `options`, starts its publisher on a new
+ * stream, runs `body`, and closes the publisher (forgetting its stream when `forget`) and the
+ * writer however `body` ends.
+ */
+async function withPublisher(
+  options: { memtableBytesMax: number; shards: number },
+  body: (p: Published) => Promise<void>,
+  how: { dir?: string; forget?: boolean } = {},
+): Promise<void> {
   const stream = newStream();
+  const writer = await open(how.dir ?? tempDir(), options);
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  try {
+    await body({ writer, publisher, stream });
+  } finally {
+    await publisher.close(how.forget ? { forget: true } : undefined);
+    await writer.close();
+  }
+}
+
+test("a new follower bootstraps from the snapshot of the tables, then applies the stream: deletes stay deleted, a 1 MiB value and a 3 MiB batch arrive whole (records cut in pieces)", async () => {
   const dir = tempDir();
   const first = await open(dir, SMALL); // flushes: the snapshot holds tables
   await writeRange(first, 0, 3000);
   for (let i = 0; i < 3000; i += 3) await first.delete(`k${String(i).padStart(6, "0")}`);
   await first.close();
-  const writer = await open(dir, LARGE);
-  assert.ok(writer.stats().shards.some((s) => s.tables > 0), "tables before the publisher starts");
-  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-  const follower = await openFollower(tempDir(), { servers: cluster.servers, stream, checkpointBytes: 1 << 20 });
-  try {
-    await writer.put("large", "L".repeat(1024 * 1024)); // VALUE_BYTES_MAX: its record is cut in two pieces
-    const batch = Array.from({ length: 48 }, (_, i) => ({ type: "put" as const, key: `batch${i}`, value: String(i).repeat(64 * 1024) }));
-    await writer.batch(batch);
-    await writeRange(writer, 3000, 6000);
-    for (let i = 1; i < 3000; i += 7) await writer.delete(`k${String(i).padStart(6, "0")}`);
-    await sameState(follower, writer, "after bootstrap and the stream");
-    assert.is(follower.db.get("k000000"), undefined, "a key deleted after it was flushed stays deleted");
-    assert.is(dec.decode(follower.db.get("large")!).length, 1024 * 1024);
-    const stats = follower.stats();
-    assert.ok(stats.checkpoints >= 1, `checkpoints: ${stats.checkpoints}`);
-    assert.is(stats.failed, undefined);
-    const lag = await follower.lag();
-    assert.equal([lag.records, lag.bytes, lag.ms], [0, 0, 0], "caught up: no lag");
-  } finally {
-    await follower.close();
-    await publisher.close();
-    await writer.close();
-  }
+  await withPublisher(LARGE, async ({ writer, stream }) => {
+    assert.ok(writer.stats().shards.some((s) => s.tables > 0), "tables before the publisher starts");
+    const follower = await openFollower(tempDir(), { servers: cluster.servers, stream, checkpointBytes: 1 << 20 });
+    try {
+      await writer.put("large", "L".repeat(1024 * 1024)); // VALUE_BYTES_MAX: its record is cut in two pieces
+      const batch = Array.from({ length: 48 }, (_, i) => ({ type: "put" as const, key: `batch${i}`, value: String(i).repeat(64 * 1024) }));
+      await writer.batch(batch);
+      await writeRange(writer, 3000, 6000);
+      for (let i = 1; i < 3000; i += 7) await writer.delete(`k${String(i).padStart(6, "0")}`);
+      await sameState(follower, writer, "after bootstrap and the stream");
+      assert.is(follower.db.get("k000000"), undefined, "a key deleted after it was flushed stays deleted");
+      assert.is(dec.decode(follower.db.get("large")!).length, 1024 * 1024);
+      const stats = follower.stats();
+      assert.ok(stats.checkpoints >= 1, `checkpoints: ${stats.checkpoints}`);
+      assert.is(stats.failed, undefined);
+      const lag = await follower.lag();
+      assert.equal([lag.records, lag.bytes, lag.ms], [0, 0, 0], "caught up: no lag");
+    } finally {
+      await follower.close();
+    }
+  }, { dir });
 });
 
 test("a follower restarted resumes at its applied LSN: nothing applied twice, nothing skipped", async () => {
-  const stream = newStream();
-  const writer = await open(tempDir(), SMALL);
-  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-  const dir = tempDir();
-  try {
+  await withPublisher(SMALL, async ({ writer, stream }) => {
+    const dir = tempDir();
     let follower = await openFollower(dir, { servers: cluster.servers, stream });
     await writeRange(writer, 0, 2000);
     await sameState(follower, writer, "first run");
@@ -112,10 +134,7 @@ test("a follower restarted resumes at its applied LSN: nothing applied twice, no
     } finally {
       await follower.close();
     }
-  } finally {
-    await publisher.close();
-    await writer.close();
-  }
+  });
 });
 
 /** Every record in the stream, checked: contiguous LSNs, each once, pieces in order, checksums right. */
@@ -184,11 +203,8 @@ test("publishers restarted, two at once, neither lose, repeat nor fork the strea
 });
 
 test("a follower behind what the stream still holds stops with ReplicationGapError; a follower in an empty directory bootstraps from the newest snapshot", async () => {
-  const stream = newStream();
-  const writer = await open(tempDir(), SMALL);
-  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-  const dir = tempDir();
-  try {
+  await withPublisher(SMALL, async ({ writer, stream, publisher }) => {
+    const dir = tempDir();
     let follower = await openFollower(dir, { servers: cluster.servers, stream });
     await writeRange(writer, 0, 500);
     await sameState(follower, writer, "before the gap");
@@ -228,19 +244,13 @@ test("a follower behind what the stream still holds stops with ReplicationGapErr
     } finally {
       await fresh.close();
     }
-  } finally {
-    await publisher.close();
-    await writer.close();
-  }
+  });
 });
 
 test("a follower's power loss: what it applied durably survives, its torn tail is cut, and it resumes to exactly the writer's state", async () => {
-  const stream = newStream();
-  const writer = await open(tempDir(), SMALL);
-  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-  const root = tempDir();
-  const dir = `${root}/follower`;
-  try {
+  await withPublisher(SMALL, async ({ writer, stream }) => {
+    const root = tempDir();
+    const dir = `${root}/follower`;
     const p = withPowerLoss(platform, root, { seed: 7, unsynced: "pages" });
     const follower = await bindReplicateApi(p).openFollower(dir, { servers: cluster.servers, stream, checkpointBytes: 1 << 20 });
     const writing = writeRange(writer, 0, 8000);
@@ -263,19 +273,13 @@ test("a follower's power loss: what it applied durably survives, its torn tail i
     } finally {
       await resumed.close();
     }
-  } finally {
-    await publisher.close();
-    await writer.close();
-  }
+  });
 });
 
 test("a follower's directory refuses writers (FollowerDirectoryError) and opens readOnly for readers in any process", async () => {
-  const stream = newStream();
-  const writer = await open(tempDir(), SMALL);
-  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-  const dir = tempDir();
-  const follower = await openFollower(dir, { servers: cluster.servers, stream });
-  try {
+  await withPublisher(SMALL, async ({ writer, stream }) => {
+    const dir = tempDir();
+    const follower = await openFollower(dir, { servers: cluster.servers, stream });
     await writeRange(writer, 0, 300);
     await sameState(follower, writer, "follower");
     await follower.close();
@@ -288,36 +292,24 @@ test("a follower's directory refuses writers (FollowerDirectoryError) and opens 
     } finally {
       await reader.close();
     }
-  } finally {
-    await publisher.close();
-    await writer.close();
-  }
+  });
 });
 
 test("a new follower refuses a directory that is not empty and not a follower's, and leaves it as it was", async () => {
-  const stream = newStream();
-  const writer = await open(tempDir(), SMALL);
-  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-  const dir = tempDir();
-  platform.mkdir(`${dir}/tables`, { recursive: true });
-  const notes = platform.open(`${dir}/notes.txt`, "truncate");
-  notes.write(new TextEncoder().encode("mine"), 0);
-  notes.close();
-  try {
+  await withPublisher(SMALL, async ({ writer, stream }) => {
+    const dir = tempDir();
+    platform.mkdir(`${dir}/tables`, { recursive: true });
+    const notes = platform.open(`${dir}/notes.txt`, "truncate");
+    notes.write(new TextEncoder().encode("mine"), 0);
+    notes.close();
     await rejects(() => openFollower(dir, { servers: cluster.servers, stream }), ReplicationError);
     assert.equal(platform.readdir(dir).filter((n) => n !== "LOCK.d").sort(), ["notes.txt", "tables"], "nothing removed");
-  } finally {
-    await publisher.close({ forget: true });
-    await writer.close();
-  }
+  }, { forget: true });
 });
 
 test("a follower restarted more often than every checkpointBytes still checkpoints (it counts from its MANIFEST's checkpoint, not from where it reopened)", async () => {
-  const stream = newStream();
-  const writer = await open(tempDir(), SMALL);
-  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-  const dir = tempDir();
-  try {
+  await withPublisher(SMALL, async ({ writer, stream }) => {
+    const dir = tempDir();
     let checkpoints = 0;
     const logBytes: number[] = [];
     for (let round = 0; round < 3; round++) {
@@ -334,17 +326,11 @@ test("a follower restarted more often than every checkpointBytes still checkpoin
       }
     }
     assert.ok(checkpoints >= 1, `checkpoints over three runs of ${logBytes.join(", ")} bytes of log: ${checkpoints}`);
-  } finally {
-    await publisher.close({ forget: true });
-    await writer.close();
-  }
+  }, { forget: true });
 });
 
 test("a follower catching up 24 MiB at once (more than its log's 8 MiB buffer) applies every record in order", async () => {
-  const stream = newStream();
-  const writer = await open(tempDir(), LARGE);
-  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-  try {
+  await withPublisher(LARGE, async ({ writer, stream, publisher }) => {
     const value = "v".repeat(16 * 1024);
     const writes: Promise<unknown>[] = [];
     for (let i = 0; i < 1536; i++) writes.push(writer.put(`big${String(i).padStart(5, "0")}`, `${i}:${value}`));
@@ -357,10 +343,7 @@ test("a follower catching up 24 MiB at once (more than its log's 8 MiB buffer) a
     } finally {
       await follower.close();
     }
-  } finally {
-    await publisher.close({ forget: true });
-    await writer.close();
-  }
+  }, { forget: true });
 });
 
 test("bad input gets typed errors: a readOnly handle as publisher, stream names, missing servers, limits, a directory that is not a follower's", async () => {
