@@ -43,7 +43,7 @@
 //   +176 .. +256 reserved (zero)
 
 export const CONTROL_BASE: usize = 4096;
-export const LAYOUT_VERSION: u32 = 3;
+export const LAYOUT_VERSION: u32 = 4;
 export const CORE_MAGIC: u32 = 0x4e4c4853;
 
 export const CTL_MAGIC: usize = 0;

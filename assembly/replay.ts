@@ -77,6 +77,7 @@ import {
   compareBytes,
   firstNode,
   HEIGHT_MAX,
+  indexNode,
   MT_CAPACITY,
   MT_HEAD,
   MT_HEIGHT,
@@ -425,6 +426,7 @@ function buildList(state: usize, mt: usize, sorted: usize, n: u32): u64 {
       store<u32>(<usize>load<u32>(at) + NODE_LINKS + (<usize>l << 2), <u32>node);
       store<u32>(at, <u32>node);
     }
+    indexNode(mt, node);
     if (h > height) height = h;
     last = node;
   }

@@ -27,7 +27,22 @@
 //                          checkpoint read after the durable LSN sees it)
 //   +40 u32 generation     unique per format of an arena, so that a splice or chunk cached
 //                          for an earlier memtable in a recycled arena is never used for this one
-//   +44 .. +64 reserved
+//   +44 u32 index          address of the key index's slots (below), 0 = none
+//   +48 u32 indexMask      slots - 1 (slots: a power of two)
+//   +52 u32 indexFull      1 once a key found no free slot within INDEX_PROBES_MAX (atomic):
+//                          from then on lookups in this memtable search the list
+//   +56 .. +64 reserved
+//
+// Arena after the header: the head node, the key index, then nodes (from MT_USED on).
+//
+// Key index: an open-addressing hash table (linear probing, no deletion) of u32 node
+// addresses, one slot per 64 arena bytes (rounded down to a power of two; 65,536 slots,
+// 256 KiB, in a 4 MiB memtable), hashed with xxh32 under INDEX_SEED (not SHARD_SEED: the
+// keys of one shard share their shard hash's low bits). A slot holds the newest linked
+// version (highest ts) of one key. A point lookup (getVisibleNode) probes it instead of
+// descending the list (~30 dependent cache misses at 10^5 versions: docs/PERFORMANCE.md),
+// then walks that key's older versions at level 0 as before; a key with no slot is a miss.
+// Scans and inserts still use the list; the index only answers "where is this key".
 //
 // There is no entry counter: a shared counter bumped by every insert would bounce one
 // cache line between writers' cores on every write. `countNodes` walks level 0 instead,
@@ -75,6 +90,16 @@
 // - Cached splices are monotone across levels: for i > j, prev[i] <= prev[j] and
 //   next[i] >= next[j] (in key order), so a pair that brackets a key at level j brackets
 //   it at every level above too.
+// - Key index: a slot, once set, only ever changes to a newer version (higher ts) of the
+//   same key, so slots never become empty and a probe that reaches an empty slot has
+//   passed every slot its key could be in. A node is indexed after it is linked at every
+//   level (nodeLink, replay's buildList) and before its writer publishes its record, and
+//   a version is visible to a snapshot only once its record is published (its seq below
+//   the visible point: src/engine/read-context.ts). So for a reader holding snapshot S,
+//   every key with a version visible at S has its slot, pointing at that version or a
+//   newer one of the same key (versions are adjacent at level 0, newest first, so the
+//   walk from the slot's node reaches the visible one); or indexFull was set before that
+//   version was published, and the reader, which reads indexFull after S, searches the list.
 //
 // Threads: any number of threads insert, read and iterate concurrently; no locks. Splice
 // slots are private to their thread.
@@ -89,8 +114,13 @@
 //   valid: nodes are never removed, so prev still sorts before the new node.
 // - `height` is raised by CAS before the search; readers that see a taller list than
 //   any linked tower just find empty head links at the top levels.
+// - Index slots are CASed (0 -> node, or an older version -> a newer one) after the node's
+//   level-0 CAS, and loaded atomically: a reader that finds a node in a slot sees its body
+//   and its level-0 link. indexFull is stored before the inserting writer publishes its
+//   record, and loaded after the reader's snapshot was read (see the invariant above).
 
 import { CONTROL_BASE, CTL_GENERATION, STATUS_DUPLICATE, STATUS_FULL, STATUS_LIMIT } from "./layout";
+import { xxh32 } from "./xxhash32";
 
 export const MEMTABLE_MAGIC: u32 = 0x4c42544d;
 export const MEMTABLE_HEADER_BYTES: u32 = 64;
@@ -107,6 +137,18 @@ export const MT_STATE: usize = 24;
 export const MT_WRITERS: usize = 28;
 export const MT_MIN_GROUP_LSN: usize = 32;
 export const MT_GENERATION: usize = 40;
+export const MT_INDEX: usize = 44;
+export const MT_INDEX_MASK: usize = 48;
+export const MT_INDEX_FULL: usize = 52;
+
+/** Arena bytes per key-index slot (the index takes 4 / 64 of the arena). */
+const INDEX_ARENA_BYTES_PER_SLOT: u32 = 64;
+/** Slots a key may probe before the index gives up on it (and on the memtable: indexFull). */
+export const INDEX_PROBES_MAX: u32 = 32;
+/** xxh32 seed of the key index: independent of SHARD_SEED's routing. */
+const INDEX_SEED: u32 = 0x6b657973;
+/** What `indexFind` answers when the index cannot say (none, or full): search the list. */
+const INDEX_UNKNOWN: usize = 1;
 
 export const MEMTABLE_ACTIVE: u32 = 0;
 export const MEMTABLE_FROZEN: u32 = 1;
@@ -289,12 +331,23 @@ export function memtableFormat(arena: usize, bytes: u32): usize {
   memory.fill(head, 0, headBytes);
   store<u8>(head, <u8>HEIGHT_MAX, NODE_HEIGHT);
   store<u32>(arena, <u32>head, MT_HEAD);
-  store<u32>(arena, MEMTABLE_HEADER_BYTES + headBytes, MT_USED);
+  const slots = indexSlots(bytes);
+  const index = head + headBytes; // 8-aligned: the header and a node's size are
+  memory.fill(index, 0, <usize>slots << 2);
+  store<u32>(arena, <u32>index, MT_INDEX);
+  store<u32>(arena, slots - 1, MT_INDEX_MASK);
+  store<u32>(arena, MEMTABLE_HEADER_BYTES + headBytes + (slots << 2), MT_USED);
   store<u32>(arena, 1, MT_HEIGHT);
   store<u64>(arena, U64.MAX_VALUE, MT_MIN_GROUP_LSN);
   store<u32>(arena, atomic.add<u32>(CONTROL_BASE + CTL_GENERATION, 1) + 1, MT_GENERATION);
   atomic.store<u32>(arena, MEMTABLE_MAGIC, MT_MAGIC);
   return arena;
+}
+
+/** Key-index slots of an arena of `bytes`: one per INDEX_ARENA_BYTES_PER_SLOT, a power of two, at least 16. */
+function indexSlots(bytes: u32): u32 {
+  const wanted = bytes / INDEX_ARENA_BYTES_PER_SLOT;
+  return wanted < 16 ? 16 : (<u32>1) << (31 - clz<u32>(wanted));
 }
 
 /** Reserves `bytes` from the arena's shared cursor; 0 when they do not fit. */
@@ -469,7 +522,70 @@ export function nodeLink(mt: usize, node: usize): usize {
     store<u32>(nextAt, <u32>n);
   }
   store<u32>(slot, listHeight, SLOT_HEIGHT);
+  indexNode(mt, node);
   return node;
+}
+
+// ---- key index -----------------------------------------------------------------------
+
+/** Whether `node`'s key is (key, keyLength), whose prefix is `prefix`. */
+@inline
+function nodeHasKey(node: usize, key: usize, keyLength: u32, prefix: u64): bool {
+  return load<u64>(node, NODE_PREFIX) == prefix && compareBytes(nodeKey(node), nodeKeyLength(node), key, keyLength) == 0;
+}
+
+/**
+ * Records a linked node in the key index: in its key's slot if that holds an older
+ * version, in the first empty slot of its probe sequence if its key has none. A key that
+ * finds neither within INDEX_PROBES_MAX slots sets indexFull. Any thread; lock-free.
+ */
+export function indexNode(mt: usize, node: usize): void {
+  const slots = <usize>load<u32>(mt, MT_INDEX); // set by memtableFormat, before any insert
+  if (slots == 0 || atomic.load<u32>(mt, MT_INDEX_FULL) != 0) return; // full: nobody reads it
+  const mask = load<u32>(mt, MT_INDEX_MASK);
+  const key = nodeKey(node);
+  const keyLength = nodeKeyLength(node);
+  const prefix = load<u64>(node, NODE_PREFIX);
+  const ts = load<u64>(node, NODE_TS);
+  let i = xxh32(key, keyLength, INDEX_SEED) & mask;
+  for (let probe: u32 = 0; probe < INDEX_PROBES_MAX; probe++) {
+    const at = slots + (<usize>i << 2);
+    let seen = <usize>atomic.load<u32>(at);
+    while (true) {
+      if (seen == 0) {
+        seen = <usize>atomic.cmpxchg<u32>(at, 0, <u32>node);
+        if (seen == 0) return;
+        continue; // another key (or version) took the slot first: look at it
+      }
+      if (!nodeHasKey(seen, key, keyLength, prefix)) break;
+      if (load<u64>(seen, NODE_TS) >= ts) return; // a newer version is indexed already
+      const was = <usize>atomic.cmpxchg<u32>(at, <u32>seen, <u32>node);
+      if (was == seen) return;
+      seen = was;
+    }
+    i = (i + 1) & mask;
+  }
+  atomic.store<u32>(mt, 1, MT_INDEX_FULL);
+}
+
+/**
+ * The newest indexed version of `key`; 0 when the index has none (no version of the key
+ * visible to a snapshot read before this call is in the memtable); INDEX_UNKNOWN when the
+ * index cannot say (no index, indexFull, or every probed slot taken by other keys).
+ */
+function indexFind(mt: usize, key: usize, keyLength: u32): usize {
+  const slots = <usize>load<u32>(mt, MT_INDEX);
+  if (slots == 0 || atomic.load<u32>(mt, MT_INDEX_FULL) != 0) return INDEX_UNKNOWN;
+  const mask = load<u32>(mt, MT_INDEX_MASK);
+  const prefix = keyPrefix(key, keyLength);
+  let i = xxh32(key, keyLength, INDEX_SEED) & mask;
+  for (let probe: u32 = 0; probe < INDEX_PROBES_MAX; probe++) {
+    const node = <usize>atomic.load<u32>(slots + (<usize>i << 2));
+    if (node == 0) return 0;
+    if (nodeHasKey(node, key, keyLength, prefix)) return node;
+    i = (i + 1) & mask;
+  }
+  return INDEX_UNKNOWN;
 }
 
 /** Drops the slot's splice (it may be half updated) and answers DUPLICATE. The node's space is not reused. */
@@ -524,10 +640,13 @@ export function countNodes(mt: usize): u32 {
 /**
  * Newest version of `key` (highest ts) whose seq is below `snapshot`, value or tombstone;
  * 0 if none. Versions of a key are adjacent and ordered by ts descending, so this walks
- * past the few versions too new for the snapshot.
+ * past the few versions too new for the snapshot, from the key index's node for the key
+ * (or, when the index cannot say, from a search of the list). Call with a snapshot read
+ * before the call (the key index's invariant in the header).
  */
 export function getVisibleNode(mt: usize, key: usize, keyLength: u32, snapshot: u64): usize {
-  let node = seekGE(mt, key, keyLength, U64.MAX_VALUE);
+  let node = indexFind(mt, key, keyLength);
+  if (node == INDEX_UNKNOWN) node = seekGE(mt, key, keyLength, U64.MAX_VALUE);
   while (node != 0) {
     if (compareBytes(nodeKey(node), nodeKeyLength(node), key, keyLength) != 0) return 0;
     if (load<u64>(node, NODE_SEQ) < snapshot) return node;

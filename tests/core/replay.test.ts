@@ -139,6 +139,10 @@ function check(replayed: Replayed, expected: Operation[], what: string): void {
       for (let node = memtable.first(); node !== 0; node = memtable.next(node)) {
         const entry = memtable.entry(node);
         if (previous) assert.ok(compareVersions(previous, entry) < 0, `${what}: shard ${shard} in order at ${hex(entry.key)}@${entry.ts}`);
+        if (!previous || hex(previous.key) !== hex(entry.key)) {
+          // The key's newest version here: a point lookup (the memtable's key index) finds it.
+          assert.is(memtable.getVisible(entry.key, Number.MAX_SAFE_INTEGER)?.ts, entry.ts, `${what}: point lookup of ${hex(entry.key)}`);
+        }
         previous = entry;
         assert.is(entry.seq, 0n, `${what}: replayed versions have seq 0`);
         got.set(`${shard}/${hex(entry.key)}@${entry.ts}`, entry.value === undefined ? "tombstone" : hex(entry.value));

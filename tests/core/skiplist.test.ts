@@ -80,6 +80,53 @@ test("getVisible: the newest version (by ts) whose seq is below the snapshot", (
   assert.is(mt.getVisible(k("k"), 201)!.seq, 200n);
 });
 
+/** The memtable header's indexFull word (assembly/skiplist.ts). */
+const MT_INDEX_FULL = 52;
+
+test("model: point lookups (the key index) agree with the list: versions inserted out of ts order, seqs out of ts order, keys sharing their first 8 bytes", () => {
+  const keys = ["", "a", "ab", "abcdefgh", "abcdefghi", "abcdefghij", "abcdefgh-long-key-1", "abcdefgh-long-key-2", "z"].map(k);
+  const absent = ["abcdefg", "abcdefgh-long-key-3", "b", "abcdefghk"].map(k);
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ key: fc.nat(keys.length - 1), seq: fc.nat(1000), tombstone: fc.boolean() }), { minLength: 1, maxLength: 120 }),
+      fc.array(fc.nat(1100), { minLength: 1, maxLength: 20 }),
+      (ops, snapshots) => {
+        const mt = Memtable.create(core, 1 << 20);
+        try {
+          // Timestamps unique per key but inserted in a shuffled order.
+          const tss = ops.map((_, i) => BigInt(((i * 7919) % 1009) + 1));
+          ops.forEach((op, i) => mt.insert(keys[op.key], op.tombstone ? undefined : k(`v${i}`), tss[i], BigInt(op.seq)));
+          const list = [...mt.entries()];
+          for (const snapshot of snapshots) {
+            for (const key of keys) {
+              // The list's answer: the first (newest) version of the key with seq below the snapshot.
+              const want = list.find((e) => compareKeys(e.key, key) === 0 && e.seq < BigInt(snapshot));
+              const got = mt.getVisible(key, snapshot);
+              assert.is(got && `${got.ts}/${got.seq}`, want && `${want.ts}/${want.seq}`, `"${dec.decode(key)}" at ${snapshot}`);
+            }
+            for (const key of absent) assert.is(mt.getVisible(key, snapshot), undefined, `"${dec.decode(key)}" was never written`);
+          }
+        } finally {
+          mt.release();
+        }
+      },
+    ),
+    { numRuns: 200, seed: 20261203 },
+  );
+});
+
+test("a memtable whose key index is full finds every key by searching the list", () => {
+  const mt = Memtable.create(core, 64 * 1024); // 1,024 index slots
+  const key = (i: number) => new Uint8Array([i >> 8, i & 255]);
+  let inserted = 0;
+  while (mt.insert(key(inserted), undefined, 1n) !== Status.FULL) inserted++;
+  assert.ok(inserted > 1024, `more keys than slots (${inserted})`);
+  assert.is(core.u32[(mt.address + MT_INDEX_FULL) >>> 2], 1, "the index gave up");
+  for (let i = 0; i < inserted; i++) assert.is(mt.getVisible(key(i), 1)?.ts, 1n, `key ${i}`);
+  for (let i = inserted; i < inserted + 100; i++) assert.is(mt.getVisible(key(i), 1), undefined, `absent key ${i}`);
+  mt.release();
+});
+
 test("seekGE and seekLT land on the right neighbours", () => {
   const mt = Memtable.create(core, 1 << 20);
   for (const [key, ts] of [["b", 2n], ["d", 4n], ["d", 1n], ["f", 6n]] as const) mt.insert(k(key), k(key), ts);
