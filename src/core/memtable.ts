@@ -31,6 +31,17 @@ export const MEMTABLE_HEADER_BYTES = 64;
 export const CHUNK_BYTES_MAX = 16384;
 export const SPLICE_SLOTS = 8;
 
+/**
+ * Arena bytes of the key index of an arena of `capacity` bytes (assembly/skiplist.ts
+ * indexSlots: one u32 slot per 64 arena bytes, rounded down to a power of two, at least
+ * 16), reserved at format between the head node and the first node. tests/core/skiplist
+ * checks it against the core.
+ */
+export function keyIndexBytes(capacity: number): number {
+  const wanted = Math.floor(capacity / 64);
+  return 4 * (wanted < 16 ? 16 : 2 ** Math.floor(Math.log2(wanted)));
+}
+
 /** Arena bytes of a node of `height` (assembly/skiplist.ts nodeBytes); `valueLength` undefined: a tombstone. */
 export function nodeBytes(height: number, keyLength: number, valueLength: number | undefined): number {
   return (NODE_HEADER_BYTES + height * 4 + keyLength + (valueLength ?? 0) + 7) & ~7;
@@ -53,8 +64,9 @@ export function nodeBytes(height: number, keyLength: number, valueLength: number
  * 8, so m <= C - 8) and S the bytes of all nodes below C: closed chunks number fewer than
  * S / (C - m) and waste less than m each, and never more than the nodes that closed them:
  *   waste < min(S, S * m / (C - m)).
- * The arena then holds its header and head node, the nodes (each at most its size at
- * HEIGHT_MAX, whatever height it draws), the waste, and the last chunk: that is the bound.
+ * The arena then holds its header, head node and key index, the nodes (each at most its
+ * size at HEIGHT_MAX, whatever height it draws), the waste, and the last chunk: that is
+ * the bound.
  * Without the factor, nodes of just over C / 2 (values of about 8 KiB) fill an arena sized
  * for their payload at half of it; without the slot, every insert opens a chunk.
  */
@@ -78,7 +90,7 @@ export class ArenaNeed {
     const chunk = Math.min(Math.floor(capacity / 16) & ~7, CHUNK_BYTES_MAX);
     const m = Math.min(this.#largestSmall, chunk - 8);
     const waste = m <= 0 ? 0 : Math.min(this.#small, Math.ceil((this.#small * m) / (chunk - m)));
-    return MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0) + this.#nodes + waste + chunk;
+    return MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0) + keyIndexBytes(capacity) + this.#nodes + waste + chunk;
   }
 }
 

@@ -4,7 +4,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { Core, KEY_BYTES_MAX, Status, VALUE_BYTES_MAX } from "../../src/core/core.ts";
-import { Memtable, type MemtableEntry } from "../../src/core/memtable.ts";
+import { HEIGHT_MAX, keyIndexBytes, MEMTABLE_HEADER_BYTES, Memtable, type MemtableEntry, nodeBytes } from "../../src/core/memtable.ts";
 import { throwsA } from "../harness/assert.ts";
 
 const test = suite("skiplist");
@@ -113,6 +113,15 @@ test("model: point lookups (the key index) agree with the list: versions inserte
     ),
     { numRuns: 200, seed: 20261203 },
   );
+});
+
+test("an empty memtable's arena holds its header, head node and key index, as keyIndexBytes says (ArenaNeed relies on it)", async () => {
+  const own = await Core.create({ shards: 1, memoryBytesMax: 256 << 20 }); // odd sizes: not this file's heap
+  for (const capacity of [4096, 8192, 64 * 1024, 64 * 1024 + 192, 1 << 20, 4 << 20, 3 * (1 << 20), 64 << 20]) {
+    const mt = Memtable.create(own, capacity);
+    assert.is(mt.bytesUsed, MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0) + keyIndexBytes(capacity), `capacity ${capacity}`);
+    mt.release();
+  }
 });
 
 test("a memtable whose key index is full finds every key by searching the list", () => {
