@@ -35,11 +35,13 @@
 //
 // Arena after the header: the head node, the key index, then nodes (from MT_USED on).
 //
-// Key index: an open-addressing hash table (linear probing, no deletion) of u32 node
-// addresses, one slot per 64 arena bytes (rounded down to a power of two; 65,536 slots,
-// 256 KiB, in a 4 MiB memtable), hashed with xxh32 under INDEX_SEED (not SHARD_SEED: the
-// keys of one shard share their shard hash's low bits). A slot holds the newest linked
-// version (highest ts) of one key. A point lookup (getVisibleNode) probes it instead of
+// Key index: an open-addressing hash table (linear probing, no deletion) of u32 slots, one
+// per 64 arena bytes (rounded down to a power of two; 65,536 slots, 256 KiB, in a 4 MiB
+// memtable), hashed with xxh32 under a seed of the memtable's own (INDEX_SEED mixed with
+// its generation: not SHARD_SEED, whose low bits the keys of one shard share, and not one
+// a writer of keys could aim at across memtables). A slot holds the newest linked version
+// (highest ts) of one key: its node address (8-aligned) with the hash's top 3 bits in the
+// low 3 bits, so a probe past other keys' slots mostly skips loading their nodes. A point lookup (getVisibleNode) probes it instead of
 // descending the list (~30 dependent cache misses at 10^5 versions: docs/PERFORMANCE.md),
 // then walks that key's older versions at level 0 as before; a key with no slot is a miss.
 // Scans and inserts still use the list; the index only answers "where is this key".
@@ -114,9 +116,10 @@
 //   valid: nodes are never removed, so prev still sorts before the new node.
 // - `height` is raised by CAS before the search; readers that see a taller list than
 //   any linked tower just find empty head links at the top levels.
-// - Index slots are CASed (0 -> node, or an older version -> a newer one) after the node's
-//   level-0 CAS, and loaded atomically: a reader that finds a node in a slot sees its body
-//   and its level-0 link. indexFull is stored before the inserting writer publishes its
+// - Index slots are CASed (0 -> node | tag, or an older version's slot -> a newer one's)
+//   after the node's level-0 CAS, and loaded atomically: a reader that finds a node in a
+//   slot sees its body and its level-0 link. A slot's tag is a function of its key (under
+//   the memtable's seed), so a tag mismatch proves another key. indexFull is stored before the inserting writer publishes its
 //   record, and loaded after the reader's snapshot was read (see the invariant above).
 
 import { CONTROL_BASE, CTL_GENERATION, STATUS_DUPLICATE, STATUS_FULL, STATUS_LIMIT } from "./layout";
@@ -143,10 +146,17 @@ export const MT_INDEX_FULL: usize = 52;
 
 /** Arena bytes per key-index slot (the index takes 4 / 64 of the arena). */
 const INDEX_ARENA_BYTES_PER_SLOT: u32 = 64;
-/** Slots a key may probe before the index gives up on it (and on the memtable: indexFull). */
-export const INDEX_PROBES_MAX: u32 = 32;
-/** xxh32 seed of the key index: independent of SHARD_SEED's routing. */
+/**
+ * Slots a key may probe before the index gives up on it (and on the memtable: indexFull).
+ * With linear probing the longest run grows well before the table is full: simulated,
+ * random keys first need more than 32 probes at a load of 0.45-0.56 of 65,536 slots, more
+ * than 128 at 0.74-0.77; a 4 MiB memtable of 96-byte nodes fills 0.62 of its slots.
+ */
+export const INDEX_PROBES_MAX: u32 = 128;
+/** Mixed with a memtable's generation into its key index's xxh32 seed. */
 const INDEX_SEED: u32 = 0x6b657973;
+/** A slot's tag bits (the low bits of a node address, which is 8-aligned). */
+const INDEX_TAG_MASK: u32 = 7;
 /** What `indexFind` answers when the index cannot say (none, or full): search the list. */
 const INDEX_UNKNOWN: usize = 1;
 
@@ -547,25 +557,36 @@ export function indexNode(mt: usize, node: usize): void {
   const keyLength = nodeKeyLength(node);
   const prefix = load<u64>(node, NODE_PREFIX);
   const ts = load<u64>(node, NODE_TS);
-  let i = xxh32(key, keyLength, INDEX_SEED) & mask;
+  const hash = xxh32(key, keyLength, indexSeed(mt));
+  const tag = hash >>> 29;
+  const mine = <u32>node | tag;
+  let i = hash & mask;
   for (let probe: u32 = 0; probe < INDEX_PROBES_MAX; probe++) {
     const at = slots + (<usize>i << 2);
-    let seen = <usize>atomic.load<u32>(at);
+    let seen = atomic.load<u32>(at);
     while (true) {
       if (seen == 0) {
-        seen = <usize>atomic.cmpxchg<u32>(at, 0, <u32>node);
+        seen = atomic.cmpxchg<u32>(at, 0, mine);
         if (seen == 0) return;
         continue; // another key (or version) took the slot first: look at it
       }
-      if (!nodeHasKey(seen, key, keyLength, prefix)) break;
-      if (load<u64>(seen, NODE_TS) >= ts) return; // a newer version is indexed already
-      const was = <usize>atomic.cmpxchg<u32>(at, <u32>seen, <u32>node);
+      if ((seen & INDEX_TAG_MASK) != tag) break;
+      const other = <usize>(seen & ~INDEX_TAG_MASK);
+      if (!nodeHasKey(other, key, keyLength, prefix)) break;
+      if (load<u64>(other, NODE_TS) >= ts) return; // a newer version is indexed already
+      const was = atomic.cmpxchg<u32>(at, seen, mine);
       if (was == seen) return;
       seen = was;
     }
     i = (i + 1) & mask;
   }
   atomic.store<u32>(mt, 1, MT_INDEX_FULL);
+}
+
+/** The key index's hash seed for `mt` (its generation is set by memtableFormat, before any insert). */
+@inline
+function indexSeed(mt: usize): u32 {
+  return INDEX_SEED ^ (load<u32>(mt, MT_GENERATION) * 0x9e3779b1);
 }
 
 /**
@@ -578,11 +599,16 @@ function indexFind(mt: usize, key: usize, keyLength: u32): usize {
   if (slots == 0 || atomic.load<u32>(mt, MT_INDEX_FULL) != 0) return INDEX_UNKNOWN;
   const mask = load<u32>(mt, MT_INDEX_MASK);
   const prefix = keyPrefix(key, keyLength);
-  let i = xxh32(key, keyLength, INDEX_SEED) & mask;
+  const hash = xxh32(key, keyLength, indexSeed(mt));
+  const tag = hash >>> 29;
+  let i = hash & mask;
   for (let probe: u32 = 0; probe < INDEX_PROBES_MAX; probe++) {
-    const node = <usize>atomic.load<u32>(slots + (<usize>i << 2));
-    if (node == 0) return 0;
-    if (nodeHasKey(node, key, keyLength, prefix)) return node;
+    const slot = atomic.load<u32>(slots + (<usize>i << 2));
+    if (slot == 0) return 0;
+    if ((slot & INDEX_TAG_MASK) == tag) {
+      const node = <usize>(slot & ~INDEX_TAG_MASK);
+      if (nodeHasKey(node, key, keyLength, prefix)) return node;
+    }
     i = (i + 1) & mask;
   }
   return INDEX_UNKNOWN;

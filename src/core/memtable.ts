@@ -39,7 +39,7 @@ export const SPLICE_SLOTS = 8;
  */
 export function keyIndexBytes(capacity: number): number {
   const wanted = Math.floor(capacity / 64);
-  return 4 * (wanted < 16 ? 16 : 2 ** Math.floor(Math.log2(wanted)));
+  return 4 * (wanted < 16 ? 16 : 2 ** (31 - Math.clz32(wanted)));
 }
 
 /** Arena bytes of a node of `height` (assembly/skiplist.ts nodeBytes); `valueLength` undefined: a tombstone. */

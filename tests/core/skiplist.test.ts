@@ -124,6 +124,23 @@ test("an empty memtable's arena holds its header, head node and key index, as ke
   }
 });
 
+test("a 4 MiB memtable of 96-byte nodes keeps its key index until the memtable is full (over half its slots taken)", () => {
+  const mt = Memtable.create(core, 4 << 20); // 65,536 slots
+  const value = new Uint8Array(40).fill(9);
+  const key = (i: number) => {
+    const bytes = new Uint8Array(16);
+    new DataView(bytes.buffer).setUint32(0, Math.imul(i, 0x9e3779b1) >>> 0);
+    new DataView(bytes.buffer).setUint32(12, i);
+    return bytes;
+  };
+  let inserted = 0;
+  while (mt.insert(key(inserted), value, 1n) !== Status.FULL) inserted++;
+  assert.ok(inserted > 0.55 * 65_536, `${inserted} keys`);
+  assert.is(core.u32[(mt.address + MT_INDEX_FULL) >>> 2], 0, `the index kept room for ${inserted} keys in 65,536 slots`);
+  for (let i = 0; i < inserted; i += 97) assert.is(mt.getVisible(key(i), 1)?.ts, 1n, `key ${i}`);
+  mt.release();
+});
+
 test("a memtable whose key index is full finds every key by searching the list", () => {
   const mt = Memtable.create(core, 64 * 1024); // 1,024 index slots
   const key = (i: number) => new Uint8Array([i >> 8, i & 255]);
