@@ -126,7 +126,11 @@ test("operations logged out of timestamp order come out in timestamp order, filt
 });
 
 test("a subscriber that reads late catches up from the log: nothing lost, writers never wait", async () => {
-  const db = await open(tempDir(), { shards: 2, durability: "async" });
+  // Memtables that hold all of it: a put takes the channel path only when its memtable is
+  // full, never for a subscriber. (With 4 MiB ones, ~3 MiB a shard reached the freeze point,
+  // and a put that found its memtable full before the actor froze it took the channel path:
+  // a failure in a CI run under load, once the key index took a sixteenth of each arena.)
+  const db = await open(tempDir(), { shards: 2, durability: "async", memtableBytesMax: 16 * 1024 * 1024 });
   const feed = db.subscribe();
   const value = "v".repeat(4096);
   for (let i = 0; i < 1500; i++) await db.put(`k${i}`, value); // ~6 MiB, more than the old 4 MiB feed buffer
