@@ -55,6 +55,20 @@ function assertRound0(rows: Array<[Uint8Array, Uint8Array]>, from: number, what:
   });
 }
 
+test("a get whose lookup first opens its shard's tables still finds the key in a memtable (the tables' checksums are staged over the key it staged)", async () => {
+  const dir = tempDir();
+  const db = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
+  for (let i = 0; i < 2000; i++) await db.put(`k${String(i).padStart(5, "0")}`, "x".repeat(100));
+  await eventually(() => db.stats().shards[0].tables > 0, "tables");
+  await db.close();
+  const again = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
+  await again.put("hot", "in the memtable");
+  // The first read of this handle opens the shard's tables, inside the lookup.
+  assert.is(text(again.get("hot")), "in the memtable");
+  assert.is(text(again.get("k00007")), "x".repeat(100));
+  await again.close();
+});
+
 test("scan survives a compaction triggered by its own thread's reads", async () => {
   const { db, dir } = await loaded();
   const opened = tableFiles(dir);
