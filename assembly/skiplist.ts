@@ -95,7 +95,8 @@
 // - Key index: a slot, once set, only ever changes to a newer version (higher ts) of the
 //   same key, so slots never become empty and a probe that reaches an empty slot has
 //   passed every slot its key could be in. A node is indexed after it is linked at every
-//   level (nodeLink, replay's buildList) and before its writer publishes its record, and
+//   level (nodeLink) and before its writer publishes its record (replay's buildList, which
+//   links without nodeLink, abandons the memtable's index first: indexFull), and
 //   a version is visible to a snapshot only once its record is published (its seq below
 //   the visible point: src/engine/read-context.ts). So for a reader holding snapshot S,
 //   every key with a version visible at S has its slot, pointing at that version or a
@@ -580,6 +581,11 @@ export function indexNode(mt: usize, node: usize): void {
     }
     i = (i + 1) & mask;
   }
+  atomic.store<u32>(mt, 1, MT_INDEX_FULL);
+}
+
+/** Gives up the key index of `mt`: its lookups search the list (replay's buildList, before any link). */
+export function indexAbandon(mt: usize): void {
   atomic.store<u32>(mt, 1, MT_INDEX_FULL);
 }
 

@@ -140,7 +140,9 @@ function check(replayed: Replayed, expected: Operation[], what: string): void {
         const entry = memtable.entry(node);
         if (previous) assert.ok(compareVersions(previous, entry) < 0, `${what}: shard ${shard} in order at ${hex(entry.key)}@${entry.ts}`);
         if (!previous || hex(previous.key) !== hex(entry.key)) {
-          // The key's newest version here: a point lookup (the memtable's key index) finds it.
+          // The key's newest version here: a point lookup finds it (a memtable built in one
+          // pass has no key index, and its lookups search the list; one linked through
+          // nodeLink has one).
           assert.is(memtable.getVisible(entry.key, Number.MAX_SAFE_INTEGER)?.ts, entry.ts, `${what}: point lookup of ${hex(entry.key)}`);
         }
         previous = entry;
