@@ -41,9 +41,10 @@
 // its generation: not SHARD_SEED, whose low bits the keys of one shard share, and not one
 // a writer of keys could aim at across memtables). A slot holds the newest linked version
 // (highest ts) of one key: its node address (8-aligned) with the hash's top 3 bits in the
-// low 3 bits, so a probe past other keys' slots mostly skips loading their nodes. A point lookup (getVisibleNode) probes it instead of
-// descending the list (~30 dependent cache misses at 10^5 versions: docs/PERFORMANCE.md),
-// then walks that key's older versions at level 0 as before; a key with no slot is a miss.
+// low 3 bits, so a probe past other keys' slots mostly skips loading their nodes. A point
+// lookup (getVisibleNode) probes it instead of descending the list (~30 dependent cache
+// misses at 10^5 versions: docs/PERFORMANCE.md), then walks that key's older versions at
+// level 0 as before; a key with no slot is a miss.
 // Scans and inserts still use the list; the index only answers "where is this key".
 //
 // There is no entry counter: a shared counter bumped by every insert would bounce one
@@ -120,8 +121,9 @@
 // - Index slots are CASed (0 -> node | tag, or an older version's slot -> a newer one's)
 //   after the node's level-0 CAS, and loaded atomically: a reader that finds a node in a
 //   slot sees its body and its level-0 link. A slot's tag is a function of its key (under
-//   the memtable's seed), so a tag mismatch proves another key. indexFull is stored before the inserting writer publishes its
-//   record, and loaded after the reader's snapshot was read (see the invariant above).
+//   the memtable's seed), so a tag mismatch proves another key. indexFull is stored before
+//   the inserting writer publishes its record, and loaded after the reader's snapshot was
+//   read (see the invariant above).
 
 import { CONTROL_BASE, CTL_GENERATION, STATUS_DUPLICATE, STATUS_FULL, STATUS_LIMIT } from "./layout";
 import { xxh32 } from "./xxhash32";
