@@ -93,13 +93,12 @@ export class SegmentScanner {
   /**
    * Valid records from the current offset, at most up to LSN `untilLsn` (exclusive; a
    * record starting at or after it is left for a later call, stop reason "limit").
-   * Payloads are copied when `payloads` is true; with "view" a payload is a view of the
-   * scanner's buffer in the core's memory, valid only until the generator resumes (a
-   * record larger than the buffer is still a copy); with "window" a payload is a view of a
+   * Payloads are copied when `payloads` is true; with "window" a payload is a view of a
    * copy of up to WINDOW_BYTES of the buffer, shared with the records around it (one
-   * copy for many records: a payload keeps its window alive); with false there is none.
+   * copy for many records: a payload keeps its window alive; a record larger than the
+   * buffer is a copy of its own); with false there is none.
    */
-  *read(untilLsn = Infinity, payloads: boolean | "view" | "window" = true): Generator<ScannedRecord> {
+  *read(untilLsn = Infinity, payloads: boolean | "window" = true): Generator<ScannedRecord> {
     const core = this.core;
     const buffer = this.#buffer;
     this.stopped = undefined;
@@ -139,7 +138,7 @@ export class SegmentScanner {
           const inWindow = at - windowFrom + RECORD_HEADER_BYTES;
           payload = window.subarray(inWindow, inWindow + length);
         } else {
-          payload = payloads === "view" ? core.u8.subarray(from, from + length) : payloads ? core.copyOut(from, length) : undefined;
+          payload = payloads ? core.copyOut(from, length) : undefined;
         }
         at += bytes;
         this.offset += bytes;
