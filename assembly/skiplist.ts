@@ -27,7 +27,7 @@
 //                          checkpoint read after the durable LSN sees it)
 //   +40 u32 generation     unique per format of an arena, so that a splice or chunk cached
 //                          for an earlier memtable in a recycled arena is never used for this one
-//   +44 u32 index          address of the key index's slots (below), 0 = none
+//   +44 u32 index          address of the key index's slots (below), set by every format
 //   +48 u32 indexMask      slots - 1 (slots: a power of two)
 //   +52 u32 indexFull      1 once a key found no free slot within INDEX_PROBES_MAX (atomic):
 //                          from then on lookups in this memtable search the list
@@ -160,7 +160,7 @@ export const INDEX_PROBES_MAX: u32 = 128;
 const INDEX_SEED: u32 = 0x6b657973;
 /** A slot's tag bits (the low bits of a node address, which is 8-aligned). */
 const INDEX_TAG_MASK: u32 = 7;
-/** What `indexFind` answers when the index cannot say (none, or full): search the list. */
+/** What `indexFind` answers when the index cannot say (full, or its probes ran out): search the list. */
 const INDEX_UNKNOWN: usize = 1;
 
 export const MEMTABLE_ACTIVE: u32 = 0;
@@ -554,7 +554,7 @@ function nodeHasKey(node: usize, key: usize, keyLength: u32, prefix: u64): bool 
  */
 export function indexNode(mt: usize, node: usize): void {
   const slots = <usize>load<u32>(mt, MT_INDEX); // set by memtableFormat, before any insert
-  if (slots == 0 || atomic.load<u32>(mt, MT_INDEX_FULL) != 0) return; // full: nobody reads it
+  if (atomic.load<u32>(mt, MT_INDEX_FULL) != 0) return; // full: nobody reads it
   const mask = load<u32>(mt, MT_INDEX_MASK);
   const key = nodeKey(node);
   const keyLength = nodeKeyLength(node);
@@ -600,11 +600,11 @@ function indexSeed(mt: usize): u32 {
 /**
  * The newest indexed version of `key`; 0 when the index has none (no version of the key
  * visible to a snapshot read before this call is in the memtable); INDEX_UNKNOWN when the
- * index cannot say (no index, indexFull, or every probed slot taken by other keys).
+ * index cannot say (indexFull, or every probed slot taken by other keys).
  */
 function indexFind(mt: usize, key: usize, keyLength: u32): usize {
   const slots = <usize>load<u32>(mt, MT_INDEX);
-  if (slots == 0 || atomic.load<u32>(mt, MT_INDEX_FULL) != 0) return INDEX_UNKNOWN;
+  if (atomic.load<u32>(mt, MT_INDEX_FULL) != 0) return INDEX_UNKNOWN;
   const mask = load<u32>(mt, MT_INDEX_MASK);
   const prefix = keyPrefix(key, keyLength);
   const hash = xxh32(key, keyLength, indexSeed(mt));

@@ -28,6 +28,8 @@ export const MEMTABLE_BYTES_MIN = 4096;
 export const HEIGHT_MAX = 16;
 export const NODE_HEADER_BYTES = 32;
 export const MEMTABLE_HEADER_BYTES = 64;
+/** Offset of the arena header's indexFull word (assembly/skiplist.ts MT_INDEX_FULL). */
+const MT_INDEX_FULL = 52;
 export const CHUNK_BYTES_MAX = 16384;
 export const SPLICE_SLOTS = 8;
 
@@ -235,6 +237,10 @@ export class Memtable {
   /** Entries linked now, counted by walking the list (O(n)). */
   get count(): number {
     return this.core.exports.memtableCount(this.address) >>> 0;
+  }
+  /** Whether the key index gave up (header word indexFull, +52: assembly/skiplist.ts) and lookups search the list. */
+  get keyIndexFull(): boolean {
+    return Atomics.load(this.core.u32, (this.address + MT_INDEX_FULL) >>> 2) !== 0;
   }
 
   /** Returns the arena for reuse; the caller guarantees no thread reads it any more. */

@@ -80,9 +80,6 @@ test("getVisible: the newest version (by ts) whose seq is below the snapshot", (
   assert.is(mt.getVisible(k("k"), 201)!.seq, 200n);
 });
 
-/** The memtable header's indexFull word (assembly/skiplist.ts). */
-const MT_INDEX_FULL = 52;
-
 test("model: point lookups (the key index) agree with the list: versions inserted out of ts order, seqs out of ts order, keys sharing their first 8 bytes", () => {
   const keys = ["", "a", "ab", "abcdefgh", "abcdefghi", "abcdefghij", "abcdefgh-long-key-1", "abcdefgh-long-key-2", "z"].map(k);
   const absent = ["abcdefg", "abcdefgh-long-key-3", "b", "abcdefghk"].map(k);
@@ -136,7 +133,7 @@ test("a 4 MiB memtable of 96-byte nodes keeps its key index until the memtable i
   let inserted = 0;
   while (mt.insert(key(inserted), value, 1n) !== Status.FULL) inserted++;
   assert.ok(inserted > 0.55 * 65_536, `${inserted} keys`);
-  assert.is(core.u32[(mt.address + MT_INDEX_FULL) >>> 2], 0, `the index kept room for ${inserted} keys in 65,536 slots`);
+  assert.is(mt.keyIndexFull, false, `the index kept room for ${inserted} keys in 65,536 slots`);
   for (let i = 0; i < inserted; i += 97) assert.is(mt.getVisible(key(i), 1)?.ts, 1n, `key ${i}`);
   mt.release();
 });
@@ -147,7 +144,7 @@ test("a memtable whose key index is full finds every key by searching the list",
   let inserted = 0;
   while (mt.insert(key(inserted), undefined, 1n) !== Status.FULL) inserted++;
   assert.ok(inserted > 1024, `more keys than slots (${inserted})`);
-  assert.is(core.u32[(mt.address + MT_INDEX_FULL) >>> 2], 1, "the index gave up");
+  assert.is(mt.keyIndexFull, true, "the index gave up");
   for (let i = 0; i < inserted; i++) assert.is(mt.getVisible(key(i), 1)?.ts, 1n, `key ${i}`);
   for (let i = inserted; i < inserted + 100; i++) assert.is(mt.getVisible(key(i), 1), undefined, `absent key ${i}`);
   mt.release();
