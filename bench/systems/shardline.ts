@@ -10,8 +10,8 @@
  * and `attach(handle)`; the change feed is `db.subscribe()`. Databases open with the
  * engine's defaults (4 shards of 4 MiB memtables) unless a workload asks for `shards` or
  * `memtableBytesMax` (the sustained load states them). The string workloads pass JS
- * strings to `db.put`/`db.get` (the engine encodes them as UTF-8); `db.get` returns bytes,
- * which the string store decodes with a TextDecoder (a caller wants its string back).
+ * strings to `db.put` and `db.getString` (the engine encodes and decodes UTF-8 in place);
+ * an engine without `getString` has its `db.get` bytes decoded with a TextDecoder.
  *
  * Until the engine lands, the entry has no `open`: both modes are then unavailable with
  * that reason, exactly like a peer that will not load, and the recovery workload falls
@@ -41,6 +41,7 @@ export interface ShardlineOptions {
 interface Db {
   put(key: Uint8Array | string, value: Uint8Array | string): Promise<unknown>;
   get(key: Uint8Array | string): Uint8Array | undefined;
+  getString?(key: Uint8Array | string): string | undefined;
   scan(options: { gte?: Uint8Array; limit?: number }): Iterable<[Uint8Array, Uint8Array]>;
   batch?(ops: Array<{ type: "put"; key: Uint8Array | string; value: Uint8Array | string }>): Promise<unknown>;
   flush(): Promise<unknown>;
@@ -151,14 +152,15 @@ async function loadAll<K extends Uint8Array | string>(db: Db, keys: readonly K[]
 
 function stringStore(db: Db): StringStore {
   const decoder = new TextDecoder();
+  const getString = db.getString?.bind(db);
   return {
     writeStyle: "await",
     put: (k, v) => db.put(k, v),
     readStyle: "sync",
-    get(k) {
+    get: getString ?? ((k) => {
       const v = db.get(k);
       return v === undefined ? undefined : decoder.decode(v);
-    },
+    }),
     load: (keys, values) => loadAll(db, keys, values),
     flush: async () => void (await db.flush()),
     close: async () => void (await db.close()),
@@ -174,7 +176,7 @@ function shardlineSystem(id: string, durability: "async" | "full"): System {
     family: "shardline",
     durability: durability === "full" ? "durable" : "non-durable",
     readApi: durability === "async" ? "get, scan (sync)" : undefined,
-    stringReadApi: durability === "async" ? "get(string) (sync), bytes decoded with TextDecoder" : undefined,
+    stringReadApi: durability === "async" ? "getString (sync)" : undefined,
     async available() {
       const e = await loadEngine();
       return typeof e === "string" ? e : true;

@@ -8,7 +8,7 @@
  * a scan exactly scanRows rows); a wrong answer fails the result instead of timing it.
  * - "get-hit-str": get-hit with JS strings: string keys loaded with string values through
  *   each system's string API (StringStore), then gets of loaded keys that must return the
- *   string (shardline returns bytes: decoded with a TextDecoder, inside the timing).
+ *   string (shardline: db.getString, which decodes the UTF-8 in place).
  * Gets: ns/op from whole rounds, p50/p99 from a separate pass timing each get. Scans:
  * rows per second, p50/p99 per whole scan.
  * Threads: the harness's main thread.
@@ -173,7 +173,7 @@ export function stringReadJob(sizes: Sizes): Job {
     durability: "n/a",
     count: sizes.stringGetCount,
     valueBytes: sizes.stringValueChars,
-    description: `${sizes.stringGetCount} gets of present keys in shuffled order, each answer a JS string; ${sizes.readKeys} random ${sizes.stringKeyChars}-character string keys with ${sizes.stringValueChars}-character string values (ASCII) loaded through each system's string API and flushed; shardline's get returns bytes, decoded with a TextDecoder inside the timing`,
+    description: `${sizes.stringGetCount} gets of present keys in shuffled order, each answer a JS string; ${sizes.readKeys} random ${sizes.stringKeyChars}-character string keys with ${sizes.stringValueChars}-character string values (ASCII) loaded through each system's string API and flushed; shardline reads with getString (UTF-8 decoded in place)`,
   };
   return {
     id: "reads-str",

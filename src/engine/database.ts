@@ -23,6 +23,7 @@ import { VALUE_TOMBSTONE } from "../core/memtable.ts";
 import { ClosedError, ReadOnlyError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
 import type { DirLock, LockRecord } from "../lock.ts";
 import type { Platform, WorkerHandle } from "../platform.ts";
+import { ValueRead } from "../table/table-reader.ts";
 import { DurableWaiters } from "../wal/durable-waiters.ts";
 import { Ring, RingState } from "../wal/format.ts";
 import type { Log, RecoveryReport } from "../wal/log.ts";
@@ -34,6 +35,7 @@ import { type ManifestData, readManifest, type TableRecord } from "./manifest.ts
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, BATCH_STAGED_OP_BYTES, SMALL_BATCH_OPS_MAX, smallBatchBytesMaxFor, type ResolvedOptions, type ResolvedWriteQueueOptions, resolveWriteQueueOptions } from "./options.ts";
 import type { LiveReader, LiveReaderStats } from "./live-reader.ts";
 import { ReadContext } from "./read-context.ts";
+import { ReadKey } from "./read-key.ts";
 import { listReaderSlots, type ReaderSlotInfo } from "./reader-slots.ts";
 import { OP_DELETE, OP_PUT, type Operation } from "./records.ts";
 import { prefixEnd, type ScanBounds, ScanIterator } from "./scan.ts";
@@ -186,6 +188,7 @@ export class Database implements AsyncDisposable {
   /** Channel-path writes of this handle not settled yet (close() waits for them). */
   readonly #channelWrites = new Set<Promise<unknown>>();
   readonly #read: ReadContext;
+  readonly #readKeys = new ReadKey();
   readonly #full: boolean;
   #closed = false;
   /** This handle's live change-feed subscriptions (ended on close). */
@@ -274,10 +277,43 @@ export class Database implements AsyncDisposable {
   put(key: Key, value: Value): Promise<bigint> {
     try {
       this.#checkWritable();
+      if (typeof key === "string" && typeof value === "string") {
+        const written = this.#putTextFast(key, value);
+        if (written) return written;
+      }
       return this.#write(keyOf(key), valueOf(value, this.#shared.valueBytesMax));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * A put of a string key and value on the fast path, encoded straight into the staging
+   * area (no arrays: in V8 `TextEncoder.encode` and an array over 64 bytes cost ~1.2 µs
+   * each, docs/PERFORMANCE.md). Undefined when that path is not open now (another write of
+   * this handle is in flight on the channel, the ring is gated, the memtable is full) or a
+   * string is over its limit: nothing was written, and `put` takes the general path, which
+   * also raises the limit errors.
+   */
+  #putTextFast(key: string, value: string): Promise<bigint> | undefined {
+    if (this.#ringGate || this.#inFlightTotal > 0) return undefined;
+    const core = this.#core;
+    const keyLength = core.stageText(key, 0, KEY_BYTES_MAX);
+    if (keyLength < 0) return undefined;
+    const valueLength = core.stageText(value, keyLength, this.#shared.valueBytesMax);
+    if (valueLength < 0) return undefined;
+    const status = core.exports.engineWrite(this.#group.ring, core.staging, keyLength, core.staging + keyLength, valueLength);
+    if (status !== E.OK) return undefined;
+    return this.#acknowledged();
+  }
+
+  /** After a fast-path write: its timestamp, at once ("async") or once its record is durable. */
+  #acknowledged(): Promise<bigint> {
+    const core = this.#core;
+    this.#counts.fast++;
+    const ts = core.u64[(core.result + R_TS) >>> 3];
+    if (!this.#full) return Promise.resolve(ts);
+    return this.#waiters.wait(Number(core.u64[(core.result + R_LSN_END) >>> 3])).then(() => ts);
   }
 
   delete(key: Key): Promise<bigint> {
@@ -301,12 +337,7 @@ export class Database implements AsyncDisposable {
       const keyAt = core.stage(key);
       const valueAt = value ? core.stage(value, key.length) : 0;
       const status = e.engineWrite(this.#group.ring, keyAt, key.length, valueAt, value ? value.length : VALUE_TOMBSTONE);
-      if (status === E.OK) {
-        this.#counts.fast++;
-        const ts = core.u64[(core.result + R_TS) >>> 3];
-        if (!this.#full) return Promise.resolve(ts);
-        return this.#waiters.wait(Number(core.u64[(core.result + R_LSN_END) >>> 3])).then(() => ts);
-      }
+      if (status === E.OK) return this.#acknowledged();
       if (status === E.CHANNEL) {
         if (core.u32[(core.result + R_REASON) >>> 2] === REASON_NO_ACTIVE && attempt < 3) continue; // a freeze in progress
         const shard = core.u32[(core.result + R_SHARD) >>> 2];
@@ -553,10 +584,26 @@ export class Database implements AsyncDisposable {
     this.#checkOpen();
     const view = this.#view(options?.snapshot);
     if (view) return view.get(key, options);
-    const snapshot = options.snapshot;
+    return this.#lookup(key, options.snapshot, ValueRead.COPY) as Uint8Array | undefined;
+  }
+
+  /**
+   * The value of `key` (at `snapshot`, or now) decoded as UTF-8 text, or undefined: `get`
+   * and a TextDecoder in one step, without copying the bytes first. Invalid UTF-8 becomes
+   * U+FFFD, as TextDecoder does by default. Synchronous.
+   */
+  getString(key: Key, options: { snapshot?: Snapshot } = {}): string | undefined {
+    this.#checkOpen();
+    const view = this.#view(options?.snapshot);
+    if (view) return view.getString(key, options);
+    return this.#lookup(key, options.snapshot, ValueRead.TEXT) as string | undefined;
+  }
+
+  /** get, getString and has: a string key is encoded into this handle's read-key buffer (lookup keeps no key). */
+  #lookup(key: Key, snapshot: Snapshot | undefined, read: ValueRead): Uint8Array | string | undefined {
     if (snapshot?.released) throw new SnapshotReleasedError();
-    const found = this.#read.lookup(keyOf(key), snapshot === undefined ? undefined : Number(snapshot.seq));
-    return found?.value;
+    const bytes = typeof key === "string" ? this.#readKeys.encode(key) : keyOf(key);
+    return this.#read.lookup(bytes, snapshot === undefined ? undefined : Number(snapshot.seq), read)?.value;
   }
 
   /**
@@ -567,10 +614,7 @@ export class Database implements AsyncDisposable {
     this.#checkOpen();
     const view = this.#view(options?.snapshot);
     if (view) return view.has(key, options);
-    const snapshot = options.snapshot;
-    if (snapshot?.released) throw new SnapshotReleasedError();
-    const found = this.#read.lookup(keyOf(key), snapshot === undefined ? undefined : Number(snapshot.seq), false);
-    return found !== undefined && found.value !== undefined;
+    return this.#lookup(key, options.snapshot, ValueRead.VIEW) !== undefined;
   }
 
   /** A consistent point-in-time view for get and scan. Release it (or `using`): it holds old versions. */

@@ -59,17 +59,18 @@ import { NODE_KEY_LENGTH, NODE_HEIGHT, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, 
 import type { Platform } from "../platform.ts";
 import { ClosedError, ShardlineError } from "../errors.ts";
 import { filterHash1, filterHash2 } from "../table/bloom-filter.ts";
+import { ValueRead } from "../table/table-reader.ts";
 import type { EngineShared } from "./shared-state.ts";
 import type { ManifestData } from "./manifest.ts";
 import { TableGoneError, TableSet, type TableVersion } from "./table-set.ts";
 
 export interface Found {
   ts: bigint;
-  /** undefined: a tombstone */
-  value: Uint8Array | undefined;
+  /** undefined: a tombstone; a string when read as ValueRead.TEXT */
+  value: Uint8Array | string | undefined;
 }
 
-/** What a lookup without copy (has) gives for a value: present, not copied. */
+/** What a lookup with ValueRead.VIEW (has) gives for a value: present, not copied. */
 export const PRESENT = new Uint8Array(0);
 
 const RETRIES_MAX = 8;
@@ -120,9 +121,9 @@ export class ReadContext {
 
   /**
    * Newest visible version of `key` (already staged at the start of the staging area) in the
-   * given memtables; without `copy`, a value found is PRESENT instead of a copy.
+   * given memtables, its value as `read` says (ValueRead.VIEW: PRESENT).
    */
-  #fromMemtables(memtables: number[], keyLength: number, snapshot: number, copy: boolean): Found | undefined {
+  #fromMemtables(memtables: number[], keyLength: number, snapshot: number, read: ValueRead): Found | undefined {
     const core = this.core;
     let best: Found | undefined;
     for (const mt of memtables) {
@@ -131,23 +132,25 @@ export class ReadContext {
       const ts = core.u64[node >>> 3];
       if (best && best.ts >= ts) continue;
       const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
-      if (!copy) {
+      if (valueLength === VALUE_TOMBSTONE || read === ValueRead.VIEW) {
         best = { ts, value: valueLength === VALUE_TOMBSTONE ? undefined : PRESENT };
         continue;
       }
       const keyAt = node + NODE_LINKS + core.u8[node + NODE_HEIGHT] * 4;
       const keyLen = core.u8[node + NODE_KEY_LENGTH] | (core.u8[node + NODE_KEY_LENGTH + 1] << 8);
-      best = { ts, value: valueLength === VALUE_TOMBSTONE ? undefined : core.copyOut(keyAt + keyLen, valueLength) };
+      const valueAt = keyAt + keyLen;
+      best = { ts, value: read === ValueRead.TEXT ? core.textAt(valueAt, valueLength) : core.copyOut(valueAt, valueLength) };
     }
     return best;
   }
 
   /**
    * The newest version of `key` visible at `given` (or, without one, at the visible point
-   * read in the order of the header), value or tombstone, or undefined if none. Without
-   * `copy` (has) no value is copied: a value found is PRESENT (an empty array).
+   * read in the order of the header), value or tombstone, or undefined if none. The value
+   * as `read` says: a copy (get), its UTF-8 text (getString), or PRESENT, an empty array
+   * (has: nothing copied). `key` is not kept: the caller may reuse its bytes afterwards.
    */
-  lookup(key: Uint8Array, given: number | undefined, copy = true): Found | undefined {
+  lookup(key: Uint8Array, given: number | undefined, read: ValueRead = ValueRead.COPY): Found | undefined {
     this.#checkOpen();
     const shard = this.core.shardOf(key);
     this.enter();
@@ -159,7 +162,7 @@ export class ReadContext {
       version = pinned.version;
       snapshot = pinned.snapshot;
       this.core.stage(key); // after (2): opening a table stages its checksums
-      best = this.#fromMemtables(pinned.memtables[0], key.length, snapshot, copy); // (4)
+      best = this.#fromMemtables(pinned.memtables[0], key.length, snapshot, read); // (4)
     } catch (error) {
       version?.release();
       throw error;
@@ -167,7 +170,7 @@ export class ReadContext {
       this.exit();
     }
     try {
-      return snapshot! <= 0 ? best : this.#fromTables(version!, shard, key, snapshot!, best, copy);
+      return snapshot! <= 0 ? best : this.#fromTables(version!, shard, key, snapshot!, best, read);
     } finally {
       version!.release();
     }
@@ -218,7 +221,7 @@ export class ReadContext {
   }
 
   /** The shard's tables' newest version of `key` visible at `snapshot` if newer than `best`. */
-  #fromTables(version: TableVersion, shard: number, key: Uint8Array, snapshot: number, best: Found | undefined, copy: boolean): Found | undefined {
+  #fromTables(version: TableVersion, shard: number, key: Uint8Array, snapshot: number, best: Found | undefined, read: ValueRead): Found | undefined {
     const seqMax = snapshot - 1; // tables: visible iff seq <= that
     let found = best;
     let h1 = -1;
@@ -230,8 +233,8 @@ export class ReadContext {
         h1 = filterHash1(this.core, key);
         h2 = filterHash2(this.core, key);
       }
-      const got = version.reader(table).getVisible(key, seqMax, h1, h2, copy);
-      if (got && (!found || got.ts > found.ts)) found = { ts: got.ts, value: got.value === undefined || copy ? got.value : PRESENT };
+      const got = version.reader(table).getVisible(key, seqMax, h1, h2, read);
+      if (got && (!found || got.ts > found.ts)) found = { ts: got.ts, value: got.value === undefined || read !== ValueRead.VIEW ? got.value : PRESENT };
     }
     return found;
   }

@@ -282,8 +282,10 @@ export class ShardlineLevelBase extends AbstractLevel<Encoded, unknown, unknown>
 
   _getSync(key: Encoded, options: ReadOptions): Encoded | undefined {
     return mapped(() => {
-      const value = this.#open().get(key, { snapshot: options.snapshot?.inner });
-      return value === undefined ? undefined : decoded(value, options.valueEncoding);
+      const db = this.#open();
+      const at = { snapshot: options.snapshot?.inner };
+      // utf8: decoded by the engine in place, no copy of the bytes first.
+      return options.valueEncoding === "utf8" ? db.getString(key, at) : db.get(key, at);
     });
   }
 

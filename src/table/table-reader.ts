@@ -37,6 +37,19 @@ import { compareKeys } from "./key-order.ts";
 import { type CursorSource, TableCursor } from "./table-cursor.ts";
 import { TableIndex } from "./table-index.ts";
 
+/** How a point lookup hands out the value it found. */
+export const ValueRead = {
+  /** A view of the bytes where they are (valid until the reader's next lookup): for `has`. */
+  VIEW: 0,
+  /** A copy of the bytes. */
+  COPY: 1,
+  /** The bytes decoded as UTF-8 (invalid sequences become U+FFFD), without a copy of them. */
+  TEXT: 2,
+} as const;
+export type ValueRead = (typeof ValueRead)[keyof typeof ValueRead];
+
+const utf8 = new TextDecoder();
+
 /** The newest visible version of a key in one table. `value` undefined: a tombstone. */
 export interface TableGetResult {
   ts: bigint;
@@ -176,15 +189,17 @@ export class TableReader implements CursorSource {
   /**
    * The engine's point lookup: `get` for a seq bound below 2^53 (a JS number: seq <=
    * `seqMax`), with the key's filter hashes computed once by the caller (filterHash1,
-   * filterHash2) and no BigInt arithmetic. `copy` as for `get`.
+   * filterHash2) and no BigInt arithmetic. The value as `read` says (ValueRead): a copy, the
+   * block's own bytes (valid until the next lookup on this reader), or its UTF-8 text.
    */
-  getVisible(key: Uint8Array, seqMax: number, h1: number, h2: number, copy: boolean): { ts: bigint; value: Uint8Array | undefined } | undefined {
+  getVisible(key: Uint8Array, seqMax: number, h1: number, h2: number, read: ValueRead): { ts: bigint; value: Uint8Array | string | undefined } | undefined {
     this.#check();
     if (seqMax < 0 || !this.filter.mayContainHashed(h1, h2)) return undefined;
     const c = this.#seekVisible(key, Math.floor(seqMax / 0x100000000), seqMax >>> 0);
     if (c === undefined) return undefined;
     const value = c.value;
-    return { ts: c.ts, value: value === undefined || !copy ? value : value.slice() };
+    if (value === undefined || read === ValueRead.VIEW) return { ts: c.ts, value };
+    return { ts: c.ts, value: read === ValueRead.TEXT ? utf8.decode(value) : value.slice() };
   }
 
   /** The shared cursor on the newest version of `key` with seq <= (sHi, sLo), or undefined. */

@@ -85,6 +85,7 @@ async function run(ops: Array<Record<string, unknown>>): Promise<void> {
         case "get": {
           const got = db.get(op.key);
           assert.is(got === undefined ? undefined : dec.decode(got), model.get(op.key), `get ${op.key}`);
+          assert.is(db.getString(op.key), model.get(op.key), `getString ${op.key}`);
           break;
         }
         case "scan": {
@@ -100,6 +101,7 @@ async function run(ops: Array<Record<string, unknown>>): Promise<void> {
           const { snap, model: then } = snapshots[(op.which as number) % snapshots.length];
           const got = db.get(op.key, { snapshot: snap });
           assert.is(got === undefined ? undefined : dec.decode(got), then.get(op.key), `snapshot get ${op.key}`);
+          assert.is(db.getString(op.key, { snapshot: snap }), then.get(op.key), `snapshot getString ${op.key}`);
           assert.equal(scanRows(db, { snapshot: snap }), modelScan(then), "snapshot scan");
           break;
         }
@@ -132,6 +134,7 @@ async function run(ops: Array<Record<string, unknown>>): Promise<void> {
         case "readerGet": {
           const got = reader.get(op.key);
           assert.is(got === undefined ? undefined : dec.decode(got), readerModel.get(op.key), `reader get ${op.key}`);
+          assert.is(reader.getString(op.key), readerModel.get(op.key), `reader getString ${op.key}`);
           break;
         }
         case "readerScan": {

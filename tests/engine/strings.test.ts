@@ -1,0 +1,142 @@
+// String keys and values: getString (UTF-8 decoded in place, from memtables and tables, at
+// a snapshot), string keys of point reads encoded into the handle's reused read-key buffer,
+// and puts of a string key and value staged straight into shared memory (falling back to
+// the general path for the channel, in-flight channel writes and over-limit strings).
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { KEY_BYTES_MAX } from "../../src/core/core.ts";
+import { cleanup, enc, eventually, open, tempDir } from "./helpers.ts";
+
+const test = suite("engine strings");
+
+test("getString decodes values from the memtable, at a snapshot, and is undefined for missing and deleted keys", async () => {
+  const db = await open(tempDir(), { shards: 2, durability: "async" });
+  await db.put("ascii", "Ada");
+  await db.put("ключ", "значение – ✓ 🙂");
+  await db.put(enc.encode("bytes"), enc.encode("from bytes"));
+  await db.put("empty", "");
+  assert.is(db.getString("ascii"), "Ada");
+  assert.is(db.getString("ключ"), "значение – ✓ 🙂", "multi-byte key and value");
+  assert.is(db.getString(enc.encode("ключ")), "значение – ✓ 🙂", "the same key as bytes");
+  assert.is(db.getString("bytes"), "from bytes");
+  assert.is(db.getString("empty"), "");
+  assert.is(db.getString("missing"), undefined);
+  const snapshot = db.snapshot();
+  await db.delete("ascii");
+  await db.put("ключ", "new");
+  assert.is(db.getString("ascii"), undefined, "a tombstone");
+  assert.is(db.getString("ascii", { snapshot }), "Ada");
+  assert.is(db.getString("ключ", { snapshot }), "значение – ✓ 🙂");
+  assert.is(db.getString("ключ"), "new");
+  snapshot.release();
+  assert.throws(() => db.getString("ascii", { snapshot }), /released/);
+  await db.close();
+  assert.throws(() => db.getString("ascii"), /closed/);
+});
+
+test("getString replaces invalid UTF-8 with U+FFFD, as TextDecoder does", async () => {
+  const db = await open(tempDir(), { shards: 1, durability: "async" });
+  const bad = new Uint8Array([0x61, 0xff, 0x62, 0xe2, 0x82]);
+  await db.put("bad", bad);
+  assert.is(db.getString("bad"), new TextDecoder().decode(bad));
+  assert.is(db.getString("bad"), "a\ufffdb\ufffd");
+  await db.close();
+});
+
+test("getString reads tables: values flushed, a tombstone flushed over a value", async () => {
+  const db = await open(tempDir(), { shards: 1, memtableBytesMax: 64 * 1024, durability: "async" });
+  const value = (i: number) => `värde-${i}-${"v".repeat(150)}`;
+  for (let i = 0; i < 600; i++) await db.put(`k${i}`, value(i));
+  await db.delete("k5");
+  for (let i = 600; i < 1200; i++) await db.put(`k${i}`, value(i));
+  await eventually(() => db.stats().shards[0].tables > 0 && db.stats().shards[0].frozenMemtables === 0, "flushes done");
+  assert.is(db.getString("k0"), value(0), "a key in a table");
+  assert.is(db.getString("k5"), undefined, "a tombstone in a table");
+  assert.is(db.getString("k1199"), value(1199));
+  assert.is(db.getString("nope"), undefined);
+  for (let i = 0; i < 1200; i += 37) if (i !== 5) assert.is(db.getString(`k${i}`), value(i), `k${i}`);
+  await db.close();
+});
+
+test("point reads reuse one key buffer: a long key, then a shorter one, then bytes, each find their own value", async () => {
+  const db = await open(tempDir(), { shards: 4, durability: "async" });
+  const long = "L".repeat(KEY_BYTES_MAX);
+  await db.put(long, "long");
+  await db.put("L", "short");
+  await db.put("LL", "two");
+  assert.is(db.getString(long), "long");
+  assert.is(db.getString("L"), "short", "not a prefix of the previous key's bytes");
+  assert.is(db.getString("LL"), "two");
+  assert.ok(db.has("L") && db.has(long) && !db.has("LLL"));
+  assert.is(new TextDecoder().decode(db.get("LL")), "two");
+  const value = db.get("L")!;
+  assert.is(db.getString(long), "long");
+  assert.is(new TextDecoder().decode(value), "short", "a value got earlier is not overwritten by later reads");
+  await db.close();
+});
+
+test("string keys over KEY_BYTES_MAX in UTF-8 bytes (not characters) are refused by every read and by put", async () => {
+  const db = await open(tempDir(), { shards: 1, durability: "async" });
+  const euros = "€".repeat(Math.floor(KEY_BYTES_MAX / 3) + 1); // fewer characters than the limit, more bytes
+  assert.ok(euros.length < KEY_BYTES_MAX);
+  for (const read of [() => db.get(euros), () => db.getString(euros), () => db.has(euros)]) {
+    assert.throws(
+      read,
+      (e: unknown) => e instanceof RangeError && /KEY_BYTES_MAX/.test((e as Error).message) && (e as Error).message.includes(`${enc.encode(euros).length} bytes`),
+    );
+  }
+  let error: unknown;
+  await db.put(euros, "x").catch((e) => (error = e));
+  assert.ok(error instanceof RangeError && /KEY_BYTES_MAX/.test((error as Error).message), String(error));
+  const fits = "€".repeat(Math.floor(KEY_BYTES_MAX / 3));
+  await db.put(fits, "fits");
+  assert.is(db.getString(fits), "fits");
+  await db.close();
+});
+
+test("a string value over the value limit is refused with the limit's error, and nothing is written", async () => {
+  const db = await open(tempDir(), { shards: 1, memtableBytesMax: 64 * 1024, durability: "async" });
+  let error: unknown;
+  await db.put("big", "x".repeat(64 * 1024)).catch((e) => (error = e));
+  assert.ok(error instanceof RangeError && /quarter of memtableBytesMax/.test((error as Error).message), String(error));
+  assert.is(db.has("big"), false);
+  await db.close();
+});
+
+test("string puts on the channel path (fastWrite: false) and behind an in-flight channel write keep their order", async () => {
+  const channel = await open(tempDir(), { shards: 2, durability: "async", fastWrite: false });
+  const puts = [];
+  for (let i = 0; i < 50; i++) puts.push(channel.put("same", `v${i}`));
+  await Promise.all(puts);
+  assert.is(channel.getString("same"), "v49");
+  assert.is(channel.stats().paths.fast, 0, "every put took the channel");
+  await channel.close();
+
+  // A channel write in flight (here a large batch, which the actor commits) sends this
+  // handle's later writes to its shards through the channel too: a string put issued
+  // meanwhile must land after it, not on the fast path ahead of it.
+  const db = await open(tempDir(), { shards: 1, durability: "async" });
+  const large = Array.from({ length: 5000 }, (_, i) => ({ type: "put" as const, key: `b${i}`, value: "batch" }));
+  large.push({ type: "put", key: "order", value: "from the batch" });
+  const batch = db.batch(large);
+  const after = db.put("order", "after the batch");
+  await Promise.all([batch, after]);
+  assert.is(db.getString("order"), "after the batch");
+  await db.close();
+});
+
+test("string puts survive close and reopen, read back with get and getString", async () => {
+  const dir = tempDir();
+  let db = await open(dir, { shards: 2, durability: "full" });
+  for (let i = 0; i < 200; i++) await db.put(`ключ-${i}`, `значение-${i}`);
+  await db.close();
+  db = await open(dir, { shards: 2 });
+  for (let i = 0; i < 200; i += 13) {
+    assert.is(db.getString(`ключ-${i}`), `значение-${i}`);
+    assert.is(new TextDecoder().decode(db.get(`ключ-${i}`)), `значение-${i}`);
+  }
+  await db.close();
+});
+
+test.after(cleanup);
+test.run();
