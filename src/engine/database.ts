@@ -602,7 +602,7 @@ export class Database implements AsyncDisposable {
   /** get, getString and has: a string key is encoded into this handle's read-key buffer (lookup keeps no key). */
   #lookup(key: Key, snapshot: Snapshot | undefined, read: ValueRead): Uint8Array | string | undefined {
     if (snapshot?.released) throw new SnapshotReleasedError();
-    const bytes = typeof key === "string" ? this.#readKeys.encode(key) : keyOf(key);
+    const bytes = (typeof key === "string" ? this.#readKeys.encode(key) : undefined) ?? keyOf(key);
     return this.#read.lookup(bytes, snapshot === undefined ? undefined : Number(snapshot.seq), read)?.value;
   }
 

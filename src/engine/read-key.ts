@@ -16,13 +16,12 @@ export class ReadKey {
   /** Room for the largest key and one more UTF-8 sequence: a longer key does not fit whole. */
   readonly #buffer = new Uint8Array(KEY_BYTES_MAX + 4);
 
-  /** `key`'s UTF-8 bytes, a view of this buffer; RangeError beyond KEY_BYTES_MAX. */
-  encode(key: string): Uint8Array {
+  /**
+   * `key`'s UTF-8 bytes, a view of this buffer, or undefined beyond KEY_BYTES_MAX (the
+   * caller's general key check then reports the key's size).
+   */
+  encode(key: string): Uint8Array | undefined {
     const { read, written } = encoder.encodeInto(key, this.#buffer);
-    if (read < key.length || written > KEY_BYTES_MAX) {
-      const bytes = encoder.encode(key).length;
-      throw new RangeError(`key is ${bytes} bytes; the limit is ${KEY_BYTES_MAX} bytes (KEY_BYTES_MAX)`);
-    }
-    return this.#buffer.subarray(0, written);
+    return read < key.length || written > KEY_BYTES_MAX ? undefined : this.#buffer.subarray(0, written);
   }
 }
