@@ -665,7 +665,8 @@ class Actor implements FlushEnv {
     this.group.setState(RingState.FAILED, FailCode.OTHER, code);
     this.requests.setState(RingState.FAILED, FailCode.OTHER, code);
     this.shared.state = DbState.FAILED;
-    this.port.postMessage({ type: "failed", message: (error as Error)?.message ?? String(error), code } satisfies ActorMessage);
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    this.port.postMessage({ type: "failed", message, code } satisfies ActorMessage);
   }
 }
 

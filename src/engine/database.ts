@@ -194,6 +194,8 @@ export class Database implements AsyncDisposable {
   /** This handle's live change-feed subscriptions (ended on close). */
   readonly #subscriptions = new Set<Subscription>();
   #closing: Promise<void> | undefined;
+  /** What failed, as the actor told the opener (undefined in attached handles and while open). */
+  #failureDetail: string | undefined;
   #counts = { fast: 0, channel: 0 };
   /**
    * Channel writes this handle has in flight, per shard. While a shard has some, this
@@ -239,7 +241,7 @@ export class Database implements AsyncDisposable {
       waitDurable: (lsn) => this.#waiters.wait(lsn),
       durableLsn: () => this.#group.durableLsn,
       syncs: () => this.#group.syncs,
-      refusal: () => (this.owner?.readOnly ? new ReadOnlyError(dir, "writes are") : this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED ? this.#group.stateError(`database ${dir}`) : undefined),
+      refusal: () => (this.owner?.readOnly ? new ReadOnlyError(dir, "writes are") : this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED ? this.#failedError() : undefined),
     }, `database ${dir}`);
   }
 
@@ -250,8 +252,14 @@ export class Database implements AsyncDisposable {
     return new Database(core, platform, handle.dir, handle.shared, handle.durability, handle.blockCacheBytesMax, undefined, resolveWriteQueueOptions(handle.writeQueue));
   }
 
+  /** The opener heard its actor fail (the shared state says FAILED): `message` is what failed, for the errors. */
+  actorFailed(message: string): void {
+    this.#failureDetail ??= message;
+  }
+
   /** The opener saw the actor's thread die: fail what waits for it now rather than at the next poll. */
-  actorLost(): void {
+  actorLost(why: string): void {
+    this.#failureDetail ??= `its thread ended: ${why}`;
     this.#channel.failAll({ status: ReplyStatus.FAILED, ts: 0n, visibleAfter: 0 });
   }
 
@@ -493,7 +501,7 @@ export class Database implements AsyncDisposable {
       this.#inFlightTotal -= shards.length;
     }
     if (reply.status !== ReplyStatus.OK) {
-      if (reply.status === ReplyStatus.FAILED) throw this.#group.stateError(`database ${this.dir}`);
+      if (reply.status === ReplyStatus.FAILED) throw this.#failedError();
       if (reply.status === ReplyStatus.CLOSED) throw new ClosedError(`database ${this.dir}`);
       if (reply.status === ReplyStatus.TOO_LARGE) {
         if (large) throw new RangeError(`the batch's ${shards.length} operations do not fit in the shared memory's free room now (docs/ENGINE.md, "Large atomic batches"); write it in smaller batches`);
@@ -516,7 +524,7 @@ export class Database implements AsyncDisposable {
   }
 
   #statusError(status: number): Error {
-    if (status === E.FAILED) return this.#group.stateError(`database ${this.dir}`);
+    if (status === E.FAILED) return this.#failedError();
     if (status === E.CLOSED) return new ClosedError(`database ${this.dir}`);
     if (status === E.TOO_LARGE) return new RangeError(`the write is larger than one log record can hold (${this.#group.recordBytesMax} bytes)`);
     if (status === E.KEY_TOO_LARGE) return new RangeError(`key is too large; the limit is ${KEY_BYTES_MAX} bytes (KEY_BYTES_MAX)`);
@@ -835,11 +843,16 @@ export class Database implements AsyncDisposable {
     if (this.#closed) throw new ClosedError(`database ${this.dir}`);
   }
 
+  /** The error of a failed (or closed) database's writes, with what failed where this handle heard it. */
+  #failedError(): Error {
+    return this.#group.stateError(`database ${this.dir}`, this.#failureDetail);
+  }
+
   /** Writes also need a database that has not failed. */
   #checkWritable(): void {
     this.#checkOpen();
     if (this.owner?.readOnly) throw new ReadOnlyError(this.dir, "writes are");
-    if (this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED) throw this.#group.stateError(`database ${this.dir}`);
+    if (this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED) throw this.#failedError();
   }
 }
 

@@ -189,6 +189,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       onLost?.(why);
     };
     let onLost: ((why: string) => void) | undefined;
+    let onFailed: ((message: string) => void) | undefined;
     await new Promise<void>((resolve, reject) => {
       let ready = false;
       started.onMessage((message) => {
@@ -200,6 +201,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
         else if (m.type === "failed" || m.type === "error") {
           if (!ready) reject(new Error(`the database's actor failed: ${m.message}`));
           else if (m.type === "error") lost(m.message);
+          else onFailed?.(m.message);
           actorDoneResolve();
         }
       });
@@ -211,7 +213,8 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     });
     started.unref();
     const db = new Database(core, platform, dir, shared.address, o.durability, o.blockCacheBytesMax, { log, actor: started, actorDone, lock, recovery, coordination }, o.writeQueue);
-    onLost = () => db.actorLost();
+    onLost = (why) => db.actorLost(why);
+    onFailed = (message) => db.actorFailed(message);
     return db;
   } catch (error) {
     await actor?.terminate();
@@ -288,11 +291,17 @@ function refuseIfNotNew(platform: Platform, dir: string): void {
 /**
  * Deletes table files no manifest names (a crash mid-flush or mid-compaction: unless a live
  * reader in another process is at an older MANIFEST, reader-slots.ts) and temp files.
+ * A table numbered at or past the MANIFEST's nextTableNumber goes whatever the readers
+ * hold: no MANIFEST ever named it (each names only tables below its own nextTableNumber,
+ * which never decreases), so no reader can read it; it is what a writer killed between
+ * writing a table and publishing the MANIFEST left, and this writer's next flush takes
+ * its number.
  */
 function removeOrphans(platform: Platform, dir: string, manifest: ManifestData, retention: ReaderRetention): void {
   let removed = 0;
   for (const name of platform.readdir(`${dir}/tables`)) {
-    if (name.endsWith(".tmp")) {
+    const unpublished = /^(\d+)\.sst$/.exec(name);
+    if (name.endsWith(".tmp") || (unpublished && Number(unpublished[1]) >= manifest.nextTableNumber)) {
       platform.unlink(`${dir}/tables/${name}`);
       removed++;
     }

@@ -79,13 +79,18 @@ export class RingView {
     return { failCode: this.core.u32[(this.ring + Ring.FAIL_CODE) >>> 2], osCode };
   }
 
-  /** The error every write gets once the ring has failed (or is closed). */
-  stateError(what = "the log"): Error {
+  /**
+   * The error every write gets once the ring has failed (or is closed). `detail`: what
+   * the failing thread said, where this thread learned it (the opener hears its actor's
+   * message; the ring itself holds only the code).
+   */
+  stateError(what = "the log", detail?: string): Error {
     if (this.state !== RingState.FAILED) return new ClosedError(what);
     const { failCode, osCode } = this.failure;
-    const step = failCode === FailCode.SYNC ? "fdatasync" : failCode === FailCode.WRITE ? "write" : failCode === FailCode.ROTATE ? "segment rotation" : "I/O";
-    const cause = Object.assign(new Error(`${step} failed: ${osCode || "unknown error"}`), { code: osCode || "EUNKNOWN" });
-    return new WalFailedError(`${what} failed: ${step} failed (${osCode || "unknown error"}); nothing after the last good sync is durable; reopen to recover`, { cause });
+    const step = failCode === FailCode.SYNC ? "fdatasync" : failCode === FailCode.WRITE ? "write" : failCode === FailCode.ROTATE ? "segment rotation" : "a writer thread";
+    const code = osCode || "EUNKNOWN";
+    const cause = Object.assign(new Error(`${step} failed: ${detail ?? code}`), { code });
+    return new WalFailedError(`${what} failed: ${step} failed (${code}${detail ? `: ${detail}` : ""}); nothing after the last good sync is durable; reopen to recover`, { cause });
   }
 
   /**

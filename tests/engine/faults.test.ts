@@ -80,5 +80,31 @@ test("a failed table write during a flush fails the database; the logs still hol
   await checkFailStop({ shards: 1, memtableBytesMax: 64 * 1024, faults: { actor: { failWriteAt: 3 } } }, 3000, 200);
 });
 
+test("a flush that fails in the actor: later writes on the opener's handle say what failed there, not only its code", async () => {
+  const db = await open(tempDir(), { shards: 1, memtableBytesMax: 64 * 1024, faults: { actor: { failWriteAt: 3, code: "EDIAG" } } });
+  const failure = async (): Promise<Error | undefined> => {
+    try {
+      await db.put("probe", "v");
+      return undefined;
+    } catch (error) {
+      return error as Error;
+    }
+  };
+  try {
+    await putUntilFailure(db, 3000, 200);
+    let error = await failure();
+    // The actor posts its message after it set the shared state FAILED: the opener hears it a turn later.
+    for (let tries = 0; tries < 200 && !error?.message.includes("injected fault"); tries++) {
+      await new Promise((r) => setTimeout(r, 5));
+      error = await failure();
+    }
+    assert.instance(error, WalFailedError);
+    assert.match(error!.message, /a writer thread failed \(EDIAG: \w*Error: writev? \S*tables\S*: injected fault\)/);
+    assert.is((error!.cause as { code?: string }).code, "EDIAG");
+  } finally {
+    await db.close();
+  }
+});
+
 test.after(cleanup);
 test.run();
