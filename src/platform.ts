@@ -152,6 +152,16 @@ export interface Platform {
   collectGarbage?(): boolean;
 
   /**
+   * Makes `buffer` impossible to detach by transferring it (postMessage, structuredClone:
+   * it is copied or refused instead). Where present, reads hand out copies cut from shared
+   * chunks, each marked with this first (src/engine/value-copies.ts): in V8 a typed array
+   * over 64 bytes costs ~1 µs to allocate, a view of a chunk ~0.1 µs. Node and Deno have it
+   * (node:worker_threads' markAsUntransferable); Bun's adapter leaves it out, since there a
+   * `slice` is cheaper than a view. Optional: without it every copy is a `slice`.
+   */
+  markUntransferable?(buffer: ArrayBuffer): void;
+
+  /**
    * Makes the calling thread's garbage collector count about `bytes` for as long as
    * `memory` (a shared memory) is reachable from it, where the runtime counts nothing for a
    * shared memory (Node's V8: runtimes/common/v8-memory.ts), so that dropping shared memories

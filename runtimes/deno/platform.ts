@@ -37,6 +37,7 @@ import { killProbe } from "../common/kill-probe.ts";
 import { NodeFsFile } from "../common/node-fs-file.ts";
 import { spawnNodeWorker } from "../common/node-worker.ts";
 import { osError } from "../common/os-error.ts";
+import { markUntransferable } from "../common/untransferable.ts";
 import { v8CollectGarbage } from "../common/v8-memory.ts";
 
 // `worker.ts` beside the sources, `worker.js` beside the esbuild bundle (dist/deno/).
@@ -154,4 +155,5 @@ export const denoPlatform: Platform = {
   },
   spawnWorker: (init) => spawnNodeWorker(WORKER_URL, init),
   collectGarbage: v8CollectGarbage,
+  markUntransferable,
 };

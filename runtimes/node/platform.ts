@@ -17,6 +17,7 @@ import { NodeFsFile } from "../common/node-fs-file.ts";
 import { nodeFsPaths } from "../common/node-fs-paths.ts";
 import { killProbe } from "../common/kill-probe.ts";
 import { spawnNodeWorker } from "../common/node-worker.ts";
+import { markUntransferable } from "../common/untransferable.ts";
 import { v8CollectGarbage, v8WeighSharedMemory } from "../common/v8-memory.ts";
 
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
@@ -38,5 +39,6 @@ export const nodePlatform: Platform = {
   },
   spawnWorker: (init) => spawnNodeWorker(WORKER_URL, init),
   collectGarbage: v8CollectGarbage,
+  markUntransferable,
   weighSharedMemory: v8WeighSharedMemory,
 };

@@ -63,6 +63,7 @@ import { ValueRead } from "../table/table-reader.ts";
 import type { EngineShared } from "./shared-state.ts";
 import type { ManifestData } from "./manifest.ts";
 import { TableGoneError, TableSet, type TableVersion } from "./table-set.ts";
+import { ValueCopies } from "./value-copies.ts";
 
 export interface Found {
   ts: bigint;
@@ -92,7 +93,12 @@ export class ReadContext {
     manifest?: ManifestData,
   ) {
     this.tables = new TableSet(core, platform, dir, shared, cacheBytesMax, manifest);
+    const mark = platform.markUntransferable;
+    this.copies = new ValueCopies(mark ? (buffer) => mark.call(platform, buffer) : undefined);
   }
+
+  /** How this thread's reads copy what they hand out (value-copies.ts). */
+  readonly copies: ValueCopies;
 
   /** Scans dropped without being ended, released by the garbage collector (scan.ts). */
   abandonedScans = 0;
@@ -139,7 +145,7 @@ export class ReadContext {
       const keyAt = node + NODE_LINKS + core.u8[node + NODE_HEIGHT] * 4;
       const keyLen = core.u8[node + NODE_KEY_LENGTH] | (core.u8[node + NODE_KEY_LENGTH + 1] << 8);
       const valueAt = keyAt + keyLen;
-      best = { ts, value: read === ValueRead.TEXT ? core.textAt(valueAt, valueLength) : core.copyOut(valueAt, valueLength) };
+      best = { ts, value: read === ValueRead.TEXT ? core.textAt(valueAt, valueLength) : this.copies.copy(core.u8, valueAt, valueAt + valueLength) };
     }
     return best;
   }
@@ -233,7 +239,7 @@ export class ReadContext {
         h1 = filterHash1(this.core, key);
         h2 = filterHash2(this.core, key);
       }
-      const got = version.reader(table).getVisible(key, seqMax, h1, h2, read);
+      const got = version.reader(table).getVisible(key, seqMax, h1, h2, read, this.copies);
       if (got && (!found || got.ts > found.ts)) found = { ts: got.ts, value: got.value === undefined || read !== ValueRead.VIEW ? got.value : PRESENT };
     }
     return found;

@@ -11,7 +11,7 @@
  * point) until it ends or is closed by `break`/`return`: the thread's reclamation epoch
  * (memtable arenas stay valid) and a table version with every table open (files stay
  * readable through compactions and this thread's later reads); see `ScanIterator`. Keys and
- * values yielded are copies. A scan that ends gives its table cursors back to their readers
+ * values yielded are copies (value-copies.ts: they may share an untransferable ArrayBuffer). A scan that ends gives its table cursors back to their readers
  * (TableReader.releaseCursor) before it releases the version, so the next scan allocates
  * none; a scan dropped without ending keeps them (the collector takes them).
  * Threads: the thread that iterates it.
@@ -22,6 +22,7 @@ import type { TableReader } from "../table/table-reader.ts";
 import { ClosedError } from "../errors.ts";
 import type { ReadContext } from "./read-context.ts";
 import type { TableVersion } from "./table-set.ts";
+import type { ValueCopies } from "./value-copies.ts";
 
 export interface ScanBounds {
   /** Inclusive lower bound. */
@@ -61,7 +62,8 @@ interface Source {
   ts: bigint;
   seq: number;
   tombstone: boolean;
-  value(): Uint8Array;
+  /** The current value, copied by `copies`. */
+  copyValue(copies: ValueCopies): Uint8Array;
   next(): void;
   prev(): void;
 }
@@ -95,8 +97,8 @@ class MemtableSource implements Source {
     this.#valueLength = this.tombstone ? 0 : valueLength;
   }
 
-  value(): Uint8Array {
-    return this.ctx.core.u8.subarray(this.#valueAt, this.#valueAt + this.#valueLength);
+  copyValue(copies: ValueCopies): Uint8Array {
+    return copies.copy(this.ctx.core.u8, this.#valueAt, this.#valueAt + this.#valueLength);
   }
 
   seek(key: Uint8Array | undefined): void {
@@ -145,8 +147,9 @@ class TableSource implements Source {
     this.tombstone = c.isTombstone;
   }
 
-  value(): Uint8Array {
-    return this.cursor.value!;
+  copyValue(copies: ValueCopies): Uint8Array {
+    const value = this.cursor.value!;
+    return copies.copy(value, 0, value.length);
   }
 
   seek(key: Uint8Array | undefined): void {
@@ -394,7 +397,8 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     const snapshot = this.#snapshot;
     while (heap.items.length > 0) {
       if (ctx.closed) throw new ClosedError(`database ${ctx.dir}`);
-      const key = heap.items[0].key.slice();
+      const first = heap.items[0].key;
+      const key = ctx.copies.copy(first, 0, first.length);
       // Bounds on the far side of the iteration direction.
       if (!reverse) {
         if (upper) {
@@ -414,7 +418,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
         if (top.seq < snapshot && (reverse || !winner)) {
           winner = top;
           tombstone = top.tombstone;
-          value = tombstone ? undefined : top.value().slice();
+          value = tombstone ? undefined : top.copyValue(ctx.copies);
         }
         if (reverse) top.prev();
         else top.next();

@@ -37,6 +37,11 @@ import { compareKeys } from "./key-order.ts";
 import { type CursorSource, TableCursor } from "./table-cursor.ts";
 import { TableIndex } from "./table-index.ts";
 
+/** What makes the copies a lookup hands out (src/engine/value-copies.ts). */
+export interface Copier {
+  copy(source: Uint8Array, from: number, to: number): Uint8Array;
+}
+
 /** How a point lookup hands out the value it found. */
 export const ValueRead = {
   /** A view of the bytes where they are (valid until the reader's next lookup): for `has`. */
@@ -189,17 +194,18 @@ export class TableReader implements CursorSource {
   /**
    * The engine's point lookup: `get` for a seq bound below 2^53 (a JS number: seq <=
    * `seqMax`), with the key's filter hashes computed once by the caller (filterHash1,
-   * filterHash2) and no BigInt arithmetic. The value as `read` says (ValueRead): a copy, the
-   * block's own bytes (valid until the next lookup on this reader), or its UTF-8 text.
+   * filterHash2) and no BigInt arithmetic. The value as `read` says (ValueRead): a copy (by
+   * `copies`, else a slice), the block's own bytes (valid until the next lookup on this
+   * reader), or its UTF-8 text.
    */
-  getVisible(key: Uint8Array, seqMax: number, h1: number, h2: number, read: ValueRead): { ts: bigint; value: Uint8Array | string | undefined } | undefined {
+  getVisible(key: Uint8Array, seqMax: number, h1: number, h2: number, read: ValueRead, copies?: Copier): { ts: bigint; value: Uint8Array | string | undefined } | undefined {
     this.#check();
     if (seqMax < 0 || !this.filter.mayContainHashed(h1, h2)) return undefined;
     const c = this.#seekVisible(key, Math.floor(seqMax / 0x100000000), seqMax >>> 0);
     if (c === undefined) return undefined;
     const value = c.value;
     if (value === undefined || read === ValueRead.VIEW) return { ts: c.ts, value };
-    return { ts: c.ts, value: read === ValueRead.TEXT ? utf8.decode(value) : value.slice() };
+    return { ts: c.ts, value: read === ValueRead.TEXT ? utf8.decode(value) : copies ? copies.copy(value, 0, value.length) : value.slice() };
   }
 
   /** The shared cursor on the newest version of `key` with seq <= (sHi, sLo), or undefined. */

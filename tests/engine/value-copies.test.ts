@@ -1,0 +1,91 @@
+// The copies reads hand out (src/engine/value-copies.ts): where the platform pools them
+// (Node, Deno: Platform.markUntransferable), values and keys of 65 to 1,024 bytes from get
+// and scan share 8 KiB chunks, yet each is the caller's own: writing into one changes no
+// other and not the database, and a transfer of its buffer detaches nothing (Node copies,
+// Deno and Bun refuse). Shorter and longer ones, and every copy in Bun, stand alone.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { CHUNK_BYTES, POOLED_BYTES_MAX, ValueCopies } from "../../src/engine/value-copies.ts";
+import { cleanup, enc, open, platform, tempDir } from "./helpers.ts";
+
+const test = suite("engine value copies");
+test.after.each(cleanup);
+
+const pooled = platform.markUntransferable !== undefined;
+const valueOf = (i: number, length: number) => enc.encode(`v${i}-`.padEnd(length, String.fromCharCode(97 + (i % 26))));
+
+test("ValueCopies: disjoint 8-aligned copies in chunks, a new chunk when one is full, each chunk marked once; other lengths sliced", () => {
+  const marked: ArrayBuffer[] = [];
+  const copies = new ValueCopies((buffer) => void marked.push(buffer));
+  const source = new Uint8Array(4096).map((_, i) => i & 0xff);
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < 100; i++) out.push(copies.copy(source, i, i + 100));
+  assert.ok(marked.length > 1, "several chunks");
+  assert.ok(marked.every((b) => b.byteLength === CHUNK_BYTES));
+  for (let i = 0; i < out.length; i++) {
+    assert.is(out[i].byteOffset % 8, 0);
+    assert.ok(marked.includes(out[i].buffer as ArrayBuffer), "cut from a marked chunk");
+    assert.equal([...out[i]], [...source.subarray(i, i + 100)]);
+    const next = out[i + 1];
+    if (next && next.buffer === out[i].buffer) assert.ok(next.byteOffset >= out[i].byteOffset + 100, "disjoint");
+  }
+  for (const length of [0, 64, POOLED_BYTES_MAX + 1]) {
+    const alone = copies.copy(source, 0, length);
+    assert.is(alone.byteOffset, 0);
+    assert.is(alone.buffer.byteLength, length, `${length} bytes: an array of its own`);
+  }
+  assert.is(new ValueCopies(undefined).copy(source, 10, 110).buffer.byteLength, 100, "no platform hook: slices");
+});
+
+test("get and scan: values and long keys are the caller's own (pooled where the platform pools); writing one changes nothing else", async () => {
+  const db = await open(tempDir(), { shards: 2, memtableBytesMax: 256 * 1024 });
+  try {
+    const keyOf = (i: number) => enc.encode(`key-${String(i).padStart(4, "0")}-`.padEnd(80, "k"));
+    for (let i = 0; i < 40; i++) await db.put(keyOf(i), valueOf(i, 100 + i));
+    const check = (stage: string) => {
+      const got = Array.from({ length: 40 }, (_, i) => db.get(keyOf(i))!);
+      if (pooled) assert.ok(got.some((v, i) => i > 0 && v.buffer === got[i - 1].buffer), `${stage}: gets share chunks`);
+      for (const v of got) v.fill(0); // the caller's bytes: no other copy, and not the database, changes
+      const rows = [...db.scan()];
+      assert.is(rows.length, 40);
+      if (pooled) assert.ok(rows.some(([k, v]) => k.buffer === v.buffer), `${stage}: a scan's keys and values share chunks`);
+      rows.forEach(([k, v], i) => {
+        assert.equal(k, keyOf(i));
+        assert.equal(v, valueOf(i, 100 + i), `${stage}: row ${i}`);
+      });
+      for (const [k, v] of rows) {
+        k.fill(1);
+        v.fill(1);
+      }
+      for (let i = 0; i < 40; i++) assert.equal(db.get(keyOf(i)), valueOf(i, 100 + i), `${stage}: get ${i} after writing into the copies`);
+    };
+    check("memtables");
+    for (let i = 40; i < 3000; i++) await db.put(keyOf(i % 40 === 0 ? 40 : i), valueOf(i, 200)); // flushes: the rows come from tables
+    await db.delete(keyOf(40));
+    assert.ok(db.stats().flushes > 0);
+    for (let i = 40; i < 3000; i++) if (i % 40 !== 0) await db.delete(keyOf(i));
+    check("tables");
+  } finally {
+    await db.close();
+  }
+});
+
+test("a transfer of a value's buffer detaches no other value (copied or refused)", async () => {
+  const db = await open(tempDir());
+  try {
+    for (let i = 0; i < 20; i++) await db.put(`k${i}`, valueOf(i, 100));
+    const values = Array.from({ length: 20 }, (_, i) => db.get(`k${i}`)!);
+    const first = values[0];
+    try {
+      structuredClone(first, { transfer: [first.buffer as ArrayBuffer] });
+      if (pooled && first.byteLength === 0) assert.unreachable("a pooled chunk was detached");
+    } catch (error) {
+      assert.is((error as Error).name === "DataCloneError" || error instanceof TypeError, true, `refused: ${(error as Error).name}`);
+    }
+    values.slice(1).forEach((v, j) => assert.equal(v, valueOf(j + 1, 100), `value ${j + 1} intact`));
+  } finally {
+    await db.close();
+  }
+});
+
+test.run();
