@@ -155,6 +155,11 @@ export function decodeManifest(core: Core, bytes: Uint8Array, path: string): Man
   }
   data.replayFloorTs ??= new Array(data.shards).fill("0");
   if (data.replayFloorTs.length !== data.shards || !data.replayFloorTs.every((t) => /^[0-9]+$/.test(t))) throw fail("bad replay floors");
+  // Open deletes unnamed tables numbered at or past nextTableNumber (open.ts removeOrphans)
+  // and the next flush takes that number: both rely on every named table being below it.
+  if (!Number.isSafeInteger(data.nextTableNumber) || data.nextTableNumber < 1) throw fail(`bad nextTableNumber ${data.nextTableNumber}`);
+  const past = data.tables.find((t) => !(t.number < data.nextTableNumber));
+  if (past) throw fail(`it names table ${past.number}, at or past its nextTableNumber ${data.nextTableNumber}`);
   return data;
 }
 

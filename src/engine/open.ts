@@ -299,9 +299,11 @@ function refuseIfNotNew(platform: Platform, dir: string): void {
  */
 function removeOrphans(platform: Platform, dir: string, manifest: ManifestData, retention: ReaderRetention): void {
   let removed = 0;
+  const named = new Set(manifest.tables.map((t) => t.number));
   for (const name of platform.readdir(`${dir}/tables`)) {
-    const unpublished = /^(\d+)\.sst$/.exec(name);
-    if (name.endsWith(".tmp") || (unpublished && Number(unpublished[1]) >= manifest.nextTableNumber)) {
+    const number = /^(\d+)\.sst$/.exec(name)?.[1];
+    const unpublished = number !== undefined && Number(number) >= manifest.nextTableNumber && !named.has(Number(number));
+    if (name.endsWith(".tmp") || unpublished) {
       platform.unlink(`${dir}/tables/${name}`);
       removed++;
     }
