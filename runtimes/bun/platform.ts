@@ -41,6 +41,9 @@ export const bunPlatform: Platform = {
     return procIsAlive(nodeFsPaths.readFile, pid, startTime) ?? killProbe(pid);
   },
   spawnWorker: (init) => spawnWebWorker(WORKER_URL, init),
+  collectSoon() {
+    (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(false); // requested, not waited for
+  },
   collectGarbage() {
     (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(true); // full and synchronous, of this thread's VM
     return true;

@@ -615,6 +615,12 @@ class Actor implements FlushEnv {
 
   #flushOldest(shard: number): void {
     flushShard(this, shard);
+    this.#collectIfAsked();
+  }
+
+  /** After a flush or a compaction: where the platform's collector needs asking (Platform.collectSoon: Bun). */
+  #collectIfAsked(): void {
+    this.platform.collectSoon?.();
   }
 
   /** Freezes every shard's non-empty active memtable and flushes all frozen ones (no writer is left: the database is closing). */
@@ -647,6 +653,7 @@ class Actor implements FlushEnv {
     this.retention.noteDropped(inputs.map((t) => t.number), this.manifest.version);
     this.retention.removeDroppedTables(this.manifest);
     this.shared.addStat("compactions", 1);
+    this.#collectIfAsked();
     this.shared.addStat("compactedBytes", output?.bytes ?? 0);
     return true;
   }
