@@ -653,8 +653,8 @@ class Actor implements FlushEnv {
     this.retention.noteDropped(inputs.map((t) => t.number), this.manifest.version);
     this.retention.removeDroppedTables(this.manifest);
     this.shared.addStat("compactions", 1);
-    this.#collectIfAsked();
     this.shared.addStat("compactedBytes", output?.bytes ?? 0);
+    this.#collectIfAsked();
     return true;
   }
 

@@ -295,15 +295,14 @@ function refuseIfNotNew(platform: Platform, dir: string): void {
  * hold: no MANIFEST ever named it (each names only tables below its own nextTableNumber,
  * which never decreases), so no reader can read it; it is what a writer killed between
  * writing a table and publishing the MANIFEST left, and this writer's next flush takes
- * its number.
+ * its number. A MANIFEST that names such a table is refused when it is read
+ * (decodeManifest), so none of these is named.
  */
 function removeOrphans(platform: Platform, dir: string, manifest: ManifestData, retention: ReaderRetention): void {
   let removed = 0;
-  const named = new Set(manifest.tables.map((t) => t.number));
   for (const name of platform.readdir(`${dir}/tables`)) {
     const number = /^(\d+)\.sst$/.exec(name)?.[1];
-    const unpublished = number !== undefined && Number(number) >= manifest.nextTableNumber && !named.has(Number(number));
-    if (name.endsWith(".tmp") || unpublished) {
+    if (name.endsWith(".tmp") || (number !== undefined && Number(number) >= manifest.nextTableNumber)) {
       platform.unlink(`${dir}/tables/${name}`);
       removed++;
     }

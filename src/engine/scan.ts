@@ -11,9 +11,10 @@
  * point) until it ends or is closed by `break`/`return`: the thread's reclamation epoch
  * (memtable arenas stay valid) and a table version with every table open (files stay
  * readable through compactions and this thread's later reads); see `ScanIterator`. Keys and
- * values yielded are copies (value-copies.ts: they may share an untransferable ArrayBuffer). A scan that ends gives its table cursors back to their readers
- * (TableReader.releaseCursor) before it releases the version, so the next scan allocates
- * none; a scan dropped without ending keeps them (the collector takes them).
+ * values yielded are copies (value-copies.ts: they may share an untransferable ArrayBuffer).
+ * A scan that ends gives its table cursors back to their readers (TableReader.releaseCursor)
+ * before it releases the version, so the next scan allocates none; a scan dropped without
+ * ending keeps them (the collector takes them).
  * Threads: the thread that iterates it.
  */
 import { NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";

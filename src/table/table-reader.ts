@@ -195,17 +195,17 @@ export class TableReader implements CursorSource {
    * The engine's point lookup: `get` for a seq bound below 2^53 (a JS number: seq <=
    * `seqMax`), with the key's filter hashes computed once by the caller (filterHash1,
    * filterHash2) and no BigInt arithmetic. The value as `read` says (ValueRead): a copy (by
-   * `copies`, else a slice), the block's own bytes (valid until the next lookup on this
+   * `copies`), the block's own bytes (valid until the next lookup on this
    * reader), or its UTF-8 text.
    */
-  getVisible(key: Uint8Array, seqMax: number, h1: number, h2: number, read: ValueRead, copies?: Copier): { ts: bigint; value: Uint8Array | string | undefined } | undefined {
+  getVisible(key: Uint8Array, seqMax: number, h1: number, h2: number, read: ValueRead, copies: Copier): { ts: bigint; value: Uint8Array | string | undefined } | undefined {
     this.#check();
     if (seqMax < 0 || !this.filter.mayContainHashed(h1, h2)) return undefined;
     const c = this.#seekVisible(key, Math.floor(seqMax / 0x100000000), seqMax >>> 0);
     if (c === undefined) return undefined;
     const value = c.value;
     if (value === undefined || read === ValueRead.VIEW) return { ts: c.ts, value };
-    return { ts: c.ts, value: read === ValueRead.TEXT ? utf8.decode(value) : copies ? copies.copy(value, 0, value.length) : value.slice() };
+    return { ts: c.ts, value: read === ValueRead.TEXT ? utf8.decode(value) : copies.copy(value, 0, value.length) };
   }
 
   /** The shared cursor on the newest version of `key` with seq <= (sHi, sLo), or undefined. */
