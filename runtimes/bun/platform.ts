@@ -15,6 +15,7 @@
  * `bunPlatform`; file handles stay on their opening thread.
  */
 import process from "node:process";
+import { edenGC } from "bun:jsc";
 import type { Platform } from "../../src/platform.ts";
 import { procIsAlive, procStartTime } from "../../src/process-identity.ts";
 import { killProbe } from "../common/kill-probe.ts";
@@ -44,6 +45,7 @@ export const bunPlatform: Platform = {
   collectSoon() {
     (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(false); // requested, not waited for
   },
+  collectYoung: edenGC, // synchronous, of this thread's young generation: 0.1-0.25 ms
   collectGarbage() {
     (globalThis as unknown as { Bun: { gc(sync: boolean): void } }).Bun.gc(true); // full and synchronous, of this thread's VM
     return true;

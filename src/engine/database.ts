@@ -34,6 +34,7 @@ import { COMPACTION_FAN_IN } from "./compaction.ts";
 import { type ManifestData, readManifest, type TableRecord } from "./manifest.ts";
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, BATCH_STAGED_OP_BYTES, SMALL_BATCH_OPS_MAX, smallBatchBytesMaxFor, type ResolvedOptions, type ResolvedWriteQueueOptions, resolveWriteQueueOptions } from "./options.ts";
 import type { LiveReader, LiveReaderStats } from "./live-reader.ts";
+import { CALL_BYTES } from "./garbage-pacer.ts";
 import { ReadContext } from "./read-context.ts";
 import { ReadKey } from "./read-key.ts";
 import { listReaderSlots, type ReaderSlotInfo } from "./reader-slots.ts";
@@ -319,6 +320,7 @@ export class Database implements AsyncDisposable {
   #acknowledged(): Promise<bigint> {
     const core = this.#core;
     this.#counts.fast++;
+    this.#read.garbage.note(CALL_BYTES);
     const ts = core.u64[(core.result + R_TS) >>> 3];
     if (!this.#full) return Promise.resolve(ts);
     return this.#waiters.wait(Number(core.u64[(core.result + R_LSN_END) >>> 3])).then(() => ts);

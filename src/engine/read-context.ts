@@ -63,6 +63,7 @@ import { ValueRead } from "../table/table-reader.ts";
 import type { EngineShared } from "./shared-state.ts";
 import type { ManifestData } from "./manifest.ts";
 import { TableGoneError, TableSet, type TableVersion } from "./table-set.ts";
+import { CALL_BYTES, GarbagePacer } from "./garbage-pacer.ts";
 import { ValueCopies } from "./value-copies.ts";
 
 export interface Found {
@@ -95,7 +96,12 @@ export class ReadContext {
     this.tables = new TableSet(core, platform, dir, shared, cacheBytesMax, manifest);
     const mark = platform.markUntransferable;
     this.copies = new ValueCopies(mark ? (buffer) => mark.call(platform, buffer) : undefined);
+    const collectYoung = platform.collectYoung;
+    this.garbage = new GarbagePacer(collectYoung ? () => collectYoung.call(platform) : undefined);
   }
+
+  /** Counts the garbage this thread's calls make, for collectors that need asking (garbage-pacer.ts). */
+  readonly garbage: GarbagePacer;
 
   /** How this thread's reads copy what they hand out (value-copies.ts). */
   readonly copies: ValueCopies;
@@ -175,11 +181,15 @@ export class ReadContext {
     } finally {
       this.exit();
     }
+    let found: Found | undefined;
     try {
-      return snapshot! <= 0 ? best : this.#fromTables(version!, shard, key, snapshot!, best, read);
+      found = snapshot! <= 0 ? best : this.#fromTables(version!, shard, key, snapshot!, best, read);
     } finally {
       version!.release();
     }
+    const value = found?.value;
+    this.garbage.note(CALL_BYTES + (value === undefined ? 0 : typeof value === "string" ? value.length * 2 : value.length));
+    return found;
   }
 
   /**

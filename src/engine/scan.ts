@@ -23,6 +23,7 @@ import type { TableReader } from "../table/table-reader.ts";
 import { ClosedError } from "../errors.ts";
 import type { ReadContext } from "./read-context.ts";
 import type { TableVersion } from "./table-set.ts";
+import { CALL_BYTES } from "./garbage-pacer.ts";
 import type { ValueCopies } from "./value-copies.ts";
 
 export interface ScanBounds {
@@ -428,6 +429,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
       if (!winner || tombstone) continue;
       if (!reverse && bounds.lowerExclusive && lower && compareBytes(key, lower) === 0) continue;
       if (reverse && upper && !bounds.upperInclusive && compareBytes(key, upper) === 0) continue;
+      ctx.garbage.note(CALL_BYTES + key.length + value!.length);
       return [key, value!];
     }
     return undefined;
