@@ -58,6 +58,7 @@ import { ReaderRetention } from "./reader-slots.ts";
 import { awaitDurableBeyond, flushShard, type FlushEnv, publishManifest } from "./flush.ts";
 import type { ManifestData, TableRecord } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
+import { PagesAhead } from "./pages-ahead.ts";
 import { MEMTABLE_BYTES_MAX as MEMTABLE_ARENA_BYTES_MAX } from "./options.ts";
 import { BATCH_LOG_BYTES_MAX, BATCH_OPS_MAX } from "./options.ts";
 import { type BatchCommit, decodeRecord, encodeCommit, encodeOperations, forEachOperation, isOperationsRecord, KIND_FRAGMENT, KIND_OPERATIONS, type Operation, OP_PUT, operationBytes, RECORD_PREFIX_BYTES } from "./records.ts";
@@ -138,6 +139,7 @@ class Actor implements FlushEnv {
   readonly retention: ReaderRetention;
   manifest: ManifestData;
   #failed = false;
+  readonly #pagesAhead: PagesAhead;
   /** The LSN of the group-WAL record this thread reserved and has not yet published, or -1. */
   #heldRecord = -1;
 
@@ -156,6 +158,7 @@ class Actor implements FlushEnv {
     this.manifest = args.manifest;
     this.dir = args.dir;
     this.retention = new ReaderRetention(platform, args.dir, args.readerRetainBytesMax, args.manifest.version);
+    this.#pagesAhead = new PagesAhead(core, this.shared.shards, this.group);
   }
 
   groupDurable(): number {
@@ -198,7 +201,7 @@ class Actor implements FlushEnv {
       const seq = Atomics.load(i32, wakeIndex);
       Atomics.store(i32, sleepingIndex, 1);
       if (Number(this.core.exports.walScan(this.requests.ring, BigInt(from), BigInt(from + this.requests.capacity))) === from) {
-        Atomics.wait(i32, wakeIndex, seq, IDLE_WAIT_MS);
+        Atomics.wait(i32, wakeIndex, seq, this.#pagesAhead.pollMs(IDLE_WAIT_MS));
       }
       Atomics.store(i32, sleepingIndex, 0);
     }
@@ -593,6 +596,8 @@ class Actor implements FlushEnv {
           return true;
         }
       }
+      // Pages the writers are about to fill, before any long work (pages-ahead.ts).
+      if (this.#pagesAhead.step()) return true;
       // Compaction debt first once a tier holds twice the fan-in: under a sustained load
       // flushes alone would pile tables up faster than merges remove them.
       for (let shard = 0; shard < this.shared.shards; shard++) {
