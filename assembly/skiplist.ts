@@ -334,8 +334,14 @@ function findSpliceForLevel(key: usize, keyLength: u32, prefix: u64, ts: u64, le
 
 // ---- arena ---------------------------------------------------------------------------
 
-/** Formats `bytes` at `arena` as an empty memtable. Returns the memtable address or a status. */
-export function memtableFormat(arena: usize, bytes: u32): usize {
+/**
+ * Formats `bytes` at `arena` as an empty memtable. Returns the memtable address or a status.
+ * `zeroed`: the arena is known to be all zeros (a fresh block, heap.ts takeFreshBlock), so
+ * its key index is not written: writing it would map every page of it at once (a 128 MiB
+ * memtable's index is 8 MiB; at ~12 µs a first touch on a VM, ~25 ms), where inserts map
+ * them as they reach them, or the actor does ahead of them (src/engine/pages-ahead.ts).
+ */
+export function memtableFormat(arena: usize, bytes: u32, zeroed: bool = false): usize {
   if (bytes < MEMTABLE_BYTES_MIN) return STATUS_FULL;
   memory.fill(arena, 0, MEMTABLE_HEADER_BYTES);
   store<u32>(arena, bytes, MT_CAPACITY);
@@ -346,7 +352,7 @@ export function memtableFormat(arena: usize, bytes: u32): usize {
   store<u32>(arena, <u32>head, MT_HEAD);
   const slots = indexSlots(bytes);
   const index = head + headBytes; // 8-aligned: the header and a node's size are
-  memory.fill(index, 0, <usize>slots << 2);
+  if (!zeroed) memory.fill(index, 0, <usize>slots << 2);
   store<u32>(arena, <u32>index, MT_INDEX);
   store<u32>(arena, slots - 1, MT_INDEX_MASK);
   store<u32>(arena, MEMTABLE_HEADER_BYTES + headBytes + (slots << 2), MT_USED);

@@ -73,7 +73,7 @@ const LEASE_DONE_WAIT_MS_MAX = 250;
  */
 export const MEMORY_WEIGHT_BYTES = 4 << 20;
 /** The roles whose jobs keep no state between jobs. */
-const POOLED_ROLES = new Set(["durability", "actor"]);
+const POOLED_ROLES = new Set(["durability", "actor", "replay-pages"]);
 
 type Control =
   | { [POOL]: "run"; init: WorkerInit }

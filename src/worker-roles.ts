@@ -5,4 +5,5 @@
  */
 import "./wal/durability-worker.ts";
 import "./engine/actor.ts";
+import "./engine/replay-pages.ts";
 import "./worker-pool.ts";

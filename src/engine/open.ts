@@ -44,7 +44,8 @@ import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
 import { durableMarkPath, ReaderRetention, readersDir } from "./reader-slots.ts";
-import { replay } from "./replay.ts";
+import { replay, type Replayed } from "./replay.ts";
+import { REPLAY_PAGES_BYTES_MIN, startReplayPages } from "./replay-pages.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 
 const MIB = 1024 * 1024;
@@ -147,7 +148,15 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     // The durability worker opened its new segment meanwhile; the replay reads the
     // segments, so it must not find that one half made.
     await log.started;
-    const replayed = replay(env, shards);
+    // A long replay: another thread maps the memtables' pages ahead of it (replay-pages.ts).
+    const replayBytes = Number(log.currentLsn) - manifest.groupCheckpoint;
+    const helper = replayBytes >= REPLAY_PAGES_BYTES_MIN ? startReplayPages(platform, core, shards) : undefined;
+    let replayed: Replayed;
+    try {
+      replayed = replay(env, shards);
+    } finally {
+      await helper?.stop();
+    }
     manifest = env.manifest;
     memtables.reclaim();
     for (let shard = 0; shard < shards; shard++) {

@@ -63,11 +63,18 @@ export class PagesAhead {
   #quietSteps = 0;
   #moving = false;
 
-  /** `touch`: maps the page holding `address` (tests pass a recorder). */
+  /**
+   * `ring`: the group WAL ring to map ahead of its head (undefined: memtables only).
+   * `options`: the memtable window; `firstSeenMoving`, whether the memtables seen at the
+   * first step are being written already (recovery's replay: replay-pages.ts), else they
+   * wait for their cursor to move. `touch`: maps the page holding `address` (tests pass a
+   * recorder).
+   */
   constructor(
     private readonly core: Core,
     shards: number,
-    private readonly ring: RingView,
+    private readonly ring: RingView | undefined,
+    private readonly options: { memtableWindowBytes: number; firstSeenMoving: boolean } = { memtableWindowBytes: MEMTABLE_WINDOW_BYTES, firstSeenMoving: false },
     private readonly touch: (address: number) => void = (address) => void Atomics.add(core.i32, address >>> 2, 0),
   ) {
     this.#arena = new Array(shards).fill(0);
@@ -94,6 +101,7 @@ export class PagesAhead {
 
   /** The ring's pages from its head toward head + RING_WINDOW_BYTES, until a lap is mapped; returns how many it touched. */
   #stepRing(budget: number): number {
+    if (this.ring === undefined) return 0;
     const head = this.ring.reserveHead;
     if (this.#ringHeadSeen < 0) {
       this.#ringHeadSeen = head;
@@ -127,24 +135,32 @@ export class PagesAhead {
       if (arena !== this.#arena[shard]) {
         // The first seen (at open) waits for a write; one installed since (a freeze, because
         // writers filled the last) is written to now: its cursor moved, as far as we know.
-        const first = this.#arena[shard] === 0;
+        // From the arena's start: a fresh arena's key index (after its header) is not
+        // written at its format (assembly/skiplist.ts memtableFormat), inserts reach its
+        // pages at random.
+        const waits = this.#arena[shard] === 0 && !this.options.firstSeenMoving;
         this.#arena[shard] = arena;
-        this.#usedSeen[shard] = first ? used : -1;
-        this.#touchedTo[shard] = used;
+        this.#usedSeen[shard] = waits ? used : -1;
+        this.#touchedTo[shard] = 0;
       }
       if (used !== this.#usedSeen[shard]) this.#moving = true;
-      else if (this.#touchedTo[shard] <= used || this.#touchedTo[shard] >= used + MEMTABLE_WINDOW_BYTES) continue; // nobody writes here, or its window is mapped
+      else if (this.#touchedTo[shard] <= used || this.#touchedTo[shard] >= used + this.options.memtableWindowBytes) continue; // nobody writes here, or its window is mapped
       this.#usedSeen[shard] = used;
       budget -= this.#touchMemtable(shard, arena, used, budget);
     }
     return budget;
   }
 
-  /** Touches pages of `arena` from max(touchedTo, used) toward used + MEMTABLE_WINDOW_BYTES; returns how many. */
+  /**
+   * Touches pages of `arena` from touchedTo toward used + the window; returns how many. From
+   * touchedTo, not from `used`: a writer fills what it reserved below `used` (a fast-path
+   * writer one node, replay a chunk of up to REPLAY_CHUNK_BYTES_MAX), and a page it already
+   * mapped costs ~50 ns to touch again.
+   */
   #touchMemtable(shard: number, arena: number, used: number, budget: number): number {
     const capacity = this.core.exports.shardMemtableCapacity(shard) >>> 0;
-    const end = Math.min(capacity, used + MEMTABLE_WINDOW_BYTES);
-    let offset = Math.max(this.#touchedTo[shard], used);
+    const end = Math.min(capacity, used + this.options.memtableWindowBytes);
+    let offset = this.#touchedTo[shard];
     offset = Math.ceil((arena + offset) / PAGE_BYTES) * PAGE_BYTES - arena; // the next page's start
     let pages = 0;
     for (; offset < end && pages < budget; offset += PAGE_BYTES, pages++) this.touch(arena + offset);

@@ -349,4 +349,23 @@ test("model: two threads' splice caches interleaving ordered and random inserts 
   );
 });
 
+test("a fresh arena's key index is left unwritten (all zeros already); a reused arena's is cleared: no key of the last memtable is found", () => {
+  const bytes = 4 << 20; // a size no other test uses, so the first arena comes from the untouched heap
+  const first = Memtable.create(core, bytes);
+  const index = first.address + MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0);
+  const indexBytes = keyIndexBytes(bytes);
+  assert.ok(core.u8.subarray(index, index + indexBytes).every((b) => b === 0), "fresh: zeros without a write");
+  for (let i = 0; i < 2000; i++) first.insert(k(`key-${i}`), k(`v${i}`), BigInt(i + 1));
+  assert.is(first.getVisible(k("key-7"), 1 << 30)?.ts, 8n);
+  const address = first.address;
+  first.release();
+  const second = Memtable.create(core, bytes);
+  assert.is(second.address, address, "the arena came back from the free list");
+  assert.ok(core.u8.subarray(index, index + indexBytes).every((b) => b === 0), "reused: its index cleared at format");
+  for (let i = 0; i < 2000; i += 97) assert.is(second.getVisible(k(`key-${i}`), 1 << 30), undefined, `key-${i} is not in the new memtable`);
+  second.insert(k("key-7"), k("new"), 1n);
+  assert.equal(second.getVisible(k("key-7"), 1 << 30)?.value, k("new"));
+  second.release();
+});
+
 test.run();
