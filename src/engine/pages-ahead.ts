@@ -29,11 +29,14 @@
  *
  * Invariants: touches stay within [arena + used, arena + capacity) of an arena the actor
  * read as its shard's active memtable during the same step, or within the ring's data;
- * `#touchedTo[shard]` is an offset in `#arena[shard]`. The arena cannot be given back during
- * the step: only the actor releases memtables (after flushing them), and it is running this.
- * Even a reused block would keep its contents: a touch changes no byte.
- * Threads: the actor only (its own state); the memory it touches is shared with every
- * writer (fast-path threads write nodes and records into the pages being touched).
+ * `#touchedTo[shard]` is an offset in `#arena[shard]`. In the actor the arena cannot be
+ * given back during the step (only the actor releases memtables, and it is running this);
+ * in recovery's helper (replay-pages.ts) replay may flush and release one meanwhile and the
+ * core hand its block out again. Either way a touch changes no byte and stays inside the
+ * memory, which never shrinks, so touching a block that changed hands is only wasted work.
+ * Threads: one owner (the actor, or the replay helper's thread), its own state; the memory
+ * it touches is shared with every writer (fast-path threads and replay write nodes and
+ * records into the pages being touched).
  */
 import type { Core } from "../core/core.ts";
 import type { RingView } from "../wal/ring.ts";
