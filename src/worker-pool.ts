@@ -1,6 +1,6 @@
 /**
  * WorkerPool: a per-process (per Platform object) pool of worker threads that run the
- * engine's own roles ("durability", "actor") one job after another, so that opening a
+ * engine's own roles ("durability", "actor", "replay-pages") one job after another, so that opening a
  * database does not pay a thread start (and, in Node from sources, a loader start) each
  * time: a closed database's threads go back to the pool and the next open takes them.
  *
@@ -11,7 +11,8 @@
  * `{ [POOL]: "run", init }`, runs `init` with src/worker-main.ts's `runWorker` on a port of
  * its own, then posts `{ [POOL]: "done" }` and waits again. A job's WorkerHandle (a lease)
  * passes messages both ways while the job runs; its `terminate()` waits for "done" (the
- * engine terminates after its role said "closed", so "done" follows at once) and gives
+ * engine terminates after its role said "closed", or, for "replay-pages", after setting its
+ * stop word, so "done" follows at once) and gives
  * the thread back, or terminates the thread for real if "done" does not come within
  * LEASE_DONE_WAIT_MS_MAX (a role still running) or the thread failed.
  *
@@ -32,7 +33,8 @@
  * Invariants: a thread runs one job at a time; a job's messages reach only its own
  * lease (messages that arrive after a lease ended are dropped on both sides); no state
  * survives a job: roles keep theirs in locals, attach their own Core to the job's memory
- * and detach it before they return (src/wal/durability-worker.ts, src/engine/actor.ts);
+ * and detach it before they return (src/wal/durability-worker.ts, src/engine/actor.ts,
+ * src/engine/replay-pages.ts);
  * only roles in POOLED_ROLES are pooled (the "module" role imports arbitrary modules,
  * whose module state would outlive the job, so it keeps a thread of its own).
  * Threads: a pool belongs to the thread that made it (the opening thread); the "pooled"

@@ -11,12 +11,14 @@
  * (docs/PERFORMANCE.md, "Page faults on fresh memory"). The actor is idle while fast-path
  * writers write, so it takes the faults instead, on its own core.
  *
- * How: for each shard, the pages from the active memtable's cursor (bytes used) up to
- * MEMTABLE_WINDOW_BYTES beyond it; for the ring, from its reserve head up to
+ * How: for each shard, the pages of the active memtable from its start (a fresh arena's key
+ * index, after its header, is not written at its format) up to MEMTABLE_WINDOW_BYTES
+ * beyond its cursor (bytes used); for the ring, from its reserve head up to
  * RING_WINDOW_BYTES beyond, until one whole lap is mapped (the ring is never given back
  * while the database is open). At most STEP_PAGES_MAX pages a call, so that the actor comes
- * back to its request ring between steps; while cursors move it looks every ACTIVE_POLL_MS
- * (pollMs). Only ahead of a cursor that moved: a database nobody writes to touches nothing,
+ * back to its request ring between steps; while steps find pages to touch it looks every
+ * ACTIVE_POLL_MS (pollMs), so a writer that trickles into an already mapped window does not
+ * keep it polling. Only ahead of a cursor that moved: a database nobody writes to touches nothing,
  * and costs no resident memory for it. An arena reused from the core's free lists is
  * already mapped; touching it again costs ~50 ns a page.
  *
@@ -27,8 +29,8 @@
  * as the writer wrote it. A plain store of 0 could erase the writer's bytes; a plain load
  * would map the zero page and leave the write fault to the writer.
  *
- * Invariants: touches stay within [arena + used, arena + capacity) of an arena the actor
- * read as its shard's active memtable during the same step, or within the ring's data;
+ * Invariants: touches stay within [arena, arena + capacity) of an arena read as its shard's
+ * active memtable during the same step, or within the ring's data;
  * `#touchedTo[shard]` is an offset in `#arena[shard]`. In the actor the arena cannot be
  * given back during the step (only the actor releases memtables, and it is running this);
  * in recovery's helper (replay-pages.ts) replay may flush and release one meanwhile and the
@@ -62,9 +64,8 @@ export class PagesAhead {
   #ringTouchedTo = 0;
   #ringLapEnd = 0;
   #ringHeadSeen = -1;
-  /** Steps in a row that saw no cursor move (0 at open: writes usually follow it at once). */
+  /** Steps in a row that touched no page (0 at open: writes usually follow it at once). */
   #quietSteps = 0;
-  #moving = false;
 
   /**
    * `ring`: the group WAL ring to map ahead of its head (undefined: memtables only).
@@ -87,8 +88,8 @@ export class PagesAhead {
 
   /**
    * How long the actor may sleep when it has nothing else to do, ms: ACTIVE_POLL_MS after
-   * open and while writers are filling pages, until QUIET_STEPS_MAX steps in a row saw none
-   * (at ~200 MB/s writers cross the ring's window in ~20 ms), else `idleMs`.
+   * open and while steps find pages to touch, until QUIET_STEPS_MAX steps in a row touched
+   * none (at ~200 MB/s writers cross the ring's window in ~20 ms), else `idleMs`.
    */
   pollMs(idleMs: number): number {
     return this.#quietSteps < QUIET_STEPS_MAX ? ACTIVE_POLL_MS : idleMs;
@@ -96,10 +97,10 @@ export class PagesAhead {
 
   /** Touches up to STEP_PAGES_MAX pages ahead of the ring's and the shards' cursors; whether it touched any. */
   step(): boolean {
-    this.#moving = false;
     const budget = this.#stepMemtables(STEP_PAGES_MAX - this.#stepRing(STEP_PAGES_MAX));
-    this.#quietSteps = this.#moving ? 0 : this.#quietSteps + 1;
-    return budget < STEP_PAGES_MAX;
+    const touched = budget < STEP_PAGES_MAX;
+    this.#quietSteps = touched ? 0 : this.#quietSteps + 1;
+    return touched;
   }
 
   /** The ring's pages from its head toward head + RING_WINDOW_BYTES, until a lap is mapped; returns how many it touched. */
@@ -113,8 +114,7 @@ export class PagesAhead {
       return 0;
     }
     if (this.#ringTouchedTo >= this.#ringLapEnd) return 0; // every page of the ring is mapped
-    if (head !== this.#ringHeadSeen) this.#moving = true;
-    else if (this.#ringTouchedTo <= head) return 0; // nobody writes
+    if (head === this.#ringHeadSeen && this.#ringTouchedTo <= head) return 0; // nobody writes
     this.#ringHeadSeen = head;
     const { data, capacity } = this.ring;
     const end = Math.min(this.#ringLapEnd, head + RING_WINDOW_BYTES);
@@ -146,8 +146,8 @@ export class PagesAhead {
         this.#usedSeen[shard] = waits ? used : -1;
         this.#touchedTo[shard] = 0;
       }
-      if (used !== this.#usedSeen[shard]) this.#moving = true;
-      else if (this.#touchedTo[shard] <= used || this.#touchedTo[shard] >= used + this.options.memtableWindowBytes) continue; // nobody writes here, or its window is mapped
+      const still = used === this.#usedSeen[shard];
+      if (still && (this.#touchedTo[shard] <= used || this.#touchedTo[shard] >= used + this.options.memtableWindowBytes)) continue; // nobody writes here, or its window is mapped
       this.#usedSeen[shard] = used;
       budget -= this.#touchMemtable(shard, arena, used, budget);
     }

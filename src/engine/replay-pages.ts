@@ -15,7 +15,10 @@
  * Stop: the opener sets a word in shared memory (allocated from the core's heap, 8 bytes,
  * for the database's lifetime) and wakes the helper; the helper checks it between steps
  * and while it waits (at most STEP_WAIT_MS), then detaches its Core and returns, which
- * gives its thread back to the pool.
+ * gives its thread back to the pool (the lease ends when the job returns: this role sends
+ * no "closed"). Should it not end within the lease's wait (250 ms), the pool terminates
+ * the thread and the actor gets a new one; the helper's ThreadBlock is then not given back
+ * (a few KiB of the database's memory, until close).
  * Threads: the helper's own state is its own; it touches memtable pages the opening
  * thread's replay writes (an atomic add of 0: pages-ahead.ts says why no write is lost).
  */
@@ -48,7 +51,12 @@ export function startReplayPages(platform: Platform, core: Core, shards: number)
   if (stopWord < STATUS_LIMIT) return { stop: async () => {} }; // no memory for it: replay alone
   Atomics.store(core.i32, stopWord >>> 2, 0);
   const args: ReplayPagesArgs = { shards, stopWord };
-  const worker: WorkerHandle = workerPool(platform).spawn({ role: "replay-pages", module: core.module, memory: core.memory, args });
+  let worker: WorkerHandle;
+  try {
+    worker = workerPool(platform).spawn({ role: "replay-pages", module: core.module, memory: core.memory, args });
+  } catch {
+    return { stop: async () => {} }; // no thread: replay alone
+  }
   worker.onError(() => {}); // a helper that failed only leaves the faults to replay
   return {
     async stop() {
