@@ -139,8 +139,8 @@ class Actor implements FlushEnv {
   readonly retention: ReaderRetention;
   manifest: ManifestData;
   #failed = false;
-  readonly #pagesAhead: PagesAhead;
-  readonly #durabilityFull: boolean;
+  /** Maps the writers' next pages (pages-ahead.ts); none under durability "full" (see #background). */
+  readonly #pagesAhead: PagesAhead | undefined;
   /** The LSN of the group-WAL record this thread reserved and has not yet published, or -1. */
   #heldRecord = -1;
 
@@ -159,8 +159,7 @@ class Actor implements FlushEnv {
     this.manifest = args.manifest;
     this.dir = args.dir;
     this.retention = new ReaderRetention(platform, args.dir, args.readerRetainBytesMax, args.manifest.version);
-    this.#pagesAhead = new PagesAhead(core, this.shared.shards, this.group);
-    this.#durabilityFull = this.shared.durabilityFull;
+    this.#pagesAhead = this.shared.durabilityFull ? undefined : new PagesAhead(core, this.shared.shards, this.group);
   }
 
   groupDurable(): number {
@@ -203,7 +202,7 @@ class Actor implements FlushEnv {
       const seq = Atomics.load(i32, wakeIndex);
       Atomics.store(i32, sleepingIndex, 1);
       if (Number(this.core.exports.walScan(this.requests.ring, BigInt(from), BigInt(from + this.requests.capacity))) === from) {
-        Atomics.wait(i32, wakeIndex, seq, this.#failed || this.#durabilityFull ? IDLE_WAIT_MS : this.#pagesAhead.pollMs(IDLE_WAIT_MS));
+        Atomics.wait(i32, wakeIndex, seq, this.#failed ? IDLE_WAIT_MS : this.#pagesAhead?.pollMs(IDLE_WAIT_MS) ?? IDLE_WAIT_MS);
       }
       Atomics.store(i32, sleepingIndex, 0);
     }
@@ -605,7 +604,7 @@ class Actor implements FlushEnv {
       // write waits ~150 µs for its fdatasync and its faults are ~2% of that, while the
       // touching competes for the cores with the threads on that path (durable puts with
       // 16 in flight lost 25-40% in Node).
-      if (!this.#durabilityFull) touched = this.#pagesAhead.step();
+      touched = this.#pagesAhead?.step() ?? false;
       // Compaction debt first once a tier holds twice the fan-in: under a sustained load
       // flushes alone would pile tables up faster than merges remove them.
       for (let shard = 0; shard < this.shared.shards; shard++) {
