@@ -70,6 +70,7 @@ export interface ActorArgs {
   memtableBytes: number;
   /** Each legacy partition log's end (next LSN), as recovery found it: nothing appends to them. */
   partitionEnds: number[];
+  /** The opener's blockCacheBytesMax; the actor's own cache is at most ACTOR_CACHE_BYTES_MAX of it. */
   cacheBytesMax: number;
   /** Memtables handed over by the opener: their shard and partition LSN minimums. */
   memtables: Array<{ address: number; shard: number; partitionMins: Array<[number, number]> }>;
@@ -95,6 +96,8 @@ const FREEZE_FRACTION = 0.75;
 /** The smallest of the large private memtables' sizes (4 MiB x 4^k; see the header: arena sizes). */
 const LARGE_ARENA_BYTES_MIN = 4 * 1024 * 1024;
 const IDLE_WAIT_MS = 20;
+/** The actor's block cache at most: it reads tables only for compaction, each block once. */
+const ACTOR_CACHE_BYTES_MAX = 8 * 1024 * 1024;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
 interface Request {
@@ -155,7 +158,9 @@ class Actor implements FlushEnv {
     this.requests = new RingView(core, this.shared.requestRing);
     this.memtables = new MemtableManager(core, platform, args.dir, this.shared, args.memtableBytes);
     for (const m of args.memtables) this.memtables.info.set(m.address, { shard: m.shard, partitionMins: new Map(m.partitionMins) });
-    this.cache = new BlockCache({ cacheBytesMax: args.cacheBytesMax });
+    // The actor reads tables only to merge them, each block once: it needs no more cache than
+    // it had before readers' default grew to 32 MiB (docs/PERFORMANCE.md, YCSB E).
+    this.cache = new BlockCache({ cacheBytesMax: Math.min(args.cacheBytesMax, ACTOR_CACHE_BYTES_MAX) });
     this.manifest = args.manifest;
     this.dir = args.dir;
     this.retention = new ReaderRetention(platform, args.dir, args.readerRetainBytesMax, args.manifest.version);

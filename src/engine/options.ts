@@ -5,6 +5,7 @@
  */
 import { KEY_BYTES_MAX, SHARDS_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
 import { rejectUnknownNames } from "../nearest-name.ts";
+import { CACHE_BYTES_MAX_DEFAULT } from "../table/block-cache.ts";
 import type { FaultPlan } from "../platform-faults.ts";
 
 import type { Coordination, Durability } from "../wal/log.ts";
@@ -34,7 +35,7 @@ export interface DatabaseOptions {
   coordination?: Coordination;
   /** How long a second open waits for the directory lock before LockedError, ms. Default 1000. */
   coordinationTimeoutMs?: number;
-  /** Table block cache per thread, bytes. Default 8 MiB. */
+  /** Table block cache per thread, bytes. Default 32 MiB. */
   blockCacheBytesMax?: number;
   /** Open even with corruption in the middle of a log, cutting it there (reported in `stats().recovery`). */
   salvage?: boolean;
@@ -215,7 +216,7 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
     walBufferBytes,
     coordination: oneOf("coordination", options.coordination, ["auto", "required", "single-process-unsafe"], "auto"),
     coordinationTimeoutMs: integer("coordinationTimeoutMs", options.coordinationTimeoutMs, 0, 3_600_000, 1000),
-    blockCacheBytesMax: integer("blockCacheBytesMax", options.blockCacheBytesMax, 0, 4096 * MIB, 8 * MIB),
+    blockCacheBytesMax: integer("blockCacheBytesMax", options.blockCacheBytesMax, 0, 4096 * MIB, CACHE_BYTES_MAX_DEFAULT),
     salvage: options.salvage ?? false,
     writeQueue: resolveWriteQueueOptions(options.writeQueue),
     faults: options.faults ?? {},

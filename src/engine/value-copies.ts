@@ -10,7 +10,16 @@
  * (docs/PERFORMANCE.md, "Copies handed out by reads"). In Bun (JavaScriptCore) `slice` takes
  * ~50 ns and a view costs more, so Bun's adapter leaves pooling off.
  *
- *   chunk (CHUNK_BYTES, an ArrayBuffer; marked untransferable)
+ * Two chunk sizes: copies of up to SMALL_COPY_BYTES_MAX bytes come from chunks of
+ * CHUNK_BYTES, longer ones from chunks of LARGE_CHUNK_BYTES. In V8 a new ArrayBuffer costs
+ * ~3.5-4.5 µs whatever its size up to 32 KiB (its allocation, its external-memory
+ * accounting, its collection), so an 8 KiB chunk of 1 KiB copies cost 0.43-0.5 µs a copy,
+ * a quarter of a YCSB C get; a 32 KiB chunk costs 0.14 µs a copy (docs/PERFORMANCE.md,
+ * "Copies handed out by reads"). The large class starts above SMALL_COPY_BYTES_MAX so
+ * that the most a kept copy can pin, relative to its size, stays what it was with one
+ * class: 32 KiB for 257 bytes is 128 times, as 8 KiB for 65 bytes is 126 times.
+ *
+ *   chunk (CHUNK_BYTES or LARGE_CHUNK_BYTES, an ArrayBuffer; marked untransferable)
  *   +--------+--------+-----+----------------------+
  *   | copy 0 | copy 1 | ... |   free               |
  *   +--------+--------+-----+----------------------+
@@ -22,24 +31,39 @@
  * (postMessage, structuredClone) cannot detach the chunk under the other copies: each chunk
  * is handed to `Platform.markUntransferable` before its first copy (Node copies it instead,
  * Deno and Bun throw DataCloneError). A kept copy keeps its chunk alive: at most CHUNK_BYTES
- * for a copy of 65 bytes or more (Node's pool: 8 KiB for one of a byte). `slice()` makes a
- * standalone copy.
+ * for a copy of 65 to 256 bytes, LARGE_CHUNK_BYTES for one of 257 to 1,024 (Node's pool:
+ * 8 KiB for one of a byte). `slice()` makes a standalone copy.
  *
- * Invariants: `#used` <= CHUNK_BYTES; the bytes below `#used` of the current chunk belong
- * to copies already handed out and are never written again; copies are disjoint.
+ * Invariants: in each class, `used` <= its chunk's size; the bytes below `used` of its
+ * current chunk belong to copies already handed out and are never written again; copies are
+ * disjoint (the classes never share a chunk).
  * Threads: one ValueCopies per read context (one handle, one thread); nothing shared.
  */
 
-/** Bytes of one chunk (Node's Buffer.poolSize). */
+/** Bytes of a chunk for copies of up to SMALL_COPY_BYTES_MAX (Node's Buffer.poolSize). */
 export const CHUNK_BYTES = 8192;
+/** Bytes of a chunk for longer copies. */
+export const LARGE_CHUNK_BYTES = 32768;
+/** The longest copy cut from a CHUNK_BYTES chunk. */
+export const SMALL_COPY_BYTES_MAX = 256;
 /** Longer copies get an array of their own: a pooled one could pin a chunk many times its size. */
 export const POOLED_BYTES_MAX = 1024;
 /** V8 keeps typed arrays up to this length on its heap: allocating one is already cheap. */
 const ON_HEAP_BYTES_MAX = 64;
 
+/** One chunk size's current chunk. */
+class ChunkClass {
+  chunk: ArrayBuffer | undefined;
+  used: number;
+
+  constructor(readonly chunkBytes: number) {
+    this.used = chunkBytes;
+  }
+}
+
 export class ValueCopies {
-  #chunk: ArrayBuffer | undefined;
-  #used = CHUNK_BYTES;
+  #small = new ChunkClass(CHUNK_BYTES);
+  #large = new ChunkClass(LARGE_CHUNK_BYTES);
 
   /** `markUntransferable`: the platform's (undefined: no pooling; every copy is a `slice`). */
   constructor(private readonly markUntransferable: ((buffer: ArrayBuffer) => void) | undefined) {}
@@ -53,17 +77,18 @@ export class ValueCopies {
   copy(source: Uint8Array, from: number, to: number): Uint8Array {
     const length = to - from;
     if (this.markUntransferable === undefined || length <= ON_HEAP_BYTES_MAX || length > POOLED_BYTES_MAX) return source.slice(from, to);
-    if (this.#used + length > CHUNK_BYTES) this.#newChunk();
-    const out = new Uint8Array(this.#chunk!, this.#used, length);
+    const c = length <= SMALL_COPY_BYTES_MAX ? this.#small : this.#large;
+    if (c.used + length > c.chunkBytes) this.#newChunk(c);
+    const out = new Uint8Array(c.chunk!, c.used, length);
     out.set(source.subarray(from, to));
-    this.#used += (length + 7) & ~7;
+    c.used += (length + 7) & ~7;
     return out;
   }
 
-  #newChunk(): void {
-    const chunk = new ArrayBuffer(CHUNK_BYTES);
+  #newChunk(c: ChunkClass): void {
+    const chunk = new ArrayBuffer(c.chunkBytes);
     this.markUntransferable!(chunk);
-    this.#chunk = chunk;
-    this.#used = 0;
+    c.chunk = chunk;
+    c.used = 0;
   }
 }

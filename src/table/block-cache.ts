@@ -86,8 +86,8 @@ export class BlockBuffers {
     return this.#freeBytes;
   }
 }
-/** Default bound: 8 MiB. */
-export const CACHE_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
+/** Default bound: 32 MiB. */
+export const CACHE_BYTES_MAX_DEFAULT = 32 * 1024 * 1024;
 
 interface CacheNode {
   fileId: number;

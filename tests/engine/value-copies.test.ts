@@ -1,11 +1,11 @@
 // The copies reads hand out (src/engine/value-copies.ts): where the platform pools them
 // (Node, Deno: Platform.markUntransferable), values and keys of 65 to 1,024 bytes from get
-// and scan share 8 KiB chunks, yet each is the caller's own: writing into one changes no
+// and scan share chunks (8 KiB up to 256 bytes, 32 KiB above), yet each is the caller's own: writing into one changes no
 // other and not the database, and a transfer of its buffer detaches nothing (Node copies,
 // Deno and Bun refuse). Shorter and longer ones, and every copy in Bun, stand alone.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { CHUNK_BYTES, POOLED_BYTES_MAX, ValueCopies } from "../../src/engine/value-copies.ts";
+import { CHUNK_BYTES, LARGE_CHUNK_BYTES, POOLED_BYTES_MAX, SMALL_COPY_BYTES_MAX, ValueCopies } from "../../src/engine/value-copies.ts";
 import { cleanup, enc, open, platform, tempDir } from "./helpers.ts";
 
 const test = suite("engine value copies");
@@ -35,6 +35,27 @@ test("ValueCopies: disjoint 8-aligned copies in chunks, a new chunk when one is 
     assert.is(alone.buffer.byteLength, length, `${length} bytes: an array of its own`);
   }
   assert.is(new ValueCopies(undefined).copy(source, 10, 110).buffer.byteLength, 100, "no platform hook: slices");
+});
+
+test("ValueCopies: copies over SMALL_COPY_BYTES_MAX come from LARGE_CHUNK_BYTES chunks, never from a small copy's chunk", () => {
+  const marked: ArrayBuffer[] = [];
+  const copies = new ValueCopies((buffer) => void marked.push(buffer));
+  const source = new Uint8Array(4096).map((_, i) => (i * 7) & 0xff);
+  const small: Uint8Array[] = [];
+  const large: Uint8Array[] = [];
+  for (let i = 0; i < 200; i++) {
+    small.push(copies.copy(source, i, i + SMALL_COPY_BYTES_MAX));
+    large.push(copies.copy(source, i, i + SMALL_COPY_BYTES_MAX + 1 + (i % 700)));
+  }
+  assert.ok(small.every((c) => c.buffer.byteLength === CHUNK_BYTES), "small copies: 8 KiB chunks");
+  assert.ok(large.every((c) => c.buffer.byteLength === LARGE_CHUNK_BYTES), "longer copies: 32 KiB chunks");
+  const smallChunks = new Set(small.map((c) => c.buffer));
+  assert.ok(large.every((c) => !smallChunks.has(c.buffer)), "the classes share no chunk");
+  assert.is(marked.length, smallChunks.size + new Set(large.map((c) => c.buffer)).size, "each chunk marked once");
+  large.forEach((c, i) => assert.equal([...c], [...source.subarray(i, i + SMALL_COPY_BYTES_MAX + 1 + (i % 700))]));
+  for (const c of [...small, ...large]) c.fill(0xee);
+  small.forEach((c) => assert.ok(c.every((b) => b === 0xee)));
+  assert.ok(LARGE_CHUNK_BYTES / (SMALL_COPY_BYTES_MAX + 1) <= CHUNK_BYTES / 64, "no copy pins more, relative to its size, than a 65-byte one in an 8 KiB chunk");
 });
 
 test("get and scan: values and long keys are the caller's own (pooled where the platform pools); writing one changes nothing else", async () => {

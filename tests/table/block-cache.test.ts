@@ -208,7 +208,7 @@ test("a cursor given back when the reader keeps enough spares still leaves its b
 test("options are checked", () => {
   throwsA(() => new BlockCache({ cacheBytesMax: -1 }), RangeError);
   throwsA(() => new BlockCache({ cacheBytesMax: 1.5 }), RangeError);
-  assert.is(new BlockCache().cacheBytesMax, 8 * 1024 * 1024);
+  assert.is(new BlockCache().cacheBytesMax, 32 * 1024 * 1024);
 });
 
 test.after(cleanup);
