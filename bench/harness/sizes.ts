@@ -111,7 +111,7 @@ export const FULL: Sizes = {
   workerPutsEach: 50_000,
   recoveryLogBytes: 256 * MIB,
   floorSamples: 500,
-  ycsb: { records: 40_000, valueBytes: 1000, operations: 9_000, scanOperations: 1_200, maxScanLength: 100 },
+  ycsb: { records: 40_000, valueBytes: 1000, operations: 30_000, scanOperations: 3_000, maxScanLength: 100 },
   // shardline's defaults (src/engine/options.ts): 4 shards of 4 MiB memtables, so 160 MiB of
   // puts. 4 KiB values keep that to 40,801 puts: with 1 KiB values (161,320 puts) SQLite and
   // LevelDB, which pay per put, would take 15-20 s each per runtime.
