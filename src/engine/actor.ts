@@ -158,8 +158,9 @@ class Actor implements FlushEnv {
     this.requests = new RingView(core, this.shared.requestRing);
     this.memtables = new MemtableManager(core, platform, args.dir, this.shared, args.memtableBytes);
     for (const m of args.memtables) this.memtables.info.set(m.address, { shard: m.shard, partitionMins: new Map(m.partitionMins) });
-    // The actor reads tables only to merge them, each block once: it needs no more cache than
-    // it had before readers' default grew to 32 MiB (docs/PERFORMANCE.md, YCSB E).
+    // The actor reads tables only to merge them, each block once in order: the cache serves
+    // as the inputs' current blocks and a pool of buffers, which 8 MiB holds many times over.
+    // Readers' caches are larger (32 MiB by default) because their hits repeat.
     this.cache = new BlockCache({ cacheBytesMax: Math.min(args.cacheBytesMax, ACTOR_CACHE_BYTES_MAX) });
     this.manifest = args.manifest;
     this.dir = args.dir;
