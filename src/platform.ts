@@ -83,6 +83,12 @@ export interface WorkerInit {
   memory: WebAssembly.Memory;
   /** Role-specific, structured-cloneable arguments. */
   args?: unknown;
+  /**
+   * The byte address in `memory` of the u32 word the job sleeps on when idle, where adding
+   * 1 and notifying wakes nothing but its loop (a WAL ring's wake word); with it, a worker
+   * pool may run the job on a thread shared with other jobs (src/worker-pool.ts).
+   */
+  wakeAddress?: number;
 }
 
 /** A worker thread, as the engine sees it. */

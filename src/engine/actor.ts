@@ -41,7 +41,11 @@
  * shared state and the group ring go FAILED, every waiting and later request gets
  * FAILED, and nothing is retried.
  *
- * Threads: its own worker; it blocks in Atomics.wait on the request ring.
+ * Threads: a pooled worker thread, which may run other databases' actors too
+ * (src/worker-pool.ts): it waits for requests through jobIdle (Atomics.wait alone on its
+ * thread, Atomics.waitAsync when shared) and hands the thread over between steps through
+ * jobTurn. Its other waits (ring room, a flush's durability) are synchronous: they wait for
+ * a durability worker, which never runs on an actor's thread.
  */
 import { Core, CoreError } from "../core/core.ts";
 import { ShardlineError } from "../errors.ts";
@@ -52,6 +56,7 @@ import { BlockCache } from "../table/block-cache.ts";
 import { FailCode, RECORD_HEADER_BYTES, recordBytes, Ring, RingState } from "../wal/format.ts";
 import { RingView } from "../wal/ring.ts";
 import { registerWorkerRole } from "../worker-main.ts";
+import { jobIdle, jobTurn } from "../worker-pool.ts";
 import { NO_REPLY_SLOT, PART_HEADER_BYTES, PART_LAST, ReplyStatus, REQUEST_KIND_BATCH_PART, REQUEST_PREFIX_BYTES, writeReply } from "./channel.ts";
 import { COMPACTION_FAN_IN, mergeTables, pickCompaction } from "./compaction.ts";
 import { ReaderRetention } from "./reader-slots.ts";
@@ -190,11 +195,13 @@ class Actor implements FlushEnv {
     return this.args.partitionEnds;
   }
 
-  run(): void {
+  async run(): Promise<void> {
     const i32 = this.requests.i32;
     const wakeIndex = this.requests.index(Ring.WAKE_SEQ);
     const sleepingIndex = this.requests.index(Ring.WORKER_SLEEPING);
     for (;;) {
+      const turn = jobTurn();
+      if (turn) await turn;
       const from = this.requests.drainTail;
       const to = Number(this.core.exports.walScan(this.requests.ring, BigInt(from), BigInt(from + this.requests.capacity)));
       if (to > from) {
@@ -208,7 +215,8 @@ class Actor implements FlushEnv {
       const seq = Atomics.load(i32, wakeIndex);
       Atomics.store(i32, sleepingIndex, 1);
       if (Number(this.core.exports.walScan(this.requests.ring, BigInt(from), BigInt(from + this.requests.capacity))) === from) {
-        Atomics.wait(i32, wakeIndex, seq, this.#failed ? IDLE_WAIT_MS : this.#pagesAhead?.pollMs(IDLE_WAIT_MS) ?? IDLE_WAIT_MS);
+        const wait = jobIdle(i32, wakeIndex, seq, this.#failed ? IDLE_WAIT_MS : this.#pagesAhead?.pollMs(IDLE_WAIT_MS) ?? IDLE_WAIT_MS);
+        if (wait) await wait;
       }
       Atomics.store(i32, sleepingIndex, 0);
     }
@@ -716,7 +724,7 @@ registerWorkerRole("actor", async (base: Platform, init: WorkerInit, port: Paren
   const actor = new Actor(platform, core, args, port);
   port.postMessage({ type: "ready" } satisfies ActorMessage);
   try {
-    actor.run();
+    await actor.run();
   } catch (error) {
     actor.crash(error);
   }

@@ -31,7 +31,7 @@ import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FollowerDi
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
 import { workerPool } from "../worker-pool.ts";
-import { FailCode, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
+import { FailCode, Ring, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
 import { Log } from "../wal/log.ts";
 import { RingView } from "../wal/ring.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
@@ -49,6 +49,11 @@ import { REPLAY_PAGES_BYTES_MIN, startReplayPages } from "./replay-pages.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 
 const MIB = 1024 * 1024;
+/**
+ * How long a failed open waits for its started actor to close, ms: past its current step
+ * (a flush or merge of what recovery left, seconds at most for large tables).
+ */
+const ACTOR_STOP_WAIT_MS = 30_000;
 
 /**
  * Not options a user can pass: how shardline's own parts open a database.
@@ -84,11 +89,13 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
   checkExistence(platform, dir, o);
   if (!purpose.followerCheckpoint && platform.stat(`${dir}/${FOLLOWER_FILE_NAME}`)) throw new FollowerDirectoryError(dir);
   // The durability worker and the actor: their threads start now, alongside the file work.
-  workerPool(platform).prewarm(2, await compileCore());
+  workerPool(platform).prewarm(["durability", "actor"], await compileCore());
   makeDirDurable(platform, `${dir}/tables`);
   const { lock, coordination } = await coordinate(platform, dir, o);
   let log: Log | undefined;
   let actor: WorkerHandle | undefined;
+  /** Asks a started actor to close and waits (bounded) until it did; see the catch below. */
+  let stopActor: (() => Promise<void>) | undefined;
   try {
     const probe = await Core.create({ shards: 1, memoryBytesMax: 8 * MIB });
     const existing = readManifest(probe, platform, dir);
@@ -183,7 +190,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       flushOnClose: purpose.followerCheckpoint === true,
       faults: o.faults.actor,
     };
-    actor = workerPool(platform).spawn({ role: "actor", module: core.module, memory: core.memory, args });
+    actor = workerPool(platform).spawn({ role: "actor", module: core.module, memory: core.memory, args, wakeAddress: requestRing + Ring.WAKE_SEQ });
     const started = actor;
     let actorDoneResolve!: () => void;
     const actorDone = new Promise<void>((resolve) => (actorDoneResolve = resolve));
@@ -196,6 +203,13 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       shared.state = DbState.FAILED;
       shared.markActorStopped();
       onLost?.(why);
+    };
+    stopActor = async () => {
+      if (shared.state === DbState.OPEN) shared.state = DbState.CLOSING;
+      new RingView(core, requestRing).setState(RingState.CLOSING);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([actorDone, new Promise<void>((resolve) => (timer = setTimeout(resolve, ACTOR_STOP_WAIT_MS)))]);
+      clearTimeout(timer);
     };
     let onLost: ((why: string) => void) | undefined;
     let onFailed: ((message: string) => void) | undefined;
@@ -226,6 +240,10 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     onFailed = (message) => db.actorFailed(message);
     return db;
   } catch (error) {
+    // An actor that started keeps running until told to close: its thread may run other
+    // databases' actors (src/worker-pool.ts), so terminate() cannot end it by ending the
+    // thread, and it must not flush or merge once the lock below is released.
+    await stopActor?.();
     await actor?.terminate();
     await log?.close();
     lock?.release();

@@ -20,13 +20,17 @@
  *
  * Invariants: bytes are written in LSN order without gaps; durableLsn is published only
  * after the fdatasync that covers it returned; at most `capacity` bytes (syncBytesMax) are
- * written between two syncs. Threads: this worker only; it blocks in Atomics.wait.
+ * written between two syncs. Threads: this worker only; it waits for records through
+ * jobIdle (src/worker-pool.ts: Atomics.wait alone on its thread, Atomics.waitAsync when the
+ * thread runs other databases' durability workers too) and hands the thread over between
+ * syncs through jobTurn; nothing it keeps is seen by another job of its thread.
  */
 import { Core } from "../core/core.ts";
 import type { FaultPlan } from "../platform-faults.ts";
 import { withFaults } from "../platform-faults.ts";
 import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
 import { registerWorkerRole } from "../worker-main.ts";
+import { jobIdle, jobTurn } from "../worker-pool.ts";
 import { DurableMarkWriter } from "./durable-mark.ts";
 import { FailCode, Ring, RingState } from "./format.ts";
 import { RingView } from "./ring.ts";
@@ -60,7 +64,7 @@ export type DurabilityMessage =
 /** How long an idle worker sleeps before re-checking the ring state anyway (ms). */
 const IDLE_CHECK_MS = 1000;
 
-function runDurability(platform: Platform, core: Core, args: DurabilityArgs, port: ParentPort): void {
+async function runDurability(platform: Platform, core: Core, args: DurabilityArgs, port: ParentPort): Promise<void> {
   const ring = new RingView(core, args.ring);
   const exports = core.exports;
   let writer: SegmentWriter;
@@ -88,6 +92,8 @@ function runDurability(platform: Platform, core: Core, args: DurabilityArgs, por
   let from = ring.drainTail;
 
   for (;;) {
+    const turn = jobTurn();
+    if (turn) await turn;
     let to = Number(exports.walScan(args.ring, BigInt(from), BigInt(from + ring.capacity)));
     if (to === from) {
       const state = ring.state;
@@ -103,7 +109,8 @@ function runDurability(platform: Platform, core: Core, args: DurabilityArgs, por
       const seq = Atomics.load(i32, wakeIndex);
       Atomics.store(i32, sleepingIndex, 1);
       if (Number(exports.walScan(args.ring, BigInt(from), BigInt(from + ring.capacity))) === from) {
-        Atomics.wait(i32, wakeIndex, seq, IDLE_CHECK_MS);
+        const wait = jobIdle(i32, wakeIndex, seq, IDLE_CHECK_MS);
+        if (wait) await wait;
       }
       Atomics.store(i32, sleepingIndex, 0);
       continue;
@@ -112,7 +119,8 @@ function runDurability(platform: Platform, core: Core, args: DurabilityArgs, por
       // Gather: let more records join this batch for up to one interval. Writers do not
       // notify a worker that is not marked sleeping, so only a state change (close, fail)
       // cuts this short.
-      Atomics.wait(i32, wakeIndex, Atomics.load(i32, wakeIndex), intervalMs);
+      const wait = jobIdle(i32, wakeIndex, Atomics.load(i32, wakeIndex), intervalMs);
+      if (wait) await wait;
       to = Number(exports.walScan(args.ring, BigInt(from), BigInt(from + ring.capacity)));
     }
 
@@ -171,6 +179,6 @@ function fail(ring: RingView, port: ParentPort, failCode: number, error: unknown
 
 registerWorkerRole("durability", async (platform: Platform, init: WorkerInit, port: ParentPort) => {
   const core = await Core.attach(init.module, init.memory);
-  runDurability(platform, core, init.args as DurabilityArgs, port);
+  await runDurability(platform, core, init.args as DurabilityArgs, port);
   core.detach();
 });

@@ -31,7 +31,7 @@ import type { Platform, WorkerHandle } from "../platform.ts";
 import { workerPool } from "../worker-pool.ts";
 import type { DurabilityArgs, DurabilityMessage } from "./durability-worker.ts";
 import { DurableWaiters } from "./durable-waiters.ts";
-import { FailCode, RECORD_BYTES_MAX, recordBytes, RING_HEADER_BYTES, RingState, SEGMENT_HEADER_BYTES, WalStatus } from "./format.ts";
+import { FailCode, RECORD_BYTES_MAX, recordBytes, Ring, RING_HEADER_BYTES, RingState, SEGMENT_HEADER_BYTES, WalStatus } from "./format.ts";
 import { recoverLog, type RecoveryReport } from "./recovery.ts";
 import { RingView } from "./ring.ts";
 import { listSegmentFiles, trimSegments } from "./segment-files.ts";
@@ -213,7 +213,7 @@ export class Log implements AsyncDisposable {
         faults: options.faults,
         durableMarkPath: embedding.durableMarkPath,
       };
-      worker = workerPool(platform).spawn({ role: "durability", module: core.module, memory: core.memory, args });
+      worker = workerPool(platform).spawn({ role: "durability", module: core.module, memory: core.memory, args, wakeAddress: ringAt + Ring.WAKE_SEQ });
       const spawned = worker;
       let closedResolve!: () => void;
       const closed = new Promise<void>((resolve) => (closedResolve = resolve));

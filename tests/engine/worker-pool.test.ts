@@ -52,7 +52,7 @@ test("a closed database's threads serve the next database, which sees none of th
 
 test("idle threads retire after idleWorkerMsMax", async () => {
   const pool = new WorkerPool(platform, 50);
-  pool.prewarm(2, await compileCore());
+  pool.prewarm(["durability", "actor"], await compileCore());
   assert.is(pool.idleThreads, 2);
   await eventually(() => pool.idleThreads === 0, "idle pooled threads retire");
 });
@@ -110,11 +110,11 @@ test("a pooled thread collects once idle and keeps no reference to its last job'
   await eventually(() => collections === 1, "the thread collects as soon as it is idle at start");
 
   const ref = ((memory: WebAssembly.Memory) => {
-    toThread.deliver({ [POOL]: "run", init: { role: "test-pooled-job", module, memory } });
+    toThread.deliver({ [POOL]: "run", job: 1, init: { role: "test-pooled-job", module, memory }, mailed: false });
     return new WeakRef(memory);
   })(new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }));
   await eventually(() => fromThread.some((m) => (m as Record<string, unknown>)[POOL] === "done"), "the job ends");
-  assert.ok(fromThread.includes("ran"));
+  assert.ok(fromThread.some((m) => (m as Record<string, unknown>)[POOL] === "from" && (m as { message: unknown }).message === "ran"), "the job's message came out wrapped with its job");
   assert.is(weighed, 1, "the thread weighed the job's memory");
   await eventually(() => collections === 2, "the thread collects once idle after the job");
   assert.is(ref.deref(), undefined, "nothing in the pooled thread kept the job's memory");
