@@ -735,7 +735,7 @@ async function openClose(): Promise<OpenCloseFigures> {
 interface RssRun {
   /** Whether the child could force full collections of its main thread before each reading. */
   gc: boolean;
-  /** RSS at each reading (bench/engine/rss.mjs), bytes; firstRetired and retired not in --quick. */
+  /** RSS at each reading (bench/engine/rss.mjs), bytes; firstRetired, cyclesRetired and retired not in --quick. */
   readings: Record<string, number>;
   /** RSS at the same moments before the forced collections. */
   unforced: Record<string, number>;
@@ -915,7 +915,7 @@ function rssRows(f: RssFigures): Array<[string, string]> {
   const x = f.readings;
   const signed = (bytes: number) => `${bytes >= 0 ? "+" : ""}${mib(bytes)}`;
   const over = (name: string) => (x[name] === undefined ? "—" : signed(x[name] - x.start));
-  const retired = x.retired === undefined ? "" : `; all threads retired: ${over("retired")} (${over("firstRetired")} after the first alone)`;
+  const retired = x.retired === undefined ? "" : `; all threads retired: ${over("retired")} (${over("firstRetired")} after the first alone, ${over("cyclesRetired")} after the cycles)`;
   return [
     [`RSS, own process (${f.entry}${f.gc ? "" : ", NO forced collections"}), start`, `${mib(x.start)}`],
     [`  per database held open (10 at once)`, `${mib(f.perDbBytes)}`],

@@ -20,6 +20,8 @@
 //             runtime keeps of two ended threads;
 //   cycles    after `cycles` open/close cycles of one directory (default 100), on two
 //             threads started by the first of them and reused by the others;
+//   cyclesRetired  after `retireWaitMs` idle again: those two threads have retired; what is
+//             left over firstRetired is what the cycles themselves left;
 //   open1     one database open (it took those two threads);
 //   open10    ten databases open at once, each in its own directory;
 //   closed10  the ten closed and dropped (their twenty threads idle in the pool);
@@ -28,7 +30,7 @@
 // Reported, never asserted.
 //
 // usage: <runtime> bench/engine/rss.mjs <entry module> <scratch dir> [cycles] [retireWaitMs]
-// (retireWaitMs 0: no firstRetired and retired readings, for --quick)
+// (retireWaitMs 0: no firstRetired, cyclesRetired and retired readings, for --quick)
 // Prints `SHARDLINE-RSS {json}`: { gc, readings: { start: bytes, ... }, unforced: { ... },
 // threads: { start: the process's thread count (Linux), ... }, cycles, cycleMs,
 // retireWaitMs, seconds }, cycleMs being the mean time of one open+close.
@@ -87,6 +89,10 @@ const t = performance.now();
 for (let i = 0; i < cycles; i++) await (await open(`${root}/cycles`)).close();
 const cycleMs = (performance.now() - t) / cycles;
 await reading("cycles", AFTER_CLOSE_MS);
+if (retireWaitMs > 0) {
+  await sleep(retireWaitMs);
+  await reading("cyclesRetired");
+}
 
 const dbs = [await open(`${root}/db-0`)];
 await reading("open1");

@@ -168,7 +168,7 @@ function suiteRows(report) {
     return Number.isFinite(d) ? `${d >= 0 ? "+" : "-"}${bytes(Math.abs(d))}` : "—";
   };
   add("engine", "engine: RSS per database held open (10 at once)", (s) => (rssOk(s) ? bytes(s.rss.perDbBytes) : "—"));
-  add("engine", "engine: RSS over start after open+close cycles / all threads retired", (s) => (rssOk(s) ? `${overStart(s, "cycles")} after ${s.rss.cycles} / ${overStart(s, "retired")}` : "—"));
+  add("engine", "engine: RSS over start after open+close cycles / their threads retired (after one cycle alone) / all threads retired", (s) => (rssOk(s) ? `${overStart(s, "cycles")} after ${s.rss.cycles} / ${overStart(s, "cyclesRetired")} (${overStart(s, "firstRetired")}) / ${overStart(s, "retired")}` : "—"));
   add("replicate", "replicate: durable puts/s, 256 in flight, without / with publisher + follower", (s) => `${count(s.withoutPublisherPerSecond)} / ${count(s.withPublisherPerSecond)}/s (${ratio(s.ratio)})`);
   add("replicate", "replicate: follower lag behind the writer's acks, p50 / p99", (s) => `${s.lagMs.p50.toFixed(0)} / ${s.lagMs.p99.toFixed(0)} ms`);
   return rows;
