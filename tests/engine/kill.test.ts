@@ -12,16 +12,14 @@ import * as assert from "uvu/assert";
 import process from "node:process";
 import { linesUntilExit, spawnChild } from "../harness/child.ts";
 import { runtimeName } from "../harness/platform.ts";
-import { KILL_DB_OPTIONS, KILL_KEYS, killValue, parseKillValue } from "./fixtures/kill-shape.ts";
-import type { Database } from "../../src/engine/database.ts";
+import { KILL_DB_OPTIONS, KILL_KEYS } from "./fixtures/kill-shape.ts";
+import { after, checkAcknowledged } from "./kill-check.ts";
 import { cleanup, open, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine kill -9");
 const ROUNDS = Number(process.env.SHARDLINE_KILL_ROUNDS ?? 20);
 const fixture = new URL("./fixtures/kill-writer.ts", import.meta.url).pathname;
 
-/** [round, i] ordering: later rounds, then later puts within a round. */
-const after = (a: [number, number], b: [number, number]) => a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]);
 
 test(`SIGKILL during durable puts, ${ROUNDS} rounds on one database: every acknowledged key keeps its last acknowledged value`, async () => {
   const dir = tempDir();
@@ -51,7 +49,7 @@ test(`SIGKILL during durable puts, ${ROUNDS} rounds on one database: every ackno
 
     const db = await open(dir, KILL_DB_OPTIONS);
     try {
-      checkAcknowledged(db, round, lastAcked);
+      checkAcknowledged(db, `round ${round}`, lastAcked);
       tablesSeen = Math.max(tablesSeen, db.stats().shards.reduce((n, s) => n + s.tables, 0));
     } finally {
       await db.close();
@@ -68,21 +66,6 @@ test(`SIGKILL during durable puts, ${ROUNDS} rounds on one database: every ackno
   assert.is(text(again.get("after-every-crash")), "yes");
   await again.close();
 });
-
-/** Every acknowledged key holds its last acknowledged value or a later one; that becomes the new baseline. */
-function checkAcknowledged(db: Database, round: number, lastAcked: Map<number, [number, number]>): void {
-  for (const [key, acked] of lastAcked) {
-    const value = text(db.get(`k${key}`));
-    assert.ok(value !== undefined, `round ${round}: acknowledged key k${key} (put ${acked.join("/")}) is missing`);
-    const found = parseKillValue(value!);
-    assert.ok(found, `round ${round}: k${key} holds a value nobody wrote`);
-    assert.is(found![1] % KILL_KEYS, key, `round ${round}: k${key} holds put ${found!.join("/")}, made for another key`);
-    assert.ok(!after(acked, found!), `round ${round}: k${key} holds put ${found!.join("/")}, older than acknowledged put ${acked.join("/")}`);
-    assert.is(value, killValue(found![0], found![1]));
-    // What is there now is the baseline: a later round must not go back before it.
-    lastAcked.set(key, found!);
-  }
-}
 
 test.after(cleanup);
 test.run();
