@@ -7,26 +7,30 @@
  *   keys with 100-byte values, with memtables large enough that nothing is flushed to
  *   tables (RECOVERY_MEMTABLE_BYTES per shard; if the engine refuses that size, its
  *   default, said so in the output);
- * - "wal": the log on its own (`openLog`), records of 116 bytes (a put's key and value).
+ * - "wal": the log on its own (`openLog`), records of 116 bytes (a put's key and value);
+ * - "peer": a peer's store (its System.crashRecovery, by system id), batches of CHUNK puts
+ *   of the same keys and values, until its log files hold `bytes`.
  *
  * usage: <runtime> bench/harness/recovery-writer.ts engine|wal <dir> <bytes>
+ *        <runtime> bench/harness/recovery-writer.ts peer <dir> <bytes> <system id>
  * Threads: main thread of its own process.
  */
 import process from "node:process";
 import { randomKeys, ValuePool } from "../lib/data.ts";
 import { currentPlatform } from "../lib/platform.ts";
+import { systemById } from "../systems/all.ts";
 import { loadEngine, loadWal } from "../systems/shardline.ts";
 import { RECOVERY_MEMTABLE_BYTES, SEEDS } from "../workloads/bench-data.ts";
 
 const args = "Deno" in globalThis ? (globalThis as unknown as { Deno: { args: string[] } }).Deno.args : process.argv.slice(2);
-const [kind, dir, bytesText] = args;
+const [kind, dir, bytesText, systemId] = args;
 const target = Number(bytesText);
 const platform = await currentPlatform();
 const values = new ValuePool(100, SEEDS.values);
 const CHUNK = 10_000;
 
-/** Bytes of the log files (*.wal) under `path`, and of all files. */
-function logBytes(path: string): { log: number; all: number } {
+/** Bytes of the log files (*.wal, or what `isLog` names) under `path`, and of all files. */
+function logBytes(path: string, isLog = (name: string) => name.endsWith(".wal")): { log: number; all: number } {
   let log = 0;
   let all = 0;
   for (const name of platform.readdir(path)) {
@@ -34,12 +38,12 @@ function logBytes(path: string): { log: number; all: number } {
     const stat = platform.stat(child);
     if (!stat) continue;
     if (stat.isDirectory) {
-      const inner = logBytes(child);
+      const inner = logBytes(child, isLog);
       log += inner.log;
       all += inner.all;
     } else {
       all += stat.size;
-      if (name.endsWith(".wal")) log += stat.size;
+      if (isLog(name)) log += stat.size;
     }
   }
   return { log, all };
@@ -90,6 +94,23 @@ if (kind === "wal") {
   await db.flush();
   const sizes = logBytes(dir);
   ready({ kind, records, logBytes: sizes.log, dirBytes: sizes.all, note });
+} else if (kind === "peer") {
+  const recovery = systemById(systemId)?.crashRecovery;
+  if (recovery === undefined) throw new Error(`system ${systemId} has no crash recovery to measure`);
+  platform.mkdir(dir, { recursive: true });
+  const writer = await recovery.openWriter(dir);
+  let records = 0;
+  for (let chunk = 0; ; chunk++) {
+    const keys = randomKeys(CHUNK, 16, SEEDS.putKeys + 1000 + chunk);
+    const base = records;
+    await writer.write(keys, (i) => values.at(base + i));
+    records += CHUNK;
+    const sizes = logBytes(dir, recovery.isLog);
+    if (sizes.log >= target) break;
+    if (sizes.all >= 4 * target) throw new Error(`the log files under ${dir} hold ${sizes.log} of ${sizes.all} bytes: no log to recover`);
+  }
+  const sizes = logBytes(dir, recovery.isLog);
+  ready({ kind, records, logBytes: sizes.log, dirBytes: sizes.all });
 } else {
-  throw new Error(`usage: recovery-writer.ts engine|wal <dir> <bytes>, got ${args.join(" ")}`);
+  throw new Error(`usage: recovery-writer.ts engine|wal <dir> <bytes> | peer <dir> <bytes> <system id>, got ${args.join(" ")}`);
 }

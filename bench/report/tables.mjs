@@ -51,7 +51,7 @@ export function runtimeRows(report, rt) {
         row.rate = `${count(r.opsPerSecond)} ${w.unit}s`;
         if (w.id === "recovery") {
           row.median = micros(r.extra.recoveryMs * 1000);
-          row.rate = `${row.rate} (${bytes(r.extra.logBytes)} log)`;
+          row.rate = `${row.rate} (${bytes(r.extra.logBytes)} log, ${count(r.extra.mbPerSecond)} MiB/s)`;
         } else if (r.byType) {
           // Mixed workloads (YCSB): one line per operation type, "r 2.10 µs" (see BY_TYPE).
           const types = Object.entries(r.byType);

@@ -13,7 +13,7 @@
  * that opened it; no writes from workers.
  */
 import { packageVersion } from "./package-version.ts";
-import { reasonOf, type Store, type StringStore, type System, touch } from "./system.ts";
+import { type CrashRecovery, reasonOf, type Store, type StringStore, type System, touch } from "./system.ts";
 
 interface Iterator {
   nextv(size: number): Promise<Array<[Uint8Array, Uint8Array]>>;
@@ -105,6 +105,47 @@ function stringStore(db: Level<string>, sync: boolean): StringStore {
   };
 }
 
+/** LevelDB's largest write_buffer_size (it clips larger ones to 1 GiB). */
+const WRITE_BUFFER_BYTES_MAX = 1 << 30;
+
+/**
+ * Crash recovery (the recovery workload): LevelDB writes its log until the memtable reaches
+ * `writeBufferSize` and then turns it into a table, 4 MiB by default, so its log never
+ * holds more. The writer and the reopen use the largest write buffer LevelDB accepts
+ * (1 GiB), so the log grows to the workload's size; batches of the writer's puts,
+ * `sync: false` (each batch is in the log, written to the OS, so it survives a process
+ * crash). `open()` after kill -9 replays the log into a memtable and writes it to a
+ * level-0 table before it returns (DBImpl::RecoverLogFile), then one `getSync`.
+ */
+function levelCrashRecovery(): CrashRecovery {
+  const options = { keyEncoding: "view", valueEncoding: "view", writeBufferSize: WRITE_BUFFER_BYTES_MAX };
+  return {
+    mode: "open() + first get after kill -9: the log replayed and written to a table (writeBufferSize 1 GiB, batches of 10,000 puts)",
+    isLog: (name) => name.endsWith(".log"),
+    async openWriter(dir) {
+      const Level = await load();
+      if (typeof Level === "string") throw new Error(Level);
+      const db = new Level(dir, options);
+      await db.open();
+      return {
+        write: (keys, values) => db.batch(keys.map((key, i) => ({ type: "put" as const, key, value: values(i) }))),
+      };
+    },
+    async reopen(dir, probe, valueBytes) {
+      const Level = await load();
+      if (typeof Level === "string") throw new Error(Level);
+      const db = new Level(dir, options);
+      await db.open();
+      const v = db.getSync(probe);
+      if (v?.length !== valueBytes) {
+        await db.close();
+        throw new Error(`LevelDB recovered without the first key written (${v === undefined ? "missing" : `${v.length} bytes`})`);
+      }
+      return () => db.close();
+    },
+  };
+}
+
 function levelSystem(id: string, sync: boolean): System {
   return {
     id,
@@ -115,6 +156,7 @@ function levelSystem(id: string, sync: boolean): System {
     durability: sync ? "durable" : "non-durable",
     readApi: sync ? undefined : "getSync; iterator nextv(1000)",
     stringReadApi: sync ? undefined : "getSync, \"utf8\" encodings",
+    crashRecovery: sync ? undefined : levelCrashRecovery(),
     noWorkers: "LevelDB locks its directory (LOCK): one open handle per process, so a second thread cannot write to it",
     async available() {
       const Level = await load();

@@ -84,6 +84,30 @@ export interface StringStore {
   close(): Promise<void>;
 }
 
+/**
+ * A peer's crash recovery (the recovery workload, bench/workloads/recovery.ts): a child
+ * process (bench/harness/recovery-writer.ts) writes through `openWriter` until the log
+ * holds the workload's bytes and is then killed with SIGKILL; the harness times `reopen`
+ * on a copy of what it left.
+ */
+export interface CrashRecovery {
+  /** What is written and replayed, for the report: the log and the setting that lets it grow. */
+  readonly mode: string;
+  /** Whether a file of the directory is (part of) the log. */
+  isLog(name: string): boolean;
+  /** In the writer process: the store on `dir`, configured so that nothing folds the log away while it is written. */
+  openWriter(dir: string): Promise<{
+    /** One transaction (batch) of these puts, acknowledged as surviving a process crash. */
+    write(keys: readonly Uint8Array[], values: (i: number) => Uint8Array): Promise<void>;
+  }>;
+  /**
+   * The timed part: opens `dir` as the killed writer left it and reads `probe` back (it
+   * must be there); resolves with the store's close, which is not timed (SQLite's close
+   * checkpoints the whole WAL into the database: work a recovery does not need).
+   */
+  reopen(dir: string, probe: Uint8Array, valueBytes: number): Promise<() => Promise<void>>;
+}
+
 /** A writer in a worker thread (the two-worker workload). */
 export interface WorkerWriter {
   readonly writeStyle: WriteStyle;
@@ -125,6 +149,8 @@ export interface System {
   open(dir: string, options: OpenOptions): Promise<Store>;
   /** The same mode with string keys and values (StringStore). */
   openStrings(dir: string, options: OpenOptions): Promise<StringStore>;
+  /** How this engine recovers a log after kill -9 (only on the mode that does reads); undefined: no comparable log. */
+  readonly crashRecovery?: CrashRecovery;
   /** Prepares `store` (opened by `open` on `dir`) for writers in other threads. */
   shareWriters?(store: Store, dir: string): Promise<SharedWriters>;
   /** In a worker: a writer on the store `shareWriters` described. */

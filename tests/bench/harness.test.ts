@@ -71,6 +71,10 @@ test("--quick runs every workload and system in this runtime and writes a valid 
     }
     // Peers that load here were measured: at least one figure beside shardline's.
     assert.ok(rt.results.some((r: { status: string; system: string }) => r.status === "ok" && !r.system.startsWith("shardline")), "some peer ran");
+    // A peer with a log recovered beside shardline (SQLite loads in every runtime).
+    const sqliteRecovery = rt.results.find((r: { workload: string; system: string }) => r.workload === "recovery" && r.system === "sqlite-normal");
+    assert.is(sqliteRecovery?.status, "ok", `SQLite's crash recovery was measured: ${JSON.stringify(sqliteRecovery)}`);
+    assert.ok(sqliteRecovery.extra.logBytes >= report.sizes.recoveryLogBytes, "its log held the workload's bytes");
     assert.ok(rt.suites.core?.bench === "core" && rt.suites.wal?.bench === "wal" && rt.suites.engine?.bench === "engine", "bench/core, bench/wal and bench/engine ran");
     assert.ok(rt.suites.replicate?.bench === "replicate", `bench/replicate ran: ${JSON.stringify(rt.suites.replicate)}`);
     assert.ok(rt.suites.replicate.withPublisherPerSecond > 0 && rt.suites.replicate.lagMs.notes > 0, "bench/replicate measured a follower's lag under load");
