@@ -4,14 +4,20 @@
  * of a file is alive, which is the only place where the lock protocol can err.
  *
  * Judgement of another contender's file:
- *   - no complete record: alive if a kernel lock on it is held (where we can probe), else
- *     alive iff younger than LOCK_FILE_WRITE_GRACE_MS (its writer may still be writing);
+ *   - no complete record: alive if a kernel lock on it is held (where we can probe); else
+ *     dead if the process its name names (`<pid>-<startTime>-...`, written atomically with
+ *     the file by its creator) is gone; else alive iff younger than
+ *     LOCK_FILE_WRITE_GRACE_MS (its writer may still be writing). So a contender killed
+ *     between creating its file and writing its record (a process killed while it opened
+ *     the database) no longer keeps the directory locked for 10 s;
  *   - record says `kernelLock: true` and we have a kernel lock: alive iff our
  *     non-blocking exclusive lock on it fails (a success is undone at once);
  *   - otherwise `platform.isProcessAlive({ pid, startTime })`.
  * Invariants: a complete record is never judged dead while its process lives (pid plus
- * start time, or a kernel lock released only by the holder's exit or release); a probe
- * never keeps a lock it took. Threads: any one thread at a time; stateless.
+ * start time, or a kernel lock released only by the holder's exit or release); an
+ * incomplete one is judged dead before its grace only when the process named by its file
+ * is gone, which then can never complete it; a probe never keeps a lock it took.
+ * Threads: any one thread at a time; stateless.
  */
 import type { FileHandle, Platform, RuntimeName } from "./platform.ts";
 import { hasErrorCode } from "./platform.ts";
@@ -84,6 +90,14 @@ function kernelLockHeld(platform: Platform, file: FileHandle): boolean {
   return false;
 }
 
+/** The pid and start time a lock file's name carries (`<pid>-<startTime>-<random hex>`), or undefined. */
+function identityOfName(path: string): { pid: number; startTime: number } | undefined {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  if (!LOCK_FILE_NAME.test(name)) return undefined;
+  const [pid, startTime] = name.split("-").map(Number);
+  return Number.isSafeInteger(pid) && Number.isSafeInteger(startTime) ? { pid, startTime } : undefined;
+}
+
 /** Whether the holder of the lock file at `path` is alive; "gone" if the file vanished. */
 export function judgeLockFile(platform: Platform, path: string): Verdict {
   let file: FileHandle;
@@ -98,6 +112,10 @@ export function judgeLockFile(platform: Platform, path: string): Verdict {
     if (!record) {
       if (platform.kernelLock && kernelLockHeld(platform, file)) {
         return { status: "alive", record, reason: "being written (kernel lock held)" };
+      }
+      const named = identityOfName(path);
+      if (named && !platform.isProcessAlive(named)) {
+        return { status: "dead", record, reason: "no complete record, and the process its name names is gone" };
       }
       const stat = platform.stat(path);
       if (!stat) return { status: "gone" };

@@ -13,8 +13,9 @@
  *      `kernelLock: true` is only ever readable while the lock is already held);
  *      write the JSON record and fdatasync it;
  *   2. list LOCK.d and judge every other file (src/lock-holders.ts):
- *      - record unreadable or incomplete: alive if a kernel lock on it is held, else alive
- *        iff the file is younger than 10 s (its writer may still be writing it), else dead;
+ *      - record unreadable or incomplete: alive if a kernel lock on it is held; else dead
+ *        if the process its name names (pid and start time) is gone; else alive iff the
+ *        file is younger than 10 s (its writer may still be writing it);
  *      - record says `kernelLock: true` and we have a kernel lock: alive iff our
  *        non-blocking exclusive lock on it FAILS (if it succeeds, we unlock at once);
  *      - otherwise: `platform.isProcessAlive({ pid, startTime })` (a reused pid has another
@@ -30,9 +31,10 @@
  * its own create finished, so Q's listing saw P's file (P deletes it only when it releases
  * or backs off, others only once they judged it dead). Q judged P dead, which with a
  * complete record means P really was dead (the oracles do not err on a complete record),
- * a contradiction; or Q found P's record incomplete and older than 10 s, so P's write
- * ended after Q's create, P listed after that and saw Q's file with a complete record of
- * a live process, and backed off, a contradiction again. Two contenders may both back off
+ * a contradiction; or Q found P's record incomplete and P's process (named by P's file)
+ * gone, so P was dead and holds nothing, a contradiction; or Q found it incomplete and
+ * older than 10 s, so P's write ended after Q's create, P listed after that and saw Q's
+ * file with a complete record of a live process, and backed off, a contradiction again. Two contenders may both back off
  * (the random backoff breaks the tie), but never both hold.
  *
  * Limits: liveness by pid needs both processes in one pid namespace (containers sharing a

@@ -78,7 +78,7 @@ test("in-process: concurrent acquirers never hold at once, and all get their tur
   assert.is(turns, 15);
 });
 
-test("stale lock files: dead pid, reused pid and an old empty file are taken over and removed", async () => {
+test("stale lock files: dead pid, reused pid, an incomplete record of a dead process and an old empty file are taken over and removed", async () => {
   const dir = freshDir();
   const lockDir = `${dir}/LOCK.d`;
   p.mkdir(lockDir, { recursive: true });
@@ -92,21 +92,24 @@ test("stale lock files: dead pid, reused pid and an old empty file are taken ove
     JSON.stringify({ pid, startTime, runtime: "node", kernelLock: false, acquiredAt: new Date().toISOString() });
   write("4194305-1-aa", record(4_194_305, 1)); // above pid_max: certainly dead
   if (self.startTime > 0) write(`${self.pid}-${self.startTime + 1}-bb`, record(self.pid, self.startTime + 1));
-  write("77-0-cc", ""); // a writer that died before writing its record...
-  p.truncate(`${lockDir}/77-0-cc`, 0);
-  const old = p.stat(`${lockDir}/77-0-cc`)!;
+  const writing = `${self.pid}-${self.startTime}-cc`; // a live process still writing its record...
+  write(writing, "");
+  p.truncate(`${lockDir}/${writing}`, 0);
+  const old = p.stat(`${lockDir}/${writing}`)!;
   assert.is(old.size, 0);
+  write("4194306-5-dd", '{"pid": 4194'); // a contender killed before its record was whole
 
-  // A young empty file still counts as being written: the lock is not free yet.
+  // A young empty file of a live process still counts as being written: the lock is not free yet.
   await rejects(() => acquireDirLock(p, dir, { mode: "try" }), isLocked);
   const holders = readLockHolders(p, dir);
-  assert.ok(holders.some((h) => h.file === "77-0-cc" && h.alive && h.record === undefined), JSON.stringify(holders));
+  assert.ok(holders.some((h) => h.file === writing && h.alive && h.record === undefined), JSON.stringify(holders));
   assert.ok(holders.some((h) => h.file === "4194305-1-aa" && !h.alive), JSON.stringify(holders));
+  assert.ok(holders.some((h) => h.file === "4194306-5-dd" && !h.alive && h.record === undefined), `an incomplete record of a process that is gone is dead at once: ${JSON.stringify(holders)}`);
 
   // ...and once it is older than 10 s it is stale. Age it by rewriting its mtime.
   const { utimesSync } = await import("node:fs");
   const past = new Date(Date.now() - 60_000);
-  utimesSync(`${lockDir}/77-0-cc`, past, past);
+  utimesSync(`${lockDir}/${writing}`, past, past);
   const lock = await acquireDirLock(p, dir, { mode: "try" });
   assert.equal(p.readdir(lockDir), [lock.file.split("/").pop()], "stale files were deleted");
   const seen = readLockHolders(p, dir);
