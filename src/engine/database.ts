@@ -51,6 +51,8 @@ const E = { OK: 0, CHANNEL: 1, RING_FULL: 2, FAILED: 3, CLOSED: 4, TOO_LARGE: 5,
 const REASON_NO_ACTIVE = 4;
 const R_LSN_END = 8;
 const R_TS = 16;
+/** Longest pause between looks at the published end while an acknowledged "async" write waits to become visible, ms. */
+const VISIBLE_POLL_MS_MAX = 8;
 const R_SHARD = 24;
 const R_REASON = 28;
 
@@ -322,8 +324,29 @@ export class Database implements AsyncDisposable {
     this.#counts.fast++;
     this.#read.garbage.note(CALL_BYTES);
     const ts = core.u64[(core.result + R_TS) >>> 3];
-    if (!this.#full) return Promise.resolve(ts);
-    return this.#waiters.wait(Number(core.u64[(core.result + R_LSN_END) >>> 3])).then(() => ts);
+    const lsnEnd = Number(core.u64[(core.result + R_LSN_END) >>> 3]);
+    if (!this.#full) return this.#visible(lsnEnd, ts);
+    return this.#waiters.wait(lsnEnd).then(() => ts);
+  }
+
+  /**
+   * Under "async": `ts` once the write whose record ends at `lsnEnd` is visible, which is at
+   * once unless another thread's earlier reservation is still unpublished (a writer waiting
+   * for ring room, a large batch's fragments): the visible point, the ring's published end,
+   * cannot pass it, and a write its own thread cannot read back would break read-your-writes
+   * (and a snapshot taken then would never see it). Polls in that rare case, 1 to 8 ms apart.
+   */
+  #visible(lsnEnd: number, ts: bigint): Promise<bigint> {
+    if (this.#group.publishedEnd >= lsnEnd) return Promise.resolve(ts);
+    return this.#untilPublished(lsnEnd).then(() => ts);
+  }
+
+  async #untilPublished(lsnEnd: number): Promise<void> {
+    for (let ms = 1; this.#group.publishedEnd < lsnEnd; ms = Math.min(2 * ms, VISIBLE_POLL_MS_MAX)) {
+      const state = this.#group.state;
+      if (state === RingState.FAILED || state === RingState.CLOSED) throw this.#group.stateError(`database ${this.dir}`);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    }
   }
 
   delete(key: Key): Promise<bigint> {
@@ -469,9 +492,9 @@ export class Database implements AsyncDisposable {
     throw this.#statusError(status);
   }
 
-  /** Resolves with the write's timestamp once it is durable ("full"), or at once ("async"). */
+  /** Resolves with the write's timestamp once it is durable ("full"), or visible ("async": #visible). */
   #durable(applied: Applied): Promise<bigint> {
-    if (!this.#full) return Promise.resolve(applied.ts);
+    if (!this.#full) return this.#visible(applied.durableAt, applied.ts);
     return this.#waiters.wait(applied.durableAt).then(() => applied.ts);
   }
 
