@@ -8,8 +8,10 @@
 //   lsn   = space for the record in the group-WAL ring  (FULL -> wait for the worker, retry)
 //   ts    = the shard's commit counter, fetch-add
 //   write the record (engine record format below) into the ring
-//   link the node into the skip list (seq = lsn), lower the memtable's minGroupLsn
-//   publish the record (after the link: published, and so durable, implies applied)
+//   hand the node to the memtable's pending ring and index it (seq = lsn; it is linked
+//   into the list later, before anything walks the list: assembly/skiplist.ts, "Deferred
+//   linking"), lower the memtable's minGroupLsn
+//   publish the record (after the hand-in: published, and so durable, implies applied)
 //   leave the memtable
 //
 // A batch does the same for every operation, across shards, with ONE record: on a crash
@@ -47,6 +49,7 @@ import {
   NODE_SEQ,
   NODE_TS,
   nodeCreate,
+  nodeDefer,
   nodeLink,
   noteGroupLsn,
   VALUE_TOMBSTONE,
@@ -185,7 +188,7 @@ function writeOne(ring: usize, key: usize, keyLength: u32, value: usize, valueLe
   const body = lsn + RECORD_HEADER_BYTES;
   writePrefix(ring, body, 1);
   writeOp(ring, body + RECORD_PREFIX_BYTES, shard, ts, key, keyLength, value, valueLength);
-  nodeLink(mt, node);
+  nodeDefer(mt, node);
   noteGroupLsn(mt, lsn);
   ringPublish(ring, lsn, payload, RECORD_TYPE_FULL);
   leave(mt);

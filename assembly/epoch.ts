@@ -13,6 +13,11 @@
 // address it loads afterwards is already past the unlink and cannot be the retired one. A
 // thread that entered at E or earlier, or is still inside, is waited for.
 //
+// Reads of one thread may overlap (two scans open at once, a get inside a scan's loop):
+// the thread's word holds the oldest entry epoch of its open reads, so that it rises as
+// the oldest ones end even if the thread is never without an open read (epochNow,
+// epochHold; src/engine/read-context.ts keeps the list).
+//
 // Threads: enter/exit on any attached thread (its own word only); advance and quiet on the
 // owner (actor). The registry of thread blocks (THREAD_REGISTRY) is updated by attach and
 // detach with CAS.
@@ -20,8 +25,24 @@
 import { CONTROL_BASE, CTL_EPOCH, THREAD_REGISTRY, THREADS_MAX } from "./layout";
 import { currentThreadBlock, TB_EPOCH } from "./thread";
 
-export function epochEnter(): void {
+/** Enters a read: stores the current global epoch in this thread's word; returns it. */
+export function epochEnter(): u32 {
   const epoch = atomic.load<u32>(CONTROL_BASE + CTL_EPOCH);
+  atomic.store<u32>(currentThreadBlock() + TB_EPOCH, (epoch << 1) | 1);
+  return epoch;
+}
+
+/** The global epoch now (a read that begins inside another read of the same thread records it). */
+export function epochNow(): u32 {
+  return atomic.load<u32>(CONTROL_BASE + CTL_EPOCH);
+}
+
+/**
+ * Sets this thread's word to `epoch`, the oldest entry epoch of its reads still open, when
+ * the oldest one ends while later ones go on (src/engine/read-context.ts): every read still
+ * open entered at `epoch` or later, so what was retired before `epoch` is not theirs.
+ */
+export function epochHold(epoch: u32): void {
   atomic.store<u32>(currentThreadBlock() + TB_EPOCH, (epoch << 1) | 1);
 }
 

@@ -65,6 +65,9 @@ import {
   NODE_TS,
   VALUE_TOMBSTONE,
   countNodes,
+  linkPending,
+  nodeDefer,
+  pendingCount,
   firstNode,
   getVisibleNode,
   NODE_SEQ,
@@ -97,7 +100,7 @@ export {
 } from "./walring";
 export { validateRecords as walValidate, findValidHeader as walFindValidHeader } from "./walscan";
 export { engineBatch, engineWrite } from "./engine";
-export { epochAdvance, epochEnter, epochExit, epochQuiet } from "./epoch";
+export { epochAdvance, epochEnter, epochExit, epochHold, epochNow, epochQuiet } from "./epoch";
 export { shardDropOldestFrozen, shardInstallActive, shardRotateActive } from "./shard";
 export { replayLink, replayRecord, replayRun } from "./replay";
 
@@ -304,6 +307,23 @@ export function memtablePut(mt: usize, shard: u32, key: usize, keyLength: u32, v
   return nodeLink(mt, node);
 }
 
+/**
+ * memtableInsert with the fast path's deferred linking (skiplist.ts, "Deferred linking"):
+ * the node is indexed and handed to the pending ring, and linked later. For tests; the
+ * fast path (engine.ts) does the same inside a write. Returns the node or a status.
+ */
+export function memtableInsertDeferred(mt: usize, key: usize, keyLength: u32, value: usize, valueLength: u32, ts: u64, seq: u64): usize {
+  if (!isMemtable(mt)) return STATUS_BAD_ARGUMENT;
+  const bad = checkLengths(keyLength, valueLength);
+  if (bad != STATUS_OK) return bad;
+  const node = nodeCreate(mt, key, keyLength, value, valueLength);
+  if (isStatus(node)) return node;
+  store<u64>(node, ts, NODE_TS);
+  store<u64>(node, seq, NODE_SEQ);
+  nodeDefer(mt, node);
+  return node;
+}
+
 /** Inserts (key, value) with a given timestamp and seq (recovery, the actor, tests). Node or status. */
 export function memtableInsert(mt: usize, key: usize, keyLength: u32, value: usize, valueLength: u32, ts: u64, seq: u64): usize {
   if (!isMemtable(mt)) return STATUS_BAD_ARGUMENT;
@@ -366,6 +386,16 @@ export function memtableCapacity(mt: usize): u32 {
 /** Entries linked now, by walking the list: O(n), for statistics and tests. */
 export function memtableCount(mt: usize): u32 {
   return isMemtable(mt) ? countNodes(mt) : 0;
+}
+
+/** Background linking: links up to `max` deferred nodes if no other thread is linking; returns how many (skiplist.ts, "Deferred linking"). */
+export function memtableLinkPending(mt: usize, max: u32): u32 {
+  return isMemtable(mt) ? linkPending(mt, max) : 0;
+}
+
+/** Deferred nodes handed in and not linked yet. */
+export function memtablePending(mt: usize): u32 {
+  return isMemtable(mt) ? pendingCount(mt) : 0;
 }
 
 /** A consistent copy of the shard's memtables, newest first, in this thread's shard-list area; returns the count. */

@@ -19,9 +19,10 @@
 //                          past capacity: a reservation is checked before it is made)
 //   +12 u32 height         list height 1..HEIGHT_MAX (atomic, only raised, by CAS)
 //   +16 u32 head           address of the head node (a full-height sentinel)
-//   +20 u32 reserved
+//   +20 u32 pendingHead    deferred nodes handed in so far (atomic fetch-add by fast-path
+//                          writers: below)
 //   +24 u32 state          0 active, 1 frozen (atomic; set by the shard's owner)
-//   +28 u32 writers        fast-path writers between admission and link (atomic)
+//   +28 u32 writers        fast-path writers between admission and leaving (atomic)
 //   +32 u64 minGroupLsn    lowest group-WAL LSN of a record in this memtable, u64 max if
 //                          none (atomic min; set before the record is published, so that a
 //                          checkpoint read after the durable LSN sees it)
@@ -31,9 +32,50 @@
 //   +48 u32 indexMask      slots - 1 (slots: a power of two)
 //   +52 u32 indexFull      1 once a key found no free slot within INDEX_PROBES_MAX (atomic):
 //                          from then on lookups in this memtable search the list
-//   +56 .. +64 reserved
+//   +56 u32 pendingDone    deferred nodes linked so far, all of them below this count
+//                          (atomic; stored only by the holder of linkLock)
+//   +60 u32 linkLock       1 while a thread links deferred nodes (atomic CAS 0 -> 1)
 //
-// Arena after the header: the head node, the key index, then nodes (from MT_USED on).
+// Arena after the header: the head node, the key index, the pending ring (below), then
+// nodes (from MT_USED on).
+//
+// Deferred linking (the fast path's single writes; docs/ARCHITECTURE.md "Deferred
+// linking"): a put does not walk the list. It indexes its node and hands its address to
+// the memtable's pending ring, and the node is linked later, in the order handed in, by
+// whichever thread holds linkLock: the actor in the background (memtableLinkPending), a
+// writer that finds the ring full, or any reader that needs the list (settle). The walk
+// was half of a put (~30 dependent cache misses over a 16 MiB working set:
+// docs/PERFORMANCE.md).
+//
+//   pending ring: `pendingEntries` u32 node addresses (a power of two), entry i at i mod n
+//   +--------+--------+-----+--------+
+//   | node a | node b | ... |   0    |   0 = not handed in yet (or already linked: cleared)
+//   +--------+--------+-----+--------+
+//        ^ pendingDone (next to link)        pendingHead (next to hand in) ^
+//
+// - A writer takes entry i = fetch-add(pendingHead), waits until i - pendingDone < n (the
+//   entry is free; meanwhile it links earlier entries itself, or waits for the lock's
+//   holder), stores its node into the entry, then indexes the node, then publishes its
+//   record. So a node whose record is published is indexed and handed in.
+// - The lock's holder links entries pendingDone, pendingDone + 1, ... in order: it waits
+//   for an entry still 0 (its writer is between its fetch-add and its store, which has
+//   nothing to wait for once its entry is free: the lowest entry not stored always is),
+//   clears the entry, links the node (nodeLink's CAS protocol: other threads may be
+//   linking channel-path nodes at the same time), then stores pendingDone + 1. An entry is
+//   cleared before pendingDone passes it, and a writer stores into entry i only after
+//   reading pendingDone > i - n, so a nonzero entry at pendingDone is that entry's node.
+// - Settle: before anything walks the list (seeks, first/last, counting, and a point
+//   lookup that must step past a version its snapshot cannot see), the caller reads
+//   pendingHead and links (or waits for the holder to link) every entry below it. A reader
+//   reads its snapshot S before it calls into the memtable; every record below S was
+//   published before S was read, so its node was handed in before, below the pendingHead
+//   the settle reads: every version visible at S is linked when the walk starts. Nodes
+//   handed in later are linked concurrently with the walk, as channel-path nodes always
+//   were, and their seqs are at or above S.
+// - A writer that dies between its fetch-add and its store would leave every settle
+//   waiting, as one that dies between reserving and publishing its record leaves the
+//   durability worker waiting: a write is one call into the core, which no JavaScript
+//   interrupts, and terminating a thread in the middle of one is outside the contract.
 //
 // Key index: an open-addressing hash table (linear probing, no deletion) of u32 slots, one
 // per 64 arena bytes (rounded down to a power of two; 65,536 slots, 256 KiB, in a 4 MiB
@@ -96,17 +138,23 @@
 // - Key index: a slot, once set, only ever changes to a newer version (higher ts) of the
 //   same key, so slots never become empty and a probe that reaches an empty slot has
 //   passed every slot its key could be in. A node is indexed after it is linked at every
-//   level (nodeLink) and before its writer publishes its record (replay's buildList, which
-//   links without nodeLink, abandons the memtable's index first: indexFull), and
-//   a version is visible to a snapshot only once its record is published (its seq below
-//   the visible point: src/engine/read-context.ts). So for a reader holding snapshot S,
-//   every key with a version visible at S has its slot, pointing at that version or a
-//   newer one of the same key (versions are adjacent at level 0, newest first, so the
-//   walk from the slot's node reaches the visible one); or indexFull was set before that
-//   version was published, and the reader, which reads indexFull after S, searches the list.
+//   level (nodeLink) or handed in to the pending ring (nodeDefer), and before its writer
+//   publishes its record (replay's buildList, which links without nodeLink, abandons the
+//   memtable's index first: indexFull), and a version is visible to a snapshot only once
+//   its record is published (its seq below the visible point: src/engine/read-context.ts).
+//   So for a reader holding snapshot S, every key with a version visible at S has its
+//   slot, pointing at that version or a newer one of the same key: if the slot's version
+//   is visible it is the newest visible one (slots only move to higher ts); if not, the
+//   reader settles the memtable (every version visible at S is then linked) and walks on
+//   at level 0 (versions are adjacent there, newest first); or indexFull was set before
+//   that version was published, and the reader, which reads indexFull after S, searches
+//   the list (which settles first).
 //
-// Threads: any number of threads insert, read and iterate concurrently; no locks. Splice
-// slots are private to their thread.
+// Threads: any number of threads insert, read and iterate concurrently. The one lock is a
+// memtable's linkLock, which orders the linking of deferred nodes: a writer waits on it
+// only when its pending ring is full, a walker only for the nodes handed in before it,
+// and its holder only on writers between their fetch-add and their store. Splice slots are
+// private to their thread.
 //
 // Atomics (WebAssembly atomics are sequentially consistent):
 // - A node's body (ts, prefix, lengths, key, value) is written with plain stores BEFORE
@@ -146,6 +194,20 @@ export const MT_GENERATION: usize = 40;
 export const MT_INDEX: usize = 44;
 export const MT_INDEX_MASK: usize = 48;
 export const MT_INDEX_FULL: usize = 52;
+export const MT_PENDING_HEAD: usize = 20;
+export const MT_PENDING_DONE: usize = 56;
+export const MT_LINK_LOCK: usize = 60;
+
+/** Pending-ring entries at most per memtable (64 KiB of ring). */
+const PENDING_ENTRIES_MAX: u32 = 16384;
+/** Arena bytes per pending-ring entry (a 64 KiB memtable gets 256 entries). */
+const ARENA_BYTES_PER_PENDING: u32 = 256;
+/** Spins on an entry not stored yet before waiting on it. */
+const ENTRY_SPINS: u32 = 256;
+/** How long a thread sleeps at a time on an entry not stored yet, or on the lock's holder, ns. */
+const PENDING_WAIT_NS: i64 = 20_000;
+/** Entries the lock's holder links between wake-ups of threads waiting for pendingDone. */
+const NOTIFY_EVERY: u32 = 64;
 
 /** Arena bytes per key-index slot (the index takes 4 / 64 of the arena). */
 const INDEX_ARENA_BYTES_PER_SLOT: u32 = 64;
@@ -352,15 +414,24 @@ export function memtableFormat(arena: usize, bytes: u32, zeroed: bool = false): 
   store<u32>(arena, <u32>head, MT_HEAD);
   const slots = indexSlots(bytes);
   const index = head + headBytes; // 8-aligned: the header and a node's size are
-  if (!zeroed) memory.fill(index, 0, <usize>slots << 2);
+  const pending = pendingEntries(bytes);
+  // The pending ring follows the index; both must start all zeros.
+  if (!zeroed) memory.fill(index, 0, (<usize>slots << 2) + (<usize>pending << 2));
   store<u32>(arena, <u32>index, MT_INDEX);
   store<u32>(arena, slots - 1, MT_INDEX_MASK);
-  store<u32>(arena, MEMTABLE_HEADER_BYTES + headBytes + (slots << 2), MT_USED);
+  store<u32>(arena, MEMTABLE_HEADER_BYTES + headBytes + (slots << 2) + (pending << 2), MT_USED);
   store<u32>(arena, 1, MT_HEIGHT);
   store<u64>(arena, U64.MAX_VALUE, MT_MIN_GROUP_LSN);
   store<u32>(arena, atomic.add<u32>(CONTROL_BASE + CTL_GENERATION, 1) + 1, MT_GENERATION);
   atomic.store<u32>(arena, MEMTABLE_MAGIC, MT_MAGIC);
   return arena;
+}
+
+/** Pending-ring entries of an arena of `bytes`: one per ARENA_BYTES_PER_PENDING, a power of two, 16 to PENDING_ENTRIES_MAX. */
+function pendingEntries(bytes: u32): u32 {
+  const wanted = bytes / ARENA_BYTES_PER_PENDING;
+  if (wanted >= PENDING_ENTRIES_MAX) return PENDING_ENTRIES_MAX;
+  return wanted < 16 ? 16 : (<u32>1) << (31 - clz<u32>(wanted));
 }
 
 /** Key-index slots of an arena of `bytes`: one per INDEX_ARENA_BYTES_PER_SLOT, a power of two, at least 16. */
@@ -494,8 +565,15 @@ function findSplice(mt: usize, slot: usize, listHeight: u32, key: usize, keyLeng
   return 0;
 }
 
-/** Links a filled node (ts set) into the list. Returns the node, or STATUS_DUPLICATE. */
+/** Links a filled node (ts set) into the list and indexes it. Returns the node, or STATUS_DUPLICATE. */
 export function nodeLink(mt: usize, node: usize): usize {
+  const linked = linkNode(mt, node);
+  if (linked == node) indexNode(mt, node);
+  return linked;
+}
+
+/** Links a filled node (ts set) into the list, without indexing it. Returns the node, or STATUS_DUPLICATE. */
+function linkNode(mt: usize, node: usize): usize {
   const height = nodeHeight(node);
   const key = nodeKey(node);
   const keyLength = nodeKeyLength(node);
@@ -541,8 +619,96 @@ export function nodeLink(mt: usize, node: usize): usize {
     store<u32>(nextAt, <u32>n);
   }
   store<u32>(slot, listHeight, SLOT_HEIGHT);
-  indexNode(mt, node);
   return node;
+}
+
+// ---- deferred linking (see the header) -------------------------------------------------
+
+@inline
+function pendingMask(mt: usize): u32 {
+  return pendingEntries(load<u32>(mt, MT_CAPACITY)) - 1;
+}
+
+/** The pending ring's address: right after the key index. */
+@inline
+function pendingRing(mt: usize): usize {
+  return <usize>load<u32>(mt, MT_INDEX) + ((<usize>load<u32>(mt, MT_INDEX_MASK) + 1) << 2);
+}
+
+/**
+ * Hands a filled node (ts and seq set, not linked) to the pending ring and indexes it;
+ * it is linked later (linkPendingTo). The caller publishes the node's record afterwards.
+ */
+export function nodeDefer(mt: usize, node: usize): void {
+  const mask = pendingMask(mt);
+  const i = atomic.add<u32>(mt, 1, MT_PENDING_HEAD);
+  // Entry i is free once every entry n below it is linked (i - pendingDone <= mask).
+  while (i - atomic.load<u32>(mt, MT_PENDING_DONE) > mask) linkPendingTo(mt, i - mask);
+  atomic.store<u32>(pendingRing(mt) + (<usize>(i & mask) << 2), <u32>node);
+  indexNode(mt, node);
+}
+
+/** Links (or waits for the lock's holder to link) every pending entry below `target`. */
+function linkPendingTo(mt: usize, target: u32): void {
+  while (<i32>(target - atomic.load<u32>(mt, MT_PENDING_DONE)) > 0) {
+    if (atomic.cmpxchg<u32>(mt, 0, 1, MT_LINK_LOCK) == 0) {
+      linkPendingLocked(mt, target);
+      atomic.store<u32>(mt, 0, MT_LINK_LOCK);
+      atomic.notify(mt + MT_PENDING_DONE, 0x7fffffff);
+    } else {
+      const done = atomic.load<u32>(mt, MT_PENDING_DONE);
+      if (<i32>(target - done) > 0) atomic.wait<i32>(mt + MT_PENDING_DONE, <i32>done, PENDING_WAIT_NS);
+    }
+  }
+}
+
+/** With linkLock held: links entries from pendingDone up to (not including) `target`, in order. Returns how many. */
+function linkPendingLocked(mt: usize, target: u32): u32 {
+  const mask = pendingMask(mt);
+  const ring = pendingRing(mt);
+  let done = atomic.load<u32>(mt, MT_PENDING_DONE);
+  let linked: u32 = 0;
+  while (<i32>(target - done) > 0) {
+    const at = ring + (<usize>(done & mask) << 2);
+    let node = <usize>atomic.load<u32>(at);
+    for (let spins: u32 = 0; node == 0; spins++) {
+      // Its writer is between its fetch-add and its store.
+      if (spins >= ENTRY_SPINS) atomic.wait<i32>(at, 0, PENDING_WAIT_NS);
+      node = <usize>atomic.load<u32>(at);
+    }
+    atomic.store<u32>(at, 0);
+    linkNode(mt, node);
+    done++;
+    atomic.store<u32>(mt, done, MT_PENDING_DONE);
+    if (++linked % NOTIFY_EVERY == 0) atomic.notify(mt + MT_PENDING_DONE, 0x7fffffff);
+  }
+  return linked;
+}
+
+/** Links every node handed in before this call (see "Settle" in the header). */
+export function settle(mt: usize): void {
+  const head = atomic.load<u32>(mt, MT_PENDING_HEAD);
+  if (head != atomic.load<u32>(mt, MT_PENDING_DONE)) linkPendingTo(mt, head);
+}
+
+/** Nodes handed in and not linked yet. */
+export function pendingCount(mt: usize): u32 {
+  return atomic.load<u32>(mt, MT_PENDING_HEAD) - atomic.load<u32>(mt, MT_PENDING_DONE);
+}
+
+/**
+ * Background linking: if no other thread holds linkLock, links up to `max` pending nodes
+ * (those handed in before this call) and returns how many; 0 if the lock was taken.
+ */
+export function linkPending(mt: usize, max: u32): u32 {
+  if (atomic.cmpxchg<u32>(mt, 0, 1, MT_LINK_LOCK) != 0) return 0;
+  const done = atomic.load<u32>(mt, MT_PENDING_DONE);
+  const head = atomic.load<u32>(mt, MT_PENDING_HEAD);
+  const target = head - done > max ? done + max : head;
+  const linked = linkPendingLocked(mt, target);
+  atomic.store<u32>(mt, 0, MT_LINK_LOCK);
+  atomic.notify(mt + MT_PENDING_DONE, 0x7fffffff);
+  return linked;
 }
 
 // ---- key index -----------------------------------------------------------------------
@@ -638,6 +804,7 @@ function forgetSplice(slot: usize): usize {
 
 /** First node at or after (key, ts); 0 if none. */
 export function seekGE(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
+  settle(mt);
   const prefix = keyPrefix(key, keyLength);
   let prev = <usize>load<u32>(mt, MT_HEAD);
   let level = atomic.load<u32>(mt, MT_HEIGHT);
@@ -651,6 +818,7 @@ export function seekGE(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
 
 /** Last node before (key, ts); 0 if none. */
 export function seekLT(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
+  settle(mt);
   const prefix = keyPrefix(key, keyLength);
   const head = <usize>load<u32>(mt, MT_HEAD);
   let prev = head;
@@ -672,6 +840,7 @@ export function getNode(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
 
 /** Nodes linked at level 0 now, counted by walking the list (O(n); for statistics and tests). */
 export function countNodes(mt: usize): u32 {
+  settle(mt);
   let count: u32 = 0;
   for (let node = link(<usize>load<u32>(mt, MT_HEAD), 0); node != 0; node = link(node, 0)) count++;
   return count;
@@ -687,9 +856,16 @@ export function countNodes(mt: usize): u32 {
 export function getVisibleNode(mt: usize, key: usize, keyLength: u32, snapshot: u64): usize {
   let node = indexFind(mt, key, keyLength);
   if (node == INDEX_UNKNOWN) node = seekGE(mt, key, keyLength, U64.MAX_VALUE);
+  let settled = false;
   while (node != 0) {
     if (compareBytes(nodeKey(node), nodeKeyLength(node), key, keyLength) != 0) return 0;
     if (load<u64>(node, NODE_SEQ) < snapshot) return node;
+    // Older versions are reached at level 0: link what is pending first (the node itself
+    // may be a deferred one, with no links yet).
+    if (!settled) {
+      settle(mt);
+      settled = true;
+    }
     node = link(node, 0);
   }
   return 0;
@@ -706,6 +882,7 @@ export function noteGroupLsn(mt: usize, lsn: u64): void {
 }
 
 export function firstNode(mt: usize): usize {
+  settle(mt);
   return link(<usize>load<u32>(mt, MT_HEAD), 0);
 }
 
@@ -714,6 +891,7 @@ export function nextNode(node: usize): usize {
 }
 
 export function lastNode(mt: usize): usize {
+  settle(mt);
   const head = <usize>load<u32>(mt, MT_HEAD);
   let node = head;
   let level = atomic.load<u32>(mt, MT_HEIGHT);

@@ -120,6 +120,10 @@ export interface CoreExports {
    */
   memtableInsert(mt: number, key: number, keyLength: number, value: number, valueLength: number, ts: bigint, seq: bigint): number;
   /**
+   * memtable-insert with deferred linking (the fast path's): indexed and handed to the pending ring, linked later. For tests.
+   */
+  memtableInsertDeferred(mt: number, key: number, keyLength: number, value: number, valueLength: number, ts: bigint, seq: bigint): number;
+  /**
    * Newest version of the key visible to `snapshot` (seq < snapshot), or 0.
    */
   memtableGetVisible(mt: number, key: number, keyLength: number, snapshot: number): number;
@@ -142,6 +146,14 @@ export interface CoreExports {
    * Entries linked now, by walking the list: O(n), for statistics and tests.
    */
   memtableCount(mt: number): number;
+  /**
+   * Background linking: links up to `max` deferred nodes if no other thread is linking; returns how many.
+   */
+  memtableLinkPending(mt: number, max: number): number;
+  /**
+   * Deferred nodes handed in and not linked yet.
+   */
+  memtablePending(mt: number): number;
   /**
    * Freezes a memtable: later fast-path writers back out. Returns the writers still inside.
    */
@@ -214,8 +226,19 @@ export interface CoreExports {
    * Writes committed on the fast path by every thread so far.
    */
   engineFastWrites(): number;
-  epochEnter(): void;
+  /**
+   * Enters a read: this thread's word takes the global epoch, which is returned.
+   */
+  epochEnter(): number;
   epochExit(): void;
+  /**
+   * The global epoch now (recorded by a read that begins inside another of the same thread).
+   */
+  epochNow(): number;
+  /**
+   * Sets this thread's word to `epoch` (the oldest entry epoch of its reads still open).
+   */
+  epochHold(epoch: number): void;
   /**
    * Advances the global epoch; returns the epoch in which the caller retired something.
    */

@@ -44,6 +44,16 @@ export function keyIndexBytes(capacity: number): number {
   return 4 * (wanted < 16 ? 16 : 2 ** (31 - Math.clz32(wanted)));
 }
 
+/**
+ * Arena bytes of the pending ring of an arena of `capacity` bytes (assembly/skiplist.ts
+ * pendingEntries: one u32 entry per 256 arena bytes, rounded down to a power of two, 16 to
+ * 16,384), reserved at format right after the key index. tests/core/skiplist checks it.
+ */
+export function pendingRingBytes(capacity: number): number {
+  const wanted = Math.floor(capacity / 256);
+  return 4 * (wanted >= 16384 ? 16384 : wanted < 16 ? 16 : 2 ** (31 - Math.clz32(wanted)));
+}
+
 /** Arena bytes of a node of `height` (assembly/skiplist.ts nodeBytes); `valueLength` undefined: a tombstone. */
 export function nodeBytes(height: number, keyLength: number, valueLength: number | undefined): number {
   return (NODE_HEADER_BYTES + height * 4 + keyLength + (valueLength ?? 0) + 7) & ~7;
@@ -92,7 +102,7 @@ export class ArenaNeed {
     const chunk = Math.min(Math.floor(capacity / 16) & ~7, CHUNK_BYTES_MAX);
     const m = Math.min(this.#largestSmall, chunk - 8);
     const waste = m <= 0 ? 0 : Math.min(this.#small, Math.ceil((this.#small * m) / (chunk - m)));
-    return MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0) + keyIndexBytes(capacity) + this.#nodes + waste + chunk;
+    return MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0) + keyIndexBytes(capacity) + pendingRingBytes(capacity) + this.#nodes + waste + chunk;
   }
 }
 
@@ -136,6 +146,31 @@ export class Memtable {
       result = core.exports.memtablePut(this.address, shard, keyAt, key.length, valueAt, value.length) >>> 0;
     }
     return this.#expectNode(result);
+  }
+
+  /**
+   * `insert` as the fast path links: the node is indexed and handed to the pending ring,
+   * and linked into the list later (by `linkPending`, a full ring, or the next walk of the
+   * list). Node address or `Status.FULL`.
+   */
+  insertDeferred(key: Uint8Array, value: Uint8Array | undefined, ts: bigint, seq = 0n): number {
+    checkKey(key);
+    const core = this.core;
+    const keyAt = core.stage(key);
+    if (value !== undefined) checkValue(value);
+    const valueAt = value === undefined ? 0 : core.stage(value, key.length);
+    const result = core.exports.memtableInsertDeferred(this.address, keyAt, key.length, valueAt, value?.length ?? VALUE_TOMBSTONE, ts, seq) >>> 0;
+    return this.#expectNode(result);
+  }
+
+  /** Deferred nodes not linked yet. */
+  get pending(): number {
+    return this.core.exports.memtablePending(this.address) >>> 0;
+  }
+
+  /** Links up to `max` deferred nodes unless another thread is linking; how many it linked. */
+  linkPending(max: number): number {
+    return this.core.exports.memtableLinkPending(this.address, max) >>> 0;
   }
 
   /** Inserts with a given timestamp (and seq). Node address, `Status.FULL` or `Status.DUPLICATE`. */

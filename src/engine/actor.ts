@@ -101,6 +101,10 @@ const FREEZE_FRACTION = 0.75;
 /** The smallest of the large private memtables' sizes (4 MiB x 4^k; see the header: arena sizes). */
 const LARGE_ARENA_BYTES_MIN = 4 * 1024 * 1024;
 const IDLE_WAIT_MS = 20;
+/** Deferred nodes the actor links in one shard's active memtable per background step (~1 µs each). */
+const LINK_STEP_MAX = 2048;
+/** How often the actor looks for deferred nodes while some wait, ms. */
+const LINK_POLL_MS = 2;
 /** The actor's block cache at most: it reads tables only for compaction, each block once. */
 const ACTOR_CACHE_BYTES_MAX = 8 * 1024 * 1024;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
@@ -215,11 +219,44 @@ class Actor implements FlushEnv {
       const seq = Atomics.load(i32, wakeIndex);
       Atomics.store(i32, sleepingIndex, 1);
       if (Number(this.core.exports.walScan(this.requests.ring, BigInt(from), BigInt(from + this.requests.capacity))) === from) {
-        const wait = jobIdle(i32, wakeIndex, seq, this.#failed ? IDLE_WAIT_MS : this.#pagesAhead?.pollMs(IDLE_WAIT_MS) ?? IDLE_WAIT_MS);
+        const wait = jobIdle(i32, wakeIndex, seq, this.#idleMs());
         if (wait) await wait;
       }
       Atomics.store(i32, sleepingIndex, 0);
     }
+  }
+
+  /** How long to sleep when there is no request: shorter while pages are mapped ahead or deferred nodes wait to be linked. */
+  #idleMs(): number {
+    if (this.#failed) return IDLE_WAIT_MS;
+    const ms = this.#pagesAhead?.pollMs(IDLE_WAIT_MS) ?? IDLE_WAIT_MS;
+    return this.#pendingNodes() > 0 ? Math.min(ms, LINK_POLL_MS) : ms;
+  }
+
+  /** Deferred nodes not linked yet, over the shards' active memtables. */
+  #pendingNodes(): number {
+    const e = this.core.exports;
+    let pending = 0;
+    for (let shard = 0; shard < this.shared.shards; shard++) {
+      const mt = e.shardActiveMemtable(shard) >>> 0;
+      if (mt !== 0) pending += e.memtablePending(mt) >>> 0;
+    }
+    return pending;
+  }
+
+  /**
+   * Links the nodes fast-path writers handed in (assembly/skiplist.ts, "Deferred linking"),
+   * at most LINK_STEP_MAX per shard, in each shard's active memtable (a frozen one is
+   * linked by the flush's first walk). True if it linked any.
+   */
+  #linkPending(): boolean {
+    const e = this.core.exports;
+    let linked = 0;
+    for (let shard = 0; shard < this.shared.shards; shard++) {
+      const mt = e.shardActiveMemtable(shard) >>> 0;
+      if (mt !== 0) linked += e.memtableLinkPending(mt, LINK_STEP_MAX) >>> 0;
+    }
+    return linked > 0;
   }
 
   #close(): void {
@@ -618,7 +655,8 @@ class Actor implements FlushEnv {
       // write waits ~150 µs for its fdatasync and its faults are ~2% of that, while the
       // touching competes for the cores with the threads on that path (durable puts with
       // 16 in flight lost 25-40% in Node).
-      touched = this.#pagesAhead?.step() ?? false;
+      touched = this.#linkPending();
+      touched = (this.#pagesAhead?.step() ?? false) || touched;
       // Compaction debt first once a tier holds twice the fan-in: under a sustained load
       // flushes alone would pile tables up faster than merges remove them.
       for (let shard = 0; shard < this.shared.shards; shard++) {

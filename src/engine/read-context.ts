@@ -81,7 +81,8 @@ const FREEZE_RETRIES_MAX = 10_000;
 
 export class ReadContext {
   readonly tables: TableSet;
-  #epochDepth = 0;
+  /** Entry epochs of this thread's open reads, oldest first (the global epoch only rises). */
+  readonly #openEpochs: number[] = [];
   #closed = false;
 
   constructor(
@@ -109,17 +110,34 @@ export class ReadContext {
   /** Scans dropped without being ended, released by the garbage collector (scan.ts). */
   abandonedScans = 0;
 
-  enter(): void {
+  /**
+   * Enters a read; returns its entry epoch, which its `exit` gives back. The first open
+   * read stores the thread's word; a read that begins while others are open records the
+   * epoch now (the word keeps the oldest).
+   */
+  enter(): number {
     this.#checkOpen();
-    if (this.#epochDepth++ === 0) this.core.exports.epochEnter();
+    const epoch = this.#openEpochs.length === 0 ? this.core.exports.epochEnter() >>> 0 : this.core.exports.epochNow() >>> 0;
+    this.#openEpochs.push(epoch);
+    return epoch;
   }
 
   /**
-   * Leaves the epoch (the outermost exit clears the word). After `close` the thread's block
-   * may already belong to another thread (Core.detach): a scan ending then touches nothing.
+   * Ends the read that entered at `epoch`. The last one clears the word; when the oldest
+   * ends and later ones go on, the word rises to the oldest still open, so reads that
+   * overlap without end (two scans open in turn) do not hold back every arena retired
+   * since the first (they did: found by review, 2026-12-04; tests/engine/overlapping-reads).
+   * After `close` the thread's block may already belong to another thread (Core.detach): a
+   * scan ending then touches nothing.
    */
-  exit(): void {
-    if (--this.#epochDepth === 0 && !this.#closed) this.core.exports.epochExit();
+  exit(epoch: number): void {
+    const open = this.#openEpochs;
+    const at = open.indexOf(epoch);
+    if (at < 0) throw new Error(`ReadContext: no open read entered at epoch ${epoch}`);
+    open.splice(at, 1);
+    if (this.#closed) return;
+    if (open.length === 0) this.core.exports.epochExit();
+    else if (at === 0 && open[0] !== epoch) this.core.exports.epochHold(open[0]);
   }
 
   /** The shard's memtables now (newest first), as addresses; valid while inside the epoch. */
@@ -165,7 +183,7 @@ export class ReadContext {
   lookup(key: Uint8Array, given: number | undefined, read: ValueRead = ValueRead.COPY): Found | undefined {
     this.#checkOpen();
     const shard = this.core.shardOf(key);
-    this.enter();
+    const epoch = this.enter();
     let version: TableVersion | undefined;
     let best: Found | undefined;
     let snapshot: number;
@@ -179,7 +197,7 @@ export class ReadContext {
       version?.release();
       throw error;
     } finally {
-      this.exit();
+      this.exit(epoch);
     }
     let found: Found | undefined;
     try {
@@ -261,7 +279,7 @@ export class ReadContext {
 
   /** A read is under way on this thread: a scan not yet ended holds the epoch (scan.ts). */
   get busy(): boolean {
-    return this.#epochDepth > 0;
+    return this.#openEpochs.length > 0;
   }
 
   #checkOpen(): void {

@@ -248,7 +248,8 @@ class ScanPins {
   version: TableVersion | undefined;
   #held = true;
 
-  constructor(readonly ctx: ReadContext) {}
+  /** `epoch`: the scan's entry epoch (ReadContext.enter), given back at release. */
+  constructor(readonly ctx: ReadContext, readonly epoch: number) {}
 
   release(): void {
     if (!this.#held) return;
@@ -258,7 +259,7 @@ class ScanPins {
     try {
       version?.release();
     } finally {
-      this.ctx.exit();
+      this.ctx.exit(this.epoch);
     }
   }
 }
@@ -292,9 +293,9 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     this.#limit = bounds.limit ?? Infinity;
     this.#heap = new SourceHeap(this.#reverse ? backward : forward);
     if (this.#limit <= 0) return;
-    ctx.enter();
+    const epoch = ctx.enter();
     this.#open = true;
-    const pins = (this.#pins = new ScanPins(ctx));
+    const pins = (this.#pins = new ScanPins(ctx, epoch));
     abandonedScans.register(this, pins, pins);
     try {
       const shards = ctx.shared.shards;

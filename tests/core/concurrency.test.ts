@@ -2,7 +2,9 @@
 // keys common to all workers. Afterwards every (key, version) is present exactly once,
 // the list is in strict order, and each shard's commit counter equals the number of
 // timestamps taken from it, each taken exactly once, and a point lookup of every key
-// finds its newest version.
+// finds its newest version. Then the same with the fast path's deferred linking, while
+// this thread walks the list (each walk links what is pending first), so that writers,
+// the walks and full pending rings race for the memtable's link lock.
 //
 // Soak: `for i in $(seq 20); do <runtime> tests/run.ts concurrency; done`.
 import { suite } from "uvu";
@@ -25,7 +27,8 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-test(`${WORKERS} workers x ${PER_WORKER} inserts into one memtable: every version once, in order, counters exact`, async () => {
+for (const deferred of [false, true]) {
+test(`${WORKERS} workers x ${PER_WORKER} inserts into one memtable${deferred ? ", deferred linking, walks racing them" : ""}: every version once, in order, counters exact`, async () => {
   const platform = await currentPlatform();
   const core = await Core.create({ shards: SHARDS, memoryBytesMax: 512 << 20 });
   const mt = Memtable.create(core, 64 << 20);
@@ -38,14 +41,29 @@ test(`${WORKERS} workers x ${PER_WORKER} inserts into one memtable: every versio
       memory: core.memory,
       url: new URL("./concurrency-worker.ts", import.meta.url).href,
       exportName: "insertShared",
-      data: { worker, count: PER_WORKER, sharedEvery: SHARED_EVERY, memtable: mt.address, barrier } satisfies ConcurrencyJob,
+      data: { worker, count: PER_WORKER, sharedEvery: SHARED_EVERY, memtable: mt.address, barrier, deferred } satisfies ConcurrencyJob,
     }) as Promise<{ shards: Uint8Array; timestamps: Float64Array }>
   );
   const deadline = Date.now() + 60_000;
   while (Atomics.load(words, 0) < WORKERS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
   Atomics.store(words, 1, 1);
   Atomics.notify(words, 1);
-  const reports = await Promise.all(runs);
+  let finished = false;
+  const all = Promise.all(runs).finally(() => void (finished = true));
+  let walks = 0;
+  if (deferred) {
+    // Seeks from this thread while the workers insert: each links every pending node
+    // first, then lands at or after its key.
+    const probe = new TextEncoder();
+    while (!finished) {
+      const key = probe.encode(keyFor(walks % WORKERS, (walks * 7919) % PER_WORKER, SHARED_EVERY));
+      const node = mt.seekGE(key, 1n << 62n);
+      if (node !== 0) assert.ok(compareBytes(mt.entry(node).key, key) >= 0, `seekGE landed before its key`);
+      walks++;
+      await new Promise((r) => setTimeout(r, 0));
+    }
+  }
+  const reports = await all;
 
   // Expected versions: key -> (ts -> value), from what each worker says it inserted.
   const expected = new Map<string, Map<number, string>>();
@@ -105,6 +123,8 @@ test(`${WORKERS} workers x ${PER_WORKER} inserts into one memtable: every versio
     assert.is(got && Number(got.ts), newest, `${key}: newest version by point lookup`);
   }
   assert.is(mt.keyIndexFull, false, "the key index had room for every key (lookups used it)");
+  if (deferred) assert.ok(walks > 0, "this thread walked the list while the workers inserted");
 });
+}
 
 test.run();

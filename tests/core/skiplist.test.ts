@@ -4,7 +4,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { Core, KEY_BYTES_MAX, Status, VALUE_BYTES_MAX } from "../../src/core/core.ts";
-import { HEIGHT_MAX, keyIndexBytes, MEMTABLE_HEADER_BYTES, Memtable, type MemtableEntry, nodeBytes } from "../../src/core/memtable.ts";
+import { HEIGHT_MAX, keyIndexBytes, MEMTABLE_HEADER_BYTES, Memtable, type MemtableEntry, nodeBytes, pendingRingBytes } from "../../src/core/memtable.ts";
 import { throwsA } from "../harness/assert.ts";
 
 const test = suite("skiplist");
@@ -112,11 +112,59 @@ test("model: point lookups (the key index) agree with the list: versions inserte
   );
 });
 
-test("an empty memtable's arena holds its header, head node and key index, as keyIndexBytes says (ArenaNeed relies on it)", async () => {
+test("deferred nodes: found by point lookups at once, and linked before any walk of the list (entries, seeks, count)", () => {
+  const mt = Memtable.create(core, 1 << 20);
+  mt.insert(k("m"), k("m1"), 1n); // linked at once
+  for (const [key, ts] of [["c", 2n], ["x", 3n], ["a", 4n], ["m", 5n]] as const) mt.insertDeferred(k(key), k(`${key}${ts}`), ts);
+  assert.is(mt.pending, 4, "handed in, not linked");
+  assert.is(mt.getVisible(k("x"), 1 << 30)?.ts, 3n, "the key index finds a deferred node");
+  assert.is(mt.getVisible(k("m"), 1 << 30)?.ts, 5n, "the newest version, deferred, over a linked one");
+  assert.is(mt.pending, 4, "a lookup whose version is visible links nothing");
+  assert.equal([...mt.entries()].map(show), ["a@4=a4", "c@2=c2", "m@5=m5", "m@1=m1", "x@3=x3"]);
+  assert.is(mt.pending, 0, "the walk linked every deferred node first");
+  mt.insertDeferred(k("b"), k("b6"), 6n);
+  assert.is(dec.decode(mt.entry(mt.seekGE(k("b"), 1n << 62n)).key), "b", "seekGE links first");
+  mt.insertDeferred(k("z"), undefined, 7n);
+  assert.is(mt.count, 7, "count links first");
+  mt.release();
+});
+
+test("deferred nodes: a snapshot read steps past a newer version still pending to the one it can see", () => {
+  const mt = Memtable.create(core, 1 << 20);
+  mt.insertDeferred(k("key"), k("old"), 1n, 10n);
+  mt.insertDeferred(k("key"), k("new"), 2n, 20n);
+  mt.insertDeferred(k("other"), k("o"), 3n, 5n);
+  assert.is(mt.pending, 3);
+  const got = mt.getVisible(k("key"), 15);
+  assert.is(got && dec.decode(got.value!), "old", "the snapshot at 15 sees seq 10, not seq 20");
+  assert.is(mt.getVisible(k("key"), 10), undefined, "nothing of the key below seq 10");
+  assert.is(dec.decode(mt.getVisible(k("key"), 21)!.value!), "new");
+  mt.release();
+});
+
+test("deferred nodes: a full pending ring makes the writer link the oldest entries itself; background linking links in order", () => {
+  const mt = Memtable.create(core, 4096); // the smallest arena: a pending ring of 16 entries
+  const n = 12;
+  for (let i = 0; i < n; i++) assert.ok(mt.insertDeferred(k(`k${String(i).padStart(2, "0")}`), k(`${i}`), BigInt(i + 1)) > 64);
+  assert.is(mt.pending, n);
+  assert.is(mt.linkPending(5), 5, "background linking takes up to its maximum");
+  assert.is(mt.pending, n - 5);
+  const big = Memtable.create(core, 64 * 1024); // 256 entries
+  for (let i = 0; i < 300; i++) {
+    assert.ok(big.insertDeferred(k(`key-${String(i).padStart(4, "0")}`), k("v"), BigInt(i + 1)) > 64, `insert ${i}`);
+    assert.ok(big.pending <= 256, `at most the ring's 256 entries pending (${big.pending} after insert ${i})`);
+  }
+  assert.is([...big.entries()].length, 300, "every node linked once");
+  assert.equal([...mt.entries()].map((e) => dec.decode(e.key)), Array.from({ length: n }, (_, i) => `k${String(i).padStart(2, "0")}`));
+  mt.release();
+  big.release();
+});
+
+test("an empty memtable's arena holds its header, head node, key index and pending ring, as keyIndexBytes and pendingRingBytes say (ArenaNeed relies on it)", async () => {
   const own = await Core.create({ shards: 1, memoryBytesMax: 256 << 20 }); // odd sizes: not this file's heap
   for (const capacity of [4096, 8192, 64 * 1024, 64 * 1024 + 192, 1 << 20, 4 << 20, 3 * (1 << 20), 64 << 20]) {
     const mt = Memtable.create(own, capacity);
-    assert.is(mt.bytesUsed, MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0) + keyIndexBytes(capacity), `capacity ${capacity}`);
+    assert.is(mt.bytesUsed, MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0) + keyIndexBytes(capacity) + pendingRingBytes(capacity), `capacity ${capacity}`);
     mt.release();
   }
 });
