@@ -189,6 +189,8 @@ export class Database implements AsyncDisposable {
   readonly #waiters: DurableWaiters;
   readonly #channel: ChannelClient;
   /** Channel-path writes of this handle not settled yet (close() waits for them). */
+  /** Releases of this handle's snapshots not released yet (close releases them). */
+  readonly #snapshotsTaken = new Set<() => void>();
   readonly #channelWrites = new Set<Promise<unknown>>();
   readonly #read: ReadContext;
   readonly #readKeys = new ReadKey();
@@ -667,11 +669,14 @@ export class Database implements AsyncDisposable {
     const [slot, seq] = this.#shared.takeSnapshot();
     const shared = this.#shared;
     const state = { released: false };
+    const taken = this.#snapshotsTaken;
     const release = () => {
       if (state.released) return;
       state.released = true;
+      taken.delete(release);
       shared.releaseSnapshot(slot);
     };
+    taken.add(release);
     const snapshot: Snapshot = {
       seq: BigInt(seq),
       get released() {
@@ -838,6 +843,9 @@ export class Database implements AsyncDisposable {
     // ThreadBlock, which detach() gives back to the next thread that attaches.
     await Promise.allSettled(this.#channelWrites);
     for (const subscription of [...this.#subscriptions]) subscription.end();
+    // Snapshots still taken give their slots back (shared by every handle; a slot left
+    // taken would keep version GC from dropping what it saw for as long as the database is open).
+    for (const release of [...this.#snapshotsTaken]) release();
     const live = this.#live;
     if (live) {
       await live.close();
