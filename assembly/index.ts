@@ -307,33 +307,33 @@ export function memtablePut(mt: usize, shard: u32, key: usize, keyLength: u32, v
   return nodeLink(mt, node);
 }
 
+/** A checked, filled node for (key, value) at (ts, seq), not linked yet; or a status. */
+function versionNode(mt: usize, key: usize, keyLength: u32, value: usize, valueLength: u32, ts: u64, seq: u64): usize {
+  if (!isMemtable(mt)) return STATUS_BAD_ARGUMENT;
+  const bad = checkLengths(keyLength, valueLength);
+  if (bad != STATUS_OK) return bad;
+  const node = nodeCreate(mt, key, keyLength, value, valueLength);
+  if (isStatus(node)) return node;
+  store<u64>(node, ts, NODE_TS);
+  store<u64>(node, seq, NODE_SEQ);
+  return node;
+}
+
 /**
  * memtableInsert with the fast path's deferred linking (skiplist.ts, "Deferred linking"):
  * the node is indexed and handed to the pending ring, and linked later. For tests; the
  * fast path (engine.ts) does the same inside a write. Returns the node or a status.
  */
 export function memtableInsertDeferred(mt: usize, key: usize, keyLength: u32, value: usize, valueLength: u32, ts: u64, seq: u64): usize {
-  if (!isMemtable(mt)) return STATUS_BAD_ARGUMENT;
-  const bad = checkLengths(keyLength, valueLength);
-  if (bad != STATUS_OK) return bad;
-  const node = nodeCreate(mt, key, keyLength, value, valueLength);
-  if (isStatus(node)) return node;
-  store<u64>(node, ts, NODE_TS);
-  store<u64>(node, seq, NODE_SEQ);
-  nodeDefer(mt, node);
+  const node = versionNode(mt, key, keyLength, value, valueLength, ts, seq);
+  if (!isStatus(node)) nodeDefer(mt, node);
   return node;
 }
 
 /** Inserts (key, value) with a given timestamp and seq (recovery, the actor, tests). Node or status. */
 export function memtableInsert(mt: usize, key: usize, keyLength: u32, value: usize, valueLength: u32, ts: u64, seq: u64): usize {
-  if (!isMemtable(mt)) return STATUS_BAD_ARGUMENT;
-  const bad = checkLengths(keyLength, valueLength);
-  if (bad != STATUS_OK) return bad;
-  const node = nodeCreate(mt, key, keyLength, value, valueLength);
-  if (isStatus(node)) return node;
-  store<u64>(node, ts, NODE_TS);
-  store<u64>(node, seq, NODE_SEQ);
-  return nodeLink(mt, node);
+  const node = versionNode(mt, key, keyLength, value, valueLength, ts, seq);
+  return isStatus(node) ? node : nodeLink(mt, node);
 }
 
 /** Newest version of key visible to snapshot `snapshot` (seq < snapshot; an f64, exact below 2^53), or 0. */

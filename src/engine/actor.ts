@@ -235,13 +235,7 @@ class Actor implements FlushEnv {
 
   /** Deferred nodes not linked yet, over the shards' active memtables. */
   #pendingNodes(): number {
-    const e = this.core.exports;
-    let pending = 0;
-    for (let shard = 0; shard < this.shared.shards; shard++) {
-      const mt = e.shardActiveMemtable(shard) >>> 0;
-      if (mt !== 0) pending += e.memtablePending(mt) >>> 0;
-    }
-    return pending;
+    return this.#overActiveMemtables((mt) => this.core.exports.memtablePending(mt) >>> 0);
   }
 
   /**
@@ -250,13 +244,17 @@ class Actor implements FlushEnv {
    * linked by the flush's first walk). True if it linked any.
    */
   #linkPending(): boolean {
-    const e = this.core.exports;
-    let linked = 0;
+    return this.#overActiveMemtables((mt) => this.core.exports.memtableLinkPending(mt, LINK_STEP_MAX) >>> 0) > 0;
+  }
+
+  /** The sum of `count` over each shard's active memtable. */
+  #overActiveMemtables(count: (mt: number) => number): number {
+    let sum = 0;
     for (let shard = 0; shard < this.shared.shards; shard++) {
-      const mt = e.shardActiveMemtable(shard) >>> 0;
-      if (mt !== 0) linked += e.memtableLinkPending(mt, LINK_STEP_MAX) >>> 0;
+      const mt = this.core.exports.shardActiveMemtable(shard) >>> 0;
+      if (mt !== 0) sum += count(mt);
     }
-    return linked > 0;
+    return sum;
   }
 
   #close(): void {
@@ -649,13 +647,14 @@ class Actor implements FlushEnv {
           return true;
         }
       }
+      // Nodes the writers handed in, linked on this core rather than theirs (bounded too).
+      touched = this.#linkPending();
       // Pages the writers are about to fill, before any long work (pages-ahead.ts): one
       // bounded step a call, and the call goes on, so that merges and flushes still run
       // under writers that keep the window moving. Not under durability "full": there a
       // write waits ~150 µs for its fdatasync and its faults are ~2% of that, while the
       // touching competes for the cores with the threads on that path (durable puts with
       // 16 in flight lost 25-40% in Node).
-      touched = this.#linkPending();
       touched = (this.#pagesAhead?.step() ?? false) || touched;
       // Compaction debt first once a tier holds twice the fan-in: under a sustained load
       // flushes alone would pile tables up faster than merges remove them.

@@ -51,10 +51,10 @@ const E = { OK: 0, CHANNEL: 1, RING_FULL: 2, FAILED: 3, CLOSED: 4, TOO_LARGE: 5,
 const REASON_NO_ACTIVE = 4;
 const R_LSN_END = 8;
 const R_TS = 16;
-/** Longest pause between looks at the published end while an acknowledged "async" write waits to become visible, ms. */
-const VISIBLE_POLL_MS_MAX = 8;
 const R_SHARD = 24;
 const R_REASON = 28;
+/** Longest pause between looks at the published end while an acknowledged "async" write waits to become visible, ms. */
+const VISIBLE_POLL_MS_MAX = 8;
 
 export type Key = Uint8Array | string;
 export type Value = Uint8Array | string;
@@ -189,9 +189,9 @@ export class Database implements AsyncDisposable {
   readonly #waiters: DurableWaiters;
   readonly #channel: ChannelClient;
   /** Channel-path writes of this handle not settled yet (close() waits for them). */
+  readonly #channelWrites = new Set<Promise<unknown>>();
   /** Releases of this handle's snapshots not released yet (close releases them). */
   readonly #snapshotsTaken = new Set<() => void>();
-  readonly #channelWrites = new Set<Promise<unknown>>();
   readonly #read: ReadContext;
   readonly #readKeys = new ReadKey();
   readonly #full: boolean;
