@@ -67,6 +67,20 @@ export class FollowerDirectoryError extends ReadOnlyError {
 }
 
 /**
+ * A write found no room in the database's shared memory and was refused: nothing of it was
+ * logged or applied, and the database stays open. The memory is full of memtable arenas
+ * retired while a read (a scan held open) was still in them: each is reused once every read
+ * that began before its retirement ended. End long-held scans, then retry.
+ */
+export class MemoryFullError extends ShardlineError {
+  override name = "MemoryFullError";
+  override readonly code = "SHARDLINE_MEMORY_FULL";
+  constructor(dir: string) {
+    super(`database ${dir}: no room in the shared memory for another memtable; memtables retired while a scan was still reading them are reused only once it ends: end long-held scans, then retry the write`, "SHARDLINE_MEMORY_FULL");
+  }
+}
+
+/**
  * A read-only handle fell so far behind the writer (its reads would keep more than the
  * writer's `readerRetainBytesMax` of old log and tables) that the writer dropped its claim
  * on those files (src/engine/reader-slots.ts). Reads refuse until `await db.refresh()`,

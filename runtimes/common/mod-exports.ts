@@ -21,6 +21,7 @@ export {
   FileSystemError,
   LockedError,
   LockUnavailableError,
+  MemoryFullError,
   QueueClosedError,
   QueueFullError,
   ReadOnlyError,

@@ -39,7 +39,10 @@
  *
  * Failure: any failed write or sync (partition, table, manifest) fails the database: the
  * shared state and the group ring go FAILED, every waiting and later request gets
- * FAILED, and nothing is retried.
+ * FAILED, and nothing is retried. A shared memory full of arenas that open scans still
+ * hold is not a failure: a commit reserves the memtables its freezes may need before it
+ * logs anything (#roomFor) and is refused with MEMORY_FULL when they cannot be had; the
+ * background's freeze waits for room (#freezeIfRoom).
  *
  * Threads: a pooled worker thread, which may run other databases' actors too
  * (src/worker-pool.ts): it waits for requests through jobIdle (Atomics.wait alone on its
@@ -48,7 +51,7 @@
  * a durability worker, which never runs on an actor's thread.
  */
 import { Core, CoreError } from "../core/core.ts";
-import { ShardlineError } from "../errors.ts";
+import { MemoryFullError, ShardlineError } from "../errors.ts";
 import { ArenaNeed, Memtable, SPLICE_SLOTS } from "../core/memtable.ts";
 import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
 import { type FaultPlan, withFaults } from "../platform-faults.ts";
@@ -396,7 +399,8 @@ class Actor implements FlushEnv {
       });
     }
     try {
-      if (!this.#largeBatchArenas(shards)) return this.#reply(r, ReplyStatus.TOO_LARGE, 0n, 0);
+      const refusal = this.#largeBatchArenas(shards);
+      if (refusal !== ReplyStatus.OK) return this.#reply(r, refusal, 0n, 0);
       const firstLsn = this.#logFragments(batch.records);
       const commit: BatchCommit = { firstFragmentLsn: firstLsn, fragments: batch.records.length, count: batch.ops, shards: [] };
       // One section for all shards' takes: a change feed starting meanwhile reads its
@@ -450,10 +454,11 @@ class Actor implements FlushEnv {
    * Step 1 of #commitLarge: per shard, a private memtable (an arena of memtableBytes, or of
    * one of the large sizes, LARGE_ARENA_BYTES_MIN times a power of 4; at least the bound of
    * ArenaNeed: step 4 inserts under the held commit record, where a full arena fails the
-   * database), the fresh memtable that will follow it, and room in the frozen list. False,
-   * with nothing kept, when the shared memory has no room for them.
+   * database), the fresh memtable that will follow it, and room in the frozen list. OK, or
+   * with nothing kept: TOO_LARGE when a shard needs more than the largest arena, MEMORY_FULL
+   * when the shared memory has no room for them now.
    */
-  #largeBatchArenas(shards: Map<number, LargeBatchShard>): boolean {
+  #largeBatchArenas(shards: Map<number, LargeBatchShard>): number {
     for (const shard of shards.keys()) {
       while (this.memtables.frozenCount(shard) + 2 > FROZEN_MAX) this.#flushOldest(shard);
     }
@@ -469,13 +474,13 @@ class Actor implements FlushEnv {
         s.fresh = this.memtables.create(shard);
       }
     } catch (error) {
-      if (!(error instanceof CoreError)) throw error;
+      if (!(error instanceof CoreError) && !(error instanceof MemoryFullError)) throw error;
       for (const s of shards.values()) {
         for (const mt of [s.mt, s.fresh]) if (mt !== 0) this.memtables.discard(mt);
       }
-      return false;
+      return error instanceof MemoryFullError ? ReplyStatus.MEMORY_FULL : ReplyStatus.TOO_LARGE;
     }
-    return true;
+    return ReplyStatus.OK;
   }
 
   /** Step 2 of #commitLarge: the parts as fragment records; returns the first one's LSN. */
@@ -538,7 +543,12 @@ class Actor implements FlushEnv {
     // Room first, per shard for the whole chunk, while no record is held: a flush waits for
     // the group WAL to be durable beyond the versions it writes, which cannot happen past
     // a record this thread reserved and has not published (see awaitGroupDurable).
-    for (const [shard, bytes] of roomNeeded(requests)) this.#ensureRoom(shard, bytes);
+    // A full shared memory refuses the chunk here, before anything is logged or a timestamp
+    // taken: the freezes ahead come from spares reserved now (#roomFor).
+    if (!this.#roomFor(requests)) {
+      for (const r of requests) this.#reply(r, ReplyStatus.MEMORY_FULL, 0n, 0);
+      return;
+    }
     // The first timestamp taken per shard holds its replay floor until every operation is
     // in a memtable (memtables.ts: holdTs), since a freeze while inserting may flush.
     const heldTs = new Map<number, bigint>();
@@ -609,9 +619,42 @@ class Actor implements FlushEnv {
         this.core.exports.memtableNoteGroupLsn(mt, lsn);
         return;
       }
-      // Fast-path writers filled it meanwhile: a fresh memtable always has room for one entry.
-      this.memtables.freeze(op.shard, (s) => this.#flushOldest(s));
+      // Fast-path writers filled it meanwhile: a fresh memtable always has room for one
+      // entry. A spare (#roomFor) if any is left: only more than one memtable filled during
+      // this commit on a full memory can fail the database here.
+      this.memtables.freeze(op.shard, (s) => this.#flushOldest(s), true);
     }
+  }
+
+  /**
+   * Room in every shard the requests write (#ensureRoom), and a spare memtable for each
+   * freeze their inserts may need (the active memtable filled by fast-path writers meanwhile,
+   * or a request larger than the room ensured), so that inserting under the held record
+   * never needs memory the shared memory may not have. False, with nothing held, when the
+   * memory is full of arenas that reads still hold (MemoryFullError from the manager).
+   */
+  #roomFor(requests: Request[]): boolean {
+    const need = roomNeeded(requests);
+    let spares = 0;
+    for (const [shard, bytes] of need) spares += (this.#lacksRoom(shard, bytes) ? 1 : 0) + Math.ceil(bytes / (this.#capacity(shard) * 0.5));
+    try {
+      this.memtables.reserveSpares(spares);
+    } catch (error) {
+      if (error instanceof MemoryFullError) return false;
+      throw error;
+    }
+    for (const [shard, bytes] of need) this.#ensureRoom(shard, bytes);
+    return true;
+  }
+
+  #capacity(shard: number): number {
+    return this.core.exports.shardMemtableCapacity(shard) >>> 0;
+  }
+
+  /** True if the shard's active memtable lacks room for a commit of `bytes` there (#ensureRoom freezes it first). */
+  #lacksRoom(shard: number, bytes: number): boolean {
+    const capacity = this.#capacity(shard);
+    return capacity - (this.core.exports.shardMemtableBytesUsed(shard) >>> 0) < Math.min(bytes, capacity * 0.9);
   }
 
   /**
@@ -621,11 +664,8 @@ class Actor implements FlushEnv {
    * inserting under the held record never has to flush.
    */
   #ensureRoom(shard: number, bytes: number): void {
-    const e = this.core.exports;
-    const capacity = e.shardMemtableCapacity(shard) >>> 0;
-    const used = e.shardMemtableBytesUsed(shard) >>> 0;
-    if (capacity - used < Math.min(bytes, capacity * 0.9)) this.memtables.freeze(shard, (s) => this.#flushOldest(s));
-    const freezesAhead = Math.ceil(bytes / (capacity * 0.5)) + 2;
+    if (this.#lacksRoom(shard, bytes)) this.memtables.freeze(shard, (s) => this.#flushOldest(s), true);
+    const freezesAhead = Math.ceil(bytes / (this.#capacity(shard) * 0.5)) + 2;
     while (this.memtables.frozenCount(shard) > 0 && this.memtables.frozenCount(shard) + freezesAhead > FROZEN_MAX) this.#flushOldest(shard);
   }
 
@@ -642,10 +682,7 @@ class Actor implements FlushEnv {
     try {
       this.memtables.reclaim();
       for (let shard = 0; shard < this.shared.shards; shard++) {
-        if (this.memtables.usedFraction(shard) >= FREEZE_FRACTION) {
-          this.memtables.freeze(shard, (s) => this.#flushOldest(s));
-          return true;
-        }
+        if (this.memtables.usedFraction(shard) >= FREEZE_FRACTION && this.#freezeIfRoom(shard)) return true;
       }
       // Nodes the writers handed in, linked on this core rather than theirs (bounded too).
       touched = this.#linkPending();
@@ -676,6 +713,21 @@ class Actor implements FlushEnv {
     return touched;
   }
 
+  /**
+   * The background's freeze; false when the shared memory has no room for the fresh
+   * memtable now (writers fill the active one and then take the channel, which refuses
+   * them with MemoryFullError until reads end and free arenas).
+   */
+  #freezeIfRoom(shard: number): boolean {
+    try {
+      this.memtables.freeze(shard, (s) => this.#flushOldest(s));
+      return true;
+    } catch (error) {
+      if (error instanceof MemoryFullError) return false;
+      throw error;
+    }
+  }
+
   #flushOldest(shard: number): void {
     flushShard(this, shard);
     this.#collectIfAsked();
@@ -690,7 +742,9 @@ class Actor implements FlushEnv {
   #flushAll(): void {
     try {
       for (let shard = 0; shard < this.shared.shards; shard++) {
-        if (this.memtables.usedFraction(shard) > 0) this.memtables.freeze(shard, (s) => this.#flushOldest(s));
+        // No room for a fresh memtable (reads still hold arenas): the active one stays
+        // unflushed, in the log, which the next open replays as after a crash.
+        if (this.memtables.usedFraction(shard) > 0) this.#freezeIfRoom(shard);
         while (this.memtables.frozenCount(shard) > 0) this.#flushOldest(shard);
       }
     } catch (error) {

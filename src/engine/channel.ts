@@ -42,7 +42,7 @@ export const PART_LAST = 1;
 /** The slot of a request that gets no reply (a large batch's parts but the last). */
 export const NO_REPLY_SLOT = 0xffff;
 export const ReplyState = { FREE: 0, PENDING: 1, DONE: 2 } as const;
-export const ReplyStatus = { OK: 0, FAILED: 1, CLOSED: 2, TOO_LARGE: 3, BAD_REQUEST: 4 } as const;
+export const ReplyStatus = { OK: 0, FAILED: 1, CLOSED: 2, TOO_LARGE: 3, BAD_REQUEST: 4, MEMORY_FULL: 5 } as const;
 
 export interface Reply {
   status: number;

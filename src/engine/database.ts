@@ -20,7 +20,7 @@
  */
 import { Core, KEY_BYTES_MAX, STAGING_BYTES, VALUE_BYTES_MAX } from "../core/core.ts";
 import { VALUE_TOMBSTONE } from "../core/memtable.ts";
-import { ClosedError, ReadOnlyError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
+import { ClosedError, MemoryFullError, ReadOnlyError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
 import type { DirLock, LockRecord } from "../lock.ts";
 import type { Platform, WorkerHandle } from "../platform.ts";
 import { ValueRead } from "../table/table-reader.ts";
@@ -530,8 +530,9 @@ export class Database implements AsyncDisposable {
     if (reply.status !== ReplyStatus.OK) {
       if (reply.status === ReplyStatus.FAILED) throw this.#failedError();
       if (reply.status === ReplyStatus.CLOSED) throw new ClosedError(`database ${this.dir}`);
+      if (reply.status === ReplyStatus.MEMORY_FULL) throw new MemoryFullError(this.dir);
       if (reply.status === ReplyStatus.TOO_LARGE) {
-        if (large) throw new RangeError(`the batch's ${shards.length} operations do not fit in the shared memory's free room now (docs/ENGINE.md, "Large atomic batches"); write it in smaller batches`);
+        if (large) throw new RangeError(`the batch's ${shards.length} operations need more than the largest memtable arena in one shard (docs/ENGINE.md, "Large atomic batches"); write it in smaller batches`);
         throw new RangeError(`the write is larger than one log record can hold (${this.#group.recordBytesMax} bytes)`);
       }
       throw new ShardlineError(`the actor refused the write (status ${reply.status})`, "SHARDLINE_BAD_REQUEST");

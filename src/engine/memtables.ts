@@ -31,7 +31,8 @@
  * Threads: the database's owner only (the actor; the opener during recovery).
  */
 import type { Core } from "../core/core.ts";
-import { CoreError, STATUS_LIMIT } from "../core/core.ts";
+import { STATUS_LIMIT } from "../core/core.ts";
+import { MemoryFullError } from "../errors.ts";
 import { Memtable, NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { Platform } from "../platform.ts";
 import type { TableEntry } from "../table/format.ts";
@@ -73,13 +74,38 @@ export class MemtableManager {
     readonly memtableBytes: number,
   ) {}
 
-  /** A new empty memtable of `bytes` (reusing a reclaimed arena of that size when there is one). */
-  create(shard: number, bytes = this.memtableBytes): number {
-    this.reclaim();
-    const address = this.core.exports.memtableCreate(bytes) >>> 0;
-    if (address < STATUS_LIMIT) throw new CoreError(`no shared memory for another ${bytes}-byte memtable`, address);
+  /**
+   * A new empty memtable of `bytes`: with `spare`, one reserved by reserveSpares if any is
+   * left, else a reclaimed arena of that size, else fresh memory. MemoryFullError when the
+   * shared memory has none.
+   */
+  create(shard: number, bytes = this.memtableBytes, spare = false): number {
+    const address = (spare && bytes === this.memtableBytes ? this.#spares.pop() : undefined) ?? this.#allocate(bytes);
     this.info.set(address, { shard, partitionMins: new Map(), startTs: this.core.exports.shardCommitCounter(shard) });
     return address;
+  }
+
+  #allocate(bytes: number): number {
+    this.reclaim();
+    const address = this.core.exports.memtableCreate(bytes) >>> 0;
+    if (address < STATUS_LIMIT) throw new MemoryFullError(this.dir);
+    return address;
+  }
+
+  /**
+   * Memtables of memtableBytes made before they are needed, in no shard's list (no reader
+   * can reach them): the owner reserves them before a commit, for the freezes that commit
+   * may make (actor.ts #roomFor), most of them while it holds a log record it must insert
+   * under, so that those freezes find a memtable even when the memory is full; only they
+   * take spares (create's `spare`). A commit needs 1 or 2 a shard it writes (more only for
+   * a request larger than half a memtable): within the memory's budget (open.ts:
+   * FROZEN_MAX + 3 memtables a shard).
+   */
+  #spares: number[] = [];
+
+  /** Makes sure `count` spares exist; MemoryFullError (keeping those made) when the memory has no room for them. */
+  reserveSpares(count: number): void {
+    while (this.#spares.length < count) this.#spares.push(this.#allocate(this.memtableBytes));
   }
 
   /** An operation with timestamp `ts` went into `mt` (the owner's inserts): keeps startTs below it. */
@@ -133,16 +159,17 @@ export class MemtableManager {
   }
 
   /**
-   * Makes a fresh memtable active and the old one frozen. It does not wait for the
+   * Makes a fresh memtable active (with `spare`, a reserved one: create) and the old one
+   * frozen. It does not wait for the
    * fast-path writers still inside the old one: the flush of that memtable does
    * (flushOldest). Waiting here deadlocked: the actor freezes while it inserts under a
    * record it reserved in the group-WAL ring and has not published, and a writer inside
    * the old memtable may be waiting for ring space that the durability worker can free
    * only past that record.
    */
-  freeze(shard: number, flushOldest: (shard: number) => void): void {
+  freeze(shard: number, flushOldest: (shard: number) => void, spare = false): void {
     if (this.frozenCount(shard) >= FROZEN_MAX) flushOldest(shard);
-    const next = this.create(shard);
+    const next = this.create(shard, this.memtableBytes, spare);
     const old = this.active(shard);
     const e = this.core.exports;
     e.memtableFreeze(old);

@@ -50,6 +50,13 @@ import { DbState, EngineShared } from "./shared-state.ts";
 
 const MIB = 1024 * 1024;
 /**
+ * Shared memory beyond every shard's memtables (FROZEN_MAX + 3 each) and the rings: scanner
+ * and replay buffers, ThreadBlocks, the pending rings, and arenas retired while a read was
+ * still in them (reused once it ends; a write that finds no room meanwhile is refused with
+ * MemoryFullError).
+ */
+const MEMORY_SLACK_BYTES = 512 * MIB;
+/**
  * How long a failed open waits for its started actor to close, ms: past its current step
  * (a flush or merge of what recovery left, seconds at most for large tables).
  */
@@ -107,7 +114,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     const shards = existing?.shards ?? o.shards ?? DEFAULT_SHARDS;
     const core = await Core.create({
       shards,
-      memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + 512 * MIB),
+      memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + (o.faults.memorySlackBytes ?? MEMORY_SLACK_BYTES)),
     });
     let manifest: ManifestData = existing ?? writeManifest(core, platform, dir, newManifest(shards));
     makeDirDurable(platform, readersDir(dir));

@@ -67,9 +67,18 @@ export interface DatabaseOptions {
   /**
    * @internal Left out of the published declarations (tsconfig stripInternal).
    * For tests only: make the group log's durability worker or the actor fail its n-th write
-   * or sync (src/platform-faults.ts), to prove the database fails stop.
+   * or sync (src/platform-faults.ts), to prove the database fails stop; or give the
+   * shared memory `memorySlackBytes` beyond its memtables and rings instead of 512 MiB,
+   * to reach a full shared memory in a few MiB of writes.
    */
-  faults?: { groupLog?: FaultPlan; actor?: FaultPlan };
+  faults?: DatabaseFaults;
+}
+
+/** For tests only (DatabaseOptions.faults, which the published declarations leave out). */
+export interface DatabaseFaults {
+  groupLog?: FaultPlan;
+  actor?: FaultPlan;
+  memorySlackBytes?: number;
 }
 
 /** `db.enqueue`'s queue (README.md, docs/ENGINE.md "Queued writes"). */
@@ -140,7 +149,7 @@ export interface ResolvedOptions {
   blockCacheBytesMax: number;
   salvage: boolean;
   writeQueue: ResolvedWriteQueueOptions;
-  faults: { groupLog?: FaultPlan; actor?: FaultPlan };
+  faults: DatabaseFaults;
 }
 
 const MIB = 1024 * 1024;

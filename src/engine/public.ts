@@ -12,7 +12,7 @@ export type { BatchOperation, CoordinationInfo, DatabaseHandle, DatabaseStats, K
 export type { Coordination, DatabaseOptions, Durability, WriteQueueOptions } from "./options.ts";
 export { BATCH_BYTES_MAX, BATCH_OPS_MAX } from "./options.ts";
 export { KEY_BYTES_MAX, SHARDS_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
-export { ClosedError, CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FileSystemError, FollowerDirectoryError, LockedError, ReadOnlyError, ReaderEvictedError, LockUnavailableError, QueueClosedError, QueueFullError, FeedHistoryError, FeedOverflowError, ShardlineError, SnapshotReleasedError, TimeoutError, WalFailedError } from "../errors.ts";
+export { ClosedError, CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FileSystemError, FollowerDirectoryError, LockedError, MemoryFullError, ReadOnlyError, ReaderEvictedError, LockUnavailableError, QueueClosedError, QueueFullError, FeedHistoryError, FeedOverflowError, ShardlineError, SnapshotReleasedError, TimeoutError, WalFailedError } from "../errors.ts";
 export type { EnqueueOptions, WriteQueueStats } from "./write-queue.ts";
 export type { ChangeEvent } from "./change-feed.ts";
 export type { ScanIterator } from "./scan.ts";

@@ -80,7 +80,7 @@ const PUBLIC_EXPORTS: Record<string, string[]> = {
   shardline: [
     "open", "attach", "runtime", "Database",
     "KEY_BYTES_MAX", "VALUE_BYTES_MAX", "SHARDS_MAX", "BATCH_OPS_MAX", "BATCH_BYTES_MAX",
-    ...ERRORS, "DatabaseExistsError", "DatabaseNotFoundError", "FeedHistoryError", "FeedOverflowError", "LockUnavailableError",
+    ...ERRORS, "DatabaseExistsError", "DatabaseNotFoundError", "FeedHistoryError", "FeedOverflowError", "LockUnavailableError", "MemoryFullError",
     "QueueClosedError", "QueueFullError", "ReadOnlyError", "ReaderEvictedError", "SnapshotReleasedError", "TimeoutError",
     "FollowerDirectoryError",
   ],

@@ -1,0 +1,55 @@
+// A scan held open while the writes go on: every memtable flushed meanwhile is retired, and
+// its arena can be reused only once the scan ends (epoch-based reclamation, assembly/epoch.ts),
+// so the shared memory fills. That used to fail the whole database ("a writer thread failed
+// (EUNKNOWN)", found by review): now a write that finds no room is refused with
+// MemoryFullError, nothing is logged for it, every read and earlier write stays good, and
+// writes go on once the scan ended.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { MemoryFullError } from "../../src/errors.ts";
+import { cleanup, open, tempDir, text } from "./helpers.ts";
+
+const test = suite("engine held scan and a full shared memory");
+test.after.each(cleanup);
+
+const PUTS_MAX = 20_000; // 20 MiB of values: far past the 4 MiB of slack below
+const value = (i: number) => `${i}:`.padEnd(1000, "v");
+const key = (i: number) => `k${String(i).padStart(6, "0")}`;
+
+for (const fastWrite of [true, false]) {
+  test(`a scan held across writes that fill the shared memory: writes are refused with MemoryFullError, not the database failed (fastWrite ${fastWrite})`, async () => {
+    const dir = tempDir();
+    const options = { shards: 1, durability: "async" as const, fastWrite, memtableBytesMax: 64 * 1024, faults: { memorySlackBytes: 4 * 1024 * 1024 } };
+    const db = await open(dir, options);
+    await db.put("a", "before");
+    const scan = db.scan();
+    assert.equal(text(scan.next().value?.[0]), "a");
+    let acknowledged = 0;
+    let refusal: unknown;
+    for (; acknowledged < PUTS_MAX; acknowledged++) {
+      try {
+        await db.put(key(acknowledged), value(acknowledged));
+      } catch (error) {
+        refusal = error;
+        break;
+      }
+    }
+    assert.ok(refusal instanceof MemoryFullError, `the write past the shared memory's room: ${refusal}`);
+    assert.is((refusal as MemoryFullError).code, "SHARDLINE_MEMORY_FULL");
+    assert.ok(acknowledged > 100, `${acknowledged} puts before the memory was full`);
+    assert.is(text(db.get(key(acknowledged - 1))), value(acknowledged - 1), "the database still reads");
+    assert.is(db.get(key(acknowledged)), undefined, "the refused write was not applied");
+    const again = await db.put(key(acknowledged), value(acknowledged)).then(() => undefined, (error: unknown) => error);
+    assert.ok(again instanceof MemoryFullError, `still full while the scan is held: ${again}`);
+    assert.is(scan.next().done, true, "the held scan reads its own view to the end");
+    scan.return!();
+    for (let i = acknowledged; i < acknowledged + 200; i++) await db.put(key(i), value(i)); // the scan ended: room again (the refused key written now)
+    await db.close();
+    const reopened = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
+    for (let i = 0; i < acknowledged + 200; i += 97) assert.is(text(reopened.get(key(i))), value(i), key(i));
+    assert.is(text(reopened.get(key(acknowledged + 199))), value(acknowledged + 199));
+    await reopened.close();
+  });
+}
+
+test.run();
