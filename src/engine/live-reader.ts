@@ -127,20 +127,18 @@ export class LiveReader {
   /**
    * The view a read goes to: the one `snapshot` was taken on, else the current one (after
    * starting a background refresh if one is due). Throws ReaderEvictedError while the
-   * writer no longer keeps our files.
+   * writer no longer keeps our files, whichever view the read would go to: a retired
+   * view's files are the oldest the slot claimed, the first the writer deletes.
    */
   route(snapshot?: object): Database {
-    if (snapshot !== undefined) {
-      const view = this.#snapshotViews.get(snapshot);
-      if (view) return view;
-    }
-    this.#closeUnread();
+    const view = snapshot === undefined ? undefined : this.#snapshotViews.get(snapshot);
+    if (!view) this.#closeUnread();
     if (Date.now() - this.#lastStartMs >= this.#dueAfterMs() && !this.#refreshing) {
       if (this.slot.evicted) this.#evicted = true;
       this.#refreshInBackground();
     }
     if (this.#evicted) throw new ReaderEvictedError(this.dir);
-    return this.#current.db;
+    return view ?? this.#current.db;
   }
 
   /**

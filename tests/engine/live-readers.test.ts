@@ -231,6 +231,10 @@ test("a reader past readerRetainBytesMax is evicted: ReaderEvictedError until re
   await eventually(() => (writer.stats().coordination?.readers ?? []).length === 0, "the writer evicted the slot");
   const error = throwsA(() => reader.get("k00001"), ReaderEvictedError) as ReaderEvictedError;
   assert.is(error.code, "SHARDLINE_READER_EVICTED");
+  // A snapshot's reads go to the view it was taken on, whose files the writer may delete
+  // now too: they refuse the same way (they skipped the check before, found by review).
+  throwsA(() => reader.get("k00001", { snapshot: held }), ReaderEvictedError);
+  throwsA(() => reader.scan({ snapshot: held }).next(), ReaderEvictedError);
   held.release();
   await reader.refresh();
   assert.is(text(reader.get("k01999"))?.slice(0, 5), "b1999", "refresh() claimed a new slot and rebuilt the view");
