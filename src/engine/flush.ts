@@ -48,14 +48,15 @@ export function publishManifest(env: FlushEnv, next: ManifestData): void {
 }
 
 export function flushShard(env: FlushEnv, shard: number): void {
-  // A table may only hold versions whose log record is durable: after a crash the log is
-  // cut to its durable prefix, and a version in a table above it would surface later as
-  // half of a batch (tests/engine/crash-batch.test.ts).
+  // A published table may only hold versions whose log record is durable: after a crash
+  // the log is cut to its durable prefix, and a version in a table above it would surface
+  // later as half of a batch (tests/engine/crash-batch.test.ts). The table is written
+  // first; until the MANIFEST names it, open removes it as an orphan.
   // (Replayed versions carry seq 0: they came from durable logs.)
-  const beforeWrite = (maxSeq: number) => {
+  const beforePublish = (maxSeq: number) => {
     if (maxSeq > 0) env.awaitGroupDurable(maxSeq);
   };
-  env.memtables.flushOldest(shard, env.manifest, beforeWrite, (record, flushed) => {
+  env.memtables.flushOldest(shard, env.manifest, beforePublish, (record, flushed) => {
     const durable = env.groupDurable();
     const next: ManifestData = structuredClone(env.manifest);
     if (record) {

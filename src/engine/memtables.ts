@@ -35,8 +35,7 @@ import { STATUS_LIMIT } from "../core/core.ts";
 import { MemoryFullError } from "../errors.ts";
 import { Memtable, NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { Platform } from "../platform.ts";
-import type { TableEntry } from "../table/format.ts";
-import { writeTable } from "../table/table-writer.ts";
+import { TableWriter } from "../table/table-writer.ts";
 import { type ManifestData, tableFileName, tableRecord } from "./manifest.ts";
 import type { EngineShared } from "./shared-state.ts";
 import { type Version, versionsToKeep } from "./version-gc.ts";
@@ -52,6 +51,13 @@ export interface MemtableInfo {
   partitionMins: Map<number, number>;
   /** Every version in this memtable has a ts above this (the header); undefined: unknown, no bound. */
   startTs?: bigint;
+}
+
+/** A version on its way from a memtable to a table (keys and values are views of the arena). */
+interface FlushVersion extends Version {
+  key: Uint8Array;
+  seqBig: bigint;
+  value: Uint8Array | undefined;
 }
 
 /** What a flush produced, for the caller to record. */
@@ -206,82 +212,85 @@ export class MemtableManager {
     if (seen === undefined || lsn < seen) info.partitionMins.set(partition, lsn);
   }
 
-  /** Every version in the memtable, in (key asc, ts desc) order, minus those no snapshot can see. */
-  *#flushEntries(mt: number): Generator<TableEntry> {
+  /**
+   * Adds every version in the memtable to `writer`, in (key asc, ts desc) order, minus
+   * those no snapshot can see; returns the highest seq (group-WAL LSN) of any version in
+   * the memtable, 0 if none has one (replayed versions carry 0). Keys and values go to the
+   * writer as views of the memtable's arena, which it copies before the next one: the
+   * memtable is frozen, its writers gone (flushOldest), and its arena retired only after.
+   */
+  #writeVersions(mt: number, writer: TableWriter): number {
     const core = this.core;
     const e = core.exports;
+    const u8 = core.u8;
+    const u32 = core.u32;
+    const u64 = core.u64;
     const { visible, boundaries } = this.shared.gcHorizon();
-    let group: Array<Version & { key: Uint8Array; value: Uint8Array | undefined }> = [];
-    const emit = function* () {
+    const group: FlushVersion[] = [];
+    const addKept = () => {
       for (const i of versionsToKeep(group, boundaries, visible, false)) {
-        const { key, ts, seq, value } = group[i];
-        yield { key, ts, seq: BigInt(seq), value };
+        const v = group[i];
+        writer.add(v.key, v.ts, v.seqBig, v.value);
       }
+      group.length = 0;
     };
+    let maxSeq = 0;
     for (let node = e.memtableFirst(mt) >>> 0; node !== 0; node = e.memtableNext(node) >>> 0) {
-      const u8 = core.u8;
       const keyLength = u8[node + NODE_KEY_LENGTH] | (u8[node + NODE_KEY_LENGTH + 1] << 8);
       const keyAt = node + NODE_LINKS + u8[node + NODE_HEIGHT] * 4;
-      const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
+      const valueLength = u32[(node + NODE_VALUE_LENGTH) >>> 2];
       const tombstone = valueLength === VALUE_TOMBSTONE;
-      const key = core.copyOut(keyAt, keyLength);
-      if (group.length > 0 && !sameBytes(group[0].key, key)) {
-        yield* emit();
-        group = [];
-      }
-      group.push({
-        key,
-        ts: core.u64[node >>> 3],
-        seq: Number(core.u64[(node + NODE_SEQ) >>> 3]),
-        tombstone,
-        value: tombstone ? undefined : core.copyOut(keyAt + keyLength, valueLength),
-      });
+      const key = u8.subarray(keyAt, keyAt + keyLength);
+      if (group.length > 0 && !sameBytes(group[0].key, key)) addKept();
+      const seqBig = u64[(node + NODE_SEQ) >>> 3];
+      const seq = Number(seqBig);
+      if (seq > maxSeq) maxSeq = seq;
+      group.push({ key, ts: u64[node >>> 3], seq, seqBig, tombstone, value: tombstone ? undefined : u8.subarray(keyAt + keyLength, keyAt + keyLength + valueLength) });
     }
-    if (group.length > 0) yield* emit();
+    if (group.length > 0) addKept();
+    return maxSeq;
   }
 
   /**
-   * Flushes the shard's oldest frozen memtable: writes its table (none if nothing is left
-   * after GC), then calls `publish(table, without)` to record the table and the
-   * checkpoints computed without this memtable in the manifest, then drops and retires it.
+   * Flushes the shard's oldest frozen memtable: writes its table (none if it is empty),
+   * calls `beforePublish(maxSeq)` with the highest seq of its versions (the caller waits
+   * there until the log is durable beyond it: until then the table is a file no MANIFEST
+   * names, which the next open would remove), then `publish(table, without)` to record the
+   * table and the checkpoints computed without this memtable in the manifest, then drops
+   * and retires it. Waiting after the write rather than before lets the log's sync and the
+   * table's overlap.
    */
   flushOldest(
     shard: number,
     manifest: ManifestData,
-    beforeWrite: (maxSeq: number) => void,
+    beforePublish: (maxSeq: number) => void,
     publish: (record: ReturnType<typeof tableRecord> | undefined, flushed: number) => void,
   ): FlushResult {
     const list = this.list(shard);
     if (list.length < 2) return { shard, tableNumber: undefined, entries: 0 };
     const mt = list[list.length - 1];
     waitUntil(() => this.core.exports.memtableWriters(mt) === 0);
-    beforeWrite(this.maxSeq(mt));
     const number = manifest.nextTableNumber;
     let record: ReturnType<typeof tableRecord> | undefined;
     let entries = 0;
+    let maxSeq = 0;
     if (new Memtable(this.core, mt).first() !== 0) {
-      const path = `${this.dir}/tables/${tableFileName(number)}`;
-      const meta = writeTable(this.platform, this.core, path, this.#flushEntries(mt));
-      record = tableRecord(shard, number, 0, meta);
-      entries = meta.entries;
+      const writer = TableWriter.create(this.platform, this.core, `${this.dir}/tables/${tableFileName(number)}`);
+      try {
+        maxSeq = this.#writeVersions(mt, writer);
+        const meta = writer.finish();
+        record = tableRecord(shard, number, 0, meta);
+        entries = meta.entries;
+      } finally {
+        writer.abort(); // no-op once finished
+      }
     }
+    beforePublish(maxSeq);
     publish(record, mt);
     const dropped = this.core.exports.shardDropOldestFrozen(shard) >>> 0;
     if (dropped !== mt) throw new Error(`shard ${shard}: flushed memtable ${mt} but dropped ${dropped}`);
     this.retire(mt);
     return { shard, tableNumber: record?.number, entries };
-  }
-
-  /** The highest seq (group WAL LSN) of any version in the memtable; 0 when empty or replayed. */
-  maxSeq(mt: number): number {
-    const core = this.core;
-    const e = core.exports;
-    let max = 0;
-    for (let node = e.memtableFirst(mt) >>> 0; node !== 0; node = e.memtableNext(node) >>> 0) {
-      const seq = Number(core.u64[(node + NODE_SEQ) >>> 3]);
-      if (seq > max) max = seq;
-    }
-    return max;
   }
 
   /** Group-WAL checkpoint: min(durable LSN, minGroupLsn of every unflushed memtable but `except`). */

@@ -35,7 +35,8 @@ export interface Version {
  * a horizon from `EngineShared.gcHorizon()` (the live snapshots and V, ascending; V).
  * Returns the indexes to keep, in the same order.
  */
-export function versionsToKeep(versions: readonly Version[], boundaries: readonly number[], visible: number, nothingBelow: boolean): number[] {
+export function versionsToKeep(versions: readonly Version[], boundaries: readonly number[], visible: number, nothingBelow: boolean): readonly number[] {
+  if (versions.length === 1) return keepsOnly(versions[0], boundaries, visible, nothingBelow) ? KEEP_FIRST : KEEP_NONE;
   const keep = new Set<number>();
   versions.forEach((v, i) => {
     if (v.seq >= visible) keep.add(i);
@@ -51,4 +52,18 @@ export function versionsToKeep(versions: readonly Version[], boundaries: readonl
     if (versions[last].tombstone && versions[last].seq < oldestBoundary) kept.pop();
   }
   return kept;
+}
+
+const KEEP_FIRST: readonly number[] = Object.freeze([0]);
+const KEEP_NONE: readonly number[] = Object.freeze([]);
+
+/** versionsToKeep for a key with one version, without allocating (most keys of a flush). */
+function keepsOnly(v: Version, boundaries: readonly number[], visible: number, nothingBelow: boolean): boolean {
+  let oldestBoundary = visible;
+  let kept = v.seq >= visible;
+  for (const b of boundaries) {
+    if (v.seq < b) kept = true;
+    if (b < oldestBoundary) oldestBoundary = b;
+  }
+  return kept && !(nothingBelow && v.tombstone && v.seq < oldestBoundary);
 }
