@@ -41,7 +41,7 @@
 //
 // Deferred linking (the fast path's single writes; docs/ARCHITECTURE.md "Deferred
 // linking"): a put does not walk the list. It indexes its node and hands its address to
-// the memtable's pending ring, and the node is linked later, in the order handed in, by
+// the memtable's pending ring, and the node is linked later, in sorted runs, by
 // whichever thread holds linkLock: the actor in the background (memtableLinkPending), a
 // writer that finds the ring full, or any reader that needs the list (settle). The walk
 // was half of a put (~30 dependent cache misses over a 16 MiB working set:
@@ -57,13 +57,16 @@
 //   entry is free; meanwhile it links earlier entries itself, or waits for the lock's
 //   holder), stores its node into the entry, then indexes the node, then publishes its
 //   record. So a node whose record is published is indexed and handed in.
-// - The lock's holder links entries pendingDone, pendingDone + 1, ... in order: it waits
-//   for an entry still 0 (its writer is between its fetch-add and its store, which has
-//   nothing to wait for once its entry is free: the lowest entry not stored always is),
-//   clears the entry, links the node (nodeLink's CAS protocol: other threads may be
-//   linking channel-path nodes at the same time), then stores pendingDone + 1. An entry is
+// - The lock's holder links entries from pendingDone in runs (linkPendingLocked): it waits
+//   until the entry at pendingDone is stored (an entry still 0 has its writer between its
+//   fetch-add and its store, which has nothing to wait for once its entry is free: the
+//   lowest entry not stored always is), takes the entries stored from there on as the
+//   run (up to the first still 0), sorts it into list order in place, links
+//   each node (nodeLink's CAS protocol: other threads may be linking channel-path nodes at
+//   the same time), clearing its entry, then stores pendingDone past the run. An entry is
 //   cleared before pendingDone passes it, and a writer stores into entry i only after
-//   reading pendingDone > i - n, so a nonzero entry at pendingDone is that entry's node.
+//   reading pendingDone > i - n, so a nonzero entry below pendingDone + n at or above
+//   pendingDone is that lap's node, and the run's entries are the holder's alone.
 // - Settle: before anything walks the list (seeks, first/last, counting, and a point
 //   lookup that must step past a version its snapshot cannot see), the caller reads
 //   pendingHead and links (or waits for the holder to link) every entry below it. A reader
@@ -206,8 +209,10 @@ const ARENA_BYTES_PER_PENDING: u32 = 256;
 const ENTRY_SPINS: u32 = 256;
 /** How long a thread sleeps at a time on an entry not stored yet, or on the lock's holder, ns. */
 const PENDING_WAIT_NS: i64 = 20_000;
-/** Entries the lock's holder links between wake-ups of threads waiting for pendingDone. */
-const NOTIFY_EVERY: u32 = 64;
+/** Pending entries linked as one sorted run at most (linkPendingLocked), then pendingDone moves and waiters wake. */
+const LINK_RUN_MAX: u32 = 4096;
+/** Runs of node addresses this short or shorter are sorted by insertion. */
+const SORT_INSERTION_MAX: u32 = 12;
 
 /** Arena bytes per key-index slot (the index takes 4 / 64 of the arena). */
 const INDEX_ARENA_BYTES_PER_SLOT: u32 = 64;
@@ -538,17 +543,21 @@ function findSplice(mt: usize, slot: usize, listHeight: u32, key: usize, keyLeng
   let level = listHeight;
   let prev = head;
   // The slot belongs to this memtable (slotFor re-keyed it); its splice is usable if it
-  // was made at the list's current height.
+  // was made at the list's current height. From level 0 up, the first level whose (prev,
+  // next) still brackets the key is where the descent starts: each level up brackets a
+  // wider range (a prev at or before, a next at or after the one below), so a key past the
+  // splice at one level, as the next key of a sorted run mostly is, may be inside it a few
+  // levels up (linkPendingLocked).
   if (load<u32>(slot, SLOT_HEIGHT) == listHeight) {
     for (let l: u32 = 0; l < listHeight; l++) {
       const p = <usize>load<u32>(prevs + (<usize>l << 2));
       const n = <usize>load<u32>(nexts + (<usize>l << 2));
       if (link(p, l) != n) continue; // something was inserted in between: look higher
-      if (p != head && compareNode(p, key, keyLength, prefix, ts) >= 0) break; // key before the splice
+      if (p != head && compareNode(p, key, keyLength, prefix, ts) >= 0) continue; // key before the splice
       if (n != 0) {
         const c = compareNode(n, key, keyLength, prefix, ts);
         if (c == 0) return STATUS_DUPLICATE;
-        if (c < 0) break; // key after the splice
+        if (c < 0) continue; // key after the splice
       }
       level = l;
       prev = p;
@@ -662,27 +671,117 @@ function linkPendingTo(mt: usize, target: u32): void {
   }
 }
 
-/** With linkLock held: links entries from pendingDone up to (not including) `target`, in order. Returns how many. */
+/**
+ * With linkLock held: links entries from pendingDone up to (not including) `target`.
+ * Returns how many. In runs (contiguous in the ring, at most LINK_RUN_MAX): wait until
+ * the lowest entry is stored, take the entries stored from there on, sort their nodes into
+ * list order in place, then
+ * link them in that order, clearing each entry, and store pendingDone past the run. Sorted,
+ * each node's splice search starts from the one before it (the thread's splice slot: see
+ * findSplice), a few levels up instead of from the head: linking in arrival order cost a
+ * full descent, ~30 dependent cache misses, per node (docs/PERFORMANCE.md). The run's
+ * entries are this thread's to reorder: no writer stores into an entry until pendingDone
+ * passes it a lap earlier, and only the lock's holder reads them.
+ */
 function linkPendingLocked(mt: usize, target: u32): u32 {
   const mask = pendingMask(mt);
   const ring = pendingRing(mt);
   let done = atomic.load<u32>(mt, MT_PENDING_DONE);
   let linked: u32 = 0;
   while (<i32>(target - done) > 0) {
-    const at = ring + (<usize>(done & mask) << 2);
-    let node = <usize>atomic.load<u32>(at);
-    for (let spins: u32 = 0; node == 0; spins++) {
-      // Its writer is between its fetch-add and its store.
-      if (spins >= ENTRY_SPINS) atomic.wait<i32>(at, 0, PENDING_WAIT_NS);
-      node = <usize>atomic.load<u32>(at);
+    const first = done & mask;
+    let count = target - done;
+    if (count > mask + 1 - first) count = mask + 1 - first;
+    if (count > LINK_RUN_MAX) count = LINK_RUN_MAX;
+    const run = ring + (<usize>first << 2);
+    // Only the lowest entry is waited for (its writer has nothing to wait for); the run is
+    // the entries stored from there on.
+    awaitEntry(run);
+    let stored: u32 = 1;
+    while (stored < count && atomic.load<u32>(run + (<usize>stored << 2)) != 0) stored++;
+    count = stored;
+    sortNodes(run, count);
+    for (let k: u32 = 0; k < count; k++) {
+      const at = run + (<usize>k << 2);
+      const node = <usize>load<u32>(at);
+      atomic.store<u32>(at, 0);
+      linkNode(mt, node);
     }
-    atomic.store<u32>(at, 0);
-    linkNode(mt, node);
-    done++;
+    done += count;
+    linked += count;
     atomic.store<u32>(mt, done, MT_PENDING_DONE);
-    if (++linked % NOTIFY_EVERY == 0) atomic.notify(mt + MT_PENDING_DONE, 0x7fffffff);
+    atomic.notify(mt + MT_PENDING_DONE, 0x7fffffff);
   }
   return linked;
+}
+
+/** Waits until the pending entry at `at` is stored (its writer is between its fetch-add and its store). */
+function awaitEntry(at: usize): void {
+  for (let spins: u32 = 0; atomic.load<u32>(at) == 0; spins++) {
+    if (spins >= ENTRY_SPINS) atomic.wait<i32>(at, 0, PENDING_WAIT_NS);
+  }
+}
+
+/** Whether node `a` sorts before node `b` in the list (key ascending, then ts descending). */
+@inline
+function nodeBefore(a: usize, b: usize): bool {
+  return compareNode(a, nodeKey(b), nodeKeyLength(b), load<u64>(b, NODE_PREFIX), load<u64>(b, NODE_TS)) < 0;
+}
+
+/**
+ * Sorts `count` u32 node addresses at `base` into list order: quicksort (median of three,
+ * the smaller side first, so the stack stays at log2(count) frames), runs of at most
+ * SORT_INSERTION_MAX by insertion.
+ */
+function sortNodes(base: usize, count: u32): void {
+  let lo: u32 = 0;
+  let hi = count;
+  while (hi - lo > SORT_INSERTION_MAX) {
+    const mid = lo + ((hi - lo) >>> 1);
+    const a = base + (<usize>lo << 2);
+    const b = base + (<usize>mid << 2);
+    const c = base + (<usize>(hi - 1) << 2);
+    if (nodeBefore(<usize>load<u32>(b), <usize>load<u32>(a))) swapWords(a, b);
+    if (nodeBefore(<usize>load<u32>(c), <usize>load<u32>(b))) {
+      swapWords(b, c);
+      if (nodeBefore(<usize>load<u32>(b), <usize>load<u32>(a))) swapWords(a, b);
+    }
+    swapWords(a, b); // the median, as the pivot, at lo
+    const pivot = <usize>load<u32>(a);
+    // Hoare partition of (lo, hi) around the pivot.
+    let i = lo;
+    let j = hi;
+    while (true) {
+      do i++; while (i < hi && nodeBefore(<usize>load<u32>(base + (<usize>i << 2)), pivot));
+      do j--; while (nodeBefore(pivot, <usize>load<u32>(base + (<usize>j << 2))));
+      if (i >= j) break;
+      swapWords(base + (<usize>i << 2), base + (<usize>j << 2));
+    }
+    swapWords(a, base + (<usize>j << 2));
+    if (j - lo < hi - j - 1) {
+      sortNodes(base + (<usize>lo << 2), j - lo);
+      lo = j + 1;
+    } else {
+      sortNodes(base + (<usize>(j + 1) << 2), hi - j - 1);
+      hi = j;
+    }
+  }
+  for (let i = lo + 1; i < hi; i++) {
+    const node = load<u32>(base + (<usize>i << 2));
+    let j = i;
+    while (j > lo && nodeBefore(<usize>node, <usize>load<u32>(base + (<usize>(j - 1) << 2)))) {
+      store<u32>(base + (<usize>j << 2), load<u32>(base + (<usize>(j - 1) << 2)));
+      j--;
+    }
+    store<u32>(base + (<usize>j << 2), node);
+  }
+}
+
+@inline
+function swapWords(a: usize, b: usize): void {
+  const t = load<u32>(a);
+  store<u32>(a, load<u32>(b));
+  store<u32>(b, t);
 }
 
 /** Links every node handed in before this call (see "Settle" in the header). */
