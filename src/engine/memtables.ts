@@ -166,9 +166,8 @@ export class MemtableManager {
 
   /**
    * Makes a fresh memtable active (with `spare`, a reserved one: create) and the old one
-   * frozen. It does not wait for the
-   * fast-path writers still inside the old one: the flush of that memtable does
-   * (flushOldest). Waiting here deadlocked: the actor freezes while it inserts under a
+   * frozen. It does not wait for the fast-path writers still inside the old one: the flush
+   * of that memtable does (flushOldest). Waiting here deadlocked: the actor freezes while it inserts under a
    * record it reserved in the group-WAL ring and has not published, and a writer inside
    * the old memtable may be waiting for ring space that the durability worker can free
    * only past that record.
