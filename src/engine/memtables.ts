@@ -6,11 +6,13 @@
  * (one seqlock section in the core: shardRotateActive). Fast-path writers still inside the
  * old one finish there (assembly/engine.ts explains why none can be lost); its flush waits
  * for them to leave.
- * Flush (oldest frozen memtable of a shard): wait until the group WAL is durable beyond
- * its newest version's seq (a table never holds what a crash could take from the log), write its versions, minus those no snapshot
- * can see (version-gc.ts), to a table; record the table and the new checkpoints in the
- * manifest; bump the shared manifest generation; only then drop the memtable from the
- * shard's list and retire its arena (epoch-based reclamation, assembly/epoch.ts).
+ * Flush (oldest frozen memtable of a shard): write its versions, minus those no snapshot
+ * can see (version-gc.ts), to a table; wait until the group WAL is durable beyond its
+ * newest version's seq (a MANIFEST never names a table holding what a crash could take from
+ * the log; a table it does not name is an orphan open removes); record the table and the
+ * new checkpoints in the manifest; bump the shared manifest generation; only then drop the
+ * memtable from the shard's list and retire its arena (epoch-based reclamation,
+ * assembly/epoch.ts).
  *
  * Replay floor of a shard (manifest.ts): every memtable notes `startTs`, a timestamp below
  * every version it holds. create() reads the shard's commit counter before the memtable
