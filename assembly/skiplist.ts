@@ -61,9 +61,9 @@
 //   until the entry at pendingDone is stored (an entry still 0 has its writer between its
 //   fetch-add and its store, which has nothing to wait for once its entry is free: the
 //   lowest entry not stored always is), takes the entries stored from there on as the
-//   run (up to the first still 0), sorts it into list order in place, links
-//   each node (nodeLink's CAS protocol: other threads may be linking channel-path nodes at
-//   the same time), clearing its entry, then stores pendingDone past the run. An entry is
+//   run (up to the first still 0), sorts it into list order in place, links each node
+//   (nodeLink's CAS protocol: other threads may be linking channel-path nodes at the same
+//   time), clearing its entry, then stores pendingDone past the run. An entry is
 //   cleared before pendingDone passes it, and a writer stores into entry i only after
 //   reading pendingDone > i - n, so a nonzero entry below pendingDone + n at or above
 //   pendingDone is that lap's node, and the run's entries are the holder's alone.
@@ -675,8 +675,8 @@ function linkPendingTo(mt: usize, target: u32): void {
  * With linkLock held: links entries from pendingDone up to (not including) `target`.
  * Returns how many. In runs (contiguous in the ring, at most LINK_RUN_MAX): wait until
  * the lowest entry is stored, take the entries stored from there on, sort their nodes into
- * list order in place, then
- * link them in that order, clearing each entry, and store pendingDone past the run. Sorted,
+ * list order in place, then link them in that order, clearing each entry, and store
+ * pendingDone past the run. Sorted,
  * each node's splice search starts from the one before it (the thread's splice slot: see
  * findSplice), a few levels up instead of from the head: linking in arrival order cost a
  * full descent, ~30 dependent cache misses, per node (docs/PERFORMANCE.md). The run's
