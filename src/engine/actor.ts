@@ -636,7 +636,7 @@ class Actor implements FlushEnv {
   #roomFor(requests: Request[]): boolean {
     const need = roomNeeded(requests);
     let spares = 0;
-    for (const [shard, bytes] of need) spares += (this.#lacksRoom(shard, bytes) ? 1 : 0) + Math.ceil(bytes / (this.#capacity(shard) * 0.5));
+    for (const [shard, bytes] of need) spares += (this.#lacksRoom(shard, bytes) ? 1 : 0) + this.#insertFreezes(shard, bytes);
     try {
       this.memtables.reserveSpares(spares);
     } catch (error) {
@@ -645,6 +645,11 @@ class Actor implements FlushEnv {
     }
     for (const [shard, bytes] of need) this.#ensureRoom(shard, bytes);
     return true;
+  }
+
+  /** Freezes inserting `bytes` into the shard may need after #ensureRoom (a memtable per half memtable of them). */
+  #insertFreezes(shard: number, bytes: number): number {
+    return Math.ceil(bytes / (this.#capacity(shard) * 0.5));
   }
 
   #capacity(shard: number): number {
@@ -665,7 +670,7 @@ class Actor implements FlushEnv {
    */
   #ensureRoom(shard: number, bytes: number): void {
     if (this.#lacksRoom(shard, bytes)) this.memtables.freeze(shard, (s) => this.#flushOldest(s), true);
-    const freezesAhead = Math.ceil(bytes / (this.#capacity(shard) * 0.5)) + 2;
+    const freezesAhead = this.#insertFreezes(shard, bytes) + 2;
     while (this.memtables.frozenCount(shard) > 0 && this.memtables.frozenCount(shard) + freezesAhead > FROZEN_MAX) this.#flushOldest(shard);
   }
 
