@@ -76,13 +76,14 @@ function renderStats(dir: string, s: DatabaseStats): string {
     out.push("\nRecovery (what opening found)\n");
     const partitions = r.partitions;
     const sum = (f: (p: (typeof partitions)[number]) => number) => partitions.reduce((n, p) => n + f(p), 0);
-    out.push(table(["log", "segments read", "records", "bytes cut", "decisions", "corrupt segments moved aside"], [
+    out.push(table(["log", "segments read", "segments left to replay", "records", "bytes cut", "decisions", "corrupt segments moved aside"], [
       r.groupLog
-        ? ["group WAL", r.groupLog.segmentsRead, r.groupLog.records, r.groupLog.bytesCut, r.groupLog.decisions.join(" "), r.groupLog.corruptSegments.length]
-        : ["group WAL", "", "", "", "", ""],
+        ? ["group WAL", r.groupLog.segmentsRead, r.groupLog.segmentsLeftToReader, r.groupLog.records, r.groupLog.bytesCut, r.groupLog.decisions.join(" "), r.groupLog.corruptSegments.length]
+        : ["group WAL", "", "", "", "", "", ""],
       [
         `partition logs (${partitions.length})`,
         sum((p) => p.segmentsRead),
+        sum((p) => p.segmentsLeftToReader),
         sum((p) => p.records),
         sum((p) => p.bytesCut),
         [...new Set(partitions.flatMap((p) => p.decisions))].join(" "),

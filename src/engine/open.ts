@@ -131,7 +131,14 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       salvage: o.salvage,
       coordination: "single-process-unsafe",
       faults: o.faults.groupLog,
-    }, { core, startLsn, deferStart: true, durableMarkPath: durableMarkPath(dir) });
+    }, {
+      core,
+      startLsn,
+      deferStart: true,
+      durableMarkPath: durableMarkPath(dir),
+      // Replay (below) reads and checks every segment from the checkpoint's on, once.
+      readerChecksFromLsn: manifest.groupCheckpoint,
+    });
     const group = new RingView(core, log.ringAddress);
 
     const requestRing = core.exports.coreAlloc(RING_HEADER_BYTES + REQUEST_QUEUE_BYTES) >>> 0;

@@ -75,6 +75,8 @@ export interface LogEmbedding {
   deferStart?: boolean;
   /** Publish the durable LSN in this file for other processes (src/wal/durable-mark.ts). */
   durableMarkPath?: string;
+  /** The caller reads and checks every record from here to the end next (RecoveryOptions.readerChecksFromLsn). */
+  readerChecksFromLsn?: number;
 }
 
 export interface LogLimits {
@@ -188,7 +190,7 @@ export class Log implements AsyncDisposable {
         shards: 1,
         memoryBytesMax: limits.bufferBytes + MEMORY_HEADROOM_BYTES,
       });
-      const recovered = recoverLog(core, platform, dir, { salvage: options.salvage });
+      const recovered = recoverLog(core, platform, dir, { salvage: options.salvage, readerChecksFromLsn: embedding.readerChecksFromLsn });
       if (recovered.isNew && embedding.startLsn !== undefined) {
         if (embedding.startLsn % 8 !== 0) throw new RangeError(`startLsn must be a multiple of 8, got ${embedding.startLsn}`);
         recovered.nextLsn = Math.max(recovered.nextLsn, embedding.startLsn);

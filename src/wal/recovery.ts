@@ -1,6 +1,9 @@
 /**
  * Log recovery: reads every segment in order, checks every record, and applies the
- * decision table of docs/wal-format.md (rows R1-R8) before anything is appended.
+ * decision table of docs/wal-format.md (rows R1-R8) before anything is appended. A caller
+ * that reads and checks every record from some LSN on right afterwards (the engine's
+ * replay: `readerChecksFromLsn`) gets those segments, but the last, left to its reader,
+ * which applies R5 itself: the log is then read once, not twice.
  *
  * Invariants: when this returns, the last segment's valid prefix ends at `last.dataEnd`,
  * everything after it on disk is zero or has been truncated away (and fsynced), so the
@@ -35,8 +38,10 @@ export type RecoveryRow = "R1" | "R2" | "R3" | "R4" | "R5" | "R6" | "R7" | "R8";
 export interface RecoveryReport {
   /** Segment files read. */
   segmentsRead: number;
-  /** Valid records found. */
+  /** Valid records found in the segments read. */
   records: number;
+  /** Segments whose records were left to the caller's reader (RecoveryOptions.readerChecksFromLsn): not read here. */
+  segmentsLeftToReader: number;
   /** Bytes removed from the end of the log (torn tail, or salvage). */
   bytesCut: number;
   /** Rows of the decision table that applied, in order. */
@@ -59,6 +64,16 @@ export interface RecoveredLog {
 export interface RecoveryOptions {
   /** Open a log with corruption in the middle by cutting it at the first invalid record. */
   salvage?: boolean;
+  /**
+   * The caller reads every record from the segment holding this LSN to the log's end next
+   * (the engine's replay, src/wal/record-runs.ts through walkSegments), checking each and
+   * throwing CorruptionError where a segment followed by another does not end cleanly
+   * exactly where the next begins: the R5 check. Those segments, except the last, are
+   * then not scanned here (their headers and the chain of numbers still are), so that a
+   * long log is read and checksummed once, not twice. Ignored with `salvage`, which must
+   * find an R5 cut before anything is read.
+   */
+  readerChecksFromLsn?: number;
 }
 
 /**
@@ -71,13 +86,13 @@ export function segmentChainProblem(
   header: SegmentHeader | { invalid: string },
   seg: { number: number; firstLsn: number },
   salt: number | undefined,
-  previous: { number: number; endLsn: number } | undefined,
+  previous: { number: number; endLsn: number | undefined } | undefined,
 ): string | undefined {
   if ("invalid" in header) return header.invalid;
   if (salt !== undefined && header.salt !== salt) return "its salt differs from the first segment's: it belongs to another log";
   if (header.segmentNumber !== seg.number || header.firstLsn !== seg.firstLsn) return `its header says segment ${header.segmentNumber} at LSN ${header.firstLsn}`;
   if (previous && header.segmentNumber !== previous.number + 1) return `segment ${previous.number + 1} is missing`;
-  if (previous && header.firstLsn !== previous.endLsn) return `it starts at LSN ${header.firstLsn} but the previous segment ends at ${previous.endLsn}`;
+  if (previous?.endLsn !== undefined && header.firstLsn !== previous.endLsn) return `it starts at LSN ${header.firstLsn} but the previous segment ends at ${previous.endLsn}`;
   return undefined;
 }
 
@@ -113,7 +128,7 @@ function moveAside(platform: Platform, dir: string, files: SegmentFile[]): strin
 }
 
 export function recoverLog(core: Core, platform: Platform, dir: string, options: RecoveryOptions = {}): RecoveredLog {
-  const report: RecoveryReport = { segmentsRead: 0, records: 0, bytesCut: 0, decisions: [], corruptSegments: [] };
+  const report: RecoveryReport = { segmentsRead: 0, records: 0, segmentsLeftToReader: 0, bytesCut: 0, decisions: [], corruptSegments: [] };
   const listed = listSegmentFiles(platform, dir);
 
   // R2 / R3: a last segment whose header never made it to disk (and that holds nothing
@@ -134,7 +149,11 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
 
   const kept: SegmentInfo[] = [];
   let salt = 0;
-  let previous: { seg: SegmentInfo; header: SegmentHeader; number: number; endLsn: number; dataEnd: number; fileSize: number } | undefined;
+  // The segment before the current one (endLsn undefined: left to the reader, which checks
+  // where it ends), and the last one scanned and found to end cleanly (salvage's R4 end).
+  let previous: { number: number; endLsn: number | undefined } | undefined;
+  let lastClean: { seg: SegmentInfo; header: SegmentHeader; dataEnd: number; fileSize: number } | undefined;
+  const readerFrom = options.salvage ? undefined : options.readerChecksFromLsn;
   for (let i = 0; i < listed.length; i++) {
     const seg = listed[i];
     const isLast = i === listed.length - 1;
@@ -148,6 +167,12 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
       break;
     }
     if (i === 0) salt = header.salt;
+    if (!isLast && readerFrom !== undefined && listed[i + 1].firstLsn > readerFrom) {
+      kept.push(seg);
+      report.segmentsLeftToReader++;
+      previous = { number: header.segmentNumber, endLsn: undefined };
+      continue;
+    }
 
     const scanner = SegmentScanner.open(core, platform, seg.path, header);
     try {
@@ -170,7 +195,8 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
           return finish(seg, header, end, end);
         }
         kept.push(seg);
-        previous = { seg, header, number: header.segmentNumber, endLsn: scanner.lsnAt(end), dataEnd: end, fileSize: scanner.fileSize };
+        previous = { number: header.segmentNumber, endLsn: scanner.lsnAt(end) };
+        lastClean = { seg, header, dataEnd: end, fileSize: scanner.fileSize };
         continue;
       }
       kept.push(seg);
@@ -205,8 +231,9 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
   }
   // Salvage (R4) moved the rest of the chain aside: the last kept segment, whose tail
   // was checked to be clean, is now the end of the log.
-  if (!previous) return { isNew: true, salt: newSalt(), segments: [], last: undefined, nextLsn: 0, report };
-  return finish(previous.seg, previous.header, previous.dataEnd, previous.fileSize);
+  // (Only salvage gets here, and it scans every segment, so lastClean is the one before.)
+  if (!lastClean) return { isNew: true, salt: newSalt(), segments: [], last: undefined, nextLsn: 0, report };
+  return finish(lastClean.seg, lastClean.header, lastClean.dataEnd, lastClean.fileSize);
 
   function finish(seg: SegmentInfo, header: SegmentHeader, dataEnd: number, zeroedEnd: number): RecoveredLog {
     const last: LastSegment = { ...seg, dataEnd, zeroedEnd };
