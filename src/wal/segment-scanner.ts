@@ -106,12 +106,19 @@ export class SegmentScanner {
     let window = new Uint8Array(0);
     let windowFrom = 0;
     let windowEnd = 0;
+    // Bytes the next fill must hold at least: the record the last fill cut (Stop.PARTIAL).
+    let cut = 0;
     while (true) {
       if (this.lsnAt(this.offset) >= untilLsn) return this.#stop("limit");
       const available = Math.min(BUFFER_BYTES, this.#fileSize - this.offset);
       if (available <= 0) return this.#stop("end-of-file");
+      // Up to the limit only (and the record it may cut): no record past it is handed out,
+      // and a live log's tail, which reads to the durable LSN each time it advances, would
+      // otherwise read a buffer of the preallocated segment's zeros at every wake-up.
+      const wanted = Math.min(available, Math.max(this.offsetOf(untilLsn) - this.offset, cut));
       windowEnd = 0; // the fill below overwrites what the window copied
-      const read = this.#fill(available);
+      const read = this.#fill(wanted);
+      cut = 0;
       if (read === 0) return this.#stop("end-of-file");
       const valid = core.exports.walValidate(buffer, read, this.header.salt, BigInt(this.lsnAt(this.offset))) >>> 0;
       const reason = core.u32[(core.result + 24) >>> 2];
@@ -154,6 +161,7 @@ export class SegmentScanner {
           // data (e.g. the last few bytes of a full segment), anything else is torn.
           return this.#stop(this.zeroFrom(this.offset) ? "zero" : "past-end-of-file");
         }
+        cut = needed;
         if (needed <= BUFFER_BYTES) continue; // refill from the record's start
         // The large record's header sits where the validated run ended (`at`), not at the
         // start of the buffer: records may precede it in this read.

@@ -11,6 +11,7 @@ import { LogTail } from "../../src/wal/log-tail.ts";
 import { readRecords } from "../../src/wal/read-records.ts";
 import { readSegmentHeader } from "../../src/wal/segment-files.ts";
 import { SegmentScanner } from "../../src/wal/segment-scanner.ts";
+import type { FileHandle, Platform } from "../../src/platform.ts";
 import { cleanup, dec, enc, openLog, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
 
 const test = suite("wal live tail");
@@ -50,6 +51,39 @@ test("a log tail reads up to the bound while the record after it is half-written
     assert.is(tail.next, bound);
   } finally {
     tail.close();
+  }
+});
+
+test("a tail that follows a log a record at a time reads up to its bound, not a buffer of the segment's preallocated zeros each time", async () => {
+  const dir = tempDir();
+  const log = await openLog(dir);
+  let bytesRead = 0;
+  const counting: Platform = {
+    ...platform,
+    open(path, mode): FileHandle {
+      const file = platform.open(path, mode);
+      return { ...file, read: (buf, position) => {
+        const n = file.read(buf, position);
+        bytesRead += n;
+        return n;
+      }, write: (b, p) => file.write(b, p), writev: (b, p) => file.writev(b, p), datasync: () => file.datasync(), sync: () => file.sync(), truncate: (l) => file.truncate(l), size: () => file.size(), close: () => file.close() };
+    },
+  };
+  const tail = new LogTail(core, counting, dir, 0);
+  try {
+    const got: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      await log.append(enc.encode(`record-${i}`));
+      for (const r of tail.read(Number(log.durableLsn))) got.push(dec.decode(r.payload));
+    }
+    assert.is(got.length, 50);
+    assert.is(got[49], "record-49");
+    // Each read fills from the tail's position up to the bound (a few dozen bytes here);
+    // it used to fill the whole 1 MiB buffer from the segment's zeros: 50 MiB in all.
+    assert.ok(bytesRead < 64 * 1024, `${bytesRead} bytes read for 50 records`);
+  } finally {
+    tail.close();
+    await log.close();
   }
 });
 
