@@ -7,7 +7,9 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { MemoryFullError } from "../../src/errors.ts";
-import { cleanup, open, tempDir, text } from "./helpers.ts";
+import { bindDatabaseApi } from "../../src/engine/public.ts";
+import { bounded, withPowerLoss } from "../harness/power-loss-platform.ts";
+import { cleanup, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine held scan and a full shared memory");
 test.after.each(cleanup);
@@ -49,6 +51,46 @@ for (const fastWrite of [true, false]) {
     for (let i = 0; i < acknowledged + 200; i += 97) assert.is(text(reopened.get(key(i))), value(i), key(i));
     assert.is(text(reopened.get(key(acknowledged + 199))), value(acknowledged + 199));
     await reopened.close();
+  });
+}
+
+for (const fastWrite of [true, false]) {
+  test(`a held scan, writes refused with MemoryFullError, then a power loss: every acknowledged write survives, no refused one appears (fastWrite ${fastWrite})`, async () => {
+    const root = tempDir();
+    const p = withPowerLoss(platform, root, { unsynced: "prefix", seed: fastWrite ? 1 : 2 });
+    const options = { shards: 1, durability: "full" as const, fastWrite, memtableBytesMax: 64 * 1024, coordination: "single-process-unsafe" as const, faults: { memorySlackBytes: 4 * 1024 * 1024 } };
+    const db = await bindDatabaseApi(p).open(`${root}/db`, options);
+    await db.put("a", "before");
+    const scan = db.scan();
+    assert.equal(text(scan.next().value?.[0]), "a");
+    // 32 durable puts in flight at a time until some are refused.
+    const acknowledged: number[] = [];
+    const refused: number[] = [];
+    const other: unknown[] = [];
+    const IN_FLIGHT = 32;
+    for (let next = 0; next < PUTS_MAX && refused.length === 0; next += IN_FLIGHT) {
+      await Promise.all(Array.from({ length: IN_FLIGHT }, (_, j) => {
+        const i = next + j;
+        return db.put(key(i), value(i)).then(
+          () => void acknowledged.push(i),
+          (error) => void (error instanceof MemoryFullError ? refused : other).push(error instanceof MemoryFullError ? i : error),
+        );
+      }));
+    }
+    assert.equal(other, [], "no write failed otherwise");
+    assert.ok(refused.length > 0 && acknowledged.length > 100, `${acknowledged.length} acknowledged, ${refused.length} refused`);
+    // The power goes while the scan still holds the memory (and memtables are unflushed).
+    const report = p.crash();
+    console.log(`  [held scan, power loss] fastWrite ${fastWrite}: ${acknowledged.length} acknowledged, ${refused.length} refused, ${report.filesLost} files lost`);
+    await bounded(db.close());
+    const reopened = await open(`${root}/db`, { ...options, faults: undefined, coordination: undefined });
+    try {
+      assert.is(text(reopened.get("a")), "before");
+      for (const i of acknowledged) if (text(reopened.get(key(i))) !== value(i)) assert.unreachable(`acknowledged ${key(i)} lost`);
+      for (const i of refused) assert.is(reopened.get(key(i)), undefined, `refused ${key(i)} appeared`);
+    } finally {
+      await reopened.close();
+    }
   });
 }
 
