@@ -37,10 +37,10 @@ const MIB = 1024 * 1024;
 
 /**
  * `platform`, with `onOpen(path)` called before each log segment file (`*.wal`) is opened
- * and `onRead(path)` before each read of one. Other files keep the runtime's own handles
- * (the directory lock needs them).
+ * and `onRead(path, bytes)` after each read of one. Other files keep the runtime's own
+ * handles (the directory lock needs them).
  */
-function watched(onOpen: (path: string) => void, onRead: (path: string) => void): Platform {
+function watched(onOpen: (path: string) => void, onRead: (path: string, bytes: number) => void): Platform {
   return {
     ...platform,
     open(path, mode): FileHandle {
@@ -50,8 +50,9 @@ function watched(onOpen: (path: string) => void, onRead: (path: string) => void)
       return {
         ...file,
         read: (buf, position) => {
-          onRead(path);
-          return file.read(buf, position);
+          const n = file.read(buf, position);
+          onRead(path, n);
+          return n;
         },
         write: (buf, position) => file.write(buf, position),
         writev: (bufs, position) => file.writev(bufs, position),
@@ -284,39 +285,13 @@ test("records that are not engine records fail the open with CorruptionError nam
   core.detach();
 });
 
-/** `platform`, counting the bytes read from each log segment file (`*.wal`) into `bytesRead`. */
-function counting(bytesRead: Map<string, number>): Platform {
-  return {
-    ...platform,
-    open(path, mode): FileHandle {
-      const file = platform.open(path, mode);
-      if (!path.endsWith(".wal")) return file;
-      return {
-        ...file,
-        read: (buf, position) => {
-          const n = file.read(buf, position);
-          bytesRead.set(path, (bytesRead.get(path) ?? 0) + n);
-          return n;
-        },
-        write: (buf, position) => file.write(buf, position),
-        writev: (bufs, position) => file.writev(bufs, position),
-        datasync: () => file.datasync(),
-        sync: () => file.sync(),
-        truncate: (length) => file.truncate(length),
-        size: () => file.size(),
-        close: () => file.close(),
-      };
-    },
-  };
-}
-
 test("open reads each segment replay needs once: recovery leaves all but the last to replay's checks", async () => {
   const dir = tempDir();
   await writeLog(dir, 80, 2 * MIB); // 40,000 puts, ~6 MiB of log in 2 MiB segments
   const segments = platform.readdir(`${dir}/wal`).filter((name) => name.endsWith(".wal")).sort().map((name) => `${dir}/wal/${name}`);
   assert.ok(segments.length >= 3, `${segments.length} segments`);
   const bytesRead = new Map<string, number>();
-  const db = await bindDatabaseApi(counting(bytesRead)).open(dir, { shards: 2, durability: "async", memtableBytesMax: 64 * MIB });
+  const db = await bindDatabaseApi(watched(() => {}, (path, n) => bytesRead.set(path, (bytesRead.get(path) ?? 0) + n))).open(dir, { shards: 2, durability: "async", memtableBytesMax: 64 * MIB });
   try {
     const recovery = db.stats().recovery!;
     assert.is(recovery.groupLog!.segmentsLeftToReader, segments.length - 1);
