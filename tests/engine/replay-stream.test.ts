@@ -27,44 +27,13 @@ import { newManifest, writeManifest } from "../../src/engine/manifest.ts";
 import { PartitionLog } from "../../src/engine/partition-log.ts";
 import { bindDatabaseApi } from "../../src/engine/public.ts";
 import { encodeOperations, OP_DELETE, OP_PUT, type Operation } from "../../src/engine/records.ts";
-import type { FileHandle, Platform } from "../../src/platform.ts";
 import { bindLogApi } from "../../src/wal/public.ts";
+import { observedReads } from "../harness/observed-reads.ts";
 import { runtimeName } from "../harness/platform.ts";
 import { cleanup, enc, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine replay streams");
 const MIB = 1024 * 1024;
-
-/**
- * `platform`, with `onOpen(path)` called before each log segment file (`*.wal`) is opened
- * and `onRead(path, bytes)` after each read of one. Other files keep the runtime's own
- * handles (the directory lock needs them).
- */
-function watched(onOpen: (path: string) => void, onRead: (path: string, bytes: number) => void): Platform {
-  return {
-    ...platform,
-    open(path, mode): FileHandle {
-      if (!path.endsWith(".wal")) return platform.open(path, mode);
-      onOpen(path);
-      const file = platform.open(path, mode);
-      return {
-        ...file,
-        read: (buf, position) => {
-          const n = file.read(buf, position);
-          onRead(path, n);
-          return n;
-        },
-        write: (buf, position) => file.write(buf, position),
-        writev: (bufs, position) => file.writev(bufs, position),
-        datasync: () => file.datasync(),
-        sync: () => file.sync(),
-        truncate: (length) => file.truncate(length),
-        size: () => file.size(),
-        close: () => file.close(),
-      };
-    },
-  };
-}
 
 /** Writes `batches` batches of 500 puts (16-byte keys, 100-byte values) to a new database and closes it: all of it stays in the log. */
 async function writeLog(dir: string, batches: number, walSegmentBytesMax: number): Promise<number> {
@@ -94,7 +63,7 @@ test("replaying a 40 MiB log keeps the JavaScript heap flat", async () => {
     first ??= used;
     peak = Math.max(peak, used);
   };
-  const db = await bindDatabaseApi(watched(() => {}, sample)).open(dir, { shards: 2, durability: "async", memtableBytesMax: 64 * MIB });
+  const db = await bindDatabaseApi(observedReads(platform, () => {}, sample)).open(dir, { shards: 2, durability: "async", memtableBytesMax: 64 * MIB });
   try {
     assert.is(db.stats().recovery!.replayedOperations, 320_000);
     const growth = peak - first!;
@@ -131,7 +100,7 @@ test("replay flushes tables before it has read the log to its end", async () => 
   const onOpen = (path: string) => {
     if (path === last) tablesAtOpen.push(platform.readdir(`${dir}/tables`).filter((name) => name.endsWith(".sst")).length);
   };
-  const db = await bindDatabaseApi(watched(onOpen, () => {})).open(dir, { shards: 2, durability: "async", memtableBytesMax: 64 * 1024 });
+  const db = await bindDatabaseApi(observedReads(platform, onOpen, () => {})).open(dir, { shards: 2, durability: "async", memtableBytesMax: 64 * 1024 });
   try {
     assert.ok(tablesAtOpen.length >= 2, `the last segment was opened ${tablesAtOpen.length} times`);
     assert.ok(tablesAtOpen.at(-1)! > 0, `tables when replay reached the last segment: ${tablesAtOpen.join(", ")}`);
@@ -291,7 +260,7 @@ test("open reads each segment replay needs once: recovery leaves all but the las
   const segments = platform.readdir(`${dir}/wal`).filter((name) => name.endsWith(".wal")).sort().map((name) => `${dir}/wal/${name}`);
   assert.ok(segments.length >= 3, `${segments.length} segments`);
   const bytesRead = new Map<string, number>();
-  const db = await bindDatabaseApi(watched(() => {}, (path, n) => bytesRead.set(path, (bytesRead.get(path) ?? 0) + n))).open(dir, { shards: 2, durability: "async", memtableBytesMax: 64 * MIB });
+  const db = await bindDatabaseApi(observedReads(platform, () => {}, (path, n) => bytesRead.set(path, (bytesRead.get(path) ?? 0) + n))).open(dir, { shards: 2, durability: "async", memtableBytesMax: 64 * MIB });
   try {
     const recovery = db.stats().recovery!;
     assert.is(recovery.groupLog!.segmentsLeftToReader, segments.length - 1);

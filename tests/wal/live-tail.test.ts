@@ -11,7 +11,7 @@ import { LogTail } from "../../src/wal/log-tail.ts";
 import { readRecords } from "../../src/wal/read-records.ts";
 import { readSegmentHeader } from "../../src/wal/segment-files.ts";
 import { SegmentScanner } from "../../src/wal/segment-scanner.ts";
-import type { FileHandle, Platform } from "../../src/platform.ts";
+import { observedReads } from "../harness/observed-reads.ts";
 import { cleanup, dec, enc, openLog, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
 
 const test = suite("wal live tail");
@@ -58,17 +58,7 @@ test("a tail that follows a log a record at a time reads up to its bound, not a 
   const dir = tempDir();
   const log = await openLog(dir);
   let bytesRead = 0;
-  const counting: Platform = {
-    ...platform,
-    open(path, mode): FileHandle {
-      const file = platform.open(path, mode);
-      return { ...file, read: (buf, position) => {
-        const n = file.read(buf, position);
-        bytesRead += n;
-        return n;
-      }, write: (b, p) => file.write(b, p), writev: (b, p) => file.writev(b, p), datasync: () => file.datasync(), sync: () => file.sync(), truncate: (l) => file.truncate(l), size: () => file.size(), close: () => file.close() };
-    },
-  };
+  const counting = observedReads(platform, () => {}, (_path, n) => void (bytesRead += n));
   const tail = new LogTail(core, counting, dir, 0);
   try {
     const got: string[] = [];
