@@ -41,8 +41,9 @@
  * shared state and the group ring go FAILED, every waiting and later request gets
  * FAILED, and nothing is retried. A shared memory full of arenas that open scans still
  * hold is not a failure: a commit reserves the memtables its freezes may need before it
- * logs anything (#roomFor) and is refused with MEMORY_FULL when they cannot be had; the
- * background's freeze waits for room (#freezeIfRoom).
+ * logs anything (#roomFor), flushing frozen memtables while the memory is full (#withMemory),
+ * and is refused with MEMORY_FULL only when none is left to flush and reads still hold the
+ * arenas; the background's freeze waits for room (#freezeIfRoom).
  *
  * Threads: a pooled worker thread, which may run other databases' actors too
  * (src/worker-pool.ts): it waits for requests through jobIdle (Atomics.wait alone on its
@@ -462,25 +463,35 @@ class Actor implements FlushEnv {
     for (const shard of shards.keys()) {
       while (this.memtables.frozenCount(shard) + 2 > FROZEN_MAX) this.#flushOldest(shard);
     }
-    try {
-      for (const [shard, s] of shards) {
-        let bytes = this.memtables.memtableBytes;
-        if (bytes < s.need.bytesFor(bytes)) {
-          bytes = LARGE_ARENA_BYTES_MIN;
-          while (bytes < s.need.bytesFor(bytes) && bytes < MEMTABLE_ARENA_BYTES_MAX) bytes *= 4;
-        }
-        if (bytes < s.need.bytesFor(bytes)) throw new CoreError(`a large batch needs more than a ${bytes}-byte memtable in shard ${shard}`, 0);
-        s.mt = this.memtables.create(shard, bytes);
-        s.fresh = this.memtables.create(shard);
-      }
-    } catch (error) {
-      if (!(error instanceof CoreError) && !(error instanceof MemoryFullError)) throw error;
+    const discardAll = () => {
       for (const s of shards.values()) {
         for (const mt of [s.mt, s.fresh]) if (mt !== 0) this.memtables.discard(mt);
+        s.mt = s.fresh = 0;
       }
-      return error instanceof MemoryFullError ? ReplyStatus.MEMORY_FULL : ReplyStatus.TOO_LARGE;
+    };
+    try {
+      const made = this.#withMemory(() => {
+        try {
+          for (const [shard, s] of shards) {
+            let bytes = this.memtables.memtableBytes;
+            if (bytes < s.need.bytesFor(bytes)) {
+              bytes = LARGE_ARENA_BYTES_MIN;
+              while (bytes < s.need.bytesFor(bytes) && bytes < MEMTABLE_ARENA_BYTES_MAX) bytes *= 4;
+            }
+            if (bytes < s.need.bytesFor(bytes)) throw new CoreError(`a large batch needs more than a ${bytes}-byte memtable in shard ${shard}`, 0);
+            s.mt = this.memtables.create(shard, bytes);
+            s.fresh = this.memtables.create(shard);
+          }
+        } catch (error) {
+          discardAll(); // nothing kept when it throws (#withMemory)
+          throw error;
+        }
+      });
+      return made ? ReplyStatus.OK : ReplyStatus.MEMORY_FULL;
+    } catch (error) {
+      if (error instanceof CoreError) return ReplyStatus.TOO_LARGE;
+      throw error;
     }
-    return ReplyStatus.OK;
   }
 
   /** Step 2 of #commitLarge: the parts as fragment records; returns the first one's LSN. */
@@ -637,14 +648,37 @@ class Actor implements FlushEnv {
     const need = roomNeeded(requests);
     let spares = 0;
     for (const [shard, bytes] of need) spares += (this.#lacksRoom(shard, bytes) ? 1 : 0) + this.#insertFreezes(shard, bytes);
-    try {
-      this.memtables.reserveSpares(spares);
-    } catch (error) {
-      if (error instanceof MemoryFullError) return false;
-      throw error;
-    }
+    if (!this.#withMemory(() => this.memtables.reserveSpares(spares))) return false;
     for (const [shard, bytes] of need) this.#ensureRoom(shard, bytes);
     return true;
+  }
+
+  /**
+   * Runs `allocate` (memtable arenas from the shared memory) and, while it finds the memory
+   * full, flushes the oldest frozen memtable of the shard with the most and tries again: a
+   * flushed arena is retired and reused as soon as no read is in it (memtables.ts: reclaim,
+   * which every allocation runs first). So a memory full of frozen memtables waiting for a
+   * slow flush makes a write wait for flushes; only a memory still full with nothing left to
+   * flush, its arenas held by reads, refuses it (false: MemoryFullError's meaning). Such
+   * writes were refused while four memtables waited for their flush (found 2026-12-05;
+   * tests/engine/memory-full-frozen.test.ts). `allocate` keeps nothing when it throws.
+   * Call with no group-WAL record held: a flush waits for the log to be durable past it.
+   */
+  #withMemory(allocate: () => void): boolean {
+    for (;;) {
+      try {
+        allocate();
+        return true;
+      } catch (error) {
+        if (!(error instanceof MemoryFullError)) throw error;
+      }
+      let shard = -1;
+      for (let s = 0; s < this.shared.shards; s++) {
+        if (this.memtables.frozenCount(s) > (shard < 0 ? 0 : this.memtables.frozenCount(shard))) shard = s;
+      }
+      if (shard < 0) return false;
+      this.#flushOldest(shard);
+    }
   }
 
   /** Freezes inserting `bytes` into the shard may need after #ensureRoom (a memtable per half memtable of them). */

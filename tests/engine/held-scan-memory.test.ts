@@ -45,20 +45,10 @@ for (const fastWrite of [true, false]) {
     assert.ok(again instanceof MemoryFullError, `still full while the scan is held: ${again}`);
     assert.is(scan.next().done, true, "the held scan reads its own view to the end");
     scan.return!();
-    // The scan ended: its arenas can be reused. In 1 of ~14 runs of all of tests/engine
-    // under Deno, once in CI under Deno and twice under Node, the first write after it was
-    // refused too (MemoryFullError); the cause is not found (no failing run was caught with
-    // the actor's view of the epochs). The write is retried for up to ~3 s, each retry
-    // logged, and a refusal that lasts fails the test.
-    let refusedAfterEnd = 0;
-    for (;;) {
-      const error = await db.put(key(acknowledged), value(acknowledged)).then(() => undefined, (e: unknown) => e);
-      if (error === undefined) break;
-      assert.ok(error instanceof MemoryFullError, `${error}`);
-      if (++refusedAfterEnd >= 300) assert.unreachable(`still refused ${refusedAfterEnd} times over ~3 s after the scan ended`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    if (refusedAfterEnd > 0) console.log(`  [held scan] fastWrite ${fastWrite}: the first write after the scan ended was refused ${refusedAfterEnd} times first`);
+    // The scan ended: its arenas can be reused, and the writes after it go on. They were
+    // refused about once in 14 runs under load while frozen memtables waited for their
+    // flush (the actor refused instead of flushing: tests/engine/memory-full-frozen.test.ts).
+    await db.put(key(acknowledged), value(acknowledged));
     for (let i = acknowledged + 1; i < acknowledged + 200; i++) await db.put(key(i), value(i)); // room again (the refused key written above)
     await db.close();
     const reopened = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
