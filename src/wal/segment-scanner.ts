@@ -120,6 +120,11 @@ export class SegmentScanner {
       const read = this.#fill(wanted);
       cut = 0;
       if (read === 0) return this.#stop("end-of-file");
+      // A short read: the file is shorter now than the size read before (another handle cut
+      // it). It ends here, so a record this read cuts is judged against that end below;
+      // judged against the old size it was refilled and cut again, for ever
+      // (tests/wal/scanner-short-read.test.ts).
+      if (read < wanted) this.#fileSize = this.offset + read;
       const valid = core.exports.walValidate(buffer, read, this.header.salt, BigInt(this.lsnAt(this.offset))) >>> 0;
       const reason = core.u32[(core.result + 24) >>> 2];
       const needed = core.u32[(core.result + 28) >>> 2];
