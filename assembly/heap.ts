@@ -1,12 +1,34 @@
 // Heap: the core's own allocator for long-lived blocks (memtable arenas, thread blocks,
-// ring buffers), shared by every thread.
+// rings, read buffers), shared by every thread. Blocks are coarse (one per memtable,
+// thread or buffer, never one per write), so a lock around the free list costs nothing
+// that shows.
+//
+//   heapStart                                        heapTop                  heapLimit
+//   | blocks in use and free blocks, interleaved      | never written (zeros)  |
+//
+// - The bump region [heapTop, heapLimit) was never written: a block carved from it is all
+//   zeros (takeFreshBlock), and the memory is grown before the top passes its size.
+// - Every block below the top that is not in use is on the free list, one entry per run of
+//   free bytes: in address order, and no two entries touch (a freed block is merged with
+//   the free blocks right before and after it). An allocation takes the smallest entry
+//   that fits (an exact fit first: memtables of one size reuse each other's arenas) and
+//   leaves the rest of it on the list.
+//
+//   free block:  +0 u32 next  (the next free block's address, higher; 0 = none)
+//                +4 u32 bytes (this run's size, a multiple of BLOCK_ALIGN)
+//
+// So memory freed by blocks of one size serves any other size: the memtables a long scan
+// held back, once freed, make room for a large batch's arena or a new thread's block. (It
+// used to be kept in a free stack per exact size, 8 of them: after a held scan the memory
+// was full of 64 KiB arenas, and a large batch or an attach was refused until the
+// database was reopened: tests/engine/large-batch-after-held-scan.test.ts.)
 //
 // Invariants
-// - `heapTop` only grows; every block handed out lies in [heapStart, heapLimit).
-// - A block is owned by exactly one holder between `heapAlloc`/`blockAlloc` and
-//   `blockFree`; the core never reuses it before `blockFree`.
-// - Memory is grown before the bump pointer is advanced past the current memory size,
-//   so no pointer handed out is ever outside the memory.
+// - `heapTop` only grows; every block lies in [heapStart, heapLimit).
+// - A block is owned by exactly one holder between `blockAlloc` and `blockFree`; a block
+//   is a multiple of BLOCK_ALIGN bytes at a BLOCK_ALIGN-aligned address, so it owns its
+//   padding and no permanent allocation (heapAlloc) ever lies inside a block's bytes.
+// - The free list and its entries' words are read and written only under the heap lock.
 //
 // Threads: any thread may call any function here at any time.
 //
@@ -15,21 +37,18 @@
 //   can never receive overlapping ranges. Growing the memory first and racing is safe:
 //   `memory.grow` is itself atomic; the loser of a race may have grown a little more
 //   than needed, which is only slack.
-// - Free stacks are Treiber stacks whose head packs a 32-bit tag with the pointer in
-//   one u64, bumped on every pop and push, so a CAS cannot succeed on a head that was
-//   popped and pushed back in between (the ABA problem).
+// - The heap lock is taken by compare-and-swap 0 → 1 and given back by an atomic store of
+//   0: every plain access to the list inside happens after the taking and before the
+//   giving back, so the next holder sees all of it. A holder walks the list and links an
+//   entry or two; the others spin meanwhile (no thread sleeps while holding it).
 
-import {
-  CONTROL_BASE,
-  CTL_FREE_STACKS,
-  CTL_HEAP_LIMIT,
-  CTL_HEAP_TOP,
-  FREE_STACK_BYTES,
-  FREE_STACK_COUNT,
-  alignUp,
-} from "./layout";
+import { CONTROL_BASE, CTL_FREE_HEAD, CTL_HEAP_LIMIT, CTL_HEAP_LOCK, CTL_HEAP_TOP, alignUp } from "./layout";
 
 const PAGE_BYTES: u64 = 65536;
+/** Every block's alignment and size granule. */
+const BLOCK_ALIGN: u32 = 64;
+const FREE_NEXT: usize = 0;
+const FREE_BYTES: usize = 4;
 
 /** Bump-allocates `bytes` aligned to `alignment` (a power of two). Returns 0 when out of memory. */
 export function heapAlloc(bytes: u32, alignment: u32): usize {
@@ -59,55 +78,79 @@ function ensureMemory(end: u64): bool {
   return true;
 }
 
+/** The bytes a block of `bytes` takes: rounded up to BLOCK_ALIGN, at least one granule; 0 if that overflows. */
 @inline
-function stackAddress(index: u32): usize {
-  return CONTROL_BASE + CTL_FREE_STACKS + <usize>index * FREE_STACK_BYTES;
+function blockBytes(bytes: u32): u32 {
+  if (bytes > 0xffffffff - BLOCK_ALIGN) return 0;
+  return bytes == 0 ? BLOCK_ALIGN : (bytes + BLOCK_ALIGN - 1) & ~(BLOCK_ALIGN - 1);
 }
 
-/** Index of the free stack that holds blocks of exactly `bytes`, claiming an empty one if needed; -1 if none left. */
-function stackFor(bytes: u32, claim: bool): i32 {
-  for (let i: u32 = 0; i < FREE_STACK_COUNT; i++) {
-    const at = stackAddress(i);
-    const size = atomic.load<u32>(at);
-    if (size == bytes) return <i32>i;
-    if (size == 0 && claim) {
-      const seen = atomic.cmpxchg<u32>(at, 0, bytes);
-      if (seen == 0 || seen == bytes) return <i32>i;
-    }
+function lockHeap(): void {
+  while (atomic.cmpxchg<u32>(CONTROL_BASE + CTL_HEAP_LOCK, 0, 1) != 0) {
+    // Spin: the holder only walks the list (see the header).
   }
-  return -1;
+}
+
+function unlockHeap(): void {
+  atomic.store<u32>(CONTROL_BASE + CTL_HEAP_LOCK, 0);
+}
+
+/** Links `entry` where `prev`'s next was (prev 0: the head). */
+@inline
+function setNext(prev: usize, entry: usize): void {
+  if (prev == 0) store<u32>(CONTROL_BASE + CTL_FREE_HEAD, <u32>entry);
+  else store<u32>(prev + FREE_NEXT, <u32>entry);
 }
 
 /**
- * A block of exactly `bytes`, reused from its free stack when one is there, else fresh
- * from the heap. 64-byte aligned. Reused blocks are NOT zeroed. Returns 0 when out of memory.
+ * A block of at least `bytes` (a multiple of BLOCK_ALIGN), BLOCK_ALIGN-aligned: from the
+ * free list when an entry fits (the smallest that does), else fresh from the bump region.
+ * Reused blocks are NOT zeroed. Returns 0 when out of memory.
  */
 export function blockAlloc(bytes: u32): usize {
-  const index = stackFor(bytes, false);
-  if (index >= 0) {
-    const head = stackAddress(<u32>index) + 8;
-    while (true) {
-      const old = atomic.load<u64>(head);
-      const ptr = <usize>(<u32>old);
-      if (ptr == 0) break;
-      // Safe to read: a block on the stack stays allocated; if it was popped meanwhile
-      // the tag has changed and the CAS below fails.
-      const next = <u64>atomic.load<u32>(ptr);
-      const tag = ((old >> 32) + 1) << 32;
-      if (atomic.cmpxchg<u64>(head, old, tag | next) == old) {
-        lastFreshBlock = 0;
-        return ptr;
-      }
+  const size = blockBytes(bytes);
+  if (size == 0) return 0;
+  lockHeap();
+  let best: usize = 0;
+  let bestPrev: usize = 0;
+  let bestBytes: u32 = 0xffffffff;
+  let prev: usize = 0;
+  let entry = <usize>load<u32>(CONTROL_BASE + CTL_FREE_HEAD);
+  while (entry != 0) {
+    const have = load<u32>(entry + FREE_BYTES);
+    if (have >= size && have < bestBytes) {
+      best = entry;
+      bestPrev = prev;
+      bestBytes = have;
+      if (have == size) break;
     }
+    prev = entry;
+    entry = <usize>load<u32>(entry + FREE_NEXT);
   }
-  const fresh = heapAlloc(bytes, 64);
+  if (best != 0) {
+    const next = load<u32>(best + FREE_NEXT);
+    if (bestBytes == size) {
+      setNext(bestPrev, next);
+    } else {
+      // The block is the entry's start; its rest stays free, in the same place in the order.
+      const rest = best + <usize>size;
+      store<u32>(rest + FREE_NEXT, next);
+      store<u32>(rest + FREE_BYTES, bestBytes - size);
+      setNext(bestPrev, rest);
+    }
+    unlockHeap();
+    lastFreshBlock = 0;
+    return best;
+  }
+  unlockHeap();
+  const fresh = heapAlloc(size, BLOCK_ALIGN);
   lastFreshBlock = fresh;
   return fresh;
 }
 
 /**
  * The last block this thread's `blockAlloc` carved from the untouched heap (0 if the last
- * one came from a free stack). Memory above the heap top was never written, so such a
+ * one came from the free list). Memory above the heap top was never written, so such a
  * block is all zeros: `takeFreshBlock` lets a caller that needs zeros skip writing them,
  * which would make every page of the block resident (a 16 MiB ring: 16 MiB of RSS).
  */
@@ -120,15 +163,55 @@ export function takeFreshBlock(ptr: usize): bool {
   return fresh;
 }
 
-/** Returns a block of exactly `bytes` (from `blockAlloc`) for reuse. False if it had to be leaked. */
+/**
+ * Returns a block of `bytes` (the size given to `blockAlloc`) for reuse, merged with the
+ * free blocks it touches. False, with nothing changed, for what cannot be a block of the
+ * heap: outside [heapStart, heapTop), misaligned, or overlapping a free block (freed twice).
+ */
 export function blockFree(ptr: usize, bytes: u32): bool {
-  const index = stackFor(bytes, true);
-  if (index < 0) return false;
-  const head = stackAddress(<u32>index) + 8;
-  while (true) {
-    const old = atomic.load<u64>(head);
-    atomic.store<u32>(ptr, <u32>old);
-    const tag = ((old >> 32) + 1) << 32;
-    if (atomic.cmpxchg<u64>(head, old, tag | <u64>ptr) == old) return true;
+  const size = blockBytes(bytes);
+  if (size == 0 || (ptr & <usize>(BLOCK_ALIGN - 1)) != 0) return false;
+  const end = <u64>ptr + <u64>size;
+  if (end > <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP)) return false;
+  lockHeap();
+  let prev: usize = 0;
+  let next = <usize>load<u32>(CONTROL_BASE + CTL_FREE_HEAD);
+  while (next != 0 && next < ptr) {
+    prev = next;
+    next = <usize>load<u32>(next + FREE_NEXT);
   }
+  const prevEnd: u64 = prev == 0 ? 0 : <u64>prev + <u64>load<u32>(prev + FREE_BYTES);
+  if (prevEnd > <u64>ptr || (next != 0 && <u64>next < end)) {
+    unlockHeap();
+    return false;
+  }
+  let entry = ptr;
+  let entryBytes = size;
+  if (prev != 0 && prevEnd == <u64>ptr) {
+    entry = prev;
+    entryBytes = load<u32>(prev + FREE_BYTES) + size;
+  } else {
+    setNext(prev, ptr);
+  }
+  if (next != 0 && <u64>next == end) {
+    entryBytes += load<u32>(next + FREE_BYTES);
+    next = <usize>load<u32>(next + FREE_NEXT);
+  }
+  store<u32>(entry + FREE_NEXT, <u32>next);
+  store<u32>(entry + FREE_BYTES, entryBytes);
+  unlockHeap();
+  return true;
+}
+
+/** Free bytes on the list and its entries, for tests and statistics: (entries << 32) | ... see heapFreeEntries. */
+export function heapFreeBytes(): u64 {
+  lockHeap();
+  let total: u64 = 0;
+  let entry = <usize>load<u32>(CONTROL_BASE + CTL_FREE_HEAD);
+  while (entry != 0) {
+    total += <u64>load<u32>(entry + FREE_BYTES);
+    entry = <usize>load<u32>(entry + FREE_NEXT);
+  }
+  unlockHeap();
+  return total;
 }

@@ -6,7 +6,7 @@
 // address return a status code (< STATUS_LIMIT, see layout.ts) instead when they fail;
 // nothing here traps on bad input and nothing writes outside the structure it was given.
 
-import { blockAlloc, blockFree, heapAlloc, takeFreshBlock } from "./heap";
+import { blockAlloc, blockFree, heapAlloc, heapFreeBytes, takeFreshBlock } from "./heap";
 import { crc32cInit, crc32cUpdate } from "./crc32c";
 import {
   CONTROL_BASE,
@@ -168,6 +168,10 @@ export function coreAlloc(bytes: u32): usize {
 }
 export function coreFree(ptr: usize, bytes: u32): u32 {
   return blockFree(ptr, bytes) ? 1 : 0;
+}
+/** Bytes of freed blocks waiting for reuse (heap.ts's free list). */
+export function coreHeapFreeBytes(): u64 {
+  return heapFreeBytes();
 }
 /** Bump allocation that is never freed, e.g. for per-database fixed structures. */
 export function coreAllocPermanent(bytes: u32, alignment: u32): usize {

@@ -12,7 +12,7 @@
 //   +-------------------------+ CONTROL_BASE
 //   | ControlHeader  256 B    |  magic, layout version, init state, shard count,
 //   |                         |  heap bump pointer and limit, thread counter,
-//   |                         |  8 free-block stacks
+//   |                         |  the heap's free list and its lock
 //   +-------------------------+ CRC_TABLES = CONTROL_BASE + 256
 //   | CRC-32C tables 16 KiB   |  16 x 256 x u32, slicing-by-16; written once by coreInit,
 //   |                         |  read-only afterwards
@@ -36,14 +36,16 @@
 //   +20  u32 heapLimit      heap may not grow past this address
 //   +24  u32 threadCount    threads attached so far (atomic, gives thread ids)
 //   +28  u32 heapStart      first heap byte
-//   +32  FreeStack[8]       16 B each: u32 blockBytes, u32 pad, u64 head (tag << 32 | ptr)
+//   +32  u32 freeHead       the first free block of the heap (heap.ts), 0 if none; under the heap lock
+//   +36  u32 heapLock       0 free, 1 held (heap.ts)
+//   +40 .. +160 reserved (zero)
 //   +160 u32 generation     memtables formatted so far (atomic, gives each a generation)
 //   +164 u32 epoch          the reclamation epoch (atomic, epoch.ts)
 //   +168 u64 fastWritesDone fast-path writes of threads that detached (atomic, thread.ts)
 //   +176 .. +256 reserved (zero)
 
 export const CONTROL_BASE: usize = 4096;
-export const LAYOUT_VERSION: u32 = 4;
+export const LAYOUT_VERSION: u32 = 5;
 export const CORE_MAGIC: u32 = 0x4e4c4853;
 
 export const CTL_MAGIC: usize = 0;
@@ -54,14 +56,13 @@ export const CTL_HEAP_TOP: usize = 16;
 export const CTL_HEAP_LIMIT: usize = 20;
 export const CTL_THREAD_COUNT: usize = 24;
 export const CTL_HEAP_START: usize = 28;
-export const CTL_FREE_STACKS: usize = 32;
+export const CTL_FREE_HEAD: usize = 32;
+export const CTL_HEAP_LOCK: usize = 36;
 export const CTL_GENERATION: usize = 160;
 export const CTL_EPOCH: usize = 164;
 export const CTL_FAST_WRITES_DONE: usize = 168;
 export const CONTROL_HEADER_BYTES: usize = 256;
 
-export const FREE_STACK_COUNT: u32 = 8;
-export const FREE_STACK_BYTES: usize = 16;
 
 export const INIT_UNTOUCHED: u32 = 0;
 export const INIT_RUNNING: u32 = 1;

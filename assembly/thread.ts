@@ -25,7 +25,7 @@
 // Invariants: only the owning thread reads or writes its block (so no atomics are needed
 // inside it), except the reply slots and the reply sequence word, which the actor writes
 // (atomic stores and notify, src/engine/channel.ts); blocks are recycled through the
-// heap's free stacks by `threadDetach`.
+// heap's free list by `threadDetach`.
 
 import { registerThread, unregisterThread } from "./epoch";
 import { blockAlloc, blockFree } from "./heap";

@@ -36,6 +36,10 @@ export interface CoreExports {
    */
   coreFree(ptr: number, bytes: number): number;
   /**
+   * Bytes of freed blocks waiting for reuse (the heap's free list).
+   */
+  coreHeapFreeBytes(): bigint;
+  /**
    * Bump allocation that is never freed, e.g. for per-database fixed structures.
    */
   coreAllocPermanent(bytes: number, alignment: number): number;

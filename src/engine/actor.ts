@@ -23,14 +23,12 @@
  * that this thread keeps the memtable's splice slot from its first insert to its last,
  * which inserting in passes of at most SPLICE_SLOTS shards ensures) and the fresh memtable
  * that follows it, or refuses the batch.
- * Arena sizes: the core reuses a freed block only through a free list for its exact size,
- * and has 8 of them (assembly/heap.ts FREE_STACK_COUNT); a block of a size without one is
- * lost for good. The engine frees blocks of memtableBytes, 1 MiB (scanner buffers, small
- * replay indexes), a ThreadBlock's size, 16 MiB (record-runs.ts large records) and 4 MiB
- * (replay.ts, a large batch's records): with private memtables of memtableBytes or
- * 4 MiB x 4^k (4, 16, 64, 256 MiB, 1 GiB: ArenaNeed never exceeds 1 GiB within the batch
- * limits) that is at most 8 sizes, so every arena is reused. (Sizes of memtableBytes x 2^k
- * made up to 14 and leaked the larger arenas: tests/engine/large-batch-arena.test.ts.)
+ * Arena sizes: private memtables are memtableBytes or 4 MiB x 4^k (4, 16, 64, 256 MiB,
+ * 1 GiB: ArenaNeed never exceeds 1 GiB within the batch limits), so an arena is at most
+ * 4 times its need and few sizes come and go. A freed arena goes to the core's free list,
+ * merged with the free blocks it touches, and serves any later size (assembly/heap.ts:
+ * memtables freed after a held scan make room for a batch's arena,
+ * tests/engine/large-batch-after-held-scan.test.ts).
  *
  * Background (between groups, when idle): freeze a shard's memtable once it is 3/4 full,
  * merge tables first when a tier holds 2 x fan-in of them, flush frozen memtables to
@@ -646,9 +644,14 @@ class Actor implements FlushEnv {
    */
   #roomFor(requests: Request[]): boolean {
     const need = roomNeeded(requests);
-    let spares = 0;
-    for (const [shard, bytes] of need) spares += (this.#lacksRoom(shard, bytes) ? 1 : 0) + this.#insertFreezes(shard, bytes);
-    if (!this.#withMemory(() => this.memtables.reserveSpares(spares))) return false;
+    // Counted at each try: the flushes between tries take milliseconds, in which fast-path
+    // writers may fill an active memtable that had room before.
+    const spares = () => {
+      let count = 0;
+      for (const [shard, bytes] of need) count += (this.#lacksRoom(shard, bytes) ? 1 : 0) + this.#insertFreezes(shard, bytes);
+      return count;
+    };
+    if (!this.#withMemory(() => this.memtables.reserveSpares(spares()))) return false;
     for (const [shard, bytes] of need) this.#ensureRoom(shard, bytes);
     return true;
   }
@@ -661,8 +664,9 @@ class Actor implements FlushEnv {
    * slow flush makes a write wait for flushes; only a memory still full with nothing left to
    * flush, its arenas held by reads, refuses it (false: MemoryFullError's meaning). Such
    * writes were refused while four memtables waited for their flush (found 2026-12-05;
-   * tests/engine/memory-full-frozen.test.ts). `allocate` keeps nothing when it throws.
-   * Call with no group-WAL record held: a flush waits for the log to be durable past it.
+   * tests/engine/memory-full-frozen.test.ts). What `allocate` made before it threw is given
+   * back or kept for the next try (spares). Call with no group-WAL record held: a flush
+   * waits for the log to be durable past it.
    */
   #withMemory(allocate: () => void): boolean {
     for (;;) {
@@ -781,8 +785,10 @@ class Actor implements FlushEnv {
   #flushAll(): void {
     try {
       for (let shard = 0; shard < this.shared.shards; shard++) {
-        // No room for a fresh memtable (reads still hold arenas): the active one stays
+        // The frozen ones first: their arenas make room for the fresh memtable the freeze
+        // takes. No room even then (reads still hold arenas): the active one stays
         // unflushed, in the log, which the next open replays as after a crash.
+        while (this.memtables.frozenCount(shard) > 0) this.#flushOldest(shard);
         if (this.memtables.usedFraction(shard) > 0) this.#freezeIfRoom(shard);
         while (this.memtables.frozenCount(shard) > 0) this.#flushOldest(shard);
       }

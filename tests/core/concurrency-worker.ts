@@ -49,3 +49,53 @@ export async function insertShared(ctx: { module: WebAssembly.Module; memory: We
   core.detach();
   return { shards, timestamps };
 }
+
+export interface HeapChurnJob {
+  worker: number;
+  rounds: number;
+  barrier: number;
+}
+
+/**
+ * heap-concurrency.test.ts: allocates and frees blocks of random sizes (64 B to 256 KiB),
+ * up to 16 held at once, each filled with a byte of its own and checked whole before it is
+ * freed: a block handed to two holders at once, or free-list words written inside a held
+ * block, shows as a wrong byte. Returns [allocations, refusals (memory full), bad bytes].
+ */
+export async function heapChurn(ctx: { module: WebAssembly.Module; memory: WebAssembly.Memory; data: HeapChurnJob }) {
+  const { worker, rounds, barrier } = ctx.data;
+  const core = await Core.attach(ctx.module, ctx.memory);
+  const words = new Int32Array(ctx.memory.buffer, barrier, 2);
+  Atomics.add(words, 0, 1);
+  while (Atomics.load(words, 1) === 0) Atomics.wait(words, 1, 0, 100);
+  let seed = 0x9e3779b9 ^ (worker * 7919);
+  const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 4);
+  const held: Array<{ at: number; bytes: number; tag: number }> = [];
+  let allocations = 0;
+  let refusals = 0;
+  let bad = 0;
+  const release = (block: { at: number; bytes: number; tag: number }) => {
+    const u8 = core.u8;
+    for (let i = block.at; i < block.at + block.bytes; i++) if (u8[i] !== block.tag) bad++;
+    if (core.exports.coreFree(block.at, block.bytes) !== 1) bad++;
+  };
+  for (let r = 0; r < rounds; r++) {
+    if (held.length >= 16 || (held.length > 0 && next() % 3 === 0)) {
+      release(held.splice(next() % held.length, 1)[0]);
+      continue;
+    }
+    const bytes = 64 + (next() % (256 << 10));
+    const at = core.exports.coreAlloc(bytes) >>> 0;
+    if (at === 0) {
+      refusals++;
+      continue;
+    }
+    allocations++;
+    const tag = 1 + ((worker * 31 + r) % 255);
+    core.u8.fill(tag, at, at + bytes);
+    held.push({ at, bytes, tag });
+  }
+  for (const block of held.splice(0)) release(block);
+  core.detach();
+  return [allocations, refusals, bad];
+}

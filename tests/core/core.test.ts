@@ -117,18 +117,75 @@ test("running out of memory is an error, never an overlap", async () => {
   assert.ok(sorted[sorted.length - 1] + (1 << 20) <= 16 << 20, "every arena lies inside the memory limit");
 });
 
-test("heap blocks: freed blocks of one size are reused, other sizes are not confused", async () => {
+test("heap blocks: a freed block is reused, and the rest of a larger free block stays free", async () => {
   const c = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
   const e = c.exports;
   const a = e.coreAlloc(4096) >>> 0;
   const b = e.coreAlloc(8192) >>> 0;
-  assert.ok(a >= 64 && b >= 64 && a !== b);
-  assert.is(e.coreFree(a, 4096), 1);
+  const fence = e.coreAlloc(64) >>> 0; // in use: b does not touch the untouched heap's start
+  assert.ok(a >= 64 && b === a + 4096 && fence === b + 8192, `${a} ${b} ${fence}`);
   assert.is(e.coreFree(b, 8192), 1);
-  assert.is(e.coreAlloc(8192) >>> 0, b);
-  assert.is(e.coreAlloc(4096) >>> 0, a);
-  const fresh = e.coreAlloc(4096) >>> 0;
-  assert.ok(fresh !== a && fresh !== b);
+  assert.is(e.coreHeapFreeBytes(), 8192n);
+  assert.is(e.coreAlloc(8192) >>> 0, b, "the same size takes the freed block");
+  assert.is(e.coreFree(b, 8192), 1);
+  assert.is(e.coreAlloc(4096) >>> 0, b, "a smaller block takes its start");
+  assert.is(e.coreAlloc(4096) >>> 0, b + 4096, "and the rest");
+  assert.is(e.coreHeapFreeBytes(), 0n);
+  assert.ok((e.coreAlloc(4096) >>> 0) > fence, "then fresh memory");
+});
+
+test("heap blocks: the smallest free block that fits is taken (an exact fit before a larger one)", async () => {
+  const c = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const e = c.exports;
+  const big = e.coreAlloc(16384) >>> 0;
+  const fence1 = e.coreAlloc(64) >>> 0;
+  const small = e.coreAlloc(4096) >>> 0;
+  const fence2 = e.coreAlloc(64) >>> 0;
+  assert.ok(fence1 && fence2);
+  assert.is(e.coreFree(big, 16384), 1);
+  assert.is(e.coreFree(small, 4096), 1);
+  assert.is(e.coreAlloc(4096) >>> 0, small);
+  assert.is(e.coreAlloc(4096) >>> 0, big);
+});
+
+test("heap blocks: freed neighbours merge, so memory freed as small blocks serves a large one", async () => {
+  const c = await Core.create({ shards: 1, memoryBytesMax: 32 << 20 });
+  const e = c.exports;
+  const KIB64 = 64 << 10;
+  const blocks: number[] = [];
+  for (;;) {
+    const p = e.coreAlloc(KIB64) >>> 0;
+    if (p === 0) break;
+    blocks.push(p);
+  }
+  assert.ok(blocks.length > 100, `${blocks.length} blocks of 64 KiB`);
+  assert.is(e.coreAlloc(1 << 20) >>> 0, 0, "full: no room for 1 MiB");
+  // Free every block but the last (in a scattered order), so nothing returns to the untouched heap.
+  const order = blocks.slice(0, -1).map((p, i) => ({ p, k: (i * 7919) % blocks.length })).sort((x, y) => x.k - y.k);
+  for (const { p } of order) assert.is(e.coreFree(p, KIB64), 1);
+  assert.is(e.coreHeapFreeBytes(), BigInt((blocks.length - 1) * KIB64));
+  const large = e.coreAlloc(4 << 20) >>> 0;
+  assert.ok(large !== 0, "4 MiB out of the freed 64 KiB blocks");
+  assert.ok(large >= blocks[0] && large + (4 << 20) <= blocks.at(-1)!, "inside the freed run");
+  const thread = e.coreAlloc((1 << 20) + 70_000) >>> 0;
+  assert.ok(thread !== 0, "and a block of an odd size");
+  assert.is(e.coreHeapFreeBytes(), BigInt((blocks.length - 1) * KIB64 - (4 << 20) - (((1 << 20) + 70_000 + 63) & ~63)));
+});
+
+test("heap blocks: a block freed twice, a misaligned or a foreign address is refused and changes nothing", async () => {
+  const c = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const e = c.exports;
+  const a = e.coreAlloc(4096) >>> 0;
+  const b = e.coreAlloc(4096) >>> 0;
+  e.coreAlloc(64);
+  assert.is(e.coreFree(a, 4096), 1);
+  assert.is(e.coreFree(a, 4096), 0, "freed twice");
+  assert.is(e.coreFree(a + 1024, 1024), 0, "inside a free block");
+  assert.is(e.coreFree(b + 8, 64), 0, "misaligned");
+  assert.is(e.coreFree(e.coreHeapTop() + 4096, 64), 0, "above the heap's top");
+  assert.is(e.coreHeapFreeBytes(), 4096n);
+  assert.is(e.coreFree(b, 4096), 1);
+  assert.is(e.coreHeapFreeBytes(), 8192n, "a and b merged");
 });
 
 test.run();
