@@ -8,11 +8,13 @@
 //
 // - The bump region [heapTop, heapLimit) was never written: a block carved from it is all
 //   zeros (takeFreshBlock), and the memory is grown before the top passes its size.
-// - Every block below the top that is not in use is on the free list, one entry per run of
+// - Every block below the top that was freed is on the free list, one entry per run of
 //   free bytes: in address order, and no two entries touch (a freed block is merged with
 //   the free blocks right before and after it). An allocation takes the smallest entry
 //   that fits (an exact fit first: memtables of one size reuse each other's arenas) and
-//   leaves the rest of it on the list.
+//   leaves the rest of it on the list; when none fits, a last entry that ends at the top
+//   is extended into the bump region rather than left behind. (The alignment gaps after
+//   permanent allocations, heapAlloc, are on no list.)
 //
 //   free block:  +0 u32 next  (the next free block's address, higher; 0 = none)
 //                +4 u32 bytes (this run's size, a multiple of BLOCK_ALIGN)
@@ -29,6 +31,9 @@
 //   is a multiple of BLOCK_ALIGN bytes at a BLOCK_ALIGN-aligned address, so it owns its
 //   padding and no permanent allocation (heapAlloc) ever lies inside a block's bytes.
 // - The free list and its entries' words are read and written only under the heap lock.
+//   Each entry is checked before it is followed (64-aligned, above the one before, its run
+//   below the top): a list broken by a stray write elsewhere stops the walk there instead
+//   of trapping with the lock held, which would hang every thread's next allocation.
 //
 // Threads: any thread may call any function here at any time.
 //
@@ -40,9 +45,12 @@
 // - The heap lock is taken by compare-and-swap 0 → 1 and given back by an atomic store of
 //   0: every plain access to the list inside happens after the taking and before the
 //   giving back, so the next holder sees all of it. A holder walks the list and links an
-//   entry or two; the others spin meanwhile (no thread sleeps while holding it).
+//   entry or two; the others spin meanwhile, reading the word until it is 0 before they
+//   try again. No thread waits while holding it; a worker terminated inside these few
+//   instructions would leave it held (terminating a thread in a call is unsupported:
+//   README, workers).
 
-import { CONTROL_BASE, CTL_FREE_HEAD, CTL_HEAP_LIMIT, CTL_HEAP_LOCK, CTL_HEAP_TOP, alignUp } from "./layout";
+import { CONTROL_BASE, CTL_FREE_HEAD, CTL_HEAP_LIMIT, CTL_HEAP_LOCK, CTL_HEAP_START, CTL_HEAP_TOP, alignUp } from "./layout";
 
 const PAGE_BYTES: u64 = 65536;
 /** Every block's alignment and size granule. */
@@ -87,8 +95,21 @@ function blockBytes(bytes: u32): u32 {
 
 function lockHeap(): void {
   while (atomic.cmpxchg<u32>(CONTROL_BASE + CTL_HEAP_LOCK, 0, 1) != 0) {
-    // Spin: the holder only walks the list (see the header).
+    // Spin on a read (no write to the line) until the holder is done: it only walks the list.
+    while (atomic.load<u32>(CONTROL_BASE + CTL_HEAP_LOCK) != 0) {}
   }
+}
+
+/**
+ * Whether `entry`, reached from a free entry whose run ended at `after`, can be one: 64-
+ * aligned, at or above `after` (in address order, no overlap), its run below `top`. A
+ * list broken by a stray write elsewhere fails this instead of sending the walk (under the
+ * lock) to an address that traps or loops.
+ */
+function validEntry(entry: usize, after: u64, top: u64): bool {
+  if ((entry & <usize>(BLOCK_ALIGN - 1)) != 0 || <u64>entry < after || <u64>entry >= top) return false;
+  const bytes = load<u32>(entry + FREE_BYTES);
+  return bytes >= BLOCK_ALIGN && (bytes & (BLOCK_ALIGN - 1)) == 0 && <u64>entry + <u64>bytes <= top;
 }
 
 function unlockHeap(): void {
@@ -111,12 +132,14 @@ export function blockAlloc(bytes: u32): usize {
   const size = blockBytes(bytes);
   if (size == 0) return 0;
   lockHeap();
+  const top = <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP);
   let best: usize = 0;
   let bestPrev: usize = 0;
   let bestBytes: u32 = 0xffffffff;
   let prev: usize = 0;
+  let prevEnd: u64 = <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_START);
   let entry = <usize>load<u32>(CONTROL_BASE + CTL_FREE_HEAD);
-  while (entry != 0) {
+  while (entry != 0 && validEntry(entry, prevEnd, top)) {
     const have = load<u32>(entry + FREE_BYTES);
     if (have >= size && have < bestBytes) {
       best = entry;
@@ -125,7 +148,15 @@ export function blockAlloc(bytes: u32): usize {
       if (have == size) break;
     }
     prev = entry;
+    prevEnd = <u64>entry + <u64>have;
     entry = <usize>load<u32>(entry + FREE_NEXT);
+  }
+  if (best == 0 && prev != 0 && entry == 0 && extendLast(prev, size)) {
+    // The last entry ended at the top: it and the bump region after it are the block.
+    unlinkLast(prev);
+    unlockHeap();
+    lastFreshBlock = 0;
+    return prev;
   }
   if (best != 0) {
     const next = load<u32>(best + FREE_NEXT);
@@ -149,6 +180,33 @@ export function blockAlloc(bytes: u32): usize {
 }
 
 /**
+ * Moves the top so that the last free entry `last`, if its run ends at the top, reaches
+ * `size` bytes: true when it did (the entry is then the start of a block of `size`). Under
+ * the heap lock; the top itself is moved by compare-and-swap as heapAlloc does, since
+ * heapAlloc runs outside the lock.
+ */
+function extendLast(last: usize, size: u32): bool {
+  const have = load<u32>(last + FREE_BYTES);
+  const limit = <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_LIMIT);
+  const top = atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP);
+  if (<u64>last + <u64>have != <u64>top) return false;
+  const end = <u64>last + <u64>size;
+  if (end > limit || !ensureMemory(end)) return false;
+  return atomic.cmpxchg<u32>(CONTROL_BASE + CTL_HEAP_TOP, top, <u32>end) == top;
+}
+
+/** Removes the list's last entry `last` (under the heap lock). */
+function unlinkLast(last: usize): void {
+  let prev: usize = 0;
+  let entry = <usize>load<u32>(CONTROL_BASE + CTL_FREE_HEAD);
+  while (entry != last) {
+    prev = entry;
+    entry = <usize>load<u32>(entry + FREE_NEXT);
+  }
+  setNext(prev, 0);
+}
+
+/**
  * The last block this thread's `blockAlloc` carved from the untouched heap (0 if the last
  * one came from the free list). Memory above the heap top was never written, so such a
  * block is all zeros: `takeFreshBlock` lets a caller that needs zeros skip writing them,
@@ -166,22 +224,33 @@ export function takeFreshBlock(ptr: usize): bool {
 /**
  * Returns a block of `bytes` (the size given to `blockAlloc`) for reuse, merged with the
  * free blocks it touches. False, with nothing changed, for what cannot be a block of the
- * heap: outside [heapStart, heapTop), misaligned, or overlapping a free block (freed twice).
+ * heap: outside [heapStart, heapTop), misaligned, or overlapping a free block (freed twice),
+ * or when the list is found broken.
  */
 export function blockFree(ptr: usize, bytes: u32): bool {
   const size = blockBytes(bytes);
   if (size == 0 || (ptr & <usize>(BLOCK_ALIGN - 1)) != 0) return false;
+  const start = <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_START);
   const end = <u64>ptr + <u64>size;
-  if (end > <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP)) return false;
   lockHeap();
+  const top = <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP);
+  if (<u64>ptr < start || end > top) {
+    unlockHeap();
+    return false;
+  }
   let prev: usize = 0;
+  let prevEnd = start;
   let next = <usize>load<u32>(CONTROL_BASE + CTL_FREE_HEAD);
   while (next != 0 && next < ptr) {
+    if (!validEntry(next, prevEnd, top)) {
+      unlockHeap();
+      return false; // a broken list (see the header): nothing is changed
+    }
     prev = next;
+    prevEnd = <u64>next + <u64>load<u32>(next + FREE_BYTES);
     next = <usize>load<u32>(next + FREE_NEXT);
   }
-  const prevEnd: u64 = prev == 0 ? 0 : <u64>prev + <u64>load<u32>(prev + FREE_BYTES);
-  if (prevEnd > <u64>ptr || (next != 0 && <u64>next < end)) {
+  if ((next != 0 && !validEntry(next, prevEnd, top)) || (prev != 0 && prevEnd > <u64>ptr) || (next != 0 && <u64>next < end)) {
     unlockHeap();
     return false;
   }
@@ -203,13 +272,17 @@ export function blockFree(ptr: usize, bytes: u32): bool {
   return true;
 }
 
-/** Free bytes on the list and its entries, for tests and statistics: (entries << 32) | ... see heapFreeEntries. */
+/** The bytes on the free list (for tests and statistics). */
 export function heapFreeBytes(): u64 {
   lockHeap();
+  const top = <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP);
   let total: u64 = 0;
+  let after = <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_START);
   let entry = <usize>load<u32>(CONTROL_BASE + CTL_FREE_HEAD);
-  while (entry != 0) {
-    total += <u64>load<u32>(entry + FREE_BYTES);
+  while (entry != 0 && validEntry(entry, after, top)) {
+    const bytes = load<u32>(entry + FREE_BYTES);
+    total += <u64>bytes;
+    after = <u64>entry + <u64>bytes;
     entry = <usize>load<u32>(entry + FREE_NEXT);
   }
   unlockHeap();

@@ -278,7 +278,7 @@ export function memtableRelease(mt: usize): u32 {
   if (!isMemtable(mt)) return STATUS_BAD_ARGUMENT;
   const bytes = load<u32>(mt, MT_CAPACITY);
   atomic.store<u32>(mt, 0); // clear the magic: stale handles now fail isMemtable
-  return blockFree(mt, bytes) ? STATUS_OK : STATUS_NO_MEMORY;
+  return blockFree(mt, bytes) ? STATUS_OK : STATUS_BAD_ARGUMENT; // not a block of the heap (heap.ts)
 }
 
 function isMemtable(mt: usize): bool {

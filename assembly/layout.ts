@@ -36,9 +36,11 @@
 //   +20  u32 heapLimit      heap may not grow past this address
 //   +24  u32 threadCount    threads attached so far (atomic, gives thread ids)
 //   +28  u32 heapStart      first heap byte
-//   +32  u32 freeHead       the first free block of the heap (heap.ts), 0 if none; under the heap lock
-//   +36  u32 heapLock       0 free, 1 held (heap.ts)
-//   +40 .. +160 reserved (zero)
+//   +32 .. +64 reserved (zero)
+//   +64  u32 freeHead       the first free block of the heap (heap.ts), 0 if none; under the heap lock
+//   +68  u32 heapLock       0 free, 1 held (heap.ts); on a cache line of its own with freeHead,
+//                           so a thread waiting for it does not slow the readers of the first line
+//   +72 .. +160 reserved (zero)
 //   +160 u32 generation     memtables formatted so far (atomic, gives each a generation)
 //   +164 u32 epoch          the reclamation epoch (atomic, epoch.ts)
 //   +168 u64 fastWritesDone fast-path writes of threads that detached (atomic, thread.ts)
@@ -56,8 +58,8 @@ export const CTL_HEAP_TOP: usize = 16;
 export const CTL_HEAP_LIMIT: usize = 20;
 export const CTL_THREAD_COUNT: usize = 24;
 export const CTL_HEAP_START: usize = 28;
-export const CTL_FREE_HEAD: usize = 32;
-export const CTL_HEAP_LOCK: usize = 36;
+export const CTL_FREE_HEAD: usize = 64;
+export const CTL_HEAP_LOCK: usize = 68;
 export const CTL_GENERATION: usize = 160;
 export const CTL_EPOCH: usize = 164;
 export const CTL_FAST_WRITES_DONE: usize = 168;

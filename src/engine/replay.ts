@@ -219,8 +219,7 @@ export function replay(env: FlushEnv, shards: number, groupEndLsn = Infinity, ap
  * Replays a committed large batch's records (operations records, timestamps filled in) as
  * if logged at `lsn`, its first fragment's: each is copied into shared memory for the core,
  * into a block of RECORD_BYTES_MAX (a record is never larger): one size for every batch,
- * one the actor's large memtables use too (the core reuses a freed block only through a
- * free list for its exact size, and has 8 of them: actor.ts, arena sizes).
+ * given back after it (the core's free list serves it to any later size).
  */
 function replayBatch(core: Core, state: ReplayState, records: Uint8Array[], lsn: number, onStop: (status: number, payloadAt: () => { address: number; length: number }) => boolean): void {
   let longest = 0;
@@ -263,7 +262,7 @@ export class ReplayState {
     floors: bigint[],
     private readonly indexBytes: number,
   ) {
-    // Permanent (bump) memory: once per open, so no free list is claimed for its size.
+    // Permanent (bump) memory: once per open, never given back.
     const address = core.exports.coreAllocPermanent(STATE_ALLOC_BYTES, 64) >>> 0;
     if (address < 64) throw new RangeError("no shared memory left for recovery's replay state");
     this.address = address;

@@ -172,6 +172,44 @@ test("heap blocks: freed neighbours merge, so memory freed as small blocks serve
   assert.is(e.coreHeapFreeBytes(), BigInt((blocks.length - 1) * KIB64 - (4 << 20) - (((1 << 20) + 70_000 + 63) & ~63)));
 });
 
+test("heap blocks: a free block that ends at the top grows into the untouched heap for a larger block", async () => {
+  const c = await Core.create({ shards: 1, memoryBytesMax: 16 << 20 });
+  const e = c.exports;
+  const fence = e.coreAlloc(64) >>> 0;
+  const tail = e.coreAlloc(4 << 20) >>> 0;
+  assert.ok(fence && tail, "blocks");
+  assert.is(e.coreFree(tail, 4 << 20), 1);
+  const room = (e.coreHeapLimit() >>> 0) - tail; // the free block and the untouched rest
+  assert.ok(room > (5 << 20), `${room} bytes from the free block to the limit`);
+  const big = e.coreAlloc(room - 64) >>> 0;
+  assert.is(big, tail, "the block starts where the free one did");
+  assert.is(e.coreHeapFreeBytes(), 0n);
+  // Its first 4 MiB were written before (a reused block is not reported zeroed): a memtable
+  // made there formats its index itself. Freed, it is one run again.
+  assert.is(e.coreFree(big, room - 64), 1);
+  assert.is(e.coreHeapFreeBytes(), BigInt(room - 64));
+});
+
+test("heap blocks: a free list broken by a stray write stops the walk: allocations and frees go on, nothing traps with the lock held", async () => {
+  const c = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const e = c.exports;
+  const a = e.coreAlloc(4096) >>> 0;
+  e.coreAlloc(64);
+  const b = e.coreAlloc(4096) >>> 0;
+  e.coreAlloc(64);
+  assert.is(e.coreFree(a, 4096), 1);
+  assert.is(e.coreFree(b, 4096), 1);
+  // A use-after-free write over a's list words: its next points far outside the memory.
+  c.u32[a >>> 2] = 0xfffff000;
+  c.u32[(a + 4) >>> 2] = 4096;
+  const fresh = e.coreAlloc(8192) >>> 0;
+  assert.ok(fresh > b, "the walk stopped at the broken entry: a fresh block");
+  assert.is(e.coreAlloc(4096) >>> 0, a, "the entries before the break still serve");
+  const c2 = e.coreAlloc(64) >>> 0;
+  assert.ok(c2 > 0, "and allocation goes on");
+  assert.is(e.coreFree(c2, 64), 0, "a free that would walk past the break is refused, nothing changed");
+});
+
 test("heap blocks: a block freed twice, a misaligned or a foreign address is refused and changes nothing", async () => {
   const c = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
   const e = c.exports;
@@ -183,6 +221,9 @@ test("heap blocks: a block freed twice, a misaligned or a foreign address is ref
   assert.is(e.coreFree(a + 1024, 1024), 0, "inside a free block");
   assert.is(e.coreFree(b + 8, 64), 0, "misaligned");
   assert.is(e.coreFree(e.coreHeapTop() + 4096, 64), 0, "above the heap's top");
+  assert.is(e.coreFree(0, 64), 0, "below the heap: address 0");
+  assert.is(e.coreFree(4096, 64), 0, "below the heap: the control header");
+  assert.is(e.coreReady(), 1, "the control header is intact");
   assert.is(e.coreHeapFreeBytes(), 4096n);
   assert.is(e.coreFree(b, 4096), 1);
   assert.is(e.coreHeapFreeBytes(), 8192n, "a and b merged");
