@@ -75,11 +75,18 @@ test("100,000 gets of 1 KiB values with the database open fault the calling thre
     const value = new Uint8Array(1000).fill(9);
     for (let i = 0; i < 200; i++) await db.put(keyOf(i), value);
     const gets = 100_000;
+    // Warm-up, not counted: the runtime's young generation grows to its working size over
+    // the first gets (fresh pages once). In CI, after the whole engine suite in one Deno
+    // process, that growth alone took the measured gets to 0.117 faults a get (11,689), where
+    // the file alone measures 0.002-0.018 with or without two busy cores beside it. The defect
+    // this guards against faults on fresh pages all the time, so it shows after a warm-up too.
+    for (let i = 0; i < gets; i++) db.get(keyOf(i % 200));
     const before = threadMinorFaults()!;
     let bytes = 0;
     for (let i = 0; i < gets; i++) bytes += db.get(keyOf(i % 200))!.length;
     const faults = threadMinorFaults()! - before;
     assert.is(bytes, gets * 1000);
+    console.log(`  [pacer] ${faults} page faults of the calling thread in ${gets} gets (${(faults / gets).toFixed(3)} a get)`);
     assert.ok(faults / gets < 0.1, `${faults} page faults in ${gets} gets (${(faults / gets).toFixed(3)} a get)`);
   } finally {
     await db.close();
