@@ -8,6 +8,7 @@
  */
 import { Core } from "../../src/core/core.ts";
 import { Memtable } from "../../src/core/memtable.ts";
+import { waitForStart } from "./start-together.ts";
 
 export interface ConcurrencyJob {
   worker: number;
@@ -36,9 +37,7 @@ export async function insertShared(ctx: { module: WebAssembly.Module; memory: We
   const values = Array.from({ length: count }, (_, i) => enc.encode(valueFor(worker, i)));
   const shards = new Uint8Array(count);
   const timestamps = new Float64Array(count);
-  const words = new Int32Array(ctx.memory.buffer, barrier, 2);
-  Atomics.add(words, 0, 1);
-  while (Atomics.load(words, 1) === 0) Atomics.wait(words, 1, 0, 100);
+  waitForStart(ctx.memory, barrier);
   for (let i = 0; i < count; i++) {
     const shard = core.shardOf(keys[i]);
     const node = deferred ? mt.insertDeferred(keys[i], values[i], core.exports.shardNextTimestamp(shard)) : mt.put(shard, keys[i], values[i]);
@@ -65,9 +64,7 @@ export interface HeapChurnJob {
 export async function heapChurn(ctx: { module: WebAssembly.Module; memory: WebAssembly.Memory; data: HeapChurnJob }) {
   const { worker, rounds, barrier } = ctx.data;
   const core = await Core.attach(ctx.module, ctx.memory);
-  const words = new Int32Array(ctx.memory.buffer, barrier, 2);
-  Atomics.add(words, 0, 1);
-  while (Atomics.load(words, 1) === 0) Atomics.wait(words, 1, 0, 100);
+  waitForStart(ctx.memory, barrier);
   let seed = 0x9e3779b9 ^ (worker * 7919);
   const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 4);
   const held: Array<{ at: number; bytes: number; tag: number }> = [];

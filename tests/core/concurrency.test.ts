@@ -11,9 +11,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
 import { Memtable } from "../../src/core/memtable.ts";
-import { runModuleInWorker } from "../../src/worker-client.ts";
-import { currentPlatform } from "../harness/platform.ts";
 import { type ConcurrencyJob, keyFor, valueFor } from "./concurrency-worker.ts";
+import { startTogether } from "./start-together.ts";
 
 const test = suite("memtable concurrency");
 const WORKERS = 4;
@@ -29,25 +28,10 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
 
 for (const deferred of [false, true]) {
 test(`${WORKERS} workers x ${PER_WORKER} inserts into one memtable${deferred ? ", deferred linking, walks racing them" : ""}: every version once, in order, counters exact`, async () => {
-  const platform = await currentPlatform();
   const core = await Core.create({ shards: SHARDS, memoryBytesMax: 512 << 20 });
   const mt = Memtable.create(core, 64 << 20);
-  const barrier = core.exports.coreAlloc(64) >>> 0;
-  const words = new Int32Array(core.memory.buffer, barrier, 2);
-
-  const runs = Array.from({ length: WORKERS }, (_, worker) =>
-    runModuleInWorker(platform, {
-      module: core.module,
-      memory: core.memory,
-      url: new URL("./concurrency-worker.ts", import.meta.url).href,
-      exportName: "insertShared",
-      data: { worker, count: PER_WORKER, sharedEvery: SHARED_EVERY, memtable: mt.address, barrier, deferred } satisfies ConcurrencyJob,
-    }) as Promise<{ shards: Uint8Array; timestamps: Float64Array }>
-  );
-  const deadline = Date.now() + 60_000;
-  while (Atomics.load(words, 0) < WORKERS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
-  Atomics.store(words, 1, 1);
-  Atomics.notify(words, 1);
+  const { runs } = await startTogether<{ shards: Uint8Array; timestamps: Float64Array }>(core, WORKERS, new URL("./concurrency-worker.ts", import.meta.url).href, "insertShared",
+    (worker, barrier) => ({ worker, count: PER_WORKER, sharedEvery: SHARED_EVERY, memtable: mt.address, barrier, deferred }) satisfies ConcurrencyJob);
   let finished = false;
   const all = Promise.all(runs).finally(() => void (finished = true));
   let walks = 0;

@@ -6,33 +6,18 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
-import { runModuleInWorker } from "../../src/worker-client.ts";
-import { currentPlatform } from "../harness/platform.ts";
 import type { HeapChurnJob } from "./concurrency-worker.ts";
+import { startTogether } from "./start-together.ts";
 
 const test = suite("heap concurrency");
 const WORKERS = 4;
 const ROUNDS = 6_000;
 
 test(`${WORKERS} workers allocate and free random sizes in a 10 MiB memory: no block shared, no byte of a held block changed, all of it free at the end`, async () => {
-  const platform = await currentPlatform();
   const core = await Core.create({ shards: 1, memoryBytesMax: 10 << 20 });
-  const barrier = core.exports.coreAlloc(64) >>> 0;
-  const words = new Int32Array(core.memory.buffer, barrier, 2);
   const freeBefore = core.exports.coreHeapFreeBytes();
-  const runs = Array.from({ length: WORKERS }, (_, worker) =>
-    runModuleInWorker(platform, {
-      module: core.module,
-      memory: core.memory,
-      url: new URL("./concurrency-worker.ts", import.meta.url).href,
-      exportName: "heapChurn",
-      data: { worker, rounds: ROUNDS, barrier } satisfies HeapChurnJob,
-    }) as Promise<[number, number, number]>
-  );
-  const deadline = Date.now() + 60_000;
-  while (Atomics.load(words, 0) < WORKERS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
-  Atomics.store(words, 1, 1);
-  Atomics.notify(words, 1);
+  const { runs, barrier } = await startTogether<[number, number, number]>(core, WORKERS, new URL("./concurrency-worker.ts", import.meta.url).href, "heapChurn",
+    (worker, barrier) => ({ worker, rounds: ROUNDS, barrier }) satisfies HeapChurnJob);
   const reports = await Promise.all(runs);
   const allocations = reports.reduce((n, [a]) => n + a, 0);
   const refusals = reports.reduce((n, [, r]) => n + r, 0);
