@@ -137,6 +137,7 @@ export function blockAlloc(bytes: u32): usize {
   let bestPrev: usize = 0;
   let bestBytes: u32 = 0xffffffff;
   let prev: usize = 0;
+  let beforePrev: usize = 0; // the entry before `prev` (0: prev is the head)
   let prevEnd: u64 = <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_START);
   let entry = <usize>load<u32>(CONTROL_BASE + CTL_FREE_HEAD);
   while (entry != 0 && validEntry(entry, prevEnd, top)) {
@@ -147,13 +148,14 @@ export function blockAlloc(bytes: u32): usize {
       bestBytes = have;
       if (have == size) break;
     }
+    beforePrev = prev;
     prev = entry;
     prevEnd = <u64>entry + <u64>have;
     entry = <usize>load<u32>(entry + FREE_NEXT);
   }
   if (best == 0 && prev != 0 && entry == 0 && extendLast(prev, size)) {
     // The last entry ended at the top: it and the bump region after it are the block.
-    unlinkLast(prev);
+    setNext(beforePrev, 0);
     unlockHeap();
     lastFreshBlock = 0;
     return prev;
@@ -193,17 +195,6 @@ function extendLast(last: usize, size: u32): bool {
   const end = <u64>last + <u64>size;
   if (end > limit || !ensureMemory(end)) return false;
   return atomic.cmpxchg<u32>(CONTROL_BASE + CTL_HEAP_TOP, top, <u32>end) == top;
-}
-
-/** Removes the list's last entry `last` (under the heap lock). */
-function unlinkLast(last: usize): void {
-  let prev: usize = 0;
-  let entry = <usize>load<u32>(CONTROL_BASE + CTL_FREE_HEAD);
-  while (entry != last) {
-    prev = entry;
-    entry = <usize>load<u32>(entry + FREE_NEXT);
-  }
-  setNext(prev, 0);
 }
 
 /**
