@@ -616,11 +616,12 @@ export class Database implements AsyncDisposable {
   // ---- reads -----------------------------------------------------------------------
 
   /** The value of `key` (a copy), or undefined. Synchronous. */
-  get(key: Key, options: { snapshot?: Snapshot } = {}): Uint8Array | undefined {
+  get(key: Key, options?: { snapshot?: Snapshot }): Uint8Array | undefined {
     this.#checkOpen();
-    const view = this.#view(options?.snapshot);
+    const snapshot = options?.snapshot; // no default object: a get makes no garbage of its own
+    const view = this.#view(snapshot);
     if (view) return view.get(key, options);
-    return this.#lookup(key, options.snapshot, ValueRead.COPY) as Uint8Array | undefined;
+    return this.#lookup(key, snapshot, ValueRead.COPY) as Uint8Array | undefined;
   }
 
   /**
@@ -628,29 +629,31 @@ export class Database implements AsyncDisposable {
    * and a TextDecoder in one step, without copying the bytes first. Invalid UTF-8 becomes
    * U+FFFD, as TextDecoder does by default. Synchronous.
    */
-  getString(key: Key, options: { snapshot?: Snapshot } = {}): string | undefined {
+  getString(key: Key, options?: { snapshot?: Snapshot }): string | undefined {
     this.#checkOpen();
-    const view = this.#view(options?.snapshot);
+    const snapshot = options?.snapshot;
+    const view = this.#view(snapshot);
     if (view) return view.getString(key, options);
-    return this.#lookup(key, options.snapshot, ValueRead.TEXT) as string | undefined;
+    return this.#lookup(key, snapshot, ValueRead.TEXT) as string | undefined;
   }
 
   /** get, getString and has: a string key is encoded into this handle's read-key buffer (lookup keeps no key). */
   #lookup(key: Key, snapshot: Snapshot | undefined, read: ValueRead): Uint8Array | string | undefined {
     if (snapshot?.released) throw new SnapshotReleasedError();
     const bytes = (typeof key === "string" ? this.#readKeys.encode(key) : undefined) ?? keyOf(key);
-    return this.#read.lookup(bytes, snapshot === undefined ? undefined : Number(snapshot.seq), read)?.value;
+    return this.#read.lookup(bytes, snapshot === undefined ? undefined : Number(snapshot.seq), read);
   }
 
   /**
    * Whether `key` has a value (at `snapshot`, or now): a get that copies no value. A
    * tombstone counts as absent. Synchronous.
    */
-  has(key: Key, options: { snapshot?: Snapshot } = {}): boolean {
+  has(key: Key, options?: { snapshot?: Snapshot }): boolean {
     this.#checkOpen();
-    const view = this.#view(options?.snapshot);
+    const snapshot = options?.snapshot;
+    const view = this.#view(snapshot);
     if (view) return view.has(key, options);
-    return this.#lookup(key, options.snapshot, ValueRead.VIEW) !== undefined;
+    return this.#lookup(key, snapshot, ValueRead.VIEW) !== undefined;
   }
 
   /** A consistent point-in-time view for get and scan. Release it (or `using`): it holds old versions. */

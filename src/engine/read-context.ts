@@ -66,10 +66,14 @@ import { TableGoneError, TableSet, type TableVersion } from "./table-set.ts";
 import { CALL_BYTES, GarbagePacer } from "./garbage-pacer.ts";
 import { ValueCopies } from "./value-copies.ts";
 
-export interface Found {
-  ts: bigint;
-  /** undefined: a tombstone; a string when read as ValueRead.TEXT */
-  value: Uint8Array | string | undefined;
+/** What pinRead pins (steps (1) to (3b) of the header), for the caller to read and release. */
+export class PinnedRead {
+  /** Per shard asked for, in the same order: its memtables, newest first. */
+  readonly memtables: number[][] = [];
+  /** The table version, referenced: the caller releases it. */
+  version: TableVersion | undefined;
+  /** S: versions with seq below it are visible. */
+  snapshot = 0;
 }
 
 /** What a lookup with ValueRead.VIEW (has) gives for a value: present, not copied. */
@@ -84,6 +88,16 @@ export class ReadContext {
   /** Entry epochs of this thread's open reads, oldest first (the global epoch only rises). */
   readonly #openEpochs: number[] = [];
   #closed = false;
+  /**
+   * The lookup under way: the newest visible version's timestamp so far (-1: none), and
+   * its value (undefined: a tombstone, or none). Fields, not an object a version: a get
+   * makes no garbage of its own.
+   */
+  #foundTs: number | bigint = -1;
+  #foundValue: Uint8Array | string | undefined;
+  /** What lookup pins, and its one shard: kept, so that a get makes no garbage of its own. */
+  readonly #lookupPin = new PinnedRead();
+  readonly #lookupShard = [0];
 
   constructor(
     readonly core: Core,
@@ -132,20 +146,21 @@ export class ReadContext {
    */
   exit(epoch: number): void {
     const open = this.#openEpochs;
-    const at = open.indexOf(epoch);
+    const at = open.lastIndexOf(epoch);
     if (at < 0) throw new Error(`ReadContext: no open read entered at epoch ${epoch}`);
-    open.splice(at, 1);
+    if (at === open.length - 1) open.pop(); // the common case (a get, nested or not): no garbage
+    else open.splice(at, 1);
     if (this.#closed) return;
     if (open.length === 0) this.core.exports.epochExit();
     else if (at === 0 && open[0] !== epoch) this.core.exports.epochHold(open[0]);
   }
 
-  /** The shard's memtables now (newest first), as addresses; valid while inside the epoch. */
-  memtables(shard: number): number[] {
+  /** The shard's memtables now (newest first), as addresses, into `out` (its old contents replaced); valid while inside the epoch. */
+  memtables(shard: number, out: number[] = []): number[] {
     const core = this.core;
     const n = core.exports.shardMemtableList(shard);
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) out.push(core.u32[(core.shardList >>> 2) + i]);
+    for (let i = 0; i < n; i++) out[i] = core.u32[(core.shardList >>> 2) + i];
+    out.length = n;
     return out;
   }
 
@@ -153,61 +168,68 @@ export class ReadContext {
    * Newest visible version of `key` (already staged at the start of the staging area) in the
    * given memtables, its value as `read` says (ValueRead.VIEW: PRESENT).
    */
-  #fromMemtables(memtables: number[], keyLength: number, snapshot: number, read: ValueRead): Found | undefined {
+  #fromMemtables(memtables: number[], keyLength: number, snapshot: number, read: ValueRead): void {
     const core = this.core;
-    let best: Found | undefined;
-    for (const mt of memtables) {
+    for (let i = 0; i < memtables.length; i++) {
+      const mt = memtables[i];
       const node = core.exports.memtableGetVisible(mt, core.staging, keyLength, snapshot) >>> 0;
       if (node === 0) continue;
-      const ts = core.u64[node >>> 3];
-      if (best && best.ts >= ts) continue;
+      // The timestamp as a number (exact below 2^53, which a shard's counter never reaches):
+      // a u64 read would make a BigInt on every hit.
+      const ts = core.u32[node >>> 2] + core.u32[(node >>> 2) + 1] * 2 ** 32;
+      if (this.#foundTs >= ts) continue;
+      this.#foundTs = ts;
       const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
       if (valueLength === VALUE_TOMBSTONE || read === ValueRead.VIEW) {
-        best = { ts, value: valueLength === VALUE_TOMBSTONE ? undefined : PRESENT };
+        this.#foundValue = valueLength === VALUE_TOMBSTONE ? undefined : PRESENT;
         continue;
       }
       const keyAt = node + NODE_LINKS + core.u8[node + NODE_HEIGHT] * 4;
       const keyLen = core.u8[node + NODE_KEY_LENGTH] | (core.u8[node + NODE_KEY_LENGTH + 1] << 8);
       const valueAt = keyAt + keyLen;
-      best = { ts, value: read === ValueRead.TEXT ? core.textAt(valueAt, valueLength) : this.copies.copy(core.u8, valueAt, valueAt + valueLength) };
+      this.#foundValue = read === ValueRead.TEXT ? core.textAt(valueAt, valueLength) : this.copies.copy(core.u8, valueAt, valueAt + valueLength);
     }
-    return best;
   }
 
   /**
-   * The newest version of `key` visible at `given` (or, without one, at the visible point
-   * read in the order of the header), value or tombstone, or undefined if none. The value
-   * as `read` says: a copy (get), its UTF-8 text (getString), or PRESENT, an empty array
+   * The value of the newest version of `key` visible at `given` (or, without one, at the
+   * visible point read in the order of the header); undefined if that version is a
+   * tombstone or there is none. The value as `read` says: a copy (get), its UTF-8 text (getString), or PRESENT, an empty array
    * (has: nothing copied). `key` is not kept: the caller may reuse its bytes afterwards.
    */
-  lookup(key: Uint8Array, given: number | undefined, read: ValueRead = ValueRead.COPY): Found | undefined {
+  lookup(key: Uint8Array, given: number | undefined, read: ValueRead = ValueRead.COPY): Uint8Array | string | undefined {
     this.#checkOpen();
     const shard = this.core.shardOf(key);
     const epoch = this.enter();
     let version: TableVersion | undefined;
-    let best: Found | undefined;
     let snapshot: number;
+    this.#foundTs = -1;
+    this.#foundValue = undefined;
     try {
-      const pinned = this.pinRead([shard], given); // (1) to (3b)
-      version = pinned.version;
+      // One pin a thread, reused: a lookup calls nothing that could start another meanwhile.
+      const pinned = this.#lookupPin;
+      this.#lookupShard[0] = shard;
+      this.pinRead(this.#lookupShard, given, pinned); // (1) to (3b)
+      version = pinned.version!;
+      pinned.version = undefined;
       snapshot = pinned.snapshot;
       this.core.stage(key); // after (2): opening a table stages its checksums
-      best = this.#fromMemtables(pinned.memtables[0], key.length, snapshot, read); // (4)
+      this.#fromMemtables(pinned.memtables[0], key.length, snapshot, read); // (4)
     } catch (error) {
       version?.release();
       throw error;
     } finally {
       this.exit(epoch);
     }
-    let found: Found | undefined;
     try {
-      found = snapshot! <= 0 ? best : this.#fromTables(version!, shard, key, snapshot!, best, read);
+      if (snapshot! > 0) this.#fromTables(version!, shard, key, snapshot!, read);
     } finally {
       version!.release();
     }
-    const value = found?.value;
+    const value = this.#foundValue as Uint8Array | string | undefined; // set by the calls above (TypeScript narrowed it at the start)
+    this.#foundValue = undefined; // keeps nothing the caller may drop
     this.garbage.note(CALL_BYTES + (value === undefined ? 0 : typeof value === "string" ? value.length * 2 : value.length));
-    return found;
+    return value;
   }
 
   /**
@@ -215,23 +237,33 @@ export class ReadContext {
    * `shards`), a referenced table version with their tables open (the caller releases it),
    * and S (`given`, or the visible point read after the version). Call inside the epoch.
    */
-  pinRead(shards: readonly number[], given: number | undefined): { memtables: number[][]; version: TableVersion; snapshot: number } {
+  pinRead(shards: readonly number[], given: number | undefined, into: PinnedRead = new PinnedRead()): PinnedRead {
+    const memtables = into.memtables;
     for (let attempt = 0; ; attempt++) {
-      const memtables = shards.map((shard) => this.memtables(shard)); // (1)
+      for (let i = 0; i < shards.length; i++) memtables[i] = this.memtables(shards[i], memtables[i]); // (1)
+      memtables.length = shards.length;
       const version = this.pin(shards); // (2)
       const snapshot = given ?? this.shared.visibleSeq(); // (3)
-      const e = this.core.exports;
       // (3b) A registered snapshot needs no check: a write admitted into a memtable installed
       // after (1) reserved its seq after (1), so after S was read; a large batch's memtable,
       // installed after (1), holds a seq whose record was published after (1), so after S.
-      if (given !== undefined || shards.every((shard, i) => memtables[i][0] === e.shardActiveMemtable(shard) >>> 0)) {
-        return { memtables, version, snapshot };
+      if (given !== undefined || this.#activeStill(shards, memtables)) {
+        into.version = version;
+        into.snapshot = snapshot;
+        return into;
       }
       version.release();
       if (attempt >= FREEZE_RETRIES_MAX) {
         throw new ShardlineError(`a read found a memtable freeze between its steps ${FREEZE_RETRIES_MAX} times in a row`, "SHARDLINE_INTERNAL");
       }
     }
+  }
+
+  /** Step (3b): whether each shard's active memtable is still the newest one (1) listed. */
+  #activeStill(shards: readonly number[], memtables: number[][]): boolean {
+    const e = this.core.exports;
+    for (let i = 0; i < shards.length; i++) if (memtables[i][0] !== e.shardActiveMemtable(shards[i]) >>> 0) return false;
+    return true;
   }
 
   /**
@@ -244,7 +276,7 @@ export class ReadContext {
     for (let attempt = 0; ; attempt++) {
       const version = this.tables.acquire(attempt > 0);
       try {
-        for (const shard of shards) version.openShard(shard);
+        for (let i = 0; i < shards.length; i++) version.openShard(shards[i]);
         return version;
       } catch (error) {
         version.release();
@@ -255,22 +287,25 @@ export class ReadContext {
   }
 
   /** The shard's tables' newest version of `key` visible at `snapshot` if newer than `best`. */
-  #fromTables(version: TableVersion, shard: number, key: Uint8Array, snapshot: number, best: Found | undefined, read: ValueRead): Found | undefined {
+  #fromTables(version: TableVersion, shard: number, key: Uint8Array, snapshot: number, read: ValueRead): void {
     const seqMax = snapshot - 1; // tables: visible iff seq <= that
-    let found = best;
     let h1 = -1;
     let h2 = -1;
-    for (const table of version.tables(shard)) {
-      if (found && found.ts >= table.maxTs) break;
+    const tables = version.tables(shard);
+    for (let i = 0; i < tables.length; i++) {
+      const table = tables[i];
+      if (this.#foundTs >= table.maxTs) break; // a number against a bigint: compared exactly
       if (h1 < 0) {
         // Once per lookup, not per table: the filter hashes depend on the key alone.
         h1 = filterHash1(this.core, key);
         h2 = filterHash2(this.core, key);
       }
       const got = version.reader(table).getVisible(key, seqMax, h1, h2, read, this.copies);
-      if (got && (!found || got.ts > found.ts)) found = { ts: got.ts, value: got.value === undefined || read !== ValueRead.VIEW ? got.value : PRESENT };
+      if (got && got.ts > this.#foundTs) {
+        this.#foundTs = got.ts;
+        this.#foundValue = got.value === undefined || read !== ValueRead.VIEW ? got.value : PRESENT;
+      }
     }
-    return found;
   }
 
   get closed(): boolean {

@@ -300,12 +300,12 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     try {
       const shards = ctx.shared.shards;
       const pinned = ctx.pinRead(Array.from({ length: shards }, (_, shard) => shard), given);
-      pins.version = pinned.version;
+      const version = (pins.version = pinned.version!);
       this.#snapshot = pinned.snapshot;
       for (let shard = 0; shard < shards; shard++) {
         for (const mt of pinned.memtables[shard]) this.#sources.push(new MemtableSource(ctx, mt));
-        for (const table of pinned.version.tables(shard)) {
-          const reader = pinned.version.reader(table);
+        for (const table of version.tables(shard)) {
+          const reader = version.reader(table);
           this.#sources.push(new TableSource(reader.cursor(), reader));
         }
       }
