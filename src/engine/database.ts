@@ -325,8 +325,9 @@ export class Database implements AsyncDisposable {
     const core = this.#core;
     this.#counts.fast++;
     this.#read.garbage.note(CALL_BYTES);
-    const ts = core.u64[(core.result + R_TS) >>> 3];
-    const lsnEnd = Number(core.u64[(core.result + R_LSN_END) >>> 3]);
+    const ts = core.u64[(core.result + R_TS) >>> 3]; // the caller's bigint
+    const lsnAt = (core.result + R_LSN_END) >>> 2; // this thread's own result area: plain reads, no BigInt
+    const lsnEnd = core.u32[lsnAt] + core.u32[lsnAt + 1] * 2 ** 32;
     if (!this.#full) return this.#visible(lsnEnd, ts);
     return this.#waiters.wait(lsnEnd).then(() => ts);
   }

@@ -63,6 +63,7 @@
  * they read before they read their visible point (src/engine/read-context.ts).
  * Threads: any thread of the database; the actor alone writes the stats counters.
  */
+import { loadRisingU64 } from "../core/rising-u64.ts";
 import type { Core } from "../core/core.ts";
 import { Ring } from "../wal/format.ts";
 
@@ -202,23 +203,9 @@ export class EngineShared {
     Atomics.add(this.i32, this.#i(F.MANIFEST_GENERATION), 1);
   }
 
-  /**
-   * The visible point: versions with seq below it are visible (durable or published LSN of
-   * the group WAL). Read as 32-bit halves, high, low, high again, not as one 64-bit load,
-   * which makes a BigInt on every read (a get's garbage, and in Deno its page faults:
-   * docs/PERFORMANCE.md "A get's garbage"). The point only rises, so when both reads of
-   * the high half agree, the low half was read while the high half held that value: the
-   * pair is a value the point had. Each half is single-copy atomic under the core's 64-bit
-   * atomic store.
-   */
+  /** The visible point: versions with seq below it are visible (durable or published LSN of the group WAL). */
   visibleSeq(): number {
-    const lowIndex = (this.groupRing + (this.durabilityFull ? Ring.DURABLE_LSN : Ring.PUBLISHED_END)) >>> 2;
-    const i32 = this.i32;
-    for (;;) {
-      const high = Atomics.load(i32, lowIndex + 1);
-      const low = Atomics.load(i32, lowIndex) >>> 0;
-      if (Atomics.load(i32, lowIndex + 1) === high) return high * 2 ** 32 + low;
-    }
+    return loadRisingU64(this.i32, this.groupRing + (this.durabilityFull ? Ring.DURABLE_LSN : Ring.PUBLISHED_END));
   }
 
   /**

@@ -13,6 +13,7 @@
  * as bigints at the public API.
  */
 import type { Core } from "../core/core.ts";
+import { loadRisingU64 } from "../core/rising-u64.ts";
 import { ClosedError, WalFailedError } from "../errors.ts";
 import { FailCode, Ring, RECORD_HEADER_BYTES, RECORD_TYPE_FULL, recordBytes, RingState, WalStatus } from "./format.ts";
 
@@ -40,8 +41,9 @@ export class RingView {
     return (this.ring + field) >>> 2;
   }
 
+  /** A 64-bit field of the ring; every one of them only rises (LSNs, counters). */
   #u64(field: number): number {
-    return Number(Atomics.load(this.core.u64, (this.ring + field) >>> 3));
+    return loadRisingU64(this.i32, this.ring + field);
   }
 
   get state(): number {

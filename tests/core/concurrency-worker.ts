@@ -96,3 +96,31 @@ export async function heapChurn(ctx: { module: WebAssembly.Module; memory: WebAs
   core.detach();
   return [allocations, refusals, bad];
 }
+
+export interface RisingWriterJob {
+  /** Byte address of the 64-bit word to raise (8-aligned), and of an i32 set to 1 when done. */
+  word: number;
+  done: number;
+  /** Multiples of 2^32 to cross. */
+  crossings: number;
+  barrier: number;
+}
+
+/**
+ * rising-u64.test.ts: raises the word through k * 2^32 + d for d = -3..3, k = 1..crossings,
+ * with 64-bit atomic stores (as the core stores its LSNs), so that a reader that took the
+ * halves from either side of a crossing would see a value never written.
+ */
+export async function risingWriter(ctx: { module: WebAssembly.Module; memory: WebAssembly.Memory; data: RisingWriterJob }): Promise<number> {
+  const { word, done, crossings, barrier } = ctx.data;
+  const u64 = new BigUint64Array(ctx.memory.buffer, word, 1);
+  const flag = new Int32Array(ctx.memory.buffer, done, 1);
+  waitForStart(ctx.memory, barrier);
+  let stores = 0;
+  for (let k = 1; k <= crossings; k++) {
+    const base = BigInt(k) << 32n;
+    for (let d = -3n; d <= 3n; d++, stores++) Atomics.store(u64, 0, base + d);
+  }
+  Atomics.store(flag, 0, 1);
+  return stores;
+}
