@@ -191,6 +191,14 @@ export interface Platform {
   markUntransferable?(buffer: ArrayBuffer): void;
 
   /**
+   * With markUntransferable: copies of at least this many bytes are cut from chunks, shorter
+   * ones are `slice`s (src/engine/value-copies.ts). Node's V8 keeps a typed array of up to
+   * 64 bytes on its heap, cheap to make: 65 (the default). Deno's V8 gives every typed array a
+   * backing store, 16 bytes as dearly as 1,000 (~0.38 µs; a view of a chunk ~0.05 µs): 1.
+   */
+  readonly pooledCopyBytesMin?: number;
+
+  /**
    * Makes the calling thread's garbage collector count about `bytes` for as long as
    * `memory` (a shared memory) is reachable from it, where the runtime counts nothing for a
    * shared memory (Node's V8: runtimes/common/v8-memory.ts), so that dropping shared memories

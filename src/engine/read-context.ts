@@ -110,7 +110,7 @@ export class ReadContext {
   ) {
     this.tables = new TableSet(core, platform, dir, shared, cacheBytesMax, manifest);
     const mark = platform.markUntransferable;
-    this.copies = new ValueCopies(mark ? (buffer) => mark.call(platform, buffer) : undefined);
+    this.copies = new ValueCopies(mark ? (buffer) => mark.call(platform, buffer) : undefined, platform.pooledCopyBytesMin);
     const collectYoung = platform.collectYoung;
     this.garbage = new GarbagePacer(collectYoung ? () => collectYoung.call(platform) : undefined);
   }

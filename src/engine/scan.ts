@@ -19,6 +19,7 @@
  */
 import { NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { TableCursor } from "../table/table-cursor.ts";
+import { compareByteRanges } from "../table/key-order.ts";
 import type { TableReader } from "../table/table-reader.ts";
 import { ClosedError } from "../errors.ts";
 import type { ReadContext } from "./read-context.ts";
@@ -57,11 +58,18 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
   return undefined;
 }
 
-/** One source of versions: a memtable or a table. */
+/**
+ * One source of versions: a memtable or a table. Its current key is
+ * keyBytes[keyStart, keyStart + keyLength) (the shared memory, or the table cursor's key
+ * buffer), and its timestamp and seq are numbers (exact below 2^53): a row makes no view and
+ * no BigInt of its own.
+ */
 interface Source {
   valid: boolean;
-  key: Uint8Array;
-  ts: bigint;
+  keyBytes: Uint8Array;
+  keyStart: number;
+  keyLength: number;
+  ts: number;
   seq: number;
   tombstone: boolean;
   /** The current value, copied by `copies`. */
@@ -72,15 +80,19 @@ interface Source {
 
 class MemtableSource implements Source {
   valid = false;
-  key: Uint8Array = new Uint8Array(0);
-  ts = 0n;
+  keyBytes: Uint8Array;
+  keyStart = 0;
+  keyLength = 0;
+  ts = 0;
   seq = 0;
   tombstone = false;
   #node = 0;
   #valueAt = 0;
   #valueLength = 0;
 
-  constructor(private readonly ctx: ReadContext, private readonly mt: number) {}
+  constructor(private readonly ctx: ReadContext, private readonly mt: number) {
+    this.keyBytes = ctx.core.u8;
+  }
 
   #load(node: number): void {
     this.#node = node;
@@ -88,12 +100,14 @@ class MemtableSource implements Source {
     if (!this.valid) return;
     const core = this.ctx.core;
     const u8 = core.u8;
+    const u32 = core.u32;
     const keyLength = u8[node + NODE_KEY_LENGTH] | (u8[node + NODE_KEY_LENGTH + 1] << 8);
     const keyAt = node + NODE_LINKS + u8[node + NODE_HEIGHT] * 4;
-    const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
-    this.key = u8.subarray(keyAt, keyAt + keyLength);
-    this.ts = core.u64[node >>> 3];
-    this.seq = Number(core.u64[(node + NODE_SEQ) >>> 3]);
+    const valueLength = u32[(node + NODE_VALUE_LENGTH) >>> 2];
+    this.keyStart = keyAt;
+    this.keyLength = keyLength;
+    this.ts = u32[node >>> 2] + u32[(node >>> 2) + 1] * 2 ** 32;
+    this.seq = u32[(node + NODE_SEQ) >>> 2] + u32[((node + NODE_SEQ) >>> 2) + 1] * 2 ** 32;
     this.tombstone = valueLength === VALUE_TOMBSTONE;
     this.#valueAt = keyAt + keyLength;
     this.#valueLength = this.tombstone ? 0 : valueLength;
@@ -126,12 +140,16 @@ class MemtableSource implements Source {
 
 class TableSource implements Source {
   valid = false;
-  key: Uint8Array = new Uint8Array(0);
-  ts = 0n;
+  keyBytes: Uint8Array;
+  keyStart = 0;
+  keyLength = 0;
+  ts = 0;
   seq = 0;
   tombstone = false;
 
-  constructor(private readonly cursor: TableCursor, private readonly reader: TableReader) {}
+  constructor(private readonly cursor: TableCursor, private readonly reader: TableReader) {
+    this.keyBytes = cursor.keyBuffer;
+  }
 
   /** Gives the cursor back to its reader (the scan ended and reads nothing more). */
   release(): void {
@@ -143,8 +161,8 @@ class TableSource implements Source {
     this.valid = ok;
     if (!ok) return;
     const c = this.cursor;
-    this.key = c.key;
-    this.ts = c.ts;
+    this.keyLength = c.keyLength;
+    this.ts = c.tsHi * 4294967296 + c.tsLo;
     this.seq = c.seqHi * 4294967296 + c.seqLo;
     this.tombstone = c.isTombstone;
   }
@@ -210,12 +228,14 @@ class SourceHeap {
   }
 }
 
+/** The two sources' current keys compared. */
+const compareKeys = (a: Source, b: Source) => compareByteRanges(a.keyBytes, a.keyStart, a.keyStart + a.keyLength, b.keyBytes, b.keyStart, b.keyStart + b.keyLength);
 const forward = (a: Source, b: Source) => {
-  const c = compareBytes(a.key, b.key);
+  const c = compareKeys(a, b);
   return c < 0 || (c === 0 && a.ts > b.ts);
 };
 const backward = (a: Source, b: Source) => {
-  const c = compareBytes(a.key, b.key);
+  const c = compareKeys(a, b);
   return c > 0 || (c === 0 && a.ts < b.ts);
 };
 
@@ -400,8 +420,8 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     const snapshot = this.#snapshot;
     while (heap.items.length > 0) {
       if (ctx.closed) throw new ClosedError(`database ${ctx.dir}`);
-      const first = heap.items[0].key;
-      const key = ctx.copies.copy(first, 0, first.length);
+      const first = heap.items[0];
+      const key = ctx.copies.copy(first.keyBytes, first.keyStart, first.keyStart + first.keyLength);
       // Bounds on the far side of the iteration direction.
       if (!reverse) {
         if (upper) {
@@ -416,7 +436,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
       let value: Uint8Array | undefined;
       let tombstone = false;
       // Pop every version of this key from every source.
-      while (heap.items.length > 0 && compareBytes(heap.items[0].key, key) === 0) {
+      while (heap.items.length > 0 && isKeyOf(heap.items[0], key)) {
         const top = heap.items[0];
         if (top.seq < snapshot && (reverse || !winner)) {
           winner = top;
@@ -447,6 +467,11 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     abandonedScans.unregister(pins);
     pins.release();
   }
+}
+
+/** Whether the source's current key is `key`. */
+function isKeyOf(source: Source, key: Uint8Array): boolean {
+  return compareByteRanges(source.keyBytes, source.keyStart, source.keyStart + source.keyLength, key, 0, key.length) === 0;
 }
 
 function concatZero(key: Uint8Array): Uint8Array {

@@ -1,14 +1,18 @@
 /**
  * ValueCopies: the arrays a read hands out (a get's value, a scan's keys and values), as
  * copies the caller owns. Where the runtime makes a new typed array expensive, copies of
- * 65 to POOLED_BYTES_MAX bytes are cut from shared chunks, as Node cuts small Buffers from
- * its 8 KiB pool.
+ * 65 (Deno: 1) to POOLED_BYTES_MAX bytes are cut from shared chunks, as Node cuts small
+ * Buffers from its 8 KiB pool.
  *
  * Why: in V8 (Node, Deno) a typed array of up to 64 bytes lives on the heap, but a longer
  * one gets a backing store of its own, which costs ~1 µs to allocate and collect: more than
  * the rest of a get of a 100-byte value. A view of an existing ArrayBuffer costs ~0.1 µs
  * (docs/PERFORMANCE.md, "Copies handed out by reads"). In Bun (JavaScriptCore) `slice` takes
  * ~50 ns and a view costs more, so Bun's adapter leaves pooling off.
+ *
+ * Where the runtime gives even a short typed array a backing store of its own (Deno: a
+ * 16-byte key's `slice` ~0.38 µs, Platform.pooledCopyBytesMin 1), copies shorter than 65
+ * bytes come from chunks too, of TINY_CHUNK_BYTES: a scan's every key is one.
  *
  * Two chunk sizes: copies of up to SMALL_COPY_BYTES_MAX bytes come from chunks of
  * CHUNK_BYTES, longer ones from chunks of LARGE_CHUNK_BYTES. In V8 a new ArrayBuffer costs
@@ -42,14 +46,20 @@
 
 /** Bytes of a chunk for copies of up to SMALL_COPY_BYTES_MAX (Node's Buffer.poolSize). */
 export const CHUNK_BYTES = 8192;
+/**
+ * Bytes of a chunk for copies shorter than ON_HEAP_BYTES_MAX + 1, where those are pooled
+ * (Deno): a 16-byte key pins at most 2 KiB (128 times its size, about what a 257-byte copy
+ * pins in a 32 KiB chunk); a chunk costs ~2.1 µs there, ~25 ns a copy of 16 bytes.
+ */
+export const TINY_CHUNK_BYTES = 2048;
 /** Bytes of a chunk for longer copies. */
 export const LARGE_CHUNK_BYTES = 32768;
 /** The longest copy cut from a CHUNK_BYTES chunk. */
 export const SMALL_COPY_BYTES_MAX = 256;
 /** Longer copies get an array of their own: a pooled one could pin a chunk many times its size. */
 export const POOLED_BYTES_MAX = 1024;
-/** V8 keeps typed arrays up to this length on its heap: allocating one is already cheap. */
-const ON_HEAP_BYTES_MAX = 64;
+/** Node's V8 keeps typed arrays up to this length on its heap: allocating one is already cheap. */
+export const ON_HEAP_BYTES_MAX = 64;
 
 /** One chunk size's current chunk. */
 class ChunkClass {
@@ -62,11 +72,19 @@ class ChunkClass {
 }
 
 export class ValueCopies {
+  #tiny = new ChunkClass(TINY_CHUNK_BYTES);
   #small = new ChunkClass(CHUNK_BYTES);
   #large = new ChunkClass(LARGE_CHUNK_BYTES);
+  /** The shortest copy cut from a chunk (Platform.pooledCopyBytesMin). */
+  readonly #pooledFromBytes: number;
 
-  /** `markUntransferable`: the platform's (undefined: no pooling; every copy is a `slice`). */
-  constructor(private readonly markUntransferable: ((buffer: ArrayBuffer) => void) | undefined) {}
+  /**
+   * `markUntransferable`: the platform's (undefined: no pooling; every copy is a `slice`);
+   * `pooledFromBytes`: the shortest copy to cut from a chunk (1 to ON_HEAP_BYTES_MAX + 1).
+   */
+  constructor(private readonly markUntransferable: ((buffer: ArrayBuffer) => void) | undefined, pooledFromBytes = ON_HEAP_BYTES_MAX + 1) {
+    this.#pooledFromBytes = Math.min(Math.max(1, pooledFromBytes), ON_HEAP_BYTES_MAX + 1);
+  }
 
   /** Whether copies are cut from chunks (for tests and statistics). */
   get pooled(): boolean {
@@ -76,8 +94,8 @@ export class ValueCopies {
   /** A copy of `source[from, to)`. */
   copy(source: Uint8Array, from: number, to: number): Uint8Array {
     const length = to - from;
-    if (this.markUntransferable === undefined || length <= ON_HEAP_BYTES_MAX || length > POOLED_BYTES_MAX) return source.slice(from, to);
-    const c = length <= SMALL_COPY_BYTES_MAX ? this.#small : this.#large;
+    if (this.markUntransferable === undefined || length < this.#pooledFromBytes || length > POOLED_BYTES_MAX) return source.slice(from, to);
+    const c = length <= ON_HEAP_BYTES_MAX ? this.#tiny : length <= SMALL_COPY_BYTES_MAX ? this.#small : this.#large;
     if (c.used + length > c.chunkBytes) this.#newChunk(c);
     const out = new Uint8Array(c.chunk!, c.used, length);
     out.set(source.subarray(from, to));

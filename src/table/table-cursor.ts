@@ -142,6 +142,10 @@ export class TableCursor {
   get keyLength(): number {
     return this.#block.keyLength;
   }
+  /** The buffer whose [0, keyLength) is the current key (no view made: a scan's rows read it in place). */
+  get keyBuffer(): Uint8Array {
+    return this.#block.keyBuffer;
+  }
   get ts(): bigint {
     return this.#block.ts;
   }

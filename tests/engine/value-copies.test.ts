@@ -1,11 +1,12 @@
 // The copies reads hand out (src/engine/value-copies.ts): where the platform pools them
-// (Node, Deno: Platform.markUntransferable), values and keys of 65 to 1,024 bytes from get
-// and scan share chunks (8 KiB up to 256 bytes, 32 KiB above), yet each is the caller's own: writing into one changes no
-// other and not the database, and a transfer of its buffer detaches nothing (Node copies,
-// Deno and Bun refuse). Shorter and longer ones, and every copy in Bun, stand alone.
+// (Node, Deno: Platform.markUntransferable), values and keys of 65 (Deno: 1) to 1,024 bytes
+// from get and scan share chunks (2 KiB below 65 bytes, 8 KiB up to 256 bytes, 32 KiB
+// above), yet each is the caller's own: writing into one changes no other and not the
+// database, and a transfer of its buffer detaches nothing (Node copies, Deno and Bun refuse).
+// Shorter and longer ones, and every copy in Bun, stand alone.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { CHUNK_BYTES, LARGE_CHUNK_BYTES, POOLED_BYTES_MAX, SMALL_COPY_BYTES_MAX, ValueCopies } from "../../src/engine/value-copies.ts";
+import { CHUNK_BYTES, LARGE_CHUNK_BYTES, ON_HEAP_BYTES_MAX, POOLED_BYTES_MAX, SMALL_COPY_BYTES_MAX, TINY_CHUNK_BYTES, ValueCopies } from "../../src/engine/value-copies.ts";
 import { cleanup, enc, open, platform, tempDir } from "./helpers.ts";
 
 const test = suite("engine value copies");
@@ -56,6 +57,27 @@ test("ValueCopies: copies over SMALL_COPY_BYTES_MAX come from LARGE_CHUNK_BYTES 
   for (const c of [...small, ...large]) c.fill(0xee);
   small.forEach((c) => assert.ok(c.every((b) => b === 0xee)));
   assert.ok(LARGE_CHUNK_BYTES / (SMALL_COPY_BYTES_MAX + 1) <= CHUNK_BYTES / 64, "no copy pins more, relative to its size, than a 65-byte one in an 8 KiB chunk");
+});
+
+test("ValueCopies pooling from 1 byte (Deno): copies of 1 to 64 bytes come from TINY_CHUNK_BYTES chunks of their own class; empty ones stand alone", () => {
+  const marked: ArrayBuffer[] = [];
+  const copies = new ValueCopies((buffer) => void marked.push(buffer), 1);
+  const source = new Uint8Array(4096).map((_, i) => (i * 13) & 0xff);
+  const tiny: Uint8Array[] = [];
+  const small: Uint8Array[] = [];
+  for (let i = 0; i < 300; i++) {
+    tiny.push(copies.copy(source, i, i + 1 + (i % ON_HEAP_BYTES_MAX)));
+    small.push(copies.copy(source, i, i + ON_HEAP_BYTES_MAX + 1));
+  }
+  assert.ok(tiny.every((c) => c.buffer.byteLength === TINY_CHUNK_BYTES), "copies of 1 to 64 bytes: tiny chunks");
+  assert.ok(small.every((c) => c.buffer.byteLength === CHUNK_BYTES), "65 bytes: the small class, as before");
+  const tinyChunks = new Set(tiny.map((c) => c.buffer));
+  assert.ok(tinyChunks.size > 1 && small.every((c) => !tinyChunks.has(c.buffer)), "the classes share no chunk");
+  tiny.forEach((c, i) => assert.equal([...c], [...source.subarray(i, i + 1 + (i % ON_HEAP_BYTES_MAX))]));
+  for (const c of tiny) c.fill(0xab);
+  small.forEach((c, i) => assert.equal([...c], [...source.subarray(i, i + ON_HEAP_BYTES_MAX + 1)], "writing the tiny copies changed no other"));
+  assert.is(copies.copy(source, 5, 5).buffer.byteLength, 0, "an empty copy stands alone");
+  assert.ok(TINY_CHUNK_BYTES / 16 <= 128, "a 16-byte key pins at most 128 times its size (a 257-byte copy in a 32 KiB chunk: 127.5)");
 });
 
 test("get and scan: values and long keys are the caller's own (pooled where the platform pools); writing one changes nothing else", async () => {
