@@ -52,6 +52,13 @@
  * install: (1) lists it. (The check (3b) cannot be fooled by reuse: the active memtable
  * listed at (1) stays in the list, and its arena unreclaimed, while this thread is in its
  * epoch.)
+ * Garbage: a lookup allocates nothing of its own (docs/PERFORMANCE.md, "A get's garbage"):
+ * it reuses one PinnedRead (#lookupPin, its memtable lists filled in place) and keeps the
+ * version found so far in two fields (#foundTs, #foundValue). Reuse cannot overlap: a lookup
+ * calls no user code and starts no other read on this context before it returns (a scan
+ * pins its own PinnedRead, and a get inside a scan's loop runs between the scan's steps),
+ * and #foundValue is cleared before the value is returned, so the context keeps nothing
+ * the caller may drop.
  * Threads: the owning thread only.
  */
 import type { Core } from "../core/core.ts";

@@ -161,6 +161,7 @@ class TableSource implements Source {
     this.valid = ok;
     if (!ok) return;
     const c = this.cursor;
+    this.keyBytes = c.keyBuffer; // the same buffer for the cursor's life; read again all the same
     this.keyLength = c.keyLength;
     this.ts = c.tsHi * 4294967296 + c.tsLo;
     this.seq = c.seqHi * 4294967296 + c.seqLo;
