@@ -176,6 +176,17 @@ export class Core {
     return new Core(module, memory, instance);
   }
 
+  /**
+   * The 64-bit field at `address` (8-aligned) as a number, exact below 2^53: two plain u32
+   * reads, no BigInt (a read of `u64` makes one). Not atomic: for fields no other thread
+   * changes meanwhile (this thread's result area, a linked node's timestamp and seq); a
+   * shared word that rises is read with loadRisingU64 (rising-u64.ts).
+   */
+  u64Number(address: number): number {
+    const at = address >>> 2;
+    return this.u32[at] + this.u32[at + 1] * 2 ** 32;
+  }
+
   /** Copies `bytes` into the staging area at `offset`; returns its address. Caller checks sizes. */
   stage(bytes: Uint8Array, offset = 0): number {
     const at = this.staging + offset;

@@ -326,8 +326,7 @@ export class Database implements AsyncDisposable {
     this.#counts.fast++;
     this.#read.garbage.note(CALL_BYTES);
     const ts = core.u64[(core.result + R_TS) >>> 3]; // the caller's bigint
-    const lsnAt = (core.result + R_LSN_END) >>> 2; // this thread's own result area: plain reads, no BigInt
-    const lsnEnd = core.u32[lsnAt] + core.u32[lsnAt + 1] * 2 ** 32;
+    const lsnEnd = core.u64Number(core.result + R_LSN_END); // this thread's own result area
     if (!this.#full) return this.#visible(lsnEnd, ts);
     return this.#waiters.wait(lsnEnd).then(() => ts);
   }
@@ -485,7 +484,7 @@ export class Database implements AsyncDisposable {
     const status = core.exports.engineBatch(this.#group.ring, core.staging, opsBytes, ops.length, scratch);
     if (status === E.OK) {
       this.#counts.fast += ops.length;
-      return { ts: core.u64[(core.result + R_TS) >>> 3], durableAt: Number(core.u64[(core.result + R_LSN_END) >>> 3]) };
+      return { ts: core.u64[(core.result + R_TS) >>> 3], durableAt: core.u64Number(core.result + R_LSN_END) };
     }
     if (status === E.CHANNEL) {
       const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));

@@ -62,7 +62,7 @@
  * Threads: the owning thread only.
  */
 import type { Core } from "../core/core.ts";
-import { NODE_KEY_LENGTH, NODE_HEIGHT, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
+import { NODE_KEY_LENGTH, NODE_HEIGHT, NODE_LINKS, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { Platform } from "../platform.ts";
 import { ClosedError, ShardlineError } from "../errors.ts";
 import { filterHash1, filterHash2 } from "../table/bloom-filter.ts";
@@ -181,9 +181,7 @@ export class ReadContext {
       const mt = memtables[i];
       const node = core.exports.memtableGetVisible(mt, core.staging, keyLength, snapshot) >>> 0;
       if (node === 0) continue;
-      // The timestamp as a number (exact below 2^53, which a shard's counter never reaches):
-      // a u64 read would make a BigInt on every hit.
-      const ts = core.u32[node >>> 2] + core.u32[(node >>> 2) + 1] * 2 ** 32;
+      const ts = core.u64Number(node); // a number: exact below 2^53, which a shard's counter never reaches
       if (this.#foundTs >= ts) continue;
       this.#foundTs = ts;
       const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
@@ -326,11 +324,6 @@ export class ReadContext {
 
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError(`database ${this.dir}`);
-  }
-
-  /** Reads a memtable node's seq (for scans). */
-  nodeSeq(node: number): number {
-    return Number(this.core.u64[(node + NODE_SEQ) >>> 3]);
   }
 
   close(): void {

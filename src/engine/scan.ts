@@ -100,14 +100,13 @@ class MemtableSource implements Source {
     if (!this.valid) return;
     const core = this.ctx.core;
     const u8 = core.u8;
-    const u32 = core.u32;
     const keyLength = u8[node + NODE_KEY_LENGTH] | (u8[node + NODE_KEY_LENGTH + 1] << 8);
     const keyAt = node + NODE_LINKS + u8[node + NODE_HEIGHT] * 4;
-    const valueLength = u32[(node + NODE_VALUE_LENGTH) >>> 2];
+    const valueLength = core.u32[(node + NODE_VALUE_LENGTH) >>> 2];
     this.keyStart = keyAt;
     this.keyLength = keyLength;
-    this.ts = u32[node >>> 2] + u32[(node >>> 2) + 1] * 2 ** 32;
-    this.seq = u32[(node + NODE_SEQ) >>> 2] + u32[((node + NODE_SEQ) >>> 2) + 1] * 2 ** 32;
+    this.ts = core.u64Number(node);
+    this.seq = core.u64Number(node + NODE_SEQ);
     this.tombstone = valueLength === VALUE_TOMBSTONE;
     this.#valueAt = keyAt + keyLength;
     this.#valueLength = this.tombstone ? 0 : valueLength;

@@ -17,8 +17,6 @@ import { loadRisingU64 } from "../core/rising-u64.ts";
 import { ClosedError, WalFailedError } from "../errors.ts";
 import { FailCode, Ring, RECORD_HEADER_BYTES, RECORD_TYPE_FULL, recordBytes, RingState, WalStatus } from "./format.ts";
 
-const TWO_32 = 2 ** 32;
-
 export class RingView {
   /** The Core's whole-memory i32 view (src/core/core.ts: views are made once, there only). */
   readonly i32: Int32Array;
@@ -111,8 +109,7 @@ export class RingView {
       }
       throw this.stateError();
     }
-    const u32 = core.u32;
-    const lsn = u32[core.result >>> 2] + u32[(core.result + 4) >>> 2] * TWO_32;
+    const lsn = core.u64Number(core.result);
     this.write(lsn, payload);
     core.exports.walPublishReserved(this.ring, length, RECORD_TYPE_FULL);
     return lsn;
@@ -125,7 +122,7 @@ export class RingView {
   reserve(length: number): number {
     const core = this.core;
     const status = core.exports.walReserve(this.ring, length);
-    if (status === WalStatus.OK) return core.u32[core.result >>> 2] + core.u32[(core.result + 4) >>> 2] * TWO_32;
+    if (status === WalStatus.OK) return core.u64Number(core.result);
     if (status === WalStatus.FULL) return -1;
     if (status === WalStatus.TOO_LARGE) throw new RangeError(`record is ${length} bytes; the limit is ${this.recordBytesMax} bytes (recordBytesMax)`);
     throw this.stateError();
