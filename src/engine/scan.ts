@@ -147,7 +147,7 @@ class TableSource implements Source {
   tombstone = false;
 
   constructor(private readonly cursor: TableCursor, private readonly reader: TableReader) {
-    this.keyBytes = cursor.keyBuffer;
+    this.keyBytes = cursor.keyBuffer; // one buffer for the cursor's life (its block cursor is readonly)
   }
 
   /** Gives the cursor back to its reader (the scan ended and reads nothing more). */
@@ -160,7 +160,6 @@ class TableSource implements Source {
     this.valid = ok;
     if (!ok) return;
     const c = this.cursor;
-    this.keyBytes = c.keyBuffer; // the same buffer for the cursor's life; read again all the same
     this.keyLength = c.keyLength;
     this.ts = c.tsHi * 4294967296 + c.tsLo;
     this.seq = c.seqHi * 4294967296 + c.seqLo;

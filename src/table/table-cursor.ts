@@ -45,7 +45,7 @@ const U32_MAX = 0xffffffff;
 export class TableCursor {
   #source: CursorSource;
   #index: TableIndex;
-  #block = new BlockCursor();
+  readonly #block = new BlockCursor();
   /** Index of the block the block cursor is on; -1 before the first positioning. */
   #blockIndex = -1;
   #keyView: Uint8Array | undefined;
@@ -142,7 +142,7 @@ export class TableCursor {
   get keyLength(): number {
     return this.#block.keyLength;
   }
-  /** The buffer whose [0, keyLength) is the current key (no view made: a scan's rows read it in place). */
+  /** The buffer whose [0, keyLength) is the current key, the same for the cursor's life (no view made: a scan's rows read it in place). */
   get keyBuffer(): Uint8Array {
     return this.#block.keyBuffer;
   }
