@@ -9,6 +9,9 @@ import { readdirSync, statSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { join, relative } from "node:path";
 
+/** How many of the slowest test files the run names at its end (where the suite's time goes). */
+const SLOWEST_FILES_SHOWN = 25;
+
 type SuiteRunner = () => Promise<[string | true, number, number, number]>;
 type Queue = Array<Array<string | null | SuiteRunner>>;
 
@@ -39,13 +42,17 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const failures: string[] = [];
+/** Seconds each file's suites took, for the list of the slowest at the end. */
+const fileSeconds = new Map<string, number>();
 
 for (const [index, file] of files.entries()) {
   const name = relative(repoDir, file);
   g.UVU_INDEX = index;
   g.UVU_QUEUE.push([name]);
+  const loadStarted = performance.now();
   try {
     await import(pathToFileURL(file).href);
+    fileSeconds.set(name, (performance.now() - loadStarted) / 1000);
   } catch (error) {
     // A file that cannot even load counts as one failure, so it is never silently skipped.
     failed++;
@@ -56,7 +63,9 @@ for (const [index, file] of files.entries()) {
   for (let i = 1; i < group.length; i++) {
     const run = group[i] as SuiteRunner;
     group[i] = async () => {
+      const started = performance.now();
       const result = await run();
+      fileSeconds.set(name, (fileSeconds.get(name) ?? 0) + (performance.now() - started) / 1000);
       const [errors, ran, skips, total] = result;
       passed += ran;
       failed += total - ran;
@@ -70,6 +79,8 @@ for (const [index, file] of files.entries()) {
 const { exec } = await import("uvu");
 await exec();
 
+const slowest = [...fileSeconds].sort((a, b) => b[1] - a[1]).slice(0, SLOWEST_FILES_SHOWN);
+console.log(`\nslowest files: ${slowest.map(([file, s]) => `${file} ${s.toFixed(1)} s`).join(", ")}`);
 for (const f of failures) console.error(`FAILED: ${f}`);
 console.log(
   `SHARDLINE-TEST-RESULT ${JSON.stringify({ files: files.length, passed, failed, skipped })}`,
