@@ -32,7 +32,7 @@ import type { TableCursor } from "../table/table-cursor.ts";
 import { TableReader } from "../table/table-reader.ts";
 import { writeTable } from "../table/table-writer.ts";
 import { type ManifestData, type TableRecord, tableFileName, tableRecord } from "./manifest.ts";
-import { compareBytes } from "./scan.ts";
+import { compareKeys } from "../table/key-order.ts";
 import type { EngineShared } from "./shared-state.ts";
 import { type Version, versionsToKeep } from "./version-gc.ts";
 
@@ -103,7 +103,7 @@ function* mergedEntries(
 ): Generator<TableEntry> {
   const live = cursors.filter((c) => c.seekFirst());
   const before = (a: TableCursor, b: TableCursor) => {
-    const c = compareBytes(a.key, b.key);
+    const c = compareKeys(a.key, b.key);
     return c < 0 || (c === 0 && a.ts > b.ts);
   };
   while (live.length > 0) {
@@ -114,7 +114,7 @@ function* mergedEntries(
     const versions: TableEntry[] = [];
     for (;;) {
       let best: TableCursor | undefined;
-      for (const c of live) if (compareBytes(c.key, key) === 0 && (!best || c.ts > best.ts)) best = c;
+      for (const c of live) if (compareKeys(c.key, key) === 0 && (!best || c.ts > best.ts)) best = c;
       if (!best) break;
       const e = best.entry();
       // The same version in two inputs (a replayed write flushed twice) is kept once.

@@ -19,7 +19,7 @@
  */
 import { NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { TableCursor } from "../table/table-cursor.ts";
-import { compareByteRanges } from "../table/key-order.ts";
+import { compareByteRanges, compareKeys } from "../table/key-order.ts";
 import type { TableReader } from "../table/table-reader.ts";
 import { ClosedError } from "../errors.ts";
 import type { ReadContext } from "./read-context.ts";
@@ -38,12 +38,6 @@ export interface ScanBounds {
   limit?: number;
   /** Stay open at the natural end (a later seek can go back) until `return()`. */
   holdAtEnd?: boolean;
-}
-
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = a.length < b.length ? a.length : b.length;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return a.length - b.length;
 }
 
 /** The smallest key greater than every key that starts with `prefix`; undefined when there is none (all 0xff). */
@@ -228,13 +222,13 @@ class SourceHeap {
 }
 
 /** The two sources' current keys compared. */
-const compareKeys = (a: Source, b: Source) => compareByteRanges(a.keyBytes, a.keyStart, a.keyStart + a.keyLength, b.keyBytes, b.keyStart, b.keyStart + b.keyLength);
+const compareSourceKeys = (a: Source, b: Source) => compareByteRanges(a.keyBytes, a.keyStart, a.keyStart + a.keyLength, b.keyBytes, b.keyStart, b.keyStart + b.keyLength);
 const forward = (a: Source, b: Source) => {
-  const c = compareKeys(a, b);
+  const c = compareSourceKeys(a, b);
   return c < 0 || (c === 0 && a.ts > b.ts);
 };
 const backward = (a: Source, b: Source) => {
-  const c = compareKeys(a, b);
+  const c = compareSourceKeys(a, b);
   return c > 0 || (c === 0 && a.ts < b.ts);
 };
 
@@ -348,13 +342,13 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
       // "<= key" starts before the key's immediate successor (key + 0x00).
       const upperStart = upper && upperInclusive ? concatZero(upper) : upper;
       const wanted = target === undefined ? undefined : concatZero(target);
-      const start = wanted === undefined ? upperStart : upperStart === undefined || compareBytes(wanted, upperStart) < 0 ? wanted : upperStart;
+      const start = wanted === undefined ? upperStart : upperStart === undefined || compareKeys(wanted, upperStart) < 0 ? wanted : upperStart;
       for (const source of this.#sources) {
         source.seekBefore(start);
         if (source.valid) heap.push(source);
       }
     } else {
-      const start = target === undefined ? lower : lower === undefined || compareBytes(target, lower) > 0 ? target : lower;
+      const start = target === undefined ? lower : lower === undefined || compareKeys(target, lower) > 0 ? target : lower;
       for (const source of this.#sources) {
         source.seek(start);
         if (source.valid) heap.push(source);
@@ -424,11 +418,11 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
       // Bounds on the far side of the iteration direction.
       if (!reverse) {
         if (upper) {
-          const c = compareBytes(key, upper);
+          const c = compareKeys(key, upper);
           if (c > 0 || (c === 0 && !bounds.upperInclusive)) return undefined;
         }
       } else if (lower) {
-        const c = compareBytes(key, lower);
+        const c = compareKeys(key, lower);
         if (c < 0 || (c === 0 && bounds.lowerExclusive)) return undefined;
       }
       let winner: Source | undefined;
@@ -447,8 +441,8 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
         heap.fixTop();
       }
       if (!winner || tombstone) continue;
-      if (!reverse && bounds.lowerExclusive && lower && compareBytes(key, lower) === 0) continue;
-      if (reverse && upper && !bounds.upperInclusive && compareBytes(key, upper) === 0) continue;
+      if (!reverse && bounds.lowerExclusive && lower && compareKeys(key, lower) === 0) continue;
+      if (reverse && upper && !bounds.upperInclusive && compareKeys(key, upper) === 0) continue;
       ctx.garbage.note(CALL_BYTES + key.length + value!.length);
       return [key, value!];
     }
