@@ -15,7 +15,8 @@
  *   100-byte read at a position:  FsFile seekSync+readSync  0.74 us, node:fs pread  0.61 us
  *   4 KiB write, no sync:         FsFile 1.03 us, node:fs 0.74 us
  * so read/write/writev (and, on the same descriptor, datasync/sync/truncate/size) use
- * node:fs. The kernel lock needs an FsFile: `tryLockExclusive` opens one on the handle's
+ * node:fs; writev as one pwrite per buffer, since Deno's `writevSync` is slow for large
+ * buffers (runtimes/common/node-fs-file.ts). The kernel lock needs an FsFile: `tryLockExclusive` opens one on the handle's
  * path and keeps it, mapped from the FileHandle, until `unlock` or the handle's close.
  *
  * Why node:worker_threads, not the web Worker: a Deno web Worker has no unref() and keeps
@@ -97,7 +98,7 @@ let startTime: number | undefined;
 export const denoPlatform: Platform = {
   runtime: "deno",
   runtimeVersion: Deno.version.deno,
-  open: (path, mode) => NodeFsFile.open(path, mode),
+  open: (path, mode) => NodeFsFile.open(path, mode, { writevByParts: true }),
   readFile: (path) => attempt("readFile", path, () => Deno.readFileSync(path)),
   rename(from, to) {
     attempt("rename", `${from} -> ${to}`, () => Deno.renameSync(from, to));
