@@ -206,7 +206,7 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
   }
   const memtableBytesMax = integer("memtableBytesMax", options.memtableBytesMax, MEMTABLE_BYTES_MIN, MEMTABLE_BYTES_MAX, 4 * MIB);
   if (memtableBytesMax % (64 * 1024) !== 0) throw new RangeError(`memtableBytesMax must be a multiple of 65536, got ${memtableBytesMax}`);
-  const walBufferBytes = integer("walBufferBytes", options.walBufferBytes, 4 * MIB, 256 * MIB, 16 * MIB);
+  const walBufferBytes = integer("walBufferBytes", options.walBufferBytes, 4 * MIB, 256 * MIB, 4 * MIB);
   if ((walBufferBytes & (walBufferBytes - 1)) !== 0) throw new RangeError(`walBufferBytes must be a power of two, got ${walBufferBytes}`);
   if (options.fastWrite !== undefined && typeof options.fastWrite !== "boolean") throw new TypeError("fastWrite must be a boolean");
   if (options.salvage !== undefined && typeof options.salvage !== "boolean") throw new TypeError("salvage must be a boolean");
