@@ -55,8 +55,7 @@
 //     +24 u64 minLsn      lowest record LSN created in `mt` since then (u64 max: none)
 //     +32 u32 mt          the memtable of the pending and not yet noted versions (0: none)
 //     +36 u32 index       address of the pending index: 16 bytes per version,
-//                         u64 key prefix, u32 node, u32 0; then as many bytes again,
-//                         the sort's room
+//                         u64 key prefix, u32 node, u32 0 (sorted in place)
 //     +40 u32 capacity    entries the index holds
 //     +44 u32 pending     entries in it
 //     +48 u32 chunkCursor next free byte of the shard's arena chunk
@@ -66,8 +65,8 @@
 //                         what the writer made durable since, src/engine/open-read-only.ts,
 //                         invisible to the view's older snapshots), else that value (a
 //                         large batch's versions: its commit record's LSN)
-//   then scratch for one call at a time: the radix sort's 8 x 256 u32 counts, buildList's
-//   u32 prev[HEIGHT_MAX]
+//   then scratch for one call at a time: the radix sort's 8 levels of 2 x 256 u32 (bucket
+//   ends, next free places), buildList's u32 prev[HEIGHT_MAX]
 //
 // Threads: the opening thread only. Atomics: none needed beyond those of the skip list;
 // the memtables it fills are installed in the shard records but no other thread runs.
@@ -123,9 +122,11 @@ export const REPLAY_BATCH_RECORD: u32 = 8;
 export const REPLAY_STATE_BYTES: u32 = 64;
 export const REPLAY_SHARD_BYTES: u32 = 64;
 export const REPLAY_INDEX_ENTRY_BYTES: u32 = 16;
-/** Scratch after the shards' records (room for SHARDS_MAX): the radix sort's histograms, buildList's prev[]. */
+/** Scratch after the shards' records (room for SHARDS_MAX): the radix sort's 8 levels of buckets, buildList's prev[]. */
+/** Scratch per level of flagSort: 256 u32 bucket ends, 256 u32 next free places. */
+const FLAG_LEVEL_BYTES: usize = 2 * 256 * 4;
 const SCRATCH_HISTOGRAMS: usize = <usize>REPLAY_STATE_BYTES + <usize>SHARDS_MAX * <usize>REPLAY_SHARD_BYTES;
-const SCRATCH_PREVS: usize = SCRATCH_HISTOGRAMS + 8 * 256 * 4;
+const SCRATCH_PREVS: usize = SCRATCH_HISTOGRAMS + 8 * FLAG_LEVEL_BYTES;
 /** Bytes the caller allocates for the state. */
 export const REPLAY_STATE_ALLOC_BYTES: usize = SCRATCH_PREVS + <usize>HEIGHT_MAX * 4;
 
@@ -383,7 +384,8 @@ function linkPending(state: usize, h: usize): u32 {
   if (n == 0) return 0;
   const mt = <usize>load<u32>(h, H_MT);
   const index = <usize>load<u32>(h, H_INDEX);
-  const sorted = sortEntries(state, index, index + (<usize>load<u32>(h, H_CAPACITY) << 4), n);
+  sortEntries(state, index, n);
+  const sorted = index;
   let duplicates: u64 = 0;
   if (firstNode(mt) == 0) {
     duplicates = buildList(state, mt, sorted, n);
@@ -477,68 +479,86 @@ function swapEntries(a: usize, b: usize): void {
 const INSERTION_SORT_MAX: u32 = 16;
 
 /**
- * Sorts `n` 16-byte entries at `base` by (key asc, ts desc), using `temp` (room for `n`
- * more); returns where the sorted entries are (`base` or `temp`). Nothing to do when they
- * are sorted already (a log of ascending keys). Else a least-significant-digit radix sort
- * on the 8-byte key prefix, a byte per pass (passes where every entry has the same byte
- * are skipped), which is stable; then each run of equal prefixes, in log order, is sorted
- * by the rest of the key and the ts (quicksort: median of three, the smaller side first
- * so the stack stays O(log n), insertion sort for short ranges, heapsort past a depth
- * limit).
+ * Sorts `n` 16-byte entries at `base` by (key asc, ts desc), in place. Nothing to do when
+ * they are sorted already (a log of ascending keys). Else an in-place most-significant-
+ * digit radix sort on the 8-byte key prefix (flagSort), each bucket by the next byte, and
+ * every bucket of at most RADIX_SMALL entries, or of entries whose prefixes are all equal,
+ * by quicksort on the whole order (prefix, the rest of the key, ts descending). The sort
+ * needs no stability: the order it produces is total but for (key, ts) duplicates, which
+ * are equal in every byte the list keeps.
+ * In place, not the least-significant-digit sort it replaced: that one needed as many bytes
+ * again as the entries for its passes, on pages no thread had touched, and on this VM a
+ * page's first touch costs ~12 µs; recovering 256 MiB of log touched ~6,500 pages (26 MB)
+ * for it (docs/PERFORMANCE.md, "Recovery: page faults again").
  */
-function sortEntries(state: usize, base: usize, temp: usize, n: u32): usize {
+function sortEntries(state: usize, base: usize, n: u32): void {
   let sorted = true;
   for (let i: u32 = 1; i < n && sorted; i++) {
     if (compareEntries(base + (<usize>(i - 1) << 4), base + (<usize>i << 4)) > 0) sorted = false;
   }
-  if (sorted) return base;
-  const histograms = state + SCRATCH_HISTOGRAMS;
-  memory.fill(histograms, 0, 8 * 256 * 4);
-  for (let i: u32 = 0; i < n; i++) {
-    const prefix = load<u64>(base + (<usize>i << 4));
-    for (let d: u32 = 0; d < 8; d++) {
-      const at = histograms + (<usize>((d << 8) | <u32>((prefix >> (<u64>d << 3)) & 0xff)) << 2);
-      store<u32>(at, load<u32>(at) + 1);
-    }
+  if (sorted) return;
+  flagSort(state + SCRATCH_HISTOGRAMS, base, 0, n, 56);
+}
+
+/** Buckets this small are sorted by quicksort instead of another radix pass. */
+const RADIX_SMALL: u32 = 64;
+
+@inline
+function prefixByte(base: usize, i: u32, shift: u32): u32 {
+  return <u32>(load<u64>(base + (<usize>i << 4)) >> <u64>shift) & 0xff;
+}
+
+/**
+ * American flag sort of entries [lo, hi) of `base`, whose prefixes agree in every byte
+ * above the one at bit `shift` (56: the key's first byte, 0: its eighth), by that byte,
+ * then each bucket by the next byte (recursion depth at most 8, FLAG_LEVEL_BYTES of
+ * `scratch` per level). A pass counts the bucket sizes, then walks each bucket's places
+ * and swaps every entry that belongs elsewhere into the next free place of its own
+ * bucket: each swap settles one entry, so a pass is O(hi - lo) swaps at most.
+ */
+function flagSort(scratch: usize, base: usize, lo: u32, hi: u32, shift: i32): void {
+  const n = hi - lo;
+  if (n <= RADIX_SMALL || shift < 0) {
+    if (n > 1) quicksort(base, lo, hi, 2 * (32 - clz<u32>(n)));
+    return;
   }
-  let from = base;
-  let to = temp;
-  for (let d: u32 = 0; d < 8; d++) {
-    const counts = histograms + (<usize>(d << 8) << 2);
-    // Turn the counts into starting positions; skip a pass that would move nothing.
-    let total: u32 = 0;
-    let trivial = false;
-    for (let b: u32 = 0; b < 256; b++) {
-      const at = counts + (<usize>b << 2);
-      const count = load<u32>(at);
-      if (count == n) trivial = true;
-      store<u32>(at, total);
-      total += count;
-    }
-    if (trivial) continue;
-    const shift = <u64>d << 3;
-    for (let i: u32 = 0; i < n; i++) {
-      const entry = from + (<usize>i << 4);
-      const prefix = load<u64>(entry);
-      const at = counts + (<usize>(<u32>((prefix >> shift) & 0xff)) << 2);
-      const position = load<u32>(at);
-      store<u32>(at, position + 1);
-      const target = to + (<usize>position << 4);
-      store<u64>(target, prefix);
-      store<u64>(target, load<u64>(entry, 8), 8);
-    }
-    const t = from;
-    from = to;
-    to = t;
+  const ends = scratch;
+  const next = scratch + 1024;
+  memory.fill(ends, 0, 1024);
+  const s = <u32>shift;
+  for (let i = lo; i < hi; i++) {
+    const at = ends + (<usize>prefixByte(base, i, s) << 2);
+    store<u32>(at, load<u32>(at) + 1);
   }
-  // Runs of equal prefixes: order by the rest of the key, then ts descending.
-  let runStart: u32 = 0;
-  for (let i: u32 = 1; i <= n; i++) {
-    if (i < n && load<u64>(from + (<usize>i << 4)) == load<u64>(from + (<usize>runStart << 4))) continue;
-    if (i - runStart > 1) quicksort(from, runStart, i, 2 * (32 - clz<u32>(i - runStart)));
-    runStart = i;
+  let place = lo;
+  for (let b: u32 = 0; b < 256; b++) {
+    const count = load<u32>(ends + (<usize>b << 2));
+    store<u32>(next + (<usize>b << 2), place);
+    place += count;
+    store<u32>(ends + (<usize>b << 2), place);
   }
-  return from;
+  for (let b: u32 = 0; b < 256; b++) {
+    const end = load<u32>(ends + (<usize>b << 2));
+    let i = load<u32>(next + (<usize>b << 2));
+    while (i < end) {
+      const v = prefixByte(base, i, s);
+      if (v == b) {
+        i++;
+        continue;
+      }
+      const slot = next + (<usize>v << 2);
+      const j = load<u32>(slot);
+      store<u32>(slot, j + 1);
+      swapEntries(base + (<usize>i << 4), base + (<usize>j << 4));
+    }
+    store<u32>(next + (<usize>b << 2), end);
+  }
+  let start = lo;
+  for (let b: u32 = 0; b < 256; b++) {
+    const end = load<u32>(ends + (<usize>b << 2));
+    if (end - start > 1) flagSort(scratch + FLAG_LEVEL_BYTES, base, start, end, shift - 8);
+    start = end;
+  }
 }
 
 function quicksort(base: usize, from: u32, to: u32, depth: u32): void {

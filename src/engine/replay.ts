@@ -7,7 +7,7 @@
  * partition log, src/engine/partition-log.ts), a buffer at a time (src/wal/record-runs.ts),
  * and nothing per record or operation is kept: memory is the read buffer, the memtables
  * and one pending index per shard (a block of a memtable's size, of which replay touches
- * 32 bytes per version it holds; freed at the end, where later memtables reuse it),
+ * 16 bytes per version it holds; freed at the end, where later memtables reuse it),
  * however long the logs are. The per-operation work is in the core (assembly/replay.ts):
  * it checks each record as decodeRecord does, skips what is at or below the floor, and
  * creates the version in the shard's active memtable; a shard's versions are linked into
@@ -77,7 +77,7 @@ const INDEX_ENTRY_BYTES = 16;
 const S = { RESUME: 4, STOP_SHARD: 12, STOP_LSN: 16, STOP_OFFSET: 24, STOP_DETAIL: 28, RECORDS: 32, OPERATIONS: 40, FROM_LSN: 48 } as const;
 const H = { FLOOR_TS: 0, MAX_TS: 8, MIN_TS: 16, MIN_LSN: 24, MT: 32, INDEX: 36, CAPACITY: 40, PENDING: 44, SEQ: 56 } as const;
 /** The state at its largest (SHARDS_MAX shards) with its scratch (histograms, prev[]), once per open. */
-const STATE_ALLOC_BYTES = STATE_BYTES + 256 * SHARD_BYTES + 8 * 256 * 4 + 16 * 4;
+const STATE_ALLOC_BYTES = STATE_BYTES + 256 * SHARD_BYTES + 8 * 2 * 256 * 4 + 16 * 4;
 /** A pending index when one of a memtable's size cannot be had (the scanner buffer's size class). */
 const SMALL_INDEX_BYTES = 1 << 20;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
@@ -341,10 +341,11 @@ export class ReplayState {
   }
 
   /**
-   * Gives `shard` its pending index: a block of `indexBytes` (a memtable's size), half
-   * entries and half room for the sort (a version takes at least 40 bytes of arena, an
-   * entry and its room 32, so it never fills before the memtable; freed, the block serves
-   * as a memtable arena later), or a small one when that cannot be had.
+   * Gives `shard` its pending index: a block of `indexBytes` (a memtable's size) of
+   * 16-byte entries, sorted in place (a version takes at least 40 bytes of arena, its
+   * entry 16, so the index never fills before the memtable; replay touches only the
+   * entries it writes, and the block, freed, serves as a memtable arena later), or a small
+   * one when that cannot be had.
    */
   allocateIndex(shard: number): void {
     const e = this.core.exports;
@@ -358,7 +359,7 @@ export class ReplayState {
     this.#indexes.push({ address, bytes });
     const h = this.#shard(shard);
     this.core.u32[(h + H.INDEX) >>> 2] = address;
-    this.core.u32[(h + H.CAPACITY) >>> 2] = Math.floor(bytes / (2 * INDEX_ENTRY_BYTES));
+    this.core.u32[(h + H.CAPACITY) >>> 2] = Math.floor(bytes / INDEX_ENTRY_BYTES);
     this.core.u32[(h + H.PENDING) >>> 2] = 0;
   }
 

@@ -19,12 +19,15 @@ const test = suite("core replay");
 const core = await Core.create({ shards: 2, memoryBytesMax: 512 << 20 });
 const MIB = 1024 * 1024;
 
-/** Records with 1 to 4 operations each, over 2 shards, keys from a 3-letter alphabet (long shared prefixes). */
-function makeRecords(seed: number, count: number): Operation[][] {
+/**
+ * Records with 1 to 4 operations each, over 2 shards, keys from a 3-letter alphabet (long
+ * shared prefixes), or from every byte value with `wide` (many keys, most prefixes distinct).
+ */
+function makeRecords(seed: number, count: number, wide = false): Operation[][] {
   const random = seededRandom(seed);
-  const alphabet = [0x00, 0x61, 0xff];
+  const alphabet = wide ? Array.from({ length: 256 }, (_, b) => b) : [0x00, 0x61, 0xff];
   const keys: Uint8Array[] = [];
-  for (let i = 0; i < 400; i++) {
+  for (let i = 0; i < (wide ? 20_000 : 400); i++) {
     const length = [0, 1, 7, 8, 9, 16, 24][Math.floor(random() * 7)];
     keys.push(Uint8Array.from({ length }, () => alphabet[Math.floor(random() * 3)]));
   }
@@ -173,9 +176,20 @@ test("versions come out in (key, ts) order whatever the log order: one pass into
     assert.is(big.state.records, records.length);
     assert.is(big.memtables[0].length + big.memtables[1].length, 2, "nothing filled a memtable");
     check(big, versions(records), `seed ${seed}, one pass`);
-    // A pending index of 8 entries (256 bytes, half of it the sort's room): batches of 8.
-    check(replayRun(run, { memtableBytes: 8 * MIB, indexBytes: 256 }), versions(records), `seed ${seed}, batches of 8`);
+    // A pending index of 8 entries (128 bytes): batches of 8.
+    check(replayRun(run, { memtableBytes: 8 * MIB, indexBytes: 128 }), versions(records), `seed ${seed}, batches of 8`);
   }
+});
+
+test("a large pending index sorts in place: many distinct prefixes, and keys shorter than a byte or two", () => {
+  // ~50,000 entries a shard: a radix bucket per first byte, and buckets of the next bytes
+  // below them; the empty key and one-byte keys (2 in 7 keys) make big buckets of equal
+  // prefixes, which quicksort orders by length and ts. (The 3-letter keys of the test
+  // above share all eight prefix bytes in long runs.)
+  const records = makeRecords(21, 40_000, true);
+  const replayed = replayRun(frame(records), { memtableBytes: 64 * MIB, indexBytes: 64 * MIB });
+  assert.is(replayed.memtables[0].length + replayed.memtables[1].length, 2, "nothing filled a memtable");
+  check(replayed, versions(records), "wide and narrow keys, one pass");
 });
 
 test("memtables that fill mid-record: the record goes on from the operation that did not fit", () => {
