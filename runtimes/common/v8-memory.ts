@@ -18,11 +18,16 @@
  * grew by 64 MiB since the last one; Node 20's V8 (11.3) counts nothing for a shared
  * memory. So an isolate that drops shared memories, and allocates little on its heap,
  * collects none: Node's opener kept every closed database's memory (and the pages it
- * touched) for hundreds of open/close cycles. Weighing a shared memory hangs a non-shared
- * WebAssembly.Memory of `bytes` on it (a WeakMap entry: reachable exactly as long as the
- * shared memory's object is), which V8 counts; its pages are never touched, so it costs no
- * resident memory, only a reservation of address space (V8 reserves 10 GiB per wasm memory
- * on 64-bit; checked: 400 shared memories of 708 MiB and 400 weights live at once). Deno
+ * touched) for hundreds of open/close cycles. Weighing a shared memory hangs an
+ * ArrayBuffer of `bytes` on it (a WeakMap entry: reachable exactly as long as the shared
+ * memory's object is), which V8 counts. The buffer comes from `Buffer.allocUnsafeSlow`: not
+ * zeroed, never read or written, so its pages are never touched and it costs no resident
+ * memory (100 weights of 4 MiB after churn: RSS +0 MiB; zeroed `new ArrayBuffer`s, whose
+ * calloc clears reused heap memory, +82 MiB). The weights were non-shared
+ * WebAssembly.Memory objects until 2026-12-05, but V8 reserves 10 GiB of address space for
+ * every wasm memory on 64-bit: with a weight on the opener and on each pooled thread, and
+ * a probe core per open, a Node process reserved ~50 GiB per open database, past 1 TiB
+ * after 20 of them (docs/PERFORMANCE.md, "Address space"). Deno
  * 2.9's V8 and Bun collect dropped shared memories without it (measured: 400 dropped, 1 MiB
  * touched in each, RSS peaks +34 MiB in Deno, +11 MiB in Bun, +406 MiB in Node), so their
  * adapters have no weights (Bun's address space for wasm memories is short besides: about
@@ -34,6 +39,7 @@
  * times). A memory is weighed once per isolate, however often it is passed.
  * Threads: any; each thread (isolate) has its own `gc` function and its own weights.
  */
+import { Buffer } from "node:buffer";
 import v8 from "node:v8";
 import vm from "node:vm";
 
@@ -75,11 +81,10 @@ export function v8CollectGarbage(): boolean {
   return true;
 }
 
-const WASM_PAGE_BYTES = 65536;
-const weights = new WeakMap<WebAssembly.Memory, WebAssembly.Memory>();
+const weights = new WeakMap<WebAssembly.Memory, ArrayBuffer>();
 
 /** Makes V8 count `bytes` of external memory for as long as `memory` is reachable. */
 export function v8WeighSharedMemory(memory: WebAssembly.Memory, bytes: number): void {
   if (weights.has(memory)) return;
-  weights.set(memory, new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(bytes / WASM_PAGE_BYTES)) }));
+  weights.set(memory, Buffer.allocUnsafeSlow(Math.max(1, bytes)).buffer as ArrayBuffer);
 }

@@ -27,7 +27,7 @@
  * actor); read by any thread that needs the table list (readers re-read it when the
  * shared manifest generation changes).
  */
-import type { Core } from "../core/core.ts";
+import { Core } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import type { TableMeta } from "../table/format.ts";
@@ -181,4 +181,21 @@ export function writeManifest(core: Core, platform: Platform, dir: string, data:
   platform.rename(tmp, `${dir}/${MANIFEST_NAME}`);
   platform.fsyncDir(dir);
   return next;
+}
+
+/**
+ * This thread's core for reading a MANIFEST before the database's own core exists (the
+ * shard count it records sizes that core): made once per thread and kept, since
+ * `readManifest` only stages the text for its CRC-32C, synchronously. A core per open
+ * cost a WebAssembly.Memory each, and V8 reserves 10 GiB of address space for every wasm
+ * memory on 64-bit until the object is collected (docs/PERFORMANCE.md, "Address space").
+ */
+let manifestCoreMade: Promise<Core> | undefined;
+
+export function manifestCore(): Promise<Core> {
+  manifestCoreMade ??= Core.create({ shards: 1, memoryBytesMax: 8 * 1024 * 1024 }).catch((error) => {
+    manifestCoreMade = undefined; // the next open tries again
+    throw error;
+  });
+  return manifestCoreMade;
 }

@@ -32,7 +32,7 @@ import { recoverLog, type RecoveryReport } from "../wal/recovery.ts";
 import { RingView } from "../wal/ring.ts";
 import { Database, type RecoveryInfo } from "./database.ts";
 import { type FlushEnv, partitionDir } from "./flush.ts";
-import { MANIFEST_NAME, readManifest } from "./manifest.ts";
+import { MANIFEST_NAME, manifestCore, readManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { REQUEST_QUEUE_BYTES, type ResolvedOptions, valueBytesMaxFor } from "./options.ts";
 import { replay } from "./replay.ts";
@@ -94,10 +94,9 @@ async function buildView(platform: Platform, dir: string, o: ResolvedOptions, li
 class LogTrimmedError extends Error {}
 
 async function buildViewOnce(platform: Platform, dir: string, o: ResolvedOptions, live: boolean): Promise<View> {
-  const probe = await Core.create({ shards: 1, memoryBytesMax: 8 * MIB });
+  const probe = await manifestCore();
   const manifestBytes = platform.readFile(`${dir}/${MANIFEST_NAME}`);
   const manifest = readManifest(probe, platform, dir);
-  probe.detach();
   if (!manifest) throw new DatabaseNotFoundError(dir);
   if (o.shards !== undefined && o.shards !== manifest.shards) {
     throw new RangeError(`${dir} was created with ${manifest.shards} shards; open it with shards: ${manifest.shards} or leave shards out`);

@@ -39,7 +39,7 @@ import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
 import { openReadOnly } from "./open-read-only.ts";
 import { awaitDurableBeyond, type FlushEnv, partitionDir } from "./flush.ts";
-import { FOLLOWER_FILE_NAME, MANIFEST_NAME, type ManifestData, newManifest, readManifest, writeManifest } from "./manifest.ts";
+import { FOLLOWER_FILE_NAME, MANIFEST_NAME, manifestCore, type ManifestData, newManifest, readManifest, writeManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
@@ -104,9 +104,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
   /** Asks a started actor to close and waits (bounded) until it did; see the catch below. */
   let stopActor: (() => Promise<void>) | undefined;
   try {
-    const probe = await Core.create({ shards: 1, memoryBytesMax: 8 * MIB });
-    const existing = readManifest(probe, platform, dir);
-    probe.detach();
+    const existing = readManifest(await manifestCore(), platform, dir);
     if (!existing) refuseIfNotNew(platform, dir);
     if (existing && o.shards !== undefined && o.shards !== existing.shards) {
       throw new RangeError(`${dir} was created with ${existing.shards} shards; open it with shards: ${existing.shards} or leave shards out`);
