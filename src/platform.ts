@@ -149,7 +149,9 @@ export interface Platform {
   /**
    * A full, synchronous garbage collection of the calling thread's heap; false (and nothing
    * done) where the runtime offers none. Called by src/worker-pool.ts on a pooled thread
-   * that has been idle for a while, never on the opening thread: an idle thread allocates nothing, so
+   * that has been idle for a while, and by a live reader after it closed views where the
+   * platform has neither collectSoon nor weighSharedMemory (Deno; src/engine/live-reader.ts);
+   * never by the engine otherwise on an application's thread: an idle thread allocates nothing, so
    * its collector would never run on its own, and it would keep the garbage of the job it
    * ran (the shared memory of a closed database among it) for as long as it lives
    * (docs/ARCHITECTURE.md, "Decision: worker threads are pooled per process"). Optional, so
