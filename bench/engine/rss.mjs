@@ -30,7 +30,8 @@
 // Reported, never asserted.
 //
 // usage: <runtime> bench/engine/rss.mjs <entry module> <scratch dir> [cycles] [retireWaitMs]
-// (retireWaitMs 0: no firstRetired, cyclesRetired and retired readings, for --quick)
+// (retireWaitMs 0: no firstRetired, cyclesRetired and retired readings, and no pauses
+// before the readings either, for --quick, whose figures only show that the run works)
 // Prints `SHARDLINE-RSS {json}`: { gc, readings: { start: bytes, ... }, unforced: { ... },
 // threads: { start: the process's thread count (Linux), ... }, cycles, cycleMs,
 // retireWaitMs, seconds }, cycleMs being the mean time of one open+close.
@@ -50,7 +51,7 @@ const retireWaitMs = Number(retireArg ?? 7_000);
 const gc = typeof globalThis.gc === "function" ? () => globalThis.gc() : globalThis.Bun ? () => globalThis.Bun.gc(true) : undefined;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** The pause before a reading that follows closes: past the pool's COLLECT_IDLE_MS (1 s). */
-const AFTER_CLOSE_MS = 1_500;
+const AFTER_CLOSE_MS = retireWaitMs > 0 ? 1_500 : 0;
 
 /** Threads of this process (Linux), or undefined. */
 function threadCount() {
@@ -64,7 +65,7 @@ function threadCount() {
 const readings = {};
 const unforced = {};
 const threads = {};
-async function reading(name, pauseMs = 250) {
+async function reading(name, pauseMs = retireWaitMs > 0 ? 250 : 0) {
   await sleep(pauseMs);
   unforced[name] = process.memoryUsage().rss;
   gc?.();
