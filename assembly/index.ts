@@ -102,7 +102,7 @@ export { validateRecords as walValidate, findValidHeader as walFindValidHeader }
 export { engineBatch, engineWrite } from "./engine";
 export { epochAdvance, epochEnter, epochExit, epochHold, epochNow, epochQuiet } from "./epoch";
 export { shardDropOldestFrozen, shardInstallActive, shardRotateActive } from "./shard";
-export { replayLink, replayRecord, replayRun } from "./replay";
+export { replayLink, replayRecord, replayRun, replayStateBytes } from "./replay";
 
 // ---- lifecycle -------------------------------------------------------------------------
 

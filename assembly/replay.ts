@@ -122,13 +122,18 @@ export const REPLAY_BATCH_RECORD: u32 = 8;
 export const REPLAY_STATE_BYTES: u32 = 64;
 export const REPLAY_SHARD_BYTES: u32 = 64;
 export const REPLAY_INDEX_ENTRY_BYTES: u32 = 16;
-/** Scratch after the shards' records (room for SHARDS_MAX): the radix sort's 8 levels of buckets, buildList's prev[]. */
 /** Scratch per level of flagSort: 256 u32 bucket ends, 256 u32 next free places. */
 const FLAG_LEVEL_BYTES: usize = 2 * 256 * 4;
-const SCRATCH_HISTOGRAMS: usize = <usize>REPLAY_STATE_BYTES + <usize>SHARDS_MAX * <usize>REPLAY_SHARD_BYTES;
-const SCRATCH_PREVS: usize = SCRATCH_HISTOGRAMS + 8 * FLAG_LEVEL_BYTES;
-/** Bytes the caller allocates for the state. */
+/** Scratch after the shards' records (room for SHARDS_MAX): flagSort's 8 levels, then buildList's prev[]. */
+const SCRATCH_FLAG_LEVELS: usize = <usize>REPLAY_STATE_BYTES + <usize>SHARDS_MAX * <usize>REPLAY_SHARD_BYTES;
+const SCRATCH_PREVS: usize = SCRATCH_FLAG_LEVELS + 8 * FLAG_LEVEL_BYTES;
+/** Bytes the caller allocates for the state (JavaScript asks replayStateBytes: one source for the layout's size). */
 export const REPLAY_STATE_ALLOC_BYTES: usize = SCRATCH_PREVS + <usize>HEIGHT_MAX * 4;
+
+/** REPLAY_STATE_ALLOC_BYTES, for the caller that allocates the state. */
+export function replayStateBytes(): u32 {
+  return <u32>REPLAY_STATE_ALLOC_BYTES;
+}
 
 const S_SHARDS: usize = 0;
 const S_RESUME: usize = 4;
@@ -385,13 +390,12 @@ function linkPending(state: usize, h: usize): u32 {
   const mt = <usize>load<u32>(h, H_MT);
   const index = <usize>load<u32>(h, H_INDEX);
   sortEntries(state, index, n);
-  const sorted = index;
   let duplicates: u64 = 0;
   if (firstNode(mt) == 0) {
-    duplicates = buildList(state, mt, sorted, n);
+    duplicates = buildList(state, mt, index, n);
   } else {
     for (let i: u32 = 0; i < n; i++) {
-      if (nodeLink(mt, <usize>load<u32>(sorted + (<usize>i << 4), 8)) == STATUS_DUPLICATE) duplicates++;
+      if (nodeLink(mt, <usize>load<u32>(index + (<usize>i << 4), 8)) == STATUS_DUPLICATE) duplicates++;
     }
   }
   store<u32>(h, 0, H_PENDING);
@@ -497,7 +501,7 @@ function sortEntries(state: usize, base: usize, n: u32): void {
     if (compareEntries(base + (<usize>(i - 1) << 4), base + (<usize>i << 4)) > 0) sorted = false;
   }
   if (sorted) return;
-  flagSort(state + SCRATCH_HISTOGRAMS, base, 0, n, 56);
+  flagSort(state + SCRATCH_FLAG_LEVELS, base, 0, n, 56);
 }
 
 /** Buckets this small are sorted by quicksort instead of another radix pass. */

@@ -276,4 +276,8 @@ export interface CoreExports {
    * Links the shard's pending versions into its memtable; returns how many were pending.
    */
   replayLink(state: number, shard: number): number;
+  /**
+   * Bytes to allocate (and zero) for a replay state: its shard records and its scratch.
+   */
+  replayStateBytes(): number;
 }

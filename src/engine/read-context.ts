@@ -156,7 +156,7 @@ export class ReadContext {
     const last = open.length - 1;
     const at = last >= 0 && open[last] === epoch ? last : open.lastIndexOf(epoch);
     if (at < 0) throw new Error(`ReadContext: no open read entered at epoch ${epoch}`);
-    if (at === open.length - 1) open.pop(); // the common case (a get, nested or not): no garbage
+    if (at === last) open.pop(); // the common case (a get, nested or not): no garbage
     else open.splice(at, 1);
     if (this.#closed) return;
     if (open.length === 0) this.core.exports.epochExit();

@@ -76,8 +76,6 @@ const SHARD_BYTES = 64;
 const INDEX_ENTRY_BYTES = 16;
 const S = { RESUME: 4, STOP_SHARD: 12, STOP_LSN: 16, STOP_OFFSET: 24, STOP_DETAIL: 28, RECORDS: 32, OPERATIONS: 40, FROM_LSN: 48 } as const;
 const H = { FLOOR_TS: 0, MAX_TS: 8, MIN_TS: 16, MIN_LSN: 24, MT: 32, INDEX: 36, CAPACITY: 40, PENDING: 44, SEQ: 56 } as const;
-/** The state at its largest (SHARDS_MAX shards) with its scratch (histograms, prev[]), once per open. */
-const STATE_ALLOC_BYTES = STATE_BYTES + 256 * SHARD_BYTES + 8 * 2 * 256 * 4 + 16 * 4;
 /** A pending index when one of a memtable's size cannot be had (the scanner buffer's size class). */
 const SMALL_INDEX_BYTES = 1 << 20;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
@@ -262,11 +260,14 @@ export class ReplayState {
     floors: bigint[],
     private readonly indexBytes: number,
   ) {
-    // Permanent (bump) memory: once per open, never given back.
-    const address = core.exports.coreAllocPermanent(STATE_ALLOC_BYTES, 64) >>> 0;
+    // Permanent (bump) memory: once per open, never given back. Its size is the core's
+    // (shard records for SHARDS_MAX shards, then the sort's and buildList's scratch), so the
+    // scratch layout has one source.
+    const stateBytes = core.exports.replayStateBytes() >>> 0;
+    const address = core.exports.coreAllocPermanent(stateBytes, 64) >>> 0;
     if (address < 64) throw new RangeError("no shared memory left for recovery's replay state");
     this.address = address;
-    core.u8.fill(0, address, address + STATE_ALLOC_BYTES);
+    core.u8.fill(0, address, address + stateBytes);
     core.u32[address >>> 2] = shards;
     for (let shard = 0; shard < shards; shard++) {
       this.#set64(shard, H.FLOOR_TS, floors[shard]);
