@@ -1,7 +1,9 @@
 /**
  * Recovery time for a log of recoveryLogBytes (256 MiB in a full run): a child process of
  * this runtime (bench/harness/recovery-writer.ts) writes it, makes it durable and is
- * killed with SIGKILL; then each round copies that directory and times reopening it:
+ * killed with SIGKILL; then each round copies that directory and times reopening it in a
+ * fresh child process (bench/harness/recovery-reader.ts: a process restarting after a crash
+ * is a fresh one; modules are loaded before its clock starts):
  * - with the engine: `open(dir)` (replays the log into memtables) and a get of the first
  *   key written;
  * - until the engine's open() exists: the write-ahead log on its own, `openLog(dir)`
@@ -16,7 +18,8 @@
  * The copy sits in the page cache (it was just written), so this is recovery with a warm
  * cache. A recovery whose warm-up round took over SLOW_RECOVERY_MS is measured once more,
  * not `rounds` times. The peers without a log are listed with the reason.
- * Threads: the harness's main thread, plus the writer process it starts and kills.
+ * Threads: the harness's main thread, plus the writer process it starts and kills and a
+ * reader process a round.
  */
 import { spawn } from "node:child_process";
 import { cpSync } from "node:fs";
@@ -27,14 +30,15 @@ import { runtimeCommand } from "../../scripts/runtimes.mjs";
 import { runtimeName } from "../../runtimes/current.ts";
 import { type Figures, type Round, summarize } from "../harness/measure.ts";
 import type { Sizes } from "../harness/sizes.ts";
-import { randomKeys } from "../lib/data.ts";
 import { median } from "../lib/timing.ts";
 import { loadEngine, loadWal } from "../systems/shardline.ts";
-import { RECOVERY_MEMTABLE_BYTES, SEEDS } from "./bench-data.ts";
+
 import { type System, Unsupported } from "../systems/system.ts";
 import { isRepresentative, type Job, type JobContext, type Participation } from "./workload.ts";
 
 const WRITER = fileURLToPath(new URL("../harness/recovery-writer.ts", import.meta.url));
+const READER = fileURLToPath(new URL("../harness/recovery-reader.ts", import.meta.url));
+/** How long the writer, or a reader, may take before it is killed. */
 const WRITER_LIMIT_MS = 300_000;
 /** A recovery slower than this (its warm-up round) is measured in one round, not `rounds`. */
 const SLOW_RECOVERY_MS = 10_000;
@@ -90,47 +94,29 @@ function writeAndKill(kind: Written["kind"], dir: string, bytes: number, systemI
   });
 }
 
-/** The first key the writer wrote (its first chunk's first key), which every recovery reads back. */
-function firstKey(): Uint8Array {
-  return randomKeys(1, 16, SEEDS.putKeys + 1000)[0];
-}
-
-/** open(), then a get of the first key written (timed, as the peers' first read is), then close (not timed). */
-async function timeEngineOpen(dir: string, valueBytes: number): Promise<{ ms: number; openMs?: number }> {
-  const engine = await loadEngine();
-  if (typeof engine === "string") throw new Error(engine);
-  const t = performance.now();
-  const db = await engine.open(dir, { durability: "async", memtableBytesMax: RECOVERY_MEMTABLE_BYTES }).catch((e) => {
-    if (e instanceof RangeError) return engine.open(dir, { durability: "async" });
-    throw e;
+/**
+ * Reopens the copy `dir` in a fresh child process (bench/harness/recovery-reader.ts), as a
+ * process restarting after the crash would, and returns what it timed there.
+ */
+function reopenInChild(kind: Written["kind"], dir: string, valueBytes: number, records: number, systemId: string): Promise<{ ms: number; openMs?: number }> {
+  const [cmd, args] = runtimeCommand(runtimeName(), READER, [kind, dir, String(valueBytes), String(records), systemId]) as [string, string[]];
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    const timer = setTimeout(() => child.kill("SIGKILL"), WRITER_LIMIT_MS);
+    child.stdout!.setEncoding("utf8");
+    child.stderr!.setEncoding("utf8");
+    child.stdout!.on("data", (chunk: string) => void (out += chunk));
+    child.stderr!.on("data", (chunk: string) => void (err = (err + chunk).slice(-4000)));
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const m = /SHARDLINE-RECOVERY-OPENED (\{.*\})\n/.exec(out);
+      if (m && code === 0) resolve(JSON.parse(m[1]));
+      else reject(new Error(`the recovery reader ended (code ${code}, signal ${signal}) without a result: ${err.trim().split("\n").slice(-3).join(" | ")}`));
+    });
   });
-  const v = db.get(firstKey());
-  const ms = performance.now() - t;
-  await db.close();
-  if (v?.length !== valueBytes) throw new Error(`shardline recovered without the first key written (${v === undefined ? "missing" : `${v.length} bytes`})`);
-  return { ms };
-}
-
-async function timeWalOpen(dir: string, records: number): Promise<{ ms: number; openMs: number }> {
-  const wal = await loadWal();
-  if (typeof wal === "string") throw new Error(wal);
-  const t = performance.now();
-  const log = await wal.openLog(dir, { durability: "async" });
-  const openMs = performance.now() - t;
-  let n = 0;
-  for await (const _ of log.stream({})) n++;
-  const ms = performance.now() - t;
-  await log.close();
-  if (n !== records) throw new Error(`recovered ${n} records, ${records} were written`);
-  return { ms, openMs };
-}
-
-async function timePeerOpen(system: System, dir: string, sizes: Sizes): Promise<{ ms: number }> {
-  const t = performance.now();
-  const close = await system.crashRecovery!.reopen(dir, firstKey(), sizes.valueBytes);
-  const ms = performance.now() - t;
-  await close();
-  return { ms };
 }
 
 async function recover(ctx: JobContext, sizes: Sizes, system: System): Promise<Figures> {
@@ -151,11 +137,7 @@ async function recover(ctx: JobContext, sizes: Sizes, system: System): Promise<F
       const dir = ctx.freshDir();
       try {
         cpSync(join(pristine, "db"), join(dir, "db"), { recursive: true });
-        const timed = kind === "engine"
-          ? await timeEngineOpen(join(dir, "db"), sizes.valueBytes)
-          : kind === "wal"
-          ? await timeWalOpen(join(dir, "db"), written.records)
-          : await timePeerOpen(system, join(dir, "db"), sizes);
+        const timed = await reopenInChild(kind, join(dir, "db"), sizes.valueBytes, written.records, system.id);
         if (r < 0) {
           if (timed.ms > SLOW_RECOVERY_MS) last = 1;
           continue; // warm-up
