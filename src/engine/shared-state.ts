@@ -156,7 +156,7 @@ export class EngineShared {
   get actorStopped(): boolean {
     return Atomics.load(this.i32, this.#i(F.ACTOR_STOPPED)) === 1;
   }
-  /** Marks the actor stopped; threads waiting for a reply see it at their next re-check (they wait with a timeout). */
+  /** Marks the actor stopped; threads waiting for a reply see it at their next check (channel.ts, STOPPED_CHECK_MS). */
   markActorStopped(): void {
     Atomics.store(this.i32, this.#i(F.ACTOR_STOPPED), 1);
   }

@@ -1,0 +1,55 @@
+// The channel path's client side (src/engine/channel.ts) against a stand-in for the actor:
+// a reply wakes the request it answers (the client's Atomics.waitAsync has no timeout), and
+// a request pending when the actor stops without answering (its thread died) fails within
+// STOPPED_CHECK_MS, from the interval that checks while replies are pending.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { Core } from "../../src/core/core.ts";
+import { ChannelClient, REQUEST_PREFIX_BYTES, ReplyStatus, writeReply } from "../../src/engine/channel.ts";
+import { OP_PUT, type Operation } from "../../src/engine/records.ts";
+import { RING_HEADER_BYTES, WalStatus } from "../../src/wal/format.ts";
+import { RingView } from "../../src/wal/ring.ts";
+
+const test = suite("channel client");
+const REQUEST_RING_BYTES = 64 * 1024;
+
+async function client(stopped: () => number | undefined): Promise<{ core: Core; requests: RingView; channel: ChannelClient }> {
+  const core = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const ring = core.exports.coreAlloc(RING_HEADER_BYTES + REQUEST_RING_BYTES) >>> 0;
+  assert.is(core.exports.walRingFormat(ring, REQUEST_RING_BYTES, 0, 0n, REQUEST_RING_BYTES - 64), WalStatus.OK);
+  const requests = new RingView(core, ring);
+  return { core, requests, channel: new ChannelClient(core, requests, stopped) };
+}
+
+const put = (key: string): Operation => ({ type: OP_PUT, shard: 0, key: new TextEncoder().encode(key), value: new Uint8Array([1, 2, 3]), ts: 0n });
+
+/** Resolves with `promise`'s value, or rejects after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+test("a reply written by the actor wakes the request it answers", async () => {
+  const { core, requests, channel } = await client(() => undefined);
+  const sent = channel.send([put("a")]);
+  await new Promise((resolve) => setTimeout(resolve, 20)); // the client is waiting now
+  const [request] = requests.payloads(requests.drainTail, requests.publishedEnd);
+  const view = new DataView(request.payload.buffer, request.payload.byteOffset);
+  assert.ok(request.payload.length > REQUEST_PREFIX_BYTES, "a request was sent");
+  writeReply(core, view.getUint32(4, true), view.getUint16(2, true), { status: ReplyStatus.OK, ts: 7n, visibleAfter: 96 });
+  const reply = await within(sent, 500, "the answered request");
+  assert.equal(reply, { status: ReplyStatus.OK, ts: 7n, visibleAfter: 96 });
+});
+
+test("a request pending when the actor stops without answering fails within STOPPED_CHECK_MS", async () => {
+  let stopped: number | undefined;
+  const { channel } = await client(() => stopped);
+  const sent = channel.send([put("b")]);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  stopped = ReplyStatus.FAILED; // the actor's thread died: nobody notifies the client
+  const reply = await within(sent, 2500, "the unanswered request");
+  assert.is(reply.status, ReplyStatus.FAILED);
+});
+
+test.run();
