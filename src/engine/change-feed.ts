@@ -75,6 +75,12 @@ import type { EngineShared } from "./shared-state.ts";
 
 /** How often a waiting subscription re-checks the log's state (ms). */
 const POLL_MS = 100;
+/**
+ * Events' keys and values are views of copies of this many bytes (an event larger than
+ * that is a copy of its own): one allocation for many events, and the most one event
+ * kept alive keeps alive.
+ */
+export const EVENT_WINDOW_BYTES = 64 * 1024;
 /** Events decoded per read of the log before they are handed out. */
 const READ_EVENTS_MAX = 4096;
 /**
@@ -144,6 +150,9 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   readonly #batches: BatchAssembler;
   /** The log's records being read, up to the durable LSN seen when it started. */
   #records: Iterator<ScannedRecord> | undefined;
+  /** Where events' keys and values are copied: the current window and how much of it is used. */
+  #window = new Uint8Array(0);
+  #windowUsed = 0;
   #ready: ChangeEvent[] = [];
   #readyAt = 0;
   #history: ChangeEvent[] | undefined;
@@ -255,13 +264,14 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   /**
    * Decodes the log's records from the tail (up to `durable` as it was when this read of
    * the log began) into `#ready`, until READ_EVENTS_MAX events are ready or the records run
-   * out. Payloads are views of the scanner's buffer, copied into an arena first; events'
-   * keys and values are views of that copy.
+   * out. Payloads are views of the scanner's buffer, valid until the next record is read:
+   * each is decoded at once, and only a matching operation's key and value are copied
+   * (#newEvent).
    */
   #readLog(durable: number): void {
     this.#ready = [];
     this.#readyAt = 0;
-    const records = (this.#records ??= this.#tail.read(durable, "window"));
+    const records = (this.#records ??= this.#tail.read(durable, "view"));
     while (this.#ready.length < READ_EVENTS_MAX) {
       const step = records.next();
       if (step.done) {
@@ -307,7 +317,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   #accept(payload: Uint8Array, type: number, shard: number, ts: number, keyAt: number, keyLength: number, valueLength: number, lsn: number): void {
     if (shard >= this.#expected.length) throw new CorruptionError(`group WAL record at LSN ${lsn} names shard ${shard} of ${this.#expected.length}`, `${this.#env.dir}/wal`);
     if (ts <= this.#startAt[shard]) return;
-    const event = this.#matchesAt(payload, keyAt, keyLength) ? newEvent(payload, type, shard, ts, keyAt, keyLength, valueLength) : null;
+    const event = this.#matchesAt(payload, keyAt, keyLength) ? this.#newEvent(payload, type, shard, ts, keyAt, keyLength, valueLength) : null;
     const expected = this.#expected[shard];
     if (ts > expected) {
       const held = this.#held[shard];
@@ -328,6 +338,31 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
       next++;
     }
     this.#expected[shard] = next;
+  }
+
+  /**
+   * An event whose key and value are copied from `payload` (a passing view) into the
+   * current window, side by side: views of one copy for many events, at most
+   * EVENT_WINDOW_BYTES of it kept alive by any one of them.
+   */
+  #newEvent(payload: Uint8Array, type: number, shard: number, ts: number, keyAt: number, keyLength: number, valueLength: number): ChangeEvent {
+    const bytes = keyLength + valueLength;
+    if (this.#windowUsed + bytes > this.#window.length) {
+      this.#window = new Uint8Array(Math.max(EVENT_WINDOW_BYTES, bytes));
+      this.#windowUsed = 0;
+    }
+    const at = this.#windowUsed;
+    this.#window.set(payload.subarray(keyAt, keyAt + bytes), at);
+    this.#windowUsed = at + bytes;
+    const buffer = this.#window.buffer;
+    const put = type === OP_PUT;
+    return {
+      key: new Uint8Array(buffer, at, keyLength),
+      value: put ? new Uint8Array(buffer, at + keyLength, valueLength) : undefined,
+      type: put ? "put" : "delete",
+      commitTs: BigInt(ts),
+      shard,
+    };
   }
 
   #matches(key: Uint8Array): boolean {
@@ -390,14 +425,6 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
 
 function u32At(bytes: Uint8Array, at: number): number {
   return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
-}
-
-/** An event whose key and value are views of `payload` (of a window this subscription's scanner copied). */
-function newEvent(payload: Uint8Array, type: number, shard: number, ts: number, keyAt: number, keyLength: number, valueLength: number): ChangeEvent {
-  const key = payload.subarray(keyAt, keyAt + keyLength);
-  const put = type === OP_PUT;
-  const value = put ? payload.subarray(keyAt + keyLength, keyAt + keyLength + valueLength) : undefined;
-  return { key, value, type: put ? "put" : "delete", commitTs: BigInt(ts), shard };
 }
 
 function toEvent(op: Operation): ChangeEvent {

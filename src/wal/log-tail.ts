@@ -51,10 +51,10 @@ export class LogTail {
 
   /**
    * The records in [next, untilLsn), in order; `next` moves past each one handed out.
-   * Payloads as SegmentScanner.read hands them out: copies by default; with "window", views
-   * of copies shared by neighbouring records.
+   * Payloads as SegmentScanner.read hands them out: copies by default; with "view", views
+   * of the scanner's buffer, valid until the generator is resumed.
    */
-  *read(untilLsn: number, payloads: true | "window" = true): Generator<ScannedRecord> {
+  *read(untilLsn: number, payloads: true | "view" = true): Generator<ScannedRecord> {
     while (this.next < untilLsn) {
       const scanner = (this.#scanner ??= this.#open(this.next));
       scanner.refreshSize();

@@ -9,10 +9,10 @@
  * follower can wait for more durable data and go on.
  *
  * Invariants: every record handed out passed both checksums at its own LSN; `offset` only
- * moves forward and always sits at a record boundary (or the stop position). A "window"
- * payload is a view of a copy made from the current fill of the buffer: the window is
- * forgotten before each refill, so no payload is ever served from bytes of an earlier fill
- * (tests/wal/scanner-windows.test.ts).
+ * moves forward and always sits at a record boundary (or the stop position). A "view"
+ * payload is a view of the buffer itself, valid only until the generator is resumed (the
+ * next fill overwrites it): its reader decodes or copies it at once
+ * (tests/wal/scanner-views.test.ts).
  * Threads: the thread that created it (its FileHandle and buffer belong to that thread).
  */
 import type { Core } from "../core/core.ts";
@@ -29,12 +29,6 @@ import {
 
 /** Read buffer per scanner, in the core's shared memory. */
 export const BUFFER_BYTES = 1 << 20;
-/**
- * Payloads read with `"window"` are views of copies of this many bytes of the buffer (or
- * less): one copy for many records, and what one record kept alive keeps alive at most.
- */
-export const WINDOW_BYTES = 256 * 1024;
-
 export interface ScannedRecord {
   lsn: number;
   /** A copy of the payload, or undefined when the caller asked for none. */
@@ -93,19 +87,14 @@ export class SegmentScanner {
   /**
    * Valid records from the current offset, at most up to LSN `untilLsn` (exclusive; a
    * record starting at or after it is left for a later call, stop reason "limit").
-   * Payloads are copied when `payloads` is true; with "window" a payload is a view of a
-   * copy of up to WINDOW_BYTES of the buffer, shared with the records around it (one
-   * copy for many records: a payload keeps its window alive; a record larger than the
-   * buffer is a copy of its own); with false there is none.
+   * Payloads are copied when `payloads` is true; with "view" a payload is a view of the
+   * read buffer in the core's memory, overwritten once the generator is resumed (a record
+   * larger than the buffer is a copy of its own); with false there is none.
    */
-  *read(untilLsn = Infinity, payloads: boolean | "window" = true): Generator<ScannedRecord> {
+  *read(untilLsn = Infinity, payloads: boolean | "view" = true): Generator<ScannedRecord> {
     const core = this.core;
     const buffer = this.#buffer;
     this.stopped = undefined;
-    // "window": the copy of buffer bytes [windowFrom, windowEnd) of the current fill.
-    let window = new Uint8Array(0);
-    let windowFrom = 0;
-    let windowEnd = 0;
     // Bytes the next fill must hold at least: the record the last fill cut (Stop.PARTIAL).
     let cut = 0;
     while (true) {
@@ -116,7 +105,6 @@ export class SegmentScanner {
       // and a live log's tail, which reads to the durable LSN each time it advances, would
       // otherwise read a buffer of the preallocated segment's zeros at every wake-up.
       const wanted = Math.min(available, Math.max(this.offsetOf(untilLsn) - this.offset, cut));
-      windowEnd = 0; // the fill below overwrites what the window copied
       const read = this.#fill(wanted);
       cut = 0;
       if (read === 0) return this.#stop("end-of-file");
@@ -138,20 +126,8 @@ export class SegmentScanner {
         const bytes = recordBytes(length);
         const from = buffer + at + RECORD_HEADER_BYTES;
         let payload: Uint8Array | undefined;
-        if (payloads === "window") {
-          if (at + RECORD_HEADER_BYTES + length > windowEnd) {
-            // Copy from this record to the end of the validated run, at most WINDOW_BYTES
-            // (at least this record).
-            windowFrom = at;
-            windowEnd = Math.min(valid, at + Math.max(WINDOW_BYTES, bytes));
-            window = new Uint8Array(windowEnd - windowFrom);
-            window.set(core.u8.subarray(buffer + windowFrom, buffer + windowEnd));
-          }
-          const inWindow = at - windowFrom + RECORD_HEADER_BYTES;
-          payload = window.subarray(inWindow, inWindow + length);
-        } else {
-          payload = payloads ? core.copyOut(from, length) : undefined;
-        }
+        if (payloads === "view") payload = core.u8.subarray(from, from + length);
+        else payload = payloads ? core.copyOut(from, length) : undefined;
         at += bytes;
         this.offset += bytes;
         yield { lsn, payload, bytes };

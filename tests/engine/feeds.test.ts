@@ -8,7 +8,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
 import { FeedHistoryError, FeedOverflowError } from "../../src/engine/public.ts";
-import { type ChangeEvent, SUBSCRIPTIONS_MAX } from "../../src/engine/change-feed.ts";
+import { type ChangeEvent, EVENT_WINDOW_BYTES, SUBSCRIPTIONS_MAX } from "../../src/engine/change-feed.ts";
 import { encodeOperations, OP_PUT } from "../../src/engine/records.ts";
 import { EngineShared } from "../../src/engine/shared-state.ts";
 import { RingView } from "../../src/wal/ring.ts";
@@ -139,6 +139,42 @@ test("a subscriber that reads late catches up from the log: nothing lost, writer
   assert.is(seen.size, 1500);
   assert.is(db.stats().paths.channel, 0);
   await db.close();
+});
+
+test("events keep their keys and values after the log's read buffer was refilled many times; one keeps at most a window alive", async () => {
+  // The feed reads records as passing views of its scanner's 1 MiB buffer and copies each
+  // matching key and value into windows of EVENT_WINDOW_BYTES: ~5 MiB of log, read in full
+  // before any event is checked, so an event left pointing at the buffer would show other
+  // records' bytes here.
+  const db = await open(tempDir(), { shards: 2, durability: "async", memtableBytesMax: 16 * 1024 * 1024 });
+  const all = db.subscribe();
+  const some = db.subscribe({ prefix: new TextEncoder().encode("k1") });
+  const valueOf = (i: number) => (i % 500 === 7 ? `${i}:`.padEnd(EVENT_WINDOW_BYTES + 1000, "L") : `${i}:`.padEnd(1500 + (i % 37), String.fromCharCode(97 + (i % 26))));
+  const n = 3000;
+  for (let i = 0; i < n; i++) await db.put(`k${i}`, valueOf(i));
+  await db.delete("k1");
+  const read = async (feed: AsyncIterable<ChangeEvent>, count: number) => {
+    const events: ChangeEvent[] = [];
+    for await (const event of feed) if (events.push(event) === count) break;
+    return events;
+  };
+  try {
+    const matching = Array.from({ length: n }, (_, i) => `k${i}`).filter((k) => k.startsWith("k1")).length + 1;
+    const [every, filtered] = [await read(all, n + 1), await read(some, matching)];
+    for (let i = 0; i < n; i++) {
+      const e = every[i];
+      assert.is(text(e.key), `k${i}`);
+      assert.is(text(e.value!), valueOf(i), `k${i}'s value intact`);
+      assert.ok(e.value!.buffer.byteLength <= Math.max(EVENT_WINDOW_BYTES, e.key.length + e.value!.length), `k${i} keeps ${e.value!.buffer.byteLength} bytes alive`);
+    }
+    assert.equal([every[n].type, text(every[n].key), every[n].value], ["delete", "k1", undefined]);
+    assert.ok(filtered.every((e) => text(e.key)!.startsWith("k1") && (e.type === "delete" || text(e.value!) === valueOf(Number(text(e.key)!.slice(1))))), "the filtered feed's events: only k1..., intact");
+    assert.is(filtered.length, matching);
+  } finally {
+    all.end();
+    some.end();
+    await db.close();
+  }
 });
 
 test("a subscriber that does not read while its log is flushed and trimmed: FeedOverflowError", async () => {
