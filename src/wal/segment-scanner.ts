@@ -29,9 +29,10 @@ import {
 
 /** Read buffer per scanner, in the core's shared memory. */
 export const BUFFER_BYTES = 1 << 20;
+
 export interface ScannedRecord {
   lsn: number;
-  /** A copy of the payload, or undefined when the caller asked for none. */
+  /** The payload: a copy, a passing view of the read buffer ("view"), or undefined when the caller asked for none. */
   payload: Uint8Array | undefined;
   /** Bytes the record occupies (header, payload, padding). */
   bytes: number;
