@@ -32,14 +32,13 @@ import { type Figures, type Round, summarize } from "../harness/measure.ts";
 import type { Sizes } from "../harness/sizes.ts";
 import { median } from "../lib/timing.ts";
 import { loadEngine, loadWal } from "../systems/shardline.ts";
-
 import { type System, Unsupported } from "../systems/system.ts";
 import { isRepresentative, type Job, type JobContext, type Participation } from "./workload.ts";
 
 const WRITER = fileURLToPath(new URL("../harness/recovery-writer.ts", import.meta.url));
 const READER = fileURLToPath(new URL("../harness/recovery-reader.ts", import.meta.url));
 /** How long the writer, or a reader, may take before it is killed. */
-const WRITER_LIMIT_MS = 300_000;
+const CHILD_LIMIT_MS = 300_000;
 /** A recovery slower than this (its warm-up round) is measured in one round, not `rounds`. */
 const SLOW_RECOVERY_MS = 10_000;
 
@@ -65,58 +64,61 @@ interface Written {
   note?: string;
 }
 
-/** Runs the writer until it reports READY, then kills it with SIGKILL. */
-function writeAndKill(kind: Written["kind"], dir: string, bytes: number, systemId?: string): Promise<Written> {
-  const [cmd, args] = runtimeCommand(runtimeName(), WRITER, [kind, dir, String(bytes), ...(systemId ? [systemId] : [])]) as [string, string[]];
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-  return new Promise<Written>((resolve, reject) => {
+interface ChildEnd {
+  out: string;
+  /** The last 4,000 characters of its stderr. */
+  err: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Runs `script` in a child process of this runtime until it ends, collecting its output;
+ * kills it with SIGKILL once `killWhen(stdout so far)` is true, or after CHILD_LIMIT_MS.
+ */
+function runChild(script: string, args: string[], killWhen: (out: string) => boolean = () => false): Promise<ChildEnd> {
+  const [cmd, argv] = runtimeCommand(runtimeName(), script, args) as [string, string[]];
+  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  return new Promise<ChildEnd>((resolve, reject) => {
     let out = "";
     let err = "";
-    let written: Written | undefined;
-    const timer = setTimeout(() => child.kill("SIGKILL"), WRITER_LIMIT_MS);
+    const timer = setTimeout(() => child.kill("SIGKILL"), CHILD_LIMIT_MS);
     child.stdout!.setEncoding("utf8");
     child.stderr!.setEncoding("utf8");
     child.stderr!.on("data", (chunk: string) => void (err = (err + chunk).slice(-4000)));
     child.stdout!.on("data", (chunk: string) => {
       out += chunk;
-      const m = /SHARDLINE-RECOVERY-READY (\{.*\})\n/.exec(out);
-      if (m && !written) {
-        written = JSON.parse(m[1]);
-        child.kill("SIGKILL");
-      }
+      if (killWhen(out)) child.kill("SIGKILL");
     });
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      if (written && signal === "SIGKILL") resolve(written);
-      else reject(new Error(`the recovery writer ended (code ${code}, signal ${signal}) before it was ready: ${err.trim().split("\n").slice(-3).join(" | ")}`));
+      resolve({ out, err, code, signal });
     });
   });
+}
+
+const lastLines = (end: ChildEnd) => end.err.trim().split("\n").slice(-3).join(" | ");
+const READY = /SHARDLINE-RECOVERY-READY (\{.*\})\n/;
+const OPENED = /SHARDLINE-RECOVERY-OPENED (\{.*\})\n/;
+
+/** Runs the writer until it reports READY, then kills it with SIGKILL. */
+async function writeAndKill(kind: Written["kind"], dir: string, bytes: number, systemId?: string): Promise<Written> {
+  const end = await runChild(WRITER, [kind, dir, String(bytes), ...(systemId ? [systemId] : [])], (out) => READY.test(out));
+  const m = READY.exec(end.out);
+  if (m && end.signal === "SIGKILL") return JSON.parse(m[1]);
+  throw new Error(`the recovery writer ended (code ${end.code}, signal ${end.signal}) before it was ready: ${lastLines(end)}`);
 }
 
 /**
  * Reopens the copy `dir` in a fresh child process (bench/harness/recovery-reader.ts), as a
  * process restarting after the crash would, and returns what it timed there.
  */
-function reopenInChild(kind: Written["kind"], dir: string, valueBytes: number, records: number, systemId: string): Promise<{ ms: number; openMs?: number }> {
-  const [cmd, args] = runtimeCommand(runtimeName(), READER, [kind, dir, String(valueBytes), String(records), systemId]) as [string, string[]];
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    let err = "";
-    const timer = setTimeout(() => child.kill("SIGKILL"), WRITER_LIMIT_MS);
-    child.stdout!.setEncoding("utf8");
-    child.stderr!.setEncoding("utf8");
-    child.stdout!.on("data", (chunk: string) => void (out += chunk));
-    child.stderr!.on("data", (chunk: string) => void (err = (err + chunk).slice(-4000)));
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const m = /SHARDLINE-RECOVERY-OPENED (\{.*\})\n/.exec(out);
-      if (m && code === 0) resolve(JSON.parse(m[1]));
-      else reject(new Error(`the recovery reader ended (code ${code}, signal ${signal}) without a result: ${err.trim().split("\n").slice(-3).join(" | ")}`));
-    });
-  });
+async function reopenInChild(kind: Written["kind"], dir: string, valueBytes: number, records: number, systemId: string): Promise<{ ms: number; openMs?: number }> {
+  const end = await runChild(READER, [kind, dir, String(valueBytes), String(records), systemId]);
+  const m = OPENED.exec(end.out);
+  if (m && end.code === 0) return JSON.parse(m[1]);
+  throw new Error(`the recovery reader ended (code ${end.code}, signal ${end.signal}) without a result: ${lastLines(end)}`);
 }
 
 async function recover(ctx: JobContext, sizes: Sizes, system: System): Promise<Figures> {
