@@ -67,6 +67,7 @@ import {
   countNodes,
   linkPending,
   nodeDefer,
+  pendingCapacity,
   pendingCount,
   firstNode,
   getVisibleNode,
@@ -400,6 +401,11 @@ export function memtableLinkPending(mt: usize, max: u32): u32 {
 /** Deferred nodes handed in and not linked yet. */
 export function memtablePending(mt: usize): u32 {
   return isMemtable(mt) ? pendingCount(mt) : 0;
+}
+
+/** Entries of the memtable's pending ring (how many deferred nodes can wait at once); 0 if `mt` is not a memtable. */
+export function memtablePendingCapacity(mt: usize): u32 {
+  return isMemtable(mt) ? pendingCapacity(mt) : 0;
 }
 
 /** A consistent copy of the shard's memtables, newest first, in this thread's shard-list area; returns the count. */

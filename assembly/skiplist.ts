@@ -790,6 +790,11 @@ export function settle(mt: usize): void {
   if (head != atomic.load<u32>(mt, MT_PENDING_DONE)) linkPendingTo(mt, head);
 }
 
+/** Entries of the memtable's pending ring: how many nodes can wait to be linked at once. */
+export function pendingCapacity(mt: usize): u32 {
+  return pendingMask(mt) + 1;
+}
+
 /** Nodes handed in and not linked yet. */
 export function pendingCount(mt: usize): u32 {
   return atomic.load<u32>(mt, MT_PENDING_HEAD) - atomic.load<u32>(mt, MT_PENDING_DONE);

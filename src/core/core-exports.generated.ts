@@ -159,6 +159,10 @@ export interface CoreExports {
    */
   memtablePending(mt: number): number;
   /**
+   * Entries of the memtable's pending ring (how many deferred nodes can wait at once); 0 if `mt` is not a memtable.
+   */
+  memtablePendingCapacity(mt: number): number;
+  /**
    * Freezes a memtable: later fast-path writers back out. Returns the writers still inside.
    */
   memtableFreeze(mt: number): number;

@@ -65,6 +65,7 @@ import { ReaderRetention } from "./reader-slots.ts";
 import { awaitDurableBeyond, flushShard, type FlushEnv, publishManifest } from "./flush.ts";
 import type { ManifestData, TableRecord } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
+import { LINK_POLL_MS, LinkPacer } from "./link-pacer.ts";
 import { PagesAhead } from "./pages-ahead.ts";
 import { MEMTABLE_BYTES_MAX as MEMTABLE_ARENA_BYTES_MAX } from "./options.ts";
 import { BATCH_LOG_BYTES_MAX, BATCH_OPS_MAX } from "./options.ts";
@@ -103,10 +104,6 @@ const FREEZE_FRACTION = 0.75;
 /** The smallest of the large private memtables' sizes (4 MiB x 4^k; see the header: arena sizes). */
 const LARGE_ARENA_BYTES_MIN = 4 * 1024 * 1024;
 const IDLE_WAIT_MS = 20;
-/** Deferred nodes the actor links in one shard's active memtable per background step (~1 µs each). */
-const LINK_STEP_MAX = 2048;
-/** How often the actor looks for deferred nodes while some wait, ms. */
-const LINK_POLL_MS = 2;
 /** The actor's block cache at most: it reads tables only for compaction, each block once. */
 const ACTOR_CACHE_BYTES_MAX = 8 * 1024 * 1024;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
@@ -155,6 +152,8 @@ class Actor implements FlushEnv {
   #failed = false;
   /** Maps the writers' next pages (pages-ahead.ts); none under durability "full" (see #background). */
   readonly #pagesAhead: PagesAhead | undefined;
+  /** When the nodes fast-path writers handed in are linked (link-pacer.ts). */
+  readonly #linker: LinkPacer;
   /** The LSN of the group-WAL record this thread reserved and has not yet published, or -1. */
   #heldRecord = -1;
 
@@ -177,6 +176,7 @@ class Actor implements FlushEnv {
     this.dir = args.dir;
     this.retention = new ReaderRetention(platform, args.dir, args.readerRetainBytesMax, args.manifest.version);
     this.#pagesAhead = this.shared.durabilityFull ? undefined : new PagesAhead(core, this.shared.shards, this.group);
+    this.#linker = new LinkPacer(core.exports, this.shared.shards);
   }
 
   groupDurable(): number {
@@ -232,31 +232,7 @@ class Actor implements FlushEnv {
   #idleMs(): number {
     if (this.#failed) return IDLE_WAIT_MS;
     const ms = this.#pagesAhead?.pollMs(IDLE_WAIT_MS) ?? IDLE_WAIT_MS;
-    return this.#pendingNodes() > 0 ? Math.min(ms, LINK_POLL_MS) : ms;
-  }
-
-  /** Deferred nodes not linked yet, over the shards' active memtables. */
-  #pendingNodes(): number {
-    return this.#overActiveMemtables((mt) => this.core.exports.memtablePending(mt) >>> 0);
-  }
-
-  /**
-   * Links the nodes fast-path writers handed in (assembly/skiplist.ts, "Deferred linking"),
-   * at most LINK_STEP_MAX per shard, in each shard's active memtable (a frozen one is
-   * linked by the flush's first walk). True if it linked any.
-   */
-  #linkPending(): boolean {
-    return this.#overActiveMemtables((mt) => this.core.exports.memtableLinkPending(mt, LINK_STEP_MAX) >>> 0) > 0;
-  }
-
-  /** The sum of `count` over each shard's active memtable. */
-  #overActiveMemtables(count: (mt: number) => number): number {
-    let sum = 0;
-    for (let shard = 0; shard < this.shared.shards; shard++) {
-      const mt = this.core.exports.shardActiveMemtable(shard) >>> 0;
-      if (mt !== 0) sum += count(mt);
-    }
-    return sum;
+    return this.#linker.pending() > 0 ? Math.min(ms, LINK_POLL_MS) : ms;
   }
 
   #close(): void {
@@ -727,8 +703,9 @@ class Actor implements FlushEnv {
       for (let shard = 0; shard < this.shared.shards; shard++) {
         if (this.memtables.usedFraction(shard) >= FREEZE_FRACTION && this.#freezeIfRoom(shard)) return true;
       }
-      // Nodes the writers handed in, linked on this core rather than theirs (bounded too).
-      touched = this.#linkPending();
+      // Nodes the writers handed in, linked on this core rather than theirs, in batches
+      // (link-pacer.ts; bounded too).
+      touched = this.#linker.step() > 0;
       // Pages the writers are about to fill, before any long work (pages-ahead.ts): one
       // bounded step a call, and the call goes on, so that merges and flushes still run
       // under writers that keep the window moving. Not under durability "full": there a

@@ -160,11 +160,12 @@ test("deferred nodes: a full pending ring makes the writer link the oldest entri
   big.release();
 });
 
-test("an empty memtable's arena holds its header, head node, key index and pending ring, as keyIndexBytes and pendingRingBytes say (ArenaNeed relies on it)", async () => {
+test("an empty memtable's arena holds its header, head node, key index and pending ring, as keyIndexBytes and pendingRingBytes say (ArenaNeed relies on it); memtablePendingCapacity counts the ring's entries", async () => {
   const own = await Core.create({ shards: 1, memoryBytesMax: 256 << 20 }); // odd sizes: not this file's heap
   for (const capacity of [4096, 8192, 64 * 1024, 64 * 1024 + 192, 1 << 20, 4 << 20, 3 * (1 << 20), 64 << 20]) {
     const mt = Memtable.create(own, capacity);
     assert.is(mt.bytesUsed, MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0) + keyIndexBytes(capacity) + pendingRingBytes(capacity), `capacity ${capacity}`);
+    assert.is(own.exports.memtablePendingCapacity(mt.address) >>> 0, pendingRingBytes(capacity) / 4, `pending entries at capacity ${capacity}`);
     mt.release();
   }
 });
