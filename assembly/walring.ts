@@ -31,6 +31,8 @@
 //           +224 u64 publishedEnd     end of the contiguous run of published records from the
 //                                     start (atomic; advanced by every publisher, and by the
 //                                     worker's release; never below drainTail once released)
+//           +232 u32 publishWaiters   threads waiting for publishedEnd to pass a record (atomic)
+//           +236 u32 publishSeq       +1 by a publisher or release that saw waiters (they wait on it)
 //
 // The data area is indexed by `lsn & (capacity - 1)`. Records are 8-aligned and the
 // capacity is a multiple of 8, so a record's 8-byte prefix (headerCrc, word) never wraps;
@@ -91,6 +93,8 @@ export const R_DURABLE_SEQ: usize = 200;
 export const R_SYNCS: usize = 208;
 export const R_SYNCED_RECORDS: usize = 216;
 export const R_PUBLISHED_END: usize = 224;
+export const R_PUBLISH_WAITERS: usize = 232;
+export const R_PUBLISH_SEQ: usize = 236;
 
 export const STATE_OPEN: u32 = 0;
 export const STATE_CLOSING: u32 = 1;
@@ -213,8 +217,24 @@ export function ringPublish(ring: usize, lsn: u64, payloadLength: u32, type: u32
   store<u32>(data + <usize>(lsn & mask), headerCrc(load<u32>(ring, R_SALT), lsn, word, payloadCrc));
   atomic.store<u32>(data + <usize>(lsn & mask) + 4, word);
   advancePublished(ring);
+  wakePublishWaiters(ring);
   wakeWorker(ring);
   return WAL_OK;
+}
+
+/**
+ * Wakes the threads waiting for publishedEnd to pass their records, if any: a write under
+ * durability "async" is acknowledged only once it is visible, and one published behind
+ * another thread's unpublished reservation waits for that thread (src/engine/database.ts
+ * #untilPublished). The same Dekker-style handshake as the worker's: a waiter adds itself
+ * to publishWaiters, then reads publishedEnd; a publisher moves publishedEnd, then reads
+ * publishWaiters; under sequential consistency one of them sees the other.
+ */
+function wakePublishWaiters(ring: usize): void {
+  if (atomic.load<u32>(ring, R_PUBLISH_WAITERS) != 0) {
+    atomic.add<u32>(ring, 1, R_PUBLISH_SEQ);
+    atomic.notify(ring + R_PUBLISH_SEQ, 0x7fffffff);
+  }
 }
 
 /**
@@ -314,6 +334,7 @@ export function ringRelease(ring: usize, upTo: u64): void {
     if (old == seen) break;
     seen = old;
   }
+  wakePublishWaiters(ring);
   atomic.add<u32>(ring, 1, R_DRAIN_SEQ);
   atomic.notify(ring + R_DRAIN_SEQ, 0x7fffffff);
 }
@@ -344,5 +365,7 @@ export function ringSetState(ring: usize, state: u32, failCode: u32): u32 {
   atomic.notify(ring + R_DRAIN_SEQ, 0x7fffffff);
   atomic.add<u32>(ring, 1, R_WAKE_SEQ);
   atomic.notify(ring + R_WAKE_SEQ, 0x7fffffff);
+  atomic.add<u32>(ring, 1, R_PUBLISH_SEQ);
+  atomic.notify(ring + R_PUBLISH_SEQ, 0x7fffffff);
   return state;
 }

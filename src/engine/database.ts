@@ -53,8 +53,6 @@ const R_LSN_END = 8;
 const R_TS = 16;
 const R_SHARD = 24;
 const R_REASON = 28;
-/** Longest pause between looks at the published end while an acknowledged "async" write waits to become visible, ms. */
-const VISIBLE_POLL_MS_MAX = 8;
 
 export type Key = Uint8Array | string;
 export type Value = Uint8Array | string;
@@ -336,19 +334,12 @@ export class Database implements AsyncDisposable {
    * once unless another thread's earlier reservation is still unpublished (a writer waiting
    * for ring room, a large batch's fragments): the visible point, the ring's published end,
    * cannot pass it, and a write its own thread cannot read back would break read-your-writes
-   * (and a snapshot taken then would never see it). Polls in that rare case, 1 to 8 ms apart.
+   * (and a snapshot taken then would never see it). In that case it waits until the thread
+   * holding the reservation publishes, woken by that publication (RingView.untilPublished).
    */
   #visible(lsnEnd: number, ts: bigint): Promise<bigint> {
     if (this.#group.publishedEnd >= lsnEnd) return Promise.resolve(ts);
-    return this.#untilPublished(lsnEnd).then(() => ts);
-  }
-
-  async #untilPublished(lsnEnd: number): Promise<void> {
-    for (let ms = 1; this.#group.publishedEnd < lsnEnd; ms = Math.min(2 * ms, VISIBLE_POLL_MS_MAX)) {
-      const state = this.#group.state;
-      if (state === RingState.FAILED || state === RingState.CLOSED) throw this.#group.stateError(`database ${this.dir}`);
-      await new Promise((resolve) => setTimeout(resolve, ms));
-    }
+    return this.#group.untilPublished(lsnEnd, `database ${this.dir}`).then(() => ts);
   }
 
   delete(key: Key): Promise<bigint> {

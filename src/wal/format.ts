@@ -51,6 +51,8 @@ export const Ring = {
   SYNCS: 208,
   SYNCED_RECORDS: 216,
   PUBLISHED_END: 224,
+  PUBLISH_WAITERS: 232,
+  PUBLISH_SEQ: 236,
 } as const;
 
 /** Bytes a record with `payloadLength` bytes of payload occupies (header, payload, padding). */

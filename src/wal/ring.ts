@@ -17,6 +17,9 @@ import { loadRisingU64 } from "../core/rising-u64.ts";
 import { ClosedError, WalFailedError } from "../errors.ts";
 import { FailCode, Ring, RECORD_HEADER_BYTES, RECORD_TYPE_FULL, recordBytes, RingState, WalStatus } from "./format.ts";
 
+/** The longest one sleep of `untilPublished` lasts before it looks again (a publisher's wake normally ends it first), ms. */
+export const PUBLISH_WAIT_MS = 8;
+
 export class RingView {
   /** The Core's whole-memory i32 view (src/core/core.ts: views are made once, there only). */
   readonly i32: Int32Array;
@@ -178,6 +181,33 @@ export class RingView {
       const lsn = this.tryAppend(payload);
       if (lsn >= 0) return lsn;
       await waitForChange(this.i32, this.index(Ring.DRAIN_SEQ), seq, 50);
+    }
+  }
+
+  /**
+   * Resolves once publishedEnd has reached `lsnEnd`: another thread's earlier reservation
+   * holds it back until that thread publishes (it was descheduled between its reservation
+   * and its publication, or waits for ring room). The publisher wakes this wait
+   * (assembly/walring.ts wakePublishWaiters): this thread counts itself in publishWaiters
+   * for as long as it waits, reads publishSeq, then publishedEnd, and sleeps only while
+   * publishSeq is unchanged. Each sleep is bounded by PUBLISH_WAIT_MS. Rejects with the
+   * state error once the ring is FAILED or CLOSED (a state change wakes it too).
+   */
+  async untilPublished(lsnEnd: number, what: string): Promise<void> {
+    const i32 = this.i32;
+    const waiters = this.index(Ring.PUBLISH_WAITERS);
+    const seqIndex = this.index(Ring.PUBLISH_SEQ);
+    Atomics.add(i32, waiters, 1);
+    try {
+      for (;;) {
+        const seq = Atomics.load(i32, seqIndex);
+        if (this.publishedEnd >= lsnEnd) return;
+        const state = this.state;
+        if (state === RingState.FAILED || state === RingState.CLOSED) throw this.stateError(what);
+        await waitForChange(i32, seqIndex, seq, PUBLISH_WAIT_MS);
+      }
+    } finally {
+      Atomics.sub(i32, waiters, 1);
     }
   }
 
