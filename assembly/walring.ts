@@ -225,8 +225,8 @@ export function ringPublish(ring: usize, lsn: u64, payloadLength: u32, type: u32
 /**
  * Wakes the threads waiting for publishedEnd to pass their records, if any: a write under
  * durability "async" is acknowledged only once it is visible, and one published behind
- * another thread's unpublished reservation waits for that thread (src/engine/database.ts
- * #untilPublished). The same Dekker-style handshake as the worker's: a waiter adds itself
+ * another thread's unpublished reservation waits for that thread (src/wal/ring.ts
+ * untilPublished). The same Dekker-style handshake as the worker's: a waiter adds itself
  * to publishWaiters, then reads publishedEnd; a publisher moves publishedEnd, then reads
  * publishWaiters; under sequential consistency one of them sees the other.
  */

@@ -68,7 +68,9 @@ const threadMinorFaults = (): number | undefined => {
   }
 };
 
-test("100,000 gets of 1 KiB values with the database open fault the calling thread under 0.1 pages per get (Bun before the pacer: 0.32)", async () => {
+const PACER_WINDOWS = 3;
+
+test("100,000 gets of 1 KiB values with the database open fault the calling thread under 0.1 pages per get, in the best of three windows (Bun before the pacer: 0.32)", async () => {
   if (threadMinorFaults() === undefined) return;
   const db = await open(tempDir(), { shards: 2, durability: "async" });
   try {
@@ -80,14 +82,22 @@ test("100,000 gets of 1 KiB values with the database open fault the calling thre
     // process, that growth alone took the measured gets to 0.117 faults a get (11,689), where
     // the file alone measures 0.002-0.018 with or without two busy cores beside it. The defect
     // this guards against faults on fresh pages all the time, so it shows after a warm-up too.
+    // Three measured windows, and the best of them must pass: the defect faults on fresh
+    // pages in every window, while the collector resizing its young generation once (CI,
+    // Deno, 2026-12-05: 10,006 faults in one window of 100,000 gets after the whole suite;
+    // 47-73 when the same files ran again) shows in one.
     for (let i = 0; i < gets; i++) db.get(keyOf(i % 200));
-    const before = threadMinorFaults()!;
-    let bytes = 0;
-    for (let i = 0; i < gets; i++) bytes += db.get(keyOf(i % 200))!.length;
-    const faults = threadMinorFaults()! - before;
-    assert.is(bytes, gets * 1000);
-    console.log(`  [pacer] ${faults} page faults of the calling thread in ${gets} gets (${(faults / gets).toFixed(3)} a get)`);
-    assert.ok(faults / gets < 0.1, `${faults} page faults in ${gets} gets (${(faults / gets).toFixed(3)} a get)`);
+    const windows: number[] = [];
+    for (let w = 0; w < PACER_WINDOWS; w++) {
+      const before = threadMinorFaults()!;
+      let bytes = 0;
+      for (let i = 0; i < gets; i++) bytes += db.get(keyOf(i % 200))!.length;
+      windows.push(threadMinorFaults()! - before);
+      assert.is(bytes, gets * 1000);
+    }
+    const faults = Math.min(...windows);
+    console.log(`  [pacer] page faults of the calling thread per window of ${gets} gets: ${windows.join(", ")} (best ${(faults / gets).toFixed(3)} a get)`);
+    assert.ok(faults / gets < 0.1, `${faults} page faults in ${gets} gets (${(faults / gets).toFixed(3)} a get) in the best of ${PACER_WINDOWS} windows: ${windows.join(", ")}`);
   } finally {
     await db.close();
   }
