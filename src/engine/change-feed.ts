@@ -69,6 +69,7 @@ import { type RingView, waitForChange } from "../wal/ring.ts";
 import { loggedOperations } from "./logged-operations.ts";
 import { readManifest } from "./manifest.ts";
 import { BatchAssembler } from "./batch-assembler.ts";
+import { CALL_BYTES, type GarbagePacer } from "./garbage-pacer.ts";
 import { SMALL_BATCH_OPS_MAX } from "./options.ts";
 import { KIND_OPERATIONS, OP_DELETE, OP_HEADER_BYTES, OP_PUT, type Operation, RECORD_PREFIX_BYTES, RECORD_VERSION } from "./records.ts";
 import type { EngineShared } from "./shared-state.ts";
@@ -124,6 +125,8 @@ export interface FeedEnv {
   group: RingView;
   /** Resolves once everything written so far is durable. */
   flush(): Promise<void>;
+  /** The handle's pacer of this thread's young collections (garbage-pacer.ts): every event is garbage its reader leaves behind. */
+  garbage: GarbagePacer;
   /** Called once when the subscription ends, however it ends. */
   ended(subscription: Subscription): void;
 }
@@ -354,6 +357,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     const at = this.#windowUsed;
     this.#window.set(payload.subarray(keyAt, keyAt + bytes), at);
     this.#windowUsed = at + bytes;
+    this.#env.garbage.note(bytes + CALL_BYTES);
     const buffer = this.#window.buffer;
     const put = type === OP_PUT;
     return {

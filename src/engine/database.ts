@@ -591,6 +591,7 @@ export class Database implements AsyncDisposable {
       shared: this.#shared,
       group: this.#group,
       flush: () => this.#waiters.wait(this.#group.reserveHead),
+      garbage: this.#read.garbage,
       ended: (s) => this.#subscriptions.delete(s),
     }, { prefix, from: options.from, signal });
     this.#subscriptions.add(subscription);

@@ -17,7 +17,9 @@
  *
  * What is counted: what a call hands out or leaves behind on the caller's thread, the copies
  * and strings a read returns (their byte length) plus CALL_BYTES for its promise, result
- * objects and timestamp. An estimate: it sets how often the collector is asked, nothing else.
+ * objects and timestamp; and each change-feed event the thread reads (its key and value
+ * bytes plus CALL_BYTES: change-feed.ts). An estimate: it sets how often the collector is
+ * asked, nothing else.
  *
  * Invariants: `#bytes` < `#paceBytes` between calls; without a collector `#paceBytes` is
  * Infinity, so `note` never calls one. Threads: one pacer per read context (one handle, one

@@ -1,5 +1,5 @@
 // The garbage pacer (src/engine/garbage-pacer.ts): where the platform's collector needs
-// asking (Platform.collectYoung: Bun), a handle's gets, scans and fast-path puts ask for a
+// asking (Platform.collectYoung: Bun), a handle's gets, scans, fast-path puts and change-feed events ask for a
 // young collection after every PACE_BYTES of garbage they made for their callers, so
 // JavaScriptCore, which counts the database's shared memory as heap, does not let ~1 GiB of
 // garbage pile up on freshly mapped pages (0.48 page faults per get of a 1 KiB value before).
@@ -48,6 +48,28 @@ test("a handle's gets, getStrings, scans and puts ask the platform for a young c
     const beforePuts = calls;
     for (let i = 0; i < Math.ceil(PACE_BYTES / CALL_BYTES) + 1 && calls === beforePuts; i++) await db.put(keyOf(i % 200), value.subarray(0, 10));
     assert.ok(calls > beforePuts, "fast-path puts counted");
+  } finally {
+    await db.close();
+  }
+});
+
+test("a handle's change feed asks for a young collection every PACE_BYTES of events it hands out", async () => {
+  let calls = 0;
+  const counting = { ...platform, collectYoung: () => void calls++ };
+  const db = await bindDatabaseApi(counting).open(tempDir(), { shards: 2, durability: "async" });
+  try {
+    const feed = db.subscribe();
+    const value = new Uint8Array(1000).fill(5);
+    const perEvent = keyOf(0).length + value.length + CALL_BYTES;
+    const events = Math.ceil((2 * PACE_BYTES) / perEvent) + 10;
+    for (let i = 0; i < events; i++) await db.put(keyOf(i), value);
+    const before = calls;
+    let read = 0;
+    for await (const event of feed) {
+      assert.is(event.value?.length, 1000);
+      if (++read === events) break;
+    }
+    assert.is(calls - before, 2, `${events} events of ${perEvent} bytes read: 2 collections`);
   } finally {
     await db.close();
   }
