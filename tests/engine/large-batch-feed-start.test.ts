@@ -8,6 +8,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
 import { Subscription } from "../../src/engine/change-feed.ts";
+import { GarbagePacer } from "../../src/engine/garbage-pacer.ts";
 import { EngineShared } from "../../src/engine/shared-state.ts";
 import { RingView } from "../../src/wal/ring.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
@@ -69,7 +70,7 @@ test("a subscription whose shard counters are read while a large batch takes its
     });
     const shared = new EngineShared(core, handle.shared);
     const feed = new Subscription(
-      { core: stub, platform, dir, shared, group: new RingView(core, shared.groupRing), flush: async () => {}, ended: () => {} },
+      { core: stub, platform, dir, shared, group: new RingView(core, shared.groupRing), flush: async () => {}, garbage: new GarbagePacer(undefined), ended: () => {} },
       {},
     );
     assert.ok(held, "the subscription read shard 0's counter first");
