@@ -64,10 +64,11 @@ export class LinkPacer {
       const seen = this.#seen[shard];
       const still = look && seen.mt === mt && seen.count === pending;
       const batch = Math.min(LINK_BATCH_MIN, (e.memtablePendingCapacity(mt) >>> 0) >>> 1);
-      if (pending > 0 && (pending >= batch || still)) linked += e.memtableLinkPending(mt, LINK_STEP_MAX) >>> 0;
+      const linkedHere = pending > 0 && (pending >= batch || still) ? e.memtableLinkPending(mt, LINK_STEP_MAX) >>> 0 : 0;
+      linked += linkedHere;
       if (look) {
         seen.mt = mt;
-        seen.count = e.memtablePending(mt) >>> 0;
+        seen.count = linkedHere > 0 ? e.memtablePending(mt) >>> 0 : pending; // read again only if this step linked
       }
     }
     return linked;
