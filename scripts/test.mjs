@@ -35,6 +35,9 @@ if (!ensureNatsServer()) {
   process.exit(1);
 }
 step("build core (asc) and Node bundle (esbuild)", process.execPath, [join(repoDir, "scripts/build.mjs")]);
+// tests/, bench/ and scripts/ are checked as strictly as src/ (the build checks src/): a test
+// that calls what the engine no longer has fails here, before any runtime runs it.
+step("type-check tests, bench and scripts (tsc -p tsconfig.tests.json)", process.execPath, [join(repoDir, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.tests.json"]);
 
 function runOne(runtime) {
   return new Promise((resolve) => {

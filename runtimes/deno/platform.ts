@@ -111,7 +111,7 @@ export const denoPlatform: Platform = {
       Deno.removeSync(path);
     });
   },
-  readdir: (path) => attempt("readdir", path, () => Array.from(Deno.readDirSync(path), (e) => e.name)),
+  readdir: (path) => attempt("readdir", path, () => Array.from(Deno.readDirSync(path), (e: Deno.DirEntry) => e.name)),
   mkdir(path, options) {
     attempt("mkdir", path, () => Deno.mkdirSync(path, { recursive: options?.recursive === true }));
   },

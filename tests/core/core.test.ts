@@ -102,7 +102,7 @@ test("attaching to a memory not reserved in full is refused", async () => {
 });
 
 test("running out of memory is an error, never an overlap", async () => {
-  const c = await Core.create({ shards: 1, memoryBytesMax: 16 << 20, initialBytes: 4 << 20 });
+  const c = await Core.create({ shards: 1, memoryBytesMax: 16 << 20 });
   const made: number[] = [];
   let error: unknown;
   try {

@@ -97,7 +97,7 @@ test("model: point lookups (the key index) agree with the list: versions inserte
           for (const snapshot of snapshots) {
             for (const key of keys) {
               // The list's answer: the first (newest) version of the key with seq below the snapshot.
-              const want = list.find((e) => compareKeys(e.key, key) === 0 && e.seq < BigInt(snapshot));
+              const want = list.find((e) => compareKeys(e.key, key) === 0 && e.seq! < BigInt(snapshot));
               const got = mt.getVisible(key, snapshot);
               assert.is(got && `${got.ts}/${got.seq}`, want && `${want.ts}/${want.seq}`, `"${dec.decode(key)}" at ${snapshot}`);
             }

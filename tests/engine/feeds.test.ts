@@ -171,8 +171,8 @@ test("events keep their keys and values after the log's read buffer was refilled
     assert.ok(filtered.every((e) => text(e.key)!.startsWith("k1") && (e.type === "delete" || text(e.value!) === valueOf(Number(text(e.key)!.slice(1))))), "the filtered feed's events: only k1..., intact");
     assert.is(filtered.length, matching);
   } finally {
-    all.end();
-    some.end();
+    await all.return?.();
+    await some.return?.();
     await db.close();
   }
 });

@@ -7,6 +7,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
+import type { Database } from "../../src/engine/database.ts";
 import { SMALL_BATCH_BYTES_MAX } from "../../src/engine/options.ts";
 import { VALUE_BYTES_MAX } from "../../src/engine/public.ts";
 import { BUFFER_BYTES } from "../../src/wal/segment-scanner.ts";
@@ -42,9 +43,9 @@ function same(got: Uint8Array | undefined, want: Uint8Array): boolean {
 }
 
 /** Bytes cut from every log of the database by the recovery of the open that returned `db`. */
-function bytesCut(db: { stats(): { recovery?: { groupLog: { bytesCut: number }; partitions: Array<{ bytesCut: number }> } } }): number {
+function bytesCut(db: Database): number {
   const recovery = db.stats().recovery!;
-  return recovery.groupLog.bytesCut + recovery.partitions.reduce((n, p) => n + p.bytesCut, 0);
+  return recovery.groupLog!.bytesCut + recovery.partitions.reduce((n, p) => n + p.bytesCut, 0);
 }
 
 test("values near VALUE_BYTES_MAX put after a small one (durability full) are back after close and open", async () => {

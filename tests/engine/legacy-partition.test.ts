@@ -9,7 +9,7 @@ import { Core } from "../../src/core/core.ts";
 import { partitionDir } from "../../src/engine/flush.ts";
 import type { DatabaseOptions } from "../../src/engine/options.ts";
 import { PartitionLog } from "../../src/engine/partition-log.ts";
-import { encodeOperations, OP_DELETE, OP_PUT } from "../../src/engine/records.ts";
+import { encodeOperations, OP_DELETE, OP_PUT, type Operation } from "../../src/engine/records.ts";
 import { cleanup, enc, eventually, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine legacy partition logs");
@@ -24,7 +24,7 @@ test("a database with channel writes in a partition log (the previous format) op
 
   const core = await Core.create({ shards: 2, memoryBytesMax: 64 * 1024 * 1024 });
   const shardOf = (key: string) => core.shardOf(enc.encode(key));
-  const ops = [
+  const ops: Operation[] = [
     { type: OP_PUT, shard: shardOf("legacy"), key: enc.encode("legacy"), value: enc.encode("from shard-NNN"), ts: 1000n },
     { type: OP_DELETE, shard: shardOf("gone"), key: enc.encode("gone"), value: undefined, ts: 1000n },
   ];

@@ -23,7 +23,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
-import type { Database } from "../../src/engine/database.ts";
+import type { BatchOperation, Database } from "../../src/engine/database.ts";
 import type { DatabaseOptions } from "../../src/engine/options.ts";
 import { bindDatabaseApi } from "../../src/engine/public.ts";
 import { bounded, type PowerLossPlatform, type UnsyncedFate, withPowerLoss } from "../harness/power-loss-platform.ts";
@@ -61,7 +61,7 @@ const ownKey = (b: number, j: number) => `n${b}-${j}`;
 const ownValue = (b: number, j: number) => `b${b}:${j}`;
 
 function batchOps(b: number): Parameters<Database["batch"]>[0] {
-  const ops: Parameters<Database["batch"]>[0] = [];
+  const ops: BatchOperation[] = [];
   for (let j = 0; j < SHARED; j++) ops.push({ type: "put", key: `L${j}`, value: sharedValue(b, j) });
   for (let j = 0; j < OWN; j++) ops.push({ type: "put", key: ownKey(b, j), value: ownValue(b, j) });
   for (let j = 0; j < OWN; j++) ops.push({ type: "delete", key: ownKey(b - 1, j) });

@@ -2,11 +2,11 @@
 import { Assertion } from "uvu/assert";
 
 /** Awaits `fn()` and asserts it rejects with an error accepted by `check` (a class or a predicate). */
-export async function rejects(
+export async function rejects<E extends Error = Error>(
   fn: () => Promise<unknown>,
-  check?: ((error: Error) => boolean) | (new (...args: never[]) => Error),
+  check?: ((error: Error) => boolean) | (new (...args: never[]) => E),
   message = "expected the promise to reject",
-): Promise<Error> {
+): Promise<E> {
   let error: unknown;
   try {
     await fn();
@@ -14,9 +14,9 @@ export async function rejects(
     error = e;
   }
   if (error === undefined) throw new Assertion({ message, operator: "rejects", generated: false, expects: "rejection", actual: "resolution" } as never);
-  const e = error as Error;
+  const e = error as E;
   if (check) {
-    const ok = check.prototype instanceof Error || check === Error ? e instanceof (check as new () => Error) : (check as (e: Error) => boolean)(e);
+    const ok = check.prototype instanceof Error || (check as unknown) === Error ? e instanceof (check as new () => Error) : (check as (e: Error) => boolean)(e);
     if (!ok) throw new Assertion({ message: `${message}: wrong error: ${e?.name}: ${e?.message}`, operator: "rejects", generated: false, expects: String(check), actual: String(e) } as never);
   }
   return e;

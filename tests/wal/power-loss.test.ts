@@ -180,7 +180,7 @@ test("wrapper: with entries \"ordered\", a seeded prefix of the unsynced directo
 test("wrapper: I/O in a worker thread spawned through it is journaled and crashes with the rest", async () => {
   const root = tempDir();
   const p = withPowerLoss(platform, root);
-  const core = await Core.create({ shards: 1, memoryBytesMax: 8 * 1024 * 1024, initialBytes: 4 * 1024 * 1024 });
+  const core = await Core.create({ shards: 1, memoryBytesMax: 8 * 1024 * 1024 });
   try {
     const size = await runModuleInWorker(p, {
       module: core.module,
