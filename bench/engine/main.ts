@@ -59,16 +59,16 @@ const SIZES = {
   /** A put loop that runs longer stops (checked every 256 puts); its ns/op is over the puts it did. */
   putCapMs: quick ? 1_000 : 4_000,
   /** How long each in-flight depth of durable puts runs. */
-  durableMs: quick ? 200 : 2_000,
+  durableMs: quick ? 100 : 2_000,
   /**
    * Pairs of subscriber phases (one without, one with), each phase's measured puts and
    * warm-up puts before them, and the memtables of each phase's database: large enough
    * that no phase flushes (80,000 puts of these sizes take about 3.5 MiB of each of the 4
    * shards' memtables).
    */
-  subscriberPairs: quick ? 2 : 8,
-  subscriberPhasePuts: quick ? 5_000 : 60_000,
-  subscriberWarmupPuts: quick ? 5_000 : 20_000,
+  subscriberPairs: quick ? 1 : 8,
+  subscriberPhasePuts: quick ? 2_000 : 60_000,
+  subscriberWarmupPuts: quick ? 2_000 : 20_000,
   subscriberMemtableBytes: 16 * MIB,
   /** Awaited puts on the channel path, per durability. */
   channelSamples: quick ? 100 : 2_000,
@@ -85,9 +85,9 @@ const SIZES = {
   scanRows: 10_000,
   scans: quick ? 2 : 20,
   /** Puts per worker, and rounds (1 and 2 workers each; the figure is the median). */
-  workerPutsEach: quick ? 5_000 : 100_000,
+  workerPutsEach: quick ? 2_000 : 100_000,
   workerRounds: quick ? 1 : 3,
-  memoryKeys: quick ? 20_000 : 1_000_000,
+  memoryKeys: quick ? 10_000 : 1_000_000,
   /** Longest wait for memtable flushes to finish. */
   settleLimitMs: 30_000,
 };
@@ -816,7 +816,7 @@ if (only) {
   if (unknown.length > 0) throw new TypeError(`--only: no part named ${unknown.join(", ")} (parts: ${Object.keys(parts).join(", ")})`);
   try {
     const figures: Record<string, unknown> = {};
-    for (const name of only) figures[name] = await section(name, parts[name as keyof typeof parts]);
+    for (const name of only) figures[name] = await section(name, parts[name as keyof typeof parts] as () => Promise<unknown>);
     console.log(JSON.stringify({ runtime: platform.runtime, quick, figures, sectionSeconds }, null, 1));
   } finally {
     platform.removeAll(root);

@@ -143,7 +143,7 @@ export const QUICK: Sizes = {
   scanRows: 1_000,
   scans: 2,
   workerPutsEach: 2_000,
-  recoveryLogBytes: 4 * MIB,
+  recoveryLogBytes: 1 * MIB,
   floorSamples: 50,
   ycsb: { records: 2_000, valueBytes: 1000, operations: 600, scanOperations: 60, maxScanLength: 100 },
   // The smallest memtables, so that the quick run still flushes and compacts (2.5 MiB of puts).
