@@ -68,7 +68,7 @@ import { acquireDirLock, type DirLock, LOCK_DIR_NAME } from "../lock.ts";
 import { partitionDir } from "../engine/flush.ts";
 import type { Platform } from "../platform.ts";
 import { Log } from "../wal/log.ts";
-import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
+import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
 import { KIND_COMMIT, KIND_FRAGMENT } from "../engine/records.ts";
 import { decodeFrames, decodeMessageId, type Frame, lsnAfter, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
@@ -302,13 +302,15 @@ export class Follower {
     }
     const store = await new Objm(held.nc).open(snapshotBucket(stream)).catch(() => undefined);
     const deadline = Date.now() + timeoutMs;
-    let snapshot = store ? await latestSnapshot(store) : undefined;
+    // Reads of the bucket are retried while the cluster cannot answer yet (a server rejoining).
+    let snapshot = store ? await retryTransient(deadline, () => latestSnapshot(store)) : undefined;
     let bucket = store;
     while (!snapshot || !bucket) {
       if (Date.now() > deadline) throw new ReplicationError(`no snapshot of stream ${stream} within ${timeoutMs} ms: start its publisher first`);
       await sleep(200);
       bucket ??= await new Objm(held.nc).open(snapshotBucket(stream)).catch(() => undefined);
-      snapshot = bucket ? await latestSnapshot(bucket) : undefined;
+      const found = bucket;
+      snapshot = found ? await retryTransient(deadline, () => latestSnapshot(found)) : undefined;
     }
     writeFollowerFile(platform, dir, { format: 1, stream, subject, state: "bootstrapping", snapshotLsn: snapshot.lsn });
     const core = await toolCore();

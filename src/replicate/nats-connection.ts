@@ -58,19 +58,51 @@ export function checkSubject(subject: unknown, stream: string): string {
   return subject;
 }
 
+/** Time a publisher or follower gives a busy cluster to answer its setup requests. */
+export const JETSTREAM_SETUP_TIMEOUT_MS = 30_000;
+const SETUP_RETRY_EVERY_MS = 250;
+
+/**
+ * Whether a JetStream request failed only because the cluster could not answer yet: while
+ * it elects a meta or stream leader (after losing a server, or while one rejoins) requests
+ * time out, find no responder, or get a 503 from the API for a few seconds.
+ */
+export function isTransientJetStreamError(error: unknown): boolean {
+  const e = error as { name?: string; status?: number; cause?: unknown } | undefined;
+  if (e?.name === "TimeoutError" || e?.name === "NoResponders") return true;
+  if (e?.name === "RequestError") return isTransientJetStreamError(e.cause);
+  return e?.name === "JetStreamApiError" && e.status === 503;
+}
+
+/**
+ * Runs `step` (a setup request that may be sent again: a read, or a create that finds what
+ * an earlier try made) until it succeeds, retrying transient failures until `deadline`
+ * (Date.now() milliseconds). Any other error, or a transient one past the deadline, is thrown.
+ */
+export async function retryTransient<T>(deadline: number, step: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await step();
+    } catch (error) {
+      if (!isTransientJetStreamError(error) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, SETUP_RETRY_EVERY_MS));
+    }
+  }
+}
+
 /**
  * A JetStream manager once JetStream answers: while a cluster elects a new meta leader
  * (after losing a server) its API times out for a few seconds; that is waited out, up to
  * `timeoutMs`.
  */
-export async function readyJetStream(nc: NatsConnection, timeoutMs = 30_000): Promise<JetStreamManager> {
+export async function readyJetStream(nc: NatsConnection, timeoutMs = JETSTREAM_SETUP_TIMEOUT_MS): Promise<JetStreamManager> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       return await jetstreamManager(nc);
     } catch (error) {
       if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await new Promise((resolve) => setTimeout(resolve, SETUP_RETRY_EVERY_MS));
     }
   }
 }

@@ -44,7 +44,7 @@ import { ClosedError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
-import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream } from "./nats-connection.ts";
+import { checkStreamName, checkSubject, type HeldConnection, holdConnection, JETSTREAM_SETUP_TIMEOUT_MS, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { latestSnapshot, type SnapshotInfo, snapshotBucket, uploadSnapshot } from "./snapshot.ts";
 import { FRAME_HEADER_BYTES, lsnAfter, PARTS_MAX, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, streamEnd, writeFrame } from "./stream-messages.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
@@ -191,17 +191,19 @@ export class Publisher {
     let core: Core | undefined;
     let slot: ReaderSlot | undefined;
     try {
+      // Each setup request is retried while the cluster cannot answer yet (a server rejoining).
+      const deadline = Date.now() + JETSTREAM_SETUP_TIMEOUT_MS;
       const jsm = await readyJetStream(held.nc);
-      await ensureStream(jsm, stream, subject, replicas);
-      const store = await new Objm(held.nc).create(snapshotBucket(stream), { replicas, storage: ObjStorageType.File });
+      await retryTransient(deadline, () => ensureStream(jsm, stream, subject, replicas));
+      const store = await retryTransient(deadline, () => new Objm(held.nc).create(snapshotBucket(stream), { replicas, storage: ObjStorageType.File }));
       core = await toolCore();
       const oldest = listSegmentFiles(platform, `${db.dir}/wal`)[0]?.firstLsn ?? 0;
       slot = ReaderSlot.retained(platform, db.dir, `publisher-${stream}`, oldest);
       const pieceBytes = Math.max(64 * 1024, (held.nc.info?.max_payload ?? MIB) - PIECE_HEADER_ROOM_BYTES);
       const publisher = new Publisher(core, platform, db.dir, held, jetstream(held.nc), jsm, store, stream, subject, resolved, slot, pieceBytes);
-      const snapshot = (await latestSnapshot(store)) ?? (await publisher.#uploadSnapshot());
+      const snapshot = (await retryTransient(deadline, () => latestSnapshot(store))) ?? (await publisher.#uploadSnapshot());
       publisher.#stats.lastSnapshotLsn = snapshot.lsn;
-      await publisher.#continueFromStream(snapshot.lsn);
+      await publisher.#continueFromStream(snapshot.lsn, deadline);
       publisher.#snapshotAt = publisher.#acked;
       publisher.#done = publisher.#run();
       return publisher;
@@ -413,9 +415,9 @@ export class Publisher {
     }
   }
 
-  /** Takes the stream's end as where to go on (an empty stream: from `emptyFrom`). */
-  async #continueFromStream(emptyFrom: number): Promise<void> {
-    const end = await streamEnd(this.jsm, this.stream);
+  /** Takes the stream's end as where to go on (an empty stream: from `emptyFrom`); transient failures are retried until `deadline` (0: not retried). */
+  async #continueFromStream(emptyFrom: number, deadline = 0): Promise<void> {
+    const end = await retryTransient(deadline, () => streamEnd(this.jsm, this.stream));
     this.#lastSeq = end.seq;
     this.#lastId = end.lastId;
     const from = end.nextLsn ?? end.last?.lsn ?? emptyFrom;

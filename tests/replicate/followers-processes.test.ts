@@ -100,8 +100,9 @@ test(`a ${otherA} writer under load, followers in ${otherB} and ${me}: kill -9 o
     children.push(followers[0]);
     assert.ok((await lineStarting(followers[0], "ready ", "failed ")).startsWith("ready "), followers[0].stderr());
     await checkBoth("after a follower restarted, with a NATS server down");
-    await cluster.restart(1);
-    // The writer dies mid-stream; a writer of another runtime recovers and goes on.
+    // The server comes back while the writer dies mid-stream and a writer of another runtime
+    // recovers and goes on (a restarted node takes ~5 s to report JetStream healthy).
+    const restarted = cluster.restart(1);
     await acknowledged(writer, STEPS * 0.5);
     writer.kill("SIGKILL");
     await writer.exited;
@@ -110,6 +111,7 @@ test(`a ${otherA} writer under load, followers in ${otherB} and ${me}: kill -9 o
     const ready = await lineStarting(writer, "ready ", "mismatch ");
     assert.ok(ready.startsWith("ready "), `the next writer recovered no prefix holding all ${acked} acknowledged steps: ${ready}; ${writer.stderr()}`);
     await checkBoth("after the writer was killed");
+    await restarted;
     await lineStarting(writer, "done ");
     writer.send("close");
     const closed = await lineStarting(writer, "closed ");
