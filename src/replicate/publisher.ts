@@ -10,10 +10,12 @@
  * whose LSN is the first record the stream has not acknowledged: the writer keeps every
  * segment from there, across restarts of the publisher and of the writer itself, until
  * the slot holds more than `readerRetainBytesMax`. Then the slot is evicted, and the
- * publisher uploads a snapshot and continues from it (followers behind it get a
- * ReplicationGapError and bootstrap again). A new slot claims the log from its oldest
- * segment, never from LSN 0 (that would count the whole history as held). Outside a
- * snapshot upload the slot claims no table (READS_NO_TABLES).
+ * publisher uploads a snapshot and continues from the stream's end if the stream already
+ * holds the snapshot's LSN (nothing is published twice), else from the snapshot (followers
+ * behind it get a ReplicationGapError and bootstrap again). A new slot claims the log from
+ * its oldest segment, never from LSN 0 (that would count the whole history as held).
+ * Outside a snapshot upload the slot claims no table (READS_NO_TABLES), from `start` on,
+ * whatever a slot left by an earlier publisher claimed.
  *
  * Exactly once, in order, never forked: every message is published with
  * `expect.lastSequence` and `expect.lastMsgID` (the sequence and id of the message before
@@ -46,7 +48,7 @@ import { readDurableMark } from "../wal/durable-mark.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
 import { checkStreamName, checkSubject, type HeldConnection, holdConnection, JETSTREAM_SETUP_TIMEOUT_MS, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { latestSnapshot, type SnapshotInfo, snapshotBucket, uploadSnapshot } from "./snapshot.ts";
-import { FRAME_HEADER_BYTES, lsnAfter, PARTS_MAX, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, streamEnd, writeFrame } from "./stream-messages.ts";
+import { FRAME_HEADER_BYTES, lsnAfter, PARTS_MAX, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, type StreamEnd, streamEnd, writeFrame } from "./stream-messages.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
 
 const MIB = 1024 * 1024;
@@ -202,6 +204,11 @@ export class Publisher {
       const pieceBytes = Math.max(64 * 1024, (held.nc.info?.max_payload ?? MIB) - PIECE_HEADER_ROOM_BYTES);
       const publisher = new Publisher(core, platform, db.dir, held, jetstream(held.nc), jsm, store, stream, subject, resolved, slot, pieceBytes);
       const snapshot = (await retryTransient(deadline, () => latestSnapshot(store))) ?? (await publisher.#uploadSnapshot());
+      // A publisher reads tables only while it uploads. A slot made just now claims every
+      // table (version 0), and one left by a publisher killed mid-upload the version it
+      // copied; left so, it would keep every table the writer drops from then on (a slot
+      // rewritten as the stream moves is never old enough to be judged a laggard).
+      if (!slot.evicted) slot.update(READS_NO_TABLES, slot.record.lsn);
       publisher.#stats.lastSnapshotLsn = snapshot.lsn;
       await publisher.#continueFromStream(snapshot.lsn, deadline);
       publisher.#snapshotAt = publisher.#acked;
@@ -417,7 +424,11 @@ export class Publisher {
 
   /** Takes the stream's end as where to go on (an empty stream: from `emptyFrom`); transient failures are retried until `deadline` (0: not retried). */
   async #continueFromStream(emptyFrom: number, deadline = 0): Promise<void> {
-    const end = await retryTransient(deadline, () => streamEnd(this.jsm, this.stream));
+    this.#continueFrom(await retryTransient(deadline, () => streamEnd(this.jsm, this.stream)), emptyFrom);
+  }
+
+  /** Goes on from `end`, the stream's end as read: after its last whole record, or at the next piece of one cut short. */
+  #continueFrom(end: StreamEnd, emptyFrom: number): void {
     this.#lastSeq = end.seq;
     this.#lastId = end.lastId;
     const from = end.nextLsn ?? end.last?.lsn ?? emptyFrom;
@@ -440,11 +451,23 @@ export class Publisher {
     if (this.#slot.evicted) this.#slot.reclaim(oldest);
     const snapshot = await this.#uploadSnapshot();
     const end = await streamEnd(this.jsm, this.stream);
+    this.#snapshotAt = snapshot.lsn;
+    const streamAt = end.nextLsn ?? end.last?.lsn;
+    if (streamAt !== undefined && streamAt >= snapshot.lsn) {
+      // The stream already holds the snapshot's LSN and more (an evicted slot does not mean
+      // the stream is behind): go on from its end. Jumping back to the snapshot's LSN would
+      // publish those records again. The log holds the stream's end: it holds everything
+      // from the checkpoint on, and the snapshot's LSN is at least the checkpoint it read.
+      this.#continueFrom(end, snapshot.lsn);
+      return;
+    }
+    // The stream ends below the snapshot: the log no longer holds what lies between, so
+    // it continues from the snapshot (followers behind it stop with ReplicationGapError;
+    // new ones start from the snapshot).
     this.#lastSeq = end.seq;
     this.#lastId = end.lastId;
     this.#resumePart = 0;
     this.#acked = snapshot.lsn;
-    this.#snapshotAt = snapshot.lsn;
     this.#tail.close();
     this.#tail = new LogTail(this.core, this.platform, `${this.dir}/wal`, snapshot.lsn, true);
     this.#storeSlot(true);

@@ -103,10 +103,17 @@ function fileStream(platform: Platform, path: string): ReadableStream<Uint8Array
 export async function uploadSnapshot(core: Core, platform: Platform, dir: string, store: ObjectStore, slot: ReaderSlot): Promise<SnapshotInfo> {
   const previous = await latestSnapshot(store);
   slot.update(0, slot.record.lsn); // claim every table before the MANIFEST is read
+  // Where the log starts, read BEFORE the MANIFEST: the writer trims only segments wholly
+  // below its checkpoint at the time, which is at most the checkpoint C the MANIFEST read
+  // next names, so this first LSN is at most C unless the log was begun anew past every
+  // table's seqs (src/engine/open.ts), and then nothing lies between C and it. Listed
+  // after the MANIFEST (as before 2026-12-05), a flush and trim in between, or during the
+  // upload, made it a later LSN, and the snapshot skipped the records between C and it.
+  const firstLsn = listSegmentFiles(platform, `${dir}/wal`)[0]?.firstLsn;
   const path = `${dir}/${MANIFEST_NAME}`;
   const bytes = platform.readFile(path);
   const manifest: ManifestData = decodeManifest(core, bytes, path);
-  slot.update(manifest.version, Math.min(slot.record.lsn, manifest.groupCheckpoint));
+  slot.update(manifest.version, slot.record.lsn);
   const tables: string[] = [];
   for (const table of manifest.tables) {
     const name = `tables/${tableFileName(table.number)}`;
@@ -118,17 +125,17 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
   }
   const manifestName = `manifests/${manifest.version}`;
   await store.putBlob({ name: manifestName }, bytes);
-  // The stream continues the copy from its checkpoint, or from where the log starts when
-  // it starts later: a new log begins past every seq in a table (src/engine/open.ts), and
-  // segments at or above the checkpoint are never trimmed, so nothing lies between.
-  const firstLsn = listSegmentFiles(platform, `${dir}/wal`)[0]?.firstLsn ?? manifest.groupCheckpoint;
+  // The stream continues the copy from its checkpoint C (the records from C on are in the
+  // stream already, or in the log the publisher's slot keeps until they are), or from where
+  // a log begun anew starts, when that is past C (see firstLsn above).
+  const lsn = Math.max(manifest.groupCheckpoint, firstLsn ?? manifest.groupCheckpoint);
   const snapshot: SnapshotInfo = {
     format: SNAPSHOT_FORMAT,
-    lsn: Math.max(manifest.groupCheckpoint, firstLsn),
+    lsn,
     manifestVersion: manifest.version,
     manifest: manifestName,
     tables,
-    previousLsn: previous && previous.lsn < Math.max(manifest.groupCheckpoint, firstLsn) ? previous.lsn : previous?.previousLsn,
+    previousLsn: previous && previous.lsn < lsn ? previous.lsn : previous?.previousLsn,
     createdAt: new Date().toISOString(),
   };
   await store.putBlob({ name: LATEST }, encoder.encode(JSON.stringify(snapshot)));
