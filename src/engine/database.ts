@@ -720,7 +720,9 @@ export class Database implements AsyncDisposable {
 
   stats(): DatabaseStats {
     this.#checkOpen();
-    const view = this.#view(undefined);
+    // A live reader's current view, even an evicted one's (stats say `evicted`; no refresh is started).
+    const current = this.#live?.current;
+    const view = current === this ? undefined : current;
     if (view) return { ...view.stats(), coordination: this.#coordination(this.owner!) };
     const core = this.#core;
     const e = core.exports;

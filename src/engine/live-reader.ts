@@ -42,6 +42,9 @@ import { durableMarkPath, type ReaderSlot } from "./reader-slots.ts";
 /** The longest wait between background refreshes after failures in a row. */
 const FAILURE_BACKOFF_MS_MAX = 30_000;
 
+/** Builds a refresh tries when the writer evicts us during them, before it gives up. */
+const BUILD_ATTEMPTS_MAX = 3;
+
 /** Closed views between two garbage collections this reader asks for. */
 const VIEWS_PER_COLLECTION = 4;
 
@@ -108,6 +111,12 @@ export class LiveReader {
   #stats = { refreshes: 0, appends: 0, unchanged: 0, lastBuildMs: 0, lastError: undefined as string | undefined };
   /** Which view each snapshot was taken on (a snapshot reads only its own view). */
   readonly #snapshotViews = new WeakMap<object, Database>();
+  /**
+   * Views built before an eviction this reader noticed: their files may be gone, so reads
+   * routed to them (a snapshot's, a scan's) throw ReaderEvictedError for good, and the slot
+   * no longer claims what they read. They close once nothing reads them.
+   */
+  readonly #stale = new WeakSet<Database>();
 
   constructor(
     private readonly platform: Platform,
@@ -134,11 +143,23 @@ export class LiveReader {
     const view = snapshot === undefined ? undefined : this.#snapshotViews.get(snapshot);
     if (!view) this.#closeUnread();
     if (Date.now() - this.#lastStartMs >= this.#dueAfterMs() && !this.#refreshing) {
-      if (this.slot.evicted) this.#evicted = true;
+      if (this.slot.evicted) this.#noteEvicted();
       this.#refreshInBackground();
     }
-    if (this.#evicted) throw new ReaderEvictedError(this.dir);
-    return view ?? this.#current.db;
+    const target = view ?? this.#current.db;
+    if (this.#evicted || this.#stale.has(target)) throw new ReaderEvictedError(this.dir);
+    return target;
+  }
+
+  /**
+   * The writer evicted our slot: every view there is now may read files it deleted. Reads
+   * throw ReaderEvictedError until a refresh builds a view from scratch, and the views
+   * before it stay stale for good (tests/engine/live-reader-eviction.test.ts).
+   */
+  #noteEvicted(): void {
+    this.#evicted = true;
+    this.#stale.add(this.#current.db);
+    for (const view of this.#retired) this.#stale.add(view.db);
   }
 
   /**
@@ -200,7 +221,7 @@ export class LiveReader {
       this.#closeUnread();
       if (this.slot.evicted) {
         // Everything we read may be gone: claim everything again before reading anything.
-        this.#evicted = true;
+        this.#noteEvicted();
         this.slot.reclaim();
       } else {
         const change = this.#change();
@@ -212,7 +233,7 @@ export class LiveReader {
           return;
         }
       }
-      const view = await this.build();
+      const view = await this.#buildClaimed();
       if (this.#closed) {
         await view.db.close();
         return;
@@ -231,6 +252,25 @@ export class LiveReader {
       this.#stats.lastError = (error as Error)?.message ?? String(error);
       this.#failures++;
       throw error;
+    }
+  }
+
+  /**
+   * Builds a view. A build the writer evicted us during (it may have trimmed a segment the
+   * build was about to open, or deleted a table: a raw ENOENT or CorruptionError) is
+   * started again from scratch, claiming everything first, up to BUILD_ATTEMPTS_MAX times;
+   * then it rejects with ReaderEvictedError.
+   */
+  async #buildClaimed(): Promise<View> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.build();
+      } catch (error) {
+        if (this.#closed || !this.slot.evicted) throw error;
+        this.#noteEvicted();
+        if (attempt >= BUILD_ATTEMPTS_MAX) throw new ReaderEvictedError(this.dir);
+        this.slot.reclaim();
+      }
     }
   }
 
@@ -305,11 +345,12 @@ export class LiveReader {
     else if (!platform.weighSharedMemory) platform.collectGarbage?.();
   }
 
-  /** Writes our slot: the oldest MANIFEST version and checkpoint any open view reads. */
+  /** Writes our slot: the oldest MANIFEST version and checkpoint any open view that is not stale reads. */
   #claim(): void {
     let version = this.#current.source.manifestVersion;
     let lsn = this.#current.source.checkpoint;
     for (const view of this.#retired) {
+      if (this.#stale.has(view.db)) continue;
       version = Math.min(version, view.source.manifestVersion);
       lsn = Math.min(lsn, view.source.checkpoint);
     }
@@ -317,7 +358,7 @@ export class LiveReader {
       this.slot.update(version, lsn);
     } catch (error) {
       if (!(error instanceof ReaderEvictedError)) throw error;
-      this.#evicted = true;
+      this.#noteEvicted();
     }
   }
 

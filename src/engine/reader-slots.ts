@@ -42,8 +42,12 @@
  * live whoever wrote it (a publisher that restarts, even with its writer, resumes from the
  * LSN it stored) until its owner releases it; a live slot that makes the
  * writer keep more than `retainBytesMax` bytes (log behind the checkpoint plus dropped
- * tables) is evicted: the writer deletes it, and the reader, finding its slot gone, refuses
- * reads with ReaderEvictedError until `refresh()` rebuilds it from the current files.
+ * tables) is evicted: the writer renames it to its tombstone `<name>.evicted`, and the
+ * reader, finding its slot gone or the tombstone there, refuses reads with
+ * ReaderEvictedError until `refresh()` rebuilds it from the current files. The tombstone is
+ * what tells an eviction the reader's own rewrite undid (its rename puts a slot back: the
+ * reader checks for the tombstone after each rewrite) from none; the reader removes it when
+ * it claims everything again (reclaim), the writer only with a dead process's slot.
  * Threads: a ReaderSlot belongs to its handle's thread; a ReaderRetention to the writer's
  * owner thread. Processes: any number of readers, one writer (the directory lock).
  */
@@ -56,8 +60,10 @@ import { type ManifestData, tableFileName } from "./manifest.ts";
 
 export const READERS_DIR_NAME = "readers";
 export const DURABLE_MARK_NAME = "DURABLE";
-const SLOT_NAME = /^(\d+)-(\d+)-[0-9a-f]+\.reader(\.tmp)?$/;
-const RETAINED_NAME = /^retain-([A-Za-z0-9_-]{1,128})\.reader(\.tmp)?$/;
+const SLOT_NAME = /^(\d+)-(\d+)-[0-9a-f]+\.reader(\.tmp|\.evicted)?$/;
+const RETAINED_NAME = /^retain-([A-Za-z0-9_-]{1,128})\.reader(\.tmp|\.evicted)?$/;
+/** What the writer renames an evicted slot to (its tombstone: see "Eviction" above). */
+const EVICTED_SUFFIX = ".evicted";
 /** Labels a retained slot may have (they name a file). */
 export const RETAINED_LABEL = /^[A-Za-z0-9_-]{1,128}$/;
 const SLOT_BYTES_MAX = 4096;
@@ -164,9 +170,12 @@ export class ReaderSlot {
   /** A retained slot this call created (there was none): its creator discards it if it fails to start. */
   createdNow = false;
 
+  readonly #tombstone: string;
+
   private constructor(private readonly platform: Platform, readonly dir: string, name: string, record: ReaderSlotRecord) {
     this.path = `${readersDir(dir)}/${name}`;
     this.#tmp = `${this.path}.tmp`;
+    this.#tombstone = `${this.path}${EVICTED_SUFFIX}`;
     this.#record = record;
   }
 
@@ -225,6 +234,7 @@ export class ReaderSlot {
     });
     slot.#retained = true;
     slot.createdNow = kept === undefined;
+    slot.#removeTombstone(); // an eviction of the slot's last owner: this one starts from what it claims now
     slot.#write();
     return slot;
   }
@@ -233,7 +243,11 @@ export class ReaderSlot {
     return this.#record;
   }
 
-  /** Stores what the reader still reads; throws ReaderEvictedError if the writer deleted the slot. */
+  /**
+   * Stores what the reader still reads; throws ReaderEvictedError if the writer evicted the
+   * slot, before the rewrite or during it (the rewrite's rename may have put the slot back
+   * after the writer renamed it to its tombstone: the tombstone says so).
+   */
   update(manifestVersion: number, lsn: number): void {
     this.checkKept();
     if (manifestVersion === this.#record.manifestVersion && lsn === this.#record.lsn) return;
@@ -241,11 +255,12 @@ export class ReaderSlot {
     this.#record.lsn = lsn;
     this.#record.updatedAt = new Date().toISOString();
     this.#write();
+    this.checkKept();
   }
 
   /** The writer evicted this slot (or someone deleted it): what the reader holds may be gone. */
   get evicted(): boolean {
-    return !this.#released && this.platform.stat(this.path) === undefined;
+    return !this.#released && (this.platform.stat(this.path) === undefined || this.platform.stat(this.#tombstone) !== undefined);
   }
 
   checkKept(): void {
@@ -254,6 +269,7 @@ export class ReaderSlot {
 
   /** Takes a new slot file after an eviction (claiming every table again, and the log from `lsn`). */
   reclaim(lsn = 0): void {
+    this.#removeTombstone();
     this.#record.manifestVersion = 0;
     this.#record.lsn = lsn;
     this.#record.updatedAt = new Date().toISOString();
@@ -273,8 +289,16 @@ export class ReaderSlot {
     this.#unlinkFiles();
   }
 
+  #removeTombstone(): void {
+    try {
+      this.platform.unlink(this.#tombstone);
+    } catch (error) {
+      if (!hasErrorCode(error, "ENOENT")) throw error;
+    }
+  }
+
   #unlinkFiles(): void {
-    for (const path of [this.path, this.#tmp]) {
+    for (const path of [this.path, this.#tmp, this.#tombstone]) {
       try {
         this.platform.unlink(path);
       } catch (error) {
@@ -342,7 +366,7 @@ export class ReaderRetention {
       if (!record) {
         // A live process's temp file, or a record that does not parse: it claims nothing
         // (the reader writes a whole slot before it reads anything).
-        if (!young() && !slot.file.endsWith(".tmp")) this.#unlink(path);
+        if (!young() && !slot.file.endsWith(".tmp") && !slot.file.endsWith(EVICTED_SUFFIX)) this.#unlink(path);
         continue;
       }
       const logBytes = Math.max(0, manifest.groupCheckpoint - record.lsn);
@@ -352,7 +376,7 @@ export class ReaderRetention {
       // is given the grace a lock file gets before it counts as a laggard.
       const settled = record.manifestVersion > 0 || Date.now() - Date.parse(record.updatedAt) > LOCK_FILE_WRITE_GRACE_MS;
       if (held > this.retainBytesMax && settled) {
-        this.#unlink(path); // evicted: the reader finds its slot gone
+        this.#evict(path); // the reader finds its slot gone and its tombstone there
         continue;
       }
       floor.lsn = Math.min(floor.lsn, record.lsn);
@@ -406,6 +430,15 @@ export class ReaderRetention {
   #unlink(path: string): void {
     try {
       this.platform.unlink(path);
+    } catch (error) {
+      if (!hasErrorCode(error, "ENOENT")) throw error;
+    }
+  }
+
+  /** Evicts the slot at `path`: renames it to its tombstone (over an older one). */
+  #evict(path: string): void {
+    try {
+      this.platform.rename(path, `${path}${EVICTED_SUFFIX}`);
     } catch (error) {
       if (!hasErrorCode(error, "ENOENT")) throw error;
     }

@@ -1,0 +1,214 @@
+// A read-only handle in another process evicted by its writer (it held more than
+// readerRetainBytesMax) at the worst moments: src/engine/live-reader.ts and
+// src/engine/reader-slots.ts. Each test is a defect an adversarial review found on
+// 2026-12-05, seen failing before its fix:
+// - a snapshot taken before an eviction, read after the refresh that rebuilt the view, read
+//   the old view's deleted tables (CorruptionError), and the rebuilt slot still claimed the
+//   old view's MANIFEST version, so the writer evicted it again: views from before an
+//   eviction are now stale for good;
+// - an eviction between the reader's check of its slot and the rename that rewrites it
+//   was undone by the rename: the writer now renames an evicted slot to a tombstone
+//   (`<slot>.evicted`), which the reader checks after each rewrite;
+// - an eviction and a log trim during a view's build made refresh() reject with a raw
+//   ENOENT and left the reader thinking it was not evicted: the build starts again from
+//   scratch, claiming everything first.
+// The interleavings are made deterministic by a hook in the reader's platform that holds it
+// at one point while a worker thread attached to the writer writes until the writer has
+// evicted the slot and deleted the files (no timing luck).
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { bindDatabaseApi, ReaderEvictedError } from "../../src/engine/public.ts";
+import type { Platform } from "../../src/platform.ts";
+import { runModuleInWorker } from "../../src/worker-client.ts";
+import { cleanup, eventually, open, platform, tempDir, text } from "./helpers.ts";
+
+const test = suite("engine: a live reader evicted at the worst moments");
+test.after.each(cleanup);
+
+const SMALL = { memtableBytesMax: 64 * 1024, shards: 2 } as const;
+const pad = (i: number) => String(i).padStart(5, "0");
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+async function fill(db: Awaited<ReturnType<typeof open>>, from: number, to: number, tag: string): Promise<void> {
+  for (let i = from; i < to; i++) await db.put(`k${pad(i)}`, `${tag}${i}${"-".repeat(200)}`);
+}
+
+function namedTables(dir: string): string[] {
+  const json = JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]);
+  return json.tables.map((t: { number: number }) => `${String(t.number).padStart(6, "0")}.sst`).sort();
+}
+
+test("a snapshot held across eviction and refresh: its reads throw ReaderEvictedError (not CorruptionError), and the rebuilt slot does not claim the evicted view", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { ...SMALL, readerRetainBytesMax: 0 });
+  await fill(writer, 0, 800, "a");
+  await writer.flush();
+  await eventually(() => namedTables(dir).length > 0, "tables");
+  const reader = await open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000, ...SMALL });
+  const viewTables = namedTables(dir);
+  const held = reader.snapshot(); // on the first view; nothing read through it yet (its tables are opened lazily)
+  await fill(writer, 0, 3000, "b");
+  await writer.flush();
+  await eventually(() => (writer.stats().coordination?.readers ?? []).length === 0, "the writer evicted the slot");
+  await eventually(() => viewTables.some((name) => !platform.readdir(`${dir}/tables`).includes(name)), "a table of the evicted view deleted");
+  await reader.refresh(); // finds the slot gone: claims everything again and rebuilds
+  assert.is(text(reader.get("k02999"))?.slice(0, 5), "b2999", "the rebuilt view reads");
+  let error: unknown;
+  let value: string | undefined;
+  try {
+    value = text(reader.get("k00001", { snapshot: held }));
+  } catch (e) {
+    error = e;
+  }
+  const slot = writer.stats().coordination!.readers!.filter((r) => !r.file.endsWith(".tmp"))[0]?.record;
+  const manifestVersion = JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]).version;
+  held.release();
+  await reader.close();
+  await writer.close();
+  assert.ok(
+    error instanceof ReaderEvictedError || value?.startsWith("a1-"),
+    `a read with the snapshot taken before the eviction: ${error ? `${(error as Error).name}: ${(error as Error).message}` : `value ${value?.slice(0, 10)}`}`,
+  );
+  assert.is(slot?.manifestVersion, manifestVersion, `after the refresh the slot claims the current MANIFEST (${manifestVersion}), not the evicted view's: ${JSON.stringify(slot)}`);
+});
+
+function manifestVersion(dir: string): number {
+  return JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]).version;
+}
+
+test("a refresh whose slot is evicted and whose log is trimmed mid-build: it rebuilds or rejects with ReaderEvictedError, and reads then say evicted", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { ...SMALL, readerRetainBytesMax: 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
+  for (let i = 0; i < 600; i++) await writer.put(`k${pad(i)}`, `a${i}${"-".repeat(200)}`);
+  const reader0Tables = () => platform.readdir(`${dir}/tables`).filter((n) => n.endsWith(".sst"));
+  await eventually(() => writer.stats().shards.every((s) => s.frozenMemtables === 0) && reader0Tables().length > 0, "flushed");
+
+  const handle = writer.share();
+  const flags = new SharedArrayBuffer(8);
+  const i32 = new Int32Array(flags);
+  let worker: Promise<unknown> | undefined;
+  let armed = false;
+  let hookSaw = "";
+  const hooked: Platform = {
+    ...platform,
+    open(path, mode) {
+      if (armed && mode === "read" && /\/wal\/[^/]+\.wal$/.test(path)) {
+        armed = false;
+        // The writer writes on another thread meanwhile (bursts of large puts).
+        worker = runModuleInWorker(platform, {
+          module: handle.module,
+          memory: handle.memory,
+          url: new URL("./fixtures/put-bursts.ts", import.meta.url).href,
+          exportName: "putBursts",
+          data: { handle, flags },
+        });
+        const slots = () => platform.readdir(`${dir}/readers`).filter((n) => n.endsWith(".reader"));
+        const deadline = Date.now() + 8000;
+        while (slots().length > 0 || platform.stat(path) !== undefined) {
+          if (Date.now() > deadline) break;
+          Atomics.wait(sleeper, 0, 0, 2);
+        }
+        Atomics.store(i32, 1, 1); // the worker stops
+        hookSaw = `slot ${slots().length > 0 ? "present" : "deleted by the writer"}, segment ${platform.stat(path) ? "present" : "deleted by the writer"}`;
+      }
+      return platform.open(path, mode);
+    },
+  };
+  const reader = await bindDatabaseApi(hooked).open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000, ...SMALL });
+  const opened = reader.stats().coordination!.live!.manifestVersion;
+  for (let i = 600; i < 700; i++) await writer.put(`k${pad(i)}`, `b${i}${"-".repeat(200)}`);
+  await eventually(() => manifestVersion(dir) > opened && writer.stats().shards.every((s) => s.frozenMemtables === 0), "a newer MANIFEST");
+  armed = true;
+  let refreshError: unknown;
+  try {
+    await reader.refresh();
+  } catch (e) {
+    refreshError = e;
+  }
+  await worker;
+  let readError: unknown;
+  try {
+    [...reader.scan({ gte: "k", lt: "l" })];
+  } catch (e) {
+    readError = e;
+  }
+  const evicted = reader.stats().coordination!.live!.evicted;
+  await reader.close();
+  await writer.close();
+  assert.is(hookSaw, "slot deleted by the writer, segment deleted by the writer", "the hook's interleaving happened");
+  const what = `refresh() ${refreshError ? `rejected with ${(refreshError as Error).name}: ${(refreshError as Error).message}` : "resolved"}; then evicted=${evicted}, a scan ${readError ? `threw ${(readError as Error).name}` : "succeeded"}`;
+  assert.ok(refreshError === undefined || refreshError instanceof ReaderEvictedError, what);
+  assert.ok(refreshError === undefined || (evicted && readError instanceof ReaderEvictedError), what);
+});
+
+function manifestNow(dir: string): { version: number; tables: string[] } {
+  const json = JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]);
+  return { version: json.version, tables: json.tables.map((t: { number: number }) => `${String(t.number).padStart(6, "0")}.sst`).sort() };
+}
+
+test("an eviction between the slot check and the slot rename is not lost: the reader reports ReaderEvictedError", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { ...SMALL, readerRetainBytesMax: 1024 * 1024 });
+  for (let i = 0; i < 600; i++) await writer.put(`k${pad(i)}`, `a${i}${"-".repeat(200)}`);
+  await eventually(() => writer.stats().shards.every((s) => s.frozenMemtables === 0) && manifestNow(dir).tables.length > 0, "flushed");
+
+  const handle = writer.share();
+  const flags = new SharedArrayBuffer(8);
+  const i32 = new Int32Array(flags);
+  const worker = runModuleInWorker(platform, {
+    module: handle.module,
+    memory: handle.memory,
+    url: new URL("./fixtures/large-batch-on-signal.ts", import.meta.url).href,
+    exportName: "largeBatchOnSignal",
+    data: { handle, flags, count: 150_000 },
+  });
+  await eventually(() => Atomics.load(i32, 0) === 1, "the worker attached");
+
+  let armed = false;
+  let viewTables: string[] = [];
+  let hookSaw = "";
+  const hooked: Platform = {
+    ...platform,
+    open(path, mode) {
+      if (armed && mode === "truncate" && path.endsWith(".reader.tmp")) {
+        armed = false;
+        const slot = path.slice(0, -".tmp".length);
+        Atomics.store(i32, 1, 1); // the worker's large batch: the writer flushes and compacts
+        Atomics.notify(i32, 1);
+        const gone = () => viewTables.filter((name) => platform.stat(`${dir}/tables/${name}`) === undefined);
+        const deadline = Date.now() + 8000;
+        while (platform.stat(slot) !== undefined || gone().length === 0) {
+          if (Date.now() > deadline) break;
+          Atomics.wait(sleeper, 0, 0, 2);
+        }
+        hookSaw = `slot ${platform.stat(slot) ? "present" : "deleted by the writer"}, tables of the new view deleted: ${gone().join(",") || "none"}`;
+      }
+      return platform.open(path, mode);
+    },
+  };
+  const reader = await bindDatabaseApi(hooked).open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000, ...SMALL });
+  const opened = reader.stats().coordination!.live!.manifestVersion;
+  for (let i = 600; i < 700; i++) await writer.put(`k${pad(i)}`, `b${i}${"-".repeat(200)}`);
+  await eventually(() => manifestNow(dir).version > opened && writer.stats().shards.every((s) => s.frozenMemtables === 0), "a newer MANIFEST");
+  viewTables = manifestNow(dir).tables;
+  armed = true;
+  await reader.refresh(); // builds a view of that MANIFEST; its slot rewrite is where the hook runs
+  await worker;
+  let error: unknown;
+  try {
+    [...reader.scan({ gte: "k", lt: "l" })];
+  } catch (e) {
+    error = e;
+  }
+  const evicted = reader.stats().coordination!.live!.evicted;
+  await reader.refresh().catch(() => {});
+  await reader.close();
+  await writer.close();
+  assert.ok(hookSaw.startsWith("slot deleted by the writer") && !hookSaw.endsWith("none"), `the hook's interleaving happened: ${hookSaw}`);
+  assert.ok(
+    evicted && error instanceof ReaderEvictedError,
+    `${hookSaw}; then the reader says evicted=${evicted}, and a scan ${error ? `threw ${(error as Error).name}: ${(error as Error).message}` : "succeeded"}`,
+  );
+});
+
+test.run();
