@@ -72,6 +72,7 @@ export class BatchAssembler {
     this.#bytes = 0;
     if (commit.firstFragmentLsn < this.fromLsn) return []; // in tables already
     if (commit.firstFragmentLsn >= lsn) throw new Error(`batch commit at LSN ${lsn} names its first fragment at ${commit.firstFragmentLsn}, not before it`);
+    if (commit.fragments === 0) return []; // an abandonment (abandonmentOf): that batch never committed
     if (mine.length !== commit.fragments || mine[0]?.lsn !== commit.firstFragmentLsn) {
       throw new Error(`batch commit at LSN ${lsn} has ${commit.fragments} fragments from LSN ${commit.firstFragmentLsn}; the log holds ${mine.length} there`);
     }
@@ -81,6 +82,19 @@ export class BatchAssembler {
     for (const [shard, s] of next) if (s.left !== 0) throw new Error(`batch commit at LSN ${lsn} counts ${s.left} more operations of shard ${shard} than its fragments hold`);
     return mine.map((f) => f.payload);
   }
+}
+
+/**
+ * The record a writer logs when its recovery found fragments of a large batch whose commit
+ * never became durable (the writer that logged them died first): a commit record of no
+ * fragments, no operations, naming the first of them. Every reader of the log (replay,
+ * change feeds, followers, which all assemble batches here) then drops those fragments at
+ * this record, as at any later commit, instead of keeping them as a batch still open: a
+ * follower checkpoints only while no batch is open, so without it a follower that received
+ * such fragments never checkpointed again (tests/replicate/follower-stream.test.ts).
+ */
+export function abandonmentOf(firstFragmentLsn: number): BatchCommit {
+  return { firstFragmentLsn, fragments: 0, count: 0, shards: [] };
 }
 
 /** Makes a fragment an operations record in place: kind 1, each operation's timestamp from `next`. */

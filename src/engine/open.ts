@@ -43,6 +43,8 @@ import { FOLLOWER_FILE_NAME, MANIFEST_NAME, manifestCore, type ManifestData, new
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
+import { encodeCommit } from "./records.ts";
+import { abandonmentOf } from "./batch-assembler.ts";
 import { durableMarkPath, ReaderRetention, readersDir } from "./reader-slots.ts";
 import { replay, type Replayed } from "./replay.ts";
 import { REPLAY_PAGES_BYTES_MIN, startReplayPages } from "./replay-pages.ts";
@@ -178,6 +180,13 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     }
     manifest = env.manifest;
     memtables.reclaim();
+    // Fragments of a large batch at the log's end, without their commit: the writer that
+    // logged them died before the commit was durable, and no commit will come. Say so in
+    // the log, before any new write, for every reader after us (abandonmentOf). A
+    // follower's checkpoint is the exception: its log is a copy whose commit may still come.
+    if (replayed.groupPendingFrom !== undefined && !purpose.followerCheckpoint) {
+      log.appendNow(encodeCommit(abandonmentOf(replayed.groupPendingFrom)));
+    }
     for (let shard = 0; shard < shards; shard++) {
       const onDisk = BigInt(manifest.maxTs[shard]);
       const max = replayed.maxTs[shard] > onDisk ? replayed.maxTs[shard] : onDisk;

@@ -71,7 +71,7 @@ import { Log } from "../wal/log.ts";
 import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
 import { KIND_COMMIT, KIND_FRAGMENT } from "../engine/records.ts";
-import { decodeFrames, decodeMessageId, type Frame, lsnAfter, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
+import { decodeFrames, decodeMessageId, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
 
 const MIB = 1024 * 1024;
 const DELAY_WINDOW = 4096;
@@ -195,6 +195,9 @@ export class Follower {
   #pieces: Uint8Array[] = [];
   /** How many pieces the record being gathered has (0: none being gathered). */
   #pieceParts = 0;
+  /** Bytes of the pieces gathered, and of the frame piece 0 announced (their bound). */
+  #pieceBytes = 0;
+  #pieceFrameBytes = 0;
   /**
    * The last record appended is a large batch's fragment: its commit record is still to
    * come. No checkpoint then: the engine's recovery would take the fragments for an
@@ -264,7 +267,8 @@ export class Follower {
       const found = readFollowerFile(platform, dir);
       if (!found) {
         // Never destroy what cannot be explained: a new follower starts in an empty directory.
-        const there = platform.readdir(dir).filter((name) => name !== LOCK_DIR_NAME && name !== FOLLOWER_LOCK_DIR);
+        // FOLLOWER.tmp alone is a first FOLLOWER write cut short (it is written over).
+        const there = platform.readdir(dir).filter((name) => name !== LOCK_DIR_NAME && name !== FOLLOWER_LOCK_DIR && name !== `${FOLLOWER_FILE_NAME}.tmp`);
         if (there.length > 0) {
           throw new ReplicationError(`${dir} is not empty and holds no ${FOLLOWER_FILE_NAME} file (${there.slice(0, 5).join(", ")}${there.length > 5 ? ", ..." : ""}): a new follower starts in an empty directory`);
         }
@@ -450,6 +454,9 @@ export class Follower {
     // A consumer whose server died may wait for its pull to expire before it asks again;
     // when the stream holds more than was delivered and nothing came for STALL_MS, start a
     // new subscription from the next LSN instead.
+    // So does a stream deleted and made again (its creation time changes): the client's
+    // consumer follows the new stream from the old one's next sequence, which it may never
+    // reach.
     let deliveredMs = Date.now();
     let deliveredSeq = seq - 1;
     let stalled = false;
@@ -458,7 +465,7 @@ export class Follower {
       if (probing || Date.now() - deliveredMs < STALL_MS) return;
       probing = true;
       this.jsm.streams.info(this.stream).then((i) => {
-        if (i.state.last_seq > deliveredSeq && Date.now() - deliveredMs >= STALL_MS) {
+        if ((i.state.last_seq > deliveredSeq || i.created !== info.created) && Date.now() - deliveredMs >= STALL_MS) {
           stalled = true;
           messages.stop();
         }
@@ -483,35 +490,29 @@ export class Follower {
       const id = decodeMessageId(m.headers?.get("Nats-Msg-Id") || undefined, where);
       this.#consumerPending = m.info.pending;
       if (id.lsn > this.#next) throw new ReplicationGapError(this.#next, id.lsn, "the stream skips records");
-      let frames: Frame[];
-      if (id.end === undefined) {
-        if (id.lsn < this.#next) continue; // a record applied before
-        // A piece 0 starts the record (again: a publisher that restarted sends it anew).
-        if (id.part === 0) this.#pieces = [];
-        if (id.part !== this.#pieces.length || (this.#pieceParts !== 0 && id.part > 0 && id.parts !== this.#pieceParts)) {
-          throw new ReplicationError(`${where}: piece ${id.part} of ${id.parts} of the record at LSN ${id.lsn} follows ${this.#pieces.length} pieces of ${this.#pieceParts}`);
-        }
-        this.#pieceParts = id.parts;
-        this.#pieces.push(m.data.slice());
-        if (id.part + 1 < id.parts) continue;
-        frames = decodeFrames(concat(this.#pieces), id.lsn, where);
-        this.#pieces = [];
-        this.#pieceParts = 0;
-        if (frames.length !== 1) throw new ReplicationError(`${where}: the pieces of the record at LSN ${id.lsn} hold ${frames.length} frames`);
-      } else {
-        frames = decodeFrames(m.data, id.lsn, where, id.end);
-      }
+      const frames = id.end === undefined ? this.#gather(id, m.data, where) : decodeFrames(m.data, id.lsn, where, id.end);
       const takenMs = Number(m.info.timestampNanos) / 1e6;
-      for (const frame of frames) {
+      for (const frame of frames ?? []) {
         if (frame.lsn < this.#next) continue; // applied before
         if (frame.lsn > this.#next) throw new ReplicationGapError(this.#next, frame.lsn, "the stream skips records");
+        if (frame.payload.length > this.#log.limits.recordBytesMax) {
+          throw new ReplicationError(`${where}: the record at LSN ${frame.lsn} is ${frame.payload.length} bytes; a log record is at most ${this.#log.limits.recordBytesMax}`, "SHARDLINE_REPLICATION_CORRUPT");
+        }
         if (this.core.crc32c(frame.payload) !== frame.crc) {
           throw new ReplicationError(`${where}: the record at LSN ${frame.lsn} fails its CRC-32C`, "SHARDLINE_REPLICATION_CORRUPT");
         }
         if (this.#pending.length === 0) this.#oldestUnappliedMs = takenMs;
         // appendNow: in order, whatever the ring's room (it blocks this thread while the ring
         // is full; an append that waited asynchronously could be overtaken by the next one).
-        const lsn = Number(this.#log.appendNow(frame.payload));
+        // Its failure is the local log's: fail-stop (sending the record again cannot help).
+        let appended: bigint;
+        try {
+          appended = this.#log.appendNow(frame.payload);
+        } catch (error) {
+          this.#localFailure ??= error as Error;
+          throw error;
+        }
+        const lsn = Number(appended);
         if (lsn !== frame.lsn) throw new ReplicationError(`follower log in ${this.dir}: the record for LSN ${frame.lsn} was appended at ${lsn}`, "SHARDLINE_REPLICATION_FORK");
         this.#next = lsnAfter(frame.lsn, frame.payload.length);
         const durable = this.#log.flushUntil(BigInt(lsn));
@@ -532,6 +533,42 @@ export class Follower {
         alive();
       }
     }
+  }
+
+  /**
+   * Keeps one piece of a record cut in pieces; returns the record's frame once its last
+   * piece is in, else undefined (undefined too for a piece of a record applied before).
+   * Bounded: piece 0's frame header says how long the record is (at most a log record's
+   * limit), and the pieces may not hold more than that frame.
+   */
+  #gather(id: MessageId, data: Uint8Array, where: string): Frame[] | undefined {
+    if (id.lsn < this.#next) return undefined; // a record applied before
+    // A piece 0 starts the record (again: a publisher that restarted sends it anew).
+    if (id.part === 0) {
+      this.#pieces = [];
+      this.#pieceBytes = 0;
+      const length = data.length >= FRAME_HEADER_BYTES ? new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true) : -1;
+      if (length < 0 || length > this.#log.limits.recordBytesMax) {
+        throw new ReplicationError(`${where}: the record at LSN ${id.lsn} cut in ${id.parts} pieces claims ${length} bytes; a log record is at most ${this.#log.limits.recordBytesMax}`, "SHARDLINE_REPLICATION_CORRUPT");
+      }
+      this.#pieceFrameBytes = FRAME_HEADER_BYTES + length;
+    }
+    if (id.part !== this.#pieces.length || (this.#pieceParts !== 0 && id.part > 0 && id.parts !== this.#pieceParts)) {
+      throw new ReplicationError(`${where}: piece ${id.part} of ${id.parts} of the record at LSN ${id.lsn} follows ${this.#pieces.length} pieces of ${this.#pieceParts}`);
+    }
+    if (this.#pieceBytes + data.length > this.#pieceFrameBytes) {
+      throw new ReplicationError(`${where}: the pieces of the record at LSN ${id.lsn} hold more than its ${this.#pieceFrameBytes}-byte frame`, "SHARDLINE_REPLICATION_CORRUPT");
+    }
+    this.#pieceParts = id.parts;
+    this.#pieces.push(data.slice());
+    this.#pieceBytes += data.length;
+    if (id.part + 1 < id.parts) return undefined;
+    const frames = decodeFrames(concat(this.#pieces), id.lsn, where);
+    this.#pieces = [];
+    this.#pieceParts = 0;
+    this.#pieceBytes = 0;
+    if (frames.length !== 1) throw new ReplicationError(`${where}: the pieces of the record at LSN ${id.lsn} hold ${frames.length} frames`);
+    return frames;
   }
 
   /** Awaits appends, oldest first, until at most `left` are pending; checks each landed at its LSN. */
