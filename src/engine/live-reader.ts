@@ -251,6 +251,12 @@ export class LiveReader {
     } catch (error) {
       this.#stats.lastError = (error as Error)?.message ?? String(error);
       this.#failures++;
+      // An append of the log to the current view that the writer evicted us during (the
+      // segment it read trimmed): the view may miss files; say so, the next refresh rebuilds.
+      if (!this.#closed && !(error instanceof ReaderEvictedError) && this.slot.evicted) {
+        this.#noteEvicted();
+        throw new ReaderEvictedError(this.dir);
+      }
       throw error;
     }
   }
