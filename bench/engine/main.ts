@@ -703,7 +703,7 @@ interface OpenCloseFigures {
  * asserted: a figure of this machine, its disk (the fsyncs of the lock and the log) and load.
  */
 async function openClose(): Promise<OpenCloseFigures> {
-  const cycles = quick ? 5 : 100;
+  const cycles = quick ? 2 : 100;
   const dir = `${root}/open-close`;
   const rssBefore = process.memoryUsage().rss;
   const openMs: number[] = [];
@@ -763,7 +763,7 @@ function rssRun(): RssFigures {
   const script = new URL("./rss.mjs", import.meta.url).pathname;
   const dir = `${root}/rss`;
   platform.mkdir(dir);
-  const rest = [script, new URL(entry, repo).href, dir, String(quick ? 5 : 100), String(quick ? 0 : 7_000)];
+  const rest = [script, new URL(entry, repo).href, dir, String(quick ? 2 : 100), String(quick ? 0 : 7_000)];
   const argv = platform.runtime === "node" ? ["--expose-gc", ...rest] : platform.runtime === "deno" ? ["run", "-A", "--v8-flags=--expose-gc", ...rest] : rest;
   const child = spawnSync(process.execPath, argv, { encoding: "utf8", timeout: 5 * 60_000 });
   platform.removeAll(dir);

@@ -1,4 +1,4 @@
-// Four workers insert 100,000 keys each into ONE shared memtable at the same time, some
+// Four workers insert 50,000 keys each into ONE shared memtable at the same time, some
 // keys common to all workers. Afterwards every (key, version) is present exactly once,
 // the list is in strict order, and each shard's commit counter equals the number of
 // timestamps taken from it, each taken exactly once, and a point lookup of every key
@@ -16,7 +16,7 @@ import { startTogether } from "./start-together.ts";
 
 const test = suite("memtable concurrency");
 const WORKERS = 4;
-const PER_WORKER = 100_000;
+const PER_WORKER = 50_000;
 const SHARED_EVERY = 10;
 const SHARDS = 4;
 

@@ -20,6 +20,9 @@
  *   temp directories removed, by an `exit` hook (a test runner killed with SIGKILL still
  *   leaves them behind; Ctrl-C reaches them through the process group).
  * - One node (`nodes: 1`) runs plain JetStream without cluster flags.
+ * - `sharedNatsCluster()`: one 3-node cluster per test process, started at its first use and
+ *   ended by the exit hook, for the files that only publish and follow on it (each test on
+ *   streams of its own). A file that kills, restarts or stops nodes starts its own.
  * - Written for nats-server 2.9.10 (the Debian package): command-line flags only, no config file.
  *
  * Threads: main test thread only; child process and stream events arrive on its event loop.
@@ -401,4 +404,21 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
     for (const node of nodes) if (node.proc && running.has(node.proc)) node.proc.kill("SIGKILL");
     await Promise.all(nodes.map((n) => n.exited && within(n.exited, EXIT_TIMEOUT_MS, () => `${n.name} did not exit`)));
   }
+}
+
+let shared: Promise<NatsCluster> | undefined;
+
+/**
+ * The test process's shared 3-node cluster, ready (see the header): files that neither kill
+ * nor restart nor stop nodes use it instead of starting one each (a start and stop is
+ * ~2 s). Never call kill, restart or stop on it; the exit hook ends it with the process.
+ */
+export function sharedNatsCluster(): Promise<NatsCluster> {
+  shared ??= (async () => {
+    const cluster = await startNatsCluster();
+    await cluster.ready();
+    return cluster;
+  })();
+  shared.catch(() => (shared = undefined)); // a failed start is tried again by the next file
+  return shared;
 }

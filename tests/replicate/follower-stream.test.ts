@@ -27,7 +27,7 @@ import { bindReplicateApi, ReplicationError } from "../../src/replicate/public.t
 import { PIECE_HEADER_ROOM_BYTES, pieceId, streamEnd, writeFrame } from "../../src/replicate/stream-messages.ts";
 import { toolCore } from "../../src/cli/database.ts";
 import { bindLogApi } from "../../src/wal/public.ts";
-import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.ts";
+import { type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
 import { cleanup, dec, enc, open, platform, tempDir } from "../engine/helpers.ts";
 
 const test = suite("replicate: the follower and the streams it may meet");
@@ -36,11 +36,7 @@ const { openLog } = bindLogApi(platform);
 let cluster: NatsCluster;
 
 test.before(async () => {
-  cluster = await startNatsCluster();
-  await cluster.ready();
-});
-test.after(async () => {
-  await cluster.stop();
+  cluster = await sharedNatsCluster();
 });
 test.after.each(cleanup);
 

@@ -23,7 +23,7 @@ import type { Database } from "../../src/engine/database.ts";
 import { bindReplicateApi } from "../../src/replicate/public.ts";
 import { decodeMessageId } from "../../src/replicate/stream-messages.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
-import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.ts";
+import { type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
 import { cleanup, dec, eventually, open, platform, tempDir } from "../engine/helpers.ts";
 
 const test = suite("replicate: the publisher's slot and snapshots");
@@ -31,11 +31,7 @@ const { startPublisher, openFollower } = bindReplicateApi(platform);
 let cluster: NatsCluster;
 
 test.before(async () => {
-  cluster = await startNatsCluster();
-  await cluster.ready();
-});
-test.after(async () => {
-  await cluster.stop();
+  cluster = await sharedNatsCluster();
 });
 test.after.each(cleanup);
 

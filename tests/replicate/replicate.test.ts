@@ -15,7 +15,7 @@ import { FollowerDirectoryError, ReadOnlyError } from "../../src/errors.ts";
 import { bindReplicateApi, type Follower, ReplicationError, ReplicationGapError } from "../../src/replicate/public.ts";
 import { decodeFrames, decodeMessageId, lsnAfter } from "../../src/replicate/stream-messages.ts";
 import { toolCore } from "../../src/cli/database.ts";
-import { type NatsCluster, startNatsCluster } from "../harness/nats-cluster.ts";
+import { type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
 import { withPowerLoss } from "../harness/power-loss-platform.ts";
 import { rejects } from "../harness/assert.ts";
 import { cleanup, dec, open, platform, tempDir } from "../engine/helpers.ts";
@@ -32,11 +32,7 @@ const SMALL = { memtableBytesMax: 64 * 1024, shards: 2 };
 const LARGE = { memtableBytesMax: 8 * 1024 * 1024, shards: 2 };
 
 test.before(async () => {
-  cluster = await startNatsCluster();
-  await cluster.ready();
-});
-test.after(async () => {
-  await cluster.stop();
+  cluster = await sharedNatsCluster();
 });
 test.after.each(cleanup);
 
