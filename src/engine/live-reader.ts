@@ -25,7 +25,12 @@
  * them before any of them was read; a refresh re-writes it after each swap and after views
  * close. If the writer evicted the slot (we held more than its readerRetainBytesMax), the
  * files of the current view may be gone: reads throw ReaderEvictedError, and the next
- * refresh claims everything again and builds a new view from scratch.
+ * refresh claims everything again and builds a new view from scratch. An eviction is seen
+ * whenever it happened: at a refresh, after any rewrite of the slot (the writer leaves a
+ * tombstone, reader-slots.ts), or when a build or append fails (then the build starts over,
+ * claiming everything first). Every view that existed when it was seen is stale for good:
+ * reads routed to it (a snapshot's, a scan's) throw ReaderEvictedError even after the
+ * rebuild, and the slot no longer claims what it reads.
  *
  * Never a torn or undurable record: a view reads the log only below the durable mark
  * (src/wal/durable-mark.ts), read after the MANIFEST, so it also covers every table's
