@@ -163,6 +163,14 @@ function readFollowerFile(platform: Platform, dir: string): FollowerFile | undef
   return JSON.parse(new TextDecoder().decode(platform.readFile(path))) as FollowerFile;
 }
 
+/** Throws ReplicationError unless `dir` holds nothing but lock directories (and a FOLLOWER.tmp: a first FOLLOWER write cut short, written over). */
+function refuseIfNotEmpty(platform: Platform, dir: string): void {
+  const there = platform.readdir(dir).filter((name) => name !== LOCK_DIR_NAME && name !== FOLLOWER_LOCK_DIR && name !== `${FOLLOWER_FILE_NAME}.tmp`);
+  if (there.length > 0) {
+    throw new ReplicationError(`${dir} is not empty and holds no ${FOLLOWER_FILE_NAME} file (${there.slice(0, 5).join(", ")}${there.length > 5 ? ", ..." : ""}): a new follower starts in an empty directory`);
+  }
+}
+
 function writeFollowerFile(platform: Platform, dir: string, record: FollowerFile): void {
   const tmp = `${dir}/${FOLLOWER_FILE_NAME}.tmp`;
   const file = platform.open(tmp, "truncate");
@@ -265,16 +273,15 @@ export class Follower {
     try {
       const jsm = await readyJetStream(held.nc);
       const found = readFollowerFile(platform, dir);
-      if (!found) {
-        // Never destroy what cannot be explained: a new follower starts in an empty directory.
-        // FOLLOWER.tmp alone is a first FOLLOWER write cut short (it is written over).
-        const there = platform.readdir(dir).filter((name) => name !== LOCK_DIR_NAME && name !== FOLLOWER_LOCK_DIR && name !== `${FOLLOWER_FILE_NAME}.tmp`);
-        if (there.length > 0) {
-          throw new ReplicationError(`${dir} is not empty and holds no ${FOLLOWER_FILE_NAME} file (${there.slice(0, 5).join(", ")}${there.length > 5 ? ", ..." : ""}): a new follower starts in an empty directory`);
-        }
-      }
+      // Never destroy what cannot be explained: a new follower starts in an empty directory.
+      // Checked before the locks (a directory refused is left as it was, without lock
+      // directories) and again under them: a writer holds the same directory lock while it
+      // is open, and one may have made a database here in between (the bootstrap would
+      // then remove it as what an interrupted bootstrap left).
+      if (!found) refuseIfNotEmpty(platform, dir);
       followerLock = await acquireDirLock(platform, `${dir}/${FOLLOWER_LOCK_DIR}`, { timeoutMs: 0 });
       lock = await acquireDirLock(platform, dir, { timeoutMs: 0 });
+      if (!found && !readFollowerFile(platform, dir)) refuseIfNotEmpty(platform, dir);
       if (found && (found.stream !== stream || found.subject !== subject)) {
         throw new ReplicationError(`${dir} follows stream ${found.stream} (subject ${found.subject}), not ${stream} (${subject})`);
       }

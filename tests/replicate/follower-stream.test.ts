@@ -17,6 +17,7 @@
 // Streams are written by the tests themselves after a real writer and publisher made the
 // stream and its first snapshot (the publisher closed), with the publisher's ids and
 // `expect.lastSequence`.
+import { cpSync, readdirSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -252,6 +253,54 @@ test("a stream deleted and made again by a restarted publisher (it holds every r
     await publisher.close({ forget: true });
     await nc.close();
     await writer.close();
+  }
+});
+
+test("a database a writer made in a new follower's directory between its emptiness check and its lock is refused, not removed as a bootstrap's leftovers", async () => {
+  const stream = `fwin-${Date.now().toString(36)}`;
+  const source = await open(tempDir(), { shards: 2 });
+  const publisher = await startPublisher(source, { servers: cluster.servers, stream });
+  // The database that appears in the window: made elsewhere, closed, copied in whole.
+  const made = tempDir();
+  const other = await open(made, { shards: 2 });
+  await other.put("mine", "kept");
+  await other.close();
+  const dir = tempDir();
+  let copied = false;
+  const racing = new Proxy(platform, {
+    get(target, prop) {
+      if (prop === "mkdir") {
+        return (path: string, options?: { recursive?: boolean }) => {
+          if (!copied && path.endsWith("/FOLLOWER.d/LOCK.d")) {
+            copied = true; // after the emptiness check, before the first lock
+            for (const name of readdirSync(made)) if (name !== "LOCK.d") cpSync(`${made}/${name}`, `${dir}/${name}`, { recursive: true });
+          }
+          return target.mkdir(path, options);
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  try {
+    const error = await bindReplicateApi(racing).openFollower(dir, { servers: cluster.servers, stream }).then(
+      async (f) => {
+        await f.close();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    assert.ok(copied, "the database appeared in the window");
+    assert.instance(error, ReplicationError, `the follower's start: ${error}`);
+    const db = await open(dir);
+    try {
+      assert.is(dec.decode(db.get("mine")!), "kept", "the database made in the window is intact");
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await publisher.close({ forget: true });
+    await source.close();
   }
 });
 
