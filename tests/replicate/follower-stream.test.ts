@@ -95,34 +95,74 @@ test("a follower killed during its first FOLLOWER write opens again in its own d
   }
 });
 
-test("a record over 4 MiB (right checksum) stops the follower with a ReplicationError instead of a retry loop", async () => {
-  const stream = `oversized-${Date.now().toString(36)}`;
+/** What a test that writes the stream itself gets: a stream its publisher made and left. */
+interface LeftStream {
+  stream: string;
+  writer: Awaited<ReturnType<typeof open>>;
+  nc: Awaited<ReturnType<typeof connect>>;
+  jsm: Awaited<ReturnType<typeof jetstreamManager>>;
+  core: Awaited<ReturnType<typeof toolCore>>;
+  /** The first snapshot's LSN, and where the publisher left the stream. */
+  snapshotLsn: number;
+  end: Awaited<ReturnType<typeof streamEnd>>;
+  /** The bytes of one piece of a record cut in pieces, as a publisher cuts them. */
+  pieceBytes: number;
+}
+
+/**
+ * Opens a writer, starts its publisher on a new stream named `<name>-...`, puts `puts` keys
+ * k<i> = v<i>, waits until they are published and closes the publisher (forgetting its
+ * slot); runs `body`, which goes on writing the stream itself; closes everything after.
+ */
+async function withLeftStream(name: string, puts: number, body: (s: LeftStream) => Promise<void>): Promise<void> {
+  const stream = `${name}-${Date.now().toString(36)}`;
   const writer = await open(tempDir(), { memtableBytesMax: 64 * 1024, shards: 2 });
   const nc = await connect({ servers: cluster.servers });
   const core = await toolCore();
   try {
     const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-    for (let i = 0; i < 50; i++) await writer.put(`k${i}`, `v${i}`);
+    const snapshotLsn = publisher.stats().lastSnapshotLsn!;
+    for (let i = 0; i < puts; i++) await writer.put(`k${i}`, `v${i}`);
     await publisher.caughtUp();
     await publisher.close({ forget: true });
     const jsm = await jetstreamManager(nc);
     const end = await streamEnd(jsm, stream);
+    const pieceBytes = (nc.info?.max_payload ?? 1 << 20) - PIECE_HEADER_ROOM_BYTES;
+    await body({ stream, writer, nc, jsm, core, snapshotLsn, end, pieceBytes });
+  } finally {
+    core.detach();
+    await nc.close();
+    await writer.close();
+  }
+}
+
+/** Publishes piece `part` of `parts` of the record at `lsn`, right after stream sequence `afterSeq`; returns its sequence. */
+async function publishPiece(s: LeftStream, lsn: number, part: number, parts: number, data: Uint8Array, afterSeq: number): Promise<number> {
+  return (await jetstream(s.nc).publish(`shardline.${s.stream}`, data, { msgID: pieceId(lsn, part, parts), expect: { lastSequence: afterSeq } })).seq;
+}
+
+/** `payload` framed as the stream carries a record: its length, its CRC-32C, its bytes. */
+function framed(s: LeftStream, payload: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(8 + payload.length);
+  writeFrame(frame, 0, payload, s.core.crc32c(payload));
+  return frame;
+}
+
+test("a record over 4 MiB (right checksum) stops the follower with a ReplicationError instead of a retry loop", async () => {
+  await withLeftStream("oversized", 50, async (s) => {
     // The next record: 4 MiB + 8 bytes, in pieces of what a message holds.
     const payload = new Uint8Array(4 * 1024 * 1024 + 8).fill(7);
     payload[0] = 1;
     payload[1] = 1;
-    const frame = new Uint8Array(8 + payload.length);
-    writeFrame(frame, 0, payload, core.crc32c(payload));
-    const pieceBytes = (nc.info?.max_payload ?? 1 << 20) - PIECE_HEADER_ROOM_BYTES;
-    const parts = Math.ceil(frame.length / pieceBytes);
-    let seq = end.seq;
+    const frame = framed(s, payload);
+    const parts = Math.ceil(frame.length / s.pieceBytes);
+    let seq = s.end.seq;
     for (let part = 0; part < parts; part++) {
-      const piece = frame.subarray(part * pieceBytes, Math.min(frame.length, (part + 1) * pieceBytes));
-      seq = (await jetstream(nc).publish(`shardline.${stream}`, piece, { msgID: pieceId(end.nextLsn!, part, parts), expect: { lastSequence: seq } })).seq;
+      seq = await publishPiece(s, s.end.nextLsn!, part, parts, frame.subarray(part * s.pieceBytes, Math.min(frame.length, (part + 1) * s.pieceBytes)), seq);
     }
-    const follower = await openFollower(tempDir(), { servers: cluster.servers, stream });
+    const follower = await openFollower(tempDir(), { servers: cluster.servers, stream: s.stream });
     try {
-      await follower.caughtUp(end.nextLsn!, 10_000); // everything before the large record
+      await follower.caughtUp(s.end.nextLsn!, 10_000); // everything before the large record
       const deadline = Date.now() + 8_000;
       while (!follower.failure && follower.stats().restarts < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       const stats = follower.stats();
@@ -130,35 +170,18 @@ test("a record over 4 MiB (right checksum) stops the follower with a Replication
     } finally {
       await follower.close();
     }
-  } finally {
-    core.detach();
-    await nc.close();
-    await writer.close();
-  }
+  });
 });
 
 test("a stream ending with the first piece of a record (publisher died between pieces): the follower reports applied every whole record before it", async () => {
-  const stream = `cut-${Date.now().toString(36)}`;
-  const writer = await open(tempDir(), { memtableBytesMax: 64 * 1024, shards: 2 });
-  const nc = await connect({ servers: cluster.servers });
-  const core = await toolCore();
-  try {
-    const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-    const snapshotLsn = publisher.stats().lastSnapshotLsn!;
-    for (let i = 0; i < 200; i++) await writer.put(`k${i}`, `v${i}`);
-    await publisher.caughtUp();
-    await publisher.close({ forget: true });
-    const jsm = await jetstreamManager(nc);
-    const end = await streamEnd(jsm, stream);
+  await withLeftStream("cut", 200, async (s) => {
+    const { end, snapshotLsn } = s;
     assert.ok(end.nextLsn! > snapshotLsn, "the stream holds records past the snapshot");
     // What a publisher that died between the two pieces of its next record left: piece 0.
-    const payload = new Uint8Array(1536 * 1024).fill(7);
-    const frame = new Uint8Array(8 + payload.length);
-    writeFrame(frame, 0, payload, core.crc32c(payload));
-    const pieceBytes = (nc.info?.max_payload ?? 1 << 20) - PIECE_HEADER_ROOM_BYTES;
-    await jetstream(nc).publish(`shardline.${stream}`, frame.subarray(0, pieceBytes), { msgID: pieceId(end.nextLsn!, 0, 2), expect: { lastSequence: end.seq } });
+    const frame = framed(s, new Uint8Array(1536 * 1024).fill(7));
+    await publishPiece(s, end.nextLsn!, 0, 2, frame.subarray(0, s.pieceBytes), end.seq);
 
-    const follower = await openFollower(tempDir(), { servers: cluster.servers, stream });
+    const follower = await openFollower(tempDir(), { servers: cluster.servers, stream: s.stream });
     try {
       const outcome = await follower.caughtUp(end.nextLsn!, 5_000).then(() => "caught up", (error) => (error as Error).message);
       await follower.db.refresh();
@@ -167,49 +190,32 @@ test("a stream ending with the first piece of a record (publisher died between p
     } finally {
       await follower.close();
     }
-  } finally {
-    core.detach();
-    await nc.close();
-    await writer.close();
-  }
+  });
 });
 
 test("piece 0 of 256 whose frame claims 1 GiB (over the 4 MiB a record can be): a ReplicationError at once, not buffering the pieces that follow", async () => {
-  const stream = `pieces-${Date.now().toString(36)}`;
-  const writer = await open(tempDir(), { memtableBytesMax: 64 * 1024, shards: 2 });
-  const nc = await connect({ servers: cluster.servers });
-  try {
-    const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-    for (let i = 0; i < 20; i++) await writer.put(`k${i}`, `v${i}`);
-    await publisher.caughtUp();
-    await publisher.close({ forget: true });
-    const jsm = await jetstreamManager(nc);
-    const end = await streamEnd(jsm, stream);
-    const pieceBytes = (nc.info?.max_payload ?? 1 << 20) - PIECE_HEADER_ROOM_BYTES;
-    let seq = end.seq;
+  await withLeftStream("pieces", 20, async (s) => {
+    let seq = s.end.seq;
     for (let part = 0; part < 4; part++) {
-      const piece = new Uint8Array(pieceBytes).fill(part + 1);
+      const piece = new Uint8Array(s.pieceBytes).fill(part + 1);
       if (part === 0) new DataView(piece.buffer).setUint32(0, 1 << 30, true); // the frame's length: 1 GiB
-      seq = (await jetstream(nc).publish(`shardline.${stream}`, piece, { msgID: pieceId(end.nextLsn!, part, 256), expect: { lastSequence: seq } })).seq;
+      seq = await publishPiece(s, s.end.nextLsn!, part, 256, piece, seq);
     }
-    const follower = await openFollower(tempDir(), { servers: cluster.servers, stream });
+    const follower = await openFollower(tempDir(), { servers: cluster.servers, stream: s.stream });
     try {
       // Until its consumer has delivered the 4 pieces (or it stopped).
       const deadline = Date.now() + 8_000;
       let delivered = 0;
       while (!follower.failure && delivered < seq && Date.now() < deadline) {
-        for await (const c of jsm.consumers.list(stream)) delivered = Math.max(delivered, c.delivered.stream_seq);
+        for await (const c of s.jsm.consumers.list(s.stream)) delivered = Math.max(delivered, c.delivered.stream_seq);
         await new Promise((r) => setTimeout(r, 50));
       }
       await new Promise((r) => setTimeout(r, 300));
-      assert.instance(follower.failure, ReplicationError, `4 pieces of ${pieceBytes} bytes delivered (stream seq ${delivered} of ${seq}) for a frame that claims ${1 << 30} bytes; failure: ${follower.failure}; lag: ${JSON.stringify(await follower.lag())}`);
+      assert.instance(follower.failure, ReplicationError, `4 pieces of ${s.pieceBytes} bytes delivered (stream seq ${delivered} of ${seq}) for a frame that claims ${1 << 30} bytes; failure: ${follower.failure}; lag: ${JSON.stringify(await follower.lag())}`);
     } finally {
       await follower.close();
     }
-  } finally {
-    await nc.close();
-    await writer.close();
-  }
+  });
 });
 
 const entries = (db: { scan(): Iterable<[Uint8Array, Uint8Array]> }) => [...db.scan()].map(([k, v]) => `${dec.decode(k)}=${dec.decode(v)}`);
