@@ -79,12 +79,17 @@ export function isTransientJetStreamError(error: unknown): boolean {
  * an earlier try made) until it succeeds, retrying transient failures until `deadline`
  * (Date.now() milliseconds). Any other error, or a transient one past the deadline, is thrown.
  */
-export async function retryTransient<T>(deadline: number, step: () => Promise<T>): Promise<T> {
+export function retryTransient<T>(deadline: number, step: () => Promise<T>): Promise<T> {
+  return retryWhile(deadline, step, isTransientJetStreamError);
+}
+
+/** Runs `step` until it succeeds, again every SETUP_RETRY_EVERY_MS while its error is `retryable` and `deadline` has not passed. */
+async function retryWhile<T>(deadline: number, step: () => Promise<T>, retryable: (error: unknown) => boolean): Promise<T> {
   for (;;) {
     try {
       return await step();
     } catch (error) {
-      if (!isTransientJetStreamError(error) || Date.now() > deadline) throw error;
+      if (!retryable(error) || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, SETUP_RETRY_EVERY_MS));
     }
   }
@@ -95,14 +100,6 @@ export async function retryTransient<T>(deadline: number, step: () => Promise<T>
  * (after losing a server) its API times out for a few seconds; that is waited out, up to
  * `timeoutMs`.
  */
-export async function readyJetStream(nc: NatsConnection, timeoutMs = JETSTREAM_SETUP_TIMEOUT_MS): Promise<JetStreamManager> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await jetstreamManager(nc);
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, SETUP_RETRY_EVERY_MS));
-    }
-  }
+export function readyJetStream(nc: NatsConnection, timeoutMs = JETSTREAM_SETUP_TIMEOUT_MS): Promise<JetStreamManager> {
+  return retryWhile(Date.now() + timeoutMs, () => jetstreamManager(nc), () => true);
 }

@@ -429,11 +429,16 @@ export class Publisher {
 
   /** Goes on from `end`, the stream's end as read: after its last whole record, or at the next piece of one cut short. */
   #continueFrom(end: StreamEnd, emptyFrom: number): void {
+    const cutShort = end.last !== undefined && end.nextLsn === undefined;
+    this.#goOn(end, end.nextLsn ?? end.last?.lsn ?? emptyFrom, cutShort ? end.last!.part + 1 : 0);
+  }
+
+  /** Publishes next after `end` (the stream's last message as read): the log from LSN `from`, starting at piece `part` of the record there. */
+  #goOn(end: StreamEnd, from: number, part: number): void {
     this.#lastSeq = end.seq;
     this.#lastId = end.lastId;
-    const from = end.nextLsn ?? end.last?.lsn ?? emptyFrom;
-    this.#resumePart = end.last && end.nextLsn === undefined ? end.last.part + 1 : 0;
-    this.#acked = end.nextLsn ?? from;
+    this.#resumePart = part;
+    this.#acked = from;
     this.#tail.close();
     this.#tail = new LogTail(this.core, this.platform, `${this.dir}/wal`, from, true);
     this.#storeSlot(true);
@@ -464,13 +469,7 @@ export class Publisher {
     // The stream ends below the snapshot: the log no longer holds what lies between, so
     // it continues from the snapshot (followers behind it stop with ReplicationGapError;
     // new ones start from the snapshot).
-    this.#lastSeq = end.seq;
-    this.#lastId = end.lastId;
-    this.#resumePart = 0;
-    this.#acked = snapshot.lsn;
-    this.#tail.close();
-    this.#tail = new LogTail(this.core, this.platform, `${this.dir}/wal`, snapshot.lsn, true);
-    this.#storeSlot(true);
+    this.#goOn(end, snapshot.lsn, 0);
   }
 
   /** Moves the slot to the first unacknowledged LSN (at most every 100 ms unless `now`). */
