@@ -48,7 +48,7 @@ import type { LockHolderInfo } from "./errors.ts";
 import { judgeLockFile, LOCK_FILE_NAME, lockDirOf } from "./lock-holders.ts";
 import type { LockRecord } from "./lock-holders.ts";
 import type { FileHandle, Platform } from "./platform.ts";
-import { hasErrorCode } from "./platform.ts";
+import { unlinkIfPresent } from "./platform.ts";
 
 export { LOCK_DIR_NAME, LOCK_FILE_WRITE_GRACE_MS, readLockHolders } from "./lock-holders.ts";
 export type { LockHolderStatus, LockRecord } from "./lock-holders.ts";
@@ -77,14 +77,6 @@ export interface DirLock {
 function randomHex(bytes: number): string {
   const b = crypto.getRandomValues(new Uint8Array(bytes));
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-function unlinkIfPresent(platform: Platform, path: string): void {
-  try {
-    platform.unlink(path);
-  } catch (error) {
-    if (!hasErrorCode(error, "ENOENT")) throw error;
-  }
 }
 
 class HeldDirLock implements DirLock {

@@ -238,3 +238,12 @@ export class PlatformError extends Error {
 export function hasErrorCode(error: unknown, code: string): boolean {
   return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
 }
+
+/** Deletes the file at `path` if it is there (ENOENT is not an error); any other failure is thrown. */
+export function unlinkIfPresent(platform: Platform, path: string): void {
+  try {
+    platform.unlink(path);
+  } catch (error) {
+    if (!hasErrorCode(error, "ENOENT")) throw error;
+  }
+}

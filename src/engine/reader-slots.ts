@@ -54,7 +54,7 @@
 import { ReaderEvictedError } from "../errors.ts";
 import { LOCK_FILE_WRITE_GRACE_MS } from "../lock-holders.ts";
 import type { Platform, RuntimeName } from "../platform.ts";
-import { hasErrorCode } from "../platform.ts";
+import { hasErrorCode, unlinkIfPresent } from "../platform.ts";
 import { listSegmentFiles, trimSegments } from "../wal/segment-files.ts";
 import { type ManifestData, tableFileName } from "./manifest.ts";
 
@@ -290,21 +290,11 @@ export class ReaderSlot {
   }
 
   #removeTombstone(): void {
-    try {
-      this.platform.unlink(this.#tombstone);
-    } catch (error) {
-      if (!hasErrorCode(error, "ENOENT")) throw error;
-    }
+    unlinkIfPresent(this.platform, this.#tombstone);
   }
 
   #unlinkFiles(): void {
-    for (const path of [this.path, this.#tmp, this.#tombstone]) {
-      try {
-        this.platform.unlink(path);
-      } catch (error) {
-        if (!hasErrorCode(error, "ENOENT")) throw error;
-      }
-    }
+    for (const path of [this.path, this.#tmp, this.#tombstone]) unlinkIfPresent(this.platform, path);
   }
 
   #write(): void {
@@ -428,11 +418,7 @@ export class ReaderRetention {
   }
 
   #unlink(path: string): void {
-    try {
-      this.platform.unlink(path);
-    } catch (error) {
-      if (!hasErrorCode(error, "ENOENT")) throw error;
-    }
+    unlinkIfPresent(this.platform, path);
   }
 
   /** Evicts the slot at `path`: renames it to its tombstone (over an older one). */
