@@ -17,6 +17,8 @@ export interface FaultPlan {
   partialWriteAt?: number;
   /** The n-th fdatasync/fsync throws. */
   failSyncAt?: number;
+  /** Every fdatasync/fsync throws while a file at this path exists (a test makes it when the disk is to fail). */
+  failSyncWhileExists?: string;
   /** The OS error code to report; default "EIO". */
   code?: string;
   /** Every fdatasync/fsync first sleeps this long: a slow disk (for grouping tests). */
@@ -33,6 +35,11 @@ export function withFaults(base: Platform, plan: FaultPlan): Platform {
   let syncs = 0;
   const code = plan.code ?? "EIO";
   const fail = (what: string, path: string) => new PlatformError(`${what} ${path}: injected fault`, code);
+  /** Counts one sync; whether it is to fail. */
+  const syncFails = (): boolean => {
+    syncs++;
+    return syncs === plan.failSyncAt || (plan.failSyncWhileExists !== undefined && base.stat(plan.failSyncWhileExists) !== undefined);
+  };
 
   function wrap(file: FileHandle): FileHandle {
     return {
@@ -66,14 +73,12 @@ export function withFaults(base: Platform, plan: FaultPlan): Platform {
       },
       datasync() {
         sleepMs(plan.syncDelayMs ?? 0);
-        syncs++;
-        if (syncs === plan.failSyncAt) throw fail("fdatasync", file.path);
+        if (syncFails()) throw fail("fdatasync", file.path);
         file.datasync();
       },
       sync() {
         sleepMs(plan.syncDelayMs ?? 0);
-        syncs++;
-        if (syncs === plan.failSyncAt) throw fail("fsync", file.path);
+        if (syncFails()) throw fail("fsync", file.path);
         file.sync();
       },
       truncate: (length) => file.truncate(length),

@@ -67,6 +67,7 @@ import { ClosedError } from "../errors.ts";
 import { acquireDirLock, type DirLock, LOCK_DIR_NAME } from "../lock.ts";
 import { partitionDir } from "../engine/flush.ts";
 import type { Platform } from "../platform.ts";
+import type { FaultPlan } from "../platform-faults.ts";
 import { Log } from "../wal/log.ts";
 import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
@@ -112,6 +113,8 @@ export interface FollowerOptions extends NatsTarget {
   refreshIntervalMs?: number;
   /** How long a new follower waits for the publisher's first snapshot, in ms. Default 30,000. */
   bootstrapTimeoutMs?: number;
+  /** @internal For tests: faults for the local log's durability worker (src/platform-faults.ts). */
+  faults?: FaultPlan;
 }
 
 export interface FollowerLag {
@@ -184,9 +187,9 @@ function writeFollowerFile(platform: Platform, dir: string, record: FollowerFile
   platform.fsyncDir(dir);
 }
 
-function openFollowerLog(platform: Platform, dir: string, startLsn?: number): Promise<Log> {
+function openFollowerLog(platform: Platform, dir: string, faults: FaultPlan | undefined, startLsn?: number): Promise<Log> {
   makeDirDurable(platform, readersDir(dir));
-  return Log.open(platform, `${dir}/wal`, { durability: "full", coordination: "single-process-unsafe" }, { startLsn, durableMarkPath: durableMarkPath(dir) });
+  return Log.open(platform, `${dir}/wal`, { durability: "full", coordination: "single-process-unsafe", faults }, { startLsn, durableMarkPath: durableMarkPath(dir) });
 }
 
 export class Follower {
@@ -233,7 +236,7 @@ export class Follower {
     private readonly jsm: JetStreamManager,
     readonly stream: string,
     readonly subject: string,
-    private readonly options: Required<Pick<FollowerOptions, "checkpointBytes" | "inFlightMax">>,
+    private readonly options: Required<Pick<FollowerOptions, "checkpointBytes" | "inFlightMax">> & Pick<FollowerOptions, "faults">,
     /** Held for the follower's whole life (FOLLOWER.d): one follower per directory, also while a checkpoint has the database lock. */
     private readonly followerLock: DirLock,
     lock: DirLock,
@@ -286,14 +289,14 @@ export class Follower {
         throw new ReplicationError(`${dir} follows stream ${found.stream} (subject ${found.subject}), not ${stream} (${subject})`);
       }
       if (!found || found.state === "bootstrapping") {
-        log = await Follower.#bootstrap(platform, dir, held, stream, subject, options.bootstrapTimeoutMs ?? 30_000);
+        log = await Follower.#bootstrap(platform, dir, held, stream, subject, options.bootstrapTimeoutMs ?? 30_000, options.faults);
       } else {
-        log = await openFollowerLog(platform, dir);
+        log = await openFollowerLog(platform, dir, options.faults);
       }
       core = await toolCore();
       db = await openDatabase(platform, dir, { readOnly: true, refreshIntervalMs: options.refreshIntervalMs ?? 100 });
       const snapshotLsn = readFollowerFile(platform, dir)!.snapshotLsn;
-      return new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax }, followerLock, lock, log, db, core, snapshotLsn);
+      return new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax, faults: options.faults }, followerLock, lock, log, db, core, snapshotLsn);
     } catch (error) {
       await db?.close().catch(() => {});
       core?.detach();
@@ -305,7 +308,7 @@ export class Follower {
     }
   }
 
-  static async #bootstrap(platform: Platform, dir: string, held: HeldConnection, stream: string, subject: string, timeoutMs: number): Promise<Log> {
+  static async #bootstrap(platform: Platform, dir: string, held: HeldConnection, stream: string, subject: string, timeoutMs: number, faults: FaultPlan | undefined): Promise<Log> {
     // What an interrupted bootstrap left is ours to remove (FOLLOWER says "bootstrapping"):
     // only the names a bootstrap creates.
     for (const name of platform.readdir(dir)) {
@@ -331,7 +334,7 @@ export class Follower {
     } finally {
       core.detach();
     }
-    const log = await openFollowerLog(platform, dir, snapshot.lsn);
+    const log = await openFollowerLog(platform, dir, faults, snapshot.lsn);
     const at = Number(log.stats().currentLsn);
     if (at !== snapshot.lsn) {
       await log.close();
@@ -485,6 +488,7 @@ export class Follower {
     } finally {
       clearInterval(watchdog);
     }
+    if (this.#localFailure) throw this.#localFailure;
     if (stalled && !this.#closing) throw new Error(`stream ${this.stream}: nothing delivered for ${STALL_MS} ms while the stream holds more; subscribing again`);
   }
 
@@ -532,7 +536,12 @@ export class Follower {
       }
       if (m.info.pending === 0) {
         // Caught up: settle in the background so that the next message is not held back.
-        this.#drain(0).catch((error) => (this.#localFailure ??= error as Error));
+        // A failure there is the local log's: fail-stop at once, not at a next message a
+        // quiet stream may never send (stopping the messages ends this loop).
+        this.#drain(0).catch((error) => {
+          this.#localFailure ??= error as Error;
+          messages.stop();
+        });
       }
       if (this.#localFailure) throw this.#localFailure;
       if (!this.#inBatch && this.#next - this.#checkpointLsn >= this.options.checkpointBytes) {
@@ -611,7 +620,7 @@ export class Follower {
     const writer = await openDatabase(this.platform, this.dir, { createIfMissing: false }, { followerCheckpoint: true });
     await writer.close();
     this.#lock = await acquireDirLock(this.platform, this.dir, { timeoutMs: 10_000 });
-    this.#log = await openFollowerLog(this.platform, this.dir);
+    this.#log = await openFollowerLog(this.platform, this.dir, this.options.faults);
     const at = Number(this.#log.stats().currentLsn);
     if (at !== this.#next) throw new ReplicationError(`follower log in ${this.dir} ends at LSN ${at} after a checkpoint, not at ${this.#next}`, "SHARDLINE_REPLICATION_FORK");
     this.#checkpointLsn = this.#next;

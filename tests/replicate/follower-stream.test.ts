@@ -13,11 +13,14 @@
 //   with no error;
 // - fragments of a large batch whose writer died before the commit kept it from ever
 //   checkpointing again: the writer's recovery now logs an abandonment of them
-//   (tests/engine/large-batch-abandoned.test.ts).
+//   (tests/engine/large-batch-abandoned.test.ts);
+// - a local log whose sync failed while the follower was caught up (its durability settled
+//   in the background) went unreported until a next message, which a quiet stream never
+//   sends.
 // Streams are written by the tests themselves after a real writer and publisher made the
 // stream and its first snapshot (the publisher closed), with the publisher's ids and
 // `expect.lastSequence`.
-import { cpSync, readdirSync } from "node:fs";
+import { cpSync, readdirSync, writeFileSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -342,6 +345,34 @@ test("a writer that recovers after dying between a large batch's fragments and i
     }
   } finally {
     await again.close({ forget: true });
+    await writer.close();
+  }
+});
+
+test("a caught-up follower whose local log fails its sync stops with that failure at once, without waiting for a next message", async () => {
+  const stream = `quiet-${Date.now().toString(36)}`;
+  const writer = await open(tempDir(), { shards: 2 });
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  const followerDir = tempDir();
+  const diskFails = `${tempDir()}/disk-fails`; // while this file exists, every sync of the follower's log fails
+  try {
+    for (let i = 0; i < 20; i++) await writer.put(`k${i}`, `v${i}`);
+    const follower = await openFollower(followerDir, { servers: cluster.servers, stream, faults: { failSyncWhileExists: diskFails } });
+    try {
+      await follower.caughtUp(Number(writer.stats().wal.durableLsn), 10_000);
+      writeFileSync(diskFails, "");
+      await writer.put("last", "one"); // then the stream stays quiet
+      await publisher.caughtUp();
+      const deadline = Date.now() + 10_000;
+      while (!follower.failure && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(follower.failure, `no failure reported ${10_000} ms after the local log's sync failed (last error: ${follower.stats().lastError})`);
+      assert.match(follower.failure!.message, /fdatasync failed \(EIO\)/, follower.failure!.message);
+      assert.ok(follower.appliedLsn < Number(writer.stats().wal.durableLsn), "the record whose sync failed is not reported applied");
+    } finally {
+      await follower.close().catch(() => {});
+    }
+  } finally {
+    await publisher.close({ forget: true });
     await writer.close();
   }
 });
