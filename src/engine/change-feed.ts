@@ -145,6 +145,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   readonly #expected: number[] = [];
   /** `#startTs` as numbers. */
   readonly #startAt: number[] = [];
+  /** `from` as a number (0 without one): the live path, too, skips every timestamp below it. */
+  readonly #fromAt: number;
   /** Per shard, operations that arrived before `#expected` (null: filtered out). */
   readonly #held: Array<Map<number, ChangeEvent | null>> = [];
   #heldCount = 0;
@@ -171,6 +173,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     this.#env = env;
     this.#prefix = options.prefix;
     this.#from = options.from;
+    this.#fromAt = options.from === undefined ? 0 : Number(options.from);
     this.#signal = options.signal;
     const e = env.core.exports;
     const shards = env.shared.shards;
@@ -257,6 +260,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
         await this.#waitForLog(seqIndex, seq);
       }
     } catch (error) {
+      // Ended meanwhile (break, abort, close): what it was waiting for no longer matters.
+      if (this.#done) return { done: true, value: undefined };
       this.end();
       throw error instanceof LogTrimmedError ? new FeedOverflowError(`the log before LSN ${error.oldestLsn} was flushed to tables and trimmed, and this subscription had not read LSN ${error.lsn} yet`) : error;
     }
@@ -320,7 +325,9 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   #accept(payload: Uint8Array, type: number, shard: number, ts: number, keyAt: number, keyLength: number, valueLength: number, lsn: number): void {
     if (shard >= this.#expected.length) throw new CorruptionError(`group WAL record at LSN ${lsn} names shard ${shard} of ${this.#expected.length}`, `${this.#env.dir}/wal`);
     if (ts <= this.#startAt[shard]) return;
-    const event = this.#matchesAt(payload, keyAt, keyLength) ? this.#newEvent(payload, type, shard, ts, keyAt, keyLength, valueLength) : null;
+    // Below `from` (a `from` past the commit counter when subscribing), or not matching the
+    // prefix: a placeholder that still moves the shard's expected timestamp on.
+    const event = ts >= this.#fromAt && this.#matchesAt(payload, keyAt, keyLength) ? this.#newEvent(payload, type, shard, ts, keyAt, keyLength, valueLength) : null;
     const expected = this.#expected[shard];
     if (ts > expected) {
       const held = this.#held[shard];
@@ -383,10 +390,15 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   }
 
   /** Sleeps until the log's durable point moves, this subscription ends, or POLL_MS pass. */
-  async #waitForLog(seqIndex: number, seen: number): Promise<void> {
+  #waitForLog(seqIndex: number, seen: number): Promise<void> {
+    return this.#untilEnded(waitForChange(this.#env.group.i32, seqIndex, seen, POLL_MS));
+  }
+
+  /** Settles when `work` does or when this subscription ends, whichever is first. */
+  async #untilEnded(work: Promise<void>): Promise<void> {
     const woken = new Promise<void>((resolve) => (this.#wake = resolve));
     try {
-      await Promise.race([waitForChange(this.#env.group.i32, seqIndex, seen, POLL_MS), woken]);
+      await Promise.race([work, woken]);
     } finally {
       this.#wake = undefined;
     }
@@ -395,7 +407,10 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   /** The logs' operations with from <= ts <= startTs, matching, in timestamp order per shard. */
   async #replay(from: bigint): Promise<ChangeEvent[]> {
     const env = this.#env;
-    await env.flush();
+    const flushed = env.flush();
+    flushed.catch(() => {}); // an end while it runs leaves it unawaited
+    await this.#untilEnded(flushed);
+    if (this.#done) return [];
     const check = () => {
       const manifest = readManifest(env.core, env.platform, env.dir);
       if (!manifest) return undefined;

@@ -15,7 +15,9 @@
  *
  * Invariants:
  * - FIFO: requests start in submit order, and they are written in that order, so writes
- *   to one shard take increasing commit timestamps in submit order.
+ *   to one shard take increasing commit timestamps in submit order. Not ordered against
+ *   the handle's direct writes: one made before a request's group starts is written first
+ *   (docs/ENGINE.md "Queued writes").
  * - Strict: a request resolves only after the fdatasync covering its write returned,
  *   whatever the database's `durability` option (under "async" a group therefore also
  *   waits out the durability worker's batch interval).

@@ -13,7 +13,8 @@
  *
  * Trimming: a segment the tail has open may be unlinked by a flush; its handle still reads
  * it (POSIX). A segment it has not opened yet may be gone: `read` then throws
- * LogTrimmedError and the reader decides (a stream fails, a feed overflows).
+ * LogTrimmedError and the reader decides (a stream fails, a feed overflows); so it does
+ * when the segment after an unlinked one it read to its end is gone too.
  *
  * Threads: the thread that made it (its scanner's file handle and buffer are its own).
  */
@@ -74,7 +75,12 @@ export class LogTail {
       if (segmentEnd > this.next) this.next = segmentEnd;
       if (this.next >= untilLsn) return;
       this.#closeScanner();
-      if (!listSegmentFiles(this.platform, this.dir).some((s) => s.firstLsn === this.next)) {
+      const segments = listSegmentFiles(this.platform, this.dir);
+      if (!segments.some((s) => s.firstLsn === this.next)) {
+        // Every segment starting past `next`: the one that followed was trimmed too (this
+        // tail read a segment a flush had unlinked, and fell further behind). A gap
+        // between two segments that are there is corruption.
+        if (segments.length === 0 || segments[0].firstLsn > this.next) throw new LogTrimmedError(this.next, segments[0]?.firstLsn);
         throw new CorruptionError(`log ${this.dir}: records end at LSN ${this.next} but the log is durable to ${untilLsn}`, this.dir);
       }
     }

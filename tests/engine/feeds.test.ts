@@ -3,11 +3,14 @@
 // fast path; operations logged out of timestamp order put back in order; prefix filter;
 // `from` replay from the WAL; a late reader catching up from the log; overflow of a
 // subscriber whose log was trimmed; abort; close with a pending next(); a subscriber in a
-// worker.
+// worker. From a review (2026-12-05), each seen failing before its fix: a subscriber that
+// fell two trimmed segments behind got CorruptionError (src/wal/log-tail.ts); `from` past
+// the commit counter let live writes below it through; an abort while a `from` feed's
+// first next() waited for its flush made that next() reject.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
-import { FeedHistoryError, FeedOverflowError } from "../../src/engine/public.ts";
+import { CorruptionError, FeedHistoryError, FeedOverflowError } from "../../src/engine/public.ts";
 import { type ChangeEvent, EVENT_WINDOW_BYTES, SUBSCRIPTIONS_MAX } from "../../src/engine/change-feed.ts";
 import { encodeOperations, OP_PUT } from "../../src/engine/records.ts";
 import { EngineShared } from "../../src/engine/shared-state.ts";
@@ -250,6 +253,88 @@ test("bad options: TypeError", async () => {
     }
     assert.ok(threw, JSON.stringify(bad, (_, v) => (typeof v === "bigint" ? String(v) : v)));
   }
+  await db.close();
+});
+
+/** The first `n` events of a feed, then `break`. */
+async function take(feed: AsyncIterableIterator<ChangeEvent>, n: number): Promise<ChangeEvent[]> {
+  const out: ChangeEvent[] = [];
+  for await (const e of feed) if (out.push(e) === n) break;
+  return out;
+}
+
+/** How a promise settled: "done", "value", or the rejection's error name. */
+async function outcome(p: Promise<IteratorResult<ChangeEvent>>): Promise<string> {
+  try {
+    const r = await p;
+    return r.done ? "done" : "value";
+  } catch (error) {
+    return `rejected ${(error as Error).name}: ${(error as Error).message}`;
+  }
+}
+
+test("a subscriber that read some events, then fell behind while two segments were trimmed: FeedOverflowError, not CorruptionError (review, 2026-12-05)", async () => {
+  // LogTail keeps the segment it reads open (unlinked by the trim, still readable), reads it
+  // to its end, then finds the next segment gone and reports "corruption"; a subscriber that
+  // had never read gets LogTrimmedError → FeedOverflowError (feeds.test.ts). Same situation,
+  // the documented error is FeedOverflowError in both.
+  const dir = tempDir();
+  const db = await open(dir, { shards: 1, durability: "async", memtableBytesMax: 64 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
+  const opened = listSegmentFiles(platform, `${dir}/wal`)[0].number;
+  const feed = db.subscribe();
+  try {
+    await db.put("first", "x");
+    const first = await feed.next();
+    assert.is(text(first.value?.key), "first", "the feed read from the first segment (its scanner holds it open)");
+    const value = "v".repeat(4096);
+    for (let i = 0; i < 1500; i++) await db.put(`k${i}`, value); // ~6 MiB: three segments
+    await eventually(() => (listSegmentFiles(platform, `${dir}/wal`)[0]?.number ?? 0) >= opened + 2, "the feed's segment and the next one trimmed");
+    let error: unknown;
+    try {
+      await feed.next();
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(!(error instanceof CorruptionError), `a trimmed log is no corruption: got ${(error as Error)?.name}: ${(error as Error)?.message}`);
+    assert.ok(error instanceof FeedOverflowError, `expected FeedOverflowError, got ${(error as Error)?.name}`);
+  } finally {
+    await feed.return?.();
+    await db.close();
+  }
+});
+
+test("from past the current commit timestamp: no event below from is delivered", async () => {
+  // subscribe({ from }) "replays from this commit timestamp (inclusive)": the history filters
+  // ts < from, but the live path (#accept) delivers everything above startTs, below from too.
+  const db = await open(tempDir(), { shards: 1 });
+  await db.put("before", "x"); // ts 1
+  const from = 5n;
+  const feed = db.subscribe({ from });
+  const written: bigint[] = [];
+  for (let i = 0; i < 6; i++) written.push(await db.put(`k${i}`, "v")); // ts 2..7
+  const expected = written.filter((ts) => ts >= from).length;
+  const events = await take(feed, expected);
+  assert.equal(events.map((e) => `${text(e.key)}@${e.commitTs}`), written.map((ts, i) => `k${i}@${ts}`).filter((_, i) => written[i] >= from));
+  await db.close();
+});
+
+test("abort while a from subscription's first next() waits for its replay's flush: next() resolves done, not FeedHistoryError", async () => {
+  // #next awaits #replay → env.flush(); end() from the abort cannot wake that await, and when
+  // the flush resolves #replay goes on, finds the history gone and throws: the pending
+  // next() rejects although the iteration was ended (docs: "a pending next() resolves done").
+  const db = await open(tempDir(), { shards: 1, durability: "async", walBatchIntervalUs: 300_000, memtableBytesMax: 64 * 1024 });
+  const value = "v".repeat(4096);
+  for (let i = 0; i < 40; i++) await db.put(`k${i}`, value);
+  await eventually(() => db.stats().flushes > 0, "a flush to a table");
+  void db.put("late", "x"); // not yet durable: the replay's flush waits for it (walBatchIntervalUs)
+  const controller = new AbortController();
+  const feed = db.subscribe({ from: 1n, signal: controller.signal });
+  const pending = feed.next();
+  for (let i = 0; i < 5; i++) await Promise.resolve(); // #next has started and awaits the flush
+  const wal = db.stats().wal;
+  assert.ok(wal.durableLsn < wal.currentLsn, "precondition: the replay's flush is still pending");
+  controller.abort();
+  assert.is(await outcome(pending), "done");
   await db.close();
 });
 
