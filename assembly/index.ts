@@ -353,13 +353,20 @@ export function memtableGet(mt: usize, key: usize, keyLength: u32, ts: u64): usi
   return getNode(mt, key, keyLength, ts);
 }
 
+/**
+ * A seek's target may be one byte longer than any key: a reverse scan's "<= key" seeks
+ * before the key's successor, key + 0x00 (src/engine/scan.ts), also for a key of
+ * KEY_BYTES_MAX bytes. The staging area holds it (KEY_BYTES_MAX + VALUE_BYTES_MAX + slack).
+ */
+const SEEK_KEY_BYTES_MAX: u32 = KEY_BYTES_MAX + 1;
+
 export function memtableSeekGE(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
-  if (!isMemtable(mt) || keyLength > KEY_BYTES_MAX) return 0;
+  if (!isMemtable(mt) || keyLength > SEEK_KEY_BYTES_MAX) return 0;
   return seekGE(mt, key, keyLength, ts);
 }
 
 export function memtableSeekLT(mt: usize, key: usize, keyLength: u32, ts: u64): usize {
-  if (!isMemtable(mt) || keyLength > KEY_BYTES_MAX) return 0;
+  if (!isMemtable(mt) || keyLength > SEEK_KEY_BYTES_MAX) return 0;
   return seekLT(mt, key, keyLength, ts);
 }
 

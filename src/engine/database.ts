@@ -145,6 +145,16 @@ function bytesOf(x: unknown, what: "key" | "value"): Uint8Array {
   throw new TypeError(`${what} must be a Uint8Array or a string, got ${x === null ? "null" : typeof x}`);
 }
 
+/**
+ * A scan's bound or seek target: any length (abstract-level's range options need not be
+ * valid keys). One longer than KEY_BYTES_MAX bounds the same keys as its first
+ * KEY_BYTES_MAX bytes, one way or the other: the scan's bounds and `seek` cut it
+ * (scanBounds, ScanIterator.seek).
+ */
+function boundOf(x: unknown): Uint8Array {
+  return bytesOf(x, "key");
+}
+
 function keyOf(x: unknown): Uint8Array {
   const key = bytesOf(x, "key");
   if (key.length > KEY_BYTES_MAX) throw new RangeError(`key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX} bytes (KEY_BYTES_MAX)`);
@@ -708,7 +718,7 @@ export class Database implements AsyncDisposable {
     const given = options.snapshot;
     if (given?.released) throw new SnapshotReleasedError();
     // Pins what it reads now (src/engine/scan.ts), instead of taking a snapshot slot.
-    return new ScanIterator(this.#read, given === undefined ? undefined : Number(given.seq), bounds, keyOf);
+    return new ScanIterator(this.#read, given === undefined ? undefined : Number(given.seq), bounds, boundOf);
   }
 
   // ---- statistics, lifecycle -----------------------------------------------------------
@@ -920,7 +930,7 @@ export interface DatabaseStats {
 }
 
 function scanBounds(options: ScanOptions): ScanBounds {
-  const opt = (k: Key | undefined) => (k === undefined ? undefined : keyOf(k));
+  const opt = (k: Key | undefined) => (k === undefined ? undefined : boundOf(k));
   let lower = opt(options.gte);
   let lowerExclusive = false;
   const gt = opt(options.gt);
@@ -936,7 +946,7 @@ function scanBounds(options: ScanOptions): ScanBounds {
     upperInclusive = true;
   }
   if (options.prefix !== undefined) {
-    const prefix = keyOf(options.prefix);
+    const prefix = boundOf(options.prefix);
     if (!lower || compare(prefix, lower) > 0) {
       lower = prefix;
       lowerExclusive = false;
@@ -946,6 +956,16 @@ function scanBounds(options: ScanOptions): ScanBounds {
       upper = end;
       upperInclusive = false;
     }
+  }
+  // Keys are at most KEY_BYTES_MAX bytes. Below a longer bound (lt or lte) lie exactly the
+  // keys at or below its first KEY_BYTES_MAX bytes; above one (gt or gte), the keys above them.
+  if (lower && lower.length > KEY_BYTES_MAX) {
+    lower = lower.subarray(0, KEY_BYTES_MAX);
+    lowerExclusive = true;
+  }
+  if (upper && upper.length > KEY_BYTES_MAX) {
+    upper = upper.subarray(0, KEY_BYTES_MAX);
+    upperInclusive = true;
   }
   if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 0)) {
     throw new RangeError(`limit must be a non-negative integer, got ${options.limit}`);

@@ -17,6 +17,7 @@
  * ending keeps them (the collector takes them).
  * Threads: the thread that iterates it.
  */
+import { KEY_BYTES_MAX } from "../core/core.ts";
 import { NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { TableCursor } from "../table/table-cursor.ts";
 import { compareByteRanges, compareKeys } from "../table/key-order.ts";
@@ -248,7 +249,8 @@ const backward = (a: Source, b: Source) => {
  *
  * `seek(target)` repositions every source (the same pinned ones, so at the same S) at the
  * first key >= target (reverse: <= target), clamped to the scan's bounds; `limit` counts
- * rows over the whole life of the iterator, seeks included.
+ * rows over the whole life of the iterator, seeks included. A target, like a bound, may be
+ * longer than any key (`seekable`); a memtable seek then takes KEY_BYTES_MAX + 1 bytes.
  */
 /**
  * What a scan holds while it is open: this thread's epoch and a table version. Kept apart
@@ -361,7 +363,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
    * bounds, at the same snapshot. On an ended scan it does nothing.
    */
   seek(target: Uint8Array | string): void {
-    const key = this.#toKey(target);
+    const key = seekable(this.#toKey(target), this.#reverse);
     if (!this.#open) return;
     if (this.#ctx.closed) throw new ClosedError(`database ${this.#ctx.dir}`);
     try {
@@ -465,6 +467,17 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
 /** Whether the source's current key is `key`. */
 function isKeyOf(source: Source, key: Uint8Array): boolean {
   return compareByteRanges(source.keyBytes, source.keyStart, source.keyStart + source.keyLength, key, 0, key.length) === 0;
+}
+
+/**
+ * A seek target longer than any key (KEY_BYTES_MAX), as one the sources can seek to: the
+ * keys at or below it are those at or below its first KEY_BYTES_MAX bytes (reverse), and
+ * the keys at or above it those above them, at or above that cut plus a zero byte.
+ */
+function seekable(target: Uint8Array, reverse: boolean): Uint8Array {
+  if (target.length <= KEY_BYTES_MAX) return target;
+  const cut = target.subarray(0, KEY_BYTES_MAX);
+  return reverse ? cut : concatZero(cut);
 }
 
 function concatZero(key: Uint8Array): Uint8Array {

@@ -14,7 +14,8 @@
  * - getSync, has/hasMany, iterator seek, createIfMissing/errorIfExists, iterator abort
  *   signals (each call yields once and then checks the signal).
  * Batches are atomic up to shardline's batch limits (BATCH_OPS_MAX, BATCH_BYTES_MAX); `clear`
- * is not atomic (abstract-level does not ask it to be): it deletes in batches.
+ * is not atomic (abstract-level does not ask it to be): it deletes in batches, all written
+ * in one synchronous run, so a write made after `clear()` is never one of its victims.
  * Errors: shardline's errors become abstract-level's LEVEL_* codes (level-errors.ts).
  * Threads: the thread that created it (a shardline Database belongs to one thread).
  */
@@ -368,24 +369,36 @@ export class ShardlineLevelBase extends AbstractLevel<Encoded, unknown, unknown>
     return new ShardlineLevelValueIterator(this, this.#reader(options, false, true), options);
   }
 
+  /**
+   * Every delete batch is written in this one synchronous run, none awaited before the next:
+   * a write the caller makes after `clear()` comes after all of them in this thread's
+   * program order (docs/ENGINE.md), so no batch of the clear can delete it. The range's
+   * keys are held until their batches are in the log (behind the ring gate when it is full).
+   */
   async _clear(options: RangeOptions & { snapshot?: ShardlineLevelSnapshot }): Promise<void> {
-    const scan = this.#scan(options, true, false);
+    const written: Array<Promise<unknown>> = [];
     try {
-      for (;;) {
-        const deletes: BatchOperation[] = [];
-        while (deletes.length < CLEAR_BATCH_OPS) {
-          const r = scan.next();
-          if (r.done) break;
-          deletes.push({ type: "delete", key: r.value[0] });
+      const scan = this.#scan(options, true, false);
+      try {
+        for (let more = true; more;) {
+          const deletes: BatchOperation[] = [];
+          while (deletes.length < CLEAR_BATCH_OPS) {
+            const r = scan.next();
+            if (r.done) break;
+            deletes.push({ type: "delete", key: r.value[0] });
+          }
+          if (deletes.length > 0) written.push(this.#open().batch(deletes));
+          more = deletes.length === CLEAR_BATCH_OPS;
         }
-        if (deletes.length > 0) await this.#open().batch(deletes);
-        if (deletes.length < CLEAR_BATCH_OPS) return;
+      } finally {
+        scan.return();
       }
     } catch (error) {
+      await Promise.allSettled(written);
       throw levelError(error);
-    } finally {
-      scan.return();
     }
+    const failed = (await Promise.allSettled(written)).find((r) => r.status === "rejected");
+    if (failed) throw levelError((failed as PromiseRejectedResult).reason);
   }
 
   _snapshot(options: object): ShardlineLevelSnapshot {

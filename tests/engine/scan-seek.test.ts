@@ -1,7 +1,12 @@
 // seek(target) on a scan iterator: repositions at the first key >= target (reverse: <=),
-// within the scan's bounds, at the scan's own snapshot; limit counts over seeks.
+// within the scan's bounds, at the scan's own snapshot; limit counts over seeks. Bounds
+// and targets longer than any key (KEY_BYTES_MAX) bound the same keys as their first
+// KEY_BYTES_MAX bytes, one way or the other; a reverse scan "<=" a key of KEY_BYTES_MAX
+// bytes reads the memtables too (their seek took at most KEY_BYTES_MAX bytes, review
+// 2026-12-05).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { KEY_BYTES_MAX } from "../../src/core/core.ts";
 import { cleanup, dec, eventually, open, tempDir } from "./helpers.ts";
 
 const test = suite("engine scan seek");
@@ -121,6 +126,35 @@ test("holdAtEnd: a scan that reached its end stays seekable until return()", asy
   assert.equal(keysOf(plain).length, 6);
   assert.is(plain.open, false, "without holdAtEnd the end releases the scan");
   assert.throws(() => db.scan({ holdAtEnd: "yes" as unknown as boolean }), (e: unknown) => e instanceof TypeError);
+  await db.close();
+});
+
+test("bounds and seek targets longer than KEY_BYTES_MAX, and a reverse scan at a key of KEY_BYTES_MAX bytes, in memtables and in tables", async () => {
+  const db = await open(tempDir(), { shards: 2, durability: "async", memtableBytesMax: 64 * 1024 });
+  const m = (c: string) => c.repeat(KEY_BYTES_MAX); // the longest key
+  const long = (c: string) => c.repeat(KEY_BYTES_MAX + 5); // longer than any key; m(c) is its cut
+  const name = (k: string) => `${k[0]}${k.length}`;
+  const names = (it: Iterable<[Uint8Array, Uint8Array]>) => keysOf(it).filter((k) => k[0] !== "0").map(name); // "0…": filler
+  await db.batch(["a", m("a"), "b", m("b"), "c"].map((k) => ({ type: "put" as const, key: k, value: "v" })));
+  for (const where of ["memtables", "tables"]) {
+    assert.equal(names(db.scan({ lt: long("b") })), ["a1", "a2048", "b1", "b2048"], `${where}: below a long upper bound, its cut included`);
+    assert.equal(names(db.scan({ lte: long("b"), reverse: true })), ["b2048", "b1", "a2048", "a1"], `${where}: reverse`);
+    assert.equal(names(db.scan({ gt: long("a") })), ["b1", "b2048", "c1"], `${where}: above a long lower bound, its cut excluded`);
+    assert.equal(names(db.scan({ gte: long("a"), reverse: true })), ["c1", "b2048", "b1"], `${where}: reverse`);
+    assert.equal(names(db.scan({ lte: m("b"), reverse: true })), ["b2048", "b1", "a2048", "a1"], `${where}: reverse from a key of KEY_BYTES_MAX bytes`);
+    assert.equal(names(db.scan({ prefix: long("b") })), [], `${where}: no key has a prefix longer than itself`);
+    const forward = db.scan();
+    forward.seek(long("a"));
+    assert.equal(take(forward, 1).map(name), ["b1"], `${where}: forward seek to a long target: the first key above its cut`);
+    forward.return();
+    const reverse = db.scan({ reverse: true });
+    reverse.seek(long("b"));
+    assert.equal(take(reverse, 1).map(name), ["b2048"], `${where}: reverse seek to a long target: its cut`);
+    reverse.return();
+    // ~400 KiB of filler below every key above: both shards' 64 KiB memtables, with the keys above, flush.
+    for (let i = 0; i < 400 && where === "memtables"; i++) await db.put(`0${String(i).padStart(4, "0")}`, "f".repeat(1024));
+    await eventually(() => db.stats().flushes >= 4, "flushes");
+  }
   await db.close();
 });
 

@@ -3,9 +3,14 @@
 // createIfMissing/errorIfExists, an iterator reads at its creation, a batch of 100,000
 // operations is one atomic write, shardline's errors
 // carry Level's codes, and the shardline Database underneath is reachable.
+// From a review (2026-12-05), each seen failing before its fix: clear() of more than one
+// delete batch deleted a put made after clear() was called; a reverse range or seek at a
+// key of KEY_BYTES_MAX bytes read nothing from the memtables (the core refused the seek's
+// key + 0x00); range options longer than KEY_BYTES_MAX were refused as invalid keys.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runtimeName } from "../../runtimes/current.ts";
+import { KEY_BYTES_MAX } from "../../src/core/core.ts";
 import { cleanup, tempDir } from "../engine/helpers.ts";
 
 const { ShardlineLevel } = await import(`../../runtimes/${runtimeName()}/level.ts`) as typeof import("../../runtimes/node/level.ts");
@@ -100,4 +105,79 @@ test("shardline's limits and states as Level error codes", async () => {
 });
 
 test.after(cleanup);
+const pad = (i: number) => `k${String(i).padStart(5, "0")}`;
+/** A long key as its first letter and its length in bytes ("a2048"). */
+const short = (keys: string[]) => keys.map((k) => `${k[0]}${k.length}`);
+
+test("clear() of 1,500 keys (review, 2026-12-05) does not delete a put issued after clear() was called (second delete batch)", async () => {
+  const db = new ShardlineLevel(tempDir("shardline-level-"), { shardline: FAST });
+  await db.open();
+  await db.batch(Array.from({ length: 1500 }, (_, i) => ({ type: "put" as const, key: pad(i), value: "old" })));
+  const cleared = db.clear();
+  // Scheduled after clear(): abstract-level asks that it not be affected, and it is acknowledged.
+  await db.put(pad(1400), "new");
+  await cleared;
+  assert.is(await db.get(pad(1400)), "new", "the acknowledged put made after clear() was called is deleted by clear's second batch");
+  assert.equal(await db.keys().all(), [pad(1400)]);
+  await db.close();
+});
+
+test("clear() of a sublevel with 1,500 keys does not delete a put issued after clear() was called", async () => {
+  const db = new ShardlineLevel(tempDir("shardline-level-"), { shardline: FAST });
+  const sub = db.sublevel<string, string>("s", {});
+  await sub.batch(Array.from({ length: 1500 }, (_, i) => ({ type: "put" as const, key: pad(i), value: "old" })));
+  const cleared = sub.clear();
+  await sub.put(pad(1499), "new");
+  await cleared;
+  assert.is(await sub.get(pad(1499)), "new", "the acknowledged put made after clear() was called is deleted");
+  await db.close();
+});
+
+test("a reverse iterator with lte equal to a key of KEY_BYTES_MAX bytes yields that key and those below it (memtable)", async () => {
+  const db = new ShardlineLevel(tempDir("shardline-level-"), { shardline: FAST });
+  await db.open();
+  const a = "a".repeat(KEY_BYTES_MAX);
+  await db.batch([a, "a".repeat(KEY_BYTES_MAX - 1), "b".repeat(KEY_BYTES_MAX), "c"].map((key) => ({ type: "put" as const, key, value: "v" })));
+  assert.equal(short(await db.keys({ lte: a }).all()), ["a2047", "a2048"], "forward, for comparison");
+  assert.equal(short(await db.keys({ reverse: true, lte: a }).all()), ["a2048", "a2047"]);
+  assert.equal(short(await db.keys({ reverse: true, lte: a, limit: 1 }).all()), ["a2048"]);
+  await db.close();
+});
+
+test("a reverse iterator seek()s to a target of KEY_BYTES_MAX bytes (memtable)", async () => {
+  const db = new ShardlineLevel(tempDir("shardline-level-"), { shardline: FAST });
+  await db.open();
+  const b = "b".repeat(KEY_BYTES_MAX);
+  await db.batch(["a", "a".repeat(KEY_BYTES_MAX), b, "c"].map((key) => ({ type: "put" as const, key, value: "v" })));
+  const keys = db.keys({ reverse: true });
+  keys.seek(b);
+  assert.equal(short(await keys.all() as string[]), ["b2048", "a2048", "a1"]);
+  await db.close();
+});
+
+test("clear({ lte: a key of KEY_BYTES_MAX bytes, reverse: true, limit: 1 }) deletes that key (memtable)", async () => {
+  const db = new ShardlineLevel(tempDir("shardline-level-"), { shardline: FAST });
+  await db.open();
+  const a = "a".repeat(KEY_BYTES_MAX);
+  await db.batch([a, "a".repeat(KEY_BYTES_MAX - 1), "c"].map((key) => ({ type: "put" as const, key, value: "v" })));
+  await db.clear({ lte: a, reverse: true, limit: 1 });
+  assert.equal(short(await db.keys().all() as string[]), ["a2047", "c1"], "the last key of the range is deleted");
+  await db.close();
+});
+
+test("range options longer than KEY_BYTES_MAX are valid bounds for iterators, seek and clear", async () => {
+  const db = new ShardlineLevel(tempDir("shardline-level-"), { shardline: FAST });
+  await db.open();
+  await db.batch(["a", "b", "c"].map((key) => ({ type: "put" as const, key, value: key })));
+  const long = "b".repeat(KEY_BYTES_MAX + 1);
+  assert.equal(await db.keys({ lt: long }).all(), ["a", "b"], "keys below a long upper bound");
+  assert.equal(await db.keys({ gt: long, reverse: true }).all(), ["c"], "keys above a long lower bound");
+  const keys = db.keys();
+  keys.seek(long);
+  assert.equal(await keys.all(), ["c"], "seek to a long target");
+  await db.clear({ gte: long });
+  assert.equal(await db.keys().all(), ["a", "b"], "clear above a long bound");
+  await db.close();
+});
+
 test.run();
