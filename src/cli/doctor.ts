@@ -33,22 +33,23 @@
  *
  * Threads: the main thread of the command line.
  */
-import { Core } from "../core/core.ts";
+import { Core, KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
 import { partitionDir } from "../engine/flush.ts";
 import { MANIFEST_NAME, type ManifestData, newManifest, readManifest, type TableRecord, tableFileName, tableRecord, writeManifest } from "../engine/manifest.ts";
 import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
+import { BatchAssembler } from "../engine/batch-assembler.ts";
 import { decodeRecord, KIND_COMMIT, KIND_FRAGMENT, KIND_OPERATIONS } from "../engine/records.ts";
-import { onlyZerosAfterHeader, type RecoveryReport, segmentChainProblem } from "../wal/recovery.ts";
+import { type RecoveryReport, segmentChainProblem } from "../wal/recovery.ts";
 import { CorruptionError, LockedError } from "../errors.ts";
 import { DURABLE_MARK_NAME, durableMarkPath, listReaderSlots, logBytesBelow, READERS_DIR_NAME } from "../engine/reader-slots.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import { acquireDirLock, LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
-import type { Platform } from "../platform.ts";
+import { type Platform, unlinkIfPresent } from "../platform.ts";
 import { BlockCache } from "../table/block-cache.ts";
 import { TableReader } from "../table/table-reader.ts";
 import type { SegmentHeader } from "../wal/format.ts";
-import { listSegmentFiles, readSegmentHeader } from "../wal/segment-files.ts";
+import { listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader } from "../wal/segment-files.ts";
 import { SegmentScanner, type StopReason } from "../wal/segment-scanner.ts";
 import { explainOpenError, holderText, toolCore } from "./database.ts";
 import { bytesText, type Progress, progress, table } from "./format.ts";
@@ -179,7 +180,7 @@ function checkLock(x: Examination): void {
     if (h.alive) {
       x.lockedBy = r ? { pid: r.pid, runtime: r.runtime } : "unknown";
       const who = r ? `pid ${r.pid} (${r.runtime}${r.kernelLock ? ", kernel lock" : ""}) since ${r.acquiredAt}` : `a holder whose lock file is still being written (${h.reason})`;
-      x.add("warning", "lock", file, `held by ${who}: another program has the database open, so the end of a log may still be being written; --repair waits until it is closed`);
+      x.add("warning", "lock", file, `held by ${who}: another program has the database open, so the end of a log may still be being written; --repair refuses until it is closed`);
     } else {
       const who = r ? `pid ${r.pid} (${r.runtime}), which is gone (${h.reason})` : `a holder that never finished writing it (${h.reason})`;
       x.add("warning", "lock", file, `stale lock file left by ${who}; --repair (or the next open) removes it`, { repair: "open" });
@@ -370,7 +371,7 @@ function verifyTable(x: Examination, path: string, record: TableRecord | undefin
 
 function checkLogs(x: Examination, manifest: ManifestData | undefined, shards: number): void {
   const { dir, platform } = x;
-  const group = checkLog(x, `${dir}/wal`, "wal", shards);
+  const group = checkLog(x, `${dir}/wal`, "wal", shards, manifest === undefined ? { rebuilt: true } : { checkpoint: manifest.groupCheckpoint });
   if (group) {
     x.add("ok", "wal", "wal", `group WAL: ${plural(group.segments, "segment")} (${bytesText(group.bytes)}), ${plural(group.records, "record")}: every checksum ok`);
   }
@@ -382,7 +383,7 @@ function checkLogs(x: Examination, manifest: ManifestData | undefined, shards: n
       x.add("warning", "partition logs", x.rel(logDir), `shard ${shard} has no partition log directory (the next open creates an empty one)`);
       continue;
     }
-    const r = checkLog(x, logDir, "partition logs", shards);
+    const r = checkLog(x, logDir, "partition logs", shards, manifest === undefined ? { rebuilt: true } : { checkpoint: manifest.partitionCheckpoints[shard] ?? 0 });
     if (!r) {
       bad++;
       continue;
@@ -405,10 +406,18 @@ function checkLogs(x: Examination, manifest: ManifestData | undefined, shards: n
 }
 
 /**
- * Checks one log directory by the rules of src/wal/recovery.ts, without changing it.
- * Returns what it read when the log has no error (warnings allowed), undefined otherwise.
+ * Where replay reads a log from: the MANIFEST's checkpoint for it, or, when the MANIFEST is
+ * lost, where a rebuilt one puts it (the log's first segment: rebuildCheckpoint).
  */
-function checkLog(x: Examination, logDir: string, check: string, shards: number): { segments: number; records: number; bytes: number } | undefined {
+type ReplayStart = { checkpoint: number } | { rebuilt: true };
+
+/**
+ * Checks one log directory by the rules of src/wal/recovery.ts and of replay
+ * (src/engine/replay.ts: the records' sizes and shards, large batches assembled from the
+ * checkpoint on), without changing it. Returns what it read when the log has no error
+ * (warnings allowed), undefined otherwise.
+ */
+function checkLog(x: Examination, logDir: string, check: string, shards: number, start: ReplayStart): { segments: number; records: number; bytes: number } | undefined {
   const { platform, core } = x;
   const rel = x.rel(logDir);
   const errorsBefore = x.findings.filter((f) => f.severity === "error").length;
@@ -435,6 +444,15 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number)
     listed.pop();
   }
 
+  // The writer trims only segments wholly below the checkpoint, and a log begun anew starts
+  // with segment 1: a group WAL whose first segment is numbered above 1 and starts past the
+  // checkpoint lost the segments before it, with records never flushed (RECOVERY.md G5).
+  const first = listed[0];
+  if (first && check === "wal" && "checkpoint" in start && first.number > 1 && first.firstLsn > start.checkpoint) {
+    x.add("error", check, `${rel}/${first.name}`, `the log starts at LSN ${first.firstLsn} (segment ${first.number}), past the checkpoint at ${start.checkpoint}: the segments before it, holding records not in any table, are missing; open refuses this log (--repair --salvage opens it without them, losing those records)`, { repair: "salvage" });
+  }
+  const replayFrom = "checkpoint" in start ? start.checkpoint : (first?.firstLsn ?? 0);
+  const batches = new BatchAssembler(replayFrom);
   let salt = 0;
   let previous: { number: number; endLsn: number } | undefined;
   for (let i = 0; i < listed.length; i++) {
@@ -460,7 +478,7 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number)
         result.records++;
         scanned += record.bytes;
         x.progress.advance(record.bytes, file);
-        const why = engineRecordProblem(record.payload!, shards);
+        const why = engineRecordProblem(record.payload!, shards) ?? (record.lsn >= replayFrom ? batchProblem(batches, record.lsn, record.payload!) : undefined);
         if (why !== undefined && ++badRecords <= PROBLEMS_PER_FILE_MAX) {
           x.add("error", check, file, `record at LSN ${record.lsn} passes its checksums but is not a valid engine record: ${why}; open refuses to replay it`);
         }
@@ -526,17 +544,31 @@ function stopText(reason: StopReason | undefined): string {
   }
 }
 
-/** Why `payload` is not an engine record open can replay, or undefined when it is one. */
+/** Why `payload` is not an engine record open can replay, or undefined when it is one (RECOVERY.md Y1, Y2, Y2a). */
 function engineRecordProblem(payload: Uint8Array, shards: number): string | undefined {
   try {
     const record = decodeRecord(payload);
     if (record.kind === KIND_OPERATIONS || record.kind === KIND_FRAGMENT) {
-      for (const op of record.ops) if (shards > 0 && op.shard >= shards) return `it names shard ${op.shard} of ${shards}`;
+      for (const op of record.ops) {
+        if (shards > 0 && op.shard >= shards) return `it names shard ${op.shard} of ${shards}`;
+        if (op.key.length > KEY_BYTES_MAX) return `an operation's key is ${op.key.length} bytes, over KEY_BYTES_MAX (${KEY_BYTES_MAX})`;
+        if ((op.value?.length ?? 0) > VALUE_BYTES_MAX) return `an operation's value is ${op.value!.length} bytes, over VALUE_BYTES_MAX (${VALUE_BYTES_MAX})`;
+      }
     } else if (record.kind === KIND_COMMIT) {
       for (const s of record.shards) if (shards > 0 && s.shard >= shards) return `its batch commit names shard ${s.shard} of ${shards}`;
     } else if (shards > 0 && record.shard >= shards) {
       return `its marker names shard ${record.shard} of ${shards}`;
     }
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** Why replay would refuse the large batch `payload` belongs to (RECOVERY.md Y4d), or undefined. */
+function batchProblem(batches: BatchAssembler, lsn: number, payload: Uint8Array): string | undefined {
+  try {
+    batches.add(lsn, payload);
     return undefined;
   } catch (error) {
     return (error as Error).message;
@@ -564,18 +596,28 @@ async function repair(ctx: CliContext, core: Core, report: DoctorReport, salvage
   const blocker = report.findings.find((f) => f.blocksRepair);
   if (blocker) return { performed: false, actions: [], error: `refusing to repair: ${blocker.file}: ${blocker.message}` };
   const actions: string[] = [];
+  let rebuilt = false;
   if (report.findings.some((f) => f.repair === "rebuild")) {
-    const rebuilt = await rebuildManifest(ctx, core, report);
-    if ("error" in rebuilt) return { performed: false, actions: [], error: `refusing to rebuild the ${MANIFEST_NAME}: ${rebuilt.error}` };
-    actions.push(rebuilt.action);
+    const outcome = await rebuildManifest(ctx, core, report);
+    if ("error" in outcome) return { performed: false, actions: [], error: `refusing to rebuild the ${MANIFEST_NAME}: ${outcome.error}` };
+    actions.push(outcome.action);
+    rebuilt = true;
   }
   let db;
   try {
     db = await bindDatabaseApi(ctx.platform).open(report.dir, { coordinationTimeoutMs: 0, salvage });
   } catch (error) {
+    // A MANIFEST this repair wrote and the open refused goes again: the directory is left as
+    // it was, and a later --repair (after the cause is fixed) can rebuild it.
+    if (rebuilt) {
+      unlinkIfPresent(ctx.platform, `${report.dir}/${MANIFEST_NAME}`);
+      ctx.platform.fsyncDir(report.dir);
+      actions.length = 0;
+    }
     if (error instanceof LockedError) return { performed: false, actions: [], error: `refusing to repair: the database is locked by ${holderText(error.holder)}, which has it open; close it there first` };
     const explained = explainOpenError(error, report.dir);
-    return { performed: actions.length > 0, actions, error: `repair failed: ${(explained as Error).message ?? String(explained)}` };
+    const undone = rebuilt ? ` (the rebuilt ${MANIFEST_NAME} was removed again)` : "";
+    return { performed: actions.length > 0, actions, error: `repair failed: ${(explained as Error).message ?? String(explained)}${undone}` };
   }
   try {
     const recovery = db.stats().recovery;
@@ -611,8 +653,9 @@ async function repair(ctx: CliContext, core: Core, report: DoctorReport, salvage
  *     interrupted flush or merge holds versions the database has anyway, or versions that
  *     newer ones shadow, and a version is identified by key and ts, so listing it is harmless);
  *   - each table's tier: 0 (tiers only steer which tables merge next);
- *   - the log checkpoints and replay floors: 0, so the next open replays every record the
- *     logs still hold (replaying a version a table has is harmless). Nothing acknowledged is
+ *   - the log checkpoints: where each log's first segment starts (rebuildCheckpoints), so
+ *     the next open replays every record the logs still hold (replaying a version a table
+ *     has is harmless); the replay floors: 0. Nothing acknowledged is
  *     lost; the price is that a key deleted on one write path after a put on the other can
  *     reappear if a merge had already dropped its tombstone (what replay floors prevent).
  * A damaged table file, a shard count the shard-NNN directories do not tell, or a table whose
@@ -623,6 +666,10 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
   const dir = report.dir;
   const damaged = report.findings.find((f) => f.check === "tables" && f.severity === "error");
   if (damaged) return { error: `${damaged.file}: ${damaged.message}; a damaged table file cannot be listed` };
+  // Records replay would refuse (a shard past the count the shard-NNN directories give, a
+  // key over its limit, a broken batch): the open after the rebuild would fail.
+  const unreplayable = report.findings.find((f) => (f.check === "wal" || f.check === "partition logs") && f.severity === "error" && f.repair !== "salvage");
+  if (unreplayable) return { error: `${unreplayable.file}: ${unreplayable.message}` };
   const dirs = partitionDirsOnDisk(platform, dir);
   const shards = dirs.length;
   if (shards === 0 || dirs[shards - 1] !== shards - 1) {
@@ -640,7 +687,7 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
   if (lock instanceof Error) return { error: `cannot take the directory lock: ${lock.message}` };
   try {
     if (platform.stat(`${dir}/${MANIFEST_NAME}`)) return { error: `a ${MANIFEST_NAME} appeared in ${dir} meanwhile` };
-    writeManifest(core, platform, dir, manifestFromTables(shards, tables));
+    writeManifest(core, platform, dir, manifestFromTables(shards, tables, rebuildCheckpoints(platform, dir, shards)));
   } finally {
     lock.release();
   }
@@ -684,10 +731,24 @@ function listTablesForRebuild(platform: Platform, hasher: Core, router: Core, di
   return records.sort((a, b) => a.number - b.number);
 }
 
-/** A manifest listing `tables`, with checkpoints and replay floors at 0 (replay everything the logs hold). */
-function manifestFromTables(shards: number, tables: TableRecord[]): ManifestData {
+/**
+ * A rebuilt MANIFEST's checkpoints: where each log's first segment starts. The writer trims
+ * only segments wholly below its checkpoint, so every record below that start is in a table
+ * (and a large batch whose first fragment lies there: RECOVERY.md Y4c); replay reads every
+ * record from there on, whatever tables also hold (Y6). From 0 instead, a batch commit whose
+ * first fragments were trimmed would be taken for one to apply, and refused (Y4d).
+ */
+function rebuildCheckpoints(platform: Platform, dir: string, shards: number): { group: number; partitions: number[] } {
+  const start = (logDir: string) => listSegmentFiles(platform, logDir)[0]?.firstLsn ?? 0;
+  return { group: start(`${dir}/wal`), partitions: Array.from({ length: shards }, (_, shard) => start(partitionDir(dir, shard))) };
+}
+
+/** A manifest listing `tables`, with the logs' checkpoints at their first segments and replay floors at 0. */
+function manifestFromTables(shards: number, tables: TableRecord[], checkpoints: { group: number; partitions: number[] }): ManifestData {
   const manifest = newManifest(shards);
   manifest.tables = tables;
+  manifest.groupCheckpoint = checkpoints.group;
+  manifest.partitionCheckpoints = checkpoints.partitions;
   manifest.nextTableNumber = Math.max(0, ...tables.map((t) => t.number)) + 1;
   let maxSeq = 0n;
   const maxTs = new Array<bigint>(shards).fill(0n);

@@ -139,6 +139,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       // Replay (below) reads and checks every segment from the checkpoint's on, once.
       readerChecksFromLsn: manifest.groupCheckpoint,
     });
+    manifest = refuseMissingSegments(core, platform, dir, manifest, o.salvage);
     const group = new RingView(core, log.ringAddress);
 
     const requestRing = core.exports.coreAlloc(RING_HEADER_BYTES + REQUEST_QUEUE_BYTES) >>> 0;
@@ -296,6 +297,27 @@ export interface DataWithoutManifest {
   groupLogSegments: number;
   /** `shard-NNN/` directories that hold segment files. */
   partitionLogs: number;
+}
+
+/**
+ * The group WAL's first segment must hold the checkpoint, unless it is segment 1 (a log
+ * begun anew starts beyond every seq in a table: RECOVERY.md G1). The writer trims only
+ * segments wholly below its checkpoint, so a later segment starting past it means the
+ * segments before it were lost with records no table holds: CorruptionError (G5), or
+ * under `salvage` the loss is accepted and the checkpoint moved to where the log starts
+ * (so the next open does not refuse again). Returns the manifest to go on with.
+ */
+function refuseMissingSegments(core: Core, platform: Platform, dir: string, manifest: ManifestData, salvage: boolean): ManifestData {
+  const first = listSegmentFiles(platform, `${dir}/wal`)[0];
+  if (!first || first.number <= 1 || first.firstLsn <= manifest.groupCheckpoint) return manifest;
+  if (!salvage) {
+    throw new CorruptionError(
+      `group WAL in ${dir}/wal starts at LSN ${first.firstLsn} (segment ${first.number}), past the checkpoint at ${manifest.groupCheckpoint}: the segments before it, holding writes no table holds, are missing; restore them, or open with salvage: true (shardline doctor --repair --salvage) to go on without those writes`,
+      first.path,
+      0,
+    );
+  }
+  return writeManifest(core, platform, dir, { ...manifest, groupCheckpoint: first.firstLsn });
 }
 
 /**

@@ -4,13 +4,14 @@
  * is meant for logs nobody is appending to, or for reading up to a known durable point.
  *
  * Invariants: yields records in LSN order, each checked (framing, both checksums, LSN
- * binding); a segment that ends before the next one starts is reported as corruption.
+ * binding); a segment that ends before the next one starts is reported as corruption; a
+ * last segment torn at its creation ends the log.
  * Threads: the calling thread (its own file handles and buffer).
  */
 import type { Core } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
-import { listSegmentFiles, readSegmentHeader } from "./segment-files.ts";
+import { listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader } from "./segment-files.ts";
 import { SegmentScanner, type StopReason } from "./segment-scanner.ts";
 
 export interface LogRecordBytes {
@@ -46,7 +47,12 @@ export function* walkSegments<T>(
   for (let i = start; i < segments.length; i++) {
     const segment = segments[i];
     const header = readSegmentHeader(core, platform, segment.path);
-    if ("invalid" in header) throw new CorruptionError(`log segment ${segment.path}: ${header.invalid}`, segment.path, 0);
+    if ("invalid" in header) {
+      // The last segment, torn at its creation (only zeros after its header): no records
+      // yet, the log ends before it (docs/RECOVERY.md R2, R3; the next open deletes it).
+      if (i === segments.length - 1 && onlyZerosAfterHeader(platform, segment.path)) return;
+      throw new CorruptionError(`log segment ${segment.path}: ${header.invalid}`, segment.path, 0);
+    }
     const scanner = SegmentScanner.open(core, platform, segment.path, header);
     try {
       const { stopped, offset } = yield* read(scanner, endLsn);

@@ -16,7 +16,7 @@ import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { newSalt, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
 import { countSegmentRecords } from "./record-runs.ts";
-import { listSegmentFiles, readSegmentHeader, type SegmentFile } from "./segment-files.ts";
+import { listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader, type SegmentFile } from "./segment-files.ts";
 import { SegmentScanner } from "./segment-scanner.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
 
@@ -94,24 +94,6 @@ export function segmentChainProblem(
   if (previous && header.segmentNumber !== previous.number + 1) return `segment ${previous.number + 1} is missing`;
   if (previous?.endLsn !== undefined && header.firstLsn !== previous.endLsn) return `it starts at LSN ${header.firstLsn} but the previous segment ends at ${previous.endLsn}`;
   return undefined;
-}
-
-/** True when the file has nothing but zeros after where its header would end (a torn creation). */
-export function onlyZerosAfterHeader(platform: Platform, path: string): boolean {
-  const file = platform.open(path, "read");
-  try {
-    const size = file.size();
-    const chunk = new Uint8Array(Math.min(1 << 20, Math.max(0, size - SEGMENT_HEADER_BYTES)));
-    for (let at = SEGMENT_HEADER_BYTES; at < size; ) {
-      const n = file.read(chunk, at);
-      if (n === 0) break;
-      for (let i = 0; i < n; i++) if (chunk[i] !== 0) return false;
-      at += n;
-    }
-    return true;
-  } finally {
-    file.close();
-  }
 }
 
 /** Moves `files` into `<dir>/corrupt/` (kept for inspection, out of the log). */

@@ -49,3 +49,21 @@ export function trimSegments(platform: Platform, dir: string, lsn: number): { re
   if (removed > 0) platform.fsyncDir(dir);
   return { removed, kept: segments.slice(removed) };
 }
+
+/** True when the file has nothing but zeros after where its header would end (a torn creation). */
+export function onlyZerosAfterHeader(platform: Platform, path: string): boolean {
+  const file = platform.open(path, "read");
+  try {
+    const size = file.size();
+    const chunk = new Uint8Array(Math.min(1 << 20, Math.max(0, size - SEGMENT_HEADER_BYTES)));
+    for (let at = SEGMENT_HEADER_BYTES; at < size; ) {
+      const n = file.read(chunk, at);
+      if (n === 0) break;
+      for (let i = 0; i < n; i++) if (chunk[i] !== 0) return false;
+      at += n;
+    }
+    return true;
+  } finally {
+    file.close();
+  }
+}

@@ -4,10 +4,15 @@
 // MANIFEST is refused with a CorruptionError naming what is missing and what was found,
 // and nothing on disk changes; an empty directory (or one a first open left before its
 // MANIFEST existed) still becomes a new database.
+// The same for the group WAL's first segments (row G5, review 2026-12-05): a log whose
+// first segment is numbered above 1 and starts past the checkpoint lost segments holding
+// writes no table holds. open went on without them, silently; now it refuses, and
+// `salvage` accepts the loss once.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { CorruptionError } from "../../src/errors.ts";
 import { rejects } from "../harness/assert.ts";
+import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { cleanup, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine missing manifest");
@@ -89,6 +94,30 @@ test("an empty directory, or one a first open left before writing its MANIFEST, 
     assert.ok(platform.stat(`${dir}/MANIFEST`), `${leftover}: a MANIFEST was written`);
     assert.is(platform.stat(`${dir}/MANIFEST.tmp`), undefined);
   }
+});
+
+test("a group WAL whose first segment (writes never flushed) is missing: open refuses and changes nothing; salvage goes on without it, once", async () => {
+  const dir = tempDir();
+  const options = { shards: 1, memtableBytesMax: 8 * 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 };
+  const db = await open(dir, options);
+  for (let i = 0; i < 40; i++) await db.put(`k-${i}`, `${i}:`.padEnd(64 * 1024, "v")); // ~2.5 MiB: two segments, no flush
+  await db.close();
+  const segments = listSegmentFiles(platform, `${dir}/wal`);
+  assert.ok(segments.length >= 2, `${segments.length} segments`);
+  platform.unlink(segments[0].path);
+  const before = listing(dir);
+  const error = await rejects(() => open(dir, options), CorruptionError);
+  assert.match(error.message, /starts at LSN \d+ \(segment 2\), past the checkpoint at \d+: the segments before it/);
+  assert.equal(listing(dir), before, "nothing changed");
+
+  const salvaged = await open(dir, { ...options, salvage: true });
+  const kept = Array.from({ length: 40 }, (_, i) => salvaged.get(`k-${i}`) !== undefined);
+  await salvaged.close();
+  assert.is(kept[0], false, "the writes of the lost segment are gone");
+  assert.is(kept[39], true, "those of the segments left are replayed");
+  const again = await open(dir, options); // the checkpoint moved to where the log starts
+  assert.is(text(again.get("k-39"))?.slice(0, 3), "39:");
+  await again.close();
 });
 
 test.after.each(cleanup);
