@@ -72,12 +72,13 @@ export function flushShard(env: FlushEnv, shard: number): void {
     publishManifest(env, next);
   });
   env.shared.addStat("flushes", 1);
-  // After the MANIFEST is published: the live readers' slots are listed now (reader-slots.ts).
+  // After the MANIFEST is published: the live readers' slots are listed now (reader-slots.ts),
+  // and the logs are trimmed as far as they allow.
   if (env.retention) {
     env.retention.afterFlush(env.manifest);
-  } else {
-    trimSegments(env.platform, `${env.dir}/wal`, env.manifest.groupCheckpoint);
+    return;
   }
+  trimSegments(env.platform, `${env.dir}/wal`, env.manifest.groupCheckpoint);
   for (let i = 0; i < env.manifest.partitionCheckpoints.length; i++) {
     trimSegments(env.platform, partitionDir(env.dir, i), env.manifest.partitionCheckpoints[i]);
   }

@@ -118,7 +118,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     });
     let manifest: ManifestData = existing ?? writeManifest(core, platform, dir, newManifest(shards));
     makeDirDurable(platform, readersDir(dir));
-    const retention = new ReaderRetention(platform, dir, o.readerRetainBytesMax, manifest.version);
+    const retention = new ReaderRetention(platform, dir, o.readerRetainBytesMax, manifest);
     removeOrphans(platform, dir, manifest, retention);
 
     // Seqs are group-WAL LSNs: a new group WAL starts beyond every seq already in a table.

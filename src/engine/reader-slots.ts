@@ -57,6 +57,7 @@ import type { Platform, RuntimeName } from "../platform.ts";
 import { hasErrorCode, unlinkIfPresent } from "../platform.ts";
 import { listSegmentFiles, trimSegments } from "../wal/segment-files.ts";
 import { type ManifestData, tableFileName } from "./manifest.ts";
+import { partitionDir } from "./flush.ts";
 
 export const READERS_DIR_NAME = "readers";
 export const DURABLE_MARK_NAME = "DURABLE";
@@ -320,18 +321,28 @@ export interface RetentionFloor {
 export class ReaderRetention {
   /** Table files this writer dropped, by name: the MANIFEST version that no longer names them. */
   readonly #droppedAt = new Map<string, number>();
+  /** The legacy partition logs' checkpoints as last changed, and the MANIFEST version that first held them. */
+  #partitions: { checkpoints: number[]; version: number };
+  /** What every live reader allows trimming the legacy partition logs below (a reader replays them from its MANIFEST's checkpoints). */
+  #partitionLimits: number[] = [];
 
   /**
-   * `openedVersion`: the MANIFEST version when this writer started; a table file it finds
-   * unnamed without having dropped it (a previous writer's compaction or crash) counts as
-   * dropped at that version (it was named by none at or after it).
+   * `opened`: the MANIFEST when this writer started. A table file it finds unnamed without
+   * having dropped it (a previous writer's compaction or crash) counts as dropped at its
+   * version (it was named by none at or after it); its partition checkpoints were held by
+   * that version.
    */
   constructor(
     private readonly platform: Platform,
     private readonly dir: string,
     readonly retainBytesMax: number,
-    private readonly openedVersion: number,
-  ) {}
+    opened: Pick<ManifestData, "version" | "partitionCheckpoints">,
+  ) {
+    this.openedVersion = opened.version;
+    this.#partitions = { checkpoints: [...opened.partitionCheckpoints], version: opened.version };
+  }
+
+  private readonly openedVersion: number;
 
   /** Tables the MANIFEST of `version` dropped (a compaction's inputs). */
   noteDropped(numbers: readonly number[], version: number): void {
@@ -379,11 +390,29 @@ export class ReaderRetention {
   /**
    * After a flush published `manifest`: judges the slots once, then trims the group WAL's
    * segments below its checkpoint and deletes the dropped tables no live reader needs.
+   * Returns the floor it judged (flush.ts trims legacy partition logs by it).
    */
   afterFlush(manifest: ManifestData): void {
     const floor = this.floor(manifest);
     trimSegments(this.platform, `${this.dir}/wal`, Math.min(manifest.groupCheckpoint, floor.lsn));
     this.removeDroppedTables(manifest, floor);
+    this.#trimPartitionLogs(manifest, floor);
+  }
+
+  /**
+   * Trims each legacy partition log (nothing appends to them) below the checkpoint every
+   * live reader has moved past: a reader replays them from the checkpoints of the MANIFEST
+   * it read, so checkpoints a MANIFEST of version v brought apply once no reader is below v
+   * (one claiming everything, version 0, is below every one).
+   */
+  #trimPartitionLogs(manifest: ManifestData, floor: RetentionFloor): void {
+    const now = manifest.partitionCheckpoints;
+    const last = this.#partitions;
+    if (last.checkpoints.length !== now.length || last.checkpoints.some((c, i) => c !== now[i])) {
+      this.#partitions = { checkpoints: [...now], version: manifest.version };
+    }
+    if (floor.manifestVersion >= this.#partitions.version) this.#partitionLimits = this.#partitions.checkpoints;
+    this.#partitionLimits.forEach((lsn, shard) => trimSegments(this.platform, partitionDir(this.dir, shard), lsn));
   }
 
   /**
