@@ -25,7 +25,8 @@
  *              +8 u64 ts (largest of the request)  +16 u64 visibleAfter (the write is visible
  *              once the database's visible point passes it)
  *
- * Invariants: a slot is owned by its thread from acquire until the reply is read; the actor
+ * Invariants: a request is encoded when `send` is called (the caller's arrays are read
+ * then, never later); a slot is owned by its thread from acquire until the reply is read; the actor
  * writes a reply's fields before the atomic store of state = done; the request is bounded by
  * the request ring (its capacity) and the slots (REPLY_SLOTS in flight per thread).
  * Threads: the thread owning the ThreadBlock (requests), the actor (replies).
@@ -88,6 +89,7 @@ export class ChannelClient {
     return this.core.threadBlock + TB_REPLIES + slot * REPLY_BYTES;
   }
 
+  /** `ops` encoded as a write request: the operations' bytes are copied here, now. */
   #request(slot: number, ops: readonly Operation[]): Uint8Array {
     const body = encodeOperations(ops);
     const out = new Uint8Array(REQUEST_PREFIX_BYTES + body.length);
@@ -121,12 +123,21 @@ export class ChannelClient {
     };
   }
 
-  /** Sends `ops` (one atomic write) to the actor; resolves with its reply. */
-  async send(ops: readonly Operation[]): Promise<Reply> {
+  /**
+   * Sends `ops` (one atomic write) to the actor; resolves with its reply. The request is
+   * encoded before this returns (the reply slot it names is filled in once one is free):
+   * the caller may reuse its keys' and values' arrays at once.
+   */
+  send(ops: readonly Operation[]): Promise<Reply> {
+    return this.#sendEncoded(this.#request(NO_REPLY_SLOT, ops));
+  }
+
+  async #sendEncoded(request: Uint8Array): Promise<Reply> {
     const slot = await this.#acquire();
+    new DataView(request.buffer, request.byteOffset, request.byteLength).setUint16(2, slot, true);
     Atomics.store(this.#i32, this.#slotAt(slot) >>> 2, ReplyState.PENDING);
     try {
-      await this.#appendInOrder(this.#request(slot, ops));
+      await this.#appendInOrder(request);
     } catch (error) {
       this.#release(slot);
       throw error;

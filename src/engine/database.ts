@@ -18,7 +18,7 @@
  *
  * Threads: a Database belongs to the thread that opened or attached it.
  */
-import { Core, KEY_BYTES_MAX, STAGING_BYTES, VALUE_BYTES_MAX } from "../core/core.ts";
+import { Core, CoreError, KEY_BYTES_MAX, STAGING_BYTES, Status, VALUE_BYTES_MAX } from "../core/core.ts";
 import { VALUE_TOMBSTONE } from "../core/memtable.ts";
 import { ClosedError, MemoryFullError, ReadOnlyError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
 import type { DirLock, LockRecord } from "../lock.ts";
@@ -37,6 +37,7 @@ import type { LiveReader, LiveReaderStats } from "./live-reader.ts";
 import { CALL_BYTES } from "./garbage-pacer.ts";
 import { ReadContext } from "./read-context.ts";
 import { ReadKey } from "./read-key.ts";
+import { rejectUnknownNames } from "../nearest-name.ts";
 import { listReaderSlots, type ReaderSlotInfo } from "./reader-slots.ts";
 import { OP_DELETE, OP_PUT, type Operation } from "./records.ts";
 import { prefixEnd, type ScanBounds, ScanIterator } from "./scan.ts";
@@ -187,6 +188,22 @@ function compactionDebt(tables: readonly TableRecord[]): { merges: number; bytes
   return { merges, bytes };
 }
 
+/** Threads attached to one database's shared memory at once, at most (assembly/layout.ts). */
+const THREADS_MAX = 256;
+
+/** `attach`'s argument: what `share()` returns, each field of the right kind (TypeError otherwise). */
+function checkHandle(handle: DatabaseHandle): void {
+  const what = "attach expects the value returned by db.share()";
+  if (typeof handle !== "object" || handle === null || handle.kind !== "shardline-db") throw new TypeError(what);
+  if (!(handle.module instanceof WebAssembly.Module)) throw new TypeError(`${what}: its module is not a WebAssembly.Module`);
+  if (!(handle.memory instanceof WebAssembly.Memory)) throw new TypeError(`${what}: its memory is not a WebAssembly.Memory`);
+  if (typeof handle.dir !== "string") throw new TypeError(`${what}: its dir is not a string`);
+  if (!Number.isInteger(handle.shared) || handle.shared < 64) throw new TypeError(`${what}: its shared address is not one`);
+  if (handle.durability !== "full" && handle.durability !== "async") throw new TypeError(`${what}: its durability is ${JSON.stringify(handle.durability)}`);
+}
+
+/** Which handle took each snapshot: a read accepts only its own (#checkSnapshot). */
+const snapshotOwners = new WeakMap<Snapshot, Database>();
 const snapshotRegistry = new FinalizationRegistry<() => void>((release) => release());
 
 export class Database implements AsyncDisposable {
@@ -260,8 +277,16 @@ export class Database implements AsyncDisposable {
 
   /** A handle on a database another thread opened (see `share`). */
   static async attach(platform: Platform, handle: DatabaseHandle): Promise<Database> {
-    if (handle?.kind !== "shardline-db") throw new TypeError("attach expects the value returned by db.share()");
-    const core = await Core.attach(handle.module, handle.memory);
+    checkHandle(handle);
+    let core: Core;
+    try {
+      core = await Core.attach(handle.module, handle.memory);
+    } catch (error) {
+      if (error instanceof CoreError && error.status === Status.NO_MEMORY) {
+        throw new RangeError(`cannot attach to ${handle.dir}: ${THREADS_MAX} handles (THREADS_MAX) are attached to its shared memory at once, or it has no room for one more; close some first`);
+      }
+      throw error;
+    }
     return new Database(core, platform, handle.dir, handle.shared, handle.durability, handle.blockCacheBytesMax, undefined, resolveWriteQueueOptions(handle.writeQueue));
   }
 
@@ -362,7 +387,7 @@ export class Database implements AsyncDisposable {
   }
 
   #write(key: Uint8Array, value: Uint8Array | undefined): Promise<bigint> {
-    if (this.#ringGate) return this.#ringGate.then(() => this.#write(key, value));
+    if (this.#ringGate) return this.#behindGate(key, value);
     const core = this.#core;
     const e = core.exports;
     if (this.#inFlightTotal > 0) {
@@ -379,9 +404,23 @@ export class Database implements AsyncDisposable {
         const shard = core.u32[(core.result + R_SHARD) >>> 2];
         return this.#viaChannel([{ type: value ? OP_PUT : OP_DELETE, shard, key, value, ts: 0n }]);
       }
-      if (status === E.RING_FULL) return this.#closeRingGate().then(() => this.#write(key, value));
+      if (status === E.RING_FULL) {
+        this.#closeRingGate();
+        return this.#behindGate(key, value);
+      }
       throw this.#statusError(status);
     }
+  }
+
+  /**
+   * A write that waits behind the ring gate, made with copies of its key and value: the
+   * caller may change its arrays once `put` or `delete` returned (so does every path: the
+   * fast path stages them, the channel path encodes them, before returning).
+   */
+  #behindGate(key: Uint8Array, value: Uint8Array | undefined): Promise<bigint> {
+    const ownKey = key.slice();
+    const ownValue = value?.slice();
+    return this.#ringGate!.then(() => this.#write(ownKey, ownValue));
   }
 
   /**
@@ -411,7 +450,10 @@ export class Database implements AsyncDisposable {
     if (!Array.isArray(ops)) throw new TypeError("batch expects an array of operations");
     const opsMax = large ? BATCH_OPS_MAX : SMALL_BATCH_OPS_MAX;
     if (ops.length > opsMax) throw new RangeError(`batch has ${ops.length} operations; the limit is ${opsMax} (${large ? "BATCH_OPS_MAX" : "SMALL_BATCH_OPS_MAX; batch() takes more"})`);
-    const parsed = (ops as readonly BatchOperation[]).map((op, i) => {
+    const list = ops as readonly BatchOperation[];
+    // Array.from, not map: a hole in a sparse array is an operation too (map would skip it).
+    const parsed = Array.from({ length: list.length }, (_, i) => {
+      const op = list[i];
       if (typeof op !== "object" || op === null) throw new TypeError(`batch operation ${i} must be an object`);
       if (op.type === "put") return { type: OP_PUT, key: keyOf(op.key), value: valueOf(op.value, this.#shared.valueBytesMax) };
       if (op.type === "delete") return { type: OP_DELETE, key: keyOf(op.key), value: undefined };
@@ -436,7 +478,10 @@ export class Database implements AsyncDisposable {
    * runs, so a later write to them takes the channel after it.
    */
   #largeBatch(ops: ParsedOp[]): Promise<bigint> {
-    if (this.#ringGate) return this.#trackChannelWrite(this.#ringGate.then(() => this.#largeBatch(ops)));
+    if (this.#ringGate) {
+      const owned = ownedOps(ops);
+      return this.#trackChannelWrite(this.#ringGate.then(() => this.#largeBatch(owned)));
+    }
     const core = this.#core;
     const shards = new Uint16Array(ops.length);
     for (let i = 0; i < ops.length; i++) shards[i] = core.shardOf(ops[i].key);
@@ -457,7 +502,7 @@ export class Database implements AsyncDisposable {
    * durability waits for. Synchronous on the fast path. Used by `batch` and the write queue.
    */
   #apply(ops: ParsedOp[]): Applied | Promise<Applied> {
-    if (this.#ringGate) return this.#ringGate.then(() => this.#apply(ops));
+    if (this.#ringGate) return this.#applyBehindGate(ops);
     const core = this.#core;
     if (this.#inFlightTotal > 0) {
       const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));
@@ -491,8 +536,17 @@ export class Database implements AsyncDisposable {
       const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));
       return this.#applyViaChannel(routed.map((op) => op.shard), () => this.#channel.send(routed));
     }
-    if (status === E.RING_FULL) return this.#closeRingGate().then(() => this.#apply(ops));
+    if (status === E.RING_FULL) {
+      this.#closeRingGate();
+      return this.#applyBehindGate(ops);
+    }
     throw this.#statusError(status);
+  }
+
+  /** A batch that waits behind the ring gate, with copies of its keys and values (as #behindGate). */
+  #applyBehindGate(ops: ParsedOp[]): Promise<Applied> {
+    const owned = ownedOps(ops);
+    return this.#ringGate!.then(() => this.#apply(owned));
   }
 
   /** Resolves with the write's timestamp once it is durable ("full"), or visible ("async": #visible). */
@@ -590,6 +644,7 @@ export class Database implements AsyncDisposable {
     const view = this.#view(undefined);
     if (view) return view.subscribe(options);
     if (typeof options !== "object" || options === null) throw new TypeError("subscribe options must be an object");
+    rejectUnknownNames(options, SUBSCRIBE_OPTION_NAMES);
     const prefix = options.prefix === undefined ? undefined : keyOf(options.prefix);
     if (options.from !== undefined && (typeof options.from !== "bigint" || options.from < 0n)) throw new TypeError("subscribe's from must be a non-negative bigint commit timestamp");
     const signal = options.signal;
@@ -641,7 +696,7 @@ export class Database implements AsyncDisposable {
 
   /** get, getString and has: a string key is encoded into this handle's read-key buffer (lookup keeps no key). */
   #lookup(key: Key, snapshot: Snapshot | undefined, read: ValueRead): Uint8Array | string | undefined {
-    if (snapshot?.released) throw new SnapshotReleasedError();
+    if (snapshot !== undefined) this.#checkSnapshot(snapshot);
     const bytes = (typeof key === "string" ? this.#readKeys.encode(key) : undefined) ?? keyOf(key);
     return this.#read.lookup(bytes, snapshot === undefined ? undefined : Number(snapshot.seq), read);
   }
@@ -671,6 +726,19 @@ export class Database implements AsyncDisposable {
     return this.#snapshot();
   }
 
+  /**
+   * A read's `snapshot` option: one this handle took (a live handle's reads reach the view
+   * that took it first: #view), not released. Anything else would be read at a point no
+   * slot of this database holds: a TypeError.
+   */
+  #checkSnapshot(snapshot: Snapshot): void {
+    const owner = snapshotOwners.get(snapshot);
+    if (owner !== this) {
+      throw new TypeError(owner === undefined ? "the snapshot option must be a Snapshot from db.snapshot()" : `the snapshot was taken on another database handle (${owner.dir}), not this one (${this.dir})`);
+    }
+    if (snapshot.released) throw new SnapshotReleasedError();
+  }
+
   #snapshot(): Snapshot {
     const [slot, seq] = this.#shared.takeSnapshot();
     const shared = this.#shared;
@@ -697,6 +765,7 @@ export class Database implements AsyncDisposable {
       },
     };
     snapshotRegistry.register(snapshot, release, state);
+    snapshotOwners.set(snapshot, this);
     return snapshot;
   }
 
@@ -716,7 +785,7 @@ export class Database implements AsyncDisposable {
     if (view) return view.scan(options);
     const bounds = scanBounds(options);
     const given = options.snapshot;
-    if (given?.released) throw new SnapshotReleasedError();
+    if (given !== undefined) this.#checkSnapshot(given);
     // Pins what it reads now (src/engine/scan.ts), instead of taking a snapshot slot.
     return new ScanIterator(this.#read, given === undefined ? undefined : Number(given.seq), bounds, boundOf);
   }
@@ -929,7 +998,11 @@ export interface DatabaseStats {
   state: "open" | "closing" | "closed" | "failed";
 }
 
+const SUBSCRIBE_OPTION_NAMES = ["prefix", "from", "signal"] as const;
+const SCAN_OPTION_NAMES = ["prefix", "gte", "gt", "lte", "lt", "reverse", "limit", "snapshot", "holdAtEnd"] as const;
+
 function scanBounds(options: ScanOptions): ScanBounds {
+  rejectUnknownNames(options, SCAN_OPTION_NAMES);
   const opt = (k: Key | undefined) => (k === undefined ? undefined : boundOf(k));
   let lower = opt(options.gte);
   let lowerExclusive = false;
@@ -979,6 +1052,11 @@ function compare(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
   return a.length - b.length;
+}
+
+/** `ops` with keys and values of their own: what a write deferred past its call writes (the caller may reuse its arrays). */
+function ownedOps<T extends { key: Uint8Array; value: Uint8Array | undefined }>(ops: readonly T[]): T[] {
+  return ops.map((op) => ({ ...op, key: op.key.slice(), value: op.value?.slice() }));
 }
 
 /** Key and value bytes of a batch's operations. */

@@ -3,7 +3,7 @@
  * RangeError naming the limit for a value out of range). Documented in README.md.
  * Threads: pure.
  */
-import { KEY_BYTES_MAX, SHARDS_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
+import { KEY_BYTES_MAX, MEMORY_BYTES_LIMIT, SHARDS_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
 import { rejectUnknownNames } from "../nearest-name.ts";
 import { CACHE_BYTES_MAX_DEFAULT } from "../table/block-cache.ts";
 import type { FaultPlan } from "../platform-faults.ts";
@@ -228,6 +228,25 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
     blockCacheBytesMax: integer("blockCacheBytesMax", options.blockCacheBytesMax, 0, 4096 * MIB, CACHE_BYTES_MAX_DEFAULT),
     salvage: options.salvage ?? false,
     writeQueue: resolveWriteQueueOptions(options.writeQueue),
-    faults: options.faults ?? {},
+    faults: resolveFaults(options.faults),
   };
+}
+
+const FAULT_NAMES = ["groupLog", "actor", "memorySlackBytes"] as const;
+const FAULT_PLAN_NAMES = ["failWriteAt", "partialWriteAt", "failSyncAt", "failSyncWhileExists", "code", "syncDelayMs"] as const;
+
+/** The test-only `faults` option, checked like the others (a slip must not pass silently). */
+function resolveFaults(faults: unknown): DatabaseFaults {
+  if (faults === undefined) return {};
+  if (typeof faults !== "object" || faults === null) throw new TypeError("faults must be an object");
+  rejectUnknownNames(faults, FAULT_NAMES, "faults.");
+  const f = faults as DatabaseFaults;
+  for (const name of ["groupLog", "actor"] as const) {
+    const plan = f[name];
+    if (plan === undefined) continue;
+    if (typeof plan !== "object" || plan === null) throw new TypeError(`faults.${name} must be an object`);
+    rejectUnknownNames(plan, FAULT_PLAN_NAMES, `faults.${name}.`);
+  }
+  if (f.memorySlackBytes !== undefined) integer("faults.memorySlackBytes", f.memorySlackBytes, 0, MEMORY_BYTES_LIMIT, 0);
+  return f;
 }

@@ -38,7 +38,10 @@
  * (about a millisecond).
  */
 import { QueueClosedError, QueueFullError, TimeoutError } from "../errors.ts";
+import { rejectUnknownNames } from "../nearest-name.ts";
 import { type ResolvedWriteQueueOptions, TIMEOUT_MS_MAX } from "./options.ts";
+
+const ENQUEUE_OPTION_NAMES = ["timeoutMs", "signal"] as const;
 
 /** `db.enqueue`'s second argument. */
 export interface EnqueueOptions {
@@ -193,6 +196,7 @@ export class WriteQueue<P> {
 
   #options(options: EnqueueOptions | undefined): { timeoutMs: number; signal: AbortSignal | undefined } {
     if (options === undefined) return { timeoutMs: this.config.timeoutMs, signal: undefined };
+    if (typeof options === "object" && options !== null) rejectUnknownNames(options, ENQUEUE_OPTION_NAMES);
     if (typeof options !== "object" || options === null) throw new TypeError("enqueue options must be an object");
     let timeoutMs = this.config.timeoutMs;
     if (options.timeoutMs !== undefined) {

@@ -1,11 +1,16 @@
 // The public API: put/get/delete/batch/scan/snapshot/flush/stats/close, keys and values
-// as bytes or strings, every scan bound, typed errors for bad input, limits named.
+// as bytes or strings, every scan bound, typed errors for bad input, limits named. From a
+// review (2026-12-05), each seen failing before its fix: a snapshot option that is not one
+// (or another database's) was read at NaN; unknown scan, enqueue, subscribe and faults
+// option names were ignored; attach with a bad handle threw a WebAssembly LinkError, and
+// past THREADS_MAX an internal CoreError.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
 import { BATCH_OPS_MAX, ClosedError, KEY_BYTES_MAX, ShardlineError, VALUE_BYTES_MAX } from "../../src/engine/public.ts";
+import type { Database } from "../../src/engine/public.ts";
 import { rejects, throwsA } from "../harness/assert.ts";
-import { cleanup, dec, enc, open, rows, tempDir, text } from "./helpers.ts";
+import { attach, cleanup, dec, enc, open, rows, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine api");
 
@@ -182,6 +187,118 @@ test("stats: per shard, WAL, paths, flushes, compactions, in a documented shape"
   if (s.coordination?.locked) assert.is(s.coordination.holder?.pid, process.pid, "the lock holder is this process");
   assert.is(s.writeQueue.depth, 0);
   await db.close();
+});
+
+test("get, getString, has and scan refuse a snapshot option that is not a snapshot (TypeError), not read at NaN", async () => {
+  const db = await open(tempDir());
+  await db.put("a", "1");
+  const s = db.snapshot();
+  // A plausible slip: the snapshot's seq, or a number, instead of the snapshot.
+  throwsA(() => db.get("a", { snapshot: s.seq as never }), TypeError, "get with { snapshot: bigint }");
+  throwsA(() => db.getString("a", { snapshot: 5 as never }), TypeError, "getString with { snapshot: 5 }");
+  throwsA(() => db.has("a", { snapshot: "x" as never }), TypeError, "has with { snapshot: 'x' }");
+  throwsA(() => db.scan({ snapshot: 5 as never }), TypeError, "scan with { snapshot: 5 }");
+  s.release();
+  await db.close();
+});
+
+test("a snapshot taken on another database is refused, not used as a point in this one's order", async () => {
+  const one = await open(tempDir());
+  const other = await open(tempDir());
+  await one.put("k", "one");
+  const foreign = other.snapshot(); // seq from the other database's log: nothing of `one` pins it
+  let got: unknown;
+  let error: unknown;
+  try {
+    got = one.getString("k", { snapshot: foreign });
+  } catch (e) {
+    error = e;
+  }
+  foreign.release();
+  await one.close();
+  await other.close();
+  assert.ok(error instanceof TypeError || error instanceof RangeError, `read with another database's snapshot returned ${JSON.stringify(got)} instead of being refused`);
+});
+
+test("scan options: an unknown name is a TypeError naming the nearest, not silently a full scan", async () => {
+  const db = await open(tempDir());
+  await db.put("user:1", "a");
+  await db.put("zzz", "b");
+  let error: unknown;
+  let rowsSeen = 0;
+  try {
+    for (const _ of db.scan({ prefx: "user:" } as never)) rowsSeen++;
+  } catch (e) {
+    error = e;
+  }
+  await db.close();
+  assert.ok(error instanceof TypeError && /prefix/.test((error as Error).message), `scan({ prefx }) was accepted and read ${rowsSeen} rows (the whole database)`);
+});
+
+test("enqueue and subscribe options: an unknown name is a TypeError naming the nearest", async () => {
+  const db = await open(tempDir());
+  let e: unknown;
+  try {
+    await db.enqueue([{ type: "put", key: "k", value: "v" }], { timeout: 5 } as never);
+  } catch (x) {
+    e = x;
+  }
+  let feedError: unknown;
+  try {
+    const feed = db.subscribe({ prefx: "user:" } as never);
+    await feed.return?.();
+  } catch (x) {
+    feedError = x;
+  }
+  await db.close();
+  assert.ok(e instanceof TypeError && /timeoutMs/.test(e.message), `enqueue with { timeout: 5 }: ${e instanceof Error ? e.message : "accepted, written"}`);
+  assert.ok(feedError instanceof TypeError && /prefix/.test((feedError as Error).message), "subscribe({ prefx }) was accepted (a feed of every key)");
+});
+
+test("open: faults, an option the README does not list, of the wrong type is a TypeError", async () => {
+  // README Options: "an option not listed here is a TypeError naming it".
+  let e: unknown;
+  try {
+    await (await open(tempDir(), { faults: 5 } as never)).close();
+  } catch (x) {
+    e = x;
+  }
+  assert.ok(e instanceof TypeError, `open({ faults: 5 }): ${e === undefined ? "opened a database" : String(e)}`);
+});
+
+test("attach given a handle without its memory is a TypeError (README), not a WebAssembly LinkError", async () => {
+  const db = await open(tempDir(), { shards: 1 });
+  const handle = db.share();
+  let error: unknown;
+  try {
+    const h = await attach({ ...handle, memory: undefined as never });
+    await h.close();
+  } catch (e) {
+    error = e;
+  }
+  await db.close();
+  assert.ok(error instanceof TypeError, `got ${(error as Error)?.name}: ${(error as Error)?.message}`);
+});
+
+test("attach past the thread limit (THREADS_MAX 256) rejects with a ShardlineError or RangeError, not an internal CoreError", async () => {
+  const db = await open(tempDir(), { shards: 1, memtableBytesMax: 64 * 1024 });
+  const handles: Database[] = [];
+  let error: unknown;
+  for (let i = 0; i < 300 && error === undefined; i++) {
+    try {
+      handles.push(await attach(db.share()));
+    } catch (e) {
+      error = e;
+    }
+  }
+  for (const h of handles) await h.close();
+  await db.close();
+  assert.ok(error !== undefined, "some attach was refused");
+  const e = error as Error & { code?: string };
+  assert.ok(
+    (e instanceof ShardlineError && typeof e.code === "string") || e instanceof RangeError,
+    `attach number ${handles.length + 1} rejected with ${e.name}: ${e.message} (code ${e.code})`,
+  );
 });
 
 test.after(cleanup);

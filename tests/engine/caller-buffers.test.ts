@@ -1,0 +1,108 @@
+// A write reads the caller's key and value arrays during the call, never later: the caller
+// may reuse them for its next write at once, awaited or not, on every path. Before the fix
+// (review, 2026-12-05), a write routed to the channel (fastWrite: false, a full memtable,
+// another write of the shard in flight) was encoded a microtask or a reply slot later, so a
+// caller reusing one buffer had its acknowledged writes land under the last key written;
+// a write waiting behind the ring gate read them when the gate opened.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { Database } from "../../src/engine/public.ts";
+import { cleanup, dec, enc, open, tempDir } from "./helpers.ts";
+
+const test = suite("engine caller buffers");
+
+const keyOf = (i: number) => `k${String(i).padStart(5, "0")}`;
+const valueOf = (i: number) => `v${String(i).padStart(5, "0")}`;
+
+/** The keys (of `count`) whose value is not the one put: "k00003=<missing>" or "k00003=v00199". */
+function wrongRows(db: Database, count: number): string[] {
+  const wrong: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const value = db.get(keyOf(i));
+    const got = value === undefined ? "<missing>" : dec.decode(value);
+    if (got !== valueOf(i)) wrong.push(`${keyOf(i)}=${got}`);
+  }
+  return wrong;
+}
+
+test("fastWrite false: puts that reuse one key and value buffer each land under their own key", async () => {
+  const db = await open(tempDir(), { shards: 2, fastWrite: false });
+  const key = new Uint8Array(6);
+  const value = new Uint8Array(6);
+  const writes: Promise<bigint>[] = [];
+  for (let i = 0; i < 40; i++) {
+    enc.encodeInto(keyOf(i), key);
+    enc.encodeInto(valueOf(i), value);
+    writes.push(db.put(key, value)); // put's contract: the bytes as they are now
+  }
+  await Promise.all(writes);
+  const wrong = wrongRows(db, 40);
+  await db.close();
+  assert.equal(wrong, [], `acknowledged puts not readable as written: ${wrong.length} of 40, e.g. ${wrong.slice(0, 3).join(", ")}`);
+});
+
+test("fastWrite false: batches that reuse one key and value buffer each land under their own key", async () => {
+  const db = await open(tempDir(), { shards: 2, fastWrite: false });
+  const key = new Uint8Array(6);
+  const value = new Uint8Array(6);
+  const writes: Promise<bigint>[] = [];
+  for (let i = 0; i < 40; i++) {
+    enc.encodeInto(keyOf(i), key);
+    enc.encodeInto(valueOf(i), value);
+    writes.push(db.batch([{ type: "put", key, value }]));
+  }
+  await Promise.all(writes);
+  const wrong = wrongRows(db, 40);
+  await db.close();
+  assert.equal(wrong, [], `acknowledged batches not readable as written: ${wrong.length} of 40, e.g. ${wrong.slice(0, 3).join(", ")}`);
+});
+
+test("default options: puts reusing a buffer while a full memtable diverts them to the channel are not lost", async () => {
+  // One 64 KiB memtable per shard: ~40 puts of 1,000 bytes fill it; the rest take the
+  // channel (memtable full, then "in flight on this shard") with the default fastWrite.
+  const db = await open(tempDir(), { shards: 1, memtableBytesMax: 64 * 1024 });
+  const key = new Uint8Array(6);
+  const value = new Uint8Array(1000);
+  const writes: Promise<bigint>[] = [];
+  for (let i = 0; i < 150; i++) {
+    enc.encodeInto(keyOf(i), key);
+    value.fill(0x20);
+    enc.encodeInto(valueOf(i), value);
+    writes.push(db.put(key, value));
+  }
+  await Promise.all(writes);
+  const lost: string[] = [];
+  for (let i = 0; i < 150; i++) {
+    const v = db.get(keyOf(i));
+    if (v === undefined || dec.decode(v.subarray(0, 6)) !== valueOf(i)) lost.push(keyOf(i));
+  }
+  const channel = db.stats().paths.thisHandle.channel;
+  await db.close();
+  assert.ok(channel > 0, "some puts took the channel path (the scenario)");
+  assert.equal(lost, [], `${lost.length} of 150 acknowledged puts are not readable under their key (${channel} took the channel)`);
+});
+
+test("puts and batches reusing one buffer while the group WAL ring is full (behind the ring gate) land under their own keys", async () => {
+  // A 4 MiB ring and 600 unawaited puts of 16 KiB: the ring fills, and later writes wait
+  // behind the gate (they are written when the durability worker has drained some).
+  const db = await open(tempDir(), { shards: 1, durability: "async", memtableBytesMax: 64 * 1024 * 1024, walBufferBytes: 4 * 1024 * 1024 });
+  const key = new Uint8Array(6);
+  const value = new Uint8Array(16 * 1024);
+  const writes: Promise<bigint>[] = [];
+  for (let i = 0; i < 600; i++) {
+    enc.encodeInto(keyOf(i), key);
+    enc.encodeInto(valueOf(i), value);
+    writes.push(i % 2 === 0 ? db.put(key, value) : db.batch([{ type: "put", key, value }]));
+  }
+  await Promise.all(writes);
+  const lost: string[] = [];
+  for (let i = 0; i < 600; i++) {
+    const v = db.get(keyOf(i));
+    if (v === undefined || dec.decode(v.subarray(0, 6)) !== valueOf(i)) lost.push(keyOf(i));
+  }
+  await db.close();
+  assert.equal(lost, [], `${lost.length} of 600 acknowledged writes are not readable under their key`);
+});
+
+test.after(cleanup);
+test.run();
