@@ -83,9 +83,10 @@ test("default options: puts reusing a buffer while a full memtable diverts them 
 });
 
 test("puts and batches reusing one buffer while the group WAL ring is full (behind the ring gate) land under their own keys", async () => {
-  // A 4 MiB ring and 600 unawaited puts of 16 KiB: the ring fills, and later writes wait
-  // behind the gate (they are written when the durability worker has drained some).
-  const db = await open(tempDir(), { shards: 1, durability: "async", memtableBytesMax: 64 * 1024 * 1024, walBufferBytes: 4 * 1024 * 1024 });
+  // A 4 MiB ring, a durability worker whose every sync takes 20 ms, and 600 unawaited puts
+  // of 16 KiB: the ring fills, and later writes wait behind the gate (they are written when
+  // the worker has drained some).
+  const db = await open(tempDir(), { shards: 1, durability: "async", memtableBytesMax: 64 * 1024 * 1024, walBufferBytes: 4 * 1024 * 1024, faults: { groupLog: { syncDelayMs: 20 } } });
   const key = new Uint8Array(6);
   const value = new Uint8Array(16 * 1024);
   const writes: Promise<bigint>[] = [];
