@@ -73,7 +73,6 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
     const files = args.faults ? withFaults(platform, args.faults) : platform;
     writer = SegmentWriter.open(files, core, { dir: args.dir, salt: args.salt, segmentBytesMax: args.segmentBytesMax, syncBytesMax: ring.capacity }, args.last, args.fresh);
     if (args.durableMarkPath !== undefined) {
-      if (args.last) writer.sync();
       mark = new DurableMarkWriter(files, args.durableMarkPath);
       mark.publish(ring.durableLsn);
     }

@@ -65,7 +65,13 @@ export class LogTail {
         yield record;
       }
       const stopped = scanner.stopped;
-      if (stopped === "limit") return;
+      if (stopped === "limit") {
+        // Read up to the bound. A record skipped for starting before `from` may end there:
+        // `next` moves past it, or a stream starting inside it would read it for ever.
+        const end = scanner.lsnAt(scanner.offset);
+        if (end > this.next) this.next = end;
+        return;
+      }
       if (stopped !== "zero" && stopped !== "end-of-file") {
         throw new CorruptionError(`log segment ${scanner.file.path}: ${stopped} at offset ${scanner.offset}, below the durable LSN`, scanner.file.path, scanner.offset);
       }

@@ -30,6 +30,7 @@ import type { FaultPlan } from "../platform-faults.ts";
 import type { Platform, WorkerHandle } from "../platform.ts";
 import { workerPool } from "../worker-pool.ts";
 import type { DurabilityArgs, DurabilityMessage } from "./durability-worker.ts";
+import { AppendQueue } from "./append-queue.ts";
 import { DurableWaiters } from "./durable-waiters.ts";
 import { FailCode, RECORD_BYTES_MAX, recordBytes, Ring, RING_HEADER_BYTES, RingState, SEGMENT_HEADER_BYTES, WalStatus } from "./format.ts";
 import { recoverLog, type RecoveryReport } from "./recovery.ts";
@@ -151,7 +152,10 @@ export class Log implements AsyncDisposable {
   #appends = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** close() has finished (stats say "closing" from close() until then). */
+  #closeDone = false;
   readonly #waiters: DurableWaiters;
+  readonly #queue: AppendQueue;
   readonly #openedAtLsn: number;
 
   private constructor(
@@ -166,6 +170,7 @@ export class Log implements AsyncDisposable {
     private readonly owner: { worker: WorkerHandle; lock: DirLock | undefined; closed: Promise<void>; started: Promise<void> } | undefined,
   ) {
     this.#waiters = new DurableWaiters(ring, `log ${dir}`);
+    this.#queue = new AppendQueue(ring);
     this.#openedAtLsn = ring.reserveHead;
   }
 
@@ -180,10 +185,12 @@ export class Log implements AsyncDisposable {
     const coordination = options.coordination ?? "auto";
     if (!["auto", "required", "single-process-unsafe"].includes(coordination)) throw new RangeError(`coordination must be "auto", "required" or "single-process-unsafe"`);
 
+    const coordinationTimeoutMs = options.coordinationTimeoutMs ?? 0;
+    if (typeof coordinationTimeoutMs !== "number") throw new TypeError(`coordinationTimeoutMs must be a number, got ${typeof coordinationTimeoutMs}`);
+    checkInteger("coordinationTimeoutMs", coordinationTimeoutMs, 0, 3_600_000);
+
     makeDirDurable(platform, dir);
-    const lock = coordination === "single-process-unsafe"
-      ? undefined
-      : await acquireDirLock(platform, dir, { timeoutMs: options.coordinationTimeoutMs ?? 0 });
+    const lock = coordination === "single-process-unsafe" ? undefined : await acquireDirLock(platform, dir, { timeoutMs: coordinationTimeoutMs });
     let worker: WorkerHandle | undefined;
     try {
       const core = embedding.core ?? await Core.create({
@@ -292,17 +299,22 @@ export class Log implements AsyncDisposable {
     return BigInt(this.ring.reserveHead);
   }
 
-  /** Appends; resolves with the LSN (or LSNs, for an array) once durable (full) or buffered (async). */
+  /**
+   * Appends; resolves with the LSN (or LSNs, for an array) once durable (full) or buffered
+   * (async). Records take LSNs in the order of this handle's calls (AppendQueue): an
+   * array's records are contiguous among them, and an array with a record over
+   * recordBytesMax is refused whole. The bytes are read during the call.
+   */
   append(data: LogData): Promise<bigint>;
   append(data: LogData[]): Promise<bigint[]>;
   append(data: LogData | LogData[]): Promise<bigint | bigint[]> {
     if (this.#closed) return Promise.reject(new ClosedError(`log ${this.dir}`));
     try {
-      if (Array.isArray(data)) return this.#appendMany(data);
-      const bytes = toBytes(data);
-      const lsn = this.ring.tryAppend(bytes);
-      if (lsn < 0) return this.#appendSlow(bytes);
+      if (Array.isArray(data)) return this.#appendMany(this.#records(data));
+      const bytes = this.#records([data])[0];
+      const lsn = this.#queue.add(bytes);
       this.#appends++;
+      if (typeof lsn !== "number") return this.#acknowledge(lsn, bytes.length);
       if (this.durability === "async") return Promise.resolve(BigInt(lsn));
       return this.#waiters.wait(lsn + recordBytes(bytes.length)).then(() => BigInt(lsn));
     } catch (error) {
@@ -310,36 +322,43 @@ export class Log implements AsyncDisposable {
     }
   }
 
-  async #appendSlow(bytes: Uint8Array): Promise<bigint> {
-    const lsn = await this.ring.append(bytes);
-    this.#appends++;
-    if (this.durability === "full") await this.#waiters.wait(lsn + recordBytes(bytes.length));
+  /** `data` as records, each within recordBytesMax (RangeError naming the first that is not, before anything is appended). */
+  #records(data: LogData[]): Uint8Array[] {
+    const all = data.map(toBytes);
+    for (const bytes of all) {
+      if (bytes.length > this.limits.recordBytesMax) throw new RangeError(`record is ${bytes.length} bytes; the limit is ${this.limits.recordBytesMax} bytes (recordBytesMax)`);
+    }
+    return all;
+  }
+
+  async #acknowledge(reserved: Promise<number>, length: number): Promise<bigint> {
+    const lsn = await reserved;
+    if (this.durability === "full") await this.#waiters.wait(lsn + recordBytes(length));
     return BigInt(lsn);
   }
 
-  async #appendMany(items: LogData[]): Promise<bigint[]> {
-    const all = items.map(toBytes);
-    const lsns: number[] = [];
-    let end = 0;
-    for (const bytes of all) {
-      const lsn = await this.ring.append(bytes);
-      this.#appends++;
-      lsns.push(lsn);
-      end = Math.max(end, lsn + recordBytes(bytes.length));
-    }
-    if (this.durability === "full" && lsns.length > 0) await this.#waiters.wait(end);
+  async #appendMany(all: Uint8Array[]): Promise<bigint[]> {
+    const reserved = all.map((bytes) => this.#queue.add(bytes)); // in order, now: nothing of this handle comes between
+    this.#appends += all.length;
+    const lsns = await Promise.all(reserved);
+    const last = lsns.length - 1;
+    if (this.durability === "full" && last >= 0) await this.#waiters.wait(lsns[last] + recordBytes(all[last].length));
     return lsns.map(BigInt);
   }
 
-  /** Appends and returns the LSN(s) at once, blocking only while the buffer is full; durable later. */
+  /**
+   * Appends and returns the LSN(s) at once, blocking only while the buffer is full; durable
+   * later. Appends of this handle still waiting for room are reserved first, in order.
+   */
   appendNow(data: LogData): bigint;
   appendNow(data: LogData[]): bigint[];
   appendNow(data: LogData | LogData[]): bigint | bigint[] {
     this.#checkOpen();
-    if (Array.isArray(data)) return data.map((d) => this.appendNow(d));
-    const lsn = this.ring.appendBlocking(toBytes(data));
-    this.#appends++;
-    return BigInt(lsn);
+    const all = this.#records(Array.isArray(data) ? data : [data]);
+    this.#queue.drainBlocking();
+    const lsns = all.map((bytes) => BigInt(this.ring.appendBlocking(bytes)));
+    this.#appends += all.length;
+    return Array.isArray(data) ? lsns : lsns[0];
   }
 
   /**
@@ -348,7 +367,8 @@ export class Log implements AsyncDisposable {
    */
   appendSync(data: LogData): bigint {
     this.#checkOpen();
-    const bytes = toBytes(data);
+    const bytes = this.#records([data])[0];
+    this.#queue.drainBlocking();
     const lsn = this.ring.appendBlocking(bytes);
     this.#appends++;
     this.#waiters.waitSync(lsn + recordBytes(bytes.length));
@@ -364,6 +384,8 @@ export class Log implements AsyncDisposable {
   /** Records from `from` on, durable ones only; with `follow`, waits for more. */
   stream(options: StreamOptions = {}): AsyncIterable<LogRecord> {
     this.#checkOpen();
+    if (typeof options !== "object" || options === null) throw new TypeError("stream options must be an object");
+    if (options.from !== undefined && (typeof options.from !== "bigint" || options.from < 0n)) throw new TypeError("stream's from must be a non-negative bigint LSN");
     const source = { core: this.core, platform: this.platform, dir: this.dir, ring: this.ring, closed: () => this.#closed };
     return streamRecords(source, options);
   }
@@ -375,6 +397,7 @@ export class Log implements AsyncDisposable {
   async trimBefore(lsn: bigint): Promise<{ segmentsRemoved: number; firstLsn: bigint }> {
     this.#checkOpen();
     if (!this.owner) throw new TypeError("trimBefore is only available on the handle that opened the log");
+    if (typeof lsn !== "bigint" || lsn < 0n) throw new TypeError("trimBefore expects a non-negative bigint LSN");
     const { removed, kept } = trimSegments(this.platform, this.dir, Number(lsn));
     return { segmentsRemoved: removed, firstLsn: BigInt(kept[0]?.firstLsn ?? this.ring.durableLsn) };
   }
@@ -394,7 +417,7 @@ export class Log implements AsyncDisposable {
       currentLsn: BigInt(ring.reserveHead),
       segments: listSegmentFiles(this.platform, this.dir).length,
       waiting: this.#waiters.pending,
-      state: state === RingState.FAILED ? "failed" : this.#closed || state === RingState.CLOSED ? "closed" : state === RingState.CLOSING ? "closing" : "open",
+      state: state === RingState.FAILED ? "failed" : this.#closeDone || state === RingState.CLOSED ? "closed" : this.#closed || state === RingState.CLOSING ? "closing" : "open",
     };
   }
 
@@ -410,8 +433,11 @@ export class Log implements AsyncDisposable {
 
   async #close(): Promise<void> {
     this.#closed = true;
+    // Appends made before close() and still waiting for room go in first (AppendQueue).
+    await this.#queue.whenIdle();
     if (!this.owner) {
       this.core.detach();
+      this.#closeDone = true;
       return;
     }
     if (this.ring.state === RingState.OPEN) this.ring.setState(RingState.CLOSING);
@@ -419,6 +445,7 @@ export class Log implements AsyncDisposable {
     await this.owner.closed;
     await this.owner.worker.terminate();
     this.owner.lock?.release();
+    this.#closeDone = true;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

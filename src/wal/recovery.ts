@@ -31,6 +31,8 @@ export interface LastSegment extends SegmentInfo {
   dataEnd: number;
   /** Bytes from dataEnd up to this file offset are known to be zero (preallocated). */
   zeroedEnd: number;
+  /** Its header's sync window (SegmentHeader.syncBytesMax). */
+  syncBytesMax: number;
 }
 
 export type RecoveryRow = "R1" | "R2" | "R3" | "R4" | "R5" | "R6" | "R7" | "R8";
@@ -218,12 +220,12 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
   return finish(lastClean.seg, lastClean.header, lastClean.dataEnd, lastClean.fileSize);
 
   function finish(seg: SegmentInfo, header: SegmentHeader, dataEnd: number, zeroedEnd: number): RecoveredLog {
-    const last: LastSegment = { ...seg, dataEnd, zeroedEnd };
+    const last: LastSegment = { ...seg, dataEnd, zeroedEnd, syncBytesMax: header.syncBytesMax };
     return {
       isNew: false,
       salt,
       segments: kept.map(({ number, firstLsn, path }) => ({ number, firstLsn, path })),
-      last: { number: last.number, firstLsn: last.firstLsn, path: last.path, dataEnd, zeroedEnd },
+      last: { number: last.number, firstLsn: last.firstLsn, path: last.path, dataEnd, zeroedEnd, syncBytesMax: header.syncBytesMax },
       nextLsn: header.firstLsn + (dataEnd - SEGMENT_HEADER_BYTES),
       report,
     };

@@ -30,6 +30,8 @@ export interface WriterSegment {
   path: string;
   dataEnd: number;
   zeroedEnd: number;
+  /** Its header's sync window: the most bytes its writer left unsynced at once. */
+  syncBytesMax: number;
 }
 
 export interface SegmentWriterOptions {
@@ -58,7 +60,14 @@ export class SegmentWriter {
     this.#file = file;
   }
 
-  /** Continues the recovered last segment, or creates segment `number` at `firstLsn`. */
+  /**
+   * Continues the recovered last segment, or creates segment `number` at `firstLsn`. A
+   * recovered segment is synced first: what a killed writer left in the page cache is part
+   * of the log from now on, so it must be durable before anything after it is acknowledged
+   * (or reported durable). One whose header promises recovery a smaller sync window than
+   * this writer's batches can span (it was made with a smaller ring) is not continued: the
+   * log goes on in a new segment.
+   */
   static open(
     platform: Platform,
     core: Core,
@@ -68,7 +77,10 @@ export class SegmentWriter {
   ): SegmentWriter {
     if (last) {
       const file = platform.open(last.path, "readwrite");
-      return new SegmentWriter(platform, core, options, { ...last }, file);
+      const writer = new SegmentWriter(platform, core, options, { ...last }, file);
+      writer.sync();
+      if (last.syncBytesMax < options.syncBytesMax) writer.rotate();
+      return writer;
     }
     const created = SegmentWriter.#create(platform, core, options, fresh.number, fresh.firstLsn);
     return new SegmentWriter(platform, core, options, created.segment, created.file);
@@ -90,7 +102,7 @@ export class SegmentWriter {
       writeZeros(file, SEGMENT_HEADER_BYTES, zeroedEnd);
       file.datasync();
       platform.fsyncDir(options.dir);
-      return { file, segment: { number, firstLsn, path, dataEnd: SEGMENT_HEADER_BYTES, zeroedEnd } };
+      return { file, segment: { number, firstLsn, path, dataEnd: SEGMENT_HEADER_BYTES, zeroedEnd, syncBytesMax: options.syncBytesMax } };
     } catch (error) {
       file.close();
       throw error;
