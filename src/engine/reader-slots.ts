@@ -22,6 +22,9 @@
  * The writer (the opener during recovery, then the actor) consults the slots each time it
  * would delete something (ReaderRetention):
  * - log segments: trimmed below min(checkpoint, every live slot's lsn);
+ * - legacy partition logs (nothing appends to them; a reader replays them from the
+ *   checkpoints of the MANIFEST it read): trimmed below the checkpoints a MANIFEST of
+ *   version v brought once every live slot's manifestVersion is at least v;
  * - table files no longer named by the MANIFEST (compaction inputs, orphans of a crash):
  *   a file the MANIFEST of version w dropped is deleted once every live slot's
  *   manifestVersion is at least w (a reader at version v reads the tables of v, which
