@@ -82,10 +82,20 @@ function readRecord(file: FileHandle): LockRecord | undefined {
   return parseRecord(buf.subarray(0, n));
 }
 
-/** Non-blocking probe: true if someone holds a kernel lock on `file`. */
-function kernelLockHeld(platform: Platform, file: FileHandle): boolean {
+/**
+ * Non-blocking probe: true if someone holds a kernel lock on `file`, undefined when the
+ * kernel cannot say (ENOLCK on NFS without lockd, or out of lock records): the kernel lock
+ * is only a better liveness oracle, so the caller judges by the process then.
+ */
+function kernelLockHeld(platform: Platform, file: FileHandle): boolean | undefined {
   const kl = platform.kernelLock!;
-  if (!kl.tryLockExclusive(file)) return true;
+  let got: boolean;
+  try {
+    got = kl.tryLockExclusive(file);
+  } catch {
+    return undefined;
+  }
+  if (!got) return true;
   kl.unlock(file);
   return false;
 }
@@ -110,7 +120,7 @@ export function judgeLockFile(platform: Platform, path: string): Verdict {
   try {
     const record = readRecord(file);
     if (!record) {
-      if (platform.kernelLock && kernelLockHeld(platform, file)) {
+      if (platform.kernelLock && kernelLockHeld(platform, file) === true) {
         return { status: "alive", record, reason: "being written (kernel lock held)" };
       }
       const named = identityOfName(path);
@@ -124,10 +134,9 @@ export function judgeLockFile(platform: Platform, path: string): Verdict {
         ? { status: "alive", record, reason: "no complete record yet, younger than 10 s" }
         : { status: "dead", record, reason: "no complete record, older than 10 s" };
     }
-    if (record.kernelLock && platform.kernelLock) {
-      return kernelLockHeld(platform, file)
-        ? { status: "alive", record, reason: "kernel lock held" }
-        : { status: "dead", record, reason: "kernel lock released" };
+    const held = record.kernelLock && platform.kernelLock ? kernelLockHeld(platform, file) : undefined;
+    if (held !== undefined) {
+      return held ? { status: "alive", record, reason: "kernel lock held" } : { status: "dead", record, reason: "kernel lock released" };
     }
     return platform.isProcessAlive(record)
       ? { status: "alive", record, reason: "process alive" }

@@ -120,13 +120,26 @@ function dropOwnFile(platform: Platform, path: string, handle: FileHandle | unde
 
 type Attempt = { lock: DirLock } | { holder: LockHolderInfo | undefined };
 
+/**
+ * The kernel lock on our own lock file, where the runtime has one: only a better liveness
+ * oracle for the others (the pid protocol is the lock), so a kernel that cannot lock
+ * (ENOLCK: NFS without lockd, out of lock records) means going without it, not failing.
+ */
+function tryKernelLock(platform: Platform, handle: FileHandle): boolean {
+  try {
+    return platform.kernelLock?.tryLockExclusive(handle) ?? false;
+  } catch {
+    return false;
+  }
+}
+
 function attemptOnce(platform: Platform, dir: string, lockDir: string): Attempt {
   const { pid, startTime } = platform.processIdentity();
   const name = `${pid}-${startTime}-${randomHex(8)}`;
   const path = `${lockDir}/${name}`;
   let handle: FileHandle | undefined = platform.open(path, "createExclusive");
   try {
-    const kernelLock = platform.kernelLock?.tryLockExclusive(handle) ?? false;
+    const kernelLock = tryKernelLock(platform, handle);
     const record: LockRecord = {
       pid,
       startTime,

@@ -64,7 +64,13 @@ let procAvailable: boolean | undefined;
  */
 export function procIsAlive(readFile: ReadFile, pid: number, startTime: number): boolean | undefined {
   if (!Number.isSafeInteger(pid) || pid <= 0 || pid > PID_MAX_LIMIT) return false;
-  procAvailable ??= typeof readProcStat(readFile, "self") === "object";
+  if (procAvailable === undefined) {
+    // Only a definite answer is kept: our own entry read (there is a /proc), or no /proc at
+    // all. A transient failure (EMFILE, ENOMEM) says nothing: ask again next time.
+    const self = readProcStat(readFile, "self");
+    if (self === "unknown") return undefined;
+    procAvailable = self !== "missing";
+  }
   if (!procAvailable) return undefined;
   const outcome = readProcStat(readFile, pid);
   if (outcome === "missing") return false;

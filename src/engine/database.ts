@@ -420,7 +420,7 @@ export class Database implements AsyncDisposable {
   #behindGate(key: Uint8Array, value: Uint8Array | undefined): Promise<bigint> {
     const ownKey = key.slice();
     const ownValue = value?.slice();
-    return this.#ringGate!.then(() => this.#write(ownKey, ownValue));
+    return this.#trackChannelWrite(this.#ringGate!.then(() => this.#write(ownKey, ownValue)));
   }
 
   /**
@@ -546,7 +546,7 @@ export class Database implements AsyncDisposable {
   /** A batch that waits behind the ring gate, with copies of its keys and values (as #behindGate). */
   #applyBehindGate(ops: ParsedOp[]): Promise<Applied> {
     const owned = ownedOps(ops);
-    return this.#ringGate!.then(() => this.#apply(owned));
+    return this.#trackChannelWrite(this.#ringGate!.then(() => this.#apply(owned)));
   }
 
   /** Resolves with the write's timestamp once it is durable ("full"), or visible ("async": #visible). */
@@ -916,9 +916,11 @@ export class Database implements AsyncDisposable {
     this.#closed = true;
     // Drain: requests enqueued before close() still run and settle (later ones: QueueClosedError).
     await this.#queue.close();
-    // Channel-path writes already sent settle too: their replies come to this thread's
-    // ThreadBlock, which detach() gives back to the next thread that attaches.
-    await Promise.allSettled(this.#channelWrites);
+    // Writes made before close() settle too: channel-path ones (their replies come to this
+    // thread's ThreadBlock, which detach() gives back to the next thread that attaches) and
+    // those waiting behind the ring gate (they would run on the detached core). A gated
+    // write may become a channel write when the gate opens: drain until none is left.
+    while (this.#channelWrites.size > 0) await Promise.allSettled(this.#channelWrites);
     for (const subscription of [...this.#subscriptions]) subscription.end();
     // Snapshots still taken give their slots back (shared by every handle; a slot left
     // taken would keep version GC from dropping what it saw for as long as the database is open).

@@ -4,10 +4,14 @@
 // defect 10). Under "async" a put settles with its reply, so the order of settlement shows it.
 // Its snapshots still taken are released by close: their slots are shared by every handle
 // (1,024), and a slot left taken keeps version GC from dropping what it saw (found by
-// review, 2026-12-04).
+// review, 2026-12-04). Writes waiting behind the ring gate (the group WAL ring full) are
+// settled first too: close() resolved while one waited, which then ran on the detached
+// core (review, 2026-12-05).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { attach, cleanup, open, tempDir, text } from "./helpers.ts";
+
+const MIB = 1024 * 1024;
 
 const test = suite("engine attached close");
 
@@ -36,6 +40,29 @@ test("a handle closed with a snapshot still taken gives its slot back: the snaps
   const own = db.snapshot();
   await db.close();
   assert.is(own.released, true, "the opener's close releases its snapshots too");
+});
+
+test("closing an attached handle while its put waits behind the ring gate: the put settles (and is applied) before close() resolves", async () => {
+  const dir = tempDir();
+  // A slow disk (every fdatasync takes 250 ms) and the smallest ring: 1 MiB puts fill it.
+  const db = await open(dir, { shards: 1, durability: "async", memtableBytesMax: 64 * MIB, walBufferBytes: 4 * MIB, faults: { groupLog: { syncDelayMs: 250 } } });
+  const handle = await attach(db.share());
+  const filler = new Uint8Array(MIB - 64);
+  const events: string[] = [];
+  const writes: Promise<unknown>[] = [];
+  let gated = -1;
+  for (let i = 0; i < 64 && gated < 0; i++) {
+    writes.push(handle.put(`fill${i}`, filler).then(() => events.push(`put ${i}`), (e: Error) => events.push(`put ${i} rejected: ${e.name}`)));
+    // Under "async" a put the fast path took is visible at once; this one waits for room.
+    if (handle.get(`fill${i}`) === undefined) gated = i;
+  }
+  assert.ok(gated >= 0, "the group WAL ring never filled");
+  await handle.close().then(() => events.push("close"));
+  await Promise.all(writes);
+  assert.is(events.indexOf("close"), events.length - 1, `close() resolved before the put behind the ring gate settled: ${events.slice(-4).join(", ")}`);
+  assert.ok(events.includes(`put ${gated}`), `the gated put: ${events.find((e) => e.startsWith(`put ${gated} `))}`);
+  assert.is(db.get(`fill${gated}`)?.length, filler.length);
+  await db.close();
 });
 
 test.after(cleanup);

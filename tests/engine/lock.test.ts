@@ -2,7 +2,10 @@
 // coordinationTimeoutMs and rejects with LockedError; a lock left by a process killed with
 // SIGKILL is taken over (and what it acknowledged is there); "required" fails where the
 // file system refuses the lock, "auto" opens without it and says so; "single-process-unsafe"
-// takes none.
+// takes none. From a review (2026-12-05), each seen failing before its fix: a transient
+// failure of the first /proc read was cached as "no /proc" for the process's life (a reused
+// pid then looked alive); a kernel lock failing with ENOLCK (NFS without lockd) failed the
+// open instead of going without the oracle.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { FileSystemError, LockedError, LockUnavailableError } from "../../src/engine/public.ts";
@@ -99,6 +102,66 @@ test("single-process-unsafe takes no lock", async () => {
   const locked = await open(dir);
   assert.ok(platform.stat(`${dir}/LOCK.d`));
   await locked.close();
+});
+
+test("a transient error on the first /proc read is cached for ever: a reused pid is no longer told from the holder", async () => {
+  const self = platform.processIdentity();
+  if (self.startTime === 0) return; // no /proc here: nothing to show
+  // A fresh instance of the module, its cache not yet set: a copy of its source (it imports
+  // nothing) under a new path, since a query string gives no new instance in every runtime.
+  const copy = `${tempDir("shardline-proc-")}/process-identity.ts`;
+  const out = platform.open(copy, "createExclusive");
+  out.write(platform.readFile(new URL("../../src/process-identity.ts", import.meta.url).pathname), 0);
+  out.close();
+  const fresh = (await import(new URL(`file://${copy}`).href)) as typeof import("../../src/process-identity.ts");
+  let calls = 0;
+  const flakyReadFile = (path: string): Uint8Array => {
+    if (calls++ === 0) throw new PlatformError(`readFile ${path}: EMFILE: too many open files (injected)`, "EMFILE");
+    return platform.readFile(path);
+  };
+  // This process, with another start time: what a reused pid looks like to a holder's record.
+  fresh.procIsAlive(flakyReadFile, self.pid, self.startTime + 1); // the first probe meets the transient error
+  const later = fresh.procIsAlive(platform.readFile, self.pid, self.startTime + 1);
+  assert.is(later, false, `once /proc reads again, a pid with another start time is dead (got ${later}: the caller falls back to kill(pid, 0), i.e. alive)`);
+});
+
+// The kernel lock is documented as only "a better liveness oracle" (src/lock.ts header), yet
+// src/lock.ts:129 calls `platform.kernelLock?.tryLockExclusive(handle)` unguarded, and Bun's
+// flock (runtimes/bun/flock.ts, ERRNO.fatal) throws on ENOLCK ("No locks available": NFS
+// without lockd, or the kernel out of lock records), as Deno's tryLockSync does. open.ts
+// `coordinate` treats only ENOTSUP/EOPNOTSUPP/ENOSYS/EPERM/EACCES as "no lock here" (L2/L3),
+// so the ENOLCK goes out raw (L4): under "auto" Bun and Deno cannot open a directory that
+// Node opens with the plain-file protocol, and under "required" the error is not the typed
+// LockUnavailableError. Expected: ENOLCK from the oracle degrades to `kernelLock: false`
+// (pid protocol), or at least counts as L2/L3.
+test("a kernel lock that fails with ENOLCK: auto still opens, required is LockUnavailableError or a pid-protocol lock", async () => {
+  const noLocks: Platform = {
+    ...platform,
+    kernelLock: {
+      tryLockExclusive(file) {
+        throw new PlatformError(`flock ${file.path}: ENOLCK: no locks available (injected)`, "ENOLCK");
+      },
+      unlock() {},
+    },
+  };
+  const dir = tempDir();
+  let db;
+  try {
+    db = await openDatabase(noLocks, dir, { coordination: "auto" });
+  } catch (error) {
+    assert.unreachable(`coordination "auto" failed because the kernel-lock oracle said ENOLCK: ${(error as Error).name}: ${(error as Error).message}`);
+  }
+  await db!.put("k", "v");
+  await db!.close();
+  let outcome: string;
+  try {
+    const again = await openDatabase(noLocks, dir, { coordination: "required" });
+    outcome = again.stats().coordination?.locked ? "locked" : "opened unlocked";
+    await again.close();
+  } catch (error) {
+    outcome = error instanceof LockUnavailableError ? "LockUnavailableError" : `${(error as Error).name}: ${(error as Error).message}`;
+  }
+  assert.ok(outcome === "locked" || outcome === "LockUnavailableError", `"required": ${outcome}`);
 });
 
 test.after(cleanup);
