@@ -780,19 +780,19 @@ class Actor implements FlushEnv {
     const number = this.manifest.nextTableNumber;
     const memtables = this.memtables.list(shard).map((mt) => new Memtable(this.core, mt));
     const memtablesHold = (key: Uint8Array) => memtables.some((mt) => mt.get(key, U64_MAX) !== undefined);
-    const output = mergeTables(this.core, this.platform, this.args.dir, this.shared, this.cache, this.manifest, inputs, number, memtablesHold);
+    const outputs = mergeTables(this.core, this.platform, this.args.dir, this.shared, this.cache, this.manifest, inputs, number, memtablesHold);
     const next: ManifestData = structuredClone(this.manifest);
     const gone = new Set(inputs.map((t) => t.number));
     next.tables = next.tables.filter((t) => !gone.has(t.number));
-    if (output) next.tables.push(output);
-    next.nextTableNumber = number + 1;
+    next.tables.push(...outputs);
+    next.nextTableNumber = number + Math.max(1, outputs.length);
     publishManifest(this, next);
     // The inputs go now unless a live reader in another process is at an older MANIFEST;
     // then a later flush or compaction deletes them (reader-slots.ts).
     this.retention.noteDropped(inputs.map((t) => t.number), this.manifest.version);
     this.retention.removeDroppedTables(this.manifest);
     this.shared.addStat("compactions", 1);
-    this.shared.addStat("compactedBytes", output?.bytes ?? 0);
+    this.shared.addStat("compactedBytes", outputs.reduce((bytes, t) => bytes + t.bytes, 0));
     this.#collectIfAsked();
     return true;
   }

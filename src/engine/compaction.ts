@@ -25,12 +25,12 @@
  * Threads: the database's owner (actor).
  */
 import type { Core } from "../core/core.ts";
-import type { Platform } from "../platform.ts";
+import { type Platform, unlinkIfPresent } from "../platform.ts";
 import type { BlockCache } from "../table/block-cache.ts";
-import type { TableEntry } from "../table/format.ts";
+import type { TableEntry, TableMeta } from "../table/format.ts";
 import type { TableCursor } from "../table/table-cursor.ts";
 import { TableReader } from "../table/table-reader.ts";
-import { writeTable } from "../table/table-writer.ts";
+import { TableWriter, type TableWriterOptions } from "../table/table-writer.ts";
 import { type ManifestData, type TableRecord, tableFileName, tableRecord } from "./manifest.ts";
 import { compareKeys } from "../table/key-order.ts";
 import type { EngineShared } from "./shared-state.ts";
@@ -67,7 +67,9 @@ export function mergeTables(
   inputs: TableRecord[],
   outputNumber: number,
   memtablesHold: (key: Uint8Array) => boolean,
-): TableRecord | undefined {
+  /** For tests: the outputs' options (a smaller index limit reaches a split sooner). */
+  outputOptions: TableWriterOptions = {},
+): TableRecord[] {
   const shard = inputs[0].shard;
   const readers = inputs.map((t) => TableReader.open(platform, core, tablePath(dir, t.number), cache));
   const inputNumbers = new Set(inputs.map((t) => t.number));
@@ -78,19 +80,40 @@ export function mergeTables(
     const replayFloorTs = BigInt(manifest.replayFloorTs[shard]);
     const nothingOutside = (key: Uint8Array) => others.every((r) => !r.mayContain(key)) && !memtablesHold(key);
     const entries = mergedEntries(readers.map((r) => r.cursor()), nothingOutside, replayFloorTs, boundaries, visible);
-    const first = entries.next();
-    if (first.done) return undefined;
-    const meta = writeTable(platform, core, tablePath(dir, outputNumber), prepend(first.value, entries));
     const tier = Math.max(...inputs.map((t) => t.tier)) + 1;
-    return tableRecord(shard, outputNumber, tier, meta);
+    return writeOutputs(platform, core, dir, entries, outputNumber, outputOptions).map(({ number, meta }) => tableRecord(shard, number, tier, meta));
   } finally {
     for (const r of [...readers, ...others]) r.close();
   }
 }
 
-function* prepend<T>(first: T, rest: Iterator<T>): Generator<T> {
-  yield first;
-  for (let r = rest.next(); !r.done; r = rest.next()) yield r.value;
+/**
+ * Writes a merge's entries as tables numbered from `firstNumber` on: one, unless it would
+ * pass a table's limits (TableWriter.full), then the next starts at a key boundary (every
+ * version of a key in one table; the outputs' key ranges are disjoint). A failure removes
+ * the outputs already finished, so that their numbers are free again.
+ */
+function writeOutputs(platform: Platform, core: Core, dir: string, entries: Iterable<TableEntry>, firstNumber: number, options: TableWriterOptions): Array<{ number: number; meta: TableMeta }> {
+  const done: Array<{ number: number; meta: TableMeta }> = [];
+  let writer: TableWriter | undefined;
+  let lastKey: Uint8Array | undefined;
+  try {
+    for (const e of entries) {
+      if (writer?.full && compareKeys(e.key, lastKey!) !== 0) {
+        done.push({ number: firstNumber + done.length, meta: writer.finish() });
+        writer = undefined;
+      }
+      writer ??= TableWriter.create(platform, core, tablePath(dir, firstNumber + done.length), options);
+      writer.add(e.key, e.ts, e.seq, e.value);
+      lastKey = e.key;
+    }
+    if (writer) done.push({ number: firstNumber + done.length, meta: writer.finish() });
+    return done;
+  } catch (error) {
+    writer?.abort();
+    for (const { number } of done) unlinkIfPresent(platform, tablePath(dir, number));
+    throw error;
+  }
 }
 
 /** Every version of the inputs in (key asc, ts desc) order, with what no snapshot needs dropped. */

@@ -149,12 +149,29 @@ export function decodeManifest(core: Core, bytes: Uint8Array, path: string): Man
   } catch (error) {
     throw fail(`unreadable JSON (${(error as Error).message})`);
   }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) throw fail("not an object");
   if (data.formatVersion !== MANIFEST_FORMAT_VERSION) throw fail(`format version ${data.formatVersion}`);
-  if (!Number.isInteger(data.shards) || data.partitionCheckpoints.length !== data.shards || data.maxTs.length !== data.shards) {
-    throw fail("inconsistent shard count");
+  const shards = data.shards;
+  if (!Number.isInteger(shards) || shards < 1) throw fail(`bad shard count ${shards}`);
+  const isLsn = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  const isDecimal = (t: unknown) => typeof t === "string" && /^[0-9]+$/.test(t);
+  const listOf = (name: string, list: unknown, ok: (x: unknown) => boolean) => {
+    if (!Array.isArray(list) || list.length !== shards) throw fail(`${name} is not a list of ${shards} (inconsistent shard count)`);
+    if (!list.every(ok)) throw fail(`bad ${name}`);
+  };
+  listOf("partitionCheckpoints", data.partitionCheckpoints, isLsn);
+  listOf("maxTs", data.maxTs, isDecimal);
+  data.replayFloorTs ??= new Array(shards).fill("0");
+  listOf("replay floors", data.replayFloorTs, isDecimal);
+  if (!isLsn(data.version)) throw fail(`bad version ${data.version}`);
+  if (!isLsn(data.groupCheckpoint)) throw fail(`bad groupCheckpoint ${data.groupCheckpoint}`);
+  if (!isDecimal(data.maxSeq)) throw fail(`bad maxSeq ${data.maxSeq}`);
+  if (!Array.isArray(data.tables)) throw fail("no table list");
+  for (const t of data.tables) {
+    const fine = typeof t === "object" && t !== null && Number.isSafeInteger(t.number) && t.number >= 1 && Number.isInteger(t.shard) && t.shard >= 0 && t.shard < shards &&
+      Number.isInteger(t.tier) && t.tier >= 0 && isDecimal(t.minTs) && isDecimal(t.maxTs) && isDecimal(t.maxSeq) && typeof t.smallestKey === "string" && typeof t.largestKey === "string";
+    if (!fine) throw fail(`bad table record ${JSON.stringify(t)?.slice(0, 200)}`);
   }
-  data.replayFloorTs ??= new Array(data.shards).fill("0");
-  if (data.replayFloorTs.length !== data.shards || !data.replayFloorTs.every((t) => /^[0-9]+$/.test(t))) throw fail("bad replay floors");
   // Open deletes unnamed tables numbered at or past nextTableNumber (open.ts removeOrphans)
   // and the next flush takes that number: both rely on every named table being below it.
   if (!Number.isSafeInteger(data.nextTableNumber) || data.nextTableNumber < 1) throw fail(`bad nextTableNumber ${data.nextTableNumber}`);

@@ -19,6 +19,7 @@
 import { ClosedError, CorruptionError } from "../errors.ts";
 import type { FileHandle, Platform } from "../platform.ts";
 import { Block } from "./block.ts";
+import { BlockCursor } from "./block-cursor.ts";
 import type { BlockCache } from "./block-cache.ts";
 import { BloomFilter } from "./bloom-filter.ts";
 import {
@@ -91,6 +92,8 @@ export class TableReader implements CursorSource {
   #getCursor: TableCursor | undefined;
   /** Cursors given back by ended scans (at most SPARE_CURSORS_MAX). */
   #spareCursors: TableCursor[] = [];
+  /** Reads a block from disk against the index (#checkAgainstIndex); holds no block between calls. */
+  readonly #checker = new BlockCursor();
 
   private constructor(path: string, file: FileHandle, hasher: TableHasher, cache: BlockCache, footer: TableFooter, index: TableIndex, filter: BloomFilter, meta: TableMeta) {
     this.path = path;
@@ -258,9 +261,32 @@ export class TableReader implements CursorSource {
     const bytes = this.#cache.buffers.take(this.index.lengths[i]);
     readInto(this.#file, this.path, offset, bytes, `data block ${i}`);
     const block = Block.verify(this.#hasher, BlockKind.DATA, this.path, offset, bytes);
+    this.#checkAgainstIndex(i, block);
     block.pool = this.#cache.buffers;
     this.#cache.insert(this.fileId, offset, block);
     return block;
+  }
+
+  /**
+   * A block read from disk agrees with the index (docs/table-format.md, Corruption): its
+   * last entry is index entry i, and its first sorts after index entry i - 1. A block that
+   * holds more or less than the index says would send a lookup to the wrong block, whose
+   * answer ("absent") would be wrong with every checksum right. Once per read from disk.
+   */
+  #checkAgainstIndex(i: number, block: Block): void {
+    const c = this.#checker;
+    const index = this.index;
+    c.reset(block);
+    try {
+      c.seekLast();
+      if (c.compareTo(index.lastKey(i), index.tsHi[i], index.tsLo[i]) !== 0) throw block.corrupt(`data block ${i}'s last entry is not the one the index names`);
+      if (i > 0) {
+        c.seekFirst();
+        if (c.compareTo(index.lastKey(i - 1), index.tsHi[i - 1], index.tsLo[i - 1]) <= 0) throw block.corrupt(`data block ${i}'s first entry is not after block ${i - 1}'s last`);
+      }
+    } finally {
+      c.detach();
+    }
   }
 
   layout(): TableLayout {

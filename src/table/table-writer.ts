@@ -41,6 +41,7 @@ import {
   META_BLOCK_BYTES_MAX,
   RESTART_INTERVAL_ENTRIES_MAX,
   TABLE_ENTRIES_MAX,
+  TABLE_KEYS_MAX,
   type TableEntry,
   type TableHasher,
   type TableMeta,
@@ -60,6 +61,8 @@ export interface TableWriterOptions {
   writeBufferBytes?: number;
   /** Write `<path>.tmp` and rename on finish (default true); false writes `<path>` directly. */
   atomicRename?: boolean;
+  /** The index block's limit (a RangeError past it; `full` before it). Default and most INDEX_BLOCK_BYTES_MAX; smaller in tests. */
+  indexBytesMax?: number;
 }
 
 export const BLOCK_BYTES_TARGET_DEFAULT = 4096;
@@ -86,6 +89,16 @@ export function parentDir(path: string): string {
   return slash === 0 ? path.slice(0, 1) : path.slice(0, slash);
 }
 
+/**
+ * How much room `full` leaves in the index: every version of the key being written must
+ * still fit, and each can end a data block (one index entry of up to a whole key). A key
+ * has at most one version per live snapshot plus one (version-gc.ts; 1,024 snapshots):
+ * 1,025 entries of ~2 KiB, ~2.2 MB.
+ */
+const TABLE_FULL_MARGIN_INDEX_BYTES = 8 * 1024 * 1024;
+/** Distinct keys `full` leaves room for: the next key starts a new table. */
+const TABLE_FULL_MARGIN_KEYS = 1;
+
 export class TableWriter {
   readonly path: string;
   /** The file being written: `<path>.tmp`, or `<path>` without atomicRename. */
@@ -99,6 +112,7 @@ export class TableWriter {
 
   #data: BlockBuilder;
   #index: BlockBuilder;
+  readonly #indexBytesMax: number;
   #filter: BloomFilterBuilder;
   #handle = new Uint8Array(BLOCK_HANDLE_BYTES);
 
@@ -128,7 +142,8 @@ export class TableWriter {
     this.#atomic = options.atomicRename ?? true;
     this.writePath = this.#atomic ? path + TABLE_TMP_SUFFIX : path;
     this.#data = new BlockBuilder(restartInterval, this.blockBytesTarget * 2, DATA_BLOCK_BYTES_MAX, "data block");
-    this.#index = new BlockBuilder(RESTART_INTERVAL_ENTRIES_DEFAULT, 4096, INDEX_BLOCK_BYTES_MAX, "index block (write smaller tables)");
+    this.#indexBytesMax = integerOption("indexBytesMax", options.indexBytesMax, INDEX_BLOCK_BYTES_MAX, 64 * 1024, INDEX_BLOCK_BYTES_MAX);
+    this.#index = new BlockBuilder(RESTART_INTERVAL_ENTRIES_DEFAULT, 4096, this.#indexBytesMax, "index block (write smaller tables)");
     this.#buffer = new Uint8Array(writeBufferBytes);
   }
 
@@ -142,6 +157,17 @@ export class TableWriter {
 
   get entries(): number {
     return this.#entries;
+  }
+
+  /**
+   * True when this table should end before its next key: a few thousand more entries
+   * could take its index (one entry per data block, each up to a whole key) or its count
+   * of distinct keys past their limits. A writer of many tables (a merge) starts the next
+   * one at a key boundary then; entries of the current key still fit (TABLE_FULL_MARGIN).
+   */
+  get full(): boolean {
+    const margin = Math.min(TABLE_FULL_MARGIN_INDEX_BYTES, this.#indexBytesMax / 8);
+    return this.#index.bytes > this.#indexBytesMax - margin || this.#filter.keys >= TABLE_KEYS_MAX - TABLE_FULL_MARGIN_KEYS;
   }
 
   /** The file size if the table were finished now (exact for what is written, an upper bound for the rest). */

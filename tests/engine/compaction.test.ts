@@ -9,6 +9,17 @@ import * as assert from "uvu/assert";
 import { CorruptionError } from "../../src/engine/public.ts";
 import { rejects, throwsA } from "../harness/assert.ts";
 import { cleanup, eventually, open, platform, tempDir, text } from "./helpers.ts";
+import { KEY_BYTES_MAX } from "../../src/core/core.ts";
+import { mergeTables, tablePath } from "../../src/engine/compaction.ts";
+import { newManifest, type TableRecord, tableRecord } from "../../src/engine/manifest.ts";
+import type { EngineShared } from "../../src/engine/shared-state.ts";
+import { BlockCache } from "../../src/table/block-cache.ts";
+import { compareKeys } from "../../src/table/key-order.ts";
+import { TableReader } from "../../src/table/table-reader.ts";
+import { writeTable } from "../../src/table/table-writer.ts";
+import { core } from "../table/helpers.ts";
+
+const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
 const test = suite("engine compaction");
 const FAN_IN = 4;
@@ -101,6 +112,54 @@ test("a corrupt MANIFEST: open fails with CorruptionError naming it", async () =
   flipByte(`${dir}/MANIFEST`, platform.readFile(`${dir}/MANIFEST`).length >> 1, 0x01);
   const error = await rejects(() => open(dir, { shards: 1 }), CorruptionError);
   assert.ok((error as CorruptionError).file.endsWith("MANIFEST"), (error as CorruptionError).file);
+});
+
+test("a merge of four valid tables (2 KiB keys) whose one output would pass the index limit writes several outputs, every key in one of them", () => {
+  // Size-tiered compaction wrote ONE output per merge (compaction.ts mergeTables), with no
+  // bound on its size, while a table is bounded (64 MiB index, 2^24 keys). Four tier-t tables
+  // that are each well within the limits merged into one over them; in the actor that
+  // RangeError failed the database (actor.ts #background -> #fail), and the next open picked
+  // the same merge again (review, 2026-12-05). With 2 KiB keys the index (one whole key per 4 KiB data block)
+  // passes 64 MiB at ~32,300 keys; here the outputs' index limit is 1 MiB (outputOptions),
+  // passed at ~500 (the test took 2 s and 220 MB with the real limit).
+  const dir = tempDir();
+  platform.mkdir(`${dir}/tables`, { recursive: true });
+  const KEYS = 2_000;
+  const FAN_IN = 4;
+  const manifest = newManifest(1);
+  const empty = new Uint8Array(0);
+  for (let t = 0; t < FAN_IN; t++) {
+    function* entries() {
+      for (let i = t; i < KEYS; i += FAN_IN) {
+        const key = new Uint8Array(KEY_BYTES_MAX).fill(0x55);
+        new DataView(key.buffer).setUint32(0, i); // adjacent keys share no prefix
+        yield { key, ts: BigInt(i + 1), seq: 1n, value: empty };
+      }
+    }
+    // Large data blocks keep each input's own index small: every input is a valid table.
+    const meta = writeTable(platform, core, tablePath(dir, t + 1), entries(), { blockBytesTarget: 256 * 1024 });
+    manifest.tables.push(tableRecord(0, t + 1, 0, meta));
+  }
+  manifest.nextTableNumber = FAN_IN + 1;
+  const shared = { gcHorizon: () => ({ visible: 1, boundaries: [] }) } as unknown as EngineShared;
+  let thrown: unknown;
+  let outputs: TableRecord[] = [];
+  try {
+    outputs = mergeTables(core, platform, dir, shared, new BlockCache(), manifest, manifest.tables, FAN_IN + 1, () => false, { indexBytesMax: 1024 * 1024 });
+  } catch (error) {
+    thrown = error;
+  }
+  assert.ok(thrown === undefined, `merging ${KEYS} live keys of valid tables threw ${(thrown as Error)?.constructor?.name}: ${(thrown as Error)?.message}`);
+  assert.ok(outputs.length >= 2, `${outputs.length} output(s)`);
+  assert.equal(outputs.map((t) => t.number), outputs.map((_, i) => FAN_IN + 1 + i), "numbered from the one given, in order");
+  assert.is(outputs.reduce((n, t) => n + t.entries, 0), KEYS, "every key once");
+  for (let i = 1; i < outputs.length; i++) {
+    assert.ok(compareKeys(fromBase64(outputs[i - 1].largestKey), fromBase64(outputs[i].smallestKey)) < 0, `outputs ${i - 1} and ${i} overlap`);
+  }
+  for (const t of outputs) {
+    const reader = TableReader.open(platform, core, tablePath(dir, t.number), new BlockCache());
+    reader.close();
+  }
 });
 
 test.after(cleanup);

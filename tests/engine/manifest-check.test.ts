@@ -10,8 +10,38 @@ import { readManifest, writeManifest } from "../../src/engine/manifest.ts";
 import { CorruptionError } from "../../src/engine/public.ts";
 import { rejects } from "../harness/assert.ts";
 import { cleanup, open, platform, tempDir } from "./helpers.ts";
+import { bindDatabaseApi } from "../../src/engine/public.ts";
+import { core, enc, writeAll } from "../table/helpers.ts";
 
 const test = suite("engine manifest check");
+test("a MANIFEST whose checksum matches but whose JSON lacks fields or is null: open refuses with CorruptionError (M2), not a TypeError or RangeError", async () => {
+  // decodeManifest (manifest.ts) checked the CRC, formatVersion, shards and nextTableNumber,
+  // then read fields it never checked existed (review, 2026-12-05): `partitionCheckpoints.length`, `tables.find`,
+  // `maxSeq` (NaN startLsn in open.ts). A MANIFEST written by a buggy tool or an older
+  // writer was then a TypeError/RangeError, not the typed CorruptionError RECOVERY.md M2 promises.
+  const { open } = bindDatabaseApi(platform);
+  const cases = [
+    "null",
+    '{"formatVersion":1,"shards":1}',
+    '{"formatVersion":1,"shards":1,"partitionCheckpoints":[0],"maxTs":["0"],"nextTableNumber":1}',
+    '{"formatVersion":1,"shards":1,"partitionCheckpoints":[0],"maxTs":["0"],"nextTableNumber":1,"tables":[],"groupCheckpoint":0,"maxSeq":"x"}',
+  ];
+  const wrong: string[] = [];
+  for (const json of cases) {
+    const dir = tempDir();
+    writeAll(`${dir}/MANIFEST`, enc.encode(`SLMF 1\n${json}\n${core.crc32c(enc.encode(json)).toString(16).padStart(8, "0")}\n`));
+    try {
+      const db = await open(dir, { coordination: "single-process-unsafe" });
+      await db.close();
+      wrong.push(`${json}: opened`);
+    } catch (error) {
+      const e = error as { code?: string; file?: string; name?: string; message?: string };
+      if (e.code !== "SHARDLINE_CORRUPTION" || e.file !== `${dir}/MANIFEST`) wrong.push(`${json}: ${e.name}: ${e.message?.slice(0, 100)}`);
+    }
+  }
+  assert.equal(wrong, [], `not refused as a corrupt MANIFEST:\n${wrong.join("\n")}`);
+});
+
 test.after.each(cleanup);
 
 test("a MANIFEST naming a table at or past its nextTableNumber: open refuses with CorruptionError and deletes no table", async () => {

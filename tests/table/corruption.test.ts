@@ -1,13 +1,16 @@
 // Corruption: every single flipped bit of the worked-example table, sampled flips in every
 // block of a larger table (data, index, filter, meta, footer), truncation at every length,
 // trailing garbage, and a block moved to another offset. Each must be a CorruptionError
-// naming the file and the offset of the block that holds the bad byte.
+// naming the file and the offset of the block that holds the bad byte. And a data block that
+// disagrees with its index entry, checksums valid (a writer's bug): reading the block says
+// so (review, 2026-12-05: it was read as valid).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { CorruptionError } from "../../src/errors.ts";
 import { BlockCache } from "../../src/table/block-cache.ts";
-import { blockChecksum, type TableEntry } from "../../src/table/format.ts";
+import { BlockKind, blockChecksum, type TableEntry } from "../../src/table/format.ts";
 import { TableReader, type TableLayout } from "../../src/table/table-reader.ts";
+import { writeTable } from "../../src/table/table-writer.ts";
 import { cleanup, core, enc, entry, platform, readAll, tableOrder, tempDir, writeAll, writeAndOpen } from "./helpers.ts";
 
 const test = suite("table corruption");
@@ -229,6 +232,54 @@ test("blocks with valid checksums but malformed contents (a writer bug) are refu
     const error = readEverything(bad, example.map((e) => e.key));
     expectCorruption(error, bad, offset, what);
     assert.match((error as Error).message, message, what);
+  }
+});
+
+
+/** Where `needle` first occurs in bytes[from, to), or -1. */
+function find(bytes: Uint8Array, needle: Uint8Array, from: number, to: number): number {
+  outer: for (let i = from; i + needle.length <= to; i++) {
+    for (let j = 0; j < needle.length; j++) if (bytes[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+test("a data block whose last entry is not the one its index entry names (checksums valid): reading the block is a CorruptionError, so doctor and scans see it", () => {
+  // One entry per block: block 0 holds k3, block 1 holds k5. The index entry of block 0
+  // is rewritten to k2 (same length, still in order) and resealed, as a writer bug would
+  // leave it. docs/table-format.md (Corruption) lists "a block that disagrees with the
+  // index" as a CorruptionError of the data block: before the fix the block was read as
+  // valid (a scan, doctor's check of every block), and get("k3") still goes to block 1 and
+  // answers "not in this table" (the index sends it past block 0, which it never reads).
+  const dir = tempDir();
+  const path = `${dir}/000001.sst`;
+  const value = new Uint8Array(40).fill(7);
+  writeTable(platform, core, path, [entry("k3", 3, 3, value), entry("k5", 5, 5, value)], { blockBytesTarget: 64 });
+  const probe = TableReader.open(platform, core, path, new BlockCache());
+  const layout = probe.layout();
+  probe.close();
+  assert.is(layout.dataBlocks.length, 2, "one entry per data block");
+  const bytes = readAll(path);
+  const at = find(bytes, enc.encode("k3"), layout.index.offset, layout.index.offset + layout.index.length);
+  assert.ok(at > 0, "the index holds block 0's last key");
+  bytes[at + 1] = "2".charCodeAt(0);
+  reseal(bytes, BlockKind.INDEX, layout.index.offset, layout.index.length);
+  const bad = `${dir}/000002.sst`;
+  writeAll(bad, bytes);
+
+  const reader = TableReader.open(platform, core, bad, new BlockCache());
+  try {
+    let error: unknown;
+    try {
+      reader.blockAt(0);
+    } catch (e) {
+      error = e;
+    }
+    assert.instance(error, CorruptionError, `block 0 read as valid: ${error}`);
+    assert.is((error as CorruptionError).file, bad);
+  } finally {
+    reader.close();
   }
 });
 
