@@ -45,6 +45,27 @@ export interface LockRecord {
   kernelLock: boolean;
   /** When the holder created the file (ISO 8601). */
   acquiredAt: string;
+  /**
+   * The kernel's boot id when it was written (/proc/sys/kernel/random/boot_id), where there
+   * is one: a record from before a restart is dead whatever its pid and start time say
+   * (a container's pid 1 can come back with both the same).
+   */
+  bootId?: string;
+}
+
+let bootIdCache: string | null | undefined;
+
+/** This machine's boot id, or undefined where /proc cannot tell; only a definite answer is kept. */
+export function currentBootId(platform: Platform): string | undefined {
+  if (bootIdCache !== undefined) return bootIdCache ?? undefined;
+  try {
+    const id = new TextDecoder().decode(platform.readFile("/proc/sys/kernel/random/boot_id")).trim();
+    bootIdCache = /^[0-9a-f-]{36}$/.test(id) ? id : null;
+  } catch (error) {
+    if (hasErrorCode(error, "ENOENT") || hasErrorCode(error, "ENOTDIR")) bootIdCache = null;
+    else return undefined; // a transient failure says nothing: ask again next time
+  }
+  return bootIdCache ?? undefined;
 }
 
 export interface LockHolderStatus {
@@ -137,6 +158,10 @@ export function judgeLockFile(platform: Platform, path: string): Verdict {
     const held = record.kernelLock && platform.kernelLock ? kernelLockHeld(platform, file) : undefined;
     if (held !== undefined) {
       return held ? { status: "alive", record, reason: "kernel lock held" } : { status: "dead", record, reason: "kernel lock released" };
+    }
+    const bootId = currentBootId(platform);
+    if (record.bootId !== undefined && bootId !== undefined && record.bootId !== bootId) {
+      return { status: "dead", record, reason: "written before the machine restarted" };
     }
     return platform.isProcessAlive(record)
       ? { status: "alive", record, reason: "process alive" }

@@ -45,7 +45,7 @@
  */
 import { LockedError } from "./errors.ts";
 import type { LockHolderInfo } from "./errors.ts";
-import { judgeLockFile, LOCK_FILE_NAME, lockDirOf } from "./lock-holders.ts";
+import { currentBootId, judgeLockFile, LOCK_FILE_NAME, lockDirOf } from "./lock-holders.ts";
 import type { LockRecord } from "./lock-holders.ts";
 import type { FileHandle, Platform } from "./platform.ts";
 import { unlinkIfPresent } from "./platform.ts";
@@ -146,6 +146,7 @@ function attemptOnce(platform: Platform, dir: string, lockDir: string): Attempt 
       runtime: platform.runtime,
       kernelLock,
       acquiredAt: new Date().toISOString(),
+      bootId: currentBootId(platform),
     };
     handle.write(new TextEncoder().encode(JSON.stringify(record)), 0);
     handle.datasync();

@@ -5,7 +5,8 @@
 // takes none. From a review (2026-12-05), each seen failing before its fix: a transient
 // failure of the first /proc read was cached as "no /proc" for the process's life (a reused
 // pid then looked alive); a kernel lock failing with ENOLCK (NFS without lockd) failed the
-// open instead of going without the oracle.
+// open instead of going without the oracle; a record of this process's pid and start time
+// from before a restart (a container's pid 1) was never taken over: records carry the boot id.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { FileSystemError, LockedError, LockUnavailableError } from "../../src/engine/public.ts";
@@ -162,6 +163,27 @@ test("a kernel lock that fails with ENOLCK: auto still opens, required is LockUn
     outcome = error instanceof LockUnavailableError ? "LockUnavailableError" : `${(error as Error).name}: ${(error as Error).message}`;
   }
   assert.ok(outcome === "locked" || outcome === "LockUnavailableError", `"required": ${outcome}`);
+});
+
+test("a lock record with this process's pid and start time, written before the machine restarted (another boot id), is taken over", async () => {
+  // A container's pid 1 can come back after a power loss with the pid and the start time
+  // (clock ticks since boot) of the process that wrote the record: judged by them alone, the
+  // record named a live holder for ever (lock review, 2026-12-05).
+  const { pid, startTime } = platform.processIdentity();
+  if (startTime === 0) return; // no /proc: no boot id either
+  const dir = tempDir();
+  const first = await open(dir);
+  await first.put("k", "v");
+  await first.close();
+  const lockDir = `${dir}/LOCK.d`;
+  const file = platform.open(`${lockDir}/${pid}-${startTime}-00000000deadbeef`, "createExclusive");
+  const record = { pid, startTime, runtime: platform.runtime, kernelLock: false, acquiredAt: new Date().toISOString(), bootId: "00000000-0000-0000-0000-000000000000" };
+  file.write(new TextEncoder().encode(JSON.stringify(record)), 0);
+  file.close();
+  const again = await open(dir, { coordinationTimeoutMs: 0 });
+  assert.is(text(again.get("k")), "v");
+  assert.ok(!platform.readdir(lockDir).includes(`${pid}-${startTime}-00000000deadbeef`), "the stale record was removed");
+  await again.close();
 });
 
 test.after(cleanup);
