@@ -9,6 +9,9 @@
  * a write once the fdatasync covering it returned; "async" once it is in the memtable.
  * Reads (get, scan, snapshots) never lock and never leave the thread; they see a write
  * once it is durable ("full") or published ("async"), never a part of a batch.
+ * Caller's arrays: a write reads its keys and values during the call, never later (the
+ * fast path stages them, the channel path encodes its request in `send`, a write deferred
+ * behind the ring gate keeps copies), so the caller may reuse them at once.
  * Per-thread program order: a handle's writes to a shard apply in the order it made them.
  * Two queues keep it: the ring gate (a write that found the group WAL ring full, and every
  * later write of the handle, large batches included, waits behind it and runs in order)
