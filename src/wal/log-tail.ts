@@ -65,21 +65,16 @@ export class LogTail {
         yield record;
       }
       const stopped = scanner.stopped;
-      if (stopped === "limit") {
-        // Read up to the bound. A record skipped for starting before `from` may end there:
-        // `next` moves past it, or a stream starting inside it would read it for ever.
-        const end = scanner.lsnAt(scanner.offset);
-        if (end > this.next) this.next = end;
-        return;
-      }
-      if (stopped !== "zero" && stopped !== "end-of-file") {
+      if (stopped !== "limit" && stopped !== "zero" && stopped !== "end-of-file") {
         throw new CorruptionError(`log segment ${scanner.file.path}: ${stopped} at offset ${scanner.offset}, below the durable LSN`, scanner.file.path, scanner.offset);
       }
-      // This segment's data ends here; anything below the bound is in the next segment,
-      // which must start exactly at this LSN.
-      const segmentEnd = scanner.lsnAt(scanner.offset);
-      if (segmentEnd > this.next) this.next = segmentEnd;
-      if (this.next >= untilLsn) return;
+      // The records read end here: `next` moves past a record skipped for starting before
+      // `from` too (else a stream starting inside the last one would read it for ever).
+      const end = scanner.lsnAt(scanner.offset);
+      if (end > this.next) this.next = end;
+      // Read up to the bound, or this segment's data ends here: anything below the bound is
+      // in the next segment, which must start exactly at this LSN.
+      if (stopped === "limit" || this.next >= untilLsn) return;
       this.#closeScanner();
       const segments = listSegmentFiles(this.platform, this.dir);
       if (!segments.some((s) => s.firstLsn === this.next)) {

@@ -78,8 +78,8 @@ export class SegmentWriter {
     if (last) {
       const file = platform.open(last.path, "readwrite");
       const writer = new SegmentWriter(platform, core, options, { ...last }, file);
-      writer.sync();
-      if (last.syncBytesMax < options.syncBytesMax) writer.rotate();
+      if (last.syncBytesMax < options.syncBytesMax) writer.rotate(); // syncs it first
+      else writer.sync();
       return writer;
     }
     const created = SegmentWriter.#create(platform, core, options, fresh.number, fresh.firstLsn);
