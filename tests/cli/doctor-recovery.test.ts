@@ -283,36 +283,33 @@ test("doctor: a group WAL whose first segment (records above the checkpoint, nev
   assert.ok(errorsOf(json(r)).some((f) => f.check === "wal"), "an error on the group WAL");
 });
 
-test("doctor: a record with a key longer than KEY_BYTES_MAX (open refuses it, RECOVERY.md Y2a) is an error", async () => {
+/**
+ * A database with one put, then `record` appended to its group WAL: a record open refuses
+ * (CorruptionError), which doctor must report as an error on the group WAL (exit 1).
+ */
+async function assertDoctorReportsWhatOpenRefuses(record: Uint8Array): Promise<void> {
   const dir = tempDir("shardline-cli-");
   const db = await open(dir, { shards: 1 });
   await db.put("before", "1");
   await db.close();
   const log = await openLog(`${dir}/wal`, { durability: "full" });
-  await log.append(encodeOperations([{ type: OP_PUT, shard: 0, key: new Uint8Array(2049).fill(65), value: enc.encode("v"), ts: 100n }]));
+  await log.append(record);
   await log.close();
   await rejects(() => open(dir), CorruptionError);
 
-  // Before the fix: engineRecordProblem checks framing and shard numbers only: "0 errors", exit 0.
   const r = await cli(["doctor", dir, "--json"]);
   assert.is(r.code, 1, jsonErrors(r));
   assert.ok(errorsOf(json(r)).some((f) => f.check === "wal"), "an error on the group WAL");
+}
+
+test("doctor: a record with a key longer than KEY_BYTES_MAX (open refuses it, RECOVERY.md Y2a) is an error", async () => {
+  // Before the fix: engineRecordProblem checked framing and shard numbers only: "0 errors", exit 0.
+  await assertDoctorReportsWhatOpenRefuses(encodeOperations([{ type: OP_PUT, shard: 0, key: new Uint8Array(2049).fill(65), value: enc.encode("v"), ts: 100n }]));
 });
 
 test("doctor: a batch commit whose fragments the log does not hold (open refuses it, RECOVERY.md Y4d) is an error", async () => {
-  const dir = tempDir("shardline-cli-");
-  const db = await open(dir, { shards: 1 });
-  await db.put("before", "1");
-  await db.close();
-  const log = await openLog(`${dir}/wal`, { durability: "full" });
-  await log.append(encodeCommit({ firstFragmentLsn: 8, fragments: 2, count: 2, shards: [{ shard: 0, operations: 2, firstTs: 50n }] }));
-  await log.close();
-  await rejects(() => open(dir), CorruptionError);
-
-  // Before the fix: doctor decodes each record alone, never assembles batches: "0 errors", exit 0.
-  const r = await cli(["doctor", dir, "--json"]);
-  assert.is(r.code, 1, jsonErrors(r));
-  assert.ok(errorsOf(json(r)).some((f) => f.check === "wal"), "an error on the group WAL");
+  // Before the fix: doctor decoded each record alone, never assembled batches: "0 errors", exit 0.
+  await assertDoctorReportsWhatOpenRefuses(encodeCommit({ firstFragmentLsn: 8, fragments: 2, count: 2, shards: [{ shard: 0, operations: 2, firstTs: 50n }] }));
 });
 
 test("wal dump: a last segment torn at creation (what a crash leaves, RECOVERY.md G2/R2) ends the dump quietly, exit 0", async () => {

@@ -25,7 +25,11 @@ function wrongRows(db: Database, count: number): string[] {
   return wrong;
 }
 
-test("fastWrite false: puts that reuse one key and value buffer each land under their own key", async () => {
+/**
+ * 40 writes with `fastWrite: false` (every one takes the channel), each made by `write`
+ * with one key array and one value array reused for all: the keys not readable as written.
+ */
+async function reusingOneBuffer(write: (db: Database, key: Uint8Array, value: Uint8Array) => Promise<bigint>): Promise<string[]> {
   const db = await open(tempDir(), { shards: 2, fastWrite: false });
   const key = new Uint8Array(6);
   const value = new Uint8Array(6);
@@ -33,27 +37,21 @@ test("fastWrite false: puts that reuse one key and value buffer each land under 
   for (let i = 0; i < 40; i++) {
     enc.encodeInto(keyOf(i), key);
     enc.encodeInto(valueOf(i), value);
-    writes.push(db.put(key, value)); // put's contract: the bytes as they are now
+    writes.push(write(db, key, value)); // a write's contract: the bytes as they are now
   }
   await Promise.all(writes);
   const wrong = wrongRows(db, 40);
   await db.close();
+  return wrong;
+}
+
+test("fastWrite false: puts that reuse one key and value buffer each land under their own key", async () => {
+  const wrong = await reusingOneBuffer((db, key, value) => db.put(key, value));
   assert.equal(wrong, [], `acknowledged puts not readable as written: ${wrong.length} of 40, e.g. ${wrong.slice(0, 3).join(", ")}`);
 });
 
 test("fastWrite false: batches that reuse one key and value buffer each land under their own key", async () => {
-  const db = await open(tempDir(), { shards: 2, fastWrite: false });
-  const key = new Uint8Array(6);
-  const value = new Uint8Array(6);
-  const writes: Promise<bigint>[] = [];
-  for (let i = 0; i < 40; i++) {
-    enc.encodeInto(keyOf(i), key);
-    enc.encodeInto(valueOf(i), value);
-    writes.push(db.batch([{ type: "put", key, value }]));
-  }
-  await Promise.all(writes);
-  const wrong = wrongRows(db, 40);
-  await db.close();
+  const wrong = await reusingOneBuffer((db, key, value) => db.batch([{ type: "put", key, value }]));
   assert.equal(wrong, [], `acknowledged batches not readable as written: ${wrong.length} of 40, e.g. ${wrong.slice(0, 3).join(", ")}`);
 });
 
