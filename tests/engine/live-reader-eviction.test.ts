@@ -120,6 +120,7 @@ test("a refresh whose slot is evicted and whose log is trimmed mid-build: it reb
   const reader = await bindDatabaseApi(hooked).open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000, ...SMALL });
   const opened = reader.stats().coordination!.live!.manifestVersion;
   for (let i = 600; i < 700; i++) await writer.put(`k${pad(i)}`, `b${i}${"-".repeat(200)}`);
+  await writer.flush(); // 100 puts fill a memtable or not, by the skip list's random node heights
   await eventually(() => manifestVersion(dir) > opened && writer.stats().shards.every((s) => s.frozenMemtables === 0), "a newer MANIFEST");
   armed = true;
   let refreshError: unknown;
@@ -165,8 +166,19 @@ test("an eviction between the slot check and the slot rename is not lost: the re
     exportName: "largeBatchOnSignal",
     data: { handle, flags, count: 150_000 },
   });
-  await eventually(() => Atomics.load(i32, 0) === 1, "the worker attached");
+  try {
+    await eventually(() => Atomics.load(i32, 0) === 1, "the worker attached");
+    await evictBetweenSlotCheckAndRename(dir, writer, i32, worker);
+  } finally {
+    // A failure before the go must not leave the worker waiting (its timeout would reject
+    // into a later test file): stop it, then wait for it either way.
+    Atomics.compareExchange(i32, 1, 0, 2);
+    Atomics.notify(i32, 1);
+    await worker.catch(() => {});
+  }
+});
 
+async function evictBetweenSlotCheckAndRename(dir: string, writer: Awaited<ReturnType<typeof open>>, i32: Int32Array, worker: Promise<unknown>): Promise<void> {
   let armed = false;
   let viewTables: string[] = [];
   let hookSaw = "";
@@ -198,6 +210,7 @@ test("an eviction between the slot check and the slot rename is not lost: the re
   const reader = await bindDatabaseApi(hooked).open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000, ...SMALL });
   const opened = reader.stats().coordination!.live!.manifestVersion;
   for (let i = 600; i < 700; i++) await writer.put(`k${pad(i)}`, `b${i}${"-".repeat(200)}`);
+  await writer.flush(); // 100 puts fill a memtable or not, by the skip list's random node heights
   await eventually(() => manifestNow(dir).version > opened && writer.stats().shards.every((s) => s.frozenMemtables === 0), "a newer MANIFEST");
   viewTables = manifestNow(dir).tables;
   armed = true;
@@ -218,6 +231,6 @@ test("an eviction between the slot check and the slot rename is not lost: the re
     evicted && error instanceof ReaderEvictedError,
     `${hookSaw}; then the reader says evicted=${evicted}, and a scan ${error ? `threw ${(error as Error).name}: ${(error as Error).message}` : "succeeded"}`,
   );
-});
+}
 
 test.run();
