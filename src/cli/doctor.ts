@@ -625,7 +625,7 @@ async function repair(ctx: CliContext, core: Core, report: DoctorReport, salvage
       if (!r) return;
       if (r.bytesCut > 0) actions.push(`${name}: cut ${r.bytesCut} bytes (recovery decisions ${r.decisions.join(" ")})`);
       if (r.corruptSegments.length > 0) actions.push(`${name}: moved ${r.corruptSegments.length} segments aside to corrupt/ (${r.corruptSegments.join(", ")})`);
-      if (r.decisions.includes("R2") || r.decisions.includes("R3")) actions.push(`${name}: deleted a segment torn at creation`);
+      if (r.decisions.some((d) => d === "R0" || d === "R2" || d === "R3")) actions.push(`${name}: deleted a segment torn at creation`);
     };
     describe("wal", recovery?.groupLog);
     recovery?.partitions.forEach((r, shard) => describe(`shard ${shard}`, r));

@@ -75,6 +75,17 @@ export function segmentFileName(segmentNumber: number, firstLsn: number): string
 
 const SEGMENT_NAME = /^(\d{8,})-([0-9a-f]{16})\.wal$/;
 
+/**
+ * A segment is made under its name plus this suffix and renamed once its header is synced,
+ * so a listing (a trim, a reader) never sees a segment whose header may not be on disk.
+ */
+export const SEGMENT_CREATING_SUFFIX = ".creating";
+
+/** True for a segment file whose creation stopped before its rename (recovery deletes it, R0). */
+export function isCreatingSegmentName(name: string): boolean {
+  return name.endsWith(SEGMENT_CREATING_SUFFIX) && SEGMENT_NAME.test(name.slice(0, -SEGMENT_CREATING_SUFFIX.length));
+}
+
 /** Number and first LSN a segment file's name claims, or undefined for other files. */
 export function parseSegmentFileName(name: string): { segmentNumber: number; firstLsn: number } | undefined {
   const m = SEGMENT_NAME.exec(name);

@@ -14,7 +14,7 @@
 import type { Core } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
-import { newSalt, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
+import { isCreatingSegmentName, newSalt, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
 import { countSegmentRecords } from "./record-runs.ts";
 import { listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader, type SegmentFile } from "./segment-files.ts";
 import { SegmentScanner } from "./segment-scanner.ts";
@@ -35,7 +35,7 @@ export interface LastSegment extends SegmentInfo {
   syncBytesMax: number;
 }
 
-export type RecoveryRow = "R1" | "R2" | "R3" | "R4" | "R5" | "R6" | "R7" | "R8";
+export type RecoveryRow = "R0" | "R1" | "R2" | "R3" | "R4" | "R5" | "R6" | "R7" | "R8";
 
 export interface RecoveryReport {
   /** Segment files read. */
@@ -111,12 +111,23 @@ function moveAside(platform: Platform, dir: string, files: SegmentFile[]): strin
   return files.map((f) => f.name);
 }
 
+/** R0: segments whose creation stopped before the rename that makes them part of the log. */
+function removeCreatingSegments(platform: Platform, dir: string, report: RecoveryReport): void {
+  const leftovers = platform.stat(dir)?.isDirectory ? platform.readdir(dir).filter(isCreatingSegmentName) : [];
+  if (leftovers.length === 0) return;
+  for (const name of leftovers) platform.unlink(`${dir}/${name}`);
+  platform.fsyncDir(dir);
+  report.decisions.push("R0");
+}
+
 export function recoverLog(core: Core, platform: Platform, dir: string, options: RecoveryOptions = {}): RecoveredLog {
   const report: RecoveryReport = { segmentsRead: 0, records: 0, segmentsLeftToReader: 0, bytesCut: 0, decisions: [], corruptSegments: [] };
+  removeCreatingSegments(platform, dir, report);
   const listed = listSegmentFiles(platform, dir);
 
   // R2 / R3: a last segment whose header never made it to disk (and that holds nothing
-  // but the zeros it is created with) was being created when the process died.
+  // but the zeros it is created with) was being created when the process died. Only a log
+  // written before segments were created under a temporary name (R0) can hold one.
   while (listed.length > 0) {
     const last = listed[listed.length - 1];
     const header = readSegmentHeader(core, platform, last.path);
@@ -127,7 +138,7 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
     listed.pop();
   }
   if (listed.length === 0) {
-    if (report.decisions.length === 0) report.decisions.push("R1");
+    if (!report.decisions.includes("R3")) report.decisions.push("R1");
     return { isNew: true, salt: newSalt(), segments: [], last: undefined, nextLsn: 0, report };
   }
 

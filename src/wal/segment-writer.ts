@@ -11,13 +11,18 @@
  * - Records are written in LSN order with no gaps: `write` appends at `dataEnd` only.
  * - A segment's header is written and synced, and the directory fsynced, before any
  *   record goes into it; the previous segment is fully synced before the next exists.
+ * - A segment is created as `<name>.creating` and renamed to its name only after its
+ *   header and zeros are synced: a listing never shows a segment whose header may be lost.
+ *   (A trim on another thread, listing a segment mid-creation as the newest, deleted every
+ *   older one and fsynced the directory; a power loss then took the unsynced header, and
+ *   recovery, finding only a torn segment, began the log again at LSN 0.)
  * - Bytes in [dataEnd, zeroedEnd) are zero on disk (or will be at the next sync).
  * - Every I/O error propagates: the caller (the durability worker) fails the log.
  * Threads: the one thread that owns the log's writing (durability worker or an actor).
  */
 import type { Core } from "../core/core.ts";
 import type { FileHandle, Platform } from "../platform.ts";
-import { encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName } from "./format.ts";
+import { encodeSegmentHeader, SEGMENT_CREATING_SUFFIX, SEGMENT_HEADER_BYTES, segmentFileName } from "./format.ts";
 
 /** Zeros kept written ahead of the data. */
 export const PREALLOCATE_BYTES = 1 << 20;
@@ -88,7 +93,11 @@ export class SegmentWriter {
 
   static #create(platform: Platform, core: Core, options: SegmentWriterOptions, number: number, firstLsn: number) {
     const path = `${options.dir}/${segmentFileName(number, firstLsn)}`;
-    const file = platform.open(path, "createExclusive");
+    if (platform.stat(path) !== undefined) throw new Error(`log segment ${path} exists already: it is not created again`);
+    // A leftover of a creation that stopped before its rename is recovery's to delete (R0);
+    // one with this very name can only be such a leftover: it is overwritten.
+    const creating = `${path}${SEGMENT_CREATING_SUFFIX}`;
+    const file = platform.open(creating, "truncate");
     try {
       const header = encodeSegmentHeader(core, {
         segmentNumber: number,
@@ -101,6 +110,7 @@ export class SegmentWriter {
       const zeroedEnd = Math.min(options.segmentBytesMax, SEGMENT_HEADER_BYTES + PREALLOCATE_BYTES);
       writeZeros(file, SEGMENT_HEADER_BYTES, zeroedEnd);
       file.datasync();
+      platform.rename(creating, path);
       platform.fsyncDir(options.dir);
       return { file, segment: { number, firstLsn, path, dataEnd: SEGMENT_HEADER_BYTES, zeroedEnd, syncBytesMax: options.syncBytesMax } };
     } catch (error) {

@@ -22,9 +22,11 @@ import { Core } from "../../src/core/core.ts";
 import type { Log } from "../../src/wal/log.ts";
 import { bindLogApi } from "../../src/wal/public.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
-import { hasErrorCode } from "../../src/platform.ts";
+import { hasErrorCode, type OpenMode, type Platform } from "../../src/platform.ts";
 import { bounded, type PowerLossPlatform, type UnsyncedFate, withPowerLoss } from "../harness/power-loss-platform.ts";
 import { recoverLog } from "../../src/wal/recovery.ts";
+import { SegmentWriter } from "../../src/wal/segment-writer.ts";
+import { trimSegments } from "../../src/wal/segment-files.ts";
 import { cleanup, collect, dec, enc, openLog, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
 import { seededRandom } from "../harness/seeded-random.ts";
 
@@ -328,6 +330,60 @@ test("salvage: the segments recovery sets aside in corrupt/ survive a power loss
   core.detach();
   const asideNames = platform.stat(`${dir}/corrupt`) ? platform.readdir(`${dir}/corrupt`) : [];
   assert.is(asideNames.length, paths.length - 1, `set aside and durable: ${asideNames.join(", ")}`);
+});
+
+test("trim racing the creation of the next segment: after a power loss the log goes on at its end, not at LSN 0", async () => {
+  // trimBefore runs on the caller's thread while the durability worker rotates. The worker
+  // holds here, between the new segment's creation and the sync of its header, while a trim
+  // of everything below the log's end runs and the power fails.
+  const dir = tempDir();
+  const log = await openLog(dir, { segmentBytesMax: 4096, bufferBytes: 64 * 1024 });
+  await log.append(Array.from({ length: 300 }, (_, i) => `rec-${i}-${"x".repeat(i % 17)}`)); // 3 segments
+  const end = Number(log.currentLsn);
+  await log.close();
+  const core = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const p = withPowerLoss(platform, dir, { seed: SEED });
+  const recovered = recoverLog(core, p, dir);
+  assert.is(recovered.nextLsn, end);
+  let trimmed = -1;
+  const hooked: Platform = {
+    ...p,
+    open(path: string, mode: OpenMode) {
+      const file = p.open(path, mode);
+      if (mode !== "createExclusive" && mode !== "truncate") return file; // the new segment
+      return {
+        path: file.path,
+        read: (buf, at) => file.read(buf, at),
+        write: (buf, at) => file.write(buf, at),
+        writev: (bufs, at) => file.writev(bufs, at),
+        sync: () => file.sync(),
+        truncate: (length) => file.truncate(length),
+        size: () => file.size(),
+        close: () => file.close(),
+        datasync() {
+          trimmed = trimSegments(p, dir, end).removed; // the caller's trimBefore(end)
+          p.crash();
+          file.datasync();
+        },
+      };
+    },
+  };
+  const options = { dir, salt: recovered.salt, segmentBytesMax: 4096, syncBytesMax: 64 * 1024 };
+  const writer = SegmentWriter.open(hooked, core, options, recovered.last, { number: 1, firstLsn: 0 });
+  try {
+    writer.rotate();
+    assert.unreachable("the power failed during the rotation");
+  } catch (error) {
+    assert.ok(hasErrorCode(error, "EIO"), String(error));
+  }
+  core.detach();
+  assert.ok(trimmed > 0, `the trim removed ${trimmed} segments`);
+  const reopened = await openLog(dir, { segmentBytesMax: 4096, bufferBytes: 64 * 1024 });
+  try {
+    assert.is(Number(reopened.currentLsn), end, `the log goes on at ${end} (decisions ${reopened.recovery?.decisions.join(",")})`);
+  } finally {
+    await reopened.close();
+  }
 });
 
 test.run();

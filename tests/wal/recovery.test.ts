@@ -52,6 +52,21 @@ test("R1: an empty directory is a new log at LSN 0", async () => {
   await log.close();
 });
 
+test("R0: a segment whose creation stopped before its rename (name.creating) is deleted; the log goes on at its end", async () => {
+  const { dir, lsns } = await makeLog(texts(300));
+  const paths = segmentPaths(dir);
+  const name = paths[paths.length - 1].split("/").pop()!;
+  const next = `${String(Number(name.slice(0, 8)) + 1).padStart(8, "0")}-${(Number(lsns[lsns.length - 1]) + 1000).toString(16).padStart(16, "0")}.wal.creating`;
+  writeAll(`${dir}/${next}`, readAll(paths[0]).subarray(0, 20)); // a torn header, as a power loss leaves it
+  writeAll(`${dir}/notes.creating`, enc.encode("not a segment's: kept"));
+  const log = await openLog(dir, SMALL);
+  assert.equal(log.recovery!.decisions, ["R0", "R6"]);
+  assert.equal(platform.readdir(dir).filter((n) => n.endsWith(".creating")), ["notes.creating"]);
+  assert.is(segmentPaths(dir).length, paths.length);
+  assert.is(await log.append("next"), lsns[lsns.length - 1] + BigInt(recordBytes(enc.encode(texts(300)[299]).length)));
+  await log.close();
+});
+
 test("R2: a last segment that was being created (torn header, zeros after) is deleted", async () => {
   const { dir, lsns } = await makeLog(texts(300));
   const paths = segmentPaths(dir);
