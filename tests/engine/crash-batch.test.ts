@@ -16,10 +16,14 @@ test("SIGKILL right after a flush of one shard: the batch is all or nothing", as
   for (let round = 0; round < 3; round++) {
     const dir = tempDir();
     const child = spawnChild(runtimeName(), fixture, [dir]);
-    const keys = (await child.nextLine()).split(" ").slice(1);
-    await child.waitFor("flushed");
-    child.kill("SIGKILL");
-    await child.waitExit();
+    let keys: string[];
+    try {
+      keys = (await child.nextLine()).split(" ").slice(1);
+      await child.waitFor("flushed");
+    } finally {
+      child.kill("SIGKILL"); // it waits for this with its database open, also when the wait failed
+      await child.waitExit();
+    }
     const db = await open(dir, CRASH_BATCH_OPTIONS);
     try {
       const allOrNothing = (when: string) => {

@@ -34,9 +34,10 @@ test("a subscription whose shard counters are read while a large batch takes its
     exportName: "largeBatchOnSignal",
     data: { handle, flags, count: n },
   });
-  await eventually(() => Atomics.load(i32, 0) === 1, "the worker attached");
-  const core = await Core.attach(handle.module, handle.memory);
+  let core: Core | undefined;
   try {
+    await eventually(() => Atomics.load(i32, 0) === 1, "the worker attached");
+    core = await Core.attach(handle.module, handle.memory);
     const perShard = [0n, 0n];
     for (let i = 0; i < n; i++) perShard[core.shardOf(enc.encode(signalKey(i)))]++;
     assert.ok(perShard[0] > 0n && perShard[1] > 0n, "the batch is on both shards");
@@ -84,7 +85,12 @@ test("a subscription whose shard counters are read while a large batch takes its
     }
     assert.ok(events === 0 || events === n, `the subscription got ${events} of the batch's ${n} operations (${perShard.join(" + ")} by shard)`);
   } finally {
-    core.detach();
+    // A failure before the go must not leave the worker waiting (its timeout would reject
+    // into a later test file): stop it, then wait for it either way.
+    Atomics.compareExchange(i32, 1, 0, 2);
+    Atomics.notify(i32, 1);
+    await worker.catch(() => {});
+    core?.detach();
     await db.close();
   }
 });

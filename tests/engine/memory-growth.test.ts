@@ -60,8 +60,19 @@ test("scan after memory growth returns whole 2000-byte keys (opener and attached
     data: { handle, go },
     onMessage: (m) => (m as { type?: string }).type === "attached" && attached(),
   }) as Promise<number[]>;
-  await workerAttached;
+  // A failure before the go must not leave the worker polling for it with the database open.
+  const stopWorker = () => Atomics.store(new Int32Array(go), 0, 1);
+  try {
+    await Promise.race([workerAttached, scanned]);
+    await scanThenCompare(db, scanned, stopWorker);
+  } finally {
+    stopWorker();
+    await scanned.catch(() => {});
+    await db.close();
+  }
+});
 
+async function scanThenCompare(db: Awaited<ReturnType<typeof open>>, scanned: Promise<number[]>, stopWorker: () => void): Promise<void> {
   // Ascending keys from one thread: inside a memtable, key order is address order, so the
   // scan meets the version that straddles a stale view's end before any beyond it.
   const value = "v".repeat(VALUE_BYTES);
@@ -75,7 +86,7 @@ test("scan after memory growth returns whole 2000-byte keys (opener and attached
 
   const keys: Uint8Array[] = [];
   for (const [key] of db.scan()) keys.push(key);
-  Atomics.store(new Int32Array(go), 0, 1);
+  stopWorker(); // the go: it scans now
   const lengths = { opener: keys.map((k) => k.length), "attached worker": await scanned };
   const wrong = Object.entries(lengths).flatMap(([where, all]) => {
     const cut = all.findIndex((n) => n !== KEY_BYTES);
@@ -83,8 +94,7 @@ test("scan after memory growth returns whole 2000-byte keys (opener and attached
   });
   assert.equal(wrong, [], wrong.join("; "));
   for (let i = 0; i < WRITES; i += 997) assert.is(text(keys[i]), keyOf(i));
-  await db.close();
-});
+}
 
 test.after.each(cleanup);
 test.run();
