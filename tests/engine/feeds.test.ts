@@ -216,18 +216,26 @@ test("close() with a pending next(): it resolves done, no hang", async () => {
 test("a subscriber in a worker receives the main thread's writes", async () => {
   const db = await open(tempDir(), { shards: 2 });
   const handle = db.share();
+  const stop = new SharedArrayBuffer(4);
   const run = runModuleInWorker(platform, {
     module: handle.module,
     memory: handle.memory,
     url: new URL("./fixtures/feed-worker.ts", import.meta.url).href,
     exportName: "subscribeInWorker",
-    data: { handle, prefix: "m", count: 50 },
+    data: { handle, prefix: "m", count: 50, stop },
   }) as Promise<string[]>;
-  await eventually(() => db.get("ready") !== undefined, "the worker subscribed");
-  for (let i = 0; i < 50; i++) await db.put(`m${i}`, `v${i}`);
-  const seen = await run;
-  assert.equal(seen.map((s) => s.split("@")[0]).sort(), Array.from({ length: 50 }, (_, i) => `m${i}=v${i}`).sort());
-  await db.close();
+  try {
+    await eventually(() => db.get("ready") !== undefined, "the worker subscribed");
+    for (let i = 0; i < 50; i++) await db.put(`m${i}`, `v${i}`);
+    const seen = await run;
+    assert.equal(seen.map((s) => s.split("@")[0]).sort(), Array.from({ length: 50 }, (_, i) => `m${i}=v${i}`).sort());
+  } finally {
+    // A failure before all 50 events must not leave the worker subscribed to a database
+    // never closed: stop it, then wait for it either way.
+    Atomics.store(new Int32Array(stop), 0, 1);
+    await run.catch(() => {});
+    await db.close();
+  }
 });
 
 test("at most SUBSCRIPTIONS_MAX live subscriptions per database; ending one frees its place", async () => {

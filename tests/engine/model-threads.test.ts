@@ -199,20 +199,29 @@ test("a scan sees all or nothing of a batch published while it pins its tables (
       armed = false;
       Atomics.store(line, 0, 1);
       Atomics.notify(line, 0);
-      while (Atomics.load(line, 1) === 0) Atomics.wait(line, 1, 0, 100);
+      const deadline = Date.now() + 60_000;
+      while (Atomics.load(line, 1) === 0) {
+        if (Date.now() > deadline) throw new Error("the worker never wrote its batch");
+        Atomics.wait(line, 1, 0, 100);
+      }
     }
     return pin.call(this, shards);
   };
-  let scanned: string[];
   try {
-    scanned = rows(db.scan()).filter((r) => r === `${a}=old` || r === `${a}=new` || r === `${b}=old` || r === `${b}=new`);
-  } finally {
-    ReadContext.prototype.pin = pin;
-  }
-  await worker;
-  try {
+    let scanned: string[];
+    try {
+      scanned = rows(db.scan()).filter((r) => r === `${a}=old` || r === `${a}=new` || r === `${b}=old` || r === `${b}=new`);
+    } finally {
+      ReadContext.prototype.pin = pin;
+    }
+    await worker;
     assert.ok(scanned.join() === `${a}=new,${b}=new` || scanned.join() === `${a}=old,${b}=old`, `the scan returned half of the batch: ${scanned.join(", ")}`);
   } finally {
+    // A failure before the go (the scan throwing before its pin) must not leave the worker
+    // waiting on a database never closed: stop it, then wait for it either way.
+    Atomics.compareExchange(line, 0, 0, 2);
+    Atomics.notify(line, 0);
+    await worker.catch(() => {});
     await db.close();
   }
 });
