@@ -114,6 +114,8 @@ interface Request {
   ops: Operation[];
   /** A large batch's part (request kind 2): its index, whether it is the last, its operations record. */
   part?: { index: number; last: boolean; record: Uint8Array };
+  /** Set by #reply: a request is answered once (its thread may reuse the slot right after). */
+  replied?: boolean;
 }
 
 /** A large batch whose parts are arriving (one per requesting thread). */
@@ -308,7 +310,9 @@ class Actor implements FlushEnv {
       for (const chunk of this.#chunks(requests)) this.#commit(chunk);
     } catch (error) {
       this.#fail(error);
-      for (const r of requests) this.#reply(r, ReplyStatus.FAILED, 0n, 0);
+      // Only the requests not answered yet: those of chunks committed before the failure
+      // were answered, and their threads may already wait on those slots for later requests.
+      for (const r of requests) if (!r.replied) this.#reply(r, ReplyStatus.FAILED, 0n, 0);
     }
   }
 
@@ -421,7 +425,7 @@ class Actor implements FlushEnv {
       this.#reply(r, ReplyStatus.OK, maxTs, commitLsn + recordBytes(record.length));
     } catch (error) {
       this.#fail(error);
-      this.#reply(r, ReplyStatus.FAILED, 0n, 0);
+      if (!r.replied) this.#reply(r, ReplyStatus.FAILED, 0n, 0);
     }
   }
 
@@ -689,6 +693,8 @@ class Actor implements FlushEnv {
   }
 
   #reply(r: Request, status: number, ts: bigint, visibleAfter: number): void {
+    if (r.replied) throw new ShardlineError(`a channel request (slot ${r.slot}) answered twice`, "SHARDLINE_INTERNAL");
+    r.replied = true;
     writeReply(this.core, r.threadBlock, r.slot, { status, ts, visibleAfter });
   }
 
