@@ -135,7 +135,7 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
       throw new LogTrimmedError(`the group WAL no longer holds LSN ${manifest.groupCheckpoint}`);
     }
   } else if (platform.stat(groupDir)?.isDirectory) {
-    recovered = recoverLog(core, platform, groupDir, { salvage: false });
+    recovered = recoverLog(core, platform, groupDir, { salvage: false, readOnly: true });
   }
   const logEnd = durableLsn ?? recovered?.nextLsn ?? 0;
   const startLsn = Math.max(logEnd, Math.ceil((Number(manifest.maxSeq) + 1) / 8) * 8);
@@ -154,7 +154,7 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
   const partitionEnds: number[] = [];
   const partitionReports: RecoveryReport[] = [];
   for (let shard = 0; shard < shards; shard++) {
-    const recoveredPartition = recoverLog(core, platform, partitionDir(dir, shard), { salvage: false });
+    const recoveredPartition = recoverLog(core, platform, partitionDir(dir, shard), { salvage: false, readOnly: true });
     partitionEnds.push(recoveredPartition.nextLsn);
     partitionReports.push(recoveredPartition.report);
   }

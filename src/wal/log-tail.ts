@@ -20,7 +20,7 @@
  */
 import type { Core } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
-import type { Platform } from "../platform.ts";
+import { hasErrorCode, type Platform } from "../platform.ts";
 import { SEGMENT_HEADER_BYTES } from "./format.ts";
 import { listSegmentFiles, readSegmentHeader } from "./segment-files.ts";
 import { type ScannedRecord, SegmentScanner } from "./segment-scanner.ts";
@@ -87,16 +87,27 @@ export class LogTail {
     }
   }
 
-  /** A scanner over the segment holding `lsn`, positioned at it (a record boundary). */
+  /**
+   * A scanner over the segment holding `lsn`, positioned at it (a record boundary). A trim
+   * on another thread may unlink that segment between the listing and the open: then the
+   * segments are listed again, and LSN `lsn` is gone (LogTrimmedError), not a failed disk.
+   */
   #open(lsn: number): SegmentScanner {
     const segments = listSegmentFiles(this.platform, this.dir);
     if (segments.length === 0 || lsn < segments[0].firstLsn) throw new LogTrimmedError(lsn, segments[0]?.firstLsn);
     let segment = segments[0];
     for (const s of segments) if (s.firstLsn <= lsn) segment = s;
-    const header = readSegmentHeader(this.core, this.platform, segment.path);
-    if ("invalid" in header) throw new CorruptionError(`log segment ${segment.path}: ${header.invalid}`, segment.path, 0);
-    const boundary = this.fromIsBoundary || lsn !== this.#from;
-    return SegmentScanner.open(this.core, this.platform, segment.path, header, boundary ? SEGMENT_HEADER_BYTES + (lsn - header.firstLsn) : undefined);
+    try {
+      const header = readSegmentHeader(this.core, this.platform, segment.path);
+      if ("invalid" in header) throw new CorruptionError(`log segment ${segment.path}: ${header.invalid}`, segment.path, 0);
+      const boundary = this.fromIsBoundary || lsn !== this.#from;
+      return SegmentScanner.open(this.core, this.platform, segment.path, header, boundary ? SEGMENT_HEADER_BYTES + (lsn - header.firstLsn) : undefined);
+    } catch (error) {
+      if (!hasErrorCode(error, "ENOENT")) throw error;
+      const now = listSegmentFiles(this.platform, this.dir);
+      if (now.some((s) => s.path === segment.path)) throw error;
+      throw new LogTrimmedError(lsn, now[0]?.firstLsn);
+    }
   }
 
   #closeScanner(): void {

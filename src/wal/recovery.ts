@@ -76,6 +76,12 @@ export interface RecoveryOptions {
    * find an R5 cut before anything is read.
    */
   readerChecksFromLsn?: number;
+  /**
+   * A reader's recovery (a read-only handle): it leaves `<segment>.creating` files alone
+   * (R0), since a live writer may be making one, and a file not yet renamed is not part of
+   * the log either way.
+   */
+  readOnly?: boolean;
 }
 
 /**
@@ -122,7 +128,7 @@ function removeCreatingSegments(platform: Platform, dir: string, report: Recover
 
 export function recoverLog(core: Core, platform: Platform, dir: string, options: RecoveryOptions = {}): RecoveredLog {
   const report: RecoveryReport = { segmentsRead: 0, records: 0, segmentsLeftToReader: 0, bytesCut: 0, decisions: [], corruptSegments: [] };
-  removeCreatingSegments(platform, dir, report);
+  if (!options.readOnly) removeCreatingSegments(platform, dir, report);
   const listed = listSegmentFiles(platform, dir);
 
   // R2 / R3: a last segment whose header never made it to disk (and that holds nothing
