@@ -12,11 +12,12 @@
  * "keyEncoding": "hex" / "valueEncoding": "hex" field beside it.
  * Threads: the main thread of the command line.
  */
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
 import type { ScanOptions } from "../engine/database.ts";
 import { openForCli } from "./database.ts";
 import { argBytes, cellBytes, type Encoding, fields, putBytes, table } from "./format.ts";
 import type { CliContext } from "./io.ts";
-import { EXIT_FAILURE, EXIT_OK, toJson } from "./io.ts";
+import { EXIT_FAILURE, EXIT_OK, toJson, UsageError } from "./io.ts";
 
 export interface DataOptions {
   json?: boolean;
@@ -29,7 +30,7 @@ const encodingOf = (o: DataOptions): Encoding => (o.hex ? "hex" : "utf8");
 
 export async function getCommand(ctx: CliContext, dir: string, keyArg: string, o: DataOptions): Promise<number> {
   const encoding = encodingOf(o);
-  const key = argBytes(keyArg, encoding, "key");
+  const key = argBytes(keyArg, encoding, "key", KEY_BYTES_MAX);
   const db = await openForCli(ctx.platform, dir, { waitMs: o.wait, readOnly: true });
   let value: Uint8Array | undefined;
   try {
@@ -55,8 +56,8 @@ export async function getCommand(ctx: CliContext, dir: string, keyArg: string, o
 
 export async function putCommand(ctx: CliContext, dir: string, keyArg: string, valueArg: string, o: DataOptions): Promise<number> {
   const encoding = encodingOf(o);
-  const key = argBytes(keyArg, encoding, "key");
-  const value = argBytes(valueArg, encoding, "value");
+  const key = argBytes(keyArg, encoding, "key", KEY_BYTES_MAX);
+  const value = argBytes(valueArg, encoding, "value", VALUE_BYTES_MAX);
   const db = await openForCli(ctx.platform, dir, { waitMs: o.wait, create: true });
   let ts: bigint;
   try {
@@ -77,7 +78,7 @@ export async function putCommand(ctx: CliContext, dir: string, keyArg: string, v
 
 export async function deleteCommand(ctx: CliContext, dir: string, keyArg: string, o: DataOptions): Promise<number> {
   const encoding = encodingOf(o);
-  const key = argBytes(keyArg, encoding, "key");
+  const key = argBytes(keyArg, encoding, "key", KEY_BYTES_MAX);
   const db = await openForCli(ctx.platform, dir, { waitMs: o.wait });
   let existed: boolean;
   let ts: bigint;
@@ -109,12 +110,20 @@ export interface ScanCommandOptions extends DataOptions {
   reverse?: boolean;
 }
 
+/** The flags of `shardline scan` (main.ts), which a bound's value cannot be. */
+const SCAN_FLAGS = ["--prefix", "--gte", "--gt", "--lte", "--lt", "--limit", "--reverse", "--json", "--hex", "--wait", "--help", "-h"];
+
 export async function scanCommand(ctx: CliContext, dir: string, o: ScanCommandOptions): Promise<number> {
   const encoding = encodingOf(o);
   const bounds: ScanOptions = { reverse: o.reverse === true };
   for (const name of ["prefix", "gte", "gt", "lte", "lt"] as const) {
     const text = o[name];
-    if (text !== undefined) bounds[name] = argBytes(text, encoding, `--${name}`);
+    if (text === undefined) continue;
+    // A bound given without its value takes the next flag as one (`--prefix --json`).
+    if (SCAN_FLAGS.includes(text)) {
+      throw new UsageError(`--${name} has no value (it took ${text}, one of scan's flags, as its value)`, `give --${name} a value; keys that really start with "${text}" can be given as hex digits with --hex`);
+    }
+    bounds[name] = argBytes(text, encoding, `--${name}`);
   }
   if (o.limit !== undefined) bounds.limit = o.limit;
   const db = await openForCli(ctx.platform, dir, { waitMs: o.wait, readOnly: true });

@@ -9,6 +9,8 @@ import { Core } from "../core/core.ts";
 import type { Database } from "../engine/database.ts";
 import { MANIFEST_NAME } from "../engine/manifest.ts";
 import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts";
+import { REPLAY_FLUSH_REFUSED } from "../engine/open-read-only.ts";
+import { MEMTABLE_BYTES_DEFAULT, MEMTABLE_BYTES_MAX } from "../engine/options.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
 import { CorruptionError, LockedError, LockUnavailableError, ReadOnlyError } from "../errors.ts";
 import type { LockHolderInfo } from "../errors.ts";
@@ -42,13 +44,22 @@ export interface OpenForCliOptions {
   readOnly?: boolean;
 }
 
-/** Opens the database in `dir` (recovering it, as every open does), or throws a CliError saying why not. */
+/**
+ * Opens the database in `dir` (recovering it, as every open does), or throws a CliError
+ * saying why not. A read-only open replays the log not yet flushed into memtables in memory;
+ * a writer with larger memtables than the default may have left more than they hold, so the
+ * open is tried again with memtables 4 times larger, up to MEMTABLE_BYTES_MAX.
+ */
 export async function openForCli(platform: Platform, dir: string, options: OpenForCliOptions = {}): Promise<Database> {
   if (!options.create) requireDatabase(platform, dir);
-  try {
-    return await bindDatabaseApi(platform).open(dir, { coordinationTimeoutMs: options.waitMs ?? LOCK_WAIT_MS_DEFAULT, readOnly: options.readOnly ?? false });
-  } catch (error) {
-    throw explainOpenError(error, dir);
+  const readOnly = options.readOnly ?? false;
+  for (let memtableBytesMax = MEMTABLE_BYTES_DEFAULT; ; memtableBytesMax *= 4) {
+    try {
+      return await bindDatabaseApi(platform).open(dir, { coordinationTimeoutMs: options.waitMs ?? LOCK_WAIT_MS_DEFAULT, readOnly, memtableBytesMax });
+    } catch (error) {
+      const logTooLarge = readOnly && error instanceof ReadOnlyError && error.what === REPLAY_FLUSH_REFUSED;
+      if (!logTooLarge || memtableBytesMax * 4 > MEMTABLE_BYTES_MAX) throw explainOpenError(error, dir);
+    }
   }
 }
 

@@ -13,7 +13,8 @@ import { UsageError } from "./io.ts";
 
 export type Encoding = "utf8" | "hex";
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a key or value that starts with EF BB BF keeps those bytes (U+FEFF) in its text.
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 export function toHex(bytes: Uint8Array): string {
@@ -22,9 +23,33 @@ export function toHex(bytes: Uint8Array): string {
   return s;
 }
 
-/** The bytes a command-line argument stands for: UTF-8 text, or hex digits with `--hex`. */
-export function argBytes(text: string, encoding: Encoding, what: string): Uint8Array {
-  if (encoding === "utf8") return encoder.encode(text);
+/**
+ * The bytes a command-line argument stands for: UTF-8 text, or hex digits with `--hex`.
+ * The runtime decodes arguments as UTF-8 and turns bytes that are not into U+FFFD, so text
+ * holding U+FFFD is refused: storing EF BF BD for the bytes given would alter them silently.
+ * `bytesMax` (KEY_BYTES_MAX, VALUE_BYTES_MAX) is checked here, before the database is opened
+ * (or, for put, created).
+ */
+export function argBytes(text: string, encoding: Encoding, what: string, bytesMax?: number): Uint8Array {
+  const bytes = encoding === "utf8" ? utf8ArgBytes(text, what) : hexArgBytes(text, what);
+  if (bytesMax !== undefined && bytes.length > bytesMax) {
+    const limit = what === "value" ? "VALUE_BYTES_MAX" : "KEY_BYTES_MAX";
+    throw new UsageError(`${what} of ${bytes.length} bytes is over ${limit} (${bytesMax} bytes)`);
+  }
+  return bytes;
+}
+
+function utf8ArgBytes(text: string, what: string): Uint8Array {
+  if (text.includes("\uFFFD")) {
+    throw new UsageError(
+      `${what} ${JSON.stringify(text)} holds U+FFFD, the replacement character: the bytes given were not UTF-8 (or it was typed), and it would be stored as EF BF BD`,
+      "give keys and values that are not UTF-8 text as hex digits with --hex",
+    );
+  }
+  return encoder.encode(text);
+}
+
+function hexArgBytes(text: string, what: string): Uint8Array {
   const digits = text.startsWith("0x") || text.startsWith("0X") ? text.slice(2) : text;
   if (!/^(?:[0-9a-fA-F]{2})*$/.test(digits)) {
     throw new UsageError(`${what} ${JSON.stringify(text)} is not hex`, "with --hex, keys and values are written as pairs of hex digits, e.g. 6b6579 for \"key\"");

@@ -161,7 +161,7 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
   // A view never flushes: a flush the replay would need fails at once (the closed ring's
   // durable LSN never moves, so waiting for it, as a writer's flush does, would never end).
   const cannotFlush = (): never => {
-    throw new ReadOnlyError(dir, "the replay's flush");
+    throw new ReadOnlyError(dir, REPLAY_FLUSH_REFUSED);
   };
   const env: FlushEnv = { core, platform, dir, shared, memtables, groupDurable: () => group.durableLsn, awaitGroupDurable: cannotFlush, partitionEnds: () => partitionEnds, manifest };
   const replayed = replayInMemory(env, shards, dir, durableLsn);
@@ -220,6 +220,9 @@ function closedRing(core: Core, capacity: number, recordBytesMax: number, salt: 
   return ring;
 }
 
+/** What a read-only open's ReadOnlyError names when the log not yet flushed does not fit its memtables. */
+export const REPLAY_FLUSH_REFUSED = "the replay's flush";
+
 /** The replay, which must not flush: if it tries, the log does not fit the memtables. */
 function replayInMemory(env: FlushEnv, shards: number, dir: string, groupEndLsn = Infinity): ReturnType<typeof replay> {
   try {
@@ -228,7 +231,7 @@ function replayInMemory(env: FlushEnv, shards: number, dir: string, groupEndLsn 
     if (!(error instanceof ReadOnlyError)) throw error;
     throw new ReadOnlyError(
       dir,
-      "the replay's flush",
+      REPLAY_FLUSH_REFUSED,
       `: the log not yet flushed to tables does not fit the memtables (${error.what}); open it read-write once, which flushes it, or read-only with a larger memtableBytesMax`,
     );
   }

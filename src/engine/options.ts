@@ -156,6 +156,8 @@ const MIB = 1024 * 1024;
 export const DEFAULT_SHARDS = 4;
 export const MEMTABLE_BYTES_MIN = 64 * 1024;
 export const MEMTABLE_BYTES_MAX = 1024 * MIB;
+/** memtableBytesMax when the options do not say. */
+export const MEMTABLE_BYTES_DEFAULT = 4 * MIB;
 /** The actor's request queue, bytes (it bounds the channel path's queue). */
 export const REQUEST_QUEUE_BYTES = 4 * MIB;
 /** Most operations in one atomic batch (`batch`). */
@@ -204,7 +206,7 @@ export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
   for (const name of ["createIfMissing", "errorIfExists", "readOnly"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "boolean") throw new TypeError(`${name} must be a boolean`);
   }
-  const memtableBytesMax = integer("memtableBytesMax", options.memtableBytesMax, MEMTABLE_BYTES_MIN, MEMTABLE_BYTES_MAX, 4 * MIB);
+  const memtableBytesMax = integer("memtableBytesMax", options.memtableBytesMax, MEMTABLE_BYTES_MIN, MEMTABLE_BYTES_MAX, MEMTABLE_BYTES_DEFAULT);
   if (memtableBytesMax % (64 * 1024) !== 0) throw new RangeError(`memtableBytesMax must be a multiple of 65536, got ${memtableBytesMax}`);
   const walBufferBytes = integer("walBufferBytes", options.walBufferBytes, 4 * MIB, 256 * MIB, 4 * MIB);
   if ((walBufferBytes & (walBufferBytes - 1)) !== 0) throw new RangeError(`walBufferBytes must be a power of two, got ${walBufferBytes}`);
