@@ -105,6 +105,8 @@ class Examination {
   readonly findings: Finding[] = [];
   readonly checked: DoctorReport["checked"] = { tables: 0, tableBytes: 0, dataBlocks: 0, entries: 0, logs: 0, segments: 0, records: 0, logBytes: 0 };
   lockedBy: DoctorReport["lockedBy"];
+  /** The group WAL's durable mark, read before the logs are (so it is never past what they hold). */
+  durableMark: number | undefined;
   progress: Progress = { advance() {}, stop() {} };
 
   constructor(
@@ -196,6 +198,7 @@ function checkLock(x: Examination): void {
 function checkReaders(x: Examination, manifest: ManifestData | undefined): number {
   const { platform, dir } = x;
   const mark = readDurableMark(platform, durableMarkPath(dir));
+  x.durableMark = mark;
   if (mark !== undefined) x.add("ok", "readers", `${READERS_DIR_NAME}/${DURABLE_MARK_NAME}`, `durable mark at LSN ${mark}: read-only handles read the group WAL up to it`);
   let older = 0;
   for (const slot of listReaderSlots(platform, dir)) {
@@ -498,6 +501,11 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number,
           return undefined;
         }
         previous = { number: h.segmentNumber, endLsn: scanner.lsnAt(end) };
+        continue;
+      }
+      const mark = check === "wal" ? x.durableMark : undefined;
+      if (mark !== undefined && scanner.lsnAt(end) < mark) {
+        x.add("error", check, file, `corrupt at offset ${end} (${cleanEnd ? "zeros" : stopText(scanner.stopped)}): the valid records end at LSN ${scanner.lsnAt(end)}, below the durable mark at LSN ${mark} (every record below it was synced), so this is not a torn tail; open refuses this log (--repair --salvage cuts it at offset ${end}, losing what follows)`, { repair: "salvage" });
         continue;
       }
       if (!cleanEnd) {

@@ -31,7 +31,7 @@ import { withFaults } from "../platform-faults.ts";
 import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
 import { registerWorkerRole } from "../worker-main.ts";
 import { jobIdle, jobTurn } from "../worker-pool.ts";
-import { DurableMarkWriter } from "./durable-mark.ts";
+import { DurableMarkWriter, readDurableMark } from "./durable-mark.ts";
 import { FailCode, Ring, RingState } from "./format.ts";
 import { RingView } from "./ring.ts";
 import { SegmentWriter, type WriterSegment } from "./segment-writer.ts";
@@ -73,8 +73,10 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
     const files = args.faults ? withFaults(platform, args.faults) : platform;
     writer = SegmentWriter.open(files, core, { dir: args.dir, salt: args.salt, segmentBytesMax: args.segmentBytesMax, syncBytesMax: ring.capacity }, args.last, args.fresh);
     if (args.durableMarkPath !== undefined) {
+      const found = readDurableMark(files, args.durableMarkPath);
       mark = new DurableMarkWriter(files, args.durableMarkPath);
       mark.publish(ring.durableLsn);
+      if (found !== undefined && found > ring.durableLsn) mark.sync(); // lowered: durably (durable-mark.ts)
     }
   } catch (error) {
     fail(ring, port, FailCode.ROTATE, error);

@@ -17,8 +17,12 @@
  *
  * Invariants: the writer stores an LSN only after the fdatasync that made every record below
  * it durable returned (src/wal/durability-worker.ts), and LSNs only grow within one writer's
- * life; the file itself is never synced: after a power loss every reader is gone too, and the
- * next writer publishes its own mark (after syncing what it recovered) before any write.
+ * life; the file itself is synced only when a writer's first mark is lower than the one it
+ * found (a salvage cut the log below it): otherwise a power loss could bring the higher mark
+ * back over a log that no longer reaches it, and recovery, which treats valid records ending
+ * below the mark as corruption (docs/wal-format.md R8), would refuse the log. After a power
+ * loss every reader is gone too, and the next writer publishes its own mark (after syncing
+ * what it recovered) before any write.
  * A mark may be behind the log (never ahead of what was durable when it was stored).
  * Threads: written by the durability worker only; read by any thread of any process.
  */
@@ -65,6 +69,11 @@ export class DurableMarkWriter {
     if (lsn < this.#published) throw new RangeError(`durable mark ${this.path}: LSN ${lsn} is below the ${this.#published} already published`);
     this.#file.write(encodeDurableMark(lsn), 0);
     this.#published = lsn;
+  }
+
+  /** fdatasync of the mark (a writer lowering the mark it found: see the header). */
+  sync(): void {
+    this.#file.datasync();
   }
 
   close(): void {

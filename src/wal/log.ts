@@ -32,6 +32,7 @@ import { workerPool } from "../worker-pool.ts";
 import type { DurabilityArgs, DurabilityMessage } from "./durability-worker.ts";
 import { AppendQueue } from "./append-queue.ts";
 import { DurableWaiters } from "./durable-waiters.ts";
+import { readDurableMark } from "./durable-mark.ts";
 import { FailCode, RECORD_BYTES_MAX, recordBytes, Ring, RING_HEADER_BYTES, RingState, SEGMENT_HEADER_BYTES, WalStatus } from "./format.ts";
 import { recoverLog, type RecoveryReport } from "./recovery.ts";
 import { RingView } from "./ring.ts";
@@ -197,7 +198,8 @@ export class Log implements AsyncDisposable {
         shards: 1,
         memoryBytesMax: limits.bufferBytes + MEMORY_HEADROOM_BYTES,
       });
-      const recovered = recoverLog(core, platform, dir, { salvage: options.salvage, readerChecksFromLsn: embedding.readerChecksFromLsn });
+      const durableAtLeast = embedding.durableMarkPath === undefined ? undefined : readDurableMark(platform, embedding.durableMarkPath);
+      const recovered = recoverLog(core, platform, dir, { salvage: options.salvage, readerChecksFromLsn: embedding.readerChecksFromLsn, durableAtLeast });
       if (recovered.isNew && embedding.startLsn !== undefined) {
         if (embedding.startLsn % 8 !== 0) throw new RangeError(`startLsn must be a multiple of 8, got ${embedding.startLsn}`);
         recovered.nextLsn = Math.max(recovered.nextLsn, embedding.startLsn);

@@ -82,6 +82,12 @@ export interface RecoveryOptions {
    * the log either way.
    */
   readOnly?: boolean;
+  /**
+   * An LSN below which every record was durable (fdatasynced): the engine's durable mark
+   * (src/wal/durable-mark.ts). No crash tears a synced record, so a log whose valid records
+   * end below it is corrupt (R8), not torn (R7) and not cleanly ended (R6).
+   */
+  durableAtLeast?: number;
 }
 
 /**
@@ -201,8 +207,18 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
         continue;
       }
       kept.push(seg);
+      const endLsn = scanner.lsnAt(end);
+      const belowDurable = options.durableAtLeast !== undefined && endLsn < options.durableAtLeast;
+      if (belowDurable && !options.salvage) {
+        throw new CorruptionError(
+          `log segment ${seg.path} is corrupt at offset ${end} (${stopped}): its valid records end at LSN ${endLsn}, but every record below LSN ${options.durableAtLeast} ` +
+            `was durable (the writer's durable mark), so this is not a torn tail; open with salvage to cut the log there, losing the records after it`,
+          seg.path,
+          end,
+        );
+      }
       if (cleanEnd) {
-        report.decisions.push("R6");
+        report.decisions.push(belowDurable ? "R8" : "R6");
         return finish(seg, header, end, scanner.fileSize);
       }
       // Something other than zeros follows the valid prefix of the last segment.
@@ -216,7 +232,7 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
           end,
         );
       }
-      report.decisions.push(beyond >= 0 ? "R8" : "R7");
+      report.decisions.push(beyond >= 0 || belowDurable ? "R8" : "R7");
       report.bytesCut += scanner.fileSize - end;
       const file = platform.open(seg.path, "readwrite");
       try {
