@@ -163,7 +163,14 @@ function sleep(ms: number): Promise<void> {
 function readFollowerFile(platform: Platform, dir: string): FollowerFile | undefined {
   const path = `${dir}/${FOLLOWER_FILE_NAME}`;
   if (!platform.stat(path)) return undefined;
-  return JSON.parse(new TextDecoder().decode(platform.readFile(path))) as FollowerFile;
+  let file: FollowerFile;
+  try {
+    file = JSON.parse(new TextDecoder().decode(platform.readFile(path))) as FollowerFile;
+  } catch (error) {
+    throw new ReplicationError(`${path} is not JSON (${(error as Error).message}): a follower's directory whose ${FOLLOWER_FILE_NAME} file is damaged`, "SHARDLINE_REPLICATION_CORRUPT");
+  }
+  if (typeof file !== "object" || file === null) throw new ReplicationError(`${path} does not hold a follower's record`, "SHARDLINE_REPLICATION_CORRUPT");
+  return file;
 }
 
 /** Throws ReplicationError unless `dir` holds nothing but lock directories (and a FOLLOWER.tmp: a first FOLLOWER write cut short, written over). */

@@ -61,9 +61,14 @@ const encoder = new TextEncoder();
 export async function latestSnapshot(store: ObjectStore): Promise<SnapshotInfo | undefined> {
   const bytes = await store.getBlob(LATEST);
   if (!bytes) return undefined;
-  const info = JSON.parse(new TextDecoder().decode(bytes)) as SnapshotInfo;
-  if (info.format !== SNAPSHOT_FORMAT || !Number.isSafeInteger(info.lsn) || !Array.isArray(info.tables)) {
-    throw new ReplicationError(`snapshot "latest" is not a shardline snapshot of format ${SNAPSHOT_FORMAT}`);
+  let info: SnapshotInfo;
+  try {
+    info = JSON.parse(new TextDecoder().decode(bytes)) as SnapshotInfo;
+  } catch (error) {
+    throw new ReplicationError(`snapshot "latest" is not JSON (${(error as Error).message}): the bucket is damaged or another tool's`, "SHARDLINE_REPLICATION_CORRUPT");
+  }
+  if (typeof info !== "object" || info === null || info.format !== SNAPSHOT_FORMAT || !Number.isSafeInteger(info.lsn) || !Array.isArray(info.tables)) {
+    throw new ReplicationError(`snapshot "latest" is not a shardline snapshot of format ${SNAPSHOT_FORMAT}`, "SHARDLINE_REPLICATION_CORRUPT");
   }
   return info;
 }

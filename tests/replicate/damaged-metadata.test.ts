@@ -1,0 +1,69 @@
+// Replication metadata that is damaged or not ours: the snapshot bucket's `latest` object
+// and a follower directory's FOLLOWER file (src/replicate/snapshot.ts, follower.ts). A
+// reader of either gets a typed ReplicationError (code SHARDLINE_REPLICATION_CORRUPT), never
+// a raw SyntaxError or TypeError. Defects an adversarial review found on 2026-12-06, seen
+// failing before their fix.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { connect } from "@nats-io/transport-node";
+import { Objm } from "@nats-io/obj";
+import { bindReplicateApi, ReplicationError } from "../../src/replicate/public.ts";
+import { FOLLOWER_FILE_NAME } from "../../src/engine/manifest.ts";
+import { type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
+import { cleanup, enc, open, platform, tempDir } from "../engine/helpers.ts";
+
+const test = suite("replicate: damaged metadata");
+const { startPublisher, openFollower } = bindReplicateApi(platform);
+let cluster: NatsCluster;
+
+test.before(async () => {
+  cluster = await sharedNatsCluster();
+});
+test.after.each(cleanup);
+
+test("a snapshot bucket whose `latest` is not JSON (damaged, or another tool's object): a new follower gets a ReplicationError, not a SyntaxError", async () => {
+  const stream = `badlatest-${Date.now().toString(36)}`;
+  const writer = await open(tempDir(), { shards: 2 });
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  const nc = await connect({ servers: cluster.servers });
+  try {
+    await writer.put("a", "1");
+    await publisher.caughtUp();
+    const store = await new Objm(nc).open(`${stream}-snapshots`);
+    await store.putBlob({ name: "latest" }, new TextEncoder().encode("not a snapshot {"));
+    const error = await openFollower(tempDir(), { servers: cluster.servers, stream, bootstrapTimeoutMs: 2_000 }).then(
+      async (f) => {
+        await f.close();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    assert.instance(error, ReplicationError, `openFollower on a bucket whose latest is not JSON: ${error} (${(error as Error)?.constructor?.name})`);
+  } finally {
+    await nc.close();
+    await publisher.close({ forget: true });
+    await writer.close();
+  }
+});
+
+test("a follower directory whose FOLLOWER file is not JSON: openFollower rejects with a ReplicationError and changes nothing", async () => {
+  const dir = tempDir();
+  const file = platform.open(`${dir}/${FOLLOWER_FILE_NAME}`, "truncate");
+  try {
+    file.write(enc.encode("{ cut short"), 0);
+  } finally {
+    file.close();
+  }
+  const error = await openFollower(dir, { servers: cluster.servers, stream: `damaged-${Date.now().toString(36)}`, bootstrapTimeoutMs: 2_000 }).then(
+    async (f) => {
+      await f.close();
+      return undefined;
+    },
+    (e: unknown) => e,
+  );
+  assert.instance(error, ReplicationError, `openFollower on a damaged FOLLOWER file: ${error} (${(error as Error)?.constructor?.name})`);
+  assert.is((error as ReplicationError).code, "SHARDLINE_REPLICATION_CORRUPT");
+  assert.is(new TextDecoder().decode(platform.readFile(`${dir}/${FOLLOWER_FILE_NAME}`)), "{ cut short");
+});
+
+test.run();
