@@ -121,8 +121,10 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     const retention = new ReaderRetention(platform, dir, o.readerRetainBytesMax, manifest);
     removeOrphans(platform, dir, manifest, retention);
 
-    // Seqs are group-WAL LSNs: a new group WAL starts beyond every seq already in a table.
-    const startLsn = Math.ceil((Number(manifest.maxSeq) + 1) / 8) * 8;
+    // Seqs are group-WAL LSNs: a new group WAL starts beyond every seq already in a table,
+    // and at or past the checkpoint (replay starts there: a record below it would be
+    // skipped). A salvage that cuts the log below this floor sets it aside (G4a).
+    const startLsn = Math.ceil(Math.max(Number(manifest.maxSeq) + 1, manifest.groupCheckpoint) / 8) * 8;
     log = await Log.open(platform, `${dir}/wal`, {
       segmentBytesMax: o.walSegmentBytesMax,
       bufferBytes: o.walBufferBytes,
@@ -134,6 +136,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     }, {
       core,
       startLsn,
+      heldBelow: manifest.groupCheckpoint,
       deferStart: true,
       durableMarkPath: durableMarkPath(dir),
       // Replay (below) reads and checks every segment from the checkpoint's on, once.

@@ -71,13 +71,20 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
   let mark: DurableMarkWriter | undefined;
   try {
     const files = args.faults ? withFaults(platform, args.faults) : platform;
-    writer = SegmentWriter.open(files, core, { dir: args.dir, salt: args.salt, segmentBytesMax: args.segmentBytesMax, syncBytesMax: ring.capacity }, args.last, args.fresh);
     if (args.durableMarkPath !== undefined) {
       const found = readDurableMark(files, args.durableMarkPath);
       mark = new DurableMarkWriter(files, args.durableMarkPath);
-      mark.publish(ring.durableLsn);
-      if (found !== undefined && found > ring.durableLsn) mark.sync(); // lowered: durably (durable-mark.ts)
+      if (found !== undefined && found > ring.durableLsn) {
+        // Lowered (a salvage cut or set the log aside): durably, and before a segment is
+        // created or continued, so that no crash leaves the higher mark over a log that no
+        // longer reaches it (durable-mark.ts). Records of the last segment may still be
+        // only in the page cache (a killed writer's): below its start, all were synced.
+        mark.publish(args.last ? Math.min(ring.durableLsn, args.last.firstLsn) : ring.durableLsn);
+        mark.sync();
+      }
     }
+    writer = SegmentWriter.open(files, core, { dir: args.dir, salt: args.salt, segmentBytesMax: args.segmentBytesMax, syncBytesMax: ring.capacity }, args.last, args.fresh);
+    mark?.publish(ring.durableLsn);
   } catch (error) {
     fail(ring, port, FailCode.ROTATE, error);
     return;

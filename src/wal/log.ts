@@ -34,7 +34,7 @@ import { AppendQueue } from "./append-queue.ts";
 import { DurableWaiters } from "./durable-waiters.ts";
 import { readDurableMark } from "./durable-mark.ts";
 import { FailCode, RECORD_BYTES_MAX, recordBytes, Ring, RING_HEADER_BYTES, RingState, SEGMENT_HEADER_BYTES, WalStatus } from "./format.ts";
-import { recoverLog, type RecoveryReport } from "./recovery.ts";
+import { recoverLog, type RecoveryReport, setAsideBelowFloor } from "./recovery.ts";
 import { RingView } from "./ring.ts";
 import { listSegmentFiles, trimSegments } from "./segment-files.ts";
 import { type LogRecord, type StreamOptions, streamRecords } from "./stream.ts";
@@ -70,6 +70,14 @@ export interface LogEmbedding {
   core?: Core;
   /** A new log's first LSN (a multiple of 8); an existing log continues where it ends. */
   startLsn?: number;
+  /**
+   * With `salvage`: every record below this LSN is held elsewhere (the engine's tables, below
+   * its checkpoint). A salvage cut that leaves the log ending below `startLsn` (where the
+   * engine's seqs must go on) sets the log aside and begins a new one at `startLsn` when
+   * nothing left in it is above `heldBelow`, and refuses (CorruptionError) otherwise
+   * (recovery.ts, setAsideBelowFloor; docs/RECOVERY.md G4a).
+   */
+  heldBelow?: number;
   /**
    * Return before the durability worker has opened its segment (its fsyncs overlap the
    * caller's work); the caller must await `started` (a failure to start rejects it).
@@ -199,7 +207,10 @@ export class Log implements AsyncDisposable {
         memoryBytesMax: limits.bufferBytes + MEMORY_HEADROOM_BYTES,
       });
       const durableAtLeast = embedding.durableMarkPath === undefined ? undefined : readDurableMark(platform, embedding.durableMarkPath);
-      const recovered = recoverLog(core, platform, dir, { salvage: options.salvage, readerChecksFromLsn: embedding.readerChecksFromLsn, durableAtLeast });
+      let recovered = recoverLog(core, platform, dir, { salvage: options.salvage, readerChecksFromLsn: embedding.readerChecksFromLsn, durableAtLeast });
+      if (options.salvage && embedding.startLsn !== undefined && embedding.heldBelow !== undefined) {
+        recovered = setAsideBelowFloor(platform, dir, recovered, embedding.startLsn, embedding.heldBelow);
+      }
       if (recovered.isNew && embedding.startLsn !== undefined) {
         if (embedding.startLsn % 8 !== 0) throw new RangeError(`startLsn must be a multiple of 8, got ${embedding.startLsn}`);
         recovered.nextLsn = Math.max(recovered.nextLsn, embedding.startLsn);
