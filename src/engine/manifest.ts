@@ -71,6 +71,17 @@ export interface ManifestData {
   maxSeq: string;
   /** Per shard: every version with ts <= this is in a table (see the header). Decimal strings. */
   replayFloorTs: string[];
+  /**
+   * 32 hex digits, random, given when the database is made (or first opened by a writer
+   * that knows the field): who the database is, for replication (a publisher refuses a
+   * stream whose snapshots are another database's). Copied with the MANIFEST to followers.
+   */
+  databaseId?: string;
+}
+
+/** A new databaseId: 128 random bits as 32 hex digits. */
+export function newDatabaseId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 export function newManifest(shards: number): ManifestData {
@@ -85,6 +96,7 @@ export function newManifest(shards: number): ManifestData {
     maxTs: new Array(shards).fill("0"),
     maxSeq: "0",
     replayFloorTs: new Array(shards).fill("0"),
+    databaseId: newDatabaseId(),
   };
 }
 
@@ -166,6 +178,7 @@ export function decodeManifest(core: Core, bytes: Uint8Array, path: string): Man
   if (!isLsn(data.version)) throw fail(`bad version ${data.version}`);
   if (!isLsn(data.groupCheckpoint)) throw fail(`bad groupCheckpoint ${data.groupCheckpoint}`);
   if (!isDecimal(data.maxSeq)) throw fail(`bad maxSeq ${data.maxSeq}`);
+  if (data.databaseId !== undefined && !(typeof data.databaseId === "string" && /^[0-9a-f]{32}$/.test(data.databaseId))) throw fail(`bad databaseId ${JSON.stringify(data.databaseId)}`);
   if (!Array.isArray(data.tables)) throw fail("no table list");
   for (const t of data.tables) {
     const fine = typeof t === "object" && t !== null && Number.isSafeInteger(t.number) && t.number >= 1 && Number.isInteger(t.shard) && t.shard >= 0 && t.shard < shards &&

@@ -39,7 +39,7 @@ import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
 import { openReadOnly } from "./open-read-only.ts";
 import { awaitDurableBeyond, type FlushEnv, partitionDir } from "./flush.ts";
-import { FOLLOWER_FILE_NAME, MANIFEST_NAME, manifestCore, type ManifestData, newManifest, readManifest, writeManifest } from "./manifest.ts";
+import { FOLLOWER_FILE_NAME, MANIFEST_NAME, manifestCore, type ManifestData, newDatabaseId, newManifest, readManifest, writeManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
@@ -117,6 +117,8 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + (o.faults.memorySlackBytes ?? MEMORY_SLACK_BYTES)),
     });
     let manifest: ManifestData = existing ?? writeManifest(core, platform, dir, newManifest(shards));
+    // A database made before MANIFESTs named it gets its id now (a follower's copy keeps its writer's).
+    if (!manifest.databaseId && !purpose.followerCheckpoint) manifest = writeManifest(core, platform, dir, { ...manifest, databaseId: newDatabaseId() });
     makeDirDurable(platform, readersDir(dir));
     const retention = new ReaderRetention(platform, dir, o.readerRetainBytesMax, manifest);
     removeOrphans(platform, dir, manifest, retention);

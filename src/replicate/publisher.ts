@@ -42,6 +42,7 @@ import { toolCore } from "../cli/database.ts";
 import type { Core } from "../core/core.ts";
 import type { Database } from "../engine/database.ts";
 import { durableMarkPath, ReaderSlot } from "../engine/reader-slots.ts";
+import { readManifest } from "../engine/manifest.ts";
 import { ClosedError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
@@ -133,6 +134,22 @@ async function ensureStream(jsm: JetStreamManager, stream: string, subject: stri
   await jsm.streams.add({ name: stream, subjects: [subject], num_replicas: replicas, storage: StorageType.File });
 }
 
+/**
+ * A stream carries one database's log: a publisher of another database (a stream name
+ * reused) appending its records after the first one's would fork every follower into a
+ * state neither database had. The stream's snapshots name their database (SnapshotInfo.
+ * databaseId, from the MANIFEST); snapshots made before that field was named are taken on trust.
+ */
+function refuseAnotherDatabase(core: Core, platform: Platform, dir: string, stream: string, snapshot: SnapshotInfo): void {
+  const own = readManifest(core, platform, dir)?.databaseId;
+  if (snapshot.databaseId === undefined || own === undefined || snapshot.databaseId === own) return;
+  throw new ReplicationError(
+    `stream ${stream} carries the log of another database (its snapshots are database ${snapshot.databaseId}'s; ${dir} is database ${own}): ` +
+      `a publisher never appends one database's records to another's stream; publish on another stream, or delete this stream and its snapshot bucket first`,
+    "SHARDLINE_REPLICATION_FORK",
+  );
+}
+
 export class Publisher {
   readonly #slot: ReaderSlot;
   #tail: LogTail;
@@ -203,7 +220,9 @@ export class Publisher {
       slot = ReaderSlot.retained(platform, db.dir, `publisher-${stream}`, oldest);
       const pieceBytes = Math.max(64 * 1024, (held.nc.info?.max_payload ?? MIB) - PIECE_HEADER_ROOM_BYTES);
       const publisher = new Publisher(core, platform, db.dir, held, jetstream(held.nc), jsm, store, stream, subject, resolved, slot, pieceBytes);
-      const snapshot = (await retryTransient(deadline, () => latestSnapshot(store))) ?? (await publisher.#uploadSnapshot());
+      const found = await retryTransient(deadline, () => latestSnapshot(store));
+      if (found) refuseAnotherDatabase(core, platform, db.dir, stream, found);
+      const snapshot = found ?? (await publisher.#uploadSnapshot());
       // A publisher reads tables only while it uploads. A slot made just now claims every
       // table (version 0), and one left by a publisher killed mid-upload the version it
       // copied; left so, it would keep every table the writer drops from then on (a slot

@@ -50,6 +50,8 @@ export interface SnapshotInfo {
   /** The previous snapshot's LSN (the stream is kept from there), if any. */
   previousLsn: number | undefined;
   createdAt: string;
+  /** The MANIFEST's databaseId: whose snapshot (and stream) this is. Absent in snapshots of databases made before it. */
+  databaseId?: string;
 }
 
 export function snapshotBucket(stream: string): string {
@@ -142,6 +144,7 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
     tables,
     previousLsn: previous && previous.lsn < lsn ? previous.lsn : previous?.previousLsn,
     createdAt: new Date().toISOString(),
+    databaseId: manifest.databaseId,
   };
   await store.putBlob({ name: LATEST }, encoder.encode(JSON.stringify(snapshot)));
   if (previous) await removeUnreferenced(store, previous, snapshot);
