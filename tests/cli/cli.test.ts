@@ -6,7 +6,6 @@
 // orphans and stale locks, and --repair refused while the database is open elsewhere.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { type CliHost, type CliIo, runCli } from "../../src/cli/main.ts";
 import { toolCore } from "../../src/cli/database.ts";
 import { readManifest, tableFileName } from "../../src/engine/manifest.ts";
 import { BlockCache } from "../../src/table/block-cache.ts";
@@ -18,31 +17,9 @@ import { durableMarkPath } from "../../src/engine/reader-slots.ts";
 import { spawnChild } from "../harness/child.ts";
 import { runtimeName } from "../harness/platform.ts";
 import { cleanup, enc, eventually, open, platform, tempDir, text } from "../engine/helpers.ts";
+import { cli, json } from "./helpers.ts";
 
 const test = suite("cli");
-
-interface Ran {
-  code: number;
-  out: string;
-  err: string;
-}
-
-/** Runs the command line in this process with captured output. */
-async function cli(argv: string[], io: Partial<CliIo> = {}, host: CliHost = {}): Promise<Ran> {
-  let out = "";
-  let err = "";
-  const code = await runCli(platform, argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), isTTY: false, ...io }, host);
-  return { code, out, err };
-}
-
-/** Parses JSON output, failing with the output in the message. */
-function json<T = any>(ran: Ran): T {
-  try {
-    return JSON.parse(ran.out) as T;
-  } catch {
-    throw new Error(`not JSON (exit ${ran.code}): ${ran.out}\nstderr: ${ran.err}`);
-  }
-}
 
 /** A database with a few keys, closed. */
 async function smallDb(): Promise<string> {

@@ -11,34 +11,13 @@
 import { spawnSync } from "node:child_process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { type CliIo, runCli } from "../../src/cli/main.ts";
 // @ts-ignore: plain .mjs without types
 import { runtimeCommand } from "../../scripts/runtimes.mjs";
 import { runtimeName } from "../harness/platform.ts";
 import { cleanup, enc, open, platform, tempDir } from "../engine/helpers.ts";
+import { cli, json } from "./helpers.ts";
 
 const test = suite("cli data bytes");
-
-interface Ran {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function cli(argv: string[], io: Partial<CliIo> = {}): Promise<Ran> {
-  let out = "";
-  let err = "";
-  const code = await runCli(platform, argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), isTTY: false, ...io });
-  return { code, out, err };
-}
-
-function json<T = any>(ran: Ran): T {
-  try {
-    return JSON.parse(ran.out) as T;
-  } catch {
-    throw new Error(`not JSON (exit ${ran.code}): ${ran.out}\nstderr: ${ran.err}`);
-  }
-}
 
 const BOM = Uint8Array.from([0xef, 0xbb, 0xbf]);
 const concat = (a: Uint8Array, b: Uint8Array) => {

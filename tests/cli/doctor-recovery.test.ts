@@ -15,7 +15,6 @@
 //   - wal dump failed on a last segment torn at its creation.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { type CliIo, runCli } from "../../src/cli/main.ts";
 import { toolCore } from "../../src/cli/database.ts";
 import { readManifest, tableFileName } from "../../src/engine/manifest.ts";
 import { encodeCommit, encodeOperations, OP_PUT } from "../../src/engine/records.ts";
@@ -26,32 +25,10 @@ import { VALUE_BYTES_MAX } from "../../src/engine/public.ts";
 import { CorruptionError } from "../../src/errors.ts";
 import { rejects } from "../harness/assert.ts";
 import { cleanup, enc, eventually, open, platform, tempDir, text } from "../engine/helpers.ts";
+import { cli, json, type Ran } from "./helpers.ts";
 
 const test = suite("cli doctor recovery");
 const { openLog } = bindLogApi(platform);
-
-interface Ran {
-  code: number;
-  out: string;
-  err: string;
-}
-
-/** Runs the command line in this process with captured output. */
-async function cli(argv: string[], io: Partial<CliIo> = {}): Promise<Ran> {
-  let out = "";
-  let err = "";
-  const code = await runCli(platform, argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), isTTY: false, ...io });
-  return { code, out, err };
-}
-
-// deno-lint-ignore no-explicit-any
-function json(ran: Ran): any {
-  try {
-    return JSON.parse(ran.out);
-  } catch {
-    throw new Error(`not JSON (exit ${ran.code}): ${ran.out}\nstderr: ${ran.err}`);
-  }
-}
 
 interface FindingJson {
   severity: string;

@@ -7,16 +7,16 @@
 // cuts as before.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { runCli } from "../../src/cli/main.ts";
 import { CorruptionError } from "../../src/errors.ts";
 import { durableMarkPath } from "../../src/engine/reader-slots.ts";
 import { readDurableMark } from "../../src/wal/durable-mark.ts";
 import { SEGMENT_HEADER_BYTES } from "../../src/wal/format.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { rejects } from "../harness/assert.ts";
+import { cli, json } from "../cli/helpers.ts";
 import { bindDatabaseApi } from "../../src/engine/public.ts";
 import { bounded, withPowerLoss } from "../harness/power-loss-platform.ts";
-import { cleanup, open, platform, tempDir, text } from "./helpers.ts";
+import { cleanup, open, platform, rewriteFile, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine durable mark in recovery");
 test.after.each(cleanup);
@@ -39,29 +39,16 @@ async function loggedPuts() {
   return { dir, last, mark: mark! };
 }
 
-function rewrite(path: string, change: (bytes: Uint8Array) => void): void {
-  const bytes = platform.readFile(path);
-  change(bytes);
-  const file = platform.open(path, "readwrite");
-  try {
-    file.write(bytes, 0);
-    file.datasync();
-  } finally {
-    file.close();
-  }
-}
-
 test("a byte flipped in the last segment below the durable mark: open refuses (CorruptionError), salvage cuts there", async () => {
   const { dir, last, mark } = await loggedPuts();
   const at = SEGMENT_HEADER_BYTES + Math.floor((mark - last.firstLsn) / 2);
-  rewrite(last.path, (bytes) => void (bytes[at] ^= 0x10));
+  rewriteFile(last.path, (bytes) => void (bytes[at] ^= 0x10));
   const error = await rejects(() => open(dir, OPTIONS), CorruptionError);
   assert.match(error.message, /durable/);
   // doctor reports what open refuses: an error on the group WAL, repaired only by salvage.
-  let out = "";
-  const code = await runCli(platform, ["doctor", dir, "--json"], { stdout: (t) => void (out += t), stderr: () => {}, isTTY: false });
-  const errors = (JSON.parse(out).findings as Array<{ severity: string; check: string; repair?: string; message: string }>).filter((f) => f.severity === "error");
-  assert.is(code, 1, out);
+  const doctor = await cli(["doctor", dir, "--json"]);
+  const errors = (json(doctor).findings as Array<{ severity: string; check: string; repair?: string; message: string }>).filter((f) => f.severity === "error");
+  assert.is(doctor.code, 1, doctor.out);
   assert.ok(errors.some((f) => f.check === "wal" && f.repair === "salvage" && /durable mark/.test(f.message)), JSON.stringify(errors));
   const salvaged = await open(dir, { ...OPTIONS, salvage: true });
   try {
@@ -75,7 +62,7 @@ test("a byte flipped in the last segment below the durable mark: open refuses (C
 test("zeros where records below the durable mark were (the last segment ends cleanly too early): open refuses", async () => {
   const { dir, last, mark } = await loggedPuts();
   const from = SEGMENT_HEADER_BYTES + Math.floor((mark - last.firstLsn) / 2);
-  rewrite(last.path, (bytes) => bytes.fill(0, from));
+  rewriteFile(last.path, (bytes) => bytes.fill(0, from));
   await rejects(() => open(dir, OPTIONS), CorruptionError);
 });
 
@@ -83,7 +70,7 @@ test("a torn tail above the durable mark is still cut (R7): open goes on with ev
   const { dir, last } = await loggedPuts();
   // What a crash leaves: garbage after the last record, past what was ever synced.
   const size = platform.stat(last.path)!.size;
-  rewrite(last.path, (bytes) => {
+  rewriteFile(last.path, (bytes) => {
     const view = new DataView(bytes.buffer, bytes.byteOffset);
     let end = SEGMENT_HEADER_BYTES;
     while (end + 12 <= size && view.getUint32(end + 4, true) !== 0) end += (12 + (view.getUint32(end + 4, true) & 0xffffff) + 7) & ~7;
@@ -100,7 +87,7 @@ test("a torn tail above the durable mark is still cut (R7): open goes on with ev
 
 test("a salvage that cut the log below the mark, then a power loss: the lowered mark was made durable, so the next open does not refuse", async () => {
   const { dir, last, mark } = await loggedPuts();
-  rewrite(last.path, (bytes) => void (bytes[SEGMENT_HEADER_BYTES + Math.floor((mark - last.firstLsn) / 2)] ^= 0x10));
+  rewriteFile(last.path, (bytes) => void (bytes[SEGMENT_HEADER_BYTES + Math.floor((mark - last.firstLsn) / 2)] ^= 0x10));
   // The salvaging writer runs under power loss: only what it synced survives.
   const p = withPowerLoss(platform, dir);
   // (No lock: the crashed handle's lock file names this live process.)

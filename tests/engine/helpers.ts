@@ -39,3 +39,16 @@ export async function eventually(done: () => boolean, what: string, limitMs = 30
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** Reads the file at `path`, lets `change` edit its bytes in place, writes them back and syncs them (a damaged file, made durable). */
+export function rewriteFile(path: string, change: (bytes: Uint8Array) => void): void {
+  const bytes = platform.readFile(path);
+  change(bytes);
+  const file = platform.open(path, "readwrite");
+  try {
+    file.write(bytes, 0);
+    file.datasync();
+  } finally {
+    file.close();
+  }
+}

@@ -12,7 +12,7 @@ import { manifestCore, readManifest } from "../../src/engine/manifest.ts";
 import { readDurableMark } from "../../src/wal/durable-mark.ts";
 import { SEGMENT_HEADER_BYTES } from "../../src/wal/format.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
-import { cleanup, eventually, open, platform, tempDir, text } from "./helpers.ts";
+import { cleanup, eventually, open, platform, rewriteFile, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine salvage floor");
 test.after.each(cleanup);
@@ -22,18 +22,6 @@ const OPTIONS = { shards: 1, durability: "full" } as const;
 const BATCHES = 200;
 const PER_BATCH = 20;
 const KEYS = BATCHES * PER_BATCH;
-
-function rewrite(path: string, change: (bytes: Uint8Array) => void): void {
-  const bytes = platform.readFile(path);
-  change(bytes);
-  const file = platform.open(path, "readwrite");
-  try {
-    file.write(bytes, 0);
-    file.datasync();
-  } finally {
-    file.close();
-  }
-}
 
 /**
  * A closed database (one shard, one group-WAL segment) whose 64 KiB memtables were flushed
@@ -59,7 +47,7 @@ async function flushedDatabase() {
 /** Flips a byte of a record well below the checkpoint (a record the tables already hold). */
 function flipBelowCheckpoint(segment: { path: string; firstLsn: number }, checkpoint: number): number {
   const lsn = segment.firstLsn + Math.floor((checkpoint - segment.firstLsn) / 2);
-  rewrite(segment.path, (bytes) => void (bytes[SEGMENT_HEADER_BYTES + (lsn - segment.firstLsn)] ^= 0x10));
+  rewriteFile(segment.path, (bytes) => void (bytes[SEGMENT_HEADER_BYTES + (lsn - segment.firstLsn)] ^= 0x10));
   return lsn;
 }
 
@@ -105,7 +93,7 @@ test("salvage moves the only group-WAL segment aside (bad header, G1 after R4): 
   const { dir, manifest, segment } = await flushedDatabase();
   const startLsn = Math.ceil((Number(manifest.maxSeq) + 1) / 8) * 8;
   assert.ok(manifest.groupCheckpoint - startLsn > 200, `checkpoint ${manifest.groupCheckpoint}, a new log would start at ${startLsn}`);
-  rewrite(segment.path, (bytes) => void (bytes[20] ^= 0x10)); // inside the segment header
+  rewriteFile(segment.path, (bytes) => void (bytes[20] ^= 0x10)); // inside the segment header
   const salvaged = await open(dir, { ...OPTIONS, salvage: true });
   assert.ok(salvaged.stats().recovery!.groupLog!.decisions.includes("R4"), JSON.stringify(salvaged.stats().recovery!.groupLog));
   await salvaged.put("after-salvage", "acknowledged");
