@@ -110,17 +110,15 @@ export interface ScanCommandOptions extends DataOptions {
   reverse?: boolean;
 }
 
-/** The flags of `shardline scan` (main.ts), which a bound's value cannot be. */
-const SCAN_FLAGS = ["--prefix", "--gte", "--gt", "--lte", "--lt", "--limit", "--reverse", "--json", "--hex", "--wait", "--help", "-h"];
-
-export async function scanCommand(ctx: CliContext, dir: string, o: ScanCommandOptions): Promise<number> {
+/** `flags`: scan's own flags (main.ts), which a bound's value cannot be. */
+export async function scanCommand(ctx: CliContext, dir: string, o: ScanCommandOptions, flags: readonly string[]): Promise<number> {
   const encoding = encodingOf(o);
   const bounds: ScanOptions = { reverse: o.reverse === true };
   for (const name of ["prefix", "gte", "gt", "lte", "lt"] as const) {
     const text = o[name];
     if (text === undefined) continue;
     // A bound given without its value takes the next flag as one (`--prefix --json`).
-    if (SCAN_FLAGS.includes(text)) {
+    if (flags.includes(text)) {
       throw new UsageError(`--${name} has no value (it took ${text}, one of scan's flags, as its value)`, `give --${name} a value; keys that really start with "${text}" can be given as hex digits with --hex`);
     }
     bounds[name] = argBytes(text, encoding, `--${name}`);

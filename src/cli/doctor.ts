@@ -48,8 +48,8 @@ import { acquireDirLock, LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
 import { type Platform, unlinkIfPresent } from "../platform.ts";
 import { BlockCache } from "../table/block-cache.ts";
 import { TableReader } from "../table/table-reader.ts";
-import { isCreatingSegmentName, type SegmentHeader } from "../wal/format.ts";
-import { listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader } from "../wal/segment-files.ts";
+import type { SegmentHeader } from "../wal/format.ts";
+import { creatingSegmentNames, listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader } from "../wal/segment-files.ts";
 import { SegmentScanner, type StopReason } from "../wal/segment-scanner.ts";
 import { explainOpenError, holderText, toolCore } from "./database.ts";
 import { bytesText, type Progress, progress, table } from "./format.ts";
@@ -434,7 +434,7 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number,
     const kept = platform.readdir(`${logDir}/corrupt`).length;
     if (kept > 0) x.add("warning", check, `${rel}/corrupt`, `${kept} segment files an earlier salvage cut from this log are kept here for inspection (their records are not part of the database)`);
   }
-  for (const name of platform.readdir(logDir).filter(isCreatingSegmentName)) {
+  for (const name of creatingSegmentNames(platform, logDir)) {
     const what = x.lockedBy ? "a segment the writer holding the lock may be creating now, or one" : "a segment";
     x.add("warning", check, `${rel}/${name}`, `${what} whose creation stopped before its rename (R0): never part of the log; --repair (or the next open) deletes it`, { repair: "open" });
   }

@@ -161,9 +161,11 @@ Exit status: 0 found, 1 not found (or failure), 2 usage error.`)
     .addHelpText("after", `
 Bounds combine (a prefix and a range give their intersection). Table cells longer than 120
 characters are cut; --json output never is.${EXIT_TEXT}`)
-    .action(async (dir: string, o: Record<string, unknown>) => {
+    .action(async (dir: string, o: Record<string, unknown>, command: Command) => {
       const { scanCommand } = await import("./commands.ts");
-      done("scan", await scanCommand(ctx, dir, o as never));
+      // scan's own flags, which a bound's value cannot be (`--prefix --json`: the value is missing)
+      const flags = [...command.options.flatMap((option) => [option.long, option.short]), "--help", "-h"].filter((f): f is string => f !== undefined);
+      done("scan", await scanCommand(ctx, dir, o as never, flags));
     });
 
   const wal = program

@@ -31,7 +31,7 @@ import { withFaults } from "../platform-faults.ts";
 import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
 import { registerWorkerRole } from "../worker-main.ts";
 import { jobIdle, jobTurn } from "../worker-pool.ts";
-import { DurableMarkWriter, readDurableMark } from "./durable-mark.ts";
+import { DurableMarkWriter } from "./durable-mark.ts";
 import { FailCode, Ring, RingState } from "./format.ts";
 import { RingView } from "./ring.ts";
 import { SegmentWriter, type WriterSegment } from "./segment-writer.ts";
@@ -53,6 +53,8 @@ export interface DurabilityArgs {
    * mark: what a killed writer left in the page cache is durable before a reader may read it.
    */
   durableMarkPath?: string;
+  /** The mark that file held when the log opened (Log.open read it for recovery), if any. */
+  durableMarkFound?: number;
 }
 
 export type DurabilityMessage =
@@ -72,7 +74,7 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
   try {
     const files = args.faults ? withFaults(platform, args.faults) : platform;
     if (args.durableMarkPath !== undefined) {
-      const found = readDurableMark(files, args.durableMarkPath);
+      const found = args.durableMarkFound;
       mark = new DurableMarkWriter(files, args.durableMarkPath);
       if (found !== undefined && found > ring.durableLsn) {
         // Lowered (a salvage cut or set the log aside): durably, and before a segment is

@@ -234,6 +234,7 @@ export class Log implements AsyncDisposable {
         fresh: { number: lastNumber + 1, firstLsn: recovered.nextLsn },
         faults: options.faults,
         durableMarkPath: embedding.durableMarkPath,
+        durableMarkFound: durableAtLeast,
       };
       worker = workerPool(platform).spawn({ role: "durability", module: core.module, memory: core.memory, args, wakeAddress: ringAt + Ring.WAKE_SEQ });
       const spawned = worker;

@@ -14,9 +14,9 @@
 import type { Core } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
-import { isCreatingSegmentName, newSalt, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
+import { newSalt, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
 import { countSegmentRecords } from "./record-runs.ts";
-import { listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader, type SegmentFile } from "./segment-files.ts";
+import { creatingSegmentNames, listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader, type SegmentFile } from "./segment-files.ts";
 import { SegmentScanner } from "./segment-scanner.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
 
@@ -125,7 +125,7 @@ function moveAside(platform: Platform, dir: string, files: SegmentFile[]): strin
 
 /** R0: segments whose creation stopped before the rename that makes them part of the log. */
 function removeCreatingSegments(platform: Platform, dir: string, report: RecoveryReport): void {
-  const leftovers = platform.stat(dir)?.isDirectory ? platform.readdir(dir).filter(isCreatingSegmentName) : [];
+  const leftovers = creatingSegmentNames(platform, dir);
   if (leftovers.length === 0) return;
   for (const name of leftovers) platform.unlink(`${dir}/${name}`);
   platform.fsyncDir(dir);

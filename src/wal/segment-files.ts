@@ -4,7 +4,7 @@
  */
 import type { Core } from "../core/core.ts";
 import type { Platform } from "../platform.ts";
-import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
+import { decodeSegmentHeader, isCreatingSegmentName, parseSegmentFileName, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
 
 export interface SegmentFile {
   name: string;
@@ -21,6 +21,11 @@ export function listSegmentFiles(platform: Platform, dir: string): SegmentFile[]
     if (parsed) out.push({ name, number: parsed.segmentNumber, firstLsn: parsed.firstLsn, path: `${dir}/${name}` });
   }
   return out.sort((a, b) => a.number - b.number);
+}
+
+/** Names of segment files in `dir` whose creation stopped before their rename (`<name>.creating`, recovery's R0). */
+export function creatingSegmentNames(platform: Platform, dir: string): string[] {
+  return platform.readdir(dir).filter(isCreatingSegmentName);
 }
 
 /** The segment's header, or why it is not a valid one. */
