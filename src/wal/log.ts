@@ -261,7 +261,13 @@ export class Log implements AsyncDisposable {
       });
       const log = new Log(platform, core, ring, dir, durability, recovered.report, limits, { worker: spawned, lock, closed, started });
       if (embedding.deferStart) {
-        started.then(() => spawned.unref(), () => {});
+        // Not once close() began: it took the reference back to wait for the worker's
+        // "closed", and an unref after it left the process nothing keeping it alive while it
+        // waited (Node ended it, exit 13, inside an `await open(...)` that refused the
+        // directory: tests/wal/close-before-start.test.ts).
+        started.then(() => {
+          if (!log.#closed) spawned.unref();
+        }, () => {});
         return log;
       }
       await started;
