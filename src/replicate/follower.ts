@@ -72,7 +72,7 @@ import { Log } from "../wal/log.ts";
 import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
 import { KIND_COMMIT, KIND_FRAGMENT } from "../engine/records.ts";
-import { decodeFrames, decodeMessageId, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
+import { DATABASE_HEADER, decodeFrames, decodeMessageId, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
 
 const MIB = 1024 * 1024;
 const DELAY_WINDOW = 4096;
@@ -253,6 +253,8 @@ export class Follower {
     private readonly core: Core,
     /** The snapshot it bootstrapped from: a stream may still end below it (FOLLOWER's snapshotLsn). */
     private readonly snapshotLsn: number,
+    /** Whose log it follows: its MANIFEST's databaseId, the snapshot's (undefined from a snapshot made before the field). */
+    private readonly databaseId: string | undefined,
   ) {
     this.#lock = lock;
     this.#log = log;
@@ -303,7 +305,8 @@ export class Follower {
       core = await toolCore();
       db = await openDatabase(platform, dir, { readOnly: true, refreshIntervalMs: options.refreshIntervalMs ?? 100 });
       const snapshotLsn = readFollowerFile(platform, dir)!.snapshotLsn;
-      return new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax, faults: options.faults }, followerLock, lock, log, db, core, snapshotLsn);
+      const databaseId = readManifest(core, platform, dir)?.databaseId;
+      return new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax, faults: options.faults }, followerLock, lock, log, db, core, snapshotLsn, databaseId);
     } catch (error) {
       await db?.close().catch(() => {});
       core?.detach();
@@ -499,6 +502,21 @@ export class Follower {
     if (stalled && !this.#closing) throw new Error(`stream ${this.stream}: nothing delivered for ${STALL_MS} ms while the stream holds more; subscribing again`);
   }
 
+  /**
+   * A message names the database whose log it holds (stream-messages.ts): one of another
+   * database (a stream and its bucket made again under this name by another database's
+   * publisher, whose records may sit at the very LSNs this follower expects) is a fork.
+   * A message or a follower without a name (made before it was sent) is trusted.
+   */
+  #refuseAnotherDatabase(from: string | undefined, where: string): void {
+    if (from === undefined || this.databaseId === undefined || from === this.databaseId) return;
+    throw new ReplicationError(
+      `${where} holds the log of database ${from}; ${this.dir} follows database ${this.databaseId} ` +
+        `(the stream was made again by another database's publisher): the follower will not fork; bootstrap a new follower in an empty directory`,
+      "SHARDLINE_REPLICATION_FORK",
+    );
+  }
+
   async #apply(messages: ConsumerMessages, alive: () => void, delivered: (seq: number) => void): Promise<void> {
     for await (const m of messages) {
       if (this.#closing) break;
@@ -506,6 +524,7 @@ export class Follower {
       delivered(m.seq);
       const where = `stream ${this.stream} message ${m.seq}`;
       const id = decodeMessageId(m.headers?.get("Nats-Msg-Id") || undefined, where);
+      this.#refuseAnotherDatabase(m.headers?.get(DATABASE_HEADER) || undefined, where);
       this.#consumerPending = m.info.pending;
       if (id.lsn > this.#next) throw new ReplicationGapError(this.#next, id.lsn, "the stream skips records");
       const frames = id.end === undefined ? this.#gather(id, m.data, where) : decodeFrames(m.data, id.lsn, where, id.end);

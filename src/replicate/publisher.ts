@@ -38,6 +38,7 @@
  */
 import { type JetStreamClient, jetstream, type JetStreamManager, type PubAck, StorageType } from "@nats-io/jetstream";
 import { type ObjectStore, Objm, StorageType as ObjStorageType } from "@nats-io/obj";
+import { headers } from "@nats-io/transport-node";
 import { toolCore } from "../cli/database.ts";
 import type { Core } from "../core/core.ts";
 import type { Database } from "../engine/database.ts";
@@ -49,7 +50,7 @@ import { readDurableMark } from "../wal/durable-mark.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
 import { checkStreamName, checkSubject, type HeldConnection, holdConnection, JETSTREAM_SETUP_TIMEOUT_MS, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { latestSnapshot, type SnapshotInfo, snapshotBucket, uploadSnapshot } from "./snapshot.ts";
-import { FRAME_HEADER_BYTES, lsnAfter, PARTS_MAX, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, type StreamEnd, streamEnd, writeFrame } from "./stream-messages.ts";
+import { DATABASE_HEADER, FRAME_HEADER_BYTES, lsnAfter, PARTS_MAX, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, type StreamEnd, streamEnd, writeFrame } from "./stream-messages.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
 
 const MIB = 1024 * 1024;
@@ -140,8 +141,7 @@ async function ensureStream(jsm: JetStreamManager, stream: string, subject: stri
  * state neither database had. The stream's snapshots name their database (SnapshotInfo.
  * databaseId, from the MANIFEST); snapshots made before that field was named are taken on trust.
  */
-function refuseAnotherDatabase(core: Core, platform: Platform, dir: string, stream: string, snapshot: SnapshotInfo): void {
-  const own = readManifest(core, platform, dir)?.databaseId;
+function refuseAnotherDatabase(own: string | undefined, dir: string, stream: string, snapshot: SnapshotInfo): void {
   if (snapshot.databaseId === undefined || own === undefined || snapshot.databaseId === own) return;
   throw new ReplicationError(
     `stream ${stream} carries the log of another database (its snapshots are database ${snapshot.databaseId}'s; ${dir} is database ${own}): ` +
@@ -187,6 +187,8 @@ export class Publisher {
     private readonly options: Required<Pick<PublisherOptions, "inFlightMax" | "pollIntervalMs" | "snapshotEveryBytes" | "publishTimeoutMs">>,
     slot: ReaderSlot,
     private readonly pieceBytes: number,
+    /** The MANIFEST's databaseId, sent with every message (DATABASE_HEADER); undefined only for a MANIFEST without one. */
+    private readonly databaseId: string | undefined,
   ) {
     this.#slot = slot;
     this.#acked = slot.record.lsn;
@@ -219,9 +221,10 @@ export class Publisher {
       const oldest = listSegmentFiles(platform, `${db.dir}/wal`)[0]?.firstLsn ?? 0;
       slot = ReaderSlot.retained(platform, db.dir, `publisher-${stream}`, oldest);
       const pieceBytes = Math.max(64 * 1024, (held.nc.info?.max_payload ?? MIB) - PIECE_HEADER_ROOM_BYTES);
-      const publisher = new Publisher(core, platform, db.dir, held, jetstream(held.nc), jsm, store, stream, subject, resolved, slot, pieceBytes);
+      const databaseId = readManifest(core, platform, db.dir)?.databaseId;
+      const publisher = new Publisher(core, platform, db.dir, held, jetstream(held.nc), jsm, store, stream, subject, resolved, slot, pieceBytes, databaseId);
       const found = await retryTransient(deadline, () => latestSnapshot(store));
-      if (found) refuseAnotherDatabase(core, platform, db.dir, stream, found);
+      if (found) refuseAnotherDatabase(databaseId, db.dir, stream, found);
       const snapshot = found ?? (await publisher.#uploadSnapshot());
       // A publisher reads tables only while it uploads. A slot made just now claims every
       // table (version 0), and one left by a publisher killed mid-upload the version it
@@ -400,7 +403,10 @@ export class Publisher {
     if (this.#lastId !== undefined) expect.lastMsgID = this.#lastId;
     this.#lastSeq++;
     this.#lastId = id;
-    const ack = this.js.publish(this.subject, data, { msgID: id, expect, timeout: this.options.publishTimeoutMs });
+    // A fresh headers object per message: publish adds the id and expectations to it.
+    const h = headers();
+    if (this.databaseId !== undefined) h.set(DATABASE_HEADER, this.databaseId);
+    const ack = this.js.publish(this.subject, data, { msgID: id, expect, headers: h, timeout: this.options.publishTimeoutMs });
     ack.catch(() => {}); // judged in order by #drainAcks
     this.#inFlight.push({ ack, seq: this.#lastSeq, end, records, payloadBytes, bytes: data.length });
     this.#inFlightBytes += data.length;

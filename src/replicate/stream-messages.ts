@@ -2,7 +2,7 @@
  * Stream messages: how group-WAL records travel through a JetStream stream
  * (docs/REPLICATION.md, "Stream format").
  *
- *   message  := subject "<subject>"  header Nats-Msg-Id = id  data
+ *   message  := subject "<subject>"  header Nats-Msg-Id = id  [header Shardline-Database = dbid]  data
  *   id       := lsn "-" end                 data = frame+: whole records, the first at `lsn`,
  *                                          each next one at the LSN after its predecessor,
  *                                          the last ending at `end`
@@ -11,6 +11,10 @@
  *   frame    := length:u32le  crc:u32le  payload:byte[length]
  *                                          crc = CRC-32C of the payload (checked by the follower)
  *   lsn      := decimal LSN in the writer's group WAL
+ *   dbid     := the writer's MANIFEST databaseId (32 hex digits): whose log the message holds.
+ *               A follower refuses a message of another database than its own (a stream and
+ *               bucket deleted and made again under the same name by another database's
+ *               publisher); a message without it (publishers before it was named) is trusted.
  *
  * Messages come in LSN order (a record's pieces in part order); the stream sequence of a
  * message is one more than its predecessor's. The publisher sends every message with
@@ -31,6 +35,8 @@ import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { ShardlineError } from "../errors.ts";
 import { recordBytes } from "../wal/format.ts";
 
+/** The header naming the database whose log a message holds (dbid above). */
+export const DATABASE_HEADER = "Shardline-Database";
 /** Header room kept under the server's max_payload for each message. */
 export const PIECE_HEADER_ROOM_BYTES = 4096;
 export const FRAME_HEADER_BYTES = 8;
