@@ -52,6 +52,10 @@ test("a snapshot held across eviction and refresh: its reads throw ReaderEvicted
   await writer.flush();
   await eventually(() => (writer.stats().coordination?.readers ?? []).length === 0, "the writer evicted the slot");
   await eventually(() => viewTables.some((name) => !platform.readdir(`${dir}/tables`).includes(name)), "a table of the evicted view deleted");
+  // The writer quiet before the refresh: with readerRetainBytesMax 0, a flush or merge still
+  // running afterwards would evict the rebuilt view too, and the slot checked below would be
+  // gone (seen once in Bun with two runtimes' suites side by side).
+  await eventually(() => writer.stats().shards.every((s) => s.frozenMemtables === 0 && s.compactionDebt.merges === 0), "the writer's flushes and merges done");
   await reader.refresh(); // finds the slot gone: claims everything again and rebuilds
   // The rebuilt view's version (the writer's compactions may publish newer ones meanwhile).
   const rebuiltVersion = reader.stats().coordination!.live!.manifestVersion;
@@ -74,6 +78,22 @@ test("a snapshot held across eviction and refresh: its reads throw ReaderEvicted
   assert.ok(rebuiltVersion > evictedVersion, `the rebuilt view (version ${rebuiltVersion}) is newer than the evicted one (${evictedVersion})`);
   assert.is(slot?.manifestVersion, rebuiltVersion, `after the refresh the slot claims the rebuilt view's MANIFEST (${rebuiltVersion}), not the evicted view's (${evictedVersion}): ${JSON.stringify(slot)}`);
 });
+
+/**
+ * Puts `b` values from k00600 on until `newer()` (a flush published a newer MANIFEST), then
+ * waits for every frozen memtable to be flushed. Progress-driven: how many puts fill a
+ * memtable depends on the skip list's random node heights and on where the last flush cut,
+ * so a fixed count (100 puts, then `flush()`, which only waits for durability) sometimes
+ * published nothing: the cause of this file's flakes in 2026-12 (seen 1 run in 2 with the
+ * scratch directories on tmpfs).
+ */
+async function putUntilNewManifest(writer: Awaited<ReturnType<typeof open>>, newer: () => boolean): Promise<void> {
+  for (let i = 600; !newer(); i++) {
+    if (i >= 20_000) throw new Error(`no flush after ${i - 600} puts`);
+    await writer.put(`k${pad(i)}`, `b${i}${"-".repeat(200)}`);
+  }
+  await eventually(() => writer.stats().shards.every((s) => s.frozenMemtables === 0), "the frozen memtables flushed");
+}
 
 function manifestVersion(dir: string): number {
   return JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]).version;
@@ -119,9 +139,7 @@ test("a refresh whose slot is evicted and whose log is trimmed mid-build: it reb
   };
   const reader = await bindDatabaseApi(hooked).open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000, ...SMALL });
   const opened = reader.stats().coordination!.live!.manifestVersion;
-  for (let i = 600; i < 700; i++) await writer.put(`k${pad(i)}`, `b${i}${"-".repeat(200)}`);
-  await writer.flush(); // 100 puts fill a memtable or not, by the skip list's random node heights
-  await eventually(() => manifestVersion(dir) > opened && writer.stats().shards.every((s) => s.frozenMemtables === 0), "a newer MANIFEST");
+  await putUntilNewManifest(writer, () => manifestVersion(dir) > opened);
   armed = true;
   let refreshError: unknown;
   try {
@@ -209,9 +227,7 @@ async function evictBetweenSlotCheckAndRename(dir: string, writer: Awaited<Retur
   };
   const reader = await bindDatabaseApi(hooked).open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000, ...SMALL });
   const opened = reader.stats().coordination!.live!.manifestVersion;
-  for (let i = 600; i < 700; i++) await writer.put(`k${pad(i)}`, `b${i}${"-".repeat(200)}`);
-  await writer.flush(); // 100 puts fill a memtable or not, by the skip list's random node heights
-  await eventually(() => manifestNow(dir).version > opened && writer.stats().shards.every((s) => s.frozenMemtables === 0), "a newer MANIFEST");
+  await putUntilNewManifest(writer, () => manifestNow(dir).version > opened);
   viewTables = manifestNow(dir).tables;
   armed = true;
   await reader.refresh(); // builds a view of that MANIFEST; its slot rewrite is where the hook runs
