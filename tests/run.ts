@@ -4,10 +4,12 @@
  * scripts/test.mjs sums over the runtimes.
  *
  * usage: <runtime> tests/run.ts [substring ...]   only files whose path contains one of them
+ *        SHARDLINE_TEST_SHARD=i/n                 and of those, every n-th from the i-th
  */
 import { readdirSync, statSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { join, relative } from "node:path";
+import process from "node:process";
 
 /** How many of the slowest test files the run names at its end (where the suite's time goes). */
 const SLOWEST_FILES_SHOWN = 25;
@@ -22,7 +24,7 @@ g.UVU_QUEUE = [];
 const testsDir = fileURLToPath(new URL(".", import.meta.url));
 const repoDir = join(testsDir, "..");
 const filters = (globalThis as { Deno?: { args: string[] } }).Deno?.args ??
-  (await import("node:process")).argv.slice(2);
+  process.argv.slice(2);
 
 function findTests(dir: string): string[] {
   const out: string[] = [];
@@ -34,9 +36,16 @@ function findTests(dir: string): string[] {
   return out;
 }
 
-const files = findTests(testsDir).filter((f) =>
+/**
+ * SHARDLINE_TEST_SHARD=i/n runs every n-th file from the i-th (0-based) of those chosen:
+ * scripts/test.mjs splits each runtime's pass in n, so that no pass runs alone at the end.
+ */
+const shard = /^(\d+)\/(\d+)$/.exec(process.env.SHARDLINE_TEST_SHARD ?? "0/1");
+if (!shard || Number(shard[1]) >= Number(shard[2])) throw new Error(`SHARDLINE_TEST_SHARD must be i/n with 0 <= i < n`);
+const chosen = findTests(testsDir).filter((f) =>
   filters.length === 0 || filters.some((s) => relative(repoDir, f).includes(s))
 );
+const files = chosen.filter((_, i) => i % Number(shard[2]) === Number(shard[1]));
 
 let passed = 0;
 let failed = 0;
@@ -86,5 +95,4 @@ console.log(
   `SHARDLINE-TEST-RESULT ${JSON.stringify({ files: files.length, passed, failed, skipped })}`,
 );
 // Leave with the right status even if something (a stray worker, a timer) would keep us alive.
-const proc = (await import("node:process")).default;
-proc.exit(failed > 0 || files.length === 0 ? 1 : 0);
+process.exit(failed > 0 || chosen.length === 0 ? 1 : 0);
