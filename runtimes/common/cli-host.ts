@@ -1,7 +1,7 @@
 /**
  * The part of the `shardline` command line only a runtime's entry point can do, shared by
  * runtimes/{node,bun,deno}/cli.ts (all three have node:process and node:child_process):
- * standard output and error, the terminal, the package version, running the benchmark
+ * standard output, error and input, the terminal, the package version, running the benchmark
  * harness as a child (`node scripts/bench.mjs ...`, stdio inherited), and the exit status.
  *
  * Paths: this file sits two levels below the package root both as a source
@@ -42,6 +42,24 @@ function runBench(nodeExecutable: string, args: string[]): Promise<number> {
   });
 }
 
+/** Standard input to its end, or its first chunks once they hold more than `bytesMax` bytes. */
+async function readStdin(bytesMax: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Uint8Array>) {
+    chunks.push(chunk);
+    length += chunk.length;
+    if (length > bytesMax) break;
+  }
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
 /**
  * Runs the command line with `argv` (the arguments after the program name) and exits with
  * its status. `nodeExecutable` runs the benchmark harness: the running node under Node,
@@ -58,6 +76,7 @@ export async function cliMain(platform: Platform, argv: string[], nodeExecutable
     stderr: (text) => void process.stderr.write(text),
     isTTY: process.stderr.isTTY === true,
     columns: process.stdout.isTTY ? process.stdout.columns : undefined,
+    readStdin,
   };
   const node = nodeExecutable ?? (process.env.npm_node_execpath || "node");
   const host: CliHost = { version: packageVersion(), runBench: (args) => runBench(node, args) };

@@ -54,10 +54,13 @@ export async function getCommand(ctx: CliContext, dir: string, keyArg: string, o
   return EXIT_OK;
 }
 
-export async function putCommand(ctx: CliContext, dir: string, keyArg: string, valueArg: string, o: DataOptions): Promise<number> {
+export async function putCommand(ctx: CliContext, dir: string, keyArg: string, valueArg: string | undefined, o: DataOptions & { valueFile?: string }): Promise<number> {
   const encoding = encodingOf(o);
   const key = argBytes(keyArg, encoding, "key", KEY_BYTES_MAX);
-  const value = argBytes(valueArg, encoding, "value", VALUE_BYTES_MAX);
+  if ((valueArg === undefined) === (o.valueFile === undefined)) {
+    throw new UsageError(valueArg === undefined ? "put needs a value argument or --value-file" : "put takes either a value argument or --value-file, not both");
+  }
+  const value = valueArg !== undefined ? argBytes(valueArg, encoding, "value", VALUE_BYTES_MAX) : await valueFromFile(ctx, o.valueFile!);
   const db = await openForCli(ctx.platform, dir, { waitMs: o.wait, create: true });
   let ts: bigint;
   try {
@@ -74,6 +77,28 @@ export async function putCommand(ctx: CliContext, dir: string, keyArg: string, v
     ctx.io.stdout(fields([["put", cellBytes(key, encoding)], ["bytes", value.length], ["commit timestamp", ts], ["durable", "yes"]]));
   }
   return EXIT_OK;
+}
+
+/** `--value-file`: a file's bytes, or standard input's for "-", refused over VALUE_BYTES_MAX before anything is opened. */
+async function valueFromFile(ctx: CliContext, path: string): Promise<Uint8Array> {
+  const overLimit = (bytes: string) => new UsageError(`value of ${bytes} bytes is over VALUE_BYTES_MAX (${VALUE_BYTES_MAX} bytes)`);
+  if (path === "-") {
+    if (!ctx.io.readStdin) throw new UsageError("--value-file -: this command line has no standard input to read");
+    const bytes = await ctx.io.readStdin(VALUE_BYTES_MAX);
+    if (bytes.length > VALUE_BYTES_MAX) throw overLimit(`more than ${VALUE_BYTES_MAX}`); // it stopped reading there
+    return bytes;
+  }
+  const stat = ctx.platform.stat(path);
+  if (!stat || stat.isDirectory) throw new UsageError(`cannot read --value-file ${path}: ${stat ? "it is a directory" : "no such file"}`);
+  if (stat.size > VALUE_BYTES_MAX) throw overLimit(String(stat.size));
+  let bytes: Uint8Array;
+  try {
+    bytes = ctx.platform.readFile(path);
+  } catch (error) {
+    throw new UsageError(`cannot read --value-file ${path}: ${(error as Error).message}`);
+  }
+  if (bytes.length > VALUE_BYTES_MAX) throw overLimit(String(bytes.length)); // it grew since the stat
+  return bytes;
 }
 
 export async function deleteCommand(ctx: CliContext, dir: string, keyArg: string, o: DataOptions): Promise<number> {
@@ -111,6 +136,41 @@ export interface ScanCommandOptions extends DataOptions {
 }
 
 /** `flags`: scan's own flags (main.ts), which a bound's value cannot be. */
+/** Rows per table in scan's output: a scan is printed as it goes, never held whole. */
+export const SCAN_TABLE_ROWS = 1000;
+
+/** The rows as one JSON array (the text toJson would make of it), written row by row; returns how many. */
+function printJsonRows(ctx: CliContext, rows: Iterable<[Uint8Array, Uint8Array]>, encoding: Encoding): number {
+  let count = 0;
+  ctx.io.stdout("[");
+  for (const [key, value] of rows) {
+    const out: Record<string, unknown> = {};
+    putBytes(out, "key", key, encoding);
+    putBytes(out, "value", value, encoding);
+    ctx.io.stdout(`${count === 0 ? "\n" : ",\n"}${toJson(out).trimEnd().replace(/^/gm, "  ")}`);
+    count++;
+  }
+  ctx.io.stdout(count === 0 ? "]\n" : "\n]\n");
+  return count;
+}
+
+/** The rows as tables of at most SCAN_TABLE_ROWS rows, each written when full; returns how many. */
+function printTableRows(ctx: CliContext, rows: Iterable<[Uint8Array, Uint8Array]>, encoding: Encoding): number {
+  let count = 0;
+  let page: string[][] = [];
+  const flush = () => {
+    if (page.length > 0) ctx.io.stdout(table(["key", "value"], page));
+    page = [];
+  };
+  for (const [key, value] of rows) {
+    page.push([cellBytes(key, encoding), cellBytes(value, encoding)]);
+    count++;
+    if (page.length === SCAN_TABLE_ROWS) flush();
+  }
+  flush();
+  return count;
+}
+
 export async function scanCommand(ctx: CliContext, dir: string, o: ScanCommandOptions, flags: readonly string[]): Promise<number> {
   const encoding = encodingOf(o);
   const bounds: ScanOptions = { reverse: o.reverse === true };
@@ -125,22 +185,12 @@ export async function scanCommand(ctx: CliContext, dir: string, o: ScanCommandOp
   }
   if (o.limit !== undefined) bounds.limit = o.limit;
   const db = await openForCli(ctx.platform, dir, { waitMs: o.wait, readOnly: true });
-  const rows: Array<[Uint8Array, Uint8Array]> = [];
+  let count = 0;
   try {
-    for (const row of db.scan(bounds)) rows.push(row);
+    count = o.json ? printJsonRows(ctx, db.scan(bounds), encoding) : printTableRows(ctx, db.scan(bounds), encoding);
   } finally {
     await db.close();
   }
-  if (o.json) {
-    ctx.io.stdout(toJson(rows.map(([key, value]) => {
-      const out: Record<string, unknown> = {};
-      putBytes(out, "key", key, encoding);
-      putBytes(out, "value", value, encoding);
-      return out;
-    })));
-  } else {
-    if (rows.length > 0) ctx.io.stdout(table(["key", "value"], rows.map(([k, v]) => [cellBytes(k, encoding), cellBytes(v, encoding)])));
-    ctx.io.stdout(`${rows.length} ${rows.length === 1 ? "row" : "rows"}\n`);
-  }
+  if (!o.json) ctx.io.stdout(`${count} ${count === 1 ? "row" : "rows"}\n`);
   return EXIT_OK;
 }

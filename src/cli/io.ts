@@ -30,6 +30,12 @@ export interface CliIo {
    * Tests pass 0 to see the bar drawn at once.
    */
   progressAfterMs?: number;
+  /**
+   * Reads standard input to its end, or until more than `bytesMax` bytes came (it then
+   * returns what it read, longer than `bytesMax`, so the caller can refuse it). Absent
+   * where the command line has no standard input (tests running it in memory).
+   */
+  readStdin?(bytesMax: number): Promise<Uint8Array>;
 }
 
 /** What only the runtime's entry point can do for the command line. */

@@ -66,6 +66,7 @@ Examples:
   shardline doctor --repair ./data     fix what a normal open fixes (torn log tails, orphans)
   shardline stats ./data --json        the database's statistics as JSON
   shardline put ./data user:1 alice    write a key (creates the database if there is none)
+  shardline put ./data img:1 --value-file photo.jpg   a value from a file's bytes (- for stdin)
   shardline scan ./data --prefix user: --limit 10
   shardline wal dump ./data --limit 20
 ${EXIT_TEXT} See docs/CLI.md.`);
@@ -120,12 +121,13 @@ Exit status: 0 found, 1 not found (or failure), 2 usage error.`)
     .description("Write a key and its value, durably. Creates the database if the directory holds none.")
     .argument("<dir>", "database directory")
     .argument("<key>", "the key (UTF-8 text, or hex digits with --hex)")
-    .argument("<value>", "the value (UTF-8 text, or hex digits with --hex)")
+    .argument("[value]", "the value (UTF-8 text, or hex digits with --hex); or give --value-file")
+    .option("--value-file <path>", "the value is this file's bytes, as they are (- reads standard input); for values too large for an argument, or binary")
     .addOption(hexOption())
     .addOption(jsonOption())
     .addOption(waitOption())
     .addHelpText("after", EXIT_TEXT)
-    .action(async (dir: string, key: string, value: string, o: { json?: boolean; hex?: boolean; wait: number }) => {
+    .action(async (dir: string, key: string, value: string | undefined, o: { json?: boolean; hex?: boolean; wait: number; valueFile?: string }) => {
       const { putCommand } = await import("./commands.ts");
       done("put", await putCommand(ctx, dir, key, value, o));
     });
