@@ -406,7 +406,7 @@ export class Log implements AsyncDisposable {
     this.#checkOpen();
     if (typeof options !== "object" || options === null) throw new TypeError("stream options must be an object");
     if (options.from !== undefined && (typeof options.from !== "bigint" || options.from < 0n)) throw new TypeError("stream's from must be a non-negative bigint LSN");
-    const source = { core: this.core, platform: this.platform, dir: this.dir, ring: this.ring, closed: () => this.#closed };
+    const source = { core: this.core, platform: this.platform, dir: this.dir, ring: this.ring, closed: () => this.#closed, owner: this.owner !== undefined };
     return streamRecords(source, options);
   }
 

@@ -6,8 +6,10 @@
  * never anything the writer holds, so readers never block the writer.
  * It yields only records below the durable LSN it last read, so everything it hands out
  * has been synced. With `follow`, it waits on the ring's durableSeq (Atomics.waitAsync)
- * for more, and ends cleanly when the log closes or its signal aborts; `break` or
- * `return` in a `for await` closes its files (the generator's `finally`).
+ * for more, and ends cleanly when the log closes (on the opening handle: once the ring is
+ * CLOSED, after every record the close made durable; on an attached handle: at its own
+ * close) or its signal aborts; `break` or `return` in a `for await` closes its files (the
+ * generator's `finally`).
  *
  * Threads: the thread that iterates it.
  */
@@ -42,6 +44,12 @@ export interface StreamSource {
   ring: RingView;
   /** True once the log handle this stream came from is closed. */
   closed(): boolean;
+  /**
+   * The handle opened the log (its close closes the log): a following stream then ends
+   * once the ring is CLOSED, after every record the close made durable. A stream of an
+   * attached handle ends at its handle's close (the log goes on).
+   */
+  owner: boolean;
 }
 
 /** The oldest LSN still in the log. */
@@ -65,7 +73,8 @@ export async function* streamRecords(source: StreamSource, options: StreamOption
       if (tail.next >= durable) {
         const state = ring.state;
         if (state === RingState.FAILED) throw ring.stateError();
-        if (!follow || state === RingState.CLOSED || source.closed()) return;
+        if (!follow || state === RingState.CLOSED) return;
+        if (source.closed() && !source.owner) return;
         await new Promise<void>((resolve) => {
           abortWake = resolve;
           waitForChange(ring.i32, seqIndex, seq, 1000).then(resolve);

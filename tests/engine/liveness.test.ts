@@ -24,10 +24,9 @@ type Line = (line: string) => boolean;
 const SCENARIOS: Record<string, Line | Line[] | undefined> = {
   logCloseAfterStart: undefined, // a log whose worker was unref'd after it started: close waits for its last sync
   logAppendQueue: (l) => l === "appended 0 20", // appends queued for ring room, then close
-  // A following stream, an attached handle's append, flushUntil, close ending the stream.
-  // "c", appended just before close(), is not always streamed (the stream ends once close
-  // began): not a liveness matter, the stream settles either way.
-  logStreamFollow: (l) => l.startsWith("streamed 0 ab"),
+  // A following stream, an attached handle's append, flushUntil, close ending the stream
+  // after "c", appended just before close() (tests/wal/log-contract.test.ts).
+  logStreamFollow: (l) => l === "streamed 0 abc",
   dbCloseAsync: undefined, // close syncs what only the unref'd durability worker holds
   dbChannel: (l) => l === "large batch 0", // channel writes and a large batch await the unref'd actor's replies
   dbEnqueue: (l) => l === "queued 0 10", // close drains queued writes

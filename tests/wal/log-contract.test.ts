@@ -69,6 +69,24 @@ test("a stream from an LSN inside the last durable record ends with no records (
   }
 });
 
+// stream.ts ended a following stream as soon as its handle's close() began, before the
+// close made the last records durable: a record appended just before close() was in the
+// log but never yielded (found by the liveness review of 2026-12-06; seen failing: the
+// stream gave "a" without "c"). The owner's stream now ends once the log is CLOSED, after
+// every record the close made durable.
+test("a following stream on the opening handle yields every record appended before close(), then ends", async () => {
+  const log = await openLog(tempDir(), { durability: "full", faults: { syncDelayMs: 50 } });
+  const seen: string[] = [];
+  const reading = (async () => {
+    for await (const record of log.stream({ follow: true })) seen.push(dec.decode(record.data));
+  })();
+  await log.append("a");
+  log.appendNow("c"); // durable only once close() synced it (50 ms later)
+  await log.close();
+  await reading;
+  assert.equal(seen, ["a", "c"]);
+});
+
 test("stream() refuses a `from` that is not a bigint with a TypeError at the call (a string spins for ever)", async () => {
   // stream.ts converts with Number(): "abc" becomes NaN, `tail.next >= durable` and
   // `next < untilLsn` are both false, and the generator loops without awaiting. It is
