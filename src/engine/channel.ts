@@ -219,6 +219,10 @@ export class ChannelClient {
       pending.resolve(reply);
     }
     this.#disarmIfIdle();
+    // The armed wait would stay pending until a reply that will never come: in Bun a pending
+    // Atomics.waitAsync keeps the process alive (Node and Deno let it end). Wake it: it finds
+    // nothing pending and does not arm again.
+    if (this.#armed) Atomics.notify(this.#i32, (this.core.threadBlock + TB_REPLY_SEQ) >>> 2);
   }
 
   #arm(): void {
