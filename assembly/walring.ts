@@ -33,6 +33,8 @@
 //                                     worker's release; never below drainTail once released)
 //           +232 u32 publishWaiters   threads waiting for publishedEnd to pass a record (atomic)
 //           +236 u32 publishSeq       +1 by a publisher or release that saw waiters (they wait on it)
+//           +240 u32 flushRequests    +1 by a flush that wants a sync now (JavaScript only:
+//                                     src/wal/ring.ts requestSync, durability-worker.ts)
 //
 // The data area is indexed by `lsn & (capacity - 1)`. Records are 8-aligned and the
 // capacity is a multiple of 8, so a record's 8-byte prefix (headerCrc, word) never wraps;

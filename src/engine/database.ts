@@ -670,7 +670,10 @@ export class Database implements AsyncDisposable {
   /** Resolves once everything acknowledged (or buffered) so far is durable. */
   async flush(): Promise<void> {
     this.#checkWritable();
-    await this.#waiters.wait(this.#group.reserveHead);
+    const target = this.#group.reserveHead;
+    // Under "async" the durability worker would gather for walBatchIntervalUs first.
+    if (!this.#full && this.#group.durableLsn < target) this.#group.requestSync();
+    await this.#waiters.wait(target);
   }
 
   // ---- reads -----------------------------------------------------------------------

@@ -11,7 +11,8 @@
  *   next group.
  * - async durability: after the first record of a batch arrives, the worker waits up to
  *   batchIntervalUs to gather more, so a record is durable within one batch interval
- *   plus one sync.
+ *   plus one sync; unless a flush asked for a sync (RingView.requestSync: the ring's
+ *   flushRequests moved since the worker last looked), which it then makes at once.
  * - a failed write, sync or rotation is final: the ring goes FAILED (every pending and
  *   later append rejects), the error is posted to the opener, the loop ends. It never
  *   retries a sync (fsyncgate).
@@ -96,6 +97,9 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
   const i32 = ring.i32;
   const wakeIndex = ring.index(Ring.WAKE_SEQ);
   const sleepingIndex = ring.index(Ring.WORKER_SLEEPING);
+  const flushIndex = ring.index(Ring.FLUSH_REQUESTS);
+  /** flushRequests when the worker last looked: a change is a flush waiting for a sync. */
+  let flushesSeen = Atomics.load(i32, flushIndex);
   const intervalMs = args.batchIntervalUs / 1000;
   const mask = ring.capacity - 1;
   const u8 = core.u8;
@@ -128,9 +132,16 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
     if (args.durability === "async" && ring.state === RingState.OPEN && intervalMs > 0) {
       // Gather: let more records join this batch for up to one interval. Writers do not
       // notify a worker that is not marked sleeping, so only a state change (close, fail)
-      // cuts this short.
-      const wait = jobIdle(i32, wakeIndex, Atomics.load(i32, wakeIndex), intervalMs);
-      if (wait) await wait;
+      // or a flush's requestSync cuts this short. wakeSeq is read before flushRequests and
+      // a flush adds to flushRequests before wakeSeq: a flush this read misses changes
+      // wakeSeq after it, and the wait returns at once. The scan after reading
+      // flushRequests takes every record published before the flush asked.
+      const seq = Atomics.load(i32, wakeIndex);
+      if (Atomics.load(i32, flushIndex) === flushesSeen) {
+        const wait = jobIdle(i32, wakeIndex, seq, intervalMs);
+        if (wait) await wait;
+      }
+      flushesSeen = Atomics.load(i32, flushIndex);
       to = Number(exports.walScan(args.ring, BigInt(from), BigInt(from + ring.capacity)));
     }
 

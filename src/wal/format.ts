@@ -53,6 +53,8 @@ export const Ring = {
   PUBLISHED_END: 224,
   PUBLISH_WAITERS: 232,
   PUBLISH_SEQ: 236,
+  /** +1 by a flush that wants a sync now, before it wakes the worker (JavaScript only: the core never touches it). */
+  FLUSH_REQUESTS: 240,
 } as const;
 
 /** Bytes a record with `payloadLength` bytes of payload occupies (header, payload, padding). */

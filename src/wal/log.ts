@@ -398,7 +398,10 @@ export class Log implements AsyncDisposable {
   /** Resolves when every record at or below `lsn` (of those appended so far) is durable. */
   flushUntil(lsn: bigint = this.currentLsn): Promise<void> {
     if (typeof lsn !== "bigint") return Promise.reject(new TypeError("flushUntil expects a bigint LSN"));
-    return this.#waiters.wait(Math.min(Number(lsn) + 1, this.ring.reserveHead));
+    const target = Math.min(Number(lsn) + 1, this.ring.reserveHead);
+    // Under "async" the durability worker would gather for batchIntervalUs first.
+    if (this.durability === "async" && this.ring.durableLsn < target) this.ring.requestSync();
+    return this.#waiters.wait(target);
   }
 
   /** Records from `from` on, durable ones only; with `follow`, waits for more. */

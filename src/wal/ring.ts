@@ -211,6 +211,19 @@ export class RingView {
     }
   }
 
+  /**
+   * Asks the durability worker to sync what is published now instead of gathering for
+   * its batch interval (durability "async"): flushRequests +1, then wakeSeq +1 and a
+   * notify. The worker reads wakeSeq before flushRequests, so a request made after its
+   * read ends its wait at once (durability-worker.ts).
+   */
+  requestSync(): void {
+    Atomics.add(this.i32, this.index(Ring.FLUSH_REQUESTS), 1);
+    const wake = this.index(Ring.WAKE_SEQ);
+    Atomics.add(this.i32, wake, 1);
+    Atomics.notify(this.i32, wake);
+  }
+
   /** Sets a new state (CLOSING, CLOSED, FAILED) and wakes every waiter. */
   setState(state: number, failCode: number = FailCode.NONE, osCode = ""): void {
     if (state === RingState.FAILED) {
