@@ -4,6 +4,8 @@
 // usage: npm test [-- --runtime node,bun] [-- substring ...]
 // Last line: `N passed, N failed` over all runtimes. Exit status non-zero if anything failed
 // or any runtime could not run.
+// Needs nats-server (the JetStream cluster tests, tests/harness/nats-cluster.ts): on PATH or
+// in /usr/sbin, else installed with apt-get when run as root; if still missing, no test runs.
 //
 // Each runtime's pass is split in SHARDLINE_TEST_SHARDS parts (default 2: every other test
 // file, tests/run.ts SHARDLINE_TEST_SHARD), each its own process, and SHARDLINE_TEST_JOBS

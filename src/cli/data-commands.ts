@@ -135,7 +135,6 @@ export interface ScanCommandOptions extends DataOptions {
   reverse?: boolean;
 }
 
-/** `flags`: scan's own flags (main.ts), which a bound's value cannot be. */
 /** Rows per table in scan's output: a scan is printed as it goes, never held whole. */
 export const SCAN_TABLE_ROWS = 1000;
 
@@ -171,6 +170,7 @@ function printTableRows(ctx: CliContext, rows: Iterable<[Uint8Array, Uint8Array]
   return count;
 }
 
+/** `flags`: scan's own flags (main.ts), which a bound's value cannot be. */
 export async function scanCommand(ctx: CliContext, dir: string, o: ScanCommandOptions, flags: readonly string[]): Promise<number> {
   const encoding = encodingOf(o);
   const bounds: ScanOptions = { reverse: o.reverse === true };
