@@ -17,7 +17,7 @@ import type { ScanOptions } from "../engine/database.ts";
 import { openForCli } from "./database.ts";
 import { argBytes, cellBytes, type Encoding, fields, putBytes, table } from "./format.ts";
 import type { CliContext } from "./io.ts";
-import { EXIT_FAILURE, EXIT_OK, toJson, UsageError } from "./io.ts";
+import { EXIT_FAILURE, EXIT_OK, JsonArrayWriter, toJson, UsageError } from "./io.ts";
 
 export interface DataOptions {
   json?: boolean;
@@ -140,17 +140,16 @@ export const SCAN_TABLE_ROWS = 1000;
 
 /** The rows as one JSON array (the text toJson would make of it), written row by row; returns how many. */
 function printJsonRows(ctx: CliContext, rows: Iterable<[Uint8Array, Uint8Array]>, encoding: Encoding): number {
-  let count = 0;
-  ctx.io.stdout("[");
+  const array = new JsonArrayWriter((text) => ctx.io.stdout(text));
   for (const [key, value] of rows) {
     const out: Record<string, unknown> = {};
     putBytes(out, "key", key, encoding);
     putBytes(out, "value", value, encoding);
-    ctx.io.stdout(`${count === 0 ? "\n" : ",\n"}${toJson(out).trimEnd().replace(/^/gm, "  ")}`);
-    count++;
+    array.item(out);
   }
-  ctx.io.stdout(count === 0 ? "]\n" : "\n]\n");
-  return count;
+  array.end();
+  ctx.io.stdout("\n");
+  return array.count;
 }
 
 /** The rows as tables of at most SCAN_TABLE_ROWS rows, each written when full; returns how many. */

@@ -81,3 +81,30 @@ export class UsageError extends CliError {
 export function toJson(value: unknown): string {
   return `${JSON.stringify(value, (_key, v) => (typeof v === "bigint" ? v.toString() : v), 2)}\n`;
 }
+
+/**
+ * A JSON array written item by item, as the same text toJson gives the whole array when it
+ * stands `indent` spaces deep (0: the document; 2: a field of the top object): a command
+ * prints what it reads as it reads it instead of holding all of it (scan, wal dump).
+ *
+ *   const out = new JsonArrayWriter(write, 2); write(`{\n  "records": `); out.item(r); ...; out.end();
+ */
+export class JsonArrayWriter {
+  count = 0;
+  readonly #pad: string;
+
+  constructor(private readonly write: (text: string) => void, indent = 0) {
+    this.#pad = " ".repeat(indent + 2);
+    write("[");
+  }
+
+  item(value: unknown): void {
+    this.write(`${this.count === 0 ? "\n" : ",\n"}${toJson(value).trimEnd().replace(/^/gm, this.#pad)}`);
+    this.count++;
+  }
+
+  /** Closes the array (no newline after it). */
+  end(): void {
+    this.write(this.count === 0 ? "]" : `\n${this.#pad.slice(2)}]`);
+  }
+}

@@ -21,7 +21,7 @@ import { readRecords } from "../wal/read-records.ts";
 import { toolCore } from "./database.ts";
 import { cellBytes, type Encoding, putBytes, table } from "./format.ts";
 import type { CliContext } from "./io.ts";
-import { CliError, EXIT_FAILURE, EXIT_OK, toJson, UsageError } from "./io.ts";
+import { CliError, EXIT_FAILURE, EXIT_OK, JsonArrayWriter, UsageError } from "./io.ts";
 
 export interface WalDumpOptions {
   from?: number;
@@ -30,6 +30,9 @@ export interface WalDumpOptions {
   json?: boolean;
   hex?: boolean;
 }
+
+/** Table rows per table printed (a record's operations are never split across two tables). */
+export const WAL_TABLE_ROWS = 1000;
 
 interface Dumped {
   json: Record<string, unknown>;
@@ -105,26 +108,44 @@ export async function walDumpCommand(ctx: CliContext, dir: string, o: WalDumpOpt
   try {
     const logDir = logDirOf(core, ctx, dir, o.shard);
     const limit = o.limit ?? Infinity;
-    const records: Dumped[] = [];
+    // Printed as read (a log can be larger than memory): JSON through a JsonArrayWriter
+    // (the same text as toJson of the whole object), tables of about WAL_TABLE_ROWS rows.
+    const write = (text: string) => ctx.io.stdout(text);
+    let array: JsonArrayWriter | undefined;
+    if (o.json) {
+      write(`{\n  "log": ${JSON.stringify(logDir)},\n  "records": `);
+      array = new JsonArrayWriter(write, 2);
+    }
+    let rows: Dumped["rows"] = [];
+    const printRows = () => {
+      if (rows.length > 0) write(table(["LSN", "bytes", "record", "shard", "ts", "op", "key", "value"], rows));
+      rows = [];
+    };
+    let count = 0;
     let failure: string | undefined;
     if (limit > 0) {
       try {
         for (const { lsn, payload } of readRecords(core, ctx.platform, logDir, o.from ?? 0)) {
-          records.push(dumpRecord(lsn, payload, encoding));
-          if (records.length >= limit) break;
+          const dumped = dumpRecord(lsn, payload, encoding);
+          count++;
+          if (array) array.item(dumped.json);
+          else {
+            for (const row of dumped.rows) rows.push(row);
+            if (rows.length >= WAL_TABLE_ROWS) printRows();
+          }
+          if (count >= limit) break;
         }
       } catch (error) {
         if (!(error instanceof CorruptionError)) throw error;
         failure = error.message;
       }
     }
-    if (o.json) {
-      ctx.io.stdout(toJson({ log: logDir, records: records.map((r) => r.json), ...(failure ? { error: failure } : {}) }));
+    if (array) {
+      array.end();
+      write(failure ? `,\n  "error": ${JSON.stringify(failure)}\n}\n` : "\n}\n");
     } else {
-      if (records.length > 0) {
-        ctx.io.stdout(table(["LSN", "bytes", "record", "shard", "ts", "op", "key", "value"], records.flatMap((r) => r.rows)));
-      }
-      ctx.io.stdout(`${records.length} ${records.length === 1 ? "record" : "records"} from ${logDir}\n`);
+      printRows();
+      write(`${count} ${count === 1 ? "record" : "records"} from ${logDir}\n`);
     }
     if (failure) {
       ctx.io.stderr(`shardline wal dump: ${failure}\nrun \`shardline doctor ${dir}\` for a full report\n`);
