@@ -12,7 +12,8 @@
  * - async durability: after the first record of a batch arrives, the worker waits up to
  *   batchIntervalUs to gather more, so a record is durable within one batch interval
  *   plus one sync; unless a flush asked for a sync (RingView.requestSync: the ring's
- *   flushRequests moved since the worker last looked), which it then makes at once.
+ *   flushRequests moved), which it then makes at once, and again without gathering until
+ *   a sync reaches the reserveHead seen after the request.
  * - a failed write, sync or rotation is final: the ring goes FAILED (every pending and
  *   later append rejects), the error is posted to the opener, the loop ends. It never
  *   retries a sync (fsyncgate).
@@ -98,8 +99,16 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
   const wakeIndex = ring.index(Ring.WAKE_SEQ);
   const sleepingIndex = ring.index(Ring.WORKER_SLEEPING);
   const flushIndex = ring.index(Ring.FLUSH_REQUESTS);
-  /** flushRequests when the worker last looked: a change is a flush waiting for a sync. */
-  let flushesSeen = Atomics.load(i32, flushIndex);
+  /**
+   * flushRequests up to which every flush is answered: a change is a flush waiting for a
+   * sync. 0, as walRingFormat left the word, not what it holds now: "started" is posted
+   * before this runs, and a flush made in between (seen: a flush right after open) would
+   * otherwise count as answered and wait out a whole interval.
+   */
+  let flushesSeen = 0;
+  /** flushRequests when last read, and reserveHead read after it: a sync reaching it answers them all. */
+  let flushesAsked = flushesSeen;
+  let flushTarget = 0;
   const intervalMs = args.batchIntervalUs / 1000;
   const mask = ring.capacity - 1;
   const u8 = core.u8;
@@ -136,12 +145,21 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
       // a flush adds to flushRequests before wakeSeq: a flush this read misses changes
       // wakeSeq after it, and the wait returns at once. The scan after reading
       // flushRequests takes every record published before the flush asked.
+      // A flush is answered only by a sync that reaches its target, not by the first sync
+      // after it: a record reserved before the flush may be published after this scan (a
+      // large batch's commit record, held by the actor while it inserts). Every flush
+      // counted so far asked for at most reserveHead as read after the count (flushTarget);
+      // until a sync reaches it, no gather waits.
       const seq = Atomics.load(i32, wakeIndex);
       if (Atomics.load(i32, flushIndex) === flushesSeen) {
         const wait = jobIdle(i32, wakeIndex, seq, intervalMs);
         if (wait) await wait;
       }
-      flushesSeen = Atomics.load(i32, flushIndex);
+      const asked = Atomics.load(i32, flushIndex);
+      if (asked !== flushesAsked) {
+        flushesAsked = asked;
+        flushTarget = ring.reserveHead;
+      }
       to = Number(exports.walScan(args.ring, BigInt(from), BigInt(from + ring.capacity)));
     }
 
@@ -182,6 +200,7 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
       return;
     }
     exports.walPublishDurable(args.ring, BigInt(to), BigInt(records));
+    if (to >= flushTarget) flushesSeen = flushesAsked;
     from = to;
   }
   // The ring was failed by another thread (the engine's actor): nothing more will be
