@@ -8,6 +8,7 @@
  * (runtimes/common/cli-host.ts) and bundled (dist/node/cli.js), so the root is "../../".
  * Threads: the main thread.
  */
+import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import process from "node:process";
@@ -51,13 +52,7 @@ async function readStdin(bytesMax: number): Promise<Uint8Array> {
     length += chunk.length;
     if (length > bytesMax) break;
   }
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
+  return Buffer.concat(chunks, length);
 }
 
 /**

@@ -15,7 +15,7 @@
 import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
 import type { ScanOptions } from "../engine/database.ts";
 import { openForCli } from "./database.ts";
-import { argBytes, cellBytes, type Encoding, fields, putBytes, table } from "./format.ts";
+import { argBytes, cellBytes, type Encoding, fields, putBytes, table, TablePager } from "./format.ts";
 import type { CliContext } from "./io.ts";
 import { EXIT_FAILURE, EXIT_OK, JsonArrayWriter, toJson, UsageError } from "./io.ts";
 
@@ -155,17 +155,12 @@ function printJsonRows(ctx: CliContext, rows: Iterable<[Uint8Array, Uint8Array]>
 /** The rows as tables of at most SCAN_TABLE_ROWS rows, each written when full; returns how many. */
 function printTableRows(ctx: CliContext, rows: Iterable<[Uint8Array, Uint8Array]>, encoding: Encoding): number {
   let count = 0;
-  let page: string[][] = [];
-  const flush = () => {
-    if (page.length > 0) ctx.io.stdout(table(["key", "value"], page));
-    page = [];
-  };
+  const pager = new TablePager((text) => ctx.io.stdout(text), ["key", "value"], SCAN_TABLE_ROWS);
   for (const [key, value] of rows) {
-    page.push([cellBytes(key, encoding), cellBytes(value, encoding)]);
+    pager.add([[cellBytes(key, encoding), cellBytes(value, encoding)]]);
     count++;
-    if (page.length === SCAN_TABLE_ROWS) flush();
   }
-  flush();
+  pager.end();
   return count;
 }
 

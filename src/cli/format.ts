@@ -109,6 +109,27 @@ export function table(head: string[], rows: Cell[][]): string {
   return `${t.toString()}\n`;
 }
 
+/**
+ * Rows written as tables of about `rowsMax` rows each, as they come: a command prints what
+ * it reads without holding all of it (scan, wal dump). `add` takes the rows of one item
+ * (a record's operations stay in one table); `end` writes what is left.
+ */
+export class TablePager {
+  #rows: Cell[][] = [];
+
+  constructor(private readonly write: (text: string) => void, private readonly head: string[], private readonly rowsMax: number) {}
+
+  add(rows: Cell[][]): void {
+    for (const row of rows) this.#rows.push(row);
+    if (this.#rows.length >= this.rowsMax) this.end();
+  }
+
+  end(): void {
+    if (this.#rows.length > 0) this.write(table(this.head, this.#rows));
+    this.#rows = [];
+  }
+}
+
 /** A two-column name/value table, as text ending in a newline. */
 export function fields(pairs: Array<[string, Cell]>): string {
   const t = new Table({ style: { head: [], border: [], compact: true } });

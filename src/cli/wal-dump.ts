@@ -19,7 +19,7 @@ import { decodeRecord, KIND_COMMIT, KIND_FRAGMENT, KIND_MARKER, OP_PUT } from ".
 import { CorruptionError } from "../errors.ts";
 import { readRecords } from "../wal/read-records.ts";
 import { toolCore } from "./database.ts";
-import { cellBytes, type Encoding, putBytes, table } from "./format.ts";
+import { cellBytes, type Encoding, putBytes, TablePager } from "./format.ts";
 import type { CliContext } from "./io.ts";
 import { CliError, EXIT_FAILURE, EXIT_OK, JsonArrayWriter, UsageError } from "./io.ts";
 
@@ -116,11 +116,7 @@ export async function walDumpCommand(ctx: CliContext, dir: string, o: WalDumpOpt
       write(`{\n  "log": ${JSON.stringify(logDir)},\n  "records": `);
       array = new JsonArrayWriter(write, 2);
     }
-    let rows: Dumped["rows"] = [];
-    const printRows = () => {
-      if (rows.length > 0) write(table(["LSN", "bytes", "record", "shard", "ts", "op", "key", "value"], rows));
-      rows = [];
-    };
+    const pager = new TablePager(write, ["LSN", "bytes", "record", "shard", "ts", "op", "key", "value"], WAL_TABLE_ROWS);
     let count = 0;
     let failure: string | undefined;
     if (limit > 0) {
@@ -129,10 +125,7 @@ export async function walDumpCommand(ctx: CliContext, dir: string, o: WalDumpOpt
           const dumped = dumpRecord(lsn, payload, encoding);
           count++;
           if (array) array.item(dumped.json);
-          else {
-            for (const row of dumped.rows) rows.push(row);
-            if (rows.length >= WAL_TABLE_ROWS) printRows();
-          }
+          else pager.add(dumped.rows);
           if (count >= limit) break;
         }
       } catch (error) {
@@ -144,7 +137,7 @@ export async function walDumpCommand(ctx: CliContext, dir: string, o: WalDumpOpt
       array.end();
       write(failure ? `,\n  "error": ${JSON.stringify(failure)}\n}\n` : "\n}\n");
     } else {
-      printRows();
+      pager.end();
       write(`${count} ${count === 1 ? "record" : "records"} from ${logDir}\n`);
     }
     if (failure) {

@@ -672,7 +672,7 @@ export class Database implements AsyncDisposable {
     this.#checkWritable();
     const target = this.#group.reserveHead;
     // Under "async" the durability worker would gather for walBatchIntervalUs first.
-    if (!this.#full && this.#group.durableLsn < target) this.#group.requestSync();
+    if (!this.#full) this.#group.requestSync(target);
     await this.#waiters.wait(target);
   }
 

@@ -400,7 +400,7 @@ export class Log implements AsyncDisposable {
     if (typeof lsn !== "bigint") return Promise.reject(new TypeError("flushUntil expects a bigint LSN"));
     const target = Math.min(Number(lsn) + 1, this.ring.reserveHead);
     // Under "async" the durability worker would gather for batchIntervalUs first.
-    if (this.durability === "async" && this.ring.durableLsn < target) this.ring.requestSync();
+    if (this.durability === "async") this.ring.requestSync(target);
     return this.#waiters.wait(target);
   }
 

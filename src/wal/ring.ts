@@ -212,12 +212,13 @@ export class RingView {
   }
 
   /**
-   * Asks the durability worker to sync what is published now instead of gathering for
-   * its batch interval (durability "async"): flushRequests +1, then wakeSeq +1 and a
-   * notify. The worker reads wakeSeq before flushRequests, so a request made after its
-   * read ends its wait at once (durability-worker.ts).
+   * Asks the durability worker to sync up to `target` now instead of gathering for its
+   * batch interval (durability "async"), unless that is durable already: flushRequests +1,
+   * then wakeSeq +1 and a notify. The worker reads wakeSeq before flushRequests, so a
+   * request made after its read ends its wait at once (durability-worker.ts).
    */
-  requestSync(): void {
+  requestSync(target: number): void {
+    if (this.durableLsn >= target) return;
     Atomics.add(this.i32, this.index(Ring.FLUSH_REQUESTS), 1);
     const wake = this.index(Ring.WAKE_SEQ);
     Atomics.add(this.i32, wake, 1);

@@ -1,6 +1,7 @@
 /** Shared helpers for the engine tests: the platform, the database API, temp dirs, text. */
 import { currentPlatform } from "../harness/platform.ts";
 import { bindDatabaseApi } from "../../src/engine/public.ts";
+import { writeAll } from "../wal/helpers.ts";
 
 export const platform = await currentPlatform();
 export const { open, attach } = bindDatabaseApi(platform);
@@ -44,11 +45,5 @@ export async function eventually(done: () => boolean, what: string, limitMs = 30
 export function rewriteFile(path: string, change: (bytes: Uint8Array) => void): void {
   const bytes = platform.readFile(path);
   change(bytes);
-  const file = platform.open(path, "readwrite");
-  try {
-    file.write(bytes, 0);
-    file.datasync();
-  } finally {
-    file.close();
-  }
+  writeAll(path, bytes);
 }
