@@ -8,6 +8,8 @@
 // - a database written with larger memtables than the default could not be read by get,
 //   scan or stats (the read-only open's replay did not fit), and doctor had no remedy;
 // - a scan bound given without its value took the next flag as its value.
+// And one found by reading (2026-12-06): keys and values were printed raw in tables, so a
+// stored escape sequence drove the user's terminal and a newline broke the table's rows.
 import { spawnSync } from "node:child_process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -111,6 +113,33 @@ test("scan --prefix without its value (--json next) is a usage error, not a scan
   await db.close();
   const r = await cli(["scan", dir, "--prefix", "--json"]);
   assert.is(r.code, 2, `exit ${r.code}, stdout: ${r.out}`);
+});
+
+// format.ts cellBytes: table cells showed the text as stored. A key or value holding ESC
+// sequences recoloured or cleared the reader's terminal, a carriage return overwrote what
+// was printed before it, a right-to-left override reordered what the reader saw, and a
+// newline split one row over two lines.
+const UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+test("get, scan and wal dump tables: a key or value with control characters (ESC, CR, newline, RTL override) prints them escaped, never raw", async () => {
+  const dir = tempDir("shardline-review-");
+  const db = await open(dir);
+  await db.put("red\x1b[31mkey", "clear\x1b[2J\rover");
+  await db.put("two\nlines", "tab\there\u202eevil");
+  await db.close();
+  for (const argv of [["scan", dir], ["get", dir, "red\x1b[31mkey"], ["get", dir, "two\nlines"], ["wal", "dump", dir]]) {
+    const r = await cli(argv);
+    assert.is(r.code, 0, r.err);
+    const bad = UNSAFE.exec(r.out);
+    assert.is(bad, null, `${argv[0]} printed U+${bad?.[0].codePointAt(0)!.toString(16).padStart(4, "0")} raw: ${JSON.stringify(r.out)}`);
+  }
+  const scan = (await cli(["scan", dir])).out;
+  assert.ok(scan.includes("red\\x1b[31mkey"), scan);
+  assert.ok(scan.includes("clear\\x1b[2J\\rover"), scan);
+  assert.ok(scan.includes("two\\nlines"), scan);
+  assert.ok(scan.includes("tab\\there\\u{202e}evil"), scan);
+  // JSON output stays exact: the bytes stored, escaped by JSON only.
+  const rows = json<Array<{ key: string; value: string }>>(await cli(["scan", dir, "--json"]));
+  assert.equal(rows.map((r) => r.key).sort(), ["red\x1b[31mkey", "two\nlines"]);
 });
 
 test.after(cleanup);
