@@ -9,7 +9,8 @@
 // rebuilds from the seed (values name writer, key and sequence number; reads never go back;
 // a whole-range read is a cut of the writer's program; a snapshot reads the same twice). The
 // opener opens and closes change feeds (readers of the group WAL, putting each shard's
-// operations back in timestamp order) and checks their events; the second option set has fastWrite off.
+// operations back in timestamp order) and checks their events; the second option set has
+// fastWrite off, the third durability "async".
 // 64 KiB memtables (values up to their quarter, 16 KiB): flushes and compactions happen
 // during the run. After each phase every thread hands its model to the opener, which closes,
 // reopens and checks every key of every thread exactly; the workers attach again.
@@ -158,6 +159,15 @@ test("three threads with fastWrite: false (every write through the actor)", asyn
   assert.is(totals.fast, 0, "no write took the fast path");
   assert.ok(totals.channel > 0);
   if (OPS * PHASES >= 600) assert.ok(totals.flushes >= 4 && totals.compactions >= 1, `flushes (${totals.flushes}) and compactions (${totals.compactions}) happened`);
+});
+
+// Under "async" a write resolves before it is durable and each thread's flush() asks the
+// durability worker for a sync (Ring.FLUSH_REQUESTS) while the others write: reads, feeds and
+// the reopen after each phase's clean close must still see every acknowledged write.
+test("three threads under durability \"async\", flush() from every thread", async () => {
+  const totals = await rounds("durability: async", { ...BASE, durability: "async" });
+  assert.ok((totals.ops.flush ?? 0) > 0, `flushes were asked for (${JSON.stringify(totals.ops)})`);
+  if (OPS * PHASES >= 600) assert.ok(totals.fast > 0 && totals.flushes >= 4, `fast-path writes (${totals.fast}) and memtable flushes (${totals.flushes}) happened`);
 });
 
 // Found by the model above (seed 5005 under Bun: a foreign scan saw half of a batch). A scan

@@ -19,6 +19,8 @@
 // reaching us); a delete's outcome is absence. So an acknowledged write is never lost, a
 // value that was never written never appears, and an acknowledged delete stays deleted.
 // A batch (puts on three keys) that is the last operation on its keys is on all or none.
+// The same rounds run again under durability "async", where "acknowledged" means covered by
+// a completed flush(): the write resolved before a flush() was called that then resolved.
 //
 // SHARDLINE_POWER_LOSS_ROUNDS sets the rounds (default 3: an open alone takes 1 to 3 s); SHARDLINE_POWER_LOSS_SEED the seed.
 import { suite } from "uvu";
@@ -142,6 +144,33 @@ async function writeUntilCrash(db: Database, p: PowerLossPlatform, history: Hist
   return inFlight;
 }
 
+/**
+ * The same under durability "async", where a write resolves before it is durable and
+ * `flush()` makes durable everything resolved before it was called: every FLUSH_EVERY
+ * operations a flush (not awaited, so writes go on beside it) marks as acknowledged the
+ * operations that had resolved when it was called, once it resolves.
+ */
+const FLUSH_EVERY = 12;
+async function writeAsyncUntilCrash(db: Database, p: PowerLossPlatform, history: History, round: number, random: () => number): Promise<Set<Promise<void>>> {
+  const inFlight = new Set<Promise<void>>();
+  let resolved: Op[] = [];
+  const track = (promise: Promise<void>) => {
+    const done: Promise<void> = promise.finally(() => inFlight.delete(done));
+    inFlight.add(done);
+  };
+  for (let i = 0; i < OPS_PER_ROUND && !p.crashed; i++) {
+    const { write, ops } = issue(db, history, `${round}.${i}`, i, random);
+    track(write.then(() => void resolved.push(...ops), () => {}));
+    if (i % FLUSH_EVERY === FLUSH_EVERY - 1) {
+      const covered = resolved;
+      resolved = [];
+      track(db.flush().then(() => void covered.forEach((op) => (op.acked = true)), () => {}));
+    }
+    if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+  }
+  return inFlight;
+}
+
 test("database: a new database's first acknowledged write survives a power loss right after it (its directories were fsynced into their parents)", async () => {
   const root = tempDir();
   const p = withPowerLoss(platform, root);
@@ -157,10 +186,16 @@ test("database: a new database's first acknowledged write survives a power loss 
   }
 });
 
-test(`database: ${ROUNDS} power losses at seeded points, recovery under power loss too: acknowledged writes and deletes survive, nothing else appears`, async () => {
+type Writer = typeof writeUntilCrash;
+
+/**
+ * ROUNDS power losses on one database written by `write` with `options`: each round
+ * recovers through a fresh wrapper and checks every key, then writes until the crash.
+ */
+async function powerLossRounds(name: string, options: DatabaseOptions, write: Writer, seed: number): Promise<void> {
   const root = tempDir();
   const dir = `${root}/db`; // created by the first open: its entry in root must be made durable too
-  const random = seededRandom(SEED);
+  const random = seededRandom(seed);
   const history: History = new Map();
   let checkedRounds = 0;
   let acked = 0;
@@ -169,16 +204,17 @@ test(`database: ${ROUNDS} power losses at seeded points, recovery under power lo
     const fate = FATES[round % FATES.length];
     const crashAt = 1 + Math.floor(random() * CRASH_AT_MAX);
     const entries = round % 2 === 1 ? "ordered" : "fsynced";
-    const p = withPowerLoss(platform, root, { seed: SEED + round, unsynced: fate, entries, crashAtOperation: crashAt });
+    const p = withPowerLoss(platform, root, { seed: seed + round, unsynced: fate, entries, crashAtOperation: crashAt });
+    const when = `${name}, seed ${seed}, round ${round} (${fate}, ${entries}, crash at operation ${crashAt}), after recovery`;
     let db: Database | undefined;
     let inFlight = new Set<Promise<void>>();
     try {
-      db = await bindDatabaseApi(p).open(dir, OPTIONS);
-      checkKeys(db, history, `round ${round} (${fate}, ${entries}, crash at operation ${crashAt}), after recovery`);
-      checkBatches(db, history, `round ${round} (${fate}, ${entries}, crash at operation ${crashAt}), after recovery`);
+      db = await bindDatabaseApi(p).open(dir, options);
+      checkKeys(db, history, when);
+      checkBatches(db, history, when);
       checkedRounds++;
       tablesSeen = Math.max(tablesSeen, db.stats().shards.reduce((n, s) => n + s.tables, 0));
-      inFlight = await writeUntilCrash(db, p, history, round, random);
+      inFlight = await write(db, p, history, round, random);
     } catch (error) {
       if (!p.crashed) throw error;
     }
@@ -187,13 +223,23 @@ test(`database: ${ROUNDS} power losses at seeded points, recovery under power lo
     await bounded(Promise.allSettled(inFlight));
     acked = [...history.values()].flat().filter((op) => op.acked).length;
   }
-  console.log(`  [power loss] engine: ${ROUNDS} rounds, ${checkedRounds} recovered under the wrapper, ${acked} acknowledged operations, up to ${tablesSeen} tables`);
+  console.log(`  [power loss] engine, ${name}: ${ROUNDS} rounds, ${checkedRounds} recovered under the wrapper, ${acked} acknowledged operations, up to ${tablesSeen} tables`);
 
   assert.ok(acked > 0, "some writes were acknowledged");
-  const db = await open(dir, OPTIONS);
-  checkKeys(db, history, "final recovery, through the real platform");
-  checkBatches(db, history, "final recovery, through the real platform");
+  const db = await open(dir, options);
+  checkKeys(db, history, `${name}: final recovery, through the real platform`);
+  checkBatches(db, history, `${name}: final recovery, through the real platform`);
   await db.close();
+}
+
+test(`database: ${ROUNDS} power losses at seeded points, recovery under power loss too: acknowledged writes and deletes survive, nothing else appears`, async () => {
+  await powerLossRounds(`durability "full"`, OPTIONS, writeUntilCrash, SEED);
+});
+
+// flush() under "async" asks the durability worker for a sync at once (565228c): what it
+// answers must be durable, whatever the power loss keeps of the rest.
+test(`database, durability "async": ${ROUNDS} power losses; what a completed flush() covered survives, nothing else appears`, async () => {
+  await powerLossRounds(`durability "async" with flush()`, { ...OPTIONS, durability: "async" }, writeAsyncUntilCrash, SEED + 1000);
 });
 
 test.run();
