@@ -8,6 +8,9 @@
  *   3. delete what a crash left half done: tables not named by the manifest, temp files;
  *   4. open the group WAL (its recovery cuts a torn tail, docs/wal-format.md) with its ring
  *      in the database's shared memory, and recover every shard's partition log;
+ *      A group WAL that ends below its floor (a salvage cut, RECOVERY.md G4a) is set aside,
+ *      or, when records past the checkpoint are left, replayed and flushed to tables after
+ *      step 5 and the open made again (flushBelowFloor);
  *   5. replay, from each log's checkpoint, every operation into its shard's memtable,
  *      streaming each log once in LSN order (replayed versions get seq 0: visible to every
  *      snapshot); when the replay fills a shard's memtables, it freezes the active one
@@ -32,13 +35,13 @@ import { acquireDirLock, type DirLock } from "../lock.ts";
 import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
 import { workerPool } from "../worker-pool.ts";
 import { FailCode, Ring, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
-import { Log } from "../wal/log.ts";
+import { Log, type RecoveryReport } from "../wal/log.ts";
 import { RingView } from "../wal/ring.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
 import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
 import { openReadOnly } from "./open-read-only.ts";
-import { awaitDurableBeyond, type FlushEnv, partitionDir } from "./flush.ts";
+import { awaitDurableBeyond, type FlushEnv, flushShard, partitionDir, publishManifest } from "./flush.ts";
 import { FOLLOWER_FILE_NAME, MANIFEST_NAME, manifestCore, type ManifestData, newDatabaseId, newManifest, readManifest, writeManifest } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
@@ -72,11 +75,32 @@ const ACTOR_STOP_WAIT_MS = 30_000;
  */
 export interface OpenPurpose {
   followerCheckpoint?: boolean;
+  /**
+   * The group WAL's recovery report of an open that flushed a log ending below its floor
+   * (LogFlushedBelowFloor): this open is the second, and reports both.
+   */
+  flushedBelowFloor?: RecoveryReport;
+}
+
+/**
+ * Thrown by an open whose group WAL ended below its floor with records still to replay
+ * (R10, docs/RECOVERY.md G4a) once it has replayed them and flushed them to tables: the
+ * open is then made again, and finds a log the tables hold whole (R9).
+ */
+class LogFlushedBelowFloor extends Error {
+  constructor(readonly report: RecoveryReport) {
+    super("the group WAL ended below its floor; its records were flushed to tables");
+  }
 }
 
 export async function openDatabase(platform: Platform, dir: string, options: DatabaseOptions = {}, purpose: OpenPurpose = {}): Promise<Database> {
   try {
-    return await openResolved(platform, dir, options, purpose);
+    try {
+      return await openResolved(platform, dir, options, purpose);
+    } catch (error) {
+      if (!(error instanceof LogFlushedBelowFloor)) throw error;
+      return await openResolved(platform, dir, options, { ...purpose, flushedBelowFloor: error.report });
+    }
   } catch (error) {
     throw publicError(error);
   }
@@ -125,7 +149,8 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
 
     // Seqs are group-WAL LSNs: a new group WAL starts beyond every seq already in a table,
     // and at or past the checkpoint (replay starts there: a record below it would be
-    // skipped). A salvage that cuts the log below this floor sets it aside (G4a).
+    // skipped). A log that a salvage cut below this floor is set aside (G4a, R9), or first
+    // flushed to tables when records past the checkpoint are left (R10: flushBelowFloor).
     const startLsn = Math.ceil(Math.max(Number(manifest.maxSeq) + 1, manifest.groupCheckpoint) / 8) * 8;
     log = await Log.open(platform, `${dir}/wal`, {
       segmentBytesMax: o.walSegmentBytesMax,
@@ -185,6 +210,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       await helper?.stop();
     }
     manifest = env.manifest;
+    if (log.recovery?.decisions.includes("R10")) flushBelowFloor(env, log, purpose);
     memtables.reclaim();
     // Fragments of a large batch at the log's end, without their commit: the writer that
     // logged them died before the commit was durable, and no commit will come. Say so in
@@ -200,7 +226,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     }
 
     const recovery: RecoveryInfo = {
-      groupLog: log.recovery,
+      groupLog: purpose.flushedBelowFloor && log.recovery ? mergeReports(purpose.flushedBelowFloor, log.recovery) : log.recovery,
       partitions: partitionReports,
       replayedRecords: replayed.records,
       replayedOperations: replayed.operations,
@@ -276,6 +302,41 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     lock?.release();
     throw error;
   }
+}
+
+/**
+ * G4a, R10: the group WAL ends below its floor (a salvage cut between the checkpoint and
+ * maxSeq), and replay has put the records left past the checkpoint in memtables. They are
+ * flushed to tables, and the checkpoint moved to the log's end, so that the tables hold
+ * every record of the log; then the open is made again (LogFlushedBelowFloor), and that one
+ * sets the log aside (R9) and begins a new one above maxSeq. Nothing is appended to the log
+ * meanwhile. A crash in between leaves either the same log and checkpoint (this repeats; a
+ * version flushed twice is harmless, being identified by key and timestamp) or the tables
+ * holding the whole log (R9 next).
+ */
+function flushBelowFloor(env: FlushEnv, log: Log, purpose: OpenPurpose): void {
+  if (purpose.flushedBelowFloor) {
+    throw new CorruptionError(`group WAL in ${env.dir}/wal still ends below its floor after its records were flushed to tables`, `${env.dir}/wal`);
+  }
+  for (let shard = 0; shard < env.shared.shards; shard++) {
+    if (env.memtables.usedFraction(shard) > 0) env.memtables.freeze(shard, (s) => flushShard(env, s));
+    while (env.memtables.frozenCount(shard) > 0) flushShard(env, shard);
+  }
+  const end = env.groupDurable();
+  if (env.manifest.groupCheckpoint < end) publishManifest(env, { ...structuredClone(env.manifest), groupCheckpoint: end });
+  throw new LogFlushedBelowFloor(log.recovery!);
+}
+
+/** Two opens' group-WAL reports as one: the first cut the log, the second set it aside. */
+function mergeReports(first: RecoveryReport, second: RecoveryReport): RecoveryReport {
+  return {
+    segmentsRead: first.segmentsRead + second.segmentsRead,
+    records: first.records + second.records,
+    segmentsLeftToReader: first.segmentsLeftToReader + second.segmentsLeftToReader,
+    bytesCut: first.bytesCut + second.bytesCut,
+    decisions: [...first.decisions, ...second.decisions],
+    corruptSegments: [...first.corruptSegments, ...second.corruptSegments],
+  };
 }
 
 /** File-system errors that mean the lock protocol cannot work in this directory at all. */

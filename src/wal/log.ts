@@ -71,11 +71,12 @@ export interface LogEmbedding {
   /** A new log's first LSN (a multiple of 8); an existing log continues where it ends. */
   startLsn?: number;
   /**
-   * With `salvage`: every record below this LSN is held elsewhere (the engine's tables, below
-   * its checkpoint). A salvage cut that leaves the log ending below `startLsn` (where the
-   * engine's seqs must go on) sets the log aside and begins a new one at `startLsn` when
-   * nothing left in it is above `heldBelow`, and refuses (CorruptionError) otherwise
-   * (recovery.ts, setAsideBelowFloor; docs/RECOVERY.md G4a).
+   * Every record below this LSN is held elsewhere (the engine's tables, below its
+   * checkpoint). A log that ends below `startLsn` (where the engine's seqs must go on; only
+   * a salvage cut leaves one) is set aside and a new one begun at `startLsn` when nothing
+   * left in it is at or past `heldBelow` (R9), and otherwise goes on at its end with R10 in
+   * `recovery.decisions`: the embedder must move those records into what it holds below
+   * `heldBelow` and open again (recovery.ts, setAsideBelowFloor; docs/RECOVERY.md G4a).
    */
   heldBelow?: number;
   /**
@@ -208,7 +209,7 @@ export class Log implements AsyncDisposable {
       });
       const durableAtLeast = embedding.durableMarkPath === undefined ? undefined : readDurableMark(platform, embedding.durableMarkPath);
       let recovered = recoverLog(core, platform, dir, { salvage: options.salvage, readerChecksFromLsn: embedding.readerChecksFromLsn, durableAtLeast });
-      if (options.salvage && embedding.startLsn !== undefined && embedding.heldBelow !== undefined) {
+      if (embedding.startLsn !== undefined && embedding.heldBelow !== undefined) {
         recovered = setAsideBelowFloor(platform, dir, recovered, embedding.startLsn, embedding.heldBelow);
       }
       if (recovered.isNew && embedding.startLsn !== undefined) {

@@ -35,7 +35,7 @@ export interface LastSegment extends SegmentInfo {
   syncBytesMax: number;
 }
 
-export type RecoveryRow = "R0" | "R1" | "R2" | "R3" | "R4" | "R5" | "R6" | "R7" | "R8" | "R9";
+export type RecoveryRow = "R0" | "R1" | "R2" | "R3" | "R4" | "R5" | "R6" | "R7" | "R8" | "R9" | "R10";
 
 export interface RecoveryReport {
   /** Segment files read. */
@@ -133,23 +133,25 @@ function removeCreatingSegments(platform: Platform, dir: string, report: Recover
 }
 
 /**
- * After a salvage (G4a in docs/RECOVERY.md): a log cut so that it ends below `floorLsn`, the
- * LSN its owner's next record must have (the engine: above every seq in a table, at or past
- * its checkpoint), cannot go on where it ends. When every record left lies below
- * `heldBelow` (held in tables), the log is moved to corrupt/ and a new one begins (the
- * caller starts it at `floorLsn`); otherwise records the owner still needs would be lost
- * with it, and the salvage is refused.
+ * A log that ends below `floorLsn`, the LSN its owner's next record must have (the engine:
+ * above every seq in a table, at or past its checkpoint), cannot go on where it ends. Only a
+ * salvage cut leaves one (a healthy log ends past every seq its owner wrote out, and past
+ * its checkpoint), or an open that crashed between such a cut and what follows here; both
+ * cases are handled alike (docs/RECOVERY.md G4a):
+ * - every record left lies below `heldBelow` (held in tables): the log is moved to
+ *   corrupt/ and a new one begins (R9; the caller starts it at `floorLsn`);
+ * - records at or past `heldBelow` are left: the log goes on at its end for now (R10); the
+ *   owner must put those records where it holds the rest (the engine replays them and
+ *   flushes them to tables, moving its checkpoint to the log's end) and open again, which
+ *   then takes the first case. Setting the log aside now would lose them.
  */
 export function setAsideBelowFloor(platform: Platform, dir: string, recovered: RecoveredLog, floorLsn: number, heldBelow: number): RecoveredLog {
   if (recovered.isNew || recovered.nextLsn >= floorLsn) return recovered;
-  if (recovered.nextLsn > heldBelow) {
-    throw new CorruptionError(
-      `salvage cut the log in ${dir} at LSN ${recovered.nextLsn}, between LSN ${heldBelow}, below which the tables hold every record, and LSN ${floorLsn}, where new records must begin: ` +
-        `going on would give new writes LSNs the tables already use, and setting the log aside would lose the records from ${heldBelow} on; restore the log from a backup`,
-      dir,
-    );
-  }
   const report = recovered.report;
+  if (recovered.nextLsn > heldBelow) {
+    report.decisions.push("R10");
+    return recovered;
+  }
   report.corruptSegments.push(...moveAside(platform, dir, listSegmentFiles(platform, dir)));
   report.decisions.push("R9");
   return { isNew: true, salt: newSalt(), segments: [], last: undefined, nextLsn: 0, report };

@@ -4,15 +4,19 @@
 // review found on 2026-12-06, each seen failing before its fix: a salvage cut below those
 // went on at the cut (keys held by tables read as missing; a write acknowledged after the
 // salvage was skipped by the next replay), and a log begun anew after R4 started below the
-// checkpoint. Now the log is set aside (R9) and a new one starts at the floor.
+// checkpoint. Now the log is set aside (R9) and a new one starts at the floor. A cut between
+// the checkpoint and maxSeq, refused until 2026-12-06 even under salvage, is now replayed and
+// flushed to tables first (R10), with or without salvage (an open that crashed after its cut).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { durableMarkPath } from "../../src/engine/reader-slots.ts";
 import { manifestCore, readManifest } from "../../src/engine/manifest.ts";
-import { readDurableMark } from "../../src/wal/durable-mark.ts";
+import { encodeDurableMark, readDurableMark } from "../../src/wal/durable-mark.ts";
+import type { Database } from "../../src/engine/public.ts";
 import { SEGMENT_HEADER_BYTES } from "../../src/wal/format.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
-import { cleanup, eventually, open, platform, rewriteFile, tempDir, text } from "./helpers.ts";
+import { Core } from "../../src/core/core.ts";
+import { cleanup, enc, eventually, open, platform, rewriteFile, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine salvage floor");
 test.after.each(cleanup);
@@ -104,6 +108,101 @@ test("salvage moves the only group-WAL segment aside (bad header, G1 after R4): 
   } finally {
     await db.close();
   }
+});
+
+/** `n` keys `${prefix}NNNNN` that the database routes to `shard`. */
+async function keysOf(db: { share(): { module: WebAssembly.Module; memory: WebAssembly.Memory } }, prefix: string, shard: number, n: number): Promise<string[]> {
+  const handle = db.share();
+  const core = await Core.attach(handle.module, handle.memory);
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) if (core.shardOf(enc.encode(`${prefix}${pad(i)}`)) === shard) out.push(`${prefix}${pad(i)}`);
+  core.detach();
+  return out;
+}
+
+/**
+ * A closed database of 2 shards with 64 KiB memtables: shard 1 took one batch first and never
+ * again, so its memtable holds the group checkpoint at the log's start; shard 0 took
+ * BATCHES batches and flushed most of them, so maxSeq is far into the log. Every batch is one
+ * record of the same size: record j (0 is shard 1's) starts at firstLsn + j * recordBytes.
+ */
+async function quietAndBusyShards() {
+  const dir = tempDir();
+  const core = await manifestCore();
+  const options = { shards: 2, durability: "full", memtableBytesMax: 64 * 1024 } as const;
+  const db = await open(dir, options);
+  const [quiet, busy] = [await keysOf(db, "q", 1, PER_BATCH), await keysOf(db, "b", 0, KEYS)];
+  await db.batch(quiet.map((key) => ({ type: "put" as const, key, value: valueOf(key) })));
+  for (let i = 0; i < BATCHES; i++) {
+    await db.batch(busy.slice(i * PER_BATCH, (i + 1) * PER_BATCH).map((key) => ({ type: "put" as const, key, value: valueOf(key) })));
+  }
+  await eventually(() => Number(readManifest(core, platform, dir)!.maxSeq) > 300_000, "shard 0's flushes");
+  await db.close();
+  const manifest = readManifest(core, platform, dir)!;
+  const [segment] = listSegmentFiles(platform, `${dir}/wal`);
+  const mark = readDurableMark(platform, durableMarkPath(dir))!;
+  const recordBytes = (mark - segment.firstLsn) / (BATCHES + 1);
+  assert.ok(Number.isInteger(recordBytes), `records of ${recordBytes} bytes`);
+  assert.is(manifest.groupCheckpoint, segment.firstLsn, "shard 1's memtable holds the checkpoint at the log's start");
+  // Shard 0's batches that tables hold: records 1..inTables.
+  const inTables = Math.floor((Number(manifest.maxSeq) - segment.firstLsn) / recordBytes);
+  return { dir, options, quiet, busy, segment, recordBytes, inTables };
+}
+
+const valueOf = (key: string) => `${key}-value`.padEnd(100, "x");
+
+/** After the log was cut between the checkpoint and maxSeq: what must read, and a write and a delete that must survive the next open. */
+async function checkAfterCut(db: Database, reopen: () => Promise<Database>, quiet: string[], busy: string[], inTables: number): Promise<void> {
+  try {
+    const missing = [...quiet, ...busy.slice(0, inTables * PER_BATCH)].filter((key) => text(db.get(key)) !== valueOf(key));
+    assert.is(missing.length, 0, `${missing.length} keys lost or wrong: ${missing.slice(0, 5).join(", ")}`);
+    await db.put("after-salvage", "acknowledged");
+    await db.delete(quiet[0]);
+  } finally {
+    await db.close();
+  }
+  const again = await reopen();
+  try {
+    assert.is(text(again.get("after-salvage")), "acknowledged", "an acknowledged put is lost");
+    assert.is(again.get(quiet[0]), undefined, "a deleted key comes back");
+    assert.is(text(again.get(busy[inTables * PER_BATCH - 1])), valueOf(busy[inTables * PER_BATCH - 1]));
+  } finally {
+    await again.close();
+  }
+}
+
+// G4a, the case that was refused: a salvage cut between the checkpoint and maxSeq leaves
+// records past the checkpoint that no table holds (shard 1's batch, shard 0's batches before
+// the cut), and tables holding seqs past the cut. Before: CorruptionError even under salvage,
+// so the database could not be opened at all ("restore the log from a backup"). Now the
+// records left are replayed and flushed to tables (R10), the open is made again, and the log
+// is set aside (R9) for a new one above maxSeq.
+test("salvage cuts the group WAL between the checkpoint and maxSeq: the records before the cut and every key in a table read, and new writes survive the next open", async () => {
+  const { dir, options, quiet, busy, segment, recordBytes, inTables } = await quietAndBusyShards();
+  const cutRecord = Math.floor(inTables / 2);
+  rewriteFile(segment.path, (bytes) => void (bytes[SEGMENT_HEADER_BYTES + cutRecord * recordBytes + 40] ^= 0x10));
+  const db = await open(dir, { ...options, salvage: true });
+  const recovery = db.stats().recovery!.groupLog!;
+  assert.ok(recovery.bytesCut > 0, `the cut is reported: ${JSON.stringify(recovery)}`);
+  assert.equal(recovery.decisions.filter((d) => d === "R10" || d === "R9"), ["R10", "R9"], JSON.stringify(recovery.decisions));
+  await checkAfterCut(db, () => open(dir, options), quiet, busy, inTables);
+});
+
+// The state an open leaves when it stops (a crash) after its salvage cut was made durable
+// (the segment cut, the durable mark lowered) and before the flush above: a log that ends,
+// cleanly, between the checkpoint and maxSeq. Before, an open without salvage went on at the
+// cut: every key shard 0's tables hold past it read as missing (their seqs were above every
+// snapshot), and new writes took seqs the tables already used.
+test("an open after a salvage cut that stopped before its flush (the log ends cleanly between the checkpoint and maxSeq): the same outcome without salvage", async () => {
+  const { dir, options, quiet, busy, segment, recordBytes, inTables } = await quietAndBusyShards();
+  const cutAt = SEGMENT_HEADER_BYTES + Math.floor(inTables / 2) * recordBytes;
+  rewriteFile(segment.path, (bytes) => void bytes.fill(0, cutAt));
+  const mark = encodeDurableMark(segment.firstLsn + cutAt - SEGMENT_HEADER_BYTES);
+  rewriteFile(durableMarkPath(dir), (bytes) => bytes.set(mark));
+  const db = await open(dir, options);
+  const decisions = db.stats().recovery!.groupLog!.decisions;
+  await checkAfterCut(db, () => open(dir, options), quiet, busy, inTables);
+  assert.equal(decisions.filter((d) => d === "R10" || d === "R9"), ["R10", "R9"]);
 });
 
 test.run();
