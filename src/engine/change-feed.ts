@@ -171,7 +171,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
 
   constructor(env: FeedEnv, options: SubscribeOptions) {
     this.#env = env;
-    this.#prefix = options.prefix;
+    // A copy: the caller may reuse its array once subscribe() returns (caller-buffers.test.ts).
+    this.#prefix = options.prefix?.slice();
     this.#from = options.from;
     this.#fromAt = options.from === undefined ? 0 : Number(options.from);
     this.#signal = options.signal;
@@ -414,9 +415,13 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     const check = () => {
       const manifest = readManifest(env.core, env.platform, env.dir);
       if (!manifest) return undefined;
+      // The replay needs the shard's timestamps from max(from, 1) (timestamps start at 1)
+      // to startTs; a table may hold those up to maxTs, which the log need not hold any
+      // more. A `from` past startTs needs no history of the shard (the live read has it).
+      const first = from > 1n ? from : 1n;
       for (let shard = 0; shard < env.shared.shards; shard++) {
         const flushed = BigInt(manifest.maxTs[shard]);
-        if (flushed >= from) throw new FeedHistoryError(from, shard, flushed);
+        if (first <= this.#startTs[shard] && first <= flushed) throw new FeedHistoryError(from, shard, flushed);
       }
       return manifest;
     };

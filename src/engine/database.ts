@@ -658,7 +658,7 @@ export class Database implements AsyncDisposable {
       dir: this.dir,
       shared: this.#shared,
       group: this.#group,
-      flush: () => this.#waiters.wait(this.#group.reserveHead),
+      flush: () => this.#flushLog(),
       garbage: this.#read.garbage,
       ended: (s) => this.#subscriptions.delete(s),
     }, { prefix, from: options.from, signal });
@@ -670,10 +670,15 @@ export class Database implements AsyncDisposable {
   /** Resolves once everything acknowledged (or buffered) so far is durable. */
   async flush(): Promise<void> {
     this.#checkWritable();
+    await this.#flushLog();
+  }
+
+  /** flush() without its check: also a `from` feed's first step (change-feed.ts #replay). */
+  #flushLog(): Promise<void> {
     const target = this.#group.reserveHead;
     // Under "async" the durability worker would gather for walBatchIntervalUs first.
     if (!this.#full) this.#group.requestSync(target);
-    await this.#waiters.wait(target);
+    return this.#waiters.wait(target);
   }
 
   // ---- reads -----------------------------------------------------------------------

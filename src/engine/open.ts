@@ -120,6 +120,8 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
   const o = resolveOptions(options);
   if (o.readOnly) return openReadOnly(platform, dir, o, refuseIfNotNew);
   checkExistence(platform, dir, o);
+  // A new database's shards, before anything is made on disk (an existing one's: below).
+  if (!platform.stat(`${dir}/${MANIFEST_NAME}`)) refuseUnfitMemory(o.shards ?? DEFAULT_SHARDS, o);
   if (!purpose.followerCheckpoint && platform.stat(`${dir}/${FOLLOWER_FILE_NAME}`)) throw new FollowerDirectoryError(dir);
   // The durability worker and the actor: their threads start now, alongside the file work.
   workerPool(platform).prewarm(["durability", "actor"], await compileCore());
@@ -136,6 +138,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       throw new RangeError(`${dir} was created with ${existing.shards} shards; open it with shards: ${existing.shards} or leave shards out`);
     }
     const shards = existing?.shards ?? o.shards ?? DEFAULT_SHARDS;
+    refuseUnfitMemory(shards, o);
     const core = await Core.create({
       shards,
       memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + (o.faults.memorySlackBytes ?? MEMORY_SLACK_BYTES)),
@@ -337,6 +340,32 @@ function mergeReports(first: RecoveryReport, second: RecoveryReport): RecoveryRe
     decisions: [...first.decisions, ...second.decisions],
     corruptSegments: [...first.corruptSegments, ...second.corruptSegments],
   };
+}
+
+/**
+ * Memtables a shard needs at the least to run: its active one, the fresh one a freeze puts
+ * in its place while the frozen one waits for its flush, and the spare a channel commit
+ * reserves (actor.ts #roomFor). Below that, writes would fail the database at its first
+ * freeze; above it and below FROZEN_MAX + 3, they wait for flushes when the memory is full.
+ */
+const MEMTABLES_PER_SHARD_MIN = 3;
+
+/**
+ * RangeError when the shared memory (at most MEMORY_BYTES_LIMIT, wasm32 addresses) cannot
+ * hold what `shards` memtables of memtableBytesMax need to run (MEMTABLES_PER_SHARD_MIN each),
+ * with the log's and the request queue's buffers: before anything is made on disk. Each
+ * option alone is within its limits; their product is not. (Found 2026-12-06: 4 shards of
+ * 1 GiB memtables made a database on disk and then failed with MemoryFullError's advice to
+ * end long scans.)
+ */
+function refuseUnfitMemory(shards: number, o: ResolvedOptions): void {
+  const needed = shards * o.memtableBytesMax * MEMTABLES_PER_SHARD_MIN + o.walBufferBytes + REQUEST_QUEUE_BYTES;
+  if (needed <= MEMORY_BYTES_LIMIT) return;
+  const fits = Math.floor((MEMORY_BYTES_LIMIT - o.walBufferBytes - REQUEST_QUEUE_BYTES) / (shards * MEMTABLES_PER_SHARD_MIN) / 65536) * 65536;
+  throw new RangeError(
+    `${shards} shards with memtableBytesMax ${o.memtableBytesMax} need ${needed} bytes of shared memory (${MEMTABLES_PER_SHARD_MIN} memtables a shard, the log's buffer and the request queue), over its limit of ${MEMORY_BYTES_LIMIT}: ` +
+      `use fewer shards or a memtableBytesMax of at most ${fits}`,
+  );
 }
 
 /** File-system errors that mean the lock protocol cannot work in this directory at all. */

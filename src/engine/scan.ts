@@ -377,6 +377,8 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
   next(): IteratorResult<[Uint8Array, Uint8Array], undefined> {
     if (!this.#open) return { done: true, value: undefined };
     try {
+      // Here, not only in #step's loop: a scan with no row left would answer "done".
+      if (this.#ctx.closed) throw new ClosedError(`database ${this.#ctx.dir}`);
       const row = this.#step();
       if (row === undefined) {
         if (!this.#bounds.holdAtEnd) this.#end();

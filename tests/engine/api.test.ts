@@ -301,5 +301,16 @@ test("attach past the thread limit (THREADS_MAX 256) rejects with a ShardlineErr
   );
 });
 
+// Review 2026-12-06, seen failing before its fix: ENGINE.md says the next step of an
+// unfinished iterator after close() throws ClosedError, "one never stepped included"; a scan
+// over an empty range answered done (scan.ts checked only inside its loop over rows).
+test("a scan of an empty range made before close, stepped after close: ClosedError, not done", async () => {
+  const db = await open(tempDir());
+  await db.put("k", "v");
+  const scan = db.scan({ prefix: "nothing-here:" });
+  await db.close();
+  throwsA(() => scan.next(), ClosedError);
+});
+
 test.after(cleanup);
 test.run();

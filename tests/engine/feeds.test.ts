@@ -6,7 +6,11 @@
 // worker. From a review (2026-12-05), each seen failing before its fix: a subscriber that
 // fell two trimmed segments behind got CorruptionError (src/wal/log-tail.ts); `from` past
 // the commit counter let live writes below it through; an abort while a `from` feed's
-// first next() waited for its flush made that next() reject.
+// first next() waited for its flush made that next() reject. From a second review
+// (2026-12-06), each seen failing before its fix: `from: 0n` on a database that never
+// flushed, and `from` past the commit counter with a flush before the first next(), got
+// FeedHistoryError; a `from` feed's first next() under "async" waited out
+// walBatchIntervalUs; a prefix given as a Uint8Array was read for the feed's lifetime.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
@@ -344,6 +348,142 @@ test("abort while a from subscription's first next() waits for its replay's flus
   controller.abort();
   assert.is(await outcome(pending), "done");
   await db.close();
+});
+
+// ---- from the second review (2026-12-06) ----
+
+/** How `p` settled within `ms`: "key@ts", "done", "rejected Name: message", or "hang". */
+async function settled(p: Promise<IteratorResult<ChangeEvent>>, ms = 3000): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const r = await Promise.race([p, new Promise<"hang">((resolve) => (timer = setTimeout(() => resolve("hang"), ms)))]);
+    if (r === "hang") return "hang";
+    return r.done ? "done" : `${text(r.value.key)}@${r.value.commitTs}`;
+  } catch (error) {
+    return `rejected ${(error as Error).name}: ${(error as Error).message}`;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test("from: 0n on a database that never flushed replays its history (not FeedHistoryError 'flushed through 0')", async () => {
+  // Scenario: a fresh database, one put (ts 1), then subscribe({ from: 0n }) ("from the
+  // beginning"; 0n is accepted: database.ts:652 rejects only negative values).
+  // Docs: README "`from` (a commit timestamp) first replays the changes the WAL still holds
+  // from there (FeedHistoryError if a shard already flushed past it)"; ENGINE.md: "If a
+  // shard's manifest says it flushed a timestamp at or above `from` to a table".
+  // What happens: the first next() rejects with FeedHistoryError "changes from commit
+  // timestamp 0 are no longer in the WAL: shard 0 flushed through 0", although nothing was
+  // ever flushed and the WAL holds everything.
+  // Diagnosis: src/engine/change-feed.ts:418-419 compares the manifest's maxTs[shard] with
+  // `flushed >= from`; a shard that never flushed has maxTs "0" (src/engine/manifest.ts:96),
+  // and 0n >= 0n. Timestamps start at 1, so "flushed through 0" means nothing was flushed.
+  // Fix: history is gone only if the shard flushed a timestamp the replay needs:
+  // `flushed > 0n && flushed >= from` (or clamp from to at least 1n before the check).
+  const db = await open(tempDir(), { shards: 2 });
+  try {
+    const ts = await db.put("a", "1");
+    const feed = db.subscribe({ from: 0n });
+    assert.is(await settled(feed.next()), `a@${ts}`);
+    await feed.return?.();
+  } finally {
+    await db.close();
+  }
+});
+
+test("from past the commit counter: a flush after subscribe() does not make the live part 'history gone'", async () => {
+  // Scenario: counter at 1, subscribe({ from: 5n }) (from is in the future: its history part
+  // [from, startTs] is empty, everything it needs comes from the live log read from P). Then
+  // 2,000 puts (ts 2..2001) fill 64 KiB memtables, which are flushed to tables; the WAL is
+  // one 2 MiB segment, never trimmed (asserted). Then the first next().
+  // Docs: `from` "replays ... from this commit timestamp (inclusive)" and FeedHistoryError is
+  // for "changes a shard already flushed to tables" that the replay would need; ENGINE.md:
+  // "the logs may no longer hold it: FeedHistoryError rather than a silent gap". Here the
+  // log still holds every change with ts >= 5 (live path from P), so ts 5.. must be delivered.
+  // What happens: next() rejects with FeedHistoryError ("shard 0 flushed through ~1750")
+  // and the subscription ends: a subscriber that asked for the future is told its history
+  // is gone because it read a moment later than it subscribed.
+  // Diagnosis: src/engine/change-feed.ts:414-423 (#replay's check) throws when
+  // manifest.maxTs[shard] >= from, whatever startTs is; but #replay only needs
+  // from <= ts <= startTs[shard] (:429) and the live path (:327) covers ts > startTs from P.
+  // Fix: check a shard only if its history range is non-empty: throw when
+  // from <= startTs[shard] && maxTs[shard] >= from (a trimmed P is reported by the tail as
+  // FeedOverflowError already).
+  const dir = tempDir();
+  const db = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
+  try {
+    await db.put("a", "x"); // ts 1
+    const feed = db.subscribe({ from: 5n });
+    const written: Array<[string, bigint]> = [];
+    for (let i = 0; i < 2000; i++) written.push([`k${i}`, await db.put(`k${i}`, "v".repeat(100))]);
+    await eventually(() => db.stats().flushes > 0, "a flush to a table", 10_000);
+    assert.equal(listSegmentFiles(platform, `${dir}/wal`).map((s) => s.firstLsn).length, 1, "precondition: the WAL was never trimmed");
+    const expected = written.filter(([, ts]) => ts >= 5n).slice(0, 3).map(([key, ts]) => `${key}@${ts}`);
+    const got = [await settled(feed.next()), await settled(feed.next()), await settled(feed.next())];
+    await feed.return?.();
+    assert.equal(got, expected);
+  } finally {
+    await db.close();
+  }
+});
+
+test("from under durability \"async\": the first next() asks for a sync as db.flush() does, not wait out walBatchIntervalUs", async () => {
+  // Scenario: durability "async", walBatchIntervalUs 1 s. "old" is written and flushed
+  // (durable). Another put "new" is acknowledged (in the ring, not durable: the durability
+  // worker gathers for up to 1 s). subscribe({ from: 1n }) and its first next().
+  // Docs: ENGINE.md "`from`. The first next() makes everything written so far durable, then
+  // reads the logs' operations"; db.flush() under "async" was fixed (flush-now.test.ts,
+  // commit ffea674) to ask the worker for a sync at once instead of waiting the interval.
+  // What happens: the first next() (whose first event, "old", was durable all along) takes
+  // the whole gather interval (~1,000 ms) to resolve.
+  // Diagnosis: the feed's flush is src/engine/database.ts:661
+  // `flush: () => this.#waiters.wait(this.#group.reserveHead)`: it waits for durability but,
+  // unlike Database.flush (database.ts:671-677), never calls `#group.requestSync(target)`,
+  // so #replay (src/engine/change-feed.ts:410-412) waits for the worker's timed gather.
+  // Fix: give FeedEnv.flush the same body as Database.flush (requestSync under "async",
+  // then wait), without the writability check.
+  const db = await open(tempDir(), { shards: 1, durability: "async", walBatchIntervalUs: 1_000_000 });
+  try {
+    const old = await db.put("old", "x");
+    await db.flush();
+    await db.put("new", "y"); // acknowledged, not durable yet
+    const feed = db.subscribe({ from: 1n });
+    const started = Date.now();
+    const first = await settled(feed.next(), 5000);
+    const ms = Date.now() - started;
+    await feed.return?.();
+    assert.is(first, `old@${old}`);
+    assert.ok(ms < 500, `the first next() of a from feed took ${ms} ms (walBatchIntervalUs is 1,000 ms)`);
+  } finally {
+    await db.close();
+  }
+});
+
+test("prefix: the caller's Uint8Array is read at subscribe(), not for the feed's lifetime", async () => {
+  // Scenario: subscribe({ prefix: bytes }) with bytes = "user:", then the caller reuses its
+  // buffer (writes "xxxx:" into it, as a caller that encodes into one scratch array does),
+  // then puts "user:1".
+  // Docs: README "`subscribe({ prefix?, from?, signal? })` is an async iterable of every
+  // write acknowledged after it was called" (matching the prefix given); the project's rule
+  // for caller arrays (tests/engine/caller-buffers.test.ts, review 2026-12-05) is that a call
+  // reads them during the call, never later.
+  // What happens: the acknowledged write "user:1" is never delivered (next() hangs: it
+  // waits for keys starting with "xxxx:"), since the feed filters with the caller's array.
+  // Diagnosis: src/engine/database.ts:651 `keyOf(options.prefix)` returns the caller's
+  // Uint8Array itself (bytesOf, database.ts:147); change-feed.ts:174 keeps it as #prefix and
+  // #matchesAt (change-feed.ts:384-389) reads it at every operation.
+  // Fix: copy it: `this.#prefix = options.prefix?.slice()` (change-feed.ts:174).
+  const db = await open(tempDir(), { shards: 2 });
+  try {
+    const scratch = new TextEncoder().encode("user:");
+    const feed = db.subscribe({ prefix: scratch });
+    new TextEncoder().encodeInto("xxxx:", scratch); // the caller reuses its buffer
+    const ts = await db.put("user:1", "Ada");
+    assert.is(await settled(feed.next(), 1500), `user:1@${ts}`);
+    await feed.return?.();
+  } finally {
+    await db.close();
+  }
 });
 
 test.after(cleanup);

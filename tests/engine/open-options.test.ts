@@ -6,6 +6,7 @@ import * as assert from "uvu/assert";
 import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FileSystemError, ShardlineError } from "../../src/engine/public.ts";
 import { editDistance, nearestName } from "../../src/nearest-name.ts";
 import { rejects } from "../harness/assert.ts";
+import { MEMTABLE_BYTES_MAX } from "../../src/engine/options.ts";
 import { cleanup, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine open options");
@@ -89,6 +90,32 @@ test("open on a path that is a file: FileSystemError with the OS error as cause,
   assert.is(fsError.message.split(file).length - 1, 1, `the path once in: ${fsError.message}`);
   assert.is(fsError.message.split(fsError.osCode).length - 1, 1, `the code once in: ${fsError.message}`);
   assert.match(fsError.message, new RegExp(`^${fsError.operation} `));
+});
+
+/** Every path under `dir` (directories end with "/"), or [] when `dir` does not exist. */
+function listTree(dir: string, prefix = ""): string[] {
+  if (!platform.stat(dir)?.isDirectory) return [];
+  return platform.readdir(dir).sort().flatMap((name) => {
+    const path = `${dir}/${name}`;
+    return platform.stat(path)?.isDirectory ? [`${prefix}${name}/`, ...listTree(path, `${prefix}${name}/`)] : [`${prefix}${name}`];
+  });
+}
+
+// Review 2026-12-06, seen failing before its fix: every option in range, yet 4 shards of
+// 1 GiB memtables need more than the 4 GiB a wasm32 memory has. The open made a MANIFEST, a
+// WAL segment, readers/ and LOCK.d/, then failed with MemoryFullError's advice to end long
+// scans (no scan existed; a retry never succeeds). Now open.ts refuseUnfitMemory refuses it
+// with a RangeError before anything is made on disk.
+test("open with memtableBytesMax at its maximum and the default 4 shards (more memory than wasm32 has): RangeError before anything is made on disk", async () => {
+  const dir = `${tempDir()}/db`;
+  const error = await rejects(() => open(dir, { memtableBytesMax: MEMTABLE_BYTES_MAX }), RangeError);
+  assert.match(error.message, /4 shards with memtableBytesMax 1073741824/);
+  assert.equal(listTree(dir), [], "a refused open made nothing on disk");
+  // The same sizes with one shard fit (3 memtables of 1 GiB): the check is on the product.
+  const db = await open(dir, { shards: 1, memtableBytesMax: MEMTABLE_BYTES_MAX });
+  await db.put("k", "v");
+  assert.is(text(db.get("k")), "v");
+  await db.close();
 });
 
 test.run();
