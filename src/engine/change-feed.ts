@@ -257,7 +257,12 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
         }
         const state = group.state;
         if (state === RingState.FAILED) throw group.stateError(`database ${this.#env.dir}`);
-        if (state === RingState.CLOSED) break;
+        // CLOSED comes after the log's last sync: the durable end read above may be from
+        // before that sync, so look again before ending.
+        if (state === RingState.CLOSED) {
+          if (this.#tail.next < group.durableLsn) continue;
+          break;
+        }
         await this.#waitForLog(seqIndex, seq);
       }
     } catch (error) {

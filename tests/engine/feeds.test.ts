@@ -19,11 +19,12 @@ import { type ChangeEvent, EVENT_WINDOW_BYTES, SUBSCRIPTIONS_MAX } from "../../s
 import { encodeOperations, OP_PUT } from "../../src/engine/records.ts";
 import { EngineShared } from "../../src/engine/shared-state.ts";
 import { RingView } from "../../src/wal/ring.ts";
+import { RingState } from "../../src/wal/format.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
 import { rejects } from "../harness/assert.ts";
 import { startWriters, valueFor } from "./fixtures/attach-writer.ts";
-import { cleanup, eventually, open, platform, tempDir, text } from "./helpers.ts";
+import { attach, cleanup, eventually, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine change feeds");
 
@@ -334,11 +335,13 @@ test("abort while a from subscription's first next() waits for its replay's flus
   // #next awaits #replay → env.flush(); end() from the abort cannot wake that await, and when
   // the flush resolves #replay goes on, finds the history gone and throws: the pending
   // next() rejects although the iteration was ended (docs: "a pending next() resolves done").
-  const db = await open(tempDir(), { shards: 1, durability: "async", walBatchIntervalUs: 300_000, memtableBytesMax: 64 * 1024 });
+  // Every fdatasync of the group WAL takes 300 ms: the replay's flush, which asks for a sync
+  // at once, is still waiting for it when the abort comes.
+  const db = await open(tempDir(), { shards: 1, durability: "async", memtableBytesMax: 64 * 1024, faults: { groupLog: { syncDelayMs: 300 } } });
   const value = "v".repeat(4096);
   for (let i = 0; i < 40; i++) await db.put(`k${i}`, value);
   await eventually(() => db.stats().flushes > 0, "a flush to a table");
-  void db.put("late", "x"); // not yet durable: the replay's flush waits for it (walBatchIntervalUs)
+  void db.put("late", "x"); // not yet durable: the replay's flush waits for it (a 300 ms sync)
   const controller = new AbortController();
   const feed = db.subscribe({ from: 1n, signal: controller.signal });
   const pending = feed.next();
@@ -482,6 +485,51 @@ test("prefix: the caller's Uint8Array is read at subscribe(), not for the feed's
     assert.is(await settled(feed.next(), 1500), `user:1@${ts}`);
     await feed.return?.();
   } finally {
+    await db.close();
+  }
+});
+
+// Review 2026-12-06, by reading (change-feed.ts #next): a feed reads the durable end, then
+// the ring's state. The durability worker's last sync and CLOSED can both land between the
+// two loads, and the feed ended without the records that sync made durable. Forced here:
+// the feed's first read of the durable end once the log is closing waits until the log is
+// closed and returns the value from while it was open, as if read just before the last sync.
+test("a feed on an attached handle whose log closes between its read of the durable end and of the state still yields what the last sync made durable", async () => {
+  const db = await open(tempDir(), { shards: 1, durability: "async", walBatchIntervalUs: 1_000_000 });
+  const att = await attach(db.share());
+  const feed = att.subscribe();
+  const durable = Object.getOwnPropertyDescriptor(RingView.prototype, "durableLsn")!;
+  let beforeClose = 0;
+  let armed = false;
+  Object.defineProperty(RingView.prototype, "durableLsn", {
+    configurable: true,
+    get(this: RingView) {
+      const real = durable.get!.call(this) as number;
+      if (this.state === RingState.OPEN) beforeClose = real;
+      else if (armed && new Error().stack?.includes("#next")) {
+        // The feed's first look at a closing log: hold it here (this thread only) until the
+        // durability worker, on its own thread, has made its last sync and closed the ring.
+        armed = false;
+        const deadline = Date.now() + 10_000;
+        while (this.state !== RingState.CLOSED && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+        return beforeClose;
+      }
+      return real;
+    },
+  });
+  try {
+    await db.put("a", "1");
+    await db.flush();
+    assert.is(await settled(feed.next()), "a@1");
+    const ts = await db.put("b", "2"); // acknowledged; durable only at close (a 1 s gather)
+    armed = true;
+    const next = feed.next();
+    await db.close();
+    assert.is(await settled(next), `b@${ts}`);
+    assert.not.ok(armed, "the forced interleaving happened");
+  } finally {
+    Object.defineProperty(RingView.prototype, "durableLsn", durable);
+    await att.close();
     await db.close();
   }
 });
