@@ -40,7 +40,7 @@ import {
   shardCount,
   VALUE_BYTES_MAX,
 } from "./layout";
-import { SHARD_ACTIVE_MEMTABLE, SHARD_FAST_WRITE_OFF, SHARD_FLAGS, shardNextTs, shardRecord } from "./shard";
+import { SHARD_ACTIVE_MEMTABLE, SHARD_FAST_WRITE_OFF, SHARD_FLAGS, SHARD_OWNER_COMMITTING, shardNextTs, shardRecord } from "./shard";
 import {
   isStatus,
   MEMTABLE_ACTIVE,
@@ -72,6 +72,7 @@ export const E_BAD_BATCH: u32 = 8;
 export const REASON_FAST_WRITE_OFF: u32 = 2;
 export const REASON_MEMTABLE_FULL: u32 = 3;
 export const REASON_NO_ACTIVE: u32 = 4;
+export const REASON_OWNER_COMMITTING: u32 = 5;
 
 export const RECORD_VERSION: u8 = 1;
 export const KIND_OPERATIONS: u8 = 1;
@@ -108,8 +109,9 @@ function ringStatus(status: u32): u32 {
 /** Admits the caller into the shard's active memtable; 0 (reason stored) when it must take the channel path. */
 function enterActive(shard: u32): usize {
   const record = shardRecord(shard);
-  if ((atomic.load<u32>(record, SHARD_FLAGS) & SHARD_FAST_WRITE_OFF) != 0) {
-    channel(REASON_FAST_WRITE_OFF);
+  const flags = atomic.load<u32>(record, SHARD_FLAGS);
+  if (flags != 0) {
+    channel((flags & SHARD_FAST_WRITE_OFF) != 0 ? REASON_FAST_WRITE_OFF : REASON_OWNER_COMMITTING);
     return 0;
   }
   const mt = <usize>atomic.load<u32>(record, SHARD_ACTIVE_MEMTABLE);
@@ -121,6 +123,13 @@ function enterActive(shard: u32): usize {
   if (atomic.load<u32>(mt, MT_STATE) != MEMTABLE_ACTIVE || <usize>atomic.load<u32>(record, SHARD_ACTIVE_MEMTABLE) != mt) {
     atomic.sub<u32>(mt, 1, MT_WRITERS);
     channel(REASON_NO_ACTIVE);
+    return 0;
+  }
+  // The owner may have begun a commit since the first look (SHARD_OWNER_COMMITTING: it
+  // sets the flag, then waits for MT_WRITERS to reach 0).
+  if ((atomic.load<u32>(record, SHARD_FLAGS) & SHARD_OWNER_COMMITTING) != 0) {
+    atomic.sub<u32>(mt, 1, MT_WRITERS);
+    channel(REASON_OWNER_COMMITTING);
     return 0;
   }
   return mt;

@@ -44,6 +44,7 @@ import {
 import {
   SHARD_ACTIVE_MEMTABLE,
   SHARD_FAST_WRITE_OFF,
+  SHARD_OWNER_COMMITTING,
   SHARD_FLAGS,
   SHARD_SUBSCRIBERS,
   shardCounterRaise,
@@ -426,6 +427,19 @@ export function shardSetFastWrite(shard: u32, enabled: u32): u32 {
   const record = shardRecord(shard);
   if (enabled != 0) atomic.and<u32>(record, ~SHARD_FAST_WRITE_OFF, SHARD_FLAGS);
   else atomic.or<u32>(record, SHARD_FAST_WRITE_OFF, SHARD_FLAGS);
+  return STATUS_OK;
+}
+
+/**
+ * The owner's commit into the shard begins (`committing` 1: fast-path writes take the
+ * channel path) or ends (0). After beginning, the owner waits until memtableWriters of the
+ * active memtable is 0 (shard.ts SHARD_OWNER_COMMITTING).
+ */
+export function shardSetOwnerCommitting(shard: u32, committing: u32): u32 {
+  if (!validShard(shard)) return STATUS_BAD_SHARD;
+  const record = shardRecord(shard);
+  if (committing != 0) atomic.or<u32>(record, SHARD_OWNER_COMMITTING, SHARD_FLAGS);
+  else atomic.and<u32>(record, ~SHARD_OWNER_COMMITTING, SHARD_FLAGS);
   return STATUS_OK;
 }
 

@@ -12,7 +12,10 @@
 //   +20  u32 activeMemtable  address of the memtable fast-path writes go to; 0 = none (atomic);
 //                            its header holds the bytes used and the capacity
 //                            (shardMemtableBytesUsed / shardMemtableCapacity)
-//   +24  u32 flags           SHARD_FAST_WRITE_OFF: every write takes the channel path (atomic)
+//   +24  u32 flags           SHARD_FAST_WRITE_OFF: every write takes the channel path;
+//                            SHARD_OWNER_COMMITTING: the owner commits into the shard's
+//                            memtables, and fast-path writes take the channel path until it
+//                            is done (atomic; set and cleared by the owner only)
 //   +28  u32 frozenCount     memtables frozen and not yet flushed, 0..FROZEN_MAX (atomic)
 //   +32  u32 frozen[8]       their addresses, oldest first (written by the owner under listSeq)
 //   +64 .. +128 reserved
@@ -48,6 +51,15 @@ export const SHARD_FROZEN_COUNT: usize = 28;
 export const SHARD_FROZEN: usize = 32;
 export const FROZEN_MAX: u32 = 8;
 export const SHARD_FAST_WRITE_OFF: u32 = 1;
+/**
+ * Set by the shard's owner (the actor) while it commits channel-path writes into the shard:
+ * the room it ensured for them (spare memtables reserved while no log record is held) is
+ * then its own, not filled meanwhile by fast-path writers (src/engine/actor.ts #commit).
+ * A writer admits itself (MT_WRITERS + 1) and then reads the flags again; the owner sets the
+ * flag and then reads MT_WRITERS (both sequentially consistent): one of them sees the other,
+ * so after the owner has seen MT_WRITERS at 0 no writer is inside or can enter.
+ */
+export const SHARD_OWNER_COMMITTING: u32 = 2;
 
 @inline
 export function shardRecord(shard: u32): usize {

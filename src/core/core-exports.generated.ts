@@ -107,6 +107,10 @@ export interface CoreExports {
    */
   shardSetFastWrite(shard: number, enabled: number): number;
   /**
+   * The owner's commit into the shard begins (1: fast-path writes take the channel path) or ends (0).
+   */
+  shardSetOwnerCommitting(shard: number, committing: number): number;
+  /**
    * A new, empty memtable of `bytes` (arena included): its address, or a status.
    */
   memtableCreate(bytes: number): number;

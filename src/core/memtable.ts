@@ -97,6 +97,15 @@ export class ArenaNeed {
     }
   }
 
+  /** The need of both sets of versions together. */
+  plus(other: ArenaNeed): ArenaNeed {
+    const both = new ArenaNeed();
+    both.#nodes = this.#nodes + other.#nodes;
+    both.#small = this.#small + other.#small;
+    both.#largestSmall = Math.max(this.#largestSmall, other.#largestSmall);
+    return both;
+  }
+
   /** The bound for an arena of `capacity` bytes (its chunk size depends on it). */
   bytesFor(capacity: number): number {
     const chunk = Math.min(Math.floor(capacity / 16) & ~7, CHUNK_BYTES_MAX);

@@ -39,9 +39,11 @@
  * shared state and the group ring go FAILED, every waiting and later request gets
  * FAILED, and nothing is retried. A shared memory full of arenas that open scans still
  * hold is not a failure: a commit reserves the memtables its freezes may need before it
- * logs anything (#roomFor), flushing frozen memtables while the memory is full (#withMemory),
- * and is refused with MEMORY_FULL only when none is left to flush and reads still hold the
- * arenas; the background's freeze waits for room (#freezeIfRoom).
+ * logs anything (#roomFor, from an upper bound on its nodes' arena bytes), flushing frozen
+ * memtables while the memory is full (#withMemory), and is refused with MEMORY_FULL only
+ * when none is left to flush and reads still hold the arenas; while it commits, fast-path
+ * writers are kept out of its shards (SHARD_OWNER_COMMITTING), so that nobody else fills
+ * the room it counted; the background's freeze waits for room (#freezeIfRoom).
  *
  * Threads: a pooled worker thread, which may run other databases' actors too
  * (src/worker-pool.ts): it waits for requests through jobIdle (Atomics.wait alone on its
@@ -64,7 +66,7 @@ import { COMPACTION_FAN_IN, mergeTables, pickCompaction } from "./compaction.ts"
 import { ReaderRetention } from "./reader-slots.ts";
 import { awaitDurableBeyond, flushShard, type FlushEnv, publishManifest } from "./flush.ts";
 import type { ManifestData, TableRecord } from "./manifest.ts";
-import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
+import { FROZEN_MAX, MemtableManager, waitUntil } from "./memtables.ts";
 import { LINK_POLL_MS, LinkPacer } from "./link-pacer.ts";
 import { PagesAhead } from "./pages-ahead.ts";
 import { MEMTABLE_BYTES_MAX as MEMTABLE_ARENA_BYTES_MAX } from "./options.ts";
@@ -499,22 +501,24 @@ class Actor implements FlushEnv {
   }
 
   /**
-   * Splits a group so that no shard needs more than one memtable's worth of room for one
-   * commit (a single request may need more: the batch limit keeps it to a few memtables).
+   * Splits a group so that no shard's nodes need more than one memtable's worth of arena for
+   * one commit (#nodeBytes; a single request may need more: the batch limit keeps it to a
+   * few memtables).
    */
   *#chunks(requests: Request[]): Generator<Request[]> {
+    if (requests.length === 1) return yield requests;
     let chunk: Request[] = [];
-    let need = new Map<number, number>();
+    let need = new Map<number, ArenaNeed>();
     for (const r of requests) {
-      const own = roomNeeded([r]);
-      const over = [...own].some(([shard, bytes]) => (need.get(shard) ?? 0) + bytes > (this.core.exports.shardMemtableCapacity(shard) >>> 0));
+      const own = arenaNeeds([r]);
+      const over = [...own].some(([shard, n]) => this.#nodeBytes(shard, need.get(shard)?.plus(n) ?? n) > this.#usableBytes(shard));
       if (over && chunk.length > 0) {
         yield chunk;
         chunk = [];
         need = new Map();
       }
       chunk.push(r);
-      for (const [shard, bytes] of own) need.set(shard, (need.get(shard) ?? 0) + bytes);
+      for (const [shard, n] of own) need.set(shard, need.get(shard)?.plus(n) ?? n);
     }
     if (chunk.length > 0) yield chunk;
   }
@@ -529,12 +533,31 @@ class Actor implements FlushEnv {
       return fits;
     });
     if (requests.length === 0) return;
+    // The shards' memtables are this commit's until it is done: fast-path writers take the
+    // channel path meanwhile (they queue behind it), so that nothing fills the room ensured
+    // below between its count and the inserts under the held record (found 2026-12-06: one
+    // fill during #ensureRoom's flush, on a full memory, failed the database).
+    const needs = arenaNeeds(requests);
+    for (const shard of needs.keys()) e.shardSetOwnerCommitting(shard, 1);
+    try {
+      // Writers admitted before the flag finish their one write (never waiting on a record
+      // of this thread: it holds none yet).
+      for (const shard of needs.keys()) waitUntil(() => e.memtableWriters(this.memtables.active(shard)) === 0);
+      this.#commitHeld(requests, needs);
+    } finally {
+      for (const shard of needs.keys()) e.shardSetOwnerCommitting(shard, 0);
+    }
+  }
+
+  /** #commit with the requests' shards held (SHARD_OWNER_COMMITTING); `needs`: arenaNeeds(requests). */
+  #commitHeld(requests: Request[], needs: Map<number, ArenaNeed>): void {
+    const e = this.core.exports;
     // Room first, per shard for the whole chunk, while no record is held: a flush waits for
     // the group WAL to be durable beyond the versions it writes, which cannot happen past
     // a record this thread reserved and has not published (see awaitGroupDurable).
     // A full shared memory refuses the chunk here, before anything is logged or a timestamp
     // taken: the freezes ahead come from spares reserved now (#roomFor).
-    if (!this.#roomFor(requests)) {
+    if (!this.#roomFor(needs)) {
       for (const r of requests) this.#reply(r, ReplyStatus.MEMORY_FULL, 0n, 0);
       return;
     }
@@ -593,7 +616,9 @@ class Actor implements FlushEnv {
     const lsn = this.#reserveGroup(record.length);
     this.group.write(lsn, record);
     this.#heldRecord = lsn;
-    for (const op of ops) this.#insert(op, lsn);
+    // Shard by shard (each shard's in request order), so that each memtable is written from
+    // its first insert to its last without another in between: #nodeBytes' bound needs it.
+    for (const op of byShard(ops)) this.#insert(op, lsn);
     this.#heldRecord = -1;
     this.group.publishReserved(record.length);
     return lsn + ((RECORD_HEADER_BYTES + record.length + 7) & ~7);
@@ -608,24 +633,24 @@ class Actor implements FlushEnv {
         this.core.exports.memtableNoteGroupLsn(mt, lsn);
         return;
       }
-      // Fast-path writers filled it meanwhile: a fresh memtable always has room for one
-      // entry. A spare (#roomFor) if any is left: only more than one memtable filled during
-      // this commit on a full memory can fail the database here.
+      // Full: a fresh memtable always has room for one entry. A spare (#roomFor): the
+      // commit reserved one for each freeze its inserts may make (#insertFreezes), and
+      // nobody else writes the shard's memtables meanwhile (SHARD_OWNER_COMMITTING).
       this.memtables.freeze(op.shard, (s) => this.#flushOldest(s), true);
     }
   }
 
   /**
    * Room in every shard the requests write (#ensureRoom), and a spare memtable for each
-   * freeze their inserts may need (the active memtable filled by fast-path writers meanwhile,
-   * or a request larger than the room ensured), so that inserting under the held record
-   * never needs memory the shared memory may not have. False, with nothing held, when the
-   * memory is full of arenas that reads still hold (MemoryFullError from the manager).
+   * freeze their inserts may need (#insertFreezes, from an upper bound on their nodes'
+   * arena bytes), so that inserting under the held record never needs memory the shared
+   * memory may not have. The shards are held (#commit), so only this commit fills their
+   * memtables from here on. False, with nothing held, when the memory is full of arenas
+   * that reads still hold (MemoryFullError from the manager).
    */
-  #roomFor(requests: Request[]): boolean {
-    const need = roomNeeded(requests);
-    // Counted at each try: the flushes between tries take milliseconds, in which fast-path
-    // writers may fill an active memtable that had room before.
+  #roomFor(needs: Map<number, ArenaNeed>): boolean {
+    const need = new Map<number, number>();
+    for (const [shard, n] of needs) need.set(shard, this.#nodeBytes(shard, n));
     const spares = () => {
       let count = 0;
       for (const [shard, bytes] of need) count += (this.#lacksRoom(shard, bytes) ? 1 : 0) + this.#insertFreezes(shard, bytes);
@@ -665,9 +690,31 @@ class Actor implements FlushEnv {
     }
   }
 
-  /** Freezes inserting `bytes` into the shard may need after #ensureRoom (a memtable per half memtable of them). */
+  /**
+   * Freezes inserting nodes of `bytes` (#nodeBytes) into the shard may need after
+   * #ensureRoom: a memtable is frozen only once a node no longer fits, by then holding at
+   * least #usableBytes of them, and the active one may have had less; plus one for the
+   * active memtable #ensureRoom left with the room it judged enough.
+   */
   #insertFreezes(shard: number, bytes: number): number {
-    return Math.ceil(bytes / (this.#capacity(shard) * 0.5));
+    return Math.ceil(bytes / this.#usableBytes(shard)) + 1;
+  }
+
+  /**
+   * The arena bytes nodes for the versions of `need` may take in the shard's memtables, the
+   * allocator's chunk waste included (ArenaNeed: inserted shard by shard, so that the actor
+   * keeps each memtable's splice slot from its first insert to its last), without the
+   * arena's fixed part.
+   */
+  #nodeBytes(shard: number, need: ArenaNeed): number {
+    const capacity = this.#capacity(shard);
+    return need.bytesFor(capacity) - NO_NODES.bytesFor(capacity);
+  }
+
+  /** Arena bytes of nodes a memtable of the shard holds at the least before it refuses one: all but its fixed part and a chunk. */
+  #usableBytes(shard: number): number {
+    const capacity = this.#capacity(shard);
+    return capacity - NO_NODES.bytesFor(capacity);
   }
 
   #capacity(shard: number): number {
@@ -681,14 +728,14 @@ class Actor implements FlushEnv {
   }
 
   /**
-   * Makes room for `bytes` in the shard before a commit: a fresh memtable if the active one
-   * lacks it, and enough free places in the frozen list for every further memtable the
-   * commit may fill (plus slack for fast-path writers filling them meanwhile), so that
-   * inserting under the held record never has to flush.
+   * Makes room for nodes of `bytes` in the shard before a commit: a fresh memtable if the
+   * active one lacks it, and enough free places in the frozen list for every further
+   * memtable the commit may fill (#insertFreezes, and one more), so that inserting under
+   * the held record never has to flush.
    */
   #ensureRoom(shard: number, bytes: number): void {
     if (this.#lacksRoom(shard, bytes)) this.memtables.freeze(shard, (s) => this.#flushOldest(s), true);
-    const freezesAhead = this.#insertFreezes(shard, bytes) + 2;
+    const freezesAhead = this.#insertFreezes(shard, bytes) + 1;
     while (this.memtables.frozenCount(shard) > 0 && this.memtables.frozenCount(shard) + freezesAhead > FROZEN_MAX) this.#flushOldest(shard);
   }
 
@@ -823,13 +870,27 @@ class Actor implements FlushEnv {
 }
 
 /** Memtable room each shard needs for the requests' operations (payload plus node overhead). */
-function roomNeeded(requests: readonly Request[]): Map<number, number> {
-  const need = new Map<number, number>();
+/** Per shard, the arena need of the requests' versions (ArenaNeed). */
+function arenaNeeds(requests: readonly Request[]): Map<number, ArenaNeed> {
+  const needs = new Map<number, ArenaNeed>();
   for (const r of requests) {
-    for (const op of r.ops) need.set(op.shard, (need.get(op.shard) ?? 0) + op.key.length + (op.value?.length ?? 0) + 128);
+    for (const op of r.ops) {
+      let need = needs.get(op.shard);
+      if (!need) needs.set(op.shard, (need = new ArenaNeed()));
+      need.add(op.key.length, op.value?.length);
+    }
   }
-  return need;
+  return needs;
 }
+
+/** The operations shard by shard, each shard's in their order. */
+function byShard(ops: readonly Operation[]): readonly Operation[] {
+  for (let i = 1; i < ops.length; i++) if (ops[i].shard !== ops[0].shard) return [...ops].sort((a, b) => a.shard - b.shard);
+  return ops;
+}
+
+/** An arena's fixed part and last chunk: ArenaNeed's bound with no node. */
+const NO_NODES = new ArenaNeed();
 
 /** The tables of a shard, for tests and statistics. */
 export function shardTables(manifest: ManifestData, shard: number): TableRecord[] {
