@@ -36,6 +36,7 @@
 import { Core, KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
 import { partitionDir } from "../engine/flush.ts";
 import { MANIFEST_NAME, type ManifestData, newManifest, readManifest, type TableRecord, tableFileName, tableRecord, writeManifest } from "../engine/manifest.ts";
+import { readIdentity } from "../engine/identity.ts";
 import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
 import { BatchAssembler } from "../engine/batch-assembler.ts";
@@ -699,7 +700,7 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
   if (lock instanceof Error) return { error: `cannot take the directory lock: ${lock.message}` };
   try {
     if (platform.stat(`${dir}/${MANIFEST_NAME}`)) return { error: `a ${MANIFEST_NAME} appeared in ${dir} meanwhile` };
-    writeManifest(core, platform, dir, manifestFromTables(shards, tables, rebuildCheckpoints(platform, dir, shards)));
+    writeManifest(core, platform, dir, manifestFromTables(shards, tables, rebuildCheckpoints(platform, dir, shards), readIdentity(platform, dir)));
   } finally {
     lock.release();
   }
@@ -755,9 +756,14 @@ function rebuildCheckpoints(platform: Platform, dir: string, shards: number): { 
   return { group: start(`${dir}/wal`), partitions: Array.from({ length: shards }, (_, shard) => start(partitionDir(dir, shard))) };
 }
 
-/** A manifest listing `tables`, with the logs' checkpoints at their first segments and replay floors at 0. */
-function manifestFromTables(shards: number, tables: TableRecord[], checkpoints: { group: number; partitions: number[] }): ManifestData {
+/**
+ * A manifest listing `tables`, with the logs' checkpoints at their first segments and replay
+ * floors at 0, naming the database `databaseId` (IDENTITY's, so that its followers go on;
+ * a new id without one).
+ */
+function manifestFromTables(shards: number, tables: TableRecord[], checkpoints: { group: number; partitions: number[] }, databaseId: string | undefined): ManifestData {
   const manifest = newManifest(shards);
+  if (databaseId) manifest.databaseId = databaseId;
   manifest.tables = tables;
   manifest.groupCheckpoint = checkpoints.group;
   manifest.partitionCheckpoints = checkpoints.partitions;

@@ -43,6 +43,7 @@ import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.t
 import { openReadOnly } from "./open-read-only.ts";
 import { awaitDurableBeyond, type FlushEnv, flushShard, partitionDir, publishManifest } from "./flush.ts";
 import { FOLLOWER_FILE_NAME, MANIFEST_NAME, manifestCore, type ManifestData, newDatabaseId, newManifest, readManifest, writeManifest } from "./manifest.ts";
+import { IDENTITY_NAME, keepIdentity } from "./identity.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
@@ -144,8 +145,10 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + (o.faults.memorySlackBytes ?? MEMORY_SLACK_BYTES)),
     });
     let manifest: ManifestData = existing ?? writeManifest(core, platform, dir, newManifest(shards));
-    // A database made before MANIFESTs named it gets its id now (a follower's copy keeps its writer's).
+    // A database made before MANIFESTs named it gets its id now (a follower's copy keeps its
+    // writer's), and IDENTITY holds it, for a MANIFEST rebuilt by doctor (identity.ts).
     if (!manifest.databaseId && !purpose.followerCheckpoint) manifest = writeManifest(core, platform, dir, { ...manifest, databaseId: newDatabaseId() });
+    if (manifest.databaseId) keepIdentity(platform, dir, manifest.databaseId);
     makeDirDurable(platform, readersDir(dir));
     const retention = new ReaderRetention(platform, dir, o.readerRetainBytesMax, manifest);
     removeOrphans(platform, dir, manifest, retention);
@@ -475,4 +478,5 @@ function removeOrphans(platform: Platform, dir: string, manifest: ManifestData, 
   if (removed > 0) platform.fsyncDir(`${dir}/tables`);
   retention.removeDroppedTables(manifest);
   if (platform.stat(`${dir}/MANIFEST.tmp`)) platform.unlink(`${dir}/MANIFEST.tmp`);
+  if (platform.stat(`${dir}/${IDENTITY_NAME}.tmp`)) platform.unlink(`${dir}/${IDENTITY_NAME}.tmp`);
 }

@@ -151,6 +151,30 @@ test("doctor --repair rebuilds a missing MANIFEST of a database whose rows are o
   }
 });
 
+// Found 2026-12-06 (by reading): a rebuilt MANIFEST got a new databaseId, the id every
+// replication message carries, so every follower of the database stopped with
+// SHARDLINE_REPLICATION_FORK at its next message although the data was the same database's.
+test("doctor --repair of a lost MANIFEST keeps the database's id (IDENTITY), so its followers go on", async () => {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir);
+  await db.put("k", "v");
+  await db.close();
+  const core = await toolCore();
+  const id = readManifest(core, platform, dir)!.databaseId;
+  assert.match(id ?? "", /^[0-9a-f]{32}$/);
+  platform.unlink(`${dir}/MANIFEST`);
+  const repaired = await cli(["doctor", dir, "--repair"]);
+  assert.is(repaired.code, 0, repaired.out + repaired.err);
+  assert.is(readManifest(core, platform, dir)!.databaseId, id, "the rebuilt MANIFEST names the same database");
+  const again = await open(dir);
+  try {
+    assert.is(text(again.get("k")), "v");
+  } finally {
+    await again.close();
+  }
+  assert.is(readManifest(core, platform, dir)!.databaseId, id, "and keeps it after an open");
+});
+
 test("doctor --repair refuses to rebuild a missing MANIFEST when the shard count cannot be told", async () => {
   const dir = tempDir("shardline-cli-");
   const db = await open(dir, { memtableBytesMax: 64 * 1024 });
