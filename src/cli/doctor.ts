@@ -35,7 +35,7 @@
  */
 import { Core, KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
 import { partitionDir } from "../engine/flush.ts";
-import { MANIFEST_NAME, type ManifestData, newManifest, readManifest, type TableRecord, tableFileName, tableRecord, writeManifest } from "../engine/manifest.ts";
+import { FOLLOWER_FILE_NAME, MANIFEST_NAME, type ManifestData, newManifest, readManifest, type TableRecord, tableFileName, tableRecord, writeManifest } from "../engine/manifest.ts";
 import { readIdentity } from "../engine/identity.ts";
 import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
@@ -378,6 +378,7 @@ function checkLogs(x: Examination, manifest: ManifestData | undefined, shards: n
   const group = checkLog(x, `${dir}/wal`, "wal", shards, manifest === undefined ? { rebuilt: true } : { checkpoint: manifest.groupCheckpoint });
   if (group) {
     x.add("ok", "wal", "wal", `group WAL: ${plural(group.segments, "segment")} (${bytesText(group.bytes)}), ${plural(group.records, "record")}: every checksum ok`);
+    if (manifest && group.segments > 0 && !platform.stat(`${dir}/${FOLLOWER_FILE_NAME}`)) checkGroupFloor(x, manifest, group.endLsn);
   }
   const totals = { logs: 0, segments: 0, records: 0, bytes: 0 };
   let bad = 0;
@@ -410,6 +411,27 @@ function checkLogs(x: Examination, manifest: ManifestData | undefined, shards: n
 }
 
 /**
+ * RECOVERY.md G4a: a group WAL that ends below its floor (where the next seq must go: above
+ * the tables' maxSeq, at or past the checkpoint) is what a salvage cut leaves, or an open
+ * that stopped after one; the next open sets it aside (R9), first flushing to tables the
+ * records past the checkpoint when there are some (R10). Not in a follower's directory,
+ * whose log trails its snapshot's maxSeq until it catches up (its opens take no floor).
+ */
+function checkGroupFloor(x: Examination, manifest: ManifestData, endLsn: number): void {
+  const floor = Math.ceil(Math.max(Number(manifest.maxSeq) + 1, manifest.groupCheckpoint) / 8) * 8;
+  if (endLsn >= floor) return;
+  const past = endLsn > manifest.groupCheckpoint;
+  x.add(
+    "warning",
+    "wal",
+    "wal",
+    `the group WAL ends at LSN ${endLsn}, below LSN ${floor} where new records must begin (above the tables' maxSeq ${manifest.maxSeq}${manifest.groupCheckpoint > Number(manifest.maxSeq) ? `, at the checkpoint ${manifest.groupCheckpoint}` : ""}), as a salvage cut leaves it: ` +
+      (past ? `--repair (or the next open) replays its records past the checkpoint at ${manifest.groupCheckpoint}, flushes them to tables, then moves the log to wal/corrupt/ and begins a new one (RECOVERY.md G4a, R10 and R9)` : "--repair (or the next open) moves the log, whose records the tables hold, to wal/corrupt/ and begins a new one (RECOVERY.md G4a, R9)"),
+    { repair: "open" },
+  );
+}
+
+/**
  * Where replay reads a log from: the MANIFEST's checkpoint for it, or, when the MANIFEST is
  * lost, where a rebuilt one puts it (the log's first segment: rebuildCheckpoint).
  */
@@ -421,7 +443,7 @@ type ReplayStart = { checkpoint: number } | { rebuilt: true };
  * checkpoint on), without changing it. Returns what it read when the log has no error
  * (warnings allowed), undefined otherwise.
  */
-function checkLog(x: Examination, logDir: string, check: string, shards: number, start: ReplayStart): { segments: number; records: number; bytes: number } | undefined {
+function checkLog(x: Examination, logDir: string, check: string, shards: number, start: ReplayStart): { segments: number; records: number; bytes: number; endLsn: number } | undefined {
   const { platform, core } = x;
   const rel = x.rel(logDir);
   const errorsBefore = x.findings.filter((f) => f.severity === "error").length;
@@ -433,14 +455,15 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number,
   x.checked.logs++;
   if (platform.stat(`${logDir}/corrupt`)?.isDirectory) {
     const kept = platform.readdir(`${logDir}/corrupt`).length;
-    if (kept > 0) x.add("warning", check, `${rel}/corrupt`, `${kept} segment files an earlier salvage cut from this log are kept here for inspection (their records are not part of the database)`);
+    if (kept > 0) x.add("warning", check, `${rel}/corrupt`, `${kept} segment files an earlier open set aside from this log (a salvage cut, or a whole log below its floor: RECOVERY.md G4, G4a) are kept here for inspection: nothing reads them`);
   }
   for (const name of creatingSegmentNames(platform, logDir)) {
     const what = x.lockedBy ? "a segment the writer holding the lock may be creating now, or one" : "a segment";
     x.add("warning", check, `${rel}/${name}`, `${what} whose creation stopped before its rename (R0): never part of the log; --repair (or the next open) deletes it`, { repair: "open" });
   }
   const listed = listSegmentFiles(platform, logDir);
-  const result = { segments: 0, records: 0, bytes: 0 };
+  /** endLsn: where the log's valid records end (where the next open goes on). */
+  const result = { segments: 0, records: 0, bytes: 0, endLsn: 0 };
 
   // A last segment with no valid header and nothing but zeros was being created (R2/R3).
   while (listed.length > 0) {
@@ -495,6 +518,7 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number,
       result.segments++;
       result.bytes += fileBytes;
       const end = scanner.offset;
+      result.endLsn = scanner.lsnAt(end);
       const cleanEnd = scanner.stopped === "end-of-file" || (scanner.stopped === "zero" && scanner.zeroFrom(end));
       if (!isLast) {
         if (!cleanEnd) {

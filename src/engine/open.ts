@@ -169,7 +169,9 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     }, {
       core,
       startLsn,
-      heldBelow: manifest.groupCheckpoint,
+      // A follower's log ends where it applied its stream, below the snapshot's maxSeq until
+      // it catches up, and its checkpoint must leave it there (follower.ts): no floor (G4a).
+      heldBelow: purpose.followerCheckpoint ? undefined : manifest.groupCheckpoint,
       deferStart: true,
       durableMarkPath: durableMarkPath(dir),
       // Replay (below) reads and checks every segment from the checkpoint's on, once.
@@ -333,12 +335,15 @@ function flushBelowFloor(env: FlushEnv, log: Log, purpose: OpenPurpose): void {
   throw new LogFlushedBelowFloor(log.recovery!);
 }
 
-/** Two opens' group-WAL reports as one: the first cut the log, the second set it aside. */
+/**
+ * Two opens' group-WAL reports as one: the first found the log (and cut it, under salvage),
+ * the second set it aside. The log's counts are the first's (the second read the same log).
+ */
 function mergeReports(first: RecoveryReport, second: RecoveryReport): RecoveryReport {
   return {
-    segmentsRead: first.segmentsRead + second.segmentsRead,
-    records: first.records + second.records,
-    segmentsLeftToReader: first.segmentsLeftToReader + second.segmentsLeftToReader,
+    segmentsRead: first.segmentsRead,
+    records: first.records,
+    segmentsLeftToReader: first.segmentsLeftToReader,
     bytesCut: first.bytesCut + second.bytesCut,
     decisions: [...first.decisions, ...second.decisions],
     corruptSegments: [...first.corruptSegments, ...second.corruptSegments],

@@ -137,7 +137,8 @@ function removeCreatingSegments(platform: Platform, dir: string, report: Recover
  * above every seq in a table, at or past its checkpoint), cannot go on where it ends. Only a
  * salvage cut leaves one (a healthy log ends past every seq its owner wrote out, and past
  * its checkpoint), or an open that crashed between such a cut and what follows here; both
- * cases are handled alike (docs/RECOVERY.md G4a):
+ * cases are handled alike (docs/RECOVERY.md G4a). (A replication follower's log also ends
+ * below its snapshot's maxSeq until it catches up: the engine opens it without a floor.)
  * - every record left lies below `heldBelow` (held in tables): the log is moved to
  *   corrupt/ and a new one begins (R9; the caller starts it at `floorLsn`);
  * - records at or past `heldBelow` are left: the log goes on at its end for now (R10); the

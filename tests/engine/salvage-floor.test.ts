@@ -15,13 +15,19 @@ import { encodeDurableMark, readDurableMark } from "../../src/wal/durable-mark.t
 import type { Database } from "../../src/engine/public.ts";
 import { SEGMENT_HEADER_BYTES } from "../../src/wal/format.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
+import { cpSync } from "node:fs";
 import { Core } from "../../src/core/core.ts";
+import { FOLLOWER_FILE_NAME } from "../../src/engine/manifest.ts";
+import { openDatabase } from "../../src/engine/open.ts";
+import { Log } from "../../src/wal/log.ts";
+import { cli, json } from "../cli/helpers.ts";
 import { cleanup, enc, eventually, open, platform, rewriteFile, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine salvage floor");
 test.after.each(cleanup);
 
 const pad = (i: number) => String(i).padStart(5, "0");
+const copyTree = (from: string, to: string) => cpSync(from, to, { recursive: true });
 const OPTIONS = { shards: 1, durability: "full" } as const;
 const BATCHES = 200;
 const PER_BATCH = 20;
@@ -188,6 +194,16 @@ test("salvage cuts the group WAL between the checkpoint and maxSeq: the records 
   await checkAfterCut(db, () => open(dir, options), quiet, busy, inTables);
 });
 
+/** Cuts the log cleanly at record `cutRecord` and lowers the durable mark to there: what a salvage open leaves when it stops after its cut. Returns the cut's LSN. */
+function cutCleanly(dir: string, segment: { path: string; firstLsn: number }, recordBytes: number, cutRecord: number): number {
+  const cutAt = SEGMENT_HEADER_BYTES + cutRecord * recordBytes;
+  rewriteFile(segment.path, (bytes) => void bytes.fill(0, cutAt));
+  const lsn = segment.firstLsn + cutAt - SEGMENT_HEADER_BYTES;
+  const mark = encodeDurableMark(lsn);
+  rewriteFile(durableMarkPath(dir), (bytes) => bytes.set(mark));
+  return lsn;
+}
+
 // The state an open leaves when it stops (a crash) after its salvage cut was made durable
 // (the segment cut, the durable mark lowered) and before the flush above: a log that ends,
 // cleanly, between the checkpoint and maxSeq. Before, an open without salvage went on at the
@@ -195,14 +211,64 @@ test("salvage cuts the group WAL between the checkpoint and maxSeq: the records 
 // snapshot), and new writes took seqs the tables already used.
 test("an open after a salvage cut that stopped before its flush (the log ends cleanly between the checkpoint and maxSeq): the same outcome without salvage", async () => {
   const { dir, options, quiet, busy, segment, recordBytes, inTables } = await quietAndBusyShards();
-  const cutAt = SEGMENT_HEADER_BYTES + Math.floor(inTables / 2) * recordBytes;
-  rewriteFile(segment.path, (bytes) => void bytes.fill(0, cutAt));
-  const mark = encodeDurableMark(segment.firstLsn + cutAt - SEGMENT_HEADER_BYTES);
-  rewriteFile(durableMarkPath(dir), (bytes) => bytes.set(mark));
+  cutCleanly(dir, segment, recordBytes, Math.floor(inTables / 2));
   const db = await open(dir, options);
   const decisions = db.stats().recovery!.groupLog!.decisions;
   await checkAfterCut(db, () => open(dir, options), quiet, busy, inTables);
   assert.equal(decisions.filter((d) => d === "R10" || d === "R9"), ["R10", "R9"]);
+});
+
+// Review 2026-12-06, seen failing before the fix: a replication follower's log ends where it
+// applied its stream, which is below its snapshot's maxSeq until it catches up (the snapshot
+// starts the log at the checkpoint, held back by a quiet shard). The follower's checkpoint
+// opens its directory with followerCheckpoint and then reopens its log, which must end where
+// it did (follower.ts); since 9363324 that open took R10 and R9, moved the follower's log to
+// wal/corrupt/ and began a new one above maxSeq, and the follower would stop with
+// SHARDLINE_REPLICATION_FORK. A follower's opens take no floor.
+test("a follower's checkpoint open on a log that has not caught up to its snapshot's maxSeq leaves the log where it ended (no R10, R9)", async () => {
+  const { dir: leader, options, segment, recordBytes, inTables } = await quietAndBusyShards();
+  const follower = `${tempDir()}/follower`;
+  platform.mkdir(follower);
+  for (const name of ["MANIFEST", "tables", "wal", "readers"]) copyTree(`${leader}/${name}`, `${follower}/${name}`);
+  const [copied] = listSegmentFiles(platform, `${follower}/wal`);
+  const applied = cutCleanly(follower, copied, recordBytes, Math.floor(inTables / 2));
+  const follow = platform.open(`${follower}/${FOLLOWER_FILE_NAME}`, "truncate");
+  follow.write(enc.encode(JSON.stringify({ format: 1, state: "following", stream: "s", subject: "x", snapshotLsn: segment.firstLsn })), 0);
+  follow.close();
+  const checkpoint = await openDatabase(platform, follower, { createIfMissing: false, ...options }, { followerCheckpoint: true });
+  const decisions = checkpoint.stats().recovery?.groupLog?.decisions ?? [];
+  await checkpoint.close();
+  const log = await Log.open(platform, `${follower}/wal`, { durability: "full", coordination: "single-process-unsafe" }, { durableMarkPath: durableMarkPath(follower) });
+  let at: number;
+  try {
+    at = Number(log.stats().currentLsn);
+  } finally {
+    await log.close();
+  }
+  assert.is(at, applied, `the follower's log ends at LSN ${at} after its checkpoint, not at ${applied} where it had applied its stream (decisions ${JSON.stringify(decisions)})`);
+});
+
+// Review 2026-12-06, seen failing before the fix: doctor called every check ok on a log
+// ending below its floor, and --repair found nothing to do, while the next open flushed it
+// to tables and set it aside (CLI.md: warnings are what an open tidies up; --repair does it).
+test("doctor: a group WAL that ends below its floor is a warning; --repair opens it (R10, R9) and every key reads", async () => {
+  const { dir, options, quiet, busy, segment, recordBytes, inTables } = await quietAndBusyShards();
+  cutCleanly(dir, segment, recordBytes, Math.floor(inTables / 2));
+  const before = json(await cli(["doctor", "--json", dir])).findings as Array<{ severity: string; check: string; message: string }>;
+  const warning = before.find((f) => f.check === "wal" && f.severity === "warning");
+  assert.ok(warning, `doctor reports nothing about the log's end: ${JSON.stringify(before.map((f) => `${f.severity} ${f.check}`))}`);
+  assert.match(warning.message, /below LSN \d+ where new records must begin.*R10 and R9/);
+  const repair = json(await cli(["doctor", "--repair", "--json", dir])).repair as { performed: boolean; actions: string[] };
+  assert.ok(repair.performed, JSON.stringify(repair));
+  const after = json(await cli(["doctor", "--json", dir])).findings as Array<{ severity: string; check: string; message: string }>;
+  assert.not.ok(after.some((f) => f.check === "wal" && /below LSN/.test(f.message)), "the log was set aside and a new one begun");
+  const db = await open(dir, options);
+  try {
+    const missing = [...quiet, ...busy.slice(0, inTables * PER_BATCH)].filter((key) => text(db.get(key)) !== valueOf(key));
+    assert.is(missing.length, 0, `${missing.length} keys lost`);
+  } finally {
+    await db.close();
+  }
 });
 
 test.run();
