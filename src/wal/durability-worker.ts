@@ -18,7 +18,8 @@
  *   later append rejects), the error is posted to the opener, the loop ends. It never
  *   retries a sync (fsyncgate).
  * - closing: the ring's CLOSING state makes it drain everything reserved, sync, store
- *   CLOSED and exit.
+ *   CLOSED and exit; a reservation still unpublished after ABANDONED_RESERVATION_MS (its
+ *   writer's thread was terminated) fails the ring instead of waiting for ever.
  *
  * Invariants: bytes are written in LSN order without gaps; durableLsn is published only
  * after the fdatasync that covers it returned; at most `capacity` bytes (syncBytesMax) are
@@ -67,6 +68,14 @@ export type DurabilityMessage =
 
 /** How long an idle worker sleeps before re-checking the ring state anyway (ms). */
 const IDLE_CHECK_MS = 1000;
+/**
+ * How long a closing log waits for a record that was reserved and is still not published
+ * before it fails, ms. A writer publishes within microseconds of its reservation (a 4 MiB
+ * record: a copy and a checksum); one that does not was stopped in between (its worker
+ * terminated), nobody will publish the record, and nothing after it can be written: close()
+ * would never settle. The log fails instead (WalFailedError, code EABANDONED).
+ */
+const ABANDONED_RESERVATION_MS = 5_000;
 
 async function runDurability(platform: Platform, core: Core, args: DurabilityArgs, port: ParentPort): Promise<void> {
   const ring = new RingView(core, args.ring);
@@ -113,6 +122,8 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
   const mask = ring.capacity - 1;
   const u8 = core.u8;
   let from = ring.drainTail;
+  /** While closing: the unpublished reservation the drain waits at, and since when. */
+  let stuck: { from: number; sinceMs: number } | undefined;
 
   for (;;) {
     const turn = jobTurn();
@@ -127,6 +138,16 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
         ring.setState(RingState.CLOSED);
         port.postMessage({ type: "closed" } satisfies DurabilityMessage);
         return;
+      }
+      if (state !== RingState.OPEN) {
+        if (stuck?.from !== from) stuck = { from, sinceMs: performance.now() };
+        else if (performance.now() - stuck.sinceMs > ABANDONED_RESERVATION_MS) {
+          const error = Object.assign(new Error(`the record reserved at LSN ${from} was never published (the thread writing it stopped, terminated, in between): nothing from there on can be written`), { code: "EABANDONED" });
+          fail(ring, port, FailCode.OTHER, error);
+          writer.close();
+          mark?.close();
+          return;
+        }
       }
       // Sleep until a writer publishes (Dekker handshake with wakeWorker in the core).
       const seq = Atomics.load(i32, wakeIndex);

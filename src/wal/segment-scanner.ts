@@ -64,7 +64,9 @@ export class SegmentScanner {
     this.offset = startOffset;
     this.#fileSize = file.size();
     this.#buffer = core.exports.coreAlloc(BUFFER_BYTES) >>> 0;
-    if (this.#buffer < 64) throw new RangeError("no shared memory left for a log read buffer");
+    if (this.#buffer < 64) {
+      throw new RangeError(`no shared memory left for a log read buffer (${BUFFER_BYTES} bytes): every open stream, change feed or follower of this log holds one, from its shared headroom; end those no longer read`);
+    }
   }
 
   /** Opens `path` read-only and reads its header; the caller validated it already. */

@@ -5,10 +5,11 @@
  * A stream reads the segment files with its own file handles and buffer (a LogTail),
  * never anything the writer holds, so readers never block the writer.
  * It yields only records below the durable LSN it last read, so everything it hands out
- * has been synced. With `follow`, it waits on the ring's durableSeq (Atomics.waitAsync)
+ * has been synced; without `follow`, only those below the durable LSN when it began. With `follow`, it waits on the ring's durableSeq (Atomics.waitAsync)
  * for more, and ends cleanly when the log closes (on the opening handle: once the ring is
  * CLOSED, after every record the close made durable; on an attached handle: at its own
- * close) or its signal aborts; `break` or `return` in a `for await` closes its files (the
+ * close, which detaches the core its reads use, so it stops reading there, following or
+ * not) or its signal aborts; `break` or `return` in a `for await` closes its files (the
  * generator's `finally`).
  *
  * Threads: the thread that iterates it.
@@ -62,19 +63,23 @@ export async function* streamRecords(source: StreamSource, options: StreamOption
   const ring = source.ring;
   const seqIndex = ring.index(Ring.DURABLE_SEQ);
   const tail = new LogTail(source.core, source.platform, source.dir, options.from !== undefined ? Number(options.from) : firstLsnOf(source));
+  // A stream that does not follow ends at the durable end it found when it began, not at
+  // one that records appended meanwhile (by its own loop, say) keep moving.
+  const endLsn = follow ? Infinity : ring.durableLsn;
+  // An attached handle's close detaches its core, which the reads use: its streams end there.
+  const detached = () => source.closed() && !source.owner;
   let abortWake: (() => void) | undefined;
   const onAbort = () => abortWake?.();
   signal?.addEventListener("abort", onAbort);
   try {
     for (;;) {
-      if (signal?.aborted) return;
+      if (signal?.aborted || detached()) return;
       const seq = Atomics.load(ring.i32, seqIndex);
-      const durable = ring.durableLsn;
+      const durable = Math.min(ring.durableLsn, endLsn);
       if (tail.next >= durable) {
         const state = ring.state;
         if (state === RingState.FAILED) throw ring.stateError();
         if (!follow || state === RingState.CLOSED) return;
-        if (source.closed() && !source.owner) return;
         await new Promise<void>((resolve) => {
           abortWake = resolve;
           waitForChange(ring.i32, seqIndex, seq, 1000).then(resolve);
@@ -84,7 +89,7 @@ export async function* streamRecords(source: StreamSource, options: StreamOption
       }
       for (const record of tail.read(durable)) {
         yield { lsn: BigInt(record.lsn), data: record.payload! };
-        if (signal?.aborted) return;
+        if (signal?.aborted || detached()) return;
       }
     }
   } finally {
