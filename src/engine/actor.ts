@@ -869,7 +869,6 @@ class Actor implements FlushEnv {
   }
 }
 
-/** Memtable room each shard needs for the requests' operations (payload plus node overhead). */
 /** Per shard, the arena need of the requests' versions (ArenaNeed). */
 function arenaNeeds(requests: readonly Request[]): Map<number, ArenaNeed> {
   const needs = new Map<number, ArenaNeed>();
