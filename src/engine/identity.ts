@@ -8,10 +8,11 @@
  * Format: 32 lowercase hex digits and a newline. The MANIFEST is the truth: a writer's open
  * writes IDENTITY when it is missing or says something else; doctor reads it only when the
  * MANIFEST is gone, and ignores one it cannot read (the rebuilt MANIFEST then gets a new id).
- * Written whole or not at all: a temporary file, fdatasync, rename, directory fsync.
+ * Written whole or not at all (manifest.ts replaceFileDurably).
  * Threads: the opening thread, or the CLI's.
  */
 import type { Platform } from "../platform.ts";
+import { replaceFileDurably } from "./manifest.ts";
 
 export const IDENTITY_NAME = "IDENTITY";
 const ID = /^[0-9a-f]{32}$/;
@@ -29,16 +30,5 @@ export function readIdentity(platform: Platform, dir: string): string | undefine
 export function keepIdentity(platform: Platform, dir: string, id: string): void {
   if (!ID.test(id)) throw new RangeError(`not a database id: ${JSON.stringify(id)}`);
   if (readIdentity(platform, dir) === id) return;
-  const bytes = new TextEncoder().encode(`${id}\n`);
-  const tmp = `${dir}/${IDENTITY_NAME}.tmp`;
-  const file = platform.open(tmp, "truncate");
-  try {
-    file.write(bytes, 0);
-    file.datasync();
-    if (file.size() !== bytes.length) throw new Error(`identity write: size ${file.size()} is not ${bytes.length}`);
-  } finally {
-    file.close();
-  }
-  platform.rename(tmp, `${dir}/${IDENTITY_NAME}`);
-  platform.fsyncDir(dir);
+  replaceFileDurably(platform, dir, IDENTITY_NAME, new TextEncoder().encode(`${id}\n`));
 }

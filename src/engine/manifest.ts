@@ -198,19 +198,27 @@ export function writeManifest(core: Core, platform: Platform, dir: string, data:
   const next = { ...data, version: data.version + 1 };
   const json = JSON.stringify(next);
   const text = `${MAGIC_LINE}${json}\n${core.crc32c(enc.encode(json)).toString(16).padStart(8, "0")}\n`;
-  const bytes = enc.encode(text);
-  const tmp = `${dir}/${MANIFEST_NAME}.tmp`;
+  replaceFileDurably(platform, dir, MANIFEST_NAME, enc.encode(text));
+  return next;
+}
+
+/**
+ * Replaces `<dir>/<name>` with `bytes` whole or not at all: `<name>.tmp` written and
+ * fdatasynced (its size checked), renamed over `<name>`, the directory fsynced. A crash
+ * leaves the old file or the new one, and perhaps a `.tmp` that open deletes (RECOVERY.md F4).
+ */
+export function replaceFileDurably(platform: Platform, dir: string, name: string, bytes: Uint8Array): void {
+  const tmp = `${dir}/${name}.tmp`;
   const file = platform.open(tmp, "truncate");
   try {
     file.write(bytes, 0);
     file.datasync();
-    if (file.size() !== bytes.length) throw new Error(`manifest write: size ${file.size()} is not ${bytes.length}`);
+    if (file.size() !== bytes.length) throw new Error(`${name} write: size ${file.size()} is not ${bytes.length}`);
   } finally {
     file.close();
   }
-  platform.rename(tmp, `${dir}/${MANIFEST_NAME}`);
+  platform.rename(tmp, `${dir}/${name}`);
   platform.fsyncDir(dir);
-  return next;
 }
 
 /**

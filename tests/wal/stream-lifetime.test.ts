@@ -9,7 +9,8 @@
 //   documented: the limit is in the README, and the error says what holds the buffers.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import type { FileHandle, Platform } from "../../src/platform.ts";
+import type { Platform } from "../../src/platform.ts";
+import { observedReads } from "../harness/observed-reads.ts";
 import { bindLogApi } from "../../src/wal/public.ts";
 import { attachLog, cleanup, dec, openLog, platform, tempDir } from "./helpers.ts";
 
@@ -17,27 +18,15 @@ const test = suite("wal stream lifetime");
 const SMALL = { segmentBytesMax: 4096, bufferBytes: 64 * 1024 };
 
 /**
- * A Platform whose segment file handles throw once `limit` reads were made through them: a
+ * A Platform whose segment file reads throw once `limit` were made (observedReads): a
  * scanner that re-reads the same bytes without end (synchronously, never awaiting) then
  * fails the test instead of hanging the test process at 100% CPU.
  */
 function readGuard(base: Platform, limit: number): Platform {
   let reads = 0;
-  const wrap = (file: FileHandle): FileHandle => ({
-    path: file.path,
-    read(buf, position) {
-      if (++reads > limit) throw new Error(`spin: ${limit} reads of segment files without the stream moving on`);
-      return file.read(buf, position);
-    },
-    write: (buf, position) => file.write(buf, position),
-    writev: (bufs, position) => file.writev(bufs, position),
-    datasync: () => file.datasync(),
-    sync: () => file.sync(),
-    truncate: (length) => file.truncate(length),
-    size: () => file.size(),
-    close: () => file.close(),
+  return observedReads(base, () => {}, () => {
+    if (++reads > limit) throw new Error(`spin: ${limit} reads of segment files without the stream moving on`);
   });
-  return { ...base, open: (path, mode) => (path.endsWith(".wal") ? wrap(base.open(path, mode)) : base.open(path, mode)) };
 }
 
 test("a stream of an attached handle, read on after that handle's close, ends there (it spun for ever on a detached core)", async () => {
