@@ -96,6 +96,7 @@ export {
   ringAppend as walAppend,
   ringScan as walScan,
   ringRelease as walRelease,
+  ringCloseDrained as walCloseDrained,
   ringPublishDurable as walPublishDurable,
   ringSetState as walSetState,
   headerCrc as walHeaderCrc,

@@ -19,7 +19,8 @@
 //           +20  u32 state            OPEN, CLOSING, CLOSED or FAILED (atomic)
 //           +24  u32 failCode         why FAILED (FAIL_*), set before state
 //           +32  32 B failText        OS error code in ASCII (e.g. "EIO"), set before state
-//   line 1  +64  u64 reserveHead      next LSN to hand out (atomic fetch-add by writers)
+//   line 1  +64  u64 reserveHead      next LSN to hand out (atomic fetch-add by writers);
+//                                     RESERVE_CLOSED set in it once the worker closed the ring
 //   line 2  +128 u64 drainTail        below it, ring bytes are written out and free (worker)
 //           +136 u32 drainSeq         +1 after each drainTail move (space waiters wait on it)
 //           +140 u32 workerSleeping   1 while the worker waits for records (atomic)
@@ -53,6 +54,14 @@
 //   reserveHead, so an unpublished range would stall it (ringReserve waits for room
 //   through CLOSING for that reason).
 //
+// - Closing is decided on reserveHead itself: the worker sets RESERVE_CLOSED in it with a
+//   compare-exchange that succeeds only if reserveHead is still the end it drained to
+//   (ringCloseDrained). A writer whose fetch-add returns the bit reserved after the close
+//   and gives up (WAL_CLOSED); one whose fetch-add came first made the exchange fail, and
+//   the worker drains its record before it tries again. (Before, the worker compared
+//   reserveHead and then stored CLOSED: a writer that had read the state as OPEN could
+//   reserve in between, and its record, reported written, was never drained.)
+//
 // Threads: any number of writers; exactly one durability worker (scan, release, publish
 // durable); any thread may read the counters.
 //
@@ -71,6 +80,8 @@ import { currentThreadBlock, TB_RESULT } from "./thread";
 import { takeFreshBlock } from "./heap";
 
 export const RING_MAGIC: u32 = 0x474e5257;
+/** In reserveHead once the ring is closed (ringCloseDrained); LSNs stay below 2^53. */
+export const RESERVE_CLOSED: u64 = 1 << 62;
 export const RING_HEADER_BYTES: u32 = 256;
 export const RING_CAPACITY_MIN: u32 = 64 * 1024;
 export const RECORD_HEADER_BYTES: u32 = 12;
@@ -153,6 +164,15 @@ function stateStatus(ring: usize): u32 {
 }
 
 /**
+ * The worker's close: 1 if nothing was reserved beyond `end` (reserveHead is still `end`),
+ * after which every reservation is refused (RESERVE_CLOSED; the caller then stores CLOSED);
+ * 0 if a writer reserved meanwhile (drain its record, then try again).
+ */
+export function ringCloseDrained(ring: usize, end: u64): u32 {
+  return atomic.cmpxchg<u64>(ring, end, end | RESERVE_CLOSED, R_RESERVE_HEAD) == end ? 1 : 0;
+}
+
+/**
  * Reserves room for a record of `payloadLength` bytes. On WAL_OK the record's LSN and the
  * LSN after it are in the thread's result area (+0, +8); the caller writes the payload at
  * `lsn + 12` (wrapping) and then calls `ringPublish`, with no await in between.
@@ -166,8 +186,11 @@ export function ringReserve(ring: usize, payloadLength: u32): u32 {
   const size = recordBytes(payloadLength);
   const capacity = <u64>load<u32>(ring, R_CAPACITY);
   const head = atomic.load<u64>(ring, R_RESERVE_HEAD);
+  if ((head & RESERVE_CLOSED) != 0) return WAL_CLOSED;
   if (head + size - atomic.load<u64>(ring, R_DRAIN_TAIL) > capacity) return WAL_FULL;
   const lsn = atomic.add<u64>(ring, size, R_RESERVE_HEAD);
+  // Reserved after the worker closed the ring: nobody will drain it.
+  if ((lsn & RESERVE_CLOSED) != 0) return WAL_CLOSED;
   while (lsn + size - atomic.load<u64>(ring, R_DRAIN_TAIL) > capacity) {
     // Lost the race for the last room: the range is ours, so wait for the worker to
     // drain; it does not need anything from this thread to make progress. Only FAILED

@@ -203,6 +203,10 @@ export interface CoreExports {
    */
   walScan(ring: number, from: bigint, limit: bigint): bigint;
   /**
+   * The worker's close: 1 if reserveHead is still `end` (then every reservation is refused), 0 if a writer reserved meanwhile.
+   */
+  walCloseDrained(ring: number, end: bigint): number;
+  /**
    * Zeroes the ring up to `up-to` and moves the drain tail there.
    */
   walRelease(ring: number, upTo: bigint): void;

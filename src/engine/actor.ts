@@ -219,7 +219,9 @@ class Actor implements FlushEnv {
         continue;
       }
       const state = this.shared.state;
-      if (state !== DbState.OPEN && this.requests.reserveHead === from) return this.#close();
+      // Closed only if no sender reserved past `from` meanwhile (walCloseDrained: its
+      // compare-exchange refuses every later request, which gets ClosedError).
+      if (state !== DbState.OPEN && this.requests.reserveHead === from && this.core.exports.walCloseDrained(this.requests.ring, BigInt(from)) === 1) return this.#close();
       // A failed actor stays: it answers what is still in its ring with FAILED until close.
       if (!this.#failed && this.#background()) continue;
       const seq = Atomics.load(i32, wakeIndex);

@@ -132,7 +132,9 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
     if (to === from) {
       const state = ring.state;
       if (state === RingState.FAILED) break;
-      if (state !== RingState.OPEN && ring.reserveHead === from) {
+      // Closed only if no writer reserved past `from` meanwhile (walCloseDrained: its
+      // compare-exchange refuses every later reservation).
+      if (state !== RingState.OPEN && ring.reserveHead === from && exports.walCloseDrained(args.ring, BigInt(from)) === 1) {
         writer.close();
         mark?.close();
         ring.setState(RingState.CLOSED);

@@ -50,8 +50,14 @@ export class RingView {
   get state(): number {
     return Atomics.load(this.i32, this.index(Ring.STATE));
   }
+  /** Without the RESERVE_CLOSED bit (bit 62, bit 30 of the high word: assembly/walring.ts). */
   get reserveHead(): number {
-    return this.#u64(Ring.RESERVE_HEAD);
+    const lowIndex = (this.ring + Ring.RESERVE_HEAD) >>> 2;
+    for (;;) {
+      const high = Atomics.load(this.i32, lowIndex + 1);
+      const low = Atomics.load(this.i32, lowIndex) >>> 0;
+      if (Atomics.load(this.i32, lowIndex + 1) === high) return (high & 0x3fffffff) * 2 ** 32 + low;
+    }
   }
   get drainTail(): number {
     return this.#u64(Ring.DRAIN_TAIL);
