@@ -114,7 +114,8 @@ test(`a ${otherA} writer under load, followers in ${otherB} and ${me}: kill -9 o
     await restarted;
     await lineStarting(writer, "done ");
     writer.send("close");
-    const closed = await lineStarting(writer, "closed ");
+    const closed = await lineStarting(writer, "closed ", "error ");
+    assert.ok(closed.startsWith("closed "), `the ${writer.runtime} writer's close: ${closed}; ${writer.stderr()}`);
     const durableLsn = Number(closed.split(" ")[1]);
 
     // The writer's durable state, read from its directory.
