@@ -56,7 +56,8 @@ export const SHARDS_MAX = 256;
 export const MEMORY_BYTES_LIMIT = 0xffff0000;
 
 /** Decode and encode in place (TextDecoder and encodeInto take views of shared memory in Node, Bun and Deno). */
-const utf8 = new TextDecoder();
+// ignoreBOM: a value is text, not a file; TextDecoder's default would drop a leading U+FEFF.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 /** Values up to this size are decoded from a plain copy (Core.textAt). */
 const TEXT_SCRATCH_BYTES = 64 * 1024;

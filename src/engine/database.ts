@@ -695,7 +695,8 @@ export class Database implements AsyncDisposable {
   /**
    * The value of `key` (at `snapshot`, or now) decoded as UTF-8 text, or undefined: `get`
    * and a TextDecoder in one step, without copying the bytes first. Invalid UTF-8 becomes
-   * U+FFFD, as TextDecoder does by default. Synchronous.
+   * U+FFFD, as TextDecoder does by default; a leading U+FEFF is kept (ignoreBOM).
+   * Synchronous.
    */
   getString(key: Key, options?: { snapshot?: Snapshot }): string | undefined {
     this.#checkOpen();

@@ -6,8 +6,10 @@
  * What it declares (the manifest) and how each holds:
  * - keys and values are bytes in shardline; the private API takes 'view' (Uint8Array) and
  *   'utf8' (string) natively, abstract-level transcodes every other encoding to one of them;
- * - implicit snapshots: `get`, `getMany`, `has`, `hasMany` read synchronously when called,
- *   and an iterator takes its snapshot when it is created (`db.scan()` pins its sources at
+ * - implicit snapshots: `get` and `has` read synchronously when called; `getMany` and
+ *   `hasMany` read every key at one snapshot taken for the call (synchronous is not one
+ *   point: another thread may publish a batch between two keys); an iterator takes its
+ *   snapshot when it is created (`db.scan()` pins its sources at
  *   the call: src/engine/scan.ts); `clear` deletes what its range held when it was called;
  * - explicit snapshots: `db.snapshot()` is a shardline snapshot (`Snapshot`), released on
  *   `snapshot.close()` or the database's close;
@@ -16,7 +18,9 @@
  * Batches are atomic up to shardline's batch limits (BATCH_OPS_MAX, BATCH_BYTES_MAX); `clear`
  * is not atomic (abstract-level does not ask it to be): it deletes in batches, all written
  * in one synchronous run, so a write made after `clear()` is never one of its victims.
- * Errors: shardline's errors become abstract-level's LEVEL_* codes (level-errors.ts).
+ * Errors: shardline's errors become abstract-level's LEVEL_* codes (level-errors.ts); a
+ * batch or snapshot over shardline's limits stays a RangeError without a code (abstract-level
+ * README, "Errors": invalid arguments are programming mistakes).
  * Threads: the thread that created it (a shardline Database belongs to one thread).
  */
 import { AbstractIterator, AbstractKeyIterator, AbstractLevel, AbstractSnapshot, AbstractValueIterator } from "abstract-level";
@@ -55,7 +59,8 @@ interface RangeOptions {
 interface ReadOptions {
   keyEncoding?: Format;
   valueEncoding?: Format;
-  snapshot?: ShardlineLevelSnapshot;
+  /** A ShardlineLevelSnapshot, or one taken for a single call (#atOnePoint). */
+  snapshot?: { readonly inner: Snapshot };
 }
 interface IteratorOptions extends RangeOptions, ReadOptions {
   keys?: boolean;
@@ -63,7 +68,8 @@ interface IteratorOptions extends RangeOptions, ReadOptions {
   signal?: AbortSignal;
 }
 
-const decoder = new TextDecoder();
+/** ignoreBOM: a leading U+FEFF is part of the key or value (core.ts `utf8`). */
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** A row's key or value in the format the private API was asked for. */
 function decoded(bytes: Uint8Array, format: Format | undefined): Encoded {
@@ -295,7 +301,22 @@ export class ShardlineLevelBase extends AbstractLevel<Encoded, unknown, unknown>
   }
 
   async _getMany(keys: Encoded[], options: ReadOptions): Promise<Array<Encoded | undefined>> {
-    return keys.map((key) => this._getSync(key, options));
+    return this.#atOnePoint(options, (at) => keys.map((key) => this._getSync(key, at)));
+  }
+
+  /**
+   * Reads of several keys at one point: the caller's snapshot, or one taken for the call.
+   * Synchronous reads alone are not one point: a batch becomes visible when another thread
+   * (the durability worker, under "full") publishes it, which may fall between two keys.
+   */
+  #atOnePoint<T>(options: ReadOptions, read: (at: ReadOptions) => T): T {
+    if (options.snapshot !== undefined) return read(options);
+    const snapshot = mapped(() => this.#open().snapshot());
+    try {
+      return read({ ...options, snapshot: { inner: snapshot } });
+    } finally {
+      snapshot.release();
+    }
   }
 
   async _has(key: Encoded, options: ReadOptions): Promise<boolean> {
@@ -303,10 +324,12 @@ export class ShardlineLevelBase extends AbstractLevel<Encoded, unknown, unknown>
   }
 
   async _hasMany(keys: Encoded[], options: ReadOptions): Promise<boolean[]> {
-    return mapped(() => {
-      const db = this.#open();
-      return keys.map((key) => db.has(key, { snapshot: options.snapshot?.inner }));
-    });
+    return this.#atOnePoint(options, (at) =>
+      mapped(() => {
+        const db = this.#open();
+        return keys.map((key) => db.has(key, { snapshot: at.snapshot?.inner }));
+      }),
+    );
   }
 
   async _put(key: Encoded, value: Encoded): Promise<void> {
@@ -340,7 +363,7 @@ export class ShardlineLevelBase extends AbstractLevel<Encoded, unknown, unknown>
    * A shardline scan over abstract-level's range options, taken now. Level's `gte` and `lte`
    * take precedence over `gt` and `lt` (shardline's own scan would take the tighter bound).
    */
-  #scan(options: RangeOptions & { snapshot?: ShardlineLevelSnapshot }, limited: boolean, holdAtEnd: boolean): ScanIterator {
+  #scan(options: RangeOptions & { snapshot?: { readonly inner: Snapshot } }, limited: boolean, holdAtEnd: boolean): ScanIterator {
     const range: { gt?: Key; gte?: Key; lt?: Key; lte?: Key } = {};
     if (options.gte !== undefined) range.gte = options.gte;
     else if (options.gt !== undefined) range.gt = options.gt;
@@ -375,7 +398,7 @@ export class ShardlineLevelBase extends AbstractLevel<Encoded, unknown, unknown>
    * program order (docs/ENGINE.md), so no batch of the clear can delete it. The range's
    * keys are held until their batches are in the log (behind the ring gate when it is full).
    */
-  async _clear(options: RangeOptions & { snapshot?: ShardlineLevelSnapshot }): Promise<void> {
+  async _clear(options: RangeOptions & { snapshot?: { readonly inner: Snapshot } }): Promise<void> {
     const written: Array<Promise<unknown>> = [];
     try {
       const scan = this.#scan(options, true, false);

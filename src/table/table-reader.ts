@@ -54,7 +54,8 @@ export const ValueRead = {
 } as const;
 export type ValueRead = (typeof ValueRead)[keyof typeof ValueRead];
 
-const utf8 = new TextDecoder();
+/** ignoreBOM: a leading U+FEFF is part of the value (core.ts `utf8`). */
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** The newest visible version of a key in one table. `value` undefined: a tombstone. */
 export interface TableGetResult {

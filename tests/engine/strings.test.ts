@@ -58,6 +58,23 @@ test("getString reads tables: values flushed, a tombstone flushed over a value",
   await db.close();
 });
 
+// Level review 2026-12-06, seen failing before the fix: TextDecoder's default drops a
+// leading U+FEFF (a byte-order mark), so a value put as "\uFEFFv" read back as "v", from a
+// memtable (core.ts) and from a table (table-reader.ts); a string is text, not a file.
+test("getString keeps a leading U+FEFF, from the memtable, a long value's copy, and a table", async () => {
+  const db = await open(tempDir(), { shards: 1, memtableBytesMax: 512 * 1024, durability: "async" });
+  const long = `\uFEFF${"l".repeat(70 * 1024)}`; // past Core's 64 KiB scratch: decoded in place
+  await db.put("bom", "\uFEFFvalue");
+  await db.put("long", long);
+  assert.is(db.getString("bom"), "\uFEFFvalue", "from the memtable");
+  assert.is(db.getString("long"), long, "a long value, from the memtable");
+  for (let i = 0; i < 4000; i++) await db.put(`k${i}`, "x".repeat(150));
+  await eventually(() => db.stats().shards[0].tables > 0 && db.stats().shards[0].frozenMemtables === 0, "flushes done");
+  assert.is(db.getString("bom"), "\uFEFFvalue", "from a table");
+  assert.is(db.getString("long"), long, "a long value, from a table");
+  await db.close();
+});
+
 test("point reads reuse one key buffer: a long key, then a shorter one, then bytes, each find their own value", async () => {
   const db = await open(tempDir(), { shards: 4, durability: "async" });
   const long = "L".repeat(KEY_BYTES_MAX);

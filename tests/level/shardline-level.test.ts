@@ -7,6 +7,9 @@
 // delete batch deleted a put made after clear() was called; a reverse range or seek at a
 // key of KEY_BYTES_MAX bytes read nothing from the memtables (the core refused the seek's
 // key + 0x00); range options longer than KEY_BYTES_MAX were refused as invalid keys.
+// From a review (2026-12-06), each seen failing before its fix: a string starting with U+FEFF
+// lost it on the way back (TextDecoder's default); getMany/hasMany read each key at its own
+// point, so a batch published by another thread between two keys was seen half applied.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runtimeName } from "../../runtimes/current.ts";
@@ -102,6 +105,88 @@ test("shardline's limits and states as Level error codes", async () => {
   await rejectsWith(() => db.get("a", { snapshot }), "LEVEL_SNAPSHOT_NOT_OPEN");
   await db.close();
   await rejectsWith(() => db.get("a"), "LEVEL_DATABASE_NOT_OPEN");
+});
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** Blocks this thread (as a long getMany, a GC pause or a slow table read would) until `done()`, at most 10 s. */
+function blockUntil(done: () => boolean): void {
+  const start = Date.now();
+  while (!done()) {
+    if (Date.now() - start > 10_000) throw new Error("gave up waiting for the batch to become visible");
+    Atomics.wait(sleeper, 0, 0, 1);
+  }
+}
+
+/**
+ * A database whose log syncs each take SYNC_DELAY_MS ("full" durability: a write becomes
+ * visible once durable), so that a batch stays invisible for that long after batch().
+ */
+const SYNC_DELAY_MS = 300;
+function slowSyncDb() {
+  return new ShardlineLevel(tempDir("shardline-level-"), { shardline: { shards: 2, durability: "full", faults: { groupLog: { syncDelayMs: SYNC_DELAY_MS } } } as never });
+}
+
+test("get, getSync and getMany of a utf8 value that starts with U+FEFF return it whole", async () => {
+  const db = new ShardlineLevel(tempDir("shardline-level-"), { shardline: FAST });
+  await db.open();
+  await db.put("k", "\uFEFFvalue");
+  assert.is(((await db.get("k", { valueEncoding: "buffer" })) as Uint8Array).length, 8, "the stored bytes hold the BOM");
+  assert.is(await db.get("k"), "\uFEFFvalue", "get dropped the leading U+FEFF");
+  assert.is(db.getSync("k"), "\uFEFFvalue", "getSync dropped the leading U+FEFF");
+  assert.equal(await db.getMany(["k"]), ["\uFEFFvalue"], "getMany dropped the leading U+FEFF");
+  await db.close();
+});
+
+test("an iterator returns a utf8 key and value that start with U+FEFF whole, so the key can be read back", async () => {
+  const db = new ShardlineLevel(tempDir("shardline-level-"), { shardline: FAST });
+  await db.open();
+  await db.put("\uFEFFkey", "v");
+  await db.put("x", "\uFEFFvalue");
+  const keys = await db.keys().all();
+  assert.equal(keys, ["x", "\uFEFFkey"], "keys() dropped the leading U+FEFF of a key (U+FEFF is EF BB BF in UTF-8: after x)");
+  assert.equal(await db.values({ gte: "x", lt: "y" }).all(), ["\uFEFFvalue"], "values() dropped the leading U+FEFF of a value");
+  assert.is(await db.get(keys[1]), "v", "a key an iterator returned does not read back");
+  await db.close();
+});
+
+test("getMany (implicit snapshot) never sees half of an atomic batch that becomes visible while it reads", async () => {
+  const db = slowSyncDb();
+  await db.open();
+  await db.batch([{ type: "put", key: "a", value: "old" }, { type: "put", key: "b", value: "old" }]);
+  const inner = db.database;
+  const getString = inner.getString.bind(inner);
+  let reads = 0;
+  // The first key's read takes until the batch below is durable (visible): the slow read
+  // of a long getMany. Nothing else changes.
+  inner.getString = ((key: string, options?: object) => {
+    const value = getString(key as never, options as never);
+    if (reads++ === 0) blockUntil(() => getString("b") === "new");
+    return value;
+  }) as typeof inner.getString;
+  const written = db.batch([{ type: "put", key: "a", value: "new" }, { type: "put", key: "b", value: "new" }]);
+  const got = await db.getMany(["a", "b"]);
+  await written;
+  assert.ok(got[0] === got[1], `getMany read one atomic batch half applied: ${JSON.stringify(got)}`);
+  await db.close();
+});
+
+test("hasMany (implicit snapshot) never sees half of an atomic batch that becomes visible while it reads", async () => {
+  const db = slowSyncDb();
+  await db.open();
+  await db.batch([{ type: "put", key: "a", value: "v" }, { type: "put", key: "b", value: "v" }]);
+  const inner = db.database;
+  const has = inner.has.bind(inner);
+  let reads = 0;
+  inner.has = ((key: string, options?: object) => {
+    const found = has(key as never, options as never);
+    if (reads++ === 0) blockUntil(() => !has("b"));
+    return found;
+  }) as typeof inner.has;
+  const written = db.batch([{ type: "del", key: "a" }, { type: "del", key: "b" }]);
+  const got = await db.hasMany(["a", "b"]);
+  await written;
+  assert.ok(got[0] === got[1], `hasMany read one atomic batch half applied: ${JSON.stringify(got)}`);
+  await db.close();
 });
 
 test.after(cleanup);
