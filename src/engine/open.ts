@@ -176,6 +176,8 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       durableMarkPath: durableMarkPath(dir),
       // Replay (below) reads and checks every segment from the checkpoint's on, once.
       readerChecksFromLsn: manifest.groupCheckpoint,
+      // A follower's salvage would not fork its writer's history: it keeps the writer's id.
+      beforeSalvageLoss: purpose.followerCheckpoint ? undefined : () => void (manifest = renewIdentity(core, platform, dir, manifest)),
     });
     manifest = refuseMissingSegments(core, platform, dir, manifest, o.salvage);
     const group = new RingView(core, log.ringAddress);
@@ -407,8 +409,9 @@ export interface DataWithoutManifest {
  * begun anew starts beyond every seq in a table: RECOVERY.md G1). The writer trims only
  * segments wholly below its checkpoint, so a later segment starting past it means the
  * segments before it were lost with records no table holds: CorruptionError (G5), or
- * under `salvage` the loss is accepted and the checkpoint moved to where the log starts
- * (so the next open does not refuse again). Returns the manifest to go on with.
+ * under `salvage` the loss is accepted, the checkpoint moved to where the log starts (so
+ * the next open does not refuse again) and the database given a new id (renewIdentity).
+ * Returns the manifest to go on with.
  */
 function refuseMissingSegments(core: Core, platform: Platform, dir: string, manifest: ManifestData, salvage: boolean): ManifestData {
   const first = listSegmentFiles(platform, `${dir}/wal`)[0];
@@ -420,7 +423,20 @@ function refuseMissingSegments(core: Core, platform: Platform, dir: string, mani
       0,
     );
   }
-  return writeManifest(core, platform, dir, { ...manifest, groupCheckpoint: first.firstLsn });
+  return renewIdentity(core, platform, dir, { ...manifest, groupCheckpoint: first.firstLsn });
+}
+
+/**
+ * Salvage forks the history (RECOVERY.md): records given up are acknowledged writes that a
+ * publisher may have shipped and followers applied, and the LSNs they held will hold other
+ * records. The database takes a new id, durably before anything is given up, so that every
+ * stream and follower of the old history refuses the new one (a publisher at start, a
+ * follower at its first message: SHARDLINE_REPLICATION_FORK) instead of splicing them.
+ */
+function renewIdentity(core: Core, platform: Platform, dir: string, manifest: ManifestData): ManifestData {
+  const renewed = writeManifest(core, platform, dir, { ...manifest, databaseId: newDatabaseId() });
+  keepIdentity(platform, dir, renewed.databaseId!);
+  return renewed;
 }
 
 /**

@@ -27,7 +27,11 @@
  * flight has settled, the publisher asks the stream where it ends (its last message's end
  * LSN, or piece) and continues from there: a record the stream took although its
  * acknowledgement was lost is not sent again, one it did not take is, and a second
- * publisher cutting runs differently cannot make this one skip what lies between.
+ * publisher cutting runs differently cannot make this one skip what lies between. And
+ * it continues only a stream of its own database: the stream's snapshots (at start) and
+ * its last message (each time it goes on from the stream's end) must name this database's
+ * id, which a salvage that gives up records renews (docs/RECOVERY.md), so that a stream
+ * of the history before the salvage is never spliced with the one after it.
  *
  * Snapshots (snapshot.ts) are uploaded one at a time (`#snapshotChain`); the slot goes
  * back to READS_NO_TABLES after each, failed or not.
@@ -50,8 +54,9 @@ import { readDurableMark } from "../wal/durable-mark.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
 import { checkStreamName, checkSubject, type HeldConnection, holdConnection, JETSTREAM_SETUP_TIMEOUT_MS, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { latestSnapshot, type SnapshotInfo, snapshotBucket, uploadSnapshot } from "./snapshot.ts";
-import { DATABASE_HEADER, FRAME_HEADER_BYTES, lsnAfter, PARTS_MAX, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, type StreamEnd, streamEnd, writeFrame } from "./stream-messages.ts";
+import { DATABASE_HEADER, FRAME_HEADER_BYTES, lsnAfter, PARTS_MAX, PIECE_BYTES_MIN, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, type StreamEnd, streamEnd, writeFrame } from "./stream-messages.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
+import { RECORD_BYTES_MAX } from "../wal/format.ts";
 
 const MIB = 1024 * 1024;
 /** Message bytes awaiting acknowledgement, at most (besides inFlightMax). */
@@ -141,13 +146,30 @@ async function ensureStream(jsm: JetStreamManager, stream: string, subject: stri
  * state neither database had. The stream's snapshots name their database (SnapshotInfo.
  * databaseId, from the MANIFEST); snapshots made before that field was named are taken on trust.
  */
-function refuseAnotherDatabase(own: string | undefined, dir: string, stream: string, snapshot: SnapshotInfo): void {
-  if (snapshot.databaseId === undefined || own === undefined || snapshot.databaseId === own) return;
+function refuseAnotherDatabase(own: string | undefined, dir: string, stream: string, theirs: string | undefined, what: string): void {
+  if (theirs === undefined || own === undefined || theirs === own) return;
   throw new ReplicationError(
-    `stream ${stream} carries the log of another database (its snapshots are database ${snapshot.databaseId}'s; ${dir} is database ${own}): ` +
+    `stream ${stream} carries the log of another database (${what} database ${theirs}'s; ${dir} is database ${own}, ` +
+      `and a database opened with salvage that gave up records takes a new id: docs/RECOVERY.md): ` +
       `a publisher never appends one database's records to another's stream; publish on another stream, or delete this stream and its snapshot bucket first`,
     "SHARDLINE_REPLICATION_FORK",
   );
+}
+
+/**
+ * The bytes of one message: the server's max_payload less room for headers. A server whose
+ * max_payload cannot carry the largest record in PARTS_MAX pieces is refused at start, not
+ * retried for ever (every publish of a larger message would be rejected).
+ */
+function piecesFitting(maxPayload: number): number {
+  const pieceBytes = maxPayload - PIECE_HEADER_ROOM_BYTES;
+  if (pieceBytes < PIECE_BYTES_MIN) {
+    throw new ReplicationError(
+      `the NATS server's max_payload is ${maxPayload} bytes: a publisher needs at least ${PIECE_BYTES_MIN + PIECE_HEADER_ROOM_BYTES} ` +
+        `(a record of up to ${RECORD_BYTES_MAX} bytes in at most ${PARTS_MAX} messages, each with ${PIECE_HEADER_ROOM_BYTES} bytes of headers); raise max_payload`,
+    );
+  }
+  return pieceBytes;
 }
 
 export class Publisher {
@@ -220,11 +242,11 @@ export class Publisher {
       core = await toolCore();
       const oldest = listSegmentFiles(platform, `${db.dir}/wal`)[0]?.firstLsn ?? 0;
       slot = ReaderSlot.retained(platform, db.dir, `publisher-${stream}`, oldest);
-      const pieceBytes = Math.max(64 * 1024, (held.nc.info?.max_payload ?? MIB) - PIECE_HEADER_ROOM_BYTES);
+      const pieceBytes = piecesFitting(held.nc.info?.max_payload ?? MIB);
       const databaseId = readManifest(core, platform, db.dir)?.databaseId;
       const publisher = new Publisher(core, platform, db.dir, held, jetstream(held.nc), jsm, store, stream, subject, resolved, slot, pieceBytes, databaseId);
       const found = await retryTransient(deadline, () => latestSnapshot(store));
-      if (found) refuseAnotherDatabase(databaseId, db.dir, stream, found);
+      if (found) refuseAnotherDatabase(databaseId, db.dir, stream, found.databaseId, "its snapshots are");
       const snapshot = found ?? (await publisher.#uploadSnapshot());
       // A publisher reads tables only while it uploads. A slot made just now claims every
       // table (version 0), and one left by a publisher killed mid-upload the version it
@@ -454,6 +476,9 @@ export class Publisher {
 
   /** Goes on from `end`, the stream's end as read: after its last whole record, or at the next piece of one cut short. */
   #continueFrom(end: StreamEnd, emptyFrom: number): void {
+    // The stream's last message names its database: another's (a stream name reused with
+    // its snapshot bucket gone, or this one's history before a salvage) is never continued.
+    refuseAnotherDatabase(this.databaseId, this.dir, this.stream, end.databaseId, "its last message is");
     const cutShort = end.last !== undefined && end.nextLsn === undefined;
     this.#goOn(end, end.nextLsn ?? end.last?.lsn ?? emptyFrom, cutShort ? end.last!.part + 1 : 0);
   }

@@ -33,7 +33,7 @@
  */
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { ShardlineError } from "../errors.ts";
-import { recordBytes } from "../wal/format.ts";
+import { RECORD_BYTES_MAX, recordBytes } from "../wal/format.ts";
 
 /** The header naming the database whose log a message holds (dbid above). */
 export const DATABASE_HEADER = "Shardline-Database";
@@ -41,8 +41,13 @@ export const DATABASE_HEADER = "Shardline-Database";
 export const PIECE_HEADER_ROOM_BYTES = 4096;
 export const FRAME_HEADER_BYTES = 8;
 const ID = /^(\d+)(?:-(\d+)|\/(\d+)\/(\d+))$/;
-/** More pieces than a record of the format's largest length (16 MiB) in 64 KiB pieces is a broken stream. */
+/**
+ * Pieces of one record, at most: a broken stream has more. A record reaches RECORD_BYTES_MAX
+ * (4 MiB), so a publisher needs pieces of at least PIECE_BYTES_MIN (a server's max_payload
+ * of at least PIECE_BYTES_MIN + PIECE_HEADER_ROOM_BYTES, ~20 KiB; NATS's default is 1 MiB).
+ */
 export const PARTS_MAX = 256;
+export const PIECE_BYTES_MIN = Math.ceil((FRAME_HEADER_BYTES + RECORD_BYTES_MAX) / PARTS_MAX);
 
 export interface MessageId {
   lsn: number;
@@ -145,13 +150,16 @@ export interface StreamEnd {
   /** The last message's id, decoded and as it is, when the stream is not empty. */
   last: MessageId | undefined;
   lastId: string | undefined;
+  /** The database the last message names (DATABASE_HEADER), if it names one. */
+  databaseId?: string;
 }
 
-async function messageAt(jsm: JetStreamManager, stream: string, seq: number): Promise<{ id: MessageId; raw: string; data: Uint8Array }> {
+async function messageAt(jsm: JetStreamManager, stream: string, seq: number): Promise<{ id: MessageId; raw: string; data: Uint8Array; databaseId: string | undefined }> {
   const message = await jsm.streams.getMessage(stream, { seq });
   if (!message) throw new ReplicationError(`stream ${stream}: message ${seq} cannot be read`);
   const raw = idOf(message);
-  return { id: decodeMessageId(raw, `stream ${stream} message ${seq}`), raw: raw!, data: message.data };
+  const databaseId = message.header?.get(DATABASE_HEADER) || undefined;
+  return { id: decodeMessageId(raw, `stream ${stream} message ${seq}`), raw: raw!, data: message.data, databaseId };
 }
 
 /** Where the stream ends: its last message, decoded. */
@@ -159,14 +167,14 @@ export async function streamEnd(jsm: JetStreamManager, stream: string): Promise<
   const info = await jsm.streams.info(stream);
   const seq = info.state.last_seq;
   if (info.state.messages === 0 || seq === 0) return { seq, nextLsn: undefined, last: undefined, lastId: undefined };
-  const { id: last, raw: lastId, data } = await messageAt(jsm, stream, seq);
-  if (last.end !== undefined) return { seq, nextLsn: last.end, last, lastId };
+  const { id: last, raw: lastId, data, databaseId } = await messageAt(jsm, stream, seq);
+  if (last.end !== undefined) return { seq, nextLsn: last.end, last, lastId, databaseId };
   // A record's last piece ends it (its length is in the frame header, in the first piece);
   // a record cut short (its publisher stopped between pieces) is resumed from the next piece.
-  if (last.part + 1 < last.parts) return { seq, nextLsn: undefined, last, lastId };
+  if (last.part + 1 < last.parts) return { seq, nextLsn: undefined, last, lastId, databaseId };
   const first = last.part === 0 ? data : (await messageAt(jsm, stream, seq - last.part)).data;
   const length = new DataView(first.buffer, first.byteOffset, first.byteLength).getUint32(0, true);
-  return { seq, nextLsn: lsnAfter(last.lsn, length), last, lastId };
+  return { seq, nextLsn: lsnAfter(last.lsn, length), last, lastId, databaseId };
 }
 
 /**

@@ -88,6 +88,8 @@ export interface LogEmbedding {
   durableMarkPath?: string;
   /** The caller reads and checks every record from here to the end next (RecoveryOptions.readerChecksFromLsn). */
   readerChecksFromLsn?: number;
+  /** Salvage: called before the log gives up records (RecoveryOptions.beforeSalvageLoss). */
+  beforeSalvageLoss?: () => void;
 }
 
 export interface LogLimits {
@@ -208,7 +210,12 @@ export class Log implements AsyncDisposable {
         memoryBytesMax: limits.bufferBytes + MEMORY_HEADROOM_BYTES,
       });
       const durableAtLeast = embedding.durableMarkPath === undefined ? undefined : readDurableMark(platform, embedding.durableMarkPath);
-      let recovered = recoverLog(core, platform, dir, { salvage: options.salvage, readerChecksFromLsn: embedding.readerChecksFromLsn, durableAtLeast });
+      let recovered = recoverLog(core, platform, dir, {
+        salvage: options.salvage,
+        readerChecksFromLsn: embedding.readerChecksFromLsn,
+        durableAtLeast,
+        beforeSalvageLoss: embedding.beforeSalvageLoss,
+      });
       if (embedding.startLsn !== undefined && embedding.heldBelow !== undefined) {
         recovered = setAsideBelowFloor(platform, dir, recovered, embedding.startLsn, embedding.heldBelow);
       }

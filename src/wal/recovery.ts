@@ -88,6 +88,13 @@ export interface RecoveryOptions {
    * end below it is corrupt (R8), not torn (R7) and not cleanly ended (R6).
    */
   durableAtLeast?: number;
+  /**
+   * Salvage only: called once, before the first change that gives up records (R4, R5, R8),
+   * so that the caller can first make durable what must hold before the log's history
+   * changes (the engine gives the database a new id: docs/RECOVERY.md, "Salvage forks the
+   * history"). What it throws ends the recovery with nothing given up.
+   */
+  beforeSalvageLoss?: (decision: "R4" | "R5" | "R8") => void;
 }
 
 /**
@@ -195,6 +202,7 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
     if (problem !== undefined || "invalid" in header) {
       // R4: a broken link in the chain of segments.
       if (!options.salvage) throw new CorruptionError(`log segment ${seg.path} is corrupt: ${problem}`, seg.path);
+      options.beforeSalvageLoss?.("R4");
       report.decisions.push("R4");
       report.corruptSegments.push(...moveAside(platform, dir, listed.slice(i)));
       break;
@@ -220,6 +228,7 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
           if (!options.salvage) {
             throw new CorruptionError(`log segment ${seg.path} is corrupt at offset ${end} (${stopped}), before later segments`, seg.path, end);
           }
+          options.beforeSalvageLoss?.("R5");
           report.decisions.push("R5");
           report.bytesCut += scanner.fileSize - end;
           platform.truncate(seg.path, end);
@@ -244,6 +253,8 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
         );
       }
       if (cleanEnd) {
+        // Under salvage, a clean end below the durable mark: the records past it are gone.
+        if (belowDurable) options.beforeSalvageLoss?.("R8");
         report.decisions.push(belowDurable ? "R8" : "R6");
         return finish(seg, header, end, scanner.fileSize);
       }
@@ -258,6 +269,7 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
           end,
         );
       }
+      if (beyond >= 0 || belowDurable) options.beforeSalvageLoss?.("R8");
       report.decisions.push(beyond >= 0 || belowDurable ? "R8" : "R7");
       report.bytesCut += scanner.fileSize - end;
       const file = platform.open(seg.path, "readwrite");

@@ -5,6 +5,12 @@
 // stream end: every follower held a state neither database had. Found by an adversarial
 // review on 2026-12-06, seen failing before the fix. The identity is the MANIFEST's
 // databaseId, which snapshots carry.
+// From the replication review of 2026-12-06 (second), each seen failing before its fix:
+// - with the snapshot bucket gone, the publisher of another database appended after the
+//   first one's records: the stream's last message names its database, and is checked too;
+// - a writer opened with salvage, cutting its log below what the stream held, wrote other
+//   records at the same LSNs, and its publisher appended them after the old ones: followers
+//   held a state the writer never had. A salvage that gives up records renews the id.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -13,8 +19,11 @@ import { connect } from "@nats-io/transport-node";
 import { bindReplicateApi, ReplicationError } from "../../src/replicate/public.ts";
 import { snapshotBucket } from "../../src/replicate/snapshot.ts";
 import { streamEnd } from "../../src/replicate/stream-messages.ts";
+import { RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from "../../src/wal/format.ts";
+import { listSegmentFiles } from "../../src/wal/segment-files.ts";
+import { readIdentity } from "../../src/engine/identity.ts";
 import { type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
-import { cleanup, dec, open, tempDir } from "../engine/helpers.ts";
+import { cleanup, dec, open, rewriteFile, tempDir } from "../engine/helpers.ts";
 import { platform } from "../engine/helpers.ts";
 
 const test = suite("replicate: one database per stream");
@@ -138,6 +147,84 @@ test("a follower resuming on a stream that another database made again under the
     await nc2.close();
     await pb.close({ forget: true });
     await b.close();
+  }
+});
+
+const pad = (i: number) => String(i).padStart(3, "0");
+const durableLsn = (db: { stats(): { wal: { durableLsn: bigint } } }) => Number(db.stats().wal.durableLsn);
+
+/** Starting a publisher of `db` on `stream` fails with SHARDLINE_REPLICATION_FORK. */
+async function refusedAsFork(db: Parameters<typeof startPublisher>[0], stream: string, what: string): Promise<void> {
+  const started = await startPublisher(db, { servers: cluster.servers, stream }).then((p) => p, (e) => e as Error);
+  if (!(started instanceof Error)) {
+    await started.close({ forget: true });
+    assert.unreachable(`${what}: the publisher started and would append its records to the stream`);
+  }
+  assert.instance(started, ReplicationError, String(started));
+  assert.is((started as ReplicationError).code, "SHARDLINE_REPLICATION_FORK", String(started));
+}
+
+test("a publisher of another database started on a stream whose snapshot bucket was deleted (the stream kept) is refused: the stream's last message names another database", async () => {
+  const stream = `nobucket-${Date.now().toString(36)}`;
+  const first = await open(tempDir(), { shards: 1 });
+  const second = await open(tempDir(), { shards: 1 });
+  const nc = await connect({ servers: cluster.servers });
+  try {
+    const a = await startPublisher(first, { servers: cluster.servers, stream });
+    for (let i = 0; i < 20; i++) await first.put(`a${pad(i)}`, `first ${i}`);
+    await a.caughtUp();
+    await a.close({ forget: true });
+    // An operator (or a cleanup by name) deletes the snapshot bucket; the stream stays.
+    await (await new Objm(nc).open(snapshotBucket(stream))).destroy();
+    await refusedAsFork(second, stream, "another database, the bucket gone");
+  } finally {
+    await nc.close();
+    await first.close();
+    await second.close();
+  }
+});
+
+test("a writer whose salvage cut its log below what the stream holds takes a new id: its publisher is refused, not spliced after the old history", async () => {
+  const stream = `salvage-${Date.now().toString(36)}`;
+  const dir = tempDir();
+  const options = { memtableBytesMax: 8 * 1024 * 1024, shards: 1 }; // no flush: every record stays in the log
+  let writer = await open(dir, options);
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  const follower = await openFollower(tempDir(), { servers: cluster.servers, stream });
+  try {
+    for (let i = 0; i < 10; i++) await writer.put(`k${pad(i)}`, `old value ${pad(i)}`);
+    const cut = durableLsn(writer);
+    for (let i = 10; i < 20; i++) await writer.put(`k${pad(i)}`, `old value ${pad(i)}`);
+    const end = durableLsn(writer);
+    await publisher.caughtUp(end, 10_000);
+    await follower.caughtUp(end, 10_000);
+    await publisher.close(); // keeps its slot: the next publisher resumes where the stream ends
+    await writer.close();
+    const idBefore = readIdentity(platform, dir);
+
+    // The disk damages the record at `cut`, published already; salvage cuts the log there.
+    const segment = listSegmentFiles(platform, `${dir}/wal`).filter((s) => s.firstLsn <= cut).at(-1)!;
+    rewriteFile(segment.path, (bytes) => void (bytes[SEGMENT_HEADER_BYTES + (cut - segment.firstLsn) + RECORD_HEADER_BYTES + 10] ^= 0xff));
+    writer = await open(dir, { ...options, salvage: true });
+    assert.is(durableLsn(writer), cut, "salvage cut the log at the damaged record");
+    assert.ok(readIdentity(platform, dir) !== idBefore, `the database kept its id ${idBefore} through a salvage that gave up records`);
+    // Another history at the same LSNs: the same keys, values of the same size.
+    for (let i = 10; i < 20; i++) await writer.put(`k${pad(i)}`, `new value ${pad(i)}`);
+    assert.is(durableLsn(writer), end, "the new history reaches the LSN where the stream ends");
+    await refusedAsFork(writer, stream, "after the salvage");
+    // With the bucket gone too, the stream's last message still tells the histories apart.
+    const nc = await connect({ servers: cluster.servers });
+    try {
+      await (await new Objm(nc).open(snapshotBucket(stream))).destroy();
+    } finally {
+      await nc.close();
+    }
+    await refusedAsFork(writer, stream, "after the salvage, the bucket gone");
+    await follower.db.refresh();
+    assert.is(dec.decode(follower.db.get("k019")!), "old value 019", "the follower keeps the history it had");
+  } finally {
+    await follower.close().catch(() => {});
+    await writer.close().catch(() => {});
   }
 });
 
