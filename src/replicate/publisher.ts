@@ -317,7 +317,10 @@ export class Publisher {
         this.#stats.lastSnapshotLsn = snapshot.lsn;
         return snapshot;
       } finally {
-        if (!this.#slot.evicted) this.#slot.update(READS_NO_TABLES, this.#acked);
+        // Never below where the slot is: after an eviction it was reclaimed at the log's
+        // oldest segment while #acked still names the trimmed records before it, and a slot
+        // below the log's start counts the whole gap as held (evicted again at once).
+        if (!this.#slot.evicted) this.#slot.update(READS_NO_TABLES, Math.max(this.#acked, this.#slot.record.lsn));
       }
     });
     this.#snapshotChain = upload;

@@ -15,10 +15,16 @@
 //   forget: true) made its slot claiming MANIFEST version 0 and never moved it: the writer
 //   kept every table a compaction dropped, and the slot, rewritten as the stream moved, was
 //   never old enough to be evicted.
+// From the replication review of 2026-12-06 (second), found by reading and seen failing
+// before its fix: a publisher whose slot was evicted and whose next records the writer had
+// trimmed reclaimed the slot at the log's oldest segment, and its snapshot upload then wrote
+// the slot back at its old acknowledged LSN, below the log's start: the writer counted the
+// whole gap as held and could evict the slot again before the publisher moved it on.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Platform } from "../../src/platform.ts";
 import type { Database } from "../../src/engine/database.ts";
 import { bindReplicateApi } from "../../src/replicate/public.ts";
 import { decodeMessageId } from "../../src/replicate/stream-messages.ts";
@@ -206,6 +212,72 @@ test("a publisher restarted after close({ forget: true }) on a stream with a sna
       await second.close({ forget: true });
     }
   } finally {
+    await writer.close();
+  }
+});
+
+/**
+ * The platform, recording every write of the publisher slot of `stream` in `dir` (the LSN it
+ * names) beside the first LSN of the writer's log at that moment.
+ */
+function recordingSlotWrites(dir: string, stream: string) {
+  const writes: Array<{ lsn: number; oldest: number }> = [];
+  const slotPath = `${dir}/readers/retain-publisher-${stream}.reader`;
+  const wrapped: Platform = Object.create(platform);
+  wrapped.rename = (from: string, to: string) => {
+    if (to === slotPath) {
+      const lsn = Number(JSON.parse(dec.decode(platform.readFile(from))).lsn);
+      writes.push({ lsn, oldest: listSegmentFiles(platform, `${dir}/wal`)[0]?.firstLsn ?? 0 });
+    }
+    return platform.rename(from, to);
+  };
+  return { wrapped, writes };
+}
+
+test("a publisher whose next records the writer trimmed restarts from a snapshot without writing its slot below the log's start", async () => {
+  const stream = `rv-trimmed-${Date.now().toString(36)}`;
+  const dir = tempDir();
+  // Small memtables and segments, and a writer that keeps at most 2 MiB for a reader: while
+  // the publisher is held, the writer flushes, evicts its slot and trims past it.
+  const writer = await open(dir, { memtableBytesMax: 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024, readerRetainBytesMax: 2 * 1024 * 1024, shards: 1 });
+  const nc = await connect({ servers: cluster.servers });
+  const subject = `shardline.${stream}`;
+  const hold = { gate: undefined as Promise<void> | undefined };
+  const proxy = new Proxy(nc, {
+    get(target, prop) {
+      if (prop === "request") {
+        return async (subj: string, data?: unknown, opts?: unknown) => {
+          if (hold.gate && subj === subject) await hold.gate;
+          return (target.request as (...a: unknown[]) => unknown)(subj, data, opts);
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const { wrapped, writes } = recordingSlotWrites(dir, stream);
+  const publisher = await bindReplicateApi(wrapped).startPublisher(writer, { connection: proxy, stream });
+  let release = () => {};
+  try {
+    await writeRange(writer, 0, 100, "a", 200);
+    await publisher.caughtUp();
+    const ackedBefore = publisher.stats().ackedLsn;
+    hold.gate = new Promise<void>((resolve) => (release = resolve));
+    for (let round = 0; round < 40 && (listSegmentFiles(platform, `${dir}/wal`)[0]?.firstLsn ?? 0) <= ackedBefore; round++) {
+      await writeRange(writer, round * 200, (round + 1) * 200, "b", 1000);
+      await writer.flush();
+    }
+    assert.ok(listSegmentFiles(platform, `${dir}/wal`)[0].firstLsn > ackedBefore, "precondition: the writer trimmed its log past what the stream acknowledged");
+    hold.gate = undefined;
+    release();
+    await eventually(() => publisher.stats().snapshots >= 2, "the publisher restarting from a new snapshot", 15_000);
+    await publisher.caughtUp(undefined, 20_000);
+    const below = writes.filter((w) => w.lsn < w.oldest);
+    assert.equal(below, [], `slot writes below the log's first LSN: ${JSON.stringify(below)} (all: ${JSON.stringify(writes.slice(-6))})`);
+  } finally {
+    release();
+    await publisher.close({ forget: true });
+    await nc.close();
     await writer.close();
   }
 });
