@@ -81,7 +81,11 @@ export interface OpenPurpose {
    * (LogFlushedBelowFloor): this open is the second, and reports both.
    */
   flushedBelowFloor?: RecoveryReport;
+  /** The first open's directory lock, kept for the second (no other process opens between them). */
+  heldLock?: Coordinated;
 }
+
+type Coordinated = { lock: DirLock | undefined; coordination: CoordinationInfo };
 
 /**
  * Thrown by an open whose group WAL ended below its floor with records still to replay
@@ -89,6 +93,8 @@ export interface OpenPurpose {
  * open is then made again, and finds a log the tables hold whole (R9).
  */
 class LogFlushedBelowFloor extends Error {
+  /** The open's lock, kept for the open made again (set as the open unwinds). */
+  held: Coordinated | undefined;
   constructor(readonly report: RecoveryReport) {
     super("the group WAL ended below its floor; its records were flushed to tables");
   }
@@ -100,7 +106,7 @@ export async function openDatabase(platform: Platform, dir: string, options: Dat
       return await openResolved(platform, dir, options, purpose);
     } catch (error) {
       if (!(error instanceof LogFlushedBelowFloor)) throw error;
-      return await openResolved(platform, dir, options, { ...purpose, flushedBelowFloor: error.report });
+      return await openResolved(platform, dir, options, { ...purpose, flushedBelowFloor: error.report, heldLock: error.held });
     }
   } catch (error) {
     throw publicError(error);
@@ -127,7 +133,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
   // The durability worker and the actor: their threads start now, alongside the file work.
   workerPool(platform).prewarm(["durability", "actor"], await compileCore());
   makeDirDurable(platform, `${dir}/tables`);
-  const { lock, coordination } = await coordinate(platform, dir, o);
+  const { lock, coordination } = purpose.heldLock ?? (await coordinate(platform, dir, o));
   let log: Log | undefined;
   let actor: WorkerHandle | undefined;
   /** Asks a started actor to close and waits (bounded) until it did; see the catch below. */
@@ -309,7 +315,8 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     await stopActor?.();
     await actor?.terminate();
     await log?.close();
-    lock?.release();
+    if (error instanceof LogFlushedBelowFloor) error.held = { lock, coordination };
+    else lock?.release();
     throw error;
   }
 }

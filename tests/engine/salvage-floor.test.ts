@@ -22,6 +22,7 @@ import { openDatabase } from "../../src/engine/open.ts";
 import { Log } from "../../src/wal/log.ts";
 import { cli, json } from "../cli/helpers.ts";
 import { bindDatabaseApi } from "../../src/engine/public.ts";
+import type { OpenMode, Platform } from "../../src/platform.ts";
 import { withPowerLoss } from "../harness/power-loss-platform.ts";
 import { runtimeName } from "../harness/platform.ts";
 import { cleanup, enc, eventually, open, platform, rewriteFile, tempDir, text } from "./helpers.ts";
@@ -219,6 +220,31 @@ test("an open after a salvage cut that stopped before its flush (the log ends cl
   const decisions = db.stats().recovery!.groupLog!.decisions;
   await checkAfterCut(db, () => open(dir, options), quiet, busy, inTables);
   assert.equal(decisions.filter((d) => d === "R10" || d === "R9"), ["R10", "R9"]);
+});
+
+// Seen failing before its fix: the two opens of R10 and R9 each took the directory lock, and
+// released it in between, when another process could open the directory (it got the lock,
+// or a LockedError it need not have). The first open's lock is now kept for the second.
+test("R10 and R9's two opens hold the directory lock throughout: it is taken once and released only at close", async () => {
+  const { dir, options, segment, recordBytes, inTables } = await quietAndBusyShards();
+  cutCleanly(dir, segment, recordBytes, Math.floor(inTables / 2));
+  const events: string[] = [];
+  const lockDir = `${dir}/LOCK.d/`;
+  const counting: Platform = Object.create(platform);
+  counting.open = (path: string, mode: OpenMode) => {
+    if (path.startsWith(lockDir) && mode === "createExclusive") events.push("take");
+    return platform.open(path, mode);
+  };
+  counting.unlink = (path: string) => {
+    if (path.startsWith(lockDir)) events.push("release");
+    return platform.unlink(path);
+  };
+  const db = await bindDatabaseApi(counting).open(dir, options);
+  const decisions = db.stats().recovery!.groupLog!.decisions;
+  events.push("opened");
+  await db.close();
+  assert.equal(decisions.filter((d) => d === "R10" || d === "R9"), ["R10", "R9"]);
+  assert.equal(events, ["take", "opened", "release"]);
 });
 
 // Review 2026-12-06, seen failing before the fix: a replication follower's log ends where it
