@@ -14,8 +14,9 @@
  * - Every decoded length is checked against the block (no read outside
  *   [0, restartsOffset)), against KEY_BYTES_MAX and VALUE_BYTES_MAX, and shared is 0 at a
  *   restart; a violation is a CorruptionError naming the file and the block's offset.
- * - The block is immutable, so `value` views stay valid; they alias the block cache and
- *   must not be modified.
+ * - The block's bytes do not change while the cursor is on it, so `value` views stay
+ *   valid until it leaves the block (then the buffer may be reused: table-cursor.ts); they
+ *   alias the block cache and must not be modified.
  * Threads: the thread that created it; not re-entrant.
  */
 import type { Block } from "./block.ts";

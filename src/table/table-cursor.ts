@@ -14,8 +14,11 @@
  * iterator re-position exactly on an entry when it changes direction.
  *
  * Lifetimes: `key` is a view of the cursor's own buffer, valid until the cursor moves;
- * `value` is a view into an immutable cached block, valid as long as it is referenced,
- * and must not be modified (it aliases the block cache). `entry()` returns copies.
+ * `value` is a view into a cached block, valid until the cursor leaves that block: the
+ * block's buffer then goes back to the cache's pool once the cache evicted it, and the next
+ * miss of any reader on the cache reads another block into it. Copy what is kept (every
+ * engine caller does), and never modify the view (it aliases the block cache). `entry()`
+ * returns copies.
  * Cost: a step decodes one entry in place (no allocation); `key`, `ts`, `seq` and `value`
  * allocate only when read; block changes go through the block cache.
  *
@@ -167,7 +170,7 @@ export class TableCursor {
   get isTombstone(): boolean {
     return this.#block.isTombstone;
   }
-  /** The current value (a read-only view into the cached block), undefined for a tombstone. */
+  /** The current value (a read-only view into the cached block, valid until the cursor leaves the block), undefined for a tombstone. */
   get value(): Uint8Array | undefined {
     return this.#block.value;
   }

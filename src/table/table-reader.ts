@@ -308,6 +308,9 @@ export class TableReader implements CursorSource {
     if (this.#closed) return;
     this.#closed = true;
     this.#spareCursors = [];
+    // The point-lookup cursor leaves its block, so that its buffer goes back to the pool.
+    this.#getCursor?.detach();
+    this.#getCursor = undefined;
     this.#cache.dropFile(this.fileId);
     this.#file.close();
   }

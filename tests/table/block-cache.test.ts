@@ -212,4 +212,16 @@ test("options are checked", () => {
 });
 
 test.after(cleanup);
+// Table review 2026-12-06, seen failing before the fix: a reader's point-lookup cursor stayed
+// on its last block after close(), so that block's buffer never went back to the pool.
+test("a closed reader gives back the buffer of the block its last get was on", () => {
+  const cache = new BlockCache({ cacheBytesMax: 1 << 20 });
+  const { reader } = writeAndOpen(uniform, { blockBytesTarget: 1024 }, cache);
+  assert.ok(reader.get(uniform[5].key, 10n) !== undefined);
+  assert.is(cache.misses, 1, "one block read");
+  assert.is(cache.buffers.freeBytes, 0);
+  reader.close();
+  assert.ok(cache.buffers.freeBytes > 0, "the block's buffer is in the pool for the next miss");
+});
+
 test.run();
