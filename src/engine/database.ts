@@ -888,6 +888,11 @@ export class Database implements AsyncDisposable {
     this.#live = live;
   }
 
+  /** @internal A live reader's view: what a table its MANIFEST names but that is gone means (ReadContext.tableGone). */
+  explainTableGone(explain: () => Error | undefined): void {
+    this.#read.tableGone = explain;
+  }
+
   /** @internal Whether a scan, snapshot or change feed still reads this handle's view. */
   hasOpenReads(): boolean {
     return this.#read.busy || this.#shared.liveSnapshots() > 0 || this.#subscriptions.size > 0;

@@ -27,8 +27,8 @@
  * files of the current view may be gone: reads throw ReaderEvictedError, and the next
  * refresh claims everything again and builds a new view from scratch. An eviction is seen
  * whenever it happened: at a refresh, after any rewrite of the slot (the writer leaves a
- * tombstone, reader-slots.ts), or when a build or append fails (then the build starts over,
- * claiming everything first). Every view that existed when it was seen is stale for good:
+ * tombstone, reader-slots.ts), when a build or append fails (then the build starts over,
+ * claiming everything first), or when a read finds a table of its view gone (#tableGone). Every view that existed when it was seen is stale for good:
  * reads routed to it (a snapshot's, a scan's) throw ReaderEvictedError even after the
  * rebuild, and the slot no longer claims what it reads.
  *
@@ -133,10 +133,21 @@ export class LiveReader {
     startedAtMs: number,
   ) {
     this.#current = first;
+    first.db.explainTableGone(this.#tableGone);
     this.#lastStartMs = startedAtMs;
     this.#refreshedAtMs = startedAtMs;
     this.#claim();
   }
+
+  /**
+   * A view's read found a table of its MANIFEST gone (tables open at their first read): if
+   * the writer evicted us, that is why, whether or not a refresh was due to notice it.
+   */
+  readonly #tableGone = (): Error | undefined => {
+    if (this.#closed || !this.slot.evicted) return undefined;
+    this.#noteEvicted();
+    return new ReaderEvictedError(this.dir);
+  };
 
   /**
    * The view a read goes to: the one `snapshot` was taken on, else the current one (after
@@ -243,6 +254,7 @@ export class LiveReader {
         await view.db.close();
         return;
       }
+      view.db.explainTableGone(this.#tableGone);
       this.#retired.push(this.#current);
       this.#current = view;
       this.#evicted = false;

@@ -23,7 +23,7 @@
  * Threads: the opening thread only.
  */
 import { Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";
-import { DatabaseExistsError, DatabaseNotFoundError, ReadOnlyError } from "../errors.ts";
+import { DatabaseExistsError, DatabaseNotFoundError, ReaderEvictedError, ReadOnlyError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { readOnlyPlatform } from "../read-only-platform.ts";
 import { Ring, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
@@ -63,7 +63,7 @@ export async function openReadOnly(base: Platform, dir: string, o: ResolvedOptio
   const startedAtMs = Date.now();
   try {
     const build = () => buildView(platform, dir, o, slot !== undefined);
-    const first = await build();
+    const first = slot ? await firstBuild(build, slot, dir) : await build();
     if (slot) first.db.follow(new LiveReader(base, dir, slot, first, build, o.refreshIntervalMs, startedAtMs));
     return first.db;
   } catch (error) {
@@ -71,6 +71,26 @@ export async function openReadOnly(base: Platform, dir: string, o: ResolvedOptio
     throw error;
   }
 }
+
+/**
+ * The open's build, as a refresh's (LiveReader #buildClaimed): one the writer evicted us
+ * during (it may have trimmed a segment the build was about to open: a raw ENOENT) starts
+ * again, claiming everything first, up to FIRST_BUILD_ATTEMPTS_MAX times; then
+ * ReaderEvictedError. Before, the open rejected with the raw error.
+ */
+async function firstBuild(build: () => Promise<View>, slot: ReaderSlot, dir: string): Promise<View> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await build();
+    } catch (error) {
+      if (!slot.evicted) throw error;
+      if (attempt >= FIRST_BUILD_ATTEMPTS_MAX) throw new ReaderEvictedError(dir);
+      slot.reclaim();
+    }
+  }
+}
+
+const FIRST_BUILD_ATTEMPTS_MAX = 3;
 
 /** How often a view's build starts again because the writer trimmed the log it was reading. */
 const BUILD_ATTEMPTS_MAX = 8;

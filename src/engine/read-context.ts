@@ -289,10 +289,16 @@ export class ReadContext {
       } catch (error) {
         version.release();
         if (!(error instanceof TableGoneError)) throw error;
-        if (attempt >= RETRIES_MAX) throw error.asCorruption();
+        if (attempt >= RETRIES_MAX) throw this.tableGone?.() ?? error.asCorruption();
       }
     }
   }
+
+  /**
+   * A live reader's view (live-reader.ts): why a table its MANIFEST names can be gone other
+   * than damage, if it is so now (the writer evicted the reader: ReaderEvictedError).
+   */
+  tableGone: (() => Error | undefined) | undefined;
 
   /** The shard's tables' newest version of `key` visible at `snapshot` if newer than `best`. */
   #fromTables(version: TableVersion, shard: number, key: Uint8Array, snapshot: number, read: ValueRead): void {

@@ -28,8 +28,16 @@
  * - table files no longer named by the MANIFEST (compaction inputs, orphans of a crash):
  *   a file the MANIFEST of version w dropped is deleted once every live slot's
  *   manifestVersion is at least w (a reader at version v reads the tables of v, which
- *   include it only if v < w). The writer remembers w for what it dropped itself; a file
- *   it finds unnamed at its open counts as dropped at that open's version.
+ *   include it only if v < w). The writer remembers w for what it dropped itself, and
+ *   writes what it remembers to `readers/DROPPED` (JSON { "<table file>": w }, replaced by
+ *   rename, not synced) for the writer after it; a file it finds unnamed at its open and
+ *   not in DROPPED counts as dropped at that open's version. DROPPED is a hint that can
+ *   only be short: table numbers are never reused, so an entry it holds is true, and one it
+ *   lost (a crash, a power loss) falls back to the open's version, which keeps the file
+ *   longer, never shorter. A slot is charged (below) only the dropped tables kept for it,
+ *   those dropped at a version above its own; before, every slot below the current
+ *   MANIFEST was charged every unnamed table on disk, and a reader up to date was evicted
+ *   for tables an older reader held (tests/engine/live-reader-eviction.test.ts).
  * Why no needed file is ever deleted: the reader writes its slot (first with version 0 and
  * LSN 0: everything) BEFORE it reads a MANIFEST or the log, and keeps it at or below the
  * versions and checkpoints of everything it still reads; the writer publishes a MANIFEST
@@ -64,6 +72,8 @@ import { partitionDir } from "./flush.ts";
 
 export const READERS_DIR_NAME = "readers";
 export const DURABLE_MARK_NAME = "DURABLE";
+/** The writer's note of which MANIFEST version dropped each table file still on disk (ReaderRetention). */
+export const DROPPED_NAME = "DROPPED";
 const SLOT_NAME = /^(\d+)-(\d+)-[0-9a-f]+\.reader(\.tmp|\.evicted)?$/;
 const RETAINED_NAME = /^retain-([A-Za-z0-9_-]{1,128})\.reader(\.tmp|\.evicted)?$/;
 /** What the writer renames an evicted slot to (its tombstone: see "Eviction" above). */
@@ -162,6 +172,17 @@ export function listReaderSlots(platform: Platform, dir: string, withTemp = fals
     }
   }
   return out;
+}
+
+/** readers/DROPPED's entries ([table file, version]); none when it is missing or not what the writer writes. */
+function readDroppedNote(platform: Platform, dir: string): Array<[string, number]> {
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(platform.readFile(`${readersDir(dir)}/${DROPPED_NAME}`)));
+    if (typeof parsed !== "object" || parsed === null) return [];
+    return Object.entries(parsed).filter((e): e is [string, number] => /^\d{6,}\.sst$/.test(e[0]) && Number.isSafeInteger(e[1]) && e[1] > 0);
+  } catch {
+    return []; // missing, torn or foreign: the open's version stands in (the header)
+  }
 }
 
 /** The reader's own slot. */
@@ -343,6 +364,7 @@ export class ReaderRetention {
   ) {
     this.openedVersion = opened.version;
     this.#partitions = { checkpoints: [...opened.partitionCheckpoints], version: opened.version };
+    for (const [name, version] of readDroppedNote(platform, dir)) if (version <= opened.version) this.#droppedAt.set(name, version);
   }
 
   private readonly openedVersion: number;
@@ -350,6 +372,19 @@ export class ReaderRetention {
   /** Tables the MANIFEST of `version` dropped (a compaction's inputs). */
   noteDropped(numbers: readonly number[], version: number): void {
     for (const number of numbers) this.#droppedAt.set(tableFileName(number), version);
+    this.#writeDroppedNote();
+  }
+
+  /** readers/DROPPED := what #droppedAt holds (a hint: see the header). */
+  #writeDroppedNote(): void {
+    const path = `${readersDir(this.dir)}/${DROPPED_NAME}`;
+    const file = this.platform.open(`${path}.tmp`, "truncate");
+    try {
+      file.write(new TextEncoder().encode(JSON.stringify(Object.fromEntries(this.#droppedAt))), 0);
+    } finally {
+      file.close();
+    }
+    this.platform.rename(`${path}.tmp`, path);
   }
 
   /**
@@ -358,7 +393,8 @@ export class ReaderRetention {
    */
   floor(manifest: ManifestData): RetentionFloor {
     const floor: RetentionFloor = { lsn: Infinity, manifestVersion: Infinity, readers: 0 };
-    let droppedTableBytes: number | undefined;
+    let dropped: Array<{ version: number; bytes: number }> | undefined;
+    let oldestLsn: number | undefined;
     for (const slot of listReaderSlots(this.platform, this.dir, true)) {
       const path = `${readersDir(this.dir)}/${slot.file}`;
       const young = () => Date.now() - (this.platform.stat(path)?.mtimeMs ?? 0) < LOCK_FILE_WRITE_GRACE_MS;
@@ -373,9 +409,19 @@ export class ReaderRetention {
         if (!young() && !slot.file.endsWith(".tmp") && !slot.file.endsWith(EVICTED_SUFFIX)) this.#unlink(path);
         continue;
       }
-      const logBytes = Math.max(0, manifest.groupCheckpoint - record.lsn);
-      if (record.manifestVersion < manifest.version) droppedTableBytes ??= this.#droppedTableBytes(manifest);
-      const held = logBytes + (record.manifestVersion < manifest.version ? droppedTableBytes! : 0);
+      // The log it holds is what is on disk from its LSN: a slot claiming LSN 0 (a reader
+      // still building, or reclaiming) holds the segments there are, not the whole history
+      // (before, a build outlasting the grace on a long-lived database was evicted at once).
+      oldestLsn ??= listSegmentFiles(this.platform, `${this.dir}/wal`)[0]?.firstLsn ?? manifest.groupCheckpoint;
+      const logBytes = Math.max(0, manifest.groupCheckpoint - Math.max(record.lsn, oldestLsn));
+      // The dropped tables kept for this reader: those dropped after the version it reads
+      // (a file dropped at version w is kept for readers below w: removeDroppedTables).
+      let tableBytes = 0;
+      if (record.manifestVersion < manifest.version) {
+        dropped ??= this.#droppedTableSizes(manifest);
+        for (const table of dropped) if (table.version > record.manifestVersion) tableBytes += table.bytes;
+      }
+      const held = logBytes + tableBytes;
       // A reader still claiming everything (version 0) is reading its first MANIFEST: it
       // is given the grace a lock file gets before it counts as a laggard.
       const settled = record.manifestVersion > 0 || Date.now() - Date.parse(record.updatedAt) > LOCK_FILE_WRITE_GRACE_MS;
@@ -434,7 +480,10 @@ export class ReaderRetention {
       this.#droppedAt.delete(name);
       removed++;
     }
-    if (removed > 0) this.platform.fsyncDir(`${this.dir}/tables`);
+    if (removed > 0) {
+      this.platform.fsyncDir(`${this.dir}/tables`);
+      this.#writeDroppedNote();
+    }
     return removed;
   }
 
@@ -443,10 +492,12 @@ export class ReaderRetention {
     return this.platform.readdir(`${this.dir}/tables`).filter((name) => name.endsWith(".sst") && !live.has(name));
   }
 
-  #droppedTableBytes(manifest: ManifestData): number {
-    let bytes = 0;
-    for (const name of this.#droppedTables(manifest)) bytes += this.platform.stat(`${this.dir}/tables/${name}`)?.size ?? 0;
-    return bytes;
+  /** Each table file `manifest` does not name: the version that dropped it (as removeDroppedTables judges it), and its size. */
+  #droppedTableSizes(manifest: ManifestData): Array<{ version: number; bytes: number }> {
+    return this.#droppedTables(manifest).map((name) => ({
+      version: this.#droppedAt.get(name) ?? this.openedVersion,
+      bytes: this.platform.stat(`${this.dir}/tables/${name}`)?.size ?? 0,
+    }));
   }
 
   #unlink(path: string): void {

@@ -12,14 +12,27 @@
 // - an eviction and a log trim during a view's build made refresh() reject with a raw
 //   ENOENT and left the reader thinking it was not evicted: the build starts again from
 //   scratch, claiming everything first.
+// From the review of 2026-12-06 (second), each seen failing before its fix:
+// - every slot below the current MANIFEST was charged every unnamed table on disk: a reader
+//   up to date was evicted for the tables an older reader held (and a writer opened later,
+//   not knowing when they were dropped, did the same): a slot is now charged only what was
+//   dropped after its version, and the writer leaves readers/DROPPED for the next one;
+// - a read of an evicted reader's view between due refreshes reached a deleted table:
+//   CorruptionError ("named by the MANIFEST but missing"), not ReaderEvictedError;
+// - the open's first build, evicted and its log trimmed, rejected with a raw ENOENT: it is
+//   now built again like a refresh's; and a slot claiming LSN 0 counted the database's whole
+//   history as held, not the segments there are.
 // The interleavings are made deterministic by a hook in the reader's platform that holds it
 // at one point while a worker thread attached to the writer writes until the writer has
 // evicted the slot and deleted the files (no timing luck).
+import { writeFileSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { bindDatabaseApi, ReaderEvictedError } from "../../src/engine/public.ts";
 import type { Platform } from "../../src/platform.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
+import { ReaderSlot } from "../../src/engine/reader-slots.ts";
+import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { cleanup, eventually, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine: a live reader evicted at the worst moments");
@@ -28,6 +41,8 @@ test.after.each(cleanup);
 const SMALL = { memtableBytesMax: 64 * 1024, shards: 2 } as const;
 const pad = (i: number) => String(i).padStart(5, "0");
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const NO_AUTO_REFRESH = { readOnly: true, refreshIntervalMs: 2_000_000_000 } as const;
+type Db = Awaited<ReturnType<typeof open>>;
 
 async function fill(db: Awaited<ReturnType<typeof open>>, from: number, to: number, tag: string): Promise<void> {
   for (let i = from; i < to; i++) await db.put(`k${pad(i)}`, `${tag}${i}${"-".repeat(200)}`);
@@ -163,10 +178,6 @@ test("a refresh whose slot is evicted and whose log is trimmed mid-build: it reb
   assert.ok(refreshError === undefined || (evicted && readError instanceof ReaderEvictedError), what);
 });
 
-function manifestNow(dir: string): { version: number; tables: string[] } {
-  const json = JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]);
-  return { version: json.version, tables: json.tables.map((t: { number: number }) => `${String(t.number).padStart(6, "0")}.sst`).sort() };
-}
 
 test("an eviction between the slot check and the slot rename is not lost: the reader reports ReaderEvictedError", async () => {
   const dir = tempDir();
@@ -248,5 +259,210 @@ async function evictBetweenSlotCheckAndRename(dir: string, writer: Awaited<Retur
     `${hookSaw}; then the reader says evicted=${evicted}, and a scan ${error ? `threw ${(error as Error).name}: ${(error as Error).message}` : "succeeded"}`,
   );
 }
+
+function manifestNow(dir: string): { version: number; groupCheckpoint: number; tables: string[] } {
+  const json = JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]);
+  return { version: json.version, groupCheckpoint: json.groupCheckpoint, tables: json.tables.map((t: { number: number }) => `${String(t.number).padStart(6, "0")}.sst`).sort() };
+}
+
+function sstFiles(dir: string): string[] {
+  return platform.readdir(`${dir}/tables`).filter((name) => name.endsWith(".sst")).sort();
+}
+
+/** Table files on disk the MANIFEST no longer names (kept for some reader), and their bytes. */
+function unnamedTables(dir: string): { names: string[]; bytes: number } {
+  const named = new Set(manifestNow(dir).tables);
+  const names = sstFiles(dir).filter((name) => !named.has(name));
+  return { names, bytes: names.reduce((n, name) => n + (platform.stat(`${dir}/tables/${name}`)?.size ?? 0), 0) };
+}
+
+async function quiet(writer: Db): Promise<void> {
+  await eventually(
+    () => writer.stats().shards.every((s) => s.frozenMemtables === 0 && s.compactionDebt.merges === 0),
+    "the writer's flushes and merges done",
+  );
+}
+
+function slotFiles(dir: string): string[] {
+  return platform.readdir(`${dir}/readers`).filter((n) => /\.reader(\.evicted)?$/.test(n)).sort();
+}
+
+
+test("a reader up to date is not evicted for the tables an older (now closed) reader held, by a writer opened after they were dropped", async () => {
+  const dir = tempDir();
+  const KEPT_MIN = 1536 * 1024;
+  const ALLOWED = 512 * 1024;
+  // Writer 1: the default readerRetainBytesMax (1 GiB), so reader A keeps what it reads.
+  const w1 = await open(dir, SMALL);
+  await fill(w1, 0, 1500, "a");
+  await quiet(w1);
+  const a = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
+  const held = a.snapshot(); // A stays on its view: the tables merges drop are kept for it
+  for (let round = 0; unnamedTables(dir).bytes < KEPT_MIN; round++) {
+    assert.ok(round < 60, "merges dropped tables A's view reads");
+    await fill(w1, 0, 1500, `b${round}-`);
+    await quiet(w1);
+  }
+  // B opens now and catches up with the MANIFEST: it names none of the tables kept for A.
+  const b = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
+  for (let attempt = 0; b.stats().coordination!.live!.manifestVersion !== manifestNow(dir).version; attempt++) {
+    assert.ok(attempt < 200, "B's view catches up with the MANIFEST");
+    await new Promise((r) => setTimeout(r, 10));
+    await b.refresh();
+  }
+  const bVersion = b.stats().coordination!.live!.manifestVersion;
+  const bTables = manifestNow(dir).tables;
+  const bCheckpoint = manifestNow(dir).groupCheckpoint;
+  // Writes until one more MANIFEST (a flush): B falls one MANIFEST behind.
+  for (let i = 0; manifestNow(dir).version === bVersion; i++) {
+    assert.ok(i < 5000, "a flush");
+    await w1.put(`z${pad(i)}`, "-".repeat(200));
+  }
+  await quiet(w1);
+  await w1.close();
+  held.release();
+  await a.close(); // A is gone: nothing needs the tables kept for it any more
+  const now = manifestNow(dir);
+  const named = new Set(now.tables);
+  // What B really holds: the log from its view's checkpoint, and the tables of its view the
+  // MANIFEST no longer names.
+  const bDropped = bTables.filter((t) => !named.has(t)).reduce((n, t) => n + (platform.stat(`${dir}/tables/${t}`)?.size ?? 0), 0);
+  const bHolds = now.groupCheckpoint - bCheckpoint + bDropped;
+  const kept = unnamedTables(dir);
+  assert.ok(bHolds < ALLOWED, `B holds ${bHolds} bytes (log ${now.groupCheckpoint - bCheckpoint}, tables ${bDropped})`);
+  assert.ok(kept.bytes - bDropped >= KEPT_MIN, `tables kept for A only: ${kept.bytes - bDropped} bytes`);
+
+  // Writer 2 allows each reader 512 KiB: B holds less; its open judges the slots.
+  const w2 = await open(dir, { ...SMALL, readerRetainBytesMax: ALLOWED });
+  const slots = slotFiles(dir);
+  let error: unknown;
+  try {
+    text(b.get("k00001"));
+    await b.refresh();
+    text(b.get("k00001"));
+  } catch (e) {
+    error = e;
+  }
+  await b.close();
+  await w2.close();
+  assert.not.ok(
+    error instanceof ReaderEvictedError || slots.some((n) => n.endsWith(".evicted")),
+    `B (MANIFEST ${bVersion}, holding ${bHolds} bytes) was evicted by a writer allowing ${ALLOWED}: slots ${JSON.stringify(slots)}, ` +
+      `${error ? `${(error as Error).name}` : "no error"}; the ${kept.bytes - bDropped} bytes of tables kept for A (closed) were charged to B`,
+  );
+});
+
+test("an evicted reader whose view's tables were deleted: a read before the next refresh is due throws ReaderEvictedError, not CorruptionError", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { ...SMALL, readerRetainBytesMax: 0 });
+  await fill(writer, 0, 800, "a");
+  await quiet(writer);
+  const reader = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
+  const viewTables = manifestNow(dir).tables;
+  assert.ok(viewTables.length > 0, "the view has tables (opened lazily, at the first read)");
+  await fill(writer, 0, 3000, "b");
+  await eventually(() => slotFiles(dir).every((n) => n.endsWith(".evicted")), "the writer evicted the slot");
+  await eventually(() => viewTables.every((name) => platform.stat(`${dir}/tables/${name}`) === undefined), "the view's tables deleted");
+  let error: unknown;
+  let value: string | undefined;
+  try {
+    value = text(reader.get("k00001"));
+  } catch (e) {
+    error = e;
+  }
+  await reader.close();
+  await writer.close();
+  assert.ok(
+    error instanceof ReaderEvictedError,
+    `a read of the evicted reader: ${error ? `${(error as Error).name}: ${(error as Error).message}` : `value ${value?.slice(0, 8)}`}`,
+  );
+});
+
+test("a first build (the open) evicted and its log trimmed: open builds again or rejects with ReaderEvictedError, never a raw ENOENT", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { ...SMALL, readerRetainBytesMax: 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
+  for (let i = 0; i < 600; i++) await writer.put(`k${pad(i)}`, `a${i}${"-".repeat(200)}`);
+  await quiet(writer);
+  const handle = writer.share();
+  const flags = new SharedArrayBuffer(8);
+  const i32 = new Int32Array(flags);
+  let worker: Promise<unknown> | undefined;
+  let armed = true;
+  let hookSaw = "";
+  const hooked: Platform = {
+    ...platform,
+    open(path, mode) {
+      if (armed && mode === "read" && /\/wal\/[^/]+\.wal$/.test(path)) {
+        armed = false;
+        // The open's replay is about to read the log; it takes long (a large log, a slow
+        // disk): the writer writes on another thread meanwhile.
+        worker = runModuleInWorker(platform, {
+          module: handle.module,
+          memory: handle.memory,
+          url: new URL("./fixtures/put-bursts.ts", import.meta.url).href,
+          exportName: "putBursts",
+          data: { handle, flags },
+        });
+        const slots = () => platform.readdir(`${dir}/readers`).filter((n) => n.endsWith(".reader"));
+        const deadline = Date.now() + 30_000; // progress-driven: until the grace is over, the slot evicted and the segment trimmed
+        while (slots().length > 0 || platform.stat(path) !== undefined) {
+          if (Date.now() > deadline) break;
+          Atomics.wait(sleeper, 0, 0, 5);
+        }
+        Atomics.store(i32, 1, 1); // the worker stops
+        hookSaw = `slot ${slots().length > 0 ? "present" : "evicted by the writer"}, segment ${platform.stat(path) ? "present" : "trimmed by the writer"}`;
+      }
+      return platform.open(path, mode);
+    },
+  };
+  let reader: Db | undefined;
+  let error: unknown;
+  try {
+    reader = await bindDatabaseApi(hooked).open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
+  } catch (e) {
+    error = e;
+  }
+  Atomics.store(i32, 1, 1);
+  await worker;
+  let readError: unknown;
+  try {
+    if (reader) text(reader.get("k00001"));
+  } catch (e) {
+    readError = e;
+  }
+  await reader?.close();
+  await writer.close();
+  assert.is(hookSaw, "slot evicted by the writer, segment trimmed by the writer", "the hook's interleaving happened");
+  const what = `open ${error ? `rejected with ${(error as Error).name}: ${(error as Error).message}` : `resolved; a read ${readError ? `threw ${(readError as Error).name}` : "succeeded"}`}`;
+  assert.ok(error === undefined || error instanceof ReaderEvictedError, what);
+});
+
+
+test("a slot claiming LSN 0 past its grace holds the log segments there are, not the database's whole history", async () => {
+  const dir = tempDir();
+  // A long history: the log was trimmed far past LSN 0 by flushes.
+  // More than a segment of log may be held (what is between the oldest segment and the
+  // checkpoint), less than the history.
+  const writer = await open(dir, { ...SMALL, readerRetainBytesMax: 3 * 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
+  try {
+    for (let round = 0; round < 16 && listSegmentFiles(platform, `${dir}/wal`)[0].firstLsn <= 4 * 1024 * 1024; round++) await fill(writer, 0, 2000, `r${round}-`);
+    await quiet(writer);
+    const oldest = listSegmentFiles(platform, `${dir}/wal`)[0].firstLsn;
+    assert.ok(oldest > 4 * 1024 * 1024, `precondition: the log starts at LSN ${oldest}, past readerRetainBytesMax`);
+    // A reader of this process still building its first view for longer than the grace.
+    const slot = ReaderSlot.create(platform, dir)!;
+    const record = JSON.parse(new TextDecoder().decode(platform.readFile(slot.path)));
+    assert.equal([record.manifestVersion, record.lsn], [0, 0]);
+    writeFileSync(slot.path, JSON.stringify({ ...record, updatedAt: new Date(Date.now() - 60_000).toISOString() }));
+    await fill(writer, 0, 400, "after-");
+    await writer.flush();
+    await quiet(writer);
+    const evicted = slotFiles(dir).filter((n) => n.endsWith(".evicted"));
+    slot.release();
+    assert.equal(evicted, [], "the building reader was evicted for the history before the log's oldest segment");
+  } finally {
+    await writer.close();
+  }
+});
 
 test.run();
