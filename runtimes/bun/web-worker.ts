@@ -38,7 +38,15 @@ export function spawnWebWorker(url: URL, init: WorkerInit): WorkerHandle {
     for (const resolve of closeWaiters.splice(0)) resolve();
     fail(new Error(`worker exited with code ${(event as Event & { code?: number }).code} before it was terminated`));
   });
-  worker.postMessage(init);
+  try {
+    worker.postMessage(init);
+  } catch (error) {
+    // An init that cannot be copied (DataCloneError): the worker is already running, waiting
+    // for it, and would hold the process open for ever.
+    terminating = true;
+    worker.terminate();
+    throw error;
+  }
   return {
     postMessage: (message) => worker.postMessage(message),
     onMessage: (listener) => inbox.listen(listener),

@@ -22,7 +22,7 @@
 import * as fs from "node:fs";
 import type { FileHandle, OpenMode } from "../../src/platform.ts";
 import { PlatformError } from "../../src/platform.ts";
-import { osError } from "./os-error.ts";
+import { checkOffset, osError } from "./os-error.ts";
 
 const { O_RDWR, O_CREAT } = fs.constants;
 
@@ -60,6 +60,7 @@ export class NodeFsFile implements FileHandle {
   }
 
   read(buf: Uint8Array, position: number): number {
+    checkOffset(position, "read", this.path);
     if (buf.length === 0) return 0;
     try {
       return fs.readSync(this.fd, buf, 0, buf.length, position);
@@ -69,6 +70,7 @@ export class NodeFsFile implements FileHandle {
   }
 
   write(buf: Uint8Array, position: number): void {
+    checkOffset(position, "write", this.path);
     let done = 0;
     try {
       while (done < buf.length) {
@@ -82,6 +84,7 @@ export class NodeFsFile implements FileHandle {
   }
 
   writev(bufs: readonly Uint8Array[], position: number): void {
+    checkOffset(position, "writev", this.path);
     if (this.writevByParts) {
       for (const buf of bufs) {
         this.write(buf, position);
@@ -123,6 +126,7 @@ export class NodeFsFile implements FileHandle {
   }
 
   truncate(length: number): void {
+    checkOffset(length, "ftruncate", this.path);
     try {
       fs.ftruncateSync(this.fd, length);
     } catch (error) {

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FileStat, Platform } from "../../src/platform.ts";
-import { osError } from "./os-error.ts";
+import { checkOffset, osError } from "./os-error.ts";
 
 type PathOps = Pick<
   Platform,
@@ -62,6 +62,7 @@ export const nodeFsPaths: PathOps = {
     return { size: s.size, isFile: s.isFile(), isDirectory: s.isDirectory(), mtimeMs: s.mtimeMs };
   },
   truncate(path, length) {
+    checkOffset(length, "truncate", path);
     attempt("truncate", path, () => fs.truncateSync(path, length));
   },
   fsyncDir(path) {

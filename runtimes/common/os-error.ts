@@ -49,14 +49,29 @@ const DESCRIPTION_BY_CODE: Record<string, string> = {
   ELOOP: "too many levels of symbolic links",
   EMFILE: "too many open files",
   EBUSY: "resource busy",
+  EINVAL: "invalid argument",
+};
+
+/**
+ * The classic errno numbers, the same on Linux, macOS and the BSDs (1 to 34; above that
+ * they differ): Deno names only some errors, and says the others' number alone in the
+ * message, "File too large (os error 27)".
+ */
+const CODE_BY_ERRNO: Record<number, string> = {
+  1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF",
+  12: "ENOMEM", 13: "EACCES", 16: "EBUSY", 17: "EEXIST", 18: "EXDEV", 19: "ENODEV", 20: "ENOTDIR",
+  21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 26: "ETXTBSY", 27: "EFBIG", 28: "ENOSPC",
+  29: "ESPIPE", 30: "EROFS", 31: "EMLINK", 32: "EPIPE",
 };
 
 /** The POSIX code carried by a runtime error, or "EUNKNOWN". */
 export function osErrorCode(error: unknown): string {
   if (typeof error === "object" && error !== null) {
-    const { code, name } = error as { code?: unknown; name?: unknown };
+    const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
     if (typeof code === "string" && /^E[A-Z0-9]+$/.test(code)) return code;
     if (typeof name === "string" && name in CODE_BY_NAME) return CODE_BY_NAME[name];
+    const errno = typeof message === "string" ? /\(os error (\d+)\)/.exec(message) : null;
+    if (errno && CODE_BY_ERRNO[Number(errno[1])]) return CODE_BY_ERRNO[Number(errno[1])];
   }
   return "EUNKNOWN";
 }
@@ -78,4 +93,15 @@ export function osError(error: unknown, operation: string, path: string): Platfo
   if (error instanceof PlatformError) return error;
   const code = osErrorCode(error);
   return new PlatformError(`${operation} ${path}: ${osErrorDescription(code, error)} (${code})`, code, { cause: error, operation, path });
+}
+
+/**
+ * A file position or length as the system calls take it: a safe integer >= 0, else EINVAL.
+ * Node's fs reads -1 (and a write NaN) as "at the descriptor's own offset", and truncates
+ * to a negative or fractional length as 0 or its floor, where pread, pwrite and ftruncate
+ * would refuse.
+ */
+export function checkOffset(value: number, operation: string, path: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw osError({ code: "EINVAL" }, `${operation} at ${value}`, path);
+  return value;
 }

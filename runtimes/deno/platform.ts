@@ -37,7 +37,7 @@ import { procIsAlive, procStartTime } from "../../src/process-identity.ts";
 import { killProbe } from "../common/kill-probe.ts";
 import { NodeFsFile } from "../common/node-fs-file.ts";
 import { spawnNodeWorker } from "../common/node-worker.ts";
-import { osError } from "../common/os-error.ts";
+import { checkOffset, osError } from "../common/os-error.ts";
 import { markUntransferable } from "../common/untransferable.ts";
 import { v8CollectGarbage } from "../common/v8-memory.ts";
 
@@ -107,7 +107,7 @@ export const denoPlatform: Platform = {
     attempt("unlink", path, () => {
       // Deno.removeSync (and Deno's node:fs unlinkSync) would also remove an empty
       // directory; unlink(2) must not.
-      if (Deno.lstatSync(path).isDirectory) throw new PlatformError(`unlink ${path}: EISDIR: is a directory`, "EISDIR");
+      if (Deno.lstatSync(path).isDirectory) throw osError({ code: "EISDIR" }, "unlink", path);
       Deno.removeSync(path);
     });
   },
@@ -133,6 +133,7 @@ export const denoPlatform: Platform = {
     return { size: s.size, isFile: s.isFile, isDirectory: s.isDirectory, mtimeMs: s.mtime?.getTime() ?? 0 };
   },
   truncate(path, length) {
+    checkOffset(length, "truncate", path);
     attempt("truncate", path, () => Deno.truncateSync(path, length));
   },
   fsyncDir(path) {

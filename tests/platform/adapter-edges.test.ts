@@ -1,0 +1,186 @@
+// Edges of the runtime adapters (runtimes/*, src/platform.ts) that the conformance suite
+// did not reach. From the adapters review of 2026-12-06, each seen failing before its fix
+// in the runtime(s) its title names in parentheses (what it did then): a worker left running
+// by a refused spawn (Bun), an errno Deno has no class for (EUNKNOWN), positions and
+// lengths Node's fs reads as "the descriptor's offset" or 0 (all three), and Deno's own
+// EISDIR message. Files live in a temp dir; large offsets use sparse files (nothing of GiB
+// size is ever written).
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { Platform } from "../../src/platform.ts";
+import { PlatformError } from "../../src/platform.ts";
+import { spawnChild } from "../harness/child.ts";
+import { currentPlatform, runtimeName } from "../harness/platform.ts";
+
+const test = suite("platform adapter edges");
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+let p: Platform;
+let dir: string;
+let n = 0;
+const fresh = (name: string) => `${dir}/${name}-${n++}`;
+
+test.before(async () => {
+  p = await currentPlatform();
+  dir = p.makeTempDir("shardline-review-platform-");
+});
+test.after(() => p.removeAll(dir));
+
+/** What `fn` throws, or undefined if it returns. */
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+// ---- bun: spawnWorker leaks a running worker when the init cannot be cloned -----------
+// runtimes/bun/web-worker.ts creates the Worker (which starts at once, ref'd) and only then
+// posts the init; when that postMessage throws DataCloneError, spawnWorker throws, but the
+// thread it started is never terminated: it waits for its init for ever and keeps the
+// process alive. Node (workerData is cloned before a thread starts) and Deno exit.
+test("spawnWorker with an init that cannot be cloned throws and leaves no live worker behind: the process still exits (bun leaks one)", async () => {
+  const script = `${dir}/spawn-uncloneable.ts`;
+  const platformUrl = new URL("../../runtimes/current.ts", import.meta.url).href;
+  const source = [
+    `import { currentPlatform } from ${JSON.stringify(platformUrl)};`,
+    `const p = await currentPlatform();`,
+    `const module = new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));`,
+    `const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });`,
+    `try {`,
+    `  p.spawnWorker({ role: "module", module, memory, args: { url: "x", export: "y", data: () => 1 } });`,
+    `  console.log("spawned");`,
+    `} catch (error) {`,
+    `  console.log("refused " + (error as Error).name);`,
+    `}`,
+  ].join("\n");
+  const f = p.open(script, "truncate");
+  f.write(enc.encode(source), 0);
+  f.close();
+  const child = spawnChild(runtimeName(), script);
+  try {
+    assert.is(await child.nextLine(), "refused DataCloneError", child.stderr());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const outcome = await Promise.race([
+      child.exited,
+      new Promise<"still running">((resolve) => (timer = setTimeout(() => resolve("still running"), 10_000))),
+    ]);
+    clearTimeout(timer);
+    assert.ok(
+      outcome !== "still running",
+      `${runtimeName()}: the process did not exit within 10 s after spawnWorker refused the init: the worker it started was left running`,
+    );
+    assert.is((outcome as { code: number | null }).code, 0, child.stderr());
+  } finally {
+    child.kill();
+  }
+});
+
+// ---- deno: OS errors Deno has no error code for arrive as EUNKNOWN ---------------------
+// Deno's errors for errnos outside its own table carry neither `code` nor a known class
+// name, only "File too large (os error 27)"; runtimes/common/os-error.ts `osErrorCode`
+// then gives "EUNKNOWN". Node and Bun say EFBIG. A position of 2^50 is past ext4's
+// 16 TiB file size limit; on a file system that takes it the write succeeds (a sparse file)
+// and there is nothing to check.
+test("an OS error without a Deno error class (EFBIG past the file system's size limit) keeps its POSIX code (deno: EUNKNOWN)", () => {
+  const path = fresh("efbig");
+  const f = p.open(path, "truncate");
+  try {
+    const onWrite = thrown(() => f.write(new Uint8Array(1), 2 ** 50));
+    if (onWrite === undefined) return; // this file system allows such sizes
+    assert.instance(onWrite, PlatformError);
+    assert.is((onWrite as PlatformError).code, "EFBIG", `handle write: ${(onWrite as Error).message}`);
+  } finally {
+    f.close();
+  }
+  const onTruncate = thrown(() => p.truncate(path, 2 ** 50));
+  assert.instance(onTruncate, PlatformError);
+  assert.is((onTruncate as PlatformError).code, "EFBIG", `path truncate: ${(onTruncate as Error).message}`);
+});
+
+// ---- all runtimes: positions outside the contract become non-positional I/O -----------
+// runtimes/common/node-fs-file.ts passes `position` straight to fs.readSync/writeSync,
+// where -1 (and, for writes, NaN) means "at the descriptor's current offset" (read(2)/
+// write(2), advancing it). So a bad position silently reads or overwrites the start of the
+// file instead of failing, although the adapter promises positional I/O without a shared
+// offset, and fails only with a PlatformError.
+test("write at position -1 or NaN is refused and writes nothing (all runtimes write at the descriptor's offset)", () => {
+  const path = fresh("negative-write");
+  const f = p.open(path, "truncate");
+  try {
+    f.write(enc.encode("0123456789"), 0);
+    const minusOne = thrown(() => f.write(enc.encode("AB"), -1));
+    const nan = thrown(() => f.write(enc.encode("Z"), Number.NaN));
+    const after = dec.decode(p.readFile(path));
+    assert.is(after, "0123456789", `the file was changed: ${JSON.stringify(after)}`);
+    assert.instance(minusOne, PlatformError, "write(-1) did not throw");
+    assert.instance(nan, PlatformError, "write(NaN) did not throw");
+  } finally {
+    f.close();
+  }
+});
+
+test("read at position -1 is refused, not a read at the descriptor's offset (all runtimes return bytes)", () => {
+  const path = fresh("negative-read");
+  const f = p.open(path, "truncate");
+  try {
+    f.write(enc.encode("0123456789"), 0);
+    const buf = new Uint8Array(3);
+    let got: unknown;
+    const error = thrown(() => (got = f.read(buf, -1)));
+    assert.instance(error, PlatformError, `read(-1) returned ${String(got)} bytes: ${JSON.stringify(dec.decode(buf))}`);
+  } finally {
+    f.close();
+  }
+});
+
+// node:fs clamps a negative length to 0 (ftruncateSync/truncateSync: Math.max(0, len)),
+// and Deno.truncateSync does the same: truncate(-1) empties the file instead of failing
+// with EINVAL as ftruncate(2) does.
+test("truncate to a negative length is refused and keeps the file (all runtimes empty it)", () => {
+  const path = fresh("negative-truncate");
+  const f = p.open(path, "truncate");
+  try {
+    f.write(enc.encode("0123456789"), 0);
+    const byHandle = thrown(() => f.truncate(-1));
+    assert.is(f.size(), 10, `handle truncate(-1) left ${f.size()} bytes`);
+    assert.instance(byHandle, PlatformError);
+    const byPath = thrown(() => p.truncate(path, -1));
+    assert.is(p.stat(path)!.size, 10, `path truncate(-1) left ${p.stat(path)!.size} bytes`);
+    assert.instance(byPath, PlatformError);
+  } finally {
+    f.close();
+  }
+});
+
+// ---- deno: path truncate to a fractional length --------------------------------------
+// Node and Bun refuse a non-integer length; Deno.truncateSync (runtimes/deno/platform.ts)
+// silently truncates 2.5 to 2.
+test("truncate by path to a fractional length behaves alike in every runtime: refused (deno truncates to 2)", () => {
+  const path = fresh("fraction-truncate");
+  const f = p.open(path, "truncate");
+  f.write(enc.encode("0123456789"), 0);
+  f.close();
+  const error = thrown(() => p.truncate(path, 2.5));
+  assert.is(p.stat(path)!.size, 10, `truncate(2.5) left ${p.stat(path)!.size} bytes`);
+  assert.instance(error, PlatformError);
+});
+
+// ---- deno: unlink of a directory breaks the one message format ------------------------
+// runtimes/common/os-error.ts promises "<operation> <path>: <description> (<CODE>)" on
+// every runtime; runtimes/deno/platform.ts's unlink builds its own PlatformError inside
+// `attempt` (passed through unchanged): "unlink <path>: EISDIR: is a directory".
+test("unlink of a directory: EISDIR with the common message format (deno: 'EISDIR: is a directory')", () => {
+  const path = fresh("unlink-dir");
+  p.mkdir(path);
+  const error = thrown(() => p.unlink(path));
+  assert.instance(error, PlatformError);
+  assert.is((error as PlatformError).code, "EISDIR");
+  assert.is((error as PlatformError).message, `unlink ${path}: is a directory (EISDIR)`);
+  assert.ok(p.stat(path)?.isDirectory, "the directory is still there");
+});
+
+test.run();
