@@ -218,6 +218,12 @@ export class Database implements AsyncDisposable {
   readonly #channel: ChannelClient;
   /** Channel-path writes of this handle not settled yet (close() waits for them). */
   readonly #channelWrites = new Set<Promise<unknown>>();
+  /**
+   * Where this handle's last fast-path write's record ends: close() waits until it is
+   * durable ("full") or visible ("async"), so that every write made before close() has
+   * settled when it resolves (an attached handle's close has no log close to wait for).
+   */
+  #fastEnd = 0;
   /** Releases of this handle's snapshots not released yet (close releases them). */
   readonly #snapshotsTaken = new Set<() => void>();
   readonly #read: ReadContext;
@@ -363,6 +369,7 @@ export class Database implements AsyncDisposable {
     this.#read.garbage.note(CALL_BYTES);
     const ts = core.u64[(core.result + R_TS) >>> 3]; // the caller's bigint
     const lsnEnd = core.u64Number(core.result + R_LSN_END); // this thread's own result area
+    this.#fastEnd = lsnEnd; // only grows: this thread reserves in order
     if (!this.#full) return this.#visible(lsnEnd, ts);
     return this.#waiters.wait(lsnEnd).then(() => ts);
   }
@@ -674,7 +681,11 @@ export class Database implements AsyncDisposable {
   }
 
   /** flush() without its check: also a `from` feed's first step (change-feed.ts #replay). */
-  #flushLog(): Promise<void> {
+  async #flushLog(): Promise<void> {
+    // This handle's writes made before the call that took the channel path, or wait behind
+    // the ring gate, reach the log only later: before, a put on the channel path followed by
+    // flush() under "async" was not durable when flush() resolved.
+    if (this.#channelWrites.size > 0) await Promise.allSettled([...this.#channelWrites]);
     const target = this.#group.reserveHead;
     // Under "async" the durability worker would gather for walBatchIntervalUs first.
     if (!this.#full) this.#group.requestSync(target);
@@ -938,6 +949,9 @@ export class Database implements AsyncDisposable {
     // those waiting behind the ring gate (they would run on the detached core). A gated
     // write may become a channel write when the gate opens: drain until none is left.
     while (this.#channelWrites.size > 0) await Promise.allSettled(this.#channelWrites);
+    // And fast-path ones: their promises settle on the same wait (a failed log rejects
+    // them; close goes on).
+    if (this.#fastEnd > 0) await (this.#full ? this.#waiters.wait(this.#fastEnd) : this.#visible(this.#fastEnd, 0n)).catch(() => {});
     for (const subscription of [...this.#subscriptions]) subscription.end();
     // Snapshots still taken give their slots back (shared by every handle; a slot left
     // taken would keep version GC from dropping what it saw for as long as the database is open).

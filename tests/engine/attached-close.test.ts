@@ -6,7 +6,10 @@
 // (1,024), and a slot left taken keeps version GC from dropping what it saw (found by
 // review, 2026-12-04). Writes waiting behind the ring gate (the group WAL ring full) are
 // settled first too: close() resolved while one waited, which then ran on the detached
-// core (review, 2026-12-05).
+// core (review, 2026-12-05). And its fast-path writes under "full": close() resolved before
+// their durability wait did (50 ms later with slow syncs), so a write made before close()
+// could settle after it, or never in a worker terminated then (review, 2026-12-06, seen
+// failing): close() now waits until the last one's record is durable (visible, "async").
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { attach, cleanup, open, tempDir, text } from "./helpers.ts";
@@ -66,4 +69,17 @@ test("closing an attached handle while its put waits behind the ring gate: the p
 });
 
 test.after(cleanup);
+test("close() of an attached handle under durability full settles the fast-path puts made before it", async () => {
+  // Slow syncs: a put's durability takes 50 ms, close() of an attached handle far less.
+  const db = await open(tempDir(), { shards: 1, faults: { groupLog: { syncDelayMs: 50 } } });
+  const handle = await attach(db.share());
+  const events: string[] = [];
+  const puts = Array.from({ length: 3 }, (_, i) => handle.put(`k${i}`, "v").then(() => events.push(`put ${i}`), (e: Error) => events.push(`put ${i} ${e.name}`)));
+  await handle.close();
+  events.push("close");
+  await Promise.all(puts);
+  assert.equal(events, ["put 0", "put 1", "put 2", "close"], `close() resolved while puts made before it were still pending: ${events.join(", ")}`);
+  await db.close();
+});
+
 test.run();

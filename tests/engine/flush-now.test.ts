@@ -12,6 +12,10 @@
 // And the worker took the request count it found when it started for answered, though it
 // posts "started" before it reads it: a flush made right after open waited the interval
 // (seen in 1 run in 6 of this test with two test processes side by side).
+// The write-paths review (2026-12-06, second) found flush() blind to the handle's own
+// earlier writes that took the channel path (or waited behind the ring gate): their records
+// reach the log only after the actor logs them, past the reserveHead flush() read. Seen
+// failing; flush() now waits for them first.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { cleanup, eventually, open, tempDir, text } from "./helpers.ts";
@@ -94,6 +98,19 @@ test(`flushUntil() over a record reserved before it and published after the work
     publish(); // an unpublished reservation would hold close() for ever
     await log.close();
   }
+});
+
+test("flush() under async covers a put the same handle made before it on the channel path (as it does on the fast path)", async () => {
+  // A 1 s gather interval: nothing becomes durable during the test unless flush() asks.
+  const db = await open(tempDir(), { shards: 1, durability: "async", fastWrite: false, walBatchIntervalUs: 1_000_000 });
+  await db.put("warm", "up");
+  await db.flush();
+  const put = db.put("k", "v"); // made before flush(), in program order
+  await db.flush();
+  await put;
+  const { durableLsn, currentLsn } = db.stats().wal;
+  assert.ok(durableLsn >= currentLsn, `flush() resolved, and the put made before it resolved, but the put's record is not durable (durableLsn ${durableLsn} < currentLsn ${currentLsn})`);
+  await db.close();
 });
 
 test.run();
