@@ -55,6 +55,24 @@ export function procStartTime(readFile: ReadFile, pid: number): number {
   return typeof outcome === "object" ? outcome.stat.startTime : 0;
 }
 
+/**
+ * This process's start time (procStartTime of its own pid), kept once /proc has answered
+ * for good: a start time, or no /proc at all (0). A transient failure (EMFILE, ENOMEM)
+ * answers 0 that once and asks again next time: kept, it would leave every lock file of
+ * this process judged by pid alone for its whole life, alive again to anyone once the pid
+ * is reused (review, 2026-12-06). Each runtime adapter makes one for its process.
+ */
+export function ownStartTime(readFile: ReadFile, pid: number): () => number {
+  let kept: number | undefined;
+  return () => {
+    if (kept !== undefined) return kept;
+    const outcome = readProcStat(readFile, pid);
+    if (typeof outcome === "object") return (kept = outcome.stat.startTime);
+    if (outcome === "missing") kept = 0;
+    return 0;
+  };
+}
+
 let procAvailable: boolean | undefined;
 
 /**

@@ -17,7 +17,7 @@
 import process from "node:process";
 import { edenGC } from "bun:jsc";
 import type { Platform } from "../../src/platform.ts";
-import { procIsAlive, procStartTime } from "../../src/process-identity.ts";
+import { ownStartTime, procIsAlive } from "../../src/process-identity.ts";
 import { killProbe } from "../common/kill-probe.ts";
 import { NodeFsFile } from "../common/node-fs-file.ts";
 import { nodeFsPaths } from "../common/node-fs-paths.ts";
@@ -26,7 +26,9 @@ import { spawnWebWorker } from "./web-worker.ts";
 
 const WORKER_URL = new URL("./worker.ts", import.meta.url);
 
-let startTime: number | undefined;
+
+/** This process's start time, read from /proc once it answers for good. */
+const startTime = ownStartTime(nodeFsPaths.readFile, process.pid);
 
 export const bunPlatform: Platform = {
   runtime: "bun",
@@ -35,8 +37,7 @@ export const bunPlatform: Platform = {
   ...nodeFsPaths,
   kernelLock: loadFlock(process.platform),
   processIdentity() {
-    startTime ??= procStartTime(nodeFsPaths.readFile, process.pid);
-    return { pid: process.pid, startTime };
+    return { pid: process.pid, startTime: startTime() };
   },
   isProcessAlive({ pid, startTime }) {
     return procIsAlive(nodeFsPaths.readFile, pid, startTime) ?? killProbe(pid);

@@ -33,7 +33,7 @@
  */
 import type { FileHandle, FileStat, KernelLock, Platform } from "../../src/platform.ts";
 import { PlatformError } from "../../src/platform.ts";
-import { procIsAlive, procStartTime } from "../../src/process-identity.ts";
+import { ownStartTime, procIsAlive } from "../../src/process-identity.ts";
 import { killProbe } from "../common/kill-probe.ts";
 import { NodeFsFile } from "../common/node-fs-file.ts";
 import { spawnNodeWorker } from "../common/node-worker.ts";
@@ -93,7 +93,9 @@ const denoKernelLock: KernelLock = {
   },
 };
 
-let startTime: number | undefined;
+
+/** This process's start time, read from /proc once it answers for good. */
+const startTime = ownStartTime((path) => denoPlatform.readFile(path), Deno.pid);
 
 export const denoPlatform: Platform = {
   runtime: "deno",
@@ -149,8 +151,7 @@ export const denoPlatform: Platform = {
   makeTempDir: (prefix) => attempt("makeTempDir", prefix, () => Deno.makeTempDirSync({ prefix })),
   kernelLock: denoKernelLock,
   processIdentity() {
-    startTime ??= procStartTime(denoPlatform.readFile, Deno.pid);
-    return { pid: Deno.pid, startTime };
+    return { pid: Deno.pid, startTime: startTime() };
   },
   isProcessAlive({ pid, startTime }) {
     return procIsAlive(denoPlatform.readFile, pid, startTime) ?? killProbe(pid);

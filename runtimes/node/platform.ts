@@ -12,7 +12,7 @@
  */
 import process from "node:process";
 import type { Platform } from "../../src/platform.ts";
-import { procIsAlive, procStartTime } from "../../src/process-identity.ts";
+import { ownStartTime, procIsAlive } from "../../src/process-identity.ts";
 import { NodeFsFile } from "../common/node-fs-file.ts";
 import { nodeFsPaths } from "../common/node-fs-paths.ts";
 import { killProbe } from "../common/kill-probe.ts";
@@ -22,7 +22,9 @@ import { v8CollectGarbage, v8WeighSharedMemory } from "../common/v8-memory.ts";
 
 const WORKER_URL = new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
 
-let startTime: number | undefined;
+
+/** This process's start time, read from /proc once it answers for good. */
+const startTime = ownStartTime(nodeFsPaths.readFile, process.pid);
 
 export const nodePlatform: Platform = {
   runtime: "node",
@@ -31,8 +33,7 @@ export const nodePlatform: Platform = {
   ...nodeFsPaths,
   kernelLock: undefined,
   processIdentity() {
-    startTime ??= procStartTime(nodeFsPaths.readFile, process.pid);
-    return { pid: process.pid, startTime };
+    return { pid: process.pid, startTime: startTime() };
   },
   isProcessAlive({ pid, startTime }) {
     return procIsAlive(nodeFsPaths.readFile, pid, startTime) ?? killProbe(pid);

@@ -114,25 +114,22 @@ function manifestVersion(dir: string): number {
   return JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]).version;
 }
 
-test("a refresh whose slot is evicted and whose log is trimmed mid-build: it rebuilds or rejects with ReaderEvictedError, and reads then say evicted", async () => {
-  const dir = tempDir();
-  const writer = await open(dir, { ...SMALL, readerRetainBytesMax: 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
-  for (let i = 0; i < 600; i++) await writer.put(`k${pad(i)}`, `a${i}${"-".repeat(200)}`);
-  const reader0Tables = () => platform.readdir(`${dir}/tables`).filter((n) => n.endsWith(".sst"));
-  await eventually(() => writer.stats().shards.every((s) => s.frozenMemtables === 0) && reader0Tables().length > 0, "flushed");
-
+/**
+ * The reader's platform, holding its first read of a group-WAL segment (once armed) while a
+ * worker thread attached to `writer` writes bursts of large puts, until the writer has
+ * evicted the reader's slot and trimmed that segment (progress-driven, at most 30 s).
+ */
+function holdAtFirstSegmentRead(dir: string, writer: Db, armed: boolean) {
   const handle = writer.share();
   const flags = new SharedArrayBuffer(8);
   const i32 = new Int32Array(flags);
   let worker: Promise<unknown> | undefined;
-  let armed = false;
-  let hookSaw = "";
-  const hooked: Platform = {
+  let saw = "";
+  const held: Platform = {
     ...platform,
     open(path, mode) {
       if (armed && mode === "read" && /\/wal\/[^/]+\.wal$/.test(path)) {
         armed = false;
-        // The writer writes on another thread meanwhile (bursts of large puts).
         worker = runModuleInWorker(platform, {
           module: handle.module,
           memory: handle.memory,
@@ -141,28 +138,48 @@ test("a refresh whose slot is evicted and whose log is trimmed mid-build: it reb
           data: { handle, flags },
         });
         const slots = () => platform.readdir(`${dir}/readers`).filter((n) => n.endsWith(".reader"));
-        const deadline = Date.now() + 20_000; // progress-driven: the worker writes until both are gone
+        const deadline = Date.now() + 30_000;
         while (slots().length > 0 || platform.stat(path) !== undefined) {
           if (Date.now() > deadline) break;
           Atomics.wait(sleeper, 0, 0, 2);
         }
         Atomics.store(i32, 1, 1); // the worker stops
-        hookSaw = `slot ${slots().length > 0 ? "present" : "deleted by the writer"}, segment ${platform.stat(path) ? "present" : "deleted by the writer"}`;
+        saw = `slot ${slots().length > 0 ? "present" : "evicted by the writer"}, segment ${platform.stat(path) ? "present" : "trimmed by the writer"}`;
       }
       return platform.open(path, mode);
     },
   };
-  const reader = await bindDatabaseApi(hooked).open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000, ...SMALL });
+  return {
+    platform: held,
+    arm: () => void (armed = true),
+    saw: () => saw,
+    /** Stops the worker (if the hold never ran, it was never started) and waits for it. */
+    done: async () => {
+      Atomics.store(i32, 1, 1);
+      await worker;
+    },
+  };
+}
+
+test("a refresh whose slot is evicted and whose log is trimmed mid-build: it rebuilds or rejects with ReaderEvictedError, and reads then say evicted", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { ...SMALL, readerRetainBytesMax: 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
+  for (let i = 0; i < 600; i++) await writer.put(`k${pad(i)}`, `a${i}${"-".repeat(200)}`);
+  const reader0Tables = () => platform.readdir(`${dir}/tables`).filter((n) => n.endsWith(".sst"));
+  await eventually(() => writer.stats().shards.every((s) => s.frozenMemtables === 0) && reader0Tables().length > 0, "flushed");
+
+  const hold = holdAtFirstSegmentRead(dir, writer, false);
+  const reader = await bindDatabaseApi(hold.platform).open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000, ...SMALL });
   const opened = reader.stats().coordination!.live!.manifestVersion;
   await putUntilNewManifest(writer, () => manifestVersion(dir) > opened);
-  armed = true;
+  hold.arm();
   let refreshError: unknown;
   try {
     await reader.refresh();
   } catch (e) {
     refreshError = e;
   }
-  await worker;
+  await hold.done();
   let readError: unknown;
   try {
     [...reader.scan({ gte: "k", lt: "l" })];
@@ -172,7 +189,7 @@ test("a refresh whose slot is evicted and whose log is trimmed mid-build: it reb
   const evicted = reader.stats().coordination!.live!.evicted;
   await reader.close();
   await writer.close();
-  assert.is(hookSaw, "slot deleted by the writer, segment deleted by the writer", "the hook's interleaving happened");
+  assert.is(hold.saw(), "slot evicted by the writer, segment trimmed by the writer", "the hook's interleaving happened");
   const what = `refresh() ${refreshError ? `rejected with ${(refreshError as Error).name}: ${(refreshError as Error).message}` : "resolved"}; then evicted=${evicted}, a scan ${readError ? `threw ${(readError as Error).name}` : "succeeded"}`;
   assert.ok(refreshError === undefined || refreshError instanceof ReaderEvictedError, what);
   assert.ok(refreshError === undefined || (evicted && readError instanceof ReaderEvictedError), what);
@@ -384,47 +401,16 @@ test("a first build (the open) evicted and its log trimmed: open builds again or
   const writer = await open(dir, { ...SMALL, readerRetainBytesMax: 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
   for (let i = 0; i < 600; i++) await writer.put(`k${pad(i)}`, `a${i}${"-".repeat(200)}`);
   await quiet(writer);
-  const handle = writer.share();
-  const flags = new SharedArrayBuffer(8);
-  const i32 = new Int32Array(flags);
-  let worker: Promise<unknown> | undefined;
-  let armed = true;
-  let hookSaw = "";
-  const hooked: Platform = {
-    ...platform,
-    open(path, mode) {
-      if (armed && mode === "read" && /\/wal\/[^/]+\.wal$/.test(path)) {
-        armed = false;
-        // The open's replay is about to read the log; it takes long (a large log, a slow
-        // disk): the writer writes on another thread meanwhile.
-        worker = runModuleInWorker(platform, {
-          module: handle.module,
-          memory: handle.memory,
-          url: new URL("./fixtures/put-bursts.ts", import.meta.url).href,
-          exportName: "putBursts",
-          data: { handle, flags },
-        });
-        const slots = () => platform.readdir(`${dir}/readers`).filter((n) => n.endsWith(".reader"));
-        const deadline = Date.now() + 30_000; // progress-driven: until the grace is over, the slot evicted and the segment trimmed
-        while (slots().length > 0 || platform.stat(path) !== undefined) {
-          if (Date.now() > deadline) break;
-          Atomics.wait(sleeper, 0, 0, 5);
-        }
-        Atomics.store(i32, 1, 1); // the worker stops
-        hookSaw = `slot ${slots().length > 0 ? "present" : "evicted by the writer"}, segment ${platform.stat(path) ? "present" : "trimmed by the writer"}`;
-      }
-      return platform.open(path, mode);
-    },
-  };
+  // The open's replay is about to read the log; it takes long (a large log, a slow disk).
+  const hold = holdAtFirstSegmentRead(dir, writer, true);
   let reader: Db | undefined;
   let error: unknown;
   try {
-    reader = await bindDatabaseApi(hooked).open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
+    reader = await bindDatabaseApi(hold.platform).open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
   } catch (e) {
     error = e;
   }
-  Atomics.store(i32, 1, 1);
-  await worker;
+  await hold.done();
   let readError: unknown;
   try {
     if (reader) text(reader.get("k00001"));
@@ -433,7 +419,7 @@ test("a first build (the open) evicted and its log trimmed: open builds again or
   }
   await reader?.close();
   await writer.close();
-  assert.is(hookSaw, "slot evicted by the writer, segment trimmed by the writer", "the hook's interleaving happened");
+  assert.is(hold.saw(), "slot evicted by the writer, segment trimmed by the writer", "the hook's interleaving happened");
   const what = `open ${error ? `rejected with ${(error as Error).name}: ${(error as Error).message}` : `resolved; a read ${readError ? `threw ${(readError as Error).name}` : "succeeded"}`}`;
   assert.ok(error === undefined || error instanceof ReaderEvictedError, what);
 });

@@ -10,6 +10,7 @@ import * as assert from "uvu/assert";
 import type { Platform } from "../../src/platform.ts";
 import { PlatformError } from "../../src/platform.ts";
 import { spawnChild } from "../harness/child.ts";
+import { ownStartTime } from "../../src/process-identity.ts";
 import { currentPlatform, runtimeName } from "../harness/platform.ts";
 
 const test = suite("platform adapter edges");
@@ -181,6 +182,36 @@ test("unlink of a directory: EISDIR with the common message format (deno: 'EISDI
   assert.is((error as PlatformError).code, "EISDIR");
   assert.is((error as PlatformError).message, `unlink ${path}: is a directory (EISDIR)`);
   assert.ok(p.stat(path)?.isDirectory, "the directory is still there");
+});
+
+// Review 2026-12-06 (unproven there, shown here): each adapter kept its process's start time
+// with `??=` from the first read of /proc, so a transient failure (EMFILE) made it 0 for the
+// process's life, and every lock file of it was judged by pid alone.
+test("this process's start time is kept only once /proc answered for good: a transient failure is asked again", () => {
+  const stat = `4242 (node) S ${Array.from({ length: 18 }, () => "0").join(" ")} 987654 0 0`;
+  const answers: Array<() => Uint8Array> = [
+    () => {
+      throw Object.assign(new Error("too many open files"), { code: "EMFILE" });
+    },
+    () => enc.encode(stat),
+    () => {
+      throw Object.assign(new Error("gone"), { code: "ENOENT" });
+    },
+  ];
+  let reads = 0;
+  const startTime = ownStartTime(() => answers[Math.min(reads++, answers.length - 1)](), 4242);
+  assert.is(startTime(), 0, "a transient failure: unknown this once");
+  assert.is(startTime(), 987654, "asked again");
+  assert.is(startTime(), 987654, "kept");
+  assert.is(reads, 2);
+  let noProcReads = 0;
+  const noProc = ownStartTime(() => {
+    noProcReads++;
+    throw Object.assign(new Error("no /proc"), { code: "ENOENT" });
+  }, 4242);
+  assert.is(noProc(), 0);
+  assert.is(noProc(), 0);
+  assert.is(noProcReads, 1, "no /proc at all is an answer for good");
 });
 
 test.run();
