@@ -151,11 +151,21 @@ export class NodeFsFile implements FileHandle {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const hook of this.#closeHooks.splice(0)) hook();
+    // The descriptor is closed whatever a hook throws (it cannot be closed again later);
+    // the first failure is the one reported.
+    let failure: unknown;
+    for (const hook of this.#closeHooks.splice(0)) {
+      try {
+        hook();
+      } catch (error) {
+        failure ??= error;
+      }
+    }
     try {
       fs.closeSync(this.#fd);
     } catch (error) {
-      throw osError(error, "close", this.path);
+      failure ??= osError(error, "close", this.path);
     }
+    if (failure !== undefined) throw failure;
   }
 }

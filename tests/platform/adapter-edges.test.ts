@@ -11,6 +11,8 @@ import type { Platform } from "../../src/platform.ts";
 import { PlatformError } from "../../src/platform.ts";
 import { spawnChild } from "../harness/child.ts";
 import { ownStartTime } from "../../src/process-identity.ts";
+import { NodeFsFile } from "../../runtimes/common/node-fs-file.ts";
+import { fstatSync } from "node:fs";
 import { currentPlatform, runtimeName } from "../harness/platform.ts";
 
 const test = suite("platform adapter edges");
@@ -212,6 +214,19 @@ test("this process's start time is kept only once /proc answered for good: a tra
   assert.is(noProc(), 0);
   assert.is(noProc(), 0);
   assert.is(noProcReads, 1, "no /proc at all is an answer for good");
+});
+
+// Review 2026-12-06 (unproven there, shown here): close() ran its hooks (Deno's kernel lock
+// release) outside any try, so a hook that threw left the descriptor open for good.
+test("a file handle's close closes its descriptor even when a close hook throws, and reports the hook's error", () => {
+  const path = fresh("close-hook");
+  const file = NodeFsFile.open(path, "truncate");
+  const fd = file.fd;
+  file.onClose(() => {
+    throw new Error("hook failed");
+  });
+  assert.throws(() => file.close(), /hook failed/);
+  assert.throws(() => fstatSync(fd), (e: NodeJS.ErrnoException) => e.code === "EBADF", "the descriptor is closed");
 });
 
 test.run();
