@@ -191,6 +191,8 @@ export class Publisher {
   /** Where the log published since the last snapshot starts. */
   #snapshotAt = 0;
   #snapshotChain: Promise<unknown> = Promise.resolve();
+  /** Why the publisher stopped publishing on its own (the stream forked), if it did. */
+  #failure: ReplicationError | undefined;
   #slotWrittenAt = 0;
   #wake: (() => void) | undefined;
   /** Where a message's frames are gathered (pieceBytes). */
@@ -274,6 +276,7 @@ export class Publisher {
   async caughtUp(lsn = readDurableMark(this.platform, durableMarkPath(this.dir)) ?? 0, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.#acked < lsn) {
+      if (this.#failure) throw this.#failure;
       if (this.#closing) throw new ClosedError("publisher");
       if (Date.now() > deadline) throw new ReplicationError(`publisher ${this.stream}: the stream acknowledged up to LSN ${this.#acked}, not ${lsn}, within ${timeoutMs} ms (last error: ${this.#stats.lastError ?? "none"})`);
       await sleep(2);
@@ -353,6 +356,12 @@ export class Publisher {
           else await this.#resume();
         } catch (e) {
           this.#stats.lastError = (e as Error).message;
+          // A stream of another database (or of this one's history before a salvage) stays
+          // so: stop, and say why (caughtUp rejects with it), instead of retrying for ever.
+          if (e instanceof ReplicationError && e.code === "SHARDLINE_REPLICATION_FORK") {
+            this.#failure = e;
+            break;
+          }
         }
         await sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 5000);
@@ -534,7 +543,12 @@ export class Publisher {
     this.#slot.update(this.#slot.record.manifestVersion, this.#acked);
   }
 
-  /** Settles when the publisher stopped (after close). */
+  /** Why the publisher stopped on its own, if it did: the stream became another database's (SHARDLINE_REPLICATION_FORK). */
+  get failure(): ReplicationError | undefined {
+    return this.#failure;
+  }
+
+  /** Settles when the publisher stopped (after close, or on its own: `failure`). */
   get done(): Promise<void> {
     return this.#done;
   }

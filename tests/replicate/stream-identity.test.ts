@@ -228,4 +228,40 @@ test("a writer whose salvage cut its log below what the stream holds takes a new
   }
 });
 
+// Before, a running publisher whose stream another database's publisher had deleted and made
+// again found the FORK at each resume and retried it for ever, caughtUp only timing out. It
+// now stops, with the error as `failure` and as caughtUp's rejection.
+test("a running publisher whose stream became another database's stops with SHARDLINE_REPLICATION_FORK instead of retrying for ever", async () => {
+  const stream = `taken-${Date.now().toString(36)}`;
+  const first = await open(tempDir(), { shards: 1 });
+  const second = await open(tempDir(), { shards: 1 });
+  const pa = await startPublisher(first, { servers: cluster.servers, stream, publishTimeoutMs: 500 });
+  let pb: Awaited<ReturnType<typeof startPublisher>> | undefined;
+  try {
+    for (let i = 0; i < 10; i++) await first.put(`a${pad(i)}`, "first");
+    await pa.caughtUp();
+    const nc = await connect({ servers: cluster.servers });
+    try {
+      await (await jetstreamManager(nc)).streams.delete(stream);
+      await (await new Objm(nc).open(snapshotBucket(stream))).destroy();
+    } finally {
+      await nc.close();
+    }
+    pb = await startPublisher(second, { servers: cluster.servers, stream });
+    await second.put("b", "second");
+    await pb.caughtUp();
+    await first.put("a-late", "first");
+    const outcome = await pa.caughtUp(undefined, 20_000).then(() => "caught up", (e) => e as Error);
+    assert.instance(outcome, ReplicationError, String(outcome));
+    assert.is((outcome as ReplicationError).code, "SHARDLINE_REPLICATION_FORK", String(outcome));
+    assert.is(pa.failure, outcome);
+    await pa.done;
+  } finally {
+    await pa.close({ forget: true });
+    await pb?.close({ forget: true });
+    await first.close();
+    await second.close();
+  }
+});
+
 test.run();
