@@ -131,7 +131,7 @@ async function buildViewOnce(platform: Platform, dir: string, o: ResolvedOptions
   // Node's collector counts nothing for a shared memory: make it count this one (worker-pool.ts).
   platform.weighSharedMemory?.(core.memory, MEMORY_WEIGHT_BYTES);
   try {
-    const { db, append } = await replayView(core, platform, dir, o, manifest, durableLsn);
+    const { db, append } = await replayView(core, platform, dir, o, manifest, manifestBytes, durableLsn);
     return { db, append, source: { manifestVersion: manifest.version, checkpoint: manifest.groupCheckpoint, durableLsn, manifestBytes } };
   } catch (error) {
     core.detach();
@@ -140,7 +140,7 @@ async function buildViewOnce(platform: Platform, dir: string, o: ResolvedOptions
 }
 
 /** Replays the log into `core`'s memtables and makes the Database of the view (and its append, with a mark). */
-async function replayView(core: Core, platform: Platform, dir: string, o: ResolvedOptions, manifest: ManifestData, durableLsn: number | undefined): Promise<{ db: Database; append: View["append"] }> {
+async function replayView(core: Core, platform: Platform, dir: string, o: ResolvedOptions, manifest: ManifestData, manifestBytes: Uint8Array, durableLsn: number | undefined): Promise<{ db: Database; append: View["append"] }> {
   const shards = manifest.shards;
   const groupDir = `${dir}/wal`;
   let recovered: { nextLsn: number; salt: number; report: RecoveryReport } | undefined;
@@ -153,6 +153,13 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
     const first = segments[0];
     if (manifest.groupCheckpoint < durableLsn && (!first || (first.firstLsn > manifest.groupCheckpoint && first.number > 1))) {
       throw new LogTrimmedError(`the group WAL no longer holds LSN ${manifest.groupCheckpoint}`);
+    }
+    // A log begun anew past the checkpoint is taken on trust only with the MANIFEST still
+    // the one read: a writer that set its log aside (RECOVERY.md G4a: R10 flushed it to
+    // tables and moved the checkpoint, then R9 began segment 1 above them) does so after
+    // publishing a new MANIFEST, and this one's tables lack what the old log held.
+    if (first && first.number === 1 && first.firstLsn > manifest.groupCheckpoint && !sameBytes(platform.readFile(`${dir}/${MANIFEST_NAME}`), manifestBytes)) {
+      throw new LogTrimmedError("the group WAL was begun anew after the MANIFEST was read");
     }
   } else if (platform.stat(groupDir)?.isDirectory) {
     recovered = recoverLog(core, platform, groupDir, { salvage: false, readOnly: true });
@@ -255,4 +262,8 @@ function replayInMemory(env: FlushEnv, shards: number, dir: string, groupEndLsn 
       `: the log not yet flushed to tables does not fit the memtables (${error.what}); open it read-write once, which flushes it, or read-only with a larger memtableBytesMax`,
     );
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -247,6 +247,29 @@ test("R10 and R9's two opens hold the directory lock throughout: it is taken onc
   assert.equal(events, ["take", "opened", "release"]);
 });
 
+// Suspected by the live-readers review (2026-12-06), seen failing before the fix: a reader
+// whose build read the MANIFEST before R10 published its flush, and listed the log after R9
+// began a new one (segment 1, above maxSeq), took that log on trust ("nothing was below
+// it"): its view lacked every key R10 had moved from the old log into new tables. The reader
+// now checks the MANIFEST is still the one it read before it trusts such a log.
+test("a read-only build that read the MANIFEST before R10 and lists the log after R9 reads again: every key", async () => {
+  const { dir, options, quiet, busy, segment, recordBytes, inTables } = await quietAndBusyShards();
+  cutCleanly(dir, segment, recordBytes, Math.floor(inTables / 2));
+  const before = platform.readFile(`${dir}/MANIFEST`);
+  await (await open(dir, options)).close(); // R10 and R9: the old log set aside, a new one begun
+  // The reader's build reads the MANIFEST (twice: its bytes, then decoded) as it was before.
+  let stale = 2;
+  const late: Platform = { ...platform, readFile: (path: string) => (path === `${dir}/MANIFEST` && stale-- > 0 ? before : platform.readFile(path)) };
+  const reader = await bindDatabaseApi(late).open(dir, { ...options, readOnly: true });
+  try {
+    assert.ok(stale <= 0, "the build read the MANIFEST from before R10");
+    const missing = [...quiet, ...busy.slice(0, inTables * PER_BATCH)].filter((key) => text(reader.get(key)) !== valueOf(key));
+    assert.is(missing.length, 0, `${missing.length} keys missing from the reader's view, e.g. ${missing.slice(0, 3).join(", ")}`);
+  } finally {
+    await reader.close();
+  }
+});
+
 // Review 2026-12-06, seen failing before the fix: a replication follower's log ends where it
 // applied its stream, which is below its snapshot's maxSeq until it catches up (the snapshot
 // starts the log at the checkpoint, held back by a quiet shard). The follower's checkpoint
