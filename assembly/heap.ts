@@ -60,10 +60,13 @@ const FREE_BYTES: usize = 4;
 
 /** Bump-allocates `bytes` aligned to `alignment` (a power of two). Returns 0 when out of memory. */
 export function heapAlloc(bytes: u32, alignment: u32): usize {
+  // Not a power of two (0 included): refused. The rounding is done in u64: in u32 a large
+  // alignment near the top wrapped to 0, and the CAS then moved heapTop backwards.
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) return 0;
   const limit = <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_LIMIT);
   while (true) {
     const top = atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP);
-    const start = <u64>alignUp(<usize>top, <usize>alignment);
+    const start = (<u64>top + <u64>alignment - 1) & ~(<u64>alignment - 1);
     const end = start + <u64>bytes;
     if (end > limit) return 0;
     if (!ensureMemory(end)) return 0;

@@ -249,14 +249,23 @@ export const CHUNK_BYTES_MAX: u32 = 16384;
 
 /**
  * Per-thread memtable slots (splice cache and allocation chunk), and their layout:
- * u32 memtable, u32 generation, u32 spliceHeight (0 = no splice), u32 pad,
- * u32 chunkCursor, u32 chunkEnd, u32 prev[16], u32 next[16].
+ * u32 memtable, u32 generation, u32 spliceHeight (0 = no splice), u32 chunks (taken
+ * since the slot was keyed), u32 chunkCursor, u32 chunkEnd, u32 prev[16], u32 next[16].
+ * A slot's first node is reserved exactly, and its chunks then grow from CHUNK_BYTES_FIRST,
+ * doubling, to the full chunk: a thread that writes more memtables in turn than it has
+ * slots (the fast path over more than 8 shards) re-keys slots all the time, and a full
+ * chunk taken at each keying was abandoned nearly unused (a 1 MiB memtable full after 367
+ * nodes of ~80 bytes: review, 2026-12-06). The chunks before the full one waste less than
+ * one full chunk in all (src/core/memtable.ts ArenaNeed counts it).
  */
 export const SPLICE_SLOTS: u32 = 8;
 export const SPLICE_SLOT_BYTES: u32 = 24 + 2 * 4 * HEIGHT_MAX;
 const SLOT_MEMTABLE: usize = 0;
 const SLOT_GENERATION: usize = 4;
 const SLOT_HEIGHT: usize = 8;
+const SLOT_CHUNKS: usize = 12;
+/** A slot's first chunk after its first node (then 2x, 4x, ... up to the full chunk). */
+const CHUNK_BYTES_FIRST: u32 = 1024;
 const SLOT_CHUNK_CURSOR: usize = 16;
 const SLOT_CHUNK_END: usize = 20;
 const SLOT_PREV: usize = 24;
@@ -474,6 +483,7 @@ function slotFor(mt: usize): usize {
   store<u32>(slot, <u32>mt, SLOT_MEMTABLE);
   store<u32>(slot, generation, SLOT_GENERATION);
   store<u32>(slot, 0, SLOT_HEIGHT);
+  store<u32>(slot, 0, SLOT_CHUNKS);
   store<u32>(slot, 0, SLOT_CHUNK_CURSOR);
   store<u32>(slot, 0, SLOT_CHUNK_END);
   return slot;
@@ -487,8 +497,14 @@ function nodeAlloc(mt: usize, slot: usize, bytes: u32): usize {
     store<u32>(slot, cursor + bytes, SLOT_CHUNK_CURSOR);
     return <usize>cursor;
   }
+  const taken = load<u32>(slot, SLOT_CHUNKS);
+  if (taken < 31) store<u32>(slot, taken + 1, SLOT_CHUNKS);
+  // The slot's first node: exactly its bytes; then chunks that grow (the header).
+  if (taken == 0) return arenaReserve(mt, bytes);
   const sixteenth = (load<u32>(mt, MT_CAPACITY) >>> 4) & ~7;
-  const chunk = sixteenth < CHUNK_BYTES_MAX ? sixteenth : CHUNK_BYTES_MAX;
+  const full = sixteenth < CHUNK_BYTES_MAX ? sixteenth : CHUNK_BYTES_MAX;
+  const grown = taken > 8 ? CHUNK_BYTES_MAX : CHUNK_BYTES_FIRST << (taken - 1);
+  const chunk = grown < full ? grown : full;
   if (chunk > bytes) {
     const start = arenaReserve(mt, chunk);
     if (start != 0) {

@@ -95,6 +95,8 @@ export const R_SALT: usize = 12;
 export const R_RECORD_MAX: usize = 16;
 export const R_STATE: usize = 20;
 export const R_FAIL_CODE: usize = 24;
+/** FailCode.OTHER (src/wal/format.ts): the code of a failure that named none. */
+const FAIL_CODE_OTHER: u32 = 4;
 export const R_FAIL_TEXT: usize = 32;
 export const R_RESERVE_HEAD: usize = 64;
 export const R_DRAIN_TAIL: usize = 128;
@@ -268,12 +270,17 @@ function wakePublishWaiters(ring: usize): void {
  * already hold a record of the next lap).
  */
 export function advancePublished(ring: usize): void {
-  const mask = <u64>(load<u32>(ring, R_CAPACITY) - 1);
+  const capacity = <u64>load<u32>(ring, R_CAPACITY);
+  const mask = capacity - 1;
   const data = <usize>load<u32>(ring, R_DATA);
   while (true) {
     const seen = atomic.load<u64>(ring, R_PUBLISHED_END);
     const drained = atomic.load<u64>(ring, R_DRAIN_TAIL);
     const at = seen > drained ? seen : drained;
+    // A full ring (reserved to drainTail + capacity, all published): the slot at `at` is
+    // the oldest undrained record's, a lap earlier. Before, its word was taken for the next
+    // record's, and publishedEnd went round the ring past reserveHead until a drain.
+    if (at - drained >= capacity) return;
     const word = atomic.load<u32>(data + <usize>(at & mask) + 4);
     if (atomic.load<u64>(ring, R_DRAIN_TAIL) > at) continue; // drained under us: look again
     const next = word == 0 ? at : at + recordBytes(word & RECORD_LENGTH_MAX);
@@ -378,7 +385,10 @@ export function ringPublishDurable(ring: usize, lsn: u64, records: u64): void {
  * waiter of every kind, so that nobody sleeps through it. FAILED is final.
  */
 export function ringSetState(ring: usize, state: u32, failCode: u32): u32 {
-  if (state == STATE_FAILED) store<u32>(ring, failCode, R_FAIL_CODE);
+  // The first failure's code stays: a later one (the actor failing a ring the durability
+  // worker already failed) must not rewrite why (claimed by CAS from none, before FAILED
+  // is stored, so that whoever sees FAILED reads a code).
+  if (state == STATE_FAILED) atomic.cmpxchg<u32>(ring, 0, failCode == 0 ? FAIL_CODE_OTHER : failCode, R_FAIL_CODE);
   while (true) {
     const old = atomic.load<u32>(ring, R_STATE);
     if (old == STATE_FAILED) return old;

@@ -71,14 +71,16 @@ export function nodeBytes(height: number, keyLength: number, valueLength: number
  * The core's allocator (nodeAlloc): a node of b bytes with b < chunk C (CHUNK_BYTES_MAX or a
  * sixteenth of the arena) is carved from the thread's chunk, and when the chunk's remainder
  * r is less than b, a new chunk is reserved and r is wasted; a node of b >= C is reserved
- * exactly. So every closed chunk holds more than C - b_o of nodes and wastes r < b_o, where
+ * exactly, as is a slot's first node. A slot's chunks grow from 1 KiB, doubling, to C: those
+ * smaller than C waste less than C in all (their sizes sum below C), one more C in the
+ * bound. After them, every closed chunk holds more than C - b_o of nodes and wastes r < b_o, where
  * o is the node that closed it (b_o < C). With m the largest such b (m < C, a multiple of
  * 8, so m <= C - 8) and S the bytes of all nodes below C: closed chunks number fewer than
  * S / (C - m) and waste less than m each, and never more than the nodes that closed them:
  *   waste < min(S, S * m / (C - m)).
  * The arena then holds its header, head node and key index, the nodes (each at most its
- * size at HEIGHT_MAX, whatever height it draws), the waste, and the last chunk: that is
- * the bound.
+ * size at HEIGHT_MAX, whatever height it draws), the waste, the growing chunks' waste and
+ * the last chunk: that is the bound.
  * Without the factor, nodes of just over C / 2 (values of about 8 KiB) fill an arena sized
  * for their payload at half of it; without the slot, every insert opens a chunk.
  */
@@ -111,7 +113,7 @@ export class ArenaNeed {
     const chunk = Math.min(Math.floor(capacity / 16) & ~7, CHUNK_BYTES_MAX);
     const m = Math.min(this.#largestSmall, chunk - 8);
     const waste = m <= 0 ? 0 : Math.min(this.#small, Math.ceil((this.#small * m) / (chunk - m)));
-    return MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0) + keyIndexBytes(capacity) + pendingRingBytes(capacity) + this.#nodes + waste + chunk;
+    return MEMTABLE_HEADER_BYTES + nodeBytes(HEIGHT_MAX, 0, 0) + keyIndexBytes(capacity) + pendingRingBytes(capacity) + this.#nodes + waste + 2 * chunk;
   }
 }
 

@@ -233,7 +233,10 @@ export class RingView {
 
   /** Sets a new state (CLOSING, CLOSED, FAILED) and wakes every waiter. */
   setState(state: number, failCode: number = FailCode.NONE, osCode = ""): void {
-    if (state === RingState.FAILED) {
+    // The first failure's text stays with its code (walSetState keeps the first code): a
+    // ring already failing is not described again. Two threads failing it at once may
+    // still leave one's code with the other's text.
+    if (state === RingState.FAILED && Atomics.load(this.core.i32, (this.ring + Ring.FAIL_CODE) >>> 2) === FailCode.NONE) {
       const at = this.ring + Ring.FAIL_TEXT;
       const text = osCode.slice(0, Ring.FAIL_TEXT_BYTES - 1);
       for (let i = 0; i < Ring.FAIL_TEXT_BYTES; i++) this.core.u8[at + i] = i < text.length ? text.charCodeAt(i) & 0x7f : 0;
