@@ -59,7 +59,11 @@ const common = {
   logLevel: "warning",
   packages: "external",
 };
-await build({ ...common, entryPoints: nodeEntries, outdir: "dist/node", platform: "node", target: "node20" });
+// The entries share one copy of the engine, split into chunks beside them: bundled each on
+// its own, shardline/wal's and shardline/level's ClosedError, Database, ... were other
+// classes than shardline's, and `instanceof` against what "shardline" exports was false
+// (review, 2026-12-06; tests/package/entries.test.ts).
+await build({ ...common, entryPoints: nodeEntries, outdir: "dist/node", platform: "node", target: "node20", splitting: true, chunkNames: "shared-[hash]" });
 // The command line, split at its dynamic imports: src/cli/main.ts imports the commands
 // (src/cli/commands.ts) only when one runs, so dist/node/cli.js holds the argument parsing
 // and the Platform, and a chunk beside it, dist/node/cli-commands-<hash>.js, holds the
@@ -68,7 +72,7 @@ await build({ ...common, entryPoints: nodeEntries, outdir: "dist/node", platform
 // levels below the package root, as runtimes/common/cli-host.ts expects.
 await build({ ...common, entryPoints: cliEntry, outdir: "dist/node", platform: "node", target: "node20", splitting: true, chunkNames: "cli-[name]-[hash]" });
 // Deno: node: built-ins stay imports too (Deno provides them).
-await build({ ...common, entryPoints: denoEntries, outdir: "dist/deno", platform: "neutral", target: "esnext", external: ["node:*"] });
+await build({ ...common, entryPoints: denoEntries, outdir: "dist/deno", platform: "neutral", target: "esnext", external: ["node:*"], splitting: true, chunkNames: "shared-[hash]" });
 
 // Declarations (and a strict type check of src/ and the Node adapter) with tsc.
 rmSync(join(repoDir, "dist/types"), { recursive: true, force: true });

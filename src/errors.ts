@@ -125,6 +125,8 @@ export function publicError(error: unknown): unknown {
 export interface LockHolderInfo {
   pid: number;
   runtime: string;
+  /** The holder is this very process (another open of the directory here, not yet closed). */
+  thisProcess?: boolean;
 }
 
 /** Another live process (or another open in this process) holds the database directory. */
@@ -139,8 +141,9 @@ export class LockedError extends ShardlineError {
     options?: { cause?: unknown },
   ) {
     super(
-      `database directory ${dir} is locked by ` +
-        (holder ? `pid ${holder.pid} (${holder.runtime})` : "another process whose lock file is still being written"),
+      holder?.thisProcess
+        ? `database directory ${dir} is already open in this process (pid ${holder.pid}): close that handle first, or share it with workers (db.share() and attach)`
+        : `database directory ${dir} is locked by ` + (holder ? `pid ${holder.pid} (${holder.runtime})` : "another process whose lock file is still being written"),
       "SHARDLINE_LOCKED",
       options,
     );

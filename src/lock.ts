@@ -162,7 +162,8 @@ function attemptOnce(platform: Platform, dir: string, lockDir: string): Attempt 
       if (verdict.status === "alive") {
         dropOwnFile(platform, path, handle);
         const r = verdict.record;
-        return { holder: r ? { pid: r.pid, runtime: r.runtime } : undefined };
+        const thisProcess = r !== undefined && r.pid === pid && r.startTime === startTime;
+        return { holder: r ? { pid: r.pid, runtime: r.runtime, ...(thisProcess ? { thisProcess } : {}) } : undefined };
       }
       if (verdict.status === "dead") dead.push(other);
     }

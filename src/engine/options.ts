@@ -29,7 +29,7 @@ export interface DatabaseOptions {
   memtableBytesMax?: number;
   /** Group WAL segment size, bytes (2 MiB to 1 GiB). Default 64 MiB. */
   walSegmentBytesMax?: number;
-  /** The group WAL's shared buffer, bytes (a power of two, 4 MiB to 256 MiB). Default 16 MiB. */
+  /** The group WAL's shared buffer, bytes (a power of two, 4 MiB to 256 MiB). Default 4 MiB. */
   walBufferBytes?: number;
   /** "auto" (default) or "required": one writer process per directory; "single-process-unsafe": no lock. */
   coordination?: Coordination;
