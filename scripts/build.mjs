@@ -62,7 +62,7 @@ const common = {
 // The entries share one copy of the engine, split into chunks beside them: bundled each on
 // its own, shardline/wal's and shardline/level's ClosedError, Database, ... were other
 // classes than shardline's, and `instanceof` against what "shardline" exports was false
-// (review, 2026-12-06; tests/package/entries.test.ts).
+// (review, 2026-12-06; tests/package/first-contact.test.ts).
 await build({ ...common, entryPoints: nodeEntries, outdir: "dist/node", platform: "node", target: "node20", splitting: true, chunkNames: "shared-[hash]" });
 // The command line, split at its dynamic imports: src/cli/main.ts imports the commands
 // (src/cli/commands.ts) only when one runs, so dist/node/cli.js holds the argument parsing

@@ -10,7 +10,8 @@
  */
 import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { createReadStream, existsSync, fstatSync, openSync, readFileSync } from "node:fs";
+import { Socket } from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type CliHost, type CliIo, runCli } from "../../src/cli/main.ts";
@@ -44,13 +45,48 @@ function runBench(nodeExecutable: string, args: string[]): Promise<number> {
 }
 
 /** Standard input to its end, or its first chunks once they hold more than `bytesMax` bytes. */
-async function readStdin(bytesMax: number): Promise<Uint8Array> {
+function readStdin(bytesMax: number): Promise<Uint8Array> {
+  return readBounded(process.stdin as AsyncIterable<Uint8Array>, bytesMax);
+}
+
+/**
+ * A pipe or device named by a path (`<(producer)`, a FIFO, /dev/stdin), read as readStdin
+ * reads. Under Node a pipe goes through a socket handle (reads that wait in the event
+ * loop): a file stream's read waits in a thread of the pool, and the exit then waited for
+ * it until the pipe's writer closed it (review, 2026-12-06). A device never makes a read
+ * wait so.
+ */
+async function readStream(path: string, bytesMax: number): Promise<Uint8Array> {
+  const fd = openSync(path, "r");
+  const kind = fstatSync(fd);
+  // Node only: Bun's Socket reads nothing from such a descriptor and Deno's refuses it
+  // (EEXIST), and the exit of neither waits for their file stream's pending read. Asked of
+  // the runtime itself, not the Platform: bin/shardline.mjs runs the Node bundle in any.
+  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  const pipe = g.Bun === undefined && g.Deno === undefined && (kind.isFIFO() || kind.isSocket());
+  const stream = pipe ? new Socket({ fd, readable: true, writable: false }) : createReadStream(path, { fd, highWaterMark: 64 * 1024 });
+  try {
+    return await readBounded(stream as AsyncIterable<Uint8Array>, bytesMax);
+  } finally {
+    stream.destroy(); // not awaited (readBounded)
+  }
+}
+
+/**
+ * Chunks until the end or past `bytesMax`. Not `for await ... break`: its return() waits for
+ * the stream's close, which waits for a read still pending on a pipe whose writer neither
+ * writes nor closes, so the command hung past the limit (review, 2026-12-06). The caller
+ * destroys the stream and the process exits without waiting for that read.
+ */
+async function readBounded(source: AsyncIterable<Uint8Array>, bytesMax: number): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let length = 0;
-  for await (const chunk of process.stdin as AsyncIterable<Uint8Array>) {
-    chunks.push(chunk);
-    length += chunk.length;
-    if (length > bytesMax) break;
+  const it = source[Symbol.asyncIterator]();
+  while (length <= bytesMax) {
+    const next = await it.next();
+    if (next.done) break;
+    chunks.push(next.value);
+    length += next.value.length;
   }
   return Buffer.concat(chunks, length);
 }
@@ -66,12 +102,23 @@ export async function cliMain(platform: Platform, argv: string[], nodeExecutable
     if (error.code === "EPIPE") process.exit(0);
     throw error;
   });
+  // Each stream's last write, settled once written out. Waiting for an empty write instead
+  // did not: Bun calls its callback at once, with earlier chunks still queued, and the exit
+  // below cut output to a slow reader at 64 KiB (review, 2026-12-06).
+  let stdoutWritten: Promise<void> = Promise.resolve();
+  let stderrWritten: Promise<void> = Promise.resolve();
   const io: CliIo = {
-    stdout: (text) => void process.stdout.write(text),
-    stderr: (text) => void process.stderr.write(text),
+    stdout: (text) => {
+      if (text.length > 0) stdoutWritten = new Promise<void>((resolve) => void process.stdout.write(text, () => resolve()));
+    },
+    stderr: (text) => {
+      if (text.length > 0) stderrWritten = new Promise<void>((resolve) => void process.stderr.write(text, () => resolve()));
+    },
+    drained: () => (process.stdout.writableNeedDrain ? new Promise<void>((resolve) => void process.stdout.once("drain", () => resolve())) : undefined),
     isTTY: process.stderr.isTTY === true,
     columns: process.stdout.isTTY ? process.stdout.columns : undefined,
     readStdin,
+    readStream,
   };
   const node = nodeExecutable ?? (process.env.npm_node_execpath || "node");
   const host: CliHost = { version: packageVersion(), runBench: (args) => runBench(node, args) };
@@ -79,11 +126,11 @@ export async function cliMain(platform: Platform, argv: string[], nodeExecutable
   try {
     code = await runCli(platform, argv, io, host);
   } catch (error) {
-    process.stderr.write(`shardline: ${(error as Error)?.stack ?? error}\n`);
+    io.stderr(`shardline: ${(error as Error)?.stack ?? error}\n`);
     code = 1;
   }
   // Let buffered output reach its reader before leaving (workers may still be winding down).
-  await new Promise<void>((resolve) => process.stdout.write("", () => resolve()));
-  await new Promise<void>((resolve) => process.stderr.write("", () => resolve()));
+  await stdoutWritten;
+  await stderrWritten;
   process.exit(code);
 }

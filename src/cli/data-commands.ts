@@ -90,6 +90,19 @@ async function valueFromFile(ctx: CliContext, path: string): Promise<Uint8Array>
   }
   const stat = ctx.platform.stat(path);
   if (!stat || stat.isDirectory) throw new UsageError(`cannot read --value-file ${path}: ${stat ? "it is a directory" : "no such file"}`);
+  if (!stat.isFile) {
+    // A pipe or a device has no size to judge first: read at most one byte past the limit,
+    // as standard input is (before, it was read to its end: /dev/zero filled the memory).
+    if (!ctx.io.readStream) throw new UsageError(`--value-file ${path} is not a regular file; give - to read standard input`);
+    let bytes: Uint8Array;
+    try {
+      bytes = await ctx.io.readStream(path, VALUE_BYTES_MAX);
+    } catch (error) {
+      throw new UsageError(`cannot read --value-file ${path}: ${(error as Error).message}`);
+    }
+    if (bytes.length > VALUE_BYTES_MAX) throw overLimit(`more than ${VALUE_BYTES_MAX}`);
+    return bytes;
+  }
   if (stat.size > VALUE_BYTES_MAX) throw overLimit(String(stat.size));
   let bytes: Uint8Array;
   try {
@@ -139,13 +152,14 @@ export interface ScanCommandOptions extends DataOptions {
 export const SCAN_TABLE_ROWS = 1000;
 
 /** The rows as one JSON array (the text toJson would make of it), written row by row; returns how many. */
-function printJsonRows(ctx: CliContext, rows: Iterable<[Uint8Array, Uint8Array]>, encoding: Encoding): number {
+async function printJsonRows(ctx: CliContext, rows: Iterable<[Uint8Array, Uint8Array]>, encoding: Encoding): Promise<number> {
   const array = new JsonArrayWriter((text) => ctx.io.stdout(text));
   for (const [key, value] of rows) {
     const out: Record<string, unknown> = {};
     putBytes(out, "key", key, encoding);
     putBytes(out, "value", value, encoding);
     array.item(out);
+    await ctx.io.drained?.();
   }
   array.end();
   ctx.io.stdout("\n");
@@ -153,12 +167,13 @@ function printJsonRows(ctx: CliContext, rows: Iterable<[Uint8Array, Uint8Array]>
 }
 
 /** The rows as tables of at most SCAN_TABLE_ROWS rows, each written when full; returns how many. */
-function printTableRows(ctx: CliContext, rows: Iterable<[Uint8Array, Uint8Array]>, encoding: Encoding): number {
+async function printTableRows(ctx: CliContext, rows: Iterable<[Uint8Array, Uint8Array]>, encoding: Encoding): Promise<number> {
   let count = 0;
   const pager = new TablePager((text) => ctx.io.stdout(text), ["key", "value"], SCAN_TABLE_ROWS);
   for (const [key, value] of rows) {
     pager.add([[cellBytes(key, encoding), cellBytes(value, encoding)]]);
     count++;
+    await ctx.io.drained?.();
   }
   pager.end();
   return count;
@@ -181,7 +196,7 @@ export async function scanCommand(ctx: CliContext, dir: string, o: ScanCommandOp
   const db = await openForCli(ctx.platform, dir, { waitMs: o.wait, readOnly: true });
   let count = 0;
   try {
-    count = o.json ? printJsonRows(ctx, db.scan(bounds), encoding) : printTableRows(ctx, db.scan(bounds), encoding);
+    count = await (o.json ? printJsonRows(ctx, db.scan(bounds), encoding) : printTableRows(ctx, db.scan(bounds), encoding));
   } finally {
     await db.close();
   }

@@ -53,7 +53,7 @@ import type { SegmentHeader } from "../wal/format.ts";
 import { creatingSegmentNames, listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader } from "../wal/segment-files.ts";
 import { SegmentScanner, type StopReason } from "../wal/segment-scanner.ts";
 import { explainOpenError, holderText, toolCore } from "./database.ts";
-import { bytesText, type Progress, progress, table } from "./format.ts";
+import { bytesText, type Progress, progress, table, terminalSafe } from "./format.ts";
 import type { CliContext } from "./io.ts";
 import { CliError, EXIT_FAILURE, EXIT_OK, toJson } from "./io.ts";
 
@@ -842,8 +842,10 @@ function renderReport(ctx: CliContext, report: DoctorReport, title: string): str
   const rows = report.findings.map((f) => [
     severityText(f.severity),
     f.check,
-    Number.isFinite(fileWidth) ? wrap(f.file, fileWidth) : f.file,
-    Number.isFinite(messageWidth) ? wrap(f.message, messageWidth) : f.message,
+    // What is on disk (a file's name) may hold control characters: escaped before the
+    // wrap, which breaks lines with its own newlines (before, an ESC cleared the screen).
+    Number.isFinite(fileWidth) ? wrap(terminalSafe(f.file), fileWidth) : terminalSafe(f.file),
+    Number.isFinite(messageWidth) ? wrap(terminalSafe(f.message), messageWidth) : terminalSafe(f.message),
   ]);
   const { errors, warnings, ok } = report.summary;
   return `${title}\n${table(["severity", "check", "file", "finding"], rows)}${plural(errors, "error")}, ${plural(warnings, "warning")}, ${ok} ok\n`;
@@ -871,11 +873,11 @@ export async function doctorCommand(ctx: CliContext, dir: string, o: DoctorOptio
       ctx.io.stdout(toJson({ ...before, repair: { ...outcome, ...(after ? { after } : {}) } }));
     } else {
       ctx.io.stdout(renderReport(ctx, before, `shardline doctor ${dir}`));
-      ctx.io.stdout(`\nrepair:\n${outcome.actions.map((a) => `  ${a}\n`).join("")}`);
+      ctx.io.stdout(`\nrepair:\n${outcome.actions.map((a) => `  ${terminalSafe(a)}\n`).join("")}`);
       if (outcome.error) ctx.io.stdout(`  ${outcome.error}\n`);
       if (after) ctx.io.stdout(`\n${renderReport(ctx, after, "after repair:")}`);
     }
-    if (outcome.error) ctx.io.stderr(`shardline doctor: ${outcome.error}\n`);
+    if (outcome.error) ctx.io.stderr(`shardline doctor: ${terminalSafe(outcome.error)}\n`);
     return status;
   } finally {
     core.detach();

@@ -21,6 +21,12 @@ export interface CliIo {
   stdout(text: string): void;
   /** Writes to standard error. */
   stderr(text: string): void;
+  /**
+   * A promise while standard output holds more than it wants buffered (a slow reader):
+   * commands that print as they read await it between rows, so output streams in bounded
+   * memory. Undefined when it can take more now, or where there is no stream (tests).
+   */
+  drained?(): Promise<void> | undefined;
   /** Standard error is a terminal: progress bars may be drawn there. */
   isTTY: boolean;
   /** Terminal width, for help text; 80 when unknown. */
@@ -36,6 +42,8 @@ export interface CliIo {
    * where the command line has no standard input (tests running it in memory).
    */
   readStdin?(bytesMax: number): Promise<Uint8Array>;
+  /** The same for a pipe or device named by `path` (a FIFO, `<(producer)`, /dev/stdin). */
+  readStream?(path: string, bytesMax: number): Promise<Uint8Array>;
 }
 
 /** What only the runtime's entry point can do for the command line. */

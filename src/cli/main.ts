@@ -19,6 +19,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import type { Platform } from "../platform.ts";
 import type { CliContext, CliHost, CliIo } from "./io.ts";
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LOCK_WAIT_MS_DEFAULT, UsageError } from "./io.ts";
+import { terminalSafe } from "./format.ts";
 
 export type { CliHost, CliIo } from "./io.ts";
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./io.ts";
@@ -232,18 +233,20 @@ export async function runCli(platform: Platform, argv: readonly string[], io: Cl
       return EXIT_USAGE;
     }
     const prefix = command ? `shardline ${command}` : "shardline";
+    // Messages may quote what is on disk (file names, a lock file's fields): escaped, as
+    // tables are, so that they never act on the terminal (review, 2026-12-06).
     if (error instanceof CliError) {
-      io.stderr(`${prefix}: ${error.message}\n${error.hint ? `${error.hint}\n` : ""}`);
+      io.stderr(`${prefix}: ${terminalSafe(error.message)}\n${error.hint ? `${terminalSafe(error.hint)}\n` : ""}`);
       if (error.exitCode === EXIT_USAGE) io.stderr(`(add --help for usage)\n`);
       return error.exitCode;
     }
     if (error instanceof RangeError || error instanceof TypeError) {
       // The engine's checks of keys, values and options (sizes, limits) name what is wrong.
-      io.stderr(`${prefix}: ${error.message}\n`);
+      io.stderr(`${prefix}: ${terminalSafe(error.message)}\n`);
       return EXIT_FAILURE;
     }
     const e = error as Error;
-    io.stderr(`${prefix}: ${e?.name ?? "Error"}: ${e?.message ?? String(error)}\n`);
+    io.stderr(`${prefix}: ${e?.name ?? "Error"}: ${terminalSafe(e?.message ?? String(error))}\n`);
     return EXIT_FAILURE;
   }
 }

@@ -127,6 +127,7 @@ export async function walDumpCommand(ctx: CliContext, dir: string, o: WalDumpOpt
           if (array) array.item(dumped.json);
           else pager.add(dumped.rows);
           if (count >= limit) break;
+          await ctx.io.drained?.();
         }
       } catch (error) {
         if (!(error instanceof CorruptionError)) throw error;
