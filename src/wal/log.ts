@@ -22,6 +22,7 @@
  * files are shared with the durability worker and with attached handles in workers.
  * Only the opening handle closes the log, trims it and owns the directory lock.
  */
+import { rejectUnknownNames } from "../nearest-name.ts";
 import { Core } from "../core/core.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
 import { ClosedError } from "../errors.ts";
@@ -44,6 +45,9 @@ export type { RecoveryReport } from "./recovery.ts";
 
 export type Durability = "full" | "async";
 export type Coordination = "auto" | "required" | "single-process-unsafe";
+
+/** Every LogOptions name (a typo is refused with the nearest). */
+const LOG_OPTION_NAMES = ["segmentBytesMax", "batchIntervalUs", "durability", "bufferBytes", "salvage", "coordination", "coordinationTimeoutMs", "faults"] as const;
 
 export interface LogOptions {
   /** A new segment starts when the current one would pass this size. Default 64 MiB; 4 KiB to 1 GiB. */
@@ -189,6 +193,9 @@ export class Log implements AsyncDisposable {
   /** Opens (creating if needed) the log in `dir`, recovering it first. */
   static async open(platform: Platform, dir: string, options: LogOptions = {}, embedding: LogEmbedding = {}): Promise<Log> {
     if (typeof dir !== "string" || dir.length === 0) throw new TypeError("log directory must be a non-empty string");
+    if (typeof options !== "object" || options === null) throw new TypeError("log options must be an object");
+    // As open's: a misspelt option is an error, not a default silently taken (review, 2026-12-06).
+    rejectUnknownNames(options, LOG_OPTION_NAMES);
     const limits = logLimits(options);
     const batchIntervalUs = options.batchIntervalUs ?? DEFAULTS.batchIntervalUs;
     checkInteger("batchIntervalUs", batchIntervalUs, 0, 1_000_000);

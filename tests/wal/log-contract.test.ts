@@ -295,4 +295,14 @@ test("a log reopened with a larger bufferBytes: a power loss tearing its first b
 });
 
 test.after.each(cleanup);
+// First-contact review (2026-12-06), seen failing before: openLog took { segmentByteMax: 1 }
+// silently (the default in its place), where open() refuses an unknown option.
+test("openLog refuses an unknown option with a TypeError naming the nearest one, and creates nothing", async () => {
+  const dir = `${tempDir()}/log`;
+  const { openLog: open } = bindLogApi(platform);
+  await rejects(() => open(dir, { segmentByteMax: 1 } as never), (e) => e instanceof TypeError && /unknown option segmentByteMax; did you mean segmentBytesMax\?/.test(e.message));
+  await rejects(() => open(dir, null as never), (e) => e instanceof TypeError);
+  assert.is(platform.stat(dir), undefined, "nothing made on disk");
+});
+
 test.run();
