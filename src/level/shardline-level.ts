@@ -277,9 +277,11 @@ export class ShardlineLevelBase extends AbstractLevel<Encoded, unknown, unknown>
   }
 
   async _close(): Promise<void> {
-    const db = this.#db;
+    // Let go of the handle only once it closed: a close that failed leaves it for the next
+    // close() to try again (abstract-level reports the Level open again), not a handle that
+    // holds the lock with no way left to close it.
+    await this.#db?.close();
     this.#db = undefined;
-    await db?.close();
   }
 
   #open(): Database {
