@@ -284,7 +284,7 @@ export class Database implements AsyncDisposable {
     }, `database ${dir}`);
   }
 
-  /** A handle on a database another thread opened (see `share`). */
+  /** @internal A handle on a database another thread opened (see `share`; users call the entry's `attach`). */
   static async attach(platform: Platform, handle: DatabaseHandle): Promise<Database> {
     checkHandle(handle);
     let core: Core;
@@ -299,12 +299,12 @@ export class Database implements AsyncDisposable {
     return new Database(core, platform, handle.dir, handle.shared, handle.durability, handle.blockCacheBytesMax, undefined, resolveWriteQueueOptions(handle.writeQueue));
   }
 
-  /** The opener heard its actor fail (the shared state says FAILED): `message` is what failed, for the errors. */
+  /** @internal The opener heard its actor fail (the shared state says FAILED): `message` is what failed, for the errors. */
   actorFailed(message: string): void {
     this.#failureDetail ??= message;
   }
 
-  /** The opener saw the actor's thread die: fail what waits for it now rather than at the next poll. */
+  /** @internal The opener saw the actor's thread die: fail what waits for it now rather than at the next poll. */
   actorLost(why: string): void {
     this.#failureDetail ??= `its thread ended: ${why}`;
     this.#channel.failAll({ status: ReplyStatus.FAILED, ts: 0n, visibleAfter: 0 });
