@@ -1,5 +1,5 @@
 /**
- * Worker side of concurrency.test.ts: attach to the shared core, wait at a barrier so all
+ * Worker tasks of the core tests. concurrency.test.ts: attach to the shared core, wait at a barrier so all
  * workers start together, then insert `count` keys into one shared memtable, taking each
  * timestamp from the key's shard counter. Every `sharedEvery`-th key is the same in every
  * worker, so those keys get one version per worker, each with its own timestamp.
@@ -123,4 +123,26 @@ export async function risingWriter(ctx: { module: WebAssembly.Module; memory: We
   }
   Atomics.store(flag, 0, 1);
   return stores;
+}
+
+/**
+ * core-edges.test.ts: appends one record to a ring (reserve, copy, publish: walAppend) and
+ * reports the status. Announces itself in `flag` (an i32 in shared memory) just before the
+ * call, so the main thread knows the call has begun.
+ */
+export interface AppendJob {
+  ring: number;
+  length: number;
+  flag: number;
+}
+
+export async function appendOne(ctx: { module: WebAssembly.Module; memory: WebAssembly.Memory; data: AppendJob }) {
+  const { ring, length, flag } = ctx.data;
+  const core = await Core.attach(ctx.module, ctx.memory);
+  const at = core.stage(new Uint8Array(length).fill(0x5a));
+  Atomics.store(core.i32, flag >>> 2, 1);
+  const status = core.exports.walAppend(ring, at, length);
+  const lsn = core.u64Number(core.result);
+  core.detach();
+  return { status, lsn };
 }

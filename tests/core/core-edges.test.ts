@@ -2,7 +2,7 @@
 // plays one scenario in which an invariant stated in a file's header comment did not hold,
 // seen failing in Node, Bun and Deno before its fix. Deterministic: the
 // interleavings are played step by step from this thread, or with one worker whose call
-// the main thread observes (tests/core/append-worker.ts).
+// the main thread observes (tests/core/concurrency-worker.ts).
 //
 // - walring.ts advancePublished: when reserved records fill the ring to exactly
 //   drainTail + capacity and all are published, the slot at publishedEnd is the first
@@ -21,7 +21,7 @@ import { RING_HEADER_BYTES, WalStatus, recordBytes } from "../../src/wal/format.
 import { RingView } from "../../src/wal/ring.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
 import { currentPlatform } from "../harness/platform.ts";
-import type { AppendJob } from "./append-worker.ts";
+import type { AppendJob } from "./concurrency-worker.ts";
 
 const test = suite("core edges");
 const CAPACITY = 64 * 1024;
@@ -45,7 +45,7 @@ test("ring filled exactly to capacity: the publish that completes it leaves publ
   let done = false;
   const platform = await currentPlatform();
   const run = runModuleInWorker(platform, {
-    module: core.module, memory: core.memory, url: new URL("./append-worker.ts", import.meta.url).href, exportName: "appendOne",
+    module: core.module, memory: core.memory, url: new URL("./concurrency-worker.ts", import.meta.url).href, exportName: "appendOne",
     data: { ring: ringAt, length: PAYLOAD, flag } satisfies AppendJob,
   }).finally(() => void (done = true)) as Promise<{ status: number; lsn: number }>;
   // Watch publishedEnd while the worker's call runs (bounded).
