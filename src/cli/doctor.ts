@@ -53,7 +53,8 @@ import type { SegmentHeader } from "../wal/format.ts";
 import { creatingSegmentNames, listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader } from "../wal/segment-files.ts";
 import { SegmentScanner, type StopReason } from "../wal/segment-scanner.ts";
 import { explainOpenError, holderText, toolCore } from "./database.ts";
-import { bytesText, type Progress, progress, table, terminalSafe } from "./format.ts";
+import { bytesText, type Progress, progress, table } from "./format.ts";
+import { terminalSafe } from "./terminal-safe.ts";
 import type { CliContext } from "./io.ts";
 import { CliError, EXIT_FAILURE, EXIT_OK, toJson } from "./io.ts";
 

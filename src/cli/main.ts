@@ -19,7 +19,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import type { Platform } from "../platform.ts";
 import type { CliContext, CliHost, CliIo } from "./io.ts";
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LOCK_WAIT_MS_DEFAULT, UsageError } from "./io.ts";
-import { terminalSafe } from "./format.ts";
+import { terminalSafe } from "./terminal-safe.ts";
 
 export type { CliHost, CliIo } from "./io.ts";
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./io.ts";
