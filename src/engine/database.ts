@@ -949,9 +949,11 @@ export class Database implements AsyncDisposable {
     // those waiting behind the ring gate (they would run on the detached core). A gated
     // write may become a channel write when the gate opens: drain until none is left.
     while (this.#channelWrites.size > 0) await Promise.allSettled(this.#channelWrites);
-    // And fast-path ones: their promises settle on the same wait (a failed log rejects
-    // them; close goes on).
-    if (this.#fastEnd > 0) await (this.#full ? this.#waiters.wait(this.#fastEnd) : this.#visible(this.#fastEnd, 0n)).catch(() => {});
+    // And an attached handle's fast-path ones: their promises settle on the same wait (a
+    // failed or closed log rejects them; close goes on). The opener's settle as its log
+    // closes below, which also ends a wait that another thread's reservation, never
+    // published, would hold for ever (EABANDONED).
+    if (!this.owner && this.#fastEnd > 0) await (this.#full ? this.#waiters.wait(this.#fastEnd) : this.#visible(this.#fastEnd, 0n)).catch(() => {});
     for (const subscription of [...this.#subscriptions]) subscription.end();
     // Snapshots still taken give their slots back (shared by every handle; a slot left
     // taken would keep version GC from dropping what it saw for as long as the database is open).

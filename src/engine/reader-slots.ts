@@ -375,16 +375,23 @@ export class ReaderRetention {
     this.#writeDroppedNote();
   }
 
-  /** readers/DROPPED := what #droppedAt holds (a hint: see the header). */
+  /**
+   * readers/DROPPED := what #droppedAt holds (a hint: see the header). A failure to write it
+   * fails nothing: the note left is older, and every entry of it still true.
+   */
   #writeDroppedNote(): void {
     const path = `${readersDir(this.dir)}/${DROPPED_NAME}`;
-    const file = this.platform.open(`${path}.tmp`, "truncate");
     try {
-      file.write(new TextEncoder().encode(JSON.stringify(Object.fromEntries(this.#droppedAt))), 0);
-    } finally {
-      file.close();
+      const file = this.platform.open(`${path}.tmp`, "truncate");
+      try {
+        file.write(new TextEncoder().encode(JSON.stringify(Object.fromEntries(this.#droppedAt))), 0);
+      } finally {
+        file.close();
+      }
+      this.platform.rename(`${path}.tmp`, path);
+    } catch {
+      // the older note stands (above)
     }
-    this.platform.rename(`${path}.tmp`, path);
   }
 
   /**
