@@ -42,6 +42,7 @@ import type { Platform } from "../platform.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import type { Database } from "./database.ts";
 import { MANIFEST_NAME } from "./manifest.ts";
+import { sameBytes } from "./memtables.ts";
 import { durableMarkPath, type ReaderSlot } from "./reader-slots.ts";
 
 /** The longest wait between background refreshes after failures in a row. */
@@ -309,7 +310,7 @@ export class LiveReader {
     } catch {
       return { kind: "manifest" }; // being replaced: the build reads it properly
     }
-    const same = bytes.length === source.manifestBytes.length && bytes.every((b, i) => b === source.manifestBytes[i]);
+    const same = sameBytes(bytes, source.manifestBytes);
     if (!same) return { kind: "manifest" };
     // The mark after the MANIFEST: it covers every table of that MANIFEST (as in a build).
     const durableLsn = readDurableMark(this.platform, durableMarkPath(this.dir));

@@ -33,7 +33,7 @@ import { RingView } from "../wal/ring.ts";
 import { Database, type RecoveryInfo } from "./database.ts";
 import { type FlushEnv, partitionDir } from "./flush.ts";
 import { MANIFEST_NAME, manifestCore, readManifest } from "./manifest.ts";
-import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
+import { FROZEN_MAX, MemtableManager, sameBytes } from "./memtables.ts";
 import { REQUEST_QUEUE_BYTES, type ResolvedOptions, valueBytesMaxFor } from "./options.ts";
 import { replay } from "./replay.ts";
 import { EngineShared } from "./shared-state.ts";
@@ -262,8 +262,4 @@ function replayInMemory(env: FlushEnv, shards: number, dir: string, groupEndLsn 
       `: the log not yet flushed to tables does not fit the memtables (${error.what}); open it read-write once, which flushes it, or read-only with a larger memtableBytesMax`,
     );
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
