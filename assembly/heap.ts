@@ -50,7 +50,7 @@
 //   instructions would leave it held (terminating a thread in a call is unsupported:
 //   README, workers).
 
-import { CONTROL_BASE, CTL_FREE_HEAD, CTL_HEAP_LIMIT, CTL_HEAP_LOCK, CTL_HEAP_START, CTL_HEAP_TOP, alignUp } from "./layout";
+import { CONTROL_BASE, CTL_FREE_HEAD, CTL_HEAP_LIMIT, CTL_HEAP_LOCK, CTL_HEAP_START, CTL_HEAP_TOP } from "./layout";
 
 const PAGE_BYTES: u64 = 65536;
 /** Every block's alignment and size granule. */
