@@ -14,7 +14,9 @@
  * behind the ring gate keeps copies), so the caller may reuse them at once.
  * Per-thread program order: a handle's writes to a shard apply in the order it made them.
  * Two queues keep it: the ring gate (a write that found the group WAL ring full, and every
- * later write of the handle, large batches included, waits behind it and runs in order)
+ * later write of the handle, large batches included, waits behind it and runs in order;
+ * the gate stays closed until the last write queued behind it has run, so a write made in
+ * the microtask between the gate opening and the queued writes running queues after them)
  * and the channel writes in flight per shard (while a shard has one, later writes to it
  * take the channel too, after it in the actor's FIFO; a large batch counts for every
  * shard it touches from the moment it is made, before its parts are sent).
@@ -46,6 +48,13 @@ import { OP_DELETE, OP_PUT, type Operation } from "./records.ts";
 import { prefixEnd, type ScanBounds, ScanIterator } from "./scan.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 import { type Applied, type EnqueueOptions, WriteQueue, type WriteQueueStats } from "./write-queue.ts";
+
+/**
+ * The ring gate of one handle: `opened` resolves once the ring drained some; `queued`
+ * counts the writes behind it not yet run. The last of them to run opens the gate for
+ * the handle's later writes (`#afterGate`).
+ */
+type RingGate = { opened: Promise<void>; queued: number };
 
 /** A batch operation after validation (`#parseBatch`). */
 type ParsedOp = { type: 1 | 2; key: Uint8Array; value: Uint8Array | undefined };
@@ -244,7 +253,7 @@ export class Database implements AsyncDisposable {
   readonly #inFlight: Int32Array;
   #inFlightTotal = 0;
   /** Set while a write waits for room in the group WAL's ring; later writes queue behind it, in order. */
-  #ringGate: Promise<void> | undefined;
+  #ringGate: RingGate | undefined;
   /** This handle's queue behind `enqueue` (src/engine/write-queue.ts). */
   readonly #queue: WriteQueue<ParsedOp[]>;
   /** A live read-only handle's refreshes: reads go to its current view (src/engine/live-reader.ts). */
@@ -396,8 +405,9 @@ export class Database implements AsyncDisposable {
     }
   }
 
-  #write(key: Uint8Array, value: Uint8Array | undefined): Promise<bigint> {
-    if (this.#ringGate) return this.#behindGate(key, value);
+  /** `passed`: the gate this write was queued behind, which it now runs past. */
+  #write(key: Uint8Array, value: Uint8Array | undefined, passed?: RingGate): Promise<bigint> {
+    if (this.#ringGate && this.#ringGate !== passed) return this.#behindGate(key, value);
     const core = this.#core;
     const e = core.exports;
     if (this.#inFlightTotal > 0) {
@@ -430,7 +440,24 @@ export class Database implements AsyncDisposable {
   #behindGate(key: Uint8Array, value: Uint8Array | undefined): Promise<bigint> {
     const ownKey = key.slice();
     const ownValue = value?.slice();
-    return this.#trackChannelWrite(this.#ringGate!.then(() => this.#write(ownKey, ownValue)));
+    return this.#afterGate((gate) => this.#write(ownKey, ownValue, gate));
+  }
+
+  /**
+   * Runs `write` once the ring gate opens, after every write queued behind it before. The
+   * gate stays this handle's until the last queued write has run: a write the handle makes
+   * meanwhile, even in the microtask after `opened` resolved, sees it and queues behind it
+   * (a reaction on a resolved promise runs after those already queued), never ahead of an
+   * earlier write. The queued writes run past it (`passed`); one that finds the ring full
+   * again closes a new gate, and those after it follow it there.
+   */
+  #afterGate<T>(write: (passed: RingGate) => T | Promise<T>): Promise<T> {
+    const gate = this.#ringGate!;
+    gate.queued++;
+    return this.#trackChannelWrite(gate.opened.then(() => {
+      if (--gate.queued === 0 && this.#ringGate === gate) this.#ringGate = undefined;
+      return write(gate);
+    }));
   }
 
   /**
@@ -487,10 +514,10 @@ export class Database implements AsyncDisposable {
    * the order they were made, and the batch marks its shards in flight before the next one
    * runs, so a later write to them takes the channel after it.
    */
-  #largeBatch(ops: ParsedOp[]): Promise<bigint> {
-    if (this.#ringGate) {
+  #largeBatch(ops: ParsedOp[], passed?: RingGate): Promise<bigint> {
+    if (this.#ringGate && this.#ringGate !== passed) {
       const owned = ownedOps(ops);
-      return this.#trackChannelWrite(this.#ringGate.then(() => this.#largeBatch(owned)));
+      return this.#afterGate((gate) => this.#largeBatch(owned, gate));
     }
     const core = this.#core;
     const shards = new Uint16Array(ops.length);
@@ -511,8 +538,8 @@ export class Database implements AsyncDisposable {
    * waiting for durability: its highest commit timestamp and the group-WAL LSN its
    * durability waits for. Synchronous on the fast path. Used by `batch` and the write queue.
    */
-  #apply(ops: ParsedOp[]): Applied | Promise<Applied> {
-    if (this.#ringGate) return this.#applyBehindGate(ops);
+  #apply(ops: ParsedOp[], passed?: RingGate): Applied | Promise<Applied> {
+    if (this.#ringGate && this.#ringGate !== passed) return this.#applyBehindGate(ops);
     const core = this.#core;
     if (this.#inFlightTotal > 0) {
       const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));
@@ -556,7 +583,7 @@ export class Database implements AsyncDisposable {
   /** A batch that waits behind the ring gate, with copies of its keys and values (as #behindGate). */
   #applyBehindGate(ops: ParsedOp[]): Promise<Applied> {
     const owned = ownedOps(ops);
-    return this.#trackChannelWrite(this.#ringGate!.then(() => this.#apply(owned)));
+    return this.#afterGate((gate) => this.#apply(owned, gate));
   }
 
   /** Resolves with the write's timestamp once it is durable ("full"), or visible ("async": #visible). */
@@ -606,14 +633,13 @@ export class Database implements AsyncDisposable {
     return { ts: reply.ts, durableAt: reply.visibleAfter };
   }
 
-  /** Holds later writes back until the ring has drained some; resolves then. */
-  #closeRingGate(): Promise<void> {
+  /**
+   * Holds this handle's writes back until the ring has drained some (or 50 ms passed: the
+   * writes queued behind it then try again); the caller queues its write behind it.
+   */
+  #closeRingGate(): void {
     const index = this.#group.index(Ring.DRAIN_SEQ);
-    const gate: Promise<void> = waitForChange(this.#group.i32, index, Atomics.load(this.#group.i32, index), 50).then(() => {
-      if (this.#ringGate === gate) this.#ringGate = undefined;
-    });
-    this.#ringGate = gate;
-    return gate;
+    this.#ringGate = { opened: waitForChange(this.#group.i32, index, Atomics.load(this.#group.i32, index), 50), queued: 0 };
   }
 
   #statusError(status: number): Error {
