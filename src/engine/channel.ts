@@ -63,7 +63,8 @@ interface Pending {
 
 export class ChannelClient {
   #free: number[] = Array.from({ length: REPLY_SLOTS }, (_, i) => REPLY_SLOTS - 1 - i);
-  #slotWaiters: Array<() => void> = [];
+  /** Sends waiting for a slot, in the order they were made: a freed slot goes to the first. */
+  #slotWaiters: Array<(slot: number) => void> = [];
   #pending = new Map<number, Pending>();
   #armed = false;
   /** Appends still waiting for room in the request ring, and the last of them. */
@@ -89,28 +90,34 @@ export class ChannelClient {
     return this.core.threadBlock + TB_REPLIES + slot * REPLY_BYTES;
   }
 
-  /** `ops` encoded as a write request: the operations' bytes are copied here, now. */
-  #request(slot: number, ops: readonly Operation[]): Uint8Array {
+  /** `ops` encoded as a write request: the operations' bytes are copied here, now (the slot is filled in once one is free). */
+  #request(ops: readonly Operation[]): Uint8Array {
     const body = encodeOperations(ops);
     const out = new Uint8Array(REQUEST_PREFIX_BYTES + body.length);
     const view = new DataView(out.buffer);
     out[0] = 1;
     out[1] = REQUEST_KIND_WRITE;
-    view.setUint16(2, slot, true);
+    view.setUint16(2, NO_REPLY_SLOT, true);
     view.setUint32(4, this.core.threadBlock, true);
     out.set(body, REQUEST_PREFIX_BYTES);
     return out;
   }
 
-  async #acquire(): Promise<number> {
-    while (this.#free.length === 0) await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
-    return this.#free.pop()!;
+  /**
+   * A reply slot, in the order of the calls: a freed slot is handed to the first send
+   * waiting for one, never left free for a later send to take ahead of it (that later
+   * request would be appended first, and apply first).
+   */
+  #acquire(): Promise<number> {
+    if (this.#slotWaiters.length === 0 && this.#free.length > 0) return Promise.resolve(this.#free.pop()!);
+    return new Promise<number>((resolve) => this.#slotWaiters.push(resolve));
   }
 
   #release(slot: number): void {
     Atomics.store(this.#i32, this.#slotAt(slot) >>> 2, ReplyState.FREE);
-    this.#free.push(slot);
-    this.#slotWaiters.shift()?.();
+    const next = this.#slotWaiters.shift();
+    if (next) next(slot);
+    else this.#free.push(slot);
   }
 
   #readReply(slot: number): Reply {
@@ -129,7 +136,7 @@ export class ChannelClient {
    * the caller may reuse its keys' and values' arrays at once.
    */
   send(ops: readonly Operation[]): Promise<Reply> {
-    return this.#sendEncoded(this.#request(NO_REPLY_SLOT, ops));
+    return this.#sendEncoded(this.#request(ops));
   }
 
   async #sendEncoded(request: Uint8Array): Promise<Reply> {
@@ -190,25 +197,6 @@ export class ChannelClient {
     const mine = this.#appendTail.then(() => this.requests.append(payload)).finally(() => this.#waitingAppends--);
     this.#appendTail = mine.catch(() => undefined);
     return mine;
-  }
-
-  /** Sends and blocks this thread until the reply (for worker threads). */
-  sendSync(ops: readonly Operation[]): Reply {
-    if (this.#free.length === 0) throw new RangeError(`more than ${REPLY_SLOTS} requests in flight on this thread`);
-    const slot = this.#free.pop()!;
-    const stateIndex = this.#slotAt(slot) >>> 2;
-    Atomics.store(this.#i32, stateIndex, ReplyState.PENDING);
-    try {
-      this.requests.appendBlocking(this.#request(slot, ops));
-      while (Atomics.load(this.#i32, stateIndex) !== ReplyState.DONE) {
-        const stopped = this.stoppedStatus();
-        if (stopped !== undefined && Atomics.load(this.#i32, stateIndex) !== ReplyState.DONE) return { status: stopped, ts: 0n, visibleAfter: 0 };
-        Atomics.wait(this.#i32, stateIndex, ReplyState.PENDING, 1000);
-      }
-      return this.#readReply(slot);
-    } finally {
-      this.#release(slot);
-    }
   }
 
   /** Rejection for every request in flight (the database failed or closed). */

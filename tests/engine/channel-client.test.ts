@@ -5,8 +5,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
-import { ChannelClient, REQUEST_PREFIX_BYTES, ReplyStatus, writeReply } from "../../src/engine/channel.ts";
-import { OP_PUT, type Operation } from "../../src/engine/records.ts";
+import { ChannelClient, REPLY_SLOTS, REQUEST_PREFIX_BYTES, ReplyStatus, writeReply } from "../../src/engine/channel.ts";
+import { OP_HEADER_BYTES, OP_PUT, type Operation, RECORD_PREFIX_BYTES } from "../../src/engine/records.ts";
 import { RING_HEADER_BYTES, WalStatus } from "../../src/wal/format.ts";
 import { RingView } from "../../src/wal/ring.ts";
 
@@ -19,6 +19,14 @@ async function client(stopped: () => number | undefined): Promise<{ core: Core; 
   assert.is(core.exports.walRingFormat(ring, REQUEST_RING_BYTES, 0, 0n, REQUEST_RING_BYTES - 64), WalStatus.OK);
   const requests = new RingView(core, ring);
   return { core, requests, channel: new ChannelClient(core, requests, stopped) };
+}
+
+/** The key of a one-put write request (after the request prefix: the operations record). */
+function keyOf(request: Uint8Array): string {
+  const record = request.subarray(REQUEST_PREFIX_BYTES);
+  const op = record.subarray(RECORD_PREFIX_BYTES);
+  const keyLength = op[4] | (op[5] << 8);
+  return new TextDecoder().decode(op.subarray(OP_HEADER_BYTES, OP_HEADER_BYTES + keyLength));
 }
 
 const put = (key: string): Operation => ({ type: OP_PUT, shard: 0, key: new TextEncoder().encode(key), value: new Uint8Array([1, 2, 3]), ts: 0n });
@@ -50,6 +58,21 @@ test("a request pending when the actor stops without answering fails within STOP
   stopped = ReplyStatus.FAILED; // the actor's thread died: nobody notifies the client
   const reply = await within(sent, 2500, "the unanswered request");
   assert.is(reply.status, ReplyStatus.FAILED);
+});
+
+test("a request waiting for a reply slot is appended before one sent after the slots were freed", async () => {
+  const { requests, channel } = await client(() => undefined);
+  const first = Array.from({ length: REPLY_SLOTS }, (_, i) => channel.send([put(`held${i}`)]));
+  const waited = channel.send([put("waited for a slot")]); // every slot is taken: it waits
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  channel.failAll({ status: ReplyStatus.CLOSED, ts: 0n, visibleAfter: 0 }); // frees every slot at once
+  const later = channel.send([put("sent after the slots were freed")]);
+  await Promise.all(first);
+  await new Promise((resolve) => setTimeout(resolve, 20)); // both requests are appended now
+  const keys = requests.payloads(requests.drainTail, requests.publishedEnd).slice(REPLY_SLOTS).map((r) => keyOf(r.payload));
+  assert.equal(keys, ["waited for a slot", "sent after the slots were freed"]);
+  channel.failAll({ status: ReplyStatus.CLOSED, ts: 0n, visibleAfter: 0 });
+  await Promise.all([waited, later]);
 });
 
 test.run();
