@@ -348,11 +348,18 @@ export function ringScan(ring: usize, from: u64, limit: u64): u64 {
   return at;
 }
 
-/** Zeroes the ring from drainTail up to `upTo` and moves drainTail there, waking space waiters. */
-export function ringRelease(ring: usize, upTo: u64): void {
+/**
+ * Zeroes the ring from drainTail up to `upTo` and moves drainTail there, waking space
+ * waiters. WAL_BAD_ARGUMENT, changing nothing, unless drainTail <= upTo <= reserveHead and
+ * `upTo` is a record boundary (8-aligned): a range outside would zero memory past the ring
+ * (upTo - drainTail is the length), or records not yet drained.
+ */
+export function ringRelease(ring: usize, upTo: u64): u32 {
   const capacity = load<u32>(ring, R_CAPACITY);
   const data = <usize>load<u32>(ring, R_DATA);
   const from = atomic.load<u64>(ring, R_DRAIN_TAIL);
+  const head = atomic.load<u64>(ring, R_RESERVE_HEAD) & ~RESERVE_CLOSED;
+  if (upTo < from || upTo > head || (upTo & 7) != 0) return WAL_BAD_ARGUMENT;
   const length = <u32>(upTo - from);
   const offset = <u32>(from & <u64>(capacity - 1));
   const first = length < capacity - offset ? length : capacity - offset;
@@ -369,6 +376,7 @@ export function ringRelease(ring: usize, upTo: u64): void {
   wakePublishWaiters(ring);
   atomic.add<u32>(ring, 1, R_DRAIN_SEQ);
   atomic.notify(ring + R_DRAIN_SEQ, 0x7fffffff);
+  return WAL_OK;
 }
 
 /** Publishes that everything below `lsn` is durable, after `records` more records and one more sync. */

@@ -207,9 +207,10 @@ export interface CoreExports {
    */
   walCloseDrained(ring: number, end: bigint): number;
   /**
-   * Zeroes the ring up to `up-to` and moves the drain tail there.
+   * Zeroes the ring up to `up-to` and moves the drain tail there; bad-argument (nothing
+   * changed) unless drain tail <= up-to <= reserve head and up-to is 8-aligned.
    */
-  walRelease(ring: number, upTo: bigint): void;
+  walRelease(ring: number, upTo: bigint): number;
   /**
    * Publishes that everything below `lsn` is durable.
    */

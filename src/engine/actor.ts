@@ -57,7 +57,7 @@ import { ArenaNeed, Memtable, SPLICE_SLOTS } from "../core/memtable.ts";
 import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
 import { type FaultPlan, withFaults } from "../platform-faults.ts";
 import { BlockCache } from "../table/block-cache.ts";
-import { FailCode, RECORD_HEADER_BYTES, recordBytes, Ring, RingState } from "../wal/format.ts";
+import { FailCode, RECORD_HEADER_BYTES, recordBytes, Ring, RingState, WalStatus } from "../wal/format.ts";
 import { RingView } from "../wal/ring.ts";
 import { registerWorkerRole } from "../worker-main.ts";
 import { jobIdle, jobTurn } from "../worker-pool.ts";
@@ -285,7 +285,7 @@ class Actor implements FlushEnv {
    */
   #handleRequests(from: number, to: number): void {
     const items = this.requests.payloads(from, to);
-    this.core.exports.walRelease(this.requests.ring, BigInt(to));
+    if (this.core.exports.walRelease(this.requests.ring, BigInt(to)) !== WalStatus.OK) throw new Error(`releasing the request ring up to ${to} refused (drain tail ${this.requests.drainTail})`);
     let requests: Request[] = [];
     for (const { payload } of items) {
       const request = this.#decode(payload);

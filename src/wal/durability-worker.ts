@@ -35,7 +35,7 @@ import type { ParentPort, Platform, WorkerInit } from "../platform.ts";
 import { registerWorkerRole } from "../worker-main.ts";
 import { jobIdle, jobTurn } from "../worker-pool.ts";
 import { DurableMarkWriter } from "./durable-mark.ts";
-import { FailCode, Ring, RingState } from "./format.ts";
+import { FailCode, Ring, RingState, WalStatus } from "./format.ts";
 import { RingView } from "./ring.ts";
 import { SegmentWriter, type WriterSegment } from "./segment-writer.ts";
 
@@ -207,7 +207,8 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
         else writer.write([u8.subarray(ring.data + a, ring.data + ring.capacity), u8.subarray(ring.data, ring.data + b)], bytes);
         at = end;
       }
-      exports.walRelease(args.ring, BigInt(to));
+      step = "release";
+      if (exports.walRelease(args.ring, BigInt(to)) !== WalStatus.OK) throw new Error(`releasing the ring up to ${to} refused (drain tail ${ring.drainTail}, reserve head ${ring.reserveHead})`);
       step = "sync";
       writer.sync();
       step = "mark";

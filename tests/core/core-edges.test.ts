@@ -70,6 +70,27 @@ test("ring filled exactly to capacity: the publish that completes it leaves publ
   assert.ok(!stuck, "the publish that fills the ring returns without waiting for a drain");
 });
 
+test("walRelease refuses a range outside drainTail..reserveHead or off a record boundary, changing nothing", async () => {
+  const core = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const ringAt = core.exports.coreAlloc(RING_HEADER_BYTES + CAPACITY) >>> 0;
+  assert.is(core.exports.walRingFormat(ringAt, CAPACITY, 7, 8n, 4096), WalStatus.OK);
+  const ring = new RingView(core, ringAt);
+  assert.ok(ring.tryAppend(new Uint8Array(100).fill(7)) >= 0);
+  assert.ok(ring.tryAppend(new Uint8Array(100).fill(9)) >= 0);
+  const [first] = ring.payloads(ring.drainTail, ring.publishedEnd);
+  core.exports.walRelease(ringAt, BigInt(first.lsn + recordBytes(first.payload.length))); // the first record
+  const tail = ring.drainTail;
+  const head = ring.reserveHead;
+  const before = core.u8.slice(ring.data, ring.data + ring.capacity);
+  for (const upTo of [0, tail - 8, head + 8, head + CAPACITY, tail + 4]) {
+    assert.is(core.exports.walRelease(ringAt, BigInt(upTo)), WalStatus.BAD_ARGUMENT, `release up to ${upTo} (drain tail ${tail}, reserve head ${head})`);
+    assert.is(ring.drainTail, tail);
+    assert.equal(core.u8.slice(ring.data, ring.data + ring.capacity), before, "the ring's bytes");
+  }
+  assert.is(core.exports.walRelease(ringAt, BigInt(head)), WalStatus.OK, "the rest");
+  assert.is(ring.drainTail, head);
+});
+
 test("coreAllocPermanent with alignment 0 (bad input) neither returns 0 with the heap top moved nor lets the next block overlap the control region", async () => {
   const core = await Core.create({ shards: 1, memoryBytesMax: 16 << 20 });
   const e = core.exports;
