@@ -168,6 +168,14 @@ function boundOf(x: unknown): Uint8Array {
   return bytesOf(x, "key");
 }
 
+/**
+ * A scan's bound, owned by the scan: a copy of the caller's array (the scan compares rows
+ * against it until it ends; the caller may reuse its array once scan() returned).
+ */
+function ownBoundOf(x: unknown): Uint8Array {
+  return x instanceof Uint8Array ? x.slice() : boundOf(x);
+}
+
 function keyOf(x: unknown): Uint8Array {
   const key = bytesOf(x, "key");
   if (key.length > KEY_BYTES_MAX) throw new RangeError(`key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX} bytes (KEY_BYTES_MAX)`);
@@ -1064,7 +1072,7 @@ const SCAN_OPTION_NAMES = ["prefix", "gte", "gt", "lte", "lt", "reverse", "limit
 
 function scanBounds(options: ScanOptions): ScanBounds {
   rejectUnknownNames(options, SCAN_OPTION_NAMES);
-  const opt = (k: Key | undefined) => (k === undefined ? undefined : boundOf(k));
+  const opt = (k: Key | undefined) => (k === undefined ? undefined : ownBoundOf(k));
   let lower = opt(options.gte);
   let lowerExclusive = false;
   const gt = opt(options.gt);
@@ -1080,7 +1088,7 @@ function scanBounds(options: ScanOptions): ScanBounds {
     upperInclusive = true;
   }
   if (options.prefix !== undefined) {
-    const prefix = boundOf(options.prefix);
+    const prefix = ownBoundOf(options.prefix);
     if (!lower || compare(prefix, lower) > 0) {
       lower = prefix;
       lowerExclusive = false;
@@ -1101,6 +1109,7 @@ function scanBounds(options: ScanOptions): ScanBounds {
     upper = upper.subarray(0, KEY_BYTES_MAX);
     upperInclusive = true;
   }
+  if (options.limit !== undefined && typeof options.limit !== "number") throw new TypeError(`limit must be a number, got ${options.limit === null ? "null" : typeof options.limit}`);
   if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 0)) {
     throw new RangeError(`limit must be a non-negative integer, got ${options.limit}`);
   }

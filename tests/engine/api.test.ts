@@ -122,6 +122,9 @@ test("bad input: TypeErrors for wrong types, RangeErrors naming the limits", asy
   await rejects(() => db.batch([{ type: "upsert", key: "k" } as never]), TypeError);
   await rejects(() => db.batch(Array.from({ length: BATCH_OPS_MAX + 1 }, () => ({ type: "delete" as const, key: "k" }))), (e) => e instanceof RangeError && /BATCH_OPS_MAX/.test(e.message));
   throwsA(() => db.scan({ limit: -1 }), RangeError);
+  throwsA(() => db.scan({ limit: 1.5 }), RangeError);
+  // A limit of the wrong type is a TypeError, not a RangeError saying "got 1" (review, 2026-12-06).
+  for (const limit of ["1", null, 1n, true]) throwsA(() => db.scan({ limit } as never), TypeError);
   throwsA(() => db.scan({ reverse: "yes" as unknown as boolean }), TypeError);
   // The limits themselves work.
   await db.put(new Uint8Array(KEY_BYTES_MAX).fill(1), new Uint8Array(VALUE_BYTES_MAX).fill(2));

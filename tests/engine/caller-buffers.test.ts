@@ -4,6 +4,8 @@
 // another write of the shard in flight) was encoded a microtask or a reply slot later, so a
 // caller reusing one buffer had its acknowledged writes land under the last key written;
 // a write waiting behind the ring gate read them when the gate opened.
+// A scan likewise reads its bounds' arrays in scan(): a scan kept comparing its rows with the
+// caller's arrays until it ended (review, 2026-12-06), so reusing one changed its range.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Database } from "../../src/engine/public.ts";
@@ -104,4 +106,35 @@ test("puts and batches reusing one buffer while the group WAL ring is full (behi
 });
 
 test.after(cleanup);
+const keysOf = (rows: Iterable<[Uint8Array, Uint8Array]>) => [...rows].map(([k]) => dec.decode(k));
+
+test("a scan's bounds are those given to scan(): reusing the bound arrays afterwards changes no row it yields", async () => {
+  const db = await open(tempDir(), { shards: 2 });
+  try {
+    for (const k of ["a", "b", "c", "d", "e", "f"]) await db.put(k, k);
+    const upper = enc.encode("c");
+    const lower = enc.encode("b");
+    const forward = db.scan({ gte: lower, lt: upper });
+    assert.is(dec.decode(forward.next().value![0]), "b");
+    upper.set(enc.encode("f")); // the caller reuses its arrays for other keys
+    lower.set(enc.encode("a"));
+    assert.equal(keysOf(forward), [], "forward: nothing after b below c");
+
+    const gt = enc.encode("a");
+    const reverse = db.scan({ lte: "d", gt, reverse: true });
+    gt.set(enc.encode("c"));
+    assert.equal(keysOf(reverse), ["d", "c", "b"], "reverse: down to the lower bound given");
+
+    const prefix = enc.encode("b");
+    const byPrefix = db.scan({ prefix, holdAtEnd: true });
+    assert.equal(keysOf(byPrefix), ["b"], "prefix b"); // holdAtEnd: still open, seekable
+    prefix.set(enc.encode("a"));
+    byPrefix.seek("a"); // a target below the bound starts at the bound given: prefix "b"
+    assert.equal(keysOf(byPrefix), ["b"], "seek after the prefix array was reused");
+    byPrefix.return();
+  } finally {
+    await db.close();
+  }
+});
+
 test.run();
