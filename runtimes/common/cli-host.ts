@@ -14,7 +14,7 @@ import { createReadStream, existsSync, fstatSync, openSync, readFileSync } from 
 import { Socket } from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { type CliHost, type CliIo, runCli } from "../../src/cli/main.ts";
+import { type CliHost, type CliIo, OutputClosedError, runCli } from "../../src/cli/main.ts";
 import type { Platform } from "../../src/platform.ts";
 
 const packageRoot = new URL("../../", import.meta.url);
@@ -97,11 +97,20 @@ async function readBounded(source: AsyncIterable<Uint8Array>, bytesMax: number):
  * else the node npm runs, or node on PATH.
  */
 export async function cliMain(platform: Platform, argv: string[], nodeExecutable?: string): Promise<never> {
-  // A reader that goes away (`shardline scan db | head`) is not an error.
+  // A reader that goes away (`shardline scan db | head`): later output is dropped, a
+  // listing stops (drained rejects with OutputClosedError: exit 0), and any other command
+  // runs to its end and exits with its own status. Exiting 0 at once hid a failure, such as
+  // doctor's errors found (review, 2026-12-06).
+  let readerGone = false;
+  const onReaderGone: Array<() => void> = [];
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EPIPE") process.exit(0);
-    throw error;
+    if (error.code !== "EPIPE") throw error;
+    readerGone = true;
+    for (const wake of onReaderGone.splice(0)) wake();
   });
+  // Diagnostics nobody reads are lost; the exit status is not (an unhandled EPIPE on
+  // standard error exited 1 in place of the command's status).
+  process.stderr.on("error", () => {});
   // Each stream's last write, settled once written out. Waiting for an empty write instead
   // did not: Bun calls its callback at once, with earlier chunks still queued, and the exit
   // below cut output to a slow reader at 64 KiB (review, 2026-12-06).
@@ -109,12 +118,19 @@ export async function cliMain(platform: Platform, argv: string[], nodeExecutable
   let stderrWritten: Promise<void> = Promise.resolve();
   const io: CliIo = {
     stdout: (text) => {
-      if (text.length > 0) stdoutWritten = new Promise<void>((resolve) => void process.stdout.write(text, () => resolve()));
+      if (text.length > 0 && !readerGone) stdoutWritten = new Promise<void>((resolve) => void process.stdout.write(text, () => resolve()));
     },
     stderr: (text) => {
       if (text.length > 0) stderrWritten = new Promise<void>((resolve) => void process.stderr.write(text, () => resolve()));
     },
-    drained: () => (process.stdout.writableNeedDrain ? new Promise<void>((resolve) => void process.stdout.once("drain", () => resolve())) : undefined),
+    drained: () => {
+      if (readerGone) return Promise.reject(new OutputClosedError());
+      if (!process.stdout.writableNeedDrain) return undefined;
+      return new Promise<void>((resolve, reject) => {
+        process.stdout.once("drain", () => resolve());
+        onReaderGone.push(() => reject(new OutputClosedError()));
+      });
+    },
     isTTY: process.stderr.isTTY === true,
     columns: process.stdout.isTTY ? process.stdout.columns : undefined,
     readStdin,

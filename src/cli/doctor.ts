@@ -48,6 +48,7 @@ import { readDurableMark } from "../wal/durable-mark.ts";
 import { acquireDirLock, LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
 import { type Platform, unlinkIfPresent } from "../platform.ts";
 import { BlockCache } from "../table/block-cache.ts";
+import { compareEntries, compareKeys } from "../table/key-order.ts";
 import { TableReader } from "../table/table-reader.ts";
 import type { SegmentHeader } from "../wal/format.ts";
 import { creatingSegmentNames, listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader } from "../wal/segment-files.ts";
@@ -156,10 +157,13 @@ async function examine(ctx: CliContext, dir: string, core: Core, showProgress: b
   for (const name of tableFiles) total += x.size(`${dir}/tables/${name}`);
   for (const logDir of logDirs) if (platform.stat(logDir)?.isDirectory) for (const seg of listSegmentFiles(platform, logDir)) total += x.size(seg.path);
   x.progress = progress(ctx.io, total, showProgress);
+  // Routes keys as the database does, to check each table's shard (a manifest's count).
+  const router = manifest ? await Core.create({ shards: manifest.shards, memoryBytesMax: 16 * 1024 * 1024 }) : undefined;
   try {
-    checkTables(x, manifest, tableFiles, hasTables, readersAtOlderVersions);
+    checkTables(x, manifest, router, tableFiles, hasTables, readersAtOlderVersions);
     checkLogs(x, manifest, shards);
   } finally {
+    router?.detach();
     x.progress.stop();
   }
 
@@ -272,7 +276,7 @@ function partitionDirsOnDisk(platform: Platform, dir: string): number[] {
   return out.sort((a, b) => a - b);
 }
 
-function checkTables(x: Examination, manifest: ManifestData | undefined, names: string[], hasTables: boolean, readersAtOlderVersions = 0): void {
+function checkTables(x: Examination, manifest: ManifestData | undefined, router: Core | undefined, names: string[], hasTables: boolean, readersAtOlderVersions = 0): void {
   const { dir } = x;
   const problemsBefore = x.findings.length;
   if (!hasTables) {
@@ -292,13 +296,16 @@ function checkTables(x: Examination, manifest: ManifestData | undefined, names: 
       x.add("error", "tables", file, `listed by the manifest (shard ${record.shard}, ${record.entries} entries) but missing: its data is lost`);
       continue;
     }
-    verifyTable(x, `${dir}/${file}`, record);
+    verifyTable(x, `${dir}/${file}`, manifest && router ? { record, manifest, router } : undefined);
   }
   for (const name of names) {
     if (live.has(name)) continue;
     const file = `tables/${name}`;
     if (name.endsWith(".tmp")) {
       x.add("warning", "tables", file, "temporary file of an interrupted flush or compaction; --repair (or the next open) deletes it", { repair: "open" });
+      x.progress.advance(x.size(`${dir}/${file}`), file);
+    } else if (name.endsWith(".sst") && !/^\d+\.sst$/.test(name)) {
+      x.add("warning", "tables", file, "not a name the engine gives its tables (NNNNNN.sst): not part of the database; open and --repair leave it");
       x.progress.advance(x.size(`${dir}/${file}`), file);
     } else if (name.endsWith(".sst")) {
       if (manifest && readersAtOlderVersions > 0) {
@@ -318,7 +325,16 @@ function checkTables(x: Examination, manifest: ManifestData | undefined, names: 
   }
 }
 
-function verifyTable(x: Examination, path: string, record: TableRecord | undefined): void {
+/**
+ * What the manifest says of a table it lists, and a core routing keys by its shard count:
+ * a table's keys must route to the shard it is listed for (a get looks only there), and
+ * the manifest's timestamp counters must be at or above the table's (a new write takes
+ * the next timestamp: below a table's, an older version would shadow it).
+ */
+type Listing = { record: TableRecord; manifest: ManifestData; router: Core };
+
+function verifyTable(x: Examination, path: string, listing: Listing | undefined): void {
+  const record = listing?.record;
   const file = x.rel(path);
   const fileBytes = x.size(path);
   let advanced = 0;
@@ -343,6 +359,7 @@ function verifyTable(x: Examination, path: string, record: TableRecord | undefin
     if (record && record.entries !== reader.meta.entries) {
       x.add("error", "tables", file, `holds ${reader.meta.entries} entries by its footer, but the manifest says ${record.entries}`);
     }
+    if (listing) checkCounters(x, file, listing, reader.meta.maxTs, reader.meta.maxSeq);
     let bad = 0;
     for (let i = 0; i < reader.dataBlocks; i++) {
       try {
@@ -356,11 +373,25 @@ function verifyTable(x: Examination, path: string, record: TableRecord | undefin
     x.checked.dataBlocks += reader.dataBlocks;
     if (bad > PROBLEMS_PER_FILE_MAX) x.add("error", "tables", file, `${bad - PROBLEMS_PER_FILE_MAX} more data blocks fail their checksum`);
     if (bad === 0) {
-      // Every block is intact: decode every entry (what a scan would do).
+      // Every block is intact: decode every entry (what a scan would do), in key order, from
+      // the footer's smallest key to its largest, each routed to the table's shard.
       let entries = 0;
       try {
         const c = reader.cursor();
-        for (let ok = c.seekFirst(); ok; ok = c.next()) entries++;
+        let previous: { key: Uint8Array; ts: bigint } | undefined;
+        let problem: string | undefined;
+        for (let ok = c.seekFirst(); ok; ok = c.next()) {
+          entries++;
+          if (problem) continue;
+          const key = c.key.slice();
+          const ts = c.ts;
+          if (previous === undefined && compareKeys(key, reader.meta.smallestKey) !== 0) problem = "its first key is not the smallest key its meta block names";
+          else if (previous !== undefined && compareEntries(previous.key, previous.ts, key, ts) >= 0) problem = `entry ${entries} is not after entry ${entries - 1} in key order: gets and scans of it disagree`;
+          else if (listing && listing.router.shardOf(key) !== listing.record.shard) problem = `entry ${entries}'s key routes to shard ${listing.router.shardOf(key)}, but the manifest lists the table for shard ${listing.record.shard}: a get of it looks elsewhere`;
+          previous = { key, ts };
+        }
+        if (!problem && previous && compareKeys(previous.key, reader.meta.largestKey) !== 0) problem = "its last key is not the largest key its meta block names";
+        if (problem) x.add("error", "tables", file, problem);
         if (entries !== reader.meta.entries) x.add("error", "tables", file, `holds ${entries} entries, but its footer says ${reader.meta.entries}`);
       } catch (error) {
         if (!(error instanceof CorruptionError)) throw error;
@@ -372,6 +403,16 @@ function verifyTable(x: Examination, path: string, record: TableRecord | undefin
     reader.close();
     advance(Math.max(0, fileBytes - advanced));
   }
+}
+
+/** The manifest's counters against a table it lists: the record's maxTs, the shard's maxTs, maxSeq. */
+function checkCounters(x: Examination, file: string, { record, manifest }: Listing, maxTs: bigint, maxSeq: bigint): void {
+  if (record.maxTs !== String(maxTs)) x.add("error", "tables", file, `its newest version has timestamp ${maxTs}, but the manifest's record says ${record.maxTs}`);
+  const shardMaxTs = manifest.maxTs[record.shard];
+  if (shardMaxTs !== undefined && BigInt(shardMaxTs) < maxTs) {
+    x.add("error", "tables", file, `holds timestamp ${maxTs}, above the manifest's maxTs ${shardMaxTs} for shard ${record.shard}: a write made now would read back as an older version`);
+  }
+  if (BigInt(manifest.maxSeq) < maxSeq) x.add("error", "tables", file, `holds sequence ${maxSeq}, above the manifest's maxSeq ${manifest.maxSeq}`);
 }
 
 function checkLogs(x: Examination, manifest: ManifestData | undefined, shards: number): void {
@@ -777,7 +818,9 @@ function listTablesForRebuild(platform: Platform, hasher: Core, router: Core, di
  * first fragments were trimmed would be taken for one to apply, and refused (Y4d).
  */
 function rebuildCheckpoints(platform: Platform, dir: string, shards: number): { group: number; partitions: number[] } {
-  const start = (logDir: string) => listSegmentFiles(platform, logDir)[0]?.firstLsn ?? 0;
+  // A log directory that is missing holds nothing (the open creates it; before, its readdir
+  // threw ENOENT out of --repair).
+  const start = (logDir: string) => (platform.stat(logDir)?.isDirectory ? listSegmentFiles(platform, logDir)[0]?.firstLsn ?? 0 : 0);
   return { group: start(`${dir}/wal`), partitions: Array.from({ length: shards }, (_, shard) => start(partitionDir(dir, shard))) };
 }
 
@@ -875,7 +918,7 @@ export async function doctorCommand(ctx: CliContext, dir: string, o: DoctorOptio
     } else {
       ctx.io.stdout(renderReport(ctx, before, `shardline doctor ${dir}`));
       ctx.io.stdout(`\nrepair:\n${outcome.actions.map((a) => `  ${terminalSafe(a)}\n`).join("")}`);
-      if (outcome.error) ctx.io.stdout(`  ${outcome.error}\n`);
+      if (outcome.error) ctx.io.stdout(`  ${terminalSafe(outcome.error)}\n`);
       if (after) ctx.io.stdout(`\n${renderReport(ctx, after, "after repair:")}`);
     }
     if (outcome.error) ctx.io.stderr(`shardline doctor: ${terminalSafe(outcome.error)}\n`);

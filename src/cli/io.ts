@@ -25,6 +25,8 @@ export interface CliIo {
    * A promise while standard output holds more than it wants buffered (a slow reader):
    * commands that print as they read await it between rows, so output streams in bounded
    * memory. Undefined when it can take more now, or where there is no stream (tests).
+   * Rejects with OutputClosedError once the reader of standard output went away, so that
+   * a listing stops there (`shardline scan db | head`): a success.
    */
   drained?(): Promise<void> | undefined;
   /** Standard error is a terminal: progress bars may be drawn there. */
@@ -44,6 +46,18 @@ export interface CliIo {
   readStdin?(bytesMax: number): Promise<Uint8Array>;
   /** The same for a pipe or device named by `path` (a FIFO, `<(producer)`, /dev/stdin). */
   readStream?(path: string, bytesMax: number): Promise<Uint8Array>;
+}
+
+/**
+ * Standard output's reader went away (EPIPE): a command that prints as it reads stops, with
+ * exit status 0 (runCli). A command that does not (doctor, get) runs to its end, its output
+ * dropped, and exits with its own status: a closed pipe never hides a failure.
+ */
+export class OutputClosedError extends Error {
+  constructor() {
+    super("standard output was closed by its reader");
+    this.name = "OutputClosedError";
+  }
 }
 
 /** What only the runtime's entry point can do for the command line. */

@@ -18,11 +18,11 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Platform } from "../platform.ts";
 import type { CliContext, CliHost, CliIo } from "./io.ts";
-import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LOCK_WAIT_MS_DEFAULT, UsageError } from "./io.ts";
+import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, LOCK_WAIT_MS_DEFAULT, OutputClosedError, UsageError } from "./io.ts";
 import { terminalSafe } from "./terminal-safe.ts";
 
 export type { CliHost, CliIo } from "./io.ts";
-export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./io.ts";
+export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OutputClosedError } from "./io.ts";
 
 function integerOption(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   return (text: string): number => {
@@ -232,6 +232,7 @@ export async function runCli(platform: Platform, argv: readonly string[], io: Cl
       if (error.code === "commander.help") return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
       return EXIT_USAGE;
     }
+    if (error instanceof OutputClosedError) return EXIT_OK; // the reader of a listing has what it wanted
     const prefix = command ? `shardline ${command}` : "shardline";
     // Messages may quote what is on disk (file names, a lock file's fields): escaped, as
     // tables are, so that they never act on the terminal (review, 2026-12-06).

@@ -504,7 +504,9 @@ function removeOrphans(platform: Platform, dir: string, manifest: ManifestData, 
     }
   }
   if (removed > 0) platform.fsyncDir(`${dir}/tables`);
-  retention.removeDroppedTables(manifest);
+  // Judging the readers' slots also deletes those of dead processes (doctor counts them
+  // among what an open fixes).
+  retention.removeDroppedTables(manifest, retention.floor(manifest));
   if (platform.stat(`${dir}/MANIFEST.tmp`)) platform.unlink(`${dir}/MANIFEST.tmp`);
   if (platform.stat(`${dir}/${IDENTITY_NAME}.tmp`)) platform.unlink(`${dir}/${IDENTITY_NAME}.tmp`);
 }

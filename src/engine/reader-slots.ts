@@ -78,6 +78,8 @@ const SLOT_NAME = /^(\d+)-(\d+)-[0-9a-f]+\.reader(\.tmp|\.evicted)?$/;
 const RETAINED_NAME = /^retain-([A-Za-z0-9_-]{1,128})\.reader(\.tmp|\.evicted)?$/;
 /** What the writer renames an evicted slot to (its tombstone: see "Eviction" above). */
 const EVICTED_SUFFIX = ".evicted";
+/** A table file the engine named (tableFileName): `000042.sst`. */
+const TABLE_FILE_NAME = /^\d+\.sst$/;
 /** Labels a retained slot may have (they name a file). */
 export const RETAINED_LABEL = /^[A-Za-z0-9_-]{1,128}$/;
 const SLOT_BYTES_MAX = 4096;
@@ -496,7 +498,8 @@ export class ReaderRetention {
 
   #droppedTables(manifest: ManifestData): string[] {
     const live = new Set(manifest.tables.map((t) => tableFileName(t.number)));
-    return this.platform.readdir(`${this.dir}/tables`).filter((name) => name.endsWith(".sst") && !live.has(name));
+    // Only the engine's own names (RECOVERY.md F1): a file such as `old.sst` is left (F5).
+    return this.platform.readdir(`${this.dir}/tables`).filter((name) => TABLE_FILE_NAME.test(name) && !live.has(name));
   }
 
   /** Each table file `manifest` does not name: the version that dropped it (as removeDroppedTables judges it), and its size. */

@@ -31,7 +31,10 @@ export interface SegmentEnd {
  * checks that the next segment starts exactly there: the one walk behind readRecords and
  * readRecordRuns (record-runs.ts). With `endLsn` (a record boundary, e.g. a durable mark)
  * nothing at or past it is read: segments starting there are not opened, and the one
- * holding it is read only up to it (its `read` stops with "limit").
+ * holding it is read only up to it (its `read` stops with "limit"). Every record below
+ * `endLsn` must be there: a log whose last segment's records end below it is corruption
+ * (docs/wal-format.md R8: a reader of the durable mark misses acknowledged writes
+ * otherwise, as the command line's scan did, printing fewer rows with exit 0).
  */
 export function* walkSegments<T>(
   core: Core,
@@ -60,6 +63,9 @@ export function* walkSegments<T>(
       const clean = stopped === "end-of-file" || stopped === "limit" || (stopped === "zero" && scanner.zeroFrom(offset));
       if (next && (!clean || next.firstLsn !== scanner.lsnAt(offset))) {
         throw new CorruptionError(`log segment ${segment.path} ends at offset ${offset} (${stopped}) but the next segment starts at LSN ${next.firstLsn}`, segment.path, offset);
+      }
+      if (!next && endLsn !== Infinity && scanner.lsnAt(offset) < endLsn) {
+        throw new CorruptionError(`log segment ${segment.path} ends at offset ${offset} (${stopped}), LSN ${scanner.lsnAt(offset)}, below the durable mark ${endLsn}: durable records are missing`, segment.path, offset);
       }
     } finally {
       scanner.close();

@@ -6,6 +6,10 @@
 //   - `put --value-file` of a pipe (not a regular file) read it to its end, unbounded,
 //     instead of stopping one byte past VALUE_BYTES_MAX;
 //   - doctor's table passed control characters of file names to the terminal.
+// From the review of 2026-12-06 (later): a reader of standard output that went away made
+// every command exit 0 at once, hiding doctor's errors found; an EPIPE on standard error
+// replaced the status with 1. Now output is dropped, a listing stops (exit 0), and any
+// other command exits with its own status.
 import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { suite } from "uvu";
@@ -15,13 +19,40 @@ import { runtimeCommand } from "../../scripts/runtimes.mjs";
 import { VALUE_BYTES_MAX } from "../../src/core/core.ts";
 import type { RuntimeName } from "../../src/platform.ts";
 import { runtimeName } from "../harness/platform.ts";
-import { cleanup, open, platform, tempDir } from "../engine/helpers.ts";
+import { cleanup, open, platform, rewriteFile, tempDir } from "../engine/helpers.ts";
 import { cli } from "./helpers.ts";
 
 const test = suite("cli pipes and terminal");
 test.after.each(cleanup);
 
 const entryOf = (runtime: RuntimeName) => new URL(`../../runtimes/${runtime}/cli.ts`, import.meta.url).pathname;
+
+/** Runs this runtime's entry point as a child with `close` ("stdout" or "stderr") closed by its reader before the child writes; resolves with its exit status. */
+function runWithClosed(close: "stdout" | "stderr", args: string[]): Promise<{ code: number | null; signal: string | null; err: string }> {
+  const [cmd, argv] = runtimeCommand(runtimeName(), entryOf(runtimeName()), args) as [string, string[]];
+  const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  if (close === "stdout") {
+    child.stdout!.destroy(); // the reader goes away at once (`| head -0`, `| true`)
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (t: string) => void (err += t));
+  } else {
+    child.stderr!.destroy();
+    child.stdout!.resume();
+  }
+  return new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal, err })));
+}
+
+/** A closed database with one key, whose MANIFEST then gets a flipped byte (doctor: an error, exit 1). */
+async function dbWithCorruptManifest(): Promise<string> {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir);
+  await db.put("k", "v");
+  await db.close();
+  rewriteFile(`${dir}/MANIFEST`, (b) => void (b[20] ^= 0x01));
+  return dir;
+}
+
 
 test("get --json of a 300 KB value into a pipe whose reader starts after 2 s: every runtime's entry point prints all of it (Bun cuts it at 64 KiB)", async () => {
   const dir = tempDir("shardline-cli-");
@@ -77,6 +108,29 @@ test("doctor's table: a file name in the directory holding ESC and a newline is 
   assert.ok(!/[\x00-\x09\x0b-\x1f\x7f]/.test(r.out), `raw control characters in doctor's output: ${JSON.stringify(r.out.split("\n").filter((l) => l.includes("evil")))}`);
   const row = r.out.split("\n").find((l) => l.includes("evil"));
   assert.ok(row !== undefined && row.includes("row.tmp"), `the file's row is split by the newline in its name: ${JSON.stringify(row)}`);
+});
+
+test("doctor finding errors exits 1 even when the reader of its stdout has gone away (EPIPE must not turn a failure into 0)", async () => {
+  const dir = await dbWithCorruptManifest();
+  const inProcess = await cli(["doctor", dir]);
+  assert.is(inProcess.code, 1, "doctor reports the damage with exit 1");
+  const r = await runWithClosed("stdout", ["doctor", dir]);
+  assert.ok(r.code !== 0, `exit ${r.code} (signal ${r.signal}) for a doctor run that found errors, its stdout closed; stderr: ${r.err.slice(0, 300)}`);
+});
+
+test("a usage error exits 2 even when stderr is closed (an unhandled EPIPE on stderr must not replace the status)", async () => {
+  const dir = tempDir("shardline-cli-");
+  const r = await runWithClosed("stderr", ["get", dir, "k", "--no-such-flag"]);
+  assert.is(r.code, 2, `exit ${r.code} (signal ${r.signal}) for an unknown option with stderr closed`);
+});
+
+test("scan into a pipe whose reader went away stops there and exits 0", async () => {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir);
+  await db.batch(Array.from({ length: 20_000 }, (_, i) => ({ type: "put" as const, key: `k${String(i).padStart(6, "0")}`, value: "v".repeat(100) })));
+  await db.close();
+  const r = await runWithClosed("stdout", ["scan", dir]);
+  assert.is(r.code, 0, `exit ${r.code} (signal ${r.signal}); stderr: ${r.err.slice(0, 300)}`);
 });
 
 test.run();
