@@ -575,7 +575,9 @@ export class Database implements AsyncDisposable {
     const status = core.exports.engineBatch(this.#group.ring, core.staging, opsBytes, ops.length, scratch);
     if (status === E.OK) {
       this.#counts.fast += ops.length;
-      return { ts: core.u64[(core.result + R_TS) >>> 3], durableAt: core.u64Number(core.result + R_LSN_END) };
+      const durableAt = core.u64Number(core.result + R_LSN_END);
+      this.#fastEnd = durableAt; // only grows: this thread reserves in order (close() waits for it)
+      return { ts: core.u64[(core.result + R_TS) >>> 3], durableAt };
     }
     if (status === E.CHANNEL) {
       const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));

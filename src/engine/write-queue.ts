@@ -114,6 +114,8 @@ interface Request {
   resolve: (ts: bigint) => void;
   reject: (error: unknown) => void;
   timeoutMs: number;
+  /** performance.now() when it was admitted: maxGroupDelayUs counts from the oldest waiting. */
+  admittedAt: number;
   /** performance.now() past which it may no longer start; Infinity without a timeout. */
   deadline: number;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -165,9 +167,10 @@ export class WriteQueue<P> {
     if (refusal) return this.#refuse(refusal);
     if (this.#waiting.size >= this.config.capacity) return this.#refuse(new QueueFullError(this.config.capacity));
     return new Promise<bigint>((resolve, reject) => {
-      const r: Request = { ops, resolve, reject, timeoutMs, deadline: Infinity, timer: undefined, signal, onAbort: undefined };
+      const now = performance.now();
+      const r: Request = { ops, resolve, reject, timeoutMs, admittedAt: now, deadline: Infinity, timer: undefined, signal, onAbort: undefined };
       if (timeoutMs > 0) {
-        r.deadline = performance.now() + timeoutMs;
+        r.deadline = now + timeoutMs;
         r.timer = setTimeout(() => this.#expire(r), timeoutMs);
       }
       if (signal) {
@@ -242,11 +245,18 @@ export class WriteQueue<P> {
     this.#checkDrained();
   }
 
-  /** Starts the next group: at once when maxBatch wait, on close, or without a delay; else after maxGroupDelayUs. */
+  /**
+   * Starts the next group: at once when maxBatch wait, on close, without a delay, or when the
+   * oldest waiting request has waited maxGroupDelayUs (behind a running group, say); else
+   * once it will have. A fresh delay after every group made requests that had waited behind
+   * it wait twice (review, 2026-12-06).
+   */
   #schedule(): void {
     if (this.#phase === "running" || this.#phase === "soon" || this.#waiting.size === 0) return;
     const delayUs = this.config.maxGroupDelayUs;
-    if (delayUs === 0 || this.#closed || this.#waiting.size >= this.config.maxBatch) {
+    const oldest = this.#waiting.values().next().value!; // a Set keeps insertion order
+    const remainingMs = oldest.admittedAt + delayUs / 1000 - performance.now();
+    if (delayUs === 0 || remainingMs <= 0 || this.#closed || this.#waiting.size >= this.config.maxBatch) {
       if (this.#delayTimer !== undefined) clearTimeout(this.#delayTimer);
       this.#delayTimer = undefined;
       this.#phase = "soon";
@@ -257,7 +267,7 @@ export class WriteQueue<P> {
       this.#delayTimer = setTimeout(() => {
         this.#delayTimer = undefined;
         void this.#run();
-      }, delayUs / 1000);
+      }, remainingMs);
     }
   }
 

@@ -10,6 +10,7 @@
 // their durability wait did (50 ms later with slow syncs), so a write made before close()
 // could settle after it, or never in a worker terminated then (review, 2026-12-06, seen
 // failing): close() now waits until the last one's record is durable (visible, "async").
+// That wait missed fast-path batches, whose record end was not noted (review, 2026-12-06).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { attach, cleanup, open, tempDir, text } from "./helpers.ts";
@@ -17,6 +18,7 @@ import { attach, cleanup, open, tempDir, text } from "./helpers.ts";
 const MIB = 1024 * 1024;
 
 const test = suite("engine attached close");
+const put = (key: string, value: string) => ({ type: "put" as const, key, value });
 
 test("closing an attached handle settles its channel writes before it gives up its ThreadBlock", async () => {
   const db = await open(tempDir(), { shards: 2, fastWrite: false, durability: "async" });
@@ -80,6 +82,24 @@ test("close() of an attached handle under durability full settles the fast-path 
   await Promise.all(puts);
   assert.equal(events, ["put 0", "put 1", "put 2", "close"], `close() resolved while puts made before it were still pending: ${events.join(", ")}`);
   await db.close();
+});
+
+test("close() of an attached handle under durability full settles the fast-path batches made before it", async () => {
+  // Slow syncs: a batch's durability takes 50 ms, close() of an attached handle far less.
+  const db = await open(tempDir(), { shards: 2, faults: { groupLog: { syncDelayMs: 50 } } });
+  try {
+    const handle = await attach(db.share());
+    const events: string[] = [];
+    const batches = Array.from({ length: 3 }, (_, i) =>
+      handle.batch([put(`a${i}`, "v"), put(`b${i}`, "v")]).then(() => events.push(`batch ${i}`), (e: Error) => events.push(`batch ${i} ${e.name}`))
+    );
+    await handle.close();
+    events.push("close");
+    await Promise.all(batches);
+    assert.equal(events, ["batch 0", "batch 1", "batch 2", "close"], `close() resolved while batches made before it were still pending: ${events.join(", ")}`);
+  } finally {
+    await db.close();
+  }
 });
 
 test.run();

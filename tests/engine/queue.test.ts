@@ -3,14 +3,17 @@
 // after it started changing nothing), close draining, grouping into few syncs, exact
 // counters, bad input failing alone, attached handles, and a model check after reopen.
 // Nothing here asserts on timings: a request is held "running" by an operation whose
-// `key` getter blocks the thread (parsing happens when the request starts).
+// `key` getter blocks the thread (parsing happens when the request starts). The one test of
+// maxGroupDelayUs (review, 2026-12-06) waits past the delay before it releases the running
+// group, so the request behind it has no delay left: it must start at once, not 200 ms later.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { QueueClosedError, QueueFullError, ShardlineError, TimeoutError, WalFailedError, type WriteQueueStats } from "../../src/engine/public.ts";
 import type { Database } from "../../src/engine/database.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
 import { rejects } from "../harness/assert.ts";
-import { cleanup, open, platform, tempDir, text } from "./helpers.ts";
+import { WriteQueue, type WriteQueueSink } from "../../src/engine/write-queue.ts";
+import { cleanup, eventually, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine queue");
 
@@ -433,4 +436,36 @@ test("model check: after reopen, every resolved request's writes are there, and 
 });
 
 test.after(cleanup);
+test("maxGroupDelayUs: requests that already waited it behind a running group start when that group ends, without a second delay", async () => {
+  // A fake sink (WriteQueueSink) holds the first group's durability wait until the request
+  // that arrived meanwhile has waited longer than maxGroupDelayUs; then releases it.
+  const DELAY_MS = 200;
+  const started: string[] = [];
+  let holdFirst: (() => void) | undefined;
+  let waits = 0;
+  const sink: WriteQueueSink<string> = {
+    parse: (ops) => ops as string,
+    apply: (name) => (started.push(name), { ts: BigInt(started.length), durableAt: 8 * started.length }),
+    waitDurable: () => (waits++ === 0 ? new Promise<void>((resolve) => (holdFirst = resolve)) : Promise.resolve()),
+    durableLsn: () => 0,
+    syncs: () => 0,
+    refusal: () => undefined,
+  };
+  const queue = new WriteQueue({ capacity: 16, maxBatch: 16, maxGroupDelayUs: DELAY_MS * 1000, timeoutMs: 0 }, sink, "fake");
+  const a = queue.enqueue("A");
+  await eventually(() => holdFirst !== undefined, "the first group to start", 5000);
+  const b = queue.enqueue("B"); // arrives while the first group waits for its durability
+  await new Promise((r) => setTimeout(r, DELAY_MS * 1.5)); // B has now waited longer than maxGroupDelayUs
+  holdFirst!();
+  await a;
+  await new Promise((r) => setTimeout(r, DELAY_MS / 2));
+  const startedInTime = started.includes("B");
+  await b;
+  await queue.close();
+  assert.ok(
+    startedInTime,
+    `B had waited ${DELAY_MS * 1.5} ms (maxGroupDelayUs ${DELAY_MS} ms) when the running group ended, yet had not started ${DELAY_MS / 2} ms later: the next group waited a fresh maxGroupDelayUs`,
+  );
+});
+
 test.run();
