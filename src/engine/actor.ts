@@ -103,6 +103,14 @@ export type ActorMessage =
 
 /** Freeze a memtable once this much of it is used, before writers find it full. */
 const FREEZE_FRACTION = 0.75;
+/**
+ * The group WAL is kept from the oldest record an unflushed memtable holds. Past this many
+ * times the memtables' total size of log kept, the memtable holding that record is frozen
+ * and flushed even if nearly empty: a shard written once and then left quiet kept every
+ * segment written since, and each open replayed all of it (review, 2026-12-06; RocksDB's
+ * max_total_wal_size does the same). Uniform load keeps about 1x behind the checkpoint.
+ */
+const LOG_HELD_MEMTABLES_MAX = 2;
 /** The smallest of the large private memtables' sizes (4 MiB x 4^k; see the header: arena sizes). */
 const LARGE_ARENA_BYTES_MIN = 4 * 1024 * 1024;
 const IDLE_WAIT_MS = 20;
@@ -758,6 +766,7 @@ class Actor implements FlushEnv {
       for (let shard = 0; shard < this.shared.shards; shard++) {
         if (this.memtables.usedFraction(shard) >= FREEZE_FRACTION && this.#freezeIfRoom(shard)) return true;
       }
+      if (this.#freezeLogHolder()) return true;
       // Nodes the writers handed in, linked on this core rather than theirs, in batches
       // (link-pacer.ts; bounded too).
       touched = this.#linker.step() > 0;
@@ -773,11 +782,12 @@ class Actor implements FlushEnv {
       for (let shard = 0; shard < this.shared.shards; shard++) {
         if (pickCompaction(this.manifest, shard, 2 * COMPACTION_FAN_IN) && this.#compact(shard)) return true;
       }
-      for (let shard = 0; shard < this.shared.shards; shard++) {
-        if (this.memtables.frozenCount(shard) > 0) {
-          this.#flushOldest(shard);
-          return true;
-        }
+      // The frozen memtable holding the oldest record first, whichever shard: by shard
+      // number, a busy shard 0 kept a quiet shard's frozen memtable (and the log) waiting.
+      const flushShard = this.memtables.shardToFlush();
+      if (flushShard !== undefined) {
+        this.#flushOldest(flushShard);
+        return true;
       }
       for (let shard = 0; shard < this.shared.shards; shard++) {
         if (this.#compact(shard)) return true;
@@ -801,6 +811,15 @@ class Actor implements FlushEnv {
       if (error instanceof MemoryFullError) return false;
       throw error;
     }
+  }
+
+  /** Freezes the active memtable the log is kept for, once it keeps too much (LOG_HELD_MEMTABLES_MAX); true if it did. */
+  #freezeLogHolder(): boolean {
+    const holder = this.memtables.oldestHolder();
+    if (!holder?.active) return false; // a frozen one: the flush below takes it first
+    const held = this.groupDurable() - holder.lsn;
+    if (held <= LOG_HELD_MEMTABLES_MAX * this.shared.shards * this.memtables.memtableBytes) return false;
+    return this.#freezeIfRoom(holder.shard);
   }
 
   #flushOldest(shard: number): void {

@@ -10,6 +10,12 @@
  * write-optimised; tiering writes each byte fewer times (leveled LSMs rewrite ~10x per
  * level) at the cost of more tables per read, which bloom filters keep cheap for gets.
  *
+ * Runs: a merge whose output would pass a table's limits writes several tables of disjoint
+ * key ranges, one sorted run (TableRecord.run names it). Tiers count runs, not tables, and a
+ * run is merged whole: counting tables, four full tables merged into four full tables one
+ * tier up, which were picked again, for ever (review, 2026-12-06). Each merge turns FAN_IN
+ * runs into one, so merging ends.
+ *
  * Scheduling (actor.ts #background): a flush goes before a merge, except when a tier holds
  * 2 x FAN_IN tables: then merges go first, so that a sustained load cannot pile tables up
  * faster than they are merged (tests/engine/compaction.test.ts measures the peak).
@@ -25,29 +31,39 @@
  * Threads: the database's owner (actor).
  */
 import type { Core } from "../core/core.ts";
-import { type Platform, unlinkIfPresent } from "../platform.ts";
+import type { Platform } from "../platform.ts";
 import type { BlockCache } from "../table/block-cache.ts";
-import type { TableEntry, TableMeta } from "../table/format.ts";
+import type { TableEntry } from "../table/format.ts";
 import type { TableCursor } from "../table/table-cursor.ts";
 import { TableReader } from "../table/table-reader.ts";
-import { TableWriter, type TableWriterOptions } from "../table/table-writer.ts";
-import { type ManifestData, type TableRecord, tableFileName, tableRecord } from "./manifest.ts";
+import { RunWriter } from "../table/run-writer.ts";
+import type { TableWriterOptions } from "../table/table-writer.ts";
+import { type ManifestData, runRecords, type TableRecord, tableFileName } from "./manifest.ts";
 import { compareKeys } from "../table/key-order.ts";
 import type { EngineShared } from "./shared-state.ts";
 import { type Version, versionsToKeep } from "./version-gc.ts";
 
 export const COMPACTION_FAN_IN = 4;
 
-/** The tables to merge next in `shard`, or undefined: the oldest FAN_IN tables of the lowest tier that has FAN_IN. */
-export function pickCompaction(manifest: ManifestData, shard: number, fanIn = COMPACTION_FAN_IN): TableRecord[] | undefined {
-  const byTier = new Map<number, TableRecord[]>();
-  for (const t of manifest.tables) {
-    if (t.shard !== shard) continue;
-    byTier.set(t.tier, [...(byTier.get(t.tier) ?? []), t]);
+/** `tables`' runs by tier, each tier's runs oldest first (a run: the tables of one merge's output, or one table). */
+export function runsByTier(tables: readonly TableRecord[]): Map<number, TableRecord[][]> {
+  const runs = new Map<number, Map<number, TableRecord[]>>();
+  for (const t of tables) {
+    const tier = runs.get(t.tier) ?? runs.set(t.tier, new Map()).get(t.tier)!;
+    const id = t.run ?? t.number;
+    (tier.get(id) ?? tier.set(id, []).get(id)!).push(t);
   }
+  const out = new Map<number, TableRecord[][]>();
+  for (const [tier, byId] of runs) out.set(tier, [...byId.entries()].sort((a, b) => a[0] - b[0]).map(([, run]) => run));
+  return out;
+}
+
+/** The tables to merge next in `shard`, or undefined: every table of the oldest FAN_IN runs of the lowest tier that has FAN_IN. */
+export function pickCompaction(manifest: ManifestData, shard: number, fanIn = COMPACTION_FAN_IN): TableRecord[] | undefined {
+  const byTier = runsByTier(manifest.tables.filter((t) => t.shard === shard));
   for (const tier of [...byTier.keys()].sort((a, b) => a - b)) {
-    const tables = byTier.get(tier)!;
-    if (tables.length >= fanIn) return tables.sort((a, b) => a.number - b.number).slice(0, fanIn);
+    const runs = byTier.get(tier)!;
+    if (runs.length >= fanIn) return runs.slice(0, fanIn).flat().sort((a, b) => a.number - b.number);
   }
   return undefined;
 }
@@ -81,40 +97,19 @@ export function mergeTables(
     const nothingOutside = (key: Uint8Array) => others.every((r) => !r.mayContain(key)) && !memtablesHold(key);
     const entries = mergedEntries(readers.map((r) => r.cursor()), nothingOutside, replayFloorTs, boundaries, visible);
     const tier = Math.max(...inputs.map((t) => t.tier)) + 1;
-    return writeOutputs(platform, core, dir, entries, outputNumber, outputOptions).map(({ number, meta }) => tableRecord(shard, number, tier, meta));
+    const run = new RunWriter(platform, core, (number) => tablePath(dir, number), outputNumber, outputOptions);
+    try {
+      for (const e of entries) run.add(e.key, e.ts, e.seq, e.value);
+      return runRecords(shard, tier, run.finish());
+    } finally {
+      run.abort(); // no-op once finished
+    }
   } finally {
     for (const r of [...readers, ...others]) r.close();
   }
 }
 
-/**
- * Writes a merge's entries as tables numbered from `firstNumber` on: one, unless it would
- * pass a table's limits (TableWriter.full), then the next starts at a key boundary (every
- * version of a key in one table; the outputs' key ranges are disjoint). A failure removes
- * the outputs already finished, so that their numbers are free again.
- */
-function writeOutputs(platform: Platform, core: Core, dir: string, entries: Iterable<TableEntry>, firstNumber: number, options: TableWriterOptions): Array<{ number: number; meta: TableMeta }> {
-  const done: Array<{ number: number; meta: TableMeta }> = [];
-  let writer: TableWriter | undefined;
-  let lastKey: Uint8Array | undefined;
-  try {
-    for (const e of entries) {
-      if (writer?.full && compareKeys(e.key, lastKey!) !== 0) {
-        done.push({ number: firstNumber + done.length, meta: writer.finish() });
-        writer = undefined;
-      }
-      writer ??= TableWriter.create(platform, core, tablePath(dir, firstNumber + done.length), options);
-      writer.add(e.key, e.ts, e.seq, e.value);
-      lastKey = e.key;
-    }
-    if (writer) done.push({ number: firstNumber + done.length, meta: writer.finish() });
-    return done;
-  } catch (error) {
-    writer?.abort();
-    for (const { number } of done) unlinkIfPresent(platform, tablePath(dir, number));
-    throw error;
-  }
-}
+
 
 /** Every version of the inputs in (key asc, ts desc) order, with what no snapshot needs dropped. */
 function* mergedEntries(

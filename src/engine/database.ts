@@ -35,7 +35,7 @@ import type { Log, RecoveryReport } from "../wal/log.ts";
 import { RingView, waitForChange } from "../wal/ring.ts";
 import { type ChangeEvent, Subscription } from "./change-feed.ts";
 import { ChannelClient, encodeParts, PART_HEADER_BYTES, type Reply, ReplyStatus, REQUEST_PREFIX_BYTES } from "./channel.ts";
-import { COMPACTION_FAN_IN } from "./compaction.ts";
+import { COMPACTION_FAN_IN, runsByTier } from "./compaction.ts";
 import { type ManifestData, readManifest, type TableRecord } from "./manifest.ts";
 import { BATCH_BYTES_MAX, BATCH_OPS_MAX, BATCH_SCRATCH_OP_BYTES, BATCH_STAGED_OP_BYTES, SMALL_BATCH_OPS_MAX, smallBatchBytesMaxFor, type ResolvedOptions, type ResolvedWriteQueueOptions, resolveWriteQueueOptions } from "./options.ts";
 import type { LiveReader, LiveReaderStats } from "./live-reader.ts";
@@ -193,17 +193,15 @@ function valueOf(x: unknown, limit: number): Uint8Array {
 
 /**
  * What the size-tiered policy (src/engine/compaction.ts) still has to do in a shard: one
- * merge per COMPACTION_FAN_IN tables of a tier, and the bytes those merges would read.
+ * merge per COMPACTION_FAN_IN runs of a tier, and the bytes those merges would read.
  */
 function compactionDebt(tables: readonly TableRecord[]): { merges: number; bytes: number } {
-  const byTier = new Map<number, TableRecord[]>();
-  for (const t of tables) byTier.set(t.tier, [...(byTier.get(t.tier) ?? []), t]);
   let merges = 0;
   let bytes = 0;
-  for (const tier of byTier.values()) {
-    const n = Math.floor(tier.length / COMPACTION_FAN_IN);
+  for (const runs of runsByTier(tables).values()) {
+    const n = Math.floor(runs.length / COMPACTION_FAN_IN);
     merges += n;
-    bytes += tier.sort((a, b) => a.number - b.number).slice(0, n * COMPACTION_FAN_IN).reduce((sum, t) => sum + t.bytes, 0);
+    bytes += runs.slice(0, n * COMPACTION_FAN_IN).flat().reduce((sum, t) => sum + t.bytes, 0);
   }
   return { merges, bytes };
 }

@@ -56,10 +56,10 @@ export function flushShard(env: FlushEnv, shard: number): void {
   const beforePublish = (maxSeq: number) => {
     if (maxSeq > 0) env.awaitGroupDurable(maxSeq);
   };
-  env.memtables.flushOldest(shard, env.manifest, beforePublish, (record, flushed) => {
+  env.memtables.flushOldest(shard, env.manifest, beforePublish, (tables, flushed) => {
     const durable = env.groupDurable();
     const next: ManifestData = structuredClone(env.manifest);
-    if (record) {
+    for (const record of tables) {
       next.tables.push(record);
       next.nextTableNumber = record.number + 1;
       if (BigInt(record.maxTs) > BigInt(next.maxTs[shard])) next.maxTs[shard] = record.maxTs;

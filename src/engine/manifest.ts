@@ -44,6 +44,12 @@ export interface TableRecord {
   number: number;
   /** Size tier (compaction.ts): 0 for a flushed memtable, +1 per merge generation. */
   tier: number;
+  /**
+   * The sorted run it belongs to: the number of the first table a merge wrote, when the
+   * merge's output was split at a table's limits (those tables merge together or not at
+   * all: compaction.ts). Absent: a run of its own.
+   */
+  run?: number;
   bytes: number;
   entries: number;
   tombstones: number;
@@ -137,6 +143,13 @@ export function tableRecord(shard: number, number: number, tier: number, meta: T
   };
 }
 
+/** The manifest records of a run's tables (src/table/run-writer.ts): several make one run (TableRecord.run), merged whole. */
+export function runRecords(shard: number, tier: number, tables: ReadonlyArray<{ number: number; meta: TableMeta }>): TableRecord[] {
+  const records = tables.map(({ number, meta }) => tableRecord(shard, number, tier, meta));
+  if (records.length > 1) for (const t of records) t.run = records[0].number;
+  return records;
+}
+
 /** Reads the manifest; undefined when there is none (a new database). */
 export function readManifest(core: Core, platform: Platform, dir: string): ManifestData | undefined {
   const path = `${dir}/${MANIFEST_NAME}`;
@@ -182,7 +195,7 @@ export function decodeManifest(core: Core, bytes: Uint8Array, path: string): Man
   if (!Array.isArray(data.tables)) throw fail("no table list");
   for (const t of data.tables) {
     const fine = typeof t === "object" && t !== null && Number.isSafeInteger(t.number) && t.number >= 1 && Number.isInteger(t.shard) && t.shard >= 0 && t.shard < shards &&
-      Number.isInteger(t.tier) && t.tier >= 0 && isDecimal(t.minTs) && isDecimal(t.maxTs) && isDecimal(t.maxSeq) && typeof t.smallestKey === "string" && typeof t.largestKey === "string";
+      Number.isInteger(t.tier) && t.tier >= 0 && (t.run === undefined || (Number.isSafeInteger(t.run) && t.run >= 1)) && isDecimal(t.minTs) && isDecimal(t.maxTs) && isDecimal(t.maxSeq) && typeof t.smallestKey === "string" && typeof t.largestKey === "string";
     if (!fine) throw fail(`bad table record ${JSON.stringify(t)?.slice(0, 200)}`);
   }
   // Open deletes unnamed tables numbered at or past nextTableNumber (open.ts removeOrphans)

@@ -37,8 +37,9 @@ import { STATUS_LIMIT } from "../core/core.ts";
 import { MemoryFullError } from "../errors.ts";
 import { Memtable, NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { Platform } from "../platform.ts";
-import { TableWriter } from "../table/table-writer.ts";
-import { type ManifestData, tableFileName, tableRecord } from "./manifest.ts";
+import { RunWriter } from "../table/run-writer.ts";
+import type { TableWriterOptions } from "../table/table-writer.ts";
+import { type ManifestData, runRecords, type TableRecord, tableFileName } from "./manifest.ts";
 import type { EngineShared } from "./shared-state.ts";
 import { type Version, versionsToKeep } from "./version-gc.ts";
 
@@ -65,7 +66,8 @@ interface FlushVersion extends Version {
 /** What a flush produced, for the caller to record. */
 export interface FlushResult {
   shard: number;
-  tableNumber: number | undefined;
+  /** Tables written: 0 for an empty memtable, 1, or a run of several. */
+  tables: number;
   entries: number;
 }
 
@@ -220,7 +222,7 @@ export class MemtableManager {
    * writer as views of the memtable's arena, which it copies before the next one: the
    * memtable is frozen, its writers gone (flushOldest), and its arena retired only after.
    */
-  #writeVersions(mt: number, writer: TableWriter): number {
+  #writeVersions(mt: number, writer: RunWriter): number {
     const core = this.core;
     const e = core.exports;
     const u8 = core.u8;
@@ -253,45 +255,44 @@ export class MemtableManager {
   }
 
   /**
-   * Flushes the shard's oldest frozen memtable: writes its table (none if it is empty),
-   * calls `beforePublish(maxSeq)` with the highest seq of its versions (the caller waits
-   * there until the log is durable beyond it: until then the table is a file no MANIFEST
-   * names, which the next open would remove), then `publish(table, without)` to record the
-   * table and the checkpoints computed without this memtable in the manifest, then drops
-   * and retires it. Waiting after the write rather than before lets the log's sync and the
-   * table's overlap.
+   * Flushes the shard's oldest frozen memtable: writes its tables (none if it is empty; more
+   * than one, a run, when it holds more than a table may: RunWriter), calls
+   * `beforePublish(maxSeq)` with the highest seq of its versions (the caller waits there
+   * until the log is durable beyond it: until then the tables are files no MANIFEST names,
+   * which the next open would remove), then `publish(tables, without)` to record the tables
+   * and the checkpoints computed without this memtable in the manifest, then drops and
+   * retires it. Waiting after the write rather than before lets the log's sync and the
+   * tables' overlap.
    */
   flushOldest(
     shard: number,
     manifest: ManifestData,
     beforePublish: (maxSeq: number) => void,
-    publish: (record: ReturnType<typeof tableRecord> | undefined, flushed: number) => void,
+    publish: (tables: TableRecord[], flushed: number) => void,
+    /** For tests: the tables' options (a smaller index limit reaches a split sooner). */
+    tableOptions: TableWriterOptions = {},
   ): FlushResult {
     const list = this.list(shard);
-    if (list.length < 2) return { shard, tableNumber: undefined, entries: 0 };
+    if (list.length < 2) return { shard, tables: 0, entries: 0 };
     const mt = list[list.length - 1];
     waitUntil(() => this.core.exports.memtableWriters(mt) === 0);
-    const number = manifest.nextTableNumber;
-    let record: ReturnType<typeof tableRecord> | undefined;
-    let entries = 0;
+    let tables: TableRecord[] = [];
     let maxSeq = 0;
     if (new Memtable(this.core, mt).first() !== 0) {
-      const writer = TableWriter.create(this.platform, this.core, `${this.dir}/tables/${tableFileName(number)}`);
+      const run = new RunWriter(this.platform, this.core, (number) => `${this.dir}/tables/${tableFileName(number)}`, manifest.nextTableNumber, tableOptions);
       try {
-        maxSeq = this.#writeVersions(mt, writer);
-        const meta = writer.finish();
-        record = tableRecord(shard, number, 0, meta);
-        entries = meta.entries;
+        maxSeq = this.#writeVersions(mt, run);
+        tables = runRecords(shard, 0, run.finish());
       } finally {
-        writer.abort(); // no-op once finished
+        run.abort(); // no-op once finished
       }
     }
     beforePublish(maxSeq);
-    publish(record, mt);
+    publish(tables, mt);
     const dropped = this.core.exports.shardDropOldestFrozen(shard) >>> 0;
     if (dropped !== mt) throw new Error(`shard ${shard}: flushed memtable ${mt} but dropped ${dropped}`);
     this.retire(mt);
-    return { shard, tableNumber: record?.number, entries };
+    return { shard, tables: tables.length, entries: tables.reduce((sum, t) => sum + t.entries, 0) };
   }
 
   /** Group-WAL checkpoint: min(durable LSN, minGroupLsn of every unflushed memtable but `except`). */
@@ -305,6 +306,36 @@ export class MemtableManager {
       }
     }
     return checkpoint;
+  }
+
+  /**
+   * The unflushed memtable holding the oldest group-WAL record, the one the log is kept
+   * from (groupCheckpoint): its shard, whether it is the shard's active one, and that LSN.
+   * Undefined when no memtable holds a logged version.
+   */
+  oldestHolder(): { shard: number; active: boolean; lsn: number } | undefined {
+    let oldest: { shard: number; active: boolean; lsn: number } | undefined;
+    for (let shard = 0; shard < this.shared.shards; shard++) {
+      const list = this.list(shard);
+      list.forEach((mt, i) => {
+        const lsn = this.core.exports.memtableMinGroupLsn(mt);
+        if (lsn < U64_MAX_AS_NUMBER && (!oldest || lsn < oldest.lsn)) oldest = { shard, active: i === 0, lsn };
+      });
+    }
+    return oldest;
+  }
+
+  /** The shard whose oldest frozen memtable holds the oldest group-WAL record (or is empty): the next to flush. */
+  shardToFlush(): number | undefined {
+    let best: { shard: number; lsn: number } | undefined;
+    for (let shard = 0; shard < this.shared.shards; shard++) {
+      const list = this.list(shard);
+      if (list.length < 2) continue;
+      const min = this.core.exports.memtableMinGroupLsn(list[list.length - 1]);
+      const lsn = min < U64_MAX_AS_NUMBER ? min : 0; // no logged version: nothing to wait for, flush it first
+      if (!best || lsn < best.lsn) best = { shard, lsn };
+    }
+    return best?.shard;
   }
 
   /** A partition's checkpoint: the lowest LSN any unflushed memtable (but `except`) took from it, or `end`. */
