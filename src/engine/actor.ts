@@ -186,7 +186,7 @@ class Actor implements FlushEnv {
     this.cache = new BlockCache({ cacheBytesMax: Math.min(args.cacheBytesMax, ACTOR_CACHE_BYTES_MAX) });
     this.manifest = args.manifest;
     this.dir = args.dir;
-    this.retention = new ReaderRetention(platform, args.dir, args.readerRetainBytesMax, args.manifest);
+    this.retention = new ReaderRetention(platform, args.dir, args.readerRetainBytesMax, args.manifest, (bytes) => core.crc32c(bytes));
     this.#pagesAhead = this.shared.durabilityFull ? undefined : new PagesAhead(core, this.shared.shards, this.group);
     this.#linker = new LinkPacer(core.exports, this.shared.shards);
   }

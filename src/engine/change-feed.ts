@@ -67,7 +67,7 @@ import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
 import type { ScannedRecord } from "../wal/segment-scanner.ts";
 import { type RingView, waitForChange } from "../wal/ring.ts";
 import { loggedOperations } from "./logged-operations.ts";
-import { readManifest } from "./manifest.ts";
+import { readOpenManifest } from "./manifest.ts";
 import { BatchAssembler } from "./batch-assembler.ts";
 import { CALL_BYTES, type GarbagePacer } from "./garbage-pacer.ts";
 import { SMALL_BATCH_OPS_MAX } from "./options.ts";
@@ -418,8 +418,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     await this.#untilEnded(flushed);
     if (this.#done) return [];
     const check = () => {
-      const manifest = readManifest(env.core, env.platform, env.dir);
-      if (!manifest) return undefined;
+      const manifest = readOpenManifest(env.core, env.platform, env.dir);
       // The replay needs the shard's timestamps from max(from, 1) (timestamps start at 1)
       // to startTs; a table may hold those up to maxTs, which the log need not hold any
       // more. A `from` past startTs needs no history of the shard (the live read has it).

@@ -150,6 +150,16 @@ export function runRecords(shard: number, tier: number, tables: ReadonlyArray<{ 
   return records;
 }
 
+/**
+ * The manifest of a database that has one (an open database's: its open wrote it first):
+ * gone is corruption, never "no tables" (reads answered from no tables: review, 2026-12-06).
+ */
+export function readOpenManifest(core: Core, platform: Platform, dir: string): ManifestData {
+  const manifest = readManifest(core, platform, dir);
+  if (!manifest) throw new CorruptionError(`manifest ${dir}/${MANIFEST_NAME} of an open database is missing`, `${dir}/${MANIFEST_NAME}`, 0);
+  return manifest;
+}
+
 /** Reads the manifest; undefined when there is none (a new database). */
 export function readManifest(core: Core, platform: Platform, dir: string): ManifestData | undefined {
   const path = `${dir}/${MANIFEST_NAME}`;

@@ -156,7 +156,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     if (!manifest.databaseId && !purpose.followerCheckpoint) manifest = writeManifest(core, platform, dir, { ...manifest, databaseId: newDatabaseId() });
     if (manifest.databaseId) keepIdentity(platform, dir, manifest.databaseId);
     makeDirDurable(platform, readersDir(dir));
-    const retention = new ReaderRetention(platform, dir, o.readerRetainBytesMax, manifest);
+    const retention = new ReaderRetention(platform, dir, o.readerRetainBytesMax, manifest, (bytes) => core.crc32c(bytes));
     removeOrphans(platform, dir, manifest, retention);
 
     // Seqs are group-WAL LSNs: a new group WAL starts beyond every seq already in a table,

@@ -29,8 +29,9 @@
  *   a file the MANIFEST of version w dropped is deleted once every live slot's
  *   manifestVersion is at least w (a reader at version v reads the tables of v, which
  *   include it only if v < w). The writer remembers w for what it dropped itself, and
- *   writes what it remembers to `readers/DROPPED` (JSON { "<table file>": w }, replaced by
- *   rename, not synced) for the writer after it; a file it finds unnamed at its open and
+ *   writes what it remembers to `readers/DROPPED` (JSON { "<table file>": w }, a line, then
+ *   its CRC-32C in 8 hex digits and a line; replaced by rename, not synced) for the writer
+ *   after it; a file it finds unnamed at its open and
  *   not in DROPPED counts as dropped at that open's version. DROPPED is a hint that can
  *   only be short: table numbers are never reused, so an entry it holds is true, and one it
  *   lost (a crash, a power loss) falls back to the open's version, which keeps the file
@@ -176,10 +177,18 @@ export function listReaderSlots(platform: Platform, dir: string, withTemp = fals
   return out;
 }
 
-/** readers/DROPPED's entries ([table file, version]); none when it is missing or not what the writer writes. */
-function readDroppedNote(platform: Platform, dir: string): Array<[string, number]> {
+/**
+ * readers/DROPPED's entries ([table file, version]); none when it is missing, fails its
+ * checksum, or is not what the writer writes. Without the checksum one damaged digit (a
+ * version lowered, still JSON) made an open delete a table a live reader still covered
+ * (review, 2026-12-06).
+ */
+function readDroppedNote(platform: Platform, dir: string, crc32c: (bytes: Uint8Array) => number): Array<[string, number]> {
   try {
-    const parsed: unknown = JSON.parse(new TextDecoder().decode(platform.readFile(`${readersDir(dir)}/${DROPPED_NAME}`)));
+    const text = new TextDecoder().decode(platform.readFile(`${readersDir(dir)}/${DROPPED_NAME}`));
+    const match = /^(.*)\n([0-9a-f]{8})\n$/s.exec(text);
+    if (!match || parseInt(match[2], 16) !== crc32c(new TextEncoder().encode(match[1]))) return [];
+    const parsed: unknown = JSON.parse(match[1]);
     if (typeof parsed !== "object" || parsed === null) return [];
     return Object.entries(parsed).filter((e): e is [string, number] => /^\d{6,}\.sst$/.test(e[0]) && Number.isSafeInteger(e[1]) && e[1] > 0);
   } catch {
@@ -363,10 +372,12 @@ export class ReaderRetention {
     private readonly dir: string,
     readonly retainBytesMax: number,
     opened: Pick<ManifestData, "version" | "partitionCheckpoints">,
+    /** CRC-32C (Core.crc32c), for readers/DROPPED's checksum. */
+    private readonly crc32c: (bytes: Uint8Array) => number,
   ) {
     this.openedVersion = opened.version;
     this.#partitions = { checkpoints: [...opened.partitionCheckpoints], version: opened.version };
-    for (const [name, version] of readDroppedNote(platform, dir)) if (version <= opened.version) this.#droppedAt.set(name, version);
+    for (const [name, version] of readDroppedNote(platform, dir, crc32c)) if (version <= opened.version) this.#droppedAt.set(name, version);
   }
 
   private readonly openedVersion: number;
@@ -386,7 +397,10 @@ export class ReaderRetention {
     try {
       const file = this.platform.open(`${path}.tmp`, "truncate");
       try {
-        file.write(new TextEncoder().encode(JSON.stringify(Object.fromEntries(this.#droppedAt))), 0);
+        const json = new TextEncoder().encode(JSON.stringify(Object.fromEntries(this.#droppedAt)));
+        const crc = new TextEncoder().encode(`\n${this.crc32c(json).toString(16).padStart(8, "0")}\n`);
+        file.write(json, 0);
+        file.write(crc, json.length);
       } finally {
         file.close();
       }

@@ -46,7 +46,7 @@ import type { Core } from "../core/core.ts";
 import { hasErrorCode, type Platform } from "../platform.ts";
 import { BlockCache } from "../table/block-cache.ts";
 import { TableReader } from "../table/table-reader.ts";
-import { type ManifestData, readManifest, type TableRecord, tableFileName } from "./manifest.ts";
+import { type ManifestData, readOpenManifest, type TableRecord, tableFileName, tableRecord } from "./manifest.ts";
 import type { EngineShared } from "./shared-state.ts";
 
 export interface LiveTable {
@@ -66,6 +66,20 @@ export class TableGoneError extends Error {
   asCorruption(): CorruptionError {
     return new CorruptionError(`table ${this.path} is named by the MANIFEST but missing`, this.path, undefined, { cause: this });
   }
+}
+
+/**
+ * Where a table file's footer and meta block disagree with the MANIFEST's record of it
+ * (undefined if nowhere). Block checksums bind a block to its kind and offset, not to its
+ * file: another table's contents under this name passed them all and were read as this
+ * table, a key it held answering "not found" (review, 2026-12-06).
+ */
+function recordDiffers(record: TableRecord, reader: TableReader): string | undefined {
+  const found = tableRecord(record.shard, record.number, record.tier, reader.meta);
+  for (const field of ["bytes", "entries", "tombstones", "smallestKey", "largestKey", "minTs", "maxTs", "maxSeq"] as const) {
+    if (found[field] !== record[field]) return `${field} is ${found[field]}, the MANIFEST says ${record[field]}`;
+  }
+  return undefined;
 }
 
 /** One open table file, shared by the versions that list it (see the header). */
@@ -211,9 +225,9 @@ export class TableSet implements HandleSource {
 
   /** The manifest's tables per shard, highest timestamp first (ties: the newer file first). */
   #readLiveTables(): LiveTable[][] {
-    const manifest = this.fixed ?? readManifest(this.core, this.platform, this.dir);
+    const manifest = this.fixed ?? readOpenManifest(this.core, this.platform, this.dir);
     const byShard: LiveTable[][] = Array.from({ length: this.shared.shards }, () => []);
-    for (const record of manifest?.tables ?? []) {
+    for (const record of manifest.tables) {
       byShard[record.shard].push({ record, maxTs: BigInt(record.maxTs), path: `${this.dir}/tables/${tableFileName(record.number)}` });
     }
     for (const tables of byShard) tables.sort((a, b) => (a.maxTs > b.maxTs ? -1 : a.maxTs < b.maxTs ? 1 : b.record.number - a.record.number));
@@ -233,6 +247,11 @@ export class TableSet implements HandleSource {
     } catch (error) {
       if (hasErrorCode(error, "ENOENT")) throw new TableGoneError(table.path);
       throw error;
+    }
+    const differs = recordDiffers(table.record, reader);
+    if (differs) {
+      reader.close();
+      throw new CorruptionError(`table ${table.path} is not the table the MANIFEST names: its ${differs}`, table.path);
     }
     const handle: TableHandle = { number: table.record.number, reader, refs: 1 };
     this.#open.set(handle.number, handle);
