@@ -20,6 +20,7 @@ import { CorruptionError } from "../errors.ts";
 import { readRecords } from "../wal/read-records.ts";
 import { toolCore } from "./database.ts";
 import { cellBytes, type Encoding, putBytes, TablePager } from "./format.ts";
+import { terminalSafe } from "./terminal-safe.ts";
 import type { CliContext } from "./io.ts";
 import { CliError, EXIT_FAILURE, EXIT_OK, JsonArrayWriter, UsageError } from "./io.ts";
 
@@ -45,7 +46,7 @@ function dumpRecord(lsn: number, payload: Uint8Array, encoding: Encoding): Dumpe
     record = decodeRecord(payload);
   } catch (error) {
     const message = (error as Error).message;
-    return { json: { lsn, bytes: payload.length, kind: "unknown", error: message }, rows: [[lsn, payload.length, "not an engine record", "", "", "", message, ""]] };
+    return { json: { lsn, bytes: payload.length, kind: "unknown", error: message }, rows: [[lsn, payload.length, "not an engine record", "", "", "", terminalSafe(message), ""]] };
   }
   if (record.kind === KIND_MARKER) {
     return {

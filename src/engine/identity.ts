@@ -20,7 +20,8 @@ const ID = /^[0-9a-f]{32}$/;
 /** The id IDENTITY holds, or undefined when it is missing or not an id. */
 export function readIdentity(platform: Platform, dir: string): string | undefined {
   const path = `${dir}/${IDENTITY_NAME}`;
-  if (!platform.stat(path)?.isFile) return undefined;
+  const stat = platform.stat(path);
+  if (!stat?.isFile || stat.size > 64) return undefined; // an id and a newline: 33 bytes
   const text = new TextDecoder().decode(platform.readFile(path));
   const id = text.endsWith("\n") ? text.slice(0, -1) : undefined;
   return id !== undefined && ID.test(id) ? id : undefined;

@@ -160,10 +160,20 @@ export function readOpenManifest(core: Core, platform: Platform, dir: string): M
   return manifest;
 }
 
+/**
+ * The largest MANIFEST read: ~250 bytes a table, so about 1 million tables (a shard's data
+ * over size-tiered tiers is tens of tables). A larger file is corruption, refused before it
+ * is read: read whole, a garbage or sparse one ended in an untyped "string too long" error,
+ * or allocated all of it (review, 2026-12-06).
+ */
+export const MANIFEST_BYTES_MAX = 256 * 1024 * 1024;
+
 /** Reads the manifest; undefined when there is none (a new database). */
 export function readManifest(core: Core, platform: Platform, dir: string): ManifestData | undefined {
   const path = `${dir}/${MANIFEST_NAME}`;
-  if (!platform.stat(path)) return undefined;
+  const stat = platform.stat(path);
+  if (!stat) return undefined;
+  if (stat.size > MANIFEST_BYTES_MAX) throw new CorruptionError(`manifest ${path} is corrupt: ${stat.size} bytes, over MANIFEST_BYTES_MAX (${MANIFEST_BYTES_MAX})`, path, 0);
   return decodeManifest(core, platform.readFile(path), path);
 }
 
@@ -203,10 +213,18 @@ export function decodeManifest(core: Core, bytes: Uint8Array, path: string): Man
   if (!isDecimal(data.maxSeq)) throw fail(`bad maxSeq ${data.maxSeq}`);
   if (data.databaseId !== undefined && !(typeof data.databaseId === "string" && /^[0-9a-f]{32}$/.test(data.databaseId))) throw fail(`bad databaseId ${JSON.stringify(data.databaseId)}`);
   if (!Array.isArray(data.tables)) throw fail("no table list");
+  // Every field a reader uses, of its type: a checksum-right MANIFEST of a writer bug or an
+  // edit by hand reached atob (a DOMException) or opened one file twice (review, 2026-12-06).
+  const isCount = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  const isBase64 = (t: unknown) => typeof t === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(t) && t.length % 4 === 0;
+  const numbers = new Set<number>();
   for (const t of data.tables) {
     const fine = typeof t === "object" && t !== null && Number.isSafeInteger(t.number) && t.number >= 1 && Number.isInteger(t.shard) && t.shard >= 0 && t.shard < shards &&
-      Number.isInteger(t.tier) && t.tier >= 0 && (t.run === undefined || (Number.isSafeInteger(t.run) && t.run >= 1)) && isDecimal(t.minTs) && isDecimal(t.maxTs) && isDecimal(t.maxSeq) && typeof t.smallestKey === "string" && typeof t.largestKey === "string";
+      Number.isInteger(t.tier) && t.tier >= 0 && (t.run === undefined || (Number.isSafeInteger(t.run) && t.run >= 1)) && isDecimal(t.minTs) && isDecimal(t.maxTs) && isDecimal(t.maxSeq) &&
+      isCount(t.bytes) && isCount(t.entries) && isCount(t.tombstones) && isBase64(t.smallestKey) && isBase64(t.largestKey);
     if (!fine) throw fail(`bad table record ${JSON.stringify(t)?.slice(0, 200)}`);
+    if (numbers.has(t.number)) throw fail(`it names table ${t.number} twice`);
+    numbers.add(t.number);
   }
   // Open deletes unnamed tables numbered at or past nextTableNumber (open.ts removeOrphans)
   // and the next flush takes that number: both rely on every named table being below it.

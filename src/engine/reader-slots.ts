@@ -75,6 +75,8 @@ export const READERS_DIR_NAME = "readers";
 export const DURABLE_MARK_NAME = "DURABLE";
 /** The writer's note of which MANIFEST version dropped each table file still on disk (ReaderRetention). */
 export const DROPPED_NAME = "DROPPED";
+/** The largest readers/DROPPED read (~25 bytes an entry: some 600,000 tables kept for readers). */
+const DROPPED_BYTES_MAX = 16 * 1024 * 1024;
 const SLOT_NAME = /^(\d+)-(\d+)-[0-9a-f]+\.reader(\.tmp|\.evicted)?$/;
 const RETAINED_NAME = /^retain-([A-Za-z0-9_-]{1,128})\.reader(\.tmp|\.evicted)?$/;
 /** What the writer renames an evicted slot to (its tombstone: see "Eviction" above). */
@@ -130,6 +132,10 @@ function parseSlot(bytes: Uint8Array): ReaderSlotRecord | undefined {
 function readSlot(platform: Platform, path: string): ReaderSlotRecord | undefined | "gone" {
   let bytes: Uint8Array;
   try {
+    // Judged by its size before it is read: a slot is a few hundred bytes (SLOT_BYTES_MAX).
+    const size = platform.stat(path)?.size;
+    if (size === undefined) return "gone";
+    if (size > SLOT_BYTES_MAX) return undefined;
     bytes = platform.readFile(path);
   } catch (error) {
     if (hasErrorCode(error, "ENOENT")) return "gone";
@@ -185,7 +191,9 @@ export function listReaderSlots(platform: Platform, dir: string, withTemp = fals
  */
 function readDroppedNote(platform: Platform, dir: string, crc32c: (bytes: Uint8Array) => number): Array<[string, number]> {
   try {
-    const text = new TextDecoder().decode(platform.readFile(`${readersDir(dir)}/${DROPPED_NAME}`));
+    const path = `${readersDir(dir)}/${DROPPED_NAME}`;
+    if ((platform.stat(path)?.size ?? 0) > DROPPED_BYTES_MAX) return []; // not what a writer writes: not read whole
+    const text = new TextDecoder().decode(platform.readFile(path));
     const match = /^(.*)\n([0-9a-f]{8})\n$/s.exec(text);
     if (!match || parseInt(match[2], 16) !== crc32c(new TextEncoder().encode(match[1]))) return [];
     const parsed: unknown = JSON.parse(match[1]);

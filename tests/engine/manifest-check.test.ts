@@ -44,6 +44,48 @@ test("a MANIFEST whose checksum matches but whose JSON lacks fields or is null: 
 
 test.after.each(cleanup);
 
+test("a checksum-right MANIFEST naming a table twice, or with a table's count or key of the wrong type: open refuses with CorruptionError (M2), not a DOMException", async () => {
+  // Fields reads use that decodeManifest did not check (review, 2026-12-06): a key that is
+  // not base64 reached atob, and a table named twice was opened twice.
+  const { open } = bindDatabaseApi(platform);
+  const record = (number: number, change: Record<string, unknown> = {}) => ({ shard: 0, number, tier: 0, bytes: 100, entries: 1, tombstones: 0, smallestKey: "YQ==", largestKey: "YQ==", minTs: "1", maxTs: "1", maxSeq: "8", ...change });
+  const manifestWith = (tables: unknown[]) => JSON.stringify({ formatVersion: 1, shards: 1, version: 1, nextTableNumber: 9, tables, groupCheckpoint: 8, partitionCheckpoints: [0], maxTs: ["1"], maxSeq: "8" });
+  const cases = [
+    manifestWith([record(1), record(1)]),
+    manifestWith([record(1, { bytes: "100" })]),
+    manifestWith([record(1, { entries: -1 })]),
+    manifestWith([record(1, { smallestKey: "not base64!" })]),
+  ];
+  const wrong: string[] = [];
+  for (const json of cases) {
+    const dir = tempDir();
+    writeAll(`${dir}/MANIFEST`, enc.encode(`SLMF 1\n${json}\n${core.crc32c(enc.encode(json)).toString(16).padStart(8, "0")}\n`));
+    try {
+      const db = await open(dir, { coordination: "single-process-unsafe" });
+      await db.close();
+      wrong.push(`${json}: opened`);
+    } catch (error) {
+      const e = error as { code?: string; file?: string; name?: string; message?: string };
+      if (e.code !== "SHARDLINE_CORRUPTION" || e.file !== `${dir}/MANIFEST`) wrong.push(`${json}: ${e.name}: ${e.message?.slice(0, 100)}`);
+    }
+  }
+  assert.equal(wrong, [], `not refused as a corrupt MANIFEST:\n${wrong.join("\n")}`);
+});
+
+test("a MANIFEST over MANIFEST_BYTES_MAX (a sparse file of 300 MB): open refuses it with CorruptionError before reading it", async () => {
+  const dir = tempDir();
+  const db = await open(dir, { shards: 1 });
+  await db.put("k", "v");
+  await db.close();
+  const file = platform.open(`${dir}/MANIFEST`, "readwrite");
+  file.truncate(300 * 1024 * 1024); // its first bytes stay, the rest reads as zeros
+  file.close();
+  const error = await open(dir).then((opened) => opened.close().then(() => undefined), (e: unknown) => e);
+  const e = error as { code?: string; message?: string; name?: string };
+  assert.is(e?.code, "SHARDLINE_CORRUPTION", `${e?.name}: ${e?.message?.slice(0, 200)}`);
+  assert.match(e.message!, /MANIFEST_BYTES_MAX/);
+});
+
 test("a MANIFEST naming a table at or past its nextTableNumber: open refuses with CorruptionError and deletes no table", async () => {
   const dir = tempDir();
   const db = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
