@@ -18,11 +18,15 @@ export function tempDir(prefix = "shardline-db-"): string {
 export function cleanup(): void {
   // A directory that cannot be removed is reported, not thrown: thrown from uvu's after.each
   // hook, it would replace the failure of the test that left it (and end the suite).
+  // With each directory, the graveyard a power-loss platform keeps beside it until its
+  // crash (tests/harness/power-loss-platform.ts): a test that failed before the crash left it.
   for (const dir of made.splice(0)) {
-    try {
-      platform.removeAll(dir);
-    } catch (error) {
-      console.log(`  cleanup: could not remove ${dir}: ${(error as Error).message}`);
+    for (const path of [dir, `${dir}.power-loss-graveyard`]) {
+      try {
+        platform.removeAll(path);
+      } catch (error) {
+        console.log(`  cleanup: could not remove ${path}: ${(error as Error).message}`);
+      }
     }
   }
 }
