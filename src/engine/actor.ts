@@ -31,9 +31,15 @@
  * tests/engine/large-batch-after-held-scan.test.ts).
  *
  * Background (between groups, when idle): freeze a shard's memtable once it is 3/4 full,
- * merge tables first when a tier holds 2 x fan-in of them, flush frozen memtables to
- * tables (each flush then trims the log segments below the new checkpoints, flush.ts),
- * merge tables (compaction.ts), reuse arenas no reader can be in.
+ * or the one holding the oldest logged record once the log kept for memtables passes
+ * LOG_HELD_MEMTABLES_MAX x their total size (#freezeLogHolder: a quiet shard otherwise kept
+ * the whole log); merge tables first when a tier holds 2 x fan-in runs; flush frozen
+ * memtables to tables, the one holding the oldest record first, whatever its shard (each
+ * flush then trims the log segments below the new checkpoints, flush.ts); merge tables
+ * (compaction.ts); reuse arenas no reader can be in. The freeze for the log takes a
+ * memtable that holds a durable record (held > 0), never the large batch's private one
+ * under its held record (those are frozen from the start), and the fresh memtable that
+ * replaces it holds nothing logged, so it cannot be chosen again before it takes writes.
  *
  * Failure: any failed write or sync (partition, table, manifest) fails the database: the
  * shared state and the group ring go FAILED, every waiting and later request gets

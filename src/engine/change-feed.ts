@@ -172,7 +172,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   constructor(env: FeedEnv, options: SubscribeOptions) {
     this.#env = env;
     // A copy: the caller may reuse its array once subscribe() returns (caller-buffers.test.ts).
-    this.#prefix = options.prefix?.slice();
+    // Not slice(): on a Node Buffer it is a view of the caller's bytes.
+    this.#prefix = options.prefix === undefined ? undefined : new Uint8Array(options.prefix);
     this.#from = options.from;
     this.#fromAt = options.from === undefined ? 0 : Number(options.from);
     this.#signal = options.signal;

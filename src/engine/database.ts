@@ -173,7 +173,16 @@ function boundOf(x: unknown): Uint8Array {
  * against it until it ends; the caller may reuse its array once scan() returned).
  */
 function ownBoundOf(x: unknown): Uint8Array {
-  return x instanceof Uint8Array ? x.slice() : boundOf(x);
+  return x instanceof Uint8Array ? ownCopy(x) : boundOf(x);
+}
+
+/**
+ * A copy of the caller's bytes. Not `slice()`: a Node Buffer (a Uint8Array, what Node code
+ * and abstract-level pass) overrides it to return a view of the same memory, so a "copy"
+ * kept past the call changed when the caller reused its Buffer (review, 2026-12-06).
+ */
+function ownCopy(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
 }
 
 function keyOf(x: unknown): Uint8Array {
@@ -444,8 +453,8 @@ export class Database implements AsyncDisposable {
    * fast path stages them, the channel path encodes them, before returning).
    */
   #behindGate(key: Uint8Array, value: Uint8Array | undefined): Promise<bigint> {
-    const ownKey = key.slice();
-    const ownValue = value?.slice();
+    const ownKey = ownCopy(key);
+    const ownValue = value && ownCopy(value);
     return this.#afterGate((gate) => this.#write(ownKey, ownValue, gate));
   }
 
@@ -1126,7 +1135,7 @@ function compare(a: Uint8Array, b: Uint8Array): number {
 
 /** `ops` with keys and values of their own: what a write deferred past its call writes (the caller may reuse its arrays). */
 function ownedOps<T extends { key: Uint8Array; value: Uint8Array | undefined }>(ops: readonly T[]): T[] {
-  return ops.map((op) => ({ ...op, key: op.key.slice(), value: op.value?.slice() }));
+  return ops.map((op) => ({ ...op, key: ownCopy(op.key), value: op.value && ownCopy(op.value) }));
 }
 
 /** Key and value bytes of a batch's operations. */

@@ -43,7 +43,7 @@ export interface ScanBounds {
 
 /** The smallest key greater than every key that starts with `prefix`; undefined when there is none (all 0xff). */
 export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
-  const end = prefix.slice();
+  const end = new Uint8Array(prefix); // a copy: slice() of a Node Buffer is a view of the caller's bytes
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i] !== 0xff) {
       end[i]++;

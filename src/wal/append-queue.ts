@@ -49,7 +49,7 @@ export class AppendQueue {
       const lsn = this.ring.tryAppend(bytes);
       if (lsn >= 0) return lsn;
     }
-    return this.#enqueue(bytes.slice());
+    return this.#enqueue(new Uint8Array(bytes)); // a copy (slice() of a Node Buffer is a view of the caller's bytes)
   }
 
   /** Reserves every queued record now, in order, blocking this thread while the ring is full. */

@@ -6,12 +6,14 @@
 // a write waiting behind the ring gate read them when the gate opened.
 // A scan likewise reads its bounds' arrays in scan(): a scan kept comparing its rows with the
 // caller's arrays until it ended (review, 2026-12-06), so reusing one changed its range.
+import { Buffer } from "node:buffer";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Database } from "../../src/engine/public.ts";
-import { cleanup, dec, enc, open, tempDir } from "./helpers.ts";
+import { cleanup, dec, enc, open, rows, tempDir } from "./helpers.ts";
 
 const test = suite("engine caller buffers");
+const MIB = 1024 * 1024;
 
 const keyOf = (i: number) => `k${String(i).padStart(5, "0")}`;
 const valueOf = (i: number) => `v${String(i).padStart(5, "0")}`;
@@ -132,6 +134,84 @@ test("a scan's bounds are those given to scan(): reusing the bound arrays afterw
     byPrefix.seek("a"); // a target below the bound starts at the bound given: prefix "b"
     assert.equal(keysOf(byPrefix), ["b"], "seek after the prefix array was reused");
     byPrefix.return();
+  } finally {
+    await db.close();
+  }
+});
+
+test("a subscription's prefix given as a Node Buffer is its own: refilling the Buffer after subscribe() changes nothing", async () => {
+  // slice() of a Buffer is a view: the "copy" of the prefix followed the caller's bytes (review, 2026-12-06).
+  const db = await open(tempDir(), { shards: 2 });
+  try {
+    const prefix = Buffer.from("b");
+    const feed = db.subscribe({ prefix });
+    prefix.set(enc.encode("c"));
+    await db.put("c1", "other prefix");
+    await db.put("b1", "this prefix");
+    const first = await feed.next();
+    await feed.return?.();
+    assert.is(dec.decode(first.value!.key), "b1");
+  } finally {
+    await db.close();
+  }
+});
+
+// Node Buffers (review of the session's changes, 2026-12-06, each seen failing): the copies
+// of a scan's bounds, of a prefix's end and of a write deferred behind the ring gate were
+// made with slice(), which a Buffer (a Uint8Array, what abstract-level and most Node code
+// pass) overrides to return a view of the caller's memory, not a copy.
+test("a scan's lt bound given as a Buffer is the scan's own: reusing the Buffer after scan() returned changes nothing", async () => {
+  const db = await open(tempDir(), { shards: 1, durability: "async" });
+  try {
+    for (const k of ["a", "b", "c", "d"]) await db.put(k, "1");
+    const bound = Buffer.from("c");
+    const scan = db.scan({ lt: bound });
+    bound[0] = "z".charCodeAt(0); // the caller reuses its buffer
+    assert.equal(rows(scan), ["a=1", "b=1"]);
+  } finally {
+    await db.close();
+  }
+});
+
+// prefixEnd (src/engine/scan.ts) increments `prefix.slice()` in place: for a Buffer prefix
+// that view is the caller's (and the scan's lower bound's) memory.
+test("a scan with a Buffer prefix returns the keys under that prefix and leaves the caller's Buffer unchanged", async () => {
+  const db = await open(tempDir(), { shards: 1, durability: "async" });
+  try {
+    for (const k of ["a1", "b1", "b2", "c1"]) await db.put(k, "1");
+    const prefix = Buffer.from("b");
+    const got = rows(db.scan({ prefix }));
+    assert.is(prefix.toString(), "b", "the caller's prefix Buffer was changed by scan()");
+    assert.equal(got, ["b1=1", "b2=1"]);
+  } finally {
+    await db.close();
+  }
+});
+
+// #behindGate / ownedOps (src/engine/database.ts) keep "copies" made with `.slice()`: for a
+// Buffer these are views, so a write waiting behind the ring gate writes whatever the caller
+// put in its buffer after put() returned (README: "the arrays may be reused for the next
+// write at once, awaited or not").
+test("a put of a Buffer value that waits behind the ring gate writes the value it was given, though the caller reuses the Buffer at once", async () => {
+  const dir = tempDir();
+  // A slow disk (every fdatasync takes 300 ms) and the smallest ring: 1 MiB puts fill it.
+  const db = await open(dir, { shards: 1, durability: "async", memtableBytesMax: 64 * MIB, walBufferBytes: 4 * MIB, faults: { groupLog: { syncDelayMs: 300 } } });
+  try {
+    const writes: Promise<unknown>[] = [];
+    let gated = -1;
+    for (let i = 1; i < 64 && gated < 0; i++) {
+      const value = Buffer.alloc(MIB - 64, i);
+      writes.push(db.put("k", value));
+      // Under "async" a put the fast path took is visible at once; this one waits for room.
+      if (db.get("k")?.[0] !== i) {
+        gated = i;
+        value.fill(0xee); // the caller reuses its buffer once put() returned
+      }
+    }
+    assert.ok(gated > 0, "the group WAL ring never filled");
+    await Promise.all(writes);
+    const got = db.get("k");
+    assert.is(got?.[0], gated, `the gated put wrote ${got?.[0] === 0xee ? "the caller's later bytes (0xee)" : `byte ${got?.[0]}`}`);
   } finally {
     await db.close();
   }

@@ -1,6 +1,7 @@
 // The Log API: append / appendNow / flushUntil / LSNs, limits and bad input, durability
 // modes, group commit, rotation and streams across segments, follow / abort / close /
 // break, trimBefore, and calls after close.
+import { Buffer } from "node:buffer";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { ClosedError } from "../../src/errors.ts";
@@ -129,6 +130,24 @@ test("group commit: appends made during one sync share the next (counted in stat
   assert.ok(syncs >= 1 && syncs <= 3, `256 appends issued during a 50 ms sync took ${syncs} syncs`);
   assert.ok(after.recordsPerSync > 1);
   assert.is(after.appends, 257);
+  await log.close();
+});
+
+test("an append of a Node Buffer that waits for room in the ring logs the bytes it was given, though the caller refills the Buffer at once", async () => {
+  // 40 records of 3,000 bytes into a 64 KiB ring with slow syncs: those past ~21 wait their
+  // turn (AppendQueue), keeping a copy. slice() of a Buffer is a view, so they logged the
+  // caller's later bytes (review, 2026-12-06).
+  const log = await openLog(tempDir(), { ...SMALL, faults: { syncDelayMs: 200 } });
+  const buffer = Buffer.alloc(3000);
+  const appends: Array<Promise<bigint>> = [];
+  for (let i = 1; i <= 40; i++) {
+    buffer.fill(i);
+    appends.push(log.append(buffer));
+  }
+  buffer.fill(0xee);
+  const lsns = await Promise.all(appends);
+  const got = await collect(log, lsns[0]);
+  assert.equal(got.map((r) => r.data[0]), Array.from({ length: 40 }, (_, i) => i + 1));
   await log.close();
 });
 
