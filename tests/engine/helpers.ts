@@ -31,6 +31,13 @@ export function cleanup(): void {
   }
 }
 
+/** The first `count` keys `${prefix}N` that a core of the database's shard count routes to `shard`. */
+export function keysOfShard(router: { shardOf(key: Uint8Array): number }, prefix: string, shard: number, count: number): string[] {
+  const keys: string[] = [];
+  for (let i = 0; keys.length < count; i++) if (router.shardOf(enc.encode(`${prefix}${i}`)) === shard) keys.push(`${prefix}${i}`);
+  return keys;
+}
+
 /** Rows of a scan as "key=value" strings. */
 export function rows(iterable: Iterable<[Uint8Array, Uint8Array]>): string[] {
   return [...iterable].map(([k, v]) => `${dec.decode(k)}=${dec.decode(v)}`);

@@ -4,17 +4,10 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
-import { cleanup, enc, eventually, open, platform, tempDir } from "./helpers.ts";
+import { cleanup, eventually, keysOfShard, open, platform, tempDir } from "./helpers.ts";
 
 const test = suite("engine log held");
 test.after.each(cleanup);
-
-/** The first `count` keys `${prefix}N` that live in `shard`. */
-function keysOfShard(router: Core, prefix: string, shard: number, count: number): string[] {
-  const keys: string[] = [];
-  for (let i = 0; keys.length < count; i++) if (router.shardOf(enc.encode(`${prefix}${i}`)) === shard) keys.push(`${prefix}${i}`);
-  return keys;
-}
 
 // The group WAL's checkpoint is the lowest LSN any unflushed memtable of ANY shard holds
 // (memtables.ts groupCheckpoint, flush.ts), and only a memtable 3/4 full is frozen and

@@ -11,17 +11,10 @@ import fc from "fast-check";
 import process from "node:process";
 import { Core } from "../../src/core/core.ts";
 import type { DatabaseOptions } from "../../src/engine/options.ts";
-import { cleanup, enc, eventually, open, tempDir, text } from "./helpers.ts";
+import { cleanup, enc, eventually, keysOfShard, open, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine tombstones");
 const SMALL: DatabaseOptions = { shards: 2, memtableBytesMax: 64 * 1024, durability: "full" };
-
-/** The first `count` keys `${prefix}N` that live in `shard`. */
-function keysOfShard(core: Core, prefix: string, shard: number, count: number): string[] {
-  const keys: string[] = [];
-  for (let i = 0; keys.length < count; i++) if (core.shardOf(enc.encode(`${prefix}${i}`)) === shard) keys.push(`${prefix}${i}`);
-  return keys;
-}
 
 test("a key deleted on the channel path stays deleted after merges and a reopen while another shard is quiet", async () => {
   const dir = tempDir();
