@@ -277,7 +277,9 @@ console.log(`\nwrote ${shown}/latest.json, latest.svg, latest.md in ${Math.round
 const readme = join(repoDir, "README.md");
 const START = "<!-- shardline-bench:start -->";
 const END = "<!-- shardline-bench:end -->";
-if (!quick && !report.standIn && outDir === resolve(repoDir, "bench/results") && existsSync(readme)) {
+// Only from a complete run: a narrowed one sent to bench/results with --out would replace
+// the section with some rows (review, 2026-12-06).
+if (complete && !report.standIn && outDir === resolve(repoDir, "bench/results") && existsSync(readme)) {
   const text = readFileSync(readme, "utf8");
   const a = text.indexOf(START);
   const b = text.indexOf(END);

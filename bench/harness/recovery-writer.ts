@@ -93,7 +93,11 @@ if (kind === "wal") {
   }
   await db.flush();
   const sizes = logBytes(dir);
-  ready({ kind, records, logBytes: sizes.log, dirBytes: sizes.all, note });
+  // The log's records (LSNs are byte positions, the first at 8), not its files: a fresh
+  // segment's preallocated zeros are not log (review, 2026-12-06). Older engines without
+  // stats().wal: the files.
+  const durableLsn = (db.stats?.() as { wal?: { durableLsn?: bigint } } | undefined)?.wal?.durableLsn;
+  ready({ kind, records, logBytes: durableLsn === undefined ? sizes.log : Number(durableLsn) - 8, dirBytes: sizes.all, note });
 } else if (kind === "peer") {
   const recovery = systemById(systemId)?.crashRecovery;
   if (recovery === undefined) throw new Error(`system ${systemId} has no crash recovery to measure`);

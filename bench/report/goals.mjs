@@ -64,9 +64,13 @@ const GOALS = [
     id: "lone-durable-vs-floor",
     goal: "lone durable put p50 ≤ 1.5x fdatasync p50",
     needs: [["durable-1", "shardline-full"]],
+    // Against the overwrite floor: shardline's log segments are preallocated, so its
+    // durable put pays an fdatasync of data written into space the file has, the cheaper of
+    // the two floors (bench/harness/floor.ts). Against the append floor it came out faster
+    // than one fdatasync (review, 2026-12-06).
     judge: ([s], rt) => {
-      const x = s.p50Us / rt.floor.fdatasyncAppend.p50Us;
-      return { measured: x, target: 1.5, met: x <= 1.5, text: `${ratio(x)} (${micros(s.p50Us)} vs fdatasync ${micros(rt.floor.fdatasyncAppend.p50Us)})` };
+      const x = s.p50Us / rt.floor.fdatasyncOverwrite.p50Us;
+      return { measured: x, target: 1.5, met: x <= 1.5, text: `${ratio(x)} (${micros(s.p50Us)} vs fdatasync into preallocated space ${micros(rt.floor.fdatasyncOverwrite.p50Us)})` };
     },
   },
   {
@@ -107,6 +111,9 @@ const GOALS = [
     id: "recovery-mb",
     goal: "recovery after kill -9 ≥ 200 MB/s of log",
     needs: [["recovery", "shardline-async"]],
+    // Only the engine's open() after kill -9 counts (not the WAL-only stand-in a build
+    // without the engine measures).
+    engineOnly: true,
     judge: ([s]) => {
       const x = s.extra.logBytes / 1e6 / (s.extra.recoveryMs / 1000);
       return { measured: x, target: 200, met: x >= 200, text: `${x.toFixed(0)} MB/s (${(s.extra.logBytes / 1e6).toFixed(0)} MB in ${(s.extra.recoveryMs / 1000).toFixed(2)} s)` };
@@ -123,10 +130,18 @@ export function evaluateGoals(report) {
         out.push({ ...base, status: "not-measured", reason: `the ${rt.runtime} run failed: ${rt.error}` });
         continue;
       }
+      if (report.quick) {
+        out.push({ ...base, status: "not-measured", reason: "a --quick run (its figures mean nothing: bench/harness/sizes.ts)" });
+        continue;
+      }
       const got = g.needs.map(([w, s]) => figure(report, rt, w, s));
       const missing = got.find((f) => f.missing);
       if (missing) {
         out.push({ ...base, status: "not-measured", reason: missing.missing });
+        continue;
+      }
+      if (g.engineOnly && got.some((f) => !String(f.result.variant ?? "engine:").startsWith("engine:"))) {
+        out.push({ ...base, status: "not-measured", reason: `measured without the engine: ${got[0].result.variant}` });
         continue;
       }
       const verdict = g.judge(got.map((f) => f.result), rt, report);
