@@ -125,7 +125,9 @@ type Control =
   | { [POOL]: "to"; job: number; message: unknown }
   | { [POOL]: "from"; job: number; message: unknown }
   | { [POOL]: "done"; job: number }
-  | { [POOL]: "retire" };
+  | { [POOL]: "retire" }
+  /** To a thread back on the idle list: start the idle timers again (see terminate). */
+  | { [POOL]: "idle" };
 
 function controlOf(message: unknown): Control | undefined {
   return typeof message === "object" && message !== null && POOL in message ? message as Control : undefined;
@@ -322,6 +324,11 @@ export class WorkerPool {
         } else {
           worker.unref();
           this.#idle.push(thread);
+          // Its job may have ended long before this lease did (a durability job that failed
+          // at start, an actor whose run threw): the thread's retire request then came while
+          // the lease still held it, was refused, and was never made again, so the thread
+          // stayed for good (review, 2026-12-06). It times its idleness again from now.
+          worker.postMessage({ [POOL]: "idle" } satisfies Control);
         }
       },
     };
@@ -458,6 +465,11 @@ async function runPooled(platform: Platform, init: WorkerInit, port: ParentPort)
     const control = controlOf(message);
     if (control?.[POOL] === "run") void run(control.job, control.init, control.mailed);
     else if (control?.[POOL] === "to") jobs.get(control.job)?.deliver(control.message);
+    else if (control?.[POOL] === "idle" && jobs.size === 0) {
+      clearTimeout(retireTimer);
+      clearTimeout(collectTimer);
+      idle();
+    }
   });
   await new Promise<never>(() => {}); // the thread lives until the pool terminates it
 }

@@ -97,9 +97,21 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
       }
     }
     writer = SegmentWriter.open(files, core, { dir: args.dir, salt: args.salt, segmentBytesMax: args.segmentBytesMax, syncBytesMax: ring.capacity }, args.last, args.fresh);
-    mark?.publish(ring.durableLsn);
+    try {
+      mark?.publish(ring.durableLsn);
+    } catch (error) {
+      writer.close();
+      throw error;
+    }
   } catch (error) {
     fail(ring, port, FailCode.ROTATE, error);
+    // The files this start opened: a pooled thread outlives this job (review, 2026-12-06:
+    // the mark and the last segment stayed open for the life of the process).
+    try {
+      mark?.close();
+    } catch {
+      // already failing: the first error is the one reported
+    }
     return;
   }
   port.postMessage({ type: "started" } satisfies DurabilityMessage);

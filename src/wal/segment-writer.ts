@@ -83,8 +83,18 @@ export class SegmentWriter {
     if (last) {
       const file = platform.open(last.path, "readwrite");
       const writer = new SegmentWriter(platform, core, options, { ...last }, file);
-      if (last.syncBytesMax < options.syncBytesMax) writer.rotate(); // syncs it first
-      else writer.sync();
+      try {
+        if (last.syncBytesMax < options.syncBytesMax) writer.rotate(); // syncs it first
+        else writer.sync();
+      } catch (error) {
+        // A failed first sync left the segment open for the life of the process (review, 2026-12-06).
+        try {
+          writer.close();
+        } catch {
+          // closed already (rotate closes it before it creates the next): the first error stands
+        }
+        throw error;
+      }
       return writer;
     }
     const created = SegmentWriter.#create(platform, core, options, fresh.number, fresh.firstLsn);
