@@ -858,6 +858,11 @@ export class Database implements AsyncDisposable {
 
   // ---- statistics, lifecycle -----------------------------------------------------------
 
+  /** @internal This handle's own live snapshots (a live reader's view: those taken on it). */
+  get ownLiveSnapshots(): number {
+    return this.#shared.liveSnapshots();
+  }
+
   /** @internal Opened with readOnly: true (a live reader or a static one). */
   get isReadOnly(): boolean {
     return this.owner?.readOnly === true;
@@ -868,7 +873,7 @@ export class Database implements AsyncDisposable {
     // A live reader's current view, even an evicted one's (stats say `evicted`; no refresh is started).
     const current = this.#live?.current;
     const view = current === this ? undefined : current;
-    if (view) return { ...view.stats(), coordination: this.#coordination(this.owner!) };
+    if (view) return { ...view.stats(), liveSnapshots: this.#live!.liveSnapshots(), coordination: this.#coordination(this.owner!) };
     const core = this.#core;
     const e = core.exports;
     const manifest: ManifestData | undefined = readManifest(core, this.platform, this.dir);
@@ -906,7 +911,7 @@ export class Database implements AsyncDisposable {
       flushes: this.#shared.stat("flushes"),
       compactions: this.#shared.stat("compactions"),
       compactedBytes: this.#shared.stat("compactedBytes"),
-      liveSnapshots: this.#shared.liveSnapshots(),
+      liveSnapshots: this.#live ? this.#live.liveSnapshots() : this.#shared.liveSnapshots(),
       blockCache: this.#read.tables.cache.stats(),
       recovery: this.owner?.recovery,
       coordination: this.owner ? this.#coordination(this.owner) : undefined,

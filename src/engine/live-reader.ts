@@ -37,7 +37,7 @@
  * versions. Commit order: a view is a prefix of the log at a record boundary.
  * Threads: the thread that opened the handle (its views have no threads of their own).
  */
-import { ReaderEvictedError } from "../errors.ts";
+import { ReaderEvictedError, SnapshotReleasedError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import type { Database } from "./database.ts";
@@ -157,6 +157,9 @@ export class LiveReader {
    * view's files are the oldest the slot claimed, the first the writer deletes.
    */
   route(snapshot?: object): Database {
+    // Released: said so here, as a writer's handle does. Routed on, the read reached a view
+    // a refresh had closed since, and said ClosedError of an open handle (review, 2026-12-06).
+    if ((snapshot as { released?: boolean } | undefined)?.released === true) throw new SnapshotReleasedError();
     const view = snapshot === undefined ? undefined : this.#snapshotViews.get(snapshot);
     if (!view) this.#closeUnread();
     if (Date.now() - this.#lastStartMs >= this.#dueAfterMs() && !this.#refreshing) {
@@ -384,6 +387,13 @@ export class LiveReader {
       if (!(error instanceof ReaderEvictedError)) throw error;
       this.#noteEvicted();
     }
+  }
+
+  /** Live snapshots on every open view: each view has its own slots (a retired view lives while one of them reads it). */
+  liveSnapshots(): number {
+    let n = 0;
+    for (const view of [this.#current, ...this.#retired]) n += view.db.ownLiveSnapshots;
+    return n;
   }
 
   stats(): LiveReaderStats {

@@ -1,0 +1,87 @@
+// Snapshots of a read-only (live) handle, routed to the view they were taken on
+// (src/engine/live-reader.ts): a refresh that builds a new view retires the old one, kept
+// while a snapshot lives on it. From a review of snapshots and version GC (2026-12-06), each
+// seen failing before its fix: a released snapshot whose view was closed since said
+// ClosedError of an open handle, and stats().liveSnapshots counted only the current view's.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { SnapshotReleasedError } from "../../src/engine/public.ts";
+import { cleanup, open, tempDir, text } from "./helpers.ts";
+
+const test = suite("engine live reader snapshots");
+test.after.each(cleanup);
+
+type Db = Awaited<ReturnType<typeof open>>;
+
+const SMALL = { memtableBytesMax: 64 * 1024, shards: 2 } as const;
+const NO_AUTO_REFRESH = { readOnly: true, refreshIntervalMs: 2_000_000_000 } as const;
+const pad = (i: number) => String(i).padStart(5, "0");
+
+async function fill(db: Db, from: number, to: number, tag: string): Promise<void> {
+  for (let i = from; i < to; i++) await db.put(`k${pad(i)}`, `${tag}${i}${"-".repeat(200)}`);
+}
+
+function errorOf(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+/**
+ * A writer and a read-only handle on it, the handle holding a snapshot taken on a view of its
+ * own (not the handle's first, which is the handle itself), then that view retired by a
+ * refresh after the writer flushed (a new MANIFEST: a new view, not an append).
+ */
+async function snapshotOnRetiredView(dir: string) {
+  const writer = await open(dir, SMALL);
+  const reader = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
+  await fill(writer, 0, 1000, "mid"); // 64 KiB memtables: flushes, a new MANIFEST
+  await reader.refresh();
+  const snapshot = reader.snapshot();
+  await fill(writer, 1000, 2000, "new");
+  await reader.refresh();
+  return { writer, reader, snapshot };
+}
+
+async function closeAll(...dbs: Db[]): Promise<void> {
+  for (const db of dbs) await db.close().catch(() => {});
+}
+
+test("a read-only handle: a released snapshot whose view a refresh retired is a SnapshotReleasedError (not ClosedError on an open handle)", async () => {
+  const { writer, reader, snapshot } = await snapshotOnRetiredView(tempDir());
+  try {
+    snapshot.release();
+    await reader.refresh(); // closes the views nothing reads
+    assert.is(reader.stats().coordination!.live!.views, 1, "the released snapshot's view was closed");
+    assert.is(text(reader.get("k01999"))?.slice(0, 7), "new1999", "the handle itself is open");
+    // README, Errors: SnapshotReleasedError is "get or scan given a snapshot that was
+    // released", as on a writer's handle; ClosedError says the database is closed.
+    const errors = {
+      get: errorOf(() => reader.get("k00001", { snapshot })),
+      scan: errorOf(() => reader.scan({ snapshot })),
+      has: errorOf(() => reader.has("k00001", { snapshot })),
+    };
+    const wrong = Object.entries(errors).filter(([, e]) => !(e instanceof SnapshotReleasedError)).map(([read, e]) => `${read}: ${String(e)}`);
+    assert.equal(wrong, [], "every read with the released snapshot is a SnapshotReleasedError");
+  } finally {
+    await closeAll(reader, writer);
+  }
+});
+
+test("stats().liveSnapshots of a read-only handle counts its live snapshots, also one on a view a refresh retired", async () => {
+  const { writer, reader, snapshot } = await snapshotOnRetiredView(tempDir());
+  try {
+    assert.is(reader.stats().coordination!.live!.views, 2, "the snapshot keeps its view");
+    assert.is(text(reader.get("k00500", { snapshot }))?.slice(0, 6), "mid500", "the snapshot is live and reads its view");
+    assert.is(snapshot.released, false);
+    assert.is(reader.stats().liveSnapshots, 1, "the handle's one live snapshot is counted");
+    snapshot.release();
+  } finally {
+    await closeAll(reader, writer);
+  }
+});
+
+test.run();
