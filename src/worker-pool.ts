@@ -139,6 +139,8 @@ class Lease {
   readonly errorListeners: Array<(error: Error) => void> = [];
   ended = false;
   done = false;
+  /** The handle's terminate() once called: a second call gets the same promise. */
+  terminating: Promise<void> | undefined;
   /** Whether this job keeps the process alive (its handle's ref/unref). */
   referenced = true;
   #doneWaiters: Array<() => void> = [];
@@ -309,29 +311,35 @@ export class WorkerPool {
         lease.referenced = true;
         thread.syncRef();
       },
-      terminate: async () => {
-        if (lease.ended) return;
-        const done = thread.dead ? false : await lease.waitDone(LEASE_DONE_WAIT_MS_MAX);
-        lease.ended = true;
-        thread.jobs.delete(lease.id);
-        if (!done) thread.draining = true;
-        if (thread.jobs.size > 0 && !thread.dead) return thread.syncRef();
-        this.#busy.delete(thread);
-        thread.role = undefined;
-        if (thread.draining || thread.dead) {
-          thread.dead = true;
-          await worker.terminate();
-        } else {
-          worker.unref();
-          this.#idle.push(thread);
-          // Its job may have ended long before this lease did (a durability job that failed
-          // at start, an actor whose run threw): the thread's retire request then came while
-          // the lease still held it, was refused, and was never made again, so the thread
-          // stayed for good (review, 2026-12-06). It times its idleness again from now.
-          worker.postMessage({ [POOL]: "idle" } satisfies Control);
-        }
-      },
+      // Once: a second call while the first waits gets the first's promise (two calls put
+      // the thread on the idle list twice, and two later jobs shared it: review, 2026-12-06).
+      terminate: () => (lease.terminating ??= this.#terminate(thread, lease)),
     };
+  }
+
+  /** Ends `lease` (terminate of its handle, once): the thread goes back to the idle list, or ends. */
+  async #terminate(thread: PooledThread, lease: Lease): Promise<void> {
+    if (lease.ended) return;
+    const done = thread.dead ? false : await lease.waitDone(LEASE_DONE_WAIT_MS_MAX);
+    lease.ended = true;
+    thread.jobs.delete(lease.id);
+    if (!done) thread.draining = true;
+    if (thread.jobs.size > 0 && !thread.dead) return thread.syncRef();
+    this.#busy.delete(thread);
+    thread.role = undefined;
+    const worker = thread.worker;
+    if (thread.draining || thread.dead) {
+      thread.dead = true;
+      await worker.terminate();
+    } else {
+      worker.unref();
+      this.#idle.push(thread);
+      // Its job may have ended long before this lease did (a durability job that failed
+      // at start, an actor whose run threw): the thread's retire request then came while
+      // the lease still held it, was refused, and was never made again, so the thread
+      // stayed for good (review, 2026-12-06). It times its idleness again from now.
+      worker.postMessage({ [POOL]: "idle" } satisfies Control);
+    }
   }
 
   /** An idle thread asked to retire: end it if it is still idle (a job may have been posted to it since). */

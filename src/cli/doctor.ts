@@ -35,7 +35,7 @@
  */
 import { Core, KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
 import { partitionDir } from "../engine/flush.ts";
-import { FOLLOWER_FILE_NAME, MANIFEST_NAME, type ManifestData, newManifest, readManifest, type TableRecord, tableFileName, tableRecord, writeManifest } from "../engine/manifest.ts";
+import { FOLLOWER_FILE_NAME, MANIFEST_NAME, type ManifestData, newManifest, readManifest, type TableRecord, tableFileName, tableNumberOf, tableRecord, writeManifest } from "../engine/manifest.ts";
 import { readIdentity } from "../engine/identity.ts";
 import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
@@ -304,7 +304,7 @@ function checkTables(x: Examination, manifest: ManifestData | undefined, router:
     if (name.endsWith(".tmp")) {
       x.add("warning", "tables", file, "temporary file of an interrupted flush or compaction; --repair (or the next open) deletes it", { repair: "open" });
       x.progress.advance(x.size(`${dir}/${file}`), file);
-    } else if (name.endsWith(".sst") && !/^\d+\.sst$/.test(name)) {
+    } else if (name.endsWith(".sst") && tableNumberOf(name) === undefined) {
       x.add("warning", "tables", file, "not a name the engine gives its tables (NNNNNN.sst): not part of the database; open and --repair leave it");
       x.progress.advance(x.size(`${dir}/${file}`), file);
     } else if (name.endsWith(".sst")) {
@@ -787,8 +787,11 @@ function listTablesForRebuild(platform: Platform, hasher: Core, router: Core, di
   const records: TableRecord[] = [];
   const names = platform.stat(`${dir}/tables`)?.isDirectory ? platform.readdir(`${dir}/tables`).sort() : [];
   for (const name of names) {
-    const m = /^(\d+)\.sst$/.exec(name);
-    if (!m) continue;
+    // Only the names the engine gives (tableNumberOf): 0000001.sst beside 000001.sst named
+    // table 1 twice, and the rebuilt MANIFEST was refused (review, 2026-12-06). Others are
+    // left, as open leaves them (RECOVERY.md F5).
+    const number = tableNumberOf(name);
+    if (number === undefined) continue;
     let reader: TableReader;
     try {
       reader = TableReader.open(platform, hasher, `${dir}/tables/${name}`, new BlockCache({ cacheBytesMax: 0 }));
@@ -802,7 +805,7 @@ function listTablesForRebuild(platform: Platform, hasher: Core, router: Core, di
       if (shard !== largestShard) {
         return { error: `tables/${name}: its smallest key routes to shard ${shard} and its largest to shard ${largestShard} of ${shards}, so ${shards} (the shard-NNN directories) is not the database's shard count` };
       }
-      records.push(tableRecord(shard, Number(m[1]), 0, meta));
+      records.push(tableRecord(shard, number, 0, meta));
     } finally {
       reader.close();
     }

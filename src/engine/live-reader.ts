@@ -159,8 +159,9 @@ export class LiveReader {
   route(snapshot?: object): Database {
     // Released: said so here, as a writer's handle does. Routed on, the read reached a view
     // a refresh had closed since, and said ClosedError of an open handle (review, 2026-12-06).
-    if ((snapshot as { released?: boolean } | undefined)?.released === true) throw new SnapshotReleasedError();
+    // Only one of this handle's own: another's, or not a snapshot, is the view's TypeError.
     const view = snapshot === undefined ? undefined : this.#snapshotViews.get(snapshot);
+    if (view && (snapshot as { released?: boolean }).released === true) throw new SnapshotReleasedError();
     if (!view) this.#closeUnread();
     if (Date.now() - this.#lastStartMs >= this.#dueAfterMs() && !this.#refreshing) {
       if (this.slot.evicted) this.#noteEvicted();

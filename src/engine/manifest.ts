@@ -110,6 +110,18 @@ export function tableFileName(number: number): string {
   return `${String(number).padStart(6, "0")}.sst`;
 }
 
+/**
+ * The number of the table file `name`, if it is a name the engine gives (tableFileName of a
+ * number from 1); undefined for anything else (`old.sst`, `0000001.sst`, `000000.sst`),
+ * which open, doctor and its rebuild leave alone (RECOVERY.md F5).
+ */
+export function tableNumberOf(name: string): number | undefined {
+  const digits = /^(\d{6,})\.sst$/.exec(name)?.[1];
+  if (digits === undefined) return undefined;
+  const number = Number(digits);
+  return Number.isSafeInteger(number) && number >= 1 && tableFileName(number) === name ? number : undefined;
+}
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 

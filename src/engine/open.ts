@@ -42,7 +42,7 @@ import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
 import { openReadOnly } from "./open-read-only.ts";
 import { awaitDurableBeyond, type FlushEnv, flushShard, partitionDir, publishManifest } from "./flush.ts";
-import { FOLLOWER_FILE_NAME, MANIFEST_NAME, manifestCore, type ManifestData, newDatabaseId, newManifest, readManifest, writeManifest } from "./manifest.ts";
+import { FOLLOWER_FILE_NAME, MANIFEST_NAME, manifestCore, type ManifestData, newDatabaseId, newManifest, readManifest, tableNumberOf, writeManifest } from "./manifest.ts";
 import { IDENTITY_NAME, keepIdentity } from "./identity.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
 import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
@@ -497,8 +497,8 @@ function refuseIfNotNew(platform: Platform, dir: string): void {
 function removeOrphans(platform: Platform, dir: string, manifest: ManifestData, retention: ReaderRetention): void {
   let removed = 0;
   for (const name of platform.readdir(`${dir}/tables`)) {
-    const number = /^(\d+)\.sst$/.exec(name)?.[1];
-    if (name.endsWith(".tmp") || (number !== undefined && Number(number) >= manifest.nextTableNumber)) {
+    const number = tableNumberOf(name);
+    if (name.endsWith(".tmp") || (number !== undefined && number >= manifest.nextTableNumber)) {
       platform.unlink(`${dir}/tables/${name}`);
       removed++;
     }

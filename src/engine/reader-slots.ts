@@ -68,7 +68,7 @@ import { LOCK_FILE_WRITE_GRACE_MS } from "../lock-holders.ts";
 import type { Platform, RuntimeName } from "../platform.ts";
 import { hasErrorCode, unlinkIfPresent } from "../platform.ts";
 import { listSegmentFiles, trimSegments } from "../wal/segment-files.ts";
-import { type ManifestData, tableFileName } from "./manifest.ts";
+import { type ManifestData, tableFileName, tableNumberOf } from "./manifest.ts";
 import { partitionDir } from "./flush.ts";
 
 export const READERS_DIR_NAME = "readers";
@@ -81,8 +81,6 @@ const SLOT_NAME = /^(\d+)-(\d+)-[0-9a-f]+\.reader(\.tmp|\.evicted)?$/;
 const RETAINED_NAME = /^retain-([A-Za-z0-9_-]{1,128})\.reader(\.tmp|\.evicted)?$/;
 /** What the writer renames an evicted slot to (its tombstone: see "Eviction" above). */
 const EVICTED_SUFFIX = ".evicted";
-/** A table file the engine named (tableFileName): `000042.sst`. */
-const TABLE_FILE_NAME = /^\d+\.sst$/;
 /** Labels a retained slot may have (they name a file). */
 export const RETAINED_LABEL = /^[A-Za-z0-9_-]{1,128}$/;
 const SLOT_BYTES_MAX = 4096;
@@ -198,7 +196,7 @@ function readDroppedNote(platform: Platform, dir: string, crc32c: (bytes: Uint8A
     if (!match || parseInt(match[2], 16) !== crc32c(new TextEncoder().encode(match[1]))) return [];
     const parsed: unknown = JSON.parse(match[1]);
     if (typeof parsed !== "object" || parsed === null) return [];
-    return Object.entries(parsed).filter((e): e is [string, number] => /^\d{6,}\.sst$/.test(e[0]) && Number.isSafeInteger(e[1]) && e[1] > 0);
+    return Object.entries(parsed).filter((e): e is [string, number] => tableNumberOf(e[0]) !== undefined && Number.isSafeInteger(e[1]) && e[1] > 0);
   } catch {
     return []; // missing, torn or foreign: the open's version stands in (the header)
   }
@@ -521,7 +519,7 @@ export class ReaderRetention {
   #droppedTables(manifest: ManifestData): string[] {
     const live = new Set(manifest.tables.map((t) => tableFileName(t.number)));
     // Only the engine's own names (RECOVERY.md F1): a file such as `old.sst` is left (F5).
-    return this.platform.readdir(`${this.dir}/tables`).filter((name) => TABLE_FILE_NAME.test(name) && !live.has(name));
+    return this.platform.readdir(`${this.dir}/tables`).filter((name) => tableNumberOf(name) !== undefined && !live.has(name));
   }
 
   /** Each table file `manifest` does not name: the version that dropped it (as removeDroppedTables judges it), and its size. */

@@ -21,7 +21,7 @@ import { blockChecksum, BlockKind } from "../../src/table/format.ts";
 import { BlockCache } from "../../src/table/block-cache.ts";
 import { TableReader } from "../../src/table/table-reader.ts";
 import { writeTable } from "../../src/table/table-writer.ts";
-import { cleanup, enc, open, platform, rewriteFile, tempDir } from "../engine/helpers.ts";
+import { cleanup, enc, open, platform, rewriteFile, tempDir, text } from "../engine/helpers.ts";
 import { cli, json } from "./helpers.ts";
 
 const test = suite("cli damage");
@@ -206,6 +206,34 @@ test("doctor --repair leaves a .sst file not named as the engine names tables, a
   const raw = (r.out + r.err).split("\n").filter((l) => /[\x00-\x09\x0b-\x1f\x7f]/.test(l));
   assert.equal(raw, [], "lines of doctor's output with raw control characters");
   assert.ok(platform.stat(odd), "the file is left (RECOVERY.md F5)");
+});
+
+// A file under a second name for one table number is not the engine's (tableNumberOf): the
+// rebuild leaves it (F5) instead of listing table 1 twice in a MANIFEST the engine refuses
+// (review, 2026-12-06).
+
+test("doctor --repair with a table file under a second name for one number (0000001.sst beside 000001.sst) writes a MANIFEST the engine opens", async () => {
+  const dir = tempDir();
+  const db = await open(dir, { shards: 2, memtableBytesMax: 64 * 1024 });
+  for (let i = 0; i < 1000; i++) await db.put(`k${i}`, `v${i}${"-".repeat(200)}`);
+  await db.close();
+  const tables = platform.readdir(`${dir}/tables`).filter((n) => /^\d+\.sst$/.test(n)).sort();
+  assert.ok(tables.length >= 1, `${tables.length} tables`);
+  platform.unlink(`${dir}/MANIFEST`);
+  const copy = platform.open(`${dir}/tables/0${tables[0]}`, "truncate");
+  copy.write(platform.readFile(`${dir}/tables/${tables[0]}`), 0);
+  copy.close();
+  const repaired = await cli(["doctor", dir, "--repair"]);
+  let opened: string | undefined;
+  try {
+    const again = await open(dir);
+    opened = text(again.get("k7"))?.slice(0, 2);
+    await again.close();
+  } catch (error) {
+    opened = `open failed: ${(error as Error).message}`;
+  }
+  assert.is(repaired.code, 0, `doctor --repair: ${repaired.err.trim()}`);
+  assert.is(opened, "v7");
 });
 
 test.run();

@@ -84,4 +84,48 @@ test("stats().liveSnapshots of a read-only handle counts its live snapshots, als
   }
 });
 
+// Whose snapshot it is comes before whether it was released (review, 2026-12-06): another
+// handle's snapshot, or an object that is no snapshot, is a TypeError, as on a writer's handle.
+
+test("a read-only handle given a released snapshot of ANOTHER handle says TypeError (another handle's), as a writer's handle does, not SnapshotReleasedError", async () => {
+  const dir = tempDir();
+  const other = tempDir();
+  const writer = await open(dir, { shards: 2 });
+  const stranger = await open(other, { shards: 2 });
+  const reader = await open(dir, { ...NO_AUTO_REFRESH, shards: 2 });
+  try {
+    await writer.put("k", "v");
+    await reader.refresh();
+    const foreign = stranger.snapshot();
+    foreign.release();
+    const onWriter = errorOf(() => writer.get("k", { snapshot: foreign }));
+    assert.instance(onWriter, TypeError, "the writer's handle: another handle's snapshot is a TypeError, released or not");
+    const onReader = errorOf(() => reader.get("k", { snapshot: foreign }));
+    assert.not.instance(onReader, SnapshotReleasedError, `read-only handle: ${String(onReader)}`);
+    assert.instance(onReader, TypeError, `read-only handle: ${String(onReader)}`);
+  } finally {
+    for (const db of [reader, stranger, writer]) await db.close().catch(() => {});
+  }
+});
+
+test("a read-only handle given a plain object { released: true } as its snapshot says TypeError (not a Snapshot), not SnapshotReleasedError", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { shards: 2 });
+  const reader = await open(dir, { ...NO_AUTO_REFRESH, shards: 2 });
+  try {
+    await writer.put("k", "v");
+    await reader.refresh();
+    assert.is(text(reader.get("k")), "v");
+    const fake = { seq: 1n, released: true, release() {}, [Symbol.dispose]() {} };
+    // deno-lint-ignore no-explicit-any
+    const onWriter = errorOf(() => writer.get("k", { snapshot: fake as any }));
+    assert.instance(onWriter, TypeError, "the writer's handle says TypeError");
+    // deno-lint-ignore no-explicit-any
+    const onReader = errorOf(() => reader.get("k", { snapshot: fake as any }));
+    assert.instance(onReader, TypeError, `read-only handle: ${String(onReader)}`);
+  } finally {
+    for (const db of [reader, writer]) await db.close().catch(() => {});
+  }
+});
+
 test.run();

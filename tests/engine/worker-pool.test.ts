@@ -6,7 +6,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { compileCore } from "../../src/core/core.ts";
 import { MessageQueue } from "../../src/message-queue.ts";
-import type { ParentPort, Platform } from "../../src/platform.ts";
+import type { ParentPort, Platform, WorkerHandle, WorkerInit } from "../../src/platform.ts";
 import { registerWorkerRole, runWorker } from "../../src/worker-main.ts";
 import { POOL, type PooledArgs, WorkerPool, workerPool } from "../../src/worker-pool.ts";
 import { spawnChild } from "../harness/child.ts";
@@ -118,6 +118,60 @@ test("a pooled thread collects once idle and keeps no reference to its last job'
   assert.is(weighed, 1, "the thread weighed the job's memory");
   await eventually(() => collections === 2, "the thread collects once idle after the job");
   assert.is(ref.deref(), undefined, "nothing in the pooled thread kept the job's memory");
+});
+
+// A lease's terminate() runs once, however often it is called (review, 2026-12-06): two calls
+// at once put the thread on the idle list twice, and two later jobs shared it.
+
+/** A platform whose spawned "threads" are recorded fakes (no thread runs): the pool's bookkeeping alone. */
+function fakePool() {
+  const workers: Array<{ posted: unknown[]; terminated: number; emit(message: unknown): void }> = [];
+  const fake: Platform = {
+    ...platform,
+    weighSharedMemory: undefined,
+    spawnWorker: (_init: WorkerInit): WorkerHandle => {
+      let listener: ((message: unknown) => void) | undefined;
+      const w = {
+        posted: [] as unknown[],
+        terminated: 0,
+        emit: (message: unknown) => listener?.(message),
+      };
+      workers.push(w);
+      return {
+        postMessage: (message: unknown) => void w.posted.push(message),
+        onMessage: (l: (message: unknown) => void) => void (listener = l),
+        onError: () => {},
+        ref: () => {},
+        unref: () => {},
+        terminate: async () => void w.terminated++,
+      } as unknown as WorkerHandle;
+    },
+  } as Platform;
+  const pool = new WorkerPool(fake, 60_000);
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  const init = (role: string) => ({ role, module: {} as WebAssembly.Module, memory, args: {} }) as unknown as WorkerInit;
+  const jobOf = (w: { posted: unknown[] }) => (w.posted.find((m) => (m as Record<string, unknown>)[POOL] === "run") as { job: number }).job;
+  return { pool, workers, init, jobOf };
+}
+
+test("worker pool: a job's handle terminated twice at once puts its thread on the idle list once (two later jobs get two threads)", async () => {
+  const { pool, workers, init, jobOf } = fakePool();
+  const handle = pool.spawn(init("durability"));
+  assert.is(workers.length, 1);
+  workers[0].emit({ [POOL]: "done", job: jobOf(workers[0]) });
+  await Promise.all([handle.terminate(), handle.terminate()]);
+  assert.is(pool.idleThreads, 1, "one thread, idle once");
+  pool.spawn(init("actor"));
+  pool.spawn(init("durability"));
+  assert.is(pool.busyThreads, 2, "two jobs of two databases' roles on two threads, not both on one (a blocking actor loop would never let the second's run in)");
+});
+
+test("worker pool: a job's handle terminated twice at once, its job not ended, terminates its thread once", async () => {
+  const { pool, workers, init } = fakePool();
+  const handle = pool.spawn(init("durability"));
+  await Promise.all([handle.terminate(), handle.terminate()]); // each waits LEASE_DONE_WAIT_MS_MAX (250 ms)
+  assert.is(workers[0].terminated, 1, "the thread is terminated once");
+  assert.is(pool.idleThreads + pool.busyThreads, 0);
 });
 
 test.run();
