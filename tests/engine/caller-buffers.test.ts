@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Database } from "../../src/engine/public.ts";
-import { cleanup, dec, enc, open, rows, tempDir } from "./helpers.ts";
+import { cleanup, dec, enc, open, rows, SLOW_SMALL_RING, tempDir } from "./helpers.ts";
 
 const test = suite("engine caller buffers");
 const MIB = 1024 * 1024;
@@ -195,7 +195,7 @@ test("a scan with a Buffer prefix returns the keys under that prefix and leaves 
 test("a put of a Buffer value that waits behind the ring gate writes the value it was given, though the caller reuses the Buffer at once", async () => {
   const dir = tempDir();
   // A slow disk (every fdatasync takes 300 ms) and the smallest ring: 1 MiB puts fill it.
-  const db = await open(dir, { shards: 1, durability: "async", memtableBytesMax: 64 * MIB, walBufferBytes: 4 * MIB, faults: { groupLog: { syncDelayMs: 300 } } });
+  const db = await open(dir, SLOW_SMALL_RING);
   try {
     const writes: Promise<unknown>[] = [];
     let gated = -1;

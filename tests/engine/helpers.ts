@@ -31,6 +31,18 @@ export function cleanup(): void {
   }
 }
 
+/**
+ * Options that make 1 MiB puts fill the group WAL ring (its smallest, 4 MiB) while every
+ * fdatasync takes 300 ms: the next write waits behind the ring gate (src/engine/database.ts).
+ */
+export const SLOW_SMALL_RING = {
+  shards: 1,
+  durability: "async",
+  memtableBytesMax: 64 * 1024 * 1024,
+  walBufferBytes: 4 * 1024 * 1024,
+  faults: { groupLog: { syncDelayMs: 300 } },
+} as const;
+
 /** The first `count` keys `${prefix}N` that a core of the database's shard count routes to `shard`. */
 export function keysOfShard(router: { shardOf(key: Uint8Array): number }, prefix: string, shard: number, count: number): string[] {
   const keys: string[] = [];

@@ -4,7 +4,7 @@
 // slowed (every fdatasync takes 300 ms) so that 1 MiB puts fill the smallest ring.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { cleanup, open, tempDir, text } from "./helpers.ts";
+import { cleanup, open, SLOW_SMALL_RING, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine large batch ring gate");
 const MIB = 1024 * 1024;
@@ -15,13 +15,7 @@ test.after.each(cleanup);
 test("a put waiting behind the ring gate is not overtaken by a large batch the same thread makes after it: the batch's value wins", async () => {
   const dir = tempDir();
   // A slow disk (every fdatasync takes 300 ms) and the smallest ring: 1 MiB puts fill it.
-  const db = await open(dir, {
-    shards: 1,
-    durability: "async",
-    memtableBytesMax: 64 * MIB,
-    walBufferBytes: 4 * MIB,
-    faults: { groupLog: { syncDelayMs: 300 } },
-  });
+  const db = await open(dir, SLOW_SMALL_RING);
   const filler = new Uint8Array(MIB - 64);
   const writes: Promise<unknown>[] = [];
   let gated = false;

@@ -6,7 +6,7 @@
 // "not-equal", not async); the test makes that race happen by answering so once.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { cleanup, open, tempDir, text } from "./helpers.ts";
+import { cleanup, open, SLOW_SMALL_RING, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine ring gate order");
 const MIB = 1024 * 1024;
@@ -32,13 +32,7 @@ function valueOf(bytes: Uint8Array | undefined): string | undefined {
 test("a put made in the microtask after the ring gate opened applies after the puts waiting behind it", async () => {
   const dir = tempDir();
   // A slow disk (every fdatasync takes 300 ms) and the smallest ring: 1 MiB puts fill it.
-  const db = await open(dir, {
-    shards: 1,
-    durability: "async",
-    memtableBytesMax: 64 * MIB,
-    walBufferBytes: 4 * MIB,
-    faults: { groupLog: { syncDelayMs: 300 } },
-  });
+  const db = await open(dir, SLOW_SMALL_RING);
   const writes: Promise<unknown>[] = [];
   let gated = false;
   for (let i = 0; i < 64 && !gated; i++) {
