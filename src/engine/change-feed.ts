@@ -61,7 +61,7 @@
  */
 import type { Core } from "../core/core.ts";
 import { CorruptionError, FeedHistoryError, FeedOverflowError, ShardlineError } from "../errors.ts";
-import type { Platform } from "../platform.ts";
+import { hasErrorCode, type Platform } from "../platform.ts";
 import { Ring, RingState } from "../wal/format.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
 import type { ScannedRecord } from "../wal/segment-scanner.ts";
@@ -76,6 +76,8 @@ import type { EngineShared } from "./shared-state.ts";
 
 /** How often a waiting subscription re-checks the log's state (ms). */
 const POLL_MS = 100;
+/** How often a `from` replay reads the log again after a flush trimmed a segment under it. */
+const REPLAY_ATTEMPTS_MAX = 4;
 /**
  * Events' keys and values are views of copies of this many bytes (an event larger than
  * that is a copy of its own): one allocation for many events, and the most one event
@@ -430,21 +432,28 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
       }
       return manifest;
     };
-    const manifest = check();
-    if (!manifest) return [];
+    let manifest = check();
     const seen = new Set<string>();
     const events: ChangeEvent[] = [];
-    try {
-      for (const { op } of loggedOperations(env.core, env.platform, env.dir, manifest, env.shared.shards)) {
-        if (op.ts < from || op.ts > this.#startTs[op.shard] || !this.#matches(op.key)) continue;
-        const id = `${op.shard}:${op.ts}`;
-        if (seen.has(id)) continue; // a write can be in two logs across a crash's replay
-        seen.add(id);
-        events.push(toEvent(op));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for (const { op } of loggedOperations(env.core, env.platform, env.dir, manifest, env.shared.shards)) {
+          if (op.ts < from || op.ts > this.#startTs[op.shard] || !this.#matches(op.key)) continue;
+          const id = `${op.shard}:${op.ts}`;
+          if (seen.has(id)) continue; // a write can be in two logs across a crash's replay
+          seen.add(id);
+          events.push(toEvent(op));
+        }
+        break;
+      } catch (error) {
+        // A flush trimmed what was being read: FeedHistoryError if that took history this
+        // replay needs. If not (all it held was below `from`), read the log again from the
+        // new MANIFEST's checkpoint: the raw ENOENT came out of next() (review, 2026-12-06).
+        manifest = check();
+        if (!hasErrorCode(error, "ENOENT") || attempt >= REPLAY_ATTEMPTS_MAX) throw error;
+        seen.clear();
+        events.length = 0;
       }
-    } catch (error) {
-      check(); // a flush trimmed what was being read: say so if that is why
-      throw error;
     }
     check();
     events.sort((a, b) => (a.commitTs < b.commitTs ? -1 : a.commitTs > b.commitTs ? 1 : a.shard - b.shard));
