@@ -23,7 +23,7 @@
  * README, "Errors": invalid arguments are programming mistakes).
  * Threads: the thread that created it (a shardline Database belongs to one thread).
  */
-import { AbstractIterator, AbstractKeyIterator, AbstractLevel, AbstractSnapshot, AbstractValueIterator } from "abstract-level";
+import { AbstractChainedBatch, AbstractIterator, AbstractKeyIterator, AbstractLevel, AbstractSnapshot, AbstractValueIterator } from "abstract-level";
 import type { BatchOperation, Database, Key, Snapshot } from "../engine/database.ts";
 import type { DatabaseOptions } from "../engine/options.ts";
 import type { ScanIterator } from "../engine/scan.ts";
@@ -191,6 +191,34 @@ class ScanReader {
 
   close(): void {
     this.scan.return();
+  }
+}
+
+/**
+ * abstract-level's chained batch kept the arrays given to put() and del() until write(), so
+ * a caller that reused its Buffer between them wrote its later bytes (review, 2026-12-06;
+ * classic-level copies at once). This one copies them as they are added, as every write of
+ * shardline reads its arrays during the call.
+ */
+class ShardlineChainedBatch extends AbstractChainedBatch<ShardlineLevelBase, Encoded, unknown> {
+  #operations: Array<{ type: "put" | "del"; key: Encoded; value?: Encoded }> = [];
+
+  constructor(db: ShardlineLevelBase) {
+    // abstract-level's typings declare one argument; the class takes (db, { add }) to opt in to _add.
+    super(...([db, { add: true }] as unknown as [never]));
+  }
+
+  _add(op: { type: "put" | "del"; key: Encoded; value?: Encoded }): void {
+    const own = (x: Encoded | undefined) => (x instanceof Uint8Array ? new Uint8Array(x) : x);
+    this.#operations.push(op.type === "put" ? { type: "put", key: own(op.key)!, value: own(op.value) } : { type: "del", key: own(op.key)! });
+  }
+
+  _clear(): void {
+    this.#operations = [];
+  }
+
+  async _write(): Promise<void> {
+    return (this.db as ShardlineLevelBase)._batch(this.#operations);
   }
 }
 
@@ -393,6 +421,11 @@ export class ShardlineLevelBase extends AbstractLevel<Encoded, unknown, unknown>
     } catch (error) {
       throw levelError(error);
     }
+  }
+
+  /** A chained batch that reads its keys and values when they are added (ShardlineChainedBatch). */
+  _chainedBatch(): ShardlineChainedBatch {
+    return new ShardlineChainedBatch(this);
   }
 
   async _batch(operations: Array<{ type: "put" | "del"; key: Encoded; value?: Encoded }>): Promise<void> {

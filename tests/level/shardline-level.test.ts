@@ -10,6 +10,7 @@
 // From a review (2026-12-06), each seen failing before its fix: a string starting with U+FEFF
 // lost it on the way back (TextDecoder's default); getMany/hasMany read each key at its own
 // point, so a batch published by another thread between two keys was seen half applied.
+import { Buffer } from "node:buffer";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runtimeName } from "../../runtimes/current.ts";
@@ -283,6 +284,29 @@ test("range options longer than KEY_BYTES_MAX are valid bounds for iterators, se
   await db.clear({ gte: long });
   assert.equal(await db.keys().all(), ["a", "b"], "clear above a long bound");
   await db.close();
+});
+
+test("a chained batch reads the Buffers given to put() and del() when they are added: reusing them before write() changes nothing", async () => {
+  // abstract-level's default chained batch kept the arrays until write() (review, 2026-12-06).
+  const db = new ShardlineLevel(tempDir("shardline-level-"), { shardline: FAST, keyEncoding: "view", valueEncoding: "view" });
+  await db.open();
+  try {
+    const key = Buffer.from("k1");
+    const value = Buffer.from("v1");
+    const batch = db.batch();
+    batch.put(key, value);
+    key.write("k2");
+    value.write("v2");
+    batch.put(key, value);
+    key.write("k3");
+    batch.del(key);
+    key.write("zz");
+    await batch.write();
+    const got = await db.getMany([Buffer.from("k1"), Buffer.from("k2"), Buffer.from("zz")]);
+    assert.equal(got.map((v) => (v === undefined ? undefined : new TextDecoder().decode(v as Uint8Array))), ["v1", "v2", undefined]);
+  } finally {
+    await db.close();
+  }
 });
 
 test.run();
