@@ -131,17 +131,18 @@ async function keysOf(db: { share(): { module: WebAssembly.Module; memory: WebAs
 }
 
 /**
- * A closed database of 16 shards with 64 KiB memtables: shard 1 took one batch first and never
+ * A closed database of 8 shards with 64 KiB memtables: shard 1 took one batch first and never
  * again, so its memtable holds the group checkpoint at the log's start; shard 0 took
- * BATCHES batches and flushed most of them, so maxSeq is far into the log. (16 shards: the
+ * BATCHES batches and flushed most of them, so maxSeq is far into the log. (8 shards: the
  * actor flushes a quiet shard's memtable once the log kept for it passes twice the
- * memtables' total size, 2 MiB here, and this log is ~0.5 MB.) Every batch is one
+ * memtables' total size, 1 MiB here, and this log is ~0.52 MB; with 2 shards it was flushed,
+ * with 16 the test took twice as long.) Every batch is one
  * record of the same size: record j (0 is shard 1's) starts at firstLsn + j * recordBytes.
  */
 async function quietAndBusyShards() {
   const dir = tempDir();
   const core = await manifestCore();
-  const options = { shards: 16, durability: "full", memtableBytesMax: 64 * 1024 } as const;
+  const options = { shards: 8, durability: "full", memtableBytesMax: 64 * 1024 } as const;
   const db = await open(dir, options);
   const [quiet, busy] = [await keysOf(db, "q", 1, PER_BATCH), await keysOf(db, "b", 0, KEYS)];
   await db.batch(quiet.map((key) => ({ type: "put" as const, key, value: valueOf(key) })));
