@@ -28,6 +28,7 @@ import { VALUE_TOMBSTONE } from "../core/memtable.ts";
 import { ClosedError, MemoryFullError, ReadOnlyError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
 import type { DirLock, LockRecord } from "../lock.ts";
 import type { Platform, WorkerHandle } from "../platform.ts";
+import { compareKeys } from "../table/key-order.ts";
 import { ValueRead } from "../table/table-reader.ts";
 import { DurableWaiters } from "../wal/durable-waiters.ts";
 import { Ring, RingState } from "../wal/format.ts";
@@ -1090,25 +1091,25 @@ function scanBounds(options: ScanOptions): ScanBounds {
   let lower = opt(options.gte);
   let lowerExclusive = false;
   const gt = opt(options.gt);
-  if (gt && (!lower || compare(gt, lower) >= 0)) {
+  if (gt && (!lower || compareKeys(gt, lower) >= 0)) {
     lower = gt;
     lowerExclusive = true;
   }
   let upper = opt(options.lt);
   let upperInclusive = false;
   const lte = opt(options.lte);
-  if (lte && (!upper || compare(lte, upper) < 0)) {
+  if (lte && (!upper || compareKeys(lte, upper) < 0)) {
     upper = lte;
     upperInclusive = true;
   }
   if (options.prefix !== undefined) {
     const prefix = ownBoundOf(options.prefix);
-    if (!lower || compare(prefix, lower) > 0) {
+    if (!lower || compareKeys(prefix, lower) > 0) {
       lower = prefix;
       lowerExclusive = false;
     }
     const end = prefixEnd(prefix);
-    if (end && (!upper || compare(end, upper) < 0 || (compare(end, upper) === 0 && upperInclusive))) {
+    if (end && (!upper || compareKeys(end, upper) < 0 || (compareKeys(end, upper) === 0 && upperInclusive))) {
       upper = end;
       upperInclusive = false;
     }
@@ -1130,12 +1131,6 @@ function scanBounds(options: ScanOptions): ScanBounds {
   if (options.reverse !== undefined && typeof options.reverse !== "boolean") throw new TypeError("reverse must be a boolean");
   if (options.holdAtEnd !== undefined && typeof options.holdAtEnd !== "boolean") throw new TypeError("holdAtEnd must be a boolean");
   return { lower, lowerExclusive, upper, upperInclusive, reverse: options.reverse ?? false, limit: options.limit ?? Infinity, holdAtEnd: options.holdAtEnd ?? false };
-}
-
-function compare(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return a.length - b.length;
 }
 
 /** `ops` with keys and values of their own: what a write deferred past its call writes (the caller may reuse its arrays). */

@@ -27,6 +27,7 @@ import { AbstractChainedBatch, AbstractIterator, AbstractKeyIterator, AbstractLe
 import type { BatchOperation, Database, Key, Snapshot } from "../engine/database.ts";
 import type { DatabaseOptions } from "../engine/options.ts";
 import type { ScanIterator } from "../engine/scan.ts";
+import { compareKeys } from "../table/key-order.ts";
 import { abortError, LevelError, levelError } from "./level-errors.ts";
 
 /** What a runtime gives the adapter: its bound `open` (which checks createIfMissing and errorIfExists). */
@@ -116,13 +117,9 @@ function levelRange(options: RangeOptions): LevelRange {
 const utf8 = new TextEncoder();
 const bytesOf = (key: Encoded): Uint8Array => (typeof key === "string" ? utf8.encode(key) : key);
 
-/** Unsigned byte order of two keys (negative, 0, positive). */
+/** Unsigned byte order of two keys (negative, 0, positive): the engine's key order. */
 function compareEncoded(a: Encoded, b: Encoded): number {
-  const x = bytesOf(a);
-  const y = bytesOf(b);
-  const n = Math.min(x.length, y.length);
-  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] - y[i];
-  return x.length - y.length;
+  return compareKeys(bytesOf(a), bytesOf(b));
 }
 
 /** Whether `target` lies outside `range` (abstract-level: a seek there reaches the natural end). */
