@@ -821,10 +821,13 @@ class Actor implements FlushEnv {
 
   /** Freezes the active memtable the log is kept for, once it keeps too much (LOG_HELD_MEMTABLES_MAX); true if it did. */
   #freezeLogHolder(): boolean {
+    const heldMax = LOG_HELD_MEMTABLES_MAX * this.shared.shards * this.memtables.memtableBytes;
+    // Every unflushed record is at or above the MANIFEST's checkpoint (the log below it is
+    // trimmed): the log from there bounds what memtables hold, without walking them each step.
+    if (this.groupDurable() - this.manifest.groupCheckpoint <= heldMax) return false;
     const holder = this.memtables.oldestHolder();
     if (!holder?.active) return false; // a frozen one: the flush below takes it first
-    const held = this.groupDurable() - holder.lsn;
-    if (held <= LOG_HELD_MEMTABLES_MAX * this.shared.shards * this.memtables.memtableBytes) return false;
+    if (this.groupDurable() - holder.lsn <= heldMax) return false;
     return this.#freezeIfRoom(holder.shard);
   }
 
