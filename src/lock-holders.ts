@@ -136,6 +136,9 @@ export function judgeLockFile(platform: Platform, path: string): Verdict {
     file = platform.open(path, "read");
   } catch (error) {
     if (hasErrorCode(error, "ENOENT")) return { status: "gone" };
+    // Another user's lock file (made under a umask of 077): its holder may well be alive.
+    // Thrown, EACCES would read as "no lock protocol here" and let a second writer in.
+    if (hasErrorCode(error, "EACCES") || hasErrorCode(error, "EPERM")) return { status: "alive", record: undefined, reason: "cannot be read by this user" };
     throw error;
   }
   try {

@@ -140,6 +140,9 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
   let stopActor: (() => Promise<void>) | undefined;
   try {
     const existing = readManifest(await manifestCore(), platform, dir);
+    // Again under the lock: an open that waited for it may find the database another open
+    // made meanwhile (checkExistence ran before the wait).
+    if (existing && o.errorIfExists) throw new DatabaseExistsError(dir);
     if (!existing) refuseIfNotNew(platform, dir);
     if (existing && o.shards !== undefined && o.shards !== existing.shards) {
       throw new RangeError(`${dir} was created with ${existing.shards} shards; open it with shards: ${existing.shards} or leave shards out`);

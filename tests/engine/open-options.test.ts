@@ -3,7 +3,9 @@
 // as FileSystemError (code SHARDLINE_FS, the OS error as `cause`).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FileSystemError, ShardlineError } from "../../src/engine/public.ts";
+import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FileSystemError, LockedError, ShardlineError } from "../../src/engine/public.ts";
+import { openDatabase } from "../../src/engine/open.ts";
+import { type Platform, PlatformError } from "../../src/platform.ts";
 import { editDistance, nearestName } from "../../src/nearest-name.ts";
 import { rejects } from "../harness/assert.ts";
 import { MEMTABLE_BYTES_MAX } from "../../src/engine/options.ts";
@@ -116,6 +118,57 @@ test("open with memtableBytesMax at its maximum and the default 4 shards (more m
   await db.put("k", "v");
   assert.is(text(db.get("k")), "v");
   await db.close();
+});
+
+test("errorIfExists: of two opens of a new directory at once, the one that waited for the lock is refused with DatabaseExistsError", async () => {
+  const dir = tempDir();
+  // Both are started before either has written its MANIFEST; the loser waits for the lock.
+  const a = open(dir, { errorIfExists: true, coordinationTimeoutMs: 60_000 });
+  const b = open(dir, { errorIfExists: true, coordinationTimeoutMs: 60_000 });
+  const outcomes = [a.then((db) => ({ db }), (error) => ({ error })), b.then((db) => ({ db }), (error) => ({ error }))];
+  const first = await Promise.race(outcomes);
+  assert.ok("db" in first, "one of them creates the database");
+  await first.db.put("k", "made by the first");
+  await first.db.close();
+  const results = await Promise.all(outcomes);
+  const opened = results.filter((r) => "db" in r);
+  for (const r of opened) if ("db" in r && r.db !== first.db) await r.db.close();
+  const refused = results.filter((r) => "error" in r && r.error instanceof DatabaseExistsError);
+  assert.is(opened.length, 1, `errorIfExists: true opened an existing database (${opened.length} opens succeeded)`);
+  assert.is(refused.length, 1, "the second is DatabaseExistsError");
+});
+
+/** A file system on which another user's lock file cannot be read (mode 0600, another uid): EACCES. */
+function othersLockFilesUnreadable(base: Platform): Platform {
+  return {
+    ...base,
+    open(path, mode) {
+      if (mode === "read" && path.includes("/LOCK.d/")) throw new PlatformError(`open ${path}: permission denied`, "EACCES");
+      return base.open(path, mode);
+    },
+  };
+}
+
+test("coordination auto: a live holder's lock file this user cannot read (EACCES) means LockedError, not a second writer", async () => {
+  const dir = tempDir();
+  const holder = await open(dir);
+  await holder.put("k", "holder");
+  let second: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    const error = await rejects(async () => {
+      second = await openDatabase(othersLockFilesUnreadable(platform), dir, { coordinationTimeoutMs: 0 });
+    }, LockedError, "a second writer while the first holds the directory");
+    assert.is((error as LockedError).code, "SHARDLINE_LOCKED");
+  } finally {
+    if (second) {
+      assert.is(second.stats().coordination?.locked, false);
+      await second.close();
+    }
+    await holder.close();
+  }
+  const after = await open(dir, { coordinationTimeoutMs: 0 });
+  assert.is(text(after.get("k")), "holder");
+  await after.close();
 });
 
 test.run();
