@@ -317,7 +317,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     // thread, and it must not flush or merge once the lock below is released.
     await stopActor?.();
     await actor?.terminate();
-    await log?.close();
+    await log?.close().catch(() => {}); // the open's own error is the one to report
     if (error instanceof LogFlushedBelowFloor) error.held = { lock, coordination };
     else lock?.release();
     throw error;

@@ -131,6 +131,8 @@ export interface SharedLogHandle {
   ring: number;
   dir: string;
   durability: Durability;
+  /** The LSN the log was at when its opener opened it (LogStats.bytes counts from there on every handle). */
+  openedAtLsn: number;
 }
 
 export type LogData = Uint8Array | string;
@@ -184,10 +186,11 @@ export class Log implements AsyncDisposable {
     readonly recovery: RecoveryReport | undefined,
     readonly limits: LogLimits,
     private readonly owner: { worker: WorkerHandle; lock: DirLock | undefined; closed: Promise<void>; started: Promise<void> } | undefined,
+    openedAtLsn = ring.reserveHead,
   ) {
     this.#waiters = new DurableWaiters(ring, `log ${dir}`);
     this.#queue = new AppendQueue(ring);
-    this.#openedAtLsn = ring.reserveHead;
+    this.#openedAtLsn = openedAtLsn;
   }
 
   /** Opens (creating if needed) the log in `dir`, recovering it first. */
@@ -301,7 +304,8 @@ export class Log implements AsyncDisposable {
     const core = await Core.attach(handle.module, handle.memory);
     const ring = new RingView(core, handle.ring);
     const limits = { recordBytesMax: ring.recordBytesMax, segmentBytesMax: 0, bufferBytes: ring.capacity };
-    return new Log(platform, core, ring, handle.dir, handle.durability, undefined, limits, undefined);
+    const openedAtLsn = Number.isSafeInteger(handle.openedAtLsn) && handle.openedAtLsn >= 0 && handle.openedAtLsn <= ring.reserveHead ? handle.openedAtLsn : ring.reserveHead;
+    return new Log(platform, core, ring, handle.dir, handle.durability, undefined, limits, undefined, openedAtLsn);
   }
 
   /** Settles when the durability worker has opened its segment, or failed to (opening handle only). */
@@ -322,7 +326,7 @@ export class Log implements AsyncDisposable {
   /** Structured-cloneable handle for `attachLog` in a worker thread. */
   share(): SharedLogHandle {
     this.#checkOpen();
-    return { kind: "shardline-log", module: this.core.module, memory: this.core.memory, ring: this.ring.ring, dir: this.dir, durability: this.durability };
+    return { kind: "shardline-log", module: this.core.module, memory: this.core.memory, ring: this.ring.ring, dir: this.dir, durability: this.durability, openedAtLsn: this.#openedAtLsn };
   }
 
   get durableLsn(): bigint {
@@ -412,7 +416,7 @@ export class Log implements AsyncDisposable {
 
   /** Resolves when every record at or below `lsn` (of those appended so far) is durable. */
   flushUntil(lsn: bigint = this.currentLsn): Promise<void> {
-    if (typeof lsn !== "bigint") return Promise.reject(new TypeError("flushUntil expects a bigint LSN"));
+    if (typeof lsn !== "bigint" || lsn < 0n) return Promise.reject(new TypeError("flushUntil expects a non-negative bigint LSN"));
     const target = Math.min(Number(lsn) + 1, this.ring.reserveHead);
     // Under "async" the durability worker would gather for batchIntervalUs first.
     if (this.durability === "async") this.ring.requestSync(target);
@@ -462,7 +466,8 @@ export class Log implements AsyncDisposable {
   /**
    * Closes the log: later appends are refused with ClosedError, every record appended
    * before is written and synced, the worker stops and the lock is released. On an
-   * attached handle, only that handle closes.
+   * attached handle, only that handle closes. Rejects with the log's WalFailedError, after
+   * all of that, if the log failed: records appended before may then be missing.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -473,17 +478,19 @@ export class Log implements AsyncDisposable {
     this.#closed = true;
     // Appends made before close() and still waiting for room go in first (AppendQueue).
     await this.#queue.whenIdle();
-    if (!this.owner) {
-      this.core.detach();
-      this.#closeDone = true;
-      return;
+    if (this.owner) {
+      if (this.ring.state === RingState.OPEN) this.ring.setState(RingState.CLOSING);
+      this.owner.worker.ref();
+      await this.owner.closed;
+      await this.owner.worker.terminate();
+      this.owner.lock?.release();
     }
-    if (this.ring.state === RingState.OPEN) this.ring.setState(RingState.CLOSING);
-    this.owner.worker.ref();
-    await this.owner.closed;
-    await this.owner.worker.terminate();
-    this.owner.lock?.release();
+    // A failed log may not hold what was appended before close() (appendNow's records
+    // say nothing else): close() must not resolve as if it did.
+    const failed = this.ring.state === RingState.FAILED ? this.ring.stateError(`log ${this.dir}`) : undefined;
+    if (!this.owner) this.core.detach();
     this.#closeDone = true;
+    if (failed) throw failed;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

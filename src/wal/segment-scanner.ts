@@ -70,8 +70,15 @@ export class SegmentScanner {
   }
 
   /** Opens `path` read-only and reads its header; the caller validated it already. */
+  /** A scanner of the segment at `path`; the file is closed again if the scanner cannot be made (no read buffer left). */
   static open(core: Core, platform: Platform, path: string, header: SegmentHeader, startOffset?: number): SegmentScanner {
-    return new SegmentScanner(core, platform.open(path, "read"), header, startOffset);
+    const file = platform.open(path, "read");
+    try {
+      return new SegmentScanner(core, file, header, startOffset);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
   }
 
   lsnAt(offset: number): number {

@@ -8,6 +8,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { FailCode, RingState } from "../../src/wal/format.ts";
 import { cleanup, openLog, platform, tempDir } from "./helpers.ts";
+import { WalFailedError } from "../../src/errors.ts";
+import { rejects } from "../harness/assert.ts";
 
 const test = suite("wal abandoned reservation");
 const appender = new URL("./fixtures/append-forever.ts", import.meta.url).href;
@@ -28,7 +30,8 @@ test("a worker terminated in the middle of an append: the owner's close() settle
     await new Promise((r) => setTimeout(r, 5));
     await worker.terminate();
     const closing = log.close();
-    const outcome = await Promise.race([closing.then(() => "closed"), new Promise((r) => setTimeout(() => r("still closing after 15 s"), 15_000))]);
+    // Settles: resolves if the terminate landed between appends, rejects (the log failed) if inside one.
+    const outcome = await Promise.race([closing.then(() => "closed", () => "closed"), new Promise((r) => setTimeout(() => r("still closing after 15 s"), 15_000))]);
     if (outcome !== "closed") {
       // Free the stuck durability worker (fail the ring), so that this test process can end.
       const ring = (log as unknown as { ring: { setState(state: number, failCode: number, osCode: string): void } }).ring;
@@ -39,7 +42,10 @@ test("a worker terminated in the middle of an append: the owner's close() settle
     // Failed when the terminate landed inside an append (Deno's may not), closed otherwise.
     const state = log.stats().state;
     assert.ok(state === "failed" || state === "closed", state);
-    if (state === "failed") assert.ok(log.durableLsn < log.currentLsn, "what followed the abandoned record was never written");
+    if (state === "failed") {
+      assert.ok(log.durableLsn < log.currentLsn, "what followed the abandoned record was never written");
+      await rejects(() => closing, WalFailedError);
+    }
   }
 });
 

@@ -57,7 +57,8 @@ async function checkFailStop(faults: FaultPlan, step: RegExp) {
   await rejects(() => log.append("later"), WalFailedError);
   throwsA(() => log.appendNow("later"), WalFailedError);
   assert.is(log.stats().state, "failed");
-  await log.close();
+  // close() stops the worker and releases the lock, then says the log failed.
+  await rejects(() => log.close(), WalFailedError);
   // Every acknowledged record is on disk, byte-exact, after recovery.
   const reopened = await openLog(dir, SMALL);
   const onDisk = new Map((await collect(reopened)).map((r) => [r.text, r.lsn]));
@@ -97,4 +98,19 @@ test("a failure creating the first segment makes openLog reject, and releases th
 });
 
 test.after(cleanup);
+test("a write failing under records appended before close(): close() rejects with WalFailedError rather than resolve without them", async () => {
+  // Writes through the worker's platform: 1 the new segment's header, 2 its zeros, 3 the
+  // first batch of records. That one fails.
+  const dir = tempDir();
+  const log = await openLog(dir, { ...SMALL, faults: { failWriteAt: 3 } });
+  const lsn = log.appendNow("appended before close");
+  let closeError: unknown;
+  await log.close().catch((e) => void (closeError = e));
+  const again = await openLog(dir, SMALL);
+  const inLog = (await collect(again)).some((r) => r.lsn === lsn);
+  await again.close();
+  // README: "Records appended before close() are all in the log once it resolves."
+  assert.ok(inLog || closeError instanceof WalFailedError, `close() resolved (${String(closeError)}) but the record at ${lsn} is not in the log`);
+});
+
 test.run();

@@ -305,4 +305,16 @@ test("openLog refuses an unknown option with a TypeError naming the nearest one,
   assert.is(platform.stat(dir), undefined, "nothing made on disk");
 });
 
+test("flushUntil(-1n) is refused with a TypeError, as trimBefore and stream refuse a negative LSN", async () => {
+  const log = await openLog(tempDir(), SMALL);
+  try {
+    await log.append("x");
+    await rejects(() => log.trimBefore(-1n), TypeError, "trimBefore(-1n)");
+    assert.throws(() => log.stream({ from: -1n }), (e: unknown) => e instanceof TypeError, "stream({ from: -1n })");
+    await rejects(() => log.flushUntil(-1n), (e) => e instanceof TypeError || e instanceof RangeError, "flushUntil(-1n) resolved");
+  } finally {
+    await log.close();
+  }
+});
+
 test.run();

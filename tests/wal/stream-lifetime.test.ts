@@ -9,6 +9,7 @@
 //   documented: the limit is in the README, and the error says what holds the buffers.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { readlinkSync } from "node:fs";
 import type { Platform } from "../../src/platform.ts";
 import { observedReads } from "../harness/observed-reads.ts";
 import { bindLogApi } from "../../src/wal/public.ts";
@@ -97,4 +98,45 @@ test("open streams past the log's read buffers: a RangeError that says what hold
 });
 
 test.after.each(cleanup);
+/** Open descriptors of this process on files in `dir` (-1 where /proc is not there). */
+function fdsInto(dir: string): number {
+  let names: string[];
+  try {
+    names = platform.readdir("/proc/self/fd");
+  } catch {
+    return -1;
+  }
+  let n = 0;
+  for (const name of names) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`).startsWith(`${dir}/`)) n++;
+    } catch {
+      // closed since the listing
+    }
+  }
+  return n;
+}
+
+test("a stream refused a read buffer (RangeError) leaves no segment file open", async () => {
+  const log = await openLog(tempDir(), SMALL);
+  const its: AsyncIterator<unknown>[] = [];
+  try {
+    await log.append(["a", "b", "c"]);
+    const before = fdsInto(log.dir);
+    if (before < 0) return; // no /proc: nothing to count
+    let error: Error | undefined;
+    for (let i = 0; i < 400 && !error; i++) {
+      const it = log.stream({ follow: true })[Symbol.asyncIterator]();
+      its.push(it);
+      await it.next().catch((e: Error) => void (error = e));
+    }
+    assert.ok(error instanceof RangeError, `no RangeError (${error})`);
+    for (const it of its.splice(0)) await it.return?.();
+    assert.is(fdsInto(log.dir), before, "descriptors on the log's files after every stream ended (the refused stream's segment file stays open)");
+  } finally {
+    for (const it of its) await it.return?.();
+    await log.close();
+  }
+});
+
 test.run();

@@ -5,6 +5,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runModuleInWorker } from "../../src/worker-client.ts";
 import { cleanup, collect, openLog, platform, tempDir } from "./helpers.ts";
+import { attachLog } from "./helpers.ts";
 
 const test = suite("wal workers");
 const WORKERS = 4;
@@ -39,4 +40,19 @@ test(`${WORKERS} workers and the main thread append at once; every record is rea
 });
 
 test.after(cleanup);
+test("stats().bytes of an attached handle counts from when the log was opened, as the opener's does", async () => {
+  const log = await openLog(tempDir(), { segmentBytesMax: 4096, bufferBytes: 64 * 1024 });
+  try {
+    await log.append(["one", "two", "three"]);
+    const attached = await attachLog(log.share());
+    try {
+      assert.is(attached.stats().bytes, log.stats().bytes, "the same log, the same bytes since it was opened");
+    } finally {
+      await attached.close();
+    }
+  } finally {
+    await log.close();
+  }
+});
+
 test.run();
