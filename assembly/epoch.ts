@@ -55,16 +55,26 @@ export function epochAdvance(): u32 {
   return atomic.add<u32>(CONTROL_BASE + CTL_EPOCH, 1);
 }
 
-/** 1 when no registered thread is inside a read that began at or before epoch `retired`. */
+/**
+ * 1 when no registered thread is inside a read that began at or before epoch `retired`.
+ * A word keeps 31 bits of its epoch, so epochs are compared modulo 2^31: a read began at
+ * or before `retired` when `retired` is less than 2^30 epochs past it (an open read is
+ * never 2^30 retired memtables old). Plain `<=` lost the top bit once the epoch passed
+ * 2^31: every read then looked older than every retire.
+ */
 export function epochQuiet(retired: u32): u32 {
   for (let i: u32 = 0; i < THREADS_MAX; i++) {
     const block = <usize>atomic.load<u32>(THREAD_REGISTRY + (<usize>i << 2));
     if (block == 0) continue;
     const word = atomic.load<u32>(block + TB_EPOCH);
-    if ((word & 1) != 0 && (word >>> 1) <= retired) return 0;
+    if ((word & 1) != 0 && ((retired - (word >>> 1)) & EPOCH_MASK) < EPOCH_HALF) return 0;
   }
   return 1;
 }
+
+/** The 31 bits of an epoch a thread's word keeps, and half their range. */
+const EPOCH_MASK: u32 = 0x7fffffff;
+const EPOCH_HALF: u32 = 0x40000000;
 
 /** Registers a thread block; false when THREADS_MAX threads are attached already. */
 export function registerThread(block: usize): bool {

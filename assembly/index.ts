@@ -53,6 +53,9 @@ import {
   shardTakeTs,
   shardRecord,
   validShard,
+  shardDropOldestFrozen as dropOldestFrozen,
+  shardInstallActive as installActive,
+  shardRotateActive as rotateActive,
 } from "./shard";
 import {
   MEMTABLE_BYTES_MIN,
@@ -63,6 +66,8 @@ import {
   MT_WRITERS,
   MT_CAPACITY,
   MT_USED,
+  HEIGHT_MAX,
+  NODE_HEADER_BYTES,
   NODE_TS,
   VALUE_TOMBSTONE,
   countNodes,
@@ -79,6 +84,8 @@ import {
   lastNode,
   memtableFormat,
   nextNode,
+  nodeHeight,
+  nodeKeyLength,
   nodeCreate,
   nodeLink,
   prevNode,
@@ -104,7 +111,6 @@ export {
 export { validateRecords as walValidate, findValidHeader as walFindValidHeader } from "./walscan";
 export { engineBatch, engineWrite } from "./engine";
 export { epochAdvance, epochEnter, epochExit, epochHold, epochNow, epochQuiet } from "./epoch";
-export { shardDropOldestFrozen, shardInstallActive, shardRotateActive } from "./shard";
 export { replayLink, replayRecord, replayRun, replayStateBytes } from "./replay";
 
 // ---- lifecycle -------------------------------------------------------------------------
@@ -291,6 +297,22 @@ function isMemtable(mt: usize): bool {
   return atomic.load<u32>(mt) == MEMTABLE_MAGIC;
 }
 
+/** An address that may be a node: 8-aligned, in the heap, with room for a node's header and one link. */
+function isNodeAddress(node: usize): bool {
+  if ((node & 7) != 0 || node < <usize>load<u32>(CONTROL_BASE + CTL_HEAP_START)) return false;
+  return <u64>node + <u64>(NODE_HEADER_BYTES + 4) <= <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP);
+}
+
+/** A node address inside memtable `mt`'s arena whose tower and key lie inside it too. */
+function isNodeOf(mt: usize, node: usize): bool {
+  if (!isNodeAddress(node) || node < mt) return false;
+  const end = <u64>mt + <u64>load<u32>(mt, MT_CAPACITY);
+  if (<u64>node + <u64>(NODE_HEADER_BYTES + 4) > end) return false;
+  const height = nodeHeight(node);
+  if (height == 0 || height > HEIGHT_MAX) return false;
+  return <u64>node + <u64>NODE_HEADER_BYTES + (<u64>height << 2) + <u64>nodeKeyLength(node) <= end;
+}
+
 function checkLengths(keyLength: u32, valueLength: u32): u32 {
   if (keyLength > KEY_BYTES_MAX) return STATUS_KEY_TOO_LARGE;
   if (valueLength != VALUE_TOMBSTONE && valueLength > VALUE_BYTES_MAX) return STATUS_VALUE_TOO_LARGE;
@@ -381,11 +403,26 @@ export function memtableLast(mt: usize): usize {
 }
 
 export function memtableNext(node: usize): usize {
-  return nextNode(node);
+  return isNodeAddress(node) ? nextNode(node) : 0;
 }
 
 export function memtablePrev(mt: usize, node: usize): usize {
-  return isMemtable(mt) ? prevNode(mt, node) : 0;
+  return isMemtable(mt) && isNodeOf(mt, node) ? prevNode(mt, node) : 0;
+}
+
+/** Owner: installs `mt` as the shard's active memtable (nothing for a shard that is not one). */
+export function shardInstallActive(shard: u32, mt: usize): void {
+  if (validShard(shard)) installActive(shard, mt);
+}
+
+/** Owner: shard.ts shardRotateActive; STATUS_BAD_SHARD for a shard that is not one. */
+export function shardRotateActive(shard: u32, next: usize): u32 {
+  return validShard(shard) ? rotateActive(shard, next) : STATUS_BAD_SHARD;
+}
+
+/** Owner: shard.ts shardDropOldestFrozen; 0 (none) for a shard that is not one. */
+export function shardDropOldestFrozen(shard: u32): usize {
+  return validShard(shard) ? dropOldestFrozen(shard) : 0;
 }
 
 /** Bytes reserved from the arena (whole chunks, so up to one chunk per writing thread more than the nodes use). */
@@ -463,7 +500,8 @@ export function memtableMinGroupLsn(mt: usize): f64 {
 
 /** Notes that a memtable holds a record of the group WAL at `lsn` (recovery's replay). */
 export function memtableNoteGroupLsn(mt: usize, lsn: f64): void {
-  if (isMemtable(mt)) noteGroupLsn(mt, <u64>lsn);
+  // NaN, a negative or an inexact value is no LSN (its u64 conversion would saturate to 0).
+  if (isMemtable(mt) && lsn >= 0 && lsn <= 9007199254740991.0) noteGroupLsn(mt, <u64>lsn);
 }
 
 /** Writes committed on the fast path, by every thread so far (attached and detached). */

@@ -359,7 +359,9 @@ export function ringRelease(ring: usize, upTo: u64): u32 {
   const data = <usize>load<u32>(ring, R_DATA);
   const from = atomic.load<u64>(ring, R_DRAIN_TAIL);
   const head = atomic.load<u64>(ring, R_RESERVE_HEAD) & ~RESERVE_CLOSED;
-  if (upTo < from || upTo > head || (upTo & 7) != 0) return WAL_BAD_ARGUMENT;
+  // Never more than the ring: writers that lost the race for the last room can leave the
+  // reserve head more than a capacity past the drain tail (ringReserve).
+  if (upTo < from || upTo > head || upTo - from > <u64>capacity || (upTo & 7) != 0) return WAL_BAD_ARGUMENT;
   const length = <u32>(upTo - from);
   const offset = <u32>(from & <u64>(capacity - 1));
   const first = length < capacity - offset ? length : capacity - offset;

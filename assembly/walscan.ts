@@ -82,6 +82,7 @@ export function validateRecords(buffer: usize, length: u32, salt: u32, lsn: u64)
  * checked: the caller does that for the candidate.
  */
 export function findValidHeader(buffer: usize, length: u32, salt: u32, lsn: u64, start: u32): u32 {
+  if (start >= length) return length; // also keeps the rounding below from wrapping
   let at = (start + 7) & ~7;
   while (at + RECORD_HEADER_BYTES <= length) {
     const record = buffer + <usize>at;

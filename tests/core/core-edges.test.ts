@@ -14,9 +14,20 @@
 // - skiplist.ts slotFor/nodeAlloc: one thread writing more memtables than SPLICE_SLOTS (8)
 //   in turn (the fast path with more than 8 shards) abandons its chunk on almost every
 //   insert, so arenas fill with unused chunks.
+// And from the core's second review (2026-12-06, later):
+// - index.ts re-exported shardInstallActive / shardRotateActive / shardDropOldestFrozen
+//   without validShard: a shard id past the count wrote the heap's first block (a thread's
+//   block, its epoch word), so epochQuiet called a reader quiet.
+// - epoch.ts: a thread's word keeps 31 bits of the epoch; past 2^31 every reader looked
+//   older than every retire (now compared modulo 2^31).
+// - index.ts memtableNext / memtablePrev trapped on an address that is no node;
+//   memtableNoteGroupLsn took NaN or a negative LSN as 0.
+// - walscan.ts findValidHeader: (start + 7) & ~7 wrapped for a start near 2^32.
+// - walring.ts ringRelease: a release could span more than the ring's capacity.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
+import { Memtable } from "../../src/core/memtable.ts";
 import { RING_HEADER_BYTES, WalStatus, recordBytes } from "../../src/wal/format.ts";
 import { RingView } from "../../src/wal/ring.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
@@ -158,6 +169,126 @@ test("fast path over 16 shards, one thread: 16 x 1,000 small writes fit in 1 MiB
   }
   assert.is(refused, "", "a fast-path write was refused");
   assert.is(written, SHARDS * 1000);
+});
+
+/** Control header (assembly/layout.ts). */
+const CONTROL_BASE = 4096;
+const CTL_EPOCH = 164;
+/** ThreadBlock offset of the epoch word (assembly/thread.ts). */
+const TB_EPOCH = 8;
+/** Ring header offsets (assembly/walring.ts). */
+const R_RESERVE_HEAD = 64;
+const R_DRAIN_TAIL = 128;
+
+test("index.ts shardInstallActive / shardRotateActive / shardDropOldestFrozen with shard = shardCount change nothing outside the shard table (not the first thread's block, not its epoch word)", async () => {
+  const core = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const e = core.exports;
+  const heapStart = e.coreHeapStart() >>> 0;
+  // The first block of the heap is this thread's block, right after the one shard record.
+  assert.is(core.threadBlock, heapStart);
+  // This thread reads (a scan holds epoch 0), and the actor retired an arena in epoch 0.
+  const retired = e.epochAdvance() >>> 0;
+  e.epochEnter();
+  e.epochHold(retired); // the read began in the retire's epoch: it may hold the arena
+  assert.is(e.epochQuiet(retired), 0, "precondition: the reader holds the retired epoch");
+  const before = core.u8.slice(heapStart, heapStart + 128);
+  // An out-of-range shard id (what a stray shard number from JavaScript would be).
+  e.shardInstallActive(1, 0x00abcd40);
+  const rotated = e.shardRotateActive(1, 0x00abcd80) >>> 0;
+  const dropped = e.shardDropOldestFrozen(1) >>> 0;
+  const after = core.u8.slice(heapStart, heapStart + 128);
+  const changed: number[] = [];
+  for (let i = 0; i < 128; i++) if (before[i] !== after[i]) changed.push(i);
+  assert.is(e.epochQuiet(retired), 0, `the reader is still inside the retired epoch, but epochQuiet says quiet: its epoch word went from ${before[TB_EPOCH]} to ${after[TB_EPOCH]}`);
+  assert.equal(changed, [], `bytes of the thread block changed at offsets ${changed.join(",")} (rotate answered ${rotated}, drop ${dropped})`);
+  e.epochExit();
+});
+
+test("epoch.ts: past epoch 2^31, a reader that entered after the retire does not keep epochQuiet at 0", async () => {
+  const core = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const e = core.exports;
+  // The global epoch after 2^31 - 1 advances (one per retired memtable).
+  Atomics.store(core.u32, (CONTROL_BASE + CTL_EPOCH) >>> 2, 2 ** 31 - 1);
+  const retired = e.epochAdvance() >>> 0; // retired in 2^31 - 1; the epoch is now 2^31
+  assert.is(retired, 2 ** 31 - 1);
+  const entered = e.epochEnter() >>> 0; // a read that begins after the retire
+  assert.is(entered, 2 ** 31);
+  const word = core.u32[(core.threadBlock + TB_EPOCH) >>> 2];
+  assert.is(e.epochQuiet(retired), 1, `a read entered in epoch ${entered} > ${retired} holds nothing retired in ${retired}, but its word ${word} reads as epoch ${word >>> 1}`);
+  e.epochExit();
+});
+
+test("index.ts memtableNext and memtablePrev given an address that is no node answer 0 instead of trapping", async () => {
+  const core = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const e = core.exports;
+  const mt = Memtable.create(core, 1 << 16);
+  mt.insert(new TextEncoder().encode("k"), new Uint8Array(1), 1n);
+  const end = core.memory.buffer.byteLength;
+  const thrown: string[] = [];
+  for (const node of [1, end - 16, 0xfffffff0]) {
+    try {
+      e.memtableNext(node | 0);
+    } catch (error) {
+      thrown.push(`memtableNext(${node}): ${(error as Error).message}`);
+    }
+    try {
+      e.memtablePrev(mt.address, node | 0);
+    } catch (error) {
+      thrown.push(`memtablePrev(mt, ${node}): ${(error as Error).message}`);
+    }
+  }
+  assert.equal(thrown, [], "index.ts: nothing here traps on bad input");
+});
+
+test("index.ts memtableNoteGroupLsn with NaN or a negative LSN leaves minGroupLsn as it was (not 0)", async () => {
+  const core = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const e = core.exports;
+  const mt = Memtable.create(core, 1 << 16);
+  e.memtableNoteGroupLsn(mt.address, 4096);
+  assert.is(e.memtableMinGroupLsn(mt.address), 4096);
+  e.memtableNoteGroupLsn(mt.address, NaN);
+  e.memtableNoteGroupLsn(mt.address, -8);
+  assert.is(e.memtableMinGroupLsn(mt.address), 4096, "a value that is no LSN lowered the memtable's minGroupLsn (the log's checkpoint is then held at 0)");
+});
+
+test("walscan.ts findValidHeader with a start near 2^32 answers length, never an offset before start", async () => {
+  const core = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const e = core.exports;
+  const buffer = e.coreAlloc(256) >>> 0;
+  const salt = 0x1234;
+  const lsn = 4096n;
+  // A valid record header at offset 0: headerCrc, word (type FULL, 4 bytes), payloadCrc.
+  const word = (1 << 24) | 4;
+  const payloadCrc = core.crc32c(new Uint8Array(4));
+  core.u32[buffer >>> 2] = e.walHeaderCrc(salt, lsn, word, payloadCrc) >>> 0;
+  core.u32[(buffer + 4) >>> 2] = word;
+  core.u32[(buffer + 8) >>> 2] = payloadCrc;
+  assert.is(e.walFindValidHeader(buffer, 64, salt, lsn, 0) >>> 0, 0, "precondition: the header at 0 is valid");
+  for (const start of [0xfffffff9, 0xffffffff]) {
+    const found = e.walFindValidHeader(buffer, 64, salt, lsn, start | 0) >>> 0;
+    assert.is(found, 64, `start ${start}: answered offset ${found}, before start`);
+  }
+});
+
+test("walring.ts ringRelease up to a reserveHead more than a capacity past drainTail is refused and zeroes nothing past the ring's data area", async () => {
+  const core = await Core.create({ shards: 1, memoryBytesMax: 64 << 20 });
+  const e = core.exports;
+    const ringAt = e.coreAlloc(RING_HEADER_BYTES + CAPACITY) >>> 0;
+  const after = e.coreAlloc(64 * 1024) >>> 0; // the next block: someone else's
+  assert.is(after, ringAt + RING_HEADER_BYTES + CAPACITY, "precondition: the block right after the ring");
+  core.u8.fill(0xa5, after, after + 64 * 1024);
+  assert.is(e.walRingFormat(ringAt, CAPACITY, 7, 0n, CAPACITY - 64), WalStatus.OK);
+  // Three writers of large records (recordBytesMax up to the capacity) passed ringReserve's
+  // first check together on an empty ring and all fetch-added: reserveHead is more than
+  // two capacities past drainTail, and the later ones wait for room ("Lost the race for the
+  // last room"). This is that state.
+  const head = BigInt(2 * CAPACITY + 4096);
+  Atomics.store(core.u64, (ringAt + R_RESERVE_HEAD) >>> 3, head);
+  assert.is(core.u64[(ringAt + R_DRAIN_TAIL) >>> 3], 0n);
+  const status = e.walRelease(ringAt, head);
+  let zeroed = 0;
+  for (let i = after; i < after + 64 * 1024; i++) if (core.u8[i] !== 0xa5) zeroed++;
+  assert.is(zeroed, 0, `walRelease answered ${status} and zeroed ${zeroed} bytes of the block after the ring`);
 });
 
 test.run();
