@@ -77,7 +77,7 @@ import { LINK_POLL_MS, LinkPacer } from "./link-pacer.ts";
 import { PagesAhead } from "./pages-ahead.ts";
 import { MEMTABLE_BYTES_MAX as MEMTABLE_ARENA_BYTES_MAX } from "./options.ts";
 import { BATCH_LOG_BYTES_MAX, BATCH_OPS_MAX } from "./options.ts";
-import { type BatchCommit, decodeRecord, encodeCommit, encodeOperations, forEachOperation, isOperationsRecord, KIND_FRAGMENT, KIND_OPERATIONS, type Operation, OP_PUT, operationBytes, RECORD_PREFIX_BYTES } from "./records.ts";
+import { type BatchCommit, decodeOwnedRecord, encodeCommit, encodeOperations, forEachOperation, isOperationsRecord, KIND_FRAGMENT, KIND_OPERATIONS, type Operation, OP_PUT, operationBytes, RECORD_PREFIX_BYTES } from "./records.ts";
 import { DbState, EngineShared } from "./shared-state.ts";
 
 export interface ActorArgs {
@@ -272,7 +272,8 @@ class Actor implements FlushEnv {
     const threadBlock = view.getUint32(4, true);
     if (payload[1] === REQUEST_KIND_BATCH_PART) return this.#decodePart(payload, view, slot, threadBlock);
     try {
-      const record = decodeRecord(payload.subarray(REQUEST_PREFIX_BYTES));
+      // Views: `payload` is this request's own copy out of the ring (RingView.payloads).
+      const record = decodeOwnedRecord(payload.subarray(REQUEST_PREFIX_BYTES));
       if (record.kind !== KIND_OPERATIONS) return undefined;
       for (const op of record.ops) if (op.shard >= this.shared.shards) return undefined;
       return { slot, threadBlock, ops: record.ops };

@@ -92,14 +92,12 @@ export class ChannelClient {
 
   /** `ops` encoded as a write request: the operations' bytes are copied here, now (the slot is filled in once one is free). */
   #request(ops: readonly Operation[]): Uint8Array {
-    const body = encodeOperations(ops);
-    const out = new Uint8Array(REQUEST_PREFIX_BYTES + body.length);
+    const out = encodeOperations(ops, REQUEST_PREFIX_BYTES);
     const view = new DataView(out.buffer);
     out[0] = 1;
     out[1] = REQUEST_KIND_WRITE;
     view.setUint16(2, NO_REPLY_SLOT, true);
     view.setUint32(4, this.core.threadBlock, true);
-    out.set(body, REQUEST_PREFIX_BYTES);
     return out;
   }
 
@@ -318,7 +316,6 @@ export function writeReply(core: Core, threadBlock: number, slot: number, reply:
   core.u64[(at + 8) >>> 3] = reply.ts;
   core.u64[(at + 16) >>> 3] = BigInt(reply.visibleAfter);
   Atomics.store(i32, at >>> 2, ReplyState.DONE);
-  Atomics.notify(i32, at >>> 2);
   const seqIndex = (threadBlock + TB_REPLY_SEQ) >>> 2;
   Atomics.add(i32, seqIndex, 1);
   Atomics.notify(i32, seqIndex);

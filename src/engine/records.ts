@@ -67,16 +67,16 @@ export function operationBytes(key: Uint8Array, value: Uint8Array | undefined): 
   return OP_HEADER_BYTES + key.length + (value?.length ?? 0);
 }
 
-/** An operations record for `ops` (timestamps already assigned). */
-export function encodeOperations(ops: readonly Operation[]): Uint8Array {
-  let bytes = RECORD_PREFIX_BYTES;
+/** An operations record for `ops` (timestamps already assigned), after `prefixBytes` bytes left for the caller (zeros). */
+export function encodeOperations(ops: readonly Operation[], prefixBytes = 0): Uint8Array {
+  let bytes = prefixBytes + RECORD_PREFIX_BYTES;
   for (const op of ops) bytes += operationBytes(op.key, op.value);
   const out = new Uint8Array(bytes);
   const view = new DataView(out.buffer);
-  out[0] = RECORD_VERSION;
-  out[1] = KIND_OPERATIONS;
-  view.setUint32(4, ops.length, true);
-  let at = RECORD_PREFIX_BYTES;
+  out[prefixBytes] = RECORD_VERSION;
+  out[prefixBytes + 1] = KIND_OPERATIONS;
+  view.setUint32(prefixBytes + 4, ops.length, true);
+  let at = prefixBytes + RECORD_PREFIX_BYTES;
   for (const op of ops) {
     out[at] = op.type;
     view.setUint16(at + 2, op.shard, true);
@@ -90,8 +90,17 @@ export function encodeOperations(ops: readonly Operation[]): Uint8Array {
   return out;
 }
 
-/** Decodes a record, or throws an Error saying what is wrong (the caller reports corruption). */
+/** Decodes a record, or throws an Error saying what is wrong (the caller reports corruption); keys and values are copies. */
 export function decodeRecord(payload: Uint8Array): EngineRecord {
+  return decode(payload, false);
+}
+
+/** decodeRecord for a payload the caller owns and never writes again: keys and values are views of it. */
+export function decodeOwnedRecord(payload: Uint8Array): EngineRecord {
+  return decode(payload, true);
+}
+
+function decode(payload: Uint8Array, views: boolean): EngineRecord {
   if (payload.length < RECORD_PREFIX_BYTES) throw new Error(`engine record of ${payload.length} bytes is shorter than its prefix`);
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   if (payload[0] !== RECORD_VERSION) throw new Error(`engine record version ${payload[0]} is not ${RECORD_VERSION}`);
@@ -118,8 +127,8 @@ export function decodeRecord(payload: Uint8Array): EngineRecord {
       type,
       shard: view.getUint16(at + 2, true),
       ts: view.getBigUint64(at + 12, true),
-      key: payload.slice(keyAt, keyAt + keyLength),
-      value: type === OP_PUT ? payload.slice(keyAt + keyLength, end) : undefined,
+      key: views ? payload.subarray(keyAt, keyAt + keyLength) : payload.slice(keyAt, keyAt + keyLength),
+      value: type !== OP_PUT ? undefined : views ? payload.subarray(keyAt + keyLength, end) : payload.slice(keyAt + keyLength, end),
     });
     at = end;
   }
