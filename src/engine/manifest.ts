@@ -27,10 +27,12 @@
  * actor); read by any thread that needs the table list (readers re-read it when the
  * shared manifest generation changes).
  */
-import { Core } from "../core/core.ts";
+import { Core, SHARDS_MAX } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import type { TableMeta } from "../table/format.ts";
+
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
 export const MANIFEST_NAME = "MANIFEST";
 /** Marks a follower's directory (src/replicate/follower.ts): no writer but the follower opens it. */
@@ -209,9 +211,10 @@ export function decodeManifest(core: Core, bytes: Uint8Array, path: string): Man
   if (typeof data !== "object" || data === null || Array.isArray(data)) throw fail("not an object");
   if (data.formatVersion !== MANIFEST_FORMAT_VERSION) throw fail(`format version ${data.formatVersion}`);
   const shards = data.shards;
-  if (!Number.isInteger(shards) || shards < 1) throw fail(`bad shard count ${shards}`);
+  if (!Number.isInteger(shards) || shards < 1 || shards > SHARDS_MAX) throw fail(`bad shard count ${shards}`);
   const isLsn = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
-  const isDecimal = (t: unknown) => typeof t === "string" && /^[0-9]+$/.test(t);
+  // A timestamp or sequence: a decimal u64 (the core takes them as u64; a longer one wrapped).
+  const isDecimal = (t: unknown) => typeof t === "string" && /^[0-9]{1,20}$/.test(t) && BigInt(t) <= U64_MAX;
   const listOf = (name: string, list: unknown, ok: (x: unknown) => boolean) => {
     if (!Array.isArray(list) || list.length !== shards) throw fail(`${name} is not a list of ${shards} (inconsistent shard count)`);
     if (!list.every(ok)) throw fail(`bad ${name}`);

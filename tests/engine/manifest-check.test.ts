@@ -63,6 +63,19 @@ test("a checksum-right MANIFEST naming a table twice, or with a table's count or
   assert.equal(await notRefused(cases), [], "not refused as a corrupt MANIFEST");
 });
 
+test("a checksum-right MANIFEST with more shards than SHARDS_MAX, or a timestamp past 64 bits: open refuses with CorruptionError (M2)", async () => {
+  // decodeManifest checked shards >= 1 only, and timestamps as decimal strings of any
+  // length (review, 2026-12-06): a wasm call then wrapped the timestamp to 64 bits, and
+  // 300 shards reached Core.create.
+  const manifest = (change: Record<string, unknown>) => JSON.stringify({ formatVersion: 1, shards: 1, version: 1, nextTableNumber: 1, tables: [], groupCheckpoint: 0, partitionCheckpoints: [0], maxTs: ["0"], maxSeq: "0", ...change });
+  const cases = [
+    manifest({ shards: 300, partitionCheckpoints: new Array(300).fill(0), maxTs: new Array(300).fill("0") }),
+    manifest({ maxTs: ["18446744073709551616"] }),
+    manifest({ maxSeq: "99999999999999999999999" }),
+  ];
+  assert.equal(await notRefused(cases), [], "not refused as a corrupt MANIFEST");
+});
+
 test("a MANIFEST over MANIFEST_BYTES_MAX (a sparse file of 300 MB): open refuses it with CorruptionError before reading it", async () => {
   const dir = tempDir();
   const db = await open(dir, { shards: 1 });
