@@ -25,7 +25,7 @@
 import { rejectUnknownNames } from "../nearest-name.ts";
 import { Core } from "../core/core.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
-import { ClosedError } from "../errors.ts";
+import { ClosedError, publicError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import type { FaultPlan } from "../platform-faults.ts";
 import type { Platform, WorkerHandle } from "../platform.ts";
@@ -428,8 +428,13 @@ export class Log implements AsyncDisposable {
     this.#checkOpen();
     if (typeof options !== "object" || options === null) throw new TypeError("stream options must be an object");
     if (options.from !== undefined && (typeof options.from !== "bigint" || options.from < 0n)) throw new TypeError("stream's from must be a non-negative bigint LSN");
+    if (options.follow !== undefined && typeof options.follow !== "boolean") throw new TypeError("stream's follow must be a boolean");
+    const signal = options.signal as { aborted?: unknown; addEventListener?: unknown } | undefined;
+    if (signal !== undefined && (typeof signal !== "object" || signal === null || typeof signal.aborted !== "boolean" || typeof signal.addEventListener !== "function")) {
+      throw new TypeError("stream's signal must be an AbortSignal");
+    }
     const source = { core: this.core, platform: this.platform, dir: this.dir, ring: this.ring, closed: () => this.#closed, owner: this.owner !== undefined };
-    return streamRecords(source, options);
+    return withPublicErrors(streamRecords(source, options));
   }
 
   /**
@@ -440,8 +445,21 @@ export class Log implements AsyncDisposable {
     this.#checkOpen();
     if (!this.owner) throw new TypeError("trimBefore is only available on the handle that opened the log");
     if (typeof lsn !== "bigint" || lsn < 0n) throw new TypeError("trimBefore expects a non-negative bigint LSN");
-    const { removed, kept } = trimSegments(this.platform, this.dir, Number(lsn));
-    return { segmentsRemoved: removed, firstLsn: BigInt(kept[0]?.firstLsn ?? this.ring.durableLsn) };
+    try {
+      const { removed, kept } = trimSegments(this.platform, this.dir, Number(lsn));
+      return { segmentsRemoved: removed, firstLsn: BigInt(kept[0]?.firstLsn ?? this.ring.durableLsn) };
+    } catch (error) {
+      throw publicError(error);
+    }
+  }
+
+  /** Segment files in the log's directory, for stats (a file-system failure is a FileSystemError). */
+  #segmentCount(): number {
+    try {
+      return listSegmentFiles(this.platform, this.dir).length;
+    } catch (error) {
+      throw publicError(error);
+    }
   }
 
   stats(): LogStats {
@@ -457,7 +475,7 @@ export class Log implements AsyncDisposable {
       recordsPerSync: syncs === 0 ? 0 : syncedRecords / syncs,
       durableLsn: BigInt(ring.durableLsn),
       currentLsn: BigInt(ring.reserveHead),
-      segments: listSegmentFiles(this.platform, this.dir).length,
+      segments: this.#segmentCount(),
       waiting: this.#waiters.pending,
       state: state === RingState.FAILED ? "failed" : this.#closeDone || state === RingState.CLOSED ? "closed" : this.#closed || state === RingState.CLOSING ? "closing" : "open",
     };
@@ -499,5 +517,17 @@ export class Log implements AsyncDisposable {
 
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError(`log ${this.dir}`);
+  }
+}
+
+/**
+ * `records` with the platform's file-system errors as the public FileSystemError (as
+ * openLog's are): a stream's reads fail after open too. return() reaches `records`.
+ */
+async function* withPublicErrors<T>(records: AsyncGenerator<T, void, undefined>): AsyncGenerator<T, void, undefined> {
+  try {
+    yield* records;
+  } catch (error) {
+    throw publicError(error);
   }
 }

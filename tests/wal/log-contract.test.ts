@@ -9,8 +9,8 @@
 // into "corruption" (R8).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ClosedError, CorruptionError } from "../../src/errors.ts";
-import type { FileHandle, Platform } from "../../src/platform.ts";
+import { ClosedError, CorruptionError, FileSystemError } from "../../src/errors.ts";
+import { type FileHandle, type Platform, PlatformError } from "../../src/platform.ts";
 import { recordBytes, SEGMENT_HEADER_BYTES } from "../../src/wal/format.ts";
 import { bindLogApi } from "../../src/wal/public.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
@@ -19,6 +19,10 @@ import { rejects, throwsA } from "../harness/assert.ts";
 import { cleanup, collect, dec, openLog, platform, readAll, segmentPaths, tempDir } from "./helpers.ts";
 
 const test = suite("wal log contract");
+
+const thrower = (message: string, code: string): never => {
+  throw new PlatformError(message, code);
+};
 const SMALL = { segmentBytesMax: 4096, bufferBytes: 64 * 1024 };
 
 /**
@@ -291,6 +295,32 @@ test("a log reopened with a larger bufferBytes: a power loss tearing its first b
     assert.equal((await collect(reopened)).map((x) => x.text), ["before"]);
   } finally {
     await reopened.close();
+  }
+});
+
+test("file-system failures after open (stats, stream reads, trimBefore) are FileSystemError, as openLog's; stream options of the wrong type are a TypeError at once", async () => {
+  // Only openLog translated the platform's errors (review, 2026-12-06): a failed readdir in
+  // stats(), a segment that could not be opened by a stream, an unlink refused by trimBefore
+  // reached the caller as the internal PlatformError.
+  let failing = false;
+  const failsLater: Platform = {
+    ...platform,
+    readdir: (path) => (failing ? thrower(`readdir ${path}`, "EIO") : platform.readdir(path)),
+    open: (path, mode) => (failing && mode === "read" ? thrower(`open ${path}`, "EIO") : platform.open(path, mode)),
+    unlink: (path) => (failing ? thrower(`unlink ${path}`, "EACCES") : platform.unlink(path)),
+  };
+  const log = await bindLogApi(failsLater).openLog(tempDir(), { ...SMALL, coordination: "single-process-unsafe" });
+  try {
+    for (let i = 0; i < 40; i++) await log.append(`record ${i} ${"x".repeat(200)}`);
+    assert.throws(() => log.stream({ signal: {} as AbortSignal }), (e: unknown) => e instanceof TypeError, "a signal that is no AbortSignal");
+    assert.throws(() => log.stream({ follow: "yes" as unknown as boolean }), (e: unknown) => e instanceof TypeError, "follow of the wrong type");
+    failing = true;
+    throwsA(() => log.stats(), FileSystemError);
+    await rejects(() => collect(log), FileSystemError, "a stream's read");
+    await rejects(() => log.trimBefore(log.durableLsn), FileSystemError, "trimBefore");
+  } finally {
+    failing = false;
+    await log.close();
   }
 });
 
