@@ -168,7 +168,7 @@ export class WriteQueue<P> {
     if (this.#waiting.size >= this.config.capacity) return this.#refuse(new QueueFullError(this.config.capacity));
     return new Promise<bigint>((resolve, reject) => {
       const now = performance.now();
-      const r: Request = { ops, resolve, reject, timeoutMs, admittedAt: now, deadline: Infinity, timer: undefined, signal, onAbort: undefined };
+      const r: Request = { ops: ownOperations(ops), resolve, reject, timeoutMs, admittedAt: now, deadline: Infinity, timer: undefined, signal, onAbort: undefined };
       if (timeoutMs > 0) {
         r.deadline = now + timeoutMs;
         r.timer = setTimeout(() => this.#expire(r), timeoutMs);
@@ -351,4 +351,24 @@ export class WriteQueue<P> {
   #checkDrained(): void {
     if (this.#closed && this.#waiting.size === 0 && this.#phase === "idle") this.#onDrained?.();
   }
+}
+
+/**
+ * The request's own copy of `ops`, taken when it is enqueued: the caller may reuse its
+ * arrays (and the list) once enqueue() returns, as for put and batch, though the request
+ * starts later. Each operation's own fields are copied and its byte arrays duplicated (not
+ * `slice()`: a Node Buffer's is a view); anything else is kept as given, for the batch
+ * parser to judge when the request starts (bad input fails that request alone).
+ */
+function ownOperations(ops: unknown): unknown {
+  if (!Array.isArray(ops)) return ops;
+  return ops.map((op: unknown) => {
+    if (typeof op !== "object" || op === null) return op;
+    const given = op as Record<string, unknown>;
+    const own: Record<string, unknown> = { ...given };
+    for (const name of ["type", "key", "value"]) if (!(name in own) && name in given) own[name] = given[name]; // inherited (a class's getters)
+    if (own.key instanceof Uint8Array) own.key = new Uint8Array(own.key);
+    if (own.value instanceof Uint8Array) own.value = new Uint8Array(own.value);
+    return own;
+  });
 }

@@ -59,6 +59,13 @@ test("fastWrite false: batches that reuse one key and value buffer each land und
   assert.equal(wrong, [], `acknowledged batches not readable as written: ${wrong.length} of 40, e.g. ${wrong.slice(0, 3).join(", ")}`);
 });
 
+test("enqueue: requests that reuse one key and value buffer each land under their own key", async () => {
+  // enqueue read its operations when the request started (README said so): requests queued
+  // behind a running group, made with one reused buffer, all landed under the last key.
+  const wrong = await reusingOneBuffer((db, key, value) => db.enqueue([{ type: "put", key, value }]));
+  assert.equal(wrong, [], `acknowledged queued writes not readable as written: ${wrong.length} of 40, e.g. ${wrong.slice(0, 3).join(", ")}`);
+});
+
 test("default options: puts reusing a buffer while a full memtable diverts them to the channel are not lost", async () => {
   // One 64 KiB memtable per shard: ~40 puts of 1,000 bytes fill it; the rest take the
   // channel (memtable full, then "in flight on this shard") with the default fastWrite.
