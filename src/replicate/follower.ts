@@ -602,7 +602,7 @@ export class Follower {
       throw new ReplicationError(`${where}: the pieces of the record at LSN ${id.lsn} hold more than its ${this.#pieceFrameBytes}-byte frame`, "SHARDLINE_REPLICATION_CORRUPT");
     }
     this.#pieceParts = id.parts;
-    this.#pieces.push(data.slice());
+    this.#pieces.push(new Uint8Array(data)); // a copy: the message's bytes may be a Node Buffer, whose slice() is a view
     this.#pieceBytes += data.length;
     if (id.part + 1 < id.parts) return undefined;
     const frames = decodeFrames(concat(this.#pieces), id.lsn, where);
