@@ -41,7 +41,7 @@ import { ReaderEvictedError, SnapshotReleasedError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import type { Database } from "./database.ts";
-import { MANIFEST_NAME } from "./manifest.ts";
+import { MANIFEST_NAME, readManifestBytes } from "./manifest.ts";
 import { sameBytes } from "./memtables.ts";
 import { durableMarkPath, type ReaderSlot } from "./reader-slots.ts";
 
@@ -310,7 +310,9 @@ export class LiveReader {
     const source = this.#current.source;
     let bytes: Uint8Array;
     try {
-      bytes = this.platform.readFile(`${this.dir}/${MANIFEST_NAME}`);
+      const read = readManifestBytes(this.platform, this.dir);
+      if (!read) return { kind: "manifest" };
+      bytes = read;
     } catch {
       return { kind: "manifest" }; // being replaced: the build reads it properly
     }

@@ -184,11 +184,20 @@ export const MANIFEST_BYTES_MAX = 256 * 1024 * 1024;
 
 /** Reads the manifest; undefined when there is none (a new database). */
 export function readManifest(core: Core, platform: Platform, dir: string): ManifestData | undefined {
+  const bytes = readManifestBytes(platform, dir);
+  return bytes && decodeManifest(core, bytes, `${dir}/${MANIFEST_NAME}`);
+}
+
+/**
+ * The MANIFEST file's bytes, undefined when there is none; judged by its size before it is
+ * read (CorruptionError over MANIFEST_BYTES_MAX): every reader of the file goes through here.
+ */
+export function readManifestBytes(platform: Platform, dir: string): Uint8Array | undefined {
   const path = `${dir}/${MANIFEST_NAME}`;
   const stat = platform.stat(path);
   if (!stat) return undefined;
   if (stat.size > MANIFEST_BYTES_MAX) throw new CorruptionError(`manifest ${path} is corrupt: ${stat.size} bytes, over MANIFEST_BYTES_MAX (${MANIFEST_BYTES_MAX})`, path, 0);
-  return decodeManifest(core, platform.readFile(path), path);
+  return platform.readFile(path);
 }
 
 /** A MANIFEST file's contents, checked (CorruptionError naming `path` otherwise). */

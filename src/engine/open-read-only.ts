@@ -32,7 +32,7 @@ import { recoverLog, type RecoveryReport } from "../wal/recovery.ts";
 import { RingView } from "../wal/ring.ts";
 import { Database, type RecoveryInfo } from "./database.ts";
 import { type FlushEnv, partitionDir } from "./flush.ts";
-import { MANIFEST_NAME, manifestCore, readManifest } from "./manifest.ts";
+import { decodeManifest, MANIFEST_NAME, manifestCore, readManifest, readManifestBytes } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager, sameBytes } from "./memtables.ts";
 import { REQUEST_QUEUE_BYTES, type ResolvedOptions, valueBytesMaxFor } from "./options.ts";
 import { replay } from "./replay.ts";
@@ -115,9 +115,10 @@ class LogTrimmedError extends Error {}
 
 async function buildViewOnce(platform: Platform, dir: string, o: ResolvedOptions, live: boolean): Promise<View> {
   const probe = await manifestCore();
-  const manifestBytes = platform.readFile(`${dir}/${MANIFEST_NAME}`);
-  const manifest = readManifest(probe, platform, dir);
-  if (!manifest) throw new DatabaseNotFoundError(dir);
+  // One read: the view's change detection compares these very bytes (live-reader.ts).
+  const manifestBytes = readManifestBytes(platform, dir);
+  if (!manifestBytes) throw new DatabaseNotFoundError(dir);
+  const manifest = decodeManifest(probe, manifestBytes, `${dir}/${MANIFEST_NAME}`);
   if (o.shards !== undefined && o.shards !== manifest.shards) {
     throw new RangeError(`${dir} was created with ${manifest.shards} shards; open it with shards: ${manifest.shards} or leave shards out`);
   }
@@ -158,7 +159,7 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
     // the one read: a writer that set its log aside (RECOVERY.md G4a: R10 flushed it to
     // tables and moved the checkpoint, then R9 began segment 1 above them) does so after
     // publishing a new MANIFEST, and this one's tables lack what the old log held.
-    if (first && first.number === 1 && first.firstLsn > manifest.groupCheckpoint && !sameBytes(platform.readFile(`${dir}/${MANIFEST_NAME}`), manifestBytes)) {
+    if (first && first.number === 1 && first.firstLsn > manifest.groupCheckpoint && !sameBytes(readManifestBytes(platform, dir) ?? new Uint8Array(0), manifestBytes)) {
       throw new LogTrimmedError("the group WAL was begun anew after the MANIFEST was read");
     }
   } else if (platform.stat(groupDir)?.isDirectory) {

@@ -27,7 +27,8 @@
  */
 import type { ObjectStore } from "@nats-io/obj";
 import type { Core } from "../core/core.ts";
-import { decodeManifest, MANIFEST_NAME, type ManifestData, tableFileName } from "../engine/manifest.ts";
+import { CorruptionError } from "../errors.ts";
+import { decodeManifest, MANIFEST_NAME, type ManifestData, readManifestBytes, tableFileName } from "../engine/manifest.ts";
 import type { ReaderSlot } from "../engine/reader-slots.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
 import type { Platform } from "../platform.ts";
@@ -118,7 +119,8 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
   // upload, made it a later LSN, and the snapshot skipped the records between C and it.
   const firstLsn = listSegmentFiles(platform, `${dir}/wal`)[0]?.firstLsn;
   const path = `${dir}/${MANIFEST_NAME}`;
-  const bytes = platform.readFile(path);
+  const bytes = readManifestBytes(platform, dir);
+  if (!bytes) throw new CorruptionError(`${dir} has no MANIFEST: nothing to snapshot`, path, 0);
   const manifest: ManifestData = decodeManifest(core, bytes, path);
   slot.update(manifest.version, slot.record.lsn);
   const tables: string[] = [];
