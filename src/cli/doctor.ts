@@ -210,6 +210,10 @@ function checkReaders(x: Examination, manifest: ManifestData | undefined): numbe
   for (const slot of listReaderSlots(platform, dir)) {
     const file = `${READERS_DIR_NAME}/${slot.file}`;
     const r = slot.record;
+    if (slot.unreadable) {
+      x.add("warning", "readers", file, `cannot be read by this process (${slot.reason}): it keeps nothing from deletion, and the writer leaves it where it is`);
+      continue;
+    }
     if (!slot.alive) {
       x.add("warning", "readers", file, `slot of a read-only handle of pid ${r?.pid ?? "?"} (${r?.runtime ?? "?"}), which is gone; the writer (its next flush or compaction) deletes it`, { repair: "open" });
       continue;

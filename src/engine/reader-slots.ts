@@ -113,6 +113,11 @@ export interface ReaderSlotInfo {
   record: ReaderSlotRecord | undefined;
   alive: boolean;
   reason: string;
+  /**
+   * The entry could not be read (not a file, or another user's file: EISDIR, EACCES...).
+   * It claims nothing and is never deleted by the writer; stats and doctor list it.
+   */
+  unreadable?: boolean;
 }
 
 function parseSlot(bytes: Uint8Array): ReaderSlotRecord | undefined {
@@ -127,17 +132,23 @@ function parseSlot(bytes: Uint8Array): ReaderSlotRecord | undefined {
   }
 }
 
-function readSlot(platform: Platform, path: string): ReaderSlotRecord | undefined | "gone" {
+/**
+ * A slot file's record: "gone" when it is no longer there, "unreadable" when it cannot be
+ * read (a directory, another user's file): one such entry must not fail the writer's
+ * flushes, nor stats() (review, 2026-12-06: a directory named like a slot failed the
+ * database at its next flush).
+ */
+function readSlot(platform: Platform, path: string): ReaderSlotRecord | undefined | "gone" | "unreadable" {
   let bytes: Uint8Array;
   try {
     // Judged by its size before it is read: a slot is a few hundred bytes (SLOT_BYTES_MAX).
-    const size = platform.stat(path)?.size;
-    if (size === undefined) return "gone";
-    if (size > SLOT_BYTES_MAX) return undefined;
+    const stat = platform.stat(path);
+    if (stat === undefined) return "gone";
+    if (stat.isDirectory) return "unreadable";
+    if (stat.size > SLOT_BYTES_MAX) return undefined;
     bytes = platform.readFile(path);
   } catch (error) {
-    if (hasErrorCode(error, "ENOENT")) return "gone";
-    throw error;
+    return hasErrorCode(error, "ENOENT") ? "gone" : "unreadable";
   }
   return bytes.length > SLOT_BYTES_MAX ? undefined : parseSlot(bytes);
 }
@@ -163,6 +174,10 @@ export function listReaderSlots(platform: Platform, dir: string, withTemp = fals
       if (retained[2] && !withTemp) continue;
       const record = readSlot(platform, `${readersDir(dir)}/${file}`);
       if (record === "gone") continue;
+      if (record === "unreadable") {
+        out.push({ file, record: undefined, alive: true, reason: "a retained slot this process cannot read", unreadable: true });
+        continue;
+      }
       out.push({ file, record: retained[2] ? undefined : record, alive: true, reason: "a retained slot (kept until released)" });
       continue;
     }
@@ -172,6 +187,11 @@ export function listReaderSlots(platform: Platform, dir: string, withTemp = fals
     const record = readSlot(platform, path);
     if (record === "gone") continue;
     const identity = { pid: Number(name[1]), startTime: Number(name[2]) };
+    if (record === "unreadable") {
+      const alive = platform.isProcessAlive(identity);
+      out.push({ file, record: undefined, alive, reason: `this process cannot read it; its process is ${alive ? "alive" : "gone"}`, unreadable: true });
+      continue;
+    }
     if (platform.isProcessAlive(identity)) {
       out.push({ file, record: name[3] ? undefined : record, alive: true, reason: "its process is alive" });
     } else {
@@ -264,7 +284,7 @@ export class ReaderSlot {
     const name = `retain-${label}.reader`;
     if (!platform.stat(readersDir(dir))?.isDirectory) platform.mkdir(readersDir(dir), { recursive: true });
     const found = readSlot(platform, `${readersDir(dir)}/${name}`);
-    const kept = found !== "gone" && found !== undefined ? found : undefined;
+    const kept = typeof found === "object" ? found : undefined; // not "gone", "unreadable" (the write below then fails) or unparsed
     const slot = new ReaderSlot(platform, dir, name, {
       pid: me.pid,
       startTime: me.startTime,
@@ -425,6 +445,7 @@ export class ReaderRetention {
     let dropped: Array<{ version: number; bytes: number }> | undefined;
     let oldestLsn: number | undefined;
     for (const slot of listReaderSlots(this.platform, this.dir, true)) {
+      if (slot.unreadable) continue; // claims nothing, and is left where it is
       const path = `${readersDir(this.dir)}/${slot.file}`;
       const young = () => Date.now() - (this.platform.stat(path)?.mtimeMs ?? 0) < LOCK_FILE_WRITE_GRACE_MS;
       if (!slot.alive) {
@@ -444,11 +465,16 @@ export class ReaderRetention {
       oldestLsn ??= listSegmentFiles(this.platform, `${this.dir}/wal`)[0]?.firstLsn ?? manifest.groupCheckpoint;
       const logBytes = Math.max(0, manifest.groupCheckpoint - Math.max(record.lsn, oldestLsn));
       // The dropped tables kept for this reader: those dropped after the version it reads
-      // (a file dropped at version w is kept for readers below w: removeDroppedTables).
+      // (a file dropped at version w is kept for readers below w: removeDroppedTables), but
+      // not those the current MANIFEST just dropped: no reader can have read that version
+      // yet, so a reader that refreshes after every write was charged the whole input of
+      // each merge as it published, and one merge of more than retainBytesMax evicted every
+      // live reader (review, 2026-12-06). What a reader keeps is thus at most
+      // retainBytesMax plus the tables of the last change it has not read.
       let tableBytes = 0;
-      if (record.manifestVersion < manifest.version) {
+      if (record.manifestVersion < manifest.version - 1) {
         dropped ??= this.#droppedTableSizes(manifest);
-        for (const table of dropped) if (table.version > record.manifestVersion) tableBytes += table.bytes;
+        for (const table of dropped) if (table.version > record.manifestVersion && table.version < manifest.version) tableBytes += table.bytes;
       }
       const held = logBytes + tableBytes;
       // A reader still claiming everything (version 0) is reading its first MANIFEST: it

@@ -9,6 +9,10 @@
 // - an eviction between the reader's check of its slot and the rename that rewrites it
 //   was undone by the rename: the writer now renames an evicted slot to a tombstone
 //   (`<slot>.evicted`), which the reader checks after each rewrite;
+// - (review of 2026-12-06, later) an entry of readers/ the writer could not read failed its
+//   next flush (listReaderSlots threw), and a reader that refreshed after every write was
+//   evicted by the first merge over readerRetainBytesMax (charged the tables the merge had
+//   just dropped);
 // - an eviction and a log trim during a view's build made refresh() reject with a raw
 //   ENOENT and left the reader thinking it was not evicted: the build starts again from
 //   scratch, claiming everything first.
@@ -459,6 +463,50 @@ test("a slot claiming LSN 0 past its grace holds the log segments there are, not
   } finally {
     await writer.close();
   }
+});
+
+const randomHex = (bytes: number) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+
+test("an entry of readers/ the writer cannot read (a directory named like a slot; another user's file alike) fails neither its flushes nor stats()", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
+  await writer.put("a", "1");
+  // A slot name of a process that is gone (pid beyond pid_max), but not a readable file.
+  platform.mkdir(`${dir}/readers/4194302-1-0123456789ab.reader`);
+  let failure: Error | undefined;
+  try {
+    for (let i = 0; i < 1500; i++) await writer.put(`k${pad(i)}`, "v".repeat(200)); // ~300 KB: several flushes
+  } catch (error) {
+    failure = error as Error;
+  }
+  assert.is(failure, undefined, `a write failed: ${failure?.name}: ${failure?.message}`);
+  assert.ok(writer.stats().flushes > 0);
+  assert.is(text(writer.get("a")), "1");
+  assert.ok(writer.stats().coordination?.readers?.some((slot) => slot.unreadable), "stats() lists the entry as unreadable");
+  await writer.close().catch(() => {});
+});
+
+test("a reader that refreshes after every write is not evicted by a merge whose inputs exceed readerRetainBytesMax", async () => {
+  const dir = tempDir();
+  // 300 KB: more than the log one flush moves the checkpoint by (one 64 KiB memtable's
+  // records), less than a second-tier merge's inputs (4 first-tier tables of ~4 flushes each).
+  const writer = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024, readerRetainBytesMax: 300 * 1024 });
+  const reader = await open(dir, { readOnly: true, refreshIntervalMs: 0, shards: 1, memtableBytesMax: 64 * 1024 });
+  let evictedAt: string | undefined;
+  for (let i = 0; i < 3000 && evictedAt === undefined; i++) {
+    await writer.put(`k${pad(i)}`, randomHex(400)); // incompressible: tables as large as the log
+    try {
+      reader.get("k000000");
+    } catch (error) {
+      if (!(error instanceof ReaderEvictedError)) throw error;
+      evictedAt = `write ${i}, after ${writer.stats().compactions} merges and ${writer.stats().flushes} flushes`;
+    }
+    await reader.refresh(); // up to date again before the next write
+  }
+  assert.is(evictedAt, undefined, `a reader refreshed after every write was evicted at ${evictedAt}`);
+  assert.ok(writer.stats().compactions >= 5, "merges ran (a second-tier one among them)");
+  await reader.close();
+  await writer.close();
 });
 
 test.run();
