@@ -33,7 +33,7 @@
  */
 import type { Core } from "../core/core.ts";
 import type { RingView } from "../wal/ring.ts";
-import { encodeOperations, KIND_OPERATIONS, type Operation, OP_HEADER_BYTES, operationBytes, RECORD_PREFIX_BYTES, RECORD_VERSION } from "./records.ts";
+import { encodeOperationsAfter, KIND_OPERATIONS, type Operation, OP_HEADER_BYTES, operationBytes, RECORD_PREFIX_BYTES, RECORD_VERSION } from "./records.ts";
 
 export const TB_REPLY_SEQ = 12;
 export const TB_REPLIES = 1472;
@@ -92,7 +92,7 @@ export class ChannelClient {
 
   /** `ops` encoded as a write request: the operations' bytes are copied here, now (the slot is filled in once one is free). */
   #request(ops: readonly Operation[]): Uint8Array {
-    const out = encodeOperations(ops, REQUEST_PREFIX_BYTES);
+    const out = encodeOperationsAfter(ops, REQUEST_PREFIX_BYTES);
     const view = new DataView(out.buffer);
     out[0] = 1;
     out[1] = REQUEST_KIND_WRITE;

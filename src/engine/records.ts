@@ -67,8 +67,17 @@ export function operationBytes(key: Uint8Array, value: Uint8Array | undefined): 
   return OP_HEADER_BYTES + key.length + (value?.length ?? 0);
 }
 
-/** An operations record for `ops` (timestamps already assigned), after `prefixBytes` bytes left for the caller (zeros). */
-export function encodeOperations(ops: readonly Operation[], prefixBytes = 0): Uint8Array {
+/** An operations record for `ops` (timestamps already assigned). */
+export function encodeOperations(ops: readonly Operation[]): Uint8Array {
+  return encodeOperationsAfter(ops, 0);
+}
+
+/**
+ * encodeOperations, the record placed after `prefixBytes` zero bytes left for the caller
+ * (a channel request's prefix: one array, one copy). Not an optional parameter of
+ * encodeOperations: `records.map(encodeOperations)` would pass each index as it.
+ */
+export function encodeOperationsAfter(ops: readonly Operation[], prefixBytes: number): Uint8Array {
   let bytes = prefixBytes + RECORD_PREFIX_BYTES;
   for (const op of ops) bytes += operationBytes(op.key, op.value);
   const out = new Uint8Array(bytes);
