@@ -91,11 +91,12 @@ export function mergeTables(
   const inputNumbers = new Set(inputs.map((t) => t.number));
   const others = manifest.tables.filter((t) => t.shard === shard && !inputNumbers.has(t.number))
     .map((t) => TableReader.open(platform, core, tablePath(dir, t.number), cache));
+  const cursors = readers.map((r) => r.cursor());
   try {
     const { visible, boundaries } = shared.gcHorizon();
     const replayFloorTs = BigInt(manifest.replayFloorTs[shard]);
     const nothingOutside = (key: Uint8Array) => others.every((r) => !r.mayContain(key)) && !memtablesHold(key);
-    const entries = mergedEntries(readers.map((r) => r.cursor()), nothingOutside, replayFloorTs, boundaries, visible);
+    const entries = mergedEntries(cursors, nothingOutside, replayFloorTs, boundaries, visible);
     const tier = Math.max(...inputs.map((t) => t.tier)) + 1;
     const run = new RunWriter(platform, core, (number) => tablePath(dir, number), outputNumber, outputOptions);
     try {
@@ -105,6 +106,9 @@ export function mergeTables(
       run.abort(); // no-op once finished
     }
   } finally {
+    // The cursors leave their blocks first, so that the blocks' buffers go back to the
+    // cache's pool (a reader's close leaves a cursor on its block).
+    readers.forEach((r, i) => r.releaseCursor(cursors[i]));
     for (const r of [...readers, ...others]) r.close();
   }
 }

@@ -162,5 +162,25 @@ test("a merge of four valid tables (2 KiB keys) whose one output would pass the 
   }
 });
 
+test("a merge gives the blocks its input cursors were on back to the cache's buffer pool", async () => {
+  // mergeTables closed its inputs with each merge cursor still on its last block, so those
+  // blocks' buffers never came back to the pool (review of the table layer, 2026-12-06).
+  const dir = tempDir();
+  platform.mkdir(`${dir}/tables`, { recursive: true });
+  const manifest = newManifest(1);
+  for (let t = 0; t < 2; t++) {
+    function* entries() {
+      for (let i = t; i < 40; i += 2) yield { key: new TextEncoder().encode(`k${String(i).padStart(3, "0")}`), ts: BigInt(i + 1), seq: 1n, value: new Uint8Array(20) };
+    }
+    manifest.tables.push(tableRecord(0, t + 1, 0, writeTable(platform, core, tablePath(dir, t + 1), entries())));
+  }
+  manifest.nextTableNumber = 3;
+  const shared = { gcHorizon: () => ({ visible: 1, boundaries: [] }) } as unknown as EngineShared;
+  const cache = new BlockCache();
+  const outputs = mergeTables(core, platform, dir, shared, cache, manifest, manifest.tables, 3, () => false);
+  assert.is(outputs.reduce((n, t) => n + t.entries, 0), 40);
+  assert.ok(cache.buffers.freeBytes > 0, `no buffer came back to the pool (${cache.buffers.freeBytes} bytes free)`);
+});
+
 test.after(cleanup);
 test.run();
