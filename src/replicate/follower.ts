@@ -61,6 +61,7 @@ import type { Database } from "../engine/database.ts";
 import { FOLLOWER_FILE_NAME, readManifest } from "../engine/manifest.ts";
 import { readRecords } from "../wal/read-records.ts";
 import { openDatabase } from "../engine/open.ts";
+import { resolveOptions, TIMEOUT_MS_MAX } from "../engine/options.ts";
 import { durableMarkPath, readersDir } from "../engine/reader-slots.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
 import { ClosedError } from "../errors.ts";
@@ -72,14 +73,14 @@ import { Log } from "../wal/log.ts";
 import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
 import { KIND_COMMIT, KIND_FRAGMENT } from "../engine/records.ts";
-import { DATABASE_HEADER, decodeFrames, decodeMessageId, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
+import { DATABASE_HEADER, decodeFrames, decodeMessageId, FOLLOWER_PULL_BYTES, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
 
 const MIB = 1024 * 1024;
 const DELAY_WINDOW = 4096;
 /** A subscription that delivers nothing this long while the stream holds more is replaced. */
 const STALL_MS = 2000;
 /** Bytes of messages the subscription may hold ahead of the follower. */
-const CONSUME_BYTES_MAX = 16 * MIB;
+const CONSUME_BYTES_MAX = FOLLOWER_PULL_BYTES;
 /** The lock a follower holds for its whole life: `<dir>/FOLLOWER.d/LOCK.d`. */
 const FOLLOWER_LOCK_DIR = "FOLLOWER.d";
 /** What a bootstrap writes (removed when FOLLOWER says one was interrupted). */
@@ -216,6 +217,8 @@ export class Follower {
   /** Bytes of the pieces gathered, and of the frame piece 0 announced (their bound). */
   #pieceBytes = 0;
   #pieceFrameBytes = 0;
+  /** The LSN of the record being gathered (its piece 0's), -1 when none. */
+  #pieceLsn = -1;
   /**
    * The last record appended is a large batch's fragment: its commit record is still to
    * come. No checkpoint then: the engine's recovery would take the fragments for an
@@ -275,6 +278,14 @@ export class Follower {
     if (!Number.isInteger(checkpointBytes) || checkpointBytes < MIB) throw new RangeError(`checkpointBytes must be an integer of at least ${MIB}, got ${checkpointBytes}`);
     const inFlightMax = options.inFlightMax ?? 1024;
     if (!Number.isInteger(inFlightMax) || inFlightMax < 1 || inFlightMax > 65_536) throw new RangeError(`inFlightMax must be an integer from 1 to 65536, got ${inFlightMax}`);
+    const bootstrapTimeoutMs = options.bootstrapTimeoutMs ?? 30_000;
+    // NaN or a string made the deadline NaN, and the wait for a snapshot never ended (review, 2026-12-06).
+    if (!Number.isInteger(bootstrapTimeoutMs) || bootstrapTimeoutMs < 0 || bootstrapTimeoutMs > TIMEOUT_MS_MAX) {
+      throw new RangeError(`bootstrapTimeoutMs must be an integer from 0 to ${TIMEOUT_MS_MAX}, got ${bootstrapTimeoutMs}`);
+    }
+    // The read-only handle's options, judged before anything is made on disk (openDatabase judges them after the bootstrap).
+    const refreshIntervalMs = options.refreshIntervalMs ?? 100;
+    resolveOptions({ readOnly: true, refreshIntervalMs });
     makeDirDurable(platform, dir); // its entry in the parent too: a power loss must not take the directory
     const held = await holdConnection(options, `shardline follower ${stream}`);
     let followerLock: DirLock | undefined;
@@ -298,12 +309,12 @@ export class Follower {
         throw new ReplicationError(`${dir} follows stream ${found.stream} (subject ${found.subject}), not ${stream} (${subject})`);
       }
       if (!found || found.state === "bootstrapping") {
-        log = await Follower.#bootstrap(platform, dir, held, stream, subject, options.bootstrapTimeoutMs ?? 30_000, options.faults);
+        log = await Follower.#bootstrap(platform, dir, held, stream, subject, bootstrapTimeoutMs, options.faults);
       } else {
         log = await openFollowerLog(platform, dir, options.faults);
       }
       core = await toolCore();
-      db = await openDatabase(platform, dir, { readOnly: true, refreshIntervalMs: options.refreshIntervalMs ?? 100 });
+      db = await openDatabase(platform, dir, { readOnly: true, refreshIntervalMs });
       const snapshotLsn = readFollowerFile(platform, dir)!.snapshotLsn;
       const databaseId = readManifest(core, platform, dir)?.databaseId;
       return new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax, faults: options.faults }, followerLock, lock, log, db, core, snapshotLsn, databaseId);
@@ -457,8 +468,14 @@ export class Follower {
 
   /** One subscription to the stream from the follower's next LSN, until it ends or fails. */
   async #follow(): Promise<void> {
-    this.#pieces = [];
+    this.#dropPieces();
     const info = await this.jsm.streams.info(this.stream);
+    // As the publisher requires of the stream it publishes to: a stream that does not take
+    // the subject made every subscription fail, and the follower subscribe again for ever
+    // (review, 2026-12-06).
+    if (!info.config.subjects?.includes(this.subject)) {
+      throw new ReplicationError(`stream ${this.stream} does not take subject ${this.subject} (it takes ${JSON.stringify(info.config.subjects)}): this follower cannot follow it`);
+    }
     const end = await streamEnd(this.jsm, this.stream);
     // Right after a bootstrap the stream may not yet have reached the snapshot's LSN (the
     // publisher lags its writer); past it, a stream ending below the follower lost records.
@@ -467,7 +484,7 @@ export class Follower {
     }
     const seq = (await seqOfLsn(this.jsm, this.stream, this.#next)) ?? info.state.last_seq + 1;
     const consumer = await jetstream(this.held.nc).consumers.get(this.stream, { filter_subjects: this.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
-    // At most CONSUME_BYTES_MAX buffered ahead of the follower (messages reach 1 MiB).
+    // At most CONSUME_BYTES_MAX buffered ahead of the follower (a message is at most MESSAGE_BYTES_MAX and its headers).
     const messages = await consumer.consume({ max_bytes: CONSUME_BYTES_MAX, expires: 5000 });
     this.#messages = messages;
     if (this.#closing) messages.stop();
@@ -527,6 +544,9 @@ export class Follower {
       this.#refuseAnotherDatabase(m.headers?.get(DATABASE_HEADER) || undefined, where);
       this.#consumerPending = m.info.pending;
       if (id.lsn > this.#next) throw new ReplicationGapError(this.#next, id.lsn, "the stream skips records");
+      // A whole-record message ends any record being gathered (a publisher that restarted
+      // sends it anew): its pieces must not join a later piece (review, 2026-12-06).
+      if (id.end !== undefined) this.#dropPieces();
       const frames = id.end === undefined ? this.#gather(id, m.data, where) : decodeFrames(m.data, id.lsn, where, id.end);
       const takenMs = Number(m.info.timestampNanos) / 1e6;
       for (const frame of frames ?? []) {
@@ -587,13 +607,16 @@ export class Follower {
     if (id.lsn < this.#next) return undefined; // a record applied before
     // A piece 0 starts the record (again: a publisher that restarted sends it anew).
     if (id.part === 0) {
-      this.#pieces = [];
-      this.#pieceBytes = 0;
+      this.#dropPieces();
+      this.#pieceLsn = id.lsn;
       const length = data.length >= FRAME_HEADER_BYTES ? new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true) : -1;
       if (length < 0 || length > this.#log.limits.recordBytesMax) {
         throw new ReplicationError(`${where}: the record at LSN ${id.lsn} cut in ${id.parts} pieces claims ${length} bytes; a log record is at most ${this.#log.limits.recordBytesMax}`, "SHARDLINE_REPLICATION_CORRUPT");
       }
       this.#pieceFrameBytes = FRAME_HEADER_BYTES + length;
+    }
+    if (id.part > 0 && id.lsn !== this.#pieceLsn) {
+      throw new ReplicationError(`${where}: piece ${id.part} of ${id.parts} is labelled for LSN ${id.lsn}, but the record being gathered is at LSN ${this.#pieceLsn}`, "SHARDLINE_REPLICATION_CORRUPT");
     }
     if (id.part !== this.#pieces.length || (this.#pieceParts !== 0 && id.part > 0 && id.parts !== this.#pieceParts)) {
       throw new ReplicationError(`${where}: piece ${id.part} of ${id.parts} of the record at LSN ${id.lsn} follows ${this.#pieces.length} pieces of ${this.#pieceParts}`);
@@ -606,11 +629,18 @@ export class Follower {
     this.#pieceBytes += data.length;
     if (id.part + 1 < id.parts) return undefined;
     const frames = decodeFrames(concat(this.#pieces), id.lsn, where);
+    this.#dropPieces();
+    if (frames.length !== 1) throw new ReplicationError(`${where}: the pieces of the record at LSN ${id.lsn} hold ${frames.length} frames`);
+    return frames;
+  }
+
+  /** Forgets the record being gathered. */
+  #dropPieces(): void {
     this.#pieces = [];
     this.#pieceParts = 0;
     this.#pieceBytes = 0;
-    if (frames.length !== 1) throw new ReplicationError(`${where}: the pieces of the record at LSN ${id.lsn} hold ${frames.length} frames`);
-    return frames;
+    this.#pieceFrameBytes = 0;
+    this.#pieceLsn = -1;
   }
 
   /** Awaits appends, oldest first, until at most `left` are pending; checks each landed at its LSN. */

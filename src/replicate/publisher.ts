@@ -54,7 +54,7 @@ import { readDurableMark } from "../wal/durable-mark.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
 import { checkStreamName, checkSubject, type HeldConnection, holdConnection, JETSTREAM_SETUP_TIMEOUT_MS, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { latestSnapshot, type SnapshotInfo, snapshotBucket, uploadSnapshot } from "./snapshot.ts";
-import { DATABASE_HEADER, FRAME_HEADER_BYTES, lsnAfter, PARTS_MAX, PIECE_BYTES_MIN, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, type StreamEnd, streamEnd, writeFrame } from "./stream-messages.ts";
+import { DATABASE_HEADER, FRAME_HEADER_BYTES, lsnAfter, MESSAGE_BYTES_MAX, PARTS_MAX, PIECE_BYTES_MIN, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, type StreamEnd, streamEnd, writeFrame } from "./stream-messages.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
 import { RECORD_BYTES_MAX } from "../wal/format.ts";
 
@@ -157,12 +157,13 @@ function refuseAnotherDatabase(own: string | undefined, dir: string, stream: str
 }
 
 /**
- * The bytes of one message: the server's max_payload less room for headers. A server whose
+ * The bytes of one message: the server's max_payload less room for headers, at most
+ * MESSAGE_BYTES_MAX (what a follower's pull can take). A server whose
  * max_payload cannot carry the largest record in PARTS_MAX pieces is refused at start, not
  * retried for ever (every publish of a larger message would be rejected).
  */
 function piecesFitting(maxPayload: number): number {
-  const pieceBytes = maxPayload - PIECE_HEADER_ROOM_BYTES;
+  const pieceBytes = Math.min(maxPayload - PIECE_HEADER_ROOM_BYTES, MESSAGE_BYTES_MAX);
   if (pieceBytes < PIECE_BYTES_MIN) {
     throw new ReplicationError(
       `the NATS server's max_payload is ${maxPayload} bytes: a publisher needs at least ${PIECE_BYTES_MIN + PIECE_HEADER_ROOM_BYTES} ` +

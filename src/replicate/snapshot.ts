@@ -70,7 +70,13 @@ export async function latestSnapshot(store: ObjectStore): Promise<SnapshotInfo |
   } catch (error) {
     throw new ReplicationError(`snapshot "latest" is not JSON (${(error as Error).message}): the bucket is damaged or another tool's`, "SHARDLINE_REPLICATION_CORRUPT");
   }
-  if (typeof info !== "object" || info === null || info.format !== SNAPSHOT_FORMAT || !Number.isSafeInteger(info.lsn) || !Array.isArray(info.tables)) {
+  // Every field a follower uses, of its type: a "latest" without a manifest name reached
+  // getBlob(undefined), an untyped error (review, 2026-12-06).
+  const named = (name: unknown) => typeof name === "string" && name.length > 0;
+  if (
+    typeof info !== "object" || info === null || info.format !== SNAPSHOT_FORMAT || !Number.isSafeInteger(info.lsn) || info.lsn < 0 ||
+    !named(info.manifest) || !Array.isArray(info.tables) || !info.tables.every(named)
+  ) {
     throw new ReplicationError(`snapshot "latest" is not a shardline snapshot of format ${SNAPSHOT_FORMAT}`, "SHARDLINE_REPLICATION_CORRUPT");
   }
   return info;

@@ -39,6 +39,15 @@ import { RECORD_BYTES_MAX, recordBytes } from "../wal/format.ts";
 export const DATABASE_HEADER = "Shardline-Database";
 /** Header room kept under the server's max_payload for each message. */
 export const PIECE_HEADER_ROOM_BYTES = 4096;
+/**
+ * The most payload bytes a publisher puts in one message, whatever the server's max_payload
+ * allows (up to 64 MiB): a follower pulls at most FOLLOWER_PULL_BYTES at a time and could
+ * never take a larger message (review, 2026-12-06: a 21 MB catch-up message under a 32 MiB
+ * max_payload stalled its follower for ever).
+ */
+export const MESSAGE_BYTES_MAX = 4 * 1024 * 1024;
+/** What a follower's pull buffers ahead: room for several of the largest messages. */
+export const FOLLOWER_PULL_BYTES = 4 * (MESSAGE_BYTES_MAX + PIECE_HEADER_ROOM_BYTES);
 export const FRAME_HEADER_BYTES = 8;
 const ID = /^(\d+)(?:-(\d+)|\/(\d+)\/(\d+))$/;
 /**
