@@ -8,7 +8,7 @@
  * Threads: the thread that made the wrapper.
  */
 import type { FileHandle, OpenMode, Platform } from "./platform.ts";
-import { PlatformError } from "./platform.ts";
+import { PlatformError, wrappedKernelLock } from "./platform.ts";
 
 export interface FaultPlan {
   /** The n-th write throws (nothing written). */
@@ -41,7 +41,13 @@ export function withFaults(base: Platform, plan: FaultPlan): Platform {
     return syncs === plan.failSyncAt || (plan.failSyncWhileExists !== undefined && base.stat(plan.failSyncWhileExists) !== undefined);
   };
 
+  const inner = new WeakMap<FileHandle, FileHandle>();
   function wrap(file: FileHandle): FileHandle {
+    const wrapped = wrapHandle(file);
+    inner.set(wrapped, file);
+    return wrapped;
+  }
+  function wrapHandle(file: FileHandle): FileHandle {
     return {
       path: file.path,
       read: (buf, position) => file.read(buf, position),
@@ -91,7 +97,7 @@ export function withFaults(base: Platform, plan: FaultPlan): Platform {
     ...base,
     runtime: base.runtime,
     runtimeVersion: base.runtimeVersion,
-    kernelLock: base.kernelLock,
+    kernelLock: wrappedKernelLock(base.kernelLock, inner),
     open: (path: string, mode: OpenMode) => wrap(base.open(path, mode)),
   };
 }

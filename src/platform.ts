@@ -61,7 +61,11 @@ export interface FileHandle {
  * directory lock in src/lock.ts works without it.
  */
 export interface KernelLock {
-  /** Non-blocking exclusive lock; true if taken, false if another process holds it. */
+  /**
+   * Non-blocking exclusive lock on the handle's own open file; true if taken, false if
+   * another process holds it. Never locks another file: where a runtime can lock only by
+   * path (Deno), it throws (ESTALE, ENOENT) once the path no longer names the handle's file.
+   */
   tryLockExclusive(file: FileHandle): boolean;
   unlock(file: FileHandle): void;
 }
@@ -216,6 +220,20 @@ export interface Platform {
  * Errors thrown by a Platform carry the OS error code. Internal: the public API turns
  * them into FileSystemError (src/errors.ts), whose `cause` is this error.
  */
+/**
+ * A Platform wrapper's kernel lock (src/read-only-platform.ts, src/platform-faults.ts): the
+ * wrapper hands out its own FileHandle objects, which the base lock refuses (it locks its
+ * own handles' descriptors), so the lock is taken on the base handle each wraps (`inner`).
+ * Before, under either wrapper, the kernel lock was never taken, silently (review, 2026-12-06).
+ */
+export function wrappedKernelLock(base: KernelLock | undefined, inner: WeakMap<FileHandle, FileHandle>): KernelLock | undefined {
+  if (!base) return undefined;
+  return {
+    tryLockExclusive: (file) => base.tryLockExclusive(inner.get(file) ?? file),
+    unlock: (file) => base.unlock(inner.get(file) ?? file),
+  };
+}
+
 export class PlatformError extends Error {
   override readonly name = "PlatformError";
   constructor(

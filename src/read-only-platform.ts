@@ -12,18 +12,20 @@
  * Threads: the opening thread (file handles stay on it, as always).
  */
 import { ReadOnlyError } from "./errors.ts";
-import type { FileHandle, Platform } from "./platform.ts";
+import { type FileHandle, type Platform, wrappedKernelLock } from "./platform.ts";
 
 export function readOnlyPlatform(base: Platform, dir: string): Platform {
   const refuse = (what: string): never => {
     throw new ReadOnlyError(dir, what);
   };
+  const inner = new WeakMap<FileHandle, FileHandle>();
   return {
     ...base,
+    kernelLock: wrappedKernelLock(base.kernelLock, inner),
     open(path, mode): FileHandle {
       if (mode !== "read") refuse(`open(${mode}) ${path}`);
       const file = base.open(path, mode);
-      return {
+      const wrapped: FileHandle = {
         path: file.path,
         read: (buf, position) => file.read(buf, position),
         write: () => refuse(`write ${path}`),
@@ -34,6 +36,8 @@ export function readOnlyPlatform(base: Platform, dir: string): Platform {
         size: () => file.size(),
         close: () => file.close(),
       };
+      inner.set(wrapped, file);
+      return wrapped;
     },
     rename: (from, to) => refuse(`rename ${from} -> ${to}`),
     unlink: (path) => refuse(`unlink ${path}`),

@@ -61,33 +61,41 @@ export class NodeFsFile implements FileHandle {
 
   read(buf: Uint8Array, position: number): number {
     checkOffset(position, "read", this.path);
+    const fd = this.fd; // EBADF once closed, even for nothing to read
     if (buf.length === 0) return 0;
     try {
-      return fs.readSync(this.fd, buf, 0, buf.length, position);
+      return fs.readSync(fd, buf, 0, buf.length, position);
     } catch (error) {
       throw osError(error, "read", this.path);
     }
   }
 
   write(buf: Uint8Array, position: number): void {
-    checkOffset(position, "write", this.path);
+    this.#write(buf, position, "write");
+  }
+
+  /** `write`, its errors named after `operation` (a writev by parts is still a writev to its caller). */
+  #write(buf: Uint8Array, position: number, operation: string): void {
+    checkOffset(position, operation, this.path);
+    const fd = this.fd; // EBADF once closed, even for nothing to write
     let done = 0;
     try {
       while (done < buf.length) {
-        const n = fs.writeSync(this.fd, buf, done, buf.length - done, position + done);
-        if (n <= 0) throw new PlatformError(`write ${this.path}: wrote 0 bytes`, "EIO");
+        const n = fs.writeSync(fd, buf, done, buf.length - done, position + done);
+        if (n <= 0) throw new PlatformError(`${operation} ${this.path}: wrote 0 bytes`, "EIO");
         done += n;
       }
     } catch (error) {
-      throw osError(error, "write", this.path);
+      throw osError(error, operation, this.path);
     }
   }
 
   writev(bufs: readonly Uint8Array[], position: number): void {
     checkOffset(position, "writev", this.path);
+    this.fd; // EBADF once closed, even for nothing to write
     if (this.writevByParts) {
       for (const buf of bufs) {
-        this.write(buf, position);
+        this.#write(buf, position, "writev");
         position += buf.length;
       }
       return;

@@ -45,7 +45,16 @@ export const nodeFsPaths: PathOps = {
     return attempt("readdir", path, () => fs.readdirSync(path));
   },
   mkdir(path, options) {
-    attempt("mkdir", path, () => fs.mkdirSync(path, { recursive: options?.recursive === true }));
+    attempt("mkdir", path, () => {
+      try {
+        fs.mkdirSync(path, { recursive: options?.recursive === true });
+      } catch (error) {
+        // Node's recursive mkdir says ENOENT where something that is no directory (a
+        // dangling symlink) is at the path; mkdir(2), Bun and Deno say EEXIST.
+        if (options?.recursive && (error as { code?: string }).code === "ENOENT" && lstatOrUndefined(path)) throw Object.assign(new Error(`file already exists, mkdir '${path}'`), { code: "EEXIST" });
+        throw error;
+      }
+    });
   },
   removeAll(path) {
     attempt("removeAll", path, () => fs.rmSync(path, { recursive: true, force: true }));
@@ -79,3 +88,12 @@ export const nodeFsPaths: PathOps = {
     return attempt("makeTempDir", prefix, () => fs.mkdtempSync(join(tmpdir(), prefix)));
   },
 };
+
+/** lstat(2) of `path`, or undefined when nothing is there (or it cannot be seen). */
+function lstatOrUndefined(path: string): fs.Stats | undefined {
+  try {
+    return fs.lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}

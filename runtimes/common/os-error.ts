@@ -50,7 +50,19 @@ const DESCRIPTION_BY_CODE: Record<string, string> = {
   EMFILE: "too many open files",
   EBUSY: "resource busy",
   EINVAL: "invalid argument",
+  EBADF: "bad file descriptor",
+  EXDEV: "cross-device link",
+  ESPIPE: "illegal seek",
+  ENXIO: "no such device or address",
+  EFBIG: "file too large",
 };
+
+/**
+ * Node's (and Bun's) codes for arguments its fs refuses before any system call: a path with a
+ * NUL byte is ERR_INVALID_ARG_VALUE there, EINVAL from the system call everywhere else
+ * (review, 2026-12-06: the same bad path was EUNKNOWN or EINVAL by runtime and operation).
+ */
+const EINVAL_CODES = new Set(["ERR_INVALID_ARG_VALUE", "ERR_INVALID_ARG_TYPE"]);
 
 /**
  * The classic errno numbers, the same on Linux, macOS and the BSDs (1 to 34; above that
@@ -69,6 +81,8 @@ export function osErrorCode(error: unknown): string {
   if (typeof error === "object" && error !== null) {
     const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
     if (typeof code === "string" && /^E[A-Z0-9]+$/.test(code)) return code;
+    if (typeof code === "string" && EINVAL_CODES.has(code)) return "EINVAL";
+    if (typeof message === "string" && /null bytes|NUL byte|\\0/i.test(message)) return "EINVAL"; // Deno's node:fs: a TypeError without a code
     if (typeof name === "string" && name in CODE_BY_NAME) return CODE_BY_NAME[name];
     const errno = typeof message === "string" ? /\(os error (\d+)\)/.exec(message) : null;
     if (errno && CODE_BY_ERRNO[Number(errno[1])]) return CODE_BY_ERRNO[Number(errno[1])];

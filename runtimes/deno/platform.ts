@@ -17,7 +17,9 @@
  * so read/write/writev (and, on the same descriptor, datasync/sync/truncate/size) use
  * node:fs; writev as one pwrite per buffer, since Deno's `writevSync` is slow for large
  * buffers (runtimes/common/node-fs-file.ts). The kernel lock needs an FsFile: `tryLockExclusive` opens one on the handle's
- * path and keeps it, mapped from the FileHandle, until `unlock` or the handle's close.
+ * path and keeps it, mapped from the FileHandle, until `unlock` or the handle's close; it
+ * refuses (ESTALE) when the path no longer names the handle's file (same device and inode),
+ * rather than lock another file (the lock protocol never renames or reuses a lock file's name).
  *
  * Why node:worker_threads, not the web Worker: a Deno web Worker has no unref() and keeps
  * the process alive as long as it runs (checked: an idle one never lets `deno run` end),
@@ -33,6 +35,7 @@
  */
 import type { FileHandle, FileStat, KernelLock, Platform } from "../../src/platform.ts";
 import { PlatformError } from "../../src/platform.ts";
+import { fstatSync } from "node:fs";
 import { ownStartTime, procIsAlive } from "../../src/process-identity.ts";
 import { killProbe } from "../common/kill-probe.ts";
 import { NodeFsFile } from "../common/node-fs-file.ts";
@@ -72,6 +75,13 @@ const denoKernelLock: KernelLock = {
     const fsFile = attempt("open for lock", file.path, () => Deno.openSync(file.path, { read: true }));
     let locked = false;
     try {
+      // The FsFile is opened by path: the path must still name the handle's file, or the
+      // lock would be taken on another one (a file renamed over the path: review, 2026-12-06).
+      const at = fsFile.statSync();
+      const own = fstatSync(file.fd);
+      if (at.ino !== own.ino || at.dev !== own.dev) {
+        throw new PlatformError(`flock ${file.path}: the path no longer names this handle's file (it was replaced or removed)`, "ESTALE");
+      }
       locked = attempt("flock", file.path, () => fsFile.tryLockSync(true));
     } finally {
       if (!locked) fsFile.close();
