@@ -170,7 +170,11 @@ function readFollowerFile(platform: Platform, dir: string): FollowerFile | undef
   } catch (error) {
     throw new ReplicationError(`${path} is not JSON (${(error as Error).message}): a follower's directory whose ${FOLLOWER_FILE_NAME} file is damaged`, "SHARDLINE_REPLICATION_CORRUPT");
   }
-  if (typeof file !== "object" || file === null) throw new ReplicationError(`${path} does not hold a follower's record`, "SHARDLINE_REPLICATION_CORRUPT");
+  // Every field, of its type: a missing snapshotLsn turned off the check that refuses a
+  // stream ending below the follower's log (review, 2026-12-06).
+  const whole = typeof file === "object" && file !== null && file.format === 1 && typeof file.stream === "string" && typeof file.subject === "string" &&
+    (file.state === "bootstrapping" || file.state === "following") && Number.isSafeInteger(file.snapshotLsn) && file.snapshotLsn >= 0;
+  if (!whole) throw new ReplicationError(`${path} does not hold a follower's record (format 1, stream, subject, state, snapshotLsn)`, "SHARDLINE_REPLICATION_CORRUPT");
   return file;
 }
 

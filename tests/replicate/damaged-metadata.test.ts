@@ -66,4 +66,33 @@ test("a follower directory whose FOLLOWER file is not JSON: openFollower rejects
   assert.is(new TextDecoder().decode(platform.readFile(`${dir}/${FOLLOWER_FILE_NAME}`)), "{ cut short");
 });
 
+test("a follower directory whose FOLLOWER file is JSON without a snapshot LSN (or with fields of the wrong type): a ReplicationError, not a follower whose fork check is off", async () => {
+  // readFollowerFile checked only that the file was a JSON object (review, 2026-12-06): a
+  // missing snapshotLsn made `next > undefined` false, which turned off the check that
+  // refuses a stream ending below the follower's log.
+  const stream = `damaged-fields-${Date.now().toString(36)}`;
+  for (const record of [
+    { format: 1, stream, subject: `shardline.${stream}`, state: "following" },
+    { format: 1, stream, subject: `shardline.${stream}`, state: "following", snapshotLsn: "0" },
+    { format: 1, stream, subject: `shardline.${stream}`, state: "resting", snapshotLsn: 0 },
+  ]) {
+    const dir = tempDir();
+    const file = platform.open(`${dir}/${FOLLOWER_FILE_NAME}`, "truncate");
+    try {
+      file.write(enc.encode(JSON.stringify(record)), 0);
+    } finally {
+      file.close();
+    }
+    const error = await openFollower(dir, { servers: cluster.servers, stream, bootstrapTimeoutMs: 2_000 }).then(
+      async (f) => {
+        await f.close();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    assert.instance(error, ReplicationError, `${JSON.stringify(record)}: ${error} (${(error as Error)?.constructor?.name})`);
+    assert.is((error as ReplicationError).code, "SHARDLINE_REPLICATION_CORRUPT", JSON.stringify(record));
+  }
+});
+
 test.run();
