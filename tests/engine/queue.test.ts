@@ -20,21 +20,6 @@ const test = suite("engine queue");
 const put = (key: string, value: string) => ({ type: "put" as const, key, value });
 
 /** An operation whose key getter blocks this thread for `ms` (and runs `then`) when the request starts. */
-function blockingPut(key: string, value: string, ms: number, then?: () => void) {
-  return {
-    type: "put" as const,
-    get key() {
-      const until = performance.now() + ms;
-      while (performance.now() < until) {
-        // hold the queue: this request has started and is being validated
-      }
-      then?.();
-      return key;
-    },
-    value,
-  };
-}
-
 function queueStats(db: Database): WriteQueueStats {
   return db.stats().writeQueue;
 }
@@ -125,10 +110,11 @@ test("FIFO: timestamps of requests to one shard increase in submit order", async
 });
 
 test("a request times out before it starts: TimeoutError, nothing written; one that started is unaffected", async () => {
-  // maxBatch 1: the first request runs alone, and blocks while it is being validated.
-  const db = await open(tempDir(), { writeQueue: { maxBatch: 1, timeoutMs: 1 } });
+  // maxBatch 1: the first request runs alone, and its group's fdatasync takes 20 ms (a
+  // request copies its operations when enqueued, so it can no longer be held at its start).
+  const db = await open(tempDir(), { writeQueue: { maxBatch: 1, timeoutMs: 1 }, faults: { groupLog: { syncDelayMs: 20 } } });
   const [first, late, byDefault, patient] = await Promise.allSettled([
-    db.enqueue([blockingPut("first", "1", 20)], { timeoutMs: 0 }),
+    db.enqueue([put("first", "1")], { timeoutMs: 0 }),
     db.enqueue([put("late", "x")], { timeoutMs: 1 }),
     db.enqueue([put("default", "x")]), // writeQueue.timeoutMs: 1
     db.enqueue([put("patient", "x")], { timeoutMs: 0 }),
@@ -166,9 +152,12 @@ test("an abort before the start cancels (AbortError, nothing written); after the
   assert.is(e1, plain.signal.reason, "an AbortError reason is the rejection itself");
   const e2 = await rejects(() => b, isAbortError);
   assert.is((e2 as Error & { cause?: unknown }).cause, "changed my mind");
-  // After: the signal aborts while the request is being written.
+  // After: the signal aborts once the request started (microtasks only: it is being written).
   const during = new AbortController();
-  const c = db.enqueue([blockingPut("after", "written", 0, () => during.abort())], { signal: during.signal });
+  const c = db.enqueue([put("after", "written")], { signal: during.signal });
+  for (let i = 0; i < 1000 && queueStats(db).executed < 1; i++) await Promise.resolve();
+  assert.is(queueStats(db).executed, 1, "started");
+  during.abort();
   assert.ok((await c) > 0n, "a started request resolves with its timestamp");
   assert.ok(during.signal.aborted);
   // During the sync: wait (microtasks only, so no durability wake-up can run) until it started.
@@ -290,10 +279,11 @@ test("a request with bad input fails alone with its own error; the rest of its g
 });
 
 test("counters are exact over a mix of outcomes", async () => {
-  const db = await open(tempDir(), { writeQueue: { capacity: 6, maxBatch: 2 } });
+  // Each group's fdatasync takes 10 ms: the third request times out behind the first group.
+  const db = await open(tempDir(), { writeQueue: { capacity: 6, maxBatch: 2 }, faults: { groupLog: { syncDelayMs: 10 } } });
   const controller = new AbortController();
   const outcomes = [
-    db.enqueue([blockingPut("hold", "h", 10)]), // group 1 (with the next)
+    db.enqueue([put("hold", "h")]), // group 1 (with the next)
     db.enqueue([put("ok-1", "1")]),
     db.enqueue([put("timeout", "x")], { timeoutMs: 1 }), // times out behind the held group
     db.enqueue([put("cancel", "x")], { signal: controller.signal }),
