@@ -16,10 +16,10 @@
  *     opener's own writes get ReadOnlyError (src/engine/database.ts).
  * docs/RECOVERY.md ("Read-only open") has the decision and its why.
  *
- * Invariants: nothing in the directory changes (no file created, written, truncated,
- * renamed or deleted); what the handle shows is the database as it was on disk at open
- * (a writer's later changes are not seen; tables a writer's compaction deletes later may
- * still be read through descriptors already open, or fail to open: FileSystemError).
+ * Invariants: nothing in the directory changes but the handle's slot in `readers/` (and
+ * `readers/` itself where it is missing); what the handle shows is what the writer made
+ * durable as of its last refresh (src/engine/live-reader.ts), or the database as it was
+ * at open when no slot can be written (a read-only file system).
  * Threads: the opening thread only.
  */
 import { Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";

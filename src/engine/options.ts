@@ -47,8 +47,9 @@ export interface DatabaseOptions {
   errorIfExists?: boolean;
   /**
    * true: open for reading only (get, scan, snapshots, stats; writes reject with
-   * ReadOnlyError). Takes no directory lock, starts no thread and changes no file: the
-   * log is replayed into memory only (docs/RECOVERY.md, "Read-only open"). Default false.
+   * ReadOnlyError). Takes no directory lock and starts no thread; it changes nothing in the
+   * directory but its own slot file in `readers/`, and follows the writer (refreshed by
+   * reads every refreshIntervalMs and by refresh(): docs/RECOVERY.md, "Read-only open"). Default false.
    */
   readOnly?: boolean;
   /**
