@@ -226,6 +226,8 @@ async function powerLossRounds(name: string, options: DatabaseOptions, write: Wr
   console.log(`  [power loss] engine, ${name}: ${ROUNDS} rounds, ${checkedRounds} recovered under the wrapper, ${acked} acknowledged operations, up to ${tablesSeen} tables`);
 
   assert.ok(acked > 0, "some writes were acknowledged");
+  assert.ok(checkedRounds > 0, "some rounds recovered under the wrapper and were checked");
+  assert.ok(tablesSeen > 0, "the writes reached tables (power could fail in flushes and merges)");
   const db = await open(dir, options);
   checkKeys(db, history, `${name}: final recovery, through the real platform`);
   checkBatches(db, history, `${name}: final recovery, through the real platform`);

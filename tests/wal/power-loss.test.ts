@@ -73,6 +73,36 @@ test("wrapper: unsynced data is dropped, synced data is kept, and the crashed pl
   }
 });
 
+test("wrapper: an unsynced overwrite of synced bytes and an unsynced truncate are undone; a sync keeps only its own file", () => {
+  // The wrapper's own tests only appended after a file's synced end: dropping the
+  // pre-images (or letting one file's sync make another durable) went unnoticed by every
+  // test that uses the wrapper (review of the tests, 2026-12-06).
+  const root = tempDir();
+  const p = withPowerLoss(platform, root);
+  const a = p.open(`${root}/a`, "createExclusive");
+  const b = p.open(`${root}/b`, "createExclusive");
+  const z = p.open(`${root}/z`, "createExclusive");
+  a.write(enc.encode("hello world"), 0);
+  a.datasync();
+  z.write(new Uint8Array(16), 0); // zeros, synced
+  z.datasync();
+  p.fsyncDir(root);
+  a.write(enc.encode("HELLO"), 0); // over synced bytes, never synced
+  a.truncate(8); // never synced
+  z.write(new Uint8Array(8), 4); // zeros over zeros, never synced
+  z.truncate(4); // never synced
+  b.write(enc.encode("only b"), 0);
+  a.close();
+  z.close();
+  b.datasync(); // b's sync: nothing of a's or z's
+  b.close();
+  assert.is(read(`${root}/a`), "HELLO wo", "before the crash, reads see everything written");
+  p.crash();
+  assert.is(read(`${root}/a`), "hello world", "the overwrite and the truncate are undone from pre-images");
+  assert.is(platform.readFile(`${root}/z`).length, 16, "z's truncate is undone");
+  assert.is(read(`${root}/b`), "only b", "b's own sync kept b");
+});
+
 test("wrapper: a file whose directory was not fsynced after its creation vanishes, synced data or not", () => {
   const root = tempDir();
   const p = withPowerLoss(platform, root);
