@@ -71,6 +71,12 @@ import { listSegmentFiles, trimSegments } from "../wal/segment-files.ts";
 import { type ManifestData, tableFileName, tableNumberOf } from "./manifest.ts";
 import { partitionDir } from "./flush.ts";
 
+/**
+ * How long after a drop its tables are not charged to readers (floor): the time a reader
+ * that keeps refreshing needs to read the version that dropped them.
+ */
+export const DROP_GRACE_MS = LOCK_FILE_WRITE_GRACE_MS;
+
 export const READERS_DIR_NAME = "readers";
 export const DURABLE_MARK_NAME = "DURABLE";
 /** The writer's note of which MANIFEST version dropped each table file still on disk (ReaderRetention). */
@@ -382,6 +388,8 @@ export interface RetentionFloor {
 export class ReaderRetention {
   /** Table files this writer dropped, by name: the MANIFEST version that no longer names them. */
   readonly #droppedAt = new Map<string, number>();
+  /** When this writer dropped tables at each MANIFEST version (Date.now()); older drops are unknown here. */
+  readonly #droppedWhen = new Map<number, number>();
   /** The legacy partition logs' checkpoints as last changed, and the MANIFEST version that first held them. */
   #partitions: { checkpoints: number[]; version: number };
   /** What every live reader allows trimming the legacy partition logs below (a reader replays them from its MANIFEST's checkpoints). */
@@ -408,9 +416,18 @@ export class ReaderRetention {
 
   private readonly openedVersion: number;
 
+  /** Whether this writer dropped tables at `version` less than DROP_GRACE_MS ago. */
+  #recentDrop(version: number): boolean {
+    const when = this.#droppedWhen.get(version);
+    return when !== undefined && Date.now() - when < DROP_GRACE_MS;
+  }
+
   /** Tables the MANIFEST of `version` dropped (a compaction's inputs). */
   noteDropped(numbers: readonly number[], version: number): void {
     for (const number of numbers) this.#droppedAt.set(tableFileName(number), version);
+    this.#droppedWhen.set(version, Date.now());
+    // Only the grace matters (#recentDrop): forget the times of drops long past it.
+    for (const [v, when] of this.#droppedWhen) if (Date.now() - when > 2 * DROP_GRACE_MS) this.#droppedWhen.delete(v);
     this.#writeDroppedNote();
   }
 
@@ -466,15 +483,15 @@ export class ReaderRetention {
       const logBytes = Math.max(0, manifest.groupCheckpoint - Math.max(record.lsn, oldestLsn));
       // The dropped tables kept for this reader: those dropped after the version it reads
       // (a file dropped at version w is kept for readers below w: removeDroppedTables), but
-      // not those the current MANIFEST just dropped: no reader can have read that version
-      // yet, so a reader that refreshes after every write was charged the whole input of
-      // each merge as it published, and one merge of more than retainBytesMax evicted every
-      // live reader (review, 2026-12-06). What a reader keeps is thus at most
-      // retainBytesMax plus the tables of the last change it has not read.
+      // not those dropped less than DROP_GRACE_MS ago: a reader cannot have read the
+      // versions that dropped them yet, so one that refreshed after every write was charged
+      // the whole input of each merge as it published (of a cascade of merges), and one
+      // merge of more than retainBytesMax evicted every live reader (review, 2026-12-06).
+      // What a reader keeps is thus at most retainBytesMax plus the last DROP_GRACE_MS of drops.
       let tableBytes = 0;
-      if (record.manifestVersion < manifest.version - 1) {
+      if (record.manifestVersion < manifest.version) {
         dropped ??= this.#droppedTableSizes(manifest);
-        for (const table of dropped) if (table.version > record.manifestVersion && table.version < manifest.version) tableBytes += table.bytes;
+        for (const table of dropped) if (table.version > record.manifestVersion && !this.#recentDrop(table.version)) tableBytes += table.bytes;
       }
       const held = logBytes + tableBytes;
       // A reader still claiming everything (version 0) is reading its first MANIFEST: it
