@@ -21,8 +21,9 @@ test.before(async () => {
 });
 test.after.each(cleanup);
 
-test("a snapshot bucket whose `latest` is not JSON (damaged, or another tool's object): a new follower gets a ReplicationError, not a SyntaxError", async () => {
-  const stream = `badlatest-${Date.now().toString(36)}`;
+/** What openFollower does for a new directory when the stream's snapshot `latest` is `damage`d. */
+async function followerOnDamagedLatest(name: string, damage: (latest: Uint8Array) => Uint8Array): Promise<unknown> {
+  const stream = `${name}-${Date.now().toString(36)}`;
   const writer = await open(tempDir(), { shards: 2 });
   const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
   const nc = await connect({ servers: cluster.servers });
@@ -30,20 +31,35 @@ test("a snapshot bucket whose `latest` is not JSON (damaged, or another tool's o
     await writer.put("a", "1");
     await publisher.caughtUp();
     const store = await new Objm(nc).open(`${stream}-snapshots`);
-    await store.putBlob({ name: "latest" }, new TextEncoder().encode("not a snapshot {"));
-    const error = await openFollower(tempDir(), { servers: cluster.servers, stream, bootstrapTimeoutMs: 2_000 }).then(
+    await store.putBlob({ name: "latest" }, damage((await store.getBlob("latest"))!));
+    return await openFollower(tempDir(), { servers: cluster.servers, stream, bootstrapTimeoutMs: 2_000 }).then(
       async (f) => {
         await f.close();
         return undefined;
       },
       (e: unknown) => e,
     );
-    assert.instance(error, ReplicationError, `openFollower on a bucket whose latest is not JSON: ${error} (${(error as Error)?.constructor?.name})`);
   } finally {
     await nc.close();
     await publisher.close({ forget: true });
     await writer.close();
   }
+}
+
+test("a snapshot bucket whose `latest` is not JSON (damaged, or another tool's object): a new follower gets a ReplicationError, not a SyntaxError", async () => {
+  const error = await followerOnDamagedLatest("badlatest", () => new TextEncoder().encode("not a snapshot {"));
+  assert.instance(error, ReplicationError, `openFollower on a bucket whose latest is not JSON: ${error} (${(error as Error)?.constructor?.name})`);
+});
+
+test("a snapshot `latest` without a manifest name (another tool's, or damaged): a ReplicationError for a new follower, not getBlob(undefined)", async () => {
+  // latestSnapshot checked format, lsn and tables, not the manifest name (review, 2026-12-06).
+  const error = await followerOnDamagedLatest("nomanifest", (bytes) => {
+    const latest = JSON.parse(new TextDecoder().decode(bytes));
+    delete latest.manifest;
+    return enc.encode(JSON.stringify(latest));
+  });
+  assert.instance(error, ReplicationError, `openFollower on a latest without "manifest": ${error} (${(error as Error)?.constructor?.name})`);
+  assert.is((error as ReplicationError).code, "SHARDLINE_REPLICATION_CORRUPT");
 });
 
 test("a follower directory whose FOLLOWER file is not JSON: openFollower rejects with a ReplicationError and changes nothing", async () => {

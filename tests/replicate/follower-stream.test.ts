@@ -28,11 +28,11 @@ import { connect } from "@nats-io/transport-node";
 import type { Platform } from "../../src/platform.ts";
 import { encodeFragment, OP_PUT } from "../../src/engine/records.ts";
 import { bindReplicateApi, ReplicationError } from "../../src/replicate/public.ts";
-import { PIECE_HEADER_ROOM_BYTES, pieceId, streamEnd, writeFrame } from "../../src/replicate/stream-messages.ts";
-import { toolCore } from "../../src/cli/database.ts";
+import { pieceId, writeFrame } from "../../src/replicate/stream-messages.ts";
 import { bindLogApi } from "../../src/wal/public.ts";
 import { type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
 import { cleanup, dec, enc, open, platform, tempDir } from "../engine/helpers.ts";
+import { type LeftStream, withLeftStream } from "./helpers.ts";
 
 const test = suite("replicate: the follower and the streams it may meet");
 const { startPublisher, openFollower } = bindReplicateApi(platform);
@@ -99,46 +99,6 @@ test("a follower killed during its first FOLLOWER write opens again in its own d
 });
 
 /** What a test that writes the stream itself gets: a stream its publisher made and left. */
-interface LeftStream {
-  stream: string;
-  writer: Awaited<ReturnType<typeof open>>;
-  nc: Awaited<ReturnType<typeof connect>>;
-  jsm: Awaited<ReturnType<typeof jetstreamManager>>;
-  core: Awaited<ReturnType<typeof toolCore>>;
-  /** The first snapshot's LSN, and where the publisher left the stream. */
-  snapshotLsn: number;
-  end: Awaited<ReturnType<typeof streamEnd>>;
-  /** The bytes of one piece of a record cut in pieces, as a publisher cuts them. */
-  pieceBytes: number;
-}
-
-/**
- * Opens a writer, starts its publisher on a new stream named `<name>-...`, puts `puts` keys
- * k<i> = v<i>, waits until they are published and closes the publisher (forgetting its
- * slot); runs `body`, which goes on writing the stream itself; closes everything after.
- */
-async function withLeftStream(name: string, puts: number, body: (s: LeftStream) => Promise<void>): Promise<void> {
-  const stream = `${name}-${Date.now().toString(36)}`;
-  const writer = await open(tempDir(), { memtableBytesMax: 64 * 1024, shards: 2 });
-  const nc = await connect({ servers: cluster.servers });
-  const core = await toolCore();
-  try {
-    const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-    const snapshotLsn = publisher.stats().lastSnapshotLsn!;
-    for (let i = 0; i < puts; i++) await writer.put(`k${i}`, `v${i}`);
-    await publisher.caughtUp();
-    await publisher.close({ forget: true });
-    const jsm = await jetstreamManager(nc);
-    const end = await streamEnd(jsm, stream);
-    const pieceBytes = (nc.info?.max_payload ?? 1 << 20) - PIECE_HEADER_ROOM_BYTES;
-    await body({ stream, writer, nc, jsm, core, snapshotLsn, end, pieceBytes });
-  } finally {
-    core.detach();
-    await nc.close();
-    await writer.close();
-  }
-}
-
 /** Publishes piece `part` of `parts` of the record at `lsn`, right after stream sequence `afterSeq`; returns its sequence. */
 async function publishPiece(s: LeftStream, lsn: number, part: number, parts: number, data: Uint8Array, afterSeq: number): Promise<number> {
   return (await jetstream(s.nc).publish(`shardline.${s.stream}`, data, { msgID: pieceId(lsn, part, parts), expect: { lastSequence: afterSeq } })).seq;
@@ -152,7 +112,7 @@ function framed(s: LeftStream, payload: Uint8Array): Uint8Array {
 }
 
 test("a record over 4 MiB (right checksum) stops the follower with a ReplicationError instead of a retry loop", async () => {
-  await withLeftStream("oversized", 50, async (s) => {
+  await withLeftStream(cluster.servers, "oversized", 50, async (s) => {
     // The next record: 4 MiB + 8 bytes, in pieces of what a message holds.
     const payload = new Uint8Array(4 * 1024 * 1024 + 8).fill(7);
     payload[0] = 1;
@@ -177,7 +137,7 @@ test("a record over 4 MiB (right checksum) stops the follower with a Replication
 });
 
 test("a stream ending with the first piece of a record (publisher died between pieces): the follower reports applied every whole record before it", async () => {
-  await withLeftStream("cut", 200, async (s) => {
+  await withLeftStream(cluster.servers, "cut", 200, async (s) => {
     const { end, snapshotLsn } = s;
     assert.ok(end.nextLsn! > snapshotLsn, "the stream holds records past the snapshot");
     // What a publisher that died between the two pieces of its next record left: piece 0.
@@ -197,7 +157,7 @@ test("a stream ending with the first piece of a record (publisher died between p
 });
 
 test("piece 0 of 256 whose frame claims 1 GiB (over the 4 MiB a record can be): a ReplicationError at once, not buffering the pieces that follow", async () => {
-  await withLeftStream("pieces", 20, async (s) => {
+  await withLeftStream(cluster.servers, "pieces", 20, async (s) => {
     let seq = s.end.seq;
     for (let part = 0; part < 4; part++) {
       const piece = new Uint8Array(s.pieceBytes).fill(part + 1);

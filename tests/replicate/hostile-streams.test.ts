@@ -5,25 +5,18 @@
 //   labelled for another LSN (a record applied at the wrong LSN);
 // - bootstrapTimeoutMs NaN made the wait for a snapshot endless;
 // - a stream that does not take the follower's subject made it resubscribe for ever;
-// - a snapshot "latest" without a manifest name reached getBlob(undefined);
 // - under a 32 MiB max_payload a publisher sent messages larger than a follower's pull.
 // A shared 3-node JetStream cluster on 127.0.0.1 (tests/harness/nats-cluster.ts); every wait
 // is bounded.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Objm } from "@nats-io/obj";
-import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
 import { encodeOperations, OP_PUT } from "../../src/engine/records.ts";
 import { bindReplicateApi, ReplicationError } from "../../src/replicate/public.ts";
-import { lsnAfter, PIECE_HEADER_ROOM_BYTES, pieceId, runId, streamEnd, writeFrame } from "../../src/replicate/stream-messages.ts";
-import { toolCore } from "../../src/cli/database.ts";
-import { findNatsServer, type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
+import { lsnAfter, pieceId, runId, writeFrame } from "../../src/replicate/stream-messages.ts";
+import { type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
 import { cleanup, enc, open, platform, tempDir } from "../engine/helpers.ts";
+import { type LeftStream, serverWithMaxPayload, withLeftStream } from "./helpers.ts";
 
 const test = suite("replicate: hostile streams and options");
 const { startPublisher, openFollower } = bindReplicateApi(platform);
@@ -35,40 +28,6 @@ test.before(async () => {
 test.after.each(cleanup);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-interface LeftStream {
-  stream: string;
-  writer: Awaited<ReturnType<typeof open>>;
-  nc: Awaited<ReturnType<typeof connect>>;
-  jsm: Awaited<ReturnType<typeof jetstreamManager>>;
-  core: Awaited<ReturnType<typeof toolCore>>;
-  snapshotLsn: number;
-  end: Awaited<ReturnType<typeof streamEnd>>;
-  pieceBytes: number;
-}
-
-/** A stream a real publisher made and left (publisher closed, slot forgotten); `body` writes on. */
-async function withLeftStream(name: string, puts: number, body: (s: LeftStream) => Promise<void>): Promise<void> {
-  const stream = `${name}-${Date.now().toString(36)}`;
-  const writer = await open(tempDir(), { memtableBytesMax: 64 * 1024, shards: 2 });
-  const nc = await connect({ servers: cluster.servers });
-  const core = await toolCore();
-  try {
-    const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-    const snapshotLsn = publisher.stats().lastSnapshotLsn!;
-    for (let i = 0; i < puts; i++) await writer.put(`k${i}`, `v${i}`);
-    await publisher.caughtUp();
-    await publisher.close({ forget: true });
-    const jsm = await jetstreamManager(nc);
-    const end = await streamEnd(jsm, stream);
-    const pieceBytes = (nc.info?.max_payload ?? 1 << 20) - PIECE_HEADER_ROOM_BYTES;
-    await body({ stream, writer, nc, jsm, core, snapshotLsn, end, pieceBytes });
-  } finally {
-    core.detach();
-    await nc.close();
-    await writer.close();
-  }
-}
 
 function framed(s: LeftStream, payload: Uint8Array): Uint8Array {
   const frame = new Uint8Array(8 + payload.length);
@@ -86,7 +45,7 @@ async function publishRaw(s: LeftStream, id: string, data: Uint8Array, afterSeq:
 }
 
 test("a piece of another record interleaved (piece 0 at L, a whole record at L, piece 1 labelled for the next LSN) is a ReplicationError, not a record spliced from two LSNs' pieces", async () => {
-  await withLeftStream("interleave", 30, async (s) => {
+  await withLeftStream(cluster.servers, "interleave", 30, async (s) => {
     const L = s.end.nextLsn!;
     // R1: a record cut in 2 pieces (its frame is one byte more than a message holds).
     const big = putRecord("big", new Uint8Array(s.pieceBytes).fill(0x61), 1n << 40n);
@@ -142,7 +101,7 @@ test("bootstrapTimeoutMs that is not a number (NaN) is a typed error at once, no
 });
 
 test("a follower whose subject the stream does not take stops with a ReplicationError instead of resubscribing for ever", async () => {
-  await withLeftStream("badsubject", 20, async (s) => {
+  await withLeftStream(cluster.servers, "badsubject", 20, async (s) => {
     const follower = await openFollower(tempDir(), { servers: cluster.servers, stream: s.stream, subject: `other.${s.stream}` });
     try {
       const deadline = Date.now() + 15_000;
@@ -154,73 +113,6 @@ test("a follower whose subject the stream does not take stops with a Replication
     }
   });
 });
-
-test("a snapshot `latest` without a manifest name (another tool's, or damaged) is a ReplicationError for a new follower", async () => {
-  const stream = `nomanifest-${Date.now().toString(36)}`;
-  const writer = await open(tempDir(), { shards: 2 });
-  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
-  const nc = await connect({ servers: cluster.servers });
-  try {
-    await writer.put("a", "1");
-    await publisher.caughtUp();
-    const store = await new Objm(nc).open(`${stream}-snapshots`);
-    const latest = JSON.parse(new TextDecoder().decode((await store.getBlob("latest"))!));
-    delete latest.manifest;
-    await store.putBlob({ name: "latest" }, enc.encode(JSON.stringify(latest)));
-    const error = await openFollower(tempDir(), { servers: cluster.servers, stream, bootstrapTimeoutMs: 2_000 }).then(
-      async (f) => {
-        await f.close();
-        return undefined;
-      },
-      (e: unknown) => e,
-    );
-    assert.instance(error, ReplicationError, `openFollower on a latest without "manifest": ${error} (${(error as Error)?.constructor?.name})`);
-  } finally {
-    await nc.close();
-    await publisher.close({ forget: true });
-    await writer.close();
-  }
-});
-
-/** A free loopback port (bind 0, close). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
-/** One JetStream server on 127.0.0.1 with `max_payload`; stop() SIGKILLs it and removes its store. */
-async function serverWithMaxPayload(maxPayload: number): Promise<{ url: string; stop(): Promise<void> }> {
-  const root = mkdtempSync(`${tmpdir()}/shardline-nats-review-`);
-  const port = await freePort();
-  writeFileSync(`${root}/server.conf`, `listen: "127.0.0.1:${port}"\nmax_payload: ${maxPayload}\njetstream { store_dir: "${root}/store" }\n`);
-  const child = spawn(findNatsServer(), ["-c", `${root}/server.conf`], { stdio: "ignore" });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = `nats://127.0.0.1:${port}`;
-  const stop = async () => {
-    child.kill("SIGKILL");
-    await Promise.race([exited, sleep(5_000)]);
-    rmSync(root, { recursive: true, force: true });
-  };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const nc = await connect({ servers: url, timeout: 500 });
-      await nc.close();
-      return { url, stop };
-    } catch (error) {
-      if (attempt >= 50) {
-        await stop();
-        throw new Error(`nats-server with max_payload ${maxPayload} did not start: ${(error as Error).message}`);
-      }
-      await sleep(100);
-    }
-  }
-}
 
 test("a server whose max_payload is 32 MiB: a publisher catching up 20 MiB of small records sends messages a follower's pull can take, and the follower applies them", async () => {
   const server = await serverWithMaxPayload(32 * 1024 * 1024);

@@ -5,60 +5,15 @@
 // publisher resumed for ever with no typed error. A server too small for the largest record
 // in 256 pieces is now refused at start. One nats-server of its own, on 127.0.0.1, from a
 // config file (the cluster harness takes flags only).
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { connect } from "@nats-io/transport-node";
 import { bindReplicateApi, ReplicationError } from "../../src/replicate/public.ts";
-import { findNatsServer } from "../harness/nats-cluster.ts";
 import { cleanup, open, platform, tempDir } from "../engine/helpers.ts";
+import { serverWithMaxPayload } from "./helpers.ts";
 
 const test = suite("replicate: a server's max_payload");
 const { startPublisher, openFollower } = bindReplicateApi(platform);
 test.after.each(cleanup);
-
-/** A free loopback port (bind 0, close). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
-/** One JetStream server on 127.0.0.1 with `max_payload`; stop() SIGKILLs it and removes its store. */
-async function serverWithMaxPayload(maxPayload: number): Promise<{ url: string; stop(): Promise<void> }> {
-  const root = mkdtempSync(`${tmpdir()}/shardline-nats-payload-`);
-  const port = await freePort();
-  writeFileSync(`${root}/server.conf`, `listen: "127.0.0.1:${port}"\nmax_payload: ${maxPayload}\njetstream { store_dir: "${root}/store" }\n`);
-  const child = spawn(findNatsServer(), ["-c", `${root}/server.conf`], { stdio: "ignore" });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = `nats://127.0.0.1:${port}`;
-  const stop = async () => {
-    child.kill("SIGKILL");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-    rmSync(root, { recursive: true, force: true });
-  };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const nc = await connect({ servers: url, timeout: 500 });
-      await nc.close();
-      return { url, stop };
-    } catch (error) {
-      if (attempt >= 50) {
-        await stop();
-        throw new Error(`nats-server with max_payload ${maxPayload} did not start: ${(error as Error).message}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 test("a server whose max_payload is 64 KiB: a 100 KiB record goes in pieces that fit it, and a follower applies it", async () => {
   const server = await serverWithMaxPayload(64 * 1024);

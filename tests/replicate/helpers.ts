@@ -1,0 +1,95 @@
+// Helpers of the replication tests: a stream a real publisher made and left, and one
+// nats-server of its own with a given max_payload (on 127.0.0.1, bounded waits).
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { toolCore } from "../../src/cli/database.ts";
+import { bindReplicateApi } from "../../src/replicate/public.ts";
+import { PIECE_HEADER_ROOM_BYTES, streamEnd } from "../../src/replicate/stream-messages.ts";
+import { findNatsServer } from "../harness/nats-cluster.ts";
+import { open, platform, tempDir } from "../engine/helpers.ts";
+
+const { startPublisher } = bindReplicateApi(platform);
+
+export interface LeftStream {
+  stream: string;
+  writer: Awaited<ReturnType<typeof open>>;
+  nc: Awaited<ReturnType<typeof connect>>;
+  jsm: Awaited<ReturnType<typeof jetstreamManager>>;
+  core: Awaited<ReturnType<typeof toolCore>>;
+  /** The first snapshot's LSN, and where the publisher left the stream. */
+  snapshotLsn: number;
+  end: Awaited<ReturnType<typeof streamEnd>>;
+  /** The bytes of one piece of a record cut in pieces, as a publisher cuts them. */
+  pieceBytes: number;
+}
+
+/**
+ * Opens a writer, starts its publisher on a new stream named `<name>-...`, puts `puts` keys
+ * k<i> = v<i>, waits until they are published and closes the publisher (forgetting its
+ * slot); runs `body`, which goes on writing the stream itself; closes everything after.
+ */
+export async function withLeftStream(servers: string[], name: string, puts: number, body: (s: LeftStream) => Promise<void>): Promise<void> {
+  const stream = `${name}-${Date.now().toString(36)}`;
+  const writer = await open(tempDir(), { memtableBytesMax: 64 * 1024, shards: 2 });
+  const nc = await connect({ servers });
+  const core = await toolCore();
+  try {
+    const publisher = await startPublisher(writer, { servers, stream });
+    const snapshotLsn = publisher.stats().lastSnapshotLsn!;
+    for (let i = 0; i < puts; i++) await writer.put(`k${i}`, `v${i}`);
+    await publisher.caughtUp();
+    await publisher.close({ forget: true });
+    const jsm = await jetstreamManager(nc);
+    const end = await streamEnd(jsm, stream);
+    const pieceBytes = (nc.info?.max_payload ?? 1 << 20) - PIECE_HEADER_ROOM_BYTES;
+    await body({ stream, writer, nc, jsm, core, snapshotLsn, end, pieceBytes });
+  } finally {
+    core.detach();
+    await nc.close();
+    await writer.close();
+  }
+}
+
+/** A free loopback port (bind 0, close). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+/** One JetStream server on 127.0.0.1 with `max_payload`; stop() SIGKILLs it and removes its store. */
+export async function serverWithMaxPayload(maxPayload: number): Promise<{ url: string; stop(): Promise<void> }> {
+  const root = mkdtempSync(`${tmpdir()}/shardline-nats-payload-`);
+  const port = await freePort();
+  writeFileSync(`${root}/server.conf`, `listen: "127.0.0.1:${port}"\nmax_payload: ${maxPayload}\njetstream { store_dir: "${root}/store" }\n`);
+  const child = spawn(findNatsServer(), ["-c", `${root}/server.conf`], { stdio: "ignore" });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = `nats://127.0.0.1:${port}`;
+  const stop = async () => {
+    child.kill("SIGKILL");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+    rmSync(root, { recursive: true, force: true });
+  };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const nc = await connect({ servers: url, timeout: 500 });
+      await nc.close();
+      return { url, stop };
+    } catch (error) {
+      if (attempt >= 50) {
+        await stop();
+        throw new Error(`nats-server with max_payload ${maxPayload} did not start: ${(error as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
