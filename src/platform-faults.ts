@@ -43,12 +43,7 @@ export function withFaults(base: Platform, plan: FaultPlan): Platform {
 
   const inner = new WeakMap<FileHandle, FileHandle>();
   function wrap(file: FileHandle): FileHandle {
-    const wrapped = wrapHandle(file);
-    inner.set(wrapped, file);
-    return wrapped;
-  }
-  function wrapHandle(file: FileHandle): FileHandle {
-    return {
+    const wrapped: FileHandle = {
       path: file.path,
       read: (buf, position) => file.read(buf, position),
       write(buf, position) {
@@ -91,6 +86,8 @@ export function withFaults(base: Platform, plan: FaultPlan): Platform {
       size: () => file.size(),
       close: () => file.close(),
     };
+    inner.set(wrapped, file); // its kernel lock is the base handle's (wrappedKernelLock)
+    return wrapped;
   }
 
   return {

@@ -220,20 +220,6 @@ export interface Platform {
  * Errors thrown by a Platform carry the OS error code. Internal: the public API turns
  * them into FileSystemError (src/errors.ts), whose `cause` is this error.
  */
-/**
- * A Platform wrapper's kernel lock (src/read-only-platform.ts, src/platform-faults.ts): the
- * wrapper hands out its own FileHandle objects, which the base lock refuses (it locks its
- * own handles' descriptors), so the lock is taken on the base handle each wraps (`inner`).
- * Before, under either wrapper, the kernel lock was never taken, silently (review, 2026-12-06).
- */
-export function wrappedKernelLock(base: KernelLock | undefined, inner: WeakMap<FileHandle, FileHandle>): KernelLock | undefined {
-  if (!base) return undefined;
-  return {
-    tryLockExclusive: (file) => base.tryLockExclusive(inner.get(file) ?? file),
-    unlock: (file) => base.unlock(inner.get(file) ?? file),
-  };
-}
-
 export class PlatformError extends Error {
   override readonly name = "PlatformError";
   constructor(
@@ -250,6 +236,20 @@ export class PlatformError extends Error {
   readonly operation: string | undefined;
   /** The path it failed on, when the adapter said. */
   readonly path: string | undefined;
+}
+
+/**
+ * A Platform wrapper's kernel lock (src/read-only-platform.ts, src/platform-faults.ts): the
+ * wrapper hands out its own FileHandle objects, which the base lock refuses (it locks its
+ * own handles' descriptors), so the lock is taken on the base handle each wraps (`inner`).
+ * Before, under either wrapper, the kernel lock was never taken, silently (review, 2026-12-06).
+ */
+export function wrappedKernelLock(base: KernelLock | undefined, inner: WeakMap<FileHandle, FileHandle>): KernelLock | undefined {
+  if (!base) return undefined;
+  return {
+    tryLockExclusive: (file) => base.tryLockExclusive(inner.get(file) ?? file),
+    unlock: (file) => base.unlock(inner.get(file) ?? file),
+  };
 }
 
 /** True when `error` is a platform error with the given OS code. */

@@ -308,14 +308,13 @@ export class LiveReader {
    */
   #change(): { kind: "none" } | { kind: "log"; durableLsn: number } | { kind: "manifest" } {
     const source = this.#current.source;
-    let bytes: Uint8Array;
+    let bytes: Uint8Array | undefined;
     try {
-      const read = readManifestBytes(this.platform, this.dir);
-      if (!read) return { kind: "manifest" };
-      bytes = read;
+      bytes = readManifestBytes(this.platform, this.dir);
     } catch {
-      return { kind: "manifest" }; // being replaced: the build reads it properly
+      // being replaced: the build reads it properly
     }
+    if (!bytes) return { kind: "manifest" };
     const same = sameBytes(bytes, source.manifestBytes);
     if (!same) return { kind: "manifest" };
     // The mark after the MANIFEST: it covers every table of that MANIFEST (as in a build).

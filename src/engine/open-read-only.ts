@@ -32,7 +32,7 @@ import { recoverLog, type RecoveryReport } from "../wal/recovery.ts";
 import { RingView } from "../wal/ring.ts";
 import { Database, type RecoveryInfo } from "./database.ts";
 import { type FlushEnv, partitionDir } from "./flush.ts";
-import { decodeManifest, MANIFEST_NAME, manifestCore, readManifest, readManifestBytes } from "./manifest.ts";
+import { decodeManifest, MANIFEST_NAME, manifestCore, readManifestBytes } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager, sameBytes } from "./memtables.ts";
 import { REQUEST_QUEUE_BYTES, type ResolvedOptions, valueBytesMaxFor } from "./options.ts";
 import { replay } from "./replay.ts";
