@@ -47,7 +47,7 @@ import { rejectUnknownNames } from "../nearest-name.ts";
 import { listReaderSlots, type ReaderSlotInfo } from "./reader-slots.ts";
 import { OP_DELETE, OP_PUT, type Operation } from "./records.ts";
 import { prefixEnd, type ScanBounds, ScanIterator } from "./scan.ts";
-import { DbState, EngineShared } from "./shared-state.ts";
+import { DbState, EngineShared, SHARED_BYTES } from "./shared-state.ts";
 import { type Applied, type EnqueueOptions, WriteQueue, type WriteQueueStats } from "./write-queue.ts";
 
 /**
@@ -219,15 +219,27 @@ function compactionDebt(tables: readonly TableRecord[]): { merges: number; bytes
 /** Threads attached to one database's shared memory at once, at most (assembly/layout.ts). */
 const THREADS_MAX = 256;
 
-/** `attach`'s argument: what `share()` returns, each field of the right kind (TypeError otherwise). */
-function checkHandle(handle: DatabaseHandle): void {
+/**
+ * `attach`'s argument: what `share()` returns, each field of the right kind, its `shared`
+ * address a whole EngineShared block inside its memory (TypeError otherwise: every check
+ * is made before the handle takes a thread's block in the core). Returns its write queue's
+ * options, resolved.
+ */
+function checkHandle(handle: DatabaseHandle): ResolvedWriteQueueOptions {
   const what = "attach expects the value returned by db.share()";
   if (typeof handle !== "object" || handle === null || handle.kind !== "shardline-db") throw new TypeError(what);
   if (!(handle.module instanceof WebAssembly.Module)) throw new TypeError(`${what}: its module is not a WebAssembly.Module`);
   if (!(handle.memory instanceof WebAssembly.Memory)) throw new TypeError(`${what}: its memory is not a WebAssembly.Memory`);
   if (typeof handle.dir !== "string") throw new TypeError(`${what}: its dir is not a string`);
-  if (!Number.isInteger(handle.shared) || handle.shared < 64) throw new TypeError(`${what}: its shared address is not one`);
+  const inMemory = Number.isSafeInteger(handle.shared) && handle.shared >= 64 && handle.shared % 64 === 0 && handle.shared + SHARED_BYTES <= handle.memory.buffer.byteLength;
+  if (!inMemory) throw new TypeError(`${what}: its shared address is not one`);
   if (handle.durability !== "full" && handle.durability !== "async") throw new TypeError(`${what}: its durability is ${JSON.stringify(handle.durability)}`);
+  if (!Number.isSafeInteger(handle.blockCacheBytesMax) || handle.blockCacheBytesMax < 0) throw new TypeError(`${what}: its blockCacheBytesMax is ${String(handle.blockCacheBytesMax)}`);
+  try {
+    return resolveWriteQueueOptions(handle.writeQueue);
+  } catch (error) {
+    throw new TypeError(`${what}: its writeQueue: ${(error as Error).message}`);
+  }
 }
 
 /** Which handle took each snapshot: a read accepts only its own (#checkSnapshot). */
@@ -311,7 +323,7 @@ export class Database implements AsyncDisposable {
 
   /** @internal A handle on a database another thread opened (see `share`; users call the entry's `attach`). */
   static async attach(platform: Platform, handle: DatabaseHandle): Promise<Database> {
-    checkHandle(handle);
+    const writeQueue = checkHandle(handle);
     let core: Core;
     try {
       core = await Core.attach(handle.module, handle.memory);
@@ -321,7 +333,15 @@ export class Database implements AsyncDisposable {
       }
       throw error;
     }
-    return new Database(core, platform, handle.dir, handle.shared, handle.durability, handle.blockCacheBytesMax, undefined, resolveWriteQueueOptions(handle.writeQueue));
+    // From here the handle holds a ThreadBlock: a refusal gives it back (else each refused
+    // attach would keep one of the THREADS_MAX while the database is open).
+    try {
+      if (!new EngineShared(core, handle.shared).valid) throw new TypeError(`attach expects the value returned by db.share(): its shared address holds no database's state`);
+      return new Database(core, platform, handle.dir, handle.shared, handle.durability, handle.blockCacheBytesMax, undefined, writeQueue);
+    } catch (error) {
+      core.detach();
+      throw error;
+    }
   }
 
   /** @internal The opener heard its actor fail (the shared state says FAILED): `message` is what failed, for the errors. */
