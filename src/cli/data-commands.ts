@@ -18,6 +18,7 @@ import { openForCli } from "./database.ts";
 import { argBytes, cellBytes, type Encoding, fields, putBytes, table, TablePager } from "./format.ts";
 import type { CliContext } from "./io.ts";
 import { EXIT_FAILURE, EXIT_OK, JsonArrayWriter, toJson, UsageError } from "./io.ts";
+import { terminalSafe } from "./terminal-safe.ts";
 
 export interface DataOptions {
   json?: boolean;
@@ -48,7 +49,7 @@ export async function getCommand(ctx: CliContext, dir: string, keyArg: string, o
     ctx.io.stdout(table(["key", "value"], [[cellBytes(key, encoding), cellBytes(value, encoding)]]));
   }
   if (value === undefined) {
-    ctx.io.stderr(`shardline get: key ${cellBytes(key, encoding)} not found in ${dir}\n`);
+    ctx.io.stderr(`shardline get: key ${cellBytes(key, encoding)} not found in ${terminalSafe(dir)}\n`);
     return EXIT_FAILURE;
   }
   return EXIT_OK;

@@ -305,7 +305,9 @@ function checkTables(x: Examination, manifest: ManifestData | undefined, router:
   for (const name of names) {
     if (live.has(name)) continue;
     const file = `tables/${name}`;
-    if (name.endsWith(".tmp")) {
+    if (!x.platform.stat(`${dir}/${file}`)?.isFile) {
+      x.add("warning", "tables", file, "not a file (the engine makes only files in tables/): not part of the database; open and --repair leave it");
+    } else if (name.endsWith(".tmp")) {
       x.add("warning", "tables", file, "temporary file of an interrupted flush or compaction; --repair (or the next open) deletes it", { repair: "open" });
       x.progress.advance(x.size(`${dir}/${file}`), file);
     } else if (name.endsWith(".sst") && tableNumberOf(name) === undefined) {
@@ -910,9 +912,9 @@ export async function doctorCommand(ctx: CliContext, dir: string, o: DoctorOptio
     if (!o.repair) {
       if (o.json) ctx.io.stdout(toJson(before));
       else {
-        ctx.io.stdout(renderReport(ctx, before, `shardline doctor ${dir}`));
+        ctx.io.stdout(renderReport(ctx, before, `shardline doctor ${terminalSafe(dir)}`));
         const fixable = before.findings.filter((f) => f.repair === "open" || f.repair === "rebuild").length;
-        if (fixable > 0) ctx.io.stdout(`${fixable} of these a normal open fixes: run \`shardline doctor --repair ${dir}\` to fix them now\n`);
+        if (fixable > 0) ctx.io.stdout(`${fixable} of these a normal open fixes: run \`shardline doctor --repair ${terminalSafe(dir)}\` to fix them now\n`);
       }
       return before.summary.errors > 0 ? EXIT_FAILURE : EXIT_OK;
     }
@@ -923,7 +925,7 @@ export async function doctorCommand(ctx: CliContext, dir: string, o: DoctorOptio
     if (o.json) {
       ctx.io.stdout(toJson({ ...before, repair: { ...outcome, ...(after ? { after } : {}) } }));
     } else {
-      ctx.io.stdout(renderReport(ctx, before, `shardline doctor ${dir}`));
+      ctx.io.stdout(renderReport(ctx, before, `shardline doctor ${terminalSafe(dir)}`));
       ctx.io.stdout(`\nrepair:\n${outcome.actions.map((a) => `  ${terminalSafe(a)}\n`).join("")}`);
       if (outcome.error) ctx.io.stdout(`  ${terminalSafe(outcome.error)}\n`);
       if (after) ctx.io.stdout(`\n${renderReport(ctx, after, "after repair:")}`);

@@ -137,7 +137,9 @@ export class TablePager {
 /** A two-column name/value table, as text ending in a newline. */
 export function fields(pairs: Array<[string, Cell]>): string {
   const t = new Table({ style: { head: [], border: [], compact: true } });
-  for (const [name, value] of pairs) t.push({ [name]: value === undefined || value === null ? "" : String(value) });
+  // Each value is one line: its control characters escaped (terminalSafe leaves text it
+  // already escaped as it is), whatever it holds (a directory's name, an error's message).
+  for (const [name, value] of pairs) t.push({ [name]: value === undefined || value === null ? "" : terminalSafe(String(value)) });
   return `${t.toString()}\n`;
 }
 
@@ -201,9 +203,9 @@ export function progress(io: CliIo, totalBytes: number, enabled: boolean): Progr
           hideCursor: false,
           etaBuffer: 50,
         }, bars.Presets.shades_classic);
-        bar.start(totalBytes, 0, { step, doneText: bytesText(0), totalText: bytesText(totalBytes) });
+        bar.start(totalBytes, 0, { step: terminalSafe(step), doneText: bytesText(0), totalText: bytesText(totalBytes) });
       }
-      bar?.update(Math.min(done, totalBytes), { step, doneText: bytesText(done), totalText: bytesText(totalBytes) });
+      bar?.update(Math.min(done, totalBytes), { step: terminalSafe(step), doneText: bytesText(done), totalText: bytesText(totalBytes) });
     },
     stop() {
       bar?.stop();

@@ -140,10 +140,10 @@ export async function walDumpCommand(ctx: CliContext, dir: string, o: WalDumpOpt
       write(failure ? `,\n  "error": ${JSON.stringify(failure)}\n}\n` : "\n}\n");
     } else {
       pager.end();
-      write(`${count} ${count === 1 ? "record" : "records"} from ${logDir}\n`);
+      write(`${count} ${count === 1 ? "record" : "records"} from ${terminalSafe(logDir)}\n`);
     }
     if (failure) {
-      ctx.io.stderr(`shardline wal dump: ${failure}\nrun \`shardline doctor ${dir}\` for a full report\n`);
+      ctx.io.stderr(`shardline wal dump: ${terminalSafe(failure)}\nrun \`shardline doctor ${terminalSafe(dir)}\` for a full report\n`);
       return EXIT_FAILURE;
     }
     return EXIT_OK;

@@ -489,7 +489,8 @@ function refuseIfNotNew(platform: Platform, dir: string): void {
 
 /**
  * Deletes table files no manifest names (a crash mid-flush or mid-compaction: unless a live
- * reader in another process is at an older MANIFEST, reader-slots.ts) and temp files.
+ * reader in another process is at an older MANIFEST, reader-slots.ts) and temp files;
+ * files only (F1, F2), never a directory or anything else of those names (F5).
  * A table numbered at or past the MANIFEST's nextTableNumber goes whatever the readers
  * hold: no MANIFEST ever named it (each names only tables below its own nextTableNumber,
  * which never decreases), so no reader can read it; it is what a writer killed between
@@ -501,7 +502,10 @@ function removeOrphans(platform: Platform, dir: string, manifest: ManifestData, 
   let removed = 0;
   for (const name of platform.readdir(`${dir}/tables`)) {
     const number = tableNumberOf(name);
-    if (name.endsWith(".tmp") || (number !== undefined && number >= manifest.nextTableNumber)) {
+    const orphanName = name.endsWith(".tmp") || (number !== undefined && number >= manifest.nextTableNumber);
+    // Only files: the engine makes nothing else in tables/ (a directory named so is the
+    // user's: RECOVERY.md F5, leave it).
+    if (orphanName && platform.stat(`${dir}/tables/${name}`)?.isFile) {
       platform.unlink(`${dir}/tables/${name}`);
       removed++;
     }
