@@ -7,12 +7,14 @@
 // Needs nats-server (the JetStream cluster tests, tests/harness/nats-cluster.ts): on PATH or
 // in /usr/sbin, else installed with apt-get when run as root; if still missing, no test runs.
 //
-// Each runtime's pass is split in SHARDLINE_TEST_SHARDS parts (default 2: every other test
-// file, tests/run.ts SHARDLINE_TEST_SHARD), each its own process, and SHARDLINE_TEST_JOBS
-// of those parts run at once (default 2). One pass keeps ~1.1 cores busy on average (it
-// waits on child processes, NATS servers, sleeps and fsyncs), so two side by side use a
-// 2-core machine instead of leaving a core idle; and with halves instead of whole passes,
-// no pass is left running alone at the end. Each part's output is printed whole when it
+// Each runtime's pass is split in SHARDLINE_TEST_SHARDS parts (default 2), each its own
+// process, and SHARDLINE_TEST_JOBS of those parts run at once (default 2). The parts of a
+// runtime share its files: each takes the next file not yet taken when it is free (a claim
+// directory per runtime, tests/run.ts SHARDLINE_TEST_CLAIMS), so they end within one file
+// of each other. One pass keeps ~1.1 cores busy on average (it waits on child processes,
+// NATS servers, sleeps and fsyncs), so two side by side use a 2-core machine instead of
+// leaving a core idle; and with halves instead of whole passes, no pass is left running
+// alone at the end. Each part's output is printed whole when it
 // ends, so the log reads as if they had run one after the other.
 //
 // Scratch directories go to a fresh directory on tmpfs (/dev/shm) where the machine has
@@ -73,14 +75,14 @@ step("build core (asc) and Node bundle (esbuild)", process.execPath, [join(repoD
 step("type-check tests, bench and scripts (tsc -p tsconfig.tests.json)", process.execPath, [join(repoDir, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.tests.json"]);
 
 /** Runs part `shard` of the corpus in `runtime`; its output (stdout and stderr) is printed whole when it ends. */
-function runOne(runtime, shard, scratch) {
+function runOne(runtime, shard, scratch, claims) {
   return new Promise((resolve) => {
     const [cmd, args] = runtimeCommand(runtime, join(repoDir, "tests/run.ts"), filters);
     const part = `${shard}/${shards}`;
     const output = [`\n== tests under ${runtime}, part ${part}: ${[cmd, ...args].join(" ")}\n`];
     console.log(`(started the tests under ${runtime}, part ${part})`);
     const started = Date.now();
-    const env = { ...process.env, SHARDLINE_TEST_RUNTIME: runtime, SHARDLINE_TEST_SHARD: part, TMPDIR: scratch, TMP: scratch, TEMP: scratch };
+    const env = { ...process.env, SHARDLINE_TEST_RUNTIME: runtime, SHARDLINE_TEST_CLAIMS: claims, TMPDIR: scratch, TMP: scratch, TEMP: scratch };
     const child = spawn(cmd, args, { cwd: repoDir, stdio: ["ignore", "pipe", "pipe"], env });
     let result;
     let tail = "";
@@ -113,12 +115,14 @@ function runOne(runtime, shard, scratch) {
 const scratch = scratchRoot();
 console.log(`\n== scratch directories in ${scratch}; each runtime in ${shards} part(s), ${jobs} at a time`);
 const parts = runtimes.flatMap((runtime) => Array.from({ length: shards }, (_, shard) => ({ runtime, shard })));
+/** Each runtime's claim directory: its parts claim its files there (tests/run.ts). */
+const claimDirs = Object.fromEntries(runtimes.map((runtime) => [runtime, mkdtempSync(join(scratch, `claims-${runtime}-`))]));
 const partResults = [];
 let next = 0;
 async function worker() {
   while (next < parts.length) {
     const { runtime, shard } = parts[next++];
-    partResults.push(await runOne(runtime, shard, scratch));
+    partResults.push(await runOne(runtime, shard, scratch, claimDirs[runtime]));
   }
 }
 await Promise.all(Array.from({ length: Math.min(jobs, parts.length) }, worker));

@@ -4,9 +4,16 @@
  * scripts/test.mjs sums over the runtimes.
  *
  * usage: <runtime> tests/run.ts [substring ...]   only files whose path contains one of them
- *        SHARDLINE_TEST_SHARD=i/n                 and of those, every n-th from the i-th
+ *        SHARDLINE_TEST_CLAIMS=<dir>              and of those, only the ones this process claims
+ *
+ * Files run one after the other, each imported when its turn comes. With
+ * SHARDLINE_TEST_CLAIMS, several processes share one pass: before a file, each claims it by
+ * making `<dir>/<index>` (mkdir: exactly one process succeeds) and skips it if another did.
+ * scripts/test.mjs runs each runtime's pass as two such processes, which thus take the next
+ * file whenever they are free and end within one file of each other (with every other file
+ * fixed to each, one half ran 370 s and the other 250 s: the slow files are not spread evenly).
  */
-import { readdirSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { join, relative } from "node:path";
 import process from "node:process";
@@ -17,6 +24,8 @@ const SLOWEST_FILES_SHOWN = 25;
 type SuiteRunner = () => Promise<[string | true, number, number, number]>;
 type Queue = Array<Array<string | null | SuiteRunner>>;
 
+// uvu queues each suite's runner in UVU_QUEUE[UVU_INDEX] when the file calls `.run()` (with
+// UVU_DEFER set, instead of running it): this runner takes them from there.
 const g = globalThis as unknown as { UVU_DEFER: number; UVU_QUEUE: Queue; UVU_INDEX: number };
 g.UVU_DEFER = 1;
 g.UVU_QUEUE = [];
@@ -36,63 +45,67 @@ function findTests(dir: string): string[] {
   return out;
 }
 
-/**
- * SHARDLINE_TEST_SHARD=i/n runs every n-th file from the i-th (0-based) of those chosen:
- * scripts/test.mjs splits each runtime's pass in n, so that no pass runs alone at the end.
- */
-const shard = /^(\d+)\/(\d+)$/.exec(process.env.SHARDLINE_TEST_SHARD ?? "0/1");
-if (!shard || Number(shard[1]) >= Number(shard[2])) throw new Error(`SHARDLINE_TEST_SHARD must be i/n with 0 <= i < n`);
 const chosen = findTests(testsDir).filter((f) =>
   filters.length === 0 || filters.some((s) => relative(repoDir, f).includes(s))
 );
-const files = chosen.filter((_, i) => i % Number(shard[2]) === Number(shard[1]));
+const claims = process.env.SHARDLINE_TEST_CLAIMS;
 
+/** Whether this process runs file `index` of `chosen`: always, or if its claim was first. */
+function claim(index: number): boolean {
+  if (!claims) return true;
+  try {
+    mkdirSync(join(claims, String(index)));
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === "EEXIST") return false;
+    throw error;
+  }
+}
+
+let files = 0;
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 const failures: string[] = [];
-/** Seconds each file's suites took, for the list of the slowest at the end. */
+/** Seconds each file took (import and suites), for the list of the slowest at the end. */
 const fileSeconds = new Map<string, number>();
+const runStarted = performance.now();
 
-for (const [index, file] of files.entries()) {
+for (const [index, file] of chosen.entries()) {
+  if (!claim(index)) continue;
+  files++;
   const name = relative(repoDir, file);
   g.UVU_INDEX = index;
-  g.UVU_QUEUE.push([name]);
-  const loadStarted = performance.now();
+  g.UVU_QUEUE[index] = [];
+  const started = performance.now();
   try {
     await import(pathToFileURL(file).href);
-    fileSeconds.set(name, (performance.now() - loadStarted) / 1000);
   } catch (error) {
     // A file that cannot even load counts as one failure, so it is never silently skipped.
     failed++;
     failures.push(`${name}: failed to load: ${(error as Error)?.stack ?? error}`);
     continue;
   }
-  const group = g.UVU_QUEUE[index];
-  for (let i = 1; i < group.length; i++) {
-    const run = group[i] as SuiteRunner;
-    group[i] = async () => {
-      const started = performance.now();
-      const result = await run();
-      fileSeconds.set(name, (fileSeconds.get(name) ?? 0) + (performance.now() - started) / 1000);
-      const [errors, ran, skips, total] = result;
-      passed += ran;
-      failed += total - ran;
-      skipped += skips;
-      if (errors !== true) failures.push(`${name}`);
-      return result;
-    };
+  console.log(`\n${name}`);
+  for (const run of g.UVU_QUEUE[index] as SuiteRunner[]) {
+    const [errors, ran, skips, total] = await run();
+    passed += ran;
+    failed += total - ran;
+    skipped += skips;
+    if (errors !== true && errors.length > 0) {
+      console.log(`\n${errors}`);
+      failures.push(name);
+    }
   }
+  fileSeconds.set(name, (performance.now() - started) / 1000);
 }
-
-const { exec } = await import("uvu");
-await exec();
+console.log(`\n  Total:     ${passed + failed}\n  Passed:    ${passed}\n  Skipped:   ${skipped}\n  Duration:  ${((performance.now() - runStarted) / 1000).toFixed(1)} s`);
 
 const slowest = [...fileSeconds].sort((a, b) => b[1] - a[1]).slice(0, SLOWEST_FILES_SHOWN);
 console.log(`\nslowest files: ${slowest.map(([file, s]) => `${file} ${s.toFixed(1)} s`).join(", ")}`);
 for (const f of failures) console.error(`FAILED: ${f}`);
 console.log(
-  `SHARDLINE-TEST-RESULT ${JSON.stringify({ files: files.length, passed, failed, skipped })}`,
+  `SHARDLINE-TEST-RESULT ${JSON.stringify({ files, passed, failed, skipped })}`,
 );
 // Leave with the right status even if something (a stray worker, a timer) would keep us alive.
 process.exit(failed > 0 || chosen.length === 0 ? 1 : 0);

@@ -123,6 +123,13 @@ function manifestVersion(dir: string): number {
  * worker thread attached to `writer` writes bursts of large puts, until the writer has
  * evicted the reader's slot and trimmed that segment (progress-driven, at most 30 s).
  */
+/**
+ * Holds the reader at its first read of a log segment while a worker attached to the writer
+ * writes until the writer evicted the reader's slot and trimmed that segment. `armed`: the
+ * open's first build is held; its slot, which claims nothing yet, is then aged past its
+ * grace as a build that ran long would be (the writer spares a younger one), so the
+ * writer evicts it without the test waiting out the grace.
+ */
 function holdAtFirstSegmentRead(dir: string, writer: Db, armed: boolean) {
   const handle = writer.share();
   const flags = new SharedArrayBuffer(8);
@@ -142,6 +149,10 @@ function holdAtFirstSegmentRead(dir: string, writer: Db, armed: boolean) {
           data: { handle, flags },
         });
         const slots = () => platform.readdir(`${dir}/readers`).filter((n) => n.endsWith(".reader"));
+        for (const name of slots()) {
+          const record = JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/readers/${name}`)));
+          if (record.manifestVersion === 0) writeFileSync(`${dir}/readers/${name}`, JSON.stringify({ ...record, updatedAt: new Date(Date.now() - 60_000).toISOString() }));
+        }
         const deadline = Date.now() + 30_000;
         while (slots().length > 0 || platform.stat(path) !== undefined) {
           if (Date.now() > deadline) break;
