@@ -706,8 +706,9 @@ export class Database implements AsyncDisposable {
   // ---- change feeds ----------------------------------------------------------------
 
   /**
-   * Every write acknowledged from now on (and, with `from`, the ones since that commit
-   * timestamp the WAL still holds), once each, in commit order per shard, once durable, as
+   * Every write made from now on (its commit timestamp taken after this call: a write
+   * still in flight when it is called may be missing, even one acknowledged after it) and,
+   * with `from`, the ones since that commit timestamp the WAL still holds, once each, in commit order per shard, once durable, as
    * an async iterable: `for await (const change of db.subscribe({ prefix }))`. It reads the
    * group WAL; writers do not change path for it. Ends on `break`, when `signal` aborts and
    * on `close()`; a subscriber so far behind that the log it needs was trimmed gets
@@ -719,9 +720,10 @@ export class Database implements AsyncDisposable {
     if (view) return view.subscribe(options);
     if (typeof options !== "object" || options === null) throw new TypeError("subscribe options must be an object");
     rejectUnknownNames(options, SUBSCRIBE_OPTION_NAMES);
-    const prefix = options.prefix === undefined ? undefined : keyOf(options.prefix);
-    if (options.from !== undefined && (typeof options.from !== "bigint" || options.from < 0n)) throw new TypeError("subscribe's from must be a non-negative bigint commit timestamp");
-    const signal = options.signal;
+    // Each option read once: what is checked is what is used (a getter cannot change it between).
+    const { prefix: prefixOption, from, signal } = options;
+    const prefix = prefixOption === undefined ? undefined : keyOf(prefixOption);
+    if (from !== undefined && (typeof from !== "bigint" || from < 0n)) throw new TypeError("subscribe's from must be a non-negative bigint commit timestamp");
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("subscribe's signal must be an AbortSignal");
     const subscription = new Subscription({
       core: this.#core,
@@ -732,7 +734,7 @@ export class Database implements AsyncDisposable {
       flush: () => this.#flushLog(),
       garbage: this.#read.garbage,
       ended: (s) => this.#subscriptions.delete(s),
-    }, { prefix, from: options.from, signal });
+    }, { prefix, from, signal });
     this.#subscriptions.add(subscription);
     if (signal?.aborted) subscription.end();
     return subscription;

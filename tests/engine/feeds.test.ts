@@ -11,6 +11,9 @@
 // flushed, and `from` past the commit counter with a flush before the first next(), got
 // FeedHistoryError; a `from` feed's first next() under "async" waited out
 // walBatchIntervalUs; a prefix given as a Uint8Array was read for the feed's lifetime.
+// From a third review (2026-12-06, feeds with the write paths), seen failing before its
+// fix: subscribe() read `from` once to check it and again to use it, so a getter could pass
+// a string that made the feed silent for ever.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
@@ -563,6 +566,36 @@ test("a feed on an attached handle whose log closes between its read of the dura
   } finally {
     Object.defineProperty(RingView.prototype, "durableLsn", durable);
     await att.close();
+    await db.close();
+  }
+});
+
+test("options whose from getter changes after validation: the feed uses what was validated (not a silent feed of nothing)", async () => {
+  // A getter that answers 1n to the checks and "x" afterwards: subscribe() read options.from
+  // for its checks and again to pass it on, and `ts >= Number("x")` (NaN) turned every
+  // event into a placeholder. Each option is now read once.
+  const db = await open(tempDir(), { shards: 1 });
+  try {
+    let reads = 0;
+    const options = {
+      get from(): bigint {
+        return (++reads <= 3 ? 1n : "x") as bigint;
+      },
+    };
+    let feed: AsyncIterableIterator<ChangeEvent> | undefined;
+    try {
+      feed = db.subscribe(options);
+    } catch (error) {
+      assert.ok(error instanceof TypeError, `a typed error, not ${error}`);
+      return;
+    }
+    await db.put("k", "v");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<Error>((resolve) => (timer = setTimeout(() => resolve(new Error("no event within 3 s")), 3000)));
+    const first = await Promise.race([feed.next(), timeout]).finally(() => clearTimeout(timer));
+    assert.ok(!(first instanceof Error), "the feed delivered nothing: " + (first as Error).message);
+    assert.is(text((first as IteratorResult<ChangeEvent>).value?.key), "k");
+  } finally {
     await db.close();
   }
 });
