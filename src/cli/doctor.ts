@@ -37,6 +37,7 @@ import { Core, KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../core/core.ts";
 import { partitionDir } from "../engine/flush.ts";
 import { FOLLOWER_FILE_NAME, MANIFEST_NAME, type ManifestData, newManifest, readManifest, type TableRecord, tableFileName, tableNumberOf, tableRecord, writeManifest } from "../engine/manifest.ts";
 import { readIdentity } from "../engine/identity.ts";
+import { loggedOperations } from "../engine/logged-operations.ts";
 import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
 import { BatchAssembler } from "../engine/batch-assembler.ts";
@@ -49,6 +50,7 @@ import { acquireDirLock, LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
 import { type Platform, unlinkIfPresent } from "../platform.ts";
 import { BlockCache } from "../table/block-cache.ts";
 import { compareEntries, compareKeys } from "../table/key-order.ts";
+import type { TableMeta } from "../table/format.ts";
 import { TableReader } from "../table/table-reader.ts";
 import type { SegmentHeader } from "../wal/format.ts";
 import { creatingSegmentNames, listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader } from "../wal/segment-files.ts";
@@ -254,7 +256,7 @@ function checkManifest(x: Examination, hasManifest: boolean, hasTables: boolean)
       "manifest",
       MANIFEST_NAME,
       `missing, but the directory holds ${dataWithoutManifestText(found)}: the list of tables, the log checkpoints and the replay floors are lost, so open refuses it; ` +
-        "--repair rebuilds the MANIFEST from the table files (shard count from the shard-NNN directories) and replays every record the logs still hold",
+        "--repair rebuilds the MANIFEST from the table files (shard count from the shard-NNN directories and where the data routes) and replays every record the logs still hold",
       { repair: "rebuild" },
     );
     return undefined;
@@ -731,20 +733,23 @@ async function repair(ctx: CliContext, core: Core, report: DoctorReport, salvage
  * Writes a MANIFEST for a directory that lost its own (docs/RECOVERY.md, row M1a), under
  * the directory lock, or says why it cannot be done safely. What a table file tells about
  * itself is enough to list it: its number (the file name), its shard (where its keys route,
- * with the shard count read from the shard-NNN directories, which every open creates),
+ * under the shard count rebuildShardCount tells from the shard-NNN directories and the data),
  * and its size, entry counts, key range, timestamps and seq (footer and meta block). What
  * is lost and how it is replaced:
  *   - which table files were live: every intact `.sst` is listed (an orphan of an
  *     interrupted flush or merge holds versions the database has anyway, or versions that
- *     newer ones shadow, and a version is identified by key and ts, so listing it is harmless);
+ *     newer ones shadow, and a version is identified by key and ts, so listing it is harmless;
+ *     a merge's inputs are deleted oldest first, each durably, so those left are its newest,
+ *     never an old put without the tombstone the merge dropped with it: reader-slots.ts
+ *     removeDroppedTables);
  *   - each table's tier: 0 (tiers only steer which tables merge next);
  *   - the log checkpoints: where each log's first segment starts (rebuildCheckpoints), so
  *     the next open replays every record the logs still hold (replaying a version a table
  *     has is harmless); the replay floors: 0. Nothing acknowledged is
  *     lost; the price is that a key deleted on one write path after a put on the other can
  *     reappear if a merge had already dropped its tombstone (what replay floors prevent).
- * A damaged table file, a shard count the shard-NNN directories do not tell, or a table whose
- * keys route to two shards under that count makes it refuse.
+ * A damaged table file, a shard count neither the shard-NNN directories nor the data tell,
+ * or a table whose keys route to two shards under that count makes it refuse.
  */
 async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport): Promise<{ action: string } | { error: string }> {
   const { platform } = ctx;
@@ -756,14 +761,17 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
   const unreplayable = report.findings.find((f) => (f.check === "wal" || f.check === "partition logs") && f.severity === "error" && f.repair !== "salvage");
   if (unreplayable) return { error: `${unreplayable.file}: ${unreplayable.message}` };
   const dirs = partitionDirsOnDisk(platform, dir);
-  const shards = dirs.length;
-  if (shards === 0 || dirs[shards - 1] !== shards - 1) {
-    return { error: `the shard count is unknown: the shard-NNN directories (${dirs.map((s) => partitionDir("", s).slice(1)).join(", ") || "none"}) are not shard-000 to shard-${String(shards - 1).padStart(3, "0")}` };
+  if (dirs.length === 0 || dirs[dirs.length - 1] !== dirs.length - 1) {
+    return { error: `the shard count is unknown: the shard-NNN directories (${dirs.map((s) => partitionDir("", s).slice(1)).join(", ") || "none"}) are not shard-000 to shard-${String(dirs.length - 1).padStart(3, "0")}` };
   }
+  const found = readTablesForRebuild(platform, core, dir);
+  if ("error" in found) return found;
+  const shards = rebuildShardCount(platform, core, dir, dirs.length, found);
+  if (typeof shards !== "number") return shards;
   const router = await Core.create({ shards, memoryBytesMax: 16 * 1024 * 1024 });
   let tables: TableRecord[] | { error: string };
   try {
-    tables = listTablesForRebuild(platform, core, router, dir);
+    tables = tableRecordsForRebuild(router, found);
   } finally {
     router.detach();
   }
@@ -778,26 +786,25 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
   }
   return {
     action:
-      `${MANIFEST_NAME}: rebuilt from ${plural(tables.length, "table file")} (${shards} shards, from the shard-NNN directories; every table at tier 0); ` +
+      `${MANIFEST_NAME}: rebuilt from ${plural(tables.length, "table file")} (${shards} shards, ${shards === dirs.length ? "from the shard-NNN directories" : `where the logs' records and the tables' keys route (the shard-NNN directories go up to ${dirs.length - 1}: the rest are not the database's)`}; every table at tier 0); ` +
       "the log checkpoints and replay floors it held are lost, so the open below replayed every record the logs still hold: no acknowledged write is lost, " +
       "but a key deleted on one write path after a put on the other can reappear if a merge had already dropped its tombstone",
   };
 }
 
-/**
- * The manifest record of every `.sst` file in `<dir>/tables`, by file number, or why one
- * cannot be listed. `router` is a core with the database's shard count (its shardOf).
- */
-function listTablesForRebuild(platform: Platform, hasher: Core, router: Core, dir: string): TableRecord[] | { error: string } {
-  const shards = router.shardCount;
-  const records: TableRecord[] = [];
+/** A table file the rebuild lists: its number and what its footer and meta block say. */
+type FoundTable = { name: string; number: number; meta: TableMeta };
+
+/** Every table file in `<dir>/tables` (by the engine's names, files only), read, or why one cannot be. */
+function readTablesForRebuild(platform: Platform, hasher: Core, dir: string): FoundTable[] | { error: string } {
+  const found: FoundTable[] = [];
   const names = platform.stat(`${dir}/tables`)?.isDirectory ? platform.readdir(`${dir}/tables`).sort() : [];
   for (const name of names) {
     // Only the names the engine gives (tableNumberOf): 0000001.sst beside 000001.sst named
     // table 1 twice, and the rebuilt MANIFEST was refused (review, 2026-12-06). Others are
-    // left, as open leaves them (RECOVERY.md F5).
+    // left, as open leaves them (RECOVERY.md F5), and so is a directory so named.
     const number = tableNumberOf(name);
-    if (number === undefined) continue;
+    if (number === undefined || !platform.stat(`${dir}/tables/${name}`)?.isFile) continue;
     let reader: TableReader;
     try {
       reader = TableReader.open(platform, hasher, `${dir}/tables/${name}`, new BlockCache({ cacheBytesMax: 0 }));
@@ -805,18 +812,58 @@ function listTablesForRebuild(platform: Platform, hasher: Core, router: Core, di
       return { error: `tables/${name} cannot be read: ${(error as Error).message}` };
     }
     try {
-      const meta = reader.meta;
-      const shard = router.shardOf(meta.smallestKey);
-      const largestShard = router.shardOf(meta.largestKey);
-      if (shard !== largestShard) {
-        return { error: `tables/${name}: its smallest key routes to shard ${shard} and its largest to shard ${largestShard} of ${shards}, so ${shards} (the shard-NNN directories) is not the database's shard count` };
-      }
-      records.push(tableRecord(shard, number, 0, meta));
+      found.push({ name, number, meta: reader.meta });
     } finally {
       reader.close();
     }
   }
-  return records.sort((a, b) => a.number - b.number);
+  return found.sort((a, b) => a.number - b.number);
+}
+
+/**
+ * The shard count of a directory that lost its MANIFEST: the largest count, up to the
+ * number of shard-NNN directories (every open makes them, up to its count), under which
+ * every operation the logs hold routes to the shard its record names and each table's
+ * smallest and largest keys route to one shard (a key's shard is xxh32(key) % count,
+ * assembly/xxhash32.ts). The directories alone are not enough: one made by hand past the
+ * count (which open ignores) made a rebuild of 5 shards for a database of 4, whose rows
+ * then routed to shards that did not hold them (review, 2026-12-06).
+ */
+function rebuildShardCount(platform: Platform, core: Core, dir: string, dirCount: number, tables: readonly FoundTable[]): number | { error: string } {
+  // fits[n]: no evidence yet against n shards (n from 1 to dirCount).
+  const fits = Array.from({ length: dirCount + 1 }, (_, n) => n > 0);
+  const routesTo = (hash: number, shard: number) => {
+    for (let n = 1; n <= dirCount; n++) if (fits[n] && hash % n !== shard) fits[n] = false;
+  };
+  for (const t of tables) {
+    const smallest = core.hash32(t.meta.smallestKey);
+    const largest = core.hash32(t.meta.largestKey);
+    for (let n = 1; n <= dirCount; n++) if (fits[n] && smallest % n !== largest % n) fits[n] = false;
+  }
+  const checkpoints = rebuildCheckpoints(platform, dir, dirCount);
+  const logs = { ...newManifest(dirCount), groupCheckpoint: checkpoints.group, partitionCheckpoints: checkpoints.partitions };
+  try {
+    for (const { op } of loggedOperations(core, platform, dir, logs, dirCount)) routesTo(core.hash32(op.key), op.shard);
+  } catch (error) {
+    return { error: `the logs cannot be read to tell the shard count: ${(error as Error).message}` };
+  }
+  for (let n = dirCount; n > 0; n--) if (fits[n]) return n;
+  return { error: `the shard count is unknown: under no count from 1 to ${dirCount} (the shard-NNN directories) do the logs' records and the tables' keys route to the shards that hold them` };
+}
+
+/** The manifest record of each table found, in the shard its keys route to under `router`'s count, or why one cannot be listed. */
+function tableRecordsForRebuild(router: Core, found: readonly FoundTable[]): TableRecord[] | { error: string } {
+  const shards = router.shardCount;
+  const records: TableRecord[] = [];
+  for (const { name, number, meta } of found) {
+    const shard = router.shardOf(meta.smallestKey);
+    const largestShard = router.shardOf(meta.largestKey);
+    if (shard !== largestShard) {
+      return { error: `tables/${name}: its smallest key routes to shard ${shard} and its largest to shard ${largestShard} of ${shards}, so ${shards} is not the database's shard count` };
+    }
+    records.push(tableRecord(shard, number, 0, meta));
+  }
+  return records;
 }
 
 /**

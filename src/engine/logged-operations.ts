@@ -28,6 +28,9 @@ export function* loggedOperations(core: Core, platform: Platform, dir: string, m
   const sources: Array<[number, string, number]> = [[-1, `${dir}/wal`, manifest.groupCheckpoint]];
   for (let shard = 0; shard < shards; shard++) sources.push([shard, partitionDir(dir, shard), manifest.partitionCheckpoints[shard]]);
   for (const [source, logDir, from] of sources) {
+    // A log directory that is not there holds nothing (open makes them before it replays;
+    // doctor reads a directory as it is).
+    if (!platform.stat(logDir)?.isDirectory) continue;
     const batches = new BatchAssembler(from);
     for (const { lsn, payload } of readRecords(core, platform, logDir, from)) {
       let records;

@@ -39,7 +39,7 @@ import { Log, type RecoveryReport } from "../wal/log.ts";
 import { RingView } from "../wal/ring.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
 import type { ActorArgs, ActorMessage } from "./actor.ts";
-import { type CoordinationInfo, Database, type RecoveryInfo } from "./database.ts";
+import { type CoordinationChoice, Database, type RecoveryInfo } from "./database.ts";
 import { openReadOnly } from "./open-read-only.ts";
 import { awaitDurableBeyond, type FlushEnv, flushShard, partitionDir, publishManifest } from "./flush.ts";
 import { FOLLOWER_FILE_NAME, MANIFEST_NAME, manifestCore, type ManifestData, newDatabaseId, newManifest, readManifest, tableNumberOf, writeManifest } from "./manifest.ts";
@@ -85,7 +85,7 @@ export interface OpenPurpose {
   heldLock?: Coordinated;
 }
 
-type Coordinated = { lock: DirLock | undefined; coordination: CoordinationInfo };
+type Coordinated = { lock: DirLock | undefined; coordination: CoordinationChoice };
 
 /**
  * Thrown by an open whose group WAL ended below its floor with records still to replay
@@ -392,7 +392,7 @@ function refuseUnfitMemory(shards: number, o: ResolvedOptions): void {
 const LOCK_UNSUPPORTED = ["ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EPERM", "EACCES"];
 
 /** Step 1: the directory lock per `coordination` (see DatabaseOptions). */
-async function coordinate(platform: Platform, dir: string, o: ResolvedOptions): Promise<{ lock: DirLock | undefined; coordination: CoordinationInfo }> {
+async function coordinate(platform: Platform, dir: string, o: ResolvedOptions): Promise<Coordinated> {
   if (o.coordination === "single-process-unsafe") return { lock: undefined, coordination: { mode: o.coordination, locked: false } };
   try {
     const lock = await acquireDirLock(platform, dir, { timeoutMs: o.coordinationTimeoutMs });
@@ -457,7 +457,7 @@ function renewIdentity(core: Core, platform: Platform, dir: string, manifest: Ma
 export function dataWithoutManifest(platform: Platform, dir: string): DataWithoutManifest {
   const isDir = (path: string) => platform.stat(path)?.isDirectory === true;
   const segmentsIn = (path: string) => (isDir(path) ? listSegmentFiles(platform, path).length : 0);
-  const tableFiles = isDir(`${dir}/tables`) ? platform.readdir(`${dir}/tables`).filter((name) => name.endsWith(".sst")).length : 0;
+  const tableFiles = isDir(`${dir}/tables`) ? platform.readdir(`${dir}/tables`).filter((name) => name.endsWith(".sst") && platform.stat(`${dir}/tables/${name}`)?.isFile).length : 0;
   const partitionLogs = platform.readdir(dir).filter((name) => /^shard-\d{3,}$/.test(name) && segmentsIn(`${dir}/${name}`) > 0).length;
   return { tableFiles, groupLogSegments: segmentsIn(`${dir}/wal`), partitionLogs };
 }

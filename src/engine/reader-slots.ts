@@ -540,29 +540,38 @@ export class ReaderRetention {
    * Deletes the table files `manifest` does not name (compaction inputs, what a crash left)
    * that no live reader may read: a file dropped at version w is needed by a reader at a
    * version below w only. `.tmp` files are left to open. Returns how many were deleted.
+   *
+   * Oldest first (by file number), each deletion made durable (fsync of tables/) before the
+   * next: a crash in the middle leaves only the newest of a merge's inputs. What is left is
+   * not named by the MANIFEST and goes at the next open, but if the MANIFEST is lost too,
+   * `doctor --repair` lists every table file (docs/RECOVERY.md M1a), and of a merge's inputs
+   * the newer hold the newer versions of a key: the put a merge dropped with the tombstone
+   * over it (compaction.ts) is in an input older than, or the same as, the tombstone's. So
+   * a put left without its tombstone never comes back; deleted in any order (or made durable
+   * in any order by a power loss), the oldest input could be left alone, and its put read
+   * again (review, 2026-12-06).
    */
   removeDroppedTables(manifest: ManifestData, judged?: RetentionFloor): number {
-    const dropped = this.#droppedTables(manifest);
+    const dropped = this.#droppedTables(manifest).sort((a, b) => tableNumberOf(a)! - tableNumberOf(b)!);
     if (dropped.length === 0) return 0;
     const floor = (judged ?? this.floor(manifest)).manifestVersion;
     let removed = 0;
     for (const name of dropped) {
       if (floor < (this.#droppedAt.get(name) ?? this.openedVersion)) continue;
       this.#unlink(`${this.dir}/tables/${name}`);
+      this.platform.fsyncDir(`${this.dir}/tables`);
       this.#droppedAt.delete(name);
       removed++;
     }
-    if (removed > 0) {
-      this.platform.fsyncDir(`${this.dir}/tables`);
-      this.#writeDroppedNote();
-    }
+    if (removed > 0) this.#writeDroppedNote();
     return removed;
   }
 
   #droppedTables(manifest: ManifestData): string[] {
     const live = new Set(manifest.tables.map((t) => tableFileName(t.number)));
-    // Only the engine's own names (RECOVERY.md F1): a file such as `old.sst` is left (F5).
-    return this.platform.readdir(`${this.dir}/tables`).filter((name) => tableNumberOf(name) !== undefined && !live.has(name));
+    // Only the engine's own names (RECOVERY.md F1), and only files: a file such as `old.sst`,
+    // or a directory named like a table, is left (F5).
+    return this.platform.readdir(`${this.dir}/tables`).filter((name) => tableNumberOf(name) !== undefined && !live.has(name) && this.platform.stat(`${this.dir}/tables/${name}`)?.isFile === true);
   }
 
   /** Each table file `manifest` does not name: the version that dropped it (as removeDroppedTables judges it), and its size. */

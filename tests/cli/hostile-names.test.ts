@@ -8,13 +8,16 @@
 //     else, leave it): doctor found no error and said --repair deletes it, yet --repair
 //     failed with EISDIR and so did every open of the database: open deletes only files,
 //     and doctor reports the directory as left alone;
+//   - (review of the repairs, same day) a directory named like a table (000050.sst) was taken
+//     for a table a merge dropped, and unlinked at every open: EISDIR, the database could
+//     not be opened (reader-slots.ts now drops files only);
 //   - a database directory whose name holds an escape sequence: stats' table, doctor's
 //     title, get's "not found" line and wal dump's last line passed it to the terminal raw
 //     (docs/CLI.md: tables never pass a control character to the terminal).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { cleanup, open, platform, tempDir } from "../engine/helpers.ts";
+import { cleanup, open, platform, tempDir, text } from "../engine/helpers.ts";
 import { cli, json } from "./helpers.ts";
 
 const test = suite("cli: hostile names on disk");
@@ -93,6 +96,31 @@ test("a database directory whose name holds an escape sequence: stats' table, do
   assert.is(dump.code, 0, dump.err);
   check("wal dump", dump.out + dump.err);
   assert.equal(offenders, [], "output lines with the directory name's raw escape sequences");
+});
+
+test("a directory named like a table (tables/000050.sst) in a database with its MANIFEST: doctor says open and --repair leave it, so --repair succeeds and the database opens (RECOVERY.md F5)", async () => {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir, { shards: 1 });
+  await db.put("k", "v");
+  await db.close();
+  platform.mkdir(`${dir}/tables/000050.sst`); // the user's: not a file
+  const before = await cli(["doctor", dir, "--json"]);
+  assert.is(before.code, 0, before.out + before.err);
+  const finding = json(before).findings.find((f: { file: string }) => f.file === "tables/000050.sst");
+  assert.ok(finding && finding.severity === "warning" && /open and --repair leave it/.test(finding.message), JSON.stringify(finding));
+
+  // Seen failing: removeDroppedTables (src/engine/reader-slots.ts) takes it for a table the
+  // MANIFEST dropped and unlinks it: every open fails with FileSystemError EISDIR, while
+  // doctor reports 0 errors and --repair finds nothing to fix.
+  const repaired = await cli(["doctor", dir, "--repair"]);
+  assert.is(repaired.code, 0, repaired.out + repaired.err);
+  const again = await open(dir);
+  try {
+    assert.is(text(again.get("k")), "v");
+  } finally {
+    await again.close();
+  }
+  assert.ok(platform.stat(`${dir}/tables/000050.sst`)?.isDirectory, "left where it was");
 });
 
 test.run();

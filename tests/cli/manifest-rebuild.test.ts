@@ -1,0 +1,114 @@
+// doctor --repair's rebuild of a lost MANIFEST (src/cli/doctor.ts rebuildManifest,
+// docs/RECOVERY.md M1a), and what it finds on disk. From the review of 2026-12-06 (repairs),
+// each seen failing before its fix:
+//   - an empty shard-NNN directory past the shard count (which open ignores) made a rebuild
+//     of 5 shards for a database of 4: rows routed to shards that did not hold them. The
+//     count is now the largest, up to the directories, under which the logs' records and
+//     the tables' keys route where they are;
+//   - a directory named like a table (tables/000099.sst) made the rebuild fail with EISDIR;
+//   - a merge's inputs were deleted in readdir order with one fsync at the end: a crash in
+//     between could leave the oldest input (a put) without the newer one (its tombstone,
+//     which the merge dropped with it), and a rebuild then listed it and the deleted key
+//     came back. They are now deleted oldest first, each deletion durable before the next.
+import { writeFileSync } from "node:fs";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { toolCore } from "../../src/cli/database.ts";
+import { readManifest, tableFileName } from "../../src/engine/manifest.ts";
+import { ReaderRetention } from "../../src/engine/reader-slots.ts";
+import type { Platform } from "../../src/platform.ts";
+import { cleanup, open, platform, tempDir, text } from "../engine/helpers.ts";
+import { cli, json, type Ran } from "./helpers.ts";
+
+const test = suite("cli: the rebuild of a lost MANIFEST");
+test.after.each(cleanup);
+
+/** The lines of a report worth showing in a failure. */
+const brief = (r: Ran) => `exit ${r.code}\n` + (r.out + r.err).split("\n").filter((l) => /ERROR|repair|MANIFEST:|errors,|shardline/.test(l)).map((l) => l.replace(/\s*│\s*/g, " | ").trim()).join("\n");
+
+test("a merge's dropped inputs are deleted oldest first, each deletion durable before the next: a rebuild never finds an older input without the newer ones", async () => {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir, { shards: 1 });
+  await db.put("k", "v");
+  await db.close();
+  const core = await toolCore();
+  try {
+    const manifest = readManifest(core, platform, dir)!;
+    // Four table files the MANIFEST does not name: a merge's inputs once its output is
+    // published (made in an order readdir need not keep).
+    const inputs = [7, 5, 8, 6].map((n) => n + manifest.nextTableNumber);
+    for (const n of inputs) writeFileSync(`${dir}/tables/${tableFileName(n)}`, "table bytes");
+    const calls: string[] = [];
+    const recording: Platform = {
+      ...platform,
+      unlink(path) {
+        calls.push(`unlink ${path.slice(path.lastIndexOf("/") + 1)}`);
+        platform.unlink(path);
+      },
+      fsyncDir(path) {
+        if (path.endsWith("/tables")) calls.push("fsync tables/");
+        platform.fsyncDir(path);
+      },
+    };
+    new ReaderRetention(recording, dir, 0, manifest, (bytes) => core.crc32c(bytes)).removeDroppedTables(manifest);
+    const expected = [...inputs].sort((a, b) => a - b).flatMap((n) => [`unlink ${tableFileName(n)}`, "fsync tables/"]);
+    assert.equal(calls, expected);
+  } finally {
+    core.detach();
+  }
+});
+
+test("doctor --repair of a lost MANIFEST with an empty shard-NNN directory past the shard count (which doctor and open ignore) rebuilds with the right shard count: every row reads", async () => {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir, { shards: 4 });
+  for (let i = 0; i < 32; i++) await db.put(`key-${i}`, `v${i}`);
+  await db.close();
+  // A directory of a 5th shard that holds nothing: doctor calls it "a partition log for
+  // shard 4, but the database has 4 shards: open ignores it" (a warning), and every open
+  // leaves it.
+  platform.mkdir(`${dir}/shard-004`);
+  const warned = json(await cli(["doctor", dir, "--json"]));
+  assert.equal(warned.findings.filter((f: { severity: string }) => f.severity === "error"), [], "with its MANIFEST: no error");
+  const reopened = await open(dir);
+  await reopened.close();
+
+  platform.unlink(`${dir}/MANIFEST`);
+  const repaired = await cli(["doctor", dir, "--repair"]);
+  if (repaired.code !== 0) {
+    assert.is(platform.stat(`${dir}/MANIFEST`), undefined, `a refused rebuild leaves no MANIFEST:\n${brief(repaired)}`);
+    return;
+  }
+  const again = await open(dir);
+  try {
+    const missing = Array.from({ length: 32 }, (_, i) => `key-${i}`).filter((k, i) => text(again.get(k)) !== `v${i}`);
+    assert.equal(missing, [], `every row reads after the repair (the rebuilt MANIFEST has ${again.stats().shards.length} shards):\n${brief(repaired)}`);
+    assert.is(again.stats().shards.length, 4, "the rebuilt MANIFEST has the database's 4 shards");
+  } finally {
+    await again.close();
+  }
+});
+
+test("doctor --repair of a lost MANIFEST beside a directory named like a table (which doctor says open and --repair leave) rebuilds the MANIFEST", async () => {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir, { shards: 1 });
+  for (let i = 0; i < 8; i++) await db.put(`key-${i}`, `v${i}`);
+  await db.close();
+  platform.mkdir(`${dir}/tables/000099.sst`); // the user's (RECOVERY.md F5): not a file
+  platform.unlink(`${dir}/MANIFEST`);
+  const before = json(await cli(["doctor", dir, "--json"]));
+  const finding = before.findings.find((f: { file: string }) => f.file === "tables/000099.sst");
+  assert.ok(finding && finding.severity === "warning" && /open and --repair leave it/.test(finding.message), JSON.stringify(finding));
+
+  const repaired = await cli(["doctor", dir, "--repair"]);
+  assert.is(repaired.code, 0, brief(repaired));
+  const again = await open(dir);
+  try {
+    assert.equal(Array.from({ length: 8 }, (_, i) => text(again.get(`key-${i}`))), Array.from({ length: 8 }, (_, i) => `v${i}`));
+  } finally {
+    await again.close();
+  }
+  assert.ok(platform.stat(`${dir}/tables/000099.sst`)?.isDirectory, "left where it was");
+});
+
+
+test.run();
