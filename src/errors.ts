@@ -129,21 +129,22 @@ export interface LockHolderInfo {
   thisProcess?: boolean;
 }
 
-/** Another live process (or another open in this process) holds the database directory. */
+/** Another live process (or another open in this process) holds the database (or shardline/wal log) directory. */
 export class LockedError extends ShardlineError {
   override name = "LockedError";
   override readonly code = "SHARDLINE_LOCKED";
   constructor(
-    /** The database directory that could not be locked. */
+    /** The database (or log) directory that could not be locked. */
     readonly dir: string,
     /** The live holder seen at the last attempt, if its lock file could be read. */
     readonly holder: LockHolderInfo | undefined,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; kind?: "database" | "log" },
   ) {
+    const log = options?.kind === "log";
     super(
       holder?.thisProcess
-        ? `database directory ${dir} is already open in this process (pid ${holder.pid}): close that handle first, or share it with workers (db.share() and attach)`
-        : `database directory ${dir} is locked by ` + (holder ? `pid ${holder.pid} (${holder.runtime})` : "another process whose lock file is still being written"),
+        ? `${log ? "log" : "database"} directory ${dir} is already open in this process (pid ${holder.pid}): close that handle first, or share it with workers (${log ? "log.share() and attachLog" : "db.share() and attach"})`
+        : `${log ? "log" : "database"} directory ${dir} is locked by ` + (holder ? `pid ${holder.pid} (${holder.runtime})` : "another process whose lock file is still being written"),
       "SHARDLINE_LOCKED",
       options,
     );
@@ -183,7 +184,7 @@ export class CorruptionError extends ShardlineError {
 /** A call on a log or database after `close()`. */
 export class ClosedError extends ShardlineError {
   override name = "ClosedError";
-  override readonly code = "SHARDLINE_CLOSED";
+  override readonly code: string = "SHARDLINE_CLOSED";
   constructor(what: string) {
     super(`${what} is closed`, "SHARDLINE_CLOSED");
   }
@@ -223,12 +224,15 @@ export class QueueFullError extends ShardlineError {
   }
 }
 
-/** `db.enqueue` after `close()` was called on that handle. */
-export class QueueClosedError extends ShardlineError {
+/**
+ * `db.enqueue` after `close()` was called on that handle. A ClosedError, as every call on a
+ * closed handle fails with, with a code of its own.
+ */
+export class QueueClosedError extends ClosedError {
   override name = "QueueClosedError";
-  override readonly code = "SHARDLINE_QUEUE_CLOSED";
+  override readonly code: string = "SHARDLINE_QUEUE_CLOSED";
   constructor(what: string) {
-    super(`the write queue of ${what} is closed`, "SHARDLINE_QUEUE_CLOSED");
+    super(`the write queue of ${what}`);
   }
 }
 

@@ -61,6 +61,8 @@ export interface DirLockOptions {
   timeoutMs?: number;
   /** "wait": retry with backoff until timeoutMs; "try": one attempt only. Default "wait". */
   mode?: "wait" | "try";
+  /** What the directory holds, for LockedError's message (how to share it instead). Default "database". */
+  kind?: "database" | "log";
 }
 
 export interface DirLock {
@@ -196,7 +198,7 @@ export async function acquireDirLock(platform: Platform, dir: string, options: D
     const attempt = attemptOnce(platform, dir, lockDir);
     if ("lock" in attempt) return attempt.lock;
     const left = timeoutMs - (performance.now() - started);
-    if (mode === "try" || left <= 0) throw new LockedError(dir, attempt.holder);
+    if (mode === "try" || left <= 0) throw new LockedError(dir, attempt.holder, { kind: options.kind });
     const backoff = BACKOFF_MIN_MS + Math.random() * (BACKOFF_MAX_MS - BACKOFF_MIN_MS);
     await sleep(Math.min(backoff, left));
   }

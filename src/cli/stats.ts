@@ -93,10 +93,7 @@ function renderStats(dir: string, s: DatabaseStats): string {
     out.push(fields([["replayed records", r.replayedRecords], ["replayed operations", r.replayedOperations]]));
   }
 
-  const cache = s.blockCache as Record<string, unknown> | undefined;
-  if (cache && typeof cache === "object") {
-    out.push("\nBlock cache (this open)\n");
-    out.push(fields(Object.entries(cache).map(([k, v]) => [k, typeof v === "number" || typeof v === "string" || typeof v === "bigint" ? v : JSON.stringify(v)])));
-  }
+  out.push("\nBlock cache (this open)\n");
+  out.push(fields(Object.entries(s.blockCache).map(([k, v]) => [k, typeof v === "number" || typeof v === "string" || typeof v === "bigint" ? v : JSON.stringify(v)])));
   return out.join("");
 }

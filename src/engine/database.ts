@@ -29,6 +29,7 @@ import { ClosedError, MemoryFullError, ReadOnlyError, ShardlineError, SnapshotRe
 import type { DirLock, LockRecord } from "../lock.ts";
 import type { Platform, WorkerHandle } from "../platform.ts";
 import { compareKeys } from "../table/key-order.ts";
+import type { BlockCacheStats } from "../table/block-cache.ts";
 import { ValueRead } from "../table/table-reader.ts";
 import { DurableWaiters } from "../wal/durable-waiters.ts";
 import { Ring, RingState } from "../wal/format.ts";
@@ -122,7 +123,7 @@ export interface Owner {
   manifest?: ManifestData;
   lock: DirLock | undefined;
   recovery: RecoveryInfo;
-  coordination: CoordinationInfo;
+  coordination: CoordinationChoice;
 }
 
 /** How this database coordinates with other processes (the `coordination` option). */
@@ -135,10 +136,13 @@ export interface CoordinationInfo {
   /** The lock record this process wrote (pid, runtime, when, kernel lock), while it holds the lock. */
   holder?: LockRecord;
   /** Read-only handles of any process on this directory, from their slot files (src/engine/reader-slots.ts). */
-  readers?: ReaderSlotInfo[];
+  readers: ReaderSlotInfo[];
   /** A read-only handle's refreshes (src/engine/live-reader.ts); undefined on a static one. */
   live?: LiveReaderStats;
 }
+
+/** What the open decided about coordination; stats() adds the rest of CoordinationInfo. */
+export type CoordinationChoice = Pick<CoordinationInfo, "mode" | "locked" | "reason">;
 
 /** What opening found and did. */
 export interface RecoveryInfo {
@@ -763,7 +767,7 @@ export class Database implements AsyncDisposable {
   /** The value of `key` (a copy), or undefined. Synchronous. */
   get(key: Key, options?: { snapshot?: Snapshot }): Uint8Array | undefined {
     this.#checkOpen();
-    const snapshot = options?.snapshot; // no default object: a get makes no garbage of its own
+    const snapshot = readSnapshotOption(options); // no default object: a get makes no garbage of its own
     const view = this.#view(snapshot);
     if (view) return view.get(key, options);
     return this.#lookup(key, snapshot, ValueRead.COPY) as Uint8Array | undefined;
@@ -777,7 +781,7 @@ export class Database implements AsyncDisposable {
    */
   getString(key: Key, options?: { snapshot?: Snapshot }): string | undefined {
     this.#checkOpen();
-    const snapshot = options?.snapshot;
+    const snapshot = readSnapshotOption(options);
     const view = this.#view(snapshot);
     if (view) return view.getString(key, options);
     return this.#lookup(key, snapshot, ValueRead.TEXT) as string | undefined;
@@ -796,7 +800,7 @@ export class Database implements AsyncDisposable {
    */
   has(key: Key, options?: { snapshot?: Snapshot }): boolean {
     this.#checkOpen();
-    const snapshot = options?.snapshot;
+    const snapshot = readSnapshotOption(options);
     const view = this.#view(snapshot);
     if (view) return view.has(key, options);
     return this.#lookup(key, snapshot, ValueRead.VIEW) !== undefined;
@@ -945,8 +949,8 @@ export class Database implements AsyncDisposable {
 
   #coordination(owner: Owner): CoordinationInfo {
     const lock = owner.lock;
-    const info: CoordinationInfo = lock && !lock.released ? { ...owner.coordination, holder: lock.holder } : { ...owner.coordination };
-    info.readers = listReaderSlots(this.platform, this.dir);
+    const info: CoordinationInfo = { ...owner.coordination, readers: listReaderSlots(this.platform, this.dir) };
+    if (lock && !lock.released) info.holder = lock.holder;
     if (this.#live) info.live = this.#live.stats();
     return info;
   }
@@ -1097,7 +1101,7 @@ export interface DatabaseStats {
   compactions: number;
   compactedBytes: number;
   liveSnapshots: number;
-  blockCache: unknown;
+  blockCache: BlockCacheStats;
   recovery: RecoveryInfo | undefined;
   /** The opener's lock status (undefined on attached handles). */
   coordination: CoordinationInfo | undefined;
@@ -1107,6 +1111,20 @@ export interface DatabaseStats {
 }
 
 const SUBSCRIBE_OPTION_NAMES = ["prefix", "from", "signal"] as const;
+const READ_OPTION_NAMES = ["snapshot"] as const;
+
+/**
+ * get's, getString's and has's `{ snapshot }`: TypeError for anything else, the snapshot
+ * itself in particular (`db.get(key, snapshot)` read the latest value without a word) and a
+ * misspelt name. No options (the common case) costs one comparison.
+ */
+function readSnapshotOption(options: { snapshot?: Snapshot } | undefined): Snapshot | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== "object" || options === null) throw new TypeError("a read's options must be an object: { snapshot }");
+  if (snapshotOwners.has(options as Snapshot)) throw new TypeError("a read takes its snapshot as { snapshot }, not the snapshot itself");
+  for (const name in options) if (name !== "snapshot") rejectUnknownNames(options, READ_OPTION_NAMES);
+  return options.snapshot;
+}
 const SCAN_OPTION_NAMES = ["prefix", "gte", "gt", "lte", "lt", "reverse", "limit", "snapshot", "holdAtEnd"] as const;
 
 function scanBounds(options: ScanOptions): ScanBounds {

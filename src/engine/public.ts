@@ -16,6 +16,11 @@ export { ClosedError, CorruptionError, DatabaseExistsError, DatabaseNotFoundErro
 export type { EnqueueOptions, WriteQueueStats } from "./write-queue.ts";
 export type { ChangeEvent } from "./change-feed.ts";
 export type { ScanIterator } from "./scan.ts";
+// The types stats() returns parts of, so that users can name them.
+export type { BlockCacheStats } from "../table/block-cache.ts";
+export type { LockRecord } from "../lock.ts";
+export type { ReaderSlotInfo } from "./reader-slots.ts";
+export type { LiveReaderStats } from "./live-reader.ts";
 
 export interface DatabaseApi {
   /** Opens (creating if needed) the database in `dir`, recovering it first. */

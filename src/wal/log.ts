@@ -212,7 +212,7 @@ export class Log implements AsyncDisposable {
     checkInteger("coordinationTimeoutMs", coordinationTimeoutMs, 0, 3_600_000);
 
     makeDirDurable(platform, dir);
-    const lock = coordination === "single-process-unsafe" ? undefined : await acquireDirLock(platform, dir, { timeoutMs: coordinationTimeoutMs });
+    const lock = coordination === "single-process-unsafe" ? undefined : await acquireDirLock(platform, dir, { timeoutMs: coordinationTimeoutMs, kind: "log" });
     let worker: WorkerHandle | undefined;
     try {
       const core = embedding.core ?? await Core.create({
