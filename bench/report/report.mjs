@@ -57,13 +57,19 @@ function catalogue(allRecords) {
   return { workloads: [...workloads.values()], systems: [...systems.values()] };
 }
 
-/** shardline ops/s ÷ the peer's, on every peer result whose workload shardline also ran. */
+/**
+ * shardline ops/s ÷ the peer's, on every peer result whose workload shardline also ran and
+ * measured as the peer did: both comparable, and shardline's row the engine's (a row with
+ * a variant that does not start "engine:" is the WAL-only stand-in of a build without the
+ * engine, recovery.ts: no ratio, as goals.mjs's engineOnly gives no verdict).
+ */
 function addRatios(runtimes, systems) {
   const isShardline = new Set(systems.filter((s) => s.family === "shardline").map((s) => s.id));
+  const engines = (x) => x.variant === undefined || String(x.variant).startsWith("engine:");
   for (const rt of runtimes) {
     for (const r of rt.results) {
-      if (r.status !== "ok" || isShardline.has(r.system)) continue;
-      const own = rt.results.find((x) => x.workload === r.workload && isShardline.has(x.system) && x.status === "ok");
+      if (r.status !== "ok" || r.comparable === false || isShardline.has(r.system)) continue;
+      const own = rt.results.find((x) => x.workload === r.workload && isShardline.has(x.system) && x.status === "ok" && x.comparable !== false && engines(x));
       if (own) r.shardlineRatio = own.opsPerSecond / r.opsPerSecond;
     }
   }

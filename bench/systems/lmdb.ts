@@ -2,12 +2,16 @@
  * lmdb-js (the `lmdb` package, LMDB's copy-on-write B+tree behind a native addon), in three
  * write modes:
  * - "lmdb-put": `db.put` with the defaults: writes issued in one event turn commit as one
- *   transaction, and the promise resolves when that transaction is COMMITTED (visible), not
- *   when it is on disk: with `overlappingSync` (the default everywhere but Windows) the
- *   fdatasync of a transaction runs while later ones commit (lmdb 3.5.6 write.js,
- *   resolveWrites/resolveCommit at TXN_COMMITTED) — not durable on resolve. Checked with
+ *   transaction, and the promise resolves when that transaction is COMMITTED (lmdb 3.5.6
+ *   write.js, resolveWrites/resolveCommit at TXN_COMMITTED), set once mdb_txn_commit
+ *   returned (src/writer.cpp). With `overlappingSync` (the default everywhere but Windows)
+ *   that commit fdatasyncs the data written so far and writes a meta page naming the
+ *   transaction before it returns (mdb.c, mdb_txn_commit), but that meta page is synced
+ *   only by the next transaction's sync: not durable on resolve (a power loss can take the
+ *   transaction back; `.flushed` resolves once it is durable), yet every resolve waits for
+ *   an fdatasync (`ackAfterSync`: with syncs failing, the put fails; review 2026-12-06).
  *   strace (bench/README.md): puts issued in consecutive event turns resolve while the
- *   fdatasync covering them is still running.
+ *   fdatasync that makes them durable is still running.
  * - "lmdb-put-flushed": the same `db.put` on an environment opened with
  *   `separateFlushed: true`, each put awaited until its promise's `.flushed` resolves (the
  *   fdatasync covering its transaction returned) — durable on resolve.
@@ -113,6 +117,7 @@ function lmdbSystem(id: string, label: string, mode: WriteMode): System {
     family: "lmdb",
     synchronousWrites: mode === "putsync",
     durability: mode === "flushed" ? "durable" : "non-durable",
+    ackAfterSync: mode === "put",
     readApi: mode === "putsync" ? "get (sync, copies); getRange" : undefined,
     stringReadApi: mode === "putsync" ? "get (sync), encoding: \"string\"" : undefined,
     async available() {

@@ -135,6 +135,13 @@ export interface System {
   /** Groups the modes of one engine: "shardline", "lmdb", "sqlite", "classic-level", "deno-kv". */
   readonly family: string;
   readonly durability: Durability;
+  /**
+   * A non-durable mode whose acknowledgement still waits for an fdatasync (of the write's
+   * data, not the one that makes it durable): lmdb-put. Every other non-durable mode
+   * acknowledges before any sync. tests/bench/sync-acknowledgement.test.ts checks each
+   * non-durable mode's put against it with every sync failing (strace fault injection).
+   */
+  readonly ackAfterSync?: boolean;
   /** The read API used by the read workloads, for the report (only on the mode that does reads). */
   readonly readApi?: string;
   /** The same for the string gets (get-hit-str), with how a string comes back. */

@@ -2,7 +2,8 @@
 // bench/, 2026-12-06, each seen failing before its fix): no goal judged from a --quick run or
 // from the WAL-only stand-in of recovery; a scan p99 from at least 100 scans; a peer's
 // recovery timed without loading its library; the lone durable put against the floor it
-// pays. (The review's other finding, that shardline's "async" acknowledgement does not
+// pays; (a later review, the same day) no "shardline ÷" ratio from the WAL-only stand-in
+// either. (The review's other finding, that shardline's "async" acknowledgement does not
 // survive a kill -9 while the peers' do, is a difference of guarantees, stated in
 // bench/README.md beside the ratios.) They are fast: no workload is run, only the
 // harness's own pieces (goals, sizes, the recovery reader, the system adapters) on tiny
@@ -19,6 +20,8 @@ import { randomKeys } from "../../bench/lib/data.ts";
 import { SEEDS } from "../../bench/workloads/bench-data.ts";
 // @ts-ignore: plain .mjs without types
 import { evaluateGoals } from "../../bench/report/goals.mjs";
+// @ts-ignore: plain .mjs without types
+import { buildReport } from "../../bench/report/report.mjs";
 // @ts-ignore: plain .mjs without types
 import { repoDir, runtimeCommand } from "../../scripts/runtimes.mjs";
 
@@ -178,6 +181,34 @@ test("goals: the lone durable put is judged against an fdatasync into preallocat
   const goals = evaluateGoals(report(false, [ok("durable-1", "shardline-full", { p50Us: 200, p99Us: 400 })])) as Array<{ id: string; status: string; detail?: string }>;
   const g = goals.find((x) => x.id === "lone-durable-vs-floor")!;
   assert.is(g.status, "missed", g.detail);
+});
+
+test("report: the recovery ratio is not computed from shardline's WAL-only stand-in (openLog + stream) against a peer's full reopen", () => {
+  // The goal 'recovery ≥ 200 MB/s' already refuses this variant (goals.mjs engineOnly);
+  // the "shardline ÷" column of the same row does not.
+  const records = [
+    { type: "workload", id: "recovery", group: "recovery", title: "recovery of a 1 MiB log after kill -9", short: "recover 1 MiB", unit: "record", latency: "none", durability: "n/a", count: 0, valueBytes: 100, description: "d" },
+    { type: "system", id: "shardline-async", name: "shardline", family: "shardline", mode: 'durability: "async"', durability: "non-durable", readApi: "get, scan (sync)" },
+    { type: "system", id: "sqlite-normal", name: "SQLite", family: "sqlite", mode: "WAL, synchronous=NORMAL", durability: "non-durable", readApi: "prepared SELECT (sync)" },
+  ];
+  const figures = (opsPerSecond: number, variant: string) => ({ status: "ok", comparable: true, ops: 1000, rounds: 3, nsPerOp: 1e9 / opsPerSecond, opsPerSecond, variant, extra: { recoveryMs: 1, logBytes: 1, dirBytes: 1, records: 1000, mbPerSecond: 1 } });
+  const runtimes = [{
+    runtime: "node",
+    version: "20",
+    status: "ok",
+    harness: true,
+    seconds: 1,
+    floor: { fdatasyncAppend: { p50Us: 240, p99Us: 340, samples: 50 }, fdatasyncOverwrite: { p50Us: 104, p99Us: 200, samples: 50 } },
+    systems: [{ id: "shardline-async", library: "shardline", available: false, reason: "engine failed to load" }, { id: "sqlite-normal", library: "SQLite", available: true }],
+    results: [
+      { workload: "recovery", system: "shardline-async", ...figures(4e6, "WAL only: openLog() and reading every record, after kill -9 (the engine's open() is not available yet)") },
+      { workload: "recovery", system: "sqlite-normal", ...figures(1e6, "connect + first SELECT after kill -9") },
+    ],
+    suites: {},
+  }];
+  const report = buildReport({ date: "2026-12-06T00:00:00.000Z", quick: false, command: "npm run bench", durationSeconds: 1, selection: {}, machine: { cpus: 2 }, sizes: {}, runtimes, records });
+  const peer = report.runtimes[0].results.find((r: { system: string }) => r.system === "sqlite-normal");
+  assert.is(peer.shardlineRatio, undefined, `SQLite's recovery row shows "shardline ÷" ${peer.shardlineRatio}x, from shardline's WAL-only stand-in (no engine open, no memtable replay)`);
 });
 
 test.run();
