@@ -23,9 +23,12 @@
  * that this thread keeps the memtable's splice slot from its first insert to its last,
  * which inserting in passes of at most SPLICE_SLOTS shards ensures) and the fresh memtable
  * that follows it, or refuses the batch.
- * Arena sizes: private memtables are memtableBytes or 4 MiB x 4^k (4, 16, 64, 256 MiB,
- * 1 GiB: ArenaNeed never exceeds 1 GiB within the batch limits), so an arena is at most
- * 4 times its need and few sizes come and go. A freed arena goes to the core's free list,
+ * Arena sizes: private memtables are memtableBytes x 4^k (k >= 0, at most 1 GiB: ArenaNeed
+ * never exceeds 1 GiB within the batch limits), so an arena is at most 4 times its need
+ * and few sizes come and go. (They were 4 MiB x 4^k: with 64 KiB memtables a need just
+ * over one took 4 MiB, and a batch within the limits over 256 shards asked for 1 GiB of
+ * arenas, more than the memory, and was refused with MemoryFullError for good: review of
+ * the limits, 2026-12-06.) A freed arena goes to the core's free list,
  * merged with the free blocks it touches, and serves any later size (assembly/heap.ts:
  * memtables freed after a held scan make room for a batch's arena,
  * tests/engine/large-batch-after-held-scan.test.ts).
@@ -117,8 +120,6 @@ const FREEZE_FRACTION = 0.75;
  * max_total_wal_size does the same). Uniform load keeps about 1x behind the checkpoint.
  */
 const LOG_HELD_MEMTABLES_MAX = 2;
-/** The smallest of the large private memtables' sizes (4 MiB x 4^k; see the header: arena sizes). */
-const LARGE_ARENA_BYTES_MIN = 4 * 1024 * 1024;
 const IDLE_WAIT_MS = 20;
 /** The actor's block cache at most: it reads tables only for compaction, each block once. */
 const ACTOR_CACHE_BYTES_MAX = 8 * 1024 * 1024;
@@ -449,8 +450,8 @@ class Actor implements FlushEnv {
   }
 
   /**
-   * Step 1 of #commitLarge: per shard, a private memtable (an arena of memtableBytes, or of
-   * one of the large sizes, LARGE_ARENA_BYTES_MIN times a power of 4; at least the bound of
+   * Step 1 of #commitLarge: per shard, a private memtable (an arena of memtableBytes times a
+   * power of 4, see the header: arena sizes; at least the bound of
    * ArenaNeed: step 4 inserts under the held commit record, where a full arena fails the
    * database), the fresh memtable that will follow it, and room in the frozen list. OK, or
    * with nothing kept: TOO_LARGE when a shard needs more than the largest arena, MEMORY_FULL
@@ -471,10 +472,7 @@ class Actor implements FlushEnv {
         try {
           for (const [shard, s] of shards) {
             let bytes = this.memtables.memtableBytes;
-            if (bytes < s.need.bytesFor(bytes)) {
-              bytes = LARGE_ARENA_BYTES_MIN;
-              while (bytes < s.need.bytesFor(bytes) && bytes < MEMTABLE_ARENA_BYTES_MAX) bytes *= 4;
-            }
+            while (bytes < s.need.bytesFor(bytes) && bytes < MEMTABLE_ARENA_BYTES_MAX) bytes = Math.min(bytes * 4, MEMTABLE_ARENA_BYTES_MAX);
             if (bytes < s.need.bytesFor(bytes)) throw new CoreError(`a large batch needs more than a ${bytes}-byte memtable in shard ${shard}`, 0);
             s.mt = this.memtables.create(shard, bytes);
             s.fresh = this.memtables.create(shard);

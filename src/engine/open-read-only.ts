@@ -34,7 +34,7 @@ import { Database, type RecoveryInfo } from "./database.ts";
 import { type FlushEnv, partitionDir } from "./flush.ts";
 import { decodeManifest, MANIFEST_NAME, manifestCore, readManifestBytes } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager, sameBytes } from "./memtables.ts";
-import { REQUEST_QUEUE_BYTES, type ResolvedOptions, valueBytesMaxFor } from "./options.ts";
+import { refuseUnfitMemory, REQUEST_QUEUE_BYTES, type ResolvedOptions, valueBytesMaxFor } from "./options.ts";
 import { replay } from "./replay.ts";
 import { EngineShared } from "./shared-state.ts";
 import { LiveReader, type View } from "./live-reader.ts";
@@ -125,6 +125,7 @@ async function buildViewOnce(platform: Platform, dir: string, o: ResolvedOptions
   // After the MANIFEST: the mark then covers every version its tables hold.
   const durableLsn = live ? readDurableMark(platform, durableMarkPath(dir)) : undefined;
   const shards = manifest.shards;
+  refuseUnfitMemory(shards, o);
   const core = await Core.create({
     shards,
     memoryBytesMax: Math.min(MEMORY_BYTES_LIMIT, shards * o.memtableBytesMax * (FROZEN_MAX + 3) + o.walBufferBytes + REQUEST_QUEUE_BYTES + READ_ONLY_SCRATCH_BYTES),

@@ -45,7 +45,7 @@ import { awaitDurableBeyond, type FlushEnv, flushShard, partitionDir, publishMan
 import { FOLLOWER_FILE_NAME, MANIFEST_NAME, manifestCore, type ManifestData, newDatabaseId, newManifest, readManifest, tableNumberOf, writeManifest } from "./manifest.ts";
 import { IDENTITY_NAME, keepIdentity } from "./identity.ts";
 import { FROZEN_MAX, MemtableManager } from "./memtables.ts";
-import { type DatabaseOptions, DEFAULT_SHARDS, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
+import { type DatabaseOptions, DEFAULT_SHARDS, refuseUnfitMemory, REQUEST_QUEUE_BYTES, type ResolvedOptions, resolveOptions, valueBytesMaxFor } from "./options.ts";
 import { PartitionLog } from "./partition-log.ts";
 import { encodeCommit } from "./records.ts";
 import { abandonmentOf } from "./batch-assembler.ts";
@@ -360,32 +360,6 @@ function mergeReports(first: RecoveryReport, second: RecoveryReport): RecoveryRe
     decisions: [...first.decisions, ...second.decisions],
     corruptSegments: [...first.corruptSegments, ...second.corruptSegments],
   };
-}
-
-/**
- * Memtables a shard needs at the least to run: its active one, the fresh one a freeze puts
- * in its place while the frozen one waits for its flush, and the spare a channel commit
- * reserves (actor.ts #roomFor). Below that, writes would fail the database at its first
- * freeze; above it and below FROZEN_MAX + 3, they wait for flushes when the memory is full.
- */
-const MEMTABLES_PER_SHARD_MIN = 3;
-
-/**
- * RangeError when the shared memory (at most MEMORY_BYTES_LIMIT, wasm32 addresses) cannot
- * hold what `shards` memtables of memtableBytesMax need to run (MEMTABLES_PER_SHARD_MIN each),
- * with the log's and the request queue's buffers: before anything is made on disk. Each
- * option alone is within its limits; their product is not. (Found 2026-12-06: 4 shards of
- * 1 GiB memtables made a database on disk and then failed with MemoryFullError's advice to
- * end long scans.)
- */
-function refuseUnfitMemory(shards: number, o: ResolvedOptions): void {
-  const needed = shards * o.memtableBytesMax * MEMTABLES_PER_SHARD_MIN + o.walBufferBytes + REQUEST_QUEUE_BYTES;
-  if (needed <= MEMORY_BYTES_LIMIT) return;
-  const fits = Math.floor((MEMORY_BYTES_LIMIT - o.walBufferBytes - REQUEST_QUEUE_BYTES) / (shards * MEMTABLES_PER_SHARD_MIN) / 65536) * 65536;
-  throw new RangeError(
-    `${shards} shards with memtableBytesMax ${o.memtableBytesMax} need ${needed} bytes of shared memory (${MEMTABLES_PER_SHARD_MIN} memtables a shard, the log's buffer and the request queue), over its limit of ${MEMORY_BYTES_LIMIT}: ` +
-      `use fewer shards or a memtableBytesMax of at most ${fits}`,
-  );
 }
 
 /** File-system errors that mean the lock protocol cannot work in this directory at all. */

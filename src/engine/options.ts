@@ -253,3 +253,30 @@ function resolveFaults(faults: unknown): DatabaseFaults {
   if (f.memorySlackBytes !== undefined) integer("faults.memorySlackBytes", f.memorySlackBytes, 0, MEMORY_BYTES_LIMIT, 0);
   return f;
 }
+
+/**
+ * Memtables a shard needs at the least to run: its active one, the fresh one a freeze puts
+ * in its place while the frozen one waits for its flush, and the spare a channel commit
+ * reserves (actor.ts #roomFor). Below that, writes would fail the database at its first
+ * freeze; above it and below FROZEN_MAX + 3, they wait for flushes when the memory is full.
+ */
+const MEMTABLES_PER_SHARD_MIN = 3;
+
+/**
+ * RangeError when the shared memory (at most MEMORY_BYTES_LIMIT, wasm32 addresses) cannot
+ * hold what `shards` memtables of memtableBytesMax need to run (MEMTABLES_PER_SHARD_MIN each),
+ * with the log's and the request queue's buffers: before anything is made on disk. Each
+ * option alone is within its limits; their product is not. (Found 2026-12-06: 4 shards of
+ * 1 GiB memtables made a database on disk and then failed with MemoryFullError's advice to
+ * end long scans.) A read-only open is refused the same way (its view replays into the
+ * same memtables): it gave MemoryFullError, advice for writes (review of the limits).
+ */
+export function refuseUnfitMemory(shards: number, o: ResolvedOptions): void {
+  const needed = shards * o.memtableBytesMax * MEMTABLES_PER_SHARD_MIN + o.walBufferBytes + REQUEST_QUEUE_BYTES;
+  if (needed <= MEMORY_BYTES_LIMIT) return;
+  const fits = Math.floor((MEMORY_BYTES_LIMIT - o.walBufferBytes - REQUEST_QUEUE_BYTES) / (shards * MEMTABLES_PER_SHARD_MIN) / 65536) * 65536;
+  throw new RangeError(
+    `${shards} shards with memtableBytesMax ${o.memtableBytesMax} need ${needed} bytes of shared memory (${MEMTABLES_PER_SHARD_MIN} memtables a shard, the log's buffer and the request queue), over its limit of ${MEMORY_BYTES_LIMIT}: ` +
+      `use fewer shards or a memtableBytesMax of at most ${fits}`,
+  );
+}

@@ -143,7 +143,9 @@ const DEFAULTS = { segmentBytesMax: 64 * MIB, batchIntervalUs: 1000, bufferBytes
 const MEMORY_HEADROOM_BYTES = 192 * MIB;
 const encoder = new TextEncoder();
 
+/** TypeError for a value that is no number (as open's options: src/engine/options.ts), RangeError for one out of range. */
 function checkInteger(name: string, value: number, min: number, max: number): void {
+  if (typeof value !== "number") throw new TypeError(`${name} must be a number, got ${typeof value}`);
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
   }
@@ -208,8 +210,10 @@ export class Log implements AsyncDisposable {
     if (!["auto", "required", "single-process-unsafe"].includes(coordination)) throw new RangeError(`coordination must be "auto", "required" or "single-process-unsafe"`);
 
     const coordinationTimeoutMs = options.coordinationTimeoutMs ?? 0;
-    if (typeof coordinationTimeoutMs !== "number") throw new TypeError(`coordinationTimeoutMs must be a number, got ${typeof coordinationTimeoutMs}`);
     checkInteger("coordinationTimeoutMs", coordinationTimeoutMs, 0, 3_600_000);
+    // A truthy string ("false") turned salvage on, and recovery cut a log a corrupt record
+    // should have refused (review of the limits, 2026-12-06).
+    if (options.salvage !== undefined && typeof options.salvage !== "boolean") throw new TypeError(`salvage must be a boolean, got ${typeof options.salvage}`);
 
     makeDirDurable(platform, dir);
     const lock = coordination === "single-process-unsafe" ? undefined : await acquireDirLock(platform, dir, { timeoutMs: coordinationTimeoutMs, kind: "log" });

@@ -71,12 +71,12 @@ test("a large batch when the shared memory has room for its private memtable but
   try {
     const e = core.exports;
     // Take a block of the size a batch of 1,001 small puts takes as its private memtable
-    // (4 MiB, the smallest large arena: src/engine/actor.ts), then every other byte of the
+    // (256 KiB: 4 x the 64 KiB memtables, src/engine/actor.ts, arena sizes), then every other byte of the
     // heap for good (the free list's blocks, then the untouched rest), then free the block:
     // the memory has room for the private memtable and nothing more.
-    const BLOCK = 4 * 1024 * 1024;
+    const BLOCK = 256 * 1024;
     const at = e.coreAlloc(BLOCK) >>> 0;
-    assert.ok(at >= 64, "a block of 4 MiB");
+    assert.ok(at >= 64, "a block of 256 KiB");
     for (const bytes of [64 * 1024, 64]) while (e.coreAlloc(bytes) >>> 0 >= 64);
     assert.is(e.coreHeapFreeBytes(), 0n, "nothing free");
     assert.is(e.coreFree(at, BLOCK), 1);
