@@ -107,7 +107,7 @@ export const WRITE_QUEUE_CAPACITY_MAX = 1_000_000;
 
 /** Validates `writeQueue` (TypeError / RangeError naming `writeQueue.<field>`). */
 export function resolveWriteQueueOptions(options: WriteQueueOptions | undefined): ResolvedWriteQueueOptions {
-  if (options !== undefined && (typeof options !== "object" || options === null)) throw new TypeError("writeQueue must be an object");
+  if (options !== undefined && (typeof options !== "object" || options === null || Array.isArray(options))) throw new TypeError("writeQueue must be an object");
   const o = options ?? {};
   rejectUnknownNames(o, WRITE_QUEUE_OPTION_NAMES, "writeQueue.");
   const capacity = integer("writeQueue.capacity", o.capacity, 1, WRITE_QUEUE_CAPACITY_MAX, 1024);

@@ -48,6 +48,7 @@ export type Coordination = "auto" | "required" | "single-process-unsafe";
 
 /** Every LogOptions name (a typo is refused with the nearest). */
 const LOG_OPTION_NAMES = ["segmentBytesMax", "batchIntervalUs", "durability", "bufferBytes", "salvage", "coordination", "coordinationTimeoutMs", "faults"] as const;
+const STREAM_OPTION_NAMES = ["from", "follow", "signal"] as const;
 
 export interface LogOptions {
   /** A new segment starts when the current one would pass this size. Default 64 MiB; 4 KiB to 1 GiB. */
@@ -431,6 +432,8 @@ export class Log implements AsyncDisposable {
   stream(options: StreamOptions = {}): AsyncIterable<LogRecord> {
     this.#checkOpen();
     if (typeof options !== "object" || options === null) throw new TypeError("stream options must be an object");
+    // As openLog's: `{ form: 0n }` read the whole log with nothing said (review, 2026-12-06).
+    rejectUnknownNames(options, STREAM_OPTION_NAMES);
     if (options.from !== undefined && (typeof options.from !== "bigint" || options.from < 0n)) throw new TypeError("stream's from must be a non-negative bigint LSN");
     if (options.follow !== undefined && typeof options.follow !== "boolean") throw new TypeError("stream's follow must be a boolean");
     const signal = options.signal as { aborted?: unknown; addEventListener?: unknown } | undefined;

@@ -107,4 +107,25 @@ test("open readOnly with shards x memtableBytesMax over the shared memory: a Ran
   assert.match((error as Error).message, /memtableBytesMax/);
 });
 
+// Found in the same reviews (first contact; limits), seen failing before their fixes.
+test("shardline/wal: stream given a misspelt option ({ form }) is a TypeError naming the nearest, as openLog's options are", async () => {
+  const log = await openLog(tempDir(), SMALL);
+  try {
+    await log.append(texts(3));
+    let error: unknown;
+    try {
+      log.stream({ form: 1n } as never);
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof TypeError && /did you mean from/.test(error.message), `stream({ form }): ${error}`);
+  } finally {
+    await log.close();
+  }
+});
+
+test("open's writeQueue given an array is a TypeError, as any other non-object", async () => {
+  await rejects(() => open(tempDir(), { writeQueue: [] as never }), TypeError);
+});
+
 test.run();
