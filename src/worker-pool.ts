@@ -18,7 +18,8 @@
  * message }`; its `terminate()` waits for "done" (the engine terminates after its role
  * said "closed", or, for "replay-pages", after setting its stop word, so "done" follows at
  * once) and gives the thread back once no job is left on it, or ends the thread for real if
- * "done" does not come within LEASE_DONE_WAIT_MS_MAX (a role still running: a thread that
+ * "done" does not come within LEASE_DONE_WAIT_MS_MAX (LEASE_DONE_AFTER_CLOSED_MS_MAX once
+ * the role said "closed": it is returning) (a role still running: a thread that
  * still runs other jobs then takes no new one and ends with its last) or the thread failed.
  *
  * Sharing (SHARED_ROLES: "durability" and "actor"): a thread runs jobs of one role only, so
@@ -90,10 +91,18 @@ export const IDLE_WORKER_MS_MAX = 5_000;
 export const COLLECT_IDLE_MS = 1_000;
 /**
  * How long a lease's terminate() waits for its job to end before it terminates the thread,
- * ms. After a role said "closed" its job ends at once; a role still running (an open that
- * failed half way) is terminated after this wait, so it bounds that path's delay too.
+ * ms. A role still running (an open that failed half way) is terminated after this wait, so
+ * it bounds that path's delay too.
  */
 const LEASE_DONE_WAIT_MS_MAX = 250;
+/**
+ * The same wait once the role said "closed": its job ends at once (it returns and the thread
+ * posts "done"), unless the machine is so busy that the thread does not run for a while.
+ * A thread whose "done" came after LEASE_DONE_WAIT_MS_MAX was ended for real, and the next
+ * open started threads again (under a loaded CI, tests/engine/worker-pool.test.ts saw one
+ * of a closed database's two threads gone).
+ */
+const LEASE_DONE_AFTER_CLOSED_MS_MAX = 10_000;
 /**
  * What a thread's collector is told a database's shared memory weighs
  * (platform.weighSharedMemory), bytes: about 4 times what an empty closed database's memory
@@ -139,6 +148,8 @@ class Lease {
   readonly errorListeners: Array<(error: Error) => void> = [];
   ended = false;
   done = false;
+  /** Its role posted { type: "closed" }: its job is returning (LEASE_DONE_AFTER_CLOSED_MS_MAX). */
+  saidClosed = false;
   /** The handle's terminate() once called: a second call gets the same promise. */
   terminating: Promise<void> | undefined;
   /** Whether this job keeps the process alive (its handle's ref/unref). */
@@ -279,6 +290,7 @@ export class WorkerPool {
       const control = controlOf(message);
       if (control?.[POOL] === "from") {
         const lease = thread.jobs.get(control.job);
+        if ((control.message as { type?: unknown } | null)?.type === "closed" && lease) lease.saidClosed = true;
         if (lease && !lease.ended) lease.inbox.deliver(control.message);
       } else if (control?.[POOL] === "done") thread.jobs.get(control.job)?.jobDone();
       else if (control?.[POOL] === "retire") this.#retire(thread);
@@ -320,7 +332,7 @@ export class WorkerPool {
   /** Ends `lease` (terminate of its handle, once): the thread goes back to the idle list, or ends. */
   async #terminate(thread: PooledThread, lease: Lease): Promise<void> {
     if (lease.ended) return;
-    const done = thread.dead ? false : await lease.waitDone(LEASE_DONE_WAIT_MS_MAX);
+    const done = thread.dead ? false : await lease.waitDone(lease.saidClosed ? LEASE_DONE_AFTER_CLOSED_MS_MAX : LEASE_DONE_WAIT_MS_MAX);
     lease.ended = true;
     thread.jobs.delete(lease.id);
     if (!done) thread.draining = true;

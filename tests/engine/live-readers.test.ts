@@ -145,7 +145,9 @@ test("the writer keeps the tables a reader's view still reads, the view reads it
   assert.ok(pinned.size > 0);
   const compactionsBefore = writer.stats().compactions;
   await fill(writer, 0, 3000, "b");
-  assert.ok(writer.stats().compactions > compactionsBefore, "compactions dropped tables meanwhile");
+  // Merges run in the writer's background: on a loaded machine they may trail the puts
+  // (a CI run under load once found none yet when the puts were done).
+  await eventually(() => writer.stats().compactions > compactionsBefore, "compactions dropped tables meanwhile");
   const kept = sstFiles(dir).filter((name) => pinned.has(name));
   assert.equal(kept, [...pinned].sort(), "every table of the reader's view is still there");
   assert.is(text(reader.get("k01000"))?.slice(0, 5), "a1000");
