@@ -140,6 +140,12 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
   let stopActor: (() => Promise<void>) | undefined;
   try {
     const existing = readManifest(await manifestCore(), platform, dir);
+    // The MANIFEST this open acts on is durable by name before it acts: a writer killed
+    // between a MANIFEST's rename and its fsync of the directory left a MANIFEST whose data
+    // was durable and whose name was not; this open deleted what it no longer names, and a
+    // power loss then brought the old one back, naming deleted tables (review of power
+    // loss, 2026-12-06). One fsync of the directory per open.
+    if (existing) platform.fsyncDir(dir);
     // Again under the lock: an open that waited for it may find the database another open
     // made meanwhile (checkExistence ran before the wait).
     if (existing && o.errorIfExists) throw new DatabaseExistsError(dir);

@@ -69,7 +69,10 @@ export class SegmentWriter {
    * Continues the recovered last segment, or creates segment `number` at `firstLsn`. A
    * recovered segment is synced first: what a killed writer left in the page cache is part
    * of the log from now on, so it must be durable before anything after it is acknowledged
-   * (or reported durable). One whose header promises recovery a smaller sync window than
+   * (or reported durable); its name too: a writer killed between a rotation's rename and
+   * its fsync of the log directory left a segment whose data was durable and whose name was
+   * not, and a power loss after the restart acknowledged writes into it took the segment,
+   * and them, away (review of power loss, 2026-12-06). One whose header promises recovery a smaller sync window than
    * this writer's batches can span (it was made with a smaller ring) is not continued: the
    * log goes on in a new segment.
    */
@@ -86,6 +89,7 @@ export class SegmentWriter {
       try {
         if (last.syncBytesMax < options.syncBytesMax) writer.rotate(); // syncs it first
         else writer.sync();
+        platform.fsyncDir(options.dir);
       } catch (error) {
         // A failed first sync left the segment open for the life of the process (review, 2026-12-06).
         try {
