@@ -712,11 +712,12 @@ export class Database implements AsyncDisposable {
   /**
    * Every write made from now on (its commit timestamp taken after this call: a write
    * still in flight when it is called may be missing, even one acknowledged after it) and,
-   * with `from`, the ones since that commit timestamp the WAL still holds, once each, in commit order per shard, once durable, as
-   * an async iterable: `for await (const change of db.subscribe({ prefix }))`. It reads the
-   * group WAL; writers do not change path for it. Ends on `break`, when `signal` aborts and
-   * on `close()`; a subscriber so far behind that the log it needs was trimmed gets
-   * FeedOverflowError (src/engine/change-feed.ts).
+   * with `from`, the ones since that commit timestamp the WAL still holds, once each, in
+   * commit order per shard, once durable, as an async iterable:
+   * `for await (const change of db.subscribe({ prefix }))`. It reads the group WAL; writers
+   * do not change path for it. Ends on `break`, when `signal` aborts and on `close()`; a
+   * subscriber so far behind that the log it needs was trimmed gets FeedOverflowError
+   * (src/engine/change-feed.ts).
    */
   subscribe(options: { prefix?: Key; from?: bigint; signal?: AbortSignal } = {}): AsyncIterableIterator<ChangeEvent> {
     this.#checkOpen();
@@ -1125,6 +1126,7 @@ function readSnapshotOption(options: { snapshot?: Snapshot } | undefined): Snaps
   for (const name in options) if (name !== "snapshot") rejectUnknownNames(options, READ_OPTION_NAMES);
   return options.snapshot;
 }
+
 const SCAN_OPTION_NAMES = ["prefix", "gte", "gt", "lte", "lt", "reverse", "limit", "snapshot", "holdAtEnd"] as const;
 
 function scanBounds(options: ScanOptions): ScanBounds {
