@@ -131,13 +131,18 @@ rmSync(scratch, { recursive: true, force: true });
 console.log("\n== summary");
 const results = runtimes.map((runtime) => {
   const mine = partResults.filter((r) => r.runtime === runtime);
+  // Every file chosen ran in exactly one part: the parts' files add up to what each chose
+  // (a claim directory shared by mistake would otherwise skip files and stay green).
+  const ran = mine.reduce((sum, r) => sum + (r.files ?? 0), 0);
+  const chosen = Math.max(0, ...mine.map((r) => r.chosen ?? 0));
+  const unrun = mine.every((r) => r.chosen !== undefined) && ran !== chosen ? `${ran} of ${chosen} test files ran` : "";
   return {
     runtime,
-    ok: mine.every((r) => r.ok),
+    ok: mine.every((r) => r.ok) && !unrun,
     passed: mine.reduce((sum, r) => sum + r.passed, 0),
-    failed: mine.reduce((sum, r) => sum + r.failed, 0),
+    failed: mine.reduce((sum, r) => sum + r.failed, 0) + (unrun ? 1 : 0),
     seconds: mine.map((r) => `${r.seconds}s`).join(" + "),
-    note: mine.map((r) => r.note).filter(Boolean).join("; "),
+    note: [...mine.map((r) => r.note), unrun].filter(Boolean).join("; "),
   };
 });
 for (const r of results) {

@@ -105,7 +105,7 @@ const slowest = [...fileSeconds].sort((a, b) => b[1] - a[1]).slice(0, SLOWEST_FI
 console.log(`\nslowest files: ${slowest.map(([file, s]) => `${file} ${s.toFixed(1)} s`).join(", ")}`);
 for (const f of failures) console.error(`FAILED: ${f}`);
 console.log(
-  `SHARDLINE-TEST-RESULT ${JSON.stringify({ files, passed, failed, skipped })}`,
+  `SHARDLINE-TEST-RESULT ${JSON.stringify({ files, chosen: chosen.length, passed, failed, skipped })}`,
 );
 // Leave with the right status even if something (a stray worker, a timer) would keep us alive.
 process.exit(failed > 0 || chosen.length === 0 ? 1 : 0);

@@ -792,10 +792,15 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
   };
 }
 
-/** A table file the rebuild lists: its number and what its footer and meta block say. */
-type FoundTable = { name: string; number: number; meta: TableMeta };
+/** A table file the rebuild lists: its number, what its footer and meta block say, and its keys' shard hashes. */
+type FoundTable = { name: string; number: number; meta: TableMeta; keyHashes: Uint32Array };
 
-/** Every table file in `<dir>/tables` (by the engine's names, files only), read, or why one cannot be. */
+/**
+ * Every table file in `<dir>/tables` (by the engine's names, files only), read, with the
+ * shard hash (xxh32, assembly/xxhash32.ts) of each of its keys, or why one cannot be. The
+ * hashes are what rebuildShardCount judges a shard count by: 4 bytes a key, for a step
+ * that already read every block (checkTables).
+ */
 function readTablesForRebuild(platform: Platform, hasher: Core, dir: string): FoundTable[] | { error: string } {
   const found: FoundTable[] = [];
   const names = platform.stat(`${dir}/tables`)?.isDirectory ? platform.readdir(`${dir}/tables`).sort() : [];
@@ -812,7 +817,14 @@ function readTablesForRebuild(platform: Platform, hasher: Core, dir: string): Fo
       return { error: `tables/${name} cannot be read: ${(error as Error).message}` };
     }
     try {
-      found.push({ name, number, meta: reader.meta });
+      const keyHashes = new Uint32Array(reader.meta.entries);
+      const cursor = reader.cursor();
+      let n = 0;
+      for (let ok = cursor.seekFirst(); ok && n < keyHashes.length; ok = cursor.next()) keyHashes[n++] = hasher.hash32(cursor.key);
+      reader.releaseCursor(cursor);
+      found.push({ name, number, meta: reader.meta, keyHashes: keyHashes.subarray(0, n) });
+    } catch (error) {
+      return { error: `tables/${name} cannot be read: ${(error as Error).message}` };
     } finally {
       reader.close();
     }
@@ -823,31 +835,32 @@ function readTablesForRebuild(platform: Platform, hasher: Core, dir: string): Fo
 /**
  * The shard count of a directory that lost its MANIFEST: the largest count, up to the
  * number of shard-NNN directories (every open makes them, up to its count), under which
- * every operation the logs hold routes to the shard its record names and each table's
- * smallest and largest keys route to one shard (a key's shard is xxh32(key) % count,
- * assembly/xxhash32.ts). The directories alone are not enough: one made by hand past the
- * count (which open ignores) made a rebuild of 5 shards for a database of 4, whose rows
- * then routed to shards that did not hold them (review, 2026-12-06).
+ * every operation the logs hold routes to the shard its record names and every key of a
+ * table routes to the table's one shard (a key's shard is xxh32(key) % count). The
+ * directories alone are not enough: one made by hand past the count (which open ignores)
+ * made a rebuild of 5 shards for a database of 4, whose rows then routed to shards that did
+ * not hold them; and a table's end keys alone are not enough either (a middle key can
+ * disprove a count both ends fit: review of the session's changes, 2026-12-06). Any count
+ * that survives routes every row on disk where it is, so taking the largest loses none.
  */
 function rebuildShardCount(platform: Platform, core: Core, dir: string, dirCount: number, tables: readonly FoundTable[]): number | { error: string } {
-  // fits[n]: no evidence yet against n shards (n from 1 to dirCount).
-  const fits = Array.from({ length: dirCount + 1 }, (_, n) => n > 0);
-  const routesTo = (hash: number, shard: number) => {
-    for (let n = 1; n <= dirCount; n++) if (fits[n] && hash % n !== shard) fits[n] = false;
-  };
+  // The counts no evidence has disproved yet, from 1 to dirCount (a list that only shrinks).
+  let fits = Array.from({ length: dirCount }, (_, i) => i + 1);
   for (const t of tables) {
-    const smallest = core.hash32(t.meta.smallestKey);
-    const largest = core.hash32(t.meta.largestKey);
-    for (let n = 1; n <= dirCount; n++) if (fits[n] && smallest % n !== largest % n) fits[n] = false;
+    const first = t.keyHashes[0];
+    for (const hash of t.keyHashes) if (fits.some((n) => hash % n !== first % n)) fits = fits.filter((n) => hash % n === first % n);
   }
   const checkpoints = rebuildCheckpoints(platform, dir, dirCount);
   const logs = { ...newManifest(dirCount), groupCheckpoint: checkpoints.group, partitionCheckpoints: checkpoints.partitions };
   try {
-    for (const { op } of loggedOperations(core, platform, dir, logs, dirCount)) routesTo(core.hash32(op.key), op.shard);
+    for (const { op } of loggedOperations(core, platform, dir, logs, dirCount)) {
+      const hash = core.hash32(op.key);
+      if (fits.some((n) => hash % n !== op.shard)) fits = fits.filter((n) => hash % n === op.shard);
+    }
   } catch (error) {
     return { error: `the logs cannot be read to tell the shard count: ${(error as Error).message}` };
   }
-  for (let n = dirCount; n > 0; n--) if (fits[n]) return n;
+  if (fits.length > 0) return fits[fits.length - 1];
   return { error: `the shard count is unknown: under no count from 1 to ${dirCount} (the shard-NNN directories) do the logs' records and the tables' keys route to the shards that hold them` };
 }
 

@@ -1121,7 +1121,7 @@ const READ_OPTION_NAMES = ["snapshot"] as const;
  */
 function readSnapshotOption(options: { snapshot?: Snapshot } | undefined): Snapshot | undefined {
   if (options === undefined) return undefined;
-  if (typeof options !== "object" || options === null) throw new TypeError("a read's options must be an object: { snapshot }");
+  if (typeof options !== "object" || options === null || Array.isArray(options)) throw new TypeError("a read's options must be an object: { snapshot }");
   if (snapshotOwners.has(options as Snapshot)) throw new TypeError("a read takes its snapshot as { snapshot }, not the snapshot itself");
   for (const name in options) if (name !== "snapshot") rejectUnknownNames(options, READ_OPTION_NAMES);
   return options.snapshot;

@@ -5,6 +5,8 @@
 //     of 5 shards for a database of 4: rows routed to shards that did not hold them. The
 //     count is now the largest, up to the directories, under which the logs' records and
 //     the tables' keys route where they are;
+//     (a later review the same day: judged by a table's end keys only, a count of 8 that a
+//     middle key disproves was taken; every key of every table is now checked);
 //   - a directory named like a table (tables/000099.sst) made the rebuild fail with EISDIR;
 //   - a merge's inputs were deleted in readdir order with one fsync at the end: a crash in
 //     between could leave the oldest input (a put) without the newer one (its tombstone,
@@ -17,7 +19,8 @@ import { toolCore } from "../../src/cli/database.ts";
 import { readManifest, tableFileName } from "../../src/engine/manifest.ts";
 import { ReaderRetention } from "../../src/engine/reader-slots.ts";
 import type { Platform } from "../../src/platform.ts";
-import { cleanup, open, platform, tempDir, text } from "../engine/helpers.ts";
+import { listSegmentFiles } from "../../src/wal/segment-files.ts";
+import { cleanup, enc, open, platform, tempDir, text } from "../engine/helpers.ts";
 import { cli, json, type Ran } from "./helpers.ts";
 
 const test = suite("cli: the rebuild of a lost MANIFEST");
@@ -110,5 +113,51 @@ test("doctor --repair of a lost MANIFEST beside a directory named like a table (
   assert.ok(platform.stat(`${dir}/tables/000099.sst`)?.isDirectory, "left where it was");
 });
 
+
+test("doctor --repair of a lost MANIFEST beside hand-made shard-004..007 keeps the 4 shards when only a table's middle key disproves 8", async () => {
+  const core = await toolCore();
+  const keys: { low: string[]; middle: string } = { low: [], middle: "" };
+  const routedTo8 = (prefix: string, count: number, rest: number): string[] => {
+    const found: string[] = [];
+    for (let i = 0; found.length < count; i++) if (core.hash32(enc.encode(`${prefix}${i}`)) % 8 === rest) found.push(`${prefix}${i}`);
+    return found;
+  };
+  try {
+    // Keys of shard 0 of 4 that also route to shard 0 of 8, and one (the middle key) that
+    // routes to shard 0 of 4 but to shard 4 of 8.
+    keys.low = [...routedTo8("a", 1, 0), ...routedTo8("z", 1, 0), ...routedTo8("b", 420, 0)];
+    keys.middle = routedTo8("m", 1, 4)[0];
+  } finally {
+    core.detach();
+  }
+  const [first, last, ...filler] = keys.low;
+  const dir = tempDir("shardline-review-");
+  const db = await open(dir, { shards: 4, memtableBytesMax: 64 * 1024, walSegmentBytesMax: 2 * 1024 * 1024, durability: "async" });
+  // One memtable holds first < middle < last ("a...", "m...", "z..."): its table, and every
+  // merge of it, has a smallest and a largest key that route to shard 0 of 8 too.
+  await db.put(first, "first");
+  await db.put(keys.middle, "the middle row");
+  await db.put(last, "last");
+  // Enough more (8 KiB values, routed alike) that the WAL's first segment, which holds the
+  // middle row, is flushed into tables and trimmed.
+  for (const key of filler) await db.put(key, "x".repeat(8 * 1024));
+  await db.flush();
+  await db.close();
+  const segments = listSegmentFiles(platform, `${dir}/wal`);
+  assert.ok(segments[0].firstLsn > 0, "the WAL's first segment (with the middle row) was trimmed");
+
+  for (let s = 4; s < 8; s++) platform.mkdir(`${dir}/shard-00${s}`); // made by hand; open ignores them
+  platform.unlink(`${dir}/MANIFEST`);
+  const repaired = await cli(["doctor", dir, "--repair"]);
+  const said = repaired.out.split("\n").filter((l) => /MANIFEST:|ERROR/.test(l)).map((l) => l.replace(/\s*│\s*/g, " | ").trim()).join("\n");
+  const again = await open(dir);
+  try {
+    assert.is(again.stats().shards.length, 4, `the rebuilt MANIFEST has the database's 4 shards:\n${said}`);
+    assert.is(text(again.get(keys.middle)), "the middle row", "the middle row reads after the repair");
+    assert.is(repaired.code, 0, said);
+  } finally {
+    await again.close();
+  }
+});
 
 test.run();

@@ -114,6 +114,9 @@ test("bad input: TypeErrors for wrong types, RangeErrors naming the limits", asy
   await rejects(() => db.put("k", null as unknown as string), TypeError);
   await rejects(() => db.delete({} as unknown as string), TypeError);
   throwsA(() => db.get(7 as unknown as string), TypeError);
+  // A read's options: { snapshot } only (an array passed the object check: review, 2026-12-06).
+  throwsA(() => db.get("k", [] as never), TypeError);
+  throwsA(() => db.has("k", { snapshto: undefined } as never), TypeError);
   const key = await rejects(() => db.put(new Uint8Array(KEY_BYTES_MAX + 1), "v"), RangeError);
   assert.match(key.message, /2048 bytes \(KEY_BYTES_MAX\)/);
   const value = await rejects(() => db.put("k", new Uint8Array(VALUE_BYTES_MAX + 1)), RangeError);
