@@ -43,15 +43,21 @@ export function readSegmentHeader(core: Core, platform: Platform, path: string):
  * Deletes every segment whose records all lie below `lsn`: those followed by a segment
  * that starts at or below it. Never the last segment (the one being written). Returns
  * the segments left, oldest first.
+ * Oldest first, each deletion made durable (fsync of `dir`) before the next: whatever a
+ * crash keeps of a trim is then its first deletions, and the segments left still chain
+ * (recovery's R4 refuses a log with a gap in its segment numbers). With one fsync at the
+ * end, a file system that makes the unlinks durable in any order could keep a later one
+ * and not an earlier one (review of power loss, 2026-12-06). A trim usually removes one
+ * segment, so this costs nothing more.
  */
 export function trimSegments(platform: Platform, dir: string, lsn: number): { removed: number; kept: SegmentFile[] } {
   const segments = listSegmentFiles(platform, dir);
   let removed = 0;
   while (removed + 1 < segments.length && segments[removed + 1].firstLsn <= lsn) {
     platform.unlink(segments[removed].path);
+    platform.fsyncDir(dir);
     removed++;
   }
-  if (removed > 0) platform.fsyncDir(dir);
   return { removed, kept: segments.slice(removed) };
 }
 

@@ -7,7 +7,10 @@
 //   R0 and failed with ReadOnlyError (it must leave the file alone);
 // - a LogTail whose segment was trimmed between its listing and its open threw ENOENT, not
 //   LogTrimmedError (which a change feed turns into FeedOverflowError);
-// - doctor did not report a leftover .creating file, and --repair left it.
+// - doctor did not report a leftover .creating file, and --repair left it;
+// - (review of power loss, the same day) a trim of several segments unlinked them all, then
+//   fsynced once: a crash could keep a later unlink and not an earlier one, a gap recovery
+//   refuses (R4). Each deletion is now durable before the next.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
@@ -144,6 +147,31 @@ test("doctor: a segment creation a crash stopped before its rename (wal/<name>.c
   await runCli(platform, ["doctor", dir, "--repair"], io);
   assert.ok(found.length > 0, `doctor reports the leftover ${name} (findings: ${report.findings.map((f: { file: string; message: string }) => `${f.file}: ${f.message}`).join(" | ")})`);
   assert.is(platform.stat(creating), undefined, `--repair removes it (it said: ${out.trim()})`);
+});
+
+test("a trim of several segments deletes them oldest first, each deletion durable before the next (what a crash keeps of it leaves a chain)", async () => {
+  const dir = tempDir();
+  const log = await openLog(dir, { segmentBytesMax: 4096, bufferBytes: 64 * 1024 });
+  for (let i = 0; i < 40; i++) await log.append(`record ${i} ${"x".repeat(300)}`);
+  await log.close();
+  const segments = listSegmentFiles(platform, dir);
+  assert.ok(segments.length >= 4, `several segments (${segments.length})`);
+  const calls: string[] = [];
+  const recording: Platform = {
+    ...platform,
+    unlink(path) {
+      calls.push(`unlink ${path.slice(path.lastIndexOf("/") + 1)}`);
+      platform.unlink(path);
+    },
+    fsyncDir(path) {
+      calls.push("fsync");
+      platform.fsyncDir(path);
+    },
+  };
+  const { removed } = trimSegments(recording, dir, segments[3].firstLsn);
+  assert.is(removed, 3);
+  const name = (s: { path: string }) => s.path.slice(s.path.lastIndexOf("/") + 1);
+  assert.equal(calls, segments.slice(0, 3).flatMap((s) => [`unlink ${name(s)}`, "fsync"]));
 });
 
 test.run();
