@@ -63,9 +63,15 @@ test("ring filled exactly to capacity: the publish that completes it leaves publ
   const deadline = Date.now() + 20_000;
   let overshoot = 0;
   while (!done && Date.now() < deadline) {
+    // publishedEnd first, then reserveHead: publishedEnd never passes reserveHead and
+    // reserveHead only grows, so P read before H is at most H unless publishedEnd overshot.
+    // (Read the other way round, the worker's reserve and publish could fall between the
+    // two reads: a stale head below a true publishedEnd, and a false overshoot, which a
+    // loaded CI once saw.)
+    const published = ring.publishedEnd;
     const head = ring.reserveHead;
-    if (Atomics.load(core.i32, flag >>> 2) === 1 && ring.publishedEnd > head) {
-      overshoot = ring.publishedEnd - head;
+    if (Atomics.load(core.i32, flag >>> 2) === 1 && published > head) {
+      overshoot = published - head;
       break;
     }
     await sleep(1);
