@@ -18,9 +18,9 @@ import * as assert from "uvu/assert";
 import { toolCore } from "../../src/cli/database.ts";
 import { readManifest, tableFileName } from "../../src/engine/manifest.ts";
 import { ReaderRetention } from "../../src/engine/reader-slots.ts";
-import type { Platform } from "../../src/platform.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { cleanup, enc, open, platform, tempDir, text } from "../engine/helpers.ts";
+import { recordedDeletions } from "../harness/recorded-deletions.ts";
 import { cli, json, type Ran } from "./helpers.ts";
 
 const test = suite("cli: the rebuild of a lost MANIFEST");
@@ -41,21 +41,10 @@ test("a merge's dropped inputs are deleted oldest first, each deletion durable b
     // published (made in an order readdir need not keep).
     const inputs = [7, 5, 8, 6].map((n) => n + manifest.nextTableNumber);
     for (const n of inputs) writeFileSync(`${dir}/tables/${tableFileName(n)}`, "table bytes");
-    const calls: string[] = [];
-    const recording: Platform = {
-      ...platform,
-      unlink(path) {
-        calls.push(`unlink ${path.slice(path.lastIndexOf("/") + 1)}`);
-        platform.unlink(path);
-      },
-      fsyncDir(path) {
-        if (path.endsWith("/tables")) calls.push("fsync tables/");
-        platform.fsyncDir(path);
-      },
-    };
-    new ReaderRetention(recording, dir, 0, manifest, (bytes) => core.crc32c(bytes)).removeDroppedTables(manifest);
-    const expected = [...inputs].sort((a, b) => a - b).flatMap((n) => [`unlink ${tableFileName(n)}`, "fsync tables/"]);
-    assert.equal(calls, expected);
+    const recording = recordedDeletions(platform, `${dir}/tables`);
+    new ReaderRetention(recording.platform, dir, 0, manifest, (bytes) => core.crc32c(bytes)).removeDroppedTables(manifest);
+    const expected = [...inputs].sort((a, b) => a - b).flatMap((n) => [`unlink ${tableFileName(n)}`, "fsync"]);
+    assert.equal(recording.calls, expected);
   } finally {
     core.detach();
   }

@@ -21,6 +21,7 @@ import { runCli } from "../../src/cli/main.ts";
 import { encodeSegmentHeader, SEGMENT_CREATING_SUFFIX, SEGMENT_HEADER_BYTES, segmentFileName } from "../../src/wal/format.ts";
 import { LogTail, LogTrimmedError } from "../../src/wal/log-tail.ts";
 import { listSegmentFiles, readSegmentHeader, trimSegments } from "../../src/wal/segment-files.ts";
+import { recordedDeletions } from "../harness/recorded-deletions.ts";
 import { cleanup, openLog, platform, tempDir } from "./helpers.ts";
 
 const test = suite("wal segment lifecycle");
@@ -156,22 +157,11 @@ test("a trim of several segments deletes them oldest first, each deletion durabl
   await log.close();
   const segments = listSegmentFiles(platform, dir);
   assert.ok(segments.length >= 4, `several segments (${segments.length})`);
-  const calls: string[] = [];
-  const recording: Platform = {
-    ...platform,
-    unlink(path) {
-      calls.push(`unlink ${path.slice(path.lastIndexOf("/") + 1)}`);
-      platform.unlink(path);
-    },
-    fsyncDir(path) {
-      calls.push("fsync");
-      platform.fsyncDir(path);
-    },
-  };
-  const { removed } = trimSegments(recording, dir, segments[3].firstLsn);
+  const recording = recordedDeletions(platform, dir);
+  const { removed } = trimSegments(recording.platform, dir, segments[3].firstLsn);
   assert.is(removed, 3);
   const name = (s: { path: string }) => s.path.slice(s.path.lastIndexOf("/") + 1);
-  assert.equal(calls, segments.slice(0, 3).flatMap((s) => [`unlink ${name(s)}`, "fsync"]));
+  assert.equal(recording.calls, segments.slice(0, 3).flatMap((s) => [`unlink ${name(s)}`, "fsync"]));
 });
 
 test.run();
