@@ -748,8 +748,8 @@ async function repair(ctx: CliContext, core: Core, report: DoctorReport, salvage
  *     has is harmless); the replay floors: 0. Nothing acknowledged is
  *     lost; the price is that a key deleted on one write path after a put on the other can
  *     reappear if a merge had already dropped its tombstone (what replay floors prevent).
- * A damaged table file, a shard count neither the shard-NNN directories nor the data tell,
- * or a table whose keys route to two shards under that count makes it refuse.
+ * A damaged table file, or no shard count up to the shard-NNN directories under which the
+ * logs' records and every table's keys route where they are, makes it refuse.
  */
 async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport): Promise<{ action: string } | { error: string }> {
   const { platform } = ctx;
@@ -768,14 +768,8 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
   if ("error" in found) return found;
   const shards = rebuildShardCount(platform, core, dir, dirs.length, found);
   if (typeof shards !== "number") return shards;
-  const router = await Core.create({ shards, memoryBytesMax: 16 * 1024 * 1024 });
-  let tables: TableRecord[] | { error: string };
-  try {
-    tables = tableRecordsForRebuild(router, found);
-  } finally {
-    router.detach();
-  }
-  if ("error" in tables) return tables;
+  // Every key of a table routes to one shard under `shards` (rebuildShardCount): its smallest's.
+  const tables = found.map((t) => tableRecord(t.keyHashes[0] % shards, t.number, 0, t.meta));
   const lock = await acquireDirLock(platform, dir, { timeoutMs: 0 }).catch((error: Error) => error);
   if (lock instanceof Error) return { error: `cannot take the directory lock: ${lock.message}` };
   try {
@@ -792,7 +786,11 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
   };
 }
 
-/** A table file the rebuild lists: its number, what its footer and meta block say, and its keys' shard hashes. */
+/**
+ * A table file the rebuild lists: its number, what its footer and meta block say, and the
+ * shard hashes (xxh32: a key's shard is its hash % the count) of its keys: the meta block's
+ * smallest and largest, then each key the table holds.
+ */
 type FoundTable = { name: string; number: number; meta: TableMeta; keyHashes: Uint32Array };
 
 /**
@@ -817,9 +815,11 @@ function readTablesForRebuild(platform: Platform, hasher: Core, dir: string): Fo
       return { error: `tables/${name} cannot be read: ${(error as Error).message}` };
     }
     try {
-      const keyHashes = new Uint32Array(reader.meta.entries);
+      const keyHashes = new Uint32Array(2 + reader.meta.entries);
+      keyHashes[0] = hasher.hash32(reader.meta.smallestKey);
+      keyHashes[1] = hasher.hash32(reader.meta.largestKey);
       const cursor = reader.cursor();
-      let n = 0;
+      let n = 2;
       for (let ok = cursor.seekFirst(); ok && n < keyHashes.length; ok = cursor.next()) keyHashes[n++] = hasher.hash32(cursor.key);
       reader.releaseCursor(cursor);
       found.push({ name, number, meta: reader.meta, keyHashes: keyHashes.subarray(0, n) });
@@ -862,21 +862,6 @@ function rebuildShardCount(platform: Platform, core: Core, dir: string, dirCount
   }
   if (fits.length > 0) return fits[fits.length - 1];
   return { error: `the shard count is unknown: under no count from 1 to ${dirCount} (the shard-NNN directories) do the logs' records and the tables' keys route to the shards that hold them` };
-}
-
-/** The manifest record of each table found, in the shard its keys route to under `router`'s count, or why one cannot be listed. */
-function tableRecordsForRebuild(router: Core, found: readonly FoundTable[]): TableRecord[] | { error: string } {
-  const shards = router.shardCount;
-  const records: TableRecord[] = [];
-  for (const { name, number, meta } of found) {
-    const shard = router.shardOf(meta.smallestKey);
-    const largestShard = router.shardOf(meta.largestKey);
-    if (shard !== largestShard) {
-      return { error: `tables/${name}: its smallest key routes to shard ${shard} and its largest to shard ${largestShard} of ${shards}, so ${shards} is not the database's shard count` };
-    }
-    records.push(tableRecord(shard, number, 0, meta));
-  }
-  return records;
 }
 
 /**
