@@ -132,6 +132,9 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
   if (!purpose.followerCheckpoint && platform.stat(`${dir}/${FOLLOWER_FILE_NAME}`)) throw new FollowerDirectoryError(dir);
   // The durability worker and the actor: their threads start now, alongside the file work.
   workerPool(platform).prewarm(["durability", "actor"], await compileCore());
+  // The directory's own entry too: a writer killed between its mkdir and the fsync of the
+  // parent left one only the page cache holds (durable-dirs.ts).
+  makeDirDurable(platform, dir, "fsync-entry");
   makeDirDurable(platform, `${dir}/tables`);
   const { lock, coordination } = purpose.heldLock ?? (await coordinate(platform, dir, o));
   let log: Log | undefined;

@@ -290,7 +290,7 @@ export class Follower {
     // The read-only handle's options, judged before anything is made on disk (openDatabase judges them after the bootstrap).
     const refreshIntervalMs = options.refreshIntervalMs ?? 100;
     resolveOptions({ readOnly: true, refreshIntervalMs });
-    makeDirDurable(platform, dir); // its entry in the parent too: a power loss must not take the directory
+    makeDirDurable(platform, dir, "fsync-entry"); // its entry in the parent too, even if found: a power loss must not take the directory
     const held = await holdConnection(options, `shardline follower ${stream}`);
     let followerLock: DirLock | undefined;
     let lock: DirLock | undefined;

@@ -216,7 +216,7 @@ export class Log implements AsyncDisposable {
     // should have refused (review of the limits, 2026-12-06).
     if (options.salvage !== undefined && typeof options.salvage !== "boolean") throw new TypeError(`salvage must be a boolean, got ${typeof options.salvage}`);
 
-    makeDirDurable(platform, dir);
+    makeDirDurable(platform, dir, "fsync-entry"); // found, its entry may be the page cache's only (durable-dirs.ts)
     const lock = coordination === "single-process-unsafe" ? undefined : await acquireDirLock(platform, dir, { timeoutMs: coordinationTimeoutMs, kind: "log" });
     let worker: WorkerHandle | undefined;
     try {

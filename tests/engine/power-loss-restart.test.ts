@@ -292,4 +292,27 @@ test("kill -9 right after a WAL segment's rename, a restart that writes into tha
   await restartThenPowerLoss(p, dir, options, model);
 });
 
+// A process creates the database's directory and is killed before it fsyncs the parent
+// (makeDirDurable: mkdir, then fsync of the parent). The restart finds the directory in
+// the page cache and took it as durable: it wrote the database into it, acknowledged a
+// put, and the power loss took the whole directory, the put with it.
+test("kill -9 right after the database directory's mkdir, a restart, then a power loss: the restart's acknowledged put reads (open makes the directory's own entry durable)", async () => {
+  const root = tempDir();
+  const dir = `${root}/db`;
+  const model: Model = new Map();
+  const p = withPowerLoss(platform, root, { seed: 12, unsynced: "drop", entries: "fsynced" });
+  p.mkdir(dir); // the dead process's mkdir: in the page cache, never fsynced into root
+  const second = await bindDatabaseApi(p).open(dir, BASE);
+  await put(second, model, "restart", "acknowledged");
+  await second.close();
+  p.crash();
+  const reopened = await open(dir, BASE);
+  try {
+    const problems = problemsOf(reopened, model);
+    assert.ok(problems.length === 0, `after the kill, the restart and the power loss: ${problems.length} wrong: ${problems.slice(0, 4).join("; ")}`);
+  } finally {
+    await reopened.close();
+  }
+});
+
 test.run();

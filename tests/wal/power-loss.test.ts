@@ -301,6 +301,22 @@ test("log: a new log's first acknowledged record survives a power loss right aft
   }
 });
 
+test("log: a log directory whose mkdir a killed process never fsynced keeps the restart's acknowledged record through a power loss (open fsyncs the directory's entry)", async () => {
+  const root = tempDir();
+  const p = withPowerLoss(platform, root);
+  p.mkdir(`${root}/wal`); // the dead process's mkdir: in the page cache only
+  const log = await bindLogApi(p).openLog(`${root}/wal`, LOG_OPTIONS);
+  await log.append("after the restart");
+  const report = p.crash();
+  await bounded(log.close());
+  const reopened = await bindLogApi(platform).openLog(`${root}/wal`, LOG_OPTIONS);
+  try {
+    assert.equal((await collect(reopened)).map((r) => r.text), ["after the restart"], `lost with ${report.filesLost} files`);
+  } finally {
+    await reopened.close();
+  }
+});
+
 test(`log: ${ROUNDS} power losses at seeded points, recovery under power loss too: acknowledged records survive, nothing else appears`, async () => {
   const root = tempDir();
   const dir = `${root}/wal`; // created by the log: its entry in root must be made durable too
