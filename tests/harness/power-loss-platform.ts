@@ -36,6 +36,10 @@
  *   reported as done). After the crash every call through the wrapper,
  *   in any thread, throws EIO (`close` excepted: it only releases the descriptor), so
  *   the database or log above it must be abandoned; `crash()` then rewrites the disk.
+ *   Every call that looks a path up (open, readFile, stat, readdir) holds the lock too: a
+ *   rename over an existing file is two renames here (the old file into the graveyard,
+ *   then the new one in), and no thread may see the name missing between them, as none
+ *   can across rename(2).
  *   The outcome is a function of the seed and of the journal; threads may interleave
  *   differently from run to run, so a run is reproducible only as far as they do.
  *
@@ -358,8 +362,8 @@ function makeWrapper(base: Platform, setup: SharedSetup, journal: Journal): Plat
       return open(path, mode);
     },
     readFile(path) {
-      readGate(`readFile ${path}`);
-      return base.readFile(path);
+      if (!tracked(path)) return (readGate(`readFile ${path}`), base.readFile(path));
+      return journal.mutate(`readFile ${path}`, () => base.readFile(path), false);
     },
     rename(from, to) {
       const a = tracked(from), b = tracked(to);
@@ -381,8 +385,8 @@ function makeWrapper(base: Platform, setup: SharedSetup, journal: Journal): Plat
       });
     },
     readdir(path) {
-      readGate(`readdir ${path}`);
-      return base.readdir(path);
+      if (!tracked(path)) return (readGate(`readdir ${path}`), base.readdir(path));
+      return journal.mutate(`readdir ${path}`, () => base.readdir(path), false);
     },
     mkdir(path, options) {
       const parts = relativeParts(root, trimSlashes(path));
@@ -406,8 +410,8 @@ function makeWrapper(base: Platform, setup: SharedSetup, journal: Journal): Plat
       });
     },
     stat(path) {
-      readGate(`stat ${path}`);
-      return base.stat(path);
+      if (!tracked(path)) return (readGate(`stat ${path}`), base.stat(path));
+      return journal.mutate(`stat ${path}`, () => base.stat(path), false);
     },
     truncate(path, length) {
       if (!tracked(path)) return (readGate(`truncate ${path}`), base.truncate(path, length));
