@@ -40,6 +40,7 @@
 import { ReaderEvictedError, SnapshotReleasedError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
+import { LogTrimmedError } from "../wal/log-tail.ts";
 import type { Database } from "./database.ts";
 import { MANIFEST_NAME, readManifestBytes } from "./manifest.ts";
 import { sameBytes } from "./memtables.ts";
@@ -246,12 +247,19 @@ export class LiveReader {
         this.slot.reclaim();
       } else {
         const change = this.#change();
-        if (change.kind === "none" || (change.kind === "log" && this.#append(change.durableLsn))) {
+        const current = change.kind === "none" || (change.kind === "log" && this.#append(change.durableLsn));
+        if (current && !this.slot.evicted) {
           if (change.kind === "none") this.#stats.unchanged++;
           this.#refreshedAtMs = startedAtMs;
           this.#stats.lastError = undefined;
           this.#failures = 0;
           return;
+        }
+        // Evicted meanwhile (during the append, the writer may have trimmed log it read or
+        // deleted the view's tables): as above, before the build.
+        if (this.slot.evicted) {
+          this.#noteEvicted();
+          this.slot.reclaim();
         }
       }
       const view = await this.#buildClaimed();
@@ -327,7 +335,15 @@ export class LiveReader {
   /** Appends the log up to `durableLsn` to the current view; false when it cannot (build a new one). */
   #append(durableLsn: number): boolean {
     const view = this.#current;
-    if (!view.append || !view.append(durableLsn)) return false;
+    try {
+      if (!view.append || !view.append(durableLsn)) return false;
+    } catch (error) {
+      // The log from the view's mark was trimmed (the writer evicted us, or set its log
+      // aside): a build reads from the MANIFEST's checkpoint instead. The view is as it was
+      // (an append that throws before it raised the visible point shows nothing of it).
+      if (error instanceof LogTrimmedError) return false;
+      throw error;
+    }
     view.source.durableLsn = durableLsn;
     this.#stats.appends++;
     return true;

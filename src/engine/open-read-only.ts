@@ -183,6 +183,12 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
   const partitionEnds: number[] = [];
   const partitionReports: RecoveryReport[] = [];
   for (let shard = 0; shard < shards; shard++) {
+    // Not made yet (a writer killed right after its first MANIFEST, or still opening): no log.
+    if (!platform.stat(partitionDir(dir, shard))?.isDirectory) {
+      partitionEnds.push(0);
+      partitionReports.push({ segmentsRead: 0, records: 0, segmentsLeftToReader: 0, bytesCut: 0, decisions: ["R1"], corruptSegments: [] });
+      continue;
+    }
     const recoveredPartition = recoverLog(core, platform, partitionDir(dir, shard), { salvage: false, readOnly: true });
     partitionEnds.push(recoveredPartition.nextLsn);
     partitionReports.push(recoveredPartition.report);

@@ -479,7 +479,7 @@ export class ReaderRetention {
       // The log it holds is what is on disk from its LSN: a slot claiming LSN 0 (a reader
       // still building, or reclaiming) holds the segments there are, not the whole history
       // (before, a build outlasting the grace on a long-lived database was evicted at once).
-      oldestLsn ??= listSegmentFiles(this.platform, `${this.dir}/wal`)[0]?.firstLsn ?? manifest.groupCheckpoint;
+      oldestLsn ??= oldestSegmentLsn(this.platform, this.dir) ?? manifest.groupCheckpoint;
       const logBytes = Math.max(0, manifest.groupCheckpoint - Math.max(record.lsn, oldestLsn));
       // The dropped tables kept for this reader: those dropped after the version it reads
       // (a file dropped at version w is kept for readers below w: removeDroppedTables), but
@@ -496,7 +496,10 @@ export class ReaderRetention {
       const held = logBytes + tableBytes;
       // A reader still claiming everything (version 0) is reading its first MANIFEST: it
       // is given the grace a lock file gets before it counts as a laggard.
-      const settled = record.manifestVersion > 0 || Date.now() - Date.parse(record.updatedAt) > LOCK_FILE_WRITE_GRACE_MS;
+      // A stamp that is no date, or lies in the future (a clock stepped back, a damaged or
+      // hostile slot), gives no grace: it kept such a slot from ever counting (review, 2026-12-06).
+      const stampAgeMs = Date.now() - Date.parse(record.updatedAt);
+      const settled = record.manifestVersion > 0 || !(stampAgeMs >= 0 && stampAgeMs <= LOCK_FILE_WRITE_GRACE_MS);
       if (held > this.retainBytesMax && settled) {
         this.#evict(path); // the reader finds its slot gone and its tombstone there
         continue;
@@ -596,9 +599,24 @@ export class ReaderRetention {
   }
 }
 
+/**
+ * The group WAL's segments, oldest first; none when `wal/` is not there: a writer killed
+ * right after its first MANIFEST had not made it, and the next writer's open judges the
+ * slots (removeOrphans) before its log makes it (a live reader's slot made that open fail
+ * with ENOENT: review, 2026-12-06).
+ */
+function groupSegments(platform: Platform, dir: string): ReturnType<typeof listSegmentFiles> {
+  return platform.stat(`${dir}/wal`)?.isDirectory ? listSegmentFiles(platform, `${dir}/wal`) : [];
+}
+
+/** The first LSN of the group WAL's oldest segment, if it has one. */
+function oldestSegmentLsn(platform: Platform, dir: string): number | undefined {
+  return groupSegments(platform, dir)[0]?.firstLsn;
+}
+
 /** Bytes of log segments, for `doctor` and stats: what the live readers keep behind the checkpoint. */
 export function logBytesBelow(platform: Platform, dir: string, lsn: number): number {
-  const segments = listSegmentFiles(platform, `${dir}/wal`);
+  const segments = groupSegments(platform, dir);
   let bytes = 0;
   for (let i = 0; i + 1 < segments.length && segments[i + 1].firstLsn <= lsn; i++) bytes += platform.stat(segments[i].path)?.size ?? 0;
   return bytes;

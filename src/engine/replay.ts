@@ -183,7 +183,12 @@ export function replay(env: FlushEnv, shards: number, groupEndLsn = Infinity, ap
             throw new Error(`replay: the core stopped with status ${status} at LSN ${lsn} of ${logDir}`);
         }
       };
-      for (const run of readRecordRuns(core, env.platform, logDir, from, source === -1 ? groupEndLsn : Infinity)) {
+      // A log directory that is not there holds no records: a read-only view of a database
+      // whose writer wrote its MANIFEST and had not made (or was killed before making) wal/
+      // and shard-NNN/ (a writer's open makes them before it replays).
+      // An append needs the records from its LSN on (readRecordRuns throws LogTrimmedError).
+      const runs = append !== undefined || env.platform.stat(logDir)?.isDirectory ? readRecordRuns(core, env.platform, logDir, from, source === -1 ? groupEndLsn : Infinity, append !== undefined) : [];
+      for (const run of runs) {
         if (run.kind === "run") {
           const runAt = (offset: number) => ({ address: run.address + offset + RECORD_HEADER_BYTES, length: core.u32[(run.address + offset + 4) >>> 2] & 0xffffff });
           for (let start = 0; ;) {

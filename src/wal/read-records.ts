@@ -13,6 +13,7 @@ import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader } from "./segment-files.ts";
 import { SegmentScanner, type StopReason } from "./segment-scanner.ts";
+import { LogTrimmedError } from "./log-tail.ts";
 
 export interface LogRecordBytes {
   lsn: number;
@@ -35,6 +36,10 @@ export interface SegmentEnd {
  * `endLsn` must be there: a log whose last segment's records end below it is corruption
  * (docs/wal-format.md R8: a reader of the durable mark misses acknowledged writes
  * otherwise, as the command line's scan did, printing fewer rows with exit 0).
+ * With `fromHeld`, the records from `fromLsn` must be there too: a log whose first segment
+ * left starts past it lost them to a trim, and the walk throws LogTrimmedError instead of
+ * starting at that segment (a live reader's append of the log to its view, whose writer
+ * trimmed under it, showed later writes without earlier ones: review, 2026-12-06).
  */
 export function* walkSegments<T>(
   core: Core,
@@ -43,10 +48,12 @@ export function* walkSegments<T>(
   fromLsn: number,
   read: (scanner: SegmentScanner, endLsn: number) => Generator<T, SegmentEnd>,
   endLsn = Infinity,
+  fromHeld = false,
 ): Generator<T> {
   const segments = listSegmentFiles(platform, dir).filter((segment) => segment.firstLsn < endLsn);
   let start = 0;
   for (let i = 0; i < segments.length; i++) if (segments[i].firstLsn <= fromLsn) start = i;
+  if (fromHeld && fromLsn < endLsn && !(segments[start]?.firstLsn <= fromLsn)) throw new LogTrimmedError(fromLsn, segments[0]?.firstLsn);
   for (let i = start; i < segments.length; i++) {
     const segment = segments[i];
     const header = readSegmentHeader(core, platform, segment.path);

@@ -51,10 +51,10 @@ export interface LargeRecord {
 const LARGE_BLOCK_BYTES = (RECORD_LENGTH_MAX + 64) & ~63;
 
 /** The runs from the segment holding `fromLsn` on, up to `endLsn` (exclusive, a record boundary) or the log's end. */
-export function* readRecordRuns(core: Core, platform: Platform, dir: string, fromLsn = 0, endLsn = Infinity): Generator<RecordRun | LargeRecord> {
+export function* readRecordRuns(core: Core, platform: Platform, dir: string, fromLsn = 0, endLsn = Infinity, fromHeld = false): Generator<RecordRun | LargeRecord> {
   const large = new LargeRecordBlock(core);
   try {
-    yield* walkSegments(core, platform, dir, fromLsn, (scanner, end) => segmentRuns(core, scanner, large, end), endLsn);
+    yield* walkSegments(core, platform, dir, fromLsn, (scanner, end) => segmentRuns(core, scanner, large, end), endLsn, fromHeld);
   } finally {
     large.free();
   }

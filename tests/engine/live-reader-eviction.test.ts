@@ -26,6 +26,14 @@
 // - the open's first build, evicted and its log trimmed, rejected with a raw ENOENT: it is
 //   now built again like a refresh's; and a slot claiming LSN 0 counted the database's whole
 //   history as held, not the segments there are.
+// From the review of live readers (second pass, 2026-12-06), each seen failing before its fix:
+// - an append (same MANIFEST, a newer durable mark) that the writer evicted the reader
+//   during, and trimmed the log under, went on from the first segment left: the view showed
+//   later writes without earlier acknowledged ones, and no error. The walk now throws
+//   LogTrimmedError when the records from the append's LSN are gone, and the refresh builds
+//   a view; one evicted during an append reclaims and builds, as at a refresh's start;
+// - a slot claiming everything (version 0) stamped in the future (a clock stepped back, a
+//   damaged or hostile slot) was never settled, so never evicted.
 // The interleavings are made deterministic by a hook in the reader's platform that holds it
 // at one point while a worker thread attached to the writer writes until the writer has
 // evicted the slot and deleted the files (no timing luck).
@@ -46,6 +54,12 @@ const SMALL = { memtableBytesMax: 64 * 1024, shards: 2 } as const;
 const pad = (i: number) => String(i).padStart(5, "0");
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const NO_AUTO_REFRESH = { readOnly: true, refreshIntervalMs: 2_000_000_000 } as const;
+const sleepMs = (ms: number) => void Atomics.wait(sleeper, 0, 0, ms); // this thread stops, the writer's go on
+const json = (value: unknown) => JSON.stringify(value, (_, v) => (typeof v === "bigint" ? String(v) : v));
+
+function segments(dir: string): string[] {
+  return platform.readdir(`${dir}/wal`).filter((name) => name.endsWith(".wal")).sort();
+}
 type Db = Awaited<ReturnType<typeof open>>;
 
 async function fill(db: Awaited<ReturnType<typeof open>>, from: number, to: number, tag: string): Promise<void> {
@@ -518,6 +532,107 @@ test("a reader that refreshes after every write is not evicted by a merge whose 
   assert.ok(writer.stats().compactions >= 5, "merges ran (a second-tier one among them)");
   await reader.close();
   await writer.close();
+});
+
+test("an append the writer evicts the reader during and trims the log under: the refreshed view must not drop acknowledged writes silently", async () => {
+  const dir = tempDir();
+  // The actor's fsyncs sleep 700 ms: a flush started by a put is still unpublished when the
+  // reader's refresh reads the MANIFEST right after. readerRetainBytesMax 0: that flush
+  // evicts the reader (its slot holds log behind the new checkpoint) and trims segment 1.
+  const writer = await open(dir, {
+    shards: 1,
+    memtableBytesMax: 4 * 1024 * 1024,
+    walSegmentBytesMax: 2 * 1024 * 1024,
+    readerRetainBytesMax: 0,
+    faults: { actor: { syncDelayMs: 700 } },
+  });
+  // The reader's platform: its next listing of the log directory (the append's) happens
+  // once the writer has trimmed segment 1, as if the reader's thread had been descheduled
+  // right before it.
+  let beforeListing: (() => void) | undefined;
+  const readerPlatform: Platform = {
+    ...platform,
+    readdir(path: string) {
+      if (beforeListing && path === `${dir}/wal`) {
+        const run = beforeListing;
+        beforeListing = undefined;
+        run();
+      }
+      return platform.readdir(path);
+    },
+  };
+  try {
+    await writer.put("a", "1");
+    // A big memtable: the append fits it (no rebuild instead).
+    const reader = await bindDatabaseApi(readerPlatform).open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000, shards: 1, memtableBytesMax: 64 * 1024 * 1024 });
+    try {
+      const first = segments(dir)[0];
+      const big = "x".repeat(4000);
+      let n = 0;
+      for (; n < 5000 && writer.stats().shards[0].frozenMemtables === 0; n++) await writer.put(`g${pad(n)}`, big);
+      assert.ok(writer.stats().shards[0].frozenMemtables > 0 && writer.stats().flushes === 0, "set-up: a flush is under way and not yet published");
+      let trimmed = false;
+      beforeListing = () => {
+        const start = Date.now();
+        while (segments(dir).includes(first) && Date.now() - start < 20_000) sleepMs(5);
+        trimmed = !segments(dir).includes(first);
+      };
+      let refreshError: unknown;
+      await reader.refresh().catch((error) => (refreshError = error));
+      assert.ok(trimmed, "set-up: the writer trimmed segment 1 while the reader's append listed the log");
+      // The append found the log from its mark trimmed (LogTrimmedError) and the refresh
+      // built a view instead; before, the append went on from the first segment left.
+      const live = reader.stats().coordination!.live!;
+      assert.is(live.appends + live.refreshes, 1, `set-up: the refresh appended or rebuilt once: ${json(live)}`);
+      assert.ok(refreshError === undefined || refreshError instanceof ReaderEvictedError, `refresh: ${String(refreshError)}`);
+      // Every write acknowledged before the refresh is durable below the mark it read: the
+      // view shows all of them, or (evicted) reads say ReaderEvictedError. Never a view with
+      // the last write and without the first one.
+      const read = (key: string): unknown => {
+        try {
+          return text(reader.get(key))?.length;
+        } catch (error) {
+          return error instanceof ReaderEvictedError ? "evicted" : error;
+        }
+      };
+      const seen = { first: read("g00000"), last: read(`g${pad(n - 1)}`) };
+      assert.ok(
+        (seen.first === 4000 && seen.last === 4000) || (seen.first === "evicted" && seen.last === "evicted"),
+        `g00000 and g${pad(n - 1)} (both acknowledged before the refresh): ${String(seen.first)} and ${String(seen.last)}; refresh ${refreshError === undefined ? "resolved" : "rejected"}, live stats ${json(reader.stats().coordination!.live)}`,
+      );
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    await writer.close();
+  }
+});
+
+test("a live process's slot claiming everything (version 0) whose updatedAt is in the future is evicted past readerRetainBytesMax like any other (the writer does not keep the log for it)", async () => {
+  const dir = tempDir();
+  const writer = await open(dir, { shards: 2, memtableBytesMax: 64 * 1024, walSegmentBytesMax: 2 * 1024 * 1024, readerRetainBytesMax: 1024 * 1024 });
+  try {
+    // A slot of this (live) process claiming everything (version 0, LSN 0: what a reader
+    // writes before its first build, and after an eviction), stamped in the future: a clock
+    // stepped back since it was written, or a damaged or hostile slot. Only its stamp keeps
+    // it from counting as a laggard; the grace is 10 s (LOCK_FILE_WRITE_GRACE_MS).
+    const me = platform.processIdentity();
+    const name = `${me.pid}-${me.startTime}-00000000abcd.reader`;
+    const file = platform.open(`${dir}/readers/${name}`, "truncate");
+    const future = "2999-01-01T00:00:00.000Z";
+    file.write(new TextEncoder().encode(JSON.stringify({ pid: me.pid, startTime: me.startTime, runtime: platform.runtime, openedAt: future, updatedAt: future, manifestVersion: 0, lsn: 0 })), 0);
+    file.close();
+    const first = segments(dir)[0];
+    const big = "x".repeat(4000);
+    for (let i = 0; i < 2000; i++) await writer.put(`k${pad(i % 300)}`, big); // ~8 MiB of log, flushed: 4 segments
+    const readers = platform.readdir(`${dir}/readers`).filter((n) => n.includes(".reader"));
+    assert.ok(
+      !segments(dir).includes(first) && !readers.includes(name),
+      `a slot holding ~8 MiB of log, 8 times readerRetainBytesMax, is evicted and the log trimmed; segments ${json(segments(dir))}, slots ${json(readers)}`,
+    );
+  } finally {
+    await writer.close();
+  }
 });
 
 test.run();

@@ -323,4 +323,34 @@ test("share() on a live read-only handle is refused with a TypeError that says w
   await rejects(() => reader.refresh(), Error);
 });
 
+test("a read-only open of a directory whose writer wrote the MANIFEST but not yet its log directories shows an empty database, and a writer opens beside it and is followed (review, 2026-12-06: ENOENT in both opens)", async () => {
+  const dir = tempDir();
+  const made = await open(dir, { shards: 2 });
+  await made.close();
+  // What a writer leaves when it is killed right after its MANIFEST and IDENTITY (open.ts
+  // makes readers/, wal/ and the shard directories after them), or what a reader sees while
+  // a writer is still opening.
+  for (const name of platform.readdir(dir)) if (!["MANIFEST", "IDENTITY", "tables", "LOCK.d"].includes(name)) platform.removeAll(`${dir}/${name}`);
+  let reader;
+  try {
+    reader = await open(dir, { readOnly: true, refreshIntervalMs: 2_000_000_000 });
+  } catch (error) {
+    assert.unreachable(`the read-only open of an existing (MANIFEST) database rejects: ${(error as Error)?.name}: ${(error as Error)?.message}`);
+    return;
+  }
+  try {
+    assert.is(reader.get("x"), undefined);
+    const writer = await open(dir, { shards: 2 });
+    try {
+      await writer.put("x", "1");
+      await reader.refresh();
+      assert.is(text(reader.get("x")), "1");
+    } finally {
+      await writer.close();
+    }
+  } finally {
+    await reader.close();
+  }
+});
+
 test.run();
