@@ -70,7 +70,7 @@ import { partitionDir } from "../engine/flush.ts";
 import type { Platform } from "../platform.ts";
 import type { FaultPlan } from "../platform-faults.ts";
 import { Log } from "../wal/log.ts";
-import { checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
+import { checkCaughtUpArguments, checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
 import { KIND_COMMIT, KIND_FRAGMENT } from "../engine/records.ts";
 import { DATABASE_HEADER, decodeFrames, decodeMessageId, FOLLOWER_PULL_BYTES, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
@@ -370,7 +370,8 @@ export class Follower {
   }
 
   /** Resolves once every record below `lsn` is applied durably (and readable after `db.refresh()`). */
-  async caughtUp(lsn: number, timeoutMs = 30_000): Promise<void> {
+  async caughtUp(lsn: number | bigint, timeoutMs = 30_000): Promise<void> {
+    lsn = checkCaughtUpArguments(lsn, timeoutMs, TIMEOUT_MS_MAX);
     const deadline = Date.now() + timeoutMs;
     while (this.#applied < lsn) {
       if (this.#failure) throw this.#failure;

@@ -27,12 +27,30 @@ export async function holdConnection(target: NatsTarget, name: string): Promise<
     throw new TypeError("replication needs `servers` (NATS URLs) or an open `connection`");
   }
   const nc = await connect({ servers: target.servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 10_000 });
-  return {
-    nc,
-    release: async () => {
-      if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
-    },
-  };
+  return { nc, release: () => releaseConnection(nc) };
+}
+
+/** How long a release lets the connection drain before it closes it. */
+export const DRAIN_MS_MAX = 2_000;
+
+/**
+ * Drains `nc` (what it sent reaches the server), for at most DRAIN_MS_MAX, then closes it:
+ * a drain waits for the server's answer to a flush, and a server that answers nothing (a
+ * stopped process, a partition that keeps the socket open) held close() for minutes
+ * (review, 2026-12-06). What a close cuts short is nothing the caller waits for: a
+ * publisher's unacknowledged messages are sent again by the next publisher, a follower's
+ * unapplied ones read again.
+ */
+async function releaseConnection(nc: NatsConnection): Promise<void> {
+  if (nc.isClosed()) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), DRAIN_MS_MAX)));
+  try {
+    const drained = await Promise.race([nc.drain().then(() => "drained" as const, () => "failed" as const), late]);
+    if (drained !== "drained") await nc.close().catch(() => {});
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Names JetStream accepts for a stream (and, suffixed, a bucket): no dots, spaces or wildcards. */
@@ -56,6 +74,20 @@ export function checkSubject(subject: unknown, stream: string): string {
     throw new TypeError(`subject must be a NATS subject without wildcards or spaces (at most 256 characters), got ${JSON.stringify(subject)}`);
   }
   return subject;
+}
+
+/**
+ * caughtUp's arguments, judged before any wait: an LSN (a number or a bigint, as
+ * `stats().wal.durableLsn` is) and a timeout in milliseconds. NaN resolved at once as if
+ * caught up, and a NaN timeout never expired (review, 2026-12-06).
+ */
+export function checkCaughtUpArguments(lsn: unknown, timeoutMs: unknown, timeoutMsMax: number): number {
+  const n = typeof lsn === "bigint" && lsn >= 0n && lsn <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(lsn) : lsn;
+  if (typeof n !== "number") throw new TypeError(`caughtUp: lsn must be a number or a bigint, got ${typeof lsn}`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`caughtUp: lsn must be an integer from 0 to 2^53 - 1, got ${String(lsn)}`);
+  if (typeof timeoutMs !== "number") throw new TypeError(`caughtUp: timeoutMs must be a number, got ${typeof timeoutMs}`);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > timeoutMsMax) throw new RangeError(`caughtUp: timeoutMs must be an integer from 0 to ${timeoutMsMax}, got ${timeoutMs}`);
+  return n;
 }
 
 /** Time a publisher or follower gives a busy cluster to answer its setup requests. */

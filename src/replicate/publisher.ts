@@ -48,12 +48,13 @@ import type { Core } from "../core/core.ts";
 import type { Database } from "../engine/database.ts";
 import { durableMarkPath, ReaderSlot } from "../engine/reader-slots.ts";
 import { readManifest } from "../engine/manifest.ts";
+import { TIMEOUT_MS_MAX } from "../engine/options.ts";
 import { ClosedError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
-import { checkStreamName, checkSubject, type HeldConnection, holdConnection, JETSTREAM_SETUP_TIMEOUT_MS, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
-import { latestSnapshot, type SnapshotInfo, snapshotBucket, uploadSnapshot } from "./snapshot.ts";
+import { checkCaughtUpArguments, checkStreamName, checkSubject, type HeldConnection, holdConnection, JETSTREAM_SETUP_TIMEOUT_MS, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
+import { latestSnapshot, refuseAnotherDatabase, type SnapshotInfo, snapshotBucket, uploadSnapshot } from "./snapshot.ts";
 import { DATABASE_HEADER, FRAME_HEADER_BYTES, lsnAfter, MESSAGE_BYTES_MAX, PARTS_MAX, PIECE_BYTES_MIN, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, type StreamEnd, streamEnd, writeFrame } from "./stream-messages.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
 import { RECORD_BYTES_MAX } from "../wal/format.ts";
@@ -140,21 +141,6 @@ async function ensureStream(jsm: JetStreamManager, stream: string, subject: stri
   await jsm.streams.add({ name: stream, subjects: [subject], num_replicas: replicas, storage: StorageType.File });
 }
 
-/**
- * A stream carries one database's log: a publisher of another database (a stream name
- * reused) appending its records after the first one's would fork every follower into a
- * state neither database had. The stream's snapshots name their database (SnapshotInfo.
- * databaseId, from the MANIFEST); snapshots made before that field was named are taken on trust.
- */
-function refuseAnotherDatabase(own: string | undefined, dir: string, stream: string, theirs: string | undefined, what: string): void {
-  if (theirs === undefined || own === undefined || theirs === own) return;
-  throw new ReplicationError(
-    `stream ${stream} carries the log of another database (${what} database ${theirs}'s; ${dir} is database ${own}, ` +
-      `and a database opened with salvage that gave up records takes a new id: docs/RECOVERY.md): ` +
-      `a publisher never appends one database's records to another's stream; publish on another stream, or delete this stream and its snapshot bucket first`,
-    "SHARDLINE_REPLICATION_FORK",
-  );
-}
 
 /**
  * The bytes of one message: the server's max_payload less room for headers, at most
@@ -274,7 +260,8 @@ export class Publisher {
   }
 
   /** Resolves once the stream acknowledged every record below `lsn` (default: the durable mark now). */
-  async caughtUp(lsn = readDurableMark(this.platform, durableMarkPath(this.dir)) ?? 0, timeoutMs = 30_000): Promise<void> {
+  async caughtUp(lsn: number | bigint = readDurableMark(this.platform, durableMarkPath(this.dir)) ?? 0, timeoutMs = 30_000): Promise<void> {
+    lsn = checkCaughtUpArguments(lsn, timeoutMs, TIMEOUT_MS_MAX);
     const deadline = Date.now() + timeoutMs;
     while (this.#acked < lsn) {
       if (this.#failure) throw this.#failure;
@@ -287,6 +274,7 @@ export class Publisher {
   /** Uploads a snapshot now (the next follower starts from it; the stream is purged below the one before). */
   async snapshot(): Promise<SnapshotInfo> {
     if (this.#closing) throw new ClosedError("publisher");
+    if (this.#failure) throw this.#failure;
     const snapshot = await this.#uploadSnapshot();
     this.#snapshotAt = Math.max(this.#acked, snapshot.lsn);
     if (snapshot.previousLsn !== undefined) await this.#purgeBelow(snapshot.previousLsn);
@@ -316,7 +304,7 @@ export class Publisher {
   #uploadSnapshot(): Promise<SnapshotInfo> {
     const upload = this.#snapshotChain.catch(() => {}).then(async () => {
       try {
-        const snapshot = await uploadSnapshot(this.core, this.platform, this.dir, this.store, this.#slot);
+        const snapshot = await uploadSnapshot(this.core, this.platform, this.dir, this.store, this.#slot, this.stream);
         this.#stats.snapshots++;
         this.#stats.lastSnapshotLsn = snapshot.lsn;
         return snapshot;
@@ -342,28 +330,34 @@ export class Publisher {
     if (seq !== undefined && seq > 1) await this.jsm.streams.purge(this.stream, { seq });
   }
 
+  /**
+   * Pumps until closed. After a failed publish the tail has read past records the stream
+   * may lack, so the next pump waits for a recovery (a resume from the stream's end, or a
+   * snapshot) to succeed: one that failed (NATS down) is tried again, with the backoff,
+   * before anything is pumped. It was tried once, and a failure left the tail past the
+   * lost records: a quiet writer's last records never reached the stream (review, 2026-12-06).
+   */
   async #run(): Promise<void> {
     let backoffMs = 50;
+    let recovery: "resume" | "snapshot" | undefined;
     while (!this.#closing) {
       try {
+        if (recovery === "snapshot") await this.#restartFromSnapshot();
+        else if (recovery === "resume") await this.#resume();
+        recovery = undefined;
         await this.#pump();
         backoffMs = 50;
       } catch (error) {
         if (error instanceof ClosedError) break;
         this.#stats.lastError = (error as Error).message;
-        await this.#settleInFlight();
-        try {
-          if (error instanceof LogTrimmedError || this.#slot.evicted) await this.#restartFromSnapshot();
-          else await this.#resume();
-        } catch (e) {
-          this.#stats.lastError = (e as Error).message;
-          // A stream of another database (or of this one's history before a salvage) stays
-          // so: stop, and say why (caughtUp rejects with it), instead of retrying for ever.
-          if (e instanceof ReplicationError && e.code === "SHARDLINE_REPLICATION_FORK") {
-            this.#failure = e;
-            break;
-          }
+        // A stream of another database (or of this one's history before a salvage) stays
+        // so: stop, and say why (caughtUp rejects with it), instead of retrying for ever.
+        if (error instanceof ReplicationError && error.code === "SHARDLINE_REPLICATION_FORK") {
+          this.#failure = error;
+          break;
         }
+        await this.#settleInFlight();
+        recovery = error instanceof LogTrimmedError || this.#slot.evicted ? "snapshot" : (recovery ?? "resume");
         await sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 5000);
       }

@@ -28,7 +28,9 @@
 import type { ObjectStore } from "@nats-io/obj";
 import type { Core } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
-import { decodeManifest, MANIFEST_NAME, type ManifestData, readManifestBytes, tableFileName } from "../engine/manifest.ts";
+import { decodeManifest, MANIFEST_NAME, type ManifestData, readManifestBytes, tableFileName, type TableRecord } from "../engine/manifest.ts";
+import { BlockCache } from "../table/block-cache.ts";
+import { TableReader } from "../table/table-reader.ts";
 import type { ReaderSlot } from "../engine/reader-slots.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
 import type { Platform } from "../platform.ts";
@@ -61,6 +63,23 @@ export function snapshotBucket(stream: string): string {
 
 const encoder = new TextEncoder();
 
+/**
+ * A stream carries one database's log: a publisher of another database (a stream name
+ * reused) appending its records after the first one's would fork every follower into a
+ * state neither database had. The stream's snapshots name their database (SnapshotInfo.
+ * databaseId, from the MANIFEST); snapshots made before that field was named are taken on trust.
+ */
+export function refuseAnotherDatabase(own: string | undefined, dir: string, stream: string, theirs: string | undefined, what: string): void {
+  if (theirs === undefined || own === undefined || theirs === own) return;
+  throw new ReplicationError(
+    `stream ${stream} carries the log of another database (${what} database ${theirs}'s; ${dir} is database ${own}, ` +
+      `and a database opened with salvage that gave up records takes a new id: docs/RECOVERY.md): ` +
+      `a publisher never appends one database's records to another's stream; publish on another stream, or delete this stream and its snapshot bucket first`,
+    "SHARDLINE_REPLICATION_FORK",
+  );
+}
+
+
 export async function latestSnapshot(store: ObjectStore): Promise<SnapshotInfo | undefined> {
   const bytes = await store.getBlob(LATEST);
   if (!bytes) return undefined;
@@ -75,7 +94,7 @@ export async function latestSnapshot(store: ObjectStore): Promise<SnapshotInfo |
   const named = (name: unknown) => typeof name === "string" && name.length > 0;
   if (
     typeof info !== "object" || info === null || info.format !== SNAPSHOT_FORMAT || !Number.isSafeInteger(info.lsn) || info.lsn < 0 ||
-    !named(info.manifest) || !Array.isArray(info.tables) || !info.tables.every(named)
+    info.lsn % 8 !== 0 || !named(info.manifest) || !Array.isArray(info.tables) || !info.tables.every(named)
   ) {
     throw new ReplicationError(`snapshot "latest" is not a shardline snapshot of format ${SNAPSHOT_FORMAT}`, "SHARDLINE_REPLICATION_CORRUPT");
   }
@@ -114,7 +133,7 @@ function fileStream(platform: Platform, path: string): ReadableStream<Uint8Array
  * Uploads the database's current tables and MANIFEST, then `latest`. `slot` is the
  * publisher's: on return it claims the copied version (the caller moves it on).
  */
-export async function uploadSnapshot(core: Core, platform: Platform, dir: string, store: ObjectStore, slot: ReaderSlot): Promise<SnapshotInfo> {
+export async function uploadSnapshot(core: Core, platform: Platform, dir: string, store: ObjectStore, slot: ReaderSlot, stream: string): Promise<SnapshotInfo> {
   const previous = await latestSnapshot(store);
   slot.update(0, slot.record.lsn); // claim every table before the MANIFEST is read
   // Where the log starts, read BEFORE the MANIFEST: the writer trims only segments wholly
@@ -128,6 +147,11 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
   const bytes = readManifestBytes(platform, dir);
   if (!bytes) throw new CorruptionError(`${dir} has no MANIFEST: nothing to snapshot`, path, 0);
   const manifest: ManifestData = decodeManifest(core, bytes, path);
+  // The bucket may have been made again by another database's publisher since this one
+  // started (the stream and bucket deleted, the name reused): its `latest` is not ours to
+  // write over (review, 2026-12-06: a new follower then bootstrapped our tables under
+  // its records).
+  refuseAnotherDatabase(manifest.databaseId, dir, stream, previous?.databaseId, "its snapshots are");
   slot.update(manifest.version, slot.record.lsn);
   const tables: string[] = [];
   for (const table of manifest.tables) {
@@ -191,17 +215,48 @@ async function download(store: ObjectStore, name: string, platform: Platform, pa
   return bytes;
 }
 
+/**
+ * Runs `read` over a snapshot object; its CorruptionError (which names a file of a
+ * database) is the damaged snapshot the README calls ReplicationError
+ * SHARDLINE_REPLICATION_CORRUPT (review, 2026-12-06).
+ */
+function damagedSnapshotIfThrows<T>(what: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (!(error instanceof CorruptionError)) throw error;
+    throw new ReplicationError(`${what} is damaged: ${error.message}`, "SHARDLINE_REPLICATION_CORRUPT", { cause: error });
+  }
+}
+
+/**
+ * Every data block of a downloaded table checked (its checksum, and its keys against the
+ * index), and its footer against the MANIFEST's record, before it is installed: a table
+ * damaged in the bucket (or on the writer's disk, uploaded as it was) was installed, and
+ * the follower, "following", failed every read of it for good (review, 2026-12-06).
+ */
+function verifyTable(core: Core, platform: Platform, path: string, table: TableRecord): void {
+  const reader = TableReader.open(platform, core, path, new BlockCache({ cacheBytesMax: 0 }));
+  try {
+    if (reader.meta.entries !== table.entries) throw new CorruptionError(`holds ${reader.meta.entries} entries by its footer, the MANIFEST says ${table.entries}`, path, 0);
+    for (let i = 0; i < reader.dataBlocks; i++) reader.blockAt(i);
+  } finally {
+    reader.close();
+  }
+}
+
 /** Writes the snapshot's tables into `dir`, then its MANIFEST (durably, MANIFEST last). */
 export async function downloadSnapshot(core: Core, platform: Platform, dir: string, store: ObjectStore, snapshot: SnapshotInfo): Promise<ManifestData> {
   const manifestBytes = await store.getBlob(snapshot.manifest);
   if (!manifestBytes) throw new ReplicationError(`snapshot object ${snapshot.manifest} is missing from the object store`);
-  const manifest = decodeManifest(core, manifestBytes, snapshot.manifest);
+  const manifest = damagedSnapshotIfThrows(`snapshot object ${snapshot.manifest}`, () => decodeManifest(core, manifestBytes, snapshot.manifest));
   makeDirDurable(platform, `${dir}/tables`);
   for (const table of manifest.tables) {
     const name = tableFileName(table.number);
     const path = `${dir}/tables/${name}`;
     const bytes = await download(store, `tables/${name}`, platform, `${path}.tmp`);
-    if (bytes !== table.bytes) throw new ReplicationError(`snapshot table ${name}: ${bytes} bytes downloaded, the MANIFEST says ${table.bytes}`);
+    if (bytes !== table.bytes) throw new ReplicationError(`snapshot table ${name}: ${bytes} bytes downloaded, the MANIFEST says ${table.bytes}`, "SHARDLINE_REPLICATION_CORRUPT");
+    damagedSnapshotIfThrows(`snapshot table ${name}`, () => verifyTable(core, platform, `${path}.tmp`, table));
     platform.rename(`${path}.tmp`, path);
   }
   platform.fsyncDir(`${dir}/tables`);

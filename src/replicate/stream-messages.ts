@@ -129,8 +129,8 @@ export function lsnAfter(lsn: number, length: number): number {
 export class ReplicationError extends ShardlineError {
   override name = "ReplicationError";
   override readonly code: string = "SHARDLINE_REPLICATION";
-  constructor(message: string, code = "SHARDLINE_REPLICATION") {
-    super(message, code);
+  constructor(message: string, code = "SHARDLINE_REPLICATION", options?: { cause?: unknown }) {
+    super(message, code, options);
     this.code = code;
   }
 }

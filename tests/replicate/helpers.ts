@@ -1,9 +1,11 @@
 // Helpers of the replication tests: a stream a real publisher made and left, and one
-// nats-server of its own with a given max_payload (on 127.0.0.1, bounded waits).
+// nats-server of a test's own (a given max_payload; paused, killed and started again),
+// on 127.0.0.1, with bounded waits.
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
+import process from "node:process";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { toolCore } from "../../src/cli/database.ts";
@@ -66,30 +68,70 @@ function freePort(): Promise<number> {
   });
 }
 
-/** One JetStream server on 127.0.0.1 with `max_payload`; stop() SIGKILLs it and removes its store. */
-export async function serverWithMaxPayload(maxPayload: number): Promise<{ url: string; stop(): Promise<void> }> {
-  const root = mkdtempSync(`${tmpdir()}/shardline-nats-payload-`);
+/** One JetStream nats-server of a test's own, on 127.0.0.1. */
+export interface OwnNatsServer {
+  url: string;
+  /** SIGSTOP: it keeps its connections open and answers nothing. */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
+  /** SIGKILL, and its exit waited for (at most 5 s); start() runs it again on the same port and store. */
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  /** kill(), then its store removed. */
+  stop(): Promise<void>;
+}
+
+/** Starts one JetStream server on 127.0.0.1 (with `max_payload`, if given); bounded waits. */
+export async function ownNatsServer(options: { maxPayload?: number } = {}): Promise<OwnNatsServer> {
+  const root = mkdtempSync(`${tmpdir()}/shardline-nats-own-`);
   const port = await freePort();
-  writeFileSync(`${root}/server.conf`, `listen: "127.0.0.1:${port}"\nmax_payload: ${maxPayload}\njetstream { store_dir: "${root}/store" }\n`);
-  const child = spawn(findNatsServer(), ["-c", `${root}/server.conf`], { stdio: "ignore" });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const payload = options.maxPayload === undefined ? "" : `max_payload: ${options.maxPayload}\n`;
+  writeFileSync(`${root}/server.conf`, `listen: "127.0.0.1:${port}"\n${payload}jetstream { store_dir: "${root}/store" }\n`);
   const url = `nats://127.0.0.1:${port}`;
-  const stop = async () => {
-    child.kill("SIGKILL");
+  let child: ReturnType<typeof spawn>;
+  let exited: Promise<void>;
+  // process.kill by pid: Deno's ChildProcess.kill sends only the first signal it is asked for.
+  const signal = (name: "SIGSTOP" | "SIGCONT" | "SIGKILL") => {
+    try {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, name);
+    } catch {
+      // it is gone already
+    }
+  };
+  const kill = async () => {
+    signal("SIGCONT");
+    signal("SIGKILL");
     await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+  };
+  const start = async () => {
+    child = spawn(findNatsServer(), ["-c", `${root}/server.conf`], { stdio: "ignore" });
+    exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const nc = await connect({ servers: url, timeout: 500 });
+        await nc.close();
+        return;
+      } catch (error) {
+        if (attempt >= 50) throw new Error(`nats-server on ${url} did not start: ${(error as Error).message}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+  const stop = async () => {
+    await kill();
     rmSync(root, { recursive: true, force: true });
   };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const nc = await connect({ servers: url, timeout: 500 });
-      await nc.close();
-      return { url, stop };
-    } catch (error) {
-      if (attempt >= 50) {
-        await stop();
-        throw new Error(`nats-server with max_payload ${maxPayload} did not start: ${(error as Error).message}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  try {
+    await start();
+  } catch (error) {
+    await stop();
+    throw error;
   }
+  return { url, pause: () => signal("SIGSTOP"), resume: () => signal("SIGCONT"), kill, start, stop };
+}
+
+/** One JetStream server on 127.0.0.1 with `max_payload`; stop() SIGKILLs it and removes its store. */
+export function serverWithMaxPayload(maxPayload: number): Promise<OwnNatsServer> {
+  return ownNatsServer({ maxPayload });
 }

@@ -5,7 +5,9 @@
 //   labelled for another LSN (a record applied at the wrong LSN);
 // - bootstrapTimeoutMs NaN made the wait for a snapshot endless;
 // - a stream that does not take the follower's subject made it resubscribe for ever;
-// - under a 32 MiB max_payload a publisher sent messages larger than a follower's pull.
+// - under a 32 MiB max_payload a publisher sent messages larger than a follower's pull;
+// - (second pass) caughtUp(NaN) resolved at once as if caught up, and caughtUp(lsn, NaN)
+//   never timed out, on a publisher and on a follower.
 // A shared 3-node JetStream cluster on 127.0.0.1 (tests/harness/nats-cluster.ts); every wait
 // is bounded.
 import { suite } from "uvu";
@@ -138,6 +140,46 @@ test("a server whose max_payload is 32 MiB: a publisher catching up 20 MiB of sm
     await publisher?.close({ forget: true }).catch(() => {});
     await writer.close();
     await server.stop();
+  }
+});
+
+/** `p`'s outcome, or "timed out" after `ms` (the timer is cleared either way). */
+async function within<T>(ms: number, p: Promise<T>): Promise<T | "timed out"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<"timed out">((r) => (timer = setTimeout(() => r("timed out"), ms)));
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const settled = (p: Promise<unknown>) => p.then(() => "settled", (e) => `rejected: ${(e as Error)?.message ?? e}`);
+
+test("caughtUp with NaN: caughtUp(NaN) does not resolve as if caught up, and caughtUp(lsn, NaN) is an error rather than a wait without end", async () => {
+  const stream = `nancaught-${Date.now().toString(36)}`;
+  const writer = await open(tempDir(), { shards: 1 });
+  const publisher = await startPublisher(writer, { servers: cluster.servers, stream });
+  const follower = await openFollower(tempDir(), { servers: cluster.servers, stream });
+  try {
+    await writer.put("a", "1");
+    await publisher.caughtUp();
+    const far = Number(writer.stats().wal.durableLsn) + (1 << 20); // never reached in this test
+    const outcomes = {
+      "publisher.caughtUp(NaN)": await within(2_000, settled(publisher.caughtUp(Number.NaN))),
+      "follower.caughtUp(NaN)": await within(2_000, settled(follower.caughtUp(Number.NaN))),
+      "publisher.caughtUp(far, NaN)": await within(2_000, settled(publisher.caughtUp(far, Number.NaN))),
+      "follower.caughtUp(far, NaN)": await within(2_000, settled(follower.caughtUp(far, Number.NaN))),
+    };
+    // Each is a bad input: a TypeError or RangeError at once (as bootstrapTimeoutMs NaN is).
+    for (const [call, outcome] of Object.entries(outcomes)) {
+      assert.ok(typeof outcome === "string" && outcome.startsWith("rejected"), `${call}: ${outcome} (${JSON.stringify(outcomes)})`);
+    }
+  } finally {
+    // close() ends the waits still running (they reject with ClosedError).
+    await follower.close();
+    await publisher.close({ forget: true });
+    await writer.close();
   }
 });
 

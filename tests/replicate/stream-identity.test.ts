@@ -11,6 +11,9 @@
 // - a writer opened with salvage, cutting its log below what the stream held, wrote other
 //   records at the same LSNs, and its publisher appended them after the old ones: followers
 //   held a state the writer never had. A salvage that gives up records renews the id.
+// From its third pass (2026-12-06, later): publisher.snapshot() of a publisher still running
+// on a stream and bucket another database had made again wrote that database's `latest`
+// over with its own (uploadSnapshot read it and never compared databaseId).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -257,6 +260,38 @@ test("a running publisher whose stream became another database's stops with SHAR
     assert.is(pa.failure, outcome);
     await pa.done;
   } finally {
+    await pa.close({ forget: true });
+    await pb?.close({ forget: true });
+    await first.close();
+    await second.close();
+  }
+});
+
+test("publisher.snapshot() on a stream and bucket another database made again is refused (SHARDLINE_REPLICATION_FORK), not written over that database's `latest`", async () => {
+  const stream = `snaptaken-${Date.now().toString(36)}`;
+  const first = await open(tempDir(), { shards: 1 });
+  const second = await open(tempDir(), { shards: 1 });
+  const pa = await startPublisher(first, { servers: cluster.servers, stream });
+  let pb: Awaited<ReturnType<typeof startPublisher>> | undefined;
+  const nc = await connect({ servers: cluster.servers });
+  try {
+    for (let i = 0; i < 10; i++) await first.put(`a${i}`, "first");
+    await pa.caughtUp();
+    // An operator deletes the stream and its bucket; another database's publisher makes them again.
+    await (await jetstreamManager(nc)).streams.delete(stream);
+    await (await new Objm(nc).open(snapshotBucket(stream))).destroy();
+    pb = await startPublisher(second, { servers: cluster.servers, stream });
+    await second.put("b", "second");
+    await pb.caughtUp();
+    const store = await new Objm(nc).open(snapshotBucket(stream));
+    const theirs = JSON.parse(dec.decode((await store.getBlob("latest"))!)).databaseId;
+    const outcome = await pa.snapshot().then((s) => s, (e) => e as Error);
+    const now = JSON.parse(dec.decode((await store.getBlob("latest"))!)).databaseId;
+    assert.is(now, theirs, `the stream's \`latest\` named database ${theirs} (its publisher's); after the first database's snapshot() it names ${now}: a new follower of the stream bootstraps the first database's tables under the second's records`);
+    assert.instance(outcome, ReplicationError, `snapshot(): ${JSON.stringify(outcome)}`);
+    assert.is((outcome as ReplicationError).code, "SHARDLINE_REPLICATION_FORK");
+  } finally {
+    await nc.close();
     await pa.close({ forget: true });
     await pb?.close({ forget: true });
     await first.close();
