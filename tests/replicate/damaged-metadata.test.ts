@@ -16,6 +16,7 @@ import { FOLLOWER_FILE_NAME } from "../../src/engine/manifest.ts";
 import { type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
 import { cleanup, dec, enc, open, platform, tempDir } from "../engine/helpers.ts";
 import { snapshotBucket } from "../../src/replicate/snapshot.ts";
+import { within } from "./helpers.ts";
 
 const test = suite("replicate: damaged metadata");
 const { startPublisher, openFollower } = bindReplicateApi(platform);
@@ -115,17 +116,6 @@ test("a follower directory whose FOLLOWER file is JSON without a snapshot LSN (o
     assert.is((error as ReplicationError).code, "SHARDLINE_REPLICATION_CORRUPT", JSON.stringify(record));
   }
 });
-
-/** `p`'s outcome, or "timed out" after `ms` (the timer is cleared either way). */
-async function within<T>(ms: number, p: Promise<T>): Promise<T | "timed out"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<"timed out">((r) => (timer = setTimeout(() => r("timed out"), ms)));
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A stream whose publisher uploaded a snapshot of 3 tables; `body` damages the bucket and opens a follower. */
 async function withSnapshotOfTables(name: string, body: (s: { stream: string; store: Awaited<ReturnType<Objm["open"]>>; latest: { lsn: number; manifest: string; tables: string[] } }) => Promise<void>): Promise<void> {

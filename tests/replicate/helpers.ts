@@ -135,3 +135,17 @@ export async function ownNatsServer(options: { maxPayload?: number } = {}): Prom
 export function serverWithMaxPayload(maxPayload: number): Promise<OwnNatsServer> {
   return ownNatsServer({ maxPayload });
 }
+
+/** `p`'s outcome, or "timed out" after `ms` (the timer is cleared either way). */
+export async function within<T>(ms: number, p: Promise<T>): Promise<T | "timed out"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<"timed out">((r) => (timer = setTimeout(() => r("timed out"), ms)));
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** "settled", or "rejected: <message>": what became of `p`. */
+export const settled = (p: Promise<unknown>): Promise<string> => p.then(() => "settled", (e) => `rejected: ${(e as Error)?.message ?? e}`);

@@ -18,7 +18,7 @@ import { bindReplicateApi, ReplicationError } from "../../src/replicate/public.t
 import { lsnAfter, pieceId, runId, writeFrame } from "../../src/replicate/stream-messages.ts";
 import { type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
 import { cleanup, enc, open, platform, tempDir } from "../engine/helpers.ts";
-import { type LeftStream, serverWithMaxPayload, withLeftStream } from "./helpers.ts";
+import { type LeftStream, serverWithMaxPayload, settled, withLeftStream, within } from "./helpers.ts";
 
 const test = suite("replicate: hostile streams and options");
 const { startPublisher, openFollower } = bindReplicateApi(platform);
@@ -94,8 +94,8 @@ test("bootstrapTimeoutMs that is not a number (NaN) is a typed error at once, no
     writer = await open(tempDir(), { shards: 2 });
     publisher = await startPublisher(writer, { servers: cluster.servers, stream });
   }
-  const settled = await Promise.race([opening, sleep(10_000).then(() => undefined)]);
-  await settled?.follower?.close();
+  const opened = await Promise.race([opening, sleep(10_000).then(() => undefined)]);
+  await opened?.follower?.close();
   await publisher?.close({ forget: true });
   await writer?.close();
   assert.ok(outcome !== "still waiting", "openFollower with bootstrapTimeoutMs NaN and no snapshot was still waiting after 4 s (its deadline never passes)");
@@ -142,19 +142,6 @@ test("a server whose max_payload is 32 MiB: a publisher catching up 20 MiB of sm
     await server.stop();
   }
 });
-
-/** `p`'s outcome, or "timed out" after `ms` (the timer is cleared either way). */
-async function within<T>(ms: number, p: Promise<T>): Promise<T | "timed out"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<"timed out">((r) => (timer = setTimeout(() => r("timed out"), ms)));
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const settled = (p: Promise<unknown>) => p.then(() => "settled", (e) => `rejected: ${(e as Error)?.message ?? e}`);
 
 test("caughtUp with NaN: caughtUp(NaN) does not resolve as if caught up, and caughtUp(lsn, NaN) is an error rather than a wait without end", async () => {
   const stream = `nancaught-${Date.now().toString(36)}`;

@@ -17,26 +17,13 @@ import { connect } from "@nats-io/transport-node";
 import { bindReplicateApi } from "../../src/replicate/public.ts";
 import { streamEnd } from "../../src/replicate/stream-messages.ts";
 import { cleanup, open, platform, tempDir } from "../engine/helpers.ts";
-import { ownNatsServer } from "./helpers.ts";
+import { ownNatsServer, settled, within } from "./helpers.ts";
 
 const test = suite("replicate: a NATS server that stops answering or dies");
 const { startPublisher, openFollower } = bindReplicateApi(platform);
 test.after.each(cleanup);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** `p`'s outcome, or "timed out" after `ms` (the timer is cleared either way). */
-async function within<T>(ms: number, p: Promise<T>): Promise<T | "timed out"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<"timed out">((r) => (timer = setTimeout(() => r("timed out"), ms)));
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const settled = (p: Promise<unknown>) => p.then(() => "settled", (e) => `rejected: ${(e as Error)?.message ?? e}`);
 
 test("close() of a publisher and of a follower while their NATS server answers nothing (paused) ends within 5 s", async () => {
   const server = await ownNatsServer();
