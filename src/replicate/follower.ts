@@ -73,7 +73,7 @@ import { Log } from "../wal/log.ts";
 import { checkCaughtUpArguments, checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
 import { KIND_COMMIT, KIND_FRAGMENT } from "../engine/records.ts";
-import { DATABASE_HEADER, decodeFrames, decodeMessageId, FOLLOWER_PULL_BYTES, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd } from "./stream-messages.ts";
+import { DATABASE_HEADER, decodeFrames, decodeMessageId, FOLLOWER_PULL_BYTES, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd, takenMsOfLsn } from "./stream-messages.ts";
 
 const MIB = 1024 * 1024;
 const DELAY_WINDOW = 4096;
@@ -395,10 +395,13 @@ export class Follower {
     const streamLsn = end.nextLsn ?? end.last?.lsn ?? this.#applied;
     const records = this.#consumerPending + this.#pending.length + (this.#pieces.length > 0 ? 1 : 0);
     const behind = streamLsn > this.#applied;
+    // Nothing received past the log (stopped, or between pulls): the stream says when it
+    // took the next record (it was 0 while behind: review, 2026-12-06).
+    const oldestMs = !behind ? 0 : this.#oldestUnappliedMs > 0 ? this.#oldestUnappliedMs : ((await takenMsOfLsn(this.jsm, this.stream, this.#applied)) ?? 0);
     return {
       records: behind ? Math.max(records, 1) : 0,
       bytes: Math.max(0, streamLsn - this.#applied),
-      ms: behind && this.#oldestUnappliedMs > 0 ? Math.max(0, Date.now() - this.#oldestUnappliedMs) : 0,
+      ms: oldestMs > 0 ? Math.max(0, Date.now() - oldestMs) : 0,
       appliedLsn: this.#applied,
       streamLsn,
     };

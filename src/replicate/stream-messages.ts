@@ -163,12 +163,31 @@ export interface StreamEnd {
   databaseId?: string;
 }
 
-async function messageAt(jsm: JetStreamManager, stream: string, seq: number): Promise<{ id: MessageId; raw: string; data: Uint8Array; databaseId: string | undefined }> {
+async function messageAt(jsm: JetStreamManager, stream: string, seq: number): Promise<{ id: MessageId; raw: string; data: Uint8Array; databaseId: string | undefined; takenMs: number }> {
   const message = await jsm.streams.getMessage(stream, { seq });
   if (!message) throw new ReplicationError(`stream ${stream}: message ${seq} cannot be read`);
   const raw = idOf(message);
   const databaseId = message.header?.get(DATABASE_HEADER) || undefined;
-  return { id: decodeMessageId(raw, `stream ${stream} message ${seq}`), raw: raw!, data: message.data, databaseId };
+  return { id: decodeMessageId(raw, `stream ${stream} message ${seq}`), raw: raw!, data: message.data, databaseId, takenMs: message.time.getTime() };
+}
+
+/**
+ * When the stream took the message holding the record at `lsn` (its first piece, or the
+ * run it is in): for a follower's lag() when it holds no message past its log (stopped, or
+ * between pulls). Undefined when the stream cannot say (nothing there, or purged past it).
+ */
+export async function takenMsOfLsn(jsm: JetStreamManager, stream: string, lsn: number): Promise<number | undefined> {
+  try {
+    const seq = await seqOfLsn(jsm, stream, lsn);
+    if (seq === undefined) return undefined;
+    const message = await messageAt(jsm, stream, seq);
+    // A message wholly below `lsn` (one a stream that breaks the pieces' order put before
+    // it): the record is in the next one.
+    if (message.id.end !== undefined && message.id.end <= lsn) return (await messageAt(jsm, stream, seq + 1)).takenMs;
+    return message.takenMs;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where the stream ends: its last message, decoded. */

@@ -7,7 +7,8 @@
 // - a stream that does not take the follower's subject made it resubscribe for ever;
 // - under a 32 MiB max_payload a publisher sent messages larger than a follower's pull;
 // - (second pass) caughtUp(NaN) resolved at once as if caught up, and caughtUp(lsn, NaN)
-//   never timed out, on a publisher and on a follower.
+//   never timed out, on a publisher and on a follower; a follower stopped behind the stream
+//   (no message held past its log) reported lag().ms 0, not the next record's age.
 // A shared 3-node JetStream cluster on 127.0.0.1 (tests/harness/nats-cluster.ts); every wait
 // is bounded.
 import { suite } from "uvu";
@@ -73,6 +74,30 @@ test("a piece of another record interleaved (piece 0 at L, a whole record at L, 
         `the follower applied a record at LSN ${after} made of piece 0 of the record at ${L} and a lone piece 1 of 2 at ${after} (appliedLsn ${follower.appliedLsn}); failure: ${follower.failure}`,
       );
       assert.instance(follower.failure, ReplicationError, `failure: ${follower.failure}`);
+    } finally {
+      await follower.close();
+    }
+  });
+});
+
+test("a follower stopped on a stream it cannot trust reports lag().ms as the age of the oldest record it did not apply, not 0", async () => {
+  await withLeftStream(cluster.servers, "stoppedlag", 10, async (s) => {
+    const L = s.end.nextLsn!;
+    const big = putRecord("big", new Uint8Array(s.pieceBytes).fill(0x61), 1n << 40n);
+    // A lone piece 1 of 2 at L: the follower applies everything before it, then stops.
+    const publishedMs = Date.now();
+    await publishRaw(s, pieceId(L, 1, 2), framed(s, big).subarray(s.pieceBytes), s.end.seq);
+    const follower = await openFollower(tempDir(), { servers: cluster.servers, stream: s.stream });
+    try {
+      await follower.caughtUp(L, 10_000);
+      const deadline = Date.now() + 8_000;
+      while (!follower.failure && Date.now() < deadline) await sleep(20);
+      assert.instance(follower.failure, ReplicationError, `set-up: the follower stopped; failure ${follower.failure}`);
+      await sleep(200);
+      const lag = await follower.lag();
+      const ageMs = Date.now() - publishedMs;
+      assert.ok(lag.bytes > 0, `set-up: the follower is behind: ${JSON.stringify(lag)}`);
+      assert.ok(lag.ms >= 200 && lag.ms <= ageMs + 1_000, `lag().ms ${lag.ms}, the unapplied record was taken ${ageMs} ms ago: ${JSON.stringify(lag)}`);
     } finally {
       await follower.close();
     }
