@@ -52,13 +52,16 @@ export function validateRecords(buffer: usize, length: u32, salt: u32, lsn: u64)
       stop(count, STOP_ZERO, 0);
       return at;
     }
-    if (word >>> 24 != RECORD_TYPE_FULL) {
-      stop(count, STOP_TYPE, 0);
-      return at;
-    }
+    // The header's checksum first: a header it proves with another type was written so (a
+    // newer format, STOP_TYPE: corruption to the caller), where one it does not prove is
+    // torn or foreign bytes (taken for a torn tail before: review of the WAL, 2026-12-06).
     const payloadCrc = load<u32>(record, 8);
     if (headerCrc(salt, lsn + <u64>at, word, payloadCrc) != load<u32>(record)) {
       stop(count, STOP_HEADER_CRC, 0);
+      return at;
+    }
+    if (word >>> 24 != RECORD_TYPE_FULL) {
+      stop(count, STOP_TYPE, 0);
       return at;
     }
     const payloadLength = word & RECORD_LENGTH_MAX;
@@ -78,8 +81,9 @@ export function validateRecords(buffer: usize, length: u32, salt: u32, lsn: u64)
 
 /**
  * The first 8-aligned offset at or after `start` where a record header is valid for its
- * LSN (`lsn` is the LSN of offset 0), or `length` if there is none. The payload is not
- * checked: the caller does that for the candidate.
+ * LSN (`lsn` is the LSN of offset 0), of any type (a newer format's is a record too), or
+ * `length` if there is none. The payload is not checked: the caller does that for the
+ * candidate.
  */
 export function findValidHeader(buffer: usize, length: u32, salt: u32, lsn: u64, start: u32): u32 {
   if (start >= length) return length; // also keeps the rounding below from wrapping
@@ -87,9 +91,7 @@ export function findValidHeader(buffer: usize, length: u32, salt: u32, lsn: u64,
   while (at + RECORD_HEADER_BYTES <= length) {
     const record = buffer + <usize>at;
     const word = load<u32>(record, 4);
-    if (word != 0 && word >>> 24 == RECORD_TYPE_FULL) {
-      if (headerCrc(salt, lsn + <u64>at, word, load<u32>(record, 8)) == load<u32>(record)) return at;
-    }
+    if (word != 0 && headerCrc(salt, lsn + <u64>at, word, load<u32>(record, 8)) == load<u32>(record)) return at;
     at += 8;
   }
   return length;

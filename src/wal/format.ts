@@ -31,8 +31,13 @@ export const FailCode = { NONE: 0, WRITE: 1, SYNC: 2, ROTATE: 3, OTHER: 4 } as c
 /** Why record validation stopped (assembly/walscan.ts). */
 export const Stop = { END: 0, PARTIAL: 1, ZERO: 2, TYPE: 3, HEADER_CRC: 4, PAYLOAD_CRC: 5 } as const;
 
+/** A formatted ring's first word (assembly/walring.ts RING_MAGIC, "WRNG"). */
+export const RING_MAGIC = 0x474e5257;
+
 /** Ring header fields (byte offsets, assembly/walring.ts). */
 export const Ring = {
+  /** RING_MAGIC once formatted (walRingFormat). */
+  MAGIC: 0,
   CAPACITY: 4,
   DATA: 8,
   SALT: 12,

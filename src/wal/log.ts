@@ -23,7 +23,7 @@
  * Only the opening handle closes the log, trims it and owns the directory lock.
  */
 import { rejectUnknownNames } from "../nearest-name.ts";
-import { Core } from "../core/core.ts";
+import { Core, CoreError, Status } from "../core/core.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
 import { ClosedError, publicError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
@@ -34,7 +34,7 @@ import type { DurabilityArgs, DurabilityMessage } from "./durability-worker.ts";
 import { AppendQueue } from "./append-queue.ts";
 import { DurableWaiters } from "./durable-waiters.ts";
 import { readDurableMark } from "./durable-mark.ts";
-import { FailCode, RECORD_BYTES_MAX, recordBytes, Ring, RING_HEADER_BYTES, RingState, SEGMENT_HEADER_BYTES, WalStatus } from "./format.ts";
+import { FailCode, RECORD_BYTES_MAX, recordBytes, Ring, RING_HEADER_BYTES, RING_MAGIC, RingState, SEGMENT_HEADER_BYTES, WalStatus } from "./format.ts";
 import { recoverLog, type RecoveryReport, setAsideBelowFloor } from "./recovery.ts";
 import { RingView } from "./ring.ts";
 import { listSegmentFiles, trimSegments } from "./segment-files.ts";
@@ -138,6 +138,18 @@ export interface SharedLogHandle {
 
 export type LogData = Uint8Array | string;
 
+/** The fields of a `log.share()` result, each of its type (TypeError), before anything attaches. */
+function checkLogHandle(handle: SharedLogHandle): void {
+  const what = "attachLog expects the value returned by log.share()";
+  if (typeof handle !== "object" || handle === null || handle.kind !== "shardline-log") throw new TypeError(what);
+  if (!(handle.module instanceof WebAssembly.Module)) throw new TypeError(`${what}: its module is not a WebAssembly.Module`);
+  if (!(handle.memory instanceof WebAssembly.Memory)) throw new TypeError(`${what}: its memory is not a WebAssembly.Memory`);
+  if (typeof handle.dir !== "string") throw new TypeError(`${what}: its dir is not a string`);
+  const inMemory = Number.isSafeInteger(handle.ring) && handle.ring >= 64 && handle.ring % 8 === 0 && handle.ring + RING_HEADER_BYTES <= handle.memory.buffer.byteLength;
+  if (!inMemory) throw new TypeError(`${what}: its ring address is not one`);
+  if (handle.durability !== "full" && handle.durability !== "async") throw new TypeError(`${what}: its durability is ${JSON.stringify(handle.durability)}`);
+}
+
 const MIB = 1024 * 1024;
 const DEFAULTS = { segmentBytesMax: 64 * MIB, batchIntervalUs: 1000, bufferBytes: 8 * MIB };
 /** Shared memory beyond the buffer: thread blocks (~1 MiB each) and stream buffers (1 MiB each). */
@@ -197,9 +209,12 @@ export class Log implements AsyncDisposable {
   }
 
   /** Opens (creating if needed) the log in `dir`, recovering it first. */
-  static async open(platform: Platform, dir: string, options: LogOptions = {}, embedding: LogEmbedding = {}): Promise<Log> {
+  static async open(platform: Platform, dir: string, given: LogOptions = {}, embedding: LogEmbedding = {}): Promise<Log> {
     if (typeof dir !== "string" || dir.length === 0) throw new TypeError("log directory must be a non-empty string");
-    if (typeof options !== "object" || options === null) throw new TypeError("log options must be an object");
+    if (typeof given !== "object" || given === null) throw new TypeError("log options must be an object");
+    // Each option read once, here: a getter that answered the checks `false` and recovery
+    // "yes" turned salvage on, and a corrupt log was cut (review, 2026-12-06).
+    const options: LogOptions = { ...given };
     // As open's: a misspelt option is an error, not a default silently taken (review, 2026-12-06).
     rejectUnknownNames(options, LOG_OPTION_NAMES);
     const limits = logLimits(options);
@@ -303,14 +318,35 @@ export class Log implements AsyncDisposable {
     }
   }
 
-  /** A handle on a log another thread opened (see `share`). */
+  /**
+   * A handle on a log another thread opened (see `share`). Every field of the handle is
+   * checked (TypeError), and its ring address must hold a formatted ring: a handle whose
+   * `ring` was another address attached to whatever was there (a ring of 0 bytes, where an
+   * append waited for ever), and one attach past the shared headroom threw the core's
+   * internal error, not the RangeError the README names (review, 2026-12-06).
+   */
   static async attach(platform: Platform, handle: SharedLogHandle): Promise<Log> {
-    if (handle?.kind !== "shardline-log") throw new TypeError("attachLog expects the value returned by log.share()");
-    const core = await Core.attach(handle.module, handle.memory);
-    const ring = new RingView(core, handle.ring);
-    const limits = { recordBytesMax: ring.recordBytesMax, segmentBytesMax: 0, bufferBytes: ring.capacity };
-    const openedAtLsn = Number.isSafeInteger(handle.openedAtLsn) && handle.openedAtLsn >= 0 && handle.openedAtLsn <= ring.reserveHead ? handle.openedAtLsn : ring.reserveHead;
-    return new Log(platform, core, ring, handle.dir, handle.durability, undefined, limits, undefined, openedAtLsn);
+    checkLogHandle(handle);
+    let core: Core;
+    try {
+      core = await Core.attach(handle.module, handle.memory);
+    } catch (error) {
+      if (error instanceof CoreError && error.status === Status.NO_MEMORY) {
+        throw new RangeError(`cannot attach to log ${handle.dir}: its ${MEMORY_HEADROOM_BYTES / MIB} MiB of shared headroom (attached threads' blocks and streams' buffers) has no room for one more; close some first`);
+      }
+      throw error;
+    }
+    try {
+      const ring = new RingView(core, handle.ring);
+      const formatted = core.u32[(handle.ring + Ring.MAGIC) >>> 2] === RING_MAGIC && ring.capacity > 0 && ring.data + ring.capacity <= core.memory.buffer.byteLength;
+      if (!formatted) throw new TypeError("attachLog expects the value returned by log.share(): its ring address holds no log buffer");
+      const limits = { recordBytesMax: ring.recordBytesMax, segmentBytesMax: 0, bufferBytes: ring.capacity };
+      const openedAtLsn = Number.isSafeInteger(handle.openedAtLsn) && handle.openedAtLsn >= 0 && handle.openedAtLsn <= ring.reserveHead ? handle.openedAtLsn : ring.reserveHead;
+      return new Log(platform, core, ring, handle.dir, handle.durability, undefined, limits, undefined, openedAtLsn);
+    } catch (error) {
+      core.detach(); // gives its ThreadBlock back
+      throw error;
+    }
   }
 
   /** Settles when the durability worker has opened its segment, or failed to (opening handle only). */
@@ -434,14 +470,17 @@ export class Log implements AsyncDisposable {
     if (typeof options !== "object" || options === null) throw new TypeError("stream options must be an object");
     // As openLog's: `{ form: 0n }` read the whole log with nothing said (review, 2026-12-06).
     rejectUnknownNames(options, STREAM_OPTION_NAMES);
-    if (options.from !== undefined && (typeof options.from !== "bigint" || options.from < 0n)) throw new TypeError("stream's from must be a non-negative bigint LSN");
-    if (options.follow !== undefined && typeof options.follow !== "boolean") throw new TypeError("stream's follow must be a boolean");
-    const signal = options.signal as { aborted?: unknown; addEventListener?: unknown } | undefined;
-    if (signal !== undefined && (typeof signal !== "object" || signal === null || typeof signal.aborted !== "boolean" || typeof signal.addEventListener !== "function")) {
+    // Each option read once: a getter that answered the checks with a bigint and the
+    // stream with a string started it at NaN, spinning for ever (review, 2026-12-06).
+    const { from, follow, signal } = options;
+    if (from !== undefined && (typeof from !== "bigint" || from < 0n)) throw new TypeError("stream's from must be a non-negative bigint LSN");
+    if (follow !== undefined && typeof follow !== "boolean") throw new TypeError("stream's follow must be a boolean");
+    const s = signal as { aborted?: unknown; addEventListener?: unknown } | undefined;
+    if (s !== undefined && (typeof s !== "object" || s === null || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function")) {
       throw new TypeError("stream's signal must be an AbortSignal");
     }
     const source = { core: this.core, platform: this.platform, dir: this.dir, ring: this.ring, closed: () => this.#closed, owner: this.owner !== undefined };
-    return withPublicErrors(streamRecords(source, options));
+    return withPublicErrors(streamRecords(source, { from, follow, signal }));
   }
 
   /**

@@ -112,6 +112,9 @@ export function segmentChainProblem(
   if ("invalid" in header) return header.invalid;
   if (salt !== undefined && header.salt !== salt) return "its salt differs from the first segment's: it belongs to another log";
   if (header.segmentNumber !== seg.number || header.firstLsn !== seg.firstLsn) return `its header says segment ${header.segmentNumber} at LSN ${header.firstLsn}`;
+  // Records start on 8-byte LSNs, so does every segment: one off the grid failed later as
+  // the ring's internal "cannot format" (review of the WAL, 2026-12-06).
+  if (header.firstLsn % 8 !== 0) return `its first LSN ${header.firstLsn} is not a multiple of 8`;
   if (previous && header.segmentNumber !== previous.number + 1) return `segment ${previous.number + 1} is missing`;
   if (previous?.endLsn !== undefined && header.firstLsn !== previous.endLsn) return `it starts at LSN ${header.firstLsn} but the previous segment ends at ${previous.endLsn}`;
   return undefined;
@@ -259,8 +262,19 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
         return finish(seg, header, end, scanner.fileSize);
       }
       // Something other than zeros follows the valid prefix of the last segment.
+      // A record there whose header checksum holds but whose type is not FULL was written
+      // so (a newer format): no crash tears a header into that. R8, not a torn tail (it was
+      // cut as one, with any valid record after it: review of the WAL, 2026-12-06).
+      const newerType = stopped === "bad-type";
+      if (newerType && !options.salvage) {
+        throw new CorruptionError(
+          `log segment ${seg.path} is corrupt at offset ${end}: a record with a valid header and a type this version does not know (a newer format?) starts there; open the log with the version that wrote it, or with salvage to cut the log there`,
+          seg.path,
+          end,
+        );
+      }
       const windowEnd = end + header.syncBytesMax;
-      const beyond = scanner.findValidRecord(windowEnd);
+      const beyond = newerType ? end : scanner.findValidRecord(windowEnd);
       if (beyond >= 0 && !options.salvage) {
         throw new CorruptionError(
           `log segment ${seg.path} is corrupt at offset ${end} (${stopped}): a valid record follows at offset ${beyond}, ` +

@@ -1,13 +1,16 @@
 // The Log API: append / appendNow / flushUntil / LSNs, limits and bad input, durability
 // modes, group commit, rotation and streams across segments, follow / abort / close /
-// break, trimBefore, and calls after close.
+// break, trimBefore, and calls after close. Options are read once (review of the WAL,
+// second pass, 2026-12-06, seen failing before the fix): a getter that answered the checks
+// and then something else started a stream at NaN (spinning) or turned salvage on.
 import { Buffer } from "node:buffer";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ClosedError } from "../../src/errors.ts";
-import { recordBytes } from "../../src/wal/format.ts";
+import { ClosedError, CorruptionError } from "../../src/errors.ts";
+import { recordBytes, SEGMENT_HEADER_BYTES } from "../../src/wal/format.ts";
+import type { Log } from "../../src/wal/log.ts";
 import { rejects, throwsA } from "../harness/assert.ts";
-import { cleanup, collect, dec, enc, openLog, platform, segmentPaths, tempDir } from "./helpers.ts";
+import { cleanup, collect, dec, enc, openLog, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
 
 const test = suite("wal log");
 const SMALL = { segmentBytesMax: 4096, bufferBytes: 64 * 1024 };
@@ -254,6 +257,84 @@ test("after close: append rejects and appendNow, stream and share throw ClosedEr
   const again = await openLog(log.dir, SMALL);
   assert.equal((await collect(again)).map((r) => r.text), ["last"]);
   await again[Symbol.asyncDispose]();
+});
+
+const texts = (n: number, prefix = "rec") => Array.from({ length: n }, (_, i) => `${prefix}-${i}-${"x".repeat(i % 17)}`);
+
+test("stream options whose from getter changes after validation: the stream uses what was validated (it spun without yielding)", async () => {
+  // stream() reads options.from three times to check it and streamRecords twice more to use
+  // it: a getter answering 0n to the checks and "x" afterwards makes the tail start at NaN,
+  // and the loop spins synchronously for ever. (A change feed had the same bug: fixed by
+  // reading each option once, tests/engine/feeds.test.ts.) The fake signal below bounds the
+  // spin: after 20,000 looks at `aborted` it ends the stream.
+  const log = await openLog(tempDir(), SMALL);
+  try {
+    await log.append(texts(5));
+    let reads = 0;
+    let looks = 0;
+    const signal = {
+      get aborted() {
+        return ++looks > 20_000;
+      },
+      addEventListener() {},
+      removeEventListener() {},
+    };
+    const options = {
+      get from(): bigint {
+        return (++reads <= 3 ? 0n : "x") as bigint;
+      },
+      signal: signal as unknown as AbortSignal,
+    };
+    let records: string[] = [];
+    try {
+      for await (const r of log.stream(options)) records.push(new TextDecoder().decode(r.data));
+    } catch (error) {
+      assert.ok(error instanceof TypeError, `a typed error, not ${error}`);
+      return;
+    }
+    assert.equal(records, texts(5), `from was read ${reads} times; the stream looked at its signal ${looks} times`);
+  } finally {
+    await log.close();
+  }
+});
+
+test("openLog options whose salvage getter says false to the checks: a log corrupt in the middle is refused, not salvaged (acknowledged records cut)", async () => {
+  // Log.open reads options.salvage twice to check it and a third time to hand it to
+  // recovery: a getter answering false to the checks and "yes" afterwards turns salvage on,
+  // and recovery cuts every record after the corruption (R5) where the caller asked for a
+  // CorruptionError.
+  const dir = tempDir();
+  const first = await openLog(dir, SMALL);
+  const all = texts(300);
+  await first.append(all);
+  await first.close();
+  const paths = segmentPaths(dir);
+  assert.ok(paths.length >= 3, "several segments");
+  const bytes = readAll(paths[0]);
+  bytes[SEGMENT_HEADER_BYTES + recordBytes(enc.encode(all[0]).length) + 14] ^= 1; // record 2's payload
+  writeAll(paths[0], bytes);
+
+  let reads = 0;
+  const options = {
+    ...SMALL,
+    get salvage(): boolean {
+      return (++reads <= 2 ? false : "yes") as boolean;
+    },
+  };
+  let log: Log | undefined;
+  let error: unknown;
+  try {
+    log = await openLog(dir, options);
+  } catch (e) {
+    error = e;
+  }
+  if (log) {
+    const kept = (await collect(log)).length;
+    const decisions = log.recovery?.decisions;
+    await log.close();
+    assert.unreachable(`salvage read ${reads} times: the log opened salvaged (${decisions}), keeping ${kept} of ${all.length} records`);
+  }
+  assert.ok(error instanceof CorruptionError || error instanceof TypeError, `refused with ${error}`);
 });
 
 test.after(cleanup);

@@ -1,13 +1,18 @@
 // Recovery, one test per row of the decision table in docs/wal-format.md (R1-R8), plus the
 // exhaustive cases: the last record cut at every byte offset, every single bit flipped in
 // the last record, zero-filled tails, and stale records from an older segment or log.
+// From the review of the WAL, second pass (2026-12-06), seen failing before the fix: a record
+// with a valid header and another type (a newer format) at the end of the last segment was
+// cut as a torn tail, and a segment header off the 8-byte LSN grid failed as an internal
+// RangeError, not a CorruptionError.
 // End-to-end cases go through openLog; the exhaustive loops call recoverLog directly, on
 // a fresh copy of the same files each time.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
 import { CorruptionError } from "../../src/errors.ts";
-import { recordBytes, SEGMENT_HEADER_BYTES } from "../../src/wal/format.ts";
+import { encodeSegmentHeader, recordBytes, SEGMENT_HEADER_BYTES, segmentFileName } from "../../src/wal/format.ts";
+import type { Log } from "../../src/wal/log.ts";
 import { recoverLog } from "../../src/wal/recovery.ts";
 import { rejects } from "../harness/assert.ts";
 import { cleanup, collect, dec, enc, openLog, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
@@ -306,6 +311,90 @@ test("R7, not R8: a bad record with valid ones only within syncBytesMax after it
   assert.equal(log.recovery!.decisions, ["R7"]);
   assert.equal((await collect(log)).map((r) => r.text), records.slice(0, 90));
   await log.close();
+});
+
+/** A record of `type` with valid checksums for `lsn` under `salt` (docs/wal-format.md's grammar). */
+function frame(core: Core, salt: number, lsn: number, type: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(recordBytes(payload.length));
+  const view = new DataView(out.buffer);
+  const word = (type << 24) | payload.length;
+  const payloadCrc = core.crc32c(payload);
+  const h = new Uint8Array(20);
+  const hv = new DataView(h.buffer);
+  hv.setUint32(0, salt, true);
+  hv.setBigUint64(4, BigInt(lsn), true);
+  hv.setUint32(12, word, true);
+  hv.setUint32(16, payloadCrc, true);
+  view.setUint32(0, core.crc32c(h), true);
+  view.setUint32(4, word, true);
+  view.setUint32(8, payloadCrc, true);
+  out.set(payload, 12);
+  return out;
+}
+
+test("a record of another type with valid checksums at the end of the last segment is reported as corruption (a newer format), not cut as a torn tail", async () => {
+  // docs/wal-format.md: "a record with a valid checksum and another type is reported as
+  // corruption (a newer format)". walValidate stops at the type before it looks at the
+  // checksum, and findValidHeader counts only FULL records: in the last segment, such a
+  // record (and a FULL one a newer writer put after it) is taken for a torn tail (R7) and
+  // truncated away, with nothing said but bytesCut.
+  const dir = tempDir();
+  const first = await openLog(dir, SMALL);
+  const lsns = await first.append(["a", "b", "c"]);
+  const end = Number(first.durableLsn);
+  await first.close();
+  const [path] = segmentPaths(dir);
+  const bytes = readAll(path);
+  const salt = new DataView(bytes.buffer, bytes.byteOffset).getUint32(24, true);
+  const firstLsn = 0;
+  const newer = frame(core, salt, end, 2, enc.encode("a record of a newer format"));
+  const after = frame(core, salt, end + newer.length, 1, enc.encode("and a full one after it"));
+  const offset = SEGMENT_HEADER_BYTES + (end - firstLsn);
+  const grown = new Uint8Array(Math.max(bytes.length, offset + newer.length + after.length));
+  grown.set(bytes);
+  grown.set(newer, offset);
+  grown.set(after, offset + newer.length);
+  writeAll(path, grown);
+  assert.is(lsns.length, 3);
+
+  let log: Log | undefined;
+  let error: unknown;
+  try {
+    log = await openLog(dir, SMALL);
+  } catch (e) {
+    error = e;
+  }
+  if (log) {
+    const report = log.recovery;
+    const size = readAll(path).length;
+    await log.close();
+    assert.unreachable(`opened with ${report?.decisions} (bytesCut ${report?.bytesCut}); the segment is now ${size} bytes, the newer record gone`);
+  }
+  assert.ok(error instanceof CorruptionError, `refused with ${error}`);
+});
+
+test("a segment whose header (checksum valid, name agreeing) puts its first LSN off the 8-byte grid is a CorruptionError naming it, not an internal RangeError", async () => {
+  // Every record occupies a multiple of 8 bytes from LSN 0, so no segment of a log starts
+  // at an LSN off the grid: such a header is on-disk inconsistency (README, Errors:
+  // CorruptionError, "data on disk ... is inconsistent", with `file`). Recovery takes it
+  // (R6) and openLog fails formatting its buffer: "cannot format the log buffer (status 5)".
+  const dir = tempDir();
+  const path = `${dir}/${segmentFileName(1, 4)}`;
+  writeAll(path, encodeSegmentHeader(core, { segmentNumber: 1, firstLsn: 4, salt: 0x1234abcd, syncBytesMax: 64 * 1024, createdUnixMs: 0 }));
+  let log: Log | undefined;
+  let error: unknown;
+  try {
+    log = await openLog(dir, SMALL);
+  } catch (e) {
+    error = e;
+  }
+  if (log) {
+    const at = log.currentLsn;
+    await log.close();
+    assert.unreachable(`opened at LSN ${at}`);
+  }
+  assert.ok(error instanceof CorruptionError, `refused with ${(error as Error)?.name}: ${(error as Error)?.message}`);
+  assert.is((error as CorruptionError).file, path);
 });
 
 test.after(cleanup);
