@@ -120,6 +120,16 @@ export function segmentChainProblem(
   return undefined;
 }
 
+/**
+ * An LSN at or past the end of every record `files` may hold, on the 8-byte grid: each one's
+ * first LSN (from its name, which a damaged header does not change) plus its size.
+ */
+function lsnBoundOf(platform: Platform, files: SegmentFile[]): number {
+  let end = 0;
+  for (const f of files) end = Math.max(end, f.firstLsn + Math.max(0, (platform.stat(f.path)?.size ?? 0) - SEGMENT_HEADER_BYTES));
+  return Math.ceil(end / 8) * 8;
+}
+
 /** Moves `files` into `<dir>/corrupt/` (kept for inspection, out of the log). */
 function moveAside(platform: Platform, dir: string, files: SegmentFile[]): string[] {
   if (files.length === 0) return [];
@@ -196,6 +206,8 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
   // where it ends), and the last one scanned and found to end cleanly (salvage's R4 end).
   let previous: { number: number; endLsn: number | undefined } | undefined;
   let lastClean: { seg: SegmentInfo; header: SegmentHeader; dataEnd: number; fileSize: number } | undefined;
+  /** Past every LSN the segments salvage moved aside may hold (a log begun anew starts there). */
+  let movedEnd = 0;
   const readerFrom = options.salvage ? undefined : options.readerChecksFromLsn;
   for (let i = 0; i < listed.length; i++) {
     const seg = listed[i];
@@ -207,6 +219,7 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
       if (!options.salvage) throw new CorruptionError(`log segment ${seg.path} is corrupt: ${problem}`, seg.path);
       options.beforeSalvageLoss?.("R4");
       report.decisions.push("R4");
+      movedEnd = Math.max(movedEnd, lsnBoundOf(platform, listed.slice(i)));
       report.corruptSegments.push(...moveAside(platform, dir, listed.slice(i)));
       break;
     }
@@ -301,7 +314,10 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
   // Salvage (R4) moved the rest of the chain aside: the last kept segment, whose tail
   // was checked to be clean, is now the end of the log.
   // (Only salvage gets here, and it scans every segment, so lastClean is the one before.)
-  if (!lastClean) return { isNew: true, salt: newSalt(), segments: [], last: undefined, nextLsn: 0, report };
+  // Every segment was moved aside: the log begins again, past every LSN they may hold, so
+  // that LSNs only grow (README): it began again at 0, and gave out LSNs it had handed out
+  // before (review of the WAL, second pass, 2026-12-06).
+  if (!lastClean) return { isNew: true, salt: newSalt(), segments: [], last: undefined, nextLsn: movedEnd, report };
   return finish(lastClean.seg, lastClean.header, lastClean.dataEnd, lastClean.fileSize);
 
   function finish(seg: SegmentInfo, header: SegmentHeader, dataEnd: number, zeroedEnd: number): RecoveredLog {

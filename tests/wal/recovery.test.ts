@@ -122,6 +122,23 @@ test("R4: a segment whose header is corrupt, with data after it, is corruption (
   await log.close();
 });
 
+test("R4 under salvage of the first segment: the log begins again past every LSN it had handed out (LSNs only grow)", async () => {
+  const { dir, lsns } = await makeLog(texts(300));
+  const paths = segmentPaths(dir);
+  const first = readAll(paths[0]);
+  first[10] ^= 0x40; // its header
+  writeAll(paths[0], first);
+  const log = await openLog(dir, { ...SMALL, salvage: true });
+  try {
+    assert.equal(log.recovery!.decisions, ["R4"]);
+    assert.is(log.recovery!.corruptSegments.length, paths.length);
+    const next = await log.append("after salvage");
+    assert.ok(next > lsns[lsns.length - 1], `the first record after the salvage took LSN ${next}, at or below the last one handed out before (${lsns[lsns.length - 1]})`);
+  } finally {
+    await log.close();
+  }
+});
+
 test("R4, not R2: the last segment's header corrupt with records after it is corruption, never deleted as a torn creation", async () => {
   const { dir } = await makeLog(texts(300));
   const paths = segmentPaths(dir);
