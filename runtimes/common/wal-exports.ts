@@ -10,5 +10,5 @@
 // public names (README "Exports") in Node, Bun and Deno.
 
 export { Log } from "../../src/wal/public.ts";
-export { ClosedError, CorruptionError, FileSystemError, LockedError, ShardlineError, WalFailedError } from "../../src/wal/public.ts";
+export { ClosedError, CorruptionError, FileSystemError, LockedError, LogTrimmedError, ShardlineError, WalFailedError } from "../../src/wal/public.ts";
 export type * from "../../src/wal/public.ts";

@@ -25,8 +25,14 @@ import { SEGMENT_HEADER_BYTES } from "./format.ts";
 import { listSegmentFiles, readSegmentHeader } from "./segment-files.ts";
 import { type ScannedRecord, SegmentScanner } from "./segment-scanner.ts";
 
-/** The records at an LSN are no longer in the log: a flush trimmed their segment. */
+/**
+ * The records at an LSN are no longer in the log: `trimBefore` (or, in a database, a flush)
+ * removed their segment. Exported by `shardline/wal` (a stream from such an LSN rejects with
+ * it); a RangeError, as an argument past what the log holds.
+ */
 export class LogTrimmedError extends RangeError {
+  override name = "LogTrimmedError";
+  readonly code = "SHARDLINE_LOG_TRIMMED";
   constructor(readonly lsn: number, readonly oldestLsn: number | undefined) {
     super(`LSN ${lsn} is no longer in the log (trimmed); the oldest record kept is at ${oldestLsn ?? "none"}`);
   }

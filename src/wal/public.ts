@@ -9,6 +9,7 @@ import { Log, type LogOptions, type SharedLogHandle } from "./log.ts";
 export { Log } from "./log.ts";
 export type { Coordination, Durability, LogData, LogLimits, LogOptions, LogRecord, LogStats, RecoveryReport, SharedLogHandle, StreamOptions } from "./log.ts";
 export { ClosedError, CorruptionError, FileSystemError, LockedError, ShardlineError, WalFailedError } from "../errors.ts";
+export { LogTrimmedError } from "./log-tail.ts";
 
 export interface LogApi {
   /** Opens (creating if needed) the log in `dir`; recovery runs first. */

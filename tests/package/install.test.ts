@@ -87,7 +87,7 @@ const PUBLIC_EXPORTS: Record<string, string[]> = {
     "QueueClosedError", "QueueFullError", "ReadOnlyError", "ReaderEvictedError", "SnapshotReleasedError", "TimeoutError",
     "FollowerDirectoryError",
   ],
-  "shardline/wal": ["openLog", "attachLog", "Log", ...ERRORS],
+  "shardline/wal": ["openLog", "attachLog", "Log", ...ERRORS, "LogTrimmedError"],
   "shardline/level": ["ShardlineLevel"],
   "shardline/replicate": ["startPublisher", "openFollower", "Follower", "Publisher", "ReplicationError", "ReplicationGapError"],
 };
