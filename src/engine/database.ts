@@ -872,16 +872,19 @@ export class Database implements AsyncDisposable {
    * thread's reads); one neither finished nor ended holds them, and memtable memory, until
    * this handle closes.
    */
-  scan(options: ScanOptions = {}): ScanIterator {
+  scan(given: ScanOptions = {}): ScanIterator {
     this.#checkOpen();
-    if (typeof options !== "object" || options === null) throw new TypeError("scan options must be an object");
+    // An array passed for the options got "reverse must be a boolean" (arrays have a
+    // reverse method: review of reads, 2026-12-06). Each option is read once, into a copy.
+    if (typeof given !== "object" || given === null || Array.isArray(given)) throw new TypeError("scan options must be an object");
+    const options: ScanOptions = { ...given };
     const view = this.#view(options.snapshot);
     if (view) return view.scan(options);
     const bounds = scanBounds(options);
-    const given = options.snapshot;
-    if (given !== undefined) this.#checkSnapshot(given);
+    const snapshot = options.snapshot;
+    if (snapshot !== undefined) this.#checkSnapshot(snapshot);
     // Pins what it reads now (src/engine/scan.ts), instead of taking a snapshot slot.
-    return new ScanIterator(this.#read, given === undefined ? undefined : Number(given.seq), bounds, boundOf);
+    return new ScanIterator(this.#read, snapshot === undefined ? undefined : Number(snapshot.seq), bounds, boundOf);
   }
 
   // ---- statistics, lifecycle -----------------------------------------------------------

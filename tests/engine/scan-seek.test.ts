@@ -158,5 +158,24 @@ test("bounds and seek targets longer than KEY_BYTES_MAX, and a reverse scan at a
   await db.close();
 });
 
+test("scan options: an array is a TypeError naming the options (it said \"reverse must be a boolean\"), and each option is read once", async () => {
+  const db = await open(tempDir());
+  try {
+    for (const key of ["a", "b", "c"]) await db.put(key, key);
+    assert.throws(() => db.scan([] as unknown as object), (e: unknown) => e instanceof TypeError && /scan options must be an object/.test((e as Error).message));
+    // A getter answering the checks one thing and the scan another: the scan uses what was checked.
+    let reads = 0;
+    const limit = {
+      get limit(): number {
+        return (++reads === 1 ? 2 : -1) as number;
+      },
+    };
+    const keys = [...db.scan(limit)].map(([k]) => dec.decode(k));
+    assert.equal(keys, ["a", "b"], `limit was read ${reads} times`);
+  } finally {
+    await db.close();
+  }
+});
+
 test.after(cleanup);
 test.run();
