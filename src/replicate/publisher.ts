@@ -141,7 +141,6 @@ async function ensureStream(jsm: JetStreamManager, stream: string, subject: stri
   await jsm.streams.add({ name: stream, subjects: [subject], num_replicas: replicas, storage: StorageType.File });
 }
 
-
 /**
  * The bytes of one message: the server's max_payload less room for headers, at most
  * MESSAGE_BYTES_MAX (what a follower's pull can take). A server whose

@@ -79,7 +79,6 @@ export function refuseAnotherDatabase(own: string | undefined, dir: string, stre
   );
 }
 
-
 export async function latestSnapshot(store: ObjectStore): Promise<SnapshotInfo | undefined> {
   const bytes = await store.getBlob(LATEST);
   if (!bytes) return undefined;
