@@ -721,7 +721,12 @@ function linkPendingLocked(mt: usize, target: u32): u32 {
       const at = run + (<usize>k << 2);
       const node = <usize>load<u32>(at);
       atomic.store<u32>(at, 0);
-      linkNode(mt, node);
+      // A deferred node whose (key, ts) is in the list already is dropped, but nodeDefer
+      // indexed it, and its key's slot may still name it: lookups would start from a node
+      // that is in no list and find nothing (review of the core, 2026-12-06). The engine
+      // never defers a duplicate (a writer's timestamps are unique); for a caller that does,
+      // the index is given up and lookups search the list.
+      if (linkNode(mt, node) != node) indexAbandon(mt);
     }
     done += count;
     linked += count;

@@ -78,6 +78,10 @@
 import { crc32cUpdate } from "./crc32c";
 import { currentThreadBlock, TB_RESULT } from "./thread";
 import { takeFreshBlock } from "./heap";
+import { CONTROL_BASE, CTL_HEAP_START, CTL_HEAP_TOP } from "./layout";
+
+/** LSNs stay below 2^53 (exact in a JavaScript number; far below RESERVE_CLOSED's bit 62). */
+const LSN_LIMIT: u64 = 1 << 53;
 
 export const RING_MAGIC: u32 = 0x474e5257;
 /** In reserveHead once the ring is closed (ringCloseDrained); LSNs stay below 2^53. */
@@ -143,7 +147,14 @@ function dataAt(ring: usize, lsn: u64): usize {
  */
 export function ringFormat(ring: usize, capacity: u32, salt: u32, startLsn: u64, recordBytesMax: u32): u32 {
   if (capacity < RING_CAPACITY_MIN || (capacity & (capacity - 1)) != 0) return WAL_BAD_ARGUMENT;
-  if ((startLsn & 7) != 0 || recordBytesMax > RECORD_LENGTH_MAX) return WAL_BAD_ARGUMENT;
+  if ((startLsn & 7) != 0 || startLsn >= LSN_LIMIT || recordBytesMax > RECORD_LENGTH_MAX) return WAL_BAD_ARGUMENT;
+  // The whole ring inside the heap, 8-aligned (its u64 atomics): one over the control
+  // region overwrote the core's header, one past the memory trapped in the fill below, and
+  // one at an address 4 past a block was formatted, then trapped at its first reserve
+  // (review of the core, 2026-12-06; index.ts: nothing traps on bad input).
+  const heapStart = <u64>load<u32>(CONTROL_BASE + CTL_HEAP_START);
+  const heapTop = <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP);
+  if ((ring & 7) != 0 || <u64>ring < heapStart || <u64>ring + <u64>RING_HEADER_BYTES + <u64>capacity > heapTop) return WAL_BAD_ARGUMENT;
   if (recordBytes(recordBytesMax) > <u64>capacity) return WAL_BAD_ARGUMENT;
   // The data area must be zero (a zero header is "not yet published"); a block fresh from
   // the heap already is, and writing the zeros would make all of it resident.

@@ -326,7 +326,11 @@ export class Database implements AsyncDisposable {
   }
 
   /** @internal A handle on a database another thread opened (see `share`; users call the entry's `attach`). */
-  static async attach(platform: Platform, handle: DatabaseHandle): Promise<Database> {
+  static async attach(platform: Platform, given: DatabaseHandle): Promise<Database> {
+    // Each field read once, into a copy: a durability getter answering "full" to the check
+    // and "bogus" after gave a handle that acknowledged writes before their fdatasync
+    // (review of the write paths, 2026-12-06).
+    const handle: DatabaseHandle = typeof given === "object" && given !== null ? { ...given } : given;
     const writeQueue = checkHandle(handle);
     let core: Core;
     try {
@@ -532,9 +536,12 @@ export class Database implements AsyncDisposable {
     const parsed = Array.from({ length: list.length }, (_, i) => {
       const op = list[i];
       if (typeof op !== "object" || op === null) throw new TypeError(`batch operation ${i} must be an object`);
-      if (op.type === "put") return { type: OP_PUT, key: keyOf(op.key), value: valueOf(op.value, this.#shared.valueBytesMax) };
-      if (op.type === "delete") return { type: OP_DELETE, key: keyOf(op.key), value: undefined };
-      throw new TypeError(`batch operation ${i} has type ${JSON.stringify((op as { type?: unknown }).type)}; expected "put" or "delete"`);
+      // Each field read once: a type getter read twice was refused with a message naming a
+      // valid type (review of the write paths, 2026-12-06).
+      const { type, key, value } = op as { type?: unknown; key: Key; value?: Value };
+      if (type === "put") return { type: OP_PUT, key: keyOf(key), value: valueOf(value as Value, this.#shared.valueBytesMax) };
+      if (type === "delete") return { type: OP_DELETE, key: keyOf(key), value: undefined };
+      throw new TypeError(`batch operation ${i} has type ${JSON.stringify(type)}; expected "put" or "delete"`);
     }) as ParsedOp[];
     const bytes = batchBytes(parsed);
     const bytesMax = large ? BATCH_BYTES_MAX : smallBatchBytesMaxFor(this.#shared.valueBytesMax);

@@ -201,8 +201,12 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
   return value as T;
 }
 
-export function resolveOptions(options: DatabaseOptions = {}): ResolvedOptions {
-  if (typeof options !== "object" || options === null) throw new TypeError("options must be an object");
+export function resolveOptions(given: DatabaseOptions = {}): ResolvedOptions {
+  if (typeof given !== "object" || given === null) throw new TypeError("options must be an object");
+  // Each option read once, into a copy: fastWrite was read up to three times, salvage and
+  // others twice, so a getter could pass the checks with one value and be used with another
+  // (review of the write paths, 2026-12-06).
+  const options: DatabaseOptions = { ...given };
   rejectUnknownNames(options, OPTION_NAMES);
   for (const name of ["createIfMissing", "errorIfExists", "readOnly"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "boolean") throw new TypeError(`${name} must be a boolean`);

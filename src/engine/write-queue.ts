@@ -202,8 +202,9 @@ export class WriteQueue<P> {
     if (typeof options === "object" && options !== null) rejectUnknownNames(options, ENQUEUE_OPTION_NAMES);
     if (typeof options !== "object" || options === null) throw new TypeError("enqueue options must be an object");
     let timeoutMs = this.config.timeoutMs;
-    if (options.timeoutMs !== undefined) {
-      timeoutMs = options.timeoutMs;
+    const given = options.timeoutMs; // read once
+    if (given !== undefined) {
+      timeoutMs = given;
       if (typeof timeoutMs !== "number") throw new TypeError(`timeoutMs must be a number, got ${typeof timeoutMs}`);
       if (!Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > TIMEOUT_MS_MAX) {
         throw new RangeError(`timeoutMs must be an integer from 0 to ${TIMEOUT_MS_MAX}, got ${timeoutMs}`);

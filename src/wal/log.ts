@@ -325,7 +325,8 @@ export class Log implements AsyncDisposable {
    * append waited for ever), and one attach past the shared headroom threw the core's
    * internal error, not the RangeError the README names (review, 2026-12-06).
    */
-  static async attach(platform: Platform, handle: SharedLogHandle): Promise<Log> {
+  static async attach(platform: Platform, given: SharedLogHandle): Promise<Log> {
+    const handle: SharedLogHandle = typeof given === "object" && given !== null ? { ...given } : given; // each field read once
     checkLogHandle(handle);
     let core: Core;
     try {
