@@ -1,6 +1,8 @@
 /** Shared helpers for the log tests: the platform, the log API, temp dirs, encoding. */
 import { currentPlatform } from "../harness/platform.ts";
 import { bindLogApi } from "../../src/wal/public.ts";
+import type { Log } from "../../src/wal/log.ts";
+import * as assert from "uvu/assert";
 
 export const platform = await currentPlatform();
 export const { openLog, attachLog } = bindLogApi(platform);
@@ -42,4 +44,24 @@ export async function collect(log: { stream(o?: object): AsyncIterable<{ lsn: bi
   const out: Array<{ lsn: bigint; text: string; data: Uint8Array }> = [];
   for await (const r of log.stream(from === undefined ? {} : { from })) out.push({ lsn: r.lsn, text: dec.decode(r.data), data: r.data });
   return out;
+}
+
+/**
+ * What `openLog(dir, options)` rejects with. A log that opens instead is handed to `opened`
+ * (which says what it found) and closed, and the test fails with that text.
+ */
+export async function openLogRefusal(dir: string, options: object, opened: (log: Log) => string | Promise<string>): Promise<unknown> {
+  let log: Log;
+  try {
+    log = await openLog(dir, options);
+  } catch (error) {
+    return error;
+  }
+  let said: string;
+  try {
+    said = await opened(log);
+  } finally {
+    await log.close();
+  }
+  return assert.unreachable(said);
 }

@@ -11,7 +11,7 @@ import { recordBytes, SEGMENT_HEADER_BYTES } from "../../src/wal/format.ts";
 import type { Log } from "../../src/wal/log.ts";
 import { LogTrimmedError } from "../../src/wal/public.ts";
 import { rejects, throwsA } from "../harness/assert.ts";
-import { cleanup, collect, dec, enc, openLog, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
+import { cleanup, collect, dec, enc, openLog, openLogRefusal, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
 
 const test = suite("wal log");
 const SMALL = { segmentBytesMax: 4096, bufferBytes: 64 * 1024 };
@@ -322,19 +322,7 @@ test("openLog options whose salvage getter says false to the checks: a log corru
       return (++reads <= 2 ? false : "yes") as boolean;
     },
   };
-  let log: Log | undefined;
-  let error: unknown;
-  try {
-    log = await openLog(dir, options);
-  } catch (e) {
-    error = e;
-  }
-  if (log) {
-    const kept = (await collect(log)).length;
-    const decisions = log.recovery?.decisions;
-    await log.close();
-    assert.unreachable(`salvage read ${reads} times: the log opened salvaged (${decisions}), keeping ${kept} of ${all.length} records`);
-  }
+  const error = await openLogRefusal(dir, options, async (log) => `salvage read ${reads} times: the log opened salvaged (${log.recovery?.decisions}), keeping ${(await collect(log)).length} of ${all.length} records`);
   assert.ok(error instanceof CorruptionError || error instanceof TypeError, `refused with ${error}`);
 });
 

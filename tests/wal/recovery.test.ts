@@ -12,10 +12,9 @@ import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
 import { CorruptionError } from "../../src/errors.ts";
 import { encodeSegmentHeader, recordBytes, SEGMENT_HEADER_BYTES, segmentFileName } from "../../src/wal/format.ts";
-import type { Log } from "../../src/wal/log.ts";
 import { recoverLog } from "../../src/wal/recovery.ts";
 import { rejects } from "../harness/assert.ts";
-import { cleanup, collect, dec, enc, openLog, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
+import { cleanup, collect, dec, enc, openLog, openLogRefusal, platform, readAll, segmentPaths, tempDir, writeAll } from "./helpers.ts";
 
 const test = suite("wal recovery");
 const core = await Core.create({ shards: 1, memoryBytesMax: 256 << 20 });
@@ -374,19 +373,7 @@ test("a record of another type with valid checksums at the end of the last segme
   writeAll(path, grown);
   assert.is(lsns.length, 3);
 
-  let log: Log | undefined;
-  let error: unknown;
-  try {
-    log = await openLog(dir, SMALL);
-  } catch (e) {
-    error = e;
-  }
-  if (log) {
-    const report = log.recovery;
-    const size = readAll(path).length;
-    await log.close();
-    assert.unreachable(`opened with ${report?.decisions} (bytesCut ${report?.bytesCut}); the segment is now ${size} bytes, the newer record gone`);
-  }
+  const error = await openLogRefusal(dir, SMALL, (log) => `opened with ${log.recovery?.decisions} (bytesCut ${log.recovery?.bytesCut}); the segment is now ${readAll(path).length} bytes, the newer record gone`);
   assert.ok(error instanceof CorruptionError, `refused with ${error}`);
 });
 
@@ -398,18 +385,7 @@ test("a segment whose header (checksum valid, name agreeing) puts its first LSN 
   const dir = tempDir();
   const path = `${dir}/${segmentFileName(1, 4)}`;
   writeAll(path, encodeSegmentHeader(core, { segmentNumber: 1, firstLsn: 4, salt: 0x1234abcd, syncBytesMax: 64 * 1024, createdUnixMs: 0 }));
-  let log: Log | undefined;
-  let error: unknown;
-  try {
-    log = await openLog(dir, SMALL);
-  } catch (e) {
-    error = e;
-  }
-  if (log) {
-    const at = log.currentLsn;
-    await log.close();
-    assert.unreachable(`opened at LSN ${at}`);
-  }
+  const error = await openLogRefusal(dir, SMALL, (log) => `opened at LSN ${log.currentLsn}`);
   assert.ok(error instanceof CorruptionError, `refused with ${(error as Error)?.name}: ${(error as Error)?.message}`);
   assert.is((error as CorruptionError).file, path);
 });
