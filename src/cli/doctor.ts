@@ -493,13 +493,25 @@ type ReplayStart = { checkpoint: number } | { rebuilt: true };
  * checkpoint on), without changing it. Returns what it read when the log has no error
  * (warnings allowed), undefined otherwise.
  */
+/**
+ * RECOVERY.md G1b: the group WAL holds no segment while the durable mark is past the
+ * checkpoint: records synced and in no table are gone with the log, and open refuses it
+ * (doctor said 0 errors while every read refused the database: review of the CLI,
+ * 2026-12-06). True when it said so.
+ */
+function lostLogBelowMark(x: Examination, check: string, rel: string, start: ReplayStart, segments: number): boolean {
+  if (check !== "wal" || segments > 0 || !("checkpoint" in start) || x.durableMark === undefined || x.durableMark <= start.checkpoint) return false;
+  x.add("error", check, rel, `the log holds no segment, but the durable mark says records up to LSN ${x.durableMark} were synced, past the checkpoint at ${start.checkpoint}: those writes are in no table and their log is missing; open refuses this database (restore the log, or --repair --salvage opens it without them)`, { repair: "salvage" });
+  return true;
+}
+
 function checkLog(x: Examination, logDir: string, check: string, shards: number, start: ReplayStart): { segments: number; records: number; bytes: number; endLsn: number } | undefined {
   const { platform, core } = x;
   const rel = x.rel(logDir);
   const errorsBefore = x.findings.filter((f) => f.severity === "error").length;
   const hasErrors = () => x.findings.filter((f) => f.severity === "error").length > errorsBefore;
   if (!platform.stat(logDir)?.isDirectory) {
-    x.add("warning", check, rel, "the log directory is missing (the next open starts an empty log)");
+    if (!lostLogBelowMark(x, check, rel, start, 0)) x.add("warning", check, rel, "the log directory is missing (the next open starts an empty log)");
     return undefined;
   }
   x.checked.logs++;
@@ -529,6 +541,7 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number,
   // with segment 1: a group WAL whose first segment is numbered above 1 and starts past the
   // checkpoint lost the segments before it, with records never flushed (RECOVERY.md G5).
   const first = listed[0];
+  lostLogBelowMark(x, check, rel, start, listed.length);
   if (first && check === "wal" && "checkpoint" in start && first.number > 1 && first.firstLsn > start.checkpoint) {
     x.add("error", check, `${rel}/${first.name}`, `the log starts at LSN ${first.firstLsn} (segment ${first.number}), past the checkpoint at ${start.checkpoint}: the segments before it, holding records not in any table, are missing; open refuses this log (--repair --salvage opens it without them, losing those records)`, { repair: "salvage" });
   }

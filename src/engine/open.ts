@@ -38,6 +38,7 @@ import { FailCode, Ring, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/
 import { Log, type RecoveryReport } from "../wal/log.ts";
 import { RingView } from "../wal/ring.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
+import { readDurableMark } from "../wal/durable-mark.ts";
 import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationChoice, Database, type RecoveryInfo } from "./database.ts";
 import { openReadOnly } from "./open-read-only.ts";
@@ -175,7 +176,9 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     // and at or past the checkpoint (replay starts there: a record below it would be
     // skipped). A log that a salvage cut below this floor is set aside (G4a, R9), or first
     // flushed to tables when records past the checkpoint are left (R10: flushBelowFloor).
-    const startLsn = Math.ceil(Math.max(Number(manifest.maxSeq) + 1, manifest.groupCheckpoint) / 8) * 8;
+    const lostLog = purpose.followerCheckpoint ? undefined : refuseLostLog(platform, dir, manifest, o.salvage);
+    if (lostLog) manifest = renewIdentity(core, platform, dir, manifest);
+    const startLsn = Math.ceil(Math.max(Number(manifest.maxSeq) + 1, manifest.groupCheckpoint, lostLog?.markLsn ?? 0) / 8) * 8;
     log = await Log.open(platform, `${dir}/wal`, {
       segmentBytesMax: o.walSegmentBytesMax,
       bufferBytes: o.walBufferBytes,
@@ -406,6 +409,29 @@ export interface DataWithoutManifest {
  * the next open does not refuse again) and the database given a new id (renewIdentity).
  * Returns the manifest to go on with.
  */
+/**
+ * RECOVERY.md G1b: a group WAL with no segment at all (wal/ emptied, or gone) while the
+ * durable mark (readers/DURABLE) says records up to LSN m were synced, m past the
+ * checkpoint: those records, acknowledged and in no table, went with the log. The open
+ * began a new log over them without a word, and doctor said 0 errors (review of the CLI,
+ * 2026-12-06). CorruptionError; with salvage, the open goes on without them (the caller
+ * renews the database's id, and the new log starts past the mark, so that LSNs only grow).
+ */
+function refuseLostLog(platform: Platform, dir: string, manifest: ManifestData, salvage: boolean): { markLsn: number } | undefined {
+  const markLsn = readDurableMark(platform, durableMarkPath(dir));
+  if (markLsn === undefined || markLsn <= manifest.groupCheckpoint) return undefined;
+  const wal = `${dir}/wal`;
+  if (platform.stat(wal)?.isDirectory && listSegmentFiles(platform, wal).length > 0) return undefined;
+  if (!salvage) {
+    throw new CorruptionError(
+      `group WAL in ${wal} holds no segment, but the durable mark says records up to LSN ${markLsn} were synced, past the checkpoint at ${manifest.groupCheckpoint}: those writes are in no table and their log is missing; restore it, or open with salvage: true (shardline doctor --repair --salvage) to go on without them`,
+      wal,
+      0,
+    );
+  }
+  return { markLsn };
+}
+
 function refuseMissingSegments(core: Core, platform: Platform, dir: string, manifest: ManifestData, salvage: boolean): ManifestData {
   const first = listSegmentFiles(platform, `${dir}/wal`)[0];
   if (!first || first.number <= 1 || first.firstLsn <= manifest.groupCheckpoint) return manifest;
