@@ -181,27 +181,45 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     this.#signal = options.signal;
     const e = env.core.exports;
     const shards = env.shared.shards;
-    // Shard 0's count is the database's: claim a place first (an atomic add, so threads
-    // subscribing at once cannot both take the last one).
-    if (e.shardAddSubscribers(0, 1) > SUBSCRIPTIONS_MAX) {
-      e.shardAddSubscribers(0, -1);
-      throw new RangeError(`a database has at most ${SUBSCRIPTIONS_MAX} change-feed subscriptions at once (SUBSCRIPTIONS_MAX); end one first`);
+    // The abort listener before any place is claimed: a signal that passes instanceof
+    // AbortSignal but is none throws here, and it threw after the claims, which nothing gave
+    // back (64 such calls took every place until close: review of feeds, 2026-12-06).
+    try {
+      this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    } catch (error) {
+      throw new TypeError(`subscribe's signal must be an AbortSignal (${(error as Error).message})`);
     }
-    const published = env.group.publishedEnd; // (1)
-    const largeBatch = env.shared.largeBatchLsn; // (1b)
-    const startLsn = largeBatch > 0 && largeBatch < published ? largeBatch : published;
-    this.#tail = new LogTail(env.core, env.platform, `${env.dir}/wal`, startLsn, true);
-    this.#batches = new BatchAssembler(startLsn);
-    const counters = env.shared.betweenTakes(() => Array.from({ length: shards }, (_, shard) => e.shardCommitCounter(shard))); // (2)
-    for (let shard = 0; shard < shards; shard++) {
-      const startTs = counters[shard];
-      this.#startTs.push(startTs);
-      this.#startAt.push(Number(startTs));
-      this.#expected.push(Number(startTs) + 1);
-      this.#held.push(new Map());
-      if (shard > 0) e.shardAddSubscribers(shard, 1);
+    let claimed = 0; // shards 0..claimed-1 count this subscription
+    try {
+      // Shard 0's count is the database's: claim a place first (an atomic add, so threads
+      // subscribing at once cannot both take the last one).
+      if (e.shardAddSubscribers(0, 1) > SUBSCRIPTIONS_MAX) {
+        e.shardAddSubscribers(0, -1);
+        throw new RangeError(`a database has at most ${SUBSCRIPTIONS_MAX} change-feed subscriptions at once (SUBSCRIPTIONS_MAX); end one first`);
+      }
+      claimed = 1;
+      const published = env.group.publishedEnd; // (1)
+      const largeBatch = env.shared.largeBatchLsn; // (1b)
+      const startLsn = largeBatch > 0 && largeBatch < published ? largeBatch : published;
+      this.#tail = new LogTail(env.core, env.platform, `${env.dir}/wal`, startLsn, true);
+      this.#batches = new BatchAssembler(startLsn);
+      const counters = env.shared.betweenTakes(() => Array.from({ length: shards }, (_, shard) => e.shardCommitCounter(shard))); // (2)
+      for (let shard = 0; shard < shards; shard++) {
+        const startTs = counters[shard];
+        this.#startTs.push(startTs);
+        this.#startAt.push(Number(startTs));
+        this.#expected.push(Number(startTs) + 1);
+        this.#held.push(new Map());
+        if (shard > 0) {
+          e.shardAddSubscribers(shard, 1);
+          claimed = shard + 1;
+        }
+      }
+    } catch (error) {
+      for (let shard = 0; shard < claimed; shard++) e.shardAddSubscribers(shard, -1);
+      this.#signal?.removeEventListener("abort", this.#onAbort);
+      throw error;
     }
-    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<ChangeEvent> {

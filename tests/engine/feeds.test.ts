@@ -13,7 +13,9 @@
 // walBatchIntervalUs; a prefix given as a Uint8Array was read for the feed's lifetime.
 // From a third review (2026-12-06, feeds with the write paths), seen failing before its
 // fix: subscribe() read `from` once to check it and again to use it, so a getter could pass
-// a string that made the feed silent for ever.
+// a string that made the feed silent for ever. From a fourth (2026-12-06, later): a signal
+// that passed instanceof AbortSignal but was none threw after the subscription's places
+// were claimed, and nothing gave them back.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
@@ -601,4 +603,27 @@ test("options whose from getter changes after validation: the feed uses what was
 });
 
 test.after(cleanup);
+test("subscribe() with a signal that passes instanceof AbortSignal but is not one: a TypeError that leaves no subscription place taken (review of feeds, second pass, 2026-12-06: 64 such calls took every place until close)", async () => {
+  // The constructor claims a place in every shard's subscriber count, then adds its abort
+  // listener; that throws for such an object, and the places are never given back: after
+  // SUBSCRIPTIONS_MAX such calls the database refuses every subscription until it closes.
+  const db = await open(tempDir(), { shards: 2 });
+  try {
+    const fake = Object.create(AbortSignal.prototype) as AbortSignal;
+    for (let i = 0; i < SUBSCRIPTIONS_MAX; i++) {
+      assert.throws(() => db.subscribe({ signal: fake }), (e: unknown) => e instanceof TypeError);
+    }
+    assert.equal(db.stats().shards.map((s) => s.subscribers), [0, 0], "no subscription is live");
+    let feed: AsyncIterableIterator<ChangeEvent> | undefined;
+    try {
+      feed = db.subscribe();
+    } catch (error) {
+      assert.unreachable(`a valid subscribe() after the refused ones threw: ${(error as Error).message}`);
+    }
+    await feed!.return!();
+  } finally {
+    await db.close();
+  }
+});
+
 test.run();
