@@ -53,7 +53,7 @@ import { compareEntries, compareKeys } from "../table/key-order.ts";
 import type { TableMeta } from "../table/format.ts";
 import { TableReader } from "../table/table-reader.ts";
 import type { SegmentHeader } from "../wal/format.ts";
-import { creatingSegmentNames, listSegmentFiles, onlyZerosAfterHeader, readSegmentHeader } from "../wal/segment-files.ts";
+import { creatingSegmentNames, listSegmentFiles, listSegmentFilesIfAny, onlyZerosAfterHeader, readSegmentHeader } from "../wal/segment-files.ts";
 import { SegmentScanner, type StopReason } from "../wal/segment-scanner.ts";
 import { explainOpenError, holderText, toolCore } from "./database.ts";
 import { bytesText, type Progress, progress, table } from "./format.ts";
@@ -157,7 +157,7 @@ async function examine(ctx: CliContext, dir: string, core: Core, showProgress: b
   const logDirs = [`${dir}/wal`, ...Array.from({ length: shards }, (_, s) => partitionDir(dir, s))];
   let total = 0;
   for (const name of tableFiles) total += x.size(`${dir}/tables/${name}`);
-  for (const logDir of logDirs) if (platform.stat(logDir)?.isDirectory) for (const seg of listSegmentFiles(platform, logDir)) total += x.size(seg.path);
+  for (const logDir of logDirs) for (const seg of listSegmentFilesIfAny(platform, logDir)) total += x.size(seg.path);
   x.progress = progress(ctx.io, total, showProgress);
   // Routes keys as the database does, to check each table's shard (a manifest's count).
   const router = manifest ? await Core.create({ shards: manifest.shards, memoryBytesMax: 16 * 1024 * 1024 }) : undefined;
@@ -887,7 +887,7 @@ function rebuildShardCount(platform: Platform, core: Core, dir: string, dirCount
 function rebuildCheckpoints(platform: Platform, dir: string, shards: number): { group: number; partitions: number[] } {
   // A log directory that is missing holds nothing (the open creates it; before, its readdir
   // threw ENOENT out of --repair).
-  const start = (logDir: string) => (platform.stat(logDir)?.isDirectory ? listSegmentFiles(platform, logDir)[0]?.firstLsn ?? 0 : 0);
+  const start = (logDir: string) => (listSegmentFilesIfAny(platform, logDir)[0]?.firstLsn ?? 0);
   return { group: start(`${dir}/wal`), partitions: Array.from({ length: shards }, (_, shard) => start(partitionDir(dir, shard))) };
 }
 

@@ -42,7 +42,7 @@ import { type ManifestData } from "./manifest.ts";
 import { durableMarkPath, ReaderSlot } from "./reader-slots.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import { MEMORY_WEIGHT_BYTES } from "../worker-pool.ts";
-import { listSegmentFiles } from "../wal/segment-files.ts";
+import { listSegmentFilesIfAny } from "../wal/segment-files.ts";
 
 const MIB = 1024 * 1024;
 /** Memory beyond the memtables and rings a view needs: replay's state and indexes, read buffers, a large record's block. */
@@ -153,7 +153,7 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
   if (durableLsn !== undefined) {
     // A writer published what is durable: read below it, judge nothing past it (it may be
     // being written), repair nothing. The segments from the checkpoint must all be there.
-    const segments = platform.stat(groupDir)?.isDirectory ? listSegmentFiles(platform, groupDir) : [];
+    const segments = listSegmentFilesIfAny(platform, groupDir);
     // (A log's first segment, number 1, may start past the checkpoint: nothing was below it.
     // A later first segment that does was preceded by one the writer trimmed.)
     const first = segments[0];

@@ -37,7 +37,7 @@ import { workerPool } from "../worker-pool.ts";
 import { FailCode, Ring, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
 import { Log, type RecoveryReport } from "../wal/log.ts";
 import { RingView } from "../wal/ring.ts";
-import { listSegmentFiles } from "../wal/segment-files.ts";
+import { listSegmentFiles, listSegmentFilesIfAny } from "../wal/segment-files.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import type { ActorArgs, ActorMessage } from "./actor.ts";
 import { type CoordinationChoice, Database, type RecoveryInfo } from "./database.ts";
@@ -401,15 +401,6 @@ export interface DataWithoutManifest {
 }
 
 /**
- * The group WAL's first segment must hold the checkpoint, unless it is segment 1 (a log
- * begun anew starts beyond every seq in a table: RECOVERY.md G1). The writer trims only
- * segments wholly below its checkpoint, so a later segment starting past it means the
- * segments before it were lost with records no table holds: CorruptionError (G5), or
- * under `salvage` the loss is accepted, the checkpoint moved to where the log starts (so
- * the next open does not refuse again) and the database given a new id (renewIdentity).
- * Returns the manifest to go on with.
- */
-/**
  * RECOVERY.md G1b: a group WAL with no segment at all (wal/ emptied, or gone) while the
  * durable mark (readers/DURABLE) says records up to LSN m were synced, m past the
  * checkpoint: those records, acknowledged and in no table, went with the log. The open
@@ -421,7 +412,7 @@ function refuseLostLog(platform: Platform, dir: string, manifest: ManifestData, 
   const markLsn = readDurableMark(platform, durableMarkPath(dir));
   if (markLsn === undefined || markLsn <= manifest.groupCheckpoint) return undefined;
   const wal = `${dir}/wal`;
-  if (platform.stat(wal)?.isDirectory && listSegmentFiles(platform, wal).length > 0) return undefined;
+  if (listSegmentFilesIfAny(platform, wal).length > 0) return undefined;
   if (!salvage) {
     throw new CorruptionError(
       `group WAL in ${wal} holds no segment, but the durable mark says records up to LSN ${markLsn} were synced, past the checkpoint at ${manifest.groupCheckpoint}: those writes are in no table and their log is missing; restore it, or open with salvage: true (shardline doctor --repair --salvage) to go on without them`,
@@ -432,6 +423,15 @@ function refuseLostLog(platform: Platform, dir: string, manifest: ManifestData, 
   return { markLsn };
 }
 
+/**
+ * The group WAL's first segment must hold the checkpoint, unless it is segment 1 (a log
+ * begun anew starts beyond every seq in a table: RECOVERY.md G1). The writer trims only
+ * segments wholly below its checkpoint, so a later segment starting past it means the
+ * segments before it were lost with records no table holds: CorruptionError (G5), or
+ * under `salvage` the loss is accepted, the checkpoint moved to where the log starts (so
+ * the next open does not refuse again) and the database given a new id (renewIdentity).
+ * Returns the manifest to go on with.
+ */
 function refuseMissingSegments(core: Core, platform: Platform, dir: string, manifest: ManifestData, salvage: boolean): ManifestData {
   const first = listSegmentFiles(platform, `${dir}/wal`)[0];
   if (!first || first.number <= 1 || first.firstLsn <= manifest.groupCheckpoint) return manifest;
@@ -465,7 +465,7 @@ function renewIdentity(core: Core, platform: Platform, dir: string, manifest: Ma
  */
 export function dataWithoutManifest(platform: Platform, dir: string): DataWithoutManifest {
   const isDir = (path: string) => platform.stat(path)?.isDirectory === true;
-  const segmentsIn = (path: string) => (isDir(path) ? listSegmentFiles(platform, path).length : 0);
+  const segmentsIn = (path: string) => listSegmentFilesIfAny(platform, path).length;
   const tableFiles = isDir(`${dir}/tables`) ? platform.readdir(`${dir}/tables`).filter((name) => name.endsWith(".sst") && platform.stat(`${dir}/tables/${name}`)?.isFile).length : 0;
   const partitionLogs = platform.readdir(dir).filter((name) => /^shard-\d{3,}$/.test(name) && segmentsIn(`${dir}/${name}`) > 0).length;
   return { tableFiles, groupLogSegments: segmentsIn(`${dir}/wal`), partitionLogs };

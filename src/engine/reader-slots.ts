@@ -67,7 +67,7 @@ import { ReaderEvictedError } from "../errors.ts";
 import { LOCK_FILE_WRITE_GRACE_MS } from "../lock-holders.ts";
 import type { Platform, RuntimeName } from "../platform.ts";
 import { hasErrorCode, unlinkIfPresent } from "../platform.ts";
-import { listSegmentFiles, trimSegments } from "../wal/segment-files.ts";
+import { listSegmentFilesIfAny, trimSegments } from "../wal/segment-files.ts";
 import { type ManifestData, tableFileName, tableNumberOf } from "./manifest.ts";
 import { partitionDir } from "./flush.ts";
 
@@ -479,7 +479,9 @@ export class ReaderRetention {
       // The log it holds is what is on disk from its LSN: a slot claiming LSN 0 (a reader
       // still building, or reclaiming) holds the segments there are, not the whole history
       // (before, a build outlasting the grace on a long-lived database was evicted at once).
-      oldestLsn ??= oldestSegmentLsn(this.platform, this.dir) ?? manifest.groupCheckpoint;
+      // (No wal/ yet: the next writer's open judges the slots, in removeOrphans, before its
+      // log makes it; a live reader's slot made that open fail with ENOENT: review, 2026-12-06.)
+      oldestLsn ??= listSegmentFilesIfAny(this.platform, `${this.dir}/wal`)[0]?.firstLsn ?? manifest.groupCheckpoint;
       const logBytes = Math.max(0, manifest.groupCheckpoint - Math.max(record.lsn, oldestLsn));
       // The dropped tables kept for this reader: those dropped after the version it reads
       // (a file dropped at version w is kept for readers below w: removeDroppedTables), but
@@ -599,24 +601,9 @@ export class ReaderRetention {
   }
 }
 
-/**
- * The group WAL's segments, oldest first; none when `wal/` is not there: a writer killed
- * right after its first MANIFEST had not made it, and the next writer's open judges the
- * slots (removeOrphans) before its log makes it (a live reader's slot made that open fail
- * with ENOENT: review, 2026-12-06).
- */
-function groupSegments(platform: Platform, dir: string): ReturnType<typeof listSegmentFiles> {
-  return platform.stat(`${dir}/wal`)?.isDirectory ? listSegmentFiles(platform, `${dir}/wal`) : [];
-}
-
-/** The first LSN of the group WAL's oldest segment, if it has one. */
-function oldestSegmentLsn(platform: Platform, dir: string): number | undefined {
-  return groupSegments(platform, dir)[0]?.firstLsn;
-}
-
 /** Bytes of log segments, for `doctor` and stats: what the live readers keep behind the checkpoint. */
 export function logBytesBelow(platform: Platform, dir: string, lsn: number): number {
-  const segments = groupSegments(platform, dir);
+  const segments = listSegmentFilesIfAny(platform, `${dir}/wal`);
   let bytes = 0;
   for (let i = 0; i + 1 < segments.length && segments[i + 1].firstLsn <= lsn; i++) bytes += platform.stat(segments[i].path)?.size ?? 0;
   return bytes;

@@ -219,7 +219,7 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
       if (!options.salvage) throw new CorruptionError(`log segment ${seg.path} is corrupt: ${problem}`, seg.path);
       options.beforeSalvageLoss?.("R4");
       report.decisions.push("R4");
-      movedEnd = Math.max(movedEnd, lsnBoundOf(platform, listed.slice(i)));
+      movedEnd = lsnBoundOf(platform, listed.slice(i));
       report.corruptSegments.push(...moveAside(platform, dir, listed.slice(i)));
       break;
     }

@@ -23,6 +23,15 @@ export function listSegmentFiles(platform: Platform, dir: string): SegmentFile[]
   return out.sort((a, b) => a.number - b.number);
 }
 
+/**
+ * listSegmentFiles, and none when `dir` is not there: a database's wal/ before its first
+ * writer made it (a writer killed right after its first MANIFEST, or still opening), or
+ * after it was deleted. For readers of a log they do not open; a log's own open makes it.
+ */
+export function listSegmentFilesIfAny(platform: Platform, dir: string): SegmentFile[] {
+  return platform.stat(dir)?.isDirectory ? listSegmentFiles(platform, dir) : [];
+}
+
 /** Names of segment files in `dir` whose creation stopped before their rename (`<name>.creating`, recovery's R0). */
 export function creatingSegmentNames(platform: Platform, dir: string): string[] {
   return platform.readdir(dir).filter(isCreatingSegmentName);
