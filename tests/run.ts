@@ -70,11 +70,42 @@ const failures: string[] = [];
 /** Seconds each file took (import and suites), for the list of the slowest at the end. */
 const fileSeconds = new Map<string, number>();
 const runStarted = performance.now();
+/** The file running now, to which an error thrown or rejected outside any test is charged. */
+let runningFile = "(before the first file)";
+
+/**
+ * An exception nobody caught or a rejection nobody handled, in this process, outside the
+ * test that caused it (a timer, a stream's "error", a promise left behind): one failure,
+ * named after the file running when it surfaced and printed with its stack. Without this a
+ * runtime ends the whole part at once, and the run's log says only that the part "exited 1
+ * without a result" (CI of stop 39: a Node part died 14 s in and its cause was lost).
+ */
+function strayError(kind: string, error: unknown): void {
+  failed++;
+  const text = `${runningFile}: ${kind} outside any test (while that file ran): ${(error as Error)?.stack ?? String(error)}`;
+  failures.push(text);
+  console.error(`\n${text}`);
+}
+const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+if (deno) {
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    strayError("uncaught exception", (event as ErrorEvent).error);
+  });
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    strayError("unhandled rejection", (event as PromiseRejectionEvent).reason);
+  });
+} else {
+  process.on("uncaughtException", (error) => strayError("uncaught exception", error));
+  process.on("unhandledRejection", (reason) => strayError("unhandled rejection", reason));
+}
 
 for (const [index, file] of chosen.entries()) {
   if (!claim(index)) continue;
   files++;
   const name = relative(repoDir, file);
+  runningFile = name;
   g.UVU_INDEX = index;
   g.UVU_QUEUE[index] = [];
   const started = performance.now();
