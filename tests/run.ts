@@ -119,7 +119,16 @@ for (const [index, file] of chosen.entries()) {
   }
   console.log(`\n${name}`);
   for (const run of g.UVU_QUEUE[index] as SuiteRunner[]) {
-    const [errors, ran, skips, total] = await run();
+    let outcome: Awaited<ReturnType<SuiteRunner>>;
+    try {
+      outcome = await run();
+    } catch (error) {
+      // uvu rejects a suite whose own before or after hook threw: one failure, not the part's end.
+      failed++;
+      failures.push(`${name}: a suite hook threw: ${(error as Error)?.stack ?? error}`);
+      continue;
+    }
+    const [errors, ran, skips, total] = outcome;
     passed += ran;
     failed += total - ran;
     skipped += skips;
