@@ -96,6 +96,7 @@ if (argv[0] === CHILD_FLAG) {
       let out = "";
       let err = "";
       let tracer: ReturnType<typeof spawn> | undefined;
+      let closed = false;
       const limit = setTimeout(() => child.kill("SIGKILL"), 60_000);
       child.stderr!.on("data", (c: Buffer) => void (err = (err + c.toString()).slice(-2000)));
       child.stdout!.on("data", (c: Buffer) => {
@@ -103,13 +104,22 @@ if (argv[0] === CHILD_FLAG) {
         if (tracer || !out.includes("OPENED")) return;
         // Attach to every thread of the child (-f with -p), failing its syncs from here on.
         tracer = spawn("strace", ["-f", "-o", "/dev/null", "-e", `trace=${SYNCS}`, "-e", `inject=${SYNCS}:error=EIO`, "-p", String(child.pid)], { stdio: ["ignore", "ignore", "pipe"] });
+        tracer.on("error", (e: Error) => void (err += `\nstrace: ${e.message}`));
         let said = "";
+        let told = false;
+        // Tell the child once. strace still speaks after the child is gone ("Process N
+        // detached" when it is killed below, 5 times in 40 here): by then `dir` is removed,
+        // and a write of `go` there threw ENOENT out of this handler, which ended the whole
+        // test process (CI of stop 39: Node's part "exited 1 without a result").
         tracer.stderr!.on("data", (c: Buffer) => {
           said += c.toString();
-          if (said.includes("attached") && !existsSync(go)) writeFileSync(go, "");
+          if (closed || told || !said.includes("attached")) return;
+          told = true;
+          writeFileSync(go, "");
         });
       });
       child.on("close", () => {
+        closed = true;
         clearTimeout(limit);
         tracer?.kill();
         rmSync(dir, { recursive: true, force: true });
