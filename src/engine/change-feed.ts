@@ -60,7 +60,7 @@
  * counters atomically, and adds itself to each shard's `subscribers` (statistics only).
  */
 import type { Core } from "../core/core.ts";
-import { CorruptionError, FeedHistoryError, FeedOverflowError, ShardlineError } from "../errors.ts";
+import { CorruptionError, FeedHistoryError, FeedOverflowError, publicError, ShardlineError } from "../errors.ts";
 import { hasErrorCode, type Platform } from "../platform.ts";
 import { Ring, RingState } from "../wal/format.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
@@ -231,7 +231,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     // Events already decoded go out at once (only after `from`'s history: see #next).
     if (this.#pending === 0 && this.#readyAt < this.#ready.length && !this.#done) return Promise.resolve({ done: false, value: this.#ready[this.#readyAt++] });
     this.#pending++;
-    const result = this.#busy.then(() => this.#next());
+    // A file-system failure while reading the log is the API's FileSystemError (as a get's).
+    const result = this.#busy.then(() => this.#next()).catch((error) => Promise.reject(publicError(error)));
     this.#busy = result.then(
       () => void this.#pending--,
       () => void this.#pending--,

@@ -25,7 +25,7 @@
  */
 import { Core, CoreError, KEY_BYTES_MAX, STAGING_BYTES, Status, VALUE_BYTES_MAX } from "../core/core.ts";
 import { VALUE_TOMBSTONE } from "../core/memtable.ts";
-import { ClosedError, MemoryFullError, ReadOnlyError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
+import { ClosedError, MemoryFullError, publicError, ReadOnlyError, ShardlineError, SnapshotReleasedError, WalFailedError } from "../errors.ts";
 import type { DirLock, LockRecord } from "../lock.ts";
 import type { Platform, WorkerHandle } from "../platform.ts";
 import { compareKeys } from "../table/key-order.ts";
@@ -977,7 +977,11 @@ export class Database implements AsyncDisposable {
    */
   async refresh(): Promise<void> {
     this.#checkOpen();
-    await this.#live?.refresh();
+    try {
+      await this.#live?.refresh();
+    } catch (error) {
+      throw publicError(error);
+    }
   }
 
   /** @internal The opener of a read-only handle makes it follow the writer (open-read-only.ts). */

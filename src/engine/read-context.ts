@@ -64,7 +64,7 @@
 import type { Core } from "../core/core.ts";
 import { NODE_KEY_LENGTH, NODE_HEIGHT, NODE_LINKS, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
 import type { Platform } from "../platform.ts";
-import { ClosedError, ShardlineError } from "../errors.ts";
+import { ClosedError, publicError, ShardlineError } from "../errors.ts";
 import { filterHash1, filterHash2 } from "../table/bloom-filter.ts";
 import { ValueRead } from "../table/table-reader.ts";
 import type { EngineShared } from "./shared-state.ts";
@@ -225,12 +225,14 @@ export class ReadContext {
       this.#fromMemtables(pinned.memtables[0], key.length, snapshot, read); // (4)
     } catch (error) {
       version?.release();
-      throw error;
+      throw publicError(error); // a file that could not be opened or read: FileSystemError, as everywhere in the API
     } finally {
       this.exit(epoch);
     }
     try {
       if (snapshot! > 0) this.#fromTables(version!, shard, key, snapshot!, read);
+    } catch (error) {
+      throw publicError(error);
     } finally {
       version!.release();
     }

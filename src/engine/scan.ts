@@ -22,7 +22,7 @@ import { NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, 
 import type { TableCursor } from "../table/table-cursor.ts";
 import { compareByteRanges, compareKeys } from "../table/key-order.ts";
 import type { TableReader } from "../table/table-reader.ts";
-import { ClosedError } from "../errors.ts";
+import { ClosedError, publicError } from "../errors.ts";
 import type { ReadContext } from "./read-context.ts";
 import type { TableVersion } from "./table-set.ts";
 import { CALL_BYTES } from "./garbage-pacer.ts";
@@ -327,7 +327,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
       this.#position(undefined);
     } catch (error) {
       this.#end();
-      throw error;
+      throw publicError(error);
     }
   }
 
@@ -370,7 +370,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
       this.#position(key);
     } catch (error) {
       this.#end();
-      throw error;
+      throw publicError(error);
     }
   }
 
@@ -388,7 +388,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
       return { done: false, value: row };
     } catch (error) {
       this.#end();
-      throw error;
+      throw publicError(error);
     }
   }
 
