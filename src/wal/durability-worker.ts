@@ -96,7 +96,7 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
         mark.sync();
       }
     }
-    writer = SegmentWriter.open(files, core, { dir: args.dir, salt: args.salt, segmentBytesMax: args.segmentBytesMax, syncBytesMax: ring.capacity }, args.last, args.fresh);
+    writer = SegmentWriter.open(files, core, { dir: args.dir, salt: args.salt, segmentBytesMax: args.segmentBytesMax, syncBytesMax: ring.capacity }, args.last, args.fresh, args.durableMarkFound);
     try {
       mark?.publish(ring.durableLsn);
     } catch (error) {

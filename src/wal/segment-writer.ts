@@ -48,6 +48,25 @@ export interface SegmentWriterOptions {
 
 let zeros: Uint8Array | undefined;
 
+/** Bytes written again per call by writeAgain. */
+const WRITE_AGAIN_CHUNK_BYTES = 1 << 20;
+
+/** Writes the bytes [from, to) of `file` again, unchanged (SegmentWriter.open says why). */
+function writeAgain(file: FileHandle, from: number, to: number): void {
+  if (to <= from) return;
+  const chunk = new Uint8Array(Math.min(WRITE_AGAIN_CHUNK_BYTES, to - from));
+  for (let at = from; at < to;) {
+    const piece = chunk.subarray(0, Math.min(chunk.length, to - at));
+    for (let got = 0; got < piece.length;) {
+      const n = file.read(piece.subarray(got), at + got);
+      if (n <= 0) throw new Error(`log segment ${file.path}: ${at + got} is past its end, below the ${to} bytes recovery read`);
+      got += n;
+    }
+    file.write(piece, at);
+    at += piece.length;
+  }
+}
+
 export class SegmentWriter {
   #file: FileHandle;
   segment: WriterSegment;
@@ -75,6 +94,16 @@ export class SegmentWriter {
    * and them, away (review of power loss, 2026-12-06). One whose header promises recovery a smaller sync window than
    * this writer's batches can span (it was made with a smaller ring) is not continued: the
    * log goes on in a new segment.
+   *
+   * Before that sync, the bytes no sync is known to have covered are written again (from
+   * the durable mark `confirmedLsn`, when the log has one, else from the start of the
+   * segment's sync window: a writer leaves at most `syncBytesMax` bytes unsynced, all in its
+   * last segment, since a rotation syncs first). A sync that failed (EIO) left them in the
+   * page cache, where recovery read them, but marked clean: Linux does not write them
+   * again, and the next fdatasync returns 0 without them ("fsyncgate"). A writer that
+   * reopened after its WalFailedError (the README's advice) then acknowledged writes after
+   * a hole the disk never got, and a power loss cut them as a torn tail. Written again,
+   * they are dirty, and the sync makes them durable or fails.
    */
   static open(
     platform: Platform,
@@ -82,11 +111,15 @@ export class SegmentWriter {
     options: SegmentWriterOptions,
     last: WriterSegment | undefined,
     fresh: { number: number; firstLsn: number },
+    confirmedLsn?: number,
   ): SegmentWriter {
     if (last) {
       const file = platform.open(last.path, "readwrite");
       const writer = new SegmentWriter(platform, core, options, { ...last }, file);
       try {
+        const windowStart = Math.max(SEGMENT_HEADER_BYTES, last.dataEnd - last.syncBytesMax);
+        const confirmedEnd = confirmedLsn === undefined ? SEGMENT_HEADER_BYTES : SEGMENT_HEADER_BYTES + (confirmedLsn - last.firstLsn);
+        writeAgain(file, Math.max(windowStart, confirmedEnd), last.dataEnd);
         if (last.syncBytesMax < options.syncBytesMax) writer.rotate(); // syncs it first
         else writer.sync();
         platform.fsyncDir(options.dir);

@@ -43,6 +43,13 @@
  *   The outcome is a function of the seed and of the journal; threads may interleave
  *   differently from run to run, so a run is reproducible only as far as they do.
  *
+ * - A failed sync (`failSyncAfter(n)`: the n-th file sync from then on, over all threads,
+ *   throws EIO), as Linux reports a writeback error ("fsyncgate"): the data written since
+ *   the file's last sync stays in the page cache, where reads still see it, but is marked
+ *   clean, so no later sync writes it. At the crash those bytes are what they were before
+ *   (zeros past the old size), unless a write after the failure covered them and a sync
+ *   after that write succeeded (byte by byte: stricter than the kernel's 4 KiB pages).
+ *
  * What it does not model
  * - fsync and fdatasync are the same here (no separate size/mtime metadata); a file's
  *   fsync does not make its directory entry durable (ext4 often does; POSIX does not
@@ -101,6 +108,8 @@ export interface PowerLossPlatform extends Platform {
   readonly crashed: boolean;
   /** Mutating operations so far, over all threads. */
   readonly operations: number;
+  /** The `n`-th file sync from now (fdatasync or fsync, any thread; 1: the next) fails with EIO and loses its data (see the header). */
+  failSyncAfter(n: number): void;
 }
 
 /** What a worker needs to join the journal: structured-cloneable. */
@@ -116,21 +125,23 @@ const PAGE_BYTES = 4096;
 const SECTOR_BYTES = 512;
 const HEADER_BYTES = 64;
 /** Int32 slots of the journal header. */
-const LOCK = 0, CRASHED = 1, END = 2, NEXT_HANDLE = 3, NEXT_GRAVE = 4, OPERATIONS = 5, CRASH_AT = 6;
+const LOCK = 0, CRASHED = 1, END = 2, NEXT_HANDLE = 3, NEXT_GRAVE = 4, OPERATIONS = 5, CRASH_AT = 6, SYNCS = 7, FAIL_SYNC_AT = 8;
 
 /** Pre-image of the bytes an operation changes: none, all zeros (not stored), or stored bytes. */
 type OldBytes = "none" | "zeros" | "bytes";
 
 type JournalEvent =
   | { op: "open"; handle: number; path: string; created: boolean }
-  | { op: "resize"; handle?: number; path?: string; at: number; oldLength: number; sizeBefore: number; old: OldBytes }
+  | { op: "resize"; handle?: number; path?: string; at: number; length: number; oldLength: number; sizeBefore: number; old: OldBytes }
   | { op: "sync"; handle: number }
+  | { op: "syncFailed"; handle: number }
   | { op: "mkdir"; path: string }
   | { op: "rename"; from: string; to: string }
   | { op: "detach"; path: string; grave: string }
   | { op: "fsyncDir"; path: string };
-// "resize" is every data change: a write at `at` (old bytes [at, at+oldLength) and the
-// size before) or a truncate (at = new length). Undoing one is the same for both.
+// "resize" is every data change: a write of `length` bytes at `at` (old bytes
+// [at, at+oldLength) and the size before) or a truncate (at = new length, length 0).
+// Undoing one is the same for both.
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -279,7 +290,17 @@ function makeWrapper(base: Platform, setup: SharedSetup, journal: Journal): Plat
     const oldEnd = Math.min(changeEnd, sizeBefore);
     const old = at < oldEnd ? readRange(file, at, oldEnd) : undefined;
     const kind: OldBytes = !old ? "none" : allZero(old) ? "zeros" : "bytes";
-    journal.append({ op: "resize", ...target, at, oldLength: old?.length ?? 0, sizeBefore, old: kind }, kind === "bytes" ? old : undefined);
+    journal.append({ op: "resize", ...target, at, length: changeEnd - at, oldLength: old?.length ?? 0, sizeBefore, old: kind }, kind === "bytes" ? old : undefined);
+  }
+
+  /** A file's sync (holding the lock): done, or the failure `failSyncAfter` planned, with the data it loses. */
+  function syncOrFail(what: string, handle: number, sync: () => void): void {
+    if (journal.next(SYNCS) === Atomics.load(journal.i32, FAIL_SYNC_AT)) {
+      journal.append({ op: "syncFailed", handle });
+      throw new PlatformError(`${what}: input/output error (a simulated writeback failure)`, "EIO");
+    }
+    sync();
+    journal.append({ op: "sync", handle });
   }
 
   function wrapFile(file: FileHandle, handle: number): FileHandle {
@@ -297,8 +318,8 @@ function makeWrapper(base: Platform, setup: SharedSetup, journal: Journal): Plat
       },
       write: (buf, position) => writeAll(buf.length, position, () => file.write(buf, position)),
       writev: (bufs, position) => writeAll(bufs.reduce((n, b) => n + b.length, 0), position, () => file.writev(bufs, position)),
-      datasync: () => journal.mutate(`fdatasync ${file.path}`, () => (file.datasync(), journal.append({ op: "sync", handle }))),
-      sync: () => journal.mutate(`fsync ${file.path}`, () => (file.sync(), journal.append({ op: "sync", handle }))),
+      datasync: () => journal.mutate(`fdatasync ${file.path}`, () => syncOrFail(`fdatasync ${file.path}`, handle, () => file.datasync())),
+      sync: () => journal.mutate(`fsync ${file.path}`, () => syncOrFail(`fsync ${file.path}`, handle, () => file.sync())),
       truncate: (length) =>
         journal.mutate(`truncate ${file.path}`, () => {
           const size = file.size();
@@ -469,9 +490,20 @@ export async function runRoleUnderPowerLoss(context: ModuleTaskContext): Promise
 interface FileNode {
   kind: "file";
   /** Data changes since the last sync, oldest first. */
-  unsynced: Array<{ at: number; sizeBefore: number; old: Uint8Array }>;
+  unsynced: Change[];
+  /** Changes a failed sync lost (oldest first): the disk kept what they overwrote, except where `healed`. */
+  lost: Change[];
+  /** Byte ranges [from, to) written after a failed sync and synced since: on disk whatever was lost there. */
+  healed: Array<[number, number]>;
   parent: DirNode;
   name: string;
+}
+
+interface Change {
+  at: number;
+  length: number;
+  sizeBefore: number;
+  old: Uint8Array;
 }
 
 interface DirNode {
@@ -502,7 +534,7 @@ function scanDurable(base: Platform, dir: DirNode): void {
   for (const name of base.readdir(realPath(dir))) {
     const s = base.stat(`${realPath(dir)}/${name}`);
     if (!s) continue;
-    const node: Node = s.isDirectory ? newDir(dir, name) : { kind: "file", unsynced: [], parent: dir, name };
+    const node: Node = s.isDirectory ? newDir(dir, name) : { kind: "file", unsynced: [], lost: [], healed: [], parent: dir, name };
     dir.live.set(name, node);
     dir.durable.set(name, node);
     if (node.kind === "dir") scanDurable(base, node);
@@ -570,7 +602,7 @@ class Replay {
       case "open": {
         if (event.created) {
           const { dir, name } = this.parentOf(event.path);
-          const file: FileNode = { kind: "file", unsynced: [], parent: dir, name };
+          const file: FileNode = { kind: "file", unsynced: [], lost: [], healed: [], parent: dir, name };
           dir.live.set(name, file);
         }
         this.handles.set(event.handle, this.fileAt({ path: event.path }));
@@ -578,12 +610,21 @@ class Replay {
       }
       case "resize": {
         const old = event.old === "bytes" ? bytes! : new Uint8Array(event.oldLength);
-        this.fileAt(event).unsynced.push({ at: event.at, sizeBefore: event.sizeBefore, old });
+        this.fileAt(event).unsynced.push({ at: event.at, length: event.length, sizeBefore: event.sizeBefore, old });
         return;
       }
-      case "sync":
-        this.fileAt(event).unsynced = [];
+      case "sync": {
+        const file = this.fileAt(event);
+        if (file.lost.length > 0) for (const { at, length } of file.unsynced) file.healed.push([at, at + length]);
+        file.unsynced = [];
         return;
+      }
+      case "syncFailed": {
+        const file = this.fileAt(event);
+        file.lost.push(...file.unsynced);
+        file.unsynced = [];
+        return;
+      }
       case "mkdir": {
         const { dir, name } = this.parentOf(event.path);
         dir.live.set(name, newDir(dir, name));
@@ -626,6 +667,19 @@ function durableBytes(current: Uint8Array, file: FileNode): Uint8Array {
     before.set(image.subarray(0, Math.min(sizeBefore, image.length)));
     before.set(old.subarray(0, Math.max(0, Math.min(old.length, sizeBefore - at))), at);
     image = before;
+  }
+  if (file.lost.length > 0) {
+    // A failed sync's writes never reached the disk: it holds what they overwrote (the
+    // oldest change's pre-image last, so it wins), zeros past the size before them.
+    image = image.slice();
+    const healed = (i: number) => file.healed.some(([from, to]) => i >= from && i < to);
+    for (let c = file.lost.length - 1; c >= 0; c--) {
+      const { at, length, sizeBefore, old } = file.lost[c];
+      for (let i = at; i < Math.min(at + length, image.length); i++) {
+        if (healed(i)) continue;
+        image[i] = i < sizeBefore && i - at < old.length ? old[i - at] : 0;
+      }
+    }
   }
   return image;
 }
@@ -763,6 +817,9 @@ export function withPowerLoss(base: Platform, root: string, options: PowerLossOp
     },
     get operations() {
       return journal.operations;
+    },
+    failSyncAfter(n: number): void {
+      Atomics.store(journal.i32, FAIL_SYNC_AT, Atomics.load(journal.i32, SYNCS) + n);
     },
     crash(): CrashReport {
       if (rewritten) throw new Error("power-loss platform: crash() was already called");
