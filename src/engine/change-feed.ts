@@ -43,6 +43,9 @@
  *
  * `from`: first the logs' operations with from <= ts <= startTs (after making them all
  * durable; src/engine/logged-operations.ts), in timestamp order per shard, then the log.
+ * The replay reads until it has every timestamp of that range on every shard: a write
+ * whose timestamp (2) saw may have no record yet (the actor takes a group's timestamps
+ * before it reserves the group's record), and a flush covers only what is reserved.
  * If a shard already flushed a timestamp >= from to a table, its log may be trimmed: the
  * iteration fails with FeedHistoryError rather than skip changes silently.
  *
@@ -78,6 +81,12 @@ import type { EngineShared } from "./shared-state.ts";
 const POLL_MS = 100;
 /** How often a `from` replay reads the log again after a flush trimmed a segment under it. */
 const REPLAY_ATTEMPTS_MAX = 4;
+/**
+ * How long a `from` replay waits for the records of timestamps taken before it started
+ * that no log holds yet (see #replay): an actor group waiting for ring room waits for one
+ * sync; this is many.
+ */
+const REPLAY_COMPLETE_MS_MAX = 30_000;
 /**
  * Events' keys and values are views of copies of this many bytes (an event larger than
  * that is a copy of its own): one allocation for many events, and the most one event
@@ -432,19 +441,42 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     }
   }
 
-  /** The logs' operations with from <= ts <= startTs, matching, in timestamp order per shard. */
+  /**
+   * The logs' operations with from <= ts <= startTs, matching, in timestamp order per shard.
+   * Complete: a shard's timestamps are dense and each is logged once, so the log must give
+   * every one of max(from, 1)..startTs. Until it does, some are in records not yet reserved
+   * (the actor takes a group's timestamps, then reserves its record, waiting for ring room
+   * if it must; a large batch's commit likewise) and so below no flush's target yet: the
+   * replay flushes and reads again (REPLAY_COMPLETE_MS_MAX). Before, it read what the flush
+   * covered, the live read skipped every ts <= startTs, and a whole actor group was lost
+   * silently (review of feeds with from, 2026-12-06).
+   */
   async #replay(from: bigint): Promise<ChangeEvent[]> {
+    const startedMs = performance.now();
+    for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 50)) {
+      const read = await this.#replayOnce(from);
+      if (read === undefined) return [];
+      if (read.missing === undefined) return read.events;
+      if (performance.now() - startedMs > REPLAY_COMPLETE_MS_MAX) {
+        throw new ShardlineError(`change feed from ${from}: the logs still lack ${read.missing} after ${REPLAY_COMPLETE_MS_MAX} ms`, "SHARDLINE_INTERNAL");
+      }
+      await this.#untilEnded(new Promise((resolve) => setTimeout(resolve, pauseMs)));
+    }
+  }
+
+  /** One flush and read of #replay: its events, or what it still lacks; undefined once ended. */
+  async #replayOnce(from: bigint): Promise<{ events: ChangeEvent[]; missing?: string } | undefined> {
     const env = this.#env;
     const flushed = env.flush();
     flushed.catch(() => {}); // an end while it runs leaves it unawaited
     await this.#untilEnded(flushed);
-    if (this.#done) return [];
+    if (this.#done) return undefined;
+    const first = from > 1n ? from : 1n;
     const check = () => {
       const manifest = readOpenManifest(env.core, env.platform, env.dir);
       // The replay needs the shard's timestamps from max(from, 1) (timestamps start at 1)
       // to startTs; a table may hold those up to maxTs, which the log need not hold any
       // more. A `from` past startTs needs no history of the shard (the live read has it).
-      const first = from > 1n ? from : 1n;
       for (let shard = 0; shard < env.shared.shards; shard++) {
         const flushed = BigInt(manifest.maxTs[shard]);
         if (first <= this.#startTs[shard] && first <= flushed) throw new FeedHistoryError(from, shard, flushed);
@@ -452,16 +484,15 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
       return manifest;
     };
     let manifest = check();
-    const seen = new Set<string>();
+    /** Each shard's timestamps read in first..startTs, matching or not (a write can be in two logs across a crash's replay). */
+    const seen = Array.from({ length: env.shared.shards }, () => new Set<bigint>());
     const events: ChangeEvent[] = [];
     for (let attempt = 1; ; attempt++) {
       try {
         for (const { op } of loggedOperations(env.core, env.platform, env.dir, manifest, env.shared.shards)) {
-          if (op.ts < from || op.ts > this.#startTs[op.shard] || !this.#matches(op.key)) continue;
-          const id = `${op.shard}:${op.ts}`;
-          if (seen.has(id)) continue; // a write can be in two logs across a crash's replay
-          seen.add(id);
-          events.push(toEvent(op));
+          if (op.ts < first || op.ts > this.#startTs[op.shard] || seen[op.shard].has(op.ts)) continue;
+          seen[op.shard].add(op.ts);
+          if (this.#matches(op.key)) events.push(toEvent(op));
         }
         break;
       } catch (error) {
@@ -470,13 +501,19 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
         // new MANIFEST's checkpoint: the raw ENOENT came out of next() (review, 2026-12-06).
         manifest = check();
         if (!hasErrorCode(error, "ENOENT") || attempt >= REPLAY_ATTEMPTS_MAX) throw error;
-        seen.clear();
+        for (const set of seen) set.clear();
         events.length = 0;
       }
     }
     check();
+    const lacking: string[] = [];
+    for (let shard = 0; shard < env.shared.shards; shard++) {
+      const wanted = this.#startTs[shard] >= first ? this.#startTs[shard] - first + 1n : 0n;
+      if (BigInt(seen[shard].size) < wanted) lacking.push(`shard ${shard}: ${wanted - BigInt(seen[shard].size)} of timestamps ${first}..${this.#startTs[shard]}`);
+    }
+    if (lacking.length > 0) return { events, missing: lacking.join(", ") };
     events.sort((a, b) => (a.commitTs < b.commitTs ? -1 : a.commitTs > b.commitTs ? 1 : a.shard - b.shard));
-    return events;
+    return { events };
   }
 }
 
