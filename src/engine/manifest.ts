@@ -31,6 +31,7 @@ import { Core, SHARDS_MAX } from "../core/core.ts";
 import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import type { TableMeta } from "../table/format.ts";
+import { LSN_LIMIT } from "../wal/format.ts";
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
@@ -221,7 +222,10 @@ export function decodeManifest(core: Core, bytes: Uint8Array, path: string): Man
   if (data.formatVersion !== MANIFEST_FORMAT_VERSION) throw fail(`format version ${data.formatVersion}`);
   const shards = data.shards;
   if (!Number.isInteger(shards) || shards < 1 || shards > SHARDS_MAX) throw fail(`bad shard count ${shards}`);
-  const isLsn = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  // A log's position: the next log starts at the largest of them (rounded up to 8), which
+  // must stay below LSN_LIMIT; larger ones failed opens with the core's RangeError, and a
+  // maxSeq of 2^64-1 wrapped the start to 0, every row hidden (review of open, 2026-12-07).
+  const isLsn = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= LSN_LIMIT - 8;
   // A timestamp or sequence: a decimal u64 (the core takes them as u64; a longer one wrapped).
   const isDecimal = (t: unknown) => typeof t === "string" && /^[0-9]{1,20}$/.test(t) && BigInt(t) <= U64_MAX;
   const listOf = (name: string, list: unknown, ok: (x: unknown) => boolean) => {
@@ -232,9 +236,9 @@ export function decodeManifest(core: Core, bytes: Uint8Array, path: string): Man
   listOf("maxTs", data.maxTs, isDecimal);
   data.replayFloorTs ??= new Array(shards).fill("0");
   listOf("replay floors", data.replayFloorTs, isDecimal);
-  if (!isLsn(data.version)) throw fail(`bad version ${data.version}`);
+  if (!(Number.isSafeInteger(data.version) && data.version >= 0)) throw fail(`bad version ${data.version}`);
   if (!isLsn(data.groupCheckpoint)) throw fail(`bad groupCheckpoint ${data.groupCheckpoint}`);
-  if (!isDecimal(data.maxSeq)) throw fail(`bad maxSeq ${data.maxSeq}`);
+  if (!isDecimal(data.maxSeq) || BigInt(data.maxSeq) >= BigInt(LSN_LIMIT - 8)) throw fail(`bad maxSeq ${data.maxSeq}`);
   if (data.databaseId !== undefined && !(typeof data.databaseId === "string" && /^[0-9a-f]{32}$/.test(data.databaseId))) throw fail(`bad databaseId ${JSON.stringify(data.databaseId)}`);
   if (!Array.isArray(data.tables)) throw fail("no table list");
   // Every field a reader uses, of its type: a checksum-right MANIFEST of a writer bug or an

@@ -26,8 +26,10 @@
  * A mark may be behind the log (never ahead of what was durable when it was stored).
  * Threads: written by the durability worker only; read by any thread of any process.
  */
+import { CorruptionError } from "../errors.ts";
 import type { FileHandle, Platform } from "../platform.ts";
 import { hasErrorCode } from "../platform.ts";
+import { LSN_LIMIT } from "./format.ts";
 
 export const DURABLE_MARK_BYTES = 32;
 const MAGIC = 0x4d44_4c53; // "SLDM"
@@ -84,6 +86,9 @@ export class DurableMarkWriter {
 /**
  * The mark in `path`: its LSN, or undefined when there is no such file (no writer of this
  * format has run) or it never reads whole (READ_ATTEMPTS reads, each racing a rewrite).
+ * A whole mark no writer can store (an LSN at or past LSN_LIMIT, or not a multiple of 8)
+ * is CorruptionError: taken as the log's floor, it failed opens with the core's RangeError
+ * (review of open, 2026-12-07).
  */
 export function readDurableMark(platform: Platform, path: string): number | undefined {
   let file: FileHandle;
@@ -98,7 +103,9 @@ export function readDurableMark(platform: Platform, path: string): number | unde
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
       if (file.read(bytes, 0) !== DURABLE_MARK_BYTES) return undefined;
       const lsn = decodeDurableMark(bytes);
-      if (lsn !== undefined) return lsn;
+      if (lsn === undefined) continue;
+      if (lsn >= LSN_LIMIT || lsn % 8 !== 0) throw new CorruptionError(`durable mark ${path} holds LSN ${lsn}, which no log reaches (LSNs are multiples of 8 below 2^53)`, path);
+      return lsn;
     }
     return undefined;
   } finally {

@@ -11,6 +11,9 @@
  */
 import type { Core } from "../core/core.ts";
 
+/** LSNs stay below this (assembly/walring.ts LSN_LIMIT: exact in a JavaScript number); every record starts at a multiple of 8. */
+export const LSN_LIMIT = 2 ** 53;
+
 export const SEGMENT_MAGIC = 0x4c574c53;
 export const FORMAT_VERSION = 1;
 export const SEGMENT_HEADER_BYTES = 48;
