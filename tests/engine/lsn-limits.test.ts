@@ -45,7 +45,7 @@ async function outcome(dir: string, options: object): Promise<{ error?: unknown;
   try {
     const db = await open(dir, options);
     try {
-      return { what: `ok k1=${text(await db.get("k1"))}` };
+      return { what: `ok k1=${text(db.get("k1"))}` };
     } finally {
       await db.close();
     }
@@ -56,11 +56,11 @@ async function outcome(dir: string, options: object): Promise<{ error?: unknown;
 }
 
 /** Which rows `db` does not show ("" when it shows every one, and each key of `more`). */
-async function missingIn(db: { get(key: string): Promise<Uint8Array | undefined> }, more: string[] = []): Promise<string> {
+function missingIn(db: { get(key: string): Uint8Array | undefined }, more: string[] = []): string {
   const missing: string[] = [];
-  for (let i = 0; i < ROWS; i++) if (text(await db.get(`k${i}`)) !== `v${i}`) missing.push(`k${i}`);
-  if (text(await db.get("fill199"))?.length !== 1000) missing.push("fill199");
-  for (const key of more) if (text(await db.get(key)) === undefined) missing.push(key);
+  for (let i = 0; i < ROWS; i++) if (text(db.get(`k${i}`)) !== `v${i}`) missing.push(`k${i}`);
+  if (text(db.get("fill199"))?.length !== 1000) missing.push("fill199");
+  for (const key of more) if (text(db.get(key)) === undefined) missing.push(key);
   return missing.length === 0 ? "" : `${missing.length} rows missing (${missing.slice(0, 2).join(", ")} ... ${missing[missing.length - 1]})`;
 }
 
@@ -73,7 +73,7 @@ async function missingRows(dir: string, more: string[] = []): Promise<string> {
     return `a writer's open fails: ${(error as Error).constructor.name}: ${(error as Error).message.slice(0, 160)}`;
   }
   try {
-    const lost = await missingIn(db, more);
+    const lost = missingIn(db, more);
     return lost && `a writer's open finds ${lost}`;
   } finally {
     await db.close();
@@ -106,7 +106,7 @@ test("a MANIFEST (checksum right) whose maxSeq or groupCheckpoint puts the log a
       // It opened: then it must show every row, and keep what it acknowledges.
       let lost: string;
       try {
-        if (readOnly) lost = await missingIn(db);
+        if (readOnly) lost = missingIn(db);
         else await db.put("after", "a");
       } finally {
         await db.close();
