@@ -346,7 +346,14 @@ test("the power fails at each write of an open that flushes a log below its floo
   const operations = counting.operations;
   assert.ok(operations > 10, `the two opens and the close make ${operations} writes`);
   // Every third write in each runtime, a different third in each: `npm test` covers them all.
+  // An open makes a few more or fewer writes from run to run (a merge its actor starts
+  // before the close, or not: CI once counted 138 where a later run made fewer than 120):
+  // a run that ends before its crash point loses power after its close instead. Most must
+  // reach theirs, or the sweep would test little.
+  let unreached = 0;
+  let runs = 0;
   for (let crashAt = 1 + (["node", "bun", "deno"].indexOf(runtimeName()) % 3); crashAt <= operations; crashAt += 3) {
+    runs++;
     const dir = copyOf();
     const fates = crashAt % 2 === 0 ? ({ unsynced: "drop", entries: "fsynced" } as const) : ({ unsynced: "pages", entries: "ordered" } as const);
     const p = withPowerLoss(platform, dir, { seed: crashAt, ...fates, crashAtOperation: crashAt });
@@ -355,7 +362,7 @@ test("the power fails at each write of an open that flushes a log below its floo
     } catch (error) {
       if (!p.crashed) throw error;
     }
-    assert.ok(p.crashed, `operation ${crashAt} of ${operations} was reached`);
+    if (!p.crashed) unreached++;
     p.crash();
     // The process that lost power is gone; this one, which played it, is not: its lock file
     // (which names this live process) would read as held.
@@ -365,6 +372,7 @@ test("the power fails at each write of an open that flushes a log below its floo
     });
     await checkAfterCut(db, () => open(dir, options), quiet, busy, inTables);
   }
+  assert.ok(unreached <= runs / 4, `${unreached} of ${runs} runs ended before their crash point (of ${operations} writes counted)`);
 });
 
 test.run();
