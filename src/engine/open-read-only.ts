@@ -208,6 +208,7 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
   for (let shard = 0; shard < shards; shard++) {
     const onDisk = BigInt(manifest.maxTs[shard]);
     core.exports.shardRaiseCounter(shard, replayed.maxTs[shard] > onDisk ? replayed.maxTs[shard] : onDisk);
+    shared.setRecoveredTs(shard, core.exports.shardCommitCounter(shard)); // no writer here: every timestamp came from the files
   }
   const recovery: RecoveryInfo = {
     groupLog: recovered?.report,
@@ -238,7 +239,10 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
       throw error;
     }
     memtables.reclaim();
-    for (let shard = 0; shard < shards; shard++) core.exports.shardRaiseCounter(shard, more.maxTs[shard]);
+    for (let shard = 0; shard < shards; shard++) {
+      core.exports.shardRaiseCounter(shard, more.maxTs[shard]);
+      shared.setRecoveredTs(shard, core.exports.shardCommitCounter(shard));
+    }
     pendingFrom = more.groupPendingFrom;
     end = endLsn;
     // The new visible point: reads from now on see the appended versions (seq < it),

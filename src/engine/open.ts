@@ -254,6 +254,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       const onDisk = BigInt(manifest.maxTs[shard]);
       const max = replayed.maxTs[shard] > onDisk ? replayed.maxTs[shard] : onDisk;
       core.exports.shardRaiseCounter(shard, max);
+      shared.setRecoveredTs(shard, max);
     }
 
     const recovery: RecoveryInfo = {

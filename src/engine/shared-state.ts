@@ -32,6 +32,13 @@
  *   +88  ... reserved to +128
  *   +128 u64 snapshots[SNAPSHOTS_MAX]  live snapshots: seq + 1; 0 a free slot; 1 (RESERVED)
  *                                a slot taken whose seq is not stored yet
+ *   +8320 u64 recoveredTs[SHARDS_MAX]  each shard's commit counter as the open's recovery
+ *                                (or a read-only view's refresh) raised it: timestamps at or
+ *                                below it came from the logs and tables, and a crash may
+ *                                have left gaps among them; every one above was taken by a
+ *                                writer of this database since and is logged once (stored
+ *                                by the opener before any write; atomic; change-feed.ts
+ *                                #replay)
  *
  * Snapshot slots and the GC horizon: a snapshot is protected from the moment it is taken.
  * Threads: any thread takes (`takeSnapshot`) and releases (`releaseSnapshot`) snapshots in
@@ -64,12 +71,12 @@
  * Threads: any thread of the database; the actor alone writes the stats counters.
  */
 import { loadRisingU64 } from "../core/rising-u64.ts";
-import type { Core } from "../core/core.ts";
+import { type Core, SHARDS_MAX } from "../core/core.ts";
 import { Ring } from "../wal/format.ts";
 
 export const SHARED_MAGIC = 0x42444c53;
 export const SNAPSHOTS_MAX = 1024;
-export const SHARED_BYTES = 128 + SNAPSHOTS_MAX * 8;
+export const SHARED_BYTES = 128 + SNAPSHOTS_MAX * 8 + SHARDS_MAX * 8;
 export const DbState = { OPEN: 0, CLOSING: 1, CLOSED: 2, FAILED: 3 } as const;
 
 const F = {
@@ -90,6 +97,7 @@ const F = {
   TAKE_SEQ: 76,
   LARGE_BATCH_LSN: 80,
   SNAPSHOTS: 128,
+  RECOVERED_TS: 128 + SNAPSHOTS_MAX * 8,
 } as const;
 
 /** A reserved, not yet filled snapshot slot holds this (below every real seq + 1 it is 1: visible to nothing). */
@@ -119,6 +127,16 @@ export class EngineShared {
     u32[(address + F.VALUE_BYTES_MAX) >>> 2] = options.valueBytesMax;
     Atomics.store(shared.i32, (address + F.MAGIC) >>> 2, SHARED_MAGIC);
     return shared;
+  }
+
+  /** Stores `shard`'s counter as recovery raised it (see the layout). */
+  setRecoveredTs(shard: number, ts: bigint): void {
+    Atomics.store(this.u64, this.#q(F.RECOVERED_TS) + shard, ts);
+  }
+
+  /** `shard`'s counter as recovery raised it: no gap among the timestamps above it. */
+  recoveredTs(shard: number): bigint {
+    return Atomics.load(this.u64, this.#q(F.RECOVERED_TS) + shard);
   }
 
   #i(field: number): number {
