@@ -488,12 +488,6 @@ function checkGroupFloor(x: Examination, manifest: ManifestData, endLsn: number)
 type ReplayStart = { checkpoint: number } | { rebuilt: true };
 
 /**
- * Checks one log directory by the rules of src/wal/recovery.ts and of replay
- * (src/engine/replay.ts: the records' sizes and shards, large batches assembled from the
- * checkpoint on), without changing it. Returns what it read when the log has no error
- * (warnings allowed), undefined otherwise.
- */
-/**
  * RECOVERY.md G1b: the group WAL holds no segment while the durable mark is past the
  * checkpoint: records synced and in no table are gone with the log, and open refuses it
  * (doctor said 0 errors while every read refused the database: review of the CLI,
@@ -505,6 +499,12 @@ function lostLogBelowMark(x: Examination, check: string, rel: string, start: Rep
   return true;
 }
 
+/**
+ * Checks one log directory by the rules of src/wal/recovery.ts and of replay
+ * (src/engine/replay.ts: the records' sizes and shards, large batches assembled from the
+ * checkpoint on), without changing it. Returns what it read when the log has no error
+ * (warnings allowed), undefined otherwise.
+ */
 function checkLog(x: Examination, logDir: string, check: string, shards: number, start: ReplayStart): { segments: number; records: number; bytes: number; endLsn: number } | undefined {
   const { platform, core } = x;
   const rel = x.rel(logDir);
