@@ -17,7 +17,7 @@ import { type ChangeEvent } from "../../src/engine/change-feed.ts";
 import { FeedHistoryError } from "../../src/engine/public.ts";
 import { startWriters, valueFor } from "./fixtures/attach-writer.ts";
 import { Core } from "../../src/core/core.ts";
-import { attach, cleanup, dec, enc, keysOfShard, open, platform, tempDir } from "./helpers.ts";
+import { attach, cleanup, dec, enc, keysOfShard, open, platform, SLOW_SMALL_RING, tempDir } from "./helpers.ts";
 import { encodeOperations, OP_PUT } from "../../src/engine/records.ts";
 import { bindLogApi } from "../../src/wal/public.ts";
 
@@ -110,14 +110,7 @@ test("channel path (fastWrite: false), ring full: from-feeds started on another 
   // The actor takes a group's timestamps, then reserves its record, waiting for ring room
   // when the ring is full (actor.ts #commitHeld, #reserveGroup). A feed whose counters read
   // (2) falls in that wait has startTs past timestamps whose record is not reserved yet.
-  const db = await open(tempDir(), {
-    shards: 1,
-    fastWrite: false,
-    durability: "async",
-    memtableBytesMax: 64 * 1024 * 1024,
-    walBufferBytes: 4 * 1024 * 1024,
-    faults: { groupLog: { syncDelayMs: 300 } },
-  });
+  const db = await open(tempDir(), { ...SLOW_SMALL_RING, fastWrite: false });
   const att = await attach(db.share());
   try {
     const acked = new Map<string, { ts: bigint; shard: number; value: string | undefined }>();
@@ -180,13 +173,7 @@ test("channel path (fastWrite: false), ring full: from-feeds started on another 
 test("large batches (one shard) while fast-path puts fill the ring on the other: from-feeds started at many moments get all of each batch, once, in order", async () => {
   // #commitLarge takes every shard's timestamps, then reserves the commit record, waiting for
   // ring room when fast-path puts of another handle filled the ring meanwhile.
-  const db = await open(tempDir(), {
-    shards: 2,
-    durability: "async",
-    memtableBytesMax: 64 * 1024 * 1024,
-    walBufferBytes: 4 * 1024 * 1024,
-    faults: { groupLog: { syncDelayMs: 300 } },
-  });
+  const db = await open(tempDir(), { ...SLOW_SMALL_RING, shards: 2 });
   const att = await attach(db.share());
   try {
     // The reference: a plain feed from before any write (the live path, tested elsewhere)
