@@ -468,9 +468,11 @@ test("a slot claiming LSN 0 past its grace holds the log segments there are, not
   // A long history: the log was trimmed far past LSN 0 by flushes.
   // More than a segment of log may be held (what is between the oldest segment and the
   // checkpoint), less than the history.
-  const writer = await open(dir, { ...SMALL, readerRetainBytesMax: 3 * 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
+  // 1 MiB memtables and 4 KiB values: the log trimmed past 4 MiB after a few flushes.
+  const writer = await open(dir, { shards: 2, memtableBytesMax: 1024 * 1024, readerRetainBytesMax: 3 * 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
   try {
-    for (let round = 0; round < 16 && listSegmentFiles(platform, `${dir}/wal`)[0].firstLsn <= 4 * 1024 * 1024; round++) await fill(writer, 0, 2000, `r${round}-`);
+    const value = "v".repeat(4096);
+    for (let i = 0; i < 8000 && listSegmentFiles(platform, `${dir}/wal`)[0].firstLsn <= 4 * 1024 * 1024; i++) await writer.put(`k${pad(i % 500)}`, value);
     await quiet(writer);
     const oldest = listSegmentFiles(platform, `${dir}/wal`)[0].firstLsn;
     assert.ok(oldest > 4 * 1024 * 1024, `precondition: the log starts at LSN ${oldest}, past readerRetainBytesMax`);
@@ -479,9 +481,11 @@ test("a slot claiming LSN 0 past its grace holds the log segments there are, not
     const record = JSON.parse(new TextDecoder().decode(platform.readFile(slot.path)));
     assert.equal([record.manifestVersion, record.lsn], [0, 0]);
     writeFileSync(slot.path, JSON.stringify({ ...record, updatedAt: new Date(Date.now() - 60_000).toISOString() }));
-    await fill(writer, 0, 400, "after-");
+    const flushes = writer.stats().flushes;
+    for (let i = 0; i < 600; i++) await writer.put(`k${pad(i % 500)}`, value);
     await writer.flush();
     await quiet(writer);
+    assert.ok(writer.stats().flushes > flushes, "a flush ran (and weighed the slot) after the slot was written");
     const evicted = slotFiles(dir).filter((n) => n.endsWith(".evicted"));
     slot.release();
     assert.equal(evicted, [], "the building reader was evicted for the history before the log's oldest segment");
@@ -518,7 +522,8 @@ test("a reader that refreshes after every write is not evicted by a merge whose 
   const writer = await open(dir, { shards: 1, memtableBytesMax: 64 * 1024, readerRetainBytesMax: 300 * 1024 });
   const reader = await open(dir, { readOnly: true, refreshIntervalMs: 0, shards: 1, memtableBytesMax: 64 * 1024 });
   let evictedAt: string | undefined;
-  for (let i = 0; i < 3000 && evictedAt === undefined; i++) {
+  // Until 8 merges ran (~1,300 writes), two second-tier ones among them.
+  for (let i = 0; i < 3000 && evictedAt === undefined && writer.stats().compactions < 8; i++) {
     await writer.put(`k${pad(i)}`, randomHex(400)); // incompressible: tables as large as the log
     try {
       reader.get("k000000");
