@@ -309,4 +309,32 @@ test("a chained batch reads the Buffers given to put() and del() when they are a
   }
 });
 
+// abstract-level: LEVEL_SNAPSHOT_NOT_OPEN for an operation on a snapshot that is closed,
+// "which may also be the result of the database being closed". get() said so, but an
+// iterator handed the snapshot to the reopened Database, which checked the handle that
+// took it before its release: a TypeError naming two handles of one directory (review of
+// the Level adapter, 2026-12-07).
+test("reads given a snapshot that the Level's close() closed, after reopen (getSync, hasMany, iterators): LEVEL_SNAPSHOT_NOT_OPEN, as get() gives", async () => {
+  const db = new ShardlineLevel(tempDir("shardline-level-"), { shardline: FAST });
+  await db.open();
+  await db.put("k", "v");
+  const snapshot = db.snapshot();
+  await db.close(); // closes the snapshot: the database owns it
+  await db.open();
+  await rejectsWith(() => db.get("k", { snapshot }), "LEVEL_SNAPSHOT_NOT_OPEN");
+  await rejectsWith(async () => db.getSync("k", { snapshot }), "LEVEL_SNAPSHOT_NOT_OPEN");
+  await rejectsWith(() => db.hasMany(["k"], { snapshot }), "LEVEL_SNAPSHOT_NOT_OPEN");
+  for (const make of [() => db.iterator({ snapshot }), () => db.keys({ snapshot }), () => db.values({ snapshot })]) {
+    await rejectsWith(async () => {
+      const it = make();
+      try {
+        await it.next();
+      } finally {
+        await it.close();
+      }
+    }, "LEVEL_SNAPSHOT_NOT_OPEN");
+  }
+  await db.close();
+});
+
 test.run();
