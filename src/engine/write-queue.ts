@@ -235,7 +235,7 @@ export class WriteQueue<P> {
     this.#detach(r);
     this.#n.timedOut++;
     r.reject(new TimeoutError(r.timeoutMs));
-    this.#checkDrained();
+    this.#left();
   }
 
   #cancel(r: Request): void {
@@ -243,6 +243,21 @@ export class WriteQueue<P> {
     this.#detach(r);
     this.#n.canceled++;
     r.reject(abortError(r.signal!.reason));
+    this.#left();
+  }
+
+  /**
+   * After a waiting request left before it started: if it was the last, the group delay
+   * it was waiting out has no one to wait for, so the queue is idle again (a close()
+   * then resolves at once, not when the delay's timer ran an empty group: review of the
+   * queue, 2026-12-07).
+   */
+  #left(): void {
+    if (this.#waiting.size === 0 && this.#phase === "delaying") {
+      clearTimeout(this.#delayTimer);
+      this.#delayTimer = undefined;
+      this.#phase = "idle";
+    }
     this.#checkDrained();
   }
 

@@ -458,4 +458,47 @@ test("maxGroupDelayUs: requests that already waited it behind a running group st
   );
 });
 
+// The header: "close() resolves once nothing is queued or running". When every waiting
+// request left (cancelled or timed out) while the queue waited out maxGroupDelayUs, the
+// queue stayed "delaying" with nothing waiting, and close() waited for the delay's timer
+// to run an empty group (review of the queue, 2026-12-07).
+test("close() after the only waiting request was cancelled, or timed out, during maxGroupDelayUs resolves at once, not after the delay", async () => {
+  const sink: WriteQueueSink<unknown> = {
+    parse: (ops) => ops,
+    apply: () => ({ ts: 1n, durableAt: 8 }),
+    waitDurable: () => Promise.resolve(),
+    durableLsn: () => 8,
+    syncs: () => 0,
+    refusal: () => undefined,
+  };
+  for (const leave of ["cancelled", "timed out"]) {
+    const queue = new WriteQueue({ capacity: 8, maxBatch: 8, maxGroupDelayUs: 1_000_000, timeoutMs: 0 }, sink, "fake");
+    const controller = new AbortController();
+    const request = queue.enqueue([put("k", "v")], leave === "cancelled" ? { signal: controller.signal } : { timeoutMs: 20 });
+    controller.abort();
+    await request.then(() => assert.unreachable(leave), () => {});
+    assert.is(queue.stats().depth, 0, "nothing waits");
+    let closed = false;
+    const closing = queue.close().then(() => (closed = true));
+    await new Promise((r) => setTimeout(r, 100)); // a tenth of the delay
+    const closedInTime = closed;
+    await closing;
+    assert.ok(closedInTime, `${leave}: close() waited for the maxGroupDelayUs timer of a group with no request left`);
+  }
+});
+
+test("the same through db.close(): a cancelled request does not keep the database's close waiting for maxGroupDelayUs", async () => {
+  const db = await open(tempDir(), { writeQueue: { maxGroupDelayUs: 1_000_000 } });
+  const controller = new AbortController();
+  const request = db.enqueue([put("k", "v")], { signal: controller.signal });
+  controller.abort();
+  await request.then(() => assert.unreachable("cancelled"), () => {});
+  let closed = false;
+  const closing = db.close().then(() => (closed = true));
+  await new Promise((r) => setTimeout(r, 600)); // a close with nothing queued takes well under this
+  const closedInTime = closed;
+  await closing;
+  assert.ok(closedInTime, "db.close() waited out maxGroupDelayUs for a queue with nothing in it");
+});
+
 test.run();
