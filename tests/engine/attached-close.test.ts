@@ -102,4 +102,48 @@ test("close() of an attached handle under durability full settles the fast-path 
   }
 });
 
+/** `p`, or a rejection naming `what` after `ms`: a hang becomes a failure. */
+function within<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hung: ${what}`)), ms)));
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+/** How `p` settled: "ok" or the error's name and code. */
+function outcome(p: Promise<unknown>): Promise<string> {
+  return p.then(() => "ok", (e: Error & { code?: string }) => `${e.name}${e.code ? `/${e.code}` : ""}: ${e.message}`);
+}
+
+// A guard (review of lifecycle races, 2026-12-07, which found no defect): covered nowhere
+// else, no write path of an attached handle hangs or says anything but ClosedError once the
+// opener closed, and its feeds, with and without `from`, end instead of waiting.
+test(`attached handle after the opener closed: every write is a ClosedError, reads and feeds do not hang`, async () => {
+  const db = await open(tempDir(), { shards: 2 });
+  await db.put("a", "1");
+  const h = await attach(db.share());
+  await db.close();
+  const calls: Record<string, () => Promise<unknown>> = {
+    put: () => h.put("k", "v"),
+    putBytes: () => h.put(new Uint8Array([1]), new Uint8Array([2])),
+    delete: () => h.delete("k"),
+    batch: () => h.batch([put("k", "v"), put("j", "v")]),
+    large: () => h.batch(Array.from({ length: 1500 }, (_, j) => put(`z${j}`, "v"))),
+    enqueue: () => h.enqueue([put("k", "v")]),
+    flush: () => h.flush(),
+  };
+  const wrong: string[] = [];
+  for (const [name, call] of Object.entries(calls)) {
+    const r = await within(outcome(call()), name);
+    if (!r.startsWith("ClosedError/SHARDLINE_CLOSED") && !(name === "flush" && r === "ok")) wrong.push(`${name}: ${r}`);
+  }
+  assert.is(h.getString("a"), "1");
+  const feed = h.subscribe();
+  assert.is((await within(feed.next(), "feed")).done, true);
+  const fromFeed = h.subscribe({ from: 1n });
+  const fr = await within(outcome(fromFeed.next()), "from feed");
+  if (fr !== "ok") wrong.push(`from: ${fr}`);
+  await within(h.close(), "h close");
+  assert.equal(wrong, []);
+});
+
 test.run();
