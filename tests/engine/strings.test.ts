@@ -4,7 +4,7 @@
 // the general path for the channel, in-flight channel writes and over-limit strings).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { KEY_BYTES_MAX } from "../../src/core/core.ts";
+import { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "../../src/core/core.ts";
 import { cleanup, enc, eventually, open, tempDir } from "./helpers.ts";
 
 const test = suite("engine strings");
@@ -156,4 +156,105 @@ test("string puts survive close and reopen, read back with get and getString", a
 });
 
 test.after(cleanup);
+// Guards from the review of JS strings (2026-12-07), which found no defect in any runtime:
+// where encodeInto stops at a limit, and a string key being exactly its TextEncoder bytes.
+/** What TextEncoder then a BOM-keeping TextDecoder make of `s`: what shardline must store and read back. */
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+const roundTrip = (s: string) => utf8.decode(enc.encode(s));
+
+async function errorOf(run: () => unknown): Promise<unknown> {
+  try {
+    await run();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+// Guard: the fast path stages with encodeInto into a region exactly as long as the limit; a
+// string whose UTF-8 ends exactly at it (with a 2-, 3- or 4-byte character, or a lone
+// surrogate's 3-byte U+FFFD last) must be written, and one byte more must be the general
+// path's RangeError naming the limit and the UTF-8 length, on every write and read API.
+test("guard: string keys and values of exactly the limit in multi-byte UTF-8 are accepted everywhere; one byte more is the limit's RangeError", async () => {
+  const db = await open(tempDir(), { shards: 1, durability: "async" });
+  const problems: string[] = [];
+  const keys = ["😀".repeat(KEY_BYTES_MAX / 4), "é".repeat(KEY_BYTES_MAX / 2), "€".repeat(682) + "ab", "ab" + "\uD800".repeat(682), "a".repeat(KEY_BYTES_MAX - 4) + "😀", "\uFEFF" + "a".repeat(KEY_BYTES_MAX - 3)];
+  for (const [i, key] of keys.entries()) {
+    assert.is(enc.encode(key).length, KEY_BYTES_MAX, `key ${i} is exactly KEY_BYTES_MAX bytes`);
+    const writes = { put: () => db.put(key, "v"), putBytesValue: () => db.put(key, enc.encode("v")), batch: () => db.batch([{ type: "put", key, value: "v" }]), enqueue: () => db.enqueue([{ type: "put", key, value: "v" }]) };
+    for (const [name, write] of Object.entries(writes)) {
+      const error = await errorOf(write);
+      if (error) problems.push(`exact key ${i} ${name}: ${error}`);
+      else if (db.getString(key) !== "v" || db.getString(enc.encode(key)) !== "v" || !db.has(key)) problems.push(`exact key ${i} ${name}: not read back`);
+    }
+    await db.delete(enc.encode(key));
+    if (db.has(key)) problems.push(`exact key ${i}: delete(bytes) left it`);
+    const over = `${key}a`;
+    const refusals = { put: () => db.put(over, "v"), batch: () => db.batch([{ type: "put", key: over, value: "v" }]), enqueue: () => db.enqueue([{ type: "put", key: over, value: "v" }]), delete: () => db.delete(over), get: () => db.get(over), getString: () => db.getString(over), has: () => db.has(over) };
+    for (const [name, refused] of Object.entries(refusals)) {
+      const error = await errorOf(refused);
+      if (!(error instanceof RangeError) || !/KEY_BYTES_MAX/.test(error.message) || !error.message.includes(`${KEY_BYTES_MAX + 1} bytes`)) problems.push(`over key ${i} ${name}: ${error}`);
+    }
+  }
+  const values = ["😀".repeat(VALUE_BYTES_MAX / 4), "€".repeat((VALUE_BYTES_MAX - 1) / 3) + "a", "a".repeat(VALUE_BYTES_MAX - 4) + "😀"];
+  for (const [i, value] of values.entries()) {
+    assert.is(enc.encode(value).length, VALUE_BYTES_MAX, `value ${i} is exactly VALUE_BYTES_MAX bytes`);
+    const error = await errorOf(() => db.put(`v${i}`, value));
+    if (error) problems.push(`exact value ${i}: ${error}`);
+    else if (db.getString(`v${i}`) !== value) problems.push(`exact value ${i}: not read back`);
+    const over = await errorOf(() => db.put(`o${i}`, `${value}a`));
+    if (!(over instanceof RangeError) || !/VALUE_BYTES_MAX/.test(over.message) || db.has(`o${i}`)) problems.push(`over value ${i}: ${over}`);
+  }
+  assert.equal(problems, []);
+  await db.close();
+});
+
+// Guard: a key written as a string is its TextEncoder bytes for every API (point reads,
+// delete, scan bounds and prefixes, batch, enqueue), and values read back as TextEncoder
+// then a BOM-keeping TextDecoder would make them, from memtables, tables, a snapshot and
+// after a reopen.
+test("guard: edge strings (lone surrogates, U+FEFF, U+0000, U+FFFD, non-BMP) as keys and values match their TextEncoder bytes through every API, tables and reopen", async () => {
+  const edge = ["\uD800", "a\uDC00b", "\uDBFF", "\uFEFF", "\uFEFFbom", "\u0000", "a\u0000b", "\uFFFD", "😀", "\u{10FFFF}", "x\uD83D", "\uDE00y", "", "é"];
+  const dir = tempDir();
+  let db = await open(dir, { shards: 3, memtableBytesMax: 512 * 1024, durability: "async" });
+  const problems: string[] = [];
+  const key = (p: string, i: number, s: string) => `${p}${i}:${s}`;
+  for (const [i, s] of edge.entries()) {
+    await db.put(key("p", i, s), `\uFEFF${s}`);
+    await db.batch([{ type: "put", key: key("b", i, s), value: `\uFEFF${s}` }]);
+    await db.enqueue([{ type: "put", key: key("q", i, s), value: `\uFEFF${s}` }]);
+    await db.put(enc.encode(key("y", i, s)), enc.encode(`\uFEFF${s}`));
+    await db.put(key("d", i, s), "gone");
+    await db.delete(enc.encode(key("d", i, s)));
+  }
+  const check = (where: string, at?: { snapshot: ReturnType<typeof db.snapshot> }) => {
+    for (const [i, s] of edge.entries()) {
+      const value = roundTrip(`\uFEFF${s}`);
+      for (const p of ["p", "b", "q", "y"]) {
+        const k = key(p, i, s);
+        const bytes = enc.encode(k);
+        if (db.getString(k, at) !== value || db.getString(bytes, at) !== value) problems.push(`${where} getString ${p}${i}`);
+        const got = db.get(bytes, at);
+        if (!got || utf8.decode(got) !== value || !db.has(k, at)) problems.push(`${where} get/has ${p}${i}`);
+        const rows = [...db.scan({ gte: k, lte: bytes, snapshot: at?.snapshot })];
+        if (rows.length !== 1 || utf8.decode(rows[0][0]) !== roundTrip(k)) problems.push(`${where} scan ${p}${i}`);
+        if (![...db.scan({ prefix: k, snapshot: at?.snapshot })].some(([rk]) => utf8.decode(rk) === roundTrip(k))) problems.push(`${where} prefix ${p}${i}`);
+      }
+      if (db.has(key("d", i, s), at) || db.getString(key("d", i, s), at) !== undefined) problems.push(`${where} tombstone ${i}`);
+    }
+  };
+  check("memtable");
+  const snapshot = db.snapshot();
+  for (let i = 0; i < 6000; i++) await db.put(`filler${i}`, "x".repeat(200));
+  await eventually(() => db.stats().shards.every((s) => s.tables > 0 && s.frozenMemtables === 0), "flushes done");
+  check("tables");
+  check("snapshot", { snapshot });
+  snapshot.release();
+  await db.close();
+  db = await open(dir);
+  check("reopen");
+  await db.close();
+  assert.equal(problems, []);
+});
+
 test.run();
