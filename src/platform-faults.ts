@@ -23,6 +23,12 @@ export interface FaultPlan {
   code?: string;
   /** Every fdatasync/fsync first sleeps this long: a slow disk (for grouping tests). */
   syncDelayMs?: number;
+  /**
+   * Not a fault: how long the durability worker of a closing log waits for a reservation
+   * never published before it fails the log (EABANDONED), instead of its 5 s, so that tests
+   * of a terminated writer do not wait out the real bound.
+   */
+  abandonedReservationMs?: number;
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));

@@ -16,7 +16,8 @@ const appender = new URL("./fixtures/append-forever.ts", import.meta.url).href;
 
 test("a worker terminated in the middle of an append: the owner's close() settles, failing the log (EABANDONED)", async () => {
   for (let round = 0; round < 2; round++) {
-    const log = await openLog(tempDir(), { segmentBytesMax: 64 * 1024 * 1024, bufferBytes: 64 * 1024 * 1024 });
+    // The durability worker gives up on the abandoned record after 300 ms, not its 5 s.
+    const log = await openLog(tempDir(), { segmentBytesMax: 64 * 1024 * 1024, bufferBytes: 64 * 1024 * 1024, faults: { abandonedReservationMs: 300 } });
     const handle = log.share();
     const flag = new Int32Array(new SharedArrayBuffer(4));
     const worker = platform.spawnWorker({
