@@ -141,7 +141,7 @@ test("an append of a Node Buffer that waits for room in the ring logs the bytes 
   // 40 records of 3,000 bytes into a 64 KiB ring with slow syncs: those past ~21 wait their
   // turn (AppendQueue), keeping a copy. slice() of a Buffer is a view, so they logged the
   // caller's later bytes (review, 2026-12-06).
-  const log = await openLog(tempDir(), { ...SMALL, faults: { syncDelayMs: 200 } });
+  const log = await openLog(tempDir(), { ...SMALL, faults: { syncDelayMs: 20 } });
   const buffer = Buffer.alloc(3000);
   const appends: Array<Promise<bigint>> = [];
   for (let i = 1; i <= 40; i++) {
