@@ -50,7 +50,6 @@ import {
   NODE_TS,
   nodeCreate,
   nodeDefer,
-  nodeLink,
   noteGroupLsn,
   VALUE_TOMBSTONE,
 } from "./skiplist";
@@ -268,11 +267,12 @@ function writeBatch(ring: usize, ops: usize, opsBytes: u32, count: u32, scratch:
     write = writeOp(ring, write, shard, ts, key, keyLength, key + keyLength, valueLength);
     at = key + <usize>keyLength + (valueLength == VALUE_TOMBSTONE ? 0 : <usize>valueLength);
   }
-  // Pass 3: link every version, then publish the record, then leave.
+  // Pass 3: hand every version in (indexed now, linked later, as a single write's), then
+  // publish the record, then leave.
   for (let i: u32 = 0; i < count; i++) {
     const slot = scratch + <usize>i * 12;
     const mt = <usize>load<u32>(slot);
-    nodeLink(mt, <usize>load<u32>(slot, 4));
+    nodeDefer(mt, <usize>load<u32>(slot, 4));
     noteGroupLsn(mt, lsn);
   }
   ringPublish(ring, lsn, payload, RECORD_TYPE_FULL);

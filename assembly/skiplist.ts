@@ -39,8 +39,8 @@
 // Arena after the header: the head node, the key index, the pending ring (below), then
 // nodes (from MT_USED on).
 //
-// Deferred linking (the fast path's single writes; docs/ARCHITECTURE.md "Deferred
-// linking"): a put does not walk the list. It indexes its node and hands its address to
+// Deferred linking (the fast path's writes, single and batched; docs/ARCHITECTURE.md
+// "Deferred linking"): a put does not walk the list. It indexes its node and hands its address to
 // the memtable's pending ring, and the node is linked later, in sorted runs, by
 // whichever thread holds linkLock: the actor in the background (memtableLinkPending), a
 // writer that finds the ring full, or any reader that needs the list (settle). The walk
@@ -75,6 +75,16 @@
 //   the settle reads: every version visible at S is linked when the walk starts. Nodes
 //   handed in later are linked concurrently with the walk, as channel-path nodes always
 //   were, and their seqs are at or above S.
+// - A batch (engine.ts writeBatch) hands in one node after another, across the memtables
+//   of its shards, while it is admitted into all of them and holds its unpublished record.
+//   Its waits for a free entry are the same as a single write's: for entries below its own
+//   to be linked, whose writers are each either storing (nothing to wait for once their
+//   entry is free) or, if themselves batches, waiting only for entries lower still in
+//   that ring. No wait is on a freeze, on the ring's room or on a publication, so no
+//   cycle of waits forms, and a freeze waiting for the batch to leave waits for a writer
+//   that is linking or storing. Every version of the batch carries the record's LSN as
+//   its seq and is handed in before the record is published, so a snapshot sees all of
+//   them after its settle, or (below their seq) none.
 // - A writer that dies between its fetch-add and its store would leave every settle
 //   waiting, as one that dies between reserving and publishing its record leaves the
 //   durability worker waiting: a write is one call into the core, which no JavaScript
