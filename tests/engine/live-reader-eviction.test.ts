@@ -468,8 +468,11 @@ test("a slot claiming LSN 0 past its grace holds the log segments there are, not
   // A long history: the log was trimmed far past LSN 0 by flushes.
   // More than a segment of log may be held (what is between the oldest segment and the
   // checkpoint), less than the history.
-  // 1 MiB memtables and 4 KiB values: the log trimmed past 4 MiB after a few flushes.
-  const writer = await open(dir, { shards: 2, memtableBytesMax: 1024 * 1024, readerRetainBytesMax: 3 * 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
+  // 256 KiB memtables and 4 KiB values: the log trimmed past 4 MiB after ~1,500 puts. The
+  // slot is judged before a flush trims, so it holds the oldest segment (2 MiB) plus what
+  // that flush moved the checkpoint by: ~0.4 MiB here, under 3.5 MiB (with 1 MiB memtables
+  // up to ~2 MiB, and a CI run under Bun evicted the slot with the fix in).
+  const writer = await open(dir, { shards: 2, memtableBytesMax: 256 * 1024, readerRetainBytesMax: 3.5 * 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024 });
   try {
     const value = "v".repeat(4096);
     for (let i = 0; i < 8000 && listSegmentFiles(platform, `${dir}/wal`)[0].firstLsn <= 4 * 1024 * 1024; i++) await writer.put(`k${pad(i % 500)}`, value);
