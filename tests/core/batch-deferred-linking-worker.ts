@@ -12,6 +12,7 @@
  */
 import { Core } from "../../src/core/core.ts";
 import { waitForStart } from "./start-together.ts";
+import { seededRandom } from "../harness/seeded-random.ts";
 
 export const CONTROL_DONE = 0;
 export const CONTROL_ROTATE_GEN = 1;
@@ -56,17 +57,10 @@ export interface StagedOp {
   value?: string;
 }
 
-/** A small deterministic generator (per worker and iteration). */
+/** Deterministic unsigned 32-bit integers (per worker and iteration). */
 function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
+  const next = seededRandom(seed);
+  return () => Math.floor(next() * 4294967296);
 }
 
 /** Whether iteration `i` of worker `w` is a batch (else a single write). */

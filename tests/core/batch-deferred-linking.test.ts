@@ -51,17 +51,13 @@ import {
   opsFor,
   type StagedOp,
 } from "./batch-deferred-linking-worker.ts";
+import { compareKeys } from "../../src/table/key-order.ts";
 
 const test = suite("core: fast-path batches handed in (deferred linking)");
 
 const E_OK = 0;
 const VALUE_TOMBSTONE = 0xffffffff;
 
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
-  return a.length - b.length;
-}
 
 /** Stages `ops` as engineBatch reads them (u8 type, u8 0, u16 keyLength, u32 valueLength, key, value); returns [opsBytes, scratch]. */
 function stageBatch(core: Core, ops: StagedOp[]): [number, number] {
@@ -131,7 +127,7 @@ test("one thread: a batch with more operations for one memtable than its pending
   assert.is(mt.pending, 0);
   assert.is(entries.length, 16 + ops.length, "every version once");
   for (let i = 1; i < entries.length; i++) {
-    const c = compareBytes(entries[i - 1].key, entries[i].key);
+    const c = compareKeys(entries[i - 1].key, entries[i].key);
     assert.ok(c < 0 || (c === 0 && entries[i - 1].ts > entries[i].ts), `order at ${i}`);
   }
   const dups = entries.filter((x) => dec.decode(x.key) === "dup").map((x) => dec.decode(x.value!));
@@ -262,7 +258,7 @@ test(`stress: ${WORKERS} workers, batches and single writes into ${SHARDS} shard
     for (let node = m.first(); node !== 0; node = m.next(node)) {
       const entry = m.entry(node);
       if (prev) {
-        const c = compareBytes(prev.key, entry.key);
+        const c = compareKeys(prev.key, entry.key);
         if (!(c < 0 || (c === 0 && prev.ts > entry.ts))) problems.push(`walk of ${mt}: ${dec.decode(entry.key)}@${entry.ts} after ${dec.decode(prev.key)}@${prev.ts}`);
       }
       prev = entry;
@@ -357,7 +353,7 @@ test(`stress: ${WORKERS} workers, batches and single writes into ${SHARDS} shard
         const entry = m.entry(node);
         const key = dec.decode(entry.key);
         if (prev) {
-          const c = compareBytes(prev.key, entry.key);
+          const c = compareKeys(prev.key, entry.key);
           assert.ok(c < 0 || (c === 0 && prev.ts > entry.ts), `memtable ${mt}: ${key}@${entry.ts} after ${dec.decode(prev.key)}@${prev.ts}`);
         }
         prev = entry;
