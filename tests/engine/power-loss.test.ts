@@ -188,6 +188,12 @@ test("database: a new database's first acknowledged write survives a power loss 
 
 type Writer = typeof writeUntilCrash;
 
+/** Table files (written, or being written) in `dir`'s tables/, through the real platform. */
+function tableFilesIn(dir: string): number {
+  const tables = `${dir}/tables`;
+  return platform.stat(tables) === undefined ? 0 : platform.readdir(tables).filter((name) => name.includes(".sst")).length;
+}
+
 /**
  * ROUNDS power losses on one database written by `write` with `options`: each round
  * recovers through a fresh wrapper and checks every key, then writes until the crash.
@@ -200,6 +206,7 @@ async function powerLossRounds(name: string, options: DatabaseOptions, write: Wr
   let checkedRounds = 0;
   let acked = 0;
   let tablesSeen = 0;
+  let flushesSeen = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const fate = FATES[round % FATES.length];
     const crashAt = 1 + Math.floor(random() * CRASH_AT_MAX);
@@ -218,16 +225,22 @@ async function powerLossRounds(name: string, options: DatabaseOptions, write: Wr
     } catch (error) {
       if (!p.crashed) throw error;
     }
+    // Table files written before the power failed, durable or not (power could fail in
+    // their flushes): the real directory, before crash() rewrites it (stats() reads the
+    // MANIFEST through the wrapper, which fails once the power is off).
+    flushesSeen += tableFilesIn(dir);
     p.crash();
     if (db) await bounded(db.close());
     await bounded(Promise.allSettled(inFlight));
     acked = [...history.values()].flat().filter((op) => op.acked).length;
   }
-  console.log(`  [power loss] engine, ${name}: ${ROUNDS} rounds, ${checkedRounds} recovered under the wrapper, ${acked} acknowledged operations, up to ${tablesSeen} tables`);
+  console.log(`  [power loss] engine, ${name}: ${ROUNDS} rounds, ${checkedRounds} recovered under the wrapper, ${acked} acknowledged operations, up to ${tablesSeen} tables, ${flushesSeen} table files found before the power failed`);
 
   assert.ok(acked > 0, "some writes were acknowledged");
   assert.ok(checkedRounds > 0, "some rounds recovered under the wrapper and were checked");
-  assert.ok(tablesSeen > 0, "the writes reached tables (power could fail in flushes and merges)");
+  // Tables found at a round's recovery, or table files written before a crash: a CI run
+  // under Deno (a loaded machine) found no table at the recoveries of its 3 rounds.
+  assert.ok(tablesSeen > 0 || flushesSeen > 0, "the writes reached tables (power could fail in flushes and merges)");
   const db = await open(dir, options);
   checkKeys(db, history, `${name}: final recovery, through the real platform`);
   checkBatches(db, history, `${name}: final recovery, through the real platform`);
