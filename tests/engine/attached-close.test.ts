@@ -13,6 +13,7 @@
 // That wait missed fast-path batches, whose record end was not noted (review, 2026-12-06).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { within } from "../harness/assert.ts";
 import { attach, cleanup, open, tempDir, text } from "./helpers.ts";
 
 const MIB = 1024 * 1024;
@@ -102,13 +103,6 @@ test("close() of an attached handle under durability full settles the fast-path 
   }
 });
 
-/** `p`, or a rejection naming `what` after `ms`: a hang becomes a failure. */
-function within<T>(p: Promise<T>, what: string, ms = 5000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const limit = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`hung: ${what}`)), ms)));
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
-
 /** How `p` settled: "ok" or the error's name and code. */
 function outcome(p: Promise<unknown>): Promise<string> {
   return p.then(() => "ok", (e: Error & { code?: string }) => `${e.name}${e.code ? `/${e.code}` : ""}: ${e.message}`);
@@ -133,16 +127,16 @@ test(`attached handle after the opener closed: every write is a ClosedError, rea
   };
   const wrong: string[] = [];
   for (const [name, call] of Object.entries(calls)) {
-    const r = await within(outcome(call()), name);
+    const r = await within(outcome(call()), 5000, name);
     if (!r.startsWith("ClosedError/SHARDLINE_CLOSED") && !(name === "flush" && r === "ok")) wrong.push(`${name}: ${r}`);
   }
   assert.is(h.getString("a"), "1");
   const feed = h.subscribe();
-  assert.is((await within(feed.next(), "feed")).done, true);
+  assert.is((await within(feed.next(), 5000, "feed")).done, true);
   const fromFeed = h.subscribe({ from: 1n });
-  const fr = await within(outcome(fromFeed.next()), "from feed");
+  const fr = await within(outcome(fromFeed.next()), 5000, "from feed");
   if (fr !== "ok") wrong.push(`from: ${fr}`);
-  await within(h.close(), "h close");
+  await within(h.close(), 5000, "h close");
   assert.equal(wrong, []);
 });
 

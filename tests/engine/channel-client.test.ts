@@ -9,6 +9,7 @@ import { ChannelClient, REPLY_SLOTS, REQUEST_PREFIX_BYTES, ReplyStatus, writeRep
 import { OP_HEADER_BYTES, OP_PUT, type Operation, RECORD_PREFIX_BYTES } from "../../src/engine/records.ts";
 import { RING_HEADER_BYTES, WalStatus } from "../../src/wal/format.ts";
 import { RingView } from "../../src/wal/ring.ts";
+import { within } from "../harness/assert.ts";
 
 const test = suite("channel client");
 const REQUEST_RING_BYTES = 64 * 1024;
@@ -30,13 +31,6 @@ function keyOf(request: Uint8Array): string {
 }
 
 const put = (key: string): Operation => ({ type: OP_PUT, shard: 0, key: new TextEncoder().encode(key), value: new Uint8Array([1, 2, 3]), ts: 0n });
-
-/** Resolves with `promise`'s value, or rejects after `ms`. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms`)), ms)));
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 test("a reply written by the actor wakes the request it answers", async () => {
   const { core, requests, channel } = await client(() => undefined);

@@ -35,3 +35,10 @@ export function throwsA(fn: () => unknown, Class: new (...args: never[]) => Erro
   }
   throw new Assertion({ message: `${message}: nothing was thrown`, operator: "throws", generated: false, expects: Class.name, actual: "no error" } as never);
 }
+
+/** `promise`'s outcome, or a rejection naming `what` after `ms`: a hang becomes a failure. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not settled after ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
