@@ -11,6 +11,7 @@
  * main thread, which rebuilds every committed iteration's operations from it.
  */
 import { Core } from "../../src/core/core.ts";
+import { type StagedOp, stageBatch } from "./staged-batch.ts";
 import { waitForStart } from "./start-together.ts";
 import { seededRandom } from "../harness/seeded-random.ts";
 
@@ -51,11 +52,6 @@ export interface BatchDeferJob {
   fillerMax: number;
 }
 
-export interface StagedOp {
-  type: number;
-  key: string;
-  value?: string;
-}
 
 /** Deterministic unsigned 32-bit integers (per worker and iteration). */
 function rng(seed: number): () => number {
@@ -128,22 +124,7 @@ export async function writeBatches(ctx: { module: WebAssembly.Module; memory: We
     for (let i = 0; i < job.iterationsMax && Date.now() < end; i++) {
       const ops = opsFor(job, i);
       const encoded = ops.map((op) => ({ type: op.type, key: enc.encode(op.key), value: op.value === undefined ? undefined : enc.encode(op.value) }));
-      const u8 = core.u8;
-      const dv = new DataView(u8.buffer);
-      let opsBytes = 0;
-      if (encoded.length > 1) {
-        let at = core.staging;
-        for (const op of encoded) {
-          u8[at] = op.type;
-          u8[at + 1] = 0;
-          dv.setUint16(at + 2, op.key.length, true);
-          dv.setUint32(at + 4, op.value?.length ?? 0, true);
-          u8.set(op.key, at + 8);
-          if (op.value) u8.set(op.value, at + 8 + op.key.length);
-          at += 8 + op.key.length + (op.value?.length ?? 0);
-        }
-        opsBytes = at - core.staging;
-      }
+      const [opsBytes, scratch] = encoded.length > 1 ? stageBatch(core, ops) : [0, 0];
       const stuckAt = Date.now() + job.stuckMs;
       for (;;) {
         if (Atomics.load(i32, ctl + CONTROL_STOP) !== 0) throw new Error(`worker ${job.worker}: stopped by the main thread at iteration ${i}`);
@@ -152,7 +133,6 @@ export async function writeBatches(ctx: { module: WebAssembly.Module; memory: We
         const releaseGen = Atomics.load(i32, ctl + CONTROL_RELEASE_GEN);
         let status: number;
         if (encoded.length > 1) {
-          const scratch = (core.staging + opsBytes + 7) & ~7;
           status = e.engineBatch(job.ring, core.staging, opsBytes, encoded.length, scratch);
         } else {
           const op = encoded[0];

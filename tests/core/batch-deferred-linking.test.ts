@@ -49,8 +49,8 @@ import {
   isBatch,
   OP_DELETE,
   opsFor,
-  type StagedOp,
 } from "./batch-deferred-linking-worker.ts";
+import { type StagedOp, stageBatch } from "./staged-batch.ts";
 import { compareKeys } from "../../src/table/key-order.ts";
 
 const test = suite("core: fast-path batches handed in (deferred linking)");
@@ -58,25 +58,6 @@ const test = suite("core: fast-path batches handed in (deferred linking)");
 const E_OK = 0;
 const VALUE_TOMBSTONE = 0xffffffff;
 
-
-/** Stages `ops` as engineBatch reads them (u8 type, u8 0, u16 keyLength, u32 valueLength, key, value); returns [opsBytes, scratch]. */
-function stageBatch(core: Core, ops: StagedOp[]): [number, number] {
-  const enc = new TextEncoder();
-  const dv = new DataView(core.u8.buffer);
-  let at = core.staging;
-  for (const op of ops) {
-    const key = enc.encode(op.key);
-    const value = op.value === undefined ? undefined : enc.encode(op.value);
-    core.u8[at] = op.type;
-    core.u8[at + 1] = 0;
-    dv.setUint16(at + 2, key.length, true);
-    dv.setUint32(at + 4, value?.length ?? 0, true);
-    core.u8.set(key, at + 8);
-    if (value) core.u8.set(value, at + 8 + key.length);
-    at += 8 + key.length + (value?.length ?? 0);
-  }
-  return [at - core.staging, (at + 7) & ~7];
-}
 
 function setup(core: Core, shards: number, memtableBytes: number, ringBytes: number) {
   const e = core.exports;

@@ -33,6 +33,7 @@ import { RingView } from "../../src/wal/ring.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
 import { currentPlatform } from "../harness/platform.ts";
 import type { AppendJob } from "./concurrency-worker.ts";
+import { stageBatch } from "./staged-batch.ts";
 
 const test = suite("core edges");
 const CAPACITY = 64 * 1024;
@@ -309,18 +310,10 @@ test("a fast-path batch hands its versions in as a single write does (indexed, l
   const ringAt = e.coreAlloc(RING_HEADER_BYTES + CAPACITY) >>> 0;
   assert.is(e.walRingFormat(ringAt, CAPACITY, 7, 8n, 4096), WalStatus.OK);
   const enc = new TextEncoder();
-  const ops = [["b", "2"], ["a", "1"], ["a", "3"]]; // a key twice: the later operation is the newer version
-  let at = core.staging;
-  for (const [key, value] of ops) {
-    core.u8[at] = 1; // put
-    core.u8[at + 1] = 0;
-    new DataView(core.u8.buffer).setUint16(at + 2, key.length, true);
-    new DataView(core.u8.buffer).setUint32(at + 4, value.length, true);
-    core.u8.set(enc.encode(key + value), at + 8);
-    at += 8 + key.length + value.length;
-  }
-  const scratch = (at + 7) & ~7;
-  assert.is(e.engineBatch(ringAt, core.staging, at - core.staging, ops.length, scratch), 0, "E_OK");
+  // A key twice: the later operation is the newer version.
+  const ops = [{ type: 1, key: "b", value: "2" }, { type: 1, key: "a", value: "1" }, { type: 1, key: "a", value: "3" }];
+  const [opsBytes, scratch] = stageBatch(core, ops);
+  assert.is(e.engineBatch(ringAt, core.staging, opsBytes, ops.length, scratch), 0, "E_OK");
   assert.is(mt.pending, 3, "every version handed in, none linked");
   const dec = new TextDecoder();
   const show = (entry: { key: Uint8Array; value?: Uint8Array; ts: bigint } | undefined) => entry && `${dec.decode(entry.key)}@${entry.ts}=${entry.value && dec.decode(entry.value)}`;
