@@ -61,6 +61,8 @@ const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 /** Values up to this size are decoded from a plain copy (Core.textAt). */
 const TEXT_SCRATCH_BYTES = 64 * 1024;
+/** Values up to this size are decoded through a view of the scratch made once per length (Core.textAt). */
+const TEXT_VIEWS_BYTES_MAX = 1024;
 const PAGE_BYTES = 65536;
 /** ThreadBlock offsets (assembly/thread.ts). */
 const TB_RESULT = 64;
@@ -119,6 +121,8 @@ export class Core {
   #detached = false;
   /** Core.textAt's plain copy of a value, made on first use (only threads that decode pay for it). */
   #textScratch: Uint8Array | undefined;
+  /** Core.textAt's views of the scratch's first n bytes, by n (at most TEXT_VIEWS_BYTES_MAX), made on first use. */
+  readonly #textViews: Uint8Array[] = [];
 
   private constructor(
     readonly module: WebAssembly.Module,
@@ -216,13 +220,16 @@ export class Core {
    * TEXT_SCRATCH_BYTES are first copied into a plain (not shared) scratch array: Deno's
    * TextDecoder copies a view of shared memory into a new buffer, ~1.4 µs for 100 bytes,
    * against ~0.2 µs for the copy and the decode of plain memory (docs/PERFORMANCE.md).
+   * Short values are decoded through a view of the scratch kept per length, not a new view
+   * each call (docs/PERFORMANCE.md, "getString: no view made per read").
    */
   textAt(ptr: number, length: number): string {
     const bytes = this.u8.subarray(ptr, ptr + length);
     if (length > TEXT_SCRATCH_BYTES) return utf8.decode(bytes);
     const scratch = (this.#textScratch ??= new Uint8Array(TEXT_SCRATCH_BYTES));
     scratch.set(bytes);
-    return utf8.decode(scratch.subarray(0, length));
+    if (length > TEXT_VIEWS_BYTES_MAX) return utf8.decode(scratch.subarray(0, length));
+    return utf8.decode((this.#textViews[length] ??= scratch.subarray(0, length)));
   }
 
   /** CRC-32C of `data`, continuing from `crc` (0 to start). */

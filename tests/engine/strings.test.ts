@@ -92,6 +92,27 @@ test("point reads reuse one key buffer: a long key, then a shorter one, then byt
   await db.close();
 });
 
+test("guard: point reads of keys and values of one length after another (views kept per length): each finds its own key and decodes its own value", async () => {
+  const db = await open(tempDir(), { shards: 2, durability: "async" });
+  // Keys: ASCII of one length; "é" (2 bytes) beside ASCII keys of 2; 256 and 300 characters
+  // (the longest kept view and beyond); 255 ASCII characters and "é" (257 bytes, found to
+  // be not ASCII at the last character).
+  const keys = ["ab", "cd", "é", "ef", "x".repeat(256), "y".repeat(256), "z".repeat(300), "w".repeat(300), `${"v".repeat(255)}é`, `${"u".repeat(255)}é`];
+  // Values: one length for many keys, 1,024 and 1,025 bytes (the longest kept view and
+  // beyond), and past the 64 KiB scratch.
+  const valueOf = (i: number) => `${i}:`.padEnd([100, 100, 100, 1024, 1025, 1024, 70_000, 100, 100, 1025][i], String.fromCharCode(65 + i));
+  for (let i = 0; i < keys.length; i++) await db.put(keys[i], valueOf(i));
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < keys.length; i++) {
+      assert.is(db.getString(keys[i]), valueOf(i), `getString of key ${i}, round ${round}`);
+      assert.is(new TextDecoder().decode(db.get(keys[i])), valueOf(i), `get of key ${i}`);
+      assert.ok(db.has(keys[i]), `has key ${i}`);
+    }
+    assert.not.ok(db.has("gh") || db.has("é!") || db.has("x".repeat(255)) || db.has("z".repeat(299)), "keys of the same lengths that were never written");
+  }
+  await db.close();
+});
+
 test("string keys over KEY_BYTES_MAX in UTF-8 bytes (not characters) are refused by every read and by put", async () => {
   const db = await open(tempDir(), { shards: 1, durability: "async" });
   const euros = "€".repeat(Math.floor(KEY_BYTES_MAX / 3) + 1); // fewer characters than the limit, more bytes
