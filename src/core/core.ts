@@ -122,7 +122,7 @@ export class Core {
   /** Core.textAt's plain copy of a value, made on first use (only threads that decode pay for it). */
   #textScratch: Uint8Array | undefined;
   /** Core.textAt's views of the scratch's first n bytes, by n (at most TEXT_VIEWS_BYTES_MAX), made on first use. */
-  readonly #textViews: Uint8Array[] = [];
+  #textViews: (Uint8Array | undefined)[] | undefined;
 
   private constructor(
     readonly module: WebAssembly.Module,
@@ -229,7 +229,8 @@ export class Core {
     const scratch = (this.#textScratch ??= new Uint8Array(TEXT_SCRATCH_BYTES));
     scratch.set(bytes);
     if (length > TEXT_VIEWS_BYTES_MAX) return utf8.decode(scratch.subarray(0, length));
-    return utf8.decode((this.#textViews[length] ??= scratch.subarray(0, length)));
+    const views = (this.#textViews ??= new Array(TEXT_VIEWS_BYTES_MAX + 1)); // sized at once: a sparse array could become a dictionary
+    return utf8.decode((views[length] ??= scratch.subarray(0, length)));
   }
 
   /** CRC-32C of `data`, continuing from `crc` (0 to start). */

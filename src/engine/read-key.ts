@@ -22,8 +22,8 @@ const VIEWS_BYTES_MAX = Math.min(256, KEY_BYTES_MAX);
 export class ReadKey {
   /** Room for the largest key and one more UTF-8 sequence: a longer key does not fit whole. */
   readonly #buffer = new Uint8Array(KEY_BYTES_MAX + 4);
-  /** `#buffer.subarray(0, n)` by n, made on first use. */
-  readonly #views: Uint8Array[] = [];
+  /** `#buffer.subarray(0, n)` by n, made on first use (the array sized at once: a sparse one could become a dictionary). */
+  readonly #views: (Uint8Array | undefined)[] = new Array(VIEWS_BYTES_MAX + 1);
 
   /**
    * `key`'s UTF-8 bytes, a view of this buffer, or undefined beyond KEY_BYTES_MAX (the
