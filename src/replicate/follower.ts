@@ -73,7 +73,7 @@ import { Log } from "../wal/log.ts";
 import { checkCaughtUpArguments, checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
 import { KIND_COMMIT, KIND_FRAGMENT } from "../engine/records.ts";
-import { DATABASE_HEADER, decodeFrames, decodeMessageId, FOLLOWER_PULL_BYTES, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd, takenMsOfLsn } from "./stream-messages.ts";
+import { checkStreamShape, DATABASE_HEADER, decodeFrames, decodeMessageId, FOLLOWER_PULL_BYTES, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd, takenMsOfLsn } from "./stream-messages.ts";
 
 const MIB = 1024 * 1024;
 const DELAY_WINDOW = 4096;
@@ -119,8 +119,13 @@ export interface FollowerOptions extends NatsTarget {
 }
 
 export interface FollowerLag {
-  /** Messages in the stream the follower has not applied (durably). */
-  records: number;
+  /**
+   * Stream messages the follower has not applied durably: those its consumer has not yet
+   * delivered, and those delivered whose records are not all durable in its log. A message
+   * holds many small records (a run) or one piece of a large record, so this counts neither
+   * records nor writes; `bytes` and `ms` say how far behind the follower is.
+   */
+  messages: number;
   /** Bytes of log between the follower's end and the stream's. */
   bytes: number;
   /** How long ago the stream took the oldest record not yet applied; 0 when caught up. */
@@ -155,6 +160,8 @@ interface Pending {
   lsn: number;
   end: number;
   takenMs: number;
+  /** Stream messages applied once this record is durable: a run's last record 1 (others 0), a record in pieces its pieces. */
+  messages: number;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -391,15 +398,16 @@ export class Follower {
   }
 
   async lag(): Promise<FollowerLag> {
-    const end = await streamEnd(this.jsm, this.stream);
+    const end = await streamEnd(this.jsm, this.stream, this.subject);
     const streamLsn = end.nextLsn ?? end.last?.lsn ?? this.#applied;
-    const records = this.#consumerPending + this.#pending.length + (this.#pieces.length > 0 ? 1 : 0);
+    let messages = this.#consumerPending + this.#pieces.length;
+    for (const pending of this.#pending) messages += pending.messages;
     const behind = streamLsn > this.#applied;
     // Nothing received past the log (stopped, or between pulls): the stream says when it
     // took the next record (it was 0 while behind: review, 2026-12-06).
-    const oldestMs = !behind ? 0 : this.#oldestUnappliedMs > 0 ? this.#oldestUnappliedMs : ((await takenMsOfLsn(this.jsm, this.stream, this.#applied)) ?? 0);
+    const oldestMs = !behind ? 0 : this.#oldestUnappliedMs > 0 ? this.#oldestUnappliedMs : ((await takenMsOfLsn(this.jsm, this.stream, this.subject, this.#applied)) ?? 0);
     return {
-      records: behind ? Math.max(records, 1) : 0,
+      messages: behind ? Math.max(messages, 1) : 0,
       bytes: Math.max(0, streamLsn - this.#applied),
       ms: oldestMs > 0 ? Math.max(0, Date.now() - oldestMs) : 0,
       appliedLsn: this.#applied,
@@ -480,17 +488,16 @@ export class Follower {
     const info = await this.jsm.streams.info(this.stream);
     // As the publisher requires of the stream it publishes to: a stream that does not take
     // the subject made every subscription fail, and the follower subscribe again for ever
-    // (review, 2026-12-06).
-    if (!info.config.subjects?.includes(this.subject)) {
-      throw new ReplicationError(`stream ${this.stream} does not take subject ${this.subject} (it takes ${JSON.stringify(info.config.subjects)}): this follower cannot follow it`);
-    }
-    const end = await streamEnd(this.jsm, this.stream);
+    // (review, 2026-12-06); one that also takes others let another client's message end the
+    // stream, and the follower stopped with an error that did not say why (review, 2026-12-07).
+    checkStreamShape(info, this.subject);
+    const end = await streamEnd(this.jsm, this.stream, this.subject);
     // Right after a bootstrap the stream may not yet have reached the snapshot's LSN (the
     // publisher lags its writer); past it, a stream ending below the follower lost records.
     if (end.nextLsn !== undefined && end.nextLsn < this.#next && this.#next > this.snapshotLsn) {
       throw new ReplicationError(`stream ${this.stream} ends at LSN ${end.nextLsn}, below the follower's ${this.#next}: it lost records the follower applied (a stream on one server after a crash?); the follower will not fork`, "SHARDLINE_REPLICATION_FORK");
     }
-    const seq = (await seqOfLsn(this.jsm, this.stream, this.#next)) ?? info.state.last_seq + 1;
+    const seq = (await seqOfLsn(this.jsm, this.stream, this.subject, this.#next)) ?? info.state.last_seq + 1;
     const consumer = await jetstream(this.held.nc).consumers.get(this.stream, { filter_subjects: this.subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq });
     // At most CONSUME_BYTES_MAX buffered ahead of the follower (a message is at most MESSAGE_BYTES_MAX and its headers).
     const messages = await consumer.consume({ max_bytes: CONSUME_BYTES_MAX, expires: 5000 });
@@ -557,6 +564,7 @@ export class Follower {
       if (id.end !== undefined) this.#dropPieces();
       const frames = id.end === undefined ? this.#gather(id, m.data, where) : decodeFrames(m.data, id.lsn, where, id.end);
       const takenMs = Number(m.info.timestampNanos) / 1e6;
+      const lastFrame = frames?.[frames.length - 1];
       for (const frame of frames ?? []) {
         if (frame.lsn < this.#next) continue; // applied before
         if (frame.lsn > this.#next) throw new ReplicationGapError(this.#next, frame.lsn, "the stream skips records");
@@ -582,7 +590,7 @@ export class Follower {
         this.#next = lsnAfter(frame.lsn, frame.payload.length);
         const durable = this.#log.flushUntil(BigInt(lsn));
         durable.catch(() => {}); // judged in order by #drain
-        this.#pending.push({ durable, lsn: frame.lsn, end: this.#next, takenMs });
+        this.#pending.push({ durable, lsn: frame.lsn, end: this.#next, takenMs, messages: frame !== lastFrame ? 0 : id.end === undefined ? id.parts : 1 });
         const kind = frame.payload[1];
         if (kind === KIND_FRAGMENT) this.#inBatch = true;
         else if (kind === KIND_COMMIT) this.#inBatch = false;
@@ -622,6 +630,12 @@ export class Follower {
         throw new ReplicationError(`${where}: the record at LSN ${id.lsn} cut in ${id.parts} pieces claims ${length} bytes; a log record is at most ${this.#log.limits.recordBytesMax}`, "SHARDLINE_REPLICATION_CORRUPT");
       }
       this.#pieceFrameBytes = FRAME_HEADER_BYTES + length;
+    }
+    // A piece after the first with nothing gathered: the stream no longer holds the record's
+    // first pieces (a purge by hand or a limit of the stream cut it after the follower's
+    // subscription began), which a bootstrap, not this stream, can make up for.
+    if (id.part > 0 && this.#pieces.length === 0) {
+      throw new ReplicationGapError(this.#next, id.lsn, `the stream holds the record only from its piece ${id.part} of ${id.parts}: its first pieces were purged`);
     }
     if (id.part > 0 && id.lsn !== this.#pieceLsn) {
       throw new ReplicationError(`${where}: piece ${id.part} of ${id.parts} is labelled for LSN ${id.lsn}, but the record being gathered is at LSN ${this.#pieceLsn}`, "SHARDLINE_REPLICATION_CORRUPT");

@@ -55,7 +55,7 @@ import { readDurableMark } from "../wal/durable-mark.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
 import { checkCaughtUpArguments, checkStreamName, checkSubject, type HeldConnection, holdConnection, JETSTREAM_SETUP_TIMEOUT_MS, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { latestSnapshot, refuseAnotherDatabase, type SnapshotInfo, snapshotBucket, uploadSnapshot } from "./snapshot.ts";
-import { DATABASE_HEADER, FRAME_HEADER_BYTES, lsnAfter, MESSAGE_BYTES_MAX, PARTS_MAX, PIECE_BYTES_MIN, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, type StreamEnd, streamEnd, writeFrame } from "./stream-messages.ts";
+import { checkStreamShape, DATABASE_HEADER, FRAME_HEADER_BYTES, lsnAfter, MESSAGE_BYTES_MAX, PARTS_MAX, PIECE_BYTES_MIN, PIECE_HEADER_ROOM_BYTES, pieceId, ReplicationError, runId, seqOfLsn, type StreamEnd, streamEnd, writeFrame } from "./stream-messages.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
 import { RECORD_BYTES_MAX } from "../wal/format.ts";
 
@@ -128,11 +128,10 @@ function checkInteger(name: string, value: number, min: number, max: number): nu
   return value;
 }
 
-/** Creates the stream when it does not exist; checks that an existing one takes the subject. */
+/** Creates the stream when it does not exist; checks that an existing one takes the subject and no other (stream-messages.ts). */
 async function ensureStream(jsm: JetStreamManager, stream: string, subject: string, replicas: number): Promise<void> {
   try {
-    const info = await jsm.streams.info(stream);
-    if (!info.config.subjects?.includes(subject)) throw new ReplicationError(`stream ${stream} exists but does not take subject ${subject} (it takes ${JSON.stringify(info.config.subjects)})`);
+    checkStreamShape(await jsm.streams.info(stream), subject);
     return;
   } catch (error) {
     if (error instanceof ReplicationError) throw error;
@@ -322,7 +321,7 @@ export class Publisher {
   async #purgeBelow(lsn: number): Promise<void> {
     let seq: number | undefined;
     try {
-      seq = await seqOfLsn(this.jsm, this.stream, lsn);
+      seq = await seqOfLsn(this.jsm, this.stream, this.subject, lsn);
     } catch {
       return; // already gone: nothing to purge
     }
@@ -350,8 +349,9 @@ export class Publisher {
         if (error instanceof ClosedError) break;
         this.#stats.lastError = (error as Error).message;
         // A stream of another database (or of this one's history before a salvage) stays
-        // so: stop, and say why (caughtUp rejects with it), instead of retrying for ever.
-        if (error instanceof ReplicationError && error.code === "SHARDLINE_REPLICATION_FORK") {
+        // so, as does a stream that takes other subjects: stop, and say why (caughtUp
+        // rejects with it), instead of retrying for ever.
+        if (error instanceof ReplicationError && (error.code === "SHARDLINE_REPLICATION_FORK" || error.code === "SHARDLINE_REPLICATION_STREAM")) {
           this.#failure = error;
           break;
         }
@@ -477,7 +477,7 @@ export class Publisher {
 
   /** Takes the stream's end as where to go on (an empty stream: from `emptyFrom`); transient failures are retried until `deadline` (0: not retried). */
   async #continueFromStream(emptyFrom: number, deadline = 0): Promise<void> {
-    this.#continueFrom(await retryTransient(deadline, () => streamEnd(this.jsm, this.stream)), emptyFrom);
+    this.#continueFrom(await retryTransient(deadline, () => streamEnd(this.jsm, this.stream, this.subject)), emptyFrom);
   }
 
   /** Goes on from `end`, the stream's end as read: after its last whole record, or at the next piece of one cut short. */
@@ -485,8 +485,29 @@ export class Publisher {
     // The stream's last message names its database: another's (a stream name reused with
     // its snapshot bucket gone, or this one's history before a salvage) is never continued.
     refuseAnotherDatabase(this.databaseId, this.dir, this.stream, end.databaseId, "its last message is");
+    // The stream lost the first pieces of its last record (a purge by hand or a limit of
+    // the stream): where that record ends is in this writer's log, not in the stream.
+    if (end.startLost) {
+      this.#goOn(end, this.#recordEnd(end.last!.lsn), 0);
+      return;
+    }
     const cutShort = end.last !== undefined && end.nextLsn === undefined;
     this.#goOn(end, end.nextLsn ?? end.last?.lsn ?? emptyFrom, cutShort ? end.last!.part + 1 : 0);
+  }
+
+  /** The LSN after the record at `lsn` in this writer's log (LogTrimmedError when the log no longer holds it: the publisher then starts from a snapshot). */
+  #recordEnd(lsn: number): number {
+    const durable = readDurableMark(this.platform, durableMarkPath(this.dir)) ?? 0;
+    const tail = new LogTail(this.core, this.platform, `${this.dir}/wal`, lsn, true);
+    try {
+      for (const record of tail.read(durable, "view")) {
+        if (record.lsn === lsn) return tail.next;
+        break;
+      }
+    } finally {
+      tail.close();
+    }
+    throw new ReplicationError(`stream ${this.stream}: its last record, at LSN ${lsn}, is not a durable record of the log in ${this.dir}/wal`, "SHARDLINE_REPLICATION_FORK");
   }
 
   /** Publishes next after `end` (the stream's last message as read): the log from LSN `from`, starting at piece `part` of the record there. */
@@ -511,7 +532,7 @@ export class Publisher {
     const oldest = listSegmentFiles(this.platform, `${this.dir}/wal`)[0]?.firstLsn ?? 0;
     if (this.#slot.evicted) this.#slot.reclaim(oldest);
     const snapshot = await this.#uploadSnapshot();
-    const end = await streamEnd(this.jsm, this.stream);
+    const end = await streamEnd(this.jsm, this.stream, this.subject);
     this.#snapshotAt = snapshot.lsn;
     const streamAt = end.nextLsn ?? end.last?.lsn;
     if (streamAt !== undefined && streamAt >= snapshot.lsn) {
@@ -537,7 +558,7 @@ export class Publisher {
     this.#slot.update(this.#slot.record.manifestVersion, this.#acked);
   }
 
-  /** Why the publisher stopped on its own, if it did: the stream became another database's (SHARDLINE_REPLICATION_FORK). */
+  /** Why the publisher stopped on its own, if it did: the stream became another database's (SHARDLINE_REPLICATION_FORK), or took other subjects (SHARDLINE_REPLICATION_STREAM). */
   get failure(): ReplicationError | undefined {
     return this.#failure;
   }

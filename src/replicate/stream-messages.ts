@@ -16,8 +16,12 @@
  *               bucket deleted and made again under the same name by another database's
  *               publisher); a message without it (publishers before it was named) is trusted.
  *
- * Messages come in LSN order (a record's pieces in part order); the stream sequence of a
- * message is one more than its predecessor's. The publisher sends every message with
+ * The stream takes exactly one subject, the publisher's, and holds nothing else: a stream
+ * that takes others (or holds a message on another subject) is refused with
+ * SHARDLINE_REPLICATION_STREAM by the publisher and the follower (checkStreamShape, and
+ * every message read here), since its sequences and its last message would no longer be
+ * shardline's. Messages come in LSN order (a record's pieces in part order); the stream
+ * sequence of a message is one more than its predecessor's. The publisher sends every message with
  * `expect.lastSequence` and `expect.lastMsgID` (its predecessor's sequence and id), and the
  * id doubles as JetStream's deduplication key, which the stream checks first: so the id
  * names the message's whole extent (a run's first and end LSN), never only where it
@@ -31,7 +35,7 @@
  *
  * Threads: pure functions and one-connection helpers; any thread.
  */
-import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
+import type { JetStreamManager, StoredMsg, StreamInfo } from "@nats-io/jetstream";
 import { ShardlineError } from "../errors.ts";
 import { RECORD_BYTES_MAX, recordBytes } from "../wal/format.ts";
 
@@ -161,11 +165,29 @@ export interface StreamEnd {
   lastId: string | undefined;
   /** The database the last message names (DATABASE_HEADER), if it names one. */
   databaseId?: string;
+  /**
+   * The last message is the last piece of a record whose first piece the stream no longer
+   * holds (purged by hand or by a limit of the stream: the publisher's own purges keep
+   * records whole), so where the record ends is not known from the stream (nextLsn undefined).
+   */
+  startLost?: boolean;
 }
 
-async function messageAt(jsm: JetStreamManager, stream: string, seq: number): Promise<{ id: MessageId; raw: string; data: Uint8Array; databaseId: string | undefined; takenMs: number }> {
+/** The stream's subjects must be exactly `[subject]` (see the header): else SHARDLINE_REPLICATION_STREAM, naming the others. */
+export function checkStreamShape(info: StreamInfo, subject: string): void {
+  const subjects = info.config.subjects ?? [];
+  if (subjects.length === 1 && subjects[0] === subject) return;
+  const others = subjects.filter((s) => s !== subject);
+  const why = subjects.includes(subject) ? `it also takes ${JSON.stringify(others)}` : `it does not take ${subject} (it takes ${JSON.stringify(subjects)})`;
+  throw new ReplicationError(`stream ${info.config.name}: ${why}; shardline needs a stream of its own with the one subject ${subject}`, "SHARDLINE_REPLICATION_STREAM");
+}
+
+async function messageAt(jsm: JetStreamManager, stream: string, subject: string, seq: number): Promise<{ id: MessageId; raw: string; data: Uint8Array; databaseId: string | undefined; takenMs: number }> {
   const message = await jsm.streams.getMessage(stream, { seq });
   if (!message) throw new ReplicationError(`stream ${stream}: message ${seq} cannot be read`);
+  if (message.subject !== subject) {
+    throw new ReplicationError(`stream ${stream}: message ${seq} is on subject ${message.subject}, not ${subject}; shardline needs a stream of its own`, "SHARDLINE_REPLICATION_STREAM");
+  }
   const raw = idOf(message);
   const databaseId = message.header?.get(DATABASE_HEADER) || undefined;
   return { id: decodeMessageId(raw, `stream ${stream} message ${seq}`), raw: raw!, data: message.data, databaseId, takenMs: message.time.getTime() };
@@ -176,14 +198,14 @@ async function messageAt(jsm: JetStreamManager, stream: string, seq: number): Pr
  * run it is in): for a follower's lag() when it holds no message past its log (stopped, or
  * between pulls). Undefined when the stream cannot say (nothing there, or purged past it).
  */
-export async function takenMsOfLsn(jsm: JetStreamManager, stream: string, lsn: number): Promise<number | undefined> {
+export async function takenMsOfLsn(jsm: JetStreamManager, stream: string, subject: string, lsn: number): Promise<number | undefined> {
   try {
-    const seq = await seqOfLsn(jsm, stream, lsn);
+    const seq = await seqOfLsn(jsm, stream, subject, lsn);
     if (seq === undefined) return undefined;
-    const message = await messageAt(jsm, stream, seq);
+    const message = await messageAt(jsm, stream, subject, seq);
     // A message wholly below `lsn` (one a stream that breaks the pieces' order put before
     // it): the record is in the next one.
-    if (message.id.end !== undefined && message.id.end <= lsn) return (await messageAt(jsm, stream, seq + 1)).takenMs;
+    if (message.id.end !== undefined && message.id.end <= lsn) return (await messageAt(jsm, stream, subject, seq + 1)).takenMs;
     return message.takenMs;
   } catch {
     return undefined;
@@ -191,16 +213,18 @@ export async function takenMsOfLsn(jsm: JetStreamManager, stream: string, lsn: n
 }
 
 /** Where the stream ends: its last message, decoded. */
-export async function streamEnd(jsm: JetStreamManager, stream: string): Promise<StreamEnd> {
+export async function streamEnd(jsm: JetStreamManager, stream: string, subject: string): Promise<StreamEnd> {
   const info = await jsm.streams.info(stream);
+  checkStreamShape(info, subject);
   const seq = info.state.last_seq;
   if (info.state.messages === 0 || seq === 0) return { seq, nextLsn: undefined, last: undefined, lastId: undefined };
-  const { id: last, raw: lastId, data, databaseId } = await messageAt(jsm, stream, seq);
+  const { id: last, raw: lastId, data, databaseId } = await messageAt(jsm, stream, subject, seq);
   if (last.end !== undefined) return { seq, nextLsn: last.end, last, lastId, databaseId };
   // A record's last piece ends it (its length is in the frame header, in the first piece);
   // a record cut short (its publisher stopped between pieces) is resumed from the next piece.
   if (last.part + 1 < last.parts) return { seq, nextLsn: undefined, last, lastId, databaseId };
-  const first = last.part === 0 ? data : (await messageAt(jsm, stream, seq - last.part)).data;
+  if (seq - last.part < info.state.first_seq) return { seq, nextLsn: undefined, last, lastId, databaseId, startLost: true };
+  const first = last.part === 0 ? data : (await messageAt(jsm, stream, subject, seq - last.part)).data;
   const length = new DataView(first.buffer, first.byteOffset, first.byteLength).getUint32(0, true);
   return { seq, nextLsn: lsnAfter(last.lsn, length), last, lastId, databaseId };
 }
@@ -210,14 +234,18 @@ export async function streamEnd(jsm: JetStreamManager, stream: string): Promise<
  * record is at or below it, at its first piece), by binary search over the stream's
  * sequences (LSNs grow with them); undefined for an empty stream. A follower starting there
  * skips the records below `lsn`. Throws ReplicationGapError when the stream's oldest record
- * is past `lsn` (what lies between is gone).
+ * is past `lsn` (what lies between is gone), or when the record at `lsn` lost its first
+ * pieces (a purge by hand or by a stream limit cut it). A record below `lsn` that lost
+ * its first pieces is skipped: the search answers the message after its last piece.
  */
-export async function seqOfLsn(jsm: JetStreamManager, stream: string, lsn: number): Promise<number | undefined> {
+export async function seqOfLsn(jsm: JetStreamManager, stream: string, subject: string, lsn: number): Promise<number | undefined> {
   const info = await jsm.streams.info(stream);
+  checkStreamShape(info, subject);
   let lo = info.state.first_seq;
   let hi = info.state.last_seq;
   if (info.state.messages === 0 || hi < lo) return undefined;
-  const idAt = async (seq: number) => (await messageAt(jsm, stream, seq)).id;
+  const firstSeq = lo;
+  const idAt = async (seq: number) => (await messageAt(jsm, stream, subject, seq)).id;
   const first = await idAt(lo);
   if (first.lsn > lsn) throw new ReplicationGapError(lsn, first.lsn, "the stream's oldest record is newer");
   // The last message with first LSN <= lsn.
@@ -230,5 +258,7 @@ export async function seqOfLsn(jsm: JetStreamManager, stream: string, lsn: numbe
     } else hi = mid - 1;
   }
   const id = await idAt(found);
-  return found - id.part;
+  if (found - id.part >= firstSeq) return found - id.part;
+  if (id.lsn === lsn) throw new ReplicationGapError(lsn, lsn, `the stream holds the record only from its piece ${id.part - (found - firstSeq)} of ${id.parts}: its first pieces were purged`);
+  return found - id.part + id.parts;
 }

@@ -46,7 +46,7 @@ export async function withLeftStream(servers: string[], name: string, puts: numb
     await publisher.caughtUp();
     await publisher.close({ forget: true });
     const jsm = await jetstreamManager(nc);
-    const end = await streamEnd(jsm, stream);
+    const end = await streamEnd(jsm, stream, `shardline.${stream}`);
     const pieceBytes = (nc.info?.max_payload ?? 1 << 20) - PIECE_HEADER_ROOM_BYTES;
     await body({ stream, writer, nc, jsm, core, snapshotLsn, end, pieceBytes });
   } finally {

@@ -71,7 +71,7 @@ test("a publisher whose resume failed during a NATS outage publishes, once the s
       const nc = await connect({ servers: server.url });
       let streamLsn: number | undefined;
       try {
-        streamLsn = (await streamEnd(await jetstreamManager(nc), stream)).nextLsn;
+        streamLsn = (await streamEnd(await jetstreamManager(nc), stream, `shardline.${stream}`)).nextLsn;
       } finally {
         await nc.close();
       }

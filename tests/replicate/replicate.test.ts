@@ -105,7 +105,7 @@ test("a new follower bootstraps from the snapshot of the tables, then applies th
       assert.ok(stats.checkpoints >= 1, `checkpoints: ${stats.checkpoints}`);
       assert.is(stats.failed, undefined);
       const lag = await follower.lag();
-      assert.equal([lag.records, lag.bytes, lag.ms], [0, 0, 0], "caught up: no lag");
+      assert.equal([lag.messages, lag.bytes, lag.ms], [0, 0, 0], "caught up: no lag");
     } finally {
       await follower.close();
     }

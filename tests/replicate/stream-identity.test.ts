@@ -66,7 +66,7 @@ test("a publisher of another database started on an existing stream is refused, 
       for (let i = 0; i < 10; i++) await b.put(`x${i}`, `B-only ${i}`);
       await started.caughtUp(undefined, 10_000);
       const jsm = await jetstreamManager(nc);
-      const end = await streamEnd(jsm, stream);
+      const end = await streamEnd(jsm, stream, `shardline.${stream}`);
       const follower = await openFollower(tempDir(), { servers: cluster.servers, stream });
       try {
         await follower.caughtUp(end.nextLsn!, 10_000);
@@ -126,7 +126,7 @@ test("a follower resuming on a stream that another database made again under the
   try {
     for (let i = 0; i < 60; i++) await put(b, "B", i);
     await pb.caughtUp();
-    const end = await streamEnd(await jetstreamManager(nc2), stream);
+    const end = await streamEnd(await jetstreamManager(nc2), stream, `shardline.${stream}`);
     follower = await openFollower(followerDir, { servers: cluster.servers, stream });
     try {
       const outcome = await Promise.race([
