@@ -3,7 +3,9 @@
  * which a new follower starts before it applies the stream (docs/REPLICATION.md).
  *
  *   bucket   "<stream>-snapshots"
- *   tables/<number>.sst        a table file, uploaded once (table files never change)
+ *   tables/<number>.sst        a table file, uploaded once (table files never change); an
+ *                              object of that name not named by this database's previous
+ *                              snapshot is uploaded again (it may be another database's)
  *   manifests/<version>        the MANIFEST file naming them, byte for byte
  *   latest                     JSON: { format: 1, lsn, manifestVersion, manifest, tables,
  *                                      previousLsn, createdAt }, replaced last
@@ -133,6 +135,9 @@ function fileStream(platform: Platform, path: string): ReadableStream<Uint8Array
  * publisher's: on return it claims the copied version (the caller moves it on).
  */
 export async function uploadSnapshot(core: Core, platform: Platform, dir: string, store: ObjectStore, slot: ReaderSlot, stream: string): Promise<SnapshotInfo> {
+  // The bucket's revision of `latest` before it is read: every object stored after it may
+  // be a concurrent upload's, not yet named by any `latest` (removeUnreferenced).
+  const latestRevision = (await store.info(LATEST))?.revision ?? 0;
   const previous = await latestSnapshot(store);
   slot.update(0, slot.record.lsn); // claim every table before the MANIFEST is read
   // Where the log starts, read BEFORE the MANIFEST: the writer trims only segments wholly
@@ -156,8 +161,14 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
   for (const table of manifest.tables) {
     const name = `tables/${tableFileName(table.number)}`;
     tables.push(name);
-    const stored = await store.info(name);
-    if (stored && !stored.deleted && stored.size === table.bytes) continue;
+    // Reused only when this database's previous snapshot names it: table numbers are the
+    // same in every database, and an object of the same name and size may be another's (its
+    // publisher stopped before its `latest`: a follower then held that database's values,
+    // review, 2026-12-07). `previous` is this database's: refuseAnotherDatabase above.
+    if (previous?.tables.includes(name)) {
+      const stored = await store.info(name);
+      if (stored && !stored.deleted && stored.size === table.bytes) continue;
+    }
     const info = await store.put({ name }, fileStream(platform, `${dir}/tables/${tableFileName(table.number)}`));
     if (info.size !== table.bytes) throw new ReplicationError(`uploaded ${name}: ${info.size} bytes stored, the MANIFEST says ${table.bytes}`);
   }
@@ -178,16 +189,25 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
     databaseId: manifest.databaseId,
   };
   await store.putBlob({ name: LATEST }, encoder.encode(JSON.stringify(snapshot)));
-  if (previous) await removeUnreferenced(store, previous, snapshot);
+  if (previous) await removeUnreferenced(store, previous, snapshot, latestRevision);
   return snapshot;
 }
 
-/** Deletes the objects of the snapshot before `previous` that neither of the last two needs. */
-async function removeUnreferenced(store: ObjectStore, previous: SnapshotInfo, latest: SnapshotInfo): Promise<void> {
+/**
+ * Deletes the objects that neither of the last two snapshots needs and that were stored
+ * before `previous` was (bucket revision below `previousRevision`, that of its `latest`).
+ * An object stored since may be another upload's, in progress (two publishers of one writer
+ * at once): deleted, it left that upload's `latest` naming objects the bucket no longer held
+ * (review, 2026-12-07). One that no upload names goes at a later snapshot.
+ */
+async function removeUnreferenced(store: ObjectStore, previous: SnapshotInfo, latest: SnapshotInfo, previousRevision: number): Promise<void> {
   const keep = new Set([...previous.tables, ...latest.tables, previous.manifest, latest.manifest, LATEST]);
   const listed = await store.list();
   for (const entry of listed) {
     if (entry.deleted || keep.has(entry.name)) continue;
+    // list() leaves an entry's revision out (@nats-io/obj); info() has it.
+    const revision = entry.revision ?? (await store.info(entry.name))?.revision;
+    if (revision === undefined || revision >= previousRevision) continue;
     await store.delete(entry.name);
   }
 }
