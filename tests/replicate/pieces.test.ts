@@ -117,9 +117,9 @@ test("lag().messages counts stream messages: a follower behind by a small record
       await publisher.caughtUp(end, 4_000);
       const listed = await listStream(jsm, stream);
       assert.is(listed.filter((m) => m.parts > 1).length, 5, `set-up: the big record went in 5 pieces: ${listed.map((m) => m.id).join(" ")}`);
-      // Each fdatasync of the follower's log takes 700 ms, and it holds one append at a time:
+      // Each fdatasync of the follower's log takes 300 ms, and it holds one append at a time:
       // it stays behind for seconds, with the pieces waiting in its consumer.
-      follower = await openFollower(tempDir(), { servers: server.url, stream, inFlightMax: 1, faults: { syncDelayMs: 700 } });
+      follower = await openFollower(tempDir(), { servers: server.url, stream, inFlightMax: 1, faults: { syncDelayMs: 300 } });
       const samples = await lagSamples(follower, listed, end);
       assert.ok(samples.length > 0, "set-up: the follower was behind at least once");
       assert.ok(samples.every((s) => s.messages <= s.unapplied), `lag().messages / messages not applied: ${shown(samples)}`);
@@ -146,7 +146,7 @@ test("lag().messages counts stream messages: a follower behind by one message ho
       await publisher.caughtUp(end, 4_000);
       const listed = await listStream(jsm, stream);
       assert.ok(listed.length === 1 && listed[0].ends.length === 20, `set-up: one message of 20 records: ${JSON.stringify(listed)}`);
-      follower = await openFollower(tempDir(), { servers: server.url, stream, faults: { syncDelayMs: 700 } });
+      follower = await openFollower(tempDir(), { servers: server.url, stream, faults: { syncDelayMs: 300 } });
       const samples = await lagSamples(follower, listed, end);
       assert.ok(samples.length > 0, "set-up: the follower was behind at least once");
       assert.ok(samples.every((s) => s.messages === 1), `lag().messages / messages not applied: ${shown(samples)}`);
