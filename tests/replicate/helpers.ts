@@ -7,7 +7,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import process from "node:process";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { toolCore } from "../../src/cli/database.ts";
 import { bindReplicateApi } from "../../src/replicate/public.ts";
 import { PIECE_HEADER_ROOM_BYTES, streamEnd } from "../../src/replicate/stream-messages.ts";
@@ -149,3 +149,27 @@ export async function within<T>(ms: number, p: Promise<T>): Promise<T | "timed o
 
 /** "settled", or "rejected: <message>": what became of `p`. */
 export const settled = (p: Promise<unknown>): Promise<string> => p.then(() => "settled", (e) => `rejected: ${(e as Error)?.message ?? e}`);
+
+/**
+ * `nc`, with its requests to the subjects `holds` picks (an object store's chunks, its
+ * metadata) held while `state.gate` is set: a test stops an upload at a chosen point.
+ */
+export function gated(nc: NatsConnection, holds: (subject: string) => boolean): { proxy: NatsConnection; state: { gate: Promise<void> | undefined; held: number } } {
+  const state = { gate: undefined as Promise<void> | undefined, held: 0 };
+  const proxy = new Proxy(nc, {
+    get(target, prop) {
+      if (prop === "request") {
+        return async (subject: string, data?: unknown, opts?: unknown) => {
+          if (state.gate && holds(subject)) {
+            state.held++;
+            await state.gate;
+          }
+          return (target.request as (...a: unknown[]) => unknown)(subject, data, opts);
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { proxy, state };
+}

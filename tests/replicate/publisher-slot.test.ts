@@ -23,7 +23,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import type { Platform } from "../../src/platform.ts";
 import type { Database } from "../../src/engine/database.ts";
 import { bindReplicateApi } from "../../src/replicate/public.ts";
@@ -31,6 +31,7 @@ import { decodeMessageId } from "../../src/replicate/stream-messages.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
 import { cleanup, dec, eventually, open, platform, tempDir } from "../engine/helpers.ts";
+import { gated } from "./helpers.ts";
 
 const test = suite("replicate: the publisher's slot and snapshots");
 const { startPublisher, openFollower } = bindReplicateApi(platform);
@@ -57,27 +58,6 @@ async function writeValues(db: Database, from: number, to: number): Promise<void
 
 function entries(db: Database): string[] {
   return [...db.scan()].map(([k, v]) => `${dec.decode(k)}=${dec.decode(v).length}`);
-}
-
-/** The connection, with the publishes of object-store chunks held while `gate` is set. */
-function gated(nc: NatsConnection, bucket: string) {
-  const state = { gate: undefined as Promise<void> | undefined, held: 0 };
-  const proxy = new Proxy(nc, {
-    get(target, prop) {
-      if (prop === "request") {
-        return async (subject: string, data?: unknown, opts?: unknown) => {
-          if (state.gate && subject.startsWith(`$O.${bucket}.C.`)) {
-            state.held++;
-            await state.gate;
-          }
-          return (target.request as (...a: unknown[]) => unknown)(subject, data, opts);
-        };
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { proxy, state };
 }
 
 /** Table files in the writer's directory that its MANIFEST no longer names (compaction inputs kept for a reader), and their bytes. */
@@ -108,7 +88,7 @@ test("a snapshot uploaded while the writer flushes and trims its log: a follower
   // 1 MiB memtables: the writer flushes (moves its checkpoint, trims its log) every MiB or so.
   const writer = await open(dir, { memtableBytesMax: 1024 * 1024, walSegmentBytesMax: 2 * 1024 * 1024, shards: 1 });
   const nc = await connect({ servers: cluster.servers });
-  const { proxy, state } = gated(nc, `${stream}-snapshots`);
+  const { proxy, state } = gated(nc, (subject) => subject.startsWith(`$O.${stream}-snapshots.C.`));
   const publisher = await startPublisher(writer, { connection: proxy, stream });
   let release = () => {};
   try {

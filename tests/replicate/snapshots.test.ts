@@ -17,13 +17,13 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { toolCore } from "../../src/cli/database.ts";
 import { FOLLOWER_FILE_NAME, MANIFEST_NAME, readManifest, tableFileName } from "../../src/engine/manifest.ts";
 import { bindReplicateApi, ReplicationError, ReplicationGapError } from "../../src/replicate/public.ts";
 import { snapshotBucket } from "../../src/replicate/snapshot.ts";
 import { cleanup, dec, eventually, open, platform, tempDir } from "../engine/helpers.ts";
-import { type OwnNatsServer, ownNatsServer, within } from "./helpers.ts";
+import { gated, type OwnNatsServer, ownNatsServer, within } from "./helpers.ts";
 
 const test = suite("replicate: snapshots and bootstrap");
 const { startPublisher, openFollower } = bindReplicateApi(platform);
@@ -214,27 +214,6 @@ test("a new follower on a stream purged empty (a quiet writer's records all gone
     await writer.close();
   }
 });
-
-/** `nc`, with its requests to the subjects `held` picks (object-store chunks or metadata) held while `state.gate` is set. */
-function gated(nc: NatsConnection, holds: (subject: string) => boolean) {
-  const state = { gate: undefined as Promise<void> | undefined, held: 0 };
-  const proxy = new Proxy(nc, {
-    get(target, prop) {
-      if (prop === "request") {
-        return async (subject: string, data?: unknown, opts?: unknown) => {
-          if (state.gate && holds(subject)) {
-            state.held++;
-            await state.gate;
-          }
-          return (target.request as (...a: unknown[]) => unknown)(subject, data, opts);
-        };
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { proxy, state };
-}
 
 const tableCount = (db: Writer) => db.stats().shards.reduce((n, s) => n + s.tables, 0);
 
