@@ -16,7 +16,9 @@
  * (src/engine/reader-slots.ts) keeps the writer from deleting a table of the MANIFEST it
  * copies: the slot claims version 0 before the MANIFEST is read and that version after, so
  * the writer deletes none of those tables until the copy is done. `latest` is written only
- * after every object it names is stored: a follower never sees a half-uploaded snapshot.
+ * after every object it names is stored, and only over the `latest` the upload read (a
+ * compare-and-set on its revision): a follower never sees a half-uploaded snapshot, and two
+ * uploads at once never move `latest` back.
  * The object store checks each object's SHA-256 digest on the way back; the MANIFEST's own
  * CRC-32C and the tables' block checksums are checked again by the follower's engine.
  *
@@ -42,6 +44,10 @@ import { ReplicationError } from "./stream-messages.ts";
 export const SNAPSHOT_FORMAT = 1;
 const LATEST = "latest";
 const CHUNK_BYTES = 1 << 20;
+/** JetStream's error code for a publish whose expected last (subject) sequence did not hold. */
+const WRONG_LAST_SEQUENCE = 10071;
+/** Times an upload reads `latest` again after another upload replaced it first. */
+const LATEST_ATTEMPTS_MAX = 3;
 
 export interface SnapshotInfo {
   format: number;
@@ -184,13 +190,38 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
     manifestVersion: manifest.version,
     manifest: manifestName,
     tables,
-    previousLsn: previous && previous.lsn < lsn ? previous.lsn : previous?.previousLsn,
+    previousLsn: previousLsnOf(previous, lsn),
     createdAt: new Date().toISOString(),
     databaseId: manifest.databaseId,
   };
-  await store.putBlob({ name: LATEST }, encoder.encode(JSON.stringify(snapshot)));
-  if (previous) await removeUnreferenced(store, previous, snapshot, latestRevision);
+  // `latest` is replaced only if no other upload replaced it since this one read it (a
+  // compare-and-set on its revision; 0: there is none yet). Two publishers of one writer may
+  // upload at once: one that finished two snapshots meanwhile had deleted what this one then
+  // named, and this one moved `latest` back to an older LSN (review, 2026-12-07). Losing to
+  // a snapshot at least as new, this one's is dropped (its objects go at a later snapshot);
+  // to an older one, it is written over that, its `previous`.
+  let base = { previous, revision: latestRevision };
+  for (let attempt = 0; ; attempt++) {
+    snapshot.previousLsn = previousLsnOf(base.previous, lsn);
+    try {
+      await store.putBlob({ name: LATEST }, encoder.encode(JSON.stringify(snapshot)), { previousRevision: base.revision });
+      break;
+    } catch (error) {
+      if ((error as { code?: unknown })?.code !== WRONG_LAST_SEQUENCE || attempt >= LATEST_ATTEMPTS_MAX) throw error;
+      const revision = (await store.info(LATEST))?.revision ?? 0;
+      const current = await latestSnapshot(store);
+      refuseAnotherDatabase(manifest.databaseId, dir, stream, current?.databaseId, "its snapshots are");
+      if (current && current.lsn >= lsn) return current;
+      base = { previous: current, revision };
+    }
+  }
+  if (base.previous) await removeUnreferenced(store, base.previous, snapshot, base.revision);
   return snapshot;
+}
+
+/** A new snapshot's `previousLsn` at `lsn` after `previous`: where the stream must be kept from. */
+function previousLsnOf(previous: SnapshotInfo | undefined, lsn: number): number | undefined {
+  return previous && previous.lsn < lsn ? previous.lsn : previous?.previousLsn;
 }
 
 /**

@@ -10,7 +10,10 @@
 //   neither of its last two snapshots named, the second's included, whose `latest` then
 //   named objects the bucket no longer held (every new follower refused until the next
 //   snapshot). Only objects stored before the previous `latest` (by bucket revision) are
-//   deleted now; the last test shows that old objects still go.
+//   deleted now, and `latest` is replaced only over the one its upload read (a
+//   compare-and-set: a review of that fix found one publisher's two snapshots during the
+//   other's upload still deleting what the other then named, and `latest` moving back);
+//   the last test shows that old objects still go.
 // And what held: a snapshot object deleted before the download, a stream purged above the
 // snapshot's LSN, a stream purged empty.
 import { suite } from "uvu";
@@ -290,6 +293,63 @@ test("two publishers of one writer uploading snapshots at once: neither deletes 
   } finally {
     release1();
     release2();
+    await nc.close();
+    await nc1.close();
+    await nc2.close();
+    await writer.close();
+  }
+});
+
+test("two publishers of one writer: the second completes two snapshots while the first is held before writing its `latest`: `latest` names only objects the bucket holds, and does not move back", async () => {
+  const stream = `twicetwo-${Date.now().toString(36)}`;
+  const bucket = snapshotBucket(stream);
+  const writer = await open(tempDir(), { shards: 1, memtableBytesMax: 64 * 1024 });
+  const nc1 = await connect({ servers: server.url });
+  const nc2 = await connect({ servers: server.url });
+  const nc = await connect({ servers: server.url });
+  const latestMeta = `$O.${bucket}.M.${btoa("latest").replace(/\+/g, "-").replace(/\//g, "_")}`;
+  const one = gated(nc1, (subject) => subject === latestMeta);
+  let release1 = () => {};
+  try {
+    await untilTables(writer, 1, "a");
+    const p1 = await startPublisher(writer, { connection: one.proxy, stream, replicas: 1 });
+    const p2 = await startPublisher(writer, { connection: nc2, stream, replicas: 1 });
+    try {
+      const store = await new Objm(nc).open(bucket);
+      await untilTables(writer, tableCount(writer) + 1, "b");
+      await p1.caughtUp(undefined, 5_000);
+      one.state.gate = new Promise<void>((r) => (release1 = r));
+      const snap1 = p1.snapshot();
+      snap1.catch(() => {});
+      await eventually(() => one.state.held > 0, "P1's snapshot held at its `latest`", 5_000);
+      // A new table (a new MANIFEST version), then two snapshots by P2.
+      await untilTables(writer, tableCount(writer) + 1, "c");
+      await p2.caughtUp(undefined, 5_000);
+      const a = await within(5_000, p2.snapshot());
+      const b = await within(5_000, p2.snapshot());
+      one.state.gate = undefined;
+      release1();
+      const info1 = await within(5_000, snap1);
+      const latest = JSON.parse(dec.decode((await store.getBlob("latest"))!)) as { lsn: number; manifest: string; tables: string[] };
+      const missing: string[] = [];
+      for (const name of [latest.manifest, ...latest.tables]) {
+        const info = await store.info(name);
+        if (!info || info.deleted) missing.push(name);
+      }
+      const follower = await within(10_000, openFollower(tempDir(), { servers: server.url, stream, bootstrapTimeoutMs: 2_000 }).then(async (f) => {
+        await f.close();
+        return "opened";
+      }, (e: unknown) => e));
+      assert.equal(missing, [], `\`latest\` (${JSON.stringify(latest)}) names objects the bucket no longer holds: ${missing.join(", ")} (P1 ${JSON.stringify(info1)}; P2 ${JSON.stringify(a)} then ${JSON.stringify(b)}); a new follower: ${String(follower)}`);
+      assert.is(follower, "opened", `a new follower: ${String(follower)}`);
+      assert.ok(b !== "timed out" && latest.lsn >= b.lsn, `\`latest\` at LSN ${latest.lsn}, not back below P2's second snapshot (${JSON.stringify(b)})`);
+    } finally {
+      release1();
+      await p1.close({ forget: true });
+      await p2.close({ forget: true });
+    }
+  } finally {
+    release1();
     await nc.close();
     await nc1.close();
     await nc2.close();
