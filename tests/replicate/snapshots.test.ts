@@ -164,10 +164,18 @@ test("a new follower whose snapshot LSN is below the stream's oldest record (pur
     const publisher = await startPublisher(writer, { servers: server.url, stream, replicas: 1 });
     try {
       const snapshotLsn = publisher.stats().lastSnapshotLsn!;
-      for (let i = 0; i < 50; i++) await writer.put(key(i), value("P", i));
-      await publisher.caughtUp(undefined, 5_000);
+      // Two batches of puts, each published before the next is written: at least two
+      // messages (a loaded publisher gathered all 50 puts into one run once, at the
+      // snapshot's LSN, and a purge keeping the last message then kept everything).
+      for (const from of [0, 25]) {
+        for (let i = from; i < from + 25; i++) await writer.put(key(i), value("P", i));
+        await publisher.caughtUp(undefined, 5_000);
+      }
       const jsm = await jetstreamManager(nc);
       await jsm.streams.purge(stream, { keep: 1 });
+      const first = await jsm.streams.getMessage(stream, { seq: (await jsm.streams.info(stream)).state.first_seq });
+      const firstLsn = Number((first?.header?.get("Nats-Msg-Id") ?? "").split(/[-/]/)[0]);
+      assert.ok(firstLsn > snapshotLsn, `set-up: the stream now starts at LSN ${firstLsn}, above the snapshot's ${snapshotLsn}`);
       const follower = await openFollower(tempDir(), { servers: server.url, stream, bootstrapTimeoutMs: 2_000 });
       try {
         assert.is(follower.appliedLsn, snapshotLsn);
