@@ -73,7 +73,7 @@ import { Log } from "../wal/log.ts";
 import { checkCaughtUpArguments, checkStreamName, checkSubject, type HeldConnection, holdConnection, type NatsTarget, readyJetStream, retryTransient } from "./nats-connection.ts";
 import { downloadSnapshot, latestSnapshot, snapshotBucket } from "./snapshot.ts";
 import { KIND_COMMIT, KIND_FRAGMENT } from "../engine/records.ts";
-import { checkStreamShape, DATABASE_HEADER, decodeFrames, decodeMessageId, FOLLOWER_PULL_BYTES, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd, takenMsOfLsn } from "./stream-messages.ts";
+import { DATABASE_HEADER, decodeFrames, decodeMessageId, FOLLOWER_PULL_BYTES, FRAME_HEADER_BYTES, type Frame, lsnAfter, type MessageId, ReplicationError, ReplicationGapError, seqOfLsn, streamEnd, takenMsOfLsn } from "./stream-messages.ts";
 
 const MIB = 1024 * 1024;
 const DELAY_WINDOW = 4096;
@@ -486,11 +486,11 @@ export class Follower {
   async #follow(): Promise<void> {
     this.#dropPieces();
     const info = await this.jsm.streams.info(this.stream);
-    // As the publisher requires of the stream it publishes to: a stream that does not take
-    // the subject made every subscription fail, and the follower subscribe again for ever
-    // (review, 2026-12-06); one that also takes others let another client's message end the
-    // stream, and the follower stopped with an error that did not say why (review, 2026-12-07).
-    checkStreamShape(info, this.subject);
+    // streamEnd refuses the stream as the publisher does (checkStreamShape): a stream that
+    // does not take the subject made every subscription fail, and the follower subscribe
+    // again for ever (review, 2026-12-06); one that also takes others let another client's
+    // message end the stream, and the follower stopped with an error that did not say why
+    // (review, 2026-12-07).
     const end = await streamEnd(this.jsm, this.stream, this.subject);
     // Right after a bootstrap the stream may not yet have reached the snapshot's LSN (the
     // publisher lags its writer); past it, a stream ending below the follower lost records.

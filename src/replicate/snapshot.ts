@@ -141,10 +141,9 @@ function fileStream(platform: Platform, path: string): ReadableStream<Uint8Array
  * publisher's: on return it claims the copied version (the caller moves it on).
  */
 export async function uploadSnapshot(core: Core, platform: Platform, dir: string, store: ObjectStore, slot: ReaderSlot, stream: string): Promise<SnapshotInfo> {
-  // The bucket's revision of `latest` before it is read: every object stored after it may
-  // be a concurrent upload's, not yet named by any `latest` (removeUnreferenced).
-  const latestRevision = (await store.info(LATEST))?.revision ?? 0;
-  const previous = await latestSnapshot(store);
+  // `revision`: every object stored after it may be a concurrent upload's, not yet named by
+  // any `latest` (removeUnreferenced); `latest` is replaced only over it (below).
+  const { snapshot: previous, revision: latestRevision } = await readLatest(store);
   slot.update(0, slot.record.lsn); // claim every table before the MANIFEST is read
   // Where the log starts, read BEFORE the MANIFEST: the writer trims only segments wholly
   // below its checkpoint at the time, which is at most the checkpoint C the MANIFEST read
@@ -208,8 +207,7 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
       break;
     } catch (error) {
       if ((error as { code?: unknown })?.code !== WRONG_LAST_SEQUENCE || attempt >= LATEST_ATTEMPTS_MAX) throw error;
-      const revision = (await store.info(LATEST))?.revision ?? 0;
-      const current = await latestSnapshot(store);
+      const { snapshot: current, revision } = await readLatest(store);
       refuseAnotherDatabase(manifest.databaseId, dir, stream, current?.databaseId, "its snapshots are");
       if (current && current.lsn >= lsn) return current;
       base = { previous: current, revision };
@@ -217,6 +215,12 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
   }
   if (base.previous) await removeUnreferenced(store, base.previous, snapshot, base.revision);
   return snapshot;
+}
+
+/** `latest` and the bucket revision it had, read first (0: no `latest`), so the snapshot is at that revision or later. */
+async function readLatest(store: ObjectStore): Promise<{ snapshot: SnapshotInfo | undefined; revision: number }> {
+  const revision = (await store.info(LATEST))?.revision ?? 0;
+  return { snapshot: await latestSnapshot(store), revision };
 }
 
 /** A new snapshot's `previousLsn` at `lsn` after `previous`: where the stream must be kept from. */
