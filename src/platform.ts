@@ -95,6 +95,18 @@ export interface WorkerInit {
   wakeAddress?: number;
 }
 
+/**
+ * How a worker thread wraps its Platform: it imports `url` and calls `export(platform,
+ * data)`, which returns the wrapped Platform. Structured-cloneable.
+ */
+export interface PlatformWrapper {
+  /** Absolute URL of the module to import in the worker. */
+  url: string;
+  /** Name of the exported function `(platform: Platform, data: unknown) => Platform`. */
+  export: string;
+  data: unknown;
+}
+
 /** A worker thread, as the engine sees it. */
 export interface WorkerHandle {
   postMessage(message: unknown): void;
@@ -149,6 +161,15 @@ export interface Platform {
 
   /** Starts a worker running runtimes/<runtime>/worker.ts with `init` as its first message. */
   spawnWorker(init: WorkerInit): WorkerHandle;
+
+  /**
+   * For a Platform that wraps another and must see its workers' I/O too (the tests'
+   * power-loss wrapper): the engine's pooled jobs then run on `base`'s worker pool, each
+   * on the Platform that `wrapper` makes, in the job's thread, from that thread's own
+   * (src/worker-pool.ts). Without it a wrapper object has a pool, and threads, of its own,
+   * and starts them again for every wrapper made.
+   */
+  readonly pooledOn?: { base: Platform; wrapper: PlatformWrapper };
 
   /**
    * A full, synchronous garbage collection of the calling thread's heap; false (and nothing

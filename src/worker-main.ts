@@ -18,7 +18,7 @@
  * `{ type: "error" }` message, never as an unhandled rejection; `runWorker` never throws.
  * Threads: worker threads only; the registry is per thread.
  */
-import type { ParentPort, Platform, WorkerInit } from "./platform.ts";
+import type { ParentPort, Platform, PlatformWrapper, WorkerInit } from "./platform.ts";
 
 export type WorkerRole = (platform: Platform, init: WorkerInit, port: ParentPort) => void | Promise<void>;
 
@@ -78,11 +78,18 @@ async function runModuleTask(platform: Platform, init: WorkerInit, port: ParentP
 
 registerWorkerRole("module", runModuleTask);
 
-export async function runWorker(platform: Platform, init: WorkerInit, port: ParentPort): Promise<void> {
+/** Runs `init`'s role on `platform`, or on the Platform `wrapper` makes of it (Platform.pooledOn). */
+async function wrapped(platform: Platform, wrapper: PlatformWrapper): Promise<Platform> {
+  const wrap = ((await import(wrapper.url)) as Record<string, unknown>)[wrapper.export];
+  if (typeof wrap !== "function") throw new Error(`${wrapper.url} has no exported function "${wrapper.export}"`);
+  return wrap(platform, wrapper.data) as Platform;
+}
+
+export async function runWorker(platform: Platform, init: WorkerInit, port: ParentPort, wrapper?: PlatformWrapper): Promise<void> {
   try {
     const role = roles.get(init?.role);
     if (!role) throw new Error(`unknown worker role "${init?.role}"`);
-    await role(platform, init, port);
+    await role(wrapper ? await wrapped(platform, wrapper) : platform, init, port);
   } catch (error) {
     postOutcome(port, errorOutcome(error));
   }

@@ -67,12 +67,15 @@
  * src/engine/actor.ts, src/engine/replay-pages.ts), and module state they use (scratch
  * buffers) is used only between two awaits;
  * only roles in POOLED_ROLES are pooled (the "module" role imports arbitrary modules,
- * whose module state would outlive the job, so it keeps a thread of its own).
+ * whose module state would outlive the job, so it keeps a thread of its own). A job of a
+ * wrapped Platform (Platform.pooledOn: the tests' power-loss wrapper) runs on the base's
+ * pool, on the Platform its wrapper module makes, in the job's thread, for that job only
+ * (spawnJob; the module is imported once per thread and keeps no state of a job).
  * Threads: a pool belongs to the thread that made it (the opening thread); the "pooled"
  * role, `jobIdle` and `jobTurn` run in the pool's threads; a thread's mail word is written
  * by the spawner and read by the thread.
  */
-import type { ParentPort, Platform, WorkerHandle, WorkerInit } from "./platform.ts";
+import type { ParentPort, Platform, PlatformWrapper, WorkerHandle, WorkerInit } from "./platform.ts";
 import { registerWorkerRole, runWorker } from "./worker-main.ts";
 import { MessageQueue } from "./message-queue.ts";
 
@@ -130,7 +133,7 @@ const JOB_SLICE_MS = 5;
 
 
 type Control =
-  | { [POOL]: "run"; job: number; init: WorkerInit; mailed: boolean }
+  | { [POOL]: "run"; job: number; init: WorkerInit; mailed: boolean; wrapper?: PlatformWrapper }
   | { [POOL]: "to"; job: number; message: unknown }
   | { [POOL]: "from"; job: number; message: unknown }
   | { [POOL]: "done"; job: number }
@@ -237,8 +240,12 @@ export class WorkerPool {
     while (this.#idle.length < needed) this.#idle.push(this.#start());
   }
 
-  /** Runs `init` on a pooled thread (its role must be one of POOLED_ROLES); a WorkerHandle like platform.spawnWorker's. */
-  spawn(init: WorkerInit): WorkerHandle {
+  /**
+   * Runs `init` on a pooled thread (its role must be one of POOLED_ROLES), on the
+   * thread's Platform or the one `wrapper` makes of it (spawnJob); a WorkerHandle like
+   * platform.spawnWorker's.
+   */
+  spawn(init: WorkerInit, wrapper?: PlatformWrapper): WorkerHandle {
     if (!POOLED_ROLES.has(init.role)) return this.platform.spawnWorker(init);
     this.platform.weighSharedMemory?.(init.memory, MEMORY_WEIGHT_BYTES);
     this.#placeholder ??= { module: init.module, memory: new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }) };
@@ -252,7 +259,7 @@ export class WorkerPool {
     thread.syncRef();
     if (shared) Atomics.add(thread.mail, 0, 1);
     try {
-      thread.worker.postMessage({ [POOL]: "run", job: lease.id, init, mailed: shared !== undefined } satisfies Control);
+      thread.worker.postMessage({ [POOL]: "run", job: lease.id, init, mailed: shared !== undefined, wrapper } satisfies Control);
     } catch (error) {
       // Not posted (init cannot be cloned): the thread never hears of the job.
       if (shared) Atomics.sub(thread.mail, 0, 1);
@@ -371,11 +378,23 @@ export class WorkerPool {
 
 const pools = new WeakMap<Platform, WorkerPool>();
 
-/** The pool of `platform` in this thread (one per Platform object, so wrapped platforms get their own). */
+/**
+ * The pool of `platform` in this thread: one per Platform object, so wrapped platforms get
+ * their own, except one that names the pool its jobs run on (Platform.pooledOn).
+ */
 export function workerPool(platform: Platform): WorkerPool {
-  let pool = pools.get(platform);
-  if (!pool) pools.set(platform, (pool = new WorkerPool(platform)));
+  const owner = platform.pooledOn?.base ?? platform;
+  let pool = pools.get(owner);
+  if (!pool) pools.set(owner, (pool = new WorkerPool(owner)));
   return pool;
+}
+
+/** What the engine starts its roles with: on `platform`'s pool, each job on `platform` (see Platform.pooledOn). */
+export function spawnJob(platform: Platform, init: WorkerInit): WorkerHandle {
+  const on = platform.pooledOn;
+  // A role the pool does not run goes to a thread of its own: through the wrapper itself.
+  if (on && !POOLED_ROLES.has(init.role)) return platform.spawnWorker(init);
+  return workerPool(platform).spawn(init, on?.wrapper);
 }
 
 // ---- the pooled thread's side -------------------------------------------------------
@@ -460,7 +479,7 @@ async function runPooled(platform: Platform, init: WorkerInit, port: ParentPort)
     collectTimer = setTimeout(() => platform.collectGarbage?.(), collectAfterMs);
     retireTimer = setTimeout(() => port.postMessage({ [POOL]: "retire" } satisfies Control), idleWorkerMsMax);
   };
-  const run = async (id: number, jobInit: WorkerInit, mailed: boolean) => {
+  const run = async (id: number, jobInit: WorkerInit, mailed: boolean, wrapper: PlatformWrapper | undefined) => {
     if (mailed) mailTaken++;
     clearTimeout(retireTimer);
     clearTimeout(collectTimer);
@@ -473,7 +492,7 @@ async function runPooled(platform: Platform, init: WorkerInit, port: ParentPort)
       postMessage: (message) => port.postMessage({ [POOL]: "from", job: id, message } satisfies Control),
       onMessage: (listener) => inbox.listen(listener),
     };
-    await runWorker(platform, jobInit, jobPort);
+    await runWorker(platform, jobInit, jobPort, wrapper);
     jobs.delete(id);
     threadJobs = jobs.size;
     port.postMessage({ [POOL]: "done", job: id } satisfies Control);
@@ -483,7 +502,7 @@ async function runPooled(platform: Platform, init: WorkerInit, port: ParentPort)
   idle(0);
   port.onMessage((message) => {
     const control = controlOf(message);
-    if (control?.[POOL] === "run") void run(control.job, control.init, control.mailed);
+    if (control?.[POOL] === "run") void run(control.job, control.init, control.mailed, control.wrapper);
     else if (control?.[POOL] === "to") jobs.get(control.job)?.deliver(control.message);
     else if (control?.[POOL] === "idle" && jobs.size === 0) {
       clearTimeout(retireTimer);

@@ -33,7 +33,7 @@ import { makeDirDurable } from "../durable-dirs.ts";
 import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FollowerDirectoryError, LockedError, LockUnavailableError, publicError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
-import { workerPool } from "../worker-pool.ts";
+import { spawnJob, workerPool } from "../worker-pool.ts";
 import { FailCode, Ring, RING_HEADER_BYTES, RingState, WalStatus } from "../wal/format.ts";
 import { Log, type RecoveryReport } from "../wal/log.ts";
 import { RingView } from "../wal/ring.ts";
@@ -275,7 +275,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
       flushOnClose: purpose.followerCheckpoint === true,
       faults: o.faults.actor,
     };
-    actor = workerPool(platform).spawn({ role: "actor", module: core.module, memory: core.memory, args, wakeAddress: requestRing + Ring.WAKE_SEQ });
+    actor = spawnJob(platform, { role: "actor", module: core.module, memory: core.memory, args, wakeAddress: requestRing + Ring.WAKE_SEQ });
     const started = actor;
     let actorDoneResolve!: () => void;
     const actorDone = new Promise<void>((resolve) => (actorDoneResolve = resolve));

@@ -25,7 +25,7 @@
 import { Core, STATUS_LIMIT } from "../core/core.ts";
 import type { ParentPort, Platform, WorkerHandle, WorkerInit } from "../platform.ts";
 import { registerWorkerRole } from "../worker-main.ts";
-import { workerPool } from "../worker-pool.ts";
+import { spawnJob } from "../worker-pool.ts";
 import { PagesAhead } from "./pages-ahead.ts";
 
 /** A replay of less log than this runs without a helper, bytes. */
@@ -53,7 +53,7 @@ export function startReplayPages(platform: Platform, core: Core, shards: number)
   const args: ReplayPagesArgs = { shards, stopWord };
   let worker: WorkerHandle;
   try {
-    worker = workerPool(platform).spawn({ role: "replay-pages", module: core.module, memory: core.memory, args });
+    worker = spawnJob(platform, { role: "replay-pages", module: core.module, memory: core.memory, args });
   } catch {
     return { stop: async () => {} }; // no thread: replay alone
   }

@@ -29,7 +29,7 @@ import { ClosedError, publicError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import type { FaultPlan } from "../platform-faults.ts";
 import type { Platform, WorkerHandle } from "../platform.ts";
-import { workerPool } from "../worker-pool.ts";
+import { spawnJob } from "../worker-pool.ts";
 import type { DurabilityArgs, DurabilityMessage } from "./durability-worker.ts";
 import { AppendQueue } from "./append-queue.ts";
 import { DurableWaiters } from "./durable-waiters.ts";
@@ -274,7 +274,7 @@ export class Log implements AsyncDisposable {
         durableMarkPath: embedding.durableMarkPath,
         durableMarkFound: durableAtLeast,
       };
-      worker = workerPool(platform).spawn({ role: "durability", module: core.module, memory: core.memory, args, wakeAddress: ringAt + Ring.WAKE_SEQ });
+      worker = spawnJob(platform, { role: "durability", module: core.module, memory: core.memory, args, wakeAddress: ringAt + Ring.WAKE_SEQ });
       const spawned = worker;
       let closedResolve!: () => void;
       const closed = new Promise<void>((resolve) => (closedResolve = resolve));

@@ -105,16 +105,8 @@ async function until(done: () => boolean, what: string, limitMs = 20_000): Promi
 /** Int32 slots of the journal's header, and where its events start. */
 const LOCK = 0, CRASHED = 1, END = 2, OPERATIONS = 5, CRASH_AT = 6, EVENTS_START = 64;
 
-/** The journal's shared buffer: taken from the workers the wrapper spawns (their setup). */
+/** The journal's shared buffer (PowerLossPlatform.journalBuffer). */
 let journalBuffer: SharedArrayBuffer | undefined;
-const capturing: typeof platform = {
-  ...platform,
-  spawnWorker(init) {
-    const setup = (init.args as { data?: { setup?: { buffer?: SharedArrayBuffer } } } | undefined)?.data?.setup;
-    if (setup?.buffer) journalBuffer = setup.buffer;
-    return platform.spawnWorker(init);
-  },
-};
 const slots = () => new Int32Array(journalBuffer!, 0, 16);
 
 /** The events journaled from byte `at` on, and where they end. */
@@ -234,8 +226,8 @@ test("kill -9 right after a merge's MANIFEST rename, a restart, then a power los
   const root = tempDir();
   const dir = `${root}/db`;
   cpSync(template, dir, { recursive: true });
-  journalBuffer = undefined;
-  const p = withPowerLoss(capturing, root, { seed: 7, unsynced: "drop", entries: "fsynced" });
+  const p = withPowerLoss(platform, root, { seed: 7, unsynced: "drop", entries: "fsynced" });
+  journalBuffer = p.journalBuffer;
   // The actor's fdatasyncs sleep 100 ms first (a slow disk): the window in which this thread
   // sets the crash on the MANIFEST's rename, right after the write of MANIFEST.tmp.
   const first = await bindDatabaseApi(p).open(dir, { ...options, faults: { actor: { syncDelayMs: 100 } } });
@@ -278,8 +270,8 @@ test("kill -9 right after a WAL segment's rename, a restart that writes into tha
     for (let i = 0; i < 7; i++) await put(db, model, `w${i}`, val("w", i, 256 * 1024));
     await db.close();
   }
-  journalBuffer = undefined;
-  const p = withPowerLoss(capturing, root, { seed: 11, unsynced: "drop", entries: "fsynced" });
+  const p = withPowerLoss(platform, root, { seed: 11, unsynced: "drop", entries: "fsynced" });
+  journalBuffer = p.journalBuffer;
   // The log's fdatasyncs sleep 100 ms first: after each write to the new segment, its
   // fdatasync and its rename are 2 operations on, and this thread sets the crash there.
   const first = await bindDatabaseApi(p).open(dir, { ...options, faults: { groupLog: { syncDelayMs: 100 } } });

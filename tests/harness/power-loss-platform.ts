@@ -25,9 +25,11 @@
  *     "pages"  each page independently survives, is lost, or is torn (reordered writeback).
  *   Where the file grew, pages beyond the durable size that did not survive read as zeros
  *   up to the last page that did (the size reached the disk, the data did not).
- * - Threads: workers the wrapped platform spawns run their role under a wrapper on the
- *   same journal (the role is wrapped in the built-in "module" role, src/worker-main.ts),
- *   so the durability worker's and the actor's I/O is seen too. All threads share one
+ * - Threads: the engine's pooled jobs (durability worker, actor) run on the base
+ *   platform's worker pool, each on a wrapper of its thread's platform on the same journal
+ *   (Platform.pooledOn), so their I/O is seen too; other workers the wrapped platform
+ *   spawns run their role the same way in a thread of their own (the built-in "module"
+ *   role, src/worker-main.ts). All threads share one
  *   journal in a SharedArrayBuffer; every mutating operation holds its lock while it
  *   runs, so the journal order is the order the disk saw.
  * - The crash point: `crash()` at any moment, or `crashAtOperation: n` (the n-th
@@ -110,6 +112,8 @@ export interface PowerLossPlatform extends Platform {
   readonly operations: number;
   /** The `n`-th file sync from now (fdatasync or fsync, any thread; 1: the next) fails with EIO and loses its data (see the header). */
   failSyncAfter(n: number): void;
+  /** The journal itself, for tests that watch it (its layout: Journal, below). */
+  readonly journalBuffer: SharedArrayBuffer;
 }
 
 /** What a worker needs to join the journal: structured-cloneable. */
@@ -459,6 +463,11 @@ function makeWrapper(base: Platform, setup: SharedSetup, journal: Journal): Plat
     kernelLock: undefined,
     processIdentity: () => base.processIdentity(),
     isProcessAlive: (identity) => base.isProcessAlive(identity),
+    // The engine's pooled jobs (durability, actor, replay-pages) run on base's pool, each
+    // wrapped in its thread on this journal (powerLossPlatform): the threads outlive the
+    // wrapper and serve the next (a thread start is most of a wrapped open's cost).
+    pooledOn: { base, wrapper: { url: HARNESS_URL, export: "powerLossPlatform", data: setup } },
+    // Any other role: a thread of its own, its role wrapped the same way.
     spawnWorker(init: WorkerInit): WorkerHandle {
       readGate(`spawnWorker ${init.role}`);
       const data: WrappedRole = { setup, role: init.role, args: init.args };
@@ -472,6 +481,17 @@ interface WrappedRole {
   setup: SharedSetup;
   role: string;
   args: unknown;
+}
+
+/**
+ * Worker side of a pooled job (Platform.pooledOn): the thread's Platform wrapped on the
+ * shared journal. A job that starts after the power failed fails at once, as a spawn does.
+ * Exported for src/worker-main.ts's import only.
+ */
+export function powerLossPlatform(platform: Platform, setup: SharedSetup): Platform {
+  const journal = new Journal(setup.buffer);
+  if (journal.crashed) throw crashedError(`a worker's start`);
+  return makeWrapper(platform, setup, journal);
 }
 
 /**
@@ -818,6 +838,7 @@ export function withPowerLoss(base: Platform, root: string, options: PowerLossOp
     get operations() {
       return journal.operations;
     },
+    journalBuffer: journal.buffer,
     failSyncAfter(n: number): void {
       Atomics.store(journal.i32, FAIL_SYNC_AT, Atomics.load(journal.i32, SYNCS) + n);
     },

@@ -22,6 +22,7 @@ import { Core } from "../../src/core/core.ts";
 import type { Log } from "../../src/wal/log.ts";
 import { bindLogApi } from "../../src/wal/public.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
+import { workerPool } from "../../src/worker-pool.ts";
 import { hasErrorCode, type OpenMode, type Platform } from "../../src/platform.ts";
 import { bounded, type PowerLossPlatform, type UnsyncedFate, withPowerLoss } from "../harness/power-loss-platform.ts";
 import { recoverLog } from "../../src/wal/recovery.ts";
@@ -228,6 +229,35 @@ test("wrapper: I/O in a worker thread spawned through it is journaled and crashe
   assert.ok(p.operations >= 5, `the worker's operations were counted (${p.operations})`);
   p.crash();
   assert.is(read(`${root}/w`), "synced");
+});
+
+// The engine's pooled jobs (here a log's durability worker) run on the base platform's
+// worker pool, each wrapped in its thread on the wrapper's journal (Platform.pooledOn): a
+// wrapper no longer starts threads of its own, which the next wrapper could not use.
+test("wrapper: a log's durability worker runs wrapped on the journal, on a thread of the base platform's pool that the next wrapper's log takes again", async () => {
+  const pool = workerPool(platform);
+  const openOne = async () => {
+    const root = tempDir();
+    const p = withPowerLoss(platform, root);
+    assert.is(workerPool(p), pool, "one pool for the base platform and its wrappers");
+    const log = await bindLogApi(p).openLog(`${root}/wal`, LOG_OPTIONS);
+    return { p, log };
+  };
+  const first = await openOne();
+  const before = first.p.operations;
+  await first.log.append("written and synced by the durability worker");
+  assert.ok(first.p.operations >= before + 2, `the worker's write and sync were journaled (${first.p.operations - before} operations)`);
+  await first.log.close();
+  const idle = pool.idleThreads;
+  assert.ok(idle >= 1, "the closed log's thread went back to the pool");
+  const second = await openOne();
+  try {
+    assert.is(pool.idleThreads, idle - 1, "the second wrapper's log took a pooled thread");
+    await second.log.append("again");
+    second.p.crash();
+  } finally {
+    await bounded(second.log.close());
+  }
 });
 
 function writeFileDirect(path: string, text: string): void {
