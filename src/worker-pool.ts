@@ -157,23 +157,28 @@ class Lease {
   terminating: Promise<void> | undefined;
   /** Whether this job keeps the process alive (its handle's ref/unref). */
   referenced = true;
-  #doneWaiters: Array<() => void> = [];
+  #doneWaiters: Array<(done: boolean) => void> = [];
 
   constructor(readonly id: number, readonly init: WorkerInit) {}
 
   jobDone(): void {
     this.done = true;
-    for (const resolve of this.#doneWaiters.splice(0)) resolve();
+    for (const resolve of this.#doneWaiters.splice(0)) resolve(true);
   }
 
-  /** Resolves true once the job is done, false after `ms`. */
+  /** Its thread died: "done" will never come, and a terminate() waiting for it goes on now. */
+  threadDied(): void {
+    for (const resolve of this.#doneWaiters.splice(0)) resolve(false);
+  }
+
+  /** Resolves true once the job is done, false after `ms` or once its thread died. */
   waitDone(ms: number): Promise<boolean> {
     if (this.done) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
-      this.#doneWaiters.push(() => {
+      this.#doneWaiters.push((done) => {
         clearTimeout(timer);
-        resolve(true);
+        resolve(done);
       });
     });
   }
@@ -307,6 +312,7 @@ export class WorkerPool {
       this.#drop(thread);
       for (const lease of thread.jobs.values()) {
         if (!lease.ended) for (const listener of lease.errorListeners) listener(error);
+        lease.threadDied();
       }
     });
     return thread;

@@ -30,7 +30,7 @@
  */
 import { compileCore, Core, MEMORY_BYTES_LIMIT, STATUS_LIMIT } from "../core/core.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
-import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FollowerDirectoryError, LockedError, LockUnavailableError, publicError } from "../errors.ts";
+import { CorruptionError, DatabaseExistsError, DatabaseNotFoundError, FollowerDirectoryError, LockedError, LockUnavailableError, publicError, WalFailedError } from "../errors.ts";
 import { acquireDirLock, type DirLock } from "../lock.ts";
 import { hasErrorCode, type Platform, type WorkerHandle } from "../platform.ts";
 import { spawnJob, workerPool } from "../worker-pool.ts";
@@ -307,14 +307,14 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
           resolve();
         } else if (m.type === "closed") actorDoneResolve();
         else if (m.type === "failed" || m.type === "error") {
-          if (!ready) reject(new Error(`the database's actor failed: ${m.message}`));
+          if (!ready) reject(actorFailedAtOpen(dir, m.message));
           else if (m.type === "error") lost(m.message);
           else onFailed?.(m.message);
           actorDoneResolve();
         }
       });
       started.onError((error) => {
-        if (!ready) reject(error);
+        if (!ready) reject(actorFailedAtOpen(dir, error.message, error));
         else lost(error.message);
         actorDoneResolve();
       });
@@ -335,6 +335,11 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     else lock?.release();
     throw error;
   }
+}
+
+/** An open whose actor (its thread or its role) failed before it was ready: typed, as every later failure of it is. */
+function actorFailedAtOpen(dir: string, why: string, cause?: Error): WalFailedError {
+  return new WalFailedError(`database ${dir} could not open: its writer thread (the actor) failed: ${why}`, { cause: cause ?? new Error(why) });
 }
 
 /**

@@ -293,7 +293,7 @@ export class Log implements AsyncDisposable {
         });
         spawned.onError((error) => {
           if (ring.state !== RingState.FAILED) ring.setState(RingState.FAILED, FailCode.OTHER, "EWORKER");
-          reject(error);
+          reject(ring.stateError(`log ${dir}`, error.message));
           closedResolve();
         });
       });

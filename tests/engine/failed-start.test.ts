@@ -10,11 +10,11 @@ import * as assert from "uvu/assert";
 import type { Database } from "../../src/engine/database.ts";
 import { openDatabase } from "../../src/engine/open.ts";
 import { WalFailedError } from "../../src/engine/public.ts";
-import type { Platform } from "../../src/platform.ts";
+import type { Platform, WorkerHandle, WorkerInit } from "../../src/platform.ts";
 import { Log } from "../../src/wal/log.ts";
-import { workerPool } from "../../src/worker-pool.ts";
+import { POOL, workerPool } from "../../src/worker-pool.ts";
 import { rejects } from "../harness/assert.ts";
-import { cleanup, eventually, platform, tempDir } from "./helpers.ts";
+import { cleanup, eventually, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine failed start");
 
@@ -91,5 +91,54 @@ test("a standalone log (shardline/wal) reopened with a failing first fsync leave
   // Observed: the continued segment, opened by SegmentWriter.open before its sync threw, stays open.
   assert.equal(openFilesUnder(dir), [], "files of the failed open still held open");
 });
+
+// Review of the worker pool, 2026-12-07: an open whose pooled thread died as its job was
+// handed to it rejected with a plain Error ("worker exited with code 1 ..."), the actor's
+// and the log's alike, where every error shardline raises is a ShardlineError with a code.
+
+/** A platform with a pool of its own whose thread dies (ended, its error heard) as the first job of `role` is handed to it. */
+function threadDyingOn(role: string): Platform {
+  let armed = true;
+  return {
+    ...platform,
+    spawnWorker: (init: WorkerInit): WorkerHandle => {
+      const real = platform.spawnWorker(init);
+      const errorListeners: Array<(error: Error) => void> = [];
+      return {
+        ...real,
+        postMessage: (message: unknown) => {
+          real.postMessage(message);
+          const control = message as { [POOL]?: string; init?: WorkerInit };
+          if (armed && control?.[POOL] === "run" && control.init?.role === role) {
+            armed = false;
+            queueMicrotask(() => {
+              void real.terminate();
+              for (const listener of errorListeners) listener(new Error("worker exited with code 1 before it was terminated"));
+            });
+          }
+        },
+        onMessage: (listener) => real.onMessage(listener),
+        onError: (listener) => {
+          errorListeners.push(listener);
+          real.onError(listener);
+        },
+        ref: () => real.ref(),
+        unref: () => real.unref(),
+        terminate: () => real.terminate(),
+      };
+    },
+  };
+}
+
+for (const role of ["actor", "durability"]) {
+  test(`an open whose ${role}'s thread dies as the job is handed to it rejects with WalFailedError, and the next open works`, async () => {
+    const own = threadDyingOn(role);
+    await rejects(() => openDatabase(own, tempDir(), { shards: 1, durability: "full" }), WalFailedError);
+    const db = await openDatabase(own, tempDir(), { shards: 1, durability: "full" });
+    opened.push(db);
+    await db.put("k", "v");
+    assert.is(text(db.get("k")), "v");
+  });
+}
 
 test.run();

@@ -126,22 +126,25 @@ test("a pooled thread collects once idle and keeps no reference to its last job'
 
 /** A platform whose spawned "threads" are recorded fakes (no thread runs): the pool's bookkeeping alone. */
 function fakePool() {
-  const workers: Array<{ posted: unknown[]; terminated: number; emit(message: unknown): void }> = [];
+  const workers: Array<{ posted: unknown[]; terminated: number; emit(message: unknown): void; crash(error: Error): void }> = [];
   const fake: Platform = {
     ...platform,
     weighSharedMemory: undefined,
     spawnWorker: (_init: WorkerInit): WorkerHandle => {
       let listener: ((message: unknown) => void) | undefined;
+      const errorListeners: Array<(error: Error) => void> = [];
       const w = {
         posted: [] as unknown[],
         terminated: 0,
         emit: (message: unknown) => listener?.(message),
+        /** As a thread that died: the pool hears its error. */
+        crash: (error: Error) => errorListeners.forEach((l) => l(error)),
       };
       workers.push(w);
       return {
         postMessage: (message: unknown) => void w.posted.push(message),
         onMessage: (l: (message: unknown) => void) => void (listener = l),
-        onError: () => {},
+        onError: (l: (error: Error) => void) => void errorListeners.push(l),
         ref: () => {},
         unref: () => {},
         terminate: async () => void w.terminated++,
@@ -150,9 +153,10 @@ function fakePool() {
   } as Platform;
   const pool = new WorkerPool(fake, 60_000);
   const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-  const init = (role: string) => ({ role, module: {} as WebAssembly.Module, memory, args: {} }) as unknown as WorkerInit;
-  const jobOf = (w: { posted: unknown[] }) => (w.posted.find((m) => (m as Record<string, unknown>)[POOL] === "run") as { job: number }).job;
-  return { pool, workers, init, jobOf };
+  const init = (role: string, wakeAddress?: number) => ({ role, module: {} as WebAssembly.Module, memory, args: {}, wakeAddress }) as unknown as WorkerInit;
+  const runs = (w: { posted: unknown[] }) => w.posted.filter((m) => (m as Record<string, unknown>)[POOL] === "run") as Array<{ job: number; mailed: boolean }>;
+  const jobOf = (w: { posted: unknown[] }) => runs(w)[0].job;
+  return { pool, workers, init, jobOf, runs };
 }
 
 test("worker pool: a job's handle terminated twice at once puts its thread on the idle list once (two later jobs get two threads)", async () => {
@@ -189,6 +193,59 @@ test("worker pool: a job whose role said \"closed\" but whose \"done\" comes lat
   await terminated;
   assert.is(workers[0].terminated, 0, "the thread was not terminated");
   assert.is(pool.idleThreads, 1, "it is idle, ready for the next job");
+});
+
+// Review of the worker pool, 2026-12-07: a thread that died while a database's close()
+// waited for its job's "done" (the role had said "closed": a wait of up to 10 s) left the
+// wait to time out, since the pool's error handler never ended it; close() hung that long.
+test("worker pool: a thread that dies while a lease waits for its \"done\" (its role said closed) ends that wait at once", async () => {
+  const { pool, workers, init, jobOf } = fakePool();
+  const handle = pool.spawn(init("durability", 0));
+  workers[0].emit({ [POOL]: "from", job: jobOf(workers[0]), message: { type: "closed" } });
+  const terminated = handle.terminate();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  workers[0].crash(new Error("worker exited with code 1 before it was terminated"));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([terminated.then(() => "ended"), new Promise((resolve) => (timer = setTimeout(() => resolve("still waiting"), 2_000)))]);
+  clearTimeout(timer);
+  assert.is(outcome, "ended", "terminate() waits (up to 10 s) for a \"done\" from a thread that died");
+  assert.is(workers[0].terminated, 1, "the dead thread is terminated, not given back to the idle list");
+  assert.is(pool.idleThreads, 0);
+});
+
+// Guards from the same review (held): the parent decides whether an idle thread retires,
+// so a retire request that crosses a new job's "run" is refused, and a thread that retired
+// never gets a job; a shared thread's runs are "mailed" exactly after its first job.
+test("worker pool: a retire request crossing a new job's run is refused; a thread that retired gets no job later", async () => {
+  const { pool, workers, init, runs, jobOf } = fakePool();
+  pool.prewarm(["durability"], {} as WebAssembly.Module);
+  assert.is(pool.idleThreads, 1);
+  const handle = pool.spawn(init("durability", 0));
+  workers[0].emit({ [POOL]: "retire" }); // sent by the thread before it saw the "run"
+  assert.is(workers[0].terminated, 0, "a thread with a job is not retired");
+  workers[0].emit({ [POOL]: "done", job: jobOf(workers[0]) });
+  await handle.terminate();
+  assert.is(pool.idleThreads, 1);
+  assert.ok(workers[0].posted.some((m) => (m as Record<string, unknown>)[POOL] === "idle"), "the thread was told to time its idleness again");
+  workers[0].emit({ [POOL]: "retire" });
+  assert.is(workers[0].terminated, 1, "an idle thread that asks to retire is ended");
+  pool.spawn(init("durability", 0));
+  assert.is(workers.length, 2, "the next job starts a new thread");
+  assert.is(runs(workers[0]).length, 1, "the retired thread got no job");
+});
+
+test("worker pool: four jobs of a shared role on one thread, each run once and mailed after the first; a fifth gets a thread of its own; messages reach their own job only", () => {
+  const { pool, workers, init, runs } = fakePool();
+  const handles = [0, 1, 2, 3, 4].map(() => pool.spawn(init("actor", 0)));
+  assert.is(workers.length, 2);
+  assert.equal(runs(workers[0]).map((r) => r.mailed), [false, true, true, true]);
+  assert.equal(runs(workers[1]).map((r) => r.mailed), [false]);
+  const ids = [...runs(workers[0]), ...runs(workers[1])].map((r) => r.job);
+  assert.is(new Set(ids).size, 5, "five distinct jobs");
+  const seen: unknown[][] = handles.map(() => []);
+  handles.forEach((h, i) => h.onMessage((m) => seen[i].push(m)));
+  workers[0].emit({ [POOL]: "from", job: ids[1], message: "for the second" });
+  assert.equal(seen.map((s) => s.length), [0, 1, 0, 0, 0]);
 });
 
 test.run();
