@@ -12,7 +12,7 @@ import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts"
 import { REPLAY_FLUSH_REFUSED } from "../engine/open-read-only.ts";
 import { MEMTABLE_BYTES_DEFAULT, MEMTABLE_BYTES_MAX } from "../engine/options.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
-import { CorruptionError, LockedError, LockUnavailableError, ReadOnlyError } from "../errors.ts";
+import { CorruptionError, FollowerDirectoryError, LockedError, LockUnavailableError, ReadOnlyError } from "../errors.ts";
 import type { LockHolderInfo } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { CliError, LOCK_WAIT_MS_DEFAULT } from "./io.ts";
@@ -74,6 +74,10 @@ export function explainOpenError(error: unknown, dir: string): unknown {
   }
   if (error instanceof LockUnavailableError) {
     return new CliError(error.message, 1, "the file system refused the lock protocol; see docs/CLI.md");
+  }
+  // Before ReadOnlyError, which it extends: no command may write there, and none needs to in order to read.
+  if (error instanceof FollowerDirectoryError) {
+    return new CliError(`${dir} is a follower's directory (it holds FOLLOWER): only its follower writes to it`, 1, "read it with get, scan or stats; write to the database it follows");
   }
   if (error instanceof ReadOnlyError) {
     return new CliError(`cannot read ${dir} without changing it: ${error.message}`, 1, "open it once with a command that writes (or from your program) so that it recovers, then read it");

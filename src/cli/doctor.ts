@@ -22,7 +22,10 @@
  * worth knowing), "error" (damage: data that cannot be read back, or a log open refuses).
  * Exit status 0 without errors, 1 with errors (or a refused or failed repair), 2 usage.
  *
- * Read-only unless `--repair`: then, if some finding is one a normal open fixes (torn log
+ * Read-only unless `--repair` (but for its own reader slot in `readers/`, held while a live
+ * writer has the lock, so that the tables of the MANIFEST it read stay: removed at the end;
+ * a slot of a doctor killed meanwhile is a dead process's, which the writer deletes). With
+ * `--repair`, if some finding is one a normal open fixes (torn log
  * tails, orphan table files, temp files, stale lock files, segments torn at creation), it
  * opens and closes the database (which takes the lock, recovers and tidies), refusing while
  * a live holder has the lock, and checks again. `--salvage` with `--repair` opens with
@@ -43,8 +46,8 @@ import { bindDatabaseApi } from "../engine/public.ts";
 import { BatchAssembler } from "../engine/batch-assembler.ts";
 import { decodeRecord, KIND_COMMIT, KIND_FRAGMENT, KIND_OPERATIONS } from "../engine/records.ts";
 import { type RecoveryReport, segmentChainProblem } from "../wal/recovery.ts";
-import { CorruptionError, LockedError } from "../errors.ts";
-import { DURABLE_MARK_NAME, durableMarkPath, listReaderSlots, logBytesBelow, READERS_DIR_NAME } from "../engine/reader-slots.ts";
+import { CorruptionError, LockedError, ReaderEvictedError } from "../errors.ts";
+import { DURABLE_MARK_NAME, durableMarkPath, listReaderSlots, logBytesBelow, READERS_DIR_NAME, ReaderSlot, readersDir } from "../engine/reader-slots.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
 import { acquireDirLock, LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
 import { type Platform, unlinkIfPresent } from "../platform.ts";
@@ -148,8 +151,39 @@ async function examine(ctx: CliContext, dir: string, core: Core, showProgress: b
   const x = new Examination(platform, core, dir);
 
   checkLock(x);
+  // A live writer deletes the tables a merge replaced and the segments below its checkpoint
+  // as it goes: doctor holds a reader slot while it checks, as a read-only handle does
+  // (written before the MANIFEST is read, then at its version: src/engine/reader-slots.ts),
+  // or it reports tables of the MANIFEST it read as lost when a merge deleted them since.
+  const slot = x.lockedBy ? takeSlot(x) : undefined;
+  try {
+    return await examineHolding(ctx, x, slot, { hasManifest, hasTables, showProgress });
+  } finally {
+    slot?.release();
+  }
+}
+
+/** A reader slot for this check, or undefined (with a warning) where none can be written. */
+function takeSlot(x: Examination): ReaderSlot | undefined {
+  try {
+    return ReaderSlot.create(x.platform, x.dir);
+  } catch (error) {
+    x.add("warning", "readers", READERS_DIR_NAME, `no reader slot could be written for this check (${(error as Error).message}): a table the live writer deletes meanwhile may be reported missing`);
+    return undefined;
+  }
+}
+
+async function examineHolding(ctx: CliContext, x: Examination, slot: ReaderSlot | undefined, { hasManifest, hasTables, showProgress }: { hasManifest: boolean; hasTables: boolean; showProgress: boolean }): Promise<DoctorReport> {
+  const { platform, dir } = x;
   const manifest = checkManifest(x, hasManifest, hasTables);
-  const readersAtOlderVersions = checkReaders(x, manifest);
+  let slotKept = true;
+  try {
+    if (slot && manifest) slot.update(manifest.version, 0);
+  } catch (error) {
+    if (!(error instanceof ReaderEvictedError)) throw error;
+    slotKept = false;
+  }
+  const readersAtOlderVersions = checkReaders(x, manifest, slot);
   const shards = manifest?.shards ?? Math.max(-1, ...partitionDirsOnDisk(platform, dir)) + 1;
 
   // Everything the remaining checks read, for the progress bar.
@@ -167,6 +201,9 @@ async function examine(ctx: CliContext, dir: string, core: Core, showProgress: b
   } finally {
     router?.detach();
     x.progress.stop();
+  }
+  if (slot && (!slotKept || slot.evicted)) {
+    x.add("warning", "readers", READERS_DIR_NAME, "the writer evicted this check's reader slot (it kept more than the writer's retainBytesMax): a table or segment reported missing may have been deleted by the writer meanwhile, not lost; run doctor again");
   }
 
   const summary = { errors: 0, warnings: 0, ok: 0 };
@@ -203,7 +240,7 @@ function checkLock(x: Examination): void {
  * who reads the database from other processes, and what each keeps from deletion. Returns
  * how many live readers are at a MANIFEST version older than the current one.
  */
-function checkReaders(x: Examination, manifest: ManifestData | undefined): number {
+function checkReaders(x: Examination, manifest: ManifestData | undefined, own: ReaderSlot | undefined): number {
   const { platform, dir } = x;
   const mark = readDurableMark(platform, durableMarkPath(dir));
   x.durableMark = mark;
@@ -211,6 +248,7 @@ function checkReaders(x: Examination, manifest: ManifestData | undefined): numbe
   let older = 0;
   for (const slot of listReaderSlots(platform, dir)) {
     const file = `${READERS_DIR_NAME}/${slot.file}`;
+    if (own && `${readersDir(dir)}/${slot.file}` === own.path) continue;
     const r = slot.record;
     if (slot.unreadable) {
       x.add("warning", "readers", file, `cannot be read by this process (${slot.reason}): it keeps nothing from deletion, and the writer leaves it where it is`);
@@ -316,7 +354,10 @@ function checkTables(x: Examination, manifest: ManifestData | undefined, router:
       x.add("warning", "tables", file, "not a name the engine gives its tables (NNNNNN.sst): not part of the database; open and --repair leave it");
       x.progress.advance(x.size(`${dir}/${file}`), file);
     } else if (name.endsWith(".sst")) {
-      if (manifest && readersAtOlderVersions > 0) {
+      if (manifest && x.lockedBy && tableNumberOf(name)! >= manifest.nextTableNumber) {
+        x.add("warning", "tables", file, `not named by the manifest this check read (version ${manifest.version}): most likely written since by the program that has the database open; else left by an interrupted flush or compaction, which --repair (or the next open) deletes`, { repair: "open" });
+        x.progress.advance(x.size(`${dir}/${file}`), file);
+      } else if (manifest && readersAtOlderVersions > 0) {
         x.add("ok", "tables", file, `not named by the manifest: dropped by a compaction, kept while ${plural(readersAtOlderVersions, "live read-only handle")} at an older MANIFEST version may read it (see readers)`);
         x.progress.advance(x.size(`${dir}/${file}`), file);
       } else if (manifest) {
@@ -428,7 +469,7 @@ function checkLogs(x: Examination, manifest: ManifestData | undefined, shards: n
   const group = checkLog(x, `${dir}/wal`, "wal", shards, manifest === undefined ? { rebuilt: true } : { checkpoint: manifest.groupCheckpoint });
   if (group) {
     x.add("ok", "wal", "wal", `group WAL: ${plural(group.segments, "segment")} (${bytesText(group.bytes)}), ${plural(group.records, "record")}: every checksum ok`);
-    if (manifest && group.segments > 0 && !platform.stat(`${dir}/${FOLLOWER_FILE_NAME}`)) checkGroupFloor(x, manifest, group.endLsn);
+    if (manifest && group.segments > 0 && !isFollowerDir(platform, dir)) checkGroupFloor(x, manifest, group.endLsn);
   }
   const totals = { logs: 0, segments: 0, records: 0, bytes: 0 };
   let bad = 0;
@@ -682,6 +723,13 @@ interface RepairOutcome {
   error?: string;
 }
 
+/** No writer but the follower opens a follower's directory (src/engine/open.ts): not --repair's open either. */
+const FOLLOWER_NOTE = "this is a follower's directory (it holds FOLLOWER): only its follower opens it to write, and its next start (openFollower) tidies what a normal open would";
+
+function isFollowerDir(platform: Platform, dir: string): boolean {
+  return platform.stat(`${dir}/${FOLLOWER_FILE_NAME}`) !== undefined;
+}
+
 async function repair(ctx: CliContext, core: Core, report: DoctorReport, salvage: boolean): Promise<RepairOutcome> {
   const fixable = report.findings.filter((f) => f.repair === "open" || f.repair === "rebuild" || (salvage && f.repair === "salvage"));
   const needSalvage = report.findings.filter((f) => f.repair === "salvage");
@@ -693,6 +741,7 @@ async function repair(ctx: CliContext, core: Core, report: DoctorReport, salvage
     const who = report.lockedBy === "unknown" ? holderText(undefined) : holderText(report.lockedBy);
     return { performed: false, actions: [], error: `refusing to repair: the database is locked by ${who}, which has it open; close it there first` };
   }
+  if (isFollowerDir(ctx.platform, report.dir)) return { performed: false, actions: [], error: `refusing to repair: ${FOLLOWER_NOTE}` };
   const blocker = report.findings.find((f) => f.blocksRepair);
   if (blocker) return { performed: false, actions: [], error: `refusing to repair: ${blocker.file}: ${blocker.message}` };
   const actions: string[] = [];
@@ -972,7 +1021,8 @@ export async function doctorCommand(ctx: CliContext, dir: string, o: DoctorOptio
       else {
         ctx.io.stdout(renderReport(ctx, before, `shardline doctor ${terminalSafe(dir)}`));
         const fixable = before.findings.filter((f) => f.repair === "open" || f.repair === "rebuild").length;
-        if (fixable > 0) ctx.io.stdout(`${fixable} of these a normal open fixes: run \`shardline doctor --repair ${terminalSafe(dir)}\` to fix them now\n`);
+        if (fixable > 0 && isFollowerDir(ctx.platform, dir)) ctx.io.stdout(`${fixable} of these a normal open fixes: ${FOLLOWER_NOTE}\n`);
+        else if (fixable > 0) ctx.io.stdout(`${fixable} of these a normal open fixes: run \`shardline doctor --repair ${terminalSafe(dir)}\` to fix them now\n`);
       }
       return before.summary.errors > 0 ? EXIT_FAILURE : EXIT_OK;
     }

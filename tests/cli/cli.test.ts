@@ -7,17 +7,16 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { toolCore } from "../../src/cli/database.ts";
-import { readManifest, tableFileName } from "../../src/engine/manifest.ts";
+import { FOLLOWER_FILE_NAME, readManifest, tableFileName } from "../../src/engine/manifest.ts";
 import { BlockCache } from "../../src/table/block-cache.ts";
 import { TableReader } from "../../src/table/table-reader.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { SEGMENT_HEADER_BYTES } from "../../src/wal/format.ts";
 import { encodeDurableMark } from "../../src/wal/durable-mark.ts";
 import { durableMarkPath } from "../../src/engine/reader-slots.ts";
-import { spawnChild } from "../harness/child.ts";
 import { runtimeName } from "../harness/platform.ts";
 import { cleanup, enc, eventually, open, platform, tempDir, text } from "../engine/helpers.ts";
-import { cli, json } from "./helpers.ts";
+import { cli, cliChild, json } from "./helpers.ts";
 
 const test = suite("cli");
 
@@ -485,34 +484,58 @@ test("bench hands its arguments to the host's harness runner and returns its sta
   assert.match(none.err, /npm run bench/);
 });
 
-// ---- the real entry point -------------------------------------------------------------
-
-/** Runs runtimes/<runtime under test>/cli.ts as a child; its whole stdout and exit code. */
-async function entryPoint(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const runtime = runtimeName();
-  const entry = new URL(`../../runtimes/${runtime}/cli.ts`, import.meta.url).pathname;
-  const child = spawnChild(runtime, entry, args);
-  const { code } = await child.waitExit();
-  const lines: string[] = [];
-  for (;;) {
-    try {
-      lines.push(await child.nextLine());
-    } catch {
-      break;
-    }
-  }
-  return { code, out: lines.join("\n"), err: child.stderr() };
+// A follower's directory (src/replicate/follower.ts: it holds FOLLOWER, and only the follower
+// opens it to write). Review of the CLI on live directories, 2026-12-07: put and delete there
+// said "cannot read <dir> without changing it" and advised opening it "with a command that
+// writes" (FollowerDirectoryError extends ReadOnlyError, whose explanation it got); doctor
+// advised `doctor --repair` for an orphan table there, and --repair could only fail.
+async function followerLikeDir(): Promise<string> {
+  const dir = await smallDb();
+  const file = platform.open(`${dir}/${FOLLOWER_FILE_NAME}`, "truncate");
+  file.write(enc.encode(JSON.stringify({ format: 1, state: "following", stream: "s", subject: "x", snapshotLsn: 0 })), 0);
+  file.close();
+  return dir;
 }
+
+test("put and delete on a follower's directory: exit 1, saying only its follower writes there (not 'cannot read it without changing it', nor to open it with a command that writes)", async () => {
+  const dir = await followerLikeDir();
+  for (const ran of [await cli(["put", dir, "k", "v"]), await cli(["delete", dir, "apple"])]) {
+    assert.is(ran.code, 1, ran.out + ran.err);
+    assert.match(ran.err, /follower's directory .*only its follower writes to it/);
+    assert.not.match(ran.err, /without changing it|a command that writes/);
+  }
+  const get = await cli(["get", dir, "apple"]);
+  assert.is(get.code, 0, get.err);
+  assert.match(get.out, /apple-value/);
+});
+
+test("doctor on a follower's directory with an orphan table: the fix is its follower's next start, not --repair, which refuses it up front", async () => {
+  const dir = await followerLikeDir();
+  const orphan = `${dir}/tables/${tableFileName(999)}`;
+  const f = platform.open(orphan, "create");
+  f.write(enc.encode("not a table"), 0);
+  f.close();
+  const report = await cli(["doctor", dir]);
+  assert.is(report.code, 0, report.err);
+  assert.match(report.out, /1 of these a normal open fixes: this is a follower's directory/);
+  assert.not.match(report.out, /run `shardline doctor --repair/);
+  const repaired = await cli(["doctor", dir, "--repair"]);
+  assert.is(repaired.code, 1, repaired.out);
+  assert.match(repaired.err, /refusing to repair: this is a follower's directory/);
+  assert.ok(platform.stat(orphan), "the follower's directory was left as it was");
+});
+
+// ---- the real entry point -------------------------------------------------------------
 
 test(`the ${runtimeName()} entry point: put, doctor --json and a usage error, as a child`, async () => {
   const dir = await smallDb();
-  const put = await entryPoint(["put", dir, "from-child", "yes", "--json"]);
+  const put = await cliChild(["put", dir, "from-child", "yes", "--json"]);
   assert.is(put.code, 0, put.err);
   assert.is(JSON.parse(put.out).key, "from-child");
-  const doctor = await entryPoint(["doctor", dir, "--json"]);
+  const doctor = await cliChild(["doctor", dir, "--json"]);
   assert.is(doctor.code, 0, doctor.err);
   assert.is(JSON.parse(doctor.out).summary.errors, 0);
-  const usage = await entryPoint(["scan", dir, "--limit", "x"]);
+  const usage = await cliChild(["scan", dir, "--limit", "x"]);
   assert.is(usage.code, 2);
   assert.match(usage.err, /--limit must be an integer/);
   const db = await open(dir);

@@ -1,5 +1,7 @@
-/** Shared helpers of the command-line tests: the CLI run in this process with captured output, and its JSON. */
+/** Shared helpers of the command-line tests: the CLI run in this process with captured output, or as a child, and its JSON. */
 import { type CliHost, type CliIo, runCli } from "../../src/cli/main.ts";
+import { spawnChild } from "../harness/child.ts";
+import { runtimeName } from "../harness/platform.ts";
 import { platform } from "../engine/helpers.ts";
 
 export interface Ran {
@@ -24,4 +26,21 @@ export function json<T = any>(ran: Ran): T {
   } catch {
     throw new Error(`not JSON (exit ${ran.code}): ${ran.out}\nstderr: ${ran.err}`);
   }
+}
+
+/** Runs runtimes/<runtime under test>/cli.ts as a child; its whole stdout and exit code. */
+export async function cliChild(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const runtime = runtimeName();
+  const entry = new URL(`../../runtimes/${runtime}/cli.ts`, import.meta.url).pathname;
+  const child = spawnChild(runtime, entry, args);
+  const { code } = await child.waitExit();
+  const lines: string[] = [];
+  for (;;) {
+    try {
+      lines.push(await child.nextLine());
+    } catch {
+      break;
+    }
+  }
+  return { code, out: lines.join("\n"), err: child.stderr() };
 }
