@@ -339,7 +339,7 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
 
 /** An open whose actor (its thread or its role) failed before it was ready: typed, as every later failure of it is. */
 function actorFailedAtOpen(dir: string, why: string, cause?: Error): WalFailedError {
-  return new WalFailedError(`database ${dir} could not open: its writer thread (the actor) failed: ${why}`, { cause: cause ?? new Error(why) });
+  return new WalFailedError(`database ${dir} could not open: its actor failed (the thread that writes memtables and tables): ${why}`, { cause: cause ?? new Error(why) });
 }
 
 /**

@@ -135,4 +135,11 @@ test("a plain scan of another thread's keys answered as of the phase's start is 
   }
 });
 
+// `has` with string keys was in no model test until 2026-12-07: one that says an absent key
+// (deleted or never written) is there, as a has that found a tombstone's key and not its
+// kind would, is caught.
+test("a has that answers true for absent keys is caught", async () => {
+  await caughtBy((db) => wrap(db, { has: (key: string, options?: { snapshot?: Snapshot }) => db.has(key, options) || db.get(key, options) === undefined }), /has .*: true, the model says false/, "has true for absent keys");
+});
+
 test.run();
