@@ -71,7 +71,7 @@ import { RingView } from "../wal/ring.ts";
 import { registerWorkerRole } from "../worker-main.ts";
 import { jobIdle, jobTurn } from "../worker-pool.ts";
 import { NO_REPLY_SLOT, PART_HEADER_BYTES, PART_LAST, ReplyStatus, REQUEST_KIND_BATCH_PART, REQUEST_PREFIX_BYTES, writeReply } from "./channel.ts";
-import { COMPACTION_FAN_IN, mergeTables, pickCompaction } from "./compaction.ts";
+import { COMPACTION_FAN_IN, mergeTables, pickCompaction, pickDeletesMerge } from "./compaction.ts";
 import { ReaderRetention } from "./reader-slots.ts";
 import { awaitDurableBeyond, flushShard, type FlushEnv, publishManifest } from "./flush.ts";
 import type { ManifestData, TableRecord } from "./manifest.ts";
@@ -797,6 +797,12 @@ class Actor implements FlushEnv {
       for (let shard = 0; shard < this.shared.shards; shard++) {
         if (this.#compact(shard)) return true;
       }
+      for (let shard = 0; shard < this.shared.shards; shard++) {
+        if (this.#noDeletesMerge[shard] === this.manifest.version) continue;
+        const inputs = pickDeletesMerge(this.manifest, shard);
+        if (inputs && this.#compact(shard, inputs)) return true;
+        this.#noDeletesMerge[shard] = this.manifest.version;
+      }
     } catch (error) {
       this.#fail(error);
     }
@@ -856,8 +862,11 @@ class Actor implements FlushEnv {
     }
   }
 
-  #compact(shard: number): boolean {
-    const inputs = pickCompaction(this.manifest, shard, COMPACTION_FAN_IN);
+  /** Merges `inputs` (by default the tier merge pickCompaction picks) of `shard`; false if there are none. */
+  /** By shard, the MANIFEST version at which pickDeletesMerge found nothing (it reads the MANIFEST alone): not asked again until it changes. */
+  readonly #noDeletesMerge: number[] = [];
+
+  #compact(shard: number, inputs = pickCompaction(this.manifest, shard, COMPACTION_FAN_IN)): boolean {
     if (!inputs) return false;
     const number = this.manifest.nextTableNumber;
     const memtables = this.memtables.list(shard).map((mt) => new Memtable(this.core, mt));

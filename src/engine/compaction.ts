@@ -3,7 +3,8 @@
  *
  * Policy: size-tiered, per shard. A flushed memtable makes a tier-0 table; merging
  * COMPACTION_FAN_IN tables of one tier makes one table of the next tier, about that many
- * times larger. So a shard holds fewer than FAN_IN tables per tier and about
+ * times larger, or of the same tier when it is not at least twice its largest input (the
+ * inputs held mostly the same keys: outputTier). So a shard holds fewer than FAN_IN tables per tier and about
  * log_FAN_IN(data / memtable) tiers: with 4 MiB memtables and a fan-in of 4, 1 GiB of a
  * shard's data is at most 3 x 4 + 1 = 13 tables, and each byte is rewritten once per tier
  * (about 4 times for that gigabyte). Why size-tiered and not leveled: shardline is
@@ -18,7 +19,9 @@
  *
  * Scheduling (actor.ts #background): a flush goes before a merge, except when a tier holds
  * 2 x FAN_IN tables: then merges go first, so that a sustained load cannot pile tables up
- * faster than they are merged (tests/engine/compaction.test.ts measures the peak).
+ * faster than they are merged (tests/engine/compaction.test.ts measures the peak). Last,
+ * when nothing else is to do, a merge that gives deleted data's space back
+ * (pickDeletesMerge): tombstones with the runs holding what they shadow, whatever their tiers.
  *
  * A merge keeps every version a snapshot can still need and drops the rest (version-gc.ts);
  * a tombstone at the bottom of a key's history goes too when nothing it shadows can exist
@@ -38,7 +41,7 @@ import type { TableCursor } from "../table/table-cursor.ts";
 import { TableReader } from "../table/table-reader.ts";
 import { RunWriter } from "../table/run-writer.ts";
 import type { TableWriterOptions } from "../table/table-writer.ts";
-import { type ManifestData, runRecords, type TableRecord, tableFileName } from "./manifest.ts";
+import { fromBase64, type ManifestData, runRecords, type TableRecord, tableFileName } from "./manifest.ts";
 import { compareKeys } from "../table/key-order.ts";
 import type { EngineShared } from "./shared-state.ts";
 import { type Version, versionsToKeep } from "./version-gc.ts";
@@ -66,6 +69,61 @@ export function pickCompaction(manifest: ManifestData, shard: number, fanIn = CO
     if (runs.length >= fanIn) return runs.slice(0, fanIn).flat().sort((a, b) => a.number - b.number);
   }
   return undefined;
+}
+
+/**
+ * Of every run's tombstones, the share of the entries a deletes' merge rewrites that they
+ * must be at least: such a merge rewrites at most 1 / share entries per tombstone.
+ */
+export const DELETES_MERGE_TOMBSTONE_SHARE = 0.25;
+
+/**
+ * A merge that gives deleted data's space back, or undefined: the runs whose tombstones are
+ * all at or below the shard's replay floor (so the merge may drop them with what they
+ * shadow: nothing older can come back from a log), with every other run of the shard whose
+ * key range overlaps one of theirs, when those tombstones are at least
+ * DELETES_MERGE_TOMBSTONE_SHARE of all those runs' entries. Tiers alone never bring them
+ * together: tombstones are small and stay in low tiers while the values they shadow sit in
+ * high ones, so before 2026-12-07 a shard whose 12,000 keys were all deleted kept 4.2 MB of
+ * tables for ever (more than before the deletes: tests/engine/disk-space.test.ts). Each such
+ * merge turns two runs or more into one, so they end.
+ */
+export function pickDeletesMerge(manifest: ManifestData, shard: number, share = DELETES_MERGE_TOMBSTONE_SHARE): TableRecord[] | undefined {
+  const floor = BigInt(manifest.replayFloorTs[shard] ?? "0");
+  const runs = [...runsByTier(manifest.tables.filter((t) => t.shard === shard)).values()].flat();
+  const tombstonesOf = (run: readonly TableRecord[]) => run.reduce((n, t) => n + t.tombstones, 0);
+  const deleting = runs.filter((run) => tombstonesOf(run) > 0 && run.every((t) => BigInt(t.maxTs) <= floor));
+  if (deleting.length === 0) return undefined;
+  const inputs = runs.filter((run) => deleting.includes(run) || deleting.some((d) => rangesOverlap(d, run)));
+  if (inputs.length < 2) return undefined;
+  const tombstones = deleting.reduce((n, run) => n + tombstonesOf(run), 0);
+  const entries = inputs.flat().reduce((n, t) => n + t.entries, 0);
+  return tombstones >= share * entries ? inputs.flat().sort((a, b) => a.number - b.number) : undefined;
+}
+
+/** Whether two runs' key ranges (smallest to largest key of their tables) overlap. */
+function rangesOverlap(a: readonly TableRecord[], b: readonly TableRecord[]): boolean {
+  const lo = (run: readonly TableRecord[]) => run.map((t) => fromBase64(t.smallestKey)).reduce((m, k) => (compareKeys(k, m) < 0 ? k : m));
+  const hi = (run: readonly TableRecord[]) => run.map((t) => fromBase64(t.largestKey)).reduce((m, k) => (compareKeys(k, m) > 0 ? k : m));
+  return compareKeys(lo(a), hi(b)) <= 0 && compareKeys(lo(b), hi(a)) <= 0;
+}
+
+/**
+ * The tier of a merge's output of `outputBytes`: one above its inputs' highest, if it holds
+ * at least twice its largest input run (the inputs were mostly distinct keys, so it is a
+ * bigger run); else that highest tier again. Overwrites of the same keys merge into a run
+ * no bigger than one input: promoted by merge count regardless, as before 2026-12-07, a
+ * shard of 1,000 keys overwritten 120 times climbed to tier 4 and kept 8.8 versions of
+ * every key (8.8x its live data) on disk, the number of tiers growing with the bytes ever
+ * written rather than with the data (tests/engine/disk-space.test.ts). Merging ends still:
+ * every merge turns FAN_IN runs into one, whichever tier it lands in.
+ */
+export function outputTier(inputs: readonly TableRecord[], outputBytes: number): number {
+  const top = Math.max(...inputs.map((t) => t.tier));
+  const runBytes = new Map<number, number>();
+  for (const t of inputs) if (t.tier === top) runBytes.set(t.run ?? t.number, (runBytes.get(t.run ?? t.number) ?? 0) + t.bytes);
+  const largest = Math.max(...runBytes.values());
+  return outputBytes >= 2 * largest ? top + 1 : top;
 }
 
 export function tablePath(dir: string, number: number): string {
@@ -97,11 +155,11 @@ export function mergeTables(
     const replayFloorTs = BigInt(manifest.replayFloorTs[shard]);
     const nothingOutside = (key: Uint8Array) => others.every((r) => !r.mayContain(key)) && !memtablesHold(key);
     const entries = mergedEntries(cursors, nothingOutside, replayFloorTs, boundaries, visible);
-    const tier = Math.max(...inputs.map((t) => t.tier)) + 1;
     const run = new RunWriter(platform, core, (number) => tablePath(dir, number), outputNumber, outputOptions);
     try {
       for (const e of entries) run.add(e.key, e.ts, e.seq, e.value);
-      return runRecords(shard, tier, run.finish());
+      const tables = run.finish();
+      return runRecords(shard, outputTier(inputs, tables.reduce((bytes, t) => bytes + t.meta.bytes, 0)), tables);
     } finally {
       run.abort(); // no-op once finished
     }
