@@ -102,8 +102,12 @@ export class ReaderEvictedError extends ShardlineError {
 export class DatabaseNotFoundError extends ShardlineError {
   override name = "DatabaseNotFoundError";
   override readonly code = "SHARDLINE_NOT_FOUND";
-  constructor(readonly dir: string) {
-    super(`no database in ${dir} (no MANIFEST) and createIfMissing is false; nothing was created`, "SHARDLINE_NOT_FOUND");
+  constructor(
+    readonly dir: string,
+    /** Why none was made: createIfMissing false, or readOnly (a read-only open creates nothing, whatever createIfMissing says). */
+    why: "createIfMissing is false" | "readOnly is true" = "createIfMissing is false",
+  ) {
+    super(`no database in ${dir} (no MANIFEST) and ${why}; nothing was created`, "SHARDLINE_NOT_FOUND");
   }
 }
 

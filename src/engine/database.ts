@@ -303,6 +303,8 @@ export class Database implements AsyncDisposable {
     private readonly owner: Owner | undefined,
     private readonly writeQueue: ResolvedWriteQueueOptions = resolveWriteQueueOptions(undefined),
   ) {
+    // Exported for instanceof and types; `new Database("./data")` failed deep inside with "Cannot read properties of undefined".
+    if (!(core instanceof Core)) throw new TypeError("Database has no public constructor: open(dir, options) or attach(db.share()) gives one");
     this.#core = core;
     this.#shared = new EngineShared(core, sharedAddress);
     this.#group = new RingView(core, this.#shared.groupRing);

@@ -55,7 +55,7 @@ export async function openReadOnly(base: Platform, dir: string, o: ResolvedOptio
   const platform = readOnlyPlatform(base, dir);
   if (!platform.stat(`${dir}/${MANIFEST_NAME}`)) {
     if (platform.stat(dir)?.isDirectory) refuseIfNotNew(platform, dir);
-    throw new DatabaseNotFoundError(dir);
+    throw new DatabaseNotFoundError(dir, "readOnly is true");
   }
   if (o.errorIfExists) throw new DatabaseExistsError(dir);
   // The slot first, claiming everything, before any MANIFEST or log is read (reader-slots.ts).
@@ -121,7 +121,7 @@ async function buildViewOnce(platform: Platform, dir: string, o: ResolvedOptions
   const probe = await manifestCore();
   // One read: the view's change detection compares these very bytes (live-reader.ts).
   const manifestBytes = readManifestBytes(platform, dir);
-  if (!manifestBytes) throw new DatabaseNotFoundError(dir);
+  if (!manifestBytes) throw new DatabaseNotFoundError(dir, "readOnly is true");
   const manifest = decodeManifest(probe, manifestBytes, `${dir}/${MANIFEST_NAME}`);
   if (o.shards !== undefined && o.shards !== manifest.shards) {
     throw new RangeError(`${dir} was created with ${manifest.shards} shards; open it with shards: ${manifest.shards} or leave shards out`);

@@ -270,6 +270,7 @@ export class Follower {
     /** Whose log it follows: its MANIFEST's databaseId, the snapshot's (undefined from a snapshot made before the field). */
     private readonly databaseId: string | undefined,
   ) {
+    if (typeof (platform as { readFile?: unknown } | undefined)?.readFile !== "function") throw new TypeError("Follower has no public constructor: openFollower(dir, options) gives one");
     this.#lock = lock;
     this.#log = log;
     this.db = db;

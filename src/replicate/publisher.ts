@@ -199,6 +199,7 @@ export class Publisher {
     /** The MANIFEST's databaseId, sent with every message (DATABASE_HEADER); undefined only for a MANIFEST without one. */
     private readonly databaseId: string | undefined,
   ) {
+    if (typeof (core as { u32?: unknown } | undefined)?.u32 !== "object") throw new TypeError("Publisher has no public constructor: startPublisher(dir, options) gives one");
     this.#slot = slot;
     this.#acked = slot.record.lsn;
     this.#tail = new LogTail(core, platform, `${dir}/wal`, this.#acked, true);

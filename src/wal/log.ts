@@ -201,11 +201,12 @@ export class Log implements AsyncDisposable {
     readonly recovery: RecoveryReport | undefined,
     readonly limits: LogLimits,
     private readonly owner: { worker: WorkerHandle; lock: DirLock | undefined; closed: Promise<void>; started: Promise<void> } | undefined,
-    openedAtLsn = ring.reserveHead,
+    openedAtLsn?: number,
   ) {
+    if (!(core instanceof Core)) throw new TypeError("Log has no public constructor: openLog(dir, options) gives one");
     this.#waiters = new DurableWaiters(ring, `log ${dir}`);
     this.#queue = new AppendQueue(ring);
-    this.#openedAtLsn = openedAtLsn;
+    this.#openedAtLsn = openedAtLsn ?? ring.reserveHead;
   }
 
   /** Opens (creating if needed) the log in `dir`, recovering it first. */

@@ -12,11 +12,19 @@
 //  - the published DatabaseStats types `blockCache` as `unknown` (README documents its
 //    fields), and `coordination.readers` as optional (README documents it as always there,
 //    beside `reason?`, `holder?` and `live?`, and the engine always sets it).
+// From the second review of first contact (2026-12-07), each failing before its fix:
+//  - the exported classes (Database, Log, Publisher, Follower) called with `new` failed with
+//    an internal property access, not a TypeError naming open/openLog/startPublisher/
+//    openFollower;
+//  - open(dir, { readOnly: true }) of a directory without a database said "createIfMissing
+//    is false", an option the user had not set (or had set to true);
+//  - README "Errors" gave ENOTDIR as the osCode of open on a path that is a file; every
+//    runtime says EEXIST.
 // The package is packed and installed once per test process by tests/package/installed.ts.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { runtimeName } from "../harness/platform.ts";
@@ -149,6 +157,94 @@ test(`${runtime}: the README's db.stats() fields type-check: blockCache.hits, co
   // Deno colours its report; the codes are what matter.
   const codes = [...new Set([...output.replace(/\x1b\[[0-9;]*m/g, "").matchAll(/TS\d+/g)].map((m) => m[0]))];
   assert.is(r.status, 0, `type errors ${codes.join(", ")}:\n${output}`);
+});
+
+// Scenario: `import { Database } from "shardline"; new Database("./data")` (README.md:569
+// lists "the `Database` class" among the exports; shardline/wal "the `Log` class",
+// shardline/replicate "the `Publisher` and `Follower` classes").
+// Promise: README "Errors": bad arguments are "the standard `TypeError`", each naming what
+// is wrong ("options ... of the wrong type", "attach expects the value returned by
+// db.share()").
+// What happens: in every runtime a TypeError from deep inside the constructor:
+// "Cannot read properties of undefined (reading '0')" (Database, src/engine/database.ts:296
+// dereferences `core`), "... (reading 'reserveHead')" (Log), "'record'" (Publisher),
+// "'stats'" (Follower); Bun: "undefined is not an object (evaluating 'this.core.u32[...]')".
+// The published Database declaration even shows the constructor as public
+// (dist/types/src/engine/database.d.ts:131, with the internal Core and Platform).
+// Fix: guard the constructors with a module-private token and throw
+// `TypeError("use open(dir, options) or attach(db.share()) to get a Database")` (and the
+// same for Log/openLog, Publisher/startPublisher, Follower/openFollower); mark the
+// Database constructor @internal/private in the declarations, as Log's already is.
+const CONSTRUCT = `import { Database } from "shardline";
+import { Log } from "shardline/wal";
+import { Publisher, Follower } from "shardline/replicate";
+const got = {};
+for (const [name, C, args] of [["Database", Database, ["./data"]], ["Log", Log, ["./log"]], ["Publisher", Publisher, []], ["Follower", Follower, ["./replica"]]]) {
+  try { new C(...args); got[name] = "constructed"; } catch (e) { got[name] = e.constructor.name + ": " + e.message; }
+}
+console.log(JSON.stringify(got));
+`;
+
+test(`${runtime}: new Database()/Log()/Publisher()/Follower() by a user is a TypeError pointing to open/openLog/startPublisher/openFollower`, async () => {
+  const got = await runInProject("construct", "construct.mjs", CONSTRUCT) as Record<string, string>;
+  const factory: Record<string, RegExp> = { Database: /\bopen\b|\battach\b/, Log: /\bopenLog\b|\battachLog\b/, Publisher: /\bstartPublisher\b/, Follower: /\bopenFollower\b/ };
+  const bad = Object.entries(got).filter(([name, message]) => !/^TypeError: /.test(message) || !factory[name].test(message)).map(([name, message]) => `new ${name}(): ${message}`);
+  assert.equal(bad, []);
+});
+
+// Scenario: a reader process opens a database that is not there yet (a wrong path, or
+// before the writer created it): `open("./missing", { readOnly: true })`, also with
+// `createIfMissing: true` spelt out.
+// Promise: README "Errors": DatabaseNotFoundError is "`open` with `createIfMissing: false`
+// where the directory holds no database"; "Options": readOnly "changes nothing in the
+// directory" (so it cannot create one).
+// What happens: DatabaseNotFoundError "no database in ./missing (no MANIFEST) and
+// createIfMissing is false; nothing was created": the message blames an option the user
+// did not set, or set to true. Diagnosis: src/errors.ts:106 hard-codes the reason;
+// src/engine/open-read-only.ts:58 and :124 throw it for readOnly opens.
+// Fix: give DatabaseNotFoundError the reason ("readOnly: true opens only an existing
+// database" vs "createIfMissing is false") and document the readOnly case in README "Errors".
+const READ_ONLY_MISSING = `import { open } from "shardline";
+const got = {};
+for (const [name, options] of [["readOnly", { readOnly: true }], ["readOnly+createIfMissing", { readOnly: true, createIfMissing: true }]]) {
+  try { const db = await open("./missing", options); got[name] = "opened"; await db.close(); } catch (e) { got[name] = e.constructor.name + ": " + e.message; }
+}
+console.log(JSON.stringify(got));
+`;
+
+test(`${runtime}: open({ readOnly: true }) of a directory without a database does not say "createIfMissing is false"`, async () => {
+  const got = await runInProject("read-only-missing", "ro.mjs", READ_ONLY_MISSING) as Record<string, string>;
+  for (const [name, message] of Object.entries(got)) {
+    assert.match(message, /^DatabaseNotFoundError: /, `${name}: ${message}`);
+    assert.not.match(message, /createIfMissing is false/, `${name}: ${message}`);
+    assert.match(message, /readOnly|read-only/, `${name}: ${message}`);
+  }
+});
+
+// Scenario: `open("./config.json")`, a path that is a file, then `e.osCode` to tell why.
+// Promise: README.md:542 (FileSystemError): "`open` on a path that is a file (`ENOTDIR`)".
+// What happens: FileSystemError "mkdir ./config.json: file already exists (EEXIST)",
+// osCode "EEXIST", in Node, Bun and Deno (recursive mkdir of an existing file;
+// runtimes/common/node-fs-paths.ts:47-56 even maps Node's odd ENOENT to EEXIST, and
+// tests/engine/open-options.test.ts:90 accepts either). The README's own example message
+// ("mkdir /data/tables: not a directory (ENOTDIR)") is the case of a file *above* the path.
+// Fix: make README say `EEXIST` for a path that is a file (and `ENOTDIR` for a file on
+// the way to it), or map it to ENOTDIR in open; this test reads the README's code.
+const OPEN_FILE = `import { open } from "shardline";
+import { writeFileSync } from "node:fs";
+writeFileSync("./config.json", "{}");
+let got;
+try { const db = await open("./config.json"); got = "opened"; await db.close(); } catch (e) { got = { name: e.constructor.name, osCode: e.osCode, message: e.message }; }
+console.log(JSON.stringify(got));
+`;
+
+test(`${runtime}: open on a path that is a file fails with the osCode README "Errors" gives`, async () => {
+  const readme = readFileSync(join(repoDir, "README.md"), "utf8");
+  const documented = /`open` on a path that is a file \(`(E[A-Z]+)`\)/.exec(readme)?.[1];
+  assert.ok(documented, "README no longer says which osCode open on a file gives");
+  const got = await runInProject("open-file", "open-file.mjs", OPEN_FILE) as { name: string; osCode: string; message: string };
+  assert.is(got.name, "FileSystemError", JSON.stringify(got));
+  assert.is(got.osCode, documented, `README: ${documented}; got: ${got.message}`);
 });
 
 test.run();

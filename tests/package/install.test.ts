@@ -167,6 +167,11 @@ test("a TypeScript app type-checks against the published declarations without @t
   // The shipped disposable globals merge with TypeScript's own and with @types/node's.
   const full = tsc(dir, ["--target", "esnext", "--types", "node", "--typeRoots", join(repoDir, "node_modules", "@types"), "app.ts"]);
   assert.is(full.status, 0, full.output);
+  // @types/node without the DOM lib (lib es2022, as @tsconfig/node20 sets it): @types/node
+  // declares no WebAssembly namespace, which the declarations name; disposable.d.ts supplies
+  // it (review of first contact, 2026-12-07: TS2503 "Cannot find namespace 'WebAssembly'").
+  const nodeOnly = tsc(dir, ["--target", "es2022", "--lib", "es2022", "--types", "node", "--typeRoots", join(repoDir, "node_modules", "@types"), "app.ts"]);
+  assert.is(nodeOnly.status, 0, nodeOnly.output);
 });
 
 if (runtime === "deno") {
