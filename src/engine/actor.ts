@@ -799,7 +799,7 @@ class Actor implements FlushEnv {
       }
       for (let shard = 0; shard < this.shared.shards; shard++) {
         if (this.#noDeletesMerge[shard] === this.manifest.version) continue;
-        const inputs = pickDeletesMerge(this.manifest, shard);
+        const inputs = pickDeletesMerge(this.manifest, shard, () => this.shared.gcHorizon().boundaries[0]);
         if (inputs && this.#compact(shard, inputs)) return true;
         this.#noDeletesMerge[shard] = this.manifest.version;
       }
@@ -863,7 +863,10 @@ class Actor implements FlushEnv {
   }
 
   /** Merges `inputs` (by default the tier merge pickCompaction picks) of `shard`; false if there are none. */
-  /** By shard, the MANIFEST version at which pickDeletesMerge found nothing (it reads the MANIFEST alone): not asked again until it changes. */
+  /**
+   * By shard, the MANIFEST version at which pickDeletesMerge found nothing: not asked again
+   * until it changes (a snapshot released meanwhile waits for the next flush or merge).
+   */
   readonly #noDeletesMerge: number[] = [];
 
   #compact(shard: number, inputs = pickCompaction(this.manifest, shard, COMPACTION_FAN_IN)): boolean {

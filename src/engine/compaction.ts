@@ -80,7 +80,8 @@ export const DELETES_MERGE_TOMBSTONE_SHARE = 0.25;
 /**
  * A merge that gives deleted data's space back, or undefined: the runs whose tombstones are
  * all at or below the shard's replay floor (so the merge may drop them with what they
- * shadow: nothing older can come back from a log), with every other run of the shard whose
+ * shadow: nothing older can come back from a log) and below every live snapshot and the
+ * visible point (none may read them), with every other run of the shard whose
  * key range overlaps one of theirs, when those tombstones are at least
  * DELETES_MERGE_TOMBSTONE_SHARE of all those runs' entries. Tiers alone never bring them
  * together: tombstones are small and stay in low tiers while the values they shadow sit in
@@ -88,11 +89,22 @@ export const DELETES_MERGE_TOMBSTONE_SHARE = 0.25;
  * tables for ever (more than before the deletes: tests/engine/disk-space.test.ts). Each such
  * merge turns two runs or more into one, so they end.
  */
-export function pickDeletesMerge(manifest: ManifestData, shard: number, share = DELETES_MERGE_TOMBSTONE_SHARE): TableRecord[] | undefined {
+export function pickDeletesMerge(
+  manifest: ManifestData,
+  shard: number,
+  /** The lowest of the visible point and the live snapshots (SharedState.gcHorizon), asked only when a run has tombstones. */
+  seqFloor: () => number,
+  share = DELETES_MERGE_TOMBSTONE_SHARE,
+): TableRecord[] | undefined {
   const floor = BigInt(manifest.replayFloorTs[shard] ?? "0");
   const runs = [...runsByTier(manifest.tables.filter((t) => t.shard === shard)).values()].flat();
   const tombstonesOf = (run: readonly TableRecord[]) => run.reduce((n, t) => n + t.tombstones, 0);
-  const deleting = runs.filter((run) => tombstonesOf(run) > 0 && run.every((t) => BigInt(t.maxTs) <= floor));
+  const withTombstones = runs.filter((run) => tombstonesOf(run) > 0 && run.every((t) => BigInt(t.maxTs) <= floor));
+  if (withTombstones.length === 0) return undefined;
+  // A snapshot may still need them (and what they shadow): merged, they would stay, and every
+  // flush while it lives would pick the same runs again, each time rewriting what they overlap.
+  const seqs = BigInt(seqFloor());
+  const deleting = withTombstones.filter((run) => run.every((t) => BigInt(t.maxSeq) < seqs));
   if (deleting.length === 0) return undefined;
   const inputs = runs.filter((run) => deleting.includes(run) || deleting.some((d) => rangesOverlap(d, run)));
   if (inputs.length < 2) return undefined;

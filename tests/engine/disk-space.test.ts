@@ -18,6 +18,8 @@
 // tombstone, live-reader-eviction, kill).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { outputTier, pickDeletesMerge } from "../../src/engine/compaction.ts";
+import { newManifest, type TableRecord } from "../../src/engine/manifest.ts";
 import { cleanup, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine disk space");
@@ -136,6 +138,41 @@ test("snapshots: the versions a snapshot holds are kept while it lives, and what
   await db.close();
   // Before the fix: 1,200-1,800 versions of the 300 keys while held, and as many after.
   assert.ok(Math.max(heldVersions, versions) <= 5 * keys.length, `${heldVersions} versions of 300 keys while the snapshot was held, ${versions} after its release and 10 more rounds`);
+});
+
+/** A table record of shard 0 for the pickers: keys a..z unless given. */
+function record(number: number, tier: number, entries: number, tombstones: number, maxTs: number, maxSeq: number, keys = ["a", "z"]): TableRecord {
+  const b64 = (key: string) => btoa(key);
+  return { shard: 0, number, tier, bytes: entries * 100, entries, tombstones, smallestKey: b64(keys[0]), largestKey: b64(keys[1]), minTs: "1", maxTs: String(maxTs), maxSeq: String(maxSeq) };
+}
+
+test("pickDeletesMerge: tombstones below the replay floor, the visible point and every snapshot, with the runs they overlap, once a quarter of their entries", () => {
+  const manifest = newManifest(1);
+  manifest.replayFloorTs = ["100"];
+  const values = record(1, 3, 1000, 0, 50, 500);
+  const elsewhere = record(2, 2, 1000, 0, 60, 600, ["zz", "zzz"]);
+  const deletes = record(3, 0, 400, 400, 90, 900);
+  manifest.tables = [values, elsewhere, deletes];
+  const numbers = (picked: TableRecord[] | undefined) => picked?.map((t) => t.number);
+  assert.equal(numbers(pickDeletesMerge(manifest, 0, () => 1000)), [1, 3], "with the run they overlap, not the one apart");
+  // A snapshot at seq 800 may read them: merged, they would stay, and each flush would pick them again.
+  assert.is(pickDeletesMerge(manifest, 0, () => 800), undefined);
+  // Above the replay floor: a log may still bring back what they shadow.
+  manifest.replayFloorTs = ["80"];
+  assert.is(pickDeletesMerge(manifest, 0, () => 1000), undefined);
+  manifest.replayFloorTs = ["100"];
+  // 400 tombstones are less than a quarter of 400 + 1,300 entries.
+  manifest.tables = [record(1, 3, 1300, 0, 50, 500), elsewhere, deletes];
+  assert.is(pickDeletesMerge(manifest, 0, () => 1000), undefined);
+  // One run alone has nothing to merge with.
+  manifest.tables = [deletes];
+  assert.is(pickDeletesMerge(manifest, 0, () => 1000), undefined);
+});
+
+test("outputTier: one tier up when the merge at least doubled its largest input run, else the same tier", () => {
+  const inputs = [record(1, 2, 100, 0, 1, 1), record(2, 2, 100, 0, 1, 1), record(3, 1, 100, 0, 1, 1), record(4, 2, 100, 0, 1, 1)];
+  assert.is(outputTier(inputs, 2 * 100 * 100), 3);
+  assert.is(outputTier(inputs, 2 * 100 * 100 - 1), 2);
 });
 
 test.run();
