@@ -3,8 +3,8 @@
  *
  * Policy: size-tiered, per shard. A flushed memtable makes a tier-0 table; merging
  * COMPACTION_FAN_IN tables of one tier makes one table of the next tier, about that many
- * times larger, or of the same tier when it is not at least twice its largest input (the
- * inputs held mostly the same keys: outputTier). So a shard holds fewer than FAN_IN tables per tier and about
+ * times larger, or, at the shard's highest tier, of the same tier when it is not at least
+ * twice its largest input (the inputs held mostly the same keys: outputTier). So a shard holds fewer than FAN_IN tables per tier and about
  * log_FAN_IN(data / memtable) tiers: with 4 MiB memtables and a fan-in of 4, 1 GiB of a
  * shard's data is at most 3 x 4 + 1 = 13 tables, and each byte is rewritten once per tier
  * (about 4 times for that gigabyte). Why size-tiered and not leveled: shardline is
@@ -121,21 +121,26 @@ function rangesOverlap(a: readonly TableRecord[], b: readonly TableRecord[]): bo
 }
 
 /**
- * The tier of a merge's output of `outputBytes`: one above its inputs' highest, if it holds
- * at least twice its largest input run (the inputs were mostly distinct keys, so it is a
- * bigger run); else that highest tier again. Overwrites of the same keys merge into a run
- * no bigger than one input: promoted by merge count regardless, as before 2026-12-07, a
- * shard of 1,000 keys overwritten 120 times climbed to tier 4 and kept 8.8 versions of
- * every key (8.8x its live data) on disk, the number of tiers growing with the bytes ever
- * written rather than with the data (tests/engine/disk-space.test.ts). Merging ends still:
- * every merge turns FAN_IN runs into one, whichever tier it lands in.
+ * The tier of a merge's output of `outputBytes`, in a shard whose highest tier is
+ * `highestTier`: one above its inputs' highest when it holds at least twice its largest
+ * input run (the inputs were mostly distinct keys, so it is a bigger run) or when a higher
+ * tier exists (so that newer versions climb to the older ones there and merge with them);
+ * else that highest input tier again. Promoted by merge count regardless, as before
+ * 2026-12-07, overwrites of the same keys made a run no bigger than one input one tier up:
+ * a shard of 1,000 keys overwritten 120 times climbed to tier 4 and kept 8.8 versions of
+ * every key (8.8x its live data), the number of tiers growing with the bytes ever written
+ * rather than with the data (tests/engine/disk-space.test.ts). Kept always in the same tier,
+ * overwrites of some keys never reached the older versions in higher tiers, which then
+ * stayed for good (tests/engine/live-readers.test.ts). Merging ends still: every merge turns
+ * FAN_IN runs into one, whichever tier it lands in, and a tier above the highest is made only
+ * by a run that at least doubled.
  */
-export function outputTier(inputs: readonly TableRecord[], outputBytes: number): number {
+export function outputTier(inputs: readonly TableRecord[], outputBytes: number, highestTier: number): number {
   const top = Math.max(...inputs.map((t) => t.tier));
   const runBytes = new Map<number, number>();
   for (const t of inputs) if (t.tier === top) runBytes.set(t.run ?? t.number, (runBytes.get(t.run ?? t.number) ?? 0) + t.bytes);
   const largest = Math.max(...runBytes.values());
-  return outputBytes >= 2 * largest ? top + 1 : top;
+  return outputBytes >= 2 * largest || top < highestTier ? top + 1 : top;
 }
 
 export function tablePath(dir: string, number: number): string {
@@ -171,7 +176,8 @@ export function mergeTables(
     try {
       for (const e of entries) run.add(e.key, e.ts, e.seq, e.value);
       const tables = run.finish();
-      return runRecords(shard, outputTier(inputs, tables.reduce((bytes, t) => bytes + t.meta.bytes, 0)), tables);
+      const highest = Math.max(...manifest.tables.filter((t) => t.shard === shard).map((t) => t.tier));
+      return runRecords(shard, outputTier(inputs, tables.reduce((bytes, t) => bytes + t.meta.bytes, 0), highest), tables);
     } finally {
       run.abort(); // no-op once finished
     }

@@ -45,7 +45,7 @@ export interface TableRecord {
   shard: number;
   /** File number: tables/<number, 6+ digits>.sst */
   number: number;
-  /** Size tier (compaction.ts): 0 for a flushed memtable; a merge's output is one above its inputs' highest, or that tier again when it did not grow (outputTier). */
+  /** Size tier (compaction.ts): 0 for a flushed memtable; a merge's output is one above its inputs' highest, or, at the shard's highest tier, that tier again when it did not grow (outputTier). */
   tier: number;
   /**
    * The sorted run it belongs to: the number of the first table a merge wrote, when the
