@@ -158,7 +158,7 @@ test("overwrites of a few keys after a bulk load reach the bulk load's tables: a
   }
   await settle(db);
   const left = manifest(dir).tables.filter((t) => bulk.has(t.number)).map((t) => `#${t.number} tier ${t.tier}`);
-  console.log(`  [disk space] the bulk load's tables merged away after ${rounds} rounds of overwrites of 300 keys`);
+  console.log(`  [disk space] after ${rounds} rounds of overwrites of 300 keys, ${left.length} of the bulk load's ${bulk.size} tables left`);
   assert.is(text(db.get(key(3999))), "bulk3999".padEnd(100, "v"));
   await db.close();
   assert.equal(left, [], `after ${rounds} rounds of overwrites of 300 keys, the bulk load's tables left`);

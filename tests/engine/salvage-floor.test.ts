@@ -42,20 +42,26 @@ const KEYS = BATCHES * PER_BATCH;
  * several times: most keys are in tables, the group checkpoint is far into the log.
  */
 async function flushedDatabase() {
-  const dir = tempDir();
-  const core = await manifestCore();
-  const db = await open(dir, { ...OPTIONS, memtableBytesMax: 64 * 1024 });
-  for (let i = 0; i < BATCHES; i++) {
-    await db.batch(Array.from({ length: PER_BATCH }, (_, j) => ({ type: "put" as const, key: `k${pad(i * PER_BATCH + j)}`, value: `v${i * PER_BATCH + j}`.padEnd(100, "x") })));
+  // The tests need keys only in the log as well: a run whose last memtable was frozen and
+  // flushed just before the close (its fill crossing the freeze threshold with the last
+  // batch: seen once in CI, Deno) has none, and is made again.
+  for (let attempt = 1; ; attempt++) {
+    const dir = tempDir();
+    const core = await manifestCore();
+    const db = await open(dir, { ...OPTIONS, memtableBytesMax: 64 * 1024 });
+    for (let i = 0; i < BATCHES; i++) {
+      await db.batch(Array.from({ length: PER_BATCH }, (_, j) => ({ type: "put" as const, key: `k${pad(i * PER_BATCH + j)}`, value: `v${i * PER_BATCH + j}`.padEnd(100, "x") })));
+    }
+    await eventually(() => readManifest(core, platform, dir)!.groupCheckpoint > 300_000, "flushes move the checkpoint");
+    await db.close();
+    const manifest = readManifest(core, platform, dir)!;
+    const segments = listSegmentFiles(platform, `${dir}/wal`);
+    assert.is(segments.length, 1);
+    const mark = readDurableMark(platform, durableMarkPath(dir))!;
+    assert.ok(mark >= manifest.groupCheckpoint);
+    if (mark === manifest.groupCheckpoint && attempt < 3) continue;
+    return { dir, core, manifest, segment: segments[0], mark };
   }
-  await eventually(() => readManifest(core, platform, dir)!.groupCheckpoint > 300_000, "flushes move the checkpoint");
-  await db.close();
-  const manifest = readManifest(core, platform, dir)!;
-  const segments = listSegmentFiles(platform, `${dir}/wal`);
-  assert.is(segments.length, 1);
-  const mark = readDurableMark(platform, durableMarkPath(dir))!;
-  assert.ok(mark >= manifest.groupCheckpoint);
-  return { dir, core, manifest, segment: segments[0], mark };
 }
 
 /** Flips a byte of a record well below the checkpoint (a record the tables already hold). */

@@ -25,9 +25,9 @@
  *     "pages"  each page independently survives, is lost, or is torn (reordered writeback).
  *   Where the file grew, pages beyond the durable size that did not survive read as zeros
  *   up to the last page that did (the size reached the disk, the data did not).
- * - Threads: the engine's pooled jobs (durability worker, actor) run on the base
- *   platform's worker pool, each on a wrapper of its thread's platform on the same journal
- *   (Platform.pooledOn), so their I/O is seen too; other workers the wrapped platform
+ * - Threads: the engine's pooled jobs (durability worker, actor) run on one worker pool
+ *   shared by every wrapper of a base platform (not the base's own), each on a wrapper of
+ *   its thread's platform on the same journal (Platform.pooledOn), so their I/O is seen too; other workers the wrapped platform
  *   spawns run their role the same way in a thread of their own (the built-in "module"
  *   role, src/worker-main.ts). All threads share one
  *   journal in a SharedArrayBuffer; every mutating operation holds its lock while it
@@ -282,6 +282,20 @@ function readRange(file: FileHandle, from: number, to: number): Uint8Array {
 
 const HARNESS_URL = import.meta.url;
 
+/**
+ * The Platform whose worker pool every wrapper of `base` uses (Platform.pooledOn): a copy of
+ * `base`, so that the pool is not base's own. A database abandoned at a crash may leave its
+ * actor's job on a pooled thread for good; on base's pool, a later database of the same test
+ * process took that thread as a shared one, and did not give it back as idle at its close
+ * (tests/engine/worker-pool.test.ts failed so in CI).
+ */
+const poolOwners = new WeakMap<Platform, Platform>();
+function wrappersPoolOwner(base: Platform): Platform {
+  let owner = poolOwners.get(base);
+  if (!owner) poolOwners.set(base, (owner = { ...base }));
+  return owner;
+}
+
 function makeWrapper(base: Platform, setup: SharedSetup, journal: Journal): Platform {
   const { root, graveyard } = setup;
   const tracked = (path: string) => relativeParts(root, path) !== undefined;
@@ -463,10 +477,11 @@ function makeWrapper(base: Platform, setup: SharedSetup, journal: Journal): Plat
     kernelLock: undefined,
     processIdentity: () => base.processIdentity(),
     isProcessAlive: (identity) => base.isProcessAlive(identity),
-    // The engine's pooled jobs (durability, actor, replay-pages) run on base's pool, each
-    // wrapped in its thread on this journal (powerLossPlatform): the threads outlive the
-    // wrapper and serve the next (a thread start is most of a wrapped open's cost).
-    pooledOn: { base, wrapper: { url: HARNESS_URL, export: "powerLossPlatform", data: setup } },
+    // The engine's pooled jobs (durability, actor, replay-pages) run on one pool for every
+    // wrapper of `base`, each wrapped in its thread on this journal (powerLossPlatform): the
+    // threads outlive the wrapper and serve the next (a thread start is most of a wrapped
+    // open's cost).
+    pooledOn: { base: wrappersPoolOwner(base), wrapper: { url: HARNESS_URL, export: "powerLossPlatform", data: setup } },
     // Any other role: a thread of its own, its role wrapped the same way.
     spawnWorker(init: WorkerInit): WorkerHandle {
       readGate(`spawnWorker ${init.role}`);

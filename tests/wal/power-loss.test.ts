@@ -234,12 +234,13 @@ test("wrapper: I/O in a worker thread spawned through it is journaled and crashe
 // The engine's pooled jobs (here a log's durability worker) run on the base platform's
 // worker pool, each wrapped in its thread on the wrapper's journal (Platform.pooledOn): a
 // wrapper no longer starts threads of its own, which the next wrapper could not use.
-test("wrapper: a log's durability worker runs wrapped on the journal, on a thread of the base platform's pool that the next wrapper's log takes again", async () => {
-  const pool = workerPool(platform);
+test("wrapper: a log's durability worker runs wrapped on the journal, on a thread of the wrappers' pool that the next wrapper's log takes again", async () => {
+  const pool = workerPool(withPowerLoss(platform, tempDir()));
+  assert.is.not(pool, workerPool(platform), "not the base platform's own pool (an abandoned database's jobs stay apart)");
   const openOne = async () => {
     const root = tempDir();
     const p = withPowerLoss(platform, root);
-    assert.is(workerPool(p), pool, "one pool for the base platform and its wrappers");
+    assert.is(workerPool(p), pool, "one pool for every wrapper of the base platform");
     const log = await bindLogApi(p).openLog(`${root}/wal`, LOG_OPTIONS);
     return { p, log };
   };
