@@ -4,10 +4,10 @@
  * Policy: size-tiered, per shard. A flushed memtable makes a tier-0 table; merging
  * COMPACTION_FAN_IN tables of one tier makes one table of the next tier, about that many
  * times larger, or, at the shard's highest tier, of the same tier when it is not at least
- * twice its largest input (the inputs held mostly the same keys: outputTier). So a shard holds fewer than FAN_IN tables per tier and about
- * log_FAN_IN(data / memtable) tiers: with 4 MiB memtables and a fan-in of 4, 1 GiB of a
- * shard's data is at most 3 x 4 + 1 = 13 tables, and each byte is rewritten once per tier
- * (about 4 times for that gigabyte). Why size-tiered and not leveled: shardline is
+ * twice its largest input (the inputs held mostly the same keys: outputTier). So a shard
+ * holds fewer than FAN_IN tables per tier and about log_FAN_IN(data / memtable) tiers:
+ * with 4 MiB memtables and a fan-in of 4, 1 GiB of a shard's data is at most 3 x 4 + 1 = 13
+ * tables, and each byte is rewritten once per tier (about 4 times for that gigabyte). Why size-tiered and not leveled: shardline is
  * write-optimised; tiering writes each byte fewer times (leveled LSMs rewrite ~10x per
  * level) at the cost of more tables per read, which bloom filters keep cheap for gets.
  *
