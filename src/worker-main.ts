@@ -67,24 +67,28 @@ function postOutcome(port: ParentPort, outcome: WorkerOutcome): void {
   }
 }
 
+/** The function `exportName` of the module at `url`, imported in this thread. */
+async function importedFunction(url: string, exportName: string): Promise<(...args: unknown[]) => unknown> {
+  const fn = ((await import(url)) as Record<string, unknown>)[exportName];
+  if (typeof fn !== "function") throw new Error(`${url} has no exported function "${exportName}"`);
+  return fn as (...args: unknown[]) => unknown;
+}
+
 async function runModuleTask(platform: Platform, init: WorkerInit, port: ParentPort): Promise<void> {
   const { url, export: exportName, data } = init.args as ModuleTaskArgs;
-  const imported = (await import(url)) as Record<string, unknown>;
-  const fn = imported[exportName];
-  if (typeof fn !== "function") throw new Error(`${url} has no exported function "${exportName}"`);
+  const fn = await importedFunction(url, exportName);
   const value = await fn({ platform, module: init.module, memory: init.memory, data, port } satisfies ModuleTaskContext);
   postOutcome(port, { type: "result", value });
 }
 
 registerWorkerRole("module", runModuleTask);
 
-/** Runs `init`'s role on `platform`, or on the Platform `wrapper` makes of it (Platform.pooledOn). */
+/** The Platform `wrapper` makes of this thread's `platform` (Platform.pooledOn). */
 async function wrapped(platform: Platform, wrapper: PlatformWrapper): Promise<Platform> {
-  const wrap = ((await import(wrapper.url)) as Record<string, unknown>)[wrapper.export];
-  if (typeof wrap !== "function") throw new Error(`${wrapper.url} has no exported function "${wrapper.export}"`);
-  return wrap(platform, wrapper.data) as Platform;
+  return (await importedFunction(wrapper.url, wrapper.export))(platform, wrapper.data) as Platform;
 }
 
+/** Runs `init`'s role on `platform`, or on the Platform `wrapper` makes of it. */
 export async function runWorker(platform: Platform, init: WorkerInit, port: ParentPort, wrapper?: PlatformWrapper): Promise<void> {
   try {
     const role = roles.get(init?.role);

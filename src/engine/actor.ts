@@ -862,13 +862,13 @@ class Actor implements FlushEnv {
     }
   }
 
-  /** Merges `inputs` (by default the tier merge pickCompaction picks) of `shard`; false if there are none. */
   /**
    * By shard, the MANIFEST version at which pickDeletesMerge found nothing: not asked again
    * until it changes (a snapshot released meanwhile waits for the next flush or merge).
    */
   readonly #noDeletesMerge: number[] = [];
 
+  /** Merges `inputs` (by default the tier merge pickCompaction picks) of `shard`; false if there are none. */
   #compact(shard: number, inputs = pickCompaction(this.manifest, shard, COMPACTION_FAN_IN)): boolean {
     if (!inputs) return false;
     const number = this.manifest.nextTableNumber;

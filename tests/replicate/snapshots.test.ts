@@ -239,6 +239,24 @@ async function untilTables(db: Writer, n: number, tag: string): Promise<void> {
   assert.ok(tableCount(db) >= n, `precondition: ${tableCount(db)} tables, wanted ${n}`);
 }
 
+/**
+ * The bucket's `latest`, the objects it names that the bucket no longer holds, and what a
+ * new follower's bootstrap from it gives ("opened", or its error).
+ */
+async function latestAndNewFollower(store: Awaited<ReturnType<Objm["open"]>>, stream: string) {
+  const latest = JSON.parse(dec.decode((await store.getBlob("latest"))!)) as { lsn: number; manifest: string; tables: string[] };
+  const missing: string[] = [];
+  for (const name of [latest.manifest, ...latest.tables]) {
+    const info = await store.info(name);
+    if (!info || info.deleted) missing.push(name);
+  }
+  const follower = await within(10_000, openFollower(tempDir(), { servers: server.url, stream, bootstrapTimeoutMs: 2_000 }).then(async (f) => {
+    await f.close();
+    return "opened";
+  }, (e: unknown) => e));
+  return { latest, missing, follower };
+}
+
 test("two publishers of one writer uploading snapshots at once: neither deletes an object the other's `latest` then names (a new follower bootstraps)", async () => {
   const stream = `twouploads-${Date.now().toString(36)}`;
   const bucket = snapshotBucket(stream);
@@ -280,16 +298,7 @@ test("two publishers of one writer uploading snapshots at once: neither deletes 
       two.state.gate = undefined;
       release2();
       const info2 = await within(5_000, snap2);
-      const latest = JSON.parse(dec.decode((await store.getBlob("latest"))!)) as { manifest: string; tables: string[] };
-      const missing: string[] = [];
-      for (const name of [latest.manifest, ...latest.tables]) {
-        const info = await store.info(name);
-        if (!info || info.deleted) missing.push(name);
-      }
-      const follower = await within(10_000, openFollower(tempDir(), { servers: server.url, stream, bootstrapTimeoutMs: 2_000 }).then(async (f) => {
-        await f.close();
-        return "opened";
-      }, (e: unknown) => e));
+      const { latest, missing, follower } = await latestAndNewFollower(store, stream);
       assert.equal(missing, [], `\`latest\` (${JSON.stringify(latest)}) names objects the bucket no longer holds: ${missing.join(", ")} (P1's snapshot ${JSON.stringify(info1)}, P2's ${JSON.stringify(info2)}); a new follower: ${String(follower)}`);
       assert.is(follower, "opened", `a new follower: ${String(follower)}`);
     } finally {
@@ -338,16 +347,7 @@ test("two publishers of one writer: the second completes two snapshots while the
       one.state.gate = undefined;
       release1();
       const info1 = await within(5_000, snap1);
-      const latest = JSON.parse(dec.decode((await store.getBlob("latest"))!)) as { lsn: number; manifest: string; tables: string[] };
-      const missing: string[] = [];
-      for (const name of [latest.manifest, ...latest.tables]) {
-        const info = await store.info(name);
-        if (!info || info.deleted) missing.push(name);
-      }
-      const follower = await within(10_000, openFollower(tempDir(), { servers: server.url, stream, bootstrapTimeoutMs: 2_000 }).then(async (f) => {
-        await f.close();
-        return "opened";
-      }, (e: unknown) => e));
+      const { latest, missing, follower } = await latestAndNewFollower(store, stream);
       assert.equal(missing, [], `\`latest\` (${JSON.stringify(latest)}) names objects the bucket no longer holds: ${missing.join(", ")} (P1 ${JSON.stringify(info1)}; P2 ${JSON.stringify(a)} then ${JSON.stringify(b)}); a new follower: ${String(follower)}`);
       assert.is(follower, "opened", `a new follower: ${String(follower)}`);
       assert.ok(b !== "timed out" && latest.lsn >= b.lsn, `\`latest\` at LSN ${latest.lsn}, not back below P2's second snapshot (${JSON.stringify(b)})`);
