@@ -190,6 +190,16 @@ function ownCopy(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }
 
+/**
+ * A put or delete given a third argument (`put(k, v, { sync: true })`, as LevelDB's
+ * options): refused rather than ignored, since the caller expects it to do something.
+ */
+function optionsRefused(method: "put" | "delete"): TypeError {
+  return new TypeError(
+    `${method} takes no options: durability is the database's (open it with durability: "full", the default, or await db.flush() after "async" writes)`,
+  );
+}
+
 function keyOf(x: unknown): Uint8Array {
   const key = bytesOf(x, "key");
   if (key.length > KEY_BYTES_MAX) throw new RangeError(`key is ${key.length} bytes; the limit is ${KEY_BYTES_MAX} bytes (KEY_BYTES_MAX)`);
@@ -384,8 +394,9 @@ export class Database implements AsyncDisposable {
 
   // ---- writes ----------------------------------------------------------------------
 
-  put(key: Key, value: Value): Promise<bigint> {
+  put(key: Key, value: Value, noOptions?: never): Promise<bigint> {
     try {
+      if (noOptions !== undefined) throw optionsRefused("put");
       this.#checkWritable();
       if (typeof key === "string" && typeof value === "string") {
         const written = this.#putTextFast(key, value);
@@ -442,8 +453,9 @@ export class Database implements AsyncDisposable {
     return this.#group.untilPublished(lsnEnd, `database ${this.dir}`).then(() => ts);
   }
 
-  delete(key: Key): Promise<bigint> {
+  delete(key: Key, noOptions?: never): Promise<bigint> {
     try {
+      if (noOptions !== undefined) throw optionsRefused("delete");
       this.#checkWritable();
       return this.#write(keyOf(key), undefined);
     } catch (error) {
@@ -532,7 +544,7 @@ export class Database implements AsyncDisposable {
   #parseBatch(ops: unknown, large = false): ParsedOp[] {
     if (!Array.isArray(ops)) throw new TypeError("batch expects an array of operations");
     const opsMax = large ? BATCH_OPS_MAX : SMALL_BATCH_OPS_MAX;
-    if (ops.length > opsMax) throw new RangeError(`batch has ${ops.length} operations; the limit is ${opsMax} (${large ? "BATCH_OPS_MAX" : "SMALL_BATCH_OPS_MAX; batch() takes more"})`);
+    if (ops.length > opsMax) throw new RangeError(`batch has ${ops.length} operations; the limit is ${opsMax} (${large ? "BATCH_OPS_MAX" : "per enqueue request; batch() takes more"})`);
     const list = ops as readonly BatchOperation[];
     // Array.from, not map: a hole in a sparse array is an operation too (map would skip it).
     const parsed = Array.from({ length: list.length }, (_, i) => {
@@ -548,7 +560,7 @@ export class Database implements AsyncDisposable {
     const bytes = batchBytes(parsed);
     const bytesMax = large ? BATCH_BYTES_MAX : smallBatchBytesMaxFor(this.#shared.valueBytesMax);
     if (bytes > bytesMax) {
-      const name = large ? "BATCH_BYTES_MAX" : bytesMax === smallBatchBytesMaxFor(Infinity) ? "SMALL_BATCH_BYTES_MAX; batch() takes more" : "twice memtableBytesMax; batch() takes more";
+      const name = large ? "BATCH_BYTES_MAX" : `per enqueue request: the smaller of ${smallBatchBytesMaxFor(Infinity)} and twice memtableBytesMax; batch() takes more`;
       throw new RangeError(`batch holds ${bytes} bytes of keys and values; the limit is ${bytesMax} bytes (${name})`);
     }
     return parsed;

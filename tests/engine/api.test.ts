@@ -3,7 +3,8 @@
 // review (2026-12-05), each seen failing before its fix: a snapshot option that is not one
 // (or another database's) was read at NaN; unknown scan, enqueue, subscribe and faults
 // option names were ignored; attach with a bad handle threw a WebAssembly LinkError, and
-// past THREADS_MAX an internal CoreError.
+// past THREADS_MAX an internal CoreError. put(k, v, { sync: true }) ignored its options
+// (2026-12-07, seen failing before its fix).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
@@ -259,6 +260,19 @@ test("enqueue and subscribe options: an unknown name is a TypeError naming the n
   await db.close();
   assert.ok(e instanceof TypeError && /timeoutMs/.test(e.message), `enqueue with { timeout: 5 }: ${e instanceof Error ? e.message : "accepted, written"}`);
   assert.ok(feedError instanceof TypeError && /prefix/.test((feedError as Error).message), "subscribe({ prefx }) was accepted (a feed of every key)");
+});
+
+test("put and delete given options (put(k, v, { sync: true }), as in LevelDB) are a TypeError naming durability, nothing written", async () => {
+  const db = await open(tempDir(), { durability: "async" });
+  const put = await rejects(() => db.put("k", "v", { sync: true } as never), TypeError, "put with { sync: true } was accepted");
+  assert.match(put.message, /put takes no options: durability is the database's/);
+  assert.is(db.get("k"), undefined, "the refused put wrote nothing");
+  await db.put("k", "v");
+  await rejects(() => db.delete("k", { sync: true } as never), (e) => e instanceof TypeError && /delete takes no options/.test(e.message), "delete with { sync: true } was accepted");
+  assert.is(text(db.get("k")), "v", "the refused delete removed nothing");
+  await db.put("k", "w", undefined); // an explicit undefined is no option
+  assert.is(text(db.get("k")), "w");
+  await db.close();
 });
 
 test("open: faults, an option the README does not list, of the wrong type is a TypeError", async () => {

@@ -11,7 +11,7 @@ import process from "node:process";
 import { linesUntilExit, spawnChild } from "../harness/child.ts";
 import { runtimeName } from "../harness/platform.ts";
 import type { Database } from "../../src/engine/database.ts";
-import { BATCH_BYTES_MAX, BATCH_OPS_MAX, SMALL_BATCH_OPS_MAX } from "../../src/engine/options.ts";
+import { BATCH_BYTES_MAX, BATCH_OPS_MAX, SMALL_BATCH_BYTES_MAX, SMALL_BATCH_OPS_MAX } from "../../src/engine/options.ts";
 import { LARGE_BATCH_OPTIONS, LARGE_BATCH_PUTS, largeKey, largeValue } from "./fixtures/large-batch-shape.ts";
 import { cleanup, open, tempDir, text } from "./helpers.ts";
 
@@ -175,7 +175,11 @@ test("batch limits: BATCH_OPS_MAX and BATCH_BYTES_MAX for batch(), the small lim
   const tooBig = Array.from({ length: Math.ceil(BATCH_BYTES_MAX / value.length) + 1 }, (_, i) => ({ type: "put" as const, key: `k${i}`, value }));
   await db.batch(tooBig).then(() => assert.unreachable("too many bytes"), (e) => assert.ok(e instanceof RangeError && /BATCH_BYTES_MAX/.test(e.message), String(e)));
   const notSmall = Array.from({ length: SMALL_BATCH_OPS_MAX + 1 }, (_, i) => ({ type: "put" as const, key: `q${i}`, value: "v" }));
-  await db.enqueue(notSmall).then(() => assert.unreachable("enqueue of a large batch"), (e) => assert.ok(e instanceof RangeError && /SMALL_BATCH_OPS_MAX/.test(e.message), String(e)));
+  await db.enqueue(notSmall).then(() => assert.unreachable("enqueue of a large batch"), (e) => assert.ok(e instanceof RangeError && /limit is 1000 \(per enqueue request; batch\(\) takes more\)/.test(e.message), String(e)));
+  // The enqueue limits are named by what a user can act on, not by constants the package does not export.
+  const half = new Uint8Array(SMALL_BATCH_BYTES_MAX / 2);
+  const notSmallBytes = [0, 1].map((i) => ({ type: "put" as const, key: `h${i}`, value: half }));
+  await db.enqueue(notSmallBytes).then(() => assert.unreachable("enqueue of a large batch's bytes"), (e) => assert.ok(e instanceof RangeError && e.message.includes(`per enqueue request: the smaller of ${SMALL_BATCH_BYTES_MAX} and twice memtableBytesMax; batch() takes more`) && !/SMALL_BATCH/.test(e.message), String(e)));
   await db.batch(notSmall);
   assert.is(text(db.get(`q${SMALL_BATCH_OPS_MAX}`)), "v");
   await db.close();
