@@ -166,9 +166,17 @@ export class WriteQueue<P> {
     const refusal = this.sink.refusal();
     if (refusal) return this.#refuse(refusal);
     if (this.#waiting.size >= this.config.capacity) return this.#refuse(new QueueFullError(this.config.capacity));
+    // The copy reads the caller's operations: one that throws while read (a getter, a Proxy)
+    // is refused here, counted as rejected, rather than failing outside every counter.
+    let owned: unknown;
+    try {
+      owned = ownOperations(ops);
+    } catch (error) {
+      return this.#refuse(error);
+    }
     return new Promise<bigint>((resolve, reject) => {
       const now = performance.now();
-      const r: Request = { ops: ownOperations(ops), resolve, reject, timeoutMs, admittedAt: now, deadline: Infinity, timer: undefined, signal, onAbort: undefined };
+      const r: Request = { ops: owned, resolve, reject, timeoutMs, admittedAt: now, deadline: Infinity, timer: undefined, signal, onAbort: undefined };
       if (timeoutMs > 0) {
         r.deadline = now + timeoutMs;
         r.timer = setTimeout(() => this.#expire(r), timeoutMs);

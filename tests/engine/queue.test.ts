@@ -2,8 +2,8 @@
 // commit. Capacity, FIFO order, timeouts and aborts before a request starts (and an abort
 // after it started changing nothing), close draining, grouping into few syncs, exact
 // counters, bad input failing alone, attached handles, and a model check after reopen.
-// Nothing here asserts on timings: a request is held "running" by an operation whose
-// `key` getter blocks the thread (parsing happens when the request starts). The one test of
+// Nothing here asserts on timings: a request is held "running" by a group whose fdatasync
+// is slowed by a fault (a request copies its operations when enqueued). The one test of
 // maxGroupDelayUs (review, 2026-12-06) waits past the delay before it releases the running
 // group, so the request behind it has no delay left: it must start at once, not 200 ms later.
 import { suite } from "uvu";
@@ -19,7 +19,6 @@ const test = suite("engine queue");
 
 const put = (key: string, value: string) => ({ type: "put" as const, key, value });
 
-/** An operation whose key getter blocks this thread for `ms` (and runs `then`) when the request starts. */
 function queueStats(db: Database): WriteQueueStats {
   return db.stats().writeQueue;
 }
@@ -300,6 +299,20 @@ test("counters are exact over a mix of outcomes", async () => {
     { depth: 0, admitted: 6, rejected: 1, timedOut: 1, canceled: 1, executed: 4, committed: 3, failed: 1, groupedBatches: 2, physicalSyncs: 0, syncsSaved: 0 },
   );
   checkIdentities(s);
+  await db.close();
+});
+
+test("an operation whose getter throws while enqueue copies it: refused at once with that error, counted in rejected", async () => {
+  const db = await open(tempDir());
+  const boom = new Error("boom");
+  const bad = { type: "put", value: "v", get key(): string { throw boom; } };
+  const e = await rejects(() => db.enqueue([put("ok", "1"), bad as never]));
+  assert.is(e, boom, "the getter's own error");
+  const s = queueStats(db);
+  assert.is(s.rejected, 1, "counted as refused at once");
+  assert.is(s.admitted, 0);
+  checkIdentities(s);
+  assert.is(db.get("ok"), undefined, "nothing of the request written");
   await db.close();
 });
 

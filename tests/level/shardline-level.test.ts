@@ -10,12 +10,14 @@
 // From a review (2026-12-06), each seen failing before its fix: a string starting with U+FEFF
 // lost it on the way back (TextDecoder's default); getMany/hasMany read each key at its own
 // point, so a batch published by another thread between two keys was seen half applied.
+// From a review (2026-12-07), a guard: held iterators read their snapshot across the
+// deletes merge (src/engine/compaction.ts pickDeletesMerge), which drops tombstones.
 import { Buffer } from "node:buffer";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { runtimeName } from "../../runtimes/current.ts";
 import { KEY_BYTES_MAX } from "../../src/core/core.ts";
-import { cleanup, tempDir } from "../engine/helpers.ts";
+import { cleanup, eventually, tempDir } from "../engine/helpers.ts";
 
 const { ShardlineLevel } = await import(`../../runtimes/${runtimeName()}/level.ts`) as typeof import("../../runtimes/node/level.ts");
 const test = suite("shardline/level");
@@ -335,6 +337,60 @@ test("reads given a snapshot that the Level's close() closed, after reopen (getS
     }, "LEVEL_SNAPSHOT_NOT_OPEN");
   }
   await db.close();
+});
+
+test("open iterators (forward, reverse, bounded keys and values, seeking) keep their snapshot exactly while 90% of the keys are deleted across flushes, compactions and deletes merges", async () => {
+  const level = new ShardlineLevel(tempDir(), { shardline: { ...FAST, memtableBytesMax: 64 * 1024 } });
+  await level.open();
+  const n = 3000;
+  const big = "x".repeat(200);
+  const chunk = 250;
+  for (let i = 0; i < n; i += chunk) {
+    await level.batch(Array.from({ length: chunk }, (_, j) => ({ type: "put" as const, key: pad(i + j), value: `v${i + j}${big}` })));
+  }
+  const expected = Array.from({ length: n }, (_, i) => [pad(i), `v${i}${big}`]);
+  const it = level.iterator();
+  const rev = level.iterator({ reverse: true });
+  const keys = level.keys({ gt: pad(100), lte: pad(2900) });
+  const values = level.values({ gte: pad(1000), lt: pad(1100) });
+  const seeker = level.iterator();
+  const head = await it.nextv(10);
+  assert.equal(head, expected.slice(0, 10));
+  // Delete 90% of the keys, overwrite the rest, several rounds, with flushes and merges.
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < n; i += chunk) {
+      await level.batch(Array.from({ length: chunk }, (_, j) => {
+        const k = i + j;
+        return k % 10 === 0 ? { type: "put" as const, key: pad(k), value: `new${round}${big}` } : { type: "del" as const, key: pad(k) };
+      }));
+    }
+    await level.batch(Array.from({ length: 400 }, (_, j) => ({ type: "put" as const, key: `z${round}${pad(j)}`, value: big })));
+  }
+  const db = level.database;
+  await eventually(() => db.stats().flushes > 4 && db.stats().compactions > 0, "flushes and compactions ran", 8000);
+  const rest: unknown[] = [];
+  for (;;) {
+    const part = await it.nextv(97);
+    if (part.length === 0) break;
+    rest.push(...part);
+  }
+  const all = [...head, ...rest] as string[][];
+  assert.is(all.length, n, "no missing or duplicate rows");
+  assert.equal(all, expected, "forward iterator reads its snapshot");
+  assert.equal(await rev.all(), [...expected].reverse(), "reverse iterator reads its snapshot");
+  assert.equal(await keys.all(), expected.slice(101, 2901).map((e) => e[0]), "bounded keys iterator");
+  assert.equal(await values.all(), expected.slice(1000, 1100).map((e) => e[1]), "bounded values iterator");
+  seeker.seek(pad(2500));
+  assert.equal(await seeker.nextv(3), expected.slice(2500, 2503), "seek after compactions");
+  seeker.seek(pad(5));
+  assert.equal(await seeker.next(), expected[5], "seek back after compactions");
+  await Promise.all([it.close(), rev.close(), keys.close(), values.close(), seeker.close()]);
+  // The latest view: no resurrected deletes.
+  const now = await level.keys({ gte: "k", lt: "l" }).all();
+  assert.is(now.length, n / 10, "only the overwritten tenth is left");
+  assert.is(await level.get(pad(1)), undefined);
+  assert.is(String(await level.get(pad(10))).slice(0, 4), "new2");
+  await level.close();
 });
 
 test.run();
