@@ -106,8 +106,10 @@ export class DatabaseNotFoundError extends ShardlineError {
     readonly dir: string,
     /** Why none was made: createIfMissing false, or readOnly (a read-only open creates nothing, whatever createIfMissing says). */
     why: "createIfMissing is false" | "readOnly is true" = "createIfMissing is false",
+    /** Said instead of "no MANIFEST": why what the directory holds is not yet a database state (a follower catching up to its snapshot). */
+    notYet?: string,
   ) {
-    super(`no database in ${dir} (no MANIFEST) and ${why}; nothing was created`, "SHARDLINE_NOT_FOUND");
+    super(notYet ? `no database state in ${dir} yet: ${notYet}` : `no database in ${dir} (no MANIFEST) and ${why}; nothing was created`, "SHARDLINE_NOT_FOUND");
   }
 }
 

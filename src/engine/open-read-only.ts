@@ -5,7 +5,8 @@
  *   - no directory lock (a reader may open a database a writer holds: the CLI's read
  *     commands do) and no thread: no durability worker, no actor;
  *   - the database must exist (DatabaseNotFoundError; a directory that lost its MANIFEST
- *     gets the CorruptionError open gives);
+ *     gets the CorruptionError open gives), and a follower's directory must have caught
+ *     up to its snapshot's tables (DatabaseNotFoundError until then: refuseFollowerBehindTables);
  *   - the group WAL and the partition logs are recovered as open recovers them, but a log
  *     that needs a repair (a torn tail to cut, a half-made segment to delete, salvage)
  *     fails the open with ReadOnlyError instead: open it read-write once;
@@ -32,7 +33,7 @@ import { recoverLog, type RecoveryReport } from "../wal/recovery.ts";
 import { RingView } from "../wal/ring.ts";
 import { Database, type RecoveryInfo } from "./database.ts";
 import { type FlushEnv, partitionDir } from "./flush.ts";
-import { decodeManifest, MANIFEST_NAME, manifestCore, readManifestBytes } from "./manifest.ts";
+import { decodeManifest, FOLLOWER_FILE_NAME, MANIFEST_NAME, manifestCore, readManifestBytes } from "./manifest.ts";
 import { FROZEN_MAX, MemtableManager, sameBytes } from "./memtables.ts";
 import { refuseUnfitMemory, REQUEST_QUEUE_BYTES, type ResolvedOptions, valueBytesMaxFor } from "./options.ts";
 import { replay } from "./replay.ts";
@@ -171,6 +172,7 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
     recovered = recoverLog(core, platform, groupDir, { salvage: false, readOnly: true });
   }
   const logEnd = durableLsn ?? recovered?.nextLsn ?? 0;
+  refuseFollowerBehindTables(platform, dir, manifest, logEnd);
   const startLsn = Math.max(logEnd, Math.ceil((Number(manifest.maxSeq) + 1) / 8) * 8);
   const group = closedRing(core, o.walBufferBytes, logLimits({ segmentBytesMax: o.walSegmentBytesMax, bufferBytes: o.walBufferBytes }).recordBytesMax, recovered?.salt ?? 0, startLsn);
   const requests = closedRing(core, REQUEST_QUEUE_BYTES, REQUEST_QUEUE_BYTES - 64, 0, 0);
@@ -251,6 +253,23 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
     return true;
   };
   return { db, append };
+}
+
+/**
+ * A follower's directory whose log does not yet reach its tables' newest record: it was
+ * bootstrapped from a snapshot whose tables hold writes past the snapshot's LSN (a quiet
+ * shard holds the writer's checkpoint back while the other shards flush and merge), and the
+ * follower has not applied the stream that far. Its tables, merged past that LSN, and its
+ * log, short of their end, make no state the writer ever had (a put its delete dropped in a
+ * merge is missing, a later write of a busy shard is there beside an earlier quiet shard's
+ * missing one): refused until the follower has caught up (src/replicate/follower.ts waits
+ * for that before it shows its `db`). A writer's own directory never ends below its
+ * tables: every flushed record was durable first.
+ */
+function refuseFollowerBehindTables(platform: Platform, dir: string, manifest: ManifestData, logEnd: number): void {
+  const tablesThrough = Number(manifest.maxSeq);
+  if (tablesThrough === 0 || logEnd > tablesThrough || !platform.stat(`${dir}/${FOLLOWER_FILE_NAME}`)) return;
+  throw new DatabaseNotFoundError(dir, "readOnly is true", `the follower there has applied its stream up to LSN ${logEnd}, and its snapshot's tables hold writes up to LSN ${tablesThrough}: open it again once the follower has caught up`);
 }
 
 /** A ring formatted at `startLsn` (everything below it reads as durable) and CLOSED: nothing drains it. */

@@ -37,7 +37,9 @@
  *
  * Bootstrap: an empty directory gets FOLLOWER (state "bootstrapping"), the latest
  * snapshot's tables and MANIFEST (snapshot.ts), a log starting at the snapshot's LSN, then
- * FOLLOWER (state "following"). In a directory found "bootstrapping" the names a bootstrap
+ * FOLLOWER (state "following"); `db` is opened once the log reaches past the newest record
+ * the tables hold, which may be far past the snapshot's LSN (#showWhenConsistent). In a
+ * directory found "bootstrapping" the names a bootstrap
  * writes (BOOTSTRAP_NAMES) are removed and it starts again; a directory without FOLLOWER
  * that is not empty is refused, untouched (open never destroys what it cannot explain).
  *
@@ -112,7 +114,7 @@ export interface FollowerOptions extends NatsTarget {
   inFlightMax?: number;
   /** `follower.db`'s bound of staleness (DatabaseOptions.refreshIntervalMs). Default 100. */
   refreshIntervalMs?: number;
-  /** How long a new follower waits for the publisher's first snapshot, in ms. Default 30,000. */
+  /** How long a new follower waits for the publisher's first snapshot, and an opening one for the stream to bring its log past its tables (#showWhenConsistent), in ms. Default 30,000. */
   bootstrapTimeoutMs?: number;
   /** @internal For tests: faults for the local log's durability worker (src/platform-faults.ts). */
   faults?: FaultPlan;
@@ -212,8 +214,8 @@ function openFollowerLog(platform: Platform, dir: string, faults: FaultPlan | un
 }
 
 export class Follower {
-  /** The follower's state, readable like any read-only database. */
-  readonly db: Database;
+  /** The follower's state, readable like any read-only database (set before open() returns: #showWhenConsistent). */
+  #db: Database | undefined;
   #lock: DirLock;
   #log: Log;
   /** The LSN the next record must have: where the follower's log ends. */
@@ -262,7 +264,6 @@ export class Follower {
     private readonly followerLock: DirLock,
     lock: DirLock,
     log: Log,
-    db: Database,
     /** For CRC-32C checks of what arrives. */
     private readonly core: Core,
     /** The snapshot it bootstrapped from: a stream may still end below it (FOLLOWER's snapshotLsn). */
@@ -273,7 +274,6 @@ export class Follower {
     if (typeof (platform as { readFile?: unknown } | undefined)?.readFile !== "function") throw new TypeError("Follower has no public constructor: openFollower(dir, options) gives one");
     this.#lock = lock;
     this.#log = log;
-    this.db = db;
     this.#next = Number(log.stats().currentLsn);
     this.#applied = this.#next;
     const tail = scanUnflushed(core, platform, dir);
@@ -304,7 +304,7 @@ export class Follower {
     let lock: DirLock | undefined;
     let log: Log | undefined;
     let core: Core | undefined;
-    let db: Database | undefined;
+    let follower: Follower | undefined;
     try {
       const jsm = await readyJetStream(held.nc);
       const found = readFollowerFile(platform, dir);
@@ -326,12 +326,16 @@ export class Follower {
         log = await openFollowerLog(platform, dir, options.faults);
       }
       core = await toolCore();
-      db = await openDatabase(platform, dir, { readOnly: true, refreshIntervalMs });
       const snapshotLsn = readFollowerFile(platform, dir)!.snapshotLsn;
-      const databaseId = readManifest(core, platform, dir)?.databaseId;
-      return new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax, faults: options.faults }, followerLock, lock, log, db, core, snapshotLsn, databaseId);
+      const manifest = readManifest(core, platform, dir);
+      follower = new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax, faults: options.faults }, followerLock, lock, log, core, snapshotLsn, manifest?.databaseId);
+      await follower.#showWhenConsistent(Number(manifest?.maxSeq ?? 0), bootstrapTimeoutMs, refreshIntervalMs);
+      return follower;
     } catch (error) {
-      await db?.close().catch(() => {});
+      if (follower) {
+        await follower.close().catch(() => {}); // it owns the locks, the log, the connection and the core now
+        throw error;
+      }
       core?.detach();
       await log?.close().catch(() => {});
       lock?.release();
@@ -375,6 +379,36 @@ export class Follower {
     }
     writeFollowerFile(platform, dir, { format: 1, stream, subject, state: "following", snapshotLsn: snapshot.lsn });
     return log;
+  }
+
+  /** The follower's state, readable like any read-only database. */
+  get db(): Database {
+    return this.#db!;
+  }
+
+  /**
+   * Opens `db` once the follower's state is one the writer had: once its log reaches the
+   * newest record its tables hold (`tablesThrough`, the MANIFEST's maxSeq). A snapshot's
+   * tables may hold writes far past its LSN (a quiet shard held the writer's checkpoint
+   * back while busy shards flushed and merged, dropping puts together with their deletes);
+   * until the stream brings the follower past them, tables and log together show no prefix
+   * of the writer's history (review of replication, 2026-12-07). A gap or a stream that
+   * stops short within `timeoutMs` fails the open.
+   */
+  async #showWhenConsistent(tablesThrough: number, timeoutMs: number, refreshIntervalMs: number): Promise<void> {
+    if (this.#applied <= tablesThrough) {
+      try {
+        await this.caughtUp(tablesThrough + 1, timeoutMs);
+      } catch (error) {
+        if (error instanceof ReplicationGapError || error instanceof ClosedError) throw error;
+        throw new ReplicationError(
+          `follower ${this.dir}: its snapshot's tables hold writes up to LSN ${tablesThrough}, and it applied the stream only up to LSN ${this.#applied} within bootstrapTimeoutMs (${timeoutMs} ms); until it gets there it has no state the writer had, so it does not open`,
+          undefined,
+          { cause: error },
+        );
+      }
+    }
+    this.#db = await openDatabase(this.platform, this.dir, { readOnly: true, refreshIntervalMs });
   }
 
   /** Resolves once every record below `lsn` is applied durably (and readable after `db.refresh()`). */
@@ -439,7 +473,7 @@ export class Follower {
     await this.#done;
     // Each part is let go even when another fails (after a power loss every file call fails).
     const errors: unknown[] = [];
-    await this.db.close().catch((e) => errors.push(e));
+    await this.#db?.close().catch((e) => errors.push(e));
     await this.#log.close().catch((e) => errors.push(e));
     for (const lock of [this.#lock, this.followerLock]) {
       try {

@@ -147,6 +147,19 @@ export async function within<T>(ms: number, p: Promise<T>): Promise<T | "timed o
   }
 }
 
+/** Waits (bounded) until a writer's merges have settled: no compaction for 300 ms. */
+export async function mergesSettled(db: { stats(): { compactions: number } }, limitMs = 4_000): Promise<void> {
+  const until = Date.now() + limitMs;
+  let last = db.stats().compactions;
+  let since = Date.now();
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = db.stats().compactions;
+    if (now !== last) [last, since] = [now, Date.now()];
+    else if (Date.now() - since >= 300) return;
+  }
+}
+
 /** "settled", or "rejected: <message>": what became of `p`. */
 export const settled = (p: Promise<unknown>): Promise<string> => p.then(() => "settled", (e) => `rejected: ${(e as Error)?.message ?? e}`);
 

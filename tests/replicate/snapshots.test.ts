@@ -15,7 +15,8 @@
 //   other's upload still deleting what the other then named, and `latest` moving back);
 //   the last test shows that old objects still go.
 // And what held: a snapshot object deleted before the download, a stream purged above the
-// snapshot's LSN, a stream purged empty.
+// snapshot's LSN, a stream purged empty, an upload held while merges (deletes merges among
+// them) dropped the tables it lists (review of replication against compaction, 2026-12-07).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -25,8 +26,8 @@ import { toolCore } from "../../src/cli/database.ts";
 import { FOLLOWER_FILE_NAME, MANIFEST_NAME, readManifest, tableFileName } from "../../src/engine/manifest.ts";
 import { bindReplicateApi, ReplicationError, ReplicationGapError } from "../../src/replicate/public.ts";
 import { snapshotBucket } from "../../src/replicate/snapshot.ts";
-import { cleanup, dec, eventually, open, platform, tempDir } from "../engine/helpers.ts";
-import { gated, type OwnNatsServer, ownNatsServer, within } from "./helpers.ts";
+import { cleanup, dec, eventually, open, platform, rows, tempDir } from "../engine/helpers.ts";
+import { gated, mergesSettled, type OwnNatsServer, ownNatsServer, within } from "./helpers.ts";
 
 const test = suite("replicate: snapshots and bootstrap");
 const { startPublisher, openFollower } = bindReplicateApi(platform);
@@ -391,6 +392,74 @@ test("old snapshots' objects still go: after three snapshots, what only the firs
     }
   } finally {
     await nc.close();
+    await writer.close();
+  }
+});
+
+/** Puts `n` keys `<tag>-<i>`, deletes all but every tenth, then writes fillers: flushes and merges, deletes merges among them. */
+async function putThenDeleteMost(db: Writer, tag: string, n: number): Promise<void> {
+  const k = (i: number) => `${tag}-${String(i).padStart(5, "0")}`;
+  for (let i = 0; i < n; i++) await db.put(k(i), value(tag, i));
+  await db.flush();
+  for (let i = 0; i < n; i++) if (i % 10 !== 0) await db.delete(k(i));
+  await db.flush();
+  for (let i = 0; i < n / 2; i++) await db.put(`${tag}-filler-${String(i).padStart(5, "0")}`, value(`${tag}f`, i));
+  await db.flush();
+}
+
+test("a snapshot upload held while the writer's merges (deletes merges too) drop tables it lists: the upload completes, `latest` names only stored objects, and a new follower equals the writer (no resurrected deletes, no lost writes)", async () => {
+  const stream = `rcupload-${Date.now().toString(36)}`;
+  const bucket = snapshotBucket(stream);
+  const writer = await open(tempDir(), { memtableBytesMax: 64 * 1024, shards: 2 });
+  const nc1 = await connect({ servers: server.url });
+  const nc = await connect({ servers: server.url });
+  const held = gated(nc1, (subject) => subject.startsWith(`$O.${bucket}.C.`));
+  let release = () => {};
+  try {
+    await putThenDeleteMost(writer, "a", 600);
+    await mergesSettled(writer);
+    const publisher = await startPublisher(writer, { connection: held.proxy, stream, replicas: 1 });
+    try {
+      await publisher.caughtUp(undefined, 5_000);
+      const before = writer.stats().compactions;
+      held.state.gate = new Promise<void>((r) => (release = r));
+      const snap = publisher.snapshot();
+      snap.catch(() => {});
+      await eventually(() => held.state.held > 0, "the snapshot's upload held at its first table chunk", 5_000);
+      // Deletes of what the held snapshot's tables hold, and fillers: flushes, merges, deletes merges.
+      for (let i = 0; i < 600; i++) if (i % 10 === 0) await writer.delete(`a-${String(i).padStart(5, "0")}`);
+      await putThenDeleteMost(writer, "b", 600);
+      await mergesSettled(writer);
+      assert.ok(writer.stats().compactions > before, `precondition: merges ran during the held upload (${before} -> ${writer.stats().compactions})`);
+      held.state.gate = undefined;
+      release();
+      const info = await within(10_000, snap);
+      assert.ok(info !== "timed out", "the held snapshot ended within 10 s");
+      await publisher.caughtUp(undefined, 5_000);
+      const store = await new Objm(nc).open(bucket);
+      const latest = JSON.parse(dec.decode((await store.getBlob("latest"))!)) as { manifest: string; tables: string[] };
+      const missing: string[] = [];
+      for (const name of [latest.manifest, ...latest.tables]) {
+        const i = await store.info(name);
+        if (!i || i.deleted) missing.push(name);
+      }
+      assert.equal(missing, [], "`latest` names only objects the bucket holds");
+      const follower = await openFollower(tempDir(), { servers: server.url, stream, bootstrapTimeoutMs: 3_000 });
+      try {
+        await follower.caughtUp(Number(writer.stats().wal.durableLsn), 10_000);
+        await follower.db.refresh();
+        assert.equal(rows(follower.db.scan()), rows(writer.scan()), "a follower bootstrapped from the snapshot uploaded across merges equals the writer");
+      } finally {
+        await follower.close();
+      }
+    } finally {
+      release();
+      await publisher.close({ forget: true });
+    }
+  } finally {
+    release();
+    await nc.close();
+    await nc1.close();
     await writer.close();
   }
 });
