@@ -162,15 +162,28 @@ export function mergeTables(
   outputOptions: TableWriterOptions = {},
 ): TableRecord[] {
   const shard = inputs[0].shard;
-  const readers = inputs.map((t) => TableReader.open(platform, core, tablePath(dir, t.number), cache));
-  const inputNumbers = new Set(inputs.map((t) => t.number));
-  const others = manifest.tables.filter((t) => t.shard === shard && !inputNumbers.has(t.number))
-    .map((t) => TableReader.open(platform, core, tablePath(dir, t.number), cache));
-  const cursors = readers.map((r) => r.cursor());
+  // Every reader opened is closed in `finally`, also when a later open fails (EMFILE, a
+  // missing file): they were leaked before (review of resource limits, 2026-12-07).
+  const opened: TableReader[] = [];
+  const openTable = (t: TableRecord) => {
+    const reader = TableReader.open(platform, core, tablePath(dir, t.number), cache);
+    opened.push(reader);
+    return reader;
+  };
+  const readers: TableReader[] = [];
+  const cursors: TableCursor[] = [];
   try {
+    for (const t of inputs) readers.push(openTable(t));
+    for (const r of readers) cursors.push(r.cursor());
+    const inputNumbers = new Set(inputs.map((t) => t.number));
+    const otherTables = manifest.tables.filter((t) => t.shard === shard && !inputNumbers.has(t.number));
+    // The shard's other tables are asked only whether a key a tombstone may drop has an
+    // older version there: opened at the first such tombstone, so a merge without one holds
+    // no descriptor beyond its inputs and outputs.
+    let others: TableReader[] | undefined;
     const { visible, boundaries } = shared.gcHorizon();
     const replayFloorTs = BigInt(manifest.replayFloorTs[shard]);
-    const nothingOutside = (key: Uint8Array) => others.every((r) => !r.mayContain(key)) && !memtablesHold(key);
+    const nothingOutside = (key: Uint8Array) => (others ??= otherTables.map(openTable)).every((r) => !r.mayContain(key)) && !memtablesHold(key);
     const entries = mergedEntries(cursors, nothingOutside, replayFloorTs, boundaries, visible);
     const run = new RunWriter(platform, core, (number) => tablePath(dir, number), outputNumber, outputOptions);
     try {
@@ -184,8 +197,8 @@ export function mergeTables(
   } finally {
     // The cursors leave their blocks first, so that the blocks' buffers go back to the
     // cache's pool (a reader's close leaves a cursor on its block).
-    readers.forEach((r, i) => r.releaseCursor(cursors[i]));
-    for (const r of [...readers, ...others]) r.close();
+    cursors.forEach((c, i) => readers[i].releaseCursor(c));
+    for (const r of opened) r.close();
   }
 }
 

@@ -13,6 +13,7 @@ import { KEY_BYTES_MAX } from "../../src/core/core.ts";
 import { mergeTables, tablePath } from "../../src/engine/compaction.ts";
 import { newManifest, type TableRecord, tableRecord } from "../../src/engine/manifest.ts";
 import type { EngineShared } from "../../src/engine/shared-state.ts";
+import type { OpenMode, Platform } from "../../src/platform.ts";
 import { BlockCache } from "../../src/table/block-cache.ts";
 import { compareKeys } from "../../src/table/key-order.ts";
 import { TableReader } from "../../src/table/table-reader.ts";
@@ -180,6 +181,77 @@ test("a merge gives the blocks its input cursors were on back to the cache's buf
   const outputs = mergeTables(core, platform, dir, shared, cache, manifest, manifest.tables, 3, () => false);
   assert.is(outputs.reduce((n, t) => n + t.entries, 0), 40);
   assert.ok(cache.buffers.freeBytes > 0, `no buffer came back to the pool (${cache.buffers.freeBytes} bytes free)`);
+});
+
+/**
+ * `platform`, counting the files opened through it and not yet closed, and naming every
+ * path opened: what a merge holds.
+ */
+function countingPlatform(): { platform: Platform; open: () => number; paths: string[] } {
+  let live = 0;
+  const paths: string[] = [];
+  const bound = (target: object, prop: string | symbol) => {
+    const value = Reflect.get(target, prop);
+    return typeof value === "function" ? value.bind(target) : value;
+  };
+  const counting = new Proxy(platform, {
+    get(target, prop) {
+      if (prop !== "open") return bound(target, prop);
+      return (path: string, mode: OpenMode) => {
+        const file = target.open(path, mode);
+        live++;
+        paths.push(path);
+        return new Proxy(file, { get: (f, fp) => (fp === "close" ? () => (live--, f.close()) : bound(f, fp)) });
+      };
+    },
+  });
+  return { platform: counting, open: () => live, paths };
+}
+
+/** Three tables of shard 0 (keys k000-k039 spread over them, `deletes` among the last's), and a manifest listing them. */
+function threeTables(dir: string, deletes = false) {
+  platform.mkdir(`${dir}/tables`, { recursive: true });
+  const manifest = newManifest(1);
+  for (let t = 0; t < 3; t++) {
+    function* entries() {
+      for (let i = t; i < 40; i += 3) yield { key: new TextEncoder().encode(`k${String(i).padStart(3, "0")}`), ts: BigInt(i + 1), seq: 1n, value: deletes && t === 2 ? undefined : new Uint8Array(20) };
+    }
+    manifest.tables.push(tableRecord(0, t + 1, 0, writeTable(platform, core, tablePath(dir, t + 1), entries())));
+  }
+  manifest.nextTableNumber = 4;
+  manifest.replayFloorTs = ["1000"];
+  return manifest;
+}
+
+test("a merge whose second input cannot be opened (missing, or EMFILE) closes the input it had opened: no descriptor left behind", () => {
+  // The inputs were opened before the merge's try, and so was every other table of the
+  // shard: a failed open left the earlier ones open (review of resource limits, 2026-12-07).
+  const dir = tempDir();
+  const manifest = threeTables(dir);
+  platform.unlink(tablePath(dir, 2));
+  const counting = countingPlatform();
+  const shared = { gcHorizon: () => ({ visible: 1, boundaries: [] }) } as unknown as EngineShared;
+  assert.throws(() => mergeTables(core, counting.platform, dir, shared, new BlockCache(), manifest, manifest.tables.slice(0, 2), 4, () => false), /000002\.sst/);
+  assert.is(counting.paths.length, 1, `opened: ${counting.paths.join(", ")}`);
+  assert.is(counting.open(), 0, "the first input was closed");
+});
+
+test("a merge opens the shard's other tables only for a tombstone it may drop: without one it holds no descriptor beyond its inputs and output", () => {
+  const shared = { gcHorizon: () => ({ visible: 1, boundaries: [] }) } as unknown as EngineShared;
+  const plain = tempDir();
+  const manifest = threeTables(plain);
+  const counting = countingPlatform();
+  const outputs = mergeTables(core, counting.platform, plain, shared, new BlockCache(), manifest, manifest.tables.slice(0, 2), 4, () => false);
+  assert.is(outputs.reduce((n, t) => n + t.entries, 0), 27);
+  assert.not.ok(counting.paths.some((p) => p.endsWith("000003.sst")), `opened: ${counting.paths.join(", ")}`);
+  assert.is(counting.open(), 0);
+  // Tombstones below the replay floor in the inputs: the third table is asked (it may hold an older version).
+  const withDeletes = tempDir();
+  const deleting = threeTables(withDeletes, true);
+  const asked = countingPlatform();
+  mergeTables(core, asked.platform, withDeletes, shared, new BlockCache(), deleting, deleting.tables.slice(1, 3), 4, () => false);
+  assert.ok(asked.paths.some((p) => p.endsWith("000001.sst")), `opened: ${asked.paths.join(", ")}`);
+  assert.is(asked.open(), 0);
 });
 
 test.after(cleanup);
