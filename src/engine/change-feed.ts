@@ -139,9 +139,41 @@ export interface FeedEnv {
   flush(): Promise<void>;
   /** The handle's pacer of this thread's young collections (garbage-pacer.ts): every event is garbage its reader leaves behind. */
   garbage: GarbagePacer;
-  /** Called once when the subscription ends, however it ends. */
-  ended(subscription: Subscription): void;
+  /** Called once when the subscription's places and files are given back, however it ended (FeedClaim.release). */
+  ended(claim: FeedClaim): void;
 }
+
+/**
+ * What a subscription holds beyond the heap: its place in every shard's `subscribers`
+ * count in shared memory (shard 0's is the database's, bounded by SUBSCRIPTIONS_MAX) and its
+ * log files. Given back once: by `end()`, by the handle's `close()`, or, for a subscription
+ * dropped without being ended (never read, or left after a `next()` that returned), by the
+ * collector (`droppedFeeds`): 64 dropped feeds took every place until close (review of
+ * feeds, 2026-12-07), as dropped scans and snapshots no longer do. It holds nothing that
+ * leads back to its Subscription, or the registry would keep that alive.
+ * Threads: the subscribing thread (the collector's callback runs on it too).
+ */
+export class FeedClaim {
+  #released = false;
+  tail: LogTail | undefined;
+  constructor(
+    private readonly env: Pick<FeedEnv, "core" | "shared" | "ended">,
+    /** Shards 0..claimed-1 count the subscription. */
+    private readonly claimed: number,
+  ) {}
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    const e = this.env.core.exports;
+    for (let shard = 0; shard < this.claimed; shard++) e.shardAddSubscribers(shard, -1);
+    this.tail?.close();
+    this.env.ended(this);
+  }
+}
+
+/** Subscriptions dropped without being ended give their claim back when collected. */
+const droppedFeeds = new FinalizationRegistry<FeedClaim>((claim) => claim.release());
 
 export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   readonly #env: FeedEnv;
@@ -163,6 +195,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   readonly #held: Array<Map<number, ChangeEvent | null>> = [];
   #heldCount = 0;
   readonly #tail: LogTail;
+  /** Its places in the shards' counts and its log files, given back once (FeedClaim). */
+  readonly claim: FeedClaim;
   /** Keeps large batches' fragments until their commit record is read. */
   readonly #batches: BatchAssembler;
   /** The log's records being read, up to the durable LSN seen when it started. */
@@ -230,6 +264,9 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
       this.#signal?.removeEventListener("abort", this.#onAbort);
       throw error;
     }
+    this.claim = new FeedClaim(env, shards);
+    this.claim.tail = this.#tail;
+    droppedFeeds.register(this, this.claim, this.claim);
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<ChangeEvent> {
@@ -261,12 +298,10 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     this.#done = true;
     this.#records?.return?.(undefined);
     this.#records = undefined;
-    const e = this.#env.core.exports;
-    for (let shard = 0; shard < this.#env.shared.shards; shard++) e.shardAddSubscribers(shard, -1);
     this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#tail.close();
+    droppedFeeds.unregister(this.claim);
+    this.claim.release();
     this.#wake?.();
-    this.#env.ended(this);
   }
 
   get ended(): boolean {

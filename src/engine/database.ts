@@ -35,7 +35,7 @@ import { DurableWaiters } from "../wal/durable-waiters.ts";
 import { Ring, RingState } from "../wal/format.ts";
 import type { Log, RecoveryReport } from "../wal/log.ts";
 import { RingView, waitForChange } from "../wal/ring.ts";
-import { type ChangeEvent, Subscription } from "./change-feed.ts";
+import { type ChangeEvent, type FeedClaim, Subscription } from "./change-feed.ts";
 import { ChannelClient, encodeParts, PART_HEADER_BYTES, type Reply, ReplyStatus, REQUEST_PREFIX_BYTES } from "./channel.ts";
 import { COMPACTION_FAN_IN, runsByTier } from "./compaction.ts";
 import { type ManifestData, readManifest, type TableRecord } from "./manifest.ts";
@@ -281,8 +281,13 @@ export class Database implements AsyncDisposable {
   readonly #readKeys = new ReadKey();
   readonly #full: boolean;
   #closed = false;
-  /** This handle's live change-feed subscriptions (ended on close). */
-  readonly #subscriptions = new Set<Subscription>();
+  /**
+   * This handle's live change-feed subscriptions, ended on close: each one's claim, and the
+   * subscription itself held weakly, so that one dropped without being ended can be
+   * collected (its claim given back then: change-feed.ts FeedClaim). One with a `next()`
+   * pending is reachable from its wait, and close() ends it.
+   */
+  readonly #subscriptions = new Map<FeedClaim, WeakRef<Subscription>>();
   #closing: Promise<void> | undefined;
   /** What failed, as the actor told the opener (undefined in attached handles and while open). */
   #failureDetail: string | undefined;
@@ -759,9 +764,9 @@ export class Database implements AsyncDisposable {
       group: this.#group,
       flush: () => this.#flushLog(),
       garbage: this.#read.garbage,
-      ended: (s) => this.#subscriptions.delete(s),
+      ended: (claim) => this.#subscriptions.delete(claim),
     }, { prefix, from, signal });
-    this.#subscriptions.add(subscription);
+    this.#subscriptions.set(subscription.claim, new WeakRef(subscription));
     if (signal?.aborted) subscription.end();
     return subscription;
   }
@@ -1058,7 +1063,11 @@ export class Database implements AsyncDisposable {
     // closes below, which also ends a wait that another thread's reservation, never
     // published, would hold for ever (EABANDONED).
     if (!this.owner && this.#fastEnd > 0) await (this.#full ? this.#waiters.wait(this.#fastEnd) : this.#visible(this.#fastEnd, 0n)).catch(() => {});
-    for (const subscription of [...this.#subscriptions]) subscription.end();
+    for (const [claim, subscription] of [...this.#subscriptions]) {
+      const live = subscription.deref();
+      if (live) live.end();
+      else claim.release(); // collected, its finalizer not yet run
+    }
     // Snapshots still taken give their slots back (shared by every handle; a slot left
     // taken would keep version GC from dropping what it saw for as long as the database is open).
     for (const release of [...this.#snapshotsTaken]) release();

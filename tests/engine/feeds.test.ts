@@ -146,6 +146,37 @@ test("from: changes already flushed to tables and trimmed: FeedHistoryError, not
   await db.close();
 });
 
+test("from right past what FeedHistoryError says was flushed (flushedThrough + 1): exactly the timestamps from there, contiguous, then live", async () => {
+  // A guard from the review of feeds (2026-12-07): the boundary FeedHistoryError names is
+  // where a subscription can start again without a gap.
+  const db = await open(tempDir(), { shards: 1, memtableBytesMax: 64 * 1024 });
+  let last = 0n;
+  for (let i = 0; i < 1200; i++) last = await db.put(`k${i}`, "v".repeat(200));
+  await eventually(() => db.stats().flushes > 0, "a flush");
+  for (let attempt = 1; ; attempt++) {
+    const history = await rejects(() => db.subscribe({ from: 1n }).next(), FeedHistoryError);
+    const flushed = history.flushedThrough;
+    const feed = db.subscribe({ from: flushed + 1n });
+    const events: ChangeEvent[] = [];
+    let raced = false;
+    try {
+      for await (const change of feed) if (events.push(change) === Number(last - flushed)) break;
+    } catch (error) {
+      if (!(error instanceof FeedHistoryError) || attempt === 5) throw error;
+      raced = true; // a flush between the two subscriptions moved the boundary: again
+    }
+    if (raced) continue;
+    events.forEach((e, i) => assert.is(e.commitTs, flushed + 1n + BigInt(i), `event ${i}`));
+    const live = db.subscribe({ from: flushed + 1n + BigInt(events.length) });
+    const liveTs = await db.put("live", "x");
+    const next = await live.next();
+    assert.is(next.done ? undefined : next.value.commitTs, liveTs, "then live");
+    await live.return!();
+    break;
+  }
+  await db.close();
+});
+
 test("operations logged out of timestamp order come out in timestamp order, filtered ones included", async () => {
   // The actor takes timestamps before it reserves its record, a fast-path writer after:
   // LSN order can invert a shard's timestamp order. Log three records that way by hand.
