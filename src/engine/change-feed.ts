@@ -148,8 +148,8 @@ export interface FeedEnv {
  * count in shared memory (shard 0's is the database's, bounded by SUBSCRIPTIONS_MAX) and its
  * log files. Given back once: by `end()`, by the handle's `close()`, or, for a subscription
  * dropped without being ended (never read, or left after a `next()` that returned), by the
- * collector (`droppedFeeds`): 64 dropped feeds took every place until close (review of
- * feeds, 2026-12-07), as dropped scans and snapshots no longer do. It holds nothing that
+ * collector (`droppedFeeds`), as for dropped scans and snapshots: 64 dropped feeds took
+ * every place until close (review of feeds, 2026-12-07). It holds nothing that
  * leads back to its Subscription, or the registry would keep that alive.
  * Threads: the subscribing thread (the collector's callback runs on it too).
  */

@@ -400,7 +400,8 @@ export class Follower {
       try {
         await this.caughtUp(tablesThrough + 1, timeoutMs);
       } catch (error) {
-        if (error instanceof ReplicationGapError || error instanceof ClosedError) throw error;
+        // The follower's own stop (a gap, a fork, a failed log) says why better than a timeout.
+        if (this.#failure || this.#localFailure || error instanceof ClosedError) throw error;
         throw new ReplicationError(
           `follower ${this.dir}: its snapshot's tables hold writes up to LSN ${tablesThrough}, and it applied the stream only up to LSN ${this.#applied} within bootstrapTimeoutMs (${timeoutMs} ms); until it gets there it has no state the writer had, so it does not open`,
           undefined,
