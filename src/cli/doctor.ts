@@ -42,6 +42,7 @@ import { FOLLOWER_FILE_NAME, MANIFEST_NAME, type ManifestData, newManifest, read
 import { readIdentity } from "../engine/identity.ts";
 import { loggedOperations } from "../engine/logged-operations.ts";
 import { dataWithoutManifest, dataWithoutManifestText } from "../engine/open.ts";
+import { followerConsistentLsn } from "../engine/open-read-only.ts";
 import { bindDatabaseApi } from "../engine/public.ts";
 import { BatchAssembler } from "../engine/batch-assembler.ts";
 import { decodeRecord, KIND_COMMIT, KIND_FRAGMENT, KIND_OPERATIONS } from "../engine/records.ts";
@@ -470,6 +471,7 @@ function checkLogs(x: Examination, manifest: ManifestData | undefined, shards: n
   if (group) {
     x.add("ok", "wal", "wal", `group WAL: ${plural(group.segments, "segment")} (${bytesText(group.bytes)}), ${plural(group.records, "record")}: every checksum ok`);
     if (manifest && group.segments > 0 && !isFollowerDir(platform, dir)) checkGroupFloor(x, manifest, group.endLsn);
+    if (manifest && isFollowerDir(platform, dir)) checkFollowerCaughtUp(x, manifest, group.endLsn);
   }
   const totals = { logs: 0, segments: 0, records: 0, bytes: 0 };
   let bad = 0;
@@ -724,6 +726,17 @@ interface RepairOutcome {
 }
 
 /** No writer but the follower opens a follower's directory (src/engine/open.ts): not --repair's open either. */
+/**
+ * A follower's log short of what its snapshot's tables hold (followerConsistentLsn): nothing
+ * is damaged, but no state can be read yet (read-only opens refuse it), which the readers'
+ * line alone does not say (review of the follower's catch-up, 2026-12-07).
+ */
+function checkFollowerCaughtUp(x: Examination, manifest: ManifestData, logEnd: number): void {
+  const needed = followerConsistentLsn(x.platform, x.dir, manifest);
+  if (logEnd >= needed) return;
+  x.add("warning", "wal", "wal", `the follower has applied its stream up to LSN ${logEnd}, and its snapshot's tables hold writes of the log up to LSN ${needed}: read-only opens of this directory are refused until openFollower brings it there`);
+}
+
 const FOLLOWER_NOTE = "this is a follower's directory (it holds FOLLOWER): only its follower opens it to write, and its next start (openFollower) tidies what a normal open would";
 
 function isFollowerDir(platform: Platform, dir: string): boolean {

@@ -256,10 +256,10 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
 }
 
 /**
- * A follower's directory whose log does not yet reach its tables' newest record: it was
- * bootstrapped from a snapshot whose tables hold writes past the snapshot's LSN (a quiet
- * shard holds the writer's checkpoint back while the other shards flush and merge), and the
- * follower has not applied the stream that far. Its tables, merged past that LSN, and its
+ * A follower's directory whose log does not yet reach past its tables' records
+ * (followerConsistentLsn): it was bootstrapped from a snapshot whose tables hold writes
+ * past the snapshot's LSN (a quiet shard holds the writer's checkpoint back while the other
+ * shards flush and merge), and the follower has not applied the stream that far. Its tables, merged past that LSN, and its
  * log, short of their end, make no state the writer ever had (a put its delete dropped in a
  * merge is missing, a later write of a busy shard is there beside an earlier quiet shard's
  * missing one): refused until the follower has caught up (src/replicate/follower.ts waits
@@ -267,9 +267,34 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
  * tables: every flushed record was durable first.
  */
 function refuseFollowerBehindTables(platform: Platform, dir: string, manifest: ManifestData, logEnd: number): void {
+  const needed = followerConsistentLsn(platform, dir, manifest);
+  if (logEnd >= needed) return;
+  throw new DatabaseNotFoundError(dir, "readOnly is true", `the follower there has applied its stream up to LSN ${logEnd}, and its snapshot's tables hold writes of the log up to LSN ${needed}: open it again once the follower has caught up`);
+}
+
+/**
+ * Where a follower directory's log must reach before its tables and log together are a
+ * state the writer had: past every record whose versions its tables hold. 0 for a
+ * directory that is no follower's. The FOLLOWER record's consistentLsn says so for the
+ * tables its snapshot came with (src/replicate/snapshot.ts: the writer's durable mark when
+ * it was taken); the MANIFEST's maxSeq (the newest record a table holds, when its versions
+ * carry their LSN: a replay's do not) is the only bound a snapshot made before that field
+ * gives. The follower's own checkpoints flush only what it applied. One judgement for the
+ * follower (follower.ts), read-only opens and doctor; a record this cannot parse is the
+ * follower's to refuse when it opens.
+ */
+export function followerConsistentLsn(platform: Platform, dir: string, manifest: ManifestData): number {
+  const path = `${dir}/${FOLLOWER_FILE_NAME}`;
+  if (!platform.stat(path)) return 0;
+  let consistentLsn = 0;
+  try {
+    const found = (JSON.parse(new TextDecoder().decode(platform.readFile(path))) as { consistentLsn?: unknown }).consistentLsn;
+    if (Number.isSafeInteger(found)) consistentLsn = found as number;
+  } catch {
+    // judged by the follower when it opens
+  }
   const tablesThrough = Number(manifest.maxSeq);
-  if (tablesThrough === 0 || logEnd > tablesThrough || !platform.stat(`${dir}/${FOLLOWER_FILE_NAME}`)) return;
-  throw new DatabaseNotFoundError(dir, "readOnly is true", `the follower there has applied its stream up to LSN ${logEnd}, and its snapshot's tables hold writes up to LSN ${tablesThrough}: open it again once the follower has caught up`);
+  return Math.max(consistentLsn, tablesThrough > 0 ? tablesThrough + 1 : 0);
 }
 
 /** A ring formatted at `startLsn` (everything below it reads as durable) and CLOSED: nothing drains it. */

@@ -63,6 +63,7 @@ import type { Database } from "../engine/database.ts";
 import { FOLLOWER_FILE_NAME, readManifest } from "../engine/manifest.ts";
 import { readRecords } from "../wal/read-records.ts";
 import { openDatabase } from "../engine/open.ts";
+import { followerConsistentLsn } from "../engine/open-read-only.ts";
 import { resolveOptions, TIMEOUT_MS_MAX } from "../engine/options.ts";
 import { durableMarkPath, readersDir } from "../engine/reader-slots.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
@@ -155,6 +156,8 @@ interface FollowerFile {
   subject: string;
   state: "bootstrapping" | "following";
   snapshotLsn: number;
+  /** The snapshot's consistentLsn (snapshot.ts): `db` opens once the log reaches it. Absent from a snapshot made before it. */
+  consistentLsn?: number;
 }
 
 interface Pending {
@@ -182,7 +185,8 @@ function readFollowerFile(platform: Platform, dir: string): FollowerFile | undef
   // Every field, of its type: a missing snapshotLsn turned off the check that refuses a
   // stream ending below the follower's log (review, 2026-12-06).
   const whole = typeof file === "object" && file !== null && file.format === 1 && typeof file.stream === "string" && typeof file.subject === "string" &&
-    (file.state === "bootstrapping" || file.state === "following") && Number.isSafeInteger(file.snapshotLsn) && file.snapshotLsn >= 0;
+    (file.state === "bootstrapping" || file.state === "following") && Number.isSafeInteger(file.snapshotLsn) && file.snapshotLsn >= 0 &&
+    (file.consistentLsn === undefined || (Number.isSafeInteger(file.consistentLsn) && file.consistentLsn >= file.snapshotLsn));
   if (!whole) throw new ReplicationError(`${path} does not hold a follower's record (format 1, stream, subject, state, snapshotLsn)`, "SHARDLINE_REPLICATION_CORRUPT");
   return file;
 }
@@ -329,7 +333,7 @@ export class Follower {
       const snapshotLsn = readFollowerFile(platform, dir)!.snapshotLsn;
       const manifest = readManifest(core, platform, dir);
       follower = new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax, faults: options.faults }, followerLock, lock, log, core, snapshotLsn, manifest?.databaseId);
-      await follower.#showWhenConsistent(Number(manifest?.maxSeq ?? 0), bootstrapTimeoutMs, refreshIntervalMs);
+      await follower.#showWhenConsistent(manifest ? followerConsistentLsn(platform, dir, manifest) : 0, bootstrapTimeoutMs, refreshIntervalMs);
       return follower;
     } catch (error) {
       if (follower) {
@@ -363,7 +367,7 @@ export class Follower {
       const found = bucket;
       snapshot = found ? await retryTransient(deadline, () => latestSnapshot(found)) : undefined;
     }
-    writeFollowerFile(platform, dir, { format: 1, stream, subject, state: "bootstrapping", snapshotLsn: snapshot.lsn });
+    writeFollowerFile(platform, dir, { format: 1, stream, subject, state: "bootstrapping", snapshotLsn: snapshot.lsn, consistentLsn: snapshot.consistentLsn });
     const core = await toolCore();
     try {
       const manifest = await downloadSnapshot(core, platform, dir, bucket, snapshot);
@@ -377,7 +381,7 @@ export class Follower {
       await log.close();
       throw new ReplicationError(`follower log in ${dir} starts at LSN ${at}, not at the snapshot's ${snapshot.lsn}`);
     }
-    writeFollowerFile(platform, dir, { format: 1, stream, subject, state: "following", snapshotLsn: snapshot.lsn });
+    writeFollowerFile(platform, dir, { format: 1, stream, subject, state: "following", snapshotLsn: snapshot.lsn, consistentLsn: snapshot.consistentLsn });
     return log;
   }
 
@@ -387,23 +391,23 @@ export class Follower {
   }
 
   /**
-   * Opens `db` once the follower's state is one the writer had: once its log reaches the
-   * newest record its tables hold (`tablesThrough`, the MANIFEST's maxSeq). A snapshot's
-   * tables may hold writes far past its LSN (a quiet shard held the writer's checkpoint
-   * back while busy shards flushed and merged, dropping puts together with their deletes);
-   * until the stream brings the follower past them, tables and log together show no prefix
-   * of the writer's history (review of replication, 2026-12-07). A gap or a stream that
-   * stops short within `timeoutMs` fails the open.
+   * Opens `db` once the follower's state is one the writer had: once its log reaches
+   * `consistentLsn` (followerConsistentLsn), below which are all the records whose versions
+   * its tables hold. A snapshot's tables may hold writes far past its LSN (a quiet shard
+   * held the writer's checkpoint back while busy shards flushed and merged, dropping puts
+   * together with their deletes); until the stream brings the follower there, tables and
+   * log together show no prefix of the writer's history (reviews of replication,
+   * 2026-12-07). A gap or a stream that stops short within `timeoutMs` fails the open.
    */
-  async #showWhenConsistent(tablesThrough: number, timeoutMs: number, refreshIntervalMs: number): Promise<void> {
-    if (this.#applied <= tablesThrough) {
+  async #showWhenConsistent(consistentLsn: number, timeoutMs: number, refreshIntervalMs: number): Promise<void> {
+    if (this.#applied < consistentLsn) {
       try {
-        await this.caughtUp(tablesThrough + 1, timeoutMs);
+        await this.caughtUp(consistentLsn, timeoutMs);
       } catch (error) {
         // The follower's own stop (a gap, a fork, a failed log) says why better than a timeout.
         if (this.#failure || this.#localFailure || error instanceof ClosedError) throw error;
         throw new ReplicationError(
-          `follower ${this.dir}: its snapshot's tables hold writes up to LSN ${tablesThrough}, and it applied the stream only up to LSN ${this.#applied} within bootstrapTimeoutMs (${timeoutMs} ms); until it gets there it has no state the writer had, so it does not open`,
+          `follower ${this.dir}: its snapshot's tables hold writes of the log up to LSN ${consistentLsn}, and it applied the stream only up to LSN ${this.#applied} within bootstrapTimeoutMs (${timeoutMs} ms); until it gets there it has no state the writer had, so it does not open`,
           undefined,
           { cause: error },
         );

@@ -8,7 +8,8 @@
  *                              snapshot is uploaded again (it may be another database's)
  *   manifests/<version>        the MANIFEST file naming them, byte for byte
  *   latest                     JSON: { format: 1, lsn, manifestVersion, manifest, tables,
- *                                      previousLsn, createdAt }, replaced last
+ *                                      previousLsn, createdAt, databaseId, consistentLsn },
+ *                              replaced last
  *
  * A snapshot is consistent because a MANIFEST names whole, immutable tables and its
  * checkpoint (`lsn`, the group WAL's `groupCheckpoint`) says every record below it is in
@@ -39,6 +40,8 @@ import type { ReaderSlot } from "../engine/reader-slots.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
 import type { Platform } from "../platform.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
+import { readDurableMark } from "../wal/durable-mark.ts";
+import { durableMarkPath } from "../engine/reader-slots.ts";
 import { ReplicationError } from "./stream-messages.ts";
 
 export const SNAPSHOT_FORMAT = 1;
@@ -63,6 +66,16 @@ export interface SnapshotInfo {
   createdAt: string;
   /** The MANIFEST's databaseId: whose snapshot (and stream) this is. Absent in snapshots of databases made before it. */
   databaseId?: string;
+  /**
+   * The writer's durable mark read after the MANIFEST: every version the tables hold comes
+   * from a record below it (a flush publishes only durable records; a replay's, from the
+   * log recovered below the mark its durability worker published first). The tables may
+   * reach far past `lsn` (a quiet shard holds the checkpoint back while busy shards flush
+   * and merge, and a replay's tables carry no record LSN in maxSeq): a follower shows its
+   * state only once it has applied the stream up to here (follower.ts). Absent in
+   * snapshots made before it (then the MANIFEST's maxSeq is all there is).
+   */
+  consistentLsn?: number;
 }
 
 export function snapshotBucket(stream: string): string {
@@ -101,7 +114,8 @@ export async function latestSnapshot(store: ObjectStore): Promise<SnapshotInfo |
   const named = (name: unknown) => typeof name === "string" && name.length > 0;
   if (
     typeof info !== "object" || info === null || info.format !== SNAPSHOT_FORMAT || !Number.isSafeInteger(info.lsn) || info.lsn < 0 ||
-    info.lsn % 8 !== 0 || !named(info.manifest) || !Array.isArray(info.tables) || !info.tables.every(named)
+    info.lsn % 8 !== 0 || !named(info.manifest) || !Array.isArray(info.tables) || !info.tables.every(named) ||
+    (info.consistentLsn !== undefined && (!Number.isSafeInteger(info.consistentLsn) || info.consistentLsn < info.lsn))
   ) {
     throw new ReplicationError(`snapshot "latest" is not a shardline snapshot of format ${SNAPSHOT_FORMAT}`, "SHARDLINE_REPLICATION_CORRUPT");
   }
@@ -161,6 +175,8 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
   // write over (review, 2026-12-06: a new follower then bootstrapped our tables under
   // its records).
   refuseAnotherDatabase(manifest.databaseId, dir, stream, previous?.databaseId, "its snapshots are");
+  // After the MANIFEST: the mark then covers every version its tables hold.
+  const consistentLsn = readDurableMark(platform, durableMarkPath(dir));
   slot.update(manifest.version, slot.record.lsn);
   const tables: string[] = [];
   for (const table of manifest.tables) {
@@ -192,6 +208,7 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
     previousLsn: previousLsnOf(previous, lsn),
     createdAt: new Date().toISOString(),
     databaseId: manifest.databaseId,
+    consistentLsn: consistentLsn === undefined ? undefined : Math.max(consistentLsn, lsn),
   };
   // `latest` is replaced only if no other upload replaced it since this one read it (a
   // compare-and-set on its revision; 0: there is none yet). Two publishers of one writer may

@@ -138,8 +138,12 @@ test("lag().messages counts stream messages: a follower behind by one message ho
     let publisher: Publisher | undefined;
     let follower: Follower | undefined;
     try {
-      // Written before the publisher starts: its snapshot is at the log's start and the 20
-      // records go in one message (a run).
+      // The snapshot at the log's start (a first publisher on the empty writer, closed
+      // keeping its place), then the 20 records, which the publisher started again sends in
+      // one message (a run). A new follower opens at that snapshot's consistentLsn, before
+      // the message (had the snapshot been taken after the records, the follower would apply
+      // them before it opens: follower.ts #showWhenConsistent).
+      await (await startPublisher(writer, { servers: server.url, stream, replicas: 1 })).close();
       for (let i = 0; i < 20; i++) await writer.put(`k${i}`, `v${i}`);
       const end = durable(writer);
       publisher = await startPublisher(writer, { servers: server.url, stream, replicas: 1 });

@@ -9,6 +9,8 @@
 // - a new follower stopped by a gap after the busy shard's puts (before their deletes)
 //   showed 30-89 of 301 keys acknowledged before its LSN: the merge had dropped the rest,
 //   and the replay skipped their records as already in a table.
+// And from the review of the follower's catch-up (2026-12-07): a snapshot whose tables a
+// writer's replay flushed (maxSeq 0) let the follower open at once; doctor said nothing.
 // Now a follower opens only once its log reaches the newest record its tables hold, and a
 // readOnly open of its directory before that is refused (DatabaseNotFoundError). One
 // nats-server of the file's own on 127.0.0.1 (tests/replicate/helpers.ts); waits bounded.
@@ -21,7 +23,8 @@ import { Core } from "../../src/core/core.ts";
 import { DatabaseNotFoundError } from "../../src/errors.ts";
 import { readManifest } from "../../src/engine/manifest.ts";
 import { bindReplicateApi, ReplicationError, ReplicationGapError } from "../../src/replicate/public.ts";
-import { cleanup, keysOfShard, open, platform, rows, tempDir } from "../engine/helpers.ts";
+import { cleanup, eventually, keysOfShard, open, platform, rows, tempDir } from "../engine/helpers.ts";
+import { cli } from "../cli/helpers.ts";
 import { mergesSettled, type OwnNatsServer, ownNatsServer, within } from "./helpers.ts";
 
 const test = suite("replicate: a snapshot whose tables reach past its LSN");
@@ -100,9 +103,14 @@ test("a follower whose stream was purged below its snapshot's tables does not op
     const dir = tempDir();
     const opened = await within(10_000, openFollower(dir, { servers: server.url, stream, bootstrapTimeoutMs: 1_500 }).then((f) => f.close().then(() => "opened"), (e) => e as Error));
     assert.ok(opened instanceof ReplicationError, `openFollower at snapshot LSN ${snapshotLsn} with the tables at ${tablesThrough}: ${opened instanceof Error ? opened.message : opened}`);
-    assert.match(opened.message, new RegExp(`tables hold writes up to LSN ${tablesThrough}`));
+    const needed = Number(/tables hold writes of the log up to LSN (\d+)/.exec(opened.message)?.[1]);
+    assert.ok(needed > tablesThrough, `the LSN it waited for (${opened.message}) is past the tables' newest record ${tablesThrough}`);
     const read = await open(dir, { readOnly: true }).then((db) => db.close().then(() => "opened"), (e) => e as Error);
     assert.ok(read instanceof DatabaseNotFoundError && /has applied its stream up to LSN/.test(read.message), `readOnly open of the follower's directory: ${read instanceof Error ? read.message : read}`);
+    // doctor said "0 errors, 0 warnings" and that read-only handles read the log here
+    // (review of the follower's catch-up, 2026-12-07): it warns now.
+    const doctor = await cli(["doctor", dir]);
+    assert.match(doctor.out, /the follower has applied its stream up to LSN \d+, and its snapshot's tables hold writes of the log up to LSN/, doctor.out);
   });
 });
 
@@ -114,6 +122,40 @@ test("a follower stopped by a gap after the busy shard's puts (before their dele
     const opened = await within(10_000, openFollower(tempDir(), { servers: server.url, stream, bootstrapTimeoutMs: 3_000 }).then((f) => f.close().then(() => "opened"), (e) => e as Error));
     assert.ok(opened instanceof ReplicationGapError, `openFollower with a hole before its tables' newest record: ${opened instanceof Error ? `${opened.name}: ${opened.message}` : opened}`);
   });
+});
+
+test("a snapshot whose tables a reopened writer's replay flushed (their versions carry no record LSN: the MANIFEST's maxSeq stays 0): a follower of its purged stream does not open, and nothing reads its directory", async () => {
+  // The wait was judged on maxSeq alone: the follower opened at once at the snapshot's LSN
+  // and showed 116 puts logged past it (review of the follower's catch-up, 2026-12-07). The
+  // snapshot now carries the writer's durable mark read after its MANIFEST (consistentLsn).
+  const wdir = tempDir();
+  const first = await open(wdir, { memtableBytesMax: 1024 * 1024, shards: 2 });
+  await first.put(quiet, "held in shard 1's memtable");
+  for (const [i, k] of busy.slice(0, 120).entries()) await first.put(k, value("replayed", i, 3000));
+  for (const [i, k] of busy.slice(0, 120).entries()) if (i % 2 === 1) await first.delete(k);
+  await first.close(); // a writer's close flushes nothing: the next open replays it
+  const writer = await open(wdir, { memtableBytesMax: 128 * 1024, shards: 2 }); // its replay flushes shard 0
+  const core = await toolCore();
+  const stream = `ahead-replayed-${Date.now().toString(36)}`;
+  const nc = await connect({ servers: server.url });
+  try {
+    await eventually(() => writer.stats().shards[0].tables > 0 && writer.stats().shards[0].frozenMemtables === 0, "shard 0's replayed memtables flushed");
+    await mergesSettled(writer);
+    const m = readManifest(core, platform, wdir)!;
+    assert.ok(m.tables.some((t) => t.shard === 0) && m.tables.every((t) => t.shard === 0), `precondition: the replay flushed shard 0 only (${m.tables.map((t) => t.shard).join(",")})`);
+    const publisher = await startPublisher(writer, { servers: server.url, stream, replicas: 1 });
+    await publisher.close({ forget: true });
+    await (await jetstreamManager(nc)).streams.purge(stream);
+    const dir = tempDir();
+    const opened = await within(10_000, openFollower(dir, { servers: server.url, stream, bootstrapTimeoutMs: 1_500 }).then((f) => f.close().then(() => "opened"), (e) => e as Error));
+    assert.ok(opened instanceof ReplicationError, `openFollower (MANIFEST maxSeq ${m.maxSeq}, checkpoint ${m.groupCheckpoint}): ${opened instanceof Error ? `${opened.name}: ${opened.message}` : opened}`);
+    const read = await open(dir, { readOnly: true }).then((db) => db.close().then(() => "opened"), (e) => e as Error);
+    assert.ok(read instanceof DatabaseNotFoundError, `readOnly open of the follower's directory: ${read instanceof Error ? read.message : read}`);
+  } finally {
+    core.detach();
+    await nc.close();
+    await writer.close();
+  }
 });
 
 test("a follower of that snapshot with the whole stream opens once it has applied past its tables, equals the writer, also after its own checkpoints and a restart", async () => {
