@@ -37,11 +37,12 @@
  *
  * Bootstrap: an empty directory gets FOLLOWER (state "bootstrapping"), the latest
  * snapshot's tables and MANIFEST (snapshot.ts), a log starting at the snapshot's LSN, then
- * FOLLOWER (state "following"); `db` is opened once the log reaches past the newest record
- * the tables hold, which may be far past the snapshot's LSN (#showWhenConsistent). In a
- * directory found "bootstrapping" the names a bootstrap
- * writes (BOOTSTRAP_NAMES) are removed and it starts again; a directory without FOLLOWER
- * that is not empty is refused, untouched (open never destroys what it cannot explain).
+ * FOLLOWER (state "following", with the snapshot's consistentLsn); `db` is opened once the
+ * log reaches past every record whose versions the tables hold, which may be far past the
+ * snapshot's LSN (#showWhenConsistent). In a directory found "bootstrapping" the names a
+ * bootstrap writes (BOOTSTRAP_NAMES) are removed and it starts again; a directory without
+ * FOLLOWER that is not empty is refused, untouched (open never destroys what it cannot
+ * explain).
  *
  * Order and gaps: messages are applied only at the follower's next LSN. One below it was
  * applied before (a redelivery, or the tail of a restart) and is skipped; one above it
