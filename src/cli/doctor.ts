@@ -725,7 +725,6 @@ interface RepairOutcome {
   error?: string;
 }
 
-/** No writer but the follower opens a follower's directory (src/engine/open.ts): not --repair's open either. */
 /**
  * A follower's log short of what its snapshot's tables hold (followerConsistentLsn): nothing
  * is damaged, but no state can be read yet (read-only opens refuse it), which the readers'
@@ -737,6 +736,7 @@ function checkFollowerCaughtUp(x: Examination, manifest: ManifestData, logEnd: n
   x.add("warning", "wal", "wal", `the follower has applied its stream up to LSN ${logEnd}, and its snapshot's tables hold writes of the log up to LSN ${needed}: read-only opens of this directory are refused until openFollower brings it there`);
 }
 
+/** No writer but the follower opens a follower's directory (src/engine/open.ts): not --repair's open either. */
 const FOLLOWER_NOTE = "this is a follower's directory (it holds FOLLOWER): only its follower opens it to write, and its next start (openFollower) tidies what a normal open would";
 
 function isFollowerDir(platform: Platform, dir: string): boolean {
