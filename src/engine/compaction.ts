@@ -7,9 +7,10 @@
  * twice its largest input (the inputs held mostly the same keys: outputTier). So a shard
  * holds fewer than FAN_IN tables per tier and about log_FAN_IN(data / memtable) tiers:
  * with 4 MiB memtables and a fan-in of 4, 1 GiB of a shard's data is at most 3 x 4 + 1 = 13
- * tables, and each byte is rewritten once per tier (about 4 times for that gigabyte). Why size-tiered and not leveled: shardline is
- * write-optimised; tiering writes each byte fewer times (leveled LSMs rewrite ~10x per
- * level) at the cost of more tables per read, which bloom filters keep cheap for gets.
+ * tables, and each byte is rewritten once per tier (about 4 times for that gigabyte). Why
+ * size-tiered and not leveled: shardline is write-optimised; tiering writes each byte fewer
+ * times (leveled LSMs rewrite ~10x per level) at the cost of more tables per read, which
+ * bloom filters keep cheap for gets.
  *
  * Runs: a merge whose output would pass a table's limits writes several tables of disjoint
  * key ranges, one sorted run (TableRecord.run names it). Tiers count runs, not tables, and a
@@ -176,7 +177,8 @@ export function mergeTables(
     for (const t of inputs) readers.push(openTable(t));
     for (const r of readers) cursors.push(r.cursor());
     const inputNumbers = new Set(inputs.map((t) => t.number));
-    const otherTables = manifest.tables.filter((t) => t.shard === shard && !inputNumbers.has(t.number));
+    const shardTables = manifest.tables.filter((t) => t.shard === shard);
+    const otherTables = shardTables.filter((t) => !inputNumbers.has(t.number));
     // The shard's other tables are asked only whether a key a tombstone may drop has an
     // older version there: opened at the first such tombstone, so a merge without one holds
     // no descriptor beyond its inputs and outputs.
@@ -189,7 +191,7 @@ export function mergeTables(
     try {
       for (const e of entries) run.add(e.key, e.ts, e.seq, e.value);
       const tables = run.finish();
-      const highest = Math.max(...manifest.tables.filter((t) => t.shard === shard).map((t) => t.tier));
+      const highest = Math.max(...shardTables.map((t) => t.tier));
       return runRecords(shard, outputTier(inputs, tables.reduce((bytes, t) => bytes + t.meta.bytes, 0), highest), tables);
     } finally {
       run.abort(); // no-op once finished

@@ -259,12 +259,12 @@ async function replayView(core: Core, platform: Platform, dir: string, o: Resolv
  * A follower's directory whose log does not yet reach past its tables' records
  * (followerConsistentLsn): it was bootstrapped from a snapshot whose tables hold writes
  * past the snapshot's LSN (a quiet shard holds the writer's checkpoint back while the other
- * shards flush and merge), and the follower has not applied the stream that far. Its tables, merged past that LSN, and its
- * log, short of their end, make no state the writer ever had (a put its delete dropped in a
- * merge is missing, a later write of a busy shard is there beside an earlier quiet shard's
- * missing one): refused until the follower has caught up (src/replicate/follower.ts waits
- * for that before it shows its `db`). A writer's own directory never ends below its
- * tables: every flushed record was durable first.
+ * shards flush and merge), and the follower has not applied the stream that far. Its
+ * tables, merged past that LSN, and its log, short of their end, make no state the writer
+ * ever had (a put its delete dropped in a merge is missing, a later write of a busy shard
+ * is there beside an earlier quiet shard's missing one): refused until the follower has
+ * caught up (src/replicate/follower.ts waits for that before it shows its `db`). A
+ * writer's own directory never ends below its tables: every flushed record was durable first.
  */
 function refuseFollowerBehindTables(platform: Platform, dir: string, manifest: ManifestData, logEnd: number): void {
   const needed = followerConsistentLsn(platform, dir, manifest);
@@ -286,15 +286,20 @@ function refuseFollowerBehindTables(platform: Platform, dir: string, manifest: M
 export function followerConsistentLsn(platform: Platform, dir: string, manifest: ManifestData): number {
   const path = `${dir}/${FOLLOWER_FILE_NAME}`;
   if (!platform.stat(path)) return 0;
-  let consistentLsn = 0;
+  let consistentLsn: number | undefined;
   try {
     const found = (JSON.parse(new TextDecoder().decode(platform.readFile(path))) as { consistentLsn?: unknown }).consistentLsn;
     if (Number.isSafeInteger(found)) consistentLsn = found as number;
   } catch {
     // judged by the follower when it opens
   }
+  return consistentLsnOf(manifest, consistentLsn);
+}
+
+/** followerConsistentLsn, given the FOLLOWER record's consistentLsn (the follower has it read and checked already). */
+export function consistentLsnOf(manifest: ManifestData, recorded: number | undefined): number {
   const tablesThrough = Number(manifest.maxSeq);
-  return Math.max(consistentLsn, tablesThrough > 0 ? tablesThrough + 1 : 0);
+  return Math.max(recorded ?? 0, tablesThrough > 0 ? tablesThrough + 1 : 0);
 }
 
 /** A ring formatted at `startLsn` (everything below it reads as durable) and CLOSED: nothing drains it. */

@@ -64,7 +64,7 @@ import type { Database } from "../engine/database.ts";
 import { FOLLOWER_FILE_NAME, readManifest } from "../engine/manifest.ts";
 import { readRecords } from "../wal/read-records.ts";
 import { openDatabase } from "../engine/open.ts";
-import { followerConsistentLsn } from "../engine/open-read-only.ts";
+import { consistentLsnOf } from "../engine/open-read-only.ts";
 import { resolveOptions, TIMEOUT_MS_MAX } from "../engine/options.ts";
 import { durableMarkPath, readersDir } from "../engine/reader-slots.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
@@ -331,10 +331,10 @@ export class Follower {
         log = await openFollowerLog(platform, dir, options.faults);
       }
       core = await toolCore();
-      const snapshotLsn = readFollowerFile(platform, dir)!.snapshotLsn;
+      const record = readFollowerFile(platform, dir)!;
       const manifest = readManifest(core, platform, dir);
-      follower = new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax, faults: options.faults }, followerLock, lock, log, core, snapshotLsn, manifest?.databaseId);
-      await follower.#showWhenConsistent(manifest ? followerConsistentLsn(platform, dir, manifest) : 0, bootstrapTimeoutMs, refreshIntervalMs);
+      follower = new Follower(platform, dir, held, jsm, stream, subject, { checkpointBytes, inFlightMax, faults: options.faults }, followerLock, lock, log, core, record.snapshotLsn, manifest?.databaseId);
+      await follower.#showWhenConsistent(manifest ? consistentLsnOf(manifest, record.consistentLsn) : 0, bootstrapTimeoutMs, refreshIntervalMs);
       return follower;
     } catch (error) {
       if (follower) {
@@ -393,12 +393,13 @@ export class Follower {
 
   /**
    * Opens `db` once the follower's state is one the writer had: once its log reaches
-   * `consistentLsn` (followerConsistentLsn), below which are all the records whose versions
-   * its tables hold. A snapshot's tables may hold writes far past its LSN (a quiet shard
-   * held the writer's checkpoint back while busy shards flushed and merged, dropping puts
-   * together with their deletes); until the stream brings the follower there, tables and
-   * log together show no prefix of the writer's history (reviews of replication,
-   * 2026-12-07). A gap or a stream that stops short within `timeoutMs` fails the open.
+   * `consistentLsn` (open-read-only.ts followerConsistentLsn), below which are all the
+   * records whose versions its tables hold. A snapshot's tables may hold writes far past
+   * its LSN (a quiet shard held the writer's checkpoint back while busy shards flushed and
+   * merged, dropping puts together with their deletes); until the stream brings the
+   * follower there, tables and log together show no prefix of the writer's history
+   * (reviews of replication, 2026-12-07). A gap or a stream that stops short within
+   * `timeoutMs` fails the open.
    */
   async #showWhenConsistent(consistentLsn: number, timeoutMs: number, refreshIntervalMs: number): Promise<void> {
     if (this.#applied < consistentLsn) {

@@ -240,17 +240,20 @@ async function untilTables(db: Writer, n: number, tag: string): Promise<void> {
   assert.ok(tableCount(db) >= n, `precondition: ${tableCount(db)} tables, wanted ${n}`);
 }
 
-/**
- * The bucket's `latest`, the objects it names that the bucket no longer holds, and what a
- * new follower's bootstrap from it gives ("opened", or its error).
- */
-async function latestAndNewFollower(store: Awaited<ReturnType<Objm["open"]>>, stream: string) {
+/** The bucket's `latest`, and the objects it names that the bucket no longer holds. */
+async function latestAndMissing(store: Awaited<ReturnType<Objm["open"]>>) {
   const latest = JSON.parse(dec.decode((await store.getBlob("latest"))!)) as { lsn: number; manifest: string; tables: string[] };
   const missing: string[] = [];
   for (const name of [latest.manifest, ...latest.tables]) {
     const info = await store.info(name);
     if (!info || info.deleted) missing.push(name);
   }
+  return { latest, missing };
+}
+
+/** latestAndMissing, and what a new follower's bootstrap from `latest` gives ("opened", or its error). */
+async function latestAndNewFollower(store: Awaited<ReturnType<Objm["open"]>>, stream: string) {
+  const { latest, missing } = await latestAndMissing(store);
   const follower = await within(10_000, openFollower(tempDir(), { servers: server.url, stream, bootstrapTimeoutMs: 2_000 }).then(async (f) => {
     await f.close();
     return "opened";
@@ -436,13 +439,7 @@ test("a snapshot upload held while the writer's merges (deletes merges too) drop
       const info = await within(10_000, snap);
       assert.ok(info !== "timed out", "the held snapshot ended within 10 s");
       await publisher.caughtUp(undefined, 5_000);
-      const store = await new Objm(nc).open(bucket);
-      const latest = JSON.parse(dec.decode((await store.getBlob("latest"))!)) as { manifest: string; tables: string[] };
-      const missing: string[] = [];
-      for (const name of [latest.manifest, ...latest.tables]) {
-        const i = await store.info(name);
-        if (!i || i.deleted) missing.push(name);
-      }
+      const { missing } = await latestAndMissing(await new Objm(nc).open(bucket));
       assert.equal(missing, [], "`latest` names only objects the bucket holds");
       const follower = await openFollower(tempDir(), { servers: server.url, stream, bootstrapTimeoutMs: 3_000 });
       try {
