@@ -7,7 +7,8 @@
 //   | blocks in use and free blocks, interleaved      | never written (zeros)  |
 //
 // - The bump region [heapTop, heapLimit) was never written: a block carved from it is all
-//   zeros (takeFreshBlock), and the memory is grown before the top passes its size.
+//   zeros, and one made by extending the last free entry into it is zeros past that
+//   entry's old bytes (takeDirtyBytes); the memory is grown before the top passes its size.
 // - Every block below the top that was freed is on the free list, one entry per run of
 //   free bytes: in address order, and no two entries touch (a freed block is merged with
 //   the free blocks right before and after it). An allocation takes the smallest entry
@@ -156,12 +157,17 @@ export function blockAlloc(bytes: u32): usize {
     prevEnd = <u64>entry + <u64>have;
     entry = <usize>load<u32>(entry + FREE_NEXT);
   }
-  if (best == 0 && prev != 0 && entry == 0 && extendLast(prev, size)) {
-    // The last entry ended at the top: it and the bump region after it are the block.
-    setNext(beforePrev, 0);
-    unlockHeap();
-    lastFreshBlock = 0;
-    return prev;
+  if (best == 0 && prev != 0 && entry == 0) {
+    const had = load<u32>(prev + FREE_BYTES);
+    if (extendLast(prev, size)) {
+      // The last entry ended at the top: it and the bump region after it are the block;
+      // only the entry's own bytes were ever written.
+      setNext(beforePrev, 0);
+      unlockHeap();
+      lastFreshBlock = prev;
+      lastDirtyBytes = had;
+      return prev;
+    }
   }
   if (best != 0) {
     const next = load<u32>(best + FREE_NEXT);
@@ -181,6 +187,7 @@ export function blockAlloc(bytes: u32): usize {
   unlockHeap();
   const fresh = heapAlloc(size, BLOCK_ALIGN);
   lastFreshBlock = fresh;
+  lastDirtyBytes = 0;
   return fresh;
 }
 
@@ -201,18 +208,27 @@ function extendLast(last: usize, size: u32): bool {
 }
 
 /**
- * The last block this thread's `blockAlloc` carved from the untouched heap (0 if the last
- * one came from the free list). Memory above the heap top was never written, so such a
- * block is all zeros: `takeFreshBlock` lets a caller that needs zeros skip writing them,
- * which would make every page of the block resident (a 16 MiB ring: 16 MiB of RSS).
+ * The last block this thread's `blockAlloc` took at least in part from the untouched heap
+ * (0 if the last one came whole from the free list), and how many of its first bytes may
+ * have been written before (0: none, a block carved from the bump region; the old entry's
+ * bytes, a block made by extending the last free entry). Memory above the heap top was
+ * never written, so the rest of such a block is all zeros: `takeDirtyBytes` lets a caller
+ * that needs zeros write only that prefix, since writing all of them would make every page
+ * of the block resident (a 16 MiB ring: 16 MiB of RSS, and ~25 ms of first touches on a VM
+ * at every reopen, where recovery's freed read buffer was the last entry the ring extended).
  */
 let lastFreshBlock: usize = 0;
+let lastDirtyBytes: u32 = 0;
 
-/** True, once, when `ptr` is the block this thread's last `blockAlloc` returned from the untouched heap. */
-export function takeFreshBlock(ptr: usize): bool {
-  const fresh = ptr != 0 && ptr == lastFreshBlock;
+/**
+ * How many of the first bytes of the block at `ptr`, of `bytes` bytes, may not be zero:
+ * fewer than `bytes`, once, when `ptr` is the block this thread's last `blockAlloc`
+ * returned; else all of them.
+ */
+export function takeDirtyBytes(ptr: usize, bytes: u32): u32 {
+  const dirty = ptr != 0 && ptr == lastFreshBlock ? min(lastDirtyBytes, bytes) : bytes;
   lastFreshBlock = 0;
-  return fresh;
+  return dirty;
 }
 
 /**

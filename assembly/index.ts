@@ -6,7 +6,7 @@
 // address return a status code (< STATUS_LIMIT, see layout.ts) instead when they fail;
 // nothing here traps on bad input and nothing writes outside the structure it was given.
 
-import { blockAlloc, blockFree, heapAlloc, heapFreeBytes, takeFreshBlock } from "./heap";
+import { blockAlloc, blockFree, heapAlloc, heapFreeBytes, takeDirtyBytes } from "./heap";
 import { crc32cInit, crc32cUpdate } from "./crc32c";
 import {
   CONTROL_BASE,
@@ -279,7 +279,7 @@ export function memtableCreate(bytes: u32): usize {
   if (bytes < MEMTABLE_BYTES_MIN || (bytes & 63) != 0) return STATUS_BAD_ARGUMENT;
   const arena = blockAlloc(bytes);
   if (arena == 0) return STATUS_NO_MEMORY;
-  return memtableFormat(arena, bytes, takeFreshBlock(arena));
+  return memtableFormat(arena, bytes, takeDirtyBytes(arena, bytes));
 }
 
 /** Gives the arena back for reuse. The caller guarantees no thread still reads it. */

@@ -422,12 +422,13 @@ function findSpliceForLevel(key: usize, keyLength: u32, prefix: u64, ts: u64, le
 
 /**
  * Formats `bytes` at `arena` as an empty memtable. Returns the memtable address or a status.
- * `zeroed`: the arena is known to be all zeros (a fresh block, heap.ts takeFreshBlock), so
- * its key index is not written: writing it would map every page of it at once (a 128 MiB
- * memtable's index is 8 MiB; at ~12 µs a first touch on a VM, ~25 ms), where inserts map
- * them as they reach them, or the actor does ahead of them (src/engine/pages-ahead.ts).
+ * `dirtyBytes`: how many of the arena's first bytes may not be zero (heap.ts
+ * takeDirtyBytes); the key index is written only there: writing all of it would map every
+ * page of it at once (a 128 MiB memtable's index is 8 MiB; at ~12 µs a first touch on a VM,
+ * ~25 ms), where inserts map them as they reach them, or the actor does ahead of them
+ * (src/engine/pages-ahead.ts).
  */
-export function memtableFormat(arena: usize, bytes: u32, zeroed: bool = false): usize {
+export function memtableFormat(arena: usize, bytes: u32, dirtyBytes: u32 = 0xffffffff): usize {
   if (bytes < MEMTABLE_BYTES_MIN) return STATUS_FULL;
   memory.fill(arena, 0, MEMTABLE_HEADER_BYTES);
   store<u32>(arena, bytes, MT_CAPACITY);
@@ -440,7 +441,9 @@ export function memtableFormat(arena: usize, bytes: u32, zeroed: bool = false): 
   const index = head + headBytes; // 8-aligned: the header and a node's size are
   const pending = pendingEntries(bytes);
   // The pending ring follows the index; both must start all zeros.
-  if (!zeroed) memory.fill(index, 0, (<usize>slots << 2) + (<usize>pending << 2));
+  const zeroEnd = index + (<usize>slots << 2) + (<usize>pending << 2);
+  const dirtyEnd = arena + <usize>min(dirtyBytes, bytes);
+  if (dirtyEnd > index) memory.fill(index, 0, min(dirtyEnd, zeroEnd) - index);
   store<u32>(arena, <u32>index, MT_INDEX);
   store<u32>(arena, slots - 1, MT_INDEX_MASK);
   store<u32>(arena, MEMTABLE_HEADER_BYTES + headBytes + (slots << 2) + (pending << 2), MT_USED);

@@ -77,7 +77,7 @@
 
 import { crc32cUpdate } from "./crc32c";
 import { currentThreadBlock, TB_RESULT } from "./thread";
-import { takeFreshBlock } from "./heap";
+import { takeDirtyBytes } from "./heap";
 import { CONTROL_BASE, CTL_HEAP_START, CTL_HEAP_TOP } from "./layout";
 
 /** LSNs stay below 2^53 (exact in a JavaScript number; far below RESERVE_CLOSED's bit 62). */
@@ -156,9 +156,10 @@ export function ringFormat(ring: usize, capacity: u32, salt: u32, startLsn: u64,
   const heapTop = <u64>atomic.load<u32>(CONTROL_BASE + CTL_HEAP_TOP);
   if ((ring & 7) != 0 || <u64>ring < heapStart || <u64>ring + <u64>RING_HEADER_BYTES + <u64>capacity > heapTop) return WAL_BAD_ARGUMENT;
   if (recordBytes(recordBytesMax) > <u64>capacity) return WAL_BAD_ARGUMENT;
-  // The data area must be zero (a zero header is "not yet published"); a block fresh from
-  // the heap already is, and writing the zeros would make all of it resident.
-  memory.fill(ring, 0, takeFreshBlock(ring) ? <usize>RING_HEADER_BYTES : <usize>RING_HEADER_BYTES + <usize>capacity);
+  // The data area must be zero (a zero header is "not yet published"); what of the block
+  // comes fresh from the heap already is, and writing those zeros would make it resident.
+  const dirty = takeDirtyBytes(ring, RING_HEADER_BYTES + capacity);
+  memory.fill(ring, 0, <usize>max(dirty, RING_HEADER_BYTES));
   store<u32>(ring, capacity, R_CAPACITY);
   store<u32>(ring, <u32>(ring + RING_HEADER_BYTES), R_DATA);
   store<u32>(ring, salt, R_SALT);

@@ -236,7 +236,9 @@ async function openResolved(platform: Platform, dir: string, options: DatabaseOp
     const helper = replayBytes >= REPLAY_PAGES_BYTES_MIN ? startReplayPages(platform, core, shards) : undefined;
     let replayed: Replayed;
     try {
-      replayed = replay(env, shards);
+      // Up to where recovery found the records end: past it is the last segment's
+      // preallocated zeros, which recovery has just read (and the new segment, empty).
+      replayed = replay(env, shards, log.openedAtLsn);
     } finally {
       await helper?.stop();
     }

@@ -372,6 +372,11 @@ export class Log implements AsyncDisposable {
     return { kind: "shardline-log", module: this.core.module, memory: this.core.memory, ring: this.ring.ring, dir: this.dir, durability: this.durability, openedAtLsn: this.#openedAtLsn };
   }
 
+  /** The LSN the log was at when it was opened: where the records recovery found end. */
+  get openedAtLsn(): number {
+    return this.#openedAtLsn;
+  }
+
   get durableLsn(): bigint {
     return BigInt(this.ring.durableLsn);
   }
