@@ -9,8 +9,7 @@
 // 2026-12-07 the child only put (a review of the tests). All rounds share one database, so
 // it must also recover from repeated crashes and then go on cleanly.
 //
-// SHARDLINE_KILL_ROUNDS sets the rounds (default 6: in Node each is a child process that
-// starts the TypeScript loader, ~2 s on the 2-core CI; scripts/soak-kill.sh runs hundreds).
+// SHARDLINE_KILL_ROUNDS sets the rounds (default 10; scripts/soak-kill.sh runs hundreds).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
@@ -21,7 +20,7 @@ import { checkAcknowledged, noteAck } from "./kill-check.ts";
 import { cleanup, open, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine kill -9");
-const ROUNDS = Number(process.env.SHARDLINE_KILL_ROUNDS ?? 6);
+const ROUNDS = Number(process.env.SHARDLINE_KILL_ROUNDS ?? 10);
 const fixture = new URL("./fixtures/kill-writer.ts", import.meta.url).pathname;
 
 

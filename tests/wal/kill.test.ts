@@ -5,8 +5,7 @@
 // repeated crashes and continue cleanly each time (a fresh log after that keeps each
 // round's check, which reads the whole log, bounded in long soaks).
 //
-// SHARDLINE_KILL_ROUNDS sets the rounds (default 6: in Node each is a child process that
-// starts the TypeScript loader, ~1.5 s on the 2-core CI); scripts/soak-kill.sh runs hundreds.
+// SHARDLINE_KILL_ROUNDS sets the rounds (default 10); scripts/soak-kill.sh runs hundreds.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import process from "node:process";
@@ -16,7 +15,7 @@ import { KILL_LOG_OPTIONS, payloadFor } from "./fixtures/kill-payload.ts";
 import { cleanup, openLog, tempDir } from "./helpers.ts";
 
 const test = suite("wal kill -9");
-const ROUNDS = Number(process.env.SHARDLINE_KILL_ROUNDS ?? 6);
+const ROUNDS = Number(process.env.SHARDLINE_KILL_ROUNDS ?? 10);
 const ROUNDS_PER_LOG = 20;
 const fixture = new URL("./fixtures/kill-appender.ts", import.meta.url).pathname;
 
