@@ -182,9 +182,24 @@ export function checkStreamShape(info: StreamInfo, subject: string): void {
   throw new ReplicationError(`stream ${info.config.name}: ${why}; shardline needs a stream of its own with the one subject ${subject}`, "SHARDLINE_REPLICATION_STREAM");
 }
 
-async function messageAt(jsm: JetStreamManager, stream: string, subject: string, seq: number): Promise<{ id: MessageId; raw: string; data: Uint8Array; databaseId: string | undefined; takenMs: number }> {
+interface ReadMessage {
+  id: MessageId;
+  raw: string;
+  data: Uint8Array;
+  databaseId: string | undefined;
+  takenMs: number;
+}
+
+async function messageAt(jsm: JetStreamManager, stream: string, subject: string, seq: number): Promise<ReadMessage> {
+  const read = await messageIfAny(jsm, stream, subject, seq);
+  if (!read) throw new ReplicationError(`stream ${stream}: message ${seq} cannot be read`);
+  return read;
+}
+
+/** The message at `seq`, decoded; undefined when the stream has none there (deleted). */
+async function messageIfAny(jsm: JetStreamManager, stream: string, subject: string, seq: number): Promise<ReadMessage | undefined> {
   const message = await jsm.streams.getMessage(stream, { seq });
-  if (!message) throw new ReplicationError(`stream ${stream}: message ${seq} cannot be read`);
+  if (!message) return undefined;
   if (message.subject !== subject) {
     throw new ReplicationError(`stream ${stream}: message ${seq} is on subject ${message.subject}, not ${subject}; shardline needs a stream of its own`, "SHARDLINE_REPLICATION_STREAM");
   }
@@ -245,19 +260,34 @@ export async function seqOfLsn(jsm: JetStreamManager, stream: string, subject: s
   let hi = info.state.last_seq;
   if (info.state.messages === 0 || hi < lo) return undefined;
   const firstSeq = lo;
-  const idAt = async (seq: number) => (await messageAt(jsm, stream, subject, seq)).id;
-  const first = await idAt(lo);
-  if (first.lsn > lsn) throw new ReplicationGapError(lsn, first.lsn, "the stream's oldest record is newer");
-  // The last message with first LSN <= lsn.
-  let found = lo;
+  const lastSeq = hi;
+  // A message deleted from the middle of the stream (by hand, or a hole a stream limit
+  // left) is no message: the search looks at the first one after it instead. The probe
+  // landed on the hole now and then and failed the follower's start with "message N cannot
+  // be read", where reading on from the LSN it needs reports the hole as the gap it is
+  // (ReplicationGapError: tests/replicate/snapshot-tables-ahead.test.ts, CI 2026-12-07).
+  const atOrAfter = async (seq: number): Promise<{ seq: number; id: MessageId } | undefined> => {
+    for (let s = seq; s <= lastSeq; s++) {
+      const message = await messageIfAny(jsm, stream, subject, s);
+      if (message) return { seq: s, id: message.id };
+    }
+    return undefined;
+  };
+  const first = await atOrAfter(lo);
+  if (first === undefined) return undefined;
+  if (first.id.lsn > lsn) throw new ReplicationGapError(lsn, first.id.lsn, "the stream's oldest record is newer");
+  // The last message with first LSN <= lsn (LSNs grow with sequences, holes aside).
+  let found = first.seq;
+  let id = first.id;
   while (lo <= hi) {
     const mid = lo + Math.floor((hi - lo) / 2);
-    if ((await idAt(mid)).lsn <= lsn) {
-      found = mid;
-      lo = mid + 1;
+    const at = await atOrAfter(mid);
+    if (at !== undefined && at.seq <= hi && at.id.lsn <= lsn) {
+      found = at.seq;
+      id = at.id;
+      lo = at.seq + 1;
     } else hi = mid - 1;
   }
-  const id = await idAt(found);
   if (found - id.part >= firstSeq) return found - id.part;
   if (id.lsn === lsn) throw new ReplicationGapError(lsn, lsn, `the stream holds the record only from its piece ${id.part - (found - firstSeq)} of ${id.parts}: its first pieces were purged`);
   return found - id.part + id.parts;

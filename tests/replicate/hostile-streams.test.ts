@@ -9,6 +9,9 @@
 // - (second pass) caughtUp(NaN) resolved at once as if caught up, and caughtUp(lsn, NaN)
 //   never timed out, on a publisher and on a follower; a follower stopped behind the stream
 //   (no message held past its log) reported lag().ms 0, not the next record's age.
+// - (CI, 2026-12-07) seqOfLsn's binary search read the message at each probe, and a message
+//   deleted from the middle of the stream failed the follower's start with "message N cannot
+//   be read" whenever a probe landed on it, instead of the gap it is.
 // A shared 3-node JetStream cluster on 127.0.0.1 (tests/harness/nats-cluster.ts); every wait
 // is bounded.
 import { suite } from "uvu";
@@ -16,7 +19,7 @@ import * as assert from "uvu/assert";
 import { jetstream } from "@nats-io/jetstream";
 import { encodeOperations, OP_PUT } from "../../src/engine/records.ts";
 import { bindReplicateApi, ReplicationError } from "../../src/replicate/public.ts";
-import { lsnAfter, pieceId, runId, writeFrame } from "../../src/replicate/stream-messages.ts";
+import { decodeMessageId, lsnAfter, pieceId, runId, seqOfLsn, writeFrame } from "../../src/replicate/stream-messages.ts";
 import { type NatsCluster, sharedNatsCluster } from "../harness/nats-cluster.ts";
 import { cleanup, enc, open, platform, tempDir } from "../engine/helpers.ts";
 import { type LeftStream, serverWithMaxPayload, settled, withLeftStream, within } from "./helpers.ts";
@@ -101,6 +104,39 @@ test("a follower stopped on a stream it cannot trust reports lag().ms as the age
     } finally {
       await follower.close();
     }
+  });
+});
+
+test("a message deleted where the search for an LSN's message probes first: every message is still found by its LSN, and the deleted one's LSN gives the message before the hole", async () => {
+  await withLeftStream(cluster.servers, "hole", 4, async (s) => {
+    const subject = `shardline.${s.stream}`;
+    // 12 more messages of one record each (the publisher batches records into fewer).
+    let lsn = s.end.nextLsn!;
+    let seq = s.end.seq;
+    for (let i = 0; i < 12; i++) {
+      const record = putRecord(`m${i}`, enc.encode(`v${i}`), (1n << 40n) + BigInt(i));
+      const next = lsnAfter(lsn, record.length);
+      seq = await publishRaw(s, runId(lsn, next), framed(s, record), seq);
+      lsn = next;
+    }
+    const info = await s.jsm.streams.info(s.stream);
+    const firstSeq = info.state.first_seq;
+    const lastSeq = info.state.last_seq;
+    assert.ok(lastSeq - firstSeq >= 12, `set-up: a stream of 13 messages or more (${firstSeq}..${lastSeq})`);
+    const lsnOf = new Map<number, number>();
+    for (let seq = firstSeq; seq <= lastSeq; seq++) {
+      const message = await s.jsm.streams.getMessage(s.stream, { seq });
+      const id = decodeMessageId(message!.header?.get("Nats-Msg-Id"), `message ${seq}`);
+      assert.is(id.part, 0, "set-up: whole records only");
+      lsnOf.set(seq, id.lsn);
+    }
+    const hole = firstSeq + Math.floor((lastSeq - firstSeq) / 2); // the search's first probe
+    assert.ok(await s.jsm.streams.deleteMessage(s.stream, hole), "set-up: the message was deleted");
+    for (const [seq, lsn] of lsnOf) {
+      if (seq === hole) continue;
+      assert.is(await seqOfLsn(s.jsm, s.stream, subject, lsn), seq, `the message holding LSN ${lsn}`);
+    }
+    assert.is(await seqOfLsn(s.jsm, s.stream, subject, lsnOf.get(hole)!), hole - 1, "the deleted message's LSN: the last message at or below it");
   });
 });
 
