@@ -3,7 +3,10 @@
 // (the worker pool keeps its threads, a fixed number). Linux only: it counts
 // /proc/self/fd and the Threads line of /proc/self/status. From the review of resource
 // limits (2026-12-07), a guard: it held in all three runtimes (descriptors after each close
-// identical, threads flat).
+// identical, threads flat). A leak grows with the cycles (one descriptor a cycle is 13 more
+// over the 14 cycles compared); a runtime's own descriptor may come and go between two
+// counts (CI, 2026-12-07: Bun counted 16 after one close of 20, 15 before and after it), so
+// the counts may differ by one, no more.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -29,9 +32,11 @@ test("20 opens and closes of one database, a snapshot and a scan left open at ea
     await db.close();
     seen.push({ descriptors: descriptors(), threads: threads() });
   }
-  // The first cycles may still start the pool's threads (and their descriptors).
-  const settled = seen.slice(2);
-  assert.ok(settled.every((s) => s.descriptors === settled[0].descriptors), `descriptors after each close: ${seen.map((s) => s.descriptors).join(",")}`);
+  // The first cycles may still start the pool's threads (and their descriptors; Deno's
+  // count steps up by 2 once, at the third or fourth close).
+  const settled = seen.slice(6);
+  const counts = settled.map((s) => s.descriptors);
+  assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `descriptors after each close: ${seen.map((s) => s.descriptors).join(",")}`);
   assert.ok(Math.max(...settled.map((s) => s.threads)) <= settled[0].threads + 2, `threads after each close: ${seen.map((s) => s.threads).join(",")}`);
 });
 
