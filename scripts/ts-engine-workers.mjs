@@ -31,11 +31,11 @@ import { createRequire, syncBuiltinESMExports } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import workerThreads from "node:worker_threads";
+import { CACHE_DIR, ESBUILD_VERSION } from "./ts-hooks.mjs";
 
 const repoDir = fileURLToPath(new URL("..", import.meta.url));
 const ENTRY = join(repoDir, "runtimes/node/worker.ts");
 const SOURCE_DIRS = ["src", "runtimes"];
-const CACHE_DIR = join(repoDir, "node_modules/.cache/shardline-ts");
 const HOOKS_URL = new URL("./ts-hooks.mjs", import.meta.url).href;
 /** Dynamic imports of the bundle, rerouted through __shardlineImport (the banner's own `import(` has no `await`). */
 const AWAITED_IMPORT = /\bawait import\(/g;
@@ -52,8 +52,8 @@ const __shardlineImport = (specifier) => {
 /** The bundle's file URL; null once making it failed in this process. */
 let bundled;
 
-function sourcesHash(esbuildVersion) {
-  const hash = createHash("sha256").update(esbuildVersion).update("\0").update(readFileSync(fileURLToPath(import.meta.url)));
+function sourcesHash() {
+  const hash = createHash("sha256").update(ESBUILD_VERSION).update("\0").update(readFileSync(fileURLToPath(import.meta.url)));
   const walk = (dir) => {
     for (const name of readdirSync(dir).sort()) {
       const path = join(dir, name);
@@ -94,8 +94,7 @@ function makeBundle(dir) {
 function bundleUrl() {
   if (bundled !== undefined) return bundled;
   try {
-    const esbuildVersion = createRequire(import.meta.url)("esbuild/package.json").version;
-    const dir = join(CACHE_DIR, `engine-worker-${sourcesHash(esbuildVersion)}`);
+    const dir = join(CACHE_DIR, `engine-worker-${sourcesHash()}`);
     const file = join(dir, "worker.js");
     if (!existsSync(file)) makeBundle(dir);
     if (!existsSync(file)) throw new Error(`no bundle at ${file}`);

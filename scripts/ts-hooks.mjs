@@ -15,9 +15,10 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
 const TRANSFORM = { loader: "ts", format: "esm", target: "es2022", sourcemap: "inline" };
-const CACHE_DIR = fileURLToPath(new URL("../node_modules/.cache/shardline-ts/", import.meta.url));
+/** Where transforms (and scripts/ts-engine-workers.mjs's bundle) are cached. */
+export const CACHE_DIR = fileURLToPath(new URL("../node_modules/.cache/shardline-ts/", import.meta.url));
 /** esbuild's version, part of each cache key; esbuild itself is loaded only on a miss. */
-const ESBUILD_VERSION = JSON.parse(readFileSync(createRequire(import.meta.url).resolve("esbuild/package.json"), "utf8")).version;
+export const ESBUILD_VERSION = JSON.parse(readFileSync(createRequire(import.meta.url).resolve("esbuild/package.json"), "utf8")).version;
 let esbuild;
 
 async function transformed(path, source) {

@@ -36,12 +36,11 @@ import { CorruptionError } from "../errors.ts";
 import { decodeManifest, MANIFEST_NAME, type ManifestData, readManifestBytes, tableFileName, type TableRecord } from "../engine/manifest.ts";
 import { BlockCache } from "../table/block-cache.ts";
 import { TableReader } from "../table/table-reader.ts";
-import type { ReaderSlot } from "../engine/reader-slots.ts";
+import { durableMarkPath, type ReaderSlot } from "../engine/reader-slots.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
 import type { Platform } from "../platform.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
-import { durableMarkPath } from "../engine/reader-slots.ts";
 import { ReplicationError } from "./stream-messages.ts";
 
 export const SNAPSHOT_FORMAT = 1;
