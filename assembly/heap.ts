@@ -222,8 +222,10 @@ let lastDirtyBytes: u32 = 0;
 
 /**
  * How many of the first bytes of the block at `ptr`, of `bytes` bytes, may not be zero:
- * fewer than `bytes`, once, when `ptr` is the block this thread's last `blockAlloc`
- * returned; else all of them.
+ * at most the old free entry's bytes (0 for a block carved from the untouched region),
+ * once, when `ptr` is the block this instance's last `blockAlloc` returned (one thread may
+ * hold several instances, each with its own mark); else all `bytes`. The caller must
+ * not have written into the block since the allocation: the mark knows nothing of it.
  */
 export function takeDirtyBytes(ptr: usize, bytes: u32): u32 {
   const dirty = ptr != 0 && ptr == lastFreshBlock ? min(lastDirtyBytes, bytes) : bytes;

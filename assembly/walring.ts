@@ -142,10 +142,13 @@ function dataAt(ring: usize, lsn: u64): usize {
 
 /**
  * Formats a ring whose data area follows its header. Returns WAL_OK or WAL_BAD_ARGUMENT.
- * The data area is zeroed unless the ring is the block this thread just took from the
- * untouched heap (coreAlloc), which is zero already.
+ * The data area is zeroed as far as the heap says the block may hold old data
+ * (takeDirtyBytes: all of it, unless the ring is the block this instance's last allocation
+ * returned, with nothing written into it since). The mark is taken first, so that a
+ * refused format does not leave it for a later one of the same block.
  */
 export function ringFormat(ring: usize, capacity: u32, salt: u32, startLsn: u64, recordBytesMax: u32): u32 {
+  const dirty = takeDirtyBytes(ring, RING_HEADER_BYTES + capacity);
   if (capacity < RING_CAPACITY_MIN || (capacity & (capacity - 1)) != 0) return WAL_BAD_ARGUMENT;
   if ((startLsn & 7) != 0 || startLsn >= LSN_LIMIT || recordBytesMax > RECORD_LENGTH_MAX) return WAL_BAD_ARGUMENT;
   // The whole ring inside the heap, 8-aligned (its u64 atomics): one over the control
@@ -158,7 +161,6 @@ export function ringFormat(ring: usize, capacity: u32, salt: u32, startLsn: u64,
   if (recordBytes(recordBytesMax) > <u64>capacity) return WAL_BAD_ARGUMENT;
   // The data area must be zero (a zero header is "not yet published"); what of the block
   // comes fresh from the heap already is, and writing those zeros would make it resident.
-  const dirty = takeDirtyBytes(ring, RING_HEADER_BYTES + capacity);
   memory.fill(ring, 0, <usize>max(dirty, RING_HEADER_BYTES));
   store<u32>(ring, capacity, R_CAPACITY);
   store<u32>(ring, <u32>(ring + RING_HEADER_BYTES), R_DATA);
