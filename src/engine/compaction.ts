@@ -93,7 +93,7 @@ export const DELETES_MERGE_TOMBSTONE_SHARE = 0.25;
 export function pickDeletesMerge(
   manifest: ManifestData,
   shard: number,
-  /** The lowest of the visible point and the live snapshots (SharedState.gcHorizon), asked only when a run has tombstones. */
+  /** The lowest of the visible point and the live snapshots (EngineShared.gcHorizon), asked only when a run has tombstones. */
   seqFloor: () => number,
   share = DELETES_MERGE_TOMBSTONE_SHARE,
 ): TableRecord[] | undefined {

@@ -871,7 +871,10 @@ export class Database implements AsyncDisposable {
       shared.releaseSnapshot(slot);
     };
     taken.add(release);
-    const snapshot: Snapshot = {
+    // Frozen: reads take the point from `seq`, and a point moved by the caller would be
+    // one no slot protects (a `get` after `s.seq += 1000n` returned a value written after
+    // the snapshot: review of version GC under snapshots, 2026-12-07).
+    const snapshot: Snapshot = Object.freeze({
       seq: BigInt(seq),
       get released() {
         return state.released;
@@ -883,7 +886,7 @@ export class Database implements AsyncDisposable {
       [Symbol.dispose]() {
         this.release();
       },
-    };
+    });
     snapshotRegistry.register(snapshot, release, state);
     snapshotOwners.set(snapshot, this);
     return snapshot;

@@ -63,7 +63,8 @@
  * (as flush and compaction did) loses the snapshot taken between the two reads; storing S
  * without the re-check loses the snapshot whose S was read before g1 and stored after g3
  * (tests/engine/snapshot-horizon.test.ts forces both). The loop ends once a round meets no
- * horizon read, and horizons are read once per flush or merge. A seq stored by an earlier
+ * horizon read, and horizons are read once per flush or merge (and once per manifest version
+ * by the actor's search for a merge that drops deletes). A seq stored by an earlier
  * round only protects more meanwhile. A release is a plain store of 0: a GC that still sees
  * the old seq keeps a little more than it must.
  * Reads without a slot (a get, a scan without a snapshot) need none of this: they pin what
