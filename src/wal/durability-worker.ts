@@ -156,7 +156,7 @@ async function runDurability(platform: Platform, core: Core, args: DurabilityArg
       if (state !== RingState.OPEN) {
         if (stuck?.from !== from) stuck = { from, sinceMs: performance.now() };
         else if (performance.now() - stuck.sinceMs > (args.faults?.abandonedReservationMs ?? ABANDONED_RESERVATION_MS)) {
-          const error = Object.assign(new Error(`the record reserved at LSN ${from} was never published (the thread writing it stopped, terminated, in between): nothing from there on can be written`), { code: "EABANDONED" });
+          const error = Object.assign(new Error(`the record reserved at LSN ${from} was never published (the thread writing it stopped or was terminated in between): nothing from there on can be written`), { code: "EABANDONED" });
           fail(ring, port, FailCode.OTHER, error);
           writer.close();
           mark?.close();

@@ -166,8 +166,24 @@ function checkInteger(name: string, value: number, min: number, max: number): vo
 
 function toBytes(data: LogData): Uint8Array {
   if (typeof data === "string") return encoder.encode(data);
-  if (data instanceof Uint8Array) return data;
+  if (data instanceof Uint8Array) return plainView(data);
   throw new TypeError(`log records must be Uint8Array or string, got ${data === null ? "null" : typeof data}`);
+}
+
+/**
+ * A plain Uint8Array over the caller's bytes, made before anything is reserved: a detached
+ * array (its buffer transferred) is a TypeError here, and the ring's copy then calls no
+ * method of the caller's object (a subclass's `subarray`). Either used to throw between a
+ * record's reservation and its publication, and a reservation never published wedged the
+ * log: nothing after it became durable, and close() failed 5 s later (review of
+ * shardline/wal, 2026-12-07).
+ */
+function plainView(data: Uint8Array): Uint8Array {
+  try {
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  } catch (error) {
+    throw new TypeError("a log record's Uint8Array is detached (its buffer was transferred): there are no bytes to append", { cause: error });
+  }
 }
 
 /** The effective limits for a set of options (RangeError for bad ones). */

@@ -119,7 +119,14 @@ export class RingView {
       throw this.stateError();
     }
     const lsn = core.u64Number(core.result);
-    this.write(lsn, payload);
+    try {
+      this.write(lsn, payload);
+    } catch (error) {
+      // A reservation that is never published holds every later record back from the
+      // disk: fail the ring (fail-stop, every waiter rejects) rather than leave it wedged.
+      this.setState(RingState.FAILED, FailCode.OTHER, "EINTERNAL");
+      throw error;
+    }
     core.exports.walPublishReserved(this.ring, length, RECORD_TYPE_FULL);
     return lsn;
   }

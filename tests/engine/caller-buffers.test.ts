@@ -224,4 +224,33 @@ test("a put of a Buffer value that waits behind the ring gate writes the value i
   }
 });
 
+test("a detached key or value (its buffer transferred) is a TypeError on both paths, the write refused whole, and the database goes on", async () => {
+  const detached = () => {
+    const bytes = new Uint8Array(new ArrayBuffer(8));
+    structuredClone(bytes.buffer, { transfer: [bytes.buffer] });
+    return bytes;
+  };
+  for (const fastWrite of [true, false]) {
+    const db = await open(tempDir(), { durability: "full", fastWrite });
+    try {
+      const writes: Array<[string, () => Promise<unknown>]> = [
+        ["put key", () => db.put(detached(), "v")],
+        ["put value", () => db.put("k", detached())],
+        ["delete", () => db.delete(detached())],
+        ["batch", () => db.batch([{ type: "put", key: "a", value: "1" }, { type: "put", key: "b", value: detached() }])],
+      ];
+      for (const [what, write] of writes) {
+        const outcome = await Promise.resolve().then(write).then(() => "written", (e: Error) => e.name);
+        assert.is(outcome, "TypeError", `fastWrite ${fastWrite}, ${what}`);
+      }
+      assert.throws(() => db.get(detached()), TypeError);
+      assert.is(db.get("a"), undefined, "the batch was refused whole");
+      await db.put("after", "x");
+      assert.is(dec.decode(db.get("after")!), "x", `fastWrite ${fastWrite}: a write after them`);
+    } finally {
+      await db.close();
+    }
+  }
+});
+
 test.run();
