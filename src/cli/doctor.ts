@@ -50,6 +50,7 @@ import { type RecoveryReport, segmentChainProblem } from "../wal/recovery.ts";
 import { CorruptionError, LockedError, ReaderEvictedError } from "../errors.ts";
 import { DURABLE_MARK_NAME, durableMarkPath, listReaderSlots, logBytesBelow, READERS_DIR_NAME, ReaderSlot, readersDir } from "../engine/reader-slots.ts";
 import { readDurableMark } from "../wal/durable-mark.ts";
+import { DELETING_NAME, readDeletingNote } from "../engine/table-deletions.ts";
 import { acquireDirLock, LOCK_DIR_NAME, readLockHolders } from "../lock.ts";
 import { type Platform, unlinkIfPresent } from "../platform.ts";
 import { BlockCache } from "../table/block-cache.ts";
@@ -770,8 +771,12 @@ async function repair(ctx: CliContext, core: Core, report: DoctorReport, salvage
     db = await bindDatabaseApi(ctx.platform).open(report.dir, { coordinationTimeoutMs: 0, salvage });
   } catch (error) {
     // A MANIFEST this repair wrote and the open refused goes again: the directory is left as
-    // it was, and a later --repair (after the cause is fixed) can rebuild it.
-    if (rebuilt) {
+    // it was, and a later --repair (after the cause is fixed) can rebuild it. Not when the
+    // open found the directory locked: the rebuild released its lock before this open took
+    // it, and a writer that opened the directory in between holds that MANIFEST now (and
+    // may have replaced it already): deleted, the writer's database had none (review of
+    // doctor --repair, 2026-12-07).
+    if (rebuilt && !(error instanceof LockedError)) {
       unlinkIfPresent(ctx.platform, `${report.dir}/${MANIFEST_NAME}`);
       ctx.platform.fsyncDir(report.dir);
       actions.length = 0;
@@ -813,10 +818,10 @@ async function repair(ctx: CliContext, core: Core, report: DoctorReport, salvage
  * is lost and how it is replaced:
  *   - which table files were live: every intact `.sst` is listed (an orphan of an
  *     interrupted flush or merge holds versions the database has anyway, or versions that
- *     newer ones shadow, and a version is identified by key and ts, so listing it is harmless;
- *     a merge's inputs are deleted oldest first, each durably, so those left are its newest,
- *     never an old put without the tombstone the merge dropped with it: reader-slots.ts
- *     removeDroppedTables);
+ *     newer ones shadow, and a version is identified by key and ts, so listing it is harmless),
+ *     but those `tables/DELETING` names: a writer deletes dropped tables only behind that
+ *     durable note, and what a crash left of a merge's inputs may hold a put without the
+ *     tombstone the merge dropped with it (table-deletions.ts);
  *   - each table's tier: 0 (tiers only steer which tables merge next);
  *   - the log checkpoints: where each log's first segment starts (rebuildCheckpoints), so
  *     the next open replays every record the logs still hold (replaying a version a table
@@ -839,7 +844,12 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
   if (dirs.length === 0 || dirs[dirs.length - 1] !== dirs.length - 1) {
     return { error: `the shard count is unknown: the shard-NNN directories (${dirs.map((s) => partitionDir("", s).slice(1)).join(", ") || "none"}) are not shard-000 to shard-${String(dirs.length - 1).padStart(3, "0")}` };
   }
-  const found = readTablesForRebuild(platform, core, dir);
+  // The tables a writer was deleting when it stopped (table-deletions.ts): a MANIFEST had
+  // dropped them, and what a crash left of a merge's inputs may hold puts whose tombstones
+  // it dropped.
+  const deleting = readDeletingNote(platform, dir, (bytes) => core.crc32c(bytes));
+  if (deleting === "damaged") return { error: `tables/${DELETING_NAME} is damaged: the table files a writer was deleting cannot be told, and listing them could bring deleted keys back` };
+  const found = readTablesForRebuild(platform, core, dir, new Set(deleting));
   if ("error" in found) return found;
   const shards = rebuildShardCount(platform, core, dir, dirs.length, found);
   if (typeof shards !== "number") return shards;
@@ -874,7 +884,7 @@ type FoundTable = { name: string; number: number; meta: TableMeta; keyHashes: Ui
  * hashes are what rebuildShardCount judges a shard count by: 4 bytes a key, for a step
  * that already read every block (checkTables).
  */
-function readTablesForRebuild(platform: Platform, hasher: Core, dir: string): FoundTable[] | { error: string } {
+function readTablesForRebuild(platform: Platform, hasher: Core, dir: string, deleting: ReadonlySet<string>): FoundTable[] | { error: string } {
   const found: FoundTable[] = [];
   const names = platform.stat(`${dir}/tables`)?.isDirectory ? platform.readdir(`${dir}/tables`).sort() : [];
   for (const name of names) {
@@ -882,7 +892,7 @@ function readTablesForRebuild(platform: Platform, hasher: Core, dir: string): Fo
     // table 1 twice, and the rebuilt MANIFEST was refused (review, 2026-12-06). Others are
     // left, as open leaves them (RECOVERY.md F5), and so is a directory so named.
     const number = tableNumberOf(name);
-    if (number === undefined || !platform.stat(`${dir}/tables/${name}`)?.isFile) continue;
+    if (number === undefined || deleting.has(name) || !platform.stat(`${dir}/tables/${name}`)?.isFile) continue;
     let reader: TableReader;
     try {
       reader = TableReader.open(platform, hasher, `${dir}/tables/${name}`, new BlockCache({ cacheBytesMax: 0 }));

@@ -69,6 +69,7 @@ import type { Platform, RuntimeName } from "../platform.ts";
 import { hasErrorCode, unlinkIfPresent } from "../platform.ts";
 import { listSegmentFilesIfAny, trimSegments } from "../wal/segment-files.ts";
 import { type ManifestData, tableFileName, tableNumberOf } from "./manifest.ts";
+import { deleteTablesNoted } from "./table-deletions.ts";
 import { partitionDir } from "./flush.ts";
 
 /**
@@ -546,30 +547,21 @@ export class ReaderRetention {
    * that no live reader may read: a file dropped at version w is needed by a reader at a
    * version below w only. `.tmp` files are left to open. Returns how many were deleted.
    *
-   * Oldest first (by file number), each deletion made durable (fsync of tables/) before the
-   * next: a crash in the middle leaves only the newest of a merge's inputs. What is left is
-   * not named by the MANIFEST and goes at the next open, but if the MANIFEST is lost too,
-   * `doctor --repair` lists every table file (docs/RECOVERY.md M1a), and of a merge's inputs
-   * the newer hold the newer versions of a key: the put a merge dropped with the tombstone
-   * over it (compaction.ts) is in an input older than, or the same as, the tombstone's. So
-   * a put left without its tombstone never comes back; deleted in any order (or made durable
-   * in any order by a power loss), the oldest input could be left alone, and its put read
-   * again (review, 2026-12-06).
+   * Behind a durable note naming them (table-deletions.ts): a crash in the middle leaves
+   * some of a merge's inputs, and with the MANIFEST lost too, `doctor --repair` would list
+   * them (docs/RECOVERY.md M1a): a put left without the tombstone the merge dropped with it
+   * read again. No order of deletion prevents that (deleting oldest number first did not:
+   * review of doctor --repair, 2026-12-07); the rebuild leaves out what the note names.
    */
   removeDroppedTables(manifest: ManifestData, judged?: RetentionFloor): number {
-    const dropped = this.#droppedTables(manifest).sort((a, b) => tableNumberOf(a)! - tableNumberOf(b)!);
+    const dropped = this.#droppedTables(manifest);
     if (dropped.length === 0) return 0;
     const floor = (judged ?? this.floor(manifest)).manifestVersion;
-    let removed = 0;
-    for (const name of dropped) {
-      if (floor < (this.#droppedAt.get(name) ?? this.openedVersion)) continue;
-      this.#unlink(`${this.dir}/tables/${name}`);
-      this.platform.fsyncDir(`${this.dir}/tables`);
-      this.#droppedAt.delete(name);
-      removed++;
-    }
-    if (removed > 0) this.#writeDroppedNote();
-    return removed;
+    const doomed = dropped.filter((name) => floor >= (this.#droppedAt.get(name) ?? this.openedVersion)).sort();
+    if (doomed.length === 0 || !deleteTablesNoted(this.platform, this.dir, doomed, this.crc32c)) return 0;
+    for (const name of doomed) this.#droppedAt.delete(name);
+    this.#writeDroppedNote();
+    return doomed.length;
   }
 
   #droppedTables(manifest: ManifestData): string[] {

@@ -9,15 +9,22 @@
 //     middle key disproves was taken; every key of every table is now checked);
 //   - a directory named like a table (tables/000099.sst) made the rebuild fail with EISDIR;
 //   - a merge's inputs were deleted in readdir order with one fsync at the end: a crash in
-//     between could leave the oldest input (a put) without the newer one (its tombstone,
-//     which the merge dropped with it), and a rebuild then listed it and the deleted key
-//     came back. They are now deleted oldest first, each deletion durable before the next.
+//     between could leave an input (a put) without another (its tombstone, which the merge
+//     dropped with it), and a rebuild then listed it and the deleted key came back. Deleting
+//     them oldest first (by number) did not cure it (review of 2026-12-07,
+//     tests/cli/repair-after-interrupted-deletions.test.ts: numbers are not data age); they
+//     are now deleted behind a durable note naming them (tables/DELETING), which the
+//     rebuild leaves out.
 import { writeFileSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { toolCore } from "../../src/cli/database.ts";
+import { runCli } from "../../src/cli/main.ts";
+import { LOCK_DIR_NAME } from "../../src/lock.ts";
+import type { Platform } from "../../src/platform.ts";
 import { readManifest, tableFileName } from "../../src/engine/manifest.ts";
 import { ReaderRetention } from "../../src/engine/reader-slots.ts";
+import { DELETING_NAME, readDeletingNote } from "../../src/engine/table-deletions.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { cleanup, enc, open, platform, tempDir, text } from "../engine/helpers.ts";
 import { recordedDeletions } from "../harness/recorded-deletions.ts";
@@ -29,7 +36,7 @@ test.after.each(cleanup);
 /** The lines of a report worth showing in a failure. */
 const brief = (r: Ran) => `exit ${r.code}\n` + (r.out + r.err).split("\n").filter((l) => /ERROR|repair|MANIFEST:|errors,|shardline/.test(l)).map((l) => l.replace(/\s*│\s*/g, " | ").trim()).join("\n");
 
-test("a merge's dropped inputs are deleted oldest first, each deletion durable before the next: a rebuild never finds an older input without the newer ones", async () => {
+test("a merge's dropped inputs are deleted only behind a durable note naming them all (tables/DELETING), and the deletions are durable before the call returns", async () => {
   const dir = tempDir("shardline-cli-");
   const db = await open(dir, { shards: 1 });
   await db.put("k", "v");
@@ -39,14 +46,71 @@ test("a merge's dropped inputs are deleted oldest first, each deletion durable b
     const manifest = readManifest(core, platform, dir)!;
     // Four table files the MANIFEST does not name: a merge's inputs once its output is
     // published (made in an order readdir need not keep).
-    const inputs = [7, 5, 8, 6].map((n) => n + manifest.nextTableNumber);
-    for (const n of inputs) writeFileSync(`${dir}/tables/${tableFileName(n)}`, "table bytes");
+    const inputs = [7, 5, 8, 6].map((n) => tableFileName(n + manifest.nextTableNumber));
+    for (const name of inputs) writeFileSync(`${dir}/tables/${name}`, "table bytes");
     const recording = recordedDeletions(platform, `${dir}/tables`);
-    new ReaderRetention(recording.platform, dir, 0, manifest, (bytes) => core.crc32c(bytes)).removeDroppedTables(manifest);
-    const expected = [...inputs].sort((a, b) => a - b).flatMap((n) => [`unlink ${tableFileName(n)}`, "fsync"]);
-    assert.equal(recording.calls, expected);
+    const removed = new ReaderRetention(recording.platform, dir, 0, manifest, (bytes) => core.crc32c(bytes)).removeDroppedTables(manifest);
+    assert.is(removed, 4);
+    const sorted = [...inputs].sort();
+    assert.equal(recording.calls, [`rename ${DELETING_NAME}.tmp ${DELETING_NAME}`, "fsync", ...sorted.map((name) => `unlink ${name}`), "fsync"]);
+    assert.equal(readDeletingNote(platform, dir, (bytes) => core.crc32c(bytes)), sorted, "the note names every file deleted behind it");
   } finally {
     core.detach();
+  }
+});
+
+test("a damaged tables/DELETING makes the rebuild of a lost MANIFEST refuse: which tables a writer was deleting cannot be told", async () => {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir, { shards: 1 });
+  await db.put("k", "v");
+  await db.flush();
+  await db.close();
+  writeFileSync(`${dir}/tables/${DELETING_NAME}`, '["000001.sst"]\n00000000\n');
+  platform.unlink(`${dir}/MANIFEST`);
+  const repaired = await cli(["doctor", dir, "--repair"]);
+  assert.is.not(repaired.code, 0, brief(repaired));
+  assert.match(repaired.out + repaired.err, /DELETING is damaged/);
+  assert.is(platform.stat(`${dir}/MANIFEST`), undefined, "no MANIFEST was written");
+});
+
+test("a writer that opens the directory between the rebuild and the repair's own open keeps the rebuilt MANIFEST: the repair refuses and deletes nothing", async () => {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir, { shards: 1 });
+  await db.put("k", "v");
+  await db.flush();
+  await db.close();
+  platform.unlink(`${dir}/MANIFEST`);
+  // When the rebuild renames its MANIFEST into place it holds the directory lock: a copy of
+  // its lock record under another name is a second live holder (this process), which the
+  // repair's open finds once the rebuild released its own: as if a writer had opened the
+  // directory in between.
+  const lockDir = `${dir}/${LOCK_DIR_NAME}`;
+  let holder: string | undefined;
+  const racing: Platform = {
+    ...platform,
+    rename(from, to) {
+      platform.rename(from, to);
+      if (to === `${dir}/MANIFEST` && holder === undefined) {
+        const own = platform.readdir(lockDir)[0];
+        holder = `${lockDir}/${own.slice(0, own.lastIndexOf("-"))}-0000000000000000`;
+        // Without the kernel lock (Bun, Deno take one): judged by its process, which lives.
+        const record = JSON.parse(new TextDecoder().decode(platform.readFile(`${lockDir}/${own}`)));
+        writeFileSync(holder, JSON.stringify({ ...record, kernelLock: false }));
+      }
+    },
+  };
+  let out = "";
+  const code = await runCli(racing, ["doctor", dir, "--repair"], { stdout: (t) => void (out += t), stderr: (t) => void (out += t), isTTY: false });
+  assert.ok(holder, "the rebuild wrote a MANIFEST");
+  assert.is.not(code, 0, out);
+  assert.match(out, /locked/);
+  assert.ok(platform.stat(`${dir}/MANIFEST`), "the MANIFEST the other writer holds is still there");
+  platform.unlink(holder!);
+  const reopened = await open(dir);
+  try {
+    assert.is(text(reopened.get("k")), "v");
+  } finally {
+    await reopened.close();
   }
 });
 

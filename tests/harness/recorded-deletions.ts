@@ -1,8 +1,8 @@
 /**
- * A Platform that records the unlinks and directory fsyncs made in one directory, in order:
- * `unlink <file name>` and `fsync`, each after the base platform did it. For tests of the
- * order in which the engine deletes files and makes the deletions durable (a merge's
- * dropped inputs, a trim's segments).
+ * A Platform that records the unlinks, renames and directory fsyncs made in one directory,
+ * in order: `unlink <file name>`, `rename <from> <to>` and `fsync`, each after the base
+ * platform did it. For tests of the order in which the engine deletes files and makes the
+ * deletions durable (a merge's dropped inputs behind their note, a trim's segments).
  */
 import type { Platform } from "../../src/platform.ts";
 
@@ -13,6 +13,10 @@ export function recordedDeletions(base: Platform, dir: string): { platform: Plat
     unlink(path) {
       base.unlink(path);
       if (path.startsWith(`${dir}/`)) calls.push(`unlink ${path.slice(dir.length + 1)}`);
+    },
+    rename(from, to) {
+      base.rename(from, to);
+      if (from.startsWith(`${dir}/`)) calls.push(`rename ${from.slice(dir.length + 1)} ${to.slice(dir.length + 1)}`);
     },
     fsyncDir(path) {
       base.fsyncDir(path);

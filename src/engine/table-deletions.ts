@@ -1,0 +1,90 @@
+/**
+ * Table deletions: table files a durable MANIFEST no longer names (a merge's inputs, what a
+ * crash left) are deleted only after a note naming them is durable, `tables/DELETING`:
+ *
+ *   DELETING := json "\n" crc "\n"
+ *   json     := a JSON array of table file names ("000070.sst", ...), the ones being deleted
+ *   crc      := CRC-32C of json's UTF-8 bytes, 8 lower-case hex digits
+ *
+ *   example: ["000070.sst","000071.sst","000081.sst"]\n5c0f1e2a\n
+ *
+ * Why: with the MANIFEST lost, `doctor --repair` rebuilds it from the table files it finds
+ * (docs/RECOVERY.md M1a). A crash in the middle of a merge's deletions left some of its
+ * inputs, and no order of deletion makes every remainder harmless: one input may hold a
+ * put whose tombstone the merge dropped from another, and the other the reverse, and table
+ * numbers are not data age (a merge's output is numbered above tier-0 tables flushed
+ * before it, which a later merge takes with it). With the remainder listed, the deleted
+ * keys read again (review of doctor --repair, 2026-12-07). The rebuild leaves out every
+ * table the note names.
+ *
+ * Order: note written to DELETING.tmp, fdatasynced, renamed over DELETING, tables/ fsynced;
+ * then the unlinks; then tables/ fsynced again, before the call returns, so that a later
+ * note (which names only its own files) never replaces this one while its deletions could
+ * still be undone by a power loss. A note left behind names files that no MANIFEST from then
+ * on names (table numbers are never reused), so it is never wrong, only stale; it is
+ * replaced by the next deletion's.
+ *
+ * Invariants: a table file that a MANIFEST dropped is unlinked only while a durable note
+ * names it. If the note cannot be written, nothing is deleted (the files stay unnamed, and
+ * the next flush, merge or open deletes them).
+ * Threads: the database's owner (the actor, or the opener), and doctor, which only reads.
+ */
+import type { Platform } from "../platform.ts";
+import { unlinkIfPresent } from "../platform.ts";
+import { tableNumberOf } from "./manifest.ts";
+
+export const DELETING_NAME = "DELETING";
+/** The largest note read (~14 bytes a name: some 70,000 tables deleted at once). */
+const DELETING_BYTES_MAX = 1024 * 1024;
+
+/** Deletes `names` (files in `<dir>/tables`) behind a durable note; false, deleting nothing, if the note could not be written. */
+export function deleteTablesNoted(platform: Platform, dir: string, names: readonly string[], crc32c: (bytes: Uint8Array) => number): boolean {
+  if (names.length === 0) return true;
+  const tables = `${dir}/tables`;
+  const path = `${tables}/${DELETING_NAME}`;
+  try {
+    const note = deletingNoteBytes(names, crc32c);
+    const file = platform.open(`${path}.tmp`, "truncate");
+    try {
+      file.write(note, 0);
+      file.datasync();
+    } finally {
+      file.close();
+    }
+    platform.rename(`${path}.tmp`, path);
+    platform.fsyncDir(tables);
+  } catch {
+    return false;
+  }
+  for (const name of names) unlinkIfPresent(platform, `${tables}/${name}`);
+  platform.fsyncDir(tables);
+  return true;
+}
+
+/** The note's bytes for `names` (the grammar above). */
+export function deletingNoteBytes(names: readonly string[], crc32c: (bytes: Uint8Array) => number): Uint8Array {
+  const json = JSON.stringify(names);
+  return new TextEncoder().encode(`${json}\n${crc32c(new TextEncoder().encode(json)).toString(16).padStart(8, "0")}\n`);
+}
+
+/**
+ * The table files the note names: none when there is no note; "damaged" when one is there
+ * but is not what a writer writes (its checksum, its form), so that the rebuild cannot tell
+ * which tables a crash left half-deleted.
+ */
+export function readDeletingNote(platform: Platform, dir: string, crc32c: (bytes: Uint8Array) => number): string[] | "damaged" {
+  const path = `${dir}/tables/${DELETING_NAME}`;
+  const stat = platform.stat(path);
+  if (!stat) return [];
+  if (!stat.isFile || stat.size > DELETING_BYTES_MAX) return "damaged";
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(platform.readFile(path));
+    const match = /^(.*)\n([0-9a-f]{8})\n$/s.exec(text);
+    if (!match || parseInt(match[2], 16) !== crc32c(new TextEncoder().encode(match[1]))) return "damaged";
+    const parsed: unknown = JSON.parse(match[1]);
+    if (!Array.isArray(parsed) || !parsed.every((name) => typeof name === "string" && tableNumberOf(name) !== undefined)) return "damaged";
+    return parsed as string[];
+  } catch {
+    return "damaged";
+  }
+}
