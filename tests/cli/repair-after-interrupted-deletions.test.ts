@@ -24,7 +24,7 @@ import * as assert from "uvu/assert";
 import { Core } from "../../src/core/core.ts";
 import { tableFileName } from "../../src/engine/manifest.ts";
 import { DELETING_NAME, deletingNoteBytes } from "../../src/engine/table-deletions.ts";
-import { cleanup, keysOfShard, open, platform, tempDir, text } from "../engine/helpers.ts";
+import { backgroundSettled, cleanup, keysOfShard, open, platform, tempDir, text } from "../engine/helpers.ts";
 import { cli, type Ran } from "./helpers.ts";
 
 const test = suite("cli: repair after interrupted deletions");
@@ -34,22 +34,6 @@ const GHOSTS_B = 1000;
 test.after.each(cleanup);
 
 const brief = (r: Ran) => `exit ${r.code}\n` + (r.out + r.err).split("\n").filter((l) => /ERROR|repair|MANIFEST:|errors,|shardline/.test(l)).map((l) => l.replace(/\s*│\s*/g, " | ").trim()).join("\n");
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Db = Awaited<ReturnType<typeof open>>;
-
-async function settle(db: Db, limitMs = 15_000): Promise<void> {
-  const start = Date.now();
-  let quiet = 0;
-  let last = -1;
-  while (quiet < 30) {
-    if (Date.now() - start > limitMs) throw new Error("gave up waiting for flushes and merges to settle");
-    const s = db.stats();
-    const idle = s.shards.every((sh) => sh.frozenMemtables === 0 && sh.compactionDebt.merges === 0);
-    quiet = idle && s.compactions === last ? quiet + 1 : 0;
-    last = s.compactions;
-    await sleep(5);
-  }
-}
 
 interface Rec { number: number; shard: number; tier: number; entries: number; tombstones: number }
 interface Man { version: number; tables: Rec[]; wal: string }
@@ -126,7 +110,7 @@ test("a crash while a deletes' merge's inputs are deleted, then a lost MANIFEST:
   try {
     const db = await open(dir, { memtableBytesMax: 64 * 1024, ...LOG });
     try {
-      await settle(db);
+      await backgroundSettled(db, 15_000, 30);
       assert.is(victims.filter((k) => db.get(k) !== undefined).length, 0, "before the crash, every victim is deleted");
     } finally {
       await db.close();

@@ -20,14 +20,13 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { outputTier, pickDeletesMerge } from "../../src/engine/compaction.ts";
 import { newManifest, type TableRecord } from "../../src/engine/manifest.ts";
-import { cleanup, open, platform, tempDir, text } from "./helpers.ts";
+import { backgroundSettled, cleanup, open, platform, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine disk space");
 test.after.each(cleanup);
 
 type Db = Awaited<ReturnType<typeof open>>;
 const SMALL = { memtableBytesMax: 64 * 1024, durability: "async" } as const;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function dirBytes(path: string): number {
   if (!platform.stat(path)?.isDirectory) return 0;
@@ -48,24 +47,6 @@ const versionsOnDisk = (dir: string) => manifest(dir).tables.reduce((n, t) => n 
 const tableBytes = (db: Db) => db.stats().shards.reduce((n, s) => n + s.tableBytes, 0);
 const tiers = (db: Db) => db.stats().shards.map((s) => JSON.stringify(s.tablesPerTier)).join(" ");
 
-/**
- * Waits (bounded) until the actor has nothing left to flush or merge: no frozen memtable,
- * no compaction debt, and the compaction count unchanged over ~100 ms.
- */
-async function settle(db: Db, limitMs = 4000): Promise<void> {
-  const start = Date.now();
-  let quietPolls = 0;
-  let last = -1;
-  while (quietPolls < 20) {
-    if (Date.now() - start > limitMs) throw new Error("gave up waiting for flushes and merges to settle");
-    const s = db.stats();
-    const idle = s.shards.every((sh) => sh.frozenMemtables === 0 && sh.compactionDebt.merges === 0);
-    quietPolls = idle && s.compactions === last ? quietPolls + 1 : 0;
-    last = s.compactions;
-    await sleep(5);
-  }
-}
-
 test("overwrites: 1,000 keys overwritten 40 times keep a few versions per key on disk, not one per merge tier", async () => {
   const dir = tempDir();
   const db = await open(dir, { shards: 1, ...SMALL });
@@ -78,11 +59,11 @@ test("overwrites: 1,000 keys overwritten 40 times keep a few versions per key on
     // In batches of 250 puts (the same versions as single puts, in less time).
     for (let i = 0; i < KEYS; i += 250) await db.batch(keys.slice(i, i + 250).map((key) => ({ type: "put" as const, key, value: value(round) })));
     if (round === 19) {
-      await settle(db);
+      await backgroundSettled(db);
       perKey.push(`after 20 rounds: ${(versionsOnDisk(dir) / KEYS).toFixed(1)}/key, ${tableBytes(db)} B, tiers ${tiers(db)}`);
     }
   }
-  await settle(db);
+  await backgroundSettled(db);
   const versions = versionsOnDisk(dir);
   perKey.push(`after ${ROUNDS} rounds: ${(versions / KEYS).toFixed(1)}/key, ${tableBytes(db)} B, tiers ${tiers(db)}`);
   assert.is(text(db.get("k0999")), value(ROUNDS - 1));
@@ -98,16 +79,16 @@ test("deletes: once every key is deleted and the actor is idle, the tables give 
   const keys = Array.from({ length: N }, (_, i) => `k${String(i).padStart(5, "0")}`);
   const V = "v".repeat(300);
   for (let i = 0; i < N; i += 500) await Promise.all(keys.slice(i, i + 500).map((k) => db.put(k, V)));
-  await settle(db);
+  await backgroundSettled(db);
   const peak = tableBytes(db);
   const peakTiers = tiers(db);
   for (let i = 0; i < N; i += 500) await Promise.all(keys.slice(i, i + 500).map((k) => db.delete(k)));
-  await settle(db);
+  await backgroundSettled(db);
   const idle = tableBytes(db);
   assert.is([...db.scan()].length, 0);
   await db.close();
   const again = await open(dir, SMALL);
-  await settle(again);
+  await backgroundSettled(again);
   const reopened = tableBytes(again);
   const m = manifest(dir).tables.map((t) => `#${t.number} tier ${t.tier}: ${t.entries} entries, ${t.tombstones} tombstones, ${t.bytes} B`);
   await again.close();
@@ -126,14 +107,14 @@ test("snapshots: the versions a snapshot holds are kept while it lives, and what
   await Promise.all(keys.map((k) => db.put(k, value(0))));
   const snapshot = db.snapshot();
   for (let round = 1; round <= 40; round++) await Promise.all(keys.map((k) => db.put(k, value(round))));
-  await settle(db);
+  await backgroundSettled(db);
   // The snapshot still reads what it saw, across every merge.
   assert.is(text(db.get("k7", { snapshot })), value(0));
   assert.is(text(db.get("k7")), value(40));
   const heldVersions = versionsOnDisk(dir);
   snapshot.release();
   for (let round = 41; round <= 50; round++) await Promise.all(keys.map((k) => db.put(k, value(round))));
-  await settle(db);
+  await backgroundSettled(db);
   const versions = versionsOnDisk(dir);
   await db.close();
   // Before the fix: 1,200-1,800 versions of the 300 keys while held, and as many after.
@@ -148,15 +129,15 @@ test("overwrites of a few keys after a bulk load reach the bulk load's tables: a
   const db = await open(dir, { shards: 1, ...SMALL });
   const key = (i: number) => `k${String(i).padStart(5, "0")}`;
   for (let i = 0; i < 4000; i += 200) await db.batch(Array.from({ length: 200 }, (_, j) => ({ type: "put" as const, key: key(i + j), value: `bulk${i + j}`.padEnd(100, "v") })));
-  await settle(db);
+  await backgroundSettled(db);
   const bulk = new Set(manifest(dir).tables.map((t) => t.number));
   let rounds = 0;
   // About 45 rounds with the fix (seen in Node, Bun and Deno); none of 120 without.
   for (; rounds < 120 && manifest(dir).tables.some((t) => bulk.has(t.number)); rounds++) {
     await db.batch(Array.from({ length: 300 }, (_, i) => ({ type: "put" as const, key: key(i), value: `r${rounds}-${i}`.padEnd(100, "v") })));
-    if (rounds % 8 === 7) await settle(db);
+    if (rounds % 8 === 7) await backgroundSettled(db);
   }
-  await settle(db);
+  await backgroundSettled(db);
   const left = manifest(dir).tables.filter((t) => bulk.has(t.number)).map((t) => `#${t.number} tier ${t.tier}`);
   console.log(`  [disk space] after ${rounds} rounds of overwrites of 300 keys, ${left.length} of the bulk load's ${bulk.size} tables left`);
   assert.is(text(db.get(key(3999))), "bulk3999".padEnd(100, "v"));

@@ -64,6 +64,24 @@ export async function eventually(done: () => boolean, what: string, limitMs = 30
   }
 }
 
+/**
+ * Waits (bounded) until the actor has nothing left to flush or merge: no frozen memtable,
+ * no compaction debt, and the compaction count unchanged over `quietPolls` polls 5 ms apart.
+ */
+export async function backgroundSettled(db: { stats(): { compactions: number; shards: Array<{ frozenMemtables: number; compactionDebt: { merges: number } }> } }, limitMs = 15_000, quietPolls = 20): Promise<void> {
+  const start = Date.now();
+  let quiet = 0;
+  let last = -1;
+  while (quiet < quietPolls) {
+    if (Date.now() - start > limitMs) throw new Error("gave up waiting for flushes and merges to settle");
+    const s = db.stats();
+    const idle = s.shards.every((sh) => sh.frozenMemtables === 0 && sh.compactionDebt.merges === 0);
+    quiet = idle && s.compactions === last ? quiet + 1 : 0;
+    last = s.compactions;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** Reads the file at `path`, lets `change` edit its bytes in place, writes them back and syncs them (a damaged file, made durable). */
 export function rewriteFile(path: string, change: (bytes: Uint8Array) => void): void {
   const bytes = platform.readFile(path);
