@@ -18,6 +18,10 @@
  * Batches are atomic up to shardline's batch limits (BATCH_OPS_MAX, BATCH_BYTES_MAX); `clear`
  * is not atomic (abstract-level does not ask it to be): it deletes in batches, all written
  * in one synchronous run, so a write made after `clear()` is never one of its victims.
+ * Write options: `sync: true` waits for flush() under durability "async" (synced); the rest
+ * are ignored. An iterator's scan is held until close(), also at its end (for seek): it pins
+ * the memtables flushed meanwhile, and the shared memory bounds how long (README, "Where it
+ * differs from classic-level").
  * Errors: shardline's errors become abstract-level's LEVEL_* codes (level-errors.ts); a
  * batch or snapshot over shardline's limits stays a RangeError without a code (abstract-level
  * README, "Errors": invalid arguments are programming mistakes).
@@ -227,9 +231,22 @@ class ShardlineChainedBatch extends AbstractChainedBatch<ShardlineLevelBase, Enc
     this.#operations = [];
   }
 
-  async _write(): Promise<void> {
-    return (this.db as ShardlineLevelBase)._batch(this.#operations);
+  async _write(options: WriteOptions): Promise<void> {
+    return (this.db as ShardlineLevelBase)._batch(this.#operations, options);
   }
+}
+
+/** A write's options as abstract-level passes them (classic-level's `sync`). */
+type WriteOptions = { sync?: boolean } | undefined;
+
+/**
+ * abstract-level's `sync: true` (classic-level fsyncs before such a write resolves): under
+ * durability "async" the write resolves once `flush()` made it durable; under "full" it
+ * already is. It was ignored: a `{ sync: true }` put resolved before its fdatasync (review of
+ * the Level adapter, 2026-12-07).
+ */
+async function synced(db: Database, options: WriteOptions): Promise<void> {
+  if (options?.sync === true && db.durability !== "full") await db.flush();
 }
 
 /** What abstract-level's iterators expose that the private methods need. */
@@ -418,17 +435,21 @@ export class ShardlineLevelBase extends AbstractLevel<Encoded, unknown, unknown>
     );
   }
 
-  async _put(key: Encoded, value: Encoded): Promise<void> {
+  async _put(key: Encoded, value: Encoded, options: WriteOptions): Promise<void> {
     try {
-      await this.#open().put(key, value);
+      const db = this.#open();
+      await db.put(key, value);
+      await synced(db, options);
     } catch (error) {
       throw levelError(error);
     }
   }
 
-  async _del(key: Encoded): Promise<void> {
+  async _del(key: Encoded, options: WriteOptions): Promise<void> {
     try {
-      await this.#open().delete(key);
+      const db = this.#open();
+      await db.delete(key);
+      await synced(db, options);
     } catch (error) {
       throw levelError(error);
     }
@@ -439,12 +460,14 @@ export class ShardlineLevelBase extends AbstractLevel<Encoded, unknown, unknown>
     return new ShardlineChainedBatch(this);
   }
 
-  async _batch(operations: Array<{ type: "put" | "del"; key: Encoded; value?: Encoded }>): Promise<void> {
+  async _batch(operations: Array<{ type: "put" | "del"; key: Encoded; value?: Encoded }>, options: WriteOptions): Promise<void> {
     const ops: BatchOperation[] = operations.map((op) =>
       op.type === "put" ? { type: "put", key: op.key, value: op.value as Encoded } : { type: "delete", key: op.key }
     );
     try {
-      await this.#open().batch(ops);
+      const db = this.#open();
+      await db.batch(ops);
+      await synced(db, options);
     } catch (error) {
       throw levelError(error);
     }
