@@ -859,7 +859,8 @@ async function rebuildManifest(ctx: CliContext, core: Core, report: DoctorReport
   if (lock instanceof Error) return { error: `cannot take the directory lock: ${lock.message}` };
   try {
     if (platform.stat(`${dir}/${MANIFEST_NAME}`)) return { error: `a ${MANIFEST_NAME} appeared in ${dir} meanwhile` };
-    writeManifest(core, platform, dir, manifestFromTables(shards, tables, rebuildCheckpoints(platform, dir, shards), readIdentity(platform, dir)));
+    const numberUsed = Math.max(0, ...deleting.map((name) => tableNumberOf(name)!));
+    writeManifest(core, platform, dir, manifestFromTables(shards, tables, rebuildCheckpoints(platform, dir, shards), readIdentity(platform, dir), numberUsed));
   } finally {
     lock.release();
   }
@@ -966,15 +967,17 @@ function rebuildCheckpoints(platform: Platform, dir: string, shards: number): { 
 /**
  * A manifest listing `tables`, with the logs' checkpoints at their first segments and replay
  * floors at 0, naming the database `databaseId` (IDENTITY's, so that its followers go on;
- * a new id without one).
+ * a new id without one), its next table number above `numberUsed` (the highest a
+ * tables/DELETING note names: those numbers were given, and a table given one again would
+ * be left out of the next rebuild while the note stands).
  */
-function manifestFromTables(shards: number, tables: TableRecord[], checkpoints: { group: number; partitions: number[] }, databaseId: string | undefined): ManifestData {
+function manifestFromTables(shards: number, tables: TableRecord[], checkpoints: { group: number; partitions: number[] }, databaseId: string | undefined, numberUsed: number): ManifestData {
   const manifest = newManifest(shards);
   if (databaseId) manifest.databaseId = databaseId;
   manifest.tables = tables;
   manifest.groupCheckpoint = checkpoints.group;
   manifest.partitionCheckpoints = checkpoints.partitions;
-  manifest.nextTableNumber = Math.max(0, ...tables.map((t) => t.number)) + 1;
+  manifest.nextTableNumber = Math.max(numberUsed, ...tables.map((t) => t.number)) + 1;
   let maxSeq = 0n;
   const maxTs = new Array<bigint>(shards).fill(0n);
   for (const t of tables) {

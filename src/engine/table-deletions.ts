@@ -21,8 +21,10 @@
  * then the unlinks; then tables/ fsynced again, before the call returns, so that a later
  * note (which names only its own files) never replaces this one while its deletions could
  * still be undone by a power loss. A note left behind names files that no MANIFEST from then
- * on names (table numbers are never reused), so it is never wrong, only stale; it is
- * replaced by the next deletion's.
+ * on names: a number a MANIFEST once named is never given again (nextTableNumber only
+ * rises, and a rebuild sets it above every number the note names; only an orphan's number,
+ * which no MANIFEST named, is given again: RECOVERY.md F1b), so the note is never wrong,
+ * only stale; it is replaced by the next deletion's.
  *
  * Invariants: a table file that a MANIFEST dropped is unlinked only while a durable note
  * names it. If the note cannot be written, nothing is deleted (the files stay unnamed, and

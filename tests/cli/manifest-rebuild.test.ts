@@ -24,7 +24,7 @@ import { LOCK_DIR_NAME } from "../../src/lock.ts";
 import type { Platform } from "../../src/platform.ts";
 import { readManifest, tableFileName } from "../../src/engine/manifest.ts";
 import { ReaderRetention } from "../../src/engine/reader-slots.ts";
-import { DELETING_NAME, readDeletingNote } from "../../src/engine/table-deletions.ts";
+import { DELETING_NAME, deletingNoteBytes, readDeletingNote } from "../../src/engine/table-deletions.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { cleanup, enc, open, platform, tempDir, text } from "../engine/helpers.ts";
 import { recordedDeletions } from "../harness/recorded-deletions.ts";
@@ -71,6 +71,25 @@ test("a damaged tables/DELETING makes the rebuild of a lost MANIFEST refuse: whi
   assert.is.not(repaired.code, 0, brief(repaired));
   assert.match(repaired.out + repaired.err, /DELETING is damaged/);
   assert.is(platform.stat(`${dir}/MANIFEST`), undefined, "no MANIFEST was written");
+});
+
+test("a rebuild numbers the next table above every number tables/DELETING names (a merge whose output was empty left the note with the highest numbers given)", async () => {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir, { shards: 1 });
+  await db.put("k", "v");
+  await db.flush();
+  await db.close();
+  const core = await toolCore();
+  try {
+    writeFileSync(`${dir}/tables/${DELETING_NAME}`, deletingNoteBytes([tableFileName(40), tableFileName(50)], (bytes) => core.crc32c(bytes)));
+    platform.unlink(`${dir}/MANIFEST`);
+    const repaired = await cli(["doctor", dir, "--repair"]);
+    assert.is(repaired.code, 0, brief(repaired));
+    const rebuilt = readManifest(core, platform, dir)!;
+    assert.ok(rebuilt.nextTableNumber > 50, `nextTableNumber ${rebuilt.nextTableNumber}`);
+  } finally {
+    core.detach();
+  }
 });
 
 test("a writer that opens the directory between the rebuild and the repair's own open keeps the rebuilt MANIFEST: the repair refuses and deletes nothing", async () => {
