@@ -6,7 +6,7 @@
  *   json     := a JSON array of table file names ("000070.sst", ...), the ones being deleted
  *   crc      := CRC-32C of json's UTF-8 bytes, 8 lower-case hex digits
  *
- *   example: ["000070.sst","000071.sst","000081.sst"]\n5c0f1e2a\n
+ *   example: ["000070.sst","000071.sst","000081.sst"]\n22f6b0ff\n
  *
  * Why: with the MANIFEST lost, `doctor --repair` rebuilds it from the table files it finds
  * (docs/RECOVERY.md M1a). A crash in the middle of a merge's deletions left some of its

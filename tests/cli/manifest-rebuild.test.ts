@@ -54,6 +54,8 @@ test("a merge's dropped inputs are deleted only behind a durable note naming the
     const sorted = [...inputs].sort();
     assert.equal(recording.calls, [`rename ${DELETING_NAME}.tmp ${DELETING_NAME}`, "fsync", ...sorted.map((name) => `unlink ${name}`), "fsync"]);
     assert.equal(readDeletingNote(platform, dir, (bytes) => core.crc32c(bytes)), sorted, "the note names every file deleted behind it");
+    const example = deletingNoteBytes(["000070.sst", "000071.sst", "000081.sst"], (bytes) => core.crc32c(bytes));
+    assert.is(new TextDecoder().decode(example), '["000070.sst","000071.sst","000081.sst"]\n22f6b0ff\n', "the worked example of table-deletions.ts");
   } finally {
     core.detach();
   }
