@@ -243,7 +243,7 @@ test("a detached key or value (its buffer transferred) is a TypeError on both pa
         const outcome = await Promise.resolve().then(write).then(() => "written", (e: Error) => e.name);
         assert.is(outcome, "TypeError", `fastWrite ${fastWrite}, ${what}`);
       }
-      assert.throws(() => db.get(detached()), TypeError);
+      assert.throws(() => db.get(detached()), (e: unknown) => e instanceof TypeError);
       assert.is(db.get("a"), undefined, "the batch was refused whole");
       await db.put("after", "x");
       assert.is(dec.decode(db.get("after")!), "x", `fastWrite ${fastWrite}: a write after them`);

@@ -160,7 +160,7 @@ test("a snapshot's point cannot be moved: assigning its seq throws, and reads st
     const taken = s.seq;
     assert.throws(() => {
       (s as { seq: bigint }).seq = taken + 1000n;
-    }, TypeError);
+    }, (e: unknown) => e instanceof TypeError);
     assert.is(s.seq, taken);
     assert.is(text(db.get("k", { snapshot: s })), "v0", "the snapshot still reads its point");
     assert.is(text(db.get("k")), "v1");

@@ -65,8 +65,12 @@ test("every relative import in src/, runtimes/, tests/ and bench/ names a .ts fi
 test("no test passes a class to uvu's assert.throws (it is called as a predicate, so it cannot check the type)", () => {
   const bad: string[] = [];
   for (const file of sources(join(repoDir, "tests"))) {
-    code(readFileSync(file, "utf8")).split("\n").forEach((line, i) => {
-      if (/assert\.throws\(.*,\s*[A-Z]\w*\s*\)\s*;/.test(line)) bad.push(`${relative(repoDir, file)}:${i + 1}: ${line.trim()}`);
+    const lines = code(readFileSync(file, "utf8")).split("\n");
+    let inThrows = false; // inside a multi-line assert.throws(() => { ... }, X) call
+    lines.forEach((line, i) => {
+      if (/assert\.throws\(.*,\s*[A-Z]\w*\s*\)\s*;/.test(line) || (inThrows && /^\s*\}\s*,\s*[A-Z]\w*\s*\)\s*;/.test(line))) bad.push(`${relative(repoDir, file)}:${i + 1}: ${line.trim()}`);
+      if (/assert\.throws\(.*\{\s*$/.test(line)) inThrows = true;
+      else if (/^\s*\}/.test(line) && /\)\s*;\s*$/.test(line)) inThrows = false;
     });
   }
   assert.equal(bad, []);
