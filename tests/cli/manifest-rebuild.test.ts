@@ -36,6 +36,16 @@ test.after.each(cleanup);
 /** The lines of a report worth showing in a failure. */
 const brief = (r: Ran) => `exit ${r.code}\n` + (r.out + r.err).split("\n").filter((l) => /ERROR|repair|MANIFEST:|errors,|shardline/.test(l)).map((l) => l.replace(/\s*│\s*/g, " | ").trim()).join("\n");
 
+/** A database of one shard holding k = v in a table (flushed), closed; its directory. */
+async function oneFlushedKey(): Promise<string> {
+  const dir = tempDir("shardline-cli-");
+  const db = await open(dir, { shards: 1 });
+  await db.put("k", "v");
+  await db.flush();
+  await db.close();
+  return dir;
+}
+
 test("a merge's dropped inputs are deleted only behind a durable note naming them all (tables/DELETING), and the deletions are durable before the call returns", async () => {
   const dir = tempDir("shardline-cli-");
   const db = await open(dir, { shards: 1 });
@@ -62,11 +72,7 @@ test("a merge's dropped inputs are deleted only behind a durable note naming the
 });
 
 test("a damaged tables/DELETING makes the rebuild of a lost MANIFEST refuse: which tables a writer was deleting cannot be told", async () => {
-  const dir = tempDir("shardline-cli-");
-  const db = await open(dir, { shards: 1 });
-  await db.put("k", "v");
-  await db.flush();
-  await db.close();
+  const dir = await oneFlushedKey();
   writeFileSync(`${dir}/tables/${DELETING_NAME}`, '["000001.sst"]\n00000000\n');
   platform.unlink(`${dir}/MANIFEST`);
   const repaired = await cli(["doctor", dir, "--repair"]);
@@ -76,11 +82,7 @@ test("a damaged tables/DELETING makes the rebuild of a lost MANIFEST refuse: whi
 });
 
 test("a rebuild numbers the next table above every number tables/DELETING names (a merge whose output was empty left the note with the highest numbers given)", async () => {
-  const dir = tempDir("shardline-cli-");
-  const db = await open(dir, { shards: 1 });
-  await db.put("k", "v");
-  await db.flush();
-  await db.close();
+  const dir = await oneFlushedKey();
   const core = await toolCore();
   try {
     writeFileSync(`${dir}/tables/${DELETING_NAME}`, deletingNoteBytes([tableFileName(40), tableFileName(50)], (bytes) => core.crc32c(bytes)));
@@ -95,11 +97,7 @@ test("a rebuild numbers the next table above every number tables/DELETING names 
 });
 
 test("a writer that opens the directory between the rebuild and the repair's own open keeps the rebuilt MANIFEST: the repair refuses and deletes nothing", async () => {
-  const dir = tempDir("shardline-cli-");
-  const db = await open(dir, { shards: 1 });
-  await db.put("k", "v");
-  await db.flush();
-  await db.close();
+  const dir = await oneFlushedKey();
   platform.unlink(`${dir}/MANIFEST`);
   // When the rebuild renames its MANIFEST into place it holds the directory lock: a copy of
   // its lock record under another name is a second live holder (this process), which the
