@@ -32,6 +32,7 @@ import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import type { TableMeta } from "../table/format.ts";
 import { LSN_LIMIT } from "../wal/format.ts";
+import { checksummedJsonText } from "./checksummed-json.ts";
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
@@ -265,8 +266,7 @@ export function decodeManifest(core: Core, bytes: Uint8Array, path: string): Man
 /** Replaces the manifest atomically and durably with `data` (its version incremented). */
 export function writeManifest(core: Core, platform: Platform, dir: string, data: ManifestData): ManifestData {
   const next = { ...data, version: data.version + 1 };
-  const json = JSON.stringify(next);
-  const text = `${MAGIC_LINE}${json}\n${core.crc32c(enc.encode(json)).toString(16).padStart(8, "0")}\n`;
+  const text = `${MAGIC_LINE}${checksummedJsonText(next, (bytes) => core.crc32c(bytes))}`;
   replaceFileDurably(platform, dir, MANIFEST_NAME, enc.encode(text));
   return next;
 }

@@ -69,6 +69,7 @@ import type { Platform, RuntimeName } from "../platform.ts";
 import { hasErrorCode, unlinkIfPresent } from "../platform.ts";
 import { listSegmentFilesIfAny, trimSegments } from "../wal/segment-files.ts";
 import { type ManifestData, tableFileName, tableNumberOf } from "./manifest.ts";
+import { checksummedJsonText, parseChecksummedJson } from "./checksummed-json.ts";
 import { deleteTablesNoted } from "./table-deletions.ts";
 import { partitionDir } from "./flush.ts";
 
@@ -218,10 +219,7 @@ function readDroppedNote(platform: Platform, dir: string, crc32c: (bytes: Uint8A
   try {
     const path = `${readersDir(dir)}/${DROPPED_NAME}`;
     if ((platform.stat(path)?.size ?? 0) > DROPPED_BYTES_MAX) return []; // not what a writer writes: not read whole
-    const text = new TextDecoder().decode(platform.readFile(path));
-    const match = /^(.*)\n([0-9a-f]{8})\n$/s.exec(text);
-    if (!match || parseInt(match[2], 16) !== crc32c(new TextEncoder().encode(match[1]))) return [];
-    const parsed: unknown = JSON.parse(match[1]);
+    const parsed = parseChecksummedJson(new TextDecoder().decode(platform.readFile(path)), crc32c);
     if (typeof parsed !== "object" || parsed === null) return [];
     return Object.entries(parsed).filter((e): e is [string, number] => tableNumberOf(e[0]) !== undefined && Number.isSafeInteger(e[1]) && e[1] > 0);
   } catch {
@@ -441,10 +439,7 @@ export class ReaderRetention {
     try {
       const file = this.platform.open(`${path}.tmp`, "truncate");
       try {
-        const json = new TextEncoder().encode(JSON.stringify(Object.fromEntries(this.#droppedAt)));
-        const crc = new TextEncoder().encode(`\n${this.crc32c(json).toString(16).padStart(8, "0")}\n`);
-        file.write(json, 0);
-        file.write(crc, json.length);
+        file.write(new TextEncoder().encode(checksummedJsonText(Object.fromEntries(this.#droppedAt), this.crc32c)), 0);
       } finally {
         file.close();
       }

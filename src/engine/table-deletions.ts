@@ -2,7 +2,7 @@
  * Table deletions: table files a durable MANIFEST no longer names (a merge's inputs, what a
  * crash left) are deleted only after a note naming them is durable, `tables/DELETING`:
  *
- *   DELETING := json "\n" crc "\n"
+ *   DELETING := json "\n" crc "\n"      (checksummed-json.ts)
  *   json     := a JSON array of table file names ("000070.sst", ...), the ones being deleted
  *   crc      := CRC-32C of json's UTF-8 bytes, 8 lower-case hex digits
  *
@@ -17,7 +17,8 @@
  * keys read again (review of doctor --repair, 2026-12-07). The rebuild leaves out every
  * table the note names.
  *
- * Order: note written to DELETING.tmp, fdatasynced, renamed over DELETING, tables/ fsynced;
+ * Order: note written to DELETING.tmp, fdatasynced, renamed over DELETING, tables/ fsynced
+ * (manifest.ts replaceFileDurably, as for the MANIFEST);
  * then the unlinks; then tables/ fsynced again, before the call returns, so that a later
  * note (which names only its own files) never replaces this one while its deletions could
  * still be undone by a power loss. A note left behind names files that no MANIFEST from then
@@ -33,7 +34,8 @@
  */
 import type { Platform } from "../platform.ts";
 import { unlinkIfPresent } from "../platform.ts";
-import { tableNumberOf } from "./manifest.ts";
+import { checksummedJsonText, parseChecksummedJson } from "./checksummed-json.ts";
+import { replaceFileDurably, tableNumberOf } from "./manifest.ts";
 
 export const DELETING_NAME = "DELETING";
 /** The largest note read (~14 bytes a name: some 70,000 tables deleted at once). */
@@ -43,18 +45,8 @@ const DELETING_BYTES_MAX = 1024 * 1024;
 export function deleteTablesNoted(platform: Platform, dir: string, names: readonly string[], crc32c: (bytes: Uint8Array) => number): boolean {
   if (names.length === 0) return true;
   const tables = `${dir}/tables`;
-  const path = `${tables}/${DELETING_NAME}`;
   try {
-    const note = deletingNoteBytes(names, crc32c);
-    const file = platform.open(`${path}.tmp`, "truncate");
-    try {
-      file.write(note, 0);
-      file.datasync();
-    } finally {
-      file.close();
-    }
-    platform.rename(`${path}.tmp`, path);
-    platform.fsyncDir(tables);
+    replaceFileDurably(platform, tables, DELETING_NAME, deletingNoteBytes(names, crc32c));
   } catch {
     return false;
   }
@@ -65,8 +57,7 @@ export function deleteTablesNoted(platform: Platform, dir: string, names: readon
 
 /** The note's bytes for `names` (the grammar above). */
 export function deletingNoteBytes(names: readonly string[], crc32c: (bytes: Uint8Array) => number): Uint8Array {
-  const json = JSON.stringify(names);
-  return new TextEncoder().encode(`${json}\n${crc32c(new TextEncoder().encode(json)).toString(16).padStart(8, "0")}\n`);
+  return new TextEncoder().encode(checksummedJsonText(names, crc32c));
 }
 
 /**
@@ -80,10 +71,7 @@ export function readDeletingNote(platform: Platform, dir: string, crc32c: (bytes
   if (!stat) return [];
   if (!stat.isFile || stat.size > DELETING_BYTES_MAX) return "damaged";
   try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(platform.readFile(path));
-    const match = /^(.*)\n([0-9a-f]{8})\n$/s.exec(text);
-    if (!match || parseInt(match[2], 16) !== crc32c(new TextEncoder().encode(match[1]))) return "damaged";
-    const parsed: unknown = JSON.parse(match[1]);
+    const parsed = parseChecksummedJson(new TextDecoder("utf-8", { fatal: true }).decode(platform.readFile(path)), crc32c);
     if (!Array.isArray(parsed) || !parsed.every((name) => typeof name === "string" && tableNumberOf(name) !== undefined)) return "damaged";
     return parsed as string[];
   } catch {
