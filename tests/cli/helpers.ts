@@ -2,6 +2,7 @@
 import { type CliHost, type CliIo, runCli } from "../../src/cli/main.ts";
 import { spawnChild } from "../harness/child.ts";
 import { runtimeName } from "../harness/platform.ts";
+import type { Platform } from "../../src/platform.ts";
 import { platform } from "../engine/helpers.ts";
 
 export interface Ran {
@@ -12,9 +13,14 @@ export interface Ran {
 
 /** Runs the command line in this process with captured output. */
 export async function cli(argv: string[], io: Partial<CliIo> = {}, host: CliHost = {}): Promise<Ran> {
+  return cliOn(platform, argv, io, host);
+}
+
+/** The same through another Platform (a wrapper: a power loss, a race staged in one of its calls). */
+export async function cliOn(on: Platform, argv: string[], io: Partial<CliIo> = {}, host: CliHost = {}): Promise<Ran> {
   let out = "";
   let err = "";
-  const code = await runCli(platform, argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), isTTY: false, ...io }, host);
+  const code = await runCli(on, argv, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), isTTY: false, ...io }, host);
   return { code, out, err };
 }
 

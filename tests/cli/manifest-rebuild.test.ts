@@ -19,7 +19,6 @@ import { writeFileSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { toolCore } from "../../src/cli/database.ts";
-import { runCli } from "../../src/cli/main.ts";
 import { LOCK_DIR_NAME } from "../../src/lock.ts";
 import type { Platform } from "../../src/platform.ts";
 import { readManifest, tableFileName } from "../../src/engine/manifest.ts";
@@ -28,7 +27,7 @@ import { DELETING_NAME, deletingNoteBytes, readDeletingNote } from "../../src/en
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { cleanup, enc, open, platform, tempDir, text } from "../engine/helpers.ts";
 import { recordedDeletions } from "../harness/recorded-deletions.ts";
-import { cli, json, type Ran } from "./helpers.ts";
+import { cli, cliOn, json, type Ran } from "./helpers.ts";
 
 const test = suite("cli: the rebuild of a lost MANIFEST");
 test.after.each(cleanup);
@@ -118,11 +117,10 @@ test("a writer that opens the directory between the rebuild and the repair's own
       }
     },
   };
-  let out = "";
-  const code = await runCli(racing, ["doctor", dir, "--repair"], { stdout: (t) => void (out += t), stderr: (t) => void (out += t), isTTY: false });
+  const repaired = await cliOn(racing, ["doctor", dir, "--repair"]);
   assert.ok(holder, "the rebuild wrote a MANIFEST");
-  assert.is.not(code, 0, out);
-  assert.match(out, /locked/);
+  assert.is.not(repaired.code, 0, brief(repaired));
+  assert.match(repaired.out + repaired.err, /locked/);
   assert.ok(platform.stat(`${dir}/MANIFEST`), "the MANIFEST the other writer holds is still there");
   platform.unlink(holder!);
   const reopened = await open(dir);

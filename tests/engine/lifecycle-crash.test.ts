@@ -12,15 +12,14 @@
 import process from "node:process";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { runCli } from "../../src/cli/main.ts";
 import type { Database } from "../../src/engine/database.ts";
 import type { DatabaseOptions } from "../../src/engine/options.ts";
 import { bindDatabaseApi } from "../../src/engine/public.ts";
-import type { Platform } from "../../src/platform.ts";
 import { bounded, type PowerLossPlatform, withPowerLoss } from "../harness/power-loss-platform.ts";
 import { cpSync } from "node:fs";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { cleanup, open, platform, rewriteFile, tempDir, text } from "./helpers.ts";
+import { cliOn, type Ran } from "../cli/helpers.ts";
 import { runtimeName } from "../harness/platform.ts";
 
 const test = suite("engine crashes at the lifecycle edges (first open, close, salvage, doctor --repair)");
@@ -33,12 +32,6 @@ const OPTIONS: DatabaseOptions = { shards: 2, durability: "full", coordination: 
 
 type Outcome = "opened" | "refused";
 
-async function quietCli(p: Platform, argv: string[]): Promise<{ code: number; out: string }> {
-  let out = "";
-  const code = await runCli(p, argv, { stdout: (t) => void (out += t), stderr: (t) => void (out += t), isTTY: false });
-  return { code, out };
-}
-
 /** Opens `dir` through the real platform; a CorruptionError is repaired once by doctor and the open retried. */
 async function reopenOrRepair(dir: string, where: string): Promise<{ db: Database; outcome: Outcome }> {
   try {
@@ -46,11 +39,11 @@ async function reopenOrRepair(dir: string, where: string): Promise<{ db: Databas
   } catch (error) {
     const e = error as Error & { code?: string };
     assert.is(e.code, "SHARDLINE_CORRUPTION", `${where}: open failed with neither success nor CorruptionError: ${e.name}: ${e.message}`);
-    const repaired = await quietCli(platform, ["doctor", "--repair", dir]);
+    const repaired = await cliOn(platform, ["doctor", "--repair", dir]);
     try {
       return { db: await open(dir, OPTIONS), outcome: "refused" };
     } catch (again) {
-      throw new Error(`${where}: refused (${e.message.slice(0, 160)}), and doctor --repair (exit ${repaired.code}) did not fix it: ${(again as Error).message.slice(0, 200)}\n${repaired.out.slice(0, 600)}`);
+      throw new Error(`${where}: refused (${e.message.slice(0, 160)}), and doctor --repair (exit ${repaired.code}) did not fix it: ${(again as Error).message.slice(0, 200)}\n${(repaired.out + repaired.err).slice(0, 600)}`);
     }
   }
 }
@@ -170,9 +163,9 @@ for (const kind of ["power loss", "kill -9"] as const) {
       const dir = `${root}/db`;
       cpSync(template, dir, { recursive: true });
       const p = withPowerLoss(platform, root, { crashAtOperation: n });
-      let result: { code: number; out: string } | undefined;
+      let result: Ran | undefined;
       try {
-        result = await quietCli(p, ["doctor", "--repair", dir]);
+        result = await cliOn(p, ["doctor", "--repair", dir]);
       } catch (error) {
         if (!p.crashed) throw error;
       }
@@ -180,18 +173,18 @@ for (const kind of ["power loss", "kill -9"] as const) {
       if (kind === "power loss") p.crash();
       else deadProcess(dir);
       if (finished) {
-        assert.is(result?.code, 0, `the repair uncrashed: ${result?.out.slice(0, 800)}`);
+        assert.is(result?.code, 0, `the repair uncrashed: ${result && (result.out + result.err).slice(0, 800)}`);
         break;
       }
       const where = `${kind} at operation ${n} of doctor --repair`;
-      const again = await quietCli(platform, ["doctor", "--repair", dir]);
+      const again = await cliOn(platform, ["doctor", "--repair", dir]);
       const key = `second repair exit ${again.code}`;
       outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
       let db: Database;
       try {
         db = await open(dir, OPTIONS);
       } catch (error) {
-        throw new Error(`${where}: after a second doctor --repair (exit ${again.code}) the open fails: ${(error as Error).message.slice(0, 300)}\n${again.out.split("\n").filter((l) => /error|lock|refus/i.test(l)).map((l) => l.replace(/\s+/g, " ").slice(0, 400)).join("\n")}`);
+        throw new Error(`${where}: after a second doctor --repair (exit ${again.code}) the open fails: ${(error as Error).message.slice(0, 300)}\n${(again.out + again.err).split("\n").filter((l) => /error|lock|refus/i.test(l)).map((l) => l.replace(/\s+/g, " ").slice(0, 400)).join("\n")}`);
       }
       try {
         for (let i = 0; i < 200; i++) {
