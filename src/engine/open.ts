@@ -461,9 +461,14 @@ function refuseMissingSegments(core: Core, platform: Platform, dir: string, mani
  * follower at its first message: SHARDLINE_REPLICATION_FORK) instead of splicing them.
  */
 function renewIdentity(core: Core, platform: Platform, dir: string, manifest: ManifestData): ManifestData {
-  const renewed = writeManifest(core, platform, dir, { ...manifest, databaseId: newDatabaseId() });
-  keepIdentity(platform, dir, renewed.databaseId!);
-  return renewed;
+  // IDENTITY first: a crash between the two leaves the new id only in IDENTITY, which the
+  // next open puts back to the MANIFEST's (nothing was given up yet), or, were the MANIFEST
+  // lost meanwhile, which a repair takes (a fork declared early: followers refuse, none is
+  // spliced). The other order left the new id only in the MANIFEST, and a repair after its
+  // loss named the forked history with the old id (tests/engine/lifecycle-crash.test.ts).
+  const databaseId = newDatabaseId();
+  keepIdentity(platform, dir, databaseId);
+  return writeManifest(core, platform, dir, { ...manifest, databaseId });
 }
 
 /**

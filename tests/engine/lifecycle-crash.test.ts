@@ -7,7 +7,10 @@
 // with every acknowledged write and no deleted key back, or refuse with a CorruptionError
 // (and then `doctor --repair` must make it open): nothing else. Written as an adversarial
 // review (2026-12-07): no defect at these edges (it found the rebuild's next table number,
-// tests/cli/manifest-rebuild.test.ts). SHARDLINE_LIFECYCLE_STRIDE=1 sweeps every operation
+// tests/cli/manifest-rebuild.test.ts). Later the same day: a salvage wrote its new id to
+// the MANIFEST before IDENTITY, so a crash between them followed by the MANIFEST's loss
+// named the forked history with the old id; the salvage sweep now checks the pair after
+// every crash. SHARDLINE_LIFECYCLE_STRIDE=1 sweeps every operation
 // (npm test: every third, offset by the runtime so that the three runtimes cover all).
 import process from "node:process";
 import { suite } from "uvu";
@@ -21,6 +24,8 @@ import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { cleanup, open, platform, rewriteFile, tempDir, text } from "./helpers.ts";
 import { cliOn, type Ran } from "../cli/helpers.ts";
 import { runtimeName } from "../harness/platform.ts";
+import { readIdentity } from "../../src/engine/identity.ts";
+import { manifestCore, readManifest } from "../../src/engine/manifest.ts";
 
 const test = suite("engine crashes at the lifecycle edges (first open, close, salvage, doctor --repair)");
 const STRIDE = Math.max(1, Number(process.env.SHARDLINE_LIFECYCLE_STRIDE ?? 3));
@@ -199,6 +204,12 @@ for (const kind of ["power loss", "kill -9"] as const) {
   });
 }
 
+/** The database id the MANIFEST in `dir` names (undefined if it has none) and the one IDENTITY holds. */
+const manifestReader = await manifestCore();
+function idsIn(dir: string): { manifestId: string | undefined; identity: string | undefined } {
+  return { manifestId: readManifest(manifestReader, platform, dir)?.databaseId, identity: readIdentity(platform, dir) };
+}
+
 /** Every key and value of `db`, as "k=v" (values cut to 8 characters). */
 function contents(db: Database): string[] {
   return [...db.scan()].map(([k, v]) => `${text(k)}=${text(v)!.slice(0, 8)}`);
@@ -222,6 +233,8 @@ test("a salvage open (a flipped byte in the middle of the group WAL) crashed by 
   const expected = contents(salvaged);
   await salvaged.close();
   assert.ok(expected.length > 10 && expected.length < 80, `the cut keeps part of the log (${expected.length} keys)`);
+  const originalId = readIdentity(platform, template);
+  assert.ok(originalId, "the database has an IDENTITY");
   let n = FIRST;
   let refusedWithoutSalvage = 0;
   for (;; n += STRIDE) {
@@ -236,6 +249,8 @@ test("a salvage open (a flipped byte in the middle of the group WAL) crashed by 
     p.crash();
     if (finished) break;
     const where = `power loss at operation ${n} of a salvage open`;
+    const { manifestId, identity } = idsIn(dir);
+    assert.ok(manifestId === originalId || identity !== originalId, `${where}: the MANIFEST has the salvage's new id but IDENTITY the old one (a repair of a lost MANIFEST would splice the forked history onto the old one's followers)`);
     let reopened: Database;
     try {
       reopened = await open(dir, OPTIONS);
