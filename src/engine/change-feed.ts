@@ -156,6 +156,13 @@ export interface FeedEnv {
 export class FeedClaim {
   #released = false;
   tail: LogTail | undefined;
+  /**
+   * The subscription's abort listener, taken off at release. The listener reaches the
+   * subscription only through a WeakRef: a signal that outlives its feeds (an application's
+   * shutdown signal) held them strongly, and 64 dropped feeds given one kept every place
+   * until close (review of feeds, 2026-12-07).
+   */
+  abort: { signal: AbortSignal; listener: () => void } | undefined;
   constructor(
     private readonly env: Pick<FeedEnv, "core" | "shared" | "ended">,
     /** Shards 0..claimed-1 count the subscription. */
@@ -167,6 +174,8 @@ export class FeedClaim {
     this.#released = true;
     const e = this.env.core.exports;
     for (let shard = 0; shard < this.claimed; shard++) e.shardAddSubscribers(shard, -1);
+    this.abort?.signal.removeEventListener("abort", this.abort.listener);
+    this.abort = undefined;
     this.tail?.close();
     this.env.ended(this);
   }
@@ -213,7 +222,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
   #busy: Promise<unknown> = Promise.resolve();
   /** `next()` calls not settled yet: while there are some, later calls queue behind them. */
   #pending = 0;
-  readonly #onAbort = () => this.end();
+  /** Ends the subscription if it is still alive (a WeakRef: see FeedClaim.abort). */
+  readonly #onAbort: () => void;
 
   constructor(env: FeedEnv, options: SubscribeOptions) {
     this.#env = env;
@@ -223,6 +233,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     this.#from = options.from;
     this.#fromAt = options.from === undefined ? 0 : Number(options.from);
     this.#signal = options.signal;
+    const self = new WeakRef(this);
+    this.#onAbort = () => self.deref()?.end();
     const e = env.core.exports;
     const shards = env.shared.shards;
     // The abort listener before any place is claimed: a signal that passes instanceof
@@ -266,6 +278,7 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     }
     this.claim = new FeedClaim(env, shards);
     this.claim.tail = this.#tail;
+    if (this.#signal) this.claim.abort = { signal: this.#signal, listener: this.#onAbort };
     droppedFeeds.register(this, this.claim, this.claim);
   }
 
@@ -298,9 +311,8 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     this.#done = true;
     this.#records?.return?.(undefined);
     this.#records = undefined;
-    this.#signal?.removeEventListener("abort", this.#onAbort);
     droppedFeeds.unregister(this.claim);
-    this.claim.release();
+    this.claim.release(); // takes the abort listener off too
     this.#wake?.();
   }
 
