@@ -79,6 +79,9 @@ import { partitionDir } from "./flush.ts";
  */
 export const DROP_GRACE_MS = LOCK_FILE_WRITE_GRACE_MS;
 
+/** A slot's LSN when it reads no log at all (a snapshot upload's table claim: src/replicate/snapshot.ts). */
+export const READS_NO_LOG = Number.MAX_SAFE_INTEGER;
+
 export const READERS_DIR_NAME = "readers";
 export const DURABLE_MARK_NAME = "DURABLE";
 /** The writer's note of which MANIFEST version dropped each table file still on disk (ReaderRetention). */
@@ -247,11 +250,12 @@ export class ReaderSlot {
   }
 
   /**
-   * A slot claiming everything (version 0, LSN 0), or undefined when the directory cannot
-   * be written (a read-only file system or no permission: the handle then shows the files
-   * as they are at open, like a backup, and says so in stats().coordination).
+   * A slot claiming every table (version 0) and the log from `lsn` (0: all of it;
+   * READS_NO_LOG: none), or undefined when the directory cannot be written (a read-only
+   * file system or no permission: the handle then shows the files as they are at open,
+   * like a backup, and says so in stats().coordination).
    */
-  static create(platform: Platform, dir: string): ReaderSlot | undefined {
+  static create(platform: Platform, dir: string, lsn = 0): ReaderSlot | undefined {
     const me = platform.processIdentity();
     const random = crypto.getRandomValues(new Uint8Array(6));
     const hex = Array.from(random, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -263,7 +267,7 @@ export class ReaderSlot {
       openedAt: now,
       updatedAt: now,
       manifestVersion: 0,
-      lsn: 0,
+      lsn,
     });
     try {
       if (!platform.stat(readersDir(dir))?.isDirectory) platform.mkdir(readersDir(dir), { recursive: true });
@@ -553,7 +557,7 @@ export class ReaderRetention {
     if (dropped.length === 0) return 0;
     const floor = (judged ?? this.floor(manifest)).manifestVersion;
     const doomed = dropped.filter((name) => floor >= (this.#droppedAt.get(name) ?? this.openedVersion)).sort();
-    if (doomed.length === 0 || !deleteTablesNoted(this.platform, this.dir, doomed, this.crc32c)) return 0;
+    if (doomed.length === 0 || !deleteTablesNoted(this.platform, this.dir, doomed, this.crc32c, dropped)) return 0;
     for (const name of doomed) this.#droppedAt.delete(name);
     this.#writeDroppedNote();
     return doomed.length;

@@ -20,15 +20,25 @@
  * Order: note written to DELETING.tmp, fdatasynced, renamed over DELETING, tables/ fsynced
  * (manifest.ts replaceFileDurably, as for the MANIFEST);
  * then the unlinks; then tables/ fsynced again, before the call returns, so that a later
- * note (which names only its own files) never replaces this one while its deletions could
+ * note (which names only the files on disk then) never replaces this one while its deletions could
  * still be undone by a power loss. A note left behind names files that no MANIFEST from then
  * on names: a number a MANIFEST once named is never given again (nextTableNumber only
  * rises, and a rebuild sets it above every number the note names; only an orphan's number,
  * which no MANIFEST named, is given again: RECOVERY.md F1b), so the note is never wrong,
  * only stale; it is replaced by the next deletion's.
  *
+ * Kept: the note names, besides what it deletes, every other table file on disk that the
+ * durable MANIFEST no longer names (those kept for live readers in other processes,
+ * reader-slots.ts). A note that named only its own deletions replaced one whose files were
+ * not all gone: after a power loss that brought back an older readers/DROPPED or reader
+ * slot (neither is synced), an open deleted part of an interrupted deletion's leftovers
+ * behind a note naming that part alone, and the rest, unnamed by any note, would have been
+ * listed by a rebuild (review of table deletions, 2026-12-07). Those files were all named
+ * by some MANIFEST once (below its nextTableNumber: a file at or past it is an orphan that
+ * open deletes without a note, RECOVERY.md F1b), so their numbers never come back.
+ *
  * Invariants: a table file that a MANIFEST dropped is unlinked only while a durable note
- * names it. If the note cannot be written, nothing is deleted (the files stay unnamed, and
+ * names it, and while such a file is on disk, the last note written names it. If the note cannot be written, nothing is deleted (the files stay unnamed, and
  * the next flush, merge or open deletes them).
  * Threads: the database's owner (the actor, or the opener), and doctor, which only reads.
  */
@@ -41,12 +51,16 @@ export const DELETING_NAME = "DELETING";
 /** The largest note read (~14 bytes a name: some 70,000 tables deleted at once). */
 const DELETING_BYTES_MAX = 1024 * 1024;
 
-/** Deletes `names` (files in `<dir>/tables`) behind a durable note; false, deleting nothing, if the note could not be written. */
-export function deleteTablesNoted(platform: Platform, dir: string, names: readonly string[], crc32c: (bytes: Uint8Array) => number): boolean {
+/**
+ * Deletes `names` (files in `<dir>/tables`) behind a durable note naming them and `kept`
+ * (every other dropped table still on disk: see "Kept" in the header); false, deleting
+ * nothing, if the note could not be written.
+ */
+export function deleteTablesNoted(platform: Platform, dir: string, names: readonly string[], crc32c: (bytes: Uint8Array) => number, kept: readonly string[] = []): boolean {
   if (names.length === 0) return true;
   const tables = `${dir}/tables`;
   try {
-    replaceFileDurably(platform, tables, DELETING_NAME, deletingNoteBytes(names, crc32c));
+    replaceFileDurably(platform, tables, DELETING_NAME, deletingNoteBytes([...new Set([...names, ...kept])].sort(), crc32c));
   } catch {
     return false;
   }

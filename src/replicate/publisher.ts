@@ -14,8 +14,12 @@
  * holds the snapshot's LSN (nothing is published twice), else from the snapshot (followers
  * behind it get a ReplicationGapError and bootstrap again). A new slot claims the log from
  * its oldest segment, never from LSN 0 (that would count the whole history as held).
- * Outside a snapshot upload the slot claims no table (READS_NO_TABLES), from `start` on,
- * whatever a slot left by an earlier publisher claimed.
+ * The slot claims no table (READS_NO_TABLES), from `start` on, whatever a slot left by an
+ * earlier publisher claimed: a snapshot upload claims its tables in a slot of its own
+ * (snapshot.ts), since every publisher of the stream shares this one. Two publishers of one
+ * stream at once each rewrite it with their own acknowledged LSN; the one whose position the
+ * other's rewrite gave up finds the log trimmed (LogTrimmedError) and goes on from a
+ * snapshot, as after an eviction.
  *
  * Exactly once, in order, never forked: every message is published with
  * `expect.lastSequence` and `expect.lastMsgID` (the sequence and id of the message before
@@ -303,7 +307,7 @@ export class Publisher {
   #uploadSnapshot(): Promise<SnapshotInfo> {
     const upload = this.#snapshotChain.catch(() => {}).then(async () => {
       try {
-        const snapshot = await uploadSnapshot(this.core, this.platform, this.dir, this.store, this.#slot, this.stream);
+        const snapshot = await uploadSnapshot(this.core, this.platform, this.dir, this.store, this.stream);
         this.#stats.snapshots++;
         this.#stats.lastSnapshotLsn = snapshot.lsn;
         return snapshot;

@@ -13,10 +13,16 @@
  *
  * A snapshot is consistent because a MANIFEST names whole, immutable tables and its
  * checkpoint (`lsn`, the group WAL's `groupCheckpoint`) says every record below it is in
- * them; the follower replays the stream from `lsn`. The publisher's retained reader slot
- * (src/engine/reader-slots.ts) keeps the writer from deleting a table of the MANIFEST it
- * copies: the slot claims version 0 before the MANIFEST is read and that version after, so
- * the writer deletes none of those tables until the copy is done. `latest` is written only
+ * them; the follower replays the stream from `lsn`. A reader slot of the upload's own
+ * (src/engine/reader-slots.ts; bound to this process, claiming no log, deleted when the
+ * upload ends) keeps the writer from deleting a table of the MANIFEST it copies: the slot
+ * claims version 0 before the MANIFEST is read and that version after, so the writer
+ * deletes none of those tables until the copy is done. It was the publisher's retained
+ * slot, `retain-publisher-<stream>`, which every publisher of the stream shares: another
+ * publisher's routine rewrite of it (the acknowledged LSN, claiming no table) dropped the
+ * claim mid-upload, the writer deleted a table being copied, and the upload failed on the
+ * missing file (review of table deletions, 2026-12-07). The retained slot keeps the log
+ * from the stream's acknowledged end on, which the snapshot's records after `lsn` need. `latest` is written only
  * after every object it names is stored, and only over the `latest` the upload read (a
  * compare-and-set on its revision): a follower never sees a half-uploaded snapshot, and two
  * uploads at once never move `latest` back.
@@ -36,7 +42,7 @@ import { CorruptionError } from "../errors.ts";
 import { decodeManifest, MANIFEST_NAME, type ManifestData, readManifestBytes, tableFileName, type TableRecord } from "../engine/manifest.ts";
 import { BlockCache } from "../table/block-cache.ts";
 import { TableReader } from "../table/table-reader.ts";
-import { durableMarkPath, type ReaderSlot } from "../engine/reader-slots.ts";
+import { durableMarkPath, ReaderSlot, READS_NO_LOG } from "../engine/reader-slots.ts";
 import { makeDirDurable } from "../durable-dirs.ts";
 import type { Platform } from "../platform.ts";
 import { listSegmentFiles } from "../wal/segment-files.ts";
@@ -149,15 +155,22 @@ function fileStream(platform: Platform, path: string): ReadableStream<Uint8Array
   });
 }
 
-/**
- * Uploads the database's current tables and MANIFEST, then `latest`. `slot` is the
- * publisher's: on return it claims the copied version (the caller moves it on).
- */
-export async function uploadSnapshot(core: Core, platform: Platform, dir: string, store: ObjectStore, slot: ReaderSlot, stream: string): Promise<SnapshotInfo> {
+/** Uploads the database's current tables and MANIFEST, then `latest`, its tables claimed by a slot of its own meanwhile (see the header). */
+export async function uploadSnapshot(core: Core, platform: Platform, dir: string, store: ObjectStore, stream: string): Promise<SnapshotInfo> {
   // `revision`: every object stored after it may be a concurrent upload's, not yet named by
   // any `latest` (removeUnreferenced); `latest` is replaced only over it (below).
   const { snapshot: previous, revision: latestRevision } = await readLatest(store);
-  slot.update(0, slot.record.lsn); // claim every table before the MANIFEST is read
+  const claim = ReaderSlot.create(platform, dir, READS_NO_LOG); // every table, before the MANIFEST is read
+  if (!claim) throw new ReplicationError(`cannot write a reader slot in ${dir}/readers: a snapshot upload needs one to keep its tables`);
+  try {
+    return await uploadClaimed(core, platform, dir, store, claim, stream, previous, latestRevision);
+  } finally {
+    claim.release();
+  }
+}
+
+/** uploadSnapshot's copy, with `claim` holding every table from before the MANIFEST is read. */
+async function uploadClaimed(core: Core, platform: Platform, dir: string, store: ObjectStore, claim: ReaderSlot, stream: string, previous: SnapshotInfo | undefined, latestRevision: number): Promise<SnapshotInfo> {
   // Where the log starts, read BEFORE the MANIFEST: the writer trims only segments wholly
   // below its checkpoint at the time, which is at most the checkpoint C the MANIFEST read
   // next names, so this first LSN is at most C unless the log was begun anew past every
@@ -176,7 +189,7 @@ export async function uploadSnapshot(core: Core, platform: Platform, dir: string
   refuseAnotherDatabase(manifest.databaseId, dir, stream, previous?.databaseId, "its snapshots are");
   // After the MANIFEST: the mark then covers every version its tables hold.
   const consistentLsn = readDurableMark(platform, durableMarkPath(dir));
-  slot.update(manifest.version, slot.record.lsn);
+  claim.update(manifest.version, READS_NO_LOG);
   const tables: string[] = [];
   for (const table of manifest.tables) {
     const name = `tables/${tableFileName(table.number)}`;
