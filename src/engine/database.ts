@@ -323,7 +323,7 @@ export class Database implements AsyncDisposable {
     this.#core = core;
     this.#shared = new EngineShared(core, sharedAddress);
     this.#group = new RingView(core, this.#shared.groupRing);
-    this.#requests = new RingView(core, this.#shared.requestRing);
+    this.#requests = new RingView(core, this.#shared.requestRing, `database ${dir}`);
     this.#waiters = new DurableWaiters(this.#group, `database ${dir}`);
     this.#channel = new ChannelClient(core, this.#requests, () => {
       if (!this.#shared.actorStopped) return undefined;

@@ -28,7 +28,15 @@ export class RingView {
   readonly salt: number;
   readonly recordBytesMax: number;
 
-  constructor(readonly core: Core, readonly ring: number) {
+  /**
+   * What this ring's state errors name when the caller names nothing ("the log"; a
+   * database's request ring: "database <dir>", so that a channel write refused by a close
+   * says which database closed, not "the log is closed").
+   */
+  readonly label: string;
+
+  constructor(readonly core: Core, readonly ring: number, label = "the log") {
+    this.label = label;
     this.i32 = core.i32;
     const u32 = core.u32;
     this.capacity = u32[(ring + Ring.CAPACITY) >>> 2];
@@ -93,7 +101,7 @@ export class RingView {
    * the failing thread said, where this thread learned it (the opener hears its actor's
    * message; the ring itself holds only the code).
    */
-  stateError(what = "the log", detail?: string): Error {
+  stateError(what = this.label, detail?: string): Error {
     if (this.state !== RingState.FAILED) return new ClosedError(what);
     const { failCode, osCode } = this.failure;
     const step = failCode === FailCode.SYNC ? "fdatasync" : failCode === FailCode.WRITE ? "write" : failCode === FailCode.ROTATE ? "segment rotation" : "a writer thread";
