@@ -134,10 +134,15 @@ export class ChannelClient {
    * the caller may reuse its keys' and values' arrays at once.
    */
   send(ops: readonly Operation[]): Promise<Reply> {
-    return this.#sendEncoded(this.#request(ops));
+    return this.sendEncoded(this.#request(ops));
   }
 
-  async #sendEncoded(request: Uint8Array): Promise<Reply> {
+  /** `ops` encoded as a request, for `sendEncoded` (which may send it more than once: it copies it into the ring). */
+  encode(ops: readonly Operation[]): Uint8Array {
+    return this.#request(ops);
+  }
+
+  async sendEncoded(request: Uint8Array): Promise<Reply> {
     const slot = await this.#acquire();
     new DataView(request.buffer, request.byteOffset, request.byteLength).setUint16(2, slot, true);
     Atomics.store(this.#i32, this.#slotAt(slot) >>> 2, ReplyState.PENDING);

@@ -232,6 +232,8 @@ function compactionDebt(tables: readonly TableRecord[]): { merges: number; bytes
 
 /** Threads attached to one database's shared memory at once, at most (assembly/layout.ts). */
 const THREADS_MAX = 256;
+/** Times a channel write refused with MEMORY_FULL is sent again after this thread's held scans let go (#applyViaChannel). */
+const MEMORY_FULL_RESENDS_MAX = 3;
 
 /**
  * `attach`'s argument: what `share()` returns, each field of the right kind, its `shared`
@@ -299,6 +301,8 @@ export class Database implements AsyncDisposable {
    */
   readonly #inFlight: Int32Array;
   #inFlightTotal = 0;
+  /** Channel writes this handle sent, ever: a refused one is sent again only if it is still the last (#applyViaChannel). */
+  #channelSends = 0;
   /** Set while a write waits for room in the group WAL's ring; later writes queue behind it, in order. */
   #ringGate: RingGate | undefined;
   /** This handle's queue behind `enqueue` (src/engine/write-queue.ts). */
@@ -609,7 +613,7 @@ export class Database implements AsyncDisposable {
     const core = this.#core;
     if (this.#inFlightTotal > 0) {
       const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));
-      if (routed.some((op) => this.#inFlight[op.shard] > 0)) return this.#applyViaChannel(routed.map((op) => op.shard), () => this.#channel.send(routed));
+      if (routed.some((op) => this.#inFlight[op.shard] > 0)) return this.#applyViaChannel(routed.map((op) => op.shard), this.#sender(routed));
     }
     const u8 = core.u8;
     let at = core.staging;
@@ -639,7 +643,7 @@ export class Database implements AsyncDisposable {
     }
     if (status === E.CHANNEL) {
       const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));
-      return this.#applyViaChannel(routed.map((op) => op.shard), () => this.#channel.send(routed));
+      return this.#applyViaChannel(routed.map((op) => op.shard), this.#sender(routed));
     }
     if (status === E.RING_FULL) {
       this.#closeRingGate();
@@ -661,7 +665,7 @@ export class Database implements AsyncDisposable {
   }
 
   #viaChannel(ops: Operation[]): Promise<bigint> {
-    return this.#trackChannelWrite(this.#applyViaChannel(ops.map((op) => op.shard), () => this.#channel.send(ops)).then((applied) => this.#durable(applied)));
+    return this.#trackChannelWrite(this.#applyViaChannel(ops.map((op) => op.shard), this.#sender(ops)).then((applied) => this.#durable(applied)));
   }
 
   /** Notes a channel-path write until it settles, so that close() waits for it. */
@@ -673,16 +677,38 @@ export class Database implements AsyncDisposable {
   }
 
   /**
+   * Sends `ops` on the channel, encoded now: sent again after a MEMORY_FULL refusal
+   * (#applyViaChannel), it carries the bytes the caller gave, which it may have changed
+   * since the write returned.
+   */
+  #sender(ops: readonly Operation[]): () => Promise<Reply> {
+    const request = this.#channel.encode(ops);
+    return () => this.#channel.sendEncoded(request);
+  }
+
+  /**
    * The channel path without the durability wait: the actor's reply to what `send` sent,
    * operations of `shards` (one entry per operation: this thread's later writes to them
    * take the channel too until the reply, so that they apply after).
    */
   async #applyViaChannel(shards: ArrayLike<number>, send: () => Promise<Reply>, large = false): Promise<Applied> {
+    // The writes that wait for memtable room come here: this thread's held scans let go of
+    // what flushes made obsolete first (scan.ts repin), or they would keep it for good.
+    if (this.#read.repinnable.size > 0) this.#read.letGoHeldScans();
     for (let i = 0; i < shards.length; i++) this.#inFlight[shards[i]]++;
     this.#inFlightTotal += shards.length;
     let reply;
     try {
-      reply = await send();
+      for (let attempt = 0; ; attempt++) {
+        const sent = ++this.#channelSends;
+        reply = await send();
+        // Refused for room that this thread's held scans kept (the actor's flushes retired
+        // arenas after they last re-pinned): they let go, and the write, of which nothing was
+        // logged, is sent again; only while no later channel write of this handle was sent,
+        // which it would then follow (a later write to its shards takes the channel too).
+        if (reply.status !== ReplyStatus.MEMORY_FULL || attempt >= MEMORY_FULL_RESENDS_MAX || this.#channelSends !== sent) break;
+        if (this.#read.repinnable.size === 0 || this.#read.letGoHeldScans() === 0) break;
+      }
     } finally {
       for (let i = 0; i < shards.length; i++) this.#inFlight[shards[i]]--;
       this.#inFlightTotal -= shards.length;
@@ -896,10 +922,12 @@ export class Database implements AsyncDisposable {
    * Rows in key order over all shards: [key, value] copies, read at the point of this call
    * (or at `snapshot`). A synchronous iterator (iterate it once); `break` or `return()` ends
    * it, `seek(target)` repositions it at the first key >= target (reverse: <= target) within
-   * its bounds, at the same point. From this call until it ends, the scan holds the
-   * memtables and table files it reads, so it survives flushes and compactions (and this
-   * thread's reads); one neither finished nor ended holds them, and memtable memory, until
-   * this handle closes.
+   * its bounds, at the same point. From this call until it ends, the scan holds a snapshot
+   * slot (while one is free) and the memtables and table files it reads, so it survives
+   * flushes and compactions (and this thread's reads); after a flush or merge it lets go of
+   * them for newer ones at the same point, at its next step or this thread's next
+   * channel-path write (scan.ts repin). One neither finished nor ended holds them until it
+   * is collected or this handle closes.
    */
   scan(given: ScanOptions = {}): ScanIterator {
     this.#checkOpen();
@@ -912,7 +940,6 @@ export class Database implements AsyncDisposable {
     const bounds = scanBounds(options);
     const snapshot = options.snapshot;
     if (snapshot !== undefined) this.#checkSnapshot(snapshot);
-    // Pins what it reads now (src/engine/scan.ts), instead of taking a snapshot slot.
     return new ScanIterator(this.#read, snapshot === undefined ? undefined : Number(snapshot.seq), bounds, boundOf);
   }
 

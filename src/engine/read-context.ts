@@ -132,6 +132,64 @@ export class ReadContext {
   abandonedScans = 0;
 
   /**
+   * This thread's open scans that hold a snapshot slot of their own, so can re-pin newer
+   * sources (scan.ts ScanIterator.repin). Weak: a scan dropped without being ended must
+   * stay collectable (its pins are released by the collector, and it leaves the set then).
+   */
+  readonly repinnable = new Set<WeakRef<{ repin(): boolean }>>();
+
+  /**
+   * Lets this thread's held scans go of what flushes made obsolete since they pinned it
+   * (called by this thread's channel-path writes: the writes that wait for memtable room).
+   * A scan that cannot re-pin ends, and its next step throws that error. Returns how many
+   * scans re-pinned.
+   */
+  letGoHeldScans(): number {
+    let repinned = 0;
+    for (const ref of this.repinnable) {
+      const scan = ref.deref();
+      if (!scan) {
+        this.repinnable.delete(ref);
+        continue;
+      }
+      try {
+        if (scan.repin()) repinned++;
+      } catch {
+        // repin ended the scan; its caller learns of it at its next step (a ClosedError or
+        // what the table open threw is not this write's failure).
+      }
+    }
+    return repinned;
+  }
+
+  /** Snapshot slots this thread's scans hold (scan.ts): given back by them, or by `close`. */
+  readonly #scanSlots = new Set<number>();
+
+  /** A snapshot slot for a scan and S (shared-state.ts takeSnapshot), or undefined when every slot is taken. */
+  tryTakeSnapshot(): [number, number] | undefined {
+    this.#checkOpen();
+    let taken: [number, number];
+    try {
+      taken = this.shared.takeSnapshot();
+    } catch (error) {
+      if (error instanceof RangeError) return undefined;
+      throw error;
+    }
+    this.#scanSlots.add(taken[0]);
+    return taken;
+  }
+
+  /**
+   * Gives a scan's slot back. After `close` it is already free: close gives back every slot
+   * still held (a scan left open, or dropped and not yet collected, would keep its slot in
+   * the database's shared memory for the opener's life when an attached handle closed).
+   */
+  releaseScanSlot(slot: number): void {
+    if (!this.#scanSlots.delete(slot) || this.#closed) return;
+    this.shared.releaseSnapshot(slot);
+  }
+
+  /**
    * Enters a read; returns its entry epoch, which its `exit` gives back. The first open
    * read stores the thread's word; a read that begins while others are open records the
    * epoch now (the word keeps the oldest).
@@ -338,6 +396,8 @@ export class ReadContext {
   }
 
   close(): void {
+    for (const slot of this.#scanSlots) this.shared.releaseSnapshot(slot);
+    this.#scanSlots.clear();
     this.#closed = true;
     this.tables.close();
   }

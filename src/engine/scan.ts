@@ -7,15 +7,17 @@
  * key. Forward, the first visible version popped for a key is the newest; in reverse the
  * heap yields a key's versions oldest first, so the last visible one wins.
  *
- * A scan pins its sources from its creation (`db.scan()`, which is therefore its snapshot
- * point) until it ends or is closed by `break`/`return`: the thread's reclamation epoch
- * (memtable arenas stay valid) and a table version with every table open (files stay
- * readable through compactions and this thread's later reads); see `ScanIterator`. Keys and
+ * A scan reads at the point of its creation (`db.scan()`) until it ends or is closed by
+ * `break`/`return`, holding a snapshot slot, the thread's reclamation epoch (memtable
+ * arenas stay valid) and a table version with every table open (files stay readable
+ * through compactions and this thread's later reads); after a flush or merge it trades
+ * them for the current ones at the same point (`ScanIterator.repin`). See `ScanIterator`. Keys and
  * values yielded are copies (value-copies.ts: they may share an untransferable ArrayBuffer).
  * A scan that ends gives its table cursors back to their readers (TableReader.releaseCursor)
  * before it releases the version, so the next scan allocates none; a scan dropped without
  * ending keeps them (the collector takes them).
- * Threads: the thread that iterates it.
+ * Threads: the thread that iterates it (re-pins included: they run in its steps and in that
+ * thread's writes, never while another of its steps is under way, as scans run no user code).
  */
 import { KEY_BYTES_MAX } from "../core/core.ts";
 import { NODE_HEIGHT, NODE_KEY_LENGTH, NODE_LINKS, NODE_SEQ, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";
@@ -235,17 +237,28 @@ const backward = (a: Source, b: Source) => {
 
 /**
  * Rows in key order from every shard: [key, value] copies, at `given` (a registered
- * snapshot) or, without one, at the visible point read after the sources are pinned.
+ * snapshot) or, without one, at S, the visible point when it was created.
  *
- * The iterator pins its sources when it is created (`db.scan()`), so it reads at the point
- * of that call, and holds them until it ends (finished, `break`/`return`, an error, or its
- * `limit` reached): the epoch (memtable arenas stay valid) and a reference on a table
- * version whose every table is open (files stay readable though a compaction deletes them,
- * and this thread loading a newer version closes nothing the scan reads). The order is the
- * one of a get (read-context.ts pinRead): memtable lists, then the table version, then S,
- * then the check that no freeze came in between; with S fixed and every source pinned,
- * nothing the scan reads changes under it (versions inserted later have seq >= S), so it
- * needs no snapshot slot of its own.
+ * Without `given`, the iterator takes a snapshot slot of its own when it is created
+ * (`db.scan()`: S is read then, as `db.snapshot()` reads it) and pins its sources at S:
+ * the epoch (memtable arenas stay valid) and a reference on a table version whose every
+ * table is open (files stay readable though a compaction deletes them, and this thread
+ * loading a newer version closes nothing the scan reads). It holds them until it ends
+ * (finished, `break`/`return`, an error, or its `limit` reached), or until a flush or merge
+ * published a newer table version: then, between two rows, it re-pins (`repin`): the
+ * current memtables and tables, at the same S, positioned at the key it would have read
+ * next. That is what lets a scan held open across any amount of writes keep no memtable
+ * the flushes retired (held, the epoch kept every arena retired since the scan began, and
+ * the writes were refused with MemoryFullError after ~512 MiB). Why the rows do not change:
+ * the slot made every flush and merge since S keep the newest version of each key below S
+ * (version-gc.ts; the slot was filled before the first pin, so before any of them read its
+ * horizon: shared-state.ts), versions written later have seq >= S and are invisible, and a
+ * row's key is the heap's top when the scan re-pins, every version of it still unread.
+ * With every slot taken (SNAPSHOTS_MAX, shared with `db.snapshot()`), or with `given`
+ * (whose slot is the caller's to release), it keeps its first pins for its whole life:
+ * pinned in the order of a get (read-context.ts pinRead: memtable lists, then the table
+ * version, then S, then the check that no freeze came in between), nothing it reads
+ * changes under it.
  *
  * `seek(target)` repositions every source (the same pinned ones, so at the same S) at the
  * first key >= target (reverse: <= target), clamped to the scan's bounds; `limit` counts
@@ -253,18 +266,20 @@ const backward = (a: Source, b: Source) => {
  * longer than any key (`seekable`); a memtable seek then takes KEY_BYTES_MAX + 1 bytes.
  */
 /**
- * What a scan holds while it is open: this thread's epoch and a table version. Kept apart
- * from the iterator so that an iterator dropped without being ended (never stepped to its
- * end, no `break`, no `return()`) can be released by the garbage collector: otherwise it
- * would keep this thread in the epoch (no memtable arena reused) and its table files open
- * until the handle closes. `ReadContext.abandonedScans` counts those releases.
+ * What a scan holds while it is open: this thread's epoch, a table version, and (when one
+ * was free) a snapshot slot of its own. Kept apart from the iterator so that an iterator
+ * dropped without being ended (never stepped to its end, no `break`, no `return()`) can be
+ * released by the garbage collector: otherwise it would keep this thread in the epoch (no
+ * memtable arena reused), its table files open and its slot taken until the handle closes.
+ * `ReadContext.abandonedScans` counts those releases. A re-pin (ScanIterator #repin)
+ * replaces `epoch` and `version`; the slot stays until release.
  */
 class ScanPins {
   version: TableVersion | undefined;
   #held = true;
 
-  /** `epoch`: the scan's entry epoch (ReadContext.enter), given back at release. */
-  constructor(readonly ctx: ReadContext, readonly epoch: number) {}
+  /** `epoch`: the scan's entry epoch (ReadContext.enter), given back at release. `slot`: its snapshot slot, if it took one. */
+  constructor(readonly ctx: ReadContext, public epoch: number, readonly slot: number | undefined) {}
 
   release(): void {
     if (!this.#held) return;
@@ -275,6 +290,7 @@ class ScanPins {
       version?.release();
     } finally {
       this.ctx.exit(this.epoch);
+      if (this.slot !== undefined) this.ctx.releaseScanSlot(this.slot); // (close gave it back already)
     }
   }
 }
@@ -296,6 +312,10 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
   #produced = 0;
   /** Pins held (entered the epoch, referenced the version); false once ended. */
   #open = false;
+  /** Why a re-pin ended the scan: its later steps throw it (they must not answer "done"). */
+  #failure: Error | undefined;
+  /** This scan in ReadContext.repinnable while it is open with a slot of its own. */
+  #self: WeakRef<ScanIterator> | undefined;
 
   readonly #toKey: (target: unknown) => Uint8Array;
 
@@ -308,28 +328,80 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     this.#limit = bounds.limit ?? Infinity;
     this.#heap = new SourceHeap(this.#reverse ? backward : forward);
     if (this.#limit <= 0) return;
+    // A slot of its own (taken before anything is pinned: S is read first, as for a
+    // snapshot) lets the scan re-pin newer sources at the same S later (#repin); with every
+    // slot taken it pins what it reads for its whole life instead.
+    const own = given === undefined ? ctx.tryTakeSnapshot() : undefined;
     const epoch = ctx.enter();
     this.#open = true;
-    const pins = (this.#pins = new ScanPins(ctx, epoch));
+    const pins = (this.#pins = new ScanPins(ctx, epoch, own?.[0]));
     abandonedScans.register(this, pins, pins);
     try {
-      const shards = ctx.shared.shards;
-      const pinned = ctx.pinRead(Array.from({ length: shards }, (_, shard) => shard), given);
-      const version = (pins.version = pinned.version!);
-      this.#snapshot = pinned.snapshot;
-      for (let shard = 0; shard < shards; shard++) {
-        for (const mt of pinned.memtables[shard]) this.#sources.push(new MemtableSource(ctx, mt));
-        for (const table of version.tables(shard)) {
-          const reader = version.reader(table);
-          this.#sources.push(new TableSource(reader.cursor(), reader));
-        }
-      }
+      this.#pinSources(own?.[1] ?? given);
       this.#position(undefined);
     } catch (error) {
       this.#end();
       throw publicError(error);
     }
+    if (own) ctx.repinnable.add(this.#self = new WeakRef(this));
   }
+
+  /** Pins every shard's memtables and the table version at `given` (or at the visible point then: pinRead) and makes their sources. */
+  #pinSources(given: number | undefined): void {
+    const ctx = this.#ctx;
+    const shards = ctx.shared.shards;
+    const pinned = ctx.pinRead(Array.from({ length: shards }, (_, shard) => shard), given);
+    const version = (this.#pins!.version = pinned.version!);
+    this.#snapshot = pinned.snapshot;
+    for (let shard = 0; shard < shards; shard++) {
+      for (const mt of pinned.memtables[shard]) this.#sources.push(new MemtableSource(ctx, mt));
+      for (const table of version.tables(shard)) {
+        const reader = version.reader(table);
+        this.#sources.push(new TableSource(reader.cursor(), reader));
+      }
+    }
+  }
+
+  /**
+   * Lets go of the memtables and tables pinned at the last (re-)pin when a flush or merge
+   * published a new table version since (true), and pins the current ones at the same S: the
+   * scan's slot kept every version S sees through those flushes and merges (shared-state.ts,
+   * version-gc.ts), so the new sources hold the same rows at S. Called between rows (by
+   * `next`, `seek`, and this thread's channel-path writes: ReadContext.letGoHeldScans), so
+   * the heap's top is the next row's candidate: the new sources are positioned at its key.
+   * Without it, a scan held open across writes kept every memtable flushed since it began
+   * (the epoch) and the writes were refused with MemoryFullError after ~512 MiB.
+   */
+  repin(): boolean {
+    const pins = this.#pins;
+    if (!this.#open || pins?.slot === undefined || this.#ctx.closed) return false;
+    if (this.#ctx.shared.manifestGeneration === pins.version!.generation) return false;
+    const top = this.#heap.items[0];
+    const resumeAt = top === undefined ? undefined : top.keyBytes.slice(top.keyStart, top.keyStart + top.keyLength);
+    try {
+      this.#dropSources();
+      const oldVersion = pins.version!;
+      const oldEpoch = pins.epoch;
+      pins.version = undefined;
+      pins.epoch = this.#ctx.enter(); // before the old entry goes: the word never passes what a source still reads
+      try {
+        oldVersion.release();
+      } finally {
+        this.#ctx.exit(oldEpoch);
+      }
+      this.#pinSources(this.#snapshot);
+      if (resumeAt !== undefined) this.#position(resumeAt);
+      this.repins++;
+      return true;
+    } catch (error) {
+      this.#failure = publicError(error) as Error;
+      this.#end();
+      throw this.#failure;
+    }
+  }
+
+  /** Re-pins done (tests). */
+  repins = 0;
 
   [Symbol.iterator](): this {
     return this;
@@ -364,8 +436,10 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
    */
   seek(target: Uint8Array | string): void {
     const key = seekable(this.#toKey(target), this.#reverse);
+    if (this.#failure) throw this.#failure;
     if (!this.#open) return;
     if (this.#ctx.closed) throw new ClosedError(`database ${this.#ctx.dir}`);
+    this.repin();
     try {
       this.#position(key);
     } catch (error) {
@@ -375,10 +449,12 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
   }
 
   next(): IteratorResult<[Uint8Array, Uint8Array], undefined> {
+    if (this.#failure) throw this.#failure;
     if (!this.#open) return { done: true, value: undefined };
     try {
       // Here, not only in #step's loop: a scan with no row left would answer "done".
       if (this.#ctx.closed) throw new ClosedError(`database ${this.#ctx.dir}`);
+      this.repin();
       const row = this.#step();
       if (row === undefined) {
         if (!this.#bounds.holdAtEnd) this.#end();
@@ -453,13 +529,19 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     return undefined;
   }
 
+  /** Empties the heap and gives the table cursors back (before the version that keeps their readers open is released). */
+  #dropSources(): void {
+    this.#heap.items.length = 0;
+    for (const source of this.#sources) if (source instanceof TableSource) source.release();
+    this.#sources = [];
+  }
+
   #end(): void {
     if (!this.#open) return;
     this.#open = false;
-    this.#heap.items.length = 0;
-    // Before the version is released: its readers are open until then.
-    for (const source of this.#sources) if (source instanceof TableSource) source.release();
-    this.#sources = [];
+    if (this.#self) this.#ctx.repinnable.delete(this.#self);
+    this.#self = undefined;
+    this.#dropSources();
     const pins = this.#pins!;
     abandonedScans.unregister(pins);
     pins.release();

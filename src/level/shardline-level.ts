@@ -19,9 +19,9 @@
  * is not atomic (abstract-level does not ask it to be): it deletes in batches, all written
  * in one synchronous run, so a write made after `clear()` is never one of its victims.
  * Write options: `sync: true` waits for flush() under durability "async" (synced); the rest
- * are ignored. An iterator's scan is held until close(), also at its end (for seek): it pins
- * the memtables flushed meanwhile, and the shared memory bounds how long (README, "Where it
- * differs from classic-level").
+ * are ignored. An iterator's scan is held until close(), also at its end (for seek); it lets
+ * go of the memtables flushed meanwhile at its steps and this thread's writes (scan.ts
+ * repin), except at an explicit snapshot (README, "Where it differs from classic-level").
  * Errors: shardline's errors become abstract-level's LEVEL_* codes (level-errors.ts); a
  * batch or snapshot over shardline's limits stays a RangeError without a code (abstract-level
  * README, "Errors": invalid arguments are programming mistakes).

@@ -1,9 +1,14 @@
-// A scan held open while the writes go on: every memtable flushed meanwhile is retired, and
-// its arena can be reused only once the scan ends (epoch-based reclamation, assembly/epoch.ts),
+// A scan held open while the writes go on. A scan at a snapshot the caller passes keeps
+// what it pinned for its whole life: every memtable flushed meanwhile is retired, and its
+// arena can be reused only once the scan ends (epoch-based reclamation, assembly/epoch.ts),
 // so the shared memory fills. That used to fail the whole database ("a writer thread failed
 // (EUNKNOWN)", found by review): now a write that finds no room is refused with
 // MemoryFullError, nothing is logged for it, every read and earlier write stays good, and
-// writes go on once the scan ended.
+// writes go on once the scan ended. A plain `db.scan()` takes a snapshot slot of its own
+// and lets go of what flushes retired (src/engine/scan.ts repin): held across the same
+// writes, one awaited at a time, it refuses none and still reads the rows of its creation,
+// whether it is stepped meanwhile or not (the writes' channel trips re-pin it:
+// ReadContext.letGoHeldScans).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { MemoryFullError } from "../../src/errors.ts";
@@ -19,12 +24,12 @@ const value = (i: number) => `${i}:`.padEnd(1000, "v");
 const key = (i: number) => `k${String(i).padStart(6, "0")}`;
 
 for (const fastWrite of [true, false]) {
-  test(`a scan held across writes that fill the shared memory: writes are refused with MemoryFullError, not the database failed (fastWrite ${fastWrite})`, async () => {
+  test(`a scan at a snapshot held across writes that fill the shared memory: writes are refused with MemoryFullError, not the database failed (fastWrite ${fastWrite})`, async () => {
     const dir = tempDir();
     const options = { shards: 1, durability: "async" as const, fastWrite, memtableBytesMax: 64 * 1024, faults: { memorySlackBytes: 4 * 1024 * 1024 } };
     const db = await open(dir, options);
     await db.put("a", "before");
-    const scan = db.scan();
+    const scan = db.scan({ snapshot: db.snapshot() }); // keeps its first pins (src/engine/scan.ts)
     assert.equal(text(scan.next().value?.[0]), "a");
     let acknowledged = 0;
     let refusal: unknown;
@@ -59,13 +64,13 @@ for (const fastWrite of [true, false]) {
 }
 
 for (const fastWrite of [true, false]) {
-  test(`a held scan, writes refused with MemoryFullError, then a power loss: every acknowledged write survives, no refused one appears (fastWrite ${fastWrite})`, async () => {
+  test(`a held scan at a snapshot, writes refused with MemoryFullError, then a power loss: every acknowledged write survives, no refused one appears (fastWrite ${fastWrite})`, async () => {
     const root = tempDir();
     const p = withPowerLoss(platform, root, { unsynced: "prefix", seed: fastWrite ? 1 : 2 });
     const options = { shards: 1, durability: "full" as const, fastWrite, memtableBytesMax: 64 * 1024, coordination: "single-process-unsafe" as const, faults: { memorySlackBytes: 4 * 1024 * 1024 } };
     const db = await bindDatabaseApi(p).open(`${root}/db`, options);
     await db.put("a", "before");
-    const scan = db.scan();
+    const scan = db.scan({ snapshot: db.snapshot() }); // keeps its first pins (src/engine/scan.ts)
     assert.equal(text(scan.next().value?.[0]), "a");
     // 32 durable puts in flight at a time until some are refused.
     const acknowledged: number[] = [];
@@ -97,6 +102,52 @@ for (const fastWrite of [true, false]) {
       for (const i of refused) assert.is(reopened.get(key(i)), undefined, `refused ${key(i)} appeared`);
     } finally {
       await reopened.close();
+    }
+  });
+}
+
+const SCAN_ROWS = 200;
+const LET_GO_PUTS = 3_000;
+const bigValue = (i: number) => `${i}:`.padEnd(4000, "v");
+const rowKey = (i: number) => `r${String(i).padStart(4, "0")}`;
+const rowValue = (i: number, round: number) => `${i}@${round}`.padEnd(100, "r");
+
+for (const [fastWrite, stepped, reverse] of [[true, true, false], [true, false, true], [false, true, true], [false, false, false]]) {
+  test(`a plain scan held across writes of 4x the shared memory's room lets go of the flushed memtables: no write refused, and it reads the rows of its creation (fastWrite ${fastWrite}, ${stepped ? "stepped between writes" : "not stepped until the end"}, ${reverse ? "reverse" : "forward"})`, async () => {
+    const dir = tempDir();
+    const options = { shards: 2, durability: "async" as const, fastWrite, memtableBytesMax: 64 * 1024, faults: { memorySlackBytes: 3 * 1024 * 1024 } };
+    const db = await open(dir, options);
+    try {
+      // The rows the scan must see: every fourth one deleted, so tombstones are in play.
+      for (let i = 0; i < SCAN_ROWS; i++) await db.put(rowKey(i), rowValue(i, 0));
+      for (let i = 1; i < SCAN_ROWS; i += 4) await db.delete(rowKey(i));
+      const expected: string[] = [];
+      for (let i = 0; i < SCAN_ROWS; i++) if (i % 4 !== 1) expected.push(`${rowKey(i)}=${rowValue(i, 0)}`);
+      if (reverse) expected.reverse();
+      const scan = db.scan({ reverse });
+      const seen: string[] = [];
+      const step = () => {
+        const r = scan.next();
+        if (!r.done) seen.push(`${text(r.value[0])}=${text(r.value[1])}`);
+      };
+      step();
+      // 12 MB of writes, one awaited at a time, and meanwhile the scanned rows overwritten,
+      // deleted or brought back, and new rows among them.
+      for (let i = 0; i < LET_GO_PUTS; i++) {
+        await db.put(key(i), bigValue(i));
+        if (i % 10 === 0) {
+          const j = (i / 10) % SCAN_ROWS;
+          await (j % 3 === 0 ? db.delete(rowKey(j)) : db.put(rowKey(j), rowValue(j, i)));
+          await db.put(`${rowKey(j)}+`, "new");
+          if (stepped && i % 200 === 0) step();
+        }
+      }
+      for (let r = scan.next(); !r.done; r = scan.next()) seen.push(`${text(r.value[0])}=${text(r.value[1])}`);
+      assert.equal(seen, expected, "the scan's rows are those of its creation");
+      assert.ok(scan.repins > 0, `the scan re-pinned (${scan.repins} times)`);
+      assert.is(text(db.get(key(LET_GO_PUTS - 1))), bigValue(LET_GO_PUTS - 1));
+    } finally {
+      await db.close();
     }
   });
 }
