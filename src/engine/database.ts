@@ -343,6 +343,8 @@ export class Database implements AsyncDisposable {
       durableLsn: () => this.#group.durableLsn,
       syncs: () => this.#group.syncs,
       refusal: () => (this.owner?.readOnly ? new ReadOnlyError(dir, "writes are") : this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED ? this.#failedError() : undefined),
+      requestOpsMax: SMALL_BATCH_OPS_MAX,
+      requestBytesMax: smallBatchBytesMaxFor(this.#shared.valueBytesMax),
     }, `database ${dir}`);
   }
 

@@ -71,6 +71,9 @@ export interface WriteQueueSink<P> {
   syncs(): number;
   /** The error a write would get now (the database failed), or undefined. */
   refusal(): Error | undefined;
+  /** The most operations and key-and-value bytes one request may hold (what `parse` enforces too). */
+  readonly requestOpsMax: number;
+  readonly requestBytesMax: number;
 }
 
 /**
@@ -155,25 +158,27 @@ export class WriteQueue<P> {
 
   enqueue(ops: unknown, options?: EnqueueOptions): Promise<bigint> {
     if (this.#closed) return this.#refuse(new QueueClosedError(this.what));
+    // Every read of the caller's objects first (the operations' copy, the options): each may
+    // run the caller's code (a getter, a Proxy) that aborts the signal, closes the handle or
+    // enqueues again. The checks come after all of it, and admission follows them in the
+    // same synchronous run: checked before the copy, an abort, a close or a nested enqueue
+    // during it went unseen (the request admitted after close's drain, depth past capacity:
+    // review of the write queue, 2026-12-07). One that throws while read is refused here,
+    // counted as rejected, rather than failing outside every counter.
+    let owned: unknown;
     let timeoutMs: number;
     let signal: AbortSignal | undefined;
     try {
+      owned = ownOperations(ops, this.sink.requestOpsMax, this.sink.requestBytesMax);
       ({ timeoutMs, signal } = this.#options(options));
     } catch (error) {
       return this.#refuse(error);
     }
+    if (this.#closed) return this.#refuse(new QueueClosedError(this.what));
     if (signal?.aborted) return this.#refuse(abortError(signal.reason));
     const refusal = this.sink.refusal();
     if (refusal) return this.#refuse(refusal);
     if (this.#waiting.size >= this.config.capacity) return this.#refuse(new QueueFullError(this.config.capacity));
-    // The copy reads the caller's operations: one that throws while read (a getter, a Proxy)
-    // is refused here, counted as rejected, rather than failing outside every counter.
-    let owned: unknown;
-    try {
-      owned = ownOperations(ops);
-    } catch (error) {
-      return this.#refuse(error);
-    }
     return new Promise<bigint>((resolve, reject) => {
       const now = performance.now();
       const r: Request = { ops: owned, resolve, reject, timeoutMs, admittedAt: now, deadline: Infinity, timer: undefined, signal, onAbort: undefined };
@@ -384,15 +389,32 @@ export class WriteQueue<P> {
  * `slice()`: a Node Buffer's is a view); anything else is kept as given, for the batch
  * parser to judge when the request starts (bad input fails that request alone).
  */
-function ownOperations(ops: unknown): unknown {
+/**
+ * A copy of a request's operations, refused (RangeError) at once when it holds more than
+ * `opsMax` operations or surely more than `bytesMax` bytes of keys and values: a string
+ * counts its length, which its UTF-8 bytes are at least. So what waits in the queue is
+ * bounded by capacity times about 3 x bytesMax (a string's UTF-8 is at most 3 bytes per
+ * UTF-16 unit); before, a request no start could write (8 MiB values) was copied whole and
+ * held until its start refused it (review of the write queue, 2026-12-07). Everything else
+ * is validated when the request starts.
+ */
+function ownOperations(ops: unknown, opsMax: number, bytesMax: number): unknown {
   if (!Array.isArray(ops)) return ops;
-  return ops.map((op: unknown) => {
+  if (ops.length > opsMax) throw new RangeError(`enqueue request has ${ops.length} operations; the limit is ${opsMax} per request (batch() takes more)`);
+  let bytesAtLeast = 0;
+  const owned = Array.from({ length: ops.length }, (_, i) => {
+    const op: unknown = ops[i];
     if (typeof op !== "object" || op === null) return op;
     const given = op as Record<string, unknown>;
     const own: Record<string, unknown> = { ...given };
     for (const name of ["type", "key", "value"]) if (!(name in own) && name in given) own[name] = given[name]; // inherited (a class's getters)
-    if (own.key instanceof Uint8Array) own.key = new Uint8Array(own.key);
-    if (own.value instanceof Uint8Array) own.value = new Uint8Array(own.value);
+    for (const name of ["key", "value"]) {
+      const field = own[name];
+      if (field instanceof Uint8Array) own[name] = new Uint8Array(field);
+      if (field instanceof Uint8Array || typeof field === "string") bytesAtLeast += field.length;
+    }
+    if (bytesAtLeast > bytesMax) throw new RangeError(`enqueue request holds more than ${bytesMax} bytes of keys and values; the limit is ${bytesMax} per request (batch() takes more)`);
     return own;
   });
+  return owned;
 }

@@ -453,6 +453,8 @@ test("maxGroupDelayUs: requests that already waited it behind a running group st
     durableLsn: () => 0,
     syncs: () => 0,
     refusal: () => undefined,
+    requestOpsMax: 1000,
+    requestBytesMax: 1 << 20,
   };
   const queue = new WriteQueue({ capacity: 16, maxBatch: 16, maxGroupDelayUs: DELAY_MS * 1000, timeoutMs: 0 }, sink, "fake");
   const a = queue.enqueue("A");
@@ -483,6 +485,8 @@ test("close() after the only waiting request was cancelled, or timed out, during
     durableLsn: () => 8,
     syncs: () => 0,
     refusal: () => undefined,
+    requestOpsMax: 1000,
+    requestBytesMax: 1 << 20,
   };
   for (const leave of ["cancelled", "timed out"]) {
     const queue = new WriteQueue({ capacity: 8, maxBatch: 8, maxGroupDelayUs: 1_000_000, timeoutMs: 0 }, sink, "fake");
@@ -512,6 +516,65 @@ test("the same through db.close(): a cancelled request does not keep the databas
   const closedInTime = closed;
   await closing;
   assert.ok(closedInTime, "db.close() waited out maxGroupDelayUs for a queue with nothing in it");
+});
+
+// enqueue() checked closed, the signal, the database's state and the capacity, and only then
+// copied the caller's operations (ownOperations), which runs caller code (getters, Proxies):
+// what that code did meanwhile went unseen. Now every read of the caller's objects comes
+// first (review of the write queue, 2026-12-07; each of these failed before).
+test("a signal aborted while enqueue copies the operations: the request is cancelled (AbortError), nothing written", async () => {
+  const db = await open(tempDir());
+  try {
+    const controller = new AbortController();
+    const op = { type: "put", key: "aborted-during-copy", get value(): string { controller.abort(); return "v"; } };
+    const outcome = await db.enqueue([op as never], { signal: controller.signal }).then(() => "resolved", (e: Error) => e?.name);
+    assert.is(outcome, "AbortError", "the signal aborted before the request started");
+    assert.is(db.get("aborted-during-copy"), undefined, "a cancelled request wrote nothing");
+  } finally {
+    await db.close();
+  }
+});
+
+test("capacity holds when an operation's getter enqueues while enqueue copies: depth never exceeds capacity", async () => {
+  const db = await open(tempDir(), { writeQueue: { capacity: 1, maxBatch: 1 } });
+  try {
+    let inner: Promise<unknown> | undefined;
+    const op = { type: "put", key: "outer", get value(): string { inner ??= db.enqueue([put("inner", "v")]).catch((e) => e); return "v"; } };
+    const outer = db.enqueue([op as never]).catch((e) => e);
+    const depth = db.stats().writeQueue.depth;
+    await Promise.all([outer, inner]);
+    assert.ok(depth <= 1, `depth ${depth} with capacity 1`);
+  } finally {
+    await db.close();
+  }
+});
+
+test("close() called while enqueue copies the operations: the request is refused with QueueClosedError, not admitted after the drain", async () => {
+  const db = await open(tempDir());
+  let closing: Promise<void> | undefined;
+  const op = { type: "put", key: "during-close", get value(): string { closing ??= db.close(); return "v"; } };
+  const outcome = await db.enqueue([op as never]).then(() => "resolved", (e: Error) => e?.name);
+  await closing;
+  assert.is(outcome, "QueueClosedError", "enqueue after close() was called");
+});
+
+// A byte bound at admission: `capacity` counts requests, and a request was copied in full
+// when admitted, whatever its size, though one over the per-request limit (1,000 operations,
+// ~1 MiB) can never be written: the queue could hold capacity x any size (1,024 x 64 MiB).
+test("queued bytes are bounded: requests over the per-request byte limit are not admitted and held while the queue is busy", async () => {
+  const db = await open(tempDir(), { writeQueue: { capacity: 64, maxBatch: 1 }, faults: { groupLog: { syncDelayMs: 50 } } });
+  try {
+    const first = db.enqueue([put("first", "v")]); // holds the queue for one slow sync
+    const huge = new Uint8Array(8 * 1024 * 1024); // 8x the most an enqueue request may hold
+    const outcomes = Array.from({ length: 4 }, (_, i) => db.enqueue([{ type: "put", key: `huge${i}`, value: huge }]).then(() => "resolved", (e: Error) => e?.name));
+    const depth = db.stats().writeQueue.depth; // "first" counts too: it starts at the end of this run of code
+    await first;
+    const names = await Promise.all(outcomes);
+    assert.equal(names, ["RangeError", "RangeError", "RangeError", "RangeError"], "each refused at once, as over the per-request limit");
+    assert.ok(depth <= 1, `${depth - 1} requests of 8 MiB each (${(depth - 1) * 8} MiB of copies) admitted and held behind "first", none of which can ever be written`);
+  } finally {
+    await db.close();
+  }
 });
 
 test.run();
