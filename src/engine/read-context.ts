@@ -170,7 +170,7 @@ export class ReadContext {
     this.#checkOpen();
     let taken: [number, number];
     try {
-      taken = this.shared.takeSnapshot();
+      taken = this.shared.takeSnapshot(undefined, true);
     } catch (error) {
       if (error instanceof RangeError) return undefined;
       throw error;

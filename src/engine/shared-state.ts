@@ -77,6 +77,8 @@ import { Ring } from "../wal/format.ts";
 
 export const SHARED_MAGIC = 0x42444c53;
 export const SNAPSHOTS_MAX = 1024;
+/** Of the SNAPSHOTS_MAX slots, the most open scans take (#reserveSlot): the rest stay for `snapshot()`. */
+export const SCAN_SLOTS_MAX = SNAPSHOTS_MAX / 2;
 export const SHARED_BYTES = 128 + SNAPSHOTS_MAX * 8 + SHARDS_MAX * 8;
 export const DbState = { OPEN: 0, CLOSING: 1, CLOSED: 2, FAILED: 3 } as const;
 
@@ -233,8 +235,8 @@ export class EngineShared {
    * in the slot (see the header for why this protects S). Returns [slot, S].
    * `afterVisibleRead` runs between reading S and storing it (tests force interleavings).
    */
-  takeSnapshot(afterVisibleRead: () => void = () => {}): [number, number] {
-    const [slot, index] = this.#reserveSlot();
+  takeSnapshot(afterVisibleRead: () => void = () => {}, forScan = false): [number, number] {
+    const [slot, index] = this.#reserveSlot(forScan);
     for (;;) {
       const horizonsBefore = Atomics.load(this.i32, this.#i(F.HORIZON_READS));
       const seq = this.visibleSeq();
@@ -244,13 +246,22 @@ export class EngineShared {
     }
   }
 
-  /** A free snapshot slot, now RESERVED: [slot, its u64 index]. */
-  #reserveSlot(): [number, number] {
-    for (let slot = 0; slot < SNAPSHOTS_MAX; slot++) {
-      const index = this.#q(F.SNAPSHOTS) + slot;
-      if (Atomics.compareExchange(this.u64, index, 0n, RESERVED) === 0n) return [slot, index];
+  /**
+   * A free snapshot slot, now RESERVED: [slot, its u64 index]. A scan's (`forScan`, scan.ts)
+   * comes from the lower SCAN_SLOTS_MAX slots, from the bottom up; a snapshot's from any,
+   * from the top down: so open scans never take the last slots `snapshot()` has (held
+   * scans took them all, and snapshot() said "too many live snapshots" to a caller holding
+   * none: review of scan re-pinning, 2026-12-07), and a scan finding none of its own free
+   * pins what it reads instead.
+   */
+  #reserveSlot(forScan: boolean): [number, number] {
+    const base = this.#q(F.SNAPSHOTS);
+    if (forScan) {
+      for (let slot = 0; slot < SCAN_SLOTS_MAX; slot++) if (Atomics.compareExchange(this.u64, base + slot, 0n, RESERVED) === 0n) return [slot, base + slot];
+      throw new RangeError(`too many open scans with a snapshot slot: the limit is ${SCAN_SLOTS_MAX} (SCAN_SLOTS_MAX)`);
     }
-    throw new RangeError(`too many live snapshots: the limit is ${SNAPSHOTS_MAX} (SNAPSHOTS_MAX); release old ones`);
+    for (let slot = SNAPSHOTS_MAX - 1; slot >= 0; slot--) if (Atomics.compareExchange(this.u64, base + slot, 0n, RESERVED) === 0n) return [slot, base + slot];
+    throw new RangeError(`too many live snapshots: the limit is ${SNAPSHOTS_MAX} (SNAPSHOTS_MAX) with open scans' (at most ${SCAN_SLOTS_MAX}) included; release old ones`);
   }
 
   /**
