@@ -12,7 +12,10 @@
 //   +8     u32 epoch           reclamation epoch word (epoch.ts): 0 idle, (e << 1) | 1 reading
 //   +12    u32 replySeq        bumped by the actor after each reply to this thread (src/engine/channel.ts)
 //   +16    u64 fastWrites      writes this thread committed on the fast path (engine.ts)
-//   +24 .. +64 reserved
+//   +24    u32 letGoSeq        bumped by the actor to ask the thread to let go of its held scans (src/engine/channel.ts)
+//   +28    u32 heldScans       how many of its open scans can let go (src/engine/read-context.ts)
+//   +32    u32 letGoDone       the letGoSeq value the thread has answered (src/engine/channel.ts)
+//   +36 .. +64 reserved
 //   +64    result area, 64 B   out-values of multi-result calls (little-endian)
 //   +128   memtable slots      SPLICE_SLOTS x SPLICE_SLOT_BYTES (8 x 152 B): the skip
 //                              list's per-memtable splice cache and allocation chunk
@@ -23,9 +26,11 @@
 //   +4096  staging area        KEY_BYTES_MAX + VALUE_BYTES_MAX + STAGING_SLACK bytes
 //
 // Invariants: only the owning thread reads or writes its block (so no atomics are needed
-// inside it), except the reply slots and the reply sequence word, which the actor writes
-// (atomic stores and notify, src/engine/channel.ts); blocks are recycled through the
-// heap's free list by `threadDetach`.
+// inside it), except the reply slots and the reply and let-go sequence words, which the
+// actor writes (atomic stores and notify, src/engine/channel.ts), and heldScans and
+// letGoDone, which the actor reads (the owner stores them atomically); blocks are recycled
+// through the heap's free list by `threadDetach` (and zeroed up to the staging area by the
+// next attach).
 
 import { registerThread, unregisterThread } from "./epoch";
 import { blockAlloc, blockFree } from "./heap";

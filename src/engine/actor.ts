@@ -70,7 +70,7 @@ import { FailCode, RECORD_HEADER_BYTES, recordBytes, Ring, RingState, WalStatus 
 import { RingView } from "../wal/ring.ts";
 import { registerWorkerRole } from "../worker-main.ts";
 import { jobIdle, jobTurn } from "../worker-pool.ts";
-import { NO_REPLY_SLOT, PART_HEADER_BYTES, PART_LAST, ReplyStatus, REQUEST_KIND_BATCH_PART, REQUEST_PREFIX_BYTES, writeReply } from "./channel.ts";
+import { askLetGo, NO_REPLY_SLOT, PART_HEADER_BYTES, PART_LAST, ReplyStatus, REQUEST_KIND_BATCH_PART, REQUEST_PREFIX_BYTES, writeReply } from "./channel.ts";
 import { COMPACTION_FAN_IN, mergeTables, pickCompaction, pickDeletesMerge } from "./compaction.ts";
 import { ReaderRetention } from "./reader-slots.ts";
 import { awaitDurableBeyond, flushShard, type FlushEnv, publishManifest } from "./flush.ts";
@@ -121,6 +121,10 @@ const FREEZE_FRACTION = 0.75;
  */
 const LOG_HELD_MEMTABLES_MAX = 2;
 const IDLE_WAIT_MS = 20;
+/** How long a write that found the memory full of held arenas waits for its thread to answer a let-go request (#withMemory). */
+const LET_GO_WAIT_MS = 100;
+/** What the actor sleeps on between allocation attempts while it waits (nothing notifies it). */
+const LET_GO_PAUSE = new Int32Array(new SharedArrayBuffer(4));
 /** The actor's block cache at most: it reads tables only for compaction, each block once. */
 const ACTOR_CACHE_BYTES_MAX = 8 * 1024 * 1024;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
@@ -398,7 +402,7 @@ class Actor implements FlushEnv {
       });
     }
     try {
-      const refusal = this.#largeBatchArenas(shards);
+      const refusal = this.#largeBatchArenas(shards, r);
       if (refusal !== ReplyStatus.OK) return this.#reply(r, refusal, 0n, 0);
       const firstLsn = this.#logFragments(batch.records);
       const commit: BatchCommit = { firstFragmentLsn: firstLsn, fragments: batch.records.length, count: batch.ops, shards: [] };
@@ -457,7 +461,7 @@ class Actor implements FlushEnv {
    * with nothing kept: TOO_LARGE when a shard needs more than the largest arena, MEMORY_FULL
    * when the shared memory has no room for them now.
    */
-  #largeBatchArenas(shards: Map<number, LargeBatchShard>): number {
+  #largeBatchArenas(shards: Map<number, LargeBatchShard>, r: Request): number {
     for (const shard of shards.keys()) {
       while (this.memtables.frozenCount(shard) + 2 > FROZEN_MAX) this.#flushOldest(shard);
     }
@@ -481,7 +485,7 @@ class Actor implements FlushEnv {
           discardAll(); // nothing kept when it throws (#withMemory)
           throw error;
         }
-      });
+      }, [r]);
       return made ? ReplyStatus.OK : ReplyStatus.MEMORY_FULL;
     } catch (error) {
       if (error instanceof CoreError) return ReplyStatus.TOO_LARGE;
@@ -572,7 +576,7 @@ class Actor implements FlushEnv {
     // a record this thread reserved and has not published (see awaitGroupDurable).
     // A full shared memory refuses the chunk here, before anything is logged or a timestamp
     // taken: the freezes ahead come from spares reserved now (#roomFor).
-    if (!this.#roomFor(needs)) {
+    if (!this.#roomFor(needs, requests)) {
       for (const r of requests) this.#reply(r, ReplyStatus.MEMORY_FULL, 0n, 0);
       return;
     }
@@ -663,7 +667,7 @@ class Actor implements FlushEnv {
    * memtables from here on. False, with nothing held, when the memory is full of arenas
    * that reads still hold (MemoryFullError from the manager).
    */
-  #roomFor(needs: Map<number, ArenaNeed>): boolean {
+  #roomFor(needs: Map<number, ArenaNeed>, requests: readonly Request[]): boolean {
     const need = new Map<number, number>();
     for (const [shard, n] of needs) need.set(shard, this.#nodeBytes(shard, n));
     const spares = () => {
@@ -671,7 +675,7 @@ class Actor implements FlushEnv {
       for (const [shard, bytes] of need) count += (this.#lacksRoom(shard, bytes) ? 1 : 0) + this.#insertFreezes(shard, bytes);
       return count;
     };
-    if (!this.#withMemory(() => this.memtables.reserveSpares(spares()))) return false;
+    if (!this.#withMemory(() => this.memtables.reserveSpares(spares()), requests)) return false;
     for (const [shard, bytes] of need) this.#ensureRoom(shard, bytes);
     return true;
   }
@@ -687,21 +691,43 @@ class Actor implements FlushEnv {
    * tests/engine/memory-full-frozen.test.ts). What `allocate` made before it threw is given
    * back or kept for the next try (spares). Call with no group-WAL record held: a flush
    * waits for the log to be durable past it.
+   * Before it refuses, it asks the threads of `requests` to let go of what their held scans
+   * keep (channel.ts askLetGo: a scan re-pins, scan.ts), waits for their answers (at most
+   * LET_GO_WAIT_MS) and tries once more: the arenas those scans held since their last
+   * re-pin, the ones this very call retired among them, are reclaimed by that allocation. Without it a write was
+   * refused whenever the thread writing it held a scan: every arena the flushes above
+   * retired was one the scan had entered before.
    */
-  #withMemory(allocate: () => void): boolean {
+  #withMemory(allocate: () => void, requests: readonly Request[]): boolean {
+    let asked = false;
     for (;;) {
-      try {
-        allocate();
-        return true;
-      } catch (error) {
-        if (!(error instanceof MemoryFullError)) throw error;
-      }
+      if (this.#allocated(allocate)) return true;
       let shard = -1;
       for (let s = 0; s < this.shared.shards; s++) {
         if (this.memtables.frozenCount(s) > (shard < 0 ? 0 : this.memtables.frozenCount(shard))) shard = s;
       }
-      if (shard < 0) return false;
-      this.#flushOldest(shard);
+      if (shard >= 0) {
+        this.#flushOldest(shard);
+        continue;
+      }
+      if (asked) return false;
+      asked = true;
+      const answers = [...new Set(requests.map((r) => r.threadBlock))].map((threadBlock) => askLetGo(this.core, threadBlock));
+      for (const deadline = performance.now() + LET_GO_WAIT_MS; !answers.every((answered) => answered()) && performance.now() < deadline;) {
+        Atomics.wait(LET_GO_PAUSE, 0, 0, 0.05);
+      }
+      // Once more with what the answers freed (an allocation reclaims first), then refused.
+    }
+  }
+
+  /** Runs `allocate`; false if the memory was full (MemoryFullError), anything else thrown. */
+  #allocated(allocate: () => void): boolean {
+    try {
+      allocate();
+      return true;
+    } catch (error) {
+      if (!(error instanceof MemoryFullError)) throw error;
+      return false;
     }
   }
 

@@ -25,6 +25,14 @@
  *              +8 u64 ts (largest of the request)  +16 u64 visibleAfter (the write is visible
  *              once the database's visible point passes it)
  *
+ * Let-go requests: the actor, refusing a write of this thread for a shared memory full of
+ * arenas that reads hold, first bumps TB_LET_GO_SEQ and the reply sequence word (the
+ * thread's wait wakes) and waits for the answer: the thread, finding the let-go word moved,
+ * has its held scans re-pin (`onLetGo`), which frees the arenas they held, and stores the
+ * word's value in TB_LET_GO_DONE; the actor's next allocation reclaims them. So a write is
+ * refused only for reads the thread cannot let go, one wake round trip later (or after
+ * LET_GO_WAIT_MS when the thread does not answer: a synchronous loop).
+ *
  * Invariants: a request is encoded when `send` is called (the caller's arrays are read
  * then, never later); a slot is owned by its thread from acquire until the reply is read; the actor
  * writes a reply's fields before the atomic store of state = done; the request is bounded by
@@ -36,6 +44,16 @@ import type { RingView } from "../wal/ring.ts";
 import { encodeOperationsAfter, KIND_OPERATIONS, type Operation, OP_HEADER_BYTES, operationBytes, RECORD_PREFIX_BYTES, RECORD_VERSION } from "./records.ts";
 
 export const TB_REPLY_SEQ = 12;
+/**
+ * A second word the actor bumps (before the reply sequence word, which wakes the thread):
+ * "let go of what your held scans keep" (src/engine/scan.ts repin). It asks so when a write
+ * of this thread finds the shared memory full of arenas that reads still hold.
+ */
+export const TB_LET_GO_SEQ = 24;
+/** How many open scans of the thread can let go (written by its ReadContext): the actor asks only such threads. */
+export const TB_HELD_SCANS = 28;
+/** The let-go word's value the thread has answered (its scans re-pinned): what the actor waits for. */
+export const TB_LET_GO_DONE = 32;
 export const TB_REPLIES = 1472;
 export const REPLY_SLOTS = 64;
 export const REPLY_BYTES = 32;
@@ -67,6 +85,10 @@ export class ChannelClient {
   #slotWaiters: Array<(slot: number) => void> = [];
   #pending = new Map<number, Pending>();
   #armed = false;
+  /** The let-go word as last seen (TB_LET_GO_SEQ). */
+  #letGoSeen = 0;
+  /** Called on this thread when the actor asked it to let go of its held scans (see the header). */
+  onLetGo: (() => void) | undefined;
   /** Appends still waiting for room in the request ring, and the last of them. */
   #waitingAppends = 0;
   #appendTail: Promise<unknown> = Promise.resolve();
@@ -134,15 +156,10 @@ export class ChannelClient {
    * the caller may reuse its keys' and values' arrays at once.
    */
   send(ops: readonly Operation[]): Promise<Reply> {
-    return this.sendEncoded(this.#request(ops));
+    return this.#sendEncoded(this.#request(ops));
   }
 
-  /** `ops` encoded as a request, for `sendEncoded` (which may send it more than once: it copies it into the ring). */
-  encode(ops: readonly Operation[]): Uint8Array {
-    return this.#request(ops);
-  }
-
-  async sendEncoded(request: Uint8Array): Promise<Reply> {
+  async #sendEncoded(request: Uint8Array): Promise<Reply> {
     const slot = await this.#acquire();
     new DataView(request.buffer, request.byteOffset, request.byteLength).setUint16(2, slot, true);
     Atomics.store(this.#i32, this.#slotAt(slot) >>> 2, ReplyState.PENDING);
@@ -245,6 +262,15 @@ export class ChannelClient {
   }
 
   #settle(): void {
+    const letGo = Atomics.load(this.#i32, (this.core.threadBlock + TB_LET_GO_SEQ) >>> 2);
+    if (letGo !== this.#letGoSeen) {
+      this.#letGoSeen = letGo;
+      try {
+        this.onLetGo?.();
+      } finally {
+        Atomics.store(this.#i32, (this.core.threadBlock + TB_LET_GO_DONE) >>> 2, letGo); // answered, whatever came of it
+      }
+    }
     for (const [slot, pending] of this.#pending) {
       if (Atomics.load(this.#i32, this.#slotAt(slot) >>> 2) !== ReplyState.DONE) continue;
       const reply = this.#readReply(slot);
@@ -311,6 +337,21 @@ export function encodeParts(ops: ReadonlyArray<{ type: number; key: Uint8Array; 
     parts.push(out);
   }
   return parts;
+}
+
+/**
+ * Actor side: asks the thread of `threadBlock` to let go of its held scans, and wakes it
+ * (see the header). Returns whether the thread has answered: `answered()` is true once it
+ * did (or at once if it has no scan that can let go).
+ */
+export function askLetGo(core: Core, threadBlock: number): () => boolean {
+  const i32 = core.i32;
+  if (Atomics.load(i32, (threadBlock + TB_HELD_SCANS) >>> 2) === 0) return () => true;
+  const asked = Atomics.add(i32, (threadBlock + TB_LET_GO_SEQ) >>> 2, 1) + 1;
+  const seqIndex = (threadBlock + TB_REPLY_SEQ) >>> 2;
+  Atomics.add(i32, seqIndex, 1);
+  Atomics.notify(i32, seqIndex);
+  return () => Atomics.load(i32, (threadBlock + TB_LET_GO_DONE) >>> 2) === asked;
 }
 
 /** Actor side: writes a reply into the requester's slot and wakes the requester. */

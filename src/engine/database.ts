@@ -232,8 +232,17 @@ function compactionDebt(tables: readonly TableRecord[]): { merges: number; bytes
 
 /** Threads attached to one database's shared memory at once, at most (assembly/layout.ts). */
 const THREADS_MAX = 256;
-/** Times a channel write refused with MEMORY_FULL is sent again after this thread's held scans let go (#applyViaChannel). */
-const MEMORY_FULL_RESENDS_MAX = 3;
+/** How an enqueue request's limits are named: by what a user can act on, not by constants the package does not export. */
+const ENQUEUE_LIMIT = "per enqueue request; batch() takes more";
+const ENQUEUE_BYTES_LIMIT = `per enqueue request: the smaller of ${smallBatchBytesMaxFor(Infinity)} and twice memtableBytesMax; batch() takes more`;
+
+function batchOpsError(ops: number, opsMax: number, limitName: string): RangeError {
+  return new RangeError(`batch has ${ops} operations; the limit is ${opsMax} (${limitName})`);
+}
+
+function batchBytesError(bytes: string, bytesMax: number, limitName: string): RangeError {
+  return new RangeError(`batch holds ${bytes} bytes of keys and values; the limit is ${bytesMax} bytes (${limitName})`);
+}
 
 /**
  * `attach`'s argument: what `share()` returns, each field of the right kind, its `shared`
@@ -301,8 +310,6 @@ export class Database implements AsyncDisposable {
    */
   readonly #inFlight: Int32Array;
   #inFlightTotal = 0;
-  /** Channel writes this handle sent, ever: a refused one is sent again only if it is still the last (#applyViaChannel). */
-  #channelSends = 0;
   /** Set while a write waits for room in the group WAL's ring; later writes queue behind it, in order. */
   #ringGate: RingGate | undefined;
   /** This handle's queue behind `enqueue` (src/engine/write-queue.ts). */
@@ -334,6 +341,8 @@ export class Database implements AsyncDisposable {
       return this.#shared.state === DbState.FAILED ? ReplyStatus.FAILED : ReplyStatus.CLOSED;
     });
     this.#read = new ReadContext(core, platform, dir, this.#shared, blockCacheBytesMax, owner?.manifest);
+    // The actor asks when a write of this thread finds the memory full of held arenas (channel.ts).
+    this.#channel.onLetGo = () => void this.#read.letGoHeldScans();
     this.#full = durability === "full";
     this.#inFlight = new Int32Array(this.#shared.shards);
     this.#queue = new WriteQueue<ParsedOp[]>(writeQueue, {
@@ -345,6 +354,7 @@ export class Database implements AsyncDisposable {
       refusal: () => (this.owner?.readOnly ? new ReadOnlyError(dir, "writes are") : this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED ? this.#failedError() : undefined),
       requestOpsMax: SMALL_BATCH_OPS_MAX,
       requestBytesMax: smallBatchBytesMaxFor(this.#shared.valueBytesMax),
+      tooLarge: (ops, bytesAtLeast, limit) => (ops > limit ? batchOpsError(ops, limit, ENQUEUE_LIMIT) : batchBytesError(`at least ${bytesAtLeast}`, limit, ENQUEUE_BYTES_LIMIT)),
     }, `database ${dir}`);
   }
 
@@ -555,7 +565,7 @@ export class Database implements AsyncDisposable {
   #parseBatch(ops: unknown, large = false): ParsedOp[] {
     if (!Array.isArray(ops)) throw new TypeError("batch expects an array of operations");
     const opsMax = large ? BATCH_OPS_MAX : SMALL_BATCH_OPS_MAX;
-    if (ops.length > opsMax) throw new RangeError(`batch has ${ops.length} operations; the limit is ${opsMax} (${large ? "BATCH_OPS_MAX" : "per enqueue request; batch() takes more"})`);
+    if (ops.length > opsMax) throw batchOpsError(ops.length, opsMax, large ? "BATCH_OPS_MAX" : ENQUEUE_LIMIT);
     const list = ops as readonly BatchOperation[];
     // Array.from, not map: a hole in a sparse array is an operation too (map would skip it).
     const parsed = Array.from({ length: list.length }, (_, i) => {
@@ -570,10 +580,7 @@ export class Database implements AsyncDisposable {
     }) as ParsedOp[];
     const bytes = batchBytes(parsed);
     const bytesMax = large ? BATCH_BYTES_MAX : smallBatchBytesMaxFor(this.#shared.valueBytesMax);
-    if (bytes > bytesMax) {
-      const name = large ? "BATCH_BYTES_MAX" : `per enqueue request: the smaller of ${smallBatchBytesMaxFor(Infinity)} and twice memtableBytesMax; batch() takes more`;
-      throw new RangeError(`batch holds ${bytes} bytes of keys and values; the limit is ${bytesMax} bytes (${name})`);
-    }
+    if (bytes > bytesMax) throw batchBytesError(`${bytes}`, bytesMax, large ? "BATCH_BYTES_MAX" : ENQUEUE_BYTES_LIMIT);
     return parsed;
   }
 
@@ -615,7 +622,7 @@ export class Database implements AsyncDisposable {
     const core = this.#core;
     if (this.#inFlightTotal > 0) {
       const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));
-      if (routed.some((op) => this.#inFlight[op.shard] > 0)) return this.#applyViaChannel(routed.map((op) => op.shard), this.#sender(routed));
+      if (routed.some((op) => this.#inFlight[op.shard] > 0)) return this.#applyViaChannel(routed.map((op) => op.shard), () => this.#channel.send(routed));
     }
     const u8 = core.u8;
     let at = core.staging;
@@ -645,7 +652,7 @@ export class Database implements AsyncDisposable {
     }
     if (status === E.CHANNEL) {
       const routed = ops.map((op) => ({ ...op, shard: core.shardOf(op.key), ts: 0n }));
-      return this.#applyViaChannel(routed.map((op) => op.shard), this.#sender(routed));
+      return this.#applyViaChannel(routed.map((op) => op.shard), () => this.#channel.send(routed));
     }
     if (status === E.RING_FULL) {
       this.#closeRingGate();
@@ -667,7 +674,7 @@ export class Database implements AsyncDisposable {
   }
 
   #viaChannel(ops: Operation[]): Promise<bigint> {
-    return this.#trackChannelWrite(this.#applyViaChannel(ops.map((op) => op.shard), this.#sender(ops)).then((applied) => this.#durable(applied)));
+    return this.#trackChannelWrite(this.#applyViaChannel(ops.map((op) => op.shard), () => this.#channel.send(ops)).then((applied) => this.#durable(applied)));
   }
 
   /** Notes a channel-path write until it settles, so that close() waits for it. */
@@ -679,16 +686,6 @@ export class Database implements AsyncDisposable {
   }
 
   /**
-   * Sends `ops` on the channel, encoded now: sent again after a MEMORY_FULL refusal
-   * (#applyViaChannel), it carries the bytes the caller gave, which it may have changed
-   * since the write returned.
-   */
-  #sender(ops: readonly Operation[]): () => Promise<Reply> {
-    const request = this.#channel.encode(ops);
-    return () => this.#channel.sendEncoded(request);
-  }
-
-  /**
    * The channel path without the durability wait: the actor's reply to what `send` sent,
    * operations of `shards` (one entry per operation: this thread's later writes to them
    * take the channel too until the reply, so that they apply after).
@@ -696,21 +693,12 @@ export class Database implements AsyncDisposable {
   async #applyViaChannel(shards: ArrayLike<number>, send: () => Promise<Reply>, large = false): Promise<Applied> {
     // The writes that wait for memtable room come here: this thread's held scans let go of
     // what flushes made obsolete first (scan.ts repin), or they would keep it for good.
-    if (this.#read.repinnable.size > 0) this.#read.letGoHeldScans();
+    if (this.#read.holdsRepinnable) this.#read.letGoHeldScans();
     for (let i = 0; i < shards.length; i++) this.#inFlight[shards[i]]++;
     this.#inFlightTotal += shards.length;
     let reply;
     try {
-      for (let attempt = 0; ; attempt++) {
-        const sent = ++this.#channelSends;
-        reply = await send();
-        // Refused for room that this thread's held scans kept (the actor's flushes retired
-        // arenas after they last re-pinned): they let go, and the write, of which nothing was
-        // logged, is sent again; only while no later channel write of this handle was sent,
-        // which it would then follow (a later write to its shards takes the channel too).
-        if (reply.status !== ReplyStatus.MEMORY_FULL || attempt >= MEMORY_FULL_RESENDS_MAX || this.#channelSends !== sent) break;
-        if (this.#read.repinnable.size === 0 || this.#read.letGoHeldScans() === 0) break;
-      }
+      reply = await send();
     } finally {
       for (let i = 0; i < shards.length; i++) this.#inFlight[shards[i]]--;
       this.#inFlightTotal -= shards.length;

@@ -71,6 +71,7 @@ import type { EngineShared } from "./shared-state.ts";
 import type { ManifestData } from "./manifest.ts";
 import { TableGoneError, TableSet, type TableVersion } from "./table-set.ts";
 import { CALL_BYTES, GarbagePacer } from "./garbage-pacer.ts";
+import { TB_HELD_SCANS } from "./channel.ts";
 import { ValueCopies } from "./value-copies.ts";
 
 /** What pinRead pins (steps (1) to (3b) of the header), for the caller to read and release. */
@@ -136,7 +137,33 @@ export class ReadContext {
    * sources (scan.ts ScanIterator.repin). Weak: a scan dropped without being ended must
    * stay collectable (its pins are released by the collector, and it leaves the set then).
    */
-  readonly repinnable = new Set<WeakRef<{ repin(): boolean }>>();
+  readonly #repinnable = new Set<WeakRef<{ repin(): boolean }>>();
+
+  /** Whether this thread has open scans that can re-pin (a plain check on the write path). */
+  get holdsRepinnable(): boolean {
+    return this.#repinnable.size > 0;
+  }
+
+  /** A scan that can re-pin, open from now until `dropRepinnable`. */
+  addRepinnable(scan: WeakRef<{ repin(): boolean }>): void {
+    this.#repinnable.add(scan);
+    this.#advertise();
+  }
+
+  dropRepinnable(scan: WeakRef<{ repin(): boolean }>): void {
+    if (this.#repinnable.delete(scan)) this.#advertise();
+  }
+
+  /**
+   * Tells the actor how many scans of this thread can let go (the ThreadBlock's word at
+   * TB_HELD_SCANS): it asks this thread to (channel.ts askLetGo) only if some can, and
+   * refuses other writes at once. A dropped scan not yet collected is still counted: the
+   * actor then waits for nothing, once, before it refuses.
+   */
+  #advertise(): void {
+    if (this.#closed) return;
+    Atomics.store(this.core.i32, (this.core.threadBlock + TB_HELD_SCANS) >>> 2, this.#repinnable.size);
+  }
 
   /**
    * Lets this thread's held scans go of what flushes made obsolete since they pinned it
@@ -146,10 +173,10 @@ export class ReadContext {
    */
   letGoHeldScans(): number {
     let repinned = 0;
-    for (const ref of this.repinnable) {
+    for (const ref of this.#repinnable) {
       const scan = ref.deref();
       if (!scan) {
-        this.repinnable.delete(ref);
+        this.dropRepinnable(ref);
         continue;
       }
       try {
@@ -396,6 +423,8 @@ export class ReadContext {
   }
 
   close(): void {
+    this.#repinnable.clear();
+    this.#advertise();
     for (const slot of this.#scanSlots) this.shared.releaseSnapshot(slot);
     this.#scanSlots.clear();
     this.#closed = true;

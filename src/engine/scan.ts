@@ -314,7 +314,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
   #open = false;
   /** Why a re-pin ended the scan: its later steps throw it (they must not answer "done"). */
   #failure: Error | undefined;
-  /** This scan in ReadContext.repinnable while it is open with a slot of its own. */
+  /** This scan among ReadContext's repinnable ones while it is open with a slot of its own. */
   #self: WeakRef<ScanIterator> | undefined;
 
   readonly #toKey: (target: unknown) => Uint8Array;
@@ -343,7 +343,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
       this.#end();
       throw publicError(error);
     }
-    if (own) ctx.repinnable.add(this.#self = new WeakRef(this));
+    if (own) ctx.addRepinnable(this.#self = new WeakRef(this));
   }
 
   /** Pins every shard's memtables and the table version at `given` (or at the visible point then: pinRead) and makes their sources. */
@@ -367,8 +367,10 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
    * published a new table version since (true), and pins the current ones at the same S: the
    * scan's slot kept every version S sees through those flushes and merges (shared-state.ts,
    * version-gc.ts), so the new sources hold the same rows at S. Called between rows (by
-   * `next`, `seek`, and this thread's channel-path writes: ReadContext.letGoHeldScans), so
-   * the heap's top is the next row's candidate: the new sources are positioned at its key.
+   * `next`, `seek`, this thread's channel-path writes, and the actor's request that this
+   * thread let go, which its reply wait receives: ReadContext.letGoHeldScans, channel.ts
+   * askLetGo; all of them run on this thread between its synchronous steps), so the heap's
+   * top is the next row's candidate: the new sources are positioned at its key.
    * Without it, a scan held open across writes kept every memtable flushed since it began
    * (the epoch) and the writes were refused with MemoryFullError after ~512 MiB.
    */
@@ -539,7 +541,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
   #end(): void {
     if (!this.#open) return;
     this.#open = false;
-    if (this.#self) this.#ctx.repinnable.delete(this.#self);
+    if (this.#self) this.#ctx.dropRepinnable(this.#self);
     this.#self = undefined;
     this.#dropSources();
     const pins = this.#pins!;

@@ -74,6 +74,8 @@ export interface WriteQueueSink<P> {
   /** The most operations and key-and-value bytes one request may hold (what `parse` enforces too). */
   readonly requestOpsMax: number;
   readonly requestBytesMax: number;
+  /** The error for a request over them: `ops` operations, at least `bytesAtLeast` bytes, `limit` the one it passed. */
+  tooLarge(ops: number, bytesAtLeast: number, limit: number): Error;
 }
 
 /**
@@ -169,7 +171,7 @@ export class WriteQueue<P> {
     let timeoutMs: number;
     let signal: AbortSignal | undefined;
     try {
-      owned = ownOperations(ops, this.sink.requestOpsMax, this.sink.requestBytesMax);
+      owned = ownOperations(ops, this.sink);
       ({ timeoutMs, signal } = this.#options(options));
     } catch (error) {
       return this.#refuse(error);
@@ -388,19 +390,17 @@ export class WriteQueue<P> {
  * starts later. Each operation's own fields are copied and its byte arrays duplicated (not
  * `slice()`: a Node Buffer's is a view); anything else is kept as given, for the batch
  * parser to judge when the request starts (bad input fails that request alone).
+ * Refused at once (the sink's `tooLarge`) when it holds more than `requestOpsMax`
+ * operations or surely more than `requestBytesMax` bytes of keys and values (a string
+ * counts its length, which its UTF-8 bytes are at least). So what waits in the queue is
+ * bounded by capacity times about 3 x requestBytesMax (a string's UTF-8 is at most 3 bytes
+ * per UTF-16 unit); before, a request no start could write (8 MiB values) was copied whole
+ * and held until its start refused it (review of the write queue, 2026-12-07).
  */
-/**
- * A copy of a request's operations, refused (RangeError) at once when it holds more than
- * `opsMax` operations or surely more than `bytesMax` bytes of keys and values: a string
- * counts its length, which its UTF-8 bytes are at least. So what waits in the queue is
- * bounded by capacity times about 3 x bytesMax (a string's UTF-8 is at most 3 bytes per
- * UTF-16 unit); before, a request no start could write (8 MiB values) was copied whole and
- * held until its start refused it (review of the write queue, 2026-12-07). Everything else
- * is validated when the request starts.
- */
-function ownOperations(ops: unknown, opsMax: number, bytesMax: number): unknown {
+function ownOperations(ops: unknown, limits: Pick<WriteQueueSink<unknown>, "requestOpsMax" | "requestBytesMax" | "tooLarge">): unknown {
   if (!Array.isArray(ops)) return ops;
-  if (ops.length > opsMax) throw new RangeError(`enqueue request has ${ops.length} operations; the limit is ${opsMax} per request (batch() takes more)`);
+  if (ops.length > limits.requestOpsMax) throw limits.tooLarge(ops.length, 0, limits.requestOpsMax);
+  const bytesMax = limits.requestBytesMax;
   let bytesAtLeast = 0;
   const owned = Array.from({ length: ops.length }, (_, i) => {
     const op: unknown = ops[i];
@@ -413,7 +413,7 @@ function ownOperations(ops: unknown, opsMax: number, bytesMax: number): unknown 
       if (field instanceof Uint8Array) own[name] = new Uint8Array(field);
       if (field instanceof Uint8Array || typeof field === "string") bytesAtLeast += field.length;
     }
-    if (bytesAtLeast > bytesMax) throw new RangeError(`enqueue request holds more than ${bytesMax} bytes of keys and values; the limit is ${bytesMax} per request (batch() takes more)`);
+    if (bytesAtLeast > bytesMax) throw limits.tooLarge(ops.length, bytesAtLeast, bytesMax);
     return own;
   });
   return owned;
