@@ -59,7 +59,12 @@
  * pins its own PinnedRead, and a get inside a scan's loop runs between the scan's steps),
  * and #foundValue is cleared before the value is returned, so the context keeps nothing
  * the caller may drop.
- * Threads: the owning thread only.
+ * Held scans (scan.ts re-pinning): the context keeps this thread's scans that hold a
+ * snapshot slot of their own, weakly, and the slots themselves (given back at close), and
+ * publishes how many such scans are open in the ThreadBlock (TB_HELD_SCANS, an atomic store
+ * the actor reads to decide whether asking this thread to let go can help: channel.ts).
+ * `letGoHeldScans` re-pins them; it runs on this thread only, between synchronous steps.
+ * Threads: the owning thread only (the actor only reads the TB_HELD_SCANS word).
  */
 import type { Core } from "../core/core.ts";
 import { NODE_KEY_LENGTH, NODE_HEIGHT, NODE_LINKS, NODE_VALUE_LENGTH, VALUE_TOMBSTONE } from "../core/memtable.ts";

@@ -11,6 +11,7 @@
 // SCAN_SLOTS_MAX).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { seededRandom } from "../harness/seeded-random.ts";
 import { attach, backgroundSettled, cleanup, open, tempDir, text } from "./helpers.ts";
 
 const test = suite("engine scans that re-pin");
@@ -21,18 +22,6 @@ type Scan = ReturnType<Db["scan"]>;
 
 const KEYS = 700;
 const key = (i: number) => `k${String(i).padStart(4, "0")}`;
-
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Spec {
   reverse?: boolean;
@@ -113,7 +102,7 @@ const SPECS: Spec[] = [
 async function churn(config: { shards: number; fastWrite: boolean; seed: number }): Promise<{ repins: number; compactions: number; flushes: number }> {
   const dir = tempDir();
   const db = await open(dir, { shards: config.shards, durability: "async", fastWrite: config.fastWrite, memtableBytesMax: 64 * 1024 });
-  const random = rng(config.seed);
+  const random = seededRandom(config.seed);
   const model = new Map<string, string>();
   let round = 0;
   const val = (i: number) => `${i}.${round}.`.padEnd(40 + Math.floor(random() * 80), "v");
