@@ -123,8 +123,6 @@ const LOG_HELD_MEMTABLES_MAX = 2;
 const IDLE_WAIT_MS = 20;
 /** How long a write that found the memory full of held arenas waits for its thread to answer a let-go request (#withMemory). */
 const LET_GO_WAIT_MS = 100;
-/** What the actor sleeps on between allocation attempts while it waits (nothing notifies it). */
-const LET_GO_PAUSE = new Int32Array(new SharedArrayBuffer(4));
 /** The actor's block cache at most: it reads tables only for compaction, each block once. */
 const ACTOR_CACHE_BYTES_MAX = 8 * 1024 * 1024;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
@@ -694,9 +692,9 @@ class Actor implements FlushEnv {
    * Before it refuses, it asks the threads of `requests` to let go of what their held scans
    * keep (channel.ts askLetGo: a scan re-pins, scan.ts), waits for their answers (at most
    * LET_GO_WAIT_MS) and tries once more: the arenas those scans held since their last
-   * re-pin, the ones this very call retired among them, are reclaimed by that allocation. Without it a write was
-   * refused whenever the thread writing it held a scan: every arena the flushes above
-   * retired was one the scan had entered before.
+   * re-pin, the ones this very call retired among them, are reclaimed by that allocation.
+   * Without it a write was refused whenever the thread writing it held a scan: every arena
+   * the flushes above retired was one the scan had entered before.
    */
   #withMemory(allocate: () => void, requests: readonly Request[]): boolean {
     let asked = false;
@@ -713,9 +711,8 @@ class Actor implements FlushEnv {
       if (asked) return false;
       asked = true;
       const answers = [...new Set(requests.map((r) => r.threadBlock))].map((threadBlock) => askLetGo(this.core, threadBlock));
-      for (const deadline = performance.now() + LET_GO_WAIT_MS; !answers.every((answered) => answered()) && performance.now() < deadline;) {
-        Atomics.wait(LET_GO_PAUSE, 0, 0, 0.05);
-      }
+      const deadline = performance.now() + LET_GO_WAIT_MS;
+      waitUntil(() => answers.every((answered) => answered()) || performance.now() >= deadline);
       // Once more with what the answers freed (an allocation reclaims first), then refused.
     }
   }

@@ -342,7 +342,7 @@ export class Database implements AsyncDisposable {
     });
     this.#read = new ReadContext(core, platform, dir, this.#shared, blockCacheBytesMax, owner?.manifest);
     // The actor asks when a write of this thread finds the memory full of held arenas (channel.ts).
-    this.#channel.onLetGo = () => void this.#read.letGoHeldScans();
+    this.#channel.onLetGo = () => this.#read.letGoHeldScans();
     this.#full = durability === "full";
     this.#inFlight = new Int32Array(this.#shared.shards);
     this.#queue = new WriteQueue<ParsedOp[]>(writeQueue, {
@@ -354,7 +354,8 @@ export class Database implements AsyncDisposable {
       refusal: () => (this.owner?.readOnly ? new ReadOnlyError(dir, "writes are") : this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED ? this.#failedError() : undefined),
       requestOpsMax: SMALL_BATCH_OPS_MAX,
       requestBytesMax: smallBatchBytesMaxFor(this.#shared.valueBytesMax),
-      tooLarge: (ops, bytesAtLeast, limit) => (ops > limit ? batchOpsError(ops, limit, ENQUEUE_LIMIT) : batchBytesError(`at least ${bytesAtLeast}`, limit, ENQUEUE_BYTES_LIMIT)),
+      tooManyOps: (ops) => batchOpsError(ops, SMALL_BATCH_OPS_MAX, ENQUEUE_LIMIT),
+      tooManyBytes: (bytesAtLeast) => batchBytesError(`at least ${bytesAtLeast}`, smallBatchBytesMaxFor(this.#shared.valueBytesMax), ENQUEUE_BYTES_LIMIT),
     }, `database ${dir}`);
   }
 

@@ -142,7 +142,7 @@ export class ReadContext {
    * sources (scan.ts ScanIterator.repin). Weak: a scan dropped without being ended must
    * stay collectable (its pins are released by the collector, and it leaves the set then).
    */
-  readonly #repinnable = new Set<WeakRef<{ repin(): boolean }>>();
+  readonly #repinnable = new Set<WeakRef<{ repin(): void }>>();
 
   /** Whether this thread has open scans that can re-pin (a plain check on the write path). */
   get holdsRepinnable(): boolean {
@@ -150,12 +150,12 @@ export class ReadContext {
   }
 
   /** A scan that can re-pin, open from now until `dropRepinnable`. */
-  addRepinnable(scan: WeakRef<{ repin(): boolean }>): void {
+  addRepinnable(scan: WeakRef<{ repin(): void }>): void {
     this.#repinnable.add(scan);
     this.#advertise();
   }
 
-  dropRepinnable(scan: WeakRef<{ repin(): boolean }>): void {
+  dropRepinnable(scan: WeakRef<{ repin(): void }>): void {
     if (this.#repinnable.delete(scan)) this.#advertise();
   }
 
@@ -172,12 +172,11 @@ export class ReadContext {
 
   /**
    * Lets this thread's held scans go of what flushes made obsolete since they pinned it
-   * (called by this thread's channel-path writes: the writes that wait for memtable room).
-   * A scan that cannot re-pin ends, and its next step throws that error. Returns how many
-   * scans re-pinned.
+   * (called by this thread's channel-path writes, the writes that wait for memtable room,
+   * and when the actor asks: channel.ts askLetGo). A scan that cannot re-pin ends, and its
+   * next step throws that error.
    */
-  letGoHeldScans(): number {
-    let repinned = 0;
+  letGoHeldScans(): void {
     for (const ref of this.#repinnable) {
       const scan = ref.deref();
       if (!scan) {
@@ -185,13 +184,12 @@ export class ReadContext {
         continue;
       }
       try {
-        if (scan.repin()) repinned++;
+        scan.repin();
       } catch {
         // repin ended the scan; its caller learns of it at its next step (a ClosedError or
         // what the table open threw is not this write's failure).
       }
     }
-    return repinned;
   }
 
   /** Snapshot slots this thread's scans hold (scan.ts): given back by them, or by `close`. */

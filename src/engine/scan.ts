@@ -254,11 +254,11 @@ const backward = (a: Source, b: Source) => {
  * (version-gc.ts; the slot was filled before the first pin, so before any of them read its
  * horizon: shared-state.ts), versions written later have seq >= S and are invisible, and a
  * row's key is the heap's top when the scan re-pins, every version of it still unread.
- * With every slot taken (SNAPSHOTS_MAX, shared with `db.snapshot()`), or with `given`
- * (whose slot is the caller's to release), it keeps its first pins for its whole life:
- * pinned in the order of a get (read-context.ts pinRead: memtable lists, then the table
- * version, then S, then the check that no freeze came in between), nothing it reads
- * changes under it.
+ * With no slot free for scans (SCAN_SLOTS_MAX of the SNAPSHOTS_MAX `db.snapshot()` shares),
+ * or with `given` (whose slot is the caller's to release), it keeps its first pins for its
+ * whole life: pinned in the order of a get (read-context.ts pinRead: memtable lists, then
+ * the table version, then S, then the check that no freeze came in between), nothing it
+ * reads changes under it.
  *
  * `seek(target)` repositions every source (the same pinned ones, so at the same S) at the
  * first key >= target (reverse: <= target), clamped to the scan's bounds; `limit` counts
@@ -271,7 +271,7 @@ const backward = (a: Source, b: Source) => {
  * dropped without being ended (never stepped to its end, no `break`, no `return()`) can be
  * released by the garbage collector: otherwise it would keep this thread in the epoch (no
  * memtable arena reused), its table files open and its slot taken until the handle closes.
- * `ReadContext.abandonedScans` counts those releases. A re-pin (ScanIterator #repin)
+ * `ReadContext.abandonedScans` counts those releases. A re-pin (ScanIterator.repin)
  * replaces `epoch` and `version`; the slot stays until release.
  */
 class ScanPins {
@@ -329,8 +329,8 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
     this.#heap = new SourceHeap(this.#reverse ? backward : forward);
     if (this.#limit <= 0) return;
     // A slot of its own (taken before anything is pinned: S is read first, as for a
-    // snapshot) lets the scan re-pin newer sources at the same S later (#repin); with every
-    // slot taken it pins what it reads for its whole life instead.
+    // snapshot) lets the scan re-pin newer sources at the same S later (repin); with no
+    // slot free it pins what it reads for its whole life instead.
     const own = given === undefined ? ctx.tryTakeSnapshot() : undefined;
     const epoch = ctx.enter();
     this.#open = true;
@@ -364,7 +364,7 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
 
   /**
    * Lets go of the memtables and tables pinned at the last (re-)pin when a flush or merge
-   * published a new table version since (true), and pins the current ones at the same S: the
+   * published a new table version since, and pins the current ones at the same S: the
    * scan's slot kept every version S sees through those flushes and merges (shared-state.ts,
    * version-gc.ts), so the new sources hold the same rows at S. Called between rows (by
    * `next`, `seek`, this thread's channel-path writes, and the actor's request that this
@@ -374,10 +374,10 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
    * Without it, a scan held open across writes kept every memtable flushed since it began
    * (the epoch) and the writes were refused with MemoryFullError after ~512 MiB.
    */
-  repin(): boolean {
+  repin(): void {
     const pins = this.#pins;
-    if (!this.#open || pins?.slot === undefined || this.#ctx.closed) return false;
-    if (this.#ctx.shared.manifestGeneration === pins.version!.generation) return false;
+    if (!this.#open || pins?.slot === undefined || this.#ctx.closed) return;
+    if (this.#ctx.shared.manifestGeneration === pins.version!.generation) return;
     const top = this.#heap.items[0];
     const resumeAt = top === undefined ? undefined : top.keyBytes.slice(top.keyStart, top.keyStart + top.keyLength);
     try {
@@ -394,7 +394,6 @@ export class ScanIterator implements IterableIterator<[Uint8Array, Uint8Array]> 
       this.#pinSources(this.#snapshot);
       if (resumeAt !== undefined) this.#position(resumeAt);
       this.repins++;
-      return true;
     } catch (error) {
       this.#failure = publicError(error) as Error;
       this.#end();

@@ -20,8 +20,8 @@
  * Order: note written to DELETING.tmp, fdatasynced, renamed over DELETING, tables/ fsynced
  * (manifest.ts replaceFileDurably, as for the MANIFEST);
  * then the unlinks; then tables/ fsynced again, before the call returns, so that a later
- * note (which names only the files on disk then) never replaces this one while its deletions could
- * still be undone by a power loss. A note left behind names files that no MANIFEST from then
+ * note (which names only the files on disk then) never replaces this one while its
+ * deletions could still be undone by a power loss. A note left behind names files that no MANIFEST from then
  * on names: a number a MANIFEST once named is never given again (nextTableNumber only
  * rises, and a rebuild sets it above every number the note names; only an orphan's number,
  * which no MANIFEST named, is given again: RECOVERY.md F1b), so the note is never wrong,
@@ -38,8 +38,9 @@
  * open deletes without a note, RECOVERY.md F1b), so their numbers never come back.
  *
  * Invariants: a table file that a MANIFEST dropped is unlinked only while a durable note
- * names it, and while such a file is on disk, the last note written names it. If the note cannot be written, nothing is deleted (the files stay unnamed, and
- * the next flush, merge or open deletes them).
+ * names it, and while such a file is on disk, the last note written names it. If the note
+ * cannot be written, nothing is deleted (the files stay unnamed, and the next flush, merge
+ * or open deletes them).
  * Threads: the database's owner (the actor, or the opener), and doctor, which only reads.
  */
 import type { Platform } from "../platform.ts";

@@ -74,8 +74,9 @@ export interface WriteQueueSink<P> {
   /** The most operations and key-and-value bytes one request may hold (what `parse` enforces too). */
   readonly requestOpsMax: number;
   readonly requestBytesMax: number;
-  /** The error for a request over them: `ops` operations, at least `bytesAtLeast` bytes, `limit` the one it passed. */
-  tooLarge(ops: number, bytesAtLeast: number, limit: number): Error;
+  /** The errors for a request over them: `ops` operations, or at least `bytesAtLeast` bytes. */
+  tooManyOps(ops: number): Error;
+  tooManyBytes(bytesAtLeast: number): Error;
 }
 
 /**
@@ -390,19 +391,18 @@ export class WriteQueue<P> {
  * starts later. Each operation's own fields are copied and its byte arrays duplicated (not
  * `slice()`: a Node Buffer's is a view); anything else is kept as given, for the batch
  * parser to judge when the request starts (bad input fails that request alone).
- * Refused at once (the sink's `tooLarge`) when it holds more than `requestOpsMax`
+ * Refused at once (the sink's `tooManyOps`, `tooManyBytes`) when it holds more than `requestOpsMax`
  * operations or surely more than `requestBytesMax` bytes of keys and values (a string
  * counts its length, which its UTF-8 bytes are at least). So what waits in the queue is
  * bounded by capacity times about 3 x requestBytesMax (a string's UTF-8 is at most 3 bytes
  * per UTF-16 unit); before, a request no start could write (8 MiB values) was copied whole
  * and held until its start refused it (review of the write queue, 2026-12-07).
  */
-function ownOperations(ops: unknown, limits: Pick<WriteQueueSink<unknown>, "requestOpsMax" | "requestBytesMax" | "tooLarge">): unknown {
+function ownOperations(ops: unknown, limits: Pick<WriteQueueSink<unknown>, "requestOpsMax" | "requestBytesMax" | "tooManyOps" | "tooManyBytes">): unknown {
   if (!Array.isArray(ops)) return ops;
-  if (ops.length > limits.requestOpsMax) throw limits.tooLarge(ops.length, 0, limits.requestOpsMax);
-  const bytesMax = limits.requestBytesMax;
+  if (ops.length > limits.requestOpsMax) throw limits.tooManyOps(ops.length);
   let bytesAtLeast = 0;
-  const owned = Array.from({ length: ops.length }, (_, i) => {
+  return Array.from({ length: ops.length }, (_, i) => {
     const op: unknown = ops[i];
     if (typeof op !== "object" || op === null) return op;
     const given = op as Record<string, unknown>;
@@ -413,8 +413,7 @@ function ownOperations(ops: unknown, limits: Pick<WriteQueueSink<unknown>, "requ
       if (field instanceof Uint8Array) own[name] = new Uint8Array(field);
       if (field instanceof Uint8Array || typeof field === "string") bytesAtLeast += field.length;
     }
-    if (bytesAtLeast > bytesMax) throw limits.tooLarge(ops.length, bytesAtLeast, bytesMax);
+    if (bytesAtLeast > limits.requestBytesMax) throw limits.tooManyBytes(bytesAtLeast);
     return own;
   });
-  return owned;
 }

@@ -455,7 +455,8 @@ test("maxGroupDelayUs: requests that already waited it behind a running group st
     refusal: () => undefined,
     requestOpsMax: 1000,
     requestBytesMax: 1 << 20,
-    tooLarge: () => new RangeError("too large"),
+    tooManyOps: () => new RangeError("too many operations"),
+    tooManyBytes: () => new RangeError("too many bytes"),
   };
   const queue = new WriteQueue({ capacity: 16, maxBatch: 16, maxGroupDelayUs: DELAY_MS * 1000, timeoutMs: 0 }, sink, "fake");
   const a = queue.enqueue("A");
@@ -488,7 +489,8 @@ test("close() after the only waiting request was cancelled, or timed out, during
     refusal: () => undefined,
     requestOpsMax: 1000,
     requestBytesMax: 1 << 20,
-    tooLarge: () => new RangeError("too large"),
+    tooManyOps: () => new RangeError("too many operations"),
+    tooManyBytes: () => new RangeError("too many bytes"),
   };
   for (const leave of ["cancelled", "timed out"]) {
     const queue = new WriteQueue({ capacity: 8, maxBatch: 8, maxGroupDelayUs: 1_000_000, timeoutMs: 0 }, sink, "fake");
