@@ -54,7 +54,9 @@
  * the segment it reads next gets FeedOverflowError; in memory it holds at most one read
  * batch (READ_EVENTS_MAX events) plus `#held`, and a large batch's fragments until its
  * commit is read (at most BATCH_LOG_BYTES_MAX), whose events are then decoded at once.
- * `from` holds the replayed events in memory (at most what the unflushed log holds).
+ * `from` holds the replayed events in memory (at most what the unflushed log holds), and a
+ * reader slot while it reads (reader-slots.ts), so the writer trims nothing it reads
+ * unless it evicts the slot (FeedOverflowError then).
  *
  * Ends: `break` / `return()`, the signal aborting, this handle's `close()`, or the log
  * closing (after the last durable record is read) end the iteration cleanly, pending
@@ -64,7 +66,7 @@
  * counters atomically, and adds itself to each shard's `subscribers` (statistics only).
  */
 import type { Core } from "../core/core.ts";
-import { CorruptionError, FeedHistoryError, FeedOverflowError, publicError, ShardlineError } from "../errors.ts";
+import { CorruptionError, FeedHistoryError, FeedOverflowError, publicError, ReaderEvictedError, ShardlineError } from "../errors.ts";
 import { hasErrorCode, type Platform } from "../platform.ts";
 import { Ring, RingState } from "../wal/format.ts";
 import { LogTail, LogTrimmedError } from "../wal/log-tail.ts";
@@ -72,6 +74,7 @@ import type { ScannedRecord } from "../wal/segment-scanner.ts";
 import { type RingView, waitForChange } from "../wal/ring.ts";
 import { loggedOperations } from "./logged-operations.ts";
 import { readOpenManifest } from "./manifest.ts";
+import { ReaderSlot } from "./reader-slots.ts";
 import { BatchAssembler } from "./batch-assembler.ts";
 import { CALL_BYTES, type GarbagePacer } from "./garbage-pacer.ts";
 import { SMALL_BATCH_OPS_MAX } from "./options.ts";
@@ -80,8 +83,6 @@ import type { EngineShared } from "./shared-state.ts";
 
 /** How often a waiting subscription re-checks the log's state (ms). */
 const POLL_MS = 100;
-/** How often a `from` replay reads the log again after a flush trimmed a segment under it. */
-const REPLAY_ATTEMPTS_MAX = 4;
 /**
  * How long a `from` replay waits for the records of timestamps taken before it started
  * that no log holds yet (see #replay): an actor group waiting for ring room waits for one
@@ -500,20 +501,30 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
    * silently (review of feeds with from, 2026-12-06).
    */
   async #replay(from: bigint): Promise<ChangeEvent[]> {
-    const startedMs = performance.now();
-    for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 50)) {
-      const read = await this.#replayOnce(from);
-      if (read === undefined) return [];
-      if (read.missing === undefined) return read.events;
-      if (performance.now() - startedMs > REPLAY_COMPLETE_MS_MAX) {
-        throw new ShardlineError(`change feed from ${from}: the logs still lack ${read.missing} after ${REPLAY_COMPLETE_MS_MAX} ms`, "SHARDLINE_INTERNAL");
+    const env = this.#env;
+    // Claimed before the first MANIFEST read (reader-slots.ts says why that order): while the
+    // replay reads, the writer trims no segment it may still read. Before, a flush trimming
+    // a segment under it surfaced as a raw ENOENT (review, 2026-12-06), then as a re-read
+    // after each trim, and a replay overtaken REPLAY_ATTEMPTS_MAX times still threw it.
+    const claim = ReaderSlot.create(env.platform, env.dir);
+    try {
+      const startedMs = performance.now();
+      for (let pauseMs = 1; ; pauseMs = Math.min(pauseMs * 2, 50)) {
+        const read = await this.#replayOnce(from, claim);
+        if (read === undefined) return [];
+        if (read.missing === undefined) return read.events;
+        if (performance.now() - startedMs > REPLAY_COMPLETE_MS_MAX) {
+          throw new ShardlineError(`change feed from ${from}: the logs still lack ${read.missing} after ${REPLAY_COMPLETE_MS_MAX} ms`, "SHARDLINE_INTERNAL");
+        }
+        await this.#untilEnded(new Promise((resolve) => setTimeout(resolve, pauseMs)));
       }
-      await this.#untilEnded(new Promise((resolve) => setTimeout(resolve, pauseMs)));
+    } finally {
+      claim?.release();
     }
   }
 
   /** One flush and read of #replay: its events, or what it still lacks; undefined once ended. */
-  async #replayOnce(from: bigint): Promise<{ events: ChangeEvent[]; missing?: string } | undefined> {
+  async #replayOnce(from: bigint, claim: ReaderSlot | undefined): Promise<{ events: ChangeEvent[]; missing?: string } | undefined> {
     const env = this.#env;
     const flushed = env.flush();
     flushed.catch(() => {}); // an end while it runs leaves it unawaited
@@ -531,27 +542,29 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
       }
       return manifest;
     };
-    let manifest = check();
+    const manifest = check();
+    // What this read needs from here on: the log from this MANIFEST's checkpoints (the
+    // legacy partition logs' too: the writer keeps those for a slot below its version).
+    try {
+      claim?.update(manifest.version, manifest.groupCheckpoint);
+    } catch (error) {
+      if (error instanceof ReaderEvictedError) throw replayOverflow(from);
+      throw error;
+    }
     /** Each shard's timestamps read in first..startTs, matching or not (a write can be in two logs across a crash's replay). */
     const seen = Array.from({ length: env.shared.shards }, () => new Set<bigint>());
     const events: ChangeEvent[] = [];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        for (const { op } of loggedOperations(env.core, env.platform, env.dir, manifest, env.shared.shards)) {
-          if (op.ts < first || op.ts > this.#startTs[op.shard] || seen[op.shard].has(op.ts)) continue;
-          seen[op.shard].add(op.ts);
-          if (this.#matches(op.key)) events.push(toEvent(op));
-        }
-        break;
-      } catch (error) {
-        // A flush trimmed what was being read: FeedHistoryError if that took history this
-        // replay needs. If not (all it held was below `from`), read the log again from the
-        // new MANIFEST's checkpoint: the raw ENOENT came out of next() (review, 2026-12-06).
-        manifest = check();
-        if (!hasErrorCode(error, "ENOENT") || attempt >= REPLAY_ATTEMPTS_MAX) throw error;
-        for (const set of seen) set.clear();
-        events.length = 0;
+    try {
+      for (const { op } of loggedOperations(env.core, env.platform, env.dir, manifest, env.shared.shards)) {
+        if (op.ts < first || op.ts > this.#startTs[op.shard] || seen[op.shard].has(op.ts)) continue;
+        seen[op.shard].add(op.ts);
+        if (this.#matches(op.key)) events.push(toEvent(op));
       }
+    } catch (error) {
+      // The writer trims under a claim only once it evicted it for holding more than
+      // readerRetainBytesMax of log and tables (reader-slots.ts).
+      if (hasErrorCode(error, "ENOENT") && claim?.evicted) throw replayOverflow(from);
+      throw error;
     }
     check();
     // Taken since the open (above the counter its recovery raised), a timestamp is logged
@@ -571,6 +584,11 @@ export class Subscription implements AsyncIterableIterator<ChangeEvent> {
     events.sort((a, b) => (a.commitTs < b.commitTs ? -1 : a.commitTs > b.commitTs ? 1 : a.shard - b.shard));
     return { events };
   }
+}
+
+/** A `from` replay whose claim the writer evicted (reader-slots.ts): it may have trimmed what the replay reads. */
+function replayOverflow(from: bigint): FeedOverflowError {
+  return new FeedOverflowError(`its replay from ${from} held more of the log than the writer keeps for a reader (readerRetainBytesMax), so the writer trimmed it`);
 }
 
 function u32At(bytes: Uint8Array, at: number): number {

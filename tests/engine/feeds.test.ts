@@ -26,6 +26,8 @@ import { EngineShared } from "../../src/engine/shared-state.ts";
 import { RingView } from "../../src/wal/ring.ts";
 import { RingState } from "../../src/wal/format.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
+import { listReaderSlots } from "../../src/engine/reader-slots.ts";
+import { readOpenManifest } from "../../src/engine/manifest.ts";
 import { runModuleInWorker } from "../../src/worker-client.ts";
 import { rejects, within } from "../harness/assert.ts";
 import { bindDatabaseApi } from "../../src/engine/public.ts";
@@ -106,32 +108,67 @@ test("from: replays what the WAL still holds, then goes on live, without duplica
   await db.close();
 });
 
-test("from: a log segment trimmed between the replay listing it and opening it (its records all older than from) is read again, not a raw ENOENT", async () => {
-  // A flush may trim a segment the replay listed and has not opened yet. When what it held
-  // was all below `from`, nothing is missing: the replay reads the log again (review,
-  // 2026-12-06: the raw file error came out of next()). The platform makes that race
-  // happen: the first open of a log segment for reading, once armed, finds it gone.
+/** A platform whose reads of group-WAL segments call `onSegmentOpen` first, while `armed`. */
+function segmentOpenHook(onSegmentOpen: (path: string) => void): { platform: Platform; arm(): void; opened(): boolean } {
   let armed = false;
-  const racing: Platform = Object.create(platform);
-  racing.open = (path: string, mode: OpenMode) => {
+  let opened = false;
+  const hooked: Platform = Object.create(platform);
+  hooked.open = (path: string, mode: OpenMode) => {
     if (armed && mode === "read" && path.includes("/wal/") && path.endsWith(".wal")) {
       armed = false;
-      throw new PlatformError(`open ${path}: no such file or directory (a flush trimmed it)`, "ENOENT", { operation: "open(read)", path });
+      opened = true;
+      onSegmentOpen(path);
     }
     return platform.open(path, mode);
   };
-  const db = await bindDatabaseApi(racing).open(tempDir(), { shards: 2 });
+  return { platform: hooked, arm: () => (armed = true), opened: () => opened };
+}
+
+test("from: the replay claims a reader slot before it reads the log, so a flush meanwhile trims no segment it reads; the slot goes when the replay ends", async () => {
+  // Before, a flush could trim a segment the replay had listed and not opened yet: a raw
+  // ENOENT came out of next() (review, 2026-12-06), then a re-read after each trim, and a
+  // replay overtaken 4 times still threw it. Now the writer keeps, for the slot, the log
+  // from the checkpoint of the MANIFEST the replay reads (src/engine/reader-slots.ts).
+  const dir = tempDir();
+  let claims: ReturnType<typeof listReaderSlots> = [];
+  const hook = segmentOpenHook(() => (claims = listReaderSlots(platform, dir)));
+  const db = await bindDatabaseApi(hook.platform).open(dir, { shards: 2 });
   try {
     for (let i = 0; i < 10; i++) await db.put(`k${i}`, `v${i}`);
-    armed = true;
+    hook.arm();
     const feed = db.subscribe({ from: 1n });
     const events: ChangeEvent[] = [];
     for await (const change of feed) {
       events.push(change);
       if (events.length === 10) break;
     }
-    assert.is(armed, false, "the replay opened a segment");
+    assert.ok(hook.opened(), "the replay opened a segment");
     assert.equal(events.map(show).sort(), Array.from({ length: 10 }, (_, i) => `k${i}=v${i}`).sort());
+    const checkpoint = readOpenManifest(await Core.create({ shards: 1, memoryBytesMax: 16 << 20 }), platform, dir).groupCheckpoint;
+    assert.is(claims.length, 1, `one slot while the replay read: ${JSON.stringify(claims)}`);
+    assert.ok(claims[0].alive && claims[0].record!.lsn <= checkpoint, `the slot claims the log from LSN ${claims[0].record?.lsn} (checkpoint ${checkpoint})`);
+    assert.equal(listReaderSlots(platform, dir), [], "the replay gave its slot back");
+  } finally {
+    await db.close();
+  }
+});
+
+test("from: a replay whose slot the writer evicted and whose segment it trimmed gets FeedOverflowError, not a raw ENOENT", async () => {
+  // The writer evicts a slot that makes it keep more than readerRetainBytesMax; only then
+  // may it trim what the slot claims. The hook does what the writer would: renames the
+  // slot to its tombstone and trims the segment the replay is about to open.
+  const dir = tempDir();
+  const hook = segmentOpenHook((path) => {
+    for (const { file } of listReaderSlots(platform, dir)) platform.rename(`${dir}/readers/${file}`, `${dir}/readers/${file}.evicted`);
+    throw new PlatformError(`open ${path}: no such file or directory (trimmed)`, "ENOENT", { operation: "open(read)", path });
+  });
+  const db = await bindDatabaseApi(hook.platform).open(dir, { shards: 2 });
+  try {
+    for (let i = 0; i < 10; i++) await db.put(`k${i}`, `v${i}`);
+    hook.arm();
+    const error = await rejects(() => db.subscribe({ from: 1n }).next(), FeedOverflowError);
+    assert.match(error.message, /readerRetainBytesMax/);
+    assert.ok(hook.opened());
   } finally {
     await db.close();
   }
