@@ -11,7 +11,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { READERS_DIR_NAME } from "../../src/engine/reader-slots.ts";
-import { cleanup, open, platform, tempDir, text } from "../engine/helpers.ts";
+import { backgroundSettled, cleanup, open, platform, tempDir, text } from "../engine/helpers.ts";
 import { cliChild } from "./helpers.ts";
 
 const test = suite("cli on a live writer's directory");
@@ -111,6 +111,10 @@ test("get, scan, stats, doctor and wal dump at once on a directory a writer hold
     await db.delete("k00003");
     await db.put("tail", "only in the log");
     await db.flush();
+    // The actor's flushes and merges run after the writes resolved: a 150 ms quiet window
+    // alone passes on a loaded machine before a merge is published (and the merge then
+    // "changes the directory" under the read commands).
+    await backgroundSettled(db);
     const before = await settled(dir);
     const ran = await Promise.all([
       cliChild(["get", dir, "tail"]),

@@ -173,7 +173,9 @@ test("piece 0 of 256 whose frame claims 1 GiB (over the 4 MiB a record can be): 
         for await (const c of s.jsm.consumers.list(s.stream)) delivered = Math.max(delivered, c.delivered.stream_seq);
         await new Promise((r) => setTimeout(r, 50));
       }
-      await new Promise((r) => setTimeout(r, 300));
+      // Delivered to the consumer is not yet applied: the follower stops once it has taken the
+      // pieces in, which on a loaded machine can be well over 300 ms later.
+      for (const until = Date.now() + 10_000; !follower.failure && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
       assert.instance(follower.failure, ReplicationError, `4 pieces of ${s.pieceBytes} bytes delivered (stream seq ${delivered} of ${seq}) for a frame that claims ${1 << 30} bytes; failure: ${follower.failure}; lag: ${JSON.stringify(await follower.lag())}`);
     } finally {
       await follower.close();

@@ -235,11 +235,15 @@ test("wrapper: I/O in a worker thread spawned through it is journaled and crashe
 // worker pool, each wrapped in its thread on the wrapper's journal (Platform.pooledOn): a
 // wrapper no longer starts threads of its own, which the next wrapper could not use.
 test("wrapper: a log's durability worker runs wrapped on the journal, on a thread of the wrappers' pool that the next wrapper's log takes again", async () => {
-  const pool = workerPool(withPowerLoss(platform, tempDir()));
-  assert.is.not(pool, workerPool(platform), "not the base platform's own pool (an abandoned database's jobs stay apart)");
+  // Wrappers of a base of this test's own: the wrappers' pool of `platform` is shared with
+  // every power-loss test file that ran before in this process (idle threads that retire
+  // during openOne() below, abandoned jobs), and the idle count below would move with it.
+  const base: Platform = { ...platform };
+  const pool = workerPool(withPowerLoss(base, tempDir()));
+  assert.is.not(pool, workerPool(base), "not the base platform's own pool (an abandoned database's jobs stay apart)");
   const openOne = async () => {
     const root = tempDir();
-    const p = withPowerLoss(platform, root);
+    const p = withPowerLoss(base, root);
     assert.is(workerPool(p), pool, "one pool for every wrapper of the base platform");
     const log = await bindLogApi(p).openLog(`${root}/wal`, LOG_OPTIONS);
     return { p, log };
