@@ -8,6 +8,11 @@
  *                                                (src/wal/durable-mark.ts)
  *   <dir>/readers/<pid>-<startTime>-<hex>.reader one per read-only handle, JSON:
  *     { pid, startTime, runtime, openedAt, updatedAt, manifestVersion, lsn }
+ *                                                (and, for as long as they read, one per
+ *                                                snapshot upload, src/replicate/snapshot.ts,
+ *                                                and per change feed replaying `from`,
+ *                                                src/engine/change-feed.ts, in the writer's
+ *                                                own process)
  *   <dir>/readers/retain-<label>.reader          a retained slot (a replication publisher,
  *                                                src/replicate/publisher.ts): the same JSON,
  *                                                but not bound to its process's life

@@ -562,13 +562,19 @@ test("from under durability \"async\": the first next() asks for a sync as db.fl
     const old = await db.put("old", "x");
     await db.flush();
     await db.put("new", "y"); // acknowledged, not durable yet
-    const feed = db.subscribe({ from: 1n });
-    const started = Date.now();
-    const first = await settled(feed.next(), 5000);
-    const ms = Date.now() - started;
-    await feed.return?.();
-    assert.is(first, `old@${old}`);
-    assert.ok(ms < 500, `the first next() of a from feed took ${ms} ms (walBatchIntervalUs is 1,000 ms)`);
+    // A loaded machine can stall one attempt past 500 ms; the bug makes every attempt wait
+    // out the 1,000 ms gather. Each attempt follows a fresh, not yet durable put.
+    const took: number[] = [];
+    for (let attempt = 0; attempt < 3 && !(took.at(-1)! < 500); attempt++) {
+      if (attempt > 0) await db.put(`new${attempt}`, "y");
+      const feed = db.subscribe({ from: 1n });
+      const started = Date.now();
+      const first = await settled(feed.next(), 5000);
+      took.push(Date.now() - started);
+      await feed.return?.();
+      assert.is(first, `old@${old}`);
+    }
+    assert.ok(took.at(-1)! < 500, `the first next() of a from feed took ${took.join(", ")} ms (walBatchIntervalUs is 1,000 ms)`);
   } finally {
     await db.close();
   }
