@@ -153,6 +153,41 @@ test("from: the replay claims a reader slot before it reads the log, so a flush 
   }
 });
 
+test("from: a flush (and its trim) while the replay reads the log: the replay still gives every event, not FeedHistoryError", async () => {
+  // The replay read the log from its MANIFEST's checkpoint, then read the MANIFEST again
+  // and failed with FeedHistoryError if a shard had meanwhile flushed a timestamp it
+  // needed: the log might have been trimmed under it. With the slot it was not, and the
+  // events read were complete; a busy writer's flush during a replay failed it for
+  // nothing. The hook writes a memtable's worth (the actor freezes and flushes it, and
+  // would trim) and waits for that flush before the replay opens its first segment.
+  const dir = tempDir();
+  let db: Awaited<ReturnType<typeof open>> | undefined;
+  let flushedDuringRead = false;
+  const writes: Promise<unknown>[] = [];
+  const hook = segmentOpenHook(() => {
+    for (let i = 0; i < 40; i++) writes.push(db!.put(`fill${i}`, "f".repeat(4000)));
+    const until = Date.now() + 10_000;
+    while (db!.stats().flushes === 0 && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    flushedDuringRead = db!.stats().flushes > 0;
+  });
+  db = await bindDatabaseApi(hook.platform).open(dir, { shards: 1, memtableBytesMax: 64 * 1024 });
+  try {
+    for (let i = 0; i < 10; i++) await db.put(`k${i}`, `v${i}`);
+    hook.arm();
+    const feed = db.subscribe({ from: 1n });
+    const events: ChangeEvent[] = [];
+    for await (const change of feed) {
+      events.push(change);
+      if (events.length === 10) break;
+    }
+    assert.ok(flushedDuringRead, "a flush ran while the replay read the log");
+    assert.equal(events.map(show), Array.from({ length: 10 }, (_, i) => `k${i}=v${i}`));
+    await Promise.all(writes);
+  } finally {
+    await db.close();
+  }
+});
+
 test("from: a replay whose slot the writer evicted and whose segment it trimmed gets FeedOverflowError, not a raw ENOENT", async () => {
   // The writer evicts a slot that makes it keep more than readerRetainBytesMax; only then
   // may it trim what the slot claims. The hook does what the writer would: renames the
