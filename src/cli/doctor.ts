@@ -242,8 +242,22 @@ function checkLock(x: Examination): void {
  * who reads the database from other processes, and what each keeps from deletion. Returns
  * how many live readers are at a MANIFEST version older than the current one.
  */
+/**
+ * An error finding if `rel` (a directory of the database's layout) exists but is not a
+ * directory: every open fails on it (review of doctor, 2026-12-08: a file `tables` was
+ * reported as a missing directory "the next open creates" with exit 0, and a file `readers`
+ * ended doctor with a bare ENOTDIR). True if so.
+ */
+function notADirectory(x: Examination, check: string, rel: string): boolean {
+  const stat = x.platform.stat(`${x.dir}/${rel}`);
+  if (stat === undefined || stat.isDirectory) return false;
+  x.add("error", check, rel, `${rel} is a file, not a directory: every open of the database fails on it (move it away; --repair does not touch it)`);
+  return true;
+}
+
 function checkReaders(x: Examination, manifest: ManifestData | undefined, own: ReaderSlot | undefined): number {
   const { platform, dir } = x;
+  if (notADirectory(x, "readers", READERS_DIR_NAME)) return 0;
   const mark = readDurableMark(platform, durableMarkPath(dir));
   x.durableMark = mark;
   if (mark !== undefined) x.add("ok", "readers", `${READERS_DIR_NAME}/${DURABLE_MARK_NAME}`, `durable mark at LSN ${mark}: read-only handles read the group WAL up to it`);
@@ -326,6 +340,7 @@ function checkTables(x: Examination, manifest: ManifestData | undefined, router:
   const { dir } = x;
   const problemsBefore = x.findings.length;
   if (!hasTables) {
+    if (notADirectory(x, "tables", "tables")) return;
     x.add(manifest && manifest.tables.length > 0 ? "error" : "warning", "tables", "tables", "the tables/ directory is missing" + (manifest && manifest.tables.length > 0 ? `, with the ${manifest.tables.length} tables the manifest lists` : " (the next open creates it)"));
     return;
   }
@@ -555,13 +570,14 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number,
   const errorsBefore = x.findings.filter((f) => f.severity === "error").length;
   const hasErrors = () => x.findings.filter((f) => f.severity === "error").length > errorsBefore;
   if (!platform.stat(logDir)?.isDirectory) {
+    if (notADirectory(x, check, rel)) return undefined;
     if (!lostLogBelowMark(x, check, rel, start, 0)) x.add("warning", check, rel, "the log directory is missing (the next open starts an empty log)");
     return undefined;
   }
   x.checked.logs++;
   if (platform.stat(`${logDir}/corrupt`)?.isDirectory) {
     const kept = platform.readdir(`${logDir}/corrupt`).length;
-    if (kept > 0) x.add("warning", check, `${rel}/corrupt`, `${kept} segment files an earlier open set aside from this log (a salvage cut, or a whole log below its floor: RECOVERY.md G4, G4a) are kept here for inspection: nothing reads them`);
+    if (kept > 0) x.add("warning", check, `${rel}/corrupt`, `${kept} files an earlier open set aside from this log (segments and the bytes a salvage cut gave up, or a whole log below its floor: RECOVERY.md G4, G4a) are kept here for inspection: nothing reads them`);
   }
   for (const name of creatingSegmentNames(platform, logDir)) {
     const what = x.lockedBy ? "a segment the writer holding the lock may be creating now, or one" : "a segment";
@@ -791,7 +807,7 @@ async function repair(ctx: CliContext, core: Core, report: DoctorReport, salvage
     const describe = (name: string, r: RecoveryReport | undefined) => {
       if (!r) return;
       if (r.bytesCut > 0) actions.push(`${name}: cut ${r.bytesCut} bytes (recovery decisions ${r.decisions.join(" ")})`);
-      if (r.corruptSegments.length > 0) actions.push(`${name}: moved ${r.corruptSegments.length} segments aside to corrupt/ (${r.corruptSegments.join(", ")})`);
+      if (r.corruptSegments.length > 0) actions.push(`${name}: set ${r.corruptSegments.length} files aside in corrupt/ (${r.corruptSegments.join(", ")})`);
       if (r.decisions.some((d) => d === "R0" || d === "R2" || d === "R3")) actions.push(`${name}: deleted a segment torn at creation`);
     };
     describe("wal", recovery?.groupLog);

@@ -79,7 +79,7 @@ ${EXIT_TEXT} See docs/CLI.md.`);
     .argument("<dir>", "database directory")
     .addOption(jsonOption())
     .option("--repair", "fix what a normal open fixes (cut torn log tails, delete orphan table files and stale lock files), then check again; refused while another program has the database open")
-    .option("--salvage", "with --repair: also cut a log at corruption in its middle, as open({ salvage: true }) does (the records after the cut are lost; the cut segments are kept in <log>/corrupt/)")
+    .option("--salvage", "with --repair: also cut a log at corruption in its middle, as open({ salvage: true }) does (the records after the cut are lost to the database; the cut bytes and later segments are kept in <log>/corrupt/)")
     .addHelpText("after", `
 Findings have a severity: ok, warning (what a normal open tidies up, or worth knowing), error (damage).
 Exit status: 0 no errors found (warnings allowed), 1 errors found (or the repair was refused or failed), 2 usage error.`)

@@ -48,7 +48,7 @@ export interface RecoveryReport {
   bytesCut: number;
   /** Rows of the decision table that applied, in order. */
   decisions: RecoveryRow[];
-  /** Segment files moved to `corrupt/` (salvage only). */
+  /** Files set aside in `corrupt/` (salvage only): segments moved there, and `<segment>.cut-<offset>.<ms>`, the bytes a cut gave up. */
   corruptSegments: string[];
 }
 
@@ -141,6 +141,42 @@ function moveAside(platform: Platform, dir: string, files: SegmentFile[]): strin
   platform.fsyncDir(`${dir}/corrupt`);
   platform.fsyncDir(dir);
   return files.map((f) => f.name);
+}
+
+/** Bytes copied at a time by keepCutAside. */
+const CUT_COPY_CHUNK_BYTES = 1 << 20;
+
+/**
+ * Salvage cutting a segment at `end` (R5, R8): its bytes from `end` on are copied, durably,
+ * to `<dir>/corrupt/<segment>.cut-<end>.<stamp>` before the cut, so that the records a
+ * salvage gives up are set aside like the later segments it moves, not destroyed (valid
+ * records may follow the damage: review of doctor --repair --salvage, 2026-12-08).
+ * A crash before the truncation's sync leaves the copy and the segment whole: the next
+ * salvage cuts again and keeps another copy.
+ */
+function keepCutAside(platform: Platform, dir: string, seg: SegmentFile, end: number): string {
+  makeDirDurable(platform, `${dir}/corrupt`);
+  const name = `${seg.name}.cut-${end}.${Date.now()}`;
+  const from = platform.open(seg.path, "read");
+  try {
+    const to = platform.open(`${dir}/corrupt/${name}`, "truncate");
+    try {
+      const chunk = new Uint8Array(CUT_COPY_CHUNK_BYTES);
+      for (let at = end; ; ) {
+        const n = from.read(chunk, at);
+        if (n === 0) break;
+        to.write(chunk.subarray(0, n), at - end);
+        at += n;
+      }
+      to.datasync();
+    } finally {
+      to.close();
+    }
+  } finally {
+    from.close();
+  }
+  platform.fsyncDir(`${dir}/corrupt`);
+  return name;
 }
 
 /** R0: segments whose creation stopped before the rename that makes them part of the log. */
@@ -247,6 +283,7 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
           options.beforeSalvageLoss?.("R5");
           report.decisions.push("R5");
           report.bytesCut += scanner.fileSize - end;
+          report.corruptSegments.push(keepCutAside(platform, dir, seg, end));
           platform.truncate(seg.path, end);
           report.corruptSegments.push(...moveAside(platform, dir, listed.slice(i + 1)));
           kept.push(seg);
@@ -296,9 +333,12 @@ export function recoverLog(core: Core, platform: Platform, dir: string, options:
           end,
         );
       }
-      if (beyond >= 0 || belowDurable) options.beforeSalvageLoss?.("R8");
-      report.decisions.push(beyond >= 0 || belowDurable ? "R8" : "R7");
+      const salvageLoss = beyond >= 0 || belowDurable;
+      if (salvageLoss) options.beforeSalvageLoss?.("R8");
+      report.decisions.push(salvageLoss ? "R8" : "R7");
       report.bytesCut += scanner.fileSize - end;
+      // A torn tail (R7) was never acknowledged: it goes. What salvage gives up is kept.
+      if (salvageLoss) report.corruptSegments.push(keepCutAside(platform, dir, seg, end));
       const file = platform.open(seg.path, "readwrite");
       try {
         file.truncate(end);
