@@ -136,12 +136,7 @@ test("from: the replay claims a reader slot before it reads the log, so a flush 
   try {
     for (let i = 0; i < 10; i++) await db.put(`k${i}`, `v${i}`);
     hook.arm();
-    const feed = db.subscribe({ from: 1n });
-    const events: ChangeEvent[] = [];
-    for await (const change of feed) {
-      events.push(change);
-      if (events.length === 10) break;
-    }
+    const events = await take(db.subscribe({ from: 1n }), 10);
     assert.ok(hook.opened(), "the replay opened a segment");
     assert.equal(events.map(show).sort(), Array.from({ length: 10 }, (_, i) => `k${i}=v${i}`).sort());
     const checkpoint = readOpenManifest(await Core.create({ shards: 1, memoryBytesMax: 16 << 20 }), platform, dir).groupCheckpoint;
@@ -174,12 +169,7 @@ test("from: a flush (and its trim) while the replay reads the log: the replay st
   try {
     for (let i = 0; i < 10; i++) await db.put(`k${i}`, `v${i}`);
     hook.arm();
-    const feed = db.subscribe({ from: 1n });
-    const events: ChangeEvent[] = [];
-    for await (const change of feed) {
-      events.push(change);
-      if (events.length === 10) break;
-    }
+    const events = await take(db.subscribe({ from: 1n }), 10);
     assert.ok(flushedDuringRead, "a flush ran while the replay read the log");
     assert.equal(events.map(show), Array.from({ length: 10 }, (_, i) => `k${i}=v${i}`));
     await Promise.all(writes);

@@ -46,12 +46,12 @@ import { runModuleInWorker } from "../../src/worker-client.ts";
 import { ReaderSlot } from "../../src/engine/reader-slots.ts";
 import { listSegmentFiles } from "../../src/wal/segment-files.ts";
 import { cleanup, eventually, open, platform, tempDir, text } from "./helpers.ts";
+import { fill, manifestNow, pad, sstFiles } from "./live-reader-helpers.ts";
 
 const test = suite("engine: a live reader evicted at the worst moments");
 test.after.each(cleanup);
 
 const SMALL = { memtableBytesMax: 64 * 1024, shards: 2 } as const;
-const pad = (i: number) => String(i).padStart(5, "0");
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const NO_AUTO_REFRESH = { readOnly: true, refreshIntervalMs: 2_000_000_000 } as const;
 const sleepMs = (ms: number) => void Atomics.wait(sleeper, 0, 0, ms); // this thread stops, the writer's go on
@@ -62,9 +62,6 @@ function segments(dir: string): string[] {
 }
 type Db = Awaited<ReturnType<typeof open>>;
 
-async function fill(db: Awaited<ReturnType<typeof open>>, from: number, to: number, tag: string): Promise<void> {
-  for (let i = from; i < to; i++) await db.put(`k${pad(i)}`, `${tag}${i}${"-".repeat(200)}`);
-}
 
 function namedTables(dir: string): string[] {
   const json = JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]);
@@ -306,14 +303,7 @@ async function evictBetweenSlotCheckAndRename(dir: string, writer: Awaited<Retur
   );
 }
 
-function manifestNow(dir: string): { version: number; groupCheckpoint: number; tables: string[] } {
-  const json = JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]);
-  return { version: json.version, groupCheckpoint: json.groupCheckpoint, tables: json.tables.map((t: { number: number }) => `${String(t.number).padStart(6, "0")}.sst`).sort() };
-}
 
-function sstFiles(dir: string): string[] {
-  return platform.readdir(`${dir}/tables`).filter((name) => name.endsWith(".sst")).sort();
-}
 
 /** Table files on disk the MANIFEST no longer names (kept for some reader), and their bytes. */
 function unnamedTables(dir: string): { names: string[]; bytes: number } {

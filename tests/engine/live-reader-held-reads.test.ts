@@ -10,12 +10,12 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { backgroundSettled, cleanup, dec, eventually, open, platform, rows, tempDir, text } from "./helpers.ts";
+import { fill, manifestNow, pad, sstFiles } from "./live-reader-helpers.ts";
 
 type Db = Awaited<ReturnType<typeof open>>;
 
 const SMALL = { memtableBytesMax: 64 * 1024, shards: 2 } as const;
 const NO_AUTO_REFRESH = { readOnly: true, refreshIntervalMs: 2_000_000_000 } as const;
-const pad = (i: number) => String(i).padStart(5, "0");
 
 function rowsOf(iterable: Iterable<[Uint8Array, Uint8Array]>): string[] {
   return [...iterable].map(([k, v]) => `${dec.decode(k)}=${dec.decode(v)}`);
@@ -26,22 +26,21 @@ function rowsOf(iterable: Iterable<[Uint8Array, Uint8Array]>): string[] {
 const test = suite("engine live reader: reads held across refreshes");
 test.after.each(cleanup);
 
-async function fill(db: Db, from: number, to: number, tag: string): Promise<void> {
-  for (let i = from; i < to; i++) await db.put(`k${pad(i)}`, `${tag}${i}${"-".repeat(200)}`);
-}
 
-/** The MANIFEST on disk: its version and the table files it names. */
-function manifestNow(dir: string): { version: number; tables: string[] } {
-  const json = JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]);
-  return { version: json.version, tables: json.tables.map((t: { number: number }) => `${String(t.number).padStart(6, "0")}.sst`).sort() };
-}
 
-function sstFiles(dir: string): string[] {
-  return platform.readdir(`${dir}/tables`).filter((name) => name.endsWith(".sst")).sort();
-}
 
 function slotFiles(dir: string): string[] {
   return (platform.stat(`${dir}/readers`) ? platform.readdir(`${dir}/readers`) : []).filter((name) => /\.reader(\.tmp|\.evicted)?$/.test(name)).sort();
+}
+
+/** Writes a row at a time (each write may bring the flush whose retention pass deletes) until no file of `names` is on disk. */
+async function untilDeleted(writer: Db, dir: string, names: string[], what: string): Promise<void> {
+  let i = 0;
+  await eventually(() => {
+    void fill(writer, 9000 + i, 9000 + i + 1, "z").catch(() => {});
+    i++;
+    return names.every((name) => !sstFiles(dir).includes(name));
+  }, what, 6000);
 }
 
 /** The one reader slot in `dir` (same-process tests have one reader). */
@@ -129,13 +128,8 @@ test("a held scan, a held Level-style iterator (reverse, seek) and a held snapsh
     assert.is(reader.stats().coordination!.live!.views, 1, "the held view closed once its reads ended");
     assert.is(theSlot(writer).manifestVersion, reader.stats().coordination!.live!.manifestVersion, "the slot moved on");
     const dropped = () => [...held.tables].filter((name) => !manifestNow(dir).tables.includes(name));
-    let i = 0;
-    await eventually(() => {
-      void fill(writer, 9000 + i, 9000 + i + 1, "z").catch(() => {});
-      i++;
-      return dropped().every((name) => !sstFiles(dir).includes(name));
-    }, "the writer deletes the held view's dropped tables once nothing reads them", 6000);
-    console.log(`  [review-live-held] ${refreshes} refreshes with three scans and a snapshot held; ${Date.now() - started} ms`);
+    await untilDeleted(writer, dir, dropped(), "the writer deletes the held view's dropped tables once nothing reads them");
+    console.log(`  [live-reader-held] ${refreshes} refreshes with three scans and a snapshot held; ${Date.now() - started} ms`);
   } finally {
     await reader.close().catch(() => {});
     await writer.close();
@@ -168,12 +162,7 @@ test("a snapshot held over several refreshes, then released: the views in betwee
     assert.is(theSlot(writer).manifestVersion, reader.stats().coordination!.live!.manifestVersion);
     const dropped = [...held.tables].filter((name) => !manifestNow(dir).tables.includes(name));
     assert.ok(dropped.length > 0);
-    let i = 0;
-    await eventually(() => {
-      void fill(writer, 9000 + i, 9000 + i + 1, "z").catch(() => {});
-      i++;
-      return dropped.every((name) => !sstFiles(dir).includes(name));
-    }, "the old view's dropped tables deleted", 6000);
+    await untilDeleted(writer, dir, dropped, "the old view's dropped tables deleted");
   } finally {
     await reader.close().catch(() => {});
     await writer.close();
@@ -211,12 +200,7 @@ test("close() of a reader with a scan held on a retired view, a scan on the curr
     );
     assert.equal(slotFiles(dir), [], "the reader's slot is gone");
     const dropped = [...held.tables].filter((name) => !manifestNow(dir).tables.includes(name));
-    let i = 0;
-    await eventually(() => {
-      void fill(writer, 9000 + i, 9000 + i + 1, "z").catch(() => {});
-      i++;
-      return dropped.every((name) => !sstFiles(dir).includes(name));
-    }, "dropped tables deleted after the reader closed", 6000);
+    await untilDeleted(writer, dir, dropped, "dropped tables deleted after the reader closed");
   } finally {
     await writer.close();
   }

@@ -7,6 +7,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { SnapshotReleasedError } from "../../src/engine/public.ts";
 import { cleanup, open, tempDir, text } from "./helpers.ts";
+import { fill, pad } from "./live-reader-helpers.ts";
 
 const test = suite("engine live reader snapshots");
 test.after.each(cleanup);
@@ -15,11 +16,7 @@ type Db = Awaited<ReturnType<typeof open>>;
 
 const SMALL = { memtableBytesMax: 64 * 1024, shards: 2 } as const;
 const NO_AUTO_REFRESH = { readOnly: true, refreshIntervalMs: 2_000_000_000 } as const;
-const pad = (i: number) => String(i).padStart(5, "0");
 
-async function fill(db: Db, from: number, to: number, tag: string): Promise<void> {
-  for (let i = from; i < to; i++) await db.put(`k${pad(i)}`, `${tag}${i}${"-".repeat(200)}`);
-}
 
 function errorOf(f: () => unknown): unknown {
   try {

@@ -11,27 +11,16 @@ import type { Platform } from "../../src/platform.ts";
 import { PlatformError } from "../../src/platform.ts";
 import { rejects, throwsA } from "../harness/assert.ts";
 import { cleanup, eventually, open, platform, rows, tempDir, text } from "./helpers.ts";
+import { fill, manifestNow, pad, sstFiles } from "./live-reader-helpers.ts";
 
 const test = suite("engine live readers");
 test.after.each(cleanup);
 
 const SMALL = { memtableBytesMax: 64 * 1024, shards: 2 } as const;
 const NO_AUTO_REFRESH = { readOnly: true, refreshIntervalMs: 2_000_000_000 } as const;
-const pad = (i: number) => String(i).padStart(5, "0");
 
-async function fill(db: Awaited<ReturnType<typeof open>>, from: number, to: number, tag: string): Promise<void> {
-  for (let i = from; i < to; i++) await db.put(`k${pad(i)}`, `${tag}${i}${"-".repeat(200)}`);
-}
 
-/** The MANIFEST on disk: its version and the table files it names. */
-function manifestNow(dir: string): { version: number; tables: string[] } {
-  const json = JSON.parse(new TextDecoder().decode(platform.readFile(`${dir}/MANIFEST`)).split("\n")[1]);
-  return { version: json.version, tables: json.tables.map((t: { number: number }) => `${String(t.number).padStart(6, "0")}.sst`).sort() };
-}
 
-function sstFiles(dir: string): string[] {
-  return platform.readdir(`${dir}/tables`).filter((name) => name.endsWith(".sst")).sort();
-}
 
 test("refresh shows what the writer made durable since, deletes included, across flushes and compactions", async () => {
   const dir = tempDir();
