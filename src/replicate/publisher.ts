@@ -248,7 +248,10 @@ export class Publisher {
       publisher.#stats.lastSnapshotLsn = snapshot.lsn;
       await publisher.#continueFromStream(snapshot.lsn, deadline);
       publisher.#snapshotAt = publisher.#acked;
-      publisher.#done = publisher.#run();
+      // Whatever escapes the loop stops it as its failure (caughtUp and snapshot throw it), never as a rejection no one hears.
+      publisher.#done = publisher.#run().catch((error) => {
+        publisher.#failure ??= error instanceof ReplicationError ? error : new ReplicationError(`publisher ${stream}: stopped: ${(error as Error)?.message ?? error}`, "SHARDLINE_REPLICATION", { cause: error });
+      });
       return publisher;
     } catch (error) {
       if (slot?.createdNow) slot.discard(); // keeps nothing for a publisher that never started
@@ -361,12 +364,25 @@ export class Publisher {
           break;
         }
         await this.#settleInFlight();
-        recovery = error instanceof LogTrimmedError || this.#slot.evicted ? "snapshot" : (recovery ?? "resume");
+        recovery = error instanceof LogTrimmedError || this.#slotEvicted() ? "snapshot" : (recovery ?? "resume");
         await sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 5000);
       }
     }
     await this.#settleInFlight();
+  }
+
+  /**
+   * Whether the writer evicted the retained slot; false when that cannot be told (the stat
+   * failed as the pump did: a dead disk): the retry finds out. Before, that stat's error
+   * escaped #run's handler and the loop ended in an unhandled rejection (review, 2026-12-08).
+   */
+  #slotEvicted(): boolean {
+    try {
+      return this.#slot.evicted;
+    } catch {
+      return false;
+    }
   }
 
   /** Reads what is durable and publishes it, until nothing is new; then waits a poll interval. */
