@@ -645,7 +645,7 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number,
       const cleanEnd = scanner.stopped === "end-of-file" || (scanner.stopped === "zero" && scanner.zeroFrom(end));
       if (!isLast) {
         if (!cleanEnd) {
-          x.add("error", check, file, `corrupt at offset ${end} (${stopText(scanner.stopped)}), before later segments: a segment synced before the next one existed cannot have a torn tail, so open refuses this log (--repair --salvage cuts it there and moves the later segments aside, losing their records)`, { repair: "salvage" });
+          x.add("error", check, file, `corrupt at offset ${end} (${stopText(scanner.stopped)}), before later segments: a segment synced before the next one existed cannot have a torn tail, so open refuses this log (--repair --salvage cuts it there, keeping the cut bytes and the later segments in corrupt/; the database loses their records)`, { repair: "salvage" });
           return undefined;
         }
         previous = { number: h.segmentNumber, endLsn: scanner.lsnAt(end) };
@@ -653,13 +653,13 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number,
       }
       const mark = check === "wal" ? x.durableMark : undefined;
       if (mark !== undefined && scanner.lsnAt(end) < mark) {
-        x.add("error", check, file, `corrupt at offset ${end} (${cleanEnd ? "zeros" : stopText(scanner.stopped)}): the valid records end at LSN ${scanner.lsnAt(end)}, below the durable mark at LSN ${mark} (every record below it was synced), so this is not a torn tail; open refuses this log (--repair --salvage cuts it at offset ${end}, losing what follows)`, { repair: "salvage" });
+        x.add("error", check, file, `corrupt at offset ${end} (${cleanEnd ? "zeros" : stopText(scanner.stopped)}): the valid records end at LSN ${scanner.lsnAt(end)}, below the durable mark at LSN ${mark} (every record below it was synced), so this is not a torn tail; open refuses this log (--repair --salvage cuts it at offset ${end}, keeping the cut bytes in corrupt/; the database loses what follows)`, { repair: "salvage" });
         continue;
       }
       if (!cleanEnd) {
         const beyond = scanner.findValidRecord(end + h.syncBytesMax);
         if (beyond >= 0) {
-          x.add("error", check, file, `corrupt at offset ${end} (${stopText(scanner.stopped)}): a valid record follows at offset ${beyond}, beyond what one crash leaves unsynced (${h.syncBytesMax} bytes), so open refuses this log (--repair --salvage cuts it at offset ${end}, losing what follows)`, { repair: "salvage" });
+          x.add("error", check, file, `corrupt at offset ${end} (${stopText(scanner.stopped)}): a valid record follows at offset ${beyond}, beyond what one crash leaves unsynced (${h.syncBytesMax} bytes), so open refuses this log (--repair --salvage cuts it at offset ${end}, keeping the cut bytes in corrupt/; the database loses what follows)`, { repair: "salvage" });
         } else {
           // Recovery's rule R7: what follows a bad record within one sync window cannot have
           // been acknowledged (the sync that would have covered it did not complete).
