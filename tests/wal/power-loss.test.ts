@@ -210,6 +210,26 @@ test("wrapper: with entries \"ordered\", a seeded prefix of the unsynced directo
   assert.ok(kept.size >= 3, `seeds cut at different places (${[...kept].join(" ")})`);
 });
 
+test("wrapper: with entries \"ordered\", a rename over an existing file is atomic: the old name's content or the new one's, never neither", () => {
+  // The wrapper journals it as two events (the old file into the graveyard, the new one
+  // in); a cut between them left no file of that name, which no rename(2) does.
+  const seen = new Set<string>();
+  for (let seed = 1; seed <= 40; seed++) {
+    const root = tempDir();
+    const p = withPowerLoss(platform, root, { seed, entries: "ordered" });
+    writeFile(p, `${root}/m`, "old", true);
+    p.fsyncDir(root);
+    writeFile(p, `${root}/m.tmp`, "new", true);
+    p.rename(`${root}/m.tmp`, `${root}/m`);
+    writeFile(p, `${root}/after`, "x", true);
+    p.crash();
+    const m = platform.readdir(root).includes("m") ? read(`${root}/m`) : "missing";
+    assert.ok(m === "old" || m === "new", `seed ${seed}: m is ${m}`);
+    seen.add(m);
+  }
+  assert.equal([...seen].sort(), ["new", "old"], "cuts fell before and after the rename");
+});
+
 test("wrapper: I/O in a worker thread spawned through it is journaled and crashes with the rest", async () => {
   const root = tempDir();
   const p = withPowerLoss(platform, root);
