@@ -76,9 +76,16 @@ export interface LockHolderStatus {
   alive: boolean;
   /** Why it was judged alive or dead, for diagnostics. */
   reason: string;
+  /** Not a regular file: no writer's lock; it is left where it is (Verdict "foreign"). */
+  foreign?: true;
 }
 
-export type Verdict = { status: "alive" | "dead"; record: LockRecord | undefined; reason: string } | { status: "gone" };
+/**
+ * "foreign": the entry is not a regular file (a directory, a FIFO, a socket named like a lock
+ * file): no writer made it, so it holds nothing and is left where it is; opening a FIFO to
+ * read it blocked for ever, and a directory's read threw a raw EISDIR (review of the CLI, 2026-12-08).
+ */
+export type Verdict = { status: "alive" | "dead"; record: LockRecord | undefined; reason: string } | { status: "gone" } | { status: "foreign"; reason: string };
 
 function parseRecord(bytes: Uint8Array): LockRecord | undefined {
   try {
@@ -131,6 +138,9 @@ function identityOfName(path: string): { pid: number; startTime: number } | unde
 
 /** Whether the holder of the lock file at `path` is alive; "gone" if the file vanished. */
 export function judgeLockFile(platform: Platform, path: string): Verdict {
+  const found = platform.stat(path);
+  if (!found) return { status: "gone" };
+  if (!found.isFile) return { status: "foreign", reason: found.isDirectory ? "a directory, not a lock file" : "not a regular file (a FIFO, a socket or a device)" };
   let file: FileHandle;
   try {
     file = platform.open(path, "read");
@@ -186,7 +196,8 @@ export function readLockHolders(platform: Platform, dir: string): LockHolderStat
     if (!LOCK_FILE_NAME.test(file)) continue;
     const verdict = judgeLockFile(platform, `${lockDir}/${file}`);
     if (verdict.status === "gone") continue;
-    out.push({ file, record: verdict.record, alive: verdict.status === "alive", reason: verdict.reason });
+    if (verdict.status === "foreign") out.push({ file, record: undefined, alive: false, foreign: true, reason: verdict.reason });
+    else out.push({ file, record: verdict.record, alive: verdict.status === "alive", reason: verdict.reason });
   }
   return out;
 }

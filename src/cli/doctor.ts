@@ -193,7 +193,7 @@ async function examineHolding(ctx: CliContext, x: Examination, slot: ReaderSlot 
   const logDirs = [`${dir}/wal`, ...Array.from({ length: shards }, (_, s) => partitionDir(dir, s))];
   let total = 0;
   for (const name of tableFiles) total += x.size(`${dir}/tables/${name}`);
-  for (const logDir of logDirs) for (const seg of listSegmentFilesIfAny(platform, logDir)) total += x.size(seg.path);
+  for (const logDir of logDirs) for (const seg of segmentsForProgress(platform, logDir)) total += x.size(seg.path);
   x.progress = progress(ctx.io, total, showProgress);
   // Routes keys as the database does, to check each table's shard (a manifest's count).
   const router = manifest ? await Core.create({ shards: manifest.shards, memoryBytesMax: 16 * 1024 * 1024 }) : undefined;
@@ -217,6 +217,15 @@ async function examineHolding(ctx: CliContext, x: Examination, slot: ReaderSlot 
   return { dir, findings: x.findings, summary, checked: x.checked, ...(x.lockedBy ? { lockedBy: x.lockedBy } : {}) };
 }
 
+/** The log's segments for the progress bar's total; none where listing them fails (checkLog reports why). */
+function segmentsForProgress(platform: Platform, logDir: string): Array<{ path: string }> {
+  try {
+    return listSegmentFilesIfAny(platform, logDir);
+  } catch {
+    return [];
+  }
+}
+
 function checkLock(x: Examination): void {
   const holders = readLockHolders(x.platform, x.dir);
   if (holders.length === 0) {
@@ -226,6 +235,10 @@ function checkLock(x: Examination): void {
   for (const h of holders) {
     const file = `${LOCK_DIR_NAME}/${h.file}`;
     const r = h.record;
+    if (h.foreign) {
+      x.add("warning", "lock", file, `${h.reason}: no program's lock; open and --repair leave it where it is`);
+      continue;
+    }
     if (h.alive) {
       x.lockedBy = r ? { pid: r.pid, runtime: r.runtime } : "unknown";
       const who = r ? `pid ${r.pid} (${r.runtime}${r.kernelLock ? ", kernel lock" : ""}) since ${r.acquiredAt}` : `a holder whose lock file is still being written (${h.reason})`;
@@ -583,7 +596,14 @@ function checkLog(x: Examination, logDir: string, check: string, shards: number,
     const what = x.lockedBy ? "a segment the writer holding the lock may be creating now, or one" : "a segment";
     x.add("warning", check, `${rel}/${name}`, `${what} whose creation stopped before its rename (R0): never part of the log; --repair (or the next open) deletes it`, { repair: "open" });
   }
-  const listed = listSegmentFiles(platform, logDir);
+  let listed;
+  try {
+    listed = listSegmentFiles(platform, logDir);
+  } catch (error) {
+    if (!(error instanceof CorruptionError)) throw error;
+    x.add("error", check, x.rel(error.file ?? logDir), `${error.message} (open refuses this log; --repair does not touch it)`);
+    return undefined;
+  }
   /** endLsn: where the log's valid records end (where the next open goes on). */
   const result = { segments: 0, records: 0, bytes: 0, endLsn: 0 };
 

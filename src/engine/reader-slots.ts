@@ -160,7 +160,7 @@ function readSlot(platform: Platform, path: string): ReaderSlotRecord | undefine
     // Judged by its size before it is read: a slot is a few hundred bytes (SLOT_BYTES_MAX).
     const stat = platform.stat(path);
     if (stat === undefined) return "gone";
-    if (stat.isDirectory) return "unreadable";
+    if (!stat.isFile) return "unreadable"; // a directory, or a FIFO whose read would block for ever
     if (stat.size > SLOT_BYTES_MAX) return undefined;
     bytes = platform.readFile(path);
   } catch (error) {

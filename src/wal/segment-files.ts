@@ -3,6 +3,7 @@
  * Shared by recovery, streams and tools. Threads: any; plain file reads.
  */
 import type { Core } from "../core/core.ts";
+import { CorruptionError } from "../errors.ts";
 import type { Platform } from "../platform.ts";
 import { decodeSegmentHeader, isCreatingSegmentName, parseSegmentFileName, SEGMENT_HEADER_BYTES, type SegmentHeader } from "./format.ts";
 
@@ -18,7 +19,12 @@ export function listSegmentFiles(platform: Platform, dir: string): SegmentFile[]
   const out: SegmentFile[] = [];
   for (const name of platform.readdir(dir)) {
     const parsed = parseSegmentFileName(name);
-    if (parsed) out.push({ name, number: parsed.segmentNumber, firstLsn: parsed.firstLsn, path: `${dir}/${name}` });
+    if (!parsed) continue;
+    // Named like a segment but no regular file (a FIFO's open for reading blocked for ever,
+    // review of the CLI, 2026-12-08): nothing a log wrote, and nothing to guess around.
+    const stat = platform.stat(`${dir}/${name}`);
+    if (stat && !stat.isFile) throw new CorruptionError(`${dir}/${name} is named like a log segment but is not a regular file; move it away`, `${dir}/${name}`);
+    out.push({ name, number: parsed.segmentNumber, firstLsn: parsed.firstLsn, path: `${dir}/${name}` });
   }
   return out.sort((a, b) => a.number - b.number);
 }
