@@ -33,6 +33,24 @@ function slotFiles(dir: string): string[] {
   return (platform.stat(`${dir}/readers`) ? platform.readdir(`${dir}/readers`) : []).filter((name) => /\.reader(\.tmp|\.evicted)?$/.test(name)).sort();
 }
 
+/**
+ * A writer and a live reader on one directory (the reader refreshes only when asked), `rows`
+ * rows written and the reader on the settled MANIFEST: `body` gets them and the held view;
+ * both are closed after it.
+ */
+async function withHeldView(rows: number, body: (c: { dir: string; writer: Db; reader: Db; held: { version: number; tables: Set<string> } }) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  const writer = await open(dir, SMALL);
+  const reader = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
+  try {
+    await fill(writer, 0, rows, "a");
+    await body({ dir, writer, reader, held: await settledView(writer, reader, dir) });
+  } finally {
+    await reader.close().catch(() => {});
+    await writer.close();
+  }
+}
+
 /** Writes a row at a time (each write may bring the flush whose retention pass deletes) until no file of `names` is on disk. */
 async function untilDeleted(writer: Db, dir: string, names: string[], what: string): Promise<void> {
   let i = 0;
@@ -80,130 +98,107 @@ async function churnUntilDropped(writer: Db, dir: string, pinned: Set<string>, b
 
 test("a held scan, a held Level-style iterator (reverse, seek) and a held snapshot outlive several refreshes across flushes and merges: each reads exactly its own view, the slot keeps claiming it, and its tables go once they end", async () => {
   const started = Date.now();
-  const dir = tempDir();
-  const writer = await open(dir, SMALL);
-  const reader = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
-  try {
-    await fill(writer, 0, 1500, "a");
-    const held = await settledView(writer, reader, dir);
-    const expected = rows(reader.scan());
-    assert.is(expected.length, 1500);
+  await withHeldView(1500, async ({ dir, writer, reader, held }) => {
+  const expected = rows(reader.scan());
+  assert.is(expected.length, 1500);
 
-    const scan = reader.scan();
-    const scanRows = rowsOf([scan.next().value!, scan.next().value!, scan.next().value!]);
-    const reverse = reader.scan({ reverse: true });
-    const reverseRows = rowsOf([reverse.next().value!]);
-    const level = reader.scan({ gte: "k00000", lt: "k01500" }); // a Level iterator is a held scan with seek
-    rowsOf([level.next().value!]);
-    level.seek("k00700");
-    const levelRows = rowsOf([level.next().value!]);
-    const snapshot = reader.snapshot();
+  const scan = reader.scan();
+  const scanRows = rowsOf([scan.next().value!, scan.next().value!, scan.next().value!]);
+  const reverse = reader.scan({ reverse: true });
+  const reverseRows = rowsOf([reverse.next().value!]);
+  const level = reader.scan({ gte: "k00000", lt: "k01500" }); // a Level iterator is a held scan with seek
+  rowsOf([level.next().value!]);
+  level.seek("k00700");
+  const levelRows = rowsOf([level.next().value!]);
+  const snapshot = reader.snapshot();
 
-    let refreshes = 0;
-    await churnUntilDropped(writer, dir, held.tables, async () => {
-      await reader.refresh();
-      refreshes++;
-      await new Promise((r) => setTimeout(r, 1));
-      const slot = theSlot(writer);
-      assert.ok(slot.manifestVersion <= held.version, `the slot claims ${slot.manifestVersion}, above the held view's ${held.version}`);
-    });
-    await backgroundSettled(writer);
+  let refreshes = 0;
+  await churnUntilDropped(writer, dir, held.tables, async () => {
     await reader.refresh();
-    const live = reader.stats().coordination!.live!;
-    assert.ok(live.manifestVersion > held.version, "the reader moved on");
-    assert.is(live.views, 2, "the held view and the current one (views in between closed)");
-    const missing = [...held.tables].filter((name) => !sstFiles(dir).includes(name));
-    assert.equal(missing, [], "every table of the held view is still on disk");
+    refreshes++;
+    await new Promise((r) => setTimeout(r, 1));
+    const slot = theSlot(writer);
+    assert.ok(slot.manifestVersion <= held.version, `the slot claims ${slot.manifestVersion}, above the held view's ${held.version}`);
+  });
+  await backgroundSettled(writer);
+  await reader.refresh();
+  const live = reader.stats().coordination!.live!;
+  assert.ok(live.manifestVersion > held.version, "the reader moved on");
+  assert.is(live.views, 2, "the held view and the current one (views in between closed)");
+  const missing = [...held.tables].filter((name) => !sstFiles(dir).includes(name));
+  assert.equal(missing, [], "every table of the held view is still on disk");
 
-    // Each held read finishes exactly as of its view.
-    assert.equal([...scanRows, ...rowsOf(scan)], expected, "the held scan");
-    assert.equal([...reverseRows, ...rowsOf(reverse)], [...expected].reverse(), "the held reverse scan");
-    assert.equal([...levelRows, ...rowsOf(level)], expected.filter((r) => r >= "k00700"), "the held seeked scan");
-    const viaSnapshot = expected.map((r) => r.slice(0, 6)).map((k) => `${k}=${text(reader.get(k, { snapshot }))}`);
-    assert.equal(viaSnapshot, expected, "gets at the held snapshot");
-    assert.equal(rows(reader.scan({ snapshot })), expected, "a scan begun after the refreshes at the held snapshot");
+  // Each held read finishes exactly as of its view.
+  assert.equal([...scanRows, ...rowsOf(scan)], expected, "the held scan");
+  assert.equal([...reverseRows, ...rowsOf(reverse)], [...expected].reverse(), "the held reverse scan");
+  assert.equal([...levelRows, ...rowsOf(level)], expected.filter((r) => r >= "k00700"), "the held seeked scan");
+  const viaSnapshot = expected.map((r) => r.slice(0, 6)).map((k) => `${k}=${text(reader.get(k, { snapshot }))}`);
+  assert.equal(viaSnapshot, expected, "gets at the held snapshot");
+  assert.equal(rows(reader.scan({ snapshot })), expected, "a scan begun after the refreshes at the held snapshot");
 
-    snapshot.release();
-    await reader.refresh();
-    assert.is(reader.stats().coordination!.live!.views, 1, "the held view closed once its reads ended");
-    assert.is(theSlot(writer).manifestVersion, reader.stats().coordination!.live!.manifestVersion, "the slot moved on");
-    const dropped = () => [...held.tables].filter((name) => !manifestNow(dir).tables.includes(name));
-    await untilDeleted(writer, dir, dropped(), "the writer deletes the held view's dropped tables once nothing reads them");
-    console.log(`  [live-reader-held] ${refreshes} refreshes with three scans and a snapshot held; ${Date.now() - started} ms`);
-  } finally {
-    await reader.close().catch(() => {});
-    await writer.close();
-  }
+  snapshot.release();
+  await reader.refresh();
+  assert.is(reader.stats().coordination!.live!.views, 1, "the held view closed once its reads ended");
+  assert.is(theSlot(writer).manifestVersion, reader.stats().coordination!.live!.manifestVersion, "the slot moved on");
+  const dropped = () => [...held.tables].filter((name) => !manifestNow(dir).tables.includes(name));
+  await untilDeleted(writer, dir, dropped(), "the writer deletes the held view's dropped tables once nothing reads them");
+  console.log(`  [live-reader-held] ${refreshes} refreshes with three scans and a snapshot held; ${Date.now() - started} ms`);
+  });
 });
 
 test("a snapshot held over several refreshes, then released: the views in between closed at once, the held one after release; the slot then claims only the current view and the writer deletes the old tables", async () => {
-  const dir = tempDir();
-  const writer = await open(dir, SMALL);
-  const reader = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
-  try {
-    await fill(writer, 0, 1200, "a");
-    const held = await settledView(writer, reader, dir);
-    const snapshot = reader.snapshot();
-    const expected = rows(reader.scan({ snapshot }));
-    const versions: number[] = [];
-    await churnUntilDropped(writer, dir, held.tables, async () => {
-      await reader.refresh();
-      const live = reader.stats().coordination!.live!;
-      versions.push(live.manifestVersion);
-      assert.ok(live.views <= 2, `views in between are closed: ${live.views} open`);
-      assert.is(theSlot(writer).manifestVersion, held.version, "the slot claims the snapshot's view");
-    }, 4);
-    assert.ok(new Set(versions).size >= 2, `several views were built: ${versions}`);
-    assert.equal(rows(reader.scan({ snapshot })), expected, "the snapshot reads its view after the refreshes");
-    snapshot.release();
-    reader.get("k00001"); // a read routes: closes the unread view
+  await withHeldView(1200, async ({ dir, writer, reader, held }) => {
+  const snapshot = reader.snapshot();
+  const expected = rows(reader.scan({ snapshot }));
+  const versions: number[] = [];
+  await churnUntilDropped(writer, dir, held.tables, async () => {
     await reader.refresh();
-    assert.is(reader.stats().coordination!.live!.views, 1);
-    assert.is(theSlot(writer).manifestVersion, reader.stats().coordination!.live!.manifestVersion);
-    const dropped = [...held.tables].filter((name) => !manifestNow(dir).tables.includes(name));
-    assert.ok(dropped.length > 0);
-    await untilDeleted(writer, dir, dropped, "the old view's dropped tables deleted");
-  } finally {
-    await reader.close().catch(() => {});
-    await writer.close();
-  }
+    const live = reader.stats().coordination!.live!;
+    versions.push(live.manifestVersion);
+    assert.ok(live.views <= 2, `views in between are closed: ${live.views} open`);
+    assert.is(theSlot(writer).manifestVersion, held.version, "the slot claims the snapshot's view");
+  }, 4);
+  assert.ok(new Set(versions).size >= 2, `several views were built: ${versions}`);
+  assert.equal(rows(reader.scan({ snapshot })), expected, "the snapshot reads its view after the refreshes");
+  snapshot.release();
+  reader.get("k00001"); // a read routes: closes the unread view
+  await reader.refresh();
+  assert.is(reader.stats().coordination!.live!.views, 1);
+  assert.is(theSlot(writer).manifestVersion, reader.stats().coordination!.live!.manifestVersion);
+  const dropped = [...held.tables].filter((name) => !manifestNow(dir).tables.includes(name));
+  assert.ok(dropped.length > 0);
+  await untilDeleted(writer, dir, dropped, "the old view's dropped tables deleted");
+  });
 });
 
 test("close() of a reader with a scan held on a retired view, a scan on the current view and a snapshot: each later step throws ClosedError (never 'done' or rows), the slot is gone, and the writer deletes what it kept", async () => {
-  const dir = tempDir();
-  const writer = await open(dir, SMALL);
-  const reader = await open(dir, { ...NO_AUTO_REFRESH, ...SMALL });
-  try {
-    await fill(writer, 0, 1200, "a");
-    const held = await settledView(writer, reader, dir);
-    const old = reader.scan();
-    old.next();
-    const snapshot = reader.snapshot();
-    await churnUntilDropped(writer, dir, held.tables, async () => {
-      await reader.refresh();
-    });
-    const current = reader.scan();
-    current.next();
-    assert.is(reader.stats().coordination!.live!.views, 2);
-    await reader.close();
-    const outcome = (f: () => unknown) => {
-      try {
-        const r = f() as IteratorResult<unknown> | undefined;
-        return `returned ${JSON.stringify(r && typeof r === "object" && "done" in r ? { done: r.done } : r)}`;
-      } catch (error) {
-        return (error as Error).name;
-      }
-    };
-    assert.equal(
-      { old: outcome(() => old.next()), current: outcome(() => current.next()), get: outcome(() => reader.get("k00001", { snapshot })), snapshot: outcome(() => reader.scan({ snapshot })) },
-      { old: "ClosedError", current: "ClosedError", get: "ClosedError", snapshot: "ClosedError" },
-    );
-    assert.equal(slotFiles(dir), [], "the reader's slot is gone");
-    const dropped = [...held.tables].filter((name) => !manifestNow(dir).tables.includes(name));
-    await untilDeleted(writer, dir, dropped, "dropped tables deleted after the reader closed");
-  } finally {
-    await writer.close();
-  }
+  await withHeldView(1200, async ({ dir, writer, reader, held }) => {
+  const old = reader.scan();
+  old.next();
+  const snapshot = reader.snapshot();
+  await churnUntilDropped(writer, dir, held.tables, async () => {
+    await reader.refresh();
+  });
+  const current = reader.scan();
+  current.next();
+  assert.is(reader.stats().coordination!.live!.views, 2);
+  await reader.close();
+  const outcome = (f: () => unknown) => {
+    try {
+      const r = f() as IteratorResult<unknown> | undefined;
+      return `returned ${JSON.stringify(r && typeof r === "object" && "done" in r ? { done: r.done } : r)}`;
+    } catch (error) {
+      return (error as Error).name;
+    }
+  };
+  assert.equal(
+    { old: outcome(() => old.next()), current: outcome(() => current.next()), get: outcome(() => reader.get("k00001", { snapshot })), snapshot: outcome(() => reader.scan({ snapshot })) },
+    { old: "ClosedError", current: "ClosedError", get: "ClosedError", snapshot: "ClosedError" },
+  );
+  assert.equal(slotFiles(dir), [], "the reader's slot is gone");
+  const dropped = [...held.tables].filter((name) => !manifestNow(dir).tables.includes(name));
+  await untilDeleted(writer, dir, dropped, "dropped tables deleted after the reader closed");
+  });
 });
 
 test.run();
