@@ -13,7 +13,7 @@ import { cpSync } from "node:fs";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { withPowerLoss } from "../harness/power-loss-platform.ts";
-import { cleanup, open, platform, tempDir, text } from "../engine/helpers.ts";
+import { backgroundSettled, cleanup, open, platform, tempDir, text } from "../engine/helpers.ts";
 import { cli, cliOn, json } from "./helpers.ts";
 
 const test = suite("cli doctor on damaged directories");
@@ -152,6 +152,9 @@ test("a lost MANIFEST plus a torn group-WAL tail, repaired twice: the rebuild ke
   for (let i = 0; i < 1500; i += 100) {
     await db.batch(Array.from({ length: 100 }, (_, j) => ({ type: "put" as const, key: `row-${String(i + j).padStart(5, "0")}`, value: `v${i + j}`.repeat(30) })));
   }
+  // The actor flushes after the batches resolved, and close() does not wait for a flush it
+  // has not begun (a loaded CI found no table here once).
+  await backgroundSettled(db);
   await db.close();
   assert.ok(platform.readdir(`${dir}/tables`).some((n) => n.endsWith(".sst")), "tables were flushed");
   platform.unlink(`${dir}/MANIFEST`);
