@@ -54,7 +54,9 @@ test("the writer's disk dies under a running publisher: no unhandled rejection, 
   let closed = "";
   const stray = await strayRejections(async () => {
     p.crash();
-    await new Promise((r) => setTimeout(r, 1000)); // the loop's polls meet the dead disk
+    // The loop's polls (every 2 ms) meet the dead disk: wait for the first to fail, then a little more.
+    for (const until = Date.now() + 10_000; publisher.stats().lastError === undefined && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 200));
     closed = await publisher.close().then(() => "resolved", (e: Error) => `rejected: ${e?.message}`);
   });
   await bounded(writer.close().catch(() => {}), 3000);
