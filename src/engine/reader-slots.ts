@@ -68,7 +68,7 @@
  * Threads: a ReaderSlot belongs to its handle's thread; a ReaderRetention to the writer's
  * owner thread. Processes: any number of readers, one writer (the directory lock).
  */
-import { ReaderEvictedError } from "../errors.ts";
+import { ReaderEvictedError, ReadOnlyError } from "../errors.ts";
 import { LOCK_FILE_WRITE_GRACE_MS } from "../lock-holders.ts";
 import type { Platform, RuntimeName } from "../platform.ts";
 import { hasErrorCode, unlinkIfPresent } from "../platform.ts";
@@ -258,7 +258,7 @@ export class ReaderSlot {
    * A slot claiming every table (version 0) and the log from `lsn` (0: all of it;
    * READS_NO_LOG: none), or undefined when the directory cannot be written (a read-only
    * file system or no permission: the handle then shows the files as they are at open,
-   * like a backup, and says so in stats().coordination).
+   * like a backup, and says so in stats().coordination; or a readOnly handle's platform).
    */
   static create(platform: Platform, dir: string, lsn = 0): ReaderSlot | undefined {
     const me = platform.processIdentity();
@@ -278,7 +278,9 @@ export class ReaderSlot {
       if (!platform.stat(readersDir(dir))?.isDirectory) platform.mkdir(readersDir(dir), { recursive: true });
       slot.#write();
     } catch (error) {
-      if (hasErrorCode(error, "EROFS") || hasErrorCode(error, "EACCES") || hasErrorCode(error, "EPERM")) return undefined;
+      // ReadOnlyError: the read-only platform of a readOnly handle, which refuses before it
+      // touches the disk (a `from` replay on such a handle: its live slot covers what it reads).
+      if (hasErrorCode(error, "EROFS") || hasErrorCode(error, "EACCES") || hasErrorCode(error, "EPERM") || error instanceof ReadOnlyError) return undefined;
       throw error;
     }
     return slot;

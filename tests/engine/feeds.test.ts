@@ -178,6 +178,26 @@ test("from: a flush (and its trim) while the replay reads the log: the replay st
   }
 });
 
+test("from on a readOnly handle: the replay gives the writer's events (its platform refuses a slot of the replay's own; the handle's live slot covers what it reads)", async () => {
+  // The replay's own slot (above) came with a regression: on a readOnly handle, whose
+  // platform refuses every write, the slot's write threw ReadOnlyError out of next().
+  const dir = tempDir();
+  const writer = await open(dir, { shards: 2 });
+  try {
+    for (let i = 0; i < 10; i++) await writer.put(`k${i}`, `v${i}`);
+    const reader = await open(dir, { readOnly: true });
+    try {
+      const events = await take(reader.subscribe({ from: 1n }), 10);
+      assert.equal(events.map(show).sort(), Array.from({ length: 10 }, (_, i) => `k${i}=v${i}`).sort());
+      assert.equal(listReaderSlots(platform, dir).length, 1, "no slot but the reader's own");
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    await writer.close();
+  }
+});
+
 test("from: a replay whose slot the writer evicted and whose segment it trimmed gets FeedOverflowError, not a raw ENOENT", async () => {
   // The writer evicts a slot that makes it keep more than readerRetainBytesMax; only then
   // may it trim what the slot claims. The hook does what the writer would: renames the
