@@ -345,6 +345,7 @@ export class Database implements AsyncDisposable {
     this.#channel.onLetGo = () => this.#read.letGoHeldScans();
     this.#full = durability === "full";
     this.#inFlight = new Int32Array(this.#shared.shards);
+    const requestBytesMax = smallBatchBytesMaxFor(this.#shared.valueBytesMax);
     this.#queue = new WriteQueue<ParsedOp[]>(writeQueue, {
       parse: (ops) => this.#parseBatch(ops),
       apply: (ops) => (ops.length === 0 ? { ts: 0n, durableAt: 0 } : this.#apply(ops)),
@@ -353,9 +354,9 @@ export class Database implements AsyncDisposable {
       syncs: () => this.#group.syncs,
       refusal: () => (this.owner?.readOnly ? new ReadOnlyError(dir, "writes are") : this.#shared.state === DbState.FAILED || this.#group.state === RingState.FAILED ? this.#failedError() : undefined),
       requestOpsMax: SMALL_BATCH_OPS_MAX,
-      requestBytesMax: smallBatchBytesMaxFor(this.#shared.valueBytesMax),
+      requestBytesMax,
       tooManyOps: (ops) => batchOpsError(ops, SMALL_BATCH_OPS_MAX, ENQUEUE_LIMIT),
-      tooManyBytes: (bytesAtLeast) => batchBytesError(`at least ${bytesAtLeast}`, smallBatchBytesMaxFor(this.#shared.valueBytesMax), ENQUEUE_BYTES_LIMIT),
+      tooManyBytes: (bytesAtLeast) => batchBytesError(`at least ${bytesAtLeast}`, requestBytesMax, ENQUEUE_BYTES_LIMIT),
     }, `database ${dir}`);
   }
 
